@@ -1,0 +1,53 @@
+"""The per-request context every resolver receives, and the app-wide state it points to."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.jobs.bus import InMemoryEventBus
+from services.jobs.engine import JobEngine
+from services.ratelimit import SlidingWindowLimiter
+from services.storage.tables import User
+
+if TYPE_CHECKING:
+    from server.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: "Settings"
+    sessions: async_sessionmaker[AsyncSession]
+    jobs: JobEngine
+    bus: InMemoryEventBus
+    login_failures_by_account: SlidingWindowLimiter
+    login_failures_by_address: SlidingWindowLimiter
+    requests_by_user: SlidingWindowLimiter
+    version: str
+    started_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Context:
+    app: AppState
+    user: User | None = None
+    client_address: str = "unknown"
+    request: Any = None
+    response: Any = None
+    connection_params: dict[str, Any] | None = None
+
+    @property
+    def settings(self) -> "Settings":
+        return self.app.settings
+
+    def session(self) -> AsyncSession:
+        """A fresh session for one operation; use as `async with ctx.session() as session`."""
+        return self.app.sessions()
+
+    @property
+    def user_id(self) -> str:
+        assert self.user is not None, "guarded by IsAuthenticated"
+        return self.user.id

@@ -1,0 +1,25 @@
+"""Access rules as Strawberry permission classes."""
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.permission import BasePermission
+
+
+class IsAuthenticated(BasePermission):
+    message = "Authentication required: send 'Authorization: Bearer <access token>'"
+    error_extensions = {"code": "UNAUTHENTICATED"}
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return info.context.user is not None
+
+
+class IsAdmin(BasePermission):
+    """Use after IsAuthenticated, which answers anonymous callers first."""
+
+    message = "Only administrators may do this"
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return info.context.user is not None and info.context.user.role == "ADMIN"

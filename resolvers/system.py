@@ -1,0 +1,59 @@
+"""Health for everyone, system facts for admins."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlmodel import col, func, select
+
+from services import system
+from services.storage.tables import Job
+
+from resolvers.context import AppState, Context
+
+
+@dataclass
+class HealthReport:
+    status: str
+    version: str
+    time: datetime
+    active_jobs: int
+    database: bool
+
+
+@dataclass
+class SystemReport:
+    uptime_seconds: float
+    active_jobs: list[Job]
+    queued_jobs: int
+    workers: int
+    database_url: str
+    database_size_bytes: float | None
+    data_dir_size_bytes: float | None
+    counts: dict[str, Any]
+
+
+async def health(app: AppState) -> HealthReport:
+    async with app.sessions() as session:
+        database = await system.database_reachable(session)
+    return HealthReport(status="ok" if database else "degraded", version=app.version,
+                        time=datetime.now(timezone.utc), active_jobs=len(app.jobs.active_job_ids), database=database)
+
+
+async def system_info(ctx: Context) -> SystemReport:
+    app = ctx.app
+    settings = app.settings
+    async with app.sessions() as session:
+        running = list((await session.exec(select(Job).where(Job.status == "RUNNING")
+                                           .order_by(col(Job.started_at)))).all())
+        queued = await session.scalar(select(func.count()).select_from(Job).where(Job.status == "QUEUED")) or 0
+        counts = await system.row_counts(session)
+    data_size = await asyncio.to_thread(system.data_dir_size, settings.resolved_data_dir)
+    return SystemReport(uptime_seconds=time.monotonic() - app.started_at, active_jobs=running, queued_jobs=queued,
+                        workers=app.jobs.executor.workers,
+                        database_url=system.redacted_url(settings.resolved_database_url),
+                        database_size_bytes=system.database_file_size(settings.resolved_database_url),
+                        data_dir_size_bytes=data_size, counts=counts)

@@ -1,0 +1,48 @@
+"""The GraphQL schema, composed from per-domain operation classes."""
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+
+from schema.api.datasets import DatasetsMutation, DatasetsQuery
+from schema.api.jobs import JobsMutation, JobsQuery, JobsSubscription
+from schema.api.system import SystemQuery
+from schema.api.users import UsersMutation, UsersQuery
+
+
+@strawberry.type
+class Query(SystemQuery, UsersQuery, DatasetsQuery, JobsQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(UsersMutation, DatasetsMutation, JobsMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(JobsSubscription):
+    pass
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Hide unexpected exceptions; keep errors we raised on purpose (they carry a code) and validation errors."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    return not (error.extensions or {}).get("code")
+
+
+def create_schema(*, max_depth: int = 10, max_aliases: int = 15, max_tokens: int = 2000) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription,
+        config=StrawberryConfig(auto_camel_case=True),
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: MaskErrors(should_mask_error=should_mask, error_message="Internal server error"),
+        ],
+    )

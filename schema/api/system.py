@@ -1,0 +1,49 @@
+"""Health, node lookup and admin facts."""
+from __future__ import annotations
+
+import strawberry
+
+from resolvers import datasets as dataset_resolvers
+from resolvers import jobs as job_resolvers
+from resolvers import system as system_resolvers
+from resolvers.permissions import IsAdmin, IsAuthenticated
+
+from schema.common import Node, from_global_id
+from schema.datasets import Dataset
+from schema.jobs import Job
+from schema.system import Health, SystemInfo
+from schema.users import User
+
+
+@strawberry.type
+class SystemQuery:
+    @strawberry.field(description="Open to everyone, for load balancers and dashboards")
+    async def health(self, info: strawberry.Info) -> Health:
+        report = await system_resolvers.health(info.context.app)
+        return Health(status=report.status, version=report.version, time=report.time,
+                      active_jobs=report.active_jobs, database=report.database)
+
+    @strawberry.field(permission_classes=[IsAuthenticated, IsAdmin], description="ADMIN only")
+    async def system(self, info: strawberry.Info) -> SystemInfo | None:
+        report = await system_resolvers.system_info(info.context)
+        return SystemInfo(uptime_seconds=report.uptime_seconds, active_jobs=[Job.from_row(j) for j in report.active_jobs],
+                          queued_jobs=report.queued_jobs, workers=report.workers, database_url=report.database_url,
+                          database_size_bytes=report.database_size_bytes,
+                          data_dir_size_bytes=report.data_dir_size_bytes, counts=report.counts)
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Any object of the caller's by global id")
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+        decoded = from_global_id(id)
+        if decoded is None:
+            return None
+        type_name, object_id = decoded
+        context = info.context
+        if type_name == "Dataset":
+            row = await dataset_resolvers.get(context, object_id)
+            return Dataset.from_row(row) if row else None
+        if type_name == "Job":
+            row = await job_resolvers.get(context, object_id)
+            return Job.from_row(row) if row else None
+        if type_name == "User" and object_id == context.user_id:
+            return User.from_row(context.user)
+        return None

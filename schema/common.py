@@ -1,0 +1,79 @@
+"""Shared GraphQL pieces: the Node interface, global ids, errors, page info."""
+from __future__ import annotations
+
+import base64
+from enum import Enum
+
+import strawberry
+from graphql import GraphQLError
+
+from services.errors import ServiceError
+
+
+@strawberry.enum(description="Why an operation failed; shared by every payload's `errors`.")
+class ErrorCode(Enum):
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    CONFLICT = "CONFLICT"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_FILE = "UNSUPPORTED_FILE"
+    PARSE_ERROR = "PARSE_ERROR"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL = "INTERNAL"
+
+
+@strawberry.type(description="A problem the caller can fix. `field` is the path to the input at fault.")
+class UserError:
+    code: ErrorCode
+    message: str
+    field: list[str] | None = None
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
+class Node:
+    id: strawberry.ID
+
+
+def to_global_id(type_name: str, raw_id: str) -> strawberry.ID:
+    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{raw_id}".encode()).decode().rstrip("="))
+
+
+def from_global_id(global_id: str) -> tuple[str, str] | None:
+    """(type name, raw id), or None when the id is not one of ours."""
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        type_name, raw_id = base64.urlsafe_b64decode(padded.encode()).decode().split(":", 1)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (type_name, raw_id) if type_name and raw_id else None
+
+
+def raw_id(global_id: str, type_name: str) -> str | None:
+    """The raw id inside a global id of `type_name`, else None."""
+    decoded = from_global_id(global_id)
+    return decoded[1] if decoded and decoded[0] == type_name else None
+
+
+def page_info(cursors: list[str], *, has_next: bool, has_previous: bool) -> PageInfo:
+    return PageInfo(has_next_page=has_next, has_previous_page=has_previous,
+                    start_cursor=cursors[0] if cursors else None, end_cursor=cursors[-1] if cursors else None)
+
+
+def user_error(exc: ServiceError) -> UserError:
+    return UserError(code=ErrorCode(exc.code), message=exc.message, field=exc.field)
+
+
+def field_error(exc: ServiceError) -> GraphQLError:
+    """A ServiceError raised inside a query field, as a GraphQL error a client can switch on."""
+    extensions = {"code": exc.code} | ({"field": exc.field} if exc.field else {})
+    return GraphQLError(exc.message, extensions=extensions)

@@ -1,0 +1,185 @@
+"""Dataset types: metadata, columns, row pages, versions and download links."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Optional
+
+import strawberry
+from strawberry.file_uploads import Upload
+from strawberry.scalars import JSON
+
+from resolvers import datasets as dataset_resolvers
+from resolvers import jobs as job_resolvers
+from services.errors import ServiceError
+from services.storage.tables import Dataset as DatasetRow
+
+from schema.common import Node, PageInfo, UserError, field_error, page_info, to_global_id
+from schema.jobs import Job, JobConnection
+
+
+@strawberry.enum
+class DatasetStatus(Enum):
+    PENDING = "PENDING"
+    INGESTING = "INGESTING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+@strawberry.enum(description="What a column means, beyond how it is stored.")
+class SemanticType(Enum):
+    NUMERIC = "NUMERIC"
+    CATEGORICAL = "CATEGORICAL"
+    BOOLEAN = "BOOLEAN"
+    DATETIME = "DATETIME"
+    TEXT = "TEXT"
+    IDENTIFIER = "IDENTIFIER"
+    EMPTY = "EMPTY"
+
+
+@strawberry.enum
+class DataFormat(Enum):
+    CSV = "CSV"
+    PARQUET = "PARQUET"
+
+
+@strawberry.type
+class Column:
+    name: str
+    index: int
+    semantic_type: SemanticType
+    dtype: str = strawberry.field(description="Physical type, e.g. int64, float64, bool, string, datetime64[s]")
+    null_count: int
+
+
+@strawberry.type(description="A page of rows, row-major.")
+class Table:
+    columns: list[str]
+    rows: list[list[Optional[JSON]]]
+    offset: int
+    total_rows: int
+
+
+@strawberry.type(description="How the file was read: detected or given.")
+class IngestInfo:
+    encoding: str | None
+    delimiter: str | None
+    has_header: bool | None
+    decimal: str | None
+    skipped_lines: int | None
+
+
+@strawberry.type(description="An uploaded table and its versions.")
+class Dataset(Node):
+    id: strawberry.ID
+    name: str
+    file_name: str = strawberry.field(description="The uploaded file's base name, for display only")
+    size_bytes: float
+    status: DatasetStatus
+    error: str | None
+    row_count: int | None
+    column_count: int | None
+    created_at: datetime
+    row: strawberry.Private[DatasetRow]
+
+    @classmethod
+    def from_row(cls, row: DatasetRow) -> "Dataset":
+        return cls(id=to_global_id("Dataset", row.id), name=row.name, file_name=row.file_name,
+                   size_bytes=float(row.size_bytes), status=DatasetStatus(row.status), error=row.error,
+                   row_count=row.row_count, column_count=row.column_count, created_at=row.created_at, row=row)
+
+    @strawberry.field
+    def columns(self) -> list[Column]:
+        return [Column(name=c["name"], index=c["index"], semantic_type=SemanticType(c["semantic_type"]),
+                       dtype=c["dtype"], null_count=c["null_count"]) for c in self.row.columns]
+
+    @strawberry.field
+    def ingest(self) -> IngestInfo | None:
+        info = self.row.ingest_info
+        if not info:
+            return None
+        return IngestInfo(encoding=info.get("encoding"), delimiter=info.get("delimiter"),
+                          has_header=info.get("has_header"), decimal=info.get("decimal"),
+                          skipped_lines=info.get("skip_rows"))
+
+    @strawberry.field(description="A page of rows (limit at most 1000). Empty until the dataset is READY.")
+    async def rows(self, info: strawberry.Info, offset: int | None = 0, limit: int | None = 20) -> Table:
+        offset, limit = offset or 0, 20 if limit is None else limit
+        try:
+            names, rows, total = await dataset_resolvers.rows(info.context, self.row, offset=offset, limit=limit)
+        except ServiceError as exc:
+            raise field_error(exc) from exc
+        return Table(columns=names, rows=rows, offset=offset, total_rows=total)
+
+    @strawberry.field(description="The version this one was derived from")
+    async def parent(self, info: strawberry.Info) -> Optional["Dataset"]:
+        row = await dataset_resolvers.get(info.context, self.row.parent_id)
+        return Dataset.from_row(row) if row else None
+
+    @strawberry.field(description="Versions derived from this one")
+    async def children(self, info: strawberry.Info) -> list["Dataset"]:
+        return [Dataset.from_row(r) for r in await dataset_resolvers.children(info.context, self.row)]
+
+    @strawberry.field(description="Jobs that worked on this dataset, newest first")
+    async def jobs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> JobConnection:
+        try:
+            page = await job_resolvers.list_page(info.context, first=20 if first is None else first, after=after, dataset_id=self.row.id)
+        except ServiceError as exc:
+            raise field_error(exc) from exc
+        return JobConnection.from_page(page)
+
+    @strawberry.field(description="A signed link that expires (15 minutes by default); opens without a header.")
+    def download_url(self, info: strawberry.Info, format: DataFormat | None = DataFormat.CSV) -> str:
+        return dataset_resolvers.download_url(info.context, self.row, (format or DataFormat.CSV).value)
+
+
+@strawberry.type
+class DatasetEdge:
+    node: Dataset
+    cursor: str
+
+
+@strawberry.type
+class DatasetConnection:
+    edges: list[DatasetEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page) -> "DatasetConnection":
+        return cls(edges=[DatasetEdge(node=Dataset.from_row(r), cursor=c) for r, c in zip(page.items, page.cursors)],
+                   page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
+                   total_count=page.total)
+
+
+@strawberry.input
+class CsvOptionsInput:
+    delimiter: str | None = strawberry.field(default=None, description="Sniffed when absent")
+    encoding: str | None = strawberry.field(default=None, description="Detected when absent")
+    has_header: bool | None = strawberry.field(default=None, description="Detected when absent")
+    na_values: list[str] | None = strawberry.field(default=None, description="Replaces the default null tokens")
+
+
+@strawberry.input
+class UploadDatasetInput:
+    file: Upload
+    name: str | None = None
+    csv: CsvOptionsInput | None = None
+
+
+@strawberry.type
+class UploadDatasetPayload:
+    dataset: Dataset | None = None
+    job: Job | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class DeleteInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class DeletePayload:
+    deleted_id: strawberry.ID | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -1,0 +1,165 @@
+"""Job types: status, stages, logs and live events."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from resolvers import datasets as dataset_resolvers
+from resolvers import jobs as job_resolvers
+from services.errors import ServiceError
+from services.storage.tables import Job as JobRow
+from services.storage.tables import JobLog
+
+from schema.common import Node, PageInfo, UserError, field_error, page_info, to_global_id
+
+if TYPE_CHECKING:
+    from schema.datasets import Dataset
+
+
+@strawberry.enum
+class JobKind(Enum):
+    INGEST = "INGEST"
+    PROFILE = "PROFILE"
+    PREPROCESS = "PREPROCESS"
+    TRAIN = "TRAIN"
+    PREDICT = "PREDICT"
+    PIPELINE = "PIPELINE"
+    REPORT = "REPORT"
+    ANALYZE = "ANALYZE"
+
+
+@strawberry.enum
+class JobStatus(Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    NEEDS_INPUT = "NEEDS_INPUT"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.enum
+class LogLevel(Enum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+@strawberry.enum
+class JobEventKind(Enum):
+    LOG = "LOG"
+    PROGRESS = "PROGRESS"
+    STATUS = "STATUS"
+
+
+@strawberry.type(description="One log line of a job; `seq` is gapless per job, so clients can resume after it.")
+class LogEntry:
+    seq: int
+    time: datetime
+    level: LogLevel
+    stage: str | None
+    message: str
+
+    @classmethod
+    def from_row(cls, row: JobLog) -> "LogEntry":
+        return cls(seq=row.seq, time=row.time, level=LogLevel(row.level), stage=row.stage, message=row.message)
+
+
+@strawberry.type
+class StageTiming:
+    stage: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: float | None
+
+
+@strawberry.type(description="A long operation run in the background. Watch it with the `jobEvents` subscription.")
+class Job(Node):
+    id: strawberry.ID
+    kind: JobKind
+    status: JobStatus
+    stage: str | None
+    progress: float = strawberry.field(description="0..1")
+    question: str | None = strawberry.field(description="What the job needs when NEEDS_INPUT")
+    choices: list[str] | None
+    error: str | None
+    attempt: int = strawberry.field(description="1 for the first run; higher after a restart re-ran it")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    row: strawberry.Private[JobRow]
+
+    @classmethod
+    def from_row(cls, row: JobRow) -> "Job":
+        return cls(id=to_global_id("Job", row.id), kind=JobKind(row.kind), status=JobStatus(row.status),
+                   stage=row.stage, progress=row.progress, question=row.question, choices=row.choices,
+                   error=row.error, attempt=row.attempt, created_at=row.created_at, started_at=row.started_at,
+                   finished_at=row.finished_at, heartbeat_at=row.heartbeat_at, row=row)
+
+    @strawberry.field
+    def timeline(self) -> list[StageTiming]:
+        return [StageTiming(stage=t["stage"], started_at=datetime.fromisoformat(t["started_at"]),
+                            finished_at=datetime.fromisoformat(t["finished_at"]) if t.get("finished_at") else None,
+                            duration_ms=t.get("duration_ms")) for t in self.row.timeline]
+
+    @strawberry.field(description="The newest `last` log entries, oldest first (at most 1000).")
+    async def logs(self, info: strawberry.Info, last: int | None = 100) -> list[LogEntry]:
+        last = 100 if last is None else last
+        try:
+            return [LogEntry.from_row(r) for r in await job_resolvers.logs(info.context, self.row, last=last)]
+        except ServiceError as exc:
+            raise field_error(exc) from exc
+
+    @strawberry.field
+    async def dataset(self, info: strawberry.Info) -> Annotated["Dataset", strawberry.lazy("schema.datasets")] | None:
+        from schema.datasets import Dataset
+        row = await dataset_resolvers.get(info.context, self.row.dataset_id)
+        return Dataset.from_row(row) if row else None
+
+
+@strawberry.type
+class JobEdge:
+    node: Job
+    cursor: str
+
+
+@strawberry.type
+class JobConnection:
+    edges: list[JobEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page) -> "JobConnection":
+        return cls(edges=[JobEdge(node=Job.from_row(r), cursor=c) for r, c in zip(page.items, page.cursors)],
+                   page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
+                   total_count=page.total)
+
+
+@strawberry.type(description="A change to a job: a new log line, progress or a status change.")
+class JobEvent:
+    kind: JobEventKind
+    job: Job
+    log: LogEntry | None
+
+    @classmethod
+    def from_event(cls, event: dict) -> "JobEvent":
+        log = event.get("log")
+        return cls(kind=JobEventKind(event["kind"]), job=Job.from_row(event["job"]),
+                   log=LogEntry.from_row(log) if log is not None else None)
+
+
+@strawberry.input
+class CancelJobInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class JobPayload:
+    job: Job | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)

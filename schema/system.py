@@ -1,0 +1,30 @@
+"""Health and operator types."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from schema.jobs import Job
+
+
+@strawberry.type
+class Health:
+    status: str = strawberry.field(description='"ok" or "degraded"')
+    version: str
+    time: datetime
+    active_jobs: int
+    database: bool
+
+
+@strawberry.type
+class SystemInfo:
+    uptime_seconds: float
+    active_jobs: list[Job]
+    queued_jobs: int
+    workers: int
+    database_url: str = strawberry.field(description="With any password removed")
+    database_size_bytes: float | None
+    data_dir_size_bytes: float | None
+    counts: JSON = strawberry.field(description="Rows per table")

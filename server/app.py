@@ -1,0 +1,80 @@
+"""The Starlette app factory and its lifespan: migrate, bootstrap the admin, run the job engine."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+
+from resolvers.context import AppState
+from schema import create_schema
+from server.graphql_view import AssayGraphQL
+from server.routes import download_dataset, health_check, root
+from server.settings import Settings
+from services import auth
+from services.jobs.bus import InMemoryEventBus
+from services.jobs.engine import JobEngine
+from services.jobs.executor import ProcessExecutor
+from services.jobs.kinds import JOB_KINDS
+from services.ratelimit import SlidingWindowLimiter
+from services.storage import db
+
+logger = logging.getLogger("assay")
+
+
+def assay_version() -> str:
+    try:
+        return version("assay")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def build_state(settings: Settings) -> AppState:
+    engine = db.create_engine(settings.resolved_database_url)
+    sessions = db.session_factory(engine)
+    bus = InMemoryEventBus()
+    executor = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds)
+    jobs = JobEngine(sessions=sessions, bus=bus, executor=executor, kinds=JOB_KINDS, timeout_for=settings.timeout_for,
+                     heartbeat_seconds=settings.job_heartbeat_seconds, max_attempts=settings.job_max_attempts,
+                     telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl")
+    window = settings.login_failure_window_seconds
+    return AppState(
+        settings=settings, sessions=sessions, jobs=jobs, bus=bus, version=assay_version(),
+        login_failures_by_account=SlidingWindowLimiter(limit=settings.login_failures_per_account, window=window),
+        login_failures_by_address=SlidingWindowLimiter(limit=settings.login_failures_per_address, window=window),
+        requests_by_user=SlidingWindowLimiter(limit=settings.requests_per_minute, window=60))
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    state = build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(db.migrate, settings.resolved_database_url)
+        if settings.admin_email and settings.admin_password:
+            async with state.sessions() as session:
+                await auth.ensure_admin(session=session, email=settings.admin_email, password=settings.admin_password)
+        await state.jobs.start()
+        logger.info("Assay %s ready; data in %s", state.version, settings.resolved_data_dir)
+        try:
+            yield
+        finally:
+            await state.jobs.stop()
+            await state.sessions.kw["bind"].dispose()
+
+    graphql = AssayGraphQL(create_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
+                                         max_tokens=settings.max_tokens), app=state)
+    app = Starlette(routes=[
+        Route("/", root),
+        Route("/health", health_check),
+        Route("/files/datasets/{dataset_id:str}.{fmt:str}", download_dataset),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Mount("/graphql", graphql),
+    ], lifespan=lifespan)
+    app.state.assay = state
+    return app

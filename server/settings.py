@@ -1,0 +1,71 @@
+"""One Settings object, read once from ASSAY_* environment variables."""
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    secret_key: str | None = None
+    admin_email: str | None = None
+    admin_password: str | None = None
+    open_registration: bool = True
+    max_upload_mb: float = 1024
+    max_concurrent_jobs: int = 2
+
+    access_token_minutes: float = 15
+    refresh_token_days: float = 30
+    download_url_minutes: float = 15
+    max_query_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_page_size: int = 100
+    max_preview_rows: int = 1000
+    max_decompressed_mb: float = 4096
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    login_failure_window_seconds: float = 900
+    requests_per_minute: int = 600
+    job_heartbeat_seconds: float = 2
+    job_max_attempts: int = 2
+    job_cancel_grace_seconds: float = 2
+    job_timeout_seconds: dict[str, float] = Field(default_factory=lambda: {"INGEST": 1800})
+    job_default_timeout_seconds: float = 3600
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        path = self.data_dir.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.resolved_data_dir / 'assay.db'}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """Use the configured key, else one generated once and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.resolved_data_dir / "secret.key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def timeout_for(self, kind: str) -> float:
+        return self.job_timeout_seconds.get(kind, self.job_default_timeout_seconds)

@@ -1,0 +1,137 @@
+"""Accounts and tokens: argon2id passwords, short-lived JWT access tokens, rotating refresh tokens."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.errors import ServiceError, invalid
+from services.storage.tables import RefreshToken, User, new_id, utcnow
+
+ALGORITHM = "HS256"
+ISSUER = "assay"
+AUDIENCE = "assay-api"
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_LENGTH = 8
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verifying against this keeps the time of an unknown-email login equal to a wrong-password one.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    user: User
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_access_token(*, user: User, secret: str, minutes: float) -> str:
+    now = datetime.now(timezone.utc)
+    claims = {"sub": user.id, "role": user.role, "iss": ISSUER, "aud": AUDIENCE, "iat": now,
+              "exp": now + timedelta(minutes=minutes), "typ": "access"}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_access_token(token: str, *, secret: str) -> str | None:
+    """The user id of a valid access token, else None (expired, forged, wrong audience...)."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
+                            options={"require": ["exp", "sub", "iss", "aud"]})
+    except jwt.PyJWTError:
+        return None
+    return claims["sub"] if claims.get("typ") == "access" else None
+
+
+async def create_user(*, session: AsyncSession, email: str, password: str, role: str = "MEMBER") -> User:
+    email = normalize_email(email)
+    if not EMAIL_PATTERN.match(email) or len(email) > 320:
+        raise invalid("Not a valid email address", ["email"])
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise invalid(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters", ["password"])
+    if len(password) > 1024:
+        raise invalid("Password too long", ["password"])
+    if await session.scalar(select(User.id).where(User.email == email)):
+        raise ServiceError("CONFLICT", "An account with this email already exists", ["email"])
+    user = User(email=email, password_hash=hash_password(password), role=role)
+    session.add(user)
+    await session.commit()
+    return user
+
+
+async def authenticate(*, session: AsyncSession, email: str, password: str) -> User | None:
+    user = await session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    return user if verify_password(user.password_hash, password) else None
+
+
+async def issue_tokens(*, session: AsyncSession, user: User, secret: str, access_minutes: float,
+                       refresh_days: float, family_id: str | None = None) -> TokenPair:
+    refresh = secrets.token_urlsafe(32)
+    session.add(RefreshToken(user_id=user.id, family_id=family_id or new_id(), token_hash=_hash_token(refresh),
+                             expires_at=utcnow() + timedelta(days=refresh_days)))
+    await session.commit()
+    return TokenPair(create_access_token(user=user, secret=secret, minutes=access_minutes), refresh, user)
+
+
+async def rotate_refresh_token(*, session: AsyncSession, refresh_token: str, secret: str, access_minutes: float,
+                               refresh_days: float) -> TokenPair:
+    """Swap a refresh token for a new pair; replaying a used one revokes its whole family."""
+    rejected = ServiceError("UNAUTHENTICATED", "Invalid or expired refresh token", ["refreshToken"])
+    stored = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash_token(refresh_token)))
+    if stored is None or stored.revoked_at is not None or stored.expires_at < utcnow():
+        raise rejected
+    if stored.used_at is not None:
+        family = await session.exec(select(RefreshToken).where(RefreshToken.family_id == stored.family_id))
+        for token in family:
+            token.revoked_at = token.revoked_at or utcnow()
+            session.add(token)
+        await session.commit()
+        raise rejected
+    stored.used_at = utcnow()
+    session.add(stored)
+    user = await session.get(User, stored.user_id)
+    if user is None:
+        raise rejected
+    return await issue_tokens(session=session, user=user, secret=secret, access_minutes=access_minutes,
+                              refresh_days=refresh_days, family_id=stored.family_id)
+
+
+async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> None:
+    """Create the configured admin at start-up if absent; an existing account is promoted, not reset."""
+    existing = await session.scalar(select(User).where(User.email == normalize_email(email)))
+    if existing is None:
+        await create_user(session=session, email=email, password=password, role="ADMIN")
+    elif existing.role != "ADMIN":
+        existing.role = "ADMIN"
+        session.add(existing)
+        await session.commit()

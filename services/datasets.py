@@ -1,0 +1,198 @@
+"""Datasets: upload, browse, preview, download and delete, each scoped to its owner."""
+from __future__ import annotations
+
+import asyncio
+import codecs
+import math
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services import files
+from services.errors import ServiceError, invalid
+from services.ingest.sniff import check_delimited_text
+from services.jobs.engine import JobEngine
+from services.pagination import Page, paginate
+from services.storage.tables import Dataset, Job
+
+COPY_CHUNK = 1024 * 1024
+MAX_NAME = 255
+
+
+def display_name(file_name: str | None) -> str:
+    """The base name a client sent, for display only: never used to build a path."""
+    base = (file_name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    base = "".join(ch for ch in base if ch.isprintable())
+    return base[:MAX_NAME] or "upload.csv"
+
+
+def validate_csv_options(options: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    delimiter = options.get("delimiter")
+    if delimiter is not None:
+        delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
+        if len(delimiter) != 1 or delimiter in "\"\r\n":
+            raise invalid("The delimiter must be one character (e.g. ',' ';' '\\t' '|')", ["csv", "delimiter"])
+        cleaned["delimiter"] = delimiter
+    if options.get("encoding"):
+        try:
+            cleaned["encoding"] = codecs.lookup(options["encoding"]).name
+        except LookupError as exc:
+            raise invalid(f"Unknown encoding {options['encoding']!r}", ["csv", "encoding"]) from exc
+    if options.get("has_header") is not None:
+        cleaned["has_header"] = bool(options["has_header"])
+    if options.get("na_values") is not None:
+        cleaned["na_values"] = list(options["na_values"])
+    return cleaned
+
+
+def _store_upload(source: BinaryIO, target: Path, max_bytes: int) -> int:
+    """Copy the upload in chunks; refuse (and remove) it once it passes `max_bytes`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with files.atomic_output(target) as temporary, temporary.open("wb") as out:
+        while chunk := source.read(COPY_CHUNK):
+            written += len(chunk)
+            if written > max_bytes:
+                raise ServiceError("PAYLOAD_TOO_LARGE", f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
+            out.write(chunk)
+    check_delimited_text(target)
+    return written
+
+
+async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id: str, source: BinaryIO,
+                             file_name: str | None, name: str | None, csv_options: dict[str, Any],
+                             data_dir: Path, max_bytes: int, max_decompressed_bytes: int) -> tuple[Dataset, Job]:
+    """Store the upload, then queue its INGEST job. On any refusal nothing is left behind."""
+    options = validate_csv_options(csv_options)
+    shown = display_name(file_name)
+    if name is not None and not name.strip():
+        raise invalid("The name cannot be blank", ["name"])
+    dataset = Dataset(owner_id=owner_id, name=(name or shown).strip()[:MAX_NAME], file_name=shown, csv_options=options)
+    folder = files.dataset_dir(data_dir, dataset.id)
+    try:
+        dataset.size_bytes = await asyncio.to_thread(_store_upload, source, files.original_path(data_dir, dataset.id),
+                                                     max_bytes)
+        session.add(dataset)
+        await session.flush()
+        job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params={
+            "dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,
+            "max_decompressed_bytes": max_decompressed_bytes})
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        files.remove_tree(folder)
+        raise
+    jobs.launch(job)
+    return dataset, job
+
+
+async def on_ingest_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
+    dataset = await session.get(Dataset, job.dataset_id)
+    if dataset is None or result is None:
+        return
+    dataset.status, dataset.error = "READY", None
+    dataset.row_count, dataset.column_count = result["row_count"], result["column_count"]
+    dataset.columns, dataset.ingest_info = result["columns"], result["ingest_info"]
+    session.add(dataset)
+
+
+async def on_ingest_failure(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
+    dataset = await session.get(Dataset, job.dataset_id)
+    if dataset is None:
+        return
+    dataset.status, dataset.error = "FAILED", job.error
+    session.add(dataset)
+    files.parquet_path(Path(job.params["data_dir"]), dataset.id).unlink(missing_ok=True)
+
+
+async def on_ingest_start(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
+    dataset = await session.get(Dataset, job.dataset_id)
+    if dataset is not None and dataset.status == "PENDING":
+        dataset.status = "INGESTING"
+        session.add(dataset)
+
+
+async def get_dataset(session: AsyncSession, *, owner_id: str, dataset_id: str) -> Dataset | None:
+    dataset = await session.get(Dataset, dataset_id)
+    return dataset if dataset is not None and dataset.owner_id == owner_id else None
+
+
+async def list_datasets(session: AsyncSession, *, owner_id: str, first: int, after: str | None,
+                        search: str | None, max_first: int) -> Page[Dataset]:
+    filters = [col(Dataset.owner_id) == owner_id]
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        filters.append(col(Dataset.name).ilike(pattern, escape="\\"))
+    return await paginate(session, Dataset, filters=filters, first=first, after=after, max_first=max_first)
+
+
+async def list_children(session: AsyncSession, *, owner_id: str, dataset_id: str) -> list[Dataset]:
+    query = select(Dataset).where(Dataset.parent_id == dataset_id, Dataset.owner_id == owner_id)
+    return list((await session.exec(query.order_by(col(Dataset.created_at)))).all())
+
+
+async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str,
+                         data_dir: Path) -> None:
+    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
+    if dataset is None:
+        raise ServiceError("NOT_FOUND", "Dataset not found", ["id"])
+    running = await session.exec(select(Job.id).where(Job.dataset_id == dataset_id,
+                                                      col(Job.status).in_(("QUEUED", "RUNNING", "NEEDS_INPUT"))))
+    for job_id in running.all():
+        await jobs.cancel(job_id, reason="The dataset was deleted")
+    await session.delete(dataset)
+    await session.commit()
+    files.remove_tree(files.dataset_dir(data_dir, dataset_id))
+
+
+def json_value(value: Any) -> Any:
+    """A JSON-safe cell: NaN and infinities become null, dates ISO strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def read_rows(data_dir: Path, dataset_id: str, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int]:
+    """A page of rows from the Parquet copy, reading only the row groups that hold it."""
+    parquet = pq.ParquetFile(files.parquet_path(data_dir, dataset_id))
+    total = parquet.metadata.num_rows
+    names = parquet.schema_arrow.names
+    if offset >= total or limit == 0:
+        return names, [], total
+    groups, start, first_row = [], 0, None
+    for index in range(parquet.num_row_groups):
+        size = parquet.metadata.row_group(index).num_rows
+        if start + size > offset and start < offset + limit:
+            groups.append(index)
+            first_row = start if first_row is None else first_row
+        start += size
+    table = parquet.read_row_groups(groups).slice(offset - first_row, limit)
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    rows = [[json_value(column[r]) for column in columns] for r in range(table.num_rows)]
+    return names, rows, total
+
+
+def csv_export(data_dir: Path, dataset_id: str) -> Path:
+    """The canonical CSV (UTF-8, comma), written once from the Parquet copy."""
+    target = files.csv_export_path(data_dir, dataset_id)
+    if not target.exists():
+        with files.atomic_output(target) as temporary:
+            parquet = pq.ParquetFile(files.parquet_path(data_dir, dataset_id))
+            with pacsv.CSVWriter(str(temporary), parquet.schema_arrow) as writer:
+                for batch in parquet.iter_batches(batch_size=65536):
+                    writer.write_batch(batch)
+    return target
+

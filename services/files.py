@@ -1,0 +1,76 @@
+"""The data directory: paths derived from ids only, atomic writes, and signed download tokens."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+import jwt
+
+DOWNLOAD_AUDIENCE = "assay-download"
+
+
+def dataset_dir(data_dir: Path, dataset_id: str) -> Path:
+    return data_dir / "datasets" / dataset_id
+
+
+def original_path(data_dir: Path, dataset_id: str) -> Path:
+    return dataset_dir(data_dir, dataset_id) / "original"
+
+
+def parquet_path(data_dir: Path, dataset_id: str) -> Path:
+    return dataset_dir(data_dir, dataset_id) / "data.parquet"
+
+
+def csv_export_path(data_dir: Path, dataset_id: str) -> Path:
+    return dataset_dir(data_dir, dataset_id) / "export.csv"
+
+
+def incoming_dir(data_dir: Path) -> Path:
+    path = data_dir / "incoming"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def atomic_output(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; it replaces `target` only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(handle)
+    temporary_path = Path(temporary)
+    try:
+        yield temporary_path
+        os.replace(temporary_path, target)
+    finally:
+        temporary_path.unlink(missing_ok=True)
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def directory_size(path: Path) -> int:
+    return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file()) if path.exists() else 0
+
+
+def sign_download(*, secret: str, owner_id: str, kind: str, object_id: str, fmt: str, minutes: float) -> str:
+    claims = {"sub": owner_id, "kind": kind, "oid": object_id, "fmt": fmt, "aud": DOWNLOAD_AUDIENCE,
+              "exp": datetime.now(timezone.utc) + timedelta(minutes=minutes)}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def verify_download(token: str, *, secret: str, kind: str, object_id: str, fmt: str) -> str | None:
+    """The owner id the token was issued to, if it is valid for exactly this object and format."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], audience=DOWNLOAD_AUDIENCE,
+                            options={"require": ["exp", "sub", "aud"]})
+    except jwt.PyJWTError:
+        return None
+    if (claims.get("kind"), claims.get("oid"), claims.get("fmt")) != (kind, object_id, fmt):
+        return None
+    return claims["sub"]

@@ -1,0 +1,127 @@
+"""Read a delimited text file into Arrow, with detection, and explain failures with a line number."""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from services.errors import ServiceError
+from services.ingest.detect import WHITESPACE, CsvDialect, detect_dialect
+from services.ingest.sniff import CappedGzipReader, is_gzip, read_text_head
+from services.ingest.types import parse_datetime_strings
+
+DETECTION_SAMPLE_BYTES = 1024 * 1024
+TRUE_VALUES = ["true", "True", "TRUE", "yes", "Yes", "YES"]
+FALSE_VALUES = ["false", "False", "FALSE", "no", "No", "NO"]
+
+
+def open_text_bytes(path: Path, max_decompressed: int) -> io.BufferedIOBase:
+    with path.open("rb") as raw:
+        gzipped = is_gzip(raw.read(2))
+    if gzipped:
+        return io.BufferedReader(CappedGzipReader(path, max_decompressed), buffer_size=1024 * 1024)
+    return path.open("rb")
+
+
+def clean_column_names(names: list[str]) -> list[str]:
+    """Strip, name blanks by position, and make duplicates unique with a numeric suffix."""
+    cleaned, seen = [], set()
+    for index, name in enumerate(names):
+        base = str(name).strip().lstrip("\ufeff") or f"column_{index + 1}"
+        candidate, suffix = base, 2
+        while candidate in seen:
+            candidate, suffix = f"{base}_{suffix}", suffix + 1
+        seen.add(candidate)
+        cleaned.append(candidate)
+    return cleaned
+
+
+def find_ragged_line(path: Path, dialect: CsvDialect, max_decompressed: int) -> tuple[int, int, int] | None:
+    """(line number, expected fields, found fields) of the first row whose width differs from the header's."""
+    with open_text_bytes(path, max_decompressed) as raw:
+        text = io.TextIOWrapper(raw, encoding=dialect.encoding, errors="replace", newline="")
+        for _ in range(dialect.skip_rows):
+            text.readline()
+        reader = csv.reader(text, delimiter=dialect.delimiter, quotechar='"', doublequote=True)
+        expected = None
+        for row in reader:
+            if not row:
+                continue
+            if expected is None:
+                expected = len(row)
+            elif len(row) != expected:
+                return reader.line_num + dialect.skip_rows, expected, len(row)
+    return None
+
+
+def _read_with_arrow(path: Path, dialect: CsvDialect, max_decompressed: int) -> pa.Table:
+    encoding = "utf8" if dialect.encoding in ("utf-8", "utf-8-sig") else dialect.encoding
+    read_options = pacsv.ReadOptions(skip_rows=dialect.skip_rows, encoding=encoding, block_size=8 << 20,
+                                     autogenerate_column_names=not dialect.has_header)
+    parse_options = pacsv.ParseOptions(delimiter=dialect.delimiter, quote_char='"', double_quote=True,
+                                       newlines_in_values=True, ignore_empty_lines=True)
+    convert_options = pacsv.ConvertOptions(null_values=dialect.null_values, strings_can_be_null=True,
+                                           quoted_strings_can_be_null=True, decimal_point=dialect.decimal,
+                                           true_values=TRUE_VALUES, false_values=FALSE_VALUES)
+    with open_text_bytes(path, max_decompressed) as stream:
+        return pacsv.read_csv(stream, read_options=read_options, parse_options=parse_options,
+                              convert_options=convert_options)
+
+
+def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int) -> pa.Table:
+    with open_text_bytes(path, max_decompressed) as stream:
+        frame = pd.read_csv(stream, sep=r"\s+", encoding=dialect.encoding, skiprows=dialect.skip_rows,
+                            header=0 if dialect.has_header else None, na_values=dialect.null_values,
+                            keep_default_na=False, decimal=dialect.decimal, engine="c")
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def read_delimited(path: Path, *, options: dict, max_decompressed: int) -> tuple[pa.Table, CsvDialect]:
+    """Parse the whole file; raise ServiceError(PARSE_ERROR) with a readable reason."""
+    sample = read_text_head(path, DETECTION_SAMPLE_BYTES)
+    if options.get("encoding"):
+        try:
+            codecs.lookup(options["encoding"])
+        except LookupError as exc:
+            raise ServiceError("INVALID_INPUT", f"Unknown encoding {options['encoding']!r}", ["csv", "encoding"]) from exc
+    dialect = detect_dialect(sample, encoding=options.get("encoding"), delimiter=options.get("delimiter"),
+                             has_header=options.get("has_header"), null_values=options.get("na_values"))
+    try:
+        if dialect.delimiter == WHITESPACE:
+            table = _read_whitespace(path, dialect, max_decompressed)
+        else:
+            table = _read_with_arrow(path, dialect, max_decompressed)
+    except pa.ArrowInvalid as exc:
+        raise _explain_parse_failure(path, dialect, max_decompressed, exc) from exc
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ServiceError("PARSE_ERROR", f"Could not parse the file as {dialect.encoding} text: {exc}") from exc
+    if table.num_columns == 0:
+        raise ServiceError("PARSE_ERROR", "No columns were found in the file")
+    names = table.column_names if dialect.has_header else [f"column_{i + 1}" for i in range(table.num_columns)]
+    table = table.rename_columns(clean_column_names(names))
+    if table.num_rows == 0:
+        raise ServiceError("PARSE_ERROR", "The file has a header but no data rows")
+    return convert_datetime_strings(table), dialect
+
+
+def _explain_parse_failure(path: Path, dialect: CsvDialect, max_decompressed: int, exc: Exception) -> ServiceError:
+    ragged = find_ragged_line(path, dialect, max_decompressed)
+    if ragged is not None:
+        line, expected, found = ragged
+        return ServiceError("PARSE_ERROR", f"Line {line} has {found} fields where the header has {expected}")
+    message = str(exc).removeprefix("CSV parse error: ")
+    return ServiceError("PARSE_ERROR", f"Could not parse the file: {message}")
+
+
+def convert_datetime_strings(table: pa.Table) -> pa.Table:
+    for index, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            parsed = parse_datetime_strings(table.column(index))
+            if parsed is not None:
+                table = table.set_column(index, field.name, parsed)
+    return table

@@ -1,0 +1,92 @@
+"""Judge an upload from its bytes, before anything is stored: delimited text, gzip of it, or refused."""
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from pathlib import Path
+
+from services.errors import ServiceError
+
+SAMPLE_BYTES = 64 * 1024
+ACCEPTED_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".gz")
+
+# Magic numbers of formats people upload by mistake, with the hint we give back.
+_KNOWN_BINARIES: list[tuple[bytes, str]] = [
+    (b"PK\x03\x04", "This looks like a spreadsheet or zip archive (.xlsx/.zip); export it as CSV and upload that"),
+    (b"\xd0\xcf\x11\xe0", "This looks like a legacy Excel workbook (.xls); export it as CSV and upload that"),
+    (b"%PDF", "This is a PDF document, not delimited text"),
+    (b"\x89PNG", "This is a PNG image, not delimited text"),
+    (b"\xff\xd8\xff", "This is a JPEG image, not delimited text"),
+    (b"PAR1", "This is a Parquet file; upload CSV for now"),
+    (b"SQLite format 3", "This is a SQLite database, not delimited text"),
+    (b"\x7fELF", "This is an executable, not delimited text"),
+    (b"BZh", "bzip2 archives are not supported; upload plain or gzipped CSV"),
+    (b"\xfd7zXZ", "xz archives are not supported; upload plain or gzipped CSV"),
+]
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def is_gzip(head: bytes) -> bool:
+    return head[:2] == b"\x1f\x8b"
+
+
+def read_text_head(path: Path, size: int = SAMPLE_BYTES) -> bytes:
+    """The first bytes of the text, decompressing gzip when needed."""
+    with path.open("rb") as raw:
+        head = raw.read(2)
+        raw.seek(0)
+        if is_gzip(head):
+            try:
+                with gzip.open(raw) as unzipped:
+                    return unzipped.read(size)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise ServiceError("UNSUPPORTED_FILE", f"The gzip data is corrupt: {exc}") from exc
+        return raw.read(size)
+
+
+def check_delimited_text(path: Path) -> bool:
+    """Refuse content that is not delimited text; return whether the file is gzipped."""
+    with path.open("rb") as raw:
+        raw_head = raw.read(16)
+    if not raw_head:
+        raise ServiceError("PARSE_ERROR", "The file is empty")
+    gzipped = is_gzip(raw_head)
+    head = read_text_head(path)
+    for magic, hint in _KNOWN_BINARIES:
+        if head.startswith(magic):
+            raise ServiceError("UNSUPPORTED_FILE", hint)
+    if not head.strip(b" \t\r\n\x00"):
+        raise ServiceError("PARSE_ERROR", "The file has no content" if not gzipped else "The gzip archive is empty")
+    if head.startswith(_UTF16_BOMS):
+        return gzipped
+    if b"\x00" in head:
+        raise ServiceError("UNSUPPORTED_FILE", "The file contains binary data, not delimited text")
+    controls = sum(1 for byte in head if byte < 9 or 13 < byte < 32)
+    if controls > len(head) * 0.01:
+        raise ServiceError("UNSUPPORTED_FILE", "The file contains binary data, not delimited text")
+    return gzipped
+
+
+class CappedGzipReader(io.RawIOBase):
+    """Decompresses gzip while counting output, refusing archives that inflate past a cap (gzip bombs)."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self._file = gzip.open(path, "rb")
+        self._max = max_bytes
+        self._produced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._file.readinto(buffer)
+        self._produced += count
+        if self._produced > self._max:
+            raise ServiceError("PAYLOAD_TOO_LARGE",
+                               f"The gzip archive expands beyond the {self._max // (1024 * 1024)} MB limit")
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()

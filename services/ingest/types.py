@@ -1,0 +1,100 @@
+"""Semantic types from an Arrow table: what a column means, beyond how it is stored."""
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+DATETIME_FORMATS = [
+    "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d",
+    "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y",
+    "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y %H:%M",
+    "%b %d, %Y", "%d %b %Y", "%B %d, %Y", "%d %B %Y",
+]
+_ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key|code)$|^id", re.IGNORECASE)
+IDENTIFIER_MIN_ROWS = 50
+CATEGORICAL_MAX_LEVELS = 50
+TEXT_MIN_MEAN_LENGTH = 30
+
+
+def physical_dtype(arrow_type: pa.DataType) -> str:
+    """A pandas-style name for the storage type: int64, float64, bool, string, datetime64[s]..."""
+    if pa.types.is_floating(arrow_type):
+        return f"float{arrow_type.bit_width}"
+    if pa.types.is_integer(arrow_type):
+        return str(arrow_type)
+    if pa.types.is_boolean(arrow_type):
+        return "bool"
+    if pa.types.is_timestamp(arrow_type):
+        return f"datetime64[{arrow_type.unit}]" + (f", {arrow_type.tz}" if arrow_type.tz else "")
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "string"
+    if pa.types.is_null(arrow_type):
+        return "null"
+    return str(arrow_type)
+
+
+def parse_datetime_strings(column: pa.ChunkedArray, *, min_ratio: float = 0.95) -> pa.ChunkedArray | None:
+    """Timestamps when one known format parses nearly every non-null value of a sample, else None."""
+    values = pc.drop_null(column)
+    if len(values) == 0:
+        return None
+    sample = values.slice(0, 2000).combine_chunks() if isinstance(values, pa.ChunkedArray) else values.slice(0, 2000)
+    lengths = pc.utf8_length(sample)
+    if pc.max(lengths).as_py() > 40 or pc.min(lengths).as_py() < 6:
+        return None
+    best_format, best_parsed = None, 0
+    for fmt in DATETIME_FORMATS:
+        parsed = len(sample) - pc.strptime(sample, format=fmt, unit="s", error_is_null=True).null_count
+        if parsed > best_parsed:
+            best_format, best_parsed = fmt, parsed
+        if parsed == len(sample):
+            break
+    if best_format is None or best_parsed < min_ratio * len(sample):
+        return None
+    parsed = pc.strptime(column, format=best_format, unit="s", error_is_null=True)
+    if parsed.null_count - column.null_count > (1 - min_ratio) * max(1, len(column) - column.null_count):
+        return None
+    return parsed
+
+
+def semantic_type(name: str, column: pa.ChunkedArray) -> str:
+    """NUMERIC, CATEGORICAL, BOOLEAN, DATETIME, TEXT, IDENTIFIER or EMPTY."""
+    arrow_type = column.type
+    non_null = len(column) - column.null_count
+    if non_null == 0 or pa.types.is_null(arrow_type):
+        return "EMPTY"
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        return "DATETIME"
+    distinct = pc.count_distinct(column).as_py()
+    if pa.types.is_integer(arrow_type):
+        if distinct <= 2 and set(pc.unique(pc.drop_null(column)).to_pylist()) <= {0, 1}:
+            return "BOOLEAN"
+        if distinct == non_null and non_null >= IDENTIFIER_MIN_ROWS and _ID_NAME.search(name):
+            return "IDENTIFIER"
+        return "NUMERIC"
+    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return "NUMERIC"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        mean_length = pc.mean(pc.utf8_length(column)).as_py() or 0
+        if distinct == non_null and non_null >= IDENTIFIER_MIN_ROWS and mean_length < TEXT_MIN_MEAN_LENGTH:
+            has_spaces = pc.any(pc.match_substring(column, " ")).as_py()
+            if not has_spaces or _ID_NAME.search(name):
+                return "IDENTIFIER"
+        if mean_length >= TEXT_MIN_MEAN_LENGTH:
+            return "TEXT"
+        if distinct <= max(CATEGORICAL_MAX_LEVELS, 0.05 * non_null) or distinct / non_null < 0.5:
+            return "CATEGORICAL"
+        return "TEXT"
+    return "TEXT"
+
+
+def describe_columns(table: pa.Table) -> list[dict]:
+    return [{"name": name, "index": index, "semantic_type": semantic_type(name, table.column(index)),
+             "dtype": physical_dtype(table.column(index).type), "null_count": table.column(index).null_count}
+            for index, name in enumerate(table.column_names)]

@@ -1,0 +1,38 @@
+"""What a job body sees: its parameters and a way to report. Messages go to the engine over a pipe."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+
+class JobCancelled(Exception):
+    """Raised at a checkpoint after cancellation was requested."""
+
+
+class JobContext:
+    def __init__(self, *, job_id: str, params: dict[str, Any], send: Callable[[tuple], None],
+                 is_cancelled: Callable[[], bool]) -> None:
+        self.job_id = job_id
+        self.params = params
+        self._send = send
+        self._is_cancelled = is_cancelled
+        self.current_stage: str | None = None
+
+    def log(self, message: str, level: str = "INFO") -> None:
+        self._send(("log", level, message, self.current_stage, _now()))
+
+    def progress(self, fraction: float) -> None:
+        self._send(("progress", max(0.0, min(1.0, float(fraction)))))
+
+    def stage(self, name: str) -> None:
+        self.current_stage = name
+        self._send(("stage", name, _now()))
+
+    def checkpoint(self) -> None:
+        """A safe point to stop: raises JobCancelled when the job was cancelled."""
+        if self._is_cancelled():
+            raise JobCancelled()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

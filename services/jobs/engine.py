@@ -1,0 +1,365 @@
+"""The job engine: durable job state, compare-and-set transitions, logs and events, recovery."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.jobs.bus import EventBus, job_channel, user_channel
+from services.jobs.executor import Executor, JobSpec, WorkerOutcome
+from services.storage.tables import Job, JobLog, utcnow
+
+logger = logging.getLogger("assay.jobs")
+
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+ACTIVE = ("QUEUED", "RUNNING", "NEEDS_INPUT")
+Finisher = Callable[[AsyncSession, Job, dict[str, Any] | None], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class JobKindSpec:
+    """How to run one kind of job: its body, and what its end means for the objects it touches."""
+
+    work: str
+    on_success: Finisher
+    on_failure: Finisher  # also on cancel and timeout: removes partial outputs
+    on_start: Finisher | None = None
+
+
+async def transition(session: AsyncSession, job: Job, to_status: str, *, from_statuses: tuple[str, ...],
+                     **changes: Any) -> bool:
+    """Compare-and-set: move `job` to `to_status` only if it is still in `from_statuses` at its known attempt."""
+    now = utcnow()
+    values = {"status": to_status, "version": Job.version + 1, "updated_at": now, **changes}
+    if to_status in TERMINAL:
+        values.setdefault("finished_at", now)
+    result = await session.execute(
+        update(Job).where(col(Job.id) == job.id, col(Job.status).in_(from_statuses), col(Job.attempt) == job.attempt)
+        .values(**values))
+    if result.rowcount != 1:
+        return False
+    await session.flush()
+    await session.refresh(job)
+    return True
+
+
+class JobEngine:
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], bus: EventBus, executor: Executor,
+                 kinds: dict[str, JobKindSpec], timeout_for: Callable[[str], float], heartbeat_seconds: float = 2.0,
+                 max_attempts: int = 2, telemetry_path: Path | None = None) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.executor = executor
+        self.kinds = kinds
+        self.timeout_for = timeout_for
+        self.heartbeat_seconds = heartbeat_seconds
+        self.max_attempts = max_attempts
+        self.telemetry_path = telemetry_path
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._stop_reasons: dict[str, tuple[str, str]] = {}
+        self._heartbeat: asyncio.Task | None = None
+        self._accepting = False
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self._accepting = True
+        await self.recover()
+        self._heartbeat = asyncio.create_task(self._beat())
+
+    async def stop(self) -> None:
+        """Stop accepting, hand running jobs back to the queue, and end open subscriptions with a final event."""
+        self._accepting = False
+        if self._heartbeat:
+            self._heartbeat.cancel()
+        for job_id in list(self._tasks):
+            self._stop_reasons[job_id] = ("QUEUED", "The server shut down; the job will run again at the next start")
+            self.executor.cancel(job_id)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=10)
+        await self.executor.shutdown()
+
+    @property
+    def active_job_ids(self) -> list[str]:
+        return list(self._tasks)
+
+    # ------------------------------------------------------------------ API
+    async def enqueue(self, session: AsyncSession, *, owner_id: str, kind: str, params: dict[str, Any],
+                      dataset_id: str | None = None) -> Job:
+        """Persist a QUEUED job (the caller commits) and start it once committed."""
+        job = Job(owner_id=owner_id, kind=kind, params=params, dataset_id=dataset_id)
+        session.add(job)
+        return job
+
+    def launch(self, job: Job) -> None:
+        """Run a committed QUEUED job in the background."""
+        if not self._accepting or job.id in self._tasks:
+            return
+        self._publish_status(job)
+        self._tasks[job.id] = asyncio.create_task(self._drive(job.id))
+
+    async def cancel(self, job_id: str, *, reason: str = "Cancelled by the user") -> Job | None:
+        async with self.sessions() as session:
+            job = await session.get(Job, job_id)
+            if job is None or job.status in TERMINAL:
+                return job
+            if job.id in self._tasks and job.status == "RUNNING":
+                self._stop_reasons[job.id] = ("CANCELLED", reason)
+                self.executor.cancel(job.id)
+                return job
+            self.executor.cancel(job.id)
+            if await transition(session, job, "CANCELLED", from_statuses=ACTIVE, error=reason):
+                await self._finish(session, job, None, success=False)
+            return job
+
+    # ------------------------------------------------------------------ running
+    async def _drive(self, job_id: str) -> None:
+        try:
+            async with self.sessions() as session:
+                job = await session.get(Job, job_id)
+            if job is None or job.status != "QUEUED":
+                return
+            spec = self.kinds[job.kind]
+            recorder = _LogRecorder(self, job)
+            timer = asyncio.get_running_loop().call_later(self.timeout_for(job.kind), self._expire, job)
+            try:
+                outcome = await self.executor.submit(
+                    JobSpec(job.id, spec.work, job.params), on_start=lambda: self._mark_running(job),
+                    on_message=recorder.push)
+            finally:
+                timer.cancel()
+            await recorder.close()
+            await self._conclude(job, outcome)
+        except Exception:  # noqa: BLE001 - a job must never stay RUNNING because the engine tripped
+            logger.exception("job %s: the engine failed while driving it", job_id)
+            async with self.sessions() as session:
+                job = await session.get(Job, job_id)
+                if job and await transition(session, job, "FAILED", from_statuses=ACTIVE,
+                                            error="Internal error; the server log has details"):
+                    await self._finish(session, job, None, success=False)
+        finally:
+            self._tasks.pop(job_id, None)
+            self._stop_reasons.pop(job_id, None)
+
+    async def _mark_running(self, job: Job) -> bool:
+        async with self.sessions() as session:
+            job = await session.merge(job)
+            now = utcnow()
+            if not await transition(session, job, "RUNNING", from_statuses=("QUEUED",), started_at=now, heartbeat_at=now):
+                return False
+            on_start = self.kinds[job.kind].on_start
+            if on_start is not None:
+                await on_start(session, job, None)
+            await session.commit()
+        self._publish_status(job)
+        return True
+
+    def _expire(self, job: Job) -> None:
+        limit = self.timeout_for(job.kind)
+        self._stop_reasons[job.id] = ("FAILED", f"Timed out after {limit:g} s (the {job.kind} time limit)")
+        self.executor.cancel(job.id)
+
+    async def _conclude(self, job: Job, outcome: WorkerOutcome) -> None:
+        stop = self._stop_reasons.get(job.id)
+        async with self.sessions() as session:
+            job = await session.merge(job)
+            await session.refresh(job)
+            if outcome.status == "succeeded" and stop is None:
+                if await transition(session, job, "SUCCEEDED", from_statuses=("RUNNING",), progress=1.0,
+                                    result=outcome.result, timeline=_close_timeline(job.timeline)):
+                    try:
+                        await self._finish(session, job, outcome.result, success=True)
+                        return
+                    except Exception:  # noqa: BLE001
+                        logger.exception("job %s: applying the result failed", job.id)
+                        await session.rollback()
+                        await session.refresh(job)
+                        outcome = WorkerOutcome("failed", code="INTERNAL", error="Saving the result failed")
+                else:
+                    return
+            if stop is not None and stop[0] == "QUEUED":  # handed back at shutdown
+                await transition(session, job, "QUEUED", from_statuses=("RUNNING",), error=None, started_at=None,
+                                 timeline=_close_timeline(job.timeline))
+                await session.commit()
+                self._publish_status(job)
+                return
+            status, reason = stop or (("CANCELLED", "Cancelled") if outcome.status == "cancelled"
+                                      else ("FAILED", outcome.error or "Failed"))
+            if outcome.status == "failed" and outcome.code == "INTERNAL" and stop is None:
+                logger.error("job %s failed: %s", job.id, outcome.error)
+                reason = f"Internal error: {outcome.error}"
+            if await transition(session, job, status, from_statuses=("RUNNING",), error=reason,
+                                timeline=_close_timeline(job.timeline)):
+                await self._finish(session, job, None, success=False)
+
+    async def _finish(self, session: AsyncSession, job: Job, result: dict | None, *, success: bool) -> None:
+        """Apply the kind's end hook in the same transaction as the final status, then announce it."""
+        spec = self.kinds.get(job.kind)
+        if spec is not None:
+            await (spec.on_success if success else spec.on_failure)(session, job, result)
+        await session.commit()
+        self._publish_status(job)
+        self._write_telemetry(job)
+
+    # ------------------------------------------------------------------ events
+    def _publish_status(self, job: Job) -> None:
+        self._publish(job, {"kind": "STATUS", "job": job.model_copy(), "log": None})
+
+    def _publish(self, job: Job, event: dict[str, Any]) -> None:
+        self.bus.publish(job_channel(job.id), event)
+        self.bus.publish(user_channel(job.owner_id), event)
+
+    def _write_telemetry(self, job: Job) -> None:
+        if self.telemetry_path is None:
+            return
+        self.telemetry_path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"job_id": job.id, "kind": job.kind, "status": job.status, "attempt": job.attempt,
+                  "stages": [{"stage": s["stage"], "duration_ms": s.get("duration_ms")} for s in job.timeline]}
+        with self.telemetry_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    # ------------------------------------------------------------------ liveness and recovery
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                if self._tasks:
+                    async with self.sessions() as session:
+                        await session.execute(update(Job).where(col(Job.id).in_(list(self._tasks)),  # type: ignore
+                                                             col(Job.status) == "RUNNING").values(heartbeat_at=utcnow()))
+                        await session.commit()
+                await self.recover(stale_only=True)
+            except Exception:  # noqa: BLE001 - the heartbeat must outlive a transient database error
+                logger.exception("job heartbeat failed")
+
+    async def recover(self, *, stale_only: bool = False) -> None:
+        """Requeue or fail RUNNING jobs nobody drives any more; start QUEUED ones nobody runs."""
+        stale_before = utcnow() - timedelta(seconds=3 * self.heartbeat_seconds)
+        async with self.sessions() as session:
+            orphans = (await session.exec(select(Job).where(col(Job.status).in_(("RUNNING", "QUEUED"))))).all()
+            to_launch: list[Job] = []
+            for job in orphans:
+                if job.id in self._tasks:
+                    continue
+                if job.status == "QUEUED":
+                    to_launch.append(job)
+                    continue
+                if stale_only and job.heartbeat_at and _aware(job.heartbeat_at) > stale_before:
+                    continue
+                await self._recover_running(session, job, to_launch)
+        for job in to_launch:
+            self.launch(job)
+
+    async def _recover_running(self, session: AsyncSession, job: Job, to_launch: list[Job]) -> None:
+        if job.attempt < self.max_attempts:
+            requeued = await transition(session, job, "QUEUED", from_statuses=("RUNNING",), attempt=job.attempt + 1,
+                                        started_at=None, timeline=_close_timeline(job.timeline))
+            if requeued:
+                await _append_log(session, job, "WARNING", "The server stopped while this job ran; running it again "
+                                  f"(attempt {job.attempt} of {self.max_attempts})")
+                await session.commit()
+                to_launch.append(job)
+            return
+        reason = f"The server stopped while this job ran, {job.attempt} time(s); giving up"
+        if await transition(session, job, "FAILED", from_statuses=("RUNNING",), error=reason,
+                            timeline=_close_timeline(job.timeline)):
+            await self._finish(session, job, None, success=False)
+
+
+class _LogRecorder:
+    """Persists a running job's messages in batches and publishes them, in order, with gapless sequence numbers."""
+
+    def __init__(self, engine: JobEngine, job: Job) -> None:
+        self.engine = engine
+        self.job = job
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.task = asyncio.create_task(self._run())
+
+    def push(self, message: tuple) -> None:
+        self.queue.put_nowait(message)
+
+    async def close(self) -> None:
+        self.queue.put_nowait(None)
+        await self.task
+
+    async def _run(self) -> None:
+        done = False
+        while not done:
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            done = batch[-1] is None
+            messages = [m for m in batch if m is not None]
+            if messages:
+                try:
+                    await self._record(messages)
+                except Exception:  # noqa: BLE001 - losing a log line must not kill the job
+                    logger.exception("job %s: recording %d messages failed", self.job.id, len(messages))
+
+    async def _record(self, messages: list[tuple]) -> None:
+        events: list[dict[str, Any]] = []
+        async with self.engine.sessions() as session:
+            job = await session.get(Job, self.job.id)
+            if job is None:
+                return
+            timeline = [dict(entry) for entry in job.timeline]
+            for message in messages:
+                kind = message[0]
+                if kind == "log":
+                    _, level, text, stage, when = message
+                    entry = _new_log(job, level, text, stage, datetime.fromisoformat(when))
+                    session.add(entry)
+                    events.append({"kind": "LOG", "log": entry})
+                elif kind == "progress":
+                    job.progress = message[1]
+                    events.append({"kind": "PROGRESS", "log": None})
+                elif kind == "stage":
+                    _, name, when = message
+                    timeline = _close_timeline(timeline, at=datetime.fromisoformat(when))
+                    timeline.append({"stage": name, "started_at": when, "finished_at": None, "duration_ms": None})
+                    job.stage = name
+                    events.append({"kind": "PROGRESS", "log": None})
+            job.timeline = timeline
+            session.add(job)
+            await session.commit()
+            snapshot = job.model_copy()
+        for event in events:
+            self.engine._publish(snapshot, {**event, "job": snapshot})
+
+
+def _new_log(job: Job, level: str, message: str, stage: str | None, when: datetime | None = None) -> JobLog:
+    job.log_seq += 1
+    return JobLog(job_id=job.id, seq=job.log_seq, level=level, stage=stage, message=message, time=when or utcnow())
+
+
+async def _append_log(session: AsyncSession, job: Job, level: str, message: str) -> None:
+    job.log_seq += 1
+    session.add(JobLog(job_id=job.id, seq=job.log_seq, level=level, message=message))
+    session.add(job)
+
+
+def _aware(moment: datetime) -> datetime:
+    from datetime import timezone
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _close_timeline(timeline: list[dict], *, at: datetime | None = None) -> list[dict]:
+    """End the open stage, if any, at `at` (now by default)."""
+    at = at or utcnow()
+    closed = []
+    for entry in timeline:
+        entry = dict(entry)
+        if entry.get("finished_at") is None:
+            started = _aware(datetime.fromisoformat(entry["started_at"]))
+            entry["finished_at"] = at.isoformat()
+            entry["duration_ms"] = round((at - started).total_seconds() * 1000, 3)
+        closed.append(entry)
+    return closed

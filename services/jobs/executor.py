@@ -1,0 +1,200 @@
+"""Executors run job bodies away from the event loop. The engine sees only the `Executor` interface."""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol
+
+from services.errors import ServiceError
+from services.jobs.context import JobCancelled, JobContext
+
+logger = logging.getLogger("assay.jobs")
+
+# Modules each worker process needs; the fork server imports them once so jobs start fast.
+PRELOAD = ["pandas", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "services.ingest.job"]
+
+
+@dataclass
+class JobSpec:
+    job_id: str
+    work: str                      # "module:function" of the job body
+    params: dict[str, Any]
+
+
+@dataclass
+class WorkerOutcome:
+    status: str                    # "succeeded", "failed" or "cancelled"
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    code: str | None = None
+
+
+class Executor(Protocol):
+    async def submit(self, spec: JobSpec, *, on_start: Callable[[], Awaitable[bool]],
+                     on_message: Callable[[tuple], None]) -> WorkerOutcome:
+        """Wait for capacity, call on_start (False aborts), run the body, stream its messages, return its end."""
+
+    def cancel(self, job_id: str) -> None:
+        """Ask a job to stop: at its next checkpoint, or by force after a grace period."""
+
+    async def shutdown(self) -> None: ...
+
+    @property
+    def workers(self) -> int: ...
+
+    @property
+    def waiting(self) -> int: ...
+
+
+def import_work(path: str) -> Callable[[JobContext], dict]:
+    module_name, _, function_name = path.partition(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def worker_main(spec: JobSpec, connection, cancel_event) -> None:
+    """Entry point of a worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops workers itself
+    parent = os.getppid()
+    context = JobContext(job_id=spec.job_id, params=spec.params, send=connection.send,
+                         is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent)
+    try:
+        result = import_work(spec.work)(context)
+        connection.send(("result", result or {}))
+    except JobCancelled:
+        connection.send(("cancelled",))
+    except ServiceError as exc:
+        connection.send(("error", exc.code, exc.message))
+    except Exception as exc:  # noqa: BLE001 - reported to the engine, which logs the trace
+        connection.send(("error", "INTERNAL", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+    finally:
+        connection.close()
+
+
+@dataclass
+class _Running:
+    process: Any
+    cancel_event: Any
+    kill_timer: asyncio.TimerHandle | None = None
+    stop_requested: bool = False
+
+
+@dataclass
+class ProcessExecutor:
+    """Runs each job in its own worker process, at most `max_workers` at once, in submission order."""
+
+    max_workers: int = 2
+    grace_seconds: float = 2.0
+    _slots: asyncio.Semaphore | None = None
+    _running: dict[str, _Running] = field(default_factory=dict)
+    _waiting: set[str] = field(default_factory=set)
+    _cancelled_while_waiting: set[str] = field(default_factory=set)
+    _closed: bool = False
+
+    def __post_init__(self) -> None:
+        self._mp = multiprocessing.get_context("forkserver")
+        self._mp.set_forkserver_preload(PRELOAD)
+
+    @property
+    def workers(self) -> int:
+        return self.max_workers
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def submit(self, spec, *, on_start, on_message) -> WorkerOutcome:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_workers)
+        self._waiting.add(spec.job_id)
+        try:
+            async with self._slots:
+                self._waiting.discard(spec.job_id)
+                if self._closed or spec.job_id in self._cancelled_while_waiting or not await on_start():
+                    return WorkerOutcome("cancelled")
+                return await self._run(spec, on_message)
+        finally:
+            self._waiting.discard(spec.job_id)
+            self._cancelled_while_waiting.discard(spec.job_id)
+
+    async def _run(self, spec: JobSpec, on_message) -> WorkerOutcome:
+        loop = asyncio.get_running_loop()
+        receiver, sender = self._mp.Pipe(duplex=False)
+        cancel_event = self._mp.Event()
+        process = self._mp.Process(target=worker_main, args=(spec, sender, cancel_event), daemon=True,
+                                   name=f"assay-job-{spec.job_id[:8]}")
+        await asyncio.to_thread(process.start)
+        sender.close()
+        running = self._running[spec.job_id] = _Running(process, cancel_event)
+        ended: asyncio.Future = loop.create_future()
+        final: list[tuple] = []
+
+        def on_readable() -> None:
+            try:
+                while receiver.poll():
+                    message = receiver.recv()
+                    if message[0] in ("result", "error", "cancelled"):
+                        final.append(message)
+                    else:
+                        on_message(message)
+            except (EOFError, OSError):
+                loop.remove_reader(receiver.fileno())
+                if not ended.done():
+                    ended.set_result(None)
+
+        loop.add_reader(receiver.fileno(), on_readable)
+        try:
+            await ended
+            await asyncio.to_thread(process.join, 5)
+        finally:
+            receiver.close()
+            if running.kill_timer:
+                running.kill_timer.cancel()
+            self._running.pop(spec.job_id, None)
+        return self._outcome(final, process.exitcode, running.stop_requested)
+
+    @staticmethod
+    def _outcome(final: list[tuple], exitcode: int | None, stop_requested: bool) -> WorkerOutcome:
+        if final:
+            kind, *rest = final[-1]
+            if kind == "result":
+                return WorkerOutcome("succeeded", result=rest[0])
+            if kind == "cancelled":
+                return WorkerOutcome("cancelled")
+            code, message, *trace = rest
+            if trace:
+                logger.error("job body failed:\n%s", trace[0])
+            return WorkerOutcome("failed", code=code, error=message)
+        if stop_requested:
+            return WorkerOutcome("cancelled")
+        return WorkerOutcome("failed", code="INTERNAL", error=f"The worker process exited unexpectedly (code {exitcode})")
+
+    def cancel(self, job_id: str) -> None:
+        if job_id in self._waiting:
+            self._cancelled_while_waiting.add(job_id)
+            return
+        running = self._running.get(job_id)
+        if running is None or running.stop_requested:
+            return
+        running.stop_requested = True
+        running.cancel_event.set()
+        running.kill_timer = asyncio.get_running_loop().call_later(self.grace_seconds, self._kill, running)
+
+    @staticmethod
+    def _kill(running: _Running) -> None:
+        if running.process.is_alive():
+            running.process.terminate()
+
+    async def shutdown(self) -> None:
+        self._closed = True
+        for job_id in list(self._running):
+            self.cancel(job_id)
+        for running in list(self._running.values()):
+            await asyncio.to_thread(running.process.join, self.grace_seconds + 1)
+            if running.process.is_alive():
+                running.process.kill()

@@ -1,0 +1,35 @@
+"""Reading jobs and their logs, scoped to an owner."""
+from __future__ import annotations
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.pagination import Page, paginate
+from services.storage.tables import Job, JobLog
+
+
+async def get_job(session: AsyncSession, *, owner_id: str, job_id: str) -> Job | None:
+    job = await session.get(Job, job_id)
+    return job if job is not None and job.owner_id == owner_id else None
+
+
+async def list_jobs(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int,
+                    statuses: list[str] | None = None, kinds: list[str] | None = None,
+                    dataset_id: str | None = None) -> Page[Job]:
+    filters = [col(Job.owner_id) == owner_id]
+    if statuses:
+        filters.append(col(Job.status).in_(statuses))
+    if kinds:
+        filters.append(col(Job.kind).in_(kinds))
+    if dataset_id:
+        filters.append(col(Job.dataset_id) == dataset_id)
+    return await paginate(session, Job, filters=filters, first=first, after=after, max_first=max_first)
+
+
+async def job_logs(session: AsyncSession, *, job_id: str, last: int | None = None, after_seq: int = 0) -> list[JobLog]:
+    """Log entries in sequence order: the `last` n, or all after `after_seq`."""
+    query = select(JobLog).where(JobLog.job_id == job_id, JobLog.seq > after_seq)
+    if last is not None:
+        rows = (await session.exec(query.order_by(col(JobLog.seq).desc()).limit(last))).all()
+        return list(reversed(rows))
+    return list((await session.exec(query.order_by(col(JobLog.seq)))).all())

@@ -1,0 +1,55 @@
+"""Keyset pagination, newest first, with opaque cursors."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import and_, func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.errors import invalid
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next: bool
+    has_previous: bool
+    total: int
+
+
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{row_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(created), row_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid("Not a valid cursor", ["after"]) from exc
+
+
+async def paginate(session: AsyncSession, model: Any, *, filters: list[Any], first: int, after: str | None,
+                   max_first: int) -> Page:
+    """One page of `model` rows matching `filters`, newest first."""
+    if first < 0 or first > max_first:
+        raise invalid(f"`first` must be between 0 and {max_first}", ["first"])
+    total = await session.scalar(select(func.count()).select_from(model).where(*filters)) or 0
+    query = select(model).where(*filters)
+    if after:
+        created, row_id = decode_cursor(after)
+        query = query.where(or_(col(model.created_at) < created,
+                                and_(col(model.created_at) == created, col(model.id) < row_id)))
+    query = query.order_by(col(model.created_at).desc(), col(model.id).desc()).limit(first + 1)
+    rows = list((await session.exec(query)).all())
+    has_next = len(rows) > first
+    rows = rows[:first]
+    return Page(items=rows, cursors=[encode_cursor(r.created_at, r.id) for r in rows], has_next=has_next,
+                has_previous=after is not None, total=total)

@@ -1,0 +1,92 @@
+"""SQLModel tables. UUID-hex string keys, timestamps, an owner on every user-owned row."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class TimestampedBase(SQLModel):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class User(TimestampedBase, table=True):
+    email: str = Field(unique=True, index=True, max_length=320)
+    password_hash: str
+    role: str = Field(default="MEMBER", max_length=16)
+
+
+class RefreshToken(TimestampedBase, table=True):
+    """One issued refresh token; tokens of one login share a family that replay revokes."""
+
+    __tablename__ = "refresh_token"
+    user_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    family_id: str = Field(index=True, max_length=32)
+    token_hash: str = Field(unique=True, max_length=64)
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class Dataset(TimestampedBase, table=True):
+    __table_args__ = (Index("ix_dataset_owner_created", "owner_id", "created_at"),)
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=255)
+    file_name: str = Field(max_length=255)
+    size_bytes: int = 0
+    status: str = Field(default="PENDING", max_length=16)
+    error: str | None = None
+    row_count: int | None = None
+    column_count: int | None = None
+    columns: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ingest_info: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    csv_options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    parent_id: str | None = Field(default=None, foreign_key="dataset.id", ondelete="SET NULL")
+    recipe: Any | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Job(TimestampedBase, table=True):
+    __table_args__ = (Index("ix_job_owner_created", "owner_id", "created_at"),)
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    status: str = Field(default="QUEUED", max_length=16, index=True)
+    stage: str | None = None
+    progress: float = 0.0
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    timeline: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    question: str | None = None
+    choices: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error: str | None = None
+    attempt: int = 1
+    log_seq: int = 0
+    version: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    dataset_id: str | None = Field(default=None, foreign_key="dataset.id", index=True, ondelete="SET NULL")
+
+
+class JobLog(SQLModel, table=True):
+    __tablename__ = "job_log"
+    __table_args__ = (UniqueConstraint("job_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="job.id", index=True, ondelete="CASCADE")
+    seq: int
+    time: datetime = Field(default_factory=utcnow)
+    level: str = Field(default="INFO", max_length=8)
+    stage: str | None = None
+    message: str
