@@ -1,6 +1,8 @@
 """The GraphQL schema, composed from per-domain operation classes."""
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
@@ -35,8 +37,14 @@ def should_mask(error: GraphQLError) -> bool:
     return not (error.extensions or {}).get("code")
 
 
+class AssaySchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Log only unexpected errors, in full; a wrong password or a bad id is not a server problem."""
+        super().process_errors([error for error in errors if should_mask(error)], execution_context)
+
+
 def create_schema(*, max_depth: int = 10, max_aliases: int = 15, max_tokens: int = 2000) -> strawberry.Schema:
-    return strawberry.Schema(
+    return AssaySchema(
         query=Query, mutation=Mutation, subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[
