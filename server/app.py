@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Mount, Route
+from starlette.routing import Route, WebSocketRoute
 
 from resolvers.context import AppState
 from schema import create_schema
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/health", health_check),
         Route("/files/datasets/{dataset_id:str}.{fmt:str}", download_dataset),
         Route("/graphql", graphql, methods=["GET", "POST"]),
-        Mount("/graphql", graphql),
+        WebSocketRoute("/graphql", graphql),
     ], lifespan=lifespan)
     app.state.assay = state
     return app

@@ -1,0 +1,131 @@
+"""Live job events over both WebSocket protocols, with auth in connection_init."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+from tests.conftest import ingest, register, upload, wait_for_job
+
+EVENTS = """subscription($id: ID!, $after: Int) { jobEvents(jobId: $id, after: $after) {
+  kind job { id status progress stage } log { seq level stage message } } }"""
+UPDATES = "subscription { jobUpdates { id kind status progress } }"
+
+
+@contextmanager
+def transport_ws(client, token):
+    """A graphql-transport-ws socket, initialised with the token."""
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
+        socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        assert socket.receive_json()["type"] == "connection_ack"
+        yield socket
+
+
+def _collect_transport(socket, op_id="1"):
+    events = []
+    while True:
+        message = socket.receive_json()
+        if message["type"] == "next":
+            assert "errors" not in message["payload"], message
+            events.append(message["payload"]["data"]["jobEvents"])
+        elif message["type"] == "complete":
+            return events
+        elif message["type"] == "error":
+            return message
+        elif message["type"] == "ping":
+            socket.send_json({"type": "pong"})
+
+
+def test_job_events_backlog_then_live_in_order_graphql_transport_ws(client, token):
+    started = upload(client, token, b"a,b\n1,2\n3,4\n")["data"]["uploadDataset"]
+    with transport_ws(client, token) as socket:
+        socket.send_json({"id": "1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": started["job"]["id"]}}})
+        events = _collect_transport(socket)
+    logs = [e["log"]["seq"] for e in events if e["kind"] == "LOG"]
+    assert logs == list(range(1, len(logs) + 1)) and len(logs) >= 4  # gapless, no repeats, in order
+    assert events[-1]["kind"] == "STATUS" and events[-1]["job"]["status"] == "SUCCEEDED"
+    messages = [e["log"]["message"] for e in events if e["kind"] == "LOG"]
+    assert any("Parsed 2 rows x 2 columns" in m for m in messages)
+
+
+def test_resume_after_a_sequence_number(client, token):
+    dataset = ingest(client, token, b"a,b\n1,2\n")
+    total = len(dataset["job"]["logs"])
+    with transport_ws(client, token) as socket:
+        socket.send_json({"id": "1", "type": "subscribe",
+                          "payload": {"query": EVENTS, "variables": {"id": dataset["job"]["id"], "after": 2}}})
+        events = _collect_transport(socket)
+    assert [e["log"]["seq"] for e in events if e["kind"] == "LOG"] == list(range(3, total + 1))
+    assert events[-1] == {"kind": "STATUS", "job": events[-1]["job"], "log": None}
+
+
+def test_legacy_graphql_ws_protocol(client, token):
+    started = upload(client, token, b"a,b\n1,2\n")["data"]["uploadDataset"]
+    with client.websocket_connect("/graphql", subprotocols=["graphql-ws"]) as socket:
+        socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        assert socket.receive_json()["type"] == "connection_ack"
+        socket.send_json({"id": "7", "type": "start", "payload": {"query": EVENTS, "variables": {"id": started["job"]["id"]}}})
+        events = []
+        while True:
+            message = socket.receive_json()
+            if message["type"] == "data":
+                events.append(message["payload"]["data"]["jobEvents"])
+            elif message["type"] == "complete":
+                break
+            elif message["type"] != "ka":
+                raise AssertionError(message)
+    assert events[-1]["job"]["status"] == "SUCCEEDED"
+    assert [e["log"]["seq"] for e in events if e["kind"] == "LOG"][:2] == [1, 2]
+
+
+def test_legacy_protocol_offered_first_still_works(client, token):
+    with client.websocket_connect("/graphql", subprotocols=["graphql-ws", "graphql-transport-ws"]) as socket:
+        assert socket.accepted_subprotocol in ("graphql-ws", "graphql-transport-ws")
+        socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        assert socket.receive_json()["type"] == "connection_ack"
+
+
+@pytest.mark.parametrize("payload", [{}, {"authorization": "Bearer nonsense"}, {"authorization": "Basic abc"}])
+def test_socket_without_a_valid_token_is_refused(client, payload):
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
+        socket.send_json({"type": "connection_init", "payload": payload})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_json()
+    assert closed.value.code == 4403
+
+
+def test_legacy_socket_without_token_is_refused(client):
+    with client.websocket_connect("/graphql", subprotocols=["graphql-ws"]) as socket:
+        socket.send_json({"type": "connection_init", "payload": {}})
+        message = socket.receive_json()
+        assert message["type"] == "connection_error"
+
+
+def test_another_users_job_is_refused_before_any_event(client, token):
+    started = upload(client, token, b"a,b\n1,2\n")["data"]["uploadDataset"]
+    other = register(client)["accessToken"]
+    with transport_ws(client, other) as socket:
+        socket.send_json({"id": "1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": started["job"]["id"]}}})
+        message = socket.receive_json()
+    assert message["type"] in ("error", "next")
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+    assert "data" not in message["payload"] or message["payload"]["data"] is None
+
+
+def test_job_updates_streams_only_the_callers_jobs(client, token):
+    other = register(client)["accessToken"]
+    with transport_ws(client, token) as socket:
+        socket.send_json({"id": "u", "type": "subscribe", "payload": {"query": UPDATES}})
+        upload(client, other, b"x\n1\n")  # someone else's job: must not show up
+        mine = upload(client, token, b"a,b\n1,2\n")["data"]["uploadDataset"]["job"]["id"]
+        wait_for_job(client, token, mine)
+        seen = []
+        while not seen or seen[-1]["status"] != "SUCCEEDED":
+            message = socket.receive_json()
+            assert message["type"] == "next", message
+            seen.append(message["payload"]["data"]["jobUpdates"])
+        socket.send_json({"id": "u", "type": "complete"})
+    assert {update["id"] for update in seen} == {mine}
+    assert [u["status"] for u in seen][0] == "QUEUED" and "RUNNING" in [u["status"] for u in seen]
