@@ -64,13 +64,15 @@ async def job_events(ctx: Context, job_id: str | None, *, after: int) -> AsyncIt
             return
         while True:
             event = await live.get()
+            if event is None:  # the server is shutting down
+                return
             log = event.get("log")
             if log is not None:
                 if log.seq <= seen:
                     continue
                 seen = log.seq
             yield event
-            if event["kind"] == "STATUS" and event["job"].status in TERMINAL:
+            if event.get("final") or (event["kind"] == "STATUS" and event["job"].status in TERMINAL):
                 return
 
 
@@ -79,5 +81,7 @@ async def job_updates(ctx: Context) -> AsyncIterator[Job]:
     with ctx.app.bus.subscribe(user_channel(ctx.user_id)) as live:
         while True:
             event = await live.get()
+            if event is None:
+                return
             if event["kind"] != "LOG":
                 yield event["job"]

@@ -1,17 +1,37 @@
 """`python -m server`: serve on ASSAY_HOST:ASSAY_PORT (what `make run` does)."""
+import asyncio
 import logging
+from types import FrameType
 
 import uvicorn
+from starlette.applications import Starlette
 
 from server.app import create_app
 from server.settings import Settings
 
 
+class AssayServer(uvicorn.Server):
+    """Uvicorn, plus: on SIGTERM/SIGINT, subscribers hear about the shutdown before their sockets close."""
+
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        super().__init__(config)
+        self.assay_app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        jobs = self.assay_app.state.assay.jobs
+        try:
+            asyncio.get_running_loop().call_soon(jobs.announce_shutdown)
+        except RuntimeError:  # no loop yet: nothing is subscribed
+            pass
+        super().handle_exit(sig, frame)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
-                timeout_graceful_shutdown=15)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=15)
+    AssayServer(config, app).run()
 
 
 if __name__ == "__main__":

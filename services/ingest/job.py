@@ -1,8 +1,10 @@
 """The INGEST job body: runs in a worker process, writes the canonical Parquet copy atomically."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import files
@@ -10,7 +12,13 @@ from services.ingest.parse import read_delimited
 from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
 
-ROW_GROUP_SIZE = 64 * 1024
+ROW_GROUP_SIZE = 128 * 1024  # small enough for cheap row previews, large enough to write fast
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Snappy, with dictionary encoding only for strings: numbers rarely repeat and it costs a third of the time."""
+    strings = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    pq.write_table(table, path, row_group_size=ROW_GROUP_SIZE, compression="snappy", use_dictionary=strings)
 
 
 def run_ingest(ctx: JobContext) -> dict:
@@ -29,15 +37,16 @@ def run_ingest(ctx: JobContext) -> dict:
     ctx.log(f"Parsed {table.num_rows:,} rows x {table.num_columns} columns")
     ctx.progress(0.5)
     ctx.checkpoint()
-    ctx.stage("infer_types")
-    columns = describe_columns(table)
-    summary = ", ".join(f"{c['name']}={c['semantic_type']}" for c in columns[:30])
-    ctx.log(f"Inferred types: {summary}{' ...' if len(columns) > 30 else ''}")
-    ctx.progress(0.7)
-    ctx.checkpoint()
-    ctx.stage("write_parquet")
-    with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary:
-        pq.write_table(table, temporary, row_group_size=ROW_GROUP_SIZE, compression="snappy")
+    ctx.stage("infer_types_and_write")
+    # Both release the GIL: type inference runs while the Parquet copy is written.
+    with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary, \
+            ThreadPoolExecutor(max_workers=1) as writer:
+        written = writer.submit(write_parquet, table, temporary)
+        columns = describe_columns(table)
+        summary = ", ".join(f"{c['name']}={c['semantic_type']}" for c in columns[:30])
+        ctx.log(f"Inferred types: {summary}{' ...' if len(columns) > 30 else ''}")
+        ctx.progress(0.7)
+        written.result()
     ctx.log(f"Wrote the Parquet copy ({files.parquet_path(data_dir, dataset_id).stat().st_size:,} bytes)")
     ctx.progress(1.0)
     return {"row_count": table.num_rows, "column_count": table.num_columns, "columns": columns,

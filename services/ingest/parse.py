@@ -21,6 +21,7 @@ FALSE_VALUES = ["false", "False", "FALSE", "no", "No", "NO"]
 
 
 def open_text_bytes(path: Path, max_decompressed: int) -> io.BufferedIOBase:
+    """The file's text bytes, inflating gzip through a capped reader."""
     with path.open("rb") as raw:
         gzipped = is_gzip(raw.read(2))
     if gzipped:

@@ -16,6 +16,7 @@ _ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key|code)$|^id", re.IGNORECASE)
 IDENTIFIER_MIN_ROWS = 50
 CATEGORICAL_MAX_LEVELS = 50
 TEXT_MIN_MEAN_LENGTH = 30
+SAMPLE_SIZE = 50_000
 
 
 def physical_dtype(arrow_type: pa.DataType) -> str:
@@ -61,8 +62,23 @@ def parse_datetime_strings(column: pa.ChunkedArray, *, min_ratio: float = 0.95) 
     return parsed
 
 
+def _sample(column: pa.ChunkedArray, size: int = SAMPLE_SIZE) -> pa.Array:
+    """Up to `size` non-null values, spread over the whole column (every k-th value)."""
+    values = pc.drop_null(column)
+    step = max(1, len(values) // size)
+    picked = values.take(pa.array(range(0, len(values), step))) if step > 1 else values
+    return picked.combine_chunks() if isinstance(picked, pa.ChunkedArray) else picked
+
+
+def _is_unique(column: pa.ChunkedArray, sample: pa.Array, non_null: int) -> bool:
+    """Exact uniqueness, computed only when the cheap sample does not already rule it out."""
+    if pc.count_distinct(sample).as_py() != len(sample):
+        return False
+    return pc.count_distinct(column).as_py() == non_null
+
+
 def semantic_type(name: str, column: pa.ChunkedArray) -> str:
-    """NUMERIC, CATEGORICAL, BOOLEAN, DATETIME, TEXT, IDENTIFIER or EMPTY."""
+    """NUMERIC, CATEGORICAL, BOOLEAN, DATETIME, TEXT, IDENTIFIER or EMPTY (sampled: it is a judgement, not a stat)."""
     arrow_type = column.type
     non_null = len(column) - column.null_count
     if non_null == 0 or pa.types.is_null(arrow_type):
@@ -71,24 +87,26 @@ def semantic_type(name: str, column: pa.ChunkedArray) -> str:
         return "BOOLEAN"
     if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
         return "DATETIME"
-    distinct = pc.count_distinct(column).as_py()
     if pa.types.is_integer(arrow_type):
-        if distinct <= 2 and set(pc.unique(pc.drop_null(column)).to_pylist()) <= {0, 1}:
+        bounds = pc.min_max(column).as_py()
+        if bounds["min"] in (0, 1) and bounds["max"] in (0, 1):
             return "BOOLEAN"
-        if distinct == non_null and non_null >= IDENTIFIER_MIN_ROWS and _ID_NAME.search(name):
+        if non_null >= IDENTIFIER_MIN_ROWS and _ID_NAME.search(name) and _is_unique(column, _sample(column), non_null):
             return "IDENTIFIER"
         return "NUMERIC"
     if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
         return "NUMERIC"
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        mean_length = pc.mean(pc.utf8_length(column)).as_py() or 0
-        if distinct == non_null and non_null >= IDENTIFIER_MIN_ROWS and mean_length < TEXT_MIN_MEAN_LENGTH:
-            has_spaces = pc.any(pc.match_substring(column, " ")).as_py()
-            if not has_spaces or _ID_NAME.search(name):
-                return "IDENTIFIER"
+        sample = _sample(column)
+        mean_length = pc.mean(pc.utf8_length(sample)).as_py() or 0
+        if non_null >= IDENTIFIER_MIN_ROWS and mean_length < TEXT_MIN_MEAN_LENGTH and (
+                not pc.any(pc.match_substring(sample, " ")).as_py() or _ID_NAME.search(name)) \
+                and _is_unique(column, sample, non_null):
+            return "IDENTIFIER"
         if mean_length >= TEXT_MIN_MEAN_LENGTH:
             return "TEXT"
-        if distinct <= max(CATEGORICAL_MAX_LEVELS, 0.05 * non_null) or distinct / non_null < 0.5:
+        distinct = pc.count_distinct(sample).as_py()
+        if distinct <= max(CATEGORICAL_MAX_LEVELS, 0.05 * len(sample)) or distinct / len(sample) < 0.5:
             return "CATEGORICAL"
         return "TEXT"
     return "TEXT"

@@ -11,7 +11,9 @@ class EventBus(Protocol):
     def publish(self, channel: str, event: dict[str, Any]) -> None: ...
 
     def subscribe(self, channel: str) -> Any:
-        """A context manager yielding an asyncio.Queue of events published on `channel`."""
+        """A context manager yielding an asyncio.Queue of events published on `channel`; None ends it."""
+
+    def close(self) -> None: ...
 
 
 def job_channel(job_id: str) -> str:
@@ -40,6 +42,12 @@ class InMemoryEventBus:
             self._queues[channel].discard(queue)
             if not self._queues[channel]:
                 del self._queues[channel]
+
+    def close(self) -> None:
+        """End every subscription: each queue gets a None, which subscribers treat as the end."""
+        for queues in self._queues.values():
+            for queue in queues:
+                queue.put_nowait(None)
 
     def subscriber_count(self) -> int:
         return sum(len(queues) for queues in self._queues.values())

@@ -65,6 +65,7 @@ class JobEngine:
         self.max_attempts = max_attempts
         self.telemetry_path = telemetry_path
         self._tasks: dict[str, asyncio.Task] = {}
+        self._running_snapshots: dict[str, Job] = {}
         self._stop_reasons: dict[str, tuple[str, str]] = {}
         self._heartbeat: asyncio.Task | None = None
         self._accepting = False
@@ -75,9 +76,19 @@ class JobEngine:
         await self.recover()
         self._heartbeat = asyncio.create_task(self._beat())
 
+    def announce_shutdown(self) -> None:
+        """Tell subscribers first, while their sockets are still open: running jobs go back to the queue."""
+        self._accepting = False
+        for job in self._running_snapshots.values():
+            handed_back = job.model_copy(update={"status": "QUEUED",
+                                                 "error": "The server is shutting down; the job resumes at the next start"})
+            self._publish(handed_back, {"kind": "STATUS", "job": handed_back, "log": None, "final": True})
+        self.bus.close()
+
     async def stop(self) -> None:
         """Stop accepting, hand running jobs back to the queue, and end open subscriptions with a final event."""
-        self._accepting = False
+        if self._accepting:
+            self.announce_shutdown()
         if self._heartbeat:
             self._heartbeat.cancel()
         for job_id in list(self._tasks):
@@ -148,6 +159,7 @@ class JobEngine:
         finally:
             self._tasks.pop(job_id, None)
             self._stop_reasons.pop(job_id, None)
+            self._running_snapshots.pop(job_id, None)
 
     async def _mark_running(self, job: Job) -> bool:
         async with self.sessions() as session:
@@ -159,6 +171,7 @@ class JobEngine:
             if on_start is not None:
                 await on_start(session, job, None)
             await session.commit()
+        self._running_snapshots[job.id] = job
         self._publish_status(job)
         return True
 
