@@ -46,8 +46,16 @@ async def cancel(ctx: Context, job_id: str | None) -> Job:
     return await get(ctx, job.id) or job
 
 
-async def job_events(ctx: Context, job_id: str | None, *, after: int) -> AsyncIterator[dict[str, Any]]:
-    """The backlog after `after`, then live events, without gaps or repeats; ends with the job."""
+BACKLOG_BATCH = 500
+
+
+async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: bool = False
+                     ) -> AsyncIterator[dict[str, Any]]:
+    """The backlog after `after`, then live events, without gaps or repeats; ends with the job.
+
+    With `batch`, log lines that are already waiting travel together in one LOG event (`logs`), so a
+    fast job costs one message per burst instead of one per line.
+    """
     job = await get(ctx, job_id)
     if job is None:
         raise ServiceError("NOT_FOUND", "Job not found", ["jobId"])
@@ -55,25 +63,41 @@ async def job_events(ctx: Context, job_id: str | None, *, after: int) -> AsyncIt
         async with ctx.session() as session:
             job = await session.get(Job, job.id) or job
             backlog = await queries.job_logs(session, job_id=job.id, after_seq=after)
-        seen = after
-        for entry in backlog:
-            seen = entry.seq
-            yield {"kind": "LOG", "job": job, "log": entry}
+        seen = backlog[-1].seq if backlog else after
+        step = BACKLOG_BATCH if batch else 1
+        for start in range(0, len(backlog), step):
+            chunk = backlog[start:start + step]
+            yield {"kind": "LOG", "job": job, "log": chunk[-1], "logs": chunk}
         if job.status in TERMINAL:
             yield {"kind": "STATUS", "job": job, "log": None}
             return
         while True:
-            event = await live.get()
-            if event is None:  # the server is shutting down
-                return
-            log = event.get("log")
-            if log is not None:
-                if log.seq <= seen:
+            events = [await live.get()]
+            while batch and not live.empty():
+                events.append(live.get_nowait())
+            pending_logs: list[JobLog] = []
+            for event in events:
+                if event is None:  # the server is shutting down
+                    return
+                log = event.get("log")
+                if log is not None:
+                    if log.seq <= seen:
+                        continue
+                    seen = log.seq
+                if batch and event["kind"] != "STATUS":
+                    pending_logs.extend([log] if log is not None else [])
+                    latest = event
                     continue
-                seen = log.seq
-            yield event
-            if event.get("final") or (event["kind"] == "STATUS" and event["job"].status in TERMINAL):
-                return
+                if pending_logs:
+                    yield {"kind": "LOG", "job": event["job"], "log": pending_logs[-1], "logs": pending_logs}
+                    pending_logs = []
+                yield event if not batch else {**event, "logs": []}
+                if event.get("final") or (event["kind"] == "STATUS" and event["job"].status in TERMINAL):
+                    return
+            if pending_logs:
+                yield {"kind": "LOG", "job": latest["job"], "log": pending_logs[-1], "logs": pending_logs}
+            elif batch and events and events[-1] is not None and events[-1]["kind"] == "PROGRESS":
+                yield {**events[-1], "logs": []}
 
 
 async def job_updates(ctx: Context) -> AsyncIterator[Job]:

@@ -37,6 +37,15 @@ def should_mask(error: GraphQLError) -> bool:
     return not (error.extensions or {}).get("code")
 
 
+class FastMaskErrors(MaskErrors):
+    """MaskErrors without a runtime Protocol check per result: that check was a tenth of each subscription event."""
+
+    def _process_result(self, result: object) -> None:
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
+
 class AssaySchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Log only unexpected errors, in full; a wrong password or a bad id is not a server problem."""
@@ -51,6 +60,6 @@ def create_schema(*, max_depth: int = 10, max_aliases: int = 15, max_tokens: int
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            lambda: MaskErrors(should_mask_error=should_mask, error_message="Internal server error"),
+            lambda: FastMaskErrors(should_mask_error=should_mask, error_message="Internal server error"),
         ],
     )

@@ -145,13 +145,18 @@ class JobConnection:
 class JobEvent:
     kind: JobEventKind
     job: Job
-    log: LogEntry | None
+    log: LogEntry | None = strawberry.field(description="The log line (with `batch`, the last of `logs`)")
+    logs: list[LogEntry] = strawberry.field(
+        description="Every log line this event carries, in order: one, or with `batch: true` all that were waiting")
 
     @classmethod
     def from_event(cls, event: dict) -> "JobEvent":
         log = event.get("log")
+        logs = event.get("logs")
+        if logs is None:
+            logs = [log] if log is not None else []
         return cls(kind=JobEventKind(event["kind"]), job=Job.from_row(event["job"]),
-                   log=LogEntry.from_row(log) if log is not None else None)
+                   log=LogEntry.from_row(log) if log is not None else None, logs=[LogEntry.from_row(r) for r in logs])
 
 
 @strawberry.input

@@ -129,3 +129,16 @@ def test_job_updates_streams_only_the_callers_jobs(client, token):
         socket.send_json({"id": "u", "type": "complete"})
     assert {update["id"] for update in seen} == {mine}
     assert [u["status"] for u in seen][0] == "QUEUED" and "RUNNING" in [u["status"] for u in seen]
+
+
+def test_batched_job_events_carry_every_line_once(client, token):
+    started = upload(client, token, b"a,b\n1,2\n3,4\n")["data"]["uploadDataset"]
+    query = """subscription($id: ID!) { jobEvents(jobId: $id, batch: true) { kind job { status } logs { seq } } }"""
+    with transport_ws(client, token) as socket:
+        socket.send_json({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": {"id": started["job"]["id"]}}})
+        events = []
+        while (message := socket.receive_json())["type"] == "next":
+            events.append(message["payload"]["data"]["jobEvents"])
+    seqs = [log["seq"] for event in events for log in event["logs"]]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 4
+    assert events[-1]["kind"] == "STATUS" and events[-1]["job"]["status"] == "SUCCEEDED"

@@ -47,11 +47,12 @@ class JobsMutation:
 class JobsSubscription:
     @strawberry.subscription(permission_classes=[IsAuthenticated],
                              description="The job's log backlog (after `after`, a log seq), then live log, progress "
-                                         "and status events; completes when the job ends.")
-    async def job_events(self, info: strawberry.Info, job_id: strawberry.ID,
-                         after: int = 0) -> AsyncGenerator[JobEvent, None]:
+                                         "and status events; completes when the job ends. With `batch: true`, log "
+                                         "lines that arrive together come as one LOG event with `logs`.")
+    async def job_events(self, info: strawberry.Info, job_id: strawberry.ID, after: int = 0,
+                         batch: bool = False) -> AsyncGenerator[JobEvent, None]:
         try:
-            async for event in job_resolvers.job_events(info.context, raw_id(job_id, "Job"), after=after):
+            async for event in job_resolvers.job_events(info.context, raw_id(job_id, "Job"), after=after, batch=batch):
                 yield JobEvent.from_event(event)
         except ServiceError as exc:
             raise field_error(exc) from exc
