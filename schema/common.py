@@ -24,6 +24,17 @@ class ErrorCode(Enum):
     INTERNAL = "INTERNAL"
 
 
+@strawberry.enum(description="What a column means, beyond how it is stored.")
+class SemanticType(Enum):
+    NUMERIC = "NUMERIC"
+    CATEGORICAL = "CATEGORICAL"
+    BOOLEAN = "BOOLEAN"
+    DATETIME = "DATETIME"
+    TEXT = "TEXT"
+    IDENTIFIER = "IDENTIFIER"
+    EMPTY = "EMPTY"
+
+
 @strawberry.type(description="A problem the caller can fix. `field` is the path to the input at fault.")
 class UserError:
     code: ErrorCode

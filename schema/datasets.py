@@ -11,11 +11,13 @@ from strawberry.scalars import JSON
 
 from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
+from resolvers import profiles as profile_resolvers
 from services.errors import ServiceError
 from services.storage.tables import Dataset as DatasetRow
 
-from schema.common import Node, PageInfo, UserError, field_error, page_info, to_global_id
+from schema.common import Node, PageInfo, SemanticType, UserError, field_error, page_info, to_global_id
 from schema.jobs import Job, JobConnection
+from schema.profiles import Plot, PlotKind, Profile
 
 
 @strawberry.enum
@@ -24,17 +26,6 @@ class DatasetStatus(Enum):
     INGESTING = "INGESTING"
     READY = "READY"
     FAILED = "FAILED"
-
-
-@strawberry.enum(description="What a column means, beyond how it is stored.")
-class SemanticType(Enum):
-    NUMERIC = "NUMERIC"
-    CATEGORICAL = "CATEGORICAL"
-    BOOLEAN = "BOOLEAN"
-    DATETIME = "DATETIME"
-    TEXT = "TEXT"
-    IDENTIFIER = "IDENTIFIER"
-    EMPTY = "EMPTY"
 
 
 @strawberry.enum
@@ -127,6 +118,16 @@ class Dataset(Node):
         except ServiceError as exc:
             raise field_error(exc) from exc
         return JobConnection.from_page(page)
+
+    @strawberry.field(description="The stored profile; null until `profileDataset` has run")
+    async def profile(self, info: strawberry.Info) -> Profile | None:
+        data = await profile_resolvers.stored(info.context, self.row)
+        return Profile.from_dict(data) if data else None
+
+    @strawberry.field(description="PNG plots drawn by the last profile job, with signed expiring URLs")
+    async def plots(self, info: strawberry.Info) -> list[Plot]:
+        return [Plot(kind=PlotKind(p["kind"]), column=p["column"], url=p["url"])
+                for p in await profile_resolvers.plots(info.context, self.row)]
 
     @strawberry.field(description="A signed link that expires (15 minutes by default); opens without a header.")
     def download_url(self, info: strawberry.Info, format: DataFormat | None = DataFormat.CSV) -> str:

@@ -56,3 +56,21 @@ async def download_dataset(request: Request) -> Response:
         return FileResponse(path, media_type="text/csv", filename=f"{stem}.csv")
     return FileResponse(files.parquet_path(data_dir, dataset_id), media_type="application/vnd.apache.parquet",
                         filename=f"{stem}.parquet")
+
+
+async def download_plot(request: Request) -> Response:
+    """Serve a profile plot PNG to the holder of a valid token for exactly this file."""
+    state = _state(request)
+    dataset_id, name = request.path_params["dataset_id"], request.path_params["name"]
+    if not files.SAFE_PLOT_NAME.match(name):
+        return _refuse(404, "Not found")
+    owner = files.verify_download(request.query_params.get("token", ""), secret=state.settings.resolved_secret_key,
+                                  kind="plot", object_id=dataset_id, fmt=name)
+    if owner is None:
+        return _refuse(403, "This link is invalid or has expired")
+    async with state.sessions() as session:
+        dataset = await session.get(Dataset, dataset_id)
+    path = files.plots_dir(state.settings.resolved_data_dir, dataset_id) / name
+    if dataset is None or dataset.owner_id != owner or not path.exists():
+        return _refuse(404, "Not found")
+    return FileResponse(path, media_type="image/png")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Iterator
 import jwt
 
 DOWNLOAD_AUDIENCE = "assay-download"
+SAFE_PLOT_NAME = re.compile(r"^[a-z_]+(_\d+)?\.png$")  # the only names the plot route will open
 
 
 def dataset_dir(data_dir: Path, dataset_id: str) -> Path:
@@ -30,10 +32,12 @@ def csv_export_path(data_dir: Path, dataset_id: str) -> Path:
     return dataset_dir(data_dir, dataset_id) / "export.csv"
 
 
-def incoming_dir(data_dir: Path) -> Path:
-    path = data_dir / "incoming"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def profile_path(data_dir: Path, dataset_id: str) -> Path:
+    return dataset_dir(data_dir, dataset_id) / "profile.json"
+
+
+def plots_dir(data_dir: Path, dataset_id: str) -> Path:
+    return dataset_dir(data_dir, dataset_id) / "plots"
 
 
 @contextmanager

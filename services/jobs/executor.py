@@ -17,7 +17,8 @@ from services.jobs.context import JobCancelled, JobContext
 logger = logging.getLogger("assay.jobs")
 
 # Modules each worker process needs; the fork server imports them once so jobs start fast.
-PRELOAD = ["pandas", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "services.ingest.job"]
+PRELOAD = ["pandas", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.stats", "matplotlib.pyplot",
+           "services.ingest.job", "services.profiling.job"]
 
 
 @dataclass

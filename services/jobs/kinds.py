@@ -1,10 +1,12 @@
 """Which body runs for each job kind, and what its end means for the objects it touches."""
 from __future__ import annotations
 
-from services import datasets
+from services import datasets, profiles
 from services.jobs.engine import JobKindSpec
 
 JOB_KINDS: dict[str, JobKindSpec] = {
     "INGEST": JobKindSpec(work="services.ingest.job:run_ingest", on_start=datasets.on_ingest_start,
                           on_success=datasets.on_ingest_success, on_failure=datasets.on_ingest_failure),
+    "PROFILE": JobKindSpec(work="services.profiling.job:run_profile", on_success=profiles.on_profile_success,
+                           on_failure=profiles.on_profile_failure),
 }

@@ -90,3 +90,14 @@ class JobLog(SQLModel, table=True):
     level: str = Field(default="INFO", max_length=8)
     stage: str | None = None
     message: str
+
+
+class Profile(TimestampedBase, table=True):
+    """The stored profile of one dataset version; its full JSON lives beside the data (profile.json)."""
+
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    dataset_id: str = Field(foreign_key="dataset.id", unique=True, ondelete="CASCADE")
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
+    duration_ms: float = 0.0
+    alert_count: int = 0
+    plot_count: int = 0

@@ -1,0 +1,236 @@
+"""Profile types: per-column statistics, correlations, missing patterns, alerts, plots."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, Optional
+
+import strawberry
+from strawberry.scalars import JSON
+
+from schema.common import SemanticType
+
+
+@strawberry.enum
+class CorrelationMethod(Enum):
+    PEARSON = "PEARSON"
+    SPEARMAN = "SPEARMAN"
+    KENDALL = "KENDALL"
+    CRAMERS_V = "CRAMERS_V"
+
+
+@strawberry.enum
+class AlertKind(Enum):
+    CONSTANT = "CONSTANT"
+    HIGH_CARDINALITY = "HIGH_CARDINALITY"
+    HIGH_CORRELATION = "HIGH_CORRELATION"
+    SKEWED = "SKEWED"
+    IMBALANCED = "IMBALANCED"
+    MISSING = "MISSING"
+    UNIQUE = "UNIQUE"
+    ZEROS = "ZEROS"
+    DUPLICATES = "DUPLICATES"
+    UNIFORM = "UNIFORM"
+    MIXED_TYPES = "MIXED_TYPES"
+    OUTLIERS = "OUTLIERS"
+
+
+@strawberry.enum
+class PlotKind(Enum):
+    HISTOGRAM = "HISTOGRAM"
+    CORRELATION_HEATMAP = "CORRELATION_HEATMAP"
+    MISSING_MATRIX = "MISSING_MATRIX"
+    BOX = "BOX"
+    CONFUSION_MATRIX = "CONFUSION_MATRIX"
+    FEATURE_IMPORTANCE = "FEATURE_IMPORTANCE"
+
+
+@strawberry.type
+class NumericStats:
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    std: float | None = strawberry.field(default=None, description="Sample standard deviation (ddof=1), as pandas")
+    p5: float | None = None
+    q1: float | None = None
+    median: float | None = None
+    q3: float | None = None
+    p95: float | None = None
+    iqr: float | None = None
+    mad: float | None = strawberry.field(default=None, description="Median absolute deviation (scale 1), as scipy")
+    skewness: float | None = strawberry.field(default=None, description="Bias-corrected, as pandas")
+    kurtosis: float | None = strawberry.field(default=None, description="Excess, bias-corrected, as pandas")
+    sum: float | None = None
+    zeros: int = 0
+    negatives: int = 0
+    infinite: int = 0
+    outliers: int = strawberry.field(default=0, description="Values beyond 1.5 IQR from the quartiles")
+    monotonic: str | None = strawberry.field(default=None, description='"increasing", "decreasing" or null')
+
+
+@strawberry.type
+class DatetimeStats:
+    min: datetime | None
+    max: datetime | None
+    range_seconds: float | None
+    inferred_frequency: str | None = strawberry.field(description="Pandas-style offset alias: s, min, h, D, W, M...")
+
+
+@strawberry.type
+class TextStats:
+    min_length: int | None
+    max_length: int | None
+    mean_length: float | None
+
+
+@strawberry.type(description="Bin edges (one more than counts). For datetimes the edges are epoch seconds.")
+class Histogram:
+    edges: list[float]
+    counts: list[int]
+
+
+@strawberry.type
+class ValueCount:
+    value: Optional[JSON]
+    count: int
+    ratio: float
+
+
+@strawberry.type
+class CorrelationMatrix:
+    method: CorrelationMethod
+    columns: list[str]
+    values: list[list[Optional[float]]]
+
+
+@strawberry.type(description="A set of columns that are missing together in `count` rows")
+class MissingPattern:
+    columns: list[str]
+    count: int
+    ratio: float
+
+
+@strawberry.type
+class Alert:
+    kind: AlertKind
+    column: str | None
+    columns: list[str] | None
+    message: str
+    value: float | None
+
+
+@strawberry.type
+class TimeSeriesHint:
+    column: str
+    frequency: str | None
+    monotonic: bool
+    gaps: int = strawberry.field(description="Steps longer than 1.5x the usual step")
+
+
+@strawberry.type
+class ColumnProfile:
+    name: str
+    semantic_type: SemanticType
+    dtype: str
+    count: int = strawberry.field(description="Non-null values")
+    null_count: int
+    null_ratio: float
+    distinct_count: int
+    is_unique: bool
+    numeric: NumericStats | None
+    datetime: DatetimeStats | None
+    text: TextStats | None
+    histogram: Histogram | None
+    top: strawberry.Private[list[dict[str, Any]]]
+
+    @strawberry.field(description="The most frequent values, most frequent first (at most 50)")
+    def top_values(self, limit: int | None = 10) -> list[ValueCount]:
+        return [ValueCount(**value) for value in self.top[: max(0, min(50, 10 if limit is None else limit))]]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ColumnProfile":
+        numeric = NumericStats(**data["numeric"]) if data.get("numeric") else None
+        when = data.get("datetime")
+        text = data.get("text")
+        histogram = data.get("histogram")
+        return cls(name=data["name"], semantic_type=SemanticType(data["semantic_type"]), dtype=data["dtype"],
+                   count=data["count"], null_count=data["null_count"], null_ratio=data["null_ratio"],
+                   distinct_count=data["distinct_count"], is_unique=data["is_unique"], numeric=numeric,
+                   datetime=DatetimeStats(min=_when(when.get("min")), max=_when(when.get("max")),
+                                          range_seconds=when.get("range_seconds"),
+                                          inferred_frequency=when.get("inferred_frequency")) if when else None,
+                   text=TextStats(**text) if text else None,
+                   histogram=Histogram(**histogram) if histogram else None, top=data["top_values"])
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@strawberry.type(description="A stored profile of one dataset version (run `profileDataset` to make or refresh it).")
+class Profile:
+    row_count: int
+    column_count: int
+    missing_cells: int
+    missing_cells_ratio: float
+    duplicate_rows: int
+    memory_bytes: float = strawberry.field(description="Size of the table in memory (Arrow buffers)")
+    generated_at: datetime
+    duration_ms: float
+    sampling: JSON = strawberry.field(description="What was computed on a sample, and how many rows it had")
+    data: strawberry.Private[dict[str, Any]]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Profile":
+        return cls(row_count=data["row_count"], column_count=data["column_count"], missing_cells=data["missing_cells"],
+                   missing_cells_ratio=data["missing_cells_ratio"], duplicate_rows=data["duplicate_rows"],
+                   memory_bytes=float(data["memory_bytes"]), generated_at=datetime.fromisoformat(data["generated_at"]),
+                   duration_ms=data["duration_ms"], sampling=data.get("sampling", {}), data=data)
+
+    @strawberry.field
+    def columns(self) -> list[ColumnProfile]:
+        return [ColumnProfile.from_dict(column) for column in self.data["columns"]]
+
+    @strawberry.field
+    def column(self, name: str) -> ColumnProfile | None:
+        match = next((c for c in self.data["columns"] if c["name"] == name), None)
+        return ColumnProfile.from_dict(match) if match else None
+
+    @strawberry.field(description="PEARSON, SPEARMAN and KENDALL over numeric columns; CRAMERS_V (bias-corrected) "
+                                  "over categorical and boolean ones. Kendall uses a seeded sample of 20,000 rows.")
+    def correlations(self, method: CorrelationMethod | None = CorrelationMethod.PEARSON) -> CorrelationMatrix:
+        method = method or CorrelationMethod.PEARSON
+        correlations = self.data["correlations"]
+        values = correlations["values"].get(method.value)
+        return CorrelationMatrix(method=method, columns=correlations["columns"][method.value] if values else [],
+                                 values=values or [])
+
+    @strawberry.field(description="The most frequent sets of columns missing together")
+    def missing_patterns(self, limit: int | None = 10) -> list[MissingPattern]:
+        return [MissingPattern(**p) for p in self.data["missing_patterns"][: max(0, min(50, 10 if limit is None else limit))]]
+
+    @strawberry.field
+    def alerts(self) -> list[Alert]:
+        return [Alert(kind=AlertKind(a["kind"]), column=a["column"], columns=a["columns"], message=a["message"],
+                      value=a["value"]) for a in self.data["alerts"]]
+
+    @strawberry.field(description="Set when a datetime column is monotonic in row order")
+    def time_series(self) -> TimeSeriesHint | None:
+        hint = self.data.get("time_series")
+        return TimeSeriesHint(**hint) if hint else None
+
+
+@strawberry.type(description="A PNG drawn by the profile job; `url` is signed and expires, like download links.")
+class Plot:
+    kind: PlotKind
+    column: str | None
+    url: str
+
+
+@strawberry.input
+class ProfileDatasetInput:
+    dataset_id: strawberry.ID
+    plots: bool = strawberry.field(default=True, description="Also draw the PNG plots")
+    bins: int | None = strawberry.field(default=None, description="Histogram bins (1-100); Freedman–Diaconis if absent")
+
+

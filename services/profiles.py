@@ -1,0 +1,69 @@
+"""Profiles: start a PROFILE job, record its result, and read the stored profile back."""
+from __future__ import annotations
+
+import json
+import shutil
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services import files
+from services.datasets import get_dataset
+from services.errors import ServiceError, invalid
+from services.jobs.engine import JobEngine
+from services.storage.tables import Dataset, Job, Profile
+
+MAX_BINS = 100
+
+
+async def start_profile(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
+                        data_dir: Path, plots: bool, bins: int | None) -> tuple[Dataset, Job]:
+    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
+    if dataset is None:
+        raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
+    if dataset.status != "READY":
+        raise ServiceError("CONFLICT", f"The dataset is {dataset.status}; it can be profiled once READY", ["datasetId"])
+    if bins is not None and not 1 <= bins <= MAX_BINS:
+        raise invalid(f"`bins` must be between 1 and {MAX_BINS}", ["bins"])
+    job = await jobs.enqueue(session, owner_id=owner_id, kind="PROFILE", dataset_id=dataset.id, params={
+        "dataset_id": dataset.id, "data_dir": str(data_dir), "columns": dataset.columns, "plots": plots, "bins": bins})
+    await session.commit()
+    jobs.launch(job)
+    return dataset, job
+
+
+async def on_profile_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
+    profile = (await session.exec(select(Profile).where(Profile.dataset_id == job.dataset_id))).first()
+    profile = profile or Profile(owner_id=job.owner_id, dataset_id=job.dataset_id)
+    profile.job_id, profile.duration_ms = job.id, (result or {}).get("duration_ms", 0.0)
+    profile.alert_count, profile.plot_count = (result or {}).get("alerts", 0), (result or {}).get("plots", 0)
+    profile.updated_at = job.finished_at or profile.updated_at
+    session.add(profile)
+
+
+async def on_profile_failure(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
+    """A failed or cancelled profile leaves the previous one (if any) as it was; only staging is removed."""
+    shutil.rmtree(files.dataset_dir(Path(job.params["data_dir"]), job.params["dataset_id"]) / ".plots.part",
+                  ignore_errors=True)
+
+
+async def has_profile(session: AsyncSession, *, dataset_id: str) -> bool:
+    return (await session.exec(select(Profile.id).where(Profile.dataset_id == dataset_id))).first() is not None
+
+
+def load_profile(data_dir: Path, dataset_id: str) -> dict[str, Any] | None:
+    path = files.profile_path(data_dir, dataset_id)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+    return _load(str(path), stamp)
+
+
+@lru_cache(maxsize=32)
+def _load(path: str, _stamp: int) -> dict[str, Any]:
+    """Parsed once per file version: repeated reads of a profile don't recompute or re-parse it."""
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,165 @@
+"""Per-column statistics, vectorised with numpy and pyarrow compute: no per-value Python."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+TOP_VALUES_KEPT = 50
+MAX_BINS = 100
+
+
+def finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def float_column(column: pa.ChunkedArray) -> np.ndarray:
+    """Every row as float64, nulls as NaN, so arrays of different columns stay aligned by row."""
+    return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def histogram(values: np.ndarray, bins: int | None) -> dict[str, list] | None:
+    """Freedman–Diaconis bin width unless a bin count is asked for; finite values only."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    if bins is None:
+        q1, q3 = np.percentile(finite, [25, 75])
+        width = 2 * (q3 - q1) / np.cbrt(finite.size)
+        bins = int(np.ceil((high - low) / width)) if width > 0 else 1
+    bins = max(1, min(MAX_BINS, bins))
+    counts, edges = np.histogram(finite, bins=bins, range=(low, high) if high > low else (low - 0.5, high + 0.5))
+    return {"edges": edges.tolist(), "counts": counts.tolist()}
+
+
+def numeric_stats(values: np.ndarray) -> dict[str, Any]:
+    """Matches pandas (sample std, bias-corrected skew and excess kurtosis) and scipy (MAD, scale 1)."""
+    finite = values[np.isfinite(values)]
+    n = finite.size
+    stats: dict[str, Any] = {"zeros": int(np.count_nonzero(values == 0)), "negatives": int(np.count_nonzero(values < 0)),
+                             "infinite": int(np.count_nonzero(np.isinf(values)))}
+    if n == 0:
+        return stats | {"outliers": 0, "monotonic": None}
+    p5, q1, median, q3, p95 = np.percentile(finite, [5, 25, 50, 75, 95])
+    mean = float(finite.mean())
+    deviations = finite - mean
+    m2 = float(np.dot(deviations, deviations)) / n
+    std = math.sqrt(m2 * n / (n - 1)) if n > 1 else None
+    skewness = kurtosis = None
+    if n > 2 and m2 > 0:
+        m3 = float(np.mean(deviations ** 3))
+        skewness = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2 ** 1.5
+    if n > 3 and m2 > 0:
+        m4 = float(np.mean(deviations ** 4))
+        kurtosis = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / m2 ** 2 - 3 * (n - 1))
+    iqr = q3 - q1
+    outliers = int(np.count_nonzero((finite < q1 - 1.5 * iqr) | (finite > q3 + 1.5 * iqr)))
+    steps = np.diff(values) if values.size > 1 else np.empty(0)
+    monotonic = None
+    if steps.size and np.all(steps >= 0) and np.any(steps > 0):
+        monotonic = "increasing"
+    elif steps.size and np.all(steps <= 0) and np.any(steps < 0):
+        monotonic = "decreasing"
+    return stats | {
+        "min": float(finite.min()), "max": float(finite.max()), "mean": mean, "std": std,
+        "p5": float(p5), "q1": float(q1), "median": float(median), "q3": float(q3), "p95": float(p95),
+        "iqr": float(iqr), "mad": float(np.median(np.abs(finite - median))), "skewness": skewness,
+        "kurtosis": kurtosis, "sum": float(finite.sum()), "outliers": outliers, "monotonic": monotonic}
+
+
+def most_frequent(frequencies: np.ndarray, keep: int = TOP_VALUES_KEPT) -> np.ndarray:
+    """Indexes of the `keep` largest counts, largest first (ties in first-seen order), without a full sort."""
+    if frequencies.size > keep:
+        candidates = np.argpartition(-frequencies, keep - 1)[:keep]
+        return candidates[np.lexsort((candidates, -frequencies[candidates]))]
+    return np.lexsort((np.arange(frequencies.size), -frequencies))
+
+
+def top_values(column: pa.ChunkedArray, non_null: int) -> tuple[list[dict[str, Any]], int, np.ndarray]:
+    """The most frequent values, the distinct count and every level's count, from one hash pass."""
+    counts = pc.value_counts(pc.drop_null(column))
+    if len(counts) == 0:
+        return [], 0, np.empty(0, dtype=np.int64)
+    frequencies = counts.field("counts").to_numpy()
+    order = most_frequent(frequencies)
+    values = counts.field("values").take(pa.array(order)).to_pylist()
+    top = [{"value": _json_scalar(value), "count": int(frequencies[i]), "ratio": float(frequencies[i]) / non_null}
+           for value, i in zip(values, order)]
+    return top, len(counts), frequencies
+
+
+def numeric_levels(values: np.ndarray, non_null: int, integer: bool) -> tuple[list[dict[str, Any]], int, np.ndarray]:
+    """Top values, distinct count and average ranks (for Spearman) of numeric values, from one sort."""
+    uniques, inverse, frequencies = np.unique(values, return_inverse=True, return_counts=True)
+    order = most_frequent(frequencies)
+    top = [{"value": int(uniques[i]) if integer else finite_or_none(uniques[i]), "count": int(frequencies[i]),
+            "ratio": float(frequencies[i]) / non_null} for i in order]
+    upper = np.cumsum(frequencies)
+    average_rank = upper - (frequencies - 1) / 2.0
+    return top, int(uniques.size), average_rank[inverse]
+
+
+def _json_scalar(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def datetime_seconds(column: pa.ChunkedArray) -> np.ndarray:
+    """Non-null timestamps as float seconds since the epoch."""
+    values = pc.drop_null(column)
+    if pa.types.is_date(values.type):
+        values = pc.cast(values, pa.timestamp("s"))
+    return pc.cast(values, pa.timestamp("s")).cast(pa.int64()).to_numpy().astype(np.float64) if len(values) else np.empty(0)
+
+
+FREQUENCIES = [(1, "s"), (60, "min"), (3600, "h"), (86400, "D"), (7 * 86400, "W")]
+
+
+def inferred_frequency(seconds: np.ndarray) -> str | None:
+    """The most common step between consecutive sorted timestamps, named like pandas offsets."""
+    if seconds.size < 3:
+        return None
+    steps = np.diff(np.sort(seconds))
+    steps = steps[steps > 0]
+    if steps.size == 0:
+        return None
+    values, counts = np.unique(steps, return_counts=True)
+    step = float(values[np.argmax(counts)])
+    if 28 * 86400 <= step <= 31 * 86400:
+        return "MS" if counts.max() / steps.size < 1 else "M"
+    if 365 * 86400 <= step <= 366 * 86400:
+        return "YS"
+    for unit, name in reversed(FREQUENCIES):
+        if step % unit == 0:
+            multiple = int(step // unit)
+            return name if multiple == 1 else f"{multiple}{name}"
+    return f"{step:g}s"
+
+
+def datetime_stats(seconds: np.ndarray, bins: int | None) -> tuple[dict[str, Any], dict[str, list] | None]:
+    if seconds.size == 0:
+        return {}, None
+    low, high = float(seconds.min()), float(seconds.max())
+    from datetime import datetime, timezone
+    stats = {"min": datetime.fromtimestamp(low, timezone.utc).isoformat(),
+             "max": datetime.fromtimestamp(high, timezone.utc).isoformat(),
+             "range_seconds": high - low, "inferred_frequency": inferred_frequency(seconds)}
+    return stats, histogram(seconds, bins)
+
+
+def text_stats(column: pa.ChunkedArray) -> dict[str, Any]:
+    lengths = pc.utf8_length(pc.drop_null(column))
+    if len(lengths) == 0:
+        return {}
+    bounds = pc.min_max(lengths).as_py()
+    return {"min_length": bounds["min"], "max_length": bounds["max"], "mean_length": pc.mean(lengths).as_py()}
