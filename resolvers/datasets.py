@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from services import charts as chart_service
 from services import datasets as dataset_service
 from services import files
 from services.errors import ServiceError, invalid
@@ -74,3 +75,10 @@ def download_url(ctx: Context, dataset: Dataset, fmt: str) -> str:
     token = files.sign_download(secret=ctx.settings.resolved_secret_key, owner_id=dataset.owner_id, kind="dataset",
                                 object_id=dataset.id, fmt=fmt, minutes=ctx.settings.download_url_minutes)
     return f"/files/datasets/{dataset.id}.{fmt.lower()}?token={token}"
+
+
+async def chart(ctx: Context, dataset: Dataset, spec: dict[str, Any]) -> dict[str, Any]:
+    if dataset.status != "READY":
+        raise ServiceError("CONFLICT", f"The dataset is {dataset.status}, not READY")
+    return await asyncio.to_thread(chart_service.build_chart, ctx.settings.resolved_data_dir, dataset.id,
+                                   dataset.columns, spec)

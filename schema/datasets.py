@@ -16,6 +16,7 @@ from services.errors import ServiceError
 from services.storage.tables import Dataset as DatasetRow
 
 from schema.common import Node, PageInfo, SemanticType, UserError, field_error, page_info, to_global_id
+from schema.charts import Aggregate, Chart, ChartInput, ChartPoint, ChartType
 from schema.jobs import Job, JobConnection
 from schema.profiles import Plot, PlotKind, Profile
 
@@ -118,6 +119,18 @@ class Dataset(Node):
         except ServiceError as exc:
             raise field_error(exc) from exc
         return JobConnection.from_page(page)
+
+    @strawberry.field(description="Chart-ready points, computed on demand (bad columns or types: INVALID_INPUT)")
+    async def chart(self, info: strawberry.Info, input: ChartInput) -> Chart:
+        spec = {"type": input.type.value, "x": input.x, "y": input.y, "group_by": input.group_by,
+                "aggregate": (input.aggregate or Aggregate.COUNT).value, "bins": 20 if input.bins is None else input.bins,
+                "limit": 1000 if input.limit is None else input.limit, "top": 20 if input.top is None else input.top}
+        try:
+            result = await dataset_resolvers.chart(info.context, self.row, spec)
+        except ServiceError as exc:
+            raise field_error(exc) from exc
+        return Chart(type=ChartType(result["type"]), x=result["x"], y=result["y"], total_rows=result["total_rows"],
+                     sampled=result["sampled"], points=[ChartPoint(**p) for p in result["points"]])
 
     @strawberry.field(description="The stored profile; null until `profileDataset` has run")
     async def profile(self, info: strawberry.Info) -> Profile | None:
