@@ -24,43 +24,60 @@ def float_column(column: pa.ChunkedArray) -> np.ndarray:
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def histogram(values: np.ndarray, bins: int | None) -> dict[str, list] | None:
+def histogram(values: np.ndarray, bins: int | None, iqr: float | None = None) -> dict[str, list] | None:
     """Freedman–Diaconis bin width unless a bin count is asked for; finite values only."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return None
     low, high = float(finite.min()), float(finite.max())
     if bins is None:
-        q1, q3 = np.percentile(finite, [25, 75])
-        width = 2 * (q3 - q1) / np.cbrt(finite.size)
+        if iqr is None:
+            q1, q3 = np.percentile(finite, [25, 75])
+            iqr = q3 - q1
+        width = 2 * iqr / np.cbrt(finite.size)
         bins = int(np.ceil((high - low) / width)) if width > 0 else 1
     bins = max(1, min(MAX_BINS, bins))
     counts, edges = np.histogram(finite, bins=bins, range=(low, high) if high > low else (low - 0.5, high + 0.5))
     return {"edges": edges.tolist(), "counts": counts.tolist()}
 
 
-def numeric_stats(values: np.ndarray) -> dict[str, Any]:
-    """Matches pandas (sample std, bias-corrected skew and excess kurtosis) and scipy (MAD, scale 1)."""
-    finite = values[np.isfinite(values)]
-    n = finite.size
+def _quantiles(ordered: np.ndarray, qs: list[float]) -> list[float]:
+    """Linear-interpolated quantiles of sorted values (numpy's and pandas' default method)."""
+    positions = np.array(qs) * (ordered.size - 1)
+    low = np.floor(positions).astype(np.int64)
+    high = np.minimum(low + 1, ordered.size - 1)
+    fraction = positions - low
+    return (ordered[low] + (ordered[high] - ordered[low]) * fraction).tolist()
+
+
+def numeric_stats(values: np.ndarray, ordered: np.ndarray) -> dict[str, Any]:
+    """Matches pandas (sample std, bias-corrected skew and excess kurtosis) and scipy (MAD, scale 1).
+
+    `values` are the non-null values in row order, `ordered` the same values sorted.
+    """
+    finite_ordered = ordered[np.isfinite(ordered)]
+    n = finite_ordered.size
     stats: dict[str, Any] = {"zeros": int(np.count_nonzero(values == 0)), "negatives": int(np.count_nonzero(values < 0)),
-                             "infinite": int(np.count_nonzero(np.isinf(values)))}
+                             "infinite": int(ordered.size - n)}
     if n == 0:
         return stats | {"outliers": 0, "monotonic": None}
-    p5, q1, median, q3, p95 = np.percentile(finite, [5, 25, 50, 75, 95])
-    mean = float(finite.mean())
-    deviations = finite - mean
-    m2 = float(np.dot(deviations, deviations)) / n
+    p5, q1, median, q3, p95 = _quantiles(finite_ordered, [0.05, 0.25, 0.5, 0.75, 0.95])
+    total = float(finite_ordered.sum())
+    mean = total / n
+    deviations = finite_ordered - mean
+    squared = deviations * deviations
+    m2 = float(squared.sum()) / n
     std = math.sqrt(m2 * n / (n - 1)) if n > 1 else None
     skewness = kurtosis = None
     if n > 2 and m2 > 0:
-        m3 = float(np.mean(deviations ** 3))
+        m3 = float(np.dot(squared, deviations)) / n
         skewness = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2 ** 1.5
     if n > 3 and m2 > 0:
-        m4 = float(np.mean(deviations ** 4))
+        m4 = float(np.dot(squared, squared)) / n
         kurtosis = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / m2 ** 2 - 3 * (n - 1))
     iqr = q3 - q1
-    outliers = int(np.count_nonzero((finite < q1 - 1.5 * iqr) | (finite > q3 + 1.5 * iqr)))
+    below = np.searchsorted(finite_ordered, q1 - 1.5 * iqr, side="left")
+    above = n - np.searchsorted(finite_ordered, q3 + 1.5 * iqr, side="right")
     steps = np.diff(values) if values.size > 1 else np.empty(0)
     monotonic = None
     if steps.size and np.all(steps >= 0) and np.any(steps > 0):
@@ -68,10 +85,10 @@ def numeric_stats(values: np.ndarray) -> dict[str, Any]:
     elif steps.size and np.all(steps <= 0) and np.any(steps < 0):
         monotonic = "decreasing"
     return stats | {
-        "min": float(finite.min()), "max": float(finite.max()), "mean": mean, "std": std,
-        "p5": float(p5), "q1": float(q1), "median": float(median), "q3": float(q3), "p95": float(p95),
-        "iqr": float(iqr), "mad": float(np.median(np.abs(finite - median))), "skewness": skewness,
-        "kurtosis": kurtosis, "sum": float(finite.sum()), "outliers": outliers, "monotonic": monotonic}
+        "min": float(finite_ordered[0]), "max": float(finite_ordered[-1]), "mean": mean, "std": std,
+        "p5": p5, "q1": q1, "median": median, "q3": q3, "p95": p95, "iqr": float(iqr),
+        "mad": float(np.median(np.abs(deviations + (mean - median)))), "skewness": skewness,
+        "kurtosis": kurtosis, "sum": total, "outliers": int(below + above), "monotonic": monotonic}
 
 
 def most_frequent(frequencies: np.ndarray, keep: int = TOP_VALUES_KEPT) -> np.ndarray:
@@ -95,15 +112,21 @@ def top_values(column: pa.ChunkedArray, non_null: int) -> tuple[list[dict[str, A
     return top, len(counts), frequencies
 
 
-def numeric_levels(values: np.ndarray, non_null: int, integer: bool) -> tuple[list[dict[str, Any]], int, np.ndarray]:
-    """Top values, distinct count and average ranks (for Spearman) of numeric values, from one sort."""
-    uniques, inverse, frequencies = np.unique(values, return_inverse=True, return_counts=True)
+def numeric_levels(values: np.ndarray, non_null: int, integer: bool
+                   ) -> tuple[list[dict[str, Any]], int, np.ndarray, np.ndarray]:
+    """Top values, distinct count, average ranks (for Spearman) and the sorted values, from one sort."""
+    permutation = np.argsort(values, kind="stable")
+    ordered = values[permutation]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size else np.empty(0, np.int64)
+    frequencies = np.diff(np.r_[starts, ordered.size])
+    uniques = ordered[starts]
     order = most_frequent(frequencies)
     top = [{"value": int(uniques[i]) if integer else finite_or_none(uniques[i]), "count": int(frequencies[i]),
             "ratio": float(frequencies[i]) / non_null} for i in order]
-    upper = np.cumsum(frequencies)
-    average_rank = upper - (frequencies - 1) / 2.0
-    return top, int(uniques.size), average_rank[inverse]
+    average_rank = starts + (frequencies + 1) / 2.0
+    ranks = np.empty(values.size)
+    ranks[permutation] = np.repeat(average_rank, frequencies)
+    return top, int(uniques.size), ranks, ordered
 
 
 def _json_scalar(value: Any) -> Any:

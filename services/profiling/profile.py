@@ -32,7 +32,7 @@ def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bin
         present = ~np.isnan(full)
         values = full[present]
         count = int(values.size)  # NaN counts as missing, as in pandas
-        top, distinct, ranks = col_stats.numeric_levels(values, count, pa.types.is_integer(arrow_type))
+        top, distinct, ranks, ordered = col_stats.numeric_levels(values, count, pa.types.is_integer(arrow_type))
         extra["ranks"] = np.full(rows, np.nan)
         extra["ranks"][present] = ranks
         extra["float"] = full
@@ -47,8 +47,8 @@ def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bin
         "is_unique": count > 0 and distinct == count, "top_values": top,
         "numeric": None, "datetime": None, "text": None, "histogram": None}
     if is_number:
-        profile["numeric"] = col_stats.numeric_stats(values)
-        profile["histogram"] = col_stats.histogram(values, bins)
+        profile["numeric"] = col_stats.numeric_stats(values, ordered)
+        profile["histogram"] = col_stats.histogram(values, bins, profile["numeric"].get("iqr"))
         finite = values[np.isfinite(values)]
         if finite.size and finite.max() > finite.min():
             extra["uniform_counts"] = np.histogram(finite, bins=10)[0].tolist()
@@ -71,11 +71,13 @@ def profile_table(table: pa.Table, column_meta: list[dict[str, Any]], *, bins: i
     started = time.perf_counter()
     meta_by_name = {meta["name"]: meta for meta in column_meta}
     with ThreadPoolExecutor(max_workers=THREADS) as pool:  # numpy and pyarrow release the GIL
-        duplicates_future = pool.submit(table_stats.duplicate_rows, table)
         results = list(pool.map(lambda name: profile_column(name, table.column(name), meta_by_name[name], bins),
                                 table.column_names))
         column_profiles = [profile for profile, _ in results]
         extras = {profile["name"]: extra for profile, extra in results}
+        # A column without nulls whose values are all distinct means no two rows can be equal: skip hashing.
+        has_key = any(p["is_unique"] and p["null_count"] == 0 for p in column_profiles)
+        duplicates_future = pool.submit(lambda: 0 if has_key else table_stats.duplicate_rows(table))
         numeric_names = [p["name"] for p in column_profiles
                          if p["semantic_type"] == "NUMERIC" and p["numeric"] is not None and p["count"] > 1]
         categorical_names = [p["name"] for p in column_profiles if p["semantic_type"] in ("CATEGORICAL", "BOOLEAN")

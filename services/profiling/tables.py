@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats as scipy_stats
 
-KENDALL_SAMPLE_ROWS = 20_000
-SPEARMAN_EXACT_ROWS = 200_000  # above this, pairs with missing values reuse each column's own ranks
+KENDALL_SAMPLE_ROWS = 5_000
+SPEARMAN_EXACT_ROWS = 50_000  # above this, pairs with missing values reuse each column's own ranks
 CRAMERS_MAX_LEVELS = 200
 
 

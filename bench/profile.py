@@ -1,0 +1,100 @@
+"""Assay's PROFILE job against pyarrow's parse (the floor) and ydata-profiling, on 20 mixed columns.
+
+Usage: .venv/bin/python bench/profile.py [--skip-ydata]
+ydata-profiling runs from its own venv (bench/.venv-ydata: `python3 -m venv bench/.venv-ydata &&
+bench/.venv-ydata/bin/pip install ydata-profiling setuptools`), because it pins older pandas.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pyarrow.csv as pacsv
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from datagen import write_mixed_csv  # noqa: E402
+from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
+
+UPLOAD = ("mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
+          "{ dataset { id } job { id } errors { code message } } }")
+PROFILE = ("mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) "
+           "{ job { id } errors { code message } } }")
+JOB = "query($id: ID!) { job(id: $id) { status startedAt finishedAt timeline { stage durationMs } } }"
+YDATA_PYTHON = HERE / ".venv-ydata" / "bin" / "python"
+MB = 1024 * 1024
+
+
+def upload(base: str, token: str, path: Path) -> str:
+    with path.open("rb") as handle:
+        payload = httpx.post(f"{base}/graphql", headers={"authorization": f"Bearer {token}", "apollo-require-preflight": "1"},
+                             data={"operations": json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}}),
+                                   "map": json.dumps({"0": ["variables.input.file"]})},
+                             files={"0": (path.name, handle, "text/csv")}, timeout=600).json()["data"]["uploadDataset"]
+    wait_for_job_over_websocket(base, token, payload["job"]["id"])
+    return payload["dataset"]["id"]
+
+
+def profile(base: str, token: str, dataset_id: str, plots: bool, rss: RssSampler) -> dict:
+    rss.reset()
+    began = time.perf_counter()
+    job_id = gql(base, PROFILE, {"id": dataset_id, "plots": plots}, token)["data"]["profileDataset"]["job"]["id"]
+    wait_for_job_over_websocket(base, token, job_id)
+    wall = time.perf_counter() - began
+    job = gql(base, JOB, {"id": job_id}, token)["data"]["job"]
+    assert job["status"] == "SUCCEEDED", job
+    stages = {t["stage"]: t["durationMs"] / 1000 for t in job["timeline"]}
+    return {"wall": wall, "stages": stages, "peak": rss.peak_workers}
+
+
+def ydata(path: Path, mode: str) -> dict | None:
+    if not YDATA_PYTHON.exists():
+        return None
+    done = subprocess.run([str(YDATA_PYTHON), str(HERE / "ydata_run.py"), str(path), mode], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(done.stderr[-2000:], file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    skip_ydata = "--skip-ydata" in sys.argv
+    rows_list = [100_000, 1_000_000]
+    rows_out = []
+    with tempfile.TemporaryDirectory() as scratch, running_server() as (base, process), RssSampler(process.pid) as rss:
+        token = register(base)
+        for rows in rows_list:
+            path = write_mixed_csv(Path(scratch) / f"mixed_{rows}.csv", rows)
+            began = time.perf_counter()
+            pacsv.read_csv(path)
+            arrow_seconds = time.perf_counter() - began
+            dataset_id = upload(base, token, path)
+            plain = profile(base, token, dataset_id, False, rss)
+            drawn = profile(base, token, dataset_id, True, rss)
+            minimal = full = None
+            if not skip_ydata:  # minimal at every size; the full report only on 100,000 rows (it takes minutes)
+                minimal = ydata(path, "minimal")
+                full = ydata(path, "full") if rows <= 100_000 else None
+            rows_out.append((rows, arrow_seconds, plain, drawn, minimal, full))
+    print("\n## Profile benchmark: 20 mixed columns\n")
+    print("| rows | pyarrow read_csv | Assay profile job, no plots (job / profile stage) | peak worker RSS | "
+          "with plots (job / plots stage) | ydata minimal | ydata full | speed-up vs ydata minimal |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for rows, arrow_seconds, plain, drawn, minimal, full in rows_out:
+        def show(result: dict | None) -> str:
+            return f"{result['seconds']:.1f} s, {result['peak_rss_mb']:,.0f} MB" if result else "not run"
+        job_seconds = sum(plain["stages"].values())
+        speedup = f"{minimal['seconds'] / job_seconds:.0f}x" if minimal else "n/a"  # the job, not the HTTP round trip
+        print(f"| {rows:,} | {arrow_seconds:.2f} s | {plain['wall']:.2f} s end to end ({job_seconds:.2f} s / "
+              f"{plain['stages'].get('profile', 0):.2f} s) | {plain['peak'] / MB:,.0f} MB | {drawn['wall']:.2f} s "
+              f"({sum(drawn['stages'].values()):.2f} s / {drawn['stages'].get('plots', 0):.2f} s) | {show(minimal)} | "
+              f"{show(full)} | {speedup} |")
+
+
+if __name__ == "__main__":
+    main()
