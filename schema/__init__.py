@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.api.datasets import DatasetsMutation, DatasetsQuery
 from schema.api.jobs import JobsMutation, JobsQuery, JobsSubscription
+from schema.api.preprocessing import PreprocessingMutation
 from schema.api.profiles import ProfilesMutation
 from schema.api.system import SystemQuery
 from schema.api.users import UsersMutation, UsersQuery
@@ -21,7 +22,7 @@ class Query(SystemQuery, UsersQuery, DatasetsQuery, JobsQuery):
 
 
 @strawberry.type
-class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, JobsMutation):
+class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, JobsMutation):
     pass
 
 

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
+from resolvers import preprocessing as preprocessing_resolvers
 from resolvers import profiles as profile_resolvers
 from services.errors import ServiceError
 from services.storage.tables import Dataset as DatasetRow
@@ -107,6 +108,11 @@ class Dataset(Node):
     async def parent(self, info: strawberry.Info) -> Optional["Dataset"]:
         row = await dataset_resolvers.get(info.context, self.row.parent_id)
         return Dataset.from_row(row) if row else None
+
+    @strawberry.field(description="The steps that derived this version, with every fitted parameter "
+                                  "(means, medians, levels, scaler parameters); null for uploads")
+    def recipe(self) -> Optional[JSON]:
+        return preprocessing_resolvers.recipe(self.row)
 
     @strawberry.field(description="Versions derived from this one")
     async def children(self, info: strawberry.Info) -> list["Dataset"]:

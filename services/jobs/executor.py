@@ -18,7 +18,7 @@ logger = logging.getLogger("assay.jobs")
 
 # Modules each worker process needs; the fork server imports them once so jobs start fast.
 PRELOAD = ["pandas", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.stats", "matplotlib.pyplot",
-           "services.ingest.job", "services.profiling.job"]
+           "sklearn.impute", "services.ingest.job", "services.profiling.job", "services.preprocessing.job"]
 
 
 @dataclass

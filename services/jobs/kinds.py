@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from services import datasets, profiles
 from services.jobs.engine import JobKindSpec
+from services.preprocessing import versions
 
 JOB_KINDS: dict[str, JobKindSpec] = {
     "INGEST": JobKindSpec(work="services.ingest.job:run_ingest", on_start=datasets.on_ingest_start,
                           on_success=datasets.on_ingest_success, on_failure=datasets.on_ingest_failure),
     "PROFILE": JobKindSpec(work="services.profiling.job:run_profile", on_success=profiles.on_profile_success,
                            on_failure=profiles.on_profile_failure),
+    "PREPROCESS": JobKindSpec(work="services.preprocessing.job:run_preprocess", on_start=versions.on_preprocess_start,
+                              on_success=versions.on_preprocess_success, on_failure=versions.on_preprocess_failure),
 }

@@ -68,7 +68,8 @@ class Impute(Step):
             return {"fill": {c: self.params.get("value") for c in columns}}
         if strategy == "KNN":
             complete = _numeric(frame, columns).dropna()
-            donors = complete.sample(min(len(complete), KNN_DONOR_ROWS), random_state=0) if len(complete) else complete
+            # Sorted back into row order: neighbours tied on distance are then chosen as scikit-learn would.
+            donors = complete.sample(min(len(complete), KNN_DONOR_ROWS), random_state=0).sort_index()
             return {"donors": donors.to_numpy().tolist(), "neighbours": 5}
         if strategy == "ITERATIVE":
             from sklearn.experimental import enable_iterative_imputer  # noqa: F401

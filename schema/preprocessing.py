@@ -1,0 +1,143 @@
+"""Preprocessing inputs: one @oneOf step type, so each step names exactly one operation."""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Optional
+
+import strawberry
+from strawberry.scalars import JSON
+
+from schema.common import SemanticType, UserError
+
+
+@strawberry.enum
+class ImputeStrategy(Enum):
+    MEAN = "MEAN"
+    MEDIAN = "MEDIAN"
+    MODE = "MODE"
+    CONSTANT = "CONSTANT"
+    KNN = "KNN"
+    ITERATIVE = "ITERATIVE"
+    FFILL = "FFILL"
+    BFILL = "BFILL"
+    INTERPOLATE = "INTERPOLATE"
+    DROP_ROWS = "DROP_ROWS"
+
+
+@strawberry.enum
+class EncodeStrategy(Enum):
+    LABEL = "LABEL"
+    ONE_HOT = "ONE_HOT"
+    ORDINAL = "ORDINAL"
+
+
+@strawberry.enum
+class ScaleStrategy(Enum):
+    STANDARD = "STANDARD"
+    MINMAX = "MINMAX"
+    ROBUST = "ROBUST"
+
+
+@strawberry.enum(description="What a cast does with values it cannot convert")
+class CastErrorMode(Enum):
+    FAIL = "FAIL"
+    NULL = "NULL"
+
+
+@strawberry.input(description="Fill missing values. `columns` absent: every column the strategy applies to.")
+class ImputeStep:
+    columns: Optional[list[str]] = None
+    strategy: ImputeStrategy
+    value: Optional[JSON] = strawberry.field(default=None, description="For CONSTANT; must fit the columns' type")
+    order_by: Optional[str] = strawberry.field(default=None, description="A DATETIME column to order FFILL, BFILL "
+                                                                         "and INTERPOLATE by (row order otherwise)")
+
+
+@strawberry.input(description="LABEL/ORDINAL: codes in sorted level order; ONE_HOT: one 0/1 column per level "
+                              "(at most 20, the rest in <column>_other)")
+class EncodeStep:
+    columns: Optional[list[str]] = None
+    strategy: EncodeStrategy
+
+
+@strawberry.input
+class ScaleStep:
+    columns: Optional[list[str]] = None
+    strategy: ScaleStrategy
+
+
+@strawberry.input
+class DropColumnsStep:
+    columns: list[str]
+
+
+@strawberry.input
+class RenameColumnsStep:
+    mapping: JSON = strawberry.field(description='{"old": "new"}')
+
+
+@strawberry.input
+class CastStep:
+    column: str
+    to: SemanticType
+    format: Optional[str] = strawberry.field(default=None, description="strftime format for DATETIME, e.g. %d/%m/%Y")
+    on_error: Optional[CastErrorMode] = strawberry.field(
+        default=CastErrorMode.FAIL, description="FAIL refuses the job with the count and a sample; NULL sets them to null")
+
+
+@strawberry.input
+class DatetimeFeaturesStep:
+    columns: Optional[list[str]] = None
+    parts: Optional[list[str]] = strawberry.field(
+        default=None, description="year, quarter, month, day, weekday, hour, minute, is_weekend, epoch "
+                                  "(default year, month, day, weekday)")
+
+
+@strawberry.input
+class DropDuplicatesStep:
+    columns: Optional[list[str]] = None
+
+
+@strawberry.input
+class ClipOutliersStep:
+    columns: Optional[list[str]] = None
+    factor: Optional[float] = 1.5
+
+
+@strawberry.input(one_of=True)
+class PreprocessStepInput:
+    impute: Optional[ImputeStep] = strawberry.UNSET
+    encode: Optional[EncodeStep] = strawberry.UNSET
+    scale: Optional[ScaleStep] = strawberry.UNSET
+    drop_columns: Optional[DropColumnsStep] = strawberry.UNSET
+    rename_columns: Optional[RenameColumnsStep] = strawberry.UNSET
+    cast: Optional[CastStep] = strawberry.UNSET
+    datetime_features: Optional[DatetimeFeaturesStep] = strawberry.UNSET
+    drop_duplicates: Optional[DropDuplicatesStep] = strawberry.UNSET
+    clip_outliers: Optional[ClipOutliersStep] = strawberry.UNSET
+
+
+@strawberry.input
+class PreprocessDatasetInput:
+    dataset_id: strawberry.ID
+    steps: list[PreprocessStepInput]
+    name: Optional[str] = None
+
+
+STEP_FIELDS = {"impute": "impute", "encode": "encode", "scale": "scale", "drop_columns": "dropColumns",
+               "rename_columns": "renameColumns", "cast": "cast", "datetime_features": "datetimeFeatures",
+               "drop_duplicates": "dropDuplicates", "clip_outliers": "clipOutliers"}
+
+
+def step_to_params(step: PreprocessStepInput) -> tuple[str, dict[str, Any]]:
+    """(step kind, plain parameters) of the one field that is set."""
+    for attribute, kind in STEP_FIELDS.items():
+        value = getattr(step, attribute)
+        if value is not None and value is not strawberry.UNSET:
+            params: dict[str, Any] = {}
+            for key, item in vars(value).items():
+                if item is strawberry.UNSET:
+                    continue
+                params[key] = item.value if isinstance(item, Enum) else item
+            return kind, params
+    raise ValueError("a oneOf input without a value")  # GraphQL validation makes this unreachable

@@ -1,0 +1,75 @@
+"""Derived dataset versions: start a PREPROCESS job, and settle the new version when it ends."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services import files
+from services.datasets import MAX_NAME, get_dataset
+from services.errors import ServiceError
+from services.jobs.engine import JobEngine
+from services.preprocessing.validate import validate_steps
+from services.storage.tables import Dataset, Job
+
+
+async def start_preprocess(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
+                           steps: list[tuple[str, dict[str, Any]]], name: str | None, data_dir: Path
+                           ) -> tuple[Dataset, Job]:
+    """Validate everything first: a refused request creates no dataset and no job."""
+    source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
+    if source is None:
+        raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
+    if source.status != "READY":
+        raise ServiceError("CONFLICT", f"The dataset is {source.status}; derive from a READY version", ["datasetId"])
+    checked = validate_steps(steps, source.columns)
+    if name is not None and not name.strip():
+        raise ServiceError("INVALID_INPUT", "The name cannot be blank", ["name"])
+    version = Dataset(owner_id=owner_id, name=(name or f"{source.name} (cleaned)").strip()[:MAX_NAME],
+                      file_name=source.file_name, parent_id=source.id, size_bytes=0)
+    session.add(version)
+    await session.flush()
+    job = await jobs.enqueue(session, owner_id=owner_id, kind="PREPROCESS", dataset_id=version.id, params={
+        "source_id": source.id, "dataset_id": version.id, "data_dir": str(data_dir),
+        "steps": [{"step": kind, "params": params} for kind, params in checked]})
+    await session.commit()
+    jobs.launch(job)
+    return version, job
+
+
+async def on_preprocess_start(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
+    version = await session.get(Dataset, job.dataset_id)
+    if version is not None:
+        version.status = "INGESTING"
+        session.add(version)
+
+
+async def on_preprocess_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
+    version = await session.get(Dataset, job.dataset_id)
+    if version is None or result is None:
+        return
+    parquet = files.parquet_path(Path(job.params["data_dir"]), version.id)
+    version.status, version.error = "READY", None
+    version.row_count, version.column_count = result["row_count"], result["column_count"]
+    version.columns, version.recipe = result["columns"], result["recipe"]
+    version.size_bytes = parquet.stat().st_size if parquet.exists() else 0
+    session.add(version)
+
+
+async def on_preprocess_failure(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
+    """No half-made version: the new dataset ends FAILED with the reason and its files are removed."""
+    version = await session.get(Dataset, job.dataset_id)
+    if version is not None:
+        version.status, version.error = "FAILED", job.error
+        session.add(version)
+    files.remove_tree(files.dataset_dir(Path(job.params["data_dir"]), job.params["dataset_id"]))
+
+
+def public_recipe(recipe: Any) -> Any:
+    """The recipe as clients see it: private fitted state (keys starting with "_") left out."""
+    if isinstance(recipe, dict):
+        return {k: public_recipe(v) for k, v in recipe.items() if not k.startswith("_")}
+    if isinstance(recipe, list):
+        return [public_recipe(v) for v in recipe]
+    return recipe
