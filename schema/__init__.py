@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from schema.api.datasets import DatasetsMutation, DatasetsQuery
 from schema.api.jobs import JobsMutation, JobsQuery, JobsSubscription
+from schema.api.models import ModelsMutation, ModelsQuery
 from schema.api.preprocessing import PreprocessingMutation
 from schema.api.profiles import ProfilesMutation
 from schema.api.system import SystemQuery
@@ -17,12 +18,12 @@ from schema.api.users import UsersMutation, UsersQuery
 
 
 @strawberry.type
-class Query(SystemQuery, UsersQuery, DatasetsQuery, JobsQuery):
+class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, JobsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, JobsMutation):
+class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation, JobsMutation):
     pass
 
 

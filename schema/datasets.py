@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Optional
+from typing import Annotated, Optional
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
+from resolvers import models as model_resolvers
 from resolvers import preprocessing as preprocessing_resolvers
 from resolvers import profiles as profile_resolvers
 from services.errors import ServiceError
@@ -117,6 +118,17 @@ class Dataset(Node):
     @strawberry.field(description="Versions derived from this one")
     async def children(self, info: strawberry.Info) -> list["Dataset"]:
         return [Dataset.from_row(r) for r in await dataset_resolvers.children(info.context, self.row)]
+
+    @strawberry.field(description="Models trained on this version, newest first")
+    async def models(self, info: strawberry.Info, first: int | None = 20,
+                     after: str | None = None) -> Annotated["ModelConnection", strawberry.lazy("schema.models")]:
+        from schema.models import ModelConnection
+        try:
+            page = await model_resolvers.list_page(info.context, first=20 if first is None else first, after=after,
+                                                   dataset_id=self.row.id)
+        except ServiceError as exc:
+            raise field_error(exc) from exc
+        return ModelConnection.from_page(page)
 
     @strawberry.field(description="Jobs that worked on this dataset, newest first")
     async def jobs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> JobConnection:

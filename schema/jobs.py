@@ -9,6 +9,7 @@ import strawberry
 
 from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
+from resolvers import models as model_resolvers
 from services.errors import ServiceError
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
@@ -17,6 +18,7 @@ from schema.common import Node, PageInfo, UserError, field_error, page_info, to_
 
 if TYPE_CHECKING:
     from schema.datasets import Dataset
+    from schema.models import Model
 
 
 @strawberry.enum
@@ -120,6 +122,15 @@ class Job(Node):
         from schema.datasets import Dataset
         row = await dataset_resolvers.get(info.context, self.row.dataset_id)
         return Dataset.from_row(row) if row else None
+
+
+    @strawberry.field(description="The model a TRAIN job trains")
+    async def model(self, info: strawberry.Info) -> Annotated["Model", strawberry.lazy("schema.models")] | None:
+        from schema.models import Model
+        if self.row.kind != "TRAIN":
+            return None
+        row = await model_resolvers.get(info.context, self.row.params.get("model_id"))
+        return Model.from_row(row) if row else None
 
 
 @strawberry.type

@@ -13,7 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 from resolvers.context import AppState
 from schema import create_schema
 from server.graphql_view import AssayGraphQL
-from server.routes import download_dataset, download_plot, health_check, root
+from server.routes import download_dataset, download_model, download_plot, health_check, root
 from server.settings import Settings
 from services import auth
 from services.jobs.bus import InMemoryEventBus
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/health", health_check),
         Route("/files/datasets/{dataset_id:str}.{fmt:str}", download_dataset),
         Route("/files/plots/{dataset_id:str}/{name:str}", download_plot),
+        Route("/files/models/{model_id:str}.{fmt:str}", download_model),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ], lifespan=lifespan)

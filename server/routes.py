@@ -10,7 +10,8 @@ from resolvers.context import AppState
 from resolvers.system import health
 from services import datasets as dataset_service
 from services import files
-from services.storage.tables import Dataset
+from services.modeling import export
+from services.storage.tables import Dataset, Model
 
 
 def _state(request: Request) -> AppState:
@@ -74,3 +75,21 @@ async def download_plot(request: Request) -> Response:
     if dataset is None or dataset.owner_id != owner or not path.exists():
         return _refuse(404, "Not found")
     return FileResponse(path, media_type="image/png")
+
+
+async def download_model(request: Request) -> Response:
+    """Serve a model file (JOBLIB or SKOPS) to the holder of a valid token for exactly this model and format."""
+    state = _state(request)
+    model_id, fmt = request.path_params["model_id"], request.path_params["fmt"].upper()
+    if fmt not in export.EXPORT_FORMATS:
+        return _refuse(404, "Unknown format")
+    owner = files.verify_download(request.query_params.get("token", ""), secret=state.settings.resolved_secret_key,
+                                  kind="model", object_id=model_id, fmt=fmt)
+    if owner is None:
+        return _refuse(403, "This link is invalid or has expired")
+    async with state.sessions() as session:
+        model = await session.get(Model, model_id)
+    if model is None or model.owner_id != owner or model.status != "READY":
+        return _refuse(404, "Not found")
+    path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model_id, fmt)
+    return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model_id[:8]}.{fmt.lower()}")

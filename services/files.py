@@ -36,6 +36,14 @@ def profile_path(data_dir: Path, dataset_id: str) -> Path:
     return dataset_dir(data_dir, dataset_id) / "profile.json"
 
 
+def model_dir(data_dir: Path, model_id: str) -> Path:
+    return data_dir / "models" / model_id
+
+
+def model_path(data_dir: Path, model_id: str) -> Path:
+    return model_dir(data_dir, model_id) / "model.joblib"
+
+
 def plots_dir(data_dir: Path, dataset_id: str) -> Path:
     return dataset_dir(data_dir, dataset_id) / "plots"
 

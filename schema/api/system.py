@@ -5,12 +5,14 @@ import strawberry
 
 from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
+from resolvers import models as model_resolvers
 from resolvers import system as system_resolvers
 from resolvers.permissions import IsAdmin, IsAuthenticated
 
 from schema.common import Node, from_global_id
 from schema.datasets import Dataset
 from schema.jobs import Job
+from schema.models import Model
 from schema.system import Health, SystemInfo
 from schema.users import User
 
@@ -44,6 +46,9 @@ class SystemQuery:
         if type_name == "Job":
             row = await job_resolvers.get(context, object_id)
             return Job.from_row(row) if row else None
+        if type_name == "Model":
+            row = await model_resolvers.get(context, object_id)
+            return Model.from_row(row) if row else None
         if type_name == "User" and object_id == context.user_id:
             return User.from_row(context.user)
         return None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from services import datasets, profiles
 from services.jobs.engine import JobKindSpec
+from services.modeling import models
 from services.preprocessing import versions
 
 JOB_KINDS: dict[str, JobKindSpec] = {
@@ -12,4 +13,8 @@ JOB_KINDS: dict[str, JobKindSpec] = {
                            on_failure=profiles.on_profile_failure),
     "PREPROCESS": JobKindSpec(work="services.preprocessing.job:run_preprocess", on_start=versions.on_preprocess_start,
                               on_success=versions.on_preprocess_success, on_failure=versions.on_preprocess_failure),
+    "TRAIN": JobKindSpec(work="services.modeling.train:run_train", on_success=models.on_train_success,
+                         on_failure=models.on_train_failure),
+    "PREDICT": JobKindSpec(work="services.modeling.predict_job:run_predict", on_start=versions.on_preprocess_start,
+                           on_success=versions.on_preprocess_success, on_failure=versions.on_preprocess_failure),
 }

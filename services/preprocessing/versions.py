@@ -1,4 +1,5 @@
-"""Derived dataset versions: start a PREPROCESS job, and settle the new version when it ends."""
+"""Derived dataset versions: start a PREPROCESS job, and settle the new version when it (or a PREDICT job,
+which also writes a new version) ends."""
 from __future__ import annotations
 
 from pathlib import Path

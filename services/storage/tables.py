@@ -101,3 +101,21 @@ class Profile(TimestampedBase, table=True):
     duration_ms: float = 0.0
     alert_count: int = 0
     plot_count: int = 0
+
+
+class Model(TimestampedBase, table=True):
+    """A trained pipeline: the exact dataset version it learned from, its signature, scores and artifact."""
+
+    __table_args__ = (Index("ix_model_owner_created", "owner_id", "created_at"),)
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    dataset_id: str = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=255)
+    version: int = 1
+    target: str
+    task: str = Field(max_length=16)
+    algorithm: str = Field(default="AUTO", max_length=32)
+    status: str = Field(default="TRAINING", max_length=16)
+    error: str | None = None
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
+    training_seconds: float | None = None
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

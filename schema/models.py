@@ -1,0 +1,248 @@
+"""Model types: scores, explanations, signature, leaderboard and export links."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import strawberry
+from strawberry.scalars import JSON
+
+from resolvers import models as model_resolvers
+from services.errors import ServiceError
+from services.storage.tables import Model as ModelRow
+
+from schema.common import Node, PageInfo, SemanticType, UserError, field_error, page_info, to_global_id
+from schema.jobs import Job
+
+if TYPE_CHECKING:
+    from schema.datasets import Dataset
+
+
+@strawberry.enum
+class Task(Enum):
+    CLASSIFICATION = "CLASSIFICATION"
+    REGRESSION = "REGRESSION"
+
+
+@strawberry.enum
+class Algorithm(Enum):
+    AUTO = "AUTO"
+    RANDOM_FOREST = "RANDOM_FOREST"
+    HIST_GRADIENT_BOOSTING = "HIST_GRADIENT_BOOSTING"
+    EXTRA_TREES = "EXTRA_TREES"
+    LINEAR_REGRESSION = "LINEAR_REGRESSION"
+    RIDGE = "RIDGE"
+    LOGISTIC_REGRESSION = "LOGISTIC_REGRESSION"
+
+
+@strawberry.enum
+class ModelStatus(Enum):
+    TRAINING = "TRAINING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+@strawberry.enum
+class ModelFormat(Enum):
+    JOBLIB = "JOBLIB"
+    SKOPS = "SKOPS"
+    ONNX = "ONNX"
+
+
+@strawberry.type(description="On the held-out split. Classification: macro averages, binary where there are two "
+                             "classes; ROC AUC one-vs-rest for multiclass.")
+class Metrics:
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    roc_auc: float | None = None
+    log_loss: float | None = None
+    r2: float | None = None
+    mae: float | None = None
+    rmse: float | None = None
+    mape: float | None = None
+
+
+@strawberry.type
+class ConfusionMatrix:
+    labels: list[str]
+    values: list[list[int]] = strawberry.field(description="Rows: true label; columns: predicted label")
+
+
+@strawberry.type
+class FeatureImportance:
+    feature: str
+    importance: float = strawberry.field(description="Permutation importance on the held-out split (score drop)")
+
+
+@strawberry.type
+class ModelFeature:
+    name: str
+    semantic_type: SemanticType
+    required: bool = strawberry.field(description="Never missing in training: predict refuses rows without it")
+    allowed_values: list[str] | None
+    min: float | None
+    max: float | None
+
+
+@strawberry.type
+class Candidate:
+    algorithm: Algorithm
+    metric: str
+    score: float
+    std: float | None
+    fit_seconds: float
+    selected: bool
+
+
+@strawberry.type(description="A trained pipeline (preprocessing inside) and how well it does.")
+class Model(Node):
+    id: strawberry.ID
+    name: str
+    version: int = strawberry.field(description="n for the n-th model of this dataset and target")
+    target: str
+    task: Task
+    algorithm: Algorithm
+    status: ModelStatus
+    error: str | None
+    training_seconds: float | None
+    created_at: datetime
+    row: strawberry.Private[ModelRow]
+
+    @classmethod
+    def from_row(cls, row: ModelRow) -> "Model":
+        return cls(id=to_global_id("Model", row.id), name=row.name, version=row.version, target=row.target,
+                   task=Task(row.task), algorithm=Algorithm(row.algorithm), status=ModelStatus(row.status),
+                   error=row.error, training_seconds=row.training_seconds, created_at=row.created_at, row=row)
+
+    @property
+    def details(self) -> dict:
+        return self.row.details or {}
+
+    @strawberry.field
+    async def dataset(self, info: strawberry.Info) -> Annotated["Dataset", strawberry.lazy("schema.datasets")]:
+        from schema.datasets import Dataset
+        return Dataset.from_row(await model_resolvers.dataset(info.context, self.row))
+
+    @strawberry.field
+    def metrics(self) -> Metrics | None:
+        return Metrics(**self.details["metrics"]) if self.details.get("metrics") else None
+
+    @strawberry.field
+    def cv_metric(self) -> str | None:
+        return self.details.get("cv_metric")
+
+    @strawberry.field(description="The selected candidate's cross-validation scores, one per fold")
+    def cv_scores(self) -> list[float] | None:
+        return self.details.get("cv_scores")
+
+    @strawberry.field
+    def confusion_matrix(self) -> ConfusionMatrix | None:
+        matrix = self.details.get("confusion_matrix")
+        return ConfusionMatrix(**matrix) if matrix else None
+
+    @strawberry.field
+    def feature_importances(self, limit: int | None = 20) -> list[FeatureImportance]:
+        return [FeatureImportance(**f) for f in self.details.get("feature_importances", [])[: 20 if limit is None else limit]]
+
+    @strawberry.field(description="The input signature predict checks rows against")
+    def features(self) -> list[ModelFeature]:
+        return [ModelFeature(name=f["name"], semantic_type=SemanticType(f["semantic_type"]), required=f["required"],
+                             allowed_values=f["allowed_values"], min=f["min"], max=f["max"])
+                for f in self.details.get("features", [])]
+
+    @strawberry.field
+    def classes(self) -> list[str] | None:
+        return self.details.get("classes")
+
+    @strawberry.field(description="Every candidate compared, with its cross-validation score")
+    def leaderboard(self) -> list[Candidate]:
+        return [Candidate(algorithm=Algorithm(c["algorithm"]), metric=c["metric"], score=c["score"], std=c["std"],
+                          fit_seconds=c["fit_seconds"], selected=c["selected"]) for c in self.details.get("leaderboard", [])]
+
+    @strawberry.field(description="A signed, expiring link. JOBLIB: the whole pipeline; SKOPS: loads with "
+                                  "skops.io.load and the trusted types listed in the README")
+    def export_url(self, info: strawberry.Info, format: ModelFormat | None = ModelFormat.JOBLIB) -> str:
+        try:
+            return model_resolvers.export_url(info.context, self.row, (format or ModelFormat.JOBLIB).value)
+        except ServiceError as exc:
+            raise field_error(exc) from exc
+
+    @strawberry.field
+    async def job(self, info: strawberry.Info) -> Job | None:
+        row = await model_resolvers.job(info.context, self.row)
+        return Job.from_row(row) if row else None
+
+
+@strawberry.type
+class ModelEdge:
+    node: Model
+    cursor: str
+
+
+@strawberry.type
+class ModelConnection:
+    edges: list[ModelEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page) -> "ModelConnection":
+        return cls(edges=[ModelEdge(node=Model.from_row(r), cursor=c) for r, c in zip(page.items, page.cursors)],
+                   page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
+                   total_count=page.total)
+
+
+@strawberry.input
+class TrainModelInput:
+    dataset_id: strawberry.ID
+    target: str
+    task: Optional[Task] = strawberry.field(default=None, description="Detected when absent")
+    algorithms: Optional[list[Algorithm]] = strawberry.field(
+        default=None, description="AUTO when absent: compare candidates with cross-validation, keep the best")
+    features: Optional[list[str]] = strawberry.field(default=None, description="All other usable columns when absent")
+    test_size: Optional[float] = 0.2
+    cv_folds: Optional[int] = 5
+    time_budget_seconds: Optional[float] = None
+    seed: Optional[int] = 0
+    name: Optional[str] = None
+
+
+@strawberry.type
+class TrainModelPayload:
+    model: Optional[Model] = None
+    job: Optional[Job] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class PredictInput:
+    model_id: strawberry.ID
+    rows: list[JSON] = strawberry.field(description='Each row: {"column": value, ...} in the raw dataset shape')
+
+
+@strawberry.type
+class ClassProbability:
+    label: str
+    probability: float
+
+
+@strawberry.type
+class Prediction:
+    value: JSON
+    probabilities: list[ClassProbability] | None
+
+
+@strawberry.type
+class PredictPayload:
+    predictions: list[Prediction] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class PredictDatasetInput:
+    model_id: strawberry.ID
+    dataset_id: strawberry.ID

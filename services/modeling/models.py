@@ -1,0 +1,223 @@
+"""Models: start training, record results, predict (in process, cached), predict a dataset, export, delete."""
+from __future__ import annotations
+
+import asyncio
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+import pyarrow.parquet as pq
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services import files
+from services.datasets import MAX_NAME, get_dataset
+from services.errors import ServiceError, invalid
+from services.jobs.engine import JobEngine
+from services.modeling.pipelines import CLASSIFIERS, REGRESSORS
+from services.modeling.train import detect_task
+from services.pagination import Page, paginate
+from services.storage.tables import Dataset, Job, Model
+
+MAX_PREDICT_ROWS = 1000
+
+
+def _check_target(data_dir: Path, dataset: Dataset, target: str, task: str | None) -> str:
+    """Detect the task and refuse targets that cannot be learned, before any job starts."""
+    series = pq.read_table(files.parquet_path(data_dir, dataset.id), columns=[target]).column(0).to_pandas()
+    semantic = next(c["semantic_type"] for c in dataset.columns if c["name"] == target)
+    task = task or detect_task(series, semantic)
+    values = series.dropna()
+    if len(values) < 10:
+        raise invalid(f"{target} has only {len(values)} non-missing value(s); at least 10 are needed", ["target"])
+    if task == "CLASSIFICATION":
+        counts = values.astype(str).value_counts()
+        if len(counts) < 2:
+            raise invalid(f"{target} has a single class ({counts.index[0]!r}); nothing to learn", ["target"])
+        if counts.min() < 2:
+            raise invalid(f"Class {counts.idxmin()!r} of {target} has a single row; every class needs two or more",
+                          ["target"])
+    elif not pd.api.types.is_numeric_dtype(values):
+        raise invalid(f"REGRESSION needs a numeric target; {target} is {semantic}", ["task"])
+    return task
+
+
+async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: str, data_dir: Path,
+                         spec: dict[str, Any]) -> tuple[Model, Job]:
+    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=spec["dataset_id"]) if spec["dataset_id"] else None
+    if dataset is None:
+        raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
+    if dataset.status != "READY":
+        raise ServiceError("CONFLICT", f"The dataset is {dataset.status}, not READY", ["datasetId"])
+    names = {c["name"] for c in dataset.columns}
+    target = spec["target"]
+    if target not in names:
+        raise invalid(f"No column named {target!r}", ["target"])
+    for feature in spec.get("features") or []:
+        if feature not in names or feature == target:
+            raise invalid(f"{feature!r} is not a usable feature (missing, or the target)", ["features"])
+    if spec.get("features") is not None and not spec["features"]:
+        raise invalid("`features` is empty; leave it out to use every usable column", ["features"])
+    if not 0 < spec["test_size"] < 1:
+        raise invalid("`testSize` must be between 0 and 1", ["testSize"])
+    if not 2 <= spec["cv_folds"] <= 20:
+        raise invalid("`cvFolds` must be between 2 and 20", ["cvFolds"])
+    if spec.get("time_budget_seconds") is not None and spec["time_budget_seconds"] <= 0:
+        raise invalid("`timeBudgetSeconds` must be positive", ["timeBudgetSeconds"])
+    task = await asyncio.to_thread(_check_target, data_dir, dataset, target, spec.get("task"))
+    allowed = set(CLASSIFIERS if task == "CLASSIFICATION" else REGRESSORS) | {"AUTO"}
+    wrong = [a for a in spec.get("algorithms") or [] if a not in allowed]
+    if wrong:
+        raise invalid(f"{', '.join(wrong)} cannot do {task}", ["algorithms"])
+    previous = await session.scalar(select(func.max(Model.version)).where(
+        Model.owner_id == owner_id, Model.dataset_id == dataset.id, Model.target == target)) or 0
+    algorithms = spec.get("algorithms") or ["AUTO"]
+    model = Model(owner_id=owner_id, dataset_id=dataset.id, target=target, task=task, version=previous + 1,
+                  algorithm=algorithms[0] if len(algorithms) == 1 else "AUTO",
+                  name=(spec.get("name") or f"{dataset.name} → {target}").strip()[:MAX_NAME])
+    session.add(model)
+    await session.flush()
+    job = await jobs.enqueue(session, owner_id=owner_id, kind="TRAIN", dataset_id=dataset.id, params={
+        "model_id": model.id, "dataset_id": dataset.id, "data_dir": str(data_dir), "columns": dataset.columns,
+        "target": target, "task": task, "algorithms": algorithms, "features": spec.get("features"),
+        "test_size": spec["test_size"], "cv_folds": spec["cv_folds"], "seed": spec["seed"],
+        "time_budget_seconds": spec.get("time_budget_seconds")})
+    model.job_id = job.id
+    await session.commit()
+    jobs.launch(job)
+    return model, job
+
+
+async def on_train_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
+    model = await session.get(Model, job.params["model_id"])
+    if model is None or result is None:
+        return
+    model.status, model.task, model.algorithm = "READY", result["task"], result["algorithm"]
+    model.training_seconds = result["training_seconds"]
+    model.details = {k: v for k, v in result.items() if k not in ("task", "algorithm", "training_seconds")}
+    session.add(model)
+
+
+async def on_train_failure(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
+    model = await session.get(Model, job.params["model_id"])
+    if model is not None:
+        model.status, model.error = "FAILED", job.error
+        session.add(model)
+    files.remove_tree(files.model_dir(Path(job.params["data_dir"]), job.params["model_id"]))
+
+
+async def get_model(session: AsyncSession, *, owner_id: str, model_id: str | None) -> Model | None:
+    model = await session.get(Model, model_id) if model_id else None
+    return model if model is not None and model.owner_id == owner_id else None
+
+
+async def list_models(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int,
+                      dataset_id: str | None = None) -> Page[Model]:
+    filters = [col(Model.owner_id) == owner_id]
+    if dataset_id:
+        filters.append(col(Model.dataset_id) == dataset_id)
+    return await paginate(session, Model, filters=filters, first=first, after=after, max_first=max_first)
+
+
+async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | None, data_dir: Path, jobs: JobEngine) -> None:
+    model = await get_model(session, owner_id=owner_id, model_id=model_id)
+    if model is None:
+        raise ServiceError("NOT_FOUND", "Model not found", ["id"])
+    if model.status == "TRAINING" and model.job_id:
+        await jobs.cancel(model.job_id, reason="The model was deleted")
+    await session.delete(model)
+    await session.commit()
+    files.remove_tree(files.model_dir(data_dir, model.id))
+
+
+@lru_cache(maxsize=16)
+def _load(path: str, _stamp: int) -> Any:
+    return joblib.load(path)  # our own artifact, written by the TRAIN job; never a user upload
+
+
+def load_pipeline(data_dir: Path, model_id: str) -> Any:
+    """The fitted pipeline, loaded once per process and file version."""
+    path = files.model_path(data_dir, model_id)
+    return _load(str(path), path.stat().st_mtime_ns)
+
+
+def check_rows(rows: list[Any], features: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows in the raw column shape, checked against the signature; errors name the row and the column."""
+    if not rows:
+        raise invalid("Give at least one row", ["rows"])
+    if len(rows) > MAX_PREDICT_ROWS:
+        raise invalid(f"At most {MAX_PREDICT_ROWS} rows per call; use predictDataset for more", ["rows"])
+    known = {f["name"]: f for f in features}
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise invalid(f"Row {index} must be an object of column to value", ["rows", str(index)])
+        for column, value in row.items():
+            feature = known.get(column)
+            if feature is None:
+                raise invalid(f"Row {index}: unknown column {column!r}", ["rows", str(index), column])
+            if value is None:
+                continue
+            semantic = feature["semantic_type"]
+            ok = {"NUMERIC": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                  "BOOLEAN": isinstance(value, (bool, int)) and not isinstance(value, float),
+                  "DATETIME": isinstance(value, str) and not pd.isna(pd.to_datetime(value, errors="coerce"))
+                  }.get(semantic, isinstance(value, (str, int, float, bool)))
+            if not ok:
+                raise invalid(f"Row {index}: {column} should be {semantic}, got {value!r}", ["rows", str(index), column])
+        for feature in features:
+            if feature["required"] and row.get(feature["name"]) is None:
+                raise invalid(f"Row {index}: {feature['name']} is required (it was never missing in training)",
+                              ["rows", str(index), feature["name"]])
+    frame = pd.DataFrame([{f["name"]: row.get(f["name"]) for f in features} for row in rows])
+    for feature in features:
+        if feature["semantic_type"] == "DATETIME":
+            frame[feature["name"]] = pd.to_datetime(frame[feature["name"]], errors="coerce")
+        elif feature["semantic_type"] in ("NUMERIC", "BOOLEAN"):
+            frame[feature["name"]] = pd.to_numeric(frame[feature["name"]], errors="coerce")
+    return frame
+
+
+def predict_rows(data_dir: Path, model: Model, rows: list[Any]) -> list[dict[str, Any]]:
+    if model.status != "READY":
+        raise ServiceError("CONFLICT", f"The model is {model.status}", ["modelId"])
+    frame = check_rows(rows, model.details["features"])
+    pipeline = load_pipeline(data_dir, model.id)
+    predictions = pipeline.predict(frame)
+    if model.task != "CLASSIFICATION":
+        return [{"value": float(v), "probabilities": None} for v in predictions]
+    probabilities = pipeline.predict_proba(frame)
+    labels = [str(c) for c in pipeline.classes_]
+    return [{"value": str(v), "probabilities": [{"label": label, "probability": float(p)} for label, p in zip(labels, row)]}
+            for v, row in zip(predictions, probabilities)]
+
+
+async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, model_id: str | None,
+                                dataset_id: str | None, data_dir: Path) -> tuple[Dataset, Job]:
+    model = await get_model(session, owner_id=owner_id, model_id=model_id)
+    if model is None:
+        raise ServiceError("NOT_FOUND", "Model not found", ["modelId"])
+    if model.status != "READY":
+        raise ServiceError("CONFLICT", f"The model is {model.status}", ["modelId"])
+    source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
+    if source is None:
+        raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
+    if source.status != "READY":
+        raise ServiceError("CONFLICT", f"The dataset is {source.status}, not READY", ["datasetId"])
+    available = {c["name"] for c in source.columns}
+    absent = [f["name"] for f in model.details["features"] if f["name"] not in available]
+    if absent:
+        raise invalid(f"The dataset lacks the model's feature(s): {', '.join(absent)}", ["datasetId"])
+    version = Dataset(owner_id=owner_id, name=f"{source.name} + predictions ({model.name} v{model.version})"[:MAX_NAME],
+                      file_name=source.file_name, parent_id=source.id)
+    session.add(version)
+    await session.flush()
+    job = await jobs.enqueue(session, owner_id=owner_id, kind="PREDICT", dataset_id=version.id, params={
+        "model_id": model.id, "source_id": source.id, "dataset_id": version.id, "data_dir": str(data_dir),
+        "features": model.details["features"], "task": model.task})
+    await session.commit()
+    jobs.launch(job)
+    return version, job

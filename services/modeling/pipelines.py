@@ -1,0 +1,86 @@
+"""Model pipelines: preprocessing inside, so raw rows in the dataset's shape can be predicted."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, HistGradientBoostingClassifier,
+                              HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from services.preprocessing.steps import DatetimeFeatures
+
+LINEAR = {"LINEAR_REGRESSION", "RIDGE", "LOGISTIC_REGRESSION"}
+CLASSIFIERS = ["RANDOM_FOREST", "EXTRA_TREES", "HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION"]
+REGRESSORS = ["RANDOM_FOREST", "EXTRA_TREES", "HIST_GRADIENT_BOOSTING", "RIDGE", "LINEAR_REGRESSION"]
+DATETIME_PARTS = ["year", "month", "day", "weekday", "hour", "epoch"]
+MAX_ONE_HOT_LEVELS = 30
+
+
+def estimator(algorithm: str, task: str, seed: int, rows: int) -> Any:
+    classify = task == "CLASSIFICATION"
+    if algorithm == "RANDOM_FOREST":
+        cls = RandomForestClassifier if classify else RandomForestRegressor
+        return cls(n_estimators=100, n_jobs=1, random_state=seed, min_samples_leaf=1 if rows < 50_000 else 3)
+    if algorithm == "EXTRA_TREES":
+        cls = ExtraTreesClassifier if classify else ExtraTreesRegressor
+        return cls(n_estimators=100, n_jobs=1, random_state=seed, min_samples_leaf=1 if rows < 50_000 else 3)
+    if algorithm == "HIST_GRADIENT_BOOSTING":
+        cls = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
+        return cls(random_state=seed, early_stopping="auto")
+    if algorithm == "LOGISTIC_REGRESSION":
+        return LogisticRegression(max_iter=2000, C=1.0)
+    if algorithm == "RIDGE":
+        return Ridge(alpha=1.0)
+    if algorithm == "LINEAR_REGRESSION":
+        return LinearRegression()
+    raise ValueError(algorithm)
+
+
+def _as_float(frame: pd.DataFrame) -> np.ndarray:
+    return frame.apply(pd.to_numeric, errors="coerce").astype(float).to_numpy()
+
+
+def _as_text(frame: pd.DataFrame) -> np.ndarray:
+    return frame.astype("string").astype(object).where(frame.notna(), np.nan).to_numpy()
+
+
+def datetime_part_columns(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return frame[[f"{name}_{part}" for part in DATETIME_PARTS]].to_numpy(dtype=float)
+
+
+def preprocessor(features: list[dict[str, Any]], algorithm: str) -> ColumnTransformer:
+    """Numbers imputed by median (and scaled for linear models); categories imputed by mode and one-hot
+    (linear) or ordinal (trees) encoded with unknown levels handled; datetimes turned into parts."""
+    numeric = [f["name"] for f in features if f["semantic_type"] in ("NUMERIC", "BOOLEAN")]
+    categorical = [f["name"] for f in features if f["semantic_type"] in ("CATEGORICAL", "TEXT")]
+    datetimes = [f["name"] for f in features if f["semantic_type"] == "DATETIME"]
+    linear = algorithm in LINEAR
+    parts = []
+    if numeric:
+        steps = [FunctionTransformer(_as_float, feature_names_out="one-to-one"), SimpleImputer(strategy="median",
+                                                                                              keep_empty_features=True)]
+        parts.append(("numeric", make_pipeline(*steps, *([StandardScaler()] if linear else [])), numeric))
+    if categorical:
+        encoder = (OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_ONE_HOT_LEVELS,
+                                 sparse_output=False) if linear
+                   else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2))
+        parts.append(("categorical", make_pipeline(FunctionTransformer(_as_text, feature_names_out="one-to-one"),
+                                                   SimpleImputer(strategy="most_frequent", missing_values=np.nan),
+                                                   encoder) if linear else
+                      make_pipeline(FunctionTransformer(_as_text, feature_names_out="one-to-one"), encoder), categorical))
+    for name in datetimes:
+        steps = [DatetimeFeatures(params={"columns": [name], "parts": DATETIME_PARTS}, fitted={}),
+                 FunctionTransformer(datetime_part_columns, kw_args={"name": name}),
+                 SimpleImputer(strategy="median", keep_empty_features=True)]
+        parts.append((f"datetime_{name}", make_pipeline(*steps, *([StandardScaler()] if linear else [])), [name]))
+    return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+
+
+def build_pipeline(algorithm: str, task: str, features: list[dict[str, Any]], seed: int, rows: int) -> Pipeline:
+    return Pipeline([("prepare", preprocessor(features, algorithm)), ("model", estimator(algorithm, task, seed, rows))])

@@ -1,0 +1,190 @@
+"""The TRAIN job body: pick features, compare candidates within a budget, refit, evaluate, explain, save."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from sklearn import metrics as skm
+from sklearn.inspection import permutation_importance
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
+
+from services import files
+from services.jobs.context import JobContext
+from services.modeling.pipelines import CLASSIFIERS, REGRESSORS, build_pipeline
+
+COMPARE_ROWS = 20_000        # candidates are compared on at most this many training rows
+IMPORTANCE_ROWS = 5_000      # permutation importance on at most this many held-out rows
+CLASS_LEVELS_MAX = 20        # integers with at most this many levels are classes
+
+
+def detect_task(target: pd.Series, semantic: str) -> str:
+    if semantic in ("BOOLEAN", "CATEGORICAL", "TEXT", "IDENTIFIER"):
+        return "CLASSIFICATION"
+    values = target.dropna()
+    integral = pd.api.types.is_integer_dtype(values) or (pd.api.types.is_float_dtype(values) and
+                                                          bool(np.all(np.mod(values, 1) == 0)))
+    return "CLASSIFICATION" if integral and values.nunique() <= CLASS_LEVELS_MAX else "REGRESSION"
+
+
+def select_features(frame: pd.DataFrame, columns: list[dict[str, Any]], target: str, requested: list[str] | None,
+                    log) -> list[dict[str, Any]]:
+    by_name = {c["name"]: c for c in columns}
+    if requested:
+        return [by_name[name] for name in requested]
+    chosen = []
+    for column in columns:
+        name = column["name"]
+        if name == target:
+            continue
+        if column["semantic_type"] in ("IDENTIFIER", "EMPTY"):
+            log(f"Feature {name} left out: it is {column['semantic_type']}")
+        elif frame[name].nunique(dropna=True) <= 1:
+            log(f"Feature {name} left out: it is constant")
+        elif column["semantic_type"] == "TEXT" and frame[name].nunique() > 0.5 * len(frame):
+            log(f"Feature {name} left out: free text with mostly distinct values")
+        else:
+            chosen.append(column)
+    return chosen
+
+
+def signature(frame: pd.DataFrame, features: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    result = []
+    for feature in features:
+        series = frame[feature["name"]]
+        entry = {"name": feature["name"], "semantic_type": feature["semantic_type"], "required": bool(series.notna().all()),
+                 "allowed_values": None, "min": None, "max": None}
+        if feature["semantic_type"] in ("CATEGORICAL", "TEXT"):
+            entry["allowed_values"] = sorted(series.dropna().astype(str).unique().tolist())[:1000]
+        elif feature["semantic_type"] == "NUMERIC":
+            entry["min"], entry["max"] = float(series.min()), float(series.max())
+        result.append(entry)
+    return result
+
+
+def _metrics(task: str, model, x_test: pd.DataFrame, y_test: pd.Series, classes: list | None) -> dict[str, Any]:
+    predicted = model.predict(x_test)
+    if task == "REGRESSION":
+        nonzero = y_test != 0
+        return {"r2": skm.r2_score(y_test, predicted), "mae": skm.mean_absolute_error(y_test, predicted),
+                "rmse": float(np.sqrt(skm.mean_squared_error(y_test, predicted))),
+                "mape": float(np.mean(np.abs((y_test[nonzero] - predicted[nonzero]) / y_test[nonzero]))) if nonzero.any() else None}
+    binary = len(classes) == 2
+    average = "binary" if binary else "macro"
+    positive = {"pos_label": classes[1]} if binary else {}
+    result = {"accuracy": skm.accuracy_score(y_test, predicted),
+              "balanced_accuracy": skm.balanced_accuracy_score(y_test, predicted),
+              "precision": skm.precision_score(y_test, predicted, average=average, zero_division=0, **positive),
+              "recall": skm.recall_score(y_test, predicted, average=average, zero_division=0, **positive),
+              "f1": skm.f1_score(y_test, predicted, average=average, zero_division=0, **positive),
+              "roc_auc": None, "log_loss": None}
+    if hasattr(model, "predict_proba"):
+        probabilities = model.predict_proba(x_test)
+        try:
+            result["roc_auc"] = (skm.roc_auc_score(y_test, probabilities[:, 1]) if binary else
+                                 skm.roc_auc_score(y_test, probabilities, multi_class="ovr", labels=model.classes_))
+        except ValueError:
+            pass  # a class absent from the held-out split
+        result["log_loss"] = skm.log_loss(y_test, probabilities, labels=model.classes_)
+    return {k: (float(v) if v is not None else None) for k, v in result.items()}
+
+
+def run_train(ctx: JobContext) -> dict:
+    started = time.perf_counter()
+    p = ctx.params
+    data_dir, seed, task = Path(p["data_dir"]), int(p["seed"]), p.get("task")
+    ctx.stage("prepare")
+    frame = pq.read_table(files.parquet_path(data_dir, p["dataset_id"])).to_pandas(date_as_object=False)
+    target = p["target"]
+    missing = int(frame[target].isna().sum())
+    if missing:
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+        ctx.log(f"Dropped {missing:,} row(s) with no {target}")
+    columns = p["columns"]
+    target_semantic = next(c["semantic_type"] for c in columns if c["name"] == target)
+    task = task or detect_task(frame[target], target_semantic)
+    ctx.log(f"Task: {task}{' (detected)' if not p.get('task') else ''}")
+    features = select_features(frame, columns, target, p.get("features"), ctx.log)
+    ctx.log(f"Features ({len(features)}): {', '.join(f['name'] for f in features)}")
+    y = frame[target]
+    if task == "CLASSIFICATION":
+        y = y.astype(str)
+    x = frame[[f["name"] for f in features]]
+    stratify = y if task == "CLASSIFICATION" else None
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=p["test_size"], random_state=seed, stratify=stratify)
+    ctx.log(f"Split: {len(x_train):,} training rows, {len(x_test):,} held out")
+    ctx.checkpoint()
+
+    ctx.stage("compare")
+    candidates = p.get("algorithms") or ["AUTO"]
+    if candidates == ["AUTO"] or "AUTO" in candidates:
+        candidates = CLASSIFIERS if task == "CLASSIFICATION" else REGRESSORS
+    metric = "accuracy" if task == "CLASSIFICATION" else "r2"
+    budget = p.get("time_budget_seconds")
+    compare_x, compare_y = x_train, y_train
+    if len(x_train) > COMPARE_ROWS:
+        compare_x, _, compare_y, _ = train_test_split(x_train, y_train, train_size=COMPARE_ROWS, random_state=seed,
+                                                      stratify=y_train if task == "CLASSIFICATION" else None)
+        ctx.log(f"Comparing candidates on a {COMPARE_ROWS:,}-row sample of the training split")
+    folds = (StratifiedKFold if task == "CLASSIFICATION" else KFold)(n_splits=p["cv_folds"], shuffle=True, random_state=seed)
+    leaderboard: list[dict[str, Any]] = []
+    compare_started = time.perf_counter()
+    for index, algorithm in enumerate(candidates):
+        ctx.checkpoint()
+        elapsed = time.perf_counter() - compare_started
+        if budget is not None and leaderboard:
+            expected = max(c["fit_seconds"] for c in leaderboard) * p["cv_folds"]
+            if elapsed + expected > budget:
+                ctx.log(f"Skipped {algorithm}: about {expected:.1f} s more would overrun the {budget:g} s budget", "WARNING")
+                continue
+        began = time.perf_counter()
+        pipeline = build_pipeline(algorithm, task, features, seed, len(compare_x))
+        try:
+            scores = cross_val_score(pipeline, compare_x, compare_y, cv=folds, scoring=metric, n_jobs=1)
+        except ValueError as exc:
+            ctx.log(f"{algorithm} failed: {exc}", "WARNING")
+            continue
+        seconds = (time.perf_counter() - began) / p["cv_folds"]
+        leaderboard.append({"algorithm": algorithm, "metric": metric, "score": float(np.mean(scores)),
+                            "std": float(np.std(scores)), "fit_seconds": seconds, "selected": False,
+                            "scores": [float(s) for s in scores]})
+        ctx.log(f"{algorithm}: {metric} {np.mean(scores):.4f} ± {np.std(scores):.4f} ({seconds:.2f} s per fit)")
+        ctx.progress(0.1 + 0.6 * (index + 1) / len(candidates))
+    if not leaderboard:
+        from services.errors import ServiceError
+        raise ServiceError("INVALID_INPUT", "No candidate could be trained within the budget")
+    best = max(leaderboard, key=lambda c: c["score"])
+    best["selected"] = True
+
+    ctx.stage("refit")
+    model = build_pipeline(best["algorithm"], task, features, seed, len(x_train)).fit(x_train, y_train)
+    ctx.log(f"Refit {best['algorithm']} on {len(x_train):,} rows")
+    classes = [str(c) for c in model.classes_] if task == "CLASSIFICATION" else None
+    ctx.checkpoint()
+
+    ctx.stage("evaluate")
+    metrics = _metrics(task, model, x_test, y_test, classes)
+    ctx.log("Held-out " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if v is not None))
+    confusion = None
+    if task == "CLASSIFICATION":
+        confusion = {"labels": classes, "values": skm.confusion_matrix(y_test, model.predict(x_test), labels=classes).tolist()}
+    sample_x, sample_y = x_test, y_test
+    if len(x_test) > IMPORTANCE_ROWS:
+        sample_x, sample_y = x_test.sample(IMPORTANCE_ROWS, random_state=seed), y_test.sample(IMPORTANCE_ROWS, random_state=seed)
+    importance = permutation_importance(model, sample_x, sample_y, n_repeats=3, random_state=seed, scoring=metric)
+    importances = sorted(({"feature": name, "importance": float(value)} for name, value in
+                          zip(sample_x.columns, importance.importances_mean)), key=lambda f: -f["importance"])
+    ctx.progress(0.95)
+
+    ctx.stage("save")
+    with files.atomic_output(files.model_path(data_dir, p["model_id"])) as temporary:
+        joblib.dump(model, temporary)
+    return {"task": task, "algorithm": best["algorithm"], "metrics": metrics, "cv_metric": metric,
+            "cv_scores": best["scores"], "confusion_matrix": confusion, "feature_importances": importances,
+            "features": signature(x_train, features), "classes": classes,
+            "leaderboard": [{k: v for k, v in c.items() if k != "scores"} for c in leaderboard],
+            "training_seconds": time.perf_counter() - started}

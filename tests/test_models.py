@@ -1,0 +1,220 @@
+"""Train, compare, explain, predict and export models through the API."""
+from __future__ import annotations
+
+import io
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+
+from tests.conftest import gql, ingest, register, wait_for_job
+
+TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) {
+  model { id status task version } job { id } errors { code message field } } }"""
+MODEL = """query($id: ID!) { model(id: $id) { id name version target task algorithm status error trainingSeconds
+  metrics { accuracy balancedAccuracy precision recall f1 rocAuc logLoss r2 mae rmse mape }
+  cvMetric cvScores confusionMatrix { labels values } featureImportances(limit: 50) { feature importance }
+  features { name semanticType required allowedValues min max } classes
+  leaderboard { algorithm metric score std fitSeconds selected }
+  joblib: exportUrl(format: JOBLIB) skops: exportUrl(format: SKOPS) dataset { id } job { kind status } } }"""
+PREDICT = """mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) {
+  predictions { value probabilities { label probability } } errors { code message field } } }"""
+
+
+def customers(rows: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, rows).astype(float)
+    plan = rng.choice(["basic", "plus", "pro"], rows)
+    usage = rng.gamma(2, 10, rows)
+    signup = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, rows), unit="D")
+    score = 0.04 * (age - 50) + (plan == "pro") * 1.5 - 0.05 * usage + rng.normal(0, 0.7, rows)
+    frame = pd.DataFrame({"customer_id": [f"c{i:05d}" for i in range(rows)], "age": age, "plan": plan, "usage": usage,
+                          "signup": signup, "constant": "x", "churned": np.where(score > 0, "left", "stayed")})
+    frame.loc[rng.random(rows) < 0.1, "usage"] = np.nan
+    frame.loc[[0, 1], "churned"] = None
+    return frame
+
+
+def train(client, token, dataset_id, **options) -> tuple[dict, dict]:
+    payload = gql(client, TRAIN, {"input": {"datasetId": dataset_id, **options}}, token)["data"]["trainModel"]
+    assert payload["errors"] == [], payload
+    job = wait_for_job(client, token, payload["job"]["id"], timeout=180)
+    assert job["status"] == "SUCCEEDED", job
+    return gql(client, MODEL, {"id": payload["model"]["id"]}, token)["data"]["model"], job
+
+
+@pytest.fixture
+def churn(client, token):
+    frame = customers()
+    dataset = ingest(client, token, frame.to_csv(index=False).encode(), "churn.csv")
+    model, job = train(client, token, dataset["id"], target="churned", algorithms=["RANDOM_FOREST", "LOGISTIC_REGRESSION"],
+                       cvFolds=3)
+    return frame, dataset, model, job
+
+
+def test_binary_classification_end_to_end(churn, client, token):
+    frame, dataset, model, job = churn
+    assert model["status"] == "READY" and model["task"] == "CLASSIFICATION" and model["classes"] == ["left", "stayed"]
+    assert model["algorithm"] in ("RANDOM_FOREST", "LOGISTIC_REGRESSION") and model["version"] == 1
+    assert 0.6 < model["metrics"]["accuracy"] <= 1 and model["metrics"]["rocAuc"] > 0.6 and model["metrics"]["r2"] is None
+    assert len(model["cvScores"]) == 3 and model["cvMetric"] == "accuracy"
+    assert [c["selected"] for c in model["leaderboard"]].count(True) == 1 and len(model["leaderboard"]) == 2
+    selected = next(c for c in model["leaderboard"] if c["selected"])
+    assert selected["score"] == max(c["score"] for c in model["leaderboard"]) and selected["algorithm"] == model["algorithm"]
+    matrix = model["confusionMatrix"]
+    assert matrix["labels"] == ["left", "stayed"] and sum(map(sum, matrix["values"])) == round((len(frame) - 2) * 0.2)
+    features = {f["name"]: f for f in model["features"]}
+    assert set(features) == {"age", "plan", "usage", "signup"}  # id and constant left out
+    assert features["plan"]["allowedValues"] == ["basic", "plus", "pro"] and features["plan"]["semanticType"] == "CATEGORICAL"
+    assert features["age"]["required"] is True and features["usage"]["required"] is False
+    assert features["age"]["min"] == frame.age.min()
+    importances = {f["feature"] for f in model["featureImportances"]}
+    assert importances == set(features)
+    logs = [entry["message"] for entry in job["logs"]]
+    assert any("Dropped 2 row(s) with no churned" in m for m in logs)
+    assert any("customer_id left out: it is IDENTIFIER" in m for m in logs) and any("constant left out" in m for m in logs)
+
+
+def test_predict_raw_rows_with_probabilities(churn, client, token):
+    _, _, model, _ = churn
+    rows = [{"age": 70, "plan": "pro", "usage": 3.5, "signup": "2024-02-01"},
+            {"age": 20, "plan": "basic", "signup": "2023-05-01"},   # usage missing: imputed as in training
+            {"age": 40, "plan": "enterprise", "usage": 10, "signup": "2023-03-03"}]  # an unknown level
+    result = gql(client, PREDICT, {"id": model["id"], "rows": rows}, token)["data"]["predict"]
+    assert result["errors"] == [] and len(result["predictions"]) == 3
+    for prediction in result["predictions"]:
+        assert prediction["value"] in ("left", "stayed")
+        assert sum(p["probability"] for p in prediction["probabilities"]) == pytest.approx(1.0)
+        assert [p["label"] for p in prediction["probabilities"]] == ["left", "stayed"]
+
+
+@pytest.mark.parametrize("rows, field", [
+    ([{"age": "old", "plan": "pro", "signup": "2024-01-01"}], ["rows", "0", "age"]),
+    ([{"age": 30, "plan": "pro", "signup": "2024-01-01"}, {"age": 30, "color": "red"}], ["rows", "1", "color"]),
+    ([{"plan": "pro", "signup": "2024-01-01"}], ["rows", "0", "age"]),
+    ([{"age": 30, "signup": "not a date"}], ["rows", "0", "signup"]),
+    ([], ["rows"]),
+    (["just a string"], ["rows", "0"]),
+])
+def test_signature_check(churn, client, token, rows, field):
+    _, _, model, _ = churn
+    result = gql(client, PREDICT, {"id": model["id"], "rows": rows}, token)["data"]["predict"]
+    assert result["predictions"] == [] and result["errors"][0]["code"] == "INVALID_INPUT"
+    assert result["errors"][0]["field"] == field
+
+
+def test_exports_load_back_and_predict_the_same(churn, client, token):
+    frame, _, model, _ = churn
+    rows = frame.drop(columns=["churned", "customer_id", "constant"]).head(5)
+    api = gql(client, PREDICT, {"id": model["id"], "rows": [
+        {k: (None if pd.isna(v) else (v.isoformat() if isinstance(v, pd.Timestamp) else v)) for k, v in row.items()}
+        for row in rows.to_dict("records")]}, token)["data"]["predict"]["predictions"]
+    pipeline = joblib.load(io.BytesIO(client.get(model["joblib"]).content))
+    assert [str(v) for v in pipeline.predict(rows)] == [p["value"] for p in api]
+    import skops.io as sio
+    from services.modeling.export import SKOPS_TRUSTED
+    content = client.get(model["skops"]).content
+    untrusted = sio.get_untrusted_types(data=content)
+    assert set(untrusted) <= set(SKOPS_TRUSTED) | {"numpy.dtype"} or untrusted == []
+    loaded = sio.loads(content, trusted=untrusted)
+    assert np.allclose(loaded.predict_proba(rows), pipeline.predict_proba(rows))
+    onnx = gql(client, 'query($id: ID!) { model(id: $id) { exportUrl(format: ONNX) } }', {"id": model["id"]}, token)
+    assert onnx["errors"][0]["extensions"]["code"] == "INVALID_INPUT" and "skl2onnx" in onnx["errors"][0]["message"]
+    assert client.get(model["joblib"].replace("token=", "token=x")).status_code == 403
+    assert client.get(model["joblib"].split("?")[0] + "?" + model["skops"].split("?")[1]).status_code == 403
+
+
+def test_multiclass_with_auto_and_versions(client, token):
+    iris = load_iris(as_frame=True).frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+    iris["target"] = iris["target"].map(dict(enumerate(["setosa", "versicolor", "virginica"])))
+    dataset = ingest(client, token, iris.to_csv(index=False).encode(), "iris.csv")
+    model, job = train(client, token, dataset["id"], target="target", cvFolds=3, timeBudgetSeconds=60)
+    assert model["task"] == "CLASSIFICATION" and model["classes"] == ["setosa", "versicolor", "virginica"]
+    assert {c["algorithm"] for c in model["leaderboard"]} == {"RANDOM_FOREST", "EXTRA_TREES", "HIST_GRADIENT_BOOSTING",
+                                                                "LOGISTIC_REGRESSION"}
+    assert model["metrics"]["accuracy"] > 0.85 and model["metrics"]["rocAuc"] > 0.9
+    again, _ = train(client, token, dataset["id"], target="target", algorithms=["RANDOM_FOREST"], cvFolds=2)
+    assert again["version"] == 2 and again["algorithm"] == "RANDOM_FOREST"
+    listed = gql(client, 'query($id: ID!) { models(datasetId: $id) { totalCount edges { node { version } } } '
+                         'dataset(id: $id) { models { totalCount } } }', {"id": dataset["id"]}, token)["data"]
+    assert listed["models"]["totalCount"] == 2 and [e["node"]["version"] for e in listed["models"]["edges"]] == [2, 1]
+    assert listed["dataset"]["models"]["totalCount"] == 2
+
+
+def test_regression_and_task_detection(client, token):
+    diabetes = load_diabetes(as_frame=True).frame
+    diabetes["risk"] = pd.qcut(diabetes["target"], 3, labels=False)  # integers with three levels
+    dataset = ingest(client, token, diabetes.to_csv(index=False).encode(), "diabetes.csv")
+    model, _ = train(client, token, dataset["id"], target="target", algorithms=["RIDGE", "HIST_GRADIENT_BOOSTING"],
+                     features=[c for c in diabetes.columns if c not in ("target", "risk")], cvFolds=3)
+    assert model["task"] == "REGRESSION" and model["classes"] is None and model["confusionMatrix"] is None
+    assert 0.2 < model["metrics"]["r2"] < 0.7 and model["metrics"]["rmse"] > 0 and model["metrics"]["accuracy"] is None
+    row = diabetes.drop(columns=["target", "risk"]).iloc[0].to_dict()
+    result = gql(client, PREDICT, {"id": model["id"], "rows": [row]}, token)["data"]["predict"]
+    prediction = result["predictions"][0]
+    assert isinstance(prediction["value"], float) and prediction["probabilities"] is None
+    detected = gql(client, TRAIN, {"input": {"datasetId": dataset["id"], "target": "risk", "algorithms": ["RANDOM_FOREST"],
+                                              "cvFolds": 2}}, token)["data"]["trainModel"]
+    assert detected["model"]["task"] == "CLASSIFICATION"  # integers with few levels are classes
+    forced = gql(client, TRAIN, {"input": {"datasetId": dataset["id"], "target": "risk", "task": "REGRESSION",
+                                            "algorithms": ["RIDGE"], "cvFolds": 2}}, token)["data"]["trainModel"]
+    assert forced["model"]["task"] == "REGRESSION"  # the user may override detection
+    for started in (detected, forced):
+        assert wait_for_job(client, token, started["job"]["id"])["status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("options, field, text", [
+    ({"target": "nope"}, ["target"], "No column"),
+    ({"target": "constant"}, ["target"], "single class"),
+    ({"target": "churned", "features": ["ghost"]}, ["features"], "not a usable feature"),
+    ({"target": "churned", "algorithms": ["RIDGE"]}, ["algorithms"], "cannot do CLASSIFICATION"),
+    ({"target": "churned", "testSize": 1.5}, ["testSize"], "between 0 and 1"),
+    ({"target": "churned", "cvFolds": 1}, ["cvFolds"], "between 2 and 20"),
+    ({"target": "plan", "task": "REGRESSION"}, ["task"], "numeric target"),
+])
+def test_refusals_before_any_job(client, token, options, field, text):
+    dataset = ingest(client, token, customers(60).to_csv(index=False).encode(), "small.csv")
+    payload = gql(client, TRAIN, {"input": {"datasetId": dataset["id"], **options}}, token)["data"]["trainModel"]
+    assert payload["model"] is None and payload["job"] is None
+    assert payload["errors"][0]["field"] == field and text in payload["errors"][0]["message"]
+    assert gql(client, "{ jobs(kind: [TRAIN]) { totalCount } models { totalCount } }", token=token)["data"] == {
+        "jobs": {"totalCount": 0}, "models": {"totalCount": 0}}
+
+
+def test_one_row_per_class_is_refused(client, token):
+    frame = pd.DataFrame({"x": range(12), "y": ["a"] * 11 + ["b"]})
+    dataset = ingest(client, token, frame.to_csv(index=False).encode())
+    payload = gql(client, TRAIN, {"input": {"datasetId": dataset["id"], "target": "y"}}, token)["data"]["trainModel"]
+    assert payload["errors"][0]["code"] == "INVALID_INPUT" and "single row" in payload["errors"][0]["message"]
+
+
+def test_predict_dataset_writes_a_new_version(churn, client, token):
+    frame, dataset, model, _ = churn
+    payload = gql(client, 'mutation($m: ID!, $d: ID!) { predictDataset(input: {modelId: $m, datasetId: $d}) '
+                          '{ dataset { id } job { id } errors { code message } } }',
+                  {"m": model["id"], "d": dataset["id"]}, token)["data"]["predictDataset"]
+    assert payload["errors"] == []
+    assert wait_for_job(client, token, payload["job"]["id"])["status"] == "SUCCEEDED"
+    version = gql(client, 'query($id: ID!) { dataset(id: $id) { status rowCount parent { id } columns { name } '
+                          'rows(limit: 3) { columns rows } } }', {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
+    assert version["status"] == "READY" and version["rowCount"] == len(frame) and version["parent"]["id"] == dataset["id"]
+    names = [c["name"] for c in version["columns"]]
+    assert names[-3:] == ["prediction", "probability_left", "probability_stayed"]
+    first = dict(zip(version["rows"]["columns"], version["rows"]["rows"][0]))
+    assert first["prediction"] in ("left", "stayed") and first["probability_left"] + first["probability_stayed"] == pytest.approx(1)
+
+
+def test_models_are_private_and_deletable(churn, client, token, settings):
+    _, _, model, _ = churn
+    other = register(client)["accessToken"]
+    assert gql(client, MODEL, {"id": model["id"]}, other)["data"]["model"] is None
+    assert gql(client, "{ models { totalCount } }", token=other)["data"]["models"]["totalCount"] == 0
+    assert gql(client, PREDICT, {"id": model["id"], "rows": [{"age": 30, "signup": "2024-01-01"}]}, other)["data"]["predict"]["errors"][0]["code"] == "NOT_FOUND"
+    delete = 'mutation($id: ID!) { deleteModel(input: {id: $id}) { deletedId errors { code } } }'
+    assert gql(client, delete, {"id": model["id"]}, other)["data"]["deleteModel"]["errors"][0]["code"] == "NOT_FOUND"
+    assert gql(client, delete, {"id": model["id"]}, token)["data"]["deleteModel"] == {"deletedId": model["id"], "errors": []}
+    assert gql(client, MODEL, {"id": model["id"]}, token)["data"]["model"] is None
+    assert not list((settings.resolved_data_dir / "models").glob("*"))
+    assert client.get(model["joblib"]).status_code == 404
