@@ -121,3 +121,27 @@ def wait_for_job_over_websocket(base: str, token: str, job_id: str, timeout: flo
                 last = message["payload"]["data"]["jobEvents"]
             elif message["type"] in ("complete", "error"):
                 return last
+
+
+UPLOAD = ("mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
+          "{ dataset { id } job { id } errors { code message } } }")
+
+
+def upload_file(base: str, token: str, path: Path) -> dict:
+    """Upload with the multipart spec (streamed from disk); returns the payload's dataset and job ids."""
+    import json
+
+    with path.open("rb") as handle:
+        payload = httpx.post(f"{base}/graphql", headers={"authorization": f"Bearer {token}", "apollo-require-preflight": "1"},
+                             data={"operations": json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}}),
+                                   "map": json.dumps({"0": ["variables.input.file"]})},
+                             files={"0": (path.name, handle, "text/csv")}, timeout=600).json()["data"]["uploadDataset"]
+    assert not payload["errors"], payload
+    return payload
+
+
+def upload_and_ingest(base: str, token: str, path: Path) -> str:
+    """Upload, wait for the INGEST job over the subscription, return the dataset id."""
+    payload = upload_file(base, token, path)
+    wait_for_job_over_websocket(base, token, payload["job"]["id"])
+    return payload["dataset"]["id"]

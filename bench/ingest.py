@@ -4,21 +4,17 @@ Usage: .venv/bin/python bench/ingest.py [ROWS]
 """
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import pyarrow.csv as pacsv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datagen import write_mixed_csv  # noqa: E402
-from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
+from harness import RssSampler, gql, register, running_server, upload_file, wait_for_job_over_websocket  # noqa: E402
 
-UPLOAD = ("mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
-          "{ dataset { id } job { id } errors { code message } } }")
 STATUS = '''query($id: ID!) { dataset(id: $id) { status error rowCount columnCount
   jobs(first: 1) { edges { node { createdAt startedAt finishedAt timeline { stage durationMs } } } } } }'''
 MB = 1024 * 1024
@@ -26,15 +22,8 @@ MB = 1024 * 1024
 
 def upload_and_wait(base: str, token: str, path: Path) -> tuple[float, float, dict]:
     started = time.perf_counter()
-    with path.open("rb") as handle:
-        response = httpx.post(f"{base}/graphql", headers={"authorization": f"Bearer {token}",
-                                                           "apollo-require-preflight": "1"},
-                              data={"operations": json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}}),
-                                    "map": json.dumps({"0": ["variables.input.file"]})},
-                              files={"0": (path.name, handle, "text/csv")}, timeout=600)
+    payload = upload_file(base, token, path)
     uploaded = time.perf_counter()
-    payload = response.json()["data"]["uploadDataset"]
-    assert not payload["errors"], payload
     wait_for_job_over_websocket(base, token, payload["job"]["id"])
     finished = time.perf_counter()
     dataset = gql(base, STATUS, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]

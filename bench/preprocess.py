@@ -5,7 +5,6 @@ Both sides start from the same Parquet file. The direct code is what a careful a
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 import resource
 import sys
@@ -13,7 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -21,7 +19,7 @@ import pyarrow.parquet as pq
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from datagen import write_mixed_csv  # noqa: E402
-from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
+from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
 
 STEPS = [
     {"impute": {"columns": ["measure_0", "measure_1", "measure_2", "measure_3"], "strategy": "MEDIAN"}},
@@ -31,8 +29,6 @@ STEPS = [
     {"datetimeFeatures": {"columns": ["date_0"], "parts": ["year", "month", "weekday"]}},
     {"clipOutliers": {"columns": ["measure_2", "measure_3"], "factor": 1.5}},
 ]
-UPLOAD = ("mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
-          "{ dataset { id } job { id } errors { code message } } }")
 RUN = ("mutation($input: PreprocessDatasetInput!) { preprocessDataset(input: $input) "
        "{ job { id } errors { code message field } } }")
 JOB = "query($id: ID!) { job(id: $id) { status error timeline { stage durationMs } } }"
@@ -73,15 +69,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, running_server() as (base, process), RssSampler(process.pid) as rss:
         path = write_mixed_csv(Path(scratch) / "mixed.csv", rows)
         token = register(base)
-        with path.open("rb") as handle:
-            payload = httpx.post(f"{base}/graphql", headers={"authorization": f"Bearer {token}", "apollo-require-preflight": "1"},
-                                 data={"operations": json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}}),
-                                       "map": json.dumps({"0": ["variables.input.file"]})},
-                                 files={"0": (path.name, handle, "text/csv")}, timeout=600).json()["data"]["uploadDataset"]
-        wait_for_job_over_websocket(base, token, payload["job"]["id"])
+        dataset_id = upload_and_ingest(base, token, path)
         rss.reset()
         began = time.perf_counter()
-        started = gql(base, RUN, {"input": {"datasetId": payload["dataset"]["id"], "steps": STEPS}}, token)
+        started = gql(base, RUN, {"input": {"datasetId": dataset_id, "steps": STEPS}}, token)
         job_id = started["data"]["preprocessDataset"]["job"]["id"]
         wait_for_job_over_websocket(base, token, job_id)
         wall = time.perf_counter() - began

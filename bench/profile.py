@@ -13,31 +13,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import pyarrow.csv as pacsv
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from datagen import write_mixed_csv  # noqa: E402
-from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
+from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
 
-UPLOAD = ("mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
-          "{ dataset { id } job { id } errors { code message } } }")
 PROFILE = ("mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) "
            "{ job { id } errors { code message } } }")
 JOB = "query($id: ID!) { job(id: $id) { status startedAt finishedAt timeline { stage durationMs } } }"
 YDATA_PYTHON = HERE / ".venv-ydata" / "bin" / "python"
 MB = 1024 * 1024
-
-
-def upload(base: str, token: str, path: Path) -> str:
-    with path.open("rb") as handle:
-        payload = httpx.post(f"{base}/graphql", headers={"authorization": f"Bearer {token}", "apollo-require-preflight": "1"},
-                             data={"operations": json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}}),
-                                   "map": json.dumps({"0": ["variables.input.file"]})},
-                             files={"0": (path.name, handle, "text/csv")}, timeout=600).json()["data"]["uploadDataset"]
-    wait_for_job_over_websocket(base, token, payload["job"]["id"])
-    return payload["dataset"]["id"]
 
 
 def profile(base: str, token: str, dataset_id: str, plots: bool, rss: RssSampler) -> dict:
@@ -73,7 +60,7 @@ def main() -> None:
             began = time.perf_counter()
             pacsv.read_csv(path)
             arrow_seconds = time.perf_counter() - began
-            dataset_id = upload(base, token, path)
+            dataset_id = upload_and_ingest(base, token, path)
             plain = profile(base, token, dataset_id, False, rss)
             drawn = profile(base, token, dataset_id, True, rss)
             minimal = full = None

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import SemanticType, UserError
+from schema.common import SemanticType
 
 
 @strawberry.enum

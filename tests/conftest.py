@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -115,3 +116,18 @@ def ingest(client: TestClient, token: str, content: bytes, filename: str = "data
     dataset = gql(client, DATASET, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
     dataset["job"] = job
     return dataset
+
+
+def slow_gzip(path: Path, rows_millions: int = 26) -> bytes:
+    """A few MB of gzip that inflates to ~23 bytes x rows: seconds of parsing for a tiny upload."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    chunk = b"12345,abcde,2024-01-01\n" * 100_000
+    parts = [compressor.compress(b"a,b,c\n")] + [compressor.compress(chunk) for _ in range(rows_millions * 10)]
+    data = b"".join(parts) + compressor.flush()
+    path.write_bytes(data)
+    return data
+
+
+@pytest.fixture(scope="session")
+def slow_file(tmp_path_factory) -> bytes:
+    return slow_gzip(tmp_path_factory.mktemp("slow") / "slow.csv.gz")

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import zlib
-from pathlib import Path
-
 import pytest
 from starlette.testclient import TestClient
 
@@ -17,21 +14,6 @@ from services.storage.tables import Job, User
 from tests.conftest import DATASET, JOB, gql, make_settings, register, upload, wait_for_job
 
 CANCEL = "mutation($id: ID!) { cancelJob(input: {id: $id}) { job { id status error } errors { code message } } }"
-
-
-def slow_gzip(path: Path, rows_millions: int = 26) -> bytes:
-    """A few MB of gzip that inflates to ~23 bytes x rows: seconds of parsing for a tiny upload."""
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-    chunk = b"12345,abcde,2024-01-01\n" * 100_000
-    parts = [compressor.compress(b"a,b,c\n")] + [compressor.compress(chunk) for _ in range(rows_millions * 10)]
-    data = b"".join(parts) + compressor.flush()
-    path.write_bytes(data)
-    return data
-
-
-@pytest.fixture(scope="session")
-def slow_file(tmp_path_factory) -> bytes:
-    return slow_gzip(tmp_path_factory.mktemp("slow") / "slow.csv.gz")
 
 
 def wait_for_status(client, token, job_id, statuses, timeout=30.0) -> dict:

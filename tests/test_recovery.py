@@ -8,7 +8,6 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.live_server import LiveServer
-from tests.test_jobs import slow_file  # noqa: F401  (session fixture)
 
 pytestmark = pytest.mark.slow
 REGISTER = 'mutation { register(input: {email: "crash@example.com", password: "crash test pw"}) { accessToken } }'
@@ -16,7 +15,7 @@ LOGIN = 'mutation { login(input: {email: "crash@example.com", password: "crash t
 DATASET = 'query($id: ID!) { dataset(id: $id) { status rowCount downloadUrl } }'
 
 
-def test_sigkill_mid_job_then_restart_reruns_it(tmp_path, slow_file):  # noqa: F811
+def test_sigkill_mid_job_then_restart_reruns_it(tmp_path, slow_file):
     server = LiveServer(tmp_path).start()
     token = server.gql(REGISTER)["data"]["register"]["accessToken"]
     done = server.upload(token, b"a,b\n1,2\n3,4\n", "small.csv")
@@ -38,7 +37,7 @@ def test_sigkill_mid_job_then_restart_reruns_it(tmp_path, slow_file):  # noqa: F
     server.terminate()
 
 
-def test_a_job_that_keeps_crashing_ends_failed_with_the_reason(tmp_path, slow_file):  # noqa: F811
+def test_a_job_that_keeps_crashing_ends_failed_with_the_reason(tmp_path, slow_file):
     server = LiveServer(tmp_path, ASSAY_JOB_MAX_ATTEMPTS="1").start()
     token = server.gql(REGISTER)["data"]["register"]["accessToken"]
     running = server.upload(token, slow_file, "slow.csv.gz")
@@ -52,7 +51,7 @@ def test_a_job_that_keeps_crashing_ends_failed_with_the_reason(tmp_path, slow_fi
     assert dataset["status"] == "FAILED"
 
 
-def test_sigterm_ends_subscriptions_with_a_final_event_and_hands_the_job_back(tmp_path, slow_file):  # noqa: F811
+def test_sigterm_ends_subscriptions_with_a_final_event_and_hands_the_job_back(tmp_path, slow_file):
     server = LiveServer(tmp_path).start()
     token = server.gql(REGISTER)["data"]["register"]["accessToken"]
     running = server.upload(token, slow_file, "slow.csv.gz")

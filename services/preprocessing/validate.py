@@ -88,7 +88,7 @@ def validate_steps(steps: list[tuple[str, dict[str, Any]]], columns: list[dict[s
                 if strategy not in ("FFILL", "BFILL", "INTERPOLATE"):
                     raise invalid("`orderBy` applies to FFILL, BFILL and INTERPOLATE", _where(index, kind, "orderBy"))
                 if model.type_of(params["order_by"]) != "DATETIME":
-                    raise invalid(f"`orderBy` must name a DATETIME column", _where(index, kind, "orderBy"))
+                    raise invalid("`orderBy` must name a DATETIME column", _where(index, kind, "orderBy"))
         elif kind == "encode":
             params["columns"] = _named(model, params.get("columns"), index, kind,
                                        ENCODABLE if params.get("columns") else {"CATEGORICAL", "BOOLEAN"},
