@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from schema.api.datasets import DatasetsMutation, DatasetsQuery
 from schema.api.jobs import JobsMutation, JobsQuery, JobsSubscription
 from schema.api.models import ModelsMutation, ModelsQuery
+from schema.api.pipelines import PipelinesMutation, PipelinesQuery
 from schema.api.preprocessing import PreprocessingMutation
 from schema.api.profiles import ProfilesMutation
 from schema.api.system import SystemQuery
@@ -18,12 +19,13 @@ from schema.api.users import UsersMutation, UsersQuery
 
 
 @strawberry.type
-class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, JobsQuery):
+class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation, JobsMutation):
+class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
+               PipelinesMutation, JobsMutation):
     pass
 
 

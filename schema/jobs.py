@@ -10,6 +10,7 @@ import strawberry
 from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
 from resolvers import models as model_resolvers
+from resolvers import pipelines as pipeline_resolvers
 from services.errors import ServiceError
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
@@ -19,6 +20,8 @@ from schema.common import Node, PageInfo, UserError, field_error, page_info, to_
 if TYPE_CHECKING:
     from schema.datasets import Dataset
     from schema.models import Model
+    from schema.pipelines import PipelineRun
+    from schema.pipelines import PipelineRun
 
 
 @strawberry.enum
@@ -123,7 +126,6 @@ class Job(Node):
         row = await dataset_resolvers.get(info.context, self.row.dataset_id)
         return Dataset.from_row(row) if row else None
 
-
     @strawberry.field(description="The model a TRAIN job trains")
     async def model(self, info: strawberry.Info) -> Annotated["Model", strawberry.lazy("schema.models")] | None:
         from schema.models import Model
@@ -131,6 +133,14 @@ class Job(Node):
             return None
         row = await model_resolvers.get(info.context, self.row.params.get("model_id"))
         return Model.from_row(row) if row else None
+
+    @strawberry.field(description="The pipeline run a PIPELINE job carries out")
+    async def pipeline_run(self, info: strawberry.Info) -> Annotated["PipelineRun", strawberry.lazy("schema.pipelines")] | None:
+        from schema.pipelines import PipelineRun
+        if self.row.kind != "PIPELINE":
+            return None
+        row = await pipeline_resolvers.get_run(info.context, self.row.params.get("run_id"))
+        return PipelineRun.from_row(row) if row else None
 
 
 @strawberry.type

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     job_cancel_grace_seconds: float = 2
     job_timeout_seconds: dict[str, float] = Field(default_factory=lambda: {"INGEST": 1800})
     job_default_timeout_seconds: float = 3600
+    allowed_source_hosts: str = ""  # comma-separated hosts or CIDRs pipelines may reach besides public addresses
+    max_source_mb: float = 100      # largest HTTP response a pipeline source may read
+    max_source_records: int = 1_000_000
 
     @cached_property
     def resolved_data_dir(self) -> Path:

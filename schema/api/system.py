@@ -6,6 +6,7 @@ import strawberry
 from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
 from resolvers import models as model_resolvers
+from resolvers import pipelines as pipeline_resolvers
 from resolvers import system as system_resolvers
 from resolvers.permissions import IsAdmin, IsAuthenticated
 
@@ -13,6 +14,7 @@ from schema.common import Node, from_global_id
 from schema.datasets import Dataset
 from schema.jobs import Job
 from schema.models import Model
+from schema.pipelines import Pipeline, PipelineRun
 from schema.system import Health, SystemInfo
 from schema.users import User
 
@@ -49,6 +51,12 @@ class SystemQuery:
         if type_name == "Model":
             row = await model_resolvers.get(context, object_id)
             return Model.from_row(row) if row else None
+        if type_name == "Pipeline":
+            row = await pipeline_resolvers.get(context, object_id)
+            return Pipeline.from_row(row) if row else None
+        if type_name == "PipelineRun":
+            row = await pipeline_resolvers.get_run(context, object_id)
+            return PipelineRun.from_row(row) if row else None
         if type_name == "User" and object_id == context.user_id:
             return User.from_row(context.user)
         return None

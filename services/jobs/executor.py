@@ -19,7 +19,7 @@ logger = logging.getLogger("assay.jobs")
 # Modules each worker process needs; the fork server imports them once so jobs start fast.
 PRELOAD = ["pandas", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.stats", "matplotlib.pyplot",
            "sklearn.impute", "services.ingest.job", "services.profiling.job", "services.preprocessing.job",
-           "services.modeling.train", "services.modeling.predict_job"]
+           "services.modeling.train", "services.modeling.predict_job", "services.pipelines.job"]
 
 
 @dataclass

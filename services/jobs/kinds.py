@@ -4,6 +4,7 @@ from __future__ import annotations
 from services import datasets, profiles
 from services.jobs.engine import JobKindSpec
 from services.modeling import models
+from services.pipelines import service as pipelines
 from services.preprocessing import versions
 
 JOB_KINDS: dict[str, JobKindSpec] = {
@@ -17,4 +18,6 @@ JOB_KINDS: dict[str, JobKindSpec] = {
                          on_failure=models.on_train_failure),
     "PREDICT": JobKindSpec(work="services.modeling.predict_job:run_predict", on_start=versions.on_preprocess_start,
                            on_success=versions.on_preprocess_success, on_failure=versions.on_preprocess_failure),
+    "PIPELINE": JobKindSpec(work="services.pipelines.job:run_pipeline", on_start=pipelines.on_run_start,
+                            on_success=pipelines.on_run_success, on_failure=pipelines.on_run_failure),
 }

@@ -119,3 +119,29 @@ class Model(TimestampedBase, table=True):
     job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
     training_seconds: float | None = None
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Pipeline(TimestampedBase, table=True):
+    """A saved source -> steps -> sink configuration (secrets in headers kept, masked when shown)."""
+
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=255)
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class PipelineRun(TimestampedBase, table=True):
+    __tablename__ = "pipeline_run"
+    pipeline_id: str = Field(foreign_key="pipeline.id", index=True, ondelete="CASCADE")
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    status: str = Field(default="QUEUED", max_length=16)
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    rows_in: int | None = None
+    rows_out: int | None = None
+    version: int | None = None
+    columns: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    output: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dataset_id: str | None = Field(default=None, foreign_key="dataset.id", ondelete="SET NULL")
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
+    error: str | None = None

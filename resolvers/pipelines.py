@@ -1,0 +1,86 @@
+"""Pipelines of the caller."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from services.errors import invalid
+from services.pagination import Page
+from services.pipelines import service, sinks
+from services.storage.tables import Job, Pipeline, PipelineRun
+
+from resolvers.context import Context
+
+
+def _limits(ctx: Context) -> dict[str, Any]:
+    settings = ctx.settings
+    return {"allowed_hosts": settings.allowed_source_hosts, "max_source_bytes": int(settings.max_source_mb * 2**20),
+            "max_records": settings.max_source_records}
+
+
+async def create(ctx: Context, *, name: str, config: dict[str, Any]) -> Pipeline:
+    async with ctx.session() as session:
+        return await service.create_pipeline(session, owner_id=ctx.user_id, name=name, config=config,
+                                             allowed_hosts=ctx.settings.allowed_source_hosts)
+
+
+async def update(ctx: Context, pipeline_id: str | None, changes: dict[str, Any]) -> Pipeline:
+    async with ctx.session() as session:
+        return await service.update_pipeline(session, owner_id=ctx.user_id, pipeline_id=pipeline_id, changes=changes,
+                                             allowed_hosts=ctx.settings.allowed_source_hosts)
+
+
+async def delete(ctx: Context, pipeline_id: str | None) -> str:
+    async with ctx.session() as session:
+        await service.delete_pipeline(session, owner_id=ctx.user_id, pipeline_id=pipeline_id,
+                                      data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
+    return pipeline_id or ""
+
+
+async def run(ctx: Context, pipeline_id: str | None) -> tuple[PipelineRun, Job]:
+    async with ctx.session() as session:
+        return await service.run_pipeline(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, pipeline_id=pipeline_id,
+                                          data_dir=ctx.settings.resolved_data_dir, limits=_limits(ctx))
+
+
+async def get(ctx: Context, pipeline_id: str | None) -> Pipeline | None:
+    async with ctx.session() as session:
+        return await service.get_pipeline(session, owner_id=ctx.user_id, pipeline_id=pipeline_id)
+
+
+async def get_run(ctx: Context, run_id: str | None) -> PipelineRun | None:
+    async with ctx.session() as session:
+        run = await session.get(PipelineRun, run_id) if run_id else None
+    return run if run is not None and run.owner_id == ctx.user_id else None
+
+
+async def list_page(ctx: Context, *, first: int, after: str | None) -> Page[Pipeline]:
+    async with ctx.session() as session:
+        return await service.list_pipelines(session, owner_id=ctx.user_id, first=first, after=after,
+                                            max_first=ctx.settings.max_page_size)
+
+
+async def runs(ctx: Context, pipeline: Pipeline, *, first: int, after: str | None) -> Page[PipelineRun]:
+    async with ctx.session() as session:
+        return await service.list_runs(session, pipeline_id=pipeline.id, first=first, after=after,
+                                       max_first=ctx.settings.max_page_size)
+
+
+async def last_run(ctx: Context, pipeline: Pipeline, *, succeeded: bool = False) -> PipelineRun | None:
+    async with ctx.session() as session:
+        return await service.last_run(session, pipeline_id=pipeline.id, succeeded=succeeded)
+
+
+async def stats(ctx: Context, pipeline: Pipeline) -> dict[str, Any]:
+    async with ctx.session() as session:
+        return await service.stats(session, pipeline_id=pipeline.id)
+
+
+async def data(ctx: Context, pipeline: Pipeline, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int] | None:
+    if offset < 0 or not 0 <= limit <= ctx.settings.max_preview_rows:
+        raise invalid(f"`offset` >= 0 and `limit` between 0 and {ctx.settings.max_preview_rows}", ["limit"])
+    latest = await last_run(ctx, pipeline, succeeded=True)
+    if latest is None:
+        return None
+    return await asyncio.to_thread(sinks.read_output, ctx.settings.resolved_data_dir, pipeline.owner_id, latest.output,
+                                   offset=offset, limit=limit)

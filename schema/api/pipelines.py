@@ -1,0 +1,92 @@
+"""Pipeline operations."""
+from __future__ import annotations
+
+from typing import Optional
+
+import strawberry
+
+from resolvers import pipelines as pipeline_resolvers
+from resolvers.permissions import IsAuthenticated
+from services.errors import ServiceError
+
+from schema.common import UserError, field_error, page_info, raw_id, to_global_id, user_error
+from schema.datasets import DeleteInput, DeletePayload
+from schema.jobs import Job
+from schema.pipelines import (CreatePipelineInput, Pipeline, PipelineConnection, PipelineEdge, PipelineRun,
+                              RunPipelineInput, UpdatePipelineInput, config_part)
+from schema.preprocessing import step_to_params
+
+
+@strawberry.type
+class PipelinePayload:
+    pipeline: Optional[Pipeline] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RunPipelinePayload:
+    run: Optional[PipelineRun] = None
+    job: Optional[Job] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _steps(steps) -> list[dict] | None:
+    if steps is None:
+        return None
+    return [{"step": kind, "params": params} for kind, params in map(step_to_params, steps)]
+
+
+@strawberry.type
+class PipelinesQuery:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="The caller's pipelines, newest first")
+    async def pipelines(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> PipelineConnection:
+        try:
+            page = await pipeline_resolvers.list_page(info.context, first=20 if first is None else first, after=after)
+        except ServiceError as exc:
+            raise field_error(exc) from exc
+        return PipelineConnection(edges=[PipelineEdge(node=Pipeline.from_row(r), cursor=c) for r, c in zip(page.items, page.cursors)],
+                                  page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
+                                  total_count=page.total)
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def pipeline(self, info: strawberry.Info, id: strawberry.ID) -> Pipeline | None:
+        row = await pipeline_resolvers.get(info.context, raw_id(id, "Pipeline"))
+        return Pipeline.from_row(row) if row else None
+
+
+@strawberry.type
+class PipelinesMutation:
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def create_pipeline(self, info: strawberry.Info, input: CreatePipelineInput) -> PipelinePayload:
+        config = {"source": config_part(input.source), "steps": _steps(input.steps) or [], "sink": config_part(input.sink)}
+        try:
+            return PipelinePayload(pipeline=Pipeline.from_row(await pipeline_resolvers.create(info.context, name=input.name,
+                                                                                              config=config)))
+        except ServiceError as exc:
+            return PipelinePayload(errors=[user_error(exc)])
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Change the saved config; past runs keep theirs")
+    async def update_pipeline(self, info: strawberry.Info, input: UpdatePipelineInput) -> PipelinePayload:
+        changes = {"name": input.name, "source": config_part(input.source), "steps": _steps(input.steps),
+                   "sink": config_part(input.sink)}
+        try:
+            row = await pipeline_resolvers.update(info.context, raw_id(input.id, "Pipeline"), changes)
+        except ServiceError as exc:
+            return PipelinePayload(errors=[user_error(exc)])
+        return PipelinePayload(pipeline=Pipeline.from_row(row))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def delete_pipeline(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
+        try:
+            deleted = await pipeline_resolvers.delete(info.context, raw_id(input.id, "Pipeline"))
+        except ServiceError as exc:
+            return DeletePayload(errors=[user_error(exc)])
+        return DeletePayload(deleted_id=to_global_id("Pipeline", deleted))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Start a PIPELINE job: collect, process, store")
+    async def run_pipeline(self, info: strawberry.Info, input: RunPipelineInput) -> RunPipelinePayload:
+        try:
+            run, job = await pipeline_resolvers.run(info.context, raw_id(input.id, "Pipeline"))
+        except ServiceError as exc:
+            return RunPipelinePayload(errors=[user_error(exc)])
+        return RunPipelinePayload(run=PipelineRun.from_row(run), job=Job.from_row(job))

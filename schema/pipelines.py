@@ -1,0 +1,258 @@
+"""Pipeline types and inputs: a source, optional steps and a sink, saved and rerunnable."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, Optional
+
+import strawberry
+from strawberry.scalars import JSON
+
+from resolvers import datasets as dataset_resolvers
+from resolvers import jobs as job_resolvers
+from resolvers import pipelines as pipeline_resolvers
+from services.errors import ServiceError
+from services.pipelines.service import mask_config
+from services.storage.tables import Pipeline as PipelineRow
+from services.storage.tables import PipelineRun as RunRow
+
+from schema.common import Node, PageInfo, SemanticType, field_error, page_info, to_global_id
+from schema.datasets import Column, Dataset, Table
+from schema.jobs import Job
+from schema.preprocessing import PreprocessStepInput
+
+
+@strawberry.input
+class HttpSourceInput:
+    url: str
+    method: Optional[str] = "GET"
+    headers: Optional[JSON] = strawberry.field(default=None, description="Stored; shown masked in `config`")
+    params: Optional[JSON] = None
+    records_path: Optional[str] = strawberry.field(default=None, description="Dotted path to the list of records")
+    next_page_path: Optional[str] = strawberry.field(default=None, description="Dotted path to the next page's URL")
+    max_pages: Optional[int] = 100
+    retries: Optional[int] = strawberry.field(default=3, description="On connection errors, 429 and 5xx, with "
+                                                                     "exponential backoff, jitter and Retry-After")
+    timeout_seconds: Optional[float] = 30
+
+
+@strawberry.input
+class ScrapeFieldInput:
+    name: str
+    selector: str = strawberry.field(description="CSS selector inside the row ('' for the row itself)")
+    attribute: Optional[str] = strawberry.field(default=None, description="e.g. href; relative links are made absolute")
+
+
+@strawberry.input
+class ScrapeSourceInput:
+    url: str
+    row_selector: str
+    fields: list[ScrapeFieldInput]
+
+
+@strawberry.input
+class DatasetSourceInput:
+    dataset_id: strawberry.ID
+
+
+@strawberry.input(one_of=True)
+class SourceInput:
+    dataset: Optional[DatasetSourceInput] = strawberry.UNSET
+    http: Optional[HttpSourceInput] = strawberry.UNSET
+    scrape: Optional[ScrapeSourceInput] = strawberry.UNSET
+
+
+@strawberry.input
+class DatasetSinkInput:
+    name: str
+
+
+@strawberry.input(description="Versioned: each run writes version n+1 atomically; old versions stay readable")
+class ParquetSinkInput:
+    name: str
+
+
+@strawberry.input(description="A table in your own SQLite file under the data directory")
+class SqliteSinkInput:
+    table: str
+    mode: Optional[str] = strawberry.field(default="replace", description="replace or append")
+
+
+@strawberry.input(one_of=True)
+class SinkInput:
+    dataset: Optional[DatasetSinkInput] = strawberry.UNSET
+    parquet: Optional[ParquetSinkInput] = strawberry.UNSET
+    sqlite: Optional[SqliteSinkInput] = strawberry.UNSET
+
+
+@strawberry.input
+class CreatePipelineInput:
+    name: str
+    source: SourceInput
+    steps: Optional[list[PreprocessStepInput]] = None
+    sink: SinkInput
+
+
+@strawberry.input
+class UpdatePipelineInput:
+    id: strawberry.ID
+    name: Optional[str] = None
+    source: Optional[SourceInput] = None
+    steps: Optional[list[PreprocessStepInput]] = None
+    sink: Optional[SinkInput] = None
+
+
+@strawberry.input
+class RunPipelineInput:
+    id: strawberry.ID
+
+
+@strawberry.enum
+class RunStatus(Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.type
+class PipelineRun(Node):
+    id: strawberry.ID
+    status: RunStatus
+    started_at: datetime | None
+    finished_at: datetime | None
+    rows_in: int | None
+    rows_out: int | None
+    version: int | None = strawberry.field(description="The output version this run wrote (dataset and parquet sinks)")
+    error: str | None
+    config: JSON = strawberry.field(description="The configuration this run ran with (secrets masked)")
+    row: strawberry.Private[RunRow]
+
+    @classmethod
+    def from_row(cls, row: RunRow) -> "PipelineRun":
+        return cls(id=to_global_id("PipelineRun", row.id), status=RunStatus(row.status), started_at=row.started_at,
+                   finished_at=row.finished_at, rows_in=row.rows_in, rows_out=row.rows_out, version=row.version,
+                   error=row.error, config=mask_config(row.config), row=row)
+
+    @strawberry.field(description="The output, when the sink makes a dataset")
+    async def dataset(self, info: strawberry.Info) -> Dataset | None:
+        row = await dataset_resolvers.get(info.context, self.row.dataset_id)
+        return Dataset.from_row(row) if row else None
+
+    @strawberry.field
+    async def job(self, info: strawberry.Info) -> Job | None:
+        row = await job_resolvers.get(info.context, self.row.job_id)
+        return Job.from_row(row) if row else None
+
+
+@strawberry.type
+class PipelineRunEdge:
+    node: PipelineRun
+    cursor: str
+
+
+@strawberry.type
+class PipelineRunConnection:
+    edges: list[PipelineRunEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class PipelineStats:
+    runs: int
+    succeeded: int
+    failed: int
+    mean_seconds: float | None
+    rows_out: int
+
+
+@strawberry.type(description="A saved source -> steps -> sink; run it as often as you like")
+class Pipeline(Node):
+    id: strawberry.ID
+    name: str
+    created_at: datetime
+    row: strawberry.Private[PipelineRow]
+
+    @classmethod
+    def from_row(cls, row: PipelineRow) -> "Pipeline":
+        return cls(id=to_global_id("Pipeline", row.id), name=row.name, created_at=row.created_at, row=row)
+
+    @strawberry.field(description="As given, with header values masked")
+    def config(self) -> JSON:
+        return mask_config(self.row.config)
+
+    @strawberry.field
+    async def runs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> PipelineRunConnection:
+        try:
+            page = await pipeline_resolvers.runs(info.context, self.row, first=20 if first is None else first, after=after)
+        except ServiceError as exc:
+            raise field_error(exc) from exc
+        return PipelineRunConnection(
+            edges=[PipelineRunEdge(node=PipelineRun.from_row(r), cursor=c) for r, c in zip(page.items, page.cursors)],
+            page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
+            total_count=page.total)
+
+    @strawberry.field
+    async def last_run(self, info: strawberry.Info) -> PipelineRun | None:
+        row = await pipeline_resolvers.last_run(info.context, self.row)
+        return PipelineRun.from_row(row) if row else None
+
+    @strawberry.field
+    async def stats(self, info: strawberry.Info) -> PipelineStats:
+        return PipelineStats(**await pipeline_resolvers.stats(info.context, self.row))
+
+    @strawberry.field(description="Columns of the latest successful output")
+    async def output_schema(self, info: strawberry.Info) -> list[Column]:
+        row = await pipeline_resolvers.last_run(info.context, self.row, succeeded=True)
+        return [Column(name=c["name"], index=c["index"], semantic_type=SemanticType(c["semantic_type"]), dtype=c["dtype"],
+                       null_count=c["null_count"]) for c in (row.columns if row else [])]
+
+    @strawberry.field(description="A page of the latest output")
+    async def data(self, info: strawberry.Info, offset: int | None = 0, limit: int | None = 20) -> Table | None:
+        offset, limit = offset or 0, 20 if limit is None else limit
+        try:
+            page = await pipeline_resolvers.data(info.context, self.row, offset=offset, limit=limit)
+        except ServiceError as exc:
+            raise field_error(exc) from exc
+        if page is None:
+            return None
+        names, rows, total = page
+        return Table(columns=names, rows=rows, offset=offset, total_rows=total)
+
+
+@strawberry.type
+class PipelineEdge:
+    node: Pipeline
+    cursor: str
+
+
+@strawberry.type
+class PipelineConnection:
+    edges: list[PipelineEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+def _plain(value: Any) -> Any:
+    """An input object as plain data: enums by value, unset fields left out, ids decoded."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__dict__") and not isinstance(value, (str, int, float, bool, dict)):
+        return {k: _plain(v) for k, v in vars(value).items() if v is not strawberry.UNSET and v is not None}
+    return value
+
+
+def config_part(value: Any) -> dict[str, Any] | None:
+    """A @oneOf source or sink as {"kind": {...}}, with dataset ids decoded from global ids."""
+    if value is None:
+        return None
+    plain = _plain(value)
+    kind, spec = next(iter(plain.items()))
+    if kind == "dataset" and "dataset_id" in spec:
+        from schema.common import raw_id
+        spec = {**spec, "dataset_id": raw_id(spec["dataset_id"], "Dataset")}
+    return {kind: spec}

@@ -1,0 +1,216 @@
+"""Pipelines: create, update, delete, run, and what their runs produced."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services import files
+from services.datasets import MAX_NAME, get_dataset
+from services.errors import ServiceError, invalid
+from services.jobs.engine import JobEngine
+from services.pagination import Page, paginate
+from services.pipelines import sinks
+from services.pipelines.ssrf import check_url, parse_allow_list
+from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, utcnow
+
+SECRET_VISIBLE = 4
+
+
+def mask_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Config as shown to clients: header values cut to their last characters."""
+    shown = copy.deepcopy(config)
+    http = shown.get("source", {}).get("http")
+    if http and isinstance(http.get("headers"), dict):
+        http["headers"] = {k: ("•" * 8 + str(v)[-SECRET_VISIBLE:] if len(str(v)) > SECRET_VISIBLE * 2 else "•" * 8)
+                           for k, v in http["headers"].items()}
+    return shown
+
+
+async def check_config(session: AsyncSession, *, owner_id: str, config: dict[str, Any], allowed_hosts: str) -> None:
+    kind, source = next(iter(config["source"].items()))
+    if kind == "dataset":
+        dataset = await get_dataset(session, owner_id=owner_id, dataset_id=source.get("dataset_id"))
+        if dataset is None:
+            raise ServiceError("NOT_FOUND", "Dataset not found", ["source", "dataset", "datasetId"])
+        if config.get("steps"):
+            from services.preprocessing.validate import validate_steps
+            validate_steps([(s["step"], s["params"]) for s in config["steps"]], dataset.columns)
+    else:
+        check_url(source["url"], parse_allow_list(allowed_hosts), ["source", kind, "url"])
+        if kind == "http":
+            if (source.get("method") or "GET").upper() not in ("GET", "POST"):
+                raise invalid("`method` is GET or POST", ["source", "http", "method"])
+            for name in ("headers", "params"):
+                value = source.get(name)
+                if value is not None and not (isinstance(value, dict) and all(isinstance(v, (str, int, float)) for v in value.values())):
+                    raise invalid(f"`{name}` must be an object of names to values", ["source", "http", name])
+            if not 1 <= int(source.get("max_pages") or 100) <= 10_000:
+                raise invalid("`maxPages` must be between 1 and 10,000", ["source", "http", "maxPages"])
+            if not 0 <= int(source.get("retries", 3)) <= 10:
+                raise invalid("`retries` must be between 0 and 10", ["source", "http", "retries"])
+        elif not source.get("fields"):
+            raise invalid("Give at least one field", ["source", "scrape", "fields"])
+    sinks.check_sink(config["sink"])
+
+
+async def create_pipeline(session: AsyncSession, *, owner_id: str, name: str, config: dict[str, Any],
+                          allowed_hosts: str) -> Pipeline:
+    if not name.strip():
+        raise invalid("The name cannot be blank", ["name"])
+    await check_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts)
+    pipeline = Pipeline(owner_id=owner_id, name=name.strip()[:MAX_NAME], config=config)
+    session.add(pipeline)
+    await session.commit()
+    return pipeline
+
+
+async def get_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None) -> Pipeline | None:
+    pipeline = await session.get(Pipeline, pipeline_id) if pipeline_id else None
+    return pipeline if pipeline is not None and pipeline.owner_id == owner_id else None
+
+
+async def require_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None) -> Pipeline:
+    pipeline = await get_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
+    if pipeline is None:
+        raise ServiceError("NOT_FOUND", "Pipeline not found", ["id"])
+    return pipeline
+
+
+async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None, changes: dict[str, Any],
+                          allowed_hosts: str) -> Pipeline:
+    """Past runs keep the config they ran with; only the saved config changes."""
+    pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
+    config = copy.deepcopy(pipeline.config)
+    for key in ("source", "steps", "sink"):
+        if changes.get(key) is not None:
+            config[key] = changes[key]
+    await check_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts)
+    if changes.get("name") is not None:
+        if not changes["name"].strip():
+            raise invalid("The name cannot be blank", ["name"])
+        pipeline.name = changes["name"].strip()[:MAX_NAME]
+    pipeline.config, pipeline.updated_at = config, utcnow()
+    session.add(pipeline)
+    await session.commit()
+    return pipeline
+
+
+async def delete_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None, data_dir: Path,
+                          jobs: JobEngine) -> None:
+    pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
+    active = await session.exec(select(PipelineRun.job_id).where(PipelineRun.pipeline_id == pipeline.id,
+                                                                 col(PipelineRun.status).in_(("QUEUED", "RUNNING"))))
+    for job_id in active.all():
+        if job_id:
+            await jobs.cancel(job_id, reason="The pipeline was deleted")
+    await session.delete(pipeline)
+    await session.commit()
+    files.remove_tree(data_dir / "pipelines" / pipeline.id)
+
+
+async def last_output_dataset(session: AsyncSession, pipeline_id: str) -> str | None:
+    query = (select(PipelineRun.dataset_id).where(PipelineRun.pipeline_id == pipeline_id, PipelineRun.status == "SUCCEEDED",
+                                                   col(PipelineRun.dataset_id).is_not(None))
+             .order_by(col(PipelineRun.created_at).desc()).limit(1))
+    return (await session.exec(query)).first()
+
+
+async def run_pipeline(session: AsyncSession, *, jobs: JobEngine, owner_id: str, pipeline_id: str | None,
+                       data_dir: Path, limits: dict[str, Any]) -> tuple[PipelineRun, Job]:
+    pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
+    config = pipeline.config
+    run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, config=config)
+    params = {"pipeline_id": pipeline.id, "owner_id": owner_id, "data_dir": str(data_dir), "config": config, **limits}
+    sink_kind, sink = next(iter(config["sink"].items()))
+    if sink_kind == "dataset":
+        previous = await last_output_dataset(session, pipeline.id)
+        output = Dataset(owner_id=owner_id, name=sink["name"][:MAX_NAME], file_name=f"{pipeline.name} (pipeline)"[:MAX_NAME],
+                         parent_id=previous)
+        session.add(output)
+        await session.flush()
+        run.dataset_id = params["output_dataset_id"] = output.id
+    session.add(run)
+    await session.flush()
+    params["run_id"] = run.id
+    job = await jobs.enqueue(session, owner_id=owner_id, kind="PIPELINE", dataset_id=run.dataset_id, params=params)
+    run.job_id = job.id
+    await session.commit()
+    jobs.launch(job)
+    return run, job
+
+
+async def on_run_start(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
+    run = await session.get(PipelineRun, job.params["run_id"])
+    if run is not None:
+        run.status, run.started_at = "RUNNING", utcnow()
+        session.add(run)
+
+
+async def on_run_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
+    run = await session.get(PipelineRun, job.params["run_id"])
+    if run is None or result is None:
+        return
+    if run.dataset_id:  # dataset sinks count their versions: this run makes the next one
+        earlier = await session.scalar(select(func.count()).select_from(PipelineRun).where(
+            PipelineRun.pipeline_id == run.pipeline_id, PipelineRun.status == "SUCCEEDED",
+            col(PipelineRun.dataset_id).is_not(None))) or 0
+        result = {**result, "version": earlier + 1}
+    run.status, run.finished_at = "SUCCEEDED", utcnow()
+    run.rows_in, run.rows_out, run.columns, run.output = result["rows_in"], result["rows_out"], result["columns"], result["output"]
+    run.version = result["version"]
+    if run.dataset_id:
+        dataset = await session.get(Dataset, run.dataset_id)
+        if dataset is not None:
+            parquet = files.parquet_path(Path(job.params["data_dir"]), dataset.id)
+            dataset.status, dataset.row_count, dataset.column_count = "READY", result["row_count"], result["column_count"]
+            dataset.columns, dataset.recipe = result["columns"], result["recipe"] or None
+            dataset.size_bytes = parquet.stat().st_size if parquet.exists() else 0
+            session.add(dataset)
+    session.add(run)
+
+
+async def on_run_failure(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
+    run = await session.get(PipelineRun, job.params["run_id"])
+    if run is None:
+        return
+    run.status = "CANCELLED" if job.status == "CANCELLED" else "FAILED"
+    run.error, run.finished_at = job.error, utcnow()
+    session.add(run)
+    if run.dataset_id:
+        dataset = await session.get(Dataset, run.dataset_id)
+        if dataset is not None:
+            dataset.status, dataset.error = "FAILED", job.error
+            session.add(dataset)
+        files.remove_tree(files.dataset_dir(Path(job.params["data_dir"]), run.dataset_id))
+
+
+async def list_pipelines(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int) -> Page:
+    return await paginate(session, Pipeline, filters=[col(Pipeline.owner_id) == owner_id], first=first, after=after,
+                          max_first=max_first)
+
+
+async def list_runs(session: AsyncSession, *, pipeline_id: str, first: int, after: str | None, max_first: int) -> Page:
+    return await paginate(session, PipelineRun, filters=[col(PipelineRun.pipeline_id) == pipeline_id], first=first,
+                          after=after, max_first=max_first)
+
+
+async def last_run(session: AsyncSession, *, pipeline_id: str, succeeded: bool = False) -> PipelineRun | None:
+    query = select(PipelineRun).where(PipelineRun.pipeline_id == pipeline_id)
+    if succeeded:
+        query = query.where(PipelineRun.status == "SUCCEEDED")
+    return (await session.exec(query.order_by(col(PipelineRun.created_at).desc()).limit(1))).first()
+
+
+async def stats(session: AsyncSession, *, pipeline_id: str) -> dict[str, Any]:
+    runs = list((await session.exec(select(PipelineRun).where(PipelineRun.pipeline_id == pipeline_id))).all())
+    finished = [r for r in runs if r.started_at and r.finished_at and r.status == "SUCCEEDED"]
+    seconds = [(r.finished_at - r.started_at).total_seconds() for r in finished]
+    return {"runs": len(runs), "succeeded": sum(r.status == "SUCCEEDED" for r in runs),
+            "failed": sum(r.status == "FAILED" for r in runs),
+            "mean_seconds": sum(seconds) / len(seconds) if seconds else None,
+            "rows_out": sum(r.rows_out or 0 for r in runs if r.status == "SUCCEEDED")}

@@ -1,0 +1,240 @@
+"""Pipelines against local servers the tests start themselves: paging, retries, scraping, sinks, SSRF, isolation."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pyarrow.parquet as pq
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from tests.conftest import gql, ingest, make_settings, register, wait_for_job
+
+CREATE = """mutation($input: CreatePipelineInput!) { createPipeline(input: $input) {
+  pipeline { id name config } errors { code message field } } }"""
+RUN = "mutation($id: ID!) { runPipeline(input: {id: $id}) { run { id status } job { id } errors { code message field } } }"
+PIPELINE = """query($id: ID!) { pipeline(id: $id) { id name config
+  lastRun { status rowsIn rowsOut version error dataset { id name parent { id } } job { kind } }
+  runs { totalCount edges { node { status version config } } }
+  stats { runs succeeded failed meanSeconds rowsOut }
+  outputSchema { name semanticType dtype } data(limit: 5) { columns rows totalRows } } }"""
+
+
+class Handler(BaseHTTPRequestHandler):
+    hits: dict[str, int] = {}
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json", headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        Handler.hits[url.path] = Handler.hits.get(url.path, 0) + 1
+        if url.path == "/api/items":
+            page = int(query.get("page", ["1"])[0])
+            items = [{"id": page * 10 + i, "user": {"name": f"u{page}{i}", "address": {"city": "Oslo" if i % 2 else "Rome"}},
+                      "score": i * 1.5} for i in range(3)]
+            body = {"data": {"items": items}, "next": f"/api/items?page={page + 1}" if page < 4 else None}
+            self._send(200, json.dumps(body).encode())
+        elif url.path == "/flaky":
+            if Handler.hits[url.path] % 2 == 1:
+                self._send(503, b"busy")
+            else:
+                self._send(200, json.dumps([{"a": 1}, {"a": 2}]).encode())
+        elif url.path == "/limited":
+            if Handler.hits[url.path] % 2 == 1:
+                self._send(429, b"slow down", headers={"Retry-After": "1"})
+            else:
+                self._send(200, json.dumps([{"a": 1}]).encode())
+        elif url.path == "/auth":
+            ok = self.headers.get("authorization") == "Bearer sekret-token-123456"
+            self._send(200 if ok else 401, json.dumps([{"ok": ok}]).encode())
+        elif url.path == "/to-private":
+            self._send(302, b"", headers={"Location": "http://10.255.255.1/latest/meta-data"})
+        elif url.path == "/shop/list.html":
+            rows = "".join(f'<li class="item"><a href="../p/{i}.html">Item {i}</a><span class="price">{i * 2}.50</span>'
+                           f'<img src="/img/{i}.png"></li>' for i in range(1, 6))
+            self._send(200, f"<html><body><ul>{rows}</ul><li>not an item</li></body></html>".encode(), "text/html")
+        else:
+            self._send(404, b"{}")
+
+
+@pytest.fixture(scope="module")
+def source_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def open_client(tmp_path):
+    settings = make_settings(tmp_path, allowed_source_hosts="127.0.0.1")
+    with TestClient(create_app(settings)) as client:
+        client.settings = settings
+        yield client
+
+
+def create(client, token, **input_):
+    payload = gql(client, CREATE, {"input": input_}, token)["data"]["createPipeline"]
+    return payload
+
+
+def run(client, token, pipeline_id) -> dict:
+    started = gql(client, RUN, {"id": pipeline_id}, token)["data"]["runPipeline"]
+    assert started["errors"] == [], started
+    job = wait_for_job(client, token, started["job"]["id"])
+    result = gql(client, PIPELINE, {"id": pipeline_id}, token)["data"]["pipeline"]
+    result["job"] = job
+    return result
+
+
+def test_paged_json_api_flattened_into_a_dataset(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    created = create(client, token, name="users", source={"http": {
+        "url": f"{source_server}/api/items", "recordsPath": "data.items", "nextPagePath": "next", "maxPages": 10}},
+        sink={"dataset": {"name": "users"}})
+    assert created["errors"] == []
+    result = run(client, token, created["pipeline"]["id"])
+    assert result["job"]["status"] == "SUCCEEDED", result["job"]
+    assert result["lastRun"]["rowsIn"] == 12 and result["lastRun"]["rowsOut"] == 12 and result["lastRun"]["version"] == 1
+    assert [c["name"] for c in result["outputSchema"]] == ["id", "score", "user.name", "user.address.city"]
+    assert result["data"]["rows"][0] == [10, 0.0, "u10", "Rome"] and result["data"]["totalRows"] == 12
+    assert result["lastRun"]["job"]["kind"] == "PIPELINE"
+    stages = [t["stage"] for t in result["job"]["timeline"]]
+    assert stages == ["collect", "process", "store"]
+    assert sum("Page" in entry["message"] for entry in result["job"]["logs"]) == 4
+    again = run(client, token, created["pipeline"]["id"])
+    assert again["lastRun"]["version"] == 2 and again["lastRun"]["dataset"]["parent"]["id"] == result["lastRun"]["dataset"]["id"]
+    assert again["stats"]["runs"] == 2 and again["stats"]["succeeded"] == 2 and again["stats"]["rowsOut"] == 24
+    assert again["stats"]["meanSeconds"] > 0
+
+
+def test_retries_on_503_and_429_with_retry_after(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    for path in ("/flaky", "/limited"):
+        created = create(client, token, name=path, source={"http": {"url": f"{source_server}{path}", "retries": 2}},
+                         sink={"parquet": {"name": "out"}})
+        result = run(client, token, created["pipeline"]["id"])
+        assert result["job"]["status"] == "SUCCEEDED", result["job"]
+        warnings = [e["message"] for e in result["job"]["logs"] if e["level"] == "WARNING"]
+        assert warnings and ("HTTP 503" in warnings[0] if path == "/flaky" else "HTTP 429; retrying in 1.00 s" in warnings[0])
+
+
+def test_scrape_with_attributes_and_relative_links(open_client, source_server, ):
+    client = open_client
+    token = register(client)["accessToken"]
+    created = create(client, token, name="shop", source={"scrape": {
+        "url": f"{source_server}/shop/list.html", "rowSelector": "li.item",
+        "fields": [{"name": "title", "selector": "a"}, {"name": "link", "selector": "a", "attribute": "href"},
+                   {"name": "price", "selector": ".price"}, {"name": "image", "selector": "img", "attribute": "src"}]}},
+        steps=[{"scale": {"columns": ["price"], "strategy": "MINMAX"}}], sink={"sqlite": {"table": "products"}})
+    result = run(client, token, created["pipeline"]["id"])
+    assert result["job"]["status"] == "SUCCEEDED", result["job"]
+    rows = result["data"]["rows"]
+    assert rows[0][:2] == ["Item 1", f"{source_server}/p/1.html"] and rows[0][3] == f"{source_server}/img/1.png"
+    assert [r[2] for r in rows] == [0.0, 0.25, 0.5, 0.75, 1.0]  # the step ran on the typed column
+    assert {c["name"]: c["semanticType"] for c in result["outputSchema"]}["price"] == "NUMERIC"
+
+
+def test_sqlite_replace_and_append_and_parquet_versions(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    user_id = gql(client, "{ me { id } }", token=token)["data"]["me"]["id"]
+    source = {"http": {"url": f"{source_server}/api/items", "recordsPath": "data.items"}}
+    appender = create(client, token, name="a", source=source, sink={"sqlite": {"table": "items", "mode": "append"}})
+    for _ in range(2):
+        run(client, token, appender["pipeline"]["id"])
+    from schema.common import raw_id
+    database = client.settings.resolved_data_dir / "users" / raw_id(user_id, "User") / "pipelines.sqlite"
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("select count(*) from items").fetchone()[0] == 6
+        types = {row[1]: row[2] for row in connection.execute("pragma table_info(items)")}
+    assert types == {"id": "INTEGER", "user.name": "TEXT", "user.address.city": "TEXT", "score": "REAL"}
+    replacer = create(client, token, name="r", source=source, sink={"sqlite": {"table": "items", "mode": "replace"}})
+    run(client, token, replacer["pipeline"]["id"])
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("select count(*) from items").fetchone()[0] == 3
+    versioned = create(client, token, name="p", source=source, sink={"parquet": {"name": "items"}})
+    first, second = run(client, token, versioned["pipeline"]["id"]), run(client, token, versioned["pipeline"]["id"])
+    assert (first["lastRun"]["version"], second["lastRun"]["version"]) == (1, 2)
+    folder = client.settings.resolved_data_dir / "pipelines" / raw_id(versioned["pipeline"]["id"], "Pipeline") / "parquet"
+    assert sorted(p.name for p in folder.iterdir()) == ["v1.parquet", "v2.parquet"]
+    assert pq.read_table(folder / "v1.parquet").num_rows == 3
+    bad = create(client, token, name="x", source=source, sink={"sqlite": {"table": "items; drop table x"}})
+    assert bad["errors"][0]["field"] == ["sink", "sqlite", "table"]
+
+
+def test_dataset_source_update_delete_and_masked_headers(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    dataset = ingest(client, token, b"a,b\n1,x\n2,y\n2,y\n")
+    created = create(client, token, name="dedupe", source={"dataset": {"datasetId": dataset["id"]}},
+                     steps=[{"dropDuplicates": {}}], sink={"parquet": {"name": "clean"}})
+    result = run(client, token, created["pipeline"]["id"])
+    assert result["lastRun"]["rowsIn"] == 3 and result["lastRun"]["rowsOut"] == 2
+    updated = gql(client, """mutation($id: ID!, $source: SourceInput!) { updatePipeline(input: {id: $id, name: "auth",
+        source: $source}) { pipeline { name config } errors { code message } } }""",
+                  {"id": created["pipeline"]["id"], "source": {"http": {"url": f"{source_server}/auth",
+                                                                        "headers": {"authorization": "Bearer sekret-token-123456"}}}},
+                  token)["data"]["updatePipeline"]
+    assert updated["errors"] == [] and updated["pipeline"]["name"] == "auth"
+    assert "sekret" not in json.dumps(updated["pipeline"]["config"])
+    assert updated["pipeline"]["config"]["source"]["http"]["headers"]["authorization"].endswith("3456")
+    after = run(client, token, created["pipeline"]["id"])
+    assert after["data"]["rows"] == [[True]]  # the stored (unmasked) header was sent
+    configs = [edge["node"]["config"] for edge in after["runs"]["edges"]]
+    assert "dataset" in configs[1]["source"] and "http" in configs[0]["source"]  # each run keeps its config
+    deleted = gql(client, 'mutation($id: ID!) { deletePipeline(input: {id: $id}) { deletedId errors { code } } }',
+                  {"id": created["pipeline"]["id"]}, token)["data"]["deletePipeline"]
+    assert deleted["errors"] == [] and gql(client, PIPELINE, {"id": created["pipeline"]["id"]}, token)["data"]["pipeline"] is None
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://169.254.169.254/latest/meta-data", "http://10.1.2.3/",
+                                 "ftp://example.com/file", "file:///etc/passwd"])
+def test_ssrf_refusals_without_the_allow_list(client, token, url):
+    payload = create(client, token, name="bad", source={"http": {"url": url}}, sink={"parquet": {"name": "x"}})
+    assert payload["pipeline"] is None and payload["errors"][0]["code"] == "INVALID_INPUT"
+    assert payload["errors"][0]["field"] == ["source", "http", "url"]
+
+
+def test_a_redirect_to_a_private_address_fails_the_run(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    created = create(client, token, name="sneaky", source={"http": {"url": f"{source_server}/to-private", "retries": 0}},
+                     sink={"parquet": {"name": "x"}})
+    assert created["errors"] == []
+    result = run(client, token, created["pipeline"]["id"])
+    assert result["job"]["status"] == "FAILED" and "10.255.255.1" in result["job"]["error"]
+    assert result["lastRun"]["status"] == "FAILED" and result["stats"]["failed"] == 1
+
+
+def test_pipelines_are_private(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    created = create(client, token, name="mine", source={"http": {"url": f"{source_server}/api/items",
+                                                                 "recordsPath": "data.items"}}, sink={"parquet": {"name": "x"}})
+    other = register(client)["accessToken"]
+    pipeline_id = created["pipeline"]["id"]
+    assert gql(client, PIPELINE, {"id": pipeline_id}, other)["data"]["pipeline"] is None
+    assert gql(client, "{ pipelines { totalCount } }", token=other)["data"]["pipelines"]["totalCount"] == 0
+    assert gql(client, RUN, {"id": pipeline_id}, other)["data"]["runPipeline"]["errors"][0]["code"] == "NOT_FOUND"
+    dataset = ingest(client, token, b"a\n1\n")
+    stolen = create(client, other, name="steal", source={"dataset": {"datasetId": dataset["id"]}}, sink={"parquet": {"name": "x"}})
+    assert stolen["errors"][0]["code"] == "NOT_FOUND"
