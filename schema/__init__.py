@@ -8,6 +8,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
+from schema.api.analysis import AnalysisMutation
 from schema.api.datasets import DatasetsMutation, DatasetsQuery
 from schema.api.jobs import JobsMutation, JobsQuery, JobsSubscription
 from schema.api.models import ModelsMutation, ModelsQuery
@@ -25,7 +26,7 @@ class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery,
 
 @strawberry.type
 class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
-               PipelinesMutation, JobsMutation):
+               PipelinesMutation, AnalysisMutation, JobsMutation):
     pass
 
 

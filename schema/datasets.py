@@ -9,6 +9,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
+from resolvers import analysis as analysis_resolvers
 from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
 from resolvers import models as model_resolvers
@@ -114,6 +115,11 @@ class Dataset(Node):
                                   "(means, medians, levels, scaler parameters); null for uploads")
     def recipe(self) -> Optional[JSON]:
         return preprocessing_resolvers.recipe(self.row)
+
+    @strawberry.field(description="Reports written about this version, newest first")
+    async def reports(self, info: strawberry.Info) -> list[Annotated["Report", strawberry.lazy("schema.reports")]]:
+        from schema.reports import report_type
+        return [report_type(info, row) for row in await analysis_resolvers.reports(info.context, self.row)]
 
     @strawberry.field(description="Versions derived from this one")
     async def children(self, info: strawberry.Info) -> list["Dataset"]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from resolvers import analysis as analysis_resolvers
 from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
 from resolvers import models as model_resolvers
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     from schema.datasets import Dataset
     from schema.models import Model
     from schema.pipelines import PipelineRun
-    from schema.pipelines import PipelineRun
+    from schema.reports import Report
+    from schema.reports import Report
 
 
 @strawberry.enum
@@ -141,6 +143,13 @@ class Job(Node):
             return None
         row = await pipeline_resolvers.get_run(info.context, self.row.params.get("run_id"))
         return PipelineRun.from_row(row) if row else None
+
+
+    @strawberry.field(description="The report an ANALYZE or REPORT job wrote, once written")
+    async def report(self, info: strawberry.Info) -> Annotated["Report", strawberry.lazy("schema.reports")] | None:
+        from schema.reports import report_type
+        row = await analysis_resolvers.for_job(info.context, self.row)
+        return report_type(info, row) if row else None
 
 
 @strawberry.type

@@ -13,7 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 from resolvers.context import AppState
 from schema import create_schema
 from server.graphql_view import AssayGraphQL
-from server.routes import download_dataset, download_model, download_plot, health_check, root
+from server.routes import download_dataset, download_model, download_plot, download_report, health_check, root
 from server.settings import Settings
 from services import auth
 from services.jobs.bus import InMemoryEventBus
@@ -40,7 +40,8 @@ def build_state(settings: Settings) -> AppState:
     executor = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds)
     jobs = JobEngine(sessions=sessions, bus=bus, executor=executor, kinds=JOB_KINDS, timeout_for=settings.timeout_for,
                      heartbeat_seconds=settings.job_heartbeat_seconds, max_attempts=settings.job_max_attempts,
-                     telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl")
+                     telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl",
+                     needs_input_timeout=settings.needs_input_timeout_seconds)
     window = settings.login_failure_window_seconds
     return AppState(
         settings=settings, sessions=sessions, jobs=jobs, bus=bus, version=assay_version(),
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/files/datasets/{dataset_id:str}.{fmt:str}", download_dataset),
         Route("/files/plots/{dataset_id:str}/{name:str}", download_plot),
         Route("/files/models/{model_id:str}.{fmt:str}", download_model),
+        Route("/files/reports/{report_id:str}.html", download_report),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ], lifespan=lifespan)

@@ -11,7 +11,7 @@ from resolvers.system import health
 from services import datasets as dataset_service
 from services import files
 from services.modeling import export
-from services.storage.tables import Dataset, Model
+from services.storage.tables import Dataset, Model, Report
 
 
 def _state(request: Request) -> AppState:
@@ -93,3 +93,21 @@ async def download_model(request: Request) -> Response:
         return _refuse(404, "Not found")
     path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model_id, fmt)
     return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model_id[:8]}.{fmt.lower()}")
+
+
+async def download_report(request: Request) -> Response:
+    """Serve a report's HTML to the holder of a valid token for exactly this report."""
+    state = _state(request)
+    report_id = request.path_params["report_id"]
+    owner = files.verify_download(request.query_params.get("token", ""), secret=state.settings.resolved_secret_key,
+                                  kind="report", object_id=report_id, fmt="HTML")
+    if owner is None:
+        return _refuse(403, "This link is invalid or has expired")
+    async with state.sessions() as session:
+        report = await session.get(Report, report_id)
+    path = files.report_path(state.settings.resolved_data_dir, report_id)
+    if report is None or report.owner_id != owner or not path.exists():
+        return _refuse(404, "Not found")
+    # The report is self-contained: forbid scripts and any fetch but images (the optional logo).
+    policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:"
+    return FileResponse(path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": policy})

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     job_cancel_grace_seconds: float = 2
     job_timeout_seconds: dict[str, float] = Field(default_factory=lambda: {"INGEST": 1800})
     job_default_timeout_seconds: float = 3600
+    needs_input_timeout_seconds: float = 86400  # a job waiting for an answer longer than this is cancelled
+    analysis_stage_timeout_seconds: float = 600
+    analysis_model_budget_seconds: float = 30
+    report_primary: str = "#1f4e79"
+    report_accent: str = "#e07b39"
+    report_background: str = "#ffffff"
+    report_text: str = "#1a1a1a"
+    report_font_family: str = "Helvetica, Arial, sans-serif"
     allowed_source_hosts: str = ""  # comma-separated hosts or CIDRs pipelines may reach besides public addresses
     max_source_mb: float = 100      # largest HTTP response a pipeline source may read
     max_source_records: int = 1_000_000

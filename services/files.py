@@ -44,6 +44,10 @@ def model_path(data_dir: Path, model_id: str) -> Path:
     return model_dir(data_dir, model_id) / "model.joblib"
 
 
+def report_path(data_dir: Path, report_id: str) -> Path:
+    return data_dir / "reports" / f"{report_id}.html"
+
+
 def plots_dir(data_dir: Path, dataset_id: str) -> Path:
     return dataset_dir(data_dir, dataset_id) / "plots"
 

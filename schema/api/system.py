@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import strawberry
 
+from resolvers import analysis as analysis_resolvers
 from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
 from resolvers import models as model_resolvers
@@ -15,6 +16,7 @@ from schema.datasets import Dataset
 from schema.jobs import Job
 from schema.models import Model
 from schema.pipelines import Pipeline, PipelineRun
+from schema.reports import report_type
 from schema.system import Health, SystemInfo
 from schema.users import User
 
@@ -57,6 +59,9 @@ class SystemQuery:
         if type_name == "PipelineRun":
             row = await pipeline_resolvers.get_run(context, object_id)
             return PipelineRun.from_row(row) if row else None
+        if type_name == "Report":
+            row = await analysis_resolvers.get(context, object_id)
+            return report_type(info, row) if row else None
         if type_name == "User" and object_id == context.user_id:
             return User.from_row(context.user)
         return None

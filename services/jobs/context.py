@@ -9,6 +9,14 @@ class JobCancelled(Exception):
     """Raised at a checkpoint after cancellation was requested."""
 
 
+class NeedsInput(Exception):
+    """Raised by `ask`: the job pauses (NEEDS_INPUT) until answerJob resumes it."""
+
+    def __init__(self, question: str, choices: list[str]) -> None:
+        super().__init__(question)
+        self.question, self.choices = question, choices
+
+
 class JobContext:
     def __init__(self, *, job_id: str, params: dict[str, Any], send: Callable[[tuple], None],
                  is_cancelled: Callable[[], bool]) -> None:
@@ -27,6 +35,10 @@ class JobContext:
     def stage(self, name: str) -> None:
         self.current_stage = name
         self._send(("stage", name, _now()))
+
+    def ask(self, question: str, choices: list[str]) -> None:
+        """Pause for the user's answer; the job runs again with params["answer"] once it comes."""
+        raise NeedsInput(question, choices)
 
     def checkpoint(self) -> None:
         """A safe point to stop: raises JobCancelled when the job was cancelled."""

@@ -55,7 +55,7 @@ async def transition(session: AsyncSession, job: Job, to_status: str, *, from_st
 class JobEngine:
     def __init__(self, *, sessions: async_sessionmaker[AsyncSession], bus: EventBus, executor: Executor,
                  kinds: dict[str, JobKindSpec], timeout_for: Callable[[str], float], heartbeat_seconds: float = 2.0,
-                 max_attempts: int = 2, telemetry_path: Path | None = None) -> None:
+                 max_attempts: int = 2, telemetry_path: Path | None = None, needs_input_timeout: float = 86400) -> None:
         self.sessions = sessions
         self.bus = bus
         self.executor = executor
@@ -64,6 +64,7 @@ class JobEngine:
         self.heartbeat_seconds = heartbeat_seconds
         self.max_attempts = max_attempts
         self.telemetry_path = telemetry_path
+        self.needs_input_timeout = needs_input_timeout
         self._tasks: dict[str, asyncio.Task] = {}
         self._running_snapshots: dict[str, Job] = {}
         self._stop_reasons: dict[str, tuple[str, str]] = {}
@@ -130,6 +131,31 @@ class JobEngine:
             if await transition(session, job, "CANCELLED", from_statuses=ACTIVE, error=reason):
                 await self._finish(session, job, None, success=False)
             return job
+
+    async def answer(self, job_id: str, answer: str) -> Job | None:
+        """Resume a NEEDS_INPUT job with the answer (the caller has checked it is one of the choices)."""
+        async with self.sessions() as session:
+            job = await session.get(Job, job_id)
+            if job is None:
+                return None
+            params = {**job.params, "answer": answer}
+            if not await transition(session, job, "QUEUED", from_statuses=("NEEDS_INPUT",), params=params,
+                                    question=None, choices=None):
+                return None
+            await _append_log(session, job, "INFO", f"Answered: {answer}")
+            await session.commit()
+        self.launch(job)
+        return job
+
+    async def expire_waiting(self) -> None:
+        """Jobs left waiting for an answer longer than `needs_input_timeout` end CANCELLED with the reason."""
+        limit = utcnow() - timedelta(seconds=self.needs_input_timeout)
+        async with self.sessions() as session:
+            waiting = (await session.exec(select(Job).where(Job.status == "NEEDS_INPUT", col(Job.updated_at) < limit))).all()
+            for job in waiting:
+                reason = f"No answer within {self.needs_input_timeout:g} s"
+                if await transition(session, job, "CANCELLED", from_statuses=("NEEDS_INPUT",), error=reason):
+                    await self._finish(session, job, None, success=False)
 
     # ------------------------------------------------------------------ running
     async def _drive(self, job_id: str) -> None:
@@ -198,6 +224,14 @@ class JobEngine:
                         outcome = WorkerOutcome("failed", code="INTERNAL", error="Saving the result failed")
                 else:
                     return
+            if outcome.status == "needs_input" and stop is None:
+                await transition(session, job, "NEEDS_INPUT", from_statuses=("RUNNING",),
+                                 question=outcome.result["question"], choices=outcome.result["choices"],
+                                 timeline=_close_timeline(job.timeline))
+                await _append_log(session, job, "INFO", f"Waiting for an answer: {outcome.result['question']}")
+                await session.commit()
+                self._publish_status(job)
+                return
             if stop is not None and stop[0] == "QUEUED":  # handed back at shutdown
                 await transition(session, job, "QUEUED", from_statuses=("RUNNING",), error=None, started_at=None,
                                  timeline=_close_timeline(job.timeline))
@@ -250,6 +284,7 @@ class JobEngine:
                                                              col(Job.status) == "RUNNING").values(heartbeat_at=utcnow()))
                         await session.commit()
                 await self.recover(stale_only=True)
+                await self.expire_waiting()
             except Exception:  # noqa: BLE001 - the heartbeat must outlive a transient database error
                 logger.exception("job heartbeat failed")
 

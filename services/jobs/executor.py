@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
 from services.errors import ServiceError
-from services.jobs.context import JobCancelled, JobContext
+from services.jobs.context import JobCancelled, JobContext, NeedsInput
 
 logger = logging.getLogger("assay.jobs")
 
 # Modules each worker process needs; the fork server imports them once so jobs start fast.
 PRELOAD = ["pandas", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.stats", "matplotlib.pyplot",
            "sklearn.impute", "services.ingest.job", "services.profiling.job", "services.preprocessing.job",
-           "services.modeling.train", "services.modeling.predict_job", "services.pipelines.job"]
+           "services.modeling.train", "services.modeling.predict_job", "services.pipelines.job",
+           "services.analysis.job", "services.reports.job"]
 
 
 @dataclass
@@ -31,7 +32,7 @@ class JobSpec:
 
 @dataclass
 class WorkerOutcome:
-    status: str                    # "succeeded", "failed" or "cancelled"
+    status: str                    # "succeeded", "failed", "cancelled" or "needs_input"
     result: dict[str, Any] | None = None
     error: str | None = None
     code: str | None = None
@@ -70,6 +71,8 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
         connection.send(("result", result or {}))
     except JobCancelled:
         connection.send(("cancelled",))
+    except NeedsInput as question:
+        connection.send(("needs_input", question.question, question.choices))
     except ServiceError as exc:
         connection.send(("error", exc.code, exc.message))
     except Exception as exc:  # noqa: BLE001 - reported to the engine, which logs the trace
@@ -140,7 +143,7 @@ class ProcessExecutor:
             try:
                 while receiver.poll():
                     message = receiver.recv()
-                    if message[0] in ("result", "error", "cancelled"):
+                    if message[0] in ("result", "error", "cancelled", "needs_input"):
                         final.append(message)
                     else:
                         on_message(message)
@@ -168,6 +171,8 @@ class ProcessExecutor:
                 return WorkerOutcome("succeeded", result=rest[0])
             if kind == "cancelled":
                 return WorkerOutcome("cancelled")
+            if kind == "needs_input":
+                return WorkerOutcome("needs_input", result={"question": rest[0], "choices": rest[1]})
             code, message, *trace = rest
             if trace:
                 logger.error("job body failed:\n%s", trace[0])

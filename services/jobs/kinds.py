@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from services import datasets, profiles
+from services.analysis import service as analysis
 from services.jobs.engine import JobKindSpec
 from services.modeling import models
 from services.pipelines import service as pipelines
@@ -20,4 +21,7 @@ JOB_KINDS: dict[str, JobKindSpec] = {
                            on_success=versions.on_preprocess_success, on_failure=versions.on_preprocess_failure),
     "PIPELINE": JobKindSpec(work="services.pipelines.job:run_pipeline", on_start=pipelines.on_run_start,
                             on_success=pipelines.on_run_success, on_failure=pipelines.on_run_failure),
+    "ANALYZE": JobKindSpec(work="services.analysis.job:run_analysis", on_success=analysis.on_analysis_success, on_failure=analysis.on_analysis_failure),
+    "REPORT": JobKindSpec(work="services.reports.job:run_report", on_success=analysis.on_report_success,
+                          on_failure=analysis.on_report_failure),
 }

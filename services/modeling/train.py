@@ -94,8 +94,12 @@ def _metrics(task: str, model, x_test: pd.DataFrame, y_test: pd.Series, classes:
 
 
 def run_train(ctx: JobContext) -> dict:
+    return train_model(ctx, ctx.params)
+
+
+def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
+    """Train from `p` (the TRAIN job's params; the analysis job passes its own), reporting through `ctx`."""
     started = time.perf_counter()
-    p = ctx.params
     data_dir, seed, task = Path(p["data_dir"]), int(p["seed"]), p.get("task")
     ctx.stage("prepare")
     frame = pq.read_table(files.parquet_path(data_dir, p["dataset_id"])).to_pandas(date_as_object=False)

@@ -145,3 +145,12 @@ class PipelineRun(TimestampedBase, table=True):
     dataset_id: str | None = Field(default=None, foreign_key="dataset.id", ondelete="SET NULL")
     job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
     error: str | None = None
+
+
+class Report(TimestampedBase, table=True):
+    """A self-contained HTML report of a dataset (and a model), written by a REPORT or ANALYZE job."""
+
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    dataset_id: str = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
+    model_id: str | None = Field(default=None, foreign_key="model.id", ondelete="SET NULL")
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")

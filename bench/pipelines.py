@@ -1,0 +1,99 @@
+"""Pipelines against a local JSON API (100 pages x 1,000 records) and a 5,000-row HTML table.
+
+Usage: .venv/bin/python bench/pipelines.py
+Reports rows/s per stage and the share of collection time spent outside waiting on the network.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
+
+PAGES, PER_PAGE, HTML_ROWS = 100, 1000, 5000
+PAGE_CACHE: dict[int, bytes] = {}
+HTML = ("<html><body><table>" + "".join(
+    f'<tr class="r"><td class="n">item {i}</td><td class="p">{i * 0.5}</td><td><a href="/i/{i}">x</a></td></tr>'
+    for i in range(HTML_ROWS)) + "</table></body></html>").encode()
+
+
+class Source(BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        url = urlsplit(self.path)
+        if url.path == "/table.html":
+            body, kind = HTML, "text/html"
+        else:
+            page = int(parse_qs(url.query).get("page", ["1"])[0])
+            if page not in PAGE_CACHE:
+                records = [{"id": page * PER_PAGE + i, "name": f"n{i}", "meta": {"score": i * 0.1, "tag": f"t{i % 7}"}}
+                           for i in range(PER_PAGE)]
+                PAGE_CACHE[page] = json.dumps({"items": records, "next": f"/api?page={page + 1}" if page < PAGES else None}).encode()
+            body, kind = PAGE_CACHE[page], "application/json"
+        self.send_response(200)
+        self.send_header("content-type", kind)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def run(base: str, token: str, source: dict, sink: dict, steps: list | None = None) -> dict:
+    created = gql(base, """mutation($input: CreatePipelineInput!) { createPipeline(input: $input) { pipeline { id }
+        errors { message } } }""", {"input": {"name": "bench", "source": source, "sink": sink, "steps": steps or []}}, token)
+    pipeline_id = created["data"]["createPipeline"]["pipeline"]["id"]
+    started = gql(base, "mutation($id: ID!) { runPipeline(input: {id: $id}) { job { id } } }", {"id": pipeline_id}, token)
+    job_id = started["data"]["runPipeline"]["job"]["id"]
+    began = time.perf_counter()
+    wait_for_job_over_websocket(base, token, job_id)
+    wall = time.perf_counter() - began
+    job = gql(base, "query($id: ID!) { job(id: $id) { status error timeline { stage durationMs } logs(last: 200) { message } } }",
+              {"id": job_id}, token)["data"]["job"]
+    assert job["status"] == "SUCCEEDED", job
+    return {"wall": wall, "stages": {t["stage"]: t["durationMs"] / 1000 for t in job["timeline"]}, "logs": job["logs"]}
+
+
+def waited(logs: list[dict]) -> float:
+    for entry in logs:
+        if "waiting on the network" in entry["message"]:
+            return float(entry["message"].split("(")[1].split(" s")[0])
+    return 0.0
+
+
+def main() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Source)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    with running_server(ASSAY_ALLOWED_SOURCE_HOSTS="127.0.0.1") as (base, process), RssSampler(process.pid) as rss:
+        token = register(base)
+        api = run(base, token, {"http": {"url": f"{origin}/api?page=1", "recordsPath": "items", "nextPagePath": "next",
+                                         "maxPages": PAGES}}, {"parquet": {"name": "api"}},
+                  [{"dropDuplicates": {}}, {"impute": {"strategy": "MEDIAN"}}])
+        html = run(base, token, {"scrape": {"url": f"{origin}/table.html", "rowSelector": "tr.r", "fields": [
+            {"name": "name", "selector": "td.n"}, {"name": "price", "selector": "td.p"},
+            {"name": "link", "selector": "a", "attribute": "href"}]}}, {"sqlite": {"table": "items"}})
+    server.shutdown()
+    print("\n## Pipelines\n")
+    print("| run | rows | collect | process | store | network wait / collect | peak worker RSS |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, result, rows in (("JSON API, 100 pages x 1,000 -> Parquet (2 steps)", api, PAGES * PER_PAGE),
+                               ("HTML table, 5,000 rows -> SQLite", html, HTML_ROWS)):
+        stages = result["stages"]
+        wait = waited(result["logs"])
+        print(f"| {name} | {rows:,} | {stages['collect']:.2f} s ({rows / stages['collect']:,.0f} rows/s) | "
+              f"{stages['process']:.2f} s ({rows / max(stages['process'], 1e-6):,.0f} rows/s) | "
+              f"{stages['store']:.2f} s ({rows / max(stages['store'], 1e-6):,.0f} rows/s) | "
+              f"{wait:.2f} s of {stages['collect']:.2f} s ({wait / stages['collect']:.0%}) | {rss.peak_workers / 2**20:,.0f} MB |")
+    print("\nTarget: under 10% of collection time outside waiting on the network (i.e. >= 90% waiting).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""The ANALYZE job: ingest-check -> profile -> clarify -> modeling -> report -> qa -> done.
+
+Each stage stores its output with a completion marker, so a job that is re-run (after a crash, or
+after answerJob resumes it) starts at the first unfinished stage. Transitions are checked against
+an explicit state machine and recorded in the job's timeline.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from services import files
+from services.errors import ServiceError
+from services.jobs.context import JobContext
+from services.modeling.train import train_model
+from services.profiling.profile import profile_table
+from services.reports.html import render_report
+
+STAGES = ["ingest-check", "profile", "clarify", "modeling", "report", "qa", "done"]
+NEXT = {stage: STAGES[index + 1] for index, stage in enumerate(STAGES[:-1])}
+TARGET_NAMES = re.compile(r"^(target|label|class|y|outcome|result|churn(ed)?|default(ed)?|survived|diagnosis)$", re.I)
+LEAKAGE_CORRELATION = 0.98
+
+
+class StageStore:
+    """Stage outputs on disk: `done(stage)` is the completion marker."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def done(self, stage: str) -> bool:
+        return (self.folder / f"{stage}.json").exists()
+
+    def load(self, stage: str) -> Any:
+        return json.loads((self.folder / f"{stage}.json").read_text())
+
+    def save(self, stage: str, value: Any) -> None:
+        with files.atomic_output(self.folder / f"{stage}.json") as temporary:
+            temporary.write_text(json.dumps(value))
+
+
+def score_targets(columns: list[dict[str, Any]], profile: dict[str, Any]) -> list[tuple[float, str, str]]:
+    """(score, column, why) for plausible targets, best first."""
+    by_name = {c["name"]: c for c in profile["columns"]}
+    scored = []
+    for index, column in enumerate(columns):
+        stats = by_name[column["name"]]
+        if column["semantic_type"] in ("IDENTIFIER", "EMPTY", "TEXT", "DATETIME") or stats["distinct_count"] < 2:
+            continue
+        score, reasons = 0.0, []
+        if TARGET_NAMES.match(column["name"].strip()):
+            score, reasons = score + 4, reasons + ["its name says so"]
+        if index == len(columns) - 1 and 2 <= stats["distinct_count"] <= 20:
+            score, reasons = score + 2, reasons + ["it is a low-cardinality last column"]
+        if stats["null_count"] == 0:
+            score, reasons = score + 0.5, reasons + ["it has no missing values"]
+        if column["semantic_type"] in ("BOOLEAN", "CATEGORICAL"):
+            score, reasons = score + 0.5, reasons + ["its type suits a label"]
+        scored.append((score, column["name"], ", ".join(reasons) or "no particular reason"))
+    return sorted(scored, key=lambda item: -item[0])
+
+
+class _Substages:
+    """The training code's own stages become log lines, so the timeline shows only the analysis's stages."""
+
+    def __init__(self, ctx: JobContext, parent: str) -> None:
+        self._ctx, self._parent = ctx, parent
+
+    def stage(self, name: str) -> None:
+        self._ctx.log(f"{self._parent}: {name}")
+
+    def progress(self, fraction: float) -> None:
+        pass  # the analysis reports its own progress per stage
+
+    def __getattr__(self, name: str):
+        return getattr(self._ctx, name)
+
+
+def leaking_features(frame, target: str, features: list[str], task: str) -> list[tuple[str, str]]:
+    """Features that (nearly) determine the target: |correlation| >= 0.98 for regression; for classes, a feature
+    whose every value maps to one label in >= 99% of rows while repeating (not an identifier)."""
+    import pandas as pd
+    found = []
+    rows = frame.dropna(subset=[target])
+    for name in features:
+        column = rows[name]
+        if task == "REGRESSION":
+            if pd.api.types.is_numeric_dtype(column):
+                value = column.corr(rows[target])
+                if pd.notna(value) and abs(value) >= LEAKAGE_CORRELATION:
+                    found.append((name, f"correlation {value:.3f}"))
+            continue
+        present = rows[[name, target]].dropna()
+        if present.empty or present[name].nunique() > 0.5 * len(present):
+            continue
+        majority = present.groupby(name)[target].agg(lambda labels: labels.value_counts().iloc[0]).sum()
+        purity = majority / len(present)
+        if purity >= 0.99:
+            found.append((name, f"its values give the label in {purity:.1%} of rows"))
+    return found
+
+
+def run_analysis(ctx: JobContext) -> dict:
+    p = ctx.params
+    data_dir, dataset_id = Path(p["data_dir"]), p["dataset_id"]
+    store = StageStore(data_dir / "analyses" / ctx.job_id)
+    stage = "ingest-check"
+    while stage != "done":
+        if store.done(stage):
+            ctx.log(f"Stage {stage} already done; resuming after it")
+        else:
+            ctx.stage(stage)
+            began = time.perf_counter()
+            output = STAGE_BODIES[stage](ctx, store, data_dir, dataset_id)
+            seconds = time.perf_counter() - began
+            if seconds > float(p["stage_timeout_seconds"]):
+                raise ServiceError("INTERNAL", f"Stage {stage} took {seconds:.0f} s, over its "
+                                   f"{float(p['stage_timeout_seconds']):g} s limit")
+            store.save(stage, output)
+            timings = store.load("timings") if store.done("timings") else []
+            store.save("timings", timings + [{"stage": stage, "duration_ms": seconds * 1000}])
+            ctx.log(f"Stage {stage} finished in {seconds:.2f} s")
+        ctx.checkpoint()
+        ctx.progress((STAGES.index(stage) + 1) / (len(STAGES) - 1))
+        stage = NEXT[stage]
+    ctx.stage("done")
+    return {"target": store.load("clarify")["target"], "model": store.load("modeling"), "report": store.load("report"),
+            "qa": store.load("qa")}
+
+
+def _ingest_check(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+    parquet = files.parquet_path(data_dir, dataset_id)
+    if not parquet.exists():
+        raise ServiceError("CONFLICT", "The dataset has no ingested copy")
+    rows = pq.ParquetFile(parquet).metadata.num_rows
+    if rows < 10:
+        raise ServiceError("INVALID_INPUT", f"The dataset has {rows} row(s); an analysis needs at least 10")
+    ctx.log(f"Dataset has {rows:,} rows and {len(ctx.params['columns'])} columns")
+    return {"rows": rows}
+
+
+def _profile(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+    table = pq.read_table(files.parquet_path(data_dir, dataset_id))
+    profile = profile_table(table, ctx.params["columns"])
+    profile["plots"] = []
+    with files.atomic_output(files.profile_path(data_dir, dataset_id)) as temporary:
+        temporary.write_text(json.dumps(profile))  # the dataset's stored profile, as profileDataset would leave it
+    ctx.log(f"Profiled: {len(profile['alerts'])} alert(s)")
+    return {"alerts": len(profile["alerts"])}
+
+
+def _clarify(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+    columns = ctx.params["columns"]
+    names = {c["name"] for c in columns}
+    for given in (ctx.params.get("target"), ctx.params.get("answer")):
+        if given:
+            if given not in names:
+                raise ServiceError("INVALID_INPUT", f"No column named {given!r}")
+            ctx.log(f"Target: {given} (given)")
+            return {"target": given, "why": "given"}
+    profile = json.loads(files.profile_path(data_dir, dataset_id).read_text())
+    scored = score_targets(columns, profile)
+    if not scored:
+        raise ServiceError("INVALID_INPUT", "No column can serve as a target")
+    if len(scored) == 1 or scored[0][0] >= scored[1][0] + 2:
+        score, name, why = scored[0]
+        ctx.log(f"Target: {name}, because {why} (score {score:g}, next {scored[1][0] if len(scored) > 1 else 0:g})")
+        return {"target": name, "why": why}
+    ctx.ask("Which column should the analysis predict?", [name for _, name, _ in scored[:6]])
+    raise AssertionError("unreachable")
+
+
+def _modeling(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+    target = store.load("clarify")["target"]
+    params = {"data_dir": str(data_dir), "dataset_id": dataset_id, "model_id": ctx.params["model_id"],
+              "columns": ctx.params["columns"], "target": target, "task": None, "algorithms": ["AUTO"],
+              "features": None, "test_size": 0.2, "cv_folds": 5, "seed": 0,
+              "time_budget_seconds": ctx.params["model_budget_seconds"]}
+    result = train_model(_Substages(ctx, "modeling"), params)
+    return {"target": target, "version": ctx.params["model_version"], **result}
+
+
+def _report(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+    profile = json.loads(files.profile_path(data_dir, dataset_id).read_text())
+    model = store.load("modeling")
+    html = render_report(title=f"Analysis of {ctx.params['dataset_name']}", profile=profile, theme=ctx.params["theme"],
+                         model={"task": model["task"], "target": model["target"], "algorithm": model["algorithm"],
+                                "version": model["version"], "details": model},
+                         timings=store.load("timings") if store.done("timings") else [])
+    path = files.report_path(data_dir, ctx.params["report_id"])
+    with files.atomic_output(path) as temporary:
+        temporary.write_text(html, encoding="utf-8")
+    return {"report_id": ctx.params["report_id"], "bytes": len(html.encode())}
+
+
+def _qa(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+    model = store.load("modeling")
+    metrics = {k: v for k, v in model["metrics"].items() if v is not None}
+    if not metrics:
+        raise ServiceError("INTERNAL", "QA: the model has no metrics")
+    target = model["target"]
+    features = [f["name"] for f in model["features"]]
+    frame = pq.read_table(files.parquet_path(data_dir, dataset_id), columns=features + [target]).to_pandas()
+    findings = [f"Possible leakage: {name} is almost identical to {target} ({how})"
+                for name, how in leaking_features(frame, target, features, model["task"])]
+    for finding in findings:
+        ctx.log(finding, "WARNING")
+    report = files.report_path(data_dir, ctx.params["report_id"])
+    if not report.exists() or report.stat().st_size == 0:
+        raise ServiceError("INTERNAL", "QA: the report was not written")
+    if findings:
+        html = report.read_text(encoding="utf-8")
+        from html import escape
+        notes = "".join(f'<div class="alert"><b>QA</b> {escape(text)}</div>' for text in findings)
+        with files.atomic_output(report) as temporary:
+            temporary.write_text(html.replace("<h2>Alerts</h2>", "<h2>Alerts</h2>" + notes, 1), encoding="utf-8")
+    ctx.log(f"QA passed: {len(metrics)} metric(s), {len(findings)} leakage finding(s), report valid")
+    return {"findings": findings}
+
+
+STAGE_BODIES = {"ingest-check": _ingest_check, "profile": _profile, "clarify": _clarify, "modeling": _modeling,
+                "report": _report, "qa": _qa}
