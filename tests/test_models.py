@@ -218,3 +218,15 @@ def test_models_are_private_and_deletable(churn, client, token, settings):
     assert gql(client, MODEL, {"id": model["id"]}, token)["data"]["model"] is None
     assert not list((settings.resolved_data_dir / "models").glob("*"))
     assert client.get(model["joblib"]).status_code == 404
+
+
+def test_a_candidate_whose_refit_would_overrun_the_budget_is_passed_over():
+    from services.modeling.train import choose_winner
+    logged = []
+    board = [{"algorithm": "RANDOM_FOREST", "score": 0.97, "fit_seconds": 20.0},
+             {"algorithm": "HIST_GRADIENT_BOOSTING", "score": 0.96, "fit_seconds": 1.0}]
+    chosen = choose_winner(board, rows_ratio=10, budget=60, log=lambda message, level="INFO": logged.append(message))
+    assert chosen["algorithm"] == "HIST_GRADIENT_BOOSTING"
+    assert "refitting RANDOM_FOREST on all training rows would take about 200 s, beyond the 120 s budget" in logged[0]
+    assert choose_winner(board, rows_ratio=10, budget=None, log=logged.append)["algorithm"] == "RANDOM_FOREST"
+    assert choose_winner(board, rows_ratio=1, budget=60, log=logged.append)["algorithm"] == "RANDOM_FOREST"

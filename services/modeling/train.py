@@ -93,6 +93,28 @@ def _metrics(task: str, model, x_test: pd.DataFrame, y_test: pd.Series, classes:
     return {k: (float(v) if v is not None else None) for k, v in result.items()}
 
 
+def choose_winner(leaderboard: list[dict[str, Any]], *, rows_ratio: float, budget: float | None, log) -> dict[str, Any]:
+    """The best CV score among candidates whose refit on the whole training split fits the budget.
+
+    Comparison runs on a sample; a slow candidate's refit grows with the rows (about linearly), so with a
+    budget a candidate projected to need more than max(2 x budget, 60 s) to refit is passed over, and the log
+    says so.
+    """
+    best = max(leaderboard, key=lambda c: c["score"])
+    if budget is None or rows_ratio <= 1:
+        return best
+    limit = max(2 * budget, 60.0)
+    affordable = [c for c in leaderboard if c["fit_seconds"] * rows_ratio <= limit]
+    if not affordable:
+        affordable = [min(leaderboard, key=lambda c: c["fit_seconds"])]
+    chosen = max(affordable, key=lambda c: c["score"])
+    if chosen is not best:
+        log(f"Chose {chosen['algorithm']} over {best['algorithm']} ({best['score']:.4f} vs {chosen['score']:.4f}): "
+            f"refitting {best['algorithm']} on all training rows would take about "
+            f"{best['fit_seconds'] * rows_ratio:.0f} s, beyond the {limit:g} s budget", "WARNING")
+    return chosen
+
+
 def run_train(ctx: JobContext) -> dict:
     return train_model(ctx, ctx.params)
 
@@ -161,7 +183,7 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
     if not leaderboard:
         from services.errors import ServiceError
         raise ServiceError("INVALID_INPUT", "No candidate could be trained within the budget")
-    best = max(leaderboard, key=lambda c: c["score"])
+    best = choose_winner(leaderboard, rows_ratio=len(x_train) / len(compare_x), budget=budget, log=ctx.log)
     best["selected"] = True
 
     ctx.stage("refit")
