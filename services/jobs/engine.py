@@ -5,7 +5,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -16,7 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.jobs.bus import EventBus, job_channel, user_channel
 from services.jobs.executor import Executor, JobSpec, WorkerOutcome
-from services.storage.tables import Job, JobLog, utcnow
+from services.jobs.recording import LogRecorder, append_log, aware, close_timeline
+from services.storage.tables import Job, utcnow
 
 logger = logging.getLogger("assay.jobs")
 
@@ -142,7 +143,7 @@ class JobEngine:
             if not await transition(session, job, "QUEUED", from_statuses=("NEEDS_INPUT",), params=params,
                                     question=None, choices=None):
                 return None
-            await _append_log(session, job, "INFO", f"Answered: {answer}")
+            await append_log(session, job, "INFO", f"Answered: {answer}")
             await session.commit()
         self.launch(job)
         return job
@@ -165,7 +166,7 @@ class JobEngine:
             if job is None or job.status != "QUEUED":
                 return
             spec = self.kinds[job.kind]
-            recorder = _LogRecorder(self, job)
+            recorder = LogRecorder(self, job)
             timer = asyncio.get_running_loop().call_later(self.timeout_for(job.kind), self._expire, job)
             try:
                 outcome = await self.executor.submit(
@@ -213,7 +214,7 @@ class JobEngine:
             await session.refresh(job)
             if outcome.status == "succeeded" and stop is None:
                 if await transition(session, job, "SUCCEEDED", from_statuses=("RUNNING",), progress=1.0,
-                                    result=outcome.result, timeline=_close_timeline(job.timeline)):
+                                    result=outcome.result, timeline=close_timeline(job.timeline)):
                     try:
                         await self._finish(session, job, outcome.result, success=True)
                         return
@@ -227,14 +228,14 @@ class JobEngine:
             if outcome.status == "needs_input" and stop is None:
                 await transition(session, job, "NEEDS_INPUT", from_statuses=("RUNNING",),
                                  question=outcome.result["question"], choices=outcome.result["choices"],
-                                 timeline=_close_timeline(job.timeline))
-                await _append_log(session, job, "INFO", f"Waiting for an answer: {outcome.result['question']}")
+                                 timeline=close_timeline(job.timeline))
+                await append_log(session, job, "INFO", f"Waiting for an answer: {outcome.result['question']}")
                 await session.commit()
                 self._publish_status(job)
                 return
             if stop is not None and stop[0] == "QUEUED":  # handed back at shutdown
                 await transition(session, job, "QUEUED", from_statuses=("RUNNING",), error=None, started_at=None,
-                                 timeline=_close_timeline(job.timeline))
+                                 timeline=close_timeline(job.timeline))
                 await session.commit()
                 self._publish_status(job)
                 return
@@ -244,7 +245,7 @@ class JobEngine:
                 logger.error("job %s failed: %s", job.id, outcome.error)
                 reason = f"Internal error: {outcome.error}"
             if await transition(session, job, status, from_statuses=("RUNNING",), error=reason,
-                                timeline=_close_timeline(job.timeline)):
+                                timeline=close_timeline(job.timeline)):
                 await self._finish(session, job, None, success=False)
 
     async def _finish(self, session: AsyncSession, job: Job, result: dict | None, *, success: bool) -> None:
@@ -300,7 +301,7 @@ class JobEngine:
                 if job.status == "QUEUED":
                     to_launch.append(job)
                     continue
-                if stale_only and job.heartbeat_at and _aware(job.heartbeat_at) > stale_before:
+                if stale_only and job.heartbeat_at and aware(job.heartbeat_at) > stale_before:
                     continue
                 await self._recover_running(session, job, to_launch)
         for job in to_launch:
@@ -309,105 +310,14 @@ class JobEngine:
     async def _recover_running(self, session: AsyncSession, job: Job, to_launch: list[Job]) -> None:
         if job.attempt < self.max_attempts:
             requeued = await transition(session, job, "QUEUED", from_statuses=("RUNNING",), attempt=job.attempt + 1,
-                                        started_at=None, timeline=_close_timeline(job.timeline))
+                                        started_at=None, timeline=close_timeline(job.timeline))
             if requeued:
-                await _append_log(session, job, "WARNING", "The server stopped while this job ran; running it again "
+                await append_log(session, job, "WARNING", "The server stopped while this job ran; running it again "
                                   f"(attempt {job.attempt} of {self.max_attempts})")
                 await session.commit()
                 to_launch.append(job)
             return
         reason = f"The server stopped while this job ran, {job.attempt} time(s); giving up"
         if await transition(session, job, "FAILED", from_statuses=("RUNNING",), error=reason,
-                            timeline=_close_timeline(job.timeline)):
+                            timeline=close_timeline(job.timeline)):
             await self._finish(session, job, None, success=False)
-
-
-class _LogRecorder:
-    """Persists a running job's messages in batches and publishes them, in order, with gapless sequence numbers."""
-
-    def __init__(self, engine: JobEngine, job: Job) -> None:
-        self.engine = engine
-        self.job = job
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.task = asyncio.create_task(self._run())
-
-    def push(self, message: tuple) -> None:
-        self.queue.put_nowait(message)
-
-    async def close(self) -> None:
-        self.queue.put_nowait(None)
-        await self.task
-
-    async def _run(self) -> None:
-        done = False
-        while not done:
-            batch = [await self.queue.get()]
-            while not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            done = batch[-1] is None
-            messages = [m for m in batch if m is not None]
-            if messages:
-                try:
-                    await self._record(messages)
-                except Exception:  # noqa: BLE001 - losing a log line must not kill the job
-                    logger.exception("job %s: recording %d messages failed", self.job.id, len(messages))
-
-    async def _record(self, messages: list[tuple]) -> None:
-        events: list[dict[str, Any]] = []
-        async with self.engine.sessions() as session:
-            job = await session.get(Job, self.job.id)
-            if job is None:
-                return
-            timeline = [dict(entry) for entry in job.timeline]
-            for message in messages:
-                kind = message[0]
-                if kind == "log":
-                    _, level, text, stage, when = message
-                    entry = _new_log(job, level, text, stage, datetime.fromisoformat(when))
-                    session.add(entry)
-                    events.append({"kind": "LOG", "log": entry})
-                elif kind == "progress":
-                    job.progress = message[1]
-                    events.append({"kind": "PROGRESS", "log": None})
-                elif kind == "stage":
-                    _, name, when = message
-                    timeline = _close_timeline(timeline, at=datetime.fromisoformat(when))
-                    timeline.append({"stage": name, "started_at": when, "finished_at": None, "duration_ms": None})
-                    job.stage = name
-                    events.append({"kind": "PROGRESS", "log": None})
-            job.timeline = timeline
-            session.add(job)
-            await session.commit()
-            snapshot = job.model_copy()
-        for event in events:
-            self.engine._publish(snapshot, {**event, "job": snapshot})
-
-
-def _new_log(job: Job, level: str, message: str, stage: str | None, when: datetime | None = None) -> JobLog:
-    job.log_seq += 1
-    return JobLog(job_id=job.id, seq=job.log_seq, level=level, stage=stage, message=message, time=when or utcnow())
-
-
-async def _append_log(session: AsyncSession, job: Job, level: str, message: str) -> None:
-    job.log_seq += 1
-    session.add(JobLog(job_id=job.id, seq=job.log_seq, level=level, message=message))
-    session.add(job)
-
-
-def _aware(moment: datetime) -> datetime:
-    from datetime import timezone
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _close_timeline(timeline: list[dict], *, at: datetime | None = None) -> list[dict]:
-    """End the open stage, if any, at `at` (now by default)."""
-    at = at or utcnow()
-    closed = []
-    for entry in timeline:
-        entry = dict(entry)
-        if entry.get("finished_at") is None:
-            started = _aware(datetime.fromisoformat(entry["started_at"]))
-            entry["finished_at"] = at.isoformat()
-            entry["duration_ms"] = round((at - started).total_seconds() * 1000, 3)
-        closed.append(entry)
-    return closed

@@ -1,0 +1,103 @@
+"""Recording a running job: its log lines (gapless per-job sequence numbers), progress and stage timeline."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.storage.tables import Job, JobLog, utcnow
+
+logger = logging.getLogger("assay.jobs")
+
+
+class LogRecorder:
+    """Persists a running job's messages in batches and publishes them, in order, with gapless sequence numbers."""
+
+    def __init__(self, engine: Any, job: Job) -> None:
+        self.engine = engine
+        self.job = job
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.task = asyncio.create_task(self._run())
+
+    def push(self, message: tuple) -> None:
+        self.queue.put_nowait(message)
+
+    async def close(self) -> None:
+        self.queue.put_nowait(None)
+        await self.task
+
+    async def _run(self) -> None:
+        done = False
+        while not done:
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            done = batch[-1] is None
+            messages = [m for m in batch if m is not None]
+            if messages:
+                try:
+                    await self._record(messages)
+                except Exception:  # noqa: BLE001 - losing a log line must not kill the job
+                    logger.exception("job %s: recording %d messages failed", self.job.id, len(messages))
+
+    async def _record(self, messages: list[tuple]) -> None:
+        events: list[dict[str, Any]] = []
+        async with self.engine.sessions() as session:
+            job = await session.get(Job, self.job.id)
+            if job is None:
+                return
+            timeline = [dict(entry) for entry in job.timeline]
+            for message in messages:
+                kind = message[0]
+                if kind == "log":
+                    _, level, text, stage, when = message
+                    entry = new_log(job, level, text, stage, datetime.fromisoformat(when))
+                    session.add(entry)
+                    events.append({"kind": "LOG", "log": entry})
+                elif kind == "progress":
+                    job.progress = message[1]
+                    events.append({"kind": "PROGRESS", "log": None})
+                elif kind == "stage":
+                    _, name, when = message
+                    timeline = close_timeline(timeline, at=datetime.fromisoformat(when))
+                    timeline.append({"stage": name, "started_at": when, "finished_at": None, "duration_ms": None})
+                    job.stage = name
+                    events.append({"kind": "PROGRESS", "log": None})
+            job.timeline = timeline
+            session.add(job)
+            await session.commit()
+            snapshot = job.model_copy()
+        for event in events:
+            self.engine._publish(snapshot, {**event, "job": snapshot})
+
+
+def new_log(job: Job, level: str, message: str, stage: str | None, when: datetime | None = None) -> JobLog:
+    job.log_seq += 1
+    return JobLog(job_id=job.id, seq=job.log_seq, level=level, stage=stage, message=message, time=when or utcnow())
+
+
+async def append_log(session: AsyncSession, job: Job, level: str, message: str) -> None:
+    job.log_seq += 1
+    session.add(JobLog(job_id=job.id, seq=job.log_seq, level=level, message=message))
+    session.add(job)
+
+
+def aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def close_timeline(timeline: list[dict], *, at: datetime | None = None) -> list[dict]:
+    """End the open stage, if any, at `at` (now by default)."""
+    at = at or utcnow()
+    closed = []
+    for entry in timeline:
+        entry = dict(entry)
+        if entry.get("finished_at") is None:
+            started = aware(datetime.fromisoformat(entry["started_at"]))
+            entry["finished_at"] = at.isoformat()
+            entry["duration_ms"] = round((at - started).total_seconds() * 1000, 3)
+        closed.append(entry)
+    return closed
