@@ -133,9 +133,12 @@ class ProcessExecutor:
         cancel_event = self._mp.Event()
         process = self._mp.Process(target=worker_main, args=(spec, sender, cancel_event), daemon=True,
                                    name=f"assay-job-{spec.job_id[:8]}")
+        # Registered before the (slow, off-loop) start, so a cancel that arrives meanwhile is not lost.
+        running = self._running[spec.job_id] = _Running(process, cancel_event)
         await asyncio.to_thread(process.start)
         sender.close()
-        running = self._running[spec.job_id] = _Running(process, cancel_event)
+        if running.stop_requested and running.kill_timer is None:
+            running.kill_timer = loop.call_later(self.grace_seconds, self._kill, running)
         ended: asyncio.Future = loop.create_future()
         final: list[tuple] = []
 
@@ -190,7 +193,8 @@ class ProcessExecutor:
             return
         running.stop_requested = True
         running.cancel_event.set()
-        running.kill_timer = asyncio.get_running_loop().call_later(self.grace_seconds, self._kill, running)
+        if running.process.pid is not None:  # not started yet: _run arms the timer once it has
+            running.kill_timer = asyncio.get_running_loop().call_later(self.grace_seconds, self._kill, running)
 
     @staticmethod
     def _kill(running: _Running) -> None:
