@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 from enum import Enum
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -73,6 +74,13 @@ def raw_id(global_id: str, type_name: str) -> str | None:
     """The raw id inside a global id of `type_name`, else None."""
     decoded = from_global_id(global_id)
     return decoded[1] if decoded and decoded[0] == type_name else None
+
+
+def build_connection(connection: type, edge: type, to_node, page) -> Any:
+    """A cursor connection (edges, pageInfo, totalCount) from a service Page, mapping rows with `to_node`."""
+    return connection(edges=[edge(node=to_node(row), cursor=cursor) for row, cursor in zip(page.items, page.cursors)],
+                      page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
+                      total_count=page.total)
 
 
 def page_info(cursors: list[str], *, has_next: bool, has_previous: bool) -> PageInfo:

@@ -18,7 +18,7 @@ from resolvers import profiles as profile_resolvers
 from services.errors import ServiceError
 from services.storage.tables import Dataset as DatasetRow
 
-from schema.common import Node, PageInfo, SemanticType, UserError, field_error, page_info, to_global_id
+from schema.common import Node, PageInfo, SemanticType, UserError, build_connection, field_error, to_global_id
 from schema.charts import Aggregate, Chart, ChartInput, ChartPoint, ChartType
 from schema.jobs import Job, JobConnection
 from schema.profiles import Plot, PlotKind, Profile
@@ -185,9 +185,7 @@ class DatasetConnection:
 
     @classmethod
     def from_page(cls, page) -> "DatasetConnection":
-        return cls(edges=[DatasetEdge(node=Dataset.from_row(r), cursor=c) for r, c in zip(page.items, page.cursors)],
-                   page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
-                   total_count=page.total)
+        return build_connection(cls, DatasetEdge, Dataset.from_row, page)
 
 
 @strawberry.input

@@ -16,13 +16,12 @@ from services.errors import ServiceError
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
 
-from schema.common import Node, PageInfo, UserError, field_error, page_info, to_global_id
+from schema.common import Node, PageInfo, UserError, build_connection, field_error, to_global_id
 
 if TYPE_CHECKING:
     from schema.datasets import Dataset
     from schema.models import Model
     from schema.pipelines import PipelineRun
-    from schema.reports import Report
     from schema.reports import Report
 
 
@@ -166,9 +165,7 @@ class JobConnection:
 
     @classmethod
     def from_page(cls, page) -> "JobConnection":
-        return cls(edges=[JobEdge(node=Job.from_row(r), cursor=c) for r, c in zip(page.items, page.cursors)],
-                   page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
-                   total_count=page.total)
+        return build_connection(cls, JobEdge, Job.from_row, page)
 
 
 @strawberry.type(description="A change to a job: a new log line, progress or a status change.")

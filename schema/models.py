@@ -12,7 +12,7 @@ from resolvers import models as model_resolvers
 from services.errors import ServiceError
 from services.storage.tables import Model as ModelRow
 
-from schema.common import Node, PageInfo, SemanticType, UserError, field_error, page_info, to_global_id
+from schema.common import Node, PageInfo, SemanticType, UserError, build_connection, field_error, to_global_id
 from schema.jobs import Job
 
 if TYPE_CHECKING:
@@ -191,9 +191,7 @@ class ModelConnection:
 
     @classmethod
     def from_page(cls, page) -> "ModelConnection":
-        return cls(edges=[ModelEdge(node=Model.from_row(r), cursor=c) for r, c in zip(page.items, page.cursors)],
-                   page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
-                   total_count=page.total)
+        return build_connection(cls, ModelEdge, Model.from_row, page)
 
 
 @strawberry.input

@@ -16,7 +16,7 @@ from services.pipelines.service import mask_config
 from services.storage.tables import Pipeline as PipelineRow
 from services.storage.tables import PipelineRun as RunRow
 
-from schema.common import Node, PageInfo, SemanticType, field_error, page_info, to_global_id
+from schema.common import Node, PageInfo, SemanticType, build_connection, field_error, to_global_id
 from schema.datasets import Column, Dataset, Table
 from schema.jobs import Job
 from schema.preprocessing import PreprocessStepInput
@@ -189,10 +189,7 @@ class Pipeline(Node):
             page = await pipeline_resolvers.runs(info.context, self.row, first=20 if first is None else first, after=after)
         except ServiceError as exc:
             raise field_error(exc) from exc
-        return PipelineRunConnection(
-            edges=[PipelineRunEdge(node=PipelineRun.from_row(r), cursor=c) for r, c in zip(page.items, page.cursors)],
-            page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
-            total_count=page.total)
+        return build_connection(PipelineRunConnection, PipelineRunEdge, PipelineRun.from_row, page)
 
     @strawberry.field
     async def last_run(self, info: strawberry.Info) -> PipelineRun | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -34,20 +35,29 @@ def _refuse(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+async def _owned(request: Request, table: type, kind: str, object_id: str, fmt: str) -> tuple[Any, JSONResponse | None]:
+    """The row a signed link names, if its token is valid for exactly this object and format and its owner's."""
+    state = _state(request)
+    owner = files.verify_download(request.query_params.get("token", ""), secret=state.settings.resolved_secret_key,
+                                  kind=kind, object_id=object_id, fmt=fmt)
+    if owner is None:
+        return None, _refuse(403, "This link is invalid or has expired")
+    async with state.sessions() as session:
+        row = await session.get(table, object_id)
+    if row is None or row.owner_id != owner:
+        return None, _refuse(404, "Not found")
+    return row, None
+
+
 async def download_dataset(request: Request) -> Response:
     """Serve a dataset to whoever holds a valid token for it; a wrong or expired token gets 403."""
     state = _state(request)
     dataset_id, fmt = request.path_params["dataset_id"], request.path_params["fmt"].upper()
     if fmt not in ("CSV", "PARQUET"):
         return _refuse(404, "Unknown format")
-    owner = files.verify_download(request.query_params.get("token", ""), secret=state.settings.resolved_secret_key,
-                                  kind="dataset", object_id=dataset_id, fmt=fmt)
-    if owner is None:
-        return _refuse(403, "This link is invalid or has expired")
-    async with state.sessions() as session:
-        dataset = await session.get(Dataset, dataset_id)
-    if dataset is None or dataset.owner_id != owner:
-        return _refuse(404, "Not found")
+    dataset, refusal = await _owned(request, Dataset, "dataset", dataset_id, fmt)
+    if refusal is not None:
+        return refusal
     if dataset.status != "READY":
         return _refuse(409, f"The dataset is {dataset.status}, not READY")
     data_dir = state.settings.resolved_data_dir
@@ -65,14 +75,11 @@ async def download_plot(request: Request) -> Response:
     dataset_id, name = request.path_params["dataset_id"], request.path_params["name"]
     if not files.SAFE_PLOT_NAME.match(name):
         return _refuse(404, "Not found")
-    owner = files.verify_download(request.query_params.get("token", ""), secret=state.settings.resolved_secret_key,
-                                  kind="plot", object_id=dataset_id, fmt=name)
-    if owner is None:
-        return _refuse(403, "This link is invalid or has expired")
-    async with state.sessions() as session:
-        dataset = await session.get(Dataset, dataset_id)
+    _, refusal = await _owned(request, Dataset, "plot", dataset_id, name)
+    if refusal is not None:
+        return refusal
     path = files.plots_dir(state.settings.resolved_data_dir, dataset_id) / name
-    if dataset is None or dataset.owner_id != owner or not path.exists():
+    if not path.exists():
         return _refuse(404, "Not found")
     return FileResponse(path, media_type="image/png")
 
@@ -83,13 +90,10 @@ async def download_model(request: Request) -> Response:
     model_id, fmt = request.path_params["model_id"], request.path_params["fmt"].upper()
     if fmt not in export.EXPORT_FORMATS:
         return _refuse(404, "Unknown format")
-    owner = files.verify_download(request.query_params.get("token", ""), secret=state.settings.resolved_secret_key,
-                                  kind="model", object_id=model_id, fmt=fmt)
-    if owner is None:
-        return _refuse(403, "This link is invalid or has expired")
-    async with state.sessions() as session:
-        model = await session.get(Model, model_id)
-    if model is None or model.owner_id != owner or model.status != "READY":
+    model, refusal = await _owned(request, Model, "model", model_id, fmt)
+    if refusal is not None:
+        return refusal
+    if model.status != "READY":
         return _refuse(404, "Not found")
     path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model_id, fmt)
     return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model_id[:8]}.{fmt.lower()}")
@@ -99,14 +103,11 @@ async def download_report(request: Request) -> Response:
     """Serve a report's HTML to the holder of a valid token for exactly this report."""
     state = _state(request)
     report_id = request.path_params["report_id"]
-    owner = files.verify_download(request.query_params.get("token", ""), secret=state.settings.resolved_secret_key,
-                                  kind="report", object_id=report_id, fmt="HTML")
-    if owner is None:
-        return _refuse(403, "This link is invalid or has expired")
-    async with state.sessions() as session:
-        report = await session.get(Report, report_id)
+    _, refusal = await _owned(request, Report, "report", report_id, "HTML")
+    if refusal is not None:
+        return refusal
     path = files.report_path(state.settings.resolved_data_dir, report_id)
-    if report is None or report.owner_id != owner or not path.exists():
+    if not path.exists():
         return _refuse(404, "Not found")
     # The report is self-contained: forbid scripts and any fetch but images (the optional logo).
     policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:"

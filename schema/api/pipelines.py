@@ -9,7 +9,7 @@ from resolvers import pipelines as pipeline_resolvers
 from resolvers.permissions import IsAuthenticated
 from services.errors import ServiceError
 
-from schema.common import UserError, field_error, page_info, raw_id, to_global_id, user_error
+from schema.common import UserError, build_connection, field_error, raw_id, to_global_id, user_error
 from schema.datasets import DeleteInput, DeletePayload
 from schema.jobs import Job
 from schema.pipelines import (CreatePipelineInput, Pipeline, PipelineConnection, PipelineEdge, PipelineRun,
@@ -44,9 +44,7 @@ class PipelinesQuery:
             page = await pipeline_resolvers.list_page(info.context, first=20 if first is None else first, after=after)
         except ServiceError as exc:
             raise field_error(exc) from exc
-        return PipelineConnection(edges=[PipelineEdge(node=Pipeline.from_row(r), cursor=c) for r, c in zip(page.items, page.cursors)],
-                                  page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
-                                  total_count=page.total)
+        return build_connection(PipelineConnection, PipelineEdge, Pipeline.from_row, page)
 
     @strawberry.field(permission_classes=[IsAuthenticated])
     async def pipeline(self, info: strawberry.Info, id: strawberry.ID) -> Pipeline | None:
