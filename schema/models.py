@@ -91,6 +91,7 @@ class ModelFeature:
 @strawberry.type
 class Candidate:
     algorithm: Algorithm
+    params: Optional[JSON] = strawberry.field(description="Hyper-parameters changed from the defaults (tuning), if any")
     metric: str
     score: float
     std: float | None
@@ -160,7 +161,8 @@ class Model(Node):
 
     @strawberry.field(description="Every candidate compared, with its cross-validation score")
     def leaderboard(self) -> list[Candidate]:
-        return [Candidate(algorithm=Algorithm(c["algorithm"]), metric=c["metric"], score=c["score"], std=c["std"],
+        return [Candidate(algorithm=Algorithm(c["algorithm"]), params=c.get("params"), metric=c["metric"],
+                          score=c["score"], std=c["std"],
                           fit_seconds=c["fit_seconds"], selected=c["selected"]) for c in self.details.get("leaderboard", [])]
 
     @strawberry.field(description="A signed, expiring link. JOBLIB: the whole pipeline; SKOPS: loads with "

@@ -17,7 +17,7 @@ MODEL = """query($id: ID!) { model(id: $id) { id name version target task algori
   metrics { accuracy balancedAccuracy precision recall f1 rocAuc logLoss r2 mae rmse mape }
   cvMetric cvScores confusionMatrix { labels values } featureImportances(limit: 50) { feature importance }
   features { name semanticType required allowedValues min max } classes
-  leaderboard { algorithm metric score std fitSeconds selected }
+  leaderboard { algorithm params metric score std fitSeconds selected }
   joblib: exportUrl(format: JOBLIB) skops: exportUrl(format: SKOPS) dataset { id } job { kind status } } }"""
 PREDICT = """mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) {
   predictions { value probabilities { label probability } } errors { code message field } } }"""
@@ -135,6 +135,9 @@ def test_multiclass_with_auto_and_versions(client, token):
     assert {c["algorithm"] for c in model["leaderboard"]} == {"RANDOM_FOREST", "EXTRA_TREES", "HIST_GRADIENT_BOOSTING",
                                                                 "LOGISTIC_REGRESSION"}
     assert model["metrics"]["accuracy"] > 0.85 and model["metrics"]["rocAuc"] > 0.9
+    tuned = [c for c in model["leaderboard"] if c["params"]]
+    assert tuned and {c["algorithm"] for c in tuned} <= {c["algorithm"] for c in model["leaderboard"] if not c["params"]}
+    assert any("Refit" in entry["message"] for entry in job["logs"])
     again, _ = train(client, token, dataset["id"], target="target", algorithms=["RANDOM_FOREST"], cvFolds=2)
     assert again["version"] == 2 and again["algorithm"] == "RANDOM_FOREST"
     listed = gql(client, 'query($id: ID!) { models(datasetId: $id) { totalCount edges { node { version } } } '

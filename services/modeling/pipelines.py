@@ -83,5 +83,20 @@ def preprocessor(features: list[dict[str, Any]], algorithm: str) -> ColumnTransf
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
 
 
-def build_pipeline(algorithm: str, task: str, features: list[dict[str, Any]], seed: int, rows: int) -> Pipeline:
-    return Pipeline([("prepare", preprocessor(features, algorithm)), ("model", estimator(algorithm, task, seed, rows))])
+# Variants the remaining time budget tries on the two best candidates (applied with set_params).
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "HIST_GRADIENT_BOOSTING": [{"learning_rate": 0.05, "max_iter": 300}, {"max_leaf_nodes": 15, "l2_regularization": 1.0}],
+    "RANDOM_FOREST": [{"max_features": 0.5}, {"min_samples_leaf": 3}],
+    "EXTRA_TREES": [{"max_features": 0.5}, {"max_features": None}],
+    "LOGISTIC_REGRESSION": [{"C": 0.1}, {"C": 10.0}],
+    "RIDGE": [{"alpha": 0.1}, {"alpha": 10.0}],
+    "LINEAR_REGRESSION": [],
+}
+
+
+def build_pipeline(algorithm: str, task: str, features: list[dict[str, Any]], seed: int, rows: int,
+                   params: dict[str, Any] | None = None) -> Pipeline:
+    model = estimator(algorithm, task, seed, rows)
+    if params:
+        model.set_params(**params)
+    return Pipeline([("prepare", preprocessor(features, algorithm)), ("model", model)])

@@ -15,7 +15,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 
 from services import files
 from services.jobs.context import JobContext
-from services.modeling.pipelines import CLASSIFIERS, REGRESSORS, build_pipeline
+from services.modeling.pipelines import CLASSIFIERS, REGRESSORS, VARIANTS, build_pipeline
 
 COMPARE_ROWS = 20_000        # candidates are compared on at most this many training rows
 IMPORTANCE_ROWS = 5_000      # permutation importance on at most this many held-out rows
@@ -93,6 +93,10 @@ def _metrics(task: str, model, x_test: pd.DataFrame, y_test: pd.Series, classes:
     return {k: (float(v) if v is not None else None) for k, v in result.items()}
 
 
+def _describe(variant: dict[str, Any] | None) -> str:
+    return f" {variant}" if variant else ""
+
+
 def choose_winner(leaderboard: list[dict[str, Any]], *, rows_ratio: float, budget: float | None, log) -> dict[str, Any]:
     """The best CV score among candidates whose refit on the whole training split fits the budget.
 
@@ -159,27 +163,39 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
     folds = (StratifiedKFold if task == "CLASSIFICATION" else KFold)(n_splits=p["cv_folds"], shuffle=True, random_state=seed)
     leaderboard: list[dict[str, Any]] = []
     compare_started = time.perf_counter()
-    for index, algorithm in enumerate(candidates):
+    runs = [(algorithm, None) for algorithm in candidates]
+    tuned = False
+    index = 0
+    while index < len(runs):
+        algorithm, variant = runs[index]
+        index += 1
         ctx.checkpoint()
         elapsed = time.perf_counter() - compare_started
         if budget is not None and leaderboard:
-            expected = max(c["fit_seconds"] for c in leaderboard) * p["cv_folds"]
+            known = [c["fit_seconds"] for c in leaderboard if c["algorithm"] == algorithm]
+            expected = (max(known) if known else max(c["fit_seconds"] for c in leaderboard)) * p["cv_folds"]
             if elapsed + expected > budget:
-                ctx.log(f"Skipped {algorithm}: about {expected:.1f} s more would overrun the {budget:g} s budget", "WARNING")
+                ctx.log(f"Skipped {algorithm}{_describe(variant)}: about {expected:.1f} s more would overrun the "
+                        f"{budget:g} s budget", "WARNING")
                 continue
         began = time.perf_counter()
-        pipeline = build_pipeline(algorithm, task, features, seed, len(compare_x))
+        pipeline = build_pipeline(algorithm, task, features, seed, len(compare_x), variant)
         try:
             scores = cross_val_score(pipeline, compare_x, compare_y, cv=folds, scoring=metric, n_jobs=1)
         except ValueError as exc:
             ctx.log(f"{algorithm} failed: {exc}", "WARNING")
             continue
         seconds = (time.perf_counter() - began) / p["cv_folds"]
-        leaderboard.append({"algorithm": algorithm, "metric": metric, "score": float(np.mean(scores)),
+        leaderboard.append({"algorithm": algorithm, "params": variant, "metric": metric, "score": float(np.mean(scores)),
                             "std": float(np.std(scores)), "fit_seconds": seconds, "selected": False,
                             "scores": [float(s) for s in scores]})
-        ctx.log(f"{algorithm}: {metric} {np.mean(scores):.4f} ± {np.std(scores):.4f} ({seconds:.2f} s per fit)")
-        ctx.progress(0.1 + 0.6 * (index + 1) / len(candidates))
+        ctx.log(f"{algorithm}{_describe(variant)}: {metric} {np.mean(scores):.4f} ± {np.std(scores):.4f} "
+                f"({seconds:.2f} s per fit)")
+        ctx.progress(0.1 + 0.6 * min(1.0, index / max(len(runs), 1)))
+        if index == len(runs) and budget is not None and not tuned and leaderboard:
+            tuned = True  # the time left tunes the two best candidates
+            top = sorted(leaderboard, key=lambda c: -c["score"])[:2]
+            runs += [(c["algorithm"], variant) for c in top for variant in VARIANTS.get(c["algorithm"], [])]
     if not leaderboard:
         from services.errors import ServiceError
         raise ServiceError("INVALID_INPUT", "No candidate could be trained within the budget")
@@ -187,8 +203,8 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
     best["selected"] = True
 
     ctx.stage("refit")
-    model = build_pipeline(best["algorithm"], task, features, seed, len(x_train)).fit(x_train, y_train)
-    ctx.log(f"Refit {best['algorithm']} on {len(x_train):,} rows")
+    model = build_pipeline(best["algorithm"], task, features, seed, len(x_train), best.get("params")).fit(x_train, y_train)
+    ctx.log(f"Refit {best['algorithm']}{_describe(best.get('params'))} on {len(x_train):,} rows")
     classes = [str(c) for c in model.classes_] if task == "CLASSIFICATION" else None
     ctx.checkpoint()
 
