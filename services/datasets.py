@@ -19,7 +19,7 @@ from services.errors import ServiceError, invalid
 from services.ingest.sniff import check_delimited_text
 from services.jobs.engine import JobEngine
 from services.pagination import Page, paginate
-from services.storage.tables import Dataset, Job
+from services.storage.tables import Dataset, Job, Model, Report
 
 COPY_CHUNK = 1024 * 1024
 MAX_NAME = 255
@@ -147,9 +147,16 @@ async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: st
                                                       col(Job.status).in_(("QUEUED", "RUNNING", "NEEDS_INPUT"))))
     for job_id in running.all():
         await jobs.cancel(job_id, reason="The dataset was deleted")
+    # Models and reports of this dataset go with it (rows by cascade): their files must go too.
+    model_ids = (await session.exec(select(Model.id).where(Model.dataset_id == dataset_id))).all()
+    report_ids = (await session.exec(select(Report.id).where(Report.dataset_id == dataset_id))).all()
     await session.delete(dataset)
     await session.commit()
     files.remove_tree(files.dataset_dir(data_dir, dataset_id))
+    for model_id in model_ids:
+        files.remove_tree(files.model_dir(data_dir, model_id))
+    for report_id in report_ids:
+        files.report_path(data_dir, report_id).unlink(missing_ok=True)
 
 
 def json_value(value: Any) -> Any:

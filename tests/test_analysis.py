@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from tests.conftest import JOB, gql, ingest, make_settings, register, wait_for_job
+from tests.conftest import gql, ingest, make_settings, register, wait_for_job
 
 ANALYZE = """mutation($input: AnalyzeDatasetInput!) { analyzeDataset(input: $input) {
   job { id status } errors { code message field } } }"""

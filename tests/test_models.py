@@ -233,3 +233,14 @@ def test_a_candidate_whose_refit_would_overrun_the_budget_is_passed_over():
     assert "refitting RANDOM_FOREST on all training rows would take about 200 s, beyond the 120 s budget" in logged[0]
     assert choose_winner(board, rows_ratio=10, budget=None, log=logged.append)["algorithm"] == "RANDOM_FOREST"
     assert choose_winner(board, rows_ratio=1, budget=60, log=logged.append)["algorithm"] == "RANDOM_FOREST"
+
+
+def test_deleting_a_dataset_removes_its_models_files(churn, client, token, settings):
+    _, dataset, model, _ = churn
+    models_dir = settings.resolved_data_dir / "models"
+    assert any(models_dir.iterdir())
+    deleted = gql(client, 'mutation($id: ID!) { deleteDataset(input: {id: $id}) { errors { code } } }',
+                  {"id": dataset["id"]}, token)["data"]["deleteDataset"]
+    assert deleted["errors"] == []
+    assert gql(client, MODEL, {"id": model["id"]}, token)["data"]["model"] is None
+    assert not any(models_dir.iterdir())
