@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -92,7 +93,11 @@ class JobEngine:
         if self._accepting:
             self.announce_shutdown()
         if self._heartbeat:
+            # Awaited while the database engine is still open: a heartbeat cancelled mid-query on a
+            # disposed engine never finishes, which hung test-client teardown now and then.
             self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
         for job_id in list(self._tasks):
             self._stop_reasons[job_id] = ("QUEUED", "The server shut down; the job will run again at the next start")
             self.executor.cancel(job_id)
@@ -276,7 +281,7 @@ class JobEngine:
 
     # ------------------------------------------------------------------ liveness and recovery
     async def _beat(self) -> None:
-        while True:
+        while self._accepting:
             await asyncio.sleep(self.heartbeat_seconds)
             try:
                 if self._tasks:
