@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +18,7 @@ from websockets.asyncio.client import connect
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from harness import RssSampler, free_port, register  # noqa: E402
+from harness import RssSampler, register, running_bench_server  # noqa: E402
 
 from schema.common import to_global_id  # noqa: E402
 
@@ -72,25 +70,11 @@ def main() -> None:
     subscribers = int(args[0]) if len(args) > 0 else 200
     lines = int(args[1]) if len(args) > 1 else 5000
     pause = float(args[2]) if len(args) > 2 else 0.0
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data_dir:
-        server = subprocess.Popen([sys.executable, str(HERE / "events_server.py"), str(port), data_dir],
-                                  cwd=HERE.parent)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    httpx.get(f"{base}/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            token = register(base)
-            owner_id = jwt.decode(token, options={"verify_signature": False})["sub"]
-            with RssSampler(server.pid) as rss:
-                result = asyncio.run(run(base, token, owner_id, subscribers, lines, pause))
-        finally:
-            server.terminate()
-            server.wait()
+    with running_bench_server() as (base, server):
+        token = register(base)
+        owner_id = jwt.decode(token, options={"verify_signature": False})["sub"]
+        with RssSampler(server.pid) as rss:
+            result = asyncio.run(run(base, token, owner_id, subscribers, lines, pause))
     latencies = sorted(result["latencies"])
     delivered = len(latencies)
     expected = subscribers * lines

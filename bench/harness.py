@@ -66,6 +66,33 @@ class RssSampler:
         self._thread.join()
 
 
+def wait_until_healthy(base: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+
+
+@contextmanager
+def running_bench_server() -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start bench/events_server.py (the app plus bench-only job kinds) on a free port with a fresh data dir."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="assay-bench-") as data_dir:
+        process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "events_server.py"), str(port), data_dir],
+                                   cwd=ROOT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_healthy(base)
+            yield base, process
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
 @contextmanager
 def running_server(**env: str) -> Iterator[tuple[str, subprocess.Popen]]:
     """Start `python -m server` on a free port with a fresh data dir; yield its base URL."""
@@ -77,13 +104,7 @@ def running_server(**env: str) -> Iterator[tuple[str, subprocess.Popen]]:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            wait_until_healthy(base)
             yield base, process
         finally:
             process.terminate()

@@ -5,9 +5,7 @@ Usage: .venv/bin/python bench/responsiveness.py [SECONDS]
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import jwt
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from harness import free_port, register  # noqa: E402
+from harness import register, running_bench_server  # noqa: E402
 
 HEALTH = {"query": "{ health { status activeJobs } }"}
 
@@ -39,28 +37,15 @@ def quantile(values: list[float], q: float) -> float:
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 15
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data_dir:
-        server = subprocess.Popen([sys.executable, str(HERE / "events_server.py"), str(port), data_dir], cwd=HERE.parent)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    httpx.get(f"{base}/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            owner = jwt.decode(register(base), options={"verify_signature": False})["sub"]
-            with httpx.Client() as client:
-                idle, _ = sample(client, base, 3)
-                for _ in range(2):
-                    client.post(f"{base}/bench/jobs", json={"owner_id": owner, "kind": "TRAIN",
-                                                            "params": {"rows": 100_000, "trees": 300}})
-                time.sleep(1)
-                busy, active = sample(client, base, seconds)
-        finally:
-            server.terminate()
-            server.wait()
+    with running_bench_server() as (base, _):
+        owner = jwt.decode(register(base), options={"verify_signature": False})["sub"]
+        with httpx.Client() as client:
+            idle, _ = sample(client, base, 3)
+            for _ in range(2):
+                client.post(f"{base}/bench/jobs", json={"owner_id": owner, "kind": "TRAIN",
+                                                        "params": {"rows": 100_000, "trees": 300}})
+            time.sleep(1)
+            busy, active = sample(client, base, seconds)
     print(f"\n## Responsiveness: health while two random-forest fits run ({seconds:g} s of samples)\n")
     print("| phase | requests | p50 | p99 | max | target |")
     print("| --- | --- | --- | --- | --- | --- |")

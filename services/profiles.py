@@ -50,10 +50,6 @@ async def on_profile_failure(session: AsyncSession, job: Job, _result: dict[str,
                   ignore_errors=True)
 
 
-async def has_profile(session: AsyncSession, *, dataset_id: str) -> bool:
-    return (await session.exec(select(Profile.id).where(Profile.dataset_id == dataset_id))).first() is not None
-
-
 def load_profile(data_dir: Path, dataset_id: str) -> dict[str, Any] | None:
     path = files.profile_path(data_dir, dataset_id)
     try:

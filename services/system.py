@@ -1,7 +1,6 @@
 """Health and operator facts: is the database there, how big is everything, how busy are the workers."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy import func, text
@@ -42,9 +41,5 @@ async def row_counts(session: AsyncSession) -> dict[str, int]:
 def data_dir_size(data_dir: Path) -> int:
     return directory_size(data_dir)
 
-
-def process_rss_bytes() -> int:
-    import psutil
-    return psutil.Process(os.getpid()).memory_info().rss
 
 

@@ -1,7 +1,6 @@
 """Read a delimited text file into Arrow, with detection, and explain failures with a line number."""
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 from pathlib import Path
@@ -85,11 +84,6 @@ def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int) -> 
 def read_delimited(path: Path, *, options: dict, max_decompressed: int) -> tuple[pa.Table, CsvDialect]:
     """Parse the whole file; raise ServiceError(PARSE_ERROR) with a readable reason."""
     sample = read_text_head(path, DETECTION_SAMPLE_BYTES)
-    if options.get("encoding"):
-        try:
-            codecs.lookup(options["encoding"])
-        except LookupError as exc:
-            raise ServiceError("INVALID_INPUT", f"Unknown encoding {options['encoding']!r}", ["csv", "encoding"]) from exc
     dialect = detect_dialect(sample, encoding=options.get("encoding"), delimiter=options.get("delimiter"),
                              has_header=options.get("has_header"), null_values=options.get("na_values"))
     try:

@@ -9,7 +9,6 @@ from pathlib import Path
 from services.errors import ServiceError
 
 SAMPLE_BYTES = 64 * 1024
-ACCEPTED_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".gz")
 
 # Magic numbers of formats people upload by mistake, with the hint we give back.
 _KNOWN_BINARIES: list[tuple[bytes, str]] = [
