@@ -66,7 +66,8 @@ def main() -> None:
         return JSONResponse({"job_id": job.id})
 
     app.router.routes.insert(0, Route("/bench/jobs", start_job, methods=["POST"]))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_max_queue=100_000)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_max_queue=100_000,
+                ws_per_message_deflate=settings.ws_compression)
 
 
 if __name__ == "__main__":

@@ -49,12 +49,41 @@ async def cancel(ctx: Context, job_id: str | None) -> Job:
 BACKLOG_BATCH = 500
 
 
+def batch_logs(events: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """The `batch: true` form of events that arrived together: their log lines as one LOG event.
+
+    Status changes still travel on their own (after the lines before them); a burst of progress
+    alone is sent as its latest state.
+    """
+    batched: list[dict[str, Any]] = []
+    lines: list[JobLog] = []
+    for event in events:
+        if event["kind"] == "STATUS":
+            if lines:
+                batched.append({"kind": "LOG", "job": event["job"], "log": lines[-1], "logs": lines})
+                lines = []
+            batched.append({"kind": "STATUS", "job": event["job"], "log": None, "logs": [],
+                            "final": event.get("final", False)})
+        elif event["log"] is not None:
+            lines.append(event["log"])
+    if lines:
+        batched.append({"kind": "LOG", "job": events[-1]["job"], "log": lines[-1], "logs": lines})
+    elif events[-1]["kind"] == "PROGRESS":
+        batched.append({**events[-1], "logs": []})
+    return tuple(batched)
+
+
+def _ends_stream(event: dict[str, Any]) -> bool:
+    return bool(event.get("final")) or (event["kind"] == "STATUS" and event["job"].status in TERMINAL)
+
+
 async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: bool = False
                      ) -> AsyncIterator[dict[str, Any]]:
     """The backlog after `after`, then live events, without gaps or repeats; ends with the job.
 
-    With `batch`, log lines that are already waiting travel together in one LOG event (`logs`), so a
-    fast job costs one message per burst instead of one per line.
+    With `batch`, log lines that arrived together travel in one LOG event (`logs`), so a fast job
+    costs one message per burst instead of one per line. Live events are the very objects the bus
+    delivered to every subscriber, so the GraphQL layer can execute and encode each once.
     """
     job = await get(ctx, job_id)
     if job is None:
@@ -72,40 +101,31 @@ async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: boo
             yield {"kind": "STATUS", "job": job, "log": None}
             return
         while True:
-            events = [await live.get()]
-            while batch and not live.empty():
-                events.append(live.get_nowait())
-            pending_logs: list[JobLog] = []
-            for event in events:
-                if event is None:  # the server is shutting down
+            delivery = await live.get()
+            if delivery is None:  # the server is shutting down
+                return
+            events = delivery.events
+            if any(e["log"] is not None and e["log"].seq <= seen for e in events):
+                # Only right after the backlog: lines it already sent; this subscriber's own copy.
+                events = tuple(e for e in events if e["log"] is None or e["log"].seq > seen)
+                outgoing = batch_logs(events) if batch and events else events
+            else:
+                outgoing = delivery.derived("batch", batch_logs) if batch else events
+            for event in outgoing:
+                if event["log"] is not None:
+                    seen = event["log"].seq
+                yield event
+                if _ends_stream(event):
                     return
-                log = event.get("log")
-                if log is not None:
-                    if log.seq <= seen:
-                        continue
-                    seen = log.seq
-                if batch and event["kind"] != "STATUS":
-                    pending_logs.extend([log] if log is not None else [])
-                    latest = event
-                    continue
-                if pending_logs:
-                    yield {"kind": "LOG", "job": event["job"], "log": pending_logs[-1], "logs": pending_logs}
-                    pending_logs = []
-                yield event if not batch else {**event, "logs": []}
-                if event.get("final") or (event["kind"] == "STATUS" and event["job"].status in TERMINAL):
-                    return
-            if pending_logs:
-                yield {"kind": "LOG", "job": latest["job"], "log": pending_logs[-1], "logs": pending_logs}
-            elif batch and events and events[-1] is not None and events[-1]["kind"] == "PROGRESS":
-                yield {**events[-1], "logs": []}
 
 
 async def job_updates(ctx: Context) -> AsyncIterator[Job]:
     """Every change to any of the caller's jobs, as the job's new state."""
     with ctx.app.bus.subscribe(user_channel(ctx.user_id)) as live:
         while True:
-            event = await live.get()
-            if event is None:
+            delivery = await live.get()
+            if delivery is None:
                 return
-            if event["kind"] != "LOG":
-                yield event["job"]
+            for event in delivery.events:
+                if event["kind"] != "LOG":
+                    yield event["job"]

@@ -17,6 +17,7 @@ from schema.api.preprocessing import PreprocessingMutation
 from schema.api.profiles import ProfilesMutation
 from schema.api.system import SystemQuery
 from schema.api.users import UsersMutation, UsersQuery
+from schema.fanout import SharedEventExecutor
 
 
 @strawberry.type
@@ -62,6 +63,7 @@ def create_schema(*, max_depth: int = 10, max_aliases: int = 15, max_tokens: int
     return AssaySchema(
         query=Query, mutation=Mutation, subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
+        execution_context_class=SharedEventExecutor,
         extensions=[
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),

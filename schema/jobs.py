@@ -17,6 +17,7 @@ from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
 
 from schema.common import Node, PageInfo, UserError, build_connection, field_error, to_global_id
+from schema.fanout import IdentityMemo
 
 if TYPE_CHECKING:
     from schema.datasets import Dataset
@@ -178,12 +179,20 @@ class JobEvent:
 
     @classmethod
     def from_event(cls, event: dict) -> "JobEvent":
+        """One object per bus event, shared by every subscriber, so its execution can be shared too."""
+        return JOB_EVENT_NODES.get(event, lambda: cls._build(event))
+
+    @classmethod
+    def _build(cls, event: dict) -> "JobEvent":
         log = event.get("log")
         logs = event.get("logs")
         if logs is None:
             logs = [log] if log is not None else []
         return cls(kind=JobEventKind(event["kind"]), job=Job.from_row(event["job"]),
                    log=LogEntry.from_row(log) if log is not None else None, logs=[LogEntry.from_row(r) for r in logs])
+
+
+JOB_EVENT_NODES = IdentityMemo(512)
 
 
 @strawberry.input

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -61,6 +62,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             async with state.sessions() as session:
                 await auth.ensure_admin(session=session, email=settings.admin_email, password=settings.admin_password)
         await state.jobs.start()
+        # The start-up heap (schema, ORM, pandas, scikit-learn) lives as long as the process: keeping it
+        # out of the collector's sweeps takes ~100 ms pauses off full collections while events stream.
+        gc.freeze()
         logger.info("Assay %s ready; data in %s", state.version, settings.resolved_data_dir)
         try:
             yield

@@ -1,6 +1,7 @@
 """The /graphql endpoint: Strawberry's ASGI view plus the transport rules Assay adds."""
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from resolvers.context import AppState, Context
 from resolvers.users import user_from_authorization
+from schema.fanout import IdentityMemo
 
 logger = logging.getLogger("assay.http")
 
@@ -37,6 +39,7 @@ class AssayGraphQL(GraphQL):
     def __init__(self, schema: Any, *, app: AppState, **kwargs: Any) -> None:
         super().__init__(schema, multipart_uploads_enabled=True, graphql_ide="graphiql", **kwargs)
         self.app_state = app
+        self._encoded_results = IdentityMemo(256)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,6 +73,16 @@ class AssayGraphQL(GraphQL):
         if user is not None and self.app_state.requests_by_user.hit(user.id):
             return graphql_error_response("Too many requests; slow down", "RATE_LIMITED", 429)
         return None
+
+    def encode_json(self, data: object) -> str | bytes:
+        """Subscription results shared between sockets (schema.fanout) are encoded once, not per socket."""
+        if isinstance(data, dict) and data.get("type") in ("next", "data"):
+            payload = data.get("payload")
+            if isinstance(payload, dict) and payload.keys() == {"data"} and payload["data"] is not None:
+                encoded = self._encoded_results.get(payload["data"], lambda: super(AssayGraphQL, self).encode_json(
+                    payload["data"]))
+                return f'{{"id":{json.dumps(data.get("id"))},"type":"{data["type"]}","payload":{{"data":{encoded}}}}}'
+        return super().encode_json(data)
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
         user = getattr(request.state, "user", None) if isinstance(request, Request) else None

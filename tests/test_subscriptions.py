@@ -142,3 +142,34 @@ def test_batched_job_events_carry_every_line_once(client, token):
     seqs = [log["seq"] for event in events for log in event["logs"]]
     assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 4
     assert events[-1]["kind"] == "STATUS" and events[-1]["job"]["status"] == "SUCCEEDED"
+
+
+def test_subscribers_sharing_a_job_each_get_their_own_selection(client, token):
+    """Events are executed once per distinct document and variables, so different selections stay apart."""
+    started = upload(client, token, b"a,b\n1,2\n3,4\n")["data"]["uploadDataset"]
+    job_id = started["job"]["id"]
+    full = "subscription($id: ID!) { jobEvents(jobId: $id) { kind log { seq message } } }"
+    lean = "subscription($id: ID!) { jobEvents(jobId: $id) { kind log { seq } } }"
+    toggled = ("subscription($id: ID!, $withMessage: Boolean!) { jobEvents(jobId: $id) "
+               "{ kind log { seq message @include(if: $withMessage) } } }")
+    operations = {"full1": (full, {}), "full2": (full, {}), "lean": (lean, {}),
+                  "with": (toggled, {"withMessage": True}), "without": (toggled, {"withMessage": False})}
+    with transport_ws(client, token) as socket:
+        for op_id, (query, variables) in operations.items():
+            socket.send_json({"id": op_id, "type": "subscribe",
+                              "payload": {"query": query, "variables": {"id": job_id, **variables}}})
+        events: dict[str, list] = {op_id: [] for op_id in operations}
+        open_operations = set(operations)
+        while open_operations:
+            message = socket.receive_json()
+            if message["type"] == "next":
+                assert "errors" not in message["payload"], message
+                events[message["id"]].append(message["payload"]["data"]["jobEvents"])
+            elif message["type"] == "complete":
+                open_operations.discard(message["id"])
+    lines = [e["log"] for e in events["full1"] if e["kind"] == "LOG"]
+    assert len(lines) >= 4 and all(set(line) == {"seq", "message"} for line in lines)
+    assert events["full2"] == events["full1"]
+    assert [e["log"] for e in events["lean"] if e["kind"] == "LOG"] == [{"seq": line["seq"]} for line in lines]
+    assert [e["log"] for e in events["with"] if e["kind"] == "LOG"] == lines
+    assert [e["log"] for e in events["without"] if e["kind"] == "LOG"] == [{"seq": line["seq"]} for line in lines]

@@ -85,7 +85,7 @@ class JobEngine:
         for job in self._running_snapshots.values():
             handed_back = job.model_copy(update={"status": "QUEUED",
                                                  "error": "The server is shutting down; the job resumes at the next start"})
-            self._publish(handed_back, {"kind": "STATUS", "job": handed_back, "log": None, "final": True})
+            self._publish(handed_back, [{"kind": "STATUS", "job": handed_back, "log": None, "final": True}])
         self.bus.close()
 
     async def stop(self) -> None:
@@ -264,11 +264,12 @@ class JobEngine:
 
     # ------------------------------------------------------------------ events
     def _publish_status(self, job: Job) -> None:
-        self._publish(job, {"kind": "STATUS", "job": job.model_copy(), "log": None})
+        self._publish(job, [{"kind": "STATUS", "job": job.model_copy(), "log": None}])
 
-    def _publish(self, job: Job, event: dict[str, Any]) -> None:
-        self.bus.publish(job_channel(job.id), event)
-        self.bus.publish(user_channel(job.owner_id), event)
+    def _publish(self, job: Job, events: list[dict[str, Any]]) -> None:
+        """One delivery per call: what a job reported together reaches subscribers together."""
+        self.bus.publish(job_channel(job.id), events)
+        self.bus.publish(user_channel(job.owner_id), events)
 
     def _write_telemetry(self, job: Job) -> None:
         if self.telemetry_path is None:
