@@ -63,6 +63,9 @@ def run(base: str, token: str, source: dict, sink: dict, steps: list | None = No
 
 def waited(logs: list[dict]) -> float:
     for entry in logs:
+        if "Collected" in entry["message"]:
+            print(entry["message"])
+    for entry in logs:
         if "waiting on the network" in entry["message"]:
             return float(entry["message"].split("(")[1].split(" s")[0])
     return 0.0

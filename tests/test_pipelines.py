@@ -49,6 +49,10 @@ class Handler(BaseHTTPRequestHandler):
                       "score": i * 1.5} for i in range(3)]
             body = {"data": {"items": items}, "next": f"/api/items?page={page + 1}" if page < 4 else None}
             self._send(200, json.dumps(body).encode())
+        elif url.path == "/api/mixed":
+            self._send(200, json.dumps([
+                {"id": 1, "tags": ["a", "b"], "when": "2024-01-05", "n": "3.5", "flag": True, "label": "x"},
+                {"id": 2, "extra": {"x": 1}, "when": "2024-02-01", "n": "NA", "flag": False, "label": "NA"}]).encode())
         elif url.path == "/flaky":
             if Handler.hits[url.path] % 2 == 1:
                 self._send(503, b"busy")
@@ -113,8 +117,8 @@ def test_paged_json_api_flattened_into_a_dataset(open_client, source_server):
     result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     assert result["lastRun"]["rowsIn"] == 12 and result["lastRun"]["rowsOut"] == 12 and result["lastRun"]["version"] == 1
-    assert [c["name"] for c in result["outputSchema"]] == ["id", "score", "user.name", "user.address.city"]
-    assert result["data"]["rows"][0] == [10, 0.0, "u10", "Rome"] and result["data"]["totalRows"] == 12
+    assert [c["name"] for c in result["outputSchema"]] == ["id", "user.name", "user.address.city", "score"]  # the records' own order
+    assert result["data"]["rows"][0] == [10, "u10", "Rome", 0.0] and result["data"]["totalRows"] == 12
     assert result["lastRun"]["job"]["kind"] == "PIPELINE"
     stages = [t["stage"] for t in result["job"]["timeline"]]
     assert stages == ["collect", "process", "store"]
@@ -238,3 +242,30 @@ def test_pipelines_are_private(open_client, source_server):
     dataset = ingest(client, token, b"a\n1\n")
     stolen = create(client, other, name="steal", source={"dataset": {"datasetId": dataset["id"]}}, sink={"parquet": {"name": "x"}})
     assert stolen["errors"][0]["code"] == "NOT_FOUND"
+
+
+def test_uneven_records_are_flattened_and_typed_like_an_upload(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    created = create(client, token, name="mixed", source={"http": {"url": f"{source_server}/api/mixed"}},
+                     sink={"dataset": {"name": "mixed"}})
+    result = run(client, token, created["pipeline"]["id"])
+    assert result["job"]["status"] == "SUCCEEDED", result["job"]
+    types = {c["name"]: c["semanticType"] for c in result["outputSchema"]}
+    assert list(types) == ["id", "tags", "when", "n", "flag", "label", "extra.x"]  # a key seen late still gets a column
+    assert types["when"] == "DATETIME" and types["n"] == "NUMERIC"  # text typed as an uploaded CSV would be
+    rows = result["data"]["rows"]
+    assert rows[0][1] == '["a","b"]' and rows[1][1] is None  # lists stay whole, as JSON
+    assert rows[0][3] == 3.5 and rows[1][3] is None  # "NA" is a null token, as in uploads
+    assert [r[5] for r in rows] == ["x", None]  # null tokens in text columns too
+    assert [r[6] for r in rows] == [None, 1]
+
+
+def test_a_selector_that_does_not_parse_is_refused_when_saved(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    created = create(client, token, name="bad", source={"scrape": {
+        "url": f"{source_server}/shop/list.html", "rowSelector": "li.item",
+        "fields": [{"name": "title", "selector": "a["}]}}, sink={"parquet": {"name": "out"}})
+    assert created["errors"][0]["code"] == "INVALID_INPUT"
+    assert created["errors"][0]["field"] == ["source", "scrape", "fields", "0", "selector"]

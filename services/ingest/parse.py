@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -60,6 +61,12 @@ def find_ragged_line(path: Path, dialect: CsvDialect, max_decompressed: int) -> 
 
 
 def _read_with_arrow(path: Path, dialect: CsvDialect, max_decompressed: int) -> pa.Table:
+    with open_text_bytes(path, max_decompressed) as stream:
+        return read_arrow_csv(stream, dialect)
+
+
+def read_arrow_csv(stream: Any, dialect: CsvDialect) -> pa.Table:
+    """pyarrow's reader with the upload's conversions: null tokens, booleans, decimal mark."""
     encoding = "utf8" if dialect.encoding in ("utf-8", "utf-8-sig") else dialect.encoding
     read_options = pacsv.ReadOptions(skip_rows=dialect.skip_rows, encoding=encoding, block_size=8 << 20,
                                      autogenerate_column_names=not dialect.has_header)
@@ -68,9 +75,8 @@ def _read_with_arrow(path: Path, dialect: CsvDialect, max_decompressed: int) -> 
     convert_options = pacsv.ConvertOptions(null_values=dialect.null_values, strings_can_be_null=True,
                                            quoted_strings_can_be_null=True, decimal_point=dialect.decimal,
                                            true_values=TRUE_VALUES, false_values=FALSE_VALUES)
-    with open_text_bytes(path, max_decompressed) as stream:
-        return pacsv.read_csv(stream, read_options=read_options, parse_options=parse_options,
-                              convert_options=convert_options)
+    return pacsv.read_csv(stream, read_options=read_options, parse_options=parse_options,
+                          convert_options=convert_options)
 
 
 def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int) -> pa.Table:

@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import random
+import ssl
+import threading
 import time
+from collections import deque
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 from urllib.parse import urljoin
 
+import httpcore  # noqa: F401 - httpx imports it at the first client; here it loads with the job, not in its collect stage
 import httpx
-import pandas as pd
+import orjson
+import simdjson
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from services.errors import ServiceError
+from services.pipelines.records import FlatColumns, RecordPages
 from services.pipelines.ssrf import check_url
 
 MAX_REDIRECTS = 5
@@ -38,8 +45,17 @@ class Fetcher:
     def __init__(self, *, allow: list[str], max_bytes: int, log: Callable[[str, str], None],
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.allow, self.max_bytes, self.log, self.sleep = allow, max_bytes, log, sleep
-        self.client = httpx.Client(follow_redirects=False)
+        # Loading the CA store takes ~30 ms: plain-http sources never pay it (the context is unused there).
+        self._plain = httpx.Client(follow_redirects=False, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+        self._tls: httpx.Client | None = None
         self.waited = 0.0
+
+    def _client_for(self, url: str) -> httpx.Client:
+        if not url.lower().startswith("https:"):
+            return self._plain
+        if self._tls is None:
+            self._tls = httpx.Client(follow_redirects=False)
+        return self._tls
 
     def fetch(self, url: str, *, method: str = "GET", headers: dict | None = None, params: dict | None = None,
               retries: int = 3, timeout: float = 30) -> tuple[bytes, str]:
@@ -78,7 +94,7 @@ class Fetcher:
         for _ in range(MAX_REDIRECTS + 1):
             check_url(url, self.allow)
             began = time.perf_counter()
-            with self.client.stream(method, url, headers=headers, params=params, timeout=timeout) as response:
+            with self._client_for(url).stream(method, url, headers=headers, params=params, timeout=timeout) as response:
                 if response.is_redirect:
                     url = urljoin(url, response.headers["location"])
                     method, params = "GET", None
@@ -94,56 +110,143 @@ class Fetcher:
         raise ServiceError("INVALID_INPUT", f"More than {MAX_REDIRECTS} redirects from {url}")
 
 
-def collect_http(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, log) -> pd.DataFrame:
-    records: list[Any] = []
+def collect_http(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, log) -> RecordPages:
+    """Fetch pages on a thread while this one decodes and converts the pages already here.
+
+    The fetching thread only finds the next page's URL (simdjson, without building the page's
+    objects) and sends the next request at once, so decoding overlaps with the network wait.
+    """
+    pages = PageHandoff(PENDING_BYTES)
+    stop = threading.Event()
+    fetching = threading.Thread(target=_fetch_pages, args=(source, fetcher, pages, stop), daemon=True,
+                                name="pipeline-fetch")
+    fetching.start()
+    records_path = source.get("records_path")
+    collected = RecordPages()
+    try:
+        while (item := pages.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            number, final_url, body = item
+            found = dotted(orjson.loads(body), records_path)
+            if not isinstance(found, list):
+                raise ServiceError("PARSE_ERROR", f"No list of records at {records_path or 'the top level'} of {final_url}")
+            collected.add(found)
+            log(f"Page {number}: {len(found):,} record(s) from {final_url}", "INFO")
+            if collected.rows > max_records:
+                raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} records")
+    finally:
+        stop.set()
+        fetching.join()
+    return collected
+
+
+PENDING_BYTES = 64 * 2**20  # fetched pages not yet converted; a short stall here must not stop the fetching
+
+
+class PageHandoff:
+    """Pages from the fetching thread to the converting one, bounded by bytes, not by count."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._items: deque[tuple[Any, int]] = deque()
+        self._bytes = 0
+        self._changed = threading.Condition()
+
+    def put(self, item: Any, size: int, stop: threading.Event) -> None:
+        with self._changed:
+            while self._bytes and self._bytes + size > self.budget and not stop.is_set():
+                self._changed.wait(0.1)
+            self._items.append((item, size))
+            self._bytes += size
+            self._changed.notify_all()
+
+    def get(self) -> Any:
+        with self._changed:
+            while not self._items:
+                self._changed.wait()
+            item, size = self._items.popleft()
+            self._bytes -= size
+            self._changed.notify_all()
+            return item
+
+
+def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, pages: PageHandoff, stop: threading.Event) -> None:
     url: str | None = source["url"]
     params = source.get("params")
-    for page in range(int(source.get("max_pages") or 100)):
-        if not url:
-            break
-        body, final_url = fetcher.fetch(url, method=source.get("method") or "GET", headers=source.get("headers"),
-                                        params=params, retries=int(source.get("retries", 3)),
-                                        timeout=float(source.get("timeout_seconds") or 30))
+    next_pointer = json_pointer(source.get("next_page_path"))
+    try:
+        for page in range(int(source.get("max_pages") or 100)):
+            if not url or stop.is_set():
+                break
+            body, final_url = fetcher.fetch(url, method=source.get("method") or "GET", headers=source.get("headers"),
+                                            params=params, retries=int(source.get("retries", 3)),
+                                            timeout=float(source.get("timeout_seconds") or 30))
+            next_url = _find_next_url(body, next_pointer, final_url)
+            pages.put((page + 1, final_url, body), len(body), stop)
+            url, params = (urljoin(final_url, next_url) if next_url else None), None
+        pages.put(None, 0, stop)
+    except BaseException as exc:  # noqa: BLE001 - handed to the collecting thread, which raises it
+        pages.put(exc, 0, stop)
+
+
+def json_pointer(path: str | None) -> str | None:
+    """A dotted path ("links.next", "data.0.url") as an RFC 6901 pointer; digits index lists, as in `dotted`."""
+    if not path:
+        return None
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in path.split("."))
+
+
+def _find_next_url(body: bytes, pointer: str | None, final_url: str) -> str | None:
+    try:
+        document = simdjson.Parser().parse(body)
+    except ValueError as exc:
+        raise ServiceError("PARSE_ERROR", f"{final_url} did not answer JSON") from exc
+    if pointer is None:
+        return None
+    try:
+        found = document.at_pointer(pointer)
+    except (KeyError, IndexError, ValueError, TypeError):
+        return None
+    return found if isinstance(found, str) and found else None
+
+
+def check_selectors(source: dict[str, Any]) -> None:
+    """Refuse a selector lexbor cannot parse when the pipeline is saved, not when it first runs."""
+    probe = LexborHTMLParser("<p></p>")
+    selectors = [(source["row_selector"], ["source", "scrape", "rowSelector"])] + [
+        (field["selector"], ["source", "scrape", "fields", str(index), "selector"])
+        for index, field in enumerate(source["fields"]) if field["selector"]]
+    for selector, path in selectors:
         try:
-            import json
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise ServiceError("PARSE_ERROR", f"{final_url} did not answer JSON") from exc
-        found = dotted(payload, source.get("records_path"))
-        if not isinstance(found, list):
-            raise ServiceError("PARSE_ERROR", f"No list of records at {source.get('records_path') or 'the top level'} "
-                               f"of {final_url}")
-        records.extend(found)
-        log(f"Page {page + 1}: {len(found):,} record(s) from {final_url}", "INFO")
-        if len(records) > max_records:
-            raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} records")
-        next_url = dotted(payload, source.get("next_page_path")) if source.get("next_page_path") else None
-        url, params = (urljoin(final_url, next_url) if isinstance(next_url, str) and next_url else None), None
-    return pd.json_normalize(records, sep=".") if records else pd.DataFrame()
+            probe.css(selector)
+        except SelectolaxError as exc:
+            raise ServiceError("INVALID_INPUT", f"Not a CSS selector: {selector!r}", path) from exc
 
 
-def collect_scrape(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, log) -> pd.DataFrame:
-    from bs4 import BeautifulSoup
+def collect_scrape(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, log) -> FlatColumns:
+    """Rows by a CSS selector, fields by selectors within each row; parsed with lexbor (selectolax)."""
     body, final_url = fetcher.fetch(source["url"])
-    soup = BeautifulSoup(body, "html.parser")
-    rows = soup.select(source["row_selector"])[: max_records + 1]
+    document = LexborHTMLParser(body)
+    rows = document.css(source["row_selector"])  # checked when saved (check_selectors)
     if len(rows) > max_records:
         raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} rows")
+    fields = source["fields"]
     records = []
     for row in rows:
         record = {}
-        for field in source["fields"]:
-            element = row.select_one(field["selector"]) if field["selector"] else row
+        for field in fields:
+            element = row.css_first(field["selector"]) if field["selector"] else row
             if element is None:
                 record[field["name"]] = None
                 continue
             attribute = field.get("attribute")
-            value = element.get(attribute) if attribute else element.get_text(" ", strip=True)
-            if isinstance(value, list):
-                value = " ".join(value)
+            value = element.attributes.get(attribute) if attribute else element.text(separator=" ", strip=True)
             if attribute in ("href", "src", "action") and value:
                 value = urljoin(final_url, value)
             record[field["name"]] = value
         records.append(record)
     log(f"Scraped {len(records):,} row(s) from {final_url}", "INFO")
-    return pd.DataFrame.from_records(records, columns=[f["name"] for f in source["fields"]])
+    columns = FlatColumns([f["name"] for f in fields])  # every field is a column, even when no row matched
+    columns.add(records)
+    return columns

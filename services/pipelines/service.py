@@ -14,6 +14,7 @@ from services.datasets import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
 from services.jobs.engine import JobEngine
 from services.pagination import Page, paginate
+from services.pipelines.collect import check_selectors
 from services.pipelines import sinks
 from services.pipelines.ssrf import check_url, parse_allow_list
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, utcnow
@@ -55,6 +56,8 @@ async def check_config(session: AsyncSession, *, owner_id: str, config: dict[str
                 raise invalid("`retries` must be between 0 and 10", ["source", "http", "retries"])
         elif not source.get("fields"):
             raise invalid("Give at least one field", ["source", "scrape", "fields"])
+        else:
+            check_selectors(source)
     sinks.check_sink(config["sink"])
 
 
