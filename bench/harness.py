@@ -27,11 +27,13 @@ def free_port() -> int:
 class RssSampler:
     """Samples the RSS of a process and of its children (job workers) every few milliseconds."""
 
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
+    def __init__(self, pid: int, interval: float = 0.02, *, unique: bool = False) -> None:
         self.process = psutil.Process(pid)
         self.interval = interval
+        self.unique = unique  # also the workers' USS: memory not shared with the fork server's preloaded modules
         self.peak_server = 0
         self.peak_workers = 0
+        self.peak_workers_unique = 0
         self.peak_total = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -45,6 +47,9 @@ class RssSampler:
                     try:
                         for worker in helper.children():
                             workers = max(workers, worker.memory_info().rss)
+                            if self.unique:
+                                self.peak_workers_unique = max(self.peak_workers_unique,
+                                                               worker.memory_full_info().uss)
                     except psutil.Error:
                         pass
                 self.peak_server = max(self.peak_server, server)
@@ -55,7 +60,7 @@ class RssSampler:
             time.sleep(self.interval)
 
     def reset(self) -> None:
-        self.peak_server = self.peak_workers = self.peak_total = 0
+        self.peak_server = self.peak_workers = self.peak_workers_unique = self.peak_total = 0
 
     def __enter__(self) -> "RssSampler":
         self._thread.start()

@@ -46,6 +46,7 @@ async def upload(ctx: Context, *, upload: Any, name: str | None, csv_options: di
     async with ctx.session() as session:
         return await dataset_service.create_from_upload(
             session, jobs=ctx.app.jobs, owner_id=ctx.user_id, source=upload.file, file_name=upload.filename,
+            staged_path=getattr(upload, "staged_path", None),
             name=name, csv_options=csv_options, data_dir=settings.resolved_data_dir,
             max_bytes=settings.max_upload_bytes, max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024))
 

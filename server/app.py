@@ -16,6 +16,7 @@ from schema import create_schema
 from server.graphql_view import AssayGraphQL
 from server.routes import download_dataset, download_model, download_plot, download_report, health_check, root
 from server.settings import Settings
+from server.uploads import clear_staging
 from services import auth
 from services.jobs.bus import InMemoryEventBus
 from services.jobs.engine import JobEngine
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(db.migrate, settings.resolved_database_url)
+        clear_staging(settings.resolved_data_dir)
         if settings.admin_email and settings.admin_password:
             async with state.sessions() as session:
                 await auth.ensure_admin(session=session, email=settings.admin_email, password=settings.admin_password)

@@ -14,6 +14,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from resolvers.context import AppState, Context
 from resolvers.users import user_from_authorization
 from schema.fanout import IdentityMemo
+from server.uploads import StagingRequestAdapter, discard_staged
 
 logger = logging.getLogger("assay.http")
 
@@ -36,6 +37,8 @@ def client_address(scope: Scope) -> str:
 
 
 class AssayGraphQL(GraphQL):
+    request_adapter_class = StagingRequestAdapter  # uploads go straight into the data directory
+
     def __init__(self, schema: Any, *, app: AppState, **kwargs: Any) -> None:
         super().__init__(schema, multipart_uploads_enabled=True, graphql_ide="graphiql", **kwargs)
         self.app_state = app
@@ -55,6 +58,8 @@ class AssayGraphQL(GraphQL):
             await graphql_error_response(f"The request body is larger than the upload limit "
                                          f"({self.app_state.settings.max_upload_mb:g} MB)", "PAYLOAD_TOO_LARGE",
                                          413)(scope, receive, send)
+        finally:
+            discard_staged(request)
 
     async def _refuse(self, request: Request) -> JSONResponse | None:
         """Transport-level refusals: CSRF on multipart, declared oversize bodies, request rate."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import math
+import os
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -52,9 +53,16 @@ def validate_csv_options(options: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _store_upload(source: BinaryIO, target: Path, max_bytes: int) -> int:
-    """Copy the upload in chunks; refuse (and remove) it once it passes `max_bytes`."""
+def _store_upload(source: BinaryIO, target: Path, max_bytes: int, staged_path: Path | None = None) -> int:
+    """Move a staged upload into place, or copy a stream in chunks; refuse (and remove) one over `max_bytes`."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    if staged_path is not None:
+        size = staged_path.stat().st_size
+        if size > max_bytes:
+            raise ServiceError("PAYLOAD_TOO_LARGE", f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
+        os.replace(staged_path, target)  # same file system (both in the data directory): a rename, not a copy
+        check_delimited_text(target)
+        return size
     written = 0
     with files.atomic_output(target) as temporary, temporary.open("wb") as out:
         while chunk := source.read(COPY_CHUNK):
@@ -68,7 +76,8 @@ def _store_upload(source: BinaryIO, target: Path, max_bytes: int) -> int:
 
 async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id: str, source: BinaryIO,
                              file_name: str | None, name: str | None, csv_options: dict[str, Any],
-                             data_dir: Path, max_bytes: int, max_decompressed_bytes: int) -> tuple[Dataset, Job]:
+                             data_dir: Path, max_bytes: int, max_decompressed_bytes: int,
+                             staged_path: Path | None = None) -> tuple[Dataset, Job]:
     """Store the upload, then queue its INGEST job. On any refusal nothing is left behind."""
     options = validate_csv_options(csv_options)
     shown = display_name(file_name)
@@ -78,7 +87,7 @@ async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id
     folder = files.dataset_dir(data_dir, dataset.id)
     try:
         dataset.size_bytes = await asyncio.to_thread(_store_upload, source, files.original_path(data_dir, dataset.id),
-                                                     max_bytes)
+                                                     max_bytes, staged_path)
         session.add(dataset)
         await session.flush()
         job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params={
@@ -110,6 +119,7 @@ async def on_ingest_failure(session: AsyncSession, job: Job, _result: dict[str, 
     dataset.status, dataset.error = "FAILED", job.error
     session.add(dataset)
     files.parquet_path(Path(job.params["data_dir"]), dataset.id).unlink(missing_ok=True)
+    files.discard_partial_outputs(files.dataset_dir(Path(job.params["data_dir"]), dataset.id))
 
 
 async def on_ingest_start(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:

@@ -66,6 +66,12 @@ def atomic_output(target: Path) -> Iterator[Path]:
         temporary_path.unlink(missing_ok=True)
 
 
+def discard_partial_outputs(folder: Path) -> None:
+    """Remove what atomic_output left behind when its process was killed mid-write."""
+    for partial in folder.glob(".*.part"):
+        partial.unlink(missing_ok=True)
+
+
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 

@@ -131,6 +131,31 @@ def test_parquet_copy_beside_the_original(client, token, settings):
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
 
 
+def test_large_file_is_parsed_and_written_in_one_pass(client, token, settings):
+    """~10 MB: more than one parser block, so the Parquet copy is written batch by batch."""
+    rows = 400_000
+    body = "id,when,amount\n" + "".join(f"{i},{1 + i % 28:02d}.01.2024,{i * 0.5}\n" for i in range(rows))
+    dataset = ingest(client, token, body.encode(), "big.csv")
+    assert dataset["status"] == "READY" and dataset["rowCount"] == rows
+    assert column_types(dataset)["when"] == "DATETIME"
+    logs = [entry["message"] for entry in dataset["job"]["logs"]]
+    assert not any("whole file" in m for m in logs)
+    from schema.common import raw_id
+    parquet = pq.ParquetFile(settings.resolved_data_dir / "datasets" / raw_id(dataset["id"], "Dataset") / "data.parquet")
+    assert parquet.metadata.num_rows == rows and parquet.metadata.num_row_groups == 4  # 128k-row groups
+    assert str(parquet.schema_arrow.field("when").type).startswith("timestamp")
+
+
+def test_a_type_that_changes_after_the_first_block_reads_the_whole_file(client, token):
+    """The streaming reader fixes types from its first 8 MB block; the whole-file reader widens them."""
+    body = "code,label\n" + "".join(f"{i},x\n" for i in range(1_200_000)) + "A-17,y\n"
+    dataset = ingest(client, token, body.encode(), "codes.csv")
+    assert dataset["status"] == "READY" and dataset["rowCount"] == 1_200_001
+    assert {c["name"]: c["dtype"] for c in dataset["columns"]}["code"] in ("str", "string", "object")
+    logs = [entry["message"] for entry in dataset["job"]["logs"]]
+    assert any("Reading the whole file at once" in m for m in logs)
+
+
 @pytest.mark.parametrize("name, message", [
     ("ragged.csv", "Line 4 has 4 fields where the header has 3"),
     ("header_only.csv", "header but no data rows"),
@@ -156,6 +181,7 @@ def test_refused_uploads_leave_nothing(client, token, settings, name, code, hint
     assert payload["errors"][0]["code"] == code and hint in payload["errors"][0]["message"]
     datasets_dir = settings.resolved_data_dir / "datasets"
     assert not datasets_dir.exists() or not any(datasets_dir.iterdir())
+    assert not list((settings.resolved_data_dir / "uploads").glob("*"))  # the staged upload went too
     listed = gql(client, "{ datasets { totalCount } jobs { totalCount } }", token=token)["data"]
     assert listed == {"datasets": {"totalCount": 0}, "jobs": {"totalCount": 0}}
 

@@ -97,7 +97,7 @@ def test_health_answers_while_a_job_runs(capped_client, slow_file):
 def test_job_timeline_and_logs(client, token):
     started = upload(client, token, b"a,b\n1,2\n")["data"]["uploadDataset"]["job"]["id"]
     job = wait_for_job(client, token, started)
-    assert [stage["stage"] for stage in job["timeline"]] == ["detect", "parse", "infer_types_and_write"]
+    assert [stage["stage"] for stage in job["timeline"]] == ["detect", "parse_and_write", "infer_types"]
     assert all(stage["durationMs"] is not None and stage["durationMs"] >= 0 for stage in job["timeline"])
     assert [entry["seq"] for entry in job["logs"]] == list(range(1, len(job["logs"]) + 1))
     assert job["progress"] == 1.0 and job["attempt"] == 1

@@ -116,3 +116,16 @@ def test_unexpected_errors_are_masked(client, token, settings, caplog):
     assert result["errors"][0]["message"] == "Internal server error"
     assert "data.parquet" not in json.dumps(result)
     assert any("data.parquet" in (record.exc_text or record.getMessage()) or record.exc_info for record in caplog.records)
+
+
+def test_malformed_multipart_is_refused_and_leaves_nothing(tmp_path):
+    settings = make_settings(tmp_path)
+    with TestClient(create_app(settings)) as client:
+        token = register(client)["accessToken"]
+        boundary = "assayboundary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"a.csv\"\r\n\r\n"
+                "a,b\r\n1,2\r\n--not-the-boundary").encode()  # the file part never ends
+        response = client.post("/graphql", content=body, headers={
+            "content-type": f"multipart/form-data; boundary={boundary}", "authorization": f"Bearer {token}", **PREFLIGHT})
+        assert response.status_code == 400
+        assert _leftovers(settings.resolved_data_dir) == []

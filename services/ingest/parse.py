@@ -67,6 +67,12 @@ def _read_with_arrow(path: Path, dialect: CsvDialect, max_decompressed: int) -> 
 
 def read_arrow_csv(stream: Any, dialect: CsvDialect) -> pa.Table:
     """pyarrow's reader with the upload's conversions: null tokens, booleans, decimal mark."""
+    read_options, parse_options, convert_options = arrow_csv_options(dialect)
+    return pacsv.read_csv(stream, read_options=read_options, parse_options=parse_options,
+                          convert_options=convert_options)
+
+
+def arrow_csv_options(dialect: CsvDialect) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
     encoding = "utf8" if dialect.encoding in ("utf-8", "utf-8-sig") else dialect.encoding
     read_options = pacsv.ReadOptions(skip_rows=dialect.skip_rows, encoding=encoding, block_size=8 << 20,
                                      autogenerate_column_names=not dialect.has_header)
@@ -75,8 +81,7 @@ def read_arrow_csv(stream: Any, dialect: CsvDialect) -> pa.Table:
     convert_options = pacsv.ConvertOptions(null_values=dialect.null_values, strings_can_be_null=True,
                                            quoted_strings_can_be_null=True, decimal_point=dialect.decimal,
                                            true_values=TRUE_VALUES, false_values=FALSE_VALUES)
-    return pacsv.read_csv(stream, read_options=read_options, parse_options=parse_options,
-                          convert_options=convert_options)
+    return read_options, parse_options, convert_options
 
 
 def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int) -> pa.Table:
@@ -87,11 +92,15 @@ def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int) -> 
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def read_delimited(path: Path, *, options: dict, max_decompressed: int) -> tuple[pa.Table, CsvDialect]:
-    """Parse the whole file; raise ServiceError(PARSE_ERROR) with a readable reason."""
+def detect_file_dialect(path: Path, *, options: dict) -> CsvDialect:
+    """Encoding, delimiter, header and the rest from the file's head; explicit `options` win."""
     sample = read_text_head(path, DETECTION_SAMPLE_BYTES)
-    dialect = detect_dialect(sample, encoding=options.get("encoding"), delimiter=options.get("delimiter"),
-                             has_header=options.get("has_header"), null_values=options.get("na_values"))
+    return detect_dialect(sample, encoding=options.get("encoding"), delimiter=options.get("delimiter"),
+                          has_header=options.get("has_header"), null_values=options.get("na_values"))
+
+
+def read_with_dialect(path: Path, dialect: CsvDialect, *, max_decompressed: int) -> pa.Table:
+    """The whole-file reader: widens a column's type when a later block needs it; a PARSE_ERROR says why not."""
     try:
         if dialect.delimiter == WHITESPACE:
             table = _read_whitespace(path, dialect, max_decompressed)
@@ -107,7 +116,7 @@ def read_delimited(path: Path, *, options: dict, max_decompressed: int) -> tuple
     table = table.rename_columns(clean_column_names(names))
     if table.num_rows == 0:
         raise ServiceError("PARSE_ERROR", "The file has a header but no data rows")
-    return convert_datetime_strings(table), dialect
+    return convert_datetime_strings(table)
 
 
 def _explain_parse_failure(path: Path, dialect: CsvDialect, max_decompressed: int, exc: Exception) -> ServiceError:

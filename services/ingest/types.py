@@ -17,6 +17,7 @@ IDENTIFIER_MIN_ROWS = 50
 CATEGORICAL_MAX_LEVELS = 50
 TEXT_MIN_MEAN_LENGTH = 30
 SAMPLE_SIZE = 50_000
+DATETIME_MIN_RATIO = 0.95  # a text column becomes DATETIME when one format parses this share of its values
 
 
 def physical_dtype(arrow_type: pa.DataType) -> str:
@@ -38,8 +39,8 @@ def physical_dtype(arrow_type: pa.DataType) -> str:
     return str(arrow_type)
 
 
-def parse_datetime_strings(column: pa.ChunkedArray, *, min_ratio: float = 0.95) -> pa.ChunkedArray | None:
-    """Timestamps when one known format parses nearly every non-null value of a sample, else None."""
+def datetime_format(column: pa.ChunkedArray | pa.Array, *, min_ratio: float = DATETIME_MIN_RATIO) -> str | None:
+    """The known format that parses nearly every non-null value of the column's first 2,000, if any."""
     values = pc.drop_null(column)
     if len(values) == 0:
         return None
@@ -56,8 +57,25 @@ def parse_datetime_strings(column: pa.ChunkedArray, *, min_ratio: float = 0.95) 
             break
     if best_format is None or best_parsed < min_ratio * len(sample):
         return None
+    return best_format
+
+
+def unparsed_datetimes(original: pa.ChunkedArray | pa.Array, parsed: pa.ChunkedArray | pa.Array) -> int:
+    """Values the format turned into nulls."""
+    return parsed.null_count - original.null_count
+
+
+def few_enough_unparsed(unparsed: int, values: int, *, min_ratio: float = DATETIME_MIN_RATIO) -> bool:
+    return unparsed <= (1 - min_ratio) * max(1, values)
+
+
+def parse_datetime_strings(column: pa.ChunkedArray, *, min_ratio: float = DATETIME_MIN_RATIO) -> pa.ChunkedArray | None:
+    """Timestamps when one known format parses nearly every non-null value of a sample and of the column."""
+    best_format = datetime_format(column, min_ratio=min_ratio)
+    if best_format is None:
+        return None
     parsed = pc.strptime(column, format=best_format, unit="s", error_is_null=True)
-    if parsed.null_count - column.null_count > (1 - min_ratio) * max(1, len(column) - column.null_count):
+    if not few_enough_unparsed(unparsed_datetimes(column, parsed), len(column) - column.null_count, min_ratio=min_ratio):
         return None
     return parsed
 

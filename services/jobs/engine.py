@@ -76,6 +76,7 @@ class JobEngine:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._accepting = True
+        self.executor.warm_up()
         await self.recover()
         self._heartbeat = asyncio.create_task(self._beat())
 

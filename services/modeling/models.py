@@ -7,7 +7,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 import pyarrow.parquet as pq
 from sqlalchemy import func
@@ -18,8 +17,7 @@ from services import files
 from services.datasets import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
 from services.jobs.engine import JobEngine
-from services.modeling.pipelines import CLASSIFIERS, REGRESSORS
-from services.modeling.train import detect_task
+from services.modeling.tasks import CLASSIFIERS, REGRESSORS, detect_task
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model
 
@@ -136,6 +134,8 @@ async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | 
 
 @lru_cache(maxsize=16)
 def _load(path: str, _stamp: int) -> Any:
+    import joblib  # with scikit-learn: loaded by the API process only when a model is first used
+
     return joblib.load(path)  # our own artifact, written by the TRAIN job; never a user upload
 
 

@@ -17,8 +17,6 @@ from services.preprocessing.steps import DatetimeFeatures
 
 LINEAR = {"LINEAR_REGRESSION", "RIDGE", "LOGISTIC_REGRESSION"}
 # Fastest first, so a time budget always leaves room for the candidates that scale best.
-CLASSIFIERS = ["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION", "RANDOM_FOREST", "EXTRA_TREES"]
-REGRESSORS = ["HIST_GRADIENT_BOOSTING", "RIDGE", "LINEAR_REGRESSION", "RANDOM_FOREST", "EXTRA_TREES"]
 DATETIME_PARTS = ["year", "month", "day", "weekday", "hour", "epoch"]
 MAX_ONE_HOT_LEVELS = 30
 

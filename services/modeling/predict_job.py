@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import files
-from services.ingest.job import write_parquet
+from services.ingest.parquet import write_parquet
 from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
 

@@ -15,20 +15,11 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 
 from services import files
 from services.jobs.context import JobContext
-from services.modeling.pipelines import CLASSIFIERS, REGRESSORS, VARIANTS, build_pipeline
+from services.modeling.pipelines import VARIANTS, build_pipeline
+from services.modeling.tasks import CLASSIFIERS, REGRESSORS, detect_task
 
 COMPARE_ROWS = 20_000        # candidates are compared on at most this many training rows
 IMPORTANCE_ROWS = 5_000      # permutation importance on at most this many held-out rows
-CLASS_LEVELS_MAX = 20        # integers with at most this many levels are classes
-
-
-def detect_task(target: pd.Series, semantic: str) -> str:
-    if semantic in ("BOOLEAN", "CATEGORICAL", "TEXT", "IDENTIFIER"):
-        return "CLASSIFICATION"
-    values = target.dropna()
-    integral = pd.api.types.is_integer_dtype(values) or (pd.api.types.is_float_dtype(values) and
-                                                          bool(np.all(np.mod(values, 1) == 0)))
-    return "CLASSIFICATION" if integral and values.nunique() <= CLASS_LEVELS_MAX else "REGRESSION"
 
 
 def select_features(frame: pd.DataFrame, columns: list[dict[str, Any]], target: str, requested: list[str] | None,

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import files
-from services.ingest.job import write_parquet
+from services.ingest.parquet import write_parquet
 from services.errors import invalid
 
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

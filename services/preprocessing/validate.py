@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from services.errors import invalid
-from services.preprocessing.steps import DATETIME_PARTS
+
+DATETIME_PARTS = ("year", "quarter", "month", "day", "weekday", "hour", "minute", "is_weekend", "epoch")
 
 NUMERIC_ONLY = {"MEAN", "MEDIAN", "KNN", "ITERATIVE", "INTERPOLATE"}
 NUMBERS = {"NUMERIC", "BOOLEAN"}

@@ -1,0 +1,19 @@
+"""What can be trained on a target: light enough for the API process, which never imports scikit-learn
+until it must load a model (about 100 MB it would otherwise hold from start-up)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+CLASSIFIERS = ["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION", "RANDOM_FOREST", "EXTRA_TREES"]
+REGRESSORS = ["HIST_GRADIENT_BOOSTING", "RIDGE", "LINEAR_REGRESSION", "RANDOM_FOREST", "EXTRA_TREES"]
+CLASS_LEVELS_MAX = 20        # integers with at most this many levels are classes
+
+
+def detect_task(target: pd.Series, semantic: str) -> str:
+    if semantic in ("BOOLEAN", "CATEGORICAL", "TEXT", "IDENTIFIER"):
+        return "CLASSIFICATION"
+    values = target.dropna()
+    integral = pd.api.types.is_integer_dtype(values) or (pd.api.types.is_float_dtype(values) and
+                                                          bool(np.all(np.mod(values, 1) == 0)))
+    return "CLASSIFICATION" if integral and values.nunique() <= CLASS_LEVELS_MAX else "REGRESSION"
