@@ -166,10 +166,11 @@ class Model(Node):
                           fit_seconds=c["fit_seconds"], selected=c["selected"]) for c in self.details.get("leaderboard", [])]
 
     @strawberry.field(description="A signed, expiring link. JOBLIB: the whole pipeline; SKOPS: loads with "
-                                  "skops.io.load and the trusted types listed in the README")
-    def export_url(self, info: strawberry.Info, format: ModelFormat | None = ModelFormat.JOBLIB) -> str:
+                                  "skops.io.load and the trusted types listed in the README; ONNX: one input per "
+                                  "feature (float32 or string, [N, 1]); not for models with date features")
+    async def export_url(self, info: strawberry.Info, format: ModelFormat | None = ModelFormat.JOBLIB) -> str:
         try:
-            return model_resolvers.export_url(info.context, self.row, (format or ModelFormat.JOBLIB).value)
+            return await model_resolvers.export_url(info.context, self.row, (format or ModelFormat.JOBLIB).value)
         except ServiceError as exc:
             raise field_error(exc) from exc
 

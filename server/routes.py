@@ -11,6 +11,7 @@ from resolvers.context import AppState
 from resolvers.system import health
 from services import datasets as dataset_service
 from services import files
+from services.errors import ServiceError
 from services.modeling import export
 from services.storage.tables import Dataset, Model, Report
 
@@ -85,7 +86,7 @@ async def download_plot(request: Request) -> Response:
 
 
 async def download_model(request: Request) -> Response:
-    """Serve a model file (JOBLIB or SKOPS) to the holder of a valid token for exactly this model and format."""
+    """Serve a model file (JOBLIB, SKOPS or ONNX) to the holder of a valid token for exactly this model and format."""
     state = _state(request)
     model_id, fmt = request.path_params["model_id"], request.path_params["fmt"].upper()
     if fmt not in export.EXPORT_FORMATS:
@@ -95,7 +96,10 @@ async def download_model(request: Request) -> Response:
         return refusal
     if model.status != "READY":
         return _refuse(404, "Not found")
-    path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model_id, fmt)
+    try:
+        path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model, fmt)
+    except ServiceError as exc:  # exportUrl already converted it; this is a link made before a failure
+        return _refuse(409, exc.message)
     return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model_id[:8]}.{fmt.lower()}")
 
 
