@@ -53,6 +53,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, json.dumps([
                 {"id": 1, "tags": ["a", "b"], "when": "2024-01-05", "n": "3.5", "flag": True, "label": "x"},
                 {"id": 2, "extra": {"x": 1}, "when": "2024-02-01", "n": "NA", "flag": False, "label": "NA"}]).encode())
+        elif url.path == "/api/gappy":  # page 2 of 3 is empty
+            page = int(query.get("page", ["1"])[0])
+            items = [] if page == 2 else [{"id": page, "name": f"p{page}"}]
+            self._send(200, json.dumps({"items": items, "next": f"/api/gappy?page={page + 1}" if page < 3 else None}).encode())
         elif url.path == "/flaky":
             if Handler.hits[url.path] % 2 == 1:
                 self._send(503, b"busy")
@@ -269,3 +273,14 @@ def test_a_selector_that_does_not_parse_is_refused_when_saved(open_client, sourc
         "fields": [{"name": "title", "selector": "a["}]}}, sink={"parquet": {"name": "out"}})
     assert created["errors"][0]["code"] == "INVALID_INPUT"
     assert created["errors"][0]["field"] == ["source", "scrape", "fields", "0", "selector"]
+
+
+def test_an_empty_page_in_the_middle_adds_no_rows_or_columns(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    created = create(client, token, name="gappy", source={"http": {
+        "url": f"{source_server}/api/gappy", "recordsPath": "items", "nextPagePath": "next"}}, sink={"dataset": {"name": "g"}})
+    result = run(client, token, created["pipeline"]["id"])
+    assert result["job"]["status"] == "SUCCEEDED", result["job"]
+    assert [c["name"] for c in result["outputSchema"]] == ["id", "name"]
+    assert result["data"]["rows"] == [[1, "p1"], [3, "p3"]]

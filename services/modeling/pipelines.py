@@ -94,6 +94,30 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
 }
 
 
+SEARCH_TRIALS = 24  # random configurations after the fixed variants, while the budget lasts
+SEARCHABLE = ("RANDOM_FOREST", "EXTRA_TREES", "HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION", "RIDGE")
+
+
+def sample_params(algorithm: str, rng: np.random.Generator) -> dict[str, Any]:
+    """One random configuration from the algorithm's search space (plain JSON values: they go in the leaderboard)."""
+    def log_uniform(low: float, high: float) -> float:
+        return float(round(10 ** rng.uniform(np.log10(low), np.log10(high)), 6))
+
+    if algorithm in ("RANDOM_FOREST", "EXTRA_TREES"):
+        leaves = [None, 16, 32, 64, 128, 256][int(rng.integers(6))]
+        return {"n_estimators": int(rng.choice([50, 100, 200, 300])), "max_features": float(round(rng.uniform(0.1, 1.0), 3)),
+                "max_leaf_nodes": leaves, "min_samples_leaf": int(rng.choice([1, 2, 4, 8]))}
+    if algorithm == "HIST_GRADIENT_BOOSTING":
+        return {"learning_rate": log_uniform(0.01, 0.3), "max_leaf_nodes": int(rng.choice([7, 15, 31, 63, 127])),
+                "min_samples_leaf": int(rng.choice([5, 10, 20, 40, 80])), "l2_regularization": log_uniform(1e-4, 10.0),
+                "max_iter": int(rng.choice([100, 200, 400])), "max_features": float(round(rng.uniform(0.3, 1.0), 3))}
+    if algorithm == "LOGISTIC_REGRESSION":
+        return {"C": log_uniform(1e-3, 100.0)}
+    if algorithm == "RIDGE":
+        return {"alpha": log_uniform(1e-3, 100.0)}
+    raise ValueError(f"{algorithm} has no search space")
+
+
 def build_pipeline(algorithm: str, task: str, features: list[dict[str, Any]], seed: int, rows: int,
                    params: dict[str, Any] | None = None) -> Pipeline:
     model = estimator(algorithm, task, seed, rows)

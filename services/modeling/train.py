@@ -15,7 +15,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 
 from services import files
 from services.jobs.context import JobContext
-from services.modeling.pipelines import VARIANTS, build_pipeline
+from services.modeling.pipelines import SEARCH_TRIALS, SEARCHABLE, VARIANTS, build_pipeline, sample_params
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS, detect_task
 
 COMPARE_ROWS = 20_000        # candidates are compared on at most this many training rows
@@ -88,6 +88,34 @@ def _describe(variant: dict[str, Any] | None) -> str:
     return f" {variant}" if variant else ""
 
 
+class TuningPlan:
+    """What the time left after the first round tries, with a budget: fixed variants of the two best
+    algorithms, then up to SEARCH_TRIALS seeded random configurations of the two best so far."""
+
+    def __init__(self, seed: int) -> None:
+        self.fixed_done = False
+        self.trials = 0
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def searching(self) -> bool:
+        return self.trials > 0
+
+    def more(self, leaderboard: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any] | None]]:
+        leaders = list(dict.fromkeys(c["algorithm"] for c in sorted(leaderboard, key=lambda c: -c["score"])))[:2]
+        if not self.fixed_done:
+            self.fixed_done = True
+            fixed = [(algorithm, variant) for algorithm in leaders for variant in VARIANTS.get(algorithm, [])]
+            if fixed:
+                return fixed
+        searchable = [algorithm for algorithm in leaders if algorithm in SEARCHABLE]
+        if self.trials >= SEARCH_TRIALS or not searchable:
+            return []
+        algorithm = searchable[self.trials % len(searchable)]
+        self.trials += 1
+        return [(algorithm, sample_params(algorithm, self.rng))]
+
+
 def choose_winner(leaderboard: list[dict[str, Any]], *, rows_ratio: float, budget: float | None, log) -> dict[str, Any]:
     """The best CV score among candidates whose refit on the whole training split fits the budget.
 
@@ -155,9 +183,13 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
     leaderboard: list[dict[str, Any]] = []
     compare_started = time.perf_counter()
     runs = [(algorithm, None) for algorithm in candidates]
-    tuned = False
+    tuning = TuningPlan(seed)
     index = 0
-    while index < len(runs):
+    while True:
+        if index == len(runs) and budget is not None and leaderboard:
+            runs += tuning.more(leaderboard)
+        if index == len(runs):
+            break
         algorithm, variant = runs[index]
         index += 1
         ctx.checkpoint()
@@ -168,6 +200,8 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
             if elapsed + expected > budget:
                 ctx.log(f"Skipped {algorithm}{_describe(variant)}: about {expected:.1f} s more would overrun the "
                         f"{budget:g} s budget", "WARNING")
+                if tuning.searching:
+                    break  # the random search is over: the budget is spent
                 continue
         began = time.perf_counter()
         pipeline = build_pipeline(algorithm, task, features, seed, len(compare_x), variant)
@@ -183,10 +217,6 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
         ctx.log(f"{algorithm}{_describe(variant)}: {metric} {np.mean(scores):.4f} ± {np.std(scores):.4f} "
                 f"({seconds:.2f} s per fit)")
         ctx.progress(0.1 + 0.6 * min(1.0, index / max(len(runs), 1)))
-        if index == len(runs) and budget is not None and not tuned and leaderboard:
-            tuned = True  # the time left tunes the two best candidates
-            top = sorted(leaderboard, key=lambda c: -c["score"])[:2]
-            runs += [(c["algorithm"], variant) for c in top for variant in VARIANTS.get(c["algorithm"], [])]
     if not leaderboard:
         from services.errors import ServiceError
         raise ServiceError("INVALID_INPUT", "No candidate could be trained within the budget")

@@ -33,6 +33,8 @@ class RecordPages:
         self._python: FlatColumns | None = None
 
     def add(self, records: list[Any]) -> None:
+        if not records:  # an empty page says nothing about columns
+            return
         self.rows += len(records)
         if self._python is None:
             try:
