@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-CLASSIFIERS = ["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION", "RANDOM_FOREST", "EXTRA_TREES"]
-REGRESSORS = ["HIST_GRADIENT_BOOSTING", "RIDGE", "LINEAR_REGRESSION", "RANDOM_FOREST", "EXTRA_TREES"]
+# Fastest first, so a tight budget skips the slowest: extra trees draw random splits (about 3x a forest's speed).
+CLASSIFIERS = ["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION", "EXTRA_TREES", "RANDOM_FOREST"]
+REGRESSORS = ["HIST_GRADIENT_BOOSTING", "RIDGE", "LINEAR_REGRESSION", "EXTRA_TREES", "RANDOM_FOREST"]
 CLASS_LEVELS_MAX = 20        # integers with at most this many levels are classes
 
 

@@ -96,10 +96,7 @@ class TuningPlan:
         self.fixed_done = False
         self.trials = 0
         self.rng = np.random.default_rng(seed)
-
-    @property
-    def searching(self) -> bool:
-        return self.trials > 0
+        self.too_slow: set[str] = set()
 
     def more(self, leaderboard: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any] | None]]:
         leaders = list(dict.fromkeys(c["algorithm"] for c in sorted(leaderboard, key=lambda c: -c["score"])))[:2]
@@ -108,7 +105,7 @@ class TuningPlan:
             fixed = [(algorithm, variant) for algorithm in leaders for variant in VARIANTS.get(algorithm, [])]
             if fixed:
                 return fixed
-        searchable = [algorithm for algorithm in leaders if algorithm in SEARCHABLE]
+        searchable = [algorithm for algorithm in leaders if algorithm in SEARCHABLE and algorithm not in self.too_slow]
         if self.trials >= SEARCH_TRIALS or not searchable:
             return []
         algorithm = searchable[self.trials % len(searchable)]
@@ -200,8 +197,7 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
             if elapsed + expected > budget:
                 ctx.log(f"Skipped {algorithm}{_describe(variant)}: about {expected:.1f} s more would overrun the "
                         f"{budget:g} s budget", "WARNING")
-                if tuning.searching:
-                    break  # the random search is over: the budget is spent
+                tuning.too_slow.add(algorithm)  # no more random trials of it; the other may still fit
                 continue
         began = time.perf_counter()
         pipeline = build_pipeline(algorithm, task, features, seed, len(compare_x), variant)
