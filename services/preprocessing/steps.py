@@ -12,8 +12,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from services.preprocessing.validate import DATETIME_PARTS
-
 KNN_DONOR_ROWS = 10_000          # KNN imputation looks for neighbours among this many complete rows
 ONE_HOT_MAX_LEVELS = 20          # more levels than this fold into "<column>_other"
 
