@@ -181,7 +181,9 @@ def _modeling(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     params = {"data_dir": str(data_dir), "dataset_id": dataset_id, "model_id": ctx.params["model_id"],
               "columns": ctx.params["columns"], "target": target, "task": None, "algorithms": ["AUTO"],
               "features": None, "test_size": 0.2, "cv_folds": 5, "seed": 0,
-              "time_budget_seconds": ctx.params["model_budget_seconds"]}
+              "time_budget_seconds": ctx.params["model_budget_seconds"],
+              # One call from upload to insight: the refit on all rows gets half the budget again, not 2x.
+              "max_refit_seconds": ctx.params["model_budget_seconds"] / 2}
     result = train_model(_Substages(ctx, "modeling"), params)
     return {"target": target, "version": ctx.params["model_version"], **result}
 
