@@ -103,12 +103,13 @@ class TuningPlan:
 
     The random search runs only when candidates are compared on all training rows: on a sample its
     gains are within the sample's noise, while a tuned configuration (more trees, more iterations)
-    can cost far more to refit on all rows — the 1M-row analysis went from 40 s to 59 s with it.
+    can cost far more to refit on all rows.
     """
 
     def __init__(self, seed: int, *, search: bool) -> None:
         self.fixed_done = False
-        self.trials = 0 if search else SEARCH_TRIALS
+        self.trials = 0
+        self.trial_limit = SEARCH_TRIALS if search else 0
         self.rng = np.random.default_rng(seed)
         self.too_slow: set[str] = set()
 
@@ -120,7 +121,7 @@ class TuningPlan:
             if fixed:
                 return fixed
         searchable = [algorithm for algorithm in leaders if algorithm in SEARCHABLE and algorithm not in self.too_slow]
-        if self.trials >= SEARCH_TRIALS or not searchable:
+        if self.trials >= self.trial_limit or not searchable:
             return []
         algorithm = searchable[self.trials % len(searchable)]
         self.trials += 1
@@ -132,8 +133,8 @@ def choose_winner(leaderboard: list[dict[str, Any]], *, rows_ratio: float, budge
     """The best CV score among candidates whose refit on the whole training split fits the budget.
 
     Comparison runs on a sample; a slow candidate's refit grows with the rows (about linearly), so with a
-    budget a candidate projected to need more than max(2 x budget, 60 s) to refit is passed over, and the log
-    says so.
+    budget a candidate projected to need more than `max_refit_seconds` (default max(2 x budget, 60 s)) to
+    refit is passed over, and the log says so.
     """
     best = max(leaderboard, key=lambda c: c["score"])
     if budget is None or rows_ratio <= 1:
