@@ -147,10 +147,11 @@ def test_large_file_is_parsed_and_written_in_one_pass(client, token, settings):
 
 
 def test_a_type_that_changes_after_the_first_block_reads_the_whole_file(client, token):
-    """The streaming reader fixes types from its first 8 MB block; the whole-file reader widens them."""
-    body = "code,label\n" + "".join(f"{i},x\n" for i in range(1_200_000)) + "A-17,y\n"
+    """The chunked reader fixes types from its first 16 MB chunk; the whole-file reader widens them."""
+    body = "code,label\n" + "".join(f"{i},x\n" for i in range(2_000_000)) + "A-17,y\n"
+    assert len(body) > 16 << 20
     dataset = ingest(client, token, body.encode(), "codes.csv")
-    assert dataset["status"] == "READY" and dataset["rowCount"] == 1_200_001
+    assert dataset["status"] == "READY" and dataset["rowCount"] == 2_000_001
     assert {c["name"]: c["dtype"] for c in dataset["columns"]}["code"] in ("str", "string", "object")
     logs = [entry["message"] for entry in dataset["job"]["logs"]]
     assert any("Reading the whole file at once" in m for m in logs)

@@ -10,7 +10,7 @@ from pathlib import Path
 from services import files
 from services.ingest.parquet import write_parquet
 from services.ingest.parse import detect_file_dialect, read_with_dialect
-from services.ingest.stream import NotStreamable, parse_and_write
+from services.ingest.stream import NotStreamable, parse_and_write, return_freed_memory_promptly
 from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
 
@@ -28,14 +28,15 @@ def run_ingest(ctx: JobContext) -> dict:
             f"decimal {dialect.decimal!r}, {dialect.skip_rows} preamble line(s) skipped")
     ctx.checkpoint()
     ctx.stage("parse_and_write")
+    return_freed_memory_promptly()
     with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary:
         try:
-            table = parse_and_write(source, dialect, temporary, max_decompressed=max_decompressed)
+            table, how = parse_and_write(source, dialect, temporary, max_decompressed=max_decompressed)
         except NotStreamable as reason:
             ctx.log(f"Reading the whole file at once ({reason})")
-            table = read_with_dialect(source, dialect, max_decompressed=max_decompressed)
+            table, how = read_with_dialect(source, dialect, max_decompressed=max_decompressed), "as a whole"
             write_parquet(table, temporary)
-        ctx.log(f"Parsed {table.num_rows:,} rows x {table.num_columns} columns")
+        ctx.log(f"Parsed {table.num_rows:,} rows x {table.num_columns} columns {how}")
         ctx.progress(0.7)
         ctx.checkpoint()
         ctx.stage("infer_types")

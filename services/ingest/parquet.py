@@ -38,10 +38,11 @@ class ParquetBatchWriter:
         self._thread.start()
         return self
 
-    def add(self, batch: pa.RecordBatch) -> None:
+    def add(self, data: pa.RecordBatch | pa.Table) -> None:
         if self._failure is not None:
             raise self._failure
-        self._batches.put(batch)
+        for batch in data.to_batches() if isinstance(data, pa.Table) else [data]:
+            self._batches.put(batch)
 
     def __exit__(self, *exc_info) -> None:
         self._batches.put(None)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -82,16 +83,24 @@ def parse_datetime_strings(column: pa.ChunkedArray, *, min_ratio: float = DATETI
 
 def _sample(column: pa.ChunkedArray, size: int = SAMPLE_SIZE) -> pa.Array:
     """Up to `size` non-null values, spread over the whole column (every k-th value)."""
-    values = pc.drop_null(column)
+    values = pc.drop_null(column) if column.null_count else column
     step = max(1, len(values) // size)
-    picked = values.take(pa.array(range(0, len(values), step))) if step > 1 else values
+    picked = values.take(np.arange(0, len(values), step)) if step > 1 else values
     return picked.combine_chunks() if isinstance(picked, pa.ChunkedArray) else picked
 
 
 def _is_unique(column: pa.ChunkedArray, sample: pa.Array, non_null: int) -> bool:
-    """Exact uniqueness, computed only when the cheap sample does not already rule it out."""
+    """Exact uniqueness, computed only when the cheap sample does not already rule it out.
+
+    A null-free integer column that only ever increases (the usual id) is proven unique in a few
+    milliseconds; hashing every value of a million-row column takes ~180 ms.
+    """
     if pc.count_distinct(sample).as_py() != len(sample):
         return False
+    if pa.types.is_integer(column.type) and column.null_count == 0:
+        values = column.to_numpy()
+        if bool(np.all(values[1:] > values[:-1])):
+            return True
     return pc.count_distinct(column).as_py() == non_null
 
 
