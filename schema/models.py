@@ -96,6 +96,8 @@ class Candidate:
     score: float
     std: float | None
     fit_seconds: float
+    rows: int | None = strawberry.field(description="Training rows the cross-validation ran on: large data is "
+                                                    "compared on a sample, and the best two again on a larger one")
     selected: bool
 
 
@@ -163,7 +165,8 @@ class Model(Node):
     def leaderboard(self) -> list[Candidate]:
         return [Candidate(algorithm=Algorithm(c["algorithm"]), params=c.get("params"), metric=c["metric"],
                           score=c["score"], std=c["std"],
-                          fit_seconds=c["fit_seconds"], selected=c["selected"]) for c in self.details.get("leaderboard", [])]
+                          fit_seconds=c["fit_seconds"], rows=c.get("rows"), selected=c["selected"])
+                for c in self.details.get("leaderboard", [])]
 
     @strawberry.field(description="A signed, expiring link. JOBLIB: the whole pipeline; SKOPS: loads with "
                                   "skops.io.load and the trusted types listed in the README; ONNX: one input per "

@@ -170,6 +170,27 @@ def test_multiclass_with_auto_and_versions(client, token):
     assert listed["dataset"]["models"]["totalCount"] == 2
 
 
+def test_large_data_is_compared_on_a_sample_then_the_best_two_on_more_rows(client, token):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30_000, 4))
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"]).assign(
+        label=np.where(x[:, 0] * x[:, 1] + 0.5 * x[:, 2] + rng.normal(0, 0.3, 30_000) > 0, "yes", "no"))
+    dataset = ingest(client, token, frame.to_csv(index=False).encode(), "large.csv")
+    model, job = train(client, token, dataset["id"], target="label", cvFolds=3, timeBudgetSeconds=60,
+                       algorithms=["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION"])
+    board = gql(client, 'query($id: ID!) { model(id: $id) { leaderboard { algorithm params score rows selected } } }',
+                {"id": model["id"]}, token)["data"]["model"]["leaderboard"]
+    first, second = [c for c in board if c["rows"] == 20_000], [c for c in board if c["rows"] == 24_000]
+    assert len(first) >= 2 and len(second) == 2 and len(board) == len(first) + 2
+    best_two = sorted(first, key=lambda c: -c["score"])[:2]
+    assert [(c["algorithm"], c["params"]) for c in second] == [(c["algorithm"], c["params"]) for c in best_two]
+    selected = [c for c in board if c["selected"]]
+    assert len(selected) == 1 and selected[0]["rows"] == 24_000
+    assert selected[0]["score"] == max(c["score"] for c in second)
+    assert any("the two best again on all 24,000 training rows" in entry["message"] for entry in job["logs"])
+    assert model["algorithm"] == "HIST_GRADIENT_BOOSTING" and model["metrics"]["accuracy"] > 0.85
+
+
 def test_regression_and_task_detection(client, token):
     diabetes = load_diabetes(as_frame=True).frame
     diabetes["risk"] = pd.qcut(diabetes["target"], 3, labels=False)  # integers with three levels
@@ -250,13 +271,29 @@ def test_models_are_private_and_deletable(churn, client, token, settings):
 def test_a_candidate_whose_refit_would_overrun_the_budget_is_passed_over():
     from services.modeling.train import choose_winner
     logged = []
-    board = [{"algorithm": "RANDOM_FOREST", "score": 0.97, "fit_seconds": 20.0},
-             {"algorithm": "HIST_GRADIENT_BOOSTING", "score": 0.96, "fit_seconds": 1.0}]
-    chosen = choose_winner(board, rows_ratio=10, budget=60, log=lambda message, level="INFO": logged.append(message))
+    board = [{"algorithm": "RANDOM_FOREST", "score": 0.97, "fit_seconds": 20.0, "rows": 1000},
+             {"algorithm": "HIST_GRADIENT_BOOSTING", "score": 0.96, "fit_seconds": 1.0, "rows": 1000}]
+    chosen = choose_winner(board, training_rows=10_000, budget=60, log=lambda message, level="INFO": logged.append(message))
     assert chosen["algorithm"] == "HIST_GRADIENT_BOOSTING"
     assert "refitting RANDOM_FOREST on all training rows would take about 200 s, beyond the 120 s budget" in logged[0]
-    assert choose_winner(board, rows_ratio=10, budget=None, log=logged.append)["algorithm"] == "RANDOM_FOREST"
-    assert choose_winner(board, rows_ratio=1, budget=60, log=logged.append)["algorithm"] == "RANDOM_FOREST"
+    assert choose_winner(board, training_rows=10_000, budget=None, log=logged.append)["algorithm"] == "RANDOM_FOREST"
+    assert choose_winner(board, training_rows=1000, budget=60, log=logged.append)["algorithm"] == "RANDOM_FOREST"
+
+
+def test_the_winner_comes_from_the_round_on_the_most_rows():
+    from services.modeling.train import choose_winner, second_round
+    board = [{"algorithm": "HIST_GRADIENT_BOOSTING", "params": None, "score": 0.95, "fit_seconds": 1.0, "rows": 1000},
+             {"algorithm": "EXTRA_TREES", "params": {"max_features": 0.5}, "score": 0.94, "fit_seconds": 2.0, "rows": 1000},
+             {"algorithm": "EXTRA_TREES", "params": None, "score": 0.93, "fit_seconds": 1.5, "rows": 1000}]
+    # The two best distinct configurations, on four times the rows, only when both fit in the time left.
+    rows, leaders = second_round(board, sample_rows=1000, training_rows=10_000, seconds_left=61, folds=5)
+    assert rows == 4000 and [c["params"] for c in leaders] == [None, {"max_features": 0.5}]
+    assert second_round(board, sample_rows=1000, training_rows=10_000, seconds_left=59, folds=5) is None
+    assert second_round(board, sample_rows=1000, training_rows=1000, seconds_left=600, folds=5) is None
+    board += [{"algorithm": "HIST_GRADIENT_BOOSTING", "params": None, "score": 0.951, "fit_seconds": 4.0, "rows": 4000},
+              {"algorithm": "EXTRA_TREES", "params": {"max_features": 0.5}, "score": 0.957, "fit_seconds": 8.0, "rows": 4000}]
+    chosen = choose_winner(board, training_rows=10_000, budget=60, log=print)
+    assert (chosen["algorithm"], chosen["rows"]) == ("EXTRA_TREES", 4000)
 
 
 def test_deleting_a_dataset_removes_its_models_files(churn, client, token, settings):

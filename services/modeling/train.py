@@ -20,6 +20,7 @@ from services.modeling.pipelines import (RELATIVE_FIT_COST, SEARCH_TRIALS, SEARC
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS, detect_task
 
 COMPARE_ROWS = 20_000        # candidates are compared on at most this many training rows
+SECOND_ROUND_GROWTH = 4      # the two best are compared again on a sample this many times larger
 IMPORTANCE_ROWS = 5_000      # permutation importance on at most this many held-out rows
 
 
@@ -117,7 +118,10 @@ class TuningPlan:
         leaders = list(dict.fromkeys(c["algorithm"] for c in sorted(leaderboard, key=lambda c: -c["score"])))[:2]
         if not self.fixed_done:
             self.fixed_done = True
-            fixed = [(algorithm, variant) for algorithm in leaders for variant in VARIANTS.get(algorithm, [])]
+            # Interleaved (each leader's first variant, then each one's second...), so a slow leader's
+            # variants cannot use up the budget before the other leader's most promising one runs.
+            fixed = [(algorithm, VARIANTS[algorithm][depth]) for depth in range(max(map(len, VARIANTS.values())))
+                     for algorithm in leaders if depth < len(VARIANTS.get(algorithm, []))]
             if fixed:
                 return fixed
         searchable = [algorithm for algorithm in leaders if algorithm in SEARCHABLE and algorithm not in self.too_slow]
@@ -128,27 +132,50 @@ class TuningPlan:
         return [(algorithm, sample_params(algorithm, self.rng))]
 
 
-def choose_winner(leaderboard: list[dict[str, Any]], *, rows_ratio: float, budget: float | None, log,
+def choose_winner(leaderboard: list[dict[str, Any]], *, training_rows: int, budget: float | None, log,
                   max_refit_seconds: float | None = None) -> dict[str, Any]:
-    """The best CV score among candidates whose refit on the whole training split fits the budget.
+    """The best CV score among the candidates compared on the most rows (scores on different samples do
+    not compare) whose refit on the whole training split fits the budget.
 
-    Comparison runs on a sample; a slow candidate's refit grows with the rows (about linearly), so with a
-    budget a candidate projected to need more than `max_refit_seconds` (default max(2 x budget, 60 s)) to
-    refit is passed over, and the log says so.
+    A candidate's refit grows with the rows (about linearly), so with a budget one projected to need more
+    than `max_refit_seconds` (default max(2 x budget, 60 s)) to refit is passed over, and the log says so.
     """
-    best = max(leaderboard, key=lambda c: c["score"])
-    if budget is None or rows_ratio <= 1:
+    most_rows = max(c["rows"] for c in leaderboard)
+    final_round = [c for c in leaderboard if c["rows"] == most_rows]
+    best = max(final_round, key=lambda c: c["score"])
+    if budget is None or most_rows >= training_rows:
         return best
     limit = max_refit_seconds or max(2 * budget, 60.0)
-    affordable = [c for c in leaderboard if c["fit_seconds"] * rows_ratio <= limit]
-    if not affordable:
-        affordable = [min(leaderboard, key=lambda c: c["fit_seconds"])]
-    chosen = max(affordable, key=lambda c: c["score"])
+
+    def refit_seconds(candidate: dict[str, Any]) -> float:
+        return candidate["fit_seconds"] * training_rows / candidate["rows"]
+
+    affordable = ([c for c in final_round if refit_seconds(c) <= limit]
+                  or [c for c in leaderboard if refit_seconds(c) <= limit]
+                  or [min(leaderboard, key=refit_seconds)])
+    most_rows = max(c["rows"] for c in affordable)
+    chosen = max((c for c in affordable if c["rows"] == most_rows), key=lambda c: c["score"])
     if chosen is not best:
         log(f"Chose {chosen['algorithm']} over {best['algorithm']} ({best['score']:.4f} vs {chosen['score']:.4f}): "
             f"refitting {best['algorithm']} on all training rows would take about "
-            f"{best['fit_seconds'] * rows_ratio:.0f} s, beyond the {limit:g} s budget", "WARNING")
+            f"{refit_seconds(best):.0f} s, beyond the {limit:g} s budget", "WARNING")
     return chosen
+
+
+def second_round(leaderboard: list[dict[str, Any]], *, sample_rows: int, training_rows: int, seconds_left: float,
+                 folds: int) -> tuple[int, list[dict[str, Any]]] | None:
+    """Successive halving on large data: the two best configurations again on a sample SECOND_ROUND_GROWTH
+    times larger, when both fit in the time left. Forests and boosting gain differently from rows, so the
+    small sample alone does not decide between close leaders. None when it does not fit or there is no
+    larger sample to take."""
+    rows = min(training_rows, sample_rows * SECOND_ROUND_GROWTH)
+    ranked = sorted(leaderboard, key=lambda c: -c["score"])
+    leaders = [c for index, c in enumerate(ranked)
+               if all((c["algorithm"], c["params"]) != (o["algorithm"], o["params"]) for o in ranked[:index])][:2]
+    if rows <= sample_rows or len(leaders) < 2:
+        return None
+    expected = sum(c["fit_seconds"] * rows / c["rows"] for c in leaders) * folds
+    return (rows, leaders) if expected <= seconds_left else None
 
 
 def run_train(ctx: JobContext) -> dict:
@@ -195,6 +222,22 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
     folds = (StratifiedKFold if task == "CLASSIFICATION" else KFold)(n_splits=p["cv_folds"], shuffle=True, random_state=seed)
     leaderboard: list[dict[str, Any]] = []
     compare_started = time.perf_counter()
+
+    def evaluate(algorithm: str, variant: dict[str, Any] | None, sample_x: pd.DataFrame, sample_y: pd.Series) -> None:
+        began = time.perf_counter()
+        pipeline = build_pipeline(algorithm, task, features, seed, len(sample_x), variant)
+        try:
+            scores = cross_val_score(pipeline, sample_x, sample_y, cv=folds, scoring=metric, n_jobs=1)
+        except ValueError as exc:
+            ctx.log(f"{algorithm} failed: {exc}", "WARNING")
+            return
+        seconds = (time.perf_counter() - began) / p["cv_folds"]
+        leaderboard.append({"algorithm": algorithm, "params": variant, "metric": metric, "score": float(np.mean(scores)),
+                            "std": float(np.std(scores)), "fit_seconds": seconds, "rows": len(sample_x),
+                            "selected": False, "scores": [float(s) for s in scores]})
+        ctx.log(f"{algorithm}{_describe(variant)}: {metric} {np.mean(scores):.4f} ± {np.std(scores):.4f} "
+                f"({seconds:.2f} s per fit on {len(sample_x):,} rows)")
+
     runs = [(algorithm, None) for algorithm in candidates]
     tuning = TuningPlan(seed, search=len(compare_x) == len(x_train))
     index = 0
@@ -214,24 +257,29 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
                         f"{budget:g} s budget", "WARNING")
                 tuning.too_slow.add(algorithm)  # no more random trials of it; the other may still fit
                 continue
-        began = time.perf_counter()
-        pipeline = build_pipeline(algorithm, task, features, seed, len(compare_x), variant)
-        try:
-            scores = cross_val_score(pipeline, compare_x, compare_y, cv=folds, scoring=metric, n_jobs=1)
-        except ValueError as exc:
-            ctx.log(f"{algorithm} failed: {exc}", "WARNING")
-            continue
-        seconds = (time.perf_counter() - began) / p["cv_folds"]
-        leaderboard.append({"algorithm": algorithm, "params": variant, "metric": metric, "score": float(np.mean(scores)),
-                            "std": float(np.std(scores)), "fit_seconds": seconds, "selected": False,
-                            "scores": [float(s) for s in scores]})
-        ctx.log(f"{algorithm}{_describe(variant)}: {metric} {np.mean(scores):.4f} ± {np.std(scores):.4f} "
-                f"({seconds:.2f} s per fit)")
+        evaluate(algorithm, variant, compare_x, compare_y)
         ctx.progress(0.1 + 0.6 * min(1.0, index / max(len(runs), 1)))
+    if budget is not None and leaderboard and len(compare_x) < len(x_train):
+        promoted = second_round(leaderboard, sample_rows=len(compare_x), training_rows=len(x_train),
+                                seconds_left=budget - (time.perf_counter() - compare_started), folds=p["cv_folds"])
+        if promoted:
+            rows, leaders = promoted
+            ctx.log(f"Comparing the two best again on {'all ' if rows == len(x_train) else 'a sample of '}"
+                    f"{rows:,} training rows")
+            bigger_x, bigger_y = x_train, y_train
+            if rows < len(x_train):
+                bigger_x, _, bigger_y, _ = train_test_split(x_train, y_train, train_size=rows, random_state=seed,
+                                                            stratify=y_train if task == "CLASSIFICATION" else None)
+            for leader in leaders:
+                ctx.checkpoint()
+                evaluate(leader["algorithm"], leader["params"], bigger_x, bigger_y)
+        else:
+            ctx.log("No second round on a larger sample: it would not fit in the time left")
+        ctx.progress(0.7)
     if not leaderboard:
         from services.errors import ServiceError
         raise ServiceError("INVALID_INPUT", "No candidate could be trained within the budget")
-    best = choose_winner(leaderboard, rows_ratio=len(x_train) / len(compare_x), budget=budget, log=ctx.log,
+    best = choose_winner(leaderboard, training_rows=len(x_train), budget=budget, log=ctx.log,
                          max_refit_seconds=p.get("max_refit_seconds"))
     best["selected"] = True
 
