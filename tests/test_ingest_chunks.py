@@ -5,6 +5,7 @@ and once through the endpoint with a file bigger than one 16 MB chunk.
 """
 from __future__ import annotations
 
+import gzip
 import random
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from services.errors import ServiceError
 from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.ingest.stream import NotSplittable, NotStreamable, check_quotes, parse_and_write
 from tests.conftest import gql, ingest
@@ -59,6 +61,21 @@ def test_cp1252_and_bom_files_split_too(tmp_path):
     assert how.startswith("in ") and table.equals(whole) and table.column("label")[5].as_py() == "Café 5"
     table, how, whole = read_both(tmp_path, b"\xef\xbb\xbf" + ("name,label,n\n" + rows).encode())
     assert how.startswith("in ") and table.column_names == ["name", "label", "n"] and table.equals(whole)
+
+
+def test_gzip_text_is_inflated_and_cut_the_same_way(tmp_path):
+    table, how, whole = read_both(tmp_path, gzip.compress(messy_rows(3000).encode()))
+    assert how.startswith("in ") and int(how.split()[1]) > 20, how
+    assert table.equals(whole) and table.num_rows == 3000
+
+
+def test_a_gzip_bomb_is_refused_by_the_chunked_reader_too(tmp_path):
+    source = tmp_path / "bomb.csv.gz"
+    source.write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 1_000_000))
+    with pytest.raises(ServiceError) as refused:
+        parse_and_write(source, detect_file_dialect(source, options={}), tmp_path / "out.parquet",
+                        max_decompressed=100_000, chunk_bytes=2048)
+    assert refused.value.code == "PAYLOAD_TOO_LARGE"
 
 
 def test_a_quoted_line_break_across_a_cut_is_read_serially_and_exactly(tmp_path):
