@@ -132,6 +132,13 @@ def register(base: str) -> str:
     return result["data"]["register"]["accessToken"]
 
 
+def login(base: str) -> str:
+    """A fresh access token for the bench user: they expire after 15 minutes, and some benchmarks run longer."""
+    result = gql(base, 'mutation { login(input: {email: "bench@example.com", password: "bench password"}) '
+                       '{ accessToken errors { message } } }')
+    return result["data"]["login"]["accessToken"]
+
+
 def wait_for_job_over_websocket(base: str, token: str, job_id: str, timeout: float = 600) -> dict:
     """Follow a job with the jobEvents subscription (as a frontend would) until it ends; return the last event."""
     import json

@@ -186,12 +186,25 @@ def _typed_column(values: list[Any], semantic: str) -> Any:
     return np.asarray(values, dtype=object)
 
 
+@lru_cache(maxsize=1)
+def _thread_pools() -> Any:
+    from threadpoolctl import ThreadpoolController  # scikit-learn's own dependency; scans the loaded libraries once
+    return ThreadpoolController()
+
+
 def predict_rows(data_dir: Path, model: Model, rows: list[Any]) -> list[dict[str, Any]]:
     if model.status != "READY":
         raise ServiceError("CONFLICT", f"The model is {model.status}", ["modelId"])
     frame = check_rows(rows, model.details["features"])
     pipeline = load_pipeline(data_dir, model.id)
-    if model.task != "CLASSIFICATION":
+    # One OpenMP thread: called from a worker thread, HistGradientBoosting's parallel predict took
+    # 14 ms for one row instead of 2.5 ms, and at most 1,000 rows gain nothing from the API's cores.
+    with _thread_pools().limit(limits=1, user_api="openmp"):
+        return _predicted(pipeline, model.task, frame)
+
+
+def _predicted(pipeline: Any, task: str, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    if task != "CLASSIFICATION":
         return [{"value": float(v), "probabilities": None} for v in pipeline.predict(frame)]
     # One pass: every candidate's predict is the class of highest probability, and calling both
     # ran the whole pipeline twice (a forest's predict is its predict_proba plus an argmax).
