@@ -305,3 +305,11 @@ def test_deleting_a_dataset_removes_its_models_files(churn, client, token, setti
     assert deleted["errors"] == []
     assert gql(client, MODEL, {"id": model["id"]}, token)["data"]["model"] is None
     assert not any(models_dir.iterdir())
+
+
+def test_permutation_importance_takes_fewer_rows_for_a_slow_model():
+    from services.modeling.train import importance_rows
+    assert importance_rows(1e-6, 30, 40_000) == 5_000          # fast: the full 5,000-row sample
+    assert importance_rows(20e-6, 30, 40_000) == 1_666         # 20 µs a row x 90 passes: ~3 s worth
+    assert importance_rows(1e-3, 30, 40_000) == 1_000          # never below 1,000 rows
+    assert importance_rows(1e-3, 30, 300) == 300               # nor more than there are
