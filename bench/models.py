@@ -38,7 +38,8 @@ FLAML_PYTHON = HERE / ".venv-flaml" / "bin" / "python"
 TRAIN = ("mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } "
          "errors { code message } } }")
 MODEL = ("query($id: ID!) { model(id: $id) { status algorithm cvScores metrics { accuracy r2 } "
-         "leaderboard { algorithm params score fitSeconds rows selected } job { startedAt finishedAt } } }")
+         "leaderboard { algorithm params score fitSeconds rows selected } "
+         "job { startedAt finishedAt timeline { stage durationMs } } } }")
 ISSUE_RF_200K = {"200k classification": 0.976, "200k regression": 0.965}
 
 
@@ -161,6 +162,8 @@ def main() -> None:
             wall = seconds_between(model["job"])
             for candidate in model["leaderboard"]:  # what AUTO tried, for the record (stderr keeps the table clean)
                 print(f"  {name}: {candidate}", file=sys.stderr)
+            print(f"  {name} stages: " + ", ".join(f"{t['stage']} {t['durationMs'] / 1000:.1f} s"
+                                                   for t in model["job"]["timeline"]), file=sys.stderr)
             held = model["metrics"]["accuracy"] if task == "CLASSIFICATION" else model["metrics"]["r2"]
             base_scores = baselines(frame, task, large, "--forest" in sys.argv)
             reference = flaml(frame, task, scratch)
