@@ -18,10 +18,19 @@ sys.path.insert(0, str(HERE))
 from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
 
 PAGES, PER_PAGE, HTML_ROWS = 100, 1000, 5000
+LISTING_PAGES, LISTING_ROWS = 50, 100
 PAGE_CACHE: dict[int, bytes] = {}
 HTML = ("<html><body><table>" + "".join(
     f'<tr class="r"><td class="n">item {i}</td><td class="p">{i * 0.5}</td><td><a href="/i/{i}">x</a></td></tr>'
     for i in range(HTML_ROWS)) + "</table></body></html>").encode()
+
+
+def listing_page(page: int) -> bytes:
+    """A page of a paged HTML listing, with a relative link to the next page."""
+    rows = "".join(f'<tr class="r"><td class="n">item {page}-{i}</td><td class="p">{i * 0.5}</td>'
+                   f'<td><a href="/i/{page}/{i}">x</a></td></tr>' for i in range(LISTING_ROWS))
+    following = f'<a class="next" href="?page={page + 1}">next</a>' if page < LISTING_PAGES else ""
+    return f"<html><body><table>{rows}</table>{following}</body></html>".encode()
 
 
 class Source(BaseHTTPRequestHandler):
@@ -32,6 +41,8 @@ class Source(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path == "/table.html":
             body, kind = HTML, "text/html"
+        elif url.path == "/listing.html":
+            body, kind = listing_page(int(parse_qs(url.query).get("page", ["1"])[0])), "text/html"
         else:
             page = int(parse_qs(url.query).get("page", ["1"])[0])
             if page not in PAGE_CACHE:
@@ -83,12 +94,18 @@ def main() -> None:
         html = run(base, token, {"scrape": {"url": f"{origin}/table.html", "rowSelector": "tr.r", "fields": [
             {"name": "name", "selector": "td.n"}, {"name": "price", "selector": "td.p"},
             {"name": "link", "selector": "a", "attribute": "href"}]}}, {"sqlite": {"table": "items"}})
+        listing = run(base, token, {"scrape": {"url": f"{origin}/listing.html?page=1", "rowSelector": "tr.r",
+                                               "nextPageSelector": "a.next", "maxPages": LISTING_PAGES, "fields": [
+            {"name": "name", "selector": "td.n"}, {"name": "price", "selector": "td.p"},
+            {"name": "link", "selector": "a", "attribute": "href"}]}}, {"parquet": {"name": "listing"}})
     server.shutdown()
     print("\n## Pipelines\n")
     print("| run | rows | collect | process | store | network wait / collect | peak worker RSS |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, result, rows in (("JSON API, 100 pages x 1,000 -> Parquet (2 steps)", api, PAGES * PER_PAGE),
-                               ("HTML table, 5,000 rows -> SQLite", html, HTML_ROWS)):
+                               ("HTML table, 5,000 rows -> SQLite", html, HTML_ROWS),
+                               (f"HTML listing, {LISTING_PAGES} pages x {LISTING_ROWS} rows (nextPageSelector) -> Parquet",
+                                listing, LISTING_PAGES * LISTING_ROWS)):
         stages = result["stages"]
         wait = waited(result["logs"])
         print(f"| {name} | {rows:,} | {stages['collect']:.2f} s ({rows / stages['collect']:,.0f} rows/s) | "

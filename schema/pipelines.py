@@ -48,6 +48,11 @@ class ScrapeSourceInput:
     url: str
     row_selector: str
     fields: list[ScrapeFieldInput]
+    next_page_selector: Optional[str] = strawberry.field(
+        default=None, description="CSS selector of the link to the next page (its href, resolved against the "
+                                  "page's URL); pages are followed until there is none, a URL repeats, or maxPages")
+    max_pages: Optional[int] = strawberry.field(default=None, description="With nextPageSelector: at most this "
+                                                                          "many pages (default 100)")
 
 
 @strawberry.input

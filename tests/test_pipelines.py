@@ -76,6 +76,15 @@ class Handler(BaseHTTPRequestHandler):
             rows = "".join(f'<li class="item"><a href="../p/{i}.html">Item {i}</a><span class="price">{i * 2}.50</span>'
                            f'<img src="/img/{i}.png"></li>' for i in range(1, 6))
             self._send(200, f"<html><body><ul>{rows}</ul><li>not an item</li></body></html>".encode(), "text/html")
+        elif url.path.startswith("/catalog/page") and url.path.endswith(".html"):  # 4 pages, relative next links
+            page = int(url.path.removeprefix("/catalog/page").removesuffix(".html"))
+            rows = "".join(f'<tr class="row"><td>{page}-{i}</td></tr>' for i in range(3))
+            following = {1: "page2.html", 2: "./page3.html", 3: "/catalog/page4.html"}.get(page)
+            link = f'<a class="next" href="{following}">next</a>' if following else '<span class="next">end</span>'
+            self._send(200, f"<html><body><table>{rows}</table>{link}</body></html>".encode(), "text/html")
+        elif url.path in ("/loop/a.html", "/loop/b.html"):  # b links back to a
+            following = "b.html" if url.path.endswith("a.html") else "a.html"
+            self._send(200, f'<p class="r">{url.path}</p><a rel="next" href="{following}">more</a>'.encode(), "text/html")
         else:
             self._send(404, b"{}")
 
@@ -159,6 +168,43 @@ def test_scrape_with_attributes_and_relative_links(open_client, source_server, )
     assert rows[0][:2] == ["Item 1", f"{source_server}/p/1.html"] and rows[0][3] == f"{source_server}/img/1.png"
     assert [r[2] for r in rows] == [0.0, 0.25, 0.5, 0.75, 1.0]  # the step ran on the typed column
     assert {c["name"]: c["semanticType"] for c in result["outputSchema"]}["price"] == "NUMERIC"
+
+
+def test_scrape_follows_next_page_links(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    fields = [{"name": "cell", "selector": "td"}]
+    paged = create(client, token, name="catalog", source={"scrape": {
+        "url": f"{source_server}/catalog/page1.html", "rowSelector": "tr.row", "fields": fields,
+        "nextPageSelector": "a.next"}}, sink={"parquet": {"name": "catalog"}})
+    assert paged["errors"] == [] and paged["pipeline"]["config"]["source"]["scrape"]["next_page_selector"] == "a.next"
+    result = run(client, token, paged["pipeline"]["id"])
+    assert result["job"]["status"] == "SUCCEEDED", result["job"]
+    assert result["lastRun"]["rowsOut"] == 12  # 4 pages x 3 rows; the last page's "next" is no link
+    assert [r[0] for r in result["data"]["rows"]] == ["1-0", "1-1", "1-2", "2-0", "2-1"]
+    messages = [e["message"] for e in result["job"]["logs"]]
+    assert f"Page 4: 3 row(s) from {source_server}/catalog/page4.html" in messages
+    assert "Scraped 12 row(s) from 4 page(s)" in messages
+
+    capped = create(client, token, name="capped", source={"scrape": {
+        "url": f"{source_server}/catalog/page1.html", "rowSelector": "tr.row", "fields": fields,
+        "nextPageSelector": "a.next", "maxPages": 2}}, sink={"parquet": {"name": "capped"}})
+    result = run(client, token, capped["pipeline"]["id"])
+    assert result["lastRun"]["rowsOut"] == 6
+    assert any("Stopped after 2 page(s) (maxPages); more follow from" in e["message"] for e in result["job"]["logs"])
+
+    looping = create(client, token, name="loop", source={"scrape": {
+        "url": f"{source_server}/loop/a.html", "rowSelector": "p.r", "fields": [{"name": "path", "selector": ""}],
+        "nextPageSelector": "a[rel=next]"}}, sink={"parquet": {"name": "loop"}})
+    result = run(client, token, looping["pipeline"]["id"])
+    assert [r[0] for r in result["data"]["rows"]] == ["/loop/a.html", "/loop/b.html"]
+    assert any("leads back to" in e["message"] for e in result["job"]["logs"])
+
+    for bad, field in (({"nextPageSelector": "a[["}, "nextPageSelector"), ({"maxPages": 0}, "maxPages")):
+        refused = create(client, token, name="bad", source={"scrape": {
+            "url": f"{source_server}/catalog/page1.html", "rowSelector": "tr.row", "fields": fields, **bad}},
+            sink={"parquet": {"name": "bad"}})
+        assert refused["errors"][0]["code"] == "INVALID_INPUT" and refused["errors"][0]["field"][-1] == field
 
 
 def test_sqlite_replace_and_append_and_parquet_versions(open_client, source_server):

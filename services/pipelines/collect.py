@@ -142,6 +142,7 @@ def collect_http(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, 
 
 
 PENDING_BYTES = 64 * 2**20  # fetched pages not yet converted; a short stall here must not stop the fetching
+DEFAULT_MAX_PAGES = 100
 
 
 class PageHandoff:
@@ -176,7 +177,7 @@ def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, pages: PageHandoff, s
     params = source.get("params")
     next_pointer = json_pointer(source.get("next_page_path"))
     try:
-        for page in range(int(source.get("max_pages") or 100)):
+        for page in range(int(source.get("max_pages") or DEFAULT_MAX_PAGES)):
             if not url or stop.is_set():
                 break
             body, final_url = fetcher.fetch(url, method=source.get("method") or "GET", headers=source.get("headers"),
@@ -217,6 +218,8 @@ def check_selectors(source: dict[str, Any]) -> None:
     selectors = [(source["row_selector"], ["source", "scrape", "rowSelector"])] + [
         (field["selector"], ["source", "scrape", "fields", str(index), "selector"])
         for index, field in enumerate(source["fields"]) if field["selector"]]
+    if source.get("next_page_selector"):
+        selectors.append((source["next_page_selector"], ["source", "scrape", "nextPageSelector"]))
     for selector, path in selectors:
         try:
             probe.css(selector)
@@ -225,15 +228,41 @@ def check_selectors(source: dict[str, Any]) -> None:
 
 
 def collect_scrape(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, log) -> FlatColumns:
-    """Rows by a CSS selector, fields by selectors within each row; parsed with lexbor (selectolax)."""
-    body, final_url = fetcher.fetch(source["url"])
-    document = LexborHTMLParser(body)
-    rows = document.css(source["row_selector"])  # checked when saved (check_selectors)
-    if len(rows) > max_records:
-        raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} rows")
+    """Rows by a CSS selector, fields by selectors within each row; parsed with lexbor (selectolax).
+
+    With `next_page_selector`, pages follow the link it selects (up to `max_pages`, never the same URL
+    twice). A thread fetches and parses each page and requests the next one at once, while this one
+    selects the rows of the pages already parsed.
+    """
+    pages = PageHandoff(PENDING_BYTES)
+    stop = threading.Event()
+    fetching = threading.Thread(target=_fetch_html_pages, args=(source, fetcher, pages, stop, log), daemon=True,
+                                name="pipeline-fetch")
+    fetching.start()
     fields = source["fields"]
+    columns = FlatColumns([f["name"] for f in fields])  # every field is a column, even when no row matched
+    page_count = 0
+    try:
+        while (item := pages.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            page_count, final_url, document = item
+            records = _scraped_rows(document, source["row_selector"], fields, final_url)
+            if columns.rows + len(records) > max_records:
+                raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} rows")
+            columns.add(records)
+            log(f"Page {page_count}: {len(records):,} row(s) from {final_url}", "INFO")
+    finally:
+        stop.set()
+        fetching.join()
+    log(f"Scraped {columns.rows:,} row(s) from {page_count} page(s)", "INFO")
+    return columns
+
+
+def _scraped_rows(document: LexborHTMLParser, row_selector: str, fields: list[dict[str, Any]],
+                  page_url: str) -> list[dict[str, Any]]:
     records = []
-    for row in rows:
+    for row in document.css(row_selector):  # selectors were checked when the pipeline was saved
         record = {}
         for field in fields:
             element = row.css_first(field["selector"]) if field["selector"] else row
@@ -243,10 +272,39 @@ def collect_scrape(source: dict[str, Any], fetcher: Fetcher, *, max_records: int
             attribute = field.get("attribute")
             value = element.attributes.get(attribute) if attribute else element.text(separator=" ", strip=True)
             if attribute in ("href", "src", "action") and value:
-                value = urljoin(final_url, value)
+                value = urljoin(page_url, value)
             record[field["name"]] = value
         records.append(record)
-    log(f"Scraped {len(records):,} row(s) from {final_url}", "INFO")
-    columns = FlatColumns([f["name"] for f in fields])  # every field is a column, even when no row matched
-    columns.add(records)
-    return columns
+    return records
+
+
+def _fetch_html_pages(source: dict[str, Any], fetcher: Fetcher, pages: PageHandoff, stop: threading.Event,
+                      log) -> None:
+    url: str | None = source["url"]
+    next_selector = source.get("next_page_selector")
+    limit = int(source.get("max_pages") or DEFAULT_MAX_PAGES) if next_selector else 1
+    seen: set[str] = set()
+    try:
+        for number in range(1, limit + 1):
+            if not url or stop.is_set():
+                break
+            seen.add(url)
+            body, final_url = fetcher.fetch(url)
+            seen.add(final_url)
+            document = LexborHTMLParser(body)
+            url = _next_link(document, next_selector, final_url) if next_selector else None
+            if url in seen:
+                log(f"The next-page link of {final_url} leads back to {url}: stopping there", "WARNING")
+                url = None
+            pages.put((number, final_url, document), len(body), stop)
+        if url and not stop.is_set():
+            log(f"Stopped after {limit} page(s) (maxPages); more follow from {url}", "WARNING")
+        pages.put(None, 0, stop)
+    except BaseException as exc:  # noqa: BLE001 - handed to the collecting thread, which raises it
+        pages.put(exc, 0, stop)
+
+
+def _next_link(document: LexborHTMLParser, selector: str, page_url: str) -> str | None:
+    link = document.css_first(selector)
+    href = link.attributes.get("href") if link is not None else None
+    return urljoin(page_url, href.strip()) if href and href.strip() else None

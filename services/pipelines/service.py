@@ -57,6 +57,8 @@ async def check_config(session: AsyncSession, *, owner_id: str, config: dict[str
         elif not source.get("fields"):
             raise invalid("Give at least one field", ["source", "scrape", "fields"])
         else:
+            if source.get("max_pages") is not None and not 1 <= int(source["max_pages"]) <= 10_000:
+                raise invalid("`maxPages` must be between 1 and 10,000", ["source", "scrape", "maxPages"])
             check_selectors(source)
     sinks.check_sink(config["sink"])
 
