@@ -6,6 +6,7 @@ from enum import Enum
 from typing import Any, Optional
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 from strawberry.scalars import JSON
 
 from resolvers import datasets as dataset_resolvers
@@ -246,6 +247,26 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "__dict__") and not isinstance(value, (str, int, float, bool, dict)):
         return {k: _plain(v) for k, v in vars(value).items() if v is not strawberry.UNSET and v is not None}
     return value
+
+
+def as_given(value: Any) -> Any:
+    """An input object in the shape the client wrote it: GraphQL field and enum names, unset fields left out
+    (defaults the client did not write are filled in), ids as sent. What `config` echoes."""
+    if value is None or value is strawberry.UNSET:
+        return None
+    if isinstance(value, Enum):
+        return value.name
+    if isinstance(value, list):
+        return [as_given(v) for v in value]
+    definition = getattr(type(value), "__strawberry_definition__", None)
+    if definition is None:
+        return value  # a scalar or JSON: the client's own data
+    shaped = {}
+    for field in definition.fields:
+        item = getattr(value, field.python_name)
+        if item is not None and item is not strawberry.UNSET:
+            shaped[field.graphql_name or to_camel_case(field.python_name)] = as_given(item)
+    return shaped
 
 
 def config_part(value: Any) -> dict[str, Any] | None:

@@ -177,7 +177,7 @@ def test_scrape_follows_next_page_links(open_client, source_server):
     paged = create(client, token, name="catalog", source={"scrape": {
         "url": f"{source_server}/catalog/page1.html", "rowSelector": "tr.row", "fields": fields,
         "nextPageSelector": "a.next"}}, sink={"parquet": {"name": "catalog"}})
-    assert paged["errors"] == [] and paged["pipeline"]["config"]["source"]["scrape"]["next_page_selector"] == "a.next"
+    assert paged["errors"] == [] and paged["pipeline"]["config"]["source"]["scrape"]["nextPageSelector"] == "a.next"
     result = run(client, token, paged["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     assert result["lastRun"]["rowsOut"] == 12  # 4 pages x 3 rows; the last page's "next" is no link
@@ -241,6 +241,9 @@ def test_dataset_source_update_delete_and_masked_headers(open_client, source_ser
     dataset = ingest(client, token, b"a,b\n1,x\n2,y\n2,y\n")
     created = create(client, token, name="dedupe", source={"dataset": {"datasetId": dataset["id"]}},
                      steps=[{"dropDuplicates": {}}], sink={"parquet": {"name": "clean"}})
+    # `config` is what was given, in the input's own shape: it can be sent back as it is.
+    assert created["pipeline"]["config"] == {"source": {"dataset": {"datasetId": dataset["id"]}},
+                                             "steps": [{"dropDuplicates": {}}], "sink": {"parquet": {"name": "clean"}}}
     result = run(client, token, created["pipeline"]["id"])
     assert result["lastRun"]["rowsIn"] == 3 and result["lastRun"]["rowsOut"] == 2
     updated = gql(client, """mutation($id: ID!, $source: SourceInput!) { updatePipeline(input: {id: $id, name: "auth",
@@ -251,6 +254,8 @@ def test_dataset_source_update_delete_and_masked_headers(open_client, source_ser
     assert updated["errors"] == [] and updated["pipeline"]["name"] == "auth"
     assert "sekret" not in json.dumps(updated["pipeline"]["config"])
     assert updated["pipeline"]["config"]["source"]["http"]["headers"]["authorization"].endswith("3456")
+    assert updated["pipeline"]["config"]["source"]["http"]["maxPages"] == 100  # defaults appear in the input's names
+    assert updated["pipeline"]["config"]["steps"] == [{"dropDuplicates": {}}]  # untouched parts stay as given
     after = run(client, token, created["pipeline"]["id"])
     assert after["data"]["rows"] == [[True]]  # the stored (unmasked) header was sent
     configs = [edge["node"]["config"] for edge in after["runs"]["edges"]]

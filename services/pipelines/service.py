@@ -22,9 +22,13 @@ from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, utcnow
 SECRET_VISIBLE = 4
 
 
+GIVEN = "given"  # the config in the shape the client sent it (GraphQL names), kept beside the normalised one
+
+
 def mask_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Config as shown to clients: header values cut to their last characters."""
-    shown = copy.deepcopy(config)
+    """Config as shown to clients: as they gave it (older pipelines: as stored), header values cut to
+    their last characters."""
+    shown = copy.deepcopy(config.get(GIVEN) or {k: v for k, v in config.items() if k != GIVEN})
     http = shown.get("source", {}).get("http")
     if http and isinstance(http.get("headers"), dict):
         http["headers"] = {k: ("•" * 8 + str(v)[-SECRET_VISIBLE:] if len(str(v)) > SECRET_VISIBLE * 2 else "•" * 8)
@@ -91,9 +95,12 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
     """Past runs keep the config they ran with; only the saved config changes."""
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
     config = copy.deepcopy(pipeline.config)
+    given = config.get(GIVEN)
     for key in ("source", "steps", "sink"):
         if changes.get(key) is not None:
             config[key] = changes[key]
+            if given is not None:  # (a pipeline saved before the given shape was kept echoes the stored one)
+                given[key] = (changes.get(GIVEN) or {}).get(key)
     await check_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts)
     if changes.get("name") is not None:
         if not changes["name"].strip():
