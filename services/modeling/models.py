@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -137,7 +138,14 @@ async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | 
 def _load(path: str, _stamp: int) -> Any:
     import joblib  # with scikit-learn: loaded by the API process only when a model is first used
 
-    return joblib.load(path)  # our own artifact, written by the TRAIN job; never a user upload
+    pipeline = joblib.load(path)  # our own artifact, written by the TRAIN job; never a user upload
+    # scikit-learn's and scipy's modules (imported just now, after start-up froze the heap) and the
+    # model would otherwise be swept by every full collection: 25-56 ms pauses, the p99 of predict.
+    # Collect first so no garbage is frozen; a model evicted from this cache is still freed by
+    # reference counting (fitted pipelines hold no reference cycles).
+    gc.collect()
+    gc.freeze()
+    return pipeline
 
 
 def load_pipeline(data_dir: Path, model_id: str) -> Any:
