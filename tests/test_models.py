@@ -313,3 +313,24 @@ def test_permutation_importance_takes_fewer_rows_for_a_slow_model():
     assert importance_rows(20e-6, 30, 40_000) == 1_666         # 20 µs a row x 90 passes: ~3 s worth
     assert importance_rows(1e-3, 30, 40_000) == 1_000          # never below 1,000 rows
     assert importance_rows(1e-3, 30, 300) == 300               # nor more than there are
+
+
+@pytest.mark.parametrize("algorithm, task", [("RANDOM_FOREST", "CLASSIFICATION"), ("EXTRA_TREES", "CLASSIFICATION"),
+                                             ("RANDOM_FOREST", "REGRESSION"), ("EXTRA_TREES", "REGRESSION")])
+def test_forest_predictions_for_a_few_rows_are_scikit_learns_to_the_bit(algorithm, task):
+    from services.modeling.models import FOREST_DIRECT_ROWS, forest_aware
+    from services.modeling.pipelines import build_pipeline
+    frame = customers(300).dropna(subset=["churned"]).drop(columns=["customer_id", "constant"])
+    target = frame.pop("churned") if task == "CLASSIFICATION" else frame.pop("usage").fillna(0)
+    if task == "REGRESSION":
+        frame = frame.drop(columns=["churned"])
+    features = [{"name": "age", "semantic_type": "NUMERIC"}, {"name": "plan", "semantic_type": "CATEGORICAL"},
+                {"name": "signup", "semantic_type": "DATETIME"}]
+    if task == "CLASSIFICATION":
+        features.append({"name": "usage", "semantic_type": "NUMERIC"})
+    pipeline = build_pipeline(algorithm, task, features, 0, len(frame)).fit(frame, target)
+    assert type(pipeline[-1]).__name__ in ("RandomForestClassifier", "ExtraTreesClassifier", "RandomForestRegressor",
+                                           "ExtraTreesRegressor")  # so the direct path is the one compared
+    method = "predict_proba" if task == "CLASSIFICATION" else "predict"
+    for rows in (frame.head(1), frame.head(FOREST_DIRECT_ROWS)):
+        assert np.array_equal(forest_aware(pipeline, rows, method), getattr(pipeline, method)(rows))

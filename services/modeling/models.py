@@ -213,14 +213,39 @@ def predict_rows(data_dir: Path, model: Model, rows: list[Any]) -> list[dict[str
 
 def _predicted(pipeline: Any, task: str, frame: pd.DataFrame) -> list[dict[str, Any]]:
     if task != "CLASSIFICATION":
-        return [{"value": float(v), "probabilities": None} for v in pipeline.predict(frame)]
+        return [{"value": float(v), "probabilities": None} for v in forest_aware(pipeline, frame, "predict")]
     # One pass: every candidate's predict is the class of highest probability, and calling both
     # ran the whole pipeline twice (a forest's predict is its predict_proba plus an argmax).
-    probabilities = pipeline.predict_proba(frame)
+    probabilities = forest_aware(pipeline, frame, "predict_proba")
     predictions = pipeline.classes_.take(probabilities.argmax(axis=1))
     labels = [str(c) for c in pipeline.classes_]
     return [{"value": str(v), "probabilities": [{"label": label, "probability": float(p)} for label, p in zip(labels, row)]}
             for v, row in zip(predictions, probabilities)]
+
+
+FOREST_DIRECT_ROWS = 100
+
+
+def forest_aware(pipeline: Any, frame: pd.DataFrame, method: str) -> np.ndarray:
+    """`pipeline.<method>(frame)`; for a forest and a few rows, its trees' average computed directly.
+
+    A forest averages its trees through joblib even with n_jobs=1, and for one row that dispatch is
+    4 of its 5 ms. Summing the trees' own `method` in the forest's order, in float64, then dividing,
+    is the arithmetic scikit-learn does, so the result is the same to the bit (tested).
+    """
+    from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor,  # loaded with the model already
+                                  RandomForestClassifier, RandomForestRegressor)
+
+    forest = pipeline[-1]
+    forests = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
+    if not isinstance(forest, forests) or len(frame) > FOREST_DIRECT_ROWS or getattr(forest, "n_outputs_", 1) != 1:
+        return getattr(pipeline, method)(frame)
+    features = pipeline[:-1].transform(frame)
+    if hasattr(features, "toarray"):  # one-hot output may be sparse; a few rows are cheap to densify
+        features = features.toarray()
+    features = np.ascontiguousarray(features, dtype=np.float32)  # the trees' own dtype, as the forest converts
+    total = sum(getattr(tree, method)(features, check_input=False) for tree in forest.estimators_)
+    return total / len(forest.estimators_)
 
 
 async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, model_id: str | None,
