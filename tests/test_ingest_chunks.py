@@ -63,6 +63,18 @@ def test_cp1252_and_bom_files_split_too(tmp_path):
     assert how.startswith("in ") and table.column_names == ["name", "label", "n"] and table.equals(whole)
 
 
+def test_semicolons_decimal_commas_a_preamble_and_no_header(tmp_path):
+    body = "# exported 2024-05-01\n\nitem;price;when\n" + "".join(
+        f"{i};{i},5;{1 + i % 28:02d}.01.2024\n" for i in range(3000))
+    table, how, whole = read_both(tmp_path, body.encode())
+    assert how.startswith("in ") and table.equals(whole)
+    assert table.column_names == ["item", "price", "when"] and table.column("price")[3].as_py() == 3.5
+    headerless = "".join(f"{i},{i * 2},x{i}\n" for i in range(3000))
+    table, how, whole = read_both(tmp_path, headerless.encode())
+    assert how.startswith("in ") and table.equals(whole) and table.num_rows == 3000
+    assert table.column_names == ["column_1", "column_2", "column_3"]
+
+
 def test_gzip_text_is_inflated_and_cut_the_same_way(tmp_path):
     table, how, whole = read_both(tmp_path, gzip.compress(messy_rows(3000).encode()))
     assert how.startswith("in ") and int(how.split()[1]) > 20, how
@@ -101,6 +113,18 @@ def test_a_type_that_changes_in_a_later_chunk_goes_to_the_whole_file_reader(tmp_
     with pytest.raises(NotStreamable):
         parse_and_write(source, detect_file_dialect(source, options={}), tmp_path / "out.parquet",
                         max_decompressed=LIMIT, chunk_bytes=2048)
+
+
+def test_a_ragged_row_in_a_later_chunk_is_explained_by_the_whole_file_reader(tmp_path):
+    body = "a,b,c\n" + "".join(f"{i},{i},{i}\n" for i in range(3000)) + "1,2,3,4\n"
+    source = tmp_path / "ragged.csv"
+    source.write_bytes(body.encode())
+    dialect = detect_file_dialect(source, options={})
+    with pytest.raises(NotStreamable):
+        parse_and_write(source, dialect, tmp_path / "out.parquet", max_decompressed=LIMIT, chunk_bytes=2048)
+    with pytest.raises(ServiceError) as explained:
+        read_with_dialect(source, dialect, max_decompressed=LIMIT)
+    assert explained.value.message == "Line 3002 has 4 fields where the header has 3"
 
 
 @pytest.mark.parametrize("chunk, splittable", [
