@@ -20,10 +20,10 @@ matters only for a column with under 2,000 values in that chunk.
 """
 from __future__ import annotations
 
+import mmap
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-import mmap
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, TypeVar
 
@@ -105,8 +105,8 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
         first = next(chunks, None)
         if first is None:
             raise NotStreamable("an empty file")
-        check_quotes(first.data, newline, delimiter)
         with first:
+            check_quotes(first.data, newline, delimiter)
             head = pacsv.read_csv(pa.py_buffer(first.data), read_options=read_options, parse_options=parse_options,
                                   convert_options=convert_options)
         if head.num_columns < 2 or head.num_rows == 0:  # one column: a cut inside a quoted field could go unseen
