@@ -256,6 +256,12 @@ def test_dataset_source_update_delete_and_masked_headers(open_client, source_ser
     assert updated["pipeline"]["config"]["source"]["http"]["headers"]["authorization"].endswith("3456")
     assert updated["pipeline"]["config"]["source"]["http"]["maxPages"] == 100  # defaults appear in the input's names
     assert updated["pipeline"]["config"]["steps"] == [{"dropDuplicates": {}}]  # untouched parts stay as given
+    # Sending the echoed config back as it is keeps the secret the mask stands for.
+    echoed = updated["pipeline"]["config"]["source"]
+    resent = gql(client, """mutation($id: ID!, $source: SourceInput!) { updatePipeline(input: {id: $id, source: $source})
+        { pipeline { config } errors { code message } } }""", {"id": created["pipeline"]["id"], "source": echoed},
+                 token)["data"]["updatePipeline"]
+    assert resent["errors"] == [] and resent["pipeline"]["config"]["source"] == echoed
     after = run(client, token, created["pipeline"]["id"])
     assert after["data"]["rows"] == [[True]]  # the stored (unmasked) header was sent
     configs = [edge["node"]["config"] for edge in after["runs"]["edges"]]

@@ -20,6 +20,7 @@ from services.pipelines.ssrf import check_url, parse_allow_list
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, utcnow
 
 SECRET_VISIBLE = 4
+MASK = "•" * 8
 
 
 GIVEN = "given"  # the config in the shape the client sent it (GraphQL names), kept beside the normalised one
@@ -31,7 +32,7 @@ def mask_config(config: dict[str, Any]) -> dict[str, Any]:
     shown = copy.deepcopy(config.get(GIVEN) or {k: v for k, v in config.items() if k != GIVEN})
     http = shown.get("source", {}).get("http")
     if http and isinstance(http.get("headers"), dict):
-        http["headers"] = {k: ("•" * 8 + str(v)[-SECRET_VISIBLE:] if len(str(v)) > SECRET_VISIBLE * 2 else "•" * 8)
+        http["headers"] = {k: (MASK + str(v)[-SECRET_VISIBLE:] if len(str(v)) > SECRET_VISIBLE * 2 else MASK)
                            for k, v in http["headers"].items()}
     return shown
 
@@ -96,6 +97,8 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
     config = copy.deepcopy(pipeline.config)
     given = config.get(GIVEN)
+    if changes.get("source") is not None:
+        _keep_masked_secrets(changes, pipeline.config)
     for key in ("source", "steps", "sink"):
         if changes.get(key) is not None:
             config[key] = changes[key]
@@ -110,6 +113,19 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
     session.add(pipeline)
     await session.commit()
     return pipeline
+
+
+def _keep_masked_secrets(changes: dict[str, Any], stored: dict[str, Any]) -> None:
+    """A header sent back exactly as `config` showed it (masked) keeps its stored value, so a client can
+    edit the echoed config and send it back without overwriting its tokens with dots."""
+    old = (stored.get("source") or {}).get("http", {}).get("headers") or {}
+    shown = (mask_config({"source": {"http": {"headers": old}}})["source"]["http"]["headers"]) if old else {}
+    for form in (changes["source"], (changes.get(GIVEN) or {}).get("source") or {}):
+        headers = form.get("http", {}).get("headers") if isinstance(form.get("http"), dict) else None
+        if isinstance(headers, dict):
+            for name, value in headers.items():
+                if name in old and value == shown[name]:
+                    headers[name] = old[name]
 
 
 async def delete_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None, data_dir: Path,
