@@ -341,3 +341,15 @@ def test_an_empty_page_in_the_middle_adds_no_rows_or_columns(open_client, source
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     assert [c["name"] for c in result["outputSchema"]] == ["id", "name"]
     assert result["data"]["rows"] == [[1, "p1"], [3, "p3"]]
+
+
+@pytest.mark.parametrize("href", ["/i/1", "/a?b=1#c", "/a/./b", "/a/../b", "/a/b/..", "//cdn.example.com/x", "rel/x",
+                                  "../p/1.html", "#top", "?q=1", "http://other.example/x", "/a?next=/./x", "/%7Euser/",
+                                  "/a b", "https://example.com/a/../b"])
+@pytest.mark.parametrize("page", ["http://example.com/shop/list.html", "https://example.com:8443/a/b?x=1",
+                                  "http://example.com"])
+def test_links_resolve_exactly_as_urljoin(page, href):
+    from urllib.parse import urljoin
+
+    from services.pipelines.collect import link_resolver
+    assert link_resolver(page)(href) == urljoin(page, href)

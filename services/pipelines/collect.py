@@ -8,7 +8,7 @@ import time
 from collections import deque
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpcore  # noqa: F401 - httpx imports it at the first client; here it loads with the job, not in its collect stage
 import httpx
@@ -259,8 +259,26 @@ def collect_scrape(source: dict[str, Any], fetcher: Fetcher, *, max_records: int
     return columns
 
 
+def link_resolver(page_url: str) -> Callable[[str], str]:
+    """`urljoin(page_url, href)`, with the common root-relative href ("/items/7") joined directly.
+
+    urljoin takes ~8 µs a link: 38 ms of a 5,000-row page with one link per row. A root-relative
+    path with no dot segments joins to the page's origin plus the href unchanged, which is what
+    urljoin returns for it; anything else goes through urljoin.
+    """
+    parts = urlsplit(page_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+
+    def resolve(href: str) -> str:
+        if href.startswith("/") and not href.startswith("//") and "/." not in href.split("?", 1)[0].split("#", 1)[0]:
+            return origin + href
+        return urljoin(page_url, href)
+    return resolve
+
+
 def _scraped_rows(document: LexborHTMLParser, row_selector: str, fields: list[dict[str, Any]],
                   page_url: str) -> list[dict[str, Any]]:
+    resolve = link_resolver(page_url)
     records = []
     for row in document.css(row_selector):  # selectors were checked when the pipeline was saved
         record = {}
@@ -272,7 +290,7 @@ def _scraped_rows(document: LexborHTMLParser, row_selector: str, fields: list[di
             attribute = field.get("attribute")
             value = element.attributes.get(attribute) if attribute else element.text(separator=" ", strip=True)
             if attribute in ("href", "src", "action") and value:
-                value = urljoin(page_url, value)
+                value = resolve(value)
             record[field["name"]] = value
         records.append(record)
     return records
