@@ -6,8 +6,10 @@ import ssl
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from functools import partial
+from typing import Any, Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import httpcore  # noqa: F401 - httpx imports it at the first client; here it loads with the job, not in its collect stage
@@ -116,18 +118,10 @@ def collect_http(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, 
     The fetching thread only finds the next page's URL (simdjson, without building the page's
     objects) and sends the next request at once, so decoding overlaps with the network wait.
     """
-    pages = PageHandoff(PENDING_BYTES)
-    stop = threading.Event()
-    fetching = threading.Thread(target=_fetch_pages, args=(source, fetcher, pages, stop), daemon=True,
-                                name="pipeline-fetch")
-    fetching.start()
     records_path = source.get("records_path")
     collected = RecordPages()
-    try:
-        while (item := pages.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            number, final_url, body = item
+    with fetched_on_a_thread(partial(_fetch_pages, source, fetcher)) as pages:
+        for number, final_url, body in pages:
             found = dotted(orjson.loads(body), records_path)
             if not isinstance(found, list):
                 raise ServiceError("PARSE_ERROR", f"No list of records at {records_path or 'the top level'} of {final_url}")
@@ -135,9 +129,6 @@ def collect_http(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, 
             log(f"Page {number}: {len(found):,} record(s) from {final_url}", "INFO")
             if collected.rows > max_records:
                 raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} records")
-    finally:
-        stop.set()
-        fetching.join()
     return collected
 
 
@@ -172,23 +163,51 @@ class PageHandoff:
             return item
 
 
-def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, pages: PageHandoff, stop: threading.Event) -> None:
+@contextmanager
+def fetched_on_a_thread(fetch_all: Callable[[Callable[[Any, int], None], threading.Event], None]) -> Iterator[Iterator[Any]]:
+    """The pages `fetch_all(put, stop)` puts, as they arrive from its thread; its failure is raised here.
+
+    Leaving the block stops the fetching and waits for the thread.
+    """
+    pages = PageHandoff(PENDING_BYTES)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            fetch_all(lambda item, size: pages.put(item, size, stop), stop)
+            pages.put(None, 0, stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the collecting thread, which raises it
+            pages.put(exc, 0, stop)
+
+    def arrived() -> Iterator[Any]:
+        while (item := pages.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    fetching = threading.Thread(target=fetch, daemon=True, name="pipeline-fetch")
+    fetching.start()
+    try:
+        yield arrived()
+    finally:
+        stop.set()
+        fetching.join()
+
+
+def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, put: Callable[[Any, int], None],
+                 stop: threading.Event) -> None:
     url: str | None = source["url"]
     params = source.get("params")
     next_pointer = json_pointer(source.get("next_page_path"))
-    try:
-        for page in range(int(source.get("max_pages") or DEFAULT_MAX_PAGES)):
-            if not url or stop.is_set():
-                break
-            body, final_url = fetcher.fetch(url, method=source.get("method") or "GET", headers=source.get("headers"),
-                                            params=params, retries=int(source.get("retries", 3)),
-                                            timeout=float(source.get("timeout_seconds") or 30))
-            next_url = _find_next_url(body, next_pointer, final_url)
-            pages.put((page + 1, final_url, body), len(body), stop)
-            url, params = (urljoin(final_url, next_url) if next_url else None), None
-        pages.put(None, 0, stop)
-    except BaseException as exc:  # noqa: BLE001 - handed to the collecting thread, which raises it
-        pages.put(exc, 0, stop)
+    for page in range(int(source.get("max_pages") or DEFAULT_MAX_PAGES)):
+        if not url or stop.is_set():
+            break
+        body, final_url = fetcher.fetch(url, method=source.get("method") or "GET", headers=source.get("headers"),
+                                        params=params, retries=int(source.get("retries", 3)),
+                                        timeout=float(source.get("timeout_seconds") or 30))
+        next_url = _find_next_url(body, next_pointer, final_url)
+        put((page + 1, final_url, body), len(body))
+        url, params = (urljoin(final_url, next_url) if next_url else None), None
 
 
 def json_pointer(path: str | None) -> str | None:
@@ -234,27 +253,16 @@ def collect_scrape(source: dict[str, Any], fetcher: Fetcher, *, max_records: int
     twice). A thread fetches and parses each page and requests the next one at once, while this one
     selects the rows of the pages already parsed.
     """
-    pages = PageHandoff(PENDING_BYTES)
-    stop = threading.Event()
-    fetching = threading.Thread(target=_fetch_html_pages, args=(source, fetcher, pages, stop, log), daemon=True,
-                                name="pipeline-fetch")
-    fetching.start()
     fields = source["fields"]
     columns = FlatColumns([f["name"] for f in fields])  # every field is a column, even when no row matched
     page_count = 0
-    try:
-        while (item := pages.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            page_count, final_url, document = item
+    with fetched_on_a_thread(partial(_fetch_html_pages, source, fetcher, log)) as pages:
+        for page_count, final_url, document in pages:
             records = _scraped_rows(document, source["row_selector"], fields, final_url)
             if columns.rows + len(records) > max_records:
                 raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} rows")
             columns.add(records)
             log(f"Page {page_count}: {len(records):,} row(s) from {final_url}", "INFO")
-    finally:
-        stop.set()
-        fetching.join()
     log(f"Scraped {columns.rows:,} row(s) from {page_count} page(s)", "INFO")
     return columns
 
@@ -296,30 +304,26 @@ def _scraped_rows(document: LexborHTMLParser, row_selector: str, fields: list[di
     return records
 
 
-def _fetch_html_pages(source: dict[str, Any], fetcher: Fetcher, pages: PageHandoff, stop: threading.Event,
-                      log) -> None:
+def _fetch_html_pages(source: dict[str, Any], fetcher: Fetcher, log, put: Callable[[Any, int], None],
+                      stop: threading.Event) -> None:
     url: str | None = source["url"]
     next_selector = source.get("next_page_selector")
     limit = int(source.get("max_pages") or DEFAULT_MAX_PAGES) if next_selector else 1
     seen: set[str] = set()
-    try:
-        for number in range(1, limit + 1):
-            if not url or stop.is_set():
-                break
-            seen.add(url)
-            body, final_url = fetcher.fetch(url)
-            seen.add(final_url)
-            document = LexborHTMLParser(body)
-            url = _next_link(document, next_selector, final_url) if next_selector else None
-            if url in seen:
-                log(f"The next-page link of {final_url} leads back to {url}: stopping there", "WARNING")
-                url = None
-            pages.put((number, final_url, document), len(body), stop)
-        if url and not stop.is_set():
-            log(f"Stopped after {limit} page(s) (maxPages); more follow from {url}", "WARNING")
-        pages.put(None, 0, stop)
-    except BaseException as exc:  # noqa: BLE001 - handed to the collecting thread, which raises it
-        pages.put(exc, 0, stop)
+    for number in range(1, limit + 1):
+        if not url or stop.is_set():
+            break
+        seen.add(url)
+        body, final_url = fetcher.fetch(url)
+        seen.add(final_url)
+        document = LexborHTMLParser(body)
+        url = _next_link(document, next_selector, final_url) if next_selector else None
+        if url in seen:
+            log(f"The next-page link of {final_url} leads back to {url}: stopping there", "WARNING")
+            url = None
+        put((number, final_url, document), len(body))
+    if url and not stop.is_set():
+        log(f"Stopped after {limit} page(s) (maxPages); more follow from {url}", "WARNING")
 
 
 def _next_link(document: LexborHTMLParser, selector: str, page_url: str) -> str | None:
