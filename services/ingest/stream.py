@@ -116,10 +116,8 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
         dates = DatetimeColumns.chosen_from(head.rename_columns(names))
         rest_read = pacsv.ReadOptions(encoding=read_options.encoding, column_names=head.column_names,
                                       block_size=max(chunk_bytes * 2, 1 << 20), use_threads=False)
-        rest_convert = pacsv.ConvertOptions(
-            column_types=head.schema, null_values=convert_options.null_values, strings_can_be_null=True,
-            quoted_strings_can_be_null=True, decimal_point=convert_options.decimal_point,
-            true_values=convert_options.true_values, false_values=convert_options.false_values)
+        rest_convert = convert_options  # the same conversions, with the first chunk's types fixed
+        rest_convert.column_types = head.schema
 
         def parse_rest(chunk: Chunk) -> tuple[pa.Table, dict]:
             with chunk:
