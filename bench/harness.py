@@ -46,21 +46,14 @@ class RssSampler:
     def reset(self) -> None:
         self._ask("reset")
 
-    @property
-    def peak_server(self) -> int:
-        return self._ask("report")["server"]
+    def _peak(key: str) -> property:  # noqa: N805 - builds the properties below
+        return property(lambda self: self._ask("report")[key], doc=f"Peak {key} memory so far, in bytes")
 
-    @property
-    def peak_workers(self) -> int:
-        return self._ask("report")["workers"]
-
-    @property
-    def peak_workers_unique(self) -> int:
-        return self._ask("report")["workers_unique"]
-
-    @property
-    def peak_total(self) -> int:
-        return self._ask("report")["total"]
+    peak_server = _peak("server")
+    peak_workers = _peak("workers")
+    peak_workers_unique = _peak("workers_unique")
+    peak_total = _peak("total")
+    del _peak
 
     def __enter__(self) -> "RssSampler":
         self._process = subprocess.Popen(self.arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
