@@ -111,7 +111,7 @@ def main() -> None:
         print(f"| {name} | {rows:,} | {stages['collect']:.2f} s ({rows / stages['collect']:,.0f} rows/s) | "
               f"{stages['process']:.2f} s ({rows / max(stages['process'], 1e-6):,.0f} rows/s) | "
               f"{stages['store']:.2f} s ({rows / max(stages['store'], 1e-6):,.0f} rows/s) | "
-              f"{wait:.2f} s of {stages['collect']:.2f} s ({wait / stages['collect']:.0%}) | {rss.peak_workers / 2**20:,.0f} MB |")
+              f"{wait:.3f} s of {stages['collect']:.3f} s ({wait / stages['collect']:.0%}) | {rss.peak_workers / 2**20:,.0f} MB |")
     print("\nTarget: under 10% of collection time outside waiting on the network (i.e. >= 90% waiting).")
 
 

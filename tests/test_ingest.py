@@ -219,3 +219,12 @@ def test_unknown_encoding_option_is_invalid_input(client, token):
 def test_dataset_name_can_be_given(client, token):
     dataset = ingest(client, token, io.BytesIO(b"a\n1\n2\n").getvalue(), name="My numbers")
     assert dataset["name"] == "My numbers"
+
+
+@pytest.mark.parametrize("junk, is_datetime", [(100, True), (101, False)])
+def test_dates_after_a_run_of_other_text_are_still_dates_up_to_the_five_percent_rule(client, token, junk, is_datetime):
+    """A column is DATETIME when one format parses 95% of its values: 100 leading non-dates in
+    2,000 still qualify, 101 do not. (Formats are ruled out by the leading values first.)"""
+    values = [f"pending {i}" for i in range(junk)] + [f"2024-03-{1 + i % 28:02d}" for i in range(2000 - junk)]
+    dataset = ingest(client, token, ("when\n" + "\n".join(values) + "\n").encode(), "dates.csv")
+    assert (column_types(dataset)["when"] == "DATETIME") is is_datetime

@@ -85,8 +85,20 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path in ("/loop/a.html", "/loop/b.html"):  # b links back to a
             following = "b.html" if url.path.endswith("a.html") else "a.html"
             self._send(200, f'<p class="r">{url.path}</p><a rel="next" href="{following}">more</a>'.encode(), "text/html")
+        elif url.path == "/encoded/header.html":  # the charset named only by the response
+            self._send(200, CAFE_PAGE.encode("cp1252"), "text/html; charset=windows-1252")
+        elif url.path == "/encoded/meta.html":  # named only by the page itself
+            self._send(200, ('<meta charset="iso-8859-1">' + CAFE_PAGE).encode("cp1252"), "text/html")
+        elif url.path == "/encoded/bogus.html":  # a charset label that is no text encoding: the page's meta decides
+            self._send(200, ('<meta charset="shift_jis">' + JAPANESE_PAGE).encode("shift_jis"), "text/html; charset=base64")
+        elif url.path == "/encoded/plain.html":
+            self._send(200, CAFE_PAGE.encode(), "text/html")
         else:
             self._send(404, b"{}")
+
+
+CAFE_PAGE = "<ul><li class=r>Café crème</li><li class=r>€ 3,50</li></ul>"
+JAPANESE_PAGE = "<ul><li class=r>東京</li><li class=r>大阪</li></ul>"
 
 
 @pytest.fixture(scope="module")
@@ -353,3 +365,72 @@ def test_links_resolve_exactly_as_urljoin(page, href):
 
     from services.pipelines.collect import link_resolver
     assert link_resolver(page)(href) == urljoin(page, href)
+
+
+def _pages_with_awkward_rows() -> list[str]:
+    """Pages where rows miss fields, nest inside each other, match a field themselves, or sit beside
+    look-alike elements outside any row."""
+    import random
+    chance = random.Random(7)
+    pages = []
+    for _ in range(40):
+        def cell() -> str:
+            kind = chance.choice(["n", "p", "x", ""])
+            link = f'<a href="/i/{chance.randint(1, 99)}">l</a>' if chance.random() < 0.5 else ""
+            return f'<td class="{kind}"><span class="n">s{chance.randint(1, 9)}</span>{link} t{chance.randint(1, 9)}</td>'
+
+        def row(depth: int) -> str:
+            inner = "".join(cell() for _ in range(chance.randint(0, 3)))
+            if depth < 2 and chance.random() < 0.3:  # a row with a table of rows inside
+                inner += f'<td><table>{"".join(row(depth + 1) for _ in range(chance.randint(1, 3)))}</table></td>'
+            return f'<tr class="{chance.choice(["r", "r n", "q"])}">{inner}</tr>'
+        outside = '<p class="n">not in a row</p><a href="/outside">o</a>'
+        pages.append(f"<html><body>{outside}<table>{''.join(row(0) for _ in range(chance.randint(0, 8)))}</table>"
+                     f"{outside}</body></html>")
+    return pages
+
+
+@pytest.mark.parametrize("field_selectors", [
+    ["td.n", "td.p", "a"], [".n", "span", "td > a"], ["td.p, td.n", "table td.n", "tr.r ~ tr td"],
+    ["tr", "td:first-child", "span.n + a"], ["", "td:nth-child(2) span", "tbody td.x"]])
+def test_page_wide_field_selection_equals_asking_each_row(field_selectors):
+    """Fields are selected once per page and matched to their rows; the result must be what asking
+    each row with css_first gives, nested rows and all."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    from services.pipelines.collect import link_resolver, scraped_columns
+    fields = [{"name": f"f{index}", "selector": selector} for index, selector in enumerate(field_selectors)]
+    fields.append({"name": "link", "selector": field_selectors[0] or "a", "attribute": "href"})
+    page_url = "http://example.com/list/page.html"
+    resolve = link_resolver(page_url)
+    for row_selector in ("tr.r", "tr", "tr.n, tr.q"):
+        for page in _pages_with_awkward_rows():
+            document = LexborHTMLParser(page)
+            expected = {field["name"]: [] for field in fields}
+            rows = document.css(row_selector)
+            for row in rows:
+                for field in fields:
+                    element = row.css_first(field["selector"]) if field["selector"] else row
+                    if element is None:
+                        value = None
+                    elif field.get("attribute"):
+                        value = element.attributes.get(field["attribute"])
+                        value = resolve(value) if value else value
+                    else:
+                        value = element.text(separator=" ", strip=True)
+                    expected[field["name"]].append(value)
+            assert scraped_columns(document, row_selector, fields, page_url) == (len(rows), expected), page
+
+
+def test_scraped_pages_are_decoded_by_their_declared_charset(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    expected = {"header": ["Café crème", "€ 3,50"], "meta": ["Café crème", "€ 3,50"], "bogus": ["東京", "大阪"],
+                "plain": ["Café crème", "€ 3,50"]}
+    for name, values in expected.items():
+        created = create(client, token, name=name, source={"scrape": {
+            "url": f"{source_server}/encoded/{name}.html", "rowSelector": "li.r", "fields": [{"name": "text", "selector": ""}]}},
+            sink={"dataset": {"name": name}})
+        result = run(client, token, created["pipeline"]["id"])
+        assert result["job"]["status"] == "SUCCEEDED", result["job"]
+        assert [row[0] for row in result["data"]["rows"]] == values, name

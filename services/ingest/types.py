@@ -50,7 +50,12 @@ def datetime_format(column: pa.ChunkedArray | pa.Array, *, min_ratio: float = DA
     if pc.max(lengths).as_py() > 40 or pc.min(lengths).as_py() < 6:
         return None
     best_format, best_parsed = None, 0
+    # A format failing on this many leading values cannot parse min_ratio of the sample; trying it on
+    # them first rules out most formats for ordinary text at a twentieth of the cost.
+    head = sample.slice(0, int((1 - min_ratio) * len(sample)) + 1)
     for fmt in DATETIME_FORMATS:
+        if pc.strptime(head, format=fmt, unit="s", error_is_null=True).null_count == len(head):
+            continue
         parsed = len(sample) - pc.strptime(sample, format=fmt, unit="s", error_is_null=True).null_count
         if parsed > best_parsed:
             best_format, best_parsed = fmt, parsed

@@ -22,7 +22,7 @@ logger = logging.getLogger("assay.jobs")
 PRELOAD = ["pandas", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.stats", "matplotlib.pyplot",
            "sklearn.impute", "services.ingest.job", "services.profiling.job", "services.preprocessing.job",
            "services.modeling.train", "services.modeling.predict_job", "services.pipelines.job",
-           "services.analysis.job", "services.reports.job"]
+           "services.analysis.job", "services.reports.job", "services.jobs.warm_up"]
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Collecting records: JSON APIs (paged, retried, flattened) and HTML pages (CSS selectors)."""
 from __future__ import annotations
 
+import codecs
 import random
 import ssl
 import threading
@@ -9,7 +10,7 @@ from collections import deque
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from functools import partial
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import httpcore  # noqa: F401 - httpx imports it at the first client; here it loads with the job, not in its collect stage
@@ -17,6 +18,7 @@ import httpx
 import orjson
 import simdjson
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from services.errors import ServiceError
 from services.pipelines.records import FlatColumns, RecordPages
@@ -41,6 +43,12 @@ def dotted(value: Any, path: str | None) -> Any:
     return value
 
 
+class Fetched(NamedTuple):
+    body: bytes
+    url: str  # after redirects
+    content_type: str
+
+
 class Fetcher:
     """GET/POST with SSRF checks on every hop, retries with backoff and jitter, and a response-size cap."""
 
@@ -60,10 +68,10 @@ class Fetcher:
         return self._tls
 
     def fetch(self, url: str, *, method: str = "GET", headers: dict | None = None, params: dict | None = None,
-              retries: int = 3, timeout: float = 30) -> tuple[bytes, str]:
+              retries: int = 3, timeout: float = 30) -> Fetched:
         for attempt in range(retries + 1):
             try:
-                body, final_url, status, retry_after = self._follow(url, method, headers, params, timeout)
+                fetched, status, retry_after = self._follow(url, method, headers, params, timeout)
             except httpx.TransportError as exc:
                 if attempt == retries:
                     raise ServiceError("INVALID_INPUT", f"Could not reach {url}: {exc}") from exc
@@ -74,7 +82,7 @@ class Fetcher:
                 continue
             if status >= 400:
                 raise ServiceError("INVALID_INPUT", f"{url} answered HTTP {status}")
-            return body, final_url
+            return fetched
         raise AssertionError("unreachable")
 
     def _pause(self, attempt: int, retry_after: str | None, why: str) -> None:
@@ -108,7 +116,8 @@ class Fetcher:
                         raise ServiceError("PAYLOAD_TOO_LARGE", f"{url} sent more than {self.max_bytes // 2**20} MB")
                     chunks.append(chunk)
                 self.waited += time.perf_counter() - began
-                return b"".join(chunks), str(response.url), response.status_code, response.headers.get("retry-after")
+                fetched = Fetched(b"".join(chunks), str(response.url), response.headers.get("content-type", ""))
+                return fetched, response.status_code, response.headers.get("retry-after")
         raise ServiceError("INVALID_INPUT", f"More than {MAX_REDIRECTS} redirects from {url}")
 
 
@@ -202,9 +211,9 @@ def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, put: Callable[[Any, i
     for page in range(int(source.get("max_pages") or DEFAULT_MAX_PAGES)):
         if not url or stop.is_set():
             break
-        body, final_url = fetcher.fetch(url, method=source.get("method") or "GET", headers=source.get("headers"),
-                                        params=params, retries=int(source.get("retries", 3)),
-                                        timeout=float(source.get("timeout_seconds") or 30))
+        body, final_url, _ = fetcher.fetch(url, method=source.get("method") or "GET", headers=source.get("headers"),
+                                           params=params, retries=int(source.get("retries", 3)),
+                                           timeout=float(source.get("timeout_seconds") or 30))
         next_url = _find_next_url(body, next_pointer, final_url)
         put((page + 1, final_url, body), len(body))
         url, params = (urljoin(final_url, next_url) if next_url else None), None
@@ -258,11 +267,11 @@ def collect_scrape(source: dict[str, Any], fetcher: Fetcher, *, max_records: int
     page_count = 0
     with fetched_on_a_thread(partial(_fetch_html_pages, source, fetcher, log)) as pages:
         for page_count, final_url, document in pages:
-            records = _scraped_rows(document, source["row_selector"], fields, final_url)
-            if columns.rows + len(records) > max_records:
+            count, found = scraped_columns(document, source["row_selector"], fields, final_url)
+            if columns.rows + count > max_records:
                 raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} rows")
-            columns.add(records)
-            log(f"Page {page_count}: {len(records):,} row(s) from {final_url}", "INFO")
+            columns.add_columns(count, found)
+            log(f"Page {page_count}: {count:,} row(s) from {final_url}", "INFO")
     log(f"Scraped {columns.rows:,} row(s) from {page_count} page(s)", "INFO")
     return columns
 
@@ -284,24 +293,66 @@ def link_resolver(page_url: str) -> Callable[[str], str]:
     return resolve
 
 
-def _scraped_rows(document: LexborHTMLParser, row_selector: str, fields: list[dict[str, Any]],
-                  page_url: str) -> list[dict[str, Any]]:
+def scraped_columns(document: LexborHTMLParser, row_selector: str, fields: list[dict[str, Any]],
+                    page_url: str) -> tuple[int, dict[str, list[Any]]]:
+    """The rows `row_selector` picks and, per field, its value in each row: (row count, columns).
+
+    A field's value is that of the first element its selector finds within the row (the row
+    itself included), as `row.css_first(selector)` gives. Asking each row costs a selector parse
+    and a walk per row and field (~2.6 µs: 39 ms of a 5,000-row page with three fields); instead
+    each field's selector runs once over the page and every match is given to the row it lies in,
+    found by walking up its ancestors. Matches come in document order, so the first one a row is
+    given is the one `css_first` would find. Selectors were checked when the pipeline was saved.
+    """
     resolve = link_resolver(page_url)
-    records = []
-    for row in document.css(row_selector):  # selectors were checked when the pipeline was saved
-        record = {}
-        for field in fields:
-            element = row.css_first(field["selector"]) if field["selector"] else row
-            if element is None:
-                record[field["name"]] = None
-                continue
-            attribute = field.get("attribute")
-            value = element.attributes.get(attribute) if attribute else element.text(separator=" ", strip=True)
-            if attribute in ("href", "src", "action") and value:
-                value = resolve(value)
-            record[field["name"]] = value
-        records.append(record)
-    return records
+    rows = document.css(row_selector)
+    row_at = {row.mem_id: position for position, row in enumerate(rows)}
+    nested = _rows_nest(rows, row_at)
+    columns = {}
+    for field in fields:
+        elements = _first_in_each_row(document.css(field["selector"]), row_at, len(rows), nested) \
+            if field["selector"] else rows
+        attribute = field.get("attribute")
+        if attribute:
+            values = [None if element is None else element.attributes.get(attribute) for element in elements]
+            if attribute in ("href", "src", "action"):
+                values = [resolve(value) if value else value for value in values]
+        else:
+            values = [None if element is None else element.text(separator=" ", strip=True) for element in elements]
+        columns[field["name"]] = values
+    return len(rows), columns
+
+
+def _rows_nest(rows: list, row_at: dict[int, int]) -> bool:
+    """Whether any row lies inside another; ancestors already walked from an earlier row are not
+    walked again (rows mostly share one parent)."""
+    clear: set[int] = set()  # nodes with no row at or above them
+    for row in rows:
+        node, walked = row.parent, []
+        while node is not None and node.mem_id not in clear:
+            if node.mem_id in row_at:
+                return True
+            walked.append(node.mem_id)
+            node = node.parent
+        clear.update(walked)
+    return False
+
+
+def _first_in_each_row(matches: list, row_at: dict[int, int], row_count: int, nested: bool) -> list:
+    """For each row, the first of `matches` (in document order) inside it; a match inside a row
+    nested in another row is inside both, so with nesting every row above a match is given it."""
+    first: list = [None] * row_count
+    for match in matches:
+        node = match
+        while node is not None:
+            position = row_at.get(node.mem_id)
+            if position is not None:
+                if first[position] is None:
+                    first[position] = match
+                if not nested:
+                    break
+            node = node.parent
+    return first
 
 
 def _fetch_html_pages(source: dict[str, Any], fetcher: Fetcher, log, put: Callable[[Any, int], None],
@@ -314,9 +365,9 @@ def _fetch_html_pages(source: dict[str, Any], fetcher: Fetcher, log, put: Callab
         if not url or stop.is_set():
             break
         seen.add(url)
-        body, final_url = fetcher.fetch(url)
+        body, final_url, content_type = fetcher.fetch(url)
         seen.add(final_url)
-        document = LexborHTMLParser(body)
+        document = parsed_html(body, content_type)
         url = _next_link(document, next_selector, final_url) if next_selector else None
         if url in seen:
             log(f"The next-page link of {final_url} leads back to {url}: stopping there", "WARNING")
@@ -324,6 +375,31 @@ def _fetch_html_pages(source: dict[str, Any], fetcher: Fetcher, log, put: Callab
         put((number, final_url, document), len(body))
     if url and not stop.is_set():
         log(f"Stopped after {limit} page(s) (maxPages); more follow from {url}", "WARNING")
+
+
+def parsed_html(body: bytes, content_type: str) -> LexborHTMLParser:
+    """The page decoded as a browser would: by its byte-order mark, else the charset the response's
+    Content-Type names, else a `<meta>` declaration near its start, else as UTF-8; labels mean what
+    they mean to browsers ("iso-8859-1" is windows-1252). Without this a windows-1252 or Shift_JIS
+    page reads as U+FFFD where its accents were.
+    """
+    if read_bom(body)[0]:
+        return LexborHTMLParser(body, encoding=True)  # lexbor reads the mark itself
+    charset = _text_codec(http_content_type_encoding(content_type)) or _text_codec(html_body_declared_encoding(body))
+    if charset in (None, "utf-8"):
+        return LexborHTMLParser(body)  # bytes are parsed as UTF-8 without a copy
+    return LexborHTMLParser(body.decode(charset, errors="replace"))
+
+
+def _text_codec(name: str | None) -> str | None:
+    """`name` when it is a codec that reads text; a label such as base64 or rot13 declares nothing."""
+    if not name:
+        return None
+    try:
+        b"x".decode(name, errors="replace")  # an empty input is not checked
+    except LookupError:
+        return None
+    return codecs.lookup(name).name
 
 
 def _next_link(document: LexborHTMLParser, selector: str, page_url: str) -> str | None:

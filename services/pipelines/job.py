@@ -43,8 +43,8 @@ def run_pipeline(ctx: JobContext) -> dict:
         table = collected.to_table() if collected.rows else None
         if table is None or table.num_columns == 0:
             raise ServiceError("PARSE_ERROR", "The source gave no records")
-        ctx.log(f"Collected {table.num_rows:,} rows x {table.num_columns} columns in {time.perf_counter() - began:.2f} s "
-                f"({fetcher.waited:.2f} s of it waiting on the network, {time.perf_counter() - fetched:.2f} s typing "
+        ctx.log(f"Collected {table.num_rows:,} rows x {table.num_columns} columns in {time.perf_counter() - began:.3f} s "
+                f"({fetcher.waited:.3f} s of it waiting on the network, {time.perf_counter() - fetched:.3f} s typing "
                 f"the columns)")
     timings["collect"] = time.perf_counter() - began
     rows_in = table.num_rows

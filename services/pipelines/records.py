@@ -81,6 +81,14 @@ class FlatColumns:
             self._add_fields(record if isinstance(record, dict) else {"value": record}, "")
             self.rows += 1
 
+    def add_columns(self, count: int, columns: dict[str, list[Any]]) -> None:
+        """`count` rows given column by column (each list `count` long), as a scraped page gives them."""
+        for name, values in columns.items():
+            column = self.columns.setdefault(name, [])
+            column.extend([None] * (self.rows - len(column)))
+            column.extend(values)
+        self.rows += count
+
     def _add_fields(self, record: dict, prefix: str) -> None:
         row = self.rows
         for key, value in record.items():
