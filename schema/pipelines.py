@@ -81,7 +81,12 @@ class ParquetSinkInput:
 @strawberry.input(description="A table in your own SQLite file under the data directory")
 class SqliteSinkInput:
     table: str
-    mode: Optional[str] = strawberry.field(default="replace", description="replace or append")
+    mode: Optional[str] = strawberry.field(default="replace", description=(
+        "replace, append or upsert (update the row with the same `key`, insert the others)"))
+    key: Optional[list[str]] = strawberry.field(default=None, description=(
+        "Columns that identify a row: the table's primary key. Needed by upsert; not taken by append"))
+    indexes: Optional[list[list[str]]] = strawberry.field(default=None, description=(
+        "Indexes to keep on the table, each over one or more columns; created when missing"))
 
 
 @strawberry.input(one_of=True)

@@ -70,6 +70,13 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/auth":
             ok = self.headers.get("authorization") == "Bearer sekret-token-123456"
             self._send(200 if ok else 401, json.dumps([{"ok": ok}]).encode())
+        elif url.path == "/catalog.json":  # the catalogue as it stands at "version" ?v=
+            version = int(query.get("v", ["1"])[0])
+            items = {1: [{"sku": "a", "size": 1, "price": 1.5}, {"sku": "b", "size": 1, "price": 2.0}],
+                     2: [{"sku": "b", "size": 1, "price": 2.5, "stock": 3}, {"sku": "c", "size": 2, "price": 9.0, "stock": 1},
+                         {"sku": "c", "size": 2, "price": 8.0, "stock": 0}],
+                     3: [{"sku": "d", "size": 1, "price": 1.0}, {"sku": None, "size": 1, "price": 1.0}]}[version]
+            self._send(200, json.dumps(items).encode())
         elif url.path == "/to-private":
             self._send(302, b"", headers={"Location": "http://10.255.255.1/latest/meta-data"})
         elif url.path == "/shop/list.html":
@@ -434,3 +441,79 @@ def test_scraped_pages_are_decoded_by_their_declared_charset(open_client, source
         result = run(client, token, created["pipeline"]["id"])
         assert result["job"]["status"] == "SUCCEEDED", result["job"]
         assert [row[0] for row in result["data"]["rows"]] == values, name
+
+
+def test_sqlite_upsert_by_key_with_indexes_and_new_columns(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    user_id = gql(client, "{ me { id } }", token=token)["data"]["me"]["id"]
+    from schema.common import raw_id
+    database = client.settings.resolved_data_dir / "users" / raw_id(user_id, "User") / "pipelines.sqlite"
+    sink = {"sqlite": {"table": "catalog", "mode": "upsert", "key": ["sku", "size"], "indexes": [["price"], ["size", "price"]]}}
+    created = create(client, token, name="catalog", source={"http": {"url": f"{source_server}/catalog.json?v=1"}}, sink=sink)
+    assert created["errors"] == [] and created["pipeline"]["config"]["sink"] == sink
+    first = run(client, token, created["pipeline"]["id"])
+    assert first["job"]["status"] == "SUCCEEDED", first["job"]
+
+    def update_source(version: int) -> None:
+        changed = gql(client, """mutation($id: ID!, $source: SourceInput!) { updatePipeline(input: {id: $id, source: $source})
+            { errors { message } } }""", {"id": created["pipeline"]["id"], "source": {"http": {
+            "url": f"{source_server}/catalog.json?v={version}"}}}, token)
+        assert changed["data"]["updatePipeline"]["errors"] == []
+    update_source(2)
+    second = run(client, token, created["pipeline"]["id"])
+    assert second["job"]["status"] == "SUCCEEDED", second["job"]
+    logs = [entry["message"] for entry in second["job"]["logs"]]
+    assert any("(1 new, 2 updated; added column(s) stock; 3 rows now)" in m for m in logs), logs
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("select sku, size, price, stock from catalog order by sku").fetchall()
+        indexes = {row[1]: row[2] for row in connection.execute("pragma index_list(catalog)")}
+        primary = [row[1] for row in sorted(connection.execute("pragma table_info(catalog)"), key=lambda r: r[5]) if row[5]]
+    # b updated, c inserted once with the last of its two rows, a kept (upsert never deletes)
+    assert rows == [("a", 1, 1.5, None), ("b", 1, 2.5, 3), ("c", 2, 8.0, 0)]
+    assert primary == ["sku", "size"]
+    assert {"ix_catalog__price", "ix_catalog__size__price"} <= set(indexes)
+    assert second["data"]["totalRows"] == 3
+
+    update_source(3)  # a row without a key: the run fails and the table is as it was
+    third = run(client, token, created["pipeline"]["id"])
+    assert third["job"]["status"] == "FAILED" and "no value in the key sku, size" in third["lastRun"]["error"]
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("select count(*) from catalog").fetchone()[0] == 3
+
+
+def test_sqlite_sink_settings_are_checked(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    source = {"http": {"url": f"{source_server}/catalog.json?v=1"}}
+    refusals = [({"table": "t", "mode": "upsert"}, ["sink", "sqlite", "key"]),
+                ({"table": "t", "mode": "append", "key": ["sku"]}, ["sink", "sqlite", "key"]),
+                ({"table": "t", "mode": "merge"}, ["sink", "sqlite", "mode"]),
+                ({"table": "t", "indexes": [["a", "a"]]}, ["sink", "sqlite", "indexes", "0"]),
+                ({"table": "t", "indexes": [[]]}, ["sink", "sqlite", "indexes", "0"])]
+    for sqlite_sink, field in refusals:
+        refused = create(client, token, name="x", source=source, sink={"sqlite": sqlite_sink})
+        assert refused["pipeline"] is None and refused["errors"][0]["field"] == field, (sqlite_sink, refused)
+    # a key the output does not have fails the run by name, before anything is written
+    unknown = create(client, token, name="y", source=source, sink={"sqlite": {"table": "t", "mode": "upsert", "key": ["id"]}})
+    result = run(client, token, unknown["pipeline"]["id"])
+    assert result["job"]["status"] == "FAILED" and "The output has no column 'id'" in result["lastRun"]["error"]
+
+
+def test_a_refused_sqlite_write_rolls_back_its_schema_changes(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    user_id = gql(client, "{ me { id } }", token=token)["data"]["me"]["id"]
+    from schema.common import raw_id
+    database = client.settings.resolved_data_dir / "users" / raw_id(user_id, "User") / "pipelines.sqlite"
+    appender = create(client, token, name="a", source={"http": {"url": f"{source_server}/catalog.json?v=1"}},
+                      sink={"sqlite": {"table": "dup", "mode": "append"}})
+    for _ in range(2):  # a and b twice each: no key could be unique
+        assert run(client, token, appender["pipeline"]["id"])["job"]["status"] == "SUCCEEDED"
+    upserter = create(client, token, name="u", source={"http": {"url": f"{source_server}/catalog.json?v=2"}},
+                      sink={"sqlite": {"table": "dup", "mode": "upsert", "key": ["sku"]}})
+    result = run(client, token, upserter["pipeline"]["id"])
+    assert result["job"]["status"] == "FAILED" and "SQLite refused the write to dup" in result["lastRun"]["error"]
+    with sqlite3.connect(database) as connection:  # the stock column it added went with the transaction
+        assert [row[1] for row in connection.execute("pragma table_info(dup)")] == ["sku", "size", "price"]
+        assert connection.execute("select count(*) from dup").fetchone()[0] == 4

@@ -79,10 +79,14 @@ def run_pipeline(ctx: JobContext) -> dict:
         output.update(path=str(path), version=version)
         ctx.log(f"Stored {table.num_rows:,} rows as Parquet version {version}")
     else:
-        total = sinks.write_sqlite(data_dir, p["owner_id"], sink["table"], sink.get("mode") or "replace", table.to_pandas())
+        mode = sink.get("mode") or "replace"
+        written = sinks.write_sqlite(data_dir, p["owner_id"], sink["table"], table, mode=mode, key=sink.get("key"),
+                                     indexes=sink.get("indexes"))
         output.update(table=sink["table"])
-        ctx.log(f"Stored {table.num_rows:,} rows in SQLite table {sink['table']} ({sink.get('mode') or 'replace'}; "
-                f"{total:,} rows now)")
+        changes = f"{written.inserted:,} new, {written.updated:,} updated" if mode == "upsert" else mode
+        added = f"; added column(s) {', '.join(written.added_columns)}" if written.added_columns else ""
+        ctx.log(f"Stored {table.num_rows:,} rows in SQLite table {sink['table']} ({changes}{added}; "
+                f"{written.rows_now:,} rows now)")
     timings["store"] = time.perf_counter() - began
     return {"rows_in": rows_in, "rows_out": table.num_rows, "version": version, "columns": columns, "output": output,
             "recipe": recipe, "row_count": table.num_rows, "column_count": table.num_columns, "timings": timings,

@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import files
 from services.ingest.parquet import write_parquet
-from services.errors import invalid
+from services.errors import ServiceError, invalid
 
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-SQLITE_TYPES = {"int": "INTEGER", "float": "REAL", "bool": "INTEGER", "datetime": "TIMESTAMP"}
 
 
 def parquet_dir(data_dir: Path, pipeline_id: str) -> Path:
@@ -26,13 +25,27 @@ def sqlite_path(data_dir: Path, owner_id: str) -> Path:
     return data_dir / "users" / owner_id / "pipelines.sqlite"
 
 
+SQLITE_MODES = ("replace", "append", "upsert")
+
+
 def check_sink(sink: dict[str, Any]) -> None:
     kind, spec = next(iter(sink.items()))
     if kind == "sqlite":
+        where = ["sink", "sqlite"]
         if not TABLE_NAME.match(spec.get("table") or ""):
-            raise invalid("`table` must be a plain identifier (letters, digits, _)", ["sink", "sqlite", "table"])
-        if (spec.get("mode") or "replace") not in ("replace", "append"):
-            raise invalid("`mode` is replace or append", ["sink", "sqlite", "mode"])
+            raise invalid("`table` must be a plain identifier (letters, digits, _)", [*where, "table"])
+        mode, key = spec.get("mode") or "replace", spec.get("key") or []
+        if mode not in SQLITE_MODES:
+            raise invalid("`mode` is replace, append or upsert", [*where, "mode"])
+        if mode == "upsert" and not key:
+            raise invalid("`upsert` needs a `key`: the columns that identify a row", [*where, "key"])
+        if mode == "append" and key:
+            raise invalid("`append` never replaces rows, so it takes no `key`; use `upsert`", [*where, "key"])
+        lists = ([(["key"], key)] if spec.get("key") is not None else []) + [
+            (["indexes", str(i)], columns) for i, columns in enumerate(spec.get("indexes") or [])]
+        for path, columns in lists:
+            if not columns or len(set(columns)) != len(columns) or not all(name.strip() for name in columns):
+                raise invalid("Name one or more distinct columns", [*where, *path])
     elif not (spec.get("name") or "").strip():
         raise invalid("`name` cannot be blank", ["sink", kind, "name"])
 
@@ -49,20 +62,106 @@ def write_parquet_version(data_dir: Path, pipeline_id: str, table: pa.Table) -> 
     return version, target
 
 
-def write_sqlite(data_dir: Path, owner_id: str, table_name: str, mode: str, frame: pd.DataFrame) -> int:
-    """Replace or append a table; column types mapped from pandas (INTEGER, REAL, TIMESTAMP, TEXT)."""
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sqlite_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_boolean(arrow_type) or pa.types.is_integer(arrow_type):
+        return "INTEGER"
+    if pa.types.is_floating(arrow_type):
+        return "REAL"
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        return "TIMESTAMP"
+    return "TEXT"
+
+
+@dataclass
+class SqliteWrite:
+    rows_now: int
+    inserted: int
+    updated: int
+    added_columns: list[str]
+
+
+def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: pa.Table, *, mode: str = "replace",
+                 key: list[str] | None = None, indexes: list[list[str]] | None = None) -> SqliteWrite:
+    """Replace, append to or upsert into a table, in one transaction: a failure leaves it as it was.
+
+    Columns are typed INTEGER, REAL, TIMESTAMP or TEXT from the Arrow types. `key` is the table's
+    primary key (created with the table; on an existing table, a unique index); `upsert` updates
+    the row with the same key and inserts the rest, the last of several rows with one key winning.
+    Columns the table lacks are added; `indexes` are created if missing.
+    """
+    key, indexes = key or [], indexes or []
+    missing = sorted({name for columns in [key, *indexes] for name in columns} - set(table.column_names))
+    if missing:
+        raise invalid(f"The output has no column {', '.join(map(repr, missing))} (it has {', '.join(table.column_names)})",
+                      ["sink", "sqlite", "key" if set(missing) & set(key) else "indexes"])
+    null_keys = sum(table.column(name).null_count for name in key)
+    if null_keys:
+        raise invalid(f"{null_keys:,} row(s) have no value in the key {', '.join(key)}", ["sink", "sqlite", "key"])
     path = sqlite_path(data_dir, owner_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dtypes = {}
-    for column, dtype in frame.dtypes.items():
-        kind = ("bool" if pd.api.types.is_bool_dtype(dtype) else "int" if pd.api.types.is_integer_dtype(dtype) else
-                "float" if pd.api.types.is_float_dtype(dtype) else
-                "datetime" if pd.api.types.is_datetime64_any_dtype(dtype) else "text")
-        dtypes[column] = SQLITE_TYPES.get(kind, "TEXT")
-    with sqlite3.connect(path) as connection:
-        frame.to_sql(table_name, connection, if_exists="replace" if mode == "replace" else "append", index=False,
-                     dtype=dtypes)
-        return int(connection.execute(f'SELECT COUNT(*) FROM "{table_name}"').fetchone()[0])
+    name = quoted(table_name)
+    columns = [(column, sqlite_type(table.schema.field(column).type)) for column in table.column_names]
+    connection = sqlite3.connect(path, isolation_level=None)  # transactions by hand: DDL included
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        if mode == "replace":
+            connection.execute(f"DROP TABLE IF EXISTS {name}")
+        existing = {row[1] for row in connection.execute(f"PRAGMA table_info({name})")}
+        added = []
+        if not existing:
+            primary = f", PRIMARY KEY ({', '.join(map(quoted, key))})" if key else ""
+            connection.execute(f"CREATE TABLE {name} ({', '.join(f'{quoted(c)} {t}' for c, t in columns)}{primary})")
+        else:
+            for column, kind in columns:
+                if column not in existing:
+                    connection.execute(f"ALTER TABLE {name} ADD COLUMN {quoted(column)} {kind}")
+                    added.append(column)
+            if key:  # ON CONFLICT needs a unique index on exactly the key
+                connection.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {quoted(f'{table_name}__key')} ON {name} "
+                                   f"({', '.join(map(quoted, key))})")
+        for index in indexes:
+            connection.execute(f"CREATE INDEX IF NOT EXISTS {quoted('ix_' + table_name + '__' + '__'.join(index))} "
+                               f"ON {name} ({', '.join(map(quoted, index))})")
+        before = connection.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
+        statement = f"INSERT INTO {name} ({', '.join(quoted(c) for c, _ in columns)}) " \
+                    f"VALUES ({', '.join('?' * len(columns))})"
+        if key:
+            others = [quoted(c) for c, _ in columns if c not in key]
+            statement += f" ON CONFLICT ({', '.join(map(quoted, key))}) DO " + (
+                f"UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in others)}" if others else "NOTHING")
+        connection.executemany(statement, _sqlite_rows(table))
+        rows_now = connection.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
+        connection.execute("COMMIT")
+    except BaseException as exc:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise ServiceError("INVALID_INPUT", f"SQLite refused the write to {table_name}: {exc}",
+                               ["sink", "sqlite"]) from exc
+        raise
+    finally:
+        connection.close()
+    inserted = rows_now - before
+    return SqliteWrite(rows_now=rows_now, inserted=inserted, updated=table.num_rows - inserted, added_columns=added)
+
+
+def _sqlite_rows(table: pa.Table):
+    """Rows as tuples SQLite takes: timestamps as "YYYY-MM-DD HH:MM:SS" text (what pandas wrote), booleans 0/1."""
+    columns = []
+    for column in table.columns:
+        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+            column = column.cast(pa.string())
+        elif pa.types.is_boolean(column.type):
+            column = column.cast(pa.int8())
+        elif not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_string(column.type)
+                  or pa.types.is_large_string(column.type)):
+            column = column.cast(pa.string())
+        columns.append(column.to_pylist())
+    return zip(*columns)
 
 
 def write_dataset_version(data_dir: Path, dataset_id: str, table: pa.Table) -> None:
