@@ -96,12 +96,68 @@ class SinkInput:
     sqlite: Optional[SqliteSinkInput] = strawberry.UNSET
 
 
+@strawberry.enum(description="What a failed check does to the run")
+class CheckFailure(Enum):
+    FAIL_RUN = "FAIL_RUN"
+    DROP_ROWS = "DROP_ROWS"
+    WARN = "WARN"
+
+
+@strawberry.enum
+class CheckRule(Enum):
+    NOT_NULL = "not_null"
+    UNIQUE = "unique"
+    MIN = "min"
+    MAX = "max"
+    PATTERN = "pattern"
+    ALLOWED_VALUES = "allowed_values"
+    SEMANTIC_TYPE = "semantic_type"
+    MIN_ROWS = "min_rows"
+    MAX_ROWS = "max_rows"
+    COLUMN_EXISTS = "column_exists"
+
+
+@strawberry.input(description=(
+    "Rules the output must meet before it is stored, checked after the steps. Column rules need `column`; "
+    "each rule set is reported on its own in the run's `checks`."))
+class PipelineCheckInput:
+    column: Optional[str] = None
+    not_null: Optional[bool] = strawberry.field(default=None, description="No missing values (NaN counts as missing)")
+    unique: Optional[bool] = strawberry.field(default=None, description="No value twice (missing values aside)")
+    min: Optional[float] = strawberry.field(default=None, description="Numeric values at least this")
+    max: Optional[float] = strawberry.field(default=None, description="Numeric values at most this")
+    pattern: Optional[str] = strawberry.field(default=None, description=(
+        "A regular expression (RE2 syntax) every present value matches in full"))
+    allowed_values: Optional[list[str]] = strawberry.field(default=None, description=(
+        "Every present value is one of these (compared as text)"))
+    semantic_type: Optional[SemanticType] = strawberry.field(default=None, description="The column is inferred as this type")
+    min_rows: Optional[int] = strawberry.field(default=None, description="The output has at least this many rows")
+    max_rows: Optional[int] = strawberry.field(default=None, description="The output has at most this many rows")
+    on_fail: Optional[CheckFailure] = strawberry.field(default=CheckFailure.FAIL_RUN, description=(
+        "FAIL_RUN: nothing is stored and the run fails; DROP_ROWS: the failing rows are left out (row rules only); "
+        "WARN: a warning in the log"))
+
+
+@strawberry.type
+class PipelineCheckResult:
+    column: str | None
+    rule: CheckRule
+    expected: str = strawberry.field(description='In words: ">= 0", "no missing values", "at least 100 rows"')
+    passed: bool
+    failing_rows: int = strawberry.field(description="Rows that break a row rule (0 for type and row-count rules)")
+    examples: list[JSON] = strawberry.field(description=(
+        "Up to five distinct failing values; for type and row-count rules, what was found"))
+    on_fail: CheckFailure
+
+
 @strawberry.input
 class CreatePipelineInput:
     name: str
     source: SourceInput
     steps: Optional[list[PreprocessStepInput]] = None
     sink: SinkInput
+    checks: Optional[list[PipelineCheckInput]] = strawberry.field(default=None, description=(
+        "Data checks on the output before it is stored"))
 
 
 @strawberry.input
@@ -111,6 +167,8 @@ class UpdatePipelineInput:
     source: Optional[SourceInput] = None
     steps: Optional[list[PreprocessStepInput]] = None
     sink: Optional[SinkInput] = None
+    checks: Optional[list[PipelineCheckInput]] = strawberry.field(default=None, description=(
+        "Replaces the checks; [] removes them"))
 
 
 @strawberry.input
@@ -145,6 +203,12 @@ class PipelineRun(Node):
         return cls(id=to_global_id("PipelineRun", row.id), status=RunStatus(row.status), started_at=row.started_at,
                    finished_at=row.finished_at, rows_in=row.rows_in, rows_out=row.rows_out, version=row.version,
                    error=row.error, config=mask_config(row.config), row=row)
+
+    @strawberry.field(description="Each check rule's result, in the order configured (empty when there are none)")
+    def checks(self) -> list[PipelineCheckResult]:
+        return [PipelineCheckResult(column=c["column"], rule=CheckRule(c["rule"]), expected=c["expected"], passed=c["passed"],
+                                    failing_rows=c["failing_rows"], examples=c["examples"],
+                                    on_fail=CheckFailure(c["on_fail"])) for c in self.row.checks or []]
 
     @strawberry.field(description="The output, when the sink makes a dataset")
     async def dataset(self, info: strawberry.Info) -> Dataset | None:
@@ -243,14 +307,14 @@ class PipelineConnection:
     total_count: int
 
 
-def _plain(value: Any) -> Any:
+def as_plain(value: Any) -> Any:
     """An input object as plain data: enums by value, unset fields left out, ids decoded."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [as_plain(v) for v in value]
     if hasattr(value, "__dict__") and not isinstance(value, (str, int, float, bool, dict)):
-        return {k: _plain(v) for k, v in vars(value).items() if v is not strawberry.UNSET and v is not None}
+        return {k: as_plain(v) for k, v in vars(value).items() if v is not strawberry.UNSET and v is not None}
     return value
 
 
@@ -278,7 +342,7 @@ def config_part(value: Any) -> dict[str, Any] | None:
     """A @oneOf source or sink as {"kind": {...}}, with dataset ids decoded from global ids."""
     if value is None:
         return None
-    plain = _plain(value)
+    plain = as_plain(value)
     kind, spec = next(iter(plain.items()))
     if kind == "dataset" and "dataset_id" in spec:
         from schema.common import raw_id

@@ -13,7 +13,7 @@ from schema.common import UserError, build_connection, field_error, raw_id, to_g
 from schema.datasets import DeleteInput, DeletePayload
 from schema.jobs import Job
 from schema.pipelines import (CreatePipelineInput, Pipeline, PipelineConnection, PipelineEdge, PipelineRun,
-                              RunPipelineInput, UpdatePipelineInput, as_given, config_part)
+                              RunPipelineInput, UpdatePipelineInput, as_plain, as_given, config_part)
 from schema.preprocessing import step_to_params
 
 
@@ -59,6 +59,8 @@ class PipelinesMutation:
         config = {"source": config_part(input.source), "steps": _steps(input.steps) or [], "sink": config_part(input.sink),
                   "given": {"source": as_given(input.source), "steps": as_given(input.steps) or [],
                             "sink": as_given(input.sink)}}
+        if input.checks is not None:  # left out of `config` when not given, as it was before checks existed
+            config["checks"], config["given"]["checks"] = as_plain(input.checks), as_given(input.checks)
         try:
             return PipelinePayload(pipeline=Pipeline.from_row(await pipeline_resolvers.create(info.context, name=input.name,
                                                                                               config=config)))
@@ -68,8 +70,9 @@ class PipelinesMutation:
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Change the saved config; past runs keep theirs")
     async def update_pipeline(self, info: strawberry.Info, input: UpdatePipelineInput) -> PipelinePayload:
         changes = {"name": input.name, "source": config_part(input.source), "steps": _steps(input.steps),
-                   "sink": config_part(input.sink),
-                   "given": {"source": as_given(input.source), "steps": as_given(input.steps), "sink": as_given(input.sink)}}
+                   "sink": config_part(input.sink), "checks": as_plain(input.checks) if input.checks is not None else None,
+                   "given": {"source": as_given(input.source), "steps": as_given(input.steps), "sink": as_given(input.sink),
+                             "checks": as_given(input.checks)}}
         try:
             row = await pipeline_resolvers.update(info.context, raw_id(input.id, "Pipeline"), changes)
         except ServiceError as exc:

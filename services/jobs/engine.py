@@ -252,7 +252,8 @@ class JobEngine:
                 reason = f"Internal error: {outcome.error}"
             if await transition(session, job, status, from_statuses=("RUNNING",), error=reason,
                                 timeline=close_timeline(job.timeline)):
-                await self._finish(session, job, None, success=False)
+                details = outcome.result if outcome.status == "failed" and stop is None else None
+                await self._finish(session, job, details, success=False)
 
     async def _finish(self, session: AsyncSession, job: Job, result: dict | None, *, success: bool) -> None:
         """Apply the kind's end hook in the same transaction as the final status, then announce it."""

@@ -79,9 +79,9 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
     except NeedsInput as question:
         connection.send(("needs_input", question.question, question.choices))
     except ServiceError as exc:
-        connection.send(("error", exc.code, exc.message))
+        connection.send(("error", exc.code, exc.message, None, exc.details))
     except Exception as exc:  # noqa: BLE001 - reported to the engine, which logs the trace
-        connection.send(("error", "INTERNAL", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        connection.send(("error", "INTERNAL", f"{type(exc).__name__}: {exc}", traceback.format_exc(), None))
     finally:
         connection.close()
 
@@ -186,10 +186,10 @@ class ProcessExecutor:
                 return WorkerOutcome("cancelled")
             if kind == "needs_input":
                 return WorkerOutcome("needs_input", result={"question": rest[0], "choices": rest[1]})
-            code, message, *trace = rest
+            code, message, trace, details = rest
             if trace:
-                logger.error("job body failed:\n%s", trace[0])
-            return WorkerOutcome("failed", code=code, error=message)
+                logger.error("job body failed:\n%s", trace)
+            return WorkerOutcome("failed", code=code, error=message, result=details)
         if stop_requested:
             return WorkerOutcome("cancelled")
         return WorkerOutcome("failed", code="INTERNAL", error=f"The worker process exited unexpectedly (code {exitcode})")

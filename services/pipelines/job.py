@@ -13,6 +13,7 @@ from services.errors import ServiceError
 from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
 from services.pipelines import sinks
+from services.pipelines.checks import run_checks
 from services.pipelines.collect import Fetcher, collect_http, collect_scrape
 from services.pipelines.ssrf import parse_allow_list
 from services.preprocessing.steps import fit_recipe
@@ -62,6 +63,15 @@ def run_pipeline(ctx: JobContext) -> dict:
         ctx.log(f"Applied {len(steps)} step(s): {rows_in:,} -> {table.num_rows:,} rows")
     timings["process"] = time.perf_counter() - began
     columns = describe_columns(table)
+    check_results = []
+    if config.get("checks"):
+        ctx.stage("validate")
+        began = time.perf_counter()
+        checked_rows = table.num_rows
+        table, check_results = run_checks(table, config["checks"], {c["name"]: c["semantic_type"] for c in columns}, log)
+        if table.num_rows != checked_rows:  # rows were dropped: null counts and types may have changed
+            columns = describe_columns(table)
+        timings["validate"] = time.perf_counter() - began
     ctx.progress(0.7)
     ctx.checkpoint()
 
@@ -89,5 +99,5 @@ def run_pipeline(ctx: JobContext) -> dict:
                 f"{written.rows_now:,} rows now)")
     timings["store"] = time.perf_counter() - began
     return {"rows_in": rows_in, "rows_out": table.num_rows, "version": version, "columns": columns, "output": output,
-            "recipe": recipe, "row_count": table.num_rows, "column_count": table.num_columns, "timings": timings,
+            "recipe": recipe, "checks": check_results, "row_count": table.num_rows, "column_count": table.num_columns, "timings": timings,
             "network_wait_seconds": fetcher.waited}

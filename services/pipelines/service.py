@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services import files
 from services.datasets import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
+from services.pipelines.checks import validate_checks
 from services.jobs.engine import JobEngine
 from services.pagination import Page, paginate
 from services.pipelines.collect import check_selectors
@@ -66,6 +67,7 @@ async def check_config(session: AsyncSession, *, owner_id: str, config: dict[str
                 raise invalid("`maxPages` must be between 1 and 10,000", ["source", "scrape", "maxPages"])
             check_selectors(source)
     sinks.check_sink(config["sink"])
+    validate_checks(config.get("checks") or [])
 
 
 async def create_pipeline(session: AsyncSession, *, owner_id: str, name: str, config: dict[str, Any],
@@ -99,7 +101,7 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
     given = config.get(GIVEN)
     if changes.get("source") is not None:
         _keep_masked_secrets(changes, pipeline.config)
-    for key in ("source", "steps", "sink"):
+    for key in ("source", "steps", "sink", "checks"):
         if changes.get(key) is not None:
             config[key] = changes[key]
             if given is not None:  # (a pipeline saved before the given shape was kept echoes the stored one)
@@ -190,7 +192,7 @@ async def on_run_success(session: AsyncSession, job: Job, result: dict[str, Any]
         result = {**result, "version": earlier + 1}
     run.status, run.finished_at = "SUCCEEDED", utcnow()
     run.rows_in, run.rows_out, run.columns, run.output = result["rows_in"], result["rows_out"], result["columns"], result["output"]
-    run.version = result["version"]
+    run.version, run.checks = result["version"], result.get("checks") or []
     if run.dataset_id:
         dataset = await session.get(Dataset, run.dataset_id)
         if dataset is not None:
@@ -202,12 +204,13 @@ async def on_run_success(session: AsyncSession, job: Job, result: dict[str, Any]
     session.add(run)
 
 
-async def on_run_failure(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
+async def on_run_failure(session: AsyncSession, job: Job, details: dict[str, Any] | None) -> None:
     run = await session.get(PipelineRun, job.params["run_id"])
     if run is None:
         return
     run.status = "CANCELLED" if job.status == "CANCELLED" else "FAILED"
     run.error, run.finished_at = job.error, utcnow()
+    run.checks = (details or {}).get("checks") or []  # failed checks are why the run failed: keep them
     session.add(run)
     if run.dataset_id:
         dataset = await session.get(Dataset, run.dataset_id)

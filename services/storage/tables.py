@@ -145,6 +145,8 @@ class PipelineRun(TimestampedBase, table=True):
     dataset_id: str | None = Field(default=None, foreign_key="dataset.id", ondelete="SET NULL")
     job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
     error: str | None = None
+    checks: list[dict[str, Any]] = Field(default_factory=list,
+                                         sa_column=Column(JSON, nullable=False, server_default="[]"))
 
 
 class Report(TimestampedBase, table=True):

@@ -1,0 +1,166 @@
+"""Data checks a pipeline's output must pass before it is stored: per column (not null, unique, a range,
+a pattern, allowed values, a semantic type) and per table (row counts). Each check says what a failure
+does: fail the run (nothing is stored), drop the failing rows, or only warn in the log.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from services.errors import ServiceError, invalid
+
+ROW_RULES = ("not_null", "unique", "min", "max", "pattern", "allowed_values")  # a failure is a set of rows
+COLUMN_RULES = (*ROW_RULES, "semantic_type")
+TABLE_RULES = ("min_rows", "max_rows")
+ACTIONS = ("FAIL_RUN", "DROP_ROWS", "WARN")
+EXAMPLES = 5
+
+
+def rules_of(check: dict[str, Any]) -> list[str]:
+    """The rules a check sets, in a fixed order (a `False` flag sets nothing)."""
+    return [rule for rule in (*COLUMN_RULES, *TABLE_RULES) if check.get(rule) is not None and check[rule] is not False]
+
+
+def validate_checks(checks: list[dict[str, Any]]) -> None:
+    """Refuse, when the pipeline is saved, a check that could never be evaluated."""
+    for index, check in enumerate(checks):
+        where = ["checks", str(index)]
+        rules = rules_of(check)
+        if not rules:
+            raise invalid("Give the check at least one rule (notNull, unique, min, max, pattern, allowedValues, "
+                          "semanticType, minRows, maxRows)", where)
+        if any(rule in COLUMN_RULES for rule in rules) and not (check.get("column") or "").strip():
+            raise invalid("Name the `column` the check is about", [*where, "column"])
+        if (check.get("on_fail") or "FAIL_RUN") == "DROP_ROWS" and not set(rules) <= set(ROW_RULES):
+            raise invalid("DROP_ROWS needs rules that single out rows; semanticType, minRows and maxRows cannot",
+                          [*where, "onFail"])
+        if check.get("min") is not None and check.get("max") is not None and check["min"] > check["max"]:
+            raise invalid("`min` is above `max`", [*where, "min"])
+        for name in TABLE_RULES:
+            if check.get(name) is not None and check[name] < 0:
+                raise invalid(f"`{_camel(name)}` cannot be negative", [*where, _camel(name)])
+        if check.get("pattern") is not None:
+            try:
+                pc.match_substring_regex(pa.array([""]), pattern=check["pattern"])
+            except pa.ArrowInvalid as exc:
+                raise invalid(f"Not a regular expression (RE2 syntax): {exc}", [*where, "pattern"]) from exc
+        if check.get("allowed_values") is not None and not check["allowed_values"]:
+            raise invalid("`allowedValues` cannot be empty", [*where, "allowedValues"])
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def run_checks(table: pa.Table, checks: list[dict[str, Any]], semantic_types: dict[str, str],
+               log: Callable[[str, str], None]) -> tuple[pa.Table, list[dict[str, Any]]]:
+    """The table with DROP_ROWS failures removed, and every rule's result.
+
+    All checks are evaluated before a FAIL_RUN failure is raised, so the results (carried by the
+    error) show every problem at once, not the first.
+    """
+    results: list[dict[str, Any]] = []
+    dropped = np.zeros(table.num_rows, dtype=bool)
+    for check in checks:
+        action = check.get("on_fail") or "FAIL_RUN"
+        column = check.get("column")
+        for rule in rules_of(check):
+            if rule in COLUMN_RULES and column not in table.column_names:
+                result = _result(column, "column_exists", "the column exists", table.num_rows, [], action)
+                result["on_fail"] = "WARN" if action == "WARN" else "FAIL_RUN"  # no rows to drop: it fails the run
+            elif rule in TABLE_RULES:
+                bound = check[rule]
+                failed = table.num_rows < bound if rule == "min_rows" else table.num_rows > bound
+                result = _result(None, rule, f"{'at least' if rule == 'min_rows' else 'at most'} {bound:,} rows",
+                                 0, [table.num_rows] if failed else [], action, passed=not failed)
+            elif rule == "semantic_type":
+                found = semantic_types.get(column)
+                result = _result(column, rule, f"a {check[rule]} column", 0, [found] if found != check[rule] else [],
+                                 action, passed=found == check[rule])
+            else:
+                values = table.column(column)
+                failing = _failing_rows(values, rule, check[rule], column)
+                examples = _examples(values, failing)
+                result = _result(column, rule, _expected(rule, check[rule]), int(failing.sum()), examples, action)
+                if action == "DROP_ROWS":
+                    dropped |= failing
+            results.append(result)
+            _log(result, log)
+    failed = [r for r in results if not r["passed"] and r["on_fail"] == "FAIL_RUN"]
+    if failed:
+        raise ServiceError("INVALID_INPUT", f"{len(failed)} check(s) failed, so nothing was stored: " + "; ".join(
+            _describe(r) for r in failed), details={"checks": results})
+    if dropped.any():
+        table = table.filter(pa.array(~dropped))
+        log(f"Dropped {int(dropped.sum()):,} row(s) failing DROP_ROWS checks; {table.num_rows:,} remain", "WARNING")
+    return table, results
+
+
+def _result(column: str | None, rule: str, expected: str, failing_rows: int, examples: list[Any], action: str,
+            *, passed: bool | None = None) -> dict[str, Any]:
+    return {"column": column, "rule": rule, "expected": expected, "failing_rows": failing_rows, "examples": examples,
+            "on_fail": action, "passed": failing_rows == 0 if passed is None else passed}
+
+
+def _failing_rows(values: pa.ChunkedArray, rule: str, setting: Any, column: str) -> np.ndarray:
+    """A boolean per row: does this value break the rule? Nulls break only `not_null`."""
+    if rule == "not_null":
+        mask = pc.is_null(values, nan_is_null=True)
+    elif rule == "unique":
+        series = values.to_pandas()
+        return (series.duplicated(keep="first") & series.notna()).to_numpy(dtype=bool)
+    elif rule in ("min", "max"):
+        if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+            raise invalid(f"`{rule}` needs a numeric column; {column} holds {values.type}", ["checks"])
+        mask = (pc.less if rule == "min" else pc.greater)(values, setting)
+    elif rule == "pattern":
+        text = values if pa.types.is_string(values.type) else values.cast(pa.string())
+        mask = pc.invert(pc.match_substring_regex(text, pattern=f"^(?:{setting})$"))
+    else:  # allowed_values
+        text = values if pa.types.is_string(values.type) else values.cast(pa.string())
+        mask = pc.invert(pc.is_in(text, value_set=pa.array(setting, pa.string())))
+        mask = pc.and_(mask, pc.is_valid(values))
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def _examples(values: pa.ChunkedArray, failing: np.ndarray) -> list[Any]:
+    """Up to five distinct failing values, as JSON takes them (missing values show nothing)."""
+    from services.datasets import json_value
+    if not failing.any():
+        return []
+    picked = pc.drop_null(values.filter(pa.array(failing)))
+    examples: list[Any] = []
+    for value in picked.slice(0, 200).to_pylist():
+        value = json_value(value)
+        if value is not None and value not in examples:  # (NaN shows as None)
+            examples.append(value)
+        if len(examples) == EXAMPLES:
+            break
+    return examples
+
+
+def _expected(rule: str, setting: Any) -> str:
+    return {"not_null": lambda: "no missing values", "unique": lambda: "no repeated values",
+            "min": lambda: f">= {setting:g}", "max": lambda: f"<= {setting:g}",
+            "pattern": lambda: f"matches {setting}", "allowed_values": lambda: "one of " + ", ".join(setting)}[rule]()
+
+
+def _describe(result: dict[str, Any]) -> str:
+    subject = f"{result['column']}: " if result["column"] else ""
+    if result["rule"] in ("column_exists", "semantic_type", "min_rows", "max_rows"):
+        found = f" (found {result['examples'][0]})" if result["examples"] and result["examples"][0] is not None else ""
+        return f"{subject}expected {result['expected']}{found}"
+    shown = ", ".join(map(str, result["examples"]))
+    return f"{subject}{result['failing_rows']:,} row(s) not {result['expected']} (e.g. {shown})"
+
+
+def _log(result: dict[str, Any], log: Callable[[str, str], None]) -> None:
+    if result["passed"]:
+        log(f"Check passed: {result['column'] + ' ' if result['column'] else ''}{result['expected']}", "INFO")
+        return
+    consequence = {"FAIL_RUN": "the run fails", "DROP_ROWS": "those rows are dropped", "WARN": "warning only"}
+    log(f"Check failed: {_describe(result)}; {consequence[result['on_fail']]}", "WARNING")
