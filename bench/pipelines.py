@@ -57,9 +57,10 @@ class Source(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def run(base: str, token: str, source: dict, sink: dict, steps: list | None = None) -> dict:
+def run(base: str, token: str, source: dict, sink: dict, steps: list | None = None, checks: list | None = None) -> dict:
     created = gql(base, """mutation($input: CreatePipelineInput!) { createPipeline(input: $input) { pipeline { id }
-        errors { message } } }""", {"input": {"name": "bench", "source": source, "sink": sink, "steps": steps or []}}, token)
+        errors { message } } }""", {"input": {"name": "bench", "source": source, "sink": sink, "steps": steps or [],
+                                              "checks": checks or []}}, token)
     pipeline_id = created["data"]["createPipeline"]["pipeline"]["id"]
     started = gql(base, "mutation($id: ID!) { runPipeline(input: {id: $id}) { job { id } } }", {"id": pipeline_id}, token)
     job_id = started["data"]["runPipeline"]["job"]["id"]
@@ -70,6 +71,16 @@ def run(base: str, token: str, source: dict, sink: dict, steps: list | None = No
               {"id": job_id}, token)["data"]["job"]
     assert job["status"] == "SUCCEEDED", job
     return {"wall": wall, "stages": {t["stage"]: t["durationMs"] / 1000 for t in job["timeline"]}, "logs": job["logs"]}
+
+
+CHECKS = [{"column": "id", "unique": True, "notNull": True}, {"column": "meta.score", "min": 0, "max": 1000},
+          {"column": "meta.tag", "allowedValues": [f"t{i}" for i in range(7)]}, {"column": "name", "pattern": "n[0-9]+"}]
+
+
+def _validate(stages: dict, rows: int) -> str:
+    if "validate" not in stages:
+        return "-"
+    return f"{stages['validate']:.2f} s ({rows / max(stages['validate'], 1e-6):,.0f} rows/s)"
 
 
 def waited(logs: list[dict]) -> float:
@@ -90,7 +101,7 @@ def main() -> None:
         token = register(base)
         api = run(base, token, {"http": {"url": f"{origin}/api?page=1", "recordsPath": "items", "nextPagePath": "next",
                                          "maxPages": PAGES}}, {"parquet": {"name": "api"}},
-                  [{"dropDuplicates": {}}, {"impute": {"strategy": "MEDIAN"}}])
+                  [{"dropDuplicates": {}}, {"impute": {"strategy": "MEDIAN"}}], CHECKS)
         html = run(base, token, {"scrape": {"url": f"{origin}/table.html", "rowSelector": "tr.r", "fields": [
             {"name": "name", "selector": "td.n"}, {"name": "price", "selector": "td.p"},
             {"name": "link", "selector": "a", "attribute": "href"}]}}, {"sqlite": {"table": "items"}})
@@ -100,16 +111,16 @@ def main() -> None:
             {"name": "link", "selector": "a", "attribute": "href"}]}}, {"parquet": {"name": "listing"}})
     server.shutdown()
     print("\n## Pipelines\n")
-    print("| run | rows | collect | process | store | network wait / collect | peak worker RSS |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, result, rows in (("JSON API, 100 pages x 1,000 -> Parquet (2 steps)", api, PAGES * PER_PAGE),
+    print("| run | rows | collect | process | validate | store | network wait / collect | peak worker RSS |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, result, rows in (("JSON API, 100 pages x 1,000 -> Parquet (2 steps, 6 check rules)", api, PAGES * PER_PAGE),
                                ("HTML table, 5,000 rows -> SQLite", html, HTML_ROWS),
                                (f"HTML listing, {LISTING_PAGES} pages x {LISTING_ROWS} rows (nextPageSelector) -> Parquet",
                                 listing, LISTING_PAGES * LISTING_ROWS)):
         stages = result["stages"]
         wait = waited(result["logs"])
         print(f"| {name} | {rows:,} | {stages['collect']:.2f} s ({rows / stages['collect']:,.0f} rows/s) | "
-              f"{stages['process']:.2f} s ({rows / max(stages['process'], 1e-6):,.0f} rows/s) | "
+              f"{stages['process']:.2f} s ({rows / max(stages['process'], 1e-6):,.0f} rows/s) | {_validate(stages, rows)} | "
               f"{stages['store']:.2f} s ({rows / max(stages['store'], 1e-6):,.0f} rows/s) | "
               f"{wait:.3f} s of {stages['collect']:.3f} s ({wait / stages['collect']:.0%}) | {rss.peak_workers / 2**20:,.0f} MB |")
     print("\nTarget: under 10% of collection time outside waiting on the network (i.e. >= 90% waiting).")

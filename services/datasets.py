@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import math
 import os
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -21,6 +18,7 @@ from services.ingest.sniff import check_delimited_text
 from services.jobs.engine import JobEngine
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model, Report
+from services.values import json_value
 
 COPY_CHUNK = 1024 * 1024
 MAX_NAME = 255
@@ -167,19 +165,6 @@ async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: st
         files.remove_tree(files.model_dir(data_dir, model_id))
     for report_id in report_ids:
         files.report_path(data_dir, report_id).unlink(missing_ok=True)
-
-
-def json_value(value: Any) -> Any:
-    """A JSON-safe cell: NaN and infinities become null, dates ISO strings."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value
 
 
 def read_rows(data_dir: Path, dataset_id: str, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int]:

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from services.errors import ServiceError, invalid
+from services.values import json_value
 
 ROW_RULES = ("not_null", "unique", "min", "max", "pattern", "allowed_values")  # a failure is a set of rows
 COLUMN_RULES = (*ROW_RULES, "semantic_type")
@@ -129,7 +130,6 @@ def _failing_rows(values: pa.ChunkedArray, rule: str, setting: Any, column: str)
 
 def _examples(values: pa.ChunkedArray, failing: np.ndarray) -> list[Any]:
     """Up to five distinct failing values, as JSON takes them (missing values show nothing)."""
-    from services.datasets import json_value
     if not failing.any():
         return []
     picked = pc.drop_null(values.filter(pa.array(failing)))
