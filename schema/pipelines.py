@@ -13,7 +13,7 @@ from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
 from resolvers import pipelines as pipeline_resolvers
 from services.errors import ServiceError
-from services.pipelines.service import mask_config
+from services.pipelines.service import GIVEN, mask_config
 from services.storage.tables import Pipeline as PipelineRow
 from services.storage.tables import PipelineRun as RunRow
 
@@ -202,7 +202,7 @@ class PipelineRun(Node):
     def from_row(cls, row: RunRow) -> "PipelineRun":
         return cls(id=to_global_id("PipelineRun", row.id), status=RunStatus(row.status), started_at=row.started_at,
                    finished_at=row.finished_at, rows_in=row.rows_in, rows_out=row.rows_out, version=row.version,
-                   error=row.error, config=mask_config(row.config), row=row)
+                   error=row.error, config=shown_config(row.config), row=row)
 
     @strawberry.field(description="Each check rule's result, in the order configured (empty when there are none)")
     def checks(self) -> list[PipelineCheckResult]:
@@ -256,7 +256,7 @@ class Pipeline(Node):
 
     @strawberry.field(description="As given, with header values masked")
     def config(self) -> JSON:
-        return mask_config(self.row.config)
+        return shown_config(self.row.config)
 
     @strawberry.field
     async def runs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> PipelineRunConnection:
@@ -305,6 +305,40 @@ class PipelineConnection:
     edges: list[PipelineEdge]
     page_info: PageInfo
     total_count: int
+
+
+def shown_config(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` as clients see it: as given, header values masked. A pipeline saved before the given
+    shape was kept has only the stored form; its given shape is rebuilt from that."""
+    if GIVEN not in config:
+        config = {GIVEN: given_from_stored(config)}
+    return mask_config(config)
+
+
+def given_from_stored(config: dict[str, Any]) -> dict[str, Any]:
+    """The input shape of a stored config: field names in camelCase, dataset ids global. Only input
+    field names are renamed: header names, query params and column names are the client's own."""
+    def fields(spec: dict[str, Any], kind: str) -> dict[str, Any]:
+        shaped = {}
+        for key, value in spec.items():
+            if value is None:  # as_given leaves out what the client left unset
+                continue
+            if key == "dataset_id" and kind == "dataset":
+                value = to_global_id("Dataset", value)
+            elif key == "fields" and kind == "scrape":
+                value = [{to_camel_case(k): v for k, v in field.items() if v is not None} for field in value]
+            shaped[to_camel_case(key)] = value
+        return shaped
+
+    given: dict[str, Any] = {}
+    for part in ("source", "sink"):
+        if config.get(part):
+            kind, spec = next(iter(config[part].items()))
+            given[part] = {kind: fields(spec, kind)}
+    given["steps"] = [{step["step"]: fields(step["params"], step["step"])} for step in config.get("steps") or []]
+    if config.get("checks") is not None:
+        given["checks"] = [fields(check, "check") for check in config["checks"]]
+    return {key: given[key] for key in ("source", "steps", "sink", "checks") if key in given}
 
 
 def as_plain(value: Any) -> Any:

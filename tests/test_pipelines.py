@@ -616,3 +616,37 @@ def test_a_check_on_a_missing_column_fails_the_run_by_name(open_client, source_s
     shown = gql(client, CHECKS_RUN, {"id": created["pipeline"]["id"]}, token)["data"]["pipeline"]["lastRun"]
     assert shown["status"] == "FAILED" and "price: expected the column exists" in shown["error"]
     assert shown["checks"][0]["rule"] == "COLUMN_EXISTS" and shown["checks"][0]["onFail"] == "FAIL_RUN"
+
+
+def test_pipelines_saved_before_the_given_shape_was_kept_echo_it_rebuilt(open_client, source_server):
+    """Configs stored without their given shape (saved by an earlier version) echo the same shape
+    as new ones: rebuilt from the stored form, with the client's own keys (headers, params,
+    column names) untouched."""
+    client = open_client
+    token = register(client)["accessToken"]
+    dataset = ingest(client, token, b"a_b,c\n1,x\n,y\n")
+    inputs = [
+        {"source": {"http": {"url": f"{source_server}/api/items", "recordsPath": "data.items", "nextPagePath": "next",
+                             "maxPages": 3, "headers": {"X-Api_Key": "sekret-token-123456"},
+                             "params": {"page_size": 50}, "timeoutSeconds": 5}},
+         "sink": {"sqlite": {"table": "t", "mode": "upsert", "key": ["id"], "indexes": [["score"]]}}},
+        {"source": {"scrape": {"url": f"{source_server}/catalog/page1.html", "rowSelector": "tr.row",
+                               "nextPageSelector": "a.next", "fields": [{"name": "cell_text", "selector": "td"},
+                                                                        {"name": "link", "selector": "a", "attribute": "href"}]}},
+         "sink": {"parquet": {"name": "p"}}, "checks": [{"column": "cell_text", "notNull": True, "onFail": "DROP_ROWS"}]},
+        {"source": {"dataset": {"datasetId": dataset["id"]}},
+         "steps": [{"impute": {"columns": ["a_b"], "strategy": "MEDIAN"}}, {"renameColumns": {"mapping": {"a_b": "ab_c"}}}],
+         "sink": {"dataset": {"name": "d"}}}]
+    import sqlite3 as sqlite
+    database = client.settings.resolved_data_dir / "assay.db"
+    for given in inputs:
+        created = create(client, token, name="old", **given)
+        assert created["errors"] == [], created
+        pipeline_id = created["pipeline"]["id"]
+        with sqlite.connect(database) as connection:
+            from schema.common import raw_id
+            changed = connection.execute("UPDATE pipeline SET config = json_remove(config, '$.given') WHERE id = ?",
+                                         (raw_id(pipeline_id, "Pipeline"),)).rowcount
+        assert changed == 1
+        shown = gql(client, "query($id: ID!) { pipeline(id: $id) { config } }", {"id": pipeline_id}, token)
+        assert shown["data"]["pipeline"]["config"] == created["pipeline"]["config"]

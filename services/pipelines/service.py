@@ -28,8 +28,8 @@ GIVEN = "given"  # the config in the shape the client sent it (GraphQL names), k
 
 
 def mask_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Config as shown to clients: as they gave it (older pipelines: as stored), header values cut to
-    their last characters."""
+    """Config as shown to clients: as they gave it, header values cut to their last characters. (The
+    schema rebuilds the given shape of pipelines saved before it was kept; see `shown_config`.)"""
     shown = copy.deepcopy(config.get(GIVEN) or {k: v for k, v in config.items() if k != GIVEN})
     http = shown.get("source", {}).get("http")
     if http and isinstance(http.get("headers"), dict):
@@ -104,7 +104,7 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
     for key in ("source", "steps", "sink", "checks"):
         if changes.get(key) is not None:
             config[key] = changes[key]
-            if given is not None:  # (a pipeline saved before the given shape was kept echoes the stored one)
+            if given is not None:  # (without it, the echo is rebuilt from the stored form)
                 given[key] = (changes.get(GIVEN) or {}).get(key)
     await check_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts)
     if changes.get("name") is not None:
