@@ -15,7 +15,7 @@ from resolvers.context import Context
 def _limits(ctx: Context) -> dict[str, Any]:
     settings = ctx.settings
     return {"allowed_hosts": settings.allowed_source_hosts, "max_source_bytes": int(settings.max_source_mb * 2**20),
-            "max_records": settings.max_source_records}
+            "max_records": settings.max_source_records, "max_decompressed_bytes": int(settings.max_decompressed_mb * 2**20)}
 
 
 async def create(ctx: Context, *, name: str, config: dict[str, Any]) -> Pipeline:

@@ -23,6 +23,13 @@ from schema.jobs import Job
 from schema.preprocessing import PreprocessStepInput
 
 
+@strawberry.enum(description="How an http source's reply is read")
+class SourceFormat(Enum):
+    AUTO = "AUTO"
+    JSON = "JSON"
+    CSV = "CSV"
+
+
 @strawberry.input
 class HttpSourceInput:
     url: str
@@ -35,6 +42,8 @@ class HttpSourceInput:
     retries: Optional[int] = strawberry.field(default=3, description="On connection errors, 429 and 5xx, with "
                                                                      "exponential backoff, jitter and Retry-After")
     timeout_seconds: Optional[float] = 30
+    format: Optional[SourceFormat] = strawberry.field(default=SourceFormat.AUTO, description=(
+        "AUTO: CSV when the reply says text/csv (or the URL ends in .csv, .tsv, .csv.gz), JSON otherwise"))
 
 
 @strawberry.input

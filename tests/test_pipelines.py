@@ -83,6 +83,14 @@ class Handler(BaseHTTPRequestHandler):
                 {"id": 2, "email": "b@x.org", "amount": -5.0, "status": "paid"},
                 {"id": 2, "email": None, "amount": 7.5, "status": "lost"},
                 {"id": 4, "email": "not an email", "amount": 1e6, "status": "refunded"}]).encode())
+        elif url.path == "/exports/prices.csv":  # a CSV export as an open-data portal serves it
+            body = "Datum;Artikel;Preis\n05.01.2024;Äpfel;1,25\n06.01.2024;Birnen;2,50\n".encode("cp1252")
+            self._send(200, body, "text/csv; charset=windows-1252")
+        elif url.path == "/raw/prices.csv.gz":  # served as bytes: the URL says what it is
+            import gzip
+            self._send(200, gzip.compress(b"sku,qty\na,1\nb,2\nc,3\n"), "application/octet-stream")
+        elif url.path == "/download":  # neither type nor name says CSV: format: CSV does
+            self._send(200, b"id,when\n1,2024-01-05\n2,2024-02-01\n", "text/plain")
         elif url.path == "/to-private":
             self._send(302, b"", headers={"Location": "http://10.255.255.1/latest/meta-data"})
         elif url.path == "/shop/list.html":
@@ -650,3 +658,29 @@ def test_pipelines_saved_before_the_given_shape_was_kept_echo_it_rebuilt(open_cl
         assert changed == 1
         shown = gql(client, "query($id: ID!) { pipeline(id: $id) { config } }", {"id": pipeline_id}, token)
         assert shown["data"]["pipeline"]["config"] == created["pipeline"]["config"]
+
+
+def test_http_sources_that_answer_csv_are_read_as_uploads_are(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    cases = [({"url": f"{source_server}/exports/prices.csv"}, ["Datum", "Artikel", "Preis"], [["2024-01-05T00:00:00", "Äpfel", 1.25]]),
+             ({"url": f"{source_server}/raw/prices.csv.gz"}, ["sku", "qty"], [["a", 1]]),
+             ({"url": f"{source_server}/download", "format": "CSV"}, ["id", "when"], [[1, "2024-01-05"]])]
+    for source, columns, first_rows in cases:
+        created = create(client, token, name="csv", source={"http": source}, sink={"dataset": {"name": "csv"}},
+                         checks=[{"minRows": 2}])
+        assert created["errors"] == [], created
+        result = run(client, token, created["pipeline"]["id"])
+        assert result["job"]["status"] == "SUCCEEDED", result["job"]
+        assert [c["name"] for c in result["outputSchema"]] == columns
+        assert result["data"]["rows"][:1] == first_rows
+        assert any(e["message"].startswith("CSV from ") for e in result["job"]["logs"])
+    types = {c["name"]: c["semanticType"] for c in result["outputSchema"]}
+    assert types["when"] == "DATETIME"
+    # without format: CSV, a text/plain reply is JSON, and this one is not
+    plain = create(client, token, name="plain", source={"http": {"url": f"{source_server}/download"}}, sink={"dataset": {"name": "p"}})
+    failed = run(client, token, plain["pipeline"]["id"])
+    assert failed["job"]["status"] == "FAILED" and "did not answer JSON" in failed["lastRun"]["error"]
+    refused = create(client, token, name="x", source={"http": {"url": f"{source_server}/download", "format": "CSV",
+                                                                "recordsPath": "items"}}, sink={"dataset": {"name": "x"}})
+    assert refused["errors"][0]["field"] == ["source", "http", "recordsPath"]

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from services.errors import ServiceError, invalid
+from services.pipelines import camel_case
 from services.values import json_value
 
 ROW_RULES = ("not_null", "unique", "min", "max", "pattern", "allowed_values")  # a failure is a set of rows
@@ -42,7 +43,7 @@ def validate_checks(checks: list[dict[str, Any]]) -> None:
             raise invalid("`min` is above `max`", [*where, "min"])
         for name in TABLE_RULES:
             if check.get(name) is not None and check[name] < 0:
-                raise invalid(f"`{_camel(name)}` cannot be negative", [*where, _camel(name)])
+                raise invalid(f"`{camel_case(name)}` cannot be negative", [*where, camel_case(name)])
         if check.get("pattern") is not None:
             try:
                 pc.match_substring_regex(pa.array([""]), pattern=check["pattern"])
@@ -50,11 +51,6 @@ def validate_checks(checks: list[dict[str, Any]]) -> None:
                 raise invalid(f"Not a regular expression (RE2 syntax): {exc}", [*where, "pattern"]) from exc
         if check.get("allowed_values") is not None and not check["allowed_values"]:
             raise invalid("`allowedValues` cannot be empty", [*where, "allowedValues"])
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 def run_checks(table: pa.Table, checks: list[dict[str, Any]], semantic_types: dict[str, str],

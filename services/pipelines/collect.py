@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import codecs
 import random
+import tempfile
 import ssl
 import threading
 import time
@@ -10,17 +11,21 @@ from collections import deque
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import httpcore  # noqa: F401 - httpx imports it at the first client; here it loads with the job, not in its collect stage
 import httpx
 import orjson
+import pyarrow as pa
 import simdjson
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from services.errors import ServiceError
+from services.ingest.parse import detect_file_dialect, read_with_dialect
+from services.pipelines import camel_case
 from services.pipelines.records import FlatColumns, RecordPages
 from services.pipelines.ssrf import check_url
 
@@ -121,16 +126,21 @@ class Fetcher:
         raise ServiceError("INVALID_INPUT", f"More than {MAX_REDIRECTS} redirects from {url}")
 
 
-def collect_http(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, log) -> RecordPages:
+def collect_http(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, log,
+                 max_decompressed_bytes: int = 2**32) -> RecordPages | CollectedTable:
     """Fetch pages on a thread while this one decodes and converts the pages already here.
 
     The fetching thread only finds the next page's URL (simdjson, without building the page's
     objects) and sends the next request at once, so decoding overlaps with the network wait.
+    A CSV reply is one page, read exactly as an upload is.
     """
     records_path = source.get("records_path")
     collected = RecordPages()
     with fetched_on_a_thread(partial(_fetch_pages, source, fetcher)) as pages:
         for number, final_url, body in pages:
+            if isinstance(body, CsvReply):
+                return _csv_table(body.body, final_url, source, max_records=max_records, log=log,
+                                  max_decompressed_bytes=max_decompressed_bytes)
             found = dotted(orjson.loads(body), records_path)
             if not isinstance(found, list):
                 raise ServiceError("PARSE_ERROR", f"No list of records at {records_path or 'the top level'} of {final_url}")
@@ -203,6 +213,53 @@ def fetched_on_a_thread(fetch_all: Callable[[Callable[[Any, int], None], threadi
         fetching.join()
 
 
+class CsvReply(NamedTuple):
+    body: bytes
+
+
+class CollectedTable:
+    """A source that arrives as a whole typed table (a CSV reply), beside RecordPages' interface."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table, self.rows = table, table.num_rows
+
+    def to_table(self) -> pa.Table:
+        return self.table
+
+
+CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt.gz")
+
+
+def is_csv_reply(source: dict[str, Any], content_type: str, url: str) -> bool:
+    chosen = source.get("format") or "AUTO"
+    if chosen != "AUTO":
+        return chosen == "CSV"
+    media = content_type.split(";")[0].strip().lower()
+    if media in ("text/csv", "application/csv", "text/tab-separated-values", "text/x-csv"):
+        return True
+    return media in ("", "text/plain", "application/octet-stream", "application/gzip") and \
+        urlsplit(url).path.lower().endswith(CSV_SUFFIXES)
+
+
+def _csv_table(body: bytes, url: str, source: dict[str, Any], *, max_records: int, log,
+               max_decompressed_bytes: int) -> CollectedTable:
+    """The reply through the upload's own detection and reader (it reads files: a temporary one here)."""
+    for name in ("records_path", "next_page_path"):
+        if source.get(name):
+            log(f"`{camel_case(name)}` applies to JSON replies; {url} answered CSV, read as one table", "WARNING")
+    with tempfile.TemporaryDirectory(prefix="assay-csv-") as folder:
+        path = Path(folder) / "reply.csv"
+        path.write_bytes(body)
+        dialect = detect_file_dialect(path, options={})
+        table = read_with_dialect(path, dialect, max_decompressed=max_decompressed_bytes)
+    if table.num_rows > max_records:
+        raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} records")
+    delimiter = {"\t": "tab", "whitespace": "runs of spaces"}.get(dialect.delimiter, repr(dialect.delimiter))
+    log(f"CSV from {url}: encoding {dialect.encoding}, delimiter {delimiter}, "
+        f"header {'yes' if dialect.has_header else 'no'}; {table.num_rows:,} row(s)", "INFO")
+    return CollectedTable(table)
+
+
 def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, put: Callable[[Any, int], None],
                  stop: threading.Event) -> None:
     url: str | None = source["url"]
@@ -211,9 +268,12 @@ def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, put: Callable[[Any, i
     for page in range(int(source.get("max_pages") or DEFAULT_MAX_PAGES)):
         if not url or stop.is_set():
             break
-        body, final_url, _ = fetcher.fetch(url, method=source.get("method") or "GET", headers=source.get("headers"),
-                                           params=params, retries=int(source.get("retries", 3)),
-                                           timeout=float(source.get("timeout_seconds") or 30))
+        body, final_url, content_type = fetcher.fetch(
+            url, method=source.get("method") or "GET", headers=source.get("headers"), params=params,
+            retries=int(source.get("retries", 3)), timeout=float(source.get("timeout_seconds") or 30))
+        if is_csv_reply(source, content_type, final_url):
+            put((page + 1, final_url, CsvReply(body)), len(body))
+            return
         next_url = _find_next_url(body, next_pointer, final_url)
         put((page + 1, final_url, body), len(body))
         url, params = (urljoin(final_url, next_url) if next_url else None), None

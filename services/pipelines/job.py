@@ -38,8 +38,11 @@ def run_pipeline(ctx: JobContext) -> dict:
         table = pq.read_table(files.parquet_path(data_dir, source["dataset_id"]))
         ctx.log(f"Read {table.num_rows:,} rows from the source dataset")
     else:
-        collector = collect_http if kind == "http" else collect_scrape
-        collected = collector(source, fetcher, max_records=int(p["max_records"]), log=log)
+        if kind == "http":
+            collected = collect_http(source, fetcher, max_records=int(p["max_records"]), log=log,
+                                     max_decompressed_bytes=int(p.get("max_decompressed_bytes") or 2**32))
+        else:
+            collected = collect_scrape(source, fetcher, max_records=int(p["max_records"]), log=log)
         fetched = time.perf_counter()
         table = collected.to_table() if collected.rows else None
         if table is None or table.num_columns == 0:

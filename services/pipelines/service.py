@@ -60,6 +60,10 @@ async def check_config(session: AsyncSession, *, owner_id: str, config: dict[str
                 raise invalid("`maxPages` must be between 1 and 10,000", ["source", "http", "maxPages"])
             if not 0 <= int(source.get("retries", 3)) <= 10:
                 raise invalid("`retries` must be between 0 and 10", ["source", "http", "retries"])
+            if source.get("format") == "CSV":
+                for name, field in (("records_path", "recordsPath"), ("next_page_path", "nextPagePath")):
+                    if source.get(name):
+                        raise invalid(f"`{field}` applies to JSON replies, not CSV", ["source", "http", field])
         elif not source.get("fields"):
             raise invalid("Give at least one field", ["source", "scrape", "fields"])
         else:
