@@ -77,10 +77,20 @@ async def stats(ctx: Context, pipeline: Pipeline) -> dict[str, Any]:
 
 
 async def data(ctx: Context, pipeline: Pipeline, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int] | None:
+    _check_page(ctx, offset, limit)
+    latest = await last_run(ctx, pipeline, succeeded=True)
+    return await run_data(ctx, latest, offset=offset, limit=limit) if latest else None
+
+
+async def run_data(ctx: Context, run: PipelineRun, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int] | None:
+    """What the run stored: its own Parquet version or dataset (a SQLite table is shared, so: as it is now)."""
+    _check_page(ctx, offset, limit)
+    if run.status != "SUCCEEDED" or not run.output:
+        return None
+    return await asyncio.to_thread(sinks.read_output, ctx.settings.resolved_data_dir, run.owner_id, run.output,
+                                   offset=offset, limit=limit)
+
+
+def _check_page(ctx: Context, offset: int, limit: int) -> None:
     if offset < 0 or not 0 <= limit <= ctx.settings.max_preview_rows:
         raise invalid(f"`offset` >= 0 and `limit` between 0 and {ctx.settings.max_preview_rows}", ["limit"])
-    latest = await last_run(ctx, pipeline, succeeded=True)
-    if latest is None:
-        return None
-    return await asyncio.to_thread(sinks.read_output, ctx.settings.resolved_data_dir, pipeline.owner_id, latest.output,
-                                   offset=offset, limit=limit)

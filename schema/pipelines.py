@@ -219,6 +219,17 @@ class PipelineRun(Node):
                                     failing_rows=c["failing_rows"], examples=c["examples"],
                                     on_fail=CheckFailure(c["on_fail"])) for c in self.row.checks or []]
 
+    @strawberry.field(description=(
+        "A page of what this run stored: its own Parquet version or dataset, so earlier outputs stay readable "
+        "(a SQLite table is shared by the runs: it shows as it is now). Null unless the run succeeded"))
+    async def data(self, info: strawberry.Info, offset: int | None = 0, limit: int | None = 20) -> Table | None:
+        offset, limit = offset or 0, 20 if limit is None else limit
+        try:
+            page = await pipeline_resolvers.run_data(info.context, self.row, offset=offset, limit=limit)
+        except ServiceError as exc:
+            raise field_error(exc) from exc
+        return _table(page, offset)
+
     @strawberry.field(description="The output, when the sink makes a dataset")
     async def dataset(self, info: strawberry.Info) -> Dataset | None:
         row = await dataset_resolvers.get(info.context, self.row.dataset_id)
@@ -297,10 +308,14 @@ class Pipeline(Node):
             page = await pipeline_resolvers.data(info.context, self.row, offset=offset, limit=limit)
         except ServiceError as exc:
             raise field_error(exc) from exc
-        if page is None:
-            return None
-        names, rows, total = page
-        return Table(columns=names, rows=rows, offset=offset, total_rows=total)
+        return _table(page, offset)
+
+
+def _table(page: tuple[list[str], list[list[Any]], int] | None, offset: int) -> Table | None:
+    if page is None:
+        return None
+    names, rows, total = page
+    return Table(columns=names, rows=rows, offset=offset, total_rows=total)
 
 
 @strawberry.type

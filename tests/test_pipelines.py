@@ -684,3 +684,25 @@ def test_http_sources_that_answer_csv_are_read_as_uploads_are(open_client, sourc
     refused = create(client, token, name="x", source={"http": {"url": f"{source_server}/download", "format": "CSV",
                                                                 "recordsPath": "items"}}, sink={"dataset": {"name": "x"}})
     assert refused["errors"][0]["field"] == ["source", "http", "recordsPath"]
+
+
+def test_each_run_keeps_its_own_output_readable(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    for sink in ({"parquet": {"name": "catalog"}}, {"dataset": {"name": "catalog"}}):
+        created = create(client, token, name="catalog", source={"http": {"url": f"{source_server}/catalog.json?v=1"}},
+                         sink=sink)
+        pipeline_id = created["pipeline"]["id"]
+        run(client, token, pipeline_id)
+        gql(client, """mutation($id: ID!, $source: SourceInput!) { updatePipeline(input: {id: $id, source: $source})
+            { errors { message } } }""", {"id": pipeline_id, "source": {"http": {"url": f"{source_server}/catalog.json?v=2"}}},
+            token)
+        run(client, token, pipeline_id)
+        runs = gql(client, """query($id: ID!) { pipeline(id: $id) { runs { edges { node { version
+            data(limit: 10) { columns rows totalRows } } } } } }""", {"id": pipeline_id}, token)["data"]["pipeline"]["runs"]
+        by_version = {edge["node"]["version"]: edge["node"]["data"] for edge in runs["edges"]}
+        assert [row[0] for row in by_version[1]["rows"]] == ["a", "b"] and "stock" not in by_version[1]["columns"]
+        assert [row[0] for row in by_version[2]["rows"]] == ["b", "c", "c"] and by_version[2]["totalRows"] == 3
+    other = register(client, email="other@example.com")["accessToken"]
+    assert gql(client, "query($id: ID!) { pipeline(id: $id) { runs { edges { node { data { rows } } } } } }",
+               {"id": pipeline_id}, other)["data"]["pipeline"] is None
