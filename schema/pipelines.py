@@ -23,6 +23,9 @@ from schema.jobs import Job
 from schema.preprocessing import PreprocessStepInput
 
 
+DELAY_DESCRIPTION = "Seconds to wait between one page's request and the next (politeness; at most 60)"
+
+
 @strawberry.enum(description="How an http source's reply is read")
 class SourceFormat(Enum):
     AUTO = "AUTO"
@@ -42,6 +45,7 @@ class HttpSourceInput:
     retries: Optional[int] = strawberry.field(default=3, description="On connection errors, 429 and 5xx, with "
                                                                      "exponential backoff, jitter and Retry-After")
     timeout_seconds: Optional[float] = 30
+    delay_seconds: Optional[float] = strawberry.field(default=0, description=DELAY_DESCRIPTION)
     format: Optional[SourceFormat] = strawberry.field(default=SourceFormat.AUTO, description=(
         "AUTO: CSV when the reply says text/csv (or the URL ends in .csv, .tsv, .csv.gz), JSON otherwise"))
 
@@ -63,6 +67,12 @@ class ScrapeSourceInput:
                                   "page's URL); pages are followed until there is none, a URL repeats, or maxPages")
     max_pages: Optional[int] = strawberry.field(default=None, description="With nextPageSelector: at most this "
                                                                           "many pages (default 100)")
+    headers: Optional[JSON] = strawberry.field(default=None, description=(
+        "Request headers (cookies, a token, a User-Agent of your own); stored, shown masked in `config`"))
+    retries: Optional[int] = strawberry.field(default=3, description="On connection errors, 429 and 5xx, with "
+                                                                     "exponential backoff, jitter and Retry-After")
+    timeout_seconds: Optional[float] = 30
+    delay_seconds: Optional[float] = strawberry.field(default=0, description=DELAY_DESCRIPTION)
 
 
 @strawberry.input

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +27,7 @@ PIPELINE = """query($id: ID!) { pipeline(id: $id) { id name config
 
 class Handler(BaseHTTPRequestHandler):
     hits: dict[str, int] = {}
+    seen: list[tuple[float, str | None, str | None]] = []  # (when, User-Agent, Cookie) of requests that record them
 
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
@@ -91,6 +93,17 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, gzip.compress(b"sku,qty\na,1\nb,2\nc,3\n"), "application/octet-stream")
         elif url.path == "/download":  # neither type nor name says CSV: format: CSV does
             self._send(200, b"id,when\n1,2024-01-05\n2,2024-02-01\n", "text/plain")
+        elif url.path == "/members.html":  # a page behind a cookie, that records who asked and when
+            Handler.seen.append((time.monotonic(), self.headers.get("user-agent"), self.headers.get("cookie")))
+            page = int(query.get("page", ["1"])[0])
+            if self.headers.get("cookie") != "session=members-only-cookie":
+                self._send(403, b"<p>sign in</p>", "text/html")
+                return
+            following = f'<a class="next" href="?page={page + 1}">next</a>' if page < 3 else ""
+            self._send(200, f'<p class="m">member {page}</p>{following}'.encode(), "text/html")
+        elif url.path == "/who.json":
+            Handler.seen.append((time.monotonic(), self.headers.get("user-agent"), None))
+            self._send(200, json.dumps([{"a": 1}]).encode())
         elif url.path == "/to-private":
             self._send(302, b"", headers={"Location": "http://10.255.255.1/latest/meta-data"})
         elif url.path == "/shop/list.html":
@@ -706,3 +719,36 @@ def test_each_run_keeps_its_own_output_readable(open_client, source_server):
     other = register(client, email="other@example.com")["accessToken"]
     assert gql(client, "query($id: ID!) { pipeline(id: $id) { runs { edges { node { data { rows } } } } } }",
                {"id": pipeline_id}, other)["data"]["pipeline"] is None
+
+
+def test_scrape_headers_masking_user_agent_and_polite_delay(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    Handler.seen.clear()
+    source = {"scrape": {"url": f"{source_server}/members.html", "rowSelector": "p.m", "nextPageSelector": "a.next",
+                         "fields": [{"name": "who", "selector": ""}], "delaySeconds": 0.3,
+                         "headers": {"Cookie": "session=members-only-cookie", "User-Agent": "my-research-bot/1.0"}}}
+    created = create(client, token, name="members", source=source, sink={"dataset": {"name": "m"}})
+    assert created["errors"] == [], created
+    shown = created["pipeline"]["config"]["source"]["scrape"]["headers"]
+    assert shown == {"Cookie": "••••••••okie", "User-Agent": "••••••••/1.0"}
+    result = run(client, token, created["pipeline"]["id"])
+    assert result["job"]["status"] == "SUCCEEDED", result["job"]
+    assert [row[0] for row in result["data"]["rows"]] == ["member 1", "member 2", "member 3"]
+    times = [when for when, _, _ in Handler.seen]
+    assert len(times) == 3 and times[1] - times[0] >= 0.3 and times[2] - times[1] >= 0.3
+    assert {agent for _, agent, _ in Handler.seen} == {"my-research-bot/1.0"}
+    # the echoed (masked) config sent back keeps the cookie
+    echoed = created["pipeline"]["config"]["source"]
+    updated = gql(client, """mutation($id: ID!, $source: SourceInput!) { updatePipeline(input: {id: $id, source: $source})
+        { errors { message } } }""", {"id": created["pipeline"]["id"], "source": echoed}, token)
+    assert updated["data"]["updatePipeline"]["errors"] == []
+    assert run(client, token, created["pipeline"]["id"])["job"]["status"] == "SUCCEEDED"
+    # without a User-Agent of its own, a source says who is asking
+    Handler.seen.clear()
+    plain = create(client, token, name="who", source={"http": {"url": f"{source_server}/who.json"}}, sink={"dataset": {"name": "w"}})
+    run(client, token, plain["pipeline"]["id"])
+    assert Handler.seen[0][1] == "Assay data pipeline (httpx)"
+    refused = create(client, token, name="x", source={"scrape": {**source["scrape"], "delaySeconds": 61}},
+                     sink={"dataset": {"name": "x"}})
+    assert refused["errors"][0]["field"] == ["source", "scrape", "delaySeconds"]

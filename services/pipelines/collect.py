@@ -30,6 +30,8 @@ from services.pipelines.records import FlatColumns, RecordPages
 from services.pipelines.ssrf import check_url
 
 MAX_REDIRECTS = 5
+# Sites answer an unnamed client worse (or not at all); a source's own headers override this.
+DEFAULT_HEADERS = {"User-Agent": "Assay data pipeline (httpx)"}
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_BACKOFF_SECONDS = 30
 
@@ -61,7 +63,8 @@ class Fetcher:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.allow, self.max_bytes, self.log, self.sleep = allow, max_bytes, log, sleep
         # Loading the CA store takes ~30 ms: plain-http sources never pay it (the context is unused there).
-        self._plain = httpx.Client(follow_redirects=False, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+        self._plain = httpx.Client(follow_redirects=False, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
+                                   headers=DEFAULT_HEADERS)
         self._tls: httpx.Client | None = None
         self.waited = 0.0
 
@@ -69,7 +72,7 @@ class Fetcher:
         if not url.lower().startswith("https:"):
             return self._plain
         if self._tls is None:
-            self._tls = httpx.Client(follow_redirects=False)
+            self._tls = httpx.Client(follow_redirects=False, headers=DEFAULT_HEADERS)
         return self._tls
 
     def fetch(self, url: str, *, method: str = "GET", headers: dict | None = None, params: dict | None = None,
@@ -266,7 +269,7 @@ def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, put: Callable[[Any, i
     params = source.get("params")
     next_pointer = json_pointer(source.get("next_page_path"))
     for page in range(int(source.get("max_pages") or DEFAULT_MAX_PAGES)):
-        if not url or stop.is_set():
+        if not url or (page and _paused(source, stop)) or stop.is_set():
             break
         body, final_url, content_type = fetcher.fetch(
             url, method=source.get("method") or "GET", headers=source.get("headers"), params=params,
@@ -277,6 +280,12 @@ def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, put: Callable[[Any, i
         next_url = _find_next_url(body, next_pointer, final_url)
         put((page + 1, final_url, body), len(body))
         url, params = (urljoin(final_url, next_url) if next_url else None), None
+
+
+def _paused(source: dict[str, Any], stop: threading.Event) -> bool:
+    """Wait `delay_seconds` before the next page's request; True when the collection was stopped meanwhile."""
+    delay = float(source.get("delay_seconds") or 0)
+    return stop.wait(delay) if delay > 0 else False
 
 
 def json_pointer(path: str | None) -> str | None:
@@ -422,10 +431,12 @@ def _fetch_html_pages(source: dict[str, Any], fetcher: Fetcher, log, put: Callab
     limit = int(source.get("max_pages") or DEFAULT_MAX_PAGES) if next_selector else 1
     seen: set[str] = set()
     for number in range(1, limit + 1):
-        if not url or stop.is_set():
+        if not url or (number > 1 and _paused(source, stop)) or stop.is_set():
             break
         seen.add(url)
-        body, final_url, content_type = fetcher.fetch(url)
+        body, final_url, content_type = fetcher.fetch(url, headers=source.get("headers"),
+                                                      retries=int(source.get("retries", 3)),
+                                                      timeout=float(source.get("timeout_seconds") or 30))
         seen.add(final_url)
         document = parsed_html(body, content_type)
         url = _next_link(document, next_selector, final_url) if next_selector else None

@@ -21,6 +21,8 @@ from services.pipelines.ssrf import check_url, parse_allow_list
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, utcnow
 
 SECRET_VISIBLE = 4
+WEB_SOURCES = ("http", "scrape")  # the sources with request headers (secrets)
+MAX_DELAY_SECONDS = 60
 MASK = "•" * 8
 
 
@@ -31,10 +33,11 @@ def mask_config(config: dict[str, Any]) -> dict[str, Any]:
     """Config as shown to clients: as they gave it, header values cut to their last characters. (The
     schema rebuilds the given shape of pipelines saved before it was kept; see `shown_config`.)"""
     shown = copy.deepcopy(config.get(GIVEN) or {k: v for k, v in config.items() if k != GIVEN})
-    http = shown.get("source", {}).get("http")
-    if http and isinstance(http.get("headers"), dict):
-        http["headers"] = {k: (MASK + str(v)[-SECRET_VISIBLE:] if len(str(v)) > SECRET_VISIBLE * 2 else MASK)
-                           for k, v in http["headers"].items()}
+    for kind in WEB_SOURCES:
+        source = shown.get("source", {}).get(kind)
+        if source and isinstance(source.get("headers"), dict):
+            source["headers"] = {k: (MASK + str(v)[-SECRET_VISIBLE:] if len(str(v)) > SECRET_VISIBLE * 2 else MASK)
+                                 for k, v in source["headers"].items()}
     return shown
 
 
@@ -49,17 +52,21 @@ async def check_config(session: AsyncSession, *, owner_id: str, config: dict[str
             validate_steps([(s["step"], s["params"]) for s in config["steps"]], dataset.columns)
     else:
         check_url(source["url"], parse_allow_list(allowed_hosts), ["source", kind, "url"])
+        for name in ("headers", "params"):
+            value = source.get(name)
+            if value is not None and not (isinstance(value, dict) and all(isinstance(v, (str, int, float)) for v in value.values())):
+                raise invalid(f"`{name}` must be an object of names to values", ["source", kind, name])
+        if not 0 <= int(source.get("retries", 3)) <= 10:
+            raise invalid("`retries` must be between 0 and 10", ["source", kind, "retries"])
+        if not 0 <= float(source.get("delay_seconds") or 0) <= MAX_DELAY_SECONDS:
+            raise invalid(f"`delaySeconds` must be between 0 and {MAX_DELAY_SECONDS}", ["source", kind, "delaySeconds"])
+        if not 0 < float(source.get("timeout_seconds") or 30) <= 600:
+            raise invalid("`timeoutSeconds` must be above 0 and at most 600", ["source", kind, "timeoutSeconds"])
         if kind == "http":
             if (source.get("method") or "GET").upper() not in ("GET", "POST"):
                 raise invalid("`method` is GET or POST", ["source", "http", "method"])
-            for name in ("headers", "params"):
-                value = source.get(name)
-                if value is not None and not (isinstance(value, dict) and all(isinstance(v, (str, int, float)) for v in value.values())):
-                    raise invalid(f"`{name}` must be an object of names to values", ["source", "http", name])
             if not 1 <= int(source.get("max_pages") or 100) <= 10_000:
                 raise invalid("`maxPages` must be between 1 and 10,000", ["source", "http", "maxPages"])
-            if not 0 <= int(source.get("retries", 3)) <= 10:
-                raise invalid("`retries` must be between 0 and 10", ["source", "http", "retries"])
             if source.get("format") == "CSV":
                 for name, field in (("records_path", "recordsPath"), ("next_page_path", "nextPagePath")):
                     if source.get(name):
@@ -124,14 +131,15 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
 def _keep_masked_secrets(changes: dict[str, Any], stored: dict[str, Any]) -> None:
     """A header sent back exactly as `config` showed it (masked) keeps its stored value, so a client can
     edit the echoed config and send it back without overwriting its tokens with dots."""
-    old = (stored.get("source") or {}).get("http", {}).get("headers") or {}
-    shown = (mask_config({"source": {"http": {"headers": old}}})["source"]["http"]["headers"]) if old else {}
-    for form in (changes["source"], (changes.get(GIVEN) or {}).get("source") or {}):
-        headers = form.get("http", {}).get("headers") if isinstance(form.get("http"), dict) else None
-        if isinstance(headers, dict):
-            for name, value in headers.items():
-                if name in old and value == shown[name]:
-                    headers[name] = old[name]
+    for kind in WEB_SOURCES:
+        old = (stored.get("source") or {}).get(kind, {}).get("headers") or {}
+        shown = (mask_config({"source": {kind: {"headers": old}}})["source"][kind]["headers"]) if old else {}
+        for form in (changes["source"], (changes.get(GIVEN) or {}).get("source") or {}):
+            headers = form.get(kind, {}).get("headers") if isinstance(form.get(kind), dict) else None
+            if isinstance(headers, dict):
+                for name, value in headers.items():
+                    if name in old and value == shown[name]:
+                        headers[name] = old[name]
 
 
 async def delete_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None, data_dir: Path,
