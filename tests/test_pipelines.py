@@ -752,3 +752,19 @@ def test_scrape_headers_masking_user_agent_and_polite_delay(open_client, source_
     refused = create(client, token, name="x", source={"scrape": {**source["scrape"], "delaySeconds": 61}},
                      sink={"dataset": {"name": "x"}})
     assert refused["errors"][0]["field"] == ["source", "scrape", "delaySeconds"]
+
+
+def test_a_second_run_while_one_is_active_is_a_conflict(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    slow = create(client, token, name="slow", source={"scrape": {
+        "url": f"{source_server}/members.html", "rowSelector": "p.m", "nextPageSelector": "a.next", "delaySeconds": 0.5,
+        "fields": [{"name": "who", "selector": ""}], "headers": {"Cookie": "session=members-only-cookie"}}},
+        sink={"parquet": {"name": "m"}})
+    first = gql(client, RUN, {"id": slow["pipeline"]["id"]}, token)["data"]["runPipeline"]
+    assert first["errors"] == []
+    second = gql(client, RUN, {"id": slow["pipeline"]["id"]}, token)["data"]["runPipeline"]
+    assert second["run"] is None and second["errors"][0]["code"] == "CONFLICT"
+    wait_for_job(client, token, first["job"]["id"])
+    third = run(client, token, slow["pipeline"]["id"])
+    assert third["job"]["status"] == "SUCCEEDED" and third["lastRun"]["version"] == 2

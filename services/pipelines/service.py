@@ -165,6 +165,14 @@ async def last_output_dataset(session: AsyncSession, pipeline_id: str) -> str | 
 async def run_pipeline(session: AsyncSession, *, jobs: JobEngine, owner_id: str, pipeline_id: str | None,
                        data_dir: Path, limits: dict[str, Any]) -> tuple[PipelineRun, Job]:
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
+    # One run at a time: two would race for the next Parquet version (one overwriting the other) and
+    # fork the dataset's version history. The job's status decides, so a run row left behind by a
+    # crash cannot block the pipeline for good.
+    active = await session.exec(select(Job.id).join(PipelineRun, col(PipelineRun.job_id) == Job.id).where(
+        PipelineRun.pipeline_id == pipeline.id, col(Job.status).in_(("QUEUED", "RUNNING", "NEEDS_INPUT"))).limit(1))
+    if active.first() is not None:
+        raise ServiceError("CONFLICT", "A run of this pipeline is still queued or running: wait for it, or cancel its "
+                                       "job (lastRun { job { id } })", ["id"])
     config = pipeline.config
     run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, config=config)
     params = {"pipeline_id": pipeline.id, "owner_id": owner_id, "data_dir": str(data_dir), "config": config, **limits}
