@@ -16,6 +16,7 @@ from sklearn.datasets import load_breast_cancer
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from datagen import write_mixed_csv  # noqa: E402
+from calibrate import machine_line  # noqa: E402
 from harness import gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
 
 ANALYZE = ("mutation($id: ID!, $target: String) { analyzeDataset(input: {datasetId: $id, target: $target}) "
@@ -51,6 +52,7 @@ def main() -> None:
             ingest_seconds = time.perf_counter() - began
             job = analyze(base, token, dataset_id, target)
             results.append((name, ingest_seconds, job))
+    print("\n" + machine_line())
     print(f"\n## Analysis: every stage, modeling budget {BUDGET} s\n")
     print("| data | upload + ingest | " + " | ".join(["ingest-check", "profile", "clarify", "modeling", "report", "qa"])
           + " | analysis job | target |")

@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from calibrate import machine_line  # noqa: E402
 from harness import RssSampler, register, running_bench_server  # noqa: E402
 
 from schema.common import to_global_id  # noqa: E402
@@ -88,6 +89,7 @@ def main() -> None:
     delivered = len(latencies)
     expected = subscribers * lines
     quantile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    print("\n" + machine_line())
     print(f"\n## Job events{' (batch: true)' if BATCH else ''}: {subscribers} subscribers x {lines:,} log lines"
           f"{f', {pause * 1000:g} ms between lines' if pause else ', as fast as the job logs'}\n")
     print("| measure | value | target |")

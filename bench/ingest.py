@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datagen import write_mixed_csv  # noqa: E402
+from calibrate import machine_line  # noqa: E402
 from harness import RssSampler, gql, register, running_server, upload_file, wait_for_job_over_websocket  # noqa: E402
 
 STATUS = '''query($id: ID!) { dataset(id: $id) { status error rowCount columnCount
@@ -64,6 +65,7 @@ def main() -> None:
                              "server": rss.peak_server, "worker": rss.peak_workers, "sum": rss.peak_total,
                              "worker_uss": rss.peak_workers_unique,
                              "stages": ", ".join(f"{t['stage']} {t['durationMs'] / 1000:.2f} s" for t in job["timeline"])})
+    print("\n" + machine_line())
     print(f"\n## Ingest benchmark: {rows:,} rows x {dataset['columnCount']} columns, CSV {size / MB:,.0f} MB, "
           f"parsed table {in_memory / MB:,.0f} MB in memory\n")
     print("Each run: pyarrow.csv.read_csv of the file in a fresh process (its first call, as in an ingest worker, "

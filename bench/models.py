@@ -32,6 +32,7 @@ from sklearn.preprocessing import StandardScaler
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from calibrate import machine_line  # noqa: E402
 from harness import gql, login, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
 
 FLAML_PYTHON = HERE / ".venv-flaml" / "bin" / "python"
@@ -214,6 +215,7 @@ def main() -> None:
 
 
 def print_quality_table(lines: list[str]) -> None:
+    print("\n" + machine_line())
     print("\n## Models: AUTO (60 s budget) against defaults and FLAML\n")
     print("Scores are CV on the training split / held-out on the same 20%. On the 200,000-row sets AUTO's CV is on the "
           "sample it compared candidates on, so its held-out score is the one that compares.\n")

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from calibrate import machine_line  # noqa: E402
 from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
 
 PAGES, PER_PAGE, HTML_ROWS = 100, 1000, 5000
@@ -110,6 +111,7 @@ def main() -> None:
             {"name": "name", "selector": "td.n"}, {"name": "price", "selector": "td.p"},
             {"name": "link", "selector": "a", "attribute": "href"}]}}, {"parquet": {"name": "listing"}})
     server.shutdown()
+    print("\n" + machine_line())
     print("\n## Pipelines\n")
     print("| run | rows | collect | process | validate | store | network wait / collect | peak worker RSS |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")

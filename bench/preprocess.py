@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from datagen import write_mixed_csv  # noqa: E402
+from calibrate import machine_line  # noqa: E402
 from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
 
 STEPS = [
@@ -82,6 +83,7 @@ def main() -> None:
         pq.write_table(pacsv.read_csv(path), str(path) + ".parquet")
         reference = run_direct(str(path) + ".parquet")
     job_seconds = sum(stages.values())
+    print("\n" + machine_line())
     print(f"\n## Preprocess: 6 steps on {rows:,} rows x 20 columns\n")
     print("| measure | Assay PREPROCESS job | direct pandas/scikit-learn | ratio | target |")
     print("| --- | --- | --- | --- | --- |")

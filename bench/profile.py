@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from datagen import write_mixed_csv  # noqa: E402
+from calibrate import machine_line  # noqa: E402
 from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
 
 PROFILE = ("mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) "
@@ -68,6 +69,7 @@ def main() -> None:
                 minimal = ydata(path, "minimal")
                 full = ydata(path, "full") if rows <= 100_000 else None
             rows_out.append((rows, arrow_seconds, plain, drawn, minimal, full))
+    print("\n" + machine_line())
     print("\n## Profile benchmark: 20 mixed columns\n")
     print("| rows | pyarrow read_csv | Assay profile job, no plots (job / profile stage) | peak worker RSS | "
           "with plots (job / plots stage) | ydata minimal | ydata full | speed-up vs ydata minimal |")

@@ -14,6 +14,7 @@ import jwt
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from calibrate import machine_line  # noqa: E402
 from harness import register, running_bench_server  # noqa: E402
 
 HEALTH = {"query": "{ health { status activeJobs } }"}
@@ -46,6 +47,7 @@ def main() -> None:
                                                         "params": {"rows": 100_000, "trees": 300}})
             time.sleep(1)
             busy, active = sample(client, base, seconds)
+    print("\n" + machine_line())
     print(f"\n## Responsiveness: health while two random-forest fits run ({seconds:g} s of samples)\n")
     print("| phase | requests | p50 | p99 | max | target |")
     print("| --- | --- | --- | --- | --- | --- |")
