@@ -278,11 +278,13 @@ class Pipeline(Node):
     id: strawberry.ID
     name: str
     created_at: datetime
+    updated_at: datetime = strawberry.field(description="When the name or config last changed")
     row: strawberry.Private[PipelineRow]
 
     @classmethod
     def from_row(cls, row: PipelineRow) -> "Pipeline":
-        return cls(id=to_global_id("Pipeline", row.id), name=row.name, created_at=row.created_at, row=row)
+        return cls(id=to_global_id("Pipeline", row.id), name=row.name, created_at=row.created_at,
+                   updated_at=row.updated_at, row=row)
 
     @strawberry.field(description="As given, with header values masked")
     def config(self) -> JSON:

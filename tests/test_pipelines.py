@@ -768,3 +768,17 @@ def test_a_second_run_while_one_is_active_is_a_conflict(open_client, source_serv
     wait_for_job(client, token, first["job"]["id"])
     third = run(client, token, slow["pipeline"]["id"])
     assert third["job"]["status"] == "SUCCEEDED" and third["lastRun"]["version"] == 2
+
+
+def test_updated_at_moves_when_the_pipeline_changes(open_client, source_server):
+    client = open_client
+    token = register(client)["accessToken"]
+    created = create(client, token, name="t", source={"http": {"url": f"{source_server}/who.json"}}, sink={"dataset": {"name": "t"}})
+    query = "query($id: ID!) { pipeline(id: $id) { createdAt updatedAt } }"
+    before = gql(client, query, {"id": created["pipeline"]["id"]}, token)["data"]["pipeline"]
+    assert before["updatedAt"] >= before["createdAt"]
+    time.sleep(0.01)
+    gql(client, 'mutation($id: ID!) { updatePipeline(input: {id: $id, name: "renamed"}) { errors { message } } }',
+        {"id": created["pipeline"]["id"]}, token)
+    after = gql(client, query, {"id": created["pipeline"]["id"]}, token)["data"]["pipeline"]
+    assert after["createdAt"] == before["createdAt"] and after["updatedAt"] > before["updatedAt"]
