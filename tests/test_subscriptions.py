@@ -169,7 +169,10 @@ def test_subscribers_sharing_a_job_each_get_their_own_selection(client, token):
                 open_operations.discard(message["id"])
     lines = [e["log"] for e in events["full1"] if e["kind"] == "LOG"]
     assert len(lines) >= 4 and all(set(line) == {"seq", "message"} for line in lines)
-    assert events["full2"] == events["full1"]
+    # Status and progress events are live only (not replayed), so a subscription attached a moment
+    # later may miss the first of them; log lines are replayed, and every stream ends the same way.
+    logs_of = lambda op_id: [e for e in events[op_id] if e["kind"] == "LOG"]  # noqa: E731
+    assert logs_of("full2") == logs_of("full1") and events["full2"][-1] == events["full1"][-1]
     assert [e["log"] for e in events["lean"] if e["kind"] == "LOG"] == [{"seq": line["seq"]} for line in lines]
     assert [e["log"] for e in events["with"] if e["kind"] == "LOG"] == lines
     assert [e["log"] for e in events["without"] if e["kind"] == "LOG"] == [{"seq": line["seq"]} for line in lines]
