@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.errors import invalid
 from services.pagination import Page
@@ -11,23 +11,32 @@ from services.storage.tables import Job, Pipeline, PipelineRun
 
 from resolvers.context import Context
 
+if TYPE_CHECKING:
+    from server.settings import Settings
 
-def _limits(ctx: Context) -> dict[str, Any]:
-    settings = ctx.settings
+
+def pipeline_limits(settings: "Settings") -> dict[str, Any]:
+    """What a PIPELINE job may fetch; the same for runs asked for and runs the scheduler starts."""
     return {"allowed_hosts": settings.allowed_source_hosts, "max_source_bytes": int(settings.max_source_mb * 2**20),
             "max_records": settings.max_source_records, "max_decompressed_bytes": int(settings.max_decompressed_mb * 2**20)}
 
 
-async def create(ctx: Context, *, name: str, config: dict[str, Any]) -> Pipeline:
+def _limits(ctx: Context) -> dict[str, Any]:
+    return pipeline_limits(ctx.settings)
+
+
+async def create(ctx: Context, *, name: str, config: dict[str, Any], schedule: dict[str, Any] | None = None) -> Pipeline:
     async with ctx.session() as session:
         return await service.create_pipeline(session, owner_id=ctx.user_id, name=name, config=config,
-                                             allowed_hosts=ctx.settings.allowed_source_hosts)
+                                             allowed_hosts=ctx.settings.allowed_source_hosts, schedule=schedule,
+                                             min_schedule_seconds=ctx.settings.min_schedule_seconds)
 
 
 async def update(ctx: Context, pipeline_id: str | None, changes: dict[str, Any]) -> Pipeline:
     async with ctx.session() as session:
         return await service.update_pipeline(session, owner_id=ctx.user_id, pipeline_id=pipeline_id, changes=changes,
-                                             allowed_hosts=ctx.settings.allowed_source_hosts)
+                                             allowed_hosts=ctx.settings.allowed_source_hosts,
+                                             min_schedule_seconds=ctx.settings.min_schedule_seconds)
 
 
 async def delete(ctx: Context, pipeline_id: str | None) -> str:

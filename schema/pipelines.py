@@ -169,6 +169,25 @@ class PipelineCheckResult:
     on_fail: CheckFailure
 
 
+@strawberry.input(description="Run the pipeline every `intervalSeconds`, the first time that long after saving")
+class ScheduleInput:
+    interval_seconds: int = strawberry.field(description="At least ASSAY_MIN_SCHEDULE_SECONDS (60 by default)")
+    paused: Optional[bool] = strawberry.field(default=False, description="Keep the schedule but start nothing")
+
+
+@strawberry.type
+class PipelineSchedule:
+    interval_seconds: int
+    paused: bool
+    next_run_at: datetime | None = strawberry.field(description="When the next scheduled run starts (null when paused)")
+
+
+@strawberry.enum(description="What started a run")
+class RunTrigger(Enum):
+    MANUAL = "MANUAL"
+    SCHEDULE = "SCHEDULE"
+
+
 @strawberry.input
 class CreatePipelineInput:
     name: str
@@ -177,6 +196,7 @@ class CreatePipelineInput:
     sink: SinkInput
     checks: Optional[list[PipelineCheckInput]] = strawberry.field(default=None, description=(
         "Data checks on the output before it is stored"))
+    schedule: Optional[ScheduleInput] = strawberry.field(default=None, description="Run it on its own, regularly")
 
 
 @strawberry.input
@@ -188,6 +208,8 @@ class UpdatePipelineInput:
     sink: Optional[SinkInput] = None
     checks: Optional[list[PipelineCheckInput]] = strawberry.field(default=None, description=(
         "Replaces the checks; [] removes them"))
+    schedule: Optional[ScheduleInput] = strawberry.field(default=strawberry.UNSET, description=(
+        "Replaces the schedule; null removes it; left out, it stays as it is"))
 
 
 @strawberry.input
@@ -222,6 +244,10 @@ class PipelineRun(Node):
         return cls(id=to_global_id("PipelineRun", row.id), status=RunStatus(row.status), started_at=row.started_at,
                    finished_at=row.finished_at, rows_in=row.rows_in, rows_out=row.rows_out, version=row.version,
                    error=row.error, config=shown_config(row.config), row=row)
+
+    @strawberry.field
+    def trigger(self) -> RunTrigger:
+        return RunTrigger(self.row.trigger)
 
     @strawberry.field(description="Each check rule's result, in the order configured (empty when there are none)")
     def checks(self) -> list[PipelineCheckResult]:
@@ -285,6 +311,13 @@ class Pipeline(Node):
     def from_row(cls, row: PipelineRow) -> "Pipeline":
         return cls(id=to_global_id("Pipeline", row.id), name=row.name, created_at=row.created_at,
                    updated_at=row.updated_at, row=row)
+
+    @strawberry.field(description="Null when the pipeline only runs when asked")
+    def schedule(self) -> PipelineSchedule | None:
+        if self.row.schedule_seconds is None:
+            return None
+        return PipelineSchedule(interval_seconds=self.row.schedule_seconds, paused=self.row.schedule_paused,
+                                next_run_at=self.row.next_run_at)
 
     @strawberry.field(description="As given, with header values masked")
     def config(self) -> JSON:

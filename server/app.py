@@ -1,4 +1,5 @@
-"""The Starlette app factory and its lifespan: migrate, bootstrap the admin, run the job engine."""
+"""The Starlette app factory and its lifespan: migrate, bootstrap the admin, run the job engine and the
+pipeline scheduler."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
 from resolvers.context import AppState
+from resolvers.pipelines import pipeline_limits
 from schema import create_schema
 from server.graphql_view import AssayGraphQL
 from server.routes import download_dataset, download_model, download_plot, download_report, health_check, root
@@ -22,6 +24,7 @@ from services.jobs.bus import InMemoryEventBus
 from services.jobs.engine import JobEngine
 from services.jobs.executor import ProcessExecutor
 from services.jobs.kinds import JOB_KINDS
+from services.pipelines.service import run_due_pipelines
 from services.ratelimit import SlidingWindowLimiter
 from services.storage import db
 
@@ -52,6 +55,17 @@ def build_state(settings: Settings) -> AppState:
         requests_by_user=SlidingWindowLimiter(limit=settings.requests_per_minute, window=60))
 
 
+async def run_scheduled_pipelines(state: AppState, settings: Settings) -> None:
+    """Start the runs of scheduled pipelines as they fall due, until the server stops."""
+    limits = pipeline_limits(settings)
+    while True:
+        try:
+            await run_due_pipelines(state.sessions, jobs=state.jobs, data_dir=settings.resolved_data_dir, limits=limits)
+        except Exception:  # noqa: BLE001 - one bad tick must not end scheduling
+            logger.exception("The pipeline scheduler's tick failed")
+        await asyncio.sleep(settings.scheduler_tick_seconds)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     state = build_state(settings)
@@ -64,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             async with state.sessions() as session:
                 await auth.ensure_admin(session=session, email=settings.admin_email, password=settings.admin_password)
         await state.jobs.start()
+        scheduler = asyncio.create_task(run_scheduled_pipelines(state, settings), name="assay-pipeline-scheduler")
         # The start-up heap (schema, ORM, pandas, scikit-learn) lives as long as the process: keeping it
         # out of the collector's sweeps takes ~100 ms pauses off full collections while events stream.
         gc.freeze()
@@ -71,6 +86,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            scheduler.cancel()
+            await asyncio.gather(scheduler, return_exceptions=True)
             await state.jobs.stop()
             await state.sessions.kw["bind"].dispose()
 

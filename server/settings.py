@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     allowed_source_hosts: str = ""  # comma-separated hosts or CIDRs pipelines may reach besides public addresses
     max_source_mb: float = 100      # largest HTTP response a pipeline source may read
     max_source_records: int = 1_000_000
+    min_schedule_seconds: int = 60       # the shortest interval a pipeline schedule may have
+    scheduler_tick_seconds: float = 15   # how often due scheduled pipelines are looked for
     # permessage-deflate costs CPU per socket per frame and cannot be shared between subscribers;
     # off by default so one job's log reaches hundreds of watchers quickly. Turn on for slow links.
     ws_compression: bool = False

@@ -61,9 +61,10 @@ class PipelinesMutation:
                             "sink": as_given(input.sink)}}
         if input.checks is not None:  # left out of `config` when not given, as it was before checks existed
             config["checks"], config["given"]["checks"] = as_plain(input.checks), as_given(input.checks)
+        schedule = as_plain(input.schedule) if input.schedule is not None else None
         try:
-            return PipelinePayload(pipeline=Pipeline.from_row(await pipeline_resolvers.create(info.context, name=input.name,
-                                                                                              config=config)))
+            return PipelinePayload(pipeline=Pipeline.from_row(await pipeline_resolvers.create(
+                info.context, name=input.name, config=config, schedule=schedule)))
         except ServiceError as exc:
             return PipelinePayload(errors=[user_error(exc)])
 
@@ -73,6 +74,8 @@ class PipelinesMutation:
                    "sink": config_part(input.sink), "checks": as_plain(input.checks) if input.checks is not None else None,
                    "given": {"source": as_given(input.source), "steps": as_given(input.steps), "sink": as_given(input.sink),
                              "checks": as_given(input.checks)}}
+        if input.schedule is not strawberry.UNSET:
+            changes["schedule"] = as_plain(input.schedule) if input.schedule is not None else None
         try:
             row = await pipeline_resolvers.update(info.context, raw_id(input.id, "Pipeline"), changes)
         except ServiceError as exc:

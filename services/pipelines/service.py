@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import copy
+import logging
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,7 +22,10 @@ from services.pipelines import sinks
 from services.pipelines.ssrf import check_url, parse_allow_list
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, utcnow
 
+logger = logging.getLogger("assay.pipelines")
 SECRET_VISIBLE = 4
+MIN_SCHEDULE_SECONDS = 60
+MAX_SCHEDULE_SECONDS = 366 * 86400
 WEB_SOURCES = ("http", "scrape")  # the sources with request headers (secrets)
 MAX_DELAY_SECONDS = 60
 MASK = "•" * 8
@@ -82,11 +87,14 @@ async def check_config(session: AsyncSession, *, owner_id: str, config: dict[str
 
 
 async def create_pipeline(session: AsyncSession, *, owner_id: str, name: str, config: dict[str, Any],
-                          allowed_hosts: str) -> Pipeline:
+                          allowed_hosts: str, schedule: dict[str, Any] | None = None,
+                          min_schedule_seconds: int = MIN_SCHEDULE_SECONDS) -> Pipeline:
     if not name.strip():
         raise invalid("The name cannot be blank", ["name"])
     await check_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts)
     pipeline = Pipeline(owner_id=owner_id, name=name.strip()[:MAX_NAME], config=config)
+    if schedule is not None:
+        set_schedule(pipeline, schedule, min_seconds=min_schedule_seconds)
     session.add(pipeline)
     await session.commit()
     return pipeline
@@ -105,7 +113,7 @@ async def require_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id:
 
 
 async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None, changes: dict[str, Any],
-                          allowed_hosts: str) -> Pipeline:
+                          allowed_hosts: str, min_schedule_seconds: int = MIN_SCHEDULE_SECONDS) -> Pipeline:
     """Past runs keep the config they ran with; only the saved config changes."""
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
     config = copy.deepcopy(pipeline.config)
@@ -122,6 +130,8 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
         if not changes["name"].strip():
             raise invalid("The name cannot be blank", ["name"])
         pipeline.name = changes["name"].strip()[:MAX_NAME]
+    if "schedule" in changes:  # absent: unchanged; None: removed
+        set_schedule(pipeline, changes["schedule"], min_seconds=min_schedule_seconds)
     pipeline.config, pipeline.updated_at = config, utcnow()
     session.add(pipeline)
     await session.commit()
@@ -162,8 +172,61 @@ async def last_output_dataset(session: AsyncSession, pipeline_id: str) -> str | 
     return (await session.exec(query)).first()
 
 
+def set_schedule(pipeline: Pipeline, schedule: dict[str, Any] | None, *, min_seconds: int) -> None:
+    """Every `interval_seconds`, first that long from now; paused keeps the interval but runs nothing."""
+    if schedule is None:
+        pipeline.schedule_seconds, pipeline.schedule_paused, pipeline.next_run_at = None, False, None
+        return
+    interval = int(schedule["interval_seconds"])
+    if not min_seconds <= interval <= MAX_SCHEDULE_SECONDS:
+        raise invalid(f"`intervalSeconds` must be between {min_seconds:,} and {MAX_SCHEDULE_SECONDS:,}",
+                      ["schedule", "intervalSeconds"])
+    paused = bool(schedule.get("paused"))
+    unchanged = pipeline.schedule_seconds == interval and not pipeline.schedule_paused and pipeline.next_run_at
+    pipeline.schedule_seconds, pipeline.schedule_paused = interval, paused
+    if paused:
+        pipeline.next_run_at = None
+    elif not unchanged:  # re-saving the same schedule keeps its place in time
+        pipeline.next_run_at = utcnow() + timedelta(seconds=interval)
+
+
+async def run_due_pipelines(sessions: Callable[[], AsyncSession], *, jobs: JobEngine, data_dir: Path,
+                            limits: dict[str, Any], now: datetime | None = None) -> int:
+    """Start a SCHEDULE run of every pipeline whose time has come; the number started.
+
+    Each pipeline is claimed by moving its `next_run_at` with a compare-and-set, so two schedulers
+    (replicas) never start the same run twice. Missed times are skipped, not caught up: a server
+    that was down for a day runs a pipeline once, not once per missed interval. A pipeline still
+    running from its last time is skipped until its next one (logged).
+    """
+    now = now or utcnow()
+    async with sessions() as session:
+        due = (await session.exec(select(Pipeline).where(col(Pipeline.next_run_at).is_not(None),
+                                                         col(Pipeline.next_run_at) <= now,
+                                                         col(Pipeline.schedule_paused).is_(False)))).all()
+    started = 0
+    for pipeline in due:
+        interval = timedelta(seconds=pipeline.schedule_seconds or MIN_SCHEDULE_SECONDS)
+        following = pipeline.next_run_at + interval * (1 + (now - pipeline.next_run_at) // interval)
+        async with sessions() as session:
+            claimed = await session.execute(update(Pipeline).where(
+                col(Pipeline.id) == pipeline.id, col(Pipeline.next_run_at) == pipeline.next_run_at).values(
+                next_run_at=following))
+            await session.commit()
+            if claimed.rowcount != 1:
+                continue
+            try:
+                await run_pipeline(session, jobs=jobs, owner_id=pipeline.owner_id, pipeline_id=pipeline.id,
+                                   data_dir=data_dir, limits=limits, trigger="SCHEDULE")
+                started += 1
+            except ServiceError as exc:
+                await session.rollback()
+                logger.warning("Scheduled run of pipeline %s skipped: %s", pipeline.id, exc.message)
+    return started
+
+
 async def run_pipeline(session: AsyncSession, *, jobs: JobEngine, owner_id: str, pipeline_id: str | None,
-                       data_dir: Path, limits: dict[str, Any]) -> tuple[PipelineRun, Job]:
+                       data_dir: Path, limits: dict[str, Any], trigger: str = "MANUAL") -> tuple[PipelineRun, Job]:
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
     # One run at a time: two would race for the next Parquet version (one overwriting the other) and
     # fork the dataset's version history. The job's status decides, so a run row left behind by a
@@ -174,7 +237,7 @@ async def run_pipeline(session: AsyncSession, *, jobs: JobEngine, owner_id: str,
         raise ServiceError("CONFLICT", "A run of this pipeline is still queued or running: wait for it, or cancel its "
                                        "job (lastRun { job { id } })", ["id"])
     config = pipeline.config
-    run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, config=config)
+    run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, config=config, trigger=trigger)
     params = {"pipeline_id": pipeline.id, "owner_id": owner_id, "data_dir": str(data_dir), "config": config, **limits}
     sink_kind, sink = next(iter(config["sink"].items()))
     if sink_kind == "dataset":

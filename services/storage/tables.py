@@ -127,6 +127,9 @@ class Pipeline(TimestampedBase, table=True):
     owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
     name: str = Field(max_length=255)
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    schedule_seconds: int | None = None          # run every this many seconds; None: only when asked
+    schedule_paused: bool = False
+    next_run_at: datetime | None = Field(default=None, index=True)  # the scheduler's claim marker too
 
 
 class PipelineRun(TimestampedBase, table=True):
@@ -147,6 +150,7 @@ class PipelineRun(TimestampedBase, table=True):
     error: str | None = None
     checks: list[dict[str, Any]] = Field(default_factory=list,
                                          sa_column=Column(JSON, nullable=False, server_default="[]"))
+    trigger: str = Field(default="MANUAL", max_length=16, sa_column_kwargs={"server_default": "MANUAL"})
 
 
 class Report(TimestampedBase, table=True):
