@@ -41,6 +41,15 @@ class HttpSourceInput:
     params: Optional[JSON] = None
     records_path: Optional[str] = strawberry.field(default=None, description="Dotted path to the list of records")
     next_page_path: Optional[str] = strawberry.field(default=None, description="Dotted path to the next page's URL")
+    cursor_path: Optional[str] = strawberry.field(default=None, description=(
+        "Dotted path to the next page's cursor in each reply; sent back as the query parameter `cursorParam` "
+        "until a reply has none"))
+    cursor_param: Optional[str] = None
+    page_param: Optional[str] = strawberry.field(default=None, description=(
+        "Query parameter for a page number, from `firstPage` up, until a page has no records"))
+    first_page: Optional[int] = strawberry.field(default=None, description="With pageParam; 1 when left out")
+    offset_param: Optional[str] = strawberry.field(default=None, description=(
+        "Query parameter for an offset: 0, then advanced by the records each page held, until a page has none"))
     max_pages: Optional[int] = 100
     retries: Optional[int] = strawberry.field(default=3, description="On connection errors, 429 and 5xx, with "
                                                                      "exponential backoff, jitter and Retry-After")

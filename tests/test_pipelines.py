@@ -104,6 +104,21 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/who.json":
             Handler.seen.append((time.monotonic(), self.headers.get("user-agent"), None))
             self._send(200, json.dumps([{"a": 1}]).encode())
+        elif url.path == "/paged/numbers":  # ?page=N&per_page=2 over 5 records; pages past the end are empty
+            page, per_page = int(query["page"][0]), int(query["per_page"][0])
+            items = [{"n": n} for n in range(1, 6)][(page - 1) * per_page:page * per_page]
+            self._send(200, json.dumps({"items": items}).encode())
+        elif url.path == "/paged/offsets":  # ?offset=N: at most 2 records from there, a bare list
+            offset = int(query["offset"][0])
+            self._send(200, json.dumps([{"n": n} for n in range(1, 6)][offset:offset + 2]).encode())
+        elif url.path == "/paged/cursor":  # an opaque cursor in meta.next; the last page has none
+            if query.get("token") != ["t1"]:  # the configured params must come with every page
+                self._send(401, b"{}")
+                return
+            position = {"": 0, "c2": 2, "c4": 4}[query.get("after", [""])[0]]
+            following = {0: "c2", 2: "c4"}.get(position)
+            self._send(200, json.dumps({"data": [{"n": n} for n in range(1, 6)][position:position + 2],
+                                        "meta": {"next": following, "token": query.get("token", [None])[0]}}).encode())
         elif url.path == "/to-private":
             self._send(302, b"", headers={"Location": "http://10.255.255.1/latest/meta-data"})
         elif url.path == "/shop/list.html":
@@ -856,3 +871,38 @@ def test_two_schedulers_start_a_due_pipeline_once(open_client, source_server):
     assert sorted(client.portal.call(both)) == [0, 1]
     shown = gql(client, SCHEDULED, {"id": created["pipeline"]["id"]}, token)["data"]["pipeline"]
     assert len(shown["runs"]["edges"]) == 1 and shown["runs"]["edges"][0]["node"]["trigger"] == "SCHEDULE"
+
+
+@pytest.mark.parametrize("paging", [
+    {"url": "/paged/numbers", "params": {"per_page": 2}, "pageParam": "page", "recordsPath": "items"},
+    {"url": "/paged/numbers", "params": {"per_page": 2}, "pageParam": "page", "firstPage": 2, "recordsPath": "items"},
+    {"url": "/paged/offsets", "offsetParam": "offset"},
+    {"url": "/paged/cursor", "params": {"token": "t1"}, "cursorPath": "meta.next", "cursorParam": "after",
+     "recordsPath": "data"}])
+def test_numbered_offset_and_cursor_paging(open_client, source_server, paging):
+    client = open_client
+    token = register(client)["accessToken"]
+    created = create(client, token, name="paged", source={"http": {**paging, "url": f"{source_server}{paging['url']}"}},
+                     sink={"dataset": {"name": "paged"}})
+    assert created["errors"] == [], created
+    result = run(client, token, created["pipeline"]["id"])
+    assert result["job"]["status"] == "SUCCEEDED", result["job"]
+    expected = [3, 4, 5] if paging.get("firstPage") == 2 else [1, 2, 3, 4, 5]
+    assert [row[0] for row in result["data"]["rows"]] == expected
+    pages = sum(entry["message"].startswith("Page ") for entry in result["job"]["logs"])
+    assert pages == {"pageParam": 4 if not paging.get("firstPage") else 3, "offsetParam": 4,
+                     "cursorParam": 3}[next(k for k in ("pageParam", "offsetParam", "cursorParam") if k in paging)]
+
+
+@pytest.mark.parametrize("http, field", [
+    ({"nextPagePath": "next", "pageParam": "page"}, ["source", "http"]),
+    ({"cursorPath": "meta.next"}, ["source", "http", "cursorParam"]),
+    ({"cursorParam": "after"}, ["source", "http", "cursorPath"]),
+    ({"firstPage": 0}, ["source", "http", "firstPage"]),
+    ({"format": "CSV", "pageParam": "page"}, ["source", "http", "pageParam"])])
+def test_paging_settings_are_checked(open_client, source_server, http, field):
+    client = open_client
+    token = register(client)["accessToken"]
+    refused = create(client, token, name="x", source={"http": {"url": f"{source_server}/paged/numbers", **http}},
+                     sink={"dataset": {"name": "x"}})
+    assert refused["pipeline"] is None and refused["errors"][0]["field"] == field, refused

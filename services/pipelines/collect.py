@@ -265,9 +265,9 @@ def _csv_table(body: bytes, url: str, source: dict[str, Any], *, max_records: in
 
 def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, put: Callable[[Any, int], None],
                  stop: threading.Event) -> None:
+    paging = Paging(source)
     url: str | None = source["url"]
-    params = source.get("params")
-    next_pointer = json_pointer(source.get("next_page_path"))
+    params = paging.first_params()
     for page in range(int(source.get("max_pages") or DEFAULT_MAX_PAGES)):
         if not url or (page and _paused(source, stop)) or stop.is_set():
             break
@@ -277,9 +277,53 @@ def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, put: Callable[[Any, i
         if is_csv_reply(source, content_type, final_url):
             put((page + 1, final_url, CsvReply(body)), len(body))
             return
-        next_url = _find_next_url(body, next_pointer, final_url)
+        url, params = paging.following(_parsed_json(body, final_url), url, final_url, params)
         put((page + 1, final_url, body), len(body))
-        url, params = (urljoin(final_url, next_url) if next_url else None), None
+
+
+class Paging:
+    """Where the next page's request goes, decided from the reply just read, by one of four styles:
+    a next-page URL in the reply (`next_page_path`), a cursor in the reply sent back as a query
+    parameter (`cursor_path` + `cursor_param`), a page number (`page_param`, from `first_page`),
+    or an offset advanced by the records read (`offset_param`). Numbered and offset pages end at the
+    first page without records. Only the next page's position is read (simdjson, without building
+    the page's objects)."""
+
+    def __init__(self, source: dict[str, Any]) -> None:
+        self.params = dict(source.get("params") or {})
+        self.next_pointer = json_pointer(source.get("next_page_path"))
+        self.cursor_pointer, self.cursor_param = json_pointer(source.get("cursor_path")), source.get("cursor_param")
+        self.page_param, self.offset_param = source.get("page_param"), source.get("offset_param")
+        self.records_pointer = json_pointer(source.get("records_path"))
+        first_page = source.get("first_page")
+        self.page = int(first_page) if first_page is not None else 1
+        self.offset = 0
+
+    def first_params(self) -> dict[str, Any] | None:
+        if self.page_param:
+            return {**self.params, self.page_param: self.page}
+        if self.offset_param:
+            return {**self.params, self.offset_param: self.offset}
+        return self.params or None
+
+    def following(self, document: Any, url: str, final_url: str, params: dict | None) -> tuple[str | None, dict | None]:
+        if self.next_pointer:
+            found = _value_at(document, self.next_pointer)
+            # the next URL carries its own query: the configured params went with the first request
+            return (urljoin(final_url, found), None) if isinstance(found, str) and found else (None, None)
+        if self.cursor_param:
+            cursor = _value_at(document, self.cursor_pointer)
+            if cursor is None or cursor == "" or isinstance(cursor, (bool, dict, list)) or \
+                    str(cursor) == str((params or {}).get(self.cursor_param)):  # the same cursor again: no progress
+                return None, None
+            return url, {**self.params, self.cursor_param: cursor}
+        if self.page_param or self.offset_param:
+            records = _count_at(document, self.records_pointer)
+            if not records:
+                return None, None
+            self.page, self.offset = self.page + 1, self.offset + records
+            return url, self.first_params()
+        return None, None
 
 
 def _paused(source: dict[str, Any], stop: threading.Event) -> bool:
@@ -295,18 +339,31 @@ def json_pointer(path: str | None) -> str | None:
     return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in path.split("."))
 
 
-def _find_next_url(body: bytes, pointer: str | None, final_url: str) -> str | None:
+def _parsed_json(body: bytes, final_url: str) -> Any:
     try:
-        document = simdjson.Parser().parse(body)
+        return simdjson.Parser().parse(body)
     except ValueError as exc:
         raise ServiceError("PARSE_ERROR", f"{final_url} did not answer JSON") from exc
+
+
+def _value_at(document: Any, pointer: str | None) -> Any:
+    """The scalar at `pointer` (str, number, bool), or None when there is none."""
     if pointer is None:
         return None
     try:
         found = document.at_pointer(pointer)
     except (KeyError, IndexError, ValueError, TypeError):
         return None
-    return found if isinstance(found, str) and found else None
+    return found if isinstance(found, (str, int, float, bool)) else None
+
+
+def _count_at(document: Any, pointer: str | None) -> int:
+    """How many records the list at `pointer` (the whole reply when None) holds; 0 when it is no list."""
+    try:
+        found = document if pointer is None else document.at_pointer(pointer)
+    except (KeyError, IndexError, ValueError, TypeError):
+        return 0
+    return len(found) if isinstance(found, simdjson.Array) else 0
 
 
 def check_selectors(source: dict[str, Any]) -> None:

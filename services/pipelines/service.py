@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services import files
 from services.datasets import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
+from services.pipelines import camel_case
 from services.pipelines.checks import validate_checks
 from services.jobs.engine import JobEngine
 from services.pagination import Page, paginate
@@ -72,10 +73,12 @@ async def check_config(session: AsyncSession, *, owner_id: str, config: dict[str
                 raise invalid("`method` is GET or POST", ["source", "http", "method"])
             if not 1 <= int(source.get("max_pages") or 100) <= 10_000:
                 raise invalid("`maxPages` must be between 1 and 10,000", ["source", "http", "maxPages"])
+            check_paging(source)
             if source.get("format") == "CSV":
-                for name, field in (("records_path", "recordsPath"), ("next_page_path", "nextPagePath")):
+                for name in ("records_path", *PAGING_FIELDS):
                     if source.get(name):
-                        raise invalid(f"`{field}` applies to JSON replies, not CSV", ["source", "http", field])
+                        raise invalid(f"`{camel_case(name)}` applies to JSON replies, not CSV",
+                                      ["source", "http", camel_case(name)])
         elif not source.get("fields"):
             raise invalid("Give at least one field", ["source", "scrape", "fields"])
         else:
@@ -170,6 +173,26 @@ async def last_output_dataset(session: AsyncSession, pipeline_id: str) -> str | 
                                                    col(PipelineRun.dataset_id).is_not(None))
              .order_by(col(PipelineRun.created_at).desc()).limit(1))
     return (await session.exec(query)).first()
+
+
+PAGING_FIELDS = ("next_page_path", "cursor_path", "cursor_param", "page_param", "offset_param")
+
+
+def check_paging(source: dict[str, Any]) -> None:
+    """One paging style at a time, with what it needs."""
+    where = ["source", "http"]
+    styles = [name for name, used in (("nextPagePath", source.get("next_page_path")),
+                                      ("cursorPath/cursorParam", source.get("cursor_path") or source.get("cursor_param")),
+                                      ("pageParam", source.get("page_param")), ("offsetParam", source.get("offset_param")))
+              if used]
+    if len(styles) > 1:
+        raise invalid(f"Page one way: {' and '.join(styles)} cannot be used together", where)
+    if bool(source.get("cursor_path")) != bool(source.get("cursor_param")):
+        missing = "cursorParam" if source.get("cursor_path") else "cursorPath"
+        raise invalid("A cursor needs both `cursorPath` (where each reply has it) and `cursorParam` (where it goes)",
+                      [*where, missing])
+    if source.get("first_page") is not None and not source.get("page_param"):
+        raise invalid("`firstPage` goes with `pageParam`", [*where, "firstPage"])
 
 
 def set_schedule(pipeline: Pipeline, schedule: dict[str, Any] | None, *, min_seconds: int) -> None:
