@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from services.errors import invalid
 from services.pagination import Page
 from services.pipelines import service, sinks
+from services.pipelines.job import preview_source
 from services.storage.tables import Job, Pipeline, PipelineRun
 
 from resolvers.context import Context
@@ -103,3 +104,14 @@ async def run_data(ctx: Context, run: PipelineRun, *, offset: int, limit: int) -
 def _check_page(ctx: Context, offset: int, limit: int) -> None:
     if offset < 0 or not 0 <= limit <= ctx.settings.max_preview_rows:
         raise invalid(f"`offset` >= 0 and `limit` between 0 and {ctx.settings.max_preview_rows}", ["limit"])
+
+
+async def preview(ctx: Context, *, source_config: dict[str, Any], steps: list[dict[str, Any]], rows: int) -> dict[str, Any]:
+    """A source's first page, typed and through `steps`, without saving anything; fetched off the loop."""
+    if not 1 <= rows <= ctx.settings.max_preview_rows:
+        raise invalid(f"`rows` must be between 1 and {ctx.settings.max_preview_rows}", ["rows"])
+    async with ctx.session() as session:
+        await service.check_source(session, owner_id=ctx.user_id, source_config=source_config, steps=None,
+                                   allowed_hosts=ctx.settings.allowed_source_hosts)
+    return await asyncio.to_thread(preview_source, source_config, steps, data_dir=ctx.settings.resolved_data_dir,
+                                   limits=pipeline_limits(ctx.settings), rows=rows)

@@ -906,3 +906,43 @@ def test_paging_settings_are_checked(open_client, source_server, http, field):
     refused = create(client, token, name="x", source={"http": {"url": f"{source_server}/paged/numbers", **http}},
                      sink={"dataset": {"name": "x"}})
     assert refused["pipeline"] is None and refused["errors"][0]["field"] == field, refused
+
+
+PREVIEW = """mutation($input: PreviewSourceInput!) { previewSource(input: $input) {
+  preview { columns { name semanticType dtype } rows { columns rows totalRows } log } errors { code message field } } }"""
+
+
+def test_preview_shows_a_sources_first_page_typed_and_stores_nothing(open_client, source_server, tmp_path):
+    client = open_client
+    token = register(client)["accessToken"]
+    scraped = gql(client, PREVIEW, {"input": {"rows": 2, "source": {"scrape": {
+        "url": f"{source_server}/shop/list.html", "rowSelector": "li.item",
+        "fields": [{"name": "title", "selector": "a"}, {"name": "price", "selector": ".price"},
+                   {"name": "link", "selector": "a", "attribute": "href"}]}}}}, token)["data"]["previewSource"]
+    assert scraped["errors"] == []
+    preview = scraped["preview"]
+    assert {c["name"]: c["semanticType"] for c in preview["columns"]}["price"] == "NUMERIC"
+    assert preview["rows"]["rows"] == [["Item 1", 2.5, f"{source_server}/p/1.html"], ["Item 2", 4.5, f"{source_server}/p/2.html"]]
+    assert preview["rows"]["totalRows"] == 5 and any("Page 1: 5 row(s)" in line for line in preview["log"])
+    paged = gql(client, PREVIEW, {"input": {"source": {"http": {"url": f"{source_server}/api/items", "recordsPath": "data.items",
+                                                                "nextPagePath": "next"}},
+                                            "steps": [{"dropColumns": {"columns": ["score"]}}]}}, token)["data"]["previewSource"]
+    assert paged["preview"]["rows"]["totalRows"] == 3  # the first page only
+    assert paged["preview"]["rows"]["columns"] == ["id", "user.name", "user.address.city"]
+    wrong_path = gql(client, PREVIEW, {"input": {"source": {"http": {"url": f"{source_server}/api/items",
+                                                                     "recordsPath": "data.nothing"}}}}, token)
+    assert wrong_path["data"]["previewSource"]["errors"][0]["code"] == "PARSE_ERROR"
+    # a dataset of someone else's is not found; nothing was saved by any preview
+    other = register(client)["accessToken"]
+    theirs = ingest(client, other, b"a,b\n1,2\n")
+    refused = gql(client, PREVIEW, {"input": {"source": {"dataset": {"datasetId": theirs["id"]}}}}, token)
+    assert refused["data"]["previewSource"]["errors"][0]["code"] == "NOT_FOUND"
+    mine = ingest(client, token, b"a,b\n1,x\n2,y\n")
+    own = gql(client, PREVIEW, {"input": {"source": {"dataset": {"datasetId": mine["id"]}}, "rows": 1}}, token)
+    assert own["data"]["previewSource"]["preview"]["rows"]["rows"] == [[1, "x"]]
+    assert gql(client, "{ pipelines { totalCount } }", token=token)["data"]["pipelines"]["totalCount"] == 0
+
+
+def test_preview_refuses_internal_addresses(client, token, source_server):
+    refused = gql(client, PREVIEW, {"input": {"source": {"http": {"url": f"{source_server}/api/items"}}}}, token)
+    assert refused["data"]["previewSource"]["errors"][0]["code"] == "INVALID_INPUT"

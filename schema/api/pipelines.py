@@ -9,12 +9,12 @@ from resolvers import pipelines as pipeline_resolvers
 from resolvers.permissions import IsAuthenticated
 from services.errors import ServiceError
 
-from schema.common import UserError, build_connection, field_error, raw_id, to_global_id, user_error
-from schema.datasets import DeleteInput, DeletePayload
+from schema.common import SemanticType, UserError, build_connection, field_error, raw_id, to_global_id, user_error
+from schema.datasets import Column, DeleteInput, DeletePayload, Table
 from schema.jobs import Job
 from schema.pipelines import (CreatePipelineInput, Pipeline, PipelineConnection, PipelineEdge, PipelineRun,
-                              RunPipelineInput, UpdatePipelineInput, as_plain, as_given, config_part)
-from schema.preprocessing import step_to_params
+                              RunPipelineInput, SourceInput, UpdatePipelineInput, as_plain, as_given, config_part)
+from schema.preprocessing import PreprocessStepInput, step_to_params
 
 
 @strawberry.type
@@ -34,6 +34,26 @@ def _steps(steps) -> list[dict] | None:
     if steps is None:
         return None
     return [{"step": kind, "params": params} for kind, params in map(step_to_params, steps)]
+
+
+@strawberry.input(description="A source to try before saving a pipeline with it")
+class PreviewSourceInput:
+    source: SourceInput
+    steps: Optional[list[PreprocessStepInput]] = None
+    rows: Optional[int] = strawberry.field(default=20, description="Rows to show (the whole first page is typed)")
+
+
+@strawberry.type(description="What a source's first page gives: nothing is stored")
+class SourcePreview:
+    columns: list[Column] = strawberry.field(description="Typed as a run would type them, on the first page")
+    rows: Table
+    log: list[str] = strawberry.field(description="What collecting said: pages, warnings")
+
+
+@strawberry.type
+class PreviewSourcePayload:
+    preview: Optional[SourcePreview] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -89,6 +109,21 @@ class PipelinesMutation:
         except ServiceError as exc:
             return DeletePayload(errors=[user_error(exc)])
         return DeletePayload(deleted_id=to_global_id("Pipeline", deleted))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description=(
+        "Fetch a source's first page and show its rows, typed and through the steps, without saving anything: "
+        "for trying selectors, paths and steps. A mutation because it makes requests to the source"))
+    async def preview_source(self, info: strawberry.Info, input: PreviewSourceInput) -> PreviewSourcePayload:
+        try:
+            found = await pipeline_resolvers.preview(info.context, source_config=config_part(input.source),
+                                                     steps=_steps(input.steps) or [],
+                                                     rows=20 if input.rows is None else input.rows)
+        except ServiceError as exc:
+            return PreviewSourcePayload(errors=[user_error(exc)])
+        columns = [Column(name=c["name"], index=c["index"], semantic_type=SemanticType(c["semantic_type"]),
+                          dtype=c["dtype"], null_count=c["null_count"]) for c in found["columns"]]
+        return PreviewSourcePayload(preview=SourcePreview(columns=columns, log=found["log"], rows=Table(
+            columns=found["names"], rows=found["rows"], offset=0, total_rows=found["total_rows"])))
 
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Start a PIPELINE job: collect, process, store")
     async def run_pipeline(self, info: strawberry.Info, input: RunPipelineInput) -> RunPipelinePayload:

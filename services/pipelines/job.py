@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,6 +19,7 @@ from services.pipelines.collect import Fetcher, collect_http, collect_scrape
 from services.pipelines.ssrf import parse_allow_list
 from services.preprocessing.steps import fit_recipe
 from services.preprocessing.validate import validate_steps
+from services.values import json_value
 
 
 def run_pipeline(ctx: JobContext) -> dict:
@@ -33,23 +35,11 @@ def run_pipeline(ctx: JobContext) -> dict:
         with lock:
             ctx.log(message, level)
 
-    fetcher = Fetcher(allow=parse_allow_list(p["allowed_hosts"]), max_bytes=int(p["max_source_bytes"]), log=log)
     if kind == "dataset":
         table = pq.read_table(files.parquet_path(data_dir, source["dataset_id"]))
         ctx.log(f"Read {table.num_rows:,} rows from the source dataset")
     else:
-        if kind == "http":
-            collected = collect_http(source, fetcher, max_records=int(p["max_records"]), log=log,
-                                     max_decompressed_bytes=int(p.get("max_decompressed_bytes") or 2**32))
-        else:
-            collected = collect_scrape(source, fetcher, max_records=int(p["max_records"]), log=log)
-        fetched = time.perf_counter()
-        table = collected.to_table() if collected.rows else None
-        if table is None or table.num_columns == 0:
-            raise ServiceError("PARSE_ERROR", "The source gave no records")
-        ctx.log(f"Collected {table.num_rows:,} rows x {table.num_columns} columns in {time.perf_counter() - began:.3f} s "
-                f"({fetcher.waited:.3f} s of it waiting on the network, {time.perf_counter() - fetched:.3f} s typing "
-                f"the columns)")
+        table = collect_table(kind, source, p, log)
     timings["collect"] = time.perf_counter() - began
     rows_in = table.num_rows
     ctx.progress(0.4)
@@ -102,5 +92,51 @@ def run_pipeline(ctx: JobContext) -> dict:
                 f"{written.rows_now:,} rows now)")
     timings["store"] = time.perf_counter() - began
     return {"rows_in": rows_in, "rows_out": table.num_rows, "version": version, "columns": columns, "output": output,
-            "recipe": recipe, "checks": check_results, "row_count": table.num_rows, "column_count": table.num_columns, "timings": timings,
-            "network_wait_seconds": fetcher.waited}
+            "recipe": recipe, "checks": check_results, "row_count": table.num_rows, "column_count": table.num_columns, "timings": timings}
+
+
+def collect_table(kind: str, source: dict[str, Any], limits: dict[str, Any], log: Callable[[str, str], None]) -> pa.Table:
+    """An http or scrape source's records as a table typed like an upload (the collect stage, and previews)."""
+    began = time.perf_counter()
+    fetcher = Fetcher(allow=parse_allow_list(limits["allowed_hosts"]), max_bytes=int(limits["max_source_bytes"]), log=log)
+    if kind == "http":
+        collected = collect_http(source, fetcher, max_records=int(limits["max_records"]), log=log,
+                                 max_decompressed_bytes=int(limits.get("max_decompressed_bytes") or 2**32))
+    else:
+        collected = collect_scrape(source, fetcher, max_records=int(limits["max_records"]), log=log)
+    fetched = time.perf_counter()
+    table = collected.to_table() if collected.rows else None
+    if table is None or table.num_columns == 0:
+        raise ServiceError("PARSE_ERROR", "The source gave no records")
+    log(f"Collected {table.num_rows:,} rows x {table.num_columns} columns in {time.perf_counter() - began:.3f} s "
+        f"({fetcher.waited:.3f} s of it waiting on the network, {time.perf_counter() - fetched:.3f} s typing "
+        f"the columns)", "INFO")
+    return table
+
+
+def preview_source(source_config: dict[str, Any], steps: list[dict[str, Any]], *, data_dir: Path,
+                   limits: dict[str, Any], rows: int) -> dict[str, Any]:
+    """What a source's first page gives, typed, after `steps`: for trying selectors and paths before
+    saving. Blocking (it fetches): call it off the event loop. Nothing is stored."""
+    kind, source = next(iter(source_config.items()))
+    messages: list[str] = []
+    lock = threading.Lock()
+
+    def log(message: str, level: str) -> None:
+        with lock:
+            messages.append(f"{level}: {message}")
+
+    if kind == "dataset":
+        table = pq.ParquetFile(files.parquet_path(data_dir, source["dataset_id"])).iter_batches(batch_size=max(rows, 1000))
+        table = pa.Table.from_batches([next(table)])
+    else:
+        table = collect_table(kind, {**source, "max_pages": 1, "delay_seconds": 0}, limits, log)
+    if steps:
+        checked = validate_steps([(s["step"], s["params"]) for s in steps], describe_columns(table))
+        frame, _ = fit_recipe(table.to_pandas(), checked)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        messages.append(f"INFO: Applied {len(steps)} step(s)")
+    shown = table.slice(0, rows)
+    values = [shown.column(i).to_pylist() for i in range(shown.num_columns)]
+    return {"columns": describe_columns(table), "names": table.column_names, "total_rows": table.num_rows,
+            "rows": [[json_value(column[r]) for column in values] for r in range(shown.num_rows)], "log": messages}

@@ -48,14 +48,22 @@ def mask_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 async def check_config(session: AsyncSession, *, owner_id: str, config: dict[str, Any], allowed_hosts: str) -> None:
-    kind, source = next(iter(config["source"].items()))
+    await check_source(session, owner_id=owner_id, source_config=config["source"], steps=config.get("steps"),
+                       allowed_hosts=allowed_hosts)
+    sinks.check_sink(config["sink"])
+    validate_checks(config.get("checks") or [])
+
+
+async def check_source(session: AsyncSession, *, owner_id: str, source_config: dict[str, Any],
+                       steps: list[dict[str, Any]] | None, allowed_hosts: str) -> None:
+    kind, source = next(iter(source_config.items()))
     if kind == "dataset":
         dataset = await get_dataset(session, owner_id=owner_id, dataset_id=source.get("dataset_id"))
         if dataset is None:
             raise ServiceError("NOT_FOUND", "Dataset not found", ["source", "dataset", "datasetId"])
-        if config.get("steps"):
+        if steps:
             from services.preprocessing.validate import validate_steps
-            validate_steps([(s["step"], s["params"]) for s in config["steps"]], dataset.columns)
+            validate_steps([(s["step"], s["params"]) for s in steps], dataset.columns)
     else:
         check_url(source["url"], parse_allow_list(allowed_hosts), ["source", kind, "url"])
         for name in ("headers", "params"):
@@ -85,8 +93,6 @@ async def check_config(session: AsyncSession, *, owner_id: str, config: dict[str
             if source.get("max_pages") is not None and not 1 <= int(source["max_pages"]) <= 10_000:
                 raise invalid("`maxPages` must be between 1 and 10,000", ["source", "scrape", "maxPages"])
             check_selectors(source)
-    sinks.check_sink(config["sink"])
-    validate_checks(config.get("checks") or [])
 
 
 async def create_pipeline(session: AsyncSession, *, owner_id: str, name: str, config: dict[str, Any],
