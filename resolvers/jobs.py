@@ -79,7 +79,8 @@ def _ends_stream(event: dict[str, Any]) -> bool:
 
 async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: bool = False
                      ) -> AsyncIterator[dict[str, Any]]:
-    """The backlog after `after`, then live events, without gaps or repeats; ends with the job.
+    """The backlog after `after`, the job's current status, then live events, without gaps or repeats
+    of log lines; ends with the job. (A watcher attaching to a quiet job learns at once where it is.)
 
     With `batch`, log lines that arrived together travel in one LOG event (`logs`), so a fast job
     costs one message per burst instead of one per line. Live events are the very objects the bus
@@ -97,8 +98,8 @@ async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: boo
         for start in range(0, len(backlog), step):
             chunk = backlog[start:start + step]
             yield {"kind": "LOG", "job": job, "log": chunk[-1], "logs": chunk}
+        yield {"kind": "STATUS", "job": job, "log": None}  # where the job stands now, before anything changes
         if job.status in TERMINAL:
-            yield {"kind": "STATUS", "job": job, "log": None}
             return
         while True:
             delivery = await live.get()

@@ -1,6 +1,7 @@
 """Live job events over both WebSocket protocols, with auth in connection_init."""
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -176,3 +177,26 @@ def test_subscribers_sharing_a_job_each_get_their_own_selection(client, token):
     assert [e["log"] for e in events["lean"] if e["kind"] == "LOG"] == [{"seq": line["seq"]} for line in lines]
     assert [e["log"] for e in events["with"] if e["kind"] == "LOG"] == lines
     assert [e["log"] for e in events["without"] if e["kind"] == "LOG"] == [{"seq": line["seq"]} for line in lines]
+
+
+def test_a_subscriber_learns_where_a_running_job_stands_at_once(client, token, tmp_path):
+    """Attaching to a job that is busy and quiet: the current status comes first, not after its next change."""
+    from tests.conftest import slow_gzip
+    started = upload(client, token, slow_gzip(tmp_path / "slow.csv.gz", rows_millions=6), "slow.csv.gz")["data"]["uploadDataset"]
+    job_id = started["job"]["id"]
+    from tests.conftest import JOB, gql
+    deadline = time.monotonic() + 30
+    while gql(client, JOB, {"id": job_id}, token)["data"]["job"]["status"] != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.02)  # attach once it runs: its next status change is its end, seconds away
+    with transport_ws(client, token) as socket:
+        socket.send_json({"id": "1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": job_id}}})
+        first_status = None
+        while first_status is None:
+            message = socket.receive_json()
+            assert message["type"] == "next", message
+            event = message["payload"]["data"]["jobEvents"]
+            if event["kind"] == "STATUS":
+                first_status = event
+        assert first_status["log"] is None and first_status["job"]["status"] == "RUNNING"
+        socket.send_json({"id": "1", "type": "complete"})
+    wait_for_job(client, token, job_id)
