@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -946,3 +947,20 @@ def test_preview_shows_a_sources_first_page_typed_and_stores_nothing(open_client
 def test_preview_refuses_internal_addresses(client, token, source_server):
     refused = gql(client, PREVIEW, {"input": {"source": {"http": {"url": f"{source_server}/api/items"}}}}, token)
     assert refused["data"]["previewSource"]["errors"][0]["code"] == "INVALID_INPUT"
+
+
+def test_connections_go_only_to_addresses_vetted_when_connecting(source_server):
+    """The SSRF check is enforced where the socket is opened, on the address actually connected to,
+    so a DNS answer that changes between the check and the connection (rebinding) cannot reach an
+    internal address."""
+    from services.errors import ServiceError
+    from services.pipelines.collect import pinned_client
+    port = int(source_server.rsplit(":", 1)[1])
+    with pinned_client([], ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as client:
+        with pytest.raises(ServiceError) as refused:
+            client.get(f"http://127.0.0.1:{port}/who.json")  # no check_url first: the connection itself refuses
+    assert refused.value.code == "INVALID_INPUT" and "non-public address" in refused.value.message
+    # a host allowed by name: each of its addresses is vetted and tried in turn (::1 has no listener here)
+    with pinned_client(["localhost"], ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as client:
+        answer = client.get(f"http://localhost:{port}/who.json")
+    assert answer.status_code == 200 and answer.json() == [{"a": 1}]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-import httpcore  # noqa: F401 - httpx imports it at the first client; here it loads with the job, not in its collect stage
+import httpcore
 import httpx
 import orjson
 import pyarrow as pa
@@ -27,7 +27,7 @@ from services.errors import ServiceError
 from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.pipelines import camel_case
 from services.pipelines.records import FlatColumns, RecordPages
-from services.pipelines.ssrf import check_url
+from services.pipelines.ssrf import PinnedBackend, check_url
 
 MAX_REDIRECTS = 5
 # Sites answer an unnamed client worse (or not at all); a source's own headers override this.
@@ -56,6 +56,18 @@ class Fetched(NamedTuple):
     content_type: str
 
 
+def pinned_client(allow: list[str], ssl_context: ssl.SSLContext) -> httpx.Client:
+    """An httpx client whose connections go only to addresses vetted when connecting (see PinnedBackend).
+
+    httpx builds its connection pool with no way to pass a network backend, so the transport's pool
+    is replaced by one built with ours (httpcore's public API; httpx's defaults for the limits).
+    """
+    transport = httpx.HTTPTransport(verify=ssl_context)
+    transport._pool = httpcore.ConnectionPool(ssl_context=ssl_context, max_connections=100, max_keepalive_connections=20,
+                                              keepalive_expiry=5.0, network_backend=PinnedBackend(allow))
+    return httpx.Client(transport=transport, follow_redirects=False, headers=DEFAULT_HEADERS)
+
+
 class Fetcher:
     """GET/POST with SSRF checks on every hop, retries with backoff and jitter, and a response-size cap."""
 
@@ -63,8 +75,7 @@ class Fetcher:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.allow, self.max_bytes, self.log, self.sleep = allow, max_bytes, log, sleep
         # Loading the CA store takes ~30 ms: plain-http sources never pay it (the context is unused there).
-        self._plain = httpx.Client(follow_redirects=False, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
-                                   headers=DEFAULT_HEADERS)
+        self._plain = pinned_client(allow, ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
         self._tls: httpx.Client | None = None
         self.waited = 0.0
 
@@ -72,7 +83,7 @@ class Fetcher:
         if not url.lower().startswith("https:"):
             return self._plain
         if self._tls is None:
-            self._tls = httpx.Client(follow_redirects=False, headers=DEFAULT_HEADERS)
+            self._tls = pinned_client(self.allow, httpx.create_ssl_context())
         return self._tls
 
     def fetch(self, url: str, *, method: str = "GET", headers: dict | None = None, params: dict | None = None,

@@ -1,12 +1,16 @@
 """Server-side request forgery guard: pipeline sources reach public addresses only, unless allowed.
 
-Checked after DNS resolution, for the first request and again for every redirect.
+Checked after DNS resolution, for the first request and again for every redirect, and enforced
+where it matters: the client connects only to the addresses it vetted (PinnedBackend).
 """
 from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any, Iterable
 from urllib.parse import urlsplit
+
+import httpcore
 
 from services.errors import invalid
 
@@ -33,18 +37,49 @@ def check_url(url: str, allow: list[str], field: list[str] | None = None) -> Non
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise invalid("Source URLs must be http:// or https:// with a host", field)
-    host = parts.hostname.lower()
+    vetted_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allow, field)
+
+
+def vetted_addresses(host: str, port: int, allow: list[str], field: list[str] | None = None) -> list[str]:
+    """The addresses `host` resolves to, every one of them public or allowed; else INVALID_INPUT."""
+    field = field or ["url"]
+    host = host.lower()
     try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise invalid(f"Cannot resolve {host}: {exc.strerror}", field) from exc
+    addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if getattr(address, "ipv4_mapped", None):
             address = address.ipv4_mapped
-        if address.is_global and not address.is_multicast:
-            continue
-        if _allowed(host, address, allow):
-            continue
-        raise invalid(f"{host} resolves to {address}, a non-public address; pipelines may not reach it "
-                      "(an operator can allow it with ASSAY_ALLOWED_SOURCE_HOSTS)", field)
+        if not (address.is_global and not address.is_multicast) and not _allowed(host, address, allow):
+            raise invalid(f"{host} resolves to {address}, a non-public address; pipelines may not reach it "
+                          "(an operator can allow it with ASSAY_ALLOWED_SOURCE_HOSTS)", field)
+        if str(address) not in addresses:
+            addresses.append(str(address))
+    return addresses
+
+
+class PinnedBackend(httpcore.SyncBackend):
+    """Connects only to addresses vetted at connect time, by address.
+
+    Checking a URL and then letting the HTTP client resolve its host again leaves a window: a DNS
+    name with a short TTL can answer a public address to the check and 127.0.0.1 to the connection
+    (DNS rebinding). Here the addresses checked are the addresses connected to. TLS still verifies
+    the certificate against the host name (the connection pool passes it to start_tls).
+    """
+
+    def __init__(self, allow: list[str]) -> None:
+        self.allow = allow
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        last_error: Exception | None = None
+        for address in vetted_addresses(host, port, self.allow):
+            try:
+                return super().connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                           socket_options=socket_options)
+            except httpcore.ConnectError as exc:  # try the host's next address, as create_connection would
+                last_error = exc
+        raise last_error or httpcore.ConnectError(f"No address to connect to for {host}")
