@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -46,6 +46,12 @@ class Column:
     dtype: str = strawberry.field(description="Physical type, e.g. int64, float64, bool, string, datetime64[s]")
     null_count: int
 
+    @classmethod
+    def from_dict(cls, column: dict[str, Any]) -> "Column":
+        """From a column as the services describe it (services.ingest.types.describe_columns)."""
+        return cls(name=column["name"], index=column["index"], semantic_type=SemanticType(column["semantic_type"]),
+                   dtype=column["dtype"], null_count=column["null_count"])
+
 
 @strawberry.type(description="A page of rows, row-major.")
 class Table:
@@ -85,8 +91,7 @@ class Dataset(Node):
 
     @strawberry.field
     def columns(self) -> list[Column]:
-        return [Column(name=c["name"], index=c["index"], semantic_type=SemanticType(c["semantic_type"]),
-                       dtype=c["dtype"], null_count=c["null_count"]) for c in self.row.columns]
+        return [Column.from_dict(c) for c in self.row.columns]
 
     @strawberry.field
     def ingest(self) -> IngestInfo | None:

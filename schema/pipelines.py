@@ -352,8 +352,7 @@ class Pipeline(Node):
     @strawberry.field(description="Columns of the latest successful output")
     async def output_schema(self, info: strawberry.Info) -> list[Column]:
         row = await pipeline_resolvers.last_run(info.context, self.row, succeeded=True)
-        return [Column(name=c["name"], index=c["index"], semantic_type=SemanticType(c["semantic_type"]), dtype=c["dtype"],
-                       null_count=c["null_count"]) for c in (row.columns if row else [])]
+        return [Column.from_dict(c) for c in (row.columns if row else [])]
 
     @strawberry.field(description="A page of the latest output")
     async def data(self, info: strawberry.Info, offset: int | None = 0, limit: int | None = 20) -> Table | None:

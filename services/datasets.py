@@ -18,7 +18,7 @@ from services.ingest.sniff import check_delimited_text
 from services.jobs.engine import JobEngine
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model, Report
-from services.values import json_value
+from services.values import json_rows
 
 COPY_CHUNK = 1024 * 1024
 MAX_NAME = 255
@@ -182,9 +182,7 @@ def read_rows(data_dir: Path, dataset_id: str, *, offset: int, limit: int) -> tu
             first_row = start if first_row is None else first_row
         start += size
     table = parquet.read_row_groups(groups).slice(offset - first_row, limit)
-    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
-    rows = [[json_value(column[r]) for column in columns] for r in range(table.num_rows)]
-    return names, rows, total
+    return names, json_rows(table), total
 
 
 def csv_export(data_dir: Path, dataset_id: str) -> Path:

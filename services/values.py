@@ -6,6 +6,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
+
 
 def json_value(value: Any) -> Any:
     """A JSON-safe cell: NaN and infinities become null, dates ISO strings."""
@@ -18,3 +20,9 @@ def json_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
+
+
+def json_rows(table: pa.Table) -> list[list[Any]]:
+    """The table's rows, row-major, each cell JSON-safe (column by column: repeated names stay apart)."""
+    columns = [column.to_pylist() for column in table.columns]
+    return [[json_value(column[r]) for column in columns] for r in range(table.num_rows)]

@@ -9,7 +9,7 @@ from resolvers import pipelines as pipeline_resolvers
 from resolvers.permissions import IsAuthenticated
 from services.errors import ServiceError
 
-from schema.common import SemanticType, UserError, build_connection, field_error, raw_id, to_global_id, user_error
+from schema.common import UserError, build_connection, field_error, raw_id, to_global_id, user_error
 from schema.datasets import Column, DeleteInput, DeletePayload, Table
 from schema.jobs import Job
 from schema.pipelines import (CreatePipelineInput, Pipeline, PipelineConnection, PipelineEdge, PipelineRun,
@@ -120,8 +120,7 @@ class PipelinesMutation:
                                                      rows=20 if input.rows is None else input.rows)
         except ServiceError as exc:
             return PreviewSourcePayload(errors=[user_error(exc)])
-        columns = [Column(name=c["name"], index=c["index"], semantic_type=SemanticType(c["semantic_type"]),
-                          dtype=c["dtype"], null_count=c["null_count"]) for c in found["columns"]]
+        columns = [Column.from_dict(c) for c in found["columns"]]
         return PreviewSourcePayload(preview=SourcePreview(columns=columns, log=found["log"], rows=Table(
             columns=found["names"], rows=found["rows"], offset=0, total_rows=found["total_rows"])))
 

@@ -19,7 +19,7 @@ from services.pipelines.collect import Fetcher, collect_http, collect_scrape
 from services.pipelines.ssrf import parse_allow_list
 from services.preprocessing.steps import fit_recipe
 from services.preprocessing.validate import validate_steps
-from services.values import json_value
+from services.values import json_rows
 
 
 def run_pipeline(ctx: JobContext) -> dict:
@@ -127,8 +127,8 @@ def preview_source(source_config: dict[str, Any], steps: list[dict[str, Any]], *
             messages.append(f"{level}: {message}")
 
     if kind == "dataset":
-        table = pq.ParquetFile(files.parquet_path(data_dir, source["dataset_id"])).iter_batches(batch_size=max(rows, 1000))
-        table = pa.Table.from_batches([next(table)])
+        batches = pq.ParquetFile(files.parquet_path(data_dir, source["dataset_id"])).iter_batches(batch_size=max(rows, 1000))
+        table = pa.Table.from_batches([next(batches)])
     else:
         table = collect_table(kind, {**source, "max_pages": 1, "delay_seconds": 0}, limits, log)
     if steps:
@@ -136,7 +136,5 @@ def preview_source(source_config: dict[str, Any], steps: list[dict[str, Any]], *
         frame, _ = fit_recipe(table.to_pandas(), checked)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         messages.append(f"INFO: Applied {len(steps)} step(s)")
-    shown = table.slice(0, rows)
-    values = [shown.column(i).to_pylist() for i in range(shown.num_columns)]
     return {"columns": describe_columns(table), "names": table.column_names, "total_rows": table.num_rows,
-            "rows": [[json_value(column[r]) for column in values] for r in range(shown.num_rows)], "log": messages}
+            "rows": json_rows(table.slice(0, rows)), "log": messages}

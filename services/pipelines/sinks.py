@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from services import files
 from services.ingest.parquet import write_parquet
 from services.errors import ServiceError, invalid
-from services.values import json_value
+from services.values import json_rows, json_value
 
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -179,9 +179,7 @@ def read_output(data_dir: Path, owner_id: str, output: dict[str, Any], *, offset
         return read_rows(data_dir, output["dataset_id"], offset=offset, limit=limit)
     if kind == "parquet":
         table = pq.read_table(output["path"])
-        page = table.slice(offset, limit)
-        rows = [[json_value(v) for v in row.values()] for row in page.to_pylist()]
-        return table.column_names, rows, table.num_rows
+        return table.column_names, json_rows(table.slice(offset, limit)), table.num_rows
     if kind == "sqlite":
         with sqlite3.connect(sqlite_path(data_dir, owner_id)) as connection:
             cursor = connection.execute(f'SELECT * FROM "{output["table"]}" LIMIT ? OFFSET ?', (limit, offset))

@@ -1,14 +1,15 @@
 """Server-side request forgery guard: pipeline sources reach public addresses only, unless allowed.
 
-Checked after DNS resolution, for the first request and again for every redirect, and enforced
-where it matters: the client connects only to the addresses it vetted (PinnedBackend).
+Checked after DNS resolution when a pipeline is saved (check_url), and as every connection opens,
+for the first request and every redirect: the client connects only to addresses it vetted then
+(PinnedBackend), so the check and the connection cannot see different DNS answers.
 """
 from __future__ import annotations
 
 import ipaddress
 import socket
 from typing import Any, Iterable
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpcore
 
@@ -33,11 +34,16 @@ def _allowed(host: str, address: ipaddress._BaseAddress, allow: list[str]) -> bo
 
 def check_url(url: str, allow: list[str], field: list[str] | None = None) -> None:
     """Refuse non-http(s) URLs and hosts that resolve to loopback, private, link-local or other internal addresses."""
-    field = field or ["url"]
+    parts = check_scheme(url, field)
+    vetted_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allow, field)
+
+
+def check_scheme(url: str, field: list[str] | None = None) -> SplitResult:
+    """Refuse anything but an http(s) URL with a host (the addresses are vetted as the connection opens)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise invalid("Source URLs must be http:// or https:// with a host", field)
-    vetted_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allow, field)
+        raise invalid("Source URLs must be http:// or https:// with a host", field or ["url"])
+    return parts
 
 
 def vetted_addresses(host: str, port: int, allow: list[str], field: list[str] | None = None) -> list[str]:
