@@ -413,7 +413,7 @@ def test_an_empty_page_in_the_middle_adds_no_rows_or_columns(open_client, source
 def test_links_resolve_exactly_as_urljoin(page, href):
     from urllib.parse import urljoin
 
-    from services.pipelines.collect import link_resolver
+    from services.pipelines.scrape import link_resolver
     assert link_resolver(page)(href) == urljoin(page, href)
 
 
@@ -448,7 +448,7 @@ def test_page_wide_field_selection_equals_asking_each_row(field_selectors):
     each row with css_first gives, nested rows and all."""
     from selectolax.lexbor import LexborHTMLParser
 
-    from services.pipelines.collect import link_resolver, scraped_columns
+    from services.pipelines.scrape import link_resolver, scraped_columns
     fields = [{"name": f"f{index}", "selector": selector} for index, selector in enumerate(field_selectors)]
     fields.append({"name": "link", "selector": field_selectors[0] or "a", "attribute": "href"})
     page_url = "http://example.com/list/page.html"
@@ -954,7 +954,7 @@ def test_connections_go_only_to_addresses_vetted_when_connecting(source_server):
     so a DNS answer that changes between the check and the connection (rebinding) cannot reach an
     internal address."""
     from services.errors import ServiceError
-    from services.pipelines.collect import pinned_client
+    from services.pipelines.fetch import pinned_client
     port = int(source_server.rsplit(":", 1)[1])
     with pinned_client([], ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as client:
         with pytest.raises(ServiceError) as refused:

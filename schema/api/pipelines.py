@@ -12,8 +12,9 @@ from services.errors import ServiceError
 from schema.common import UserError, build_connection, field_error, raw_id, to_global_id, user_error
 from schema.datasets import Column, DeleteInput, DeletePayload, Table
 from schema.jobs import Job
+from schema.pipeline_config import as_given, as_plain, config_part
 from schema.pipelines import (CreatePipelineInput, Pipeline, PipelineConnection, PipelineEdge, PipelineRun,
-                              RunPipelineInput, SourceInput, UpdatePipelineInput, as_plain, as_given, config_part)
+                              RunPipelineInput, SourceInput, UpdatePipelineInput)
 from schema.preprocessing import PreprocessStepInput, step_to_params
 
 

@@ -17,7 +17,7 @@ logger = logging.getLogger("assay.jobs")
 
 
 def _warm_up() -> None:
-    from services.pipelines.collect import parsed_html, scraped_columns
+    from services.pipelines.scrape import parsed_html, scraped_columns
     from services.pipelines.records import FlatColumns
 
     page = parsed_html(b'<table><tr class="r"><td>a 1</td><td>2.5</td><td>2024-01-05</td></tr></table>', "text/html")

@@ -15,7 +15,9 @@ from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
 from services.pipelines import sinks
 from services.pipelines.checks import run_checks
-from services.pipelines.collect import Fetcher, collect_http, collect_scrape
+from services.pipelines.collect import collect_http
+from services.pipelines.fetch import Fetcher
+from services.pipelines.scrape import collect_scrape
 from services.pipelines.ssrf import parse_allow_list
 from services.preprocessing.steps import fit_recipe
 from services.preprocessing.validate import validate_steps

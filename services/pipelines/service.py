@@ -18,7 +18,7 @@ from services.pipelines import camel_case
 from services.pipelines.checks import validate_checks
 from services.jobs.engine import JobEngine
 from services.pagination import Page, paginate
-from services.pipelines.collect import check_selectors
+from services.pipelines.scrape import check_selectors
 from services.pipelines import sinks
 from services.pipelines.ssrf import check_url, parse_allow_list
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, utcnow

@@ -1,0 +1,184 @@
+"""Fetching for pipeline sources: pinned connections (SSRF), retries with backoff, a size cap, and the
+thread that fetches pages while the collecting thread converts the ones already here."""
+from __future__ import annotations
+
+import random
+import ssl
+import threading
+import time
+from collections import deque
+from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable, Iterator, NamedTuple
+from urllib.parse import urljoin
+
+import httpcore
+import httpx
+
+from services.errors import ServiceError
+from services.pipelines.ssrf import PinnedBackend, check_scheme
+
+
+MAX_REDIRECTS = 5
+# Sites answer an unnamed client worse (or not at all); a source's own headers override this.
+DEFAULT_HEADERS = {"User-Agent": "Assay data pipeline (httpx)"}
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+MAX_BACKOFF_SECONDS = 30
+
+
+class Fetched(NamedTuple):
+    body: bytes
+    url: str  # after redirects
+    content_type: str
+
+
+def pinned_client(allow: list[str], ssl_context: ssl.SSLContext) -> httpx.Client:
+    """An httpx client whose connections go only to addresses vetted when connecting (see PinnedBackend).
+
+    httpx builds its connection pool with no way to pass a network backend, so the transport's pool
+    is replaced by one built with ours (httpcore's public API; httpx's defaults for the limits).
+    """
+    transport = httpx.HTTPTransport(verify=ssl_context)
+    transport._pool = httpcore.ConnectionPool(ssl_context=ssl_context, max_connections=100, max_keepalive_connections=20,
+                                              keepalive_expiry=5.0, network_backend=PinnedBackend(allow))
+    return httpx.Client(transport=transport, follow_redirects=False, headers=DEFAULT_HEADERS)
+
+
+class Fetcher:
+    """GET/POST with SSRF checks on every hop, retries with backoff and jitter, and a response-size cap."""
+
+    def __init__(self, *, allow: list[str], max_bytes: int, log: Callable[[str, str], None],
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.allow, self.max_bytes, self.log, self.sleep = allow, max_bytes, log, sleep
+        # Loading the CA store takes ~30 ms: plain-http sources never pay it (the context is unused there).
+        self._plain = pinned_client(allow, ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+        self._tls: httpx.Client | None = None
+        self.waited = 0.0
+
+    def _client_for(self, url: str) -> httpx.Client:
+        if not url.lower().startswith("https:"):
+            return self._plain
+        if self._tls is None:
+            self._tls = pinned_client(self.allow, httpx.create_ssl_context())
+        return self._tls
+
+    def fetch(self, url: str, *, method: str = "GET", headers: dict | None = None, params: dict | None = None,
+              retries: int = 3, timeout: float = 30) -> Fetched:
+        for attempt in range(retries + 1):
+            try:
+                fetched, status, retry_after = self._follow(url, method, headers, params, timeout)
+            except httpx.TransportError as exc:
+                if attempt == retries:
+                    raise ServiceError("INVALID_INPUT", f"Could not reach {url}: {exc}") from exc
+                self._pause(attempt, None, f"connection error ({exc.__class__.__name__})")
+                continue
+            if status in RETRY_STATUSES and attempt < retries:
+                self._pause(attempt, retry_after, f"HTTP {status}")
+                continue
+            if status >= 400:
+                raise ServiceError("INVALID_INPUT", f"{url} answered HTTP {status}")
+            return fetched
+        raise AssertionError("unreachable")
+
+    def _pause(self, attempt: int, retry_after: str | None, why: str) -> None:
+        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
+        if retry_after:
+            try:
+                delay = float(retry_after)
+            except ValueError:
+                try:
+                    delay = max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
+                except (TypeError, ValueError):
+                    pass
+        delay = min(delay, MAX_BACKOFF_SECONDS)
+        self.log(f"{why}; retrying in {delay:.2f} s (attempt {attempt + 2})", "WARNING")
+        self.waited += delay
+        self.sleep(delay)
+
+    def _follow(self, url: str, method: str, headers, params, timeout: float):
+        for _ in range(MAX_REDIRECTS + 1):
+            check_scheme(url)  # the addresses are vetted by the connection itself (PinnedBackend)
+            began = time.perf_counter()
+            with self._client_for(url).stream(method, url, headers=headers, params=params, timeout=timeout) as response:
+                if response.is_redirect:
+                    url = urljoin(url, response.headers["location"])
+                    method, params = "GET", None
+                    continue
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise ServiceError("PAYLOAD_TOO_LARGE", f"{url} sent more than {self.max_bytes // 2**20} MB")
+                    chunks.append(chunk)
+                self.waited += time.perf_counter() - began
+                fetched = Fetched(b"".join(chunks), str(response.url), response.headers.get("content-type", ""))
+                return fetched, response.status_code, response.headers.get("retry-after")
+        raise ServiceError("INVALID_INPUT", f"More than {MAX_REDIRECTS} redirects from {url}")
+
+
+PENDING_BYTES = 64 * 2**20  # fetched pages not yet converted; a short stall here must not stop the fetching
+DEFAULT_MAX_PAGES = 100
+
+
+class PageHandoff:
+    """Pages from the fetching thread to the converting one, bounded by bytes, not by count."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._items: deque[tuple[Any, int]] = deque()
+        self._bytes = 0
+        self._changed = threading.Condition()
+
+    def put(self, item: Any, size: int, stop: threading.Event) -> None:
+        with self._changed:
+            while self._bytes and self._bytes + size > self.budget and not stop.is_set():
+                self._changed.wait(0.1)
+            self._items.append((item, size))
+            self._bytes += size
+            self._changed.notify_all()
+
+    def get(self) -> Any:
+        with self._changed:
+            while not self._items:
+                self._changed.wait()
+            item, size = self._items.popleft()
+            self._bytes -= size
+            self._changed.notify_all()
+            return item
+
+
+@contextmanager
+def fetched_on_a_thread(fetch_all: Callable[[Callable[[Any, int], None], threading.Event], None]) -> Iterator[Iterator[Any]]:
+    """The pages `fetch_all(put, stop)` puts, as they arrive from its thread; its failure is raised here.
+
+    Leaving the block stops the fetching and waits for the thread.
+    """
+    pages = PageHandoff(PENDING_BYTES)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            fetch_all(lambda item, size: pages.put(item, size, stop), stop)
+            pages.put(None, 0, stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the collecting thread, which raises it
+            pages.put(exc, 0, stop)
+
+    def arrived() -> Iterator[Any]:
+        while (item := pages.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    fetching = threading.Thread(target=fetch, daemon=True, name="pipeline-fetch")
+    fetching.start()
+    try:
+        yield arrived()
+    finally:
+        stop.set()
+        fetching.join()
+
+
+def paused_between_pages(source: dict[str, Any], stop: threading.Event) -> bool:
+    """Wait `delay_seconds` before the next page's request; True when the collection was stopped meanwhile."""
+    delay = float(source.get("delay_seconds") or 0)
+    return stop.wait(delay) if delay > 0 else False
