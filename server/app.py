@@ -39,7 +39,8 @@ def assay_version() -> str:
 
 
 def build_state(settings: Settings) -> AppState:
-    engine = db.create_engine(settings.resolved_database_url)
+    engine = db.create_engine(settings.resolved_database_url, db.PoolSettings(
+        size=settings.db_pool_size, max_overflow=settings.db_max_overflow, recycle_seconds=settings.db_pool_recycle_seconds))
     sessions = db.session_factory(engine)
     bus = InMemoryEventBus()
     executor = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds)

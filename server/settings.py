@@ -16,6 +16,12 @@ class Settings(BaseSettings):
     port: int = 8000
     data_dir: Path = Path("./data")
     database_url: str | None = None
+    # Pool of a server (client) database such as PostgreSQL; SQLite keeps SQLAlchemy's file-database defaults.
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    db_pool_recycle_seconds: float = 3600
+    redis_url: str | None = None
+    allow_database_reset: bool = False  # resetDatabase deletes everything: refused unless this is true
     secret_key: str | None = None
     admin_email: str | None = None
     admin_password: str | None = None
