@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from schema.api.analysis import AnalysisMutation
 from schema.api.datasets import DatasetsMutation, DatasetsQuery
 from schema.api.jobs import JobsMutation, JobsQuery, JobsSubscription
+from schema.api.maintenance import MaintenanceMutation
 from schema.api.models import ModelsMutation, ModelsQuery
 from schema.api.pipelines import PipelinesMutation, PipelinesQuery
 from schema.api.preprocessing import PreprocessingMutation
@@ -27,7 +28,7 @@ class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery,
 
 @strawberry.type
 class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
-               PipelinesMutation, AnalysisMutation, JobsMutation):
+               PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation):
     pass
 
 

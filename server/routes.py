@@ -29,7 +29,9 @@ async def health_check(request: Request) -> JSONResponse:
     report = await health(_state(request))
     body = {"status": report.status, "version": report.version, "time": report.time.isoformat(),
             "active_jobs": report.active_jobs, "database": report.database}
-    return JSONResponse(body, status_code=200 if report.database else 503)
+    if report.redis is not None:
+        body["redis"] = report.redis
+    return JSONResponse(body, status_code=200 if report.status == "ok" else 503)
 
 
 def _refuse(status: int, message: str) -> JSONResponse:

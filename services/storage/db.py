@@ -3,6 +3,7 @@ PostgreSQL gets a sized connection pool, and replicas starting together migrate 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -61,7 +62,30 @@ def migration_url(database_url: str) -> str:
 
 def migrate(database_url: str) -> None:
     """Bring the database to the newest revision (idempotent; run it off the event loop)."""
+    command.upgrade(_alembic_config(database_url), "head")
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Step the schema back (tests of `initializeDatabase`, and operators undoing a release)."""
+    command.downgrade(_alembic_config(database_url), revision)
+
+
+def _alembic_config(database_url: str | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", migration_url(database_url).replace("%", "%%"))
-    command.upgrade(config, "head")
+    if database_url:
+        config.set_main_option("sqlalchemy.url", migration_url(database_url).replace("%", "%%"))
+    return config
+
+
+@cache
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None when it was never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+    async with engine.connect() as connection:
+        return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
