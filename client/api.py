@@ -1,0 +1,296 @@
+"""AssayClient: the GraphQL API from Python, over gql (HTTP, multipart uploads, WebSocket subscriptions).
+
+It keeps the login's tokens in a CredentialStore and refreshes the access token before it expires (or when
+the server says it has), so a caller never handles tokens.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import httpx
+import jwt
+from gql import Client, FileVar, GraphQLRequest
+from gql.transport.exceptions import TransportError, TransportQueryError, TransportServerError
+from gql.transport.httpx import HTTPXTransport
+from gql.transport.websockets import WebsocketsTransport
+
+from client import operations as ops
+from client.credentials import CredentialStore
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+REFRESH_MARGIN_SECONDS = 10  # refresh this long before expiry: the request itself takes time
+FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+class AssayError(Exception):
+    """One readable failure: `code` is the server's ErrorCode (or a client-side one such as UNREACHABLE)."""
+
+    def __init__(self, message: str, code: str = "INTERNAL", field: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+def server_base(url: str | None) -> str:
+    """The server's root URL, whether given with or without /graphql."""
+    base = (url or os.environ.get("ASSAY_URL") or DEFAULT_URL).rstrip("/")
+    return base.removesuffix("/graphql")
+
+
+def access_token_expiry(token: str) -> float:
+    """The `exp` claim, read without the key (only the server can verify; we only need to know when to refresh)."""
+    try:
+        return float(jwt.decode(token, options={"verify_signature": False}).get("exp", 0))
+    except jwt.PyJWTError:
+        return 0.0
+
+
+class ProgressFile:
+    """A file whose reads are counted, so an upload can show the bytes sent; httpx still sees its size."""
+
+    def __init__(self, path: Path, on_bytes: Callable[[int], None] | None) -> None:
+        self.file = path.open("rb")
+        self.on_bytes = on_bytes
+        self.name = path.name
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.file.read(size)
+        if self.on_bytes and chunk:
+            self.on_bytes(len(chunk))
+        return chunk
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class AssayClient:
+    def __init__(self, url: str | None = None, *, store: CredentialStore | None = None, timeout: float = 60) -> None:
+        self.base = server_base(url)
+        self.endpoint = f"{self.base}/graphql"
+        self.store = store or CredentialStore()
+        self.timeout = timeout
+
+    # -- authentication ------------------------------------------------------------------------------------------
+
+    def register(self, email: str, password: str) -> dict:
+        return self._authenticate(ops.REGISTER, "register", email, password)
+
+    def login(self, email: str, password: str) -> dict:
+        return self._authenticate(ops.LOGIN, "login", email, password)
+
+    def logout(self) -> bool:
+        return self.store.remove(self.base)
+
+    def _authenticate(self, document: str, field: str, email: str, password: str) -> dict:
+        payload = self._send(document, {"input": {"email": email, "password": password}})[field]
+        raise_user_errors(payload)
+        self._save(payload)
+        return payload["user"]
+
+    def _save(self, payload: dict) -> None:
+        self.store.put(self.base, {"email": payload["user"]["email"], "accessToken": payload["accessToken"],
+                                   "refreshToken": payload["refreshToken"]})
+
+    def access_token(self, *, force_refresh: bool = False) -> str:
+        """A valid access token: the stored one, or a new pair when it is about to expire."""
+        entry = self.store.get(self.base)
+        if entry is None:
+            raise AssayError(f"Not logged in to {self.base}: run `assay login`", "UNAUTHENTICATED")
+        if not force_refresh and access_token_expiry(entry["accessToken"]) > time.time() + REFRESH_MARGIN_SECONDS:
+            return entry["accessToken"]
+        with self.store.locked():
+            current = self.store.get(self.base) or entry
+            if current["accessToken"] != entry["accessToken"]:
+                return current["accessToken"]  # another command refreshed while we waited for the lock
+            payload = self._send(ops.REFRESH, {"input": {"refreshToken": current["refreshToken"]}})["refreshToken"]
+            if payload["errors"]:
+                raise AssayError(f"The session at {self.base} has expired: run `assay login` again", "UNAUTHENTICATED")
+            self.store.put_while_locked(self.base, {**current, "accessToken": payload["accessToken"],
+                                                    "refreshToken": payload["refreshToken"]})
+            return payload["accessToken"]
+
+    # -- transport ------------------------------------------------------------------------------------------------
+
+    def execute(self, document: str, variables: dict | None = None, *, upload: bool = False) -> dict:
+        """Run an operation as the logged-in user; an access token the server calls expired is refreshed once."""
+        try:
+            return self._send(document, variables, token=self.access_token(), upload=upload)
+        except AssayError as error:
+            if error.code != "UNAUTHENTICATED" or upload:
+                raise
+        return self._send(document, variables, token=self.access_token(force_refresh=True))
+
+    def _send(self, document: str, variables: dict | None, *, token: str | None = None, upload: bool = False) -> dict:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        if upload:
+            headers["graphql-require-preflight"] = "1"  # the server's CSRF rule for multipart requests
+        transport = HTTPXTransport(self.endpoint, headers=headers, timeout=self.timeout)
+        request = GraphQLRequest(document, variable_values=variables)
+        try:
+            with Client(transport=transport, execute_timeout=None) as session:
+                result = session.execute(request, get_execution_result=True, upload_files=upload)
+        except TransportQueryError as error:
+            raise graphql_error(error.errors or [{"message": str(error)}]) from None
+        except TransportServerError as error:
+            raise AssayError(f"The server answered HTTP {error.code}: {error}", "INTERNAL") from None
+        except TransportError as error:
+            raise AssayError(f"Cannot reach Assay at {self.base}: {error}", "UNREACHABLE") from None
+        if result.errors:
+            raise graphql_error(result.errors)
+        return result.data
+
+    # -- datasets -------------------------------------------------------------------------------------------------
+
+    def upload(self, path: Path, *, name: str | None = None, csv: dict | None = None,
+               on_bytes: Callable[[int], None] | None = None) -> dict:
+        """Send a file (multipart, streamed from disk); returns the payload with the dataset and its INGEST job."""
+        if not path.is_file():
+            raise AssayError(f"No such file: {path}", "INVALID_INPUT")
+        self.access_token()  # refresh first: a refused upload would have to be sent again
+        stream = ProgressFile(path, on_bytes)
+        try:
+            variables = {"input": {"file": FileVar(stream, filename=path.name, content_type="text/csv"),
+                                   "name": name, "csv": csv}}
+            payload = self.execute(ops.UPLOAD, variables, upload=True)["uploadDataset"]
+        finally:
+            stream.close()
+        raise_user_errors(payload)
+        return payload
+
+    def datasets(self, *, first: int = 20, search: str | None = None) -> dict:
+        return self.execute(ops.DATASETS, {"first": first, "search": search})["datasets"]
+
+    def dataset(self, dataset_id: str) -> dict:
+        return found(self.execute(ops.DATASET, {"id": dataset_id})["dataset"], "dataset", dataset_id)
+
+    def profile(self, dataset_id: str) -> dict:
+        return found(self.execute(ops.PROFILE, {"id": dataset_id})["dataset"], "dataset", dataset_id)
+
+    def download_link(self, node_id: str, *, data_format: str = "CSV", model_format: str = "JOBLIB") -> tuple[str, str]:
+        """(absolute URL, suggested file name) of a dataset's data, a model's export or a report."""
+        node = found(self.execute(ops.DOWNLOAD_LINK, {"id": node_id, "data": data_format, "model": model_format})["node"],
+                     "dataset, model or report", node_id)
+        kind = node["__typename"]
+        if kind == "Dataset":
+            return self.base + node["downloadUrl"], with_suffix(node["name"], data_format.lower())
+        if kind == "Model":
+            return self.base + node["exportUrl"], with_suffix(node["name"], model_format.lower())
+        if kind == "Report":
+            return self.base + node["url"], "report.html"
+        raise AssayError(f"{node_id} is a {kind}, which has nothing to download", "INVALID_INPUT")
+
+    def download(self, url: str, destination: Path, on_bytes: Callable[[int], None] | None = None) -> int:
+        """Stream a signed link to a file (written beside it first, so a failure leaves no partial file)."""
+        partial = destination.with_name(destination.name + ".part")
+        written = 0
+        try:
+            with httpx.stream("GET", url, timeout=self.timeout) as response:
+                if response.status_code != 200:
+                    raise AssayError(f"The download was refused (HTTP {response.status_code})", "FORBIDDEN")
+                with partial.open("wb") as file:
+                    for chunk in response.iter_bytes(1 << 20):
+                        file.write(chunk)
+                        written += len(chunk)
+                        if on_bytes:
+                            on_bytes(len(chunk))
+            os.replace(partial, destination)
+        except httpx.HTTPError as error:
+            raise AssayError(f"The download failed: {error}", "UNREACHABLE") from None
+        finally:
+            partial.unlink(missing_ok=True)
+        return written
+
+    # -- jobs ------------------------------------------------------------------------------------------------------
+
+    def start(self, document: str, field: str, input_: dict) -> dict:
+        """Run a mutation that starts a job; returns its payload (errors raised)."""
+        payload = self.execute(document, {"input": input_})[field]
+        raise_user_errors(payload)
+        return payload
+
+    def job(self, job_id: str) -> dict:
+        return found(self.execute(ops.JOB, {"id": job_id})["job"], "job", job_id)
+
+    def jobs(self, *, first: int = 20, status: list[str] | None = None, kind: list[str] | None = None) -> dict:
+        return self.execute(ops.JOBS, {"first": first, "status": status, "kind": kind})["jobs"]
+
+    def cancel(self, job_id: str) -> dict:
+        return self.start(ops.CANCEL, "cancelJob", {"id": job_id})["job"]
+
+    def answer(self, job_id: str, answer: str) -> dict:
+        return self.start(ops.ANSWER, "answerJob", {"jobId": job_id, "answer": answer})["job"]
+
+    def model(self, model_id: str) -> dict:
+        return found(self.execute(ops.MODEL, {"id": model_id})["model"], "model", model_id)
+
+    def predict(self, model_id: str, rows: list[dict]) -> list[dict]:
+        payload = self.execute(ops.PREDICT, {"input": {"modelId": model_id, "rows": rows}})["predict"]
+        raise_user_errors(payload)
+        return payload["predictions"]
+
+    async def job_events(self, job_id: str) -> AsyncIterator[dict]:
+        """The job's events over WebSocket (graphql-transport-ws): backlog, then live, until the job ends.
+
+        A dropped connection is resumed after the last log line seen, so no line is shown twice or lost."""
+        after, attempts = 0, 0
+        while True:
+            transport = WebsocketsTransport(url=self.endpoint.replace("http", "ws", 1),
+                                            init_payload={"authorization": f"Bearer {self.access_token()}"},
+                                            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+                                            connect_timeout=self.timeout, ack_timeout=self.timeout)
+            request = GraphQLRequest(ops.JOB_EVENTS, variable_values={"jobId": job_id, "after": after})
+            try:
+                async with Client(transport=transport, execute_timeout=None) as session:
+                    async for event in session.subscribe(request):
+                        attempts = 0
+                        event = event["jobEvents"]
+                        if event["logs"]:
+                            after = event["logs"][-1]["seq"]
+                        yield event
+                        if event["job"]["status"] in FINISHED:
+                            return
+                return
+            except TransportQueryError as error:
+                raise graphql_error(error.errors or [{"message": str(error)}]) from None
+            except (TransportError, OSError) as error:
+                attempts += 1
+                if attempts > 3:
+                    raise AssayError(f"Lost the connection to {self.base}: {error}", "UNREACHABLE") from None
+                await asyncio.sleep(0.5 * attempts)
+
+
+def graphql_error(errors: list[Any]) -> AssayError:
+    first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+    code = (first.get("extensions") or {}).get("code", "INTERNAL")
+    return AssayError(first.get("message", "The server refused the request"), code, (first.get("extensions") or {}).get("field"))
+
+
+def raise_user_errors(payload: dict) -> None:
+    if payload.get("errors"):
+        error = payload["errors"][0]
+        raise AssayError(error["message"], error["code"], error.get("field"))
+
+
+def with_suffix(name: str, suffix: str) -> str:
+    stem = name.removesuffix(f".{suffix}")
+    return f"{stem}.{suffix}"
+
+
+def found(value: dict | None, what: str, node_id: str) -> dict:
+    """Another user's id reads as missing on the server; say so in the client's words."""
+    if value is None:
+        raise AssayError(f"No {what} with id {node_id}", "NOT_FOUND")
+    return value
