@@ -22,7 +22,7 @@ from client import operations as ops
 from client.credentials import CredentialStore
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-REFRESH_MARGIN_SECONDS = 10  # refresh this long before expiry: the request itself takes time
+REFRESH_MARGIN_SECONDS = 10  # refresh this long before expiry (at most a fifth of the lifetime): requests take time
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
@@ -41,12 +41,15 @@ def server_base(url: str | None) -> str:
     return base.removesuffix("/graphql")
 
 
-def access_token_expiry(token: str) -> float:
-    """The `exp` claim, read without the key (only the server can verify; we only need to know when to refresh)."""
+def refresh_due(token: str) -> float:
+    """When to refresh, from the `exp` and `iat` claims read without the key (only the server verifies)."""
     try:
-        return float(jwt.decode(token, options={"verify_signature": False}).get("exp", 0))
+        claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return 0.0
+    expires = float(claims.get("exp", 0))
+    lifetime = expires - float(claims.get("iat", expires))
+    return expires - min(REFRESH_MARGIN_SECONDS, lifetime / 5)
 
 
 class ProgressFile:
@@ -109,7 +112,7 @@ class AssayClient:
         entry = self.store.get(self.base)
         if entry is None:
             raise AssayError(f"Not logged in to {self.base}: run `assay login`", "UNAUTHENTICATED")
-        if not force_refresh and access_token_expiry(entry["accessToken"]) > time.time() + REFRESH_MARGIN_SECONDS:
+        if not force_refresh and refresh_due(entry["accessToken"]) > time.time():
             return entry["accessToken"]
         with self.store.locked():
             current = self.store.get(self.base) or entry

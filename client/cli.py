@@ -30,7 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assay", description="Command line client for an Assay server.",
                                      epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      parents=[common])
-    parser.set_defaults(url=None, json=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler, help_: str) -> argparse.ArgumentParser:
@@ -109,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.url, args.json = getattr(args, "url", None), getattr(args, "json", False)  # no set_defaults: the
+    # parents' actions are shared objects, so a default set on the top parser would override the sub-command's
     try:
         return args.handler(args, AssayClient(args.url))
     except AssayError as error:
