@@ -248,10 +248,11 @@ class AssayClient:
         """The job's events over WebSocket (graphql-transport-ws): backlog, then live, until the job ends.
 
         A dropped connection is resumed after the last log line seen, so no line is shown twice or lost."""
-        after, attempts = 0, 0
+        after, attempts, refused = 0, 0, False
         while True:
+            token = self.access_token(force_refresh=refused)
             transport = WebsocketsTransport(url=self.endpoint.replace("http", "ws", 1),
-                                            init_payload={"authorization": f"Bearer {self.access_token()}"},
+                                            init_payload={"authorization": f"Bearer {token}"},
                                             subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
                                             connect_timeout=self.timeout, ack_timeout=self.timeout)
             request = GraphQLRequest(ops.JOB_EVENTS, variable_values={"jobId": job_id, "after": after})
@@ -269,10 +270,27 @@ class AssayClient:
             except TransportQueryError as error:
                 raise graphql_error(error.errors or [{"message": str(error)}]) from None
             except (TransportError, OSError) as error:
+                if close_code(error) in (4401, 4403):  # connection_init refused: the token, not the network
+                    if refused:
+                        raise AssayError(f"{self.base} refused the login: run `assay login` again",
+                                         "UNAUTHENTICATED") from None
+                    refused = True
+                    continue
                 attempts += 1
                 if attempts > 3:
                     raise AssayError(f"Lost the connection to {self.base}: {error}", "UNREACHABLE") from None
                 await asyncio.sleep(0.5 * attempts)
+
+
+def close_code(error: BaseException) -> int | None:
+    """The WebSocket close code behind a gql transport error (gql wraps the websockets exception)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        received = getattr(cause, "rcvd", None)
+        if received is not None:
+            return received.code
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def graphql_error(errors: list[Any]) -> AssayError:

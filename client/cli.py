@@ -8,6 +8,7 @@ import sys
 
 from client import commands as cmd
 from client.api import AssayClient, AssayError
+from client.follow import StoppedWatching
 
 EXIT_CODES = """exit codes:
   0  success                      4  not found (or not yours)
@@ -116,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         return fail(args, error.code, str(error), CODE_EXIT.get(error.code, cmd.EXIT_ERROR), error.field)
     except cmd.JobEnded as ended:
         return fail(args, ended.job["status"], str(ended), cmd.JOB_EXIT[ended.job["status"]], job=ended.job)
-    except KeyboardInterrupt:
-        job = getattr(args, "job", None) or "JOB"
-        print(f"\nStopped watching; the job keeps running (`assay cancel {job}` stops it).", file=sys.stderr)
+    except StoppedWatching as stopped:
+        print(f"\n{stopped}", file=sys.stderr)
+        return cmd.EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # before any job started: an upload cut short is discarded by the server
+        print("\nInterrupted; nothing was started.", file=sys.stderr)
         return cmd.EXIT_INTERRUPTED
     except BrokenPipeError:  # `assay predict ... | head`: the reader has had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -12,8 +12,19 @@ Answerer = Callable[[dict], str]  # given the waiting job, returns one of its ch
 
 def follow_job(client: AssayClient, job_id: str, *, log: TextIO | None, events: Callable[[dict], None] | None = None,
                answer: Answerer | None = None) -> dict:
-    """Block until the job ends; returns its last state. Ctrl-C raises KeyboardInterrupt and leaves the job running."""
-    return asyncio.run(_follow(client, job_id, log=log, events=events, answer=answer))
+    """Block until the job ends; returns its last state. Ctrl-C raises StoppedWatching and leaves the job running."""
+    try:
+        return asyncio.run(_follow(client, job_id, log=log, events=events, answer=answer))
+    except KeyboardInterrupt:
+        raise StoppedWatching(job_id) from None
+
+
+class StoppedWatching(Exception):
+    """Ctrl-C while following a job: the watcher stops, the job does not."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"Stopped watching; the job keeps running (`assay cancel {job_id}` stops it).")
+        self.job_id = job_id
 
 
 async def _follow(client: AssayClient, job_id: str, *, log: TextIO | None, events: Callable[[dict], None] | None,

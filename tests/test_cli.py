@@ -156,7 +156,10 @@ def test_refused_uploads_are_one_line_and_leave_nothing(cli: Cli, tmp_path: Path
     assert (cli.json("datasets"), cli.json("jobs")) == before
 
 
-def test_an_expired_access_token_is_refreshed(cli: Cli):
+def test_an_expired_access_token_is_refreshed(cli: Cli, tmp_path: Path):
+    (tmp_path / "tiny.csv").write_text("a,b\n1,2\n3,4\n")
+    cli.json("upload", str(tmp_path / "tiny.csv"))
+    job_id = cli.json("jobs", "--first", "1")[0]["id"]  # its INGEST job, to watch later
     assert cli.run("login", "--email", cli.email, env={"ASSAY_PASSWORD": "correct horse battery"}).returncode == 0
     first = cli.tokens()
     assert cli.run("datasets").returncode == 0
@@ -173,6 +176,11 @@ def test_an_expired_access_token_is_refreshed(cli: Cli):
     (cli.config_dir / "credentials.json").write_text(json.dumps({"servers": {cli.server.base: forged}}))
     assert cli.run("datasets").returncode == 0
     assert cli.tokens()["accessToken"] not in (forged["accessToken"], second["accessToken"])
+    # ... and on the WebSocket, whose connection_init the server refuses
+    (cli.config_dir / "credentials.json").write_text(json.dumps({"servers": {cli.server.base: {
+        **cli.tokens(), "accessToken": forged["accessToken"]}}}))
+    watched = cli.run("watch", job_id)
+    assert watched.returncode == 0 and watched.stdout.splitlines()[-1] == f"Job {job_id} SUCCEEDED"
 
     spent = {**cli.tokens(), "accessToken": forged["accessToken"], "refreshToken": second["refreshToken"]}
     (cli.config_dir / "credentials.json").write_text(json.dumps({"servers": {cli.server.base: spent}}))
