@@ -129,8 +129,9 @@ class AssayClient:
 
     def execute(self, document: str, variables: dict | None = None, *, upload: bool = False) -> dict:
         """Run an operation as the logged-in user; an access token the server calls expired is refreshed once."""
+        token = self.access_token()
         try:
-            return self._send(document, variables, token=self.access_token(), upload=upload)
+            return self._send(document, variables, token=token, upload=upload)
         except AssayError as error:
             if error.code != "UNAUTHENTICATED" or upload:
                 raise

@@ -151,9 +151,14 @@ def test_refused_uploads_are_one_line_and_leave_nothing(cli: Cli, tmp_path: Path
     too_large = cli.run("upload", str(large), "--json")
     assert too_large.returncode == 1
     assert json.loads(too_large.stdout)["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    failed = cli.run("upload", str(CORPUS / "header_only.csv"))  # accepted, then its ingest job fails
+    assert failed.returncode == 5 and failed.stderr.strip().endswith("[FAILED]")
+    assert "header but no data rows" in failed.stderr.strip().splitlines()[-1]
     missing = cli.run("upload", str(tmp_path / "absent.csv"))
     assert missing.returncode == 1 and "No such file" in missing.stderr
-    assert (cli.json("datasets"), cli.json("jobs")) == before
+    after = cli.json("datasets"), cli.json("jobs")
+    assert (len(after[0]), len(after[1])) == (len(before[0]) + 1, len(before[1]) + 1)  # only the failed ingest
+    assert after[0][0]["status"] == "FAILED" and after[1][0]["status"] == "FAILED"
 
 
 def test_an_expired_access_token_is_refreshed(cli: Cli, tmp_path: Path):
