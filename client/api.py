@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
@@ -24,6 +25,8 @@ from client.credentials import CredentialStore
 DEFAULT_URL = "http://127.0.0.1:8000"
 REFRESH_MARGIN_SECONDS = 10  # refresh this long before expiry (at most a fifth of the lifetime): requests take time
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
+DATA_FORMATS = ("csv", "parquet")
+MODEL_FORMATS = ("joblib", "skops", "onnx")
 
 
 class AssayError(Exception):
@@ -163,7 +166,6 @@ class AssayClient:
         """Send a file (multipart, streamed from disk); returns the payload with the dataset and its INGEST job."""
         if not path.is_file():
             raise AssayError(f"No such file: {path}", "INVALID_INPUT")
-        self.access_token()  # refresh first: a refused upload would have to be sent again
         stream = ProgressFile(path, on_bytes)
         try:
             variables = {"input": {"file": FileVar(stream, filename=path.name, content_type="text/csv"),
@@ -183,18 +185,23 @@ class AssayClient:
     def profile(self, dataset_id: str) -> dict:
         return found(self.execute(ops.PROFILE, {"id": dataset_id})["dataset"], "dataset", dataset_id)
 
-    def download_link(self, node_id: str, *, data_format: str = "CSV", model_format: str = "JOBLIB") -> tuple[str, str]:
-        """(absolute URL, suggested file name) of a dataset's data, a model's export or a report."""
-        node = found(self.execute(ops.DOWNLOAD_LINK, {"id": node_id, "data": data_format, "model": model_format})["node"],
-                     "dataset, model or report", node_id)
+    def download_link(self, node_id: str, file_format: str | None = None) -> tuple[str, str]:
+        """(absolute URL, suggested file name) of a dataset's data (csv, parquet), a model's export (joblib, skops,
+        onnx) or a report; `file_format` None means the first of those."""
+        chosen = (file_format or "").lower()
+        variables = {"id": node_id, "data": chosen.upper() if chosen in DATA_FORMATS else "CSV",
+                     "model": chosen.upper() if chosen in MODEL_FORMATS else "JOBLIB"}
+        node = found(self.execute(ops.DOWNLOAD_LINK, variables)["node"], "dataset, model or report", node_id)
         kind = node["__typename"]
-        if kind == "Dataset":
-            return self.base + node["downloadUrl"], with_suffix(node["name"], data_format.lower())
-        if kind == "Model":
-            return self.base + node["exportUrl"], with_suffix(node["name"], model_format.lower())
-        if kind == "Report":
-            return self.base + node["url"], "report.html"
-        raise AssayError(f"{node_id} is a {kind}, which has nothing to download", "INVALID_INPUT")
+        formats, url, default = {"Dataset": (DATA_FORMATS, node.get("downloadUrl"), "csv"),
+                                 "Model": (MODEL_FORMATS, node.get("exportUrl"), "joblib"),
+                                 "Report": (("html",), node.get("url"), "html")}.get(kind, ((), None, ""))
+        if url is None:
+            raise AssayError(f"{node_id} is a {kind}, which has nothing to download", "INVALID_INPUT")
+        if chosen and chosen not in formats:
+            raise AssayError(f"A {kind.lower()} downloads as {' or '.join(formats)}, not {chosen}", "INVALID_INPUT",
+                             ["format"])
+        return self.base + url, with_suffix(node.get("name") or "report", chosen or default)
 
     def download(self, url: str, destination: Path, on_bytes: Callable[[int], None] | None = None) -> int:
         """Stream a signed link to a file (written beside it first, so a failure leaves no partial file)."""
@@ -307,7 +314,8 @@ def raise_user_errors(payload: dict) -> None:
 
 
 def with_suffix(name: str, suffix: str) -> str:
-    stem = name.removesuffix(f".{suffix}")
+    """`sales.csv` as Parquet is `sales.parquet`, not `sales.csv.parquet`."""
+    stem = re.sub(r"(\.(csv|tsv|txt|gz|parquet))+$", "", name, flags=re.IGNORECASE) or name
     return f"{stem}.{suffix}"
 
 

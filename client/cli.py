@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("download", cmd.download, "download a dataset (csv, parquet), a model (joblib, skops, onnx) or a report")
     p.add_argument("id")
-    p.add_argument("--format", type=str.lower, default="csv", choices=["csv", "parquet", "joblib", "skops", "onnx"])
+    p.add_argument("--format", type=str.lower, choices=["csv", "parquet", "joblib", "skops", "onnx", "html"],
+                   help="default: csv for a dataset, joblib for a model")
     p.add_argument("-o", "--output", help="file to write (default: the name, in this directory)")
     return parser
 

@@ -6,6 +6,7 @@ import csv
 import getpass
 import json
 import os
+import re
 import sys
 import webbrowser
 from argparse import Namespace
@@ -243,9 +244,7 @@ def cancel(args: Namespace, client: AssayClient) -> int:
 
 
 def download(args: Namespace, client: AssayClient) -> int:
-    url, suggested = client.download_link(args.id, data_format=args.format.upper() if args.format in ("csv", "parquet")
-                                          else "CSV", model_format=args.format.upper() if args.format in
-                                          ("joblib", "skops", "onnx") else "JOBLIB")
+    url, suggested = client.download_link(args.id, args.format)
     destination = Path(args.output) if args.output else Path.cwd() / safe_name(suggested)
     with tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc=f"Downloading {destination.name}", file=sys.stderr,
               disable=not show_progress(args)) as bar:
@@ -256,5 +255,5 @@ def download(args: Namespace, client: AssayClient) -> int:
 
 def safe_name(name: str) -> str:
     """A dataset's name is the user's text: keep it to one plain file name in the current directory."""
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_. " else "_" for ch in name).strip(". ")
+    cleaned = re.sub(r"[^\w.-]+", "_", name).strip("._")
     return cleaned or "download"
