@@ -20,6 +20,11 @@ async def get(ctx: Context, model_id: str | None) -> Model | None:
         return await models.get_model(session, owner_id=ctx.user_id, model_id=model_id)
 
 
+async def for_job(ctx: Context, job: Job) -> Model | None:
+    async with ctx.session() as session:
+        return await models.model_for_job(session, owner_id=ctx.user_id, job=job)
+
+
 async def list_page(ctx: Context, *, first: int, after: str | None, dataset_id: str | None = None) -> Page[Model]:
     async with ctx.session() as session:
         return await models.list_models(session, owner_id=ctx.user_id, first=first, after=after, dataset_id=dataset_id,

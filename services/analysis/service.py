@@ -101,7 +101,8 @@ async def start_report(session: AsyncSession, *, jobs: JobEngine, owner_id: str,
     await session.flush()
     job = await jobs.enqueue(session, owner_id=owner_id, kind="REPORT", dataset_id=dataset.id, params={
         "dataset_id": dataset.id, "dataset_name": dataset.name, "data_dir": str(data_dir), "columns": dataset.columns,
-        "report_id": report.id, "theme": resolved, "model": model_summary(model) if model else None})
+        "report_id": report.id, "theme": resolved, "model": model_summary(model) if model else None,
+        "model_id": model.id if model else None})
     await session.flush()
     report.job_id = job.id
     await session.commit()

@@ -115,6 +115,12 @@ async def get_model(session: AsyncSession, *, owner_id: str, model_id: str | Non
     return model if model is not None and model.owner_id == owner_id else None
 
 
+async def model_for_job(session: AsyncSession, *, owner_id: str, job: Job) -> Model | None:
+    """The model a job made (TRAIN, ANALYZE), else the one it worked with (PREDICT, REPORT)."""
+    made = await session.scalar(select(Model).where(col(Model.job_id) == job.id, col(Model.owner_id) == owner_id))
+    return made or await get_model(session, owner_id=owner_id, model_id=(job.params or {}).get("model_id"))
+
+
 async def list_models(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int,
                       dataset_id: str | None = None) -> Page[Model]:
     filters = [col(Model.owner_id) == owner_id]
