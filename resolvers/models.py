@@ -58,7 +58,7 @@ async def delete(ctx: Context, model_id: str | None) -> str:
 
 
 async def export_url(ctx: Context, model: Model, fmt: str) -> str:
-    export.check_format(fmt)
+    await asyncio.to_thread(export.check_exportable, ctx.settings.resolved_data_dir, model, fmt)
     if fmt == "ONNX":  # convert now, so a pipeline that does not convert is a typed error, not a broken link
         await asyncio.to_thread(export.export_path, ctx.settings.resolved_data_dir, model, fmt)
     token = files.sign_download(secret=ctx.settings.resolved_secret_key, owner_id=model.owner_id, kind="model",

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from services import files
 from services.errors import ServiceError
 from services.jobs.context import JobContext
+from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
 from services.modeling.train import train_model
 from services.profiling.profile import profile_table
 from services.reports.html import render_report
@@ -184,7 +185,7 @@ def _clarify(ctx, store, data_dir: Path, dataset_id: str) -> dict:
             ctx.log(f"Target: {given} (given)")
             return {"target": given, "why": "given"}
     profile = json.loads(files.profile_path(data_dir, dataset_id).read_text())
-    scored = score_targets(columns, profile)
+    scored = [entry for entry in score_targets(columns, profile) if _learnable(ctx, data_dir, dataset_id, entry[1])]
     if not scored:
         raise ServiceError("INVALID_INPUT", "No column can serve as a target")
     if len(scored) == 1 or scored[0][0] >= scored[1][0] + 2:
@@ -195,11 +196,22 @@ def _clarify(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     raise AssertionError("unreachable")
 
 
+def _learnable(ctx, data_dir: Path, dataset_id: str, target: str) -> bool:
+    """Whether trainModel would accept `target`; candidates it would refuse are not offered."""
+    try:
+        check_target(data_dir, dataset_id, ctx.params["columns"], target, None, test_size=ANALYSIS_TEST_SIZE,
+                     cv_folds=ANALYSIS_CV_FOLDS, field=["target"])
+    except ServiceError as exc:
+        ctx.log(f"{target} is no candidate: {exc.message}")
+        return False
+    return True
+
+
 def _modeling(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     target = store.load("clarify")["target"]
     params = {"data_dir": str(data_dir), "dataset_id": dataset_id, "model_id": ctx.params["model_id"],
               "columns": ctx.params["columns"], "target": target, "task": None, "algorithms": ["AUTO"],
-              "features": None, "test_size": 0.2, "cv_folds": 5, "seed": 0,
+              "features": None, "test_size": ANALYSIS_TEST_SIZE, "cv_folds": ANALYSIS_CV_FOLDS, "seed": 0,
               "time_budget_seconds": ctx.params["model_budget_seconds"],
               # One call from upload to insight: the refit on all rows gets half the budget again, not 2x.
               "max_refit_seconds": ctx.params["model_budget_seconds"] / 2}
