@@ -101,7 +101,7 @@ async def download_model(request: Request) -> Response:
     try:
         path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model, fmt)
     except ServiceError as exc:  # exportUrl already converted it; this is a link made before a failure
-        return _refuse(409, exc.message)
+        return _refuse(404 if exc.code == "NOT_FOUND" else 409, exc.message)
     return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model_id[:8]}.{fmt.lower()}")
 
 
