@@ -199,7 +199,10 @@ def detect_decimal(rows: list[list[str]]) -> str:
 
 
 def count_misfit_lines(body: str, delimiter: str, quote_char: str, limit: int = 20) -> int:
-    """Leading lines whose field count is not the table's (e.g. `569,30,malignant,benign` above a 31-field header)."""
+    """Leading lines whose field count is not the table's (e.g. `569,30,malignant,benign` above a 31-field header).
+
+    They are skipped only when a header follows them: otherwise the header itself is what disagrees.
+    """
     if delimiter == WHITESPACE:
         return 0
     counts = _field_counts(body, delimiter, quote_char)
@@ -225,7 +228,8 @@ def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str
     quote_char = quote_char or detect_quote_char(body)
     delimiter = delimiter or detect_delimiter(body, quote_char)
     misfits = count_misfit_lines(body, delimiter, quote_char)
-    if misfits:
+    if misfits and has_header is not False and detect_header(_rows("\n".join(lines[skip_rows + misfits:]) + "\n",
+                                                                   delimiter, quote_char)):
         skip_rows += misfits
         body = "\n".join(lines[skip_rows:]) + "\n"
     rows = _rows(body, delimiter, quote_char)

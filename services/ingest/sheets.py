@@ -44,8 +44,9 @@ def read_workbook(path: Path, *, sheet: str | None, max_rows: int, max_decompres
                            + ", ".join(repr(n) for n in names), ["csv", "sheet"])
     try:
         grid = workbook.get_sheet_by_name(chosen)
-        if grid.total_height > max_rows:
-            raise ServiceError("PAYLOAD_TOO_LARGE", f"The sheet {chosen!r} has {grid.total_height:,} rows, more than "
+        declared = grid.total_height + 1  # (the index of its last row)
+        if declared > max_rows:
+            raise ServiceError("PAYLOAD_TOO_LARGE", f"The sheet {chosen!r} has {declared:,} rows, more than "
                                f"the limit of {max_rows:,}")
         rows = grid.to_python(skip_empty_area=True)
     except python_calamine.CalamineError as exc:

@@ -45,7 +45,7 @@ def read_text_head(path: Path, size: int = SAMPLE_BYTES) -> bytes:
 
 
 TEXT, GZIP, XLSX, XLS, ODS, PARQUET = "text", "gzip", "xlsx", "xls", "ods", "parquet"
-STRAY_NUL_SHARE = 0.01  # more NUL bytes than this in the head: binary, not text with a stray NUL
+STRAY_NULS, STRAY_NUL_SHARE = 8, 0.01  # more NULs than both in the head: binary, not text with stray NULs
 
 
 def file_kind(path: Path) -> str:
@@ -102,7 +102,7 @@ def check_delimited_text(path: Path) -> bool:
         raise ServiceError("PARSE_ERROR", "The file has no content" if not gzipped else "The gzip archive is empty")
     if head.startswith(_UTF16_BOMS):
         return gzipped
-    if head.count(b"\x00") > STRAY_NUL_SHARE * len(head):
+    if head.count(b"\x00") > max(STRAY_NULS, STRAY_NUL_SHARE * len(head)):
         raise ServiceError("UNSUPPORTED_FILE", "The file contains binary data, not delimited text")
     controls = sum(1 for byte in head if 0 < byte < 9 or 13 < byte < 32)
     if controls > len(head) * 0.01:

@@ -114,6 +114,8 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
     def parse(chunk: Chunk, read: pacsv.ReadOptions, convert: pacsv.ConvertOptions) -> pa.Table:
         """One chunk; rows with another field count are mended and the chunk read again, or rejected."""
         data = chunk.text(nuls)
+        if bytes(data[-1:]) not in (b"\n", b"\r"):  # pyarrow cannot read a lone line without its line break
+            data = bytes(data) + newline
         check_quotes(data, newline, delimiter, quote)
         rows = ragged.collector()
         table = pacsv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse_options_for(dialect, rows.handler),
