@@ -13,7 +13,7 @@ from services.storage.tables import Dataset, Job
 
 from resolvers.context import Context
 
-DOWNLOAD_FORMATS = ("CSV", "PARQUET")
+DOWNLOAD_FORMATS = ("CSV", "PARQUET", "REJECTS")
 
 
 async def get(ctx: Context, dataset_id: str | None) -> Dataset | None:
@@ -48,7 +48,8 @@ async def upload(ctx: Context, *, upload: Any, name: str | None, csv_options: di
             session, jobs=ctx.app.jobs, owner_id=ctx.user_id, source=upload.file, file_name=upload.filename,
             staged_path=getattr(upload, "staged_path", None),
             name=name, csv_options=csv_options, data_dir=settings.resolved_data_dir,
-            max_bytes=settings.max_upload_bytes, max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024))
+            max_bytes=settings.max_upload_bytes, max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024),
+            max_sheet_rows=settings.max_sheet_rows)
 
 
 async def delete(ctx: Context, dataset_id: str | None) -> str:

@@ -56,7 +56,7 @@ async def download_dataset(request: Request) -> Response:
     """Serve a dataset to whoever holds a valid token for it; a wrong or expired token gets 403."""
     state = _state(request)
     dataset_id, fmt = request.path_params["dataset_id"], request.path_params["fmt"].upper()
-    if fmt not in ("CSV", "PARQUET"):
+    if fmt not in ("CSV", "PARQUET", "REJECTS"):
         return _refuse(404, "Unknown format")
     dataset, refusal = await _owned(request, Dataset, "dataset", dataset_id, fmt)
     if refusal is not None:
@@ -65,6 +65,11 @@ async def download_dataset(request: Request) -> Response:
         return _refuse(409, f"The dataset is {dataset.status}, not READY")
     data_dir = state.settings.resolved_data_dir
     stem = dataset.name.rsplit(".", 1)[0] if dataset.name.lower().endswith((".csv", ".tsv", ".txt", ".gz")) else dataset.name
+    if fmt == "REJECTS":
+        rejects = files.rejects_path(data_dir, dataset_id)
+        if not rejects.exists():
+            return _refuse(404, "No lines of this dataset were rejected")
+        return FileResponse(rejects, media_type="text/csv", filename=f"{stem}-rejected-lines.csv")
     if fmt == "CSV":
         path = await asyncio.to_thread(dataset_service.csv_export, data_dir, dataset_id)
         return FileResponse(path, media_type="text/csv", filename=f"{stem}.csv")

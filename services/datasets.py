@@ -14,7 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.errors import ServiceError, invalid
-from services.ingest.sniff import check_delimited_text, read_text_head
+from services.ingest.ragged import POLICIES
+from services.ingest.sniff import check_upload, read_text_head
 from services.jobs.engine import JobEngine
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model, Report
@@ -51,6 +52,14 @@ def validate_csv_options(options: dict[str, Any]) -> dict[str, Any]:
         cleaned["has_header"] = bool(options["has_header"])
     if options.get("na_values") is not None:
         cleaned["na_values"] = list(options["na_values"])
+    if options.get("on_bad_lines") is not None:
+        if options["on_bad_lines"] not in POLICIES:
+            raise invalid(f"onBadLines must be one of {', '.join(POLICIES)}", ["csv", "onBadLines"])
+        cleaned["on_bad_lines"] = options["on_bad_lines"]
+    if options.get("sheet") is not None:
+        if not str(options["sheet"]).strip() or len(options["sheet"]) > 255:
+            raise invalid("The sheet name must be 1-255 characters", ["csv", "sheet"])
+        cleaned["sheet"] = options["sheet"]
     return cleaned
 
 
@@ -86,7 +95,7 @@ def _store_upload(source: BinaryIO, target: Path, max_bytes: int, staged_path: P
         if size > max_bytes:
             raise ServiceError("PAYLOAD_TOO_LARGE", f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
         os.replace(staged_path, target)  # same file system (both in the data directory): a rename, not a copy
-        check_delimited_text(target)
+        check_upload(target)
         return size
     written = 0
     with files.atomic_output(target) as temporary, temporary.open("wb") as out:
@@ -95,14 +104,14 @@ def _store_upload(source: BinaryIO, target: Path, max_bytes: int, staged_path: P
             if written > max_bytes:
                 raise ServiceError("PAYLOAD_TOO_LARGE", f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
             out.write(chunk)
-    check_delimited_text(target)
+    check_upload(target)
     return written
 
 
 async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id: str, source: BinaryIO,
                              file_name: str | None, name: str | None, csv_options: dict[str, Any],
                              data_dir: Path, max_bytes: int, max_decompressed_bytes: int,
-                             staged_path: Path | None = None) -> tuple[Dataset, Job]:
+                             max_sheet_rows: int, staged_path: Path | None = None) -> tuple[Dataset, Job]:
     """Store the upload, then queue its INGEST job. On any refusal nothing is left behind."""
     options = validate_csv_options(csv_options)
     shown = display_name(file_name)
@@ -118,7 +127,7 @@ async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id
         await session.flush()
         job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params={
             "dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,
-            "max_decompressed_bytes": max_decompressed_bytes})
+            "max_decompressed_bytes": max_decompressed_bytes, "max_sheet_rows": max_sheet_rows})
         await session.commit()
     except BaseException:
         await session.rollback()
