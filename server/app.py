@@ -10,12 +10,15 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from resolvers.context import AppState
 from resolvers.pipelines import pipeline_limits
 from schema import create_schema
+from server.graphiql import ASSET_PREFIX, STATIC_DIR
 from server.graphql_view import AssayGraphQL
+from server.request_limits import RequestLimits
 from server.routes import download_dataset, download_model, download_plot, download_report, health_check, root
 from server.settings import Settings
 from server.uploads import clear_staging
@@ -93,7 +96,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await state.sessions.kw["bind"].dispose()
 
     graphql = AssayGraphQL(create_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
-                                         max_tokens=settings.max_tokens), app=state)
+                                         max_tokens=settings.max_tokens), app=state,
+                           limits=RequestLimits.from_settings(settings))
     app = Starlette(routes=[
         Route("/", root),
         Route("/health", health_check),
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/files/models/{model_id:str}.{fmt:str}", download_model),
         Route("/files/reports/{report_id:str}.html", download_report),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        Mount(ASSET_PREFIX, StaticFiles(directory=STATIC_DIR)),  # GraphiQL's own assets: no CDN
         WebSocketRoute("/graphql", graphql),
     ], lifespan=lifespan)
     app.state.assay = state
