@@ -93,7 +93,7 @@ class DockerEngine:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.socket = root / "docker.sock"
-        self.log_path = root / "dockerd.log"
+        self.log_path = root / "dockerd.log"  # set per storage driver tried: a reason names only its own errors
         self.process: subprocess.Popen | None = None
         self.storage_driver: str | None = None
         self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_BUILDKIT": "0",
@@ -137,6 +137,7 @@ class DockerEngine:
 
     def _start_daemon(self, driver: str) -> None:
         state = self.root / driver
+        self.log_path = self.root / f"dockerd-{driver}.log"
         command = ["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false", f"--storage-driver={driver}",
                    f"--data-root={state / 'data'}", f"--exec-root={state / 'exec'}", f"--pidfile={state / 'dockerd.pid'}",
                    f"--host=unix://{self.socket}"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -27,15 +28,27 @@ REGISTER = 'mutation { register(input: {email: "docker@example.com", password: "
 DATASET = "query($id: ID!) { dataset(id: $id) { status rowCount columns { name semanticType } } }"
 
 
+@contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Print how long each step takes (shown with -s): the test's CI time is mostly debootstrap and pip."""
+    started = time.monotonic()
+    yield
+    print(f"\ndocker test: {name} took {time.monotonic() - started:.0f} s", flush=True)
+
+
 @pytest.fixture(scope="module")
 def engine() -> Iterator[DockerEngine]:
     try:
         install_missing_packages()
-        engine = DockerEngine(scratch_dir("assay-docker-"))
-        engine.start()
     except EngineUnavailable as refused:
-        if "engine" in locals():
-            engine.stop()
+        pytest.skip(str(refused))
+    engine = DockerEngine(scratch_dir("assay-docker-"))
+    try:
+        with phase("starting dockerd"):
+            engine.start()
+        print(f"docker test: storage driver {engine.storage_driver} in {engine.root}")
+    except EngineUnavailable as refused:
+        engine.stop()
         pytest.skip(f"no Docker engine can run here: {refused}")
     yield engine
     engine.stop()
@@ -43,19 +56,24 @@ def engine() -> Iterator[DockerEngine]:
 
 @pytest.fixture(scope="module")
 def image(engine: DockerEngine) -> str:
-    build_base_image(engine, BASE_IMAGE, engine.root)
     context = engine.root / "context"
     try:
-        build_wheelhouse(context / "wheelhouse")
+        with phase("pip wheel"):
+            build_wheelhouse(context / "wheelhouse")
     except EngineUnavailable as refused:
         pytest.skip(str(refused))
+    with phase("debootstrap and import of the base"):
+        build_base_image(engine, BASE_IMAGE, engine.root)
     for name in ("Dockerfile", ".dockerignore"):
         shutil.copy2(ROOT / name, context / name)
     try:  # --network none: the build needs no network at all
-        engine.docker("build", "--network", "none", "--build-arg", f"BASE={BASE_IMAGE}", "--tag", IMAGE, str(context),
-                      timeout=1200)
+        with phase("docker build"):
+            engine.docker("build", "--network", "none", "--build-arg", f"BASE={BASE_IMAGE}", "--tag", IMAGE,
+                          str(context), timeout=1200)
     finally:
         shutil.rmtree(context, ignore_errors=True)
+    size = int(engine.docker("image", "inspect", "--format", "{{.Size}}", IMAGE))
+    print(f"docker test: image {size / 2**20:.0f} MiB")
     return IMAGE
 
 
