@@ -10,20 +10,17 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET
 
 from resolvers.context import AppState, Context
 from resolvers.users import user_from_authorization
 from schema.fanout import IdentityMemo
-from server.uploads import StagingRequestAdapter, discard_staged
+from server.uploads import BodyTooLarge, StagingRequestAdapter, discard_staged, finish_staged
 
 logger = logging.getLogger("assay.http")
 
 PREFLIGHT_HEADERS = ("apollo-require-preflight", "graphql-require-preflight", "x-apollo-operation-name")
 MULTIPART_OVERHEAD = 1024 * 1024  # room for the operations/map fields and part headers
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 def graphql_error_response(message: str, code: str, status: int) -> JSONResponse:
@@ -60,6 +57,13 @@ class AssayGraphQL(GraphQL):
                                          413)(scope, receive, send)
         finally:
             discard_staged(request)
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """An upload handed over before its last byte (server.uploads) is answered once that byte has landed."""
+        response = await super().run(request, context, root_value)
+        if isinstance(request, Request) and request.scope["type"] == "http":
+            await finish_staged(request)
+        return response
 
     async def _refuse(self, request: Request) -> JSONResponse | None:
         """Transport-level refusals: CSRF on multipart, declared oversize bodies, request rate."""
