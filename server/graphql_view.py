@@ -21,6 +21,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.unset import UNSET
 
 from resolvers.context import AppState, Context
 from resolvers.users import user_from_authorization
@@ -28,17 +29,14 @@ from schema.fanout import IdentityMemo
 from server.graphiql import graphiql_page
 from server.negotiation import GRAPHQL_RESPONSE_JSON, is_request_error, wants_graphql_response
 from server.request_limits import RequestLimits, RequestRefused
-from server.uploads import StagingRequestAdapter, discard_staged, replace_file_placeholders
+from server.uploads import (BodyTooLarge, StagingRequestAdapter, discard_staged, finish_staged,
+                            replace_file_placeholders)
 from server.ws_limits import LimitedWebSocketAdapter
 
 logger = logging.getLogger("assay.http")
 
 PREFLIGHT_HEADERS = ("apollo-require-preflight", "graphql-require-preflight", "x-apollo-operation-name")
 MULTIPART_OVERHEAD = 1024 * 1024  # room for the operations/map fields and part headers
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 def graphql_error_response(message: str, code: str, status: int, *, graphql_response: bool = False,
@@ -98,6 +96,13 @@ class AssayGraphQL(GraphQL):
         finally:
             discard_staged(request)
         await response(scope, receive, send)
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """An upload handed over before its last byte (server.uploads) is answered once that byte has landed."""
+        response = await super().run(request, context, root_value)
+        if isinstance(request, Request) and request.scope["type"] == "http":
+            await finish_staged(request)
+        return response
 
     def _body_limit_text(self, request: Request) -> str:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     max_preview_rows: int = 1000
     max_decompressed_mb: float = 4096
     max_sheet_rows: int = 1_048_576  # a workbook sheet or Parquet upload with more rows is refused (Excel's limit)
+    upload_stall_seconds: float = 60  # an upload ingested while arriving that stops growing this long fails its job
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
     login_failure_window_seconds: float = 900

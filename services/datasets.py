@@ -5,7 +5,7 @@ import asyncio
 import codecs
 import os
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -87,8 +87,22 @@ def check_options_fit_file(path: Path, options: dict[str, Any]) -> None:
                       f"({options['encoding']}-le or {options['encoding']}-be)", ["csv", "encoding"])
 
 
+class UploadArrival(Protocol):
+    """An upload whose bytes may still be arriving (server.uploads.StagedUpload)."""
+    finished: bool
+    failure: str | None
+    staged_path: Path
+
+    async def wait_for_bytes(self, count: int) -> None: ...
+    async def wait_complete(self) -> None: ...
+    def report_state_to(self, state_path: Path) -> None: ...
+
+
 def _store_upload(source: BinaryIO, target: Path, max_bytes: int, staged_path: Path | None = None) -> int:
-    """Move a staged upload into place, or copy a stream in chunks; refuse (and remove) one over `max_bytes`."""
+    """Move a staged upload into place, or copy a stream in chunks; refuse (and remove) one over `max_bytes`.
+
+    A staged file still arriving is moved all the same: its writer keeps appending to the moved file.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     if staged_path is not None:
         size = staged_path.stat().st_size
@@ -111,8 +125,12 @@ def _store_upload(source: BinaryIO, target: Path, max_bytes: int, staged_path: P
 async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id: str, source: BinaryIO,
                              file_name: str | None, name: str | None, csv_options: dict[str, Any],
                              data_dir: Path, max_bytes: int, max_decompressed_bytes: int,
-                             max_sheet_rows: int, staged_path: Path | None = None) -> tuple[Dataset, Job]:
-    """Store the upload, then queue its INGEST job. On any refusal nothing is left behind."""
+                             max_sheet_rows: int, staged_path: Path | None = None,
+                             arrival: UploadArrival | None = None, stall_seconds: float = 60) -> tuple[Dataset, Job]:
+    """Store the upload, then queue its INGEST job. On any refusal nothing is left behind.
+
+    An `arrival` still streaming in is judged from its first bytes, and its job follows the rest.
+    """
     options = validate_csv_options(csv_options)
     shown = display_name(file_name)
     if name is not None and not name.strip():
@@ -120,21 +138,48 @@ async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id
     dataset = Dataset(owner_id=owner_id, name=(name or shown).strip()[:MAX_NAME], file_name=shown, csv_options=options)
     folder = files.dataset_dir(data_dir, dataset.id)
     try:
+        following = await _judgeable(arrival)
         dataset.size_bytes = await asyncio.to_thread(_store_upload, source, files.original_path(data_dir, dataset.id),
                                                      max_bytes, staged_path)
         await asyncio.to_thread(check_options_fit_file, files.original_path(data_dir, dataset.id), options)
         session.add(dataset)
         await session.flush()
-        job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params={
-            "dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,
-            "max_decompressed_bytes": max_decompressed_bytes, "max_sheet_rows": max_sheet_rows})
+        params = {"dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,
+                  "max_decompressed_bytes": max_decompressed_bytes, "max_sheet_rows": max_sheet_rows}
+        if following:
+            params |= {"upload_state": str(files.upload_state_path(data_dir, dataset.id)),
+                       "upload_stall_seconds": stall_seconds}
+        job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params)
         await session.commit()
+        if following:
+            arrival.report_state_to(files.upload_state_path(data_dir, dataset.id))
     except BaseException:
         await session.rollback()
         files.remove_tree(folder)
         raise
     jobs.launch(job)
     return dataset, job
+
+
+JUDGING_BYTES = 1024 * 1024  # enough of an upload still arriving to judge what it is (its text head, inflated)
+
+
+async def _judgeable(arrival: UploadArrival | None) -> bool:
+    """Wait until enough of the upload is on disk to judge it; whether it is still arriving then."""
+    if arrival is None:
+        return False
+    await arrival.wait_for_bytes(JUDGING_BYTES)
+    if not arrival.finished and _starts_like_zip(arrival):
+        await arrival.wait_complete()  # a workbook is judged by the directory at its end
+    if arrival.failure:
+        raise ServiceError("PAYLOAD_TOO_LARGE" if "too large" in arrival.failure else "INVALID_INPUT",
+                           f"The upload did not complete: {arrival.failure}")
+    return not arrival.finished
+
+
+def _starts_like_zip(arrival: Any) -> bool:
+    with open(arrival.staged_path, "rb") as head:
+        return head.read(2) == b"PK"
 
 
 async def on_ingest_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
@@ -144,6 +189,8 @@ async def on_ingest_success(session: AsyncSession, job: Job, result: dict[str, A
     dataset.status, dataset.error = "READY", None
     dataset.row_count, dataset.column_count = result["row_count"], result["column_count"]
     dataset.columns, dataset.ingest_info = result["columns"], result["ingest_info"]
+    if result.get("size_bytes") is not None:  # known only at the end for an upload ingested while arriving
+        dataset.size_bytes = result["size_bytes"]
     session.add(dataset)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from services import files
+from services.ingest.follow import FollowedFile, UploadCutOff
 from services.ingest.parquet import write_parquet
 from services.ingest.parse import detect_file_dialect, read_with_dialect, strips_nuls
 from services.ingest.ragged import PAD, RaggedLines
@@ -28,15 +29,27 @@ def run_ingest(ctx: JobContext) -> dict:
     data_dir = Path(ctx.params["data_dir"])
     dataset_id = ctx.params["dataset_id"]
     source = files.original_path(data_dir, dataset_id)
+    state = ctx.params.get("upload_state")
+    followed = FollowedFile(source, Path(state) if state else None,
+                            stall_seconds=float(ctx.params.get("upload_stall_seconds") or 60))
     ctx.stage("detect")
-    ctx.log(f"Reading {source.stat().st_size:,} bytes")
-    kind = file_kind(source)
-    if kind in WORKBOOK_KINDS or kind == PARQUET:
-        table, info = _read_table_file(ctx, source, kind)
-        with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary:
-            write_parquet(table, temporary)
-    else:
-        table, info = _read_text(ctx, source, kind, data_dir, dataset_id)
+    ctx.log(f"Reading {source.stat().st_size:,} bytes" if followed.complete else
+            "Reading the upload as it arrives")
+    try:
+        kind = file_kind(source, followed)
+        if kind in WORKBOOK_KINDS or kind == PARQUET:
+            followed.wait_complete()
+            table, info = _read_table_file(ctx, source, kind)
+            with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary:
+                write_parquet(table, temporary)
+        else:
+            table, info = _read_text(ctx, source, kind, data_dir, dataset_id, followed)
+    except UploadCutOff:
+        source.unlink(missing_ok=True)  # a partial original is not kept
+        raise
+    if state:
+        ctx.log(f"The upload ended ({followed.final_size:,} bytes); {followed.waited:.2f} s were spent waiting "
+                "for its bytes")
     ctx.progress(0.7)
     ctx.checkpoint()
     ctx.stage("infer_types")
@@ -45,7 +58,8 @@ def run_ingest(ctx: JobContext) -> dict:
     ctx.log(f"Inferred types: {summary}{' ...' if len(columns) > 30 else ''}")
     ctx.log(f"Wrote the Parquet copy ({files.parquet_path(data_dir, dataset_id).stat().st_size:,} bytes)")
     ctx.progress(1.0)
-    return {"row_count": table.num_rows, "column_count": table.num_columns, "columns": columns, "ingest_info": info}
+    return {"row_count": table.num_rows, "column_count": table.num_columns, "columns": columns, "ingest_info": info,
+            "size_bytes": followed.final_size if state else None}
 
 
 def _read_table_file(ctx: JobContext, source: Path, kind: str) -> tuple[pa.Table, dict]:
@@ -64,10 +78,11 @@ def _read_table_file(ctx: JobContext, source: Path, kind: str) -> tuple[pa.Table
     return table, {"format": kind.upper(), **info}
 
 
-def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset_id: str) -> tuple[pa.Table, dict]:
+def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset_id: str,
+               followed: FollowedFile) -> tuple[pa.Table, dict]:
     options = ctx.params.get("csv_options") or {}
     max_decompressed = int(ctx.params["max_decompressed_bytes"])
-    dialect = detect_file_dialect(source, options=options)
+    dialect = detect_file_dialect(source, options=options, followed=followed)
     delimiter = {"\t": "tab", "whitespace": "runs of spaces"}.get(dialect.delimiter, repr(dialect.delimiter))
     ctx.log(f"Encoding {dialect.encoding}, delimiter {delimiter}, quote {dialect.quote_char!r}, header "
             f"{'yes' if dialect.has_header else 'no'}, decimal {dialect.decimal!r}, {dialect.skip_rows} preamble "
@@ -80,9 +95,10 @@ def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset
     with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary:
         try:
             table, how = parse_and_write(source, dialect, temporary, max_decompressed=max_decompressed,
-                                         ragged=ragged, nuls=nuls)
+                                         ragged=ragged, nuls=nuls, followed=followed)
         except NotStreamable as reason:
             ctx.log(f"Reading the whole file at once ({reason})")
+            followed.wait_complete()
             ragged.clear()
             nuls = NulCount() if nuls is not None else None
             table, how = read_with_dialect(source, dialect, max_decompressed=max_decompressed, ragged=ragged,

@@ -13,6 +13,7 @@ import pyarrow.csv as pacsv
 
 from services.errors import ServiceError
 from services.ingest.detect import WHITESPACE, CsvDialect, detect_dialect
+from services.ingest.follow import FollowedFile
 from services.ingest.ragged import FAIL, LineBase, RaggedLines
 from services.ingest.sniff import CappedGzipReader, NulCount, NulFreeReader, is_gzip, read_text_head
 from services.ingest.types import parse_datetime_strings
@@ -22,16 +23,23 @@ TRUE_VALUES = ["true", "True", "TRUE", "yes", "Yes", "YES"]
 FALSE_VALUES = ["false", "False", "FALSE", "no", "No", "NO"]
 
 
-def open_text_bytes(path: Path, max_decompressed: int, nuls: NulCount | None = None) -> io.BufferedIOBase:
-    """The file's text bytes, inflating gzip through a capped reader, without NUL bytes when `nuls` counts them."""
+def open_text_bytes(path: Path, max_decompressed: int, nuls: NulCount | None = None,
+                    followed: FollowedFile | None = None) -> io.BufferedIOBase:
+    """The file's text bytes, inflating gzip through a capped reader, without NUL bytes when `nuls` counts them.
+
+    A `followed` file is read as it arrives.
+    """
+    if followed is not None:
+        followed.wait_for(2)
     with path.open("rb") as raw:
         gzipped = is_gzip(raw.read(2))
+    source = followed.open() if followed is not None and not followed.complete else None
     if gzipped:
-        raw_stream = CappedGzipReader(path, max_decompressed)
-    elif nuls is None:
+        raw_stream = CappedGzipReader(source or path, max_decompressed)
+    elif nuls is None and source is None:
         return path.open("rb")
     else:
-        raw_stream = io.FileIO(path, "rb")
+        raw_stream = source or io.FileIO(path, "rb")
     if nuls is not None:
         raw_stream = NulFreeReader(raw_stream, nuls)
     return io.BufferedReader(raw_stream, buffer_size=1024 * 1024)
@@ -128,9 +136,9 @@ def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int) -> 
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def detect_file_dialect(path: Path, *, options: dict, sample: bytes | None = None) -> CsvDialect:
+def detect_file_dialect(path: Path, *, options: dict, followed: FollowedFile | None = None) -> CsvDialect:
     """Encoding, delimiter, header and the rest from the file's head; explicit `options` win."""
-    sample = read_text_head(path, DETECTION_SAMPLE_BYTES) if sample is None else sample
+    sample = read_text_head(path, DETECTION_SAMPLE_BYTES, followed)
     return detect_dialect(sample, encoding=options.get("encoding"), delimiter=options.get("delimiter"),
                           has_header=options.get("has_header"), null_values=options.get("na_values"))
 

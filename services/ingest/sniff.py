@@ -7,8 +7,12 @@ import threading
 import zipfile
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.errors import ServiceError
+
+if TYPE_CHECKING:
+    from services.ingest.follow import FollowedFile
 
 SAMPLE_BYTES = 64 * 1024
 
@@ -30,28 +34,43 @@ def is_gzip(head: bytes) -> bool:
     return head[:2] == b"\x1f\x8b"
 
 
-def read_text_head(path: Path, size: int = SAMPLE_BYTES) -> bytes:
-    """The first bytes of the text, decompressing gzip when needed."""
+def read_text_head(path: Path, size: int = SAMPLE_BYTES, followed: "FollowedFile | None" = None) -> bytes:
+    """The first bytes of the text, decompressing gzip when needed (waiting for them if still arriving)."""
+    if followed is not None:
+        followed.wait_for(2)
     with path.open("rb") as raw:
-        head = raw.read(2)
-        raw.seek(0)
-        if is_gzip(head):
-            try:
-                with gzip.open(raw) as unzipped:
-                    return unzipped.read(size)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise ServiceError("UNSUPPORTED_FILE", f"The gzip data is corrupt: {exc}") from exc
-        return raw.read(size)
+        gzipped = is_gzip(raw.read(2))
+    if not gzipped:
+        if followed is not None:
+            followed.wait_for(size)
+        with path.open("rb") as raw:
+            return raw.read(size)
+    # Inflated piece by piece: a gzip that is still arriving (or cut short) yields what it has so far.
+    decompressor, out = zlib.decompressobj(31), bytearray()
+    try:
+        with followed.open() if followed is not None else path.open("rb") as raw:
+            while len(out) < size and not decompressor.eof:
+                block = decompressor.unconsumed_tail or raw.read(SAMPLE_BYTES)
+                if not block:
+                    break
+                out += decompressor.decompress(block, size - len(out))
+    except zlib.error as exc:
+        raise ServiceError("UNSUPPORTED_FILE", f"The gzip data is corrupt: {exc}") from exc
+    return bytes(out)
 
 
 TEXT, GZIP, XLSX, XLS, ODS, PARQUET = "text", "gzip", "xlsx", "xls", "ods", "parquet"
 STRAY_NULS, STRAY_NUL_SHARE = 8, 0.01  # more NULs than both in the head: binary, not text with stray NULs
 
 
-def file_kind(path: Path) -> str:
+def file_kind(path: Path, followed: "FollowedFile | None" = None) -> str:
     """What the upload is, from its bytes (never its name): text, gzip, xlsx, xls, ods or parquet."""
+    if followed is not None:
+        followed.wait_for(8)
     with path.open("rb") as raw:
         head = raw.read(8)
+    if followed is not None and head.startswith(b"PK"):
+        followed.wait_complete()  # a zip's directory is at its end
     if head.startswith(b"PAR1"):
         return PARQUET
     if head.startswith(b"\xd0\xcf\x11\xe0"):  # a compound file: legacy Excel, or an encrypted workbook
@@ -153,8 +172,8 @@ class NulFreeReader(io.RawIOBase):
 class CappedGzipReader(io.RawIOBase):
     """Decompresses gzip while counting output, refusing archives that inflate past a cap (gzip bombs)."""
 
-    def __init__(self, path: Path, max_bytes: int) -> None:
-        self._file = gzip.open(path, "rb")
+    def __init__(self, source: Path | io.RawIOBase, max_bytes: int) -> None:
+        self._file = gzip.open(source, "rb")
         self._max = max_bytes
         self._produced = 0
 

@@ -34,6 +34,7 @@ import pyarrow.csv as pacsv
 
 from services.errors import ServiceError
 from services.ingest.detect import WHITESPACE, CsvDialect
+from services.ingest.follow import FollowedFile
 from services.ingest.parquet import ParquetBatchWriter
 from services.ingest.parse import arrow_csv_options, clean_column_names, open_text_bytes, parse_options_for
 from services.ingest.ragged import FAIL, LineBase, RaggedLines, count_newlines
@@ -58,25 +59,26 @@ class NotSplittable(Exception):
 
 def parse_and_write(path: Path, dialect: CsvDialect, parquet_path: Path, *, max_decompressed: int,
                     ragged: RaggedLines | None = None, nuls: NulCount | None = None,
-                    chunk_bytes: int = CHUNK_BYTES) -> tuple[pa.Table, str]:
+                    followed: FollowedFile | None = None, chunk_bytes: int = CHUNK_BYTES) -> tuple[pa.Table, str]:
     """The parsed table, with its Parquet copy written to `parquet_path` along the way, and how it was read.
 
     Rows with another field count go to `ragged` (without it, the first fails the file); NUL bytes
-    are removed (and counted) when `nuls` is given.
+    are removed (and counted) when `nuls` is given. A `followed` file is parsed while it arrives.
     """
     ragged = ragged or RaggedLines(FAIL, dialect.delimiter, dialect.quote_char, dialect.encoding)
+    followed = followed or FollowedFile(path)
     if dialect.delimiter == WHITESPACE:
         raise NotStreamable("runs of spaces are read by pandas")
     why_serial = f"its encoding ({dialect.encoding}) has multi-byte line breaks"
     if dialect.encoding in _BYTE_SPLITTABLE:
         try:
             table, chunks = _guarded(lambda: _parse_in_chunks(path, dialect, parquet_path, max_decompressed,
-                                                              chunk_bytes, ragged, nuls))
+                                                              chunk_bytes, ragged, nuls, followed))
             return table, f"in {chunks} chunk{'s' if chunks > 1 else ''} on {PARSING_THREADS} threads"
         except NotSplittable as reason:
             why_serial = str(reason)
             ragged.clear()
-    table = _guarded(lambda: _parse_serially(path, dialect, parquet_path, max_decompressed, ragged, nuls))
+    table = _guarded(lambda: _parse_serially(path, dialect, parquet_path, max_decompressed, ragged, nuls, followed))
     return table, f"serially ({why_serial})"
 
 
@@ -105,7 +107,8 @@ def _guarded(parse: Callable[[], T]) -> T:
 
 
 def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_decompressed: int,
-                     chunk_bytes: int, ragged: RaggedLines, nuls: NulCount | None) -> tuple[pa.Table, int]:
+                     chunk_bytes: int, ragged: RaggedLines, nuls: NulCount | None,
+                     followed: FollowedFile) -> tuple[pa.Table, int]:
     read_options, _, convert_options = arrow_csv_options(dialect)
     newline = b"\r" if dialect.line_ending == "\r" else b"\n"
     delimiter, quote = dialect.delimiter.encode("ascii"), dialect.quote_char.encode("ascii")
@@ -128,7 +131,7 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
             leftover.reject_all(repaired, newline, chunk.line_base)
         return table
 
-    with _text_chunks(path, newline, max_decompressed, chunk_bytes) as chunks:
+    with _text_chunks(path, newline, max_decompressed, chunk_bytes, followed) as chunks:
         first = next(chunks, None)
         if first is None:
             raise NotStreamable("an empty file")
@@ -174,7 +177,7 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
 
 
 class Chunk:
-    """Whole rows of the text, as bytes or as a view of a memory map; leaving `with` frees the view's pages."""
+    """Whole rows of the text, as bytes or as a view of the chunk's own memory map; leaving `with` unmaps it."""
 
     def __init__(self, data: bytes | memoryview, line_base: LineBase, mapped: mmap.mmap | None = None,
                  offset: int = 0) -> None:
@@ -197,31 +200,29 @@ class Chunk:
         if self.mapped is None:
             return
         # The file stays in the page cache; this process just stops counting those pages as its own.
-        aligned = self.offset - self.offset % mmap.PAGESIZE
-        self.mapped.madvise(mmap.MADV_DONTNEED, aligned, self.offset + len(self.data) - aligned)
         try:
             self.data.release()
+            self.mapped.close()
         except BufferError:  # still referenced by a failure on its way out; the collector frees it
             pass
 
 
 @contextmanager
-def _text_chunks(path: Path, newline: bytes, max_decompressed: int, size: int) -> Iterator[Iterator[Chunk]]:
-    """Row-aligned chunks: views of a memory map for a plain file (no copy), else read from the inflating stream."""
+def _text_chunks(path: Path, newline: bytes, max_decompressed: int, size: int,
+                 followed: FollowedFile) -> Iterator[Iterator[Chunk]]:
+    """Row-aligned chunks: views of memory maps for a plain file (no copy), else read from the inflating stream.
+
+    A file still arriving is cut as its bytes land: each chunk waits only for its own.
+    """
+    followed.wait_for(2)
     with path.open("rb") as raw:
         gzipped = is_gzip(raw.read(2))
-        if gzipped or raw.seek(0, 2) == 0:  # (an empty file cannot be mapped)
-            with open_text_bytes(path, max_decompressed) as stream:
-                yield _counted_chunks(row_aligned_chunks(stream, newline, size), newline)
-            return
-        mapped = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
-        try:
-            yield mapped_row_chunks(mapped, newline, size)
-        finally:
-            try:
-                mapped.close()
-            except BufferError:  # a view is still held by an exception on its way out; the collector unmaps it
-                pass
+    if gzipped:
+        with open_text_bytes(path, max_decompressed, followed=followed) as stream:
+            yield _counted_chunks(row_aligned_chunks(stream, newline, size), newline)
+        return
+    with path.open("rb") as raw:
+        yield mapped_row_chunks(raw, followed, newline, size)
 
 
 def _counted_chunks(pieces: Iterator[bytes], newline: bytes) -> Iterator[Chunk]:
@@ -232,27 +233,40 @@ def _counted_chunks(pieces: Iterator[bytes], newline: bytes) -> Iterator[Chunk]:
         lines += data.count(newline)
 
 
-def mapped_row_chunks(mapped: mmap.mmap, newline: bytes, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
-    """~`size`-byte views of a mapped file, each ending just after a line break (or at the end).
+def mapped_row_chunks(raw: BinaryIO, followed: FollowedFile, newline: bytes, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
+    """~`size`-byte views of the file, each ending just after a line break (or at the end), each its own map.
 
     Views share the page cache: copying 16 MB pieces cost more than parsing them, every fresh page
-    of a copy being a page fault.
+    of a copy being a page fault. A map per chunk also works on a file that is still growing.
     """
-    end, start = len(mapped), 0
-    while start < end:
-        cut = end if start + size >= end else _line_end_before(mapped, start, start + size, newline)
+    start = 0
+    while True:
+        want = start + size
+        while True:
+            available = followed.wait_for(want)
+            if available <= start:
+                return
+            final = followed.complete and available <= want
+            stop = available if final else want
+            aligned = start - start % mmap.ALLOCATIONGRANULARITY
+            mapped = mmap.mmap(raw.fileno(), stop - aligned, access=mmap.ACCESS_READ, offset=aligned)
+            found = -1 if final else mapped.rfind(newline, start - aligned)
+            if final or found >= 0:
+                break
+            mapped.close()  # a row longer than the chunk: take more
+            want += size
+        cut = stop if final else aligned + found + 1
         with memoryview(mapped) as whole:
-            view = whole[start:cut]
-        yield Chunk(view, LineBase(lambda before=start: count_newlines(mapped, newline, before)), mapped, start)
+            view = whole[start - aligned:cut - aligned]
+        yield Chunk(view, LineBase(lambda before=start: _newlines_before(raw, before, newline)), mapped, start - aligned)
         start = cut
 
 
-def _line_end_before(mapped: mmap.mmap, start: int, stop: int, newline: bytes) -> int:
-    """Just after the last line break in [start, stop); after the first one past `stop` for a longer row."""
-    found = mapped.rfind(newline, start, stop)
-    if found < 0:
-        found = mapped.find(newline, stop)
-    return len(mapped) if found < 0 else found + 1
+def _newlines_before(raw: BinaryIO, offset: int, newline: bytes) -> int:
+    if offset == 0:
+        return 0
+    with mmap.mmap(raw.fileno(), offset, access=mmap.ACCESS_READ) as mapped:
+        return count_newlines(mapped, newline)
 
 
 def row_aligned_chunks(stream: BinaryIO, newline: bytes, size: int = CHUNK_BYTES) -> Iterator[bytes]:
@@ -307,7 +321,7 @@ def check_quotes(chunk: bytes | memoryview, newline: bytes, delimiter: bytes, qu
 
 
 def _parse_serially(path: Path, dialect: CsvDialect, parquet_path: Path, max_decompressed: int,
-                    ragged: RaggedLines, nuls: NulCount | None) -> pa.Table:
+                    ragged: RaggedLines, nuls: NulCount | None, followed: FollowedFile) -> pa.Table:
     """pyarrow's streaming reader: one block after another, exact for any quoting and encoding.
 
     Rows with another field count cannot be put back into a stream already converted: the
@@ -318,7 +332,7 @@ def _parse_serially(path: Path, dialect: CsvDialect, parquet_path: Path, max_dec
     batches: list[pa.RecordBatch] = []
     dates: DatetimeColumns | None = None
     names: list[str] = []
-    with open_text_bytes(path, max_decompressed, nuls) as stream, ParquetBatchWriter(parquet_path) as writer:
+    with open_text_bytes(path, max_decompressed, nuls, followed) as stream, ParquetBatchWriter(parquet_path) as writer:
         reader = pacsv.open_csv(stream, read_options=read_options, parse_options=parse_options,
                                 convert_options=convert_options)
         names = reader.schema.names if dialect.has_header else [f"column_{i + 1}" for i in range(len(reader.schema))]
