@@ -22,6 +22,8 @@ from tests.live_server import ROOT, LiveServer
 
 CORPUS = Path(__file__).parent / "corpus"
 TOKEN_SECONDS = 9  # tokens expire within a test; the client refreshes in their last fifth
+pytestmark = pytest.mark.sqlite_only("one server for the module, started before any per-test database; "
+                                     "the command speaks only HTTP to it")
 
 
 @pytest.fixture(scope="module")
