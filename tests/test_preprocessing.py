@@ -174,8 +174,9 @@ def test_a_recipe_reapplied_to_new_rows_gives_the_same_numbers(client, token, so
     payload, _ = derive(client, token, dataset["id"], steps)
     import json
     # the full stored recipe, as model training will read it
-    recipe = json.loads(run_sql(client.app.state.assay.settings, "select recipe from dataset where id = :id",
-                                id=raw_id(payload["dataset"]["id"], "Dataset"))[0][0])
+    stored = run_sql(client.app.state.assay.settings, "select recipe from dataset where id = :id",
+                     id=raw_id(payload["dataset"]["id"], "Dataset"))[0][0]
+    recipe = json.loads(stored) if isinstance(stored, str) else stored  # asyncpg decodes json columns itself
     new_rows = pd.DataFrame({"when": pd.to_datetime(["2025-01-01", "2025-01-02"]), "city": ["rome", "paris"],
                              "size": ["M", "XXL"], "price": [np.nan, 10.0], "qty": [5.0, np.nan], "score": [0.1, 0.2]})
     applied = apply_recipe(new_rows, recipe)
