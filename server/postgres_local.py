@@ -54,7 +54,10 @@ def free_port() -> int:
 
 
 class LocalPostgres:
-    """One running throwaway server. `url` points at its `postgres` database; `create_database` makes more."""
+    """One running throwaway server. `url` points at its `postgres` database; `create_database` makes more.
+
+    `directory` (default: a new temp dir, removed on stop) must be reachable by the `postgres` user when run
+    as root; a given directory is kept, and a cluster already in it is started again rather than re-created."""
 
     def __init__(self, directory: Path | None = None, port: int | None = None) -> None:
         self.bin_dir = find_binaries()
