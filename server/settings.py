@@ -20,7 +20,6 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 20
     db_pool_recycle_seconds: float = 3600
-    redis_url: str | None = None
     allow_database_reset: bool = False  # resetDatabase deletes everything: refused unless this is true
     secret_key: str | None = None
     admin_email: str | None = None
@@ -28,6 +27,7 @@ class Settings(BaseSettings):
     open_registration: bool = True
     max_upload_mb: float = 1024
     max_concurrent_jobs: int = 2
+    redis_url: str | None = None   # event bus, Celery broker, shared limits and cancel requests (scaled out)
 
     access_token_minutes: float = 15
     refresh_token_days: float = 30
