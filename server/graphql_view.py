@@ -18,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from resolvers.context import AppState, Context
@@ -140,7 +141,11 @@ class AssayGraphQL(GraphQL):
         return self.limits.decode(data)
 
     def parse_json(self, data: str | bytes) -> Any:
-        return self.limits.decode(data)
+        """The body (or a GET's `variables`): Strawberry calls `.get` on it, so only objects (and batches) pass."""
+        parsed = self.limits.decode(data)
+        if not isinstance(parsed, (dict, list)):
+            raise RequestRefused(f"A GraphQL request must be a JSON object, not {type(parsed).__name__}")
+        return parsed
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
         if request.method == "POST" and not (request.content_type or "").strip():
@@ -165,13 +170,26 @@ class AssayGraphQL(GraphQL):
         files_map = self.limits.decode(files_map, what="The `map` field")
         return replace_file_placeholders(operations, files_map, form.files)
 
-    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
+                             root_value: Any, request_data: GraphQLRequestData) -> Any:
+        """Strawberry's, minus subscriptions (they need a WebSocket here) and with the spec's 405 for GET mutations."""
+        method = request_adapter.method
+        allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
         try:
-            return await super().execute_single(*args, **kwargs)
-        except HTTPException as exc:
-            if isinstance(exc.__cause__, InvalidOperationTypeError):  # a mutation over GET: the spec says 405
-                raise RequestRefused(exc.reason, code="METHOD_NOT_ALLOWED", status=405) from None
-            raise
+            return await self.schema.execute(request_data.query, root_value=root_value,
+                                             variable_values=request_data.variables, context_value=context,
+                                             operation_name=request_data.operation_name,
+                                             allowed_operation_types=allowed,
+                                             operation_extensions=request_data.extensions)
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type == OperationType.SUBSCRIPTION:
+                raise RequestRefused("Subscriptions run over a WebSocket at this path (graphql-transport-ws or "
+                                     "graphql-ws), not over plain HTTP") from None
+            raise RequestRefused(exc.as_http_error_reason(method), code="METHOD_NOT_ALLOWED", status=405) from None
+        except CannotGetOperationTypeError as exc:
+            raise RequestRefused(exc.as_http_error_reason()) from None
+        except MissingQueryError:
+            raise RequestRefused("No GraphQL query found in the request") from None
 
     # Responses
 
