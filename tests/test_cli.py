@@ -21,16 +21,19 @@ from client import operations
 from tests.live_server import ROOT, LiveServer
 
 CORPUS = Path(__file__).parent / "corpus"
-TOKEN_SECONDS = 9  # tokens expire within a test; the client refreshes in their last fifth
+TOKEN_SECONDS = 12  # tokens expire within a test; the client refreshes in their last fifth
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     data_dir = tmp_path_factory.mktemp("cli") / "data"
     live = LiveServer(data_dir, ASSAY_ACCESS_TOKEN_MINUTES=str(TOKEN_SECONDS / 60), ASSAY_MAX_UPLOAD_MB="1",
-                      ASSAY_ANALYSIS_MODEL_BUDGET_SECONDS="1", ASSAY_JOB_CANCEL_GRACE_SECONDS="1").start()
-    yield live
-    live.terminate()
+                      ASSAY_ANALYSIS_MODEL_BUDGET_SECONDS="1", ASSAY_JOB_CANCEL_GRACE_SECONDS="1")
+    try:
+        yield live.start(timeout=90)  # a busy machine starts it slowly
+    finally:
+        if live.process is not None and live.process.poll() is None:
+            live.terminate()
 
 
 class Cli:
