@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import getpass
 import json
+import math
 import os
 import re
 import sys
@@ -178,6 +179,8 @@ def typed(value: str | None, semantic_type: str) -> Any:
             number = float(value)
         except ValueError:
             return value  # the server names the row and column of a value of the wrong type
+        if not math.isfinite(number):
+            return None  # "nan", "inf": JSON has no such numbers; missing is what they mean in a CSV
         return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
     if semantic_type == "BOOLEAN":
         lowered = value.strip().lower()

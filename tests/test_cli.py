@@ -174,9 +174,13 @@ def test_an_expired_access_token_is_refreshed(cli: Cli, tmp_path: Path):
     assert cli.tokens() == first  # still fresh: not refreshed
     expires = jwt.decode(first["accessToken"], options={"verify_signature": False})["exp"]
     time.sleep(max(0.0, expires - time.time() + 0.5))
-    assert cli.run("jobs").returncode == 0
+    # Two commands at once: one refreshes, the other waits for it and uses the new token. Spending the one-time
+    # refresh token twice would make the server revoke the whole login.
+    together = [cli.popen("jobs"), cli.popen("datasets")]
+    assert [command.wait(timeout=60) for command in together] == [0, 0]
     second = cli.tokens()
     assert second["accessToken"] != first["accessToken"] and second["refreshToken"] != first["refreshToken"]
+    assert cli.run("jobs").returncode == 0  # the login was not revoked
 
     # A token the server refuses although it looks valid (here: signed with another key) is refreshed too.
     claims = {"sub": "x", "iat": int(time.time()), "exp": int(time.time()) + 3600}
