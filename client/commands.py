@@ -19,7 +19,7 @@ from tqdm import tqdm
 from client import operations as ops
 from client import render
 from client.api import AssayClient, AssayError
-from client.follow import ask_choice, follow_job
+from client.follow import Answerer, ask_choice, follow_job
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_JOB_FAILED, EXIT_JOB_CANCELLED, EXIT_UNREACHABLE = range(8)
 EXIT_INTERRUPTED = 130
@@ -40,10 +40,10 @@ def job_log(args: Namespace):
     return None if args.json and not sys.stderr.isatty() else sys.stderr
 
 
-def finish_job(args: Namespace, client: AssayClient, job: dict) -> dict:
+def finish_job(args: Namespace, client: AssayClient, job: dict, answer: Answerer | None = None) -> dict:
     """Follow a started job; a job that did not succeed becomes an error (exit 5 failed, 6 cancelled)."""
     print(f"Job {job['id']} ({job['kind']}) started; Ctrl-C stops watching, not the job.", file=sys.stderr)
-    final = follow_job(client, job["id"], log=job_log(args))
+    final = follow_job(client, job["id"], log=job_log(args), answer=answer)
     if final["status"] != "SUCCEEDED":
         raise JobEnded(final)
     return final
@@ -193,10 +193,7 @@ def typed(value: str | None, semantic_type: str) -> Any:
 
 def analyze(args: Namespace, client: AssayClient) -> int:
     job = client.start(ops.ANALYZE, "analyzeDataset", {"datasetId": args.dataset, "target": args.target})["job"]
-    print(f"Job {job['id']} (ANALYZE) started; Ctrl-C stops watching, not the job.", file=sys.stderr)
-    final = follow_job(client, job["id"], log=job_log(args), answer=ask_choice)
-    if final["status"] != "SUCCEEDED":
-        raise JobEnded(final)
+    finish_job(args, client, job, answer=ask_choice)
     final = client.job(job["id"])
     report = client.base + final["report"]["url"] if final.get("report") else None
     model = final["report"]["model"] if final.get("report") else None
