@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding")
     p.add_argument("--header", action=argparse.BooleanOptionalAction, default=None, help="whether row 1 is a header")
     p.add_argument("--na", action="append", metavar="TOKEN", help="a null token (repeatable); replaces the defaults")
+    p.add_argument("--bad-lines", type=str.upper, choices=["PAD", "SKIP", "FAIL"],
+                   help="lines with another field count than the header (server default PAD)")
+    p.add_argument("--sheet", help="the workbook sheet to read (default: the first)")
 
     p = command("datasets", cmd.datasets, "list your datasets, newest first")
     p.add_argument("--search")

@@ -82,7 +82,8 @@ def logout(args: Namespace, client: AssayClient) -> int:
 def upload(args: Namespace, client: AssayClient) -> int:
     path = Path(args.file)
     csv_options = {key: value for key, value in {"delimiter": args.delimiter, "encoding": args.encoding,
-                                                 "hasHeader": args.header, "naValues": args.na}.items()
+                                                 "hasHeader": args.header, "naValues": args.na,
+                                                 "onBadLines": args.bad_lines, "sheet": args.sheet}.items()
                    if value is not None}
     if not path.is_file():
         raise AssayError(f"No such file: {path}", "INVALID_INPUT")
