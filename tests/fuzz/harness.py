@@ -122,6 +122,8 @@ class FuzzServer:
 
     def judge(self, tally: Tally, source: str, name: str, answer: tuple[int, float, bytes]) -> None:
         tally.count(source)
+        if answer[0] == 200 and b'"data":null' not in answer[2].replace(b" ", b"") and b'"data"' in answer[2]:
+            tally.count(f"{source} (executed)")  # passed validation and reached resolvers
         for problem in problems_in(*answer):
             tally.fail(source, f"{name}: {problem}")
 
@@ -131,9 +133,8 @@ class FuzzServer:
     def jobs_failed_internally(self, timeout: float = 90) -> list[str]:
         """Wait (bounded) for the user's jobs to end, then name those that ended with "Internal error"."""
         deadline = time.monotonic() + timeout
-        query = '{ jobs(first: 100) { edges { node { id kind status error } } } }'
         while True:
-            jobs = [e["node"] for e in self.live.gql(query, token=self.token)["data"]["jobs"]["edges"]]
+            jobs = self._all_jobs()
             waiting = [j for j in jobs if j["status"] in ("QUEUED", "RUNNING")]
             if not waiting or time.monotonic() > deadline:
                 break
@@ -142,3 +143,15 @@ class FuzzServer:
             self.live.gql('mutation($id: ID!) { cancelJob(input: {id: $id}) { errors { code } } }', {"id": job["id"]},
                           self.token)
         return [f"{j['kind']} {j['id']}: {j['error']}" for j in jobs if (j["error"] or "").startswith("Internal error")]
+
+    def _all_jobs(self, pages: int = 20) -> list[dict]:
+        query = ('query($a: String) { jobs(first: 100, after: $a) { pageInfo { hasNextPage endCursor } '
+                 'edges { node { id kind status error } } } }')
+        jobs, after = [], None
+        for _ in range(pages):
+            page = self.live.gql(query, {"a": after}, self.token)["data"]["jobs"]
+            jobs += [edge["node"] for edge in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        return jobs
