@@ -29,7 +29,9 @@ async def health_check(request: Request) -> JSONResponse:
     report = await health(_state(request))
     body = {"status": report.status, "version": report.version, "time": report.time.isoformat(),
             "active_jobs": report.active_jobs, "database": report.database}
-    return JSONResponse(body, status_code=200 if report.database else 503)
+    if report.redis is not None:
+        body["redis"] = report.redis
+    return JSONResponse(body, status_code=200 if report.status == "ok" else 503)
 
 
 def _refuse(status: int, message: str) -> JSONResponse:
@@ -104,7 +106,7 @@ async def download_model(request: Request) -> Response:
     try:
         path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model, fmt)
     except ServiceError as exc:  # exportUrl already converted it; this is a link made before a failure
-        return _refuse(409, exc.message)
+        return _refuse(404 if exc.code == "NOT_FOUND" else 409, exc.message)
     return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model_id[:8]}.{fmt.lower()}")
 
 

@@ -33,6 +33,8 @@ from cross_web import HTTPException
 
 from services.ingest.follow import ABORTED, COMPLETE, write_upload_state
 
+from server.request_limits import RequestRefused
+
 WRITE_BATCH = 4 * 1024 * 1024
 STAGING_FOLDER = "uploads"
 
@@ -262,3 +264,45 @@ def clear_staging(data_dir: Path) -> None:
 
 class BodyTooLarge(Exception):
     """The request body passed the upload limit (raised by the view's capped `receive`)."""
+
+
+def replace_file_placeholders(operations: dict[str, Any], files_map: object, files: Any) -> dict[str, Any]:
+    """Put each uploaded file where the multipart `map` says, refusing maps the spec does not allow.
+
+    Each entry maps a file part's name to a list of dotted paths to `null` placeholders in the
+    variables (`{"0": ["variables.input.file"]}`). Anything else would reach a resolver as a string,
+    a number or an exception, so it is a 400 here.
+    """
+    if not isinstance(files_map, dict):
+        raise RequestRefused("The multipart `map` must be an object of file names to lists of paths")
+    for name, paths in files_map.items():
+        upload = files.get(name)
+        if not isinstance(upload, UploadFile):
+            raise RequestRefused(f"The multipart `map` names {name!r}, which is not a file part of the request")
+        if not isinstance(paths, list) or not paths or not all(isinstance(path, str) for path in paths):
+            raise RequestRefused(f"The multipart `map` entry {name!r} must be a non-empty list of path strings")
+        for path in paths:
+            container, key = _placeholder(operations, path)
+            container[key] = upload
+    return operations
+
+
+def _placeholder(operations: dict[str, Any], path: str) -> tuple[Any, Any]:
+    keys = path.split(".")
+    if keys[0] != "variables" or len(keys) < 2:
+        raise RequestRefused(f"The multipart `map` path {path!r} must point into `variables`")
+    target: Any = operations
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        if isinstance(target, dict) and key in target:
+            holder, index = target, key
+        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+            holder, index = target, int(key)
+        else:
+            raise RequestRefused(f"The multipart `map` path {path!r} is not in the operation's variables")
+        if last:
+            if holder[index] is not None:
+                raise RequestRefused(f"The multipart `map` path {path!r} must point at a null placeholder")
+            return holder, index
+        target = holder[index]
+    raise AssertionError("unreachable")

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services import files
 from services.errors import ServiceError, invalid
 from services.ingest.ragged import POLICIES
-from services.ingest.sniff import check_upload
+from services.ingest.sniff import check_upload, read_text_head
 from services.jobs.engine import JobEngine
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model, Report
@@ -32,19 +32,22 @@ def display_name(file_name: str | None) -> str:
     return base[:MAX_NAME] or "upload.csv"
 
 
+BOM_ENCODINGS = {"utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)}
+
+
 def validate_csv_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The CSV options ingest can use, cleaned; anything else is INVALID_INPUT naming the option (before a job)."""
     cleaned: dict[str, Any] = {}
     delimiter = options.get("delimiter")
     if delimiter is not None:
         delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
-        if len(delimiter) != 1 or delimiter in "\"\r\n":
-            raise invalid("The delimiter must be one character (e.g. ',' ';' '\\t' '|')", ["csv", "delimiter"])
+        if len(delimiter) != 1 or delimiter in "\"\r\n" or not delimiter.isascii() or not (
+                delimiter.isprintable() or delimiter == "\t"):
+            raise invalid("The delimiter must be one printable ASCII character (e.g. ',' ';' '\\t' '|')",
+                          ["csv", "delimiter"])
         cleaned["delimiter"] = delimiter
     if options.get("encoding"):
-        try:
-            cleaned["encoding"] = codecs.lookup(options["encoding"]).name
-        except LookupError as exc:
-            raise invalid(f"Unknown encoding {options['encoding']!r}", ["csv", "encoding"]) from exc
+        cleaned["encoding"] = _text_encoding(options["encoding"])
     if options.get("has_header") is not None:
         cleaned["has_header"] = bool(options["has_header"])
     if options.get("na_values") is not None:
@@ -58,6 +61,30 @@ def validate_csv_options(options: dict[str, Any]) -> dict[str, Any]:
             raise invalid("The sheet name must be 1-255 characters", ["csv", "sheet"])
         cleaned["sheet"] = options["sheet"]
     return cleaned
+
+
+def _text_encoding(name: str) -> str:
+    """A codec that decodes bytes to text (not base64, zlib or rot13), by its canonical name."""
+    try:
+        codec = codecs.lookup(name)
+    except (LookupError, ValueError) as exc:
+        raise invalid(f"Unknown encoding {name!r}", ["csv", "encoding"]) from exc
+    if not getattr(codec, "_is_text_encoding", True):
+        raise invalid(f"{name!r} is not a text encoding", ["csv", "encoding"])
+    if codec.name not in BOM_ENCODINGS:  # those need the file's byte-order mark: checked once it is stored
+        try:
+            codecs.getincrementaldecoder(codec.name)(errors="replace").decode(b"a,b\n1,2\n")
+        except (UnicodeError, TypeError, ValueError) as exc:
+            raise invalid(f"{name!r} cannot decode a CSV file ({exc})", ["csv", "encoding"]) from exc
+    return codec.name
+
+
+def check_options_fit_file(path: Path, options: dict[str, Any]) -> None:
+    """UTF-16/UTF-32 without an endianness need a byte-order mark; refuse such a file before its job starts."""
+    boms = BOM_ENCODINGS.get(options.get("encoding", ""))
+    if boms and not read_text_head(path, 4).startswith(boms):
+        raise invalid(f"The file has no {options['encoding'].upper()} byte-order mark; name the byte order "
+                      f"({options['encoding']}-le or {options['encoding']}-be)", ["csv", "encoding"])
 
 
 class UploadArrival(Protocol):
@@ -114,6 +141,7 @@ async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id
         following = await _judgeable(arrival)
         dataset.size_bytes = await asyncio.to_thread(_store_upload, source, files.original_path(data_dir, dataset.id),
                                                      max_bytes, staged_path)
+        await asyncio.to_thread(check_options_fit_file, files.original_path(data_dir, dataset.id), options)
         session.add(dataset)
         await session.flush()
         params = {"dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,
@@ -191,6 +219,8 @@ async def get_dataset(session: AsyncSession, *, owner_id: str, dataset_id: str) 
 async def list_datasets(session: AsyncSession, *, owner_id: str, first: int, after: str | None,
                         search: str | None, max_first: int) -> Page[Dataset]:
     filters = [col(Dataset.owner_id) == owner_id]
+    if search and len(search) > MAX_NAME:  # could never match; SQLite refuses LIKE patterns over 50,000 bytes
+        raise invalid(f"`search` must be at most {MAX_NAME} characters, as names are", ["search"])
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         filters.append(col(Dataset.name).ilike(pattern, escape="\\"))
