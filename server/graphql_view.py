@@ -76,10 +76,7 @@ class AssayGraphQL(GraphQL):
         try:
             response = await self._refuse(request)
             if response is None:
-                multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
-                limit = (self.app_state.settings.max_upload_bytes + MULTIPART_OVERHEAD if multipart
-                         else self.limits.max_body_bytes)
-                response = await self.run(Request(scope, _capped_receive(receive, limit)))
+                response = await self.run(Request(scope, _capped_receive(receive, self._body_limit(request))))
         except BodyTooLarge:
             response = graphql_error_response(f"The request body is larger than the limit "
                                               f"({self._body_limit_text(request)})", "PAYLOAD_TOO_LARGE", 413,
@@ -103,8 +100,13 @@ class AssayGraphQL(GraphQL):
             discard_staged(request)
         await response(scope, receive, send)
 
+    def _body_limit(self, request: Request) -> int:
+        if _is_multipart(request):
+            return self.app_state.settings.max_upload_bytes + MULTIPART_OVERHEAD
+        return self.limits.max_body_bytes
+
     def _body_limit_text(self, request: Request) -> str:
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        if _is_multipart(request):
             return f"{self.app_state.settings.max_upload_mb:g} MB for uploads"
         return f"{self.limits.max_body_bytes:,} bytes"
 
@@ -116,15 +118,12 @@ class AssayGraphQL(GraphQL):
     async def _refuse(self, request: Request) -> Response | None:
         """Transport-level refusals: CSRF on multipart, declared oversize bodies, request rate."""
         graphql_response = wants_graphql_response(request.headers.get("accept"))
-        content_type = request.headers.get("content-type", "")
-        multipart = content_type.startswith("multipart/form-data")
-        if multipart and not any(request.headers.get(name) for name in PREFLIGHT_HEADERS):
+        if _is_multipart(request) and not any(request.headers.get(name) for name in PREFLIGHT_HEADERS):
             return graphql_error_response(
                 "Multipart requests must carry one of the headers " + ", ".join(PREFLIGHT_HEADERS) +
                 " (CSRF protection)", "FORBIDDEN", 400, graphql_response=graphql_response)
         declared = request.headers.get("content-length", "")
-        limit = self.app_state.settings.max_upload_bytes + MULTIPART_OVERHEAD if multipart else self.limits.max_body_bytes
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isdigit() and int(declared) > self._body_limit(request):
             raise BodyTooLarge()
         user = await user_from_authorization(self.app_state, request.headers.get("authorization"))
         request.state.user = user
@@ -244,6 +243,10 @@ class AssayGraphQL(GraphQL):
         if user is None:
             raise ConnectionRejectionError({"message": "A valid access token is required", "code": "UNAUTHENTICATED"})
         context.user = user
+
+
+def _is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("multipart/form-data")
 
 
 def _user_label(request: Request) -> str:
