@@ -22,6 +22,8 @@ from tests.docker_engine import (ROOT, DockerEngine, EngineUnavailable, build_ba
                                  debian_mirror, install_missing_packages, scratch_dir)
 from tests.live_server import LiveServer
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200),
+              pytest.mark.sqlite_only("the container runs its own embedded store; the host's database is not under test")]
 BASE_IMAGE = "assay-base:bookworm"
 IMAGE = "assay:test"
 REGISTER = 'mutation { register(input: {email: "docker@example.com", password: "docker test pw"}) { accessToken } }'
