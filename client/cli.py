@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--password", help="default: $ASSAY_PASSWORD, else asked for")
     command("logout", cmd.logout, "forget this server's tokens")
 
-    p = command("upload", cmd.upload, "upload a CSV file, follow its ingest, print the dataset")
+    p = command("upload", cmd.upload, "upload a data file (CSV, TSV, gzip, workbook, Parquet), follow its ingest, print the dataset")
     p.add_argument("file")
     p.add_argument("--name")
     p.add_argument("--delimiter", type=lambda text: DELIMITER_NAMES.get(text.lower(), text),
