@@ -9,7 +9,7 @@ Redis ever redelivers it, finds its attempt gone and does nothing.
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from services.jobs.kinds import QUEUES
 
@@ -23,7 +23,7 @@ def create_celery(redis_url: str) -> Celery:
         task_reject_on_worker_lost=True,
         task_ignore_result=True,           # results live in the job record
         worker_prefetch_multiplier=1,
-        task_queues=[Queue(name) for name in QUEUES],
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
         task_default_queue="default",
         task_serializer="json", accept_content=["json"],
         broker_connection_retry_on_startup=True,

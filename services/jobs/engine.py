@@ -189,12 +189,12 @@ class JobEngine:
             requeued = await transition(session, job, "QUEUED", from_statuses=("RUNNING",), attempt=job.attempt + 1,
                                         started_at=None, timeline=close_timeline(job.timeline))
             if requeued:
-                await append_log(session, job, "WARNING", "The worker running this job stopped; running it again "
+                await append_log(session, job, "WARNING", "The worker or server running this job stopped; running it again "
                                  f"(attempt {job.attempt} of {self.max_attempts})")
                 await session.commit()
                 to_launch.append(job)
             return
-        reason = f"The worker running this job stopped, {job.attempt} time(s); giving up"
+        reason = f"Its worker or server stopped while this job ran, {job.attempt} time(s); giving up"
         if await transition(session, job, "FAILED", from_statuses=("RUNNING",), error=reason,
                             timeline=close_timeline(job.timeline)):
             await finish_job(session, job, None, success=False, kinds=self.kinds, bus=self.bus)
