@@ -154,7 +154,11 @@ class Cluster:
         return member
 
     def stop(self) -> None:
-        for member in reversed(self.members):
+        """Replicas and workers stop together (each finishes what it must), then Redis and the database."""
+        for member in self.members:
+            if member.process and member.process.poll() is None:
+                member.process.send_signal(signal.SIGTERM)
+        for member in self.members:
             member.stop()
         self._stack.close()
 
