@@ -61,7 +61,8 @@ def build_state(settings: Settings) -> AppState:
                                preload=worker_preload(kinds))
         executor = LocalExecutor(JobRunner(
             sessions=sessions, bus=bus, pool=pool, kinds=kinds, timeout_for=settings.timeout_for,
-            heartbeat_seconds=settings.job_heartbeat_seconds, max_result_bytes=int(settings.max_job_result_mb * 1048576),
+            heartbeat_seconds=settings.job_heartbeat_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
+            max_log_chars=settings.max_log_line_chars,
             telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl"))
     jobs = JobEngine(sessions=sessions, bus=bus, executor=executor, kinds=kinds,
                      heartbeat_seconds=settings.job_heartbeat_seconds, max_attempts=settings.job_max_attempts,

@@ -40,7 +40,8 @@ def main() -> None:
         name=name, database_url=settings.resolved_database_url, redis_url=settings.redis_url, queues=queues,
         concurrency=settings.worker_concurrency, kinds=kinds, preload=worker_preload(kinds),
         timeout_for=settings.timeout_for, heartbeat_seconds=settings.job_heartbeat_seconds,
-        grace_seconds=settings.job_cancel_grace_seconds, max_result_bytes=int(settings.max_job_result_mb * 1048576),
+        grace_seconds=settings.job_cancel_grace_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
+        max_log_chars=settings.max_log_line_chars,
         telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl"))
     celery = create_celery(settings.redis_url)
 

@@ -41,6 +41,7 @@ class WorkerConfig:
     heartbeat_seconds: float
     grace_seconds: float
     max_result_bytes: int
+    max_log_chars: int = 16384
     telemetry_path: Path | None = None
 
 
@@ -69,7 +70,8 @@ class WorkerRuntime:
         self.runner = JobRunner(sessions=self.sessions, bus=self.bus, pool=pool, kinds=config.kinds,
                                 timeout_for=config.timeout_for, heartbeat_seconds=config.heartbeat_seconds,
                                 telemetry_path=config.telemetry_path, cancel_poll=cancels.pending,
-                                on_beat=self._write_record, max_result_bytes=config.max_result_bytes)
+                                on_beat=self._write_record, max_result_bytes=config.max_result_bytes,
+                                max_log_chars=config.max_log_chars)
         await self.runner.start()
         await self._write_record([])
         self._control = asyncio.create_task(self._follow_cancels(), name="assay-worker-cancels")

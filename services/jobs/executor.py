@@ -149,6 +149,11 @@ class ProcessExecutor:
         ended: asyncio.Future = loop.create_future()
         final: list[tuple] = []
 
+        def stop_reading() -> None:
+            loop.remove_reader(receiver.fileno())
+            if not ended.done():
+                ended.set_result(None)
+
         def on_readable() -> None:
             try:
                 while receiver.poll():
@@ -158,9 +163,12 @@ class ProcessExecutor:
                     else:
                         on_message(message)
             except (EOFError, OSError):
-                loop.remove_reader(receiver.fileno())
-                if not ended.done():
-                    ended.set_result(None)
+                stop_reading()
+            except Exception as exc:  # noqa: BLE001 - a message lost here must fail the job saying so, not silently
+                logger.exception("job %s: a message from its worker could not be read", spec.job_id)
+                final.append(("error", "INTERNAL", f"A message from the job could not be received ({type(exc).__name__})",
+                              None, None))
+                stop_reading()
 
         loop.add_reader(receiver.fileno(), on_readable)
         try:

@@ -56,6 +56,7 @@ class LogRecorder:
                 kind = message[0]
                 if kind == "log":
                     _, level, text, stage, when = message
+                    text = cut_log_line(text, self.runner.max_log_chars)
                     entry = new_log(job, level, text, stage, datetime.fromisoformat(when))
                     lines.append(entry)
                     events.append({"kind": "LOG", "log": entry})
@@ -76,6 +77,13 @@ class LogRecorder:
             session.add(job)
             await session.commit()
         self.runner.publish(job, events)
+
+
+def cut_log_line(text: str, limit: int) -> str:
+    """A line longer than the limit is kept to it, saying so: a job never dies on its own log."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… (cut: {len(text):,} characters, the limit is {limit:,})"
 
 
 def new_log(job: Job, level: str, message: str, stage: str | None, when: datetime | None = None) -> JobLog:

@@ -36,7 +36,8 @@ class JobRunner:
     def __init__(self, *, sessions: async_sessionmaker[AsyncSession], bus: EventBus, pool: ProcessExecutor,
                  kinds: dict[str, JobKindSpec], timeout_for: Callable[[str], float], heartbeat_seconds: float = 2.0,
                  telemetry_path: Path | None = None, cancel_poll: CancelPoll | None = None,
-                 on_beat: BeatHook | None = None, max_result_bytes: int = 64 * 1024 * 1024) -> None:
+                 on_beat: BeatHook | None = None, max_result_bytes: int = 64 * 1024 * 1024,
+                 max_log_chars: int = 16384) -> None:
         self.sessions = sessions
         self.bus = bus
         self.pool = pool
@@ -47,6 +48,7 @@ class JobRunner:
         self.cancel_poll = cancel_poll
         self.on_beat = on_beat
         self.max_result_bytes = max_result_bytes
+        self.max_log_chars = max_log_chars
         self._driving: set[str] = set()
         self._running_snapshots: dict[str, Job] = {}
         self._stop_reasons: dict[str, tuple[str, str]] = {}
@@ -152,7 +154,7 @@ class JobRunner:
         if size > self.max_result_bytes:
             return WorkerOutcome("failed", code="PAYLOAD_TOO_LARGE",
                                  error=f"The job's result ({size / 1048576:.1f} MB) is over the "
-                                       f"{self.max_result_bytes / 1048576:g} MB limit")
+                                       f"{self.max_result_bytes / 1048576:.3g} MB limit")
         return outcome
 
     async def _conclude(self, job: Job, outcome: WorkerOutcome) -> None:
