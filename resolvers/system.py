@@ -10,6 +10,8 @@ from typing import Any
 from sqlmodel import col, func, select
 
 from services import system
+from services.jobs import queries
+from services.jobs.kinds import QUEUES, queue_of
 from services.storage.tables import Job
 
 from resolvers.context import AppState, Context
@@ -34,6 +36,9 @@ class SystemReport:
     database_size_bytes: float | None
     data_dir_size_bytes: float | None
     counts: dict[str, Any]
+    executor: str
+    queues: list[dict[str, Any]]
+    live_workers: list[dict[str, Any]]
 
 
 async def health(app: AppState) -> HealthReport:
@@ -51,9 +56,18 @@ async def system_info(ctx: Context) -> SystemReport:
                                            .order_by(col(Job.started_at)))).all())
         queued = await session.scalar(select(func.count()).select_from(Job).where(Job.status == "QUEUED")) or 0
         counts = await system.row_counts(session)
+        by_kind = await queries.count_active_by_kind(session)
     data_size = await asyncio.to_thread(system.data_dir_size, settings.resolved_data_dir)
     return SystemReport(uptime_seconds=time.monotonic() - app.started_at, active_jobs=running, queued_jobs=queued,
                         workers=app.jobs.executor.workers,
                         database_url=system.redacted_url(settings.resolved_database_url),
                         database_size_bytes=system.database_file_size(settings.resolved_database_url),
-                        data_dir_size_bytes=data_size, counts=counts)
+                        data_dir_size_bytes=data_size, counts=counts, executor=settings.executor,
+                        queues=queue_depths(by_kind, app.jobs.kinds), live_workers=await app.jobs.executor.live_workers())
+
+
+def queue_depths(by_kind: dict[tuple[str, str], int], kinds: dict) -> list[dict[str, Any]]:
+    depths = {name: {"name": name, "queued": 0, "running": 0} for name in QUEUES}
+    for (kind, status), count in by_kind.items():
+        depths[queue_of(kinds, kind)]["queued" if status == "QUEUED" else "running"] += count
+    return list(depths.values())

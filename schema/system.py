@@ -6,6 +6,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from schema.job_cluster import LiveWorker, QueueDepth
 from schema.jobs import Job
 
 
@@ -28,3 +29,6 @@ class SystemInfo:
     database_size_bytes: float | None
     data_dir_size_bytes: float | None
     counts: JSON = strawberry.field(description="Rows per table")
+    executor: str = strawberry.field(description='"local" (this server\'s processes) or "celery"')
+    queues: list[QueueDepth]
+    live_workers: list[LiveWorker]

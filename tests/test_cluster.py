@@ -27,7 +27,8 @@ TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { job 
 def cluster(tmp_path_factory):
     directory = tmp_path_factory.mktemp("cluster")
     env = {"ASSAY_JOB_HEARTBEAT_SECONDS": "1", "ASSAY_JOB_CANCEL_GRACE_SECONDS": "1", "ASSAY_JOB_MAX_ATTEMPTS": "2",
-           "ASSAY_REQUESTS_PER_MINUTE": "100000", "ASSAY_LOGIN_FAILURES_PER_ACCOUNT": "5"}
+           "ASSAY_REQUESTS_PER_MINUTE": "100000", "ASSAY_LOGIN_FAILURES_PER_ACCOUNT": "5",
+           "ASSAY_ADMIN_EMAIL": "root@example.com", "ASSAY_ADMIN_PASSWORD": "admin password 1"}
     with Cluster(directory, workers=2, worker_concurrency=1, env=env) as running:
         yield running
 
@@ -88,6 +89,11 @@ def test_sigkill_the_worker_running_a_training_job(cluster):
     a.wait_for(token, job_id, ("RUNNING",))
     raw_id = _raw_job_id(a, token, job_id)
     runner = _worker_running(cluster, raw_id)
+    system = _system(b)  # the admin sees the job on its worker and the modeling queue busy
+    assert {w["name"] for w in system["liveWorkers"]} >= {m.name for m in cluster.worker_members}
+    assert job_id in next(w for w in system["liveWorkers"] if w["name"] == runner.name)["runningJobIds"]
+    assert next(q for q in system["queues"] if q["name"] == "modeling")["running"] == 1
+    assert system["executor"] == "celery"
     runner.kill()
     cluster.members.remove(runner)
     killed_at = time.monotonic()
@@ -99,6 +105,12 @@ def test_sigkill_the_worker_running_a_training_job(cluster):
     assert any("running it again" in line["message"] for line in job["logs"]) or job["status"] == "FAILED"
     assert time.monotonic() - killed_at < 170
     replacement.wait_healthy()
+
+
+def _system(client: ReplicaClient) -> dict:
+    token = client.login("root@example.com", "admin password 1")["data"]["login"]["accessToken"]
+    return client.gql("{ system { executor queues { name queued running } liveWorkers { name queues runningJobIds } } }",
+                      token=token)["data"]["system"]
 
 
 def _raw_job_id(client: ReplicaClient, token: str, job_id: str) -> str:

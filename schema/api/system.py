@@ -11,7 +11,8 @@ from resolvers import pipelines as pipeline_resolvers
 from resolvers import system as system_resolvers
 from resolvers.permissions import IsAdmin, IsAuthenticated
 
-from schema.common import Node, from_global_id
+from schema.common import Node, from_global_id, to_global_id
+from schema.job_cluster import LiveWorker, QueueDepth
 from schema.datasets import Dataset
 from schema.jobs import Job
 from schema.models import Model
@@ -35,7 +36,11 @@ class SystemQuery:
         return SystemInfo(uptime_seconds=report.uptime_seconds, active_jobs=[Job.from_row(j) for j in report.active_jobs],
                           queued_jobs=report.queued_jobs, workers=report.workers, database_url=report.database_url,
                           database_size_bytes=report.database_size_bytes,
-                          data_dir_size_bytes=report.data_dir_size_bytes, counts=report.counts)
+                          data_dir_size_bytes=report.data_dir_size_bytes, counts=report.counts,
+                          executor=report.executor, queues=[QueueDepth(**q) for q in report.queues],
+                          live_workers=[LiveWorker(name=w["name"], queues=w["queues"], concurrency=w["concurrency"],
+                                                   running_job_ids=[to_global_id("Job", j) for j in w["running"]])
+                                        for w in report.live_workers])
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="Any object of the caller's by global id")
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
