@@ -132,7 +132,7 @@ class AssayGraphQL(GraphQL):
             raise BodyTooLarge()
         user = await user_from_authorization(self.app_state, request.headers.get("authorization"))
         request.state.user = user
-        if user is not None and self.app_state.requests_by_user.hit(user.id):
+        if user is not None and await self.app_state.requests_by_user.hit(user.id):
             return graphql_error_response("Too many requests; slow down", "RATE_LIMITED", 429,
                                           graphql_response=graphql_response)
         return None
