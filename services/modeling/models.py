@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,7 +20,7 @@ from services.errors import ServiceError, invalid
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.modeling.checks import check_numbers, check_target
-from services.modeling.tasks import CLASSIFIERS, REGRESSORS, detect_task
+from services.modeling.tasks import CLASSIFIERS, REGRESSORS
 from services.preprocessing import versions
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model
