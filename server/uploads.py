@@ -245,8 +245,13 @@ async def finish_staged(request: Request) -> None:
 
 
 def discard_staged(request: Request) -> None:
-    """Close and delete what the request staged; files the upload service moved are already gone."""
+    """Close and delete what the request staged; files the upload service moved are already gone.
+
+    A body still streaming in (the request failed before `finish_staged`) is stopped: its follower sees it aborted.
+    """
     for upload in staged_uploads(request):
+        if upload.rest is not None and not upload.rest.done():
+            upload.rest.cancel()
         upload.file.close()
         upload.staged_path.unlink(missing_ok=True)
 

@@ -54,7 +54,10 @@ class FollowedFile:
         started = last_growth = time.monotonic()
         last_size = -1
         while True:
-            current = os.stat(self.path).st_size
+            try:
+                current = os.stat(self.path).st_size
+            except FileNotFoundError as exc:  # the dataset was deleted under the job
+                raise UploadCutOff("The upload's file was removed before it had arrived") from exc
             if current >= size:
                 self.waited += time.monotonic() - started
                 return current

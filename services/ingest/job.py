@@ -53,7 +53,7 @@ def run_ingest(ctx: JobContext) -> dict:
     ctx.progress(0.7)
     ctx.checkpoint()
     ctx.stage("infer_types")
-    columns = describe_columns(table)
+    columns = info.pop("columns", None) or describe_columns(table)  # (text: inferred while the Parquet copy ended)
     summary = ", ".join(f"{c['name']}={c['semantic_type']}" for c in columns[:30])
     ctx.log(f"Inferred types: {summary}{' ...' if len(columns) > 30 else ''}")
     ctx.log(f"Wrote the Parquet copy ({files.parquet_path(data_dir, dataset_id).stat().st_size:,} bytes)")
@@ -92,14 +92,17 @@ def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset
     return_freed_memory_promptly()
     ragged = RaggedLines(options.get("on_bad_lines", PAD), dialect.delimiter, dialect.quote_char, dialect.encoding)
     nuls = NulCount() if strips_nuls(dialect) else None
+    inferred: dict = {}
     with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary:
         try:
             table, how = parse_and_write(source, dialect, temporary, max_decompressed=max_decompressed,
-                                         ragged=ragged, nuls=nuls, followed=followed)
+                                         ragged=ragged, nuls=nuls, followed=followed,
+                                         infer=lambda parsed: inferred.update(columns=describe_columns(parsed)))
         except NotStreamable as reason:
             ctx.log(f"Reading the whole file at once ({reason})")
             followed.wait_complete()
             ragged.clear()
+            inferred.clear()
             nuls = NulCount() if nuls is not None else None
             table, how = read_with_dialect(source, dialect, max_decompressed=max_decompressed, ragged=ragged,
                                            nuls=nuls), "as a whole"
@@ -113,7 +116,7 @@ def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset
     return table, {"format": "GZIP" if kind == GZIP else "TEXT", "encoding": dialect.encoding,
                    "delimiter": dialect.delimiter, "quote_char": dialect.quote_char, "has_header": dialect.has_header,
                    "decimal": dialect.decimal, "skip_rows": dialect.skip_rows, "line_ending": repr(dialect.line_ending),
-                   "nul_bytes_removed": nuls.removed if nuls is not None else 0, **ragged.info()}
+                   "nul_bytes_removed": nuls.removed if nuls is not None else 0, **ragged.info(), **inferred}
 
 
 def _write_rejects(ragged: RaggedLines, target: Path) -> None:

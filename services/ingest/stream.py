@@ -59,11 +59,13 @@ class NotSplittable(Exception):
 
 def parse_and_write(path: Path, dialect: CsvDialect, parquet_path: Path, *, max_decompressed: int,
                     ragged: RaggedLines | None = None, nuls: NulCount | None = None,
-                    followed: FollowedFile | None = None, chunk_bytes: int = CHUNK_BYTES) -> tuple[pa.Table, str]:
+                    followed: FollowedFile | None = None, infer: Callable[[pa.Table], object] | None = None,
+                    chunk_bytes: int = CHUNK_BYTES) -> tuple[pa.Table, str]:
     """The parsed table, with its Parquet copy written to `parquet_path` along the way, and how it was read.
 
     Rows with another field count go to `ragged` (without it, the first fails the file); NUL bytes
     are removed (and counted) when `nuls` is given. A `followed` file is parsed while it arrives.
+    `infer` is called with the parsed table while the last Parquet row groups are still being written.
     """
     ragged = ragged or RaggedLines(FAIL, dialect.delimiter, dialect.quote_char, dialect.encoding)
     followed = followed or FollowedFile(path)
@@ -73,7 +75,7 @@ def parse_and_write(path: Path, dialect: CsvDialect, parquet_path: Path, *, max_
     if dialect.encoding in _BYTE_SPLITTABLE:
         try:
             table, chunks = _guarded(lambda: _parse_in_chunks(path, dialect, parquet_path, max_decompressed,
-                                                              chunk_bytes, ragged, nuls, followed))
+                                                              chunk_bytes, ragged, nuls, followed, infer))
             return table, f"in {chunks} chunk{'s' if chunks > 1 else ''} on {PARSING_THREADS} threads"
         except NotSplittable as reason:
             why_serial = str(reason)
@@ -108,7 +110,7 @@ def _guarded(parse: Callable[[], T]) -> T:
 
 def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_decompressed: int,
                      chunk_bytes: int, ragged: RaggedLines, nuls: NulCount | None,
-                     followed: FollowedFile) -> tuple[pa.Table, int]:
+                     followed: FollowedFile, infer: Callable[[pa.Table], object] | None) -> tuple[pa.Table, int]:
     read_options, _, convert_options = arrow_csv_options(dialect)
     newline = b"\r" if dialect.line_ending == "\r" else b"\n"
     delimiter, quote = dialect.delimiter.encode("ascii"), dialect.quote_char.encode("ascii")
@@ -169,10 +171,13 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
                     keep(in_flight.popleft().result())
             while in_flight:
                 keep(in_flight.popleft().result())
-    if not dates.nearly_all_parsed():
-        raise NotStreamable("a date column has too many values its format does not parse")
-    table = pa.concat_tables(tables)
-    ragged.check_most(table.num_rows)
+            if not dates.nearly_all_parsed():
+                raise NotStreamable("a date column has too many values its format does not parse")
+            table = pa.concat_tables(tables)
+            ragged.check_most(table.num_rows)
+            inferred = pool.submit(infer, table) if infer is not None else None  # beside the Parquet tail
+        if inferred is not None:
+            inferred.result()
     return table, len(tables)
 
 
