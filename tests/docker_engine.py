@@ -224,11 +224,16 @@ def build_base_image(engine: DockerEngine, tag: str, workdir: Path) -> None:
         shutil.rmtree(rootfs, ignore_errors=True)
 
 
-def build_wheelhouse(dest: Path) -> None:
-    """`pip wheel` of Assay (from a copy: building in place leaves build/ in the tree), its dependencies and pip."""
+def check_host_python() -> None:
+    """Wheels with compiled code are built for the Python that runs pip: it must be bookworm's."""
     if sys.version_info[:2] != BOOKWORM_PYTHON:
         raise EngineUnavailable(f"wheels built by Python {sys.version_info[0]}.{sys.version_info[1]} "
                                 f"do not install on bookworm's python3 {BOOKWORM_PYTHON[0]}.{BOOKWORM_PYTHON[1]}")
+
+
+def build_wheelhouse(dest: Path) -> None:
+    """`pip wheel` of Assay (from a copy: building in place leaves build/ in the tree), its dependencies and pip."""
+    check_host_python()
     source = dest.parent / "source"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     packages = [pattern.rstrip("*") for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]]

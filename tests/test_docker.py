@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -19,7 +20,7 @@ import httpx
 import pytest
 
 from tests.docker_engine import (ROOT, DockerEngine, EngineUnavailable, build_base_image, build_wheelhouse,
-                                 debian_mirror, install_missing_packages, scratch_dir)
+                                 check_host_python, debian_mirror, install_missing_packages, scratch_dir)
 from tests.live_server import LiveServer
 
 BASE_IMAGE = "assay-base:bookworm"
@@ -56,14 +57,15 @@ def engine() -> Iterator[DockerEngine]:
 
 @pytest.fixture(scope="module")
 def image(engine: DockerEngine) -> str:
-    context = engine.root / "context"
     try:
-        with phase("pip wheel"):
-            build_wheelhouse(context / "wheelhouse")
+        check_host_python()
     except EngineUnavailable as refused:
         pytest.skip(str(refused))
-    with phase("debootstrap and import of the base"):
-        build_base_image(engine, BASE_IMAGE, engine.root)
+    context = engine.root / "context"
+    with phase("debootstrap and import of the base, pip wheel beside it"), ThreadPoolExecutor(1) as beside:
+        base = beside.submit(build_base_image, engine, BASE_IMAGE, engine.root)  # dpkg's I/O, pip's network
+        build_wheelhouse(context / "wheelhouse")
+        base.result()
     for name in ("Dockerfile", ".dockerignore"):
         shutil.copy2(ROOT / name, context / name)
     try:  # --network none: the build needs no network at all
