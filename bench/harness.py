@@ -68,7 +68,7 @@ class RssSampler:
         self._ask = lambda command: last  # type: ignore[method-assign]
 
 
-def wait_until_healthy(base: str, seconds: float = 30) -> None:
+def wait_until_healthy(base: str, seconds: float = 120) -> None:  # (a loaded 2-core machine can take a minute)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.jobs.bus import InMemoryEventBus
@@ -28,6 +28,10 @@ class AppState:
     requests_by_user: SlidingWindowLimiter
     version: str
     started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.sessions.kw["bind"]
 
 
 @dataclass

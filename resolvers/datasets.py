@@ -13,7 +13,7 @@ from services.storage.tables import Dataset, Job
 
 from resolvers.context import Context
 
-DOWNLOAD_FORMATS = ("CSV", "PARQUET")
+DOWNLOAD_FORMATS = ("CSV", "PARQUET", "REJECTS")
 
 
 async def get(ctx: Context, dataset_id: str | None) -> Dataset | None:
@@ -42,13 +42,25 @@ async def children(ctx: Context, dataset: Dataset) -> list[Dataset]:
 
 
 async def upload(ctx: Context, *, upload: Any, name: str | None, csv_options: dict[str, Any]) -> tuple[Dataset, Job]:
+    """Store and queue the upload; one still arriving (server.uploads) is ingested as it lands."""
     settings = ctx.settings
+    arrival = upload if getattr(upload, "arriving", False) else None
     async with ctx.session() as session:
-        return await dataset_service.create_from_upload(
+        dataset, job = await dataset_service.create_from_upload(
             session, jobs=ctx.app.jobs, owner_id=ctx.user_id, source=upload.file, file_name=upload.filename,
-            staged_path=getattr(upload, "staged_path", None),
+            staged_path=getattr(upload, "staged_path", None), arrival=arrival,
+            stall_seconds=settings.upload_stall_seconds,
             name=name, csv_options=csv_options, data_dir=settings.resolved_data_dir,
-            max_bytes=settings.max_upload_bytes, max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024))
+            max_bytes=settings.max_upload_bytes, max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024),
+            max_sheet_rows=settings.max_sheet_rows)
+    if arrival is not None:
+        async def undo() -> None:  # the body never completed: the dataset and its job go
+            try:
+                await delete(ctx, dataset.id)
+            except ServiceError:
+                pass
+        arrival.on_cut_off(undo)
+    return dataset, job
 
 
 async def delete(ctx: Context, dataset_id: str | None) -> str:

@@ -20,6 +20,11 @@ async def get(ctx: Context, model_id: str | None) -> Model | None:
         return await models.get_model(session, owner_id=ctx.user_id, model_id=model_id)
 
 
+async def for_job(ctx: Context, job: Job) -> Model | None:
+    async with ctx.session() as session:
+        return await models.model_for_job(session, owner_id=ctx.user_id, job=job)
+
+
 async def list_page(ctx: Context, *, first: int, after: str | None, dataset_id: str | None = None) -> Page[Model]:
     async with ctx.session() as session:
         return await models.list_models(session, owner_id=ctx.user_id, first=first, after=after, dataset_id=dataset_id,
@@ -53,7 +58,7 @@ async def delete(ctx: Context, model_id: str | None) -> str:
 
 
 async def export_url(ctx: Context, model: Model, fmt: str) -> str:
-    export.check_format(fmt)
+    await asyncio.to_thread(export.check_exportable, ctx.settings.resolved_data_dir, model, fmt)
     if fmt == "ONNX":  # convert now, so a pipeline that does not convert is a typed error, not a broken link
         await asyncio.to_thread(export.export_path, ctx.settings.resolved_data_dir, model, fmt)
     token = files.sign_download(secret=ctx.settings.resolved_secret_key, owner_id=model.owner_id, kind="model",

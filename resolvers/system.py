@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import col, func, select
 
 from services import system
+from services.storage import db
 from services.storage.tables import Job
 
 from resolvers.context import AppState, Context
@@ -22,6 +23,7 @@ class HealthReport:
     time: datetime
     active_jobs: int
     database: bool
+    redis: bool | None  # None: no Redis configured
 
 
 @dataclass
@@ -34,13 +36,20 @@ class SystemReport:
     database_size_bytes: float | None
     data_dir_size_bytes: float | None
     counts: dict[str, Any]
+    database: system.DatabaseFacts
+    revision: str | None
+    head_revision: str | None
+    redis: system.RedisFacts | None
 
 
 async def health(app: AppState) -> HealthReport:
     async with app.sessions() as session:
         database = await system.database_reachable(session)
-    return HealthReport(status="ok" if database else "degraded", version=app.version,
-                        time=datetime.now(timezone.utc), active_jobs=len(app.jobs.active_job_ids), database=database)
+    redis_url = app.settings.redis_url
+    redis = await system.redis_reachable(redis_url) if redis_url else None
+    healthy = database and redis is not False
+    return HealthReport(status="ok" if healthy else "degraded", version=app.version, time=datetime.now(timezone.utc),
+                        active_jobs=len(app.jobs.active_job_ids), database=database, redis=redis)
 
 
 async def system_info(ctx: Context) -> SystemReport:
@@ -51,9 +60,13 @@ async def system_info(ctx: Context) -> SystemReport:
                                            .order_by(col(Job.started_at)))).all())
         queued = await session.scalar(select(func.count()).select_from(Job).where(Job.status == "QUEUED")) or 0
         counts = await system.row_counts(session)
+        database = await system.database_facts(session, settings.resolved_database_url)
+    revision = await db.current_revision(app.engine)
+    redis = await system.redis_facts(settings.redis_url) if settings.redis_url else None
     data_size = await asyncio.to_thread(system.data_dir_size, settings.resolved_data_dir)
     return SystemReport(uptime_seconds=time.monotonic() - app.started_at, active_jobs=running, queued_jobs=queued,
                         workers=app.jobs.executor.workers,
                         database_url=system.redacted_url(settings.resolved_database_url),
                         database_size_bytes=system.database_file_size(settings.resolved_database_url),
-                        data_dir_size_bytes=data_size, counts=counts)
+                        data_dir_size_bytes=data_size, counts=counts, database=database, revision=revision,
+                        head_revision=db.head_revision(), redis=redis)

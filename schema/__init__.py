@@ -1,6 +1,8 @@
 """The GraphQL schema, composed from per-domain operation classes."""
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 import strawberry
@@ -11,6 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from schema.api.analysis import AnalysisMutation
 from schema.api.datasets import DatasetsMutation, DatasetsQuery
 from schema.api.jobs import JobsMutation, JobsQuery, JobsSubscription
+from schema.api.maintenance import MaintenanceMutation
 from schema.api.models import ModelsMutation, ModelsQuery
 from schema.api.pipelines import PipelinesMutation, PipelinesQuery
 from schema.api.preprocessing import PreprocessingMutation
@@ -27,7 +30,7 @@ class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery,
 
 @strawberry.type
 class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
-               PipelinesMutation, AnalysisMutation, JobsMutation):
+               PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation):
     pass
 
 
@@ -44,8 +47,21 @@ def should_mask(error: GraphQLError) -> bool:
     return not (error.extensions or {}).get("code")
 
 
+logger = logging.getLogger("assay.errors")
+ERROR_ID = "errorId"
+
+
 class FastMaskErrors(MaskErrors):
-    """MaskErrors without a runtime Protocol check per result: that check was a tenth of each subscription event."""
+    """MaskErrors without a runtime Protocol check per result: that check was a tenth of each subscription event.
+
+    The masked error keeps the id its log line has (AssaySchema.process_errors), so a user can quote it.
+    """
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        error_id = (error.extensions or {}).get(ERROR_ID)
+        masked.extensions = {"code": "INTERNAL", **({ERROR_ID: error_id} if error_id else {})}
+        return masked
 
     def _process_result(self, result: object) -> None:
         errors = getattr(result, "errors", None)
@@ -55,8 +71,17 @@ class FastMaskErrors(MaskErrors):
 
 class AssaySchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        """Log only unexpected errors, in full; a wrong password or a bad id is not a server problem."""
-        super().process_errors([error for error in errors if should_mask(error)], execution_context)
+        """Log only unexpected errors, in full, naming the operation and the user, under an id the client gets."""
+        context = getattr(execution_context, "context", None)
+        user = getattr(context, "user", None)
+        operation = getattr(execution_context, "operation_name", None) or "(anonymous)"
+        for error in errors:
+            if should_mask(error):
+                error_id = uuid.uuid4().hex[:12]
+                error.extensions = {**(error.extensions or {}), ERROR_ID: error_id}
+                logger.error("Unexpected error %s in operation %s (field %s) for user %s: %s", error_id, operation,
+                             ".".join(map(str, error.path or [])) or "-", user.id if user is not None else "anonymous",
+                             error.message, exc_info=error.original_error)
 
 
 def create_schema(*, max_depth: int = 10, max_aliases: int = 15, max_tokens: int = 2000) -> strawberry.Schema:

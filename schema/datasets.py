@@ -36,6 +36,25 @@ class DatasetStatus(Enum):
 class DataFormat(Enum):
     CSV = "CSV"
     PARQUET = "PARQUET"
+    REJECTS = "REJECTS"  # the lines ingest rejected, as CSV (line, reason, text)
+
+
+@strawberry.enum(description="What to do with a line whose field count is not the header's")
+class BadLines(Enum):
+    PAD = strawberry.enum_value("PAD", description="Default: pad short lines with nulls, drop extra fields that are "
+                                "all empty, reject other long lines (kept, counted, downloadable)")
+    SKIP = strawberry.enum_value("SKIP", description="As PAD, but reject short lines too")
+    FAIL = strawberry.enum_value("FAIL", description="Fail the upload at the first such line")
+
+
+@strawberry.enum(description="What the uploaded file was read as")
+class FileFormat(Enum):
+    TEXT = "TEXT"
+    GZIP = "GZIP"
+    XLSX = "XLSX"
+    XLS = "XLS"
+    ODS = "ODS"
+    PARQUET = "PARQUET"
 
 
 @strawberry.type
@@ -61,13 +80,35 @@ class Table:
     total_rows: int
 
 
+@strawberry.type(description="A line ingest did not load: its number in the file, its text, and why.")
+class RejectedLine:
+    line: int
+    text: str
+    reason: str
+
+
 @strawberry.type(description="How the file was read: detected or given.")
 class IngestInfo:
     encoding: str | None
     delimiter: str | None
     has_header: bool | None
     decimal: str | None
-    skipped_lines: int | None
+    skipped_lines: int | None = strawberry.field(description="Lines above the header that were skipped: blank, "
+                                                 "comment, or with another field count than the table")
+    format: FileFormat | None = None
+    quote_char: str | None = strawberry.field(default=None, description="Detected like the delimiter: \" or '")
+    sheet: str | None = strawberry.field(default=None, description="The workbook sheet that was read")
+    padded_lines: int = strawberry.field(default=0, description="Short lines padded with nulls")
+    trimmed_lines: int = strawberry.field(default=0, description="Long lines whose extra, empty fields were dropped")
+    rejected_lines: int = strawberry.field(default=0, description="Lines not loaded; see `rejects` and "
+                                           "`downloadUrl(format: REJECTS)`")
+    nul_bytes_removed: int = strawberry.field(default=0, description="Stray NUL bytes removed from the text")
+    info: strawberry.Private[dict]
+
+    @strawberry.field(description="The first rejected lines (at most 100 are kept here; all in the download)")
+    def rejects(self, first: int | None = 10) -> list[RejectedLine]:
+        first = 10 if first is None else max(0, min(first, 100))
+        return [RejectedLine(**r) for r in self.info.get("rejects", [])[:first]]
 
 
 @strawberry.type(description="An uploaded table and its versions.")
@@ -100,7 +141,12 @@ class Dataset(Node):
             return None
         return IngestInfo(encoding=info.get("encoding"), delimiter=info.get("delimiter"),
                           has_header=info.get("has_header"), decimal=info.get("decimal"),
-                          skipped_lines=info.get("skip_rows"))
+                          skipped_lines=info.get("skip_rows"),
+                          format=FileFormat(info["format"]) if info.get("format") else None,
+                          quote_char=info.get("quote_char"), sheet=info.get("sheet"),
+                          padded_lines=info.get("padded_lines", 0), trimmed_lines=info.get("trimmed_lines", 0),
+                          rejected_lines=info.get("rejected_lines", 0),
+                          nul_bytes_removed=info.get("nul_bytes_removed", 0), info=info)
 
     @strawberry.field(description="A page of rows (limit at most 1000). Empty until the dataset is READY.")
     async def rows(self, info: strawberry.Info, offset: int | None = 0, limit: int | None = 20) -> Table:
@@ -199,6 +245,9 @@ class CsvOptionsInput:
     encoding: str | None = strawberry.field(default=None, description="Detected when absent")
     has_header: bool | None = strawberry.field(default=None, description="Detected when absent")
     na_values: list[str] | None = strawberry.field(default=None, description="Replaces the default null tokens")
+    on_bad_lines: BadLines | None = strawberry.field(default=None, description="Lines with another field count "
+                                                     "than the header (PAD when absent)")
+    sheet: str | None = strawberry.field(default=None, description="The workbook sheet to read (the first when absent)")
 
 
 @strawberry.input

@@ -128,12 +128,11 @@ class Job(Node):
         row = await dataset_resolvers.get(info.context, self.row.dataset_id)
         return Dataset.from_row(row) if row else None
 
-    @strawberry.field(description="The model a TRAIN job trains")
+    @strawberry.field(description="The model this job trains (TRAIN, ANALYZE once modeled), else the one it uses "
+                                  "(PREDICT, REPORT)")
     async def model(self, info: strawberry.Info) -> Annotated["Model", strawberry.lazy("schema.models")] | None:
         from schema.models import Model
-        if self.row.kind != "TRAIN":
-            return None
-        row = await model_resolvers.get(info.context, self.row.params.get("model_id"))
+        row = await model_resolvers.for_job(info.context, self.row)
         return Model.from_row(row) if row else None
 
     @strawberry.field(description="The pipeline run a PIPELINE job carries out")

@@ -33,6 +33,8 @@ class AlertKind(Enum):
     UNIFORM = "UNIFORM"
     MIXED_TYPES = "MIXED_TYPES"
     OUTLIERS = "OUTLIERS"
+    REJECTED_LINES = "REJECTED_LINES"
+    PADDED_LINES = "PADDED_LINES"
 
 
 @strawberry.enum

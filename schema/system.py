@@ -6,6 +6,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
+from schema.database import DatabaseInfo, RedisInfo
 from schema.jobs import Job
 
 
@@ -16,6 +17,8 @@ class Health:
     time: datetime
     active_jobs: int
     database: bool
+    redis: bool | None = strawberry.field(default=None, description="Whether Redis answers a ping; null when "
+                                                                    "ASSAY_REDIS_URL is not configured")
 
 
 @strawberry.type
@@ -28,3 +31,5 @@ class SystemInfo:
     database_size_bytes: float | None
     data_dir_size_bytes: float | None
     counts: JSON = strawberry.field(description="Rows per table")
+    database: DatabaseInfo
+    redis: RedisInfo | None = strawberry.field(description="Null when ASSAY_REDIS_URL is not configured")

@@ -10,12 +10,15 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from resolvers.context import AppState
 from resolvers.pipelines import pipeline_limits
 from schema import create_schema
+from server.graphiql import ASSET_PREFIX, STATIC_DIR
 from server.graphql_view import AssayGraphQL
+from server.request_limits import RequestLimits
 from server.routes import download_dataset, download_model, download_plot, download_report, health_check, root
 from server.settings import Settings
 from server.uploads import clear_staging
@@ -39,7 +42,8 @@ def assay_version() -> str:
 
 
 def build_state(settings: Settings) -> AppState:
-    engine = db.create_engine(settings.resolved_database_url)
+    engine = db.create_engine(settings.resolved_database_url, db.PoolSettings(
+        size=settings.db_pool_size, max_overflow=settings.db_max_overflow, recycle_seconds=settings.db_pool_recycle_seconds))
     sessions = db.session_factory(engine)
     bus = InMemoryEventBus()
     executor = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds)
@@ -92,7 +96,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await state.sessions.kw["bind"].dispose()
 
     graphql = AssayGraphQL(create_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
-                                         max_tokens=settings.max_tokens), app=state)
+                                         max_tokens=settings.max_tokens), app=state,
+                           limits=RequestLimits.from_settings(settings))
     app = Starlette(routes=[
         Route("/", root),
         Route("/health", health_check),
@@ -101,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/files/models/{model_id:str}.{fmt:str}", download_model),
         Route("/files/reports/{report_id:str}.html", download_report),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        Mount(ASSET_PREFIX, StaticFiles(directory=STATIC_DIR)),  # GraphiQL's own assets: no CDN
         WebSocketRoute("/graphql", graphql),
     ], lifespan=lifespan)
     app.state.assay = state

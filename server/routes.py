@@ -29,7 +29,9 @@ async def health_check(request: Request) -> JSONResponse:
     report = await health(_state(request))
     body = {"status": report.status, "version": report.version, "time": report.time.isoformat(),
             "active_jobs": report.active_jobs, "database": report.database}
-    return JSONResponse(body, status_code=200 if report.database else 503)
+    if report.redis is not None:
+        body["redis"] = report.redis
+    return JSONResponse(body, status_code=200 if report.status == "ok" else 503)
 
 
 def _refuse(status: int, message: str) -> JSONResponse:
@@ -54,7 +56,7 @@ async def download_dataset(request: Request) -> Response:
     """Serve a dataset to whoever holds a valid token for it; a wrong or expired token gets 403."""
     state = _state(request)
     dataset_id, fmt = request.path_params["dataset_id"], request.path_params["fmt"].upper()
-    if fmt not in ("CSV", "PARQUET"):
+    if fmt not in ("CSV", "PARQUET", "REJECTS"):
         return _refuse(404, "Unknown format")
     dataset, refusal = await _owned(request, Dataset, "dataset", dataset_id, fmt)
     if refusal is not None:
@@ -63,6 +65,11 @@ async def download_dataset(request: Request) -> Response:
         return _refuse(409, f"The dataset is {dataset.status}, not READY")
     data_dir = state.settings.resolved_data_dir
     stem = dataset.name.rsplit(".", 1)[0] if dataset.name.lower().endswith((".csv", ".tsv", ".txt", ".gz")) else dataset.name
+    if fmt == "REJECTS":
+        rejects = files.rejects_path(data_dir, dataset_id)
+        if not rejects.exists():
+            return _refuse(404, "No lines of this dataset were rejected")
+        return FileResponse(rejects, media_type="text/csv", filename=f"{stem}-rejected-lines.csv")
     if fmt == "CSV":
         path = await asyncio.to_thread(dataset_service.csv_export, data_dir, dataset_id)
         return FileResponse(path, media_type="text/csv", filename=f"{stem}.csv")
@@ -99,7 +106,7 @@ async def download_model(request: Request) -> Response:
     try:
         path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model, fmt)
     except ServiceError as exc:  # exportUrl already converted it; this is a link made before a failure
-        return _refuse(409, exc.message)
+        return _refuse(404 if exc.code == "NOT_FOUND" else 409, exc.message)
     return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model_id[:8]}.{fmt.lower()}")
 
 

@@ -16,6 +16,12 @@ class Settings(BaseSettings):
     port: int = 8000
     data_dir: Path = Path("./data")
     database_url: str | None = None
+    # Pool of a server (client) database such as PostgreSQL; SQLite keeps SQLAlchemy's file-database defaults.
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    db_pool_recycle_seconds: float = 3600
+    redis_url: str | None = None
+    allow_database_reset: bool = False  # resetDatabase deletes everything: refused unless this is true
     secret_key: str | None = None
     admin_email: str | None = None
     admin_password: str | None = None
@@ -29,9 +35,16 @@ class Settings(BaseSettings):
     max_query_depth: int = 10
     max_aliases: int = 15
     max_tokens: int = 2000
+    # What one request may carry, checked on the raw bytes before parsing (server/request_limits.py)
+    max_request_mb: float = 8            # JSON bodies and WebSocket messages; uploads have max_upload_mb
+    max_json_depth: int = 64
+    max_number_length: int = 50          # characters of one JSON number
+    max_string_length: int = 100_000     # characters of one string in variables or the document
     max_page_size: int = 100
     max_preview_rows: int = 1000
     max_decompressed_mb: float = 4096
+    max_sheet_rows: int = 1_048_576  # a workbook sheet or Parquet upload with more rows is refused (Excel's limit)
+    upload_stall_seconds: float = 60  # an upload ingested while arriving that stops growing this long fails its job
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
     login_failure_window_seconds: float = 900

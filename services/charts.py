@@ -40,6 +40,19 @@ def lttb(x: np.ndarray, y: np.ndarray, threshold: int) -> np.ndarray:
     return chosen
 
 
+def axis_kind(column: dict[str, Any]) -> str:
+    """What an axis can do with a column, judged by its physical dtype: the semantic type only guides defaults,
+    so an integer sequence flagged IDENTIFIER (a row number) or a year is still a numeric axis."""
+    dtype = str(column.get("dtype") or "")
+    if dtype.startswith(("int", "uint", "float")):
+        return "NUMERIC"
+    if dtype == "bool":
+        return "BOOLEAN"
+    if dtype.startswith("datetime64") or dtype == "date":
+        return "DATETIME"
+    return column.get("semantic_type") or "TEXT"
+
+
 def _check(spec: dict[str, Any], types: dict[str, str]) -> None:
     kind = spec["type"]
     for field in ("x", "y", "group_by"):
@@ -51,9 +64,10 @@ def _check(spec: dict[str, Any], types: dict[str, str]) -> None:
     if kind in ("BAR", "PIE") and spec["aggregate"] != "COUNT" and spec.get("y") is None:
         raise invalid(f"Aggregating with {spec['aggregate']} needs `y`", ["input", "y"])
     if spec.get("y") is not None and (kind in NEEDS_Y or spec["aggregate"] != "COUNT") and types[spec["y"]] not in ("NUMERIC", "BOOLEAN"):
-        raise invalid(f"`y` must be numeric; {spec['y']} is {types[spec['y']]}", ["input", "y"])
+        raise invalid(f"`y` must be a number or boolean; {spec['y']} holds {types[spec['y']].lower()} values", ["input", "y"])
     if kind in ("HISTOGRAM", "SCATTER", "LINE") and types[spec["x"]] not in ORDERED_TYPES:
-        raise invalid(f"A {kind} chart needs a numeric or datetime `x`; {spec['x']} is {types[spec['x']]}", ["input", "x"])
+        raise invalid(f"A {kind} chart needs a numeric or datetime `x`; {spec['x']} holds {types[spec['x']].lower()} values",
+                      ["input", "x"])
     if kind == "PIE" and spec.get("group_by"):
         raise invalid("A PIE chart cannot be grouped", ["input", "groupBy"])
     if not 1 <= spec["limit"] <= MAX_LIMIT:
@@ -81,7 +95,7 @@ def _group_label(value: Any) -> str | None:
 
 
 def build_chart(data_dir: Path, dataset_id: str, columns: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
-    types = {c["name"]: c["semantic_type"] for c in columns}
+    types = {c["name"]: axis_kind(c) for c in columns}
     _check(spec, types)
     wanted = list(dict.fromkeys(c for c in (spec["x"], spec.get("y"), spec.get("group_by")) if c))
     frame = pq.read_table(files.parquet_path(data_dir, dataset_id), columns=wanted).to_pandas(date_as_object=False)
@@ -96,6 +110,8 @@ def _histogram(frame: pd.DataFrame, spec: dict) -> tuple[list[dict], bool]:
     x = frame[spec["x"]]
     is_time = pd.api.types.is_datetime64_any_dtype(x)
     present = x.dropna()  # keeps the row index, so groups still line up
+    if is_time and getattr(present.dt, "tz", None) is not None:
+        present = present.dt.tz_convert("UTC").dt.tz_localize(None)  # edges in UTC epoch seconds, as for naive times
     values = present.astype("datetime64[s]").astype("int64").astype(float) if is_time else present.astype(float)
     finite = values[np.isfinite(values)]
     if finite.empty:
@@ -138,6 +154,8 @@ def _line(frame: pd.DataFrame, spec: dict) -> tuple[list[dict], bool]:
     for label, part in groups:
         part = part.sort_values(spec["x"], kind="stable").reset_index(drop=True)
         x = part[spec["x"]]
+        if pd.api.types.is_datetime64_any_dtype(x) and getattr(x.dt, "tz", None) is not None:
+            x = x.dt.tz_convert("UTC").dt.tz_localize(None)
         numeric_x = (x.astype("int64") if pd.api.types.is_datetime64_any_dtype(x) else x).to_numpy(dtype=float)
         index = lttb(numeric_x, part[spec["y"]].to_numpy(dtype=float), per_series)
         sampled = sampled or len(index) < len(part)

@@ -5,7 +5,7 @@ import asyncio
 import codecs
 import os
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -14,7 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.errors import ServiceError, invalid
-from services.ingest.sniff import check_delimited_text
+from services.ingest.ragged import POLICIES
+from services.ingest.sniff import check_upload, read_text_head
 from services.jobs.engine import JobEngine
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model, Report
@@ -31,35 +32,84 @@ def display_name(file_name: str | None) -> str:
     return base[:MAX_NAME] or "upload.csv"
 
 
+BOM_ENCODINGS = {"utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)}
+
+
 def validate_csv_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The CSV options ingest can use, cleaned; anything else is INVALID_INPUT naming the option (before a job)."""
     cleaned: dict[str, Any] = {}
     delimiter = options.get("delimiter")
     if delimiter is not None:
         delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
-        if len(delimiter) != 1 or delimiter in "\"\r\n":
-            raise invalid("The delimiter must be one character (e.g. ',' ';' '\\t' '|')", ["csv", "delimiter"])
+        if len(delimiter) != 1 or delimiter in "\"\r\n" or not delimiter.isascii() or not (
+                delimiter.isprintable() or delimiter == "\t"):
+            raise invalid("The delimiter must be one printable ASCII character (e.g. ',' ';' '\\t' '|')",
+                          ["csv", "delimiter"])
         cleaned["delimiter"] = delimiter
     if options.get("encoding"):
-        try:
-            cleaned["encoding"] = codecs.lookup(options["encoding"]).name
-        except LookupError as exc:
-            raise invalid(f"Unknown encoding {options['encoding']!r}", ["csv", "encoding"]) from exc
+        cleaned["encoding"] = _text_encoding(options["encoding"])
     if options.get("has_header") is not None:
         cleaned["has_header"] = bool(options["has_header"])
     if options.get("na_values") is not None:
         cleaned["na_values"] = list(options["na_values"])
+    if options.get("on_bad_lines") is not None:
+        if options["on_bad_lines"] not in POLICIES:
+            raise invalid(f"onBadLines must be one of {', '.join(POLICIES)}", ["csv", "onBadLines"])
+        cleaned["on_bad_lines"] = options["on_bad_lines"]
+    if options.get("sheet") is not None:
+        if not str(options["sheet"]).strip() or len(options["sheet"]) > 255:
+            raise invalid("The sheet name must be 1-255 characters", ["csv", "sheet"])
+        cleaned["sheet"] = options["sheet"]
     return cleaned
 
 
+def _text_encoding(name: str) -> str:
+    """A codec that decodes bytes to text (not base64, zlib or rot13), by its canonical name."""
+    try:
+        codec = codecs.lookup(name)
+    except (LookupError, ValueError) as exc:
+        raise invalid(f"Unknown encoding {name!r}", ["csv", "encoding"]) from exc
+    if not getattr(codec, "_is_text_encoding", True):
+        raise invalid(f"{name!r} is not a text encoding", ["csv", "encoding"])
+    if codec.name not in BOM_ENCODINGS:  # those need the file's byte-order mark: checked once it is stored
+        try:
+            codecs.getincrementaldecoder(codec.name)(errors="replace").decode(b"a,b\n1,2\n")
+        except (UnicodeError, TypeError, ValueError) as exc:
+            raise invalid(f"{name!r} cannot decode a CSV file ({exc})", ["csv", "encoding"]) from exc
+    return codec.name
+
+
+def check_options_fit_file(path: Path, options: dict[str, Any]) -> None:
+    """UTF-16/UTF-32 without an endianness need a byte-order mark; refuse such a file before its job starts."""
+    boms = BOM_ENCODINGS.get(options.get("encoding", ""))
+    if boms and not read_text_head(path, 4).startswith(boms):
+        raise invalid(f"The file has no {options['encoding'].upper()} byte-order mark; name the byte order "
+                      f"({options['encoding']}-le or {options['encoding']}-be)", ["csv", "encoding"])
+
+
+class UploadArrival(Protocol):
+    """An upload whose bytes may still be arriving (server.uploads.StagedUpload)."""
+    finished: bool
+    failure: str | None
+    staged_path: Path
+
+    async def wait_for_bytes(self, count: int) -> None: ...
+    async def wait_complete(self) -> None: ...
+    def report_state_to(self, state_path: Path) -> None: ...
+
+
 def _store_upload(source: BinaryIO, target: Path, max_bytes: int, staged_path: Path | None = None) -> int:
-    """Move a staged upload into place, or copy a stream in chunks; refuse (and remove) one over `max_bytes`."""
+    """Move a staged upload into place, or copy a stream in chunks; refuse (and remove) one over `max_bytes`.
+
+    A staged file still arriving is moved all the same: its writer keeps appending to the moved file.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     if staged_path is not None:
         size = staged_path.stat().st_size
         if size > max_bytes:
             raise ServiceError("PAYLOAD_TOO_LARGE", f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
         os.replace(staged_path, target)  # same file system (both in the data directory): a rename, not a copy
-        check_delimited_text(target)
+        check_upload(target)
         return size
     written = 0
     with files.atomic_output(target) as temporary, temporary.open("wb") as out:
@@ -68,15 +118,19 @@ def _store_upload(source: BinaryIO, target: Path, max_bytes: int, staged_path: P
             if written > max_bytes:
                 raise ServiceError("PAYLOAD_TOO_LARGE", f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
             out.write(chunk)
-    check_delimited_text(target)
+    check_upload(target)
     return written
 
 
 async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id: str, source: BinaryIO,
                              file_name: str | None, name: str | None, csv_options: dict[str, Any],
                              data_dir: Path, max_bytes: int, max_decompressed_bytes: int,
-                             staged_path: Path | None = None) -> tuple[Dataset, Job]:
-    """Store the upload, then queue its INGEST job. On any refusal nothing is left behind."""
+                             max_sheet_rows: int, staged_path: Path | None = None,
+                             arrival: UploadArrival | None = None, stall_seconds: float = 60) -> tuple[Dataset, Job]:
+    """Store the upload, then queue its INGEST job. On any refusal nothing is left behind.
+
+    An `arrival` still streaming in is judged from its first bytes, and its job follows the rest.
+    """
     options = validate_csv_options(csv_options)
     shown = display_name(file_name)
     if name is not None and not name.strip():
@@ -84,20 +138,48 @@ async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id
     dataset = Dataset(owner_id=owner_id, name=(name or shown).strip()[:MAX_NAME], file_name=shown, csv_options=options)
     folder = files.dataset_dir(data_dir, dataset.id)
     try:
+        following = await _judgeable(arrival)
         dataset.size_bytes = await asyncio.to_thread(_store_upload, source, files.original_path(data_dir, dataset.id),
                                                      max_bytes, staged_path)
+        await asyncio.to_thread(check_options_fit_file, files.original_path(data_dir, dataset.id), options)
         session.add(dataset)
         await session.flush()
-        job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params={
-            "dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,
-            "max_decompressed_bytes": max_decompressed_bytes})
+        params = {"dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,
+                  "max_decompressed_bytes": max_decompressed_bytes, "max_sheet_rows": max_sheet_rows}
+        if following:
+            params |= {"upload_state": str(files.upload_state_path(data_dir, dataset.id)),
+                       "upload_stall_seconds": stall_seconds}
+        job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params)
         await session.commit()
+        if following:
+            arrival.report_state_to(files.upload_state_path(data_dir, dataset.id))
     except BaseException:
         await session.rollback()
         files.remove_tree(folder)
         raise
     jobs.launch(job)
     return dataset, job
+
+
+JUDGING_BYTES = 1024 * 1024  # enough of an upload still arriving to judge what it is (its text head, inflated)
+
+
+async def _judgeable(arrival: UploadArrival | None) -> bool:
+    """Wait until enough of the upload is on disk to judge it; whether it is still arriving then."""
+    if arrival is None:
+        return False
+    await arrival.wait_for_bytes(JUDGING_BYTES)
+    if not arrival.finished and _starts_like_zip(arrival):
+        await arrival.wait_complete()  # a workbook is judged by the directory at its end
+    if arrival.failure:
+        raise ServiceError("PAYLOAD_TOO_LARGE" if "too large" in arrival.failure else "INVALID_INPUT",
+                           f"The upload did not complete: {arrival.failure}")
+    return not arrival.finished
+
+
+def _starts_like_zip(arrival: Any) -> bool:
+    with open(arrival.staged_path, "rb") as head:
+        return head.read(2) == b"PK"
 
 
 async def on_ingest_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
@@ -107,6 +189,8 @@ async def on_ingest_success(session: AsyncSession, job: Job, result: dict[str, A
     dataset.status, dataset.error = "READY", None
     dataset.row_count, dataset.column_count = result["row_count"], result["column_count"]
     dataset.columns, dataset.ingest_info = result["columns"], result["ingest_info"]
+    if result.get("size_bytes") is not None:  # known only at the end for an upload ingested while arriving
+        dataset.size_bytes = result["size_bytes"]
     session.add(dataset)
 
 
@@ -135,6 +219,8 @@ async def get_dataset(session: AsyncSession, *, owner_id: str, dataset_id: str) 
 async def list_datasets(session: AsyncSession, *, owner_id: str, first: int, after: str | None,
                         search: str | None, max_first: int) -> Page[Dataset]:
     filters = [col(Dataset.owner_id) == owner_id]
+    if search and len(search) > MAX_NAME:  # could never match; SQLite refuses LIKE patterns over 50,000 bytes
+        raise invalid(f"`search` must be at most {MAX_NAME} characters, as names are", ["search"])
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         filters.append(col(Dataset.name).ilike(pattern, escape="\\"))

@@ -28,6 +28,16 @@ def parquet_path(data_dir: Path, dataset_id: str) -> Path:
     return dataset_dir(data_dir, dataset_id) / "data.parquet"
 
 
+def rejects_path(data_dir: Path, dataset_id: str) -> Path:
+    """The lines ingest rejected (line, reason, text), as CSV."""
+    return dataset_dir(data_dir, dataset_id) / "rejects.csv"
+
+
+def upload_state_path(data_dir: Path, dataset_id: str) -> Path:
+    """How an upload that was ingested while arriving ended (services.ingest.follow)."""
+    return dataset_dir(data_dir, dataset_id) / "upload.state"
+
+
 def csv_export_path(data_dir: Path, dataset_id: str) -> Path:
     return dataset_dir(data_dir, dataset_id) / "export.csv"
 

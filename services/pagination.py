@@ -31,9 +31,12 @@ def encode_cursor(created_at: datetime, row_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(created), row_id
+        moment = datetime.fromisoformat(created)
     except (ValueError, UnicodeDecodeError) as exc:
         raise invalid("Not a valid cursor", ["after"]) from exc
+    if moment.tzinfo is None:  # every cursor we issue carries its zone; the database refuses naive times
+        raise invalid("Not a valid cursor", ["after"])
+    return moment, row_id
 
 
 async def paginate(session: AsyncSession, model: Any, *, filters: list[Any], first: int, after: str | None,

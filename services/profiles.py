@@ -29,7 +29,8 @@ async def start_profile(session: AsyncSession, *, jobs: JobEngine, owner_id: str
     if bins is not None and not 1 <= bins <= MAX_BINS:
         raise invalid(f"`bins` must be between 1 and {MAX_BINS}", ["bins"])
     job = await jobs.enqueue(session, owner_id=owner_id, kind="PROFILE", dataset_id=dataset.id, params={
-        "dataset_id": dataset.id, "data_dir": str(data_dir), "columns": dataset.columns, "plots": plots, "bins": bins})
+        "dataset_id": dataset.id, "data_dir": str(data_dir), "columns": dataset.columns, "plots": plots, "bins": bins,
+        "ingest_info": {key: (dataset.ingest_info or {}).get(key) for key in ("rejected_lines", "padded_lines")}})
     await session.commit()
     jobs.launch(job)
     return dataset, job

@@ -1,7 +1,15 @@
-"""Shared fixtures: a temp data dir, the real ASGI app, logged-in users, and GraphQL helpers."""
+"""Shared fixtures: a temp data dir, the real ASGI app, logged-in users, and GraphQL helpers.
+
+Every test that has a data dir (`tmp_path`) runs on each database backend: SQLite, and PostgreSQL (one
+throwaway server per session, a fresh database per test cloned from a migrated template). The backend reaches
+the app the way a deployment's does, through ASSAY_DATABASE_URL, so `make_settings` and subprocess servers see it.
+`--databases=sqlite` (or ASSAY_TEST_DATABASES=sqlite) runs one backend only.
+"""
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import time
 import uuid
 import zlib
@@ -9,10 +17,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from server.app import create_app
+from server.postgres_local import LocalPostgres, local_postgres
 from server.settings import Settings
+from services.storage import db
+
+BACKENDS = ("sqlite", "postgresql")
+TEMPLATE_DATABASE = "assay_template"
 
 CORPUS = Path(__file__).parent / "corpus"
 PREFLIGHT = {"apollo-require-preflight": "true"}
@@ -22,6 +36,63 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values = {"data_dir": tmp_path / "data", "secret_key": "test-secret-key-that-is-long-enough-for-hs256",
               "max_concurrent_jobs": 2, "job_heartbeat_seconds": 0.5, **overrides}
     return Settings(**values)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--databases", default=os.environ.get("ASSAY_TEST_DATABASES", ",".join(BACKENDS)),
+                     help="comma-separated database backends to run the suite on (sqlite,postgresql)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only(reason): the test is about SQLite itself; not run on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests with a data dir run once per backend; pure functions of their input run once."""
+    if "database_backend" not in metafunc.fixturenames:
+        return
+    chosen = [b for b in metafunc.config.getoption("databases").split(",") if b in BACKENDS] or ["sqlite"]
+    if "tmp_path" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("sqlite_only"):
+        chosen = ["sqlite"]
+    metafunc.parametrize("database_backend", chosen, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """One PostgreSQL for the session, with a template database already migrated to head."""
+    with local_postgres() as server:
+        template_url = server.create_database(TEMPLATE_DATABASE)
+        db.migrate(template_url)
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def database_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        monkeypatch.delenv("ASSAY_DATABASE_URL", raising=False)
+        yield backend
+        return
+    server: LocalPostgres = request.getfixturevalue("postgres")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    server.psql(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"')
+    monkeypatch.setenv("ASSAY_DATABASE_URL", server.url_for(name))
+    yield backend
+    server.drop_database(name)
+
+
+def run_sql(settings: Settings, statements: dict[str, str] | str, **params: Any) -> list[tuple]:
+    """Run SQL on the test's database (per dialect when it differs) and return the rows; for checks of stored state."""
+    async def run() -> list[tuple]:
+        engine = db.create_engine(settings.resolved_database_url)
+        try:
+            async with engine.begin() as connection:
+                sql = statements if isinstance(statements, str) else statements[connection.dialect.name]
+                result = await connection.execute(text(sql), params)
+                return [tuple(row) for row in result] if result.returns_rows else [(result.rowcount,)]
+        finally:
+            await engine.dispose()
+    return asyncio.run(run())
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import jwt
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from tests.conftest import REGISTER, gql, make_settings, register
+from services.system import redacted_url
+from tests.conftest import REGISTER, gql, make_settings, register, run_sql
 
 LOGIN = """mutation($email: String!, $password: String!) { login(input: {email: $email, password: $password}) {
   accessToken refreshToken user { email role } errors { code message field } } }"""
@@ -26,10 +27,8 @@ def test_register_login_and_me(client):
 
 
 def test_password_is_stored_as_argon2id(client, settings):
-    import sqlite3
     register(client, "hash@example.com", "a secret password")
-    stored = sqlite3.connect(settings.resolved_data_dir / "assay.db").execute(
-        "select password_hash from user where email='hash@example.com'").fetchone()[0]
+    stored = run_sql(settings, 'select password_hash from "user" where email = :email', email="hash@example.com")[0][0]
     assert stored.startswith("$argon2id$") and "a secret password" not in stored
 
 
@@ -104,7 +103,8 @@ def test_admin_is_created_from_settings_and_sees_system(tmp_path):
         assert admin["user"]["role"] == "ADMIN"
         system = gql(client, "{ system { workers queuedJobs databaseUrl counts uptimeSeconds activeJobs { id } } }",
                      token=admin["accessToken"])["data"]["system"]
-        assert system["workers"] == 2 and system["counts"]["user"] == 1 and "assay.db" in system["databaseUrl"]
+        assert system["workers"] == 2 and system["counts"]["user"] == 1 
+        assert system["databaseUrl"] == redacted_url(settings.resolved_database_url)
         member = register(client)
         denied = gql(client, "{ system { workers } }", token=member["accessToken"])
         assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"

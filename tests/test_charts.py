@@ -132,3 +132,41 @@ def test_missing_values_are_left_out(client, token):
     assert sum(p["y"] for p in histogram["points"]) == 3
     line = points(chart(client, token, dataset["id"], type="LINE", x="when", y="v"))
     assert [p["y"] for p in line["points"]] == [1.0, 4.0]
+
+
+@pytest.fixture
+def penguin_rows(client, token):
+    """A row number (unique integers: IDENTIFIER), a year, a measurement and a flag, as users upload them."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"row_id": np.arange(1, 301), "year": rng.choice([2007, 2008, 2009], 300),
+                          "body_mass_g": rng.normal(4200, 500, 300).round(), "male": rng.choice([True, False], 300)})
+    dataset = ingest(client, token, frame.to_csv(index=False).encode(), "penguins.csv")
+    assert {c["name"]: c["semanticType"] for c in dataset["columns"]}["row_id"] == "IDENTIFIER"
+    return dataset["id"]
+
+
+@pytest.mark.parametrize("spec", [
+    {"type": "LINE", "x": "row_id", "y": "body_mass_g"},
+    {"type": "SCATTER", "x": "row_id", "y": "body_mass_g", "groupBy": "male"},
+    {"type": "HISTOGRAM", "x": "row_id", "bins": 3},
+    {"type": "LINE", "x": "year", "y": "row_id"},
+    {"type": "BAR", "x": "year", "y": "row_id", "aggregate": "MAX"},
+])
+def test_an_identifier_that_is_a_number_is_a_numeric_axis(client, token, penguin_rows, spec):
+    chart_data = points(chart(client, token, penguin_rows, **spec))
+    assert chart_data["totalRows"] == 300 and chart_data["points"]
+
+
+def test_a_line_against_the_row_number_follows_the_rows(client, token, penguin_rows):
+    line = points(chart(client, token, penguin_rows, type="LINE", x="row_id", y="body_mass_g", limit=1000))
+    assert [p["x"] for p in line["points"]] == list(range(1, 301))
+
+
+def test_histogram_over_timezone_aware_times_bins_in_utc(client, token):
+    dataset = ingest(client, token, b"at,v\n2024-01-01T00:00:00+02:00,1\n2024-01-01T12:00:00+02:00,2\n"
+                                    b"2024-01-02T00:00:00+02:00,3\n")
+    assert dataset["columns"][0]["semanticType"] == "DATETIME", dataset["columns"]
+    histogram = points(chart(client, token, dataset["id"], type="HISTOGRAM", x="at", bins=2))
+    assert histogram["points"][0]["x"].startswith("2023-12-31T22:00") and sum(p["y"] for p in histogram["points"]) == 3
+    line = points(chart(client, token, dataset["id"], type="LINE", x="at", y="v"))
+    assert [p["y"] for p in line["points"]] == [1.0, 2.0, 3.0]

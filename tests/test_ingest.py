@@ -157,12 +157,12 @@ def test_a_type_that_changes_after_the_first_block_reads_the_whole_file(client, 
     assert any("Reading the whole file at once" in m for m in logs)
 
 
-@pytest.mark.parametrize("name, message", [
-    ("ragged.csv", "Line 4 has 4 fields where the header has 3"),
-    ("header_only.csv", "header but no data rows"),
+@pytest.mark.parametrize("name, message, csv", [
+    ("ragged.csv", "Line 4 has 4 fields where the header has 3", {"onBadLines": "FAIL"}),
+    ("header_only.csv", "header but no data rows", None),
 ])
-def test_bad_content_ends_failed_with_reason(client, token, settings, name, message):
-    payload = upload(client, token, corpus(name))["data"]["uploadDataset"]
+def test_bad_content_ends_failed_with_reason(client, token, settings, name, message, csv):
+    payload = upload(client, token, corpus(name), csv=csv)["data"]["uploadDataset"]
     job = wait_for_job(client, token, payload["job"]["id"])
     assert job["status"] == "FAILED" and message in job["error"]
     dataset = gql(client, DATASET, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
@@ -173,7 +173,7 @@ def test_bad_content_ends_failed_with_reason(client, token, settings, name, mess
 
 @pytest.mark.parametrize("name, code, hint", [
     ("empty.csv", "PARSE_ERROR", "empty"),
-    ("fake.xlsx", "UNSUPPORTED_FILE", "export it as CSV"),
+    ("fake.xlsx", "UNSUPPORTED_FILE", "not a workbook"),
     ("binary.csv", "UNSUPPORTED_FILE", "binary"),
 ])
 def test_refused_uploads_leave_nothing(client, token, settings, name, code, hint):

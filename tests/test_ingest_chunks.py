@@ -115,16 +115,17 @@ def test_a_type_that_changes_in_a_later_chunk_goes_to_the_whole_file_reader(tmp_
                         max_decompressed=LIMIT, chunk_bytes=2048)
 
 
-def test_a_ragged_row_in_a_later_chunk_is_explained_by_the_whole_file_reader(tmp_path):
+def test_a_ragged_row_in_a_later_chunk_is_placed_by_its_line_in_the_file(tmp_path):
     body = "a,b,c\n" + "".join(f"{i},{i},{i}\n" for i in range(3000)) + "1,2,3,4\n"
     source = tmp_path / "ragged.csv"
     source.write_bytes(body.encode())
     dialect = detect_file_dialect(source, options={})
-    with pytest.raises(NotStreamable):
-        parse_and_write(source, dialect, tmp_path / "out.parquet", max_decompressed=LIMIT, chunk_bytes=2048)
-    with pytest.raises(ServiceError) as explained:
-        read_with_dialect(source, dialect, max_decompressed=LIMIT)
-    assert explained.value.message == "Line 3002 has 4 fields where the header has 3"
+    for read in (lambda: parse_and_write(source, dialect, tmp_path / "out.parquet", max_decompressed=LIMIT,
+                                         chunk_bytes=2048),
+                 lambda: read_with_dialect(source, dialect, max_decompressed=LIMIT)):
+        with pytest.raises(ServiceError) as explained:  # strict when no policy is given
+            read()
+        assert explained.value.message == "Line 3002 has 4 fields where the header has 3"
 
 
 @pytest.mark.parametrize("chunk, splittable", [

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import pytest
 from starlette.testclient import TestClient
@@ -108,7 +109,7 @@ def test_job_timeline_and_logs(client, token):
 def test_status_changes_are_compare_and_set(tmp_path):
     """A stale worker (an older attempt, or a job already moved on) can never overwrite the newer state."""
     async def scenario() -> None:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'cas.db'}"
+        url = os.environ.get("ASSAY_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp_path / 'cas.db'}"
         await asyncio.to_thread(db.migrate, url)
         sessions = db.session_factory(db.create_engine(url))
         async with sessions() as session:

@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from tests.conftest import gql, ingest, make_settings, register, wait_for_job
+from tests.conftest import gql, ingest, make_settings, register, run_sql, wait_for_job
 
 CREATE = """mutation($input: CreatePipelineInput!) { createPipeline(input: $input) {
   pipeline { id name config } errors { code message field } } }"""
@@ -674,16 +674,14 @@ def test_pipelines_saved_before_the_given_shape_was_kept_echo_it_rebuilt(open_cl
         {"source": {"dataset": {"datasetId": dataset["id"]}},
          "steps": [{"impute": {"columns": ["a_b"], "strategy": "MEDIAN"}}, {"renameColumns": {"mapping": {"a_b": "ab_c"}}}],
          "sink": {"dataset": {"name": "d"}}}]
-    import sqlite3 as sqlite
-    database = client.settings.resolved_data_dir / "assay.db"
     for given in inputs:
         created = create(client, token, name="old", **given)
         assert created["errors"] == [], created
         pipeline_id = created["pipeline"]["id"]
-        with sqlite.connect(database) as connection:
-            from schema.common import raw_id
-            changed = connection.execute("UPDATE pipeline SET config = json_remove(config, '$.given') WHERE id = ?",
-                                         (raw_id(pipeline_id, "Pipeline"),)).rowcount
+        from schema.common import raw_id
+        changed = run_sql(client.settings, {"sqlite": "UPDATE pipeline SET config = json_remove(config, '$.given') WHERE id = :id",
+                                            "postgresql": "UPDATE pipeline SET config = (config::jsonb - 'given')::json WHERE id = :id"},
+                          id=raw_id(pipeline_id, "Pipeline"))[0][0]
         assert changed == 1
         shown = gql(client, "query($id: ID!) { pipeline(id: $id) { config } }", {"id": pipeline_id}, token)
         assert shown["data"]["pipeline"]["config"] == created["pipeline"]["config"]

@@ -10,7 +10,7 @@ from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from schema.common import raw_id
 from services.preprocessing.steps import apply_recipe
-from tests.conftest import DATASET, gql, ingest, register, wait_for_job
+from tests.conftest import DATASET, gql, ingest, register, run_sql, wait_for_job
 
 RUN = """mutation($input: PreprocessDatasetInput!) { preprocessDataset(input: $input) {
   dataset { id name status } job { id } errors { code message field } } }"""
@@ -173,10 +173,9 @@ def test_a_recipe_reapplied_to_new_rows_gives_the_same_numbers(client, token, so
              {"scale": {"columns": ["qty"], "strategy": "STANDARD"}}, {"encode": {"columns": ["size"], "strategy": "LABEL"}}]
     payload, _ = derive(client, token, dataset["id"], steps)
     import json
-    import sqlite3
-    db = sqlite3.connect(client.app.state.assay.settings.resolved_data_dir / "assay.db")
     # the full stored recipe, as model training will read it
-    recipe = json.loads(db.execute("select recipe from dataset where id = ?", (raw_id(payload["dataset"]["id"], "Dataset"),)).fetchone()[0])
+    recipe = json.loads(run_sql(client.app.state.assay.settings, "select recipe from dataset where id = :id",
+                                id=raw_id(payload["dataset"]["id"], "Dataset"))[0][0])
     new_rows = pd.DataFrame({"when": pd.to_datetime(["2025-01-01", "2025-01-02"]), "city": ["rome", "paris"],
                              "size": ["M", "XXL"], "price": [np.nan, 10.0], "qty": [5.0, np.nan], "score": [0.1, 0.2]})
     applied = apply_recipe(new_rows, recipe)

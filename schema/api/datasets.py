@@ -33,11 +33,14 @@ class DatasetsQuery:
 @strawberry.type
 class DatasetsMutation:
     @strawberry.mutation(permission_classes=[IsAuthenticated],
-                         description="Upload a CSV/TSV/TXT file (optionally gzipped) with the GraphQL multipart "
+                         description="Upload a CSV/TSV/TXT file (optionally gzipped), an .xlsx/.xls/.ods workbook or a "
+                                     "Parquet file with the GraphQL multipart "
                                      "request spec; it is ingested by an INGEST job.")
     async def upload_dataset(self, info: strawberry.Info, input: UploadDatasetInput) -> UploadDatasetPayload:
-        options = {} if input.csv is None else {"delimiter": input.csv.delimiter, "encoding": input.csv.encoding,
-                                                "has_header": input.csv.has_header, "na_values": input.csv.na_values}
+        options = {} if input.csv is None else {
+            "delimiter": input.csv.delimiter, "encoding": input.csv.encoding, "has_header": input.csv.has_header,
+            "na_values": input.csv.na_values, "sheet": input.csv.sheet,
+            "on_bad_lines": input.csv.on_bad_lines.value if input.csv.on_bad_lines else None}
         try:
             dataset, job = await dataset_resolvers.upload(info.context, upload=input.file, name=input.name,
                                                           csv_options=options)

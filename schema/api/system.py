@@ -10,6 +10,7 @@ from resolvers import models as model_resolvers
 from resolvers import pipelines as pipeline_resolvers
 from resolvers import system as system_resolvers
 from resolvers.permissions import IsAdmin, IsAuthenticated
+from services.system import redacted_url
 
 from schema.common import Node, from_global_id
 from schema.datasets import Dataset
@@ -17,8 +18,22 @@ from schema.jobs import Job
 from schema.models import Model
 from schema.pipelines import Pipeline, PipelineRun
 from schema.reports import report_type
+from schema.database import DatabaseInfo, DatabasePool, RedisInfo
 from schema.system import Health, SystemInfo
 from schema.users import User
+
+
+def database_info(report: system_resolvers.SystemReport) -> DatabaseInfo:
+    facts = report.database
+    pool = DatabasePool(**vars(facts.pool)) if facts.pool else None
+    return DatabaseInfo(engine=facts.engine, server_version=facts.server_version, size_bytes=facts.size_bytes,
+                        pool=pool, revision=report.revision, head_revision=report.head_revision)
+
+
+def redis_info(report: system_resolvers.SystemReport, redis_url: str | None) -> RedisInfo | None:
+    if report.redis is None or redis_url is None:
+        return None
+    return RedisInfo(url=redacted_url(redis_url), **vars(report.redis))
 
 
 @strawberry.type
@@ -27,7 +42,7 @@ class SystemQuery:
     async def health(self, info: strawberry.Info) -> Health:
         report = await system_resolvers.health(info.context.app)
         return Health(status=report.status, version=report.version, time=report.time,
-                      active_jobs=report.active_jobs, database=report.database)
+                      active_jobs=report.active_jobs, database=report.database, redis=report.redis)
 
     @strawberry.field(permission_classes=[IsAuthenticated, IsAdmin], description="ADMIN only")
     async def system(self, info: strawberry.Info) -> SystemInfo | None:
@@ -35,7 +50,8 @@ class SystemQuery:
         return SystemInfo(uptime_seconds=report.uptime_seconds, active_jobs=[Job.from_row(j) for j in report.active_jobs],
                           queued_jobs=report.queued_jobs, workers=report.workers, database_url=report.database_url,
                           database_size_bytes=report.database_size_bytes,
-                          data_dir_size_bytes=report.data_dir_size_bytes, counts=report.counts)
+                          data_dir_size_bytes=report.data_dir_size_bytes, counts=report.counts,
+                          database=database_info(report), redis=redis_info(report, info.context.settings.redis_url))
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="Any object of the caller's by global id")
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:

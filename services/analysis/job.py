@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from services import files
 from services.errors import ServiceError
 from services.jobs.context import JobContext
+from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
 from services.modeling.train import train_model
 from services.profiling.profile import profile_table
 from services.reports.html import render_report
@@ -45,8 +46,21 @@ class StageStore:
             temporary.write_text(json.dumps(value))
 
 
+TIME_PART_NAMES = re.compile(r"(^|[_\s-])(year|yr|month|quarter|week|weekday|day|hour|minute|date|time|timestamp)s?($|[_\s-])", re.I)
+LABEL_LEVELS = range(2, 21)  # a column with this many levels reads like classes, not a measurement
+
+
+def looks_like_time(column: dict[str, Any], stats: dict[str, Any]) -> bool:
+    """Years, months, days...: numbers people group or index by, rarely what they predict."""
+    if TIME_PART_NAMES.search(column["name"]):
+        return True
+    numeric = stats.get("numeric") or {}
+    return (str(stats.get("dtype", "")).startswith(("int", "uint")) and numeric.get("min") is not None
+            and 1800 <= numeric["min"] and numeric["max"] <= 2200)
+
+
 def score_targets(columns: list[dict[str, Any]], profile: dict[str, Any]) -> list[tuple[float, str, str]]:
-    """(score, column, why) for plausible targets, best first."""
+    """(score, column, why) for plausible targets, best first (ties keep the table's column order)."""
     by_name = {c["name"]: c for c in profile["columns"]}
     scored = []
     for index, column in enumerate(columns):
@@ -54,10 +68,16 @@ def score_targets(columns: list[dict[str, Any]], profile: dict[str, Any]) -> lis
         if column["semantic_type"] in ("IDENTIFIER", "EMPTY", "TEXT", "DATETIME") or stats["distinct_count"] < 2:
             continue
         score, reasons = 0.0, []
-        if TARGET_NAMES.match(column["name"].strip()):
+        named = bool(TARGET_NAMES.match(column["name"].strip()))
+        few_levels = stats["distinct_count"] in LABEL_LEVELS
+        if named:
             score, reasons = score + 4, reasons + ["its name says so"]
-        if index == len(columns) - 1 and 2 <= stats["distinct_count"] <= 20:
-            score, reasons = score + 2, reasons + ["it is a low-cardinality last column"]
+        if looks_like_time(column, stats) and not named:
+            score, reasons = score - 3, reasons + ["it looks like a year or a time part"]
+        elif few_levels and not str(stats.get("dtype", "")).startswith(("int", "uint", "float")):
+            score, reasons = score + 2, reasons + [f"it has {stats['distinct_count']} levels, as labels do"]
+        if index == len(columns) - 1 and few_levels:
+            score, reasons = score + 1, reasons + ["it is a low-cardinality last column"]
         if stats["null_count"] == 0:
             score, reasons = score + 0.5, reasons + ["it has no missing values"]
         if column["semantic_type"] in ("BOOLEAN", "CATEGORICAL"):
@@ -165,7 +185,7 @@ def _clarify(ctx, store, data_dir: Path, dataset_id: str) -> dict:
             ctx.log(f"Target: {given} (given)")
             return {"target": given, "why": "given"}
     profile = json.loads(files.profile_path(data_dir, dataset_id).read_text())
-    scored = score_targets(columns, profile)
+    scored = [entry for entry in score_targets(columns, profile) if _learnable(ctx, data_dir, dataset_id, entry[1])]
     if not scored:
         raise ServiceError("INVALID_INPUT", "No column can serve as a target")
     if len(scored) == 1 or scored[0][0] >= scored[1][0] + 2:
@@ -176,11 +196,22 @@ def _clarify(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     raise AssertionError("unreachable")
 
 
+def _learnable(ctx, data_dir: Path, dataset_id: str, target: str) -> bool:
+    """Whether trainModel would accept `target`; candidates it would refuse are not offered."""
+    try:
+        check_target(data_dir, dataset_id, ctx.params["columns"], target, None, test_size=ANALYSIS_TEST_SIZE,
+                     cv_folds=ANALYSIS_CV_FOLDS, field=["target"])
+    except ServiceError as exc:
+        ctx.log(f"{target} is no candidate: {exc.message}")
+        return False
+    return True
+
+
 def _modeling(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     target = store.load("clarify")["target"]
     params = {"data_dir": str(data_dir), "dataset_id": dataset_id, "model_id": ctx.params["model_id"],
               "columns": ctx.params["columns"], "target": target, "task": None, "algorithms": ["AUTO"],
-              "features": None, "test_size": 0.2, "cv_folds": 5, "seed": 0,
+              "features": None, "test_size": ANALYSIS_TEST_SIZE, "cv_folds": ANALYSIS_CV_FOLDS, "seed": 0,
               "time_budget_seconds": ctx.params["model_budget_seconds"],
               # One call from upload to insight: the refit on all rows gets half the budget again, not 2x.
               "max_refit_seconds": ctx.params["model_budget_seconds"] / 2}

@@ -1,6 +1,7 @@
 """Start analyses and reports, answer waiting jobs, and record what the jobs produced."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from services import files
 from services.datasets import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
 from services.jobs.engine import JobEngine
+from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
 from services.modeling.models import get_model
 from services.reports.theme import resolve_theme
 from services.storage.tables import Dataset, Job, Model, Report, new_id
@@ -37,6 +39,9 @@ async def start_analysis(session: AsyncSession, *, jobs: JobEngine, owner_id: st
     dataset = await _ready_dataset(session, owner_id, dataset_id)
     if target is not None and target not in {c["name"] for c in dataset.columns}:
         raise invalid(f"No column named {target!r}", ["target"])
+    if target is not None:  # the checks trainModel makes, so a bad target is refused here, not by the job
+        await asyncio.to_thread(check_target, data_dir, dataset.id, dataset.columns, target, None,
+                                test_size=ANALYSIS_TEST_SIZE, cv_folds=ANALYSIS_CV_FOLDS, field=["target"])
     resolved = resolve_theme(theme, theme_defaults, ["theme"])
     earlier = await session.scalar(select(func.count()).select_from(Model).where(Model.dataset_id == dataset.id)) or 0
     job = await jobs.enqueue(session, owner_id=owner_id, kind="ANALYZE", dataset_id=dataset.id, params={
@@ -57,6 +62,10 @@ async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, j
         raise ServiceError("CONFLICT", f"The job is {job.status}, not waiting for an answer", ["jobId"])
     if answer not in (job.choices or []):
         raise invalid(f"{answer!r} is not one of the choices: {', '.join(job.choices or [])}", ["answer"])
+    if job.kind == "ANALYZE":
+        await asyncio.to_thread(check_target, Path(job.params["data_dir"]), job.params["dataset_id"],
+                                job.params["columns"], answer, None, test_size=ANALYSIS_TEST_SIZE,
+                                cv_folds=ANALYSIS_CV_FOLDS, field=["answer"])
     resumed = await jobs.answer(job.id, answer)
     if resumed is None:
         raise ServiceError("CONFLICT", "The job stopped waiting before the answer came", ["jobId"])
@@ -101,7 +110,8 @@ async def start_report(session: AsyncSession, *, jobs: JobEngine, owner_id: str,
     await session.flush()
     job = await jobs.enqueue(session, owner_id=owner_id, kind="REPORT", dataset_id=dataset.id, params={
         "dataset_id": dataset.id, "dataset_name": dataset.name, "data_dir": str(data_dir), "columns": dataset.columns,
-        "report_id": report.id, "theme": resolved, "model": model_summary(model) if model else None})
+        "report_id": report.id, "theme": resolved, "model": model_summary(model) if model else None,
+        "model_id": model.id if model else None})
     await session.flush()
     report.job_id = job.id
     await session.commit()

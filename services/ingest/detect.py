@@ -25,6 +25,8 @@ class CsvDialect:
     decimal: str = "."
     null_values: list[str] = field(default_factory=lambda: list(NULL_TOKENS))
     line_ending: str = "\n"
+    quote_char: str = '"'
+    misfit_lines: int = 0  # of skip_rows: lines above the header whose field count does not fit the table
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -73,8 +75,8 @@ def count_preamble(lines: list[str]) -> int:
     return skipped
 
 
-def _field_counts(text: str, delimiter: str, limit: int = 200) -> list[int]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True)
+def _field_counts(text: str, delimiter: str, quote_char: str = '"', limit: int = 200) -> list[int]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quote_char, doublequote=True)
     counts = []
     try:
         for row in reader:
@@ -87,11 +89,18 @@ def _field_counts(text: str, delimiter: str, limit: int = 200) -> list[int]:
     return counts[:-1] if len(counts) > 2 else counts
 
 
-def detect_delimiter(text: str) -> str:
+def detect_quote_char(text: str) -> str:
+    """`'` when more fields are wrapped in single quotes than in double quotes (e.g. `'popul'\t'TVnews'`)."""
+    wrapped = {quote: len(re.findall(rf"(?:^|[,;\t|]){quote}[^{quote}\r\n]*{quote}(?=[,;\t|\r\n]|$)", text, re.M))
+               for quote in ('"', "'")}
+    return "'" if wrapped["'"] > wrapped['"'] else '"'
+
+
+def detect_delimiter(text: str, quote_char: str = '"') -> str:
     """Pick the delimiter that splits rows into the same, largest number of fields."""
     best, best_score = None, (0.0, 0)
     for delimiter in DELIMITERS:
-        counts = _field_counts(text, delimiter)
+        counts = _field_counts(text, delimiter, quote_char)
         if not counts:
             continue
         width, frequency = Counter(counts).most_common(1)[0]
@@ -108,10 +117,10 @@ def detect_delimiter(text: str) -> str:
     return best or ","
 
 
-def _rows(text: str, delimiter: str, limit: int = 200) -> list[list[str]]:
+def _rows(text: str, delimiter: str, quote_char: str = '"', limit: int = 200) -> list[list[str]]:
     if delimiter == WHITESPACE:
         return [line.split() for line in text.splitlines() if line.strip()][:limit]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"')
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quote_char)
     rows = []
     try:
         for row in reader:
@@ -129,7 +138,17 @@ def _looks_numeric(value: str) -> bool:
 
 
 def detect_header(rows: list[list[str]]) -> bool:
-    """A header row has a non-numeric name where the data below it is numeric, or repeats nothing below it."""
+    """Whether the first row names the columns rather than holding data.
+
+    A row of numbers only is data (`1,2,3`). A header has a non-numeric name where the data below
+    it is numeric, or is a row of distinct names whose integers (years, codes: `Country Name, ...,
+    1960, 1961`) are unlike the values below them, or repeats nothing below it.
+    """
+    if not rows:
+        return True
+    filled = [cell for cell in rows[0] if cell.strip()]
+    if filled and all(map(_looks_numeric, filled)):
+        return False
     if len(rows) < 2:
         return True
     first, body = rows[0], rows[1:]
@@ -142,10 +161,32 @@ def detect_header(rows: list[list[str]]) -> bool:
         if column and sum(map(_looks_numeric, column)) / len(column) > 0.9:
             if not _looks_numeric(cell):
                 return True
-            return False
+            break
+    if _names_with_numbers(first, body):
+        return True
     for index, cell in enumerate(first):
+        if _looks_numeric(cell):
+            continue  # a number recurring below a numeric cell says nothing
         column = {row[index] for row in body if index < len(row)}
         if cell in column:
+            return False
+    return not any(_looks_numeric(cell) for cell in first)
+
+
+def _names_with_numbers(first: list[str], body: list[list[str]]) -> bool:
+    """Distinct names, some text, and integers each unlike its column (decimals, another size, or empty)."""
+    cells = [cell.strip() for cell in first]
+    if len(set(cells)) != len(cells) or not all(cells):
+        return False
+    integers = [index for index, cell in enumerate(cells) if re.fullmatch(r"[+-]?\d+", cell)]
+    if not integers or len(integers) == len(cells) or any(_looks_numeric(cells[i]) for i in range(len(cells))
+                                                          if i not in integers):
+        return False
+    for index in integers:
+        column = [row[index].strip() for row in body if index < len(row) and row[index].strip()]
+        unlike = [value for value in column
+                  if not re.fullmatch(r"[+-]?\d+", value) or len(value.lstrip("+-")) != len(cells[index].lstrip("+-"))]
+        if column and len(unlike) < 0.9 * len(column):
             return False
     return True
 
@@ -157,19 +198,43 @@ def detect_decimal(rows: list[list[str]]) -> str:
     return "," if comma > 0 and comma > point else "."
 
 
+def count_misfit_lines(body: str, delimiter: str, quote_char: str, limit: int = 20) -> int:
+    """Leading lines whose field count is not the table's (e.g. `569,30,malignant,benign` above a 31-field header).
+
+    They are skipped only when a header follows them: otherwise the header itself is what disagrees.
+    """
+    if delimiter == WHITESPACE:
+        return 0
+    counts = _field_counts(body, delimiter, quote_char)
+    if len(counts) < 3:
+        return 0
+    width, _ = Counter(counts).most_common(1)[0]
+    leading = 0
+    while leading < min(limit, len(counts) - 2) and counts[leading] != width:
+        leading += 1
+    return leading if leading < len(counts) // 2 else 0
+
+
 def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str | None = None,
-                   has_header: bool | None = None, null_values: list[str] | None = None) -> CsvDialect:
+                   has_header: bool | None = None, null_values: list[str] | None = None,
+                   quote_char: str | None = None) -> CsvDialect:
     """Detected settings; any explicit option wins over detection."""
     encoding = encoding or detect_encoding(sample)
-    text = decode_sample(sample, encoding).lstrip("\ufeff")
+    text = decode_sample(sample, encoding).lstrip("\ufeff").replace("\x00", "")
     line_ending = detect_line_ending(text)
     lines = _split_lines(text, line_ending)
     skip_rows = count_preamble(lines)
     body = "\n".join(lines[skip_rows:]) + "\n"
-    delimiter = delimiter or detect_delimiter(body)
-    rows = _rows(body, delimiter)
+    quote_char = quote_char or detect_quote_char(body)
+    delimiter = delimiter or detect_delimiter(body, quote_char)
+    misfits = count_misfit_lines(body, delimiter, quote_char)
+    if misfits and has_header is not False and detect_header(_rows("\n".join(lines[skip_rows + misfits:]) + "\n",
+                                                                   delimiter, quote_char)):
+        skip_rows += misfits
+        body = "\n".join(lines[skip_rows:]) + "\n"
+    rows = _rows(body, delimiter, quote_char)
     header = detect_header(rows) if has_header is None else has_header
     decimal = detect_decimal(rows) if delimiter != "," else "."
     return CsvDialect(encoding=encoding, delimiter=delimiter, has_header=header, skip_rows=skip_rows,
                       decimal=decimal, null_values=null_values if null_values is not None else list(NULL_TOKENS),
-                      line_ending=line_ending)
+                      line_ending=line_ending, quote_char=quote_char, misfit_lines=misfits)

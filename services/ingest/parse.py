@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ import pyarrow.csv as pacsv
 
 from services.errors import ServiceError
 from services.ingest.detect import WHITESPACE, CsvDialect, detect_dialect
-from services.ingest.sniff import CappedGzipReader, is_gzip, read_text_head
+from services.ingest.follow import FollowedFile
+from services.ingest.ragged import FAIL, LineBase, RaggedLines
+from services.ingest.sniff import CappedGzipReader, NulCount, NulFreeReader, is_gzip, read_text_head
 from services.ingest.types import parse_datetime_strings
 
 DETECTION_SAMPLE_BYTES = 1024 * 1024
@@ -20,13 +23,31 @@ TRUE_VALUES = ["true", "True", "TRUE", "yes", "Yes", "YES"]
 FALSE_VALUES = ["false", "False", "FALSE", "no", "No", "NO"]
 
 
-def open_text_bytes(path: Path, max_decompressed: int) -> io.BufferedIOBase:
-    """The file's text bytes, inflating gzip through a capped reader."""
+def open_text_bytes(path: Path, max_decompressed: int, nuls: NulCount | None = None,
+                    followed: FollowedFile | None = None) -> io.BufferedIOBase:
+    """The file's text bytes, inflating gzip through a capped reader, without NUL bytes when `nuls` counts them.
+
+    A `followed` file is read as it arrives.
+    """
+    if followed is not None:
+        followed.wait_for(2)
     with path.open("rb") as raw:
         gzipped = is_gzip(raw.read(2))
+    source = followed.open() if followed is not None and not followed.complete else None
     if gzipped:
-        return io.BufferedReader(CappedGzipReader(path, max_decompressed), buffer_size=1024 * 1024)
-    return path.open("rb")
+        raw_stream = CappedGzipReader(source or path, max_decompressed)
+    elif nuls is None and source is None:
+        return path.open("rb")
+    else:
+        raw_stream = source or io.FileIO(path, "rb")
+    if nuls is not None:
+        raw_stream = NulFreeReader(raw_stream, nuls)
+    return io.BufferedReader(raw_stream, buffer_size=1024 * 1024)
+
+
+def strips_nuls(dialect: CsvDialect) -> bool:
+    """A NUL byte is a stray in an ASCII-compatible text; in UTF-16 it is half of most characters."""
+    return not dialect.encoding.startswith("utf-16") and not dialect.encoding.startswith("utf-32")
 
 
 def clean_column_names(names: list[str]) -> list[str]:
@@ -48,7 +69,7 @@ def find_ragged_line(path: Path, dialect: CsvDialect, max_decompressed: int) -> 
         text = io.TextIOWrapper(raw, encoding=dialect.encoding, errors="replace", newline="")
         for _ in range(dialect.skip_rows):
             text.readline()
-        reader = csv.reader(text, delimiter=dialect.delimiter, quotechar='"', doublequote=True)
+        reader = csv.reader(text, delimiter=dialect.delimiter, quotechar=dialect.quote_char, doublequote=True)
         expected = None
         for row in reader:
             if not row:
@@ -60,28 +81,51 @@ def find_ragged_line(path: Path, dialect: CsvDialect, max_decompressed: int) -> 
     return None
 
 
-def _read_with_arrow(path: Path, dialect: CsvDialect, max_decompressed: int) -> pa.Table:
-    with open_text_bytes(path, max_decompressed) as stream:
-        return read_arrow_csv(stream, dialect)
+def _read_with_arrow(path: Path, dialect: CsvDialect, max_decompressed: int, ragged: RaggedLines,
+                     nuls: NulCount | None) -> pa.Table:
+    """The whole file in one read; when rows disagree with the header, the text is read again and mended."""
+    rows = ragged.collector()
+    with open_text_bytes(path, max_decompressed, nuls) as stream:
+        table = read_arrow_csv(stream, dialect, handler=rows.handler)
+    if not rows.rows:
+        return table
+    with open_text_bytes(path, max_decompressed, NulCount() if nuls is not None else None) as stream:
+        data = stream.read().decode(dialect.encoding, errors="replace").encode("utf-8")  # mended as UTF-8
+    utf8 = dataclasses.replace(dialect, encoding="utf-8")
+    newline = dialect.line_ending[-1].encode()
+    rows.encoding = "utf-8"
+    repaired = rows.repair(data, newline, LineBase())
+    if repaired is None:
+        return table
+    leftover = ragged.collector("utf-8")  # rows the mending could not fix: rejected as they are
+    table = read_arrow_csv(pa.py_buffer(repaired), utf8, handler=leftover.handler)
+    leftover.reject_all(repaired, newline, LineBase())
+    return table
 
 
-def read_arrow_csv(stream: Any, dialect: CsvDialect) -> pa.Table:
+def read_arrow_csv(stream: Any, dialect: CsvDialect, handler=None) -> pa.Table:
     """pyarrow's reader with the upload's conversions: null tokens, booleans, decimal mark."""
-    read_options, parse_options, convert_options = arrow_csv_options(dialect)
+    read_options, parse_options, convert_options = arrow_csv_options(dialect, handler)
     return pacsv.read_csv(stream, read_options=read_options, parse_options=parse_options,
                           convert_options=convert_options)
 
 
-def arrow_csv_options(dialect: CsvDialect) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+def arrow_csv_options(dialect: CsvDialect, handler=None) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions,
+                                                                  pacsv.ConvertOptions]:
     encoding = "utf8" if dialect.encoding in ("utf-8", "utf-8-sig") else dialect.encoding
     read_options = pacsv.ReadOptions(skip_rows=dialect.skip_rows, encoding=encoding, block_size=8 << 20,
                                      autogenerate_column_names=not dialect.has_header)
-    parse_options = pacsv.ParseOptions(delimiter=dialect.delimiter, quote_char='"', double_quote=True,
-                                       newlines_in_values=True, ignore_empty_lines=True)
+    parse_options = parse_options_for(dialect, handler)
     convert_options = pacsv.ConvertOptions(null_values=dialect.null_values, strings_can_be_null=True,
                                            quoted_strings_can_be_null=True, decimal_point=dialect.decimal,
                                            true_values=TRUE_VALUES, false_values=FALSE_VALUES)
     return read_options, parse_options, convert_options
+
+
+def parse_options_for(dialect: CsvDialect, handler=None) -> pacsv.ParseOptions:
+    """`handler` receives the rows whose field count differs from the header's (services.ingest.ragged)."""
+    return pacsv.ParseOptions(delimiter=dialect.delimiter, quote_char=dialect.quote_char, double_quote=True,
+                              newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=handler)
 
 
 def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int) -> pa.Table:
@@ -92,20 +136,27 @@ def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int) -> 
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def detect_file_dialect(path: Path, *, options: dict) -> CsvDialect:
+def detect_file_dialect(path: Path, *, options: dict, followed: FollowedFile | None = None) -> CsvDialect:
     """Encoding, delimiter, header and the rest from the file's head; explicit `options` win."""
-    sample = read_text_head(path, DETECTION_SAMPLE_BYTES)
+    sample = read_text_head(path, DETECTION_SAMPLE_BYTES, followed)
     return detect_dialect(sample, encoding=options.get("encoding"), delimiter=options.get("delimiter"),
                           has_header=options.get("has_header"), null_values=options.get("na_values"))
 
 
-def read_with_dialect(path: Path, dialect: CsvDialect, *, max_decompressed: int) -> pa.Table:
-    """The whole-file reader: widens a column's type when a later block needs it; a PARSE_ERROR says why not."""
+def read_with_dialect(path: Path, dialect: CsvDialect, *, max_decompressed: int, ragged: RaggedLines | None = None,
+                      nuls: NulCount | None = None) -> pa.Table:
+    """The whole-file reader: widens a column's type when a later block needs it; a PARSE_ERROR says why not.
+
+    Without `ragged`, a line with another field count fails the file (the strict reading).
+    """
+    ragged = ragged or RaggedLines(FAIL, dialect.delimiter, dialect.quote_char, dialect.encoding)
+    if nuls is None and strips_nuls(dialect):
+        nuls = NulCount()
     try:
         if dialect.delimiter == WHITESPACE:
             table = _read_whitespace(path, dialect, max_decompressed)
         else:
-            table = _read_with_arrow(path, dialect, max_decompressed)
+            table = _read_with_arrow(path, dialect, max_decompressed, ragged, nuls)
     except pa.ArrowInvalid as exc:
         raise _explain_parse_failure(path, dialect, max_decompressed, exc) from exc
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
@@ -116,6 +167,7 @@ def read_with_dialect(path: Path, dialect: CsvDialect, *, max_decompressed: int)
     table = table.rename_columns(clean_column_names(names))
     if table.num_rows == 0:
         raise ServiceError("PARSE_ERROR", "The file has a header but no data rows")
+    ragged.check_most(table.num_rows)
     return convert_datetime_strings(table)
 
 

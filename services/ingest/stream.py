@@ -34,16 +34,17 @@ import pyarrow.csv as pacsv
 
 from services.errors import ServiceError
 from services.ingest.detect import WHITESPACE, CsvDialect
+from services.ingest.follow import FollowedFile
 from services.ingest.parquet import ParquetBatchWriter
-from services.ingest.parse import arrow_csv_options, clean_column_names, open_text_bytes
-from services.ingest.sniff import is_gzip
+from services.ingest.parse import arrow_csv_options, clean_column_names, open_text_bytes, parse_options_for
+from services.ingest.ragged import FAIL, LineBase, RaggedLines, count_newlines
+from services.ingest.sniff import NulCount, is_gzip
 from services.ingest.types import datetime_format, few_enough_unparsed, unparsed_datetimes
 
 CHUNK_BYTES = 16 << 20
 PARSING_THREADS = 2
 # Encodings where a newline, a quote and the delimiters are single bytes that never occur inside another character.
 _BYTE_SPLITTABLE = {"utf-8", "utf-8-sig", "cp1252", "latin-1", "ascii"}
-_QUOTE = ord('"')
 Tabular = pa.Table | pa.RecordBatch
 T = TypeVar("T")
 
@@ -57,18 +58,30 @@ class NotSplittable(Exception):
 
 
 def parse_and_write(path: Path, dialect: CsvDialect, parquet_path: Path, *, max_decompressed: int,
+                    ragged: RaggedLines | None = None, nuls: NulCount | None = None,
+                    followed: FollowedFile | None = None, infer: Callable[[pa.Table], object] | None = None,
                     chunk_bytes: int = CHUNK_BYTES) -> tuple[pa.Table, str]:
-    """The parsed table, with its Parquet copy written to `parquet_path` along the way, and how it was read."""
+    """The parsed table, with its Parquet copy written to `parquet_path` along the way, and how it was read.
+
+    Rows with another field count go to `ragged` (without it, the first fails the file); NUL bytes
+    are removed (and counted) when `nuls` is given. A `followed` file is parsed while it arrives.
+    `infer` is called with the parsed table while the last Parquet row groups are still being written.
+    """
+    ragged = ragged or RaggedLines(FAIL, dialect.delimiter, dialect.quote_char, dialect.encoding)
+    followed = followed or FollowedFile(path)
     if dialect.delimiter == WHITESPACE:
         raise NotStreamable("runs of spaces are read by pandas")
     why_serial = f"its encoding ({dialect.encoding}) has multi-byte line breaks"
     if dialect.encoding in _BYTE_SPLITTABLE:
         try:
-            table, chunks = _guarded(lambda: _parse_in_chunks(path, dialect, parquet_path, max_decompressed, chunk_bytes))
+            table, chunks = _guarded(lambda: _parse_in_chunks(path, dialect, parquet_path, max_decompressed,
+                                                              chunk_bytes, ragged, nuls, followed, infer))
             return table, f"in {chunks} chunk{'s' if chunks > 1 else ''} on {PARSING_THREADS} threads"
         except NotSplittable as reason:
             why_serial = str(reason)
-    return _guarded(lambda: _parse_serially(path, dialect, parquet_path, max_decompressed)), f"serially ({why_serial})"
+            ragged.clear()
+    table = _guarded(lambda: _parse_serially(path, dialect, parquet_path, max_decompressed, ragged, nuls, followed))
+    return table, f"serially ({why_serial})"
 
 
 def return_freed_memory_promptly() -> None:
@@ -96,21 +109,39 @@ def _guarded(parse: Callable[[], T]) -> T:
 
 
 def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_decompressed: int,
-                     chunk_bytes: int) -> tuple[pa.Table, int]:
-    read_options, parse_options, convert_options = arrow_csv_options(dialect)
+                     chunk_bytes: int, ragged: RaggedLines, nuls: NulCount | None,
+                     followed: FollowedFile, infer: Callable[[pa.Table], object] | None) -> tuple[pa.Table, int]:
+    read_options, _, convert_options = arrow_csv_options(dialect)
     newline = b"\r" if dialect.line_ending == "\r" else b"\n"
-    delimiter = dialect.delimiter.encode("ascii")
+    delimiter, quote = dialect.delimiter.encode("ascii"), dialect.quote_char.encode("ascii")
     tables: list[pa.Table] = []
-    with _text_chunks(path, newline, max_decompressed, chunk_bytes) as chunks:
+
+    def parse(chunk: Chunk, read: pacsv.ReadOptions, convert: pacsv.ConvertOptions) -> pa.Table:
+        """One chunk; rows with another field count are mended and the chunk read again, or rejected."""
+        data = chunk.text(nuls)
+        if bytes(data[-1:]) not in (b"\n", b"\r"):  # pyarrow cannot read a lone line without its line break
+            data = bytes(data) + newline
+        check_quotes(data, newline, delimiter, quote)
+        rows = ragged.collector()
+        table = pacsv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse_options_for(dialect, rows.handler),
+                               convert_options=convert)
+        repaired = rows.repair(data, newline, chunk.line_base)
+        if repaired is not None:
+            leftover = ragged.collector()
+            table = pacsv.read_csv(pa.py_buffer(repaired), read_options=read, convert_options=convert,
+                                   parse_options=parse_options_for(dialect, leftover.handler))
+            leftover.reject_all(repaired, newline, chunk.line_base)
+        return table
+
+    with _text_chunks(path, newline, max_decompressed, chunk_bytes, followed) as chunks:
         first = next(chunks, None)
         if first is None:
             raise NotStreamable("an empty file")
         with first:
-            check_quotes(first.data, newline, delimiter)
-            head = pacsv.read_csv(pa.py_buffer(first.data), read_options=read_options, parse_options=parse_options,
-                                  convert_options=convert_options)
+            head = parse(first, read_options, convert_options)
         if head.num_columns < 2 or head.num_rows == 0:  # one column: a cut inside a quoted field could go unseen
             raise NotSplittable("fewer than two columns, or no rows in the first chunk")
+        ragged.check_most(head.num_rows)  # a wrong guess fails before the rest is read
         names = clean_column_names(head.column_names if dialect.has_header
                                    else [f"column_{i + 1}" for i in range(head.num_columns)])
         dates = DatetimeColumns.chosen_from(head.rename_columns(names))
@@ -121,9 +152,7 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
 
         def parse_rest(chunk: Chunk) -> tuple[pa.Table, dict]:
             with chunk:
-                check_quotes(chunk.data, newline, delimiter)
-                table = pacsv.read_csv(pa.py_buffer(chunk.data), read_options=rest_read, parse_options=parse_options,
-                                       convert_options=rest_convert)
+                table = parse(chunk, rest_read, rest_convert)
             return dates.convert(table.rename_columns(names))
 
         with ThreadPoolExecutor(PARSING_THREADS, thread_name_prefix="csv-chunk") as pool, \
@@ -142,16 +171,32 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
                     keep(in_flight.popleft().result())
             while in_flight:
                 keep(in_flight.popleft().result())
-    if not dates.nearly_all_parsed():
-        raise NotStreamable("a date column has too many values its format does not parse")
-    return pa.concat_tables(tables), len(tables)
+            if not dates.nearly_all_parsed():
+                raise NotStreamable("a date column has too many values its format does not parse")
+            table = pa.concat_tables(tables)
+            ragged.check_most(table.num_rows)
+            inferred = pool.submit(infer, table) if infer is not None else None  # beside the Parquet tail
+        if inferred is not None:
+            inferred.result()
+    return table, len(tables)
 
 
 class Chunk:
-    """Whole rows of the text, as bytes or as a view of a memory map; leaving `with` frees the view's pages."""
+    """Whole rows of the text, as bytes or as a view of the chunk's own memory map; leaving `with` unmaps it."""
 
-    def __init__(self, data: bytes | memoryview, mapped: mmap.mmap | None = None, offset: int = 0) -> None:
-        self.data, self.mapped, self.offset = data, mapped, offset
+    def __init__(self, data: bytes | memoryview, line_base: LineBase, mapped: mmap.mmap | None = None,
+                 offset: int = 0) -> None:
+        self.data, self.line_base, self.mapped, self.offset = data, line_base, mapped, offset
+
+    def text(self, nuls: NulCount | None) -> bytes | memoryview:
+        """The chunk's bytes, copied without NULs only when it has any (a search at memchr speed)."""
+        if nuls is None:
+            return self.data
+        if self.mapped is not None:
+            found = self.mapped.find(b"\x00", self.offset, self.offset + len(self.data))
+        else:
+            found = self.data.find(b"\x00")
+        return self.data if found < 0 else nuls.strip(bytes(self.data))
 
     def __enter__(self) -> "Chunk":
         return self
@@ -160,54 +205,73 @@ class Chunk:
         if self.mapped is None:
             return
         # The file stays in the page cache; this process just stops counting those pages as its own.
-        aligned = self.offset - self.offset % mmap.PAGESIZE
-        self.mapped.madvise(mmap.MADV_DONTNEED, aligned, self.offset + len(self.data) - aligned)
         try:
             self.data.release()
+            self.mapped.close()
         except BufferError:  # still referenced by a failure on its way out; the collector frees it
             pass
 
 
 @contextmanager
-def _text_chunks(path: Path, newline: bytes, max_decompressed: int, size: int) -> Iterator[Iterator[Chunk]]:
-    """Row-aligned chunks: views of a memory map for a plain file (no copy), else read from the inflating stream."""
+def _text_chunks(path: Path, newline: bytes, max_decompressed: int, size: int,
+                 followed: FollowedFile) -> Iterator[Iterator[Chunk]]:
+    """Row-aligned chunks: views of memory maps for a plain file (no copy), else read from the inflating stream.
+
+    A file still arriving is cut as its bytes land: each chunk waits only for its own.
+    """
+    followed.wait_for(2)
     with path.open("rb") as raw:
         gzipped = is_gzip(raw.read(2))
-        if gzipped or raw.seek(0, 2) == 0:  # (an empty file cannot be mapped)
-            with open_text_bytes(path, max_decompressed) as stream:
-                yield (Chunk(data) for data in row_aligned_chunks(stream, newline, size))
-            return
-        mapped = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
-        try:
-            yield mapped_row_chunks(mapped, newline, size)
-        finally:
-            try:
-                mapped.close()
-            except BufferError:  # a view is still held by an exception on its way out; the collector unmaps it
-                pass
+    if gzipped:
+        with open_text_bytes(path, max_decompressed, followed=followed) as stream:
+            yield _counted_chunks(row_aligned_chunks(stream, newline, size), newline)
+        return
+    with path.open("rb") as raw:
+        yield mapped_row_chunks(raw, followed, newline, size)
 
 
-def mapped_row_chunks(mapped: mmap.mmap, newline: bytes, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
-    """~`size`-byte views of a mapped file, each ending just after a line break (or at the end).
+def _counted_chunks(pieces: Iterator[bytes], newline: bytes) -> Iterator[Chunk]:
+    """Chunks of an inflated stream, each knowing the line it starts on (a count at memchr speed)."""
+    lines = 0
+    for data in pieces:
+        yield Chunk(data, LineBase(lambda base=lines: base))
+        lines += data.count(newline)
+
+
+def mapped_row_chunks(raw: BinaryIO, followed: FollowedFile, newline: bytes, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
+    """~`size`-byte views of the file, each ending just after a line break (or at the end), each its own map.
 
     Views share the page cache: copying 16 MB pieces cost more than parsing them, every fresh page
-    of a copy being a page fault.
+    of a copy being a page fault. A map per chunk also works on a file that is still growing.
     """
-    end, start = len(mapped), 0
-    while start < end:
-        cut = end if start + size >= end else _line_end_before(mapped, start, start + size, newline)
+    start = 0
+    while True:
+        want = start + size
+        while True:
+            available = followed.wait_for(want)
+            if available <= start:
+                return
+            final = followed.complete and available <= want
+            stop = available if final else want
+            aligned = start - start % mmap.ALLOCATIONGRANULARITY
+            mapped = mmap.mmap(raw.fileno(), stop - aligned, access=mmap.ACCESS_READ, offset=aligned)
+            found = -1 if final else mapped.rfind(newline, start - aligned)
+            if final or found >= 0:
+                break
+            mapped.close()  # a row longer than the chunk: take more
+            want += size
+        cut = stop if final else aligned + found + 1
         with memoryview(mapped) as whole:
-            view = whole[start:cut]
-        yield Chunk(view, mapped, start)
+            view = whole[start - aligned:cut - aligned]
+        yield Chunk(view, LineBase(lambda before=start: _newlines_before(raw, before, newline)), mapped, start - aligned)
         start = cut
 
 
-def _line_end_before(mapped: mmap.mmap, start: int, stop: int, newline: bytes) -> int:
-    """Just after the last line break in [start, stop); after the first one past `stop` for a longer row."""
-    found = mapped.rfind(newline, start, stop)
-    if found < 0:
-        found = mapped.find(newline, stop)
-    return len(mapped) if found < 0 else found + 1
+def _newlines_before(raw: BinaryIO, offset: int, newline: bytes) -> int:
+    if offset == 0:
+        return 0
+    with mmap.mmap(raw.fileno(), offset, access=mmap.ACCESS_READ) as mapped:
+        return count_newlines(mapped, newline)
 
 
 def row_aligned_chunks(stream: BinaryIO, newline: bytes, size: int = CHUNK_BYTES) -> Iterator[bytes]:
@@ -231,7 +295,7 @@ def row_aligned_chunks(stream: BinaryIO, newline: bytes, size: int = CHUNK_BYTES
         carry = block[cut:]
 
 
-def check_quotes(chunk: bytes | memoryview, newline: bytes, delimiter: bytes) -> None:
+def check_quotes(chunk: bytes | memoryview, newline: bytes, delimiter: bytes, quote: bytes = b'"') -> None:
     """Raise NotSplittable unless the chunk's quotes pair up the way pyarrow lexes them.
 
     Paired in order, the k-th quote opens a field when k is even and closes it when k is odd.
@@ -242,7 +306,7 @@ def check_quotes(chunk: bytes | memoryview, newline: bytes, delimiter: bytes) ->
     outside quotes. Vectorised: ~15 ms for 16 MB, on the parsing thread.
     """
     data = np.frombuffer(chunk, dtype=np.uint8)
-    positions = np.flatnonzero(data == _QUOTE)
+    positions = np.flatnonzero(data == quote[0])
     if len(positions) == 0:
         return
     if len(positions) % 2:
@@ -261,24 +325,34 @@ def check_quotes(chunk: bytes | memoryview, newline: bytes, delimiter: bytes) ->
         raise NotSplittable("a quote inside an unquoted field, or text after a closing quote")
 
 
-def _parse_serially(path: Path, dialect: CsvDialect, parquet_path: Path, max_decompressed: int) -> pa.Table:
-    """pyarrow's streaming reader: one block after another, exact for any quoting and encoding."""
-    read_options, parse_options, convert_options = arrow_csv_options(dialect)
+def _parse_serially(path: Path, dialect: CsvDialect, parquet_path: Path, max_decompressed: int,
+                    ragged: RaggedLines, nuls: NulCount | None, followed: FollowedFile) -> pa.Table:
+    """pyarrow's streaming reader: one block after another, exact for any quoting and encoding.
+
+    Rows with another field count cannot be put back into a stream already converted: the
+    whole-file reader takes a file that has them.
+    """
+    rows = ragged.collector()
+    read_options, parse_options, convert_options = arrow_csv_options(dialect, rows.handler)
     batches: list[pa.RecordBatch] = []
     dates: DatetimeColumns | None = None
     names: list[str] = []
-    with open_text_bytes(path, max_decompressed) as stream, ParquetBatchWriter(parquet_path) as writer:
+    with open_text_bytes(path, max_decompressed, nuls, followed) as stream, ParquetBatchWriter(parquet_path) as writer:
         reader = pacsv.open_csv(stream, read_options=read_options, parse_options=parse_options,
                                 convert_options=convert_options)
         names = reader.schema.names if dialect.has_header else [f"column_{i + 1}" for i in range(len(reader.schema))]
         names = clean_column_names(names)
         for batch in reader:
+            if rows.rows:
+                raise NotStreamable("some lines have another number of fields than the header")
             batch = pa.RecordBatch.from_arrays(batch.columns, names=names)
             dates = dates or DatetimeColumns.chosen_from(batch)
             batch, tally = dates.convert(batch)
             dates.count(tally)
             batches.append(batch)
             writer.add(batch)
+    if rows.rows:
+        raise NotStreamable("some lines have another number of fields than the header")
     if not batches or not names:
         raise NotStreamable("no data rows")
     if dates is not None and not dates.nearly_all_parsed():

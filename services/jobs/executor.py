@@ -92,6 +92,7 @@ class _Running:
     cancel_event: Any
     kill_timer: asyncio.TimerHandle | None = None
     stop_requested: bool = False
+    start_attempted: asyncio.Event = field(default_factory=asyncio.Event)  # shutdown joins only started processes
 
 
 @dataclass
@@ -145,7 +146,10 @@ class ProcessExecutor:
                                    name=f"assay-job-{spec.job_id[:8]}")
         # Registered before the (slow, off-loop) start, so a cancel that arrives meanwhile is not lost.
         running = self._running[spec.job_id] = _Running(process, cancel_event)
-        await asyncio.to_thread(process.start)
+        try:
+            await asyncio.to_thread(process.start)
+        finally:
+            running.start_attempted.set()
         sender.close()
         if running.stop_requested and running.kill_timer is None:
             running.kill_timer = loop.call_later(self.grace_seconds, self._kill, running)
@@ -216,6 +220,9 @@ class ProcessExecutor:
         for job_id in list(self._running):
             self.cancel(job_id)
         for running in list(self._running.values()):
+            await running.start_attempted.wait()
+            if running.process.pid is None:  # its start failed: nothing to wait for
+                continue
             await asyncio.to_thread(running.process.join, self.grace_seconds + 1)
             if running.process.is_alive():
                 running.process.kill()

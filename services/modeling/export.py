@@ -20,9 +20,18 @@ def check_format(fmt: str) -> None:
         raise ServiceError("INVALID_INPUT", f"Unknown format {fmt}", ["format"])
 
 
+def check_exportable(data_dir: Path, model: Model, fmt: str) -> None:
+    """Only a READY model whose trained file is on disk has anything to export."""
+    check_format(fmt)
+    if model.status != "READY":
+        raise ServiceError("NOT_FOUND", f"The model is {model.status}: it has no file to export", ["exportUrl"])
+    if not files.model_path(data_dir, model.id).exists():
+        raise ServiceError("NOT_FOUND", "The model's file is missing; train it again", ["exportUrl"])
+
+
 def export_path(data_dir: Path, model: Model, fmt: str) -> Path:
     """The file to download, written on first request (conversion errors are INVALID_INPUT)."""
-    check_format(fmt)
+    check_exportable(data_dir, model, fmt)
     if fmt == "JOBLIB":
         return files.model_path(data_dir, model.id)
     target = files.model_dir(data_dir, model.id) / f"model.{fmt.lower()}"

@@ -19,31 +19,12 @@ from services import files
 from services.datasets import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
 from services.jobs.engine import JobEngine
-from services.modeling.tasks import CLASSIFIERS, REGRESSORS, detect_task
+from services.modeling.checks import check_numbers, check_target
+from services.modeling.tasks import CLASSIFIERS, REGRESSORS
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model
 
 MAX_PREDICT_ROWS = 1000
-
-
-def _check_target(data_dir: Path, dataset: Dataset, target: str, task: str | None) -> str:
-    """Detect the task and refuse targets that cannot be learned, before any job starts."""
-    series = pq.read_table(files.parquet_path(data_dir, dataset.id), columns=[target]).column(0).to_pandas()
-    semantic = next(c["semantic_type"] for c in dataset.columns if c["name"] == target)
-    task = task or detect_task(series, semantic)
-    values = series.dropna()
-    if len(values) < 10:
-        raise invalid(f"{target} has only {len(values)} non-missing value(s); at least 10 are needed", ["target"])
-    if task == "CLASSIFICATION":
-        counts = values.astype(str).value_counts()
-        if len(counts) < 2:
-            raise invalid(f"{target} has a single class ({counts.index[0]!r}); nothing to learn", ["target"])
-        if counts.min() < 2:
-            raise invalid(f"Class {counts.idxmin()!r} of {target} has a single row; every class needs two or more",
-                          ["target"])
-    elif not pd.api.types.is_numeric_dtype(values):
-        raise invalid(f"REGRESSION needs a numeric target; {target} is {semantic}", ["task"])
-    return task
 
 
 async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: str, data_dir: Path,
@@ -62,13 +43,10 @@ async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: st
             raise invalid(f"{feature!r} is not a usable feature (missing, or the target)", ["features"])
     if spec.get("features") is not None and not spec["features"]:
         raise invalid("`features` is empty; leave it out to use every usable column", ["features"])
-    if not 0 < spec["test_size"] < 1:
-        raise invalid("`testSize` must be between 0 and 1", ["testSize"])
-    if not 2 <= spec["cv_folds"] <= 20:
-        raise invalid("`cvFolds` must be between 2 and 20", ["cvFolds"])
-    if spec.get("time_budget_seconds") is not None and spec["time_budget_seconds"] <= 0:
-        raise invalid("`timeBudgetSeconds` must be positive", ["timeBudgetSeconds"])
-    task = await asyncio.to_thread(_check_target, data_dir, dataset, target, spec.get("task"))
+    check_numbers(test_size=spec["test_size"], cv_folds=spec["cv_folds"], seed=spec["seed"],
+                  time_budget_seconds=spec.get("time_budget_seconds"))
+    task = await asyncio.to_thread(check_target, data_dir, dataset.id, dataset.columns, target, spec.get("task"),
+                                   test_size=spec["test_size"], cv_folds=spec["cv_folds"], field=["target"])
     allowed = set(CLASSIFIERS if task == "CLASSIFICATION" else REGRESSORS) | {"AUTO"}
     wrong = [a for a in spec.get("algorithms") or [] if a not in allowed]
     if wrong:
@@ -113,6 +91,12 @@ async def on_train_failure(session: AsyncSession, job: Job, _result: dict[str, A
 async def get_model(session: AsyncSession, *, owner_id: str, model_id: str | None) -> Model | None:
     model = await session.get(Model, model_id) if model_id else None
     return model if model is not None and model.owner_id == owner_id else None
+
+
+async def model_for_job(session: AsyncSession, *, owner_id: str, job: Job) -> Model | None:
+    """The model a job made (TRAIN, ANALYZE), else the one it worked with (PREDICT, REPORT)."""
+    made = await session.scalar(select(Model).where(col(Model.job_id) == job.id, col(Model.owner_id) == owner_id))
+    return made or await get_model(session, owner_id=owner_id, model_id=(job.params or {}).get("model_id"))
 
 
 async def list_models(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int,
@@ -171,8 +155,8 @@ def check_rows(rows: list[Any], features: list[dict[str, Any]]) -> pd.DataFrame:
             if value is None:
                 continue
             semantic = feature["semantic_type"]
-            ok = {"NUMERIC": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
-                  "BOOLEAN": isinstance(value, (bool, int)) and not isinstance(value, float),
+            ok = {"NUMERIC": isinstance(value, (int, float)) and not isinstance(value, bool) and _is_finite(value),
+                  "BOOLEAN": isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)),
                   "DATETIME": isinstance(value, str) and not pd.isna(pd.to_datetime(value, errors="coerce"))
                   }.get(semantic, isinstance(value, (str, int, float, bool)))
             if not ok:
@@ -185,12 +169,21 @@ def check_rows(rows: list[Any], features: list[dict[str, Any]]) -> pd.DataFrame:
                          for f in features})
 
 
+def _is_finite(number: int | float) -> bool:
+    """Whether a JSON number is a finite float; an integer beyond float range (1e309) is not."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def _typed_column(values: list[Any], semantic: str) -> Any:
     """A column built straight in its training type; per-column pandas conversions were most of a 1-row predict."""
     if semantic in ("NUMERIC", "BOOLEAN"):
         return np.asarray(values, dtype=float)  # None becomes NaN, booleans 0/1; values were checked above
     if semantic == "DATETIME":
-        return pd.to_datetime(pd.Series(values, dtype=object), errors="coerce")
+        # each value parsed on its own, as check_rows did; zone-aware ones in UTC (a mix of zones cannot share a dtype)
+        return pd.to_datetime(pd.Series(values, dtype=object), errors="coerce", utc=True, format="mixed")
     return np.asarray(values, dtype=object)
 
 

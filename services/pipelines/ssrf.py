@@ -9,11 +9,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 from typing import Any, Iterable
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult
 
 import httpcore
 
 from services.errors import invalid
+from services.urls import check_web_url
 
 
 def parse_allow_list(text: str) -> list[str]:
@@ -40,10 +41,7 @@ def check_url(url: str, allow: list[str], field: list[str] | None = None) -> Non
 
 def check_scheme(url: str, field: list[str] | None = None) -> SplitResult:
     """Refuse anything but an http(s) URL with a host (the addresses are vetted as the connection opens)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise invalid("Source URLs must be http:// or https:// with a host", field or ["url"])
-    return parts
+    return check_web_url(url, field or ["url"], "source URL")
 
 
 def vetted_addresses(host: str, port: int, allow: list[str], field: list[str] | None = None) -> list[str]:

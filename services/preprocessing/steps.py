@@ -6,6 +6,7 @@ Model training reuses these classes inside its pipelines.
 """
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, ClassVar
 
 import numpy as np
@@ -211,7 +212,8 @@ class DatetimeFeatures(Step):
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         parts = self.params.get("parts") or ["year", "month", "day", "weekday"]
         for column in self.columns:
-            when = pd.to_datetime(frame[column], errors="coerce")
+            # utc=True: zone-aware values (and mixed ones from raw rows) become UTC; naive ones are taken as UTC
+            when = pd.to_datetime(frame[column], errors="coerce", utc=True).dt.tz_localize(None)
             features = {"year": when.dt.year, "quarter": when.dt.quarter, "month": when.dt.month, "day": when.dt.day,
                         "weekday": when.dt.weekday, "hour": when.dt.hour, "minute": when.dt.minute,
                         "is_weekend": (when.dt.weekday >= 5).where(when.notna()),
@@ -293,6 +295,9 @@ def _cast(series: pd.Series, to: str, fmt: str | None) -> pd.Series:
 def _fill_for(series: pd.Series, fill: Any) -> Any:
     if pd.api.types.is_datetime64_any_dtype(series) and isinstance(fill, str):
         return pd.Timestamp(fill)
+    if isinstance(fill, str) and series.dtype == object and isinstance(series.dropna().iloc[0] if series.notna().any()
+                                                                       else None, date):
+        return date.fromisoformat(fill[:10])  # a column of dates (Arrow date32) keeps date objects
     return fill
 
 
@@ -304,8 +309,10 @@ def _plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, (np.floating,)):
         return float(value)
-    if isinstance(value, (pd.Timestamp,)):
+    if isinstance(value, (pd.Timestamp, date)):  # datetime.date too: Arrow date32 columns hold them
         return value.isoformat()
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value).isoformat()
     if isinstance(value, np.bool_):
         return bool(value)
     return value

@@ -72,6 +72,20 @@ def column_alerts(profile: dict[str, Any], *, all_level_counts: list[int] | None
     return alerts
 
 
+def ingest_alerts(ingest_info: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """REJECTED_LINES / PADDED_LINES: lines of the upload that did not have the header's field count."""
+    info = ingest_info or {}
+    alerts = []
+    if info.get("rejected_lines"):
+        alerts.append(_alert("REJECTED_LINES", f"{info['rejected_lines']:,} line(s) of the file were rejected "
+                             "(another number of fields than the header); download them to see why",
+                             value=info["rejected_lines"]))
+    if info.get("padded_lines"):
+        alerts.append(_alert("PADDED_LINES", f"{info['padded_lines']:,} short line(s) of the file were padded with "
+                             "nulls", value=info["padded_lines"]))
+    return alerts
+
+
 def table_alerts(*, duplicate_rows: int, row_count: int, correlations: dict[str, Any],
                  numeric_columns: list[str], categorical_columns: list[str]) -> list[dict[str, Any]]:
     alerts = []

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 
 from services import files
 from services.jobs.context import JobContext
+from services.profiling.alerts import ingest_alerts
 from services.profiling.plots import render_plots
 from services.profiling.profile import profile_table
 
@@ -21,6 +22,7 @@ def run_profile(ctx: JobContext) -> dict:
     ctx.checkpoint()
     ctx.stage("profile")
     profile = profile_table(table, ctx.params["columns"], bins=ctx.params.get("bins"))
+    profile["alerts"] += ingest_alerts(ctx.params.get("ingest_info"))
     ctx.log(f"Profiled in {profile['duration_ms'] / 1000:.2f} s: {len(profile['alerts'])} alert(s), "
             f"{profile['duplicate_rows']:,} duplicate row(s), {profile['missing_cells']:,} missing cell(s)")
     ctx.progress(0.6)

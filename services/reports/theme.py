@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from services.errors import invalid
+from services.urls import check_web_url
 
 HEX = re.compile(r"^#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 FUNCTION = re.compile(r"^(?:rgb|rgba|hsl|hsla)\(\s*[0-9.]+%?\s*(?:,\s*[0-9.]+%?\s*){2}(?:,\s*[0-9.]+%?\s*)?\)$")
@@ -35,8 +35,6 @@ def resolve_theme(requested: dict[str, Any] | None, defaults: dict[str, str], fi
             raise invalid("The font family may hold names, spaces, commas, hyphens and balanced quotes only",
                           field + ["fontFamily"])
         if key == "logo_url":
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise invalid("The logo URL must be http(s)", field + ["logoUrl"])
+            check_web_url(value, field + ["logoUrl"], "logo URL")
         theme[key] = value.strip()
     return theme

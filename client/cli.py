@@ -1,0 +1,154 @@
+"""`assay`: the command line made of AssayClient. Every failure is one line on stderr and a documented exit code."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from client import commands as cmd
+from client.api import AssayClient, AssayError
+from client.follow import StoppedWatching
+
+EXIT_CODES = """exit codes:
+  0  success                      4  not found (or not yours)
+  1  refused or failed request    5  the job failed
+  2  bad command line             6  the job was cancelled
+  3  not logged in / login failed 7  cannot reach the server
+  130  interrupted (Ctrl-C); a job that was started keeps running"""
+
+CODE_EXIT = {"UNAUTHENTICATED": cmd.EXIT_AUTH, "NOT_FOUND": cmd.EXIT_NOT_FOUND, "UNREACHABLE": cmd.EXIT_UNREACHABLE}
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+JOB_STATUSES = ["QUEUED", "RUNNING", "NEEDS_INPUT", "SUCCEEDED", "FAILED", "CANCELLED"]
+JOB_KINDS = ["INGEST", "PROFILE", "PREPROCESS", "TRAIN", "PREDICT", "PIPELINE", "REPORT", "ANALYZE"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # --url and --json are accepted before or after the command; SUPPRESS keeps a sub-command's absent flag
+    # from overwriting one given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help="server URL (default: $ASSAY_URL or http://127.0.0.1:8000)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON")
+    parser = argparse.ArgumentParser(prog="assay", description="Command line client for an Assay server.",
+                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler, help_: str) -> argparse.ArgumentParser:
+        sub_parser = sub.add_parser(name, parents=[common], help=help_, description=help_)
+        sub_parser.set_defaults(handler=handler)
+        return sub_parser
+
+    for name in ("login", "register"):
+        p = command(name, cmd.login, "log in" if name == "login" else "create an account and log in")
+        p.add_argument("--email", required=True)
+        p.add_argument("--password", help="default: $ASSAY_PASSWORD, else asked for")
+    command("logout", cmd.logout, "forget this server's tokens")
+
+    p = command("upload", cmd.upload, "upload a CSV file, follow its ingest, print the dataset")
+    p.add_argument("file")
+    p.add_argument("--name")
+    p.add_argument("--delimiter", type=lambda text: DELIMITER_NAMES.get(text.lower(), text),
+                   help="one character, or tab, comma, semicolon, pipe, space; detected when absent")
+    p.add_argument("--encoding")
+    p.add_argument("--header", action=argparse.BooleanOptionalAction, default=None, help="whether row 1 is a header")
+    p.add_argument("--na", action="append", metavar="TOKEN", help="a null token (repeatable); replaces the defaults")
+    p.add_argument("--bad-lines", type=str.upper, choices=["PAD", "SKIP", "FAIL"],
+                   help="lines with another field count than the header (server default PAD)")
+    p.add_argument("--sheet", help="the workbook sheet to read (default: the first)")
+
+    p = command("datasets", cmd.datasets, "list your datasets, newest first")
+    p.add_argument("--search")
+    p.add_argument("--first", type=int, default=20)
+
+    p = command("show", cmd.show, "a dataset's columns, types, nulls and alerts")
+    p.add_argument("dataset")
+
+    p = command("profile", cmd.profile, "profile a dataset and print the profile")
+    p.add_argument("dataset")
+    p.add_argument("--plots", action="store_true", help="also draw the PNG plots")
+    p.add_argument("--bins", type=int)
+    p.add_argument("--stored", action="store_true", help="print the stored profile without profiling again")
+
+    p = command("train", cmd.train, "train a model, follow the job, print the leaderboard")
+    p.add_argument("dataset")
+    p.add_argument("--target", required=True)
+    p.add_argument("--budget", type=float, metavar="SECONDS", help="time budget for comparing and tuning")
+    p.add_argument("--algorithm", action="append", type=str.upper,
+                   help="limit to these algorithms, e.g. RANDOM_FOREST (repeatable); default AUTO")
+    p.add_argument("--name")
+
+    p = command("predict", cmd.predict, "predict every row of a CSV file; CSV with predictions on stdout")
+    p.add_argument("model")
+    p.add_argument("file")
+
+    p = command("analyze", cmd.analyze, "profile, pick a target (asking if unsure), train and report")
+    p.add_argument("dataset")
+    p.add_argument("--target")
+
+    p = command("answer", cmd.answer, "answer the question of a job that needs input")
+    p.add_argument("job")
+    p.add_argument("answer")
+
+    p = command("report", cmd.report, "write an HTML report and print its link")
+    p.add_argument("dataset")
+    p.add_argument("--model")
+    p.add_argument("--open", action="store_true", help="open the report in a browser")
+
+    p = command("jobs", cmd.jobs, "list your jobs, newest first")
+    p.add_argument("--status", action="append", type=str.upper, choices=JOB_STATUSES)
+    p.add_argument("--kind", action="append", type=str.upper, choices=JOB_KINDS)
+    p.add_argument("--first", type=int, default=20)
+
+    p = command("watch", cmd.watch, "follow a job's live log until it ends (Ctrl-C stops watching, not the job)")
+    p.add_argument("job")
+
+    p = command("cancel", cmd.cancel, "cancel a job")
+    p.add_argument("job")
+
+    p = command("download", cmd.download, "download a dataset (csv, parquet), a model (joblib, skops, onnx) or a report")
+    p.add_argument("id")
+    p.add_argument("--format", type=str.lower, choices=["csv", "parquet", "joblib", "skops", "onnx", "html"],
+                   help="default: csv for a dataset, joblib for a model")
+    p.add_argument("-o", "--output", help="file to write (default: the name, in this directory)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.url, args.json = getattr(args, "url", None), getattr(args, "json", False)  # no set_defaults: the
+    # parents' actions are shared objects, so a default set on the top parser would override the sub-command's
+    try:
+        return args.handler(args, AssayClient(args.url))
+    except AssayError as error:
+        return fail(args, error.code, str(error), CODE_EXIT.get(error.code, cmd.EXIT_ERROR), error.field)
+    except cmd.JobEnded as ended:
+        return fail(args, ended.job["status"], str(ended), cmd.JOB_EXIT[ended.job["status"]], job=ended.job)
+    except StoppedWatching as stopped:
+        print(f"\n{stopped}", file=sys.stderr)
+        return cmd.EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # before any job started: an upload cut short is discarded by the server
+        print("\nInterrupted; nothing was started.", file=sys.stderr)
+        return cmd.EXIT_INTERRUPTED
+    except BrokenPipeError:  # `assay predict ... | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return cmd.EXIT_OK
+    except OSError as error:  # a file that cannot be read or written
+        return fail(args, "INVALID_INPUT", f"{error.strerror}: {error.filename}" if error.filename else str(error),
+                    cmd.EXIT_ERROR)
+    except Exception as error:  # a bug of ours: still one line; ASSAY_DEBUG=1 shows the traceback
+        if os.environ.get("ASSAY_DEBUG"):
+            raise
+        return fail(args, "INTERNAL", f"Unexpected error: {error!r}", cmd.EXIT_ERROR)
+
+
+def fail(args: argparse.Namespace, code: str, message: str, exit_code: int, field: list[str] | None = None,
+         job: dict | None = None) -> int:
+    print(f"assay: {message} [{code}]", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"error": {"code": code, "message": message, "field": field, "job": job}}))
+    return exit_code
+
+
+def run() -> None:
+    sys.exit(main())

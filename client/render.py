@@ -1,0 +1,81 @@
+"""How results look on a terminal: aligned tables and short summaries (the --json output is the data itself)."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from tabulate import tabulate
+
+
+def table(rows: Iterable[Iterable[Any]], headers: list[str]) -> str:
+    return tabulate(list(rows), headers=headers, tablefmt="simple", disable_numparse=True, missingval="")
+
+
+def number(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def size(nbytes: float | None) -> str:
+    if nbytes is None:
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if nbytes < 1024 or unit == "GB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    return ""
+
+
+def dataset_heading(dataset: dict) -> str:
+    shape = (f"{dataset['rowCount']:,} rows x {dataset['columnCount']} columns"
+             if dataset.get("rowCount") is not None else dataset["status"])
+    return f"Dataset {dataset['id']}  {dataset['name']}  {shape}"
+
+
+def columns_table(columns: list[dict]) -> str:
+    return table(([c["name"], c["semanticType"], c["dtype"], c["nullCount"]] for c in columns),
+                 ["column", "type", "dtype", "nulls"])
+
+
+def alerts_lines(alerts: list[dict]) -> str:
+    return "\n".join(f"  {a['kind']}: {a['message']}" for a in alerts) or "  none"
+
+
+def datasets_table(datasets: list[dict]) -> str:
+    return table(([d["id"], d["name"], d["status"], number(d["rowCount"]), number(d["columnCount"]),
+                   size(d["sizeBytes"]), d["createdAt"][:19]] for d in datasets),
+                 ["id", "name", "status", "rows", "columns", "size", "created"])
+
+
+def jobs_table(jobs: list[dict]) -> str:
+    return table(([j["id"], j["kind"], j["status"], j["stage"] or "", f"{j['progress']:.0%}", j["createdAt"][:19]]
+                  for j in jobs), ["id", "kind", "status", "stage", "progress", "created"])
+
+
+def profile_summary(dataset: dict) -> str:
+    profile = dataset["profile"]
+    head = (f"Profile of {dataset['name']} ({dataset['id']}): {profile['rowCount']:,} rows x {profile['columnCount']} "
+            f"columns, {profile['missingCellsRatio']:.1%} cells missing, {profile['duplicateRows']:,} duplicate rows, "
+            f"{size(profile['memoryBytes'])} in memory")
+
+    def detail(column: dict) -> str:
+        numeric = column.get("numeric")
+        if numeric:
+            return f"mean {number(numeric['mean'])}  min {number(numeric['min'])}  max {number(numeric['max'])}"
+        return "top " + ", ".join(f"{v['value']} ({v['count']})" for v in column["topValues"])
+
+    columns = table(([c["name"], c["semanticType"], f"{c['nullRatio']:.1%}", c["distinctCount"], detail(c)]
+                     for c in profile["columns"]), ["column", "type", "nulls", "distinct", "summary"])
+    return f"{head}\n\n{columns}\n\nAlerts:\n{alerts_lines(profile['alerts'])}"
+
+
+def model_summary(model: dict) -> str:
+    metrics = ", ".join(f"{name} {number(value)}" for name, value in (model.get("metrics") or {}).items()
+                        if value is not None)
+    board = table(([("*" if c["selected"] else ""), c["algorithm"], number(c["score"]), number(c["std"]),
+                    number(c["fitSeconds"], 3), number(c["rows"])] for c in model["leaderboard"]),
+                  ["", "algorithm", f"cv {model.get('cvMetric') or 'score'}", "std", "fit s", "rows"])
+    return (f"Model {model['id']}  {model['name']} v{model['version']}: {model['task']} of {model['target']} with "
+            f"{model['algorithm']} ({model['status']})\nHeld-out metrics: {metrics or 'none'}\n\nLeaderboard:\n{board}")

@@ -1,0 +1,163 @@
+"""Workbooks (.xlsx, .xls, .ods) through python-calamine, and Parquet through pyarrow, into one Arrow table.
+
+The same limits as delimited text: what a zip inflates to is capped before a cell is read (a
+zip bomb), a sheet may not declare more rows than `max_rows`, and an encrypted workbook gets
+its own clear refusal rather than a reader's complaint.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import python_calamine
+
+from services.errors import ServiceError
+from services.ingest.detect import detect_header
+from services.ingest.parse import clean_column_names, convert_datetime_strings
+
+WORKBOOK_KINDS = ("xlsx", "xls", "ods")
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")  # the stream an encrypted OOXML file keeps in a CFB
+
+
+def read_workbook(path: Path, *, sheet: str | None, max_rows: int, max_decompressed: int) -> tuple[pa.Table, str]:
+    """The chosen sheet (the first by default) as a table, and the sheet's name."""
+    _check_inflated_size(path, max_decompressed)
+    try:
+        with path.open("rb") as handle:
+            workbook = python_calamine.CalamineWorkbook.from_filelike(handle)
+    except python_calamine.PasswordError as exc:
+        raise ServiceError("UNSUPPORTED_FILE", "The workbook is password-protected; save it without a password") from exc
+    except (python_calamine.CalamineError, ValueError, OSError) as exc:
+        if _is_encrypted_ooxml(path):
+            raise ServiceError("UNSUPPORTED_FILE",
+                               "The workbook is password-protected; save it without a password") from exc
+        raise ServiceError("UNSUPPORTED_FILE", f"The workbook could not be read: {exc}") from exc
+    names = workbook.sheet_names
+    if not names:
+        raise ServiceError("PARSE_ERROR", "The workbook has no sheets")
+    chosen = names[0] if sheet is None else sheet
+    if chosen not in names:
+        raise ServiceError("INVALID_INPUT", f"The workbook has no sheet {chosen!r}; its sheets are "
+                           + ", ".join(repr(n) for n in names), ["csv", "sheet"])
+    try:
+        grid = workbook.get_sheet_by_name(chosen)
+        declared = grid.total_height + 1  # (the index of its last row)
+        if declared > max_rows:
+            raise ServiceError("PAYLOAD_TOO_LARGE", f"The sheet {chosen!r} has {declared:,} rows, more than "
+                               f"the limit of {max_rows:,}")
+        rows = grid.to_python(skip_empty_area=True)
+    except python_calamine.CalamineError as exc:
+        raise ServiceError("PARSE_ERROR", f"The sheet {chosen!r} could not be read: {exc}") from exc
+    finally:
+        workbook.close()
+    return cells_to_table(rows), chosen
+
+
+def cells_to_table(rows: list[list]) -> pa.Table:
+    """Typed columns from a grid of cells: a header when the first row names the columns (as for text)."""
+    rows = [row for row in rows if any(cell not in ("", None) for cell in row)]
+    if not rows:
+        raise ServiceError("PARSE_ERROR", "The sheet is empty")
+    width = max(len(row) for row in rows)
+    rows = [list(row) + [""] * (width - len(row)) for row in rows]
+    has_header = detect_header([[_as_text(cell) for cell in row] for row in rows[:200]])
+    names = [_as_text(cell) for cell in rows[0]] if has_header else [f"column_{i + 1}" for i in range(width)]
+    body = rows[1:] if has_header else rows
+    if not body:
+        raise ServiceError("PARSE_ERROR", "The sheet has a header but no data rows")
+    columns = [_column([row[index] for row in body]) for index in range(width)]
+    table = pa.Table.from_arrays(columns, names=clean_column_names(names))
+    return convert_datetime_strings(table)
+
+
+def _column(cells: list) -> pa.Array:
+    """One type per column: numbers (integers when every value is whole), booleans, dates, or else text."""
+    values = [None if cell == "" else cell for cell in cells]
+    present = [value for value in values if value is not None]
+    kinds = {_kind(value) for value in present}
+    if kinds == {"bool"}:
+        return pa.array(values, pa.bool_())
+    if kinds <= {"number"} and present:
+        if all(float(value).is_integer() and abs(value) < 2 ** 53 for value in present):
+            return pa.array([None if v is None else int(v) for v in values], pa.int64())
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    if kinds == {"datetime"}:
+        return pa.array([None if v is None else _as_datetime(v) for v in values], pa.timestamp("s"))
+    return pa.array([None if v is None else _as_text(v) for v in values], pa.string())
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, (dt.datetime, dt.date)):
+        return "datetime"
+    return "text"
+
+
+def _as_datetime(value: dt.date | dt.datetime) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _check_inflated_size(path: Path, max_decompressed: int) -> None:
+    """Refuse a zip-based workbook whose members inflate past the cap, before any is inflated."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            inflated = sum(member.file_size for member in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise ServiceError("UNSUPPORTED_FILE", f"The workbook is a damaged zip archive: {exc}") from exc
+    if inflated > max_decompressed:
+        raise ServiceError("PAYLOAD_TOO_LARGE", f"The workbook expands beyond the "
+                           f"{max_decompressed // (1024 * 1024)} MB limit")
+
+
+def _is_encrypted_ooxml(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(1 << 20)
+    return head.startswith(b"\xd0\xcf\x11\xe0") and _ENCRYPTED_PACKAGE in head
+
+
+def read_parquet_upload(path: Path, *, max_rows: int, max_decompressed: int) -> pa.Table:
+    """A Parquet export, checked against the limits from its footer before its data is read."""
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ServiceError("UNSUPPORTED_FILE", f"The Parquet file could not be read: {exc}") from exc
+    metadata = parquet.metadata
+    inflated = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if inflated > max_decompressed:
+        raise ServiceError("PAYLOAD_TOO_LARGE", f"The Parquet file expands beyond the "
+                           f"{max_decompressed // (1024 * 1024)} MB limit")
+    if metadata.num_rows > max_rows:
+        raise ServiceError("PAYLOAD_TOO_LARGE", f"The Parquet file has {metadata.num_rows:,} rows, more than the "
+                           f"limit of {max_rows:,}")
+    try:
+        table = parquet.read()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ServiceError("PARSE_ERROR", f"The Parquet file could not be read: {exc}") from exc
+    if table.num_columns == 0 or table.num_rows == 0:
+        raise ServiceError("PARSE_ERROR", "The Parquet file has no rows" if table.num_columns else
+                           "The Parquet file has no columns")
+    table = table.rename_columns(clean_column_names([str(name) for name in table.column_names]))
+    return pa.Table.from_arrays([_plain(column) for column in table.columns], names=table.column_names)
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Dictionary-encoded columns as their values: the rest of Assay reads plain types."""
+    if pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column
