@@ -4,8 +4,9 @@
 # e.g. one made with debootstrap and `docker import` (see README, "Docker") — and Assay
 # comes from a wheelhouse built on the host, so `docker build` needs no network:
 #
-#   python -m pip wheel --wheel-dir wheelhouse .
-#   docker build --network host --build-arg BASE=assay-base:bookworm -t assay .
+#   .venv/bin/python -m pip download --no-deps --dest wheelhouse pip
+#   /usr/bin/python3 wheelhouse/pip-*.whl/pip wheel --wheel-dir wheelhouse .   # the base's python3 resolves
+#   docker build --network none --build-arg BASE=assay-base:bookworm -t assay .
 ARG BASE=assay-base:bookworm
 
 FROM ${BASE} AS install

@@ -25,7 +25,8 @@ from tests.live_server import ROOT  # the repo: Dockerfile, pyproject.toml and t
 PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap"}  # command -> the Debian package with it
 STORAGE_DRIVERS = ("overlay2", "vfs")  # overlay2 shares layers; vfs copies them but works on any filesystem
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-BOOKWORM_PYTHON = (3, 11)  # wheels built on the host must fit the python3 debootstrap installs
+BOOKWORM_PYTHON = (3, 11)  # the python3 debootstrap installs
+DEBIAN_PYTHON = Path("/usr/bin/python3")  # the same Debian python3 on the host makes the wheelhouse
 SCRATCH_BYTES = 6 * 2**30  # base tree, image layers and build stages, with room to spare
 
 
@@ -119,8 +120,9 @@ class DockerEngine:
     def docker(self, *args: str, stdin: bytes | None = None, timeout: float = 600) -> str:
         result = subprocess.run([_docker_client(), *args], env=self.env, input=stdin, capture_output=True,
                                 timeout=timeout)
-        if result.returncode != 0:
-            raise RuntimeError(f"docker {' '.join(args[:3])} failed: {result.stderr.decode(errors='replace')[-3000:]}")
+        if result.returncode != 0:  # a build's step output goes to stdout, the step's failure to stderr
+            output = (result.stdout[-4000:] + result.stderr[-2000:]).decode(errors="replace")
+            raise RuntimeError(f"docker {' '.join(args[:3])} failed: {output}")
         return result.stdout.decode(errors="replace").strip()
 
     def stop(self) -> None:
@@ -224,11 +226,21 @@ def build_base_image(engine: DockerEngine, tag: str, workdir: Path) -> None:
         shutil.rmtree(rootfs, ignore_errors=True)
 
 
+def check_host_python() -> None:
+    """pip resolves for the interpreter that runs it (markers such as `python_full_version < "3.11.3"`
+    decide what redis needs), so the wheelhouse is made by Debian's python3 on this machine: the image's."""
+    if not DEBIAN_PYTHON.exists():
+        raise EngineUnavailable(f"{DEBIAN_PYTHON} (Debian's python3, the image's) is missing")
+    version = subprocess.run([str(DEBIAN_PYTHON), "-c", "import sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True).stdout.strip()
+    if version != str(BOOKWORM_PYTHON):
+        raise EngineUnavailable(f"{DEBIAN_PYTHON} is {version}, not bookworm's {BOOKWORM_PYTHON}: its wheels would not fit")
+
+
 def build_wheelhouse(dest: Path) -> None:
-    """`pip wheel` of Assay (from a copy: building in place leaves build/ in the tree), its dependencies and pip."""
-    if sys.version_info[:2] != BOOKWORM_PYTHON:
-        raise EngineUnavailable(f"wheels built by Python {sys.version_info[0]}.{sys.version_info[1]} "
-                                f"do not install on bookworm's python3 {BOOKWORM_PYTHON[0]}.{BOOKWORM_PYTHON[1]}")
+    """`pip wheel` of Assay (from a copy: building in place leaves build/ in the tree) and its dependencies, run
+    by Debian's python3 from a pip wheel (it has no pip of its own), which goes into the wheelhouse too."""
+    check_host_python()
     source = dest.parent / "source"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     packages = [pattern.rstrip("*") for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]]
@@ -237,9 +249,14 @@ def build_wheelhouse(dest: Path) -> None:
     for package in packages:
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     try:
-        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-                                 "--wheel-dir", str(dest), str(source), "pip"], capture_output=True, timeout=900)
-        if result.returncode != 0:
-            raise RuntimeError(f"pip wheel failed: {result.stderr.decode(errors='replace')[-3000:]}")
+        _pip([sys.executable, "-m", "pip", "download", "--no-deps", "--dest", str(dest), "pip"])
+        pip = next(dest.glob("pip-*.whl")) / "pip"
+        _pip([str(DEBIAN_PYTHON), str(pip), "wheel", "--wheel-dir", str(dest), str(source)])
     finally:
         shutil.rmtree(source, ignore_errors=True)
+
+
+def _pip(command: list[str]) -> None:
+    result = subprocess.run([*command, "--quiet", "--disable-pip-version-check"], capture_output=True, timeout=900)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} failed: {result.stderr.decode(errors='replace')[-3000:]}")

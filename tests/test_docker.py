@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -19,7 +20,7 @@ import httpx
 import pytest
 
 from tests.docker_engine import (ROOT, DockerEngine, EngineUnavailable, build_base_image, build_wheelhouse,
-                                 debian_mirror, install_missing_packages, scratch_dir)
+                                 check_host_python, debian_mirror, install_missing_packages, scratch_dir)
 from tests.live_server import LiveServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200),
@@ -58,14 +59,15 @@ def engine() -> Iterator[DockerEngine]:
 
 @pytest.fixture(scope="module")
 def image(engine: DockerEngine) -> str:
-    context = engine.root / "context"
     try:
-        with phase("pip wheel"):
-            build_wheelhouse(context / "wheelhouse")
+        check_host_python()
     except EngineUnavailable as refused:
         pytest.skip(str(refused))
-    with phase("debootstrap and import of the base"):
-        build_base_image(engine, BASE_IMAGE, engine.root)
+    context = engine.root / "context"
+    with phase("debootstrap and import of the base, pip wheel beside it"), ThreadPoolExecutor(1) as beside:
+        base = beside.submit(build_base_image, engine, BASE_IMAGE, engine.root)  # dpkg's I/O, pip's network
+        build_wheelhouse(context / "wheelhouse")
+        base.result()
     for name in ("Dockerfile", ".dockerignore"):
         shutil.copy2(ROOT / name, context / name)
     try:  # --network none: the build needs no network at all
@@ -87,10 +89,12 @@ class ContainerServer(LiveServer):
         self.engine, self.image, self.name = engine, image, f"assay-test-{self.port}"
 
     def start(self) -> "ContainerServer":
+        env = {"ASSAY_HOST": "127.0.0.1", "ASSAY_PORT": str(self.port), "ASSAY_SECRET_KEY": "docker-test-secret-key-long-enough"}
+        if "ASSAY_DATABASE_URL" in self.env:  # the test's PostgreSQL listens on 127.0.0.1: the host network reaches it
+            env["ASSAY_DATABASE_URL"] = self.env["ASSAY_DATABASE_URL"]
         self.engine.docker("run", "--detach", "--name", self.name, "--network", "host",
                            "--health-interval", "1s",  # the image's HEALTHCHECK command, checked sooner than 15 s
-                           "--env", "ASSAY_HOST=127.0.0.1", "--env", f"ASSAY_PORT={self.port}",
-                           "--env", "ASSAY_SECRET_KEY=docker-test-secret-key-long-enough", self.image)
+                           *(f"--env={name}={value}" for name, value in env.items()), self.image)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
@@ -133,7 +137,8 @@ def test_the_image_runs_as_a_non_root_user_with_a_health_check_and_no_build_left
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_the_container_serves_health_and_ingests_an_upload_on_the_host_network(engine, image, tmp_path):
+def test_the_container_serves_health_and_ingests_an_upload_on_the_host_network(engine, image, tmp_path,
+                                                                               database_backend):
     server = ContainerServer(engine, image, tmp_path).start()
     try:
         health = httpx.get(f"{server.base}/health", timeout=5).json()
@@ -150,8 +155,10 @@ def test_the_container_serves_health_and_ingests_an_upload_on_the_host_network(e
 
         uid = server.exec("id", "-u")
         assert uid != "0"
+        sqlite_file = server.exec("sh", "-c", "test -e /data/assay.db && echo present || echo absent")
+        assert sqlite_file == ("present" if database_backend == "sqlite" else "absent")  # the backend under test
         owners = set(server.exec("find", "/data", "-type", "f", "-printf", "%u\n").split())
-        assert owners == {"assay"}  # the database, the upload and its Parquet copy: all the non-root user's
+        assert owners == {"assay"}  # the upload, its Parquet copy (and SQLite database): the non-root user's
         assert any(mount["Destination"] == "/data" for mount in json.loads(server.inspect("{{json .Mounts}}")))
 
         deadline = time.monotonic() + 60
@@ -170,7 +177,8 @@ def test_the_container_serves_health_and_ingests_an_upload_on_the_host_network(e
     assert exit_code == 0  # SIGTERM: uvicorn shuts down cleanly as PID 1
 
 
-def test_the_base_comes_from_the_mirror_apt_uses_in_either_sources_format(tmp_path):
+def test_the_base_comes_from_the_mirror_apt_uses_in_either_sources_format(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("apt")  # not tmp_path: a pure function needs no run per database backend
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / "sources.list.d" / "debian.sources").write_text(
         "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
