@@ -143,7 +143,7 @@ class FuzzServer:
     def healthy(self) -> bool:
         return self.live.process.poll() is None and self.http.get("/health").status_code == 200
 
-    def jobs_failed_internally(self, timeout: float = 90) -> list[str]:
+    def jobs_failed_internally(self, timeout: float = 45) -> list[str]:
         """Wait (bounded) for the user's jobs to end, then name those that ended with "Internal error"."""
         deadline = time.monotonic() + timeout
         while True:
