@@ -22,7 +22,7 @@ from tests.fuzz.harness import FuzzServer, Tally, problems_in
 from tests.fuzz.nasty import custom_scalars
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 KEEPS_FIXTURES_ALIVE = {"deleteDataset", "deleteModel", "deletePipeline"}  # in the hand-made corpus, with bad ids
 FUZZ = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
                 suppress_health_check=list(HealthCheck))

@@ -35,7 +35,7 @@ def orders() -> pd.DataFrame:
 def sensors() -> pd.DataFrame:
     return pd.DataFrame({"reading_id": np.arange(ROWS), "taken_at": pd.date_range("2024-03-01", periods=ROWS, freq="h"),
                          "temperature": rng.normal(21, 2, ROWS).round(2), "humidity": rng.normal(40, 5, ROWS).round(1),
-                         "year": [2024] * (ROWS - 1) + [2025]})
+                         "year": [2024] * (ROWS - 30) + [2025] * 30})
 
 
 def churn() -> pd.DataFrame:
@@ -80,3 +80,9 @@ def test_measurements_outrank_a_year_when_nothing_is_categorical(client, token):
 def test_a_named_label_wins_outright(client, token, make, target):
     outcome = analysis_outcome(client, token, make())
     assert outcome["chosen"] and outcome["chosen"][0].startswith(f"Target: {target}, because its name says so")
+
+
+def test_a_column_train_model_would_refuse_is_not_offered(client, token):
+    """A class with a single row cannot be split for training: the clarify stage leaves such a column out."""
+    frame = sensors().assign(year=[2024] * (ROWS - 1) + [2025])
+    assert analysis_outcome(client, token, frame)["choices"] == ["temperature", "humidity"]

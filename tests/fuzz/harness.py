@@ -75,11 +75,24 @@ class FuzzServer:
         self.foreign_ids: list[str] = []
 
     def start(self) -> "FuzzServer":
-        self.live.start()
+        try:
+            self.live.start()
+        except RuntimeError:  # a loaded CI machine can take longer than LiveServer's 30 s to import and migrate
+            self._wait_healthy(90)
         self.token = self._register("fuzz@example.com")
         self.real_ids = self._objects(self.token, with_model=True)
         self.foreign_ids = self._objects(self._register("other@example.com"), with_model=False)
         return self
+
+    def _wait_healthy(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.live.process.poll() is None:
+            try:
+                if self.http.get("/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        raise RuntimeError(f"server did not start:\n{self.live.output()[-2000:]}")
 
     def stop(self) -> None:
         self.http.close()
@@ -130,7 +143,7 @@ class FuzzServer:
     def healthy(self) -> bool:
         return self.live.process.poll() is None and self.http.get("/health").status_code == 200
 
-    def jobs_failed_internally(self, timeout: float = 90) -> list[str]:
+    def jobs_failed_internally(self, timeout: float = 45) -> list[str]:
         """Wait (bounded) for the user's jobs to end, then name those that ended with "Internal error"."""
         deadline = time.monotonic() + timeout
         while True:
