@@ -28,7 +28,7 @@ class LiveServer:
         self.process: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"  # a file, not a pipe that could fill and block
 
-    def start(self, timeout: float = 30) -> "LiveServer":
+    def start(self, timeout: float = 120) -> "LiveServer":  # a busy 2-core machine can take >30 s to boot
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "server"], cwd=ROOT, env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)
