@@ -39,6 +39,8 @@ class LiveServer:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
+        self.process.terminate()  # else a server that boots late outlives the test
+        self.process.wait(timeout=30)
         raise RuntimeError("server did not start")
 
     def kill(self) -> None:
