@@ -28,7 +28,7 @@ class LiveServer:
         self.process: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"  # a file, not a pipe that could fill and block
 
-    def start(self, timeout: float = 90) -> "LiveServer":
+    def start(self, timeout: float = 120) -> "LiveServer":
         """Start `python -m server` and wait for /health; a busy machine can take tens of seconds."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "server"], cwd=ROOT, env=self.env,
