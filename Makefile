@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test schema bench clean
+.PHONY: run worker cluster test schema bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python -m server
+
+worker: $(STAMP)
+	$(BIN)/python -m server.worker
+
+cluster: $(STAMP)
+	$(BIN)/python -m server.cluster
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.app import create_app  # noqa: E402
 from server.settings import Settings  # noqa: E402
-from services.jobs.engine import JobKindSpec  # noqa: E402
+from services.jobs.kinds import JobKindSpec  # noqa: E402
 from services.jobs.context import JobContext  # noqa: E402
 
 

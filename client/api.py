@@ -6,6 +6,7 @@ the server says it has), so a caller never handles tokens.
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import os
 import re
 import time
@@ -168,7 +169,8 @@ class AssayClient:
             raise AssayError(f"No such file: {path}", "INVALID_INPUT")
         stream = ProgressFile(path, on_bytes)
         try:
-            variables = {"input": {"file": FileVar(stream, filename=path.name, content_type="text/csv"),
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"  # a hint: the server reads the bytes
+            variables = {"input": {"file": FileVar(stream, filename=path.name, content_type=content_type),
                                    "name": name, "csv": csv}}
             payload = self.execute(ops.UPLOAD, variables, upload=True)["uploadDataset"]
         finally:

@@ -18,6 +18,7 @@ EXIT_CODES = """exit codes:
   130  interrupted (Ctrl-C); a job that was started keeps running"""
 
 CODE_EXIT = {"UNAUTHENTICATED": cmd.EXIT_AUTH, "NOT_FOUND": cmd.EXIT_NOT_FOUND, "UNREACHABLE": cmd.EXIT_UNREACHABLE}
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 JOB_STATUSES = ["QUEUED", "RUNNING", "NEEDS_INPUT", "SUCCEEDED", "FAILED", "CANCELLED"]
 JOB_KINDS = ["INGEST", "PROFILE", "PREPROCESS", "TRAIN", "PREDICT", "PIPELINE", "REPORT", "ANALYZE"]
 
@@ -44,13 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--password", help="default: $ASSAY_PASSWORD, else asked for")
     command("logout", cmd.logout, "forget this server's tokens")
 
-    p = command("upload", cmd.upload, "upload a CSV file, follow its ingest, print the dataset")
+    p = command("upload", cmd.upload, "upload a data file (CSV, TSV, gzip, workbook, Parquet), follow its ingest, print the dataset")
     p.add_argument("file")
     p.add_argument("--name")
-    p.add_argument("--delimiter")
+    p.add_argument("--delimiter", type=lambda text: DELIMITER_NAMES.get(text.lower(), text),
+                   help="one character, or tab, comma, semicolon, pipe, space; detected when absent")
     p.add_argument("--encoding")
     p.add_argument("--header", action=argparse.BooleanOptionalAction, default=None, help="whether row 1 is a header")
     p.add_argument("--na", action="append", metavar="TOKEN", help="a null token (repeatable); replaces the defaults")
+    p.add_argument("--bad-lines", type=str.upper, choices=["PAD", "SKIP", "FAIL"],
+                   help="lines with another field count than the header (server default PAD)")
+    p.add_argument("--sheet", help="the workbook sheet to read (default: the first)")
 
     p = command("datasets", cmd.datasets, "list your datasets, newest first")
     p.add_argument("--search")
@@ -69,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset")
     p.add_argument("--target", required=True)
     p.add_argument("--budget", type=float, metavar="SECONDS", help="time budget for comparing and tuning")
-    p.add_argument("--algorithm", action="append", help="limit to these algorithms (repeatable); default AUTO")
+    p.add_argument("--algorithm", action="append", type=str.upper,
+                   help="limit to these algorithms, e.g. RANDOM_FOREST (repeatable); default AUTO")
     p.add_argument("--name")
 
     p = command("predict", cmd.predict, "predict every row of a CSV file; CSV with predictions on stdout")

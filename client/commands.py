@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import getpass
 import json
+import math
 import os
 import re
 import sys
@@ -18,7 +19,7 @@ from tqdm import tqdm
 from client import operations as ops
 from client import render
 from client.api import AssayClient, AssayError
-from client.follow import ask_choice, follow_job
+from client.follow import Answerer, ask_choice, follow_job
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_JOB_FAILED, EXIT_JOB_CANCELLED, EXIT_UNREACHABLE = range(8)
 EXIT_INTERRUPTED = 130
@@ -39,10 +40,10 @@ def job_log(args: Namespace):
     return None if args.json and not sys.stderr.isatty() else sys.stderr
 
 
-def finish_job(args: Namespace, client: AssayClient, job: dict) -> dict:
+def finish_job(args: Namespace, client: AssayClient, job: dict, answer: Answerer | None = None) -> dict:
     """Follow a started job; a job that did not succeed becomes an error (exit 5 failed, 6 cancelled)."""
     print(f"Job {job['id']} ({job['kind']}) started; Ctrl-C stops watching, not the job.", file=sys.stderr)
-    final = follow_job(client, job["id"], log=job_log(args))
+    final = follow_job(client, job["id"], log=job_log(args), answer=answer)
     if final["status"] != "SUCCEEDED":
         raise JobEnded(final)
     return final
@@ -81,7 +82,8 @@ def logout(args: Namespace, client: AssayClient) -> int:
 def upload(args: Namespace, client: AssayClient) -> int:
     path = Path(args.file)
     csv_options = {key: value for key, value in {"delimiter": args.delimiter, "encoding": args.encoding,
-                                                 "hasHeader": args.header, "naValues": args.na}.items()
+                                                 "hasHeader": args.header, "naValues": args.na,
+                                                 "onBadLines": args.bad_lines, "sheet": args.sheet}.items()
                    if value is not None}
     if not path.is_file():
         raise AssayError(f"No such file: {path}", "INVALID_INPUT")
@@ -178,6 +180,8 @@ def typed(value: str | None, semantic_type: str) -> Any:
             number = float(value)
         except ValueError:
             return value  # the server names the row and column of a value of the wrong type
+        if not math.isfinite(number):
+            return None  # "nan", "inf": JSON has no such numbers; missing is what they mean in a CSV
         return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
     if semantic_type == "BOOLEAN":
         lowered = value.strip().lower()
@@ -190,10 +194,7 @@ def typed(value: str | None, semantic_type: str) -> Any:
 
 def analyze(args: Namespace, client: AssayClient) -> int:
     job = client.start(ops.ANALYZE, "analyzeDataset", {"datasetId": args.dataset, "target": args.target})["job"]
-    print(f"Job {job['id']} (ANALYZE) started; Ctrl-C stops watching, not the job.", file=sys.stderr)
-    final = follow_job(client, job["id"], log=job_log(args), answer=ask_choice)
-    if final["status"] != "SUCCEEDED":
-        raise JobEnded(final)
+    finish_job(args, client, job, answer=ask_choice)
     final = client.job(job["id"])
     report = client.base + final["report"]["url"] if final.get("report") else None
     model = final["report"]["model"] if final.get("report") else None

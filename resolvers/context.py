@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.jobs.bus import InMemoryEventBus
+from services.jobs.bus import LocalFanOut
 from services.jobs.engine import JobEngine
-from services.ratelimit import SlidingWindowLimiter
+from services.ratelimit import RateLimiter
 from services.storage.tables import User
 
 if TYPE_CHECKING:
@@ -22,11 +22,12 @@ class AppState:
     settings: "Settings"
     sessions: async_sessionmaker[AsyncSession]
     jobs: JobEngine
-    bus: InMemoryEventBus
-    login_failures_by_account: SlidingWindowLimiter
-    login_failures_by_address: SlidingWindowLimiter
-    requests_by_user: SlidingWindowLimiter
+    bus: LocalFanOut  # in-memory, or Redis-fed: subscribers see the same local fan-out
+    login_failures_by_account: RateLimiter
+    login_failures_by_address: RateLimiter
+    requests_by_user: RateLimiter
     version: str
+    redis: Any = None  # the shared Redis client when ASSAY_REDIS_URL is set
     started_at: float = field(default_factory=time.monotonic)
 
     @property

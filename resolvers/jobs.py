@@ -6,7 +6,8 @@ from typing import Any, AsyncIterator
 from services.errors import ServiceError, invalid
 from services.jobs import queries
 from services.jobs.bus import job_channel, user_channel
-from services.jobs.engine import TERMINAL
+from services.jobs.events import decode_message
+from services.jobs.transitions import TERMINAL
 from services.pagination import Page
 from services.storage.tables import Job, JobLog
 
@@ -101,17 +102,21 @@ async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: boo
         yield {"kind": "STATUS", "job": job, "log": None}  # where the job stands now, before anything changes
         if job.status in TERMINAL:
             return
+        version = job.version
         while True:
             delivery = await live.get()
             if delivery is None:  # the server is shutting down
                 return
-            events = delivery.events
+            events = delivery.derived("rows", decode_message)
+            if events and events[0]["job"].version < version:
+                continue  # a change published before the state the backlog already showed
             if any(e["log"] is not None and e["log"].seq <= seen for e in events):
                 # Only right after the backlog: lines it already sent; this subscriber's own copy.
                 events = tuple(e for e in events if e["log"] is None or e["log"].seq > seen)
                 outgoing = batch_logs(events) if batch and events else events
             else:
-                outgoing = delivery.derived("batch", batch_logs) if batch else events
+                rows = events
+                outgoing = delivery.derived("batch", lambda _: batch_logs(rows)) if batch else events
             for event in outgoing:
                 if event["log"] is not None:
                     seen = event["log"].seq
@@ -127,6 +132,6 @@ async def job_updates(ctx: Context) -> AsyncIterator[Job]:
             delivery = await live.get()
             if delivery is None:
                 return
-            for event in delivery.events:
+            for event in delivery.derived("rows", decode_message):
                 if event["kind"] != "LOG":
                     yield event["job"]

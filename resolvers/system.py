@@ -11,6 +11,8 @@ from sqlmodel import col, func, select
 
 from services import system
 from services.storage import db
+from services.jobs import queries
+from services.jobs.kinds import QUEUES, queue_of
 from services.storage.tables import Job
 
 from resolvers.context import AppState, Context
@@ -40,6 +42,9 @@ class SystemReport:
     revision: str | None
     head_revision: str | None
     redis: system.RedisFacts | None
+    executor: str
+    queues: list[dict[str, Any]]
+    live_workers: list[dict[str, Any]]
 
 
 async def health(app: AppState) -> HealthReport:
@@ -61,6 +66,7 @@ async def system_info(ctx: Context) -> SystemReport:
         queued = await session.scalar(select(func.count()).select_from(Job).where(Job.status == "QUEUED")) or 0
         counts = await system.row_counts(session)
         database = await system.database_facts(session, settings.resolved_database_url)
+        by_kind = await queries.count_active_by_kind(session)
     revision = await db.current_revision(app.engine)
     redis = await system.redis_facts(settings.redis_url) if settings.redis_url else None
     data_size = await asyncio.to_thread(system.data_dir_size, settings.resolved_data_dir)
@@ -69,4 +75,12 @@ async def system_info(ctx: Context) -> SystemReport:
                         database_url=system.redacted_url(settings.resolved_database_url),
                         database_size_bytes=system.database_file_size(settings.resolved_database_url),
                         data_dir_size_bytes=data_size, counts=counts, database=database, revision=revision,
-                        head_revision=db.head_revision(), redis=redis)
+                        head_revision=db.head_revision(), redis=redis, executor=settings.executor,
+                        queues=queue_depths(by_kind, app.jobs.kinds), live_workers=await app.jobs.executor.live_workers())
+
+
+def queue_depths(by_kind: dict[tuple[str, str], int], kinds: dict) -> list[dict[str, Any]]:
+    depths = {name: {"name": name, "queued": 0, "running": 0} for name in QUEUES}
+    for (kind, status), count in by_kind.items():
+        depths[queue_of(kinds, kind)]["queued" if status == "QUEUED" else "running"] += count
+    return list(depths.values())

@@ -29,15 +29,15 @@ async def login(ctx: Context, *, email: str, password: str) -> TokenPair:
     """Same answer for an unknown email and a wrong password; failures are rate limited both ways."""
     account_key, address_key = auth.normalize_email(email), ctx.client_address
     by_account, by_address = ctx.app.login_failures_by_account, ctx.app.login_failures_by_address
-    if by_account.is_exceeded(account_key) or by_address.is_exceeded(address_key):
+    if await by_account.is_exceeded(account_key) or await by_address.is_exceeded(address_key):
         raise _RATE_LIMITED
     async with ctx.session() as session:
         user = await auth.authenticate(session=session, email=email, password=password)
         if user is None:
-            by_account.hit(account_key)
-            by_address.hit(address_key)
+            await by_account.hit(account_key)
+            await by_address.hit(address_key)
             raise ServiceError("UNAUTHENTICATED", "Wrong email or password")
-        by_account.reset(account_key)
+        await by_account.reset(account_key)
         return await auth.issue_tokens(session=session, user=user, **_issue_args(ctx))
 
 

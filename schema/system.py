@@ -7,6 +7,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from schema.database import DatabaseInfo, RedisInfo
+from schema.job_cluster import LiveWorker, QueueDepth
 from schema.jobs import Job
 
 
@@ -33,3 +34,6 @@ class SystemInfo:
     counts: JSON = strawberry.field(description="Rows per table")
     database: DatabaseInfo
     redis: RedisInfo | None = strawberry.field(description="Null when ASSAY_REDIS_URL is not configured")
+    executor: str = strawberry.field(description='"local" (this server\'s processes) or "celery"')
+    queues: list[QueueDepth]
+    live_workers: list[LiveWorker]

@@ -7,7 +7,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from server.app import create_app
-from server.settings import Settings
+from server.settings import ConfigurationError, Settings
 
 
 class AssayServer(uvicorn.Server):
@@ -29,7 +29,10 @@ class AssayServer(uvicorn.Server):
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigurationError as exc:
+        raise SystemExit(f"assay: {exc}") from None
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=15,
                             ws_per_message_deflate=settings.ws_compression)
     AssayServer(config, app).run()

@@ -23,12 +23,14 @@ from server.routes import download_dataset, download_model, download_plot, downl
 from server.settings import Settings
 from server.uploads import clear_staging
 from services import auth
+from server.job_kinds import job_kinds, worker_preload
 from services.jobs.bus import InMemoryEventBus
 from services.jobs.engine import JobEngine
 from services.jobs.executor import ProcessExecutor
-from services.jobs.kinds import JOB_KINDS
+from services.jobs.local import LocalExecutor
+from services.jobs.runner import JobRunner
 from services.pipelines.service import run_due_pipelines
-from services.ratelimit import SlidingWindowLimiter
+from services.ratelimit import RedisSlidingWindowLimiter, SlidingWindowLimiter
 from services.storage import db
 
 logger = logging.getLogger("assay")
@@ -42,21 +44,54 @@ def assay_version() -> str:
 
 
 def build_state(settings: Settings) -> AppState:
+    settings.check_deployment()
     engine = db.create_engine(settings.resolved_database_url, db.PoolSettings(
         size=settings.db_pool_size, max_overflow=settings.db_max_overflow, recycle_seconds=settings.db_pool_recycle_seconds))
     sessions = db.session_factory(engine)
-    bus = InMemoryEventBus()
-    executor = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds)
-    jobs = JobEngine(sessions=sessions, bus=bus, executor=executor, kinds=JOB_KINDS, timeout_for=settings.timeout_for,
+    kinds = job_kinds()
+    redis_client = None
+    if settings.redis_url:
+        import redis.asyncio as redis
+
+        from services.jobs.redis_bus import RedisEventBus
+        redis_client = redis.from_url(settings.redis_url)
+        bus = RedisEventBus(settings.redis_url)
+    else:
+        bus = InMemoryEventBus()
+    if settings.executor == "celery":
+        executor = celery_executor(settings, kinds=kinds, bus=bus, client=redis_client)
+    else:
+        pool = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds,
+                               preload=worker_preload(kinds))
+        executor = LocalExecutor(JobRunner(
+            sessions=sessions, bus=bus, pool=pool, kinds=kinds, timeout_for=settings.timeout_for,
+            heartbeat_seconds=settings.job_heartbeat_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
+            max_log_chars=settings.max_log_line_chars,
+            telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl"))
+    jobs = JobEngine(sessions=sessions, bus=bus, executor=executor, kinds=kinds,
                      heartbeat_seconds=settings.job_heartbeat_seconds, max_attempts=settings.job_max_attempts,
-                     telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl",
                      needs_input_timeout=settings.needs_input_timeout_seconds)
     window = settings.login_failure_window_seconds
+
+    def limiter(name: str, limit: int, seconds: float):
+        if redis_client is not None:
+            return RedisSlidingWindowLimiter(redis_client, name=name, limit=limit, window=seconds)
+        return SlidingWindowLimiter(limit=limit, window=seconds)
+
     return AppState(
-        settings=settings, sessions=sessions, jobs=jobs, bus=bus, version=assay_version(),
-        login_failures_by_account=SlidingWindowLimiter(limit=settings.login_failures_per_account, window=window),
-        login_failures_by_address=SlidingWindowLimiter(limit=settings.login_failures_per_address, window=window),
-        requests_by_user=SlidingWindowLimiter(limit=settings.requests_per_minute, window=60))
+        settings=settings, sessions=sessions, jobs=jobs, bus=bus, version=assay_version(), redis=redis_client,
+        login_failures_by_account=limiter("login-account", settings.login_failures_per_account, window),
+        login_failures_by_address=limiter("login-address", settings.login_failures_per_address, window),
+        requests_by_user=limiter("requests", settings.requests_per_minute, 60))
+
+
+def celery_executor(settings: Settings, *, kinds, bus, client):
+    from services.jobs.celery_app import create_celery
+    from services.jobs.celery_executor import CeleryExecutor
+    from services.jobs.shared_state import RedisCancelRequests, RedisWorkerRecords
+    return CeleryExecutor(celery=create_celery(settings.redis_url), kinds=kinds, bus=bus,
+                          cancels=RedisCancelRequests(client),
+                          workers=RedisWorkerRecords(client, ttl_seconds=3 * settings.job_heartbeat_seconds))
 
 
 async def run_scheduled_pipelines(state: AppState, settings: Settings) -> None:
@@ -81,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.admin_email and settings.admin_password:
             async with state.sessions() as session:
                 await auth.ensure_admin(session=session, email=settings.admin_email, password=settings.admin_password)
+        await state.bus.start()
         await state.jobs.start()
         scheduler = asyncio.create_task(run_scheduled_pipelines(state, settings), name="assay-pipeline-scheduler")
         # The start-up heap (schema, ORM, pandas, scikit-learn) lives as long as the process: keeping it
@@ -93,6 +129,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             scheduler.cancel()
             await asyncio.gather(scheduler, return_exceptions=True)
             await state.jobs.stop()
+            await state.bus.aclose()
+            if state.redis is not None:
+                await state.redis.aclose()
             await state.sessions.kw["bind"].dispose()
 
     graphql = AssayGraphQL(create_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,

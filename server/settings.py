@@ -4,9 +4,14 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(ValueError):
+    """Settings that cannot work together; the entry points print it and exit."""
 
 
 class Settings(BaseSettings):
@@ -28,6 +33,11 @@ class Settings(BaseSettings):
     open_registration: bool = True
     max_upload_mb: float = 1024
     max_concurrent_jobs: int = 2
+    redis_url: str | None = None   # event bus, Celery broker, shared limits and cancel requests (scaled out)
+    executor: Literal["local", "celery"] = "local"
+    worker_queues: str = ""        # `python -m server.worker`: comma-separated queues; empty = all
+    worker_concurrency: int = 2    # jobs one worker runs at once, each in its own process
+    worker_name: str = ""          # defaults to assay@<host>:<pid>
 
     access_token_minutes: float = 15
     refresh_token_days: float = 30
@@ -52,6 +62,8 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = 2
     job_max_attempts: int = 2
     job_cancel_grace_seconds: float = 2
+    max_job_result_mb: float = 64   # a job result larger than this is refused with the limit named
+    max_log_line_chars: int = 16384  # longer log lines are cut, saying so
     job_timeout_seconds: dict[str, float] = Field(default_factory=lambda: {"INGEST": 1800})
     job_default_timeout_seconds: float = 3600
     needs_input_timeout_seconds: float = 86400  # a job waiting for an answer longer than this is cancelled
@@ -70,6 +82,12 @@ class Settings(BaseSettings):
     # permessage-deflate costs CPU per socket per frame and cannot be shared between subscribers;
     # off by default so one job's log reaches hundreds of watchers quickly. Turn on for slow links.
     ws_compression: bool = False
+
+    def check_deployment(self) -> None:
+        """Refuse at start-up what cannot work, with a message that says what to set."""
+        if self.executor == "celery" and not self.redis_url:
+            raise ConfigurationError("ASSAY_EXECUTOR=celery needs ASSAY_REDIS_URL (the Celery broker and event bus), "
+                                     "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0")
 
     @cached_property
     def resolved_data_dir(self) -> Path:

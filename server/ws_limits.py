@@ -35,7 +35,9 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
                         if not isinstance(payload, dict):
                             raise RequestRefused("An operation message needs an object `payload`")
                         limits.check_operation(payload.get("query"), payload.get("variables"),
-                                               payload.get("extensions"), payload.get("operationName"))
+                                               payload.get("extensions"), payload.get("operationName"),
+                                               check_strings=len(text) > limits.max_string_length
+                                               or "\\u" in text)
                 except RequestRefused as exc:
                     client = self.ws.client.host if self.ws.client else "unknown"
                     logger.warning("Closed a WebSocket from %s: %s", client, exc.message[:300])

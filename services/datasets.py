@@ -17,6 +17,7 @@ from services.errors import ServiceError, invalid
 from services.ingest.ragged import POLICIES
 from services.ingest.sniff import check_upload, read_text_head
 from services.jobs.engine import JobEngine
+from services.jobs.kinds import JobKindSpec
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model, Report
 from services.values import json_rows
@@ -282,3 +283,7 @@ def csv_export(data_dir: Path, dataset_id: str) -> Path:
                     writer.write_batch(batch)
     return target
 
+
+# This domain's job kinds; the server and worker entry points assemble every domain's.
+JOB_KINDS = {"INGEST": JobKindSpec(work="services.ingest.job:run_ingest", queue="ingest", on_start=on_ingest_start,
+                                   on_success=on_ingest_success, on_failure=on_ingest_failure)}

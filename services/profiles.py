@@ -14,6 +14,7 @@ from services import files
 from services.datasets import get_dataset
 from services.errors import ServiceError, invalid
 from services.jobs.engine import JobEngine
+from services.jobs.kinds import JobKindSpec
 from services.storage.tables import Dataset, Job, Profile
 
 MAX_BINS = 100
@@ -64,3 +65,7 @@ def load_profile(data_dir: Path, dataset_id: str) -> dict[str, Any] | None:
 def _load(path: str, _stamp: int) -> dict[str, Any]:
     """Parsed once per file version: repeated reads of a profile don't recompute or re-parse it."""
     return json.loads(Path(path).read_text())
+
+
+JOB_KINDS = {"PROFILE": JobKindSpec(work="services.profiling.job:run_profile", queue="analysis",
+                                    on_success=on_profile_success, on_failure=on_profile_failure)}

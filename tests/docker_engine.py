@@ -20,7 +20,8 @@ import time
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.live_server import ROOT  # the repo: Dockerfile, pyproject.toml and the packages to wheel
+
 PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap"}  # command -> the Debian package with it
 STORAGE_DRIVERS = ("overlay2", "vfs")  # overlay2 shares layers; vfs copies them but works on any filesystem
 DEFAULT_MIRROR = "http://deb.debian.org/debian"

@@ -28,18 +28,24 @@ class LiveServer:
         self.process: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"  # a file, not a pipe that could fill and block
 
-    def start(self) -> "LiveServer":
+    def start(self, timeout: float = 90) -> "LiveServer":
+        """Start `python -m server` and wait for /health; a busy machine can take tens of seconds."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "server"], cwd=ROOT, env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120  # a loaded 2-core machine can take a minute to import and migrate
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
+                if self.process.poll() is not None:
+                    break
                 time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        if self.process.poll() is None:  # a server that never answered must not outlive the test
+            self.process.kill()
+            self.process.wait(timeout=10)
+        raise RuntimeError(f"server did not start; its log ends:\n{self.output()[-2000:]}")
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: no shutdown code runs."""

@@ -21,7 +21,7 @@ def js() -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    live = LiveServer(tmp_path_factory.mktemp("clients") / "data").start()
+    live = LiveServer(tmp_path_factory.mktemp("clients") / "data").start(timeout=120)  # CI machines can be busy
     yield live
     live.terminate()
 

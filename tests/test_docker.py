@@ -3,7 +3,8 @@
 A private dockerd (tests/docker_engine.py) builds a Debian bookworm base with debootstrap, then the
 repo's Dockerfile on it from a wheelhouse made on this machine, with the build's network off; the
 container runs on the host's network (never a bridge) on a free port. Skipped, with dockerd's reason,
-where no engine can start.
+where no engine can start. About 5 minutes on 2 busy cores: docker build (pip installing the wheels)
+and debootstrap are most of it.
 """
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ import httpx
 import pytest
 
 from tests.docker_engine import (ROOT, DockerEngine, EngineUnavailable, build_base_image, build_wheelhouse,
-                                 install_missing_packages, scratch_dir)
+                                 debian_mirror, install_missing_packages, scratch_dir)
 from tests.live_server import LiveServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200),
+              pytest.mark.sqlite_only("the container runs its own embedded store; the host's database is not under test")]
 BASE_IMAGE = "assay-base:bookworm"
 IMAGE = "assay:test"
 REGISTER = 'mutation { register(input: {email: "docker@example.com", password: "docker test pw"}) { accessToken } }'
@@ -114,6 +116,8 @@ class ContainerServer(LiveServer):
         return int(self.inspect("{{.State.ExitCode}}"))
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_the_image_runs_as_a_non_root_user_with_a_health_check_and_no_build_leftovers(engine, image):
     config = json.loads(engine.docker("image", "inspect", "--format", "{{json .Config}}", image))
     assert config["User"] == "assay"
@@ -127,6 +131,8 @@ def test_the_image_runs_as_a_non_root_user_with_a_health_check_and_no_build_left
     assert "No such file" in rest[0]  # the wheelhouse stayed in the build stage
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_the_container_serves_health_and_ingests_an_upload_on_the_host_network(engine, image, tmp_path):
     server = ContainerServer(engine, image, tmp_path).start()
     try:
@@ -154,7 +160,25 @@ def test_the_container_serves_health_and_ingests_an_upload_on_the_host_network(e
         assert server.inspect("{{.State.Health.Status}}") == "healthy"
         last_check = json.loads(server.inspect("{{json .State.Health.Log}}"))[-1]
         assert last_check["ExitCode"] == 0
+        check = json.loads(server.inspect("{{json .Config.Healthcheck.Test}}"))
+        assert check[0] == "CMD"
+        with pytest.raises(RuntimeError):  # the same check against a port where nothing answers fails
+            engine.docker("exec", "--env", "ASSAY_PORT=9", server.name, *check[1:])
     finally:
         exit_code = server.terminate()
         engine.docker("rm", "--volumes", server.name)
     assert exit_code == 0  # SIGTERM: uvicorn shuts down cleanly as PID 1
+
+
+def test_the_base_comes_from_the_mirror_apt_uses_in_either_sources_format(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n")
+    assert debian_mirror(tmp_path) == "http://mirror.example/debian"
+    (tmp_path / "sources.list").write_text("deb https://packages.example/apt cloud-sdk-bookworm main\n"
+                                           "deb [arch=amd64] http://old.example/debian bookworm main\n")
+    assert debian_mirror(tmp_path) == "http://old.example/debian"  # sources.list is read first, as apt lists it
+    (tmp_path / "sources.list").unlink()
+    (tmp_path / "sources.list.d" / "debian.sources").unlink()
+    assert debian_mirror(tmp_path) == "http://deb.debian.org/debian"

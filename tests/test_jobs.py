@@ -139,7 +139,7 @@ def test_the_worker_warm_up_runs_cleanly_and_freezes_the_preloaded_heap():
     here that it succeeds and leaves the preloaded objects out of the workers' collections."""
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-c", "import gc, services.jobs.warm_up; print(gc.get_freeze_count())"],
+    out = subprocess.run([sys.executable, "-c", "import gc, pandas, services.pipelines.warm_up, services.jobs.warm_up; print(gc.get_freeze_count())"],
                          capture_output=True, text=True, timeout=120, check=True)
     assert "warm-up failed" not in out.stderr, out.stderr
     assert int(out.stdout) > 10_000  # pandas, pyarrow and the pipeline modules (~67,000 objects)

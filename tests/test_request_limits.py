@@ -113,7 +113,8 @@ def test_multipart_maps_that_are_not_objects_of_path_lists_are_refused(tmp_path,
 
 
 def test_multipart_operations_must_be_an_object(client, token):
-    assert "JSON object" in refusal(_multipart(client, token, {"0": ["variables.input.file"]}, operations=[1]))
+    assert "Batched" in refusal(_multipart(client, token, {"0": ["variables.input.file"]}, operations=[1]))
+    assert "JSON object" in refusal(_multipart(client, token, {"0": ["variables.input.file"]}, operations="x"))
     assert "nests deeper" in refusal(_multipart(client, token, {}, operations=json.loads("[" * 100 + "]" * 100)))
 
 

@@ -12,7 +12,8 @@ from resolvers import system as system_resolvers
 from resolvers.permissions import IsAdmin, IsAuthenticated
 from services.system import redacted_url
 
-from schema.common import Node, from_global_id
+from schema.common import Node, from_global_id, to_global_id
+from schema.job_cluster import LiveWorker, QueueDepth
 from schema.datasets import Dataset
 from schema.jobs import Job
 from schema.models import Model
@@ -51,7 +52,11 @@ class SystemQuery:
                           queued_jobs=report.queued_jobs, workers=report.workers, database_url=report.database_url,
                           database_size_bytes=report.database_size_bytes,
                           data_dir_size_bytes=report.data_dir_size_bytes, counts=report.counts,
-                          database=database_info(report), redis=redis_info(report, info.context.settings.redis_url))
+                          database=database_info(report), redis=redis_info(report, info.context.settings.redis_url),
+                          executor=report.executor, queues=[QueueDepth(**q) for q in report.queues],
+                          live_workers=[LiveWorker(name=w["name"], queues=w["queues"], concurrency=w["concurrency"],
+                                                   running_job_ids=[to_global_id("Job", j) for j in w["running"]])
+                                        for w in report.live_workers])
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="Any object of the caller's by global id")
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:

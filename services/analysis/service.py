@@ -14,6 +14,7 @@ from services.datasets import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
 from services.jobs.engine import JobEngine
 from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
+from services.jobs.kinds import JobKindSpec
 from services.modeling.models import get_model
 from services.reports.theme import resolve_theme
 from services.storage.tables import Dataset, Job, Model, Report, new_id
@@ -140,3 +141,11 @@ async def list_reports(session: AsyncSession, *, owner_id: str, dataset_id: str,
 async def get_report(session: AsyncSession, *, owner_id: str, report_id: str | None) -> Report | None:
     report = await session.get(Report, report_id) if report_id else None
     return report if report is not None and report.owner_id == owner_id else None
+
+
+JOB_KINDS = {
+    "ANALYZE": JobKindSpec(work="services.analysis.job:run_analysis", queue="analysis",
+                           on_success=on_analysis_success, on_failure=on_analysis_failure),
+    "REPORT": JobKindSpec(work="services.reports.job:run_report", queue="analysis",
+                          on_success=on_report_success, on_failure=on_report_failure),
+}

@@ -1,38 +1,40 @@
-"""Event bus carrying job events to subscribers; in-memory here, Redis pub/sub when scaled out."""
+"""Event bus carrying messages (plain JSON-able dicts) to subscribers: in-memory in one process,
+Redis pub/sub between replicas and workers (services/jobs/redis_bus.py)."""
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol
 
 
 @dataclass(eq=False)
 class Delivery:
-    """Events published together, handed as one object to every subscriber of a channel.
+    """One published message, handed as one object to every local subscriber of a channel.
 
-    Subscribers derive what they send from it (e.g. a batched form) through `derived`, so work
-    done for one socket is reused by the others instead of repeated per subscriber.
+    Subscribers derive what they send from it (decoded rows, a batched form) through `derived`, so
+    work done for one socket is reused by the others instead of repeated per subscriber.
     """
 
-    events: tuple[dict[str, Any], ...]
+    message: dict[str, Any]
     _derived: dict[str, Any] = field(default_factory=dict)
 
-    def derived(self, name: str, build: Callable[[tuple[dict[str, Any], ...]], Any]) -> Any:
+    def derived(self, name: str, build: Callable[[dict[str, Any]], Any]) -> Any:
         if name not in self._derived:
-            self._derived[name] = build(self.events)
+            self._derived[name] = build(self.message)
         return self._derived[name]
 
 
 class EventBus(Protocol):
-    def publish(self, channel: str, events: Sequence[dict[str, Any]]) -> None:
-        """Send `events`, in order, to every subscriber of `channel` as one Delivery."""
+    def publish(self, channel: str, message: dict[str, Any]) -> None:
+        """Send `message` (JSON-able), after everything published before it, to every subscriber of `channel`."""
 
     def subscribe(self, channel: str) -> Any:
         """A context manager yielding an asyncio.Queue of Deliveries published on `channel`; None ends it."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """End every local subscription (each queue gets None)."""
 
 
 def job_channel(job_id: str) -> str:
@@ -43,15 +45,23 @@ def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-class InMemoryEventBus:
+CONTROL_CHANNEL = "control"  # cancel requests from replicas to whichever worker runs the job
+
+
+class LocalFanOut:
+    """Subscriber queues per channel in this process; both buses deliver through it."""
+
     def __init__(self) -> None:
         self._queues: dict[str, set[asyncio.Queue]] = defaultdict(set)
 
-    def publish(self, channel: str, events: Sequence[dict[str, Any]]) -> None:
+    def has_subscribers(self, channel: str) -> bool:
+        return channel in self._queues
+
+    def deliver(self, channel: str, message: dict[str, Any]) -> None:
         queues = self._queues.get(channel)
-        if not queues or not events:
+        if not queues:
             return
-        delivery = Delivery(tuple(events))
+        delivery = Delivery(message)
         for queue in tuple(queues):
             queue.put_nowait(delivery)
 
@@ -67,10 +77,22 @@ class InMemoryEventBus:
                 del self._queues[channel]
 
     def close(self) -> None:
-        """End every subscription: each queue gets a None, which subscribers treat as the end."""
         for queues in self._queues.values():
             for queue in queues:
                 queue.put_nowait(None)
 
     def subscriber_count(self) -> int:
         return sum(len(queues) for queues in self._queues.values())
+
+
+class InMemoryEventBus(LocalFanOut):
+    """The embedded default: publisher and subscribers share a process, so messages are handed over as they are."""
+
+    def publish(self, channel: str, message: dict[str, Any]) -> None:
+        self.deliver(channel, message)
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

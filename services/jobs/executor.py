@@ -18,11 +18,6 @@ from services.jobs.context import JobCancelled, JobContext, NeedsInput
 
 logger = logging.getLogger("assay.jobs")
 
-# Modules each worker process needs; the fork server imports them once so jobs start fast.
-PRELOAD = ["pandas", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.stats", "matplotlib.pyplot",
-           "sklearn.impute", "services.ingest.job", "services.profiling.job", "services.preprocessing.job",
-           "services.modeling.train", "services.modeling.predict_job", "services.pipelines.job",
-           "services.analysis.job", "services.reports.job", "services.jobs.warm_up"]
 
 
 @dataclass
@@ -101,6 +96,7 @@ class ProcessExecutor:
 
     max_workers: int = 2
     grace_seconds: float = 2.0
+    preload: list[str] = field(default_factory=list)  # modules the fork server imports once (the registry's)
     _slots: asyncio.Semaphore | None = None
     _running: dict[str, _Running] = field(default_factory=dict)
     _waiting: set[str] = field(default_factory=set)
@@ -109,14 +105,15 @@ class ProcessExecutor:
 
     def __post_init__(self) -> None:
         self._mp = multiprocessing.get_context("forkserver")
-        self._mp.set_forkserver_preload(PRELOAD)
+        # The fork server is one per process: the last executor made sets what it imports.
+        self._mp.set_forkserver_preload([*self.preload, "services.jobs.warm_up"])
 
     @property
     def workers(self) -> int:
         return self.max_workers
 
     def warm_up(self) -> None:
-        # The fork server imports PRELOAD (pandas, scikit-learn, ...) once: ~1.4 s that the first
+        # The fork server imports the preload (pandas, scikit-learn, ...) once: ~1.4 s that the first
         # job after a start used to wait for. Off the loop, and nobody waits for it here.
         threading.Thread(target=forkserver.ensure_running, name="assay-forkserver-warm-up", daemon=True).start()
 
@@ -156,6 +153,11 @@ class ProcessExecutor:
         ended: asyncio.Future = loop.create_future()
         final: list[tuple] = []
 
+        def stop_reading() -> None:
+            loop.remove_reader(receiver.fileno())
+            if not ended.done():
+                ended.set_result(None)
+
         def on_readable() -> None:
             try:
                 while receiver.poll():
@@ -165,9 +167,12 @@ class ProcessExecutor:
                     else:
                         on_message(message)
             except (EOFError, OSError):
-                loop.remove_reader(receiver.fileno())
-                if not ended.done():
-                    ended.set_result(None)
+                stop_reading()
+            except Exception as exc:  # noqa: BLE001 - a message lost here must fail the job saying so, not silently
+                logger.exception("job %s: a message from its worker could not be read", spec.job_id)
+                final.append(("error", "INTERNAL", f"A message from the job could not be received ({type(exc).__name__})",
+                              None, None))
+                stop_reading()
 
         loop.add_reader(receiver.fileno(), on_readable)
         try:

@@ -1,27 +1,46 @@
-"""Which body runs for each job kind, and what its end means for the objects it touches."""
+"""What a job kind is: its body, its end hooks and its queue. Each domain declares its own kinds;
+the server and worker entry points assemble them (services/jobs knows no domain)."""
 from __future__ import annotations
 
-from services import datasets, profiles
-from services.analysis import service as analysis
-from services.jobs.engine import JobKindSpec
-from services.modeling import models
-from services.pipelines import service as pipelines
-from services.preprocessing import versions
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
 
-JOB_KINDS: dict[str, JobKindSpec] = {
-    "INGEST": JobKindSpec(work="services.ingest.job:run_ingest", on_start=datasets.on_ingest_start,
-                          on_success=datasets.on_ingest_success, on_failure=datasets.on_ingest_failure),
-    "PROFILE": JobKindSpec(work="services.profiling.job:run_profile", on_success=profiles.on_profile_success,
-                           on_failure=profiles.on_profile_failure),
-    "PREPROCESS": JobKindSpec(work="services.preprocessing.job:run_preprocess", on_start=versions.on_preprocess_start,
-                              on_success=versions.on_preprocess_success, on_failure=versions.on_preprocess_failure),
-    "TRAIN": JobKindSpec(work="services.modeling.train:run_train", on_success=models.on_train_success,
-                         on_failure=models.on_train_failure),
-    "PREDICT": JobKindSpec(work="services.modeling.predict_job:run_predict", on_start=versions.on_preprocess_start,
-                           on_success=versions.on_preprocess_success, on_failure=versions.on_preprocess_failure),
-    "PIPELINE": JobKindSpec(work="services.pipelines.job:run_pipeline", on_start=pipelines.on_run_start,
-                            on_success=pipelines.on_run_success, on_failure=pipelines.on_run_failure),
-    "ANALYZE": JobKindSpec(work="services.analysis.job:run_analysis", on_success=analysis.on_analysis_success, on_failure=analysis.on_analysis_failure),
-    "REPORT": JobKindSpec(work="services.reports.job:run_report", on_success=analysis.on_report_success,
-                          on_failure=analysis.on_report_failure),
-}
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.storage.tables import Job
+
+Finisher = Callable[[AsyncSession, Job, dict[str, Any] | None], Awaitable[None]]
+
+# Celery queues (seed 002): a worker may serve some of them (ASSAY_WORKER_QUEUES).
+QUEUES = ("ingest", "analysis", "modeling", "imputation", "default")
+
+
+@dataclass(frozen=True)
+class JobKindSpec:
+    """How to run one kind of job: its body, and what its end means for the objects it touches."""
+
+    work: str                       # "module:function" of the body; the module is preloaded by workers
+    on_success: Finisher
+    on_failure: Finisher            # also on cancel and timeout: removes partial outputs
+    on_start: Finisher | None = None
+    queue: str = "default"
+    preload: tuple[str, ...] = ()   # more modules workers import once before any job (warm-ups)
+
+    @property
+    def module(self) -> str:
+        return self.work.partition(":")[0]
+
+
+def preload_modules(kinds: dict[str, JobKindSpec], libraries: list[str]) -> list[str]:
+    """What a worker's fork server imports once: the libraries, then every body and warm-up."""
+    modules = list(libraries)
+    for spec in kinds.values():
+        for module in (spec.module, *spec.preload):
+            if module not in modules:
+                modules.append(module)
+    return modules
+
+
+def queue_of(kinds: dict[str, JobKindSpec], kind: str) -> str:
+    spec = kinds.get(kind)
+    return spec.queue if spec is not None else "default"

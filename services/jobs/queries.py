@@ -1,6 +1,7 @@
 """Reading jobs and their logs, scoped to an owner."""
 from __future__ import annotations
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,3 +34,10 @@ async def job_logs(session: AsyncSession, *, job_id: str, last: int | None = Non
         rows = (await session.exec(query.order_by(col(JobLog.seq).desc()).limit(last))).all()
         return list(reversed(rows))
     return list((await session.exec(query.order_by(col(JobLog.seq)))).all())
+
+
+async def count_active_by_kind(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """{(kind, QUEUED|RUNNING): jobs}: what each queue holds, as the database knows it."""
+    rows = await session.execute(select(Job.kind, Job.status, func.count()).where(
+        col(Job.status).in_(("QUEUED", "RUNNING"))).group_by(Job.kind, Job.status))
+    return {(kind, status): count for kind, status, count in rows.all()}

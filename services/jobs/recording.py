@@ -17,8 +17,8 @@ logger = logging.getLogger("assay.jobs")
 class LogRecorder:
     """Persists a running job's messages in batches and publishes them, in order, with gapless sequence numbers."""
 
-    def __init__(self, engine: Any, job: Job) -> None:
-        self.engine = engine
+    def __init__(self, runner: Any, job: Job) -> None:
+        self.runner = runner
         self.job = job
         self.queue: asyncio.Queue = asyncio.Queue()
         self.task = asyncio.create_task(self._run())
@@ -47,7 +47,7 @@ class LogRecorder:
     async def _record(self, messages: list[tuple]) -> None:
         events: list[dict[str, Any]] = []
         lines: list[JobLog] = []
-        async with self.engine.sessions() as session:
+        async with self.runner.sessions() as session:
             job = await session.get(Job, self.job.id)
             if job is None:
                 return
@@ -56,18 +56,19 @@ class LogRecorder:
                 kind = message[0]
                 if kind == "log":
                     _, level, text, stage, when = message
+                    text = cut_log_line(text, self.runner.max_log_chars)
                     entry = new_log(job, level, text, stage, datetime.fromisoformat(when))
                     lines.append(entry)
                     events.append({"kind": "LOG", "log": entry})
                 elif kind == "progress":
                     job.progress = message[1]
-                    events.append({"kind": "PROGRESS", "log": None})
+                    events.append({"kind": "PROGRESS"})
                 elif kind == "stage":
                     _, name, when = message
                     timeline = close_timeline(timeline, at=datetime.fromisoformat(when))
                     timeline.append({"stage": name, "started_at": when, "finished_at": None, "duration_ms": None})
                     job.stage = name
-                    events.append({"kind": "PROGRESS", "log": None})
+                    events.append({"kind": "PROGRESS"})
             if lines:  # one executemany: the ORM's per-object bookkeeping was a third of a busy job's cost
                 await session.execute(insert(JobLog), [
                     {"job_id": e.job_id, "seq": e.seq, "time": e.time, "level": e.level, "stage": e.stage,
@@ -75,8 +76,14 @@ class LogRecorder:
             job.timeline = timeline
             session.add(job)
             await session.commit()
-            snapshot = job.model_copy()
-        self.engine._publish(snapshot, [{**event, "job": snapshot} for event in events])
+        self.runner.publish(job, events)
+
+
+def cut_log_line(text: str, limit: int) -> str:
+    """A line longer than the limit is kept to it, saying so: a job never dies on its own log."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… (cut: {len(text):,} characters, the limit is {limit:,})"
 
 
 def new_log(job: Job, level: str, message: str, stage: str | None, when: datetime | None = None) -> JobLog:

@@ -1,36 +1,12 @@
-"""Imported last by the fork server (see PRELOAD) to do once what each job's first calls did again.
+"""Imported last by the fork server, after the registry's preload (libraries, job bodies, warm-ups).
 
-Arrow initialises its compute kernels and CSV reader on first use, and every worker forked from a
-server that never used them paid for it: 5-35 ms of a scrape job's typing, more than its network
-wait. A few rows through the same paths here leave them initialised in every fork.
-
-Then the preloaded heap (pandas, scikit-learn, matplotlib: hundreds of thousands of objects) is
-frozen out of the garbage collector: each full collection in a worker walked all of it, ~100 ms
-at whatever allocation triggered it (a 5,000-row SQLite write took 0.12 s instead of 0.013 s).
+The preloaded heap (pandas, scikit-learn, matplotlib: hundreds of thousands of objects) is frozen
+out of the garbage collector: each full collection in a worker walked all of it, ~100 ms at
+whatever allocation triggered it (a 5,000-row SQLite write took 0.12 s instead of 0.013 s).
 """
 from __future__ import annotations
 
 import gc
-import logging
 
-logger = logging.getLogger("assay.jobs")
-
-
-def _warm_up() -> None:
-    from services.pipelines.scrape import parsed_html, scraped_columns
-    from services.pipelines.records import FlatColumns
-
-    page = parsed_html(b'<table><tr class="r"><td>a 1</td><td>2.5</td><td>2024-01-05</td></tr></table>', "text/html")
-    count, found = scraped_columns(page, "tr.r", [{"name": "text", "selector": "td"}], "http://localhost/")
-    columns = FlatColumns(["text", "number", "when"])
-    columns.add_columns(count + 1, {"text": found["text"] + ["NA"], "number": ["2.5", "3"], "when": ["2024-01-05", "2024-02-01"]})
-    columns.to_table()
-
-
-try:
-    _warm_up()
-except Exception:  # noqa: BLE001 - a failed warm-up only costs the jobs their first-call time
-    logger.exception("Job worker warm-up failed; jobs will start cold")
-
-gc.collect()  # the warm-up's own garbage is not kept forever
+gc.collect()  # the warm-ups' own garbage is not kept forever
 gc.freeze()

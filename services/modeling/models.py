@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,8 +18,10 @@ from services import files
 from services.datasets import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
 from services.jobs.engine import JobEngine
+from services.jobs.kinds import JobKindSpec
 from services.modeling.checks import check_numbers, check_target
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
+from services.preprocessing import versions
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model
 
@@ -267,3 +268,13 @@ async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner
     await session.commit()
     jobs.launch(job)
     return version, job
+
+
+JOB_KINDS = {
+    "TRAIN": JobKindSpec(work="services.modeling.train:run_train", queue="modeling", on_success=on_train_success,
+                         on_failure=on_train_failure),
+    # A prediction over a dataset is a new version of it, with the same life as a preprocessed one.
+    "PREDICT": JobKindSpec(work="services.modeling.predict_job:run_predict", queue="modeling",
+                           on_start=versions.on_preprocess_start, on_success=versions.on_preprocess_success,
+                           on_failure=versions.on_preprocess_failure),
+}

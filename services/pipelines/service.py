@@ -17,6 +17,7 @@ from services.errors import ServiceError, invalid
 from services.pipelines import camel_case
 from services.pipelines.checks import validate_checks
 from services.jobs.engine import JobEngine
+from services.jobs.kinds import JobKindSpec
 from services.pagination import Page, paginate
 from services.pipelines.scrape import check_selectors
 from services.pipelines import sinks
@@ -357,3 +358,8 @@ async def stats(session: AsyncSession, *, pipeline_id: str) -> dict[str, Any]:
             "failed": sum(r.status == "FAILED" for r in runs),
             "mean_seconds": sum(seconds) / len(seconds) if seconds else None,
             "rows_out": sum(r.rows_out or 0 for r in runs if r.status == "SUCCEEDED")}
+
+
+JOB_KINDS = {"PIPELINE": JobKindSpec(work="services.pipelines.job:run_pipeline", queue="default",
+                                     preload=("services.pipelines.warm_up",), on_start=on_run_start,
+                                     on_success=on_run_success, on_failure=on_run_failure)}

@@ -11,6 +11,7 @@ from services import files
 from services.datasets import MAX_NAME, get_dataset
 from services.errors import ServiceError
 from services.jobs.engine import JobEngine
+from services.jobs.kinds import JobKindSpec
 from services.preprocessing.validate import validate_steps
 from services.storage.tables import Dataset, Job
 
@@ -74,3 +75,8 @@ def public_recipe(recipe: Any) -> Any:
     if isinstance(recipe, list):
         return [public_recipe(v) for v in recipe]
     return recipe
+
+
+JOB_KINDS = {"PREPROCESS": JobKindSpec(work="services.preprocessing.job:run_preprocess", queue="imputation",
+                                       on_start=on_preprocess_start, on_success=on_preprocess_success,
+                                       on_failure=on_preprocess_failure)}

@@ -23,7 +23,7 @@ try {
     return route.abort("blockedbyclient");
   });
   const page = browser.pages()[0] ?? await browser.newPage();
-  page.setDefaultTimeout(20_000);
+  page.setDefaultTimeout(45_000);  // generous: a busy CI machine is slow to start Chromium
   page.on("request", (request) => {
     const url = request.url();
     if (!url.startsWith(origin + "/") && !url.startsWith("data:")) report.offOrigin.push(url);

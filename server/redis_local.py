@@ -1,0 +1,95 @@
+"""A throwaway redis-server from the machine's binaries: a free port on 127.0.0.1, a temp dir.
+
+Used by the tests and `make cluster`. When redis-server is missing and we are root (CI), it is
+installed from Debian's packages; otherwise the error says how to install it.
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class RedisUnavailable(RuntimeError):
+    pass
+
+
+def ensure_redis_server() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if shutil.which("apt-get") and _is_root():
+        subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=False, capture_output=True)
+        if not shutil.which("redis-server"):  # an empty package list on a fresh machine
+            subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True)
+            subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=False, capture_output=True)
+        found = shutil.which("redis-server")
+        if found:
+            return found
+    raise RedisUnavailable("redis-server is not installed: `sudo apt-get install redis-server` (Debian/Ubuntu)")
+
+
+def _is_root() -> bool:
+    import os
+    return os.geteuid() == 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LocalRedis:
+    """`with LocalRedis() as redis: redis.url` — stopped and its directory removed on exit."""
+
+    def __init__(self, port: int | None = None, directory: Path | None = None) -> None:
+        self.port = port or free_port()
+        self._own_dir = directory is None
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="assay-redis-"))
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "LocalRedis":
+        binary = ensure_redis_server()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # appendonly: queued jobs (the broker's lists) survive a Redis restart.
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+             "--appendonly", "yes", "--save", "", "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RedisUnavailable(f"redis-server exited with code {self.process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RedisUnavailable("redis-server did not answer within 20 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        if self._own_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> "LocalRedis":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()

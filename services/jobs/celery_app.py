@@ -1,0 +1,37 @@
+"""The Celery application both sides share: replicas send `assay.run_job`, workers run it.
+
+Acknowledged only when the job ends (acks_late, reject_on_worker_lost), one job fetched at a time
+per slot (prefetch 1), so a killed worker never holds jobs it was not running. A worker that dies
+while running one is noticed by our heartbeat deadline (seconds), not Redis' visibility timeout
+(an hour): any replica then requeues the job as attempt n+1, and the dead attempt's message, if
+Redis ever redelivers it, finds its attempt gone and does nothing.
+"""
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from services.jobs.kinds import QUEUES
+
+RUN_JOB = "assay.run_job"
+
+
+def create_celery(redis_url: str) -> Celery:
+    app = Celery("assay", broker=redis_url, backend=redis_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,           # results live in the job record
+        worker_prefetch_multiplier=1,
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
+        task_default_queue="default",
+        task_serializer="json", accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        broker_transport_options={"visibility_timeout": 3600},
+    )
+    return app
+
+
+def send_job(app: Celery, *, job_id: str, attempt: int, queue: str) -> None:
+    app.send_task(RUN_JOB, args=[job_id, attempt], queue=queue)

@@ -1,0 +1,246 @@
+"""The worker side of a job: whoever runs a job owns its record.
+
+A JobRunner lives where job bodies run — in the server process for the local executor, in each
+Celery worker otherwise. It makes the compare-and-set transitions, records logs, progress and
+heartbeats in the database, applies the kind's end hooks and publishes every change as JSON.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.jobs.bus import EventBus
+from services.jobs.events import publish_job_events, publish_status
+from services.jobs.executor import JobSpec, ProcessExecutor, WorkerOutcome
+from services.jobs.kinds import JobKindSpec
+from services.jobs.recording import LogRecorder, append_log, close_timeline
+from services.jobs.transitions import ACTIVE, transition
+from services.storage.tables import Job, utcnow
+
+logger = logging.getLogger("assay.jobs")
+
+CancelPoll = Callable[[list[str]], Awaitable[dict[str, str]]]
+BeatHook = Callable[[list[str]], Awaitable[None]]
+
+
+class JobRunner:
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], bus: EventBus, pool: ProcessExecutor,
+                 kinds: dict[str, JobKindSpec], timeout_for: Callable[[str], float], heartbeat_seconds: float = 2.0,
+                 telemetry_path: Path | None = None, cancel_poll: CancelPoll | None = None,
+                 on_beat: BeatHook | None = None, max_result_bytes: int = 64 * 1024 * 1024,
+                 max_log_chars: int = 16384) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.pool = pool
+        self.kinds = kinds
+        self.timeout_for = timeout_for
+        self.heartbeat_seconds = heartbeat_seconds
+        self.telemetry_path = telemetry_path
+        self.cancel_poll = cancel_poll
+        self.on_beat = on_beat
+        self.max_result_bytes = max_result_bytes
+        self.max_log_chars = max_log_chars
+        self._driving: set[str] = set()
+        self._running_snapshots: dict[str, Job] = {}
+        self._stop_reasons: dict[str, tuple[str, str]] = {}
+        self._beat_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.pool.warm_up()
+        self._beat_task = asyncio.create_task(self._beat(), name="assay-job-heartbeat")
+
+    @property
+    def running_job_ids(self) -> list[str]:
+        return list(self._driving)
+
+    def publish(self, job: Job, events: list[dict[str, Any]]) -> None:
+        publish_job_events(self.bus, job, events)
+
+    # ------------------------------------------------------------------ control
+    def cancel(self, job_id: str, *, status: str = "CANCELLED", reason: str = "Cancelled by the user") -> bool:
+        """Stop a job this runner drives (checkpoint, then hard stop after the grace period)."""
+        if job_id not in self._driving:
+            return False
+        self._stop_reasons.setdefault(job_id, (status, reason))
+        self.pool.cancel(job_id)
+        return True
+
+    def announce_hand_back(self) -> None:
+        """Tell subscribers first, while their sockets are still open: running jobs go back to the queue."""
+        for job in self._running_snapshots.values():
+            handed_back = job.model_copy(update={"status": "QUEUED",
+                                                 "error": "The server is shutting down; the job resumes at the next start"})
+            publish_status(self.bus, handed_back, final=True)
+
+    async def stop(self, *, hand_back: bool) -> None:
+        if self._beat_task:
+            # Awaited while the database engine is still open: a heartbeat cancelled mid-query on a
+            # disposed engine never finishes, which hung test-client teardown now and then.
+            self._beat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat_task
+        if hand_back:
+            for job_id in list(self._driving):
+                self._stop_reasons[job_id] = ("QUEUED", "The server shut down; the job will run again at the next start")
+                self.pool.cancel(job_id)
+        await self.pool.shutdown()
+
+    # ------------------------------------------------------------------ running
+    async def run(self, job_id: str, attempt: int | None = None) -> None:
+        """Drive a QUEUED job (at `attempt`, when given) to its end; anything else is left alone."""
+        if job_id in self._driving:
+            return
+        self._driving.add(job_id)
+        try:
+            async with self.sessions() as session:
+                job = await session.get(Job, job_id)
+            if job is None or job.status != "QUEUED" or (attempt is not None and job.attempt != attempt):
+                return
+            spec = self.kinds[job.kind]
+            recorder = LogRecorder(self, job)
+            timer = asyncio.get_running_loop().call_later(self.timeout_for(job.kind), self._expire, job)
+            try:
+                outcome = await self.pool.submit(
+                    JobSpec(job.id, spec.work, job.params), on_start=lambda: self._mark_running(job),
+                    on_message=recorder.push)
+            finally:
+                timer.cancel()
+            await recorder.close()
+            await self._conclude(job, outcome)
+        except Exception:  # noqa: BLE001 - a job must never stay RUNNING because the runner tripped
+            logger.exception("job %s: the runner failed while driving it", job_id)
+            async with self.sessions() as session:
+                job = await session.get(Job, job_id)
+                if job and await transition(session, job, "FAILED", from_statuses=ACTIVE,
+                                            error="Internal error; the server log has details"):
+                    await self._finish(session, job, None, success=False)
+        finally:
+            self._driving.discard(job_id)
+            self._stop_reasons.pop(job_id, None)
+            self._running_snapshots.pop(job_id, None)
+
+    async def _mark_running(self, job: Job) -> bool:
+        async with self.sessions() as session:
+            job = await session.merge(job)
+            now = utcnow()
+            if not await transition(session, job, "RUNNING", from_statuses=("QUEUED",), started_at=now, heartbeat_at=now):
+                return False
+            on_start = self.kinds[job.kind].on_start
+            if on_start is not None:
+                await on_start(session, job, None)
+            await session.commit()
+        self._running_snapshots[job.id] = job
+        publish_status(self.bus, job)
+        return True
+
+    def _expire(self, job: Job) -> None:
+        limit = self.timeout_for(job.kind)
+        self.cancel(job.id, status="FAILED", reason=f"Timed out after {limit:g} s (the {job.kind} time limit)")
+
+    def _checked_result(self, outcome: WorkerOutcome) -> WorkerOutcome:
+        """A result too large to keep is refused with the limit named, never lost on its way."""
+        if outcome.status != "succeeded":
+            return outcome
+        size = len(json.dumps(outcome.result or {}, default=str))
+        if size > self.max_result_bytes:
+            return WorkerOutcome("failed", code="PAYLOAD_TOO_LARGE",
+                                 error=f"The job's result ({size / 1048576:.1f} MB) is over the "
+                                       f"{self.max_result_bytes / 1048576:.3g} MB limit")
+        return outcome
+
+    async def _conclude(self, job: Job, outcome: WorkerOutcome) -> None:
+        stop = self._stop_reasons.get(job.id)
+        outcome = self._checked_result(outcome)
+        async with self.sessions() as session:
+            job = await session.merge(job)
+            await session.refresh(job)
+            if outcome.status == "succeeded" and stop is None:
+                if await transition(session, job, "SUCCEEDED", from_statuses=("RUNNING",), progress=1.0,
+                                    result=outcome.result, timeline=close_timeline(job.timeline)):
+                    try:
+                        await self._finish(session, job, outcome.result, success=True)
+                        return
+                    except Exception:  # noqa: BLE001
+                        logger.exception("job %s: applying the result failed", job.id)
+                        await session.rollback()
+                        await session.refresh(job)
+                        outcome = WorkerOutcome("failed", code="INTERNAL", error="Saving the result failed")
+                else:
+                    return
+            if outcome.status == "needs_input" and stop is None:
+                await transition(session, job, "NEEDS_INPUT", from_statuses=("RUNNING",),
+                                 question=outcome.result["question"], choices=outcome.result["choices"],
+                                 timeline=close_timeline(job.timeline))
+                await append_log(session, job, "INFO", f"Waiting for an answer: {outcome.result['question']}")
+                await session.commit()
+                publish_status(self.bus, job)
+                return
+            if stop is not None and stop[0] == "QUEUED":  # handed back at shutdown
+                await transition(session, job, "QUEUED", from_statuses=("RUNNING",), error=None, started_at=None,
+                                 timeline=close_timeline(job.timeline))
+                await session.commit()
+                publish_status(self.bus, job)
+                return
+            status, reason = stop or (("CANCELLED", "Cancelled") if outcome.status == "cancelled"
+                                      else ("FAILED", outcome.error or "Failed"))
+            if outcome.status == "failed" and outcome.code == "INTERNAL" and stop is None:
+                logger.error("job %s failed: %s", job.id, outcome.error)
+                reason = f"Internal error: {outcome.error}"
+            if await transition(session, job, status, from_statuses=("RUNNING",), error=reason,
+                                timeline=close_timeline(job.timeline)):
+                details = outcome.result if outcome.status == "failed" and stop is None else None
+                await self._finish(session, job, details, success=False)
+
+    async def _finish(self, session: AsyncSession, job: Job, result: dict | None, *, success: bool) -> None:
+        await finish_job(session, job, result, success=success, kinds=self.kinds, bus=self.bus)
+        self._write_telemetry(job)
+
+    def _write_telemetry(self, job: Job) -> None:
+        if self.telemetry_path is None:
+            return
+        self.telemetry_path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"job_id": job.id, "kind": job.kind, "status": job.status, "attempt": job.attempt,
+                  "stages": [{"stage": s["stage"], "duration_ms": s.get("duration_ms")} for s in job.timeline]}
+        with self.telemetry_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    # ------------------------------------------------------------------ liveness
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                await self.beat_once()
+            except Exception:  # noqa: BLE001 - the heartbeat must outlive a transient database or Redis error
+                logger.exception("job heartbeat failed")
+
+    async def beat_once(self) -> None:
+        running = list(self._driving)
+        if running:
+            async with self.sessions() as session:
+                await session.execute(update(Job).where(col(Job.id).in_(running),  # type: ignore[arg-type]
+                                                     col(Job.status) == "RUNNING").values(heartbeat_at=utcnow()))
+                await session.commit()
+            if self.cancel_poll is not None:  # a cancel whose bus message this worker missed
+                for job_id, reason in (await self.cancel_poll(running)).items():
+                    self.cancel(job_id, reason=reason)
+        if self.on_beat is not None:
+            await self.on_beat(running)
+
+
+async def finish_job(session: AsyncSession, job: Job, result: dict | None, *, success: bool,
+                     kinds: dict[str, JobKindSpec], bus: EventBus) -> None:
+    """Apply the kind's end hook in the same transaction as the final status, then announce it."""
+    spec = kinds.get(job.kind)
+    if spec is not None:
+        await (spec.on_success if success else spec.on_failure)(session, job, result)
+    await session.commit()
+    publish_status(bus, job)

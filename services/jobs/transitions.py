@@ -1,0 +1,30 @@
+"""Compare-and-set state changes of a job: the only way any process moves a job."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.storage.tables import Job, utcnow
+
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+ACTIVE = ("QUEUED", "RUNNING", "NEEDS_INPUT")
+
+
+async def transition(session: AsyncSession, job: Job, to_status: str, *, from_statuses: tuple[str, ...],
+                     **changes: Any) -> bool:
+    """Compare-and-set: move `job` to `to_status` only if it is still in `from_statuses` at its known attempt."""
+    now = utcnow()
+    values = {"status": to_status, "version": Job.version + 1, "updated_at": now, **changes}
+    if to_status in TERMINAL:
+        values.setdefault("finished_at", now)
+    result = await session.execute(
+        update(Job).where(col(Job.id) == job.id, col(Job.status).in_(from_statuses), col(Job.attempt) == job.attempt)
+        .values(**values))
+    if result.rowcount != 1:
+        return False
+    await session.flush()
+    await session.refresh(job)
+    return True
