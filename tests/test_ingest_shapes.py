@@ -120,20 +120,26 @@ def test_when_most_lines_disagree_the_guess_is_wrong_and_the_job_says_so(client,
     assert "delimiter or the header was probably guessed wrong" in dataset["error"]
 
 
-def test_ragged_lines_in_later_chunks_and_in_the_serial_reader(client, token):
-    """~20 MB: the chunked reader mends a line in its second chunk; quoted line breaks send a file to the serial one."""
-    rows = 1_000_000
+def test_ragged_lines_in_later_chunks_and_in_the_serial_reader(tmp_path, client, token):
+    """The chunked reader mends lines in a later chunk (2 KB chunks here); quoted line breaks go to the serial one."""
+    from services.ingest.parse import detect_file_dialect
+    from services.ingest.ragged import PAD, RaggedLines
+    from services.ingest.stream import parse_and_write
+    rows = 3000
     body = ["id,name,value\n"] + [f"{i},n{i},{i * 0.5}\n" for i in range(rows)]
-    body[650_001] = "650000,short\n"  # (body[0] is the header: data row k is line k + 2)
-    body[650_002] = "650001,n,1.0,extra\n"
-    chunked = ingest(client, token, "".join(body).encode(), "big.csv")
-    assert any("chunks on 2 threads" in m for m in logs(chunked))
-    info = chunked["ingest"]
-    assert (info["paddedLines"], info["rejectedLines"]) == (1, 1)
-    assert info["rejects"][0]["line"] == 650_003 and chunked["rowCount"] == rows - 1
-    row = gql(client, 'query($id: ID!) { dataset(id: $id) { rows(offset: 649999, limit: 2) { rows } } }',
-              {"id": chunked["id"]}, token)["data"]["dataset"]["rows"]["rows"]
-    assert row == [[649_999, "n649999", 649_999 * 0.5], [650_000, "short", None]]
+    body[2001] = "2000,short\n"  # (body[0] is the header: data row k is line k + 2)
+    body[2002] = "2001,n,1.0,extra\n"
+    source = tmp_path / "big.csv"
+    source.write_text("".join(body))
+    dialect = detect_file_dialect(source, options={})
+    ragged = RaggedLines(PAD, dialect.delimiter, dialect.quote_char, dialect.encoding)
+    table, how = parse_and_write(source, dialect, tmp_path / "out.parquet", max_decompressed=10**10, ragged=ragged,
+                                 chunk_bytes=2048)
+    assert how.startswith("in ") and int(how.split()[1]) > 20, how
+    assert (ragged.padded, len(ragged.rejects)) == (1, 1) and ragged.rejects[0].line == 2003
+    assert table.num_rows == rows - 1
+    assert table.slice(1999, 2).to_pylist() == [{"id": 1999, "name": "n1999", "value": 999.5},
+                                                {"id": 2000, "name": "short", "value": None}]
 
     serial = ingest(client, token, b'id,note,n\n1,"two\nlines",3\n4,five\n6,"x",7,8\n9,"y",10\n', "notes.csv")
     info = serial["ingest"]
