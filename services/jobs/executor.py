@@ -221,6 +221,8 @@ class ProcessExecutor:
         for job_id in list(self._running):
             self.cancel(job_id)
         for running in list(self._running.values()):
+            if running.process.pid is None:  # registered, never started
+                continue
             await asyncio.to_thread(running.process.join, self.grace_seconds + 1)
             if running.process.is_alive():
                 running.process.kill()

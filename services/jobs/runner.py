@@ -92,6 +92,9 @@ class JobRunner:
             for job_id in list(self._driving):
                 self._stop_reasons[job_id] = ("QUEUED", "The server shut down; the job will run again at the next start")
                 self.pool.cancel(job_id)
+        deadline = asyncio.get_running_loop().time() + 10
+        while self._driving and asyncio.get_running_loop().time() < deadline:  # let them record their hand-back
+            await asyncio.sleep(0.05)
         await self.pool.shutdown()
 
     # ------------------------------------------------------------------ running
