@@ -92,6 +92,9 @@ class JobRunner:
             for job_id in list(self._driving):
                 self._stop_reasons[job_id] = ("QUEUED", "The server shut down; the job will run again at the next start")
                 self.pool.cancel(job_id)
+        deadline = asyncio.get_running_loop().time() + 10
+        while self._driving and asyncio.get_running_loop().time() < deadline:  # let them record their hand-back
+            await asyncio.sleep(0.05)
         await self.pool.shutdown()
 
     # ------------------------------------------------------------------ running
@@ -130,7 +133,12 @@ class JobRunner:
 
     async def _mark_running(self, job: Job) -> bool:
         async with self.sessions() as session:
-            job = await session.merge(job)
+            # Read afresh, never merge the copy read before the wait: merging it would write its stale
+            # status back (a job cancelled while it waited came back to life as QUEUED).
+            fresh = await session.get(Job, job.id)
+            if fresh is None or fresh.attempt != job.attempt:
+                return False
+            job = fresh
             now = utcnow()
             if not await transition(session, job, "RUNNING", from_statuses=("QUEUED",), started_at=now, heartbeat_at=now):
                 return False
@@ -161,8 +169,10 @@ class JobRunner:
         stop = self._stop_reasons.get(job.id)
         outcome = self._checked_result(outcome)
         async with self.sessions() as session:
-            job = await session.merge(job)
-            await session.refresh(job)
+            attempt = job.attempt
+            job = await session.get(Job, job.id)  # afresh, as in _mark_running
+            if job is None or job.attempt != attempt:
+                return
             if outcome.status == "succeeded" and stop is None:
                 if await transition(session, job, "SUCCEEDED", from_statuses=("RUNNING",), progress=1.0,
                                     result=outcome.result, timeline=close_timeline(job.timeline)):
