@@ -15,7 +15,13 @@ def wide_csv(first_name: str = "column_0") -> bytes:
     return (header + "\n" + ",".join(map(str, range(COLUMNS))) + "\n" + ",".join(map(str, range(COLUMNS, 2 * COLUMNS))) + "\n").encode()
 
 
-def test_a_wide_table_and_a_huge_column_name_arrive(client, token):
+def test_a_wide_table_and_a_huge_column_name_arrive(tmp_path):
+    # A server that takes 1 MB strings in variables (the default stops at 100,000 characters before any job).
+    with TestClient(create_app(make_settings(tmp_path, max_string_length=2_000_000))) as client:
+        check_wide_table_and_huge_name(client, register(client)["accessToken"])
+
+
+def check_wide_table_and_huge_name(client, token):
     dataset = ingest(client, token, wide_csv())
     assert dataset["job"]["status"] == "SUCCEEDED" and (dataset["rowCount"], dataset["columnCount"]) == (2, COLUMNS)
     huge = "n" * 1_000_000
