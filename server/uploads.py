@@ -213,8 +213,8 @@ class StagingRequestAdapter(StarletteRequestAdapter):
             form = await StagingMultiPartParser(request.headers, request.stream(), staging_dir=staging_dir,
                                                 staged=staged_uploads(request),
                                                 max_file_bytes=request.app.state.assay.settings.max_upload_bytes).parse()
-        except MultiPartException as exc:  # Strawberry answers a ValueError here with a 400
-            raise ValueError(exc.message) from exc
+        except MultiPartException as exc:  # e.g. an `operations` field over 1 MB: the view answers 400
+            raise RequestRefused(exc.message) from exc
         return AdapterFormData(files=form, form=form)
 
 
