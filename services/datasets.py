@@ -72,10 +72,12 @@ def _text_encoding(name: str) -> str:
         raise invalid(f"Unknown encoding {name!r}", ["csv", "encoding"]) from exc
     if not getattr(codec, "_is_text_encoding", True):
         raise invalid(f"{name!r} is not a text encoding", ["csv", "encoding"])
+    # Decoded from an Arrow buffer, as ingest's transcoder hands them: codecs that need `bytes` (punycode) fail here.
+    import pyarrow
     if codec.name not in BOM_ENCODINGS:  # those need the file's byte-order mark: checked once it is stored
         try:
-            codecs.getincrementaldecoder(codec.name)(errors="replace").decode(b"a,b\n1,2\n")
-        except (UnicodeError, TypeError, ValueError) as exc:
+            codecs.getincrementaldecoder(codec.name)(errors="replace").decode(pyarrow.py_buffer(b"a,b\n1,2\n"), True)
+        except (UnicodeError, TypeError, ValueError, AttributeError) as exc:
             raise invalid(f"{name!r} cannot decode a CSV file ({exc})", ["csv", "encoding"]) from exc
     return codec.name
 

@@ -64,11 +64,16 @@ class Cli:
         return json.loads(result.stdout)
 
     def popen(self, *args: str) -> subprocess.Popen:
+        # SIGINT as a terminal gives it: a test run started in the background (CI) inherits SIGINT ignored.
         return subprocess.Popen(self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                cwd=self.cwd, env=self.env)
+                                cwd=self.cwd, env=self.env, preexec_fn=_default_sigint)
 
     def tokens(self) -> dict:
         return json.loads((self.config_dir / "credentials.json").read_text())["servers"][self.server.base]
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def registered(server: LiveServer, home: Path) -> Cli:

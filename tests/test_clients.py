@@ -11,7 +11,8 @@ import pytest
 from tests.js_tools import JS_DIR, ensure_chromium, ensure_node_modules, run_bin, run_node
 from tests.live_server import LiveServer
 
-pytestmark = pytest.mark.slow
+# One server for the module, started before any per-test database: the clients speak only HTTP to it.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only("one module-wide server; the backends are tested elsewhere")]
 
 
 @pytest.fixture(scope="module")

@@ -128,6 +128,8 @@ def validate_steps(steps: list[tuple[str, dict[str, Any]]], columns: list[dict[s
                 raise invalid(f"Unknown type {params['to']!r}", _where(index, kind, "to"))
             if params.get("format") and params["to"] != "DATETIME":
                 raise invalid("`format` applies to DATETIME casts", _where(index, kind, "format"))
+            if params.get("format"):
+                _check_datetime_format(params["format"], _where(index, kind, "format"))
             model.types[params["column"]] = params["to"]
         elif kind == "datetimeFeatures":
             params["columns"] = _named(model, params.get("columns"), index, kind, {"DATETIME"}, "not a datetime")
@@ -146,3 +148,12 @@ def validate_steps(steps: list[tuple[str, dict[str, Any]]], columns: list[dict[s
             raise invalid(f"No column fits this {kind} step", _where(index, kind, "columns"))
         checked.append((kind, params))
     return checked
+
+
+def _check_datetime_format(fmt: str, field: list) -> None:
+    """A strftime format pandas can parse with; a bad directive would otherwise fail the job itself."""
+    import pandas as pd
+    try:
+        pd.to_datetime(pd.Series(["2024-01-02"]), format=fmt, errors="coerce")
+    except (ValueError, TypeError) as exc:
+        raise invalid(f"The format {fmt!r} is not a valid date format: {exc}", field) from exc
