@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services import charts as chart_service
-from services import datasets as dataset_service
+from services.datasets import charts as chart_service
+from services.datasets import service as dataset_service
 from services import files
 from services.errors import ServiceError, invalid
 from services.pagination import Page

@@ -6,7 +6,8 @@ from typing import Any
 
 from services import files
 from services.errors import ServiceError
-from services.modeling import export, models
+from services.modeling import export
+from services.modeling import service as models
 from services.pagination import Page
 from services.storage.tables import Dataset, Job, Model
 

@@ -49,7 +49,7 @@ async def delete(ctx: Context, pipeline_id: str | None) -> str:
 
 async def run(ctx: Context, pipeline_id: str | None) -> tuple[PipelineRun, Job]:
     async with ctx.session() as session:
-        return await service.run_pipeline(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, pipeline_id=pipeline_id,
+        return await service.start_pipeline_run(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, pipeline_id=pipeline_id,
                                           data_dir=ctx.settings.resolved_data_dir, limits=_limits(ctx))
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services import files, profiles
+from services import files
+from services.profiling import service as profiles
 from services.storage.tables import Dataset, Job
 
 from resolvers.context import Context

@@ -2,19 +2,20 @@
 `python -m server.worker`): services/jobs itself knows no domain."""
 from __future__ import annotations
 
-from services import datasets, profiles
 from services.analysis import service as analysis
+from services.datasets import service as datasets
 from services.jobs.kinds import JobKindSpec, preload_modules
-from services.modeling import models
+from services.modeling import service as modeling
 from services.pipelines import service as pipelines
-from services.preprocessing import versions
+from services.preprocessing import service as preprocessing
+from services.profiling import service as profiling
 
 # Libraries every job body uses; importing them once in the fork server saves each job ~1.4 s.
 LIBRARIES = ["pandas", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.stats", "matplotlib.pyplot", "sklearn.impute"]
 
 
 def job_kinds() -> dict[str, JobKindSpec]:
-    return {**datasets.JOB_KINDS, **profiles.JOB_KINDS, **versions.JOB_KINDS, **models.JOB_KINDS,
+    return {**datasets.JOB_KINDS, **profiling.JOB_KINDS, **preprocessing.JOB_KINDS, **modeling.JOB_KINDS,
             **pipelines.JOB_KINDS, **analysis.JOB_KINDS}
 
 

@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from resolvers.context import AppState
 from resolvers.system import health
-from services import datasets as dataset_service
+from services.datasets import service as dataset_service
 from services import files
 from services.errors import ServiceError
 from services.modeling import export

@@ -269,7 +269,7 @@ def test_models_are_private_and_deletable(churn, client, token, settings):
 
 
 def test_a_candidate_whose_refit_would_overrun_the_budget_is_passed_over():
-    from services.modeling.train import choose_winner
+    from services.modeling.search import choose_winner
     logged = []
     board = [{"algorithm": "RANDOM_FOREST", "score": 0.97, "fit_seconds": 20.0, "rows": 1000},
              {"algorithm": "HIST_GRADIENT_BOOSTING", "score": 0.96, "fit_seconds": 1.0, "rows": 1000}]
@@ -281,7 +281,7 @@ def test_a_candidate_whose_refit_would_overrun_the_budget_is_passed_over():
 
 
 def test_the_winner_comes_from_the_round_on_the_most_rows():
-    from services.modeling.train import choose_winner, second_round
+    from services.modeling.search import choose_winner, second_round
     board = [{"algorithm": "HIST_GRADIENT_BOOSTING", "params": None, "score": 0.95, "fit_seconds": 1.0, "rows": 1000},
              {"algorithm": "EXTRA_TREES", "params": {"max_features": 0.5}, "score": 0.94, "fit_seconds": 2.0, "rows": 1000},
              {"algorithm": "EXTRA_TREES", "params": None, "score": 0.93, "fit_seconds": 1.5, "rows": 1000}]
@@ -308,7 +308,7 @@ def test_deleting_a_dataset_removes_its_models_files(churn, client, token, setti
 
 
 def test_permutation_importance_takes_fewer_rows_for_a_slow_model():
-    from services.modeling.train import importance_rows
+    from services.modeling.search import importance_rows
     assert importance_rows(1e-6, 30, 40_000) == 5_000          # fast: the full 5,000-row sample
     assert importance_rows(20e-6, 30, 40_000) == 1_666         # 20 µs a row x 90 passes: ~3 s worth
     assert importance_rows(1e-3, 30, 40_000) == 1_000          # never below 1,000 rows
@@ -318,8 +318,8 @@ def test_permutation_importance_takes_fewer_rows_for_a_slow_model():
 @pytest.mark.parametrize("algorithm, task", [("RANDOM_FOREST", "CLASSIFICATION"), ("EXTRA_TREES", "CLASSIFICATION"),
                                              ("RANDOM_FOREST", "REGRESSION"), ("EXTRA_TREES", "REGRESSION")])
 def test_forest_predictions_for_a_few_rows_are_scikit_learns_to_the_bit(algorithm, task):
-    from services.modeling.models import FOREST_DIRECT_ROWS, forest_aware
-    from services.modeling.pipelines import build_pipeline
+    from services.modeling.service import FOREST_DIRECT_ROWS, forest_aware
+    from services.modeling.estimators import build_pipeline
     frame = customers(300).dropna(subset=["churned"]).drop(columns=["customer_id", "constant"])
     target = frame.pop("churned") if task == "CLASSIFICATION" else frame.pop("usage").fillna(0)
     if task == "REGRESSION":
@@ -334,3 +334,23 @@ def test_forest_predictions_for_a_few_rows_are_scikit_learns_to_the_bit(algorith
     method = "predict_proba" if task == "CLASSIFICATION" else "predict"
     for rows in (frame.head(1), frame.head(FOREST_DIRECT_ROWS)):
         assert np.array_equal(forest_aware(pipeline, rows, method), getattr(pipeline, method)(rows))
+
+
+@pytest.mark.sqlite_only("model files only; no database involved")
+def test_model_files_pickled_before_the_module_rename_still_load(tmp_path):
+    """Models trained before services/modeling/pipelines.py became estimators.py pickled its functions under the
+    old module name; predicting with them must keep working."""
+    import subprocess
+    import sys
+    path = tmp_path / "old-model.joblib"
+    write_old = ("import sys, joblib\nfrom sklearn.preprocessing import FunctionTransformer\n"
+                 "from services.modeling import estimators\n"
+                 "sys.modules['services.modeling.pipelines'] = estimators\n"
+                 "estimators._as_float.__module__ = 'services.modeling.pipelines'\n"
+                 "joblib.dump(FunctionTransformer(estimators._as_float), sys.argv[1])\n")
+    subprocess.run([sys.executable, "-c", write_old, str(path)], check=True)
+    assert b"services.modeling.pipelines" in path.read_bytes()
+    load = ("import sys\nfrom services.modeling.estimators import load_model_artifact\n"
+            "step = load_model_artifact(sys.argv[1])\nprint(step.func.__module__, step.func.__name__)\n")
+    loaded = subprocess.run([sys.executable, "-c", load, str(path)], capture_output=True, text=True, check=True)
+    assert loaded.stdout.split() == ["services.modeling.estimators", "_as_float"]

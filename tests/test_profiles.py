@@ -106,7 +106,7 @@ def test_correlations_match_pandas_and_scipy(profiled):
 
 
 def test_cramers_v_is_bias_corrected():
-    from services.profiling.tables import cramers_v
+    from services.profiling.statistics import cramers_v
     rng = np.random.default_rng(0)
     a = rng.integers(0, 4, 5000)
     independent = rng.integers(0, 3, 5000)

@@ -18,7 +18,7 @@ from services import files
 from services.errors import ServiceError
 from services.jobs.context import JobContext
 from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
-from services.modeling.train import train_model
+from services.modeling.search import train_model
 from services.profiling.profile import profile_table
 from services.reports.html import render_report
 

@@ -10,12 +10,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets import MAX_NAME, get_dataset
+from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
 from services.jobs.engine import JobEngine
 from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
 from services.jobs.kinds import JobKindSpec
-from services.modeling.models import get_model
+from services.modeling.service import get_model
 from services.reports.theme import resolve_theme
 from services.storage.tables import Dataset, Job, Model, Report, new_id
 

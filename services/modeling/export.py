@@ -5,13 +5,13 @@ from pathlib import Path
 
 from services import files
 from services.errors import ServiceError
-from services.modeling.models import load_pipeline
+from services.modeling.service import load_pipeline
 from services.modeling.onnx_export import onnx_bytes
 from services.storage.tables import Model
 
 # The project's own callables inside a pipeline; skops users pass these (plus skops' defaults) as trusted.
-SKOPS_TRUSTED = ["services.modeling.pipelines._as_float", "services.modeling.pipelines._as_text",
-                 "services.modeling.pipelines.datetime_part_columns", "services.preprocessing.steps.DatetimeFeatures"]
+SKOPS_TRUSTED = ["services.modeling.estimators._as_float", "services.modeling.estimators._as_text",
+                 "services.modeling.estimators.datetime_part_columns", "services.preprocessing.steps.DatetimeFeatures"]
 EXPORT_FORMATS = ("JOBLIB", "SKOPS", "ONNX")
 
 

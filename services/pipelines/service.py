@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets import MAX_NAME, get_dataset
+from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
 from services.pipelines import camel_case
 from services.pipelines.checks import validate_checks
@@ -246,7 +246,7 @@ async def run_due_pipelines(sessions: Callable[[], AsyncSession], *, jobs: JobEn
             if claimed.rowcount != 1:
                 continue
             try:
-                await run_pipeline(session, jobs=jobs, owner_id=pipeline.owner_id, pipeline_id=pipeline.id,
+                await start_pipeline_run(session, jobs=jobs, owner_id=pipeline.owner_id, pipeline_id=pipeline.id,
                                    data_dir=data_dir, limits=limits, trigger="SCHEDULE")
                 started += 1
             except ServiceError as exc:
@@ -255,7 +255,7 @@ async def run_due_pipelines(sessions: Callable[[], AsyncSession], *, jobs: JobEn
     return started
 
 
-async def run_pipeline(session: AsyncSession, *, jobs: JobEngine, owner_id: str, pipeline_id: str | None,
+async def start_pipeline_run(session: AsyncSession, *, jobs: JobEngine, owner_id: str, pipeline_id: str | None,
                        data_dir: Path, limits: dict[str, Any], trigger: str = "MANUAL") -> tuple[PipelineRun, Job]:
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
     # One run at a time: two would race for the next Parquet version (one overwriting the other) and

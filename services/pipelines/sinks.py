@@ -173,7 +173,7 @@ def write_dataset_version(data_dir: Path, dataset_id: str, table: pa.Table) -> N
 def read_output(data_dir: Path, owner_id: str, output: dict[str, Any], *, offset: int, limit: int
                 ) -> tuple[list[str], list[list[Any]], int]:
     """A page of the latest output, wherever the sink put it."""
-    from services.datasets import read_rows
+    from services.datasets.service import read_rows
     kind = output.get("kind")
     if kind == "dataset":
         return read_rows(data_dir, output["dataset_id"], offset=offset, limit=limit)

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from services.profiling import alerts as alert_rules
 from services.profiling import columns as col_stats
-from services.profiling import tables as table_stats
+from services.profiling import statistics as table_stats
 
 THREADS = min(4, os.cpu_count() or 1)
 NUMERIC_LIKE = r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$"

@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets import MAX_NAME, get_dataset
+from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import ServiceError
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec

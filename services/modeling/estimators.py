@@ -1,7 +1,11 @@
-"""Model pipelines: preprocessing inside, so raw rows in the dataset's shape can be predicted."""
+"""scikit-learn pipelines for models: preprocessing inside, so raw rows in the dataset's shape can be predicted."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
+
+import joblib
 
 import numpy as np
 import pandas as pd
@@ -14,6 +18,16 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from services.preprocessing.steps import DatetimeFeatures
+
+# Models trained before this module was renamed pickled its functions under the old name.
+LEGACY_MODULE_NAME = "services.modeling.pipelines"
+
+
+def load_model_artifact(path: str | Path) -> Any:
+    """A model file the TRAIN job wrote (our own artifact, never a user upload), whenever it was trained."""
+    sys.modules.setdefault(LEGACY_MODULE_NAME, sys.modules[__name__])
+    return joblib.load(path)
+
 
 LINEAR = {"LINEAR_REGRESSION", "RIDGE", "LOGISTIC_REGRESSION"}
 # Fastest first, so a time budget always leaves room for the candidates that scale best.

@@ -11,7 +11,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets import get_dataset
+from services.datasets.service import get_dataset
 from services.errors import ServiceError, invalid
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec

@@ -1,4 +1,5 @@
-"""The TRAIN job body: pick features, compare candidates within a budget, refit, evaluate, explain, save."""
+"""Training: pick features, compare candidates within a budget, refit, evaluate, explain, save (the TRAIN job body
+and the analysis job both call `train_model`)."""
 from __future__ import annotations
 
 import time
@@ -15,7 +16,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 
 from services import files
 from services.jobs.context import JobContext
-from services.modeling.pipelines import (RELATIVE_FIT_COST, SEARCH_TRIALS, SEARCHABLE, VARIANTS, build_pipeline,
+from services.modeling.estimators import (RELATIVE_FIT_COST, SEARCH_TRIALS, SEARCHABLE, VARIANTS, build_pipeline,
                                         sample_params)
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS, detect_task
 
@@ -197,10 +198,6 @@ def second_round(leaderboard: list[dict[str, Any]], *, sample_rows: int, trainin
         return None
     expected = sum(c["fit_seconds"] * rows / c["rows"] for c in leaders) * folds
     return (rows, leaders) if expected <= seconds_left else None
-
-
-def run_train(ctx: JobContext) -> dict:
-    return train_model(ctx, ctx.params)
 
 
 def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:

@@ -1,4 +1,5 @@
-"""The PREDICT job body: score a whole dataset version and write it again with prediction columns."""
+"""The modeling job bodies: TRAIN (the search in services/modeling/search.py) and PREDICT (score a whole dataset
+version and write it again with prediction columns)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,14 @@ from services import files
 from services.ingest.parquet import write_parquet
 from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
+from services.modeling.estimators import load_model_artifact
+from services.modeling.search import train_model
 
 BATCH_ROWS = 100_000
+
+
+def run_train(ctx: JobContext) -> dict:
+    return train_model(ctx, ctx.params)
 
 
 def run_predict(ctx: JobContext) -> dict:
@@ -21,7 +28,7 @@ def run_predict(ctx: JobContext) -> dict:
     data_dir = Path(p["data_dir"])
     ctx.stage("read")
     frame = pq.read_table(files.parquet_path(data_dir, p["source_id"])).to_pandas(date_as_object=False)
-    pipeline = joblib.load(files.model_path(data_dir, p["model_id"]))  # our own artifact
+    pipeline = load_model_artifact(files.model_path(data_dir, p["model_id"]))
     features = [f["name"] for f in p["features"]]
     ctx.log(f"Scoring {len(frame):,} rows with model {p['model_id'][:8]} ({len(features)} features)")
     ctx.stage("predict")

@@ -15,13 +15,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets import MAX_NAME, get_dataset
+from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.modeling.checks import check_numbers, check_target
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
-from services.preprocessing import versions
+from services.preprocessing import service as preprocessing
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model
 
@@ -121,9 +121,10 @@ async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | 
 
 @lru_cache(maxsize=16)
 def _load(path: str, _stamp: int) -> Any:
-    import joblib  # with scikit-learn: loaded by the API process only when a model is first used
+    # with scikit-learn: loaded by the API process only when a model is first used
+    from services.modeling.estimators import load_model_artifact
 
-    pipeline = joblib.load(path)  # our own artifact, written by the TRAIN job; never a user upload
+    pipeline = load_model_artifact(path)
     # scikit-learn's and scipy's modules (imported just now, after start-up froze the heap) and the
     # model would otherwise be swept by every full collection: 25-56 ms pauses, the p99 of predict.
     # Collect first so no garbage is frozen; a model evicted from this cache is still freed by
@@ -271,10 +272,10 @@ async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner
 
 
 JOB_KINDS = {
-    "TRAIN": JobKindSpec(work="services.modeling.train:run_train", queue="modeling", on_success=on_train_success,
+    "TRAIN": JobKindSpec(work="services.modeling.job:run_train", queue="modeling", on_success=on_train_success,
                          on_failure=on_train_failure),
     # A prediction over a dataset is a new version of it, with the same life as a preprocessed one.
-    "PREDICT": JobKindSpec(work="services.modeling.predict_job:run_predict", queue="modeling",
-                           on_start=versions.on_preprocess_start, on_success=versions.on_preprocess_success,
-                           on_failure=versions.on_preprocess_failure),
+    "PREDICT": JobKindSpec(work="services.modeling.job:run_predict", queue="modeling",
+                           on_start=preprocessing.on_preprocess_start, on_success=preprocessing.on_preprocess_success,
+                           on_failure=preprocessing.on_preprocess_failure),
 }
