@@ -1,6 +1,7 @@
 """One Settings object, read once from ASSAY_* environment variables."""
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -105,8 +106,18 @@ class Settings(BaseSettings):
             return self.secret_key
         key_file = self.resolved_data_dir / "secret.key"
         if not key_file.exists():
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
+            # Replicas and workers starting together on one data dir must agree on one key: each writes a
+            # whole candidate and links it into place; os.link fails for all but the first, who all read that one.
+            candidate = key_file.with_name(f".secret.key.{os.getpid()}.{secrets.token_hex(4)}")
+            descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            try:
+                os.link(candidate, key_file)
+            except FileExistsError:
+                pass
+            finally:
+                candidate.unlink()
         return key_file.read_text().strip()
 
     @property

@@ -3,12 +3,16 @@
 Configured only by ASSAY_* variables, like the server: ASSAY_REDIS_URL (required), ASSAY_DATABASE_URL
 and ASSAY_DATA_DIR (the same as the replicas'), ASSAY_WORKER_QUEUES (default all),
 ASSAY_WORKER_CONCURRENCY (jobs at once, each in its own process), ASSAY_WORKER_NAME.
+
+`python -m server.worker --health` is a container's health check: it exits 0 when this worker (by
+ASSAY_WORKER_NAME, else any worker of this host) wrote its heartbeat record to Redis lately, else 1.
 """
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import sys
 
 from celery import signals
 
@@ -27,14 +31,38 @@ def worker_queues(settings: Settings) -> list[str]:
     return chosen or list(QUEUES)
 
 
+def default_worker_name() -> str:
+    return f"assay-{socket.gethostname()}-{os.getpid()}"
+
+
+def health(settings: Settings) -> int:
+    """0 when a live record (it expires after missed heartbeats) names this worker; its PID is unknown to a
+    separate health-check process, so without ASSAY_WORKER_NAME any worker of this host counts."""
+    import redis
+
+    pattern = f"assay:worker:{settings.worker_name}" if settings.worker_name else f"assay:worker:assay-{socket.gethostname()}-*"
+    try:
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        live = next(iter(client.scan_iter(match=pattern, count=100)), None)
+    except redis.RedisError as exc:
+        print(f"assay worker health: Redis unreachable: {exc}", file=sys.stderr)
+        return 1
+    if live is None:
+        print(f"assay worker health: no live worker record matches {pattern}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
     if not settings.redis_url:
         raise SystemExit("assay worker: ASSAY_REDIS_URL is required (the Celery broker and event bus), "
                          "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0")
+    if "--health" in sys.argv[1:]:
+        raise SystemExit(health(settings))
     queues = worker_queues(settings)
-    name = settings.worker_name or f"assay-{socket.gethostname()}-{os.getpid()}"
+    name = settings.worker_name or default_worker_name()
     kinds = job_kinds()
     runtime = WorkerRuntime(WorkerConfig(
         name=name, database_url=settings.resolved_database_url, redis_url=settings.redis_url, queues=queues,

@@ -129,6 +129,24 @@ def _worker_running(cluster: Cluster, raw_job_id: str):
     raise AssertionError("no live worker reports running the job")
 
 
+def test_worker_health_check_sees_live_workers_only(cluster):
+    """`python -m server.worker --health` (the compose file's worker health check) is 0 only for a live worker."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "ASSAY_REDIS_URL": cluster.redis_url}
+    for worker in cluster.worker_members:
+        checked = subprocess.run([sys.executable, "-m", "server.worker", "--health"], capture_output=True, text=True,
+                                 env={**env, "ASSAY_WORKER_NAME": worker.name}, timeout=60)
+        assert checked.returncode == 0, checked.stderr
+    missing = subprocess.run([sys.executable, "-m", "server.worker", "--health"], capture_output=True, text=True,
+                             env={**env, "ASSAY_WORKER_NAME": "no-such-worker"}, timeout=60)
+    assert missing.returncode == 1 and "no live worker record" in missing.stderr
+    unreachable = subprocess.run([sys.executable, "-m", "server.worker", "--health"], capture_output=True, text=True,
+                                 env={**env, "ASSAY_REDIS_URL": "redis://127.0.0.1:1/0"}, timeout=60)
+    assert unreachable.returncode == 1 and "Redis unreachable" in unreachable.stderr
+
+
 def test_failed_logins_through_both_replicas_add_up_to_one_limit(cluster):
     a, b = clients(cluster)
     email, _ = a.register()

@@ -42,3 +42,10 @@ def test_the_replicas_publish_different_ports_and_nothing_uses_the_host_network(
     published = [port.rsplit(":", 2)[-2] for s in ASSAY.values() for port in s.get("ports", [])]
     assert sorted(published) == ["8000", "8001"]
     assert not any("network_mode" in service for service in SERVICES.values())
+
+
+def test_workers_have_their_own_health_check():
+    """The image's HEALTHCHECK asks /health, which a worker does not serve: workers check their Redis record."""
+    workers = [s for s in ASSAY.values() if s.get("command") == ["python", "-m", "server.worker"]]
+    assert workers and all(w["healthcheck"]["test"] == ["CMD", "python", "-m", "server.worker", "--health"]
+                           for w in workers)
