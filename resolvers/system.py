@@ -50,11 +50,15 @@ class SystemReport:
 async def health(app: AppState) -> HealthReport:
     async with app.sessions() as session:
         database = await system.database_reachable(session)
+        if app.jobs.executor.runs_jobs_here:
+            active = len(app.jobs.active_job_ids)
+        else:  # the cluster's: a replica's health says how busy the workers behind it are
+            active = await queries.count_running(session) if database else 0
     redis_url = app.settings.redis_url
     redis = await system.redis_reachable(redis_url) if redis_url else None
     healthy = database and redis is not False
     return HealthReport(status="ok" if healthy else "degraded", version=app.version, time=datetime.now(timezone.utc),
-                        active_jobs=len(app.jobs.active_job_ids), database=database, redis=redis)
+                        active_jobs=active, database=database, redis=redis)
 
 
 async def system_info(ctx: Context) -> SystemReport:

@@ -70,7 +70,8 @@ def build_state(settings: Settings) -> AppState:
             telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl"))
     jobs = JobEngine(sessions=sessions, bus=bus, executor=executor, kinds=kinds,
                      heartbeat_seconds=settings.job_heartbeat_seconds, max_attempts=settings.job_max_attempts,
-                     needs_input_timeout=settings.needs_input_timeout_seconds)
+                     needs_input_timeout=settings.needs_input_timeout_seconds,
+                     resend_queued_after=settings.job_resend_queued_seconds)
     window = settings.login_failure_window_seconds
 
     def limiter(name: str, limit: int, seconds: float):

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = 2
     job_max_attempts: int = 2
     job_cancel_grace_seconds: float = 2
+    job_resend_queued_seconds: float = 600  # Celery: a job QUEUED this long is sent again (a lost message); 0: never
     max_job_result_mb: float = 64   # a job result larger than this is refused with the limit named
     max_log_line_chars: int = 16384  # longer log lines are cut, saying so
     job_timeout_seconds: dict[str, float] = Field(default_factory=lambda: {"INGEST": 1800})

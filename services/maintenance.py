@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import ServiceError
@@ -66,9 +66,16 @@ async def _stop_unfinished_jobs(sessions: async_sessionmaker[AsyncSession], jobs
         unfinished = (await session.exec(select(Job.id).where(col(Job.status).in_(ACTIVE)))).all()
     for job_id in unfinished:
         await jobs.cancel(job_id, reason="The database is being reset")
+    # Wait for each runner's own confirmation (it leaves RUNNING once its process stopped), wherever it
+    # runs: this process's runner, or a Celery worker on another machine.
     deadline = time.monotonic() + timeout
-    while jobs.active_job_ids and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    while unfinished and time.monotonic() < deadline:
+        async with sessions() as session:
+            still_running = (await session.exec(select(func.count()).select_from(Job).where(
+                col(Job.id).in_(unfinished), Job.status == "RUNNING"))).one()
+        if not still_running and not jobs.active_job_ids:
+            return
+        await asyncio.sleep(0.1)
 
 
 def _delete_data_files(data_dir: Path, database_url: str) -> int:

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from server.cluster import Cluster
+from server.redis_local import free_port
 from tests.cluster_client import PASSWORD, ReplicaClient
 from tests.conftest import slow_gzip
 
@@ -60,6 +61,8 @@ def test_cancel_through_b_a_job_that_a_enqueued(cluster, slow_upload):
     _, token = a.register()
     job_id = a.upload(token, slow_upload, "slow.csv.gz")["job"]["id"]
     a.wait_for(token, job_id, ("RUNNING",))
+    # B runs nothing itself; its health counts what the cluster's workers run
+    assert b.gql("{ health { activeJobs } }")["data"]["health"]["activeJobs"] >= 1
     asked = time.monotonic()
     assert b.gql(CANCEL, {"id": job_id}, token)["data"]["cancelJob"]["errors"] == []
     job = a.wait_for(token, job_id, ("CANCELLED", "SUCCEEDED", "FAILED"))
@@ -209,3 +212,43 @@ def test_sigkill_replica_a_while_a_client_watches_then_b_with_after(cluster, slo
     assert seen + more == list(range(1, len(seen) + len(more) + 1))  # every remaining line exactly once
     assert rest[-1]["kind"] == "STATUS" and rest[-1]["job"]["status"] == "SUCCEEDED"
     cluster.add_replica(killed.port).wait_healthy()
+
+
+def test_a_lost_queued_message_is_sent_again_and_a_reset_waits_for_the_worker(tmp_path_factory, slow_upload):
+    """Redis losing a queued message (a restart without its data) must not leave the job QUEUED forever; and
+    resetDatabase returns only once the worker running a job confirmed it stopped."""
+    env = {"ASSAY_JOB_HEARTBEAT_SECONDS": "1", "ASSAY_JOB_RESEND_QUEUED_SECONDS": "3", "ASSAY_REQUESTS_PER_MINUTE": "100000",
+           "ASSAY_JOB_CANCEL_GRACE_SECONDS": "1", "ASSAY_ALLOW_DATABASE_RESET": "true",
+           "ASSAY_ADMIN_EMAIL": "root@example.com", "ASSAY_ADMIN_PASSWORD": "admin password 1"}
+    with Cluster(tmp_path_factory.mktemp("lost"), replica_ports=[free_port()], workers=0, use_postgres=False,
+                 env=env) as cluster:
+        client = ReplicaClient(cluster.replicas[0].base)
+        _, token = client.register()
+        job_id = client.upload(token, b"a,b\n1,2\n3,4\n")["job"]["id"]
+        broker = redis.Redis.from_url(cluster.redis_url)
+
+        def queued_messages(expected: int) -> int:
+            deadline = time.monotonic() + 30
+            while broker.llen("ingest") != expected and time.monotonic() < deadline:
+                time.sleep(0.1)
+            return broker.llen("ingest")
+
+        assert queued_messages(1) == 1 and client.job(token, job_id)["status"] == "QUEUED"
+        broker.delete("ingest")  # the message is gone; only the database still knows the job
+        assert queued_messages(1) == 1, "the job was not sent again"
+        assert any("sent to the queue again" in entry["message"] for entry in client.job(token, job_id)["logs"])
+        cluster.add_worker("late").wait_healthy()
+        assert client.wait_for(token, job_id, ("SUCCEEDED", "FAILED"), timeout=90)["status"] == "SUCCEEDED"
+
+        running = client.upload(token, slow_upload, "slow.csv.gz")["job"]["id"]
+        client.wait_for(token, running, ("RUNNING",))
+        admin = client.login("root@example.com", "admin password 1")["data"]["login"]["accessToken"]
+        reset = client.gql('mutation { resetDatabase(input: {confirmation: "DELETE EVERYTHING"}) { deletedRows errors { code } } }',
+                           token=admin)["data"]["resetDatabase"]
+        assert reset["errors"] == [] and reset["deletedRows"] > 0
+        time.sleep(3)  # a worker still running would write its files again by now
+        data_dir = cluster.directory / "data"
+        left = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.is_file())
+        assert [name for name in left if not name.startswith("assay.db")] == []
+        workers = [json.loads(v) for v in broker.mget(list(broker.scan_iter("assay:worker:*")))]
+        assert workers and all(w["running"] == [] for w in workers)

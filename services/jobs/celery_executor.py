@@ -22,6 +22,7 @@ logger = logging.getLogger("assay.jobs")
 
 class CeleryExecutor:
     redispatches_queued = False  # QUEUED jobs wait in the broker, not in this process
+    runs_jobs_here = False
 
     def __init__(self, *, celery: Celery, kinds: dict[str, JobKindSpec], bus: EventBus,
                  cancels: RedisCancelRequests, workers: RedisWorkerRecords) -> None:

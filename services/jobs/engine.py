@@ -33,6 +33,7 @@ class Executor(Protocol):
     """Where jobs run. Local: this process's runner and fork server. Celery: workers via Redis."""
 
     redispatches_queued: bool  # whether QUEUED jobs nobody holds are handed over again by recovery
+    runs_jobs_here: bool  # local: this process's runner drives them; Celery: workers elsewhere do
 
     async def start(self) -> None: ...
 
@@ -61,7 +62,7 @@ class Executor(Protocol):
 class JobEngine:
     def __init__(self, *, sessions: async_sessionmaker[AsyncSession], bus: EventBus, executor: Executor,
                  kinds: dict[str, JobKindSpec], heartbeat_seconds: float = 2.0, max_attempts: int = 2,
-                 needs_input_timeout: float = 86400) -> None:
+                 needs_input_timeout: float = 86400, resend_queued_after: float = 600) -> None:
         self.sessions = sessions
         self.bus = bus
         self.executor = executor
@@ -69,6 +70,7 @@ class JobEngine:
         self.heartbeat_seconds = heartbeat_seconds
         self.max_attempts = max_attempts
         self.needs_input_timeout = needs_input_timeout
+        self.resend_queued_after = resend_queued_after
         self._watch: asyncio.Task | None = None
         self._accepting = False
 
@@ -182,6 +184,31 @@ class JobEngine:
                     continue
                 await self._recover_running(session, job, to_launch)
         for job in to_launch:
+            self.launch(job)
+        if not self.executor.redispatches_queued:
+            await self.resend_long_queued()
+
+    async def resend_long_queued(self) -> None:
+        """Send again the jobs QUEUED for `resend_queued_after` seconds, once per such interval.
+
+        A job whose broker message was lost (Redis restarted without its data, a send failed) would
+        otherwise wait forever. Sending twice is harmless: a runner ignores a message unless the job is
+        still QUEUED at that attempt, and of two at once the compare-and-set lets one start it.
+        """
+        if self.resend_queued_after <= 0:
+            return
+        waited_since = utcnow() - timedelta(seconds=self.resend_queued_after)
+        resent: list[Job] = []
+        async with self.sessions() as session:
+            waiting = (await session.exec(select(Job).where(Job.status == "QUEUED", col(Job.updated_at) < waited_since)
+                                          .limit(500))).all()
+            for job in waiting:  # the compare-and-set bumps updated_at: one replica sends it, once per interval
+                if await transition(session, job, "QUEUED", from_statuses=("QUEUED",)):
+                    await append_log(session, job, "WARNING", f"Still queued after {self.resend_queued_after:g} s; "
+                                     "sent to the queue again in case its message was lost")
+                    await session.commit()
+                    resent.append(job)
+        for job in resent:
             self.launch(job)
 
     async def _recover_running(self, session: AsyncSession, job: Job, to_launch: list[Job]) -> None:

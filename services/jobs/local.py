@@ -18,6 +18,7 @@ from services.storage.tables import Job
 
 class LocalExecutor:
     redispatches_queued = True
+    runs_jobs_here = True
 
     def __init__(self, runner: JobRunner) -> None:
         self.runner = runner

@@ -41,3 +41,8 @@ async def count_active_by_kind(session: AsyncSession) -> dict[tuple[str, str], i
     rows = await session.execute(select(Job.kind, Job.status, func.count()).where(
         col(Job.status).in_(("QUEUED", "RUNNING"))).group_by(Job.kind, Job.status))
     return {(kind, status): count for kind, status, count in rows.all()}
+
+
+async def count_running(session: AsyncSession) -> int:
+    """RUNNING jobs of every owner: what a cluster's workers run (a replica with Celery runs none itself)."""
+    return (await session.exec(select(func.count()).select_from(Job).where(Job.status == "RUNNING"))).one()
