@@ -296,3 +296,25 @@ def test_a_workbook_zip_bomb_and_a_sheet_over_the_row_limit_are_refused(tmp_path
         pq.write_table(table, out)
         assert "100 rows, more than the limit of 50" in _failed_leaving_nothing(small, token, settings,
                                                                                out.getvalue(), "t.parquet")
+
+
+WHITESPACE_RAGGED = (b"name   height  weight\n"
+                     b"ann    1.62    55.0\n"
+                     b"bob    1.80\n"                # short: padded
+                     b"cy     1.75    70.1   extra\n"  # long: rejected, kept as written
+                     b'"dee dee" 1.70 60.2\n'        # a quoted field with a space stays one field
+                     ) + b"".join(b"p%d  1.%d   %d.5\n" % (i, i, 50 + i) for i in range(30))
+
+
+def test_whitespace_delimited_ragged_lines_are_padded_or_rejected_like_any_file(client, token, settings):
+    dataset = ingest(client, token, WHITESPACE_RAGGED, "people.txt")
+    info = dataset["ingest"]
+    assert info["delimiter"] == "whitespace"
+    assert (info["paddedLines"], info["rejectedLines"]) == (1, 1)
+    assert info["rejects"] == [{"line": 4, "text": "cy     1.75    70.1   extra",
+                                "reason": "4 fields where the header has 3"}]
+    assert dataset["rows"]["rows"][:3] == [["ann", 1.62, 55.0], ["bob", 1.8, None], ["dee dee", 1.7, 60.2]]
+    strict = ingest(client, token, WHITESPACE_RAGGED, "people.txt", csv={"onBadLines": "FAIL"}, expect="FAILED")
+    assert "Line 3 has 2 fields where the header has 3" in strict["error"]
+    leftovers = [p.name for p in (settings.resolved_data_dir / "uploads").rglob("*") if p.name.endswith(".tsv")]
+    assert leftovers == []  # the rewritten copy is gone

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 DELIMITERS = [",", ";", "\t", "|"]
 WHITESPACE = "whitespace"
+# A field of a whitespace-delimited line: a quoted string (which may hold spaces), or a run of other characters.
+WHITESPACE_FIELD = re.compile(r'"(?:[^"]|"")*"|[^\s"]+')
 NULL_TOKENS = ["", "NA", "N/A", "NULL", "NONE", ".", "na", "n/a", "null", "None", "none", "NaN", "nan", "#N/A", "-"]
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}(\.\d{3})*,\d+$|^[+-]?\d+,\d+$")
@@ -111,7 +113,7 @@ def detect_delimiter(text: str, quote_char: str = '"') -> str:
             best, best_score = delimiter, score
     if best is not None and best_score[0] >= 0.9:
         return best
-    widths = [len(line.split()) for line in text.splitlines() if line.strip()][:200]
+    widths = [len(WHITESPACE_FIELD.findall(line)) for line in text.splitlines() if line.strip()][:200]
     if widths and min(widths) > 1 and Counter(widths).most_common(1)[0][1] / len(widths) >= 0.9:
         return WHITESPACE
     return best or ","
@@ -119,7 +121,8 @@ def detect_delimiter(text: str, quote_char: str = '"') -> str:
 
 def _rows(text: str, delimiter: str, quote_char: str = '"', limit: int = 200) -> list[list[str]]:
     if delimiter == WHITESPACE:
-        return [line.split() for line in text.splitlines() if line.strip()][:limit]
+        return [[field.strip('"') for field in WHITESPACE_FIELD.findall(line)] for line in text.splitlines()
+                if line.strip()][:limit]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quote_char)
     rows = []
     try:

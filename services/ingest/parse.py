@@ -4,15 +4,15 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import os
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from services.errors import ServiceError
-from services.ingest.detect import WHITESPACE, CsvDialect, detect_dialect
+from services.ingest.detect import WHITESPACE, WHITESPACE_FIELD, CsvDialect, detect_dialect
 from services.ingest.follow import FollowedFile
 from services.ingest.ragged import FAIL, LineBase, RaggedLines
 from services.ingest.sniff import CappedGzipReader, NulCount, NulFreeReader, is_gzip, read_text_head
@@ -128,12 +128,29 @@ def parse_options_for(dialect: CsvDialect, handler=None) -> pacsv.ParseOptions:
                               newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=handler)
 
 
-def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int) -> pa.Table:
-    with open_text_bytes(path, max_decompressed) as stream:
-        frame = pd.read_csv(stream, sep=r"\s+", encoding=dialect.encoding, skiprows=dialect.skip_rows,
-                            header=0 if dialect.has_header else None, na_values=dialect.null_values,
-                            keep_default_na=False, decimal=dialect.decimal, engine="c")
-    return pa.Table.from_pandas(frame, preserve_index=False)
+def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int, ragged: RaggedLines,
+                     nuls: NulCount | None) -> pa.Table:
+    """Runs of spaces or tabs between fields: rewritten line for line as tab-separated text, then read like any
+    other file, so short and long lines are padded, trimmed or rejected the same way and types come out alike."""
+    with open_text_bytes(path, max_decompressed, nuls) as stream:
+        text = stream.read().decode(dialect.encoding, errors="strict")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    tabbed = "\n".join("\t".join(WHITESPACE_FIELD.findall(line)) for line in lines).encode("utf-8")
+    as_tabs = dataclasses.replace(dialect, delimiter="\t", encoding="utf-8", line_ending="\n")
+    ragged.delimiter = "\t"
+    converted = path.with_name(f".{path.name}.{os.getpid()}.tsv")  # beside the upload; removed whatever happens
+    try:
+        converted.write_bytes(tabbed)
+        try:
+            table = _read_with_arrow(converted, as_tabs, max_decompressed, ragged, None)
+        except pa.ArrowInvalid as exc:
+            raise _explain_parse_failure(converted, as_tabs, max_decompressed, exc) from exc
+    finally:
+        converted.unlink(missing_ok=True)
+    for reject in ragged.rejects:  # kept as the user wrote them, not as rewritten
+        if 0 < reject.line <= len(lines):
+            reject.text = lines[reject.line - 1]
+    return table
 
 
 def detect_file_dialect(path: Path, *, options: dict, followed: FollowedFile | None = None) -> CsvDialect:
@@ -154,12 +171,12 @@ def read_with_dialect(path: Path, dialect: CsvDialect, *, max_decompressed: int,
         nuls = NulCount()
     try:
         if dialect.delimiter == WHITESPACE:
-            table = _read_whitespace(path, dialect, max_decompressed)
+            table = _read_whitespace(path, dialect, max_decompressed, ragged, nuls)
         else:
             table = _read_with_arrow(path, dialect, max_decompressed, ragged, nuls)
     except pa.ArrowInvalid as exc:
         raise _explain_parse_failure(path, dialect, max_decompressed, exc) from exc
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except UnicodeDecodeError as exc:
         raise ServiceError("PARSE_ERROR", f"Could not parse the file as {dialect.encoding} text: {exc}") from exc
     if table.num_columns == 0:
         raise ServiceError("PARSE_ERROR", "No columns were found in the file")
