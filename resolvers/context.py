@@ -14,12 +14,14 @@ from services.ratelimit import RateLimiter
 from services.storage.tables import User
 
 if TYPE_CHECKING:
+    from schema.fanout import SharedEvents
     from server.settings import Settings
 
 
 @dataclass
 class AppState:
     settings: "Settings"
+    engine: AsyncEngine  # the one `sessions` is bound to: disposed at shutdown, asked for facts and migrations
     sessions: async_sessionmaker[AsyncSession]
     jobs: JobEngine
     bus: LocalFanOut  # in-memory, or Redis-fed: subscribers see the same local fan-out
@@ -27,12 +29,9 @@ class AppState:
     login_failures_by_address: RateLimiter
     requests_by_user: RateLimiter
     version: str
+    shared_events: "SharedEvents"  # what each bus event became for its subscribers (schema.fanout)
     redis: Any = None  # the shared Redis client when ASSAY_REDIS_URL is set
     started_at: float = field(default_factory=time.monotonic)
-
-    @property
-    def engine(self) -> AsyncEngine:
-        return self.sessions.kw["bind"]
 
 
 @dataclass

@@ -64,6 +64,10 @@ class FastMaskErrors(MaskErrors):
         return masked
 
     def _process_result(self, result: object) -> None:
+        # Strawberry's private method, overridden on purpose: both public hooks (on_operation and
+        # on_stream_result, once per subscription event) call it, and it is where the runtime
+        # Protocol isinstance sits; MaskErrors offers no public way around it (strawberry 0.341).
+        # tests/test_library_seams.py fails if the method or its callers' contract changes.
         errors = getattr(result, "errors", None)
         if errors:
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]

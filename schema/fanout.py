@@ -4,6 +4,11 @@ Two hundred clients watching one job send the same document; graphql-core would 
 set for each of them on every event. The executor below keeps each event's result and hands it to
 every subscription whose document, relevant variables and user are the same. The view encodes that
 shared result to JSON once as well (see server.graphql_view).
+
+What is shared lives in one `SharedEvents` per app (AppState.shared_events), reached here through
+`context_value.app`: two apps in one process (tests, benches) never see each other's events.
+This is the one module that knows graphql-core's executor; tests/test_library_seams.py checks the
+two methods overridden here still exist with the signatures relied on.
 """
 from __future__ import annotations
 
@@ -24,19 +29,51 @@ class IdentityMemo:
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._entries: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+        self.builds = 0  # values computed, not found
 
     def get(self, obj: Any, build: Callable[[], Any]) -> Any:
         entry = self._entries.get(id(obj))
         if entry is not None and entry[0] is obj:
             return entry[1]
         value = build()
+        self.builds += 1
         self._entries[id(obj)] = (obj, value)
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
         return value
 
 
-EVENT_RESULTS = IdentityMemo(512)
+class SharedEvents:
+    """What each published event becomes, computed once for all its subscribers, for one app.
+
+    Three steps, each keyed by the identity of what the step before produced: the bus event's
+    GraphQL object (schema.jobs.JobEvent.from_event), that object's execution per share key
+    (SharedEventExecutor), and the executed data's JSON text (server.graphql_view). The counters
+    say how much work was really done, so a test or an operator can see the sharing happen.
+    """
+
+    def __init__(self, events: int = 512, encodings: int = 256) -> None:
+        self._nodes = IdentityMemo(events)
+        self._results = IdentityMemo(events)
+        self._encoded = IdentityMemo(encodings)
+        self.executions = 0  # events executed (not served from another subscriber's result)
+
+    def node(self, event: Any, build: Callable[[], Any]) -> Any:
+        """The one GraphQL object for a bus event, so its execution can be shared too."""
+        return self._nodes.get(event, build)
+
+    def results(self, node: Any) -> dict:
+        """The executed results for one event object, by share key (filled by SharedEventExecutor)."""
+        return self._results.get(node, dict)
+
+    def encoded(self, data: Any, encode: Callable[[], Any]) -> Any:
+        """The JSON text of one executed result, whichever socket sends it first."""
+        return self._encoded.get(data, encode)
+
+    @property
+    def encodings(self) -> int:
+        """Results encoded to JSON (not served from another socket's text)."""
+        return self._encoded.builds
 
 
 class _VariableNames(Visitor):
@@ -90,10 +127,17 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         user = getattr(self.context_value, "user_id", None)
         return (user, source, self.operation.name.value if self.operation.name else None, variables)
 
+    def _shared_events(self) -> SharedEvents | None:
+        """The app's memo; None when the schema runs without Assay's context (nothing to share then)."""
+        return getattr(getattr(self.context_value, "app", None), "shared_events", None)
+
     def build_per_event_executor(self, payload: Any) -> Any:
+        shared = self._shared_events()
+        if shared is None:
+            return super().build_per_event_executor(payload)
         if self._subscription_key is None:
             self._subscription_key = self._subscription_share_key()
-        known = EVENT_RESULTS.get(payload, dict).get(self._subscription_key)
+        known = shared.results(payload).get(self._subscription_key)
         if known is not None:  # another subscriber already ran it: skip even copying the executor
             return _KnownResult(known)
         executor = super().build_per_event_executor(payload)
@@ -104,9 +148,12 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         key = self._event_key
         if key is None:
             return super().execute_operation(serially)
-        results: dict = EVENT_RESULTS.get(self.root_value, dict)
+        shared = self._shared_events()
+        assert shared is not None, "a key is only set where there is a memo (build_per_event_executor)"
+        results = shared.results(self.root_value)
         if key in results:
             return results[key]
+        shared.executions += 1
         result = super().execute_operation(serially)
         if self.is_awaitable(result):
             async def remember() -> Any:

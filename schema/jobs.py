@@ -17,7 +17,7 @@ from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
 
 from schema.common import Node, PageInfo, UserError, build_connection, field_error, to_global_id
-from schema.fanout import IdentityMemo
+from schema.fanout import SharedEvents
 
 if TYPE_CHECKING:
     from schema.datasets import Dataset
@@ -177,9 +177,9 @@ class JobEvent:
         description="Every log line this event carries, in order: one, or with `batch: true` all that were waiting")
 
     @classmethod
-    def from_event(cls, event: dict) -> "JobEvent":
+    def from_event(cls, event: dict, shared: SharedEvents) -> "JobEvent":
         """One object per bus event, shared by every subscriber, so its execution can be shared too."""
-        return JOB_EVENT_NODES.get(event, lambda: cls._build(event))
+        return shared.node(event, lambda: cls._build(event))
 
     @classmethod
     def _build(cls, event: dict) -> "JobEvent":
@@ -189,9 +189,6 @@ class JobEvent:
             logs = [log] if log is not None else []
         return cls(kind=JobEventKind(event["kind"]), job=Job.from_row(event["job"]),
                    log=LogEntry.from_row(log) if log is not None else None, logs=[LogEntry.from_row(r) for r in logs])
-
-
-JOB_EVENT_NODES = IdentityMemo(512)
 
 
 @strawberry.input

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from resolvers.context import AppState
 from resolvers.pipelines import pipeline_limits
 from schema import create_schema
+from schema.fanout import SharedEvents
 from server.graphiql import ASSET_PREFIX, STATIC_DIR
 from server.graphql_view import AssayGraphQL
 from server.request_limits import RequestLimits
@@ -80,7 +81,8 @@ def build_state(settings: Settings) -> AppState:
         return SlidingWindowLimiter(limit=limit, window=seconds)
 
     return AppState(
-        settings=settings, sessions=sessions, jobs=jobs, bus=bus, version=assay_version(), redis=redis_client,
+        settings=settings, engine=engine, sessions=sessions, jobs=jobs, bus=bus, version=assay_version(),
+        redis=redis_client, shared_events=SharedEvents(),
         login_failures_by_account=limiter("login-account", settings.login_failures_per_account, window),
         login_failures_by_address=limiter("login-address", settings.login_failures_per_address, window),
         requests_by_user=limiter("requests", settings.requests_per_minute, 60))
@@ -133,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await state.bus.aclose()
             if state.redis is not None:
                 await state.redis.aclose()
-            await state.sessions.kw["bind"].dispose()
+            await state.engine.dispose()
 
     graphql = AssayGraphQL(create_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
                                          max_tokens=settings.max_tokens), app=state,

@@ -28,7 +28,6 @@ from strawberry.types.unset import UNSET
 
 from resolvers.context import AppState, Context
 from resolvers.users import user_from_authorization
-from schema.fanout import IdentityMemo
 from server.graphiql import graphiql_page
 from server.negotiation import GRAPHQL_RESPONSE_JSON, is_request_error, wants_graphql_response
 from server.request_limits import RequestLimits, RequestRefused
@@ -64,7 +63,6 @@ class AssayGraphQL(GraphQL):
         super().__init__(schema, multipart_uploads_enabled=True, graphql_ide="graphiql", **kwargs)
         self.app_state = app
         self.limits = limits or RequestLimits()
-        self._encoded_results = IdentityMemo(256)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -230,8 +228,8 @@ class AssayGraphQL(GraphQL):
         if isinstance(data, dict) and data.get("type") in ("next", "data"):
             payload = data.get("payload")
             if isinstance(payload, dict) and payload.keys() == {"data"} and payload["data"] is not None:
-                encoded = self._encoded_results.get(payload["data"], lambda: super(AssayGraphQL, self).encode_json(
-                    payload["data"]))
+                encoded = self.app_state.shared_events.encoded(
+                    payload["data"], lambda: super(AssayGraphQL, self).encode_json(payload["data"]))
                 return f'{{"id":{json.dumps(data.get("id"))},"type":"{data["type"]}","payload":{{"data":{encoded}}}}}'
         return super().encode_json(data)
 

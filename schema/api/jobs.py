@@ -53,7 +53,7 @@ class JobsSubscription:
                          batch: bool = False) -> AsyncGenerator[JobEvent, None]:
         try:
             async for event in job_resolvers.job_events(info.context, raw_id(job_id, "Job"), after=after, batch=batch):
-                yield JobEvent.from_event(event)
+                yield JobEvent.from_event(event, info.context.app.shared_events)
         except ServiceError as exc:
             raise field_error(exc) from exc
 

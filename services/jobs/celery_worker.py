@@ -60,7 +60,8 @@ class WorkerRuntime:
 
     async def _start(self) -> None:
         config = self.config
-        self.sessions = db.session_factory(db.create_engine(config.database_url))
+        self.engine = db.create_engine(config.database_url)
+        self.sessions = db.session_factory(self.engine)
         self.client = redis.from_url(config.redis_url)
         self.bus = RedisEventBus(config.redis_url)
         await self.bus.start()
@@ -108,4 +109,4 @@ class WorkerRuntime:
         await self.records.remove(self.config.name)
         await self.bus.aclose()
         await self.client.aclose()
-        await self.sessions.kw["bind"].dispose()
+        await self.engine.dispose()

@@ -35,10 +35,16 @@ class Fetched(NamedTuple):
 def pinned_client(allow: list[str], ssl_context: ssl.SSLContext) -> httpx.Client:
     """An httpx client whose connections go only to addresses vetted when connecting (see PinnedBackend).
 
-    httpx builds its connection pool with no way to pass a network backend, so the transport's pool
-    is replaced by one built with ours (httpcore's public API; httpx's defaults for the limits).
+    httpx (0.28) builds its connection pool with no way to pass a network backend, so the transport's
+    pool is replaced by one built with ours (httpcore's public API; httpx's defaults for the limits).
+    That private attribute is checked first: were httpx to keep its pool elsewhere, ours would be
+    ignored and connections would skip the SSRF check, so no client is better than that one.
+    tests/test_library_seams.py checks both the attribute and a refusal through a real connection.
     """
     transport = httpx.HTTPTransport(verify=ssl_context)
+    if not isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):
+        raise RuntimeError(f"httpx {httpx.__version__} no longer keeps HTTPTransport's pool in `_pool`: "
+                           "pinned_client cannot install its SSRF-vetting network backend")
     transport._pool = httpcore.ConnectionPool(ssl_context=ssl_context, max_connections=100, max_keepalive_connections=20,
                                               keepalive_expiry=5.0, network_backend=PinnedBackend(allow))
     return httpx.Client(transport=transport, follow_redirects=False, headers=DEFAULT_HEADERS)
