@@ -80,30 +80,15 @@ def wait_until_healthy(base: str, seconds: float = 120) -> None:  # (a loaded 2-
 
 
 @contextmanager
-def running_bench_server() -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start bench/events_server.py (the app plus bench-only job kinds) on a free port with a fresh data dir."""
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="assay-bench-") as data_dir:
-        process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "events_server.py"), str(port), data_dir],
-                                   cwd=ROOT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_healthy(base)
-            yield base, process
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
-@contextmanager
-def running_server(**env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start `python -m server` on a free port with a fresh data dir; yield its base URL."""
+def _serving(args: list[str], env: dict[str, str], *, quiet: bool) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run `python ARGS` ({port} and {data_dir} filled in) until it answers /health; stop it afterwards."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="assay-bench-") as data_dir:
         environment = {**os.environ, "ASSAY_DATA_DIR": data_dir, "ASSAY_PORT": str(port),
                        "ASSAY_REQUESTS_PER_MINUTE": "1000000", **env}
-        process = subprocess.Popen([sys.executable, "-m", "server"], cwd=ROOT, env=environment,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        output = subprocess.DEVNULL if quiet else None
+        process = subprocess.Popen([sys.executable, *[a.format(port=port, data_dir=data_dir) for a in args]], cwd=ROOT,
+                                   env=environment, stdout=output, stderr=output)
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_healthy(base)
@@ -111,6 +96,16 @@ def running_server(**env: str) -> Iterator[tuple[str, subprocess.Popen]]:
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def running_bench_server() -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start bench/events_server.py (the app plus bench-only job kinds) on a free port with a fresh data dir."""
+    return _serving([str(ROOT / "bench" / "events_server.py"), "{port}", "{data_dir}"], {}, quiet=False)
+
+
+def running_server(**env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start `python -m server` on a free port with a fresh data dir; yield its base URL."""
+    return _serving(["-m", "server"], env, quiet=True)
 
 
 def gql(base: str, query: str, variables: dict | None = None, token: str | None = None) -> dict:
