@@ -19,7 +19,7 @@ from services.profiling import service as profile_service
 from services.storage.tables import Dataset as DatasetRow
 
 from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
-from schema.charts import Aggregate, Chart, ChartInput, ChartPoint, ChartType
+from schema.charts import Chart, ChartInput, ChartPoint, ChartType
 from schema.jobs import Job, JobConnection
 from schema.profiles import Plot, PlotKind, Profile
 
