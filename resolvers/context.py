@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from resolvers.loaders import Loaders
 from services.jobs.bus import LocalFanOut
 from services.jobs.engine import JobEngine
 from services.ratelimit import RateLimiter
@@ -50,6 +52,11 @@ class Context:
     def session(self) -> AsyncSession:
         """A fresh session for one operation; use as `async with ctx.session() as session`."""
         return self.app.sessions()
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        """Created at first use, one set per request (per socket for subscriptions), never on shared objects."""
+        return Loaders(self)
 
     @property
     def user_id(self) -> str:

@@ -1,50 +1,83 @@
 """Jobs: lookups, cancel, and the live event streams behind the subscriptions."""
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any, AsyncGenerator, AsyncIterator
 
-from services.errors import ServiceError, invalid
+import strawberry
+
+from services.errors import ServiceError
 from services.jobs import queries
 from services.jobs.bus import job_channel, user_channel
 from services.jobs.events import decode_message
 from services.jobs.transitions import TERMINAL
-from services.pagination import Page
 from services.storage.tables import Job, JobLog
 
 from resolvers.context import Context
+from resolvers.fields import mutation, query
+from resolvers.permissions import IsAuthenticated
+from schema.common import field_error, raw_id
+from schema.jobs import CancelJobInput, JobConnection, JobEvent, JobKind, JobPayload, JobStatus
+from schema.jobs import Job as JobType
 
-MAX_LOG_ENTRIES = 1000
 
-
-async def get(ctx: Context, job_id: str | None) -> Job | None:
+async def _get(ctx: Context, job_id: str | None) -> Job | None:
     if job_id is None:
         return None
     async with ctx.session() as session:
         return await queries.get_job(session, owner_id=ctx.user_id, job_id=job_id)
 
 
-async def list_page(ctx: Context, *, first: int, after: str | None, statuses: list[str] | None = None,
-                    kinds: list[str] | None = None, dataset_id: str | None = None) -> Page[Job]:
-    async with ctx.session() as session:
-        return await queries.list_jobs(session, owner_id=ctx.user_id, first=first, after=after, statuses=statuses,
-                                       kinds=kinds, dataset_id=dataset_id, max_first=ctx.settings.max_page_size)
+@strawberry.type
+class JobsQuery:
+    @query(description="The caller's jobs, newest first")
+    async def jobs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
+                   status: list[JobStatus] | None = None, kind: list[JobKind] | None = None) -> JobConnection:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            page = await queries.list_jobs(session, owner_id=ctx.user_id, first=20 if first is None else first,
+                                           after=after, statuses=[s.value for s in status or []],
+                                           kinds=[k.value for k in kind or []], max_first=ctx.settings.max_page_size)
+        return JobConnection.from_page(page, JobType.from_row)
+
+    @query()
+    async def job(self, info: strawberry.Info, id: strawberry.ID) -> JobType | None:
+        row = await info.context.loaders.job.load(raw_id(id, "Job"))
+        return JobType.from_row(row) if row else None
 
 
-async def logs(ctx: Context, job: Job, *, last: int) -> list[JobLog]:
-    if last < 0 or last > MAX_LOG_ENTRIES:
-        raise invalid(f"`last` must be between 0 and {MAX_LOG_ENTRIES}", ["last"])
-    async with ctx.session() as session:
-        return await queries.job_logs(session, job_id=job.id, last=last)
+@strawberry.type
+class JobsMutation:
+    @mutation(description="Stop a queued job at once, a running one within seconds")
+    async def cancel_job(self, info: strawberry.Info, input: CancelJobInput) -> JobPayload:
+        ctx: Context = info.context
+        job = await _get(ctx, raw_id(input.id, "Job"))
+        if job is None:
+            raise ServiceError("NOT_FOUND", "Job not found", ["id"])
+        if job.status in TERMINAL:
+            raise ServiceError("CONFLICT", f"The job already ended ({job.status})", ["id"])
+        await ctx.app.jobs.cancel(job.id)
+        return JobPayload(job=JobType.from_row(await _get(ctx, job.id) or job))
 
 
-async def cancel(ctx: Context, job_id: str | None) -> Job:
-    job = await get(ctx, job_id)
-    if job is None:
-        raise ServiceError("NOT_FOUND", "Job not found", ["id"])
-    if job.status in TERMINAL:
-        raise ServiceError("CONFLICT", f"The job already ended ({job.status})", ["id"])
-    await ctx.app.jobs.cancel(job.id)
-    return await get(ctx, job.id) or job
+@strawberry.type
+class JobsSubscription:
+    @strawberry.subscription(permission_classes=[IsAuthenticated],
+                             description="The job's log backlog (after `after`, a log seq), then live log, progress "
+                                         "and status events; completes when the job ends. With `batch: true`, log "
+                                         "lines that arrive together come as one LOG event with `logs`.")
+    async def job_events(self, info: strawberry.Info, job_id: strawberry.ID, after: int = 0,
+                         batch: bool = False) -> AsyncGenerator[JobEvent, None]:
+        try:  # field extensions see only the generator's creation, not errors raised while it runs
+            async for event in job_events(info.context, raw_id(job_id, "Job"), after=after, batch=batch):
+                yield JobEvent.from_event(event, info.context.app.shared_events)
+        except ServiceError as exc:
+            raise field_error(exc) from exc
+
+    @strawberry.subscription(permission_classes=[IsAuthenticated],
+                             description="Every progress or status change of any of the caller's jobs")
+    async def job_updates(self, info: strawberry.Info) -> AsyncGenerator[JobType, None]:
+        async for job in job_updates(info.context):
+            yield JobType.from_row(job)
 
 
 BACKLOG_BATCH = 500
@@ -87,7 +120,7 @@ async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: boo
     costs one message per burst instead of one per line. Live events are the very objects the bus
     delivered to every subscriber, so the GraphQL layer can execute and encode each once.
     """
-    job = await get(ctx, job_id)
+    job = await _get(ctx, job_id)
     if job is None:
         raise ServiceError("NOT_FOUND", "Job not found", ["jobId"])
     with ctx.app.bus.subscribe(job_channel(job.id)) as live:  # subscribe first so nothing falls between

@@ -1,75 +1,89 @@
-"""Models of the caller: train, list, predict, predict a dataset, export, delete."""
+"""Model operations: train, list, predict, predict a dataset, delete."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Optional
 
-from services import files
+import strawberry
+
 from services.errors import ServiceError
-from services.modeling import export
 from services.modeling import service as models
-from services.pagination import Page
-from services.storage.tables import Dataset, Job, Model
 
-from resolvers import datasets as dataset_resolvers
-from resolvers import jobs as job_resolvers
 from resolvers.context import Context
+from resolvers.fields import mutation, query
+from schema.common import UserError, raw_id, to_global_id
+from schema.datasets import Dataset, DeleteInput, DeletePayload
+from schema.jobs import Job
+from schema.models import (ClassProbability, Model, ModelConnection, PredictDatasetInput, Prediction, PredictInput,
+                           PredictPayload, TrainModelInput, TrainModelPayload)
 
 
-async def get(ctx: Context, model_id: str | None) -> Model | None:
-    async with ctx.session() as session:
-        return await models.get_model(session, owner_id=ctx.user_id, model_id=model_id)
+@strawberry.type
+class PredictDatasetPayload:
+    dataset: Optional[Dataset] = strawberry.field(default=None, description="The input plus prediction columns")
+    job: Optional[Job] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-async def for_job(ctx: Context, job: Job) -> Model | None:
-    async with ctx.session() as session:
-        return await models.model_for_job(session, owner_id=ctx.user_id, job=job)
+@strawberry.type
+class ModelsQuery:
+    @query(description="The caller's models, newest first")
+    async def models(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
+                     dataset_id: strawberry.ID | None = None) -> ModelConnection:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            page = await models.list_models(session, owner_id=ctx.user_id, first=20 if first is None else first,
+                                            after=after, dataset_id=raw_id(dataset_id, "Dataset") if dataset_id else None,
+                                            max_first=ctx.settings.max_page_size)
+        return ModelConnection.from_page(page, Model.from_row)
+
+    @query()
+    async def model(self, info: strawberry.Info, id: strawberry.ID) -> Model | None:
+        row = await info.context.loaders.model.load(raw_id(id, "Model"))
+        return Model.from_row(row) if row else None
 
 
-async def list_page(ctx: Context, *, first: int, after: str | None, dataset_id: str | None = None) -> Page[Model]:
-    async with ctx.session() as session:
-        return await models.list_models(session, owner_id=ctx.user_id, first=first, after=after, dataset_id=dataset_id,
-                                        max_first=ctx.settings.max_page_size)
+@strawberry.type
+class ModelsMutation:
+    @mutation(description="Train in a TRAIN job")
+    async def train_model(self, info: strawberry.Info, input: TrainModelInput) -> TrainModelPayload:
+        ctx: Context = info.context
+        spec = {"dataset_id": raw_id(input.dataset_id, "Dataset"), "target": input.target,
+                "task": input.task.value if input.task else None,
+                "algorithms": [a.value for a in input.algorithms] if input.algorithms else None,
+                "features": input.features, "test_size": input.test_size, "cv_folds": input.cv_folds,
+                "time_budget_seconds": input.time_budget_seconds, "seed": input.seed, "name": input.name}
+        async with ctx.session() as session:
+            model, job = await models.start_training(session, jobs=ctx.app.jobs, owner_id=ctx.user_id,
+                                                     data_dir=ctx.settings.resolved_data_dir, spec=spec)
+        return TrainModelPayload(model=Model.from_row(model), job=Job.from_row(job))
 
+    @mutation(description="Predict up to 1,000 raw rows at once, in the request (no job)")
+    async def predict(self, info: strawberry.Info, input: PredictInput) -> PredictPayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            model = await models.get_model(session, owner_id=ctx.user_id, model_id=raw_id(input.model_id, "Model"))
+        if model is None:
+            raise ServiceError("NOT_FOUND", "Model not found", ["modelId"])
+        results = await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, list(input.rows))
+        return PredictPayload(predictions=[
+            Prediction(value=r["value"], probabilities=[ClassProbability(**p) for p in r["probabilities"]]
+                       if r["probabilities"] is not None else None) for r in results])
 
-async def train(ctx: Context, spec: dict[str, Any]) -> tuple[Model, Job]:
-    async with ctx.session() as session:
-        return await models.start_training(session, jobs=ctx.app.jobs, owner_id=ctx.user_id,
-                                           data_dir=ctx.settings.resolved_data_dir, spec=spec)
+    @mutation(description="Score a whole dataset in a PREDICT job; the result is a new dataset version")
+    async def predict_dataset(self, info: strawberry.Info, input: PredictDatasetInput) -> PredictDatasetPayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            version, job = await models.start_predict_dataset(
+                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, model_id=raw_id(input.model_id, "Model"),
+                dataset_id=raw_id(input.dataset_id, "Dataset"), data_dir=ctx.settings.resolved_data_dir)
+        return PredictDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
 
-
-async def predict(ctx: Context, model_id: str | None, rows: list[Any]) -> list[dict[str, Any]]:
-    model = await get(ctx, model_id)
-    if model is None:
-        raise ServiceError("NOT_FOUND", "Model not found", ["modelId"])
-    return await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, rows)
-
-
-async def predict_dataset(ctx: Context, model_id: str | None, dataset_id: str | None) -> tuple[Dataset, Job]:
-    async with ctx.session() as session:
-        return await models.start_predict_dataset(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, model_id=model_id,
-                                                  dataset_id=dataset_id, data_dir=ctx.settings.resolved_data_dir)
-
-
-async def delete(ctx: Context, model_id: str | None) -> str:
-    async with ctx.session() as session:
-        await models.delete_model(session, owner_id=ctx.user_id, model_id=model_id,
-                                  data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
-    return model_id or ""
-
-
-async def export_url(ctx: Context, model: Model, fmt: str) -> str:
-    await asyncio.to_thread(export.check_exportable, ctx.settings.resolved_data_dir, model, fmt)
-    if fmt == "ONNX":  # convert now, so a pipeline that does not convert is a typed error, not a broken link
-        await asyncio.to_thread(export.export_path, ctx.settings.resolved_data_dir, model, fmt)
-    token = files.sign_download(secret=ctx.settings.resolved_secret_key, owner_id=model.owner_id, kind="model",
-                                object_id=model.id, fmt=fmt, minutes=ctx.settings.download_url_minutes)
-    return f"/files/models/{model.id}.{fmt.lower()}?token={token}"
-
-
-async def job(ctx: Context, model: Model) -> Job | None:
-    return await job_resolvers.get(ctx, model.job_id)
-
-
-async def dataset(ctx: Context, model: Model) -> Dataset | None:
-    return await dataset_resolvers.get(ctx, model.dataset_id)
+    @mutation()
+    async def delete_model(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
+        ctx: Context = info.context
+        model_id = raw_id(input.id, "Model")
+        async with ctx.session() as session:
+            await models.delete_model(session, owner_id=ctx.user_id, model_id=model_id,
+                                      data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
+        return DeletePayload(deleted_id=to_global_id("Model", model_id or ""))

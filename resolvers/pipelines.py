@@ -1,16 +1,24 @@
-"""Pipelines of the caller."""
+"""Pipelines of the caller: save, change, preview, run."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
+
+import strawberry
 
 from services.errors import invalid
-from services.pagination import Page
-from services.pipelines import service, sinks
+from services.pipelines import service
 from services.pipelines.job import preview_source
-from services.storage.tables import Job, Pipeline, PipelineRun
 
 from resolvers.context import Context
+from resolvers.fields import mutation, query
+from schema.common import UserError, raw_id, to_global_id
+from schema.datasets import Column, DeleteInput, DeletePayload, Table
+from schema.jobs import Job
+from schema.pipeline_config import as_given, as_plain, config_part
+from schema.pipelines import (CreatePipelineInput, Pipeline, PipelineConnection, PipelineRun, RunPipelineInput,
+                              SourceInput, UpdatePipelineInput)
+from schema.preprocessing import PreprocessStepInput, step_to_params
 
 if TYPE_CHECKING:
     from server.settings import Settings
@@ -22,96 +30,128 @@ def pipeline_limits(settings: "Settings") -> dict[str, Any]:
             "max_records": settings.max_source_records, "max_decompressed_bytes": int(settings.max_decompressed_mb * 2**20)}
 
 
-def _limits(ctx: Context) -> dict[str, Any]:
-    return pipeline_limits(ctx.settings)
+@strawberry.type
+class PipelinePayload:
+    pipeline: Optional[Pipeline] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-async def create(ctx: Context, *, name: str, config: dict[str, Any], schedule: dict[str, Any] | None = None) -> Pipeline:
-    async with ctx.session() as session:
-        return await service.create_pipeline(session, owner_id=ctx.user_id, name=name, config=config,
-                                             allowed_hosts=ctx.settings.allowed_source_hosts, schedule=schedule,
-                                             min_schedule_seconds=ctx.settings.min_schedule_seconds)
+@strawberry.type
+class RunPipelinePayload:
+    run: Optional[PipelineRun] = None
+    job: Optional[Job] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-async def update(ctx: Context, pipeline_id: str | None, changes: dict[str, Any]) -> Pipeline:
-    async with ctx.session() as session:
-        return await service.update_pipeline(session, owner_id=ctx.user_id, pipeline_id=pipeline_id, changes=changes,
-                                             allowed_hosts=ctx.settings.allowed_source_hosts,
-                                             min_schedule_seconds=ctx.settings.min_schedule_seconds)
-
-
-async def delete(ctx: Context, pipeline_id: str | None) -> str:
-    async with ctx.session() as session:
-        await service.delete_pipeline(session, owner_id=ctx.user_id, pipeline_id=pipeline_id,
-                                      data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
-    return pipeline_id or ""
-
-
-async def run(ctx: Context, pipeline_id: str | None) -> tuple[PipelineRun, Job]:
-    async with ctx.session() as session:
-        return await service.start_pipeline_run(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, pipeline_id=pipeline_id,
-                                          data_dir=ctx.settings.resolved_data_dir, limits=_limits(ctx))
-
-
-async def get(ctx: Context, pipeline_id: str | None) -> Pipeline | None:
-    async with ctx.session() as session:
-        return await service.get_pipeline(session, owner_id=ctx.user_id, pipeline_id=pipeline_id)
-
-
-async def get_run(ctx: Context, run_id: str | None) -> PipelineRun | None:
-    async with ctx.session() as session:
-        run = await session.get(PipelineRun, run_id) if run_id else None
-    return run if run is not None and run.owner_id == ctx.user_id else None
-
-
-async def list_page(ctx: Context, *, first: int, after: str | None) -> Page[Pipeline]:
-    async with ctx.session() as session:
-        return await service.list_pipelines(session, owner_id=ctx.user_id, first=first, after=after,
-                                            max_first=ctx.settings.max_page_size)
-
-
-async def runs(ctx: Context, pipeline: Pipeline, *, first: int, after: str | None) -> Page[PipelineRun]:
-    async with ctx.session() as session:
-        return await service.list_runs(session, pipeline_id=pipeline.id, first=first, after=after,
-                                       max_first=ctx.settings.max_page_size)
-
-
-async def last_run(ctx: Context, pipeline: Pipeline, *, succeeded: bool = False) -> PipelineRun | None:
-    async with ctx.session() as session:
-        return await service.last_run(session, pipeline_id=pipeline.id, succeeded=succeeded)
-
-
-async def stats(ctx: Context, pipeline: Pipeline) -> dict[str, Any]:
-    async with ctx.session() as session:
-        return await service.stats(session, pipeline_id=pipeline.id)
-
-
-async def data(ctx: Context, pipeline: Pipeline, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int] | None:
-    _check_page(ctx, offset, limit)
-    latest = await last_run(ctx, pipeline, succeeded=True)
-    return await run_data(ctx, latest, offset=offset, limit=limit) if latest else None
-
-
-async def run_data(ctx: Context, run: PipelineRun, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int] | None:
-    """What the run stored: its own Parquet version or dataset (a SQLite table is shared, so: as it is now)."""
-    _check_page(ctx, offset, limit)
-    if run.status != "SUCCEEDED" or not run.output:
+def _steps(steps) -> list[dict] | None:
+    if steps is None:
         return None
-    return await asyncio.to_thread(sinks.read_output, ctx.settings.resolved_data_dir, run.owner_id, run.output,
-                                   offset=offset, limit=limit)
+    return [{"step": kind, "params": params} for kind, params in map(step_to_params, steps)]
 
 
-def _check_page(ctx: Context, offset: int, limit: int) -> None:
-    if offset < 0 or not 0 <= limit <= ctx.settings.max_preview_rows:
-        raise invalid(f"`offset` >= 0 and `limit` between 0 and {ctx.settings.max_preview_rows}", ["limit"])
+@strawberry.input(description="A source to try before saving a pipeline with it")
+class PreviewSourceInput:
+    source: SourceInput
+    steps: Optional[list[PreprocessStepInput]] = None
+    rows: Optional[int] = strawberry.field(default=20, description="Rows to show (the whole first page is typed)")
 
 
-async def preview(ctx: Context, *, source_config: dict[str, Any], steps: list[dict[str, Any]], rows: int) -> dict[str, Any]:
-    """A source's first page, typed and through `steps`, without saving anything; fetched off the loop."""
-    if not 1 <= rows <= ctx.settings.max_preview_rows:
-        raise invalid(f"`rows` must be between 1 and {ctx.settings.max_preview_rows}", ["rows"])
-    async with ctx.session() as session:
-        await service.check_source(session, owner_id=ctx.user_id, source_config=source_config, steps=None,
-                                   allowed_hosts=ctx.settings.allowed_source_hosts)
-    return await asyncio.to_thread(preview_source, source_config, steps, data_dir=ctx.settings.resolved_data_dir,
-                                   limits=pipeline_limits(ctx.settings), rows=rows)
+@strawberry.type(description="What a source's first page gives: nothing is stored")
+class SourcePreview:
+    columns: list[Column] = strawberry.field(description="Typed as a run would type them, on the first page")
+    rows: Table
+    log: list[str] = strawberry.field(description="What collecting said: pages, warnings")
+
+
+@strawberry.type
+class PreviewSourcePayload:
+    preview: Optional[SourcePreview] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PipelinesQuery:
+    @query(description="The caller's pipelines, newest first")
+    async def pipelines(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> PipelineConnection:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            page = await service.list_pipelines(session, owner_id=ctx.user_id, first=20 if first is None else first,
+                                                after=after, max_first=ctx.settings.max_page_size)
+        return PipelineConnection.from_page(page, Pipeline.from_row)
+
+    @query()
+    async def pipeline(self, info: strawberry.Info, id: strawberry.ID) -> Pipeline | None:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            row = await service.get_pipeline(session, owner_id=ctx.user_id, pipeline_id=raw_id(id, "Pipeline"))
+        return Pipeline.from_row(row) if row else None
+
+
+@strawberry.type
+class PipelinesMutation:
+    @mutation()
+    async def create_pipeline(self, info: strawberry.Info, input: CreatePipelineInput) -> PipelinePayload:
+        ctx: Context = info.context
+        config = {"source": config_part(input.source), "steps": _steps(input.steps) or [], "sink": config_part(input.sink),
+                  "given": {"source": as_given(input.source), "steps": as_given(input.steps) or [],
+                            "sink": as_given(input.sink)}}
+        if input.checks is not None:  # left out of `config` when not given, as it was before checks existed
+            config["checks"], config["given"]["checks"] = as_plain(input.checks), as_given(input.checks)
+        schedule = as_plain(input.schedule) if input.schedule is not None else None
+        async with ctx.session() as session:
+            row = await service.create_pipeline(session, owner_id=ctx.user_id, name=input.name, config=config,
+                                                allowed_hosts=ctx.settings.allowed_source_hosts, schedule=schedule,
+                                                min_schedule_seconds=ctx.settings.min_schedule_seconds)
+        return PipelinePayload(pipeline=Pipeline.from_row(row))
+
+    @mutation(description="Change the saved config; past runs keep theirs")
+    async def update_pipeline(self, info: strawberry.Info, input: UpdatePipelineInput) -> PipelinePayload:
+        ctx: Context = info.context
+        changes = {"name": input.name, "source": config_part(input.source), "steps": _steps(input.steps),
+                   "sink": config_part(input.sink), "checks": as_plain(input.checks) if input.checks is not None else None,
+                   "given": {"source": as_given(input.source), "steps": as_given(input.steps), "sink": as_given(input.sink),
+                             "checks": as_given(input.checks)}}
+        if input.schedule is not strawberry.UNSET:
+            changes["schedule"] = as_plain(input.schedule) if input.schedule is not None else None
+        async with ctx.session() as session:
+            row = await service.update_pipeline(session, owner_id=ctx.user_id, pipeline_id=raw_id(input.id, "Pipeline"),
+                                                changes=changes, allowed_hosts=ctx.settings.allowed_source_hosts,
+                                                min_schedule_seconds=ctx.settings.min_schedule_seconds)
+        return PipelinePayload(pipeline=Pipeline.from_row(row))
+
+    @mutation()
+    async def delete_pipeline(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
+        ctx: Context = info.context
+        pipeline_id = raw_id(input.id, "Pipeline")
+        async with ctx.session() as session:
+            await service.delete_pipeline(session, owner_id=ctx.user_id, pipeline_id=pipeline_id,
+                                          data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
+        return DeletePayload(deleted_id=to_global_id("Pipeline", pipeline_id or ""))
+
+    @mutation(description=(
+        "Fetch a source's first page and show its rows, typed and through the steps, without saving anything: "
+        "for trying selectors, paths and steps. A mutation because it makes requests to the source"))
+    async def preview_source(self, info: strawberry.Info, input: PreviewSourceInput) -> PreviewSourcePayload:
+        ctx: Context = info.context
+        settings = ctx.settings
+        source_config, rows = config_part(input.source), 20 if input.rows is None else input.rows
+        if not 1 <= rows <= settings.max_preview_rows:
+            raise invalid(f"`rows` must be between 1 and {settings.max_preview_rows}", ["rows"])
+        async with ctx.session() as session:
+            await service.check_source(session, owner_id=ctx.user_id, source_config=source_config, steps=None,
+                                       allowed_hosts=settings.allowed_source_hosts)
+        found = await asyncio.to_thread(preview_source, source_config, _steps(input.steps) or [],
+                                        data_dir=settings.resolved_data_dir, limits=pipeline_limits(settings), rows=rows)
+        columns = [Column.from_dict(c) for c in found["columns"]]
+        return PreviewSourcePayload(preview=SourcePreview(columns=columns, log=found["log"], rows=Table(
+            columns=found["names"], rows=found["rows"], offset=0, total_rows=found["total_rows"])))
+
+    @mutation(description="Start a PIPELINE job: collect, process, store")
+    async def run_pipeline(self, info: strawberry.Info, input: RunPipelineInput) -> RunPipelinePayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            run, job = await service.start_pipeline_run(session, jobs=ctx.app.jobs, owner_id=ctx.user_id,
+                                                        pipeline_id=raw_id(input.id, "Pipeline"),
+                                                        data_dir=ctx.settings.resolved_data_dir,
+                                                        limits=pipeline_limits(ctx.settings))
+        return RunPipelinePayload(run=PipelineRun.from_row(run), job=Job.from_row(job))

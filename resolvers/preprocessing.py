@@ -1,20 +1,36 @@
 """Derive a cleaned version of the caller's dataset."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Optional
+
+import strawberry
 
 from services.preprocessing import service as preprocessing
-from services.storage.tables import Dataset, Job
 
 from resolvers.context import Context
+from resolvers.fields import mutation
+from schema.common import UserError, raw_id
+from schema.datasets import Dataset
+from schema.jobs import Job
+from schema.preprocessing import PreprocessDatasetInput, step_to_params
 
 
-async def start(ctx: Context, *, dataset_id: str | None, steps: list[tuple[str, dict[str, Any]]],
-                name: str | None) -> tuple[Dataset, Job]:
-    async with ctx.session() as session:
-        return await preprocessing.start_preprocess(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=dataset_id,
-                                               steps=steps, name=name, data_dir=ctx.settings.resolved_data_dir)
+@strawberry.type
+class PreprocessDatasetPayload:
+    dataset: Optional[Dataset] = strawberry.field(default=None, description="The new version")
+    job: Optional[Job] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def recipe(dataset: Dataset) -> Any:
-    return preprocessing.public_recipe(dataset.recipe)
+@strawberry.type
+class PreprocessingMutation:
+    @mutation(description="Derive a new dataset version by running the steps in a PREPROCESS job; the "
+                          "source is never changed. Bad steps are refused before anything is created.")
+    async def preprocess_dataset(self, info: strawberry.Info, input: PreprocessDatasetInput) -> PreprocessDatasetPayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            version, job = await preprocessing.start_preprocess(
+                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=raw_id(input.dataset_id, "Dataset"),
+                steps=[step_to_params(step) for step in input.steps], name=input.name,
+                data_dir=ctx.settings.resolved_data_dir)
+        return PreprocessDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))

@@ -7,15 +7,30 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import strawberry
 from sqlmodel import col, func, select
 
 from services import system
+from services.pipelines import service as pipeline_service
 from services.storage import db
 from services.jobs import queries
 from services.jobs.kinds import QUEUES, queue_of
 from services.storage.tables import Job
+from services.system import redacted_url
 
 from resolvers.context import AppState, Context
+from resolvers.fields import query
+from resolvers.permissions import IsAdmin, IsAuthenticated
+from schema.common import Node, from_global_id, to_global_id
+from schema.database import DatabaseInfo, DatabasePool, RedisInfo
+from schema.datasets import Dataset
+from schema.job_cluster import LiveWorker, QueueDepth
+from schema.jobs import Job as JobType
+from schema.models import Model
+from schema.pipelines import Pipeline, PipelineRun as PipelineRunType
+from schema.reports import report_type
+from schema.system import Health, SystemInfo
+from schema.users import User
 
 
 @dataclass
@@ -88,3 +103,69 @@ def queue_depths(by_kind: dict[tuple[str, str], int], kinds: dict) -> list[dict[
     for (kind, status), count in by_kind.items():
         depths[queue_of(kinds, kind)]["queued" if status == "QUEUED" else "running"] += count
     return list(depths.values())
+
+
+def database_info(report: SystemReport) -> DatabaseInfo:
+    facts = report.database
+    pool = DatabasePool(**vars(facts.pool)) if facts.pool else None
+    return DatabaseInfo(engine=facts.engine, server_version=facts.server_version, size_bytes=facts.size_bytes,
+                        pool=pool, revision=report.revision, head_revision=report.head_revision)
+
+
+def redis_info(report: SystemReport, redis_url: str | None) -> RedisInfo | None:
+    if report.redis is None or redis_url is None:
+        return None
+    return RedisInfo(url=redacted_url(redis_url), **vars(report.redis))
+
+
+@strawberry.type
+class SystemQuery:
+    @strawberry.field(description="Open to everyone, for load balancers and dashboards")
+    async def health(self, info: strawberry.Info) -> Health:
+        report = await health(info.context.app)
+        return Health(status=report.status, version=report.version, time=report.time,
+                      active_jobs=report.active_jobs, database=report.database, redis=report.redis)
+
+    @strawberry.field(permission_classes=[IsAuthenticated, IsAdmin], description="ADMIN only")
+    async def system(self, info: strawberry.Info) -> SystemInfo | None:
+        report = await system_info(info.context)
+        return SystemInfo(uptime_seconds=report.uptime_seconds, active_jobs=[JobType.from_row(j) for j in report.active_jobs],
+                          queued_jobs=report.queued_jobs, workers=report.workers, database_url=report.database_url,
+                          database_size_bytes=report.database_size_bytes,
+                          data_dir_size_bytes=report.data_dir_size_bytes, counts=report.counts,
+                          database=database_info(report), redis=redis_info(report, info.context.settings.redis_url),
+                          executor=report.executor, queues=[QueueDepth(**q) for q in report.queues],
+                          live_workers=[LiveWorker(name=w["name"], queues=w["queues"], concurrency=w["concurrency"],
+                                                   running_job_ids=[to_global_id("Job", j) for j in w["running"]])
+                                        for w in report.live_workers])
+
+    @query(description="Any object of the caller's by global id")
+    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+        decoded = from_global_id(id)
+        if decoded is None:
+            return None
+        type_name, object_id = decoded
+        context: Context = info.context
+        loaders = context.loaders
+        if type_name == "Dataset":
+            row = await loaders.dataset.load(object_id)
+            return Dataset.from_row(row) if row else None
+        if type_name == "Job":
+            row = await loaders.job.load(object_id)
+            return JobType.from_row(row) if row else None
+        if type_name == "Model":
+            row = await loaders.model.load(object_id)
+            return Model.from_row(row) if row else None
+        if type_name == "Pipeline":
+            async with context.session() as session:
+                row = await pipeline_service.get_pipeline(session, owner_id=context.user_id, pipeline_id=object_id)
+            return Pipeline.from_row(row) if row else None
+        if type_name == "PipelineRun":
+            row = await loaders.pipeline_run.load(object_id)
+            return PipelineRunType.from_row(row) if row else None
+        if type_name == "Report":
+            row = await loaders.report.load(object_id)
+            return report_type(info, row) if row else None
+        if type_name == "User" and object_id == context.user_id:
+            return User.from_row(context.user)
+        return None

@@ -10,16 +10,16 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
-from schema.api.analysis import AnalysisMutation
-from schema.api.datasets import DatasetsMutation, DatasetsQuery
-from schema.api.jobs import JobsMutation, JobsQuery, JobsSubscription
-from schema.api.maintenance import MaintenanceMutation
-from schema.api.models import ModelsMutation, ModelsQuery
-from schema.api.pipelines import PipelinesMutation, PipelinesQuery
-from schema.api.preprocessing import PreprocessingMutation
-from schema.api.profiles import ProfilesMutation
-from schema.api.system import SystemQuery
-from schema.api.users import UsersMutation, UsersQuery
+from resolvers.analysis import AnalysisMutation
+from resolvers.datasets import DatasetsMutation, DatasetsQuery
+from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
+from resolvers.maintenance import MaintenanceMutation
+from resolvers.models import ModelsMutation, ModelsQuery
+from resolvers.pipelines import PipelinesMutation, PipelinesQuery
+from resolvers.preprocessing import PreprocessingMutation
+from resolvers.profiles import ProfilesMutation
+from resolvers.system import SystemQuery
+from resolvers.users import UsersMutation, UsersQuery
 from schema.fanout import SharedEventExecutor
 
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import base64
 from enum import Enum
-from typing import Any
+from typing import Any, Callable, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import FieldExtension
 
+from services import files
 from services.errors import ServiceError
 
 
@@ -76,11 +78,29 @@ def raw_id(global_id: str, type_name: str) -> str | None:
     return decoded[1] if decoded and decoded[0] == type_name else None
 
 
-def build_connection(connection: type, edge: type, to_node, page) -> Any:
-    """A cursor connection (edges, pageInfo, totalCount) from a service Page, mapping rows with `to_node`."""
-    return connection(edges=[edge(node=to_node(row), cursor=cursor) for row, cursor in zip(page.items, page.cursors)],
-                      page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
-                      total_count=page.total)
+NodeType = TypeVar("NodeType")
+
+
+@strawberry.type
+class Edge(Generic[NodeType]):
+    node: NodeType
+    cursor: str
+
+
+@strawberry.type
+class Connection(Generic[NodeType]):
+    """Strawberry names `Connection[Dataset]` DatasetConnection (and its edge DatasetEdge), as the schema had them."""
+
+    edges: list[Edge[NodeType]]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def from_page(cls, page: Any, to_node: Callable[[Any], NodeType]) -> "Connection[NodeType]":
+        """A cursor connection from a service Page, mapping rows with `to_node`."""
+        return cls(edges=[Edge(node=to_node(row), cursor=cursor) for row, cursor in zip(page.items, page.cursors)],
+                   page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
+                   total_count=page.total)
 
 
 def page_info(cursors: list[str], *, has_next: bool, has_previous: bool) -> PageInfo:
@@ -92,7 +112,47 @@ def user_error(exc: ServiceError) -> UserError:
     return UserError(code=ErrorCode(exc.code), message=exc.message, field=exc.field)
 
 
+def signed_link(info: Any, path: str, *, owner_id: str, kind: str, object_id: str, fmt: str) -> str:
+    """`path` with a download token that expires after the configured minutes; it opens without a header."""
+    settings = info.context.settings
+    token = files.sign_download(secret=settings.resolved_secret_key, owner_id=owner_id, kind=kind,
+                                object_id=object_id, fmt=fmt, minutes=settings.download_url_minutes)
+    return f"{path}?token={token}"
+
+
 def field_error(exc: ServiceError) -> GraphQLError:
     """A ServiceError raised inside a query field, as a GraphQL error a client can switch on."""
     extensions = {"code": exc.code} | ({"field": exc.field} if exc.field else {})
     return GraphQLError(exc.message, extensions=extensions)
+
+
+class ServiceErrors(FieldExtension):
+    """Payload return types (those with an `errors` field) get `errors=[UserError]`; anything else a GraphQLError
+    carrying `code` (and `field`), so one rule replaces a try/except per operation."""
+
+    def apply(self, field: Any) -> None:
+        self.field = field
+
+    def _payload_type(self) -> type | None:
+        definition = getattr(self.field.type, "__strawberry_definition__", None)
+        if definition is not None and any(f.python_name == "errors" for f in definition.fields):
+            return self.field.type
+        return None
+
+    def _answer(self, exc: ServiceError) -> Any:
+        payload = self._payload_type()
+        if payload is None:
+            raise field_error(exc) from exc
+        return payload(errors=[user_error(exc)])
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: strawberry.Info, **kwargs: Any) -> Any:
+        try:
+            return next_(source, info, **kwargs)
+        except ServiceError as exc:
+            return self._answer(exc)
+
+    async def resolve_async(self, next_: Callable[..., Any], source: Any, info: strawberry.Info, **kwargs: Any) -> Any:
+        try:
+            return await next_(source, info, **kwargs)
+        except ServiceError as exc:
+            return self._answer(exc)

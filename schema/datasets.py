@@ -1,6 +1,7 @@
 """Dataset types: metadata, columns, row pages, versions and download links."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Optional
@@ -9,17 +10,16 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
-from resolvers import analysis as analysis_resolvers
-from resolvers import datasets as dataset_resolvers
-from resolvers import jobs as job_resolvers
-from resolvers import models as model_resolvers
-from resolvers import preprocessing as preprocessing_resolvers
-from resolvers import profiles as profile_resolvers
-from services.errors import ServiceError
+from services.analysis import service as analysis_service
+from services.datasets import service as dataset_service
+from services.jobs import queries as job_queries
+from services.modeling import service as model_service
+from services.preprocessing import service as preprocessing_service
+from services.profiling import service as profile_service
 from services.storage.tables import Dataset as DatasetRow
 
-from schema.common import Node, PageInfo, SemanticType, UserError, build_connection, field_error, to_global_id
-from schema.charts import Aggregate, Chart, ChartInput, ChartPoint, ChartType
+from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
+from schema.charts import Chart, ChartInput, ChartPoint, ChartType
 from schema.jobs import Job, JobConnection
 from schema.profiles import Plot, PlotKind, Profile
 
@@ -148,95 +148,94 @@ class Dataset(Node):
                           rejected_lines=info.get("rejected_lines", 0),
                           nul_bytes_removed=info.get("nul_bytes_removed", 0), info=info)
 
-    @strawberry.field(description="A page of rows (limit at most 1000). Empty until the dataset is READY.")
+    @strawberry.field(description="A page of rows (limit at most 1000). Empty until the dataset is READY.",
+                      extensions=[ServiceErrors()])
     async def rows(self, info: strawberry.Info, offset: int | None = 0, limit: int | None = 20) -> Table:
         offset, limit = offset or 0, 20 if limit is None else limit
-        try:
-            names, rows, total = await dataset_resolvers.rows(info.context, self.row, offset=offset, limit=limit)
-        except ServiceError as exc:
-            raise field_error(exc) from exc
+        settings = info.context.settings
+        names, rows, total = await dataset_service.row_page(settings.resolved_data_dir, self.row, offset=offset,
+                                                            limit=limit, max_limit=settings.max_preview_rows)
         return Table(columns=names, rows=rows, offset=offset, total_rows=total)
 
     @strawberry.field(description="The version this one was derived from")
     async def parent(self, info: strawberry.Info) -> Optional["Dataset"]:
-        row = await dataset_resolvers.get(info.context, self.row.parent_id)
+        row = await info.context.loaders.dataset.load(self.row.parent_id)
         return Dataset.from_row(row) if row else None
 
     @strawberry.field(description="The steps that derived this version, with every fitted parameter "
                                   "(means, medians, levels, scaler parameters); null for uploads")
     def recipe(self) -> Optional[JSON]:
-        return preprocessing_resolvers.recipe(self.row)
+        return preprocessing_service.public_recipe(self.row.recipe)
 
     @strawberry.field(description="Reports written about this version, newest first")
     async def reports(self, info: strawberry.Info) -> list[Annotated["Report", strawberry.lazy("schema.reports")]]:
         from schema.reports import report_type
-        return [report_type(info, row) for row in await analysis_resolvers.reports(info.context, self.row)]
+        context = info.context
+        async with context.session() as session:
+            rows = await analysis_service.list_reports(session, owner_id=context.user_id, dataset_id=self.row.id,
+                                                       data_dir=context.settings.resolved_data_dir)
+        return [report_type(info, row) for row in rows]
 
     @strawberry.field(description="Versions derived from this one")
     async def children(self, info: strawberry.Info) -> list["Dataset"]:
-        return [Dataset.from_row(r) for r in await dataset_resolvers.children(info.context, self.row)]
+        async with info.context.session() as session:
+            rows = await dataset_service.list_children(session, owner_id=info.context.user_id, dataset_id=self.row.id)
+        return [Dataset.from_row(r) for r in rows]
 
-    @strawberry.field(description="Models trained on this version, newest first")
+    @strawberry.field(description="Models trained on this version, newest first", extensions=[ServiceErrors()])
     async def models(self, info: strawberry.Info, first: int | None = 20,
-                     after: str | None = None) -> Annotated["ModelConnection", strawberry.lazy("schema.models")]:
-        from schema.models import ModelConnection
-        try:
-            page = await model_resolvers.list_page(info.context, first=20 if first is None else first, after=after,
-                                                   dataset_id=self.row.id)
-        except ServiceError as exc:
-            raise field_error(exc) from exc
-        return ModelConnection.from_page(page)
+                     after: str | None = None) -> Connection[Annotated["Model", strawberry.lazy("schema.models")]]:
+        from schema.models import Model, ModelConnection
+        context = info.context
+        async with context.session() as session:
+            page = await model_service.list_models(session, owner_id=context.user_id, first=20 if first is None else first,
+                                                   after=after, dataset_id=self.row.id,
+                                                   max_first=context.settings.max_page_size)
+        return ModelConnection.from_page(page, Model.from_row)
 
-    @strawberry.field(description="Jobs that worked on this dataset, newest first")
+    @strawberry.field(description="Jobs that worked on this dataset, newest first", extensions=[ServiceErrors()])
     async def jobs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> JobConnection:
-        try:
-            page = await job_resolvers.list_page(info.context, first=20 if first is None else first, after=after, dataset_id=self.row.id)
-        except ServiceError as exc:
-            raise field_error(exc) from exc
-        return JobConnection.from_page(page)
+        context = info.context
+        async with context.session() as session:
+            page = await job_queries.list_jobs(session, owner_id=context.user_id, first=20 if first is None else first,
+                                               after=after, dataset_id=self.row.id,
+                                               max_first=context.settings.max_page_size)
+        return JobConnection.from_page(page, Job.from_row)
 
-    @strawberry.field(description="Chart-ready points, computed on demand (bad columns or types: INVALID_INPUT)")
+    @strawberry.field(description="Chart-ready points, computed on demand (bad columns or types: INVALID_INPUT)",
+                      extensions=[ServiceErrors()])
     async def chart(self, info: strawberry.Info, input: ChartInput) -> Chart:
         spec = {"type": input.type.value, "x": input.x, "y": input.y, "group_by": input.group_by,
-                "aggregate": (input.aggregate or Aggregate.COUNT).value, "bins": 20 if input.bins is None else input.bins,
-                "limit": 1000 if input.limit is None else input.limit, "top": 20 if input.top is None else input.top}
-        try:
-            result = await dataset_resolvers.chart(info.context, self.row, spec)
-        except ServiceError as exc:
-            raise field_error(exc) from exc
+                "aggregate": input.aggregate.value if input.aggregate else None, "bins": input.bins,
+                "limit": input.limit, "top": input.top}
+        result = await dataset_service.chart_points(info.context.settings.resolved_data_dir, self.row, spec)
         return Chart(type=ChartType(result["type"]), x=result["x"], y=result["y"], total_rows=result["total_rows"],
                      sampled=result["sampled"], points=[ChartPoint(**p) for p in result["points"]])
 
     @strawberry.field(description="The stored profile; null until `profileDataset` has run")
     async def profile(self, info: strawberry.Info) -> Profile | None:
-        data = await profile_resolvers.stored(info.context, self.row)
+        data = await asyncio.to_thread(profile_service.load_profile, info.context.settings.resolved_data_dir,
+                                       self.row.id)
         return Profile.from_dict(data) if data else None
 
     @strawberry.field(description="PNG plots drawn by the last profile job, with signed expiring URLs")
     async def plots(self, info: strawberry.Info) -> list[Plot]:
-        return [Plot(kind=PlotKind(p["kind"]), column=p["column"], url=p["url"])
-                for p in await profile_resolvers.plots(info.context, self.row)]
+        profile = await asyncio.to_thread(profile_service.load_profile, info.context.settings.resolved_data_dir,
+                                          self.row.id)
+        dataset_id = self.row.id
+        return [Plot(kind=PlotKind(p["kind"]), column=p["column"],
+                     url=signed_link(info, f"/files/plots/{dataset_id}/{p['file']}", owner_id=self.row.owner_id,
+                                     kind="plot", object_id=dataset_id, fmt=p["file"]))
+                for p in (profile or {}).get("plots", [])]
 
     @strawberry.field(description="A signed link that expires (15 minutes by default); opens without a header.")
     def download_url(self, info: strawberry.Info, format: DataFormat | None = DataFormat.CSV) -> str:
-        return dataset_resolvers.download_url(info.context, self.row, (format or DataFormat.CSV).value)
+        fmt = (format or DataFormat.CSV).value
+        return signed_link(info, f"/files/datasets/{self.row.id}.{fmt.lower()}", owner_id=self.row.owner_id,
+                           kind="dataset", object_id=self.row.id, fmt=fmt)
 
 
-@strawberry.type
-class DatasetEdge:
-    node: Dataset
-    cursor: str
-
-
-@strawberry.type
-class DatasetConnection:
-    edges: list[DatasetEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def from_page(cls, page) -> "DatasetConnection":
-        return build_connection(cls, DatasetEdge, Dataset.from_row, page)
+DatasetConnection = Connection[Dataset]
 
 
 @strawberry.input

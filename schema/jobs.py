@@ -7,16 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from resolvers import analysis as analysis_resolvers
-from resolvers import datasets as dataset_resolvers
-from resolvers import jobs as job_resolvers
-from resolvers import models as model_resolvers
-from resolvers import pipelines as pipeline_resolvers
-from services.errors import ServiceError
+from services.jobs import queries
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
 
-from schema.common import Node, PageInfo, UserError, build_connection, field_error, to_global_id
+from schema.common import Connection, Node, ServiceErrors, UserError, to_global_id
 from schema.fanout import SharedEvents
 
 if TYPE_CHECKING:
@@ -114,25 +109,24 @@ class Job(Node):
                             finished_at=datetime.fromisoformat(t["finished_at"]) if t.get("finished_at") else None,
                             duration_ms=t.get("duration_ms")) for t in self.row.timeline]
 
-    @strawberry.field(description="The newest `last` log entries, oldest first (at most 1000).")
+    @strawberry.field(description="The newest `last` log entries, oldest first (at most 1000).",
+                      extensions=[ServiceErrors()])
     async def logs(self, info: strawberry.Info, last: int | None = 100) -> list[LogEntry]:
-        last = 100 if last is None else last
-        try:
-            return [LogEntry.from_row(r) for r in await job_resolvers.logs(info.context, self.row, last=last)]
-        except ServiceError as exc:
-            raise field_error(exc) from exc
+        async with info.context.session() as session:
+            rows = await queries.newest_logs(session, job_id=self.row.id, last=100 if last is None else last)
+        return [LogEntry.from_row(r) for r in rows]
 
     @strawberry.field
     async def dataset(self, info: strawberry.Info) -> Annotated["Dataset", strawberry.lazy("schema.datasets")] | None:
         from schema.datasets import Dataset
-        row = await dataset_resolvers.get(info.context, self.row.dataset_id)
+        row = await info.context.loaders.dataset.load(self.row.dataset_id)
         return Dataset.from_row(row) if row else None
 
     @strawberry.field(description="The model this job trains (TRAIN, ANALYZE once modeled), else the one it uses "
                                   "(PREDICT, REPORT)")
     async def model(self, info: strawberry.Info) -> Annotated["Model", strawberry.lazy("schema.models")] | None:
         from schema.models import Model
-        row = await model_resolvers.for_job(info.context, self.row)
+        row = await info.context.loaders.model_for_job.load(self.row)
         return Model.from_row(row) if row else None
 
     @strawberry.field(description="The pipeline run a PIPELINE job carries out")
@@ -140,32 +134,18 @@ class Job(Node):
         from schema.pipelines import PipelineRun
         if self.row.kind != "PIPELINE":
             return None
-        row = await pipeline_resolvers.get_run(info.context, self.row.params.get("run_id"))
+        row = await info.context.loaders.pipeline_run.load(self.row.params.get("run_id"))
         return PipelineRun.from_row(row) if row else None
 
 
     @strawberry.field(description="The report an ANALYZE or REPORT job wrote, once written")
     async def report(self, info: strawberry.Info) -> Annotated["Report", strawberry.lazy("schema.reports")] | None:
         from schema.reports import report_type
-        row = await analysis_resolvers.for_job(info.context, self.row)
+        row = await info.context.loaders.report_for_job.load(self.row)
         return report_type(info, row) if row else None
 
 
-@strawberry.type
-class JobEdge:
-    node: Job
-    cursor: str
-
-
-@strawberry.type
-class JobConnection:
-    edges: list[JobEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def from_page(cls, page) -> "JobConnection":
-        return build_connection(cls, JobEdge, Job.from_row, page)
+JobConnection = Connection[Job]
 
 
 @strawberry.type(description="A change to a job: a new log line, progress or a status change.")

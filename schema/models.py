@@ -1,6 +1,7 @@
 """Model types: scores, explanations, signature, leaderboard and export links."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -8,11 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import strawberry
 from strawberry.scalars import JSON
 
-from resolvers import models as model_resolvers
-from services.errors import ServiceError
+from services.modeling import export
 from services.storage.tables import Model as ModelRow
 
-from schema.common import Node, PageInfo, SemanticType, UserError, build_connection, field_error, to_global_id
+from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
 from schema.jobs import Job
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class Model(Node):
     @strawberry.field
     async def dataset(self, info: strawberry.Info) -> Annotated["Dataset", strawberry.lazy("schema.datasets")]:
         from schema.datasets import Dataset
-        return Dataset.from_row(await model_resolvers.dataset(info.context, self.row))
+        return Dataset.from_row(await info.context.loaders.dataset.load(self.row.dataset_id))
 
     @strawberry.field
     def metrics(self) -> Metrics | None:
@@ -170,34 +170,23 @@ class Model(Node):
 
     @strawberry.field(description="A signed, expiring link. JOBLIB: the whole pipeline; SKOPS: loads with "
                                   "skops.io.load and the trusted types listed in the README; ONNX: one input per "
-                                  "feature (float32 or string, [N, 1]); not for models with date features")
+                                  "feature (float32 or string, [N, 1]); not for models with date features",
+                      extensions=[ServiceErrors()])
     async def export_url(self, info: strawberry.Info, format: ModelFormat | None = ModelFormat.JOBLIB) -> str:
-        try:
-            return await model_resolvers.export_url(info.context, self.row, (format or ModelFormat.JOBLIB).value)
-        except ServiceError as exc:
-            raise field_error(exc) from exc
+        fmt, data_dir = (format or ModelFormat.JOBLIB).value, info.context.settings.resolved_data_dir
+        await asyncio.to_thread(export.check_exportable, data_dir, self.row, fmt)
+        if fmt == "ONNX":  # convert now, so a pipeline that does not convert is a typed error, not a broken link
+            await asyncio.to_thread(export.export_path, data_dir, self.row, fmt)
+        return signed_link(info, f"/files/models/{self.row.id}.{fmt.lower()}", owner_id=self.row.owner_id,
+                           kind="model", object_id=self.row.id, fmt=fmt)
 
     @strawberry.field
     async def job(self, info: strawberry.Info) -> Job | None:
-        row = await model_resolvers.job(info.context, self.row)
+        row = await info.context.loaders.job.load(self.row.job_id)
         return Job.from_row(row) if row else None
 
 
-@strawberry.type
-class ModelEdge:
-    node: Model
-    cursor: str
-
-
-@strawberry.type
-class ModelConnection:
-    edges: list[ModelEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @classmethod
-    def from_page(cls, page) -> "ModelConnection":
-        return build_connection(cls, ModelEdge, Model.from_row, page)
+ModelConnection = Connection[Model]
 
 
 @strawberry.input

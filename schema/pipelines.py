@@ -1,21 +1,21 @@
 """Pipeline types and inputs: a source, optional steps and a sink, saved and rerunnable."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import Enum
-from typing import Any, Optional
+from typing import Optional
 
 import strawberry
 from strawberry.scalars import JSON
 
-from resolvers import datasets as dataset_resolvers
-from resolvers import jobs as job_resolvers
-from resolvers import pipelines as pipeline_resolvers
-from services.errors import ServiceError
+from services.errors import invalid
+from services.pipelines import service as pipeline_service
+from services.pipelines import sinks
 from services.storage.tables import Pipeline as PipelineRow
 from services.storage.tables import PipelineRun as RunRow
 
-from schema.common import Node, PageInfo, SemanticType, build_connection, field_error, to_global_id
+from schema.common import Connection, Node, SemanticType, ServiceErrors, to_global_id
 from schema.datasets import Column, Dataset, Table
 from schema.jobs import Job
 from schema.pipeline_config import shown_config
@@ -265,37 +265,40 @@ class PipelineRun(Node):
 
     @strawberry.field(description=(
         "A page of what this run stored: its own Parquet version or dataset, so earlier outputs stay readable "
-        "(a SQLite table is shared by the runs: it shows as it is now). Null unless the run succeeded"))
+        "(a SQLite table is shared by the runs: it shows as it is now). Null unless the run succeeded"),
+        extensions=[ServiceErrors()])
     async def data(self, info: strawberry.Info, offset: int | None = 0, limit: int | None = 20) -> Table | None:
         offset, limit = offset or 0, 20 if limit is None else limit
-        try:
-            page = await pipeline_resolvers.run_data(info.context, self.row, offset=offset, limit=limit)
-        except ServiceError as exc:
-            raise field_error(exc) from exc
-        return _table(page, offset)
+        return await stored_page(info, self.row, offset=offset, limit=limit)
 
     @strawberry.field(description="The output, when the sink makes a dataset")
     async def dataset(self, info: strawberry.Info) -> Dataset | None:
-        row = await dataset_resolvers.get(info.context, self.row.dataset_id)
+        row = await info.context.loaders.dataset.load(self.row.dataset_id)
         return Dataset.from_row(row) if row else None
 
     @strawberry.field
     async def job(self, info: strawberry.Info) -> Job | None:
-        row = await job_resolvers.get(info.context, self.row.job_id)
+        row = await info.context.loaders.job.load(self.row.job_id)
         return Job.from_row(row) if row else None
 
 
-@strawberry.type
-class PipelineRunEdge:
-    node: PipelineRun
-    cursor: str
+PipelineRunConnection = Connection[PipelineRun]
 
 
-@strawberry.type
-class PipelineRunConnection:
-    edges: list[PipelineRunEdge]
-    page_info: PageInfo
-    total_count: int
+def check_page(info: strawberry.Info, offset: int, limit: int) -> None:
+    most = info.context.settings.max_preview_rows
+    if offset < 0 or not 0 <= limit <= most:
+        raise invalid(f"`offset` >= 0 and `limit` between 0 and {most}", ["limit"])
+
+
+async def stored_page(info: strawberry.Info, run: RunRow | None, *, offset: int, limit: int) -> Table | None:
+    """What `run` stored: its own Parquet version or dataset (a SQLite table is shared, so: as it is now)."""
+    check_page(info, offset, limit)
+    if run is None or run.status != "SUCCEEDED" or not run.output:
+        return None
+    names, rows, total = await asyncio.to_thread(sinks.read_output, info.context.settings.resolved_data_dir,
+                                                 run.owner_id, run.output, offset=offset, limit=limit)
+    return Table(columns=names, rows=rows, offset=offset, total_rows=total)
 
 
 @strawberry.type
@@ -331,53 +334,37 @@ class Pipeline(Node):
     def config(self) -> JSON:
         return shown_config(self.row.config)
 
-    @strawberry.field
+    @strawberry.field(extensions=[ServiceErrors()])
     async def runs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> PipelineRunConnection:
-        try:
-            page = await pipeline_resolvers.runs(info.context, self.row, first=20 if first is None else first, after=after)
-        except ServiceError as exc:
-            raise field_error(exc) from exc
-        return build_connection(PipelineRunConnection, PipelineRunEdge, PipelineRun.from_row, page)
+        async with info.context.session() as session:
+            page = await pipeline_service.list_runs(session, pipeline_id=self.row.id, first=20 if first is None else first,
+                                                    after=after, max_first=info.context.settings.max_page_size)
+        return PipelineRunConnection.from_page(page, PipelineRun.from_row)
+
+    async def _last_run(self, info: strawberry.Info, *, succeeded: bool = False) -> RunRow | None:
+        async with info.context.session() as session:
+            return await pipeline_service.last_run(session, pipeline_id=self.row.id, succeeded=succeeded)
 
     @strawberry.field
     async def last_run(self, info: strawberry.Info) -> PipelineRun | None:
-        row = await pipeline_resolvers.last_run(info.context, self.row)
+        row = await self._last_run(info)
         return PipelineRun.from_row(row) if row else None
 
     @strawberry.field
     async def stats(self, info: strawberry.Info) -> PipelineStats:
-        return PipelineStats(**await pipeline_resolvers.stats(info.context, self.row))
+        async with info.context.session() as session:
+            return PipelineStats(**await pipeline_service.stats(session, pipeline_id=self.row.id))
 
     @strawberry.field(description="Columns of the latest successful output")
     async def output_schema(self, info: strawberry.Info) -> list[Column]:
-        row = await pipeline_resolvers.last_run(info.context, self.row, succeeded=True)
+        row = await self._last_run(info, succeeded=True)
         return [Column.from_dict(c) for c in (row.columns if row else [])]
 
-    @strawberry.field(description="A page of the latest output")
+    @strawberry.field(description="A page of the latest output", extensions=[ServiceErrors()])
     async def data(self, info: strawberry.Info, offset: int | None = 0, limit: int | None = 20) -> Table | None:
         offset, limit = offset or 0, 20 if limit is None else limit
-        try:
-            page = await pipeline_resolvers.data(info.context, self.row, offset=offset, limit=limit)
-        except ServiceError as exc:
-            raise field_error(exc) from exc
-        return _table(page, offset)
+        check_page(info, offset, limit)
+        return await stored_page(info, await self._last_run(info, succeeded=True), offset=offset, limit=limit)
 
 
-def _table(page: tuple[list[str], list[list[Any]], int] | None, offset: int) -> Table | None:
-    if page is None:
-        return None
-    names, rows, total = page
-    return Table(columns=names, rows=rows, offset=offset, total_rows=total)
-
-
-@strawberry.type
-class PipelineEdge:
-    node: Pipeline
-    cursor: str
-
-
-@strawberry.type
-class PipelineConnection:
-    edges: list[PipelineEdge]
-    page_info: PageInfo
-    total_count: int
+PipelineConnection = Connection[Pipeline]

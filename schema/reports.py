@@ -6,12 +6,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import strawberry
 
-from resolvers import analysis as analysis_resolvers
-from resolvers import datasets as dataset_resolvers
-from resolvers import models as model_resolvers
 from services.storage.tables import Report as ReportRow
 
-from schema.common import Node, UserError, to_global_id
+from schema.common import Node, UserError, signed_link, to_global_id
 
 if TYPE_CHECKING:
     from schema.datasets import Dataset
@@ -63,12 +60,12 @@ class Report(Node):
     @strawberry.field
     async def dataset(self, info: strawberry.Info) -> Annotated["Dataset", strawberry.lazy("schema.datasets")]:
         from schema.datasets import Dataset
-        return Dataset.from_row(await dataset_resolvers.get(info.context, self.row.dataset_id))
+        return Dataset.from_row(await info.context.loaders.dataset.load(self.row.dataset_id))
 
     @strawberry.field
     async def model(self, info: strawberry.Info) -> Optional[Annotated["Model", strawberry.lazy("schema.models")]]:
         from schema.models import Model
-        row = await model_resolvers.get(info.context, self.row.model_id)
+        row = await info.context.loaders.model.load(self.row.model_id)
         return Model.from_row(row) if row else None
 
 
@@ -80,4 +77,5 @@ class ReportPayload:
 
 
 def report_type(info: strawberry.Info, row: ReportRow) -> Report:
-    return Report.from_row(row, analysis_resolvers.url(info.context, row))
+    return Report.from_row(row, signed_link(info, f"/files/reports/{row.id}.html", owner_id=row.owner_id, kind="report",
+                                            object_id=row.id, fmt="HTML"))

@@ -17,6 +17,7 @@ from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, chec
 from services.jobs.kinds import JobKindSpec
 from services.modeling.service import get_model
 from services.reports.theme import resolve_theme
+from services.storage.lookup import owned_by_ids
 from services.storage.tables import Dataset, Job, Model, Report, new_id
 
 
@@ -141,6 +142,18 @@ async def list_reports(session: AsyncSession, *, owner_id: str, dataset_id: str,
 async def get_report(session: AsyncSession, *, owner_id: str, report_id: str | None) -> Report | None:
     report = await session.get(Report, report_id) if report_id else None
     return report if report is not None and report.owner_id == owner_id else None
+
+
+REPORTING_KINDS = ("ANALYZE", "REPORT")
+
+
+async def reports_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[Job], data_dir: Path) -> dict[str, Report]:
+    """By job id, the report each ANALYZE or REPORT job wrote, once its file is there; in one query."""
+    wanted = {job.id: (job.params or {}).get("report_id") for job in jobs if job.kind in REPORTING_KINDS}
+    rows = await owned_by_ids(session, Report, owner_id=owner_id, ids=wanted.values())
+    found = {job_id: rows.get(report_id) for job_id, report_id in wanted.items() if report_id}
+    return {job_id: report for job_id, report in found.items()
+            if report is not None and files.report_path(data_dir, report.id).exists()}
 
 
 JOB_KINDS = {

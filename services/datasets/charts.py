@@ -94,7 +94,11 @@ def _group_label(value: Any) -> str | None:
     return None if value is None else str(_json(value))
 
 
+CHART_DEFAULTS = {"aggregate": "COUNT", "bins": 20, "limit": 1000, "top": 20}  # for what a spec leaves out or null
+
+
 def build_chart(data_dir: Path, dataset_id: str, columns: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
+    spec = {**spec, **{key: value for key, value in CHART_DEFAULTS.items() if spec.get(key) is None}}
     types = {c["name"]: axis_kind(c) for c in columns}
     _check(spec, types)
     wanted = list(dict.fromkeys(c for c in (spec["x"], spec.get("y"), spec.get("group_by")) if c))

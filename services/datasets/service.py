@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.datasets.charts import build_chart
 from services.errors import ServiceError, invalid
 from services.ingest.ragged import POLICIES
 from services.ingest.sniff import check_upload, read_text_head
@@ -254,6 +255,25 @@ async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: st
         files.remove_tree(files.model_dir(data_dir, model_id))
     for report_id in report_ids:
         files.report_path(data_dir, report_id).unlink(missing_ok=True)
+
+
+async def row_page(data_dir: Path, dataset: Dataset, *, offset: int, limit: int, max_limit: int
+                   ) -> tuple[list[str], list[list[Any]], int]:
+    """A page of a READY dataset's rows, read off the event loop; before READY, its columns and no rows."""
+    if offset < 0:
+        raise invalid("`offset` cannot be negative", ["offset"])
+    if limit < 0 or limit > max_limit:
+        raise invalid(f"`limit` must be between 0 and {max_limit}", ["limit"])
+    if dataset.status != "READY":
+        return [c["name"] for c in dataset.columns], [], dataset.row_count or 0
+    return await asyncio.to_thread(read_rows, data_dir, dataset.id, offset=offset, limit=limit)
+
+
+async def chart_points(data_dir: Path, dataset: Dataset, spec: dict[str, Any]) -> dict[str, Any]:
+    """Chart points for a READY dataset, computed off the event loop (unset spec values: CHART_DEFAULTS)."""
+    if dataset.status != "READY":
+        raise ServiceError("CONFLICT", f"The dataset is {dataset.status}, not READY")
+    return await asyncio.to_thread(build_chart, data_dir, dataset.id, dataset.columns, spec)
 
 
 def read_rows(data_dir: Path, dataset_id: str, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int]:

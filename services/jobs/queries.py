@@ -5,6 +5,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.errors import invalid
 from services.pagination import Page, paginate
 from services.storage.tables import Job, JobLog
 
@@ -25,6 +26,16 @@ async def list_jobs(session: AsyncSession, *, owner_id: str, first: int, after: 
     if dataset_id:
         filters.append(col(Job.dataset_id) == dataset_id)
     return await paginate(session, Job, filters=filters, first=first, after=after, max_first=max_first)
+
+
+MAX_LOG_ENTRIES = 1000
+
+
+async def newest_logs(session: AsyncSession, *, job_id: str, last: int) -> list[JobLog]:
+    """The newest `last` lines, oldest first; `last` is a caller's number, so it is bounded."""
+    if last < 0 or last > MAX_LOG_ENTRIES:
+        raise invalid(f"`last` must be between 0 and {MAX_LOG_ENTRIES}", ["last"])
+    return await job_logs(session, job_id=job_id, last=last)
 
 
 async def job_logs(session: AsyncSession, *, job_id: str, last: int | None = None, after_seq: int = 0) -> list[JobLog]:

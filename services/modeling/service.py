@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,10 +26,12 @@ from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model
 
 MAX_PREDICT_ROWS = 1000
+TRAINING_DEFAULTS = {"test_size": 0.2, "cv_folds": 5, "seed": 0}  # what a spec that leaves them out gets
 
 
 async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: str, data_dir: Path,
                          spec: dict[str, Any]) -> tuple[Model, Job]:
+    spec = {**spec, **{key: value for key, value in TRAINING_DEFAULTS.items() if spec.get(key) is None}}
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=spec["dataset_id"]) if spec["dataset_id"] else None
     if dataset is None:
         raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
@@ -98,6 +100,21 @@ async def model_for_job(session: AsyncSession, *, owner_id: str, job: Job) -> Mo
     """The model a job made (TRAIN, ANALYZE), else the one it worked with (PREDICT, REPORT)."""
     made = await session.scalar(select(Model).where(col(Model.job_id) == job.id, col(Model.owner_id) == owner_id))
     return made or await get_model(session, owner_id=owner_id, model_id=(job.params or {}).get("model_id"))
+
+
+async def models_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[Job]) -> dict[str, Model]:
+    """`model_for_job` for many jobs in one query: by job id, each job's model (jobs without one are absent)."""
+    job_ids = [job.id for job in jobs]
+    used = {job.id: (job.params or {}).get("model_id") for job in jobs}
+    if not job_ids:
+        return {}
+    rows = (await session.exec(select(Model).where(
+        col(Model.owner_id) == owner_id,
+        or_(col(Model.job_id).in_(job_ids), col(Model.id).in_([i for i in used.values() if i]))))).all()
+    made = {row.job_id: row for row in rows if row.job_id}
+    by_id = {row.id: row for row in rows}
+    found = {job_id: made.get(job_id) or by_id.get(used[job_id]) for job_id in job_ids}
+    return {job_id: model for job_id, model in found.items() if model is not None}
 
 
 async def list_models(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int,

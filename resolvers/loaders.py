@@ -1,0 +1,71 @@
+"""Per-request DataLoaders: each nested object field of a page costs one query for the whole page.
+
+Every loader is scoped to the caller's owner_id, so another user's id loads None, as with the `get_*` services.
+They do not cache (`cache=False`): a subscription's context lives as long as its socket, and a cached row would
+go stale; batching within one execution step is what saves the queries.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+
+from strawberry.dataloader import DataLoader
+
+from services.analysis.service import reports_for_jobs
+from services.modeling.service import models_for_jobs
+from services.storage.lookup import owned_by_ids
+from services.storage.tables import Dataset, Job, Model, PipelineRun, Report
+
+if TYPE_CHECKING:
+    from resolvers.context import Context
+
+
+class Loaders:
+    def __init__(self, context: "Context") -> None:
+        self.context = context
+
+    def _batch(self, load_many: Callable[[Any, list], Awaitable[dict[str, Any]]], key: Callable[[Any], str]
+               ) -> DataLoader:
+        async def load(keys: Sequence[Any]) -> list[Any]:
+            async with self.context.session() as session:
+                found = await load_many(session, list(keys))
+            return [found.get(key(k)) for k in keys]
+        return DataLoader(load_fn=load, cache=False)
+
+    def _by_id(self, table: type) -> DataLoader:
+        async def load_many(session: Any, ids: list[str | None]) -> dict[str, Any]:
+            return await owned_by_ids(session, table, owner_id=self.context.user_id, ids=ids)
+        return self._batch(load_many, key=lambda row_id: row_id)
+
+    @cached_property
+    def dataset(self) -> DataLoader[str | None, Dataset | None]:
+        return self._by_id(Dataset)
+
+    @cached_property
+    def job(self) -> DataLoader[str | None, Job | None]:
+        return self._by_id(Job)
+
+    @cached_property
+    def model(self) -> DataLoader[str | None, Model | None]:
+        return self._by_id(Model)
+
+    @cached_property
+    def pipeline_run(self) -> DataLoader[str | None, PipelineRun | None]:
+        return self._by_id(PipelineRun)
+
+    @cached_property
+    def report(self) -> DataLoader[str | None, Report | None]:
+        return self._by_id(Report)
+
+    @cached_property
+    def model_for_job(self) -> DataLoader[Job, Model | None]:
+        async def load_many(session: Any, jobs: list[Job]) -> dict[str, Model]:
+            return await models_for_jobs(session, owner_id=self.context.user_id, jobs=jobs)
+        return self._batch(load_many, key=lambda job: job.id)
+
+    @cached_property
+    def report_for_job(self) -> DataLoader[Job, Report | None]:
+        async def load_many(session: Any, jobs: list[Job]) -> dict[str, Report]:
+            return await reports_for_jobs(session, owner_id=self.context.user_id, jobs=jobs,
+                                          data_dir=self.context.settings.resolved_data_dir)
+        return self._batch(load_many, key=lambda job: job.id)
