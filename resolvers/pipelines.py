@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from services.errors import invalid
 from services.pagination import Page
-from services.pipelines import service, sinks
+from services.pipelines import RunStatus, service, sinks
+from services.pipelines.config import PipelineLimits, PipelineStep, parse_source
 from services.pipelines.job import preview_source
 from services.storage.tables import Job, Pipeline, PipelineRun
 
@@ -16,13 +17,14 @@ if TYPE_CHECKING:
     from server.settings import Settings
 
 
-def pipeline_limits(settings: "Settings") -> dict[str, Any]:
+def pipeline_limits(settings: "Settings") -> PipelineLimits:
     """What a PIPELINE job may fetch; the same for runs asked for and runs the scheduler starts."""
-    return {"allowed_hosts": settings.allowed_source_hosts, "max_source_bytes": int(settings.max_source_mb * 2**20),
-            "max_records": settings.max_source_records, "max_decompressed_bytes": int(settings.max_decompressed_mb * 2**20)}
+    return PipelineLimits(allowed_hosts=settings.allowed_source_hosts, max_source_bytes=int(settings.max_source_mb * 2**20),
+                          max_records=settings.max_source_records,
+                          max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20))
 
 
-def _limits(ctx: Context) -> dict[str, Any]:
+def _limits(ctx: Context) -> PipelineLimits:
     return pipeline_limits(ctx.settings)
 
 
@@ -95,7 +97,7 @@ async def data(ctx: Context, pipeline: Pipeline, *, offset: int, limit: int) -> 
 async def run_data(ctx: Context, run: PipelineRun, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int] | None:
     """What the run stored: its own Parquet version or dataset (a SQLite table is shared, so: as it is now)."""
     _check_page(ctx, offset, limit)
-    if run.status != "SUCCEEDED" or not run.output:
+    if run.status != RunStatus.SUCCEEDED or not run.output:
         return None
     return await asyncio.to_thread(sinks.read_output, ctx.settings.resolved_data_dir, run.owner_id, run.output,
                                    offset=offset, limit=limit)
@@ -110,8 +112,10 @@ async def preview(ctx: Context, *, source_config: dict[str, Any], steps: list[di
     """A source's first page, typed and through `steps`, without saving anything; fetched off the loop."""
     if not 1 <= rows <= ctx.settings.max_preview_rows:
         raise invalid(f"`rows` must be between 1 and {ctx.settings.max_preview_rows}", ["rows"])
+    source = parse_source(source_config)
     async with ctx.session() as session:
-        await service.check_source(session, owner_id=ctx.user_id, source_config=source_config, steps=None,
+        await service.check_source(session, owner_id=ctx.user_id, source=source, steps=None,
                                    allowed_hosts=ctx.settings.allowed_source_hosts)
-    return await asyncio.to_thread(preview_source, source_config, steps, data_dir=ctx.settings.resolved_data_dir,
+    typed_steps = [PipelineStep.model_validate(step) for step in steps]
+    return await asyncio.to_thread(preview_source, source, typed_steps, data_dir=ctx.settings.resolved_data_dir,
                                    limits=pipeline_limits(ctx.settings), rows=rows)

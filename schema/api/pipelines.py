@@ -12,9 +12,8 @@ from services.errors import ServiceError
 from schema.common import UserError, build_connection, field_error, raw_id, to_global_id, user_error
 from schema.datasets import Column, DeleteInput, DeletePayload, Table
 from schema.jobs import Job
-from schema.pipeline_config import as_given, as_plain, config_part
 from schema.pipelines import (CreatePipelineInput, Pipeline, PipelineConnection, PipelineEdge, PipelineRun,
-                              RunPipelineInput, SourceInput, UpdatePipelineInput)
+                              RunPipelineInput, SourceInput, UpdatePipelineInput, as_given, as_plain, given_part)
 from schema.preprocessing import PreprocessStepInput, step_to_params
 
 
@@ -77,11 +76,9 @@ class PipelinesQuery:
 class PipelinesMutation:
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def create_pipeline(self, info: strawberry.Info, input: CreatePipelineInput) -> PipelinePayload:
-        config = {"source": config_part(input.source), "steps": _steps(input.steps) or [], "sink": config_part(input.sink),
-                  "given": {"source": as_given(input.source), "steps": as_given(input.steps) or [],
-                            "sink": as_given(input.sink)}}
+        config = {"source": given_part(input.source), "steps": _steps(input.steps) or [], "sink": given_part(input.sink)}
         if input.checks is not None:  # left out of `config` when not given, as it was before checks existed
-            config["checks"], config["given"]["checks"] = as_plain(input.checks), as_given(input.checks)
+            config["checks"] = as_given(input.checks)
         schedule = as_plain(input.schedule) if input.schedule is not None else None
         try:
             return PipelinePayload(pipeline=Pipeline.from_row(await pipeline_resolvers.create(
@@ -91,10 +88,8 @@ class PipelinesMutation:
 
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Change the saved config; past runs keep theirs")
     async def update_pipeline(self, info: strawberry.Info, input: UpdatePipelineInput) -> PipelinePayload:
-        changes = {"name": input.name, "source": config_part(input.source), "steps": _steps(input.steps),
-                   "sink": config_part(input.sink), "checks": as_plain(input.checks) if input.checks is not None else None,
-                   "given": {"source": as_given(input.source), "steps": as_given(input.steps), "sink": as_given(input.sink),
-                             "checks": as_given(input.checks)}}
+        changes = {"name": input.name, "source": given_part(input.source), "steps": _steps(input.steps),
+                   "sink": given_part(input.sink), "checks": as_given(input.checks)}
         if input.schedule is not strawberry.UNSET:
             changes["schedule"] = as_plain(input.schedule) if input.schedule is not None else None
         try:
@@ -116,7 +111,7 @@ class PipelinesMutation:
         "for trying selectors, paths and steps. A mutation because it makes requests to the source"))
     async def preview_source(self, info: strawberry.Info, input: PreviewSourceInput) -> PreviewSourcePayload:
         try:
-            found = await pipeline_resolvers.preview(info.context, source_config=config_part(input.source),
+            found = await pipeline_resolvers.preview(info.context, source_config=given_part(input.source),
                                                      steps=_steps(input.steps) or [],
                                                      rows=20 if input.rows is None else input.rows)
         except ServiceError as exc:
