@@ -7,16 +7,16 @@ from typing import Any, Optional
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.utils.str_converters import to_camel_case
 
 from resolvers import datasets as dataset_resolvers
 from resolvers import jobs as job_resolvers
 from resolvers import pipelines as pipeline_resolvers
 from services.errors import ServiceError
+from services.pipelines.config import PipelineConfig, masked_headers
+from services.pipelines.service import pipeline_config, run_config
 from services.storage.tables import Pipeline as PipelineRow
 from services.storage.tables import PipelineRun as RunRow
-
-from services.pipelines.config import PipelineConfig, from_stored, masked_headers
-from strawberry.utils.str_converters import to_camel_case
 
 from schema.common import Node, PageInfo, SemanticType, build_connection, field_error, raw_id, to_global_id
 from schema.datasets import Column, Dataset, Table
@@ -253,7 +253,7 @@ class PipelineRun(Node):
     def from_row(cls, row: RunRow) -> "PipelineRun":
         return cls(id=to_global_id("PipelineRun", row.id), status=RunStatus(row.status), started_at=row.started_at,
                    finished_at=row.finished_at, rows_in=row.rows_in, rows_out=row.rows_out, version=row.version,
-                   error=row.error, config=shown_config(PipelineConfig.model_validate(row.config)), row=row)
+                   error=row.error, config=shown_config(run_config(row)), row=row)
 
     @strawberry.field
     def trigger(self) -> RunTrigger:
@@ -331,7 +331,7 @@ class Pipeline(Node):
 
     @strawberry.field(description="As given, with header values masked")
     def config(self) -> JSON:
-        return shown_config(from_stored(self.row.config, self.row.secrets))
+        return shown_config(pipeline_config(self.row))
 
     @strawberry.field
     async def runs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> PipelineRunConnection:

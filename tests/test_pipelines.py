@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from tests.conftest import gql, ingest, make_settings, register, run_sql, wait_for_job
+from tests.conftest import gql, ingest, make_settings, register, wait_for_job
 
 CREATE = """mutation($input: CreatePipelineInput!) { createPipeline(input: $input) {
   pipeline { id name config } errors { code message field } } }"""
