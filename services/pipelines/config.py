@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
@@ -31,10 +31,10 @@ def refused(message: str, *field: str) -> PydanticCustomError:
     return PydanticCustomError("refused", message, {"field": list(field)})
 
 
-def _names_to_values(value: Any) -> Any:
+def _names_to_values(value: Any, info: ValidationInfo) -> Any:
     """Headers and query parameters: an object of names to text or numbers (they go on the wire as text)."""
     if value is not None and not (isinstance(value, dict) and all(isinstance(v, (str, int, float)) for v in value.values())):
-        raise refused("must be an object of names to values")
+        raise refused(f"`{to_camel(info.field_name)}` must be an object of names to values")
     return value
 
 
@@ -50,8 +50,8 @@ class WebSource(Config):
 
     @field_validator("headers", mode="before")
     @classmethod
-    def _headers_are_names_to_values(cls, value: Any) -> Any:
-        return _names_to_values(value)
+    def _headers_are_names_to_values(cls, value: Any, info: ValidationInfo) -> Any:
+        return _names_to_values(value, info)
 
 
 class HttpSource(WebSource):
@@ -70,8 +70,8 @@ class HttpSource(WebSource):
 
     @field_validator("params", mode="before")
     @classmethod
-    def _params_are_names_to_values(cls, value: Any) -> Any:
-        return _names_to_values(value)
+    def _params_are_names_to_values(cls, value: Any, info: ValidationInfo) -> Any:
+        return _names_to_values(value, info)
 
     @field_validator("method")
     @classmethod
@@ -326,8 +326,6 @@ def _refusal(model: type[BaseModel], error: dict[str, Any]):
     path = [str(part) for part in error["loc"]]
     context = error.get("ctx") or {}
     if error["type"] == "refused":
-        if error["msg"] == "must be an object of names to values":
-            return invalid(f"`{path[-1]}` must be an object of names to values", path)
         return invalid(error["msg"], [*path, *context.get("field", [])])
     info = _field_at(model, error["loc"])
     name = f"`{path[-1]}`" if path else "The config"

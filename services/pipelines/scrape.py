@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, Callable
 from urllib.parse import urljoin, urlsplit
 
-from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+from selectolax.lexbor import LexborHTMLParser
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from services.errors import ServiceError
