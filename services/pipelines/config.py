@@ -31,32 +31,27 @@ def refused(message: str, *field: str) -> PydanticCustomError:
     return PydanticCustomError("refused", message, {"field": list(field)})
 
 
-def _names_to_values(value: Any, info: ValidationInfo) -> Any:
-    """Headers and query parameters: an object of names to text or numbers (they go on the wire as text)."""
+def _names_to_values(cls: type, value: Any, info: ValidationInfo) -> Any:
+    """A validator of both web sources: headers and query parameters are objects of names to text or
+    numbers (they go on the wire as text)."""
     if value is not None and not (isinstance(value, dict) and all(isinstance(v, (str, int, float)) for v in value.values())):
         raise refused(f"`{to_camel(info.field_name)}` must be an object of names to values")
     return value
 
 
-class WebSource(Config):
-    """What http and scrape sources share: a URL, request headers (secrets), retries and politeness."""
-
-    url: str
-    headers: dict[str, Any] | None = None
-    retries: int = Field(default=3, ge=0, le=10)
-    # int | float: a default or a whole number the client sent stays as it was given (30, not 30.0)
-    timeout_seconds: int | float = Field(default=30, gt=0, le=600)
-    delay_seconds: int | float = Field(default=0, ge=0, le=MAX_DELAY_SECONDS)
-
-    @field_validator("headers", mode="before")
-    @classmethod
-    def _headers_are_names_to_values(cls, value: Any, info: ValidationInfo) -> Any:
-        return _names_to_values(value, info)
+# What http and scrape sources share, declared in each in the GraphQL input's field order (the echo's)
+Retries = Annotated[int, Field(ge=0, le=10)]
+# int | float: a default or a whole number the client sent stays as it was given (30, not 30.0)
+TimeoutSeconds = Annotated[int | float, Field(gt=0, le=600)]
+DelaySeconds = Annotated[int | float, Field(ge=0, le=MAX_DELAY_SECONDS)]
+MaxPages = Annotated[int, Field(ge=1, le=10_000)]
 
 
-class HttpSource(WebSource):
+class HttpSource(Config):
     kind: Literal["http"] = "http"
+    url: str
     method: str = "GET"
+    headers: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
     records_path: str | None = None
     next_page_path: str | None = None
@@ -65,13 +60,13 @@ class HttpSource(WebSource):
     page_param: str | None = None
     first_page: int | None = None
     offset_param: str | None = None
-    max_pages: int = Field(default=DEFAULT_MAX_PAGES, ge=1, le=10_000)
+    max_pages: MaxPages = DEFAULT_MAX_PAGES
+    retries: Retries = 3
+    timeout_seconds: TimeoutSeconds = 30
+    delay_seconds: DelaySeconds = 0
     format: Literal["AUTO", "JSON", "CSV"] = "AUTO"
 
-    @field_validator("params", mode="before")
-    @classmethod
-    def _params_are_names_to_values(cls, value: Any, info: ValidationInfo) -> Any:
-        return _names_to_values(value, info)
+    _headers_and_params = field_validator("headers", "params", mode="before")(_names_to_values)
 
     @field_validator("method")
     @classmethod
@@ -130,12 +125,19 @@ def _check_selector(selector: str) -> None:
         raise refused(f"Not a CSS selector: {selector!r}") from exc
 
 
-class ScrapeSource(WebSource):
+class ScrapeSource(Config):
     kind: Literal["scrape"] = "scrape"
+    url: str
     row_selector: str
     fields: list[ScrapeField] = Field(min_length=1, json_schema_extra={"refusal": "Give at least one field"})
     next_page_selector: str | None = None
-    max_pages: int | None = Field(default=None, ge=1, le=10_000)
+    max_pages: int | None = Field(default=None, ge=1, le=10_000)  # default: see `pages`
+    headers: dict[str, Any] | None = None
+    retries: Retries = 3
+    timeout_seconds: TimeoutSeconds = 30
+    delay_seconds: DelaySeconds = 0
+
+    _headers = field_validator("headers", mode="before")(_names_to_values)
 
     @field_validator("row_selector", "next_page_selector")
     @classmethod
@@ -305,6 +307,10 @@ class SourceOnly(Config):
         return {**data, "source": _tagged(data["source"])} if isinstance(data, dict) and "source" in data else data
 
 
+class StepsOnly(Config):
+    steps: list[PipelineStep] = Field(default_factory=list)
+
+
 def parse_config(data: dict[str, Any]) -> PipelineConfig:
     """The config a client gave (GraphQL names, @oneOf parts, dataset ids already decoded), typed;
     a refusal is an INVALID_INPUT naming the input field at fault."""
@@ -313,6 +319,10 @@ def parse_config(data: dict[str, Any]) -> PipelineConfig:
 
 def parse_source(source: dict[str, Any]) -> HttpSource | ScrapeSource | DatasetSource:
     return _parsed(SourceOnly, {"source": source}).source
+
+
+def parse_steps(steps: list[dict[str, Any]] | None) -> list[PipelineStep]:
+    return _parsed(StepsOnly, {"steps": steps or []}).steps
 
 
 def _parsed(model: type[BaseModel], data: dict[str, Any]) -> Any:

@@ -19,7 +19,7 @@ from services.errors import ServiceError
 from services.pipelines.ssrf import PinnedBackend, check_scheme
 
 if TYPE_CHECKING:
-    from services.pipelines.config import WebSource
+    from services.pipelines.config import HttpSource, ScrapeSource
 
 
 MAX_REDIRECTS = 5
@@ -180,7 +180,7 @@ def fetched_on_a_thread(fetch_all: Callable[[Callable[[Any, int], None], threadi
         fetching.join()
 
 
-def paused_between_pages(source: "WebSource", stop: threading.Event) -> bool:
+def paused_between_pages(source: "HttpSource | ScrapeSource", stop: threading.Event) -> bool:
     """Wait `delay_seconds` before the next page's request; True when the collection was stopped meanwhile."""
     delay = float(source.delay_seconds)
     return stop.wait(delay) if delay > 0 else False

@@ -19,7 +19,7 @@ from services.pagination import Page, paginate
 from services.pipelines import ACTIVE_RUN_STATUSES, RunStatus
 from services.pipelines.config import (DatasetSink, DatasetSource, HttpSource, PipelineConfig, PipelineLimits, PipelineStep,
                                        ScrapeSource, from_stored, given_form, job_config, keep_masked_secrets, parse_config,
-                                       run_snapshot, secrets_of, stored_config)
+                                       parse_source, parse_steps, run_snapshot, secrets_of, stored_config)
 from services.pipelines.ssrf import check_url, parse_allow_list
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, utcnow
 
@@ -38,13 +38,19 @@ def run_config(run: PipelineRun) -> PipelineConfig:
     return PipelineConfig.model_validate(run.config)
 
 
-async def check_config(session: AsyncSession, *, owner_id: str, config: PipelineConfig, allowed_hosts: str) -> None:
-    """What the config's types cannot say: the dataset is the owner's, the URL may be fetched."""
-    await check_source(session, owner_id=owner_id, source=config.source, steps=config.steps, allowed_hosts=allowed_hosts)
+async def checked_config(session: AsyncSession, *, owner_id: str, config: dict[str, Any], allowed_hosts: str) -> PipelineConfig:
+    """A config as the client gave it (see `parse_config`), typed and checked. Refused in the order clients
+    have always seen: the source (its fields, then its URL or its dataset and the steps on that dataset's
+    columns), then the sink, then the checks."""
+    source = parse_source(config["source"])
+    await check_source(session, owner_id=owner_id, source=source, steps=parse_steps(config.get("steps")),
+                       allowed_hosts=allowed_hosts)
+    return parse_config(config)
 
 
 async def check_source(session: AsyncSession, *, owner_id: str, source: HttpSource | ScrapeSource | DatasetSource,
                        steps: list[PipelineStep] | None, allowed_hosts: str) -> None:
+    """What a source's types cannot say: its URL may be fetched, its dataset is the owner's."""
     match source:
         case DatasetSource(dataset_id=dataset_id):
             dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
@@ -63,8 +69,7 @@ async def create_pipeline(session: AsyncSession, *, owner_id: str, name: str, co
     """`config` as the client gave it (see `parse_config`)."""
     if not name.strip():
         raise invalid("The name cannot be blank", ["name"])
-    typed = parse_config(config)
-    await check_config(session, owner_id=owner_id, config=typed, allowed_hosts=allowed_hosts)
+    typed = await checked_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts)
     pipeline = Pipeline(owner_id=owner_id, name=name.strip()[:MAX_NAME], config=stored_config(typed),
                         secrets=secrets_of(typed))
     if schedule is not None:
@@ -96,8 +101,7 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
     for key in ("source", "steps", "sink", "checks"):
         if changes.get(key) is not None:
             merged[key] = keep_masked_secrets(changes[key], current) if key == "source" else changes[key]
-    typed = parse_config(merged)
-    await check_config(session, owner_id=owner_id, config=typed, allowed_hosts=allowed_hosts)
+    typed = await checked_config(session, owner_id=owner_id, config=merged, allowed_hosts=allowed_hosts)
     if changes.get("name") is not None:
         if not changes["name"].strip():
             raise invalid("The name cannot be blank", ["name"])
