@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from services.errors import invalid
 from services.pagination import Page
 from services.pipelines import RunStatus, service, sinks
-from services.pipelines.config import PipelineLimits, PipelineStep, parse_source
+from services.pipelines.config import PipelineLimits, parse_source, parse_steps
 from services.pipelines.job import preview_source
 from services.storage.tables import Job, Pipeline, PipelineRun
 
@@ -116,6 +116,5 @@ async def preview(ctx: Context, *, source_config: dict[str, Any], steps: list[di
     async with ctx.session() as session:
         await service.check_source(session, owner_id=ctx.user_id, source=source, steps=None,
                                    allowed_hosts=ctx.settings.allowed_source_hosts)
-    typed_steps = [PipelineStep.model_validate(step) for step in steps]
-    return await asyncio.to_thread(preview_source, source, typed_steps, data_dir=ctx.settings.resolved_data_dir,
+    return await asyncio.to_thread(preview_source, source, parse_steps(steps), data_dir=ctx.settings.resolved_data_dir,
                                    limits=pipeline_limits(ctx.settings), rows=rows)
