@@ -8,6 +8,7 @@ import strawberry
 
 from services.errors import invalid
 from services.pipelines import service
+from services.pipelines.config import PipelineLimits, parse_source, parse_steps
 from services.pipelines.job import preview_source
 
 from resolvers.context import Context
@@ -15,19 +16,19 @@ from resolvers.fields import mutation, query
 from schema.common import UserError, raw_id, to_global_id
 from schema.datasets import Column, DeleteInput, DeletePayload, Table
 from schema.jobs import Job
-from schema.pipeline_config import as_given, as_plain, config_part
 from schema.pipelines import (CreatePipelineInput, Pipeline, PipelineConnection, PipelineRun, RunPipelineInput,
-                              SourceInput, UpdatePipelineInput)
+                              SourceInput, UpdatePipelineInput, as_given, as_plain, given_part)
 from schema.preprocessing import PreprocessStepInput, step_to_params
 
 if TYPE_CHECKING:
     from server.settings import Settings
 
 
-def pipeline_limits(settings: "Settings") -> dict[str, Any]:
+def pipeline_limits(settings: "Settings") -> PipelineLimits:
     """What a PIPELINE job may fetch; the same for runs asked for and runs the scheduler starts."""
-    return {"allowed_hosts": settings.allowed_source_hosts, "max_source_bytes": int(settings.max_source_mb * 2**20),
-            "max_records": settings.max_source_records, "max_decompressed_bytes": int(settings.max_decompressed_mb * 2**20)}
+    return PipelineLimits(allowed_hosts=settings.allowed_source_hosts, max_source_bytes=int(settings.max_source_mb * 2**20),
+                          max_records=settings.max_source_records,
+                          max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20))
 
 
 @strawberry.type
@@ -92,11 +93,9 @@ class PipelinesMutation:
     @mutation()
     async def create_pipeline(self, info: strawberry.Info, input: CreatePipelineInput) -> PipelinePayload:
         ctx: Context = info.context
-        config = {"source": config_part(input.source), "steps": _steps(input.steps) or [], "sink": config_part(input.sink),
-                  "given": {"source": as_given(input.source), "steps": as_given(input.steps) or [],
-                            "sink": as_given(input.sink)}}
+        config = {"source": given_part(input.source), "steps": _steps(input.steps) or [], "sink": given_part(input.sink)}
         if input.checks is not None:  # left out of `config` when not given, as it was before checks existed
-            config["checks"], config["given"]["checks"] = as_plain(input.checks), as_given(input.checks)
+            config["checks"] = as_given(input.checks)
         schedule = as_plain(input.schedule) if input.schedule is not None else None
         async with ctx.session() as session:
             row = await service.create_pipeline(session, owner_id=ctx.user_id, name=input.name, config=config,
@@ -107,10 +106,8 @@ class PipelinesMutation:
     @mutation(description="Change the saved config; past runs keep theirs")
     async def update_pipeline(self, info: strawberry.Info, input: UpdatePipelineInput) -> PipelinePayload:
         ctx: Context = info.context
-        changes = {"name": input.name, "source": config_part(input.source), "steps": _steps(input.steps),
-                   "sink": config_part(input.sink), "checks": as_plain(input.checks) if input.checks is not None else None,
-                   "given": {"source": as_given(input.source), "steps": as_given(input.steps), "sink": as_given(input.sink),
-                             "checks": as_given(input.checks)}}
+        changes = {"name": input.name, "source": given_part(input.source), "steps": _steps(input.steps),
+                   "sink": given_part(input.sink), "checks": as_given(input.checks)}
         if input.schedule is not strawberry.UNSET:
             changes["schedule"] = as_plain(input.schedule) if input.schedule is not None else None
         async with ctx.session() as session:
@@ -134,13 +131,14 @@ class PipelinesMutation:
     async def preview_source(self, info: strawberry.Info, input: PreviewSourceInput) -> PreviewSourcePayload:
         ctx: Context = info.context
         settings = ctx.settings
-        source_config, rows = config_part(input.source), 20 if input.rows is None else input.rows
+        rows = 20 if input.rows is None else input.rows
         if not 1 <= rows <= settings.max_preview_rows:
             raise invalid(f"`rows` must be between 1 and {settings.max_preview_rows}", ["rows"])
+        source = parse_source(given_part(input.source))
         async with ctx.session() as session:
-            await service.check_source(session, owner_id=ctx.user_id, source_config=source_config, steps=None,
+            await service.check_source(session, owner_id=ctx.user_id, source=source, steps=None,
                                        allowed_hosts=settings.allowed_source_hosts)
-        found = await asyncio.to_thread(preview_source, source_config, _steps(input.steps) or [],
+        found = await asyncio.to_thread(preview_source, source, parse_steps(_steps(input.steps) or []),
                                         data_dir=settings.resolved_data_dir, limits=pipeline_limits(settings), rows=rows)
         columns = [Column.from_dict(c) for c in found["columns"]]
         return PreviewSourcePayload(preview=SourcePreview(columns=columns, log=found["log"], rows=Table(

@@ -78,7 +78,8 @@ def seed_jobs(client: TestClient, owner_id: str, count: int) -> dict[str, str]:
 
     async def write() -> None:
         async with state.sessions() as session:
-            pipeline = Pipeline(owner_id=owner_id, name="p")
+            config = {"source": {"kind": "dataset", "dataset_id": "x"}, "steps": [], "sink": {"kind": "dataset", "name": "out"}}
+            pipeline = Pipeline(owner_id=owner_id, name="p", config=config)
             session.add(pipeline)
             start = utcnow()
             for n in range(count):
@@ -96,7 +97,8 @@ def seed_jobs(client: TestClient, owner_id: str, count: int) -> dict[str, str]:
                     if kind != "TRAIN":
                         job.params = {**job.params, "model_id": model.id}
                 if kind == "PIPELINE":
-                    run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, status="SUCCEEDED", job_id=job.id)
+                    run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, status="SUCCEEDED", job_id=job.id,
+                                      config=config)
                     session.add(run)
                     job.params = {"run_id": run.id}
                 if kind == "REPORT":

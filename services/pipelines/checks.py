@@ -11,49 +11,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from services.errors import ServiceError, invalid
-from services.pipelines import camel_case
+from services.pipelines.config import COLUMN_RULES, TABLE_RULES, PipelineCheck
 from services.values import json_value
 
-ROW_RULES = ("not_null", "unique", "min", "max", "pattern", "allowed_values")  # a failure is a set of rows
-COLUMN_RULES = (*ROW_RULES, "semantic_type")
-TABLE_RULES = ("min_rows", "max_rows")
-ACTIONS = ("FAIL_RUN", "DROP_ROWS", "WARN")
 EXAMPLES = 5
 
 
-def rules_of(check: dict[str, Any]) -> list[str]:
-    """The rules a check sets, in a fixed order (a `False` flag sets nothing)."""
-    return [rule for rule in (*COLUMN_RULES, *TABLE_RULES) if check.get(rule) is not None and check[rule] is not False]
-
-
-def validate_checks(checks: list[dict[str, Any]]) -> None:
-    """Refuse, when the pipeline is saved, a check that could never be evaluated."""
-    for index, check in enumerate(checks):
-        where = ["checks", str(index)]
-        rules = rules_of(check)
-        if not rules:
-            raise invalid("Give the check at least one rule (notNull, unique, min, max, pattern, allowedValues, "
-                          "semanticType, minRows, maxRows)", where)
-        if any(rule in COLUMN_RULES for rule in rules) and not (check.get("column") or "").strip():
-            raise invalid("Name the `column` the check is about", [*where, "column"])
-        if (check.get("on_fail") or "FAIL_RUN") == "DROP_ROWS" and not set(rules) <= set(ROW_RULES):
-            raise invalid("DROP_ROWS needs rules that single out rows; semanticType, minRows and maxRows cannot",
-                          [*where, "onFail"])
-        if check.get("min") is not None and check.get("max") is not None and check["min"] > check["max"]:
-            raise invalid("`min` is above `max`", [*where, "min"])
-        for name in TABLE_RULES:
-            if check.get(name) is not None and check[name] < 0:
-                raise invalid(f"`{camel_case(name)}` cannot be negative", [*where, camel_case(name)])
-        if check.get("pattern") is not None:
-            try:
-                pc.match_substring_regex(pa.array([""]), pattern=check["pattern"])
-            except pa.ArrowInvalid as exc:
-                raise invalid(f"Not a regular expression (RE2 syntax): {exc}", [*where, "pattern"]) from exc
-        if check.get("allowed_values") is not None and not check["allowed_values"]:
-            raise invalid("`allowedValues` cannot be empty", [*where, "allowedValues"])
-
-
-def run_checks(table: pa.Table, checks: list[dict[str, Any]], semantic_types: dict[str, str],
+def run_checks(table: pa.Table, checks: list[PipelineCheck], semantic_types: dict[str, str],
                log: Callable[[str, str], None]) -> tuple[pa.Table, list[dict[str, Any]]]:
     """The table with DROP_ROWS failures removed, and every rule's result.
 
@@ -63,26 +27,26 @@ def run_checks(table: pa.Table, checks: list[dict[str, Any]], semantic_types: di
     results: list[dict[str, Any]] = []
     dropped = np.zeros(table.num_rows, dtype=bool)
     for check in checks:
-        action = check.get("on_fail") or "FAIL_RUN"
-        column = check.get("column")
-        for rule in rules_of(check):
+        action, column = check.on_fail, check.column
+        for rule in check.rules:
+            setting = getattr(check, rule)
             if rule in COLUMN_RULES and column not in table.column_names:
                 result = _result(column, "column_exists", "the column exists", table.num_rows, [], action)
                 result["on_fail"] = "WARN" if action == "WARN" else "FAIL_RUN"  # no rows to drop: it fails the run
             elif rule in TABLE_RULES:
-                bound = check[rule]
+                bound = setting
                 failed = table.num_rows < bound if rule == "min_rows" else table.num_rows > bound
                 result = _result(None, rule, f"{'at least' if rule == 'min_rows' else 'at most'} {bound:,} rows",
                                  0, [table.num_rows] if failed else [], action, passed=not failed)
             elif rule == "semantic_type":
                 found = semantic_types.get(column)
-                result = _result(column, rule, f"a {check[rule]} column", 0, [found] if found != check[rule] else [],
-                                 action, passed=found == check[rule])
+                result = _result(column, rule, f"a {setting} column", 0, [found] if found != setting else [],
+                                 action, passed=found == setting)
             else:
                 values = table.column(column)
-                failing = _failing_rows(values, rule, check[rule], column)
+                failing = _failing_rows(values, rule, setting, column)
                 examples = _examples(values, failing)
-                result = _result(column, rule, _expected(rule, check[rule]), int(failing.sum()), examples, action)
+                result = _result(column, rule, _expected(rule, setting), int(failing.sum()), examples, action)
                 if action == "DROP_ROWS":
                     dropped |= failing
             results.append(result)

@@ -15,7 +15,8 @@ import simdjson
 from services.errors import ServiceError
 from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.pipelines import camel_case
-from services.pipelines.fetch import DEFAULT_MAX_PAGES, Fetcher, paused_between_pages, fetched_on_a_thread
+from services.pipelines.config import HttpSource
+from services.pipelines.fetch import Fetcher, paused_between_pages, fetched_on_a_thread
 from services.pipelines.records import RecordPages
 
 
@@ -33,7 +34,7 @@ def dotted(value: Any, path: str | None) -> Any:
     return value
 
 
-def collect_http(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, log,
+def collect_http(source: HttpSource, fetcher: Fetcher, *, max_records: int, log,
                  max_decompressed_bytes: int = 2**32) -> RecordPages | CollectedTable:
     """Fetch pages on a thread while this one decodes and converts the pages already here.
 
@@ -41,7 +42,7 @@ def collect_http(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, 
     objects) and sends the next request at once, so decoding overlaps with the network wait.
     A CSV reply is one page, read exactly as an upload is.
     """
-    records_path = source.get("records_path")
+    records_path = source.records_path
     collected = RecordPages()
     with fetched_on_a_thread(partial(_fetch_pages, source, fetcher)) as pages:
         for number, final_url, body in pages:
@@ -75,10 +76,9 @@ class CollectedTable:
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt.gz")
 
 
-def is_csv_reply(source: dict[str, Any], content_type: str, url: str) -> bool:
-    chosen = source.get("format") or "AUTO"
-    if chosen != "AUTO":
-        return chosen == "CSV"
+def is_csv_reply(source: HttpSource, content_type: str, url: str) -> bool:
+    if source.format != "AUTO":
+        return source.format == "CSV"
     media = content_type.split(";")[0].strip().lower()
     if media in ("text/csv", "application/csv", "text/tab-separated-values", "text/x-csv"):
         return True
@@ -86,11 +86,11 @@ def is_csv_reply(source: dict[str, Any], content_type: str, url: str) -> bool:
         urlsplit(url).path.lower().endswith(CSV_SUFFIXES)
 
 
-def _csv_table(body: bytes, url: str, source: dict[str, Any], *, max_records: int, log,
+def _csv_table(body: bytes, url: str, source: HttpSource, *, max_records: int, log,
                max_decompressed_bytes: int) -> CollectedTable:
     """The reply through the upload's own detection and reader (it reads files: a temporary one here)."""
     for name in ("records_path", "next_page_path"):
-        if source.get(name):
+        if getattr(source, name):
             log(f"`{camel_case(name)}` applies to JSON replies; {url} answered CSV, read as one table", "WARNING")
     with tempfile.TemporaryDirectory(prefix="assay-csv-") as folder:
         path = Path(folder) / "reply.csv"
@@ -105,17 +105,17 @@ def _csv_table(body: bytes, url: str, source: dict[str, Any], *, max_records: in
     return CollectedTable(table)
 
 
-def _fetch_pages(source: dict[str, Any], fetcher: Fetcher, put: Callable[[Any, int], None],
+def _fetch_pages(source: HttpSource, fetcher: Fetcher, put: Callable[[Any, int], None],
                  stop: threading.Event) -> None:
     paging = Paging(source)
-    url: str | None = source["url"]
+    url: str | None = source.url
     params = paging.first_params()
-    for page in range(int(source.get("max_pages") or DEFAULT_MAX_PAGES)):
+    for page in range(source.pages):
         if not url or (page and paused_between_pages(source, stop)) or stop.is_set():
             break
         body, final_url, content_type = fetcher.fetch(
-            url, method=source.get("method") or "GET", headers=source.get("headers"), params=params,
-            retries=int(source.get("retries", 3)), timeout=float(source.get("timeout_seconds") or 30))
+            url, method=source.method.upper(), headers=source.headers, params=params, retries=source.retries,
+            timeout=float(source.timeout_seconds))
         if is_csv_reply(source, content_type, final_url):
             put((page + 1, final_url, CsvReply(body)), len(body))
             return
@@ -131,14 +131,13 @@ class Paging:
     first page without records. Only the next page's position is read (simdjson, without building
     the page's objects)."""
 
-    def __init__(self, source: dict[str, Any]) -> None:
-        self.params = dict(source.get("params") or {})
-        self.next_pointer = json_pointer(source.get("next_page_path"))
-        self.cursor_pointer, self.cursor_param = json_pointer(source.get("cursor_path")), source.get("cursor_param")
-        self.page_param, self.offset_param = source.get("page_param"), source.get("offset_param")
-        self.records_pointer = json_pointer(source.get("records_path"))
-        first_page = source.get("first_page")
-        self.page = int(first_page) if first_page is not None else 1
+    def __init__(self, source: HttpSource) -> None:
+        self.params = dict(source.params or {})
+        self.next_pointer = json_pointer(source.next_page_path)
+        self.cursor_pointer, self.cursor_param = json_pointer(source.cursor_path), source.cursor_param
+        self.page_param, self.offset_param = source.page_param, source.offset_param
+        self.records_pointer = json_pointer(source.records_path)
+        self.page = source.first_page if source.first_page is not None else 1
         self.offset = 0
 
     def first_params(self) -> dict[str, Any] | None:

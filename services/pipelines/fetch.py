@@ -9,7 +9,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 from urllib.parse import urljoin
 
 import httpcore
@@ -17,6 +17,9 @@ import httpx
 
 from services.errors import ServiceError
 from services.pipelines.ssrf import PinnedBackend, check_scheme
+
+if TYPE_CHECKING:
+    from services.pipelines.config import HttpSource, ScrapeSource
 
 
 MAX_REDIRECTS = 5
@@ -123,7 +126,6 @@ class Fetcher:
 
 
 PENDING_BYTES = 64 * 2**20  # fetched pages not yet converted; a short stall here must not stop the fetching
-DEFAULT_MAX_PAGES = 100
 
 
 class PageHandoff:
@@ -184,7 +186,7 @@ def fetched_on_a_thread(fetch_all: Callable[[Callable[[Any, int], None], threadi
         fetching.join()
 
 
-def paused_between_pages(source: dict[str, Any], stop: threading.Event) -> bool:
+def paused_between_pages(source: "HttpSource | ScrapeSource", stop: threading.Event) -> bool:
     """Wait `delay_seconds` before the next page's request; True when the collection was stopped meanwhile."""
-    delay = float(source.get("delay_seconds") or 0)
+    delay = float(source.delay_seconds)
     return stop.wait(delay) if delay > 0 else False

@@ -16,6 +16,8 @@ from services.jobs.context import JobContext
 from services.pipelines import sinks
 from services.pipelines.checks import run_checks
 from services.pipelines.collect import collect_http
+from services.pipelines.config import (DatasetSink, DatasetSource, HttpSource, ParquetSink, PipelineConfig, PipelineLimits,
+                                       PipelineStep, ScrapeSource, SqliteSink)
 from services.pipelines.fetch import Fetcher
 from services.pipelines.scrape import collect_scrape
 from services.pipelines.ssrf import parse_allow_list
@@ -26,22 +28,23 @@ from services.values import json_rows
 
 def run_pipeline(ctx: JobContext) -> dict:
     p = ctx.params
-    data_dir, config = Path(p["data_dir"]), p["config"]
+    data_dir, config = Path(p["data_dir"]), PipelineConfig.model_validate(p["config"])
+    limits = PipelineLimits.from_params(p)
     timings = {}
     ctx.stage("collect")
     began = time.perf_counter()
-    kind, source = next(iter(config["source"].items()))
+    source = config.source
     lock = threading.Lock()  # the fetching thread logs retries while this one logs pages
 
     def log(message: str, level: str) -> None:
         with lock:
             ctx.log(message, level)
 
-    if kind == "dataset":
-        table = pq.read_table(files.parquet_path(data_dir, source["dataset_id"]))
+    if isinstance(source, DatasetSource):
+        table = pq.read_table(files.parquet_path(data_dir, source.dataset_id))
         ctx.log(f"Read {table.num_rows:,} rows from the source dataset")
     else:
-        table = collect_table(kind, source, p, log)
+        table = collect_table(source, limits, log)
     timings["collect"] = time.perf_counter() - began
     rows_in = table.num_rows
     ctx.progress(0.4)
@@ -49,7 +52,7 @@ def run_pipeline(ctx: JobContext) -> dict:
 
     ctx.stage("process")
     began = time.perf_counter()
-    steps = [(s["step"], s["params"]) for s in config.get("steps") or []]
+    steps = [(s.step, s.params) for s in config.steps]
     recipe = []
     if steps:
         checked = validate_steps(steps, describe_columns(table))
@@ -59,11 +62,11 @@ def run_pipeline(ctx: JobContext) -> dict:
     timings["process"] = time.perf_counter() - began
     columns = describe_columns(table)
     check_results = []
-    if config.get("checks"):
+    if config.checks:
         ctx.stage("validate")
         began = time.perf_counter()
         checked_rows = table.num_rows
-        table, check_results = run_checks(table, config["checks"], {c["name"]: c["semantic_type"] for c in columns}, log)
+        table, check_results = run_checks(table, config.checks, {c["name"]: c["semantic_type"] for c in columns}, log)
         if table.num_rows != checked_rows:  # rows were dropped: null counts and types may have changed
             columns = describe_columns(table)
         timings["validate"] = time.perf_counter() - began
@@ -72,40 +75,40 @@ def run_pipeline(ctx: JobContext) -> dict:
 
     ctx.stage("store")
     began = time.perf_counter()
-    sink_kind, sink = next(iter(config["sink"].items()))
-    output: dict = {"kind": sink_kind}
+    sink = config.sink
+    output: dict = {"kind": sink.kind}
     version = None
-    if sink_kind == "dataset":
-        sinks.write_dataset_version(data_dir, p["output_dataset_id"], table)
-        output["dataset_id"] = p["output_dataset_id"]
-        ctx.log(f"Stored {table.num_rows:,} rows as a dataset version")
-    elif sink_kind == "parquet":
-        version, path = sinks.write_parquet_version(data_dir, p["pipeline_id"], table)
-        output.update(path=str(path), version=version)
-        ctx.log(f"Stored {table.num_rows:,} rows as Parquet version {version}")
-    else:
-        mode = sink.get("mode") or "replace"
-        written = sinks.write_sqlite(data_dir, p["owner_id"], sink["table"], table, mode=mode, key=sink.get("key"),
-                                     indexes=sink.get("indexes"))
-        output.update(table=sink["table"])
-        changes = f"{written.inserted:,} new, {written.updated:,} updated" if mode == "upsert" else mode
-        added = f"; added column(s) {', '.join(written.added_columns)}" if written.added_columns else ""
-        ctx.log(f"Stored {table.num_rows:,} rows in SQLite table {sink['table']} ({changes}{added}; "
-                f"{written.rows_now:,} rows now)")
+    match sink:
+        case DatasetSink():
+            sinks.write_dataset_version(data_dir, p["output_dataset_id"], table)
+            output["dataset_id"] = p["output_dataset_id"]
+            ctx.log(f"Stored {table.num_rows:,} rows as a dataset version")
+        case ParquetSink():
+            version, path = sinks.write_parquet_version(data_dir, p["pipeline_id"], table)
+            output.update(path=str(path), version=version)
+            ctx.log(f"Stored {table.num_rows:,} rows as Parquet version {version}")
+        case SqliteSink(table=table_name, mode=mode):
+            written = sinks.write_sqlite(data_dir, p["owner_id"], table_name, table, mode=mode, key=sink.key,
+                                         indexes=sink.indexes)
+            output.update(table=table_name)
+            changes = f"{written.inserted:,} new, {written.updated:,} updated" if mode == "upsert" else mode
+            added = f"; added column(s) {', '.join(written.added_columns)}" if written.added_columns else ""
+            ctx.log(f"Stored {table.num_rows:,} rows in SQLite table {table_name} ({changes}{added}; "
+                    f"{written.rows_now:,} rows now)")
     timings["store"] = time.perf_counter() - began
     return {"rows_in": rows_in, "rows_out": table.num_rows, "version": version, "columns": columns, "output": output,
             "recipe": recipe, "checks": check_results, "row_count": table.num_rows, "column_count": table.num_columns, "timings": timings}
 
 
-def collect_table(kind: str, source: dict[str, Any], limits: dict[str, Any], log: Callable[[str, str], None]) -> pa.Table:
+def collect_table(source: HttpSource | ScrapeSource, limits: PipelineLimits, log: Callable[[str, str], None]) -> pa.Table:
     """An http or scrape source's records as a table typed like an upload (the collect stage, and previews)."""
     began = time.perf_counter()
-    fetcher = Fetcher(allow=parse_allow_list(limits["allowed_hosts"]), max_bytes=int(limits["max_source_bytes"]), log=log)
-    if kind == "http":
-        collected = collect_http(source, fetcher, max_records=int(limits["max_records"]), log=log,
-                                 max_decompressed_bytes=int(limits.get("max_decompressed_bytes") or 2**32))
+    fetcher = Fetcher(allow=parse_allow_list(limits.allowed_hosts), max_bytes=limits.max_source_bytes, log=log)
+    if isinstance(source, HttpSource):
+        collected = collect_http(source, fetcher, max_records=limits.max_records, log=log,
+                                 max_decompressed_bytes=limits.max_decompressed_bytes)
     else:
-        collected = collect_scrape(source, fetcher, max_records=int(limits["max_records"]), log=log)
+        collected = collect_scrape(source, fetcher, max_records=limits.max_records, log=log)
     fetched = time.perf_counter()
     table = collected.to_table() if collected.rows else None
     if table is None or table.num_columns == 0:
@@ -116,11 +119,10 @@ def collect_table(kind: str, source: dict[str, Any], limits: dict[str, Any], log
     return table
 
 
-def preview_source(source_config: dict[str, Any], steps: list[dict[str, Any]], *, data_dir: Path,
-                   limits: dict[str, Any], rows: int) -> dict[str, Any]:
+def preview_source(source: HttpSource | ScrapeSource | DatasetSource, steps: list[PipelineStep], *, data_dir: Path,
+                   limits: PipelineLimits, rows: int) -> dict[str, Any]:
     """What a source's first page gives, typed, after `steps`: for trying selectors and paths before
     saving. Blocking (it fetches): call it off the event loop. Nothing is stored."""
-    kind, source = next(iter(source_config.items()))
     messages: list[str] = []
     lock = threading.Lock()
 
@@ -128,13 +130,13 @@ def preview_source(source_config: dict[str, Any], steps: list[dict[str, Any]], *
         with lock:
             messages.append(f"{level}: {message}")
 
-    if kind == "dataset":
-        batches = pq.ParquetFile(files.parquet_path(data_dir, source["dataset_id"])).iter_batches(batch_size=max(rows, 1000))
+    if isinstance(source, DatasetSource):
+        batches = pq.ParquetFile(files.parquet_path(data_dir, source.dataset_id)).iter_batches(batch_size=max(rows, 1000))
         table = pa.Table.from_batches([next(batches)])
     else:
-        table = collect_table(kind, {**source, "max_pages": 1, "delay_seconds": 0}, limits, log)
+        table = collect_table(source.model_copy(update={"max_pages": 1, "delay_seconds": 0}), limits, log)
     if steps:
-        checked = validate_steps([(s["step"], s["params"]) for s in steps], describe_columns(table))
+        checked = validate_steps([(s.step, s.params) for s in steps], describe_columns(table))
         frame, _ = fit_recipe(table.to_pandas(), checked)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         messages.append(f"INFO: Applied {len(steps)} step(s)")

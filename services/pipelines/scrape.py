@@ -8,42 +8,28 @@ from functools import partial
 from typing import Any, Callable
 from urllib.parse import urljoin, urlsplit
 
-from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+from selectolax.lexbor import LexborHTMLParser
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from services.errors import ServiceError
-from services.pipelines.fetch import DEFAULT_MAX_PAGES, Fetcher, paused_between_pages, fetched_on_a_thread
+from services.pipelines.config import ScrapeSource
+from services.pipelines.fetch import Fetcher, paused_between_pages, fetched_on_a_thread
 from services.pipelines.records import FlatColumns
 
 
-def check_selectors(source: dict[str, Any]) -> None:
-    """Refuse a selector lexbor cannot parse when the pipeline is saved, not when it first runs."""
-    probe = LexborHTMLParser("<p></p>")
-    selectors = [(source["row_selector"], ["source", "scrape", "rowSelector"])] + [
-        (field["selector"], ["source", "scrape", "fields", str(index), "selector"])
-        for index, field in enumerate(source["fields"]) if field["selector"]]
-    if source.get("next_page_selector"):
-        selectors.append((source["next_page_selector"], ["source", "scrape", "nextPageSelector"]))
-    for selector, path in selectors:
-        try:
-            probe.css(selector)
-        except SelectolaxError as exc:
-            raise ServiceError("INVALID_INPUT", f"Not a CSS selector: {selector!r}", path) from exc
-
-
-def collect_scrape(source: dict[str, Any], fetcher: Fetcher, *, max_records: int, log) -> FlatColumns:
+def collect_scrape(source: ScrapeSource, fetcher: Fetcher, *, max_records: int, log) -> FlatColumns:
     """Rows by a CSS selector, fields by selectors within each row; parsed with lexbor (selectolax).
 
     With `next_page_selector`, pages follow the link it selects (up to `max_pages`, never the same URL
     twice). A thread fetches and parses each page and requests the next one at once, while this one
     selects the rows of the pages already parsed.
     """
-    fields = source["fields"]
+    fields = [field.model_dump() for field in source.fields]
     columns = FlatColumns([f["name"] for f in fields])  # every field is a column, even when no row matched
     page_count = 0
     with fetched_on_a_thread(partial(_fetch_html_pages, source, fetcher, log)) as pages:
         for page_count, final_url, document in pages:
-            count, found = scraped_columns(document, source["row_selector"], fields, final_url)
+            count, found = scraped_columns(document, source.row_selector, fields, final_url)
             if columns.rows + count > max_records:
                 raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} rows")
             columns.add_columns(count, found)
@@ -131,19 +117,17 @@ def _first_in_each_row(matches: list, row_at: dict[int, int], row_count: int, ne
     return first
 
 
-def _fetch_html_pages(source: dict[str, Any], fetcher: Fetcher, log, put: Callable[[Any, int], None],
+def _fetch_html_pages(source: ScrapeSource, fetcher: Fetcher, log, put: Callable[[Any, int], None],
                       stop: threading.Event) -> None:
-    url: str | None = source["url"]
-    next_selector = source.get("next_page_selector")
-    limit = int(source.get("max_pages") or DEFAULT_MAX_PAGES) if next_selector else 1
+    url: str | None = source.url
+    next_selector, limit = source.next_page_selector, source.pages
     seen: set[str] = set()
     for number in range(1, limit + 1):
         if not url or (number > 1 and paused_between_pages(source, stop)) or stop.is_set():
             break
         seen.add(url)
-        body, final_url, content_type = fetcher.fetch(url, headers=source.get("headers"),
-                                                      retries=int(source.get("retries", 3)),
-                                                      timeout=float(source.get("timeout_seconds") or 30))
+        body, final_url, content_type = fetcher.fetch(url, headers=source.headers, retries=source.retries,
+                                                      timeout=float(source.timeout_seconds))
         seen.add(final_url)
         document = parsed_html(body, content_type)
         url = _next_link(document, next_selector, final_url) if next_selector else None

@@ -1,7 +1,6 @@
 """Pipelines: create, update, delete, run, and what their runs produced."""
 from __future__ import annotations
 
-import copy
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,95 +13,65 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services import files
 from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import ServiceError, invalid
-from services.pipelines import camel_case
-from services.pipelines.checks import validate_checks
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.pagination import Page, paginate
-from services.pipelines.scrape import check_selectors
-from services.pipelines import sinks
+from services.pipelines import ACTIVE_RUN_STATUSES, RunStatus
+from services.pipelines.config import (DatasetSink, DatasetSource, HttpSource, PipelineConfig, PipelineLimits, PipelineStep,
+                                       ScrapeSource, from_stored, given_form, job_config, keep_masked_secrets, parse_config,
+                                       parse_source, parse_steps, run_snapshot, secrets_of, stored_config)
 from services.pipelines.ssrf import check_url, parse_allow_list
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, utcnow
 
 logger = logging.getLogger("assay.pipelines")
-SECRET_VISIBLE = 4
 MIN_SCHEDULE_SECONDS = 60
 MAX_SCHEDULE_SECONDS = 366 * 86400
-WEB_SOURCES = ("http", "scrape")  # the sources with request headers (secrets)
-MAX_DELAY_SECONDS = 60
-MASK = "•" * 8
 
 
-GIVEN = "given"  # the config in the shape the client sent it (GraphQL names), kept beside the normalised one
+def pipeline_config(pipeline: Pipeline) -> PipelineConfig:
+    """The saved config, typed, header values put back from the secrets column."""
+    return from_stored(pipeline.config, pipeline.secrets)
 
 
-def mask_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Config as shown to clients: as they gave it, header values cut to their last characters. (The
-    schema rebuilds the given shape of pipelines saved before it was kept; see `shown_config`.)"""
-    shown = copy.deepcopy(config.get(GIVEN) or {k: v for k, v in config.items() if k != GIVEN})
-    for kind in WEB_SOURCES:
-        source = shown.get("source", {}).get(kind)
-        if source and isinstance(source.get("headers"), dict):
-            source["headers"] = {k: (MASK + str(v)[-SECRET_VISIBLE:] if len(str(v)) > SECRET_VISIBLE * 2 else MASK)
-                                 for k, v in source["headers"].items()}
-    return shown
+def run_config(run: PipelineRun) -> PipelineConfig:
+    """What a run ran with (its header values masked: see `run_snapshot`)."""
+    return PipelineConfig.model_validate(run.config)
 
 
-async def check_config(session: AsyncSession, *, owner_id: str, config: dict[str, Any], allowed_hosts: str) -> None:
-    await check_source(session, owner_id=owner_id, source_config=config["source"], steps=config.get("steps"),
+async def checked_config(session: AsyncSession, *, owner_id: str, config: dict[str, Any], allowed_hosts: str) -> PipelineConfig:
+    """A config as the client gave it (see `parse_config`), typed and checked. Refused in the order clients
+    have always seen: the source (its fields, then its URL or its dataset and the steps on that dataset's
+    columns), then the sink, then the checks."""
+    source = parse_source(config["source"])
+    await check_source(session, owner_id=owner_id, source=source, steps=parse_steps(config.get("steps")),
                        allowed_hosts=allowed_hosts)
-    sinks.check_sink(config["sink"])
-    validate_checks(config.get("checks") or [])
+    return parse_config(config)
 
 
-async def check_source(session: AsyncSession, *, owner_id: str, source_config: dict[str, Any],
-                       steps: list[dict[str, Any]] | None, allowed_hosts: str) -> None:
-    kind, source = next(iter(source_config.items()))
-    if kind == "dataset":
-        dataset = await get_dataset(session, owner_id=owner_id, dataset_id=source.get("dataset_id"))
-        if dataset is None:
-            raise ServiceError("NOT_FOUND", "Dataset not found", ["source", "dataset", "datasetId"])
-        if steps:
-            from services.preprocessing.validate import validate_steps
-            validate_steps([(s["step"], s["params"]) for s in steps], dataset.columns)
-    else:
-        check_url(source["url"], parse_allow_list(allowed_hosts), ["source", kind, "url"])
-        for name in ("headers", "params"):
-            value = source.get(name)
-            if value is not None and not (isinstance(value, dict) and all(isinstance(v, (str, int, float)) for v in value.values())):
-                raise invalid(f"`{name}` must be an object of names to values", ["source", kind, name])
-        if not 0 <= int(source.get("retries", 3)) <= 10:
-            raise invalid("`retries` must be between 0 and 10", ["source", kind, "retries"])
-        if not 0 <= float(source.get("delay_seconds") or 0) <= MAX_DELAY_SECONDS:
-            raise invalid(f"`delaySeconds` must be between 0 and {MAX_DELAY_SECONDS}", ["source", kind, "delaySeconds"])
-        if not 0 < float(source.get("timeout_seconds") or 30) <= 600:
-            raise invalid("`timeoutSeconds` must be above 0 and at most 600", ["source", kind, "timeoutSeconds"])
-        if kind == "http":
-            if (source.get("method") or "GET").upper() not in ("GET", "POST"):
-                raise invalid("`method` is GET or POST", ["source", "http", "method"])
-            if not 1 <= int(source.get("max_pages") or 100) <= 10_000:
-                raise invalid("`maxPages` must be between 1 and 10,000", ["source", "http", "maxPages"])
-            check_paging(source)
-            if source.get("format") == "CSV":
-                for name in ("records_path", *PAGING_FIELDS):
-                    if source.get(name):
-                        raise invalid(f"`{camel_case(name)}` applies to JSON replies, not CSV",
-                                      ["source", "http", camel_case(name)])
-        elif not source.get("fields"):
-            raise invalid("Give at least one field", ["source", "scrape", "fields"])
-        else:
-            if source.get("max_pages") is not None and not 1 <= int(source["max_pages"]) <= 10_000:
-                raise invalid("`maxPages` must be between 1 and 10,000", ["source", "scrape", "maxPages"])
-            check_selectors(source)
+async def check_source(session: AsyncSession, *, owner_id: str, source: HttpSource | ScrapeSource | DatasetSource,
+                       steps: list[PipelineStep] | None, allowed_hosts: str) -> None:
+    """What a source's types cannot say: its URL may be fetched, its dataset is the owner's."""
+    match source:
+        case DatasetSource(dataset_id=dataset_id):
+            dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
+            if dataset is None:
+                raise ServiceError("NOT_FOUND", "Dataset not found", ["source", "dataset", "datasetId"])
+            if steps:
+                from services.preprocessing.validate import validate_steps
+                validate_steps([(s.step, s.params) for s in steps], dataset.columns)
+        case HttpSource() | ScrapeSource():
+            check_url(source.url, parse_allow_list(allowed_hosts), ["source", source.kind, "url"])
 
 
 async def create_pipeline(session: AsyncSession, *, owner_id: str, name: str, config: dict[str, Any],
                           allowed_hosts: str, schedule: dict[str, Any] | None = None,
                           min_schedule_seconds: int = MIN_SCHEDULE_SECONDS) -> Pipeline:
+    """`config` as the client gave it (see `parse_config`)."""
     if not name.strip():
         raise invalid("The name cannot be blank", ["name"])
-    await check_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts)
-    pipeline = Pipeline(owner_id=owner_id, name=name.strip()[:MAX_NAME], config=config)
+    typed = await checked_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts)
+    pipeline = Pipeline(owner_id=owner_id, name=name.strip()[:MAX_NAME], config=stored_config(typed),
+                        secrets=secrets_of(typed))
     if schedule is not None:
         set_schedule(pipeline, schedule, min_seconds=min_schedule_seconds)
     session.add(pipeline)
@@ -124,49 +93,32 @@ async def require_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id:
 
 async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None, changes: dict[str, Any],
                           allowed_hosts: str, min_schedule_seconds: int = MIN_SCHEDULE_SECONDS) -> Pipeline:
-    """Past runs keep the config they ran with; only the saved config changes."""
+    """Past runs keep the config they ran with; only the saved config changes. `changes` holds the parts
+    (source, steps, sink, checks) the client replaces, as given; absent or None: unchanged."""
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
-    config = copy.deepcopy(pipeline.config)
-    given = config.get(GIVEN)
-    if changes.get("source") is not None:
-        _keep_masked_secrets(changes, pipeline.config)
+    current = pipeline_config(pipeline)
+    merged = given_form(current)
     for key in ("source", "steps", "sink", "checks"):
         if changes.get(key) is not None:
-            config[key] = changes[key]
-            if given is not None:  # (without it, the echo is rebuilt from the stored form)
-                given[key] = (changes.get(GIVEN) or {}).get(key)
-    await check_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts)
+            merged[key] = keep_masked_secrets(changes[key], current) if key == "source" else changes[key]
+    typed = await checked_config(session, owner_id=owner_id, config=merged, allowed_hosts=allowed_hosts)
     if changes.get("name") is not None:
         if not changes["name"].strip():
             raise invalid("The name cannot be blank", ["name"])
         pipeline.name = changes["name"].strip()[:MAX_NAME]
     if "schedule" in changes:  # absent: unchanged; None: removed
         set_schedule(pipeline, changes["schedule"], min_seconds=min_schedule_seconds)
-    pipeline.config, pipeline.updated_at = config, utcnow()
+    pipeline.config, pipeline.secrets, pipeline.updated_at = stored_config(typed), secrets_of(typed), utcnow()
     session.add(pipeline)
     await session.commit()
     return pipeline
-
-
-def _keep_masked_secrets(changes: dict[str, Any], stored: dict[str, Any]) -> None:
-    """A header sent back exactly as `config` showed it (masked) keeps its stored value, so a client can
-    edit the echoed config and send it back without overwriting its tokens with dots."""
-    for kind in WEB_SOURCES:
-        old = (stored.get("source") or {}).get(kind, {}).get("headers") or {}
-        shown = (mask_config({"source": {kind: {"headers": old}}})["source"][kind]["headers"]) if old else {}
-        for form in (changes["source"], (changes.get(GIVEN) or {}).get("source") or {}):
-            headers = form.get(kind, {}).get("headers") if isinstance(form.get(kind), dict) else None
-            if isinstance(headers, dict):
-                for name, value in headers.items():
-                    if name in old and value == shown[name]:
-                        headers[name] = old[name]
 
 
 async def delete_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None, data_dir: Path,
                           jobs: JobEngine) -> None:
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
     active = await session.exec(select(PipelineRun.job_id).where(PipelineRun.pipeline_id == pipeline.id,
-                                                                 col(PipelineRun.status).in_(("QUEUED", "RUNNING"))))
+                                                                 col(PipelineRun.status).in_(ACTIVE_RUN_STATUSES)))
     for job_id in active.all():
         if job_id:
             await jobs.cancel(job_id, reason="The pipeline was deleted")
@@ -176,30 +128,10 @@ async def delete_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
 
 
 async def last_output_dataset(session: AsyncSession, pipeline_id: str) -> str | None:
-    query = (select(PipelineRun.dataset_id).where(PipelineRun.pipeline_id == pipeline_id, PipelineRun.status == "SUCCEEDED",
+    query = (select(PipelineRun.dataset_id).where(PipelineRun.pipeline_id == pipeline_id, PipelineRun.status == RunStatus.SUCCEEDED,
                                                    col(PipelineRun.dataset_id).is_not(None))
              .order_by(col(PipelineRun.created_at).desc()).limit(1))
     return (await session.exec(query)).first()
-
-
-PAGING_FIELDS = ("next_page_path", "cursor_path", "cursor_param", "page_param", "offset_param")
-
-
-def check_paging(source: dict[str, Any]) -> None:
-    """One paging style at a time, with what it needs."""
-    where = ["source", "http"]
-    styles = [name for name, used in (("nextPagePath", source.get("next_page_path")),
-                                      ("cursorPath/cursorParam", source.get("cursor_path") or source.get("cursor_param")),
-                                      ("pageParam", source.get("page_param")), ("offsetParam", source.get("offset_param")))
-              if used]
-    if len(styles) > 1:
-        raise invalid(f"Page one way: {' and '.join(styles)} cannot be used together", where)
-    if bool(source.get("cursor_path")) != bool(source.get("cursor_param")):
-        missing = "cursorParam" if source.get("cursor_path") else "cursorPath"
-        raise invalid("A cursor needs both `cursorPath` (where each reply has it) and `cursorParam` (where it goes)",
-                      [*where, missing])
-    if source.get("first_page") is not None and not source.get("page_param"):
-        raise invalid("`firstPage` goes with `pageParam`", [*where, "firstPage"])
 
 
 def set_schedule(pipeline: Pipeline, schedule: dict[str, Any] | None, *, min_seconds: int) -> None:
@@ -221,7 +153,7 @@ def set_schedule(pipeline: Pipeline, schedule: dict[str, Any] | None, *, min_sec
 
 
 async def run_due_pipelines(sessions: Callable[[], AsyncSession], *, jobs: JobEngine, data_dir: Path,
-                            limits: dict[str, Any], now: datetime | None = None) -> int:
+                            limits: PipelineLimits, now: datetime | None = None) -> int:
     """Start a SCHEDULE run of every pipeline whose time has come; the number started.
 
     Each pipeline is claimed by moving its `next_run_at` with a compare-and-set, so two schedulers
@@ -256,7 +188,7 @@ async def run_due_pipelines(sessions: Callable[[], AsyncSession], *, jobs: JobEn
 
 
 async def start_pipeline_run(session: AsyncSession, *, jobs: JobEngine, owner_id: str, pipeline_id: str | None,
-                       data_dir: Path, limits: dict[str, Any], trigger: str = "MANUAL") -> tuple[PipelineRun, Job]:
+                       data_dir: Path, limits: PipelineLimits, trigger: str = "MANUAL") -> tuple[PipelineRun, Job]:
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
     # One run at a time: two would race for the next Parquet version (one overwriting the other) and
     # fork the dataset's version history. The job's status decides, so a run row left behind by a
@@ -266,13 +198,13 @@ async def start_pipeline_run(session: AsyncSession, *, jobs: JobEngine, owner_id
     if active.first() is not None:
         raise ServiceError("CONFLICT", "A run of this pipeline is still queued or running: wait for it, or cancel its "
                                        "job (lastRun { job { id } })", ["id"])
-    config = pipeline.config
-    run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, config=config, trigger=trigger)
-    params = {"pipeline_id": pipeline.id, "owner_id": owner_id, "data_dir": str(data_dir), "config": config, **limits}
-    sink_kind, sink = next(iter(config["sink"].items()))
-    if sink_kind == "dataset":
+    config = pipeline_config(pipeline)
+    run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, config=run_snapshot(config), trigger=trigger)
+    params = {"pipeline_id": pipeline.id, "owner_id": owner_id, "data_dir": str(data_dir), "config": job_config(config),
+              **limits.as_params()}
+    if isinstance(config.sink, DatasetSink):
         previous = await last_output_dataset(session, pipeline.id)
-        output = Dataset(owner_id=owner_id, name=sink["name"][:MAX_NAME], file_name=f"{pipeline.name} (pipeline)"[:MAX_NAME],
+        output = Dataset(owner_id=owner_id, name=config.sink.name[:MAX_NAME], file_name=f"{pipeline.name} (pipeline)"[:MAX_NAME],
                          parent_id=previous)
         session.add(output)
         await session.flush()
@@ -290,7 +222,7 @@ async def start_pipeline_run(session: AsyncSession, *, jobs: JobEngine, owner_id
 async def on_run_start(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
     run = await session.get(PipelineRun, job.params["run_id"])
     if run is not None:
-        run.status, run.started_at = "RUNNING", utcnow()
+        run.status, run.started_at = RunStatus.RUNNING, utcnow()
         session.add(run)
 
 
@@ -300,10 +232,10 @@ async def on_run_success(session: AsyncSession, job: Job, result: dict[str, Any]
         return
     if run.dataset_id:  # dataset sinks count their versions: this run makes the next one
         earlier = await session.scalar(select(func.count()).select_from(PipelineRun).where(
-            PipelineRun.pipeline_id == run.pipeline_id, PipelineRun.status == "SUCCEEDED",
+            PipelineRun.pipeline_id == run.pipeline_id, PipelineRun.status == RunStatus.SUCCEEDED,
             col(PipelineRun.dataset_id).is_not(None))) or 0
         result = {**result, "version": earlier + 1}
-    run.status, run.finished_at = "SUCCEEDED", utcnow()
+    run.status, run.finished_at = RunStatus.SUCCEEDED, utcnow()
     run.rows_in, run.rows_out, run.columns, run.output = result["rows_in"], result["rows_out"], result["columns"], result["output"]
     run.version, run.checks = result["version"], result.get("checks") or []
     if run.dataset_id:
@@ -321,7 +253,7 @@ async def on_run_failure(session: AsyncSession, job: Job, details: dict[str, Any
     run = await session.get(PipelineRun, job.params["run_id"])
     if run is None:
         return
-    run.status = "CANCELLED" if job.status == "CANCELLED" else "FAILED"
+    run.status = RunStatus.CANCELLED if job.status == "CANCELLED" else RunStatus.FAILED
     run.error, run.finished_at = job.error, utcnow()
     run.checks = (details or {}).get("checks") or []  # failed checks are why the run failed: keep them
     session.add(run)
@@ -346,18 +278,18 @@ async def list_runs(session: AsyncSession, *, pipeline_id: str, first: int, afte
 async def last_run(session: AsyncSession, *, pipeline_id: str, succeeded: bool = False) -> PipelineRun | None:
     query = select(PipelineRun).where(PipelineRun.pipeline_id == pipeline_id)
     if succeeded:
-        query = query.where(PipelineRun.status == "SUCCEEDED")
+        query = query.where(PipelineRun.status == RunStatus.SUCCEEDED)
     return (await session.exec(query.order_by(col(PipelineRun.created_at).desc()).limit(1))).first()
 
 
 async def stats(session: AsyncSession, *, pipeline_id: str) -> dict[str, Any]:
     runs = list((await session.exec(select(PipelineRun).where(PipelineRun.pipeline_id == pipeline_id))).all())
-    finished = [r for r in runs if r.started_at and r.finished_at and r.status == "SUCCEEDED"]
+    finished = [r for r in runs if r.started_at and r.finished_at and r.status == RunStatus.SUCCEEDED]
     seconds = [(r.finished_at - r.started_at).total_seconds() for r in finished]
-    return {"runs": len(runs), "succeeded": sum(r.status == "SUCCEEDED" for r in runs),
-            "failed": sum(r.status == "FAILED" for r in runs),
+    return {"runs": len(runs), "succeeded": sum(r.status == RunStatus.SUCCEEDED for r in runs),
+            "failed": sum(r.status == RunStatus.FAILED for r in runs),
             "mean_seconds": sum(seconds) / len(seconds) if seconds else None,
-            "rows_out": sum(r.rows_out or 0 for r in runs if r.status == "SUCCEEDED")}
+            "rows_out": sum(r.rows_out or 0 for r in runs if r.status == RunStatus.SUCCEEDED)}
 
 
 JOB_KINDS = {"PIPELINE": JobKindSpec(work="services.pipelines.job:run_pipeline", queue="default",

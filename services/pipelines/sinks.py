@@ -1,7 +1,6 @@
 """Where a pipeline's output goes: a dataset version, versioned Parquet files, or a per-user SQLite table."""
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,40 +14,12 @@ from services.ingest.parquet import write_parquet
 from services.errors import ServiceError, invalid
 from services.values import json_rows, json_value
 
-TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
-
 def parquet_dir(data_dir: Path, pipeline_id: str) -> Path:
     return data_dir / "pipelines" / pipeline_id / "parquet"
 
 
 def sqlite_path(data_dir: Path, owner_id: str) -> Path:
     return data_dir / "users" / owner_id / "pipelines.sqlite"
-
-
-SQLITE_MODES = ("replace", "append", "upsert")
-
-
-def check_sink(sink: dict[str, Any]) -> None:
-    kind, spec = next(iter(sink.items()))
-    if kind == "sqlite":
-        where = ["sink", "sqlite"]
-        if not TABLE_NAME.match(spec.get("table") or ""):
-            raise invalid("`table` must be a plain identifier (letters, digits, _)", [*where, "table"])
-        mode, key = spec.get("mode") or "replace", spec.get("key") or []
-        if mode not in SQLITE_MODES:
-            raise invalid("`mode` is replace, append or upsert", [*where, "mode"])
-        if mode == "upsert" and not key:
-            raise invalid("`upsert` needs a `key`: the columns that identify a row", [*where, "key"])
-        if mode == "append" and key:
-            raise invalid("`append` never replaces rows, so it takes no `key`; use `upsert`", [*where, "key"])
-        lists = ([(["key"], key)] if spec.get("key") is not None else []) + [
-            (["indexes", str(i)], columns) for i, columns in enumerate(spec.get("indexes") or [])]
-        for path, columns in lists:
-            if not columns or len(set(columns)) != len(columns) or not all(name.strip() for name in columns):
-                raise invalid("Name one or more distinct columns", [*where, *path])
-    elif not (spec.get("name") or "").strip():
-        raise invalid("`name` cannot be blank", ["sink", kind, "name"])
 
 
 def write_parquet_version(data_dir: Path, pipeline_id: str, table: pa.Table) -> tuple[int, Path]:

@@ -122,11 +122,14 @@ class Model(TimestampedBase, table=True):
 
 
 class Pipeline(TimestampedBase, table=True):
-    """A saved source -> steps -> sink configuration (secrets in headers kept, masked when shown)."""
+    """A saved source -> steps -> sink configuration: `config` is the typed config's JSON dump
+    (services.pipelines.config) without header values; those are `secrets`, by source kind and header
+    name, kept apart so that masking them is the view's business."""
 
     owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
     name: str = Field(max_length=255)
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    secrets: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     schedule_seconds: int | None = None          # run every this many seconds; None: only when asked
     schedule_paused: bool = False
     next_run_at: datetime | None = Field(default=None, index=True)  # the scheduler's claim marker too
@@ -137,6 +140,7 @@ class PipelineRun(TimestampedBase, table=True):
     pipeline_id: str = Field(foreign_key="pipeline.id", index=True, ondelete="CASCADE")
     owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
     status: str = Field(default="QUEUED", max_length=16)
+    # what it ran with: the typed config's dump, header values masked (services.pipelines.config.run_snapshot)
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     started_at: datetime | None = None
     finished_at: datetime | None = None
