@@ -7,7 +7,7 @@ from typing import Any
 from services.datasets import charts as chart_service
 from services.datasets import service as dataset_service
 from services import files
-from services.errors import ServiceError, invalid
+from services.errors import ServiceError, conflict, invalid, not_found
 from services.pagination import Page
 from services.storage.tables import Dataset, Job
 
@@ -26,7 +26,7 @@ async def get(ctx: Context, dataset_id: str | None) -> Dataset | None:
 async def require(ctx: Context, dataset_id: str | None, field: list[str]) -> Dataset:
     dataset = await get(ctx, dataset_id)
     if dataset is None:
-        raise ServiceError("NOT_FOUND", "Dataset not found", field)
+        raise not_found("Dataset", field)
     return dataset
 
 
@@ -65,7 +65,7 @@ async def upload(ctx: Context, *, upload: Any, name: str | None, csv_options: di
 
 async def delete(ctx: Context, dataset_id: str | None) -> str:
     if dataset_id is None:
-        raise ServiceError("NOT_FOUND", "Dataset not found", ["id"])
+        raise not_found("Dataset", ["id"])
     async with ctx.session() as session:
         await dataset_service.delete_dataset(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=dataset_id,
                                              data_dir=ctx.settings.resolved_data_dir)
@@ -92,6 +92,6 @@ def download_url(ctx: Context, dataset: Dataset, fmt: str) -> str:
 
 async def chart(ctx: Context, dataset: Dataset, spec: dict[str, Any]) -> dict[str, Any]:
     if dataset.status != "READY":
-        raise ServiceError("CONFLICT", f"The dataset is {dataset.status}, not READY")
+        raise conflict(f"The dataset is {dataset.status}, not READY")
     return await asyncio.to_thread(chart_service.build_chart, ctx.settings.resolved_data_dir, dataset.id,
                                    dataset.columns, spec)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator
 
-from services.errors import ServiceError, invalid
+from services.errors import conflict, invalid, not_found
 from services.jobs import queries
 from services.jobs.bus import job_channel, user_channel
 from services.jobs.events import decode_message
@@ -40,9 +40,9 @@ async def logs(ctx: Context, job: Job, *, last: int) -> list[JobLog]:
 async def cancel(ctx: Context, job_id: str | None) -> Job:
     job = await get(ctx, job_id)
     if job is None:
-        raise ServiceError("NOT_FOUND", "Job not found", ["id"])
+        raise not_found("Job", ["id"])
     if job.status in TERMINAL:
-        raise ServiceError("CONFLICT", f"The job already ended ({job.status})", ["id"])
+        raise conflict(f"The job already ended ({job.status})", ["id"])
     await ctx.app.jobs.cancel(job.id)
     return await get(ctx, job.id) or job
 
@@ -89,7 +89,7 @@ async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: boo
     """
     job = await get(ctx, job_id)
     if job is None:
-        raise ServiceError("NOT_FOUND", "Job not found", ["jobId"])
+        raise not_found("Job", ["jobId"])
     with ctx.app.bus.subscribe(job_channel(job.id)) as live:  # subscribe first so nothing falls between
         async with ctx.session() as session:
             job = await session.get(Job, job.id) or job

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from services import auth, maintenance
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 
 from resolvers.context import Context
 
 
 def _require_admin(ctx: Context) -> None:
     if ctx.user is None or ctx.user.role != "ADMIN":
-        raise ServiceError("FORBIDDEN", "Only administrators may do this")
+        raise ServiceError(ErrorCode.FORBIDDEN, "Only administrators may do this")
 
 
 async def initialize_database(ctx: Context) -> maintenance.MigrationResult:

@@ -5,7 +5,7 @@ import asyncio
 from typing import Any
 
 from services import files
-from services.errors import ServiceError
+from services.errors import not_found
 from services.modeling import export
 from services.modeling import service as models
 from services.pagination import Page
@@ -41,7 +41,7 @@ async def train(ctx: Context, spec: dict[str, Any]) -> tuple[Model, Job]:
 async def predict(ctx: Context, model_id: str | None, rows: list[Any]) -> list[dict[str, Any]]:
     model = await get(ctx, model_id)
     if model is None:
-        raise ServiceError("NOT_FOUND", "Model not found", ["modelId"])
+        raise not_found("Model", ["modelId"])
     return await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, rows)
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from services import auth
 from services.auth import TokenPair
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 from services.storage.tables import User
 
 from resolvers.context import AppState, Context
 
-_RATE_LIMITED = ServiceError("RATE_LIMITED", "Too many failed logins; try again later")
+_RATE_LIMITED = ServiceError(ErrorCode.RATE_LIMITED, "Too many failed logins; try again later")
 
 
 def _issue_args(ctx: Context) -> dict:
@@ -19,7 +19,7 @@ def _issue_args(ctx: Context) -> dict:
 
 async def register(ctx: Context, *, email: str, password: str) -> TokenPair:
     if not ctx.settings.open_registration:
-        raise ServiceError("FORBIDDEN", "Registration is closed on this server")
+        raise ServiceError(ErrorCode.FORBIDDEN, "Registration is closed on this server")
     async with ctx.session() as session:
         user = await auth.create_user(session=session, email=email, password=password)
         return await auth.issue_tokens(session=session, user=user, **_issue_args(ctx))
@@ -36,7 +36,7 @@ async def login(ctx: Context, *, email: str, password: str) -> TokenPair:
         if user is None:
             await by_account.hit(account_key)
             await by_address.hit(address_key)
-            raise ServiceError("UNAUTHENTICATED", "Wrong email or password")
+            raise ServiceError(ErrorCode.UNAUTHENTICATED, "Wrong email or password")
         await by_account.reset(account_key)
         return await auth.issue_tokens(session=session, user=user, **_issue_args(ctx))
 

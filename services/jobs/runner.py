@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.errors import ErrorCode
 from services.jobs.bus import EventBus
 from services.jobs.events import publish_job_events, publish_status
 from services.jobs.executor import JobSpec, ProcessExecutor, WorkerOutcome
@@ -160,7 +161,7 @@ class JobRunner:
             return outcome
         size = len(json.dumps(outcome.result or {}, default=str))
         if size > self.max_result_bytes:
-            return WorkerOutcome("failed", code="PAYLOAD_TOO_LARGE",
+            return WorkerOutcome("failed", code=ErrorCode.PAYLOAD_TOO_LARGE,
                                  error=f"The job's result ({size / 1048576:.1f} MB) is over the "
                                        f"{self.max_result_bytes / 1048576:.3g} MB limit")
         return outcome
@@ -183,7 +184,7 @@ class JobRunner:
                         logger.exception("job %s: applying the result failed", job.id)
                         await session.rollback()
                         await session.refresh(job)
-                        outcome = WorkerOutcome("failed", code="INTERNAL", error="Saving the result failed")
+                        outcome = WorkerOutcome("failed", code=ErrorCode.INTERNAL, error="Saving the result failed")
                 else:
                     return
             if outcome.status == "needs_input" and stop is None:
@@ -202,7 +203,7 @@ class JobRunner:
                 return
             status, reason = stop or (("CANCELLED", "Cancelled") if outcome.status == "cancelled"
                                       else ("FAILED", outcome.error or "Failed"))
-            if outcome.status == "failed" and outcome.code == "INTERNAL" and stop is None:
+            if outcome.status == "failed" and outcome.code == ErrorCode.INTERNAL and stop is None:
                 logger.error("job %s failed: %s", job.id, outcome.error)
                 reason = f"Internal error: {outcome.error}"
             if await transition(session, job, status, from_statuses=("RUNNING",), error=reason,

@@ -295,8 +295,8 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
             ctx.log("No second round on a larger sample: it would not fit in the time left")
         ctx.progress(0.7)
     if not leaderboard:
-        from services.errors import ServiceError
-        raise ServiceError("INVALID_INPUT", "No candidate could be trained within the budget")
+        from services.errors import invalid
+        raise invalid("No candidate could be trained within the budget")
     best = choose_winner(leaderboard, training_rows=len(x_train), budget=budget, log=ctx.log,
                          max_refit_seconds=p.get("max_refit_seconds"))
     best["selected"] = True

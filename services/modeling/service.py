@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets.service import MAX_NAME, get_dataset
-from services.errors import ServiceError, invalid
+from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.modeling.checks import check_numbers, check_target
@@ -32,9 +32,9 @@ async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: st
                          spec: dict[str, Any]) -> tuple[Model, Job]:
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=spec["dataset_id"]) if spec["dataset_id"] else None
     if dataset is None:
-        raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
+        raise not_found("Dataset", ["datasetId"])
     if dataset.status != "READY":
-        raise ServiceError("CONFLICT", f"The dataset is {dataset.status}, not READY", ["datasetId"])
+        raise conflict(f"The dataset is {dataset.status}, not READY", ["datasetId"])
     names = {c["name"] for c in dataset.columns}
     target = spec["target"]
     if target not in names:
@@ -111,7 +111,7 @@ async def list_models(session: AsyncSession, *, owner_id: str, first: int, after
 async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | None, data_dir: Path, jobs: JobEngine) -> None:
     model = await get_model(session, owner_id=owner_id, model_id=model_id)
     if model is None:
-        raise ServiceError("NOT_FOUND", "Model not found", ["id"])
+        raise not_found("Model", ["id"])
     if model.status == "TRAINING" and model.job_id:
         await jobs.cancel(model.job_id, reason="The model was deleted")
     await session.delete(model)
@@ -197,7 +197,7 @@ def _thread_pools() -> Any:
 
 def predict_rows(data_dir: Path, model: Model, rows: list[Any]) -> list[dict[str, Any]]:
     if model.status != "READY":
-        raise ServiceError("CONFLICT", f"The model is {model.status}", ["modelId"])
+        raise conflict(f"The model is {model.status}", ["modelId"])
     frame = check_rows(rows, model.details["features"])
     pipeline = load_pipeline(data_dir, model.id)
     # One OpenMP thread: called from a worker thread, HistGradientBoosting's parallel predict took
@@ -247,14 +247,14 @@ async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner
                                 dataset_id: str | None, data_dir: Path) -> tuple[Dataset, Job]:
     model = await get_model(session, owner_id=owner_id, model_id=model_id)
     if model is None:
-        raise ServiceError("NOT_FOUND", "Model not found", ["modelId"])
+        raise not_found("Model", ["modelId"])
     if model.status != "READY":
-        raise ServiceError("CONFLICT", f"The model is {model.status}", ["modelId"])
+        raise conflict(f"The model is {model.status}", ["modelId"])
     source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
     if source is None:
-        raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
+        raise not_found("Dataset", ["datasetId"])
     if source.status != "READY":
-        raise ServiceError("CONFLICT", f"The dataset is {source.status}, not READY", ["datasetId"])
+        raise conflict(f"The dataset is {source.status}, not READY", ["datasetId"])
     available = {c["name"] for c in source.columns}
     absent = [f["name"] for f in model.details["features"] if f["name"] not in available]
     if absent:
