@@ -7,7 +7,7 @@ from services.errors import conflict, invalid, not_found
 from services.jobs import queries
 from services.jobs.bus import job_channel, user_channel
 from services.jobs.events import decode_message
-from services.jobs.transitions import TERMINAL
+from services.jobs.status import TERMINAL
 from services.pagination import Page
 from services.storage.tables import Job, JobLog
 

@@ -13,6 +13,7 @@ from resolvers import jobs as job_resolvers
 from resolvers import models as model_resolvers
 from resolvers import pipelines as pipeline_resolvers
 from services.errors import ServiceError
+from services.jobs import status as job_status
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
 
@@ -38,14 +39,8 @@ class JobKind(Enum):
     ANALYZE = "ANALYZE"
 
 
-@strawberry.enum
-class JobStatus(Enum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    NEEDS_INPUT = "NEEDS_INPUT"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
+# The engine's own enum: a status it writes is one the schema declares.
+JobStatus = strawberry.enum(job_status.JobStatus, name="JobStatus")
 
 
 @strawberry.enum

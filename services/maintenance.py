@@ -14,7 +14,8 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import ErrorCode, ServiceError, invalid
-from services.jobs.engine import ACTIVE, JobEngine
+from services.jobs.engine import JobEngine
+from services.jobs.status import ACTIVE
 from services.storage import db
 from services.storage.tables import Job
 

@@ -15,6 +15,7 @@ from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
 from services.jobs.kinds import JobKindSpec
+from services.jobs.status import JobStatus
 from services.modeling.service import get_model
 from services.reports.theme import resolve_theme
 from services.storage.tables import Dataset, Job, Model, Report, new_id
@@ -59,7 +60,7 @@ async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, j
     job = await session.get(Job, job_id) if job_id else None
     if job is None or job.owner_id != owner_id:
         raise not_found("Job", ["jobId"])
-    if job.status != "NEEDS_INPUT":
+    if job.status != JobStatus.NEEDS_INPUT:
         raise conflict(f"The job is {job.status}, not waiting for an answer", ["jobId"])
     if answer not in (job.choices or []):
         raise invalid(f"{answer!r} is not one of the choices: {', '.join(job.choices or [])}", ["answer"])

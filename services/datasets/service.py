@@ -18,6 +18,7 @@ from services.ingest.ragged import POLICIES
 from services.ingest.sniff import check_upload, read_text_head
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
+from services.jobs.status import ACTIVE
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model, Report
 from services.values import json_rows
@@ -241,7 +242,7 @@ async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: st
     if dataset is None:
         raise not_found("Dataset", ["id"])
     running = await session.exec(select(Job.id).where(Job.dataset_id == dataset_id,
-                                                      col(Job.status).in_(("QUEUED", "RUNNING", "NEEDS_INPUT"))))
+                                                      col(Job.status).in_(ACTIVE)))
     for job_id in running.all():
         await jobs.cancel(job_id, reason="The dataset was deleted")
     # Models and reports of this dataset go with it (rows by cascade): their files must go too.
