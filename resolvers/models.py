@@ -8,6 +8,7 @@ from services import files
 from services.errors import not_found
 from services.modeling import export
 from services.modeling import service as models
+from services.modeling.spec import TrainingSpec
 from services.pagination import Page
 from services.storage.tables import Dataset, Job, Model
 
@@ -32,7 +33,7 @@ async def list_page(ctx: Context, *, first: int, after: str | None, dataset_id: 
                                         max_first=ctx.settings.max_page_size)
 
 
-async def train(ctx: Context, spec: dict[str, Any]) -> tuple[Model, Job]:
+async def train(ctx: Context, spec: TrainingSpec) -> tuple[Model, Job]:
     async with ctx.session() as session:
         return await models.start_training(session, jobs=ctx.app.jobs, owner_id=ctx.user_id,
                                            data_dir=ctx.settings.resolved_data_dir, spec=spec)

@@ -8,6 +8,7 @@ import strawberry
 from resolvers import models as model_resolvers
 from resolvers.permissions import IsAuthenticated
 from services.errors import ServiceError
+from services.modeling.spec import TrainingSpec
 
 from schema.common import UserError, field_error, raw_id, to_global_id, user_error
 from schema.datasets import Dataset, DeleteInput, DeletePayload
@@ -45,12 +46,12 @@ class ModelsQuery:
 class ModelsMutation:
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Train in a TRAIN job")
     async def train_model(self, info: strawberry.Info, input: TrainModelInput) -> TrainModelPayload:
-        spec = {"dataset_id": raw_id(input.dataset_id, "Dataset"), "target": input.target,
-                "task": input.task.value if input.task else None,
-                "algorithms": [a.value for a in input.algorithms] if input.algorithms else None,
-                "features": input.features, "test_size": 0.2 if input.test_size is None else input.test_size,
-                "cv_folds": 5 if input.cv_folds is None else input.cv_folds,
-                "time_budget_seconds": input.time_budget_seconds, "seed": input.seed or 0, "name": input.name}
+        spec = TrainingSpec.requested(
+            dataset_id=raw_id(input.dataset_id, "Dataset"), target=input.target,
+            task=input.task.value if input.task else None,
+            algorithms=[a.value for a in input.algorithms] if input.algorithms else None, features=input.features,
+            test_size=input.test_size, cv_folds=input.cv_folds, time_budget_seconds=input.time_budget_seconds,
+            seed=input.seed, name=input.name)
         try:
             model, job = await model_resolvers.train(info.context, spec)
         except ServiceError as exc:

@@ -19,6 +19,7 @@ from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.jobs.context import JobContext
 from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
 from services.modeling.search import train_model
+from services.modeling.spec import TrainingSpec
 from services.profiling.profile import profile_table
 from services.reports.html import render_report
 
@@ -209,12 +210,12 @@ def _learnable(ctx, data_dir: Path, dataset_id: str, target: str) -> bool:
 
 def _modeling(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     target = store.load("clarify")["target"]
-    params = {"data_dir": str(data_dir), "dataset_id": dataset_id, "model_id": ctx.params["model_id"],
-              "columns": ctx.params["columns"], "target": target, "task": None, "algorithms": ["AUTO"],
-              "features": None, "test_size": ANALYSIS_TEST_SIZE, "cv_folds": ANALYSIS_CV_FOLDS, "seed": 0,
-              "time_budget_seconds": ctx.params["model_budget_seconds"],
-              # One call from upload to insight: the refit on all rows gets half the budget again, not 2x.
-              "max_refit_seconds": ctx.params["model_budget_seconds"] / 2}
+    spec = TrainingSpec(dataset_id=dataset_id, target=target, test_size=ANALYSIS_TEST_SIZE,
+                        cv_folds=ANALYSIS_CV_FOLDS, time_budget_seconds=ctx.params["model_budget_seconds"],
+                        # One call from upload to insight: the refit on all rows gets half the budget again, not 2x.
+                        max_refit_seconds=ctx.params["model_budget_seconds"] / 2)
+    params = {"data_dir": str(data_dir), "model_id": ctx.params["model_id"], "columns": ctx.params["columns"],
+              **spec.to_params()}
     result = train_model(_Substages(ctx, "modeling"), params)
     return {"target": target, "version": ctx.params["model_version"], **result}
 
