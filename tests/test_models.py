@@ -359,3 +359,18 @@ def test_model_files_pickled_before_the_module_rename_still_load(tmp_path):
             "step = load_model_artifact(sys.argv[1])\nprint(step.func.__module__, step.func.__name__)\n")
     loaded = subprocess.run([sys.executable, "-c", load, str(path)], capture_output=True, text=True, check=True)
     assert loaded.stdout.split() == ["services.modeling.estimators", "_as_float"]
+
+
+def test_a_training_spec_round_trips_through_job_params_and_old_params_still_load():
+    from services.modeling.spec import TrainingSpec
+    # A TRAIN job's params as start_training wrote them before the spec was typed (and still writes them).
+    old = {"model_id": "m1", "dataset_id": "d1", "data_dir": "/data", "columns": [], "target": "y",
+           "task": "CLASSIFICATION", "algorithms": ["RANDOM_FOREST"], "features": ["a", "b"], "test_size": 0.25,
+           "cv_folds": 4, "seed": 7, "time_budget_seconds": None}
+    spec = TrainingSpec.from_params(old)
+    assert (spec.algorithms, spec.features, spec.seed, spec.max_refit_seconds) == (("RANDOM_FOREST",), ("a", "b"), 7, None)
+    assert spec.to_params() == {k: v for k, v in old.items() if k not in ("model_id", "data_dir", "columns")}
+    # Absent options take the business defaults, from a request and from params alike.
+    requested = TrainingSpec.requested(dataset_id="d1", target="y", algorithms=[], test_size=None, seed=None)
+    assert (requested.algorithms, requested.test_size, requested.cv_folds, requested.seed) == (("AUTO",), 0.2, 5, 0)
+    assert TrainingSpec.from_params({"dataset_id": "d1", "target": "y", "algorithms": None}) == requested
