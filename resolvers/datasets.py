@@ -4,7 +4,7 @@ from __future__ import annotations
 import strawberry
 
 from services.datasets import service as dataset_service
-from services.errors import ServiceError
+from services.errors import ServiceError, not_found
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
@@ -16,7 +16,7 @@ from schema.jobs import Job
 
 async def _delete(ctx: Context, dataset_id: str | None) -> str:
     if dataset_id is None:
-        raise ServiceError("NOT_FOUND", "Dataset not found", ["id"])
+        raise not_found("Dataset", ["id"])
     async with ctx.session() as session:
         await dataset_service.delete_dataset(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=dataset_id,
                                              data_dir=ctx.settings.resolved_data_dir)

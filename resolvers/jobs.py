@@ -5,7 +5,7 @@ from typing import Any, AsyncGenerator, AsyncIterator
 
 import strawberry
 
-from services.errors import ServiceError
+from services.errors import ServiceError, conflict, not_found
 from services.jobs import queries
 from services.jobs.bus import job_channel, user_channel
 from services.jobs.events import decode_message
@@ -52,9 +52,9 @@ class JobsMutation:
         ctx: Context = info.context
         job = await _get(ctx, raw_id(input.id, "Job"))
         if job is None:
-            raise ServiceError("NOT_FOUND", "Job not found", ["id"])
+            raise not_found("Job", ["id"])
         if job.status in TERMINAL:
-            raise ServiceError("CONFLICT", f"The job already ended ({job.status})", ["id"])
+            raise conflict(f"The job already ended ({job.status})", ["id"])
         await ctx.app.jobs.cancel(job.id)
         return JobPayload(job=JobType.from_row(await _get(ctx, job.id) or job))
 
@@ -122,7 +122,7 @@ async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: boo
     """
     job = await _get(ctx, job_id)
     if job is None:
-        raise ServiceError("NOT_FOUND", "Job not found", ["jobId"])
+        raise not_found("Job", ["jobId"])
     with ctx.app.bus.subscribe(job_channel(job.id)) as live:  # subscribe first so nothing falls between
         async with ctx.session() as session:
             job = await session.get(Job, job.id) or job

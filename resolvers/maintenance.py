@@ -4,7 +4,7 @@ from __future__ import annotations
 import strawberry
 
 from services import auth, maintenance
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 from services.maintenance import RESET_CONFIRMATION
 
 from resolvers.context import Context
@@ -14,7 +14,7 @@ from schema.database import InitializeDatabasePayload, ResetDatabaseInput, Reset
 
 def _require_admin(ctx: Context) -> None:
     if ctx.user is None or ctx.user.role != "ADMIN":
-        raise ServiceError("FORBIDDEN", "Only administrators may do this")
+        raise ServiceError(ErrorCode.FORBIDDEN, "Only administrators may do this")
 
 
 @strawberry.type

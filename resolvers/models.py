@@ -6,8 +6,9 @@ from typing import Optional
 
 import strawberry
 
-from services.errors import ServiceError
+from services.errors import not_found
 from services.modeling import service as models
+from services.modeling.spec import TrainingSpec
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
@@ -48,11 +49,12 @@ class ModelsMutation:
     @mutation(description="Train in a TRAIN job")
     async def train_model(self, info: strawberry.Info, input: TrainModelInput) -> TrainModelPayload:
         ctx: Context = info.context
-        spec = {"dataset_id": raw_id(input.dataset_id, "Dataset"), "target": input.target,
-                "task": input.task.value if input.task else None,
-                "algorithms": [a.value for a in input.algorithms] if input.algorithms else None,
-                "features": input.features, "test_size": input.test_size, "cv_folds": input.cv_folds,
-                "time_budget_seconds": input.time_budget_seconds, "seed": input.seed, "name": input.name}
+        spec = TrainingSpec.requested(
+            dataset_id=raw_id(input.dataset_id, "Dataset"), target=input.target,
+            task=input.task.value if input.task else None,
+            algorithms=[a.value for a in input.algorithms] if input.algorithms else None, features=input.features,
+            test_size=input.test_size, cv_folds=input.cv_folds, time_budget_seconds=input.time_budget_seconds,
+            seed=input.seed, name=input.name)
         async with ctx.session() as session:
             model, job = await models.start_training(session, jobs=ctx.app.jobs, owner_id=ctx.user_id,
                                                      data_dir=ctx.settings.resolved_data_dir, spec=spec)
@@ -64,7 +66,7 @@ class ModelsMutation:
         async with ctx.session() as session:
             model = await models.get_model(session, owner_id=ctx.user_id, model_id=raw_id(input.model_id, "Model"))
         if model is None:
-            raise ServiceError("NOT_FOUND", "Model not found", ["modelId"])
+            raise not_found("Model", ["modelId"])
         results = await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, list(input.rows))
         return PredictPayload(predictions=[
             Prediction(value=r["value"], probabilities=[ClassProbability(**p) for p in r["probabilities"]]

@@ -6,10 +6,12 @@ from typing import Any
 import strawberry
 from strawberry.permission import BasePermission
 
+from services.errors import ErrorCode
+
 
 class IsAuthenticated(BasePermission):
     message = "Authentication required: send 'Authorization: Bearer <access token>'"
-    error_extensions = {"code": "UNAUTHENTICATED"}
+    error_extensions = {"code": ErrorCode.UNAUTHENTICATED}
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         return info.context.user is not None
@@ -19,7 +21,7 @@ class IsAdmin(BasePermission):
     """Use after IsAuthenticated, which answers anonymous callers first."""
 
     message = "Only administrators may do this"
-    error_extensions = {"code": "FORBIDDEN"}
+    error_extensions = {"code": ErrorCode.FORBIDDEN}
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         return info.context.user is not None and info.context.user.role == "ADMIN"

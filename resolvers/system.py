@@ -15,6 +15,7 @@ from services.pipelines import service as pipeline_service
 from services.storage import db
 from services.jobs import queries
 from services.jobs.kinds import QUEUES, queue_of
+from services.jobs.status import JobStatus
 from services.storage.tables import Job
 from services.system import redacted_url
 
@@ -80,9 +81,9 @@ async def system_info(ctx: Context) -> SystemReport:
     app = ctx.app
     settings = app.settings
     async with app.sessions() as session:
-        running = list((await session.exec(select(Job).where(Job.status == "RUNNING")
+        running = list((await session.exec(select(Job).where(Job.status == JobStatus.RUNNING)
                                            .order_by(col(Job.started_at)))).all())
-        queued = await session.scalar(select(func.count()).select_from(Job).where(Job.status == "QUEUED")) or 0
+        queued = await session.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)) or 0
         counts = await system.row_counts(session)
         database = await system.database_facts(session, settings.resolved_database_url)
         by_kind = await queries.count_active_by_kind(session)
@@ -101,7 +102,7 @@ async def system_info(ctx: Context) -> SystemReport:
 def queue_depths(by_kind: dict[tuple[str, str], int], kinds: dict) -> list[dict[str, Any]]:
     depths = {name: {"name": name, "queued": 0, "running": 0} for name in QUEUES}
     for (kind, status), count in by_kind.items():
-        depths[queue_of(kinds, kind)]["queued" if status == "QUEUED" else "running"] += count
+        depths[queue_of(kinds, kind)]["queued" if status == JobStatus.QUEUED else "running"] += count
     return list(depths.values())
 
 

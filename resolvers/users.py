@@ -5,14 +5,14 @@ import strawberry
 
 from services import auth
 from services.auth import TokenPair
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 from services.storage.tables import User as UserRow
 
 from resolvers.context import AppState, Context
 from resolvers.fields import mutation, query
 from schema.users import AuthPayload, LoginInput, RefreshTokenInput, RegisterInput, User
 
-_RATE_LIMITED = ServiceError("RATE_LIMITED", "Too many failed logins; try again later")
+_RATE_LIMITED = ServiceError(ErrorCode.RATE_LIMITED, "Too many failed logins; try again later")
 
 
 def _issue_args(ctx: Context) -> dict:
@@ -39,7 +39,7 @@ class UsersMutation:
     async def register(self, info: strawberry.Info, input: RegisterInput) -> AuthPayload:
         ctx: Context = info.context
         if not ctx.settings.open_registration:
-            raise ServiceError("FORBIDDEN", "Registration is closed on this server")
+            raise ServiceError(ErrorCode.FORBIDDEN, "Registration is closed on this server")
         async with ctx.session() as session:
             user = await auth.create_user(session=session, email=input.email, password=input.password)
             return _auth_payload(await auth.issue_tokens(session=session, user=user, **_issue_args(ctx)))
@@ -57,7 +57,7 @@ class UsersMutation:
             if user is None:
                 await by_account.hit(account_key)
                 await by_address.hit(address_key)
-                raise ServiceError("UNAUTHENTICATED", "Wrong email or password")
+                raise ServiceError(ErrorCode.UNAUTHENTICATED, "Wrong email or password")
             await by_account.reset(account_key)
             return _auth_payload(await auth.issue_tokens(session=session, user=user, **_issue_args(ctx)))
 

@@ -9,22 +9,13 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import FieldExtension
 
-from services import files
+from services import errors, files
 from services.errors import ServiceError
 
 
-@strawberry.enum(description="Why an operation failed; shared by every payload's `errors`.")
-class ErrorCode(Enum):
-    INVALID_INPUT = "INVALID_INPUT"
-    NOT_FOUND = "NOT_FOUND"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    FORBIDDEN = "FORBIDDEN"
-    CONFLICT = "CONFLICT"
-    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
-    UNSUPPORTED_FILE = "UNSUPPORTED_FILE"
-    PARSE_ERROR = "PARSE_ERROR"
-    RATE_LIMITED = "RATE_LIMITED"
-    INTERNAL = "INTERNAL"
+# The services' own enum, so a code a service raises is one the schema declares.
+ErrorCode = strawberry.enum(errors.ErrorCode, name="ErrorCode",
+                            description="Why an operation failed; shared by every payload's `errors`.")
 
 
 @strawberry.enum(description="What a column means, beyond how it is stored.")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from services.jobs import queries
+from services.jobs import status as job_status
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
 
@@ -33,14 +34,8 @@ class JobKind(Enum):
     ANALYZE = "ANALYZE"
 
 
-@strawberry.enum
-class JobStatus(Enum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    NEEDS_INPUT = "NEEDS_INPUT"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
+# The engine's own enum: a status it writes is one the schema declares.
+JobStatus = strawberry.enum(job_status.JobStatus, name="JobStatus")
 
 
 @strawberry.enum

@@ -34,6 +34,7 @@ from server.request_limits import RequestLimits, RequestRefused
 from server.uploads import (BodyTooLarge, StagingRequestAdapter, discard_staged, finish_staged,
                             replace_file_placeholders)
 from server.ws_limits import LimitedWebSocketAdapter
+from services.errors import ErrorCode
 
 logger = logging.getLogger("assay.http")
 
@@ -75,7 +76,7 @@ class AssayGraphQL(GraphQL):
                 response = await self.run(Request(scope, _capped_receive(receive, self._body_limit(request))))
         except BodyTooLarge:
             response = graphql_error_response(f"The request body is larger than the limit "
-                                              f"({self._body_limit_text(request)})", "PAYLOAD_TOO_LARGE", 413,
+                                              f"({self._body_limit_text(request)})", ErrorCode.PAYLOAD_TOO_LARGE, 413,
                                               graphql_response=graphql_response)
         except RequestRefused as exc:
             self._log_refusal(request, exc.message)
@@ -90,7 +91,7 @@ class AssayGraphQL(GraphQL):
             error_id = uuid.uuid4().hex[:12]
             logger.exception("Unexpected error %s in operation %s for user %s", error_id,
                              getattr(request.state, "operation_name", None) or "(unknown)", _user_label(request))
-            response = graphql_error_response("Internal server error", "INTERNAL", 500,
+            response = graphql_error_response("Internal server error", ErrorCode.INTERNAL, 500,
                                               graphql_response=graphql_response, errorId=error_id)
         finally:
             discard_staged(request)
@@ -124,14 +125,14 @@ class AssayGraphQL(GraphQL):
         if _is_multipart(request) and not any(request.headers.get(name) for name in PREFLIGHT_HEADERS):
             return graphql_error_response(
                 "Multipart requests must carry one of the headers " + ", ".join(PREFLIGHT_HEADERS) +
-                " (CSRF protection)", "FORBIDDEN", 400, graphql_response=graphql_response)
+                " (CSRF protection)", ErrorCode.FORBIDDEN, 400, graphql_response=graphql_response)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._body_limit(request):
             raise BodyTooLarge()
         user = await user_from_authorization(self.app_state, request.headers.get("authorization"))
         request.state.user = user
         if user is not None and await self.app_state.requests_by_user.hit(user.id):
-            return graphql_error_response("Too many requests; slow down", "RATE_LIMITED", 429,
+            return graphql_error_response("Too many requests; slow down", ErrorCode.RATE_LIMITED, 429,
                                           graphql_response=graphql_response)
         return None
 
@@ -244,7 +245,7 @@ class AssayGraphQL(GraphQL):
         authorization = params.get("authorization") or params.get("Authorization")
         user = await user_from_authorization(self.app_state, authorization if isinstance(authorization, str) else None)
         if user is None:
-            raise ConnectionRejectionError({"message": "A valid access token is required", "code": "UNAUTHENTICATED"})
+            raise ConnectionRejectionError({"message": "A valid access token is required", "code": ErrorCode.UNAUTHENTICATED})
         context.user = user
 
 

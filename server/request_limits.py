@@ -16,6 +16,8 @@ import numpy as np
 from graphql import GraphQLSyntaxError, Source, TokenKind
 from graphql.language.lexer import Lexer
 
+from services.errors import ErrorCode
+
 BRACKET_STEP = np.zeros(256, dtype=np.int8)
 BRACKET_STEP[[ord("["), ord("{")]] = 1
 BRACKET_STEP[[ord("]"), ord("}")]] = -1
@@ -81,7 +83,7 @@ class RequestLimits:
         """Parse JSON bytes within the limits; anything malformed or over a limit raises RequestRefused."""
         raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
         if len(raw) > self.max_body_bytes:
-            raise RequestRefused(f"{what} is larger than {self.max_body_bytes:,} bytes", code="PAYLOAD_TOO_LARGE",
+            raise RequestRefused(f"{what} is larger than {self.max_body_bytes:,} bytes", code=ErrorCode.PAYLOAD_TOO_LARGE,
                                  status=413)
         try:
             text = raw.decode("utf-8")
@@ -135,10 +137,10 @@ class RequestLimits:
         if isinstance(value, str):
             if len(value) > self.max_string_length:
                 raise RequestRefused(f"`{where}` is a string of {len(value):,} characters; the limit is "
-                                     f"{self.max_string_length:,}", code="INVALID_INPUT")
+                                     f"{self.max_string_length:,}", code=ErrorCode.INVALID_INPUT)
             if LONE_SURROGATE.search(value):
                 raise RequestRefused(f"`{where}` holds an unpaired UTF-16 surrogate, which is not text",
-                                     code="INVALID_INPUT")
+                                     code=ErrorCode.INVALID_INPUT)
         elif isinstance(value, dict):
             for key, item in value.items():
                 self._check_strings(key, where)
@@ -160,7 +162,7 @@ class RequestLimits:
                     return
                 if token.kind in (TokenKind.STRING, TokenKind.BLOCK_STRING) and len(token.value) > self.max_string_length:
                     raise RequestRefused(f"A string literal at line {token.line} has {len(token.value):,} characters; "
-                                         f"the limit is {self.max_string_length:,}", code="INVALID_INPUT")
+                                         f"the limit is {self.max_string_length:,}", code=ErrorCode.INVALID_INPUT)
                 token = lexer.advance()
         except GraphQLSyntaxError:
             return

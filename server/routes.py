@@ -11,7 +11,7 @@ from resolvers.context import AppState
 from resolvers.system import health
 from services.datasets import service as dataset_service
 from services import files
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 from services.modeling import export
 from services.storage.tables import Dataset, Model, Report
 
@@ -106,7 +106,7 @@ async def download_model(request: Request) -> Response:
     try:
         path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model, fmt)
     except ServiceError as exc:  # exportUrl already converted it; this is a link made before a failure
-        return _refuse(404 if exc.code == "NOT_FOUND" else 409, exc.message)
+        return _refuse(404 if exc.code == ErrorCode.NOT_FOUND else 409, exc.message)
     return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model_id[:8]}.{fmt.lower()}")
 
 

@@ -13,7 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.errors import ServiceError, invalid
+from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.storage.tables import RefreshToken, User, new_id, utcnow
 
 ALGORITHM = "HS256"
@@ -79,7 +79,7 @@ async def create_user(*, session: AsyncSession, email: str, password: str, role:
     if len(password) > 1024:
         raise invalid("Password too long", ["password"])
     if await session.scalar(select(User.id).where(User.email == email)):
-        raise ServiceError("CONFLICT", "An account with this email already exists", ["email"])
+        raise conflict("An account with this email already exists", ["email"])
     user = User(email=email, password_hash=hash_password(password), role=role)
     session.add(user)
     await session.commit()
@@ -106,7 +106,7 @@ async def issue_tokens(*, session: AsyncSession, user: User, secret: str, access
 async def rotate_refresh_token(*, session: AsyncSession, refresh_token: str, secret: str, access_minutes: float,
                                refresh_days: float) -> TokenPair:
     """Swap a refresh token for a new pair; replaying a used one revokes its whole family."""
-    rejected = ServiceError("UNAUTHENTICATED", "Invalid or expired refresh token", ["refreshToken"])
+    rejected = ServiceError(ErrorCode.UNAUTHENTICATED, "Invalid or expired refresh token", ["refreshToken"])
     stored = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash_token(refresh_token)))
     if stored is None or stored.revoked_at is not None or stored.expires_at < utcnow():
         raise rejected

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.errors import ServiceError
-from services.jobs.engine import ACTIVE, JobEngine
+from services.errors import ErrorCode, ServiceError, invalid
+from services.jobs.engine import JobEngine
+from services.jobs.status import ACTIVE, JobStatus
 from services.storage import db
 from services.storage.tables import Job
 
@@ -46,10 +47,10 @@ async def reset_database(*, sessions: async_sessionmaker[AsyncSession], jobs: Jo
                          database_url: str, allowed: bool, confirmation: str, stop_timeout: float = 15) -> ResetResult:
     """Stop every unfinished job, delete every row of every table in one transaction, then every data file."""
     if not allowed:
-        raise ServiceError("FORBIDDEN", "Resetting the database is disabled on this server "
+        raise ServiceError(ErrorCode.FORBIDDEN, "Resetting the database is disabled on this server "
                                         "(set ASSAY_ALLOW_DATABASE_RESET=true to allow it)")
     if confirmation != RESET_CONFIRMATION:
-        raise ServiceError("INVALID_INPUT", f'Type exactly "{RESET_CONFIRMATION}" to confirm', ["confirmation"])
+        raise invalid(f'Type exactly "{RESET_CONFIRMATION}" to confirm', ["confirmation"])
     await _stop_unfinished_jobs(sessions, jobs, stop_timeout)
     deleted_rows = 0
     async with sessions() as session:
@@ -72,7 +73,7 @@ async def _stop_unfinished_jobs(sessions: async_sessionmaker[AsyncSession], jobs
     while unfinished and time.monotonic() < deadline:
         async with sessions() as session:
             still_running = (await session.exec(select(func.count()).select_from(Job).where(
-                col(Job.id).in_(unfinished), Job.status == "RUNNING"))).one()
+                col(Job.id).in_(unfinished), Job.status == JobStatus.RUNNING))).one()
         if not still_running and not jobs.active_job_ids:
             return
         await asyncio.sleep(0.1)

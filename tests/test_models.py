@@ -268,32 +268,37 @@ def test_models_are_private_and_deletable(churn, client, token, settings):
     assert client.get(model["joblib"]).status_code == 404
 
 
+def _candidate(algorithm, score, fit_seconds, rows, params=None):
+    from services.modeling.search import Candidate
+    return Candidate(algorithm=algorithm, params=params, metric="accuracy", score=score, std=0.0,
+                     fit_seconds=fit_seconds, rows=rows, scores=(score,))
+
+
 def test_a_candidate_whose_refit_would_overrun_the_budget_is_passed_over():
     from services.modeling.search import choose_winner
     logged = []
-    board = [{"algorithm": "RANDOM_FOREST", "score": 0.97, "fit_seconds": 20.0, "rows": 1000},
-             {"algorithm": "HIST_GRADIENT_BOOSTING", "score": 0.96, "fit_seconds": 1.0, "rows": 1000}]
+    board = [_candidate("RANDOM_FOREST", 0.97, 20.0, 1000), _candidate("HIST_GRADIENT_BOOSTING", 0.96, 1.0, 1000)]
     chosen = choose_winner(board, training_rows=10_000, budget=60, log=lambda message, level="INFO": logged.append(message))
-    assert chosen["algorithm"] == "HIST_GRADIENT_BOOSTING"
+    assert chosen.algorithm == "HIST_GRADIENT_BOOSTING"
     assert "refitting RANDOM_FOREST on all training rows would take about 200 s, beyond the 120 s budget" in logged[0]
-    assert choose_winner(board, training_rows=10_000, budget=None, log=logged.append)["algorithm"] == "RANDOM_FOREST"
-    assert choose_winner(board, training_rows=1000, budget=60, log=logged.append)["algorithm"] == "RANDOM_FOREST"
+    assert choose_winner(board, training_rows=10_000, budget=None, log=logged.append).algorithm == "RANDOM_FOREST"
+    assert choose_winner(board, training_rows=1000, budget=60, log=logged.append).algorithm == "RANDOM_FOREST"
 
 
 def test_the_winner_comes_from_the_round_on_the_most_rows():
     from services.modeling.search import choose_winner, second_round
-    board = [{"algorithm": "HIST_GRADIENT_BOOSTING", "params": None, "score": 0.95, "fit_seconds": 1.0, "rows": 1000},
-             {"algorithm": "EXTRA_TREES", "params": {"max_features": 0.5}, "score": 0.94, "fit_seconds": 2.0, "rows": 1000},
-             {"algorithm": "EXTRA_TREES", "params": None, "score": 0.93, "fit_seconds": 1.5, "rows": 1000}]
+    board = [_candidate("HIST_GRADIENT_BOOSTING", 0.95, 1.0, 1000),
+             _candidate("EXTRA_TREES", 0.94, 2.0, 1000, {"max_features": 0.5}),
+             _candidate("EXTRA_TREES", 0.93, 1.5, 1000)]
     # The two best distinct configurations, on four times the rows, only when both fit in the time left.
     rows, leaders = second_round(board, sample_rows=1000, training_rows=10_000, seconds_left=61, folds=5)
-    assert rows == 4000 and [c["params"] for c in leaders] == [None, {"max_features": 0.5}]
+    assert rows == 4000 and [c.params for c in leaders] == [None, {"max_features": 0.5}]
     assert second_round(board, sample_rows=1000, training_rows=10_000, seconds_left=59, folds=5) is None
     assert second_round(board, sample_rows=1000, training_rows=1000, seconds_left=600, folds=5) is None
-    board += [{"algorithm": "HIST_GRADIENT_BOOSTING", "params": None, "score": 0.951, "fit_seconds": 4.0, "rows": 4000},
-              {"algorithm": "EXTRA_TREES", "params": {"max_features": 0.5}, "score": 0.957, "fit_seconds": 8.0, "rows": 4000}]
+    board += [_candidate("HIST_GRADIENT_BOOSTING", 0.951, 4.0, 4000),
+              _candidate("EXTRA_TREES", 0.957, 8.0, 4000, {"max_features": 0.5})]
     chosen = choose_winner(board, training_rows=10_000, budget=60, log=print)
-    assert (chosen["algorithm"], chosen["rows"]) == ("EXTRA_TREES", 4000)
+    assert (chosen.algorithm, chosen.rows) == ("EXTRA_TREES", 4000)
 
 
 def test_deleting_a_dataset_removes_its_models_files(churn, client, token, settings):
@@ -354,3 +359,18 @@ def test_model_files_pickled_before_the_module_rename_still_load(tmp_path):
             "step = load_model_artifact(sys.argv[1])\nprint(step.func.__module__, step.func.__name__)\n")
     loaded = subprocess.run([sys.executable, "-c", load, str(path)], capture_output=True, text=True, check=True)
     assert loaded.stdout.split() == ["services.modeling.estimators", "_as_float"]
+
+
+def test_a_training_spec_round_trips_through_job_params_and_old_params_still_load():
+    from services.modeling.spec import TrainingSpec
+    # A TRAIN job's params as start_training wrote them before the spec was typed (and still writes them).
+    old = {"model_id": "m1", "dataset_id": "d1", "data_dir": "/data", "columns": [], "target": "y",
+           "task": "CLASSIFICATION", "algorithms": ["RANDOM_FOREST"], "features": ["a", "b"], "test_size": 0.25,
+           "cv_folds": 4, "seed": 7, "time_budget_seconds": None}
+    spec = TrainingSpec.from_params(old)
+    assert (spec.algorithms, spec.features, spec.seed, spec.max_refit_seconds) == (("RANDOM_FOREST",), ("a", "b"), 7, None)
+    assert spec.to_params() == {k: v for k, v in old.items() if k not in ("model_id", "data_dir", "columns")}
+    # Absent options take the business defaults, from a request and from params alike.
+    requested = TrainingSpec.requested(dataset_id="d1", target="y", algorithms=[], test_size=None, seed=None)
+    assert (requested.algorithms, requested.test_size, requested.cv_folds, requested.seed) == (("AUTO",), 0.2, 5, 0)
+    assert TrainingSpec.from_params({"dataset_id": "d1", "target": "y", "algorithms": None}) == requested

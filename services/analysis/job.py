@@ -15,10 +15,11 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from services import files
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.jobs.context import JobContext
 from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
 from services.modeling.search import train_model
+from services.modeling.spec import TrainingSpec
 from services.profiling.profile import profile_table
 from services.reports.html import render_report
 
@@ -140,7 +141,7 @@ def run_analysis(ctx: JobContext) -> dict:
             output = STAGE_BODIES[stage](ctx, store, data_dir, dataset_id)
             seconds = time.perf_counter() - began
             if seconds > float(p["stage_timeout_seconds"]):
-                raise ServiceError("INTERNAL", f"Stage {stage} took {seconds:.0f} s, over its "
+                raise ServiceError(ErrorCode.INTERNAL, f"Stage {stage} took {seconds:.0f} s, over its "
                                    f"{float(p['stage_timeout_seconds']):g} s limit")
             store.save(stage, output)
             timings = store.load("timings") if store.done("timings") else []
@@ -157,10 +158,10 @@ def run_analysis(ctx: JobContext) -> dict:
 def _ingest_check(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     parquet = files.parquet_path(data_dir, dataset_id)
     if not parquet.exists():
-        raise ServiceError("CONFLICT", "The dataset has no ingested copy")
+        raise conflict("The dataset has no ingested copy")
     rows = pq.ParquetFile(parquet).metadata.num_rows
     if rows < 10:
-        raise ServiceError("INVALID_INPUT", f"The dataset has {rows} row(s); an analysis needs at least 10")
+        raise invalid(f"The dataset has {rows} row(s); an analysis needs at least 10")
     ctx.log(f"Dataset has {rows:,} rows and {len(ctx.params['columns'])} columns")
     return {"rows": rows}
 
@@ -181,13 +182,13 @@ def _clarify(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     for given in (ctx.params.get("target"), ctx.params.get("answer")):
         if given:
             if given not in names:
-                raise ServiceError("INVALID_INPUT", f"No column named {given!r}")
+                raise invalid(f"No column named {given!r}")
             ctx.log(f"Target: {given} (given)")
             return {"target": given, "why": "given"}
     profile = json.loads(files.profile_path(data_dir, dataset_id).read_text())
     scored = [entry for entry in score_targets(columns, profile) if _learnable(ctx, data_dir, dataset_id, entry[1])]
     if not scored:
-        raise ServiceError("INVALID_INPUT", "No column can serve as a target")
+        raise invalid("No column can serve as a target")
     if len(scored) == 1 or scored[0][0] >= scored[1][0] + 2:
         score, name, why = scored[0]
         ctx.log(f"Target: {name}, because {why} (score {score:g}, next {scored[1][0] if len(scored) > 1 else 0:g})")
@@ -209,12 +210,12 @@ def _learnable(ctx, data_dir: Path, dataset_id: str, target: str) -> bool:
 
 def _modeling(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     target = store.load("clarify")["target"]
-    params = {"data_dir": str(data_dir), "dataset_id": dataset_id, "model_id": ctx.params["model_id"],
-              "columns": ctx.params["columns"], "target": target, "task": None, "algorithms": ["AUTO"],
-              "features": None, "test_size": ANALYSIS_TEST_SIZE, "cv_folds": ANALYSIS_CV_FOLDS, "seed": 0,
-              "time_budget_seconds": ctx.params["model_budget_seconds"],
-              # One call from upload to insight: the refit on all rows gets half the budget again, not 2x.
-              "max_refit_seconds": ctx.params["model_budget_seconds"] / 2}
+    spec = TrainingSpec(dataset_id=dataset_id, target=target, test_size=ANALYSIS_TEST_SIZE,
+                        cv_folds=ANALYSIS_CV_FOLDS, time_budget_seconds=ctx.params["model_budget_seconds"],
+                        # One call from upload to insight: the refit on all rows gets half the budget again, not 2x.
+                        max_refit_seconds=ctx.params["model_budget_seconds"] / 2)
+    params = {"data_dir": str(data_dir), "model_id": ctx.params["model_id"], "columns": ctx.params["columns"],
+              **spec.to_params()}
     result = train_model(_Substages(ctx, "modeling"), params)
     return {"target": target, "version": ctx.params["model_version"], **result}
 
@@ -236,7 +237,7 @@ def _qa(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     model = store.load("modeling")
     metrics = {k: v for k, v in model["metrics"].items() if v is not None}
     if not metrics:
-        raise ServiceError("INTERNAL", "QA: the model has no metrics")
+        raise ServiceError(ErrorCode.INTERNAL, "QA: the model has no metrics")
     target = model["target"]
     features = [f["name"] for f in model["features"]]
     frame = pq.read_table(files.parquet_path(data_dir, dataset_id), columns=features + [target]).to_pandas()
@@ -246,7 +247,7 @@ def _qa(ctx, store, data_dir: Path, dataset_id: str) -> dict:
         ctx.log(finding, "WARNING")
     report = files.report_path(data_dir, ctx.params["report_id"])
     if not report.exists() or report.stat().st_size == 0:
-        raise ServiceError("INTERNAL", "QA: the report was not written")
+        raise ServiceError(ErrorCode.INTERNAL, "QA: the report was not written")
     if findings:
         html = report.read_text(encoding="utf-8")
         from html import escape

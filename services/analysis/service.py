@@ -11,10 +11,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets.service import MAX_NAME, get_dataset
-from services.errors import ServiceError, invalid
+from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
 from services.jobs.kinds import JobKindSpec
+from services.jobs.status import JobStatus
 from services.modeling.service import get_model
 from services.reports.theme import resolve_theme
 from services.storage.lookup import owned_by_ids
@@ -24,9 +25,9 @@ from services.storage.tables import Dataset, Job, Model, Report, new_id
 async def _ready_dataset(session: AsyncSession, owner_id: str, dataset_id: str | None) -> Dataset:
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
     if dataset is None:
-        raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
+        raise not_found("Dataset", ["datasetId"])
     if dataset.status != "READY":
-        raise ServiceError("CONFLICT", f"The dataset is {dataset.status}, not READY", ["datasetId"])
+        raise conflict(f"The dataset is {dataset.status}, not READY", ["datasetId"])
     return dataset
 
 
@@ -59,9 +60,9 @@ async def start_analysis(session: AsyncSession, *, jobs: JobEngine, owner_id: st
 async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, job_id: str | None, answer: str) -> Job:
     job = await session.get(Job, job_id) if job_id else None
     if job is None or job.owner_id != owner_id:
-        raise ServiceError("NOT_FOUND", "Job not found", ["jobId"])
-    if job.status != "NEEDS_INPUT":
-        raise ServiceError("CONFLICT", f"The job is {job.status}, not waiting for an answer", ["jobId"])
+        raise not_found("Job", ["jobId"])
+    if job.status != JobStatus.NEEDS_INPUT:
+        raise conflict(f"The job is {job.status}, not waiting for an answer", ["jobId"])
     if answer not in (job.choices or []):
         raise invalid(f"{answer!r} is not one of the choices: {', '.join(job.choices or [])}", ["answer"])
     if job.kind == "ANALYZE":
@@ -70,7 +71,7 @@ async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, j
                                 cv_folds=ANALYSIS_CV_FOLDS, field=["answer"])
     resumed = await jobs.answer(job.id, answer)
     if resumed is None:
-        raise ServiceError("CONFLICT", "The job stopped waiting before the answer came", ["jobId"])
+        raise conflict("The job stopped waiting before the answer came", ["jobId"])
     return resumed
 
 
@@ -103,9 +104,9 @@ async def start_report(session: AsyncSession, *, jobs: JobEngine, owner_id: str,
     if model_id is not None:
         model = await get_model(session, owner_id=owner_id, model_id=model_id)
         if model is None:
-            raise ServiceError("NOT_FOUND", "Model not found", ["modelId"])
+            raise not_found("Model", ["modelId"])
         if model.status != "READY":
-            raise ServiceError("CONFLICT", f"The model is {model.status}", ["modelId"])
+            raise conflict(f"The model is {model.status}", ["modelId"])
     resolved = resolve_theme(theme, theme_defaults, ["theme"])
     report = Report(owner_id=owner_id, dataset_id=dataset.id, model_id=model.id if model else None)
     session.add(report)

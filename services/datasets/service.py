@@ -14,11 +14,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets.charts import build_chart
-from services.errors import ServiceError, invalid
+from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.ingest.ragged import POLICIES
 from services.ingest.sniff import check_upload, read_text_head
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
+from services.jobs.status import ACTIVE
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model, Report
 from services.values import json_rows
@@ -111,7 +112,7 @@ def _store_upload(source: BinaryIO, target: Path, max_bytes: int, staged_path: P
     if staged_path is not None:
         size = staged_path.stat().st_size
         if size > max_bytes:
-            raise ServiceError("PAYLOAD_TOO_LARGE", f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
+            raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
         os.replace(staged_path, target)  # same file system (both in the data directory): a rename, not a copy
         check_upload(target)
         return size
@@ -120,7 +121,7 @@ def _store_upload(source: BinaryIO, target: Path, max_bytes: int, staged_path: P
         while chunk := source.read(COPY_CHUNK):
             written += len(chunk)
             if written > max_bytes:
-                raise ServiceError("PAYLOAD_TOO_LARGE", f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
+                raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
             out.write(chunk)
     check_upload(target)
     return written
@@ -176,7 +177,7 @@ async def _judgeable(arrival: UploadArrival | None) -> bool:
     if not arrival.finished and _starts_like_zip(arrival):
         await arrival.wait_complete()  # a workbook is judged by the directory at its end
     if arrival.failure:
-        raise ServiceError("PAYLOAD_TOO_LARGE" if "too large" in arrival.failure else "INVALID_INPUT",
+        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE if "too large" in arrival.failure else "INVALID_INPUT",
                            f"The upload did not complete: {arrival.failure}")
     return not arrival.finished
 
@@ -240,9 +241,9 @@ async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: st
                          data_dir: Path) -> None:
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
     if dataset is None:
-        raise ServiceError("NOT_FOUND", "Dataset not found", ["id"])
+        raise not_found("Dataset", ["id"])
     running = await session.exec(select(Job.id).where(Job.dataset_id == dataset_id,
-                                                      col(Job.status).in_(("QUEUED", "RUNNING", "NEEDS_INPUT"))))
+                                                      col(Job.status).in_(ACTIVE)))
     for job_id in running.all():
         await jobs.cancel(job_id, reason="The dataset was deleted")
     # Models and reports of this dataset go with it (rows by cascade): their files must go too.
@@ -272,7 +273,7 @@ async def row_page(data_dir: Path, dataset: Dataset, *, offset: int, limit: int,
 async def chart_points(data_dir: Path, dataset: Dataset, spec: dict[str, Any]) -> dict[str, Any]:
     """Chart points for a READY dataset, computed off the event loop (unset spec values: CHART_DEFAULTS)."""
     if dataset.status != "READY":
-        raise ServiceError("CONFLICT", f"The dataset is {dataset.status}, not READY")
+        raise conflict(f"The dataset is {dataset.status}, not READY")
     return await asyncio.to_thread(build_chart, data_dir, dataset.id, dataset.columns, spec)
 
 

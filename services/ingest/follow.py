@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 
 POLL_SECONDS = 0.01
 COMPLETE, ABORTED = "complete", "aborted"
@@ -30,7 +30,7 @@ def write_upload_state(state_path: Path, outcome: str, detail: str) -> None:
 
 class UploadCutOff(ServiceError):
     def __init__(self, message: str) -> None:
-        super().__init__("PARSE_ERROR", message)
+        super().__init__(ErrorCode.PARSE_ERROR, message)
 
 
 class FollowedFile:

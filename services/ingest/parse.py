@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 from services.ingest.detect import WHITESPACE, WHITESPACE_FIELD, CsvDialect, detect_dialect
 from services.ingest.follow import FollowedFile
 from services.ingest.ragged import FAIL, LineBase, RaggedLines
@@ -177,13 +177,13 @@ def read_with_dialect(path: Path, dialect: CsvDialect, *, max_decompressed: int,
     except pa.ArrowInvalid as exc:
         raise _explain_parse_failure(path, dialect, max_decompressed, exc) from exc
     except UnicodeDecodeError as exc:
-        raise ServiceError("PARSE_ERROR", f"Could not parse the file as {dialect.encoding} text: {exc}") from exc
+        raise ServiceError(ErrorCode.PARSE_ERROR, f"Could not parse the file as {dialect.encoding} text: {exc}") from exc
     if table.num_columns == 0:
-        raise ServiceError("PARSE_ERROR", "No columns were found in the file")
+        raise ServiceError(ErrorCode.PARSE_ERROR, "No columns were found in the file")
     names = table.column_names if dialect.has_header else [f"column_{i + 1}" for i in range(table.num_columns)]
     table = table.rename_columns(clean_column_names(names))
     if table.num_rows == 0:
-        raise ServiceError("PARSE_ERROR", "The file has a header but no data rows")
+        raise ServiceError(ErrorCode.PARSE_ERROR, "The file has a header but no data rows")
     ragged.check_most(table.num_rows)
     return convert_datetime_strings(table)
 
@@ -192,9 +192,9 @@ def _explain_parse_failure(path: Path, dialect: CsvDialect, max_decompressed: in
     ragged = find_ragged_line(path, dialect, max_decompressed)
     if ragged is not None:
         line, expected, found = ragged
-        return ServiceError("PARSE_ERROR", f"Line {line} has {found} fields where the header has {expected}")
+        return ServiceError(ErrorCode.PARSE_ERROR, f"Line {line} has {found} fields where the header has {expected}")
     message = str(exc).removeprefix("CSV parse error: ")
-    return ServiceError("PARSE_ERROR", f"Could not parse the file: {message}")
+    return ServiceError(ErrorCode.PARSE_ERROR, f"Could not parse the file: {message}")
 
 
 def convert_datetime_strings(table: pa.Table) -> pa.Table:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 
 PAD, SKIP, FAIL = "PAD", "SKIP", "FAIL"
 POLICIES = (PAD, SKIP, FAIL)
@@ -84,7 +84,7 @@ class RaggedLines:
         """Fail the file when most of its lines disagree with the detected shape."""
         disagreeing = self.padded + self.trimmed + len(self.rejects)
         if disagreeing and disagreeing > MOST * (rows + len(self.rejects)):
-            raise ServiceError("PARSE_ERROR", f"{disagreeing:,} of {rows + len(self.rejects):,} lines do not have the "
+            raise ServiceError(ErrorCode.PARSE_ERROR, f"{disagreeing:,} of {rows + len(self.rejects):,} lines do not have the "
                                f"header's number of fields: the delimiter or the header was probably guessed wrong "
                                f"(set csv.delimiter or csv.hasHeader)")
 
@@ -169,7 +169,7 @@ class PieceRows:
             fields = next(csv.reader([text], delimiter=self.tally.delimiter, quotechar=self.tally.quote_char), [])
             found.append((first_line.line_at(data, offset, newline) if offset >= 0 else 0, len(fields), expected))
         line, fields, expected = min(found)
-        raise ServiceError("PARSE_ERROR", f"Line {line} has {fields} fields where the header has {expected}")
+        raise ServiceError(ErrorCode.PARSE_ERROR, f"Line {line} has {fields} fields where the header has {expected}")
 
 
 class LineBase:

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import python_calamine
 
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError, invalid
 from services.ingest.detect import detect_header
 from services.ingest.parse import clean_column_names, convert_datetime_strings
 
@@ -29,28 +29,28 @@ def read_workbook(path: Path, *, sheet: str | None, max_rows: int, max_decompres
         with path.open("rb") as handle:
             workbook = python_calamine.CalamineWorkbook.from_filelike(handle)
     except python_calamine.PasswordError as exc:
-        raise ServiceError("UNSUPPORTED_FILE", "The workbook is password-protected; save it without a password") from exc
+        raise ServiceError(ErrorCode.UNSUPPORTED_FILE, "The workbook is password-protected; save it without a password") from exc
     except (python_calamine.CalamineError, ValueError, OSError) as exc:
         if _is_encrypted_ooxml(path):
-            raise ServiceError("UNSUPPORTED_FILE",
+            raise ServiceError(ErrorCode.UNSUPPORTED_FILE,
                                "The workbook is password-protected; save it without a password") from exc
-        raise ServiceError("UNSUPPORTED_FILE", f"The workbook could not be read: {exc}") from exc
+        raise ServiceError(ErrorCode.UNSUPPORTED_FILE, f"The workbook could not be read: {exc}") from exc
     names = workbook.sheet_names
     if not names:
-        raise ServiceError("PARSE_ERROR", "The workbook has no sheets")
+        raise ServiceError(ErrorCode.PARSE_ERROR, "The workbook has no sheets")
     chosen = names[0] if sheet is None else sheet
     if chosen not in names:
-        raise ServiceError("INVALID_INPUT", f"The workbook has no sheet {chosen!r}; its sheets are "
+        raise invalid(f"The workbook has no sheet {chosen!r}; its sheets are "
                            + ", ".join(repr(n) for n in names), ["csv", "sheet"])
     try:
         grid = workbook.get_sheet_by_name(chosen)
         declared = grid.total_height + 1  # (the index of its last row)
         if declared > max_rows:
-            raise ServiceError("PAYLOAD_TOO_LARGE", f"The sheet {chosen!r} has {declared:,} rows, more than "
+            raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The sheet {chosen!r} has {declared:,} rows, more than "
                                f"the limit of {max_rows:,}")
         rows = grid.to_python(skip_empty_area=True)
     except python_calamine.CalamineError as exc:
-        raise ServiceError("PARSE_ERROR", f"The sheet {chosen!r} could not be read: {exc}") from exc
+        raise ServiceError(ErrorCode.PARSE_ERROR, f"The sheet {chosen!r} could not be read: {exc}") from exc
     finally:
         workbook.close()
     return cells_to_table(rows), chosen
@@ -60,14 +60,14 @@ def cells_to_table(rows: list[list]) -> pa.Table:
     """Typed columns from a grid of cells: a header when the first row names the columns (as for text)."""
     rows = [row for row in rows if any(cell not in ("", None) for cell in row)]
     if not rows:
-        raise ServiceError("PARSE_ERROR", "The sheet is empty")
+        raise ServiceError(ErrorCode.PARSE_ERROR, "The sheet is empty")
     width = max(len(row) for row in rows)
     rows = [list(row) + [""] * (width - len(row)) for row in rows]
     has_header = detect_header([[_as_text(cell) for cell in row] for row in rows[:200]])
     names = [_as_text(cell) for cell in rows[0]] if has_header else [f"column_{i + 1}" for i in range(width)]
     body = rows[1:] if has_header else rows
     if not body:
-        raise ServiceError("PARSE_ERROR", "The sheet has a header but no data rows")
+        raise ServiceError(ErrorCode.PARSE_ERROR, "The sheet has a header but no data rows")
     columns = [_column([row[index] for row in body]) for index in range(width)]
     table = pa.Table.from_arrays(columns, names=clean_column_names(names))
     return convert_datetime_strings(table)
@@ -119,9 +119,9 @@ def _check_inflated_size(path: Path, max_decompressed: int) -> None:
         with zipfile.ZipFile(path) as archive:
             inflated = sum(member.file_size for member in archive.infolist())
     except zipfile.BadZipFile as exc:
-        raise ServiceError("UNSUPPORTED_FILE", f"The workbook is a damaged zip archive: {exc}") from exc
+        raise ServiceError(ErrorCode.UNSUPPORTED_FILE, f"The workbook is a damaged zip archive: {exc}") from exc
     if inflated > max_decompressed:
-        raise ServiceError("PAYLOAD_TOO_LARGE", f"The workbook expands beyond the "
+        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The workbook expands beyond the "
                            f"{max_decompressed // (1024 * 1024)} MB limit")
 
 
@@ -136,21 +136,21 @@ def read_parquet_upload(path: Path, *, max_rows: int, max_decompressed: int) -> 
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ServiceError("UNSUPPORTED_FILE", f"The Parquet file could not be read: {exc}") from exc
+        raise ServiceError(ErrorCode.UNSUPPORTED_FILE, f"The Parquet file could not be read: {exc}") from exc
     metadata = parquet.metadata
     inflated = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
     if inflated > max_decompressed:
-        raise ServiceError("PAYLOAD_TOO_LARGE", f"The Parquet file expands beyond the "
+        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The Parquet file expands beyond the "
                            f"{max_decompressed // (1024 * 1024)} MB limit")
     if metadata.num_rows > max_rows:
-        raise ServiceError("PAYLOAD_TOO_LARGE", f"The Parquet file has {metadata.num_rows:,} rows, more than the "
+        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The Parquet file has {metadata.num_rows:,} rows, more than the "
                            f"limit of {max_rows:,}")
     try:
         table = parquet.read()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ServiceError("PARSE_ERROR", f"The Parquet file could not be read: {exc}") from exc
+        raise ServiceError(ErrorCode.PARSE_ERROR, f"The Parquet file could not be read: {exc}") from exc
     if table.num_columns == 0 or table.num_rows == 0:
-        raise ServiceError("PARSE_ERROR", "The Parquet file has no rows" if table.num_columns else
+        raise ServiceError(ErrorCode.PARSE_ERROR, "The Parquet file has no rows" if table.num_columns else
                            "The Parquet file has no columns")
     table = table.rename_columns(clean_column_names([str(name) for name in table.column_names]))
     return pa.Table.from_arrays([_plain(column) for column in table.columns], names=table.column_names)

@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 
 if TYPE_CHECKING:
     from services.ingest.follow import FollowedFile
@@ -55,7 +55,7 @@ def read_text_head(path: Path, size: int = SAMPLE_BYTES, followed: "FollowedFile
                     break
                 out += decompressor.decompress(block, size - len(out))
     except zlib.error as exc:
-        raise ServiceError("UNSUPPORTED_FILE", f"The gzip data is corrupt: {exc}") from exc
+        raise ServiceError(ErrorCode.UNSUPPORTED_FILE, f"The gzip data is corrupt: {exc}") from exc
     return bytes(out)
 
 
@@ -111,21 +111,21 @@ def check_delimited_text(path: Path) -> bool:
     with path.open("rb") as raw:
         raw_head = raw.read(16)
     if not raw_head:
-        raise ServiceError("PARSE_ERROR", "The file is empty")
+        raise ServiceError(ErrorCode.PARSE_ERROR, "The file is empty")
     gzipped = is_gzip(raw_head)
     head = read_text_head(path)
     for magic, hint in _KNOWN_BINARIES:
         if head.startswith(magic):
-            raise ServiceError("UNSUPPORTED_FILE", hint)
+            raise ServiceError(ErrorCode.UNSUPPORTED_FILE, hint)
     if not head.strip(b" \t\r\n\x00"):
-        raise ServiceError("PARSE_ERROR", "The file has no content" if not gzipped else "The gzip archive is empty")
+        raise ServiceError(ErrorCode.PARSE_ERROR, "The file has no content" if not gzipped else "The gzip archive is empty")
     if head.startswith(_UTF16_BOMS):
         return gzipped
     if head.count(b"\x00") > max(STRAY_NULS, STRAY_NUL_SHARE * len(head)):
-        raise ServiceError("UNSUPPORTED_FILE", "The file contains binary data, not delimited text")
+        raise ServiceError(ErrorCode.UNSUPPORTED_FILE, "The file contains binary data, not delimited text")
     controls = sum(1 for byte in head if 0 < byte < 9 or 13 < byte < 32)
     if controls > len(head) * 0.01:
-        raise ServiceError("UNSUPPORTED_FILE", "The file contains binary data, not delimited text")
+        raise ServiceError(ErrorCode.UNSUPPORTED_FILE, "The file contains binary data, not delimited text")
     return gzipped
 
 
@@ -184,7 +184,7 @@ class CappedGzipReader(io.RawIOBase):
         count = self._file.readinto(buffer)
         self._produced += count
         if self._produced > self._max:
-            raise ServiceError("PAYLOAD_TOO_LARGE",
+            raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE,
                                f"The gzip archive expands beyond the {self._max // (1024 * 1024)} MB limit")
         return count
 

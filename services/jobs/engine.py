@@ -21,10 +21,11 @@ from services.jobs.events import publish_status
 from services.jobs.kinds import JobKindSpec
 from services.jobs.recording import append_log, aware, close_timeline
 from services.jobs.runner import finish_job
-from services.jobs.transitions import ACTIVE, TERMINAL, transition
+from services.jobs.status import ACTIVE, TERMINAL, JobStatus
+from services.jobs.transitions import transition
 from services.storage.tables import Job, utcnow
 
-__all__ = ["ACTIVE", "TERMINAL", "Executor", "JobEngine", "JobKindSpec", "transition"]
+__all__ = ["ACTIVE", "TERMINAL", "Executor", "JobEngine", "JobKindSpec", "JobStatus", "transition"]
 
 logger = logging.getLogger("assay.jobs")
 
@@ -122,10 +123,11 @@ class JobEngine:
                 job = await session.get(Job, job_id)
                 if job is None or job.status in TERMINAL:
                     return job
-                if job.status == "RUNNING":
+                if job.status == JobStatus.RUNNING:
                     await self.executor.request_cancel(job.id, reason)
                     return job
-                if await transition(session, job, "CANCELLED", from_statuses=("QUEUED", "NEEDS_INPUT"), error=reason):
+                if await transition(session, job, JobStatus.CANCELLED,
+                                    from_statuses=(JobStatus.QUEUED, JobStatus.NEEDS_INPUT), error=reason):
                     await finish_job(session, job, None, success=False, kinds=self.kinds, bus=self.bus)
                     return job
         return job
@@ -137,8 +139,8 @@ class JobEngine:
             if job is None:
                 return None
             params = {**job.params, "answer": answer}
-            if not await transition(session, job, "QUEUED", from_statuses=("NEEDS_INPUT",), params=params,
-                                    question=None, choices=None):
+            if not await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.NEEDS_INPUT,),
+                                    params=params, question=None, choices=None):
                 return None
             await append_log(session, job, "INFO", f"Answered: {answer}")
             await session.commit()
@@ -149,10 +151,12 @@ class JobEngine:
         """Jobs left waiting for an answer longer than `needs_input_timeout` end CANCELLED with the reason."""
         limit = utcnow() - timedelta(seconds=self.needs_input_timeout)
         async with self.sessions() as session:
-            waiting = (await session.exec(select(Job).where(Job.status == "NEEDS_INPUT", col(Job.updated_at) < limit))).all()
+            waiting = (await session.exec(select(Job).where(Job.status == JobStatus.NEEDS_INPUT,
+                                                            col(Job.updated_at) < limit))).all()
             for job in waiting:
                 reason = f"No answer within {self.needs_input_timeout:g} s"
-                if await transition(session, job, "CANCELLED", from_statuses=("NEEDS_INPUT",), error=reason):
+                if await transition(session, job, JobStatus.CANCELLED, from_statuses=(JobStatus.NEEDS_INPUT,),
+                                    error=reason):
                     await finish_job(session, job, None, success=False, kinds=self.kinds, bus=self.bus)
 
     # ------------------------------------------------------------------ recovery
@@ -170,14 +174,14 @@ class JobEngine:
         executor, QUEUED jobs nobody runs start. `stale_only=False` (a lone local server starting)
         treats every RUNNING job as orphaned."""
         stale_before = utcnow() - timedelta(seconds=3 * self.heartbeat_seconds)
-        statuses = ("RUNNING", "QUEUED") if self.executor.redispatches_queued else ("RUNNING",)
+        statuses = (JobStatus.RUNNING, JobStatus.QUEUED) if self.executor.redispatches_queued else (JobStatus.RUNNING,)
         async with self.sessions() as session:
             candidates = (await session.exec(select(Job).where(col(Job.status).in_(statuses)))).all()
             to_launch: list[Job] = []
             for job in candidates:
                 if self.executor.is_running_here(job.id):
                     continue
-                if job.status == "QUEUED":
+                if job.status == JobStatus.QUEUED:
                     to_launch.append(job)
                     continue
                 if stale_only and job.heartbeat_at and aware(job.heartbeat_at) > stale_before:
@@ -200,10 +204,10 @@ class JobEngine:
         waited_since = utcnow() - timedelta(seconds=self.resend_queued_after)
         resent: list[Job] = []
         async with self.sessions() as session:
-            waiting = (await session.exec(select(Job).where(Job.status == "QUEUED", col(Job.updated_at) < waited_since)
+            waiting = (await session.exec(select(Job).where(Job.status == JobStatus.QUEUED, col(Job.updated_at) < waited_since)
                                           .limit(500))).all()
             for job in waiting:  # the compare-and-set bumps updated_at: one replica sends it, once per interval
-                if await transition(session, job, "QUEUED", from_statuses=("QUEUED",)):
+                if await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.QUEUED,)):
                     await append_log(session, job, "WARNING", f"Still queued after {self.resend_queued_after:g} s; "
                                      "sent to the queue again in case its message was lost")
                     await session.commit()
@@ -213,8 +217,8 @@ class JobEngine:
 
     async def _recover_running(self, session: AsyncSession, job: Job, to_launch: list[Job]) -> None:
         if job.attempt < self.max_attempts:
-            requeued = await transition(session, job, "QUEUED", from_statuses=("RUNNING",), attempt=job.attempt + 1,
-                                        started_at=None, timeline=close_timeline(job.timeline))
+            requeued = await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.RUNNING,),
+                                        attempt=job.attempt + 1, started_at=None, timeline=close_timeline(job.timeline))
             if requeued:
                 await append_log(session, job, "WARNING", "The worker or server running this job stopped; running it again "
                                  f"(attempt {job.attempt} of {self.max_attempts})")
@@ -222,6 +226,6 @@ class JobEngine:
                 to_launch.append(job)
             return
         reason = f"Its worker or server stopped while this job ran, {job.attempt} time(s); giving up"
-        if await transition(session, job, "FAILED", from_statuses=("RUNNING",), error=reason,
+        if await transition(session, job, JobStatus.FAILED, from_statuses=(JobStatus.RUNNING,), error=reason,
                             timeline=close_timeline(job.timeline)):
             await finish_job(session, job, None, success=False, kinds=self.kinds, bus=self.bus)

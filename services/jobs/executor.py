@@ -13,7 +13,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 from services.jobs.context import JobCancelled, JobContext, NeedsInput
 
 logger = logging.getLogger("assay.jobs")
@@ -32,7 +32,7 @@ class WorkerOutcome:
     status: str                    # "succeeded", "failed", "cancelled" or "needs_input"
     result: dict[str, Any] | None = None
     error: str | None = None
-    code: str | None = None
+    code: ErrorCode | None = None
 
 
 class Executor(Protocol):
@@ -76,7 +76,7 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
     except ServiceError as exc:
         connection.send(("error", exc.code, exc.message, None, exc.details))
     except Exception as exc:  # noqa: BLE001 - reported to the engine, which logs the trace
-        connection.send(("error", "INTERNAL", f"{type(exc).__name__}: {exc}", traceback.format_exc(), None))
+        connection.send(("error", ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}", traceback.format_exc(), None))
     finally:
         connection.close()
 
@@ -170,7 +170,7 @@ class ProcessExecutor:
                 stop_reading()
             except Exception as exc:  # noqa: BLE001 - a message lost here must fail the job saying so, not silently
                 logger.exception("job %s: a message from its worker could not be read", spec.job_id)
-                final.append(("error", "INTERNAL", f"A message from the job could not be received ({type(exc).__name__})",
+                final.append(("error", ErrorCode.INTERNAL, f"A message from the job could not be received ({type(exc).__name__})",
                               None, None))
                 stop_reading()
 
@@ -201,7 +201,7 @@ class ProcessExecutor:
             return WorkerOutcome("failed", code=code, error=message, result=details)
         if stop_requested:
             return WorkerOutcome("cancelled")
-        return WorkerOutcome("failed", code="INTERNAL", error=f"The worker process exited unexpectedly (code {exitcode})")
+        return WorkerOutcome("failed", code=ErrorCode.INTERNAL, error=f"The worker process exited unexpectedly (code {exitcode})")
 
     def cancel(self, job_id: str) -> None:
         if job_id in self._waiting:

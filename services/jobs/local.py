@@ -12,6 +12,7 @@ from typing import Any
 
 from services.jobs.kinds import QUEUES
 from services.jobs.runner import JobRunner, finish_job
+from services.jobs.status import JobStatus
 from services.jobs.transitions import transition
 from services.storage.tables import Job
 
@@ -41,7 +42,8 @@ class LocalExecutor:
             return
         async with self.runner.sessions() as session:  # RUNNING, yet nobody here drives it: an orphan
             job = await session.get(Job, job_id)
-            if job and await transition(session, job, "CANCELLED", from_statuses=("RUNNING",), error=reason):
+            if job and await transition(session, job, JobStatus.CANCELLED, from_statuses=(JobStatus.RUNNING,),
+                                            error=reason):
                 await finish_job(session, job, None, success=False, kinds=self.runner.kinds, bus=self.runner.bus)
 
     def announce_shutdown(self) -> None:

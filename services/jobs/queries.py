@@ -6,6 +6,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import invalid
+from services.jobs.status import IN_FLIGHT, JobStatus
 from services.pagination import Page, paginate
 from services.storage.tables import Job, JobLog
 
@@ -50,10 +51,10 @@ async def job_logs(session: AsyncSession, *, job_id: str, last: int | None = Non
 async def count_active_by_kind(session: AsyncSession) -> dict[tuple[str, str], int]:
     """{(kind, QUEUED|RUNNING): jobs}: what each queue holds, as the database knows it."""
     rows = await session.execute(select(Job.kind, Job.status, func.count()).where(
-        col(Job.status).in_(("QUEUED", "RUNNING"))).group_by(Job.kind, Job.status))
+        col(Job.status).in_(IN_FLIGHT)).group_by(Job.kind, Job.status))
     return {(kind, status): count for kind, status, count in rows.all()}
 
 
 async def count_running(session: AsyncSession) -> int:
     """RUNNING jobs of every owner: what a cluster's workers run (a replica with Celery runs none itself)."""
-    return (await session.exec(select(func.count()).select_from(Job).where(Job.status == "RUNNING"))).one()
+    return (await session.exec(select(func.count()).select_from(Job).where(Job.status == JobStatus.RUNNING))).one()

@@ -18,12 +18,14 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.errors import ErrorCode
 from services.jobs.bus import EventBus
 from services.jobs.events import publish_job_events, publish_status
 from services.jobs.executor import JobSpec, ProcessExecutor, WorkerOutcome
 from services.jobs.kinds import JobKindSpec
 from services.jobs.recording import LogRecorder, append_log, close_timeline
-from services.jobs.transitions import ACTIVE, transition
+from services.jobs.status import ACTIVE, JobStatus
+from services.jobs.transitions import transition
 from services.storage.tables import Job, utcnow
 
 logger = logging.getLogger("assay.jobs")
@@ -66,7 +68,8 @@ class JobRunner:
         publish_job_events(self.bus, job, events)
 
     # ------------------------------------------------------------------ control
-    def cancel(self, job_id: str, *, status: str = "CANCELLED", reason: str = "Cancelled by the user") -> bool:
+    def cancel(self, job_id: str, *, status: JobStatus = JobStatus.CANCELLED,
+               reason: str = "Cancelled by the user") -> bool:
         """Stop a job this runner drives (checkpoint, then hard stop after the grace period)."""
         if job_id not in self._driving:
             return False
@@ -77,7 +80,7 @@ class JobRunner:
     def announce_hand_back(self) -> None:
         """Tell subscribers first, while their sockets are still open: running jobs go back to the queue."""
         for job in self._running_snapshots.values():
-            handed_back = job.model_copy(update={"status": "QUEUED",
+            handed_back = job.model_copy(update={"status": JobStatus.QUEUED,
                                                  "error": "The server is shutting down; the job resumes at the next start"})
             publish_status(self.bus, handed_back, final=True)
 
@@ -90,7 +93,8 @@ class JobRunner:
                 await self._beat_task
         if hand_back:
             for job_id in list(self._driving):
-                self._stop_reasons[job_id] = ("QUEUED", "The server shut down; the job will run again at the next start")
+                self._stop_reasons[job_id] = (JobStatus.QUEUED,
+                                              "The server shut down; the job will run again at the next start")
                 self.pool.cancel(job_id)
         deadline = asyncio.get_running_loop().time() + 10
         while self._driving and asyncio.get_running_loop().time() < deadline:  # let them record their hand-back
@@ -106,7 +110,7 @@ class JobRunner:
         try:
             async with self.sessions() as session:
                 job = await session.get(Job, job_id)
-            if job is None or job.status != "QUEUED" or (attempt is not None and job.attempt != attempt):
+            if job is None or job.status != JobStatus.QUEUED or (attempt is not None and job.attempt != attempt):
                 return
             spec = self.kinds[job.kind]
             recorder = LogRecorder(self, job)
@@ -123,7 +127,7 @@ class JobRunner:
             logger.exception("job %s: the runner failed while driving it", job_id)
             async with self.sessions() as session:
                 job = await session.get(Job, job_id)
-                if job and await transition(session, job, "FAILED", from_statuses=ACTIVE,
+                if job and await transition(session, job, JobStatus.FAILED, from_statuses=ACTIVE,
                                             error="Internal error; the server log has details"):
                     await self._finish(session, job, None, success=False)
         finally:
@@ -140,7 +144,8 @@ class JobRunner:
                 return False
             job = fresh
             now = utcnow()
-            if not await transition(session, job, "RUNNING", from_statuses=("QUEUED",), started_at=now, heartbeat_at=now):
+            if not await transition(session, job, JobStatus.RUNNING, from_statuses=(JobStatus.QUEUED,),
+                                    started_at=now, heartbeat_at=now):
                 return False
             on_start = self.kinds[job.kind].on_start
             if on_start is not None:
@@ -152,7 +157,7 @@ class JobRunner:
 
     def _expire(self, job: Job) -> None:
         limit = self.timeout_for(job.kind)
-        self.cancel(job.id, status="FAILED", reason=f"Timed out after {limit:g} s (the {job.kind} time limit)")
+        self.cancel(job.id, status=JobStatus.FAILED, reason=f"Timed out after {limit:g} s (the {job.kind} time limit)")
 
     def _checked_result(self, outcome: WorkerOutcome) -> WorkerOutcome:
         """A result too large to keep is refused with the limit named, never lost on its way."""
@@ -160,7 +165,7 @@ class JobRunner:
             return outcome
         size = len(json.dumps(outcome.result or {}, default=str))
         if size > self.max_result_bytes:
-            return WorkerOutcome("failed", code="PAYLOAD_TOO_LARGE",
+            return WorkerOutcome("failed", code=ErrorCode.PAYLOAD_TOO_LARGE,
                                  error=f"The job's result ({size / 1048576:.1f} MB) is over the "
                                        f"{self.max_result_bytes / 1048576:.3g} MB limit")
         return outcome
@@ -174,7 +179,7 @@ class JobRunner:
             if job is None or job.attempt != attempt:
                 return
             if outcome.status == "succeeded" and stop is None:
-                if await transition(session, job, "SUCCEEDED", from_statuses=("RUNNING",), progress=1.0,
+                if await transition(session, job, JobStatus.SUCCEEDED, from_statuses=(JobStatus.RUNNING,), progress=1.0,
                                     result=outcome.result, timeline=close_timeline(job.timeline)):
                     try:
                         await self._finish(session, job, outcome.result, success=True)
@@ -183,29 +188,29 @@ class JobRunner:
                         logger.exception("job %s: applying the result failed", job.id)
                         await session.rollback()
                         await session.refresh(job)
-                        outcome = WorkerOutcome("failed", code="INTERNAL", error="Saving the result failed")
+                        outcome = WorkerOutcome("failed", code=ErrorCode.INTERNAL, error="Saving the result failed")
                 else:
                     return
             if outcome.status == "needs_input" and stop is None:
-                await transition(session, job, "NEEDS_INPUT", from_statuses=("RUNNING",),
+                await transition(session, job, JobStatus.NEEDS_INPUT, from_statuses=(JobStatus.RUNNING,),
                                  question=outcome.result["question"], choices=outcome.result["choices"],
                                  timeline=close_timeline(job.timeline))
                 await append_log(session, job, "INFO", f"Waiting for an answer: {outcome.result['question']}")
                 await session.commit()
                 publish_status(self.bus, job)
                 return
-            if stop is not None and stop[0] == "QUEUED":  # handed back at shutdown
-                await transition(session, job, "QUEUED", from_statuses=("RUNNING",), error=None, started_at=None,
-                                 timeline=close_timeline(job.timeline))
+            if stop is not None and stop[0] == JobStatus.QUEUED:  # handed back at shutdown
+                await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.RUNNING,), error=None,
+                                 started_at=None, timeline=close_timeline(job.timeline))
                 await session.commit()
                 publish_status(self.bus, job)
                 return
-            status, reason = stop or (("CANCELLED", "Cancelled") if outcome.status == "cancelled"
-                                      else ("FAILED", outcome.error or "Failed"))
-            if outcome.status == "failed" and outcome.code == "INTERNAL" and stop is None:
+            status, reason = stop or ((JobStatus.CANCELLED, "Cancelled") if outcome.status == "cancelled"
+                                      else (JobStatus.FAILED, outcome.error or "Failed"))
+            if outcome.status == "failed" and outcome.code == ErrorCode.INTERNAL and stop is None:
                 logger.error("job %s failed: %s", job.id, outcome.error)
                 reason = f"Internal error: {outcome.error}"
-            if await transition(session, job, status, from_statuses=("RUNNING",), error=reason,
+            if await transition(session, job, status, from_statuses=(JobStatus.RUNNING,), error=reason,
                                 timeline=close_timeline(job.timeline)):
                 details = outcome.result if outcome.status == "failed" and stop is None else None
                 await self._finish(session, job, details, success=False)
@@ -237,7 +242,7 @@ class JobRunner:
         if running:
             async with self.sessions() as session:
                 await session.execute(update(Job).where(col(Job.id).in_(running),  # type: ignore[arg-type]
-                                                     col(Job.status) == "RUNNING").values(heartbeat_at=utcnow()))
+                                                     col(Job.status) == JobStatus.RUNNING).values(heartbeat_at=utcnow()))
                 await session.commit()
             if self.cancel_poll is not None:  # a cancel whose bus message this worker missed
                 for job_id, reason in (await self.cancel_poll(running)).items():

@@ -7,13 +7,15 @@ from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.jobs.status import ACTIVE, TERMINAL, JobStatus
 from services.storage.tables import Job, utcnow
 
-TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
-ACTIVE = ("QUEUED", "RUNNING", "NEEDS_INPUT")
+__all__ = ["ACTIVE", "TERMINAL", "JobStatus", "transition"]
 
 
-async def transition(session: AsyncSession, job: Job, to_status: str, *, from_statuses: tuple[str, ...],
+
+async def transition(session: AsyncSession, job: Job, to_status: JobStatus, *,
+                     from_statuses: tuple[JobStatus, ...],
                      **changes: Any) -> bool:
     """Compare-and-set: move `job` to `to_status` only if it is still in `from_statuses` at its known attempt."""
     now = utcnow()

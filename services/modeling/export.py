@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services import files
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError, invalid
 from services.modeling.service import load_pipeline
 from services.modeling.onnx_export import onnx_bytes
 from services.storage.tables import Model
@@ -17,16 +17,16 @@ EXPORT_FORMATS = ("JOBLIB", "SKOPS", "ONNX")
 
 def check_format(fmt: str) -> None:
     if fmt not in EXPORT_FORMATS:
-        raise ServiceError("INVALID_INPUT", f"Unknown format {fmt}", ["format"])
+        raise invalid(f"Unknown format {fmt}", ["format"])
 
 
 def check_exportable(data_dir: Path, model: Model, fmt: str) -> None:
     """Only a READY model whose trained file is on disk has anything to export."""
     check_format(fmt)
     if model.status != "READY":
-        raise ServiceError("NOT_FOUND", f"The model is {model.status}: it has no file to export", ["exportUrl"])
+        raise ServiceError(ErrorCode.NOT_FOUND, f"The model is {model.status}: it has no file to export", ["exportUrl"])
     if not files.model_path(data_dir, model.id).exists():
-        raise ServiceError("NOT_FOUND", "The model's file is missing; train it again", ["exportUrl"])
+        raise ServiceError(ErrorCode.NOT_FOUND, "The model's file is missing; train it again", ["exportUrl"])
 
 
 def export_path(data_dir: Path, model: Model, fmt: str) -> Path:

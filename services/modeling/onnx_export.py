@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from services.errors import ServiceError
+from services.errors import invalid
 
 OPSETS = {"": 18, "ai.onnx.ml": 3}
 
@@ -19,7 +19,7 @@ OPSETS = {"": 18, "ai.onnx.ml": 3}
 def onnx_bytes(pipeline: Any, features: list[dict[str, Any]], task: str) -> bytes:
     dated = [f["name"] for f in features if f["semantic_type"] == "DATETIME"]
     if dated:
-        raise ServiceError("INVALID_INPUT", f"ONNX export is not available for this model: {', '.join(dated)} "
+        raise invalid(f"ONNX export is not available for this model: {', '.join(dated)} "
                            f"{'is a date column' if len(dated) == 1 else 'are date columns'}, and the step that "
                            "splits dates into parts has no ONNX converter. Export SKOPS or JOBLIB instead.", ["format"])
     from skl2onnx import convert_sklearn
@@ -32,7 +32,7 @@ def onnx_bytes(pipeline: Any, features: list[dict[str, Any]], task: str) -> byte
     try:
         return convert_sklearn(typed, initial_types=inputs, options=options, target_opset=OPSETS).SerializeToString()
     except Exception as exc:  # noqa: BLE001 - any converter gap becomes a readable refusal
-        raise ServiceError("INVALID_INPUT", f"skl2onnx could not convert this pipeline: {exc}", ["format"]) from exc
+        raise invalid(f"skl2onnx could not convert this pipeline: {exc}", ["format"]) from exc
 
 
 def _without_coercion(pipeline: Any) -> Any:

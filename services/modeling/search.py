@@ -3,6 +3,7 @@ and the analysis job both call `train_model`)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ from sklearn.inspection import permutation_importance
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
 
 from services import files
+from services.errors import invalid
 from services.jobs.context import JobContext
 from services.modeling.estimators import (RELATIVE_FIT_COST, SEARCH_TRIALS, SEARCHABLE, VARIANTS, build_pipeline,
                                         sample_params)
+from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS, detect_task
 
 COMPARE_ROWS = 20_000        # candidates are compared on at most this many training rows
@@ -112,12 +115,31 @@ def _describe(variant: dict[str, Any] | None) -> str:
     return f" {variant}" if variant else ""
 
 
-def expected_fit_seconds(algorithm: str, leaderboard: list[dict[str, Any]]) -> float:
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration's cross-validated score on one sample of the training split."""
+
+    algorithm: str
+    params: dict[str, Any] | None   # a variant's or a random trial's estimator parameters; None for the defaults
+    metric: str
+    score: float                    # the mean over the folds
+    std: float
+    fit_seconds: float              # per fold
+    rows: int                       # the sample it was compared on
+    scores: tuple[float, ...]       # each fold's
+
+    def entry(self, *, selected: bool) -> dict[str, Any]:
+        """The leaderboard entry the model keeps and the API shows: all but the fold scores."""
+        return {"algorithm": self.algorithm, "params": self.params, "metric": self.metric, "score": self.score,
+                "std": self.std, "fit_seconds": self.fit_seconds, "rows": self.rows, "selected": selected}
+
+
+def expected_fit_seconds(algorithm: str, leaderboard: list[Candidate]) -> float:
     """Its own slowest fit so far, or, not yet run, the others' fits scaled by RELATIVE_FIT_COST."""
-    known = [c["fit_seconds"] for c in leaderboard if c["algorithm"] == algorithm]
+    known = [c.fit_seconds for c in leaderboard if c.algorithm == algorithm]
     if known:
         return max(known)
-    return max(c["fit_seconds"] * RELATIVE_FIT_COST[algorithm] / RELATIVE_FIT_COST[c["algorithm"]] for c in leaderboard)
+    return max(c.fit_seconds * RELATIVE_FIT_COST[algorithm] / RELATIVE_FIT_COST[c.algorithm] for c in leaderboard)
 
 
 class TuningPlan:
@@ -136,8 +158,8 @@ class TuningPlan:
         self.rng = np.random.default_rng(seed)
         self.too_slow: set[str] = set()
 
-    def more(self, leaderboard: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any] | None]]:
-        leaders = list(dict.fromkeys(c["algorithm"] for c in sorted(leaderboard, key=lambda c: -c["score"])))[:2]
+    def more(self, leaderboard: list[Candidate]) -> list[tuple[str, dict[str, Any] | None]]:
+        leaders = list(dict.fromkeys(c.algorithm for c in sorted(leaderboard, key=lambda c: -c.score)))[:2]
         if not self.fixed_done:
             self.fixed_done = True
             # Interleaved (each leader's first variant, then each one's second...), so a slow leader's
@@ -154,184 +176,259 @@ class TuningPlan:
         return [(algorithm, sample_params(algorithm, self.rng))]
 
 
-def choose_winner(leaderboard: list[dict[str, Any]], *, training_rows: int, budget: float | None, log,
-                  max_refit_seconds: float | None = None) -> dict[str, Any]:
+def choose_winner(leaderboard: list[Candidate], *, training_rows: int, budget: float | None, log,
+                  max_refit_seconds: float | None = None) -> Candidate:
     """The best CV score among the candidates compared on the most rows (scores on different samples do
     not compare) whose refit on the whole training split fits the budget.
 
     A candidate's refit grows with the rows (about linearly), so with a budget one projected to need more
     than `max_refit_seconds` (default max(2 x budget, 60 s)) to refit is passed over, and the log says so.
     """
-    most_rows = max(c["rows"] for c in leaderboard)
-    final_round = [c for c in leaderboard if c["rows"] == most_rows]
-    best = max(final_round, key=lambda c: c["score"])
+    most_rows = max(c.rows for c in leaderboard)
+    final_round = [c for c in leaderboard if c.rows == most_rows]
+    best = max(final_round, key=lambda c: c.score)
     if budget is None or most_rows >= training_rows:
         return best
     limit = max_refit_seconds or max(2 * budget, 60.0)
 
-    def refit_seconds(candidate: dict[str, Any]) -> float:
-        return candidate["fit_seconds"] * training_rows / candidate["rows"]
+    def refit_seconds(candidate: Candidate) -> float:
+        return candidate.fit_seconds * training_rows / candidate.rows
 
     affordable = ([c for c in final_round if refit_seconds(c) <= limit]
                   or [c for c in leaderboard if refit_seconds(c) <= limit]
                   or [min(leaderboard, key=refit_seconds)])
-    most_rows = max(c["rows"] for c in affordable)
-    chosen = max((c for c in affordable if c["rows"] == most_rows), key=lambda c: c["score"])
+    most_rows = max(c.rows for c in affordable)
+    chosen = max((c for c in affordable if c.rows == most_rows), key=lambda c: c.score)
     if chosen is not best:
-        log(f"Chose {chosen['algorithm']} over {best['algorithm']} ({best['score']:.4f} vs {chosen['score']:.4f}): "
-            f"refitting {best['algorithm']} on all training rows would take about "
+        log(f"Chose {chosen.algorithm} over {best.algorithm} ({best.score:.4f} vs {chosen.score:.4f}): "
+            f"refitting {best.algorithm} on all training rows would take about "
             f"{refit_seconds(best):.0f} s, beyond the {limit:g} s budget", "WARNING")
     return chosen
 
 
-def second_round(leaderboard: list[dict[str, Any]], *, sample_rows: int, training_rows: int, seconds_left: float,
-                 folds: int) -> tuple[int, list[dict[str, Any]]] | None:
+def second_round(leaderboard: list[Candidate], *, sample_rows: int, training_rows: int, seconds_left: float,
+                 folds: int) -> tuple[int, list[Candidate]] | None:
     """Successive halving on large data: the two best configurations again on a sample SECOND_ROUND_GROWTH
     times larger, when both fit in the time left. Forests and boosting gain differently from rows, so the
     small sample alone does not decide between close leaders. None when it does not fit or there is no
     larger sample to take."""
     rows = min(training_rows, sample_rows * SECOND_ROUND_GROWTH)
-    ranked = sorted(leaderboard, key=lambda c: -c["score"])
+    ranked = sorted(leaderboard, key=lambda c: -c.score)
     leaders = [c for index, c in enumerate(ranked)
-               if all((c["algorithm"], c["params"]) != (o["algorithm"], o["params"]) for o in ranked[:index])][:2]
+               if all((c.algorithm, c.params) != (o.algorithm, o.params) for o in ranked[:index])][:2]
     if rows <= sample_rows or len(leaders) < 2:
         return None
-    expected = sum(c["fit_seconds"] * rows / c["rows"] for c in leaders) * folds
+    expected = sum(c.fit_seconds * rows / c.rows for c in leaders) * folds
     return (rows, leaders) if expected <= seconds_left else None
 
 
-def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
-    """Train from `p` (the TRAIN job's params; the analysis job passes its own), reporting through `ctx`."""
-    started = time.perf_counter()
-    data_dir, seed, task = Path(p["data_dir"]), int(p["seed"]), p.get("task")
+@dataclass(frozen=True)
+class PreparedData:
+    """The prepare stage's output: the task, the chosen features and the train / held-out split."""
+
+    task: str
+    features: list[dict[str, Any]]
+    x_train: pd.DataFrame
+    x_test: pd.DataFrame
+    y_train: pd.Series
+    y_test: pd.Series
+
+    @property
+    def metric(self) -> str:
+        return "accuracy" if self.task == "CLASSIFICATION" else "r2"
+
+    def training_sample(self, rows: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+        """`rows` of the training split (stratified for classification), drawn the same way for a given seed."""
+        sample_x, _, sample_y, _ = train_test_split(
+            self.x_train, self.y_train, train_size=rows, random_state=seed,
+            stratify=self.y_train if self.task == "CLASSIFICATION" else None)
+        return sample_x, sample_y
+
+
+def prepare_data(ctx: JobContext, spec: TrainingSpec, data_dir: Path, columns: list[dict[str, Any]]) -> PreparedData:
+    """Read the dataset, drop rows without a target, settle the task and features, split off the held-out rows."""
     ctx.stage("prepare")
-    frame = pq.read_table(files.parquet_path(data_dir, p["dataset_id"])).to_pandas(date_as_object=False)
-    target = p["target"]
+    frame = pq.read_table(files.parquet_path(data_dir, spec.dataset_id)).to_pandas(date_as_object=False)
+    target = spec.target
     missing = int(frame[target].isna().sum())
     if missing:
         frame = frame[frame[target].notna()].reset_index(drop=True)
         ctx.log(f"Dropped {missing:,} row(s) with no {target}")
-    columns = p["columns"]
     target_semantic = next(c["semantic_type"] for c in columns if c["name"] == target)
-    task = task or detect_task(frame[target], target_semantic)
-    ctx.log(f"Task: {task}{' (detected)' if not p.get('task') else ''}")
-    features = select_features(frame, columns, target, p.get("features"), ctx.log)
+    task = spec.task or detect_task(frame[target], target_semantic)
+    ctx.log(f"Task: {task}{' (detected)' if not spec.task else ''}")
+    features = select_features(frame, columns, target, list(spec.features) if spec.features else None, ctx.log)
     ctx.log(f"Features ({len(features)}): {', '.join(f['name'] for f in features)}")
     y = frame[target]
     if task == "CLASSIFICATION":
         y = y.astype(str)
     x = frame[[f["name"] for f in features]]
     stratify = y if task == "CLASSIFICATION" else None
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=p["test_size"], random_state=seed, stratify=stratify)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=spec.test_size, random_state=spec.seed,
+                                                        stratify=stratify)
     ctx.log(f"Split: {len(x_train):,} training rows, {len(x_test):,} held out")
     ctx.checkpoint()
+    return PreparedData(task, features, x_train, x_test, y_train, y_test)
 
-    ctx.stage("compare")
-    candidates = p.get("algorithms") or ["AUTO"]
-    if candidates == ["AUTO"] or "AUTO" in candidates:
-        candidates = CLASSIFIERS if task == "CLASSIFICATION" else REGRESSORS
-    metric = "accuracy" if task == "CLASSIFICATION" else "r2"
-    budget = p.get("time_budget_seconds")
-    compare_x, compare_y = x_train, y_train
-    if len(x_train) > COMPARE_ROWS:
-        compare_x, _, compare_y, _ = train_test_split(x_train, y_train, train_size=COMPARE_ROWS, random_state=seed,
-                                                      stratify=y_train if task == "CLASSIFICATION" else None)
-        ctx.log(f"Comparing candidates on a {COMPARE_ROWS:,}-row sample of the training split")
-    folds = (StratifiedKFold if task == "CLASSIFICATION" else KFold)(n_splits=p["cv_folds"], shuffle=True, random_state=seed)
-    leaderboard: list[dict[str, Any]] = []
-    compare_started = time.perf_counter()
 
-    def evaluate(algorithm: str, variant: dict[str, Any] | None, sample_x: pd.DataFrame, sample_y: pd.Series) -> None:
-        began = time.perf_counter()
-        pipeline = build_pipeline(algorithm, task, features, seed, len(sample_x), variant)
-        try:
-            scores = cross_val_score(pipeline, sample_x, sample_y, cv=folds, scoring=metric, n_jobs=1)
-        except ValueError as exc:
-            ctx.log(f"{algorithm} failed: {exc}", "WARNING")
-            return
-        seconds = (time.perf_counter() - began) / p["cv_folds"]
-        leaderboard.append({"algorithm": algorithm, "params": variant, "metric": metric, "score": float(np.mean(scores)),
-                            "std": float(np.std(scores)), "fit_seconds": seconds, "rows": len(sample_x),
-                            "selected": False, "scores": [float(s) for s in scores]})
-        ctx.log(f"{algorithm}{_describe(variant)}: {metric} {np.mean(scores):.4f} ± {np.std(scores):.4f} "
-                f"({seconds:.2f} s per fit on {len(sample_x):,} rows)")
+class CandidateSearch:
+    """The compare stage: every requested algorithm by cross-validation on (a sample of) the training split,
+    then, with a time budget, the tuning plan's configurations while they fit, and on large data a second
+    round of the two best on a larger sample. `run` returns the winner and the whole leaderboard."""
 
-    runs = [(algorithm, None) for algorithm in candidates]
-    tuning = TuningPlan(seed, search=len(compare_x) == len(x_train))
-    index = 0
-    while True:
-        if index == len(runs) and budget is not None and leaderboard:
-            runs += tuning.more(leaderboard)
-        if index == len(runs):
-            break
-        algorithm, variant = runs[index]
-        index += 1
-        ctx.checkpoint()
-        elapsed = time.perf_counter() - compare_started
-        if budget is not None and leaderboard:
-            expected = expected_fit_seconds(algorithm, leaderboard) * p["cv_folds"]
-            if elapsed + expected > budget:
-                ctx.log(f"Skipped {algorithm}{_describe(variant)}: about {expected:.1f} s more would overrun the "
-                        f"{budget:g} s budget", "WARNING")
-                tuning.too_slow.add(algorithm)  # no more random trials of it; the other may still fit
-                continue
-        evaluate(algorithm, variant, compare_x, compare_y)
-        ctx.progress(0.1 + 0.6 * min(1.0, index / max(len(runs), 1)))
-    if budget is not None and leaderboard and len(compare_x) < len(x_train):
-        promoted = second_round(leaderboard, sample_rows=len(compare_x), training_rows=len(x_train),
-                                seconds_left=budget - (time.perf_counter() - compare_started), folds=p["cv_folds"])
+    def __init__(self, ctx: JobContext, spec: TrainingSpec, data: PreparedData) -> None:
+        self.ctx, self.spec, self.data = ctx, spec, data
+        self.budget = spec.time_budget_seconds
+        self.leaderboard: list[Candidate] = []
+        self.folds = (StratifiedKFold if data.task == "CLASSIFICATION" else KFold)(
+            n_splits=spec.cv_folds, shuffle=True, random_state=spec.seed)
+
+    def run(self) -> tuple[Candidate, list[Candidate]]:
+        self.ctx.stage("compare")
+        compare_x, compare_y = self.data.x_train, self.data.y_train
+        if len(compare_x) > COMPARE_ROWS:
+            compare_x, compare_y = self.data.training_sample(COMPARE_ROWS, self.spec.seed)
+            self.ctx.log(f"Comparing candidates on a {COMPARE_ROWS:,}-row sample of the training split")
+        started = time.perf_counter()
+        self.first_round(compare_x, compare_y, started)
+        if self.budget is not None and self.leaderboard and len(compare_x) < len(self.data.x_train):
+            self.larger_sample_round(len(compare_x), started)
+        if not self.leaderboard:
+            raise invalid("No candidate could be trained within the budget")
+        best = choose_winner(self.leaderboard, training_rows=len(self.data.x_train), budget=self.budget,
+                             log=self.ctx.log, max_refit_seconds=self.spec.max_refit_seconds)
+        return best, self.leaderboard
+
+    def algorithms(self) -> list[str]:
+        requested = list(self.spec.algorithms)
+        if "AUTO" in requested:
+            return CLASSIFIERS if self.data.task == "CLASSIFICATION" else REGRESSORS
+        return requested
+
+    def first_round(self, compare_x: pd.DataFrame, compare_y: pd.Series, started: float) -> None:
+        """Each algorithm with its defaults, then (with a budget) the tuning plan's runs, skipping any that
+        would overrun the budget."""
+        runs: list[tuple[str, dict[str, Any] | None]] = [(algorithm, None) for algorithm in self.algorithms()]
+        tuning = TuningPlan(self.spec.seed, search=len(compare_x) == len(self.data.x_train))
+        index = 0
+        while True:
+            if index == len(runs) and self.budget is not None and self.leaderboard:
+                runs += tuning.more(self.leaderboard)
+            if index == len(runs):
+                break
+            algorithm, variant = runs[index]
+            index += 1
+            self.ctx.checkpoint()
+            elapsed = time.perf_counter() - started
+            if self.budget is not None and self.leaderboard:
+                expected = expected_fit_seconds(algorithm, self.leaderboard) * self.spec.cv_folds
+                if elapsed + expected > self.budget:
+                    self.ctx.log(f"Skipped {algorithm}{_describe(variant)}: about {expected:.1f} s more would "
+                                 f"overrun the {self.budget:g} s budget", "WARNING")
+                    tuning.too_slow.add(algorithm)  # no more random trials of it; the other may still fit
+                    continue
+            self.evaluate(algorithm, variant, compare_x, compare_y)
+            self.ctx.progress(0.1 + 0.6 * min(1.0, index / max(len(runs), 1)))
+
+    def larger_sample_round(self, sample_rows: int, started: float) -> None:
+        training_rows = len(self.data.x_train)
+        promoted = second_round(self.leaderboard, sample_rows=sample_rows, training_rows=training_rows,
+                                seconds_left=self.budget - (time.perf_counter() - started), folds=self.spec.cv_folds)
         if promoted:
             rows, leaders = promoted
-            ctx.log(f"Comparing the two best again on {'all ' if rows == len(x_train) else 'a sample of '}"
-                    f"{rows:,} training rows")
-            bigger_x, bigger_y = x_train, y_train
-            if rows < len(x_train):
-                bigger_x, _, bigger_y, _ = train_test_split(x_train, y_train, train_size=rows, random_state=seed,
-                                                            stratify=y_train if task == "CLASSIFICATION" else None)
+            self.ctx.log(f"Comparing the two best again on {'all ' if rows == training_rows else 'a sample of '}"
+                         f"{rows:,} training rows")
+            bigger_x, bigger_y = self.data.x_train, self.data.y_train
+            if rows < training_rows:
+                bigger_x, bigger_y = self.data.training_sample(rows, self.spec.seed)
             for leader in leaders:
-                ctx.checkpoint()
-                evaluate(leader["algorithm"], leader["params"], bigger_x, bigger_y)
+                self.ctx.checkpoint()
+                self.evaluate(leader.algorithm, leader.params, bigger_x, bigger_y)
         else:
-            ctx.log("No second round on a larger sample: it would not fit in the time left")
-        ctx.progress(0.7)
-    if not leaderboard:
-        from services.errors import ServiceError
-        raise ServiceError("INVALID_INPUT", "No candidate could be trained within the budget")
-    best = choose_winner(leaderboard, training_rows=len(x_train), budget=budget, log=ctx.log,
-                         max_refit_seconds=p.get("max_refit_seconds"))
-    best["selected"] = True
+            self.ctx.log("No second round on a larger sample: it would not fit in the time left")
+        self.ctx.progress(0.7)
 
+    def evaluate(self, algorithm: str, variant: dict[str, Any] | None, sample_x: pd.DataFrame,
+                 sample_y: pd.Series) -> None:
+        """Cross-validate one configuration on a sample and add it to the leaderboard (or log why it failed)."""
+        metric, began = self.data.metric, time.perf_counter()
+        pipeline = build_pipeline(algorithm, self.data.task, self.data.features, self.spec.seed, len(sample_x), variant)
+        try:
+            scores = cross_val_score(pipeline, sample_x, sample_y, cv=self.folds, scoring=metric, n_jobs=1)
+        except ValueError as exc:
+            self.ctx.log(f"{algorithm} failed: {exc}", "WARNING")
+            return
+        seconds = (time.perf_counter() - began) / self.spec.cv_folds
+        self.leaderboard.append(Candidate(algorithm=algorithm, params=variant, metric=metric,
+                                          score=float(np.mean(scores)), std=float(np.std(scores)),
+                                          fit_seconds=seconds, rows=len(sample_x),
+                                          scores=tuple(float(s) for s in scores)))
+        self.ctx.log(f"{algorithm}{_describe(variant)}: {metric} {np.mean(scores):.4f} ± {np.std(scores):.4f} "
+                     f"({seconds:.2f} s per fit on {len(sample_x):,} rows)")
+
+
+def refit(ctx: JobContext, spec: TrainingSpec, data: PreparedData, best: Candidate) -> Any:
+    """The winner fitted on the whole training split."""
     ctx.stage("refit")
-    model = build_pipeline(best["algorithm"], task, features, seed, len(x_train), best.get("params")).fit(x_train, y_train)
-    ctx.log(f"Refit {best['algorithm']}{_describe(best.get('params'))} on {len(x_train):,} rows")
-    classes = [str(c) for c in model.classes_] if task == "CLASSIFICATION" else None
+    model = build_pipeline(best.algorithm, data.task, data.features, spec.seed, len(data.x_train),
+                           best.params).fit(data.x_train, data.y_train)
+    ctx.log(f"Refit {best.algorithm}{_describe(best.params)} on {len(data.x_train):,} rows")
     ctx.checkpoint()
+    return model
 
+
+def evaluate_model(ctx: JobContext, spec: TrainingSpec, data: PreparedData, model: Any,
+                   classes: list[str] | None) -> dict[str, Any]:
+    """Held-out metrics, the confusion matrix (classification) and permutation importances."""
     ctx.stage("evaluate")
     began = time.perf_counter()
-    predicted, probabilities = _predictions(task, model, x_test)
-    seconds_per_row = (time.perf_counter() - began) / max(len(x_test), 1)
-    metrics = _metrics(task, model, y_test, predicted, probabilities, classes)
+    predicted, probabilities = _predictions(data.task, model, data.x_test)
+    seconds_per_row = (time.perf_counter() - began) / max(len(data.x_test), 1)
+    metrics = _metrics(data.task, model, data.y_test, predicted, probabilities, classes)
     ctx.log("Held-out " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if v is not None))
     confusion = None
-    if task == "CLASSIFICATION":
-        confusion = {"labels": classes, "values": skm.confusion_matrix(y_test, predicted, labels=classes).tolist()}
-    rows = importance_rows(seconds_per_row, len(features), len(x_test))
-    sample_x, sample_y = x_test, y_test
-    if len(x_test) > rows:
-        sample_x, sample_y = x_test.sample(rows, random_state=seed), y_test.sample(rows, random_state=seed)
-    importance = permutation_importance(model, sample_x, sample_y, n_repeats=IMPORTANCE_REPEATS, random_state=seed,
-                                        scoring=metric)
-    ctx.log(f"Permutation importance on {len(sample_x):,} held-out rows, {IMPORTANCE_REPEATS} shuffles per feature")
-    importances = sorted(({"feature": name, "importance": float(value)} for name, value in
-                          zip(sample_x.columns, importance.importances_mean)), key=lambda f: -f["importance"])
+    if data.task == "CLASSIFICATION":
+        confusion = {"labels": classes, "values": skm.confusion_matrix(data.y_test, predicted, labels=classes).tolist()}
+    importances = explain(ctx, spec, data, model, seconds_per_row)
     ctx.progress(0.95)
+    return {"metrics": metrics, "confusion_matrix": confusion, "feature_importances": importances}
 
+
+def explain(ctx: JobContext, spec: TrainingSpec, data: PreparedData, model: Any,
+            seconds_per_row: float) -> list[dict[str, Any]]:
+    """Permutation importance on a held-out sample sized to the model's speed, most important first."""
+    rows = importance_rows(seconds_per_row, len(data.features), len(data.x_test))
+    sample_x, sample_y = data.x_test, data.y_test
+    if len(data.x_test) > rows:
+        sample_x = data.x_test.sample(rows, random_state=spec.seed)
+        sample_y = data.y_test.sample(rows, random_state=spec.seed)
+    importance = permutation_importance(model, sample_x, sample_y, n_repeats=IMPORTANCE_REPEATS,
+                                        random_state=spec.seed, scoring=data.metric)
+    ctx.log(f"Permutation importance on {len(sample_x):,} held-out rows, {IMPORTANCE_REPEATS} shuffles per feature")
+    return sorted(({"feature": name, "importance": float(value)} for name, value in
+                   zip(sample_x.columns, importance.importances_mean)), key=lambda f: -f["importance"])
+
+
+def save_model(ctx: JobContext, model: Any, data_dir: Path, model_id: str) -> None:
     ctx.stage("save")
-    with files.atomic_output(files.model_path(data_dir, p["model_id"])) as temporary:
+    with files.atomic_output(files.model_path(data_dir, model_id)) as temporary:
         joblib.dump(model, temporary)
-    return {"task": task, "algorithm": best["algorithm"], "metrics": metrics, "cv_metric": metric,
-            "cv_scores": best["scores"], "confusion_matrix": confusion, "feature_importances": importances,
-            "features": signature(x_train, features), "classes": classes,
-            "leaderboard": [{k: v for k, v in c.items() if k != "scores"} for c in leaderboard],
+
+
+def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
+    """Train from `p` (the TRAIN job's params; the analysis job passes its own), reporting through `ctx`."""
+    started = time.perf_counter()
+    spec, data_dir = TrainingSpec.from_params(p), Path(p["data_dir"])
+    data = prepare_data(ctx, spec, data_dir, p["columns"])
+    best, leaderboard = CandidateSearch(ctx, spec, data).run()
+    model = refit(ctx, spec, data, best)
+    classes = [str(c) for c in model.classes_] if data.task == "CLASSIFICATION" else None
+    evaluation = evaluate_model(ctx, spec, data, model, classes)
+    save_model(ctx, model, data_dir, p["model_id"])
+    return {"task": data.task, "algorithm": best.algorithm, "metrics": evaluation["metrics"],
+            "cv_metric": data.metric, "cv_scores": list(best.scores),
+            "confusion_matrix": evaluation["confusion_matrix"],
+            "feature_importances": evaluation["feature_importances"],
+            "features": signature(data.x_train, data.features), "classes": classes,
+            "leaderboard": [c.entry(selected=c is best) for c in leaderboard],
             "training_seconds": time.perf_counter() - started}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,57 +17,53 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets.service import MAX_NAME, get_dataset
-from services.errors import ServiceError, invalid
+from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.modeling.checks import check_numbers, check_target
+from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
 from services.preprocessing import service as preprocessing
 from services.pagination import Page, paginate
 from services.storage.tables import Dataset, Job, Model
 
 MAX_PREDICT_ROWS = 1000
-TRAINING_DEFAULTS = {"test_size": 0.2, "cv_folds": 5, "seed": 0}  # what a spec that leaves them out gets
 
 
 async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: str, data_dir: Path,
-                         spec: dict[str, Any]) -> tuple[Model, Job]:
-    spec = {**spec, **{key: value for key, value in TRAINING_DEFAULTS.items() if spec.get(key) is None}}
-    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=spec["dataset_id"]) if spec["dataset_id"] else None
+                         spec: TrainingSpec) -> tuple[Model, Job]:
+    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=spec.dataset_id) if spec.dataset_id else None
     if dataset is None:
-        raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
+        raise not_found("Dataset", ["datasetId"])
     if dataset.status != "READY":
-        raise ServiceError("CONFLICT", f"The dataset is {dataset.status}, not READY", ["datasetId"])
+        raise conflict(f"The dataset is {dataset.status}, not READY", ["datasetId"])
     names = {c["name"] for c in dataset.columns}
-    target = spec["target"]
+    target = spec.target
     if target not in names:
         raise invalid(f"No column named {target!r}", ["target"])
-    for feature in spec.get("features") or []:
+    for feature in spec.features or []:
         if feature not in names or feature == target:
             raise invalid(f"{feature!r} is not a usable feature (missing, or the target)", ["features"])
-    if spec.get("features") is not None and not spec["features"]:
+    if spec.features is not None and not spec.features:
         raise invalid("`features` is empty; leave it out to use every usable column", ["features"])
-    check_numbers(test_size=spec["test_size"], cv_folds=spec["cv_folds"], seed=spec["seed"],
-                  time_budget_seconds=spec.get("time_budget_seconds"))
-    task = await asyncio.to_thread(check_target, data_dir, dataset.id, dataset.columns, target, spec.get("task"),
-                                   test_size=spec["test_size"], cv_folds=spec["cv_folds"], field=["target"])
+    check_numbers(test_size=spec.test_size, cv_folds=spec.cv_folds, seed=spec.seed,
+                  time_budget_seconds=spec.time_budget_seconds)
+    task = await asyncio.to_thread(check_target, data_dir, dataset.id, dataset.columns, target, spec.task,
+                                   test_size=spec.test_size, cv_folds=spec.cv_folds, field=["target"])
     allowed = set(CLASSIFIERS if task == "CLASSIFICATION" else REGRESSORS) | {"AUTO"}
-    wrong = [a for a in spec.get("algorithms") or [] if a not in allowed]
+    wrong = [a for a in spec.algorithms if a not in allowed]
     if wrong:
         raise invalid(f"{', '.join(wrong)} cannot do {task}", ["algorithms"])
     previous = await session.scalar(select(func.max(Model.version)).where(
         Model.owner_id == owner_id, Model.dataset_id == dataset.id, Model.target == target)) or 0
-    algorithms = spec.get("algorithms") or ["AUTO"]
     model = Model(owner_id=owner_id, dataset_id=dataset.id, target=target, task=task, version=previous + 1,
-                  algorithm=algorithms[0] if len(algorithms) == 1 else "AUTO",
-                  name=(spec.get("name") or f"{dataset.name} → {target}").strip()[:MAX_NAME])
+                  algorithm=spec.algorithms[0] if len(spec.algorithms) == 1 else "AUTO",
+                  name=(spec.name or f"{dataset.name} → {target}").strip()[:MAX_NAME])
     session.add(model)
     await session.flush()
+    job_spec = replace(spec, dataset_id=dataset.id, task=task)
     job = await jobs.enqueue(session, owner_id=owner_id, kind="TRAIN", dataset_id=dataset.id, params={
-        "model_id": model.id, "dataset_id": dataset.id, "data_dir": str(data_dir), "columns": dataset.columns,
-        "target": target, "task": task, "algorithms": algorithms, "features": spec.get("features"),
-        "test_size": spec["test_size"], "cv_folds": spec["cv_folds"], "seed": spec["seed"],
-        "time_budget_seconds": spec.get("time_budget_seconds")})
+        "model_id": model.id, "data_dir": str(data_dir), "columns": dataset.columns, **job_spec.to_params()})
     model.job_id = job.id
     await session.commit()
     jobs.launch(job)
@@ -128,7 +125,7 @@ async def list_models(session: AsyncSession, *, owner_id: str, first: int, after
 async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | None, data_dir: Path, jobs: JobEngine) -> None:
     model = await get_model(session, owner_id=owner_id, model_id=model_id)
     if model is None:
-        raise ServiceError("NOT_FOUND", "Model not found", ["id"])
+        raise not_found("Model", ["id"])
     if model.status == "TRAINING" and model.job_id:
         await jobs.cancel(model.job_id, reason="The model was deleted")
     await session.delete(model)
@@ -214,7 +211,7 @@ def _thread_pools() -> Any:
 
 def predict_rows(data_dir: Path, model: Model, rows: list[Any]) -> list[dict[str, Any]]:
     if model.status != "READY":
-        raise ServiceError("CONFLICT", f"The model is {model.status}", ["modelId"])
+        raise conflict(f"The model is {model.status}", ["modelId"])
     frame = check_rows(rows, model.details["features"])
     pipeline = load_pipeline(data_dir, model.id)
     # One OpenMP thread: called from a worker thread, HistGradientBoosting's parallel predict took
@@ -264,14 +261,14 @@ async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner
                                 dataset_id: str | None, data_dir: Path) -> tuple[Dataset, Job]:
     model = await get_model(session, owner_id=owner_id, model_id=model_id)
     if model is None:
-        raise ServiceError("NOT_FOUND", "Model not found", ["modelId"])
+        raise not_found("Model", ["modelId"])
     if model.status != "READY":
-        raise ServiceError("CONFLICT", f"The model is {model.status}", ["modelId"])
+        raise conflict(f"The model is {model.status}", ["modelId"])
     source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
     if source is None:
-        raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
+        raise not_found("Dataset", ["datasetId"])
     if source.status != "READY":
-        raise ServiceError("CONFLICT", f"The dataset is {source.status}, not READY", ["datasetId"])
+        raise conflict(f"The dataset is {source.status}, not READY", ["datasetId"])
     available = {c["name"] for c in source.columns}
     absent = [f["name"] for f in model.details["features"] if f["name"] not in available]
     if absent:

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from services.errors import ServiceError, invalid
+from services.errors import ErrorCode, ServiceError, invalid
 from services.pipelines.config import COLUMN_RULES, TABLE_RULES, PipelineCheck
 from services.values import json_value
 
@@ -53,7 +53,7 @@ def run_checks(table: pa.Table, checks: list[PipelineCheck], semantic_types: dic
             _log(result, log)
     failed = [r for r in results if not r["passed"] and r["on_fail"] == "FAIL_RUN"]
     if failed:
-        raise ServiceError("INVALID_INPUT", f"{len(failed)} check(s) failed, so nothing was stored: " + "; ".join(
+        raise ServiceError(ErrorCode.INVALID_INPUT, f"{len(failed)} check(s) failed, so nothing was stored: " + "; ".join(
             _describe(r) for r in failed), details={"checks": results})
     if dropped.any():
         table = table.filter(pa.array(~dropped))

@@ -12,7 +12,7 @@ import orjson
 import pyarrow as pa
 import simdjson
 
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.pipelines import camel_case
 from services.pipelines.config import HttpSource
@@ -51,11 +51,11 @@ def collect_http(source: HttpSource, fetcher: Fetcher, *, max_records: int, log,
                                   max_decompressed_bytes=max_decompressed_bytes)
             found = dotted(orjson.loads(body), records_path)
             if not isinstance(found, list):
-                raise ServiceError("PARSE_ERROR", f"No list of records at {records_path or 'the top level'} of {final_url}")
+                raise ServiceError(ErrorCode.PARSE_ERROR, f"No list of records at {records_path or 'the top level'} of {final_url}")
             collected.add(found)
             log(f"Page {number}: {len(found):,} record(s) from {final_url}", "INFO")
             if collected.rows > max_records:
-                raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} records")
+                raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
     return collected
 
 
@@ -98,7 +98,7 @@ def _csv_table(body: bytes, url: str, source: HttpSource, *, max_records: int, l
         dialect = detect_file_dialect(path, options={})
         table = read_with_dialect(path, dialect, max_decompressed=max_decompressed_bytes)
     if table.num_rows > max_records:
-        raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} records")
+        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
     delimiter = {"\t": "tab", "whitespace": "runs of spaces"}.get(dialect.delimiter, repr(dialect.delimiter))
     log(f"CSV from {url}: encoding {dialect.encoding}, delimiter {delimiter}, "
         f"header {'yes' if dialect.has_header else 'no'}; {table.num_rows:,} row(s)", "INFO")
@@ -178,7 +178,7 @@ def _parsed_json(body: bytes, final_url: str) -> Any:
     try:
         return simdjson.Parser().parse(body)
     except ValueError as exc:
-        raise ServiceError("PARSE_ERROR", f"{final_url} did not answer JSON") from exc
+        raise ServiceError(ErrorCode.PARSE_ERROR, f"{final_url} did not answer JSON") from exc
 
 
 def _value_at(document: Any, pointer: str | None) -> Any:

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 import httpcore
 import httpx
 
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError, invalid
 from services.pipelines.ssrf import PinnedBackend, check_scheme
 
 if TYPE_CHECKING:
@@ -78,14 +78,14 @@ class Fetcher:
                 fetched, status, retry_after = self._follow(url, method, headers, params, timeout)
             except httpx.TransportError as exc:
                 if attempt == retries:
-                    raise ServiceError("INVALID_INPUT", f"Could not reach {url}: {exc}") from exc
+                    raise invalid(f"Could not reach {url}: {exc}") from exc
                 self._pause(attempt, None, f"connection error ({exc.__class__.__name__})")
                 continue
             if status in RETRY_STATUSES and attempt < retries:
                 self._pause(attempt, retry_after, f"HTTP {status}")
                 continue
             if status >= 400:
-                raise ServiceError("INVALID_INPUT", f"{url} answered HTTP {status}")
+                raise invalid(f"{url} answered HTTP {status}")
             return fetched
         raise AssertionError("unreachable")
 
@@ -117,12 +117,12 @@ class Fetcher:
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise ServiceError("PAYLOAD_TOO_LARGE", f"{url} sent more than {self.max_bytes // 2**20} MB")
+                        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"{url} sent more than {self.max_bytes // 2**20} MB")
                     chunks.append(chunk)
                 self.waited += time.perf_counter() - began
                 fetched = Fetched(b"".join(chunks), str(response.url), response.headers.get("content-type", ""))
                 return fetched, response.status_code, response.headers.get("retry-after")
-        raise ServiceError("INVALID_INPUT", f"More than {MAX_REDIRECTS} redirects from {url}")
+        raise invalid(f"More than {MAX_REDIRECTS} redirects from {url}")
 
 
 PENDING_BYTES = 64 * 2**20  # fetched pages not yet converted; a short stall here must not stop the fetching

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import files
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
 from services.pipelines import sinks
@@ -112,7 +112,7 @@ def collect_table(source: HttpSource | ScrapeSource, limits: PipelineLimits, log
     fetched = time.perf_counter()
     table = collected.to_table() if collected.rows else None
     if table is None or table.num_columns == 0:
-        raise ServiceError("PARSE_ERROR", "The source gave no records")
+        raise ServiceError(ErrorCode.PARSE_ERROR, "The source gave no records")
     log(f"Collected {table.num_rows:,} rows x {table.num_columns} columns in {time.perf_counter() - began:.3f} s "
         f"({fetcher.waited:.3f} s of it waiting on the network, {time.perf_counter() - fetched:.3f} s typing "
         f"the columns)", "INFO")

@@ -11,7 +11,7 @@ from urllib.parse import urljoin, urlsplit
 from selectolax.lexbor import LexborHTMLParser
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
-from services.errors import ServiceError
+from services.errors import ErrorCode, ServiceError
 from services.pipelines.config import ScrapeSource
 from services.pipelines.fetch import Fetcher, paused_between_pages, fetched_on_a_thread
 from services.pipelines.records import FlatColumns
@@ -31,7 +31,7 @@ def collect_scrape(source: ScrapeSource, fetcher: Fetcher, *, max_records: int, 
         for page_count, final_url, document in pages:
             count, found = scraped_columns(document, source.row_selector, fields, final_url)
             if columns.rows + count > max_records:
-                raise ServiceError("PAYLOAD_TOO_LARGE", f"More than {max_records:,} rows")
+                raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} rows")
             columns.add_columns(count, found)
             log(f"Page {page_count}: {count:,} row(s) from {final_url}", "INFO")
     log(f"Scraped {columns.rows:,} row(s) from {page_count} page(s)", "INFO")

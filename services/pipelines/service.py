@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets.service import MAX_NAME, get_dataset
-from services.errors import ServiceError, invalid
+from services.errors import ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.pagination import Page, paginate
@@ -55,7 +55,7 @@ async def check_source(session: AsyncSession, *, owner_id: str, source: HttpSour
         case DatasetSource(dataset_id=dataset_id):
             dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
             if dataset is None:
-                raise ServiceError("NOT_FOUND", "Dataset not found", ["source", "dataset", "datasetId"])
+                raise not_found("Dataset", ["source", "dataset", "datasetId"])
             if steps:
                 from services.preprocessing.validate import validate_steps
                 validate_steps([(s.step, s.params) for s in steps], dataset.columns)
@@ -87,7 +87,7 @@ async def get_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str
 async def require_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None) -> Pipeline:
     pipeline = await get_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
     if pipeline is None:
-        raise ServiceError("NOT_FOUND", "Pipeline not found", ["id"])
+        raise not_found("Pipeline", ["id"])
     return pipeline
 
 
@@ -196,7 +196,7 @@ async def start_pipeline_run(session: AsyncSession, *, jobs: JobEngine, owner_id
     active = await session.exec(select(Job.id).join(PipelineRun, col(PipelineRun.job_id) == Job.id).where(
         PipelineRun.pipeline_id == pipeline.id, col(Job.status).in_(("QUEUED", "RUNNING", "NEEDS_INPUT"))).limit(1))
     if active.first() is not None:
-        raise ServiceError("CONFLICT", "A run of this pipeline is still queued or running: wait for it, or cancel its "
+        raise conflict("A run of this pipeline is still queued or running: wait for it, or cancel its "
                                        "job (lastRun { job { id } })", ["id"])
     config = pipeline_config(pipeline)
     run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, config=run_snapshot(config), trigger=trigger)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from services import files
 from services.ingest.parquet import write_parquet
-from services.errors import ServiceError, invalid
+from services.errors import invalid
 from services.values import json_rows, json_value
 
 def parquet_dir(data_dir: Path, pipeline_id: str) -> Path:
@@ -112,8 +112,7 @@ def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: pa.Table
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         if isinstance(exc, sqlite3.Error):
-            raise ServiceError("INVALID_INPUT", f"SQLite refused the write to {table_name}: {exc}",
-                               ["sink", "sqlite"]) from exc
+            raise invalid(f"SQLite refused the write to {table_name}: {exc}", ["sink", "sqlite"]) from exc
         raise
     finally:
         connection.close()

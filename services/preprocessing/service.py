@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets.service import MAX_NAME, get_dataset
-from services.errors import ServiceError
+from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.preprocessing.validate import validate_steps
@@ -22,12 +22,12 @@ async def start_preprocess(session: AsyncSession, *, jobs: JobEngine, owner_id: 
     """Validate everything first: a refused request creates no dataset and no job."""
     source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
     if source is None:
-        raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
+        raise not_found("Dataset", ["datasetId"])
     if source.status != "READY":
-        raise ServiceError("CONFLICT", f"The dataset is {source.status}; derive from a READY version", ["datasetId"])
+        raise conflict(f"The dataset is {source.status}; derive from a READY version", ["datasetId"])
     checked = validate_steps(steps, source.columns)
     if name is not None and not name.strip():
-        raise ServiceError("INVALID_INPUT", "The name cannot be blank", ["name"])
+        raise invalid("The name cannot be blank", ["name"])
     version = Dataset(owner_id=owner_id, name=(name or f"{source.name} (cleaned)").strip()[:MAX_NAME],
                       file_name=source.file_name, parent_id=source.id, size_bytes=0)
     session.add(version)

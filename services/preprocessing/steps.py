@@ -198,9 +198,9 @@ class Cast(Step):
         converted = _cast(frame[column], self.params["to"], self.params.get("format"))
         failed = converted.isna() & frame[column].notna()
         if failed.any() and self.params.get("on_error", "FAIL") == "FAIL":
-            from services.errors import ServiceError
+            from services.errors import invalid
             sample = ", ".join(repr(v) for v in frame[column][failed].astype(str).head(5))
-            raise ServiceError("INVALID_INPUT", f"{int(failed.sum()):,} value(s) of {column} cannot be cast to "
+            raise invalid(f"{int(failed.sum()):,} value(s) of {column} cannot be cast to "
                                f"{self.params['to']} (e.g. {sample}); use onError: NULL to set them to null")
         frame[column] = converted
         return frame

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets.service import get_dataset
-from services.errors import ServiceError, invalid
+from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.storage.tables import Dataset, Job, Profile
@@ -24,9 +24,9 @@ async def start_profile(session: AsyncSession, *, jobs: JobEngine, owner_id: str
                         data_dir: Path, plots: bool, bins: int | None) -> tuple[Dataset, Job]:
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
     if dataset is None:
-        raise ServiceError("NOT_FOUND", "Dataset not found", ["datasetId"])
+        raise not_found("Dataset", ["datasetId"])
     if dataset.status != "READY":
-        raise ServiceError("CONFLICT", f"The dataset is {dataset.status}; it can be profiled once READY", ["datasetId"])
+        raise conflict(f"The dataset is {dataset.status}; it can be profiled once READY", ["datasetId"])
     if bins is not None and not 1 <= bins <= MAX_BINS:
         raise invalid(f"`bins` must be between 1 and {MAX_BINS}", ["bins"])
     job = await jobs.enqueue(session, owner_id=owner_id, kind="PROFILE", dataset_id=dataset.id, params={
