@@ -117,14 +117,14 @@ def test_initialize_database_migrates_to_head_and_only_for_admins(tmp_path):
         assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
         head = db.head_revision()
-        db.downgrade(settings.resolved_database_url, "-1")  # an older release's schema: the schedule columns go
+        db.downgrade(settings.resolved_database_url, "-1")  # an older release's schema: the secrets column goes
         previous = run_sql(settings, "SELECT version_num FROM alembic_version")[0][0]
         assert previous != head
         with pytest.raises(Exception):
-            run_sql(settings, "SELECT schedule_seconds FROM pipeline")
+            run_sql(settings, "SELECT secrets FROM pipeline")
         done = gql(client, INITIALIZE, token=token)["data"]["initializeDatabase"]
         assert done == {"previousRevision": previous, "revision": head, "errors": []}
-        assert run_sql(settings, "SELECT count(schedule_seconds) FROM pipeline") == [(0,)]
+        assert run_sql(settings, "SELECT count(secrets) FROM pipeline") == [(0,)]
         again = gql(client, INITIALIZE, token=token)["data"]["initializeDatabase"]
         assert again == {"previousRevision": head, "revision": head, "errors": []}
 
