@@ -22,6 +22,9 @@ from tests.conftest import gql, register
 
 JOBS_QUERY = """query($first: Int) { jobs(first: $first) { edges { node {
   id kind dataset { name } model { algorithm } pipelineRun { id } report { id } } } } }"""
+# The issue's own query: at most 5 statements in all, the caller's lookup included, whatever `first` is.
+ISSUE_QUERY = "query($first: Int) { jobs(first: $first) { edges { node { dataset { name } model { algorithm } } } } }"
+ISSUE_MAX_STATEMENTS = 5
 
 # One statement loads the caller from the token, whatever the query asks; the rest is the query's own cost.
 AUTH_STATEMENTS = 1
@@ -116,10 +119,14 @@ def seed_jobs(client: TestClient, owner_id: str, count: int) -> dict[str, str]:
 
 
 def test_nested_job_fields_cost_the_same_few_statements_for_10_and_100_jobs(client: TestClient) -> None:
-    counts = {}
+    counts, issue_counts = {}, {}
     for size in (10, 100):
         token = register(client)["accessToken"]
         seed_jobs(client, user_id(client, token), size)
+        with counted_statements(client) as statements:
+            answer = gql(client, ISSUE_QUERY, {"first": size}, token=token)
+        assert "errors" not in answer and len(answer["data"]["jobs"]["edges"]) == size, answer
+        issue_counts[size] = len(statements)
         with counted_statements(client) as statements:
             result = gql(client, JOBS_QUERY, {"first": size}, token=token)
         assert "errors" not in result, result
@@ -133,7 +140,8 @@ def test_nested_job_fields_cost_the_same_few_statements_for_10_and_100_jobs(clie
             assert (node["pipelineRun"] is not None) == (node["kind"] == "PIPELINE"), node
             assert (node["report"] is not None) == (node["kind"] == "REPORT"), node
         counts[size] = len(statements)
-    print(f"SQL statements for jobs(first: N) with nested objects: {counts}")
+    print(f"SQL statements for jobs(first: N) with nested objects: {counts}; the issue's query: {issue_counts}")
+    assert issue_counts[10] == issue_counts[100] <= ISSUE_MAX_STATEMENTS, issue_counts
     assert counts[10] == counts[100], counts
     assert counts[100] <= AUTH_STATEMENTS + MAX_QUERY_STATEMENTS, counts
 
