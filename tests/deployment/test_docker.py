@@ -1,6 +1,6 @@
 """The Docker image, built here without a registry or network, serves health and an upload as a non-root user.
 
-A private dockerd (tests/docker_engine.py) builds a Debian bookworm base with debootstrap, then the
+A private dockerd (tests/support/docker_engine.py) builds a Debian bookworm base with debootstrap, then the
 repo's Dockerfile on it from a wheelhouse made on this machine, with the build's network off; the
 container runs on the host's network (never a bridge) on a free port. Skipped, with dockerd's reason,
 where no engine can start. About 5 minutes on 2 busy cores: docker build (pip installing the wheels)

@@ -27,7 +27,7 @@ def test_schema_covers_the_contract():
         result = subprocess.run([sys.executable, str(CONTRACT_CHECK), str(ROOT / "schema.graphql")],
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
-    # A clean clone (CI) has no ../shared: the snapshot kept in tests/ is checked instead.
+    # A clean clone (CI) has no ../shared: the snapshot kept in tests/schema/ is checked instead.
     missing = contract_differences(CONTRACT_SNAPSHOT.read_text(), (ROOT / "schema.graphql").read_text())
     assert not missing, "schema.graphql lacks or changes contract names:\n" + "\n".join(missing)
 
@@ -36,7 +36,7 @@ def test_the_contract_snapshot_is_current():
     shared = ROOT.parent / "shared" / "contract.graphql"
     if not shared.exists():
         pytest.skip("../shared/contract.graphql is not present (a clean clone): the snapshot stands in for it")
-    assert CONTRACT_SNAPSHOT.read_text() == shared.read_text(), "copy ../shared/contract.graphql to tests/"
+    assert CONTRACT_SNAPSHOT.read_text() == shared.read_text(), "copy ../shared/contract.graphql to tests/schema/"
 
 
 def contract_differences(contract_sdl: str, schema_sdl: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Fuzzing the real server on a port: operations generated from the live schema, then a hand-made corpus.
 
 Seeded (hypothesis derandomized, no example database) and bounded (FUZZ_EXAMPLES per generator).
-Each answer is judged by tests/fuzz/harness.py; failures are collected per source, so one run
+Each answer is judged by tests/transport/fuzz/harness.py; failures are collected per source, so one run
 names all of them, and the counts are printed at the end (run with -s to see them).
 """
 from __future__ import annotations
