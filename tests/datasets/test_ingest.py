@@ -8,9 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support.data import CORPUS
-
 from tests.support.graphql import DATASET, gql, ingest, upload, wait_for_job
-
 from tests.support.settings import make_settings
 
 

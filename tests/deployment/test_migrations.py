@@ -11,8 +11,8 @@ import pytest
 
 from server.postgres_local import LocalPostgres
 from services.storage import db
-from tests.support.settings import run_sql
 from tests.support.paths import ROOT
+from tests.support.settings import run_sql
 
 REPLICAS = 4
 # Each process imports everything first, says it is ready, and starts migrating only when all are: together.
