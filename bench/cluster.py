@@ -37,7 +37,7 @@ from calibrate import machine_line  # noqa: E402
 
 from server.cluster import Cluster, Member  # noqa: E402
 from server.redis_local import free_port  # noqa: E402
-from tests.cluster_client import ReplicaClient  # noqa: E402
+from tests.support.cluster_client import ReplicaClient  # noqa: E402
 
 JOB_TIMES = "query($id: ID!) { job(id: $id) { status createdAt startedAt } }"
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id, plots: false}) { job { id } errors { code } } }"

@@ -67,7 +67,7 @@ class FastMaskErrors(MaskErrors):
         # Strawberry's private method, overridden on purpose: both public hooks (on_operation and
         # on_stream_result, once per subscription event) call it, and it is where the runtime
         # Protocol isinstance sits; MaskErrors offers no public way around it (strawberry 0.341).
-        # tests/test_library_seams.py fails if the method or its callers' contract changes.
+        # tests/transport/test_library_seams.py fails if the method or its callers' contract changes.
         errors = getattr(result, "errors", None)
         if errors:
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]

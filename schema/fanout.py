@@ -7,7 +7,7 @@ shared result to JSON once as well (see server.graphql_view).
 
 What is shared lives in one `SharedEvents` per app (AppState.shared_events), reached here through
 `context_value.app`: two apps in one process (tests, benches) never see each other's events.
-This is the one module that knows graphql-core's executor; tests/test_library_seams.py checks the
+This is the one module that knows graphql-core's executor; tests/transport/test_library_seams.py checks the
 two methods overridden here still exist with the signatures relied on.
 """
 from __future__ import annotations

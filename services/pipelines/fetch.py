@@ -42,7 +42,7 @@ def pinned_client(allow: list[str], ssl_context: ssl.SSLContext) -> httpx.Client
     pool is replaced by one built with ours (httpcore's public API; httpx's defaults for the limits).
     That private attribute is checked first: were httpx to keep its pool elsewhere, ours would be
     ignored and connections would skip the SSRF check, so no client is better than that one.
-    tests/test_library_seams.py checks both the attribute and a refusal through a real connection.
+    tests/transport/test_library_seams.py checks both the attribute and a refusal through a real connection.
     """
     transport = httpx.HTTPTransport(verify=ssl_context)
     if not isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):
