@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 
 from services.analysis.service import reports_for_jobs
 from services.modeling.service import models_for_jobs
+from services.pipelines.service import last_runs, stats_of_pipelines
 from services.storage.lookup import owned_by_ids
 from services.storage.tables import Dataset, Job, Model, PipelineRun, Report
 
@@ -69,3 +70,24 @@ class Loaders:
             return await reports_for_jobs(session, owner_id=self.context.user_id, jobs=jobs,
                                           data_dir=self.context.settings.resolved_data_dir)
         return self._batch(load_many, key=lambda job: job.id)
+
+    def _last_runs(self, *, succeeded: bool) -> DataLoader[str, PipelineRun | None]:
+        async def load_many(session: Any, pipeline_ids: list[str]) -> dict[str, PipelineRun]:
+            return await last_runs(session, owner_id=self.context.user_id, pipeline_ids=pipeline_ids, succeeded=succeeded)
+        return self._batch(load_many, key=lambda pipeline_id: pipeline_id)
+
+    @cached_property
+    def last_run(self) -> DataLoader[str, PipelineRun | None]:
+        """By pipeline id: its newest run."""
+        return self._last_runs(succeeded=False)
+
+    @cached_property
+    def last_succeeded_run(self) -> DataLoader[str, PipelineRun | None]:
+        """By pipeline id: its newest successful run (its output's columns and data)."""
+        return self._last_runs(succeeded=True)
+
+    @cached_property
+    def pipeline_stats(self) -> DataLoader[str, dict[str, Any]]:
+        async def load_many(session: Any, pipeline_ids: list[str]) -> dict[str, dict[str, Any]]:
+            return await stats_of_pipelines(session, owner_id=self.context.user_id, pipeline_ids=pipeline_ids)
+        return self._batch(load_many, key=lambda pipeline_id: pipeline_id)

@@ -344,8 +344,8 @@ class Pipeline(Node):
         return PipelineRunConnection.from_page(page, PipelineRun.from_row)
 
     async def _last_run(self, info: strawberry.Info, *, succeeded: bool = False) -> RunRow | None:
-        async with info.context.session() as session:
-            return await pipeline_service.last_run(session, pipeline_id=self.row.id, succeeded=succeeded)
+        loaders = info.context.loaders
+        return await (loaders.last_succeeded_run if succeeded else loaders.last_run).load(self.row.id)
 
     @strawberry.field
     async def last_run(self, info: strawberry.Info) -> PipelineRun | None:
@@ -354,8 +354,7 @@ class Pipeline(Node):
 
     @strawberry.field
     async def stats(self, info: strawberry.Info) -> PipelineStats:
-        async with info.context.session() as session:
-            return PipelineStats(**await pipeline_service.stats(session, pipeline_id=self.row.id))
+        return PipelineStats(**await info.context.loaders.pipeline_stats.load(self.row.id))
 
     @strawberry.field(description="Columns of the latest successful output")
     async def output_schema(self, info: strawberry.Info) -> list[Column]:

@@ -177,3 +177,50 @@ def test_links_to_another_users_objects_load_as_null(client: TestClient) -> None
     their_nodes = [e["node"] for e in gql(client, JOBS_QUERY, {"first": 10}, token=theirs)["data"]["jobs"]["edges"]]
     assert all(n["dataset"] is not None for n in their_nodes)
     assert sum(n["pipelineRun"] is not None for n in their_nodes) == 1
+
+
+PIPELINES_QUERY = """query($first: Int) { pipelines(first: $first) { edges { node {
+  name lastRun { status } stats { runs succeeded failed meanSeconds rowsOut } outputSchema { name } } } } }"""
+
+
+def seed_pipelines(client: TestClient, owner_id: str, count: int, runs_each: int = 3) -> None:
+    """`count` pipelines, each with `runs_each` runs (the newest failed, the others succeeded)."""
+    state = client.assay
+
+    async def write() -> None:
+        config = {"source": {"kind": "dataset", "dataset_id": "x"}, "steps": [], "sink": {"kind": "dataset", "name": "o"}}
+        async with state.sessions() as session:
+            start = utcnow()
+            for n in range(count):
+                pipeline = Pipeline(owner_id=owner_id, name=f"p{n}", config=config)
+                session.add(pipeline)
+                await session.flush()
+                for r in range(runs_each):
+                    status = "FAILED" if r == runs_each - 1 else "SUCCEEDED"
+                    began = start + timedelta(seconds=n * 10 + r)
+                    session.add(PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, status=status, config=config,
+                                            started_at=began, finished_at=began + timedelta(seconds=2), rows_out=10,
+                                            columns=[{"name": f"c{r}", "index": 0, "semantic_type": "NUMERIC",
+                                                      "dtype": "int64", "null_count": 0}], created_at=began))
+            await session.commit()
+
+    client.portal.call(write)
+
+
+def test_a_page_of_pipelines_costs_the_same_statements_for_5_and_30(client: TestClient) -> None:
+    counts = {}
+    for size in (5, 30):
+        token = register(client)["accessToken"]
+        seed_pipelines(client, user_id(client, token), size)
+        with counted_statements(client) as statements:
+            result = gql(client, PIPELINES_QUERY, {"first": size}, token=token)
+        assert "errors" not in result, result
+        nodes = [edge["node"] for edge in result["data"]["pipelines"]["edges"]]
+        assert len(nodes) == size
+        for node in nodes:  # the newest run failed; the newest successful one gave the output's columns
+            assert node["lastRun"] == {"status": "FAILED"}
+            assert node["stats"] == {"runs": 3, "succeeded": 2, "failed": 1, "meanSeconds": 2.0, "rowsOut": 20}
+            assert node["outputSchema"] == [{"name": "c1"}]
+        counts[size] = len(statements)
+    print(f"SQL statements for pipelines(first: N) with lastRun, stats, outputSchema: {counts}")
+    assert counts[5] == counts[30] <= 6, counts  # the caller, the page, last runs, last successful runs, stats
