@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from strawberry.dataloader import DataLoader
 
-from services.analysis.service import reports_for_jobs
+from services.analysis.service import reports_for_jobs, reports_of_datasets
+from services.datasets.service import children_of
 from services.modeling.service import models_for_jobs
 from services.pipelines.service import last_runs, stats_of_pipelines
 from services.storage.lookup import owned_by_ids
@@ -91,3 +92,18 @@ class Loaders:
         async def load_many(session: Any, pipeline_ids: list[str]) -> dict[str, dict[str, Any]]:
             return await stats_of_pipelines(session, owner_id=self.context.user_id, pipeline_ids=pipeline_ids)
         return self._batch(load_many, key=lambda pipeline_id: pipeline_id)
+
+    @cached_property
+    def dataset_children(self) -> DataLoader[str, list[Dataset]]:
+        """By dataset id: the versions derived from it."""
+        async def load_many(session: Any, dataset_ids: list[str]) -> dict[str, list[Dataset]]:
+            return await children_of(session, owner_id=self.context.user_id, dataset_ids=dataset_ids)
+        return self._batch(load_many, key=lambda dataset_id: dataset_id)
+
+    @cached_property
+    def dataset_reports(self) -> DataLoader[str, list[Report]]:
+        """By dataset id: its finished reports, newest first."""
+        async def load_many(session: Any, dataset_ids: list[str]) -> dict[str, list[Report]]:
+            return await reports_of_datasets(session, owner_id=self.context.user_id, dataset_ids=dataset_ids,
+                                             data_dir=self.context.settings.resolved_data_dir)
+        return self._batch(load_many, key=lambda dataset_id: dataset_id)

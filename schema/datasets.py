@@ -10,7 +10,6 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
-from services.analysis import service as analysis_service
 from services.datasets import service as dataset_service
 from services.jobs import queries as job_queries
 from services.modeling import service as model_service
@@ -170,17 +169,11 @@ class Dataset(Node):
     @strawberry.field(description="Reports written about this version, newest first")
     async def reports(self, info: strawberry.Info) -> list[Annotated["Report", strawberry.lazy("schema.reports")]]:
         from schema.reports import report_type
-        context = info.context
-        async with context.session() as session:
-            rows = await analysis_service.list_reports(session, owner_id=context.user_id, dataset_id=self.row.id,
-                                                       data_dir=context.settings.resolved_data_dir)
-        return [report_type(info, row) for row in rows]
+        return [report_type(info, row) for row in await info.context.loaders.dataset_reports.load(self.row.id)]
 
     @strawberry.field(description="Versions derived from this one")
     async def children(self, info: strawberry.Info) -> list["Dataset"]:
-        async with info.context.session() as session:
-            rows = await dataset_service.list_children(session, owner_id=info.context.user_id, dataset_id=self.row.id)
-        return [Dataset.from_row(r) for r in rows]
+        return [Dataset.from_row(row) for row in await info.context.loaders.dataset_children.load(self.row.id)]
 
     @strawberry.field(description="Models trained on this version, newest first", extensions=[ServiceErrors()])
     async def models(self, info: strawberry.Info, first: int | None = 20,

@@ -232,9 +232,13 @@ async def list_datasets(session: AsyncSession, *, owner_id: str, first: int, aft
     return await paginate(session, Dataset, filters=filters, first=first, after=after, max_first=max_first)
 
 
-async def list_children(session: AsyncSession, *, owner_id: str, dataset_id: str) -> list[Dataset]:
-    query = select(Dataset).where(Dataset.parent_id == dataset_id, Dataset.owner_id == owner_id)
-    return list((await session.exec(query.order_by(col(Dataset.created_at)))).all())
+async def children_of(session: AsyncSession, *, owner_id: str, dataset_ids: list[str]) -> dict[str, list[Dataset]]:
+    """By dataset id, the versions derived from it, oldest first; for many datasets in one query."""
+    query = select(Dataset).where(col(Dataset.parent_id).in_(set(dataset_ids)), Dataset.owner_id == owner_id)
+    children: dict[str, list[Dataset]] = {dataset_id: [] for dataset_id in dataset_ids}
+    for child in (await session.exec(query.order_by(col(Dataset.created_at)))).all():
+        children[child.parent_id].append(child)
+    return children
 
 
 async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str,

@@ -224,3 +224,52 @@ def test_a_page_of_pipelines_costs_the_same_statements_for_5_and_30(client: Test
         counts[size] = len(statements)
     print(f"SQL statements for pipelines(first: N) with lastRun, stats, outputSchema: {counts}")
     assert counts[5] == counts[30] <= 6, counts  # the caller, the page, last runs, last successful runs, stats
+
+
+DATASETS_QUERY = """query($first: Int) { datasets(first: $first) { edges { node {
+  name parent { name } children { name } reports { id } } } } }"""
+
+
+def seed_datasets(client: TestClient, owner_id: str, count: int) -> None:
+    """`count` uploads, each with one derived version and one finished report."""
+    state = client.assay
+    data_dir = state.settings.resolved_data_dir
+
+    async def write() -> None:
+        async with state.sessions() as session:
+            start = utcnow()
+            for n in range(count):
+                parent = Dataset(owner_id=owner_id, name=f"d{n}", file_name="d.csv", status="READY",
+                                 created_at=start + timedelta(seconds=2 * n))
+                session.add(parent)
+                await session.flush()
+                child = Dataset(owner_id=owner_id, name=f"d{n}-v2", file_name="d.csv", status="READY",
+                                parent_id=parent.id, created_at=start + timedelta(seconds=2 * n + 1))
+                report = Report(owner_id=owner_id, dataset_id=parent.id)
+                session.add_all([child, report])
+                await session.flush()
+                path = files.report_path(data_dir, report.id)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("<html></html>")
+            await session.commit()
+
+    client.portal.call(write)
+
+
+def test_a_page_of_datasets_with_versions_and_reports_costs_the_same_statements_for_5_and_30(client: TestClient) -> None:
+    counts = {}
+    for size in (5, 30):
+        token = register(client)["accessToken"]
+        seed_datasets(client, user_id(client, token), size)
+        with counted_statements(client) as statements:
+            result = gql(client, DATASETS_QUERY, {"first": 2 * size}, token=token)
+        assert "errors" not in result, result
+        nodes = {edge["node"]["name"]: edge["node"] for edge in result["data"]["datasets"]["edges"]}
+        assert len(nodes) == 2 * size
+        for n in range(size):
+            upload, version = nodes[f"d{n}"], nodes[f"d{n}-v2"]
+            assert upload["children"] == [{"name": f"d{n}-v2"}] and len(upload["reports"]) == 1
+            assert upload["parent"] is None and version["parent"] == {"name": f"d{n}"} and version["children"] == []
+        counts[size] = len(statements)
+    print(f"SQL statements for datasets(first: 2N) with parent, children, reports: {counts}")
+    assert counts[5] == counts[30] <= 6, counts  # the caller, the page (+ its count), parents, children, reports
