@@ -10,6 +10,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
+from services import datasets
 from services.datasets import service as dataset_service
 from services.jobs import queries as job_queries
 from services.modeling import service as model_service
@@ -23,12 +24,8 @@ from schema.jobs import Job, JobConnection
 from schema.profiles import Plot, PlotKind, Profile
 
 
-@strawberry.enum
-class DatasetStatus(Enum):
-    PENDING = "PENDING"
-    INGESTING = "INGESTING"
-    READY = "READY"
-    FAILED = "FAILED"
+# The services' own enum: a status they write is one the schema declares.
+DatasetStatus = strawberry.enum(datasets.DatasetStatus, name="DatasetStatus")
 
 
 @strawberry.enum

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import strawberry
 from strawberry.scalars import JSON
 
+from services import modeling
 from services.modeling import export
 from services.storage.tables import Model as ModelRow
 
@@ -36,11 +37,8 @@ class Algorithm(Enum):
     LOGISTIC_REGRESSION = "LOGISTIC_REGRESSION"
 
 
-@strawberry.enum
-class ModelStatus(Enum):
-    TRAINING = "TRAINING"
-    READY = "READY"
-    FAILED = "FAILED"
+# The services' own enum: a status they write is one the schema declares.
+ModelStatus = strawberry.enum(modeling.ModelStatus, name="ModelStatus")
 
 
 @strawberry.enum

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from strawberry.utils.str_converters import to_camel_case
 
 from services.errors import invalid
+from services import pipelines
 from services.pipelines import service as pipeline_service
 from services.pipelines import sinks
 from services.pipelines.config import PipelineConfig, masked_headers
@@ -227,13 +228,8 @@ class RunPipelineInput:
     id: strawberry.ID
 
 
-@strawberry.enum
-class RunStatus(Enum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
+# The services' own enum: a status they write is one the schema declares.
+RunStatus = strawberry.enum(pipelines.RunStatus, name="RunStatus")
 
 
 @strawberry.type

@@ -9,9 +9,11 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from resolvers.context import AppState
 from resolvers.system import health
-from services.datasets import service as dataset_service
 from services import files
+from services.datasets import DatasetStatus
+from services.datasets import service as dataset_service
 from services.errors import ErrorCode, ServiceError
+from services.modeling import ModelStatus
 from services.modeling import export
 from services.storage.tables import Dataset, Model, Report
 
@@ -61,7 +63,7 @@ async def download_dataset(request: Request) -> Response:
     dataset, refusal = await _owned(request, Dataset, "dataset", dataset_id, fmt)
     if refusal is not None:
         return refusal
-    if dataset.status != "READY":
+    if dataset.status != DatasetStatus.READY:
         return _refuse(409, f"The dataset is {dataset.status}, not READY")
     data_dir = state.settings.resolved_data_dir
     stem = dataset.name.rsplit(".", 1)[0] if dataset.name.lower().endswith((".csv", ".tsv", ".txt", ".gz")) else dataset.name
@@ -101,7 +103,7 @@ async def download_model(request: Request) -> Response:
     model, refusal = await _owned(request, Model, "model", model_id, fmt)
     if refusal is not None:
         return refusal
-    if model.status != "READY":
+    if model.status != ModelStatus.READY:
         return _refuse(404, "Not found")
     try:
         path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model, fmt)

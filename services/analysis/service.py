@@ -10,12 +10,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.datasets import DatasetStatus
 from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
-from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
 from services.jobs.kinds import JobKindSpec
 from services.jobs.status import JobStatus
+from services.modeling import ModelStatus
+from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
 from services.modeling.service import get_model
 from services.reports.theme import resolve_theme
 from services.storage.lookup import owned_by_ids
@@ -26,7 +28,7 @@ async def _ready_dataset(session: AsyncSession, owner_id: str, dataset_id: str |
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
     if dataset is None:
         raise not_found("Dataset", ["datasetId"])
-    if dataset.status != "READY":
+    if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}, not READY", ["datasetId"])
     return dataset
 
@@ -83,7 +85,7 @@ async def on_analysis_success(session: AsyncSession, job: Job, result: dict[str,
     session.add(Model(id=job.params["model_id"], owner_id=job.owner_id, dataset_id=job.params["dataset_id"],
                       name=f"{job.params['dataset_name']} → {trained['target']} (analysis)"[:MAX_NAME],
                       version=job.params.get("model_version", 1), target=trained["target"], task=trained["task"],
-                      algorithm=trained["algorithm"], status="READY", job_id=job.id,
+                      algorithm=trained["algorithm"], status=ModelStatus.READY, job_id=job.id,
                       training_seconds=trained["training_seconds"], details=details))
     await session.flush()
     session.add(Report(id=job.params["report_id"], owner_id=job.owner_id, dataset_id=job.params["dataset_id"],
@@ -105,7 +107,7 @@ async def start_report(session: AsyncSession, *, jobs: JobEngine, owner_id: str,
         model = await get_model(session, owner_id=owner_id, model_id=model_id)
         if model is None:
             raise not_found("Model", ["modelId"])
-        if model.status != "READY":
+        if model.status != ModelStatus.READY:
             raise conflict(f"The model is {model.status}", ["modelId"])
     resolved = resolve_theme(theme, theme_defaults, ["theme"])
     report = Report(owner_id=owner_id, dataset_id=dataset.id, model_id=model.id if model else None)

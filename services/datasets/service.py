@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.datasets import DatasetStatus
 from services.datasets.charts import build_chart
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.ingest.ragged import POLICIES
@@ -191,7 +192,7 @@ async def on_ingest_success(session: AsyncSession, job: Job, result: dict[str, A
     dataset = await session.get(Dataset, job.dataset_id)
     if dataset is None or result is None:
         return
-    dataset.status, dataset.error = "READY", None
+    dataset.status, dataset.error = DatasetStatus.READY, None
     dataset.row_count, dataset.column_count = result["row_count"], result["column_count"]
     dataset.columns, dataset.ingest_info = result["columns"], result["ingest_info"]
     if result.get("size_bytes") is not None:  # known only at the end for an upload ingested while arriving
@@ -203,7 +204,7 @@ async def on_ingest_failure(session: AsyncSession, job: Job, _result: dict[str, 
     dataset = await session.get(Dataset, job.dataset_id)
     if dataset is None:
         return
-    dataset.status, dataset.error = "FAILED", job.error
+    dataset.status, dataset.error = DatasetStatus.FAILED, job.error
     session.add(dataset)
     files.parquet_path(Path(job.params["data_dir"]), dataset.id).unlink(missing_ok=True)
     files.discard_partial_outputs(files.dataset_dir(Path(job.params["data_dir"]), dataset.id))
@@ -211,8 +212,8 @@ async def on_ingest_failure(session: AsyncSession, job: Job, _result: dict[str, 
 
 async def on_ingest_start(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
     dataset = await session.get(Dataset, job.dataset_id)
-    if dataset is not None and dataset.status == "PENDING":
-        dataset.status = "INGESTING"
+    if dataset is not None and dataset.status == DatasetStatus.PENDING:
+        dataset.status = DatasetStatus.INGESTING
         session.add(dataset)
 
 
@@ -269,14 +270,14 @@ async def row_page(data_dir: Path, dataset: Dataset, *, offset: int, limit: int,
         raise invalid("`offset` cannot be negative", ["offset"])
     if limit < 0 or limit > max_limit:
         raise invalid(f"`limit` must be between 0 and {max_limit}", ["limit"])
-    if dataset.status != "READY":
+    if dataset.status != DatasetStatus.READY:
         return [c["name"] for c in dataset.columns], [], dataset.row_count or 0
     return await asyncio.to_thread(read_rows, data_dir, dataset.id, offset=offset, limit=limit)
 
 
 async def chart_points(data_dir: Path, dataset: Dataset, spec: dict[str, Any]) -> dict[str, Any]:
     """Chart points for a READY dataset, computed off the event loop (unset spec values: CHART_DEFAULTS)."""
-    if dataset.status != "READY":
+    if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}, not READY")
     return await asyncio.to_thread(build_chart, data_dir, dataset.id, dataset.columns, spec)
 

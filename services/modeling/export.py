@@ -5,8 +5,9 @@ from pathlib import Path
 
 from services import files
 from services.errors import ErrorCode, ServiceError, invalid
-from services.modeling.service import load_pipeline
+from services.modeling import ModelStatus
 from services.modeling.onnx_export import onnx_bytes
+from services.modeling.service import load_pipeline
 from services.storage.tables import Model
 
 # The project's own callables inside a pipeline; skops users pass these (plus skops' defaults) as trusted.
@@ -23,7 +24,7 @@ def check_format(fmt: str) -> None:
 def check_exportable(data_dir: Path, model: Model, fmt: str) -> None:
     """Only a READY model whose trained file is on disk has anything to export."""
     check_format(fmt)
-    if model.status != "READY":
+    if model.status != ModelStatus.READY:
         raise ServiceError(ErrorCode.NOT_FOUND, f"The model is {model.status}: it has no file to export", ["exportUrl"])
     if not files.model_path(data_dir, model.id).exists():
         raise ServiceError(ErrorCode.NOT_FOUND, "The model's file is missing; train it again", ["exportUrl"])

@@ -16,15 +16,17 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.datasets import DatasetStatus
 from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
+from services.modeling import ModelStatus
 from services.modeling.checks import check_numbers, check_target
 from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
-from services.preprocessing import service as preprocessing
 from services.pagination import Page, paginate
+from services.preprocessing import service as preprocessing
 from services.storage.tables import Dataset, Job, Model
 
 MAX_PREDICT_ROWS = 1000
@@ -35,7 +37,7 @@ async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: st
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=spec.dataset_id) if spec.dataset_id else None
     if dataset is None:
         raise not_found("Dataset", ["datasetId"])
-    if dataset.status != "READY":
+    if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}, not READY", ["datasetId"])
     names = {c["name"] for c in dataset.columns}
     target = spec.target
@@ -74,7 +76,7 @@ async def on_train_success(session: AsyncSession, job: Job, result: dict[str, An
     model = await session.get(Model, job.params["model_id"])
     if model is None or result is None:
         return
-    model.status, model.task, model.algorithm = "READY", result["task"], result["algorithm"]
+    model.status, model.task, model.algorithm = ModelStatus.READY, result["task"], result["algorithm"]
     model.training_seconds = result["training_seconds"]
     model.details = {k: v for k, v in result.items() if k not in ("task", "algorithm", "training_seconds")}
     session.add(model)
@@ -83,7 +85,7 @@ async def on_train_success(session: AsyncSession, job: Job, result: dict[str, An
 async def on_train_failure(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
     model = await session.get(Model, job.params["model_id"])
     if model is not None:
-        model.status, model.error = "FAILED", job.error
+        model.status, model.error = ModelStatus.FAILED, job.error
         session.add(model)
     files.remove_tree(files.model_dir(Path(job.params["data_dir"]), job.params["model_id"]))
 
@@ -126,7 +128,7 @@ async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | 
     model = await get_model(session, owner_id=owner_id, model_id=model_id)
     if model is None:
         raise not_found("Model", ["id"])
-    if model.status == "TRAINING" and model.job_id:
+    if model.status == ModelStatus.TRAINING and model.job_id:
         await jobs.cancel(model.job_id, reason="The model was deleted")
     await session.delete(model)
     await session.commit()
@@ -210,7 +212,7 @@ def _thread_pools() -> Any:
 
 
 def predict_rows(data_dir: Path, model: Model, rows: list[Any]) -> list[dict[str, Any]]:
-    if model.status != "READY":
+    if model.status != ModelStatus.READY:
         raise conflict(f"The model is {model.status}", ["modelId"])
     frame = check_rows(rows, model.details["features"])
     pipeline = load_pipeline(data_dir, model.id)
@@ -262,12 +264,12 @@ async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner
     model = await get_model(session, owner_id=owner_id, model_id=model_id)
     if model is None:
         raise not_found("Model", ["modelId"])
-    if model.status != "READY":
+    if model.status != ModelStatus.READY:
         raise conflict(f"The model is {model.status}", ["modelId"])
     source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
     if source is None:
         raise not_found("Dataset", ["datasetId"])
-    if source.status != "READY":
+    if source.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {source.status}, not READY", ["datasetId"])
     available = {c["name"] for c in source.columns}
     absent = [f["name"] for f in model.details["features"] if f["name"] not in available]

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.datasets import DatasetStatus
 from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
@@ -242,7 +243,7 @@ async def on_run_success(session: AsyncSession, job: Job, result: dict[str, Any]
         dataset = await session.get(Dataset, run.dataset_id)
         if dataset is not None:
             parquet = files.parquet_path(Path(job.params["data_dir"]), dataset.id)
-            dataset.status, dataset.row_count, dataset.column_count = "READY", result["row_count"], result["column_count"]
+            dataset.status, dataset.row_count, dataset.column_count = DatasetStatus.READY, result["row_count"], result["column_count"]
             dataset.columns, dataset.recipe = result["columns"], result["recipe"] or None
             dataset.size_bytes = parquet.stat().st_size if parquet.exists() else 0
             session.add(dataset)
@@ -260,7 +261,7 @@ async def on_run_failure(session: AsyncSession, job: Job, details: dict[str, Any
     if run.dataset_id:
         dataset = await session.get(Dataset, run.dataset_id)
         if dataset is not None:
-            dataset.status, dataset.error = "FAILED", job.error
+            dataset.status, dataset.error = DatasetStatus.FAILED, job.error
             session.add(dataset)
         files.remove_tree(files.dataset_dir(Path(job.params["data_dir"]), run.dataset_id))
 

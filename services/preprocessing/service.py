@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.datasets import DatasetStatus
 from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
@@ -23,7 +24,7 @@ async def start_preprocess(session: AsyncSession, *, jobs: JobEngine, owner_id: 
     source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
     if source is None:
         raise not_found("Dataset", ["datasetId"])
-    if source.status != "READY":
+    if source.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {source.status}; derive from a READY version", ["datasetId"])
     checked = validate_steps(steps, source.columns)
     if name is not None and not name.strip():
@@ -43,7 +44,7 @@ async def start_preprocess(session: AsyncSession, *, jobs: JobEngine, owner_id: 
 async def on_preprocess_start(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
     version = await session.get(Dataset, job.dataset_id)
     if version is not None:
-        version.status = "INGESTING"
+        version.status = DatasetStatus.INGESTING
         session.add(version)
 
 
@@ -52,7 +53,7 @@ async def on_preprocess_success(session: AsyncSession, job: Job, result: dict[st
     if version is None or result is None:
         return
     parquet = files.parquet_path(Path(job.params["data_dir"]), version.id)
-    version.status, version.error = "READY", None
+    version.status, version.error = DatasetStatus.READY, None
     version.row_count, version.column_count = result["row_count"], result["column_count"]
     version.columns, version.recipe = result["columns"], result["recipe"]
     version.size_bytes = parquet.stat().st_size if parquet.exists() else 0
@@ -63,7 +64,7 @@ async def on_preprocess_failure(session: AsyncSession, job: Job, _result: dict[s
     """No half-made version: the new dataset ends FAILED with the reason and its files are removed."""
     version = await session.get(Dataset, job.dataset_id)
     if version is not None:
-        version.status, version.error = "FAILED", job.error
+        version.status, version.error = DatasetStatus.FAILED, job.error
         session.add(version)
     files.remove_tree(files.dataset_dir(Path(job.params["data_dir"]), job.params["dataset_id"]))
 

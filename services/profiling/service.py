@@ -11,6 +11,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.datasets import DatasetStatus
 from services.datasets.service import get_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
@@ -25,7 +26,7 @@ async def start_profile(session: AsyncSession, *, jobs: JobEngine, owner_id: str
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
     if dataset is None:
         raise not_found("Dataset", ["datasetId"])
-    if dataset.status != "READY":
+    if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}; it can be profiled once READY", ["datasetId"])
     if bins is not None and not 1 <= bins <= MAX_BINS:
         raise invalid(f"`bins` must be between 1 and {MAX_BINS}", ["bins"])
