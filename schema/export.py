@@ -1,5 +1,5 @@
 """Print the SDL: `python -m schema.export > schema.graphql`."""
-from schema import create_schema
+from schema.root import create_schema
 
 if __name__ == "__main__":
     print(create_schema().as_str())

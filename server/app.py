@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from resolvers.context import AppState
 from resolvers.pipelines import pipeline_limits
-from schema import create_schema
+from schema.root import create_schema
 from schema.fanout import SharedEvents
 from server.graphiql import ASSET_PREFIX, STATIC_DIR
 from server.graphql_view import AssayGraphQL

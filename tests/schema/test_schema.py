@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from graphql import parse, print_ast
 
-from schema import create_schema
+from schema.root import create_schema
 from tests.support.paths import ROOT
 
 CONTRACT_CHECK = ROOT.parent / "shared" / "tools" / "contract_check.py"

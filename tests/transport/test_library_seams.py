@@ -129,7 +129,7 @@ def test_subscribers_of_one_job_share_each_events_execution_and_encoding(tmp_pat
     assert state.shared_events.encodings - encodings == len(live)
 
 
-# --- schema/__init__.py: FastMaskErrors overrides MaskErrors._process_result --------------------------------------
+# --- schema/root.py: FastMaskErrors overrides MaskErrors._process_result --------------------------------------
 
 def test_mask_errors_private_method_is_still_the_one_both_hooks_use():
     assert parameter_names(MaskErrors._process_result) == ["self", "result"]
