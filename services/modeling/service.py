@@ -95,14 +95,9 @@ async def get_model(session: AsyncSession, *, owner_id: str, model_id: str | Non
     return model if model is not None and model.owner_id == owner_id else None
 
 
-async def model_for_job(session: AsyncSession, *, owner_id: str, job: Job) -> Model | None:
-    """The model a job made (TRAIN, ANALYZE), else the one it worked with (PREDICT, REPORT)."""
-    made = await session.scalar(select(Model).where(col(Model.job_id) == job.id, col(Model.owner_id) == owner_id))
-    return made or await get_model(session, owner_id=owner_id, model_id=(job.params or {}).get("model_id"))
-
-
 async def models_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[Job]) -> dict[str, Model]:
-    """`model_for_job` for many jobs in one query: by job id, each job's model (jobs without one are absent)."""
+    """By job id, the model each job made (TRAIN, ANALYZE), else the one it worked with (PREDICT, REPORT), in one
+    query; jobs without one are absent."""
     job_ids = [job.id for job in jobs]
     used = {job.id: (job.params or {}).get("model_id") for job in jobs}
     if not job_ids:
