@@ -63,7 +63,8 @@ def build_state(settings: Settings) -> AppState:
         executor = celery_executor(settings, kinds=kinds, bus=bus, client=redis_client)
     else:
         pool = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds,
-                               preload=worker_preload(kinds))
+                               preload=worker_preload(kinds), memory_mb=settings.job_memory_mb,
+                               scratch_root=settings.scratch_dir)
         executor = LocalExecutor(JobRunner(
             sessions=sessions, bus=bus, pool=pool, kinds=kinds, timeout_for=settings.timeout_for,
             heartbeat_seconds=settings.job_heartbeat_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     open_registration: bool = True
     max_upload_mb: float = 1024
     max_concurrent_jobs: int = 2
+    # The memory one job process may use: bodies stream batches, spill to scratch_dir, or sample (saying so).
+    job_memory_mb: int = 2048
     redis_url: str | None = None   # event bus, Celery broker, shared limits and cancel requests (scaled out)
     executor: Literal["local", "celery"] = "local"
     worker_queues: str = ""        # `python -m server.worker`: comma-separated queues; empty = all
@@ -120,6 +122,11 @@ class Settings(BaseSettings):
             finally:
                 candidate.unlink()
         return key_file.read_text().strip()
+
+    @cached_property
+    def scratch_dir(self) -> Path:
+        """Per-job spill space lives inside the data dir, so it shares its disk and its clean-up."""
+        return self.resolved_data_dir / "scratch"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -69,7 +69,8 @@ def main() -> None:
         concurrency=settings.worker_concurrency, kinds=kinds, preload=worker_preload(kinds),
         timeout_for=settings.timeout_for, heartbeat_seconds=settings.job_heartbeat_seconds,
         grace_seconds=settings.job_cancel_grace_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
-        max_log_chars=settings.max_log_line_chars,
+        max_log_chars=settings.max_log_line_chars, memory_mb=settings.job_memory_mb,
+        scratch_root=settings.scratch_dir,
         telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl"))
     celery = create_celery(settings.redis_url)
 

@@ -42,6 +42,8 @@ class WorkerConfig:
     grace_seconds: float
     max_result_bytes: int
     max_log_chars: int = 16384
+    memory_mb: int = 2048
+    scratch_root: Path | None = None
     telemetry_path: Path | None = None
 
 
@@ -67,7 +69,8 @@ class WorkerRuntime:
         await self.bus.start()
         self.records = RedisWorkerRecords(self.client, ttl_seconds=3 * config.heartbeat_seconds)
         cancels = RedisCancelRequests(self.client)
-        pool = ProcessExecutor(max_workers=config.concurrency, grace_seconds=config.grace_seconds, preload=config.preload)
+        pool = ProcessExecutor(max_workers=config.concurrency, grace_seconds=config.grace_seconds, preload=config.preload,
+                               memory_mb=config.memory_mb, scratch_root=config.scratch_root)
         self.runner = JobRunner(sessions=self.sessions, bus=self.bus, pool=pool, kinds=config.kinds,
                                 timeout_for=config.timeout_for, heartbeat_seconds=config.heartbeat_seconds,
                                 telemetry_path=config.telemetry_path, cancel_poll=cancels.pending,

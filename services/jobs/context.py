@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -19,8 +20,10 @@ class NeedsInput(Exception):
 
 class JobContext:
     def __init__(self, *, job_id: str, params: dict[str, Any], send: Callable[[tuple], None],
-                 is_cancelled: Callable[[], bool]) -> None:
+                 is_cancelled: Callable[[], bool], memory_mb: int = 2048, scratch_dir: Path | None = None) -> None:
         self.job_id = job_id
+        self.memory_mb = memory_mb        # the memory budget this job must keep within (ASSAY_JOB_MEMORY_MB)
+        self.scratch_dir = scratch_dir    # private spill space, removed by the executor when the job ends
         self.params = params
         self._send = send
         self._is_cancelled = is_cancelled

@@ -8,9 +8,11 @@ import multiprocessing
 import threading
 from multiprocessing import forkserver
 import os
+import shutil
 import signal
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
 from services.errors import ErrorCode, ServiceError
@@ -25,6 +27,8 @@ class JobSpec:
     job_id: str
     work: str                      # "module:function" of the job body
     params: dict[str, Any]
+    memory_mb: int = 2048          # the job's memory budget (ASSAY_JOB_MEMORY_MB); the body keeps within it
+    scratch_dir: str | None = None # where the body may spill; removed when the job process ends
 
 
 @dataclass
@@ -65,7 +69,8 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops workers itself
     parent = os.getppid()
     context = JobContext(job_id=spec.job_id, params=spec.params, send=connection.send,
-                         is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent)
+                         is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent,
+                         memory_mb=spec.memory_mb, scratch_dir=Path(spec.scratch_dir) if spec.scratch_dir else None)
     try:
         result = import_work(spec.work)(context)
         connection.send(("result", result or {}))
@@ -97,6 +102,8 @@ class ProcessExecutor:
     max_workers: int = 2
     grace_seconds: float = 2.0
     preload: list[str] = field(default_factory=list)  # modules the fork server imports once (the registry's)
+    memory_mb: int = 2048              # each job's memory budget, handed to its body
+    scratch_root: Path | None = None   # each job spills under scratch_root/<job id>, removed when it ends
     _slots: asyncio.Semaphore | None = None
     _running: dict[str, _Running] = field(default_factory=dict)
     _waiting: set[str] = field(default_factory=set)
@@ -136,6 +143,15 @@ class ProcessExecutor:
             self._cancelled_while_waiting.discard(spec.job_id)
 
     async def _run(self, spec: JobSpec, on_message) -> WorkerOutcome:
+        scratch = self.scratch_root / spec.job_id if self.scratch_root else None
+        spec = replace(spec, memory_mb=self.memory_mb, scratch_dir=str(scratch) if scratch else None)
+        try:
+            return await self._run_process(spec, on_message)
+        finally:
+            if scratch is not None:  # spill files never outlive their job, whatever way it ended
+                await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+    async def _run_process(self, spec: JobSpec, on_message) -> WorkerOutcome:
         loop = asyncio.get_running_loop()
         receiver, sender = self._mp.Pipe(duplex=False)
         cancel_event = self._mp.Event()

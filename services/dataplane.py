@@ -1,0 +1,43 @@
+"""The out-of-core columnar engine under job bodies: DuckDB, held to the job's memory budget.
+
+Job bodies never assume a table fits in memory. They query the Parquet copy through a connection from
+`connect`, which caps DuckDB's memory at a share of the job's budget (the rest is left for Python,
+Arrow batches handed back and the libraries a body calls) and lets it spill to the job's scratch dir.
+Only extensions compiled into the wheel are used: autoloading and autoinstalling are switched off, so
+nothing is ever downloaded at run time.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+# DuckDB's share of the job's budget; the remainder covers the interpreter, Arrow results and libraries.
+ENGINE_SHARE = 0.6
+MIN_ENGINE_MB = 64
+
+
+def engine_memory_mb(budget_mb: int) -> int:
+    return max(MIN_ENGINE_MB, int(budget_mb * ENGINE_SHARE))
+
+
+def connect(*, memory_mb: int, scratch_dir: Path | None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that keeps within `memory_mb` and spills to `scratch_dir`."""
+    connection = duckdb.connect(config={
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    })
+    connection.execute(f"SET memory_limit = '{engine_memory_mb(memory_mb)}MB'")
+    if scratch_dir is not None:
+        scratch_dir.mkdir(parents=True, exist_ok=True)
+        connection.execute("SET temp_directory = ?", [str(scratch_dir)])
+    if threads:
+        connection.execute(f"SET threads = {int(threads)}")
+    # Insertion order is not needed for aggregates and lets DuckDB stream and spill more freely.
+    connection.execute("SET preserve_insertion_order = false")
+    return connection
+
+
+def parquet_source(path: Path) -> str:
+    """A table expression over one Parquet file, for use inside SQL (the path is ours, never a user's)."""
+    return "read_parquet('" + str(path).replace("'", "''") + "')"
