@@ -16,7 +16,8 @@ class ConfigurationError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore")
+    # A `.env` in the working directory is read too (the seed's `cp .env.example .env`); the environment wins.
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore", env_file=".env", env_file_encoding="utf-8")
 
     host: str = "127.0.0.1"
     port: int = 8000

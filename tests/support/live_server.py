@@ -16,7 +16,7 @@ from tests.support.remote import GraphQLOverHTTP
 
 
 class LiveServer(GraphQLOverHTTP):
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, *, cwd: Path = ROOT, **env: str) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -25,12 +25,13 @@ class LiveServer(GraphQLOverHTTP):
                     "ASSAY_SECRET_KEY": "live-server-test-secret-key-long-enough", "ASSAY_JOB_HEARTBEAT_SECONDS": "0.5",
                     **env}
         self.process: subprocess.Popen | None = None
+        self.cwd = cwd  # where it starts, and so which ./.env it reads
         self.log_path = data_dir.parent / f"server-{self.port}.log"  # a file, not a pipe that could fill and block
 
     def start(self, timeout: float = 120) -> "LiveServer":
         """Start `python -m server` and wait for /health; a busy machine can take tens of seconds."""
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "server"], cwd=ROOT, env=self.env,
+            self.process = subprocess.Popen([sys.executable, "-m", "server"], cwd=self.cwd, env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

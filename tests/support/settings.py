@@ -14,7 +14,7 @@ from services.storage import db
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values = {"data_dir": tmp_path / "data", "secret_key": "test-secret-key-that-is-long-enough-for-hs256",
               "max_concurrent_jobs": 2, "job_heartbeat_seconds": 0.5, **overrides}
-    return Settings(**values)
+    return Settings(_env_file=None, **values)  # a developer's .env must not change what a test sees
 
 
 def run_sql(settings: Settings, statements: dict[str, str] | str, **params: Any) -> list[tuple]:

@@ -3,6 +3,8 @@
 On PostgreSQL the whole upgrade holds a transaction-scoped advisory lock, so replicas that start together
 against an empty database migrate once: the first one migrates, the others wait, then find it at head."""
 import asyncio
+import importlib
+import logging.config
 
 from alembic import context
 from sqlalchemy import engine_from_config, event, pool, text
@@ -10,10 +12,26 @@ from sqlalchemy.ext.asyncio import async_engine_from_config
 from sqlmodel import SQLModel
 
 from services.storage import tables  # noqa: F401  (registers the tables on the metadata)
-from services.storage.db import MIGRATION_LOCK_KEY, _set_sqlite_pragmas
+from services.storage.db import MIGRATION_LOCK_KEY, _set_sqlite_pragmas, migration_url
 
 config = context.config
 target_metadata = SQLModel.metadata
+
+
+def configure_from_settings() -> None:
+    """The `alembic` command from the repository root: no URL given, so take the one Assay itself would use."""
+    if config.get_main_option("sqlalchemy.url"):
+        return
+    if config.config_file_name:
+        logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
+    module_name, _, class_name = (config.get_main_option("assay_settings") or "").partition(":")
+    if not class_name:
+        raise RuntimeError("No database URL: pass one, or name the settings class as assay_settings in alembic.ini")
+    settings = getattr(importlib.import_module(module_name), class_name)()
+    config.set_main_option("sqlalchemy.url", migration_url(settings.resolved_database_url).replace("%", "%%"))
+
+
+configure_from_settings()
 
 
 def run_migrations(connection) -> None:
