@@ -27,7 +27,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 REFRESH_MARGIN_SECONDS = 10  # refresh this long before expiry (at most a fifth of the lifetime): requests take time
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 DATA_FORMATS = ("csv", "parquet")
-MODEL_FORMATS = ("joblib", "skops", "onnx")
+MODEL_FORMATS = ("joblib", "pickle", "skops", "onnx")
 
 
 class AssayError(Exception):

@@ -44,6 +44,7 @@ ModelStatus = strawberry.enum(modeling.ModelStatus, name="ModelStatus")
 @strawberry.enum
 class ModelFormat(Enum):
     JOBLIB = "JOBLIB"
+    PICKLE = "PICKLE"
     SKOPS = "SKOPS"
     ONNX = "ONNX"
 
@@ -166,7 +167,9 @@ class Model(Node):
                           fit_seconds=c["fit_seconds"], rows=c.get("rows"), selected=c["selected"])
                 for c in self.details.get("leaderboard", [])]
 
-    @strawberry.field(description="A signed, expiring link. JOBLIB: the whole pipeline; SKOPS: loads with "
+    @strawberry.field(description="A signed, expiring link. JOBLIB: the whole pipeline (joblib.load); PICKLE: the "
+                                  "same pipeline for plain pickle.load — like joblib, never load a file you do not "
+                                  "trust, it can run any code; SKOPS: loads with "
                                   "skops.io.load and the trusted types listed in the README; ONNX: one input per "
                                   "feature (float32 or string, [N, 1]); not for models with date features",
                       extensions=[ServiceErrors()])

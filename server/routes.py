@@ -95,7 +95,7 @@ async def download_plot(request: Request) -> Response:
 
 
 async def download_model(request: Request) -> Response:
-    """Serve a model file (JOBLIB, SKOPS or ONNX) to the holder of a valid token for exactly this model and format."""
+    """Serve a model file (JOBLIB, PICKLE, SKOPS or ONNX) to the holder of a valid token for exactly this model and format."""
     state = _state(request)
     model_id, fmt = request.path_params["model_id"], request.path_params["fmt"].upper()
     if fmt not in export.EXPORT_FORMATS:
@@ -109,7 +109,7 @@ async def download_model(request: Request) -> Response:
         path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model, fmt)
     except ServiceError as exc:  # exportUrl already converted it; this is a link made before a failure
         return _refuse(404 if exc.code == ErrorCode.NOT_FOUND else 409, exc.message)
-    return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model_id[:8]}.{fmt.lower()}")
+    return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model_id[:8]}.{export.FILE_EXTENSIONS[fmt]}")
 
 
 async def download_report(request: Request) -> Response:

@@ -1,6 +1,8 @@
-"""Model files for download: the joblib pipeline as trained, a skops file that loads without pickle, or ONNX."""
+"""Model files for download: the joblib pipeline as trained, the same as a plain pickle (seed 001's .pkl), a
+skops file that loads without pickle, or ONNX."""
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 from services import files
@@ -13,7 +15,9 @@ from services.storage.tables import Model
 # The project's own callables inside a pipeline; skops users pass these (plus skops' defaults) as trusted.
 SKOPS_TRUSTED = ["services.modeling.estimators._as_float", "services.modeling.estimators._as_text",
                  "services.modeling.estimators.datetime_part_columns", "services.preprocessing.steps.DatetimeFeatures"]
-EXPORT_FORMATS = ("JOBLIB", "SKOPS", "ONNX")
+EXPORT_FORMATS = ("JOBLIB", "PICKLE", "SKOPS", "ONNX")
+# The extension a downloaded file is named with (the URL itself carries the format's name).
+FILE_EXTENSIONS = {"JOBLIB": "joblib", "PICKLE": "pkl", "SKOPS": "skops", "ONNX": "onnx"}
 
 
 def check_format(fmt: str) -> None:
@@ -42,6 +46,11 @@ def export_path(data_dir: Path, model: Model, fmt: str) -> Path:
             content = onnx_bytes(pipeline, model.details["features"], model.task)
             with files.atomic_output(target) as temporary:
                 temporary.write_bytes(content)
+        elif fmt == "PICKLE":
+            # joblib's file needs joblib.load (its numpy arrays are stored outside the pickle stream);
+            # plain pickle.load opens this one. Protocol 5: numpy arrays pickle without extra copies.
+            with files.atomic_output(target) as temporary, temporary.open("wb") as handle:
+                pickle.dump(pipeline, handle, protocol=5)
         else:
             import skops.io as sio
             with files.atomic_output(target) as temporary:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import pickle
 
 import joblib
 import numpy as np
@@ -18,7 +19,8 @@ MODEL = """query($id: ID!) { model(id: $id) { id name version target task algori
   cvMetric cvScores confusionMatrix { labels values } featureImportances(limit: 50) { feature importance }
   features { name semanticType required allowedValues min max } classes
   leaderboard { algorithm params metric score std fitSeconds selected }
-  joblib: exportUrl(format: JOBLIB) skops: exportUrl(format: SKOPS) dataset { id } job { kind status } } }"""
+  joblib: exportUrl(format: JOBLIB) skops: exportUrl(format: SKOPS) pickle: exportUrl(format: PICKLE)
+  dataset { id } job { kind status } } }"""
 PREDICT = """mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) {
   predictions { value probabilities { label probability } } errors { code message field } } }"""
 
@@ -113,6 +115,9 @@ def test_exports_load_back_and_predict_the_same(churn, client, token):
         for row in rows.to_dict("records")]}, token)["data"]["predict"]["predictions"]
     pipeline = joblib.load(io.BytesIO(client.get(model["joblib"]).content))
     assert [str(v) for v in pipeline.predict(rows)] == [p["value"] for p in api]
+    pickled = client.get(model["pickle"])  # seed 001's .pkl: plain pickle.load opens it
+    assert 'filename="model-' in pickled.headers["content-disposition"] and ".pkl" in pickled.headers["content-disposition"]
+    assert [str(v) for v in pickle.loads(pickled.content).predict(rows)] == [p["value"] for p in api]
     import skops.io as sio
     from services.modeling.export import SKOPS_TRUSTED
     content = client.get(model["skops"]).content
