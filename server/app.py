@@ -17,6 +17,7 @@ from resolvers.context import AppState
 from resolvers.pipelines import pipeline_limits
 from schema.root import create_schema
 from schema.fanout import SharedEvents
+from server.cors import cors_middleware, parse_origins
 from server.graphiql import ASSET_PREFIX, STATIC_DIR
 from server.graphql_view import AssayGraphQL
 from server.request_limits import RequestLimits
@@ -140,7 +141,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     graphql = AssayGraphQL(create_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
                                          max_tokens=settings.max_tokens), app=state,
-                           limits=RequestLimits.from_settings(settings))
+                           limits=RequestLimits.from_settings(settings),
+                           allowed_origins=parse_origins(settings.cors_origins))  # WebSocket handshakes' Origin
     app = Starlette(routes=[
         Route("/", root),
         Route("/health", health_check),
@@ -151,6 +153,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Mount(ASSET_PREFIX, StaticFiles(directory=STATIC_DIR)),  # GraphiQL's own assets: no CDN
         WebSocketRoute("/graphql", graphql),
-    ], lifespan=lifespan)
+    ], lifespan=lifespan, middleware=cors_middleware(parse_origins(settings.cors_origins)))
     app.state.assay = state
     return app

@@ -86,9 +86,15 @@ class Settings(BaseSettings):
     # permessage-deflate costs CPU per socket per frame and cannot be shared between subscribers;
     # off by default so one job's log reaches hundreds of watchers quickly. Turn on for slow links.
     ws_compression: bool = False
+    # Origins (scheme://host[:port], comma-separated) whose pages may call the API from a browser; exact, no '*'.
+    cors_origins: str = ""
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""
+        from server.cors import invalid_origin, parse_origins
+        for origin in parse_origins(self.cors_origins):
+            if (problem := invalid_origin(origin)) is not None:
+                raise ConfigurationError(problem)
         if self.executor == "celery" and not self.redis_url:
             raise ConfigurationError("ASSAY_EXECUTOR=celery needs ASSAY_REDIS_URL (the Celery broker and event bus), "
                                      "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0")
