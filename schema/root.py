@@ -18,13 +18,14 @@ from resolvers.models import ModelsMutation, ModelsQuery
 from resolvers.pipelines import PipelinesMutation, PipelinesQuery
 from resolvers.preprocessing import PreprocessingMutation
 from resolvers.profiles import ProfilesMutation
+from resolvers.sql import SqlQuery
 from resolvers.system import SystemQuery
 from resolvers.users import UsersMutation, UsersQuery
 from schema.fanout import SharedEventExecutor
 
 
 @strawberry.type
-class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery):
+class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery, SqlQuery):
     pass
 
 

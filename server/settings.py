@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_string_length: int = 100_000     # characters of one string in variables or the document
     max_page_size: int = 100
     max_preview_rows: int = 1000
+    sql_max_rows: int = 10_000          # rows one `query(sql)` may return
+    sql_timeout_seconds: float = 10     # a `query(sql)` running longer is interrupted
+    sql_memory_mb: int = 512            # DuckDB's budget for one `query(sql)` (it spills beyond)
     max_decompressed_mb: float = 4096
     max_sheet_rows: int = 1_048_576  # a workbook sheet or Parquet upload with more rows is refused (Excel's limit)
     upload_stall_seconds: float = 60  # an upload ingested while arriving that stops growing this long fails its job

@@ -1,0 +1,150 @@
+"""Read-only SQL over a user's own datasets (seed 004's "SQL query support"), in a sandboxed DuckDB.
+
+Each READY dataset of the caller is a view over its Parquet copy, named by the dataset's name (the newest
+version wins a shared name) and by its id. The sandbox is DuckDB's own: file access is switched off except
+for exactly those Parquet files (`allowed_paths`), extensions cannot load, and the configuration is locked,
+so a query cannot read other files, write, attach databases or load extensions whatever its text. On top,
+only a single SELECT statement is accepted, it runs under the memory budget and a time limit (interrupted
+when it expires), and at most `max_rows` rows come back.
+"""
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import duckdb
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services import files, values
+from services.dataplane import connect
+from services.datasets import DatasetStatus
+from services.errors import ErrorCode, ServiceError, invalid
+from services.storage.tables import Dataset
+
+MAX_SQL_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class QueryTable:
+    name: str
+    dataset_id: str
+
+
+@dataclass(frozen=True)
+class QueryColumn:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[QueryColumn]
+    rows: list[list[Any]]
+    truncated: bool           # more rows matched than were returned
+    tables: list[QueryTable]  # what the query could name
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    max_rows: int
+    timeout_seconds: float
+    memory_mb: int
+
+
+async def queryable_datasets(session: AsyncSession, *, owner_id: str) -> list[Dataset]:
+    """The owner's READY datasets, newest first (so the newest version of a name gets the plain name)."""
+    rows = await session.exec(select(Dataset).where(col(Dataset.owner_id) == owner_id,
+                                                    col(Dataset.status) == DatasetStatus.READY)
+                              .order_by(col(Dataset.created_at).desc()))
+    return list(rows.all())
+
+
+def table_names(datasets: list[Dataset], id_alias: Callable[[str], str] = str) -> list[QueryTable]:
+    """Each dataset by name (newest first wins; DuckDB's names are case-insensitive) and by `id_alias(id)`:
+    the id as the caller knows it (the API passes its global ids)."""
+    tables, taken = [], set()
+    for dataset in datasets:
+        if dataset.name.lower() not in taken:
+            taken.add(dataset.name.lower())
+            tables.append(QueryTable(dataset.name, dataset.id))
+        tables.append(QueryTable(id_alias(dataset.id), dataset.id))
+    return tables
+
+
+def run_query(*, sql: str, datasets: list[Dataset], data_dir: Path, limits: QueryLimits,
+              scratch_root: Path | None = None, id_alias: Callable[[str], str] = str) -> QueryResult:
+    """Run one read-only SELECT; blocking, so callers run it off the event loop."""
+    sql = sql.strip().rstrip(";").strip()
+    if not sql:
+        raise invalid("`sql` is empty", ["sql"])
+    if len(sql) > MAX_SQL_CHARS:
+        raise invalid(f"`sql` is longer than {MAX_SQL_CHARS:,} characters", ["sql"])
+    tables = table_names(datasets, id_alias)
+    started = time.perf_counter()
+    # Its own spill dir: DuckDB names its temp files alike in every connection.
+    scratch_dir = scratch_root / f"sql-{uuid.uuid4().hex}" if scratch_root else None
+    connection = _sandbox(tables, data_dir, limits.memory_mb, scratch_dir)
+    try:
+        statements = _parse(connection, sql)
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise invalid("Only one read-only SELECT (or WITH ... SELECT) statement is allowed", ["sql"])
+        timer = threading.Timer(limits.timeout_seconds, connection.interrupt)
+        timer.start()
+        try:
+            cursor = connection.execute(sql)
+            columns = [QueryColumn(name, str(kind)) for name, kind, *_ in cursor.description]
+            fetched = cursor.fetchmany(limits.max_rows + 1)
+        except duckdb.InterruptException:
+            raise ServiceError(ErrorCode.INVALID_INPUT, f"The query ran longer than {limits.timeout_seconds:g} s and was "
+                                                "stopped", ["sql"]) from None
+        except duckdb.OutOfMemoryException:
+            raise invalid(f"The query needs more than its {limits.memory_mb} MB memory budget", ["sql"]) from None
+        except duckdb.PermissionException as exc:
+            raise ServiceError(ErrorCode.FORBIDDEN, f"Not allowed in a query: {_first_line(exc)}", ["sql"]) from None
+        except duckdb.Error as exc:
+            raise invalid(_first_line(exc), ["sql"]) from None
+        finally:
+            timer.cancel()
+    finally:
+        connection.close()
+        if scratch_dir is not None:
+            shutil.rmtree(scratch_dir, ignore_errors=True)
+    rows = [[values.json_value(cell) for cell in row] for row in fetched[:limits.max_rows]]
+    return QueryResult(columns=columns, rows=rows, truncated=len(fetched) > limits.max_rows, tables=tables,
+                       elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _sandbox(tables: list[QueryTable], data_dir: Path, memory_mb: int, scratch_dir: Path | None):
+    connection = connect(memory_mb=memory_mb, scratch_dir=scratch_dir, threads=2)
+    paths = sorted({str(files.parquet_path(data_dir, table.dataset_id)) for table in tables})
+    for table in tables:
+        path = str(files.parquet_path(data_dir, table.dataset_id)).replace("'", "''")
+        connection.execute(f"CREATE VIEW {_identifier(table.name)} AS SELECT * FROM read_parquet('{path}')")
+    connection.execute("SET allowed_paths = ?", [paths or [""]])
+    connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
+    return connection
+
+
+def _parse(connection, sql: str) -> list:
+    try:
+        return connection.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ServiceError(ErrorCode.PARSE_ERROR, _first_line(exc), ["sql"]) from None
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _first_line(exc: Exception) -> str:
+    """DuckDB's message with its position ("LINE 1: ...") but not the long hints after it."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:3])[:500]
