@@ -12,6 +12,7 @@ from services.modeling.spec import TrainingSpec
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
+from resolvers.registry import model_argument
 from schema.common import UserError, raw_id, to_global_id
 from schema.datasets import Dataset, DeleteInput, DeletePayload
 from schema.jobs import Job
@@ -63,10 +64,11 @@ class ModelsMutation:
     @mutation(description="Predict up to 1,000 raw rows at once, in the request (no job)")
     async def predict(self, info: strawberry.Info, input: PredictInput) -> PredictPayload:
         ctx: Context = info.context
+        model_id, reference = model_argument(input.model_id, input.model)
         async with ctx.session() as session:
-            model = await models.get_model(session, owner_id=ctx.user_id, model_id=raw_id(input.model_id, "Model"))
+            model = await models.find_model(session, owner_id=ctx.user_id, model_id=model_id, reference=reference)
         if model is None:
-            raise not_found("Model", ["modelId"])
+            raise not_found("Model", ["model" if reference else "modelId"])
         results = await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, list(input.rows))
         return PredictPayload(predictions=[
             Prediction(value=r["value"], probabilities=[ClassProbability(**p) for p in r["probabilities"]]
@@ -75,9 +77,10 @@ class ModelsMutation:
     @mutation(description="Score a whole dataset in a PREDICT job; the result is a new dataset version")
     async def predict_dataset(self, info: strawberry.Info, input: PredictDatasetInput) -> PredictDatasetPayload:
         ctx: Context = info.context
+        model_id, reference = model_argument(input.model_id, input.model)
         async with ctx.session() as session:
             version, job = await models.start_predict_dataset(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, model_id=raw_id(input.model_id, "Model"),
+                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, model_id=model_id, reference=reference,
                 dataset_id=raw_id(input.dataset_id, "Dataset"), data_dir=ctx.settings.resolved_data_dir)
         return PredictDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
 

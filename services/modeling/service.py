@@ -27,6 +27,8 @@ from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
 from services.pagination import Page, paginate
 from services.preprocessing import service as preprocessing
+from services.registry.names import ModelReference
+from services.registry.service import refuse_if_aliased, resolve_model
 from services.storage.tables import Dataset, Job, Model
 
 MAX_PREDICT_ROWS = 1000
@@ -95,6 +97,14 @@ async def get_model(session: AsyncSession, *, owner_id: str, model_id: str | Non
     return model if model is not None and model.owner_id == owner_id else None
 
 
+async def find_model(session: AsyncSession, *, owner_id: str, model_id: str | None,
+                     reference: ModelReference | None = None) -> Model | None:
+    """The model by id, or by a registry reference (`churn@champion`, `churn/3`) resolved once, here."""
+    if reference is not None:
+        return await resolve_model(session, owner_id=owner_id, reference=reference)
+    return await get_model(session, owner_id=owner_id, model_id=model_id)
+
+
 async def models_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[Job]) -> dict[str, Model]:
     """By job id, the model each job made (TRAIN, ANALYZE), else the one it worked with (PREDICT, REPORT), in one
     query; jobs without one are absent."""
@@ -123,6 +133,7 @@ async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | 
     model = await get_model(session, owner_id=owner_id, model_id=model_id)
     if model is None:
         raise not_found("Model", ["id"])
+    await refuse_if_aliased(session, model_id=model.id, field=["id"])
     if model.status == ModelStatus.TRAINING and model.job_id:
         await jobs.cancel(model.job_id, reason="The model was deleted")
     await session.delete(model)
@@ -255,10 +266,11 @@ def forest_aware(pipeline: Any, frame: pd.DataFrame, method: str) -> np.ndarray:
 
 
 async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, model_id: str | None,
-                                dataset_id: str | None, data_dir: Path) -> tuple[Dataset, Job]:
-    model = await get_model(session, owner_id=owner_id, model_id=model_id)
+                                dataset_id: str | None, data_dir: Path,
+                                reference: ModelReference | None = None) -> tuple[Dataset, Job]:
+    model = await find_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
     if model is None:
-        raise not_found("Model", ["modelId"])
+        raise not_found("Model", ["model" if reference else "modelId"])
     if model.status != ModelStatus.READY:
         raise conflict(f"The model is {model.status}", ["modelId"])
     source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
