@@ -64,11 +64,11 @@ class ModelsMutation:
     @mutation(description="Predict up to 1,000 raw rows at once, in the request (no job)")
     async def predict(self, info: strawberry.Info, input: PredictInput) -> PredictPayload:
         ctx: Context = info.context
-        model_id, reference = model_argument(input.model_id, input.model)
+        model_id, reference = model_argument(input.model_id)
         async with ctx.session() as session:
             model = await models.find_model(session, owner_id=ctx.user_id, model_id=model_id, reference=reference)
         if model is None:
-            raise not_found("Model", ["model" if reference else "modelId"])
+            raise not_found("Model", ["modelId"])
         results = await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, list(input.rows))
         return PredictPayload(predictions=[
             Prediction(value=r["value"], probabilities=[ClassProbability(**p) for p in r["probabilities"]]
@@ -77,7 +77,7 @@ class ModelsMutation:
     @mutation(description="Score a whole dataset in a PREDICT job; the result is a new dataset version")
     async def predict_dataset(self, info: strawberry.Info, input: PredictDatasetInput) -> PredictDatasetPayload:
         ctx: Context = info.context
-        model_id, reference = model_argument(input.model_id, input.model)
+        model_id, reference = model_argument(input.model_id)
         async with ctx.session() as session:
             version, job = await models.start_predict_dataset(
                 session, jobs=ctx.app.jobs, owner_id=ctx.user_id, model_id=model_id, reference=reference,

@@ -21,21 +21,16 @@ from schema.registry import (DeleteModelAliasInput, ExportModelInput, ExportMode
                              RegisterModelInput, RegisterModelPayload, RegistryEvent, SetModelAliasInput)
 
 
-def model_argument(model_id: str | None, model: str | None, *, field: str = "model"
-                   ) -> tuple[str | None, ModelReference | None]:
-    """(raw model id, None) or (None, reference) from an input's `modelId` / `model` pair; exactly one is given,
-    and `model` may itself be a model id."""
-    if (model_id is None) == (model is None):
-        raise invalid("Give either modelId or model ('name@alias', 'name/version' or a model id)", [field])
-    if model_id is not None:
-        return raw_id(model_id, "Model"), None
-    assert model is not None
+def model_argument(model: str, *, field: str = "modelId") -> tuple[str | None, ModelReference | None]:
+    """(raw model id, None) or (None, reference): `model` is a Model id, 'name@alias' or 'name/version'."""
     decoded = raw_id(model, "Model")
     if decoded:
         return decoded, None
     reference = parse_reference(model)
     if reference is None:
-        raise invalid(f"{model!r} is neither 'name@alias', 'name/version' nor a model id", [field])
+        if "@" in model or "/" in model:
+            raise invalid(f"{model!r} is neither 'name@alias' nor 'name/version' (nor a model id)", [field])
+        return None, None  # an id that is not a Model's: simply not found, as before
     return None, reference
 
 
@@ -99,7 +94,7 @@ class RegistryMutation:
                           "('churn@champion', 'churn/3' or a model id)")
     async def export_model(self, info: strawberry.Info, input: ExportModelInput) -> ExportModelPayload:
         ctx: Context = info.context
-        model_id, reference = model_argument(None, input.model)
+        model_id, reference = model_argument(input.model, field="model")
         async with ctx.session() as session:
             row = await models.find_model(session, owner_id=ctx.user_id, model_id=model_id, reference=reference)
         if row is None:

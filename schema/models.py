@@ -214,12 +214,13 @@ class TrainModelPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+MODEL_REFERENCE = ("A model id, or a registered model: 'churn@champion' (where its alias points, resolved once for "
+                   "the whole request) or 'churn/3' (its version 3)")
+
+
 @strawberry.input
 class PredictInput:
-    model_id: Optional[strawberry.ID] = strawberry.field(default=None, description="This model, or give `model`")
-    model: Optional[str] = strawberry.field(default=None, description="Instead of modelId: a registered model, "
-                                            "'churn@champion' (its alias, resolved once for the whole request) or "
-                                            "'churn/3' (its version 3); a model id works too")
+    model_id: strawberry.ID = strawberry.field(description=MODEL_REFERENCE)
     rows: list[JSON] = strawberry.field(description='Each row: {"column": value, ...} in the raw dataset shape')
 
 
@@ -243,8 +244,5 @@ class PredictPayload:
 
 @strawberry.input
 class PredictDatasetInput:
-    model_id: Optional[strawberry.ID] = strawberry.field(default=None, description="This model, or give `model`")
-    model: Optional[str] = strawberry.field(default=None, description="Instead of modelId: a registered model, "
-                                            "'churn@champion' (its alias, resolved once for the whole request) or "
-                                            "'churn/3' (its version 3); a model id works too")
+    model_id: strawberry.ID = strawberry.field(description=MODEL_REFERENCE)
     dataset_id: strawberry.ID

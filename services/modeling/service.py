@@ -270,7 +270,7 @@ async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner
                                 reference: ModelReference | None = None) -> tuple[Dataset, Job]:
     model = await find_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
     if model is None:
-        raise not_found("Model", ["model" if reference else "modelId"])
+        raise not_found("Model", ["modelId"])
     if model.status != ModelStatus.READY:
         raise conflict(f"The model is {model.status}", ["modelId"])
     source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
