@@ -39,9 +39,16 @@ class ModelsQuery:
                                             max_first=ctx.settings.max_page_size)
         return ModelConnection.from_page(page, Model.from_row)
 
-    @query()
+    @query(description="By id, or by registry reference: 'churn@champion' (the model its alias points to now), "
+                       "'churn/3'")
     async def model(self, info: strawberry.Info, id: strawberry.ID) -> Model | None:
-        row = await info.context.loaders.model.load(raw_id(id, "Model"))
+        ctx: Context = info.context
+        model_id, reference = model_argument(id, field="id")
+        if reference is None:
+            row = await ctx.loaders.model.load(model_id)
+        else:
+            async with ctx.session() as session:
+                row = await models.find_model(session, owner_id=ctx.user_id, model_id=None, reference=reference)
         return Model.from_row(row) if row else None
 
 
