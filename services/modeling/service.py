@@ -133,7 +133,7 @@ async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | 
     model = await get_model(session, owner_id=owner_id, model_id=model_id)
     if model is None:
         raise not_found("Model", ["id"])
-    await refuse_if_aliased(session, model_id=model.id, field=["id"])
+    await refuse_if_aliased(session, model_ids=[model.id], field=["id"])
     if model.status == ModelStatus.TRAINING and model.job_id:
         await jobs.cancel(model.job_id, reason="The model was deleted")
     await session.delete(model)

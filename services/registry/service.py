@@ -272,13 +272,16 @@ async def resolve_model(session: AsyncSession, *, owner_id: str, reference: Mode
     return (await session.exec(query)).first()
 
 
-async def refuse_if_aliased(session: AsyncSession, *, model_id: str, field: list[str]) -> None:
-    """Deleting a model an alias serves would break every caller of that alias: refuse, naming the alias."""
+async def refuse_if_aliased(session: AsyncSession, *, model_ids: list[str], field: list[str], what: str = "this model"
+                            ) -> None:
+    """Deleting a model an alias serves would break every caller of that alias: refuse, naming the alias.
+    (`what`: the thing being deleted, when it is a dataset whose models would go with it.)"""
+    if not model_ids:
+        return
     row = (await session.exec(select(RegisteredModel.name, ModelAlias.alias, ModelAlias.version)
                               .join(ModelAlias, col(ModelAlias.registered_model_id) == col(RegisteredModel.id))
                               .join(ModelVersion, col(ModelVersion.id) == col(ModelAlias.model_version_id))
-                              .where(ModelVersion.model_id == model_id).limit(1))).first()
+                              .where(col(ModelVersion.model_id).in_(model_ids)).limit(1))).first()
     if row is not None:
         name, alias, version = row
-        raise conflict(f"{name}@{alias} points to this model ({name}/{version}); move or delete the alias first",
-                       field)
+        raise conflict(f"{name}@{alias} points to {what} ({name}/{version}); move or delete the alias first", field)

@@ -195,6 +195,9 @@ def test_refusals_name_the_field_and_change_nothing(client, token):
     refused = gql(client, delete, {"id": full}, token)["data"]["deleteModel"]
     assert refused["deletedId"] is None and refused["errors"][0]["code"] == "CONFLICT"
     assert refused["errors"][0]["field"] == ["id"] and "churn@staging" in refused["errors"][0]["message"]
+    dataset_gone = gql(client, """mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId errors { code field } } }""",
+                       {"id": dataset["id"]}, token)["data"]["deleteDataset"]  # its models would go with it
+    assert dataset_gone == {"deletedId": None, "errors": [{"code": "CONFLICT", "field": ["id"]}]}
     assert predicted(client, token, "churn@staging")["errors"] == []  # still served
     alias(client, token, 2, alias_name="staging")
     assert gql(client, delete, {"id": full}, token)["data"]["deleteModel"]["errors"] == []
