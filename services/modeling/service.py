@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -137,7 +138,11 @@ async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | 
     if model.status == ModelStatus.TRAINING and model.job_id:
         await jobs.cancel(model.job_id, reason="The model was deleted")
     await session.delete(model)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:  # an alias was pointed at it between the check above and this delete
+        await session.rollback()
+        raise conflict("An alias was just pointed at this model; move or delete it first", ["id"]) from None
     files.remove_tree(files.model_dir(data_dir, model.id))
 
 

@@ -166,7 +166,11 @@ async def set_alias(session: AsyncSession, *, owner: User, name: str, alias: str
                           actor_email=owner.email, kind=RegistryEventKind.ALIAS_SET, alias=alias,
                           from_version=before, to_version=version, comment=comment)
     session.add_all([pointer, event])
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:  # the version's model was deleted between our read and this write
+        await session.rollback()
+        raise conflict(f"Version {version} of {name} was just deleted", ["version"]) from None
     registered = await session.get(RegisteredModel, touched[0])
     assert registered is not None
     _publish(bus, event, name)

@@ -12,8 +12,12 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy.exc import IntegrityError
+
+from schema.common import raw_id
 
 from tests.support.graphql import gql, ingest, register, wait_for_job
+from tests.support.settings import run_sql
 
 TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code } } }"""
 REGISTER = """mutation($input: RegisterModelInput!) { registerModel(input: $input) {
@@ -161,7 +165,7 @@ def test_predict_dataset_and_export_by_reference(linear_and_forest, client, toke
         assert answer == {"url": None, "errors": [{"code": code, "field": ["model"]}]}, wrong
 
 
-def test_refusals_name_the_field_and_change_nothing(client, token):
+def test_refusals_name_the_field_and_change_nothing(client, token, settings):
     dataset = ingest(client, token, frame().to_csv(index=False).encode(), "churn.csv")
     full, narrow = train_all(client, token, dataset["id"], ("LINEAR_REGRESSION", {}),
                              ("LINEAR_REGRESSION", {"features": ["x1", "plan"]}))
@@ -195,6 +199,8 @@ def test_refusals_name_the_field_and_change_nothing(client, token):
     refused = gql(client, delete, {"id": full}, token)["data"]["deleteModel"]
     assert refused["deletedId"] is None and refused["errors"][0]["code"] == "CONFLICT"
     assert refused["errors"][0]["field"] == ["id"] and "churn@staging" in refused["errors"][0]["message"]
+    with pytest.raises(IntegrityError):  # and the database itself refuses, should a delete race the check
+        run_sql(settings, "DELETE FROM model WHERE id = :id", id=raw_id(full, "Model"))
     dataset_gone = gql(client, """mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId errors { code field } } }""",
                        {"id": dataset["id"]}, token)["data"]["deleteDataset"]  # its models would go with it
     assert dataset_gone == {"deletedId": None, "errors": [{"code": "CONFLICT", "field": ["id"]}]}
