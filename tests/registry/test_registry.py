@@ -126,6 +126,9 @@ def test_register_move_champion_and_ask_who_was_champion_then(linear_and_forest,
         ("ALIAS_SET", "champion", 1, 2, "forest wins"), ("REGISTERED", None, None, 2, None),
         ("ALIAS_SET", "champion", None, 1, "ship it"), ("REGISTERED", None, None, 1, "first cut")]
     assert {h["actorEmail"] for h in history} == {user["user"]["email"]}
+    listed = gql(client, "{ registeredModels { totalCount edges { node { name latestVersion tags } } } }", token=token)
+    assert listed["data"]["registeredModels"] == {"totalCount": 1, "edges": [
+        {"node": {"name": "churn", "latestVersion": 2, "tags": ["team-a", "churn"]}}]}
     before_anything = (datetime.fromisoformat(history[-1]["at"]) - timedelta(seconds=1)).isoformat()
     earlier = gql(client, REGISTERED, {"name": "churn", "at": before_anything}, token)["data"]["registeredModel"]
     assert earlier["championThen"] is None
