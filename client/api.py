@@ -254,6 +254,21 @@ class AssayClient:
         raise_user_errors(payload)
         return payload["predictions"]
 
+    # -- registry --------------------------------------------------------------------------------------------------
+
+    def register_model(self, model_id: str, name: str, **options: Any) -> dict:
+        return self.start(ops.REGISTER_MODEL, "registerModel", {"modelId": model_id, "name": name, **options})
+
+    def set_model_alias(self, name: str, alias: str, version: int, comment: str | None = None) -> dict:
+        return self.start(ops.SET_MODEL_ALIAS, "setModelAlias",
+                          {"name": name, "alias": alias, "version": version, "comment": comment})
+
+    def model_history(self, name: str, *, first: int = 20) -> dict:
+        shown = self.execute(ops.MODEL_HISTORY, {"name": name, "first": first})["registeredModel"]
+        if shown is None:
+            raise AssayError(f"No registered model named {name}", "NOT_FOUND")
+        return shown
+
     async def job_events(self, job_id: str) -> AsyncIterator[dict]:
         """The job's events over WebSocket (graphql-transport-ws): backlog, then live, until the job ends.
 

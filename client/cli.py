@@ -106,6 +106,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("cancel", cmd.cancel, "cancel a job")
     p.add_argument("job")
 
+    models = sub.add_parser("models", parents=[common], help="the model registry: register, alias, history",
+                            description="Serve models by name: register versions, move aliases, read who moved what")
+    models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    p = models_sub.add_parser("register", parents=[common], help="register a READY model as the next version of NAME")
+    p.set_defaults(handler=cmd.models_register)
+    p.add_argument("model", metavar="MODEL_ID")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--description")
+    p.add_argument("--tag", action="append", help="repeatable; replaces the name's tags")
+    p.add_argument("--allow-signature-change", action="store_true",
+                   help="accept an input signature that differs from the previous version's (recorded)")
+    p.add_argument("--comment")
+    p = models_sub.add_parser("alias", parents=[common], help="point ALIAS of NAME at VERSION (e.g. champion)")
+    p.set_defaults(handler=cmd.models_alias)
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("alias", metavar="ALIAS")
+    p.add_argument("version", metavar="VERSION", type=int)
+    p.add_argument("--comment")
+    p = models_sub.add_parser("history", parents=[common], help="registrations and alias moves of NAME, newest first")
+    p.set_defaults(handler=cmd.models_history)
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--first", type=int, default=20)
+
     p = command("download", cmd.download, "download a dataset (csv, parquet), a model (joblib, skops, onnx) or a report")
     p.add_argument("id")
     p.add_argument("--format", type=str.lower, choices=["csv", "parquet", "joblib", "skops", "onnx", "html"],

@@ -154,7 +154,7 @@ def predict(args: Namespace, client: AssayClient) -> int:
         batch = [{name: typed(row.get(name), kind) for name, kind in kinds.items() if name in header}
                  for row in rows[start:start + PREDICT_BATCH]]
         try:
-            predictions += client.predict(args.model, batch)
+            predictions += client.predict(model["id"], batch)  # a reference resolved once, for every batch
         except AssayError as error:
             raise AssayError(f"{error} (at {'/'.join(error.field)})" if error.field else str(error), error.code,
                              error.field) from None
@@ -258,3 +258,30 @@ def safe_name(name: str) -> str:
     """A dataset's name is the user's text: keep it to one plain file name in the current directory."""
     cleaned = re.sub(r"[^\w.-]+", "_", name).strip("._")
     return cleaned or "download"
+
+
+def models_register(args: Namespace, client: AssayClient) -> int:
+    payload = client.register_model(args.model, args.name, description=args.description, tags=args.tag,
+                                    allowSignatureChange=args.allow_signature_change, comment=args.comment)
+    version = payload["version"]
+    output(args, payload, f"Registered {version['reference']} (model {version['model']['id']})"
+                          + (" with a changed input signature" if version["allowSignatureChange"] else ""))
+    return EXIT_OK
+
+
+def models_alias(args: Namespace, client: AssayClient) -> int:
+    payload = client.set_model_alias(args.name, args.alias, args.version, args.comment)
+    before = payload["event"]["fromVersion"]
+    output(args, payload, f"{payload['alias']['reference']} -> version {payload['alias']['version']}"
+                          + (f" (was {before})" if before is not None else " (new alias)"))
+    return EXIT_OK
+
+
+def models_history(args: Namespace, client: AssayClient) -> int:
+    shown = client.model_history(args.name, first=args.first)
+    events = [edge["node"] for edge in shown["history"]["edges"]]
+    aliases = ", ".join(f"{a['alias']} -> {a['version']}" for a in shown["aliases"]) or "none"
+    human = (f"{shown['name']}: {shown['latestVersion']} version(s); aliases: {aliases}\n"
+             + render.history_table(events))
+    output(args, shown, human)
+    return EXIT_OK

@@ -68,5 +68,19 @@ DOWNLOAD_LINK = """query DownloadLink($id: ID!, $data: DataFormat!, $model: Mode
   ... on Model { name exportUrl(format: $model) }
   ... on Report { url } } }"""
 
+REGISTRY_EVENT = "kind alias fromVersion toVersion comment actorEmail at"
+
+REGISTER_MODEL = f"""mutation RegisterModel($input: RegisterModelInput!) {{ registerModel(input: $input) {{
+  registeredModel {{ name latestVersion }} version {{ version reference allowSignatureChange model {{ id name }} }}
+  {ERRORS} }} }}"""
+
+SET_MODEL_ALIAS = f"""mutation SetModelAlias($input: SetModelAliasInput!) {{ setModelAlias(input: $input) {{
+  alias {{ alias version reference }} event {{ {REGISTRY_EVENT} }} {ERRORS} }} }}"""
+
+MODEL_HISTORY = f"""query ModelHistory($name: String!, $first: Int) {{ registeredModel(name: $name) {{
+  name latestVersion aliases {{ alias version }}
+  history(first: $first) {{ totalCount edges {{ node {{ {REGISTRY_EVENT} }} }} }} }} }}"""
+
 ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
-       ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK]
+       ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK,
+       REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY]

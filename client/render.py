@@ -79,3 +79,15 @@ def model_summary(model: dict) -> str:
                   ["", "algorithm", f"cv {model.get('cvMetric') or 'score'}", "std", "fit s", "rows"])
     return (f"Model {model['id']}  {model['name']} v{model['version']}: {model['task']} of {model['target']} with "
             f"{model['algorithm']} ({model['status']})\nHeld-out metrics: {metrics or 'none'}\n\nLeaderboard:\n{board}")
+
+
+def history_table(events: list[dict]) -> str:
+    """A registered model's history, newest first: who moved which alias from where to where, and why."""
+    def change(event: dict) -> str:
+        if event["kind"] == "REGISTERED":
+            return f"registered version {event['toVersion']}"
+        if event["kind"] == "ALIAS_DELETED":
+            return f"deleted {event['alias']} (was {event['fromVersion']})"
+        before = event["fromVersion"]
+        return f"{event['alias']} -> {event['toVersion']}" + (f" (was {before})" if before is not None else "")
+    return table(([e["at"], e["actorEmail"], change(e), e["comment"]] for e in events), ["when", "who", "change", "comment"])

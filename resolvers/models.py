@@ -12,6 +12,7 @@ from services.modeling.spec import TrainingSpec
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
+from resolvers.registry import model_argument
 from schema.common import UserError, raw_id, to_global_id
 from schema.datasets import Dataset, DeleteInput, DeletePayload
 from schema.jobs import Job
@@ -38,9 +39,16 @@ class ModelsQuery:
                                             max_first=ctx.settings.max_page_size)
         return ModelConnection.from_page(page, Model.from_row)
 
-    @query()
+    @query(description="By id, or by registry reference: 'churn@champion' (the model its alias points to now), "
+                       "'churn/3'")
     async def model(self, info: strawberry.Info, id: strawberry.ID) -> Model | None:
-        row = await info.context.loaders.model.load(raw_id(id, "Model"))
+        ctx: Context = info.context
+        model_id, reference = model_argument(id, field="id")
+        if reference is None:
+            row = await ctx.loaders.model.load(model_id)
+        else:
+            async with ctx.session() as session:
+                row = await models.find_model(session, owner_id=ctx.user_id, model_id=None, reference=reference)
         return Model.from_row(row) if row else None
 
 
@@ -63,8 +71,9 @@ class ModelsMutation:
     @mutation(description="Predict up to 1,000 raw rows at once, in the request (no job)")
     async def predict(self, info: strawberry.Info, input: PredictInput) -> PredictPayload:
         ctx: Context = info.context
+        model_id, reference = model_argument(input.model_id)
         async with ctx.session() as session:
-            model = await models.get_model(session, owner_id=ctx.user_id, model_id=raw_id(input.model_id, "Model"))
+            model = await models.find_model(session, owner_id=ctx.user_id, model_id=model_id, reference=reference)
         if model is None:
             raise not_found("Model", ["modelId"])
         results = await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, list(input.rows))
@@ -75,9 +84,10 @@ class ModelsMutation:
     @mutation(description="Score a whole dataset in a PREDICT job; the result is a new dataset version")
     async def predict_dataset(self, info: strawberry.Info, input: PredictDatasetInput) -> PredictDatasetPayload:
         ctx: Context = info.context
+        model_id, reference = model_argument(input.model_id)
         async with ctx.session() as session:
             version, job = await models.start_predict_dataset(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, model_id=raw_id(input.model_id, "Model"),
+                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, model_id=model_id, reference=reference,
                 dataset_id=raw_id(input.dataset_id, "Dataset"), data_dir=ctx.settings.resolved_data_dir)
         return PredictDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
 

@@ -174,12 +174,7 @@ class Model(Node):
                                   "feature (float32 or string, [N, 1]); not for models with date features",
                       extensions=[ServiceErrors()])
     async def export_url(self, info: strawberry.Info, format: ModelFormat | None = ModelFormat.JOBLIB) -> str:
-        fmt, data_dir = (format or ModelFormat.JOBLIB).value, info.context.settings.resolved_data_dir
-        await asyncio.to_thread(export.check_exportable, data_dir, self.row, fmt)
-        if fmt == "ONNX":  # convert now, so a pipeline that does not convert is a typed error, not a broken link
-            await asyncio.to_thread(export.export_path, data_dir, self.row, fmt)
-        return signed_link(info, f"/files/models/{self.row.id}.{fmt.lower()}", owner_id=self.row.owner_id,
-                           kind="model", object_id=self.row.id, fmt=fmt)
+        return await export_link(info, self.row, format)
 
     @strawberry.field
     async def job(self, info: strawberry.Info) -> Job | None:
@@ -188,6 +183,16 @@ class Model(Node):
 
 
 ModelConnection = Connection[Model]
+
+
+async def export_link(info: strawberry.Info, row: ModelRow, format: ModelFormat | None) -> str:
+    """Model.exportUrl, and exportModel's url (a model named by reference)."""
+    fmt, data_dir = (format or ModelFormat.JOBLIB).value, info.context.settings.resolved_data_dir
+    await asyncio.to_thread(export.check_exportable, data_dir, row, fmt)
+    if fmt == "ONNX":  # convert now, so a pipeline that does not convert is a typed error, not a broken link
+        await asyncio.to_thread(export.export_path, data_dir, row, fmt)
+    return signed_link(info, f"/files/models/{row.id}.{fmt.lower()}", owner_id=row.owner_id,
+                       kind="model", object_id=row.id, fmt=fmt)
 
 
 @strawberry.input
@@ -212,9 +217,13 @@ class TrainModelPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+MODEL_REFERENCE = ("A model id, or a registered model: 'churn@champion' (where its alias points, resolved once for "
+                   "the whole request) or 'churn/3' (its version 3)")
+
+
 @strawberry.input
 class PredictInput:
-    model_id: strawberry.ID
+    model_id: strawberry.ID = strawberry.field(description=MODEL_REFERENCE)
     rows: list[JSON] = strawberry.field(description='Each row: {"column": value, ...} in the raw dataset shape')
 
 
@@ -238,5 +247,5 @@ class PredictPayload:
 
 @strawberry.input
 class PredictDatasetInput:
-    model_id: strawberry.ID
+    model_id: strawberry.ID = strawberry.field(description=MODEL_REFERENCE)
     dataset_id: strawberry.ID

@@ -18,6 +18,7 @@ from resolvers.models import ModelsMutation, ModelsQuery
 from resolvers.pipelines import PipelinesMutation, PipelinesQuery
 from resolvers.preprocessing import PreprocessingMutation
 from resolvers.profiles import ProfilesMutation
+from resolvers.registry import RegistryMutation, RegistryQuery, RegistrySubscription
 from resolvers.sql import SqlQuery
 from resolvers.system import SystemQuery
 from resolvers.users import UsersMutation, UsersQuery
@@ -25,18 +26,19 @@ from schema.fanout import SharedEventExecutor
 
 
 @strawberry.type
-class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery, SqlQuery):
+class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery,
+            RegistryQuery, SqlQuery):
     pass
 
 
 @strawberry.type
 class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
-               PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation):
+               PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation, RegistryMutation):
     pass
 
 
 @strawberry.type
-class Subscription(JobsSubscription):
+class Subscription(JobsSubscription, RegistrySubscription):
     pass
 
 

@@ -22,6 +22,7 @@ from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.jobs.status import ACTIVE
 from services.pagination import Page, paginate
+from services.registry.service import refuse_if_aliased
 from services.storage.tables import Dataset, Job, Model, Report
 from services.values import json_rows
 
@@ -247,12 +248,13 @@ async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: st
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
     if dataset is None:
         raise not_found("Dataset", ["id"])
+    # Models and reports of this dataset go with it (rows by cascade): their files must go too.
+    model_ids = (await session.exec(select(Model.id).where(Model.dataset_id == dataset_id))).all()
+    await refuse_if_aliased(session, model_ids=list(model_ids), field=["id"], what="a model of this dataset")
     running = await session.exec(select(Job.id).where(Job.dataset_id == dataset_id,
                                                       col(Job.status).in_(ACTIVE)))
     for job_id in running.all():
         await jobs.cancel(job_id, reason="The dataset was deleted")
-    # Models and reports of this dataset go with it (rows by cascade): their files must go too.
-    model_ids = (await session.exec(select(Model.id).where(Model.dataset_id == dataset_id))).all()
     report_ids = (await session.exec(select(Report.id).where(Report.dataset_id == dataset_id))).all()
     await session.delete(dataset)
     await session.commit()

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,6 +28,8 @@ from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
 from services.pagination import Page, paginate
 from services.preprocessing import service as preprocessing
+from services.registry.names import ModelReference
+from services.registry.service import refuse_if_aliased, resolve_model
 from services.storage.tables import Dataset, Job, Model
 
 MAX_PREDICT_ROWS = 1000
@@ -95,6 +98,14 @@ async def get_model(session: AsyncSession, *, owner_id: str, model_id: str | Non
     return model if model is not None and model.owner_id == owner_id else None
 
 
+async def find_model(session: AsyncSession, *, owner_id: str, model_id: str | None,
+                     reference: ModelReference | None = None) -> Model | None:
+    """The model by id, or by a registry reference (`churn@champion`, `churn/3`) resolved once, here."""
+    if reference is not None:
+        return await resolve_model(session, owner_id=owner_id, reference=reference)
+    return await get_model(session, owner_id=owner_id, model_id=model_id)
+
+
 async def models_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[Job]) -> dict[str, Model]:
     """By job id, the model each job made (TRAIN, ANALYZE), else the one it worked with (PREDICT, REPORT), in one
     query; jobs without one are absent."""
@@ -123,10 +134,15 @@ async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | 
     model = await get_model(session, owner_id=owner_id, model_id=model_id)
     if model is None:
         raise not_found("Model", ["id"])
+    await refuse_if_aliased(session, model_ids=[model.id], field=["id"])
     if model.status == ModelStatus.TRAINING and model.job_id:
         await jobs.cancel(model.job_id, reason="The model was deleted")
     await session.delete(model)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:  # an alias was pointed at it between the check above and this delete
+        await session.rollback()
+        raise conflict("An alias was just pointed at this model; move or delete it first", ["id"]) from None
     files.remove_tree(files.model_dir(data_dir, model.id))
 
 
@@ -255,8 +271,9 @@ def forest_aware(pipeline: Any, frame: pd.DataFrame, method: str) -> np.ndarray:
 
 
 async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, model_id: str | None,
-                                dataset_id: str | None, data_dir: Path) -> tuple[Dataset, Job]:
-    model = await get_model(session, owner_id=owner_id, model_id=model_id)
+                                dataset_id: str | None, data_dir: Path,
+                                reference: ModelReference | None = None) -> tuple[Dataset, Job]:
+    model = await find_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
     if model is None:
         raise not_found("Model", ["modelId"])
     if model.status != ModelStatus.READY:

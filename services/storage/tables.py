@@ -164,3 +164,59 @@ class Report(TimestampedBase, table=True):
     dataset_id: str = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
     model_id: str | None = Field(default=None, foreign_key="model.id", ondelete="SET NULL")
     job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
+
+
+class RegisteredModel(TimestampedBase, table=True):
+    """A name a user serves models under (services.registry); its versions are numbered from `latest_version`,
+    a counter bumped in one UPDATE, so concurrent registrations get 1 and 2, never the same number."""
+
+    __tablename__ = "registered_model"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    description: str = Field(default="", max_length=2000)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    latest_version: int = 0
+
+
+class ModelVersion(TimestampedBase, table=True):
+    """Version n of a registered model: one trained model, its input signature as registered."""
+
+    __tablename__ = "model_version"
+    __table_args__ = (UniqueConstraint("registered_model_id", "version"),)
+    registered_model_id: str = Field(foreign_key="registered_model.id", index=True, ondelete="CASCADE")
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    version: int
+    model_id: str = Field(foreign_key="model.id", index=True, ondelete="CASCADE")
+    signature: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by_id: str | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    allow_signature_change: bool = False
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ModelAlias(TimestampedBase, table=True):
+    """`alias` of a registered model points at one version; the foreign key (no action) keeps a pointed-at
+    version from being deleted even if a delete races the service's own check."""
+
+    __tablename__ = "model_alias"
+    __table_args__ = (UniqueConstraint("registered_model_id", "alias"),)
+    registered_model_id: str = Field(foreign_key="registered_model.id", index=True, ondelete="CASCADE")
+    alias: str = Field(max_length=64)
+    model_version_id: str = Field(foreign_key="model_version.id", index=True)
+    version: int
+
+
+class RegistryEvent(TimestampedBase, table=True):
+    """One registration or alias move, kept for good: who, when (created_at), from which version to which."""
+
+    __tablename__ = "registry_event"
+    __table_args__ = (Index("ix_registry_event_alias_time", "registered_model_id", "alias", "created_at"),)
+    registered_model_id: str = Field(foreign_key="registered_model.id", index=True, ondelete="CASCADE")
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    actor_id: str | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    actor_email: str | None = Field(default=None, max_length=320)  # as it was then: an audit line outlives renames
+    kind: str = Field(max_length=16)
+    alias: str | None = Field(default=None, max_length=64)
+    from_version: int | None = None
+    to_version: int | None = None
+    comment: str | None = Field(default=None, max_length=2000)

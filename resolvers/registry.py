@@ -1,0 +1,127 @@
+"""Registry operations: register a model under a name, move and delete aliases, read the history, export by
+reference, and watch registry events."""
+from __future__ import annotations
+
+from typing import AsyncGenerator
+
+import strawberry
+
+from services.errors import ServiceError, invalid, not_found
+from services.modeling import service as models
+from services.registry import service as registry
+from services.registry.names import ModelReference, parse_reference
+
+from resolvers.context import Context
+from resolvers.fields import mutation, query
+from resolvers.permissions import IsAuthenticated
+from schema.common import field_error, raw_id
+from schema.models import Model, export_link
+from schema.registry import (DeleteModelAliasInput, ExportModelInput, ExportModelPayload, ModelAlias,
+                             ModelAliasPayload, ModelVersion, RegisteredModel, RegisteredModelConnection,
+                             RegisterModelInput, RegisterModelPayload, RegistryEvent, SetModelAliasInput)
+
+
+def model_argument(model: str, *, field: str = "modelId") -> tuple[str | None, ModelReference | None]:
+    """(raw model id, None) or (None, reference): `model` is a Model id, 'name@alias' or 'name/version'."""
+    decoded = raw_id(model, "Model")
+    if decoded:
+        return decoded, None
+    reference = parse_reference(model)
+    if reference is None:
+        if "@" in model or "/" in model:
+            raise invalid(f"{model!r} is neither 'name@alias' nor 'name/version' (nor a model id)", [field])
+        return None, None  # an id that is not a Model's: simply not found, as before
+    return None, reference
+
+
+@strawberry.type
+class RegistryQuery:
+    @query(description="The caller's registered models, newest first")
+    async def registered_models(self, info: strawberry.Info, first: int | None = 20,
+                                after: str | None = None) -> RegisteredModelConnection:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            page = await registry.list_registered_models(session, owner_id=ctx.user_id,
+                                                         first=20 if first is None else first, after=after,
+                                                         max_first=ctx.settings.max_page_size)
+        return RegisteredModelConnection.from_page(page, RegisteredModel.from_row)
+
+    @query(description="One of the caller's registered models by name (names are per user)")
+    async def registered_model(self, info: strawberry.Info, name: str) -> RegisteredModel | None:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            row = await registry.get_registered_model(session, owner_id=ctx.user_id, name=name)
+        return RegisteredModel.from_row(row) if row else None
+
+
+@strawberry.type
+class RegistryMutation:
+    @mutation(description="Register one of your READY models as the next version (1, 2, 3 ...) of `name`")
+    async def register_model(self, info: strawberry.Info, input: RegisterModelInput) -> RegisterModelPayload:
+        ctx: Context = info.context
+        assert ctx.user is not None
+        async with ctx.session() as session:
+            done = await registry.register_model(
+                session, owner=ctx.user, model_id=raw_id(input.model_id, "Model"), name=input.name,
+                description=input.description, tags=input.tags, allow_signature_change=bool(input.allow_signature_change),
+                comment=input.comment, bus=ctx.app.bus)
+        return RegisterModelPayload(registered_model=RegisteredModel.from_row(done.registered_model),
+                                    version=ModelVersion.from_row(done.version, input.name, []))
+
+    @mutation(description="Point an alias at a version (moving it if it pointed elsewhere); recorded in history")
+    async def set_model_alias(self, info: strawberry.Info, input: SetModelAliasInput) -> ModelAliasPayload:
+        ctx: Context = info.context
+        assert ctx.user is not None
+        async with ctx.session() as session:
+            done = await registry.set_alias(session, owner=ctx.user, name=input.name, alias=input.alias,
+                                            version=input.version, comment=input.comment, bus=ctx.app.bus)
+        assert done.alias is not None
+        return ModelAliasPayload(registered_model=RegisteredModel.from_row(done.registered_model),
+                                 alias=ModelAlias.from_row(done.alias, input.name),
+                                 event=RegistryEvent.from_row(done.event, input.name))
+
+    @mutation(description="Remove an alias; predicting by it fails from then on. Recorded in history")
+    async def delete_model_alias(self, info: strawberry.Info, input: DeleteModelAliasInput) -> ModelAliasPayload:
+        ctx: Context = info.context
+        assert ctx.user is not None
+        async with ctx.session() as session:
+            done = await registry.delete_alias(session, owner=ctx.user, name=input.name, alias=input.alias,
+                                               comment=input.comment, bus=ctx.app.bus)
+        return ModelAliasPayload(registered_model=RegisteredModel.from_row(done.registered_model),
+                                 event=RegistryEvent.from_row(done.event, input.name))
+
+    @mutation(description="A signed, expiring download link of the model a reference names now "
+                          "('churn@champion', 'churn/3' or a model id)")
+    async def export_model(self, info: strawberry.Info, input: ExportModelInput) -> ExportModelPayload:
+        ctx: Context = info.context
+        model_id, reference = model_argument(input.model, field="model")
+        async with ctx.session() as session:
+            row = await models.find_model(session, owner_id=ctx.user_id, model_id=model_id, reference=reference)
+        if row is None:
+            raise not_found("Model", ["model"])
+        return ExportModelPayload(model=Model.from_row(row), url=await export_link(info, row, input.format))
+
+
+@strawberry.type
+class RegistrySubscription:
+    @strawberry.subscription(permission_classes=[IsAuthenticated],
+                             description="Registrations and alias moves of the caller's registered models as they "
+                                         "happen (from any replica); `name` narrows to one")
+    async def registry_events(self, info: strawberry.Info, name: str | None = None
+                              ) -> AsyncGenerator[RegistryEvent, None]:
+        ctx: Context = info.context
+        try:
+            with ctx.app.bus.subscribe(registry.registry_channel(ctx.user_id)) as live:
+                while True:
+                    delivery = await live.get()
+                    if delivery is None:  # the server is shutting down
+                        return
+                    message = delivery.message
+                    if name is not None and message.get("name") != name:
+                        continue
+                    async with ctx.session() as session:
+                        row = await registry.get_event(session, owner_id=ctx.user_id, event_id=message["event_id"])
+                    if row is not None:
+                        yield RegistryEvent.from_row(row, message["name"])
+        except ServiceError as exc:
+            raise field_error(exc) from exc

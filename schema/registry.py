@@ -1,0 +1,214 @@
+"""Registry types: registered models, their versions and aliases, and the history of registrations and moves."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import strawberry
+
+from services import registry
+from services.registry import service as registry_service
+from services.storage.tables import ModelAlias as AliasRow
+from services.storage.tables import ModelVersion as VersionRow
+from services.storage.tables import RegisteredModel as RegisteredRow
+from services.storage.tables import RegistryEvent as EventRow
+
+from schema.common import Connection, SemanticType, ServiceErrors, UserError, to_global_id
+from schema.models import Model, ModelFeature, ModelFormat
+
+# The services' own enum: a kind they record is one the schema declares.
+RegistryEventKind = strawberry.enum(registry.RegistryEventKind, name="RegistryEventKind",
+                                    description="What happened to a registered model")
+
+
+@strawberry.type(description="Version n of a registered model: one trained model, fixed once registered. "
+                             "`model` leads on to its metrics, its training dataset version and its job.")
+class ModelVersion:
+    id: strawberry.ID
+    name: str = strawberry.field(description="The registered model's name")
+    version: int
+    reference: str = strawberry.field(description="'name/version', usable as predict's `model`")
+    aliases: list[str] = strawberry.field(description="The aliases pointing here now")
+    allow_signature_change: bool = strawberry.field(
+        description="Registered with allowSignatureChange: its input signature differs from the version before")
+    comment: str | None
+    created_at: datetime
+    row: strawberry.Private[VersionRow]
+
+    @classmethod
+    def from_row(cls, row: VersionRow, name: str, aliases: list[str]) -> "ModelVersion":
+        return cls(id=to_global_id("ModelVersion", row.id), name=name, version=row.version,
+                   reference=f"{name}/{row.version}", aliases=aliases, allow_signature_change=row.allow_signature_change,
+                   comment=row.comment, created_at=row.created_at, row=row)
+
+    @strawberry.field(description="The trained model (null once deleted)")
+    async def model(self, info: strawberry.Info) -> Model | None:
+        row = await info.context.loaders.model.load(self.row.model_id)
+        return Model.from_row(row) if row else None
+
+    @strawberry.field(description="The input signature as registered")
+    def signature(self) -> list[ModelFeature]:
+        return [ModelFeature(name=f["name"], semantic_type=SemanticType(f["semantic_type"]), required=f["required"],
+                             allowed_values=f["allowed_values"], min=f["min"], max=f["max"]) for f in self.row.signature]
+
+
+@strawberry.type(description="A movable name for one version of a registered model (champion, staging ...)")
+class ModelAlias:
+    alias: str
+    version: int
+    reference: str = strawberry.field(description="'name@alias', usable as predict's `model`")
+    updated_at: datetime = strawberry.field(description="When it last moved")
+
+    @classmethod
+    def from_row(cls, row: AliasRow, name: str) -> "ModelAlias":
+        return cls(alias=row.alias, version=row.version, reference=f"{name}@{row.alias}", updated_at=row.updated_at)
+
+
+@strawberry.type(description="One registration or alias move, recorded for good")
+class RegistryEvent:
+    id: strawberry.ID
+    name: str = strawberry.field(description="The registered model's name")
+    kind: RegistryEventKind
+    alias: str | None
+    from_version: int | None = strawberry.field(description="Where the alias pointed before (null: it was not set)")
+    to_version: int | None = strawberry.field(description="The version registered, or the alias's new version "
+                                                          "(null: the alias was deleted)")
+    comment: str | None
+    actor_email: str | None = strawberry.field(description="Who did it, by their email at the time")
+    at: datetime
+
+    @classmethod
+    def from_row(cls, row: EventRow, name: str) -> "RegistryEvent":
+        return cls(id=to_global_id("RegistryEvent", row.id), name=name, kind=RegistryEventKind(row.kind),
+                   alias=row.alias, from_version=row.from_version, to_version=row.to_version, comment=row.comment,
+                   actor_email=row.actor_email, at=row.created_at)
+
+
+ModelVersionConnection = Connection[ModelVersion]
+RegistryEventConnection = Connection[RegistryEvent]
+
+
+async def _alias_names(info: strawberry.Info, registered_model_id: str) -> dict[str, list[str]]:
+    """By version id, the aliases pointing at it: one query for a whole page of versions."""
+    async with info.context.session() as session:
+        rows = await registry_service.aliases_of(session, registered_model_id=registered_model_id)
+    names: dict[str, list[str]] = {}
+    for row in rows:
+        names.setdefault(row.model_version_id, []).append(row.alias)
+    return names
+
+
+@strawberry.type(description="A name models are served under, with numbered versions and movable aliases")
+class RegisteredModel:
+    id: strawberry.ID
+    name: str
+    description: str
+    tags: list[str]
+    latest_version: int = strawberry.field(description="The highest version number given so far")
+    created_at: datetime
+    updated_at: datetime
+    row: strawberry.Private[RegisteredRow]
+
+    @classmethod
+    def from_row(cls, row: RegisteredRow) -> "RegisteredModel":
+        return cls(id=to_global_id("RegisteredModel", row.id), name=row.name, description=row.description,
+                   tags=list(row.tags or []), latest_version=row.latest_version, created_at=row.created_at,
+                   updated_at=row.updated_at, row=row)
+
+    @strawberry.field(description="Newest first")
+    async def versions(self, info: strawberry.Info, first: int | None = 20,
+                       after: str | None = None) -> ModelVersionConnection:
+        async with info.context.session() as session:
+            page = await registry_service.list_versions(session, registered_model_id=self.row.id,
+                                                        first=20 if first is None else first, after=after,
+                                                        max_first=info.context.settings.max_page_size)
+        aliases = await _alias_names(info, self.row.id)
+        return ModelVersionConnection.from_page(page, lambda v: ModelVersion.from_row(v, self.name, aliases.get(v.id, [])))
+
+    @strawberry.field
+    async def version(self, info: strawberry.Info, number: int) -> ModelVersion | None:
+        async with info.context.session() as session:
+            row = await registry_service.get_version(session, registered_model_id=self.row.id, version=number)
+        return ModelVersion.from_row(row, self.name, (await _alias_names(info, self.row.id)).get(row.id, [])) if row else None
+
+    @strawberry.field(description="Where each alias points now")
+    async def aliases(self, info: strawberry.Info) -> list[ModelAlias]:
+        async with info.context.session() as session:
+            rows = await registry_service.aliases_of(session, registered_model_id=self.row.id)
+        return [ModelAlias.from_row(row, self.name) for row in rows]
+
+    @strawberry.field(description="Every registration and alias move, newest first; `alias` narrows to one alias")
+    async def history(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
+                      alias: str | None = None) -> RegistryEventConnection:
+        async with info.context.session() as session:
+            page = await registry_service.list_events(session, registered_model_id=self.row.id,
+                                                      first=20 if first is None else first, after=after, alias=alias,
+                                                      max_first=info.context.settings.max_page_size)
+        return RegistryEventConnection.from_page(page, lambda e: RegistryEvent.from_row(e, self.name))
+
+    @strawberry.field(description="The version `alias` pointed to at `time` (from the recorded history; a time "
+                                  "without a zone is UTC); null if it pointed nowhere then",
+                      extensions=[ServiceErrors()])
+    async def alias_at(self, info: strawberry.Info, alias: str, time: datetime) -> ModelVersion | None:
+        async with info.context.session() as session:
+            number = await registry_service.alias_at(session, registered_model_id=self.row.id, alias=alias, at=time)
+            row = (await registry_service.get_version(session, registered_model_id=self.row.id, version=number)
+                   if number is not None else None)
+        return ModelVersion.from_row(row, self.name, (await _alias_names(info, self.row.id)).get(row.id, [])) if row else None
+
+
+RegisteredModelConnection = Connection[RegisteredModel]
+
+
+@strawberry.input
+class RegisterModelInput:
+    model_id: strawberry.ID
+    name: str = strawberry.field(description="Made on first use; letters, digits, '_', '-', '.'")
+    description: Optional[str] = strawberry.field(default=None, description="Replaces the name's description if given")
+    tags: Optional[list[str]] = strawberry.field(default=None, description="Replace the name's tags if given")
+    allow_signature_change: Optional[bool] = strawberry.field(
+        default=False, description="Accept an input signature that differs from the previous version's (recorded)")
+    comment: Optional[str] = None
+
+
+@strawberry.type
+class RegisterModelPayload:
+    registered_model: Optional[RegisteredModel] = None
+    version: Optional[ModelVersion] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class SetModelAliasInput:
+    name: str
+    alias: str = strawberry.field(description="Any name you choose: letters, digits, '_', '-', starting with a letter")
+    version: int
+    comment: Optional[str] = None
+
+
+@strawberry.input
+class DeleteModelAliasInput:
+    name: str
+    alias: str
+    comment: Optional[str] = None
+
+
+@strawberry.type
+class ModelAliasPayload:
+    registered_model: Optional[RegisteredModel] = None
+    alias: Optional[ModelAlias] = strawberry.field(default=None, description="Null after a delete")
+    event: Optional[RegistryEvent] = strawberry.field(default=None, description="The move, as history records it")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class ExportModelInput:
+    model: str = strawberry.field(description="'churn@champion', 'churn/3' or a model id")
+    format: Optional[ModelFormat] = ModelFormat.JOBLIB
+
+
+@strawberry.type
+class ExportModelPayload:
+    model: Optional[Model] = strawberry.field(default=None, description="The model the reference named at this moment")
+    url: Optional[str] = strawberry.field(default=None, description="Signed and expiring, as Model.exportUrl")
+    errors: list[UserError] = strawberry.field(default_factory=list)
