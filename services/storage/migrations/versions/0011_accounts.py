@@ -6,7 +6,7 @@ share its id as their family) and login_event (the login history). Accounts made
 are unverified (NULL), which only matters where ASSAY_REQUIRE_VERIFIED_EMAIL is set.
 
 Revision ID: 6d8e035bb675
-Revises: 8d4c2a7e1f35
+Revises: 9e1a3c5b7d20
 Create Date: 2026-12-05 18:00:00
 """
 from alembic import op
@@ -15,7 +15,7 @@ import sqlmodel
 
 
 revision = '6d8e035bb675'
-down_revision = '8d4c2a7e1f35'
+down_revision = '9e1a3c5b7d20'
 branch_labels = None
 depends_on = None
 
