@@ -5,17 +5,22 @@ from typing import Any
 
 import strawberry
 
-from resolvers.permissions import IsAuthenticated
+from resolvers.permissions import IsAuthenticated, IsVerifiedWhereRequired
 from schema.common import ServiceErrors
 
 
-def query(*, public: bool = False, **options: Any) -> Any:
-    """A query field for signed-in callers (unless `public`), with ServiceErrors."""
-    return strawberry.field(permission_classes=[] if public else [IsAuthenticated], extensions=[ServiceErrors()],
+def _permissions(public: bool, unverified_ok: bool) -> list:
+    return [] if public else [IsAuthenticated] if unverified_ok else [IsAuthenticated, IsVerifiedWhereRequired]
+
+
+def query(*, public: bool = False, unverified_ok: bool = False, **options: Any) -> Any:
+    """A query field for signed-in callers (unless `public`; verified ones where that is required, unless
+    `unverified_ok`), with ServiceErrors."""
+    return strawberry.field(permission_classes=_permissions(public, unverified_ok), extensions=[ServiceErrors()],
                             **options)
 
 
-def mutation(*, public: bool = False, **options: Any) -> Any:
-    """A mutation for signed-in callers (unless `public`), with ServiceErrors."""
-    return strawberry.mutation(permission_classes=[] if public else [IsAuthenticated], extensions=[ServiceErrors()],
+def mutation(*, public: bool = False, unverified_ok: bool = False, **options: Any) -> Any:
+    """A mutation for signed-in callers (unless `public`; as `query` for verification), with ServiceErrors."""
+    return strawberry.mutation(permission_classes=_permissions(public, unverified_ok), extensions=[ServiceErrors()],
                                **options)

@@ -17,6 +17,17 @@ class IsAuthenticated(BasePermission):
         return info.context.user is not None
 
 
+class IsVerifiedWhereRequired(BasePermission):
+    """Where ASSAY_REQUIRE_VERIFIED_EMAIL is set, an unverified account may only manage itself."""
+
+    message = "Confirm your email address first (see the verification mail, or resendVerificationEmail)"
+    error_extensions = {"code": ErrorCode.FORBIDDEN}
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        user = info.context.user
+        return user is None or user.email_verified_at is not None or not info.context.settings.require_verified_email
+
+
 class IsAdmin(BasePermission):
     """Use after IsAuthenticated, which answers anonymous callers first."""
 

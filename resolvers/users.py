@@ -1,16 +1,28 @@
-"""Accounts: register, log in, rotate refresh tokens, and load the caller from a token."""
+"""Accounts: register, log in, rotate refresh tokens, verify email, manage sessions and the profile; admins
+manage accounts. And: load the caller from a token."""
 from __future__ import annotations
+
+import asyncio
+import logging
 
 import strawberry
 
-from services import auth
+from services import accounts, auth
 from services.auth import TokenPair
 from services.errors import ErrorCode, ServiceError
 from services.storage.tables import User as UserRow
 
 from resolvers.context import AppState, Context
 from resolvers.fields import mutation, query
-from schema.users import AuthPayload, LoginInput, RefreshTokenInput, RegisterInput, User
+from resolvers.permissions import IsAdmin, IsAuthenticated
+from schema.common import ServiceErrors, raw_id
+from schema.users import (AuthPayload, ChangeEmailInput, ChangePasswordInput, LoginEvent, LoginEventConnection,
+                          LoginInput, LoginSession, LogoutInput, RefreshTokenInput, RegisterInput, RevokeSessionInput,
+                          RevokeSessionsPayload, SetUserDisabledInput, SetUserRoleInput, User, UserConnection,
+                          UserPayload, VerifyEmailInput)
+
+logger = logging.getLogger("assay.accounts")
+_background: set[asyncio.Task] = set()  # mail being sent: held so it is not collected mid-send
 
 _RATE_LIMITED = ServiceError(ErrorCode.RATE_LIMITED, "Too many failed logins; try again later")
 
@@ -26,11 +38,80 @@ def _auth_payload(tokens: TokenPair) -> AuthPayload:
                        user=User.from_row(tokens.user))
 
 
+def _client(ctx: Context) -> dict:
+    """Where a login comes from, for its session and the login history."""
+    agent = ctx.request.headers.get("user-agent") if ctx.request is not None and hasattr(ctx.request, "headers") else None
+    return {"address": ctx.client_address, "user_agent": agent}
+
+
+def _current_session_id(ctx: Context) -> str | None:
+    headers = getattr(ctx.request, "headers", None)
+    value = headers.get("authorization", "") if headers is not None else ""
+    claims = auth.decode_access_token(value[7:].strip(), secret=ctx.settings.resolved_secret_key) \
+        if value.lower().startswith("bearer ") else None
+    return claims.session_id if claims else None
+
+
+def _mailer(ctx: Context) -> accounts.Mailer:
+    s = ctx.settings
+    return accounts.Mailer(host=s.smtp_host, port=s.smtp_port, username=s.smtp_username, password=s.smtp_password,
+                           sender=s.smtp_from, starttls=s.smtp_starttls)
+
+
+def _send_verification(ctx: Context, user: UserRow) -> None:
+    """Off the request path: a slow or down mail server never delays or fails the mutation."""
+    settings = ctx.settings
+    subject, body = accounts.verification_mail(
+        user=user, secret=settings.resolved_secret_key,
+        public_url=settings.public_url or f"http://{settings.host}:{settings.port}")
+    to, mailer = user.email, _mailer(ctx)
+
+    def send() -> None:
+        try:
+            mailer.send(to=to, subject=subject, body=body)
+        except OSError:
+            logger.exception("The verification mail to %s could not be sent", to)
+
+    task = asyncio.get_running_loop().create_task(asyncio.to_thread(send))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
 @strawberry.type
 class UsersQuery:
-    @query(description="The caller")
+    @query(description="The caller", unverified_ok=True)
     def me(self, info: strawberry.Info) -> User | None:
         return User.from_row(info.context.user)
+
+    @query(description="The caller's live sessions (logins whose refresh tokens still work), newest use first",
+           unverified_ok=True)
+    async def my_sessions(self, info: strawberry.Info) -> list[LoginSession]:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            rows = await accounts.list_sessions(session=session, user_id=ctx.user_id)
+        current = _current_session_id(ctx)
+        return [LoginSession.from_row(row, current) for row in rows]
+
+    @query(description="The caller's login attempts, newest first: time, address, user agent, success",
+           unverified_ok=True)
+    async def login_history(self, info: strawberry.Info, first: int | None = 20,
+                            after: str | None = None) -> LoginEventConnection:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            page = await accounts.login_history(session=session, user_id=ctx.user_id,
+                                                first=20 if first is None else first, after=after,
+                                                max_first=ctx.settings.max_page_size)
+        return LoginEventConnection.from_page(page, LoginEvent.from_row)
+
+    @strawberry.field(description="ADMIN only. Every account, newest first; `search` matches the email",
+                      permission_classes=[IsAuthenticated, IsAdmin], extensions=[ServiceErrors()])
+    async def users(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
+                    search: str | None = None) -> UserConnection:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            page = await accounts.list_users(session=session, first=20 if first is None else first, after=after,
+                                             search=search, max_first=ctx.settings.max_page_size)
+        return UserConnection.from_page(page, User.from_row)
 
 
 @strawberry.type
@@ -42,7 +123,9 @@ class UsersMutation:
             raise ServiceError(ErrorCode.FORBIDDEN, "Registration is closed on this server")
         async with ctx.session() as session:
             user = await auth.create_user(session=session, email=input.email, password=input.password)
-            return _auth_payload(await auth.issue_tokens(session=session, user=user, **_issue_args(ctx)))
+            tokens = await auth.issue_tokens(session=session, user=user, **_issue_args(ctx), **_client(ctx))
+        _send_verification(ctx, user)
+        return _auth_payload(tokens)
 
     @mutation(public=True)
     async def login(self, info: strawberry.Info, input: LoginInput) -> AuthPayload:
@@ -57,9 +140,18 @@ class UsersMutation:
             if user is None:
                 await by_account.hit(account_key)
                 await by_address.hit(address_key)
+                known = await auth.find_user(session=session, email=input.email)
+                await accounts.record_login(session=session, user=known, success=False, reason="WRONG_PASSWORD",
+                                            **_client(ctx))
                 raise ServiceError(ErrorCode.UNAUTHENTICATED, "Wrong email or password")
+            if user.disabled_at is not None:
+                await accounts.record_login(session=session, user=user, success=False, reason="DISABLED",
+                                            **_client(ctx))
+                raise ServiceError(ErrorCode.FORBIDDEN, "This account is disabled")
             await by_account.reset(account_key)
-            return _auth_payload(await auth.issue_tokens(session=session, user=user, **_issue_args(ctx)))
+            await accounts.record_login(session=session, user=user, success=True, **_client(ctx))
+            return _auth_payload(await auth.issue_tokens(session=session, user=user, **_issue_args(ctx),
+                                                         **_client(ctx)))
 
     @mutation(public=True, description="Swap a refresh token for a new pair; each refresh token works once")
     async def refresh_token(self, info: strawberry.Info, input: RefreshTokenInput) -> AuthPayload:
@@ -68,12 +160,94 @@ class UsersMutation:
                                                                  **_issue_args(info.context)))
 
 
+    @mutation(public=True, description="Confirm an email address with the token its verification mail carried")
+    async def verify_email(self, info: strawberry.Info, input: VerifyEmailInput) -> UserPayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            user = await accounts.verify_email(session=session, token=input.token, secret=ctx.settings.resolved_secret_key)
+        return UserPayload(user=User.from_row(user))
+
+    @mutation(description="Send the verification mail again (to the account's current address)", unverified_ok=True)
+    async def resend_verification_email(self, info: strawberry.Info) -> UserPayload:
+        ctx: Context = info.context
+        if ctx.user.email_verified_at is None:
+            _send_verification(ctx, ctx.user)
+        return UserPayload(user=User.from_row(ctx.user))
+
+    @mutation(description="Change the password: every other session ends at once; the answer carries new tokens "
+                          "for this one", unverified_ok=True)
+    async def change_password(self, info: strawberry.Info, input: ChangePasswordInput) -> AuthPayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            user = await session.get(UserRow, ctx.user_id)
+            user = await accounts.change_password(session=session, user=user, current_password=input.current_password,
+                                                  new_password=input.new_password)
+            return _auth_payload(await auth.issue_tokens(session=session, user=user, **_issue_args(ctx),
+                                                         **_client(ctx)))
+
+    @mutation(description="Change the email address; the new one must be verified again (a mail is sent to it)",
+              unverified_ok=True)
+    async def change_email(self, info: strawberry.Info, input: ChangeEmailInput) -> UserPayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            user = await session.get(UserRow, ctx.user_id)
+            user = await accounts.change_email(session=session, user=user, password=input.password,
+                                               new_email=input.new_email)
+        _send_verification(ctx, user)
+        return UserPayload(user=User.from_row(user))
+
+    @mutation(description="End a session: the refresh token's, or this access token's. Its refresh tokens stop at "
+                          "once; its access tokens expire within ASSAY_ACCESS_TOKEN_MINUTES", unverified_ok=True)
+    async def logout(self, info: strawberry.Info, input: LogoutInput | None = None) -> RevokeSessionsPayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            family = None
+            if input is not None and input.refresh_token:
+                family = await auth.session_of_refresh_token(session=session, refresh_token=input.refresh_token,
+                                                             user_id=ctx.user_id)
+            family = family or _current_session_id(ctx)
+            if family is None:
+                raise ServiceError(ErrorCode.INVALID_INPUT, "No session to end: send its refresh token",
+                                   ["refreshToken"])
+            revoked = await accounts.revoke_sessions(session=session, user_id=ctx.user_id, session_ids=[family])
+        return RevokeSessionsPayload(revoked=revoked)
+
+    @mutation(description="End one of the caller's sessions (from mySessions)", unverified_ok=True)
+    async def revoke_session(self, info: strawberry.Info, input: RevokeSessionInput) -> RevokeSessionsPayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            await accounts.revoke_session(session=session, user_id=ctx.user_id, session_id=str(input.id))
+        return RevokeSessionsPayload(revoked=1)
+
+    @strawberry.mutation(description="ADMIN only. Make an account ADMIN or MEMBER (not your own)",
+                         permission_classes=[IsAuthenticated, IsAdmin], extensions=[ServiceErrors()])
+    async def set_user_role(self, info: strawberry.Info, input: SetUserRoleInput) -> UserPayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            user = await accounts.set_role(session=session, actor=ctx.user, user_id=raw_id(input.user_id, "User"),
+                                           role=input.role.value)
+        return UserPayload(user=User.from_row(user))
+
+    @strawberry.mutation(description="ADMIN only. Disable (or re-enable) an account: it cannot log in, and its "
+                                     "tokens stop working on every replica at its next request",
+                         permission_classes=[IsAuthenticated, IsAdmin], extensions=[ServiceErrors()])
+    async def set_user_disabled(self, info: strawberry.Info, input: SetUserDisabledInput) -> UserPayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            user = await accounts.set_disabled(session=session, actor=ctx.user,
+                                               user_id=raw_id(input.user_id, "User"), disabled=input.disabled)
+        return UserPayload(user=User.from_row(user))
+
+
 async def user_from_authorization(app: AppState, authorization: str | None) -> UserRow | None:
-    """The user a `Bearer <access token>` value names, or None for anything else."""
+    """The user a `Bearer <access token>` value names, or None for anything else — including the tokens of a
+    disabled account and those issued before its last password change (the row is read on every request, so
+    every replica refuses them at once)."""
     if not authorization or not authorization.lower().startswith("bearer "):
         return None
-    user_id = auth.decode_access_token(authorization[7:].strip(), secret=app.settings.resolved_secret_key)
-    if user_id is None:
+    claims = auth.decode_access_token(authorization[7:].strip(), secret=app.settings.resolved_secret_key)
+    if claims is None:
         return None
     async with app.sessions() as session:
-        return await session.get(UserRow, user_id)
+        user = await session.get(UserRow, claims.user_id)
+    return user if auth.accepts(user, claims) else None

@@ -6,9 +6,11 @@ from enum import Enum
 
 import strawberry
 
+from services.storage.tables import LoginEvent as LoginEventRow
+from services.storage.tables import LoginSession as LoginSessionRow
 from services.storage.tables import User as UserRow
 
-from schema.common import Node, UserError, to_global_id
+from schema.common import Connection, Node, UserError, to_global_id
 
 
 @strawberry.enum
@@ -23,10 +25,51 @@ class User(Node):
     email: str
     role: Role
     created_at: datetime
+    email_verified: bool = strawberry.field(description="Whether the account confirmed its current email address")
+    last_login_at: datetime | None = strawberry.field(description="The last successful login")
+    disabled: bool = strawberry.field(description="A disabled account cannot log in; its tokens stop working")
 
     @classmethod
     def from_row(cls, row: UserRow) -> "User":
-        return cls(id=to_global_id("User", row.id), email=row.email, role=Role(row.role), created_at=row.created_at)
+        return cls(id=to_global_id("User", row.id), email=row.email, role=Role(row.role), created_at=row.created_at,
+                   email_verified=row.email_verified_at is not None, last_login_at=row.last_login_at,
+                   disabled=row.disabled_at is not None)
+
+
+UserConnection = Connection[User]
+
+
+@strawberry.type(description="One login of the account: its refresh tokens, until revoked or expired")
+class LoginSession:
+    id: strawberry.ID
+    created_at: datetime
+    last_used_at: datetime = strawberry.field(description="When its tokens were last refreshed")
+    address: str | None
+    user_agent: str | None
+    current: bool = strawberry.field(description="The session of the token this request carried")
+
+    @classmethod
+    def from_row(cls, row: LoginSessionRow, current_id: str | None) -> "LoginSession":
+        return cls(id=strawberry.ID(row.id), created_at=row.created_at, last_used_at=row.updated_at,
+                   address=row.address, user_agent=row.user_agent, current=row.id == current_id)
+
+
+@strawberry.type(description="A login attempt on the account")
+class LoginEvent(Node):
+    id: strawberry.ID
+    at: datetime
+    address: str | None
+    user_agent: str | None
+    success: bool
+    reason: str | None = strawberry.field(description="Why a failed attempt failed, e.g. WRONG_PASSWORD, DISABLED")
+
+    @classmethod
+    def from_row(cls, row: LoginEventRow) -> "LoginEvent":
+        return cls(id=to_global_id("LoginEvent", row.id), at=row.created_at, address=row.address,
+                   user_agent=row.user_agent, success=row.success, reason=row.reason)
+
+
+LoginEventConnection = Connection[LoginEvent]
 
 
 @strawberry.input
@@ -52,4 +95,56 @@ class AuthPayload:
     access_token: str | None = None
     refresh_token: str | None = None
     user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class VerifyEmailInput:
+    token: str = strawberry.field(description="The token from the verification mail")
+
+
+@strawberry.input
+class ChangePasswordInput:
+    current_password: str
+    new_password: str = strawberry.field(description="At least 8 characters")
+
+
+@strawberry.input
+class ChangeEmailInput:
+    password: str
+    new_email: str
+
+
+@strawberry.input
+class LogoutInput:
+    refresh_token: str | None = strawberry.field(default=None, description="Ends this token's session; without "
+                                                 "it, the session of the access token this request carries")
+
+
+@strawberry.input
+class RevokeSessionInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class SetUserRoleInput:
+    user_id: strawberry.ID
+    role: Role
+
+
+@strawberry.input
+class SetUserDisabledInput:
+    user_id: strawberry.ID
+    disabled: bool = True
+
+
+@strawberry.type
+class UserPayload:
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RevokeSessionsPayload:
+    revoked: int = 0
     errors: list[UserError] = strawberry.field(default_factory=list)

@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     admin_email: str | None = None
     admin_password: str | None = None
     open_registration: bool = True
+    # Unverified accounts may sign in and manage their account, but nothing else, when this is true.
+    require_verified_email: bool = False
+    # Mail (verification links). Without a host, `make run` logs the mail instead of sending it.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "assay@localhost"
+    smtp_starttls: bool = True
+    public_url: str = ""  # how users reach this server, for links in mail; default http://ASSAY_HOST:ASSAY_PORT
     max_upload_mb: float = 1024
     max_concurrent_jobs: int = 2
     # The memory one job process may use: bodies stream batches, spill to scratch_dir, or sample (saying so).

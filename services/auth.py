@@ -14,7 +14,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import ErrorCode, ServiceError, conflict, invalid
-from services.storage.tables import RefreshToken, User, new_id, utcnow
+from services.storage.tables import LoginSession, RefreshToken, User, utcnow
 
 ALGORITHM = "HS256"
 ISSUER = "assay"
@@ -25,6 +25,13 @@ MIN_PASSWORD_LENGTH = 8
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verifying against this keeps the time of an unknown-email login equal to a wrong-password one.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: str
+    epoch: int            # the account's session_epoch when issued; a password change moves it
+    session_id: str | None
 
 
 @dataclass(frozen=True)
@@ -53,37 +60,64 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_access_token(*, user: User, secret: str, minutes: float) -> str:
+def create_access_token(*, user: User, secret: str, minutes: float, session_id: str | None = None) -> str:
     now = datetime.now(timezone.utc)
     claims = {"sub": user.id, "role": user.role, "iss": ISSUER, "aud": AUDIENCE, "iat": now,
-              "exp": now + timedelta(minutes=minutes), "typ": "access"}
+              "exp": now + timedelta(minutes=minutes), "typ": "access", "ep": user.session_epoch or 0,
+              "sid": session_id}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_access_token(token: str, *, secret: str) -> str | None:
-    """The user id of a valid access token, else None (expired, forged, wrong audience...)."""
+def decode_access_token(token: str, *, secret: str) -> AccessClaims | None:
+    """The claims of a valid access token, else None (expired, forged, wrong audience...)."""
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
                             options={"require": ["exp", "sub", "iss", "aud"]})
     except jwt.PyJWTError:
         return None
-    return claims["sub"] if claims.get("typ") == "access" else None
+    if claims.get("typ") != "access":
+        return None
+    return AccessClaims(user_id=claims["sub"], epoch=int(claims.get("ep") or 0), session_id=claims.get("sid"))
+
+
+def accepts(user: User | None, claims: AccessClaims) -> bool:
+    """Whether the account still honours this token: not disabled, and issued since its last password change."""
+    return user is not None and user.disabled_at is None and (user.session_epoch or 0) == claims.epoch
+
+
+def check_email(email: str, *, field: str = "email") -> str:
+    email = normalize_email(email)
+    if not EMAIL_PATTERN.match(email) or len(email) > 320:
+        raise invalid("Not a valid email address", [field])
+    return email
+
+
+def check_password(password: str, *, field: str = "password") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise invalid(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters", [field])
+    if len(password) > 1024:
+        raise invalid("Password too long", [field])
 
 
 async def create_user(*, session: AsyncSession, email: str, password: str, role: str = "MEMBER") -> User:
-    email = normalize_email(email)
-    if not EMAIL_PATTERN.match(email) or len(email) > 320:
-        raise invalid("Not a valid email address", ["email"])
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise invalid(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters", ["password"])
-    if len(password) > 1024:
-        raise invalid("Password too long", ["password"])
+    email = check_email(email)
+    check_password(password)
     if await session.scalar(select(User.id).where(User.email == email)):
         raise conflict("An account with this email already exists", ["email"])
     user = User(email=email, password_hash=hash_password(password), role=role)
     session.add(user)
     await session.commit()
     return user
+
+
+async def find_user(*, session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+async def session_of_refresh_token(*, session: AsyncSession, refresh_token: str, user_id: str) -> str | None:
+    """The session (family) a refresh token of this user belongs to; None for anyone else's or a made-up one."""
+    stored = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash_token(refresh_token)))
+    return stored.family_id if stored is not None and stored.user_id == user_id else None
 
 
 async def authenticate(*, session: AsyncSession, email: str, password: str) -> User | None:
@@ -95,12 +129,20 @@ async def authenticate(*, session: AsyncSession, email: str, password: str) -> U
 
 
 async def issue_tokens(*, session: AsyncSession, user: User, secret: str, access_minutes: float,
-                       refresh_days: float, family_id: str | None = None) -> TokenPair:
+                       refresh_days: float, family_id: str | None = None, address: str | None = None,
+                       user_agent: str | None = None) -> TokenPair:
+    """A new pair; without `family_id` a new session (login) starts, with the caller's address and agent."""
+    if family_id is None:
+        login = LoginSession(user_id=user.id, address=(address or None) and address[:64],
+                             user_agent=(user_agent or None) and user_agent[:512])
+        session.add(login)
+        family_id = login.id
     refresh = secrets.token_urlsafe(32)
-    session.add(RefreshToken(user_id=user.id, family_id=family_id or new_id(), token_hash=_hash_token(refresh),
+    session.add(RefreshToken(user_id=user.id, family_id=family_id, token_hash=_hash_token(refresh),
                              expires_at=utcnow() + timedelta(days=refresh_days)))
     await session.commit()
-    return TokenPair(create_access_token(user=user, secret=secret, minutes=access_minutes), refresh, user)
+    return TokenPair(create_access_token(user=user, secret=secret, minutes=access_minutes, session_id=family_id),
+                     refresh, user)
 
 
 async def rotate_refresh_token(*, session: AsyncSession, refresh_token: str, secret: str, access_minutes: float,
@@ -120,8 +162,12 @@ async def rotate_refresh_token(*, session: AsyncSession, refresh_token: str, sec
     stored.used_at = utcnow()
     session.add(stored)
     user = await session.get(User, stored.user_id)
-    if user is None:
+    if user is None or user.disabled_at is not None:
         raise rejected
+    login = await session.get(LoginSession, stored.family_id)
+    if login is not None:  # its last use, for the sessions list (tokens issued before sessions have none)
+        login.updated_at = utcnow()
+        session.add(login)
     return await issue_tokens(session=session, user=user, secret=secret, access_minutes=access_minutes,
                               refresh_days=refresh_days, family_id=stored.family_id)
 
@@ -130,7 +176,10 @@ async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> N
     """Create the configured admin at start-up if absent; an existing account is promoted, not reset."""
     existing = await session.scalar(select(User).where(User.email == normalize_email(email)))
     if existing is None:
-        await create_user(session=session, email=email, password=password, role="ADMIN")
+        admin = await create_user(session=session, email=email, password=password, role="ADMIN")
+        admin.email_verified_at = utcnow()  # the operator configured this address
+        session.add(admin)
+        await session.commit()
     elif existing.role != "ADMIN":
         existing.role = "ADMIN"
         session.add(existing)

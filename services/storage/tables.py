@@ -27,6 +27,33 @@ class User(TimestampedBase, table=True):
     email: str = Field(unique=True, index=True, max_length=320)
     password_hash: str
     role: str = Field(default="MEMBER", max_length=16)
+    email_verified_at: datetime | None = None
+    last_login_at: datetime | None = None
+    disabled_at: datetime | None = None   # set: no login, no refresh, every access token refused at once
+    # Access tokens carry the epoch they were issued in; a password change moves it, ending every other session.
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class LoginSession(TimestampedBase, table=True):
+    """One login: its refresh tokens share this id as their family; `updated_at` is its last use."""
+
+    __tablename__ = "login_session"
+    user_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    address: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    revoked_at: datetime | None = None
+
+
+class LoginEvent(TimestampedBase, table=True):
+    """A login attempt, kept for the account's own login history (failed ones too)."""
+
+    __tablename__ = "login_event"
+    __table_args__ = (Index("ix_login_event_user_created", "user_id", "created_at"),)
+    user_id: str | None = Field(default=None, foreign_key="user.id", ondelete="CASCADE")
+    address: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=512)
+    success: bool
+    reason: str | None = Field(default=None, max_length=64)
 
 
 class RefreshToken(TimestampedBase, table=True):

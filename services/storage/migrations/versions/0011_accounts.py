@@ -1,0 +1,79 @@
+"""accounts: email verification, login tracking, sessions, disabling
+
+New on `user`: email_verified_at, last_login_at, disabled_at, and session_epoch (in every access token;
+moving it ends every other session at once). New tables: login_session (one per login; refresh tokens
+share its id as their family) and login_event (the login history). Accounts made before this revision
+are unverified (NULL), which only matters where ASSAY_REQUIRE_VERIFIED_EMAIL is set.
+
+Revision ID: 6d8e035bb675
+Revises: 9e1a3c5b7d20
+Create Date: 2026-12-05 18:00:00
+"""
+from alembic import op
+import sqlalchemy as sa
+import sqlmodel
+
+
+revision = '6d8e035bb675'
+down_revision = '9e1a3c5b7d20'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('login_event',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('user_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
+    sa.Column('success', sa.Boolean(), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('login_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_login_event_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_login_event_user_created', ['user_id', 'created_at'], unique=False)
+
+    op.create_table('login_session',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('user_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
+    sa.Column('revoked_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('login_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_login_session_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_login_session_user_id'), ['user_id'], unique=False)
+
+    with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('email_verified_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('last_login_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('disabled_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('session_epoch', sa.Integer(), server_default='0', nullable=False))
+
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.drop_column('session_epoch')
+        batch_op.drop_column('disabled_at')
+        batch_op.drop_column('last_login_at')
+        batch_op.drop_column('email_verified_at')
+
+    with op.batch_alter_table('login_session', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_session_user_id'))
+        batch_op.drop_index(batch_op.f('ix_login_session_created_at'))
+
+    op.drop_table('login_session')
+    with op.batch_alter_table('login_event', schema=None) as batch_op:
+        batch_op.drop_index('ix_login_event_user_created')
+        batch_op.drop_index(batch_op.f('ix_login_event_created_at'))
+
+    op.drop_table('login_event')

@@ -1,0 +1,48 @@
+"""A real SMTP server process (aiosmtpd's own command) that keeps every mail it receives in a Maildir."""
+from __future__ import annotations
+
+import mailbox
+import socket
+import subprocess
+import sys
+import time
+from email.message import Message
+from pathlib import Path
+
+
+class SmtpServer:
+    def __init__(self, folder: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.maildir = folder / "maildir"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}", "-c",
+             "aiosmtpd.handlers.Mailbox", str(self.maildir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("the SMTP server did not start")
+
+    def env(self) -> dict[str, str]:
+        return {"ASSAY_SMTP_HOST": "127.0.0.1", "ASSAY_SMTP_PORT": str(self.port), "ASSAY_SMTP_STARTTLS": "false",
+                "ASSAY_SMTP_FROM": "assay@example.com"}
+
+    def mail_to(self, address: str, timeout: float = 30, count: int = 1) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.maildir.exists():
+                found = [m for m in mailbox.Maildir(self.maildir, create=False) if address in (m["To"] or "")]
+                if len(found) >= count:
+                    return found
+            time.sleep(0.1)
+        raise AssertionError(f"no mail to {address} arrived")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
