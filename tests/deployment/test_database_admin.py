@@ -118,14 +118,14 @@ def test_initialize_database_migrates_to_head_and_only_for_admins(tmp_path):
         assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
         head = db.head_revision()
-        db.downgrade(settings.resolved_database_url, "-1")  # an older release's schema: the secrets column goes
+        db.downgrade(settings.resolved_database_url, "-1")  # an older release's schema: the registry's tables go
         previous = run_sql(settings, "SELECT version_num FROM alembic_version")[0][0]
         assert previous != head
         with pytest.raises(Exception):
-            run_sql(settings, "SELECT secrets FROM pipeline")
+            run_sql(settings, "SELECT count(*) FROM registered_model")
         done = gql(client, INITIALIZE, token=token)["data"]["initializeDatabase"]
         assert done == {"previousRevision": previous, "revision": head, "errors": []}
-        assert run_sql(settings, "SELECT count(secrets) FROM pipeline") == [(0,)]
+        assert run_sql(settings, "SELECT count(*) FROM registered_model") == [(0,)]
         again = gql(client, INITIALIZE, token=token)["data"]["initializeDatabase"]
         assert again == {"previousRevision": head, "revision": head, "errors": []}
 
@@ -162,5 +162,6 @@ def test_reset_deletes_every_row_and_file_and_keeps_the_configured_admin(tmp_pat
         gone = gql(client, "{ me { id } }", token=member)
         assert gone["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"  # the account went with its data
         counts = gql(client, SYSTEM, token=admin_token(client))["data"]["system"]["counts"]
-        assert {table: n for table, n in counts.items() if n} == {"user": 1, "refresh_token": 1}  # the admin's new login
+        assert {table: n for table, n in counts.items() if n} == {  # the admin's new login, its session and its record
+            "user": 1, "refresh_token": 1, "login_session": 1, "login_event": 1}
         assert run_sql(settings, "SELECT count(*) FROM alembic_version") == [(1,)]  # the schema stays

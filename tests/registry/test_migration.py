@@ -1,4 +1,4 @@
-"""Migration 0009 (the registry's tables) upgrades and downgrades on both databases, with rows in them."""
+"""Migration 0010 (the registry's tables) upgrades and downgrades on both databases, with rows in them."""
 from __future__ import annotations
 
 from starlette.testclient import TestClient
@@ -9,7 +9,7 @@ from services.storage import db
 from tests.support.graphql import gql, register
 from tests.support.settings import make_settings, run_sql
 
-BEFORE_REGISTRY = "8d4c2a7e1f35"  # 0008
+BEFORE_REGISTRY = "6d8e035bb675"  # 0009 (accounts)
 REGISTRY_TABLES = {"registered_model", "model_version", "model_alias", "registry_event"}
 TABLES = {"sqlite": "SELECT name FROM sqlite_master WHERE type = 'table'",
           "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"}
@@ -23,7 +23,7 @@ def tables(settings) -> set[str]:
     return {row[0] for row in run_sql(settings, TABLES)}
 
 
-def test_the_registry_tables_come_and_go_with_0009(tmp_path):
+def test_the_registry_tables_come_and_go_with_0010(tmp_path):
     settings = make_settings(tmp_path)
     with TestClient(create_app(settings)) as client:  # start-up migrates to head
         token = register(client)["accessToken"]

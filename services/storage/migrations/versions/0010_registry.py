@@ -3,7 +3,7 @@
 Plain new tables, nothing converted: downgrade drops them (and with them the registry's history).
 
 Revision ID: 9e1a3c5b7d20
-Revises: 8d4c2a7e1f35
+Revises: 6d8e035bb675
 Create Date: 2026-12-05 17:30:00
 """
 from alembic import op
@@ -12,7 +12,7 @@ import sqlmodel
 
 
 revision = '9e1a3c5b7d20'
-down_revision = '8d4c2a7e1f35'
+down_revision = '6d8e035bb675'
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ share its id as their family) and login_event (the login history). Accounts made
 are unverified (NULL), which only matters where ASSAY_REQUIRE_VERIFIED_EMAIL is set.
 
 Revision ID: 6d8e035bb675
-Revises: 9e1a3c5b7d20
+Revises: 8d4c2a7e1f35
 Create Date: 2026-12-05 18:00:00
 """
 from alembic import op
@@ -15,7 +15,7 @@ import sqlmodel
 
 
 revision = '6d8e035bb675'
-down_revision = '9e1a3c5b7d20'
+down_revision = '8d4c2a7e1f35'
 branch_labels = None
 depends_on = None
 
@@ -61,11 +61,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('user', schema=None) as batch_op:
-        batch_op.drop_column('session_epoch')
-        batch_op.drop_column('disabled_at')
-        batch_op.drop_column('last_login_at')
-        batch_op.drop_column('email_verified_at')
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+), never a batch copy of `user`: with foreign keys on,
+    # dropping the old table in a copy-and-rename would cascade to every row that belongs to a user.
+    for column in ('session_epoch', 'disabled_at', 'last_login_at', 'email_verified_at'):
+        op.drop_column('user', column)
 
     with op.batch_alter_table('login_session', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_session_user_id'))
