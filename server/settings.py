@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     admin_email: str | None = None
     admin_password: str | None = None
     open_registration: bool = True
-    max_upload_mb: float = 1024
+    max_upload_mb: float = 51200   # 50 GB: ingest streams any size; a file the free disk cannot hold is refused
     max_concurrent_jobs: int = 2
     # The memory one job process may use: bodies stream batches, spill to scratch_dir, or sample (saying so).
     job_memory_mb: int = 2048
@@ -54,8 +54,8 @@ class Settings(BaseSettings):
     max_string_length: int = 100_000     # characters of one string in variables or the document
     max_page_size: int = 100
     max_preview_rows: int = 1000
-    max_decompressed_mb: float = 4096
-    max_sheet_rows: int = 1_048_576  # a workbook sheet or Parquet upload with more rows is refused (Excel's limit)
+    max_decompressed_mb: float = 204800  # what a gzip or Parquet upload may inflate to (a zip-bomb guard; 4x the upload cap)
+    max_sheet_rows: int = 1_048_576  # a workbook sheet with more rows is refused (Excel's limit); Parquet has none
     upload_stall_seconds: float = 60  # an upload ingested while arriving that stops growing this long fails its job
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
