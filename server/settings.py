@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     max_decompressed_mb: float = 204800  # what a gzip or Parquet upload may inflate to (a zip-bomb guard; 4x the upload cap)
     max_sheet_rows: int = 1_048_576  # a workbook sheet with more rows is refused (Excel's limit); Parquet has none
     upload_stall_seconds: float = 60  # an upload ingested while arriving that stops growing this long fails its job
+    import_ca_file: str = ""  # extra CA certificates importDataset trusts (a private CA; tests' own)
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
     login_failure_window_seconds: float = 900

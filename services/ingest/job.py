@@ -21,12 +21,13 @@ from services import files
 from services.errors import ErrorCode, ServiceError
 from services.ingest.columns import describe_parquet
 from services.ingest.disk import disk_full, is_disk_full
+from services.ingest.download import download
 from services.ingest.follow import FollowedFile, UploadCutOff
 from services.ingest.parquet import write_parquet
 from services.ingest.parse import detect_file_dialect, read_with_dialect, strips_nuls
 from services.ingest.ragged import PAD, RaggedLines
 from services.ingest.sheets import WORKBOOK_KINDS, copy_parquet_upload, read_workbook
-from services.ingest.sniff import GZIP, PARQUET, NulCount, file_kind
+from services.ingest.sniff import GZIP, PARQUET, NulCount, check_upload, file_kind
 from services.ingest.stream import (DatesNotParsed, NotSplittable, NotStreamable, parse_and_write,
                                     return_freed_memory_promptly, survey_types)
 from services.ingest.types import describe_columns
@@ -43,6 +44,7 @@ def run_ingest(ctx: JobContext) -> dict:
     data_dir = Path(ctx.params["data_dir"])
     dataset_id = ctx.params["dataset_id"]
     source = files.original_path(data_dir, dataset_id)
+    imported = _download_import(ctx, source, data_dir) if ctx.params.get("import_url") else None
     state = ctx.params.get("upload_state")
     followed = FollowedFile(source, Path(state) if state else None,
                             stall_seconds=float(ctx.params.get("upload_stall_seconds") or 60))
@@ -93,7 +95,22 @@ def run_ingest(ctx: JobContext) -> dict:
     ctx.log(f"Wrote the Parquet copy ({files.parquet_path(data_dir, dataset_id).stat().st_size:,} bytes)")
     ctx.progress(1.0)
     return {"row_count": row_count, "column_count": len(columns), "columns": columns, "ingest_info": info,
-            "size_bytes": followed.final_size if state else None}
+            "size_bytes": followed.final_size if state else imported}
+
+
+def _download_import(ctx: JobContext, source: Path, data_dir: Path) -> int:
+    """importDataset: the file fetched into place first (services.ingest.download), then ingested as an upload is."""
+    ctx.stage("download")
+    size = download(ctx.params["import_url"], source, data_dir=data_dir, allow=list(ctx.params.get("allowed_hosts") or []),
+                    max_bytes=int(ctx.params["max_upload_bytes"]), stall_seconds=float(ctx.params["stall_seconds"]),
+                    extra_ca_file=ctx.params.get("extra_ca_file"), log=ctx.log)
+    try:
+        check_upload(source)
+    except ServiceError:
+        source.unlink(missing_ok=True)  # not a file Assay reads: nothing is kept
+        raise
+    ctx.checkpoint()
+    return size
 
 
 def _read_table_file(ctx: JobContext, source: Path, kind: str) -> tuple[pa.Table, dict]:
