@@ -13,6 +13,9 @@ JOB_FIELDS = "id kind status stage progress error question choices createdAt fin
 UPLOAD = f"""mutation Upload($input: UploadDatasetInput!) {{ uploadDataset(input: $input) {{
   dataset {{ id name status }} job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
 
+IMPORT = f"""mutation Import($input: ImportDatasetInput!) {{ importDataset(input: $input) {{
+  dataset {{ id name status }} job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
+
 DATASET_SUMMARY = "id name fileName status error rowCount columnCount sizeBytes createdAt"
 COLUMNS = "columns { name index semanticType dtype nullCount }"
 
@@ -68,5 +71,5 @@ DOWNLOAD_LINK = """query DownloadLink($id: ID!, $data: DataFormat!, $model: Mode
   ... on Model { name exportUrl(format: $model) }
   ... on Report { url } } }"""
 
-ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
+ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, IMPORT, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
        ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK]
