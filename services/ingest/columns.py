@@ -87,6 +87,8 @@ def describe_parquet(path: Path, *, memory_mb: int, scratch_dir: Path | None) ->
 def _non_null_counts(parquet: pq.ParquetFile) -> list[int]:
     """Per column, its non-null values, from the footer's statistics (read from the data where one lacks them)."""
     metadata = parquet.metadata
+    if metadata.num_columns != len(parquet.schema_arrow):  # nested columns: leaves are not columns
+        return _counted_non_null(parquet)
     counts = []
     for index in range(metadata.num_columns):
         total = 0
