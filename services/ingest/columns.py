@@ -19,6 +19,7 @@ from services import dataplane
 from services.ingest.types import SAMPLE_SIZE, ColumnFacts, physical_dtype, semantic_type
 
 BATCH_ROWS = 65_536
+READ_BUFFER = 1 << 20
 
 
 class _Tally:
@@ -52,7 +53,7 @@ class _Tally:
 
 def describe_parquet(path: Path, *, memory_mb: int, scratch_dir: Path | None) -> list[dict]:
     """describe_columns for the Parquet file at `path`, holding one batch and the samples at a time."""
-    parquet = pq.ParquetFile(path)
+    parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER)  # (pre-buffering doubled the peak)
     schema, metadata = parquet.schema_arrow, parquet.metadata
     rows = metadata.num_rows
     non_null = _non_null_counts(parquet)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -35,7 +36,7 @@ from services.jobs.context import JobContext
 
 DEFAULT_MAX_SHEET_ROWS = 1_048_576  # Excel's own limit
 MB = 1024 * 1024
-KEEP_SHARE = 0.25  # of the budget: the parsed table is kept (for typing in memory) up to this size
+KEEP_SHARE = 0.25  # of the budget left after the worker's own modules: the parsed table is kept up to this size
 WHOLE_FILE_FACTOR = 3  # the whole-file reader holds about three times the text it parses
 GZIP_RATIO = 6  # a guess at how much a gzip text inflates, to judge whether it could be read whole
 
@@ -49,6 +50,7 @@ def run_ingest(ctx: JobContext) -> dict:
     followed = FollowedFile(source, Path(state) if state else None,
                             stall_seconds=float(ctx.params.get("upload_stall_seconds") or 60))
     ctx.stage("detect")
+    return_freed_memory_promptly()
     ctx.log(f"Reading {source.stat().st_size:,} bytes" if followed.complete else
             "Reading the upload as it arrives")
     parquet = files.parquet_path(data_dir, dataset_id)
@@ -86,8 +88,8 @@ def run_ingest(ctx: JobContext) -> dict:
     if columns is None and table is not None:
         columns = describe_columns(table)
     elif columns is None:
-        ctx.log("Judging the column types from the Parquet copy, streamed (the table is larger than a quarter "
-                f"of the {ctx.memory_mb:,} MB job budget)")
+        ctx.log("Judging the column types from the Parquet copy, streamed (the table is larger than this job "
+                f"may hold within its {ctx.memory_mb:,} MB budget)")
         columns = describe_parquet(parquet, memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir)
     row_count = table.num_rows if table is not None else pq.ParquetFile(parquet).metadata.num_rows
     summary = ", ".join(f"{c['name']}={c['semantic_type']}" for c in columns[:30])
@@ -140,10 +142,11 @@ def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset
     nuls = NulCount() if strips_nuls(dialect) else None
     inferred: dict = {}
     budget = ctx.memory_mb * MB
+    keep_bytes = int(max(0, budget - psutil.Process().memory_info().rss) * KEEP_SHARE)
     with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary:
         try:
             table, how = parse_and_write(source, dialect, temporary, max_decompressed=max_decompressed,
-                                         ragged=ragged, nuls=nuls, followed=followed, keep_bytes=int(budget * KEEP_SHARE),
+                                         ragged=ragged, nuls=nuls, followed=followed, keep_bytes=keep_bytes,
                                          infer=lambda parsed: inferred.update(columns=describe_columns(parsed)))
         except NotStreamable as reason:
             followed.wait_complete()
@@ -160,7 +163,7 @@ def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset
                 ctx.log(f"The chunked reader stopped ({reason}); the file is too large to read at once within the "
                         f"{ctx.memory_mb:,} MB budget, so a first pass settles every column's type")
                 table, how = _read_widened(ctx, source, dialect, temporary, max_decompressed, ragged, nuls,
-                                           int(budget * KEEP_SHARE), needed, reason)
+                                           keep_bytes, needed, reason)
         if table is not None:
             ctx.log(f"Parsed {table.num_rows:,} rows x {table.num_columns} columns {how}")
         else:

@@ -139,7 +139,7 @@ def copy_parquet_upload(path: Path, target: Path, *, max_decompressed: int) -> t
     Checked against the inflation limit from its footer before its data is read.
     """
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)  # column chunks read in pieces
     except (pa.ArrowInvalid, OSError) as exc:
         raise ServiceError(ErrorCode.UNSUPPORTED_FILE, f"The Parquet file could not be read: {exc}") from exc
     metadata = parquet.metadata
@@ -153,7 +153,7 @@ def copy_parquet_upload(path: Path, target: Path, *, max_decompressed: int) -> t
                            "The Parquet file has no columns")
     try:
         with ParquetBatchWriter(target) as writer:
-            for batch in parquet.iter_batches(batch_size=ROW_GROUP_SIZE):
+            for batch in parquet.iter_batches(batch_size=ROW_GROUP_SIZE // 2):
                 writer.add(pa.RecordBatch.from_arrays([_plain(column) for column in batch.columns], names=names))
     except pa.ArrowInvalid as exc:
         raise ServiceError(ErrorCode.PARSE_ERROR, f"The Parquet file could not be read: {exc}") from exc

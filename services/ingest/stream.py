@@ -20,8 +20,8 @@ matters only for a column with under 2,000 values in that chunk.
 """
 from __future__ import annotations
 
-import tempfile
 import mmap
+import tempfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -146,8 +146,8 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
                      followed: FollowedFile, infer: Callable[[pa.Table], object] | None,
                      keep_bytes: int | None = None, widened: Widened | None = None,
                      survey: dict[str, pa.DataType] | None = None) -> tuple[pa.Table | None, int]:
-    """The chunked parse; with a `survey` list, nothing is written or kept: each chunk is read with pyarrow's own
-    inference and the list ends holding, per column, a type wide enough for every chunk."""
+    """The chunked parse; with a `survey` dict, nothing is written or kept: each chunk is read with pyarrow's own
+    inference and the dict ends holding, per column, a type wide enough for every chunk."""
     read_options, _, convert_options = arrow_csv_options(dialect)
     newline = b"\r" if dialect.line_ending == "\r" else b"\n"
     delimiter, quote = dialect.delimiter.encode("ascii"), dialect.quote_char.encode("ascii")
