@@ -178,6 +178,12 @@ class AssayClient:
         raise_user_errors(payload)
         return payload
 
+    def import_url(self, url: str, *, name: str | None = None, csv: dict | None = None) -> dict:
+        """Ask the server to fetch an https:// file and ingest it; returns the payload with the dataset and its job."""
+        payload = self.execute(ops.IMPORT, {"input": {"url": url, "name": name, "csv": csv}})["importDataset"]
+        raise_user_errors(payload)
+        return payload
+
     def datasets(self, *, first: int = 20, search: str | None = None) -> dict:
         return self.execute(ops.DATASETS, {"first": first, "search": search})["datasets"]
 

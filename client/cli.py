@@ -23,6 +23,19 @@ JOB_STATUSES = ["QUEUED", "RUNNING", "NEEDS_INPUT", "SUCCEEDED", "FAILED", "CANC
 JOB_KINDS = ["INGEST", "PROFILE", "PREPROCESS", "TRAIN", "PREDICT", "PIPELINE", "REPORT", "ANALYZE"]
 
 
+def add_csv_arguments(p: argparse.ArgumentParser) -> None:
+    """How `upload` and `import` read a file: the same CSV options as the API's."""
+    p.add_argument("--name")
+    p.add_argument("--delimiter", type=lambda text: DELIMITER_NAMES.get(text.lower(), text),
+                   help="one character, or tab, comma, semicolon, pipe, space; detected when absent")
+    p.add_argument("--encoding")
+    p.add_argument("--header", action=argparse.BooleanOptionalAction, default=None, help="whether row 1 is a header")
+    p.add_argument("--na", action="append", metavar="TOKEN", help="a null token (repeatable); replaces the defaults")
+    p.add_argument("--bad-lines", type=str.upper, choices=["PAD", "SKIP", "FAIL"],
+                   help="lines with another field count than the header (server default PAD)")
+    p.add_argument("--sheet", help="the workbook sheet to read (default: the first)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     # --url and --json are accepted before or after the command; SUPPRESS keeps a sub-command's absent flag
     # from overwriting one given before it.
@@ -47,15 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("upload", cmd.upload, "upload a data file (CSV, TSV, gzip, workbook, Parquet), follow its ingest, print the dataset")
     p.add_argument("file")
-    p.add_argument("--name")
-    p.add_argument("--delimiter", type=lambda text: DELIMITER_NAMES.get(text.lower(), text),
-                   help="one character, or tab, comma, semicolon, pipe, space; detected when absent")
-    p.add_argument("--encoding")
-    p.add_argument("--header", action=argparse.BooleanOptionalAction, default=None, help="whether row 1 is a header")
-    p.add_argument("--na", action="append", metavar="TOKEN", help="a null token (repeatable); replaces the defaults")
-    p.add_argument("--bad-lines", type=str.upper, choices=["PAD", "SKIP", "FAIL"],
-                   help="lines with another field count than the header (server default PAD)")
-    p.add_argument("--sheet", help="the workbook sheet to read (default: the first)")
+    add_csv_arguments(p)
+    p = command("import", cmd.import_url, "have the server fetch an https:// data file (no upload through this "
+                "machine), follow its ingest, print the dataset")
+    p.add_argument("file_url", metavar="URL")
+    add_csv_arguments(p)
 
     p = command("datasets", cmd.datasets, "list your datasets, newest first")
     p.add_argument("--search")

@@ -79,12 +79,26 @@ def logout(args: Namespace, client: AssayClient) -> int:
     return EXIT_OK
 
 
+def _csv_options(args: Namespace) -> dict:
+    return {key: value for key, value in {"delimiter": args.delimiter, "encoding": args.encoding,
+                                          "hasHeader": args.header, "naValues": args.na,
+                                          "onBadLines": args.bad_lines, "sheet": args.sheet}.items()
+            if value is not None}
+
+
+def import_url(args: Namespace, client: AssayClient) -> int:
+    """The server fetches the file: nothing passes through this machine; its INGEST log shows the download."""
+    payload = client.import_url(args.file_url, name=args.name, csv=_csv_options(args) or None)
+    finish_job(args, client, payload["job"])
+    dataset = client.dataset(payload["dataset"]["id"])
+    dataset.pop("profile", None)
+    output(args, dataset, f"{render.dataset_heading(dataset)}\n\n{render.columns_table(dataset['columns'])}")
+    return EXIT_OK
+
+
 def upload(args: Namespace, client: AssayClient) -> int:
     path = Path(args.file)
-    csv_options = {key: value for key, value in {"delimiter": args.delimiter, "encoding": args.encoding,
-                                                 "hasHeader": args.header, "naValues": args.na,
-                                                 "onBadLines": args.bad_lines, "sheet": args.sheet}.items()
-                   if value is not None}
+    csv_options = _csv_options(args)
     if not path.is_file():
         raise AssayError(f"No such file: {path}", "INVALID_INPUT")
     client.access_token()  # not logged in: say so before drawing a progress bar

@@ -13,6 +13,9 @@ JOB_FIELDS = "id kind status stage progress error question choices createdAt fin
 UPLOAD = f"""mutation Upload($input: UploadDatasetInput!) {{ uploadDataset(input: $input) {{
   dataset {{ id name status }} job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
 
+IMPORT = f"""mutation Import($input: ImportDatasetInput!) {{ importDataset(input: $input) {{
+  dataset {{ id name status }} job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
+
 DATASET_SUMMARY = "id name fileName status error rowCount columnCount sizeBytes createdAt"
 COLUMNS = "columns { name index semanticType dtype nullCount }"
 
@@ -81,6 +84,6 @@ MODEL_HISTORY = f"""query ModelHistory($name: String!, $first: Int) {{ registere
   name latestVersion aliases {{ alias version }}
   history(first: $first) {{ totalCount edges {{ node {{ {REGISTRY_EVENT} }} }} }} }} }}"""
 
-ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
+ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, IMPORT, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
        ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK,
        REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY]

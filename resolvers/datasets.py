@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import strawberry
 
+from services.datasets import imports as dataset_imports
 from services.datasets import service as dataset_service
 from services.errors import ServiceError, not_found
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
 from schema.common import raw_id, to_global_id
-from schema.datasets import (Dataset, DatasetConnection, DeleteInput, DeletePayload, UploadDatasetInput,
-                             UploadDatasetPayload)
+from schema.datasets import (CsvOptionsInput, Dataset, DatasetConnection, DeleteInput, DeletePayload,
+                             ImportDatasetInput, ImportDatasetPayload, UploadDatasetInput, UploadDatasetPayload)
 from schema.jobs import Job
 
 
@@ -21,6 +22,13 @@ async def _delete(ctx: Context, dataset_id: str | None) -> str:
         await dataset_service.delete_dataset(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=dataset_id,
                                              data_dir=ctx.settings.resolved_data_dir)
     return dataset_id
+
+
+def _csv_options(csv: CsvOptionsInput | None) -> dict:
+    return {} if csv is None else {
+        "delimiter": csv.delimiter, "encoding": csv.encoding, "has_header": csv.has_header,
+        "na_values": csv.na_values, "sheet": csv.sheet,
+        "on_bad_lines": csv.on_bad_lines.value if csv.on_bad_lines else None}
 
 
 @strawberry.type
@@ -48,10 +56,7 @@ class DatasetsMutation:
     async def upload_dataset(self, info: strawberry.Info, input: UploadDatasetInput) -> UploadDatasetPayload:
         ctx: Context = info.context
         settings, upload = ctx.settings, input.file
-        options = {} if input.csv is None else {
-            "delimiter": input.csv.delimiter, "encoding": input.csv.encoding, "has_header": input.csv.has_header,
-            "na_values": input.csv.na_values, "sheet": input.csv.sheet,
-            "on_bad_lines": input.csv.on_bad_lines.value if input.csv.on_bad_lines else None}
+        options = _csv_options(input.csv)
         arrival = upload if getattr(upload, "arriving", False) else None  # still arriving (server.uploads): ingested as it lands
         async with ctx.session() as session:
             dataset, job = await dataset_service.create_from_upload(
@@ -70,6 +75,22 @@ class DatasetsMutation:
                     pass
             arrival.on_cut_off(undo)
         return UploadDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
+
+    @mutation(description="Fetch an https:// file into a new dataset and ingest it, in one INGEST job whose live "
+                          "log shows the download; the pipelines' rules on reachable hosts apply")
+    async def import_dataset(self, info: strawberry.Info, input: ImportDatasetInput) -> ImportDatasetPayload:
+        ctx: Context = info.context
+        settings = ctx.settings
+        limits = dataset_imports.ImportLimits(
+            allowed_hosts=settings.allowed_source_hosts, max_bytes=settings.max_upload_bytes,
+            max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024),
+            max_sheet_rows=settings.max_sheet_rows, stall_seconds=settings.upload_stall_seconds,
+            extra_ca_file=settings.import_ca_file or None)
+        async with ctx.session() as session:
+            dataset, job = await dataset_imports.import_from_url(
+                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, url=input.url, name=input.name,
+                csv_options=_csv_options(input.csv), data_dir=settings.resolved_data_dir, limits=limits)
+        return ImportDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 
     @mutation(description="Delete a dataset, its files and jobs")
     async def delete_dataset(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:

@@ -253,6 +253,22 @@ class UploadDatasetPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.input(description="A file to fetch from the web and ingest, as an upload would be")
+class ImportDatasetInput:
+    url: str = strawberry.field(description="An https:// URL of a CSV/TSV/TXT (optionally gzipped), workbook or Parquet "
+                                "file; fetched by the INGEST job, within the upload cap and the free disk")
+    name: str | None = strawberry.field(default=None, description="The file name in the URL when absent")
+    csv: CsvOptionsInput | None = None
+
+
+@strawberry.type
+class ImportDatasetPayload:
+    dataset: Dataset | None = None
+    job: Job | None = strawberry.field(default=None, description="The INGEST job: its log shows the download, then "
+                                       "the ingest")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.input
 class DeleteInput:
     id: strawberry.ID

@@ -31,7 +31,7 @@ from resolvers.users import user_from_authorization
 from server.graphiql import graphiql_page
 from server.negotiation import GRAPHQL_RESPONSE_JSON, is_request_error, wants_graphql_response
 from server.request_limits import RequestLimits, RequestRefused
-from server.uploads import (BodyTooLarge, StagingRequestAdapter, discard_staged, finish_staged,
+from server.uploads import (BodyTooLarge, StagingRequestAdapter, discard_staged, finish_staged, refuse_without_room,
                             replace_file_placeholders)
 from server.ws_limits import LimitedWebSocketAdapter
 from services.errors import ErrorCode
@@ -131,6 +131,8 @@ class AssayGraphQL(GraphQL):
             raise BodyTooLarge()
         user = await user_from_authorization(self.app_state, request.headers.get("authorization"))
         request.state.user = user
+        if user is not None and declared.isdigit() and _is_multipart(request):  # (free disk is no stranger's business)
+            refuse_without_room(self.app_state.settings.resolved_data_dir, int(declared))
         if user is not None and await self.app_state.requests_by_user.hit(user.id):
             return graphql_error_response("Too many requests; slow down", ErrorCode.RATE_LIMITED, 429,
                                           graphql_response=graphql_response)

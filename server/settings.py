@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     smtp_from: str = "assay@localhost"
     smtp_starttls: bool = True
     public_url: str = ""  # how users reach this server, for links in mail; default http://ASSAY_HOST:ASSAY_PORT
-    max_upload_mb: float = 1024
+    max_upload_mb: float = 51200   # 50 GB: ingest streams any size; a file the free disk cannot hold is refused
     max_concurrent_jobs: int = 2
     # The memory one job process may use: bodies stream batches, spill to scratch_dir, or sample (saying so).
     job_memory_mb: int = 2048
@@ -68,9 +68,10 @@ class Settings(BaseSettings):
     sql_max_rows: int = 10_000          # rows one `query(sql)` may return
     sql_timeout_seconds: float = 10     # a `query(sql)` running longer is interrupted
     sql_memory_mb: int = 512            # DuckDB's budget for one `query(sql)` (it spills beyond)
-    max_decompressed_mb: float = 4096
-    max_sheet_rows: int = 1_048_576  # a workbook sheet or Parquet upload with more rows is refused (Excel's limit)
+    max_decompressed_mb: float = 204800  # what a gzip or Parquet upload may inflate to (a zip-bomb guard; 4x the upload cap)
+    max_sheet_rows: int = 1_048_576  # a workbook sheet with more rows is refused (Excel's limit); Parquet has none
     upload_stall_seconds: float = 60  # an upload ingested while arriving that stops growing this long fails its job
+    import_ca_file: str = ""  # extra CA certificates importDataset trusts (a private CA; tests' own)
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
     login_failure_window_seconds: float = 900

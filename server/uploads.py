@@ -31,6 +31,8 @@ from starlette.requests import ClientDisconnect, Request
 
 from cross_web import HTTPException
 
+from services.errors import ErrorCode, ServiceError
+from services.ingest.disk import check_room, free_bytes, is_disk_full
 from services.ingest.follow import ABORTED, COMPLETE, write_upload_state
 
 from server.request_limits import RequestRefused
@@ -173,6 +175,7 @@ class StagingMultiPartParser(MultiPartParser):
             await self._write_file_data(final=True)
         except BaseException as exc:
             upload._ended("the upload was too large" if isinstance(exc, (FileTooLarge, BodyTooLarge)) else
+                          "the disk filled up" if isinstance(exc, DiskFilled) else
                           "the client went away" if isinstance(exc, ClientDisconnect) else f"{type(exc).__name__}")
             raise
         upload._ended(None)
@@ -187,7 +190,12 @@ class StagingMultiPartParser(MultiPartParser):
             pending = self._pending.get(id(upload))
             if pending and (len(pending) >= WRITE_BATCH or final or id(upload) in finished):
                 self._pending[id(upload)] = bytearray()
-                await asyncio.to_thread(_append, upload.file, bytes(pending))
+                try:
+                    await asyncio.to_thread(_append, upload.file, bytes(pending))
+                except OSError as exc:
+                    if is_disk_full(exc):
+                        raise DiskFilled(self.staging_dir) from exc
+                    raise
                 upload.size = (upload.size or 0) + len(pending)
                 upload._grew.set()
         for part in self._file_parts_to_finish:
@@ -203,6 +211,23 @@ def _append(file: BinaryIO, data: bytes) -> None:
 
 class FileTooLarge(Exception):
     """The file part passed the upload limit while streaming in."""
+
+
+class DiskFilled(RequestRefused):
+    """The disk filled up while an upload was being stored (one without a Content-Length, or others' files grew)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(f"The disk filled up while storing the upload ({free_bytes(folder) / 2**20:,.1f} MB free); "
+                         "nothing was kept", code=ErrorCode.PAYLOAD_TOO_LARGE, status=507)
+
+
+def refuse_without_room(data_dir: Path, declared_length: int) -> None:
+    """Before a byte of a multipart upload is stored: its declared length, twice (the original and its Parquet
+    copy), must fit the free disk; else a 507 naming how much is free."""
+    try:
+        check_room(data_dir, declared_length)
+    except ServiceError as exc:
+        raise RequestRefused(exc.message, code=ErrorCode.PAYLOAD_TOO_LARGE, status=507) from exc
 
 
 class StagingRequestAdapter(StarletteRequestAdapter):
@@ -235,9 +260,11 @@ async def finish_staged(request: Request) -> None:
             continue
         try:
             await upload.rest
-        except (FileTooLarge, BodyTooLarge, ClientDisconnect, MultiPartException, FormParserError) as exc:
+        except (FileTooLarge, BodyTooLarge, ClientDisconnect, MultiPartException, FormParserError, DiskFilled) as exc:
             for action in upload.cut_off_actions:
                 await action()
+            if isinstance(exc, DiskFilled):
+                raise
             if isinstance(exc, (FileTooLarge, BodyTooLarge)):
                 raise BodyTooLarge() from exc
             if isinstance(exc, (MultiPartException, FormParserError)):

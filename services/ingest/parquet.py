@@ -21,16 +21,21 @@ def write_parquet(table: pa.Table, path: Path) -> None:
                    use_dictionary=_string_columns(table.schema))
 
 
+QUEUED_BYTES = 48 * 1024 * 1024  # batches waiting for the writer: bounded by size, so a job's memory is too
+
+
 class ParquetBatchWriter:
     """Writes batches on a thread (Parquet encoding releases the GIL) in row groups of ROW_GROUP_SIZE rows.
 
     Used as a context manager: leaving it waits for the last row group; a failure on the thread
-    is raised there.
+    is raised there. At most QUEUED_BYTES of batches wait (or one batch, when larger).
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._batches: queue.Queue = queue.Queue(maxsize=8)
+        self._batches: queue.Queue = queue.Queue()
+        self._queued = 0
+        self._room = threading.Condition()
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._write_all, name="parquet-writer", daemon=True)
 
@@ -42,6 +47,10 @@ class ParquetBatchWriter:
         if self._failure is not None:
             raise self._failure
         for batch in data.to_batches() if isinstance(data, pa.Table) else [data]:
+            with self._room:
+                while self._queued and self._queued + batch.nbytes > QUEUED_BYTES and self._failure is None:
+                    self._room.wait(0.1)
+                self._queued += batch.nbytes
             self._batches.put(batch)
 
     def __exit__(self, *exc_info) -> None:
@@ -60,6 +69,9 @@ class ParquetBatchWriter:
                 done = batch is None
                 if batch is not None:
                     pending.append(batch)
+                    with self._room:
+                        self._queued -= batch.nbytes
+                        self._room.notify_all()
                 if pending and (done or sum(b.num_rows for b in pending) >= ROW_GROUP_SIZE):
                     table = pa.Table.from_batches(pending)
                     if writer is None:

@@ -1,8 +1,9 @@
-"""Workbooks (.xlsx, .xls, .ods) through python-calamine, and Parquet through pyarrow, into one Arrow table.
+"""Workbooks (.xlsx, .xls, .ods) through python-calamine into one Arrow table, and Parquet streamed through pyarrow.
 
 The same limits as delimited text: what a zip inflates to is capped before a cell is read (a
 zip bomb), a sheet may not declare more rows than `max_rows`, and an encrypted workbook gets
-its own clear refusal rather than a reader's complaint.
+its own clear refusal rather than a reader's complaint. A Parquet upload has no row limit: it is
+copied one batch at a time.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import python_calamine
 
 from services.errors import ErrorCode, ServiceError, invalid
 from services.ingest.detect import detect_header
+from services.ingest.parquet import ROW_GROUP_SIZE, ParquetBatchWriter
 from services.ingest.parse import clean_column_names, convert_datetime_strings
 
 WORKBOOK_KINDS = ("xlsx", "xls", "ods")
@@ -131,10 +133,13 @@ def _is_encrypted_ooxml(path: Path) -> bool:
     return head.startswith(b"\xd0\xcf\x11\xe0") and _ENCRYPTED_PACKAGE in head
 
 
-def read_parquet_upload(path: Path, *, max_rows: int, max_decompressed: int) -> pa.Table:
-    """A Parquet export, checked against the limits from its footer before its data is read."""
+def copy_parquet_upload(path: Path, target: Path, *, max_decompressed: int) -> tuple[int, int]:
+    """A Parquet export rewritten as the canonical copy batch by batch (any number of rows); (rows, columns).
+
+    Checked against the inflation limit from its footer before its data is read.
+    """
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)  # column chunks read in pieces
     except (pa.ArrowInvalid, OSError) as exc:
         raise ServiceError(ErrorCode.UNSUPPORTED_FILE, f"The Parquet file could not be read: {exc}") from exc
     metadata = parquet.metadata
@@ -142,21 +147,20 @@ def read_parquet_upload(path: Path, *, max_rows: int, max_decompressed: int) -> 
     if inflated > max_decompressed:
         raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The Parquet file expands beyond the "
                            f"{max_decompressed // (1024 * 1024)} MB limit")
-    if metadata.num_rows > max_rows:
-        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The Parquet file has {metadata.num_rows:,} rows, more than the "
-                           f"limit of {max_rows:,}")
-    try:
-        table = parquet.read()
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ServiceError(ErrorCode.PARSE_ERROR, f"The Parquet file could not be read: {exc}") from exc
-    if table.num_columns == 0 or table.num_rows == 0:
-        raise ServiceError(ErrorCode.PARSE_ERROR, "The Parquet file has no rows" if table.num_columns else
+    names = clean_column_names([str(name) for name in parquet.schema_arrow.names])
+    if not names or metadata.num_rows == 0:
+        raise ServiceError(ErrorCode.PARSE_ERROR, "The Parquet file has no rows" if names else
                            "The Parquet file has no columns")
-    table = table.rename_columns(clean_column_names([str(name) for name in table.column_names]))
-    return pa.Table.from_arrays([_plain(column) for column in table.columns], names=table.column_names)
+    try:
+        with ParquetBatchWriter(target) as writer:
+            for batch in parquet.iter_batches(batch_size=ROW_GROUP_SIZE // 2):
+                writer.add(pa.RecordBatch.from_arrays([_plain(column) for column in batch.columns], names=names))
+    except pa.ArrowInvalid as exc:
+        raise ServiceError(ErrorCode.PARSE_ERROR, f"The Parquet file could not be read: {exc}") from exc
+    return metadata.num_rows, len(names)
 
 
-def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _plain(column: pa.Array) -> pa.Array:
     """Dictionary-encoded columns as their values: the rest of Assay reads plain types."""
     if pa.types.is_dictionary(column.type):
         return column.cast(column.type.value_type)

@@ -21,23 +21,27 @@ matters only for a column with under 2,000 values in that chunk.
 from __future__ import annotations
 
 import mmap
+import tempfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, TypeVar
+from typing import BinaryIO, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from services.errors import ServiceError
 from services.ingest.detect import WHITESPACE, CsvDialect
+from services.ingest.disk import is_disk_full
 from services.ingest.follow import FollowedFile
 from services.ingest.parquet import ParquetBatchWriter
 from services.ingest.parse import arrow_csv_options, clean_column_names, open_text_bytes, parse_options_for
-from services.ingest.ragged import FAIL, LineBase, RaggedLines, count_newlines
+from services.ingest.ragged import FAIL, PAD, LineBase, RaggedLines, count_newlines
 from services.ingest.sniff import NulCount, is_gzip
 from services.ingest.types import datetime_format, few_enough_unparsed, unparsed_datetimes
 
@@ -57,11 +61,32 @@ class NotSplittable(Exception):
     """Quotes this chunker cannot follow exactly: the serial streaming reader takes the file."""
 
 
+class DatesNotParsed(NotStreamable):
+    """Date columns whose first-chunk format fails on too many later values; they stay text when read again."""
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__("a date column has too many values its format does not parse")
+        self.names = names
+
+
+@dataclass
+class Widened:
+    """For a file too large to read whole: the types a first pass over every chunk settled, fixed from the start,
+    and the columns that stay text rather than dates."""
+    types: dict[str, pa.DataType]
+    plain_text: set[str] = field(default_factory=set)
+
+
 def parse_and_write(path: Path, dialect: CsvDialect, parquet_path: Path, *, max_decompressed: int,
                     ragged: RaggedLines | None = None, nuls: NulCount | None = None,
                     followed: FollowedFile | None = None, infer: Callable[[pa.Table], object] | None = None,
-                    chunk_bytes: int = CHUNK_BYTES) -> tuple[pa.Table, str]:
+                    chunk_bytes: int = CHUNK_BYTES, keep_bytes: int | None = None,
+                    widened: Widened | None = None) -> tuple[pa.Table | None, str]:
     """The parsed table, with its Parquet copy written to `parquet_path` along the way, and how it was read.
+
+    Past `keep_bytes` of parsed data the table is not kept (None is returned; the Parquet copy has it
+    all), so a file of any size is parsed in bounded memory. `widened` fixes every column's type
+    from the start (see survey_types) instead of taking the first chunk's.
 
     Rows with another field count go to `ragged` (without it, the first fails the file); NUL bytes
     are removed (and counted) when `nuls` is given. A `followed` file is parsed while it arrives.
@@ -75,12 +100,16 @@ def parse_and_write(path: Path, dialect: CsvDialect, parquet_path: Path, *, max_
     if dialect.encoding in _BYTE_SPLITTABLE:
         try:
             table, chunks = _guarded(lambda: _parse_in_chunks(path, dialect, parquet_path, max_decompressed,
-                                                              chunk_bytes, ragged, nuls, followed, infer))
+                                                              chunk_bytes, ragged, nuls, followed, infer,
+                                                              keep_bytes, widened))
             return table, f"in {chunks} chunk{'s' if chunks > 1 else ''} on {PARSING_THREADS} threads"
         except NotSplittable as reason:
             why_serial = str(reason)
             ragged.clear()
-    table = _guarded(lambda: _parse_serially(path, dialect, parquet_path, max_decompressed, ragged, nuls, followed))
+    if widened is not None:
+        raise NotStreamable(f"types cannot be widened in one pass when {why_serial}")
+    table = _guarded(lambda: _parse_serially(path, dialect, parquet_path, max_decompressed, ragged, nuls, followed,
+                                             keep_bytes))
     return table, f"serially ({why_serial})"
 
 
@@ -104,17 +133,28 @@ def _guarded(parse: Callable[[], T]) -> T:
         return parse()
     except (ServiceError, NotSplittable, NotStreamable):
         raise
+    except OSError as exc:
+        if is_disk_full(exc):  # not a parsing problem: no other reader would do better
+            raise
+        raise NotStreamable(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - the whole-file reader decides, and explains any error
         raise NotStreamable(str(exc)) from exc
 
 
 def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_decompressed: int,
                      chunk_bytes: int, ragged: RaggedLines, nuls: NulCount | None,
-                     followed: FollowedFile, infer: Callable[[pa.Table], object] | None) -> tuple[pa.Table, int]:
+                     followed: FollowedFile, infer: Callable[[pa.Table], object] | None,
+                     keep_bytes: int | None = None, widened: Widened | None = None,
+                     survey: dict[str, pa.DataType] | None = None) -> tuple[pa.Table | None, int]:
+    """The chunked parse; with a `survey` dict, nothing is written or kept: each chunk is read with pyarrow's own
+    inference and the dict ends holding, per column, a type wide enough for every chunk."""
     read_options, _, convert_options = arrow_csv_options(dialect)
     newline = b"\r" if dialect.line_ending == "\r" else b"\n"
     delimiter, quote = dialect.delimiter.encode("ascii"), dialect.quote_char.encode("ascii")
-    tables: list[pa.Table] = []
+    tables: list[pa.Table] | None = []
+    kept, written = 0, 0
+    if widened is not None:
+        convert_options.column_types = widened.types
 
     def parse(chunk: Chunk, read: pacsv.ReadOptions, convert: pacsv.ConvertOptions) -> pa.Table:
         """One chunk; rows with another field count are mended and the chunk read again, or rejected."""
@@ -144,11 +184,17 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
         ragged.check_most(head.num_rows)  # a wrong guess fails before the rest is read
         names = clean_column_names(head.column_names if dialect.has_header
                                    else [f"column_{i + 1}" for i in range(head.num_columns)])
-        dates = DatetimeColumns.chosen_from(head.rename_columns(names))
+        dates = DatetimeColumns.chosen_from(head.rename_columns(names), widened.plain_text if widened else ()) \
+            if survey is None else DatetimeColumns({})
         rest_read = pacsv.ReadOptions(encoding=read_options.encoding, column_names=head.column_names,
                                       block_size=max(chunk_bytes * 2, 1 << 20), use_threads=False)
         rest_convert = convert_options  # the same conversions, with the first chunk's types fixed
         rest_convert.column_types = head.schema
+        if survey is not None:
+            rest_convert = arrow_csv_options(dialect)[2]  # each chunk infers its own types
+            if len(set(head.column_names)) < head.num_columns:
+                raise NotStreamable("two columns share a name")
+            survey.update(zip(head.column_names, head.schema.types))
 
         def parse_rest(chunk: Chunk) -> tuple[pa.Table, dict]:
             with chunk:
@@ -156,11 +202,17 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
             return dates.convert(table.rename_columns(names))
 
         with ThreadPoolExecutor(PARSING_THREADS, thread_name_prefix="csv-chunk") as pool, \
-                ParquetBatchWriter(parquet_path) as writer:
+                (ParquetBatchWriter(parquet_path) if survey is None else _Surveyed(survey)) as writer:
             def keep(converted: tuple[pa.Table, dict]) -> None:
+                nonlocal tables, kept, written
                 table, tally = converted
                 dates.count(tally)
-                tables.append(table)
+                written += 1
+                if tables is not None:
+                    tables.append(table)
+                    kept += table.nbytes
+                    if keep_bytes is not None and kept > keep_bytes:
+                        tables = None  # beyond what this job may hold: the Parquet copy alone has the rows
                 writer.add(table)
 
             keep(dates.convert(head.rename_columns(names)))
@@ -171,14 +223,64 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
                     keep(in_flight.popleft().result())
             while in_flight:
                 keep(in_flight.popleft().result())
-            if not dates.nearly_all_parsed():
-                raise NotStreamable("a date column has too many values its format does not parse")
-            table = pa.concat_tables(tables)
-            ragged.check_most(table.num_rows)
-            inferred = pool.submit(infer, table) if infer is not None else None  # beside the Parquet tail
+            if dates.failing():
+                raise DatesNotParsed(dates.failing())
+            table = pa.concat_tables(tables) if tables is not None else None
+            inferred = None
+            if table is not None:
+                ragged.check_most(table.num_rows)
+                inferred = pool.submit(infer, table) if infer is not None else None  # beside the Parquet tail
         if inferred is not None:
             inferred.result()
-    return table, len(tables)
+    if table is None and survey is None:
+        ragged.check_most(pq.ParquetFile(parquet_path).metadata.num_rows)
+    return table, written
+
+
+def survey_types(path: Path, dialect: CsvDialect, *, max_decompressed: int, nuls: NulCount | None = None,
+                 chunk_bytes: int = CHUNK_BYTES) -> Widened:
+    """A first pass for a file too large to read whole: per column, a type that holds every chunk's values.
+
+    Each chunk is read with pyarrow's inference and the types widened (see `wider`); nothing is kept.
+    Raises NotSplittable or NotStreamable when the chunked reader cannot take the file.
+    """
+    if dialect.delimiter == WHITESPACE or dialect.encoding not in _BYTE_SPLITTABLE:
+        raise NotSplittable(f"the chunked reader cannot take {'runs of spaces' if dialect.delimiter == WHITESPACE else dialect.encoding}")
+    found: dict[str, pa.DataType] = {}
+    scratch = RaggedLines(PAD, dialect.delimiter, dialect.quote_char, dialect.encoding)  # the real pass rejects lines
+    with tempfile.TemporaryDirectory() as unused:
+        _guarded(lambda: _parse_in_chunks(path, dialect, Path(unused) / "unused.parquet", max_decompressed,
+                                          chunk_bytes, scratch, nuls, FollowedFile(path), None, 0, None, found))
+    return Widened(found)
+
+
+def wider(known: pa.DataType, seen: pa.DataType) -> pa.DataType:
+    """The narrowest of pyarrow's inferred types that holds both: null gives way, integers widen to floats,
+    anything else disagreeing is text (what pyarrow's reader infers when it sees the whole column)."""
+    if known == seen or pa.types.is_null(seen):
+        return known
+    if pa.types.is_null(known):
+        return seen
+    if {pa.types.is_integer(known) or pa.types.is_floating(known), pa.types.is_integer(seen) or pa.types.is_floating(seen)} == {True}:
+        return pa.float64()
+    return pa.string()
+
+
+class _Surveyed:
+    """Stands in for the Parquet writer in a survey: widens the running types with each chunk's."""
+
+    def __init__(self, types: dict[str, pa.DataType]) -> None:
+        self.types = types  # by the file's own column names, as pyarrow's column_types wants them
+
+    def __enter__(self) -> "_Surveyed":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+    def add(self, table: pa.Table) -> None:
+        for name, seen in zip(list(self.types), table.schema.types):
+            self.types[name] = wider(self.types[name], seen)
 
 
 class Chunk:
@@ -326,7 +428,8 @@ def check_quotes(chunk: bytes | memoryview, newline: bytes, delimiter: bytes, qu
 
 
 def _parse_serially(path: Path, dialect: CsvDialect, parquet_path: Path, max_decompressed: int,
-                    ragged: RaggedLines, nuls: NulCount | None, followed: FollowedFile) -> pa.Table:
+                    ragged: RaggedLines, nuls: NulCount | None, followed: FollowedFile,
+                    keep_bytes: int | None = None) -> pa.Table | None:
     """pyarrow's streaming reader: one block after another, exact for any quoting and encoding.
 
     Rows with another field count cannot be put back into a stream already converted: the
@@ -334,7 +437,8 @@ def _parse_serially(path: Path, dialect: CsvDialect, parquet_path: Path, max_dec
     """
     rows = ragged.collector()
     read_options, parse_options, convert_options = arrow_csv_options(dialect, rows.handler)
-    batches: list[pa.RecordBatch] = []
+    batches: list[pa.RecordBatch] | None = []
+    kept, count = 0, 0
     dates: DatetimeColumns | None = None
     names: list[str] = []
     with open_text_bytes(path, max_decompressed, nuls, followed) as stream, ParquetBatchWriter(parquet_path) as writer:
@@ -349,15 +453,20 @@ def _parse_serially(path: Path, dialect: CsvDialect, parquet_path: Path, max_dec
             dates = dates or DatetimeColumns.chosen_from(batch)
             batch, tally = dates.convert(batch)
             dates.count(tally)
-            batches.append(batch)
+            count += 1
+            if batches is not None:
+                batches.append(batch)
+                kept += batch.nbytes
+                if keep_bytes is not None and kept > keep_bytes:
+                    batches = None  # beyond what this job may hold: the Parquet copy alone has the rows
             writer.add(batch)
     if rows.rows:
         raise NotStreamable("some lines have another number of fields than the header")
-    if not batches or not names:
+    if not count or not names:
         raise NotStreamable("no data rows")
-    if dates is not None and not dates.nearly_all_parsed():
-        raise NotStreamable("a date column has too many values its format does not parse")
-    return pa.Table.from_batches(batches)
+    if dates is not None and dates.failing():
+        raise DatesNotParsed(dates.failing())
+    return pa.Table.from_batches(batches) if batches is not None else None
 
 
 class DatetimeColumns:
@@ -373,9 +482,11 @@ class DatetimeColumns:
         self.values = dict.fromkeys(formats, 0)
 
     @classmethod
-    def chosen_from(cls, data: pa.RecordBatch | pa.Table) -> "DatetimeColumns":
+    def chosen_from(cls, data: pa.RecordBatch | pa.Table, plain_text: Iterable[str] = ()) -> "DatetimeColumns":
         formats = {}
         for field, column in zip(data.schema, data.columns):
+            if field.name in plain_text:
+                continue
             if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
                 found = datetime_format(column)
                 if found is not None:
@@ -401,4 +512,8 @@ class DatetimeColumns:
             self.unparsed[name] += unparsed
 
     def nearly_all_parsed(self) -> bool:
-        return all(few_enough_unparsed(self.unparsed[name], self.values[name]) for name in self.formats)
+        return not self.failing()
+
+    def failing(self) -> set[str]:
+        """The columns whose format failed on too many values to call them dates."""
+        return {name for name in self.formats if not few_enough_unparsed(self.unparsed[name], self.values[name])}

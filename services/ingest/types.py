@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -94,25 +96,55 @@ def _sample(column: pa.ChunkedArray, size: int = SAMPLE_SIZE) -> pa.Array:
     return picked.combine_chunks() if isinstance(picked, pa.ChunkedArray) else picked
 
 
-def _is_unique(column: pa.ChunkedArray, sample: pa.Array, non_null: int) -> bool:
+@dataclass
+class ColumnFacts:
+    """What judging a column's meaning needs, from a table in memory or streamed from a Parquet file.
+
+    The costly exact checks are callables, asked only when the sample cannot settle the answer.
+    """
+    type: pa.DataType
+    rows: int
+    null_count: int
+    sample: pa.Array  # up to SAMPLE_SIZE non-null values, every k-th (see _sample)
+    bounds: dict | None  # integers only: {"min": .., "max": ..}
+    increasing: Callable[[], bool]  # null-free integers: every value above the one before
+    count_distinct: Callable[[], int]  # exact count of distinct non-null values
+
+    @property
+    def non_null(self) -> int:
+        return self.rows - self.null_count
+
+
+def facts_of_column(column: pa.ChunkedArray) -> ColumnFacts:
+    integer = pa.types.is_integer(column.type) and len(column) > column.null_count
+
+    def increasing() -> bool:
+        values = column.to_numpy()
+        return bool(np.all(values[1:] > values[:-1]))
+
+    return ColumnFacts(column.type, len(column), column.null_count,
+                       _sample(column) if len(column) > column.null_count else pa.array([], column.type),
+                       pc.min_max(column).as_py() if integer else None, increasing,
+                       lambda: pc.count_distinct(column).as_py())
+
+
+def _is_unique(facts: ColumnFacts) -> bool:
     """Exact uniqueness, computed only when the cheap sample does not already rule it out.
 
     A null-free integer column that only ever increases (the usual id) is proven unique in a few
     milliseconds; hashing every value of a million-row column takes ~180 ms.
     """
-    if pc.count_distinct(sample).as_py() != len(sample):
+    if pc.count_distinct(facts.sample).as_py() != len(facts.sample):
         return False
-    if pa.types.is_integer(column.type) and column.null_count == 0:
-        values = column.to_numpy()
-        if bool(np.all(values[1:] > values[:-1])):
-            return True
-    return pc.count_distinct(column).as_py() == non_null
+    if pa.types.is_integer(facts.type) and facts.null_count == 0 and facts.increasing():
+        return True
+    return facts.count_distinct() == facts.non_null
 
 
-def semantic_type(name: str, column: pa.ChunkedArray) -> str:
+def semantic_type(name: str, column: pa.ChunkedArray | ColumnFacts) -> str:
     """NUMERIC, CATEGORICAL, BOOLEAN, DATETIME, TEXT, IDENTIFIER or EMPTY (sampled: it is a judgement, not a stat)."""
-    arrow_type = column.type
-    non_null = len(column) - column.null_count
+    facts = column if isinstance(column, ColumnFacts) else facts_of_column(column)
+    arrow_type, non_null = facts.type, facts.non_null
     if non_null == 0 or pa.types.is_null(arrow_type):
         return "EMPTY"
     if pa.types.is_boolean(arrow_type):
@@ -120,20 +152,20 @@ def semantic_type(name: str, column: pa.ChunkedArray) -> str:
     if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
         return "DATETIME"
     if pa.types.is_integer(arrow_type):
-        bounds = pc.min_max(column).as_py()
+        bounds = facts.bounds
         if bounds["min"] in (0, 1) and bounds["max"] in (0, 1):
             return "BOOLEAN"
-        if non_null >= IDENTIFIER_MIN_ROWS and _ID_NAME.search(name) and _is_unique(column, _sample(column), non_null):
+        if non_null >= IDENTIFIER_MIN_ROWS and _ID_NAME.search(name) and _is_unique(facts):
             return "IDENTIFIER"
         return "NUMERIC"
     if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
         return "NUMERIC"
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        sample = _sample(column)
+        sample = facts.sample
         mean_length = pc.mean(pc.utf8_length(sample)).as_py() or 0
         if non_null >= IDENTIFIER_MIN_ROWS and mean_length < TEXT_MIN_MEAN_LENGTH and (
                 not pc.any(pc.match_substring(sample, " ")).as_py() or _ID_NAME.search(name)) \
-                and _is_unique(column, sample, non_null):
+                and _is_unique(facts):
             return "IDENTIFIER"
         if mean_length >= TEXT_MIN_MEAN_LENGTH:
             return "TEXT"

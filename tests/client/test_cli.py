@@ -318,3 +318,12 @@ def test_another_users_ids_are_not_found(cli: Cli, server: LiveServer, tmp_path:
     for args in (("show", dataset["id"]), ("download", dataset["id"]), ("cancel", job_id), ("watch", job_id)):
         result = other.run(*args)
         assert result.returncode == 4 and result.stderr.strip().endswith("[NOT_FOUND]"), (args, result.stderr)
+
+
+def test_import_asks_the_server_to_fetch_and_refusals_are_one_line(cli: Cli):
+    refused = cli.run("import", "http://example.com/orders.csv", "--name", "Orders")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == "assay: Only https:// URLs can be imported [INVALID_INPUT]"
+    private = cli.run("import", "https://10.255.255.1/orders.csv", "--json")
+    assert json.loads(private.stdout)["error"]["code"] == "INVALID_INPUT"
+    assert "non-public address" in json.loads(private.stdout)["error"]["message"]

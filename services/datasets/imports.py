@@ -1,0 +1,63 @@
+"""importDataset: a dataset from an https:// URL, fetched and ingested by one INGEST job.
+
+The URL is judged here, before any job: https only, and a host whose addresses the pipelines'
+SSRF rules allow (ASSAY_ALLOWED_SOURCE_HOSTS opens private ones). The bytes are fetched by the
+job (services.ingest.download), so a 20 GB file never passes through a request.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services import files
+from services.datasets.service import MAX_NAME, display_name, validate_csv_options
+from services.errors import invalid
+from services.ingest.download import check_import_url
+from services.jobs.engine import JobEngine
+from services.pipelines.ssrf import parse_allow_list, vetted_addresses
+from services.storage.tables import Dataset, Job
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """What an import may fetch and from where (from the settings)."""
+    allowed_hosts: str
+    max_bytes: int
+    max_decompressed_bytes: int
+    max_sheet_rows: int
+    stall_seconds: float
+    extra_ca_file: str | None = None
+
+
+async def import_from_url(session: AsyncSession, *, jobs: JobEngine, owner_id: str, url: str, name: str | None,
+                          csv_options: dict[str, Any], data_dir: Path, limits: ImportLimits) -> tuple[Dataset, Job]:
+    """A PENDING dataset and its queued INGEST job, which downloads `url` and ingests it; refusals come first."""
+    options = validate_csv_options(csv_options)
+    if name is not None and not name.strip():
+        raise invalid("The name cannot be blank", ["name"])
+    check_import_url(url, ["url"])
+    parts = urlsplit(url)
+    allow = parse_allow_list(limits.allowed_hosts)
+    await asyncio.to_thread(vetted_addresses, parts.hostname, parts.port or 443, allow, ["url"])
+    shown = display_name(unquote(parts.path.rstrip("/").rsplit("/", 1)[-1]) or parts.hostname)
+    dataset = Dataset(owner_id=owner_id, name=(name or shown).strip()[:MAX_NAME], file_name=shown, csv_options=options)
+    session.add(dataset)
+    await session.flush()
+    params = {"dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,
+              "max_decompressed_bytes": limits.max_decompressed_bytes, "max_sheet_rows": limits.max_sheet_rows,
+              "import_url": url, "allowed_hosts": allow, "max_upload_bytes": limits.max_bytes,
+              "stall_seconds": limits.stall_seconds, "extra_ca_file": limits.extra_ca_file}
+    try:
+        job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params)
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        files.remove_tree(files.dataset_dir(data_dir, dataset.id))
+        raise
+    jobs.launch(job)
+    return dataset, job
