@@ -8,7 +8,7 @@ import uuid
 
 from starlette.testclient import TestClient
 
-from schema.common import raw_id
+from schema.common import raw_id, to_global_id
 from server.app import create_app
 from tests.support.graphql import gql, register, upload, wait_for_job
 from tests.support.settings import make_settings, run_sql
@@ -88,18 +88,13 @@ def test_a_run_removes_expired_tokens_orphans_and_old_logs_but_nothing_live(tmp_
                        u=raw_id(member["user"]["id"], "User"))[0][0] >= 1
         assert run_sql(settings, "SELECT count(*) FROM job_log WHERE job_id = :j", j=old_job)[0][0] == 0
         assert run_sql(settings, "SELECT count(*) FROM job_log WHERE job_id = :j", j=new_job)[0][0] > 0
-        kept = gql(client, JOB_LOGS, {"id": client and _global("Job", new_job)}, member["accessToken"])["data"]["job"]
+        kept = gql(client, JOB_LOGS, {"id": to_global_id("Job", new_job)}, member["accessToken"])["data"]["job"]
         assert kept["logs"]  # the member still reads the log of a recent job
 
         runs = gql(client, RUNS, token=admin)["data"]["maintenanceRuns"]
         assert runs["totalCount"] == 1 and runs["edges"][0]["node"]["id"] == started["job"]["id"]
         mine = gql(client, "{ jobs(kind: [MAINTENANCE]) { totalCount } }", token=admin)["data"]["jobs"]
         assert mine["totalCount"] == 1
-
-
-def _global(type_name: str, raw: str) -> str:
-    from schema.common import to_global_id
-    return to_global_id(type_name, raw)
 
 
 def test_members_may_not_run_or_list_maintenance(tmp_path):
