@@ -13,6 +13,7 @@ from tests.support.settings import make_settings
 
 DEBUG = """query($id: ID!) { jobDebug(id: $id) { job { id status } replica runningHere worker pid processAlive
   waitingForSlot cancelRequested subscribersHere heartbeatAgeSeconds files { name objectId path exists sizeBytes } } }"""
+WATCH = "subscription($id: ID!) { jobEvents(jobId: $id) { kind } }"
 CANCEL = "mutation($id: ID!) { cancelJob(input: {id: $id}) { errors { code } } }"
 
 
@@ -26,7 +27,7 @@ def debug_until(client, token, job_id, ready, timeout=30.0) -> dict:
 
 
 def test_job_debug_shows_a_running_job_here_and_a_finished_ones_files(tmp_path, slow_file):
-    settings = make_settings(tmp_path, job_cancel_grace_seconds=0.5, **ADMIN)
+    settings = make_settings(tmp_path, job_cancel_grace_seconds=2, **ADMIN)
     with TestClient(create_app(settings)) as client:
         admin = admin_token(client)
         member = register(client)["accessToken"]
@@ -40,8 +41,17 @@ def test_job_debug_shows_a_running_job_here_and_a_finished_ones_files(tmp_path, 
         assert files["dataset original upload"]["exists"] is True
         assert files["dataset Parquet copy"]["exists"] is False and files["dataset Parquet copy"]["sizeBytes"] is None
 
-        assert gql(client, CANCEL, {"id": slow}, member)["data"]["cancelJob"]["errors"] == []
-        assert wait_for_job(client, member, slow)["status"] == "CANCELLED"
+        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:  # the member watches
+            socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {member}"}})
+            assert socket.receive_json()["type"] == "connection_ack"
+            socket.send_json({"id": "1", "type": "subscribe", "payload": {
+                "query": WATCH, "variables": {"id": slow}}})
+            watched = debug_until(client, admin, slow, lambda d: d["subscribersHere"] == 1)
+            assert watched["subscribersHere"] == 1
+            assert gql(client, CANCEL, {"id": slow}, member)["data"]["cancelJob"]["errors"] == []
+            stopping = gql(client, DEBUG, {"id": slow}, admin)["data"]["jobDebug"]  # inside the 2 s grace period
+            assert stopping["job"]["status"] == "RUNNING" and stopping["cancelRequested"] is True
+            assert wait_for_job(client, member, slow)["status"] == "CANCELLED"
         ended = gql(client, DEBUG, {"id": slow}, admin)["data"]["jobDebug"]
         assert ended["runningHere"] is False and ended["pid"] is None and ended["worker"] is None
 

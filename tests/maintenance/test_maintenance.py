@@ -21,7 +21,7 @@ RUN = """mutation($days: Int) { runMaintenance(input: {logRetentionDays: $days})
 RUNS = "{ maintenanceRuns(first: 10) { totalCount edges { node { id kind status } } } }"
 JOB_LOGS = "query($id: ID!) { job(id: $id) { status logs(last: 200) { message } } }"
 CSV = b"a,b\n1,x\n2,y\n3,z\n"
-OLD = "2000-01-01 00:00:00+00:00"
+OLD = "'2000-01-01 00:00:00+00:00'"  # a literal both databases read as a timestamp
 
 
 def admin_token(client: TestClient) -> str:
@@ -60,9 +60,9 @@ def test_a_run_removes_expired_tokens_orphans_and_old_logs_but_nothing_live(tmp_
         gone_user = register(client)
         old_dataset, old_job = ingested(client, member["accessToken"], "old")
         new_dataset, new_job = ingested(client, member["accessToken"], "new")
-        run_sql(settings, "UPDATE refresh_token SET expires_at = :old WHERE user_id = :user",
-                old=OLD, user=raw_id(gone_user["user"]["id"], "User"))
-        run_sql(settings, "UPDATE job SET finished_at = :old WHERE id = :id", old=OLD, id=old_job)
+        run_sql(settings, f"UPDATE refresh_token SET expires_at = {OLD} WHERE user_id = :user",
+                user=raw_id(gone_user["user"]["id"], "User"))
+        run_sql(settings, f"UPDATE job SET finished_at = {OLD} WHERE id = :id", id=old_job)
         orphan = planted(data / "datasets", uuid.uuid4().hex, 5000, hours_old=2)
         young_orphan = planted(data / "datasets", uuid.uuid4().hex, 10, hours_old=0)  # may be a dataset being made
         orphan_model = planted(data / "models", uuid.uuid4().hex, 3000, hours_old=2)
@@ -120,7 +120,7 @@ def test_two_replicas_ticking_on_one_database_start_exactly_one_run(tmp_path):
             time.sleep(0.05)
         time.sleep(0.5)
         assert run_sql(settings, "SELECT count(*) FROM job WHERE kind = 'MAINTENANCE'")[0][0] == 0  # not due yet
-        run_sql(settings, "UPDATE maintenance_schedule SET next_run_at = :old", old=OLD)  # the period has come
+        run_sql(settings, f"UPDATE maintenance_schedule SET next_run_at = {OLD}")  # the period has come
         time.sleep(2)  # some twenty ticks of each replica
         admin = admin_token(first)
         runs = gql(second, RUNS, token=admin)["data"]["maintenanceRuns"]
