@@ -126,3 +126,29 @@ def test_two_replicas_ticking_on_one_database_start_exactly_one_run(tmp_path):
         runs = gql(second, RUNS, token=admin)["data"]["maintenanceRuns"]
         assert runs["totalCount"] == 1
         assert wait_for_job(first, admin, runs["edges"][0]["node"]["id"])["status"] == "SUCCEEDED"
+
+
+def test_of_many_claims_at_the_same_instant_exactly_one_wins(tmp_path):
+    """The compare-and-set itself, raced hard: eight claims at once on a due row, each on its own connection."""
+    import asyncio
+    from datetime import timedelta
+
+    from services.maintenance_runs import claim_due_run
+    from services.storage import db
+    from services.storage.tables import utcnow
+
+    settings = make_settings(tmp_path)
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    db.migrate(settings.resolved_database_url)
+
+    async def race() -> list[bool]:
+        engine = db.create_engine(settings.resolved_database_url)
+        try:
+            sessions = db.session_factory(engine)
+            assert await claim_due_run(sessions, interval_seconds=3600) is False  # creates the row, due in an hour
+            later = utcnow() + timedelta(hours=2)
+            return await asyncio.gather(*(claim_due_run(sessions, interval_seconds=3600, now=later) for _ in range(8)))
+        finally:
+            await engine.dispose()
+
+    assert sorted(asyncio.run(race())) == [False] * 7 + [True]
