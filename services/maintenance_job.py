@@ -11,7 +11,7 @@ import asyncio
 import os
 import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -22,7 +22,7 @@ from services import files
 from services.jobs.context import JobContext
 from services.jobs.status import ACTIVE, TERMINAL
 from services.storage import db
-from services.storage.tables import Dataset, Job, JobLog, Model, RefreshToken, Report
+from services.storage.tables import Dataset, Job, JobLog, Model, RefreshToken, Report, utcnow
 
 STAGING_FOLDER = "uploads"   # server/uploads.py's staging folder (a service may not import the server)
 SCRATCH_FOLDER = "scratch"   # Settings.scratch_dir: each job's spill space, data_dir/scratch/<job id>
@@ -79,7 +79,7 @@ async def _clean_database(database_url: str, *, retention_days: int) -> tuple[in
     engine = db.create_engine(database_url)
     try:
         sessions = db.session_factory(engine)
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         async with sessions() as session:
             tokens = (await session.execute(delete(RefreshToken).where(col(RefreshToken.expires_at) < now))).rowcount or 0
             old_jobs = select(Job.id).where(col(Job.status).in_(TERMINAL),
