@@ -1,11 +1,16 @@
 """Operator types for the stores behind Assay (database, Redis) and the admin mutations on the database."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 import strawberry
 
 from services.maintenance import RESET_CONFIRMATION
 
 from schema.common import UserError
+
+if TYPE_CHECKING:
+    from schema.jobs import Job
 
 
 @strawberry.type(description="The connection pool of this server process (the numbers are per replica)")
@@ -53,3 +58,44 @@ class ResetDatabasePayload:
     deleted_rows: int | None = strawberry.field(default=None, description="Rows deleted over all tables")
     deleted_files: int | None = strawberry.field(default=None, description="Files deleted from the data directory")
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class RunMaintenanceInput:
+    log_retention_days: int | None = strawberry.field(
+        default=None, description="Delete logs of jobs that finished more than this many days ago "
+                                  "(1..3650); default ASSAY_LOG_RETENTION_DAYS")
+
+
+@strawberry.type
+class RunMaintenancePayload:
+    job: Annotated["Job", strawberry.lazy("schema.jobs")] | None = strawberry.field(
+        default=None, description="The MAINTENANCE job: its log says what it removed (counts and bytes)")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="A file a job reads or writes, and whether it is in the data directory")
+class JobStoredFile:
+    name: str = strawberry.field(description='What it is, e.g. "dataset Parquet copy", "model file", "report"')
+    object_id: str = strawberry.field(description="The raw id of the dataset, model or report it belongs to")
+    path: str = strawberry.field(description="Relative to ASSAY_DATA_DIR")
+    exists: bool
+    size_bytes: float | None = strawberry.field(description="Null when the file does not exist")
+
+
+@strawberry.type(description="ADMIN only. Where a job runs and what the answering replica holds for it "
+                             "(seed 000's /debug/{task_id})")
+class JobDebug:
+    job: Annotated["Job", strawberry.lazy("schema.jobs")]
+    replica: str = strawberry.field(description="The server process that answered (host:pid); the in-memory "
+                                                "fields below are this replica's")
+    running_here: bool = strawberry.field(description="Driven by this replica's local executor")
+    worker: str | None = strawberry.field(description="The worker running it: `local@host:pid` or a Celery "
+                                                      "worker's name; null when none reports it")
+    pid: int | None = strawberry.field(description="Its process on this replica's machine, when it has one")
+    process_alive: bool | None = strawberry.field(description="Whether that process is alive; null without one")
+    waiting_for_slot: bool = strawberry.field(description="Queued here behind ASSAY_MAX_CONCURRENT_JOBS")
+    cancel_requested: bool = strawberry.field(description="A cancel was asked for and the job has not ended yet")
+    subscribers_here: int = strawberry.field(description="jobEvents subscriptions of this job open on this replica")
+    heartbeat_age_seconds: float | None = strawberry.field(description="Seconds since its last heartbeat")
+    files: list[JobStoredFile] = strawberry.field(description="Its inputs and outputs in storage")

@@ -32,6 +32,7 @@ class JobKind(Enum):
     PIPELINE = "PIPELINE"
     REPORT = "REPORT"
     ANALYZE = "ANALYZE"
+    MAINTENANCE = "MAINTENANCE"
 
 
 # The engine's own enum: a status it writes is one the schema declares.

@@ -13,7 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from resolvers.analysis import AnalysisMutation
 from resolvers.datasets import DatasetsMutation, DatasetsQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
-from resolvers.maintenance import MaintenanceMutation
+from resolvers.maintenance import MaintenanceMutation, MaintenanceQuery
 from resolvers.models import ModelsMutation, ModelsQuery
 from resolvers.pipelines import PipelinesMutation, PipelinesQuery
 from resolvers.preprocessing import PreprocessingMutation
@@ -27,7 +27,7 @@ from schema.fanout import SharedEventExecutor
 
 @strawberry.type
 class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery,
-            RegistryQuery, SqlQuery):
+            RegistryQuery, SqlQuery, MaintenanceQuery):
     pass
 
 

@@ -32,6 +32,7 @@ from services.jobs.executor import ProcessExecutor
 from services.jobs.local import LocalExecutor
 from services.jobs.runner import JobRunner
 from services.pipelines.service import run_due_pipelines
+from services.maintenance_runs import run_if_due
 from services.ratelimit import RedisSlidingWindowLimiter, SlidingWindowLimiter
 from services.storage import db
 
@@ -110,6 +111,18 @@ async def run_scheduled_pipelines(state: AppState, settings: Settings) -> None:
         await asyncio.sleep(settings.scheduler_tick_seconds)
 
 
+async def run_periodic_maintenance(state: AppState, settings: Settings) -> None:
+    """Start the cluster's clean-up once per ASSAY_MAINTENANCE_INTERVAL_SECONDS (one replica wins each period)."""
+    while True:
+        await asyncio.sleep(settings.scheduler_tick_seconds)  # not at start-up, which already cleared staging
+        try:
+            await run_if_due(state.sessions, jobs=state.jobs, interval_seconds=settings.maintenance_interval_seconds,
+                             data_dir=settings.resolved_data_dir, database_url=settings.resolved_database_url,
+                             log_retention_days=settings.log_retention_days)
+        except Exception:  # noqa: BLE001 - one bad tick must not end the clean-ups
+            logger.exception("The maintenance tick failed")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     state = build_state(settings)
@@ -124,6 +137,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await state.bus.start()
         await state.jobs.start()
         scheduler = asyncio.create_task(run_scheduled_pipelines(state, settings), name="assay-pipeline-scheduler")
+        cleanup = (asyncio.create_task(run_periodic_maintenance(state, settings), name="assay-maintenance")
+                   if settings.maintenance_interval_seconds > 0 else None)
         # The start-up heap (schema, ORM, pandas, scikit-learn) lives as long as the process: keeping it
         # out of the collector's sweeps takes ~100 ms pauses off full collections while events stream.
         gc.freeze()
@@ -133,6 +148,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             scheduler.cancel()
             await asyncio.gather(scheduler, return_exceptions=True)
+            if cleanup is not None:
+                cleanup.cancel()
+                await asyncio.gather(cleanup, return_exceptions=True)
             await state.jobs.stop()
             await state.bus.aclose()
             if state.redis is not None:

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     max_source_records: int = 1_000_000
     min_schedule_seconds: int = 60       # the shortest interval a pipeline schedule may have
     scheduler_tick_seconds: float = 15   # how often due scheduled pipelines are looked for
+    # Clean-up of expired tokens, orphan files and old job logs: once per cluster per interval (0: never).
+    maintenance_interval_seconds: float = 3600
+    log_retention_days: int = 30         # logs of jobs that finished longer ago are deleted by the clean-up
     # permessage-deflate costs CPU per socket per frame and cannot be shared between subscribers;
     # off by default so one job's log reaches hundreds of watchers quickly. Turn on for slow links.
     ws_compression: bool = False

@@ -84,6 +84,10 @@ class LocalFanOut:
     def subscriber_count(self) -> int:
         return sum(len(queues) for queues in self._queues.values())
 
+    def subscribers_of(self, channel: str) -> int:
+        """Subscribers of one channel in this process."""
+        return len(self._queues.get(channel, ()))
+
 
 class InMemoryEventBus(LocalFanOut):
     """The embedded default: publisher and subscribers share a process, so messages are handed over as they are."""

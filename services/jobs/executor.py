@@ -128,6 +128,15 @@ class ProcessExecutor:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    def describe(self, job_id: str) -> dict[str, Any]:
+        """What this executor holds for one job (the admin debug view): its process and cancel flag."""
+        running = self._running.get(job_id)
+        process = running.process if running is not None else None
+        return {"waiting_for_slot": job_id in self._waiting, "pid": getattr(process, "pid", None),
+                "process_alive": process.is_alive() if process is not None and process.pid is not None else None,
+                "cancel_requested": (running is not None and (running.stop_requested or running.cancel_event.is_set()))
+                                    or job_id in self._cancelled_while_waiting}
+
     async def submit(self, spec, *, on_start, on_message) -> WorkerOutcome:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_workers)

@@ -247,3 +247,12 @@ class RegistryEvent(TimestampedBase, table=True):
     from_version: int | None = None
     to_version: int | None = None
     comment: str | None = Field(default=None, max_length=2000)
+
+
+class MaintenanceSchedule(SQLModel, table=True):
+    """When the cluster's next clean-up is due. Replicas claim a run by moving `next_run_at` with a
+    compare-and-set (as pipeline schedules do), so one run starts per period however many tick."""
+
+    __tablename__ = "maintenance_schedule"
+    name: str = Field(primary_key=True, max_length=32)
+    next_run_at: datetime

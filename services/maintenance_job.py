@@ -1,0 +1,139 @@
+"""The MAINTENANCE job body: delete expired refresh tokens, old logs of finished jobs, and files under the
+data dir that nothing refers to any more (orphan dataset/model/report files, stale uploads and spill space).
+
+It runs in a job process like any other body, so it opens its own database connection (the URL is in
+its params). Files younger than `grace_seconds` are never touched: a dataset's folder may be written
+a moment before its row commits, and an upload may still be arriving.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import delete
+from sqlmodel import col, select
+
+from services import files
+from services.jobs.context import JobContext
+from services.jobs.status import ACTIVE, TERMINAL
+from services.storage import db
+from services.storage.tables import Dataset, Job, JobLog, Model, RefreshToken, Report, utcnow
+
+STAGING_FOLDER = "uploads"   # server/uploads.py's staging folder (a service may not import the server)
+SCRATCH_FOLDER = "scratch"   # Settings.scratch_dir: each job's spill space, data_dir/scratch/<job id>
+
+
+class MaintenanceReport(BaseModel):
+    """What one run removed: the job's result, and the lines of its log."""
+
+    expired_refresh_tokens: int = 0
+    job_log_lines: int = 0
+    orphan_folders: int = 0
+    orphan_files: int = 0
+    temporary_files: int = 0
+    bytes_freed: int = 0
+
+
+def run_maintenance(ctx: JobContext) -> dict:
+    data_dir = Path(ctx.params["data_dir"])
+    grace = float(ctx.params.get("grace_seconds", 3600))
+    report = MaintenanceReport()
+    ctx.stage("database")
+    tokens, logs, known = asyncio.run(_clean_database(
+        ctx.params["database_url"], retention_days=int(ctx.params["log_retention_days"])))
+    report.expired_refresh_tokens, report.job_log_lines = tokens, logs
+    ctx.log(f"Removed {tokens:,} expired refresh token(s)")
+    ctx.log(f"Removed {logs:,} log line(s) of jobs finished more than {ctx.params['log_retention_days']} day(s) ago")
+    ctx.progress(0.4)
+    ctx.checkpoint()
+    ctx.stage("files")
+    cutoff = time.time() - grace
+    for folder, ids in (("datasets", known["datasets"]), ("models", known["models"])):
+        count, size = _remove_entries(data_dir / folder, lambda entry, ids=ids: entry.is_dir() and entry.name not in ids, cutoff)
+        report.orphan_folders += count
+        report.bytes_freed += size
+        ctx.log(f"Removed {count:,} orphan {folder[:-1]} folder(s) ({size:,} bytes)")
+    count, size = _remove_entries(data_dir / "reports", lambda entry: entry.suffix == ".html" and entry.stem not in known["reports"], cutoff)
+    report.orphan_files += count
+    report.bytes_freed += size
+    ctx.log(f"Removed {count:,} orphan report file(s) ({size:,} bytes)")
+    temporary, size = _remove_entries(data_dir / STAGING_FOLDER, lambda entry: entry.name.endswith(".part"), cutoff)
+    spill, spill_size = _remove_entries(data_dir / SCRATCH_FOLDER, lambda entry: entry.name not in known["running"], cutoff)
+    partial, partial_size = _remove_partial_writes(data_dir, cutoff)
+    report.temporary_files = temporary + spill + partial
+    report.bytes_freed += size + spill_size + partial_size
+    ctx.log(f"Removed {report.temporary_files:,} temporary file(s) and folder(s): {temporary:,} stale upload(s), "
+            f"{spill:,} spill folder(s) of ended jobs, {partial:,} unfinished write(s) ({size + spill_size + partial_size:,} bytes)")
+    ctx.log(f"Freed {report.bytes_freed:,} bytes in all")
+    ctx.progress(1.0)
+    return report.model_dump()
+
+
+async def _clean_database(database_url: str, *, retention_days: int) -> tuple[int, int, dict[str, set[str]]]:
+    """Delete what expired, and read the ids the file sweep must keep (each in one query)."""
+    engine = db.create_engine(database_url)
+    try:
+        sessions = db.session_factory(engine)
+        now = utcnow()
+        async with sessions() as session:
+            tokens = (await session.execute(delete(RefreshToken).where(col(RefreshToken.expires_at) < now))).rowcount or 0
+            old_jobs = select(Job.id).where(col(Job.status).in_(TERMINAL),
+                                            col(Job.finished_at) < now - timedelta(days=retention_days))
+            logs = (await session.execute(delete(JobLog).where(col(JobLog.job_id).in_(old_jobs)))).rowcount or 0
+            await session.commit()
+            known = {
+                "datasets": set((await session.exec(select(Dataset.id))).all()),
+                "models": set((await session.exec(select(Model.id))).all()),
+                "reports": set((await session.exec(select(Report.id))).all()),
+                "running": set((await session.exec(select(Job.id).where(col(Job.status).in_(ACTIVE)))).all()),
+            }
+        return tokens, logs, known
+    finally:
+        await engine.dispose()
+
+
+def _remove_entries(folder: Path, is_garbage, cutoff: float) -> tuple[int, int]:
+    """Remove the entries of `folder` that `is_garbage` picks and that were last changed before `cutoff`."""
+    if not folder.is_dir():
+        return 0, 0
+    count = size = 0
+    for entry in folder.iterdir():
+        if entry.is_symlink() or not is_garbage(entry) or _last_change(entry) >= cutoff:
+            continue
+        size += files.directory_size(entry) if entry.is_dir() else entry.stat().st_size
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        count += 1
+    return count, size
+
+
+def _remove_partial_writes(data_dir: Path, cutoff: float) -> tuple[int, int]:
+    """`atomic_output`'s temporary files left by a process killed mid-write, in dataset and model folders."""
+    count = size = 0
+    for folder in ("datasets", "models"):
+        for partial in (data_dir / folder).glob("*/.*.part"):
+            if partial.is_file() and partial.stat().st_mtime < cutoff:
+                size += partial.stat().st_size
+                partial.unlink(missing_ok=True)
+                count += 1
+    return count, size
+
+
+def _last_change(entry: Path) -> float:
+    """The newest modification time in the entry (a folder being written to counts as recent)."""
+    newest = entry.stat().st_mtime
+    if entry.is_dir():
+        for root, _dirs, names in os.walk(entry):
+            for name in names:
+                try:
+                    newest = max(newest, os.stat(os.path.join(root, name)).st_mtime)
+                except FileNotFoundError:
+                    continue
+    return newest
