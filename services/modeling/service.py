@@ -229,6 +229,14 @@ def load_explainer(data_dir: Path, model: Model) -> Any:
                       tuple(f["name"] for f in model.details["features"]), path.stat().st_mtime_ns)
 
 
+def check_explainable_in_bulk(data_dir: Path, model: Model) -> None:
+    """predictDataset explains only with an exact method: KernelSHAP over a whole dataset would take hours."""
+    explainer = load_explainer(data_dir, model)
+    if not explainer.exact:
+        raise invalid(f"This model's explanations are sampled ({explainer.method}): predict explains up to "
+                      "50 rows of it at a time, predictDataset none", ["explain"])
+
+
 @lru_cache(maxsize=16)
 def _explainer(data_dir: str, model_id: str, dataset_id: str | None, task: str, features: tuple[str, ...],
                stamp: int) -> Any:
@@ -280,7 +288,7 @@ def forest_aware(pipeline: Any, frame: pd.DataFrame, method: str) -> np.ndarray:
 
 
 async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, model_id: str | None,
-                                dataset_id: str | None, data_dir: Path) -> tuple[Dataset, Job]:
+                                dataset_id: str | None, data_dir: Path, explain: bool = False) -> tuple[Dataset, Job]:
     model = await get_model(session, owner_id=owner_id, model_id=model_id)
     if model is None:
         raise not_found("Model", ["modelId"])
@@ -295,13 +303,16 @@ async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner
     absent = [f["name"] for f in model.details["features"] if f["name"] not in available]
     if absent:
         raise invalid(f"The dataset lacks the model's feature(s): {', '.join(absent)}", ["datasetId"])
+    if explain:
+        await asyncio.to_thread(check_explainable_in_bulk, data_dir, model)
     version = Dataset(owner_id=owner_id, name=f"{source.name} + predictions ({model.name} v{model.version})"[:MAX_NAME],
                       file_name=source.file_name, parent_id=source.id)
     session.add(version)
     await session.flush()
     job = await jobs.enqueue(session, owner_id=owner_id, kind="PREDICT", dataset_id=version.id, params={
         "model_id": model.id, "source_id": source.id, "dataset_id": version.id, "data_dir": str(data_dir),
-        "features": model.details["features"], "task": model.task})
+        "features": model.details["features"], "task": model.task,
+        **({"explain": True, "training_dataset_id": model.dataset_id} if explain else {})})
     await session.commit()
     jobs.launch(job)
     return version, job
