@@ -3,6 +3,7 @@ algorithm AUTO can choose, checked for additivity (base value + contributions = 
 from __future__ import annotations
 
 import io
+import re
 
 import joblib
 import numpy as np
@@ -10,11 +11,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from scipy.special import expit, softmax
+from starlette.testclient import TestClient
+
+from server.app import create_app
 
 from services import files
 from services.modeling.explain import MAX_SAMPLED_ROWS
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
 from tests.support.graphql import gql, ingest, register, wait_for_job
+from tests.support.settings import make_settings
 
 TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) {
   model { id } job { id } errors { code message field } } }"""
@@ -212,3 +217,61 @@ def test_explanations_are_private(client, token):
     assert result["predictions"] == [] and result["errors"][0]["code"] == "NOT_FOUND"
     bulk = gql(client, PREDICT_DATASET, {"m": model["id"], "d": dataset["id"], "explain": True}, other)
     assert bulk["data"]["predictDataset"]["errors"][0]["code"] == "NOT_FOUND"
+
+
+ANALYZE = """mutation($input: AnalyzeDatasetInput!) { analyzeDataset(input: $input) {
+  job { id } errors { code message field } } }"""
+ANALYSIS = """query($id: ID!) { job(id: $id) { status error report { url model { id algorithm classes } } } }"""
+GENERATE_REPORT = """mutation($input: GenerateReportInput!) { generateReport(input: $input) {
+  report { url } job { id } errors { code message field } } }"""
+WHY_ROW = re.compile(r"<tr><td>(typical|extreme)</td><td>(\d+)</td><td>([^<]*)</td><td>([^<]+)</td><td>([^<]+)</td>")
+
+
+def why_rows(html: str) -> list[tuple[str, int, str, float, float]]:
+    section = html.split("<h2>Why: predictions explained</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "data:image/png;base64," in section  # the small multiples, drawn
+    return [(kind, int(row), label, float(output), float(base)) for kind, row, label, output, base in
+            WHY_ROW.findall(section)]
+
+
+def test_the_analysis_report_explains_typical_and_extreme_rows(tmp_path):
+    frame = shop().drop(columns=["returned"])  # yes/no is ingested as BOOLEAN: predict would want true/false
+    settings = make_settings(tmp_path, analysis_model_budget_seconds=10)
+    with TestClient(create_app(settings)) as client:
+        token = register(client)["accessToken"]
+        dataset = ingest(client, token, frame.to_csv(index=False).encode(), "shop.csv")
+        started = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "tier"}},
+                      token)["data"]["analyzeDataset"]
+        assert started["errors"] == []
+        job = wait_for_job(client, token, started["job"]["id"], timeout=240)
+        assert job["status"] == "SUCCEEDED", job
+        report = gql(client, ANALYSIS, {"id": job["id"]}, token)["data"]["job"]["report"]
+        rows = why_rows(client.get(report["url"]).text)
+        assert [kind for kind, *_ in rows] == ["typical"] * 3 + ["extreme"] * 4
+        # each row's numbers are what predict explains for the same row of the dataset
+        model = report["model"]
+        features = gql(client, MODEL, {"id": model["id"]}, token)["data"]["model"]["features"]
+        names = [f["name"] for f in features]
+        for kind, index, label, output, base in rows:
+            prediction = gql(client, EXPLAIN, {"id": model["id"], "rows": json_rows(frame[names].iloc[[index]]),
+                                               "explain": True}, token)["data"]["predict"]
+            assert prediction["errors"] == [], prediction
+            prediction = prediction["predictions"][0]
+            assert prediction["value"] == label
+            explained = next(o for o in prediction["explanation"]["outputs"] if o["label"] == label)
+            assert float(f"{explained['output']:.4g}") == output and float(f"{explained['baseValue']:.4g}") == base
+
+
+def test_a_report_on_a_model_has_the_why_section(client, token):
+    frame = shop()
+    dataset = ingest(client, token, frame.to_csv(index=False).encode(), "shop.csv")
+    model = train(client, token, dataset["id"], "spend", "HIST_GRADIENT_BOOSTING", ["basket", "channel", "visits"])
+    payload = gql(client, GENERATE_REPORT, {"input": {"datasetId": dataset["id"], "modelId": model["id"]}},
+                  token)["data"]["generateReport"]
+    assert payload["errors"] == []
+    assert wait_for_job(client, token, payload["job"]["id"], timeout=120)["status"] == "SUCCEEDED"
+    rows = why_rows(client.get(payload["report"]["url"]).text)
+    assert len(rows) == 7 and all(label == "" for _, _, label, _, _ in rows)  # regression: no class
+    extremes = sorted(output for kind, _, _, output, _ in rows if kind == "extreme")
+    typical = [output for kind, _, _, output, _ in rows if kind == "typical"]
+    assert extremes[1] < min(typical) and max(typical) < extremes[2]  # two lowest and two highest around the middle
