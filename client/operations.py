@@ -43,6 +43,11 @@ MODEL = """query Model($id: ID!) { model(id: $id) { id name version target task 
 PREDICT = f"""mutation Predict($input: PredictInput!) {{ predict(input: $input) {{
   predictions {{ value probabilities {{ label probability }} }} {ERRORS} }} }}"""
 
+PREDICT_EXPLAINED = f"""mutation PredictExplained($input: PredictInput!) {{ predict(input: $input) {{
+  predictions {{ value probabilities {{ label probability }}
+    explanation {{ method outputSpace exact evaluationsPerRow backgroundRows
+      outputs {{ label baseValue output contributions {{ feature contribution }} }} }} }} {ERRORS} }} }}"""
+
 ANALYZE = f"""mutation Analyze($input: AnalyzeDatasetInput!) {{ analyzeDataset(input: $input) {{
   job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
 
@@ -69,4 +74,4 @@ DOWNLOAD_LINK = """query DownloadLink($id: ID!, $data: DataFormat!, $model: Mode
   ... on Report { url } } }"""
 
 ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
-       ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK]
+       PREDICT_EXPLAINED, ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK]

@@ -1,7 +1,10 @@
 """The `assay` command as a user runs it: a subprocess against a real server process on a port."""
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import os
 import random
 import signal
@@ -318,3 +321,21 @@ def test_another_users_ids_are_not_found(cli: Cli, server: LiveServer, tmp_path:
     for args in (("show", dataset["id"]), ("download", dataset["id"]), ("cancel", job_id), ("watch", job_id)):
         result = other.run(*args)
         assert result.returncode == 4 and result.stderr.strip().endswith("[NOT_FOUND]"), (args, result.stderr)
+
+
+@pytest.mark.slow
+def test_predict_explain_adds_contribution_columns(cli: Cli, tmp_path: Path):
+    dataset = cli.json("upload", str(write_churn(tmp_path / "churn.csv")))
+    trained = cli.run("train", dataset["id"], "--target", "churned", "--algorithm", "LOGISTIC_REGRESSION")
+    assert trained.returncode == 0, trained.stderr
+    new_rows = tmp_path / "new.csv"
+    new_rows.write_text("age,plan,monthly\n41,pro,90.5\n30,basic,6\n")
+    explained = cli.run("predict", trained.stdout.split()[1], str(new_rows), "--explain")
+    assert explained.returncode == 0, explained.stderr
+    rows = list(csv.DictReader(io.StringIO(explained.stdout)))
+    assert list(rows[0])[3:] == ["prediction", "probability_False", "probability_True"] + [
+        f"contrib__{label}__{feature}" if feature else f"base_value__{label}"
+        for label in ("False", "True") for feature in ("age", "plan", "monthly", None)]
+    for row in rows:  # binary log-odds: base + contributions, through the logistic function, is the probability
+        log_odds = float(row["base_value__True"]) + sum(float(row[f"contrib__True__{f}"]) for f in ("age", "plan", "monthly"))
+        assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(float(row["probability_True"]), abs=1e-6)
