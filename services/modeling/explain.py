@@ -27,6 +27,7 @@ from services.errors import invalid
 BACKGROUND_ROWS = 1000       # training rows kept beside a model: the linear reference mean and the sampling background
 SAMPLING_BACKGROUND = 50     # of those, the rows each sampled coalition is averaged over (KernelSHAP)
 SAMPLING_EXTRA = 256         # coalitions per row beyond 2 x features (all 2^f - 2 when fewer: then none is sampled)
+FOREST_DIRECT_ROWS = 100     # up to this many rows, a forest's output is its trees' average without joblib
 MAX_SAMPLED_ROWS = 50        # rows one predict call may explain by sampling (tens of ms to seconds each)
 
 # Output spaces (the API's OutputSpace enum): where base value + contributions = output holds.
@@ -131,7 +132,10 @@ class Explainer:
             values = values[:, :, None]
         contributions = np.einsum("npk,pf->nkf", values, self.groups)
         base = np.atleast_1d(np.asarray(self.tree.expected_value, dtype=float))
-        if not self.classify:
+        if self.float32 and len(z) <= FOREST_DIRECT_ROWS:
+            from services.modeling.estimators import forest_average  # predict's own path for a few rows
+            outputs = forest_average(model, z, "predict_proba" if self.classify else "predict").reshape(len(z), -1)
+        elif not self.classify:
             outputs = model.predict(z).reshape(-1, 1)
         elif self.space == PROBABILITY:
             outputs = model.predict_proba(z)

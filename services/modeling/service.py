@@ -279,12 +279,12 @@ def forest_aware(pipeline: Any, frame: pd.DataFrame, method: str) -> np.ndarray:
     forests = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
     if not isinstance(forest, forests) or len(frame) > FOREST_DIRECT_ROWS or getattr(forest, "n_outputs_", 1) != 1:
         return getattr(pipeline, method)(frame)
+    from services.modeling.estimators import forest_average
+
     features = pipeline[:-1].transform(frame)
     if hasattr(features, "toarray"):  # one-hot output may be sparse; a few rows are cheap to densify
         features = features.toarray()
-    features = np.ascontiguousarray(features, dtype=np.float32)  # the trees' own dtype, as the forest converts
-    total = sum(getattr(tree, method)(features, check_input=False) for tree in forest.estimators_)
-    return total / len(forest.estimators_)
+    return forest_average(forest, features, method)
 
 
 async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, model_id: str | None,

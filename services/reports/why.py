@@ -73,6 +73,8 @@ def _shown(value: Any) -> str:
         return "missing"
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d" if value == value.normalize() else "%Y-%m-%d %H:%M")
     return str(value)[:24]
 
 
@@ -89,8 +91,9 @@ def why_section(why: dict[str, Any], colour: str, png: Callable[[Any], str]) -> 
     lines = (len(rows) + columns - 1) // columns
     figure, axes = plt.subplots(lines, columns, figsize=(10, 2.3 * lines), squeeze=False)
     for axis, row in zip(axes.flat, rows):
-        names = [f"{t['feature'][:18]} = {t['value']}" for t in row["top"]] + (["other features"] if len(row["top"]) else [])
-        values = [t["contribution"] for t in row["top"]] + [row["other"]]
+        rest = len(row["top"]) == TOP and row["other"] != 0  # more features than drawn
+        names = [f"{t['feature'][:18]} = {t['value']}" for t in row["top"]] + (["other features"] if rest else [])
+        values = [t["contribution"] for t in row["top"]] + ([row["other"]] if rest else [])
         axis.barh(range(len(values)), values, color=[colour if v >= 0 else "#c0504d" for v in values])
         axis.set_yticks(range(len(values)), names, fontsize=7)
         axis.invert_yaxis()
