@@ -68,6 +68,14 @@ class RowExplanation:
     outputs: list[OutputExplanation]
 
 
+def exact_method(pipeline: Any) -> str | None:
+    """LINEAR_EXACT or TREE_SHAP when the pipeline's model has one (decided without importing shap), else None."""
+    kind = type(pipeline[-1] if hasattr(pipeline, "steps") else pipeline).__name__
+    if kind not in LINEAR_MODELS + FORESTS + BOOSTING or not hasattr(pipeline, "steps"):
+        return None
+    return LINEAR_EXACT if kind in LINEAR_MODELS else TREE_SHAP
+
+
 class Explainer:
     """One model's explainer, built once (TreeSHAP converts the trees; the linear one holds the reference)."""
 
@@ -80,12 +88,13 @@ class Explainer:
         self.groups = _feature_groups(pipeline, features)
         self.evaluations_per_row: int | None = None
         self.background_rows: int | None = None
-        if self.groups is not None and kind in LINEAR_MODELS and background is not None and len(background):
+        exact = exact_method(pipeline) if self.groups is not None else None
+        if exact == LINEAR_EXACT and background is not None and len(background):
             self.method, self.exact = LINEAR_EXACT, True
             reference = _dense(pipeline[:-1].transform(background[features]))
             self.reference = reference.mean(axis=0)
             self.space = VALUE if not self.classify else (LOG_ODDS if len(self.labels) == 2 else MULTICLASS_LOGIT)
-        elif self.groups is not None and kind in FORESTS + BOOSTING:
+        elif exact == TREE_SHAP:
             import shap  # noqa: PLC0415 - 3-4 s to import; only when a tree model is first explained
             self.method, self.exact = TREE_SHAP, True
             self.tree = shap.TreeExplainer(final)
@@ -98,10 +107,10 @@ class Explainer:
             self.space = PROBABILITY if self.classify else VALUE
             self.background = background[features].sample(min(SAMPLING_BACKGROUND, len(background)), random_state=0)
             self.background_rows = len(self.background)
-            self.evaluations_per_row = min(2 ** len(features) - 2, 2 * len(features) + SAMPLING_EXTRA)
+            self.evaluations_per_row = max(1, min(2 ** len(features) - 2, 2 * len(features) + SAMPLING_EXTRA))
         else:
-            raise invalid(f"This model ({kind}) has no exact explanation, and no training sample is kept for an "
-                          "approximate one", ["explain"])
+            raise invalid(f"This model ({kind}) keeps no training sample and its training dataset is gone: its "
+                          "explanations need one as their reference", ["explain"])
 
     # -- the arrays -------------------------------------------------------------------------------------------
     def explain_frame(self, frame: pd.DataFrame) -> ExplainedBatch:

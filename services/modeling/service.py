@@ -231,10 +231,13 @@ def load_explainer(data_dir: Path, model: Model) -> Any:
 
 def check_explainable_in_bulk(data_dir: Path, model: Model) -> None:
     """predictDataset explains only with an exact method: KernelSHAP over a whole dataset would take hours."""
-    explainer = load_explainer(data_dir, model)
-    if not explainer.exact:
-        raise invalid(f"This model's explanations are sampled ({explainer.method}): predict explains up to "
-                      "50 rows of it at a time, predictDataset none", ["explain"])
+    from services.modeling.explain import MAX_SAMPLED_ROWS, exact_method
+
+    pipeline = load_pipeline(data_dir, model.id)  # the type of its model is enough: no need for shap here
+    if exact_method(pipeline) is None:
+        raise invalid(f"This model ({type(pipeline[-1]).__name__}) has no exact explanation, only a sampled one "
+                      f"(KERNEL_SHAP): predict explains up to {MAX_SAMPLED_ROWS} rows of it at a time, "
+                      "predictDataset none", ["explain"])
 
 
 @lru_cache(maxsize=16)
