@@ -255,8 +255,12 @@ class AssayClient:
     def model(self, model_id: str) -> dict:
         return found(self.execute(ops.MODEL, {"id": model_id})["model"], "model", model_id)
 
-    def predict(self, model_id: str, rows: list[dict]) -> list[dict]:
-        payload = self.execute(ops.PREDICT, {"input": {"modelId": model_id, "rows": rows}})["predict"]
+    def predict(self, model_id: str, rows: list[dict], *, explain: bool = False) -> list[dict]:
+        if explain:
+            payload = self.execute(ops.PREDICT_EXPLAINED, {"input": {"modelId": model_id, "rows": rows,
+                                                                     "explain": True}})["predict"]
+        else:
+            payload = self.execute(ops.PREDICT, {"input": {"modelId": model_id, "rows": rows}})["predict"]
         raise_user_errors(payload)
         return payload["predictions"]
 

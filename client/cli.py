@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("predict", cmd.predict, "predict every row of a CSV file; CSV with predictions on stdout")
     p.add_argument("model")
     p.add_argument("file")
+    p.add_argument("--explain", action="store_true",
+                   help="add each feature's contribution: contrib__<feature> and base_value columns (per class: "
+                        "contrib__<class>__<feature>, base_value__<class>), as predictDataset writes them")
 
     p = command("analyze", cmd.analyze, "profile, pick a target (asking if unsure), train and report")
     p.add_argument("dataset")

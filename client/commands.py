@@ -25,6 +25,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_JOB_FAILED, EXI
 EXIT_INTERRUPTED = 130
 JOB_EXIT = {"SUCCEEDED": EXIT_OK, "FAILED": EXIT_JOB_FAILED, "CANCELLED": EXIT_JOB_CANCELLED}
 PREDICT_BATCH = 1000  # the server's most rows per predict call
+EXPLAIN_SAMPLED_BATCH = 50  # ... and with explain, for a model whose explanations are sampled (KERNEL_SHAP)
 
 
 def output(args: Namespace, data: Any, human: str | None = None) -> None:
@@ -164,11 +165,16 @@ def predict(args: Namespace, client: AssayClient) -> int:
             print(f"Ignoring columns the model does not use: {', '.join(ignored)}", file=sys.stderr)
         rows = list(reader)
     predictions: list[dict] = []
-    for start in range(0, len(rows), PREDICT_BATCH):
+    explain = getattr(args, "explain", False)
+    start, size = 0, EXPLAIN_SAMPLED_BATCH if explain else PREDICT_BATCH
+    while start < len(rows):
         batch = [{name: typed(row.get(name), kind) for name, kind in kinds.items() if name in header}
-                 for row in rows[start:start + PREDICT_BATCH]]
+                 for row in rows[start:start + size]]
+        start += size
         try:
-            predictions += client.predict(model["id"], batch)  # a reference resolved once, for every batch
+            predictions += client.predict(model["id"], batch, explain=explain)  # a reference resolved once
+            if explain and predictions[0]["explanation"]["exact"]:
+                size = PREDICT_BATCH  # only sampled explanations are limited to a few rows per call
         except AssayError as error:
             raise AssayError(f"{error} (at {'/'.join(error.field)})" if error.field else str(error), error.code,
                              error.field) from None
@@ -177,12 +183,31 @@ def predict(args: Namespace, client: AssayClient) -> int:
         return EXIT_OK
     labels = model.get("classes") or []
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(header + ["prediction"] + [f"probability_{label}" for label in labels])
+    explained = explanation_columns(predictions[0]) if explain and predictions else []
+    writer.writerow(header + ["prediction"] + [f"probability_{label}" for label in labels] + explained)
     for row, prediction in zip(rows, predictions):
         probabilities = {p["label"]: p["probability"] for p in prediction.get("probabilities") or []}
         writer.writerow([row.get(name, "") for name in header] + [prediction["value"]] +
-                        [probabilities.get(label, "") for label in labels])
+                        [probabilities.get(label, "") for label in labels] +
+                        (explanation_values(prediction) if explained else []))
     return EXIT_OK
+
+
+def explanation_columns(prediction: dict) -> list[str]:
+    """The names predictDataset gives the same numbers (docs/explanations.md)."""
+    names = []
+    for output in prediction["explanation"]["outputs"]:
+        prefix = "contrib__" if output["label"] is None else f"contrib__{output['label']}__"
+        names += [prefix + c["feature"] for c in output["contributions"]]
+        names.append("base_value" if output["label"] is None else f"base_value__{output['label']}")
+    return names
+
+
+def explanation_values(prediction: dict) -> list[float]:
+    values = []
+    for output in prediction["explanation"]["outputs"]:
+        values += [c["contribution"] for c in output["contributions"]] + [output["baseValue"]]
+    return values
 
 
 def typed(value: str | None, semantic_type: str) -> Any:

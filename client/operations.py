@@ -46,6 +46,11 @@ MODEL = """query Model($id: ID!) { model(id: $id) { id name version target task 
 PREDICT = f"""mutation Predict($input: PredictInput!) {{ predict(input: $input) {{
   predictions {{ value probabilities {{ label probability }} }} {ERRORS} }} }}"""
 
+PREDICT_EXPLAINED = f"""mutation PredictExplained($input: PredictInput!) {{ predict(input: $input) {{
+  predictions {{ value probabilities {{ label probability }}
+    explanation {{ method outputSpace exact evaluationsPerRow backgroundRows
+      outputs {{ label baseValue output contributions {{ feature contribution }} }} }} }} {ERRORS} }} }}"""
+
 ANALYZE = f"""mutation Analyze($input: AnalyzeDatasetInput!) {{ analyzeDataset(input: $input) {{
   job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
 
@@ -85,5 +90,5 @@ MODEL_HISTORY = f"""query ModelHistory($name: String!, $first: Int) {{ registere
   history(first: $first) {{ totalCount edges {{ node {{ {REGISTRY_EVENT} }} }} }} }} }}"""
 
 ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, IMPORT, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
-       ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK,
+       PREDICT_EXPLAINED, ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK,
        REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY]

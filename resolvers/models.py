@@ -16,8 +16,8 @@ from resolvers.registry import model_argument
 from schema.common import UserError, raw_id, to_global_id
 from schema.datasets import Dataset, DeleteInput, DeletePayload
 from schema.jobs import Job
-from schema.models import (ClassProbability, Model, ModelConnection, PredictDatasetInput, Prediction, PredictInput,
-                           PredictPayload, TrainModelInput, TrainModelPayload)
+from schema.models import (ClassProbability, Explanation, Model, ModelConnection, PredictDatasetInput, Prediction,
+                           PredictInput, PredictPayload, TrainModelInput, TrainModelPayload)
 
 
 @strawberry.type
@@ -76,10 +76,13 @@ class ModelsMutation:
             model = await models.find_model(session, owner_id=ctx.user_id, model_id=model_id, reference=reference)
         if model is None:
             raise not_found("Model", ["modelId"])
-        results = await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, list(input.rows))
+        results = await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, list(input.rows),
+                                          explain=bool(input.explain))
         return PredictPayload(predictions=[
             Prediction(value=r["value"], probabilities=[ClassProbability(**p) for p in r["probabilities"]]
-                       if r["probabilities"] is not None else None) for r in results])
+                       if r["probabilities"] is not None else None,
+                       explanation=Explanation.from_result(r["explanation"]) if "explanation" in r else None)
+            for r in results])
 
     @mutation(description="Score a whole dataset in a PREDICT job; the result is a new dataset version")
     async def predict_dataset(self, info: strawberry.Info, input: PredictDatasetInput) -> PredictDatasetPayload:
@@ -88,7 +91,8 @@ class ModelsMutation:
         async with ctx.session() as session:
             version, job = await models.start_predict_dataset(
                 session, jobs=ctx.app.jobs, owner_id=ctx.user_id, model_id=model_id, reference=reference,
-                dataset_id=raw_id(input.dataset_id, "Dataset"), data_dir=ctx.settings.resolved_data_dir)
+                dataset_id=raw_id(input.dataset_id, "Dataset"), data_dir=ctx.settings.resolved_data_dir,
+                explain=bool(input.explain))
         return PredictDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
 
     @mutation()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import strawberry
 from strawberry.scalars import JSON
@@ -225,6 +225,9 @@ MODEL_REFERENCE = ("A model id, or a registered model: 'churn@champion' (where i
 class PredictInput:
     model_id: strawberry.ID = strawberry.field(description=MODEL_REFERENCE)
     rows: list[JSON] = strawberry.field(description='Each row: {"column": value, ...} in the raw dataset shape')
+    explain: Optional[bool] = strawberry.field(default=False, description=(
+        "Also each feature's contribution to each prediction (Prediction.explanation); at most 50 rows when the "
+        "model's method is KERNEL_SHAP"))
 
 
 @strawberry.type
@@ -233,10 +236,68 @@ class ClassProbability:
     probability: float
 
 
+@strawberry.enum(description="Where base value + contributions = output holds (see docs/explanations.md)")
+class OutputSpace(Enum):
+    VALUE = strawberry.enum_value("VALUE", description="Regression: the predicted value, in the target's units")
+    PROBABILITY = strawberry.enum_value("PROBABILITY", description="The class's predicted probability")
+    LOG_ODDS = strawberry.enum_value("LOG_ODDS", description=(
+        "Two classes: log(p / (1 - p)) of the class's probability p; the two classes' explanations are each "
+        "other's negation"))
+    MULTICLASS_LOGIT = strawberry.enum_value("MULTICLASS_LOGIT", description=(
+        "More than two classes: the per-class score softmax turns into probabilities (p_k = exp(s_k) / sum exp(s))"))
+
+
+@strawberry.enum(description="How the contributions were computed")
+class ExplanationMethod(Enum):
+    LINEAR_EXACT = strawberry.enum_value("LINEAR_EXACT", description=(
+        "Linear models, exact: coefficient x (transformed value - its mean over a training sample), one-hot levels "
+        "and date parts summed to the input feature they came from"))
+    TREE_SHAP = strawberry.enum_value("TREE_SHAP", description=(
+        "Tree ensembles: exact Shapley values of the trees (TreeSHAP, path-dependent, from the shap library)"))
+    KERNEL_SHAP = strawberry.enum_value("KERNEL_SHAP", description=(
+        "Any other model: KernelSHAP approximation within the stated budget (evaluationsPerRow coalitions, each "
+        "averaged over backgroundRows training rows)"))
+
+
+@strawberry.type
+class FeatureContribution:
+    feature: str = strawberry.field(description="An input feature of the model's signature")
+    contribution: float = strawberry.field(description="How much this feature's value moved the output from the "
+                                                       "base value, in the output space")
+
+
+@strawberry.type
+class ExplainedOutput:
+    label: str | None = strawberry.field(description="The class this output is for; null for regression")
+    base_value: float = strawberry.field(description="The expected output over the training data")
+    output: float = strawberry.field(description="The model's output for this row: base value + the contributions")
+    contributions: list[FeatureContribution] = strawberry.field(description="One per feature, in signature order")
+
+
+@strawberry.type(description="Why the model predicted what it did for one row")
+class Explanation:
+    method: ExplanationMethod
+    output_space: OutputSpace
+    exact: bool = strawberry.field(description="False for KERNEL_SHAP: the values are estimated, their sum is exact")
+    evaluations_per_row: int | None = strawberry.field(description="KERNEL_SHAP's budget: coalitions evaluated per row")
+    background_rows: int | None = strawberry.field(description="KERNEL_SHAP: training rows each evaluation averages over")
+    outputs: list[ExplainedOutput] = strawberry.field(description="One per class (classification), else one")
+
+    @classmethod
+    def from_result(cls, row: Any) -> "Explanation":
+        """From services.modeling.explain.RowExplanation."""
+        return cls(method=ExplanationMethod(row.method), output_space=OutputSpace(row.output_space), exact=row.exact,
+                   evaluations_per_row=row.evaluations_per_row, background_rows=row.background_rows,
+                   outputs=[ExplainedOutput(label=o.label, base_value=o.base_value, output=o.output,
+                                            contributions=[FeatureContribution(feature=f, contribution=c)
+                                                           for f, c in o.contributions]) for o in row.outputs])
+
+
 @strawberry.type
 class Prediction:
     value: JSON
     probabilities: list[ClassProbability] | None
+    explanation: Explanation | None = strawberry.field(default=None, description="With explain: true")
 
 
 @strawberry.type
@@ -249,3 +310,6 @@ class PredictPayload:
 class PredictDatasetInput:
     model_id: strawberry.ID = strawberry.field(description=MODEL_REFERENCE)
     dataset_id: strawberry.ID
+    explain: Optional[bool] = strawberry.field(default=False, description=(
+        "Also write each feature's contribution: columns contrib__<feature> and base_value (regression), or "
+        "contrib__<class>__<feature> and base_value__<class> per class; models with an exact method only"))

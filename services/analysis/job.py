@@ -22,6 +22,7 @@ from services.modeling.search import train_model
 from services.modeling.spec import TrainingSpec
 from services.profiling.profile import profile_table
 from services.reports.html import render_report
+from services.reports.why import explain_examples
 
 STAGES = ["ingest-check", "profile", "clarify", "modeling", "report", "qa", "done"]
 NEXT = {stage: STAGES[index + 1] for index, stage in enumerate(STAGES[:-1])}
@@ -223,10 +224,13 @@ def _modeling(ctx, store, data_dir: Path, dataset_id: str) -> dict:
 def _report(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     profile = json.loads(files.profile_path(data_dir, dataset_id).read_text())
     model = store.load("modeling")
+    why = explain_examples(data_dir=data_dir, model_id=ctx.params["model_id"], training_dataset_id=dataset_id,
+                           dataset_id=dataset_id, task=model["task"], features=[f["name"] for f in model["features"]],
+                           log=ctx.log)
     html = render_report(title=f"Analysis of {ctx.params['dataset_name']}", profile=profile, theme=ctx.params["theme"],
                          model={"task": model["task"], "target": model["target"], "algorithm": model["algorithm"],
                                 "version": model["version"], "details": model},
-                         timings=store.load("timings") if store.done("timings") else [])
+                         timings=store.load("timings") if store.done("timings") else [], why=why)
     path = files.report_path(data_dir, ctx.params["report_id"])
     with files.atomic_output(path) as temporary:
         temporary.write_text(html, encoding="utf-8")

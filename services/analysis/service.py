@@ -35,7 +35,7 @@ async def _ready_dataset(session: AsyncSession, owner_id: str, dataset_id: str |
 
 def model_summary(model: Model) -> dict[str, Any]:
     return {"task": model.task, "target": model.target, "algorithm": model.algorithm, "version": model.version,
-            "details": model.details}
+            "details": model.details, "dataset_id": model.dataset_id}
 
 
 async def start_analysis(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,

@@ -141,6 +141,15 @@ def sample_params(algorithm: str, rng: np.random.Generator) -> dict[str, Any]:
     raise ValueError(f"{algorithm} has no search space")
 
 
+def forest_average(forest: Any, features: np.ndarray, method: str) -> np.ndarray:
+    """A forest's `method` (predict, predict_proba) as its trees' average, summed in the forest's order in float64 on
+    float32 features: scikit-learn's arithmetic to the bit, without the joblib dispatch that is 4 of a 5 ms call
+    for one row."""
+    features = np.ascontiguousarray(features, dtype=np.float32)  # the trees' own dtype, as the forest converts
+    total = sum(getattr(tree, method)(features, check_input=False) for tree in forest.estimators_)
+    return total / len(forest.estimators_)
+
+
 def build_pipeline(algorithm: str, task: str, features: list[dict[str, Any]], seed: int, rows: int,
                    params: dict[str, Any] | None = None) -> Pipeline:
     model = estimator(algorithm, task, seed, rows)

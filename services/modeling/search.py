@@ -20,6 +20,7 @@ from services.errors import invalid
 from services.jobs.context import JobContext
 from services.modeling.estimators import (RELATIVE_FIT_COST, SEARCH_TRIALS, SEARCHABLE, VARIANTS, build_pipeline,
                                         sample_params)
+from services.modeling.explain import save_background
 from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS, detect_task
 
@@ -425,6 +426,7 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
     classes = [str(c) for c in model.classes_] if data.task == "CLASSIFICATION" else None
     evaluation = evaluate_model(ctx, spec, data, model, classes)
     save_model(ctx, model, data_dir, p["model_id"])
+    save_background(data_dir, p["model_id"], data.x_train, spec.seed)  # the reference explanations measure from
     return {"task": data.task, "algorithm": best.algorithm, "metrics": evaluation["metrics"],
             "cv_metric": data.metric, "cv_scores": list(best.scores),
             "confusion_matrix": evaluation["confusion_matrix"],

@@ -222,7 +222,8 @@ def _thread_pools() -> Any:
     return ThreadpoolController()
 
 
-def predict_rows(data_dir: Path, model: Model, rows: list[Any]) -> list[dict[str, Any]]:
+def predict_rows(data_dir: Path, model: Model, rows: list[Any], *, explain: bool = False) -> list[dict[str, Any]]:
+    """Each row's prediction; with `explain`, also its RowExplanation under "explanation"."""
     if model.status != ModelStatus.READY:
         raise conflict(f"The model is {model.status}", ["modelId"])
     frame = check_rows(rows, model.details["features"])
@@ -230,7 +231,42 @@ def predict_rows(data_dir: Path, model: Model, rows: list[Any]) -> list[dict[str
     # One OpenMP thread: called from a worker thread, HistGradientBoosting's parallel predict took
     # 14 ms for one row instead of 2.5 ms, and at most 1,000 rows gain nothing from the API's cores.
     with _thread_pools().limit(limits=1, user_api="openmp"):
-        return _predicted(pipeline, model.task, frame)
+        predicted = _predicted(pipeline, model.task, frame)
+        if explain:
+            for result, explanation in zip(predicted, load_explainer(data_dir, model).explain_rows(frame)):
+                result["explanation"] = explanation
+        return predicted
+
+
+def load_explainer(data_dir: Path, model: Model) -> Any:
+    """The model's explanations.Explainer, built once per process and file version."""
+    path = files.model_path(data_dir, model.id)
+    return _explainer(str(data_dir), model.id, model.dataset_id, model.task,
+                      tuple(f["name"] for f in model.details["features"]), path.stat().st_mtime_ns)
+
+
+def check_explainable_in_bulk(data_dir: Path, model: Model) -> None:
+    """predictDataset explains only with an exact method: KernelSHAP over a whole dataset would take hours."""
+    from services.modeling.explain import MAX_SAMPLED_ROWS, exact_method
+
+    pipeline = load_pipeline(data_dir, model.id)  # the type of its model is enough: no need for shap here
+    if exact_method(pipeline) is None:
+        raise invalid(f"This model ({type(pipeline[-1]).__name__}) has no exact explanation, only a sampled one "
+                      f"(KERNEL_SHAP): predict explains up to {MAX_SAMPLED_ROWS} rows of it at a time, "
+                      "predictDataset none", ["explain"])
+
+
+@lru_cache(maxsize=16)
+def _explainer(data_dir: str, model_id: str, dataset_id: str | None, task: str, features: tuple[str, ...],
+               stamp: int) -> Any:
+    from services.modeling.explain import Explainer, read_background
+
+    background = read_background(Path(data_dir), model_id, dataset_id, list(features))
+    explainer = Explainer(load_pipeline(Path(data_dir), model_id), task=task, features=list(features),
+                          background=background)
+    gc.collect()  # as in _load: shap's modules and the converted trees stay out of every later collection
+    gc.freeze()
+    return explainer
 
 
 def _predicted(pipeline: Any, task: str, frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -262,17 +298,17 @@ def forest_aware(pipeline: Any, frame: pd.DataFrame, method: str) -> np.ndarray:
     forests = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
     if not isinstance(forest, forests) or len(frame) > FOREST_DIRECT_ROWS or getattr(forest, "n_outputs_", 1) != 1:
         return getattr(pipeline, method)(frame)
+    from services.modeling.estimators import forest_average
+
     features = pipeline[:-1].transform(frame)
     if hasattr(features, "toarray"):  # one-hot output may be sparse; a few rows are cheap to densify
         features = features.toarray()
-    features = np.ascontiguousarray(features, dtype=np.float32)  # the trees' own dtype, as the forest converts
-    total = sum(getattr(tree, method)(features, check_input=False) for tree in forest.estimators_)
-    return total / len(forest.estimators_)
+    return forest_average(forest, features, method)
 
 
 async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, model_id: str | None,
                                 dataset_id: str | None, data_dir: Path,
-                                reference: ModelReference | None = None) -> tuple[Dataset, Job]:
+                                reference: ModelReference | None = None, explain: bool = False) -> tuple[Dataset, Job]:
     model = await find_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
     if model is None:
         raise not_found("Model", ["modelId"])
@@ -287,13 +323,16 @@ async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner
     absent = [f["name"] for f in model.details["features"] if f["name"] not in available]
     if absent:
         raise invalid(f"The dataset lacks the model's feature(s): {', '.join(absent)}", ["datasetId"])
+    if explain:
+        await asyncio.to_thread(check_explainable_in_bulk, data_dir, model)
     version = Dataset(owner_id=owner_id, name=f"{source.name} + predictions ({model.name} v{model.version})"[:MAX_NAME],
                       file_name=source.file_name, parent_id=source.id)
     session.add(version)
     await session.flush()
     job = await jobs.enqueue(session, owner_id=owner_id, kind="PREDICT", dataset_id=version.id, params={
         "model_id": model.id, "source_id": source.id, "dataset_id": version.id, "data_dir": str(data_dir),
-        "features": model.details["features"], "task": model.task})
+        "features": model.details["features"], "task": model.task,
+        **({"explain": True, "training_dataset_id": model.dataset_id} if explain else {})})
     await session.commit()
     jobs.launch(job)
     return version, job

@@ -105,7 +105,7 @@ img {{ max-width: 100%; }}
 
 
 def render_report(*, title: str, profile: dict[str, Any], model: dict[str, Any] | None, timings: list[dict[str, Any]],
-                  theme: dict[str, str], extra_alerts: list[str] | None = None) -> str:
+                  theme: dict[str, str], extra_alerts: list[str] | None = None, why: dict[str, Any] | None = None) -> str:
     colour = theme["primary"]
     parts = [f"<h1>{escape(title)}</h1>",
              f"<p>Generated {escape(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))} by Assay.</p>"]
@@ -137,6 +137,9 @@ def render_report(*, title: str, profile: dict[str, Any], model: dict[str, Any] 
         [", ".join(p["columns"]), p["count"], f"{p['ratio']:.1%}"] for p in patterns]) if patterns else "<p>Nothing is missing.</p>"))
     if model:
         parts.append(_model_section(model, colour))
+    if why and why.get("rows"):
+        from services.reports.why import why_section
+        parts.append(why_section(why, colour, _png))
     if timings:
         parts.append("<h2>Stage timings</h2>" + _table(["stage", "seconds"], [
             [t["stage"], (t.get("duration_ms") or 0) / 1000] for t in timings]))

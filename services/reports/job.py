@@ -10,6 +10,7 @@ from services import files
 from services.jobs.context import JobContext
 from services.profiling.profile import profile_table
 from services.reports.html import render_report
+from services.reports.why import explain_examples
 
 
 def run_report(ctx: JobContext) -> dict:
@@ -27,9 +28,16 @@ def run_report(ctx: JobContext) -> dict:
             temporary.write_text(json.dumps(profile))
         ctx.log("Profiled the dataset for the report")
     ctx.checkpoint()
+    why = None
+    if p.get("model_id") and p.get("model"):
+        ctx.stage("explain")
+        model = p["model"]
+        why = explain_examples(data_dir=data_dir, model_id=p["model_id"], training_dataset_id=model.get("dataset_id"),
+                               dataset_id=dataset_id, task=model["task"],
+                               features=[f["name"] for f in model["details"]["features"]], log=ctx.log)
     ctx.stage("render")
     html = render_report(title=f"Report on {p['dataset_name']}", profile=profile, model=p.get("model"), theme=p["theme"],
-                         timings=[])
+                         timings=[], why=why)
     with files.atomic_output(files.report_path(data_dir, p["report_id"])) as temporary:
         temporary.write_text(html, encoding="utf-8")
     ctx.log(f"Wrote the report ({len(html.encode()):,} bytes)")

@@ -1,7 +1,10 @@
 """The `assay` command as a user runs it: a subprocess against a real server process on a port."""
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import os
 import random
 import signal
@@ -327,3 +330,21 @@ def test_import_asks_the_server_to_fetch_and_refusals_are_one_line(cli: Cli):
     private = cli.run("import", "https://10.255.255.1/orders.csv", "--json")
     assert json.loads(private.stdout)["error"]["code"] == "INVALID_INPUT"
     assert "non-public address" in json.loads(private.stdout)["error"]["message"]
+
+
+@pytest.mark.slow
+def test_predict_explain_adds_contribution_columns(cli: Cli, tmp_path: Path):
+    dataset = cli.json("upload", str(write_churn(tmp_path / "churn.csv")))
+    trained = cli.run("train", dataset["id"], "--target", "churned", "--algorithm", "LOGISTIC_REGRESSION")
+    assert trained.returncode == 0, trained.stderr
+    new_rows = tmp_path / "new.csv"
+    new_rows.write_text("age,plan,monthly\n41,pro,90.5\n30,basic,6\n")
+    explained = cli.run("predict", trained.stdout.split()[1], str(new_rows), "--explain")
+    assert explained.returncode == 0, explained.stderr
+    rows = list(csv.DictReader(io.StringIO(explained.stdout)))
+    assert list(rows[0])[3:] == ["prediction", "probability_False", "probability_True"] + [
+        f"contrib__{label}__{feature}" if feature else f"base_value__{label}"
+        for label in ("False", "True") for feature in ("age", "plan", "monthly", None)]
+    for row in rows:  # binary log-odds: base + contributions, through the logistic function, is the probability
+        log_odds = float(row["base_value__True"]) + sum(float(row[f"contrib__True__{f}"]) for f in ("age", "plan", "monthly"))
+        assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(float(row["probability_True"]), abs=1e-6)
