@@ -8,6 +8,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from services.ingest.encoding import detect_encoding
+
 DELIMITERS = [",", ";", "\t", "|"]
 WHITESPACE = "whitespace"
 # A field of a whitespace-delimited line: a quoted string (which may hold spaces), or a run of other characters.
@@ -29,24 +31,8 @@ class CsvDialect:
     line_ending: str = "\n"
     quote_char: str = '"'
     misfit_lines: int = 0  # of skip_rows: lines above the header whose field count does not fit the table
-
-
-def detect_encoding(sample: bytes) -> str:
-    """BOMs first, then strict UTF-8, then cp1252 (its undefined bytes fall back to latin-1)."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        sample.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
+    encoding_confidence: float | None = None  # None when the encoding was given, not detected
+    encoding_rival: str | None = None         # another encoding that read the sample almost as cleanly
 
 
 def decode_sample(sample: bytes, encoding: str) -> str:
@@ -222,7 +208,8 @@ def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str
                    has_header: bool | None = None, null_values: list[str] | None = None,
                    quote_char: str | None = None) -> CsvDialect:
     """Detected settings; any explicit option wins over detection."""
-    encoding = encoding or detect_encoding(sample)
+    detected = None if encoding else detect_encoding(sample)
+    encoding = encoding or detected.encoding
     text = decode_sample(sample, encoding).lstrip("\ufeff").replace("\x00", "")
     line_ending = detect_line_ending(text)
     lines = _split_lines(text, line_ending)
@@ -240,4 +227,6 @@ def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str
     decimal = detect_decimal(rows) if delimiter != "," else "."
     return CsvDialect(encoding=encoding, delimiter=delimiter, has_header=header, skip_rows=skip_rows,
                       decimal=decimal, null_values=null_values if null_values is not None else list(NULL_TOKENS),
-                      line_ending=line_ending, quote_char=quote_char, misfit_lines=misfits)
+                      line_ending=line_ending, quote_char=quote_char, misfit_lines=misfits,
+                      encoding_confidence=detected.confidence if detected else None,
+                      encoding_rival=detected.rival if detected else None)
