@@ -33,6 +33,7 @@ class CsvDialect:
     misfit_lines: int = 0  # of skip_rows: lines above the header whose field count does not fit the table
     encoding_confidence: float | None = None  # None when the encoding was given, not detected
     encoding_rival: str | None = None         # another encoding that read the sample almost as cleanly
+    delimiter_certain: bool = False           # given, or the only candidate that splits the first line
 
 
 def decode_sample(sample: bytes, encoding: str) -> str:
@@ -204,10 +205,30 @@ def count_misfit_lines(body: str, delimiter: str, quote_char: str, limit: int = 
     return leading if leading < len(counts) // 2 else 0
 
 
+def _fits_no_line_below(body: str, misfits: int, below: list[list[str]], delimiter: str, quote_char: str) -> bool:
+    """Leading lines whose field counts no line below them has: metadata, not a header the data disagrees with.
+
+    `a,b` above three-field lines is kept as a header when any later line has two fields.
+    """
+    leading = {len(row) for row in _rows(body, delimiter, quote_char, limit=misfits)}
+    return bool(below) and not leading & {len(row) for row in below} and not detect_header(below)
+
+
+def _only_splitter(body: str, delimiter: str, quote_char: str) -> bool:
+    """Whether the delimiter, and no other candidate, splits the first line: then ragged lines are ragged lines,
+    not a sign of a wrong guess."""
+    line = next((line for line in body.split("\n") if line.strip()), "")
+    if delimiter == WHITESPACE:
+        return False
+    return [candidate for candidate in DELIMITERS
+            if len(next(csv.reader([line], delimiter=candidate, quotechar=quote_char), [])) > 1] == [delimiter]
+
+
 def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str | None = None,
                    has_header: bool | None = None, null_values: list[str] | None = None,
                    quote_char: str | None = None) -> CsvDialect:
     """Detected settings; any explicit option wins over detection."""
+    given_delimiter = delimiter is not None
     detected = None if encoding else detect_encoding(sample)
     encoding = encoding or detected.encoding
     text = decode_sample(sample, encoding).lstrip("\ufeff").replace("\x00", "")
@@ -218,9 +239,12 @@ def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str
     quote_char = quote_char or detect_quote_char(body)
     delimiter = delimiter or detect_delimiter(body, quote_char)
     misfits = count_misfit_lines(body, delimiter, quote_char)
-    if misfits and has_header is not False and detect_header(_rows("\n".join(lines[skip_rows + misfits:]) + "\n",
-                                                                   delimiter, quote_char)):
+    below = _rows("\n".join(lines[skip_rows + misfits:]) + "\n", delimiter, quote_char) if misfits else []
+    if misfits and has_header is not False and detect_header(below):
         skip_rows += misfits
+        body = "\n".join(lines[skip_rows:]) + "\n"
+    elif misfits and has_header is not True and _fits_no_line_below(body, misfits, below, delimiter, quote_char):
+        skip_rows += misfits  # a metadata line above a headerless table (`569,30,malignant,benign`)
         body = "\n".join(lines[skip_rows:]) + "\n"
     rows = _rows(body, delimiter, quote_char)
     header = detect_header(rows) if has_header is None else has_header
@@ -229,4 +253,5 @@ def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str
                       decimal=decimal, null_values=null_values if null_values is not None else list(NULL_TOKENS),
                       line_ending=line_ending, quote_char=quote_char, misfit_lines=misfits,
                       encoding_confidence=detected.confidence if detected else None,
-                      encoding_rival=detected.rival if detected else None)
+                      encoding_rival=detected.rival if detected else None,
+                      delimiter_certain=given_delimiter or _only_splitter(body, delimiter, quote_char))

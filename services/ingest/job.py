@@ -95,7 +95,8 @@ def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset
     ctx.checkpoint()
     ctx.stage("parse_and_write")
     return_freed_memory_promptly()
-    ragged = RaggedLines(options.get("on_bad_lines", PAD), dialect.delimiter, dialect.quote_char, dialect.encoding)
+    ragged = RaggedLines(options.get("on_bad_lines", PAD), dialect.delimiter, dialect.quote_char, dialect.encoding,
+                         delimiter_certain=dialect.delimiter_certain)
     nuls = NulCount() if strips_nuls(dialect) else None
     inferred: dict = {}
     with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary:
