@@ -220,8 +220,11 @@ def _only_splitter(body: str, delimiter: str, quote_char: str) -> bool:
     line = next((line for line in body.split("\n") if line.strip()), "")
     if delimiter == WHITESPACE:
         return False
-    return [candidate for candidate in DELIMITERS
-            if len(next(csv.reader([line], delimiter=candidate, quotechar=quote_char), [])) > 1] == [delimiter]
+    try:
+        return [candidate for candidate in DELIMITERS
+                if len(next(csv.reader([line], delimiter=candidate, quotechar=quote_char), [])) > 1] == [delimiter]
+    except csv.Error:  # e.g. a field over csv's size limit: not certain, the usual rules apply
+        return False
 
 
 def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str | None = None,
