@@ -83,6 +83,12 @@ class RejectedLine:
     reason: str
 
 
+@strawberry.type(description="Something about how the file was read that the user should check.")
+class IngestAlert:
+    code: str = strawberry.field(description="ENCODING_UNCERTAIN: the detected encoding is a low-confidence guess")
+    message: str
+
+
 @strawberry.type(description="How the file was read: detected or given.")
 class IngestInfo:
     encoding: str | None
@@ -99,7 +105,14 @@ class IngestInfo:
     rejected_lines: int = strawberry.field(default=0, description="Lines not loaded; see `rejects` and "
                                            "`downloadUrl(format: REJECTS)`")
     nul_bytes_removed: int = strawberry.field(default=0, description="Stray NUL bytes removed from the text")
+    encoding_confidence: float | None = strawberry.field(
+        default=None, description="How sure encoding detection was, 0-1 (1: a byte-order mark or valid UTF-8); "
+        "null when the encoding was given or the file is not text")
     info: strawberry.Private[dict]
+
+    @strawberry.field(description="Warnings about how the file was read (e.g. an uncertain encoding)")
+    def alerts(self) -> list[IngestAlert]:
+        return [IngestAlert(code=a["code"], message=a["message"]) for a in self.info.get("alerts", [])]
 
     @strawberry.field(description="The first rejected lines (at most 100 are kept here; all in the download)")
     def rejects(self, first: int | None = 10) -> list[RejectedLine]:
@@ -142,7 +155,8 @@ class Dataset(Node):
                           quote_char=info.get("quote_char"), sheet=info.get("sheet"),
                           padded_lines=info.get("padded_lines", 0), trimmed_lines=info.get("trimmed_lines", 0),
                           rejected_lines=info.get("rejected_lines", 0),
-                          nul_bytes_removed=info.get("nul_bytes_removed", 0), info=info)
+                          nul_bytes_removed=info.get("nul_bytes_removed", 0),
+                          encoding_confidence=info.get("encoding_confidence"), info=info)
 
     @strawberry.field(description="A page of rows (limit at most 1000). Empty until the dataset is READY.",
                       extensions=[ServiceErrors()])

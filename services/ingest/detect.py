@@ -8,6 +8,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from services.ingest.encoding import detect_encoding
+
 DELIMITERS = [",", ";", "\t", "|"]
 WHITESPACE = "whitespace"
 # A field of a whitespace-delimited line: a quoted string (which may hold spaces), or a run of other characters.
@@ -29,24 +31,9 @@ class CsvDialect:
     line_ending: str = "\n"
     quote_char: str = '"'
     misfit_lines: int = 0  # of skip_rows: lines above the header whose field count does not fit the table
-
-
-def detect_encoding(sample: bytes) -> str:
-    """BOMs first, then strict UTF-8, then cp1252 (its undefined bytes fall back to latin-1)."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        sample.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
+    encoding_confidence: float | None = None  # None when the encoding was given, not detected
+    encoding_rival: str | None = None         # another encoding that read the sample almost as cleanly
+    delimiter_certain: bool = False           # given, or the only candidate that splits the first line
 
 
 def decode_sample(sample: bytes, encoding: str) -> str:
@@ -218,11 +205,35 @@ def count_misfit_lines(body: str, delimiter: str, quote_char: str, limit: int = 
     return leading if leading < len(counts) // 2 else 0
 
 
+def _fits_no_line_below(body: str, misfits: int, below: list[list[str]], delimiter: str, quote_char: str) -> bool:
+    """Leading lines whose field counts no line below them has: metadata, not a header the data disagrees with.
+
+    `a,b` above three-field lines is kept as a header when any later line has two fields.
+    """
+    leading = {len(row) for row in _rows(body, delimiter, quote_char, limit=misfits)}
+    return bool(below) and not leading & {len(row) for row in below} and not detect_header(below)
+
+
+def _only_splitter(body: str, delimiter: str, quote_char: str) -> bool:
+    """Whether the delimiter, and no other candidate, splits the first line: then ragged lines are ragged lines,
+    not a sign of a wrong guess."""
+    line = next((line for line in body.split("\n") if line.strip()), "")
+    if delimiter == WHITESPACE:
+        return False
+    try:
+        return [candidate for candidate in DELIMITERS
+                if len(next(csv.reader([line], delimiter=candidate, quotechar=quote_char), [])) > 1] == [delimiter]
+    except csv.Error:  # e.g. a field over csv's size limit: not certain, the usual rules apply
+        return False
+
+
 def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str | None = None,
                    has_header: bool | None = None, null_values: list[str] | None = None,
                    quote_char: str | None = None) -> CsvDialect:
     """Detected settings; any explicit option wins over detection."""
-    encoding = encoding or detect_encoding(sample)
+    given_delimiter = delimiter is not None
+    detected = None if encoding else detect_encoding(sample)
+    encoding = encoding or detected.encoding
     text = decode_sample(sample, encoding).lstrip("\ufeff").replace("\x00", "")
     line_ending = detect_line_ending(text)
     lines = _split_lines(text, line_ending)
@@ -231,13 +242,19 @@ def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str
     quote_char = quote_char or detect_quote_char(body)
     delimiter = delimiter or detect_delimiter(body, quote_char)
     misfits = count_misfit_lines(body, delimiter, quote_char)
-    if misfits and has_header is not False and detect_header(_rows("\n".join(lines[skip_rows + misfits:]) + "\n",
-                                                                   delimiter, quote_char)):
+    below = _rows("\n".join(lines[skip_rows + misfits:]) + "\n", delimiter, quote_char) if misfits else []
+    if misfits and has_header is not False and detect_header(below):
         skip_rows += misfits
+        body = "\n".join(lines[skip_rows:]) + "\n"
+    elif misfits and has_header is not True and _fits_no_line_below(body, misfits, below, delimiter, quote_char):
+        skip_rows += misfits  # a metadata line above a headerless table (`569,30,malignant,benign`)
         body = "\n".join(lines[skip_rows:]) + "\n"
     rows = _rows(body, delimiter, quote_char)
     header = detect_header(rows) if has_header is None else has_header
     decimal = detect_decimal(rows) if delimiter != "," else "."
     return CsvDialect(encoding=encoding, delimiter=delimiter, has_header=header, skip_rows=skip_rows,
                       decimal=decimal, null_values=null_values if null_values is not None else list(NULL_TOKENS),
-                      line_ending=line_ending, quote_char=quote_char, misfit_lines=misfits)
+                      line_ending=line_ending, quote_char=quote_char, misfit_lines=misfits,
+                      encoding_confidence=detected.confidence if detected else None,
+                      encoding_rival=detected.rival if detected else None,
+                      delimiter_certain=given_delimiter or _only_splitter(body, delimiter, quote_char))

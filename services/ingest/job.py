@@ -23,6 +23,8 @@ from services.errors import ErrorCode, ServiceError
 from services.ingest.columns import describe_parquet
 from services.ingest.disk import disk_full, is_disk_full
 from services.ingest.download import download
+from services.ingest.detect import CsvDialect
+from services.ingest.encoding import LOW_CONFIDENCE
 from services.ingest.follow import FollowedFile, UploadCutOff
 from services.ingest.parquet import write_parquet
 from services.ingest.parse import detect_file_dialect, read_with_dialect, strips_nuls
@@ -135,10 +137,14 @@ def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset
     ctx.log(f"Encoding {dialect.encoding}, delimiter {delimiter}, quote {dialect.quote_char!r}, header "
             f"{'yes' if dialect.has_header else 'no'}, decimal {dialect.decimal!r}, {dialect.skip_rows} preamble "
             f"line(s) skipped" + (f" ({dialect.misfit_lines} with another field count)" if dialect.misfit_lines else ""))
+    alerts = _encoding_alerts(dialect)
+    for alert in alerts:
+        ctx.log(alert["message"], level="WARNING")
     ctx.checkpoint()
     ctx.stage("parse_and_write")
     return_freed_memory_promptly()
-    ragged = RaggedLines(options.get("on_bad_lines", PAD), dialect.delimiter, dialect.quote_char, dialect.encoding)
+    ragged = RaggedLines(options.get("on_bad_lines", PAD), dialect.delimiter, dialect.quote_char, dialect.encoding,
+                         delimiter_certain=dialect.delimiter_certain)
     nuls = NulCount() if strips_nuls(dialect) else None
     inferred: dict = {}
     budget = ctx.memory_mb * MB
@@ -178,7 +184,19 @@ def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset
     return table, {"format": "GZIP" if kind == GZIP else "TEXT", "encoding": dialect.encoding,
                    "delimiter": dialect.delimiter, "quote_char": dialect.quote_char, "has_header": dialect.has_header,
                    "decimal": dialect.decimal, "skip_rows": dialect.skip_rows, "line_ending": repr(dialect.line_ending),
-                   "nul_bytes_removed": nuls.removed if nuls is not None else 0, **ragged.info(), **inferred}
+                   "nul_bytes_removed": nuls.removed if nuls is not None else 0,
+                   "encoding_confidence": dialect.encoding_confidence, "alerts": alerts, **ragged.info(), **inferred}
+
+
+def _encoding_alerts(dialect: CsvDialect) -> list[dict]:
+    """A guess the detector was unsure of is said out loud: mojibake must never pass silently."""
+    if dialect.encoding_confidence is None or dialect.encoding_confidence >= LOW_CONFIDENCE:
+        return []
+    rival = f"; {dialect.encoding_rival} reads it almost as well" if dialect.encoding_rival else ""
+    return [{"code": "ENCODING_UNCERTAIN",
+             "message": f"The text was read as {dialect.encoding}, a guess with low confidence "
+                        f"({dialect.encoding_confidence:.2f}){rival}. If values look garbled, upload again with "
+                        f"csv.encoding set"}]
 
 
 def _read_widened(ctx: JobContext, source: Path, dialect, temporary: Path, max_decompressed: int, ragged: RaggedLines,

@@ -21,6 +21,7 @@ PAD, SKIP, FAIL = "PAD", "SKIP", "FAIL"
 POLICIES = (PAD, SKIP, FAIL)
 KEPT_IN_INFO = 100  # rejects stored with the dataset's metadata; all of them go to the downloadable file
 MOST = 0.5  # more disagreeing lines than this share: the delimiter or header guess is wrong
+EVIDENCE = 10  # with a certain delimiter, fewer disagreeing lines than this are ragged lines, not a wrong guess
 
 
 @dataclass
@@ -48,6 +49,7 @@ class RaggedLines:
     padded: int = 0
     trimmed: int = 0
     rejects: list[Reject] = field(default_factory=list)
+    delimiter_certain: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def collector(self, encoding: str | None = None) -> "PieceRows":
@@ -83,6 +85,8 @@ class RaggedLines:
     def check_most(self, rows: int) -> None:
         """Fail the file when most of its lines disagree with the detected shape."""
         disagreeing = self.padded + self.trimmed + len(self.rejects)
+        if self.delimiter_certain and disagreeing < EVIDENCE:
+            return  # 2 of 3 lines is no evidence against a delimiter that nothing else could be (csvkit's bad.csv)
         if disagreeing and disagreeing > MOST * (rows + len(self.rejects)):
             raise ServiceError(ErrorCode.PARSE_ERROR, f"{disagreeing:,} of {rows + len(self.rejects):,} lines do not have the "
                                f"header's number of fields: the delimiter or the header was probably guessed wrong "

@@ -86,6 +86,49 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
         connection.close()
 
 
+def _read_messages(receiver, job_id: str, loop: asyncio.AbstractEventLoop, on_message: Callable[[tuple], None],
+                   ended: asyncio.Future) -> None:
+    """Reads a worker's messages until its end of the pipe closes; the loop gets them in order, then `ended`.
+
+    Runs on a thread of its own, which owns `receiver`: it is closed here, never under a blocked read.
+    """
+    final: list[tuple] = []
+    unreadable: tuple | None = None
+    os.set_blocking(receiver.fileno(), True)  # whatever touched the fd before, a read waits for a whole message
+    try:
+        while True:
+            try:
+                message = receiver.recv()
+            except (EOFError, OSError):
+                break
+            except Exception as exc:  # noqa: BLE001 - framing is intact (the bytes were read); the job must fail saying so
+                logger.exception("job %s: a message from its worker could not be read", job_id)
+                unreadable = ("error", ErrorCode.INTERNAL,
+                              f"A message from the job could not be received ({type(exc).__name__})", None, None)
+                continue
+            if message[0] in ("result", "error", "cancelled", "needs_input"):
+                final.append(message)
+            else:
+                _call_on_loop(loop, on_message, message)
+    finally:
+        receiver.close()
+        if unreadable is not None:
+            final.append(unreadable)
+        _call_on_loop(loop, _finish, ended, final)
+
+
+def _call_on_loop(loop: asyncio.AbstractEventLoop, function: Callable, *args: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(function, *args)
+    except RuntimeError:  # the loop closed (the server stopped): nobody is left to tell
+        pass
+
+
+def _finish(ended: asyncio.Future, final: list[tuple]) -> None:
+    if not ended.done():
+        ended.set_result(final)
+
+
 @dataclass
 class _Running:
     process: Any
@@ -170,41 +213,26 @@ class ProcessExecutor:
         running = self._running[spec.job_id] = _Running(process, cancel_event)
         try:
             await asyncio.to_thread(process.start)
+        except BaseException:
+            receiver.close()  # no reader thread will own it
+            raise
         finally:
+            sender.close()
             running.start_attempted.set()
-        sender.close()
         if running.stop_requested and running.kill_timer is None:
             running.kill_timer = loop.call_later(self.grace_seconds, self._kill, running)
         ended: asyncio.Future = loop.create_future()
-        final: list[tuple] = []
-
-        def stop_reading() -> None:
-            loop.remove_reader(receiver.fileno())
-            if not ended.done():
-                ended.set_result(None)
-
-        def on_readable() -> None:
-            try:
-                while receiver.poll():
-                    message = receiver.recv()
-                    if message[0] in ("result", "error", "cancelled", "needs_input"):
-                        final.append(message)
-                    else:
-                        on_message(message)
-            except (EOFError, OSError):
-                stop_reading()
-            except Exception as exc:  # noqa: BLE001 - a message lost here must fail the job saying so, not silently
-                logger.exception("job %s: a message from its worker could not be read", spec.job_id)
-                final.append(("error", ErrorCode.INTERNAL, f"A message from the job could not be received ({type(exc).__name__})",
-                              None, None))
-                stop_reading()
-
-        loop.add_reader(receiver.fileno(), on_readable)
+        # Not loop.add_reader: uvloop (what uvicorn runs) makes a watched fd non-blocking, and recv() of a
+        # message larger than what is in the pipe then raised BlockingIOError mid-message, read as the end:
+        # a wide table's result was lost ("exited unexpectedly (code 0)", or code None when the worker
+        # stayed blocked writing the rest). Blocking reads on a thread also keep big results off the loop.
+        reader = threading.Thread(target=_read_messages, args=(receiver, spec.job_id, loop, on_message, ended),
+                                  name=f"assay-job-reader-{spec.job_id[:8]}", daemon=True)
+        reader.start()
         try:
-            await ended
+            final = await ended
             await asyncio.to_thread(process.join, 5)
         finally:
-            receiver.close()
             if running.kill_timer:
                 running.kill_timer.cancel()
             self._running.pop(spec.job_id, None)
