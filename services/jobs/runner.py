@@ -228,6 +228,7 @@ class JobRunner:
     async def _finish(self, session: AsyncSession, job: Job, result: dict | None, *, success: bool) -> None:
         await finish_job(session, job, result, success=success, kinds=self.kinds, bus=self.bus)
         self._write_telemetry(job)
+        logger.info("job %s (%s, attempt %d) ended %s", job.id, job.kind, job.attempt, job.status)
         # Only after a won compare-and-set to a final status: each ending is observed exactly once.
         self.observer.job_finished(job, trace=self._traces.get(job.id))
 
