@@ -15,17 +15,19 @@ REGISTER = """mutation Register($email: String!) { register(input: {email: $emai
   accessToken errors { code } } }"""
 
 
-def job_trace(spans: list[ReceivedSpan], kind: str) -> tuple[ReceivedSpan, list[ReceivedSpan]] | None:
-    """The job span of `kind` and every span of its trace, once the request's spans are there too."""
-    for job in (s for s in spans if s.name == f"job {kind}"):
+def job_trace(spans: list[ReceivedSpan], kind: str, job_id: str | None = None
+              ) -> tuple[ReceivedSpan, list[ReceivedSpan]] | None:
+    """The job span of `kind` (and id) and every span of its trace, once the request's spans are there too."""
+    for job in (s for s in spans if s.name == f"job {kind}" and job_id in (None, s.attribute("assay.job.id"))):
         trace = [s for s in spans if s.trace_id == job.trace_id]
         if any(s.name.startswith("GraphQL") for s in trace) and any(s.parent_span_id == job.span_id for s in trace):
             return job, trace
     return None
 
 
-def assert_one_trace_from_request_to_stages(spans: list[ReceivedSpan], kind: str, *, job_service: str) -> list[ReceivedSpan]:
-    found = job_trace(spans, kind)
+def assert_one_trace_from_request_to_stages(spans: list[ReceivedSpan], kind: str, *, job_service: str,
+                                            job_id: str | None = None) -> list[ReceivedSpan]:
+    found = job_trace(spans, kind, job_id)
     assert found is not None
     job, trace = found
     by_id = {s.span_id: s for s in trace}
@@ -50,8 +52,9 @@ def test_an_upload_and_its_ingest_stages_are_one_trace(tmp_path):
             token = server.gql(REGISTER, {"email": "tracer@example.com"})["data"]["register"]["accessToken"]
             job_id = server.upload(token, b"a,b\n1,x\n2,y\n3,z\n")["job"]["id"]
             assert server.wait_for(token, job_id, ("SUCCEEDED", "FAILED"))["status"] == "SUCCEEDED"
-            spans = receiver.wait_for(lambda spans: job_trace(spans, "INGEST") is not None)
-            trace = assert_one_trace_from_request_to_stages(spans, "INGEST", job_service="assay-replica")
+            spans = receiver.wait_for(lambda spans: job_trace(spans, "INGEST", raw_id(job_id)) is not None)
+            trace = assert_one_trace_from_request_to_stages(spans, "INGEST", job_service="assay-replica",
+                                                            job_id=raw_id(job_id))
         finally:
             server.terminate()
         # The JSON log lines of that request and of its job carry the same trace id.
