@@ -54,6 +54,7 @@ def configure_logging(log_format: str) -> bool:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    logging.captureWarnings(True)  # Python warnings become JSON lines too, not free text on stderr
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # through the root's JSON handler, once
         logger = logging.getLogger(name)
         logger.handlers[:] = []

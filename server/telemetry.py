@@ -83,6 +83,12 @@ class JobTracing(JobObserver):
         propagate.inject(carrier)
         return carrier
 
+    def follow_trace(self, trace: TraceCarrier) -> None:
+        # Attached for the rest of the runner's task, whose context dies with it: no detach needed.
+        from opentelemetry import context, propagate
+        if trace:
+            context.attach(propagate.extract(trace))
+
     def job_finished(self, job: Job, *, trace: TraceCarrier | None) -> None:
         from opentelemetry import propagate
         from opentelemetry import trace as otel

@@ -99,7 +99,8 @@ def main() -> None:
 
     signals.worker_init.connect(start, weak=False)
     signals.worker_shutdown.connect(stop, weak=False)
-    celery.worker_main(["worker", "--pool=threads", f"--concurrency={settings.worker_concurrency}",
+    quiet = ["--quiet"] if settings.log_format == "json" else []  # Celery's banner is not a log line: no JSON
+    celery.worker_main([*quiet, "worker", "--pool=threads", f"--concurrency={settings.worker_concurrency}",
                         "--queues", ",".join(queues), "--hostname", f"{name}@%h", "--without-gossip",
                         "--without-mingle", "--loglevel=INFO"])
 

@@ -27,6 +27,9 @@ class JobObserver:
         """The caller's trace context, to send along with a job it enqueues."""
         return {}
 
+    def follow_trace(self, trace: TraceCarrier) -> None:
+        """Make `trace` the current trace context of the calling task (the runner's, for one job)."""
+
     def job_started(self, job: Job) -> None:
         """`job` has just become RUNNING here."""
 
@@ -45,6 +48,10 @@ class JobObservers(JobObserver):
         for observer in self.observers:
             carrier.update(self._safely(observer.trace_carrier, {}))
         return carrier
+
+    def follow_trace(self, trace: TraceCarrier) -> None:
+        for observer in self.observers:
+            self._safely(lambda: observer.follow_trace(trace), None)
 
     def job_started(self, job: Job) -> None:
         for observer in self.observers:

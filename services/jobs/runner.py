@@ -114,6 +114,7 @@ class JobRunner:
             return
         self._driving.add(job_id)
         self._traces[job_id] = trace if trace is not None else self.observer.trace_carrier()
+        self.observer.follow_trace(self._traces[job_id])  # this task's log lines carry the request's trace id
         current_job_id.set(job_id)
         try:
             async with self.sessions() as session:

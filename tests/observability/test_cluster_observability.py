@@ -1,10 +1,13 @@
-"""A real Prometheus scrapes a replica and a Celery worker; a real OTLP receiver gets both sides' spans.
+"""A real Prometheus scrapes a replica and a Celery worker; a real OTLP receiver gets both sides' spans;
+the worker logs JSON lines (every line of its output, Celery's included, must parse).
 
 One small cluster (1 replica, 1 worker, PostgreSQL, Redis) does known work — one ingest, three
 trainings — and the numbers are read back through Prometheus' query API; the trace of a training
 request is followed from the replica into the worker that ran the job.
 """
 from __future__ import annotations
+
+import json
 
 import httpx
 import pytest
@@ -29,7 +32,7 @@ DATASET = "query($id: ID!) { dataset(id: $id) { status } }"
 def observed(tmp_path_factory):
     with OtlpReceiver() as receiver:
         env = {"ASSAY_JOB_HEARTBEAT_SECONDS": "1", "ASSAY_REQUESTS_PER_MINUTE": "100000", "ASSAY_METRICS_TOKEN": TOKEN,
-               **otel_env(receiver)}
+               "ASSAY_LOG_FORMAT": "json", **otel_env(receiver)}
         with Cluster(tmp_path_factory.mktemp("cluster"), replica_ports=[free_port()], workers=1, worker_concurrency=1,
                      env=env) as cluster:
             replica, worker = cluster.replicas[0], cluster.worker_members[0]
@@ -85,3 +88,7 @@ def test_a_training_request_and_its_stages_on_the_worker_are_one_trace(observed)
     spans = receiver.wait_for(lambda spans: job_trace(spans, "TRAIN", raw_id(job_id)) is not None)
     trace = assert_one_trace_from_request_to_stages(spans, "TRAIN", job_service="assay-worker", job_id=raw_id(job_id))
     assert {s.service for s in trace} == {"assay-replica", "assay-worker"}
+    # The worker's JSON log line about the job carries the job id and the trace id of the request.
+    lines = [json.loads(line) for line in cluster.worker_members[0].output().splitlines() if line.strip()]
+    ended = [line for line in lines if line["job_id"] == raw_id(job_id) and "ended SUCCEEDED" in line["message"]]
+    assert len(ended) == 1 and ended[0]["trace_id"] == trace[0].trace_id and ended[0]["logger"] == "assay.jobs"
