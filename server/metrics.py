@@ -86,7 +86,6 @@ class Metrics:
         self.info = Gauge("assay_info", "Always 1; labels say what this process is", ["role", "version"],
                           registry=registry)
         self._names: set[str] = set()
-        self._running: set[str] = set()
 
     # ------------------------------------------------------------------ GraphQL
     def operation_label(self, name: str | None) -> str:
@@ -144,11 +143,11 @@ class Metrics:
         return JobMetrics(self)
 
     # ------------------------------------------------------------------ scrape
-    async def refresh(self, *, engine: Any, sessions: Any = None, redis: Any = None, version: str = "",
+    async def refresh(self, *, engine: Any, running: int, sessions: Any = None, redis: Any = None, version: str = "",
                       broker_queues: list[str] | None = None) -> None:
         """Read the gauges that describe shared state, each check bounded so a sick dependency cannot stall a scrape."""
         self.info.labels(self.role, version).set(1)
-        self.jobs_running_here.set(len(self._running))
+        self.jobs_running_here.set(running)
         pool = getattr(getattr(engine, "sync_engine", engine), "pool", None)
         for gauge, reading in ((self.db_pool_size, "size"), (self.db_pool_checked_out, "checkedout"),
                                (self.db_pool_overflow, "overflow")):
@@ -196,13 +195,11 @@ class JobMetrics(JobObserver):
         self.metrics = metrics
 
     def job_started(self, job: Job) -> None:
-        self.metrics._running.add(job.id)
         if job.started_at is not None and job.created_at is not None:
             waited = (_aware(job.started_at) - _aware(job.created_at)).total_seconds()
             self.metrics.queue_wait_seconds.labels(job.kind).observe(max(waited, 0.0))
 
     def job_finished(self, job: Job, *, trace: TraceCarrier | None) -> None:
-        self.metrics._running.discard(job.id)
         status = str(job.status)
         self.metrics.jobs_finished.labels(job.kind, status).inc()
         if job.started_at is not None and job.finished_at is not None:
@@ -266,8 +263,8 @@ async def metrics_endpoint(request: "Request") -> "Response":
         return JSONResponse({"error": refusal[1]}, status_code=refusal[0], headers=headers)
     metrics: Metrics = request.app.state.metrics
     broker_queues = list(QUEUES) if state.settings.executor == "celery" else None
-    await metrics.refresh(engine=state.engine, sessions=state.sessions, redis=state.redis, version=state.version,
-                          broker_queues=broker_queues)
+    await metrics.refresh(engine=state.engine, running=len(state.jobs.active_job_ids), sessions=state.sessions,
+                          redis=state.redis, version=state.version, broker_queues=broker_queues)
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

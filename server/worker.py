@@ -88,10 +88,14 @@ def main() -> None:
     def run_job(job_id: str, attempt: int, trace: dict[str, str] | None = None) -> None:
         runtime.run_job(job_id, attempt, trace)
 
+    async def read_gauges() -> None:  # on the worker's loop, which owns the runner, the engine and the client
+        running = len(runtime.runner.running_job_ids) if runtime.runner else 0
+        await metrics.refresh(engine=runtime.engine, running=running, redis=runtime.client, broker_queues=queues)
+
     def start(**_) -> None:
         runtime.start()
-        serve_worker_metrics(settings, metrics, refresh=lambda: asyncio.run_coroutine_threadsafe(
-            metrics.refresh(engine=runtime.engine, redis=runtime.client, broker_queues=queues), runtime.loop))
+        serve_worker_metrics(settings, metrics,
+                             refresh=lambda: asyncio.run_coroutine_threadsafe(read_gauges(), runtime.loop))
 
     def stop(**_) -> None:
         runtime.stop()
