@@ -55,8 +55,26 @@ def flush_traces() -> None:
 
 
 def graphql_extensions() -> tuple[Any, ...]:
+    """Strawberry's OpenTelemetry extension, minus what could carry secrets into a trace backend: the query
+    text (a password may be written inline in it) and resolver argument values (inputs hold passwords and tokens)."""
     from strawberry.extensions.tracing import OpenTelemetryExtension
-    return (OpenTelemetryExtension,)
+
+    class OperationTracing(OpenTelemetryExtension):
+        def on_operation(self):  # type: ignore[override]
+            inner = super().on_operation()
+            query = self.execution_context.query
+            self.execution_context.query = None  # the parent sets the `query` attribute before its yield
+            try:
+                next(inner)
+            finally:
+                self.execution_context.query = query
+            yield
+            next(inner, None)
+
+        def filter_resolver_args(self, args: dict[str, Any], info: Any) -> dict[str, Any]:
+            return {}  # not an arg_filter: Strawberry deep-copies the arguments for one, and uploads do not copy
+
+    return (OperationTracing,)
 
 
 def asgi_middleware() -> list[Any]:

@@ -57,6 +57,10 @@ def test_an_upload_and_its_ingest_stages_are_one_trace(tmp_path):
                                                             job_id=raw_id(job_id))
         finally:
             server.terminate()
+        # Nothing secret reaches the trace backend: neither the query text nor argument values.
+        assert not any("correct horse battery" in value or "tracer@example.com" in value
+                       for span in spans for _, value in span.attributes)
+        assert not any(key == "query" or key.startswith("graphql.param.") for span in spans for key, _ in span.attributes)
         # The JSON log lines of that request and of its job carry the same trace id.
         lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
         trace_id = trace[0].trace_id
