@@ -23,7 +23,7 @@ from services.jobs.bus import EventBus
 from services.jobs.events import publish_job_events, publish_status
 from services.jobs.executor import JobSpec, ProcessExecutor, WorkerOutcome
 from services.jobs.kinds import JobKindSpec
-from services.jobs.observer import JobObserver, TraceCarrier, current_job_id
+from services.jobs.observer import JobObserver, JobObservers, TraceCarrier, current_job_id
 from services.jobs.recording import LogRecorder, append_log, close_timeline
 from services.jobs.status import ACTIVE, JobStatus
 from services.jobs.transitions import transition
@@ -52,7 +52,8 @@ class JobRunner:
         self.on_beat = on_beat
         self.max_result_bytes = max_result_bytes
         self.max_log_chars = max_log_chars
-        self.observer = observer or JobObserver()  # metrics and traces (services/jobs/observer.py)
+        # Metrics and traces (services/jobs/observer.py), wrapped so that an observer's failure never fails a job.
+        self.observer = observer if isinstance(observer, JobObservers) else JobObservers(*filter(None, [observer]))
         self._traces: dict[str, TraceCarrier] = {}
         self._driving: set[str] = set()
         self._running_snapshots: dict[str, Job] = {}
