@@ -91,12 +91,15 @@ class AssaySchema(strawberry.Schema):
                              error.message, exc_info=error.original_error)
 
 
-def create_schema(*, max_depth: int = 10, max_aliases: int = 15, max_tokens: int = 2000) -> strawberry.Schema:
+def create_schema(*, max_depth: int = 10, max_aliases: int = 15, max_tokens: int = 2000,
+                  extensions: tuple[Any, ...] = ()) -> strawberry.Schema:
+    """`extensions`: the server's own (metrics, tracing), run before the limits so refused operations are seen too."""
     return AssaySchema(
         query=Query, mutation=Mutation, subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         execution_context_class=SharedEventExecutor,
         extensions=[
+            *extensions,
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),

@@ -1,12 +1,12 @@
 """`python -m server`: serve on ASSAY_HOST:ASSAY_PORT (what `make run` does)."""
 import asyncio
-import logging
 from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
 
 from server.app import create_app
+from server.logs import configure_logging
 from server.settings import ConfigurationError, Settings
 
 
@@ -27,14 +27,15 @@ class AssayServer(uvicorn.Server):
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
+    json_logs = configure_logging(settings.log_format)
     try:
         app = create_app(settings)
     except ConfigurationError as exc:
         raise SystemExit(f"assay: {exc}") from None
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=15,
-                            ws_per_message_deflate=settings.ws_compression)
+                            ws_per_message_deflate=settings.ws_compression,
+                            **({"log_config": None} if json_logs else {}))
     AssayServer(config, app).run()
 
 

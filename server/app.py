@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -19,7 +20,10 @@ from schema.root import create_schema
 from schema.fanout import SharedEvents
 from server.cors import cors_middleware, parse_origins
 from server.graphiql import ASSET_PREFIX, STATIC_DIR
+from server import telemetry
 from server.graphql_view import AssayGraphQL
+from server.logs import RequestIds
+from server.metrics import Metrics, metrics_endpoint
 from server.request_limits import RequestLimits
 from server.routes import download_dataset, download_model, download_plot, download_report, health_check, root
 from server.settings import Settings
@@ -30,6 +34,7 @@ from services.jobs.bus import InMemoryEventBus
 from services.jobs.engine import JobEngine
 from services.jobs.executor import ProcessExecutor
 from services.jobs.local import LocalExecutor
+from services.jobs.observer import JobObserver, JobObservers
 from services.jobs.runner import JobRunner
 from services.pipelines.service import run_due_pipelines
 from services.maintenance_runs import run_if_due
@@ -46,7 +51,7 @@ def assay_version() -> str:
         return "0.0.0"
 
 
-def build_state(settings: Settings) -> AppState:
+def build_state(settings: Settings, observer: JobObserver | None = None) -> AppState:
     settings.check_deployment()
     engine = db.create_engine(settings.resolved_database_url, db.PoolSettings(
         size=settings.db_pool_size, max_overflow=settings.db_max_overflow, recycle_seconds=settings.db_pool_recycle_seconds))
@@ -62,7 +67,7 @@ def build_state(settings: Settings) -> AppState:
     else:
         bus = InMemoryEventBus()
     if settings.executor == "celery":
-        executor = celery_executor(settings, kinds=kinds, bus=bus, client=redis_client)
+        executor = celery_executor(settings, kinds=kinds, bus=bus, client=redis_client, observer=observer)
     else:
         pool = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds,
                                preload=worker_preload(kinds), memory_mb=settings.job_memory_mb,
@@ -71,7 +76,7 @@ def build_state(settings: Settings) -> AppState:
             sessions=sessions, bus=bus, pool=pool, kinds=kinds, timeout_for=settings.timeout_for,
             heartbeat_seconds=settings.job_heartbeat_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
             max_log_chars=settings.max_log_line_chars,
-            telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl"))
+            telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl", observer=observer))
     jobs = JobEngine(sessions=sessions, bus=bus, executor=executor, kinds=kinds,
                      heartbeat_seconds=settings.job_heartbeat_seconds, max_attempts=settings.job_max_attempts,
                      needs_input_timeout=settings.needs_input_timeout_seconds,
@@ -91,13 +96,14 @@ def build_state(settings: Settings) -> AppState:
         requests_by_user=limiter("requests", settings.requests_per_minute, 60))
 
 
-def celery_executor(settings: Settings, *, kinds, bus, client):
+def celery_executor(settings: Settings, *, kinds, bus, client, observer=None):
     from services.jobs.celery_app import create_celery
     from services.jobs.celery_executor import CeleryExecutor
     from services.jobs.shared_state import RedisCancelRequests, RedisWorkerRecords
     return CeleryExecutor(celery=create_celery(settings.redis_url), kinds=kinds, bus=bus,
                           cancels=RedisCancelRequests(client),
-                          workers=RedisWorkerRecords(client, ttl_seconds=3 * settings.job_heartbeat_seconds))
+                          workers=RedisWorkerRecords(client, ttl_seconds=3 * settings.job_heartbeat_seconds),
+                          observer=observer)
 
 
 async def run_scheduled_pipelines(state: AppState, settings: Settings) -> None:
@@ -125,7 +131,10 @@ async def run_periodic_maintenance(state: AppState, settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    state = build_state(settings)
+    tracing = telemetry.configure_tracing("assay-replica")
+    metrics = Metrics(role="replica", kinds=job_kinds())
+    observers = [metrics.job_observer(), *([telemetry.JobTracing()] if tracing else [])]
+    state = build_state(settings, observer=JobObservers(*observers))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -156,14 +165,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if state.redis is not None:
                 await state.redis.aclose()
             await state.engine.dispose()
+            telemetry.flush_traces()
 
     graphql = AssayGraphQL(create_schema(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
-                                         max_tokens=settings.max_tokens), app=state,
+                                         max_tokens=settings.max_tokens,
+                                         extensions=(metrics.graphql_extension(),
+                                                     *(telemetry.graphql_extensions() if tracing else ()))), app=state,
                            limits=RequestLimits.from_settings(settings),
                            allowed_origins=parse_origins(settings.cors_origins))  # WebSocket handshakes' Origin
     app = Starlette(routes=[
         Route("/", root),
         Route("/health", health_check),
+        Route("/metrics", metrics_endpoint),
         Route("/files/datasets/{dataset_id:str}.{fmt:str}", download_dataset),
         Route("/files/plots/{dataset_id:str}/{name:str}", download_plot),
         Route("/files/models/{model_id:str}.{fmt:str}", download_model),
@@ -171,6 +184,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Mount(ASSET_PREFIX, StaticFiles(directory=STATIC_DIR)),  # GraphiQL's own assets: no CDN
         WebSocketRoute("/graphql", graphql),
-    ], lifespan=lifespan, middleware=cors_middleware(parse_origins(settings.cors_origins)))
+    ], lifespan=lifespan, middleware=[*(telemetry.asgi_middleware() if tracing else []), Middleware(RequestIds),
+                                      *cors_middleware(parse_origins(settings.cors_origins))])
     app.state.assay = state
+    app.state.metrics = metrics
     return app

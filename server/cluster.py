@@ -34,6 +34,7 @@ class Member:
     log_path: Path
     port: int | None = None
     process: subprocess.Popen | None = None
+    metrics_port: int | None = None  # a worker's /metrics (server/metrics.py)
 
     @property
     def base(self) -> str:
@@ -148,8 +149,11 @@ class Cluster:
         return member
 
     def add_worker(self, name: str) -> Member:
-        env = {**self.base_env, "ASSAY_WORKER_NAME": name, "ASSAY_WORKER_CONCURRENCY": str(self.worker_concurrency)}
-        member = Member(name, ["-m", "server.worker"], env, self.directory / f"{name}.log")
+        metrics_port = free_port()  # several workers on one machine: each its own metrics port
+        env = {"ASSAY_WORKER_METRICS_PORT": str(metrics_port), **self.base_env, "ASSAY_WORKER_NAME": name,
+               "ASSAY_WORKER_CONCURRENCY": str(self.worker_concurrency)}
+        member = Member(name, ["-m", "server.worker"], env, self.directory / f"{name}.log",
+                        metrics_port=int(env["ASSAY_WORKER_METRICS_PORT"]))
         self.members.append(member.start())
         return member
 

@@ -28,6 +28,7 @@ from strawberry.types.unset import UNSET
 
 from resolvers.context import AppState, Context
 from resolvers.users import user_from_authorization
+from server import logs
 from server.graphiql import graphiql_page
 from server.negotiation import GRAPHQL_RESPONSE_JSON, is_request_error, wants_graphql_response
 from server.request_limits import RequestLimits, RequestRefused
@@ -133,6 +134,7 @@ class AssayGraphQL(GraphQL):
         request.state.user = user
         if user is not None and declared.isdigit() and _is_multipart(request):  # (free disk is no stranger's business)
             refuse_without_room(self.app_state.settings.resolved_data_dir, int(declared))
+        logs.user_id.set(user.id if user is not None else None)
         if user is not None and await self.app_state.requests_by_user.hit(user.id):
             return graphql_error_response("Too many requests; slow down", ErrorCode.RATE_LIMITED, 429,
                                           graphql_response=graphql_response)
@@ -166,6 +168,7 @@ class AssayGraphQL(GraphQL):
                 raise RequestRefused("Batched requests are not supported; send one operation per request")
             self.limits.check_operation(parsed.query, parsed.variables, parsed.extensions, parsed.operation_name)
         getattr(request, "_request", request).state.operation_name = parsed.operation_name
+        logs.operation_name.set(parsed.operation_name)
         return parsed
 
     async def _parse_off_loop(self, body: bytes | str, what: str = "The request body") -> dict[str, Any]:
@@ -249,6 +252,7 @@ class AssayGraphQL(GraphQL):
         if user is None:
             raise ConnectionRejectionError({"message": "A valid access token is required", "code": ErrorCode.UNAUTHENTICATED})
         context.user = user
+        logs.user_id.set(user.id)
 
 
 def _is_multipart(request: Request) -> bool:

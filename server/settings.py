@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     ws_compression: bool = False
     # Origins (scheme://host[:port], comma-separated) whose pages may call the API from a browser; exact, no '*'.
     cors_origins: str = ""
+    # Observability (docs/observability.md): who may read /metrics, the worker's metrics listener, log lines
+    metrics_allow: str = "127.0.0.1/32,::1/128"  # comma-separated networks that may read /metrics without a token
+    metrics_token: str | None = None  # `Authorization: Bearer <token>` reads /metrics from anywhere
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 9108  # `python -m server.worker` serves /metrics here; 0 turns it off
+    log_format: Literal["text", "json"] = "text"
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""

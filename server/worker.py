@@ -2,25 +2,30 @@
 
 Configured only by ASSAY_* variables, like the server: ASSAY_REDIS_URL (required), ASSAY_DATABASE_URL
 and ASSAY_DATA_DIR (the same as the replicas'), ASSAY_WORKER_QUEUES (default all),
-ASSAY_WORKER_CONCURRENCY (jobs at once, each in its own process), ASSAY_WORKER_NAME.
+ASSAY_WORKER_CONCURRENCY (jobs at once, each in its own process), ASSAY_WORKER_NAME; its /metrics
+listens on ASSAY_WORKER_METRICS_HOST:ASSAY_WORKER_METRICS_PORT (docs/observability.md).
 
 `python -m server.worker --health` is a container's health check: it exits 0 when this worker (by
 ASSAY_WORKER_NAME, else any worker of this host) wrote its heartbeat record to Redis lately, else 1.
 """
 from __future__ import annotations
 
-import logging
+import asyncio
 import os
 import socket
 import sys
 
 from celery import signals
 
+from server import telemetry
 from server.job_kinds import job_kinds, worker_preload
+from server.logs import configure_logging
+from server.metrics import Metrics, serve_worker_metrics
 from server.settings import Settings
 from services.jobs.celery_app import RUN_JOB, create_celery
 from services.jobs.celery_worker import WorkerConfig, WorkerRuntime
 from services.jobs.kinds import QUEUES
+from services.jobs.observer import JobObservers
 
 
 def worker_queues(settings: Settings) -> list[str]:
@@ -54,8 +59,8 @@ def health(settings: Settings) -> int:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
+    configure_logging(settings.log_format)
     if not settings.redis_url:
         raise SystemExit("assay worker: ASSAY_REDIS_URL is required (the Celery broker and event bus), "
                          "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0")
@@ -64,6 +69,11 @@ def main() -> None:
     queues = worker_queues(settings)
     name = settings.worker_name or default_worker_name()
     kinds = job_kinds()
+    # The runner is this one process (Celery's thread pool; bodies run in forked children that record
+    # nothing), so one registry holds every job metric: no prometheus multiprocess mode needed.
+    metrics = Metrics(role="worker", kinds=kinds)
+    tracing = telemetry.configure_tracing("assay-worker")
+    observer = JobObservers(metrics.job_observer(), *([telemetry.JobTracing()] if tracing else []))
     runtime = WorkerRuntime(WorkerConfig(
         name=name, database_url=settings.resolved_database_url, redis_url=settings.redis_url, queues=queues,
         concurrency=settings.worker_concurrency, kinds=kinds, preload=worker_preload(kinds),
@@ -71,16 +81,30 @@ def main() -> None:
         grace_seconds=settings.job_cancel_grace_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
         max_log_chars=settings.max_log_line_chars, memory_mb=settings.job_memory_mb,
         scratch_root=settings.scratch_dir,
-        telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl"))
+        telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl", observer=observer))
     celery = create_celery(settings.redis_url)
 
     @celery.task(name=RUN_JOB, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-    def run_job(job_id: str, attempt: int) -> None:
-        runtime.run_job(job_id, attempt)
+    def run_job(job_id: str, attempt: int, trace: dict[str, str] | None = None) -> None:
+        runtime.run_job(job_id, attempt, trace)
 
-    signals.worker_init.connect(lambda **_: runtime.start(), weak=False)
-    signals.worker_shutdown.connect(lambda **_: runtime.stop(), weak=False)
-    celery.worker_main(["worker", "--pool=threads", f"--concurrency={settings.worker_concurrency}",
+    async def read_gauges() -> None:  # on the worker's loop, which owns the runner, the engine and the client
+        running = len(runtime.runner.running_job_ids) if runtime.runner else 0
+        await metrics.refresh(engine=runtime.engine, running=running, redis=runtime.client, broker_queues=queues)
+
+    def start(**_) -> None:
+        runtime.start()
+        serve_worker_metrics(settings, metrics,
+                             refresh=lambda: asyncio.run_coroutine_threadsafe(read_gauges(), runtime.loop))
+
+    def stop(**_) -> None:
+        runtime.stop()
+        telemetry.flush_traces()
+
+    signals.worker_init.connect(start, weak=False)
+    signals.worker_shutdown.connect(stop, weak=False)
+    quiet = ["--quiet"] if settings.log_format == "json" else []  # Celery's banner is not a log line: no JSON
+    celery.worker_main([*quiet, "worker", "--pool=threads", f"--concurrency={settings.worker_concurrency}",
                         "--queues", ",".join(queues), "--hostname", f"{name}@%h", "--without-gossip",
                         "--without-mingle", "--loglevel=INFO"])
 

@@ -33,5 +33,6 @@ def create_celery(redis_url: str) -> Celery:
     return app
 
 
-def send_job(app: Celery, *, job_id: str, attempt: int, queue: str) -> None:
-    app.send_task(RUN_JOB, args=[job_id, attempt], queue=queue)
+def send_job(app: Celery, *, job_id: str, attempt: int, queue: str, trace: dict[str, str] | None = None) -> None:
+    """`trace`: the enqueuing request's W3C trace context, so the worker's spans join its trace."""
+    app.send_task(RUN_JOB, args=[job_id, attempt], kwargs={"trace": trace} if trace else None, queue=queue)

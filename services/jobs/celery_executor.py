@@ -14,6 +14,7 @@ from celery import Celery
 from services.jobs.bus import CONTROL_CHANNEL, EventBus
 from services.jobs.celery_app import send_job
 from services.jobs.kinds import JobKindSpec, queue_of
+from services.jobs.observer import JobObserver
 from services.jobs.shared_state import RedisCancelRequests, RedisWorkerRecords
 from services.storage.tables import Job
 
@@ -25,12 +26,13 @@ class CeleryExecutor:
     runs_jobs_here = False
 
     def __init__(self, *, celery: Celery, kinds: dict[str, JobKindSpec], bus: EventBus,
-                 cancels: RedisCancelRequests, workers: RedisWorkerRecords) -> None:
+                 cancels: RedisCancelRequests, workers: RedisWorkerRecords, observer: JobObserver | None = None) -> None:
         self.celery = celery
         self.kinds = kinds
         self.bus = bus
         self.cancels = cancels
         self.worker_records = workers
+        self.observer = observer or JobObserver()
         # Sending is a blocking kombu call (~1 ms): one thread keeps it off the loop and in order.
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-celery-send")
 
@@ -38,8 +40,9 @@ class CeleryExecutor:
         return None
 
     def dispatch(self, job: Job) -> None:
+        # The trace context is read here, in the enqueuing request, not on the sender thread.
         future = self._sender.submit(send_job, self.celery, job_id=job.id, attempt=job.attempt,
-                                     queue=queue_of(self.kinds, job.kind))
+                                     queue=queue_of(self.kinds, job.kind), trace=self.observer.trace_carrier())
         future.add_done_callback(lambda f: f.exception() and logger.error(
             "job %s: sending it to Celery failed: %s", job.id, f.exception()))
 

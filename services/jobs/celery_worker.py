@@ -20,6 +20,7 @@ import redis.asyncio as redis
 from services.jobs.bus import CONTROL_CHANNEL
 from services.jobs.executor import ProcessExecutor
 from services.jobs.kinds import JobKindSpec
+from services.jobs.observer import JobObserver, TraceCarrier
 from services.jobs.redis_bus import RedisEventBus
 from services.jobs.runner import JobRunner
 from services.jobs.shared_state import RedisCancelRequests, RedisWorkerRecords
@@ -45,6 +46,7 @@ class WorkerConfig:
     memory_mb: int = 2048
     scratch_root: Path | None = None
     telemetry_path: Path | None = None
+    observer: JobObserver | None = None  # metrics and traces of the jobs this worker runs
 
 
 class WorkerRuntime:
@@ -75,7 +77,7 @@ class WorkerRuntime:
                                 timeout_for=config.timeout_for, heartbeat_seconds=config.heartbeat_seconds,
                                 telemetry_path=config.telemetry_path, cancel_poll=cancels.pending,
                                 on_beat=self._write_record, max_result_bytes=config.max_result_bytes,
-                                max_log_chars=config.max_log_chars)
+                                max_log_chars=config.max_log_chars, observer=config.observer)
         await self.runner.start()
         await self._write_record([])
         self._control = asyncio.create_task(self._follow_cancels(), name="assay-worker-cancels")
@@ -94,10 +96,10 @@ class WorkerRuntime:
                 if "cancel" in message and self.runner is not None:
                     self.runner.cancel(message["cancel"], reason=message.get("reason") or "Cancelled")
 
-    def run_job(self, job_id: str, attempt: int) -> None:
+    def run_job(self, job_id: str, attempt: int, trace: TraceCarrier | None = None) -> None:
         """Called on a Celery pool thread: returns when the job has ended (or was not this attempt's to run)."""
         assert self.runner is not None, "WorkerRuntime.start() first"
-        asyncio.run_coroutine_threadsafe(self.runner.run(job_id, attempt), self.loop).result()
+        asyncio.run_coroutine_threadsafe(self.runner.run(job_id, attempt, trace or {}), self.loop).result()
 
     def stop(self) -> None:
         if self.runner is None:

@@ -23,6 +23,7 @@ from services.jobs.bus import EventBus
 from services.jobs.events import publish_job_events, publish_status
 from services.jobs.executor import JobSpec, ProcessExecutor, WorkerOutcome
 from services.jobs.kinds import JobKindSpec
+from services.jobs.observer import JobObserver, JobObservers, TraceCarrier, current_job_id
 from services.jobs.recording import LogRecorder, append_log, close_timeline
 from services.jobs.status import ACTIVE, JobStatus
 from services.jobs.transitions import transition
@@ -39,7 +40,7 @@ class JobRunner:
                  kinds: dict[str, JobKindSpec], timeout_for: Callable[[str], float], heartbeat_seconds: float = 2.0,
                  telemetry_path: Path | None = None, cancel_poll: CancelPoll | None = None,
                  on_beat: BeatHook | None = None, max_result_bytes: int = 64 * 1024 * 1024,
-                 max_log_chars: int = 16384) -> None:
+                 max_log_chars: int = 16384, observer: JobObserver | None = None) -> None:
         self.sessions = sessions
         self.bus = bus
         self.pool = pool
@@ -51,6 +52,9 @@ class JobRunner:
         self.on_beat = on_beat
         self.max_result_bytes = max_result_bytes
         self.max_log_chars = max_log_chars
+        # Metrics and traces (services/jobs/observer.py), wrapped so that an observer's failure never fails a job.
+        self.observer = observer if isinstance(observer, JobObservers) else JobObservers(*filter(None, [observer]))
+        self._traces: dict[str, TraceCarrier] = {}
         self._driving: set[str] = set()
         self._running_snapshots: dict[str, Job] = {}
         self._stop_reasons: dict[str, tuple[str, str]] = {}
@@ -102,11 +106,17 @@ class JobRunner:
         await self.pool.shutdown()
 
     # ------------------------------------------------------------------ running
-    async def run(self, job_id: str, attempt: int | None = None) -> None:
-        """Drive a QUEUED job (at `attempt`, when given) to its end; anything else is left alone."""
+    async def run(self, job_id: str, attempt: int | None = None, trace: TraceCarrier | None = None) -> None:
+        """Drive a QUEUED job (at `attempt`, when given) to its end; anything else is left alone.
+
+        `trace` is the enqueuing request's trace context from the job's message; without one, the
+        context this task was started in (the request's, for the local executor) is used."""
         if job_id in self._driving:
             return
         self._driving.add(job_id)
+        self._traces[job_id] = trace if trace is not None else self.observer.trace_carrier()
+        self.observer.follow_trace(self._traces[job_id])  # this task's log lines carry the request's trace id
+        current_job_id.set(job_id)
         try:
             async with self.sessions() as session:
                 job = await session.get(Job, job_id)
@@ -134,6 +144,7 @@ class JobRunner:
             self._driving.discard(job_id)
             self._stop_reasons.pop(job_id, None)
             self._running_snapshots.pop(job_id, None)
+            self._traces.pop(job_id, None)
 
     async def _mark_running(self, job: Job) -> bool:
         async with self.sessions() as session:
@@ -153,6 +164,7 @@ class JobRunner:
             await session.commit()
         self._running_snapshots[job.id] = job
         publish_status(self.bus, job)
+        self.observer.job_started(job)
         return True
 
     def _expire(self, job: Job) -> None:
@@ -218,6 +230,9 @@ class JobRunner:
     async def _finish(self, session: AsyncSession, job: Job, result: dict | None, *, success: bool) -> None:
         await finish_job(session, job, result, success=success, kinds=self.kinds, bus=self.bus)
         self._write_telemetry(job)
+        logger.info("job %s (%s, attempt %d) ended %s", job.id, job.kind, job.attempt, job.status)
+        # Only after a won compare-and-set to a final status: each ending is observed exactly once.
+        self.observer.job_finished(job, trace=self._traces.get(job.id))
 
     def _write_telemetry(self, job: Job) -> None:
         if self.telemetry_path is None:

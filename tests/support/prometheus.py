@@ -1,0 +1,128 @@
+"""A throwaway Prometheus server for the metrics tests: Debian's `prometheus` binary, a generated config,
+a free 127.0.0.1 port and a temp dir, stopped and removed afterwards. Installed from Debian's packages
+when missing and we are root (CI), like server/redis_local.py does for redis-server.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from server.redis_local import free_port
+
+
+class PrometheusUnavailable(RuntimeError):
+    pass
+
+
+def ensure_prometheus() -> str:
+    found = shutil.which("prometheus")
+    if found:
+        return found
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for step in (["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"],
+                     ["apt-get", "update", "-q"],
+                     ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]):
+            subprocess.run(step, env=env, check=False, capture_output=True)
+            if shutil.which("prometheus"):
+                return shutil.which("prometheus")  # type: ignore[return-value]
+    raise PrometheusUnavailable("prometheus is not installed: `sudo apt-get install prometheus` (Debian/Ubuntu)")
+
+
+@dataclass
+class ScrapeJob:
+    name: str
+    targets: list[str]  # host:port
+    bearer_token: str | None = None
+
+
+@dataclass
+class LocalPrometheus:
+    jobs: list[ScrapeJob]
+    scrape_interval: str = "1s"
+    port: int = field(default_factory=free_port)
+
+    def __post_init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="assay-prometheus-"))
+        self.process: subprocess.Popen | None = None
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> dict:
+        jobs = []
+        for job in self.jobs:
+            entry: dict = {"job_name": job.name, "metrics_path": "/metrics",
+                           "static_configs": [{"targets": job.targets}]}
+            if job.bearer_token:
+                entry["authorization"] = {"type": "Bearer", "credentials": job.bearer_token}
+            jobs.append(entry)
+        return {"global": {"scrape_interval": self.scrape_interval, "scrape_timeout": self.scrape_interval},
+                "scrape_configs": jobs}
+
+    def start(self) -> "LocalPrometheus":
+        binary = ensure_prometheus()
+        config = self.directory / "prometheus.yml"
+        config.write_text(json.dumps(self.config()))  # JSON is YAML
+        self.log_path = self.directory / "prometheus.log"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [binary, f"--config.file={config}", f"--storage.tsdb.path={self.directory / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}"],
+                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise PrometheusUnavailable(f"prometheus exited:\n{self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.base}/-/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise PrometheusUnavailable("prometheus was not ready within 60 s")
+
+    def query(self, promql: str) -> list[dict]:
+        """An instant query through the HTTP API: the result vector (each with `metric` labels and `value`)."""
+        body = httpx.get(f"{self.base}/api/v1/query", params={"query": promql}, timeout=10).json()
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def value(self, promql: str) -> float | None:
+        result = self.query(promql)
+        return float(result[0]["value"][1]) if result else None
+
+    def wait_for_value(self, promql: str, expected: float, timeout: float = 30) -> float | None:
+        """Poll until the query answers `expected` (scrapes arrive every interval); returns the last answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.value(promql)
+            if found == expected or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+    def targets(self) -> list[dict]:
+        return httpx.get(f"{self.base}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> "LocalPrometheus":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
