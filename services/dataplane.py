@@ -38,6 +38,7 @@ def connect(*, memory_mb: int, scratch_dir: Path | None, threads: int | None = N
     return connection
 
 
-def parquet_source(path: Path) -> str:
-    """A table expression over one Parquet file, for use inside SQL (the path is ours, never a user's)."""
-    return "read_parquet('" + str(path).replace("'", "''") + "')"
+def parquet_source(path: Path, *, row_numbers: bool = False) -> str:
+    """A table expression over one Parquet file, for use inside SQL (the path is ours, never a user's);
+    `row_numbers` adds DuckDB's `file_row_number` column (the row's position in the file)."""
+    return "read_parquet('" + str(path).replace("'", "''") + "'" + (", file_row_number = true" if row_numbers else "") + ")"

@@ -107,29 +107,25 @@ def top_values(column: pa.ChunkedArray, non_null: int) -> tuple[list[dict[str, A
     frequencies = counts.field("counts").to_numpy()
     order = most_frequent(frequencies)
     values = counts.field("values").take(pa.array(order)).to_pylist()
-    top = [{"value": _json_scalar(value), "count": int(frequencies[i]), "ratio": float(frequencies[i]) / non_null}
+    top = [{"value": json_scalar(value), "count": int(frequencies[i]), "ratio": float(frequencies[i]) / non_null}
            for value, i in zip(values, order)]
     return top, len(counts), frequencies
 
 
 def numeric_levels(values: np.ndarray, non_null: int, integer: bool
                    ) -> tuple[list[dict[str, Any]], int, np.ndarray, np.ndarray]:
-    """Top values, distinct count, average ranks (for Spearman) and the sorted values, from one sort."""
-    permutation = np.argsort(values, kind="stable")
-    ordered = values[permutation]
+    """Top values, distinct count, every level's count and the sorted values, from one sort."""
+    ordered = np.sort(values)
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size else np.empty(0, np.int64)
     frequencies = np.diff(np.r_[starts, ordered.size])
     uniques = ordered[starts]
     order = most_frequent(frequencies)
     top = [{"value": int(uniques[i]) if integer else finite_or_none(uniques[i]), "count": int(frequencies[i]),
             "ratio": float(frequencies[i]) / non_null} for i in order]
-    average_rank = starts + (frequencies + 1) / 2.0
-    ranks = np.empty(values.size)
-    ranks[permutation] = np.repeat(average_rank, frequencies)
-    return top, int(uniques.size), ranks, ordered
+    return top, int(uniques.size), frequencies, ordered
 
 
-def _json_scalar(value: Any) -> Any:
+def json_scalar(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):
@@ -157,9 +153,13 @@ def inferred_frequency(seconds: np.ndarray) -> str | None:
     if steps.size == 0:
         return None
     values, counts = np.unique(steps, return_counts=True)
-    step = float(values[np.argmax(counts)])
+    return frequency_name(float(values[np.argmax(counts)]), int(counts.max()), int(steps.size))
+
+
+def frequency_name(step: float, most: int, steps: int) -> str:
+    """Names the most common step (`most` of the `steps` positive steps between sorted timestamps)."""
     if 28 * 86400 <= step <= 31 * 86400:
-        return "MS" if counts.max() / steps.size < 1 else "M"
+        return "MS" if most / steps < 1 else "M"
     if 365 * 86400 <= step <= 366 * 86400:
         return "YS"
     for unit, name in reversed(FREQUENCIES):
