@@ -198,8 +198,15 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
         approximations: list[dict[str, Any]] = []
         results: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         with ThreadPoolExecutor(max_workers=THREADS) as pool:  # numpy and pyarrow release the GIL
-            in_memory = {name: pool.submit(lambda n: profile_column(n, source.column(n), meta_by_name[n], bins), name)
-                         for name in names if fits[name]}
+            picks = correlation_rows(rows)
+
+            def in_memory_column(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+                column = source.column(name)
+                profile, extra = profile_column(name, column, meta_by_name[name], bins)
+                if _is_number(column.type) or meta_by_name[name]["semantic_type"] in ("CATEGORICAL", "BOOLEAN"):
+                    extra["sample"] = column if picks is None else column.take(picks)  # while it is in memory
+                return profile, extra
+            in_memory = {name: pool.submit(in_memory_column, name) for name in names if fits[name]}
             large_names = [name for name in names if not fits[name]]
             for name in large_names:  # DuckDB runs its own threads; one query at a time keeps it in its budget
                 checkpoint()
@@ -227,7 +234,8 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
                          if p["semantic_type"] == "NUMERIC" and p["numeric"] is not None and p["count"] > 1]
         categorical_names = [p["name"] for p in column_profiles if p["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
                              and 1 < p["distinct_count"] <= table_stats.CRAMERS_MAX_LEVELS]
-        sample, sample_rows = _correlation_sample(source, connection, numeric_names + categorical_names)
+        sample = _correlation_sample(source, extras, numeric_names + categorical_names, picks)
+        sampled = rows if picks is None else len(picks)
         correlations = table_stats.numeric_correlations(
             {name: col_stats.float_column(sample.column(name)) for name in numeric_names}) if len(numeric_names) > 1 else {}
         if len(categorical_names) > 1:
@@ -248,7 +256,7 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
     alerts += alert_rules.table_alerts(duplicate_rows=duplicates, row_count=max(1, rows),
                                        correlations=correlations, numeric_columns=numeric_names,
                                        categorical_columns=categorical_names)
-    approximations += _sampled_figures(rows, sample_rows, numeric_names, categorical_names, column_profiles)
+    approximations += _sampled_figures(rows, sampled, numeric_names, categorical_names, column_profiles)
     return {
         "row_count": rows, "column_count": len(names), "missing_cells": missing_cells,
         "missing_cells_ratio": missing_cells / cells if cells else 0.0, "duplicate_rows": duplicates,
@@ -259,10 +267,10 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
         "missing_matrix": {"step": step, "columns": with_nulls, "rows": ["".join("1" if flag else "0" for flag in row)
                                                                          for row in matrix]},
         "time_series": _time_series(column_profiles, extras),
-        "sampling": {"kendall_rows": min(sample_rows, table_stats.KENDALL_SAMPLE_ROWS),
-                     "spearman_pairwise_reranked": sample_rows <= table_stats.SPEARMAN_EXACT_ROWS,
+        "sampling": {"kendall_rows": min(sampled, table_stats.KENDALL_SAMPLE_ROWS),
+                     "spearman_pairwise_reranked": sampled <= table_stats.SPEARMAN_EXACT_ROWS,
                      "type_inference_rows": TYPE_INFERENCE_ROWS, "mixed_types_rows": MIXED_TYPES_ROWS,
-                     "correlation_rows": sample_rows, "memory_mb": memory_mb,
+                     "correlation_rows": sampled, "memory_mb": memory_mb,
                      "in_memory_columns": [name for name in names if fits[name]],
                      "approximations": approximations},
         "generated_at": datetime.now(timezone.utc).isoformat(),
@@ -275,15 +283,32 @@ def _null_counts(connection, names: list[str]) -> dict[str, int]:
     return dict(zip(names, found))
 
 
-def _correlation_sample(source, connection, names: list[str]) -> tuple[pa.Table, int]:
-    """Every row when there are at most CORRELATION_SAMPLE_ROWS, else a seeded reservoir sample of that many."""
+def correlation_rows(rows: int, seed: int = 42) -> np.ndarray | None:
+    """The rows correlations are computed on: all (None) up to CORRELATION_SAMPLE_ROWS, else that many, seeded."""
     limit = table_stats.CORRELATION_SAMPLE_ROWS
-    if source.rows <= limit or not names:
-        return (source.read(names) if names else pa.table({})), source.rows
-    columns = ", ".join(ident(name) for name in names)
-    sample = connection.sql(f"SELECT {columns} FROM profiled USING SAMPLE reservoir({limit} ROWS) "
-                                "REPEATABLE (42)").to_arrow_table()
-    return sample, limit
+    if rows <= limit:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
+
+
+def _correlation_sample(source, extras: dict[str, dict], names: list[str], picks: np.ndarray | None) -> pa.Table:
+    """The sampled rows of `names`: taken while each in-memory column was read, streamed for the others."""
+    streamed = [name for name in names if "sample" not in extras[name]]
+    columns = {name: extras[name]["sample"] for name in names if name not in streamed}
+    if streamed:
+        if picks is None:
+            columns |= {name: source.read(streamed).column(name) for name in streamed}
+        else:
+            taken: list[pa.Table] = []
+            start = 0
+            for batch in source.batches(streamed):  # only the sampled rows of each batch are kept
+                end = start + batch.num_rows
+                inside = picks[(picks >= start) & (picks < end)] - start
+                taken.append(pa.Table.from_batches([batch]).take(pa.array(inside)))
+                start = end
+            table = pa.concat_tables(taken)
+            columns |= {name: table.column(name) for name in streamed}
+    return pa.table({name: columns[name] for name in names}) if names else pa.table({})
 
 
 def _sampled_figures(rows: int, sample_rows: int, numeric_names: list[str], categorical_names: list[str],
@@ -293,7 +318,7 @@ def _sampled_figures(rows: int, sample_rows: int, numeric_names: list[str], cate
         found.append(approximation(
             "CORRELATIONS", None, "SAMPLE", rows=rows, sample_rows=sample_rows,
             error_bound=1.96 / math.sqrt(sample_rows),
-            detail="Pearson, Spearman and Cramér's V on a seeded reservoir sample; the bound is the 95% "
+            detail="Pearson, Spearman and Cramér's V on a seeded uniform sample of rows; the bound is the 95% "
                    "interval of a correlation near 0"))
     kendall = min(sample_rows, table_stats.KENDALL_SAMPLE_ROWS)
     if kendall < rows and len(numeric_names) > 1:
