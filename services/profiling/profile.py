@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -189,6 +190,7 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
     meta_by_name = {meta["name"]: meta for meta in column_meta}
     names, rows = source.names, source.rows
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
+    spill = dataplane.SpillWatch(scratch_dir).__enter__()
     try:
         source.attach(connection)
         engine_bytes = dataplane.engine_memory_mb(memory_mb) * MB
@@ -246,8 +248,11 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
         patterns = table_stats.missing_patterns(connection, with_nulls, rows)
         step = max(1, rows // MISSING_MATRIX_ROWS)
         matrix = source.rows_every(connection, with_nulls, step) if rows else []
+    except duckdb.OutOfMemoryException as exc:
+        raise dataplane.over_budget(memory_mb, "Profiling this dataset") from exc
     finally:
         connection.close()
+        spill.__exit__()
     missing_cells = sum(p["null_count"] for p in column_profiles)
     cells = rows * len(names)
     alerts = [alert for p in column_profiles for alert in alert_rules.column_alerts(
@@ -270,7 +275,7 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
         "sampling": {"kendall_rows": min(sampled, table_stats.KENDALL_SAMPLE_ROWS),
                      "spearman_pairwise_reranked": sampled <= table_stats.SPEARMAN_EXACT_ROWS,
                      "type_inference_rows": TYPE_INFERENCE_ROWS, "mixed_types_rows": MIXED_TYPES_ROWS,
-                     "correlation_rows": sampled, "memory_mb": memory_mb,
+                     "correlation_rows": sampled, "memory_mb": memory_mb, "spilled_bytes": spill.peak_bytes,
                      "in_memory_columns": [name for name in names if fits[name]],
                      "approximations": approximations},
         "generated_at": datetime.now(timezone.utc).isoformat(),

@@ -19,12 +19,12 @@ CRAMERS_MAX_LEVELS = 200
 
 
 def duplicate_rows(connection: duckdb.DuckDBPyConnection, names: list[str], rows: int) -> int:
-    """Rows equal to an earlier row: a hash aggregation of 64-bit row hashes inside DuckDB, which spills when
-    the hashes outgrow its memory (collisions: ~n²/2⁶⁵)."""
+    """Rows equal to an earlier row, exactly: a hash aggregation of whole rows inside DuckDB, which spills to
+    the job's scratch dir when the distinct rows outgrow its memory (NaN equals NaN and null equals null)."""
     if rows < 2 or not names:
         return 0
-    row_hash = "hash(" + ", ".join(ident(name) for name in names) + ")"
-    groups = connection.execute(f"SELECT count(*) FROM (SELECT {row_hash} AS h FROM profiled GROUP BY h)").fetchall()[0][0]
+    columns = ", ".join(ident(name) for name in names)
+    groups = connection.execute(f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM profiled)").fetchall()[0][0]
     return int(rows - groups)
 
 
