@@ -21,7 +21,7 @@ from services.profiling import columns as col_stats
 QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95]
 # Stated errors (measured in bench/engines.py and tests/profiling: see docs/data-engine.md)
 QUANTILE_RANK_ERROR = 0.01       # T-Digest: a quantile is within 1% of rows of the asked rank
-DISTINCT_RELATIVE_ERROR = 0.07   # HyperLogLog: within 7% of the true distinct count
+DISTINCT_RELATIVE_ERROR = 0.08   # HyperLogLog: within 8% of the true count (worst of 25 trials: 7.03%)
 TOP_VALUES_SAMPLE_ROWS = 100_000  # top values of a column too large to hash exactly come from this many rows
 GROUP_BYTES = 64                  # what one group of a hash aggregation costs DuckDB, beyond its key
 

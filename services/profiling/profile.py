@@ -80,10 +80,10 @@ def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bin
     profile = _column_profile(name, meta, rows, count, distinct, top, exact=True)
     if is_number:
         profile["numeric"] = col_stats.numeric_stats(values, ordered)
-        profile["histogram"] = col_stats.histogram(values, bins, profile["numeric"].get("iqr"))
+        profile["histogram"] = col_stats.histogram(ordered, bins, profile["numeric"].get("iqr"), is_sorted=True)
         finite = ordered[np.isfinite(ordered)]
         if finite.size and finite[-1] > finite[0]:
-            extra["uniform_counts"] = np.histogram(finite, bins=10)[0].tolist()
+            extra["uniform_counts"] = col_stats.sorted_histogram(finite, 10, finite[0], finite[-1])[0].tolist()
     elif _is_moment(arrow_type):
         seconds = col_stats.datetime_seconds(column)
         profile["datetime"], profile["histogram"] = col_stats.datetime_stats(seconds, bins)

@@ -82,7 +82,7 @@ def test_a_table_larger_than_the_budget_is_profiled_with_its_approximations_stat
     assert columns["tier"]["distinctCount"] == 3
     assert columns["tier"]["topValues"][0] == {"value": "bronze", "count": int((frame.tier == "bronze").sum())}
     assert columns["visits"]["distinctCount"] == frame.visits.nunique()
-    assert abs(columns["customer"]["distinctCount"] / ROWS - 1) <= 0.07 and columns["customer"]["isUnique"]
+    assert abs(columns["customer"]["distinctCount"] / ROWS - 1) <= 0.08 and columns["customer"]["isUnique"]
 
     stated = {(a["figure"], a["column"]): a for a in profile["approximations"]}
     assert stated[("QUANTILES", "reading")]["method"] == "T_DIGEST" and stated[("QUANTILES", "reading")]["errorBound"] == 0.01
