@@ -47,6 +47,41 @@ class PlotKind(Enum):
     FEATURE_IMPORTANCE = "FEATURE_IMPORTANCE"
 
 
+@strawberry.enum(description="A profile figure that can be approximate or computed on a sample")
+class ProfileFigure(Enum):
+    QUANTILES = strawberry.enum_value("QUANTILES", description="p5, q1, median, q3, p95, iqr, mad, outliers, and "
+                                      "the histogram's bin count (Freedman–Diaconis uses the IQR)")
+    DISTINCT_COUNT = "DISTINCT_COUNT"
+    IS_UNIQUE = "IS_UNIQUE"
+    TOP_VALUES = strawberry.enum_value("TOP_VALUES", description="Top values and their counts")
+    CORRELATIONS = strawberry.enum_value("CORRELATIONS", description="Pearson, Spearman and Cramér's V")
+    KENDALL = "KENDALL"
+    SEMANTIC_TYPES = strawberry.enum_value("SEMANTIC_TYPES", description="Column types, inferred at ingest")
+    MIXED_TYPES = strawberry.enum_value("MIXED_TYPES", description="The share of numeric-looking text values")
+
+
+@strawberry.enum(description="How an approximate figure was computed")
+class EstimateMethod(Enum):
+    SAMPLE = strawberry.enum_value("SAMPLE", description="Exact on a seeded sample of rows")
+    T_DIGEST = strawberry.enum_value("T_DIGEST", description="DuckDB's approx_quantile sketch over every row")
+    HYPERLOGLOG = strawberry.enum_value("HYPERLOGLOG", description="DuckDB's approx_count_distinct over every row")
+
+
+@strawberry.type(description="A figure of the profile that is not exact: how it was estimated and how far off it "
+                             "may be. Figures not listed are exact.")
+class ApproximateFigure:
+    figure: ProfileFigure
+    column: str | None = strawberry.field(description="The column; null for a table-wide figure")
+    method: EstimateMethod
+    rows: int = strawberry.field(description="Rows in the table")
+    sample_rows: int | None = strawberry.field(description="Rows the figure was computed on, for SAMPLE")
+    error_bound: float | None = strawberry.field(
+        description="QUANTILES: rank error as a share of rows; DISTINCT_COUNT: relative error; TOP_VALUES: error of "
+                    "a value's ratio (95%); CORRELATIONS and KENDALL: 95% interval of a coefficient near 0; null "
+                    "when no bound is stated")
+    detail: str
+
+
 @strawberry.type
 class NumericStats:
     min: float | None = None
@@ -179,8 +214,17 @@ class Profile:
     memory_bytes: float = strawberry.field(description="Size of the table in memory (Arrow buffers)")
     generated_at: datetime
     duration_ms: float
-    sampling: JSON = strawberry.field(description="What was computed on a sample, and how many rows it had")
+    sampling: JSON = strawberry.field(description="What was computed on a sample, and how many rows it had "
+                                                  "(`approximations` says the same, typed, per figure)")
     data: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field(description="Every figure that is approximate or sampled (at the job's memory budget), with "
+                                  "its method and error bound; empty when the whole profile is exact")
+    def approximations(self) -> list[ApproximateFigure]:
+        return [ApproximateFigure(figure=ProfileFigure(a["figure"]), column=a["column"],
+                                  method=EstimateMethod(a["method"]), rows=a["rows"], sample_rows=a["sample_rows"],
+                                  error_bound=a["error_bound"], detail=a["detail"])
+                for a in self.data.get("sampling", {}).get("approximations", [])]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Profile":
@@ -199,7 +243,8 @@ class Profile:
         return ColumnProfile.from_dict(match) if match else None
 
     @strawberry.field(description="PEARSON, SPEARMAN and KENDALL over numeric columns; CRAMERS_V (bias-corrected) "
-                                  "over categorical and boolean ones. Kendall uses a seeded sample of 20,000 rows.")
+                                  "over categorical and boolean ones, on every row up to 100,000 rows, else on a "
+                                  "seeded sample of 100,000; Kendall on a seeded sample of 5,000 of those rows.")
     def correlations(self, method: CorrelationMethod | None = CorrelationMethod.PEARSON) -> CorrelationMatrix:
         method = method or CorrelationMethod.PEARSON
         correlations = self.data["correlations"]

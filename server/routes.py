@@ -15,6 +15,7 @@ from services.datasets import service as dataset_service
 from services.errors import ErrorCode, ServiceError
 from services.modeling import ModelStatus
 from services.modeling import export
+from services.profiling import plots
 from services.storage.tables import Dataset, Model, Report
 
 
@@ -88,8 +89,9 @@ async def download_plot(request: Request) -> Response:
     _, refusal = await _owned(request, Dataset, "plot", dataset_id, name)
     if refusal is not None:
         return refusal
-    path = files.plots_dir(state.settings.resolved_data_dir, dataset_id) / name
-    if not path.exists():
+    # Drawn from the stored profile on first request, then kept (services/profiling/plots.py says why)
+    path = await asyncio.to_thread(plots.ensure_plot, state.settings.resolved_data_dir, dataset_id, name)
+    if path is None:
         return _refuse(404, "Not found")
     return FileResponse(path, media_type="image/png")
 

@@ -20,7 +20,7 @@ from services.jobs.context import JobContext
 from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
 from services.modeling.search import train_model
 from services.modeling.spec import TrainingSpec
-from services.profiling.profile import profile_table
+from services.profiling.profile import profile_parquet
 from services.reports.html import render_report
 from services.reports.why import explain_examples
 
@@ -168,8 +168,8 @@ def _ingest_check(ctx, store, data_dir: Path, dataset_id: str) -> dict:
 
 
 def _profile(ctx, store, data_dir: Path, dataset_id: str) -> dict:
-    table = pq.read_table(files.parquet_path(data_dir, dataset_id))
-    profile = profile_table(table, ctx.params["columns"])
+    profile = profile_parquet(files.parquet_path(data_dir, dataset_id), ctx.params["columns"], memory_mb=ctx.memory_mb,
+                              scratch_dir=ctx.scratch_dir)
     profile["plots"] = []
     with files.atomic_output(files.profile_path(data_dir, dataset_id)) as temporary:
         temporary.write_text(json.dumps(profile))  # the dataset's stored profile, as profileDataset would leave it

@@ -24,7 +24,16 @@ def float_column(column: pa.ChunkedArray) -> np.ndarray:
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def histogram(values: np.ndarray, bins: int | None, iqr: float | None = None) -> dict[str, list] | None:
+def sorted_histogram(ordered: np.ndarray, bins: int, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """np.histogram(ordered, bins, range=(low, high)) of sorted values, by binary search instead of a pass:
+    a value is in bin i when edges[i] <= value < edges[i + 1], the last bin closed, exactly as numpy bins it."""
+    edges = np.linspace(low, high, bins + 1)
+    starts = np.searchsorted(ordered, edges[:-1], side="left")
+    return np.diff(np.r_[starts, np.searchsorted(ordered, high, side="right")]), edges
+
+
+def histogram(values: np.ndarray, bins: int | None, iqr: float | None = None, *, is_sorted: bool = False
+              ) -> dict[str, list] | None:
     """Freedman–Diaconis bin width unless a bin count is asked for; finite values only."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -32,12 +41,14 @@ def histogram(values: np.ndarray, bins: int | None, iqr: float | None = None) ->
     low, high = float(finite.min()), float(finite.max())
     if bins is None:
         if iqr is None:
-            q1, q3 = np.percentile(finite, [25, 75])
+            q1, q3 = _quantiles(finite, [0.25, 0.75]) if is_sorted else np.percentile(finite, [25, 75])
             iqr = q3 - q1
         width = 2 * iqr / np.cbrt(finite.size)
         bins = int(np.ceil((high - low) / width)) if width > 0 else 1
     bins = max(1, min(MAX_BINS, bins))
-    counts, edges = np.histogram(finite, bins=bins, range=(low, high) if high > low else (low - 0.5, high + 0.5))
+    span = (low, high) if high > low else (low - 0.5, high + 0.5)
+    counts, edges = (sorted_histogram(finite, bins, *span) if is_sorted
+                     else np.histogram(finite, bins=bins, range=span))
     return {"edges": edges.tolist(), "counts": counts.tolist()}
 
 
@@ -107,29 +118,25 @@ def top_values(column: pa.ChunkedArray, non_null: int) -> tuple[list[dict[str, A
     frequencies = counts.field("counts").to_numpy()
     order = most_frequent(frequencies)
     values = counts.field("values").take(pa.array(order)).to_pylist()
-    top = [{"value": _json_scalar(value), "count": int(frequencies[i]), "ratio": float(frequencies[i]) / non_null}
+    top = [{"value": json_scalar(value), "count": int(frequencies[i]), "ratio": float(frequencies[i]) / non_null}
            for value, i in zip(values, order)]
     return top, len(counts), frequencies
 
 
 def numeric_levels(values: np.ndarray, non_null: int, integer: bool
                    ) -> tuple[list[dict[str, Any]], int, np.ndarray, np.ndarray]:
-    """Top values, distinct count, average ranks (for Spearman) and the sorted values, from one sort."""
-    permutation = np.argsort(values, kind="stable")
-    ordered = values[permutation]
+    """Top values, distinct count, every level's count and the sorted values, from one sort."""
+    ordered = np.sort(values)
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size else np.empty(0, np.int64)
     frequencies = np.diff(np.r_[starts, ordered.size])
     uniques = ordered[starts]
     order = most_frequent(frequencies)
     top = [{"value": int(uniques[i]) if integer else finite_or_none(uniques[i]), "count": int(frequencies[i]),
             "ratio": float(frequencies[i]) / non_null} for i in order]
-    average_rank = starts + (frequencies + 1) / 2.0
-    ranks = np.empty(values.size)
-    ranks[permutation] = np.repeat(average_rank, frequencies)
-    return top, int(uniques.size), ranks, ordered
+    return top, int(uniques.size), frequencies, ordered
 
 
-def _json_scalar(value: Any) -> Any:
+def json_scalar(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, float) and not math.isfinite(value):
@@ -148,18 +155,22 @@ def datetime_seconds(column: pa.ChunkedArray) -> np.ndarray:
 FREQUENCIES = [(1, "s"), (60, "min"), (3600, "h"), (86400, "D"), (7 * 86400, "W")]
 
 
-def inferred_frequency(seconds: np.ndarray) -> str | None:
+def inferred_frequency(seconds: np.ndarray, *, is_sorted: bool = False) -> str | None:
     """The most common step between consecutive sorted timestamps, named like pandas offsets."""
     if seconds.size < 3:
         return None
-    steps = np.diff(np.sort(seconds))
+    steps = np.diff(seconds if is_sorted else np.sort(seconds))
     steps = steps[steps > 0]
     if steps.size == 0:
         return None
     values, counts = np.unique(steps, return_counts=True)
-    step = float(values[np.argmax(counts)])
+    return frequency_name(float(values[np.argmax(counts)]), int(counts.max()), int(steps.size))
+
+
+def frequency_name(step: float, most: int, steps: int) -> str:
+    """Names the most common step (`most` of the `steps` positive steps between sorted timestamps)."""
     if 28 * 86400 <= step <= 31 * 86400:
-        return "MS" if counts.max() / steps.size < 1 else "M"
+        return "MS" if most / steps < 1 else "M"
     if 365 * 86400 <= step <= 366 * 86400:
         return "YS"
     for unit, name in reversed(FREQUENCIES):
@@ -172,12 +183,13 @@ def inferred_frequency(seconds: np.ndarray) -> str | None:
 def datetime_stats(seconds: np.ndarray, bins: int | None) -> tuple[dict[str, Any], dict[str, list] | None]:
     if seconds.size == 0:
         return {}, None
-    low, high = float(seconds.min()), float(seconds.max())
+    ordered = np.sort(seconds)  # once, for the frequency, the quartiles and the histogram
+    low, high = float(ordered[0]), float(ordered[-1])
     from datetime import datetime, timezone
     stats = {"min": datetime.fromtimestamp(low, timezone.utc).isoformat(),
              "max": datetime.fromtimestamp(high, timezone.utc).isoformat(),
-             "range_seconds": high - low, "inferred_frequency": inferred_frequency(seconds)}
-    return stats, histogram(seconds, bins)
+             "range_seconds": high - low, "inferred_frequency": inferred_frequency(ordered, is_sorted=True)}
+    return stats, histogram(ordered, bins, is_sorted=True)
 
 
 def text_stats(column: pa.ChunkedArray) -> dict[str, Any]:

@@ -1,125 +1,376 @@
-"""A dataset's profile: a pure function of its Arrow table and column types."""
+"""A dataset's profile, within the job's memory budget.
+
+Each column is profiled on its own: read into memory and described exactly with numpy and pyarrow when
+that column fits its share of the budget, otherwise inside DuckDB (large_columns), where counts and
+moments stay exact and quantiles and distinct counts become approximate. Table-wide figures run in
+DuckDB over the whole table (duplicates, missing-value patterns: exact, spilling) or on a bounded seeded
+sample (correlations). Every approximation is listed in `sampling.approximations`.
+"""
 from __future__ import annotations
 
+import math
 import os
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from services import dataplane
 from services.profiling import alerts as alert_rules
 from services.profiling import columns as col_stats
 from services.profiling import statistics as table_stats
+from services.profiling.large_columns import LargeColumn, approximation, ident
+from services.profiling.source import ArrowSource, ParquetSource
 
-THREADS = min(4, os.cpu_count() or 1)
+THREADS = min(2, os.cpu_count() or 1)
 NUMERIC_LIKE = r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$"
+COLUMN_SHARE = 0.5         # of the budget, for the columns held in memory at once (one per thread)
+BYTES_PER_NUMBER = 64      # a number column in memory: its float copy, sorted copy, deviations, steps...
+MISSING_MATRIX_ROWS = 500  # rows drawn in the missing-values plot
+TYPE_INFERENCE_ROWS, MIXED_TYPES_ROWS = 50_000, 10_000
+MB = 1024 * 1024
+
+
+def _is_number(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type)
+
+
+def _is_moment(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+def column_memory(arrow_type: pa.DataType, stored_bytes: int, rows: int) -> int:
+    """What profiling one column in memory costs, from its decoded size and row count."""
+    if _is_number(arrow_type):
+        return stored_bytes + rows * BYTES_PER_NUMBER
+    if _is_moment(arrow_type):
+        return stored_bytes + rows * 40
+    return 3 * stored_bytes + rows * 16  # a hash table of the levels beside the values
 
 
 def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bins: int | None
                    ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The column's profile, and what the alert rules need beyond it."""
+    """The column's profile, exact, from its values in memory; and what the alert rules need beyond it."""
     rows = len(column)
     semantic = meta["semantic_type"]
     arrow_type = column.type
-    extra: dict[str, Any] = {"all_level_counts": None, "uniform_counts": None, "numeric_share": None, "ranks": None}
-    is_number = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type)
+    extra: dict[str, Any] = {"all_level_counts": None, "uniform_counts": None, "numeric_share": None,
+                             "exact_distinct": True}
+    is_number = _is_number(arrow_type)
     if is_number:
         full = col_stats.float_column(column)
-        present = ~np.isnan(full)
-        values = full[present]
+        values = full[~np.isnan(full)]
         count = int(values.size)  # NaN counts as missing, as in pandas
-        top, distinct, ranks, ordered = col_stats.numeric_levels(values, count, pa.types.is_integer(arrow_type))
-        extra["ranks"] = np.full(rows, np.nan)
-        extra["ranks"][present] = ranks
-        extra["float"] = full
-        level_counts = None
+        top, distinct, level_counts, ordered = col_stats.numeric_levels(values, count, pa.types.is_integer(arrow_type))
+        level_counts = level_counts if distinct <= len(top) else None
     else:
         count = rows - column.null_count
         top, distinct, level_counts = col_stats.top_values(column, count) if count else ([], 0, None)
-    nulls = rows - count
-    profile: dict[str, Any] = {
-        "name": name, "semantic_type": semantic, "dtype": meta["dtype"], "count": count, "null_count": nulls,
-        "null_ratio": nulls / rows if rows else 0.0, "distinct_count": distinct,
-        "is_unique": count > 0 and distinct == count, "top_values": top,
-        "numeric": None, "datetime": None, "text": None, "histogram": None}
+    profile = _column_profile(name, meta, rows, count, distinct, top, exact=True)
     if is_number:
         profile["numeric"] = col_stats.numeric_stats(values, ordered)
-        profile["histogram"] = col_stats.histogram(values, bins, profile["numeric"].get("iqr"))
-        finite = values[np.isfinite(values)]
-        if finite.size and finite.max() > finite.min():
-            extra["uniform_counts"] = np.histogram(finite, bins=10)[0].tolist()
-    elif pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        profile["histogram"] = col_stats.histogram(ordered, bins, profile["numeric"].get("iqr"), is_sorted=True)
+        finite = ordered[np.isfinite(ordered)]
+        if finite.size and finite[-1] > finite[0]:
+            extra["uniform_counts"] = col_stats.sorted_histogram(finite, 10, finite[0], finite[-1])[0].tolist()
+    elif _is_moment(arrow_type):
         seconds = col_stats.datetime_seconds(column)
         profile["datetime"], profile["histogram"] = col_stats.datetime_stats(seconds, bins)
         extra["seconds"] = seconds
-    elif pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+    elif _is_text(arrow_type):
         profile["text"] = col_stats.text_stats(column)
         if count:
-            sample = pc.drop_null(column).slice(0, 10_000)
-            extra["numeric_share"] = pc.sum(pc.match_substring_regex(sample, NUMERIC_LIKE)).as_py() / len(sample)
-    if semantic in ("CATEGORICAL", "BOOLEAN") and count and distinct <= 10_000:
-        extra["all_level_counts"] = (level_counts.tolist() if level_counts is not None
-                                     else [t["count"] for t in top] if distinct <= len(top) else None)
+            extra["numeric_share"] = _numeric_share(pc.drop_null(column).slice(0, MIXED_TYPES_ROWS))
+    _level_counts(extra, semantic, count, distinct, level_counts)
     return profile, extra
 
 
-def profile_table(table: pa.Table, column_meta: list[dict[str, Any]], *, bins: int | None = None) -> dict[str, Any]:
+def _column_profile(name: str, meta: dict[str, Any], rows: int, count: int, distinct: int, top: list, *,
+                    exact: bool) -> dict[str, Any]:
+    nulls = rows - count
+    unique = count > 0 and (distinct == count if exact else distinct >= count)
+    return {"name": name, "semantic_type": meta["semantic_type"], "dtype": meta["dtype"], "count": count,
+            "null_count": nulls, "null_ratio": nulls / rows if rows else 0.0, "distinct_count": distinct,
+            "is_unique": unique, "top_values": top, "numeric": None, "datetime": None, "text": None, "histogram": None}
+
+
+def _level_counts(extra: dict[str, Any], semantic: str, count: int, distinct: int, level_counts) -> None:
+    if semantic in ("CATEGORICAL", "BOOLEAN") and count and distinct <= 10_000 and level_counts is not None:
+        extra["all_level_counts"] = level_counts.tolist()
+
+
+def _numeric_share(sample: pa.Array | pa.ChunkedArray) -> float:
+    return pc.sum(pc.match_substring_regex(sample, NUMERIC_LIKE)).as_py() / len(sample)
+
+
+def profile_large_column(large: LargeColumn, source, meta: dict[str, Any], bins: int | None
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The column's profile from DuckDB queries: for a column too large for its share of the budget."""
+    arrow_type = large.type
+    if _is_number(arrow_type):
+        found, extra = large.number(bins)
+    elif _is_moment(arrow_type):
+        found, extra = large.moment(bins)
+    elif _is_text(arrow_type):
+        found, extra = large.text()
+    else:
+        found, extra = large.other()
+    exact = not any(a["figure"] == "DISTINCT_COUNT" for a in large.approximations)
+    profile = _column_profile(large.name, meta, source.rows, found["count"], found["distinct"], found["top"],
+                              exact=exact)
+    for key in ("numeric", "datetime", "text", "histogram"):
+        profile[key] = found.get(key, profile[key])
+    extra = {"all_level_counts": None, "uniform_counts": None, "numeric_share": None, **extra, "exact_distinct": exact}
+    counts = extra.get("all_level_counts")
+    extra["all_level_counts"] = None
+    _level_counts(extra, meta["semantic_type"], profile["count"], profile["distinct_count"], counts)
+    if not exact:
+        large.approximations.append(approximation(
+            "IS_UNIQUE", large.name, "HYPERLOGLOG", rows=source.rows, error_bound=None,
+            detail="unique when the estimated distinct count reaches the non-null count"))
+    if _is_text(arrow_type) and profile["count"]:
+        extra["numeric_share"] = _numeric_share(_first_values(source, large.name, MIXED_TYPES_ROWS))
+    return profile, extra
+
+
+def _first_values(source, name: str, limit: int) -> pa.Array:
+    """The first `limit` non-null values in row order, reading only as many batches as needed."""
+    kept: list[pa.Array] = []
+    total = 0
+    for batch in source.batches([name]):
+        values = pc.drop_null(batch.column(0))
+        kept.append(values)
+        total += len(values)
+        if total >= limit:
+            break
+    return pa.concat_arrays(kept).slice(0, limit) if kept else pa.array([], pa.string())
+
+
+def row_order(source, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Monotonicity of number and date columns in row order, streamed batch by batch (nulls skipped)."""
+    state = {name: {"last": None, "up": True, "down": True, "rise": False, "fall": False, "values": 0} for name in names}
+    if not names:
+        return state
+    for batch in source.batches(names):
+        for index, name in enumerate(names):
+            entry = state[name]
+            if not (entry["up"] or entry["down"]):
+                continue
+            column = batch.column(index)
+            if _is_moment(column.type):
+                values = col_stats.datetime_seconds(pa.chunked_array([column]))
+            else:
+                values = col_stats.float_column(pa.chunked_array([column]))
+                values = values[~np.isnan(values)]
+            if values.size == 0:
+                continue
+            steps = np.diff(values if entry["last"] is None else np.r_[entry["last"], values])
+            entry["up"] &= bool(np.all(steps >= 0))
+            entry["down"] &= bool(np.all(steps <= 0))
+            entry["rise"] |= bool(np.any(steps > 0))
+            entry["fall"] |= bool(np.any(steps < 0))
+            entry["last"], entry["values"] = values[-1], entry["values"] + values.size
+    return state
+
+
+def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | None = None, memory_mb: int = 2048,
+                   scratch_dir: Path | None = None, checkpoint: Callable[[], None] = lambda: None) -> dict[str, Any]:
     started = time.perf_counter()
     meta_by_name = {meta["name"]: meta for meta in column_meta}
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:  # numpy and pyarrow release the GIL
-        results = list(pool.map(lambda name: profile_column(name, table.column(name), meta_by_name[name], bins),
-                                table.column_names))
-        column_profiles = [profile for profile, _ in results]
-        extras = {profile["name"]: extra for profile, extra in results}
+    names, rows = source.names, source.rows
+    connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
+    spill = dataplane.SpillWatch(scratch_dir).__enter__()
+    try:
+        source.attach(connection)
+        engine_bytes = dataplane.engine_memory_mb(memory_mb) * MB
+        per_column = memory_mb * MB * COLUMN_SHARE / THREADS
+        fits = {name: column_memory(source.schema.field(name).type, source.column_bytes(name), rows) <= per_column
+                for name in names}
+        approximations: list[dict[str, Any]] = []
+        results: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        with ThreadPoolExecutor(max_workers=THREADS) as pool:  # numpy and pyarrow release the GIL
+            picks = correlation_rows(rows)
+
+            def in_memory_column(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+                column = source.column(name)
+                profile, extra = profile_column(name, column, meta_by_name[name], bins)
+                if _is_number(column.type) or meta_by_name[name]["semantic_type"] in ("CATEGORICAL", "BOOLEAN"):
+                    extra["sample"] = column if picks is None else column.take(picks)  # while it is in memory
+                return profile, extra
+            in_memory = {name: pool.submit(in_memory_column, name) for name in names if fits[name]}
+            large_names = [name for name in names if not fits[name]]
+            for name in large_names:  # DuckDB runs its own threads; one query at a time keeps it in its budget
+                checkpoint()
+                large = LargeColumn(connection, name, source.schema.field(name).type, rows, engine_bytes)
+                results[name] = profile_large_column(large, source, meta_by_name[name], bins)
+                approximations += large.approximations
+            ordered = [name for name in large_names
+                       if _is_number(source.schema.field(name).type) or _is_moment(source.schema.field(name).type)]
+            for name, entry in row_order(source, ordered).items():
+                results[name][1]["row_order"] = entry
+                numeric = results[name][0]["numeric"]
+                if numeric is not None and entry["values"] > 1:
+                    numeric["monotonic"] = ("increasing" if entry["up"] and entry["rise"] else
+                                            "decreasing" if entry["down"] and entry["fall"] else None)
+            for name, future in in_memory.items():
+                results[name] = future.result()
+        checkpoint()
+        column_profiles = [results[name][0] for name in names]
+        extras = {name: results[name][1] for name in names}
         # A column without nulls whose values are all distinct means no two rows can be equal: skip hashing.
-        has_key = any(p["is_unique"] and p["null_count"] == 0 for p in column_profiles)
-        duplicates_future = pool.submit(lambda: 0 if has_key else table_stats.duplicate_rows(table))
+        has_key = any(p["is_unique"] and p["null_count"] == 0 and extras[p["name"]]["exact_distinct"]
+                      for p in column_profiles)
+        duplicates = 0 if has_key else table_stats.duplicate_rows(connection, names, rows)
         numeric_names = [p["name"] for p in column_profiles
                          if p["semantic_type"] == "NUMERIC" and p["numeric"] is not None and p["count"] > 1]
         categorical_names = [p["name"] for p in column_profiles if p["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
                              and 1 < p["distinct_count"] <= table_stats.CRAMERS_MAX_LEVELS]
-        cramers = pool.submit(table_stats.categorical_correlations,
-                              {name: table.column(name) for name in categorical_names})
+        sample = _correlation_sample(source, extras, numeric_names + categorical_names, picks)
+        sampled = rows if picks is None else len(picks)
         correlations = table_stats.numeric_correlations(
-            {name: extras[name]["float"] for name in numeric_names},
-            {name: extras[name]["ranks"] for name in numeric_names}) if len(numeric_names) > 1 else {}
+            {name: col_stats.float_column(sample.column(name)) for name in numeric_names}) if len(numeric_names) > 1 else {}
         if len(categorical_names) > 1:
-            correlations["CRAMERS_V"] = cramers.result()
-        duplicates = duplicates_future.result()
+            correlations["CRAMERS_V"] = table_stats.categorical_correlations(
+                {name: sample.column(name) for name in categorical_names})
+        nulls = source.null_counts() or _null_counts(connection, names)
+        with_nulls = [name for name in names if nulls[name] > 0]
+        patterns = table_stats.missing_patterns(connection, with_nulls, rows)
+        step = max(1, rows // MISSING_MATRIX_ROWS)
+        matrix = source.rows_every(connection, with_nulls, step) if rows else []
+    except duckdb.OutOfMemoryException as exc:
+        raise dataplane.over_budget(memory_mb, "Profiling this dataset") from exc
+    finally:
+        connection.close()
+        spill.__exit__()
     missing_cells = sum(p["null_count"] for p in column_profiles)
-    cells = table.num_rows * table.num_columns
+    cells = rows * len(names)
     alerts = [alert for p in column_profiles for alert in alert_rules.column_alerts(
         p, all_level_counts=extras[p["name"]]["all_level_counts"], uniform_counts=extras[p["name"]]["uniform_counts"],
         numeric_share=extras[p["name"]]["numeric_share"])]
-    alerts += alert_rules.table_alerts(duplicate_rows=duplicates, row_count=max(1, table.num_rows),
+    alerts += alert_rules.table_alerts(duplicate_rows=duplicates, row_count=max(1, rows),
                                        correlations=correlations, numeric_columns=numeric_names,
                                        categorical_columns=categorical_names)
+    approximations += _sampled_figures(rows, sampled, numeric_names, categorical_names, column_profiles)
     return {
-        "row_count": table.num_rows, "column_count": table.num_columns, "missing_cells": missing_cells,
+        "row_count": rows, "column_count": len(names), "missing_cells": missing_cells,
         "missing_cells_ratio": missing_cells / cells if cells else 0.0, "duplicate_rows": duplicates,
-        "memory_bytes": table.nbytes, "columns": column_profiles,
+        "memory_bytes": source.memory_bytes, "columns": column_profiles,
         "correlations": {"columns": {"PEARSON": numeric_names, "SPEARMAN": numeric_names, "KENDALL": numeric_names,
                                      "CRAMERS_V": categorical_names}, "values": correlations},
-        "missing_patterns": table_stats.missing_patterns(table), "alerts": alerts,
+        "missing_patterns": patterns, "alerts": alerts,
+        "missing_matrix": {"step": step, "columns": with_nulls, "rows": ["".join("1" if flag else "0" for flag in row)
+                                                                         for row in matrix]},
         "time_series": _time_series(column_profiles, extras),
-        "sampling": {"kendall_rows": min(table.num_rows, table_stats.KENDALL_SAMPLE_ROWS),
-                     "spearman_pairwise_reranked": table.num_rows <= table_stats.SPEARMAN_EXACT_ROWS,
-                     "type_inference_rows": 50_000, "mixed_types_rows": 10_000},
+        "sampling": {"kendall_rows": min(sampled, table_stats.KENDALL_SAMPLE_ROWS),
+                     "spearman_pairwise_reranked": sampled <= table_stats.SPEARMAN_EXACT_ROWS,
+                     "type_inference_rows": TYPE_INFERENCE_ROWS, "mixed_types_rows": MIXED_TYPES_ROWS,
+                     "correlation_rows": sampled, "memory_mb": memory_mb, "spilled_bytes": spill.peak_bytes,
+                     "in_memory_columns": [name for name in names if fits[name]],
+                     "approximations": approximations},
         "generated_at": datetime.now(timezone.utc).isoformat(),
         "duration_ms": (time.perf_counter() - started) * 1000}
 
 
+def _null_counts(connection, names: list[str]) -> dict[str, int]:
+    found = connection.execute("SELECT " + ", ".join(f"count(*) - count({ident(name)})" for name in names)
+                               + " FROM profiled").fetchall()[0]
+    return dict(zip(names, found))
+
+
+def correlation_rows(rows: int, seed: int = 42) -> np.ndarray | None:
+    """The rows correlations are computed on: all (None) up to CORRELATION_SAMPLE_ROWS, else that many, seeded."""
+    limit = table_stats.CORRELATION_SAMPLE_ROWS
+    if rows <= limit:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
+
+
+def _correlation_sample(source, extras: dict[str, dict], names: list[str], picks: np.ndarray | None) -> pa.Table:
+    """The sampled rows of `names`: taken while each in-memory column was read, streamed for the others."""
+    streamed = [name for name in names if "sample" not in extras[name]]
+    columns = {name: extras[name]["sample"] for name in names if name not in streamed}
+    if streamed:
+        if picks is None:
+            columns |= {name: source.read(streamed).column(name) for name in streamed}
+        else:
+            taken: list[pa.Table] = []
+            start = 0
+            for batch in source.batches(streamed):  # only the sampled rows of each batch are kept
+                end = start + batch.num_rows
+                inside = picks[(picks >= start) & (picks < end)] - start
+                taken.append(pa.Table.from_batches([batch]).take(pa.array(inside)))
+                start = end
+            table = pa.concat_tables(taken)
+            columns |= {name: table.column(name) for name in streamed}
+    return pa.table({name: columns[name] for name in names}) if names else pa.table({})
+
+
+def _sampled_figures(rows: int, sample_rows: int, numeric_names: list[str], categorical_names: list[str],
+                     column_profiles: list[dict]) -> list[dict[str, Any]]:
+    found = []
+    if sample_rows < rows and (len(numeric_names) > 1 or len(categorical_names) > 1):
+        found.append(approximation(
+            "CORRELATIONS", None, "SAMPLE", rows=rows, sample_rows=sample_rows,
+            error_bound=1.96 / math.sqrt(sample_rows),
+            detail="Pearson, Spearman and Cramér's V on a seeded uniform sample of rows; the bound is the 95% "
+                   "interval of a correlation near 0"))
+    kendall = min(sample_rows, table_stats.KENDALL_SAMPLE_ROWS)
+    if kendall < rows and len(numeric_names) > 1:
+        found.append(approximation(
+            "KENDALL", None, "SAMPLE", rows=rows, sample_rows=kendall,
+            error_bound=1.96 * math.sqrt(2 * (2 * kendall + 5) / (9 * kendall * (kendall - 1))),
+            detail="Kendall's tau-b on a seeded sample; the bound is the 95% interval of a tau near 0"))
+    if rows > TYPE_INFERENCE_ROWS:
+        found.append(approximation("SEMANTIC_TYPES", None, "SAMPLE", rows=rows, sample_rows=TYPE_INFERENCE_ROWS,
+                                   detail="column types were inferred at ingest from the first rows"))
+    for profile in column_profiles:
+        if profile["text"] is not None and profile["count"] > MIXED_TYPES_ROWS:
+            found.append(approximation("MIXED_TYPES", profile["name"], "SAMPLE", rows=rows,
+                                       sample_rows=MIXED_TYPES_ROWS,
+                                       detail="the share of numeric-looking values is taken from the first values"))
+    return found
+
+
 def _time_series(column_profiles: list[dict], extras: dict[str, dict]) -> dict | None:
     for profile in column_profiles:
-        seconds = extras[profile["name"]].get("seconds")
-        if seconds is None or seconds.size < 3:
+        extra = extras[profile["name"]]
+        seconds = extra.get("seconds")
+        if seconds is not None:
+            if seconds.size < 3:
+                continue
+            hint = table_stats.time_series_hint(profile["name"], seconds, profile["datetime"]["inferred_frequency"],
+                                                table_stats.usual_step(seconds))
+        elif "gaps" in extra and extra["row_order"]["values"] >= 3:
+            order = extra["row_order"]
+            hint = ({"column": profile["name"], "frequency": profile["datetime"]["inferred_frequency"],
+                     "monotonic": True, "gaps": extra["gaps"]} if order["up"] or order["down"] else None)
+        else:
             continue
-        hint = table_stats.time_series_hint(profile["name"], seconds, profile["datetime"]["inferred_frequency"],
-                                            table_stats.usual_step(seconds))
         if hint:
             return hint
     return None
+
+
+def profile_parquet(path: Path, column_meta: list[dict[str, Any]], *, bins: int | None = None, memory_mb: int = 2048,
+                    scratch_dir: Path | None = None, checkpoint: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """Profile a Parquet file within `memory_mb`, spilling to `scratch_dir`."""
+    return profile_source(ParquetSource(path), column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=scratch_dir,
+                          checkpoint=checkpoint)
+
+
+def profile_table(table: pa.Table, column_meta: list[dict[str, Any]], *, bins: int | None = None,
+                  memory_mb: int = 2048) -> dict[str, Any]:
+    """Profile an Arrow table a caller already holds in memory (DuckDB scans it without copying)."""
+    with tempfile.TemporaryDirectory(prefix="assay-profile-") as scratch:
+        return profile_source(ArrowSource(table), column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=Path(scratch))

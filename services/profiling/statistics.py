@@ -4,34 +4,47 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from scipy import stats as scipy_stats
 
+from services.profiling.large_columns import ident
+
 KENDALL_SAMPLE_ROWS = 5_000
+CORRELATION_SAMPLE_ROWS = 100_000  # correlations (and Cramér's V) above this many rows use a seeded sample
 SPEARMAN_EXACT_ROWS = 50_000  # above this, pairs with missing values reuse each column's own ranks
 CRAMERS_MAX_LEVELS = 200
 
 
-def duplicate_rows(table: pa.Table) -> int:
-    """Rows equal to an earlier row, found through a 64-bit hash of each row (collisions: ~n²/2⁶⁵)."""
-    if table.num_rows < 2:
+def duplicate_rows(connection: duckdb.DuckDBPyConnection, names: list[str], rows: int) -> int:
+    """Rows equal to an earlier row, exactly: a hash aggregation of whole rows inside DuckDB, which spills to
+    the job's scratch dir when the distinct rows outgrow its memory (NaN equals NaN and null equals null)."""
+    if rows < 2 or not names:
         return 0
-    frame = table.to_pandas(types_mapper=None, split_blocks=True, self_destruct=False)
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return int(hashes.size - np.unique(hashes).size)
+    columns = ", ".join(ident(name) for name in names)
+    groups = connection.execute(f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM profiled)").fetchall()[0][0]
+    return int(rows - groups)
 
 
 def _clean_matrix(matrix: np.ndarray) -> list[list[float | None]]:
     return [[float(v) if math.isfinite(v) else None for v in row] for row in matrix]
 
 
-def numeric_correlations(values: dict[str, np.ndarray], ranks: dict[str, np.ndarray], seed: int = 0) -> dict[str, Any]:
-    """Pearson and Spearman (Pearson of average ranks) on all rows, pairwise complete as in pandas;
-    Kendall's tau-b on a seeded sample when there are more rows than KENDALL_SAMPLE_ROWS."""
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks of the non-NaN values (NaN stays NaN), as pandas ranks for Spearman."""
+    ranks = np.full(values.size, np.nan)
+    present = ~np.isnan(values)
+    ranks[present] = scipy_stats.rankdata(values[present], method="average")
+    return ranks
+
+
+def numeric_correlations(values: dict[str, np.ndarray], seed: int = 0) -> dict[str, Any]:
+    """Pearson and Spearman (Pearson of average ranks), pairwise complete as in pandas, on the rows given (all
+    rows or the profile's bounded sample); Kendall's tau-b on a seeded sample of KENDALL_SAMPLE_ROWS of them."""
     frame = pd.DataFrame(values)
+    ranks = {name: average_ranks(column) for name, column in values.items()}
     result: dict[str, Any] = {}
     if frame.shape[1] < 2:
         return result
@@ -101,24 +114,26 @@ def categorical_correlations(columns: dict[str, pa.ChunkedArray]) -> list[list[f
     return matrix
 
 
-def missing_patterns(table: pa.Table, limit: int = 50) -> list[dict[str, Any]]:
-    """The most frequent sets of columns missing together (rows with nothing missing are left out)."""
-    with_nulls = [name for name in table.column_names if table.column(name).null_count > 0]
+def missing_patterns(connection: duckdb.DuckDBPyConnection, with_nulls: list[str], rows: int, limit: int = 50
+                     ) -> list[dict[str, Any]]:
+    """The most frequent sets of columns missing together (rows with nothing missing are left out), exact:
+    a hash aggregation of each row's null flags over the columns that have nulls."""
     if not with_nulls:
         return []
-    patterns = np.zeros(table.num_rows, dtype=object if len(with_nulls) > 63 else np.uint64)
-    for bit, name in enumerate(with_nulls):
-        mask = pc.is_null(table.column(name)).to_numpy(zero_copy_only=False)
-        patterns = patterns | (mask.astype(patterns.dtype) << (np.uint64(bit) if patterns.dtype != object else bit))
-    values, counts = np.unique(patterns, return_counts=True)
-    order = np.argsort(-counts, kind="stable")
+    if len(with_nulls) <= 63:  # one integer per row hashes far faster than a list of flags
+        flags = " | ".join(f"(CAST({ident(name)} IS NULL AS UBIGINT) << {bit})" for bit, name in enumerate(with_nulls))
+        found = connection.execute(f"SELECT {flags} AS p, count(*) AS n FROM profiled GROUP BY p").fetchall()
+    else:
+        flags = "[" + ", ".join(f"{ident(name)} IS NULL" for name in with_nulls) + "]"
+        found = [(sum(1 << bit for bit, flag in enumerate(pattern) if flag), count) for pattern, count in
+                 connection.execute(f"SELECT {flags} AS p, count(*) AS n FROM profiled GROUP BY p").fetchall()]
+    coded = sorted(((-count, int(pattern), count) for pattern, count in found), key=lambda entry: entry[:2])
     result = []
-    for index in order:
-        pattern = int(values[index])
+    for _, pattern, count in coded:
         if pattern == 0:
             continue
         columns = [name for bit, name in enumerate(with_nulls) if pattern >> bit & 1]
-        result.append({"columns": columns, "count": int(counts[index]), "ratio": float(counts[index]) / table.num_rows})
+        result.append({"columns": columns, "count": int(count), "ratio": float(count) / rows})
         if len(result) >= limit:
             break
     return result

@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 
 from services import files
 from services.jobs.context import JobContext
-from services.profiling.profile import profile_table
+from services.profiling.profile import profile_parquet
 from services.reports.html import render_report
 from services.reports.why import explain_examples
 
@@ -22,7 +21,8 @@ def run_report(ctx: JobContext) -> dict:
         profile = json.loads(stored.read_text())
         ctx.log("Using the stored profile")
     else:
-        profile = profile_table(pq.read_table(files.parquet_path(data_dir, dataset_id)), p["columns"])
+        profile = profile_parquet(files.parquet_path(data_dir, dataset_id), p["columns"], memory_mb=ctx.memory_mb,
+                                  scratch_dir=ctx.scratch_dir)
         profile["plots"] = []
         with files.atomic_output(stored) as temporary:
             temporary.write_text(json.dumps(profile))

@@ -203,3 +203,26 @@ def test_no_profile_until_profiled(client, token):
     dataset = ingest(client, token, b"a,b\n1,2\n3,4\n")
     result = gql(client, READ, {"id": dataset["id"]}, token)["data"]["dataset"]
     assert result["profile"] is None and result["plots"] == []
+
+
+def test_plots_are_drawn_on_first_request_and_replaced_by_the_next_profile(client, token, settings):
+    """The job only lists the plots (it is SUCCEEDED once the statistics are stored); each PNG is drawn from the
+    stored profile when first asked for, kept, and dropped when a new profile replaces the old one."""
+    from schema.common import raw_id
+    from services.files import plots_dir
+    frame = real_looking_frame(300)
+    dataset = ingest(client, token, frame.to_csv(index=False).encode(), "lazy.csv")
+    folder = plots_dir(settings.resolved_data_dir, raw_id(dataset["id"], "Dataset"))
+    plots = run_profile(client, token, dataset["id"], plots=True)["plots"]
+    assert {"HISTOGRAM", "BOX", "CORRELATION_HEATMAP", "MISSING_MATRIX"} <= {p["kind"] for p in plots}
+    assert not folder.exists()  # nothing drawn by the job
+    box = next(p for p in plots if p["kind"] == "BOX" and p["column"] == "income")
+    matrix = next(p for p in plots if p["kind"] == "MISSING_MATRIX")
+    for plot in (box, matrix):
+        response = client.get(plot["url"])
+        assert response.status_code == 200 and response.content.startswith(b"\x89PNG")
+    drawn = sorted(path.name for path in folder.iterdir())
+    assert drawn == sorted(p["url"].split("?")[0].rsplit("/", 1)[1] for p in (box, matrix))
+    run_profile(client, token, dataset["id"], plots=True)
+    assert not folder.exists()  # the new profile's plots are drawn from the new statistics
+    assert run_profile(client, token, dataset["id"], plots=False)["plots"] == []
