@@ -25,6 +25,7 @@ from services.modeling import ModelStatus
 from services.modeling.checks import check_numbers, check_target
 from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
+from services.names import derived_name, given_name
 from services.pagination import Page, paginate
 from services.preprocessing import service as preprocessing
 from services.storage.tables import Dataset, Job, Model
@@ -34,6 +35,7 @@ MAX_PREDICT_ROWS = 1000
 
 async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: str, data_dir: Path,
                          spec: TrainingSpec) -> tuple[Model, Job]:
+    name = given_name(spec.name, field=["name"])
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=spec.dataset_id) if spec.dataset_id else None
     if dataset is None:
         raise not_found("Dataset", ["datasetId"])
@@ -60,7 +62,7 @@ async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: st
         Model.owner_id == owner_id, Model.dataset_id == dataset.id, Model.target == target)) or 0
     model = Model(owner_id=owner_id, dataset_id=dataset.id, target=target, task=task, version=previous + 1,
                   algorithm=spec.algorithms[0] if len(spec.algorithms) == 1 else "AUTO",
-                  name=(spec.name or f"{dataset.name} → {target}").strip()[:MAX_NAME])
+                  name=name or derived_name(f"{dataset.name} → {target}"))
     session.add(model)
     await session.flush()
     job_spec = replace(spec, dataset_id=dataset.id, task=task)
