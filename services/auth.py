@@ -10,7 +10,10 @@ from datetime import datetime, timedelta, timezone
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import select
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import ErrorCode, ServiceError, conflict, invalid
@@ -70,7 +73,8 @@ def decode_access_token(token: str, *, secret: str) -> str | None:
     return claims["sub"] if claims.get("typ") == "access" else None
 
 
-async def create_user(*, session: AsyncSession, email: str, password: str, role: str = "MEMBER") -> User:
+def _checked_account(email: str, password: str) -> str:
+    """The normalised email, once the email and password pass the rules every account follows."""
     email = normalize_email(email)
     if not EMAIL_PATTERN.match(email) or len(email) > 320:
         raise invalid("Not a valid email address", ["email"])
@@ -78,6 +82,11 @@ async def create_user(*, session: AsyncSession, email: str, password: str, role:
         raise invalid(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters", ["password"])
     if len(password) > 1024:
         raise invalid("Password too long", ["password"])
+    return email
+
+
+async def create_user(*, session: AsyncSession, email: str, password: str, role: str = "MEMBER") -> User:
+    email = _checked_account(email, password)
     if await session.scalar(select(User.id).where(User.email == email)):
         raise conflict("An account with this email already exists", ["email"])
     user = User(email=email, password_hash=hash_password(password), role=role)
@@ -127,11 +136,14 @@ async def rotate_refresh_token(*, session: AsyncSession, refresh_token: str, sec
 
 
 async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> None:
-    """Create the configured admin at start-up if absent; an existing account is promoted, not reset."""
-    existing = await session.scalar(select(User).where(User.email == normalize_email(email)))
-    if existing is None:
-        await create_user(session=session, email=email, password=password, role="ADMIN")
-    elif existing.role != "ADMIN":
-        existing.role = "ADMIN"
-        session.add(existing)
-        await session.commit()
+    """Create the configured admin at start-up if absent; an existing account is promoted, not reset.
+
+    Replicas start together and each runs this: the row is inserted if absent (ON CONFLICT DO NOTHING on
+    the unique email) and promoted by one guarded UPDATE, so N at once leave one admin and no error.
+    """
+    email = _checked_account(email, password)
+    admin = User(email=email, password_hash=hash_password(password), role="ADMIN")
+    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(insert(User).values(**admin.model_dump()).on_conflict_do_nothing(index_elements=["email"]))
+    await session.execute(update(User).where(col(User.email) == email, col(User.role) != "ADMIN").values(role="ADMIN"))
+    await session.commit()
