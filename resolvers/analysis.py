@@ -15,9 +15,7 @@ from schema.reports import AnalyzeDatasetInput, AnswerJobInput, GenerateReportIn
 
 
 def _theme_defaults(ctx: Context) -> dict[str, str]:
-    settings = ctx.settings
-    return {"primary": settings.report_primary, "accent": settings.report_accent, "background": settings.report_background,
-            "text": settings.report_text, "font_family": settings.report_font_family}
+    return ctx.settings.report_theme
 
 
 def _theme(theme: Any) -> dict | None:

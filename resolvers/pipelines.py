@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Optional
 
 import strawberry
 
-from services.errors import invalid
+from services.pagination import checked_count
 from services.pipelines import service
 from services.pipelines.config import PipelineLimits, parse_source, parse_steps
 from services.pipelines.job import preview_source
@@ -131,9 +131,7 @@ class PipelinesMutation:
     async def preview_source(self, info: strawberry.Info, input: PreviewSourceInput) -> PreviewSourcePayload:
         ctx: Context = info.context
         settings = ctx.settings
-        rows = 20 if input.rows is None else input.rows
-        if not 1 <= rows <= settings.max_preview_rows:
-            raise invalid(f"`rows` must be between 1 and {settings.max_preview_rows}", ["rows"])
+        rows = checked_count(input.rows, name="rows", default=20, least=1, most=settings.max_preview_rows)
         source = parse_source(given_part(input.source))
         async with ctx.session() as session:
             await service.check_source(session, owner_id=ctx.user_id, source=source, steps=None,

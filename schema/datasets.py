@@ -16,6 +16,7 @@ from services.jobs import queries as job_queries
 from services.modeling import service as model_service
 from services.preprocessing import service as preprocessing_service
 from services.profiling import service as profile_service
+from services.pagination import checked_count
 from services.storage.tables import Dataset as DatasetRow
 
 from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
@@ -114,9 +115,10 @@ class IngestInfo:
     def alerts(self) -> list[IngestAlert]:
         return [IngestAlert(code=a["code"], message=a["message"]) for a in self.info.get("alerts", [])]
 
-    @strawberry.field(description="The first rejected lines (at most 100 are kept here; all in the download)")
+    @strawberry.field(description="The first rejected lines (`first` 0-100; all of them in the download)",
+                      extensions=[ServiceErrors()])
     def rejects(self, first: int | None = 10) -> list[RejectedLine]:
-        first = 10 if first is None else max(0, min(first, 100))
+        first = checked_count(first, name="first", default=10, most=100)
         return [RejectedLine(**r) for r in self.info.get("rejects", [])[:first]]
 
 

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from services import modeling
 from services.modeling import export
+from services.pagination import checked_count
 from services.storage.tables import Model as ModelRow
 
 from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
@@ -146,9 +147,11 @@ class Model(Node):
         matrix = self.details.get("confusion_matrix")
         return ConfusionMatrix(**matrix) if matrix else None
 
-    @strawberry.field
+    @strawberry.field(description="The most important features, most important first (`limit` 0-10,000)",
+                      extensions=[ServiceErrors()])
     def feature_importances(self, limit: int | None = 20) -> list[FeatureImportance]:
-        return [FeatureImportance(**f) for f in self.details.get("feature_importances", [])[: 20 if limit is None else limit]]
+        limit = checked_count(limit, name="limit", default=20, most=10_000)
+        return [FeatureImportance(**f) for f in self.details.get("feature_importances", [])[:limit]]
 
     @strawberry.field(description="The input signature predict checks rows against")
     def features(self) -> list[ModelFeature]:

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.utils.str_converters import to_camel_case
 
-from services.errors import invalid
+from services.pagination import checked_count
 from services import pipelines
 from services.pipelines import service as pipeline_service
 from services.pipelines import sinks
@@ -284,9 +284,8 @@ PipelineRunConnection = Connection[PipelineRun]
 
 
 def check_page(info: strawberry.Info, offset: int, limit: int) -> None:
-    most = info.context.settings.max_preview_rows
-    if offset < 0 or not 0 <= limit <= most:
-        raise invalid(f"`offset` >= 0 and `limit` between 0 and {most}", ["limit"])
+    checked_count(offset, name="offset", default=0, most=None)
+    checked_count(limit, name="limit", default=20, most=info.context.settings.max_preview_rows)
 
 
 async def stored_page(info: strawberry.Info, run: RunRow | None, *, offset: int, limit: int) -> Table | None:

@@ -8,7 +8,9 @@ from typing import Any, Optional
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import SemanticType
+from services.pagination import checked_count
+
+from schema.common import SemanticType, ServiceErrors
 
 
 @strawberry.enum
@@ -180,9 +182,10 @@ class ColumnProfile:
     histogram: Histogram | None
     top: strawberry.Private[list[dict[str, Any]]]
 
-    @strawberry.field(description="The most frequent values, most frequent first (at most 50)")
+    @strawberry.field(description="The most frequent values, most frequent first (`limit` 0-50)",
+                      extensions=[ServiceErrors()])
     def top_values(self, limit: int | None = 10) -> list[ValueCount]:
-        return [ValueCount(**value) for value in self.top[: max(0, min(50, 10 if limit is None else limit))]]
+        return [ValueCount(**value) for value in self.top[:checked_count(limit, name="limit", default=10, most=50)]]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ColumnProfile":
@@ -252,9 +255,11 @@ class Profile:
         return CorrelationMatrix(method=method, columns=correlations["columns"][method.value] if values else [],
                                  values=values or [])
 
-    @strawberry.field(description="The most frequent sets of columns missing together")
+    @strawberry.field(description="The most frequent sets of columns missing together (`limit` 0-50)",
+                      extensions=[ServiceErrors()])
     def missing_patterns(self, limit: int | None = 10) -> list[MissingPattern]:
-        return [MissingPattern(**p) for p in self.data["missing_patterns"][: max(0, min(50, 10 if limit is None else limit))]]
+        limit = checked_count(limit, name="limit", default=10, most=50)
+        return [MissingPattern(**p) for p in self.data["missing_patterns"][:limit]]
 
     @strawberry.field
     def alerts(self) -> list[Alert]:

@@ -7,7 +7,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (AddValidationRules, MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
+                                   QueryDepthLimiter, ValidationCache)
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.analysis import AnalysisMutation
@@ -76,6 +77,9 @@ class FastMaskErrors(MaskErrors):
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
 
+DOCUMENTS_CACHED = 256  # distinct query texts kept parsed and validated (a client app sends a few dozen)
+
+
 class AssaySchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Log only unexpected errors, in full, naming the operation and the user, under an id the client gets."""
@@ -94,15 +98,21 @@ class AssaySchema(strawberry.Schema):
 def create_schema(*, max_depth: int = 10, max_aliases: int = 15, max_tokens: int = 2000,
                   extensions: tuple[Any, ...] = ()) -> strawberry.Schema:
     """`extensions`: the server's own (metrics, tracing), run before the limits so refused operations are seen too."""
+    # Parsing and validating a document is a fixed cost of every request (validating predict's took longer
+    # than the whole of health), so both are cached by document text. The limiters' rule classes are made
+    # once: made per request (as the limiters do), they would be a new cache key each time.
+    limit_rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+                   *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
     return AssaySchema(
         query=Query, mutation=Mutation, subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         execution_context_class=SharedEventExecutor,
         extensions=[
             *extensions,
-            lambda: QueryDepthLimiter(max_depth=max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: ParserCache(maxsize=DOCUMENTS_CACHED),
+            lambda: ValidationCache(maxsize=DOCUMENTS_CACHED),
             lambda: FastMaskErrors(should_mask_error=should_mask, error_message="Internal server error"),
         ],
     )

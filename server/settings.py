@@ -121,6 +121,17 @@ class Settings(BaseSettings):
         if self.executor == "celery" and not self.redis_url:
             raise ConfigurationError("ASSAY_EXECUTOR=celery needs ASSAY_REDIS_URL (the Celery broker and event bus), "
                                      "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0")
+        from services.reports.theme import check_theme_settings
+        try:  # a bad default colour would otherwise fail every report job, long after start-up
+            check_theme_settings(self.report_theme)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
+
+    @property
+    def report_theme(self) -> dict[str, str]:
+        """The ASSAY_REPORT_* defaults, by theme field."""
+        return {"primary": self.report_primary, "accent": self.report_accent, "background": self.report_background,
+                "text": self.report_text, "font_family": self.report_font_family}
 
     @cached_property
     def resolved_data_dir(self) -> Path:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Awaitable, BinaryIO, Callable
@@ -283,10 +285,18 @@ def discard_staged(request: Request) -> None:
         upload.staged_path.unlink(missing_ok=True)
 
 
-def clear_staging(data_dir: Path) -> None:
-    """At start-up: anything left in the staging folder belonged to a request that died with the server."""
+ABANDONED_STAGING_SECONDS = 600
+
+
+def clear_staging(data_dir: Path, *, idle_seconds: float = ABANDONED_STAGING_SECONDS) -> None:
+    """At start-up: remove staged uploads of requests that died with a server. Replicas share the data dir,
+    so a file still being written belongs to another replica's live request: only files nobody has written
+    for `idle_seconds` are removed (a live upload writes every chunk as it arrives)."""
+    idle_since = time.time() - idle_seconds
     for leftover in (data_dir / STAGING_FOLDER).glob("*.part"):
-        leftover.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # its own request, or another replica, removed it first
+            if leftover.stat().st_mtime < idle_since:
+                leftover.unlink(missing_ok=True)
 
 
 class BodyTooLarge(Exception):

@@ -10,7 +10,10 @@ from datetime import datetime, timedelta, timezone
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import select
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import ErrorCode, ServiceError, conflict, invalid
@@ -99,9 +102,15 @@ def check_password(password: str, *, field: str = "password") -> None:
         raise invalid("Password too long", [field])
 
 
-async def create_user(*, session: AsyncSession, email: str, password: str, role: str = "MEMBER") -> User:
+def _checked_account(email: str, password: str) -> str:
+    """The normalised email, once the email and password pass the rules every account follows."""
     email = check_email(email)
     check_password(password)
+    return email
+
+
+async def create_user(*, session: AsyncSession, email: str, password: str, role: str = "MEMBER") -> User:
+    email = _checked_account(email, password)
     if await session.scalar(select(User.id).where(User.email == email)):
         raise conflict("An account with this email already exists", ["email"])
     user = User(email=email, password_hash=hash_password(password), role=role)
@@ -173,14 +182,15 @@ async def rotate_refresh_token(*, session: AsyncSession, refresh_token: str, sec
 
 
 async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> None:
-    """Create the configured admin at start-up if absent; an existing account is promoted, not reset."""
-    existing = await session.scalar(select(User).where(User.email == normalize_email(email)))
-    if existing is None:
-        admin = await create_user(session=session, email=email, password=password, role="ADMIN")
-        admin.email_verified_at = utcnow()  # the operator configured this address
-        session.add(admin)
-        await session.commit()
-    elif existing.role != "ADMIN":
-        existing.role = "ADMIN"
-        session.add(existing)
-        await session.commit()
+    """Create the configured admin at start-up if absent; an existing account is promoted, not reset.
+
+    Replicas start together and each runs this: the row is inserted if absent (ON CONFLICT DO NOTHING on
+    the unique email) and promoted by one guarded UPDATE, so N at once leave one admin and no error.
+    """
+    email = _checked_account(email, password)
+    # The operator configured this address: it counts as verified.
+    admin = User(email=email, password_hash=hash_password(password), role="ADMIN", email_verified_at=utcnow())
+    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(insert(User).values(**admin.model_dump()).on_conflict_do_nothing(index_elements=["email"]))
+    await session.execute(update(User).where(col(User.email) == email, col(User.role) != "ADMIN").values(role="ADMIN"))
+    await session.commit()

@@ -24,6 +24,19 @@ class Page(Generic[T]):
     total: int
 
 
+def checked_count(value: int | None, *, name: str, default: int, most: int | None, least: int = 0,
+                  field: list[str] | None = None) -> int:
+    """A caller's count or position (`first`, `last`, `limit`, `top`, `offset`): absent means `default`; outside
+    least..most is INVALID_INPUT naming the argument. Never clamped silently, and never handed to a slice
+    unchecked, where a negative number counts from the end (`[:-1]` drops the last item)."""
+    if value is None:
+        return default
+    if value < least or (most is not None and value > most):
+        bounds = f"between {least} and {most:,}" if most is not None else f"at least {least}"
+        raise invalid(f"`{name}` must be {bounds}", field or [name])
+    return value
+
+
 def encode_cursor(created_at: datetime, row_id: str) -> str:
     return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{row_id}".encode()).decode()
 
@@ -42,8 +55,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 async def paginate(session: AsyncSession, model: Any, *, filters: list[Any], first: int, after: str | None,
                    max_first: int) -> Page:
     """One page of `model` rows matching `filters`, newest first."""
-    if first < 0 or first > max_first:
-        raise invalid(f"`first` must be between 0 and {max_first}", ["first"])
+    checked_count(first, name="first", default=first, most=max_first)
     newest_first = (col(model.created_at).desc(), col(model.id).desc())
     if not after:  # the first page: the total rides along as a window count, one statement instead of two
         counted = (await session.exec(select(model, func.count().over()).where(*filters)

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from services import files
+from services.pagination import checked_count
 from services.errors import invalid
 
 OTHER = "Other"
@@ -70,12 +71,8 @@ def _check(spec: dict[str, Any], types: dict[str, str]) -> None:
                       ["input", "x"])
     if kind == "PIE" and spec.get("group_by"):
         raise invalid("A PIE chart cannot be grouped", ["input", "groupBy"])
-    if not 1 <= spec["limit"] <= MAX_LIMIT:
-        raise invalid(f"`limit` must be between 1 and {MAX_LIMIT}", ["input", "limit"])
-    if not 1 <= spec["bins"] <= 100:
-        raise invalid("`bins` must be between 1 and 100", ["input", "bins"])
-    if not 1 <= spec["top"] <= MAX_TOP:
-        raise invalid(f"`top` must be between 1 and {MAX_TOP}", ["input", "top"])
+    for name, most in (("limit", MAX_LIMIT), ("bins", 100), ("top", MAX_TOP)):
+        checked_count(spec[name], name=name, default=CHART_DEFAULTS[name], least=1, most=most, field=["input", name])
 
 
 def _json(value: Any) -> Any:

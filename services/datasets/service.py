@@ -21,13 +21,13 @@ from services.ingest.sniff import check_upload, read_text_head
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.jobs.status import ACTIVE
-from services.pagination import Page, paginate
+from services.names import MAX_NAME, derived_name, given_name
+from services.pagination import Page, checked_count, paginate
 from services.registry.service import refuse_if_aliased
 from services.storage.tables import Dataset, Job, Model, Report
 from services.values import json_rows
 
 COPY_CHUNK = 1024 * 1024
-MAX_NAME = 255
 
 
 def display_name(file_name: str | None) -> str:
@@ -140,9 +140,8 @@ async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id
     """
     options = validate_csv_options(csv_options)
     shown = display_name(file_name)
-    if name is not None and not name.strip():
-        raise invalid("The name cannot be blank", ["name"])
-    dataset = Dataset(owner_id=owner_id, name=(name or shown).strip()[:MAX_NAME], file_name=shown, csv_options=options)
+    dataset = Dataset(owner_id=owner_id, name=given_name(name, field=["name"]) or derived_name(shown), file_name=shown,
+                      csv_options=options)
     folder = files.dataset_dir(data_dir, dataset.id)
     try:
         following = await _judgeable(arrival)
@@ -268,10 +267,8 @@ async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: st
 async def row_page(data_dir: Path, dataset: Dataset, *, offset: int, limit: int, max_limit: int
                    ) -> tuple[list[str], list[list[Any]], int]:
     """A page of a READY dataset's rows, read off the event loop; before READY, its columns and no rows."""
-    if offset < 0:
-        raise invalid("`offset` cannot be negative", ["offset"])
-    if limit < 0 or limit > max_limit:
-        raise invalid(f"`limit` must be between 0 and {max_limit}", ["limit"])
+    checked_count(offset, name="offset", default=0, most=None)
+    checked_count(limit, name="limit", default=20, most=max_limit)
     if dataset.status != DatasetStatus.READY:
         return [c["name"] for c in dataset.columns], [], dataset.row_count or 0
     return await asyncio.to_thread(read_rows, data_dir, dataset.id, offset=offset, limit=limit)

@@ -5,9 +5,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.errors import invalid
 from services.jobs.status import IN_FLIGHT, JobStatus
-from services.pagination import Page, paginate
+from services.pagination import Page, checked_count, paginate
 from services.storage.tables import Job, JobLog
 
 
@@ -34,8 +33,7 @@ MAX_LOG_ENTRIES = 1000
 
 async def newest_logs(session: AsyncSession, *, job_id: str, last: int) -> list[JobLog]:
     """The newest `last` lines, oldest first; `last` is a caller's number, so it is bounded."""
-    if last < 0 or last > MAX_LOG_ENTRIES:
-        raise invalid(f"`last` must be between 0 and {MAX_LOG_ENTRIES}", ["last"])
+    checked_count(last, name="last", default=100, most=MAX_LOG_ENTRIES)
     return await job_logs(session, job_id=job_id, last=last)
 
 

@@ -22,10 +22,11 @@ from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
-from services.modeling import ModelStatus
+from services.modeling import ModelStatus, few_rows
 from services.modeling.checks import check_numbers, check_target
 from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
+from services.names import derived_name, given_name
 from services.pagination import Page, paginate
 from services.preprocessing import service as preprocessing
 from services.registry.names import ModelReference
@@ -37,6 +38,7 @@ MAX_PREDICT_ROWS = 1000
 
 async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: str, data_dir: Path,
                          spec: TrainingSpec) -> tuple[Model, Job]:
+    name = given_name(spec.name, field=["name"])
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=spec.dataset_id) if spec.dataset_id else None
     if dataset is None:
         raise not_found("Dataset", ["datasetId"])
@@ -63,7 +65,7 @@ async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: st
         Model.owner_id == owner_id, Model.dataset_id == dataset.id, Model.target == target)) or 0
     model = Model(owner_id=owner_id, dataset_id=dataset.id, target=target, task=task, version=previous + 1,
                   algorithm=spec.algorithms[0] if len(spec.algorithms) == 1 else "AUTO",
-                  name=(spec.name or f"{dataset.name} → {target}").strip()[:MAX_NAME])
+                  name=name or derived_name(f"{dataset.name} → {target}"))
     session.add(model)
     await session.flush()
     job_spec = replace(spec, dataset_id=dataset.id, task=task)
@@ -169,6 +171,12 @@ def load_pipeline(data_dir: Path, model_id: str) -> Any:
 
 def check_rows(rows: list[Any], features: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows in the raw column shape, checked against the signature; errors name the row and the column."""
+    return pd.DataFrame(checked_columns(rows, features))
+
+
+def checked_columns(rows: list[Any], features: list[dict[str, Any]]) -> dict[str, Any]:
+    """`check_rows`'s columns (name -> values typed as in training), before any DataFrame is built: for
+    one row, building it cost more than the checks."""
     if not rows:
         raise invalid("Give at least one row", ["rows"])
     if len(rows) > MAX_PREDICT_ROWS:
@@ -194,8 +202,7 @@ def check_rows(rows: list[Any], features: list[dict[str, Any]]) -> pd.DataFrame:
             if feature["required"] and row.get(feature["name"]) is None:
                 raise invalid(f"Row {index}: {feature['name']} is required (it was never missing in training)",
                               ["rows", str(index), feature["name"]])
-    return pd.DataFrame({f["name"]: _typed_column([row.get(f["name"]) for row in rows], f["semantic_type"])
-                         for f in features})
+    return {f["name"]: _typed_column([row.get(f["name"]) for row in rows], f["semantic_type"]) for f in features}
 
 
 def _is_finite(number: int | float) -> bool:
@@ -226,14 +233,15 @@ def predict_rows(data_dir: Path, model: Model, rows: list[Any], *, explain: bool
     """Each row's prediction; with `explain`, also its RowExplanation under "explanation"."""
     if model.status != ModelStatus.READY:
         raise conflict(f"The model is {model.status}", ["modelId"])
-    frame = check_rows(rows, model.details["features"])
+    columns = checked_columns(rows, model.details["features"])
     pipeline = load_pipeline(data_dir, model.id)
     # One OpenMP thread: called from a worker thread, HistGradientBoosting's parallel predict took
     # 14 ms for one row instead of 2.5 ms, and at most 1,000 rows gain nothing from the API's cores.
     with _thread_pools().limit(limits=1, user_api="openmp"):
-        predicted = _predicted(pipeline, model.task, frame)
+        predicted = _predicted(pipeline, model.task, columns, len(rows))
         if explain:
-            for result, explanation in zip(predicted, load_explainer(data_dir, model).explain_rows(frame)):
+            explanations = load_explainer(data_dir, model).explain_rows(pd.DataFrame(columns))
+            for result, explanation in zip(predicted, explanations):
                 result["explanation"] = explanation
         return predicted
 
@@ -269,16 +277,27 @@ def _explainer(data_dir: str, model_id: str, dataset_id: str | None, task: str, 
     return explainer
 
 
-def _predicted(pipeline: Any, task: str, frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _predicted(pipeline: Any, task: str, columns: dict[str, Any], count: int) -> list[dict[str, Any]]:
     if task != "CLASSIFICATION":
-        return [{"value": float(v), "probabilities": None} for v in forest_aware(pipeline, frame, "predict")]
+        return [{"value": float(v), "probabilities": None} for v in _estimates(pipeline, columns, count, "predict")]
     # One pass: every candidate's predict is the class of highest probability, and calling both
     # ran the whole pipeline twice (a forest's predict is its predict_proba plus an argmax).
-    probabilities = forest_aware(pipeline, frame, "predict_proba")
+    probabilities = _estimates(pipeline, columns, count, "predict_proba")
     predictions = pipeline.classes_.take(probabilities.argmax(axis=1))
     labels = [str(c) for c in pipeline.classes_]
     return [{"value": str(v), "probabilities": [{"label": label, "probability": float(p)} for label, p in zip(labels, row)]}
             for v, row in zip(predictions, probabilities)]
+
+
+def _estimates(pipeline: Any, columns: dict[str, Any], count: int, method: str) -> np.ndarray:
+    """`pipeline.<method>` of the rows; for a few, prepared without scikit-learn's per-call overhead
+    (services.modeling.few_rows) and, for a forest, averaged directly (see `forest_aware`)."""
+    plan = few_rows.plan_for(pipeline) if count <= few_rows.FEW_ROWS else None
+    if plan is None:
+        return forest_aware(pipeline, pd.DataFrame(columns), method)
+    features = few_rows.prepared(plan, columns)
+    forest = _forest(pipeline[-1], count)
+    return _forest_average(forest, features, method) if forest is not None else getattr(pipeline[-1], method)(features)
 
 
 FOREST_DIRECT_ROWS = 100
@@ -291,16 +310,26 @@ def forest_aware(pipeline: Any, frame: pd.DataFrame, method: str) -> np.ndarray:
     4 of its 5 ms. Summing the trees' own `method` in the forest's order, in float64, then dividing,
     is the arithmetic scikit-learn does, so the result is the same to the bit (tested).
     """
+    forest = _forest(pipeline[-1], len(frame))
+    if forest is None:
+        return getattr(pipeline, method)(frame)
+    return _forest_average(forest, pipeline[:-1].transform(frame), method)
+
+
+def _forest(estimator: Any, count: int) -> Any:
+    """The estimator, when it is a single-output forest and `count` rows are few enough to average directly."""
     from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor,  # loaded with the model already
                                   RandomForestClassifier, RandomForestRegressor)
 
-    forest = pipeline[-1]
     forests = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
-    if not isinstance(forest, forests) or len(frame) > FOREST_DIRECT_ROWS or getattr(forest, "n_outputs_", 1) != 1:
-        return getattr(pipeline, method)(frame)
+    if not isinstance(estimator, forests) or count > FOREST_DIRECT_ROWS or getattr(estimator, "n_outputs_", 1) != 1:
+        return None
+    return estimator
+
+
+def _forest_average(forest: Any, features: Any, method: str) -> np.ndarray:
     from services.modeling.estimators import forest_average
 
-    features = pipeline[:-1].transform(frame)
     if hasattr(features, "toarray"):  # one-hot output may be sparse; a few rows are cheap to densify
         features = features.toarray()
     return forest_average(forest, features, method)

@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from services.errors import invalid
+from services.names import name_problem
 
 MAX_DELAY_SECONDS = 60
 DEFAULT_MAX_PAGES = 100
@@ -103,10 +104,20 @@ class HttpSource(Config):
 PAGING_FIELDS = ("next_page_path", "cursor_path", "cursor_param", "page_param", "offset_param")
 
 
+def _a_name(name: str) -> str:
+    """The names rule (services.names) inside a config: a sink's name, a scraped field's column name."""
+    problem = name_problem(name)
+    if problem:
+        raise refused(problem)
+    return name.strip()
+
+
 class ScrapeField(Config):
     name: str
     selector: str
     attribute: str | None = None
+
+    _name = field_validator("name")(_a_name)
 
     @field_validator("selector")
     @classmethod
@@ -163,12 +174,7 @@ Source = Annotated[Union[HttpSource, ScrapeSource, DatasetSource], Field(discrim
 class NamedSink(Config):
     name: str
 
-    @field_validator("name")
-    @classmethod
-    def _not_blank(cls, name: str) -> str:
-        if not name.strip():
-            raise refused("`name` cannot be blank")
-        return name
+    _name = field_validator("name")(_a_name)
 
 
 class DatasetSink(NamedSink):

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services import files
 from services.datasets import DatasetStatus
 from services.datasets.service import MAX_NAME, get_dataset
+from services.names import given_name
 from services.errors import ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
@@ -68,10 +69,9 @@ async def create_pipeline(session: AsyncSession, *, owner_id: str, name: str, co
                           allowed_hosts: str, schedule: dict[str, Any] | None = None,
                           min_schedule_seconds: int = MIN_SCHEDULE_SECONDS) -> Pipeline:
     """`config` as the client gave it (see `parse_config`)."""
-    if not name.strip():
-        raise invalid("The name cannot be blank", ["name"])
+    name = given_name(name, field=["name"])
     typed = await checked_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts)
-    pipeline = Pipeline(owner_id=owner_id, name=name.strip()[:MAX_NAME], config=stored_config(typed),
+    pipeline = Pipeline(owner_id=owner_id, name=name, config=stored_config(typed),
                         secrets=secrets_of(typed))
     if schedule is not None:
         set_schedule(pipeline, schedule, min_seconds=min_schedule_seconds)
@@ -104,9 +104,7 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
             merged[key] = keep_masked_secrets(changes[key], current) if key == "source" else changes[key]
     typed = await checked_config(session, owner_id=owner_id, config=merged, allowed_hosts=allowed_hosts)
     if changes.get("name") is not None:
-        if not changes["name"].strip():
-            raise invalid("The name cannot be blank", ["name"])
-        pipeline.name = changes["name"].strip()[:MAX_NAME]
+        pipeline.name = given_name(changes["name"], field=["name"])
     if "schedule" in changes:  # absent: unchanged; None: removed
         set_schedule(pipeline, changes["schedule"], min_seconds=min_schedule_seconds)
     pipeline.config, pipeline.secrets, pipeline.updated_at = stored_config(typed), secrets_of(typed), utcnow()

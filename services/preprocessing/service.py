@@ -9,8 +9,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets import DatasetStatus
-from services.datasets.service import MAX_NAME, get_dataset
-from services.errors import conflict, invalid, not_found
+from services.datasets.service import get_dataset
+from services.names import derived_name, given_name
+from services.errors import conflict, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.preprocessing.validate import validate_steps
@@ -27,9 +28,7 @@ async def start_preprocess(session: AsyncSession, *, jobs: JobEngine, owner_id: 
     if source.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {source.status}; derive from a READY version", ["datasetId"])
     checked = validate_steps(steps, source.columns)
-    if name is not None and not name.strip():
-        raise invalid("The name cannot be blank", ["name"])
-    version = Dataset(owner_id=owner_id, name=(name or f"{source.name} (cleaned)").strip()[:MAX_NAME],
+    version = Dataset(owner_id=owner_id, name=given_name(name, field=["name"]) or derived_name(f"{source.name} (cleaned)"),
                       file_name=source.file_name, parent_id=source.id, size_bytes=0)
     session.add(version)
     await session.flush()

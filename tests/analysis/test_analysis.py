@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
+from server.settings import ConfigurationError
 from tests.support.graphql import gql, ingest, register, wait_for_job
 from tests.support.settings import make_settings
 
@@ -164,7 +165,7 @@ def test_generate_report_escapes_and_themes(client, token):
     html = client.get(payload["report"]["url"]).text
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(2)&gt;" in html
-    assert "rebeccapurple" in html and 'src="https://example.com/logo.png"' in html
+    assert "#663399" in html and 'src="https://example.com/logo.png"' in html  # rebeccapurple, one spelling
     external = re.findall(r'(?:src|href)="(?!data:)([^"]+)"', html)
     assert external == ["https://example.com/logo.png"]  # the optional logo is the only external URL
     job = gql(client, STATE, {"id": payload["job"]["id"]}, token)["data"]["job"]
@@ -177,12 +178,35 @@ def test_generate_report_escapes_and_themes(client, token):
     ({"fontFamily": "Arial; } body { display:none"}, ["theme", "fontFamily"]),
     ({"logoUrl": "javascript:alert(1)"}, ["theme", "logoUrl"]),
     ({"text": "notacolour"}, ["theme", "text"]),
+    ({"primary": "rgb(99999999999999999999,0,0)"}, ["theme", "primary"]),  # matched the old pattern, failed the job
+    ({"accent": "rgb(256, 0, 0)"}, ["theme", "accent"]),
+    ({"background": "hsl(400, 10%, 10%)"}, ["theme", "background"]),
+    ({"text": "rgba(0, 0, 0, 1.5)"}, ["theme", "text"]),
+    ({"primary": "rgb(10%, 20, 30)"}, ["theme", "primary"]),
 ])
 def test_bad_themes_are_refused(client, token, theme, field):
     dataset = ingest(client, token, b"a,b\n1,2\n3,4\n")
     payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": theme}}, token)["data"]["generateReport"]
     assert payload["report"] is None and payload["errors"][0]["code"] == "INVALID_INPUT"
     assert payload["errors"][0]["field"] == field
+
+
+def test_every_css_colour_form_draws_a_report(client, token):
+    """rgb(), hsl() and short hex reach matplotlib as #rrggbb: matplotlib reads neither rgb() nor hsl(),
+    so such a theme used to pass the mutation and fail the job."""
+    dataset = ingest(client, token, b"a,b\n1,2\n3,4\n5,6\n")
+    theme = {"primary": "rgb(10, 20, 30)", "accent": "hsl(120, 100%, 25%)", "background": "#fFf", "text": "rgba(0,0,0,0.8)"}
+    payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": theme}}, token)["data"]["generateReport"]
+    assert payload["errors"] == []
+    job = wait_for_job(client, token, payload["job"]["id"])
+    assert job["status"] == "SUCCEEDED", job
+    html = client.get(payload["report"]["url"]).text
+    assert all(colour in html for colour in ("#0a141e", "#008000", "#ffffff", "#000000cc"))
+
+
+def test_a_bad_report_colour_setting_stops_the_server_at_start_up(tmp_path):
+    with pytest.raises(ConfigurationError, match="ASSAY_REPORT_ACCENT"):
+        create_app(make_settings(tmp_path, report_accent="rgb(300, 0, 0)"))
 
 
 def test_reports_and_analyses_are_private(client, token):

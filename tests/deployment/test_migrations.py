@@ -4,12 +4,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from server.postgres_local import LocalPostgres
 from services.storage import db
 from tests.support.paths import ROOT
 from tests.support.settings import run_sql
@@ -26,17 +24,6 @@ while not (folder / "go").exists():
     time.sleep(0.005)
 db.migrate(url)
 """
-
-
-@pytest.fixture
-def empty_postgres_url(request: pytest.FixtureRequest) -> str:
-    if "postgresql" not in request.config.getoption("databases"):
-        pytest.skip("PostgreSQL is not among --databases")
-    server: LocalPostgres = request.getfixturevalue("postgres")
-    name = f"empty_{uuid.uuid4().hex[:12]}"
-    url = server.create_database(name)
-    yield url
-    server.drop_database(name)
 
 
 def test_replicas_starting_together_on_an_empty_postgresql_migrate_once(empty_postgres_url, tmp_path_factory):

@@ -346,6 +346,54 @@ def test_forest_predictions_for_a_few_rows_are_scikit_learns_to_the_bit(algorith
         assert np.array_equal(forest_aware(pipeline, rows, method), getattr(pipeline, method)(rows))
 
 
+ALL_CANDIDATES = [("HIST_GRADIENT_BOOSTING", "CLASSIFICATION"), ("LOGISTIC_REGRESSION", "CLASSIFICATION"),
+                  ("EXTRA_TREES", "CLASSIFICATION"), ("RANDOM_FOREST", "CLASSIFICATION"),
+                  ("HIST_GRADIENT_BOOSTING", "REGRESSION"), ("RIDGE", "REGRESSION"), ("LINEAR_REGRESSION", "REGRESSION"),
+                  ("EXTRA_TREES", "REGRESSION"), ("RANDOM_FOREST", "REGRESSION")]
+
+
+@pytest.mark.parametrize("algorithm, task", ALL_CANDIDATES)
+def test_a_few_rows_are_prepared_and_predicted_as_scikit_learn_does_to_the_bit(algorithm, task):
+    """services.modeling.few_rows applies the numeric part's arithmetic itself: same numbers, every algorithm."""
+    from services.modeling import few_rows
+    from services.modeling.estimators import build_pipeline
+    from services.modeling.service import _estimates, checked_columns
+    frame = customers(300).dropna(subset=["churned"]).drop(columns=["customer_id", "constant"])
+    frame["vip"] = (frame["age"] > 60).astype(float)
+    frame.loc[frame.index[:4], "age"] = np.nan  # a column that had gaps in training
+    target = frame.pop("churned") if task == "CLASSIFICATION" else frame.pop("usage").fillna(0)
+    features = [{"name": "age", "semantic_type": "NUMERIC", "required": False},
+                {"name": "vip", "semantic_type": "BOOLEAN", "required": False},
+                {"name": "plan", "semantic_type": "CATEGORICAL", "required": False},
+                {"name": "signup", "semantic_type": "DATETIME", "required": False}]
+    if task == "CLASSIFICATION":
+        features.append({"name": "usage", "semantic_type": "NUMERIC", "required": False})
+    pipeline = build_pipeline(algorithm, task, features, 0, len(frame)).fit(frame[[f["name"] for f in features]], target)
+    plan = few_rows.plan_for(pipeline)
+    assert plan is not None and isinstance(plan[0], few_rows.Numeric)  # so the direct arithmetic is what is compared
+    rows = [{"age": 70, "vip": True, "plan": "pro", "usage": 3.5, "signup": "2024-02-01"},
+            {"age": None, "vip": 0, "plan": "enterprise", "usage": None, "signup": None},  # gaps, an unknown level
+            {"age": 20.25, "vip": None, "plan": None, "usage": 1e6, "signup": "2023-05-01T10:00:00+02:00"}]
+    method = "predict_proba" if task == "CLASSIFICATION" else "predict"
+    for given in (rows[:1], rows):
+        given = [{k: v for k, v in row.items() if any(f["name"] == k for f in features)} for row in given]
+        columns = checked_columns(given, features)
+        assert np.array_equal(few_rows.prepared(plan, columns), pipeline[:-1].transform(pd.DataFrame(columns)))
+        assert np.array_equal(_estimates(pipeline, columns, len(given), method),
+                              getattr(pipeline, method)(pd.DataFrame(columns)))
+
+
+def test_predict_gives_the_exported_pipelines_probabilities_exactly(churn, client, token):
+    frame, _, model, _ = churn
+    rows = frame.drop(columns=["churned", "customer_id", "constant"]).head(3)
+    api = gql(client, PREDICT, {"id": model["id"], "rows": [
+        {k: (None if pd.isna(v) else (v.isoformat() if isinstance(v, pd.Timestamp) else v)) for k, v in row.items()}
+        for row in rows.to_dict("records")]}, token)["data"]["predict"]["predictions"]
+    pipeline = joblib.load(io.BytesIO(client.get(model["joblib"]).content))
+    expected = pipeline.predict_proba(rows)
+    assert [[p["probability"] for p in prediction["probabilities"]] for prediction in api] == expected.tolist()
+
+
 @pytest.mark.sqlite_only("model files only; no database involved")
 def test_model_files_pickled_before_the_module_rename_still_load(tmp_path):
     """Models trained before services/modeling/pipelines.py became estimators.py pickled its functions under the

@@ -30,9 +30,17 @@ class LiveServer(GraphQLOverHTTP):
 
     def start(self, timeout: float = 120) -> "LiveServer":
         """Start `python -m server` and wait for /health; a busy machine can take tens of seconds."""
+        return self.launch().wait_healthy(timeout)
+
+    def launch(self, command: list[str] | None = None) -> "LiveServer":
+        """Start the process (`python -m server`, or `command` running the same entry point) without waiting."""
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "server"], cwd=self.cwd, env=self.env,
+            self.process = subprocess.Popen(command or [sys.executable, "-m", "server"], cwd=self.cwd, env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_healthy(self, timeout: float = 120) -> "LiveServer":
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

@@ -85,6 +85,18 @@ def test_query_depth_is_limited(client, token):
     assert result["data"] is None and "exceeds maximum operation depth" in result["errors"][0]["message"]
 
 
+def test_limits_hold_for_documents_already_parsed_and_validated(client, token, tmp_path):
+    """Parsing and validation are cached by document text: a refused document stays refused when sent
+    again, and a server with other limits judges the same text by its own."""
+    deep = "{ datasets { edges { node { " + "parent { " * 9 + "id" + " }" * 9 + " } } } }"
+    for _ in range(3):
+        assert "exceeds maximum operation depth" in gql(client, deep, token=token)["errors"][0]["message"]
+    with TestClient(create_app(make_settings(tmp_path / "deeper", max_query_depth=20))) as deeper:
+        answer = gql(deeper, deep, token=register(deeper)["accessToken"])
+        assert "errors" not in answer and answer["data"]["datasets"]["edges"] == []
+    assert "exceeds maximum operation depth" in gql(client, deep, token=token)["errors"][0]["message"]
+
+
 def test_aliases_are_limited(client, token):
     many = "{ " + " ".join(f"a{i}: health {{ status }}" for i in range(16)) + " }"
     assert "aliases" in gql(client, many, token=token)["errors"][0]["message"].lower()

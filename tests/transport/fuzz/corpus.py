@@ -1,8 +1,7 @@
 """Hand-made inputs: the shapes issue 21 found and their neighbours, as (name, request) pairs.
 
 A request is a dict of keyword arguments for FuzzServer.post; `{dataset}`-style placeholders in
-documents and variables are filled with the fuzzing user's real ids. TRANSPORT names the cases
-that fail inside request parsing, before any resolver: helper `transport` owns that work.
+documents and variables are filled with the fuzzing user's real ids.
 """
 from __future__ import annotations
 
@@ -11,9 +10,6 @@ import json
 from typing import Any
 
 PREFLIGHT = {"apollo-require-preflight": "1"}
-
-TRANSPORT = {"nested 100,000 deep", "5,000-digit integer in the body", "body not UTF-8", "bare JSON string body",
-             "bare JSON number body", "JSON body null", "multipart map [1]", "multipart map to a missing path"}
 
 
 def _doc(query: str, variables: dict | None = None) -> dict[str, Any]:
