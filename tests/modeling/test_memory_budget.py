@@ -83,3 +83,30 @@ def test_training_samples_to_the_budget_and_scoring_covers_every_row(client, tok
     tail = [dict(zip(version["tail"]["columns"], row)) for row in version["tail"]["rows"]]
     assert [row["m0"] for row in tail] == pytest.approx(frame.m0.iloc[-10:].tolist())
     assert all(row["prediction"] in ("keep", "drop", "audit") for row in tail)
+
+
+@pytest.mark.parametrize("values, semantic", [
+    ([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3], "NUMERIC"),
+    ([1.0, 2.0, None, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0], "NUMERIC"),
+    ([0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5], "NUMERIC"),
+    (list(range(40)), "NUMERIC"),
+    (["a", "b", "a", "b", "a", "b", "a", "b", "a", "b", "c"], "CATEGORICAL"),
+    ([True, False] * 6, "BOOLEAN"),
+])
+def test_the_target_check_decides_the_task_as_pandas_does_without_loading_it(tmp_path, values, semantic):
+    """check_target summarises the target in DuckDB; its task and class sizes agree with the pandas rule."""
+    import pyarrow as pa
+
+    from services.ingest.parquet import write_parquet
+    from services.modeling.checks import facts_task, target_facts
+    from services.modeling.tasks import detect_task
+    path = tmp_path / "t.parquet"
+    write_parquet(pa.table({"y": values}), path)
+    facts = target_facts(path, "y", memory_mb=64, scratch_dir=tmp_path / "scratch")
+    series = pd.Series(values)
+    assert facts_task(facts, semantic) == detect_task(series, semantic)
+    counts = series.dropna().astype(str).value_counts()
+    assert facts["present"] == series.notna().sum()
+    assert (facts["levels"]["levels"], facts["levels"]["fewest"], facts["levels"]["most"]) == (
+        len(counts), counts.min(), counts.max())
+    assert not (tmp_path / "scratch").exists()
