@@ -21,7 +21,7 @@ from services.pipelines.config import (DatasetSink, DatasetSource, HttpSource, P
 from services.pipelines.fetch import Fetcher
 from services.pipelines.scrape import collect_scrape
 from services.pipelines.ssrf import parse_allow_list
-from services.preprocessing.engine import DESCRIBE_ROWS, fits_in_memory
+from services.preprocessing.engine import DESCRIBE_ROWS, batch_rows, fits_in_memory
 from services.preprocessing.job import preprocess_table
 from services.preprocessing.steps import fit_recipe
 from services.preprocessing.validate import validate_steps
@@ -113,7 +113,8 @@ def _streamed_steps(ctx: JobContext, path: Path, steps: list) -> tuple[pa.Table,
     """The steps run by the preprocessing engine batch by batch into scratch; the result is read back (checks
     and sinks take a table). Columns are judged for validation on the source's first rows."""
     parquet = pq.ParquetFile(path)
-    head = pa.Table.from_batches([next(parquet.iter_batches(batch_size=DESCRIBE_ROWS))]) if parquet.num_row_groups \
+    first = min(DESCRIBE_ROWS, batch_rows(path, ctx.memory_mb))
+    head = pa.Table.from_batches([next(parquet.iter_batches(batch_size=first))]) if parquet.num_row_groups \
         else parquet.schema_arrow.empty_table()
     checked = validate_steps(steps, describe_columns(head))
     processed = (ctx.scratch_dir or path.parent) / f"pipeline-{ctx.job_id}.parquet"

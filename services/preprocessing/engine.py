@@ -311,7 +311,7 @@ def write_streamed(path: Path, fitted: list[Streamed], rows: int, target: Path, 
     """Apply every fitted step batch by batch. Batches converted alone may type a column differently (integers
     in one, floats where another had a gap): each is kept as a part, then all are written with the types they
     share, as the whole frame would have had them. Returns the row count and the described columns."""
-    from services.ingest.parquet import ParquetBatchWriter
+    from services.ingest.parquet import ROW_GROUP_SIZE
     from services.ingest.types import describe_columns
 
     parts_dir.mkdir(parents=True, exist_ok=True)
@@ -323,8 +323,11 @@ def write_streamed(path: Path, fitted: list[Streamed], rows: int, target: Path, 
         parts.append(part)
     schemas = [pq.read_schema(part) for part in parts]
     schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
+    texts = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    described = min(DESCRIBE_ROWS, 2 * rows)  # the judged head is held in memory: bounded by the batch size
     total, nulls, head = 0, {name: 0 for name in schema.names}, []
-    with ParquetBatchWriter(target) as writer:
+    # each part is written as it comes (row groups no larger than a batch), nothing gathered before writing
+    with pq.ParquetWriter(target, schema, compression="snappy", use_dictionary=texts) as writer:
         for part in parts:
             table = pq.read_table(part)
             table = pa.table({name: table.column(name) if name in table.column_names
@@ -333,12 +336,11 @@ def write_streamed(path: Path, fitted: list[Streamed], rows: int, target: Path, 
             total += table.num_rows
             for name in schema.names:
                 nulls[name] += table.column(name).null_count
-            if sum(t.num_rows for t in head) < DESCRIBE_ROWS:
-                head.append(table)
-            writer.add(table)
+            held = sum(t.num_rows for t in head)
+            if held < described:
+                head.append(table.slice(0, described - held))
+            writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
             part.unlink()
-    if not parts:
-        pq.write_table(schema.empty_table(), target)
     sample = pa.concat_tables(head) if head else schema.empty_table()
     columns = [{**column, "null_count": nulls[column["name"]]} for column in describe_columns(sample)]
     return total, columns

@@ -1,0 +1,70 @@
+"""Peak memory of preprocessing and batch scoring, whole-table against streamed, on the same Parquet file.
+
+Each run is a fresh Python process whose RSS is sampled from outside (psutil on its pid, every 20 ms).
+The anchor is the same work done the whole-table way in the same run.
+
+Usage: .venv/bin/python bench/engine_transforms.py [ROWS] [BUDGET_MB]
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+STEPS = [("impute", {"strategy": "MEDIAN", "columns": ["measure_0", "measure_1"]}),
+         ("encode", {"strategy": "ONE_HOT", "columns": ["category_1"]}),
+         ("scale", {"strategy": "STANDARD", "columns": ["measure_0", "count_0"]}),
+         ("clipOutliers", {"columns": ["measure_2"], "factor": 1.5})]
+
+CHILD = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from services.preprocessing.job import preprocess_table
+began = time.perf_counter()
+result = preprocess_table(Path({source!r}), Path({target!r}), {steps!r}, memory_mb={budget}, scratch_dir=Path({scratch!r}),
+                          stream={stream})
+print(json.dumps({{"seconds": time.perf_counter() - began, "rows": result["row_count"]}}))
+"""
+
+
+def measured(code: str) -> tuple[dict, int]:
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    watched, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.02)
+    return json.loads(process.stdout.read().strip().splitlines()[-1]), peak
+
+
+def main() -> None:
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
+    budget = int(sys.argv[2]) if len(sys.argv) > 2 else 256
+    import pyarrow.parquet as pq
+
+    from bench.datagen import mixed_table
+    folder = Path(tempfile.mkdtemp(prefix="engine-bench-"))
+    source = folder / "source.parquet"
+    pq.write_table(mixed_table(rows), source, row_group_size=128 * 1024)
+    root = str(Path(__file__).resolve().parents[1])
+    print(f"{rows:,} rows x 20 columns, Parquet {source.stat().st_size / 2**20:,.0f} MB; budget {budget} MB")
+    print(f"{'4-step preprocessing':<34}{'seconds':>10}{'peak RSS MB':>14}")
+    for label, stream in (("whole table (anchor)", False), (f"streamed, {budget} MB budget", True)):
+        code = CHILD.format(root=root, source=str(source), target=str(folder / f"out-{stream}.parquet"), steps=STEPS,
+                            budget=budget, scratch=str(folder / "scratch"), stream=stream)
+        result, peak = measured(code)
+        print(f"{label:<34}{result['seconds']:>10.1f}{peak / 2**20:>14,.0f}")
+
+
+if __name__ == "__main__":
+    main()
