@@ -174,7 +174,8 @@ class Source:
 def chart_source(path: Path, *, memory_mb: int, scratch_dir: Path | None) -> Iterator[Source]:
     spill = (scratch_dir / f"chart-{uuid.uuid4().hex}") if scratch_dir else None
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=spill)
-    # With insertion order off, DuckDB 2.0 hands ORDER BY results to Arrow in 2048-row chunks out of order
+    # DuckDB 2.0.1 with insertion order off: execute(...).to_arrow_table() returns ORDER BY results out of order
+    # (sql() does not; both are used the safe way here)
     connection.execute("SET preserve_insertion_order = true")
     try:
         yield Source(path, connection, memory_mb)

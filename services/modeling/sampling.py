@@ -90,7 +90,7 @@ def read_training_frame(path: Path, *, names: list[str], target: str, columns: l
         labelled = frame[target].notna()
         return TrainingFrame(frame, int(labelled.sum()), False, per_row)
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
-    connection.execute("SET preserve_insertion_order = true")  # else ORDER BY reaches Arrow out of order
+    connection.execute("SET preserve_insertion_order = true")  # ORDER BY kept on every Arrow path
     try:
         return _sampled(connection, path, names, target, classify, fits, seed, per_row, memory_mb, log)
     finally:
