@@ -112,9 +112,9 @@ def _sampled(connection, path: Path, names: list[str], target: str, classify: bo
         rate = max(0.0, (fits - small) / max(1, labelled - small))
         rates = {s: (1.0 if n <= MIN_CLASS_ROWS else rate) for s, n in counts}
     cases = " ".join(f"WHEN {stratum} = ? THEN ?" for s in rates if s is not None)
-    parameters: list[Any] = [value for s, r in rates.items() if s is not None for value in (s, r * HASH_SCALE)]
-    threshold = f"(CASE {cases} ELSE {rates.get(None, 1.0) * HASH_SCALE!r} END)" if cases else \
-        f"{rates.get(None, 1.0) * HASH_SCALE!r}"
+    parameters: list[Any] = [value for s, r in rates.items() if s is not None for value in (s, _threshold(r))]
+    threshold = f"(CASE {cases} ELSE {_threshold(rates.get(None, 1.0))!r} END)" if cases else \
+        f"{_threshold(rates.get(None, 1.0))!r}"
     selected = ", ".join(_quoted(n) for n in names)
     frame = connection.sql(
         f"SELECT {selected} FROM (SELECT *, file_row_number AS r FROM read_parquet(?, file_row_number = true)) "
@@ -123,6 +123,11 @@ def _sampled(connection, path: Path, names: list[str], target: str, classify: bo
     log(f"The labelled rows ({labelled:,}) would need about {labelled * per_row / 2**20:,.0f} MB to train on, beyond "
         f"the {memory_mb:,} MB budget: training on a {'stratified ' if classify else ''}sample of {len(frame):,} rows")
     return TrainingFrame(frame, labelled, len(frame) < labelled, per_row)
+
+
+def _threshold(rate: float) -> float:
+    """Hashes below this are kept; a whole class clears it for certain (the largest hash rounds to 2**64)."""
+    return rate * HASH_SCALE if rate < 1 else 2.0 * HASH_SCALE
 
 
 def _is_float(path: Path, name: str) -> bool:

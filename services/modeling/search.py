@@ -257,6 +257,15 @@ def _wanted_columns(columns: list[dict[str, Any]], target: str, requested: list[
     return [c["name"] for c in columns if c["name"] == target or c["semantic_type"] not in ("IDENTIFIER", "EMPTY")]
 
 
+def _stratified(spec: TrainingSpec, columns: list[dict[str, Any]]) -> bool | None:
+    """Whether a sample keeps the target's classes in proportion: for classification, or (task not yet settled,
+    as in an analysis) for a target that can only be a class."""
+    if spec.task is not None:
+        return spec.task == "CLASSIFICATION"
+    semantic = next(c["semantic_type"] for c in columns if c["name"] == spec.target)
+    return True if semantic in ("BOOLEAN", "CATEGORICAL", "TEXT") else None
+
+
 def prepare_data(ctx: JobContext, spec: TrainingSpec, data_dir: Path, columns: list[dict[str, Any]]) -> PreparedData:
     """Read the dataset (a stratified sample when it would not fit the budget), drop rows without a target,
     settle the task and features, split off the held-out rows."""
@@ -265,7 +274,7 @@ def prepare_data(ctx: JobContext, spec: TrainingSpec, data_dir: Path, columns: l
     read = read_training_frame(
         files.parquet_path(data_dir, spec.dataset_id), target=target, columns=columns,
         names=_wanted_columns(columns, target, list(spec.features) if spec.features else None),
-        classify=None if spec.task is None else spec.task == "CLASSIFICATION", memory_mb=ctx.memory_mb,
+        classify=_stratified(spec, columns), memory_mb=ctx.memory_mb,
         scratch_dir=ctx.scratch_dir, seed=spec.seed, log=ctx.log)
     frame = read.frame
     missing = int(frame[target].isna().sum())
