@@ -214,7 +214,9 @@ class Dataset(Node):
         spec = {"type": input.type.value, "x": input.x, "y": input.y, "group_by": input.group_by,
                 "aggregate": input.aggregate.value if input.aggregate else None, "bins": input.bins,
                 "limit": input.limit, "top": input.top}
-        result = await dataset_service.chart_points(info.context.settings.resolved_data_dir, self.row, spec)
+        settings = info.context.settings
+        result = await dataset_service.chart_points(settings.resolved_data_dir, self.row, spec,
+                                                    memory_mb=settings.job_memory_mb, scratch_dir=settings.scratch_dir)
         return Chart(type=ChartType(result["type"]), x=result["x"], y=result["y"], total_rows=result["total_rows"],
                      sampled=result["sampled"], points=[ChartPoint(**p) for p in result["points"]])
 

@@ -125,6 +125,17 @@ class Model(Node):
     def details(self) -> dict:
         return self.row.details or {}
 
+    @strawberry.field(description="Rows the final model was fitted on (null until READY). Fewer than the dataset's "
+                                  "labelled rows when `sampled`.")
+    def training_rows(self) -> int | None:
+        return self.details.get("training_rows")
+
+    @strawberry.field(description="True when the model was fitted on a stratified sample because all the labelled "
+                                  "rows would not fit the job's memory budget (ASSAY_JOB_MEMORY_MB); the job's log "
+                                  "says how many rows and why. Null until READY.")
+    def sampled(self) -> bool | None:
+        return self.details.get("sampled")
+
     @strawberry.field
     async def dataset(self, info: strawberry.Info) -> Annotated["Dataset", strawberry.lazy("schema.datasets")]:
         from schema.datasets import Dataset

@@ -18,6 +18,7 @@ from services import files
 from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.jobs.context import JobContext
 from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
+from services.modeling.sampling import read_training_frame
 from services.modeling.search import train_model
 from services.modeling.spec import TrainingSpec
 from services.profiling.profile import profile_parquet
@@ -244,7 +245,10 @@ def _qa(ctx, store, data_dir: Path, dataset_id: str) -> dict:
         raise ServiceError(ErrorCode.INTERNAL, "QA: the model has no metrics")
     target = model["target"]
     features = [f["name"] for f in model["features"]]
-    frame = pq.read_table(files.parquet_path(data_dir, dataset_id), columns=features + [target]).to_pandas()
+    # a sample within the job's budget when the table is larger: leakage shows on a sample as well as on all rows
+    frame = read_training_frame(files.parquet_path(data_dir, dataset_id), names=features + [target], target=target,
+                                columns=ctx.params["columns"], classify=model["task"] == "CLASSIFICATION",
+                                memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir, seed=0, log=ctx.log).frame
     findings = [f"Possible leakage: {name} is almost identical to {target} ({how})"
                 for name, how in leaking_features(frame, target, features, model["task"])]
     for finding in findings:

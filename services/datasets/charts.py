@@ -1,15 +1,28 @@
-"""Chart-ready points from a dataset's Parquet copy: aggregated, binned or down-sampled to a bound."""
+"""Chart-ready points from a dataset's Parquet copy: aggregated, binned or down-sampled to a bound.
+
+The table is never loaded: bars, pies and histograms are aggregated inside DuckDB (held to the memory
+budget, spilling to a scratch dir); scatter samples are picked while streaming the few columns they need;
+lines pull only the sorted (x, y) series when it fits the budget, and beyond that let DuckDB reduce each
+series to per-bucket extremes first. Down-sampled points are read back with pyarrow, so values keep their
+stored types.
+"""
 from __future__ import annotations
 
+import datetime
 import math
+import shutil
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from services import files
+from services import dataplane, files
 from services.pagination import checked_count
 from services.errors import invalid
 
@@ -19,6 +32,9 @@ MAX_TOP = 100
 SEED = 0
 NEEDS_Y = {"SCATTER", "LINE"}
 ORDERED_TYPES = {"NUMERIC", "DATETIME", "BOOLEAN"}
+BATCH_ROWS = 65_536
+LINE_BYTES_PER_ROW = 64        # x, y, group and row number as numpy arrays, with sorting room
+LINE_BUCKETS_PER_POINT = 4     # beyond the budget, each output point is chosen among this many bucket extremes
 
 
 def lttb(x: np.ndarray, y: np.ndarray, threshold: int) -> np.ndarray:
@@ -88,44 +104,137 @@ def _json(value: Any) -> Any:
 
 
 def _group_label(value: Any) -> str | None:
-    return None if value is None else str(_json(value))
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(_json(value))
 
 
 CHART_DEFAULTS = {"aggregate": "COUNT", "bins": 20, "limit": 1000, "top": 20}  # for what a spec leaves out or null
 
 
-def build_chart(data_dir: Path, dataset_id: str, columns: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
+class Source:
+    """One chart's view of the Parquet copy: SQL over it in DuckDB, or its columns streamed in batches."""
+
+    def __init__(self, path: Path, connection: Any, memory_mb: int) -> None:
+        self.path, self.connection, self.memory_mb = path, connection, memory_mb
+        self.schema = pq.read_schema(path)
+        self.table = dataplane.parquet_source(path)
+
+    def column(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def kind(self, name: str) -> pa.DataType:
+        return self.schema.field(name).type
+
+    def present(self, name: str) -> str:
+        """SQL: the value is there (not null; for floats, also not NaN, as pandas counts NaN as missing)."""
+        column = self.column(name)
+        if pa.types.is_floating(self.kind(name)):
+            return f"({column} IS NOT NULL AND NOT isnan({column}))"
+        return f"{column} IS NOT NULL"
+
+    def number(self, name: str) -> str:
+        """SQL: the value as a double, NaN as NULL; times as epoch seconds (whole, as datetime64[s] had them)."""
+        column, kind = self.column(name), self.kind(name)
+        if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+            return f"floor(epoch_us(CAST({column} AS TIMESTAMP{'TZ' if getattr(kind, 'tz', None) else ''})) / 1e6)"
+        return f"(CASE WHEN isnan(CAST({column} AS DOUBLE)) THEN NULL ELSE CAST({column} AS DOUBLE) END)"
+
+    def line_x(self, name: str) -> str:
+        """SQL: x as the number the line is shaped on (times in epoch nanoseconds, as pandas' int64 view)."""
+        kind = self.kind(name)
+        if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+            return f"CAST(epoch_ns(CAST({self.column(name)} AS TIMESTAMP{'TZ' if getattr(kind, 'tz', None) else ''})) AS DOUBLE)"
+        return self.number(name)
+
+    def one(self, sql: str) -> tuple:
+        return self.connection.sql(sql).fetchall()[0]
+
+    def arrow(self, sql: str, parameters: list | None = None) -> pa.Table:
+        return self.connection.sql(sql, params=parameters or None).to_arrow_table()
+
+    def rows_at(self, columns: list[str], positions: np.ndarray) -> pa.Table:
+        """The rows at these file positions (sorted, distinct), in that order, read batch by batch."""
+        parquet, taken, start = pq.ParquetFile(self.path), [], 0
+        positions = np.asarray(positions, dtype=np.int64)
+        for group in range(parquet.num_row_groups):
+            size = parquet.metadata.row_group(group).num_rows
+            low, high = np.searchsorted(positions, [start, start + size])
+            if high > low:
+                taken.append(parquet.read_row_group(group, columns=columns).take(pa.array(positions[low:high] - start)))
+            start += size
+        return pa.concat_tables(taken) if taken else self.schema_table(columns)
+
+    def schema_table(self, columns: list[str]) -> pa.Table:
+        return pa.schema([self.schema.field(c) for c in columns]).empty_table()
+
+
+@contextmanager
+def chart_source(path: Path, *, memory_mb: int, scratch_dir: Path | None) -> Iterator[Source]:
+    spill = (scratch_dir / f"chart-{uuid.uuid4().hex}") if scratch_dir else None
+    connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=spill)
+    # DuckDB 2.0.1 with insertion order off: execute(...).to_arrow_table() returns ORDER BY results out of order
+    # (sql() does not; both are used the safe way here)
+    connection.execute("SET preserve_insertion_order = true")
+    try:
+        yield Source(path, connection, memory_mb)
+    finally:
+        connection.close()
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)
+
+
+def build_chart(data_dir: Path, dataset_id: str, columns: list[dict[str, Any]], spec: dict[str, Any], *,
+                memory_mb: int = 2048, scratch_dir: Path | None = None) -> dict[str, Any]:
     spec = {**spec, **{key: value for key, value in CHART_DEFAULTS.items() if spec.get(key) is None}}
     types = {c["name"]: axis_kind(c) for c in columns}
     _check(spec, types)
-    wanted = list(dict.fromkeys(c for c in (spec["x"], spec.get("y"), spec.get("group_by")) if c))
-    frame = pq.read_table(files.parquet_path(data_dir, dataset_id), columns=wanted).to_pandas(date_as_object=False)
-    total = len(frame)
+    path = files.parquet_path(data_dir, dataset_id)
+    total = pq.ParquetFile(path).metadata.num_rows
     kind = spec["type"]
     builder = {"HISTOGRAM": _histogram, "SCATTER": _scatter, "LINE": _line, "BAR": _bars, "PIE": _bars}[kind]
-    points, sampled = builder(frame, spec)
+    with chart_source(path, memory_mb=memory_mb, scratch_dir=scratch_dir) as source:
+        points, sampled = builder(source, spec)
     return {"type": kind, "x": spec["x"], "y": spec.get("y"), "points": points, "total_rows": total, "sampled": sampled}
 
 
-def _histogram(frame: pd.DataFrame, spec: dict) -> tuple[list[dict], bool]:
-    x = frame[spec["x"]]
-    is_time = pd.api.types.is_datetime64_any_dtype(x)
-    present = x.dropna()  # keeps the row index, so groups still line up
-    if is_time and getattr(present.dt, "tz", None) is not None:
-        present = present.dt.tz_convert("UTC").dt.tz_localize(None)  # edges in UTC epoch seconds, as for naive times
-    values = present.astype("datetime64[s]").astype("int64").astype(float) if is_time else present.astype(float)
-    finite = values[np.isfinite(values)]
-    if finite.empty:
+def _group_values(source: Source, spec: dict, where: str) -> list[Any]:
+    """The group column's levels among rows passing `where`, sorted as pandas' groupby sorts them (missing last)."""
+    group = source.column(spec["group_by"])
+    levels = source.arrow(f"SELECT DISTINCT {group} AS g FROM {source.table} WHERE {where} ORDER BY g NULLS LAST")
+    return list(levels.column("g").to_pandas(date_as_object=False)) if levels.num_rows else []
+
+
+def _histogram(source: Source, spec: dict) -> tuple[list[dict], bool]:
+    x, bins = spec["x"], spec["bins"]
+    value = source.number(x)
+    is_time = pa.types.is_timestamp(source.kind(x)) or pa.types.is_date(source.kind(x))
+    low, high = source.one(
+        f"SELECT min(v), max(v) FROM (SELECT {value} AS v FROM {source.table}) WHERE isfinite(v)")
+    if low is None:
         return [], False
-    edges = np.histogram_bin_edges(finite, bins=spec["bins"])
+    edges = np.histogram_bin_edges(np.array([low, high], dtype=float), bins=bins)
+    first, denominator = float(edges[0]), float(edges[-1] - edges[0])
+    # numpy's rule for equal bins: scale to an index, then nudge by the exact edges (float rounding at the edges);
+    # DuckDB lists count from 1, so bin i runs from e[i + 1] to e[i + 2]
+    index = f"least(CAST(trunc((v - {first!r}) / {denominator!r} * {bins}) AS BIGINT), {bins - 1})"
+    lowered = "(i - CASE WHEN v < e[i + 1] THEN 1 ELSE 0 END)"
+    nudged = f"(d + CASE WHEN d < {bins - 1} AND v >= e[d + 2] THEN 1 ELSE 0 END)"
+    group = source.column(spec["group_by"]) if spec.get("group_by") else "NULL"
+    counted = source.arrow(
+        f"SELECT g, {nudged} AS bin, count(*) AS n FROM (SELECT {lowered} AS d, v, g, e FROM "
+        f"(SELECT {index} AS i, v, g, ?::DOUBLE[] AS e FROM "
+        f"(SELECT {value} AS v, {group} AS g FROM {source.table}) WHERE isfinite(v))) GROUP BY ALL",
+        [edges.tolist()]).to_pandas(date_as_object=False)
+    levels = _group_values(source, spec, source.present(x)) if spec.get("group_by") else [None]
+    counts: dict[Any, np.ndarray] = {}
+    for level, bin_index, n in zip(counted["g"], counted["bin"], counted["n"]):
+        counts.setdefault(_group_label(level), np.zeros(bins, dtype=np.int64))[int(bin_index)] += int(n)
     show = (lambda e: pd.Timestamp(e, unit="s").isoformat()) if is_time else float
-    groups = ([(None, values)] if not spec.get("group_by")
-              else list(values.groupby(frame[spec["group_by"]].loc[values.index], dropna=False)))
     points = []
-    for label, series in groups:
-        counts, _ = np.histogram(series[np.isfinite(series)], bins=edges)
-        points += [{"x": show(edges[i]), "x2": show(edges[i + 1]), "y": float(counts[i]), "group": _group_label(label)}
-                   for i in range(len(counts))]
+    for level in levels:
+        label = _group_label(level)
+        per_bin = counts.get(label, np.zeros(bins, dtype=np.int64))
+        points += [{"x": show(edges[i]), "x2": show(edges[i + 1]), "y": float(per_bin[i]), "group": label}
+                   for i in range(bins)]
     return points, False
 
 
@@ -134,61 +243,124 @@ def _xy_points(frame: pd.DataFrame, spec: dict, index: np.ndarray, group: str | 
     return [{"x": _json(xv), "y": _json(yv), "x2": None, "group": group} for xv, yv in zip(xs, ys)]
 
 
-def _scatter(frame: pd.DataFrame, spec: dict) -> tuple[list[dict], bool]:
-    frame = frame.dropna(subset=[spec["x"], spec["y"]]).reset_index(drop=True)
-    sampled = len(frame) > spec["limit"]
+def _valid(batch: pa.RecordBatch, names: list[str]) -> np.ndarray:
+    mask = np.ones(batch.num_rows, dtype=bool)
+    for name in names:
+        values = batch.column(name)
+        present = pc.is_valid(values)
+        if pa.types.is_floating(values.type):
+            present = pc.and_(present, pc.invert(pc.fill_null(pc.is_nan(values), True)))
+        mask &= present.to_numpy(zero_copy_only=False)
+    return mask
+
+
+def _scatter(source: Source, spec: dict) -> tuple[list[dict], bool]:
+    """A seeded sample of the rows that have both x and y: counted in one pass, picked in a second."""
+    wanted = list(dict.fromkeys(c for c in (spec["x"], spec["y"], spec.get("group_by")) if c))
+    parquet = pq.ParquetFile(source.path)
+    (count,) = source.one(
+        f"SELECT count(*) FROM {source.table} WHERE {source.present(spec['x'])} AND {source.present(spec['y'])}")
+    sampled = count > spec["limit"]
+    chosen = (np.sort(np.random.default_rng(SEED).choice(count, spec["limit"], replace=False)) if sampled
+              else np.arange(count))
+    taken, seen = [], 0
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
+        rows = np.flatnonzero(_valid(batch, [spec["x"], spec["y"]]))
+        low, high = np.searchsorted(chosen, [seen, seen + rows.size])
+        if high > low:
+            taken.append(batch.take(pa.array(rows[chosen[low:high] - seen])))
+        seen += rows.size
+    frame = (pa.Table.from_batches(taken) if taken else source.schema_table(wanted)).to_pandas(date_as_object=False)
     index = np.arange(len(frame))
-    if sampled:
-        index = np.sort(np.random.default_rng(SEED).choice(len(frame), spec["limit"], replace=False))
-    groups = frame[spec["group_by"]].to_numpy()[index] if spec.get("group_by") else [None] * len(index)
     points = _xy_points(frame, spec, index, None)
-    for point, group in zip(points, groups):
-        point["group"] = _group_label(group) if spec.get("group_by") else None
+    if spec.get("group_by"):
+        for point, group in zip(points, frame[spec["group_by"]].to_numpy()):
+            point["group"] = _group_label(group)
     return points, sampled
 
 
-def _line(frame: pd.DataFrame, spec: dict) -> tuple[list[dict], bool]:
-    frame = frame.dropna(subset=[spec["x"], spec["y"]])
-    groups = [(None, frame)] if not spec.get("group_by") else list(frame.groupby(spec["group_by"], dropna=False))
-    per_series = max(3, spec["limit"] // max(1, len(groups)))
-    points, sampled = [], False
-    for label, part in groups:
-        part = part.sort_values(spec["x"], kind="stable").reset_index(drop=True)
-        x = part[spec["x"]]
-        if pd.api.types.is_datetime64_any_dtype(x) and getattr(x.dt, "tz", None) is not None:
-            x = x.dt.tz_convert("UTC").dt.tz_localize(None)
-        numeric_x = (x.astype("int64") if pd.api.types.is_datetime64_any_dtype(x) else x).to_numpy(dtype=float)
-        index = lttb(numeric_x, part[spec["y"]].to_numpy(dtype=float), per_series)
-        sampled = sampled or len(index) < len(part)
-        points += _xy_points(part, spec, index, _group_label(label))
+def _line(source: Source, spec: dict) -> tuple[list[dict], bool]:
+    """Each series sorted by x (ties in file order) and thinned by LTTB. The whole (x, y) series is pulled when
+    it fits the budget (the same points as ever); beyond it, DuckDB first keeps each x-bucket's first, last,
+    lowest and highest point, and LTTB chooses among those."""
+    x, y = spec["x"], spec["y"]
+    where = f"{source.present(x)} AND {source.present(y)}"
+    levels = _group_values(source, spec, where) if spec.get("group_by") else [None]
+    per_series = max(3, spec["limit"] // max(1, len(levels)))
+    (count,) = source.one(f"SELECT count(*) FROM {source.table} WHERE {where}")
+    fits = count * LINE_BYTES_PER_ROW <= source.memory_mb * 1024 * 1024 // 4
+    group = source.column(spec["group_by"]) if spec.get("group_by") else "NULL"
+    numbered = (f"SELECT {source.line_x(x)} AS lx, {source.number(y)} AS ly, {group} AS g, file_row_number AS r "
+                f"FROM read_parquet(?, file_row_number = true) WHERE {where}")
+    if fits:
+        series = source.arrow(f"SELECT * FROM ({numbered}) ORDER BY g NULLS LAST, lx, r", [str(source.path)])
+    else:
+        buckets = per_series * LINE_BUCKETS_PER_POINT
+        series = source.arrow(
+            f"WITH s AS ({numbered}), b AS (SELECT *, least(CAST(floor((lx - min(lx) OVER (PARTITION BY g)) / "
+            f"nullif(max(lx) OVER (PARTITION BY g) - min(lx) OVER (PARTITION BY g), 0) * {buckets}) AS BIGINT), "
+            f"{buckets - 1}) AS k FROM s), picks AS (SELECT g, unnest([arg_min(r, (lx, r)), arg_max(r, (lx, -r)), "
+            f"arg_min(r, (ly, r)), arg_max(r, (ly, -r))]) AS r FROM b GROUP BY g, k) "
+            f"SELECT s.* FROM s WHERE r IN (SELECT r FROM picks) ORDER BY g NULLS LAST, lx, r",
+            [str(source.path)])
+    frame = series.to_pandas(date_as_object=False)
+    positions_by_series = []
+    keys = np.array([_group_label(g) for g in frame["g"]], dtype=object) if spec.get("group_by") else None
+    for level in levels:
+        part = frame[keys == _group_label(level)] if keys is not None else frame
+        index = lttb(part["lx"].to_numpy(dtype=float), part["ly"].to_numpy(dtype=float), per_series)
+        positions_by_series.append((_group_label(level), part["r"].to_numpy()[index], len(index) < len(part)))
+    wanted = [x, y]
+    everything = np.unique(np.concatenate([p for _, p, _ in positions_by_series])) if positions_by_series else np.array([], int)
+    values = source.rows_at(wanted, everything).to_pandas(date_as_object=False)
+    where_in = {int(r): i for i, r in enumerate(everything)}
+    points, sampled = [], not fits
+    for label, rows, thinned in positions_by_series:
+        sampled = sampled or thinned
+        points += _xy_points(values, spec, np.array([where_in[int(r)] for r in rows], dtype=np.int64), label)
     return points, sampled
 
 
-def _aggregate(values: pd.core.groupby.SeriesGroupBy | pd.Series, how: str) -> Any:
-    return {"COUNT": "size", "SUM": "sum", "MEAN": "mean", "MEDIAN": "median", "MIN": "min", "MAX": "max"}[how]
-
-
-def _bars(frame: pd.DataFrame, spec: dict) -> tuple[list[dict], bool]:
+def _bars(source: Source, spec: dict) -> tuple[list[dict], bool]:
     """Top levels of x by the aggregate, the rest folded into "Other" (with groupBy: per group)."""
-    x, how, top = spec["x"], spec["aggregate"], spec["top"]
-    target = spec.get("y") or x
-    frame = frame.dropna(subset=[x])
-    function = _aggregate(frame[target], how)
-    overall = frame.groupby(x, dropna=True)[target].agg(function)
-    ranked = overall.sort_values(ascending=False, kind="stable")
-    kept = list(ranked.index[:top])
-    folded = len(ranked) > top
-    labels = frame[x].where(frame[x].isin(kept), other=OTHER) if folded else frame[x]
-    if folded:
-        labels = labels.astype(object)
-    keys = [labels] + ([frame[spec["group_by"]]] if spec.get("group_by") else [])
-    table = frame.groupby(keys, dropna=False, sort=False)[target].agg(function)
-    order = {value: rank for rank, value in enumerate(kept + [OTHER])}
-    rows = sorted(table.items(), key=lambda item: (order.get(item[0][0] if isinstance(item[0], tuple) else item[0], 0),
-                                                   str(item[0][1]) if isinstance(item[0], tuple) else ""))
+    x, how, top = source.column(spec["x"]), spec["aggregate"], spec["top"]
+    y = source.number(spec["y"]) if spec.get("y") else "NULL"
+    function = {"COUNT": "count(*)", "SUM": "coalesce(sum(v), 0)", "MEAN": "avg(v)", "MEDIAN": "median(v)",
+                "MIN": "min(v)", "MAX": "max(v)"}[how]
+    group = source.column(spec["group_by"]) if spec.get("group_by") else "NULL"
+    # ties rank by level, ascending, as a stable sort of pandas' sorted groupby index did
+    result = source.arrow(
+        f"WITH base AS (SELECT {x} AS level, {y} AS v, {group} AS g FROM {source.table} WHERE {source.present(spec['x'])}), "
+        f"overall AS (SELECT level, {function} AS value FROM base GROUP BY level), "
+        f"ranked AS (SELECT level, row_number() OVER (ORDER BY value DESC NULLS LAST, level) AS position FROM overall), "
+        f"labelled AS (SELECT least(position, {top + 1}) AS position, CASE WHEN position <= {top} THEN level END AS level, "
+        f"v, g FROM base JOIN ranked USING (level)) "
+        f"SELECT position, any_value(level) AS level, g, {function} AS value, (SELECT count(*) FROM overall) AS levels "
+        f"FROM labelled GROUP BY position, g")
+    frame = result.to_pandas(date_as_object=False)
+    frame["level"] = pd.Series([_plain(v) for v in result.column("level").to_pylist()], dtype=object)  # ints stay ints beside the nulls
+    folded = bool(len(frame) and int(frame["levels"].iloc[0]) > top)
+    grouped = bool(spec.get("group_by"))
+    order = sorted(range(len(frame)), key=lambda i: (int(frame["position"].iloc[i]),
+                                                     _sort_text(frame["g"].iloc[i]) if grouped else ""))
     points = []
-    for key, value in rows:
-        level, group = (key if isinstance(key, tuple) else (key, None))
-        points.append({"x": _json(level), "y": _json(float(value)), "x2": None,
-                       "group": _group_label(group) if spec.get("group_by") else None})
+    for i in order:
+        position = int(frame["position"].iloc[i])
+        level = OTHER if position > top else frame["level"].iloc[i]
+        value = frame["value"].iloc[i]
+        points.append({"x": level, "y": _json(float(value) if value is not None else float("nan")), "x2": None,
+                       "group": _group_label(frame["g"].iloc[i]) if grouped else None})
     return points, folded
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return pd.Timestamp(value).isoformat()
+    return _json(value)
+
+
+def _sort_text(value: Any) -> str:
+    """Groups within a bar in the order of str() of pandas' keys, as before (missing as 'nan')."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    return str(value)

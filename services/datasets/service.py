@@ -274,11 +274,14 @@ async def row_page(data_dir: Path, dataset: Dataset, *, offset: int, limit: int,
     return await asyncio.to_thread(read_rows, data_dir, dataset.id, offset=offset, limit=limit)
 
 
-async def chart_points(data_dir: Path, dataset: Dataset, spec: dict[str, Any]) -> dict[str, Any]:
-    """Chart points for a READY dataset, computed off the event loop (unset spec values: CHART_DEFAULTS)."""
+async def chart_points(data_dir: Path, dataset: Dataset, spec: dict[str, Any], *, memory_mb: int = 2048,
+                       scratch_dir: Path | None = None) -> dict[str, Any]:
+    """Chart points for a READY dataset, computed off the event loop (unset spec values: CHART_DEFAULTS),
+    by DuckDB held to `memory_mb` and spilling under `scratch_dir`."""
     if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}, not READY")
-    return await asyncio.to_thread(build_chart, data_dir, dataset.id, dataset.columns, spec)
+    return await asyncio.to_thread(build_chart, data_dir, dataset.id, dataset.columns, spec, memory_mb=memory_mb,
+                                   scratch_dir=scratch_dir)
 
 
 def read_rows(data_dir: Path, dataset_id: str, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int]:

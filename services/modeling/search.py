@@ -10,7 +10,6 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from sklearn import metrics as skm
 from sklearn.inspection import permutation_importance
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
@@ -21,6 +20,7 @@ from services.jobs.context import JobContext
 from services.modeling.estimators import (RELATIVE_FIT_COST, SEARCH_TRIALS, SEARCHABLE, VARIANTS, build_pipeline,
                                         sample_params)
 from services.modeling.explain import save_background
+from services.modeling.sampling import forest_rows_within, read_training_frame
 from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS, detect_task
 
@@ -30,6 +30,7 @@ IMPORTANCE_ROWS = 5_000      # permutation importance on at most this many held-
 IMPORTANCE_MIN_ROWS = 1_000  # and at least this many (or all of them),
 IMPORTANCE_SECONDS = 3.0     # as many as a model predicts in about this long for every feature's shuffles
 IMPORTANCE_REPEATS = 3
+FORESTS = ("RANDOM_FOREST", "EXTRA_TREES")
 
 
 def select_features(frame: pd.DataFrame, columns: list[dict[str, Any]], target: str, requested: list[str] | None,
@@ -225,7 +226,8 @@ def second_round(leaderboard: list[Candidate], *, sample_rows: int, training_row
 
 @dataclass(frozen=True)
 class PreparedData:
-    """The prepare stage's output: the task, the chosen features and the train / held-out split."""
+    """The prepare stage's output: the task, the chosen features and the train / held-out split, and whether
+    the rows are a sample of the labelled ones (the whole table would not fit the job's memory budget)."""
 
     task: str
     features: list[dict[str, Any]]
@@ -233,6 +235,9 @@ class PreparedData:
     x_test: pd.DataFrame
     y_train: pd.Series
     y_test: pd.Series
+    labelled_rows: int = 0
+    sampled: bool = False
+    bytes_per_row: float = 0.0
 
     @property
     def metric(self) -> str:
@@ -246,11 +251,33 @@ class PreparedData:
         return sample_x, sample_y
 
 
+def _wanted_columns(columns: list[dict[str, Any]], target: str, requested: list[str] | None) -> list[str]:
+    """The target and every column select_features may keep: identifiers and empty columns never are."""
+    if requested:
+        return list(dict.fromkeys([*requested, target]))
+    return [c["name"] for c in columns if c["name"] == target or c["semantic_type"] not in ("IDENTIFIER", "EMPTY")]
+
+
+def _stratified(spec: TrainingSpec, columns: list[dict[str, Any]]) -> bool | None:
+    """Whether a sample keeps the target's classes in proportion: for classification, or (task not yet settled,
+    as in an analysis) for a target that can only be a class."""
+    if spec.task is not None:
+        return spec.task == "CLASSIFICATION"
+    semantic = next(c["semantic_type"] for c in columns if c["name"] == spec.target)
+    return True if semantic in ("BOOLEAN", "CATEGORICAL", "TEXT") else None
+
+
 def prepare_data(ctx: JobContext, spec: TrainingSpec, data_dir: Path, columns: list[dict[str, Any]]) -> PreparedData:
-    """Read the dataset, drop rows without a target, settle the task and features, split off the held-out rows."""
+    """Read the dataset (a stratified sample when it would not fit the budget), drop rows without a target,
+    settle the task and features, split off the held-out rows."""
     ctx.stage("prepare")
-    frame = pq.read_table(files.parquet_path(data_dir, spec.dataset_id)).to_pandas(date_as_object=False)
     target = spec.target
+    read = read_training_frame(
+        files.parquet_path(data_dir, spec.dataset_id), target=target, columns=columns,
+        names=_wanted_columns(columns, target, list(spec.features) if spec.features else None),
+        classify=_stratified(spec, columns), memory_mb=ctx.memory_mb,
+        scratch_dir=ctx.scratch_dir, seed=spec.seed, log=ctx.log)
+    frame = read.frame
     missing = int(frame[target].isna().sum())
     if missing:
         frame = frame[frame[target].notna()].reset_index(drop=True)
@@ -267,9 +294,11 @@ def prepare_data(ctx: JobContext, spec: TrainingSpec, data_dir: Path, columns: l
     stratify = y if task == "CLASSIFICATION" else None
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=spec.test_size, random_state=spec.seed,
                                                         stratify=stratify)
-    ctx.log(f"Split: {len(x_train):,} training rows, {len(x_test):,} held out")
+    ctx.log(f"Split: {len(x_train):,} training rows, {len(x_test):,} held out"
+            + (f" (a sample of {read.labelled_rows:,} labelled rows)" if read.sampled else ""))
     ctx.checkpoint()
-    return PreparedData(task, features, x_train, x_test, y_train, y_test)
+    return PreparedData(task, features, x_train, x_test, y_train, y_test, labelled_rows=read.labelled_rows,
+                        sampled=read.sampled, bytes_per_row=read.bytes_per_row)
 
 
 class CandidateSearch:
@@ -368,14 +397,22 @@ class CandidateSearch:
                      f"({seconds:.2f} s per fit on {len(sample_x):,} rows)")
 
 
-def refit(ctx: JobContext, spec: TrainingSpec, data: PreparedData, best: Candidate) -> Any:
-    """The winner fitted on the whole training split."""
+def refit(ctx: JobContext, spec: TrainingSpec, data: PreparedData, best: Candidate) -> tuple[Any, int]:
+    """The winner fitted on the whole training split (a forest, whose trees grow with the rows, on as many as
+    its nodes leave room for in the budget); returns the model and the rows it was fitted on."""
     ctx.stage("refit")
-    model = build_pipeline(best.algorithm, data.task, data.features, spec.seed, len(data.x_train),
-                           best.params).fit(data.x_train, data.y_train)
-    ctx.log(f"Refit {best.algorithm}{_describe(best.params)} on {len(data.x_train):,} rows")
+    x_train, y_train = data.x_train, data.y_train
+    if best.algorithm in FORESTS:
+        affordable = forest_rows_within(ctx.memory_mb, data.bytes_per_row)
+        if len(x_train) > affordable:
+            x_train, y_train = data.training_sample(affordable, spec.seed)
+            ctx.log(f"{best.algorithm} grows with its rows: refit on a sample of {affordable:,} of the "
+                    f"{len(data.x_train):,} training rows to stay within the {ctx.memory_mb:,} MB budget", "WARNING")
+    model = build_pipeline(best.algorithm, data.task, data.features, spec.seed, len(x_train),
+                           best.params).fit(x_train, y_train)
+    ctx.log(f"Refit {best.algorithm}{_describe(best.params)} on {len(x_train):,} rows")
     ctx.checkpoint()
-    return model
+    return model, len(x_train)
 
 
 def evaluate_model(ctx: JobContext, spec: TrainingSpec, data: PreparedData, model: Any,
@@ -422,7 +459,7 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
     spec, data_dir = TrainingSpec.from_params(p), Path(p["data_dir"])
     data = prepare_data(ctx, spec, data_dir, p["columns"])
     best, leaderboard = CandidateSearch(ctx, spec, data).run()
-    model = refit(ctx, spec, data, best)
+    model, training_rows = refit(ctx, spec, data, best)
     classes = [str(c) for c in model.classes_] if data.task == "CLASSIFICATION" else None
     evaluation = evaluate_model(ctx, spec, data, model, classes)
     save_model(ctx, model, data_dir, p["model_id"])
@@ -433,4 +470,6 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
             "feature_importances": evaluation["feature_importances"],
             "features": signature(data.x_train, data.features), "classes": classes,
             "leaderboard": [c.entry(selected=c is best) for c in leaderboard],
-            "training_seconds": time.perf_counter() - started}
+            "training_seconds": time.perf_counter() - started,
+            "training_rows": training_rows, "labelled_rows": data.labelled_rows,
+            "sampled": data.sampled or training_rows < len(data.x_train)}

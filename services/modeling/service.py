@@ -360,7 +360,7 @@ async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner
     await session.flush()
     job = await jobs.enqueue(session, owner_id=owner_id, kind="PREDICT", dataset_id=version.id, params={
         "model_id": model.id, "source_id": source.id, "dataset_id": version.id, "data_dir": str(data_dir),
-        "features": model.details["features"], "task": model.task,
+        "features": model.details["features"], "task": model.task, "columns": source.columns,
         **({"explain": True, "training_dataset_id": model.dataset_id} if explain else {})})
     await session.commit()
     jobs.launch(job)

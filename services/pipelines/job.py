@@ -21,6 +21,8 @@ from services.pipelines.config import (DatasetSink, DatasetSource, HttpSource, P
 from services.pipelines.fetch import Fetcher
 from services.pipelines.scrape import collect_scrape
 from services.pipelines.ssrf import parse_allow_list
+from services.preprocessing.engine import DESCRIBE_ROWS, batch_rows, fits_in_memory
+from services.preprocessing.job import preprocess_table
 from services.preprocessing.steps import fit_recipe
 from services.preprocessing.validate import validate_steps
 from services.values import json_rows
@@ -40,21 +42,28 @@ def run_pipeline(ctx: JobContext) -> dict:
         with lock:
             ctx.log(message, level)
 
+    steps = [(s.step, s.params) for s in config.steps]
+    recipe: list = []
+    streamed, rows_in = False, 0
     if isinstance(source, DatasetSource):
-        table = pq.read_table(files.parquet_path(data_dir, source.dataset_id))
+        path = files.parquet_path(data_dir, source.dataset_id)
+        if steps and not fits_in_memory(path, ctx.memory_mb):
+            # beyond the budget, the steps stream from the source (the preprocessing engine) before anything is read
+            table, recipe, rows_in = _streamed_steps(ctx, path, steps)
+            streamed = True
+        else:
+            table = pq.read_table(path)
         ctx.log(f"Read {table.num_rows:,} rows from the source dataset")
     else:
         table = collect_table(source, limits, log)
     timings["collect"] = time.perf_counter() - began
-    rows_in = table.num_rows
+    rows_in = rows_in if streamed else table.num_rows
     ctx.progress(0.4)
     ctx.checkpoint()
 
     ctx.stage("process")
     began = time.perf_counter()
-    steps = [(s.step, s.params) for s in config.steps]
-    recipe = []
-    if steps:
+    if steps and not streamed:
         checked = validate_steps(steps, describe_columns(table))
         frame, recipe = fit_recipe(table.to_pandas(), checked)
         table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -98,6 +107,25 @@ def run_pipeline(ctx: JobContext) -> dict:
     timings["store"] = time.perf_counter() - began
     return {"rows_in": rows_in, "rows_out": table.num_rows, "version": version, "columns": columns, "output": output,
             "recipe": recipe, "checks": check_results, "row_count": table.num_rows, "column_count": table.num_columns, "timings": timings}
+
+
+def _streamed_steps(ctx: JobContext, path: Path, steps: list) -> tuple[pa.Table, list, int]:
+    """The steps run by the preprocessing engine batch by batch into scratch; the result is read back (checks
+    and sinks take a table). Columns are judged for validation on the source's first rows."""
+    parquet = pq.ParquetFile(path)
+    first = min(DESCRIBE_ROWS, batch_rows(path, ctx.memory_mb))
+    head = pa.Table.from_batches([next(parquet.iter_batches(batch_size=first))]) if parquet.num_row_groups \
+        else parquet.schema_arrow.empty_table()
+    checked = validate_steps(steps, describe_columns(head))
+    processed = (ctx.scratch_dir or path.parent) / f"pipeline-{ctx.job_id}.parquet"
+    try:
+        result = preprocess_table(path, processed, checked, memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir,
+                                  log=ctx.log, checkpoint=ctx.checkpoint, stream=True)
+        table = pq.read_table(processed)
+    finally:
+        processed.unlink(missing_ok=True)
+    ctx.log(f"Applied {len(steps)} step(s) batch by batch: {parquet.metadata.num_rows:,} -> {table.num_rows:,} rows")
+    return table, result["recipe"], parquet.metadata.num_rows
 
 
 def collect_table(source: HttpSource | ScrapeSource, limits: PipelineLimits, log: Callable[[str, str], None]) -> pa.Table:

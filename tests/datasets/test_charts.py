@@ -170,3 +170,34 @@ def test_histogram_over_timezone_aware_times_bins_in_utc(client, token):
     assert histogram["points"][0]["x"].startswith("2023-12-31T22:00") and sum(p["y"] for p in histogram["points"]) == 3
     line = points(chart(client, token, dataset["id"], type="LINE", x="at", y="v"))
     assert [p["y"] for p in line["points"]] == [1.0, 2.0, 3.0]
+
+
+def test_a_missing_group_is_null_not_the_word_none(client, token):
+    dataset = ingest(client, token, b"x,v,g\n1,1,a\n2,2,\n3,3,a\n4,4,\n")
+    for spec in ({"type": "HISTOGRAM", "x": "x", "bins": 2, "groupBy": "g"}, {"type": "BAR", "x": "g"},
+                 {"type": "SCATTER", "x": "x", "y": "v", "groupBy": "g"}, {"type": "LINE", "x": "x", "y": "v", "groupBy": "g"}):
+        groups = {p["group"] for p in points(chart(client, token, dataset["id"], **spec))["points"]}
+        assert "None" not in groups, spec
+
+
+def test_a_line_beyond_the_budget_is_reduced_inside_the_engine(tmp_path):
+    """With a budget too small to pull the series, each x-bucket's extremes are kept: the first, the last,
+    the highest and the lowest point survive and the result says it was sampled."""
+    import pyarrow as pa
+
+    from services import files
+    from services.datasets.charts import build_chart
+    from services.ingest.parquet import write_parquet
+    rows = 50_000
+    signal = np.sin(np.arange(rows) / 500.0)
+    signal[12_345] = 9.0
+    path = files.parquet_path(tmp_path, "d")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet(pa.table({"t": np.arange(rows), "v": signal}), path)
+    columns = [{"name": "t", "dtype": "int64"}, {"name": "v", "dtype": "float64"}]
+    result = build_chart(tmp_path, "d", columns, {"type": "LINE", "x": "t", "y": "v", "limit": 200}, memory_mb=1,
+                         scratch_dir=tmp_path / "scratch")
+    xs = [p["x"] for p in result["points"]]
+    assert result["sampled"] is True and len(xs) == 200 and xs == sorted(xs)
+    assert xs[0] == 0 and xs[-1] == rows - 1 and 12_345 in xs
+    assert not any((tmp_path / "scratch").iterdir())
