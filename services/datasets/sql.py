@@ -123,6 +123,9 @@ def run_query(*, sql: str, datasets: list[Dataset], data_dir: Path, limits: Quer
 
 def _sandbox(tables: list[QueryTable], data_dir: Path, memory_mb: int, scratch_dir: Path | None):
     connection = connect(memory_mb=memory_mb, scratch_dir=scratch_dir, threads=2)
+    # A user's ORDER BY must hold in what comes back: with insertion order off, DuckDB 2.0.1 was seen to
+    # return ordered results out of order through execute() (issue 25's engine notes).
+    connection.execute("SET preserve_insertion_order = true")
     paths = sorted({str(files.parquet_path(data_dir, table.dataset_id)) for table in tables})
     for table in tables:
         path = str(files.parquet_path(data_dir, table.dataset_id)).replace("'", "''")
