@@ -67,6 +67,8 @@ class EstimateMethod(Enum):
     SAMPLE = strawberry.enum_value("SAMPLE", description="Exact on a seeded sample of rows")
     T_DIGEST = strawberry.enum_value("T_DIGEST", description="DuckDB's approx_quantile sketch over every row")
     HYPERLOGLOG = strawberry.enum_value("HYPERLOGLOG", description="DuckDB's approx_count_distinct over every row")
+    COLUMN_SUBSET = strawberry.enum_value("COLUMN_SUBSET", description="Computed for some columns only (a wide "
+                                          "table): `detail` says which")
 
 
 @strawberry.type(description="A figure of the profile that is not exact: how it was estimated and how far off it "

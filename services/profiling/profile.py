@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from services import dataplane
 from services.profiling import alerts as alert_rules
@@ -236,6 +237,15 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
                          if p["semantic_type"] == "NUMERIC" and p["numeric"] is not None and p["count"] > 1]
         categorical_names = [p["name"] for p in column_profiles if p["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
                              and 1 < p["distinct_count"] <= table_stats.CRAMERS_MAX_LEVELS]
+        # A wide table (10,000 sensor or gene columns) would need 10,000 x 10,000 matrices per method:
+        # correlations cover the first columns of each kind, saying so.
+        if len(numeric_names) > MAX_CORRELATION_COLUMNS or len(categorical_names) > MAX_CORRELATION_COLUMNS:
+            approximations.append(approximation(
+                "CORRELATIONS", None, "COLUMN_SUBSET", rows=rows,
+                detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of {len(numeric_names):,}) "
+                       f"and categorical (of {len(categorical_names):,}) columns in table order"))
+            numeric_names = numeric_names[:MAX_CORRELATION_COLUMNS]
+            categorical_names = categorical_names[:MAX_CORRELATION_COLUMNS]
         sample = _correlation_sample(source, extras, numeric_names + categorical_names, picks)
         sampled = rows if picks is None else len(picks)
         correlations = table_stats.numeric_correlations(
@@ -286,6 +296,10 @@ def _null_counts(connection, names: list[str]) -> dict[str, int]:
     found = connection.execute("SELECT " + ", ".join(f"count(*) - count({ident(name)})" for name in names)
                                + " FROM profiled").fetchall()[0]
     return dict(zip(names, found))
+
+
+WHOLE_TABLE_COPIES = 4  # decoded table + what profiling a column builds beside it, with room to spare
+MAX_CORRELATION_COLUMNS = 100  # per kind (numeric, categorical); beyond, the first ones, stated
 
 
 def correlation_rows(rows: int, seed: int = 42) -> np.ndarray | None:
@@ -365,7 +379,12 @@ def _time_series(column_profiles: list[dict], extras: dict[str, dict]) -> dict |
 def profile_parquet(path: Path, column_meta: list[dict[str, Any]], *, bins: int | None = None, memory_mb: int = 2048,
                     scratch_dir: Path | None = None, checkpoint: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """Profile a Parquet file within `memory_mb`, spilling to `scratch_dir`."""
-    return profile_source(ParquetSource(path), column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=scratch_dir,
+    source = ParquetSource(path)
+    if source.memory_bytes * WHOLE_TABLE_COPIES <= memory_mb * MB * COLUMN_SHARE:
+        # Known to fit: one read, not one per column. Reading a column re-parses the file's footer, whose
+        # size grows with the column count, so a 10,000-column file read column by column took minutes.
+        source = ArrowSource(pq.read_table(path))
+    return profile_source(source, column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=scratch_dir,
                           checkpoint=checkpoint)
 
 

@@ -23,6 +23,7 @@ class ParquetSource:
         self.schema = self.file.schema_arrow
         self.rows = self.file.metadata.num_rows
         self.names = self.schema.names
+        self._index = {name: index for index, name in enumerate(self.names)}
 
     @property
     def memory_bytes(self) -> int:
@@ -31,7 +32,7 @@ class ParquetSource:
         return sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
 
     def column_bytes(self, name: str) -> int:
-        metadata, index = self.file.metadata, self.names.index(name)
+        metadata, index = self.file.metadata, self._index[name]
         return sum(metadata.row_group(i).column(index).total_uncompressed_size for i in range(metadata.num_row_groups))
 
     def null_counts(self) -> dict[str, int] | None:

@@ -59,3 +59,31 @@ def test_a_wide_file_loads_every_time(server, token, columns, rows, tries):
         assert (dataset["status"], dataset["rowCount"], dataset["columnCount"]) == ("READY", rows, columns)
         assert dataset["columns"][0]["name"] == "g0" and dataset["columns"][-1]["name"] == "label"
 
+
+
+PROFILE = """mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code message } } }"""
+PROFILE_READ = """query($id: ID!) { dataset(id: $id) { profile { columns { name } approximations { figure method detail }
+  } } }"""
+TRAIN = """mutation($id: ID!) { trainModel(input: {datasetId: $id, target: "label", algorithms: [LOGISTIC_REGRESSION]}) {
+  model { id } job { id } errors { code message } } }"""
+MODEL = "query($id: ID!) { model(id: $id) { status metrics { accuracy } featureImportances(limit: 200) { feature } } }"
+
+
+def test_a_10000_column_table_profiles_and_trains(server, token):
+    dataset = ingest(server, token, wide_csv(10_000, 60, seed=1))
+    started = server.gql(PROFILE, {"id": dataset["id"]}, token)["data"]["profileDataset"]
+    assert started["errors"] == [], started
+    assert server.wait_for(token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=600)["status"] == "SUCCEEDED"
+    profile = server.gql(PROFILE_READ, {"id": dataset["id"]}, token)["data"]["dataset"]["profile"]
+    assert len(profile["columns"]) == 10_000
+    subset = [a for a in profile["approximations"] if a["method"] == "COLUMN_SUBSET"]
+    assert subset and subset[0]["figure"] == "CORRELATIONS" and "first 100 numeric" in subset[0]["detail"]
+    trained = server.gql(TRAIN, {"id": dataset["id"]}, token)["data"]["trainModel"]
+    assert trained["errors"] == [], trained
+    job = server.wait_for(token, trained["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=900)
+    assert job["status"] == "SUCCEEDED", job
+    model = server.gql(MODEL, {"id": trained["model"]["id"]}, token)["data"]["model"]
+    assert model["status"] == "READY" and model["metrics"]["accuracy"] is not None
+    ranked = [f["feature"] for f in model["featureImportances"]]
+    assert len(ranked) == 100 and "g0" in ranked  # the label follows g0: it is among those shuffled
+    assert any("most associated with the target" in line["message"] for line in job["logs"])

@@ -43,7 +43,9 @@ def test_codegen_of_the_example_operations_compiles_strictly(js):
     assert generated.returncode == 0, generated.stdout[-3000:] + generated.stderr[-3000:]
     types = (JS_DIR / "generated" / "gql" / "graphql.ts").read_text()
     for operation in ("Register", "Login", "UploadDataset", "JobEvents", "DatasetWithProfile", "TrainModel", "Predict",
-                      "CreateHttpPipeline", "RunPipeline", "GenerateReport"):
+                      "CreateHttpPipeline", "RunPipeline", "GenerateReport", "RegisterModel", "SetModelAlias",
+                      "PredictByAlias", "ExportByAlias", "ChampionAt", "RegistryEvents", "PredictExplained",
+                      "SqlOverDatasets", "ImportByUrl", "MySessions", "ChangePassword", "VerifyEmail"):
         assert f"export const {operation}Document" in types, operation
     compiled = run_bin("tsc", "-p", "tsconfig.json")
     assert compiled.returncode == 0 and compiled.stdout == "", compiled.stdout[-3000:]
