@@ -383,7 +383,7 @@ def profile_parquet(path: Path, column_meta: list[dict[str, Any]], *, bins: int 
     if source.memory_bytes * WHOLE_TABLE_COPIES <= memory_mb * MB * COLUMN_SHARE:
         # Known to fit: one read, not one per column. Reading a column re-parses the file's footer, whose
         # size grows with the column count, so a 10,000-column file read column by column took minutes.
-        source = ArrowSource(pq.read_table(path))
+        source = ArrowSource(pq.read_table(path), memory_bytes=source.memory_bytes)
     return profile_source(source, column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=scratch_dir,
                           checkpoint=checkpoint)
 

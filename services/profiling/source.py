@@ -73,15 +73,17 @@ class ParquetSource:
 
 
 class ArrowSource:
-    def __init__(self, table: pa.Table) -> None:
+    def __init__(self, table: pa.Table, *, memory_bytes: int | None = None) -> None:
+        """`memory_bytes`: the size to report, when the table was read from a Parquet file (its measure)."""
         self.table = table
         self.schema = table.schema
         self.rows = table.num_rows
         self.names = table.column_names
+        self._memory_bytes = memory_bytes
 
     @property
     def memory_bytes(self) -> int:
-        return self.table.nbytes
+        return self.table.nbytes if self._memory_bytes is None else self._memory_bytes
 
     def column_bytes(self, name: str) -> int:
         return self.table.column(name).nbytes
