@@ -16,13 +16,13 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 
 import jwt
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import auth
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
-from services.pagination import Page, paginate
+from services.pagination import Page, contains, paginate
 from services.storage.tables import LoginEvent, LoginSession, RefreshToken, User, utcnow
 
 logger = logging.getLogger("assay.accounts")
@@ -100,7 +100,7 @@ async def record_login(*, session: AsyncSession, user: User | None, address: str
     """Failed attempts on an unknown email are not kept: there is no account whose history they belong to."""
     if user is None:
         return
-    session.add(LoginEvent(user_id=user.id, address=_cut(address, 64), user_agent=_cut(user_agent, 512),
+    session.add(LoginEvent(user_id=user.id, address=auth.clipped(address, 64), user_agent=auth.clipped(user_agent, 512),
                            success=success, reason=reason))
     if success:
         user.last_login_at = utcnow()
@@ -189,8 +189,7 @@ async def list_users(*, session: AsyncSession, first: int, after: str | None, se
     if search:
         if len(search) > 320:
             raise invalid("`search` must be at most 320 characters", ["search"])
-        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        filters.append(or_(col(User.email).like(f"%{escaped}%", escape="\\")))
+        filters.append(contains(User.email, search))
     return await paginate(session, User, filters=filters, first=first, after=after, max_first=max_first)
 
 
@@ -223,7 +222,3 @@ async def set_disabled(*, session: AsyncSession, actor: User, user_id: str | Non
     if disabled:
         await revoke_sessions(session=session, user_id=target.id)
     return target
-
-
-def _cut(value: str | None, limit: int) -> str | None:
-    return value[:limit] if value else None

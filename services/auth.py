@@ -55,6 +55,11 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def clipped(value: str | None, limit: int) -> str | None:
+    """What a client sent about itself (address, user agent), cut to its column; empty is none."""
+    return value[:limit] if value else None
+
+
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
@@ -142,8 +147,7 @@ async def issue_tokens(*, session: AsyncSession, user: User, secret: str, access
                        user_agent: str | None = None) -> TokenPair:
     """A new pair; without `family_id` a new session (login) starts, with the caller's address and agent."""
     if family_id is None:
-        login = LoginSession(user_id=user.id, address=(address or None) and address[:64],
-                             user_agent=(user_agent or None) and user_agent[:512])
+        login = LoginSession(user_id=user.id, address=clipped(address, 64), user_agent=clipped(user_agent, 512))
         session.add(login)
         family_id = login.id
     refresh = secrets.token_urlsafe(32)

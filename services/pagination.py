@@ -37,6 +37,12 @@ def checked_count(value: int | None, *, name: str, default: int, most: int | Non
     return value
 
 
+def contains(column: Any, text: str) -> Any:
+    """A filter: `column` contains `text` literally, case-insensitively (LIKE's % and _ in it escaped)."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return col(column).ilike(pattern, escape="\\")
+
+
 def encode_cursor(created_at: datetime, row_id: str) -> str:
     return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{row_id}".encode()).decode()
 

@@ -22,7 +22,7 @@ from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.jobs.status import ACTIVE
 from services.names import MAX_NAME, derived_name, given_name
-from services.pagination import Page, checked_count, paginate
+from services.pagination import Page, checked_count, contains, paginate
 from services.registry.service import refuse_if_aliased
 from services.storage.tables import Dataset, Job, Model, Report
 from services.values import json_rows
@@ -228,8 +228,7 @@ async def list_datasets(session: AsyncSession, *, owner_id: str, first: int, aft
     if search and len(search) > MAX_NAME:  # could never match; SQLite refuses LIKE patterns over 50,000 bytes
         raise invalid(f"`search` must be at most {MAX_NAME} characters, as names are", ["search"])
     if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        filters.append(col(Dataset.name).ilike(pattern, escape="\\"))
+        filters.append(contains(Dataset.name, search))
     return await paginate(session, Dataset, filters=filters, first=first, after=after, max_first=max_first)
 
 

@@ -11,7 +11,7 @@ import sklearn
 
 from tests.corpus.make_corpus import OTHER_ENCODINGS
 from tests.support.data import CORPUS
-from tests.support.graphql import gql, upload, wait_for_job
+from tests.support.graphql import ingest
 
 DATASET = """query($id: ID!) { dataset(id: $id) { status error rowCount columnCount columns { name }
   ingest { encoding encodingConfidence alerts { code message } hasHeader skippedLines paddedLines trimmedLines
@@ -23,13 +23,7 @@ SAME_TEXT = {"shift_jis": {"shift_jis", "cp932"}, "euc_kr": {"euc_kr", "cp949"},
 
 
 def load(client, token, content: bytes, expect: str = "SUCCEEDED", **kwargs) -> dict:
-    payload = upload(client, token, content, "data.csv", **kwargs)["data"]["uploadDataset"]
-    assert payload["errors"] == [], payload
-    job = wait_for_job(client, token, payload["job"]["id"])
-    assert job["status"] == expect, job
-    dataset = gql(client, DATASET, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
-    dataset["job"] = job
-    return dataset
+    return ingest(client, token, content, query=DATASET, expect=expect, **kwargs)
 
 
 def expected_rows(text: str) -> list[list]:

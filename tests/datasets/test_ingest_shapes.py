@@ -13,6 +13,7 @@ import pytest
 
 from schema.common import raw_id
 from tests.support.graphql import gql, register, upload, wait_for_job
+from tests.support.graphql import ingest as upload_and_read
 from tests.support.settings import make_settings
 
 DATASET = """query($id: ID!) { dataset(id: $id) { id status error rowCount columnCount
@@ -23,13 +24,7 @@ DATASET = """query($id: ID!) { dataset(id: $id) { id status error rowCount colum
 
 
 def ingest(client, token, content: bytes, filename: str = "data.csv", *, expect: str = "SUCCEEDED", **kwargs) -> dict:
-    payload = upload(client, token, content, filename, **kwargs)["data"]["uploadDataset"]
-    assert payload["errors"] == [], payload
-    job = wait_for_job(client, token, payload["job"]["id"])
-    assert job["status"] == expect, job
-    dataset = gql(client, DATASET, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
-    dataset["job"] = job
-    return dataset
+    return upload_and_read(client, token, content, filename, query=DATASET, expect=expect, **kwargs)
 
 
 def logs(dataset: dict) -> list[str]:

@@ -73,12 +73,14 @@ DATASET = """query($id: ID!) { dataset(id: $id) { id name fileName status error 
   rows(offset: 0, limit: 5) { columns rows offset totalRows } } }"""
 
 
-def ingest(client: TestClient, token: str, content: bytes, filename: str = "data.csv", **kwargs: Any) -> dict:
-    """Upload, wait for the INGEST job, and return the dataset as a client sees it."""
+def ingest(client: TestClient, token: str, content: bytes, filename: str = "data.csv", *, query: str = DATASET,
+           expect: str | None = None, **kwargs: Any) -> dict:
+    """Upload, wait for the INGEST job (ending `expect`, when given), and return the dataset as `query` reads it."""
     result = upload(client, token, content, filename, **kwargs)
     payload = result["data"]["uploadDataset"]
     assert payload["errors"] == [], payload
     job = wait_for_job(client, token, payload["job"]["id"])
-    dataset = gql(client, DATASET, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
+    assert expect is None or job["status"] == expect, job
+    dataset = gql(client, query, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
     dataset["job"] = job
     return dataset
