@@ -16,8 +16,12 @@ DOWNLOAD_AUDIENCE = "assay-download"
 SAFE_PLOT_NAME = re.compile(r"^[a-z_]+(_\d+)?\.png$")  # the only names the plot route will open
 
 
+# The data dir's folders of each kind of object, one entry per id (the maintenance sweep lists them).
+DATASETS, MODELS, REPORTS = "datasets", "models", "reports"
+
+
 def dataset_dir(data_dir: Path, dataset_id: str) -> Path:
-    return data_dir / "datasets" / dataset_id
+    return data_dir / DATASETS / dataset_id
 
 
 def original_path(data_dir: Path, dataset_id: str) -> Path:
@@ -47,7 +51,7 @@ def profile_path(data_dir: Path, dataset_id: str) -> Path:
 
 
 def model_dir(data_dir: Path, model_id: str) -> Path:
-    return data_dir / "models" / model_id
+    return data_dir / MODELS / model_id
 
 
 def model_path(data_dir: Path, model_id: str) -> Path:
@@ -55,7 +59,7 @@ def model_path(data_dir: Path, model_id: str) -> Path:
 
 
 def report_path(data_dir: Path, report_id: str) -> Path:
-    return data_dir / "reports" / f"{report_id}.html"
+    return data_dir / REPORTS / f"{report_id}.html"
 
 
 def plots_dir(data_dir: Path, dataset_id: str) -> Path:

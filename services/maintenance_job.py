@@ -53,12 +53,12 @@ def run_maintenance(ctx: JobContext) -> dict:
     ctx.checkpoint()
     ctx.stage("files")
     cutoff = time.time() - grace
-    for folder, ids in (("datasets", known["datasets"]), ("models", known["models"])):
+    for folder, ids in ((files.DATASETS, known["datasets"]), (files.MODELS, known["models"])):
         count, size = _remove_entries(data_dir / folder, lambda entry, ids=ids: entry.is_dir() and entry.name not in ids, cutoff)
         report.orphan_folders += count
         report.bytes_freed += size
         ctx.log(f"Removed {count:,} orphan {folder[:-1]} folder(s) ({size:,} bytes)")
-    count, size = _remove_entries(data_dir / "reports", lambda entry: entry.suffix == ".html" and entry.stem not in known["reports"], cutoff)
+    count, size = _remove_entries(data_dir / files.REPORTS, lambda entry: entry.suffix == ".html" and entry.stem not in known["reports"], cutoff)
     report.orphan_files += count
     report.bytes_freed += size
     ctx.log(f"Removed {count:,} orphan report file(s) ({size:,} bytes)")
@@ -117,7 +117,7 @@ def _remove_entries(folder: Path, is_garbage, cutoff: float) -> tuple[int, int]:
 def _remove_partial_writes(data_dir: Path, cutoff: float) -> tuple[int, int]:
     """`atomic_output`'s temporary files left by a process killed mid-write, in dataset and model folders."""
     count = size = 0
-    for folder in ("datasets", "models"):
+    for folder in (files.DATASETS, files.MODELS):
         for partial in (data_dir / folder).glob("*/.*.part"):
             if partial.is_file() and partial.stat().st_mtime < cutoff:
                 size += partial.stat().st_size
