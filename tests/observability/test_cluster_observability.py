@@ -55,8 +55,7 @@ def test_three_trainings_are_three_in_prometheus(observed):
         job = client.wait_for(token, payload["data"]["trainModel"]["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=180)
         assert job["status"] == "SUCCEEDED", job
 
-    assert {t["labels"]["job"]: t["health"] for t in prometheus.targets()} == {"assay-replicas": "up",
-                                                                                "assay-workers": "up"}
+    assert prometheus.target_health() == {"assay-replicas": "up", "assay-workers": "up"}
     trained = 'sum(assay_jobs_finished_total{kind="TRAIN",status="SUCCEEDED"})'
     assert prometheus.wait_for_value(trained, 3) == 3
     # Counted where the job ended — the worker — and nowhere else.

@@ -111,6 +111,17 @@ class LocalPrometheus:
     def targets(self) -> list[dict]:
         return httpx.get(f"{self.base}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
 
+    def target_health(self, timeout: float = 60) -> dict[str, str]:
+        """Each scrape job's health once every target has been scraped at least once. Prometheus reports
+        "unknown" until its first scrape, which can come several seconds after /-/ready (target discovery
+        is throttled to one update per 5 s), so a fast test would otherwise read "unknown"."""
+        deadline = time.monotonic() + timeout
+        while True:
+            health = {target["labels"]["job"]: target["health"] for target in self.targets()}
+            if (health and "unknown" not in health.values()) or time.monotonic() > deadline:
+                return health
+            time.sleep(0.5)
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
