@@ -70,7 +70,7 @@ def test_three_trainings_are_three_in_prometheus(observed):
     worker_metrics = f"http://127.0.0.1:{cluster.worker_members[0].metrics_port}/metrics"
     refused = httpx.get(worker_metrics, headers={"authorization": "Bearer wrong"}, timeout=10)
     assert refused.status_code == 401 and b"assay_" not in refused.content  # the worker's endpoint is guarded too
-    assert prometheus.value('histogram_quantile(0.5, sum by (le) (rate(assay_graphql_operation_duration_seconds_bucket[1m])))') \
+    assert prometheus.wait_for_some_value('histogram_quantile(0.5, sum by (le) (rate(assay_graphql_operation_duration_seconds_bucket[1m])))') \
         is not None
 
 

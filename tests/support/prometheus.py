@@ -108,6 +108,15 @@ class LocalPrometheus:
                 return found
             time.sleep(0.5)
 
+    def wait_for_some_value(self, promql: str, timeout: float = 30) -> float | None:
+        """Poll until the query answers at all: a rate() needs two scrapes of the series before it has one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.value(promql)
+            if found is not None or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
     def targets(self) -> list[dict]:
         return httpx.get(f"{self.base}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
 
