@@ -16,7 +16,7 @@ from services.datasets.service import children_of
 from services.modeling.service import models_for_jobs
 from services.pipelines.service import last_runs, stats_of_pipelines
 from services.storage.lookup import owned_by_ids
-from services.storage.tables import Dataset, Job, Model, PipelineRun, Report
+from services.storage.tables import CheckSuite, Dataset, Job, Model, PipelineRun, Report
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -107,3 +107,7 @@ class Loaders:
             return await reports_of_datasets(session, owner_id=self.context.user_id, dataset_ids=dataset_ids,
                                              data_dir=self.context.settings.resolved_data_dir)
         return self._batch(load_many, key=lambda dataset_id: dataset_id)
+
+    @cached_property
+    def check_suite(self) -> DataLoader[str | None, CheckSuite | None]:
+        return self._by_id(CheckSuite)

@@ -17,7 +17,7 @@ from schema.common import UserError, raw_id, to_global_id
 from schema.datasets import Column, DeleteInput, DeletePayload, Table
 from schema.jobs import Job
 from schema.pipelines import (CreatePipelineInput, Pipeline, PipelineConnection, PipelineRun, RunPipelineInput,
-                              SourceInput, UpdatePipelineInput, as_given, as_plain, given_part)
+                              SourceInput, UpdatePipelineInput, as_plain, given_checks, given_part)
 from schema.preprocessing import PreprocessStepInput, step_to_params
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class PipelinesMutation:
         ctx: Context = info.context
         config = {"source": given_part(input.source), "steps": _steps(input.steps) or [], "sink": given_part(input.sink)}
         if input.checks is not None:  # left out of `config` when not given, as it was before checks existed
-            config["checks"] = as_given(input.checks)
+            config["checks"] = given_checks(input.checks)
         schedule = as_plain(input.schedule) if input.schedule is not None else None
         async with ctx.session() as session:
             row = await service.create_pipeline(session, owner_id=ctx.user_id, name=input.name, config=config,
@@ -107,7 +107,7 @@ class PipelinesMutation:
     async def update_pipeline(self, info: strawberry.Info, input: UpdatePipelineInput) -> PipelinePayload:
         ctx: Context = info.context
         changes = {"name": input.name, "source": given_part(input.source), "steps": _steps(input.steps),
-                   "sink": given_part(input.sink), "checks": as_given(input.checks)}
+                   "sink": given_part(input.sink), "checks": given_checks(input.checks)}
         if input.schedule is not strawberry.UNSET:
             changes["schedule"] = as_plain(input.schedule) if input.schedule is not None else None
         async with ctx.session() as session:

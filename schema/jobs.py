@@ -33,6 +33,7 @@ class JobKind(Enum):
     REPORT = "REPORT"
     ANALYZE = "ANALYZE"
     MAINTENANCE = "MAINTENANCE"
+    VALIDATE = "VALIDATE"
 
 
 # The engine's own enum: a status it writes is one the schema declares.

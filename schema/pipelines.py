@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 from strawberry.utils.str_converters import to_camel_case
 
 from services.pagination import checked_count
-from services import pipelines
+from services import drift, pipelines
 from services.pipelines import service as pipeline_service
 from services.pipelines import sinks
 from services.pipelines.config import PipelineConfig, masked_headers
@@ -145,12 +145,33 @@ class CheckRule(Enum):
     MIN_ROWS = "min_rows"
     MAX_ROWS = "max_rows"
     COLUMN_EXISTS = "column_exists"
+    MAX_NULL_RATIO = "max_null_ratio"
+    DRIFT = "drift"
+
+
+# The services' own enum: a method a check records is one the schema declares.
+DriftMethod = strawberry.enum(drift.DriftMethod, name="DriftMethod", description=(
+    "KS and CHI_SQUARE are tests (drift when the p-value is below the threshold); WASSERSTEIN (normed by the "
+    "reference's standard deviation), JENSEN_SHANNON and PSI are distances (drift at or above it)"))
+
+
+@strawberry.input(description="The column's distribution against the suite's reference dataset (the version the "
+                              "suite was drafted from); leave both out for the defaults")
+class DriftRuleInput:
+    method: Optional[DriftMethod] = strawberry.field(default=None, description=(
+        "Left out: KS or CHI_SQUARE for references of up to 1,000 values, WASSERSTEIN or JENSEN_SHANNON beyond "
+        "(numbers with few distinct values count as categories)"))
+    threshold: Optional[float] = strawberry.field(default=None, description=(
+        "A p-value for tests (default 0.05) or a distance (default 0.1); in (0, 1], PSI and WASSERSTEIN above too"))
 
 
 @strawberry.input(description=(
     "Rules the output must meet before it is stored, checked after the steps. Column rules need `column`; "
     "each rule set is reported on its own in the run's `checks`."))
 class PipelineCheckInput:
+    suite_id: Optional[strawberry.ID] = strawberry.field(default=None, description=(
+        "A saved check suite, run whole (its drift checks against its reference); `onFail` says what its failures "
+        "do (FAIL_RUN or WARN). Takes no column or rules of its own"))
     column: Optional[str] = None
     not_null: Optional[bool] = strawberry.field(default=None, description="No missing values (NaN counts as missing)")
     unique: Optional[bool] = strawberry.field(default=None, description="No value twice (missing values aside)")
@@ -163,6 +184,10 @@ class PipelineCheckInput:
     semantic_type: Optional[SemanticType] = strawberry.field(default=None, description="The column is inferred as this type")
     min_rows: Optional[int] = strawberry.field(default=None, description="The output has at least this many rows")
     max_rows: Optional[int] = strawberry.field(default=None, description="The output has at most this many rows")
+    max_null_ratio: Optional[float] = strawberry.field(default=None, description=(
+        "At most this share (0 to 1) of the column's values are missing"))
+    drift: Optional[DriftRuleInput] = strawberry.field(default=None, description=(
+        "No drift from the reference dataset: in check suites only (a pipeline names the suite by `suiteId`)"))
     on_fail: Optional[CheckFailure] = strawberry.field(default=CheckFailure.FAIL_RUN, description=(
         "FAIL_RUN: nothing is stored and the run fails; DROP_ROWS: the failing rows are left out (row rules only); "
         "WARN: a warning in the log"))
@@ -178,6 +203,9 @@ class PipelineCheckResult:
     examples: list[JSON] = strawberry.field(description=(
         "Up to five distinct failing values; for type and row-count rules, what was found"))
     on_fail: CheckFailure
+    observed: Optional[JSON] = strawberry.field(default=None, description=(
+        "What was measured, for checks of a saved suite: a count, a ratio, the smallest value, a drift score"))
+    suite: Optional[str] = strawberry.field(default=None, description="The saved suite this check came from, by name")
 
 
 @strawberry.input(description="Run the pipeline every `intervalSeconds`, the first time that long after saving")
@@ -259,7 +287,8 @@ class PipelineRun(Node):
     def checks(self) -> list[PipelineCheckResult]:
         return [PipelineCheckResult(column=c["column"], rule=CheckRule(c["rule"]), expected=c["expected"], passed=c["passed"],
                                     failing_rows=c["failing_rows"], examples=c["examples"],
-                                    on_fail=CheckFailure(c["on_fail"])) for c in self.row.checks or []]
+                                    on_fail=CheckFailure(c["on_fail"]), observed=c.get("observed"),
+                                    suite=c.get("suite")) for c in self.row.checks or []]
 
     @strawberry.field(description=(
         "A page of what this run stored: its own Parquet version or dataset, so earlier outputs stay readable "
@@ -377,7 +406,8 @@ def shown_config(config: PipelineConfig) -> dict[str, Any]:
                                                     if value is not None}} for step in config.steps],
                              "sink": _one_of(dumped["sink"])}
     if config.checks is not None:
-        shown["checks"] = dumped["checks"]
+        shown["checks"] = [{**check, "suiteId": to_global_id("CheckSuite", check["suiteId"])} if "suiteId" in check
+                           else check for check in dumped["checks"]]
     return shown
 
 
@@ -394,6 +424,15 @@ def given_part(value: Any) -> dict[str, Any] | None:
     given = as_given(value)
     if given and "dataset" in given and "datasetId" in given["dataset"]:
         given["dataset"]["datasetId"] = raw_id(given["dataset"]["datasetId"], "Dataset") or ""
+    return given
+
+
+def given_checks(value: Any) -> list[dict[str, Any]] | None:
+    """Checks as the client wrote them, suite ids decoded (an id that is no suite's stays unmatched: not found)."""
+    given = as_given(value)
+    for check in given or []:
+        if "suiteId" in check:
+            check["suiteId"] = raw_id(check["suiteId"], "CheckSuite") or ""
     return given
 
 

@@ -12,6 +12,7 @@ from strawberry.extensions import (AddValidationRules, MaskErrors, MaxAliasesLim
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.analysis import AnalysisMutation
+from resolvers.checks import ChecksMutation, ChecksQuery
 from resolvers.datasets import DatasetsMutation, DatasetsQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
 from resolvers.maintenance import MaintenanceMutation, MaintenanceQuery
@@ -28,13 +29,14 @@ from schema.fanout import SharedEventExecutor
 
 @strawberry.type
 class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery,
-            RegistryQuery, SqlQuery, MaintenanceQuery):
+            RegistryQuery, SqlQuery, MaintenanceQuery, ChecksQuery):
     pass
 
 
 @strawberry.type
 class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
-               PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation, RegistryMutation):
+               PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation, RegistryMutation,
+               ChecksMutation):
     pass
 
 

@@ -4,6 +4,7 @@ does: fail the run (nothing is stored), drop the failing rows, or only warn in t
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -18,8 +19,10 @@ EXAMPLES = 5
 
 
 def run_checks(table: pa.Table, checks: list[PipelineCheck], semantic_types: dict[str, str],
-               log: Callable[[str, str], None]) -> tuple[pa.Table, list[dict[str, Any]]]:
-    """The table with DROP_ROWS failures removed, and every rule's result.
+               log: Callable[[str, str], None], *, suites: dict[str, dict[str, Any]] | None = None,
+               data_dir: Path | None = None, memory_mb: int = 2048) -> tuple[pa.Table, list[dict[str, Any]]]:
+    """The table with DROP_ROWS failures removed, and every rule's result. `suites`: the saved suites the
+    checks name by `suite_id` (services.checks.service.pipeline_suites), each evaluated whole.
 
     All checks are evaluated before a FAIL_RUN failure is raised, so the results (carried by the
     error) show every problem at once, not the first.
@@ -28,6 +31,10 @@ def run_checks(table: pa.Table, checks: list[PipelineCheck], semantic_types: dic
     dropped = np.zeros(table.num_rows, dtype=bool)
     for check in checks:
         action, column = check.on_fail, check.column
+        if check.suite_id is not None:
+            results.extend(_suite_results(table, (suites or {})[check.suite_id], action, semantic_types, log,
+                                          data_dir=data_dir, memory_mb=memory_mb))
+            continue
         for rule in check.rules:
             setting = getattr(check, rule)
             if rule in COLUMN_RULES and column not in table.column_names:
@@ -38,6 +45,11 @@ def run_checks(table: pa.Table, checks: list[PipelineCheck], semantic_types: dic
                 failed = table.num_rows < bound if rule == "min_rows" else table.num_rows > bound
                 result = _result(None, rule, f"{'at least' if rule == 'min_rows' else 'at most'} {bound:,} rows",
                                  0, [table.num_rows] if failed else [], action, passed=not failed)
+            elif rule == "max_null_ratio":
+                missing = pc.sum(pc.is_null(table.column(column), nan_is_null=True)).as_py() or 0
+                ratio = missing / table.num_rows if table.num_rows else 0.0
+                result = _result(column, rule, f"at most {setting:.2%} missing", 0,
+                                 [round(ratio, 6)] if ratio > setting else [], action, passed=ratio <= setting)
             elif rule == "semantic_type":
                 found = semantic_types.get(column)
                 result = _result(column, rule, f"a {setting} column", 0, [found] if found != setting else [],
@@ -59,6 +71,33 @@ def run_checks(table: pa.Table, checks: list[PipelineCheck], semantic_types: dic
         table = table.filter(pa.array(~dropped))
         log(f"Dropped {int(dropped.sum()):,} row(s) failing DROP_ROWS checks; {table.num_rows:,} remain", "WARNING")
     return table, results
+
+
+def _suite_results(table: pa.Table, suite: dict[str, Any], action: str, semantic_types: dict[str, str],
+                   log: Callable[[str, str], None], *, data_dir: Path | None, memory_mb: int) -> list[dict[str, Any]]:
+    """A saved suite's checks on the run's output, in DuckDB (the table is scanned in place); its failures
+    do what the pipeline's entry for the suite says (`action`)."""
+    from services import dataplane, files
+    from services.checks.evaluate import Reference, evaluate_checks
+    checks = [PipelineCheck.model_validate(check) for check in suite["checks"]]
+    connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=None)
+    try:
+        connection.register("run_output", table)
+        reference = None
+        if suite["reference_id"] and data_dir is not None:
+            reference = Reference(dataplane.parquet_source(files.parquet_path(data_dir, suite["reference_id"])),
+                                  suite["reference_types"])
+        found = evaluate_checks(connection, "run_output", checks, semantic_types=semantic_types, reference=reference)
+    finally:
+        connection.close()
+    results = []
+    for result in found:
+        result.on_fail = action
+        shown = result.model_dump(mode="json")
+        shown["suite"] = suite["name"]
+        results.append(shown)
+        _log(shown, log)
+    return results
 
 
 def _result(column: str | None, rule: str, expected: str, failing_rows: int, examples: list[Any], action: str,
@@ -111,7 +150,9 @@ def _expected(rule: str, setting: Any) -> str:
 
 def _describe(result: dict[str, Any]) -> str:
     subject = f"{result['column']}: " if result["column"] else ""
-    if result["rule"] in ("column_exists", "semantic_type", "min_rows", "max_rows"):
+    if result["rule"] == "drift":
+        return f"{subject}expected {result['expected']} (found {result.get('observed')})"
+    if result["rule"] in ("column_exists", "semantic_type", "min_rows", "max_rows", "max_null_ratio"):
         found = f" (found {result['examples'][0]})" if result["examples"] and result["examples"][0] is not None else ""
         return f"{subject}expected {result['expected']}{found}"
     shown = ", ".join(map(str, result["examples"]))

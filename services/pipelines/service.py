@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.checks.service import pipeline_suites
 from services.datasets import DatasetStatus
 from services.datasets.service import MAX_NAME, get_dataset
 from services.names import given_name
@@ -47,7 +48,9 @@ async def checked_config(session: AsyncSession, *, owner_id: str, config: dict[s
     source = parse_source(config["source"])
     await check_source(session, owner_id=owner_id, source=source, steps=parse_steps(config.get("steps")),
                        allowed_hosts=allowed_hosts)
-    return parse_config(config)
+    parsed = parse_config(config)
+    await pipeline_suites(session, owner_id=owner_id, checks=parsed.checks)  # each named suite is the owner's
+    return parsed
 
 
 async def check_source(session: AsyncSession, *, owner_id: str, source: HttpSource | ScrapeSource | DatasetSource,
@@ -200,7 +203,7 @@ async def start_pipeline_run(session: AsyncSession, *, jobs: JobEngine, owner_id
     config = pipeline_config(pipeline)
     run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, config=run_snapshot(config), trigger=trigger)
     params = {"pipeline_id": pipeline.id, "owner_id": owner_id, "data_dir": str(data_dir), "config": job_config(config),
-              **limits.as_params()}
+              "suites": await pipeline_suites(session, owner_id=owner_id, checks=config.checks), **limits.as_params()}
     if isinstance(config.sink, DatasetSink):
         previous = await last_output_dataset(session, pipeline.id)
         output = Dataset(owner_id=owner_id, name=config.sink.name[:MAX_NAME], file_name=f"{pipeline.name} (pipeline)"[:MAX_NAME],

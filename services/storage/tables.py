@@ -256,3 +256,31 @@ class MaintenanceSchedule(SQLModel, table=True):
     __tablename__ = "maintenance_schedule"
     name: str = Field(primary_key=True, max_length=32)
     next_run_at: datetime
+
+
+class CheckSuite(TimestampedBase, table=True):
+    """Saved data checks (services.pipelines.config.PipelineCheck, stored by their Python names), drafted from
+    the profile of `dataset_id`: the reference its drift checks compare against (null once deleted)."""
+
+    __tablename__ = "check_suite"
+    __table_args__ = (Index("ix_check_suite_owner_created", "owner_id", "created_at"),)
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    dataset_id: str | None = Field(default=None, foreign_key="dataset.id", index=True, ondelete="SET NULL")
+    name: str = Field(max_length=255)
+    checks: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Validation(TimestampedBase, table=True):
+    """One run of a suite on a dataset (a VALIDATE job): a result per check rule and the verdict. The suite's
+    checks are copied in, so a result still reads right after the suite is edited or deleted."""
+
+    __table_args__ = (Index("ix_validation_owner_created", "owner_id", "created_at"),)
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    dataset_id: str = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
+    suite_id: str | None = Field(default=None, foreign_key="check_suite.id", index=True, ondelete="SET NULL")
+    job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
+    status: str = Field(default="QUEUED", max_length=16)  # QUEUED, RUNNING, PASSED, FAILED, ERROR
+    checks: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    results: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    error: str | None = None
+    finished_at: datetime | None = None

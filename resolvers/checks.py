@@ -1,0 +1,105 @@
+"""Check suites of the caller: draft one from a profile, save and edit it, validate datasets with it."""
+from __future__ import annotations
+
+import strawberry
+
+from services.checks import service
+
+from resolvers.context import Context
+from resolvers.fields import mutation, query
+from schema.checks import (Check, CheckSuite, CheckSuiteConnection, CheckSuiteDraft, CheckSuitePayload,
+                           CreateCheckSuiteInput, UpdateCheckSuiteInput, ValidateDatasetInput, ValidateDatasetPayload,
+                           Validation, ValidationConnection)
+from schema.common import raw_id
+from schema.datasets import Dataset, DeleteInput, DeletePayload
+from schema.jobs import Job
+from schema.pipelines import given_checks
+
+
+def _dataset_id(value: strawberry.ID | None) -> str | None:
+    return raw_id(value, "Dataset") or "" if value is not None else None
+
+
+@strawberry.type
+class ChecksQuery:
+    @query(description="A draft check suite derived from the dataset's profile (a CONFLICT error until the dataset "
+                       "is profiled). Nothing is saved: edit the checks and pass them to createCheckSuite")
+    async def suggest_checks(self, info: strawberry.Info, dataset_id: strawberry.ID) -> CheckSuiteDraft:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            dataset, checks = await service.suggest(session, owner_id=ctx.user_id, dataset_id=_dataset_id(dataset_id),
+                                                    data_dir=ctx.settings.resolved_data_dir)
+        return CheckSuiteDraft(dataset=Dataset.from_row(dataset), checks=[Check.from_model(c) for c in checks])
+
+    @query(description="One of the caller's check suites")
+    async def check_suite(self, info: strawberry.Info, id: strawberry.ID) -> CheckSuite | None:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            row = await service.get_suite(session, owner_id=ctx.user_id, suite_id=raw_id(id, "CheckSuite"))
+        return CheckSuite.from_row(row) if row else None
+
+    @query(description="The caller's check suites, newest first; `datasetId` narrows to one reference dataset")
+    async def check_suites(self, info: strawberry.Info, dataset_id: strawberry.ID | None = None,
+                           first: int | None = 20, after: str | None = None) -> CheckSuiteConnection:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            page = await service.list_suites(session, owner_id=ctx.user_id, dataset_id=_dataset_id(dataset_id),
+                                             first=20 if first is None else first, after=after,
+                                             max_first=ctx.settings.max_page_size)
+        return CheckSuiteConnection.from_page(page, CheckSuite.from_row)
+
+    @query(description="One of the caller's validations")
+    async def validation(self, info: strawberry.Info, id: strawberry.ID) -> Validation | None:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            row = await service.get_validation(session, owner_id=ctx.user_id, validation_id=raw_id(id, "Validation"))
+        return Validation.from_row(row) if row else None
+
+    @query(description="The caller's validations, newest first; narrowed to a dataset and/or a suite if given")
+    async def validations(self, info: strawberry.Info, dataset_id: strawberry.ID | None = None,
+                          suite_id: strawberry.ID | None = None, first: int | None = 20,
+                          after: str | None = None) -> ValidationConnection:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            page = await service.list_validations(
+                session, owner_id=ctx.user_id, dataset_id=_dataset_id(dataset_id),
+                suite_id=(raw_id(suite_id, "CheckSuite") or "") if suite_id is not None else None,
+                first=20 if first is None else first, after=after, max_first=ctx.settings.max_page_size)
+        return ValidationConnection.from_page(page, Validation.from_row)
+
+
+@strawberry.type
+class ChecksMutation:
+    @mutation(description="Save a check suite for a READY dataset (its reference); every column named must be one "
+                          "of the dataset's")
+    async def create_check_suite(self, info: strawberry.Info, input: CreateCheckSuiteInput) -> CheckSuitePayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            row = await service.create_suite(session, owner_id=ctx.user_id, dataset_id=_dataset_id(input.dataset_id),
+                                             name=input.name, checks=given_checks(input.checks) or [])
+        return CheckSuitePayload(suite=CheckSuite.from_row(row))
+
+    @mutation(description="Rename a suite and/or replace its checks; past validations keep the checks they ran")
+    async def update_check_suite(self, info: strawberry.Info, input: UpdateCheckSuiteInput) -> CheckSuitePayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            row = await service.update_suite(session, owner_id=ctx.user_id, suite_id=raw_id(input.id, "CheckSuite"),
+                                             name=input.name, checks=given_checks(input.checks))
+        return CheckSuitePayload(suite=CheckSuite.from_row(row))
+
+    @mutation(description="Delete a suite; its validations stay (with the checks they ran)")
+    async def delete_check_suite(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            await service.delete_suite(session, owner_id=ctx.user_id, suite_id=raw_id(input.id, "CheckSuite"))
+        return DeletePayload(deleted_id=input.id)
+
+    @mutation(description="Run a suite on a dataset in a VALIDATE job (live log as every job); the validation "
+                          "stores a result per check and the verdict")
+    async def validate_dataset(self, info: strawberry.Info, input: ValidateDatasetInput) -> ValidateDatasetPayload:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            validation, job = await service.start_validation(
+                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=_dataset_id(input.dataset_id),
+                suite_id=raw_id(input.suite_id, "CheckSuite") or "", data_dir=ctx.settings.resolved_data_dir)
+        return ValidateDatasetPayload(validation=Validation.from_row(validation), job=Job.from_row(job))

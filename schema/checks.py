@@ -1,0 +1,230 @@
+"""Check suite types: saved checks drafted from a profile, and validations (a suite run on a dataset)."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, Optional
+
+import strawberry
+from strawberry.scalars import JSON
+
+from services.checks import service as checks_service
+from services.storage.tables import CheckSuite as SuiteRow
+from services.storage.tables import Validation as ValidationRow
+
+from schema.common import Connection, SemanticType, UserError, to_global_id
+from schema.datasets import Dataset
+from schema.jobs import Job
+from schema.pipelines import CheckFailure, CheckRule, DriftMethod, PipelineCheckInput
+
+
+@strawberry.type(description="A distribution-drift rule as saved")
+class DriftRule:
+    method: Optional[DriftMethod] = strawberry.field(description="Null: chosen per column type and size when run")
+    threshold: Optional[float] = strawberry.field(description="Null: the method's default")
+
+
+@strawberry.type(description=(
+    "One check of a suite, in the shape of PipelineCheckInput (send it back as it is, nulls left out): a column "
+    "(or the table) and the rules it must meet"))
+class Check:
+    column: Optional[str]
+    not_null: Optional[bool]
+    unique: Optional[bool]
+    min: Optional[float]
+    max: Optional[float]
+    pattern: Optional[str]
+    allowed_values: Optional[list[str]]
+    semantic_type: Optional[SemanticType]
+    min_rows: Optional[int]
+    max_rows: Optional[int]
+    max_null_ratio: Optional[float]
+    drift: Optional[DriftRule]
+    on_fail: CheckFailure
+
+    @classmethod
+    def from_model(cls, check: Any) -> "Check":
+        drift = check.drift
+        return cls(column=check.column, not_null=check.not_null, unique=check.unique, min=check.min, max=check.max,
+                   pattern=check.pattern, allowed_values=check.allowed_values,
+                   semantic_type=SemanticType(check.semantic_type) if check.semantic_type else None,
+                   min_rows=check.min_rows, max_rows=check.max_rows, max_null_ratio=check.max_null_ratio,
+                   drift=DriftRule(method=DriftMethod(drift.method) if drift.method else None,
+                                   threshold=drift.threshold) if drift else None,
+                   on_fail=CheckFailure(check.on_fail))
+
+
+def _checks(stored: list[dict[str, Any]]) -> list[Check]:
+    from services.pipelines.config import PipelineCheck
+    return [Check.from_model(PipelineCheck.model_validate(check)) for check in stored]
+
+
+@strawberry.type(description="A draft suite derived from the dataset's profile; nothing is saved until createCheckSuite")
+class CheckSuiteDraft:
+    dataset: Dataset = strawberry.field(description="The profiled version: the reference of the drift checks")
+    checks: list[Check] = strawberry.field(description=(
+        "Row count between half and one and a half times the profiled count; per column its type, notNull (none "
+        "missing now) or maxNullRatio (the share missing now + 0.05), min/max (the observed range widened by 10% "
+        "of the p5..p95 spread, not below 0 for non-negative columns), allowedValues (categorical columns of up to "
+        "20 levels), unique (unique now), and drift (numeric and categorical columns)"))
+
+
+@strawberry.type(description="Saved data checks; `dataset` is the reference their drift checks compare against")
+class CheckSuite:
+    id: strawberry.ID
+    name: str
+    checks: list[Check]
+    created_at: datetime
+    updated_at: datetime
+    row: strawberry.Private[SuiteRow]
+
+    @classmethod
+    def from_row(cls, row: SuiteRow) -> "CheckSuite":
+        return cls(id=to_global_id("CheckSuite", row.id), name=row.name, checks=_checks(row.checks),
+                   created_at=row.created_at, updated_at=row.updated_at, row=row)
+
+    @strawberry.field(description="The reference version (null once deleted: drift checks cannot run then)")
+    async def dataset(self, info: strawberry.Info) -> Dataset | None:
+        row = await info.context.loaders.dataset.load(self.row.dataset_id)
+        return Dataset.from_row(row) if row else None
+
+    @strawberry.field(description="Runs of this suite, newest first")
+    async def validations(self, info: strawberry.Info, first: int | None = 20,
+                          after: str | None = None) -> "ValidationConnection":
+        ctx = info.context
+        async with ctx.session() as session:
+            page = await checks_service.list_validations(session, owner_id=ctx.user_id, dataset_id=None,
+                                                         suite_id=self.row.id, first=20 if first is None else first,
+                                                         after=after, max_first=ctx.settings.max_page_size)
+        return ValidationConnection.from_page(page, Validation.from_row)
+
+
+@strawberry.enum(description="Where a validation stands")
+class ValidationStatus(Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    ERROR = "ERROR"
+
+
+@strawberry.type(description="A drift rule's test as run (statistics as scipy computes them)")
+class DriftFinding:
+    method: DriftMethod
+    statistic: Optional[float] = strawberry.field(description="Null when either side had no values")
+    p_value: Optional[float] = strawberry.field(description="For KS and CHI_SQUARE")
+    threshold: float
+    drifted: bool
+    reference_count: int = strawberry.field(description="Reference values in the test (a sample of at most "
+                                                        "50,000 when there are more)")
+    current_count: int = strawberry.field(description="Current values in the test (sampled likewise)")
+    reference_rows: int = strawberry.field(description="Non-null reference values in all")
+    current_rows: int = strawberry.field(description="Non-null current values in all")
+
+
+@strawberry.type(description="One rule's result in a validation")
+class CheckOutcome:
+    column: Optional[str]
+    rule: CheckRule
+    expected: str = strawberry.field(description='In words: ">= 0", "at most 5.00% missing", "a NUMERIC column"')
+    passed: bool
+    observed: Optional[JSON] = strawberry.field(description=(
+        "What was measured: failing or missing row count, missing share, smallest/largest value, repeated values, "
+        "the type found, the row count, the drift score (p-value or distance)"))
+    failing_rows: int
+    examples: list[JSON] = strawberry.field(description="Up to five distinct failing values")
+    failing_sample: list[JSON] = strawberry.field(description=(
+        "Up to five whole failing rows (column -> value; `_row` is the row's position, from 0)"))
+    drift: Optional[DriftFinding]
+    on_fail: CheckFailure = strawberry.field(description="WARN: a failure does not fail the verdict")
+
+    @classmethod
+    def from_stored(cls, r: dict[str, Any]) -> "CheckOutcome":
+        d = r.get("drift")
+        return cls(column=r["column"], rule=CheckRule(r["rule"]), expected=r["expected"], passed=r["passed"],
+                   observed=r.get("observed"), failing_rows=r.get("failing_rows", 0), examples=r.get("examples") or [],
+                   failing_sample=r.get("sample") or [], on_fail=CheckFailure(r.get("on_fail", "FAIL_RUN")),
+                   drift=DriftFinding(method=DriftMethod(d["method"]), statistic=d["statistic"], p_value=d["p_value"],
+                                      threshold=d["threshold"], drifted=d["drifted"],
+                                      reference_count=d["reference_count"], current_count=d["current_count"],
+                                      reference_rows=d["reference_rows"], current_rows=d["current_rows"]) if d else None)
+
+
+@strawberry.type(description="A suite run on a dataset: a result per check rule and the verdict")
+class Validation:
+    id: strawberry.ID
+    status: ValidationStatus
+    passed: Optional[bool] = strawberry.field(description="The verdict: every check not set to WARN passed "
+                                                          "(null until the job ends)")
+    checks: list[Check] = strawberry.field(description="The checks as they were run (the suite may change since)")
+    error: Optional[str] = strawberry.field(description="Why the job failed (status ERROR)")
+    created_at: datetime
+    finished_at: Optional[datetime]
+    row: strawberry.Private[ValidationRow]
+
+    @classmethod
+    def from_row(cls, row: ValidationRow) -> "Validation":
+        passed = True if row.status == "PASSED" else False if row.status == "FAILED" else None
+        return cls(id=to_global_id("Validation", row.id), status=ValidationStatus(row.status), passed=passed,
+                   checks=_checks(row.checks), error=row.error, created_at=row.created_at,
+                   finished_at=row.finished_at, row=row)
+
+    @strawberry.field(description="Each rule's result, in the suite's order")
+    def results(self, failed_only: bool = False) -> list[CheckOutcome]:
+        return [CheckOutcome.from_stored(r) for r in self.row.results if not (failed_only and r["passed"])]
+
+    @strawberry.field(description="Rules that failed (WARN ones included)")
+    def failed_count(self) -> int:
+        return sum(not r["passed"] for r in self.row.results)
+
+    @strawberry.field
+    async def dataset(self, info: strawberry.Info) -> Dataset | None:
+        row = await info.context.loaders.dataset.load(self.row.dataset_id)
+        return Dataset.from_row(row) if row else None
+
+    @strawberry.field(description="Null once the suite is deleted")
+    async def suite(self, info: strawberry.Info) -> CheckSuite | None:
+        row = await info.context.loaders.check_suite.load(self.row.suite_id)
+        return CheckSuite.from_row(row) if row else None
+
+    @strawberry.field(description="The VALIDATE job, with its live log")
+    async def job(self, info: strawberry.Info) -> Job | None:
+        row = await info.context.loaders.job.load(self.row.job_id)
+        return Job.from_row(row) if row else None
+
+
+CheckSuiteConnection = Connection[CheckSuite]
+ValidationConnection = Connection[Validation]
+
+
+@strawberry.input
+class CreateCheckSuiteInput:
+    dataset_id: strawberry.ID = strawberry.field(description="The reference version (its columns are the ones checked)")
+    name: str
+    checks: list[PipelineCheckInput] = strawberry.field(description="As suggestChecks drafted them, edited; no suiteId")
+
+
+@strawberry.input
+class UpdateCheckSuiteInput:
+    id: strawberry.ID
+    name: Optional[str] = None
+    checks: Optional[list[PipelineCheckInput]] = strawberry.field(default=None, description="Replaces the checks")
+
+
+@strawberry.type
+class CheckSuitePayload:
+    suite: Optional[CheckSuite] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class ValidateDatasetInput:
+    dataset_id: strawberry.ID = strawberry.field(description="Any READY dataset with the columns the suite checks")
+    suite_id: strawberry.ID
+
+
+@strawberry.type
+class ValidateDatasetPayload:
+    validation: Optional[Validation] = None
+    job: Optional[Job] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
