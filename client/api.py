@@ -279,6 +279,19 @@ class AssayClient:
             raise AssayError(f"No registered model named {name}", "NOT_FOUND")
         return shown
 
+    def suggest_checks(self, dataset_id: str) -> dict:
+        return self.execute(ops.SUGGEST_CHECKS, {"datasetId": dataset_id})["suggestChecks"]
+
+    def create_check_suite(self, dataset_id: str, name: str, checks: list[dict]) -> dict:
+        return self.start(ops.CREATE_CHECK_SUITE, "createCheckSuite",
+                          {"datasetId": dataset_id, "name": name, "checks": checks})
+
+    def validate_dataset(self, dataset_id: str, suite_id: str) -> dict:
+        return self.start(ops.VALIDATE_DATASET, "validateDataset", {"datasetId": dataset_id, "suiteId": suite_id})
+
+    def validation(self, validation_id: str) -> dict:
+        return found(self.execute(ops.VALIDATION, {"id": validation_id})["validation"], "validation", validation_id)
+
     async def job_events(self, job_id: str) -> AsyncIterator[dict]:
         """The job's events over WebSocket (graphql-transport-ws): backlog, then live, until the job ends.
 

@@ -20,7 +20,7 @@ EXIT_CODES = """exit codes:
 CODE_EXIT = {"UNAUTHENTICATED": cmd.EXIT_AUTH, "NOT_FOUND": cmd.EXIT_NOT_FOUND, "UNREACHABLE": cmd.EXIT_UNREACHABLE}
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 JOB_STATUSES = ["QUEUED", "RUNNING", "NEEDS_INPUT", "SUCCEEDED", "FAILED", "CANCELLED"]
-JOB_KINDS = ["INGEST", "PROFILE", "PREPROCESS", "TRAIN", "PREDICT", "PIPELINE", "REPORT", "ANALYZE"]
+JOB_KINDS = ["INGEST", "PROFILE", "PREPROCESS", "TRAIN", "PREDICT", "PIPELINE", "REPORT", "ANALYZE", "VALIDATE"]
 
 
 def add_csv_arguments(p: argparse.ArgumentParser) -> None:
@@ -140,6 +140,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd.models_history)
     p.add_argument("name", metavar="NAME")
     p.add_argument("--first", type=int, default=20)
+
+    checks = sub.add_parser("checks", parents=[common], help="check suites: suggest from a profile, save, run",
+                            description="Draft data checks from a dataset's profile, save them as a suite, and "
+                                        "validate datasets with it")
+    checks_sub = checks.add_subparsers(dest="checks_command", required=True, metavar="ACTION")
+    p = checks_sub.add_parser("suggest", parents=[common], help="draft checks from DATASET's profile (profile it first)")
+    p.set_defaults(handler=cmd.checks_suggest)
+    p.add_argument("dataset", metavar="DATASET_ID")
+    p.add_argument("-o", "--output", help="write the draft (JSON) to this file, to edit and `checks save`")
+    p.add_argument("--save", metavar="NAME", help="save the draft as a suite named NAME at once")
+    p = checks_sub.add_parser("save", parents=[common], help="save the checks in FILE (JSON) as a suite for DATASET")
+    p.set_defaults(handler=cmd.checks_save)
+    p.add_argument("dataset", metavar="DATASET_ID")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--name", required=True)
+    p = checks_sub.add_parser("run", parents=[common], help="validate DATASET with SUITE; exit 1 if it fails")
+    p.set_defaults(handler=cmd.checks_run)
+    p.add_argument("dataset", metavar="DATASET_ID")
+    p.add_argument("suite", metavar="SUITE_ID")
 
     p = command("download", cmd.download, "download a dataset (csv, parquet), a model (joblib, skops, onnx) or a report")
     p.add_argument("id")

@@ -324,3 +324,51 @@ def models_history(args: Namespace, client: AssayClient) -> int:
              + render.history_table(events))
     output(args, shown, human)
     return EXIT_OK
+
+
+def _check_input(check: dict) -> dict:
+    """A check as the server shows it, as createCheckSuite takes it: unset rules left out."""
+    given = {key: value for key, value in check.items() if value is not None}
+    if isinstance(given.get("drift"), dict):
+        given["drift"] = {key: value for key, value in given["drift"].items() if value is not None}
+    return given
+
+
+def checks_suggest(args: Namespace, client: AssayClient) -> int:
+    """Print (or write to --output) the draft checks, ready to edit; --save NAME saves them as a suite at once."""
+    draft = client.suggest_checks(args.dataset)
+    checks = [_check_input(check) for check in draft["checks"]]
+    if args.save:
+        suite = client.create_check_suite(args.dataset, args.save, checks)["suite"]
+        output(args, suite, f"Saved suite {suite['id']} ({suite['name']}) with {len(suite['checks'])} check(s)")
+        return EXIT_OK
+    text = json.dumps(checks, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+        print(f"Wrote {len(checks)} suggested check(s) to {args.output}; edit them, then "
+              f"`assay checks save {args.dataset} {args.output} --name NAME`", file=sys.stderr)
+        return EXIT_OK
+    print(text)
+    return EXIT_OK
+
+
+def checks_save(args: Namespace, client: AssayClient) -> int:
+    checks = json.loads(Path(args.file).read_text())
+    suite = client.create_check_suite(args.dataset, args.name, checks)["suite"]
+    output(args, suite, f"Saved suite {suite['id']} ({suite['name']}) with {len(suite['checks'])} check(s)")
+    return EXIT_OK
+
+
+def checks_run(args: Namespace, client: AssayClient) -> int:
+    """Validate DATASET with SUITE, following the job's log; exit 1 when the verdict is FAILED (for scripts and CI)."""
+    started = client.validate_dataset(args.dataset, args.suite)
+    finish_job(args, client, started["job"])
+    validation = client.validation(started["validation"]["id"])
+    rows = ([r["column"] or "(table)", r["rule"], "pass" if r["passed"] else ("warn" if r["onFail"] == "WARN" else "FAIL"),
+             render.number(r["observed"]) if not isinstance(r["observed"], (dict, list)) else json.dumps(r["observed"]),
+             r["expected"], ", ".join(map(str, r["examples"]))] for r in validation["results"])
+    human = (f"Validation {validation['id']}: {validation['status']} ({validation['failedCount']} of "
+             f"{len(validation['results'])} check(s) failed)\n"
+             + render.table(rows, ["column", "rule", "result", "observed", "expected", "examples"]))
+    output(args, validation, human)
+    return EXIT_OK if validation["passed"] else EXIT_ERROR

@@ -89,6 +89,22 @@ MODEL_HISTORY = f"""query ModelHistory($name: String!, $first: Int) {{ registere
   name latestVersion aliases {{ alias version }}
   history(first: $first) {{ totalCount edges {{ node {{ {REGISTRY_EVENT} }} }} }} }} }}"""
 
+CHECK_FIELDS = """column notNull unique min max pattern allowedValues semanticType minRows maxRows maxNullRatio
+  drift { method threshold } onFail"""
+
+SUGGEST_CHECKS = f"""query SuggestChecks($datasetId: ID!) {{ suggestChecks(datasetId: $datasetId) {{
+  dataset {{ id name }} checks {{ {CHECK_FIELDS} }} }} }}"""
+
+CREATE_CHECK_SUITE = f"""mutation CreateCheckSuite($input: CreateCheckSuiteInput!) {{ createCheckSuite(input: $input) {{
+  suite {{ id name checks {{ {CHECK_FIELDS} }} }} {ERRORS} }} }}"""
+
+VALIDATE_DATASET = f"""mutation ValidateDataset($input: ValidateDatasetInput!) {{ validateDataset(input: $input) {{
+  validation {{ id }} job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
+
+VALIDATION = """query Validation($id: ID!) { validation(id: $id) { id status passed failedCount
+  dataset { id name } suite { id name }
+  results { column rule expected passed observed failingRows examples onFail } } }"""
+
 ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, IMPORT, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
        PREDICT_EXPLAINED, ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK,
-       REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY]
+       REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY, SUGGEST_CHECKS, CREATE_CHECK_SUITE, VALIDATE_DATASET, VALIDATION]
