@@ -247,8 +247,8 @@ async def pipeline_suites(session: AsyncSession, *, owner_id: str, checks: list[
             continue
         suite = await get_suite(session, owner_id=owner_id, suite_id=check.suite_id)
         if suite is None:
-            raise ServiceError(ErrorCode.NOT_FOUND, "Check suite not found (it was deleted?): take it out of the "
-                               "pipeline's checks", ["checks", str(index), "suiteId"])
+            raise ServiceError(ErrorCode.NOT_FOUND, "Check suite not found: name one of yours, or take it out of "
+                               "the pipeline's checks", ["checks", str(index), "suiteId"])
         suites[suite.id] = {**await run_params(session, suite, field="suiteId"), "name": suite.name}
     return suites
 

@@ -109,3 +109,27 @@ def test_another_user_sees_nothing_and_cannot_use_the_ids(client, token):
     assert gql(client, "query($id: ID!) { checkSuite(id: $id) { name } }", {"id": suite["id"]}, token)["data"][
         "checkSuite"] == {"name": "orders"}
     assert gql(client, VALIDATIONS, {}, other)["data"]["validations"]["totalCount"] == 0
+
+
+def test_deleting_the_reference_keeps_the_suite_but_its_drift_checks_cannot_run(client, token):
+    march = ready_dataset(client, token, orders_csv(), "march.csv", profiled=False)
+    april = ready_dataset(client, token, orders_csv(seed=8), "april.csv", profiled=False)
+    suite = create_suite(client, token, march, [{"column": "amount", "drift": {}}, {"column": "amount", "min": 0}])["suite"]
+    assert validate(client, token, april, suite["id"])["status"] == "PASSED"
+    mar_validation = validate(client, token, march, suite["id"])
+    deleted = gql(client, "mutation($id: ID!) { deleteDataset(input: {id: $id}) { errors { code } } }", {"id": march},
+                  token)["data"]["deleteDataset"]
+    assert deleted["errors"] == []
+    shown = gql(client, "query($id: ID!) { checkSuite(id: $id) { dataset { id } checks { column } } }",
+                {"id": suite["id"]}, token)["data"]["checkSuite"]
+    assert shown == {"dataset": None, "checks": [{"column": "amount"}, {"column": "amount"}]}
+    assert gql(client, VALIDATION, {"id": mar_validation["id"]}, token)["data"]["validation"] is None  # went with it
+    refused = gql(client, """mutation($d: ID!, $s: ID!) { validateDataset(input: {datasetId: $d, suiteId: $s}) {
+        validation { id } errors { code message field } } }""", {"d": april, "s": suite["id"]}, token)["data"]
+    assert refused["validateDataset"]["validation"] is None
+    assert [(e["code"], e["field"]) for e in refused["validateDataset"]["errors"]] == [("INVALID_INPUT", ["suiteId"])]
+    assert "reference dataset was deleted" in refused["validateDataset"]["errors"][0]["message"]
+    edited = gql(client, UPDATE, {"input": {"id": suite["id"], "checks": [{"column": "amount", "min": 0}]}},
+                 token)["data"]["updateCheckSuite"]
+    assert edited["errors"] == []
+    assert validate(client, token, april, suite["id"])["status"] == "PASSED"
