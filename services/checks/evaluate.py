@@ -101,11 +101,14 @@ class _Table:
     @property
     def rows(self) -> int:
         if self._rows is None:
-            self._rows = self.connection.execute(f"SELECT count(*) FROM {self.source}").fetchone()[0]
+            self._rows = self.one(f"SELECT count(*) FROM {self.source}")[0]
         return self._rows
 
     def one(self, sql: str, params: list[Any] | None = None) -> tuple:
-        return self.connection.execute(sql, params or []).fetchone()
+        """The one row an aggregate answers."""
+        row = self.connection.execute(sql, params or []).fetchone()
+        assert row is not None
+        return row
 
     def failing(self, column: str, predicate: str, params: list[Any]) -> tuple[list[Any], list[dict[str, Any]]]:
         """Up to five distinct failing values and five whole failing rows (only run when something failed)."""
@@ -131,13 +134,13 @@ def _evaluate(table: _Table, check: PipelineCheck, rule: str, semantic_types: di
         passed = rows >= setting if rule == "min_rows" else rows <= setting
         return CheckResult(column=None, rule=rule, expected=f"{'at least' if rule == 'min_rows' else 'at most'} "
                            f"{setting:,} rows", passed=passed, observed=rows, examples=[] if passed else [rows])
+    assert column is not None  # a column rule: PipelineCheck refuses one without its column
     if rule == "semantic_type":
         found = semantic_types.get(column)
         return CheckResult(column=column, rule=rule, expected=f"a {setting} column", passed=found == setting,
                            observed=found, examples=[] if found == setting else [found])
     if rule == "drift":
         return _drift(table, column, check, reference)
-    assert column is not None
     q, kind = ident(column), table.types[column]
     is_number = kind.startswith(NUMBERS) or kind.startswith("DECIMAL")
     missing = f"({q} IS NULL OR isnan({q}))" if kind.startswith(FLOATS) else f"{q} IS NULL"
@@ -219,7 +222,7 @@ def _sample(connection: duckdb.DuckDBPyConnection, source: str, column: str, num
     how many there are in all."""
     q = ident(column)
     value = f"CAST({q} AS DOUBLE)" if numeric else f"CAST({q} AS VARCHAR)"
-    total = connection.execute(f"SELECT count({q}) FROM {source}").fetchone()[0]
+    total = (connection.execute(f"SELECT count({q}) FROM {source}").fetchone() or (0,))[0]
     picked = f"(SELECT {value} AS v FROM {source} WHERE {q} IS NOT NULL)"
     if total > DRIFT_SAMPLE_ROWS:
         picked = f"(SELECT v FROM {picked} USING SAMPLE reservoir({DRIFT_SAMPLE_ROWS} ROWS) REPEATABLE ({DRIFT_SEED}))"

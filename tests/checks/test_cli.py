@@ -37,7 +37,7 @@ def test_suggest_edit_save_and_run_a_suite(server, tmp_path: Path):  # noqa: F81
 
     passed = cli.run("checks", "run", march, suite)
     assert passed.returncode == 0, passed.stderr
-    assert passed.stdout.startswith(f"Validation ") and ": PASSED (0 of " in passed.stdout.splitlines()[0]
+    assert passed.stdout.startswith("Validation ") and ": PASSED (0 of " in passed.stdout.splitlines()[0]
     assert "Verdict: PASSED" in passed.stderr  # the job's live log
     failed = cli.run("checks", "run", april, suite)
     assert failed.returncode == 1 and ": FAILED (" in failed.stdout.splitlines()[0]
