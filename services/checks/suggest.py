@@ -23,15 +23,19 @@ def suggest_checks(profile: dict[str, Any]) -> list[PipelineCheck]:
     """The draft: table row bounds first, then per column its type, missing values, range or categories,
     uniqueness and drift from this version, in the dataset's column order."""
     rows = int(profile["row_count"])
+    # Distinct counts estimated on large columns (HyperLogLog) could call a column unique that is not, or miss
+    # a level: such columns get no `unique` or `allowed_values`, so the draft still holds on its own version.
+    estimated = {a["column"] for a in (profile.get("sampling") or {}).get("approximations") or []
+                 if a["figure"] in ("DISTINCT_COUNT", "IS_UNIQUE")}
     checks = [PipelineCheck(min_rows=math.floor(rows * (1 - ROW_MARGIN)), max_rows=math.ceil(rows * (1 + ROW_MARGIN)))]
     for column in profile["columns"]:
-        rules = _column_rules(column, rows)
+        rules = _column_rules(column, rows, exact=column["name"] not in estimated)
         if rules:
             checks.append(PipelineCheck(column=column["name"], **rules))
     return checks
 
 
-def _column_rules(column: dict[str, Any], rows: int) -> dict[str, Any]:
+def _column_rules(column: dict[str, Any], rows: int, *, exact: bool) -> dict[str, Any]:
     semantic = column["semantic_type"]
     if semantic == "EMPTY" or not rows:
         return {"semantic_type": semantic}
@@ -45,10 +49,10 @@ def _column_rules(column: dict[str, Any], rows: int) -> dict[str, Any]:
     if semantic == "NUMERIC" and numeric and numeric.get("min") is not None:
         rules.update(_range(numeric))
     levels = column.get("top_values") or []
-    if semantic in ("CATEGORICAL", "BOOLEAN") and 0 < column["distinct_count"] <= MAX_CATEGORIES \
+    if exact and semantic in ("CATEGORICAL", "BOOLEAN") and 0 < column["distinct_count"] <= MAX_CATEGORIES \
             and len(levels) == column["distinct_count"]:
         rules["allowed_values"] = sorted({_text(level["value"]) for level in levels})
-    if column.get("is_unique") and semantic in UNIQUE_TYPES and column["count"] > 1:
+    if exact and column.get("is_unique") and semantic in UNIQUE_TYPES and column["count"] > 1:
         rules["unique"] = True
     if semantic in DRIFT_TYPES and not column.get("is_unique"):
         rules["drift"] = DriftRule()

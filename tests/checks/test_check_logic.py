@@ -39,6 +39,8 @@ def test_a_draft_holds_on_the_profiled_figures_with_the_stated_margins():
     assert checks["plan"].allowed_values == ["basic", "pro"]
     assert checks["flag"].allowed_values == ["false", "true"]
     assert checks["blank"].rules == ["semantic_type"]
+    estimated = {**PROFILE, "sampling": {"approximations": [{"figure": "IS_UNIQUE", "column": "id"}]}}
+    assert {check.column: check for check in suggest_checks(estimated)}["id"].unique is None
 
 
 @pytest.fixture
