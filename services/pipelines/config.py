@@ -214,7 +214,7 @@ class SqliteSink(Config):
 Sink = Annotated[Union[DatasetSink, ParquetSink, SqliteSink], Field(discriminator="kind")]
 
 StepKind = Literal["impute", "encode", "scale", "dropColumns", "renameColumns", "cast", "datetimeFeatures",
-                   "dropDuplicates", "clipOutliers"]
+                   "dropDuplicates", "clipOutliers", "derive"]
 
 
 class PipelineStep(Config):
