@@ -28,7 +28,8 @@ def pipeline_limits(settings: "Settings") -> PipelineLimits:
     """What a PIPELINE job may fetch; the same for runs asked for and runs the scheduler starts."""
     return PipelineLimits(allowed_hosts=settings.allowed_source_hosts, max_source_bytes=int(settings.max_source_mb * 2**20),
                           max_records=settings.max_source_records,
-                          max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20))
+                          max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20),
+                          import_dirs=settings.import_dirs)
 
 
 @strawberry.type
@@ -100,6 +101,7 @@ class PipelinesMutation:
         async with ctx.session() as session:
             row = await service.create_pipeline(session, owner_id=ctx.user_id, name=input.name, config=config,
                                                 allowed_hosts=ctx.settings.allowed_source_hosts, schedule=schedule,
+                                                import_dirs=ctx.settings.import_dirs,
                                                 min_schedule_seconds=ctx.settings.min_schedule_seconds)
         return PipelinePayload(pipeline=Pipeline.from_row(row))
 
@@ -113,6 +115,7 @@ class PipelinesMutation:
         async with ctx.session() as session:
             row = await service.update_pipeline(session, owner_id=ctx.user_id, pipeline_id=raw_id(input.id, "Pipeline"),
                                                 changes=changes, allowed_hosts=ctx.settings.allowed_source_hosts,
+                                                import_dirs=ctx.settings.import_dirs,
                                                 min_schedule_seconds=ctx.settings.min_schedule_seconds)
         return PipelinePayload(pipeline=Pipeline.from_row(row))
 
@@ -135,7 +138,7 @@ class PipelinesMutation:
         source = parse_source(given_part(input.source))
         async with ctx.session() as session:
             await service.check_source(session, owner_id=ctx.user_id, source=source, steps=None,
-                                       allowed_hosts=settings.allowed_source_hosts)
+                                       allowed_hosts=settings.allowed_source_hosts, import_dirs=settings.import_dirs)
         found = await asyncio.to_thread(preview_source, source, parse_steps(_steps(input.steps) or []),
                                         data_dir=settings.resolved_data_dir, limits=pipeline_limits(settings), rows=rows)
         columns = [Column.from_dict(c) for c in found["columns"]]

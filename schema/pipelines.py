@@ -91,11 +91,18 @@ class DatasetSourceInput:
     dataset_id: strawberry.ID
 
 
+@strawberry.input(description="A CSV file on the server, under one of ASSAY_IMPORT_DIRS (administrators only; "
+                                   "symlinks are resolved and must stay inside)")
+class FileSourceInput:
+    path: str = strawberry.field(description="Absolute, or relative to an import directory")
+
+
 @strawberry.input(one_of=True)
 class SourceInput:
     dataset: Optional[DatasetSourceInput] = strawberry.UNSET
     http: Optional[HttpSourceInput] = strawberry.UNSET
     scrape: Optional[ScrapeSourceInput] = strawberry.UNSET
+    file: Optional[FileSourceInput] = strawberry.UNSET
 
 
 @strawberry.input

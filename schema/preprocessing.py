@@ -104,6 +104,14 @@ class ClipOutliersStep:
     factor: Optional[float] = 1.5
 
 
+@strawberry.input(description="A column computed row by row from an expression: column names, literals, arithmetic, "
+                                   "comparisons, AND/OR/NOT, IN, BETWEEN, LIKE, IS NULL, CASE, CAST and string, number "
+                                   "and date functions (docs/expressions.md). Evaluated by DuckDB, never by Python.")
+class DeriveStep:
+    name: str = strawberry.field(description="The new column's name; an existing column of that name is replaced")
+    expression: str = strawberry.field(description="e.g. CASE WHEN price > 100 THEN 'high' ELSE 'low' END")
+
+
 @strawberry.input(one_of=True)
 class PreprocessStepInput:
     impute: Optional[ImputeStep] = strawberry.UNSET
@@ -115,6 +123,7 @@ class PreprocessStepInput:
     datetime_features: Optional[DatetimeFeaturesStep] = strawberry.UNSET
     drop_duplicates: Optional[DropDuplicatesStep] = strawberry.UNSET
     clip_outliers: Optional[ClipOutliersStep] = strawberry.UNSET
+    derive: Optional[DeriveStep] = strawberry.UNSET
 
 
 @strawberry.input
@@ -126,7 +135,7 @@ class PreprocessDatasetInput:
 
 STEP_FIELDS = {"impute": "impute", "encode": "encode", "scale": "scale", "drop_columns": "dropColumns",
                "rename_columns": "renameColumns", "cast": "cast", "datetime_features": "datetimeFeatures",
-               "drop_duplicates": "dropDuplicates", "clip_outliers": "clipOutliers"}
+               "drop_duplicates": "dropDuplicates", "clip_outliers": "clipOutliers", "derive": "derive"}
 
 
 def step_to_params(step: PreprocessStepInput) -> tuple[str, dict[str, Any]]:

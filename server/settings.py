@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     report_text: str = "#1a1a1a"
     report_font_family: str = "Helvetica, Arial, sans-serif"
     allowed_source_hosts: str = ""  # comma-separated hosts or CIDRs pipelines may reach besides public addresses
+    import_dirs: str = ""  # comma-separated server directories whose CSV files administrators may use as pipeline sources
     max_source_mb: float = 100      # largest HTTP response a pipeline source may read
     max_source_records: int = 1_000_000
     min_schedule_seconds: int = 60       # the shortest interval a pipeline schedule may have

@@ -168,7 +168,13 @@ class DatasetSource(Config):
     dataset_id: str
 
 
-Source = Annotated[Union[HttpSource, ScrapeSource, DatasetSource], Field(discriminator="kind")]
+class FileSource(Config):
+    """A CSV file under one of the server's import directories (administrators only)."""
+    kind: Literal["file"] = "file"
+    path: str = Field(min_length=1, max_length=4096, json_schema_extra={"refusal": "`path` names a file"})
+
+
+Source = Annotated[Union[HttpSource, ScrapeSource, DatasetSource, FileSource], Field(discriminator="kind")]
 
 
 class NamedSink(Config):
@@ -214,7 +220,7 @@ class SqliteSink(Config):
 Sink = Annotated[Union[DatasetSink, ParquetSink, SqliteSink], Field(discriminator="kind")]
 
 StepKind = Literal["impute", "encode", "scale", "dropColumns", "renameColumns", "cast", "datetimeFeatures",
-                   "dropDuplicates", "clipOutliers"]
+                   "dropDuplicates", "clipOutliers", "derive"]
 
 
 class PipelineStep(Config):
@@ -547,13 +553,16 @@ class PipelineLimits:
     max_source_bytes: int
     max_records: int
     max_decompressed_bytes: int = 2**32
+    import_dirs: str = ""  # where file sources may read (ASSAY_IMPORT_DIRS)
 
     def as_params(self) -> dict[str, Any]:
         return {"allowed_hosts": self.allowed_hosts, "max_source_bytes": self.max_source_bytes,
-                "max_records": self.max_records, "max_decompressed_bytes": self.max_decompressed_bytes}
+                "max_records": self.max_records, "max_decompressed_bytes": self.max_decompressed_bytes,
+                "import_dirs": self.import_dirs}
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "PipelineLimits":
         return cls(allowed_hosts=params["allowed_hosts"], max_source_bytes=int(params["max_source_bytes"]),
                    max_records=int(params["max_records"]),
-                   max_decompressed_bytes=int(params.get("max_decompressed_bytes") or 2**32))
+                   max_decompressed_bytes=int(params.get("max_decompressed_bytes") or 2**32),
+                   import_dirs=params.get("import_dirs") or "")

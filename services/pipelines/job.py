@@ -16,9 +16,10 @@ from services.jobs.context import JobContext
 from services.pipelines import sinks
 from services.pipelines.checks import run_checks
 from services.pipelines.collect import collect_http
-from services.pipelines.config import (DatasetSink, DatasetSource, HttpSource, ParquetSink, PipelineConfig, PipelineLimits,
+from services.pipelines.config import (DatasetSink, DatasetSource, FileSource, HttpSource, ParquetSink, PipelineConfig, PipelineLimits,
                                        PipelineStep, ScrapeSource, SqliteSink)
 from services.pipelines.fetch import Fetcher
+from services.pipelines.local_files import import_path, read_local_csv
 from services.pipelines.scrape import collect_scrape
 from services.pipelines.ssrf import parse_allow_list
 from services.preprocessing.engine import DESCRIBE_ROWS, batch_rows, fits_in_memory
@@ -54,6 +55,10 @@ def run_pipeline(ctx: JobContext) -> dict:
         else:
             table = pq.read_table(path)
         ctx.log(f"Read {table.num_rows:,} rows from the source dataset")
+    elif isinstance(source, FileSource):
+        table = read_local_csv(import_path(source.path, limits.import_dirs, ["source", "file", "path"]),
+                               max_records=limits.max_records, max_decompressed_bytes=limits.max_decompressed_bytes,
+                               log=log)
     else:
         table = collect_table(source, limits, log)
     timings["collect"] = time.perf_counter() - began
@@ -148,7 +153,7 @@ def collect_table(source: HttpSource | ScrapeSource, limits: PipelineLimits, log
     return table
 
 
-def preview_source(source: HttpSource | ScrapeSource | DatasetSource, steps: list[PipelineStep], *, data_dir: Path,
+def preview_source(source: HttpSource | ScrapeSource | DatasetSource | FileSource, steps: list[PipelineStep], *, data_dir: Path,
                    limits: PipelineLimits, rows: int) -> dict[str, Any]:
     """What a source's first page gives, typed, after `steps`: for trying selectors and paths before
     saving. Blocking (it fetches): call it off the event loop. Nothing is stored."""
@@ -162,6 +167,10 @@ def preview_source(source: HttpSource | ScrapeSource | DatasetSource, steps: lis
     if isinstance(source, DatasetSource):
         batches = pq.ParquetFile(files.parquet_path(data_dir, source.dataset_id)).iter_batches(batch_size=max(rows, 1000))
         table = pa.Table.from_batches([next(batches)])
+    elif isinstance(source, FileSource):
+        table = read_local_csv(import_path(source.path, limits.import_dirs, ["source", "file", "path"]),
+                               max_records=limits.max_records, max_decompressed_bytes=limits.max_decompressed_bytes,
+                               log=log).slice(0, max(rows, 1000))
     else:
         table = collect_table(source.model_copy(update={"max_pages": 1, "delay_seconds": 0}), limits, log)
     if steps:

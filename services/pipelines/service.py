@@ -15,16 +15,17 @@ from services.checks.service import pipeline_suites
 from services.datasets import DatasetStatus
 from services.datasets.service import MAX_NAME, get_dataset
 from services.names import given_name
-from services.errors import ServiceError, conflict, invalid, not_found
+from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.pagination import Page, paginate
 from services.pipelines import ACTIVE_RUN_STATUSES, RunStatus
-from services.pipelines.config import (DatasetSink, DatasetSource, HttpSource, PipelineConfig, PipelineLimits, PipelineStep,
+from services.pipelines.config import (DatasetSink, DatasetSource, FileSource, HttpSource, PipelineConfig, PipelineLimits, PipelineStep,
                                        ScrapeSource, from_stored, given_form, job_config, keep_masked_secrets, parse_config,
                                        parse_source, parse_steps, run_snapshot, secrets_of, stored_config)
 from services.pipelines.ssrf import check_url, parse_allow_list
-from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, utcnow
+from services.pipelines.local_files import import_path
+from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, User, utcnow
 
 logger = logging.getLogger("assay.pipelines")
 MIN_SCHEDULE_SECONDS = 60
@@ -41,21 +42,24 @@ def run_config(run: PipelineRun) -> PipelineConfig:
     return PipelineConfig.model_validate(run.config)
 
 
-async def checked_config(session: AsyncSession, *, owner_id: str, config: dict[str, Any], allowed_hosts: str) -> PipelineConfig:
+async def checked_config(session: AsyncSession, *, owner_id: str, config: dict[str, Any], allowed_hosts: str,
+                         import_dirs: str = "") -> PipelineConfig:
     """A config as the client gave it (see `parse_config`), typed and checked. Refused in the order clients
     have always seen: the source (its fields, then its URL or its dataset and the steps on that dataset's
     columns), then the sink, then the checks."""
     source = parse_source(config["source"])
     await check_source(session, owner_id=owner_id, source=source, steps=parse_steps(config.get("steps")),
-                       allowed_hosts=allowed_hosts)
+                       allowed_hosts=allowed_hosts, import_dirs=import_dirs)
     parsed = parse_config(config)
     await pipeline_suites(session, owner_id=owner_id, checks=parsed.checks)  # each named suite is the owner's
     return parsed
 
 
-async def check_source(session: AsyncSession, *, owner_id: str, source: HttpSource | ScrapeSource | DatasetSource,
-                       steps: list[PipelineStep] | None, allowed_hosts: str) -> None:
-    """What a source's types cannot say: its URL may be fetched, its dataset is the owner's."""
+async def check_source(session: AsyncSession, *, owner_id: str,
+                       source: HttpSource | ScrapeSource | DatasetSource | FileSource,
+                       steps: list[PipelineStep] | None, allowed_hosts: str, import_dirs: str = "") -> None:
+    """What a source's types cannot say: its URL may be fetched, its dataset is the owner's, its file
+    is under an import directory and its owner an administrator."""
     match source:
         case DatasetSource(dataset_id=dataset_id):
             dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
@@ -66,14 +70,26 @@ async def check_source(session: AsyncSession, *, owner_id: str, source: HttpSour
                 validate_steps([(s.step, s.params) for s in steps], dataset.columns)
         case HttpSource() | ScrapeSource():
             check_url(source.url, parse_allow_list(allowed_hosts), ["source", source.kind, "url"])
+        case FileSource(path=path):
+            await require_admin_for_files(session, owner_id)
+            import_path(path, import_dirs, ["source", "file", "path"])
+
+
+async def require_admin_for_files(session: AsyncSession, owner_id: str) -> None:
+    """Files on the server's disk are the operator's to share: only administrators may read them."""
+    owner = await session.get(User, owner_id)
+    if owner is None or owner.role != "ADMIN":
+        raise ServiceError(ErrorCode.FORBIDDEN, "Only administrators may read files on the server",
+                           ["source", "file", "path"])
 
 
 async def create_pipeline(session: AsyncSession, *, owner_id: str, name: str, config: dict[str, Any],
-                          allowed_hosts: str, schedule: dict[str, Any] | None = None,
+                          allowed_hosts: str, schedule: dict[str, Any] | None = None, import_dirs: str = "",
                           min_schedule_seconds: int = MIN_SCHEDULE_SECONDS) -> Pipeline:
     """`config` as the client gave it (see `parse_config`)."""
     name = given_name(name, field=["name"])
-    typed = await checked_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts)
+    typed = await checked_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts,
+                                 import_dirs=import_dirs)
     pipeline = Pipeline(owner_id=owner_id, name=name, config=stored_config(typed),
                         secrets=secrets_of(typed))
     if schedule is not None:
@@ -96,7 +112,8 @@ async def require_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id:
 
 
 async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None, changes: dict[str, Any],
-                          allowed_hosts: str, min_schedule_seconds: int = MIN_SCHEDULE_SECONDS) -> Pipeline:
+                          allowed_hosts: str, min_schedule_seconds: int = MIN_SCHEDULE_SECONDS,
+                          import_dirs: str = "") -> Pipeline:
     """Past runs keep the config they ran with; only the saved config changes. `changes` holds the parts
     (source, steps, sink, checks) the client replaces, as given; absent or None: unchanged."""
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
@@ -105,7 +122,8 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
     for key in ("source", "steps", "sink", "checks"):
         if changes.get(key) is not None:
             merged[key] = keep_masked_secrets(changes[key], current) if key == "source" else changes[key]
-    typed = await checked_config(session, owner_id=owner_id, config=merged, allowed_hosts=allowed_hosts)
+    typed = await checked_config(session, owner_id=owner_id, config=merged, allowed_hosts=allowed_hosts,
+                                 import_dirs=import_dirs)
     if changes.get("name") is not None:
         pipeline.name = given_name(changes["name"], field=["name"])
     if "schedule" in changes:  # absent: unchanged; None: removed
@@ -201,6 +219,8 @@ async def start_pipeline_run(session: AsyncSession, *, jobs: JobEngine, owner_id
         raise conflict("A run of this pipeline is still queued or running: wait for it, or cancel its "
                                        "job (lastRun { job { id } })", ["id"])
     config = pipeline_config(pipeline)
+    if isinstance(config.source, FileSource):
+        await require_admin_for_files(session, owner_id)
     run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, config=run_snapshot(config), trigger=trigger)
     params = {"pipeline_id": pipeline.id, "owner_id": owner_id, "data_dir": str(data_dir), "config": job_config(config),
               "suites": await pipeline_suites(session, owner_id=owner_id, checks=config.checks), **limits.as_params()}

@@ -9,8 +9,10 @@ duplicates, found by DuckDB's spilling hash aggregation). Then a last pass appli
 batch and writes it. The fitted values are the ones `fit_recipe` computes on the whole table (to float
 rounding, for means and standard deviations summed batch by batch), so the output is the same.
 
-Steps that read across rows in order (forward / backward fill, interpolation) need the whole table: they run
-only when it fits the budget, else the job fails saying so.
+Steps that read across rows in order (forward / backward fill, interpolation) cannot go batch by batch: the
+table as it stands before such a step is written to scratch, and DuckDB fills it with window functions over
+the row order (sorting and spilling to the scratch dir beyond the budget), then the steps after it go on
+streaming from that copy (`ordered_fill`).
 """
 from __future__ import annotations
 
@@ -23,7 +25,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import dataplane
-from services.errors import ErrorCode, ServiceError
 from services.preprocessing.steps import (KNN_DONOR_ROWS, ONE_HOT_MAX_LEVELS, Step, _numeric, _plain, build_step)
 
 WHOLE_TABLE = {"FFILL", "BFILL", "INTERPOLATE"}   # impute strategies that read across rows in order
@@ -346,11 +347,51 @@ def write_streamed(path: Path, fitted: list[Streamed], rows: int, target: Path, 
     return total, columns
 
 
-def check_fits(steps: list[tuple[str, dict[str, Any]]], path: Path, memory_mb: int) -> None:
-    """Whole-table steps on a table beyond the budget: a typed error naming the budget and what it would need."""
-    whole = needs_whole_table(steps)
-    if whole and not fits_in_memory(path, memory_mb):
-        need = table_bytes(path) * PANDAS_COPIES * 2 / 2**20
-        raise ServiceError(ErrorCode.INVALID_INPUT,
-                           f"{', '.join(whole)} reads the whole table in row order: it would need about {need:,.0f} MB, "
-                           f"beyond the job's {memory_mb:,} MB budget (ASSAY_JOB_MEMORY_MB)")
+def is_ordered_fill(kind: str, params: dict[str, Any]) -> bool:
+    return kind == "impute" and params.get("strategy") in WHOLE_TABLE
+
+
+def ordered_fill(source: Path, target: Path, params: dict[str, Any], *, memory_mb: int, scratch_dir: Path | None) -> None:
+    """FFILL, BFILL or INTERPOLATE of `params["columns"]` as `Impute.apply` does it on a whole frame — rows
+    ordered by `order_by` (stable, nulls last) or as stored, linear interpolation over positions, filling
+    both ends — computed by DuckDB's window functions, which sort and spill beyond the budget. The output
+    keeps the source's row order."""
+    strategy, columns, order = params["strategy"], list(params["columns"]), params.get("order_by")
+    position = f"{_quoted(order)} NULLS LAST, file_row_number" if order else "file_row_number"
+    before = "(ORDER BY __pos ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    after = "(ORDER BY __pos ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)"
+    replaced = []
+    for column in columns:
+        name = _quoted(column)
+        if strategy == "FFILL":
+            replaced.append(f"last_value({name} IGNORE NULLS) OVER {before} AS {name}")
+        elif strategy == "BFILL":
+            replaced.append(f"first_value({name} IGNORE NULLS) OVER {after} AS {name}")
+        else:
+            value = f"TRY_CAST({name} AS DOUBLE)"
+            if_known = f"CASE WHEN isnan({value}) THEN NULL ELSE {value} END"
+            known_at = f"CASE WHEN {if_known} IS NOT NULL THEN __pos END"
+            prev_v, prev_p = (f"last_value({if_known} IGNORE NULLS) OVER {before}",
+                              f"last_value({known_at} IGNORE NULLS) OVER {before}")
+            next_v, next_p = (f"first_value({if_known} IGNORE NULLS) OVER {after}",
+                              f"first_value({known_at} IGNORE NULLS) OVER {after}")
+            replaced.append(f"CASE WHEN {if_known} IS NOT NULL THEN {if_known} WHEN {prev_v} IS NULL THEN {next_v} "
+                            f"WHEN {next_v} IS NULL THEN {prev_v} ELSE {prev_v} + ({next_v} - {prev_v}) * "
+                            f"(__pos - {prev_p}) / ({next_p} - {prev_p}) END AS {name}")
+    query = (f"SELECT * EXCLUDE (file_row_number, __pos) REPLACE ({', '.join(replaced)}) FROM ("
+             f"SELECT *, row_number() OVER (ORDER BY {position}) AS __pos "
+             f"FROM read_parquet({_literal(source)}, file_row_number = true)) ORDER BY file_row_number")
+    connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
+    try:
+        connection.execute("SET preserve_insertion_order = true")  # the ORDER BY must hold in the written file
+        connection.execute(f"COPY ({query}) TO {_literal(target)} (FORMAT parquet, COMPRESSION zstd)")
+    finally:
+        connection.close()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"

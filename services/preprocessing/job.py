@@ -18,8 +18,9 @@ from services import files
 from services.ingest.parquet import write_parquet
 from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
-from services.preprocessing.engine import batch_rows, check_fits, fit_streaming, fits_in_memory, write_streamed
-from services.preprocessing.steps import Step, fit_recipe
+from services.preprocessing.engine import (batch_rows, fit_streaming, fits_in_memory, is_ordered_fill, ordered_fill,
+                                          write_streamed)
+from services.preprocessing.steps import Step, build_step, fit_recipe
 
 
 def run_preprocess(ctx: JobContext) -> dict:
@@ -73,7 +74,6 @@ def preprocess_table(source: Path, target: Path, steps: list[tuple[str, dict[str
 
 def _streamed(source: Path, target: Path, steps: list[tuple[str, dict[str, Any]]], *, memory_mb: int,
               scratch_dir: Path | None, log: Callable, stage: Callable, progress: Callable, checkpoint: Callable) -> dict:
-    check_fits(steps, source, memory_mb)
     rows = batch_rows(source, memory_mb)
     total = pq.ParquetFile(source).metadata.num_rows
     log(f"{total:,} rows would not fit the {memory_mb:,} MB budget whole: fitting each step in a streaming pass, "
@@ -87,13 +87,40 @@ def _streamed(source: Path, target: Path, steps: list[tuple[str, dict[str, Any]]
         log(f"Step {index + 1} {step.kind}: fitted in a streaming pass")
 
     try:
-        fitted, recipe = fit_streaming(source, steps, memory_mb=memory_mb, scratch_dir=work / "spill", rows=rows,
-                                       on_step=fitted_one)
+        # Ordered fills split the steps: what comes before one is written to scratch, DuckDB fills that copy,
+        # and the steps after it stream from the filled copy.
+        work.mkdir(parents=True, exist_ok=True)
+        current, recipe, pending, first = source, [], [], 0
+        for index, (kind, params) in enumerate(steps):
+            if not is_ordered_fill(kind, params):
+                pending.append((kind, params))
+                continue
+            if pending:
+                fitted, fitted_recipe = fit_streaming(current, pending, memory_mb=memory_mb, scratch_dir=work / "spill",
+                                                      rows=rows, on_step=lambda i, s, at=first: fitted_one(at + i, s))
+                current = _written(current, fitted, rows, work / f"before-{index}.parquet", work / "parts", checkpoint)
+                recipe += fitted_recipe
+            filled = work / f"filled-{index}.parquet"
+            ordered_fill(current, filled, params, memory_mb=memory_mb, scratch_dir=work / "spill")
+            checkpoint()
+            log(f"Step {index + 1} impute {params['strategy']}: filled in row order by DuckDB over a scratch copy")
+            step = build_step(kind, params, fitted={})
+            recipe.append(step.recipe())
+            current, pending, first = filled, [], index + 1
+        fitted, fitted_recipe = fit_streaming(current, pending, memory_mb=memory_mb, scratch_dir=work / "spill",
+                                              rows=rows, on_step=lambda i, s: fitted_one(first + i, s))
+        recipe += fitted_recipe
         stage("write")
         with files.atomic_output(target) as temporary:
             temporary.unlink()  # the batch writer creates it
-            row_count, columns = write_streamed(source, fitted, rows, temporary, work / "parts", checkpoint)
+            row_count, columns = write_streamed(current, fitted, rows, temporary, work / "parts", checkpoint)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log(f"Wrote the new version: {row_count:,} rows x {len(columns)} columns")
     return {"row_count": row_count, "column_count": len(columns), "columns": columns, "recipe": recipe}
+
+
+def _written(source: Path, fitted: list, rows: int, target: Path, parts_dir: Path, checkpoint: Callable) -> Path:
+    """The steps fitted so far applied to `source`, as a scratch Parquet file the next stage reads."""
+    write_streamed(source, fitted, rows, target, parts_dir, checkpoint)
+    return target

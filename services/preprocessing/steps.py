@@ -247,8 +247,21 @@ class ClipOutliers(Step):
         return frame
 
 
+class Derive(Step):
+    """A new (or replaced) column computed from an expression by DuckDB (services.expressions): row by
+    row, so it learns nothing and streams batch by batch like the other stateless steps."""
+
+    kind = "derive"
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from services.expressions import evaluate, parse
+        expression = parse(self.params["expression"], list(frame.columns), ["expression"])
+        frame[self.params["name"]] = evaluate(expression, frame)
+        return frame
+
+
 STEP_CLASSES: dict[str, type[Step]] = {cls.kind: cls for cls in (
-    Impute, Encode, Scale, DropColumns, RenameColumns, Cast, DatetimeFeatures, DropDuplicates, ClipOutliers)}
+    Impute, Encode, Scale, DropColumns, RenameColumns, Cast, DatetimeFeatures, DropDuplicates, ClipOutliers, Derive)}
 
 
 def build_step(kind: str, params: dict[str, Any], fitted: dict[str, Any] | None = None) -> Step:

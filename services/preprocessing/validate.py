@@ -144,10 +144,24 @@ def validate_steps(steps: list[tuple[str, dict[str, Any]]], columns: list[dict[s
         elif kind == "dropDuplicates":
             if params.get("columns") is not None:
                 _named(model, params["columns"], index, kind, None, "")
-        if kind not in ("dropColumns", "renameColumns", "dropDuplicates", "cast") and not params.get("columns"):
+        elif kind == "derive":
+            _check_derive(model, params, index)
+        if kind not in ("dropColumns", "renameColumns", "dropDuplicates", "cast", "derive") and not params.get("columns"):
             raise invalid(f"No column fits this {kind} step", _where(index, kind, "columns"))
         checked.append((kind, params))
     return checked
+
+
+def _check_derive(model: _Columns, params: dict[str, Any], index: int) -> None:
+    """The expression parses, names columns that exist at this step, and binds; its result type becomes
+    the new column's, so later steps can use it like any other."""
+    from services.expressions import parse, result_type
+    name = params.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise invalid("`name` must be the new column's name", _where(index, "derive", "name"))
+    where = _where(index, "derive", "expression")
+    expression = parse(params.get("expression", ""), list(model.types), where)
+    model.types[name] = result_type(expression, {column: model.types[column] for column in expression.columns}, where)
 
 
 def _check_datetime_format(fmt: str, field: list) -> None:
