@@ -20,7 +20,8 @@ EXAMPLES = 5
 
 def run_checks(table: pa.Table, checks: list[PipelineCheck], semantic_types: dict[str, str],
                log: Callable[[str, str], None], *, suites: dict[str, dict[str, Any]] | None = None,
-               data_dir: Path | None = None, memory_mb: int = 2048) -> tuple[pa.Table, list[dict[str, Any]]]:
+               data_dir: Path | None = None, memory_mb: int = 2048, scratch_dir: Path | None = None
+               ) -> tuple[pa.Table, list[dict[str, Any]]]:
     """The table with DROP_ROWS failures removed, and every rule's result. `suites`: the saved suites the
     checks name by `suite_id` (services.checks.service.pipeline_suites), each evaluated whole.
 
@@ -33,7 +34,7 @@ def run_checks(table: pa.Table, checks: list[PipelineCheck], semantic_types: dic
         action, column = check.on_fail, check.column
         if check.suite_id is not None:
             results.extend(_suite_results(table, (suites or {})[check.suite_id], action, semantic_types, log,
-                                          data_dir=data_dir, memory_mb=memory_mb))
+                                          data_dir=data_dir, memory_mb=memory_mb, scratch_dir=scratch_dir))
             continue
         for rule in check.rules:
             setting = getattr(check, rule)
@@ -74,13 +75,14 @@ def run_checks(table: pa.Table, checks: list[PipelineCheck], semantic_types: dic
 
 
 def _suite_results(table: pa.Table, suite: dict[str, Any], action: str, semantic_types: dict[str, str],
-                   log: Callable[[str, str], None], *, data_dir: Path | None, memory_mb: int) -> list[dict[str, Any]]:
+                   log: Callable[[str, str], None], *, data_dir: Path | None, memory_mb: int,
+                   scratch_dir: Path | None) -> list[dict[str, Any]]:
     """A saved suite's checks on the run's output, in DuckDB (the table is scanned in place); its failures
     do what the pipeline's entry for the suite says (`action`)."""
     from services import dataplane, files
     from services.checks.evaluate import Reference, evaluate_checks
     checks = [PipelineCheck.model_validate(check) for check in suite["checks"]]
-    connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=None)
+    connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
     try:
         connection.register("run_output", table)
         reference = None

@@ -81,7 +81,8 @@ def run_pipeline(ctx: JobContext) -> dict:
         began = time.perf_counter()
         checked_rows = table.num_rows
         table, check_results = run_checks(table, config.checks, {c["name"]: c["semantic_type"] for c in columns}, log,
-                                          suites=p.get("suites"), data_dir=data_dir, memory_mb=ctx.memory_mb)
+                                          suites=p.get("suites"), data_dir=data_dir, memory_mb=ctx.memory_mb,
+                                          scratch_dir=ctx.scratch_dir)
         if table.num_rows != checked_rows:  # rows were dropped: null counts and types may have changed
             columns = describe_columns(table)
         timings["validate"] = time.perf_counter() - began
