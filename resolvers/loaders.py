@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 from strawberry.dataloader import DataLoader
 
 from services.analysis.service import reports_for_jobs, reports_of_datasets
+from services.comparison.service import comparisons_for_jobs
 from services.datasets.service import children_of
 from services.modeling.service import models_for_jobs
 from services.pipelines.service import last_runs, stats_of_pipelines
 from services.storage.lookup import owned_by_ids
-from services.storage.tables import Dataset, Job, Model, PipelineRun, Report
+from services.storage.tables import Comparison, Dataset, Job, Model, PipelineRun, Report
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -107,3 +108,10 @@ class Loaders:
             return await reports_of_datasets(session, owner_id=self.context.user_id, dataset_ids=dataset_ids,
                                              data_dir=self.context.settings.resolved_data_dir)
         return self._batch(load_many, key=lambda dataset_id: dataset_id)
+
+    @cached_property
+    def comparison_for_job(self) -> DataLoader[Job, Comparison | None]:
+        """By job id: the comparison a COMPARE job stored."""
+        async def load_many(session: Any, jobs: list[Job]) -> dict[str, Comparison]:
+            return await comparisons_for_jobs(session, owner_id=self.context.user_id, jobs=jobs)
+        return self._batch(load_many, key=lambda job: job.id)

@@ -12,6 +12,7 @@ from strawberry.extensions import (AddValidationRules, MaskErrors, MaxAliasesLim
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.analysis import AnalysisMutation
+from resolvers.comparisons import ComparisonsMutation, ComparisonsQuery
 from resolvers.datasets import DatasetsMutation, DatasetsQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
 from resolvers.maintenance import MaintenanceMutation, MaintenanceQuery
@@ -28,13 +29,14 @@ from schema.fanout import SharedEventExecutor
 
 @strawberry.type
 class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery,
-            RegistryQuery, SqlQuery, MaintenanceQuery):
+            RegistryQuery, SqlQuery, MaintenanceQuery, ComparisonsQuery):
     pass
 
 
 @strawberry.type
 class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
-               PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation, RegistryMutation):
+               PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation, RegistryMutation,
+               ComparisonsMutation):
     pass
 
 
