@@ -20,7 +20,8 @@ EXIT_CODES = """exit codes:
 CODE_EXIT = {"UNAUTHENTICATED": cmd.EXIT_AUTH, "NOT_FOUND": cmd.EXIT_NOT_FOUND, "UNREACHABLE": cmd.EXIT_UNREACHABLE}
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 JOB_STATUSES = ["QUEUED", "RUNNING", "NEEDS_INPUT", "SUCCEEDED", "FAILED", "CANCELLED"]
-JOB_KINDS = ["INGEST", "PROFILE", "PREPROCESS", "TRAIN", "PREDICT", "PIPELINE", "REPORT", "ANALYZE"]
+JOB_KINDS = ["INGEST", "PROFILE", "PREPROCESS", "TRAIN", "PREDICT", "PIPELINE", "REPORT", "ANALYZE", "COMPARE"]
+DRIFT_METHODS = ["KS", "WASSERSTEIN", "CHI_SQUARE", "JENSEN_SHANNON", "PSI"]
 
 
 def add_csv_arguments(p: argparse.ArgumentParser) -> None:
@@ -105,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("report", cmd.report, "write an HTML report and print its link")
     p.add_argument("dataset")
     p.add_argument("--model")
+    p.add_argument("--open", action="store_true", help="open the report in a browser")
+
+    p = command("compare", cmd.compare, "compare two dataset versions: print the drift verdict, the drifted columns "
+                "and the report's link")
+    p.add_argument("reference", metavar="REFERENCE", help="the dataset compared against (e.g. last month's)")
+    p.add_argument("current", metavar="CURRENT")
+    p.add_argument("--column", action="append", help="compare only these columns (repeatable); default: all common")
+    p.add_argument("--method", type=str.upper, choices=DRIFT_METHODS, help="one drift test for every column")
+    p.add_argument("--threshold", type=float, help="p-value or distance threshold for every column")
     p.add_argument("--open", action="store_true", help="open the report in a browser")
 
     p = command("jobs", cmd.jobs, "list your jobs, newest first")

@@ -324,3 +324,19 @@ def models_history(args: Namespace, client: AssayClient) -> int:
              + render.history_table(events))
     output(args, shown, human)
     return EXIT_OK
+
+
+def compare(args: Namespace, client: AssayClient) -> int:
+    """Compare two dataset versions; exit 0 whatever the verdict (drift is a finding, not a failure)."""
+    tests = []
+    if args.method or args.threshold is not None:
+        tests.append({"method": args.method, "threshold": args.threshold})
+    job = client.start(ops.COMPARE, "compareDatasets", {"referenceId": args.reference, "currentId": args.current,
+                                                       "columns": args.column, "tests": tests or None})["job"]
+    finish_job(args, client, job)
+    comparison = client.execute(ops.COMPARISON_OF_JOB, {"id": job["id"]})["job"]["comparison"]
+    comparison["reportUrl"] = client.base + comparison["reportUrl"]
+    if args.open and not webbrowser.open(comparison["reportUrl"]):
+        print("Could not start a browser; open the link yourself.", file=sys.stderr)
+    output(args, comparison, render.comparison_summary(comparison))
+    return EXIT_OK

@@ -89,6 +89,15 @@ MODEL_HISTORY = f"""query ModelHistory($name: String!, $first: Int) {{ registere
   name latestVersion aliases {{ alias version }}
   history(first: $first) {{ totalCount edges {{ node {{ {REGISTRY_EVENT} }} }} }} }} }}"""
 
+COMPARE = f"""mutation Compare($input: CompareDatasetsInput!) {{ compareDatasets(input: $input) {{
+  job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
+
+COMPARISON_OF_JOB = """query ComparisonOfJob($id: ID!) { job(id: $id) { id comparison { id datasetDrift driftShare
+  shareThreshold driftedColumns testedColumns reportUrl reference { id name } current { id name }
+  schemaDifference { added { name dtype } dropped { name dtype } typeChanged { name referenceDtype currentDtype } }
+  sampling { sampled sampleRows referenceRows currentRows }
+  columns { name kind drift { method score threshold drifted } note } } } }"""
+
 ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, IMPORT, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
        PREDICT_EXPLAINED, ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK,
-       REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY]
+       REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY, COMPARE, COMPARISON_OF_JOB]

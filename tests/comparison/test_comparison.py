@@ -36,7 +36,7 @@ def frames(rows: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
     reference = pd.DataFrame({"x": rng.normal(0, 1, rows).round(6), "y": rng.normal(5, 2, rows).round(6),
                               "city": rng.choice(["oslo", "rome", "lima"], rows, p=[0.5, 0.3, 0.2]),
                               "code": rng.integers(1, 9, rows), "old": rng.normal(0, 1, rows).round(3)})
-    reference.loc[[3, 50, 700], "y"] = np.nan
+    reference.loc[[3, 50, rows - 1], "y"] = np.nan
     reference.loc[[5, 9], "city"] = None
     current = pd.DataFrame({"x": rng.normal(0, 1, rows).round(6), "y": rng.normal(6.5, 2, rows).round(6),
                             "city": rng.choice(["oslo", "rome", "lima", "kyiv"], rows, p=[0.2, 0.3, 0.2, 0.3]),
