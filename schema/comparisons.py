@@ -58,6 +58,8 @@ class ColumnStatistics:
     nulls: int
     null_ratio: float
     distinct: Optional[int]
+    distinct_exact: bool = strawberry.field(description="False: a HyperLogLog estimate (within ~8%), for numbers "
+                                                        "with over 1,000 distinct values")
     mean: Optional[float]
     std: Optional[float]
     min: Optional[float]

@@ -1,7 +1,7 @@
 """The statistics of a comparison, within the job's memory budget.
 
-Only the compared columns are read. Counts, nulls, mean, std, min, max, distinct counts, histograms and
-top categories are exact, in DuckDB over every row (it spills to the job's scratch dir); quantiles are
+Only the compared columns are read. Counts, nulls, mean, std, min, max, histograms, top categories and
+distinct counts up to 1,000 are exact, in DuckDB over every row (it spills to the job's scratch dir); quantiles are
 exact (`quantile_cont`, numpy's linear interpolation) when every compared number fits the engine's memory,
 else DuckDB's T-Digest, and the comparison says so. Drift tests run on at most `sample_rows` rows per side
 (a seeded reservoir sample, kept in a DuckDB temp table and read one column at a time), so their cost is
@@ -27,6 +27,7 @@ TOP_CATEGORIES = 10
 SAMPLE_SEED = 7
 BYTES_PER_QUANTILE_VALUE = 24  # what quantile_cont holds per value (the double and its share of the list)
 MB = 1024 * 1024
+EXACT_DISTINCT_BELOW = 1000  # distinct counts of numbers above this are HyperLogLog estimates (within ~8%)
 NUMBER_TYPES = ("int", "uint", "float", "double", "decimal")
 TIME_TYPES = ("datetime", "date", "timestamp")
 
@@ -92,16 +93,24 @@ class Side:
         parts = []
         for name in names:
             x = ident(name)
-            parts.append(f"count({x}), count(DISTINCT {x}), avg({x}), stddev_samp({x}), min({x}), max({x}), "
+            parts.append(f"count({x}), approx_count_distinct({x}), avg({x}), stddev_samp({x}), min({x}), max({x}), "
                          f"{quantile}({x}, {QUANTILES})")
-        found = self.one(f"SELECT {', '.join(parts)} FROM {self.view}")
+        found = list(self.one(f"SELECT {', '.join(parts)} FROM {self.view}"))
+        # Exact distinct counts cost a hash table of every value; only small ones decide anything (the default
+        # method treats <= 5 distinct numbers as categories), so only those are counted exactly.
+        few = [index for index, _ in enumerate(names) if found[index * 7 + 1] <= EXACT_DISTINCT_BELOW]
+        if few:
+            exact = self.one("SELECT " + ", ".join(f"count(DISTINCT {ident(names[i])})" for i in few) + f" FROM {self.view}")
+            for index, count in zip(few, exact):
+                found[index * 7 + 1] = count
         stats = {}
         for index, name in enumerate(names):
             count, distinct, mean, std, low, high, quantiles = found[index * 7:(index + 1) * 7]
             p5, q1, median, q3, p95 = (float(q) for q in quantiles) if quantiles else (None,) * 5
             stats[name] = SideStatistics(rows=self.rows, count=count, nulls=self.rows - count,
                                          null_ratio=(self.rows - count) / self.rows if self.rows else 0.0,
-                                         distinct=distinct, mean=_finite(mean), std=_finite(std), min=_finite(low),
+                                         distinct=distinct, distinct_exact=index in few, mean=_finite(mean),
+                                         std=_finite(std), min=_finite(low),
                                          p5=p5, q1=q1, median=median, q3=q3, p95=p95, max=_finite(high))
         return stats
 

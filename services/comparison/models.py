@@ -19,13 +19,15 @@ class CategoryCount(BaseModel):
 
 class SideStatistics(BaseModel):
     """One column on one side. Counts, nulls, mean, std, min and max are exact over every row; quantiles are
-    exact unless `Sampling.quantiles_exact` is false; top categories are exact."""
+    exact unless `Sampling.quantiles_exact` is false; distinct counts unless `distinct_exact` is false; top
+    categories are exact."""
 
     rows: int
     count: int  # non-null values
     nulls: int
     null_ratio: float
     distinct: int | None = None
+    distinct_exact: bool = True  # false: a HyperLogLog estimate (numbers with over 1,000 distinct values)
     mean: float | None = None
     std: float | None = None
     min: float | None = None
