@@ -145,7 +145,7 @@ class Side:
         column = table.column(0)
         if kind is ColumnKind.NUMERIC:
             return pd.Series(column.to_numpy(zero_copy_only=False), dtype="float64")
-        return pd.Series(column.to_pylist(), dtype="object")
+        return column.to_pandas().astype("object")  # text, None where missing
 
 
 def _bin(value: str, low: float, high: float) -> str:
