@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--first", type=int, default=20)
 
-    p = command("download", cmd.download, "download a dataset (csv, parquet), a model (joblib, skops, onnx) or a report")
+    p = command("download", cmd.download, "download a dataset (csv, parquet), a model (joblib, skops, onnx), a report or a comparison's report")
     p.add_argument("id")
     p.add_argument("--format", type=str.lower, choices=["csv", "parquet", "joblib", "skops", "onnx", "html"],
                    help="default: csv for a dataset, joblib for a model")

@@ -74,7 +74,8 @@ DOWNLOAD_LINK = """query DownloadLink($id: ID!, $data: DataFormat!, $model: Mode
   __typename
   ... on Dataset { name downloadUrl(format: $data) }
   ... on Model { name exportUrl(format: $model) }
-  ... on Report { url } } }"""
+  ... on Report { url }
+  ... on Comparison { reportUrl } } }"""
 
 REGISTRY_EVENT = "kind alias fromVersion toVersion comment actorEmail at"
 

@@ -114,5 +114,6 @@ def comparison_summary(comparison: dict) -> str:
     sampling = comparison["sampling"]
     if sampling["sampled"]:
         lines.append(f"Tests read a sample of at most {sampling['sampleRows']:,} rows per side")
+    lines.append(f"Comparison: {comparison['id']} (`assay download {comparison['id']}` saves the report)")
     lines.append(f"Report: {comparison['reportUrl']}")
     return "\n".join(lines)

@@ -39,6 +39,10 @@ def test_compare_prints_the_verdict_the_drifted_columns_and_the_report(terminal:
     assert "COMPARE" in shown.stderr  # the job's live log went to stderr
     report = lines[-1].removeprefix("Report: ")
     assert httpx.get(report).status_code == 200
+    comparison_id = lines[-2].split()[1]
+    saved = terminal.run("download", comparison_id, "-o", str(tmp_path / "drift.html"))
+    assert saved.returncode == 0, saved.stderr
+    assert ">Verdict<" in (tmp_path / "drift.html").read_text()
 
     forced = terminal.json("compare", jan["id"], feb["id"], "--column", "x", "--column", "y", "--method", "PSI",
                            "--threshold", "0.25")
