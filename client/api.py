@@ -199,17 +199,18 @@ class AssayClient:
         chosen = (file_format or "").lower()
         variables = {"id": node_id, "data": chosen.upper() if chosen in DATA_FORMATS else "CSV",
                      "model": chosen.upper() if chosen in MODEL_FORMATS else "JOBLIB"}
-        node = found(self.execute(ops.DOWNLOAD_LINK, variables)["node"], "dataset, model or report", node_id)
+        node = found(self.execute(ops.DOWNLOAD_LINK, variables)["node"], "dataset, model, report or comparison", node_id)
         kind = node["__typename"]
         formats, url, default = {"Dataset": (DATA_FORMATS, node.get("downloadUrl"), "csv"),
                                  "Model": (MODEL_FORMATS, node.get("exportUrl"), "joblib"),
-                                 "Report": (("html",), node.get("url"), "html")}.get(kind, ((), None, ""))
+                                 "Report": (("html",), node.get("url"), "html"),
+                                 "Comparison": (("html",), node.get("reportUrl"), "html")}.get(kind, ((), None, ""))
         if url is None:
             raise AssayError(f"{node_id} is a {kind}, which has nothing to download", "INVALID_INPUT")
         if chosen and chosen not in formats:
             raise AssayError(f"A {kind.lower()} downloads as {' or '.join(formats)}, not {chosen}", "INVALID_INPUT",
                              ["format"])
-        return self.base + url, with_suffix(node.get("name") or "report", chosen or default)
+        return self.base + url, with_suffix(node.get("name") or kind.lower(), chosen or default)
 
     def download(self, url: str, destination: Path, on_bytes: Callable[[int], None] | None = None) -> int:
         """Stream a signed link to a file (written beside it first, so a failure leaves no partial file)."""

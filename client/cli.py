@@ -20,7 +20,9 @@ EXIT_CODES = """exit codes:
 CODE_EXIT = {"UNAUTHENTICATED": cmd.EXIT_AUTH, "NOT_FOUND": cmd.EXIT_NOT_FOUND, "UNREACHABLE": cmd.EXIT_UNREACHABLE}
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 JOB_STATUSES = ["QUEUED", "RUNNING", "NEEDS_INPUT", "SUCCEEDED", "FAILED", "CANCELLED"]
-JOB_KINDS = ["INGEST", "PROFILE", "PREPROCESS", "TRAIN", "PREDICT", "PIPELINE", "REPORT", "ANALYZE", "VALIDATE"]
+JOB_KINDS = ["INGEST", "PROFILE", "PREPROCESS", "TRAIN", "PREDICT", "PIPELINE", "REPORT", "ANALYZE", "VALIDATE",
+             "COMPARE"]
+DRIFT_METHODS = ["KS", "WASSERSTEIN", "CHI_SQUARE", "JENSEN_SHANNON", "PSI"]
 
 
 def add_csv_arguments(p: argparse.ArgumentParser) -> None:
@@ -107,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model")
     p.add_argument("--open", action="store_true", help="open the report in a browser")
 
+    p = command("compare", cmd.compare, "compare two dataset versions: print the drift verdict, the drifted columns "
+                "and the report's link")
+    p.add_argument("reference", metavar="REFERENCE", help="the dataset compared against (e.g. last month's)")
+    p.add_argument("current", metavar="CURRENT")
+    p.add_argument("--column", action="append", help="compare only these columns (repeatable); default: all common")
+    p.add_argument("--method", type=str.upper, choices=DRIFT_METHODS, help="one drift test for every column")
+    p.add_argument("--threshold", type=float, help="p-value or distance threshold for every column")
+    p.add_argument("--open", action="store_true", help="open the report in a browser")
+
     p = command("jobs", cmd.jobs, "list your jobs, newest first")
     p.add_argument("--status", action="append", type=str.upper, choices=JOB_STATUSES)
     p.add_argument("--kind", action="append", type=str.upper, choices=JOB_KINDS)
@@ -160,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", metavar="DATASET_ID")
     p.add_argument("suite", metavar="SUITE_ID")
 
-    p = command("download", cmd.download, "download a dataset (csv, parquet), a model (joblib, skops, onnx) or a report")
+    p = command("download", cmd.download, "download a dataset (csv, parquet), a model (joblib, skops, onnx), a report or a comparison's report")
     p.add_argument("id")
     p.add_argument("--format", type=str.lower, choices=["csv", "parquet", "joblib", "skops", "onnx", "html"],
                    help="default: csv for a dataset, joblib for a model")

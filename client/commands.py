@@ -372,3 +372,17 @@ def checks_run(args: Namespace, client: AssayClient) -> int:
              + render.table(rows, ["column", "rule", "result", "observed", "expected", "examples"]))
     output(args, validation, human)
     return EXIT_OK if validation["passed"] else EXIT_ERROR
+def compare(args: Namespace, client: AssayClient) -> int:
+    """Compare two dataset versions; exit 0 whatever the verdict (drift is a finding, not a failure)."""
+    tests = []
+    if args.method or args.threshold is not None:
+        tests.append({"method": args.method, "threshold": args.threshold})
+    job = client.start(ops.COMPARE, "compareDatasets", {"referenceId": args.reference, "currentId": args.current,
+                                                       "columns": args.column, "tests": tests or None})["job"]
+    finish_job(args, client, job)
+    comparison = client.execute(ops.COMPARISON_OF_JOB, {"id": job["id"]})["job"]["comparison"]
+    comparison["reportUrl"] = client.base + comparison["reportUrl"]
+    if args.open and not webbrowser.open(comparison["reportUrl"]):
+        print("Could not start a browser; open the link yourself.", file=sys.stderr)
+    output(args, comparison, render.comparison_summary(comparison))
+    return EXIT_OK

@@ -74,7 +74,8 @@ DOWNLOAD_LINK = """query DownloadLink($id: ID!, $data: DataFormat!, $model: Mode
   __typename
   ... on Dataset { name downloadUrl(format: $data) }
   ... on Model { name exportUrl(format: $model) }
-  ... on Report { url } } }"""
+  ... on Report { url }
+  ... on Comparison { reportUrl } } }"""
 
 REGISTRY_EVENT = "kind alias fromVersion toVersion comment actorEmail at"
 
@@ -105,6 +106,16 @@ VALIDATION = """query Validation($id: ID!) { validation(id: $id) { id status pas
   dataset { id name } suite { id name }
   results { column rule expected passed observed failingRows examples onFail } } }"""
 
+COMPARE = f"""mutation Compare($input: CompareDatasetsInput!) {{ compareDatasets(input: $input) {{
+  job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
+
+COMPARISON_OF_JOB = """query ComparisonOfJob($id: ID!) { job(id: $id) { id comparison { id datasetDrift driftShare
+  shareThreshold driftedColumns testedColumns reportUrl reference { id name } current { id name }
+  schemaDifference { added { name dtype } dropped { name dtype } typeChanged { name referenceDtype currentDtype } }
+  sampling { sampled sampleRows referenceRows currentRows }
+  columns { name kind drift { method score threshold drifted } note } } } }"""
+
 ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, IMPORT, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
        PREDICT_EXPLAINED, ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK,
-       REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY, SUGGEST_CHECKS, CREATE_CHECK_SUITE, VALIDATE_DATASET, VALIDATION]
+       REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY, SUGGEST_CHECKS, CREATE_CHECK_SUITE, VALIDATE_DATASET, VALIDATION,
+       COMPARE, COMPARISON_OF_JOB]

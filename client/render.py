@@ -91,3 +91,29 @@ def history_table(events: list[dict]) -> str:
         before = event["fromVersion"]
         return f"{event['alias']} -> {event['toVersion']}" + (f" (was {before})" if before is not None else "")
     return table(([e["at"], e["actorEmail"], change(e), e["comment"]] for e in events), ["when", "who", "change", "comment"])
+
+
+def comparison_summary(comparison: dict) -> str:
+    """The verdict first, then the drifted columns, the schema changes and the report's link."""
+    verdict = "DRIFT" if comparison["datasetDrift"] else "NO DRIFT"
+    lines = [f"{verdict}: {len(comparison['driftedColumns'])} of {comparison['testedColumns']} tested column(s) drifted "
+             f"({comparison['driftShare']:.0%}; the dataset drifts at {comparison['shareThreshold']:.0%})",
+             f"Reference: {comparison['reference']['name']}  Current: {comparison['current']['name']}"]
+    drifted = [c for c in comparison["columns"] if c["drift"] and c["drift"]["drifted"]]
+    if drifted:
+        lines.append("Drifted columns:")
+        lines += [f"  {c['name']}: {c['drift']['method']} {c['drift']['score']:.4g} (threshold {c['drift']['threshold']:g})"
+                  for c in drifted]
+    schema = comparison["schemaDifference"]
+    for label, entries in (("Added", schema["added"]), ("Dropped", schema["dropped"])):
+        if entries:
+            lines.append(f"{label}: " + ", ".join(c["name"] for c in entries))
+    if schema["typeChanged"]:
+        lines.append("Type changed: " + ", ".join(f"{c['name']} ({c['referenceDtype']} -> {c['currentDtype']})"
+                                                  for c in schema["typeChanged"]))
+    sampling = comparison["sampling"]
+    if sampling["sampled"]:
+        lines.append(f"Tests read a sample of at most {sampling['sampleRows']:,} rows per side")
+    lines.append(f"Comparison: {comparison['id']} (`assay download {comparison['id']}` saves the report)")
+    lines.append(f"Report: {comparison['reportUrl']}")
+    return "\n".join(lines)

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 from strawberry.dataloader import DataLoader
 
 from services.analysis.service import reports_for_jobs, reports_of_datasets
+from services.comparison.service import comparisons_for_jobs
 from services.datasets.service import children_of
 from services.modeling.service import models_for_jobs
 from services.pipelines.service import last_runs, stats_of_pipelines
 from services.storage.lookup import owned_by_ids
-from services.storage.tables import CheckSuite, Dataset, Job, Model, PipelineRun, Report
+from services.storage.tables import CheckSuite, Comparison, Dataset, Job, Model, PipelineRun, Report
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -111,3 +112,8 @@ class Loaders:
     @cached_property
     def check_suite(self) -> DataLoader[str | None, CheckSuite | None]:
         return self._by_id(CheckSuite)
+    def comparison_for_job(self) -> DataLoader[Job, Comparison | None]:
+        """By job id: the comparison a COMPARE job stored."""
+        async def load_many(session: Any, jobs: list[Job]) -> dict[str, Comparison]:
+            return await comparisons_for_jobs(session, owner_id=self.context.user_id, jobs=jobs)
+        return self._batch(load_many, key=lambda job: job.id)

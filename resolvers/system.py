@@ -11,6 +11,7 @@ import strawberry
 from sqlmodel import col, func, select
 
 from services import system
+from services.comparison.service import get_comparison
 from services.pipelines import service as pipeline_service
 from services.storage import db
 from services.jobs import queries
@@ -23,6 +24,7 @@ from resolvers.context import AppState, Context
 from resolvers.fields import query
 from resolvers.permissions import IsAdmin, IsAuthenticated
 from schema.common import Node, from_global_id, to_global_id
+from schema.comparisons import comparison_type
 from schema.database import DatabaseInfo, DatabasePool, RedisInfo
 from schema.datasets import Dataset
 from schema.job_cluster import LiveWorker, QueueDepth
@@ -167,6 +169,10 @@ class SystemQuery:
         if type_name == "Report":
             row = await loaders.report.load(object_id)
             return report_type(info, row) if row else None
+        if type_name == "Comparison":
+            async with context.session() as session:
+                row = await get_comparison(session, owner_id=context.user_id, comparison_id=object_id)
+            return comparison_type(info, row) if row else None
         if type_name == "User" and object_id == context.user_id:
             return User.from_row(context.user)
         return None

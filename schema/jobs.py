@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from schema.models import Model
     from schema.pipelines import PipelineRun
     from schema.reports import Report
+    from schema.comparisons import Comparison
 
 
 @strawberry.enum
@@ -34,6 +35,7 @@ class JobKind(Enum):
     ANALYZE = "ANALYZE"
     MAINTENANCE = "MAINTENANCE"
     VALIDATE = "VALIDATE"
+    COMPARE = "COMPARE"
 
 
 # The engine's own enum: a status it writes is one the schema declares.
@@ -140,6 +142,12 @@ class Job(Node):
         from schema.reports import report_type
         row = await info.context.loaders.report_for_job.load(self.row)
         return report_type(info, row) if row else None
+
+    @strawberry.field(description="The comparison a COMPARE job stored, once it succeeded")
+    async def comparison(self, info: strawberry.Info) -> Annotated["Comparison", strawberry.lazy("schema.comparisons")] | None:
+        from schema.comparisons import comparison_type
+        row = await info.context.loaders.comparison_for_job.load(self.row)
+        return comparison_type(info, row) if row else None
 
 
 JobConnection = Connection[Job]

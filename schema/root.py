@@ -13,6 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from resolvers.analysis import AnalysisMutation
 from resolvers.checks import ChecksMutation, ChecksQuery
+from resolvers.comparisons import ComparisonsMutation, ComparisonsQuery
 from resolvers.datasets import DatasetsMutation, DatasetsQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
 from resolvers.maintenance import MaintenanceMutation, MaintenanceQuery
@@ -29,14 +30,14 @@ from schema.fanout import SharedEventExecutor
 
 @strawberry.type
 class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery,
-            RegistryQuery, SqlQuery, MaintenanceQuery, ChecksQuery):
+            RegistryQuery, SqlQuery, MaintenanceQuery, ChecksQuery, ComparisonsQuery):
     pass
 
 
 @strawberry.type
 class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
                PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation, RegistryMutation,
-               ChecksMutation):
+               ChecksMutation, ComparisonsMutation):
     pass
 
 

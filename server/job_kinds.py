@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.analysis import service as analysis
 from services.checks import service as checks
+from services.comparison import service as comparison
 from services.datasets import service as datasets
 from services.jobs.kinds import JobKindSpec, preload_modules
 from services import maintenance_runs as maintenance
@@ -19,7 +20,7 @@ LIBRARIES = ["pandas", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.stats
 def job_kinds() -> dict[str, JobKindSpec]:
     return {**datasets.JOB_KINDS, **profiling.JOB_KINDS, **preprocessing.JOB_KINDS, **modeling.JOB_KINDS,
             **pipelines.JOB_KINDS, **analysis.JOB_KINDS, **maintenance.JOB_KINDS,
-            **checks.JOB_KINDS}
+            **checks.JOB_KINDS, **comparison.JOB_KINDS}
 
 
 def worker_preload(kinds: dict[str, JobKindSpec]) -> list[str]:

@@ -16,7 +16,9 @@ from services.errors import ErrorCode, ServiceError
 from services.modeling import ModelStatus
 from services.modeling import export
 from services.profiling import plots
-from services.storage.tables import Dataset, Model, Report
+from services.comparison import job as comparison_files
+from services.comparison.plots import SAFE_NAME as SAFE_OVERLAY_NAME
+from services.storage.tables import Comparison, Dataset, Model, Report
 
 
 def _state(request: Request) -> AppState:
@@ -127,3 +129,34 @@ async def download_report(request: Request) -> Response:
     # The report is self-contained: forbid scripts and any fetch but images (the optional logo).
     policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:"
     return FileResponse(path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": policy})
+
+
+# The report is self-contained: forbid scripts and any fetch but inline images.
+COMPARISON_REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+async def download_comparison_report(request: Request) -> Response:
+    """Serve a comparison's HTML report to the holder of a valid token for exactly this comparison."""
+    comparison_id = request.path_params["comparison_id"]
+    _, refusal = await _owned(request, Comparison, "comparison", comparison_id, "HTML")
+    if refusal is not None:
+        return refusal
+    path = comparison_files.report_path(_state(request).settings.resolved_data_dir, comparison_id)
+    if not path.exists():
+        return _refuse(404, "Not found")
+    return FileResponse(path, media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": COMPARISON_REPORT_POLICY})
+
+
+async def download_comparison_plot(request: Request) -> Response:
+    """Serve a comparison's overlay PNG to the holder of a valid token for exactly this file."""
+    comparison_id, name = request.path_params["comparison_id"], request.path_params["name"]
+    if not SAFE_OVERLAY_NAME.match(name):
+        return _refuse(404, "Not found")
+    _, refusal = await _owned(request, Comparison, "comparison-plot", comparison_id, name)
+    if refusal is not None:
+        return refusal
+    path = comparison_files.comparison_dir(_state(request).settings.resolved_data_dir, comparison_id) / name
+    if not path.exists():
+        return _refuse(404, "Not found")
+    return FileResponse(path, media_type="image/png")

@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9108  # `python -m server.worker` serves /metrics here; 0 turns it off
     log_format: Literal["text", "json"] = "text"
+    # compareDatasets: the most rows per side a drift test reads (a seeded sample beyond; statistics stay exact)
+    comparison_sample_rows: int = Field(default=100_000, ge=1000)
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""

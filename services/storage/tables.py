@@ -284,3 +284,17 @@ class Validation(TimestampedBase, table=True):
     results: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     error: str | None = None
     finished_at: datetime | None = None
+class Comparison(TimestampedBase, table=True):
+    """Two dataset versions compared by a COMPARE job: the verdict in columns, the rest (schema differences, per
+    column statistics and drift tests, sampling) as services.comparison.models.ComparisonResult."""
+
+    __table_args__ = (Index("ix_comparison_owner_created", "owner_id", "created_at"),)
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    reference_id: str = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
+    current_id: str = Field(foreign_key="dataset.id", index=True, ondelete="CASCADE")
+    job_id: str | None = Field(default=None, foreign_key="job.id", index=True, ondelete="SET NULL")
+    drift_share: float = 0.0
+    dataset_drift: bool = False
+    drifted_count: int = 0
+    tested_count: int = 0
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,50 @@
+"""Compare two dataset versions, and read the caller's comparisons."""
+from __future__ import annotations
+
+import strawberry
+
+from services.comparison import service as comparisons
+
+from resolvers.context import Context
+from resolvers.fields import mutation, query
+from schema.common import raw_id
+from schema.comparisons import (CompareDatasetsInput, CompareDatasetsPayload, Comparison, ComparisonConnection,
+                                comparison_type)
+from schema.jobs import Job
+
+
+@strawberry.type
+class ComparisonsQuery:
+    @query(description="One of the caller's comparisons")
+    async def comparison(self, info: strawberry.Info, id: strawberry.ID) -> Comparison | None:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            row = await comparisons.get_comparison(session, owner_id=ctx.user_id, comparison_id=raw_id(id, "Comparison"))
+        return comparison_type(info, row) if row else None
+
+    @query(description="The caller's comparisons, newest first; with `datasetId`, those the dataset is either side of")
+    async def comparisons(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
+                          dataset_id: strawberry.ID | None = None) -> ComparisonConnection:
+        ctx: Context = info.context
+        async with ctx.session() as session:
+            page = await comparisons.list_comparisons(
+                session, owner_id=ctx.user_id, first=20 if first is None else first, after=after,
+                dataset_id=raw_id(dataset_id, "Dataset") if dataset_id else None, max_first=ctx.settings.max_page_size)
+        return ComparisonConnection.from_page(page, lambda row: comparison_type(info, row))
+
+
+@strawberry.type
+class ComparisonsMutation:
+    @mutation(description="Compare two dataset versions in a COMPARE job: schema differences, per column both sides' "
+                          "statistics and a drift test, the drift share and a verdict, an HTML report and overlays")
+    async def compare_datasets(self, info: strawberry.Info, input: CompareDatasetsInput) -> CompareDatasetsPayload:
+        ctx: Context = info.context
+        tests = [comparisons.TestRequest(column=t.column, method=t.method.value if t.method else None,
+                                         threshold=t.threshold) for t in input.tests or []]
+        async with ctx.session() as session:
+            job = await comparisons.start_comparison(
+                session, jobs=ctx.app.jobs, owner_id=ctx.user_id,
+                reference_id=raw_id(input.reference_id, "Dataset"), current_id=raw_id(input.current_id, "Dataset"),
+                columns=input.columns, tests=tests, data_dir=ctx.settings.resolved_data_dir,
+                sample_rows=ctx.settings.comparison_sample_rows, theme=ctx.settings.report_theme)
+        return CompareDatasetsPayload(job=Job.from_row(job))

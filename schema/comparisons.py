@@ -1,0 +1,204 @@
+"""Comparison types: two dataset versions side by side, with a drift test per column and a verdict."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import strawberry
+
+from services import drift
+from services.comparison import models
+from services.storage.tables import Comparison as ComparisonRow
+
+from schema.common import Connection, Node, UserError, signed_link, to_global_id
+
+from schema.pipelines import DriftMethod  # one GraphQL enum for the services' DriftMethod
+
+if TYPE_CHECKING:
+    from schema.datasets import Dataset
+    from schema.jobs import Job
+
+ComparedColumnKind = strawberry.enum(models.ColumnKind, name="ComparedColumnKind", description=(
+    "NUMERIC: numbers (or times, as epoch seconds) on both sides; CATEGORICAL: anything else, compared by category"))
+
+
+@strawberry.input(description="Force a drift test: for `column`, or for every compared column when it is absent "
+                              "(a test naming a column wins over one that does not)")
+class DriftTestInput:
+    column: Optional[str] = None
+    method: Optional[DriftMethod] = strawberry.field(default=None, description="Chosen by column type and size when absent")
+    threshold: Optional[float] = strawberry.field(default=None, description=(
+        "p-value below which a test drifts, or distance at or above which a distance drifts; "
+        "0 < threshold <= 1, except PSI and WASSERSTEIN (any positive number)"))
+
+
+@strawberry.input
+class CompareDatasetsInput:
+    reference_id: strawberry.ID = strawberry.field(description="The version compared against (e.g. last month's)")
+    current_id: strawberry.ID
+    columns: Optional[list[str]] = strawberry.field(default=None, description="Default: every column both versions have")
+    tests: Optional[list[DriftTestInput]] = None
+
+
+@strawberry.type
+class CategoryShare:
+    value: Optional[str]
+    count: int
+    ratio: float = strawberry.field(description="Of the side's non-null values")
+
+
+@strawberry.type(description="One column on one side. Counts and moments are exact over every row; quantiles "
+                             "are exact unless `sampling.quantilesExact` is false")
+class ColumnStatistics:
+    rows: int
+    count: int = strawberry.field(description="Non-null values")
+    nulls: int
+    null_ratio: float
+    distinct: Optional[int]
+    distinct_exact: bool = strawberry.field(description="False: a HyperLogLog estimate (within ~8%), for numbers "
+                                                        "with over 1,000 distinct values")
+    mean: Optional[float]
+    std: Optional[float]
+    min: Optional[float]
+    p5: Optional[float]
+    q1: Optional[float]
+    median: Optional[float]
+    q3: Optional[float]
+    p95: Optional[float]
+    max: Optional[float]
+    top: list[CategoryShare] = strawberry.field(description="Top categories (categorical columns)")
+
+    @classmethod
+    def of(cls, side: models.SideStatistics) -> "ColumnStatistics":
+        values = side.model_dump(exclude={"top"})
+        return cls(**values, top=[CategoryShare(**entry.model_dump()) for entry in side.top])
+
+
+@strawberry.type
+class DriftTestResult:
+    method: DriftMethod
+    statistic: Optional[float] = strawberry.field(description="None when either side has no values")
+    p_value: Optional[float] = strawberry.field(description="KS and CHI_SQUARE only")
+    threshold: float
+    score: Optional[float] = strawberry.field(description="What met the threshold: the p-value, else the distance")
+    drifted: bool
+    reference_count: int = strawberry.field(description="Values the test read (of the sample, when sampled)")
+    current_count: int
+    chosen_by: str = strawberry.field(description="DEFAULT (by column type and size) or USER")
+
+
+@strawberry.type
+class ColumnComparison:
+    name: str
+    kind: ComparedColumnKind
+    reference_dtype: str
+    current_dtype: str
+    reference: ColumnStatistics
+    current: ColumnStatistics
+    drift: Optional[DriftTestResult]
+    note: Optional[str] = strawberry.field(description="Why the column was not tested")
+    plot_url: Optional[str] = strawberry.field(description="Signed link to the PNG overlay (expires)")
+
+
+@strawberry.type
+class SchemaColumn:
+    name: str
+    dtype: str
+    semantic_type: str
+
+
+@strawberry.type
+class ColumnTypeChange:
+    name: str
+    reference_dtype: str
+    current_dtype: str
+    reference_semantic_type: str
+    current_semantic_type: str
+
+
+@strawberry.type
+class SchemaDifference:
+    added: list[SchemaColumn] = strawberry.field(description="In the current version only")
+    dropped: list[SchemaColumn] = strawberry.field(description="In the reference version only")
+    type_changed: list[ColumnTypeChange]
+
+
+@strawberry.type(description="How much the drift tests read")
+class ComparisonSampling:
+    sample_rows: int = strawberry.field(description="ASSAY_COMPARISON_SAMPLE_ROWS: the most rows per side a test reads")
+    sampled: bool
+    reference_rows: int
+    current_rows: int
+    reference_test_rows: int
+    current_test_rows: int
+    method: str = strawberry.field(description="ALL_ROWS or RESERVOIR (a seeded reservoir sample)")
+    seed: int
+    quantiles_exact: bool
+
+
+@strawberry.type(description="Two dataset versions compared by a COMPARE job")
+class Comparison(Node):
+    id: strawberry.ID
+    created_at: datetime
+    drift_share: float = strawberry.field(description="Drifted columns / tested columns")
+    dataset_drift: bool = strawberry.field(description="The verdict: driftShare >= shareThreshold")
+    share_threshold: float
+    drifted_columns: list[str]
+    tested_columns: int
+    schema_difference: SchemaDifference
+    columns: list[ColumnComparison]
+    sampling: ComparisonSampling
+    report_url: str = strawberry.field(description="Signed link to the HTML report (expires)")
+    row: strawberry.Private[ComparisonRow]
+
+    @strawberry.field(description="The version compared against")
+    async def reference(self, info: strawberry.Info) -> Optional[Annotated["Dataset", strawberry.lazy("schema.datasets")]]:
+        from schema.datasets import Dataset
+        row = await info.context.loaders.dataset.load(self.row.reference_id)
+        return Dataset.from_row(row) if row else None
+
+    @strawberry.field
+    async def current(self, info: strawberry.Info) -> Optional[Annotated["Dataset", strawberry.lazy("schema.datasets")]]:
+        from schema.datasets import Dataset
+        row = await info.context.loaders.dataset.load(self.row.current_id)
+        return Dataset.from_row(row) if row else None
+
+    @strawberry.field(description="The COMPARE job that made it, with its log")
+    async def job(self, info: strawberry.Info) -> Optional[Annotated["Job", strawberry.lazy("schema.jobs")]]:
+        from schema.jobs import Job
+        row = await info.context.loaders.job.load(self.row.job_id)
+        return Job.from_row(row) if row else None
+
+
+ComparisonConnection = Connection[Comparison]
+
+
+@strawberry.type
+class CompareDatasetsPayload:
+    job: Optional[Annotated["Job", strawberry.lazy("schema.jobs")]] = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def comparison_type(info: strawberry.Info, row: ComparisonRow) -> Comparison:
+    found = models.ComparisonResult.model_validate(row.result)
+
+    def link(path: str, kind: str, fmt: str) -> str:
+        return signed_link(info, path, owner_id=row.owner_id, kind=kind, object_id=row.id, fmt=fmt)
+
+    columns = [ColumnComparison(
+        name=c.name, kind=c.kind, reference_dtype=c.reference_dtype, current_dtype=c.current_dtype,
+        reference=ColumnStatistics.of(c.reference), current=ColumnStatistics.of(c.current), note=c.note,
+        drift=DriftTestResult(**c.drift.model_dump(exclude={"method"}), method=drift.DriftMethod(c.drift.method))
+        if c.drift else None,
+        plot_url=link(f"/files/comparisons/{row.id}/{c.plot}", "comparison-plot", c.plot) if c.plot else None)
+        for c in found.columns]
+    schema = found.schema_difference
+    return Comparison(
+        id=to_global_id("Comparison", row.id), created_at=row.created_at, drift_share=found.drift_share,
+        dataset_drift=found.dataset_drift, share_threshold=found.share_threshold,
+        drifted_columns=found.drifted_columns, tested_columns=found.tested_columns,
+        schema_difference=SchemaDifference(added=[SchemaColumn(**c.model_dump()) for c in schema.added],
+                                           dropped=[SchemaColumn(**c.model_dump()) for c in schema.dropped],
+                                           type_changed=[ColumnTypeChange(**c.model_dump()) for c in schema.type_changed]),
+        columns=columns, sampling=ComparisonSampling(**found.sampling.model_dump()),
+        report_url=link(f"/files/comparisons/{row.id}.html", "comparison", "HTML"), row=row)
