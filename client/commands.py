@@ -372,6 +372,8 @@ def checks_run(args: Namespace, client: AssayClient) -> int:
              + render.table(rows, ["column", "rule", "result", "observed", "expected", "examples"]))
     output(args, validation, human)
     return EXIT_OK if validation["passed"] else EXIT_ERROR
+
+
 def compare(args: Namespace, client: AssayClient) -> int:
     """Compare two dataset versions; exit 0 whatever the verdict (drift is a finding, not a failure)."""
     tests = []

@@ -112,6 +112,8 @@ class Loaders:
     @cached_property
     def check_suite(self) -> DataLoader[str | None, CheckSuite | None]:
         return self._by_id(CheckSuite)
+
+    @cached_property
     def comparison_for_job(self) -> DataLoader[Job, Comparison | None]:
         """By job id: the comparison a COMPARE job stored."""
         async def load_many(session: Any, jobs: list[Job]) -> dict[str, Comparison]:

@@ -284,6 +284,8 @@ class Validation(TimestampedBase, table=True):
     results: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     error: str | None = None
     finished_at: datetime | None = None
+
+
 class Comparison(TimestampedBase, table=True):
     """Two dataset versions compared by a COMPARE job: the verdict in columns, the rest (schema differences, per
     column statistics and drift tests, sampling) as services.comparison.models.ComparisonResult."""
