@@ -270,7 +270,7 @@ async def on_run_failure(session: AsyncSession, job: Job, details: dict[str, Any
 async def announce_run(session: AsyncSession, run: PipelineRun) -> None:
     """PIPELINE_RUN_FINISHED for the owner's webhooks, queued in the transaction that ends the run."""
     pipeline = await session.get(Pipeline, run.pipeline_id)
-    failed = [{"column": c.get("column"), "rule": c.get("rule"), "failingRows": c.get("failing_rows")}
+    failed = [{"column": c.get("column"), "rule": str(c.get("rule")).upper(), "failingRows": c.get("failing_rows")}
               for c in run.checks if c.get("passed") is False]
     await publish(session, user_id=run.owner_id, event=WebhookEvent.PIPELINE_RUN_FINISHED, data={
         "pipelineId": api_id("Pipeline", run.pipeline_id), "pipelineName": pipeline.name if pipeline else None,

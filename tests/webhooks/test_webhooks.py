@@ -145,7 +145,7 @@ def test_job_finished_is_narrowed_by_kind_and_status(client, receiver, token):
                       jobKinds=["PROFILE"])["webhook"]
     everything = create(client, token, url=receiver.url("/all"), events=["JOB_FINISHED"])["webhook"]
     ingest(client, token, CSV, expect="SUCCEEDED")
-    ingest(client, token, b"\x00\x01\x02 not a table", "broken.csv", expect="FAILED")
+    ingest(client, token, b"a,b,c\n1,2,3\n4,5,6,7\n", "ragged.csv", csv={"onBadLines": "FAIL"}, expect="FAILED")
     logged = wait_settled(client, token, everything["id"], count=2)
     assert sorted(json_of(d)["data"]["status"] for d in logged) == ["FAILED", "SUCCEEDED"]
     [failure] = wait_settled(client, token, failed_only["id"])
