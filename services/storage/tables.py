@@ -292,6 +292,7 @@ class WebhookDelivery(TimestampedBase, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow)
     lease_until: datetime | None = None
     lease_token: str | None = Field(default=None, max_length=32)
+    leased_by: str | None = Field(default=None, max_length=128)  # the worker that sent (or is sending) it last
     response_code: int | None = None
     last_error: str | None = Field(default=None, max_length=1000)
     delivered_at: datetime | None = None

@@ -129,6 +129,7 @@ class Deliverer:
                 result = await session.execute(
                     update(WebhookDelivery).where(col(WebhookDelivery.id) == delivery_id, *due)
                     .values(lease_until=now + timedelta(seconds=self.settings.lease_seconds), lease_token=token,
+                            leased_by=self.name[:128],
                             attempts=WebhookDelivery.attempts + 1, updated_at=now))
                 await session.commit()
                 if result.rowcount != 1:  # another worker won it

@@ -50,6 +50,7 @@ def upgrade() -> None:
     sa.Column('next_attempt_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('lease_until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('lease_token', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+    sa.Column('leased_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('response_code', sa.Integer(), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
     sa.Column('delivered_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
