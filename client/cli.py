@@ -21,6 +21,7 @@ CODE_EXIT = {"UNAUTHENTICATED": cmd.EXIT_AUTH, "NOT_FOUND": cmd.EXIT_NOT_FOUND, 
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
 JOB_STATUSES = ["QUEUED", "RUNNING", "NEEDS_INPUT", "SUCCEEDED", "FAILED", "CANCELLED"]
 JOB_KINDS = ["INGEST", "PROFILE", "PREPROCESS", "TRAIN", "PREDICT", "PIPELINE", "REPORT", "ANALYZE"]
+WEBHOOK_EVENTS = ["JOB_FINISHED", "DRIFT_ALERT", "VALIDATION_FAILED", "PIPELINE_RUN_FINISHED", "MODEL_ALIAS_MOVED"]
 
 
 def add_csv_arguments(p: argparse.ArgumentParser) -> None:
@@ -139,6 +140,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = models_sub.add_parser("history", parents=[common], help="registrations and alias moves of NAME, newest first")
     p.set_defaults(handler=cmd.models_history)
     p.add_argument("name", metavar="NAME")
+    p.add_argument("--first", type=int, default=20)
+
+    hooks = sub.add_parser("webhooks", parents=[common], help="HTTPS endpoints told about events: list, create, "
+                           "delete, deliveries", description="Signed JSON to your endpoints when jobs finish, pipeline "
+                           "runs end, drift is found, validation fails or an alias moves (docs/webhooks.md)")
+    hooks_sub = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    p = hooks_sub.add_parser("list", parents=[common], help="your webhooks, newest first")
+    p.set_defaults(handler=cmd.webhooks_list)
+    p.add_argument("--first", type=int, default=20)
+    p = hooks_sub.add_parser("create", parents=[common], help="register URL for one or more --event")
+    p.set_defaults(handler=cmd.webhooks_create)
+    p.add_argument("endpoint", metavar="URL")  # not `url`: that is the server's (--url)
+    p.add_argument("--event", action="append", type=str.upper, required=True, choices=WEBHOOK_EVENTS)
+    p.add_argument("--job-kind", action="append", type=str.upper, choices=JOB_KINDS, help="narrow JOB_FINISHED")
+    p.add_argument("--job-status", action="append", type=str.upper, choices=["SUCCEEDED", "FAILED", "CANCELLED"],
+                   help="narrow JOB_FINISHED")
+    p.add_argument("--secret", help="whsec_... (default: one is made and printed once)")
+    p.add_argument("--description")
+    p = hooks_sub.add_parser("delete", parents=[common], help="remove a webhook and its delivery log")
+    p.set_defaults(handler=cmd.webhooks_delete)
+    p.add_argument("id", metavar="WEBHOOK_ID")
+    p = hooks_sub.add_parser("deliveries", parents=[common], help="a webhook's delivery log, newest first")
+    p.set_defaults(handler=cmd.webhooks_deliveries)
+    p.add_argument("id", metavar="WEBHOOK_ID")
+    p.add_argument("--status", type=str.upper, choices=["PENDING", "DELIVERED", "FAILED"])
     p.add_argument("--first", type=int, default=20)
 
     p = command("download", cmd.download, "download a dataset (csv, parquet), a model (joblib, skops, onnx) or a report")

@@ -89,6 +89,20 @@ MODEL_HISTORY = f"""query ModelHistory($name: String!, $first: Int) {{ registere
   name latestVersion aliases {{ alias version }}
   history(first: $first) {{ totalCount edges {{ node {{ {REGISTRY_EVENT} }} }} }} }} }}"""
 
+WEBHOOK = "id url events jobKinds jobStatuses enabled description createdAt"
+
+WEBHOOKS = f"""query Webhooks($first: Int) {{ webhooks(first: $first) {{ totalCount edges {{ node {{ {WEBHOOK} }} }} }} }}"""
+
+CREATE_WEBHOOK = f"""mutation CreateWebhook($input: CreateWebhookInput!) {{ createWebhook(input: $input) {{
+  webhook {{ {WEBHOOK} }} secret {ERRORS} }} }}"""
+
+DELETE_WEBHOOK = f"""mutation DeleteWebhook($input: DeleteWebhookInput!) {{ deleteWebhook(input: $input) {{
+  webhook {{ id url }} {ERRORS} }} }}"""
+
+WEBHOOK_DELIVERIES = """query WebhookDeliveries($id: ID!, $first: Int, $status: WebhookDeliveryStatus) {
+  webhook(id: $id) { id url deliveries(first: $first, status: $status) { totalCount edges { node {
+  deliveryId event status attempts responseCode lastError nextAttemptAt deliveredAt createdAt } } } } }"""
+
 ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, IMPORT, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
        PREDICT_EXPLAINED, ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK,
-       REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY]
+       REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY, WEBHOOKS, CREATE_WEBHOOK, DELETE_WEBHOOK, WEBHOOK_DELIVERIES]
