@@ -35,9 +35,9 @@ def receiver(tmp_path_factory) -> Iterator[Receiver]:
 
 
 def webhook_client(tmp_path, receiver: Receiver, **overrides) -> TestClient:
-    settings = make_settings(tmp_path, allowed_source_hosts="127.0.0.1", webhook_ca_file=str(receiver.cert),
-                             webhook_backoff_seconds=0.3, webhook_poll_seconds=0.1, webhook_timeout_seconds=2,
-                             **overrides)
+    values = {"allowed_source_hosts": "127.0.0.1", "webhook_ca_file": str(receiver.cert), "webhook_backoff_seconds": 0.3,
+              "webhook_poll_seconds": 0.1, "webhook_timeout_seconds": 2, **overrides}
+    settings = make_settings(tmp_path, **values)
     client = TestClient(create_app(settings))
     client.settings = settings
     return client
@@ -221,3 +221,20 @@ def test_another_users_webhooks_and_deliveries_stay_invisible(client, receiver, 
     assert len(deliveries(client, token, hook["id"])) == 1
     assert gql(client, LIST, token=token)["data"]["webhooks"]["edges"][0]["node"]["id"] == hook["id"]
     assert run_sql(client.settings, "SELECT count(*) FROM webhook_delivery") == [(1,)]
+
+
+def test_the_address_rules_are_checked_again_at_each_delivery(tmp_path, receiver):
+    """Made while 127.0.0.1 was allowed; the operator then removes it: deliveries are refused on the connection."""
+    with webhook_client(tmp_path, receiver) as client:
+        token = register(client, email="ops@example.com")["accessToken"]
+        hook = create(client, token, url=receiver.url("/revoked"), events=["JOB_FINISHED"])["webhook"]
+    with webhook_client(tmp_path, receiver, allowed_source_hosts="", webhook_retry_seconds=1) as client:
+        token = gql(client, LOGIN, {"e": "ops@example.com", "p": "correct horse battery"})["data"]["login"]["accessToken"]
+        ingest(client, token, CSV, expect="SUCCEEDED")
+        [logged] = wait_settled(client, token, hook["id"])
+    assert logged["status"] == "FAILED" and logged["responseCode"] is None
+    assert "Refused: 127.0.0.1 resolves to 127.0.0.1, a non-public address" in logged["lastError"]
+    assert receiver.at("/revoked") == []
+
+
+LOGIN = """mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }"""
