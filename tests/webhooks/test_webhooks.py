@@ -28,8 +28,9 @@ DELIVERIES = """query($id: ID!, $status: WebhookDeliveryStatus) { webhook(id: $i
 CSV = b"a,b\n1,x\n2,y\n3,z\n"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def receiver(tmp_path_factory) -> Iterator[Receiver]:
+    """One per test (and database): what a test's receiver saw is that test's alone."""
     with Receiver(tmp_path_factory.mktemp("receiver")) as running:
         yield running
 
