@@ -17,7 +17,8 @@ def delivery_settings(settings: Settings) -> DeliverySettings:
     return DeliverySettings(retry_seconds=settings.webhook_retry_seconds, backoff_seconds=settings.webhook_backoff_seconds,
                             timeout_seconds=settings.webhook_timeout_seconds, concurrency=settings.webhook_concurrency,
                             poll_seconds=settings.webhook_poll_seconds, allowed_hosts=settings.allowed_source_hosts,
-                            allow_http=settings.webhook_allow_http, ca_file=settings.webhook_ca_file)
+                            allow_http=settings.webhook_allow_http, ca_file=settings.webhook_ca_file,
+                            log_retention_days=settings.log_retention_days)
 
 
 def deliverer(settings: Settings, sessions: async_sessionmaker[AsyncSession], name: str | None = None) -> Deliverer:

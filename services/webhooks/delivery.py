@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -36,6 +36,7 @@ logger = logging.getLogger("assay.webhooks")
 
 MAX_BACKOFF_SECONDS = 3600
 MAX_ERROR_CHARS = 1000
+PRUNE_EVERY_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class DeliverySettings:
     allowed_hosts: str = ""
     allow_http: bool = False
     ca_file: str = ""
+    log_retention_days: float = 30
 
     @property
     def lease_seconds(self) -> float:
@@ -86,9 +88,13 @@ class Deliverer:
         self._threads = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="assay-webhook")
 
     async def run(self) -> None:
+        pruned_at = float("-inf")
         try:
             while True:
                 try:
+                    if time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
+                        pruned_at = time.monotonic()
+                        await self.prune()
                     claimed = await self.tick()
                 except Exception:  # noqa: BLE001 - a transient database error must not end deliveries
                     logger.exception("webhook delivery tick failed")
@@ -103,6 +109,16 @@ class Deliverer:
             self._threads.shutdown(wait=False, cancel_futures=True)
             for client in self._clients.values():
                 client.close()
+
+    async def prune(self) -> int:
+        """Delete settled deliveries older than the log retention, so the outbox does not grow for ever (idempotent:
+        every worker may do it)."""
+        cutoff = datetime.now(timezone.utc) - timedelta(days=self.settings.log_retention_days)
+        async with self.sessions() as session:
+            result = await session.execute(delete(WebhookDelivery).where(
+                col(WebhookDelivery.created_at) < cutoff, WebhookDelivery.status != DeliveryStatus.PENDING))
+            await session.commit()
+        return result.rowcount or 0
 
     async def tick(self) -> int:
         """Claim what is due, as far as free sending slots allow, and start sending it; how many were claimed."""

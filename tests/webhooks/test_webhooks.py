@@ -4,6 +4,7 @@ nothing, and nobody sees another user's webhooks."""
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta, timezone
 import time
 from typing import Iterator
 
@@ -239,3 +240,22 @@ def test_the_address_rules_are_checked_again_at_each_delivery(tmp_path, receiver
 
 
 LOGIN = """mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }"""
+
+
+def test_settled_deliveries_older_than_the_log_retention_are_deleted(tmp_path, receiver):
+    with webhook_client(tmp_path, receiver) as client:
+        token = register(client, email="old@example.com")["accessToken"]
+        hook = create(client, token, url=receiver.url("/old"), events=["JOB_FINISHED"])["webhook"]
+        ingest(client, token, CSV, expect="SUCCEEDED")
+        ingest(client, token, CSV, expect="SUCCEEDED")
+        assert len(wait_settled(client, token, hook["id"], count=2)) == 2
+        settings = client.settings
+    # one of them happened 31 days ago (the retention is 30)
+    run_sql(settings, "UPDATE webhook_delivery SET created_at = :then WHERE id = "
+                      "(SELECT min(id) FROM webhook_delivery)", then=datetime.now(timezone.utc) - timedelta(days=31))
+    with webhook_client(tmp_path, receiver) as client:  # a worker prunes when it starts, then hourly
+        token = gql(client, LOGIN, {"e": "old@example.com", "p": "correct horse battery"})["data"]["login"]["accessToken"]
+        deadline = time.monotonic() + 10
+        while len(deliveries(client, token, hook["id"])) != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(deliveries(client, token, hook["id"])) == 1
