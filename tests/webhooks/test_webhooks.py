@@ -259,3 +259,27 @@ def test_settled_deliveries_older_than_the_log_retention_are_deleted(tmp_path, r
         while len(deliveries(client, token, hook["id"])) != 1 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert len(deliveries(client, token, hook["id"])) == 1
+
+
+PAGE = """query($id: ID!, $after: String) { webhook(id: $id) { deliveries(first: 2, after: $after) {
+  totalCount pageInfo { hasNextPage endCursor } edges { node { deliveryId } } } } }"""
+
+
+def test_the_per_user_limit_and_the_delivery_log_pages(tmp_path, receiver):
+    with webhook_client(tmp_path, receiver, webhook_max_per_user=2) as client:
+        token = register(client)["accessToken"]
+        hooks = [create(client, token, url=receiver.url(f"/page{i}"), events=["JOB_FINISHED"]) for i in range(3)]
+        assert [h["errors"] for h in hooks[:2]] == [[], []]
+        assert hooks[2]["webhook"] is None and hooks[2]["errors"][0]["code"] == "INVALID_INPUT"
+        assert "the most one user may have" in hooks[2]["errors"][0]["message"]
+        assert gql(client, LIST, token=token)["data"]["webhooks"]["totalCount"] == 2
+
+        hook_id = hooks[0]["webhook"]["id"]
+        for _ in range(3):
+            ingest(client, token, CSV, expect="SUCCEEDED")
+        wait_settled(client, token, hook_id, count=3)
+        first = gql(client, PAGE, {"id": hook_id}, token)["data"]["webhook"]["deliveries"]
+        assert first["totalCount"] == 3 and first["pageInfo"]["hasNextPage"] and len(first["edges"]) == 2
+        rest = gql(client, PAGE, {"id": hook_id, "after": first["pageInfo"]["endCursor"]}, token)["data"]["webhook"]
+        seen = [e["node"]["deliveryId"] for e in first["edges"] + rest["deliveries"]["edges"]]
+        assert len(set(seen)) == 3 and not rest["deliveries"]["pageInfo"]["hasNextPage"]
