@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 import ssl
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ class Deliverer:
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._in_flight: set[asyncio.Task] = set()
         self._clients: dict[str, httpx.Client] = {}
+        self._clients_lock = threading.Lock()
         # Its own threads: sends waiting on slow endpoints never take the default pool other work runs in.
         self._threads = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="assay-webhook")
 
@@ -159,8 +161,13 @@ class Deliverer:
     async def _send(self, delivery: WebhookDelivery, webhook: Webhook) -> None:
         async with self._slots:
             try:
-                outcome = await asyncio.get_running_loop().run_in_executor(
-                    self._threads, self.post, webhook.url, webhook.secret, delivery.id, delivery.body.encode())
+                # httpx's timeout is per read: an endpoint dripping bytes could outlast the lease, so the attempt
+                # also has a whole deadline (within the lease); past it, it is recorded as failed and retried.
+                outcome = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
+                    self._threads, self.post, webhook.url, webhook.secret, delivery.id, delivery.body.encode()),
+                    timeout=2 * self.settings.timeout_seconds + 1)
+            except asyncio.TimeoutError:
+                outcome = Outcome(error=f"No answer within {2 * self.settings.timeout_seconds + 1:g} s")
             except Exception as exc:  # noqa: BLE001 - recorded on the delivery, retried
                 logger.exception("webhook delivery %s failed unexpectedly", delivery.id)
                 outcome = Outcome(error=f"Internal error: {type(exc).__name__}")
@@ -170,6 +177,10 @@ class Deliverer:
                 logger.exception("recording webhook delivery %s failed", delivery.id)
 
     def _client(self, scheme: str) -> httpx.Client:
+        with self._clients_lock:  # sending threads ask at once
+            return self._client_for(scheme)
+
+    def _client_for(self, scheme: str) -> httpx.Client:
         if scheme not in self._clients:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             if scheme == "https":
@@ -186,17 +197,17 @@ class Deliverer:
             if parts.scheme != "https" and not self.settings.allow_http:
                 return Outcome(error="Refused: the URL is not https:// (ASSAY_WEBHOOK_ALLOW_HTTP is off)")
             headers = signing.headers(secret, message_id=message_id, timestamp=int(time.time()), body=body)
-            response = self._client(parts.scheme).post(url, content=body, headers=headers,
-                                                       timeout=self.settings.timeout_seconds)
-            response.close()
+            # Streamed and closed unread: only the status matters, and an endpoint's huge answer is never loaded.
+            with self._client(parts.scheme).stream("POST", url, content=body, headers=headers,
+                                                   timeout=self.settings.timeout_seconds) as response:
+                status = response.status_code
         except ServiceError as exc:  # the SSRF check refused the address (DNS may have changed since)
             return Outcome(error=f"Refused: {exc.message}")
         except httpx.TimeoutException:
             return Outcome(error=f"No answer within {self.settings.timeout_seconds:g} s")
         except httpx.HTTPError as exc:
             return Outcome(error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
-        return Outcome(code=response.status_code,
-                       error=None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}")
+        return Outcome(code=status, error=None if 200 <= status < 300 else f"HTTP {status}")
 
     async def record(self, delivery: WebhookDelivery, outcome: Outcome) -> None:
         """Write the attempt's result, only while this claim's lease is still ours."""
