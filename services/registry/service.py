@@ -167,8 +167,8 @@ async def set_alias(session: AsyncSession, *, owner: User, name: str, alias: str
                           actor_email=owner.email, kind=RegistryEventKind.ALIAS_SET, alias=alias,
                           from_version=before, to_version=version, comment=comment)
     session.add_all([pointer, event])
-    await announce_alias(session, event, name)
-    try:
+    try:  # announcing reads the owner's webhooks: that flushes the writes above, which may meet the race below
+        await announce_alias(session, event, name)
         await session.commit()
     except IntegrityError:  # the version's model was deleted between our read and this write
         await session.rollback()
