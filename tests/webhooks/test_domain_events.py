@@ -2,12 +2,17 @@
 Plus the pure pieces: the signature against the Standard Webhooks test vector, ids as the API shows them, backoff."""
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 
-from schema.common import to_global_id
+from sqlalchemy import func, select
+
+from schema.common import raw_id, to_global_id
+from services.storage import db
+from services.storage.tables import WebhookDelivery
 from services.webhooks.delivery import MAX_BACKOFF_SECONDS, retry_delay
-from services.webhooks.events import api_id
+from services.webhooks.events import WebhookEvent, api_id, publish
 from services.webhooks.signing import signature
 from tests.pipelines.operations import create as create_pipeline
 from tests.pipelines.operations import run as run_pipeline
@@ -74,3 +79,26 @@ def test_backoff_doubles_with_jitter_and_is_capped():
     for attempts, ceiling in [(1, 5), (2, 10), (3, 20), (12, MAX_BACKOFF_SECONDS)]:
         delays = [retry_delay(attempts, 5, jitter=rng) for _ in range(200)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays) and len(set(delays)) > 100
+
+
+def test_an_event_is_queued_with_its_cause_or_not_at_all(client, receiver, token, user):  # noqa: F811
+    """The outbox: `publish` writes in the caller's transaction; a rollback leaves no delivery behind."""
+    hook = create(client, token, url=receiver.url("/outbox"), events=["DRIFT_ALERT"])["webhook"]
+    owner = raw_id(user["user"]["id"], "User")
+
+    async def announce(commit: bool) -> int:
+        engine = db.create_engine(client.app.state.assay.settings.resolved_database_url)
+        try:
+            async with db.session_factory(engine)() as session:
+                await publish(session, user_id=owner, event=WebhookEvent.DRIFT_ALERT, data={"driftShare": 0.5})
+                await publish(session, user_id=owner, event=WebhookEvent.VALIDATION_FAILED, data={})  # not subscribed
+                await (session.commit() if commit else session.rollback())
+                return await session.scalar(select(func.count()).select_from(WebhookDelivery)) or 0
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(announce(commit=False)) == 0
+    assert asyncio.run(announce(commit=True)) == 1
+    [event] = bodies(wait_settled(client, token, hook["id"]))
+    assert event["type"] == "DRIFT_ALERT" and event["data"] == {"driftShare": 0.5}
+    assert [r.event["id"] for r in receiver.at("/outbox")] == [event["id"]]
