@@ -293,6 +293,19 @@ class AssayClient:
     def validation(self, validation_id: str) -> dict:
         return found(self.execute(ops.VALIDATION, {"id": validation_id})["validation"], "validation", validation_id)
 
+    def webhooks(self, *, first: int = 20) -> dict:
+        return self.execute(ops.WEBHOOKS, {"first": first})["webhooks"]
+
+    def create_webhook(self, url: str, events: list[str], **options: Any) -> dict:
+        return self.start(ops.CREATE_WEBHOOK, "createWebhook", {"url": url, "events": events, **options})
+
+    def delete_webhook(self, webhook_id: str) -> dict:
+        return self.start(ops.DELETE_WEBHOOK, "deleteWebhook", {"id": webhook_id})
+
+    def webhook_deliveries(self, webhook_id: str, *, first: int = 20, status: str | None = None) -> dict:
+        shown = self.execute(ops.WEBHOOK_DELIVERIES, {"id": webhook_id, "first": first, "status": status})["webhook"]
+        return found(shown, "webhook", webhook_id)
+
     async def job_events(self, job_id: str) -> AsyncIterator[dict]:
         """The job's events over WebSocket (graphql-transport-ws): backlog, then live, until the job ends.
 

@@ -23,6 +23,7 @@ JOB_STATUSES = ["QUEUED", "RUNNING", "NEEDS_INPUT", "SUCCEEDED", "FAILED", "CANC
 JOB_KINDS = ["INGEST", "PROFILE", "PREPROCESS", "TRAIN", "PREDICT", "PIPELINE", "REPORT", "ANALYZE", "VALIDATE",
              "COMPARE"]
 DRIFT_METHODS = ["KS", "WASSERSTEIN", "CHI_SQUARE", "JENSEN_SHANNON", "PSI"]
+WEBHOOK_EVENTS = ["JOB_FINISHED", "DRIFT_ALERT", "VALIDATION_FAILED", "PIPELINE_RUN_FINISHED", "MODEL_ALIAS_MOVED"]
 
 
 def add_csv_arguments(p: argparse.ArgumentParser) -> None:
@@ -170,6 +171,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd.checks_run)
     p.add_argument("dataset", metavar="DATASET_ID")
     p.add_argument("suite", metavar="SUITE_ID")
+
+    hooks = sub.add_parser("webhooks", parents=[common], help="HTTPS endpoints told about events: list, create, "
+                           "delete, deliveries", description="Signed JSON to your endpoints when jobs finish, pipeline "
+                           "runs end, drift is found, validation fails or an alias moves (docs/webhooks.md)")
+    hooks_sub = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    p = hooks_sub.add_parser("list", parents=[common], help="your webhooks, newest first")
+    p.set_defaults(handler=cmd.webhooks_list)
+    p.add_argument("--first", type=int, default=20)
+    p = hooks_sub.add_parser("create", parents=[common], help="register URL for one or more --event")
+    p.set_defaults(handler=cmd.webhooks_create)
+    p.add_argument("endpoint", metavar="URL")  # not `url`: that is the server's (--url)
+    p.add_argument("--event", action="append", type=str.upper, required=True, choices=WEBHOOK_EVENTS)
+    p.add_argument("--job-kind", action="append", type=str.upper, choices=JOB_KINDS, help="narrow JOB_FINISHED")
+    p.add_argument("--job-status", action="append", type=str.upper, choices=["SUCCEEDED", "FAILED", "CANCELLED"],
+                   help="narrow JOB_FINISHED")
+    p.add_argument("--secret", help="whsec_... (default: one is made and printed once)")
+    p.add_argument("--description")
+    p = hooks_sub.add_parser("delete", parents=[common], help="remove a webhook and its delivery log")
+    p.set_defaults(handler=cmd.webhooks_delete)
+    p.add_argument("id", metavar="WEBHOOK_ID")
+    p = hooks_sub.add_parser("deliveries", parents=[common], help="a webhook's delivery log, newest first")
+    p.set_defaults(handler=cmd.webhooks_deliveries)
+    p.add_argument("id", metavar="WEBHOOK_ID")
+    p.add_argument("--status", type=str.upper, choices=["PENDING", "DELIVERED", "FAILED"])
+    p.add_argument("--first", type=int, default=20)
 
     p = command("download", cmd.download, "download a dataset (csv, parquet), a model (joblib, skops, onnx), a report or a comparison's report")
     p.add_argument("id")

@@ -388,3 +388,35 @@ def compare(args: Namespace, client: AssayClient) -> int:
         print("Could not start a browser; open the link yourself.", file=sys.stderr)
     output(args, comparison, render.comparison_summary(comparison))
     return EXIT_OK
+
+
+def webhooks_list(args: Namespace, client: AssayClient) -> int:
+    shown = client.webhooks(first=args.first)
+    output(args, shown, render.webhooks_table([edge["node"] for edge in shown["edges"]]))
+    return EXIT_OK
+
+
+def webhooks_create(args: Namespace, client: AssayClient) -> int:
+    options = {key: value for key, value in {"secret": args.secret, "jobKinds": args.job_kind,
+                                             "jobStatuses": args.job_status, "description": args.description}.items()
+               if value is not None}
+    payload = client.create_webhook(args.endpoint, args.event, **options)
+    human = f"Created webhook {payload['webhook']['id']} for {', '.join(payload['webhook']['events'])}"
+    if payload["secret"]:
+        human += f"\nSecret (shown once; verify deliveries with it): {payload['secret']}"
+    output(args, payload, human)
+    return EXIT_OK
+
+
+def webhooks_delete(args: Namespace, client: AssayClient) -> int:
+    payload = client.delete_webhook(args.id)
+    output(args, payload, f"Deleted webhook {payload['webhook']['id']} ({payload['webhook']['url']})")
+    return EXIT_OK
+
+
+def webhooks_deliveries(args: Namespace, client: AssayClient) -> int:
+    shown = client.webhook_deliveries(args.id, first=args.first, status=args.status)
+    log = shown["deliveries"]
+    output(args, shown, f"{shown['url']}: {log['totalCount']} delivery(ies)\n"
+                        + render.deliveries_table([edge["node"] for edge in log["edges"]]))
+    return EXIT_OK

@@ -115,7 +115,21 @@ COMPARISON_OF_JOB = """query ComparisonOfJob($id: ID!) { job(id: $id) { id compa
   sampling { sampled sampleRows referenceRows currentRows }
   columns { name kind drift { method score threshold drifted } note } } } }"""
 
+WEBHOOK = "id url events jobKinds jobStatuses enabled description createdAt"
+
+WEBHOOKS = f"""query Webhooks($first: Int) {{ webhooks(first: $first) {{ totalCount edges {{ node {{ {WEBHOOK} }} }} }} }}"""
+
+CREATE_WEBHOOK = f"""mutation CreateWebhook($input: CreateWebhookInput!) {{ createWebhook(input: $input) {{
+  webhook {{ {WEBHOOK} }} secret {ERRORS} }} }}"""
+
+DELETE_WEBHOOK = f"""mutation DeleteWebhook($input: DeleteWebhookInput!) {{ deleteWebhook(input: $input) {{
+  webhook {{ id url }} {ERRORS} }} }}"""
+
+WEBHOOK_DELIVERIES = """query WebhookDeliveries($id: ID!, $first: Int, $status: WebhookDeliveryStatus) {
+  webhook(id: $id) { id url deliveries(first: $first, status: $status) { totalCount edges { node {
+  deliveryId event status attempts responseCode lastError nextAttemptAt deliveredAt createdAt } } } } }"""
+
 ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, IMPORT, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
        PREDICT_EXPLAINED, ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK,
        REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY, SUGGEST_CHECKS, CREATE_CHECK_SUITE, VALIDATE_DATASET, VALIDATION,
-       COMPARE, COMPARISON_OF_JOB]
+       COMPARE, COMPARISON_OF_JOB, WEBHOOKS, CREATE_WEBHOOK, DELETE_WEBHOOK, WEBHOOK_DELIVERIES]

@@ -117,3 +117,18 @@ def comparison_summary(comparison: dict) -> str:
     lines.append(f"Comparison: {comparison['id']} (`assay download {comparison['id']}` saves the report)")
     lines.append(f"Report: {comparison['reportUrl']}")
     return "\n".join(lines)
+
+
+def webhooks_table(webhooks: list[dict]) -> str:
+    def events(hook: dict) -> str:
+        narrowed = [*hook["jobKinds"], *hook["jobStatuses"]]
+        return ",".join(hook["events"]) + (f" ({','.join(narrowed)})" if narrowed else "")
+    return table(([h["id"], h["url"], events(h), "yes" if h["enabled"] else "paused"] for h in webhooks),
+                 ["id", "url", "events", "enabled"])
+
+
+def deliveries_table(deliveries: list[dict]) -> str:
+    """A webhook's delivery log, newest first: what was sent, how it went, and when it is tried next."""
+    return table(([d["createdAt"], d["deliveryId"], d["event"], d["status"], d["attempts"], d["responseCode"],
+                   d["lastError"], d["nextAttemptAt"]] for d in deliveries),
+                 ["when", "delivery id", "event", "status", "attempts", "code", "last error", "next attempt"])

@@ -25,19 +25,20 @@ from resolvers.registry import RegistryMutation, RegistryQuery, RegistrySubscrip
 from resolvers.sql import SqlQuery
 from resolvers.system import SystemQuery
 from resolvers.users import UsersMutation, UsersQuery
+from resolvers.webhooks import WebhooksMutation, WebhooksQuery
 from schema.fanout import SharedEventExecutor
 
 
 @strawberry.type
 class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery,
-            RegistryQuery, SqlQuery, MaintenanceQuery, ChecksQuery, ComparisonsQuery):
+            RegistryQuery, SqlQuery, MaintenanceQuery, ChecksQuery, ComparisonsQuery, WebhooksQuery):
     pass
 
 
 @strawberry.type
 class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
                PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation, RegistryMutation,
-               ChecksMutation, ComparisonsMutation):
+               ChecksMutation, ComparisonsMutation, WebhooksMutation):
     pass
 
 

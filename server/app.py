@@ -29,6 +29,7 @@ from server.routes import download_dataset, download_model, download_plot, downl
 from server.routes import download_comparison_plot, download_comparison_report
 from server.settings import Settings
 from server.uploads import clear_staging
+from server.webhooks import deliverer, stop_delivering
 from services import auth
 from server.job_kinds import job_kinds, worker_preload
 from services.jobs.bus import InMemoryEventBus
@@ -149,6 +150,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         scheduler = asyncio.create_task(run_scheduled_pipelines(state, settings), name="assay-pipeline-scheduler")
         cleanup = (asyncio.create_task(run_periodic_maintenance(state, settings), name="assay-maintenance")
                    if settings.maintenance_interval_seconds > 0 else None)
+        # Webhooks are sent by whoever runs jobs: here with the local executor, by the workers with Celery.
+        deliveries = (asyncio.create_task(deliverer(settings, state.sessions).run(), name="assay-webhook-deliveries")
+                      if settings.executor == "local" else None)
         # The start-up heap (schema, ORM, pandas, scikit-learn) lives as long as the process: keeping it
         # out of the collector's sweeps takes ~100 ms pauses off full collections while events stream.
         gc.freeze()
@@ -161,6 +165,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if cleanup is not None:
                 cleanup.cancel()
                 await asyncio.gather(cleanup, return_exceptions=True)
+            await stop_delivering(deliveries)
             await state.jobs.stop()
             await state.bus.aclose()
             if state.redis is not None:

@@ -12,12 +12,18 @@ from services.modeling import service as modeling
 from services.pipelines import service as pipelines
 from services.preprocessing import service as preprocessing
 from services.profiling import service as profiling
+from services.webhooks.job_events import announce_job_endings
 
 # Libraries every job body uses; importing them once in the fork server saves each job ~1.4 s.
 LIBRARIES = ["pandas", "pyarrow", "pyarrow.csv", "pyarrow.parquet", "scipy.stats", "matplotlib.pyplot", "sklearn.impute"]
 
 
 def job_kinds() -> dict[str, JobKindSpec]:
+    """Every domain's kinds, each ending also announced to webhooks (JOB_FINISHED)."""
+    return announce_job_endings(kinds_of_domains())
+
+
+def kinds_of_domains() -> dict[str, JobKindSpec]:
     return {**datasets.JOB_KINDS, **profiling.JOB_KINDS, **preprocessing.JOB_KINDS, **modeling.JOB_KINDS,
             **pipelines.JOB_KINDS, **analysis.JOB_KINDS, **maintenance.JOB_KINDS,
             **checks.JOB_KINDS, **comparison.JOB_KINDS}

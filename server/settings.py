@@ -114,6 +114,15 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # compareDatasets: the most rows per side a drift test reads (a seeded sample beyond; statistics stay exact)
     comparison_sample_rows: int = Field(default=100_000, ge=1000)
+    # Webhooks (docs/webhooks.md): delivered by the job workers; URLs follow ASSAY_ALLOWED_SOURCE_HOSTS like pipelines
+    webhook_retry_seconds: float = 86400  # a delivery not accepted within this long after its event is given up
+    webhook_backoff_seconds: float = 5    # the first retry's delay; each next one doubles (with jitter), up to an hour
+    webhook_timeout_seconds: float = 10   # one attempt's limit; a hanging endpoint holds one sending slot this long
+    webhook_concurrency: int = 16         # deliveries one worker sends at once
+    webhook_poll_seconds: float = 1       # how often a worker looks for due deliveries
+    webhook_allow_http: bool = False      # plain http:// endpoints (https only unless this is true)
+    webhook_ca_file: str = ""             # extra CA certificates webhook deliveries trust (a private CA; tests' own)
+    webhook_max_per_user: int = 25
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""

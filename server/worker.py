@@ -22,6 +22,7 @@ from server.job_kinds import job_kinds, worker_preload
 from server.logs import configure_logging
 from server.metrics import Metrics, serve_worker_metrics
 from server.settings import Settings
+from server.webhooks import deliverer
 from services.jobs.celery_app import RUN_JOB, create_celery
 from services.jobs.celery_worker import WorkerConfig, WorkerRuntime
 from services.jobs.kinds import QUEUES
@@ -88,16 +89,22 @@ def main() -> None:
     def run_job(job_id: str, attempt: int, trace: dict[str, str] | None = None) -> None:
         runtime.run_job(job_id, attempt, trace)
 
+    deliveries: list = []
+
     async def read_gauges() -> None:  # on the worker's loop, which owns the runner, the engine and the client
         running = len(runtime.runner.running_job_ids) if runtime.runner else 0
         await metrics.refresh(engine=runtime.engine, running=running, redis=runtime.client, broker_queues=queues)
 
     def start(**_) -> None:
         runtime.start()
+        # This worker's webhook delivery loop, on the loop that owns its database engine
+        deliveries.append(asyncio.run_coroutine_threadsafe(deliverer(settings, runtime.sessions, name).run(), runtime.loop))
         serve_worker_metrics(settings, metrics,
                              refresh=lambda: asyncio.run_coroutine_threadsafe(read_gauges(), runtime.loop))
 
     def stop(**_) -> None:
+        for delivering in deliveries:
+            delivering.cancel()
         runtime.stop()
         telemetry.flush_traces()
 

@@ -26,6 +26,7 @@ from services.pipelines.config import (DatasetSink, DatasetSource, FileSource, H
 from services.pipelines.ssrf import check_url, parse_allow_list
 from services.pipelines.local_files import import_path
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, User, utcnow
+from services.webhooks.events import WebhookEvent, api_id, publish
 
 logger = logging.getLogger("assay.pipelines")
 MIN_SCHEDULE_SECONDS = 60
@@ -269,6 +270,7 @@ async def on_run_success(session: AsyncSession, job: Job, result: dict[str, Any]
             dataset.size_bytes = parquet.stat().st_size if parquet.exists() else 0
             session.add(dataset)
     session.add(run)
+    await announce_run(session, run)
 
 
 async def on_run_failure(session: AsyncSession, job: Job, details: dict[str, Any] | None) -> None:
@@ -285,6 +287,19 @@ async def on_run_failure(session: AsyncSession, job: Job, details: dict[str, Any
             dataset.status, dataset.error = DatasetStatus.FAILED, job.error
             session.add(dataset)
         files.remove_tree(files.dataset_dir(Path(job.params["data_dir"]), run.dataset_id))
+    await announce_run(session, run)
+
+
+async def announce_run(session: AsyncSession, run: PipelineRun) -> None:
+    """PIPELINE_RUN_FINISHED for the owner's webhooks, queued in the transaction that ends the run."""
+    pipeline = await session.get(Pipeline, run.pipeline_id)
+    failed = [{"column": c.get("column"), "rule": str(c.get("rule")).upper(), "failingRows": c.get("failing_rows")}
+              for c in run.checks if c.get("passed") is False]
+    await publish(session, user_id=run.owner_id, event=WebhookEvent.PIPELINE_RUN_FINISHED, data={
+        "pipelineId": api_id("Pipeline", run.pipeline_id), "pipelineName": pipeline.name if pipeline else None,
+        "runId": api_id("PipelineRun", run.id), "status": run.status, "error": run.error, "trigger": run.trigger,
+        "rowsIn": run.rows_in, "rowsOut": run.rows_out, "version": run.version, "failedChecks": failed,
+        "datasetId": api_id("Dataset", run.dataset_id) if run.dataset_id else None, "finishedAt": run.finished_at})
 
 
 async def list_pipelines(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int) -> Page:

@@ -23,6 +23,7 @@ from services.registry import RegistryEventKind
 from services.registry.names import (ModelReference, check_alias, check_name, check_tags, check_text,
                                      check_version)
 from services.storage.tables import Model, ModelAlias, ModelVersion, RegisteredModel, RegistryEvent, User, utcnow
+from services.webhooks.events import WebhookEvent, api_id, publish
 
 REGISTER_ATTEMPTS = 3  # a first registration of a new name can lose the race to create it once, then it retries
 
@@ -166,7 +167,8 @@ async def set_alias(session: AsyncSession, *, owner: User, name: str, alias: str
                           actor_email=owner.email, kind=RegistryEventKind.ALIAS_SET, alias=alias,
                           from_version=before, to_version=version, comment=comment)
     session.add_all([pointer, event])
-    try:
+    try:  # announcing reads the owner's webhooks: that flushes the writes above, which may meet the race below
+        await announce_alias(session, event, name)
         await session.commit()
     except IntegrityError:  # the version's model was deleted between our read and this write
         await session.rollback()
@@ -194,11 +196,20 @@ async def delete_alias(session: AsyncSession, *, owner: User, name: str, alias: 
                           from_version=pointer.version, comment=comment)
     await session.delete(pointer)
     session.add(event)
+    await announce_alias(session, event, name)
     await session.commit()
     registered = await session.get(RegisteredModel, touched[0])
     assert registered is not None
     _publish(bus, event, name)
     return AliasChange(registered, None, event)
+
+
+async def announce_alias(session: AsyncSession, event: RegistryEvent, name: str) -> None:
+    """MODEL_ALIAS_MOVED for the owner's webhooks, queued in the transaction that moves (or deletes) the alias."""
+    await publish(session, user_id=event.owner_id, event=WebhookEvent.MODEL_ALIAS_MOVED, data={
+        "name": name, "alias": event.alias, "reference": f"{name}@{event.alias}", "fromVersion": event.from_version,
+        "toVersion": event.to_version, "comment": event.comment, "actorEmail": event.actor_email,
+        "eventId": api_id("RegistryEvent", event.id)})
 
 
 def _publish(bus: EventBus | None, event: RegistryEvent, name: str) -> None:

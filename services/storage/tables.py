@@ -300,3 +300,43 @@ class Comparison(TimestampedBase, table=True):
     drifted_count: int = 0
     tested_count: int = 0
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Webhook(TimestampedBase, table=True):
+    """A user's HTTPS endpoint and the events it is told about (services.webhooks). The secret signs every
+    delivery, so it is kept as given (it must be read back to sign); the API shows it once, when made."""
+
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    url: str = Field(max_length=2048)
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # JOB_FINISHED narrowed to these job kinds / final statuses; empty means all
+    job_kinds: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    job_statuses: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    secret: str = Field(max_length=128)
+    enabled: bool = True
+    description: str = Field(default="", max_length=500)
+
+
+class WebhookDelivery(TimestampedBase, table=True):
+    """One event for one webhook: the transactional outbox row, queued in the transaction of its cause.
+
+    `id` is the delivery id a receiver de-duplicates on (the webhook-id header), the same on every attempt.
+    Workers claim a due row by a compare-and-set on `lease_until` (a fresh `lease_token` per claim), so one
+    worker sends it at a time; a worker that dies mid-send lets the lease expire and another sends it again."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+                      Index("ix_webhook_delivery_webhook_created", "webhook_id", "created_at"))
+    webhook_id: str = Field(foreign_key="webhook.id", ondelete="CASCADE")
+    owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    event: str = Field(max_length=32)
+    body: str  # the exact JSON sent, so every attempt signs and sends the same bytes
+    status: str = Field(default="PENDING", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    lease_until: datetime | None = None
+    lease_token: str | None = Field(default=None, max_length=32)
+    leased_by: str | None = Field(default=None, max_length=128)  # the worker that sent (or is sending) it last
+    response_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=1000)
+    delivered_at: datetime | None = None

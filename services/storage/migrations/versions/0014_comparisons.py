@@ -3,7 +3,7 @@
 A plain new table: downgrade drops it (its reports and overlays under comparisons/ become orphans).
 
 Revision ID: af8eff764dd0
-Revises: 48d832d3abf8
+Revises: c3a428782634
 Create Date: 2026-12-05 20:45:00
 """
 from alembic import op
@@ -12,7 +12,7 @@ import sqlmodel
 
 
 revision = 'af8eff764dd0'
-down_revision = '48d832d3abf8'
+down_revision = 'c3a428782634'
 branch_labels = None
 depends_on = None
 
