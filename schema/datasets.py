@@ -21,7 +21,7 @@ from services.storage.tables import Dataset as DatasetRow
 
 from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
 from schema.charts import Chart, ChartInput, ChartPoint, ChartType
-from schema.jobs import Job, JobConnection
+from schema.jobs import Job, JobConnection, JobPriority, priority_input
 from schema.profiles import Plot, PlotKind, Profile
 
 
@@ -262,6 +262,7 @@ class UploadDatasetInput:
     file: Upload
     name: str | None = None
     csv: CsvOptionsInput | None = None
+    priority: JobPriority = priority_input()
 
 
 @strawberry.type
@@ -277,6 +278,7 @@ class ImportDatasetInput:
                                 "file; fetched by the INGEST job, within the upload cap and the free disk")
     name: str | None = strawberry.field(default=None, description="The file name in the URL when absent")
     csv: CsvOptionsInput | None = None
+    priority: JobPriority = priority_input()
 
 
 @strawberry.type

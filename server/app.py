@@ -71,12 +71,13 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
     else:
         pool = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds,
                                preload=worker_preload(kinds), memory_mb=settings.job_memory_mb,
-                               scratch_root=settings.scratch_dir)
+                               scratch_root=settings.scratch_dir, log_level=settings.log_level)
         executor = LocalExecutor(JobRunner(
             sessions=sessions, bus=bus, pool=pool, kinds=kinds, timeout_for=settings.timeout_for,
             heartbeat_seconds=settings.job_heartbeat_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
             max_log_chars=settings.max_log_line_chars,
-            telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl", observer=observer))
+            telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl", observer=observer,
+            retry_backoff=(settings.job_retry_backoff_seconds, settings.job_retry_backoff_max_seconds)))
     jobs = JobEngine(sessions=sessions, bus=bus, executor=executor, kinds=kinds,
                      heartbeat_seconds=settings.job_heartbeat_seconds, max_attempts=settings.job_max_attempts,
                      needs_input_timeout=settings.needs_input_timeout_seconds,

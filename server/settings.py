@@ -111,6 +111,14 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9108  # `python -m server.worker` serves /metrics here; 0 turns it off
     log_format: Literal["text", "json"] = "text"
+    # Job retries (docs/jobs.md): the wait before the first re-run of a transiently failed job, doubling up to the max
+    job_retry_backoff_seconds: float = 2
+    job_retry_backoff_max_seconds: float = 60
+    # Level of the server's, local job workers' and Celery workers' logs (DEBUG, INFO, WARNING, ERROR)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Chart, rows and profile answers cached per dataset version (docs/cache.md): Redis when configured, else in-process
+    cache_ttl_seconds: float = 3600      # 0 turns the cache off
+    cache_max_entries: int = 512         # in-process cache only: the least recently used answer goes first
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""
