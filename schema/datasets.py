@@ -145,6 +145,10 @@ class Dataset(Node):
     def columns(self) -> list[Column]:
         return [Column.from_dict(c) for c in self.row.columns]
 
+    @strawberry.field(description="When the periodic clean-up deletes this temporary dataset; null: kept until deleted")
+    def expires_at(self) -> datetime | None:
+        return self.row.expires_at
+
     @strawberry.field
     def ingest(self) -> IngestInfo | None:
         info = self.row.ingest_info
@@ -257,12 +261,19 @@ class CsvOptionsInput:
     sheet: str | None = strawberry.field(default=None, description="The workbook sheet to read (the first when absent)")
 
 
+TEMPORARY = ("A temporary dataset: deleted by the periodic clean-up once it expires, ASSAY_TEMPORARY_DATASET_HOURS "
+             "after now unless `expiresAt` says when")
+EXPIRES_AT = "When this dataset is deleted by the periodic clean-up (implies temporary); must be in the future"
+
+
 @strawberry.input
 class UploadDatasetInput:
     file: Upload
     name: str | None = None
     csv: CsvOptionsInput | None = None
     priority: JobPriority = priority_input()
+    temporary: bool = strawberry.field(default=False, description=TEMPORARY)
+    expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
 
 
 @strawberry.type
@@ -279,6 +290,8 @@ class ImportDatasetInput:
     name: str | None = strawberry.field(default=None, description="The file name in the URL when absent")
     csv: CsvOptionsInput | None = None
     priority: JobPriority = priority_input()
+    temporary: bool = strawberry.field(default=False, description=TEMPORARY)
+    expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
 
 
 @strawberry.type

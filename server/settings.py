@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     # Chart, rows and profile answers cached per dataset version (docs/cache.md): Redis when configured, else in-process
     cache_ttl_seconds: float = 3600      # 0 turns the cache off
     cache_max_entries: int = 512         # in-process cache only: the least recently used answer goes first
+    temporary_dataset_hours: float = 24  # a dataset uploaded or imported with `temporary: true` expires this long after
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""
