@@ -24,6 +24,7 @@ async def _delete(ctx: Context, dataset_id: str | None) -> str:
     async with ctx.session() as session:
         await dataset_service.delete_dataset(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=dataset_id,
                                              data_dir=ctx.settings.resolved_data_dir)
+    await ctx.app.cache.forget_dataset(dataset_id)  # on every replica: Redis keys go; in-process, this is the one
     return dataset_id
 
 

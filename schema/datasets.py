@@ -10,6 +10,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
+from services.cache import cached, dataset_key
 from services import datasets
 from services.datasets import service as dataset_service
 from services.jobs import queries as job_queries
@@ -169,8 +170,14 @@ class Dataset(Node):
     async def rows(self, info: strawberry.Info, offset: int | None = 0, limit: int | None = 20) -> Table:
         offset, limit = offset or 0, 20 if limit is None else limit
         settings = info.context.settings
-        names, rows, total = await dataset_service.row_page(settings.resolved_data_dir, self.row, offset=offset,
-                                                            limit=limit, max_limit=settings.max_preview_rows)
+        async def page() -> list:
+            return list(await dataset_service.row_page(settings.resolved_data_dir, self.row, offset=offset,
+                                                       limit=limit, max_limit=settings.max_preview_rows))
+        if self.row.status == "READY":  # a page of a dataset still ingesting changes: only READY ones are kept
+            names, rows, total = await cached(info.context.app.cache, self._key("rows", offset=offset, limit=limit),
+                                              page)
+        else:
+            names, rows, total = await page()
         return Table(columns=names, rows=rows, offset=offset, total_rows=total)
 
     @strawberry.field(description="The version this one was derived from")
@@ -219,15 +226,29 @@ class Dataset(Node):
                 "aggregate": input.aggregate.value if input.aggregate else None, "bins": input.bins,
                 "limit": input.limit, "top": input.top}
         settings = info.context.settings
-        result = await dataset_service.chart_points(settings.resolved_data_dir, self.row, spec,
-                                                    memory_mb=settings.job_memory_mb, scratch_dir=settings.scratch_dir)
+
+        async def points() -> dict:
+            return await dataset_service.chart_points(settings.resolved_data_dir, self.row, spec,
+                                                      memory_mb=settings.job_memory_mb, scratch_dir=settings.scratch_dir)
+        result = await cached(info.context.app.cache, self._key("chart", **spec), points)
         return Chart(type=ChartType(result["type"]), x=result["x"], y=result["y"], total_rows=result["total_rows"],
                      sampled=result["sampled"], points=[ChartPoint(**p) for p in result["points"]])
 
+    def _key(self, what: str, **args: object) -> tuple[str, str]:
+        """Cache key of an answer about this version, under its owner (the row was read as the caller's)."""
+        return dataset_key(owner_id=self.row.owner_id, dataset_id=self.row.id, version=self.row.updated_at,
+                           what=what, args=args)
+
     @strawberry.field(description="The stored profile; null until `profileDataset` has run")
     async def profile(self, info: strawberry.Info) -> Profile | None:
-        data = await asyncio.to_thread(profile_service.load_profile, info.context.settings.resolved_data_dir,
-                                       self.row.id)
+        data_dir = info.context.settings.resolved_data_dir
+        stamp = await asyncio.to_thread(profile_service.profile_version, data_dir, self.row.id)
+        if stamp is None:
+            return None
+
+        async def read() -> dict | None:
+            return await asyncio.to_thread(profile_service.load_profile, data_dir, self.row.id)
+        data = await cached(info.context.app.cache, self._key("profile", version=stamp), read)
         return Profile.from_dict(data) if data else None
 
     @strawberry.field(description="PNG plots drawn by the last profile job, with signed expiring URLs")

@@ -28,6 +28,7 @@ from server.request_limits import RequestLimits
 from server.routes import download_dataset, download_model, download_plot, download_report, health_check, root
 from server.settings import Settings
 from server.uploads import clear_staging
+from services.cache import create_cache
 from services import auth
 from server.job_kinds import job_kinds, worker_preload
 from services.jobs.bus import InMemoryEventBus
@@ -94,7 +95,8 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
         redis=redis_client, shared_events=SharedEvents(),
         login_failures_by_account=limiter("login-account", settings.login_failures_per_account, window),
         login_failures_by_address=limiter("login-address", settings.login_failures_per_address, window),
-        requests_by_user=limiter("requests", settings.requests_per_minute, 60))
+        requests_by_user=limiter("requests", settings.requests_per_minute, 60),
+        cache=create_cache(redis_client=redis_client, ttl=settings.cache_ttl_seconds, max_entries=settings.cache_max_entries))
 
 
 def celery_executor(settings: Settings, *, kinds, bus, client, observer=None):
