@@ -72,7 +72,8 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
     else:
         pool = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds,
                                preload=worker_preload(kinds), memory_mb=settings.job_memory_mb,
-                               scratch_root=settings.scratch_dir, log_level=settings.log_level)
+                               scratch_root=settings.scratch_dir, log_level=settings.log_level,
+                               log_format=settings.log_format)
         executor = LocalExecutor(JobRunner(
             sessions=sessions, bus=bus, pool=pool, kinds=kinds, timeout_for=settings.timeout_for,
             heartbeat_seconds=settings.job_heartbeat_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),

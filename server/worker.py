@@ -80,7 +80,7 @@ def main() -> None:
         timeout_for=settings.timeout_for, heartbeat_seconds=settings.job_heartbeat_seconds,
         grace_seconds=settings.job_cancel_grace_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
         max_log_chars=settings.max_log_line_chars, memory_mb=settings.job_memory_mb,
-        scratch_root=settings.scratch_dir, log_level=settings.log_level,
+        scratch_root=settings.scratch_dir, log_level=settings.log_level, log_format=settings.log_format,
         retry_backoff=(settings.job_retry_backoff_seconds, settings.job_retry_backoff_max_seconds),
         telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl", observer=observer))
     celery = create_celery(settings.redis_url)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 import multiprocessing
 import threading
@@ -33,6 +34,7 @@ class JobSpec:
     scratch_dir: str | None = None # where the body may spill; removed when the job process ends
     priority: int = 1              # services.jobs.priority.Priority: higher waits less for a free slot
     log_level: str = "INFO"        # ASSAY_LOG_LEVEL: the job process's own Python logging
+    log_format: str = "text"       # ASSAY_LOG_FORMAT: its lines look like the server's
 
 
 @dataclass
@@ -72,9 +74,7 @@ def import_work(path: str) -> Callable[[JobContext], dict]:
 def worker_main(spec: JobSpec, connection, cancel_event) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops workers itself
-    # The fork server is a fresh interpreter: the server's logging setup did not come along.
-    logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s %(name)s [job %(process)d]: %(message)s")
-    logging.getLogger().setLevel(spec.log_level)
+    _configure_job_logging(spec)
     parent = os.getppid()
     context = JobContext(job_id=spec.job_id, params=spec.params, send=connection.send,
                          is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent,
@@ -93,6 +93,34 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
                          is_transient(exc)))
     finally:
         connection.close()
+
+
+class _JobJsonFormatter(logging.Formatter):
+    """A job process's log lines as JSON, like the server's (server/logs.py) with the job id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                "message": record.getMessage(), "request_id": None, "user_id": None, "operation_name": None,
+                "job_id": self.job_id, "trace_id": None}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def _configure_job_logging(spec: JobSpec) -> None:
+    """The fork server is a fresh interpreter: the server's logging setup did not come along, so a job process
+    sets up its own at ASSAY_LOG_LEVEL, in the server's format."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_JobJsonFormatter(spec.job_id) if spec.log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s [job %(process)d]: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(spec.log_level)
+    logging.getLogger("assay.jobs").debug("job %s: its process %d started", spec.job_id, os.getpid())
 
 
 def _read_messages(receiver, job_id: str, loop: asyncio.AbstractEventLoop, on_message: Callable[[tuple], None],
@@ -158,6 +186,7 @@ class ProcessExecutor:
     memory_mb: int = 2048              # each job's memory budget, handed to its body
     scratch_root: Path | None = None   # each job spills under scratch_root/<job id>, removed when it ends
     log_level: str = "INFO"            # ASSAY_LOG_LEVEL, applied in each job process
+    log_format: str = "text"           # ASSAY_LOG_FORMAT, likewise
     _slots: PrioritySlots | None = None
     _running: dict[str, _Running] = field(default_factory=dict)
     _waiting: set[str] = field(default_factory=set)
@@ -208,7 +237,7 @@ class ProcessExecutor:
     async def _run(self, spec: JobSpec, on_message) -> WorkerOutcome:
         scratch = self.scratch_root / spec.job_id if self.scratch_root else None
         spec = replace(spec, memory_mb=self.memory_mb, scratch_dir=str(scratch) if scratch else None,
-                       log_level=self.log_level)
+                       log_level=self.log_level, log_format=self.log_format)
         try:
             return await self._run_process(spec, on_message)
         finally:

@@ -195,6 +195,7 @@ class JobRunner:
                 await on_start(session, job, None)
             await session.commit()
         self._running_snapshots[job.id] = job
+        logger.debug("job %s (%s): attempt %d started at %s priority", job.id, job.kind, job.attempt, job.priority)
         publish_status(self.bus, job)
         self.observer.job_started(job)
         return True
