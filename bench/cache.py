@@ -37,11 +37,24 @@ def timed(base: str, token: str, dataset_id: str, spec: dict) -> float:
     return elapsed
 
 
+NAME = "query($id: ID!) { dataset(id: $id) { name } }"
+
+
+def floor(base: str, token: str, dataset_id: str, repeats: int) -> float:
+    """The same request path without a chart (auth, the dataset's lookup, GraphQL): what a cache hit cannot beat."""
+    def once() -> float:
+        began = time.perf_counter()
+        gql(base, NAME, {"id": dataset_id}, token)
+        return time.perf_counter() - began
+    return statistics.median(once() for _ in range(repeats))
+
+
 def measure(label: str, csv: Path, repeats: int, **env: str) -> list[tuple[str, str, float, float]]:
     rows = []
     with running_server(**env) as (base, _process):
         token = register(base)
         dataset_id = upload_and_ingest(base, token, csv)
+        rows.append((label, "floor: `dataset { name }`, no chart", float("nan"), floor(base, token, dataset_id, repeats)))
         for name, spec in CHARTS.items():
             first = timed(base, token, dataset_id, spec)
             again = statistics.median(timed(base, token, dataset_id, spec) for _ in range(repeats))
