@@ -82,7 +82,9 @@ def main() -> None:
     print("| cache | chart | first (anchor) | repeat | repeat / first |")
     print("| --- | --- | --- | --- | --- |")
     for label, name, first, again in results:
-        print(f"| {label} | {name} | {first * 1000:.0f} ms | {again * 1000:.1f} ms | {again / first:.3f}x |")
+        ratio = "" if first != first else f"{again / first:.3f}x"  # the floor has no first answer (NaN)
+        first_ms = "" if first != first else f"{first * 1000:.0f} ms"
+        print(f"| {label} | {name} | {first_ms} | {again * 1000:.1f} ms | {ratio} |")
 
 
 if __name__ == "__main__":
