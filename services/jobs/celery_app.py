@@ -31,8 +31,8 @@ def create_celery(redis_url: str) -> Celery:
         worker_hijack_root_logger=False,
         # Redis has no native priorities: kombu keeps one list per step and serves step 0 first, so a
         # HIGH job queued after LOW ones is fetched first (prefetch 1 + acks_late: a busy worker holds none).
-        broker_transport_options={"visibility_timeout": 3600, "priority_steps": CELERY_STEPS,
-                                  "queue_order_strategy": "priority"},
+        # queue_order_strategy stays round robin: "priority" would rank whole queues (ingest starving modeling).
+        broker_transport_options={"visibility_timeout": 3600, "priority_steps": CELERY_STEPS},
         task_default_priority=celery_priority(Priority.NORMAL),
     )
     return app

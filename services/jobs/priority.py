@@ -53,6 +53,11 @@ def celery_priority(priority: Priority | str | int | None) -> int:
     return _CELERY_PRIORITY[parse(priority)]
 
 
+def broker_keys(queue: str) -> list[str]:
+    """The Redis lists kombu keeps one queue's messages in: the queue's name for step 0, then one per step."""
+    return [queue if step == 0 else f"{queue}\x06\x16{step}" for step in CELERY_STEPS]
+
+
 class PrioritySlots:
     """`max_workers` slots; a freed slot goes to the highest-priority waiter, first come first served within
     one priority. (asyncio.Semaphore wakes waiters strictly in arrival order.)"""
