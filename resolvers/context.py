@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from resolvers.loaders import Loaders
+from services.cache import AnswerCache, NoCache
 from services.jobs.bus import LocalFanOut
 from services.jobs.engine import JobEngine
 from services.ratelimit import RateLimiter
@@ -34,6 +35,7 @@ class AppState:
     shared_events: "SharedEvents"  # what each bus event became for its subscribers (schema.fanout)
     redis: Any = None  # the shared Redis client when ASSAY_REDIS_URL is set
     started_at: float = field(default_factory=time.monotonic)
+    cache: AnswerCache = field(default_factory=NoCache)  # chart, rows and profile answers (services/cache.py)
 
 
 @dataclass

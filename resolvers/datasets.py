@@ -1,9 +1,12 @@
 """Dataset operations: every lookup is scoped to the caller, so another user's id behaves like a missing one."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from services.datasets import imports as dataset_imports
+from services.datasets.expiry import expiry
 from services.datasets import service as dataset_service
 from services.errors import ServiceError, not_found
 
@@ -21,7 +24,13 @@ async def _delete(ctx: Context, dataset_id: str | None) -> str:
     async with ctx.session() as session:
         await dataset_service.delete_dataset(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=dataset_id,
                                              data_dir=ctx.settings.resolved_data_dir)
+    await ctx.app.cache.forget_dataset(dataset_id)  # on every replica: Redis keys go; in-process, this is the one
     return dataset_id
+
+
+def _expiry(ctx: Context, input: UploadDatasetInput | ImportDatasetInput) -> datetime | None:
+    return expiry(temporary=input.temporary, expires_at=input.expires_at,
+                  default_hours=ctx.settings.temporary_dataset_hours)
 
 
 def _csv_options(csv: CsvOptionsInput | None) -> dict:
@@ -66,7 +75,7 @@ class DatasetsMutation:
                 name=input.name, csv_options=options, data_dir=settings.resolved_data_dir,
                 max_bytes=settings.max_upload_bytes,
                 max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024),
-                max_sheet_rows=settings.max_sheet_rows)
+                max_sheet_rows=settings.max_sheet_rows, expires_at=_expiry(ctx, input))
         if arrival is not None:
             async def undo() -> None:  # the body never completed: the dataset and its job go
                 try:
@@ -89,7 +98,8 @@ class DatasetsMutation:
         async with ctx.session() as session:
             dataset, job = await dataset_imports.import_from_url(
                 session, jobs=ctx.app.jobs, owner_id=ctx.user_id, url=input.url, name=input.name,
-                csv_options=_csv_options(input.csv), data_dir=settings.resolved_data_dir, limits=limits)
+                csv_options=_csv_options(input.csv), data_dir=settings.resolved_data_dir, limits=limits,
+                expires_at=_expiry(ctx, input))
         return ImportDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 
     @mutation(description="Delete a dataset, its files and jobs")

@@ -1,9 +1,12 @@
 """How operations are declared: a ServiceError becomes the payload's `errors`, or a coded GraphQL error."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import strawberry
+from strawberry.extensions import FieldExtension
+
+from services.jobs.priority import requesting
 
 from resolvers.permissions import IsAuthenticated, IsVerifiedWhereRequired
 from schema.common import ServiceErrors
@@ -22,5 +25,18 @@ def query(*, public: bool = False, unverified_ok: bool = False, **options: Any) 
 
 def mutation(*, public: bool = False, unverified_ok: bool = False, **options: Any) -> Any:
     """A mutation for signed-in callers (unless `public`; as `query` for verification), with ServiceErrors."""
-    return strawberry.mutation(permission_classes=_permissions(public, unverified_ok), extensions=[ServiceErrors()],
-                               **options)
+    return strawberry.mutation(permission_classes=_permissions(public, unverified_ok),
+                               extensions=[ServiceErrors(), JobPriorityFromInput()], **options)
+
+
+class JobPriorityFromInput(FieldExtension):
+    """A mutation whose input has `priority` (every job-starting one: schema.jobs.priority_input) enqueues its
+    jobs at that priority: the engine reads it from the request's context, so no domain service needs a parameter."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: strawberry.Info, **kwargs: Any) -> Any:
+        with requesting(getattr(kwargs.get("input"), "priority", None)):
+            return next_(source, info, **kwargs)
+
+    async def resolve_async(self, next_: Callable[..., Any], source: Any, info: strawberry.Info, **kwargs: Any) -> Any:
+        with requesting(getattr(kwargs.get("input"), "priority", None)):
+            return await next_(source, info, **kwargs)

@@ -16,6 +16,7 @@ from services.pipelines import service as pipeline_service
 from services.storage import db
 from services.jobs import queries
 from services.jobs.kinds import QUEUES, queue_of
+from services.jobs.priority import Priority, parse as parse_priority
 from services.jobs.status import JobStatus
 from services.storage.tables import Job
 from services.system import redacted_url
@@ -27,7 +28,7 @@ from schema.common import Node, from_global_id, to_global_id
 from schema.comparisons import comparison_type
 from schema.database import DatabaseInfo, DatabasePool, RedisInfo
 from schema.datasets import Dataset
-from schema.job_cluster import LiveWorker, QueueDepth
+from schema.job_cluster import LiveWorker, PriorityDepth, QueueDepth
 from schema.jobs import Job as JobType
 from schema.models import Model
 from schema.pipelines import Pipeline, PipelineRun as PipelineRunType
@@ -88,7 +89,7 @@ async def system_info(ctx: Context) -> SystemReport:
         queued = await session.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)) or 0
         counts = await system.row_counts(session)
         database = await system.database_facts(session, settings.resolved_database_url)
-        by_kind = await queries.count_active_by_kind(session)
+        by_kind = await queries.count_active_by_priority(session)
     revision = await db.current_revision(app.engine)
     redis = await system.redis_facts(settings.redis_url) if settings.redis_url else None
     data_size = await asyncio.to_thread(system.data_dir_size, settings.resolved_data_dir)
@@ -101,11 +102,16 @@ async def system_info(ctx: Context) -> SystemReport:
                         queues=queue_depths(by_kind, app.jobs.kinds), live_workers=await app.jobs.executor.live_workers())
 
 
-def queue_depths(by_kind: dict[tuple[str, str], int], kinds: dict) -> list[dict[str, Any]]:
-    depths = {name: {"name": name, "queued": 0, "running": 0} for name in QUEUES}
-    for (kind, status), count in by_kind.items():
-        depths[queue_of(kinds, kind)]["queued" if status == JobStatus.QUEUED else "running"] += count
-    return list(depths.values())
+def queue_depths(by_kind: dict[tuple[str, str, str], int], kinds: dict) -> list[dict[str, Any]]:
+    depths = {name: {"name": name, "queued": 0, "running": 0,
+                     "by_priority": {p.name: {"priority": p, "queued": 0, "running": 0} for p in reversed(Priority)}}
+              for name in QUEUES}
+    for (kind, status, priority), count in by_kind.items():
+        column = "queued" if status == JobStatus.QUEUED else "running"
+        queue = depths[queue_of(kinds, kind)]
+        queue[column] += count
+        queue["by_priority"][parse_priority(priority).name][column] += count
+    return [{**queue, "by_priority": list(queue["by_priority"].values())} for queue in depths.values()]
 
 
 def database_info(report: SystemReport) -> DatabaseInfo:
@@ -137,7 +143,9 @@ class SystemQuery:
                           database_size_bytes=report.database_size_bytes,
                           data_dir_size_bytes=report.data_dir_size_bytes, counts=report.counts,
                           database=database_info(report), redis=redis_info(report, info.context.settings.redis_url),
-                          executor=report.executor, queues=[QueueDepth(**q) for q in report.queues],
+                          executor=report.executor, queues=[QueueDepth(name=q["name"], queued=q["queued"], running=q["running"],
+                                                    by_priority=[PriorityDepth(**p) for p in q["by_priority"]])
+                                         for q in report.queues],
                           live_workers=[LiveWorker(name=w["name"], queues=w["queues"], concurrency=w["concurrency"],
                                                    running_job_ids=[to_global_id("Job", j) for j in w["running"]])
                                         for w in report.live_workers])

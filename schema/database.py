@@ -8,6 +8,7 @@ import strawberry
 from services.maintenance import RESET_CONFIRMATION
 
 from schema.common import UserError
+from schema.jobs import JobPriority, priority_input
 
 if TYPE_CHECKING:
     from schema.jobs import Job
@@ -65,6 +66,7 @@ class RunMaintenanceInput:
     log_retention_days: int | None = strawberry.field(
         default=None, description="Delete logs of jobs that finished more than this many days ago "
                                   "(1..3650); default ASSAY_LOG_RETENTION_DAYS")
+    priority: JobPriority = priority_input()
 
 
 @strawberry.type

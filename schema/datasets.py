@@ -10,6 +10,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
+from services.cache import cached, dataset_key
 from services import datasets
 from services.datasets import service as dataset_service
 from services.jobs import queries as job_queries
@@ -21,7 +22,7 @@ from services.storage.tables import Dataset as DatasetRow
 
 from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
 from schema.charts import Chart, ChartInput, ChartPoint, ChartType
-from schema.jobs import Job, JobConnection
+from schema.jobs import Job, JobConnection, JobPriority, priority_input
 from schema.profiles import Plot, PlotKind, Profile
 
 
@@ -145,6 +146,10 @@ class Dataset(Node):
     def columns(self) -> list[Column]:
         return [Column.from_dict(c) for c in self.row.columns]
 
+    @strawberry.field(description="When the periodic clean-up deletes this temporary dataset; null: kept until deleted")
+    def expires_at(self) -> datetime | None:
+        return self.row.expires_at
+
     @strawberry.field
     def ingest(self) -> IngestInfo | None:
         info = self.row.ingest_info
@@ -165,8 +170,14 @@ class Dataset(Node):
     async def rows(self, info: strawberry.Info, offset: int | None = 0, limit: int | None = 20) -> Table:
         offset, limit = offset or 0, 20 if limit is None else limit
         settings = info.context.settings
-        names, rows, total = await dataset_service.row_page(settings.resolved_data_dir, self.row, offset=offset,
-                                                            limit=limit, max_limit=settings.max_preview_rows)
+        async def page() -> list:
+            return list(await dataset_service.row_page(settings.resolved_data_dir, self.row, offset=offset,
+                                                       limit=limit, max_limit=settings.max_preview_rows))
+        if self.row.status == "READY":  # a page of a dataset still ingesting changes: only READY ones are kept
+            names, rows, total = await cached(info.context.app.cache, self._key("rows", offset=offset, limit=limit),
+                                              page)
+        else:
+            names, rows, total = await page()
         return Table(columns=names, rows=rows, offset=offset, total_rows=total)
 
     @strawberry.field(description="The version this one was derived from")
@@ -215,15 +226,29 @@ class Dataset(Node):
                 "aggregate": input.aggregate.value if input.aggregate else None, "bins": input.bins,
                 "limit": input.limit, "top": input.top}
         settings = info.context.settings
-        result = await dataset_service.chart_points(settings.resolved_data_dir, self.row, spec,
-                                                    memory_mb=settings.job_memory_mb, scratch_dir=settings.scratch_dir)
+
+        async def points() -> dict:
+            return await dataset_service.chart_points(settings.resolved_data_dir, self.row, spec,
+                                                      memory_mb=settings.job_memory_mb, scratch_dir=settings.scratch_dir)
+        result = await cached(info.context.app.cache, self._key("chart", **spec), points)
         return Chart(type=ChartType(result["type"]), x=result["x"], y=result["y"], total_rows=result["total_rows"],
                      sampled=result["sampled"], points=[ChartPoint(**p) for p in result["points"]])
 
+    def _key(self, what: str, **args: object) -> tuple[str, str]:
+        """Cache key of an answer about this version, under its owner (the row was read as the caller's)."""
+        return dataset_key(owner_id=self.row.owner_id, dataset_id=self.row.id, version=self.row.updated_at,
+                           what=what, args=args)
+
     @strawberry.field(description="The stored profile; null until `profileDataset` has run")
     async def profile(self, info: strawberry.Info) -> Profile | None:
-        data = await asyncio.to_thread(profile_service.load_profile, info.context.settings.resolved_data_dir,
-                                       self.row.id)
+        data_dir = info.context.settings.resolved_data_dir
+        stamp = await asyncio.to_thread(profile_service.profile_version, data_dir, self.row.id)
+        if stamp is None:
+            return None
+
+        async def read() -> dict | None:
+            return await asyncio.to_thread(profile_service.load_profile, data_dir, self.row.id)
+        data = await cached(info.context.app.cache, self._key("profile", version=stamp), read)
         return Profile.from_dict(data) if data else None
 
     @strawberry.field(description="PNG plots drawn by the last profile job, with signed expiring URLs")
@@ -257,11 +282,19 @@ class CsvOptionsInput:
     sheet: str | None = strawberry.field(default=None, description="The workbook sheet to read (the first when absent)")
 
 
+TEMPORARY = ("A temporary dataset: deleted by the periodic clean-up once it expires, ASSAY_TEMPORARY_DATASET_HOURS "
+             "after now unless `expiresAt` says when")
+EXPIRES_AT = "When this dataset is deleted by the periodic clean-up (implies temporary); must be in the future"
+
+
 @strawberry.input
 class UploadDatasetInput:
     file: Upload
     name: str | None = None
     csv: CsvOptionsInput | None = None
+    priority: JobPriority = priority_input()
+    temporary: bool = strawberry.field(default=False, description=TEMPORARY)
+    expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
 
 
 @strawberry.type
@@ -277,6 +310,9 @@ class ImportDatasetInput:
                                 "file; fetched by the INGEST job, within the upload cap and the free disk")
     name: str | None = strawberry.field(default=None, description="The file name in the URL when absent")
     csv: CsvOptionsInput | None = None
+    priority: JobPriority = priority_input()
+    temporary: bool = strawberry.field(default=False, description=TEMPORARY)
+    expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
 
 
 @strawberry.type

@@ -3,12 +3,22 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.jobs import JobPriority
+
+
+@strawberry.type(description="Jobs of one priority waiting in and running from a queue")
+class PriorityDepth:
+    priority: JobPriority
+    queued: int
+    running: int
+
 
 @strawberry.type(description="Jobs waiting in and running from one queue")
 class QueueDepth:
     name: str = strawberry.field(description="ingest, analysis, modeling, imputation or default")
     queued: int
     running: int
+    by_priority: list[PriorityDepth] = strawberry.field(description="The same counts per priority, HIGH first")
 
 
 @strawberry.type(description="A worker seen alive within its heartbeat deadline")

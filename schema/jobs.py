@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from services.jobs import queries
 from services.jobs import status as job_status
+from services.jobs.priority import Priority
+from services.jobs.telemetry import JobTelemetry as TelemetryRecord
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
 
@@ -40,6 +42,65 @@ class JobKind(Enum):
 
 # The engine's own enum: a status it writes is one the schema declares.
 JobStatus = strawberry.enum(job_status.JobStatus, name="JobStatus")
+
+JobPriority = strawberry.enum(Priority, name="JobPriority",
+                              description="Which waiting job gets the next free worker slot first: HIGH, then NORMAL, "
+                                          "then LOW (first come first served within one). Running jobs are never "
+                                          "pre-empted.")
+
+
+@strawberry.type(description="One run of a job: the first, a re-run after a transient failure, or after its "
+                             "worker stopped")
+class JobAttempt:
+    attempt: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    outcome: str = strawberry.field(description="RETRYING (failed transiently; ran again), SUCCEEDED, FAILED, "
+                                                "CANCELLED or WORKER_LOST")
+    error: str | None
+    transient: bool = strawberry.field(description="Whether the failure was one that may pass (a lost connection, "
+                                                   "a source timing out)")
+    retry_in_seconds: float | None = strawberry.field(description="The backoff waited before the next attempt")
+
+    @classmethod
+    def from_json(cls, entry: dict) -> "JobAttempt":
+        def when(value: str | None) -> datetime | None:
+            return datetime.fromisoformat(value) if value else None
+        return cls(attempt=entry["attempt"], started_at=when(entry.get("started_at")),
+                   finished_at=when(entry.get("finished_at")), outcome=entry["outcome"], error=entry.get("error"),
+                   transient=bool(entry.get("transient")), retry_in_seconds=entry.get("retry_in_seconds"))
+
+
+@strawberry.type(description="How long one stage of a finished job took")
+class StageDuration:
+    stage: str
+    duration_ms: float | None
+
+
+@strawberry.type(description="What a finished job did, as recorded when it ended (also one line of "
+                             "<data dir>/telemetry/jobs.jsonl)")
+class JobTelemetry:
+    status: JobStatus
+    priority: JobPriority
+    attempts: int = strawberry.field(description="Attempts made, the last included")
+    retries: int = strawberry.field(description="Re-runs after transient failures")
+    queued_ms: float | None = strawberry.field(description="From creation to the first start")
+    run_ms: float | None = strawberry.field(description="From the last start to the end")
+    total_ms: float | None = strawberry.field(description="From creation to the end")
+    stages: list[StageDuration]
+    tools: list[str] = strawberry.field(description="What the job chose or applied: algorithms tried, steps applied")
+    features: list[str] = strawberry.field(description="The columns a model used")
+    warnings: list[str] = strawberry.field(description="Its WARNING log lines (the first 50)")
+    warning_count: int
+
+    @classmethod
+    def from_json(cls, data: dict) -> "JobTelemetry":
+        record = TelemetryRecord.model_validate(data)
+        return cls(status=JobStatus(record.status), priority=Priority[record.priority], attempts=record.attempt,
+                   retries=record.retries, queued_ms=record.queued_ms, run_ms=record.run_ms, total_ms=record.total_ms,
+                   stages=[StageDuration(stage=s.stage, duration_ms=s.duration_ms) for s in record.stages],
+                   tools=record.tools, features=record.features, warnings=record.warnings,
+                   warning_count=record.warning_count)
 
 
 @strawberry.enum
@@ -88,7 +149,9 @@ class Job(Node):
     question: str | None = strawberry.field(description="What the job needs when NEEDS_INPUT")
     choices: list[str] | None
     error: str | None
-    attempt: int = strawberry.field(description="1 for the first run; higher after a restart re-ran it")
+    attempt: int = strawberry.field(description="1 for the first run; higher after a restart or a transient "
+                                                "failure re-ran it")
+    priority: JobPriority = strawberry.field(description="Asked for by the operation that started it (NORMAL by default)")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -99,7 +162,8 @@ class Job(Node):
     def from_row(cls, row: JobRow) -> "Job":
         return cls(id=to_global_id("Job", row.id), kind=JobKind(row.kind), status=JobStatus(row.status),
                    stage=row.stage, progress=row.progress, question=row.question, choices=row.choices,
-                   error=row.error, attempt=row.attempt, created_at=row.created_at, started_at=row.started_at,
+                   error=row.error, attempt=row.attempt, priority=Priority[row.priority or "NORMAL"],
+                   created_at=row.created_at, started_at=row.started_at,
                    finished_at=row.finished_at, heartbeat_at=row.heartbeat_at, row=row)
 
     @strawberry.field
@@ -107,6 +171,16 @@ class Job(Node):
         return [StageTiming(stage=t["stage"], started_at=datetime.fromisoformat(t["started_at"]),
                             finished_at=datetime.fromisoformat(t["finished_at"]) if t.get("finished_at") else None,
                             duration_ms=t.get("duration_ms")) for t in self.row.timeline]
+
+    @strawberry.field(description="Each ended attempt, oldest first: why it ended and, when it failed transiently, "
+                                  "how long the job waited before running again")
+    def attempts(self) -> list[JobAttempt]:
+        return [JobAttempt.from_json(entry) for entry in self.row.attempts or []]
+
+    @strawberry.field(description="Durations per stage, tools and features used, warnings; null until the job ended "
+                                  "in its runner (a job cancelled before it started has none)")
+    def telemetry(self) -> JobTelemetry | None:
+        return JobTelemetry.from_json(self.row.telemetry) if self.row.telemetry else None
 
     @strawberry.field(description="The newest `last` log entries, oldest first (at most 1000).",
                       extensions=[ServiceErrors()])
@@ -185,3 +259,9 @@ class CancelJobInput:
 class JobPayload:
     job: Job | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def priority_input() -> Any:
+    """The `priority` field every job-starting input ends with (resolvers/fields.py applies it to the enqueue)."""
+    return strawberry.field(default=Priority.NORMAL, description="Which waiting job runs first when workers are busy: "
+                                                                 "HIGH, NORMAL (the default) or LOW")

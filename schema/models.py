@@ -15,7 +15,7 @@ from services.pagination import checked_count
 from services.storage.tables import Model as ModelRow
 
 from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
-from schema.jobs import Job
+from schema.jobs import Job, JobPriority, priority_input
 
 if TYPE_CHECKING:
     from schema.datasets import Dataset
@@ -222,6 +222,7 @@ class TrainModelInput:
     time_budget_seconds: Optional[float] = None
     seed: Optional[int] = 0
     name: Optional[str] = None
+    priority: JobPriority = priority_input()
 
 
 @strawberry.type
@@ -327,3 +328,4 @@ class PredictDatasetInput:
     explain: Optional[bool] = strawberry.field(default=False, description=(
         "Also write each feature's contribution: columns contrib__<feature> and base_value (regression), or "
         "contrib__<class>__<feature> and base_value__<class> per class; models with an exact method only"))
+    priority: JobPriority = priority_input()

@@ -21,7 +21,7 @@ from services.storage.tables import PipelineRun as RunRow
 
 from schema.common import Connection, Node, SemanticType, ServiceErrors, raw_id, to_global_id
 from schema.datasets import Column, Dataset, Table
-from schema.jobs import Job
+from schema.jobs import Job, JobPriority, priority_input
 from schema.preprocessing import PreprocessStepInput
 
 
@@ -261,6 +261,7 @@ class UpdatePipelineInput:
 @strawberry.input
 class RunPipelineInput:
     id: strawberry.ID
+    priority: JobPriority = priority_input()
 
 
 # The services' own enum: a status they write is one the schema declares.

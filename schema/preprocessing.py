@@ -8,6 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from schema.common import SemanticType
+from schema.jobs import JobPriority, priority_input
 
 
 @strawberry.enum
@@ -131,6 +132,7 @@ class PreprocessDatasetInput:
     dataset_id: strawberry.ID
     steps: list[PreprocessStepInput]
     name: Optional[str] = None
+    priority: JobPriority = priority_input()
 
 
 STEP_FIELDS = {"impute": "impute", "encode": "encode", "scale": "scale", "drop_columns": "dropColumns",

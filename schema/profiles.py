@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from services.pagination import checked_count
 
 from schema.common import SemanticType, ServiceErrors
+from schema.jobs import JobPriority, priority_input
 
 
 @strawberry.enum
@@ -286,5 +287,6 @@ class ProfileDatasetInput:
     dataset_id: strawberry.ID
     plots: bool = strawberry.field(default=True, description="Also draw the PNG plots")
     bins: int | None = strawberry.field(default=None, description="Histogram bins (1-100); Freedman–Diaconis if absent")
+    priority: JobPriority = priority_input()
 
 

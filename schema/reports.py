@@ -9,6 +9,7 @@ import strawberry
 from services.storage.tables import Report as ReportRow
 
 from schema.common import Node, UserError, signed_link, to_global_id
+from schema.jobs import JobPriority, priority_input
 
 if TYPE_CHECKING:
     from schema.datasets import Dataset
@@ -31,6 +32,7 @@ class AnalyzeDatasetInput:
     dataset_id: strawberry.ID
     target: Optional[str] = strawberry.field(default=None, description="Chosen by heuristics, or asked, when absent")
     theme: Optional[ReportThemeInput] = None
+    priority: JobPriority = priority_input()
 
 
 @strawberry.input
@@ -44,6 +46,7 @@ class GenerateReportInput:
     dataset_id: strawberry.ID
     model_id: Optional[strawberry.ID] = None
     theme: Optional[ReportThemeInput] = None
+    priority: JobPriority = priority_input()
 
 
 @strawberry.type(description="A self-contained HTML report; `url` is a signed link that expires")

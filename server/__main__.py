@@ -28,12 +28,12 @@ class AssayServer(uvicorn.Server):
 
 def main() -> None:
     settings = Settings()
-    json_logs = configure_logging(settings.log_format)
+    json_logs = configure_logging(settings.log_format, settings.log_level)
     try:
         app = create_app(settings)
     except ConfigurationError as exc:
         raise SystemExit(f"assay: {exc}") from None
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=15,
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), timeout_graceful_shutdown=15,
                             ws_per_message_deflate=settings.ws_compression,
                             **({"log_config": None} if json_logs else {}))
     AssayServer(config, app).run()

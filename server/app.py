@@ -30,6 +30,7 @@ from server.routes import download_comparison_plot, download_comparison_report
 from server.settings import Settings
 from server.uploads import clear_staging
 from server.webhooks import deliverer, stop_delivering
+from services.cache import create_cache
 from services import auth
 from server.job_kinds import job_kinds, worker_preload
 from services.jobs.bus import InMemoryEventBus
@@ -73,12 +74,14 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
     else:
         pool = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds,
                                preload=worker_preload(kinds), memory_mb=settings.job_memory_mb,
-                               scratch_root=settings.scratch_dir)
+                               scratch_root=settings.scratch_dir, log_level=settings.log_level,
+                               log_format=settings.log_format)
         executor = LocalExecutor(JobRunner(
             sessions=sessions, bus=bus, pool=pool, kinds=kinds, timeout_for=settings.timeout_for,
             heartbeat_seconds=settings.job_heartbeat_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
             max_log_chars=settings.max_log_line_chars,
-            telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl", observer=observer))
+            telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl", observer=observer,
+            retry_backoff=(settings.job_retry_backoff_seconds, settings.job_retry_backoff_max_seconds)))
     jobs = JobEngine(sessions=sessions, bus=bus, executor=executor, kinds=kinds,
                      heartbeat_seconds=settings.job_heartbeat_seconds, max_attempts=settings.job_max_attempts,
                      needs_input_timeout=settings.needs_input_timeout_seconds,
@@ -95,7 +98,8 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
         redis=redis_client, shared_events=SharedEvents(),
         login_failures_by_account=limiter("login-account", settings.login_failures_per_account, window),
         login_failures_by_address=limiter("login-address", settings.login_failures_per_address, window),
-        requests_by_user=limiter("requests", settings.requests_per_minute, 60))
+        requests_by_user=limiter("requests", settings.requests_per_minute, 60),
+        cache=create_cache(redis_client=redis_client, ttl=settings.cache_ttl_seconds, max_entries=settings.cache_max_entries))
 
 
 def celery_executor(settings: Settings, *, kinds, bus, client, observer=None):

@@ -44,16 +44,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure_logging(log_format: str) -> bool:
-    """Set up the root logger; True when lines are JSON (then uvicorn must leave its loggers to the root: log_config=None)."""
+# Libraries that log every query, frame or font lookup at DEBUG: ASSAY_LOG_LEVEL=DEBUG is about Assay, not them.
+CHATTY_LIBRARIES = ("aiosqlite", "asyncio", "multipart", "httpcore", "httpx", "urllib3", "matplotlib", "PIL",
+                    "numba", "asyncpg", "kombu", "celery.utils.functional", "websockets", "sqlalchemy")
+
+
+def configure_logging(log_format: str, level: str = "INFO") -> bool:
+    """Set up the root logger at `level` (ASSAY_LOG_LEVEL); True when lines are JSON (then uvicorn must leave its
+    loggers to the root: log_config=None)."""
+    apply_level(level)
     if log_format != "json":
-        logging.basicConfig(level=logging.INFO, format=TEXT_FORMAT)
+        logging.basicConfig(level=level, format=TEXT_FORMAT)
         return False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.setLevel(level)
     logging.captureWarnings(True)  # Python warnings become JSON lines too, not free text on stderr
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # through the root's JSON handler, once
         logger = logging.getLogger(name)
@@ -86,3 +93,10 @@ class RequestIds:
         finally:
             for variable, token in zip((request_id, user_id, operation_name), tokens):
                 variable.reset(token)
+
+
+def apply_level(level: str) -> None:
+    """The root logger at `level`; at DEBUG the chatty libraries stay at INFO."""
+    logging.getLogger().setLevel(level)
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))

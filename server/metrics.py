@@ -24,6 +24,7 @@ from sqlmodel import col
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from services.jobs.priority import broker_keys
 from services.jobs.kinds import QUEUES, JobKindSpec, queue_of
 from services.jobs.observer import JobObserver, TraceCarrier
 from services.jobs.status import ACTIVE, JobStatus
@@ -161,8 +162,10 @@ class Metrics:
             try:
                 await asyncio.wait_for(redis.ping(), SCRAPE_CHECK_SECONDS)
                 self.redis_up.set(1)  # type: ignore[union-attr]
-                for queue in broker_queues or []:  # kombu keeps a Redis queue's messages in a list of its name
-                    self.broker_messages.labels(queue).set(await asyncio.wait_for(redis.llen(queue), SCRAPE_CHECK_SECONDS))
+                for queue in broker_queues or []:  # kombu keeps a Redis queue's messages in a list per priority step
+                    lengths = [redis.llen(key) for key in broker_keys(queue)]
+                    total = sum(await asyncio.wait_for(asyncio.gather(*lengths), SCRAPE_CHECK_SECONDS))
+                    self.broker_messages.labels(queue).set(total)
             except Exception:  # noqa: BLE001 - unreachable is the reading, not a failure of the scrape
                 self.redis_up.set(0)  # type: ignore[union-attr]
         if sessions is not None:

@@ -123,6 +123,15 @@ class Settings(BaseSettings):
     webhook_allow_http: bool = False      # plain http:// endpoints (https only unless this is true)
     webhook_ca_file: str = ""             # extra CA certificates webhook deliveries trust (a private CA; tests' own)
     webhook_max_per_user: int = 25
+    # Job retries (docs/jobs.md): the wait before the first re-run of a transiently failed job, doubling up to the max
+    job_retry_backoff_seconds: float = 2
+    job_retry_backoff_max_seconds: float = 60
+    # Level of the server's, local job workers' and Celery workers' logs (DEBUG, INFO, WARNING, ERROR)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Chart, rows and profile answers cached per dataset version (docs/cache.md): Redis when configured, else in-process
+    cache_ttl_seconds: float = 3600      # 0 turns the cache off
+    cache_max_entries: int = 512         # in-process cache only: the least recently used answer goes first
+    temporary_dataset_hours: float = 24  # a dataset uploaded or imported with `temporary: true` expires this long after
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""

@@ -61,7 +61,7 @@ def health(settings: Settings) -> int:
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_level)
     if not settings.redis_url:
         raise SystemExit("assay worker: ASSAY_REDIS_URL is required (the Celery broker and event bus), "
                          "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0")
@@ -81,7 +81,8 @@ def main() -> None:
         timeout_for=settings.timeout_for, heartbeat_seconds=settings.job_heartbeat_seconds,
         grace_seconds=settings.job_cancel_grace_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
         max_log_chars=settings.max_log_line_chars, memory_mb=settings.job_memory_mb,
-        scratch_root=settings.scratch_dir,
+        scratch_root=settings.scratch_dir, log_level=settings.log_level, log_format=settings.log_format,
+        retry_backoff=(settings.job_retry_backoff_seconds, settings.job_retry_backoff_max_seconds),
         telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl", observer=observer))
     celery = create_celery(settings.redis_url)
 
@@ -113,7 +114,7 @@ def main() -> None:
     quiet = ["--quiet"] if settings.log_format == "json" else []  # Celery's banner is not a log line: no JSON
     celery.worker_main([*quiet, "worker", "--pool=threads", f"--concurrency={settings.worker_concurrency}",
                         "--queues", ",".join(queues), "--hostname", f"{name}@%h", "--without-gossip",
-                        "--without-mingle", "--loglevel=INFO"])
+                        "--without-mingle", f"--loglevel={settings.log_level}"])
 
 
 if __name__ == "__main__":

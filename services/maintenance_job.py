@@ -1,5 +1,5 @@
-"""The MAINTENANCE job body: delete expired refresh tokens, old logs of finished jobs, and files under the
-data dir that nothing refers to any more (orphan dataset/model/report files, stale uploads and spill space).
+"""The MAINTENANCE job body: delete expired refresh tokens, old logs of finished jobs, temporary datasets past
+their expiry, and files under the data dir that nothing refers to any more (orphan dataset/model/report files, stale uploads and spill space).
 
 It runs in a job process like any other body, so it opens its own database connection (the URL is in
 its params). Files younger than `grace_seconds` are never touched: a dataset's folder may be written
@@ -19,7 +19,9 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 
 from services import files
+from services.errors import ServiceError
 from services.jobs.context import JobContext
+from services.registry.service import refuse_if_aliased
 from services.jobs.status import ACTIVE, TERMINAL
 from services.storage import db
 from services.storage.tables import Dataset, Job, JobLog, Model, RefreshToken, Report, utcnow
@@ -32,6 +34,7 @@ class MaintenanceReport(BaseModel):
     """What one run removed: the job's result, and the lines of its log."""
 
     expired_refresh_tokens: int = 0
+    expired_datasets: int = 0
     job_log_lines: int = 0
     orphan_folders: int = 0
     orphan_files: int = 0
@@ -44,6 +47,11 @@ def run_maintenance(ctx: JobContext) -> dict:
     grace = float(ctx.params.get("grace_seconds", 3600))
     report = MaintenanceReport()
     ctx.stage("database")
+    expired, kept_back = asyncio.run(_delete_expired_datasets(ctx.params["database_url"], data_dir))
+    report.expired_datasets = expired
+    ctx.log(f"Removed {expired:,} expired temporary dataset(s)")
+    for line in kept_back:
+        ctx.log(line, "WARNING")
     tokens, logs, known = asyncio.run(_clean_database(
         ctx.params["database_url"], retention_days=int(ctx.params["log_retention_days"])))
     report.expired_refresh_tokens, report.job_log_lines = tokens, logs
@@ -72,6 +80,45 @@ def run_maintenance(ctx: JobContext) -> dict:
     ctx.log(f"Freed {report.bytes_freed:,} bytes in all")
     ctx.progress(1.0)
     return report.model_dump()
+
+
+async def _delete_expired_datasets(database_url: str, data_dir: Path) -> tuple[int, list[str]]:
+    """Temporary datasets past their `expires_at`, with their models' and reports' files, as deleteDataset does.
+
+    One with an unfinished job or an aliased model is kept for a later run, saying why (this process has no job
+    engine to cancel through). Cached answers need no purge: they are keyed by the dataset's id, which every read
+    checks first."""
+    engine = db.create_engine(database_url)
+    deleted, kept_back = 0, []
+    try:
+        sessions = db.session_factory(engine)
+        async with sessions() as session:
+            expired = (await session.exec(select(Dataset).where(col(Dataset.expires_at).is_not(None),
+                                                                col(Dataset.expires_at) < utcnow()))).all()
+            for dataset in expired:
+                busy = (await session.exec(select(Job.id).where(Job.dataset_id == dataset.id,
+                                                                col(Job.status).in_(ACTIVE)))).first()
+                model_ids = list((await session.exec(select(Model.id).where(Model.dataset_id == dataset.id))).all())
+                try:
+                    await refuse_if_aliased(session, model_ids=model_ids, field=["id"], what="a model of this dataset")
+                except ServiceError as exc:
+                    kept_back.append(f"Kept expired dataset {dataset.id} for now: {exc.message}")
+                    continue
+                if busy is not None:
+                    kept_back.append(f"Kept expired dataset {dataset.id} for now: its job {busy} has not finished")
+                    continue
+                report_ids = list((await session.exec(select(Report.id).where(Report.dataset_id == dataset.id))).all())
+                await session.delete(dataset)
+                await session.commit()
+                files.remove_tree(files.dataset_dir(data_dir, dataset.id))
+                for model_id in model_ids:
+                    files.remove_tree(files.model_dir(data_dir, model_id))
+                for report_id in report_ids:
+                    files.report_path(data_dir, report_id).unlink(missing_ok=True)
+                deleted += 1
+        return deleted, kept_back
+    finally:
+        await engine.dispose()
 
 
 async def _clean_database(database_url: str, *, retention_days: int) -> tuple[int, int, dict[str, set[str]]]:

@@ -7,6 +7,7 @@ job (services.ingest.download), so a 20 GB file never passes through a request.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ class ImportLimits:
 
 
 async def import_from_url(session: AsyncSession, *, jobs: JobEngine, owner_id: str, url: str, name: str | None,
-                          csv_options: dict[str, Any], data_dir: Path, limits: ImportLimits) -> tuple[Dataset, Job]:
+                          csv_options: dict[str, Any], data_dir: Path, limits: ImportLimits,
+                          expires_at: datetime | None = None) -> tuple[Dataset, Job]:
     """A PENDING dataset and its queued INGEST job, which downloads `url` and ingests it; refusals come first."""
     options = validate_csv_options(csv_options)
     if name is not None and not name.strip():
@@ -45,7 +47,8 @@ async def import_from_url(session: AsyncSession, *, jobs: JobEngine, owner_id: s
     allow = parse_allow_list(limits.allowed_hosts)
     await asyncio.to_thread(vetted_addresses, parts.hostname, parts.port or 443, allow, ["url"])
     shown = display_name(unquote(parts.path.rstrip("/").rsplit("/", 1)[-1]) or parts.hostname)
-    dataset = Dataset(owner_id=owner_id, name=(name or shown).strip()[:MAX_NAME], file_name=shown, csv_options=options)
+    dataset = Dataset(owner_id=owner_id, name=(name or shown).strip()[:MAX_NAME], file_name=shown, csv_options=options,
+                      expires_at=expires_at)
     session.add(dataset)
     await session.flush()
     params = {"dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -133,7 +134,8 @@ async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id
                              file_name: str | None, name: str | None, csv_options: dict[str, Any],
                              data_dir: Path, max_bytes: int, max_decompressed_bytes: int,
                              max_sheet_rows: int, staged_path: Path | None = None,
-                             arrival: UploadArrival | None = None, stall_seconds: float = 60) -> tuple[Dataset, Job]:
+                             arrival: UploadArrival | None = None, stall_seconds: float = 60,
+                             expires_at: datetime | None = None) -> tuple[Dataset, Job]:
     """Store the upload, then queue its INGEST job. On any refusal nothing is left behind.
 
     An `arrival` still streaming in is judged from its first bytes, and its job follows the rest.
@@ -141,7 +143,7 @@ async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id
     options = validate_csv_options(csv_options)
     shown = display_name(file_name)
     dataset = Dataset(owner_id=owner_id, name=given_name(name, field=["name"]) or derived_name(shown), file_name=shown,
-                      csv_options=options)
+                      csv_options=options, expires_at=expires_at)
     folder = files.dataset_dir(data_dir, dataset.id)
     try:
         following = await _judgeable(arrival)

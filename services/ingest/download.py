@@ -19,6 +19,7 @@ import httpx
 from services import files
 from services.errors import ErrorCode, ServiceError, invalid
 from services.ingest.disk import MB, check_room, disk_full, is_disk_full
+from services.jobs.retry import TransientError
 from services.pipelines.fetch import MAX_REDIRECTS, pinned_client
 from services.pipelines.ssrf import check_scheme
 
@@ -69,12 +70,12 @@ def _follow(client: httpx.Client, url: str, temporary: Path, data_dir: Path, max
                 if response.status_code >= 400:
                     raise invalid(f"{_shown(url)} answered HTTP {response.status_code}", ["url"])
                 return _save(response, temporary, data_dir, max_bytes, log)
-        except httpx.TimeoutException as exc:
-            raise ServiceError(ErrorCode.INVALID_INPUT, f"{_shown(url)} sent nothing for {timeout.read:g} s; "
-                               "the import stopped and nothing was kept", ["url"]) from exc
+        except httpx.TimeoutException as exc:  # may pass: the INGEST job runs again (services/jobs/retry.py)
+            raise TransientError(f"{_shown(url)} sent nothing for {timeout.read:g} s; "
+                                 "the import stopped and nothing was kept", ["url"]) from exc
         except httpx.RemoteProtocolError as exc:
-            raise ServiceError(ErrorCode.INVALID_INPUT, f"The connection to {_shown(url)} was cut off before the "
-                               f"file ended ({exc}); nothing was kept", ["url"]) from exc
+            raise TransientError(f"The connection to {_shown(url)} was cut off before the "
+                                 f"file ended ({exc}); nothing was kept", ["url"]) from exc
         except httpx.TransportError as exc:
             raise invalid(f"Could not fetch {_shown(url)}: {exc}; nothing was kept", ["url"]) from exc
     raise invalid(f"More than {MAX_REDIRECTS} redirects; nothing was kept", ["url"])

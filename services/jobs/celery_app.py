@@ -12,6 +12,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from services.jobs.kinds import QUEUES
+from services.jobs.priority import CELERY_STEPS, Priority, celery_priority
 
 RUN_JOB = "assay.run_job"
 
@@ -28,11 +29,17 @@ def create_celery(redis_url: str) -> Celery:
         task_serializer="json", accept_content=["json"],
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        broker_transport_options={"visibility_timeout": 3600},
+        # Redis has no native priorities: kombu keeps one list per step and serves step 0 first, so a
+        # HIGH job queued after LOW ones is fetched first (prefetch 1 + acks_late: a busy worker holds none).
+        # queue_order_strategy stays round robin: "priority" would rank whole queues (ingest starving modeling).
+        broker_transport_options={"visibility_timeout": 3600, "priority_steps": CELERY_STEPS},
+        task_default_priority=celery_priority(Priority.NORMAL),
     )
     return app
 
 
-def send_job(app: Celery, *, job_id: str, attempt: int, queue: str, trace: dict[str, str] | None = None) -> None:
+def send_job(app: Celery, *, job_id: str, attempt: int, queue: str, trace: dict[str, str] | None = None,
+             priority: str | int | None = None) -> None:
     """`trace`: the enqueuing request's W3C trace context, so the worker's spans join its trace."""
-    app.send_task(RUN_JOB, args=[job_id, attempt], kwargs={"trace": trace} if trace else None, queue=queue)
+    app.send_task(RUN_JOB, args=[job_id, attempt], kwargs={"trace": trace} if trace else None, queue=queue,
+                  priority=celery_priority(priority))

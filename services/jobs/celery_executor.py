@@ -42,7 +42,8 @@ class CeleryExecutor:
     def dispatch(self, job: Job) -> None:
         # The trace context is read here, in the enqueuing request, not on the sender thread.
         future = self._sender.submit(send_job, self.celery, job_id=job.id, attempt=job.attempt,
-                                     queue=queue_of(self.kinds, job.kind), trace=self.observer.trace_carrier())
+                                     queue=queue_of(self.kinds, job.kind), trace=self.observer.trace_carrier(),
+                                     priority=job.priority)
         future.add_done_callback(lambda f: f.exception() and logger.error(
             "job %s: sending it to Celery failed: %s", job.id, f.exception()))
 

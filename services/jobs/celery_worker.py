@@ -47,6 +47,9 @@ class WorkerConfig:
     scratch_root: Path | None = None
     telemetry_path: Path | None = None
     observer: JobObserver | None = None  # metrics and traces of the jobs this worker runs
+    log_level: str = "INFO"               # ASSAY_LOG_LEVEL, for the job processes too
+    log_format: str = "text"
+    retry_backoff: tuple[float, float] = (2.0, 60.0)
 
 
 class WorkerRuntime:
@@ -72,12 +75,14 @@ class WorkerRuntime:
         self.records = RedisWorkerRecords(self.client, ttl_seconds=3 * config.heartbeat_seconds)
         cancels = RedisCancelRequests(self.client)
         pool = ProcessExecutor(max_workers=config.concurrency, grace_seconds=config.grace_seconds, preload=config.preload,
-                               memory_mb=config.memory_mb, scratch_root=config.scratch_root)
+                               memory_mb=config.memory_mb, scratch_root=config.scratch_root, log_level=config.log_level,
+                               log_format=config.log_format)
         self.runner = JobRunner(sessions=self.sessions, bus=self.bus, pool=pool, kinds=config.kinds,
                                 timeout_for=config.timeout_for, heartbeat_seconds=config.heartbeat_seconds,
                                 telemetry_path=config.telemetry_path, cancel_poll=cancels.pending,
                                 on_beat=self._write_record, max_result_bytes=config.max_result_bytes,
-                                max_log_chars=config.max_log_chars, observer=config.observer)
+                                max_log_chars=config.max_log_chars, observer=config.observer,
+                                retry_backoff=config.retry_backoff)
         await self.runner.start()
         await self._write_record([])
         self._control = asyncio.create_task(self._follow_cancels(), name="assay-worker-cancels")

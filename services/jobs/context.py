@@ -39,6 +39,10 @@ class JobContext:
         self.current_stage = name
         self._send(("stage", name, _now()))
 
+    def note(self, *, tools: list[str] | None = None, features: list[str] | None = None) -> None:
+        """Add to the job's telemetry what it chose: tools (algorithms tried, steps applied) and features used."""
+        self._send(("telemetry", {"tools": [str(t) for t in tools or []], "features": [str(f) for f in features or []]}))
+
     def ask(self, question: str, choices: list[str]) -> None:
         """Pause for the user's answer; the job runs again with params["answer"] once it comes."""
         raise NeedsInput(question, choices)

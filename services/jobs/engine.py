@@ -19,8 +19,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.jobs.bus import EventBus
 from services.jobs.events import publish_status
 from services.jobs.kinds import JobKindSpec
+from services.jobs.priority import Priority, requested
 from services.jobs.recording import append_log, aware, close_timeline
-from services.jobs.runner import finish_job
+from services.jobs.runner import ended_attempt, finish_job
 from services.jobs.status import ACTIVE, TERMINAL, JobStatus
 from services.jobs.transitions import transition
 from services.storage.tables import Job, utcnow
@@ -103,9 +104,11 @@ class JobEngine:
 
     # ------------------------------------------------------------------ API
     async def enqueue(self, session: AsyncSession, *, owner_id: str, kind: str, params: dict[str, Any],
-                      dataset_id: str | None = None) -> Job:
-        """Persist a QUEUED job (the caller commits, then calls `launch`)."""
-        job = Job(owner_id=owner_id, kind=kind, params=params, dataset_id=dataset_id)
+                      dataset_id: str | None = None, priority: Priority | None = None) -> Job:
+        """Persist a QUEUED job (the caller commits, then calls `launch`). Without `priority`, the one the
+        current operation asked for (services/jobs/priority.py: `requesting`), NORMAL by default."""
+        chosen = priority if priority is not None else requested.get()
+        job = Job(owner_id=owner_id, kind=kind, params=params, dataset_id=dataset_id, priority=chosen.name)
         session.add(job)
         return job
 
@@ -216,16 +219,18 @@ class JobEngine:
             self.launch(job)
 
     async def _recover_running(self, session: AsyncSession, job: Job, to_launch: list[Job]) -> None:
-        if job.attempt < self.max_attempts:
+        # Re-runs after transient failures (job.retries) have their own limit: they do not use up these.
+        if job.attempt - job.retries < self.max_attempts:
             requeued = await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.RUNNING,),
-                                        attempt=job.attempt + 1, started_at=None, timeline=close_timeline(job.timeline))
+                                        attempt=job.attempt + 1, started_at=None, timeline=close_timeline(job.timeline),
+                                        attempts=ended_attempt(job, "WORKER_LOST", error="Its worker or server stopped"))
             if requeued:
                 await append_log(session, job, "WARNING", "The worker or server running this job stopped; running it again "
-                                 f"(attempt {job.attempt} of {self.max_attempts})")
+                                 f"(attempt {job.attempt - job.retries} of {self.max_attempts})")
                 await session.commit()
                 to_launch.append(job)
             return
         reason = f"Its worker or server stopped while this job ran, {job.attempt} time(s); giving up"
         if await transition(session, job, JobStatus.FAILED, from_statuses=(JobStatus.RUNNING,), error=reason,
-                            timeline=close_timeline(job.timeline)):
+                            timeline=close_timeline(job.timeline), attempts=ended_attempt(job, "WORKER_LOST", error=reason)):
             await finish_job(session, job, None, success=False, kinds=self.kinds, bus=self.bus)

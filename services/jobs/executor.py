@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 import multiprocessing
 import threading
@@ -17,6 +18,8 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from services.errors import ErrorCode, ServiceError
 from services.jobs.context import JobCancelled, JobContext, NeedsInput
+from services.jobs.priority import PrioritySlots
+from services.jobs.retry import is_transient
 
 logger = logging.getLogger("assay.jobs")
 
@@ -29,6 +32,9 @@ class JobSpec:
     params: dict[str, Any]
     memory_mb: int = 2048          # the job's memory budget (ASSAY_JOB_MEMORY_MB); the body keeps within it
     scratch_dir: str | None = None # where the body may spill; removed when the job process ends
+    priority: int = 1              # services.jobs.priority.Priority: higher waits less for a free slot
+    log_level: str = "INFO"        # ASSAY_LOG_LEVEL: the job process's own Python logging
+    log_format: str = "text"       # ASSAY_LOG_FORMAT: its lines look like the server's
 
 
 @dataclass
@@ -37,6 +43,7 @@ class WorkerOutcome:
     result: dict[str, Any] | None = None
     error: str | None = None
     code: ErrorCode | None = None
+    transient: bool = False        # failed in a way that may pass (services/jobs/retry.py): worth another try
 
 
 class Executor(Protocol):
@@ -67,6 +74,7 @@ def import_work(path: str) -> Callable[[JobContext], dict]:
 def worker_main(spec: JobSpec, connection, cancel_event) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops workers itself
+    _configure_job_logging(spec)
     parent = os.getppid()
     context = JobContext(job_id=spec.job_id, params=spec.params, send=connection.send,
                          is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent,
@@ -79,11 +87,40 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
     except NeedsInput as question:
         connection.send(("needs_input", question.question, question.choices))
     except ServiceError as exc:
-        connection.send(("error", exc.code, exc.message, None, exc.details))
+        connection.send(("error", exc.code, exc.message, None, exc.details, is_transient(exc)))
     except Exception as exc:  # noqa: BLE001 - reported to the engine, which logs the trace
-        connection.send(("error", ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}", traceback.format_exc(), None))
+        connection.send(("error", ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}", traceback.format_exc(), None,
+                         is_transient(exc)))
     finally:
         connection.close()
+
+
+class _JobJsonFormatter(logging.Formatter):
+    """A job process's log lines as JSON, like the server's (server/logs.py) with the job id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                "message": record.getMessage(), "request_id": None, "user_id": None, "operation_name": None,
+                "job_id": self.job_id, "trace_id": None}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def _configure_job_logging(spec: JobSpec) -> None:
+    """The fork server is a fresh interpreter: the server's logging setup did not come along, so a job process
+    sets up its own at ASSAY_LOG_LEVEL, in the server's format."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_JobJsonFormatter(spec.job_id) if spec.log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s [job %(process)d]: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(spec.log_level)
+    logging.getLogger("assay.jobs").debug("job %s: its process %d started", spec.job_id, os.getpid())
 
 
 def _read_messages(receiver, job_id: str, loop: asyncio.AbstractEventLoop, on_message: Callable[[tuple], None],
@@ -140,14 +177,17 @@ class _Running:
 
 @dataclass
 class ProcessExecutor:
-    """Runs each job in its own worker process, at most `max_workers` at once, in submission order."""
+    """Runs each job in its own worker process, at most `max_workers` at once: the highest priority first,
+    in submission order within one priority."""
 
     max_workers: int = 2
     grace_seconds: float = 2.0
     preload: list[str] = field(default_factory=list)  # modules the fork server imports once (the registry's)
     memory_mb: int = 2048              # each job's memory budget, handed to its body
     scratch_root: Path | None = None   # each job spills under scratch_root/<job id>, removed when it ends
-    _slots: asyncio.Semaphore | None = None
+    log_level: str = "INFO"            # ASSAY_LOG_LEVEL, applied in each job process
+    log_format: str = "text"           # ASSAY_LOG_FORMAT, likewise
+    _slots: PrioritySlots | None = None
     _running: dict[str, _Running] = field(default_factory=dict)
     _waiting: set[str] = field(default_factory=set)
     _cancelled_while_waiting: set[str] = field(default_factory=set)
@@ -182,10 +222,10 @@ class ProcessExecutor:
 
     async def submit(self, spec, *, on_start, on_message) -> WorkerOutcome:
         if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_workers)
+            self._slots = PrioritySlots(self.max_workers)
         self._waiting.add(spec.job_id)
         try:
-            async with self._slots:
+            async with self._slots.slot(spec.priority):
                 self._waiting.discard(spec.job_id)
                 if self._closed or spec.job_id in self._cancelled_while_waiting or not await on_start():
                     return WorkerOutcome("cancelled")
@@ -196,7 +236,8 @@ class ProcessExecutor:
 
     async def _run(self, spec: JobSpec, on_message) -> WorkerOutcome:
         scratch = self.scratch_root / spec.job_id if self.scratch_root else None
-        spec = replace(spec, memory_mb=self.memory_mb, scratch_dir=str(scratch) if scratch else None)
+        spec = replace(spec, memory_mb=self.memory_mb, scratch_dir=str(scratch) if scratch else None,
+                       log_level=self.log_level, log_format=self.log_format)
         try:
             return await self._run_process(spec, on_message)
         finally:
@@ -248,10 +289,10 @@ class ProcessExecutor:
                 return WorkerOutcome("cancelled")
             if kind == "needs_input":
                 return WorkerOutcome("needs_input", result={"question": rest[0], "choices": rest[1]})
-            code, message, trace, details = rest
+            code, message, trace, details, *transient = rest
             if trace:
                 logger.error("job body failed:\n%s", trace)
-            return WorkerOutcome("failed", code=code, error=message, result=details)
+            return WorkerOutcome("failed", code=code, error=message, result=details, transient=bool(transient and transient[0]))
         if stop_requested:
             return WorkerOutcome("cancelled")
         return WorkerOutcome("failed", code=ErrorCode.INTERNAL, error=f"The worker process exited unexpectedly (code {exitcode})")

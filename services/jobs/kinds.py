@@ -25,6 +25,9 @@ class JobKindSpec:
     on_start: Finisher | None = None
     queue: str = "default"
     preload: tuple[str, ...] = ()   # more modules workers import once before any job (warm-ups)
+    # Re-runs after a transient failure (services/jobs/retry.py: a lost connection, a source timing out),
+    # with exponential backoff; 0 fails such a job at once like any other failure.
+    max_retries: int = 2
 
     @property
     def module(self) -> str:

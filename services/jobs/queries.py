@@ -53,6 +53,13 @@ async def count_active_by_kind(session: AsyncSession) -> dict[tuple[str, str], i
     return {(kind, status): count for kind, status, count in rows.all()}
 
 
+async def count_active_by_priority(session: AsyncSession) -> dict[tuple[str, str, str], int]:
+    """{(kind, QUEUED|RUNNING, priority): jobs}: each queue's depth per priority."""
+    rows = await session.execute(select(Job.kind, Job.status, Job.priority, func.count()).where(
+        col(Job.status).in_(IN_FLIGHT)).group_by(Job.kind, Job.status, Job.priority))
+    return {(kind, status, priority): count for kind, status, priority, count in rows.all()}
+
+
 async def count_running(session: AsyncSession) -> int:
     """RUNNING jobs of every owner: what a cluster's workers run (a replica with Celery runs none itself)."""
     return (await session.exec(select(func.count()).select_from(Job).where(Job.status == JobStatus.RUNNING))).one()

@@ -63,6 +63,8 @@ class LogRecorder:
                 elif kind == "progress":
                     job.progress = message[1]
                     events.append({"kind": "PROGRESS"})
+                elif kind == "telemetry":  # kept by the runner until the job ends (services/jobs/telemetry.py)
+                    self.runner.note(job.id, message[1])
                 elif kind == "stage":
                     _, name, when = message
                     timeline = close_timeline(timeline, at=datetime.fromisoformat(when))

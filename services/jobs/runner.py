@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import ErrorCode
@@ -23,11 +23,14 @@ from services.jobs.bus import EventBus
 from services.jobs.events import publish_job_events, publish_status
 from services.jobs.executor import JobSpec, ProcessExecutor, WorkerOutcome
 from services.jobs.kinds import JobKindSpec
+from services.jobs import telemetry
 from services.jobs.observer import JobObserver, JobObservers, TraceCarrier, current_job_id
+from services.jobs.priority import parse as parse_priority
 from services.jobs.recording import LogRecorder, append_log, close_timeline
+from services.jobs.retry import backoff_seconds
 from services.jobs.status import ACTIVE, JobStatus
 from services.jobs.transitions import transition
-from services.storage.tables import Job, utcnow
+from services.storage.tables import Job, JobLog, utcnow
 
 logger = logging.getLogger("assay.jobs")
 
@@ -40,7 +43,8 @@ class JobRunner:
                  kinds: dict[str, JobKindSpec], timeout_for: Callable[[str], float], heartbeat_seconds: float = 2.0,
                  telemetry_path: Path | None = None, cancel_poll: CancelPoll | None = None,
                  on_beat: BeatHook | None = None, max_result_bytes: int = 64 * 1024 * 1024,
-                 max_log_chars: int = 16384, observer: JobObserver | None = None) -> None:
+                 max_log_chars: int = 16384, observer: JobObserver | None = None,
+                 retry_backoff: tuple[float, float] = (2.0, 60.0)) -> None:
         self.sessions = sessions
         self.bus = bus
         self.pool = pool
@@ -59,6 +63,10 @@ class JobRunner:
         self._running_snapshots: dict[str, Job] = {}
         self._stop_reasons: dict[str, tuple[str, str]] = {}
         self._beat_task: asyncio.Task | None = None
+        self.retry_backoff = retry_backoff  # (first wait, longest wait) in seconds before a transient failure's re-run
+        self._notes: dict[str, dict[str, list[str]]] = {}   # what each job's body noted for its telemetry
+        self._first_started: dict[str, Any] = {}
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self.pool.warm_up()
@@ -89,6 +97,7 @@ class JobRunner:
             publish_status(self.bus, handed_back, final=True)
 
     async def stop(self, *, hand_back: bool) -> None:
+        self._stopping.set()  # jobs waiting out a retry backoff stay QUEUED for the next start or another worker
         if self._beat_task:
             # Awaited while the database engine is still open: a heartbeat cancelled mid-query on a
             # disposed engine never finishes, which hung test-client teardown now and then.
@@ -122,17 +131,9 @@ class JobRunner:
                 job = await session.get(Job, job_id)
             if job is None or job.status != JobStatus.QUEUED or (attempt is not None and job.attempt != attempt):
                 return
-            spec = self.kinds[job.kind]
-            recorder = LogRecorder(self, job)
-            timer = asyncio.get_running_loop().call_later(self.timeout_for(job.kind), self._expire, job)
-            try:
-                outcome = await self.pool.submit(
-                    JobSpec(job.id, spec.work, job.params), on_start=lambda: self._mark_running(job),
-                    on_message=recorder.push)
-            finally:
-                timer.cancel()
-            await recorder.close()
-            await self._conclude(job, outcome)
+            while job is not None:
+                retry_in = await self._run_attempt(job)
+                job = await self._after_backoff(job_id, retry_in) if retry_in is not None else None
         except Exception:  # noqa: BLE001 - a job must never stay RUNNING because the runner tripped
             logger.exception("job %s: the runner failed while driving it", job_id)
             async with self.sessions() as session:
@@ -145,6 +146,36 @@ class JobRunner:
             self._stop_reasons.pop(job_id, None)
             self._running_snapshots.pop(job_id, None)
             self._traces.pop(job_id, None)
+            self._notes.pop(job_id, None)
+            self._first_started.pop(job_id, None)
+
+    async def _run_attempt(self, job: Job) -> float | None:
+        """Run one attempt to its end; the seconds to wait before the next when it failed transiently."""
+        spec = self.kinds[job.kind]
+        recorder = LogRecorder(self, job)
+        timer = asyncio.get_running_loop().call_later(self.timeout_for(job.kind), self._expire, job)
+        try:
+            outcome = await self.pool.submit(
+                JobSpec(job.id, spec.work, job.params, priority=int(parse_priority(job.priority))),
+                on_start=lambda: self._mark_running(job), on_message=recorder.push)
+        finally:
+            timer.cancel()
+        await recorder.close()
+        return await self._conclude(job, outcome)
+
+    async def _after_backoff(self, job_id: str, seconds: float) -> Job | None:
+        """Wait out the backoff (this task stays the job's driver, so recovery leaves it alone), then the job if
+        it is still QUEUED: cancelled meanwhile, or this runner stopping, ends the wait without a run."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        if self._stopping.is_set():
+            return None
+        async with self.sessions() as session:
+            job = await session.get(Job, job_id)
+        return job if job is not None and job.status == JobStatus.QUEUED else None
+
+    def note(self, job_id: str, note: dict[str, Any]) -> None:
+        telemetry.merge_notes(self._notes.setdefault(job_id, {}), note)
 
     async def _mark_running(self, job: Job) -> bool:
         async with self.sessions() as session:
@@ -158,11 +189,13 @@ class JobRunner:
             if not await transition(session, job, JobStatus.RUNNING, from_statuses=(JobStatus.QUEUED,),
                                     started_at=now, heartbeat_at=now):
                 return False
+            self._first_started.setdefault(job.id, now)
             on_start = self.kinds[job.kind].on_start
             if on_start is not None:
                 await on_start(session, job, None)
             await session.commit()
         self._running_snapshots[job.id] = job
+        logger.debug("job %s (%s): attempt %d started at %s priority", job.id, job.kind, job.attempt, job.priority)
         publish_status(self.bus, job)
         self.observer.job_started(job)
         return True
@@ -182,17 +215,22 @@ class JobRunner:
                                        f"{self.max_result_bytes / 1048576:.3g} MB limit")
         return outcome
 
-    async def _conclude(self, job: Job, outcome: WorkerOutcome) -> None:
+    async def _conclude(self, job: Job, outcome: WorkerOutcome) -> float | None:
         stop = self._stop_reasons.get(job.id)
         outcome = self._checked_result(outcome)
         async with self.sessions() as session:
             attempt = job.attempt
             job = await session.get(Job, job.id)  # afresh, as in _mark_running
             if job is None or job.attempt != attempt:
-                return
+                return None
+            spec = self.kinds.get(job.kind)
+            if (outcome.status == "failed" and outcome.transient and stop is None and spec is not None
+                    and job.retries < spec.max_retries):
+                return await self._retry_later(session, job, outcome, spec.max_retries)
             if outcome.status == "succeeded" and stop is None:
                 if await transition(session, job, JobStatus.SUCCEEDED, from_statuses=(JobStatus.RUNNING,), progress=1.0,
-                                    result=outcome.result, timeline=close_timeline(job.timeline)):
+                                    result=outcome.result, timeline=close_timeline(job.timeline),
+                                    attempts=ended_attempt(job, JobStatus.SUCCEEDED)):
                     try:
                         await self._finish(session, job, outcome.result, success=True)
                         return
@@ -202,7 +240,7 @@ class JobRunner:
                         await session.refresh(job)
                         outcome = WorkerOutcome("failed", code=ErrorCode.INTERNAL, error="Saving the result failed")
                 else:
-                    return
+                    return None
             if outcome.status == "needs_input" and stop is None:
                 await transition(session, job, JobStatus.NEEDS_INPUT, from_statuses=(JobStatus.RUNNING,),
                                  question=outcome.result["question"], choices=outcome.result["choices"],
@@ -210,38 +248,69 @@ class JobRunner:
                 await append_log(session, job, "INFO", f"Waiting for an answer: {outcome.result['question']}")
                 await session.commit()
                 publish_status(self.bus, job)
-                return
+                return None
             if stop is not None and stop[0] == JobStatus.QUEUED:  # handed back at shutdown
                 await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.RUNNING,), error=None,
                                  started_at=None, timeline=close_timeline(job.timeline))
                 await session.commit()
                 publish_status(self.bus, job)
-                return
+                return None
             status, reason = stop or ((JobStatus.CANCELLED, "Cancelled") if outcome.status == "cancelled"
                                       else (JobStatus.FAILED, outcome.error or "Failed"))
             if outcome.status == "failed" and outcome.code == ErrorCode.INTERNAL and stop is None:
                 logger.error("job %s failed: %s", job.id, outcome.error)
                 reason = f"Internal error: {outcome.error}"
             if await transition(session, job, status, from_statuses=(JobStatus.RUNNING,), error=reason,
-                                timeline=close_timeline(job.timeline)):
+                                timeline=close_timeline(job.timeline),
+                                attempts=ended_attempt(job, status, error=reason, transient=outcome.transient)):
                 details = outcome.result if outcome.status == "failed" and stop is None else None
                 await self._finish(session, job, details, success=False)
+        return None
+
+    async def _retry_later(self, session: AsyncSession, job: Job, outcome: WorkerOutcome, max_retries: int) -> float | None:
+        """Back to QUEUED as the next attempt (so a stale broker message for this one does nothing), saying so."""
+        retry = job.retries + 1
+        delay = backoff_seconds(retry, base=self.retry_backoff[0], cap=self.retry_backoff[1])
+        attempts = ended_attempt(job, "RETRYING", error=outcome.error, transient=True, retry_in_seconds=round(delay, 3))
+        if not await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.RUNNING,), error=None,
+                                attempt=job.attempt + 1, retries=retry, started_at=None, progress=0.0,
+                                timeline=close_timeline(job.timeline), attempts=attempts):
+            return None
+        await append_log(session, job, "WARNING", f"Attempt {job.attempt - 1} failed with a transient error: "
+                         f"{outcome.error}; retrying in {delay:.1f} s (retry {retry} of {max_retries})")
+        await session.commit()
+        publish_status(self.bus, job)
+        logger.warning("job %s (%s): transient failure, retry %d of %d in %.1f s: %s", job.id, job.kind, retry,
+                       max_retries, delay, outcome.error)
+        return delay
 
     async def _finish(self, session: AsyncSession, job: Job, result: dict | None, *, success: bool) -> None:
+        record = await self._telemetry(session, job)
         await finish_job(session, job, result, success=success, kinds=self.kinds, bus=self.bus)
-        self._write_telemetry(job)
+        self._write_telemetry(record)
         logger.info("job %s (%s, attempt %d) ended %s", job.id, job.kind, job.attempt, job.status)
         # Only after a won compare-and-set to a final status: each ending is observed exactly once.
         self.observer.job_finished(job, trace=self._traces.get(job.id))
 
-    def _write_telemetry(self, job: Job) -> None:
+    async def _telemetry(self, session: AsyncSession, job: Job) -> telemetry.JobTelemetry:
+        """Kept on the job in the transaction that ends it (so `job.telemetry` and the status agree)."""
+        level = col(JobLog.level) == "WARNING"
+        warnings = (await session.exec(select(JobLog.message).where(JobLog.job_id == job.id, level)
+                                       .order_by(col(JobLog.seq)).limit(telemetry.MAX_WARNINGS))).all()
+        count = (await session.exec(select(func.count()).select_from(JobLog).where(JobLog.job_id == job.id, level))).one()
+        record = telemetry.build(job, notes=self._notes.get(job.id, {}), warnings=list(warnings), warning_count=count,
+                                 first_started_at=self._first_started.get(job.id))
+        job.telemetry = record.model_dump(mode="json")
+        session.add(job)
+        return record
+
+    def _write_telemetry(self, record: telemetry.JobTelemetry) -> None:
         if self.telemetry_path is None:
             return
-        self.telemetry_path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"job_id": job.id, "kind": job.kind, "status": job.status, "attempt": job.attempt,
-                  "stages": [{"stage": s["stage"], "duration_ms": s.get("duration_ms")} for s in job.timeline]}
-        with self.telemetry_path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        try:
+            telemetry.append_line(self.telemetry_path, record)
+        except OSError:  # a full disk must not undo a finished job
+            logger.exception("job %s: writing its telemetry line failed", record.job_id)
 
     # ------------------------------------------------------------------ liveness
     async def _beat(self) -> None:
@@ -274,3 +343,11 @@ async def finish_job(session: AsyncSession, job: Job, result: dict | None, *, su
         await (spec.on_success if success else spec.on_failure)(session, job, result)
     await session.commit()
     publish_status(bus, job)
+
+
+def ended_attempt(job: Job, outcome: str, **facts: Any) -> list[dict[str, Any]]:
+    """The job's attempts with this one's end added: what `job.attempts` shows."""
+    entry = {"attempt": job.attempt, "started_at": job.started_at.isoformat() if job.started_at else None,
+             "finished_at": utcnow().isoformat(), "outcome": str(outcome), "error": facts.get("error"),
+             "transient": bool(facts.get("transient", False)), "retry_in_seconds": facts.get("retry_in_seconds")}
+    return [*(job.attempts or []), entry]

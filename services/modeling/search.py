@@ -515,6 +515,7 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
     spec, data_dir = TrainingSpec.from_params(p), Path(p["data_dir"])
     data = prepare_data(ctx, spec, data_dir, p["columns"])
     best, leaderboard = CandidateSearch(ctx, spec, data).run()
+    ctx.note(tools=[c.algorithm for c in leaderboard], features=[f["name"] for f in data.features])
     model, training_rows = refit(ctx, spec, data, best)
     classes = [str(c) for c in model.classes_] if data.task == "CLASSIFICATION" else None
     evaluation = evaluate_model(ctx, spec, data, model, classes)

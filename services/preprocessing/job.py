@@ -27,6 +27,7 @@ def run_preprocess(ctx: JobContext) -> dict:
     data_dir = Path(ctx.params["data_dir"])
     source, target = ctx.params["source_id"], ctx.params["dataset_id"]
     steps = [(entry["step"], entry["params"]) for entry in ctx.params["steps"]]
+    ctx.note(tools=[name for name, _ in steps])
     return preprocess_table(files.parquet_path(data_dir, source), files.parquet_path(data_dir, target), steps,
                             memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir, log=ctx.log, stage=ctx.stage,
                             progress=ctx.progress, checkpoint=ctx.checkpoint)

@@ -53,6 +53,14 @@ async def on_profile_failure(session: AsyncSession, job: Job, _result: dict[str,
                   ignore_errors=True)
 
 
+def profile_version(data_dir: Path, dataset_id: str) -> int | None:
+    """The stored profile's version (its file's change time), or None when there is none: a new profile is a new key."""
+    try:
+        return files.profile_path(data_dir, dataset_id).stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 def load_profile(data_dir: Path, dataset_id: str) -> dict[str, Any] | None:
     path = files.profile_path(data_dir, dataset_id)
     try:

@@ -83,6 +83,8 @@ class Dataset(TimestampedBase, table=True):
     csv_options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     parent_id: str | None = Field(default=None, foreign_key="dataset.id", ondelete="SET NULL")
     recipe: Any | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # A temporary dataset: the MAINTENANCE job deletes it (files and rows) once this moment has passed.
+    expires_at: datetime | None = Field(default=None, index=True)
 
 
 class Job(TimestampedBase, table=True):
@@ -105,6 +107,10 @@ class Job(TimestampedBase, table=True):
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None
     dataset_id: str | None = Field(default=None, foreign_key="dataset.id", index=True, ondelete="SET NULL")
+    priority: str = Field(default="NORMAL", max_length=8, sa_column_kwargs={"server_default": "NORMAL"})
+    retries: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # transient-failure re-runs made
+    attempts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=True))
+    telemetry: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class JobLog(SQLModel, table=True):

@@ -13,7 +13,8 @@ from services.storage import db
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values = {"data_dir": tmp_path / "data", "secret_key": "test-secret-key-that-is-long-enough-for-hs256",
-              "max_concurrent_jobs": 2, "job_heartbeat_seconds": 0.5, **overrides}
+              "max_concurrent_jobs": 2, "job_heartbeat_seconds": 0.5,
+              "job_retry_backoff_seconds": 0.05, **overrides}  # a transiently failed job's re-run waits 50 ms, not 2 s
     return Settings(_env_file=None, **values)  # a developer's .env must not change what a test sees
 
 
