@@ -76,13 +76,17 @@ def _quoted(name: str) -> str:
 
 
 def read_training_frame(path: Path, *, names: list[str], target: str, columns: list[dict[str, Any]],
-                        classify: bool | None, memory_mb: int, scratch_dir: Path | None, seed: int, log) -> TrainingFrame:
-    """The labelled rows of `names`: all of them when they fit the budget, else a stratified sample that does.
+                        classify: bool | None, memory_mb: int, scratch_dir: Path | None, seed: int, log,
+                        max_rows: int | None = None) -> TrainingFrame:
+    """The labelled rows of `names`: all of them when they fit the budget (and `max_rows`, when given), else a
+    stratified sample that does.
 
     `classify` None means the task is not known yet: rows are then thinned without strata.
     """
     per_row = bytes_per_row(path, names, columns)
     fits = rows_within(memory_mb, per_row)
+    if max_rows is not None:
+        fits = min(fits, max_rows)
     parquet = pq.ParquetFile(path)
     total = parquet.metadata.num_rows
     if total <= fits:
