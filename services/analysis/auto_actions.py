@@ -8,6 +8,7 @@ filled with its median (numbers) or its most frequent value. The target itself i
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,6 +18,16 @@ from services.preprocessing.job import preprocess_table
 from services.preprocessing.validate import validate_steps
 
 FEW_NULLS = 0.05  # a column missing at most this share of its values is imputed; more is a decision for a person
+NEARLY_UNIQUE = 0.95  # an id-named column this distinct is an identifier even when duplicate rows repeat some ids
+ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key|code)$|^id", re.IGNORECASE)  # as ingest's identifier detection
+
+
+def _id_like(stats: dict[str, Any], semantic: str | None) -> bool:
+    if semantic == "IDENTIFIER":
+        return True
+    count = stats.get("count") or 0
+    return (semantic in ("CATEGORICAL", "TEXT", "NUMERIC") and count >= 50 and bool(ID_NAME.search(stats["name"]))
+            and not str(stats.get("dtype", "")).startswith("float") and stats["distinct_count"] >= NEARLY_UNIQUE * count)
 
 
 def plan_actions(profile: dict[str, Any], columns: list[dict[str, Any]], target: str) -> list[AutoAction]:
@@ -32,7 +43,7 @@ def plan_actions(profile: dict[str, Any], columns: list[dict[str, Any]], target:
         name = stats["name"]
         if name == target:
             continue
-        if types.get(name) == "IDENTIFIER":
+        if _id_like(stats, types.get(name)):
             dropped.add(name)
             actions.append(AutoAction(kind="DROP_ID_COLUMN", columns=[name],
                                       reason=f"{name} is an identifier ({stats['distinct_count']:,} distinct values): "
