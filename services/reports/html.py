@@ -48,9 +48,13 @@ def _histogram(column: dict[str, Any], colour: str) -> str | None:
         return None
     figure, axis = plt.subplots(figsize=(4.5, 2.4))
     edges = np.array(histogram["edges"])
-    axis.bar(edges[:-1], histogram["counts"], width=np.diff(edges), align="edge", color=colour)
-    axis.set_title(column["name"][:40], fontsize=9)
-    return _png(figure)
+    try:  # values near the float limit give edges matplotlib cannot lay out: the card goes without its picture
+        axis.bar(edges[:-1], histogram["counts"], width=np.diff(edges), align="edge", color=colour)
+        axis.set_title(column["name"][:40], fontsize=9)
+        return _png(figure)
+    except (ValueError, OverflowError):
+        plt.close(figure)
+        return None
 
 
 def _heatmap(names: list[str], matrix: list[list[float | None]], title: str) -> str:

@@ -82,9 +82,9 @@ def test_the_report_is_a_typed_document_with_the_critique(tmp_path):
 
 
 def test_a_document_that_does_not_validate_falls_back_to_the_deterministic_renderer(client, token):
-    """An infinite value makes the column's mean infinite, which JSON (and GraphQL) cannot carry: the document is
-    refused, the HTML comes from the profile directly, and both say so."""
-    frame = pd.DataFrame({"a": [1.0, 2.0, float("inf"), 4.0, 5.0] * 4, "b": list("xyzxy") * 4})
+    """Values near the float limit overflow the column's mean to infinity, which JSON (and GraphQL) cannot carry: the
+    document is refused, the HTML comes from the profile directly, and both say so."""
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0, 5.0] * 4, "b": list("xyzxy") * 4, "huge": [1.5e308] * 20})
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "inf.csv")
     payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"]}}, token)["data"]["generateReport"]
     job = wait_for_job(client, token, payload["job"]["id"])
@@ -93,6 +93,7 @@ def test_a_document_that_does_not_validate_falls_back_to_the_deterministic_rende
     content = report["data"]["node"]["content"]
     assert content["renderer"] == "DETERMINISTIC"
     assert content["fallbackReason"].startswith("The report document did not validate")
+    assert "columns.2.mean" in content["fallbackReason"]
     assert content["overview"] is None and content["columns"] == []
     html = client.get(report["data"]["node"]["url"]).text
     assert "Deterministic renderer" in html and ">Columns<" in html  # the profile is still all there
