@@ -13,7 +13,7 @@ from tests.support.settings import make_settings
 ANALYSIS = """query($id: ID!) { job(id: $id) { status error
   analysis { autoActions { kind columns rows reason } notes failure { stage code }
              workingDataset { id name rowCount status parent { id } columns { name nullCount } } }
-  model { features: signature { name } }
+  model { features { name } dataset { id } }
   report { content { autoActions { kind columns rows reason } notes } } } }"""
 DATASET = """query($id: ID!) { dataset(id: $id) { rowCount columns { name nullCount } children { id } } }"""
 DATASETS = "{ datasets { totalCount } }"
@@ -53,6 +53,7 @@ def test_safe_auto_actions_fix_a_new_version_and_say_why(tmp_path):
         columns = {c["name"]: c["nullCount"] for c in working["columns"]}
         assert set(columns) == {"x1", "x2", "group", "label"} and columns["x2"] == 0 and columns["label"] == 1
         assert {f["name"] for f in job["model"]["features"]} <= {"x1", "x2", "group"}
+        assert job["model"]["dataset"] == {"id": working["id"]}  # trained on the fixed version
         assert job["report"]["content"]["autoActions"] == job["analysis"]["autoActions"]
         # undoable: the analysed version is untouched, and the fixed one is a child of it
         after = gql(client, DATASET, {"id": dataset["id"]}, token)["data"]["dataset"]
