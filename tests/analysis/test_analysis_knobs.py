@@ -51,7 +51,7 @@ def test_a_stage_over_its_limit_is_stopped_while_it_runs(tmp_path):
         dataset = ingest(client, token, wide_frame(4000).to_csv(index=False).encode(), "wide.csv")
         started = analyze(client, token, dataset["id"], target="label")
         assert started["errors"] == []
-        job = wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"))
+        job = wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=300)
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
         assert job["status"] == "FAILED", job
         assert job["analysis"]["failure"] == {
@@ -73,7 +73,7 @@ def test_the_eda_limit_names_its_stage(tmp_path):
     with server(tmp_path, analysis_eda_timeout_seconds=0.001) as (client, token):
         dataset = ingest(client, token, frame_with_label().to_csv(index=False).encode(), "small.csv")
         job_id = analyze(client, token, dataset["id"])["job"]["id"]
-        wait_for(client, token, job_id, ("SUCCEEDED", "FAILED"))
+        wait_for(client, token, job_id, ("SUCCEEDED", "FAILED"), timeout=300)
         job = gql(client, ANALYSIS, {"id": job_id}, token)["data"]["job"]
         assert job["status"] == "FAILED"
         assert job["analysis"]["failure"]["code"] == "TIMEOUT"
@@ -91,7 +91,7 @@ def test_every_knob_changes_what_the_analysis_does(tmp_path):
         options = {"cvFolds": 3, "earlyStopSample": 200, "hgbMinRows": 100_000, "largeFileMb": size_mb / 3}
         started = analyze(client, token, dataset["id"], target="label", options=options)
         assert started["errors"] == []
-        wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"))
+        wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=300)
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
         assert job["status"] == "SUCCEEDED", job
         assert job["analysis"]["options"] == {"cvFolds": 3, "earlyStopSample": 200, "hgbMinRows": 100_000,
@@ -120,7 +120,7 @@ def test_settings_are_the_defaults_and_options_win(tmp_path):
         assert started["errors"] == []
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
         assert job["analysis"]["options"]["cvFolds"] == 4 and job["analysis"]["options"]["allowedExts"] == ["csv", "tsv"]
-        wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"))
+        wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=300)
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
         assert job["status"] == "SUCCEEDED" and len(job["model"]["cvScores"]) == 4
 

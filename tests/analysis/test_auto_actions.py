@@ -39,7 +39,7 @@ def test_safe_auto_actions_fix_a_new_version_and_say_why(tmp_path):
         started = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "label",
                                                   "safeAutoActions": True}}, token)["data"]["analyzeDataset"]
         assert started["errors"] == []
-        wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"))
+        wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=300)
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
         assert job["status"] == "SUCCEEDED", job
         actions = {(a["kind"], tuple(a["columns"])): a for a in job["analysis"]["autoActions"]}
@@ -70,7 +70,7 @@ def test_a_failed_analysis_leaves_no_fixed_version(tmp_path):
         dataset = ingest(client, token, messy_frame().to_csv(index=False).encode(), "messy.csv")
         started = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "label",
                                                   "safeAutoActions": True}}, token)["data"]["analyzeDataset"]
-        wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"))
+        wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=300)
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
         assert job["status"] == "FAILED" and job["analysis"]["failure"] == {"stage": "modeling", "code": "TIMEOUT"}
         assert gql(client, DATASETS, None, token)["data"]["datasets"]["totalCount"] == 1
@@ -83,7 +83,7 @@ def test_nothing_to_fix_keeps_no_new_version(client, token):
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "clean.csv")
     started = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "label", "safeAutoActions": True}},
                   token)["data"]["analyzeDataset"]
-    wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"))
+    wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=300)
     job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
     assert job["status"] == "SUCCEEDED", job
     assert job["analysis"]["autoActions"] == [] and job["analysis"]["workingDataset"] is None

@@ -52,7 +52,7 @@ def test_the_report_is_a_typed_document_with_the_critique(tmp_path):
         dataset = ingest(client, token, critique_frame().to_csv(index=False).encode(), "critique.csv")
         started = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "label"}}, token)
         job_id = started["data"]["analyzeDataset"]["job"]["id"]
-        wait_for(client, token, job_id, ("SUCCEEDED", "FAILED"))
+        wait_for(client, token, job_id, ("SUCCEEDED", "FAILED"), timeout=300)
         job = gql(client, CONTENT, {"id": job_id}, token)["data"]["job"]
         assert job["status"] == "SUCCEEDED", job
         critique = job["analysis"]["critique"]
@@ -87,7 +87,7 @@ def test_a_document_that_does_not_validate_falls_back_to_the_deterministic_rende
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0, 5.0] * 4, "b": list("xyzxy") * 4, "huge": [1.5e308] * 20})
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "inf.csv")
     payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"]}}, token)["data"]["generateReport"]
-    job = wait_for_job(client, token, payload["job"]["id"])
+    job = wait_for_job(client, token, payload["job"]["id"], timeout=180)
     assert job["status"] == "SUCCEEDED", job
     report = gql(client, REPORT_NODE, {"id": payload["report"]["id"]}, token)
     content = report["data"]["node"]["content"]
@@ -103,7 +103,7 @@ def test_a_document_that_does_not_validate_falls_back_to_the_deterministic_rende
 def test_another_users_report_content_is_not_theirs(client, token):
     dataset = ingest(client, token, b"a,b\n1,2\n3,4\n5,6\n")
     payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"]}}, token)["data"]["generateReport"]
-    wait_for_job(client, token, payload["job"]["id"])
+    wait_for_job(client, token, payload["job"]["id"], timeout=180)
     query = 'query($id: ID!) { node(id: $id) { ... on Report { content { renderer overview { rows } } } } }'
     mine = gql(client, query, {"id": payload["report"]["id"]}, token)["data"]["node"]
     assert mine["content"] == {"renderer": "JSON_FIRST", "overview": {"rows": 3}}
@@ -121,7 +121,7 @@ def test_every_theme_token_has_a_setting_and_an_input(tmp_path):
         token = register(client)["accessToken"]
         dataset = ingest(client, token, b"a,b\n1,2\n3,4\n5,6\n")
         payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"]}}, token)["data"]["generateReport"]
-        wait_for_job(client, token, payload["job"]["id"])
+        wait_for_job(client, token, payload["job"]["id"], timeout=180)
         html = client.get(payload["report"]["url"]).text
         for colour in ("#fafafa", "#708090", "#008000", "#ffa500", "#cc0000"):  # each in its one canonical spelling
             assert colour in html, colour
@@ -129,7 +129,7 @@ def test_every_theme_token_has_a_setting_and_an_input(tmp_path):
         theme = {"surface": "#010203", "muted": "#040506", "ok": "#070809", "warn": "#0a0b0c", "error": "#0d0e0f",
                  "logoUrl": "https://example.org/other.png"}
         payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": theme}}, token)["data"]["generateReport"]
-        wait_for_job(client, token, payload["job"]["id"])
+        wait_for_job(client, token, payload["job"]["id"], timeout=180)
         html = client.get(payload["report"]["url"]).text
         assert all(colour in html for colour in ("#010203", "#040506", "#070809", "#0a0b0c", "#0d0e0f"))
         assert "#fafafa" not in html and "example.com/brand.svg" not in html and "example.org/other.png" in html
