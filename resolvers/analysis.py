@@ -22,7 +22,16 @@ def _theme(theme: Any) -> dict | None:
     if theme is None:
         return None
     return {"primary": theme.primary, "accent": theme.accent, "background": theme.background, "text": theme.text,
-            "font_family": theme.font_family, "logo_url": theme.logo_url}
+            "font_family": theme.font_family, "logo_url": theme.logo_url, "surface": theme.surface,
+            "muted": theme.muted, "ok": theme.ok, "warn": theme.warn, "error": theme.error}
+
+
+def _options(input: AnalyzeDatasetInput) -> dict[str, Any]:
+    given = input.options
+    options = {} if given is None else {
+        "cv_folds": given.cv_folds, "early_stop_sample": given.early_stop_sample, "hgb_min_rows": given.hgb_min_rows,
+        "allowed_exts": given.allowed_exts, "large_file_mb": given.large_file_mb}
+    return options | {"safe_auto_actions": input.safe_auto_actions}
 
 
 @strawberry.type
@@ -37,7 +46,8 @@ class AnalysisMutation:
                 session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=raw_id(input.dataset_id, "Dataset"),
                 target=input.target, theme=_theme(input.theme), theme_defaults=_theme_defaults(ctx),
                 data_dir=settings.resolved_data_dir, model_budget=settings.analysis_model_budget_seconds,
-                stage_timeout=settings.analysis_stage_timeout_seconds)
+                stage_limits=settings.analysis_stage_limits, option_defaults=settings.analysis_defaults,
+                options=_options(input))
         return JobPayload(job=Job.from_row(job))
 
     @mutation(description="Answer a NEEDS_INPUT job; it resumes")

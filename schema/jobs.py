@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from schema.pipelines import PipelineRun
     from schema.reports import Report
     from schema.comparisons import Comparison
+    from schema.reports import Analysis
 
 
 @strawberry.enum
@@ -210,6 +211,11 @@ class Job(Node):
         row = await info.context.loaders.pipeline_run.load(self.row.params.get("run_id"))
         return PipelineRun.from_row(row) if row else None
 
+
+    @strawberry.field(description="An ANALYZE job's analysis: options, critique, automatic fixes, failed stage")
+    def analysis(self) -> Annotated["Analysis", strawberry.lazy("schema.reports")] | None:
+        from schema.reports import analysis_of
+        return analysis_of(self.row)
 
     @strawberry.field(description="The report an ANALYZE or REPORT job wrote, once written")
     async def report(self, info: strawberry.Info) -> Annotated["Report", strawberry.lazy("schema.reports")] | None:

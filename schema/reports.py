@@ -12,6 +12,7 @@ from schema.common import Node, UserError, signed_link, to_global_id
 from schema.jobs import JobPriority, priority_input
 
 if TYPE_CHECKING:
+    from services.storage.tables import Job as JobRowType
     from schema.datasets import Dataset
     from schema.jobs import Job
     from schema.models import Model
@@ -24,7 +25,29 @@ class ReportThemeInput:
     background: Optional[str] = None
     text: Optional[str] = None
     font_family: Optional[str] = None
-    logo_url: Optional[str] = strawberry.field(default=None, description="http(s); the only external URL a report may hold")
+    logo_url: Optional[str] = strawberry.field(default=None, description="http(s); the only external URL a report may "
+                                                                        "hold (default ASSAY_REPORT_LOGO_URL)")
+    surface: Optional[str] = strawberry.field(default=None, description="Background of cards and notes")
+    muted: Optional[str] = strawberry.field(default=None, description="Secondary text and borders")
+    ok: Optional[str] = strawberry.field(default=None, description="Marks what passed (no QA finding)")
+    warn: Optional[str] = strawberry.field(default=None, description="Marks WARNING findings")
+    error: Optional[str] = strawberry.field(default=None, description="Marks CRITICAL findings and a renderer fallback")
+
+
+@strawberry.input(description="The seed's analysis knobs; each absent one is its ASSAY_ANALYSIS_* setting")
+class AnalysisOptionsInput:
+    cv_folds: Optional[int] = strawberry.field(default=None, description="Cross-validation folds, 2-20 (CV_FOLDS)")
+    early_stop_sample: Optional[int] = strawberry.field(
+        default=None, description="Candidates are compared on at most this many training rows before the winner is "
+                                  "fitted on all of them, >= 100 (EARLY_STOP_SAMPLE)")
+    hgb_min_rows: Optional[int] = strawberry.field(
+        default=None, description="Gradient boosting is a candidate only from this many training rows (HGB_MIN_ROWS)")
+    allowed_exts: Optional[list[str]] = strawberry.field(
+        default=None, description="File extensions the analysis accepts, e.g. [\"csv\"]; another file type is "
+                                  "UNSUPPORTED_FILE (ALLOWED_EXTS); empty: all")
+    large_file_mb: Optional[float] = strawberry.field(
+        default=None, description="Above this stored size the model is fitted on a sample, and the analysis says so "
+                                  "(LARGE_FILE_MB)")
 
 
 @strawberry.input
@@ -33,6 +56,12 @@ class AnalyzeDatasetInput:
     target: Optional[str] = strawberry.field(default=None, description="Chosen by heuristics, or asked, when absent")
     theme: Optional[ReportThemeInput] = None
     priority: JobPriority = priority_input()
+    options: Optional[AnalysisOptionsInput] = None
+    safe_auto_actions: Optional[bool] = strawberry.field(
+        default=None, description="Let the analysis drop identifier and constant columns and exact duplicate rows and "
+                                  "impute columns (not the target) missing few values, on a NEW dataset version (the "
+                                  "analysed one is untouched); each fix is listed on Job.analysis.autoActions. "
+                                  "Default ASSAY_ANALYSIS_SAFE_AUTO_ACTIONS")
 
 
 @strawberry.input
@@ -71,6 +100,11 @@ class Report(Node):
         row = await info.context.loaders.model.load(self.row.model_id)
         return Model.from_row(row) if row else None
 
+    @strawberry.field(description="The report as a typed document (the one its HTML was rendered from); null for a "
+                                  "report written before documents were kept")
+    async def content(self, info: strawberry.Info) -> Optional["ReportContent"]:
+        return await report_content(info, self.row)
+
 
 @strawberry.type
 class ReportPayload:
@@ -82,3 +116,202 @@ class ReportPayload:
 def report_type(info: strawberry.Info, row: ReportRow) -> Report:
     return Report.from_row(row, signed_link(info, f"/files/reports/{row.id}.html", owner_id=row.owner_id, kind="report",
                                             object_id=row.id, fmt="HTML"))
+
+
+# ---------------------------------------------------------------- report content (JSON-first) and the analysis
+# The GraphQL types are generated from the pydantic models the jobs write (services/reports/content.py,
+# services/analysis/models.py), so the document a frontend reads is the one the HTML was rendered from.
+from strawberry.experimental import pydantic as from_model  # noqa: E402
+
+from services.analysis import models as analysis_models  # noqa: E402
+from services.analysis.options import AnalysisOptions as AnalysisOptionsModel  # noqa: E402
+from services.reports import content  # noqa: E402
+
+FindingKind = strawberry.enum(analysis_models.FindingKind, name="FindingKind",
+                              description="What a critique finding is about")
+FindingSeverity = strawberry.enum(analysis_models.Severity, name="FindingSeverity")
+AutoActionKind = strawberry.enum(analysis_models.AutoActionKind, name="AutoActionKind",
+                                 description="A conservative fix safeAutoActions may apply")
+ReportRenderer = strawberry.enum(content.Renderer, name="ReportRenderer",
+                                 description="Which renderer wrote the report's HTML")
+
+
+@from_model.type(model=analysis_models.Finding, all_fields=True, name="CritiqueFinding",
+                 description="A QA finding: target leakage, class imbalance, small data, or drift between the "
+                             "training and held-out split")
+class CritiqueFinding:
+    pass
+
+
+@from_model.type(model=content.Overview, all_fields=True, name="ReportOverview")
+class ReportOverview:
+    pass
+
+
+@from_model.type(model=content.ReportAlert, all_fields=True, name="ReportAlert")
+class ReportAlert:
+    pass
+
+
+@from_model.type(model=content.TopValue, all_fields=True, name="ReportTopValue")
+class ReportTopValue:
+    pass
+
+
+@from_model.type(model=content.Histogram, all_fields=True, name="ReportHistogram",
+                 description="Bin edges (one more than the counts) and the count in each bin")
+class ReportHistogram:
+    pass
+
+
+@from_model.type(model=content.ColumnSection, all_fields=True, name="ReportColumn")
+class ReportColumn:
+    pass
+
+
+@from_model.type(model=content.Correlations, all_fields=True, name="ReportCorrelations",
+                 description="`values[i][j]`: the correlation of columns i and j (null: not computable)")
+class ReportCorrelations:
+    pass
+
+
+@from_model.type(model=content.MissingPattern, all_fields=True, name="ReportMissingPattern")
+class ReportMissingPattern:
+    pass
+
+
+@from_model.type(model=content.LeaderboardEntry, all_fields=True, name="ReportLeaderboardEntry")
+class ReportLeaderboardEntry:
+    pass
+
+
+@from_model.type(model=content.Metric, all_fields=True, name="ReportMetric")
+class ReportMetric:
+    pass
+
+
+@from_model.type(model=content.ConfusionMatrix, all_fields=True, name="ReportConfusionMatrix",
+                 description="`values[true][predicted]` over `labels`")
+class ReportConfusionMatrix:
+    pass
+
+
+@from_model.type(model=content.FeatureImportance, all_fields=True, name="ReportFeatureImportance")
+class ReportFeatureImportance:
+    pass
+
+
+@from_model.type(model=content.SignatureFeature, all_fields=True, name="ReportSignatureFeature")
+class ReportSignatureFeature:
+    pass
+
+
+@from_model.type(model=content.ModelSection, all_fields=True, name="ReportModel")
+class ReportModel:
+    pass
+
+
+@from_model.type(model=content.Contribution, all_fields=True, name="ReportContribution")
+class ReportContribution:
+    pass
+
+
+@from_model.type(model=content.ExplainedRow, all_fields=True, name="ReportExplainedRow")
+class ReportExplainedRow:
+    pass
+
+
+@from_model.type(model=content.WhySection, all_fields=True, name="ReportWhy",
+                 description="Typical and extreme rows, each with the features that moved its prediction most")
+class ReportWhy:
+    pass
+
+
+@from_model.type(model=content.Timing, all_fields=True, name="ReportTiming")
+class ReportTiming:
+    pass
+
+
+@from_model.type(model=content.AppliedAction, all_fields=True, name="ReportAutoAction")
+class ReportAutoAction:
+    pass
+
+
+@from_model.type(model=content.ReportDocument, all_fields=True, name="ReportContent",
+                 description="The report as a typed document, the one its HTML was rendered from: a frontend can "
+                             "draw it without parsing HTML. `renderer` DETERMINISTIC (with `fallbackReason`) when "
+                             "the document did not validate and the HTML came straight from the profile; the "
+                             "sections are then empty.")
+class ReportContent:
+    pass
+
+
+@from_model.type(model=analysis_models.AutoAction, name="AutoAction",
+                 description="A fix safeAutoActions applied to the analysis's new dataset version, and why")
+class AutoAction:
+    kind: strawberry.auto
+    columns: strawberry.auto
+    rows: int = strawberry.field(description="Rows the fix removed (duplicates) or filled (imputation)")
+    reason: strawberry.auto
+
+
+@from_model.type(model=analysis_models.AnalysisFailure, all_fields=True, name="AnalysisFailure",
+                 description="Where a failed analysis stopped: the stage, the error code (TIMEOUT when a stage "
+                             "limit stopped it) and the message")
+class AnalysisFailure:
+    pass
+
+
+@from_model.type(model=AnalysisOptionsModel, all_fields=True, name="AnalysisOptions",
+                 description="The knobs an analysis ran with: analyzeDataset's `options` over ASSAY_ANALYSIS_*")
+class AnalysisOptions:
+    pass
+
+
+async def report_content(info: strawberry.Info, row: ReportRow) -> Optional[ReportContent]:
+    import asyncio
+
+    from services.analysis.service import report_content as read_content
+    text = await asyncio.to_thread(read_content, info.context.settings.resolved_data_dir, row)
+    return ReportContent.from_pydantic(content.ReportDocument.model_validate_json(text)) if text else None
+
+
+@strawberry.type(description="What an ANALYZE job decided and found: its options, the critique (QA findings), the "
+                             "fixes safeAutoActions applied and the version they were applied to, sampling notes, "
+                             "and where it failed. The critique and fixes are there once the job SUCCEEDED.")
+class Analysis:
+    options: AnalysisOptions
+    target: Optional[str]
+    critique: list[CritiqueFinding]
+    auto_actions: list[AutoAction]
+    sampled_rows: Optional[int] = strawberry.field(
+        description="Rows the model was fitted from when the file was over largeFileMb; null when not sampled")
+    notes: list[str]
+    failure: Optional[AnalysisFailure]
+    working_dataset_id: strawberry.Private[Optional[str]]
+
+    @strawberry.field(description="The new dataset version safeAutoActions wrote and the model was trained on "
+                                  "(its parent is the analysed dataset); null when nothing was fixed")
+    async def working_dataset(self, info: strawberry.Info) -> Optional[Annotated["Dataset", strawberry.lazy("schema.datasets")]]:
+        from schema.datasets import Dataset
+        row = await info.context.loaders.dataset.load(self.working_dataset_id) if self.working_dataset_id else None
+        return Dataset.from_row(row) if row else None
+
+
+def analysis_of(row: "JobRowType") -> Optional[Analysis]:
+    """The analysis an ANALYZE job row holds: its params, and its result (or its failure's details)."""
+    if row.kind != "ANALYZE":
+        return None
+    from services.analysis.job import options_of
+    options = AnalysisOptions.from_pydantic(options_of(row.params))
+    result = row.result or {}
+    failure = result.get("failure")
+    if "target" not in result:
+        return Analysis(options=options, target=None, critique=[], auto_actions=[], sampled_rows=None, notes=[],
+                        failure=AnalysisFailure.from_pydantic(analysis_models.AnalysisFailure(**failure)) if failure else None,
+                        working_dataset_id=None)
+    done = analysis_models.AnalysisResult.model_validate(result)
+    return Analysis(options=options, target=done.target, critique=[CritiqueFinding.from_pydantic(f) for f in done.critique],
+                    auto_actions=[AutoAction.from_pydantic(a) for a in done.auto_actions], sampled_rows=done.sampled_rows,
+                    notes=done.notes, failure=None,
+                    working_dataset_id=done.working_version.dataset_id if done.working_version else None)

@@ -132,6 +132,24 @@ class Settings(BaseSettings):
     cache_ttl_seconds: float = 3600      # 0 turns the cache off
     cache_max_entries: int = 512         # in-process cache only: the least recently used answer goes first
     temporary_dataset_hours: float = 24  # a dataset uploaded or imported with `temporary: true` expires this long after
+    # Analyses (docs/analysis.md): each stage group's time limit, enforced while it runs (unset: the
+    # ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS above), and the seed's knobs, which analyzeDataset's `options` override.
+    analysis_eda_timeout_seconds: float | None = None
+    analysis_model_timeout_seconds: float | None = None
+    analysis_report_timeout_seconds: float | None = None
+    analysis_cv_folds: int = 5
+    analysis_early_stop_sample: int = 20_000   # candidates are compared on at most this many rows, then the winner fitted
+    analysis_hgb_min_rows: int = 0             # gradient boosting is a candidate only from this many training rows
+    analysis_allowed_exts: str = ""            # comma-separated extensions an analysis accepts (csv,parquet); empty: all
+    analysis_large_file_mb: float = 1024       # above this stored size the analysis fits its model on a sample
+    analysis_safe_auto_actions: bool = False   # the default of analyzeDataset's safeAutoActions
+    # The report theme's other tokens (ASSAY_REPORT_PRIMARY... above) and a default logo (http(s); empty: none)
+    report_surface: str = "#f6f8fa"
+    report_muted: str = "#6a737d"
+    report_ok: str = "#2e7d32"
+    report_warn: str = "#b26a00"
+    report_error: str = "#c62828"
+    report_logo_url: str = ""
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""
@@ -147,12 +165,34 @@ class Settings(BaseSettings):
             check_theme_settings(self.report_theme)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from exc
+        from services.analysis.options import check_option_settings
+        try:  # a bad knob would otherwise fail every analyzeDataset call
+            check_option_settings(self.analysis_defaults, self.analysis_stage_limits)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
 
     @property
     def report_theme(self) -> dict[str, str]:
         """The ASSAY_REPORT_* defaults, by theme field."""
         return {"primary": self.report_primary, "accent": self.report_accent, "background": self.report_background,
-                "text": self.report_text, "font_family": self.report_font_family}
+                "text": self.report_text, "font_family": self.report_font_family, "surface": self.report_surface,
+                "muted": self.report_muted, "ok": self.report_ok, "warn": self.report_warn, "error": self.report_error,
+                **({"logo_url": self.report_logo_url} if self.report_logo_url else {})}
+
+    @property
+    def analysis_defaults(self) -> dict:
+        """The ASSAY_ANALYSIS_* knobs, by analysis option (services/analysis/options.py)."""
+        return {"cv_folds": self.analysis_cv_folds, "early_stop_sample": self.analysis_early_stop_sample,
+                "hgb_min_rows": self.analysis_hgb_min_rows, "allowed_exts": self.analysis_allowed_exts,
+                "large_file_mb": self.analysis_large_file_mb, "safe_auto_actions": self.analysis_safe_auto_actions}
+
+    @property
+    def analysis_stage_limits(self) -> dict[str, float]:
+        """Seconds per stage group; each unset one is ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
+        default = self.analysis_stage_timeout_seconds
+        given = {"eda": self.analysis_eda_timeout_seconds, "model": self.analysis_model_timeout_seconds,
+                 "report": self.analysis_report_timeout_seconds}
+        return {group: default if seconds is None else seconds for group, seconds in given.items()}
 
     @cached_property
     def resolved_data_dir(self) -> Path:

@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     PARSE_ERROR = "PARSE_ERROR"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL = "INTERNAL"
+    TIMEOUT = "TIMEOUT"  # a time limit stopped the work (an analysis stage's, e.g. ASSAY_ANALYSIS_MODEL_TIMEOUT_SECONDS)
 
 
 class ServiceError(Exception):

@@ -66,7 +66,7 @@ def run_maintenance(ctx: JobContext) -> dict:
         report.orphan_folders += count
         report.bytes_freed += size
         ctx.log(f"Removed {count:,} orphan {folder[:-1]} folder(s) ({size:,} bytes)")
-    count, size = _remove_entries(data_dir / files.REPORTS, lambda entry: entry.suffix == ".html" and entry.stem not in known["reports"], cutoff)
+    count, size = _remove_entries(data_dir / files.REPORTS, lambda entry: entry.suffix in (".html", ".json") and entry.stem not in known["reports"], cutoff)
     report.orphan_files += count
     report.bytes_freed += size
     ctx.log(f"Removed {count:,} orphan report file(s) ({size:,} bytes)")

@@ -17,8 +17,12 @@ from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.jobs.status import JobStatus
 from services.modeling import ModelStatus
-from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
+from services.analysis.models import AnalysisResult
+from services.analysis.options import check_extension, resolve_options
+from services.modeling.checks import ANALYSIS_TEST_SIZE, check_target
 from services.modeling.service import get_model
+from services.names import derived_name
+from services.reports.content import content_path
 from services.reports.theme import resolve_theme
 from services.storage.lookup import owned_by_ids
 from services.storage.tables import Dataset, Job, Model, Report, new_id
@@ -40,20 +44,33 @@ def model_summary(model: Model) -> dict[str, Any]:
 
 async def start_analysis(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
                          target: str | None, theme: dict | None, theme_defaults: dict[str, str], data_dir: Path,
-                         model_budget: float, stage_timeout: float) -> Job:
+                         model_budget: float, stage_limits: dict[str, float], option_defaults: dict[str, Any],
+                         options: dict[str, Any] | None = None) -> Job:
+    """Everything is checked first: a refused request leaves no job and no new dataset version."""
     dataset = await _ready_dataset(session, owner_id, dataset_id)
+    chosen = resolve_options(option_defaults, options, ["options"])
+    check_extension(dataset.file_name, chosen, ["datasetId"])
     if target is not None and target not in {c["name"] for c in dataset.columns}:
         raise invalid(f"No column named {target!r}", ["target"])
     if target is not None:  # the checks trainModel makes, so a bad target is refused here, not by the job
         await asyncio.to_thread(check_target, data_dir, dataset.id, dataset.columns, target, None,
-                                test_size=ANALYSIS_TEST_SIZE, cv_folds=ANALYSIS_CV_FOLDS, field=["target"])
+                                test_size=ANALYSIS_TEST_SIZE, cv_folds=chosen.cv_folds, field=["target"])
     resolved = resolve_theme(theme, theme_defaults, ["theme"])
     earlier = await session.scalar(select(func.count()).select_from(Model).where(Model.dataset_id == dataset.id)) or 0
+    working_id = None
+    if chosen.safe_auto_actions:  # the fixes go to a new version, as preprocessDataset's do; settled when the job ends
+        version = Dataset(owner_id=owner_id, name=derived_name(f"{dataset.name} (auto-fixed)"),
+                          file_name=dataset.file_name, parent_id=dataset.id, size_bytes=0)
+        session.add(version)
+        await session.flush()
+        working_id = version.id
     job = await jobs.enqueue(session, owner_id=owner_id, kind="ANALYZE", dataset_id=dataset.id, params={
         "model_version": earlier + 1,
         "dataset_id": dataset.id, "dataset_name": dataset.name, "data_dir": str(data_dir), "columns": dataset.columns,
         "target": target, "theme": resolved, "model_id": new_id(), "report_id": new_id(),
-        "model_budget_seconds": model_budget, "stage_timeout_seconds": stage_timeout})
+        "model_budget_seconds": model_budget, "stage_limits": dict(stage_limits),
+        "options": chosen.model_dump(mode="json"), "dataset_size_bytes": dataset.size_bytes,
+        "working_dataset_id": working_id})
     await session.commit()
     jobs.launch(job)
     return job
@@ -70,7 +87,7 @@ async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, j
     if job.kind == "ANALYZE":
         await asyncio.to_thread(check_target, Path(job.params["data_dir"]), job.params["dataset_id"],
                                 job.params["columns"], answer, None, test_size=ANALYSIS_TEST_SIZE,
-                                cv_folds=ANALYSIS_CV_FOLDS, field=["answer"])
+                                cv_folds=job.params.get("options", {}).get("cv_folds", 5), field=["answer"])
     resumed = await jobs.answer(job.id, answer)
     if resumed is None:
         raise conflict("The job stopped waiting before the answer came", ["jobId"])
@@ -80,9 +97,13 @@ async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, j
 async def on_analysis_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
     if result is None:
         return
-    trained = result["model"]
+    analysis = AnalysisResult.model_validate(result)
+    trained = analysis.model
+    working = analysis.working_version
+    await _settle_working_version(session, job, working)
     details = {k: v for k, v in trained.items() if k not in ("task", "algorithm", "training_seconds", "target", "version")}
-    session.add(Model(id=job.params["model_id"], owner_id=job.owner_id, dataset_id=job.params["dataset_id"],
+    session.add(Model(id=job.params["model_id"], owner_id=job.owner_id,
+                      dataset_id=working.dataset_id if working else job.params["dataset_id"],
                       name=f"{job.params['dataset_name']} → {trained['target']} (analysis)"[:MAX_NAME],
                       version=job.params.get("model_version", 1), target=trained["target"], task=trained["task"],
                       algorithm=trained["algorithm"], status=ModelStatus.READY, job_id=job.id,
@@ -92,10 +113,41 @@ async def on_analysis_success(session: AsyncSession, job: Job, result: dict[str,
                        model_id=job.params["model_id"], job_id=job.id))
 
 
-async def on_analysis_failure(session: AsyncSession, job: Job, _result: Any) -> None:
+async def _settle_working_version(session: AsyncSession, job: Job, working: Any) -> None:
+    """The auto-fixed version becomes READY with what the job wrote; with nothing to fix it is not kept."""
+    version_id = job.params.get("working_dataset_id")
+    version = await session.get(Dataset, version_id) if version_id else None
+    if version is None:
+        return
+    if working is None:
+        await session.delete(version)
+        await session.flush()
+        return
+    parquet = files.parquet_path(Path(job.params["data_dir"]), version.id)
+    version.status, version.error = DatasetStatus.READY, None
+    version.row_count, version.column_count = working.row_count, working.column_count
+    version.columns, version.recipe = working.columns, working.recipe
+    version.size_bytes = parquet.stat().st_size if parquet.exists() else 0
+    session.add(version)
+    await session.flush()
+
+
+async def on_analysis_failure(session: AsyncSession, job: Job, details: Any) -> None:
+    """Nothing half-written: the model, the report (HTML and document) and the auto-fixed version go; the failed
+    stage is kept on the job (Job.analysis.failure)."""
     data_dir = Path(job.params["data_dir"])
     files.remove_tree(files.model_dir(data_dir, job.params["model_id"]))
     files.report_path(data_dir, job.params["report_id"]).unlink(missing_ok=True)
+    content_path(data_dir, job.params["report_id"]).unlink(missing_ok=True)
+    version_id = job.params.get("working_dataset_id")
+    if version_id:
+        version = await session.get(Dataset, version_id)
+        if version is not None:
+            await session.delete(version)
+        files.remove_tree(files.dataset_dir(data_dir, version_id))
+    if isinstance(details, dict) and details.get("failure"):
+        job.result = {"failure": details["failure"]}
+        session.add(job)
 
 
 async def start_report(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
@@ -133,6 +185,7 @@ async def on_report_failure(session: AsyncSession, job: Job, _result: Any) -> No
     if report is not None:
         await session.delete(report)
     files.report_path(Path(job.params["data_dir"]), job.params["report_id"]).unlink(missing_ok=True)
+    content_path(Path(job.params["data_dir"]), job.params["report_id"]).unlink(missing_ok=True)
 
 
 async def reports_of_datasets(session: AsyncSession, *, owner_id: str, dataset_ids: list[str], data_dir: Path
@@ -163,6 +216,12 @@ async def reports_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[J
     found = {job_id: rows.get(report_id) for job_id, report_id in wanted.items() if report_id}
     return {job_id: report for job_id, report in found.items()
             if report is not None and files.report_path(data_dir, report.id).exists()}
+
+
+def report_content(data_dir: Path, report: Report) -> str | None:
+    """The report's document as JSON (None for a report written before documents were kept); read off the loop."""
+    path = content_path(data_dir, report.id)
+    return path.read_text(encoding="utf-8") if path.exists() else None
 
 
 JOB_KINDS = {

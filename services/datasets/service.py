@@ -263,6 +263,7 @@ async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: st
         files.remove_tree(files.model_dir(data_dir, model_id))
     for report_id in report_ids:
         files.report_path(data_dir, report_id).unlink(missing_ok=True)
+        files.report_path(data_dir, report_id).with_suffix(".json").unlink(missing_ok=True)  # its document
 
 
 async def row_page(data_dir: Path, dataset: Dataset, *, offset: int, limit: int, max_limit: int

@@ -76,13 +76,18 @@ def _quoted(name: str) -> str:
 
 
 def read_training_frame(path: Path, *, names: list[str], target: str, columns: list[dict[str, Any]],
-                        classify: bool | None, memory_mb: int, scratch_dir: Path | None, seed: int, log) -> TrainingFrame:
-    """The labelled rows of `names`: all of them when they fit the budget, else a stratified sample that does.
+                        classify: bool | None, memory_mb: int, scratch_dir: Path | None, seed: int, log,
+                        max_rows: int | None = None) -> TrainingFrame:
+    """The labelled rows of `names`: all of them when they fit the budget (and `max_rows`, when given), else a
+    stratified sample that does.
 
     `classify` None means the task is not known yet: rows are then thinned without strata.
     """
     per_row = bytes_per_row(path, names, columns)
     fits = rows_within(memory_mb, per_row)
+    capped = max_rows is not None and max_rows < fits  # the caller's cap, not the budget, decides the sample
+    if capped:
+        fits = max_rows
     parquet = pq.ParquetFile(path)
     total = parquet.metadata.num_rows
     if total <= fits:
@@ -92,7 +97,9 @@ def read_training_frame(path: Path, *, names: list[str], target: str, columns: l
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
     connection.execute("SET preserve_insertion_order = true")  # ORDER BY kept on every Arrow path
     try:
-        return _sampled(connection, path, names, target, classify, fits, seed, per_row, memory_mb, log)
+        return _sampled(connection, path, names, target, classify, fits, seed, per_row, memory_mb,
+                        log if not capped else lambda message, *rest: log(
+                            f"Training on a sample of about {fits:,} labelled rows, as asked", *rest))
     finally:
         connection.close()
 

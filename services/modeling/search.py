@@ -281,7 +281,7 @@ def prepare_data(ctx: JobContext, spec: TrainingSpec, data_dir: Path, columns: l
         files.parquet_path(data_dir, spec.dataset_id), target=target, columns=columns,
         names=_wanted_columns(columns, target, list(spec.features) if spec.features else None),
         classify=_stratified(spec, columns), memory_mb=ctx.memory_mb,
-        scratch_dir=ctx.scratch_dir, seed=spec.seed, log=ctx.log)
+        scratch_dir=ctx.scratch_dir, seed=spec.seed, log=ctx.log, max_rows=spec.max_rows)
     frame = read.frame
     missing = int(frame[target].isna().sum())
     if missing:
@@ -321,9 +321,10 @@ class CandidateSearch:
     def run(self) -> tuple[Candidate, list[Candidate]]:
         self.ctx.stage("compare")
         compare_x, compare_y = self.data.x_train, self.data.y_train
-        if len(compare_x) > COMPARE_ROWS:
-            compare_x, compare_y = self.data.training_sample(COMPARE_ROWS, self.spec.seed)
-            self.ctx.log(f"Comparing candidates on a {COMPARE_ROWS:,}-row sample of the training split")
+        compare_rows = self.spec.compare_rows or COMPARE_ROWS
+        if len(compare_x) > compare_rows:
+            compare_x, compare_y = self.data.training_sample(compare_rows, self.spec.seed)
+            self.ctx.log(f"Comparing candidates on a {compare_rows:,}-row sample of the training split")
         started = time.perf_counter()
         self.first_round(compare_x, compare_y, started)
         if self.budget is not None and self.leaderboard and len(compare_x) < len(self.data.x_train):
@@ -337,7 +338,13 @@ class CandidateSearch:
     def algorithms(self) -> list[str]:
         requested = list(self.spec.algorithms)
         if "AUTO" in requested:
-            return CLASSIFIERS if self.data.task == "CLASSIFICATION" else REGRESSORS
+            candidates = CLASSIFIERS if self.data.task == "CLASSIFICATION" else REGRESSORS
+            rows = len(self.data.x_train)
+            if self.spec.hgb_min_rows and rows < self.spec.hgb_min_rows and "HIST_GRADIENT_BOOSTING" in candidates:
+                self.ctx.log(f"HIST_GRADIENT_BOOSTING left out: {rows:,} training rows, fewer than the "
+                             f"{self.spec.hgb_min_rows:,} it needs (hgbMinRows)")
+                candidates = [name for name in candidates if name != "HIST_GRADIENT_BOOSTING"]
+            return candidates
         return requested
 
     def first_round(self, compare_x: pd.DataFrame, compare_y: pd.Series, started: float) -> None:

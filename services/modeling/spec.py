@@ -26,6 +26,10 @@ class TrainingSpec:
     seed: int = DEFAULT_SEED
     name: str | None = None                      # names the model row; not part of the job's params
     max_refit_seconds: float | None = None       # choose_winner's refit limit (analyses set it; see there)
+    # Analyses' knobs (services/analysis/options.py), kept in the params only when set:
+    compare_rows: int | None = None              # candidates compared on at most this many rows (EARLY_STOP_SAMPLE)
+    hgb_min_rows: int | None = None              # gradient boosting a candidate only from this many training rows
+    max_rows: int | None = None                  # read at most this many labelled rows (LARGE_FILE_MB sampling)
 
     @classmethod
     def requested(cls, *, dataset_id: str | None, target: str, task: str | None = None,
@@ -47,8 +51,9 @@ class TrainingSpec:
                   "features": None if self.features is None else list(self.features),
                   "test_size": self.test_size, "cv_folds": self.cv_folds, "seed": self.seed,
                   "time_budget_seconds": self.time_budget_seconds}
-        if self.max_refit_seconds is not None:
-            params["max_refit_seconds"] = self.max_refit_seconds
+        for name in ("max_refit_seconds", "compare_rows", "hgb_min_rows", "max_rows"):
+            if getattr(self, name) is not None:
+                params[name] = getattr(self, name)
         return params
 
     @classmethod

@@ -48,9 +48,13 @@ def _histogram(column: dict[str, Any], colour: str) -> str | None:
         return None
     figure, axis = plt.subplots(figsize=(4.5, 2.4))
     edges = np.array(histogram["edges"])
-    axis.bar(edges[:-1], histogram["counts"], width=np.diff(edges), align="edge", color=colour)
-    axis.set_title(column["name"][:40], fontsize=9)
-    return _png(figure)
+    try:  # values near the float limit give edges matplotlib cannot lay out: the card goes without its picture
+        axis.bar(edges[:-1], histogram["counts"], width=np.diff(edges), align="edge", color=colour)
+        axis.set_title(column["name"][:40], fontsize=9)
+        return _png(figure)
+    except (ValueError, OverflowError):
+        plt.close(figure)
+        return None
 
 
 def _heatmap(names: list[str], matrix: list[list[float | None]], title: str) -> str:
@@ -87,28 +91,42 @@ def _confusion(matrix: dict[str, Any]) -> str:
     return _png(figure)
 
 
+THEME_FALLBACKS = {"surface": "#f6f8fa", "muted": "#6a737d", "ok": "#2e7d32", "warn": "#b26a00", "error": "#c62828"}
+
+
 def _style(theme: dict[str, str]) -> str:
+    theme = {**THEME_FALLBACKS, **theme}  # a job queued before the newer tokens existed
     return f"""
 body {{ font-family: {theme['font_family']}; background: {theme['background']}; color: {theme['text']};
        margin: 2rem auto; max-width: 1100px; padding: 0 1rem; line-height: 1.45; }}
 h1, h2, h3 {{ color: {theme['primary']}; }}
 h2 {{ border-bottom: 2px solid {theme['accent']}; padding-bottom: .2rem; margin-top: 2.2rem; }}
 table {{ border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }}
-th, td {{ border: 1px solid #ccc; padding: .25rem .55rem; text-align: left; vertical-align: top; }}
+th, td {{ border: 1px solid {theme['muted']}; padding: .25rem .55rem; text-align: left; vertical-align: top; }}
 th {{ background: {theme['primary']}; color: {theme['background']}; }}
-.alert {{ border-left: 4px solid {theme['accent']}; padding: .2rem .6rem; margin: .3rem 0; }}
+.alert {{ border-left: 4px solid {theme['accent']}; padding: .2rem .6rem; margin: .3rem 0; background: {theme['surface']}; }}
+.alert.INFO, .alert.ok {{ border-left-color: {theme['ok']}; }}
+.alert.WARNING {{ border-left-color: {theme['warn']}; }}
+.alert.CRITICAL, .alert.fallback {{ border-left-color: {theme['error']}; }}
+.muted, footer {{ color: {theme['muted']}; }}
 .columns {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 1rem; }}
-.card {{ border: 1px solid #ddd; border-radius: 6px; padding: .6rem .8rem; }}
+.card {{ border: 1px solid {theme['muted']}; border-radius: 6px; padding: .6rem .8rem; background: {theme['surface']}; }}
 .logo {{ max-height: 48px; float: right; }}
 img {{ max-width: 100%; }}
 """
 
 
 def render_report(*, title: str, profile: dict[str, Any], model: dict[str, Any] | None, timings: list[dict[str, Any]],
-                  theme: dict[str, str], extra_alerts: list[str] | None = None, why: dict[str, Any] | None = None) -> str:
+                  theme: dict[str, str], extra_alerts: list[str] | None = None, why: dict[str, Any] | None = None,
+                  fallback_reason: str | None = None) -> str:
+    """The deterministic renderer: straight from the profile and the model, no document in between. A report
+    that fell back to it says why at the top (`fallback_reason`)."""
     colour = theme["primary"]
     parts = [f"<h1>{escape(title)}</h1>",
              f"<p>Generated {escape(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))} by Assay.</p>"]
+    if fallback_reason:
+        parts.append(f'<div class="alert fallback"><b>Deterministic renderer</b> {escape(fallback_reason)}; this '
+                     'report was drawn straight from the profile instead.</div>')
     if theme.get("logo_url"):
         parts.insert(0, f'<img class="logo" src="{escape(theme["logo_url"], quote=True)}" alt="logo">')
     parts.append("<h2>Overview</h2>" + _table(["rows", "columns", "missing cells", "duplicate rows", "memory"], [[

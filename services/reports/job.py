@@ -8,7 +8,7 @@ from pathlib import Path
 from services import files
 from services.jobs.context import JobContext
 from services.profiling.profile import profile_parquet
-from services.reports.html import render_report
+from services.reports.render import write_report
 from services.reports.why import explain_examples
 
 
@@ -36,9 +36,6 @@ def run_report(ctx: JobContext) -> dict:
                                dataset_id=dataset_id, task=model["task"],
                                features=[f["name"] for f in model["details"]["features"]], log=ctx.log)
     ctx.stage("render")
-    html = render_report(title=f"Report on {p['dataset_name']}", profile=profile, model=p.get("model"), theme=p["theme"],
-                         timings=[], why=why)
-    with files.atomic_output(files.report_path(data_dir, p["report_id"])) as temporary:
-        temporary.write_text(html, encoding="utf-8")
-    ctx.log(f"Wrote the report ({len(html.encode()):,} bytes)")
+    write_report(data_dir=data_dir, report_id=p["report_id"], title=f"Report on {p['dataset_name']}", profile=profile,
+                 model=p.get("model"), theme=p["theme"], timings=[], why=why, log=ctx.log)
     return {"report_id": p["report_id"]}

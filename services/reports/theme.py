@@ -12,9 +12,11 @@ NUMBER = r"\s*([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(%|deg)?\s*"
 FUNCTION = re.compile(rf"^(rgba?|hsla?)\({NUMBER},{NUMBER},{NUMBER}(?:,{NUMBER})?\)$")
 HEX = re.compile(r"^#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$")
 FONT_FAMILY = re.compile(r"""^[A-Za-z0-9 ,'"\-]{1,200}$""")
-COLOUR_FIELDS = ("primary", "accent", "background", "text")
+COLOUR_FIELDS = ("primary", "accent", "background", "text", "surface", "muted", "ok", "warn", "error")
 SETTINGS = {"primary": "ASSAY_REPORT_PRIMARY", "accent": "ASSAY_REPORT_ACCENT", "background": "ASSAY_REPORT_BACKGROUND",
-            "text": "ASSAY_REPORT_TEXT", "font_family": "ASSAY_REPORT_FONT_FAMILY"}
+            "text": "ASSAY_REPORT_TEXT", "font_family": "ASSAY_REPORT_FONT_FAMILY", "surface": "ASSAY_REPORT_SURFACE",
+            "muted": "ASSAY_REPORT_MUTED", "ok": "ASSAY_REPORT_OK", "warn": "ASSAY_REPORT_WARN",
+            "error": "ASSAY_REPORT_ERROR", "logo_url": "ASSAY_REPORT_LOGO_URL"}
 GIVEN_NAMES = {"font_family": "fontFamily", "logo_url": "logoUrl"}
 
 

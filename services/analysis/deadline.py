@@ -1,0 +1,46 @@
+"""Stage time limits enforced while the stage runs, not checked after it ended.
+
+A job body runs on the main thread of its own worker process (services/jobs/executor.py), so a real-time
+interval timer (SIGALRM) can interrupt it: the handler raises StageTimedOut at the next Python bytecode, which
+stops a cross-validation or a profile between two library calls. It derives from BaseException so that the
+`except Exception` of the code it interrupts cannot swallow it. Where there is no main thread to signal (a body
+run in a thread), the limit is checked when the stage ends instead, and the job-wide time limit stays the
+hard stop either way.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+GROUP_OF_STAGE = {"ingest-check": "eda", "profile": "eda", "clarify": "eda", "auto-actions": "eda",
+                  "modeling": "model", "report": "report", "qa": "report"}
+
+
+class StageTimedOut(BaseException):
+    def __init__(self, stage: str, limit: float) -> None:
+        super().__init__(f"{stage} over {limit:g} s")
+        self.stage, self.limit = stage, limit
+
+
+@contextmanager
+def stage_deadline(stage: str, seconds: float) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        began = time.monotonic()
+        yield
+        if time.monotonic() - began > seconds:
+            raise StageTimedOut(stage, seconds)
+        return
+
+    def expire(_signum, _frame) -> None:
+        raise StageTimedOut(stage, seconds)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

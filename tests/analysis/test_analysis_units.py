@@ -1,0 +1,76 @@
+"""Pure pieces of the analysis: the stage deadline, the options, the fix planner and the critique."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from services.analysis.auto_actions import plan_actions
+from services.analysis.critique import critique
+from services.analysis.deadline import StageTimedOut, stage_deadline
+from services.analysis.options import check_extension, resolve_options
+from services.errors import ErrorCode, ServiceError
+
+
+def test_the_deadline_interrupts_a_stage_that_never_returns_by_itself():
+    began = time.monotonic()
+    with pytest.raises(StageTimedOut) as stopped:
+        with stage_deadline("modeling", 0.2):
+            while True:  # a stage that would run forever; an `except Exception` inside cannot swallow the stop
+                try:
+                    sum(range(10_000))
+                except Exception:  # noqa: BLE001
+                    pass
+    assert stopped.value.stage == "modeling" and time.monotonic() - began < 2
+
+
+def test_a_stage_within_its_limit_is_left_alone():
+    with stage_deadline("profile", 5):
+        time.sleep(0.01)
+    time.sleep(0.05)  # the timer is disarmed: nothing fires afterwards
+
+
+def test_options_overlay_settings_and_name_a_bad_field():
+    chosen = resolve_options({"cv_folds": 4, "allowed_exts": "csv, .Parquet"}, {"cv_folds": None, "hgb_min_rows": 10}, [])
+    assert chosen.cv_folds == 4 and chosen.hgb_min_rows == 10 and chosen.allowed_exts == ["csv", "parquet"]
+    with pytest.raises(ServiceError) as refused:
+        resolve_options({}, {"early_stop_sample": 5}, ["options"])
+    assert refused.value.code == ErrorCode.INVALID_INPUT and refused.value.field == ["options", "earlyStopSample"]
+
+
+@pytest.mark.parametrize("name, allowed", [("a.csv", True), ("a.CSV", True), ("a.csv.gz", True), ("a.xlsx", False),
+                                           ("noextension", False)])
+def test_allowed_extensions(name, allowed):
+    options = resolve_options({"allowed_exts": "csv"}, None, [])
+    if allowed:
+        check_extension(name, options, ["datasetId"])
+    else:
+        with pytest.raises(ServiceError) as refused:
+            check_extension(name, options, ["datasetId"])
+        assert refused.value.code == ErrorCode.UNSUPPORTED_FILE
+
+
+def _stats(name, *, distinct, nulls=0, count=100, dtype="int64"):
+    return {"name": name, "distinct_count": distinct, "null_count": nulls, "null_ratio": nulls / count,
+            "count": count - nulls, "dtype": dtype}
+
+
+def test_the_planner_never_touches_the_target_and_imputes_only_few_nulls():
+    profile = {"duplicate_rows": 0, "columns": [
+        _stats("label", distinct=1, nulls=3, dtype="object"), _stats("few", distinct=40, nulls=4, dtype="float64"),
+        _stats("many", distinct=40, nulls=30, dtype="float64"), _stats("order_id", distinct=99, dtype="object"),
+        _stats("flag", distinct=1)]}
+    columns = [{"name": n, "semantic_type": t} for n, t in (("label", "CATEGORICAL"), ("few", "NUMERIC"),
+                                                             ("many", "NUMERIC"), ("order_id", "CATEGORICAL"),
+                                                             ("flag", "NUMERIC"))]
+    planned = [(a.kind, a.columns) for a in plan_actions(profile, columns, "label")]
+    assert planned == [("DROP_ID_COLUMN", ["order_id"]), ("DROP_CONSTANT_COLUMN", ["flag"]), ("IMPUTE_COLUMN", ["few"])]
+
+
+def test_a_balanced_large_clean_table_has_no_finding():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(0, 1, 3000), "g": rng.choice(["a", "b", "c"], 3000)})
+    frame["y"] = np.where(frame.x + rng.normal(0, 1, 3000) > 0, "p", "n")
+    assert critique(frame, target="y", features=["x", "g"], task="CLASSIFICATION", test_size=0.2, seed=0) == []
