@@ -14,7 +14,7 @@ from services.storage.tables import Validation as ValidationRow
 
 from schema.common import Connection, SemanticType, UserError, to_global_id
 from schema.datasets import Dataset
-from schema.jobs import Job
+from schema.jobs import Job, JobPriority, priority_input
 from schema.pipelines import CheckFailure, CheckRule, DriftMethod, PipelineCheckInput
 
 
@@ -221,6 +221,7 @@ class CheckSuitePayload:
 class ValidateDatasetInput:
     dataset_id: strawberry.ID = strawberry.field(description="Any READY dataset with the columns the suite checks")
     suite_id: strawberry.ID
+    priority: JobPriority = priority_input()
 
 
 @strawberry.type

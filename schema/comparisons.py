@@ -12,6 +12,7 @@ from services.storage.tables import Comparison as ComparisonRow
 
 from schema.common import Connection, Node, UserError, signed_link, to_global_id
 
+from schema.jobs import JobPriority, priority_input
 from schema.pipelines import DriftMethod  # one GraphQL enum for the services' DriftMethod
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class CompareDatasetsInput:
     current_id: strawberry.ID
     columns: Optional[list[str]] = strawberry.field(default=None, description="Default: every column both versions have")
     tests: Optional[list[DriftTestInput]] = None
+    priority: JobPriority = priority_input()
 
 
 @strawberry.type
