@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9108  # `python -m server.worker` serves /metrics here; 0 turns it off
     log_format: Literal["text", "json"] = "text"
+    # Object storage (docs/object-storage.md): s3://bucket/prefix with the standard AWS_* variables; unset keeps
+    # every file in the data dir. With it, the data dir of each replica and worker is a scratch cache only.
+    storage_url: str | None = None
+    storage_downloads: Literal["presigned", "proxy"] = "presigned"  # redirect to the store, or stream through
+    storage_abandoned_upload_hours: float = 24  # the maintenance sweep aborts older incomplete multipart uploads
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""
@@ -118,6 +123,12 @@ class Settings(BaseSettings):
         for origin in parse_origins(self.cors_origins):
             if (problem := invalid_origin(origin)) is not None:
                 raise ConfigurationError(problem)
+        if self.storage_url:
+            from services.storage.objects import parse_url
+            try:
+                parse_url(self.storage_url)
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from exc
         if self.executor == "celery" and not self.redis_url:
             raise ConfigurationError("ASSAY_EXECUTOR=celery needs ASSAY_REDIS_URL (the Celery broker and event bus), "
                                      "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0")
@@ -172,6 +183,13 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def storage(self) -> tuple[str, str, dict[str, str]] | None:
+        """(ASSAY_STORAGE_URL, this process's data dir, its AWS_* variables) for job processes (whose fork server
+        may have started before them), or None when files stay local."""
+        from services.storage.objects import aws_environment
+        return (self.storage_url, str(self.resolved_data_dir), aws_environment()) if self.storage_url else None
 
     def timeout_for(self, kind: str) -> float:
         return self.job_timeout_seconds.get(kind, self.job_default_timeout_seconds)

@@ -26,6 +26,7 @@ from services.jobs.celery_app import RUN_JOB, create_celery
 from services.jobs.celery_worker import WorkerConfig, WorkerRuntime
 from services.jobs.kinds import QUEUES
 from services.jobs.observer import JobObservers
+from services.storage import objects
 
 
 def worker_queues(settings: Settings) -> list[str]:
@@ -67,6 +68,7 @@ def main() -> None:
     if "--health" in sys.argv[1:]:
         raise SystemExit(health(settings))
     queues = worker_queues(settings)
+    objects.configure(settings.storage_url, settings.resolved_data_dir)  # end hooks read the cache, delete in the store
     name = settings.worker_name or default_worker_name()
     kinds = job_kinds()
     # The runner is this one process (Celery's thread pool; bodies run in forked children that record
@@ -80,7 +82,7 @@ def main() -> None:
         timeout_for=settings.timeout_for, heartbeat_seconds=settings.job_heartbeat_seconds,
         grace_seconds=settings.job_cancel_grace_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
         max_log_chars=settings.max_log_line_chars, memory_mb=settings.job_memory_mb,
-        scratch_root=settings.scratch_dir,
+        scratch_root=settings.scratch_dir, storage=settings.storage,
         telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl", observer=observer))
     celery = create_celery(settings.redis_url)
 

@@ -68,7 +68,7 @@ async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, j
     if answer not in (job.choices or []):
         raise invalid(f"{answer!r} is not one of the choices: {', '.join(job.choices or [])}", ["answer"])
     if job.kind == "ANALYZE":
-        await asyncio.to_thread(check_target, Path(job.params["data_dir"]), job.params["dataset_id"],
+        await asyncio.to_thread(check_target, files.job_data_dir(job.params), job.params["dataset_id"],
                                 job.params["columns"], answer, None, test_size=ANALYSIS_TEST_SIZE,
                                 cv_folds=ANALYSIS_CV_FOLDS, field=["answer"])
     resumed = await jobs.answer(job.id, answer)
@@ -93,9 +93,9 @@ async def on_analysis_success(session: AsyncSession, job: Job, result: dict[str,
 
 
 async def on_analysis_failure(session: AsyncSession, job: Job, _result: Any) -> None:
-    data_dir = Path(job.params["data_dir"])
+    data_dir = files.job_data_dir(job.params)
     files.remove_tree(files.model_dir(data_dir, job.params["model_id"]))
-    files.report_path(data_dir, job.params["report_id"]).unlink(missing_ok=True)
+    files.remove_file(files.report_path(data_dir, job.params["report_id"]))
 
 
 async def start_report(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
@@ -132,7 +132,7 @@ async def on_report_failure(session: AsyncSession, job: Job, _result: Any) -> No
     report = await session.get(Report, job.params["report_id"])
     if report is not None:
         await session.delete(report)
-    files.report_path(Path(job.params["data_dir"]), job.params["report_id"]).unlink(missing_ok=True)
+    files.remove_file(files.report_path(files.job_data_dir(job.params), job.params["report_id"]))
 
 
 async def reports_of_datasets(session: AsyncSession, *, owner_id: str, dataset_ids: list[str], data_dir: Path
@@ -143,7 +143,7 @@ async def reports_of_datasets(session: AsyncSession, *, owner_id: str, dataset_i
                                .order_by(col(Report.created_at).desc()))).all()
     reports: dict[str, list[Report]] = {dataset_id: [] for dataset_id in dataset_ids}
     for report in rows:
-        if files.report_path(data_dir, report.id).exists():
+        if await asyncio.to_thread(files.kept, files.report_path(data_dir, report.id)):
             reports[report.dataset_id].append(report)
     return reports
 
@@ -162,7 +162,7 @@ async def reports_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[J
     rows = await owned_by_ids(session, Report, owner_id=owner_id, ids=wanted.values())
     found = {job_id: rows.get(report_id) for job_id, report_id in wanted.items() if report_id}
     return {job_id: report for job_id, report in found.items()
-            if report is not None and files.report_path(data_dir, report.id).exists()}
+            if report is not None and await asyncio.to_thread(files.kept, files.report_path(data_dir, report.id))}
 
 
 JOB_KINDS = {

@@ -47,6 +47,7 @@ class WorkerConfig:
     scratch_root: Path | None = None
     telemetry_path: Path | None = None
     observer: JobObserver | None = None  # metrics and traces of the jobs this worker runs
+    storage: tuple[str, str, dict[str, str]] | None = None  # see JobSpec.storage
 
 
 class WorkerRuntime:
@@ -72,7 +73,8 @@ class WorkerRuntime:
         self.records = RedisWorkerRecords(self.client, ttl_seconds=3 * config.heartbeat_seconds)
         cancels = RedisCancelRequests(self.client)
         pool = ProcessExecutor(max_workers=config.concurrency, grace_seconds=config.grace_seconds, preload=config.preload,
-                               memory_mb=config.memory_mb, scratch_root=config.scratch_root)
+                               memory_mb=config.memory_mb, scratch_root=config.scratch_root,
+                               storage=config.storage)
         self.runner = JobRunner(sessions=self.sessions, bus=self.bus, pool=pool, kinds=config.kinds,
                                 timeout_for=config.timeout_for, heartbeat_seconds=config.heartbeat_seconds,
                                 telemetry_path=config.telemetry_path, cancel_poll=cancels.pending,

@@ -29,6 +29,7 @@ class JobSpec:
     params: dict[str, Any]
     memory_mb: int = 2048          # the job's memory budget (ASSAY_JOB_MEMORY_MB); the body keeps within it
     scratch_dir: str | None = None # where the body may spill; removed when the job process ends
+    storage: tuple[str, str, dict[str, str]] | None = None  # (ASSAY_STORAGE_URL, local data dir, AWS_* variables)
 
 
 @dataclass
@@ -68,11 +69,20 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops workers itself
     parent = os.getppid()
-    context = JobContext(job_id=spec.job_id, params=spec.params, send=connection.send,
+    staged = None
+    if spec.storage is not None:  # inputs come from the store, outputs go back to it (services/storage/staging)
+        from services.storage.staging import JobFiles
+        os.environ.update(spec.storage[2])
+        staged = JobFiles(spec.storage[0], Path(spec.storage[1]), spec.params)
+    context = JobContext(job_id=spec.job_id, params=staged.params if staged else spec.params, send=connection.send,
                          is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent,
                          memory_mb=spec.memory_mb, scratch_dir=Path(spec.scratch_dir) if spec.scratch_dir else None)
     try:
+        if staged is not None:
+            staged.fetch_inputs()
         result = import_work(spec.work)(context)
+        if staged is not None:  # before the result is sent: a job is SUCCEEDED only once its outputs are stored
+            staged.publish_outputs()
         connection.send(("result", result or {}))
     except JobCancelled:
         connection.send(("cancelled",))
@@ -147,6 +157,7 @@ class ProcessExecutor:
     preload: list[str] = field(default_factory=list)  # modules the fork server imports once (the registry's)
     memory_mb: int = 2048              # each job's memory budget, handed to its body
     scratch_root: Path | None = None   # each job spills under scratch_root/<job id>, removed when it ends
+    storage: tuple[str, str, dict[str, str]] | None = None  # see JobSpec.storage
     _slots: asyncio.Semaphore | None = None
     _running: dict[str, _Running] = field(default_factory=dict)
     _waiting: set[str] = field(default_factory=set)
@@ -196,7 +207,8 @@ class ProcessExecutor:
 
     async def _run(self, spec: JobSpec, on_message) -> WorkerOutcome:
         scratch = self.scratch_root / spec.job_id if self.scratch_root else None
-        spec = replace(spec, memory_mb=self.memory_mb, scratch_dir=str(scratch) if scratch else None)
+        spec = replace(spec, memory_mb=self.memory_mb, scratch_dir=str(scratch) if scratch else None,
+                       storage=self.storage)
         try:
             return await self._run_process(spec, on_message)
         finally:

@@ -159,7 +159,7 @@ def preview_source(source: HttpSource | ScrapeSource | DatasetSource, steps: lis
             messages.append(f"{level}: {message}")
 
     if isinstance(source, DatasetSource):
-        batches = pq.ParquetFile(files.parquet_path(data_dir, source.dataset_id)).iter_batches(batch_size=max(rows, 1000))
+        batches = pq.ParquetFile(files.fetched(files.parquet_path(data_dir, source.dataset_id))).iter_batches(batch_size=max(rows, 1000))
         table = pa.Table.from_batches([next(batches)])
     else:
         table = collect_table(source.model_copy(update={"max_pages": 1, "delay_seconds": 0}), limits, log)

@@ -240,7 +240,7 @@ async def on_run_success(session: AsyncSession, job: Job, result: dict[str, Any]
     if run.dataset_id:
         dataset = await session.get(Dataset, run.dataset_id)
         if dataset is not None:
-            parquet = files.parquet_path(Path(job.params["data_dir"]), dataset.id)
+            parquet = files.parquet_path(files.job_data_dir(job.params), dataset.id)
             dataset.status, dataset.row_count, dataset.column_count = DatasetStatus.READY, result["row_count"], result["column_count"]
             dataset.columns, dataset.recipe = result["columns"], result["recipe"] or None
             dataset.size_bytes = parquet.stat().st_size if parquet.exists() else 0
@@ -261,7 +261,7 @@ async def on_run_failure(session: AsyncSession, job: Job, details: dict[str, Any
         if dataset is not None:
             dataset.status, dataset.error = DatasetStatus.FAILED, job.error
             session.add(dataset)
-        files.remove_tree(files.dataset_dir(Path(job.params["data_dir"]), run.dataset_id))
+        files.remove_tree(files.dataset_dir(files.job_data_dir(job.params), run.dataset_id))
 
 
 async def list_pipelines(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int) -> Page:

@@ -1,0 +1,219 @@
+"""The object store behind the data dir (ASSAY_STORAGE_URL=s3://bucket/prefix).
+
+Every file the product keeps has one path under the data dir (services/files derives it from ids);
+with a store configured the same relative path is the object's key under the prefix, the store is
+the truth and the local data dir is a cache. Jobs keep working on local files: their inputs are
+fetched before the body runs and their outputs published when it succeeds (services/storage/staging).
+
+boto3 was chosen by measurement (bench/RESULTS.md, "Object storage client"): its multipart upload
+was on par with pyarrow's S3FileSystem and obstore, and it is the one of the three that also
+presigns URLs and lists and aborts incomplete multipart uploads, which the store needs anyway.
+A put is atomic for readers: one PUT, or a multipart upload that is completed only once every part
+is in (boto3 aborts it on an error; `abort_stale_uploads` aborts those of killed processes).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlparse
+
+AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
+                 "AWS_ENDPOINT_URL")
+MULTIPART_THRESHOLD = 16 * 1024 * 1024   # below it one PUT; above it parts of this size, four at a time
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    modified: float   # seconds since the epoch, as the store says (the local copy's mtime is set to it)
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """(bucket, prefix ending in '/' or empty) of an s3:// URL; ValueError when it is not one."""
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"ASSAY_STORAGE_URL must look like s3://bucket/prefix, not {url!r}")
+    prefix = parsed.path.strip("/")
+    return parsed.netloc, f"{prefix}/" if prefix else ""
+
+
+def aws_environment() -> dict[str, str]:
+    return {name: os.environ[name] for name in AWS_VARIABLES if os.environ.get(name)}
+
+
+def s3_client():
+    """A boto3 client from the standard AWS variables (AWS_ENDPOINT_URL for MinIO, Ceph, Garage, moto)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=16,
+                      s3={"addressing_style": "path"} if os.environ.get("AWS_ENDPOINT_URL") else None))
+
+
+class ObjectStore:
+    """Keys are the data dir's relative paths under `prefix`; `cache` is this process's data dir."""
+
+    def __init__(self, url: str, cache: Path) -> None:
+        self.url = url
+        self.bucket, self.prefix = parse_url(url)
+        self.cache = cache
+        self._client = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self):
+        with self._lock:  # boto3 clients are thread-safe once made, their creation is not
+            if self._client is None:
+                self._client = s3_client()
+            return self._client
+
+    # ------------------------------------------------------------------ keys
+    def key(self, path: Path) -> str | None:
+        """The key of a path under the cache, or None for a path outside it (never stored)."""
+        try:
+            relative = Path(path).resolve().relative_to(self.cache)
+        except ValueError:
+            return None
+        return self.prefix + relative.as_posix()
+
+    def path(self, key: str) -> Path:
+        return self.cache / key[len(self.prefix):]
+
+    # ------------------------------------------------------------------ objects
+    def head(self, key: str) -> StoredObject | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return StoredObject(key, answer["ContentLength"], answer["LastModified"].timestamp())
+
+    def put(self, path: Path, key: str) -> StoredObject:
+        """Upload a local file whole; readers see the old object or the new one, never a part."""
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD,
+                                max_concurrency=4)
+        self.client.upload_file(str(path), self.bucket, key, Config=config)
+        stored = self.head(key)
+        assert stored is not None, key
+        os.utime(path, (stored.modified, stored.modified))  # the local copy is now known to match
+        return stored
+
+    def get(self, key: str, target: Path, stored: StoredObject) -> None:
+        """Download beside `target` and rename into place: a reader never sees half a file."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        os.close(handle)
+        try:
+            self.client.download_file(self.bucket, key, temporary)
+            os.utime(temporary, (stored.modified, stored.modified))
+            os.replace(temporary, target)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+
+    def listing(self, prefix: str) -> Iterator[StoredObject]:
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield StoredObject(item["Key"], item["Size"], item["LastModified"].timestamp())
+
+    def delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):  # the most one DeleteObjects takes
+            chunk = keys[start:start + 1000]
+            if chunk:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk],
+                                                                       "Quiet": True})
+
+    def presign(self, key: str, *, seconds: int, file_name: str | None = None, media_type: str | None = None) -> str:
+        params = {"Bucket": self.bucket, "Key": key}
+        if file_name:
+            params["ResponseContentDisposition"] = f'attachment; filename="{file_name}"'
+        if media_type:
+            params["ResponseContentType"] = media_type
+        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+
+    def abort_stale_uploads(self, older_than: timedelta) -> int:
+        """Abort the multipart uploads under the prefix begun longer ago than `older_than` (killed writers')."""
+        cutoff, aborted = datetime.now(timezone.utc) - older_than, 0
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < cutoff:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                    aborted += 1
+        return aborted
+
+    def incomplete_uploads(self) -> list[str]:
+        answer = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self.prefix)
+        return [upload["Key"] for upload in answer.get("Uploads", [])]
+
+
+# ---------------------------------------------------------------------- this process's store
+_store: ObjectStore | None = None
+
+
+def configure(url: str | None, cache: Path) -> ObjectStore | None:
+    """Set (or, with no URL, clear) the store of this process; every process calls it at its start."""
+    global _store
+    _store = ObjectStore(url, Path(cache).resolve()) if url else None
+    return _store
+
+
+def current() -> ObjectStore | None:
+    return _store
+
+
+def fetch(path: Path) -> Path:
+    """Make sure the local copy of `path` is the stored one (downloading it when missing or stale); `path`.
+
+    Without a store, or for a path the store does not hold, the local file is the truth: unchanged."""
+    store = _store
+    key = store.key(path) if store else None
+    if key is None:
+        return path
+    stored = store.head(key)
+    if stored is None:
+        return path
+    local = path.stat() if path.exists() else None
+    if local is None or local.st_size != stored.size or abs(local.st_mtime - stored.modified) > 1e-3:
+        store.get(key, path, stored)
+    return path
+
+
+def publish(path: Path) -> None:
+    """Store a finished local file (a no-op without a store)."""
+    store = _store
+    key = store.key(path) if store else None
+    if key is not None and path.is_file():
+        store.put(path, key)
+
+
+def exists(path: Path) -> bool:
+    """Whether the file is kept: in the store when there is one, else on the local disk."""
+    store = _store
+    key = store.key(path) if store else None
+    if key is None:
+        return path.exists()
+    return store.head(key) is not None
+
+
+def forget(path: Path) -> None:
+    """Delete a file, or every file under a folder, from the store (the local copy is the caller's)."""
+    store = _store
+    key = store.key(path) if store else None
+    if key is None:
+        return
+    keys = [key] if store.head(key) is not None else []
+    keys += [item.key for item in store.listing(key.rstrip("/") + "/")]
+    store.delete(keys)
