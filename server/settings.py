@@ -116,6 +116,7 @@ class Settings(BaseSettings):
     storage_url: str | None = None
     storage_downloads: Literal["presigned", "proxy"] = "presigned"  # redirect to the store, or stream through
     storage_abandoned_upload_hours: float = 24  # the maintenance sweep aborts older incomplete multipart uploads
+    storage_part_mb: int = 16  # files above it are uploaded in parts of this size (S3's least: 5)
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""
@@ -185,11 +186,11 @@ class Settings(BaseSettings):
         return int(self.max_upload_mb * 1024 * 1024)
 
     @property
-    def storage(self) -> tuple[str, str, dict[str, str]] | None:
-        """(ASSAY_STORAGE_URL, this process's data dir, its AWS_* variables) for job processes (whose fork server
-        may have started before them), or None when files stay local."""
-        from services.storage.objects import aws_environment
-        return (self.storage_url, str(self.resolved_data_dir), aws_environment()) if self.storage_url else None
+    def storage(self):
+        """How job processes reach the object store (services.storage.objects.StorageConfig), or None."""
+        from services.storage.objects import StorageConfig, aws_environment
+        return StorageConfig(self.storage_url, str(self.resolved_data_dir), aws_environment(),
+                             self.storage_part_mb) if self.storage_url else None
 
     def timeout_for(self, kind: str) -> float:
         return self.job_timeout_seconds.get(kind, self.job_default_timeout_seconds)

@@ -25,6 +25,7 @@ from services.jobs.redis_bus import RedisEventBus
 from services.jobs.runner import JobRunner
 from services.jobs.shared_state import RedisCancelRequests, RedisWorkerRecords
 from services.storage import db
+from services.storage.objects import StorageConfig
 
 logger = logging.getLogger("assay.worker")
 
@@ -47,7 +48,7 @@ class WorkerConfig:
     scratch_root: Path | None = None
     telemetry_path: Path | None = None
     observer: JobObserver | None = None  # metrics and traces of the jobs this worker runs
-    storage: tuple[str, str, dict[str, str]] | None = None  # see JobSpec.storage
+    storage: StorageConfig | None = None  # see JobSpec.storage
 
 
 class WorkerRuntime:

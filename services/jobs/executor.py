@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from services.errors import ErrorCode, ServiceError
 from services.jobs.context import JobCancelled, JobContext, NeedsInput
+from services.storage.objects import StorageConfig
 
 logger = logging.getLogger("assay.jobs")
 
@@ -29,7 +30,7 @@ class JobSpec:
     params: dict[str, Any]
     memory_mb: int = 2048          # the job's memory budget (ASSAY_JOB_MEMORY_MB); the body keeps within it
     scratch_dir: str | None = None # where the body may spill; removed when the job process ends
-    storage: tuple[str, str, dict[str, str]] | None = None  # (ASSAY_STORAGE_URL, local data dir, AWS_* variables)
+    storage: StorageConfig | None = None  # where files are kept, when in an object store (ASSAY_STORAGE_URL)
 
 
 @dataclass
@@ -72,8 +73,7 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
     staged = None
     if spec.storage is not None:  # inputs come from the store, outputs go back to it (services/storage/staging)
         from services.storage.staging import JobFiles
-        os.environ.update(spec.storage[2])
-        staged = JobFiles(spec.storage[0], Path(spec.storage[1]), spec.params)
+        staged = JobFiles(spec.storage, spec.params)
     context = JobContext(job_id=spec.job_id, params=staged.params if staged else spec.params, send=connection.send,
                          is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent,
                          memory_mb=spec.memory_mb, scratch_dir=Path(spec.scratch_dir) if spec.scratch_dir else None)
@@ -157,7 +157,7 @@ class ProcessExecutor:
     preload: list[str] = field(default_factory=list)  # modules the fork server imports once (the registry's)
     memory_mb: int = 2048              # each job's memory budget, handed to its body
     scratch_root: Path | None = None   # each job spills under scratch_root/<job id>, removed when it ends
-    storage: tuple[str, str, dict[str, str]] | None = None  # see JobSpec.storage
+    storage: StorageConfig | None = None  # see JobSpec.storage
     _slots: asyncio.Semaphore | None = None
     _running: dict[str, _Running] = field(default_factory=dict)
     _waiting: set[str] = field(default_factory=set)

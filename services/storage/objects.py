@@ -24,7 +24,16 @@ from urllib.parse import urlparse
 
 AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
                  "AWS_ENDPOINT_URL")
-MULTIPART_THRESHOLD = 16 * 1024 * 1024   # below it one PUT; above it parts of this size, four at a time
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """What a job process needs to reach the store (its fork server may have started before the settings)."""
+
+    url: str
+    cache: str                    # the data dir of the process that runs the job
+    environment: dict[str, str]   # the AWS_* variables
+    part_mb: int = 16             # multipart: below it one PUT, above it parts of this size, four at a time
 
 
 @dataclass(frozen=True)
@@ -62,8 +71,9 @@ def s3_client():
 class ObjectStore:
     """Keys are the data dir's relative paths under `prefix`; `cache` is this process's data dir."""
 
-    def __init__(self, url: str, cache: Path) -> None:
+    def __init__(self, url: str, cache: Path, part_mb: int = 16) -> None:
         self.url = url
+        self.part_bytes = max(5, part_mb) * 1024 * 1024  # S3's smallest part
         self.bucket, self.prefix = parse_url(url)
         self.cache = cache
         self._client = None
@@ -104,7 +114,7 @@ class ObjectStore:
         """Upload a local file whole; readers see the old object or the new one, never a part."""
         from boto3.s3.transfer import TransferConfig
 
-        config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD,
+        config = TransferConfig(multipart_threshold=self.part_bytes, multipart_chunksize=self.part_bytes,
                                 max_concurrency=4)
         self.client.upload_file(str(path), self.bucket, key, Config=config)
         stored = self.head(key)
@@ -163,11 +173,18 @@ class ObjectStore:
 _store: ObjectStore | None = None
 
 
-def configure(url: str | None, cache: Path) -> ObjectStore | None:
+def configure(url: str | None, cache: Path | None, part_mb: int = 16) -> ObjectStore | None:
     """Set (or, with no URL, clear) the store of this process; every process calls it at its start."""
     global _store
-    _store = ObjectStore(url, Path(cache).resolve()) if url else None
+    _store = ObjectStore(url, Path(cache).resolve(), part_mb) if url and cache else None
     return _store
+
+
+def configure_job_process(config: StorageConfig) -> ObjectStore:
+    os.environ.update(config.environment)
+    store = configure(config.url, Path(config.cache), config.part_mb)
+    assert store is not None
+    return store
 
 
 def current() -> ObjectStore | None:

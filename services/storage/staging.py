@@ -48,9 +48,8 @@ def _wanted(name: str, params: dict[str, Any]) -> bool:
 class JobFiles:
     """One job's view of the store: `params` with the local data dir, `fetch_inputs`, `publish_outputs`."""
 
-    def __init__(self, storage_url: str, cache: Path, params: dict[str, Any]) -> None:
-        self.store = objects.configure(storage_url, cache)
-        assert self.store is not None
+    def __init__(self, config: objects.StorageConfig, params: dict[str, Any]) -> None:
+        self.store = objects.configure_job_process(config)
         self.params = {**params, "data_dir": str(self.store.cache)} if "data_dir" in params else dict(params)
         self.prefixes = [self.store.prefix + folder.format(id=object_id)
                          for object_id in named_ids(params) for folder in OBJECT_FOLDERS]
