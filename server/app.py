@@ -53,7 +53,7 @@ def assay_version() -> str:
 
 def build_state(settings: Settings, observer: JobObserver | None = None) -> AppState:
     settings.check_deployment()
-    objects.configure(settings.storage_url, settings.resolved_data_dir, settings.storage_part_mb)  # this process's files: store or data dir
+    objects.configure_from(settings.storage)  # this process's files: store or data dir
     engine = db.create_engine(settings.resolved_database_url, db.PoolSettings(
         size=settings.db_pool_size, max_overflow=settings.db_max_overflow, recycle_seconds=settings.db_pool_recycle_seconds))
     sessions = db.session_factory(engine)

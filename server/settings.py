@@ -189,8 +189,8 @@ class Settings(BaseSettings):
     def storage(self):
         """How job processes reach the object store (services.storage.objects.StorageConfig), or None."""
         from services.storage.objects import StorageConfig, aws_environment
-        return StorageConfig(self.storage_url, str(self.resolved_data_dir), aws_environment(),
-                             self.storage_part_mb) if self.storage_url else None
+        return StorageConfig(self.storage_url, str(self.resolved_data_dir), aws_environment(), self.storage_part_mb,
+                             self.storage_abandoned_upload_hours) if self.storage_url else None
 
     def timeout_for(self, kind: str) -> float:
         return self.job_timeout_seconds.get(kind, self.job_default_timeout_seconds)

@@ -68,7 +68,7 @@ def main() -> None:
     if "--health" in sys.argv[1:]:
         raise SystemExit(health(settings))
     queues = worker_queues(settings)
-    objects.configure(settings.storage_url, settings.resolved_data_dir, settings.storage_part_mb)  # for the end hooks
+    objects.configure_from(settings.storage)  # for the end hooks
     name = settings.worker_name or default_worker_name()
     kinds = job_kinds()
     # The runner is this one process (Celery's thread pool; bodies run in forked children that record

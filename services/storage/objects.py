@@ -34,6 +34,7 @@ class StorageConfig:
     cache: str                    # the data dir of the process that runs the job
     environment: dict[str, str]   # the AWS_* variables
     part_mb: int = 16             # multipart: below it one PUT, above it parts of this size, four at a time
+    abandoned_upload_hours: float = 24  # the maintenance sweep aborts incomplete multipart uploads this old
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ def s3_client():
 class ObjectStore:
     """Keys are the data dir's relative paths under `prefix`; `cache` is this process's data dir."""
 
-    def __init__(self, url: str, cache: Path, part_mb: int = 16) -> None:
+    def __init__(self, url: str, cache: Path, part_mb: int = 16, abandoned_upload_hours: float = 24) -> None:
         self.url = url
+        self.abandoned_after = timedelta(hours=abandoned_upload_hours)
         self.part_bytes = max(5, part_mb) * 1024 * 1024  # S3's smallest part
         self.bucket, self.prefix = parse_url(url)
         self.cache = cache
@@ -164,6 +166,15 @@ class ObjectStore:
                     aborted += 1
         return aborted
 
+    def object_folders(self, folder: str) -> dict[str, float]:
+        """Of the objects under `folder`/ (datasets, models, reports): by the id that names them, the newest change."""
+        newest: dict[str, float] = {}
+        start = f"{self.prefix}{folder}/"
+        for stored in self.listing(start):
+            name = stored.key[len(start):].split("/", 1)[0].split(".", 1)[0]
+            newest[name] = max(newest.get(name, 0.0), stored.modified)
+        return newest
+
     def incomplete_uploads(self) -> list[str]:
         answer = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=self.prefix)
         return [upload["Key"] for upload in answer.get("Uploads", [])]
@@ -173,16 +184,26 @@ class ObjectStore:
 _store: ObjectStore | None = None
 
 
-def configure(url: str | None, cache: Path | None, part_mb: int = 16) -> ObjectStore | None:
+def configure(url: str | None, cache: Path | None, part_mb: int = 16,
+              abandoned_upload_hours: float = 24) -> ObjectStore | None:
     """Set (or, with no URL, clear) the store of this process; every process calls it at its start."""
     global _store
-    _store = ObjectStore(url, Path(cache).resolve(), part_mb) if url and cache else None
+    _store = ObjectStore(url, Path(cache).resolve(), part_mb, abandoned_upload_hours) if url and cache else None
     return _store
+
+
+def configure_from(config: StorageConfig | None) -> ObjectStore | None:
+    """A server's or worker's store from its settings (`Settings.storage`); None clears it."""
+    global _store
+    if config is None:
+        _store = None
+        return None
+    return configure(config.url, Path(config.cache), config.part_mb, config.abandoned_upload_hours)
 
 
 def configure_job_process(config: StorageConfig) -> ObjectStore:
     os.environ.update(config.environment)
-    store = configure(config.url, Path(config.cache), config.part_mb)
+    store = configure(config.url, Path(config.cache), config.part_mb, config.abandoned_upload_hours)
     assert store is not None
     return store
 
