@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     storage_downloads: Literal["presigned", "proxy"] = "presigned"  # redirect to the store, or stream through
     storage_abandoned_upload_hours: float = 24  # the maintenance sweep aborts older incomplete multipart uploads
     storage_part_mb: int = 16  # files above it are uploaded in parts of this size (S3's least: 5)
+    import_s3_buckets: str = ""  # importDataset's s3:// sources: these buckets only (comma-separated); empty = any
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""
