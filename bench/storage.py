@@ -16,6 +16,7 @@ Usage: .venv/bin/python bench/storage.py [ROWS] [FILE_MB]
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -89,8 +90,15 @@ def clients(s3: LocalS3, big: Path, parquet: Path) -> list[tuple[str, str, float
     def obstore_whole(path: str) -> None:
         Path(path).write_bytes(bytes(obstore.get(store, "bench/table.parquet").bytes()))
 
+    def boto_stream(path: str) -> None:  # what services/storage/objects.py does
+        body = boto.get_object(Bucket=s3.bucket, Key="bench/table.parquet")["Body"]
+        with open(path, "wb") as out:
+            shutil.copyfileobj(body, out, 8 * 1024 * 1024)
+
     for name, read in (("pyarrow S3FileSystem range reads", arrow_range),
-                       ("boto3 whole object, then local", lambda: whole(lambda p: boto.download_file(s3.bucket, "bench/table.parquet", p))),
+                       ("boto3 download_file (parallel ranges), then local",
+                        lambda: whole(lambda p: boto.download_file(s3.bucket, "bench/table.parquet", p))),
+                       ("boto3 get_object (one streamed GET), then local", lambda: whole(boto_stream)),
                        ("obstore whole object, then local", lambda: whole(obstore_whole))):
         rows.append(("one column of one row group", name, timed(read) * 1000))
     return rows

@@ -260,6 +260,11 @@ async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: st
     report_ids = (await session.exec(select(Report.id).where(Report.dataset_id == dataset_id))).all()
     await session.delete(dataset)
     await session.commit()
+    await asyncio.to_thread(_remove_files, data_dir, dataset_id, list(model_ids), list(report_ids))
+
+
+def _remove_files(data_dir: Path, dataset_id: str, model_ids: list[str], report_ids: list[str]) -> None:
+    """Off the event loop: with an object store these are requests to it."""
     files.remove_tree(files.dataset_dir(data_dir, dataset_id))
     for model_id in model_ids:
         files.remove_tree(files.model_dir(data_dir, model_id))

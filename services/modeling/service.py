@@ -145,7 +145,7 @@ async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | 
     except IntegrityError:  # an alias was pointed at it between the check above and this delete
         await session.rollback()
         raise conflict("An alias was just pointed at this model; move or delete it first", ["id"]) from None
-    files.remove_tree(files.model_dir(data_dir, model.id))
+    await asyncio.to_thread(files.remove_tree, files.model_dir(data_dir, model.id))
 
 
 @lru_cache(maxsize=16)

@@ -1,6 +1,7 @@
 """Pipelines: create, update, delete, run, and what their runs produced."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -123,7 +124,7 @@ async def delete_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
             await jobs.cancel(job_id, reason="The pipeline was deleted")
     await session.delete(pipeline)
     await session.commit()
-    files.remove_tree(data_dir / "pipelines" / pipeline.id)
+    await asyncio.to_thread(files.remove_tree, data_dir / "pipelines" / pipeline.id)
 
 
 async def last_output_dataset(session: AsyncSession, pipeline_id: str) -> str | None:
