@@ -5,9 +5,11 @@ with a store configured the same relative path is the object's key under the pre
 the truth and the local data dir is a cache. Jobs keep working on local files: their inputs are
 fetched before the body runs and their outputs published when it succeeds (services/storage/staging).
 
-boto3 was chosen by measurement (bench/RESULTS.md, "Object storage client"): its multipart upload
-was on par with pyarrow's S3FileSystem and obstore, and it is the one of the three that also
-presigns URLs and lists and aborts incomplete multipart uploads, which the store needs anyway.
+boto3 was chosen after measuring (bench/storage.py, bench/RESULTS.md "Object storage"): multipart
+upload throughput of boto3, obstore and pyarrow's S3FileSystem was within this machine's noise of
+each other (no client won both runs), a streamed GET was as fast as obstore's, and boto3 is the one
+that also lists and aborts incomplete multipart uploads (and presigns), which the store needs anyway:
+one client instead of two.
 A put is atomic for readers: one PUT, or a multipart upload that is completed only once every part
 is in (boto3 aborts it on an error; `abort_stale_uploads` aborts those of killed processes).
 """
