@@ -73,7 +73,7 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
     staged = None
     if spec.storage is not None:  # inputs come from the store, outputs go back to it (services/storage/staging)
         from services.storage.staging import JobFiles
-        staged = JobFiles(spec.storage, spec.params)
+        staged = JobFiles(spec.storage, spec.params, job_id=spec.job_id)
     context = JobContext(job_id=spec.job_id, params=staged.params if staged else spec.params, send=connection.send,
                          is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent,
                          memory_mb=spec.memory_mb, scratch_dir=Path(spec.scratch_dir) if spec.scratch_dir else None)
@@ -87,6 +87,8 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
     except JobCancelled:
         connection.send(("cancelled",))
     except NeedsInput as question:
+        if staged is not None:  # what it did so far (its stages, a profile) is kept for whichever worker resumes it
+            staged.publish_outputs(finished=False)
         connection.send(("needs_input", question.question, question.choices))
     except ServiceError as exc:
         connection.send(("error", exc.code, exc.message, None, exc.details))

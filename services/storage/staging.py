@@ -18,6 +18,7 @@ from services.storage import objects
 ID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
 # Folders of the data dir that hold one object's files, by the id that names them.
 OBJECT_FOLDERS = ("datasets/{id}/", "models/{id}/", "reports/{id}.", "pipelines/{id}/", "users/{id}/")
+JOB_FOLDER = "analyses/{id}/"
 # Fetched only for the jobs that read them: an upload's original bytes (ingest) are often the largest file.
 FETCHED_ON_DEMAND = {"original": "csv_options", "export.csv": None}
 
@@ -48,11 +49,16 @@ def _wanted(name: str, params: dict[str, Any]) -> bool:
 class JobFiles:
     """One job's view of the store: `params` with the local data dir, `fetch_inputs`, `publish_outputs`."""
 
-    def __init__(self, config: objects.StorageConfig, params: dict[str, Any]) -> None:
+    def __init__(self, config: objects.StorageConfig, params: dict[str, Any], *, job_id: str | None = None) -> None:
         self.store = objects.configure_job_process(config)
         self.params = {**params, "data_dir": str(self.store.cache)} if "data_dir" in params else dict(params)
         self.prefixes = [self.store.prefix + folder.format(id=object_id)
                          for object_id in named_ids(params) for folder in OBJECT_FOLDERS]
+        # A job's own resumable state (an ANALYZE job's finished stages): kept while it waits for an answer,
+        # removed from the store once it has succeeded.
+        self.job_prefix = f"{self.store.prefix}{JOB_FOLDER.format(id=job_id)}" if job_id else None
+        if self.job_prefix:
+            self.prefixes.append(self.job_prefix)
         self.before: dict[Path, tuple[int, float]] = {}
 
     def _local_files(self) -> dict[Path, tuple[int, float]]:
@@ -76,9 +82,15 @@ class JobFiles:
                     self.store.get(stored.key, path, stored)
         self.before = self._local_files()
 
-    def publish_outputs(self) -> list[str]:
+    def publish_outputs(self, *, finished: bool = True) -> list[str]:
         """Upload what the body wrote, delete what it removed; the keys published."""
         after, published = self._local_files(), []
+        if finished and self.job_prefix:
+            self.store.delete([item.key for item in self.store.listing(self.job_prefix)])
+            after = {path: state for path, state in after.items()
+                     if not (self.store.key(path) or "").startswith(self.job_prefix)}
+            self.before = {path: state for path, state in self.before.items()
+                           if not (self.store.key(path) or "").startswith(self.job_prefix)}
         for path, state in after.items():
             if self.before.get(path) != state:
                 key = self.store.key(path)
