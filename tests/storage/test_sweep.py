@@ -1,6 +1,7 @@
 """The maintenance sweep with an object store: orphan objects go, live ones stay, killed writers' uploads are aborted."""
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 
@@ -11,6 +12,7 @@ from server.app import create_app
 from services.jobs.context import JobContext
 from services.maintenance_job import MaintenanceReport, _sweep_store
 from services.storage.objects import ObjectStore
+from tests.maintenance.test_job_debug import DEBUG
 from tests.maintenance.test_maintenance import ADMIN, RUN, admin_token
 from tests.support.graphql import gql, register, upload, wait_for_job
 from tests.support.settings import make_settings
@@ -60,3 +62,16 @@ def test_the_store_sweep_removes_objects_whose_row_is_gone(tmp_path, storage_url
     assert report.stored_orphans == 3
     assert s3_server.keys(storage_url) == sorted([f"datasets/{known}/data.parquet", f"reports/{known}.html"])
     assert any("Removed 3 orphan object(s)" in str(message) for message in messages)
+
+
+def test_job_debug_reports_the_files_in_the_bucket_when_the_cache_has_none(tmp_path, storage_url):
+    settings = make_settings(tmp_path, storage_url=storage_url, **ADMIN)
+    with TestClient(create_app(settings)) as client:
+        admin = admin_token(client)
+        payload = upload(client, admin, b"a,b\n1,x\n2,y\n", "small.csv")["data"]["uploadDataset"]
+        assert wait_for_job(client, admin, payload["job"]["id"])["status"] == "SUCCEEDED"
+        shutil.rmtree(settings.resolved_data_dir / "datasets")
+        found = gql(client, DEBUG, {"id": payload["job"]["id"]}, admin)["data"]["jobDebug"]["files"]
+        by_name = {entry["name"]: entry for entry in found}
+        assert by_name["dataset Parquet copy"]["exists"] and by_name["dataset Parquet copy"]["sizeBytes"] > 0
+        assert by_name["dataset original upload"]["sizeBytes"] == 12
