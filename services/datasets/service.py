@@ -294,7 +294,7 @@ async def chart_points(data_dir: Path, dataset: Dataset, spec: dict[str, Any], *
 
 def read_rows(data_dir: Path, dataset_id: str, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int]:
     """A page of rows from the Parquet copy, reading only the row groups that hold it."""
-    parquet = pq.ParquetFile(files.fetched(files.parquet_path(data_dir, dataset_id)))
+    parquet = objects.open_parquet(files.parquet_path(data_dir, dataset_id))  # a page: range reads, no download
     total = parquet.metadata.num_rows
     names = parquet.schema_arrow.names
     if offset >= total or limit == 0:

@@ -46,9 +46,10 @@ def test_upload_profile_train_predict_download_with_the_bucket_as_the_only_store
     stored = s3_server.keys(storage_url)
     assert f"datasets/{raw}/original" in stored and f"datasets/{raw}/data.parquet" in stored
 
-    lose_the_cache(settings)  # rows are read from the bucket's copy, fetched back into the cache
+    lose_the_cache(settings)  # a page of rows is read from the bucket's copy in place (range requests)
     rows = gql(client, ROWS, {"id": dataset_id}, token)["data"]["dataset"]
     assert rows["rowCount"] == 300 and rows["rows"]["totalRows"] == 300 and len(rows["rows"]["rows"]) == 3
+    assert not (settings.resolved_data_dir / "datasets" / raw / "data.parquet").exists()  # read in place, not fetched
 
     lose_the_cache(settings)  # the PROFILE job fetches its input from the bucket and publishes its output there
     started = gql(client, PROFILE, {"id": dataset_id}, token)["data"]["profileDataset"]
