@@ -240,10 +240,18 @@ def fetch(path: Path) -> Path:
     stored = store.head(key)
     if stored is None:
         return path
-    local = path.stat() if path.exists() else None
-    if local is None or local.st_size != stored.size or abs(local.st_mtime - stored.modified) > 1e-3:
+    if not is_current(path, stored):
         store.get(key, path, stored)
     return path
+
+
+def is_current(path: Path, stored: StoredObject) -> bool:
+    """Whether the local file is the stored object's copy: a fetch or a put set its time to the object's."""
+    try:
+        local = path.stat()
+    except FileNotFoundError:
+        return False
+    return local.st_size == stored.size and abs(local.st_mtime - stored.modified) <= 1e-3
 
 
 def open_parquet(path: Path):
@@ -256,8 +264,7 @@ def open_parquet(path: Path):
     stored = store.head(key) if key is not None else None
     if stored is None:
         return pq.ParquetFile(path)
-    local = path.stat() if path.exists() else None
-    if local is not None and local.st_size == stored.size and abs(local.st_mtime - stored.modified) <= 1e-3:
+    if is_current(path, stored):
         return pq.ParquetFile(path)
     return pq.ParquetFile(store.arrow_filesystem().open_input_file(f"{store.bucket}/{key}"))
 

@@ -76,9 +76,7 @@ class JobFiles:
         for prefix in self.prefixes:
             for stored in self.store.listing(prefix):
                 path = self.store.path(stored.key)
-                local = path.stat() if path.exists() else None
-                if _wanted(path.name, self.params) and (local is None or local.st_size != stored.size
-                                                        or abs(local.st_mtime - stored.modified) > 1e-3):
+                if _wanted(path.name, self.params) and not objects.is_current(path, stored):
                     self.store.get(stored.key, path, stored)
         self.before = self._local_files()
 
