@@ -85,8 +85,9 @@ class DatasetsMutation:
             arrival.on_cut_off(undo)
         return UploadDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 
-    @mutation(description="Fetch an https:// file into a new dataset and ingest it, in one INGEST job whose live "
-                          "log shows the download; the pipelines' rules on reachable hosts apply")
+    @mutation(description="Fetch an https:// file (or an s3:// object the server's credentials can read) into a new "
+                          "dataset and ingest it, in one INGEST job whose live log shows the download; the "
+                          "pipelines' rules on reachable hosts apply")
     async def import_dataset(self, info: strawberry.Info, input: ImportDatasetInput) -> ImportDatasetPayload:
         ctx: Context = info.context
         settings = ctx.settings
@@ -94,7 +95,7 @@ class DatasetsMutation:
             allowed_hosts=settings.allowed_source_hosts, max_bytes=settings.max_upload_bytes,
             max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024),
             max_sheet_rows=settings.max_sheet_rows, stall_seconds=settings.upload_stall_seconds,
-            extra_ca_file=settings.import_ca_file or None)
+            extra_ca_file=settings.import_ca_file or None, allowed_s3_buckets=settings.import_s3_buckets)
         async with ctx.session() as session:
             dataset, job = await dataset_imports.import_from_url(
                 session, jobs=ctx.app.jobs, owner_id=ctx.user_id, url=input.url, name=input.name,

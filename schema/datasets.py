@@ -307,7 +307,8 @@ class UploadDatasetPayload:
 @strawberry.input(description="A file to fetch from the web and ingest, as an upload would be")
 class ImportDatasetInput:
     url: str = strawberry.field(description="An https:// URL of a CSV/TSV/TXT (optionally gzipped), workbook or Parquet "
-                                "file; fetched by the INGEST job, within the upload cap and the free disk")
+                                "file, or an s3://bucket/key the server's credentials can read; fetched by the "
+                                "INGEST job, within the upload cap and the free disk")
     name: str | None = strawberry.field(default=None, description="The file name in the URL when absent")
     csv: CsvOptionsInput | None = None
     priority: JobPriority = priority_input()

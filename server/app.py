@@ -42,7 +42,7 @@ from services.jobs.runner import JobRunner
 from services.pipelines.service import run_due_pipelines
 from services.maintenance_runs import run_if_due
 from services.ratelimit import RedisSlidingWindowLimiter, SlidingWindowLimiter
-from services.storage import db
+from services.storage import db, objects
 
 logger = logging.getLogger("assay")
 
@@ -56,6 +56,7 @@ def assay_version() -> str:
 
 def build_state(settings: Settings, observer: JobObserver | None = None) -> AppState:
     settings.check_deployment()
+    objects.configure_from(settings.storage)  # this process's files: store or data dir
     engine = db.create_engine(settings.resolved_database_url, db.PoolSettings(
         size=settings.db_pool_size, max_overflow=settings.db_max_overflow, recycle_seconds=settings.db_pool_recycle_seconds))
     sessions = db.session_factory(engine)
@@ -75,7 +76,7 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
         pool = ProcessExecutor(max_workers=settings.max_concurrent_jobs, grace_seconds=settings.job_cancel_grace_seconds,
                                preload=worker_preload(kinds), memory_mb=settings.job_memory_mb,
                                scratch_root=settings.scratch_dir, log_level=settings.log_level,
-                               log_format=settings.log_format)
+                               log_format=settings.log_format, storage=settings.storage)
         executor = LocalExecutor(JobRunner(
             sessions=sessions, bus=bus, pool=pool, kinds=kinds, timeout_for=settings.timeout_for,
             heartbeat_seconds=settings.job_heartbeat_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),

@@ -91,6 +91,9 @@ class Cluster:
     use_postgres: bool = True
     env: dict[str, str] = field(default_factory=dict)
     members: list[Member] = field(default_factory=list)
+    # Each member its own data dir (as on separate machines), for ASSAY_STORAGE_URL=s3://: they share only
+    # the database, Redis and the bucket.
+    separate_data_dirs: bool = False
 
     def __post_init__(self) -> None:
         self._stack = ExitStack()
@@ -143,7 +146,8 @@ class Cluster:
         return f"sqlite+aiosqlite:///{self.directory / 'data' / 'assay.db'}"  # WAL: shared by the processes
 
     def add_replica(self, port: int) -> Member:
-        member = Member(f"replica:{port}", ["-m", "server"], {**self.base_env, "ASSAY_PORT": str(port)},
+        member = Member(f"replica:{port}", ["-m", "server"],
+                        {**self.base_env, "ASSAY_PORT": str(port), **self._data_dir_of(f"replica-{port}")},
                         self.directory / f"replica-{port}.log", port=port)
         self.members.append(member.start())
         return member
@@ -151,11 +155,14 @@ class Cluster:
     def add_worker(self, name: str) -> Member:
         metrics_port = free_port()  # several workers on one machine: each its own metrics port
         env = {"ASSAY_WORKER_METRICS_PORT": str(metrics_port), **self.base_env, "ASSAY_WORKER_NAME": name,
-               "ASSAY_WORKER_CONCURRENCY": str(self.worker_concurrency)}
+               "ASSAY_WORKER_CONCURRENCY": str(self.worker_concurrency), **self._data_dir_of(name)}
         member = Member(name, ["-m", "server.worker"], env, self.directory / f"{name}.log",
                         metrics_port=int(env["ASSAY_WORKER_METRICS_PORT"]))
         self.members.append(member.start())
         return member
+
+    def _data_dir_of(self, name: str) -> dict[str, str]:
+        return {"ASSAY_DATA_DIR": str(self.directory / f"data-{name}")} if self.separate_data_dirs else {}
 
     def stop(self) -> None:
         """Replicas and workers stop together (each finishes what it must), then Redis and the database."""

@@ -5,7 +5,7 @@ import asyncio
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from resolvers.context import AppState
 from resolvers.system import health
@@ -18,6 +18,7 @@ from services.modeling import export
 from services.profiling import plots
 from services.comparison import job as comparison_files
 from services.comparison.plots import SAFE_NAME as SAFE_OVERLAY_NAME
+from services.storage import objects
 from services.storage.tables import Comparison, Dataset, Model, Report
 
 
@@ -57,6 +58,24 @@ async def _owned(request: Request, table: type, kind: str, object_id: str, fmt: 
     return row, None
 
 
+async def _serve(state: AppState, path, *, media_type: str, filename: str | None = None,
+                 headers: dict[str, str] | None = None, presign: bool = True) -> Response:
+    """A stored file, once the token was checked: with an object store and ASSAY_STORAGE_DOWNLOADS=presigned, a
+    redirect to a short-lived presigned URL of the store (the bytes never pass through the replica); else the
+    file streamed from this replica's copy, fetched into its cache first."""
+    store = objects.current()
+    if store is not None and presign and state.settings.storage_downloads == "presigned":
+        key = store.key(path)
+        if key is not None and await asyncio.to_thread(store.head, key) is not None:
+            url = await asyncio.to_thread(store.presign, key, seconds=max(60, round(state.settings.download_url_minutes * 60)),
+                                          file_name=filename, media_type=media_type)
+            return RedirectResponse(url, status_code=307)
+    path = await asyncio.to_thread(files.fetched, path)
+    if not path.exists():
+        return _refuse(404, "Not found")
+    return FileResponse(path, media_type=media_type, filename=filename, headers=headers)
+
+
 async def download_dataset(request: Request) -> Response:
     """Serve a dataset to whoever holds a valid token for it; a wrong or expired token gets 403."""
     state = _state(request)
@@ -72,13 +91,13 @@ async def download_dataset(request: Request) -> Response:
     stem = dataset.name.rsplit(".", 1)[0] if dataset.name.lower().endswith((".csv", ".tsv", ".txt", ".gz")) else dataset.name
     if fmt == "REJECTS":
         rejects = files.rejects_path(data_dir, dataset_id)
-        if not rejects.exists():
+        if not await asyncio.to_thread(files.kept, rejects):
             return _refuse(404, "No lines of this dataset were rejected")
-        return FileResponse(rejects, media_type="text/csv", filename=f"{stem}-rejected-lines.csv")
+        return await _serve(state, rejects, media_type="text/csv", filename=f"{stem}-rejected-lines.csv")
     if fmt == "CSV":
         path = await asyncio.to_thread(dataset_service.csv_export, data_dir, dataset_id)
-        return FileResponse(path, media_type="text/csv", filename=f"{stem}.csv")
-    return FileResponse(files.parquet_path(data_dir, dataset_id), media_type="application/vnd.apache.parquet",
+        return await _serve(state, path, media_type="text/csv", filename=f"{stem}.csv")
+    return await _serve(state, files.parquet_path(data_dir, dataset_id), media_type="application/vnd.apache.parquet",
                         filename=f"{stem}.parquet")
 
 
@@ -113,7 +132,8 @@ async def download_model(request: Request) -> Response:
         path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model, fmt)
     except ServiceError as exc:  # exportUrl already converted it; this is a link made before a failure
         return _refuse(404 if exc.code == ErrorCode.NOT_FOUND else 409, exc.message)
-    return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model_id[:8]}.{export.FILE_EXTENSIONS[fmt]}")
+    return await _serve(state, path, media_type="application/octet-stream",
+                        filename=f"model-{model_id[:8]}.{export.FILE_EXTENSIONS[fmt]}")
 
 
 async def download_report(request: Request) -> Response:
@@ -124,11 +144,11 @@ async def download_report(request: Request) -> Response:
     if refusal is not None:
         return refusal
     path = files.report_path(state.settings.resolved_data_dir, report_id)
-    if not path.exists():
-        return _refuse(404, "Not found")
-    # The report is self-contained: forbid scripts and any fetch but images (the optional logo).
+    # The report is self-contained: forbid scripts and any fetch but images (the optional logo). Always
+    # streamed from here, never presigned: the store would serve the HTML without this policy.
     policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:"
-    return FileResponse(path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": policy})
+    return await _serve(state, path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": policy},
+                        presign=False)
 
 
 # The report is self-contained: forbid scripts and any fetch but inline images.
@@ -142,10 +162,8 @@ async def download_comparison_report(request: Request) -> Response:
     if refusal is not None:
         return refusal
     path = comparison_files.report_path(_state(request).settings.resolved_data_dir, comparison_id)
-    if not path.exists():
-        return _refuse(404, "Not found")
-    return FileResponse(path, media_type="text/html; charset=utf-8",
-                        headers={"Content-Security-Policy": COMPARISON_REPORT_POLICY})
+    return await _serve(_state(request), path, media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": COMPARISON_REPORT_POLICY}, presign=False)
 
 
 async def download_comparison_plot(request: Request) -> Response:
@@ -157,6 +175,4 @@ async def download_comparison_plot(request: Request) -> Response:
     if refusal is not None:
         return refusal
     path = comparison_files.comparison_dir(_state(request).settings.resolved_data_dir, comparison_id) / name
-    if not path.exists():
-        return _refuse(404, "Not found")
-    return FileResponse(path, media_type="image/png")
+    return await _serve(_state(request), path, media_type="image/png")

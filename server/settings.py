@@ -150,6 +150,13 @@ class Settings(BaseSettings):
     report_warn: str = "#b26a00"
     report_error: str = "#c62828"
     report_logo_url: str = ""
+    # Object storage (docs/object-storage.md): s3://bucket/prefix with the standard AWS_* variables; unset keeps
+    # every file in the data dir. With it, the data dir of each replica and worker is a scratch cache only.
+    storage_url: str | None = None
+    storage_downloads: Literal["presigned", "proxy"] = "presigned"  # redirect to the store, or stream through
+    storage_abandoned_upload_hours: float = 24  # the maintenance sweep aborts older incomplete multipart uploads
+    storage_part_mb: int = 16  # files above it are uploaded in parts of this size (S3's least: 5)
+    import_s3_buckets: str = ""  # importDataset's s3:// sources: these buckets only (comma-separated); empty = any
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""
@@ -157,6 +164,12 @@ class Settings(BaseSettings):
         for origin in parse_origins(self.cors_origins):
             if (problem := invalid_origin(origin)) is not None:
                 raise ConfigurationError(problem)
+        if self.storage_url:
+            from services.storage.objects import parse_url
+            try:
+                parse_url(self.storage_url)
+            except ValueError as exc:
+                raise ConfigurationError(str(exc)) from exc
         if self.executor == "celery" and not self.redis_url:
             raise ConfigurationError("ASSAY_EXECUTOR=celery needs ASSAY_REDIS_URL (the Celery broker and event bus), "
                                      "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0")
@@ -233,6 +246,13 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def storage(self):
+        """How job processes reach the object store (services.storage.objects.StorageConfig), or None."""
+        from services.storage.objects import StorageConfig, aws_environment
+        return StorageConfig(self.storage_url, str(self.resolved_data_dir), aws_environment(), self.storage_part_mb,
+                             self.storage_abandoned_upload_hours) if self.storage_url else None
 
     def timeout_for(self, kind: str) -> float:
         return self.job_timeout_seconds.get(kind, self.job_default_timeout_seconds)

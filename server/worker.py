@@ -27,6 +27,7 @@ from services.jobs.celery_app import RUN_JOB, create_celery
 from services.jobs.celery_worker import WorkerConfig, WorkerRuntime
 from services.jobs.kinds import QUEUES
 from services.jobs.observer import JobObservers
+from services.storage import objects
 
 
 def worker_queues(settings: Settings) -> list[str]:
@@ -68,6 +69,7 @@ def main() -> None:
     if "--health" in sys.argv[1:]:
         raise SystemExit(health(settings))
     queues = worker_queues(settings)
+    objects.configure_from(settings.storage)  # for the end hooks
     name = settings.worker_name or default_worker_name()
     kinds = job_kinds()
     # The runner is this one process (Celery's thread pool; bodies run in forked children that record
@@ -83,6 +85,7 @@ def main() -> None:
         max_log_chars=settings.max_log_line_chars, memory_mb=settings.job_memory_mb,
         scratch_root=settings.scratch_dir, log_level=settings.log_level, log_format=settings.log_format,
         retry_backoff=(settings.job_retry_backoff_seconds, settings.job_retry_backoff_max_seconds),
+        storage=settings.storage,
         telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl", observer=observer))
     celery = create_celery(settings.redis_url)
 

@@ -12,6 +12,8 @@ from typing import Iterator
 
 import jwt
 
+from services.storage import objects
+
 DOWNLOAD_AUDIENCE = "assay-download"
 SAFE_PLOT_NAME = re.compile(r"^[a-z_]+(_\d+)?\.png$")  # the only names the plot route will open
 
@@ -87,7 +89,36 @@ def discard_partial_outputs(folder: Path) -> None:
 
 
 def remove_tree(path: Path) -> None:
+    """Delete a folder of an object's files, here and in the object store when there is one."""
     shutil.rmtree(path, ignore_errors=True)
+    objects.forget(path)
+
+
+def remove_file(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    objects.forget(path)
+
+
+def fetched(path: Path) -> Path:
+    """`path`, its local copy brought up to date from the object store first when there is one."""
+    return objects.fetch(path)
+
+
+def kept(path: Path) -> bool:
+    """Whether a file exists where files are kept (the object store, else the data dir)."""
+    return objects.exists(path)
+
+
+def publish(path: Path) -> None:
+    """Store a file written outside a job (an upload, an on-demand export) in the object store, if any."""
+    objects.publish(path)
+
+
+def job_data_dir(params: dict) -> Path:
+    """The data dir a job's end hooks use: this process's cache with an object store (a job's params name the
+    enqueuing replica's), else the one in the params."""
+    store = objects.current()
+    return store.cache if store is not None else Path(params["data_dir"])
 
 
 def directory_size(path: Path) -> int:

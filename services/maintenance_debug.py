@@ -7,6 +7,7 @@ the jobs write with.
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from services import files
 from services.errors import not_found
 from services.jobs.debug import JobWhereabouts, locate_job
 from services.jobs.engine import JobEngine
+from services.storage import objects
 from services.storage.tables import Job, Model, Report, utcnow
 
 
@@ -66,10 +68,17 @@ async def _files_of(session: AsyncSession, job: Job, data_dir: Path) -> list[Sto
             wanted.append(("model file", model_id, files.model_path(data_dir, model_id)))
     for report_id in (await session.exec(select(Report.id).where(Report.job_id == job.id))).all():
         wanted.append(("report", report_id, files.report_path(data_dir, report_id)))
-    return [_check(name, object_id, path, data_dir) for name, object_id, path in wanted]
+    return await asyncio.to_thread(lambda: [_check(name, object_id, path, data_dir) for name, object_id, path in wanted])
 
 
 def _check(name: str, object_id: str, path: Path, data_dir: Path) -> StoredFile:
+    """Where files are kept: the object store when there is one (this replica's cache may lack them), else the disk."""
+    store = objects.current()
+    key = store.key(path) if store is not None else None
+    if key is not None:
+        stored = store.head(key)
+        return StoredFile(name=name, object_id=object_id, path=str(path.relative_to(data_dir)), exists=stored is not None,
+                          size_bytes=stored.size if stored is not None else None)
     exists = path.is_file()
     return StoredFile(name=name, object_id=object_id, path=str(path.relative_to(data_dir)), exists=exists,
                       size_bytes=path.stat().st_size if exists else None)

@@ -23,7 +23,7 @@ from services.errors import ServiceError
 from services.jobs.context import JobContext
 from services.registry.service import refuse_if_aliased
 from services.jobs.status import ACTIVE, TERMINAL
-from services.storage import db
+from services.storage import db, objects
 from services.storage.tables import Dataset, Job, JobLog, Model, RefreshToken, Report, utcnow
 
 STAGING_FOLDER = "uploads"   # server/uploads.py's staging folder (a service may not import the server)
@@ -40,6 +40,8 @@ class MaintenanceReport(BaseModel):
     orphan_files: int = 0
     temporary_files: int = 0
     bytes_freed: int = 0
+    stored_orphans: int = 0       # objects in the object store (ASSAY_STORAGE_URL) whose dataset, model or report is gone
+    aborted_uploads: int = 0      # incomplete multipart uploads of killed writers, older than the bound
 
 
 def run_maintenance(ctx: JobContext) -> dict:
@@ -78,6 +80,9 @@ def run_maintenance(ctx: JobContext) -> dict:
     ctx.log(f"Removed {report.temporary_files:,} temporary file(s) and folder(s): {temporary:,} stale upload(s), "
             f"{spill:,} spill folder(s) of ended jobs, {partial:,} unfinished write(s) ({size + spill_size + partial_size:,} bytes)")
     ctx.log(f"Freed {report.bytes_freed:,} bytes in all")
+    if (store := objects.current()) is not None:
+        ctx.stage("object store")
+        _sweep_store(ctx, store, known, cutoff, report)
     ctx.progress(1.0)
     return report.model_dump()
 
@@ -142,6 +147,22 @@ async def _clean_database(database_url: str, *, retention_days: int) -> tuple[in
         return tokens, logs, known
     finally:
         await engine.dispose()
+
+
+def _sweep_store(ctx: JobContext, store: objects.ObjectStore, known: dict[str, set[str]], cutoff: float,
+                 report: MaintenanceReport) -> None:
+    """The same orphan rule in the bucket (whose objects outlive any one data dir), then the killed writers' uploads."""
+    for folder, ids in ((files.DATASETS, known["datasets"]), (files.MODELS, known["models"]),
+                        (files.REPORTS, known["reports"])):
+        gone = [name for name, changed in store.object_folders(folder).items() if name not in ids and changed < cutoff]
+        for name in gone:
+            start = f"{store.prefix}{folder}/{name}"
+            keys = [item.key for item in store.listing(start) if item.key[len(start):][:1] in ("/", ".")]
+            store.delete(keys)
+            report.stored_orphans += len(keys)
+    report.aborted_uploads = store.abort_stale_uploads(store.abandoned_after)
+    ctx.log(f"Removed {report.stored_orphans:,} orphan object(s) from the object store; aborted "
+            f"{report.aborted_uploads:,} incomplete upload(s) begun over {store.abandoned_after} ago")
 
 
 def _remove_entries(folder: Path, is_garbage, cutoff: float) -> tuple[int, int]:

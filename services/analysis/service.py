@@ -85,7 +85,7 @@ async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, j
     if answer not in (job.choices or []):
         raise invalid(f"{answer!r} is not one of the choices: {', '.join(job.choices or [])}", ["answer"])
     if job.kind == "ANALYZE":
-        await asyncio.to_thread(check_target, Path(job.params["data_dir"]), job.params["dataset_id"],
+        await asyncio.to_thread(check_target, files.job_data_dir(job.params), job.params["dataset_id"],
                                 job.params["columns"], answer, None, test_size=ANALYSIS_TEST_SIZE,
                                 cv_folds=job.params.get("options", {}).get("cv_folds", 5), field=["answer"])
     resumed = await jobs.answer(job.id, answer)
@@ -123,7 +123,7 @@ async def _settle_working_version(session: AsyncSession, job: Job, working: Any)
         await session.delete(version)
         await session.flush()
         return
-    parquet = files.parquet_path(Path(job.params["data_dir"]), version.id)
+    parquet = files.parquet_path(files.job_data_dir(job.params), version.id)
     version.status, version.error = DatasetStatus.READY, None
     version.row_count, version.column_count = working.row_count, working.column_count
     version.columns, version.recipe = working.columns, working.recipe
@@ -135,10 +135,10 @@ async def _settle_working_version(session: AsyncSession, job: Job, working: Any)
 async def on_analysis_failure(session: AsyncSession, job: Job, details: Any) -> None:
     """Nothing half-written: the model, the report (HTML and document) and the auto-fixed version go; the failed
     stage is kept on the job (Job.analysis.failure)."""
-    data_dir = Path(job.params["data_dir"])
+    data_dir = files.job_data_dir(job.params)
     files.remove_tree(files.model_dir(data_dir, job.params["model_id"]))
-    files.report_path(data_dir, job.params["report_id"]).unlink(missing_ok=True)
-    content_path(data_dir, job.params["report_id"]).unlink(missing_ok=True)
+    files.remove_file(files.report_path(data_dir, job.params["report_id"]))
+    files.remove_file(content_path(data_dir, job.params["report_id"]))
     version_id = job.params.get("working_dataset_id")
     if version_id:
         version = await session.get(Dataset, version_id)
@@ -184,8 +184,8 @@ async def on_report_failure(session: AsyncSession, job: Job, _result: Any) -> No
     report = await session.get(Report, job.params["report_id"])
     if report is not None:
         await session.delete(report)
-    files.report_path(Path(job.params["data_dir"]), job.params["report_id"]).unlink(missing_ok=True)
-    content_path(Path(job.params["data_dir"]), job.params["report_id"]).unlink(missing_ok=True)
+    files.remove_file(files.report_path(files.job_data_dir(job.params), job.params["report_id"]))
+    files.remove_file(content_path(files.job_data_dir(job.params), job.params["report_id"]))
 
 
 async def reports_of_datasets(session: AsyncSession, *, owner_id: str, dataset_ids: list[str], data_dir: Path
@@ -196,7 +196,7 @@ async def reports_of_datasets(session: AsyncSession, *, owner_id: str, dataset_i
                                .order_by(col(Report.created_at).desc()))).all()
     reports: dict[str, list[Report]] = {dataset_id: [] for dataset_id in dataset_ids}
     for report in rows:
-        if files.report_path(data_dir, report.id).exists():
+        if await asyncio.to_thread(files.kept, files.report_path(data_dir, report.id)):
             reports[report.dataset_id].append(report)
     return reports
 
@@ -215,7 +215,7 @@ async def reports_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[J
     rows = await owned_by_ids(session, Report, owner_id=owner_id, ids=wanted.values())
     found = {job_id: rows.get(report_id) for job_id, report_id in wanted.items() if report_id}
     return {job_id: report for job_id, report in found.items()
-            if report is not None and files.report_path(data_dir, report.id).exists()}
+            if report is not None and await asyncio.to_thread(files.kept, files.report_path(data_dir, report.id))}
 
 
 def report_content(data_dir: Path, report: Report) -> str | None:

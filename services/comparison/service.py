@@ -156,7 +156,7 @@ async def on_compare_success(session: AsyncSession, job: Job, result: dict[str, 
 
 async def on_compare_failure(session: AsyncSession, job: Job, _result: Any) -> None:
     """Nothing was stored; the report and overlays written so far go."""
-    files.remove_tree(comparison_dir(Path(job.params["data_dir"]), job.params["comparison_id"]))
+    files.remove_tree(comparison_dir(files.job_data_dir(job.params), job.params["comparison_id"]))
 
 
 async def get_comparison(session: AsyncSession, *, owner_id: str, comparison_id: str | None) -> Comparison | None:

@@ -187,7 +187,7 @@ def build_chart(data_dir: Path, dataset_id: str, columns: list[dict[str, Any]], 
     spec = {**spec, **{key: value for key, value in CHART_DEFAULTS.items() if spec.get(key) is None}}
     types = {c["name"]: axis_kind(c) for c in columns}
     _check(spec, types)
-    path = files.parquet_path(data_dir, dataset_id)
+    path = files.fetched(files.parquet_path(data_dir, dataset_id))
     total = pq.ParquetFile(path).metadata.num_rows
     kind = spec["type"]
     builder = {"HISTOGRAM": _histogram, "SCATTER": _scatter, "LINE": _line, "BAR": _bars, "PIE": _bars}[kind]

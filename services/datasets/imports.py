@@ -19,6 +19,7 @@ from services import files
 from services.datasets.service import MAX_NAME, display_name, validate_csv_options
 from services.errors import invalid
 from services.ingest.download import check_import_url
+from services.ingest.s3_import import check_s3_source, is_s3_url
 from services.jobs.engine import JobEngine
 from services.pipelines.ssrf import parse_allow_list, vetted_addresses
 from services.storage.tables import Dataset, Job
@@ -33,6 +34,7 @@ class ImportLimits:
     max_sheet_rows: int
     stall_seconds: float
     extra_ca_file: str | None = None
+    allowed_s3_buckets: str = ""  # ASSAY_IMPORT_S3_BUCKETS: empty = any the credentials read (never Assay's own)
 
 
 async def import_from_url(session: AsyncSession, *, jobs: JobEngine, owner_id: str, url: str, name: str | None,
@@ -42,10 +44,13 @@ async def import_from_url(session: AsyncSession, *, jobs: JobEngine, owner_id: s
     options = validate_csv_options(csv_options)
     if name is not None and not name.strip():
         raise invalid("The name cannot be blank", ["name"])
-    check_import_url(url, ["url"])
     parts = urlsplit(url)
     allow = parse_allow_list(limits.allowed_hosts)
-    await asyncio.to_thread(vetted_addresses, parts.hostname, parts.port or 443, allow, ["url"])
+    if is_s3_url(url):  # read with the server's AWS credentials (services/ingest/s3_import.py)
+        check_s3_source(url, allowed_buckets=limits.allowed_s3_buckets, field=["url"])
+    else:
+        check_import_url(url, ["url"])
+        await asyncio.to_thread(vetted_addresses, parts.hostname, parts.port or 443, allow, ["url"])
     shown = display_name(unquote(parts.path.rstrip("/").rsplit("/", 1)[-1]) or parts.hostname)
     dataset = Dataset(owner_id=owner_id, name=(name or shown).strip()[:MAX_NAME], file_name=shown, csv_options=options,
                       expires_at=expires_at)

@@ -23,6 +23,7 @@ from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.jobs.status import ACTIVE
 from services.names import MAX_NAME, derived_name, given_name
+from services.storage import objects
 from services.pagination import Page, checked_count, contains, paginate
 from services.registry.service import refuse_if_aliased
 from services.storage.tables import Dataset, Job, Model, Report
@@ -146,10 +147,13 @@ async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id
                       csv_options=options, expires_at=expires_at)
     folder = files.dataset_dir(data_dir, dataset.id)
     try:
+        if arrival is not None and objects.current() is not None:
+            await arrival.wait_complete()  # a worker elsewhere reads the stored upload: it is stored whole
         following = await _judgeable(arrival)
         dataset.size_bytes = await asyncio.to_thread(_store_upload, source, files.original_path(data_dir, dataset.id),
                                                      max_bytes, staged_path)
         await asyncio.to_thread(check_options_fit_file, files.original_path(data_dir, dataset.id), options)
+        await asyncio.to_thread(files.publish, files.original_path(data_dir, dataset.id))
         session.add(dataset)
         await session.flush()
         params = {"dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,
@@ -208,8 +212,8 @@ async def on_ingest_failure(session: AsyncSession, job: Job, _result: dict[str, 
         return
     dataset.status, dataset.error = DatasetStatus.FAILED, job.error
     session.add(dataset)
-    files.parquet_path(Path(job.params["data_dir"]), dataset.id).unlink(missing_ok=True)
-    files.discard_partial_outputs(files.dataset_dir(Path(job.params["data_dir"]), dataset.id))
+    files.parquet_path(files.job_data_dir(job.params), dataset.id).unlink(missing_ok=True)
+    files.discard_partial_outputs(files.dataset_dir(files.job_data_dir(job.params), dataset.id))
 
 
 async def on_ingest_start(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
@@ -258,12 +262,17 @@ async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: st
     report_ids = (await session.exec(select(Report.id).where(Report.dataset_id == dataset_id))).all()
     await session.delete(dataset)
     await session.commit()
+    await asyncio.to_thread(_remove_files, data_dir, dataset_id, list(model_ids), list(report_ids))
+
+
+def _remove_files(data_dir: Path, dataset_id: str, model_ids: list[str], report_ids: list[str]) -> None:
+    """Off the event loop: with an object store these are requests to it."""
     files.remove_tree(files.dataset_dir(data_dir, dataset_id))
     for model_id in model_ids:
         files.remove_tree(files.model_dir(data_dir, model_id))
     for report_id in report_ids:
-        files.report_path(data_dir, report_id).unlink(missing_ok=True)
-        files.report_path(data_dir, report_id).with_suffix(".json").unlink(missing_ok=True)  # its document
+        files.remove_file(files.report_path(data_dir, report_id))
+        files.remove_file(files.report_path(data_dir, report_id).with_suffix(".json"))  # its document
 
 
 async def row_page(data_dir: Path, dataset: Dataset, *, offset: int, limit: int, max_limit: int
@@ -288,7 +297,7 @@ async def chart_points(data_dir: Path, dataset: Dataset, spec: dict[str, Any], *
 
 def read_rows(data_dir: Path, dataset_id: str, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int]:
     """A page of rows from the Parquet copy, reading only the row groups that hold it."""
-    parquet = pq.ParquetFile(files.parquet_path(data_dir, dataset_id))
+    parquet = objects.open_parquet(files.parquet_path(data_dir, dataset_id))  # a page: range reads, no download
     total = parquet.metadata.num_rows
     names = parquet.schema_arrow.names
     if offset >= total or limit == 0:
@@ -307,12 +316,13 @@ def read_rows(data_dir: Path, dataset_id: str, *, offset: int, limit: int) -> tu
 def csv_export(data_dir: Path, dataset_id: str) -> Path:
     """The canonical CSV (UTF-8, comma), written once from the Parquet copy."""
     target = files.csv_export_path(data_dir, dataset_id)
-    if not target.exists():
+    if not files.fetched(target).exists():
         with files.atomic_output(target) as temporary:
-            parquet = pq.ParquetFile(files.parquet_path(data_dir, dataset_id))
+            parquet = pq.ParquetFile(files.fetched(files.parquet_path(data_dir, dataset_id)))
             with pacsv.CSVWriter(str(temporary), parquet.schema_arrow) as writer:
                 for batch in parquet.iter_batches(batch_size=65536):
                     writer.write_batch(batch)
+        files.publish(target)  # written once for every replica
     return target
 
 

@@ -126,7 +126,7 @@ def _sandbox(tables: list[QueryTable], data_dir: Path, memory_mb: int, scratch_d
     # A user's ORDER BY must hold in what comes back: with insertion order off, DuckDB 2.0.1 was seen to
     # return ordered results out of order through execute() (issue 25's engine notes).
     connection.execute("SET preserve_insertion_order = true")
-    paths = sorted({str(files.parquet_path(data_dir, table.dataset_id)) for table in tables})
+    paths = sorted({str(files.fetched(files.parquet_path(data_dir, table.dataset_id))) for table in tables})
     for table in tables:
         path = str(files.parquet_path(data_dir, table.dataset_id)).replace("'", "''")
         connection.execute(f"CREATE VIEW {_identifier(table.name)} AS SELECT * FROM read_parquet('{path}')")

@@ -23,6 +23,7 @@ from services.errors import ErrorCode, ServiceError
 from services.ingest.columns import describe_parquet
 from services.ingest.disk import disk_full, is_disk_full
 from services.ingest.download import download
+from services.ingest.s3_import import download_s3, is_s3_url
 from services.ingest.detect import CsvDialect
 from services.ingest.encoding import LOW_CONFIDENCE
 from services.ingest.follow import FollowedFile, UploadCutOff
@@ -105,9 +106,12 @@ def run_ingest(ctx: JobContext) -> dict:
 def _download_import(ctx: JobContext, source: Path, data_dir: Path) -> int:
     """importDataset: the file fetched into place first (services.ingest.download), then ingested as an upload is."""
     ctx.stage("download")
-    size = download(ctx.params["import_url"], source, data_dir=data_dir, allow=list(ctx.params.get("allowed_hosts") or []),
-                    max_bytes=int(ctx.params["max_upload_bytes"]), stall_seconds=float(ctx.params["stall_seconds"]),
-                    extra_ca_file=ctx.params.get("extra_ca_file"), log=ctx.log)
+    if is_s3_url(ctx.params["import_url"]):
+        size = download_s3(ctx.params["import_url"], source, max_bytes=int(ctx.params["max_upload_bytes"]), log=ctx.log)
+    else:
+        size = download(ctx.params["import_url"], source, data_dir=data_dir, allow=list(ctx.params.get("allowed_hosts") or []),
+                        max_bytes=int(ctx.params["max_upload_bytes"]), stall_seconds=float(ctx.params["stall_seconds"]),
+                        extra_ca_file=ctx.params.get("extra_ca_file"), log=ctx.log)
     try:
         check_upload(source)
     except ServiceError:

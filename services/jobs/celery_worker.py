@@ -25,6 +25,7 @@ from services.jobs.redis_bus import RedisEventBus
 from services.jobs.runner import JobRunner
 from services.jobs.shared_state import RedisCancelRequests, RedisWorkerRecords
 from services.storage import db
+from services.storage.objects import StorageConfig
 
 logger = logging.getLogger("assay.worker")
 
@@ -50,6 +51,7 @@ class WorkerConfig:
     log_level: str = "INFO"               # ASSAY_LOG_LEVEL, for the job processes too
     log_format: str = "text"
     retry_backoff: tuple[float, float] = (2.0, 60.0)
+    storage: StorageConfig | None = None  # see JobSpec.storage
 
 
 class WorkerRuntime:
@@ -76,7 +78,7 @@ class WorkerRuntime:
         cancels = RedisCancelRequests(self.client)
         pool = ProcessExecutor(max_workers=config.concurrency, grace_seconds=config.grace_seconds, preload=config.preload,
                                memory_mb=config.memory_mb, scratch_root=config.scratch_root, log_level=config.log_level,
-                               log_format=config.log_format)
+                               log_format=config.log_format, storage=config.storage)
         self.runner = JobRunner(sessions=self.sessions, bus=self.bus, pool=pool, kinds=config.kinds,
                                 timeout_for=config.timeout_for, heartbeat_seconds=config.heartbeat_seconds,
                                 telemetry_path=config.telemetry_path, cancel_poll=cancels.pending,

@@ -20,6 +20,7 @@ from services.errors import ErrorCode, ServiceError
 from services.jobs.context import JobCancelled, JobContext, NeedsInput
 from services.jobs.priority import PrioritySlots
 from services.jobs.retry import is_transient
+from services.storage.objects import StorageConfig
 
 logger = logging.getLogger("assay.jobs")
 
@@ -35,6 +36,7 @@ class JobSpec:
     priority: int = 1              # services.jobs.priority.Priority: higher waits less for a free slot
     log_level: str = "INFO"        # ASSAY_LOG_LEVEL: the job process's own Python logging
     log_format: str = "text"       # ASSAY_LOG_FORMAT: its lines look like the server's
+    storage: StorageConfig | None = None  # where files are kept, when in an object store (ASSAY_STORAGE_URL)
 
 
 @dataclass
@@ -76,15 +78,25 @@ def worker_main(spec: JobSpec, connection, cancel_event) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops workers itself
     _configure_job_logging(spec)
     parent = os.getppid()
-    context = JobContext(job_id=spec.job_id, params=spec.params, send=connection.send,
+    staged = None
+    if spec.storage is not None:  # inputs come from the store, outputs go back to it (services/storage/staging)
+        from services.storage.staging import JobFiles
+        staged = JobFiles(spec.storage, spec.params, job_id=spec.job_id)
+    context = JobContext(job_id=spec.job_id, params=staged.params if staged else spec.params, send=connection.send,
                          is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent,
                          memory_mb=spec.memory_mb, scratch_dir=Path(spec.scratch_dir) if spec.scratch_dir else None)
     try:
+        if staged is not None:
+            staged.fetch_inputs()
         result = import_work(spec.work)(context)
+        if staged is not None:  # before the result is sent: a job is SUCCEEDED only once its outputs are stored
+            staged.publish_outputs()
         connection.send(("result", result or {}))
     except JobCancelled:
         connection.send(("cancelled",))
     except NeedsInput as question:
+        if staged is not None:  # what it did so far (its stages, a profile) is kept for whichever worker resumes it
+            staged.publish_outputs(finished=False)
         connection.send(("needs_input", question.question, question.choices))
     except ServiceError as exc:
         connection.send(("error", exc.code, exc.message, None, exc.details, is_transient(exc)))
@@ -187,6 +199,7 @@ class ProcessExecutor:
     scratch_root: Path | None = None   # each job spills under scratch_root/<job id>, removed when it ends
     log_level: str = "INFO"            # ASSAY_LOG_LEVEL, applied in each job process
     log_format: str = "text"           # ASSAY_LOG_FORMAT, likewise
+    storage: StorageConfig | None = None  # see JobSpec.storage
     _slots: PrioritySlots | None = None
     _running: dict[str, _Running] = field(default_factory=dict)
     _waiting: set[str] = field(default_factory=set)
@@ -237,7 +250,7 @@ class ProcessExecutor:
     async def _run(self, spec: JobSpec, on_message) -> WorkerOutcome:
         scratch = self.scratch_root / spec.job_id if self.scratch_root else None
         spec = replace(spec, memory_mb=self.memory_mb, scratch_dir=str(scratch) if scratch else None,
-                       log_level=self.log_level, log_format=self.log_format)
+                       log_level=self.log_level, log_format=self.log_format, storage=self.storage)
         try:
             return await self._run_process(spec, on_message)
         finally:

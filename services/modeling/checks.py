@@ -40,7 +40,7 @@ def check_target(data_dir: Path, dataset_id: str, columns: list[dict[str, Any]],
     if semantic in UNLEARNABLE_TYPES:
         raise invalid(f"{target} is {semantic}: every row has its own value (or none), so there is nothing to learn",
                       field)
-    facts = target_facts(files.parquet_path(data_dir, dataset_id), target, memory_mb=memory_mb,
+    facts = target_facts(files.fetched(files.parquet_path(data_dir, dataset_id)), target, memory_mb=memory_mb,
                          scratch_dir=data_dir / "scratch" / f"check-{uuid.uuid4().hex}")
     task = task or facts_task(facts, semantic)
     if facts["present"] < 10:

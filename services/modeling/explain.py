@@ -287,10 +287,10 @@ def read_background(data_dir: Path, model_id: str, dataset_id: str | None, featu
     """The kept training sample; for a model trained before it was kept, a sample of its training dataset."""
     import pyarrow.parquet as pq
 
-    kept = background_path(data_dir, model_id)
+    kept = files.fetched(background_path(data_dir, model_id))
     if kept.exists():
         return pq.read_table(kept).to_pandas(date_as_object=False)
-    source = files.parquet_path(data_dir, dataset_id) if dataset_id else None
+    source = files.fetched(files.parquet_path(data_dir, dataset_id)) if dataset_id else None
     if source is None or not source.exists():
         return None
     frame = pq.read_table(source, columns=features).to_pandas(date_as_object=False)

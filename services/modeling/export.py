@@ -30,7 +30,7 @@ def check_exportable(data_dir: Path, model: Model, fmt: str) -> None:
     check_format(fmt)
     if model.status != ModelStatus.READY:
         raise ServiceError(ErrorCode.NOT_FOUND, f"The model is {model.status}: it has no file to export", ["exportUrl"])
-    if not files.model_path(data_dir, model.id).exists():
+    if not files.fetched(files.model_path(data_dir, model.id)).exists():
         raise ServiceError(ErrorCode.NOT_FOUND, "The model's file is missing; train it again", ["exportUrl"])
 
 
@@ -40,7 +40,7 @@ def export_path(data_dir: Path, model: Model, fmt: str) -> Path:
     if fmt == "JOBLIB":
         return files.model_path(data_dir, model.id)
     target = files.model_dir(data_dir, model.id) / f"model.{fmt.lower()}"
-    if not target.exists():
+    if not files.fetched(target).exists():  # converted once, by whichever replica is asked first
         pipeline = load_pipeline(data_dir, model.id)
         if fmt == "ONNX":
             content = onnx_bytes(pipeline, model.details["features"], model.task)
@@ -55,4 +55,5 @@ def export_path(data_dir: Path, model: Model, fmt: str) -> Path:
             import skops.io as sio
             with files.atomic_output(target) as temporary:
                 sio.dump(pipeline, temporary)
+        files.publish(target)
     return target

@@ -92,7 +92,7 @@ async def on_train_failure(session: AsyncSession, job: Job, _result: dict[str, A
     if model is not None:
         model.status, model.error = ModelStatus.FAILED, job.error
         session.add(model)
-    files.remove_tree(files.model_dir(Path(job.params["data_dir"]), job.params["model_id"]))
+    files.remove_tree(files.model_dir(files.job_data_dir(job.params), job.params["model_id"]))
 
 
 async def get_model(session: AsyncSession, *, owner_id: str, model_id: str | None) -> Model | None:
@@ -145,7 +145,7 @@ async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | 
     except IntegrityError:  # an alias was pointed at it between the check above and this delete
         await session.rollback()
         raise conflict("An alias was just pointed at this model; move or delete it first", ["id"]) from None
-    files.remove_tree(files.model_dir(data_dir, model.id))
+    await asyncio.to_thread(files.remove_tree, files.model_dir(data_dir, model.id))
 
 
 @lru_cache(maxsize=16)
@@ -165,7 +165,7 @@ def _load(path: str, _stamp: int) -> Any:
 
 def load_pipeline(data_dir: Path, model_id: str) -> Any:
     """The fitted pipeline, loaded once per process and file version."""
-    path = files.model_path(data_dir, model_id)
+    path = files.fetched(files.model_path(data_dir, model_id))
     return _load(str(path), path.stat().st_mtime_ns)
 
 
@@ -248,7 +248,7 @@ def predict_rows(data_dir: Path, model: Model, rows: list[Any], *, explain: bool
 
 def load_explainer(data_dir: Path, model: Model) -> Any:
     """The model's explanations.Explainer, built once per process and file version."""
-    path = files.model_path(data_dir, model.id)
+    path = files.fetched(files.model_path(data_dir, model.id))
     return _explainer(str(data_dir), model.id, model.dataset_id, model.task,
                       tuple(f["name"] for f in model.details["features"]), path.stat().st_mtime_ns)
 

@@ -166,7 +166,7 @@ def preview_source(source: HttpSource | ScrapeSource | DatasetSource | FileSourc
             messages.append(f"{level}: {message}")
 
     if isinstance(source, DatasetSource):
-        batches = pq.ParquetFile(files.parquet_path(data_dir, source.dataset_id)).iter_batches(batch_size=max(rows, 1000))
+        batches = pq.ParquetFile(files.fetched(files.parquet_path(data_dir, source.dataset_id))).iter_batches(batch_size=max(rows, 1000))
         table = pa.Table.from_batches([next(batches)])
     elif isinstance(source, FileSource):
         table = read_local_csv(import_path(source.path, limits.import_dirs, ["source", "file", "path"]),

@@ -1,6 +1,7 @@
 """Pipelines: create, update, delete, run, and what their runs produced."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -145,7 +146,7 @@ async def delete_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
             await jobs.cancel(job_id, reason="The pipeline was deleted")
     await session.delete(pipeline)
     await session.commit()
-    files.remove_tree(data_dir / "pipelines" / pipeline.id)
+    await asyncio.to_thread(files.remove_tree, data_dir / "pipelines" / pipeline.id)
 
 
 async def last_output_dataset(session: AsyncSession, pipeline_id: str) -> str | None:
@@ -264,7 +265,7 @@ async def on_run_success(session: AsyncSession, job: Job, result: dict[str, Any]
     if run.dataset_id:
         dataset = await session.get(Dataset, run.dataset_id)
         if dataset is not None:
-            parquet = files.parquet_path(Path(job.params["data_dir"]), dataset.id)
+            parquet = files.parquet_path(files.job_data_dir(job.params), dataset.id)
             dataset.status, dataset.row_count, dataset.column_count = DatasetStatus.READY, result["row_count"], result["column_count"]
             dataset.columns, dataset.recipe = result["columns"], result["recipe"] or None
             dataset.size_bytes = parquet.stat().st_size if parquet.exists() else 0
@@ -286,7 +287,7 @@ async def on_run_failure(session: AsyncSession, job: Job, details: dict[str, Any
         if dataset is not None:
             dataset.status, dataset.error = DatasetStatus.FAILED, job.error
             session.add(dataset)
-        files.remove_tree(files.dataset_dir(Path(job.params["data_dir"]), run.dataset_id))
+        files.remove_tree(files.dataset_dir(files.job_data_dir(job.params), run.dataset_id))
     await announce_run(session, run)
 
 

@@ -151,7 +151,7 @@ def read_output(data_dir: Path, owner_id: str, output: dict[str, Any], *, offset
         table = pq.read_table(output["path"])
         return table.column_names, json_rows(table.slice(offset, limit)), table.num_rows
     if kind == "sqlite":
-        with sqlite3.connect(sqlite_path(data_dir, owner_id)) as connection:
+        with sqlite3.connect(files.fetched(sqlite_path(data_dir, owner_id))) as connection:
             cursor = connection.execute(f'SELECT * FROM "{output["table"]}" LIMIT ? OFFSET ?', (limit, offset))
             names = [d[0] for d in cursor.description]
             rows = [[json_value(v) for v in row] for row in cursor.fetchall()]

@@ -51,7 +51,7 @@ async def on_preprocess_success(session: AsyncSession, job: Job, result: dict[st
     version = await session.get(Dataset, job.dataset_id)
     if version is None or result is None:
         return
-    parquet = files.parquet_path(Path(job.params["data_dir"]), version.id)
+    parquet = files.parquet_path(files.job_data_dir(job.params), version.id)
     version.status, version.error = DatasetStatus.READY, None
     version.row_count, version.column_count = result["row_count"], result["column_count"]
     version.columns, version.recipe = result["columns"], result["recipe"]
@@ -65,7 +65,7 @@ async def on_preprocess_failure(session: AsyncSession, job: Job, _result: dict[s
     if version is not None:
         version.status, version.error = DatasetStatus.FAILED, job.error
         session.add(version)
-    files.remove_tree(files.dataset_dir(Path(job.params["data_dir"]), job.params["dataset_id"]))
+    files.remove_tree(files.dataset_dir(files.job_data_dir(job.params), job.params["dataset_id"]))
 
 
 def public_recipe(recipe: Any) -> Any:

@@ -38,7 +38,7 @@ def plot_list(profile: dict[str, Any]) -> list[dict[str, Any]]:
 
 def ensure_plot(data_dir: Path, dataset_id: str, name: str) -> Path | None:
     """The PNG `name` of the dataset's current profile, drawn now if it is not drawn yet; None if it has none."""
-    source = files.profile_path(data_dir, dataset_id)
+    source = files.fetched(files.profile_path(data_dir, dataset_id))
     target = files.plots_dir(data_dir, dataset_id) / name
     try:
         stamp = source.stat().st_mtime_ns

@@ -49,7 +49,7 @@ async def on_profile_success(session: AsyncSession, job: Job, result: dict[str, 
 
 async def on_profile_failure(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
     """A failed or cancelled profile leaves the previous one (if any) as it was; only staging is removed."""
-    shutil.rmtree(files.dataset_dir(Path(job.params["data_dir"]), job.params["dataset_id"]) / ".plots.part",
+    shutil.rmtree(files.dataset_dir(files.job_data_dir(job.params), job.params["dataset_id"]) / ".plots.part",
                   ignore_errors=True)
 
 
@@ -62,7 +62,7 @@ def profile_version(data_dir: Path, dataset_id: str) -> int | None:
 
 
 def load_profile(data_dir: Path, dataset_id: str) -> dict[str, Any] | None:
-    path = files.profile_path(data_dir, dataset_id)
+    path = files.fetched(files.profile_path(data_dir, dataset_id))
     try:
         stamp = path.stat().st_mtime_ns
     except FileNotFoundError:
