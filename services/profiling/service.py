@@ -54,9 +54,11 @@ async def on_profile_failure(session: AsyncSession, job: Job, _result: dict[str,
 
 
 def profile_version(data_dir: Path, dataset_id: str) -> int | None:
-    """The stored profile's version (its file's change time), or None when there is none: a new profile is a new key."""
+    """The stored profile's version (its file's change time), or None when there is none: a new profile is a new key.
+    With an object store the local copy is brought up to date first (its time is set to the stored object's), so
+    every replica sees the same version, and one whose cache was lost still finds the profile."""
     try:
-        return files.profile_path(data_dir, dataset_id).stat().st_mtime_ns
+        return files.fetched(files.profile_path(data_dir, dataset_id)).stat().st_mtime_ns
     except FileNotFoundError:
         return None
 
