@@ -16,6 +16,7 @@ from resolvers.datasets import DatasetsMutation, DatasetsQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
 from resolvers.maintenance import MaintenanceMutation, MaintenanceQuery
 from resolvers.models import ModelsMutation, ModelsQuery
+from resolvers.monitoring import MonitoringMutation, MonitoringQuery
 from resolvers.pipelines import PipelinesMutation, PipelinesQuery
 from resolvers.preprocessing import PreprocessingMutation
 from resolvers.profiles import ProfilesMutation
@@ -28,13 +29,14 @@ from schema.fanout import SharedEventExecutor
 
 @strawberry.type
 class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery,
-            RegistryQuery, SqlQuery, MaintenanceQuery):
+            RegistryQuery, SqlQuery, MaintenanceQuery, MonitoringQuery):
     pass
 
 
 @strawberry.type
 class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
-               PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation, RegistryMutation):
+               PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation, RegistryMutation,
+               MonitoringMutation):
     pass
 
 

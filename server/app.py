@@ -38,6 +38,9 @@ from services.jobs.observer import JobObserver, JobObservers
 from services.jobs.runner import JobRunner
 from services.pipelines.service import run_due_pipelines
 from services.maintenance_runs import run_if_due
+from services.monitoring.loop import keep_watch
+from services.monitoring.recorder import PredictionRecorder
+from services.monitoring.service import MonitorConfig
 from services.ratelimit import RedisSlidingWindowLimiter, SlidingWindowLimiter
 from services.storage import db
 
@@ -93,7 +96,14 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
         redis=redis_client, shared_events=SharedEvents(),
         login_failures_by_account=limiter("login-account", settings.login_failures_per_account, window),
         login_failures_by_address=limiter("login-address", settings.login_failures_per_address, window),
-        requests_by_user=limiter("requests", settings.requests_per_minute, 60))
+        requests_by_user=limiter("requests", settings.requests_per_minute, 60),
+        monitor_config=MonitorConfig(
+            data_dir=settings.resolved_data_dir, window_minutes=settings.monitor_window_minutes,
+            reservoir_rows=settings.monitor_reservoir_rows, reference_rows=settings.monitor_reference_rows,
+            retention_days=settings.monitor_retention_days, flush_seconds=settings.monitor_flush_seconds),
+        recorder=PredictionRecorder(sessions=sessions, window_minutes=settings.monitor_window_minutes,
+                                    reservoir_rows=settings.monitor_reservoir_rows)
+        if settings.monitoring == "on" else None)
 
 
 def celery_executor(settings: Settings, *, kinds, bus, client, observer=None):
@@ -148,6 +158,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         scheduler = asyncio.create_task(run_scheduled_pipelines(state, settings), name="assay-pipeline-scheduler")
         cleanup = (asyncio.create_task(run_periodic_maintenance(state, settings), name="assay-maintenance")
                    if settings.maintenance_interval_seconds > 0 else None)
+        watch = (asyncio.create_task(keep_watch(state.recorder, state.sessions, state.monitor_config),
+                                     name="assay-monitoring") if state.recorder is not None else None)
         # The start-up heap (schema, ORM, pandas, scikit-learn) lives as long as the process: keeping it
         # out of the collector's sweeps takes ~100 ms pauses off full collections while events stream.
         gc.freeze()
@@ -160,6 +172,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if cleanup is not None:
                 cleanup.cancel()
                 await asyncio.gather(cleanup, return_exceptions=True)
+            if watch is not None:  # its last flush runs as it stops
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
             await state.jobs.stop()
             await state.bus.aclose()
             if state.redis is not None:

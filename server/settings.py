@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9108  # `python -m server.worker` serves /metrics here; 0 turns it off
     log_format: Literal["text", "json"] = "text"
+    # Monitoring of served models (docs/monitoring.md): what predict and predictDataset record, per model and window.
+    monitoring: Literal["on", "off"] = "on"
+    monitor_window_minutes: float = 60      # length of one window; windows start on multiples of it (UTC epoch)
+    monitor_reservoir_rows: int = 500       # rows sampled per window and writer (a uniform bottom-k sample)
+    monitor_retention_days: float = 30      # older windows and their alerts are deleted
+    monitor_flush_seconds: float = 2        # how often a replica writes its recorded windows and judges closed ones
+    monitor_reference_rows: int = 5000      # training rows sampled as the drift reference
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""
