@@ -12,11 +12,12 @@ from services.monitoring.recorder import PredictionRecorder
 from services.monitoring.service import MonitorConfig, expire_windows, judge_closed_windows
 
 logger = logging.getLogger("assay.monitoring")
-EXPIRY_SECONDS = 300  # retention is in days: deleting every five minutes is plenty
+EXPIRY_SECONDS = 300  # retention is in days: deleting every five minutes is plenty (sooner for a shorter one)
 
 
 async def keep_watch(recorder: PredictionRecorder, sessions: Callable[[], AsyncSession], config: MonitorConfig) -> None:
     expired_at = 0.0
+    expiry_every = max(config.flush_seconds, min(EXPIRY_SECONDS, config.retention_days * 86400 / 4))
     try:
         while True:
             await asyncio.sleep(config.flush_seconds)
@@ -25,7 +26,7 @@ async def keep_watch(recorder: PredictionRecorder, sessions: Callable[[], AsyncS
                     await step()
                 except Exception:  # noqa: BLE001 - one bad tick must not end monitoring
                     logger.exception("A monitoring tick failed")
-            if time.monotonic() - expired_at > EXPIRY_SECONDS:
+            if time.monotonic() - expired_at > expiry_every:
                 try:
                     await expire_windows(sessions, retention_days=config.retention_days)
                     expired_at = time.monotonic()
