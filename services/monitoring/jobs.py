@@ -75,5 +75,5 @@ async def record_job_sample(session: AsyncSession, job: Job) -> None:
     if row is None:  # a job run again keeps its first row (its writer name is the job's)
         session.add(MonitorWindow(owner_id=job.owner_id, model_id=job.params["model_id"], window_start=start,
                                   writer=writer, request_count=1, row_count=stored["rows"],
-                                  prediction_counts=stored["prediction_counts"], sample=stored["sample"]))
+                                  prediction_counts=stored["prediction_counts"], sample=json.dumps(stored["sample"])))
     path.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.monitoring.sample import BottomK, window_length, window_start
+from services.monitoring.sample import BottomK, serialized, window_length, window_start
 from services.storage.tables import MonitorWindow, utcnow
 
 logger = logging.getLogger("assay.monitoring")
@@ -76,13 +76,24 @@ class PredictionRecorder:
         # Snapshot before the first await: record() may run again while the database is written.
         rows = [dict(owner_id=b.owner_id, model_id=b.model_id, window_start=b.start, writer=self.writer,
                      request_count=b.requests, row_count=b.rows, prediction_counts=dict(b.prediction_counts),
-                     sample=b.sample.items()) for b in changed]
+                     sample=b.sample.items() if b.sample.changed else None) for b in changed]
         for buffer in changed:
-            buffer.dirty = False
+            buffer.dirty = buffer.sample.changed = False
+        try:
+            for values in rows:  # most flushes of a busy window change only its counts
+                values["sample"] = await serialized(values["sample"]) if values["sample"] is not None else None
+            written = await self._write(rows)
+        except Exception:  # the database is away: write these windows (and their samples) again next time
+            for buffer in changed:
+                buffer.dirty = buffer.sample.changed = True
+            raise
         length = window_length(self.window_minutes)
         for key, buffer in list(self._windows.items()):
             if not buffer.dirty and buffer.start + length <= now:
                 del self._windows[key]
+        return written
+
+    async def _write(self, rows: list[dict[str, Any]]) -> int:
         if not rows:
             return 0
         try:
@@ -114,10 +125,11 @@ async def _upsert(session: AsyncSession, values: dict[str, Any]) -> None:
         MonitorWindow.model_id == values["model_id"], MonitorWindow.window_start == values["window_start"],
         MonitorWindow.writer == values["writer"]))).first()
     if row is None:
-        session.add(MonitorWindow(**values))
+        session.add(MonitorWindow(**{**values, "sample": values["sample"] or "[]"}))
         await session.flush()
         return
     for name in ("request_count", "row_count", "prediction_counts", "sample"):
-        setattr(row, name, values[name])
+        if values[name] is not None:
+            setattr(row, name, values[name])
     row.updated_at = utcnow()
     session.add(row)

@@ -8,7 +8,9 @@ and a reader merges them, with no coordination between writers and no weights to
 """
 from __future__ import annotations
 
+import asyncio
 import heapq
+import json
 import math
 import random
 from datetime import datetime, timedelta, timezone
@@ -30,6 +32,7 @@ class BottomK:
         self._rng = rng or random.Random()
         self._heap: list[tuple[float, int, dict[str, Any]]] = []  # max-heap by key (negated); the int breaks ties
         self._count = 0
+        self.changed = False  # set when an item got in; the recorder clears it once it has written the sample
         for item in items:
             self._push(item[KEY], item)
 
@@ -46,6 +49,9 @@ class BottomK:
             heapq.heappush(self._heap, entry)
         elif key < -self._heap[0][0]:
             heapq.heapreplace(self._heap, entry)
+        else:
+            return
+        self.changed = True
 
     def items(self) -> list[dict[str, Any]]:
         return [item for _, _, item in sorted(self._heap, reverse=True)]  # by key, smallest first
@@ -57,6 +63,15 @@ class BottomK:
 def merge(samples: Iterable[list[dict[str, Any]]], capacity: int) -> list[dict[str, Any]]:
     """The union's bottom-k: a uniform sample of every row the merged samples' writers were offered."""
     return heapq.nsmallest(capacity, (item for sample in samples for item in sample), key=lambda item: item[KEY])
+
+
+async def serialized(items: list[dict[str, Any]], slice_rows: int = 50) -> str:
+    """`json.dumps(items)`, letting the event loop run between slices (the C encoder never lets go of it)."""
+    parts = []
+    for begin in range(0, len(items), slice_rows):
+        parts.append(json.dumps(items[begin:begin + slice_rows])[1:-1])
+        await asyncio.sleep(0)
+    return "[" + ",".join(part for part in parts if part) + "]"
 
 
 def bottom_k_table(kept: pa.Table | None, batch: pa.Table, capacity: int, rng: np.random.Generator) -> pa.Table:

@@ -10,6 +10,7 @@ window exactly one stores and publishes; the alert's unique (monitor, window) ke
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -163,7 +164,7 @@ def _reports(model: Model, monitor: ModelMonitor | None, groups: dict[datetime, 
 
 def window_report(model: Model, monitor: ModelMonitor | None, start: datetime, length: timedelta,
                   rows: list[MonitorWindow], config: MonitorConfig) -> WindowReport:
-    sample = merge((row.sample for row in rows), config.reservoir_rows)
+    sample = merge((json.loads(row.sample) for row in rows), config.reservoir_rows)
     counts: dict[str, int] | None = None
     quantiles = None
     if model.task == "CLASSIFICATION":

@@ -63,3 +63,25 @@ def test_values_are_stored_as_json_can_hold_them():
     assert json_value(float("nan")) is None and json_value(float("inf")) is None
     assert json_value(datetime(2026, 1, 1, tzinfo=timezone.utc)) == "2026-01-01T00:00:00+00:00"
     assert json_value(3) == 3 and json_value("a") == "a"
+
+
+def test_a_sample_is_serialized_in_slices_to_the_same_json():
+    import asyncio
+    import json
+
+    from services.monitoring.sample import serialized
+    items = [{KEY: i / 100, "in": {"x": i, "s": "é"}, "out": "a"} for i in range(123)]
+    for rows in (items, items[:1], []):
+        assert json.loads(asyncio.run(serialized(rows, slice_rows=50))) == rows
+
+
+def test_the_changed_flag_says_whether_the_sample_must_be_written_again():
+    sample = BottomK(2, rng=random.Random(0))
+    sample.offer({"x": 1}, None)
+    assert sample.changed
+    sample.changed = False
+    sample._push(0.99, {KEY: 0.99})
+    sample._push(0.01, {KEY: 0.01})
+    sample.changed = False
+    sample._push(0.999, {KEY: 0.999})  # larger than every kept key: the sample is the same
+    assert not sample.changed

@@ -46,7 +46,7 @@ def upgrade() -> None:
     sa.Column('request_count', sa.Integer(), nullable=False),
     sa.Column('row_count', sa.Integer(), nullable=False),
     sa.Column('prediction_counts', sa.JSON(), nullable=False),
-    sa.Column('sample', sa.JSON(), nullable=False),
+    sa.Column('sample', sa.Text(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['model_id'], ['model.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['owner_id'], ['user.id'], ondelete='CASCADE'),
