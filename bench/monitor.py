@@ -9,6 +9,10 @@ the same machine load; 1-row and 100-row predicts of one HistGradientBoosting cl
 30 features). The table gives each side's p50 and p99 and the ratio of the p50s. The anchor is the same
 predict with monitoring off, measured in the same run. --control runs both sides with monitoring off: the
 ratio it prints is what the set-up alone differs by on this machine.
+
+--in-process: one app in this process (Starlette's TestClient, GraphQL over ASGI, no socket), trained there,
+its recorder switched on and off between alternating requests: the request-path cost of recording alone,
+without two servers' different histories (the flush task runs throughout, so its share is in both sides).
 """
 from __future__ import annotations
 
@@ -86,5 +90,56 @@ def main() -> None:
           f"a sample of {recorded.get('sampledRows')} rows (warm-up included).")
 
 
+def in_process(rounds: int) -> None:
+    sys.path.insert(0, str(HERE.parent))
+    from starlette.testclient import TestClient
+
+    from server.app import create_app
+    from tests.support.graphql import gql as local_gql, ingest, register as local_register, wait_for_job
+    from tests.support.settings import make_settings
+
+    frame = frame_of(skd.load_breast_cancer)
+    lines = []
+    with tempfile.TemporaryDirectory() as scratch, TestClient(create_app(make_settings(
+            Path(scratch), monitoring="on", requests_per_minute=10**9, job_heartbeat_seconds=2))) as client:
+        token = local_register(client)["accessToken"]
+        dataset = ingest(client, token, frame.to_csv(index=False).encode(), "breast_cancer.csv")
+        started = local_gql(client, "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } "
+                            "job { id } } }", {"input": {"datasetId": dataset["id"], "target": "target",
+                                                         "task": "CLASSIFICATION", "cvFolds": 2,
+                                                         "algorithms": ["HIST_GRADIENT_BOOSTING"]}}, token)
+        started = started["data"]["trainModel"]
+        assert wait_for_job(client, token, started["job"]["id"], timeout=600)["status"] == "SUCCEEDED"
+        state, headers = client.app.state.assay, {"authorization": f"Bearer {token}"}
+        recorder = state.recorder
+        for size in (1, 100):
+            rows = frame.drop(columns=["target"]).sample(size, random_state=size, replace=True).to_dict(orient="records")
+            timings: dict[str, list[float]] = {"on": [], "off": []}
+            for index in range(rounds + 20):
+                for name in ("on", "off") if index % 2 else ("off", "on"):
+                    state.recorder = recorder if name == "on" else None
+                    began = time.perf_counter()
+                    answer = client.post("/graphql", json={"query": PREDICT, "variables": {
+                        "id": started["model"]["id"], "rows": rows}}, headers=headers).json()
+                    elapsed = (time.perf_counter() - began) * 1000
+                    assert not answer["data"]["predict"]["errors"], answer
+                    if index >= 20:
+                        timings[name].append(elapsed)
+            (off50, off99), (on50, on99) = percentiles(timings["off"]), percentiles(timings["on"])
+            lines.append(f"| {size} | {off50:.2f} ms | {off99:.2f} ms | {on50:.2f} ms | {on99:.2f} ms | "
+                         f"**{on50 / off50:.2f}x** | <= 1.10x |")
+            print(lines[-1], file=sys.stderr, flush=True)
+        state.recorder = recorder
+    print("\n" + machine_line())
+    print(f"\npredict through GraphQL in one process, {rounds} requests per size and side, recording switched on and "
+          "off between alternating requests:\n")
+    print("| rows per predict | off p50 | off p99 | on p50 | on p99 | on / off (p50) | target |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n".join(lines))
+
+
 if __name__ == "__main__":
-    main()
+    if "--in-process" in sys.argv:
+        in_process(next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--rounds=")), 300))
+    else:
+        main()
