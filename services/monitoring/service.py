@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.drift import DriftMethod, DriftTest, drift_share, valid_threshold
-from services.errors import invalid, not_found
+from services.errors import conflict, invalid, not_found
 from services.modeling import ModelStatus
 from services.modeling.service import find_model
 from services.monitoring.reference import feature_drift, reference_sample
@@ -118,9 +118,9 @@ async def set_monitor(session: AsyncSession, *, owner_id: str, model_id: str | N
     session.add(monitor)
     try:
         await session.commit()
-    except IntegrityError:  # set twice at once: the other request made it first; set it again over theirs
+    except IntegrityError:  # two first settings at once (one monitor per model): the other one won
         await session.rollback()
-        raise invalid("The monitor was changed at the same moment; try again", ["modelId"]) from None
+        raise conflict("The monitor was set by another request at the same moment; try again", ["modelId"]) from None
     await session.refresh(monitor)
     return monitor
 
