@@ -34,6 +34,8 @@ class AppState:
     version: str
     shared_events: "SharedEvents"  # what each bus event became for its subscribers (schema.fanout)
     redis: Any = None  # the shared Redis client when ASSAY_REDIS_URL is set
+    monitor_config: Any = None  # services.monitoring.service.MonitorConfig
+    recorder: Any = None  # services.monitoring.recorder.PredictionRecorder; None when ASSAY_MONITORING=off
     started_at: float = field(default_factory=time.monotonic)
     cache: AnswerCache = field(default_factory=NoCache)  # chart, rows and profile answers (services/cache.py)
 

@@ -76,8 +76,12 @@ class ModelsMutation:
             model = await models.find_model(session, owner_id=ctx.user_id, model_id=model_id, reference=reference)
         if model is None:
             raise not_found("Model", ["modelId"])
-        results = await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, list(input.rows),
+        rows = list(input.rows)
+        results = await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, rows,
                                           explain=bool(input.explain))
+        if ctx.app.recorder is not None:  # memory only: a background task writes it (services.monitoring)
+            ctx.app.recorder.record(owner_id=ctx.user_id, model_id=model.id, classes=model.task == "CLASSIFICATION",
+                                    rows=rows, outputs=[r["value"] for r in results])
         return PredictPayload(predictions=[
             Prediction(value=r["value"], probabilities=[ClassProbability(**p) for p in r["probabilities"]]
                        if r["probabilities"] is not None else None,
@@ -92,7 +96,7 @@ class ModelsMutation:
             version, job = await models.start_predict_dataset(
                 session, jobs=ctx.app.jobs, owner_id=ctx.user_id, model_id=model_id, reference=reference,
                 dataset_id=raw_id(input.dataset_id, "Dataset"), data_dir=ctx.settings.resolved_data_dir,
-                explain=bool(input.explain))
+                explain=bool(input.explain), monitor=ctx.app.monitor_config.job_params() if ctx.app.recorder else None)
         return PredictDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
 
     @mutation()

@@ -18,6 +18,7 @@ from resolvers.datasets import DatasetsMutation, DatasetsQuery
 from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
 from resolvers.maintenance import MaintenanceMutation, MaintenanceQuery
 from resolvers.models import ModelsMutation, ModelsQuery
+from resolvers.monitoring import MonitoringMutation, MonitoringQuery
 from resolvers.pipelines import PipelinesMutation, PipelinesQuery
 from resolvers.preprocessing import PreprocessingMutation
 from resolvers.profiles import ProfilesMutation
@@ -31,14 +32,14 @@ from schema.fanout import SharedEventExecutor
 
 @strawberry.type
 class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery,
-            RegistryQuery, SqlQuery, MaintenanceQuery, ChecksQuery, ComparisonsQuery, WebhooksQuery):
+            RegistryQuery, SqlQuery, MaintenanceQuery, ChecksQuery, ComparisonsQuery, WebhooksQuery, MonitoringQuery):
     pass
 
 
 @strawberry.type
 class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
                PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation, RegistryMutation,
-               ChecksMutation, ComparisonsMutation, WebhooksMutation):
+               ChecksMutation, ComparisonsMutation, WebhooksMutation, MonitoringMutation):
     pass
 
 

@@ -41,6 +41,9 @@ from services.jobs.observer import JobObserver, JobObservers
 from services.jobs.runner import JobRunner
 from services.pipelines.service import run_due_pipelines
 from services.maintenance_runs import run_if_due
+from services.monitoring.loop import keep_watch
+from services.monitoring.recorder import PredictionRecorder
+from services.monitoring.service import MonitorConfig
 from services.ratelimit import RedisSlidingWindowLimiter, SlidingWindowLimiter
 from services.storage import db, objects
 
@@ -100,7 +103,14 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
         login_failures_by_account=limiter("login-account", settings.login_failures_per_account, window),
         login_failures_by_address=limiter("login-address", settings.login_failures_per_address, window),
         requests_by_user=limiter("requests", settings.requests_per_minute, 60),
-        cache=create_cache(redis_client=redis_client, ttl=settings.cache_ttl_seconds, max_entries=settings.cache_max_entries))
+        cache=create_cache(redis_client=redis_client, ttl=settings.cache_ttl_seconds, max_entries=settings.cache_max_entries),
+        monitor_config=MonitorConfig(
+            data_dir=settings.resolved_data_dir, window_minutes=settings.monitor_window_minutes,
+            reservoir_rows=settings.monitor_reservoir_rows, reference_rows=settings.monitor_reference_rows,
+            retention_days=settings.monitor_retention_days, flush_seconds=settings.monitor_flush_seconds),
+        recorder=PredictionRecorder(sessions=sessions, window_minutes=settings.monitor_window_minutes,
+                                    reservoir_rows=settings.monitor_reservoir_rows)
+        if settings.monitoring == "on" else None)
 
 
 def celery_executor(settings: Settings, *, kinds, bus, client, observer=None):
@@ -158,6 +168,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Webhooks are sent by whoever runs jobs: here with the local executor, by the workers with Celery.
         deliveries = (asyncio.create_task(deliverer(settings, state.sessions).run(), name="assay-webhook-deliveries")
                       if settings.executor == "local" else None)
+        watch = (asyncio.create_task(keep_watch(state.recorder, state.sessions, state.monitor_config),
+                                     name="assay-monitoring") if state.recorder is not None else None)
         # The start-up heap (schema, ORM, pandas, scikit-learn) lives as long as the process: keeping it
         # out of the collector's sweeps takes ~100 ms pauses off full collections while events stream.
         gc.freeze()
@@ -171,6 +183,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 cleanup.cancel()
                 await asyncio.gather(cleanup, return_exceptions=True)
             await stop_delivering(deliveries)
+            if watch is not None:  # its last flush runs as it stops
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
             await state.jobs.stop()
             await state.bus.aclose()
             if state.redis is not None:

@@ -157,6 +157,13 @@ class Settings(BaseSettings):
     storage_abandoned_upload_hours: float = 24  # the maintenance sweep aborts older incomplete multipart uploads
     storage_part_mb: int = 16  # files above it are uploaded in parts of this size (S3's least: 5)
     import_s3_buckets: str = ""  # importDataset's s3:// sources: these buckets only (comma-separated); empty = any
+    # Monitoring of served models (docs/monitoring.md): what predict and predictDataset record, per model and window.
+    monitoring: Literal["on", "off"] = "on"
+    monitor_window_minutes: float = 60      # length of one window; windows start on multiples of it (UTC epoch)
+    monitor_reservoir_rows: int = 500       # rows sampled per window and writer (a uniform bottom-k sample)
+    monitor_retention_days: float = 30      # older windows and their alerts are deleted
+    monitor_flush_seconds: float = 2        # how often a replica writes its recorded windows and judges closed ones
+    monitor_reference_rows: int = 5000      # training rows sampled as the drift reference
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""

@@ -16,6 +16,7 @@ from services.modeling.estimators import load_model_artifact
 from services.modeling.explain import Explainer, contribution_columns, read_background
 from services.modeling.scoring import batch_rows, output_names, scored_batches
 from services.modeling.search import train_model
+from services.monitoring.jobs import DatasetSample
 
 
 def run_train(ctx: JobContext) -> dict:
@@ -50,6 +51,9 @@ def run_predict(ctx: JobContext) -> dict:
 
     sample: pa.RecordBatch | None = None
     new_nulls: dict[str, int] = {}
+    monitor = p.get("monitor")  # what monitoring records of this job: a bounded sample, drawn here
+    served = DatasetSample(features=features, capacity=int(monitor["reservoir_rows"]),
+                           classes=p["task"] == "CLASSIFICATION") if monitor else None
     with files.atomic_output(files.parquet_path(data_dir, p["dataset_id"])) as temporary:
         with ParquetBatchWriter(temporary) as writer:
             for batch in scored_batches(pipeline, p["task"], features, source, rows_per_batch=rows_per_batch,
@@ -58,11 +62,16 @@ def run_predict(ctx: JobContext) -> dict:
                 for name in output_names(pipeline, p["task"]):
                     new_nulls[name] = new_nulls.get(name, 0) + batch.column(name).null_count
                 writer.add(batch)
+                if served is not None:
+                    served.add(batch)
         if sample is None:  # no rows: the columns alone
             empty = pq.read_schema(source).empty_table().append_column("prediction", pa.array([], type=pa.float64()))
             write_parquet(empty, temporary)
             sample = pa.RecordBatch.from_pylist([], schema=empty.schema)
     columns = _described(sample, p.get("columns"), new_nulls)
+    if served is not None:
+        served.write(data_dir, p["dataset_id"])
+        ctx.log(f"Recorded {served.rows:,} rows for the model's monitor (a sample of {len(served.items()):,})")
     ctx.log(f"Wrote {total:,} rows with prediction columns")
     return {"row_count": total, "column_count": sample.num_columns, "columns": columns,
             "recipe": [{"step": "predict", "params": {"model_id": p["model_id"], **({"explain": True} if explainer else {})},

@@ -26,6 +26,7 @@ from services.modeling import ModelStatus, few_rows
 from services.modeling.checks import check_numbers, check_target
 from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
+from services.monitoring.jobs import record_job_sample
 from services.names import derived_name, given_name
 from services.pagination import Page, paginate
 from services.preprocessing import service as preprocessing
@@ -337,7 +338,9 @@ def _forest_average(forest: Any, features: Any, method: str) -> np.ndarray:
 
 async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, model_id: str | None,
                                 dataset_id: str | None, data_dir: Path,
-                                reference: ModelReference | None = None, explain: bool = False) -> tuple[Dataset, Job]:
+                                reference: ModelReference | None = None, explain: bool = False,
+                                monitor: dict[str, Any] | None = None) -> tuple[Dataset, Job]:
+    """`monitor`: the window length and sample size the job records its rows with (None: monitoring is off)."""
     model = await find_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
     if model is None:
         raise not_found("Model", ["modelId"])
@@ -361,10 +364,16 @@ async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner
     job = await jobs.enqueue(session, owner_id=owner_id, kind="PREDICT", dataset_id=version.id, params={
         "model_id": model.id, "source_id": source.id, "dataset_id": version.id, "data_dir": str(data_dir),
         "features": model.details["features"], "task": model.task, "columns": source.columns,
-        **({"explain": True, "training_dataset_id": model.dataset_id} if explain else {})})
+        **({"explain": True, "training_dataset_id": model.dataset_id} if explain else {}),
+        **({"monitor": monitor} if monitor else {})})
     await session.commit()
     jobs.launch(job)
     return version, job
+
+
+async def on_predict_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
+    await preprocessing.on_preprocess_success(session, job, result)
+    await record_job_sample(session, job)
 
 
 JOB_KINDS = {
@@ -372,6 +381,6 @@ JOB_KINDS = {
                          on_failure=on_train_failure),
     # A prediction over a dataset is a new version of it, with the same life as a preprocessed one.
     "PREDICT": JobKindSpec(work="services.modeling.job:run_predict", queue="modeling",
-                           on_start=preprocessing.on_preprocess_start, on_success=preprocessing.on_preprocess_success,
+                           on_start=preprocessing.on_preprocess_start, on_success=on_predict_success,
                            on_failure=preprocessing.on_preprocess_failure),
 }
