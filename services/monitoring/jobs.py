@@ -65,6 +65,7 @@ async def record_job_sample(session: AsyncSession, job: Job) -> None:
     if not monitor:
         return
     path = files.dataset_dir(files.job_data_dir(job.params), job.params["dataset_id"]) / SAMPLE_FILE
+    path = await asyncio.to_thread(files.fetched, path)  # from the object store when the job ran elsewhere
     if not path.exists():
         return
     stored = json.loads(await asyncio.to_thread(path.read_text))
