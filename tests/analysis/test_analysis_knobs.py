@@ -99,7 +99,9 @@ def test_every_knob_changes_what_the_analysis_does(tmp_path):
                                               "safeAutoActions": False}
         model = job["model"]
         assert len(model["cvScores"]) == 3
-        assert {entry["rows"] for entry in model["leaderboard"]} <= {200, 800}  # first round, then the 4x second
+        compared_on = {entry["rows"] for entry in model["leaderboard"]}
+        # the first round on 200 rows, then at most the 4x second (fewer when the sampled training rows run out)
+        assert min(compared_on) == 200 and max(compared_on) <= 800, compared_on
         assert "HIST_GRADIENT_BOOSTING" not in {entry["algorithm"] for entry in model["leaderboard"]}
         messages = [entry["message"] for entry in job["logs"]]
         assert any("HIST_GRADIENT_BOOSTING left out" in m for m in messages)
