@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from services import files
+from services.analysis.result import AnalysisResult
 from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.jobs.context import JobContext
 from services.modeling.checks import ANALYSIS_CV_FOLDS, ANALYSIS_TEST_SIZE, check_target
@@ -153,8 +154,8 @@ def run_analysis(ctx: JobContext) -> dict:
         ctx.progress((STAGES.index(stage) + 1) / (len(STAGES) - 1))
         stage = NEXT[stage]
     ctx.stage("done")
-    return {"target": store.load("clarify")["target"], "model": store.load("modeling"), "report": store.load("report"),
-            "qa": store.load("qa")}
+    return AnalysisResult(target=store.load("clarify")["target"], model=store.load("modeling"),
+                          report=store.load("report"), qa=store.load("qa")).model_dump(exclude_unset=True)
 
 
 def _ingest_check(ctx, store, data_dir: Path, dataset_id: str) -> dict:

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.analysis.result import AnalysisResult
 from services.datasets import DatasetStatus
 from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import conflict, invalid, not_found
@@ -80,13 +81,12 @@ async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, j
 async def on_analysis_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
     if result is None:
         return
-    trained = result["model"]
-    details = {k: v for k, v in trained.items() if k not in ("task", "algorithm", "training_seconds", "target", "version")}
+    trained = AnalysisResult.model_validate(result).model
     session.add(Model(id=job.params["model_id"], owner_id=job.owner_id, dataset_id=job.params["dataset_id"],
-                      name=f"{job.params['dataset_name']} → {trained['target']} (analysis)"[:MAX_NAME],
-                      version=job.params.get("model_version", 1), target=trained["target"], task=trained["task"],
-                      algorithm=trained["algorithm"], status=ModelStatus.READY, job_id=job.id,
-                      training_seconds=trained["training_seconds"], details=details))
+                      name=f"{job.params['dataset_name']} → {trained.target} (analysis)"[:MAX_NAME],
+                      version=job.params.get("model_version", 1), target=trained.target, task=trained.task,
+                      algorithm=trained.algorithm, status=ModelStatus.READY, job_id=job.id,
+                      training_seconds=trained.training_seconds, details=trained.stored()))
     await session.flush()
     session.add(Report(id=job.params["report_id"], owner_id=job.owner_id, dataset_id=job.params["dataset_id"],
                        model_id=job.params["model_id"], job_id=job.id))
