@@ -123,6 +123,7 @@ def test_waiting_too_long_ends_cancelled(tmp_path):
         assert job["status"] == "CANCELLED" and job["error"] == "No answer within 1 s"
 
 
+@pytest.mark.slow  # a real server killed mid-analysis and restarted: 4.5 min on the loaded shared machine
 def test_resume_after_a_crash_mid_analysis(tmp_path):
     """A real server killed during the modeling stage; the restarted one resumes at the first unfinished stage."""
     from tests.support.live_server import LiveServer
