@@ -132,6 +132,7 @@ def test_exports_load_back_and_predict_the_same(churn, client, token):
     assert client.get(model["joblib"].split("?")[0] + "?" + model["skops"].split("?")[1]).status_code == 403
 
 
+@pytest.mark.slow  # ONNX conversion and runtime per algorithm (56 s loaded)
 @pytest.mark.parametrize("algorithm", ["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION"])
 def test_onnx_export_predicts_what_the_api_predicts(client, token, algorithm):
     import onnxruntime
