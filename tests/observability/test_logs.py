@@ -5,7 +5,6 @@ import base64
 import json
 
 import httpx
-
 import pytest
 
 from tests.support.live_server import LiveServer
