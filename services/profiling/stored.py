@@ -120,6 +120,13 @@ class Approximation(Stored):
 class Sampling(Stored):
     approximations: list[Approximation] = []
 
+    def as_stored(self) -> dict[str, Any]:
+        """The object as the file has it, keys in its order (the job writes `approximations` last)."""
+        shown = dict(self.model_extra or {})
+        if "approximations" in self.model_fields_set:
+            shown["approximations"] = [a.model_dump(exclude_unset=True) for a in self.approximations]
+        return shown
+
 
 class Plot(Stored):
     kind: str
