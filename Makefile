@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-.PHONY: run worker cluster test schema bench clean lock
+.PHONY: run worker cluster test test-fast docs docs-serve schema bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml $(LOCK)
 # After changing dependencies in pyproject.toml: re-resolve every pin (with hashes) into requirements.lock.
 lock: $(BIN)/python
 	$(BIN)/pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --generate-hashes --universal --python-version 3.11 --quiet \
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra docs --generate-hashes --universal --python-version 3.11 --quiet \
 		--output-file $(LOCK)
 
 run: $(STAMP)
@@ -34,6 +34,18 @@ cluster: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The development loop: everything not marked slow, on SQLite only (docs/testing.md). CI runs `make test`.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" --databases=sqlite
+
+# The docs/ site, strictly (a broken link or a page missing from the nav fails); configuration.md first.
+docs: $(STAMP)
+	$(BIN)/python scripts/write_config_reference.py
+	$(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	$(BIN)/mkdocs serve
+
 schema: $(STAMP)
 	$(BIN)/python -m schema.export > schema.graphql
 
@@ -41,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache site

@@ -13,10 +13,12 @@ from strawberry.scalars import JSON
 from services.cache import cached, dataset_key
 from services import datasets
 from services.datasets import service as dataset_service
+from services.ingest.info import IngestInfo as StoredIngestInfo
 from services.jobs import queries as job_queries
 from services.modeling import service as model_service
 from services.preprocessing import service as preprocessing_service
 from services.profiling import service as profile_service
+from services.profiling.stored import StoredProfile
 from services.pagination import checked_count
 from services.storage.tables import Dataset as DatasetRow
 
@@ -110,17 +112,17 @@ class IngestInfo:
     encoding_confidence: float | None = strawberry.field(
         default=None, description="How sure encoding detection was, 0-1 (1: a byte-order mark or valid UTF-8); "
         "null when the encoding was given or the file is not text")
-    info: strawberry.Private[dict]
+    info: strawberry.Private[StoredIngestInfo]
 
     @strawberry.field(description="Warnings about how the file was read (e.g. an uncertain encoding)")
     def alerts(self) -> list[IngestAlert]:
-        return [IngestAlert(code=a["code"], message=a["message"]) for a in self.info.get("alerts", [])]
+        return [IngestAlert(code=a.code, message=a.message) for a in self.info.alerts]
 
     @strawberry.field(description="The first rejected lines (`first` 0-100; all of them in the download)",
                       extensions=[ServiceErrors()])
     def rejects(self, first: int | None = 10) -> list[RejectedLine]:
         first = checked_count(first, name="first", default=10, most=100)
-        return [RejectedLine(**r) for r in self.info.get("rejects", [])[:first]]
+        return [RejectedLine(line=r.line, text=r.text, reason=r.reason) for r in self.info.rejects[:first]]
 
 
 @strawberry.type(description="An uploaded table and its versions.")
@@ -152,18 +154,16 @@ class Dataset(Node):
 
     @strawberry.field
     def ingest(self) -> IngestInfo | None:
-        info = self.row.ingest_info
-        if not info:
+        if not self.row.ingest_info:
             return None
-        return IngestInfo(encoding=info.get("encoding"), delimiter=info.get("delimiter"),
-                          has_header=info.get("has_header"), decimal=info.get("decimal"),
-                          skipped_lines=info.get("skip_rows"),
-                          format=FileFormat(info["format"]) if info.get("format") else None,
-                          quote_char=info.get("quote_char"), sheet=info.get("sheet"),
-                          padded_lines=info.get("padded_lines", 0), trimmed_lines=info.get("trimmed_lines", 0),
-                          rejected_lines=info.get("rejected_lines", 0),
-                          nul_bytes_removed=info.get("nul_bytes_removed", 0),
-                          encoding_confidence=info.get("encoding_confidence"), info=info)
+        info = StoredIngestInfo.model_validate(self.row.ingest_info)
+        return IngestInfo(encoding=info.encoding, delimiter=info.delimiter, has_header=info.has_header,
+                          decimal=info.decimal, skipped_lines=info.skip_rows,
+                          format=FileFormat(info.format) if info.format else None,
+                          quote_char=info.quote_char, sheet=info.sheet, padded_lines=info.padded_lines,
+                          trimmed_lines=info.trimmed_lines, rejected_lines=info.rejected_lines,
+                          nul_bytes_removed=info.nul_bytes_removed, encoding_confidence=info.encoding_confidence,
+                          info=info)
 
     @strawberry.field(description="A page of rows (limit at most 1000). Empty until the dataset is READY.",
                       extensions=[ServiceErrors()])
@@ -249,17 +249,17 @@ class Dataset(Node):
         async def read() -> dict | None:
             return await asyncio.to_thread(profile_service.load_profile, data_dir, self.row.id)
         data = await cached(info.context.app.cache, self._key("profile", version=stamp), read)
-        return Profile.from_dict(data) if data else None
+        return Profile.from_stored(StoredProfile.model_validate(data)) if data else None
 
     @strawberry.field(description="PNG plots drawn by the last profile job, with signed expiring URLs")
     async def plots(self, info: strawberry.Info) -> list[Plot]:
-        profile = await asyncio.to_thread(profile_service.load_profile, info.context.settings.resolved_data_dir,
+        profile = await asyncio.to_thread(profile_service.read_profile, info.context.settings.resolved_data_dir,
                                           self.row.id)
         dataset_id = self.row.id
-        return [Plot(kind=PlotKind(p["kind"]), column=p["column"],
-                     url=signed_link(info, f"/files/plots/{dataset_id}/{p['file']}", owner_id=self.row.owner_id,
-                                     kind="plot", object_id=dataset_id, fmt=p["file"]))
-                for p in (profile or {}).get("plots", [])]
+        return [Plot(kind=PlotKind(p.kind), column=p.column,
+                     url=signed_link(info, f"/files/plots/{dataset_id}/{p.file}", owner_id=self.row.owner_id,
+                                     kind="plot", object_id=dataset_id, fmt=p.file))
+                for p in (profile.plots if profile else [])]
 
     @strawberry.field(description="A signed link that expires (15 minutes by default); opens without a header.")
     def download_url(self, info: strawberry.Info, format: DataFormat | None = DataFormat.CSV) -> str:

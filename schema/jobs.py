@@ -11,6 +11,8 @@ from services.jobs import queries
 from services.jobs import status as job_status
 from services.jobs.priority import Priority
 from services.jobs.telemetry import JobTelemetry as TelemetryRecord
+from services.jobs.recording import StageTime
+from services.pipelines.results import RunParams
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
 
@@ -169,9 +171,9 @@ class Job(Node):
 
     @strawberry.field
     def timeline(self) -> list[StageTiming]:
-        return [StageTiming(stage=t["stage"], started_at=datetime.fromisoformat(t["started_at"]),
-                            finished_at=datetime.fromisoformat(t["finished_at"]) if t.get("finished_at") else None,
-                            duration_ms=t.get("duration_ms")) for t in self.row.timeline]
+        timeline = [StageTime.model_validate(entry) for entry in self.row.timeline]
+        return [StageTiming(stage=t.stage, started_at=t.started_at, finished_at=t.finished_at,
+                            duration_ms=t.duration_ms) for t in timeline]
 
     @strawberry.field(description="Each ended attempt, oldest first: why it ended and, when it failed transiently, "
                                   "how long the job waited before running again")
@@ -208,7 +210,7 @@ class Job(Node):
         from schema.pipelines import PipelineRun
         if self.row.kind != "PIPELINE":
             return None
-        row = await info.context.loaders.pipeline_run.load(self.row.params.get("run_id"))
+        row = await info.context.loaders.pipeline_run.load(RunParams.model_validate(self.row.params).run_id)
         return PipelineRun.from_row(row) if row else None
 
 

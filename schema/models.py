@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cached_property
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -11,6 +12,7 @@ from strawberry.scalars import JSON
 
 from services import modeling
 from services.modeling import export
+from services.modeling.details import ModelDetails
 from services.pagination import checked_count
 from services.storage.tables import Model as ModelRow
 
@@ -121,20 +123,20 @@ class Model(Node):
                    task=Task(row.task), algorithm=Algorithm(row.algorithm), status=ModelStatus(row.status),
                    error=row.error, training_seconds=row.training_seconds, created_at=row.created_at, row=row)
 
-    @property
-    def details(self) -> dict:
-        return self.row.details or {}
+    @cached_property
+    def details(self) -> ModelDetails:
+        return ModelDetails.model_validate(self.row.details or {})
 
     @strawberry.field(description="Rows the final model was fitted on (null until READY). Fewer than the dataset's "
                                   "labelled rows when `sampled`.")
     def training_rows(self) -> int | None:
-        return self.details.get("training_rows")
+        return self.details.training_rows
 
     @strawberry.field(description="True when the model was fitted on a stratified sample because all the labelled "
                                   "rows would not fit the job's memory budget (ASSAY_JOB_MEMORY_MB); the job's log "
                                   "says how many rows and why. Null until READY.")
     def sampled(self) -> bool | None:
-        return self.details.get("sampled")
+        return self.details.sampled
 
     @strawberry.field
     async def dataset(self, info: strawberry.Info) -> Annotated["Dataset", strawberry.lazy("schema.datasets")]:
@@ -143,43 +145,44 @@ class Model(Node):
 
     @strawberry.field
     def metrics(self) -> Metrics | None:
-        return Metrics(**self.details["metrics"]) if self.details.get("metrics") else None
+        metrics = self.details.metrics
+        return Metrics(**metrics.model_dump()) if metrics else None
 
     @strawberry.field
     def cv_metric(self) -> str | None:
-        return self.details.get("cv_metric")
+        return self.details.cv_metric
 
     @strawberry.field(description="The selected candidate's cross-validation scores, one per fold")
     def cv_scores(self) -> list[float] | None:
-        return self.details.get("cv_scores")
+        return self.details.cv_scores
 
     @strawberry.field
     def confusion_matrix(self) -> ConfusionMatrix | None:
-        matrix = self.details.get("confusion_matrix")
-        return ConfusionMatrix(**matrix) if matrix else None
+        matrix = self.details.confusion_matrix
+        return ConfusionMatrix(labels=matrix.labels, values=matrix.values) if matrix else None
 
     @strawberry.field(description="The most important features, most important first (`limit` 0-10,000)",
                       extensions=[ServiceErrors()])
     def feature_importances(self, limit: int | None = 20) -> list[FeatureImportance]:
         limit = checked_count(limit, name="limit", default=20, most=10_000)
-        return [FeatureImportance(**f) for f in self.details.get("feature_importances", [])[:limit]]
+        return [FeatureImportance(feature=f.feature, importance=f.importance)
+                for f in self.details.feature_importances[:limit]]
 
     @strawberry.field(description="The input signature predict checks rows against")
     def features(self) -> list[ModelFeature]:
-        return [ModelFeature(name=f["name"], semantic_type=SemanticType(f["semantic_type"]), required=f["required"],
-                             allowed_values=f["allowed_values"], min=f["min"], max=f["max"])
-                for f in self.details.get("features", [])]
+        return [ModelFeature(name=f.name, semantic_type=SemanticType(f.semantic_type), required=f.required,
+                             allowed_values=f.allowed_values, min=f.min, max=f.max)
+                for f in self.details.features]
 
     @strawberry.field
     def classes(self) -> list[str] | None:
-        return self.details.get("classes")
+        return self.details.classes
 
     @strawberry.field(description="Every candidate compared, with its cross-validation score")
     def leaderboard(self) -> list[Candidate]:
-        return [Candidate(algorithm=Algorithm(c["algorithm"]), params=c.get("params"), metric=c["metric"],
-                          score=c["score"], std=c["std"],
-                          fit_seconds=c["fit_seconds"], rows=c.get("rows"), selected=c["selected"])
-                for c in self.details.get("leaderboard", [])]
+        return [Candidate(algorithm=Algorithm(c.algorithm), params=c.params, metric=c.metric, score=c.score,
+                          std=c.std, fit_seconds=c.fit_seconds, rows=c.rows, selected=c.selected)
+                for c in self.details.leaderboard]
 
     @strawberry.field(description="A signed, expiring link. JOBLIB: the whole pipeline (joblib.load); PICKLE: the "
                                   "same pipeline for plain pickle.load — like joblib, never load a file you do not "

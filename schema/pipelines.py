@@ -15,6 +15,7 @@ from services import drift, pipelines
 from services.pipelines import service as pipeline_service
 from services.pipelines import sinks
 from services.pipelines.config import PipelineConfig, masked_headers
+from services.pipelines.results import CheckResult
 from services.pipelines.service import pipeline_config, run_config
 from services.storage.tables import Pipeline as PipelineRow
 from services.storage.tables import PipelineRun as RunRow
@@ -293,10 +294,11 @@ class PipelineRun(Node):
 
     @strawberry.field(description="Each check rule's result, in the order configured (empty when there are none)")
     def checks(self) -> list[PipelineCheckResult]:
-        return [PipelineCheckResult(column=c["column"], rule=CheckRule(c["rule"]), expected=c["expected"], passed=c["passed"],
-                                    failing_rows=c["failing_rows"], examples=c["examples"],
-                                    on_fail=CheckFailure(c["on_fail"]), observed=c.get("observed"),
-                                    suite=c.get("suite")) for c in self.row.checks or []]
+        checks = [CheckResult.model_validate(c) for c in self.row.checks or []]
+        return [PipelineCheckResult(column=c.column, rule=CheckRule(c.rule), expected=c.expected, passed=c.passed,
+                                    failing_rows=c.failing_rows, examples=c.examples, on_fail=CheckFailure(c.on_fail),
+                                    observed=c.observed, suite=c.suite)
+                for c in checks]
 
     @strawberry.field(description=(
         "A page of what this run stored: its own Parquet version or dataset, so earlier outputs stay readable "

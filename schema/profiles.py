@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from services.pagination import checked_count
+from services.profiling import stored
 
 from schema.common import SemanticType, ServiceErrors
 from schema.jobs import JobPriority, priority_input
@@ -183,27 +184,27 @@ class ColumnProfile:
     datetime: DatetimeStats | None
     text: TextStats | None
     histogram: Histogram | None
-    top: strawberry.Private[list[dict[str, Any]]]
+    top: strawberry.Private[list[stored.ValueCount]]
 
     @strawberry.field(description="The most frequent values, most frequent first (`limit` 0-50)",
                       extensions=[ServiceErrors()])
     def top_values(self, limit: int | None = 10) -> list[ValueCount]:
-        return [ValueCount(**value) for value in self.top[:checked_count(limit, name="limit", default=10, most=50)]]
+        return [ValueCount(value=v.value, count=v.count, ratio=v.ratio)
+                for v in self.top[:checked_count(limit, name="limit", default=10, most=50)]]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ColumnProfile":
-        numeric = NumericStats(**data["numeric"]) if data.get("numeric") else None
-        when = data.get("datetime")
-        text = data.get("text")
-        histogram = data.get("histogram")
-        return cls(name=data["name"], semantic_type=SemanticType(data["semantic_type"]), dtype=data["dtype"],
-                   count=data["count"], null_count=data["null_count"], null_ratio=data["null_ratio"],
-                   distinct_count=data["distinct_count"], is_unique=data["is_unique"], numeric=numeric,
-                   datetime=DatetimeStats(min=_when(when.get("min")), max=_when(when.get("max")),
-                                          range_seconds=when.get("range_seconds"),
-                                          inferred_frequency=when.get("inferred_frequency")) if when else None,
-                   text=TextStats(**text) if text else None,
-                   histogram=Histogram(**histogram) if histogram else None, top=data["top_values"])
+    def from_stored(cls, data: stored.ColumnProfile) -> "ColumnProfile":
+        when, text, histogram = data.datetime, data.text, data.histogram
+        return cls(name=data.name, semantic_type=SemanticType(data.semantic_type), dtype=data.dtype,
+                   count=data.count, null_count=data.null_count, null_ratio=data.null_ratio,
+                   distinct_count=data.distinct_count, is_unique=data.is_unique,
+                   numeric=NumericStats(**data.numeric.figures()) if data.numeric else None,
+                   datetime=DatetimeStats(min=_when(when.min), max=_when(when.max), range_seconds=when.range_seconds,
+                                          inferred_frequency=when.inferred_frequency) if when else None,
+                   text=TextStats(min_length=text.min_length, max_length=text.max_length,
+                                  mean_length=text.mean_length) if text else None,
+                   histogram=Histogram(edges=histogram.edges, counts=histogram.counts) if histogram else None,
+                   top=data.top_values)
 
 
 def _when(value: str | None) -> datetime | None:
@@ -222,57 +223,57 @@ class Profile:
     duration_ms: float
     sampling: JSON = strawberry.field(description="What was computed on a sample, and how many rows it had "
                                                   "(`approximations` says the same, typed, per figure)")
-    data: strawberry.Private[dict[str, Any]]
+    data: strawberry.Private[stored.StoredProfile]
 
     @strawberry.field(description="Every figure that is approximate or sampled (at the job's memory budget), with "
                                   "its method and error bound; empty when the whole profile is exact")
     def approximations(self) -> list[ApproximateFigure]:
-        return [ApproximateFigure(figure=ProfileFigure(a["figure"]), column=a["column"],
-                                  method=EstimateMethod(a["method"]), rows=a["rows"], sample_rows=a["sample_rows"],
-                                  error_bound=a["error_bound"], detail=a["detail"])
-                for a in self.data.get("sampling", {}).get("approximations", [])]
+        return [ApproximateFigure(figure=ProfileFigure(a.figure), column=a.column, method=EstimateMethod(a.method),
+                                  rows=a.rows, sample_rows=a.sample_rows, error_bound=a.error_bound, detail=a.detail)
+                for a in self.data.sampling.approximations]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Profile":
-        return cls(row_count=data["row_count"], column_count=data["column_count"], missing_cells=data["missing_cells"],
-                   missing_cells_ratio=data["missing_cells_ratio"], duplicate_rows=data["duplicate_rows"],
-                   memory_bytes=float(data["memory_bytes"]), generated_at=datetime.fromisoformat(data["generated_at"]),
-                   duration_ms=data["duration_ms"], sampling=data.get("sampling", {}), data=data)
+    def from_stored(cls, data: stored.StoredProfile) -> "Profile":
+        return cls(row_count=data.row_count, column_count=data.column_count, missing_cells=data.missing_cells,
+                   missing_cells_ratio=data.missing_cells_ratio, duplicate_rows=data.duplicate_rows,
+                   memory_bytes=data.memory_bytes, generated_at=datetime.fromisoformat(data.generated_at),
+                   duration_ms=data.duration_ms, sampling=data.sampling.as_stored(), data=data)
 
     @strawberry.field
     def columns(self) -> list[ColumnProfile]:
-        return [ColumnProfile.from_dict(column) for column in self.data["columns"]]
+        return [ColumnProfile.from_stored(column) for column in self.data.columns]
 
     @strawberry.field
     def column(self, name: str) -> ColumnProfile | None:
-        match = next((c for c in self.data["columns"] if c["name"] == name), None)
-        return ColumnProfile.from_dict(match) if match else None
+        match = next((c for c in self.data.columns if c.name == name), None)
+        return ColumnProfile.from_stored(match) if match else None
 
     @strawberry.field(description="PEARSON, SPEARMAN and KENDALL over numeric columns; CRAMERS_V (bias-corrected) "
                                   "over categorical and boolean ones, on every row up to 100,000 rows, else on a "
                                   "seeded sample of 100,000; Kendall on a seeded sample of 5,000 of those rows.")
     def correlations(self, method: CorrelationMethod | None = CorrelationMethod.PEARSON) -> CorrelationMatrix:
         method = method or CorrelationMethod.PEARSON
-        correlations = self.data["correlations"]
-        values = correlations["values"].get(method.value)
-        return CorrelationMatrix(method=method, columns=correlations["columns"][method.value] if values else [],
+        correlations = self.data.correlations
+        values = correlations.values.get(method.value)
+        return CorrelationMatrix(method=method, columns=correlations.columns[method.value] if values else [],
                                  values=values or [])
 
     @strawberry.field(description="The most frequent sets of columns missing together (`limit` 0-50)",
                       extensions=[ServiceErrors()])
     def missing_patterns(self, limit: int | None = 10) -> list[MissingPattern]:
         limit = checked_count(limit, name="limit", default=10, most=50)
-        return [MissingPattern(**p) for p in self.data["missing_patterns"][:limit]]
+        return [MissingPattern(columns=p.columns, count=p.count, ratio=p.ratio) for p in self.data.missing_patterns[:limit]]
 
     @strawberry.field
     def alerts(self) -> list[Alert]:
-        return [Alert(kind=AlertKind(a["kind"]), column=a["column"], columns=a["columns"], message=a["message"],
-                      value=a["value"]) for a in self.data["alerts"]]
+        return [Alert(kind=AlertKind(a.kind), column=a.column, columns=a.columns, message=a.message, value=a.value)
+                for a in self.data.alerts]
 
     @strawberry.field(description="Set when a datetime column is monotonic in row order")
     def time_series(self) -> TimeSeriesHint | None:
-        hint = self.data.get("time_series")
-        return TimeSeriesHint(**hint) if hint else None
+        hint = self.data.time_series
+        return TimeSeriesHint(column=hint.column, frequency=hint.frequency, monotonic=hint.monotonic,
+                              gaps=hint.gaps) if hint else None
 
 
 @strawberry.type(description="A PNG drawn by the profile job; `url` is signed and expires, like download links.")

@@ -17,153 +17,284 @@ class ConfigurationError(ValueError):
 
 class Settings(BaseSettings):
     # A `.env` in the working directory is read too (the seed's `cp .env.example .env`); the environment wins.
-    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore", env_file=".env", env_file_encoding="utf-8")
+    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore", env_file=".env", env_file_encoding="utf-8",
+                                      use_attribute_docstrings=True)  # docstrings -> docs/configuration.md
 
     host: str = "127.0.0.1"
+    """Where the server listens (`make run`, `python -m server`)."""
     port: int = 8000
+    """The port the server listens on."""
     data_dir: Path = Path("./data")
+    """Uploaded files, Parquet copies, profiles and plots, models, reports, telemetry; shared by every replica and
+    worker."""
     database_url: str | None = None
+    """The metadata database; default SQLite in the data dir (`sqlite+aiosqlite:///$ASSAY_DATA_DIR/assay.db`, WAL
+    mode, migrated at start-up). PostgreSQL: `postgresql+asyncpg://...`."""
     # Pool of a server (client) database such as PostgreSQL; SQLite keeps SQLAlchemy's file-database defaults.
     db_pool_size: int = 10
+    """Connections per process kept open to a server database such as PostgreSQL (SQLite keeps SQLAlchemy's
+    defaults)."""
     db_max_overflow: int = 20
+    """Connections per process beyond the pool when busy."""
     db_pool_recycle_seconds: float = 3600
-    allow_database_reset: bool = False  # resetDatabase deletes everything: refused unless this is true
+    """Pooled connections older than this are replaced."""
+    allow_database_reset: bool = False
+    """Whether the admin's `resetDatabase` may run (it deletes everything)."""
     secret_key: str | None = None
+    """Signs tokens and download links; default: generated once and kept in the data dir (replicas must share it)."""
     admin_email: str | None = None
+    """Create this admin at start-up if absent (with `ASSAY_ADMIN_PASSWORD`)."""
     admin_password: str | None = None
+    """The admin's password, used only when the admin is created."""
     open_registration: bool = True
+    """Whether `register` is open to anyone."""
     # Unverified accounts may sign in and manage their account, but nothing else, when this is true.
     require_verified_email: bool = False
+    """Unverified accounts may sign in and manage their account, but nothing else."""
     # Mail (verification links). Without a host, `make run` logs the mail instead of sending it.
     smtp_host: str | None = None
+    """Mail server for verification links; without one the mail is logged instead of sent."""
     smtp_port: int = 587
+    """The mail server's port."""
     smtp_username: str | None = None
+    """Mail server login, if it needs one."""
     smtp_password: str | None = None
+    """Mail server password, if it needs one."""
     smtp_from: str = "assay@localhost"
+    """The sender of Assay's mail."""
     smtp_starttls: bool = True
-    public_url: str = ""  # how users reach this server, for links in mail; default http://ASSAY_HOST:ASSAY_PORT
-    max_upload_mb: float = 51200   # 50 GB: ingest streams any size; a file the free disk cannot hold is refused
+    """Upgrade the mail connection with STARTTLS."""
+    public_url: str = ""
+    """How users reach this server, for links in mail; default `http://ASSAY_HOST:ASSAY_PORT`."""
+    max_upload_mb: float = 51200
+    """Larger uploads (and URL imports) are refused before they are stored; never more than the free disk holds
+    either."""
     max_concurrent_jobs: int = 2
+    """Job worker processes on this machine (local executor); the rest wait in order."""
     # The memory one job process may use: bodies stream batches, spill to scratch_dir, or sample (saying so).
     job_memory_mb: int = 2048
-    redis_url: str | None = None   # event bus, Celery broker, shared limits and cancel requests (scaled out)
+    """The memory one job process may use: bodies stream batches, spill to the scratch dir, or sample, saying so."""
+    redis_url: str | None = None
+    """Redis of a scaled-out deployment: event bus, Celery broker, shared limits and cancel requests (`health` pings
+    it)."""
     executor: Literal["local", "celery"] = "local"
-    worker_queues: str = ""        # `python -m server.worker`: comma-separated queues; empty = all
-    worker_concurrency: int = 2    # jobs one worker runs at once, each in its own process
-    worker_name: str = ""          # defaults to assay@<host>:<pid>
+    """`local` runs jobs in this machine's worker processes; `celery` sends them to workers (needs
+    `ASSAY_REDIS_URL`)."""
+    worker_queues: str = ""
+    """`python -m server.worker`: comma-separated queues to take jobs from; empty: all."""
+    worker_concurrency: int = 2
+    """Jobs one Celery worker runs at once, each in its own process."""
+    worker_name: str = ""
+    """The worker's name; default `assay@<host>:<pid>`."""
 
     access_token_minutes: float = 15
+    """Lifetime of access tokens."""
     refresh_token_days: float = 30
+    """Lifetime of refresh tokens."""
     download_url_minutes: float = 15
+    """Lifetime of signed download links."""
     max_query_depth: int = 10
+    """Deepest GraphQL selection a document may have."""
     max_aliases: int = 15
+    """Most aliases in one document."""
     max_tokens: int = 2000
+    """Most tokens in one document."""
     # What one request may carry, checked on the raw bytes before parsing (server/request_limits.py)
-    max_request_mb: float = 8            # JSON bodies and WebSocket messages; uploads have max_upload_mb
+    max_request_mb: float = 8
+    """Largest JSON body or WebSocket message, checked on the raw bytes before parsing (uploads have
+    `ASSAY_MAX_UPLOAD_MB`)."""
     max_json_depth: int = 64
-    max_number_length: int = 50          # characters of one JSON number
-    max_string_length: int = 100_000     # characters of one string in variables or the document
+    """Deepest JSON nesting of a request."""
+    max_number_length: int = 50
+    """Longest JSON number, in characters."""
+    max_string_length: int = 100_000
+    """Longest string per variable value or string literal, in characters."""
     max_page_size: int = 100
+    """Largest `first` of a paginated list."""
     max_preview_rows: int = 1000
-    sql_max_rows: int = 10_000          # rows one `query(sql)` may return
-    sql_timeout_seconds: float = 10     # a `query(sql)` running longer is interrupted
-    sql_memory_mb: int = 512            # DuckDB's budget for one `query(sql)` (it spills beyond)
-    max_decompressed_mb: float = 204800  # what a gzip or Parquet upload may inflate to (a zip-bomb guard; 4x the upload cap)
-    max_sheet_rows: int = 1_048_576  # a workbook sheet with more rows is refused (Excel's limit); Parquet has none
-    upload_stall_seconds: float = 60  # an upload ingested while arriving that stops growing this long fails its job
-    import_ca_file: str = ""  # extra CA certificates importDataset trusts (a private CA; tests' own)
+    """Largest `rows(limit:)` of a dataset."""
+    sql_max_rows: int = 10_000
+    """Rows one `query(sql)` may return."""
+    sql_timeout_seconds: float = 10
+    """A `query(sql)` running longer is interrupted."""
+    sql_memory_mb: int = 512
+    """DuckDB's memory for one `query(sql)`; it spills beyond."""
+    max_decompressed_mb: float = 204800
+    """What a gzip or Parquet upload may inflate to (a zip-bomb guard)."""
+    max_sheet_rows: int = 1_048_576
+    """A workbook sheet with more rows is refused (Excel's own limit)."""
+    upload_stall_seconds: float = 60
+    """An upload ingested while arriving (or a URL import) that stops growing this long fails its job."""
+    import_ca_file: str = ""
+    """Extra CA certificates `importDataset` trusts (a private CA)."""
     login_failures_per_account: int = 5
+    """Failed logins allowed per account in the window."""
     login_failures_per_address: int = 20
+    """Failed logins allowed per client address in the window."""
     login_failure_window_seconds: float = 900
+    """The window failed logins are counted in."""
     requests_per_minute: int = 600
+    """Requests per user per minute (`RATE_LIMITED`, HTTP 429 beyond)."""
     job_heartbeat_seconds: float = 2
+    """How often a running job proves it is alive; a job silent for several beats is recovered."""
     job_max_attempts: int = 2
+    """Runs of a job whose worker died before it is marked FAILED."""
     job_cancel_grace_seconds: float = 2
-    job_resend_queued_seconds: float = 600  # Celery: a job QUEUED this long is sent again (a lost message); 0: never
-    max_job_result_mb: float = 64   # a job result larger than this is refused with the limit named
-    max_log_line_chars: int = 16384  # longer log lines are cut, saying so
+    """How long a cancelled job has to reach a checkpoint before its process is terminated."""
+    job_resend_queued_seconds: float = 600
+    """With Celery, a job QUEUED this long is sent to its queue again (a lost message); 0: never."""
+    max_job_result_mb: float = 64
+    """A job result larger than this is refused, with the limit named."""
+    max_log_line_chars: int = 16384
+    """Longer job log lines are cut, saying so."""
     job_timeout_seconds: dict[str, float] = Field(default_factory=lambda: {"INGEST": 1800})
+    """Time limits per job kind, as JSON (`{"INGEST": 600}`); other kinds use `ASSAY_JOB_DEFAULT_TIMEOUT_SECONDS`."""
     job_default_timeout_seconds: float = 3600
-    needs_input_timeout_seconds: float = 86400  # a job waiting for an answer longer than this is cancelled
+    """Time limit of job kinds not in `ASSAY_JOB_TIMEOUT_SECONDS`."""
+    needs_input_timeout_seconds: float = 86400
+    """A job waiting for an answer longer than this ends CANCELLED."""
     analysis_stage_timeout_seconds: float = 600
+    """Longest one stage of an automated analysis may take."""
     analysis_model_budget_seconds: float = 30
+    """The modeling budget of an automated analysis."""
     report_primary: str = "#1f4e79"
+    """Report theme default: the primary colour."""
     report_accent: str = "#e07b39"
+    """Report theme default: the accent colour."""
     report_background: str = "#ffffff"
+    """Report theme default: the background colour."""
     report_text: str = "#1a1a1a"
+    """Report theme default: the text colour."""
     report_font_family: str = "Helvetica, Arial, sans-serif"
-    allowed_source_hosts: str = ""  # comma-separated hosts or CIDRs pipelines may reach besides public addresses
-    import_dirs: str = ""  # comma-separated server directories whose CSV files administrators may use as pipeline sources
-    max_source_mb: float = 100      # largest HTTP response a pipeline source may read
+    """Report theme default: the font family."""
+    allowed_source_hosts: str = ""
+    """Comma-separated hosts or CIDRs pipelines may reach besides public addresses."""
+    import_dirs: str = ""
+    """Comma-separated server directories whose CSV files administrators may use as pipeline sources (docs/pipeline-files.md)."""
+    max_source_mb: float = 100
+    """Largest HTTP response a pipeline source may read."""
     max_source_records: int = 1_000_000
-    min_schedule_seconds: int = 60       # the shortest interval a pipeline schedule may have
-    scheduler_tick_seconds: float = 15   # how often due scheduled pipelines are looked for
+    """Most records a pipeline source may return."""
+    min_schedule_seconds: int = 60
+    """The shortest interval a pipeline schedule may have."""
+    scheduler_tick_seconds: float = 15
+    """How often due scheduled pipelines are looked for."""
     # Clean-up of expired tokens, orphan files and old job logs: once per cluster per interval (0: never).
     maintenance_interval_seconds: float = 3600
-    log_retention_days: int = 30         # logs of jobs that finished longer ago are deleted by the clean-up
+    """How often the cluster cleans up expired tokens, orphan files and old job logs (once per cluster); 0: never."""
+    log_retention_days: int = 30
+    """Logs of jobs that finished longer ago are deleted by the clean-up."""
     # permessage-deflate costs CPU per socket per frame and cannot be shared between subscribers;
     # off by default so one job's log reaches hundreds of watchers quickly. Turn on for slow links.
     ws_compression: bool = False
-    # Origins (scheme://host[:port], comma-separated) whose pages may call the API from a browser; exact, no '*'.
+    """Offer permessage-deflate on WebSockets: CPU per socket per frame, worth it only on slow links."""
     cors_origins: str = ""
+    """Origins (`scheme://host[:port]`, comma-separated) whose pages may call the API from a browser; exact,
+    no `*`."""
     # Observability (docs/observability.md): who may read /metrics, the worker's metrics listener, log lines
-    metrics_allow: str = "127.0.0.1/32,::1/128"  # comma-separated networks that may read /metrics without a token
-    metrics_token: str | None = None  # `Authorization: Bearer <token>` reads /metrics from anywhere
+    metrics_allow: str = "127.0.0.1/32,::1/128"
+    """Comma-separated networks that may read `/metrics` without a token."""
+    metrics_token: str | None = None
+    """`Authorization: Bearer <token>` reads `/metrics` from anywhere."""
     worker_metrics_host: str = "127.0.0.1"
-    worker_metrics_port: int = 9108  # `python -m server.worker` serves /metrics here; 0 turns it off
+    """Where `python -m server.worker` serves its `/metrics`."""
+    worker_metrics_port: int = 9108
+    """The worker's metrics port; 0 turns it off."""
     log_format: Literal["text", "json"] = "text"
+    """`text` for people, `json` (one object per line) for log collectors."""
     # compareDatasets: the most rows per side a drift test reads (a seeded sample beyond; statistics stay exact)
     comparison_sample_rows: int = Field(default=100_000, ge=1000)
+    """compareDatasets: the most rows per side a drift test reads (a seeded sample beyond; statistics stay exact)."""
     # Webhooks (docs/webhooks.md): delivered by the job workers; URLs follow ASSAY_ALLOWED_SOURCE_HOSTS like pipelines
-    webhook_retry_seconds: float = 86400  # a delivery not accepted within this long after its event is given up
-    webhook_backoff_seconds: float = 5    # the first retry's delay; each next one doubles (with jitter), up to an hour
-    webhook_timeout_seconds: float = 10   # one attempt's limit; a hanging endpoint holds one sending slot this long
-    webhook_concurrency: int = 16         # deliveries one worker sends at once
-    webhook_poll_seconds: float = 1       # how often a worker looks for due deliveries
-    webhook_allow_http: bool = False      # plain http:// endpoints (https only unless this is true)
-    webhook_ca_file: str = ""             # extra CA certificates webhook deliveries trust (a private CA; tests' own)
+    webhook_retry_seconds: float = 86400
+    """A delivery not accepted within this long after its event is given up."""
+    webhook_backoff_seconds: float = 5
+    """The first retry's delay; each next one doubles (with jitter), up to an hour."""
+    webhook_timeout_seconds: float = 10
+    """One attempt's limit; a hanging endpoint holds one sending slot this long."""
+    webhook_concurrency: int = 16
+    """Deliveries one worker sends at once."""
+    webhook_poll_seconds: float = 1
+    """How often a worker looks for due deliveries."""
+    webhook_allow_http: bool = False
+    """Plain http:// endpoints (https only unless this is true)."""
+    webhook_ca_file: str = ""
+    """Extra CA certificates webhook deliveries trust (a private CA; tests' own)."""
     webhook_max_per_user: int = 25
+    """The most webhooks one user may register."""
     # Job retries (docs/jobs.md): the wait before the first re-run of a transiently failed job, doubling up to the max
     job_retry_backoff_seconds: float = 2
+    """The wait before the first re-run of a transiently failed job (docs/jobs.md); each next one doubles."""
     job_retry_backoff_max_seconds: float = 60
+    """The longest wait between re-runs of a transiently failed job."""
     # Level of the server's, local job workers' and Celery workers' logs (DEBUG, INFO, WARNING, ERROR)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Level of the server's, local job workers' and Celery workers' logs (DEBUG, INFO, WARNING, ERROR)."""
     # Chart, rows and profile answers cached per dataset version (docs/cache.md): Redis when configured, else in-process
-    cache_ttl_seconds: float = 3600      # 0 turns the cache off
-    cache_max_entries: int = 512         # in-process cache only: the least recently used answer goes first
-    temporary_dataset_hours: float = 24  # a dataset uploaded or imported with `temporary: true` expires this long after
+    cache_ttl_seconds: float = 3600
+    """How long a cached chart, rows or profile answer is kept (docs/cache.md); 0 turns the cache off."""
+    cache_max_entries: int = 512
+    """In-process cache only: the least recently used answer goes first."""
+    temporary_dataset_hours: float = 24
+    """A dataset uploaded or imported with `temporary: true` expires this long after."""
     # Analyses (docs/analysis.md): each stage group's time limit, enforced while it runs (unset: the
     # ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS above), and the seed's knobs, which analyzeDataset's `options` override.
     analysis_eda_timeout_seconds: float | None = None
+    """The EDA stages' time limit, enforced while they run (docs/analysis.md); unset: ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
     analysis_model_timeout_seconds: float | None = None
+    """The modeling stages' time limit, enforced while they run; unset: ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
     analysis_report_timeout_seconds: float | None = None
+    """The report stages' time limit, enforced while they run; unset: ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
     analysis_cv_folds: int = 5
-    analysis_early_stop_sample: int = 20_000   # candidates are compared on at most this many rows, then the winner fitted
-    analysis_hgb_min_rows: int = 0             # gradient boosting is a candidate only from this many training rows
-    analysis_allowed_exts: str = ""            # comma-separated extensions an analysis accepts (csv,parquet); empty: all
-    analysis_large_file_mb: float = 1024       # above this stored size the analysis fits its model on a sample
-    analysis_safe_auto_actions: bool = False   # the default of analyzeDataset's safeAutoActions
+    """Cross-validation folds of an analysis's model search (analyzeDataset `options.cvFolds` overrides)."""
+    analysis_early_stop_sample: int = 20_000
+    """Candidates are compared on at most this many rows, then the winner fitted."""
+    analysis_hgb_min_rows: int = 0
+    """Gradient boosting is a candidate only from this many training rows."""
+    analysis_allowed_exts: str = ""
+    """Comma-separated extensions an analysis accepts (csv,parquet); empty: all."""
+    analysis_large_file_mb: float = 1024
+    """Above this stored size the analysis fits its model on a sample."""
+    analysis_safe_auto_actions: bool = False
+    """The default of analyzeDataset's safeAutoActions."""
     # The report theme's other tokens (ASSAY_REPORT_PRIMARY... above) and a default logo (http(s); empty: none)
     report_surface: str = "#f6f8fa"
+    """Report theme default: the surface (panel) colour."""
     report_muted: str = "#6a737d"
+    """Report theme default: the muted text colour."""
     report_ok: str = "#2e7d32"
+    """Report theme default: the colour of passing findings."""
     report_warn: str = "#b26a00"
+    """Report theme default: the colour of warnings."""
     report_error: str = "#c62828"
+    """Report theme default: the colour of errors."""
     report_logo_url: str = ""
+    """Report theme default: a logo shown in reports (http(s); empty: none)."""
     # Object storage (docs/object-storage.md): s3://bucket/prefix with the standard AWS_* variables; unset keeps
     # every file in the data dir. With it, the data dir of each replica and worker is a scratch cache only.
     storage_url: str | None = None
-    storage_downloads: Literal["presigned", "proxy"] = "presigned"  # redirect to the store, or stream through
-    storage_abandoned_upload_hours: float = 24  # the maintenance sweep aborts older incomplete multipart uploads
-    storage_part_mb: int = 16  # files above it are uploaded in parts of this size (S3's least: 5)
-    import_s3_buckets: str = ""  # importDataset's s3:// sources: these buckets only (comma-separated); empty = any
+    """s3://bucket/prefix with the standard AWS_* variables (docs/object-storage.md); unset keeps every file in the data dir. With it, each replica's and worker's data dir is a scratch cache only."""
+    storage_downloads: Literal["presigned", "proxy"] = "presigned"
+    """Redirect to the store, or stream through."""
+    storage_abandoned_upload_hours: float = 24
+    """The maintenance sweep aborts older incomplete multipart uploads."""
+    storage_part_mb: int = 16
+    """Files above it are uploaded in parts of this size (S3's least: 5)."""
+    import_s3_buckets: str = ""
+    """importDataset's s3:// sources: these buckets only (comma-separated); empty = any."""
     # Monitoring of served models (docs/monitoring.md): what predict and predictDataset record, per model and window.
     monitoring: Literal["on", "off"] = "on"
-    monitor_window_minutes: float = 60      # length of one window; windows start on multiples of it (UTC epoch)
-    monitor_reservoir_rows: int = 500       # rows sampled per window and writer (a uniform bottom-k sample)
-    monitor_retention_days: float = 30      # older windows and their alerts are deleted
-    monitor_flush_seconds: float = 2        # how often a replica writes its recorded windows and judges closed ones
-    monitor_reference_rows: int = 5000      # training rows sampled as the drift reference
+    """Record what predict and predictDataset serve, per model and window (docs/monitoring.md)."""
+    monitor_window_minutes: float = 60
+    """Length of one window; windows start on multiples of it (UTC epoch)."""
+    monitor_reservoir_rows: int = 500
+    """Rows sampled per window and writer (a uniform bottom-k sample)."""
+    monitor_retention_days: float = 30
+    """Older windows and their alerts are deleted."""
+    monitor_flush_seconds: float = 2
+    """How often a replica writes its recorded windows and judges closed ones."""
+    monitor_reference_rows: int = 5000
+    """Training rows sampled as the drift reference."""
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""

@@ -35,6 +35,7 @@ from services.ingest.sniff import GZIP, PARQUET, NulCount, check_upload, file_ki
 from services.ingest.stream import (DatesNotParsed, NotSplittable, NotStreamable, parse_and_write,
                                     return_freed_memory_promptly, survey_types)
 from services.ingest.types import describe_columns
+from services.ingest.info import IngestInfo
 from services.jobs.context import JobContext
 
 DEFAULT_MAX_SHEET_ROWS = 1_048_576  # Excel's own limit
@@ -99,7 +100,8 @@ def run_ingest(ctx: JobContext) -> dict:
     ctx.log(f"Inferred types: {summary}{' ...' if len(columns) > 30 else ''}")
     ctx.log(f"Wrote the Parquet copy ({files.parquet_path(data_dir, dataset_id).stat().st_size:,} bytes)")
     ctx.progress(1.0)
-    return {"row_count": row_count, "column_count": len(columns), "columns": columns, "ingest_info": info,
+    return {"row_count": row_count, "column_count": len(columns), "columns": columns,
+            "ingest_info": IngestInfo.model_validate(info).stored(),
             "size_bytes": followed.final_size if state else imported}
 
 

@@ -6,12 +6,23 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.storage.tables import Job, JobLog, utcnow
 
 logger = logging.getLogger("assay.jobs")
+
+
+class StageTime(BaseModel):
+    """One entry of a job's stage timeline (`Job.timeline`, a JSON column): written here, read by the schema.
+    Times are stored as the ISO strings they were written with; the open stage has no end yet."""
+    model_config = ConfigDict(extra="ignore")
+    stage: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
 
 
 class LogRecorder:

@@ -18,6 +18,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from services import files
 from services.errors import invalid
 from services.jobs.context import JobContext
+from services.modeling.details import TrainResult
 from services.modeling.estimators import (RELATIVE_FIT_COST, SEARCH_TRIALS, SEARCHABLE, VARIANTS, build_pipeline,
                                         sample_params)
 from services.modeling.explain import save_background
@@ -528,12 +529,11 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict:
     evaluation = evaluate_model(ctx, spec, data, model, classes)
     save_model(ctx, model, data_dir, p["model_id"])
     save_background(data_dir, p["model_id"], data.x_train, spec.seed)  # the reference explanations measure from
-    return {"task": data.task, "algorithm": best.algorithm, "metrics": evaluation["metrics"],
-            "cv_metric": data.metric, "cv_scores": list(best.scores),
-            "confusion_matrix": evaluation["confusion_matrix"],
-            "feature_importances": evaluation["feature_importances"],
-            "features": signature(data.x_train, data.features), "classes": classes,
-            "leaderboard": [c.entry(selected=c is best) for c in leaderboard],
-            "training_seconds": time.perf_counter() - started,
-            "training_rows": training_rows, "labelled_rows": data.labelled_rows,
-            "sampled": data.sampled or training_rows < len(data.x_train)}
+    return TrainResult(
+        task=data.task, algorithm=best.algorithm, metrics=evaluation["metrics"], cv_metric=data.metric,
+        cv_scores=list(best.scores), confusion_matrix=evaluation["confusion_matrix"],
+        feature_importances=evaluation["feature_importances"], features=signature(data.x_train, data.features),
+        classes=classes, leaderboard=[c.entry(selected=c is best) for c in leaderboard],
+        training_seconds=time.perf_counter() - started, training_rows=training_rows,
+        labelled_rows=data.labelled_rows,
+        sampled=data.sampled or training_rows < len(data.x_train)).model_dump(exclude_unset=True)

@@ -23,6 +23,7 @@ from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.modeling import ModelStatus, few_rows
+from services.modeling.details import TrainResult
 from services.modeling.checks import check_numbers, check_target
 from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
@@ -82,9 +83,10 @@ async def on_train_success(session: AsyncSession, job: Job, result: dict[str, An
     model = await session.get(Model, job.params["model_id"])
     if model is None or result is None:
         return
-    model.status, model.task, model.algorithm = ModelStatus.READY, result["task"], result["algorithm"]
-    model.training_seconds = result["training_seconds"]
-    model.details = {k: v for k, v in result.items() if k not in ("task", "algorithm", "training_seconds")}
+    trained = TrainResult.model_validate(result)
+    model.status, model.task, model.algorithm = ModelStatus.READY, trained.task, trained.algorithm
+    model.training_seconds = trained.training_seconds
+    model.details = trained.stored()
     session.add(model)
 
 

@@ -15,6 +15,7 @@ from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
 from services.pipelines import sinks
 from services.pipelines.checks import run_checks
+from services.pipelines.results import RunResult
 from services.pipelines.collect import collect_http
 from services.pipelines.config import (DatasetSink, DatasetSource, FileSource, HttpSource, ParquetSink, PipelineConfig, PipelineLimits,
                                        PipelineStep, ScrapeSource, SqliteSink)
@@ -112,8 +113,9 @@ def run_pipeline(ctx: JobContext) -> dict:
             ctx.log(f"Stored {table.num_rows:,} rows in SQLite table {table_name} ({changes}{added}; "
                     f"{written.rows_now:,} rows now)")
     timings["store"] = time.perf_counter() - began
-    return {"rows_in": rows_in, "rows_out": table.num_rows, "version": version, "columns": columns, "output": output,
-            "recipe": recipe, "checks": check_results, "row_count": table.num_rows, "column_count": table.num_columns, "timings": timings}
+    return RunResult(rows_in=rows_in, rows_out=table.num_rows, version=version, columns=columns, output=output,
+                     recipe=recipe, checks=check_results, row_count=table.num_rows, column_count=table.num_columns,
+                     timings=timings).model_dump()
 
 
 def _streamed_steps(ctx: JobContext, path: Path, steps: list) -> tuple[pa.Table, list, int]:

@@ -21,6 +21,7 @@ from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.pagination import Page, paginate
 from services.pipelines import ACTIVE_RUN_STATUSES, RunStatus
+from services.pipelines.results import RunResult
 from services.pipelines.config import (DatasetSink, DatasetSource, FileSource, HttpSource, PipelineConfig, PipelineLimits, PipelineStep,
                                        ScrapeSource, from_stored, given_form, job_config, keep_masked_secrets, parse_config,
                                        parse_source, parse_steps, run_snapshot, secrets_of, stored_config)
@@ -254,20 +255,21 @@ async def on_run_success(session: AsyncSession, job: Job, result: dict[str, Any]
     run = await session.get(PipelineRun, job.params["run_id"])
     if run is None or result is None:
         return
+    done = RunResult.model_validate(result)
     if run.dataset_id:  # dataset sinks count their versions: this run makes the next one
         earlier = await session.scalar(select(func.count()).select_from(PipelineRun).where(
             PipelineRun.pipeline_id == run.pipeline_id, PipelineRun.status == RunStatus.SUCCEEDED,
             col(PipelineRun.dataset_id).is_not(None))) or 0
-        result = {**result, "version": earlier + 1}
+        done.version = earlier + 1
     run.status, run.finished_at = RunStatus.SUCCEEDED, utcnow()
-    run.rows_in, run.rows_out, run.columns, run.output = result["rows_in"], result["rows_out"], result["columns"], result["output"]
-    run.version, run.checks = result["version"], result.get("checks") or []
+    run.rows_in, run.rows_out, run.columns, run.output = done.rows_in, done.rows_out, done.columns, done.output
+    run.version, run.checks = done.version, [c.model_dump() for c in done.checks]
     if run.dataset_id:
         dataset = await session.get(Dataset, run.dataset_id)
         if dataset is not None:
             parquet = files.parquet_path(files.job_data_dir(job.params), dataset.id)
-            dataset.status, dataset.row_count, dataset.column_count = DatasetStatus.READY, result["row_count"], result["column_count"]
-            dataset.columns, dataset.recipe = result["columns"], result["recipe"] or None
+            dataset.status, dataset.row_count, dataset.column_count = DatasetStatus.READY, done.row_count, done.column_count
+            dataset.columns, dataset.recipe = done.columns, done.recipe or None
             dataset.size_bytes = parquet.stat().st_size if parquet.exists() else 0
             session.add(dataset)
     session.add(run)

@@ -15,6 +15,7 @@ from services.jobs.context import JobContext
 from services.profiling.alerts import ingest_alerts
 from services.profiling.plots import plot_list
 from services.profiling.profile import profile_parquet
+from services.profiling.stored import StoredProfile
 
 
 def run_profile(ctx: JobContext) -> dict:
@@ -38,7 +39,7 @@ def run_profile(ctx: JobContext) -> dict:
     ctx.stage("store")
     profile["plots"] = plot_list(profile) if ctx.params.get("plots", True) else []
     with files.atomic_output(files.profile_path(data_dir, dataset_id)) as temporary:
-        temporary.write_text(json.dumps(profile))
+        temporary.write_text(json.dumps(StoredProfile.model_validate(profile).stored()))
     # PNGs of the previous profile are stale now; the new ones are drawn on request
     shutil.rmtree(files.plots_dir(data_dir, dataset_id), ignore_errors=True)
     return {"duration_ms": profile["duration_ms"], "alerts": len(profile["alerts"]), "plots": len(profile["plots"])}

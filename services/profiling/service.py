@@ -14,8 +14,10 @@ from services import files
 from services.datasets import DatasetStatus
 from services.datasets.service import get_dataset
 from services.errors import conflict, invalid, not_found
+from services.ingest.info import IngestInfo
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
+from services.profiling.stored import StoredProfile
 from services.storage.tables import Dataset, Job, Profile
 
 MAX_BINS = 100
@@ -32,7 +34,8 @@ async def start_profile(session: AsyncSession, *, jobs: JobEngine, owner_id: str
         raise invalid(f"`bins` must be between 1 and {MAX_BINS}", ["bins"])
     job = await jobs.enqueue(session, owner_id=owner_id, kind="PROFILE", dataset_id=dataset.id, params={
         "dataset_id": dataset.id, "data_dir": str(data_dir), "columns": dataset.columns, "plots": plots, "bins": bins,
-        "ingest_info": {key: (dataset.ingest_info or {}).get(key) for key in ("rejected_lines", "padded_lines")}})
+        "ingest_info": IngestInfo.model_validate(dataset.ingest_info or {}).model_dump(
+            include={"rejected_lines", "padded_lines"})})
     await session.commit()
     jobs.launch(job)
     return dataset, job
@@ -70,6 +73,21 @@ def load_profile(data_dir: Path, dataset_id: str) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     return _load(str(path), stamp)
+
+
+def read_profile(data_dir: Path, dataset_id: str) -> StoredProfile | None:
+    """The stored profile, typed (what the API reads); None until the PROFILE job has run."""
+    path = files.fetched(files.profile_path(data_dir, dataset_id))
+    try:
+        stamp = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+    return _read(str(path), stamp)
+
+
+@lru_cache(maxsize=32)
+def _read(path: str, stamp: int) -> StoredProfile:
+    return StoredProfile.model_validate(_load(path, stamp))
 
 
 @lru_cache(maxsize=32)

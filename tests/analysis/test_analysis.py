@@ -61,6 +61,7 @@ def fast_client(fast_settings):
         yield client
 
 
+@pytest.mark.slow  # a whole analysis to its report (58 s loaded)
 def test_clear_target_path_with_report(fast_client):
     client = fast_client
     token = register(client)["accessToken"]
@@ -92,6 +93,7 @@ def test_clear_target_path_with_report(fast_client):
     assert listed["reports"] == [{"id": report["id"]}] and listed["models"]["totalCount"] == 1 and listed["profile"]["rowCount"] == 300
 
 
+@pytest.mark.slow  # a whole analysis with a question (59 s loaded)
 def test_ambiguous_target_asks_and_resumes(fast_client):
     client = fast_client
     token = register(client)["accessToken"]
@@ -123,6 +125,7 @@ def test_waiting_too_long_ends_cancelled(tmp_path):
         assert job["status"] == "CANCELLED" and job["error"] == "No answer within 1 s"
 
 
+@pytest.mark.slow  # a real server killed mid-analysis and restarted: 4.5 min on the loaded shared machine
 def test_resume_after_a_crash_mid_analysis(tmp_path):
     """A real server killed during the modeling stage; the restarted one resumes at the first unfinished stage."""
     from tests.support.live_server import LiveServer

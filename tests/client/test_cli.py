@@ -110,6 +110,7 @@ def test_every_operation_is_valid_against_the_schema():
         assert validate(schema, parse(document)) == [], document
 
 
+@pytest.mark.slow  # CLI processes against a live server (54 s loaded)
 def test_register_keeps_tokens_private_and_login_needs_the_right_password(server: LiveServer, tmp_path: Path):
     cli = registered(server, tmp_path)
     assert stat.S_IMODE((cli.config_dir / "credentials.json").stat().st_mode) == 0o600
@@ -131,6 +132,7 @@ def test_register_keeps_tokens_private_and_login_needs_the_right_password(server
     assert login.returncode == 7 and "Cannot reach Assay" in login.stderr
 
 
+@pytest.mark.slow  # CLI processes against a live server (19 s loaded)
 def test_upload_shows_bytes_sent_then_the_ingest_log_then_the_dataset(cli: Cli, tmp_path: Path):
     weather = tmp_path / "weather.csv"
     weather.write_text("city;temp;day\nOslo;-3,5;01.02.2024\nRome;14,25;02.02.2024\n")
@@ -153,6 +155,7 @@ def test_upload_shows_bytes_sent_then_the_ingest_log_then_the_dataset(cli: Cli, 
     assert "UNIQUE" in cli.run("show", dataset["id"]).stdout  # the profile's alerts now show
 
 
+@pytest.mark.slow  # CLI processes against a live server (16 s loaded)
 def test_refused_uploads_are_one_line_and_leave_nothing(cli: Cli, tmp_path: Path):
     before = cli.json("datasets"), cli.json("jobs")
     spreadsheet = cli.run("upload", str(CORPUS / "fake.xlsx"))
@@ -175,6 +178,7 @@ def test_refused_uploads_are_one_line_and_leave_nothing(cli: Cli, tmp_path: Path
     assert after[0][0]["status"] == "FAILED" and after[1][0]["status"] == "FAILED"
 
 
+@pytest.mark.slow  # waits out a token lifetime (35 s loaded)
 def test_an_expired_access_token_is_refreshed(cli: Cli, tmp_path: Path):
     (tmp_path / "tiny.csv").write_text("a,b\n1,2\n3,4\n")
     cli.json("upload", str(tmp_path / "tiny.csv"))
@@ -312,6 +316,7 @@ def test_analyze_asks_which_column_then_report_opens(cli: Cli, tmp_path: Path):
     assert page.status_code == 200 and "<html" in page.text.lower()
 
 
+@pytest.mark.slow  # CLI processes against a live server (11 s loaded)
 def test_another_users_ids_are_not_found(cli: Cli, server: LiveServer, tmp_path: Path):
     weather = tmp_path / "w.csv"
     weather.write_text("a,b\n1,2\n3,4\n")

@@ -17,11 +17,15 @@ import pyarrow.parquet as pq
 from starlette.testclient import TestClient
 
 from schema.common import raw_id
+import pytest
+
 from server.app import create_app
 from services import files
 from services.ingest.parquet import ROW_GROUP_SIZE
 from tests.support.graphql import DATASET, gql, register, upload, wait_for_job
 from tests.support.settings import make_settings
+
+pytestmark = pytest.mark.slow  # ~26 MB files ingested under two budgets (CI runs them)
 
 ROWS = 300_000
 SMALL_BUDGET_MB = 64

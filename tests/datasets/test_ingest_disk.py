@@ -67,6 +67,7 @@ def test_an_upload_the_free_disk_cannot_hold_is_refused_before_it_is_stored(tmp_
         assert small["errors"] == []  # a file that fits still goes through
 
 
+@pytest.mark.slow  # fills a small filesystem (34 s loaded)
 def test_a_disk_filling_during_ingest_fails_the_job_and_removes_what_it_wrote(tmp_path, disk_of):
     data_dir = disk_of(16)
     settings = make_settings(tmp_path, data_dir=data_dir)

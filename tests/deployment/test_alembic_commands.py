@@ -64,6 +64,7 @@ def run_the_three_commands(tmp_path: Path, env: dict[str, str], database_url: st
     assert run_sql(Database, "SELECT version_num FROM alembic_version") == [(db.head_revision(),)]
 
 
+@pytest.mark.slow  # alembic processes (15 s loaded)
 @pytest.mark.sqlite_only("sets its own database: the data dir's SQLite file")
 def test_alembic_commands_from_the_root_use_the_data_dirs_sqlite(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"

@@ -91,6 +91,7 @@ def check_additive(prediction: dict, features: list[str]) -> dict:
     ("returned", CLASSIFIERS, {"PROBABILITY", "LOG_ODDS"}),
     ("tier", CLASSIFIERS, {"PROBABILITY", "MULTICLASS_LOGIT"}),
 ])
+@pytest.mark.slow  # trains every AUTO algorithm (125 s loaded, 3 cases)
 def test_every_auto_algorithm_explains_additively(client, token, target, algorithms, spaces):
     frame = shop()
     features = ["basket", "channel", "placed", "visits"]
@@ -234,6 +235,7 @@ def why_rows(html: str) -> list[tuple[str, int, str, float, float]]:
             WHY_ROW.findall(section)]
 
 
+@pytest.mark.slow  # a whole analysis, then explanations of its report (68 s loaded)
 def test_the_analysis_report_explains_typical_and_extreme_rows(tmp_path):
     frame = shop().drop(columns=["returned"])  # yes/no is ingested as BOOLEAN: predict would want true/false
     settings = make_settings(tmp_path, analysis_model_budget_seconds=10)

@@ -15,6 +15,8 @@ from services.modeling.sampling import bytes_per_row, rows_within
 from tests.support.graphql import gql, ingest, wait_for_job
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.slow  # large generated tables under a 64 MB budget (CI runs them)
+
 BUDGET_MB = 64
 ROWS = 150_000
 

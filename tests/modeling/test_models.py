@@ -132,6 +132,7 @@ def test_exports_load_back_and_predict_the_same(churn, client, token):
     assert client.get(model["joblib"].split("?")[0] + "?" + model["skops"].split("?")[1]).status_code == 403
 
 
+@pytest.mark.slow  # ONNX conversion and runtime per algorithm (56 s loaded)
 @pytest.mark.parametrize("algorithm", ["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION"])
 def test_onnx_export_predicts_what_the_api_predicts(client, token, algorithm):
     import onnxruntime
@@ -155,6 +156,7 @@ def test_onnx_export_predicts_what_the_api_predicts(client, token, algorithm):
     assert np.allclose(probabilities, [[c["probability"] for c in p["probabilities"]] for p in api], atol=1e-5)
 
 
+@pytest.mark.slow  # a 60 s AUTO search over four algorithms: the development loop skips it, CI runs it
 def test_multiclass_with_auto_and_versions(client, token):
     iris = load_iris(as_frame=True).frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
     iris["target"] = iris["target"].map(dict(enumerate(["setosa", "versicolor", "virginica"])))
@@ -175,6 +177,7 @@ def test_multiclass_with_auto_and_versions(client, token):
     assert listed["dataset"]["models"]["totalCount"] == 2
 
 
+@pytest.mark.slow  # 30,000 rows compared twice within a 60 s budget
 def test_large_data_is_compared_on_a_sample_then_the_best_two_on_more_rows(client, token):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(30_000, 4))

@@ -5,6 +5,7 @@ import base64
 import json
 
 import httpx
+import pytest
 
 from tests.support.live_server import LiveServer
 
@@ -13,6 +14,7 @@ REGISTER = """mutation Register($email: String!) { register(input: {email: $emai
 FIELDS = {"time", "level", "logger", "message", "request_id", "user_id", "operation_name", "job_id", "trace_id"}
 
 
+@pytest.mark.slow  # a live server process (21 s loaded)
 def test_json_lines_carry_request_user_operation_and_job(tmp_path):
     server = LiveServer(tmp_path / "data", ASSAY_LOG_FORMAT="json").start()
     try:
@@ -38,6 +40,7 @@ def test_json_lines_carry_request_user_operation_and_job(tmp_path):
     assert any(line["logger"] == "assay" and "ready" in line["message"] for line in lines)
 
 
+@pytest.mark.slow  # a live server process (11 s loaded)
 def test_plain_text_stays_the_default(tmp_path):
     server = LiveServer(tmp_path / "data").start()
     try:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.observability.test_logs import raw_id
 from tests.support.live_server import LiveServer
 from tests.support.otlp import OtlpReceiver, ReceivedSpan, otel_env
@@ -45,6 +47,7 @@ def assert_one_trace_from_request_to_stages(spans: list[ReceivedSpan], kind: str
     return trace
 
 
+@pytest.mark.slow  # a live server and an OTLP receiver (19 s loaded)
 def test_an_upload_and_its_ingest_stages_are_one_trace(tmp_path):
     with OtlpReceiver() as receiver:
         server = LiveServer(tmp_path / "data", ASSAY_LOG_FORMAT="json", **otel_env(receiver)).start()

@@ -13,6 +13,8 @@ from tests.pipelines.operations import create, run
 from tests.support.graphql import gql, ingest, wait_for_job
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.slow  # large generated tables under a small budget (CI runs them)
+
 BUDGET_MB = 8
 ROWS = 40_000
 RUN = """mutation($input: PreprocessDatasetInput!) { preprocessDataset(input: $input) {

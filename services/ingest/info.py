@@ -1,0 +1,47 @@
+"""How a file was read, as the INGEST job stores it on the dataset (`Dataset.ingest_info`, a JSON column).
+
+The job writes an `IngestInfo`, the schema reads one back: a misspelled key fails here, not as a silent null.
+Every field has a default, so rows written before a field existed still load.
+"""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class StoredModel(BaseModel):
+    """Unknown keys are ignored (a newer worker may write more than this server reads)."""
+    model_config = ConfigDict(extra="ignore")
+
+
+class IngestAlert(StoredModel):
+    code: str
+    message: str
+
+
+class RejectedLine(StoredModel):
+    line: int
+    text: str
+    reason: str
+
+
+class IngestInfo(StoredModel):
+    format: str | None = None  # TEXT, GZIP, XLSX, XLS, ODS or PARQUET
+    encoding: str | None = None
+    encoding_confidence: float | None = None
+    delimiter: str | None = None
+    quote_char: str | None = None
+    has_header: bool | None = None
+    decimal: str | None = None
+    skip_rows: int | None = None
+    line_ending: str | None = None
+    sheet: str | None = None
+    nul_bytes_removed: int = 0
+    padded_lines: int = 0
+    trimmed_lines: int = 0
+    rejected_lines: int = 0
+    rejects: list[RejectedLine] = []  # the first few; all of them in the rejects download
+    alerts: list[IngestAlert] = []
+
+    def stored(self) -> dict:
+        """The JSON column's value: only what was set, so a file's info reads as before (no nulls for a workbook)."""
+        return self.model_dump(mode="json", exclude_unset=True)
