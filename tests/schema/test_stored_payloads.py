@@ -103,7 +103,7 @@ def test_writing_through_the_models_stores_what_was_stored_before():
     _same(IngestInfo.model_validate(STORED["ingest_info"]).stored(), STORED["ingest_info"])
     _same(StoredProfile.model_validate(STORED["profile"]).stored(), STORED["profile"])
     _same(ModelDetails.model_validate(STORED["model_details"]).model_dump(exclude_unset=True), STORED["model_details"])
-    _same([CheckResult.model_validate(c).model_dump() for c in STORED["pipeline_checks"]], STORED["pipeline_checks"])
+    _same([CheckResult.model_validate(c).model_dump(exclude_unset=True) for c in STORED["pipeline_checks"]], STORED["pipeline_checks"])
 
 
 def test_a_misspelled_or_missing_required_key_is_an_error_not_a_silent_null():
