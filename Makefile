@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-.PHONY: run worker cluster test test-fast docs docs-serve schema bench clean lock
+.PHONY: run worker cluster test test-fast lint docs docs-serve schema bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ worker: $(STAMP)
 
 cluster: $(STAMP)
 	$(BIN)/python -m server.cluster
+
+# The gate CI runs before the tests: ruff with the rules in pyproject.toml ([tool.ruff]).
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

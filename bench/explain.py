@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import joblib
-import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification
 

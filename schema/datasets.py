@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -26,6 +26,10 @@ from schema.common import Connection, Node, SemanticType, ServiceErrors, UserErr
 from schema.charts import Chart, ChartInput, ChartPoint, ChartType
 from schema.jobs import Job, JobConnection, JobPriority, priority_input
 from schema.profiles import Plot, PlotKind, Profile
+
+if TYPE_CHECKING:  # names in lazy annotations; strawberry.lazy imports them when the schema is built
+    from schema.models import Model
+    from schema.reports import Report
 
 
 # The services' own enum: a status they write is one the schema declares.

@@ -27,7 +27,7 @@ from strawberry.types.graphql import OperationType
 from services.jobs.priority import broker_keys
 from services.jobs.kinds import QUEUES, JobKindSpec, queue_of
 from services.jobs.observer import JobObserver, TraceCarrier
-from services.jobs.status import ACTIVE, JobStatus
+from services.jobs.status import ACTIVE
 from services.storage.tables import Job
 
 if TYPE_CHECKING:

@@ -61,7 +61,8 @@ async def reset_database(*, sessions: async_sessionmaker[AsyncSession], jobs: Jo
                        deleted_files=await asyncio.to_thread(_delete_data_files, data_dir, database_url))
 
 
-async def _stop_unfinished_jobs(sessions: async_sessionmaker[AsyncSession], jobs: JobEngine, timeout: float) -> None:
+async def _stop_unfinished_jobs(sessions: async_sessionmaker[AsyncSession], jobs: JobEngine,
+                                timeout: float) -> None:  # noqa: ASYNC109 - a bound handed to the engine's own wait
     """Cancel through the engine, so workers stop writing before their rows and files go."""
     async with sessions() as session:
         unfinished = (await session.exec(select(Job.id).where(col(Job.status).in_(ACTIVE)))).all()

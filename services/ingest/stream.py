@@ -484,13 +484,13 @@ class DatetimeColumns:
     @classmethod
     def chosen_from(cls, data: pa.RecordBatch | pa.Table, plain_text: Iterable[str] = ()) -> "DatetimeColumns":
         formats = {}
-        for field, column in zip(data.schema, data.columns):
-            if field.name in plain_text:
+        for described, column in zip(data.schema, data.columns):
+            if described.name in plain_text:
                 continue
-            if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            if pa.types.is_string(described.type) or pa.types.is_large_string(described.type):
                 found = datetime_format(column)
                 if found is not None:
-                    formats[field.name] = found
+                    formats[described.name] = found
         return cls(formats)
 
     def convert(self, data: Tabular) -> tuple[Tabular, dict[str, tuple[int, int]]]:

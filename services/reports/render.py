@@ -12,7 +12,7 @@ from typing import Any, Callable
 from services import files
 from services.analysis.models import AutoAction, Finding
 from services.reports.content import ReportDocument, build_document, content_path
-from services.reports.html import _bars, _confusion, _heatmap, _histogram, _img, _number, _png, _style, _table, \
+from services.reports.html import _bars, _confusion, _heatmap, _histogram, _img, _png, _style, _table, \
     render_report
 
 

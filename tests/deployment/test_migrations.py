@@ -4,9 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import pytest
 
 from services.storage import db
 from tests.support.paths import ROOT

@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
-import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app

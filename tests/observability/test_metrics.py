@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import time
 
-import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 from starlette.testclient import TestClient

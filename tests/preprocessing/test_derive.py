@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from tests.pipelines.operations import create, run
-from tests.preprocessing.test_preprocessing import RUN, VERSION, derive, result_frame, source  # noqa: F401 (fixture)
-from tests.support.graphql import gql
+from tests.preprocessing.test_preprocessing import RUN, VERSION, derive, result_frame, source_frame
+from tests.support.graphql import gql, ingest
 
 
 def test_derived_columns_equal_pandas_and_feed_later_steps(client, token, settings, source):
@@ -35,6 +35,12 @@ def test_derived_columns_equal_pandas_and_feed_later_steps(client, token, settin
     columns = {c["name"]: c["semanticType"] for c in gql(client, VERSION, {"id": payload["dataset"]["id"]}, token)
                ["data"]["dataset"]["columns"]}
     assert columns["revenue"] == "NUMERIC" and columns["big_city"] == "BOOLEAN"
+
+
+@pytest.fixture
+def source(client, token):
+    frame = source_frame()
+    return frame, ingest(client, token, frame.to_csv(index=False).encode(), "shop.csv")
 
 
 def sql_and(left: bool | None, right: bool | None) -> bool | None:

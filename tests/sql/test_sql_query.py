@@ -7,7 +7,6 @@ from services.storage.tables import Dataset
 from services.datasets import sql as sql_service
 from schema.common import raw_id
 from tests.support.graphql import gql, ingest, register
-from tests.support.settings import make_settings
 
 QUERY = """query($sql: String!, $limit: Int) { query(sql: $sql, limit: $limit) {
   columns { name type } rows truncated elapsedMs tables { name datasetId } } }"""
