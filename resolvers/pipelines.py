@@ -14,10 +14,10 @@ from services.pipelines.job import preview_source
 from resolvers.context import Context
 from resolvers.fields import mutation, query
 from schema.common import UserError, raw_id, to_global_id
-from schema.datasets import Column, DeleteInput, DeletePayload, Table
+from schema.datasets import Column, Dataset, DeleteInput, DeletePayload, ImportDatasetPayload, Table
 from schema.jobs import Job
-from schema.pipelines import (CreatePipelineInput, Pipeline, PipelineConnection, PipelineRun, RunPipelineInput,
-                              SourceInput, UpdatePipelineInput, as_plain, given_checks, given_part)
+from schema.pipelines import (CreatePipelineInput, ImportPipelineOutputInput, Pipeline, PipelineConnection, PipelineRun,
+                              RunPipelineInput, SourceInput, UpdatePipelineInput, as_plain, given_checks, given_part)
 from schema.preprocessing import PreprocessStepInput, step_to_params
 
 if TYPE_CHECKING:
@@ -144,6 +144,21 @@ class PipelinesMutation:
         columns = [Column.from_dict(c) for c in found["columns"]]
         return PreviewSourcePayload(preview=SourcePreview(columns=columns, log=found["log"], rows=Table(
             columns=found["names"], rows=found["rows"], offset=0, total_rows=found["total_rows"])))
+
+    @mutation(description="Make a dataset of a pipeline run's Parquet or SQLite output (an INGEST job, as an upload "
+                          "gets): then profileDataset, chart, train or analyse it")
+    async def import_pipeline_output(self, info: strawberry.Info,
+                                     input: ImportPipelineOutputInput) -> ImportDatasetPayload:
+        from services.pipelines.output_import import import_pipeline_output
+        ctx: Context = info.context
+        settings = ctx.settings
+        async with ctx.session() as session:
+            dataset, job = await import_pipeline_output(
+                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, pipeline_id=raw_id(input.pipeline_id, "Pipeline"),
+                run_id=raw_id(input.run_id, "PipelineRun") if input.run_id else None, name=input.name,
+                data_dir=settings.resolved_data_dir, max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20),
+                max_sheet_rows=settings.max_sheet_rows)
+        return ImportDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 
     @mutation(description="Start a PIPELINE job: collect, process, store")
     async def run_pipeline(self, info: strawberry.Info, input: RunPipelineInput) -> RunPipelinePayload:

@@ -265,6 +265,16 @@ class RunPipelineInput:
     priority: JobPriority = priority_input()
 
 
+@strawberry.input(description="A Parquet or SQLite sink's output as a new dataset, to profile, chart, train or "
+                              "analyse like an upload")
+class ImportPipelineOutputInput:
+    pipeline_id: strawberry.ID
+    run_id: Optional[strawberry.ID] = strawberry.field(default=None, description="Default: the last successful run. "
+                                                       "A SQLite sink's table is read as it is now")
+    name: Optional[str] = None
+    priority: JobPriority = priority_input()
+
+
 # The services' own enum: a status they write is one the schema declares.
 RunStatus = strawberry.enum(pipelines.RunStatus, name="RunStatus")
 
