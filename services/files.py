@@ -19,7 +19,7 @@ SAFE_PLOT_NAME = re.compile(r"^[a-z_]+(_\d+)?\.png$")  # the only names the plot
 
 
 # The data dir's folders of each kind of object, one entry per id (the maintenance sweep lists them).
-DATASETS, MODELS, REPORTS = "datasets", "models", "reports"
+DATASETS, MODELS, REPORTS, COMPARISONS = "datasets", "models", "reports", "comparisons"
 
 
 def dataset_dir(data_dir: Path, dataset_id: str) -> Path:

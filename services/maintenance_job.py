@@ -24,7 +24,7 @@ from services.jobs.context import JobContext
 from services.registry.service import refuse_if_aliased
 from services.jobs.status import ACTIVE, TERMINAL
 from services.storage import db, objects
-from services.storage.tables import Dataset, Job, JobLog, Model, RefreshToken, Report, utcnow
+from services.storage.tables import Comparison, Dataset, Job, JobLog, Model, RefreshToken, Report, utcnow
 
 STAGING_FOLDER = "uploads"   # server/uploads.py's staging folder (a service may not import the server)
 SCRATCH_FOLDER = "scratch"   # Settings.scratch_dir: each job's spill space, data_dir/scratch/<job id>
@@ -63,7 +63,8 @@ def run_maintenance(ctx: JobContext) -> dict:
     ctx.checkpoint()
     ctx.stage("files")
     cutoff = time.time() - grace
-    for folder, ids in ((files.DATASETS, known["datasets"]), (files.MODELS, known["models"])):
+    for folder, ids in ((files.DATASETS, known["datasets"]), (files.MODELS, known["models"]),
+                        (files.COMPARISONS, known["comparisons"])):
         count, size = _remove_entries(data_dir / folder, lambda entry, ids=ids: entry.is_dir() and entry.name not in ids, cutoff)
         report.orphan_folders += count
         report.bytes_freed += size
@@ -144,6 +145,11 @@ async def _clean_database(database_url: str, *, retention_days: int) -> tuple[in
                 "reports": set((await session.exec(select(Report.id))).all()),
                 "running": set((await session.exec(select(Job.id).where(col(Job.status).in_(ACTIVE)))).all()),
             }
+            # A COMPARE job writes its folder before its row exists (the row comes with its success).
+            comparing = (await session.exec(select(Job.params).where(Job.kind == "COMPARE",
+                                                                     col(Job.status).in_(ACTIVE)))).all()
+            known["comparisons"] = set((await session.exec(select(Comparison.id))).all()) | {
+                (params or {}).get("comparison_id") for params in comparing}
         return tokens, logs, known
     finally:
         await engine.dispose()
@@ -153,7 +159,7 @@ def _sweep_store(ctx: JobContext, store: objects.ObjectStore, known: dict[str, s
                  report: MaintenanceReport) -> None:
     """The same orphan rule in the bucket (whose objects outlive any one data dir), then the killed writers' uploads."""
     for folder, ids in ((files.DATASETS, known["datasets"]), (files.MODELS, known["models"]),
-                        (files.REPORTS, known["reports"])):
+                        (files.REPORTS, known["reports"]), (files.COMPARISONS, known["comparisons"])):
         gone = [name for name, changed in store.object_folders(folder).items() if name not in ids and changed < cutoff]
         for name in gone:
             start = f"{store.prefix}{folder}/{name}"

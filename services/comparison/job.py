@@ -14,7 +14,7 @@ from services.jobs.context import JobContext
 
 def comparison_dir(data_dir: Path, comparison_id: str) -> Path:
     """The report and overlays of one comparison; paths from its id only."""
-    return data_dir / "comparisons" / comparison_id
+    return data_dir / files.COMPARISONS / comparison_id
 
 
 def report_path(data_dir: Path, comparison_id: str) -> Path:

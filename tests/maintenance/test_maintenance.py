@@ -66,6 +66,7 @@ def test_a_run_removes_expired_tokens_orphans_and_old_logs_but_nothing_live(tmp_
         orphan = planted(data / "datasets", uuid.uuid4().hex, 5000, hours_old=2)
         young_orphan = planted(data / "datasets", uuid.uuid4().hex, 10, hours_old=0)  # may be a dataset being made
         orphan_model = planted(data / "models", uuid.uuid4().hex, 3000, hours_old=2)
+        orphan_comparison = planted(data / "comparisons", uuid.uuid4().hex, 1000, hours_old=2)  # its row is gone
         stale_upload = planted(data / "uploads", "abc.part", 700, hours_old=2)
         tokens_before = run_sql(settings, "SELECT count(*) FROM refresh_token")[0][0]
 
@@ -77,9 +78,11 @@ def test_a_run_removes_expired_tokens_orphans_and_old_logs_but_nothing_live(tmp_
         assert "Removed 1 expired refresh token(s)" in log
         assert "Removed 2 orphan dataset folder(s)" not in log and "Removed 1 orphan dataset folder(s) (5,000 bytes)" in log
         assert "Removed 1 orphan model folder(s) (3,000 bytes)" in log
-        assert "1 stale upload(s)" in log and "Freed 8,700 bytes in all" in log
+        assert "Removed 1 orphan comparison folder(s) (1,000 bytes)" in log
+        assert "1 stale upload(s)" in log and "Freed 9,700 bytes in all" in log
 
         assert not orphan.exists() and not orphan_model.exists() and not stale_upload.exists()
+        assert not orphan_comparison.exists()
         assert young_orphan.exists()
         for dataset in (old_dataset, new_dataset):  # live datasets keep every file
             assert (data / "datasets" / dataset / "data.parquet").is_file()
