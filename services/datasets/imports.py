@@ -44,7 +44,11 @@ async def import_from_url(session: AsyncSession, *, jobs: JobEngine, owner_id: s
     options = validate_csv_options(csv_options)
     if name is not None and not name.strip():
         raise invalid("The name cannot be blank", ["name"])
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a malformed port raises here, before anything is stored
+    except ValueError as exc:  # e.g. "http://[::1" (an unclosed IPv6 address)
+        raise invalid(f"Not a valid URL: {exc}", ["url"]) from exc
     allow = parse_allow_list(limits.allowed_hosts)
     if is_s3_url(url):  # read with the server's AWS credentials (services/ingest/s3_import.py)
         check_s3_source(url, allowed_buckets=limits.allowed_s3_buckets, field=["url"])

@@ -39,7 +39,10 @@ async def locate_job(engine: JobEngine, job_id: str) -> JobWhereabouts:
         process = pool.describe(job_id)
         if here:
             worker = f"local@{replica_name()}"
-    cancel_requested = bool(process.get("cancel_requested"))
+    # The pool forgets a job once its process has exited; the runner still knows it is stopping until the
+    # CANCELLED status is written, and a debug view read in between must not say no cancel was asked for.
+    cancel_requested = bool(process.get("cancel_requested")) or bool(runner is not None and hasattr(runner, "stopping")
+                                                                     and runner.stopping(job_id))
     cancels = getattr(executor, "cancels", None)  # scaled out: the flag lives in Redis
     if cancels is not None:
         cancel_requested = cancel_requested or job_id in await cancels.pending([job_id])

@@ -89,6 +89,10 @@ class JobRunner:
         self.pool.cancel(job_id)
         return True
 
+    def stopping(self, job_id: str) -> bool:
+        """A stop was asked for and the job's end is not recorded yet (its process may already be gone)."""
+        return job_id in self._stop_reasons
+
     def announce_hand_back(self) -> None:
         """Tell subscribers first, while their sockets are still open: running jobs go back to the queue."""
         for job in self._running_snapshots.values():

@@ -157,6 +157,8 @@ def test_a_file_imported_by_url_is_ingested_with_a_live_log_and_stays_its_owners
     ("http://127.0.0.1/orders.csv", "Only https:// URLs can be imported"),
     ("https://10.255.255.1/orders.csv", "a non-public address"),
     ("ftp://example.com/orders.csv", "must be http:// or https://"),
+    ("http://[::1", "Not a valid URL: Invalid IPv6 URL"),  # found by the fuzz suite: was an INTERNAL error
+    ("https://example.com:99999/orders.csv", "Not a valid URL: Port out of range"),
 ])
 def test_urls_refused_before_any_job(importer, url, message):
     client, _ = importer

@@ -151,8 +151,11 @@ def drift_and_alerts(tmp_path, stack: contextlib.ExitStack) -> None:
                      token)["data"]["setModelMonitor"]
         assert set_to["errors"] == [] and set_to["settings"]["driftShareThreshold"] == 0.5
 
-        # Rows like the training rows: judged, no drift, no alert.
-        calm_from = window_of(minutes)
+        # Rows like the training rows: judged, no drift, no alert. They start in a window after the one the
+        # warm-up requests above fell in (a window that had only just begun would otherwise hold both).
+        length = minutes * 60
+        warmed = datetime.fromtimestamp(time.time() // length * length, tz=timezone.utc).isoformat()
+        calm_from = window_of(minutes, after=warmed)
         predicted(client, token, model_id, rows_of(frame(300)[:75]))
         predicted(replica, token, model_id, rows_of(frame(300)[75:150]))  # both replicas have the model loaded now
         calm = eventually(lambda: since(monitor(client, token, model_id)["windows"], calm_from),
