@@ -29,7 +29,7 @@ worker: $(STAMP)
 	$(BIN)/python -m server.worker
 
 cluster: $(STAMP)
-	$(BIN)/python -m server.cluster
+	$(BIN)/python -m devtools.cluster
 
 # The gate CI runs before the tests: ruff with the rules in pyproject.toml ([tool.ruff]).
 lint: $(STAMP)

@@ -73,7 +73,7 @@ def main() -> None:
         results = measure("in-process cache", csv, args.repeats)
         results += measure("cache off", csv, args.repeats, ASSAY_CACHE_TTL_SECONDS="0")
         try:
-            from server.redis_local import LocalRedis
+            from devtools.redis_local import LocalRedis
             with LocalRedis() as redis:
                 results += measure("Redis cache", csv, args.repeats, ASSAY_REDIS_URL=redis.url)
         except Exception as exc:  # noqa: BLE001 - no redis-server here: say so, keep the other figures

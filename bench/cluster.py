@@ -35,8 +35,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from calibrate import machine_line  # noqa: E402
 
-from server.cluster import Cluster, Member  # noqa: E402
-from server.redis_local import free_port  # noqa: E402
+from devtools.cluster import Cluster, Member  # noqa: E402
+from devtools.redis_local import free_port  # noqa: E402
 from tests.support.cluster_client import ReplicaClient  # noqa: E402
 
 JOB_TIMES = "query($id: ID!) { job(id: $id) { status createdAt startedAt } }"

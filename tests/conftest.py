@@ -18,7 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.postgres_local import LocalPostgres, local_postgres
+from devtools.postgres_local import LocalPostgres, local_postgres
 from server.settings import Settings
 from services.storage import db
 from tests.support.data import slow_gzip

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from schema.common import raw_id
 from server.app import create_app
-from server.redis_local import LocalRedis
+from devtools.redis_local import LocalRedis
 from services import files
 from tests.support.graphql import gql, ingest, register, wait_for_job
 from tests.support.settings import make_settings

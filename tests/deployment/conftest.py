@@ -6,7 +6,7 @@ from typing import Iterator
 
 import pytest
 
-from server.postgres_local import LocalPostgres
+from devtools.postgres_local import LocalPostgres
 
 
 @pytest.fixture

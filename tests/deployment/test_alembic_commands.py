@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from server.postgres_local import LocalPostgres
+from devtools.postgres_local import LocalPostgres
 from services.storage import db
 from tests.support.paths import ROOT
 from tests.support.settings import run_sql

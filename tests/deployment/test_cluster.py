@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import redis
 
-from server.cluster import Cluster
-from server.redis_local import free_port
+from devtools.cluster import Cluster
+from devtools.redis_local import free_port
 from services.jobs.priority import broker_keys
 from tests.support.cluster_client import PASSWORD, ReplicaClient
 from tests.support.data import slow_gzip

@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.postgres_local import free_port
+from devtools.postgres_local import free_port
 from services.maintenance import RESET_CONFIRMATION
 from services.storage import db
 from tests.support.graphql import gql, ingest, register

@@ -11,8 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.cluster import Cluster
-from server.redis_local import free_port
+from devtools.cluster import Cluster
+from devtools.redis_local import free_port
 from tests.support.cluster_client import ReplicaClient
 from tests.support.data import slow_gzip
 from tests.support.graphql import gql, register

@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.redis_local import LocalRedis
+from devtools.redis_local import LocalRedis
 from services.jobs.redis_bus import RedisEventBus
 from services.ratelimit import RedisSlidingWindowLimiter
 from tests.support.graphql import register, upload, wait_for_job

@@ -12,8 +12,8 @@ import json
 import httpx
 import pytest
 
-from server.cluster import Cluster
-from server.redis_local import free_port
+from devtools.cluster import Cluster
+from devtools.redis_local import free_port
 from tests.observability.test_logs import raw_id
 from tests.observability.test_metrics import iris_csv
 from tests.observability.test_tracing import assert_one_trace_from_request_to_stages, job_trace

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.redis_local import LocalRedis
+from devtools.redis_local import LocalRedis
 from tests.support.paths import ROOT
 from tests.support.prometheus import LocalPrometheus
 from tests.support.settings import make_settings

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import redis
 
-from server.cluster import Cluster
+from devtools.cluster import Cluster
 from services.storage.objects import ObjectStore
 from tests.support.cluster_client import ReplicaClient
 

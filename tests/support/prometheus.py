@@ -1,6 +1,6 @@
 """A throwaway Prometheus server for the metrics tests: Debian's `prometheus` binary, a generated config,
 a free 127.0.0.1 port and a temp dir, stopped and removed afterwards. Installed from Debian's packages
-when missing and we are root (CI), like server/redis_local.py does for redis-server.
+when missing and we are root (CI), like devtools/redis_local.py does for redis-server.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from server.redis_local import free_port
+from devtools.redis_local import free_port
 
 
 class PrometheusUnavailable(RuntimeError):

@@ -13,7 +13,7 @@ from queue import Empty, Queue
 import httpx
 import pytest
 
-from server.redis_local import free_port
+from devtools.redis_local import free_port
 from tests.client.test_cli import Cli, registered
 from tests.support.live_server import LiveServer
 from tests.support.paths import ROOT

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from server.cluster import Cluster
+from devtools.cluster import Cluster
 from tests.support.cluster_client import ReplicaClient
 from tests.support.settings import make_settings, run_sql
 from tests.support.webhook_receiver import Receiver

@@ -153,7 +153,7 @@ def local_postgres(directory: Path | None = None, port: int | None = None) -> It
         server.stop()
 
 
-if __name__ == "__main__":  # `python -m server.postgres_local [database]`: serve until Ctrl-C
+if __name__ == "__main__":  # `python -m devtools.postgres_local [database]`: serve until Ctrl-C
     import sys
     import time
 

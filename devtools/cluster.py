@@ -1,4 +1,4 @@
-"""`python -m server.cluster` (`make cluster`): a whole scaled-out Assay on one machine, for trying it.
+"""`python -m devtools.cluster` (`make cluster`): a whole scaled-out Assay on one machine, for trying it.
 
 PostgreSQL and Redis from the machine's binaries (in temp dirs, on free ports), 2 replicas on
 8000 and 8001, 2 Celery workers, one data directory. Ctrl-C stops everything it started. The
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from server.redis_local import LocalRedis, free_port
+from devtools.redis_local import LocalRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,7 +135,7 @@ class Cluster:
     def _database_url(self) -> str:
         if self.use_postgres:
             try:
-                from server.postgres_local import LocalPostgres  # from the PostgreSQL profile's branch
+                from devtools.postgres_local import LocalPostgres  # from the PostgreSQL profile's branch
             except ImportError:
                 pass
             else:
