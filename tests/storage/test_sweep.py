@@ -53,15 +53,16 @@ def test_the_store_sweep_removes_objects_whose_row_is_gone(tmp_path, storage_url
     bucket, _ = _key(storage_url, "")
     known, orphan, orphan_report = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
     for relative in (f"datasets/{known}/data.parquet", f"datasets/{orphan}/data.parquet", f"datasets/{orphan}/profile.json",
-                     f"reports/{orphan_report}.html", f"reports/{known}.html"):
+                     f"reports/{orphan_report}.html", f"reports/{known}.html", f"comparisons/{orphan}/report.html"):
         s3_server.client().put_object(Bucket=bucket, Key=_key(storage_url, relative)[1], Body=b"x")
     messages: list[tuple] = []
     context = JobContext(job_id="sweep", params={}, send=messages.append, is_cancelled=lambda: False)
     report = MaintenanceReport()
-    _sweep_store(context, store, {"datasets": {known}, "models": set(), "reports": {known}}, time.time() + 5, report)
-    assert report.stored_orphans == 3
+    _sweep_store(context, store, {"datasets": {known}, "models": set(), "reports": {known}, "comparisons": set()},
+                 time.time() + 5, report)
+    assert report.stored_orphans == 4
     assert s3_server.keys(storage_url) == sorted([f"datasets/{known}/data.parquet", f"reports/{known}.html"])
-    assert any("Removed 3 orphan object(s)" in str(message) for message in messages)
+    assert any("Removed 4 orphan object(s)" in str(message) for message in messages)
 
 
 def test_job_debug_reports_the_files_in_the_bucket_when_the_cache_has_none(tmp_path, storage_url):
