@@ -8,10 +8,11 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import strawberry
+from strawberry.experimental import pydantic as from_model
 from strawberry.scalars import JSON
 
 from services import modeling
-from services.modeling import export
+from services.modeling import details, export
 from services.modeling.details import ModelDetails
 from services.pagination import checked_count
 from services.storage.tables import Model as ModelRow
@@ -52,20 +53,11 @@ class ModelFormat(Enum):
     ONNX = "ONNX"
 
 
-@strawberry.type(description="On the held-out split. Classification: macro averages, binary where there are two "
+@from_model.type(model=details.Metrics, all_fields=True, name="Metrics",
+                 description="On the held-out split. Classification: macro averages, binary where there are two "
                              "classes; ROC AUC one-vs-rest for multiclass.")
 class Metrics:
-    accuracy: float | None = None
-    balanced_accuracy: float | None = None
-    precision: float | None = None
-    recall: float | None = None
-    f1: float | None = None
-    roc_auc: float | None = None
-    log_loss: float | None = None
-    r2: float | None = None
-    mae: float | None = None
-    rmse: float | None = None
-    mape: float | None = None
+    """The stored metrics' own fields (services.modeling.details.Metrics), so a new metric is declared once."""
 
 
 @strawberry.type
@@ -146,7 +138,7 @@ class Model(Node):
     @strawberry.field
     def metrics(self) -> Metrics | None:
         metrics = self.details.metrics
-        return Metrics(**metrics.model_dump()) if metrics else None
+        return Metrics.from_pydantic(metrics) if metrics else None
 
     @strawberry.field
     def cv_metric(self) -> str | None:
