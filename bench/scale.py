@@ -73,10 +73,20 @@ def run_job(base: str, token: str, rss: RssSampler, query: str, variables: dict,
     return {**payload, "status": job.get("status"), "error": job.get("error")}, time.perf_counter() - began, (rss.peak_workers, rss.peak_workers_unique)
 
 
+class _EchoedSteps(list):
+    """Each finished step is printed as it lands: a run of an hour or more keeps what it measured if stopped."""
+
+    def append(self, step: tuple) -> None:
+        super().append(step)
+        name, status, seconds, (peak, unique), note = step
+        print(f"[{time.strftime('%H:%M:%S')}] {name}: {status} in {seconds:.1f} s, peak RSS {peak / MB:,.0f} MB, "
+              f"USS {unique / MB:,.0f} MB {note}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000_000
     budget = int(sys.argv[2]) if len(sys.argv) > 2 else 2048
-    results: list[tuple[str, str, float, tuple, str]] = []
+    results = _EchoedSteps()
     with tempfile.TemporaryDirectory() as folder:
         paths = write_files(Path(folder), rows)
         csv_size = paths["CSV"].stat().st_size
