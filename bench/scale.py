@@ -20,7 +20,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibrate import machine_line  # noqa: E402
-from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
+from harness import RssSampler, gql, login, register, running_server, wait_for_job_over_websocket  # noqa: E402
 from ingest_budget import MB, curl_upload, write_files  # noqa: E402
 
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { message } } }"
@@ -98,32 +98,37 @@ def main() -> None:
             upload = curl_upload(base, token, paths["CSV"])
             wait_for_job_over_websocket(base, token, upload["job"]["id"], timeout=7200)
             dataset_id = upload["dataset"]["id"]
-            ready = gql(base, DATASET, {"id": dataset_id}, token)["data"]["dataset"]
+            ready = gql(base, DATASET, {"id": dataset_id}, login(base))["data"]["dataset"]
             results.append(("ingest (curl upload to READY)", ready["status"], time.perf_counter() - began,
                             (rss.peak_workers, rss.peak_workers_unique), f"{ready['rowCount']:,} rows"))
 
+            token = login(base)  # access tokens last 15 minutes; a step can take longer
             profiled, seconds, peak = run_job(base, token, rss, PROFILE, {"id": dataset_id}, "profileDataset")
             results.append(("profile", str(profiled["status"]), seconds, peak, ""))
 
+            token = login(base)  # access tokens last 15 minutes; a step can take longer
             rss.reset()
             began = time.perf_counter()
             chart = gql(base, CHART, {"id": dataset_id}, token)["data"]["dataset"]["chart"]
             results.append(("bar chart", "OK" if chart["points"] else "EMPTY", time.perf_counter() - began,
                             (rss.peak_server, 0), "(served by the server process: its RSS)"))
 
+            token = login(base)  # access tokens last 15 minutes; a step can take longer
             pre, seconds, peak = run_job(base, token, rss, PREPROCESS, {"input": {"datasetId": dataset_id, "steps": STEPS}},
                                          "preprocessDataset")
             results.append(("preprocess (4 steps)", str(pre["status"]), seconds, peak, ""))
 
+            token = login(base)  # access tokens last 15 minutes; a step can take longer
             trained, seconds, peak = run_job(base, token, rss, TRAIN, {"input": {
                 "datasetId": dataset_id, "target": "flag_0", "features": FEATURES, "timeBudgetSeconds": 60}}, "trainModel")
-            model = gql(base, MODEL, {"id": trained["model"]["id"]}, token)["data"]["model"]
+            model = gql(base, MODEL, {"id": trained["model"]["id"]}, login(base))["data"]["model"]
             results.append(("train AUTO", model["status"], seconds, peak,
                             f"{model['algorithm']} on {model['trainingRows']:,} rows (sampled: {model['sampled']})"))
 
+            token = login(base)  # access tokens last 15 minutes; a step can take longer
             scored, seconds, peak = run_job(base, token, rss, PREDICT, {"input": {
                 "modelId": trained["model"]["id"], "datasetId": dataset_id}}, "predictDataset")
-            out = gql(base, DATASET, {"id": scored["dataset"]["id"]}, token)["data"]["dataset"]
+            out = gql(base, DATASET, {"id": scored["dataset"]["id"]}, login(base))["data"]["dataset"]
             results.append(("predictDataset", out["status"], seconds, peak, f"{out['rowCount'] or 0:,} rows scored"))
         duck = anchors(paths["Parquet"], budget, Path(folder))
     anchor_of = {"profile": "profile", "bar chart": "bar chart", "preprocess (4 steps)": "preprocess",

@@ -210,6 +210,11 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
                     extra["sample"] = column if picks is None else column.take(picks)  # while it is in memory
                 return profile, extra
             in_memory = {name: pool.submit(in_memory_column, name) for name in names if fits[name]}
+            # The columns held in memory finish before DuckDB starts on the large ones: their shares of the
+            # budget (COLUMN_SHARE, ENGINE_SHARE) are each most of it, so together they would overrun it.
+            # On two cores running both at once gained little time.
+            for name, future in in_memory.items():
+                results[name] = future.result()
             large_names = [name for name in names if not fits[name]]
             for name in large_names:  # DuckDB runs its own threads; one query at a time keeps it in its budget
                 checkpoint()
@@ -224,8 +229,6 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
                 if numeric is not None and entry["values"] > 1:
                     numeric["monotonic"] = ("increasing" if entry["up"] and entry["rise"] else
                                             "decreasing" if entry["down"] and entry["fall"] else None)
-            for name, future in in_memory.items():
-                results[name] = future.result()
         checkpoint()
         column_profiles = [results[name][0] for name in names]
         extras = {name: results[name][1] for name in names}
