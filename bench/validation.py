@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, {root!r})
 from services import dataplane
 from services.checks.evaluate import Reference, evaluate_checks
-from services.pipelines.config import PipelineCheck
+from services.pipelines.config.checks import PipelineCheck
 began = time.perf_counter()
 connection = dataplane.connect(memory_mb={budget}, scratch_dir=Path({scratch!r}))
 source = dataplane.parquet_source(Path({path!r}), row_numbers=True)

@@ -13,7 +13,7 @@ from schema.checks import (Check, CheckSuite, CheckSuiteConnection, CheckSuiteDr
 from schema.common import raw_id
 from schema.datasets import Dataset, DeleteInput, DeletePayload
 from schema.jobs import Job
-from schema.pipelines import given_checks
+from schema.config_shapes import given_checks
 
 
 def _dataset_id(value: strawberry.ID | None) -> str | None:

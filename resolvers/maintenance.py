@@ -46,7 +46,8 @@ class MaintenanceMutation:
             confirmation=input.confirmation)
         if settings.admin_email and settings.admin_password:  # the configured admin comes back, as at start-up
             async with ctx.session() as session:
-                await auth.ensure_admin(session=session, email=settings.admin_email, password=settings.admin_password)
+                await auth.ensure_admin(session=session, email=settings.admin_email,
+                                        password=settings.admin_password.get_secret_value())
         return ResetDatabasePayload(deleted_rows=result.deleted_rows, deleted_files=result.deleted_files)
 
     @mutation(description="ADMIN only. Start a clean-up now (a MAINTENANCE job owned by the caller): expired "

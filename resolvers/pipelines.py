@@ -16,8 +16,9 @@ from resolvers.fields import mutation, query
 from schema.common import UserError, raw_id, to_global_id
 from schema.datasets import Column, Dataset, DeleteInput, DeletePayload, ImportDatasetPayload, Table
 from schema.jobs import Job
-from schema.pipelines import (CreatePipelineInput, ImportPipelineOutputInput, Pipeline, PipelineConnection, PipelineRun,
-                              RunPipelineInput, SourceInput, UpdatePipelineInput, as_plain, given_checks, given_part)
+from schema.config_shapes import as_plain, given_checks, given_part
+from schema.pipelines import (CreatePipelineInput, ImportPipelineOutputInput, Pipeline, PipelineConnection,
+                              PipelineRun, RunPipelineInput, SourceInput, UpdatePipelineInput)
 from schema.preprocessing import PreprocessStepInput, step_to_params
 
 if TYPE_CHECKING:

@@ -54,7 +54,8 @@ def _current_session_id(ctx: Context) -> str | None:
 
 def _mailer(ctx: Context) -> accounts.Mailer:
     s = ctx.settings
-    return accounts.Mailer(host=s.smtp_host, port=s.smtp_port, username=s.smtp_username, password=s.smtp_password,
+    password = s.smtp_password.get_secret_value() if s.smtp_password else None
+    return accounts.Mailer(host=s.smtp_host, port=s.smtp_port, username=s.smtp_username, password=password,
                            sender=s.smtp_from, starttls=s.smtp_starttls)
 
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import strawberry
 from strawberry.scalars import JSON
 
+from services import drift
 from services.checks import service as checks_service
 from services.storage.tables import CheckSuite as SuiteRow
 from services.storage.tables import Validation as ValidationRow
@@ -15,7 +16,91 @@ from services.storage.tables import Validation as ValidationRow
 from schema.common import Connection, SemanticType, UserError, to_global_id
 from schema.datasets import Dataset
 from schema.jobs import Job, JobPriority, priority_input
-from schema.pipelines import CheckFailure, CheckRule, DriftMethod, PipelineCheckInput
+
+
+@strawberry.enum(description="What a failed check does to the run")
+class CheckFailure(Enum):
+    FAIL_RUN = "FAIL_RUN"
+    DROP_ROWS = "DROP_ROWS"
+    WARN = "WARN"
+
+
+@strawberry.enum
+class CheckRule(Enum):
+    NOT_NULL = "not_null"
+    UNIQUE = "unique"
+    MIN = "min"
+    MAX = "max"
+    PATTERN = "pattern"
+    ALLOWED_VALUES = "allowed_values"
+    SEMANTIC_TYPE = "semantic_type"
+    MIN_ROWS = "min_rows"
+    MAX_ROWS = "max_rows"
+    COLUMN_EXISTS = "column_exists"
+    MAX_NULL_RATIO = "max_null_ratio"
+    DRIFT = "drift"
+
+
+# The services' own enum: a method a check records is one the schema declares.
+if TYPE_CHECKING:  # as mypy sees it; strawberry wraps it as the GraphQL DriftMethod
+    from services.drift import DriftMethod
+else:
+    DriftMethod = strawberry.enum(drift.DriftMethod, name="DriftMethod", description=(
+        "KS and CHI_SQUARE are tests (drift when the p-value is below the threshold); WASSERSTEIN (normed by the "
+        "reference's standard deviation), JENSEN_SHANNON and PSI are distances (drift at or above it)"))
+
+
+@strawberry.input(description="The column's distribution against the suite's reference dataset (the version the "
+                              "suite was drafted from); leave both out for the defaults")
+class DriftRuleInput:
+    method: Optional[DriftMethod] = strawberry.field(default=None, description=(
+        "Left out: KS or CHI_SQUARE for references of up to 1,000 values, WASSERSTEIN or JENSEN_SHANNON beyond "
+        "(numbers with few distinct values count as categories)"))
+    threshold: Optional[float] = strawberry.field(default=None, description=(
+        "A p-value for tests (default 0.05) or a distance (default 0.1); in (0, 1], PSI and WASSERSTEIN above too"))
+
+
+@strawberry.input(description=(
+    "Rules the output must meet before it is stored, checked after the steps. Column rules need `column`; "
+    "each rule set is reported on its own in the run's `checks`."))
+class PipelineCheckInput:
+    suite_id: Optional[strawberry.ID] = strawberry.field(default=None, description=(
+        "A saved check suite, run whole (its drift checks against its reference); `onFail` says what its failures "
+        "do (FAIL_RUN or WARN). Takes no column or rules of its own"))
+    column: Optional[str] = None
+    not_null: Optional[bool] = strawberry.field(default=None, description="No missing values (NaN counts as missing)")
+    unique: Optional[bool] = strawberry.field(default=None, description="No value twice (missing values aside)")
+    min: Optional[float] = strawberry.field(default=None, description="Numeric values at least this")
+    max: Optional[float] = strawberry.field(default=None, description="Numeric values at most this")
+    pattern: Optional[str] = strawberry.field(default=None, description=(
+        "A regular expression (RE2 syntax) every present value matches in full"))
+    allowed_values: Optional[list[str]] = strawberry.field(default=None, description=(
+        "Every present value is one of these (compared as text)"))
+    semantic_type: Optional[SemanticType] = strawberry.field(default=None, description="The column is inferred as this type")
+    min_rows: Optional[int] = strawberry.field(default=None, description="The output has at least this many rows")
+    max_rows: Optional[int] = strawberry.field(default=None, description="The output has at most this many rows")
+    max_null_ratio: Optional[float] = strawberry.field(default=None, description=(
+        "At most this share (0 to 1) of the column's values are missing"))
+    drift: Optional[DriftRuleInput] = strawberry.field(default=None, description=(
+        "No drift from the reference dataset: in check suites only (a pipeline names the suite by `suiteId`)"))
+    on_fail: Optional[CheckFailure] = strawberry.field(default=CheckFailure.FAIL_RUN, description=(
+        "FAIL_RUN: nothing is stored and the run fails; DROP_ROWS: the failing rows are left out (row rules only); "
+        "WARN: a warning in the log"))
+
+
+@strawberry.type
+class PipelineCheckResult:
+    column: str | None
+    rule: CheckRule
+    expected: str = strawberry.field(description='In words: ">= 0", "no missing values", "at least 100 rows"')
+    passed: bool
+    failing_rows: int = strawberry.field(description="Rows that break a row rule (0 for type and row-count rules)")
+    examples: list[JSON] = strawberry.field(description=(
+        "Up to five distinct failing values; for type and row-count rules, what was found"))
+    on_fail: CheckFailure
+    observed: Optional[JSON] = strawberry.field(default=None, description=(
+        "What was measured, for checks of a saved suite: a count, a ratio, the smallest value, a drift score"))
+    suite: Optional[str] = strawberry.field(default=None, description="The saved suite this check came from, by name")
 
 
 @strawberry.type(description="A distribution-drift rule as saved")
@@ -55,7 +140,7 @@ class Check:
 
 
 def _checks(stored: list[dict[str, Any]]) -> list[Check]:
-    from services.pipelines.config import PipelineCheck
+    from services.pipelines.config.checks import PipelineCheck
     return [Check.from_model(PipelineCheck.model_validate(check)) for check in stored]
 
 

@@ -13,7 +13,7 @@ from services.storage.tables import Comparison as ComparisonRow
 from schema.common import Connection, Node, UserError, signed_link, to_global_id
 
 from schema.jobs import JobPriority, priority_input
-from schema.pipelines import DriftMethod  # one GraphQL enum for the services' DriftMethod
+from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
 
 if TYPE_CHECKING:
     from schema.datasets import Dataset

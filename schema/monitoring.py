@@ -14,7 +14,7 @@ from services.storage.tables import ModelMonitor as MonitorRow
 
 from schema.common import UserError, to_global_id
 from schema.models import Model
-from schema.pipelines import DriftMethod  # one GraphQL enum for the services' DriftMethod
+from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
 
 
 @strawberry.type(description="One column's drift between the training data and what was served")

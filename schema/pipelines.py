@@ -4,23 +4,23 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from enum import Enum
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional, cast
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.utils.str_converters import to_camel_case
 
 from services.pagination import checked_count
-from services import drift, pipelines
+from services import pipelines
 from services.pipelines import service as pipeline_service
 from services.pipelines import sinks
-from services.pipelines.config import PipelineConfig, masked_headers
 from services.pipelines.results import CheckResult
 from services.pipelines.service import pipeline_config, run_config
 from services.storage.tables import Pipeline as PipelineRow
 from services.storage.tables import PipelineRun as RunRow
 
-from schema.common import Connection, Node, SemanticType, ServiceErrors, raw_id, to_global_id
+from schema.checks import CheckFailure, CheckRule, PipelineCheckInput, PipelineCheckResult
+from schema.common import Connection, Node, ServiceErrors, to_global_id
+from schema.config_shapes import shown_config
 from schema.datasets import Column, Dataset, Table
 from schema.jobs import Job, JobPriority, priority_input
 from schema.preprocessing import PreprocessStepInput
@@ -134,88 +134,6 @@ class SinkInput:
     sqlite: Optional[SqliteSinkInput] = strawberry.UNSET
 
 
-@strawberry.enum(description="What a failed check does to the run")
-class CheckFailure(Enum):
-    FAIL_RUN = "FAIL_RUN"
-    DROP_ROWS = "DROP_ROWS"
-    WARN = "WARN"
-
-
-@strawberry.enum
-class CheckRule(Enum):
-    NOT_NULL = "not_null"
-    UNIQUE = "unique"
-    MIN = "min"
-    MAX = "max"
-    PATTERN = "pattern"
-    ALLOWED_VALUES = "allowed_values"
-    SEMANTIC_TYPE = "semantic_type"
-    MIN_ROWS = "min_rows"
-    MAX_ROWS = "max_rows"
-    COLUMN_EXISTS = "column_exists"
-    MAX_NULL_RATIO = "max_null_ratio"
-    DRIFT = "drift"
-
-
-# The services' own enum: a method a check records is one the schema declares.
-DriftMethod = strawberry.enum(drift.DriftMethod, name="DriftMethod", description=(
-    "KS and CHI_SQUARE are tests (drift when the p-value is below the threshold); WASSERSTEIN (normed by the "
-    "reference's standard deviation), JENSEN_SHANNON and PSI are distances (drift at or above it)"))
-
-
-@strawberry.input(description="The column's distribution against the suite's reference dataset (the version the "
-                              "suite was drafted from); leave both out for the defaults")
-class DriftRuleInput:
-    method: Optional[DriftMethod] = strawberry.field(default=None, description=(
-        "Left out: KS or CHI_SQUARE for references of up to 1,000 values, WASSERSTEIN or JENSEN_SHANNON beyond "
-        "(numbers with few distinct values count as categories)"))
-    threshold: Optional[float] = strawberry.field(default=None, description=(
-        "A p-value for tests (default 0.05) or a distance (default 0.1); in (0, 1], PSI and WASSERSTEIN above too"))
-
-
-@strawberry.input(description=(
-    "Rules the output must meet before it is stored, checked after the steps. Column rules need `column`; "
-    "each rule set is reported on its own in the run's `checks`."))
-class PipelineCheckInput:
-    suite_id: Optional[strawberry.ID] = strawberry.field(default=None, description=(
-        "A saved check suite, run whole (its drift checks against its reference); `onFail` says what its failures "
-        "do (FAIL_RUN or WARN). Takes no column or rules of its own"))
-    column: Optional[str] = None
-    not_null: Optional[bool] = strawberry.field(default=None, description="No missing values (NaN counts as missing)")
-    unique: Optional[bool] = strawberry.field(default=None, description="No value twice (missing values aside)")
-    min: Optional[float] = strawberry.field(default=None, description="Numeric values at least this")
-    max: Optional[float] = strawberry.field(default=None, description="Numeric values at most this")
-    pattern: Optional[str] = strawberry.field(default=None, description=(
-        "A regular expression (RE2 syntax) every present value matches in full"))
-    allowed_values: Optional[list[str]] = strawberry.field(default=None, description=(
-        "Every present value is one of these (compared as text)"))
-    semantic_type: Optional[SemanticType] = strawberry.field(default=None, description="The column is inferred as this type")
-    min_rows: Optional[int] = strawberry.field(default=None, description="The output has at least this many rows")
-    max_rows: Optional[int] = strawberry.field(default=None, description="The output has at most this many rows")
-    max_null_ratio: Optional[float] = strawberry.field(default=None, description=(
-        "At most this share (0 to 1) of the column's values are missing"))
-    drift: Optional[DriftRuleInput] = strawberry.field(default=None, description=(
-        "No drift from the reference dataset: in check suites only (a pipeline names the suite by `suiteId`)"))
-    on_fail: Optional[CheckFailure] = strawberry.field(default=CheckFailure.FAIL_RUN, description=(
-        "FAIL_RUN: nothing is stored and the run fails; DROP_ROWS: the failing rows are left out (row rules only); "
-        "WARN: a warning in the log"))
-
-
-@strawberry.type
-class PipelineCheckResult:
-    column: str | None
-    rule: CheckRule
-    expected: str = strawberry.field(description='In words: ">= 0", "no missing values", "at least 100 rows"')
-    passed: bool
-    failing_rows: int = strawberry.field(description="Rows that break a row rule (0 for type and row-count rules)")
-    examples: list[JSON] = strawberry.field(description=(
-        "Up to five distinct failing values; for type and row-count rules, what was found"))
-    on_fail: CheckFailure
-    observed: Optional[JSON] = strawberry.field(default=None, description=(
-        "What was measured, for checks of a saved suite: a count, a ratio, the smallest value, a drift score"))
-    suite: Optional[str] = strawberry.field(default=None, description="The saved suite this check came from, by name")
-
-
 @strawberry.input(description="Run the pipeline every `intervalSeconds`, the first time that long after saving")
 class ScheduleInput:
     interval_seconds: int = strawberry.field(description="At least ASSAY_MIN_SCHEDULE_SECONDS (60 by default)")
@@ -276,7 +194,10 @@ class ImportPipelineOutputInput:
 
 
 # The services' own enum: a status they write is one the schema declares.
-RunStatus = strawberry.enum(pipelines.RunStatus, name="RunStatus")
+if TYPE_CHECKING:  # the services' enum, as mypy sees it; strawberry wraps it as the GraphQL RunStatus
+    from services.pipelines import RunStatus
+else:
+    RunStatus = strawberry.enum(pipelines.RunStatus, name="RunStatus")
 
 
 @strawberry.type
@@ -296,7 +217,7 @@ class PipelineRun(Node):
     def from_row(cls, row: RunRow) -> "PipelineRun":
         return cls(id=to_global_id("PipelineRun", row.id), status=RunStatus(row.status), started_at=row.started_at,
                    finished_at=row.finished_at, rows_in=row.rows_in, rows_out=row.rows_out, version=row.version,
-                   error=row.error, config=shown_config(run_config(row)), row=row)
+                   error=row.error, config=cast(JSON, shown_config(run_config(row))), row=row)
 
     @strawberry.field
     def trigger(self) -> RunTrigger:
@@ -378,7 +299,7 @@ class Pipeline(Node):
 
     @strawberry.field(description="As given, with header values masked")
     def config(self) -> JSON:
-        return shown_config(pipeline_config(self.row))
+        return cast(JSON, shown_config(pipeline_config(self.row)))
 
     @strawberry.field(extensions=[ServiceErrors()])
     async def runs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> PipelineRunConnection:
@@ -413,75 +334,3 @@ class Pipeline(Node):
 
 
 PipelineConnection = Connection[Pipeline]
-
-
-# --- a config between its GraphQL shape and its typed one ----------------------------------------
-
-def shown_config(config: PipelineConfig) -> dict[str, Any]:
-    """`config` as clients see it: the input's shape (its field and enum names, @oneOf parts, global
-    dataset ids), so it can be sent back as it is; fields left unset (None) left out, header values masked."""
-    dumped = masked_headers(config).model_dump(mode="json", by_alias=True, exclude_none=True)
-    shown: dict[str, Any] = {"source": _one_of(dumped["source"]),
-                             "steps": [{step.step: {to_camel_case(name): value for name, value in step.params.items()
-                                                    if value is not None}} for step in config.steps],
-                             "sink": _one_of(dumped["sink"])}
-    if config.checks is not None:
-        shown["checks"] = [{**check, "suiteId": to_global_id("CheckSuite", check["suiteId"])} if "suiteId" in check
-                           else check for check in dumped["checks"]]
-    return shown
-
-
-def _one_of(part: dict[str, Any]) -> dict[str, Any]:
-    kind = part.pop("kind")
-    if kind == "dataset" and "datasetId" in part:
-        part["datasetId"] = to_global_id("Dataset", part["datasetId"])
-    return {kind: part}
-
-
-def given_part(value: Any) -> dict[str, Any] | None:
-    """A @oneOf source or sink as the client wrote it ({"http": {...}}), dataset ids decoded (an id that
-    is no dataset's stays unmatched: not found)."""
-    given = as_given(value)
-    if given and "dataset" in given and "datasetId" in given["dataset"]:
-        given["dataset"]["datasetId"] = raw_id(given["dataset"]["datasetId"], "Dataset") or ""
-    return given
-
-
-def given_checks(value: Any) -> list[dict[str, Any]] | None:
-    """Checks as the client wrote them, suite ids decoded (an id that is no suite's stays unmatched: not found)."""
-    given = as_given(value)
-    for check in given or []:
-        if "suiteId" in check:
-            check["suiteId"] = raw_id(check["suiteId"], "CheckSuite") or ""
-    return given
-
-
-def as_plain(value: Any) -> Any:
-    """An input object as plain data: enums by value, unset fields left out."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, list):
-        return [as_plain(v) for v in value]
-    if hasattr(value, "__dict__") and not isinstance(value, (str, int, float, bool, dict)):
-        return {k: as_plain(v) for k, v in vars(value).items() if v is not strawberry.UNSET and v is not None}
-    return value
-
-
-def as_given(value: Any) -> Any:
-    """An input object in the shape the client wrote it: GraphQL field and enum names, unset fields left out
-    (defaults the client did not write are filled in), ids as sent."""
-    if value is None or value is strawberry.UNSET:
-        return None
-    if isinstance(value, Enum):
-        return value.name
-    if isinstance(value, list):
-        return [as_given(v) for v in value]
-    definition = getattr(type(value), "__strawberry_definition__", None)
-    if definition is None:
-        return value  # a scalar or JSON: the client's own data
-    shaped = {}
-    for field in definition.fields:
-        item = getattr(value, field.python_name)
-        if item is not None and item is not strawberry.UNSET:
-            shaped[field.graphql_name or to_camel_case(field.python_name)] = as_given(item)
-    return shaped

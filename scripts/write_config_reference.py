@@ -1,5 +1,6 @@
 """Write docs/configuration.md: every setting with its variable, default and description, generated from
-`Settings` (server/settings.py; each field's docstring is its description) so the reference cannot drift.
+`Settings` (server/settings.py; each field's docstring is its description) so the reference cannot drift: one
+section per settings group (`GROUPS`), headed by the group's `section` and docstring.
 
     python scripts/write_config_reference.py          # rewrite docs/configuration.md
     python scripts/write_config_reference.py --check  # exit 1 when it is stale (the test suite does this)
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's Settings, even when another one is the installed (editable) copy
 
 from scripts.write_env_example import render_value  # noqa: E402 (after the path above)
-from server.settings import Settings  # noqa: E402 (after the path above)
+from server.settings import GROUPS  # noqa: E402 (after the path above)
 TARGET = ROOT / "docs" / "configuration.md"
 HEADER = """\
 # Configuration
@@ -24,8 +25,10 @@ HEADER = """\
 
 Every setting is an environment variable with a working default, read once at start-up. A `.env` file in the
 working directory is read too (`cp .env.example .env`, see [Operations](operations.md)); the environment wins
-over it. Lists are comma-separated; `ASSAY_JOB_TIMEOUT_SECONDS` is JSON.
-
+over it. Lists are comma-separated; `ASSAY_JOB_TIMEOUT_SECONDS` is JSON. Secrets (passwords, keys, tokens) are
+never shown in logs or error messages.
+"""
+TABLE = """
 | variable | default | meaning |
 | --- | --- | --- |
 """
@@ -37,14 +40,17 @@ def cell(text: str) -> str:
 
 
 def reference() -> str:
-    rows = []
-    for name, field in Settings.model_fields.items():
-        if not field.description:
-            raise SystemExit(f"Settings.{name} has no description: add a docstring under the field")
-        default = field.default_factory() if field.default_factory is not None else field.default
-        shown = render_value(default)
-        rows.append(f"| `ASSAY_{name.upper()}` | {f'`{cell(shown)}`' if shown else 'unset'} | {cell(field.description)} |\n")
-    return HEADER + "".join(rows)
+    parts = [HEADER]
+    for group in GROUPS:
+        parts.append(f"\n## {group.section}\n\n{cell(group.__doc__ or '')}\n{TABLE}")
+        for name, field in group.model_fields.items():
+            if not field.description:
+                raise SystemExit(f"{group.__name__}.{name} has no description: add a docstring under the field")
+            default = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+            shown = render_value(default)
+            parts.append(f"| `ASSAY_{name.upper()}` | {f'`{cell(shown)}`' if shown else 'unset'} | "
+                         f"{cell(field.description)} |\n")
+    return "".join(parts)
 
 
 def main() -> int:

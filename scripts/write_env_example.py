@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's Settings, even when another one is the installed (editable) copy
 
-from server.settings import Settings  # noqa: E402 (after the path above)
+from server.settings import GROUPS  # noqa: E402 (after the path above)
 HEADER = """\
 # Assay's settings with their defaults. `cp .env.example .env`, then uncomment and change what you need:
 # `make run`, `make worker` and `alembic` read ./.env; variables set in the environment win over it.
@@ -34,9 +34,11 @@ def render_value(value: object) -> str:
 
 def env_example() -> str:
     lines = [HEADER]
-    for name, field in Settings.model_fields.items():
-        default = field.default_factory() if field.default_factory is not None else field.default
-        lines.append(f"# ASSAY_{name.upper()}={render_value(default)}\n")
+    for group in GROUPS:  # one block per settings group, as in docs/configuration.md
+        lines.append(f"\n# --- {group.section} ---\n")
+        for name, field in group.model_fields.items():
+            default = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+            lines.append(f"# ASSAY_{name.upper()}={render_value(default)}\n")
     return "".join(lines)
 
 

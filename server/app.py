@@ -159,7 +159,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         clear_staging(settings.resolved_data_dir)
         if settings.admin_email and settings.admin_password:
             async with state.sessions() as session:
-                await auth.ensure_admin(session=session, email=settings.admin_email, password=settings.admin_password)
+                await auth.ensure_admin(session=session, email=settings.admin_email,
+                                        password=settings.admin_password.get_secret_value())
         await state.bus.start()
         await state.jobs.start()
         scheduler = asyncio.create_task(run_scheduled_pipelines(state, settings), name="assay-pipeline-scheduler")

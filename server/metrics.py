@@ -228,7 +228,7 @@ def metrics_refusal(settings: "Settings", *, client_host: str | None, authorizat
     if authorization:
         scheme, _, presented = authorization.partition(" ")
         if settings.metrics_token and scheme.lower() == "bearer" and hmac.compare_digest(
-                presented.strip().encode(), settings.metrics_token.encode()):
+                presented.strip().encode(), settings.metrics_token.get_secret_value().encode()):
             return None
         return 401, "The metrics token is not valid"
     if client_host and _in_networks(client_host, settings.metrics_allow):

@@ -1,36 +1,67 @@
-"""One Settings object, read once from ASSAY_* environment variables."""
+"""One Settings object, read once from ASSAY_* environment variables.
+
+The settings come in groups, one class each (mail, storage, jobs, ...), so a reader finds what belongs
+together and docs/configuration.md has one section per group. `Settings` inherits every group, so each
+variable keeps its flat name (`ASSAY_SMTP_HOST`, `settings.smtp_host`): deployments and call sites stay as
+they were, and a group can still be read alone (`MailSettings()`). Secrets are `SecretStr`: they print as
+`**********` in logs, reprs and errors, and code asks for them with `.get_secret_value()`."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from services.storage.objects import StorageConfig
 
 
 class ConfigurationError(ValueError):
     """Settings that cannot work together; the entry points print it and exit."""
 
 
-class Settings(BaseSettings):
+_INGEST_TIMEOUT: dict[str, float] = {"INGEST": 1800}
+
+
+class _Group(BaseSettings):
     # A `.env` in the working directory is read too (the seed's `cp .env.example .env`); the environment wins.
     model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore", env_file=".env", env_file_encoding="utf-8",
                                       use_attribute_docstrings=True)  # docstrings -> docs/configuration.md
+    section: ClassVar[str]
+    """The group's heading in docs/configuration.md and .env.example."""
+
+
+class ServerSettings(_Group):
+    """Where the server listens, how users and browsers reach it."""
+    section: ClassVar[str] = "Server"
 
     host: str = "127.0.0.1"
     """Where the server listens (`make run`, `python -m server`)."""
     port: int = 8000
     """The port the server listens on."""
-    data_dir: Path = Path("./data")
-    """Uploaded files, Parquet copies, profiles and plots, models, reports, telemetry; shared by every replica and
-    worker."""
+    public_url: str = ""
+    """How users reach this server, for links in mail; default `http://ASSAY_HOST:ASSAY_PORT`."""
+    cors_origins: str = ""
+    """Origins (`scheme://host[:port]`, comma-separated) whose pages may call the API from a browser; exact,
+    no `*`."""
+    # permessage-deflate costs CPU per socket per frame and cannot be shared between subscribers;
+    # off by default so one job's log reaches hundreds of watchers quickly. Turn on for slow links.
+    ws_compression: bool = False
+    """Offer permessage-deflate on WebSockets: CPU per socket per frame, worth it only on slow links."""
+
+
+class DatabaseSettings(_Group):
+    """The metadata database and its connection pool."""
+    section: ClassVar[str] = "Database"
+
     database_url: str | None = None
     """The metadata database; default SQLite in the data dir (`sqlite+aiosqlite:///$ASSAY_DATA_DIR/assay.db`, WAL
     mode, migrated at start-up). PostgreSQL: `postgresql+asyncpg://...`."""
-    # Pool of a server (client) database such as PostgreSQL; SQLite keeps SQLAlchemy's file-database defaults.
     db_pool_size: int = 10
     """Connections per process kept open to a server database such as PostgreSQL (SQLite keeps SQLAlchemy's
     defaults)."""
@@ -40,66 +71,64 @@ class Settings(BaseSettings):
     """Pooled connections older than this are replaced."""
     allow_database_reset: bool = False
     """Whether the admin's `resetDatabase` may run (it deletes everything)."""
-    secret_key: str | None = None
+
+
+class AuthSettings(_Group):
+    """Tokens, the configured admin, registration and failed-login limits."""
+    section: ClassVar[str] = "Accounts and sign-in"
+
+    secret_key: SecretStr | None = None
     """Signs tokens and download links; default: generated once and kept in the data dir (replicas must share it)."""
     admin_email: str | None = None
     """Create this admin at start-up if absent (with `ASSAY_ADMIN_PASSWORD`)."""
-    admin_password: str | None = None
+    admin_password: SecretStr | None = None
     """The admin's password, used only when the admin is created."""
     open_registration: bool = True
     """Whether `register` is open to anyone."""
-    # Unverified accounts may sign in and manage their account, but nothing else, when this is true.
     require_verified_email: bool = False
     """Unverified accounts may sign in and manage their account, but nothing else."""
-    # Mail (verification links). Without a host, `make run` logs the mail instead of sending it.
-    smtp_host: str | None = None
-    """Mail server for verification links; without one the mail is logged instead of sent."""
-    smtp_port: int = 587
-    """The mail server's port."""
-    smtp_username: str | None = None
-    """Mail server login, if it needs one."""
-    smtp_password: str | None = None
-    """Mail server password, if it needs one."""
-    smtp_from: str = "assay@localhost"
-    """The sender of Assay's mail."""
-    smtp_starttls: bool = True
-    """Upgrade the mail connection with STARTTLS."""
-    public_url: str = ""
-    """How users reach this server, for links in mail; default `http://ASSAY_HOST:ASSAY_PORT`."""
-    max_upload_mb: float = 51200
-    """Larger uploads (and URL imports) are refused before they are stored; never more than the free disk holds
-    either."""
-    max_concurrent_jobs: int = 2
-    """Job worker processes on this machine (local executor); the rest wait in order."""
-    # The memory one job process may use: bodies stream batches, spill to scratch_dir, or sample (saying so).
-    job_memory_mb: int = 2048
-    """The memory one job process may use: bodies stream batches, spill to the scratch dir, or sample, saying so."""
-    redis_url: str | None = None
-    """Redis of a scaled-out deployment: event bus, Celery broker, shared limits and cancel requests (`health` pings
-    it)."""
-    executor: Literal["local", "celery"] = "local"
-    """`local` runs jobs in this machine's worker processes; `celery` sends them to workers (needs
-    `ASSAY_REDIS_URL`)."""
-    worker_queues: str = ""
-    """`python -m server.worker`: comma-separated queues to take jobs from; empty: all."""
-    worker_concurrency: int = 2
-    """Jobs one Celery worker runs at once, each in its own process."""
-    worker_name: str = ""
-    """The worker's name; default `assay@<host>:<pid>`."""
-
     access_token_minutes: float = 15
     """Lifetime of access tokens."""
     refresh_token_days: float = 30
     """Lifetime of refresh tokens."""
     download_url_minutes: float = 15
     """Lifetime of signed download links."""
+    login_failures_per_account: int = 5
+    """Failed logins allowed per account in the window."""
+    login_failures_per_address: int = 20
+    """Failed logins allowed per client address in the window."""
+    login_failure_window_seconds: float = 900
+    """The window failed logins are counted in."""
+
+
+class MailSettings(_Group):
+    """Verification links. Without a host, `make run` logs the mail instead of sending it."""
+    section: ClassVar[str] = "Mail"
+
+    smtp_host: str | None = None
+    """Mail server for verification links; without one the mail is logged instead of sent."""
+    smtp_port: int = 587
+    """The mail server's port."""
+    smtp_username: str | None = None
+    """Mail server login, if it needs one."""
+    smtp_password: SecretStr | None = None
+    """Mail server password, if it needs one."""
+    smtp_from: str = "assay@localhost"
+    """The sender of Assay's mail."""
+    smtp_starttls: bool = True
+    """Upgrade the mail connection with STARTTLS."""
+
+
+class RequestSettings(_Group):
+    """What one request may carry and ask for, and how many a user may send."""
+    section: ClassVar[str] = "Requests"
+
     max_query_depth: int = 10
     """Deepest GraphQL selection a document may have."""
     max_aliases: int = 15
     """Most aliases in one document."""
     max_tokens: int = 2000
     """Most tokens in one document."""
-    # What one request may carry, checked on the raw bytes before parsing (server/request_limits.py)
     max_request_mb: float = 8
     """Largest JSON body or WebSocket message, checked on the raw bytes before parsing (uploads have
     `ASSAY_MAX_UPLOAD_MB`)."""
@@ -113,12 +142,28 @@ class Settings(BaseSettings):
     """Largest `first` of a paginated list."""
     max_preview_rows: int = 1000
     """Largest `rows(limit:)` of a dataset."""
-    sql_max_rows: int = 10_000
-    """Rows one `query(sql)` may return."""
-    sql_timeout_seconds: float = 10
-    """A `query(sql)` running longer is interrupted."""
-    sql_memory_mb: int = 512
-    """DuckDB's memory for one `query(sql)`; it spills beyond."""
+    requests_per_minute: int = 600
+    """Requests per user per minute (`RATE_LIMITED`, HTTP 429 beyond)."""
+
+
+class StorageSettings(_Group):
+    """The data dir, object storage (docs/object-storage.md), and what an upload or import may be."""
+    section: ClassVar[str] = "Files and storage"
+
+    data_dir: Path = Path("./data")
+    """Uploaded files, Parquet copies, profiles and plots, models, reports, telemetry; shared by every replica and
+    worker."""
+    storage_url: str | None = None
+    """s3://bucket/prefix with the standard AWS_* variables (docs/object-storage.md); unset keeps every file in the data dir. With it, each replica's and worker's data dir is a scratch cache only."""
+    storage_downloads: Literal["presigned", "proxy"] = "presigned"
+    """Redirect to the store, or stream through."""
+    storage_abandoned_upload_hours: float = 24
+    """The maintenance sweep aborts older incomplete multipart uploads."""
+    storage_part_mb: int = 16
+    """Files above it are uploaded in parts of this size (S3's least: 5)."""
+    max_upload_mb: float = 51200
+    """Larger uploads (and URL imports) are refused before they are stored; never more than the free disk holds
+    either."""
     max_decompressed_mb: float = 204800
     """What a gzip or Parquet upload may inflate to (a zip-bomb guard)."""
     max_sheet_rows: int = 1_048_576
@@ -127,14 +172,54 @@ class Settings(BaseSettings):
     """An upload ingested while arriving (or a URL import) that stops growing this long fails its job."""
     import_ca_file: str = ""
     """Extra CA certificates `importDataset` trusts (a private CA)."""
-    login_failures_per_account: int = 5
-    """Failed logins allowed per account in the window."""
-    login_failures_per_address: int = 20
-    """Failed logins allowed per client address in the window."""
-    login_failure_window_seconds: float = 900
-    """The window failed logins are counted in."""
-    requests_per_minute: int = 600
-    """Requests per user per minute (`RATE_LIMITED`, HTTP 429 beyond)."""
+    import_s3_buckets: str = ""
+    """importDataset's s3:// sources: these buckets only (comma-separated); empty = any."""
+    temporary_dataset_hours: float = 24
+    """A dataset uploaded or imported with `temporary: true` expires this long after."""
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        path = self.data_dir.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @cached_property
+    def scratch_dir(self) -> Path:
+        """Per-job spill space lives inside the data dir, so it shares its disk and its clean-up."""
+        return self.resolved_data_dir / "scratch"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def storage(self) -> StorageConfig | None:
+        """How job processes reach the object store (services.storage.objects.StorageConfig), or None."""
+        from services.storage.objects import StorageConfig, aws_environment
+        return StorageConfig(self.storage_url, str(self.resolved_data_dir), aws_environment(), self.storage_part_mb,
+                             self.storage_abandoned_upload_hours) if self.storage_url else None
+
+
+class JobSettings(_Group):
+    """Where jobs run, what one may use, and how failures, retries and clean-up are handled (docs/jobs.md)."""
+    section: ClassVar[str] = "Jobs and workers"
+
+    redis_url: str | None = None
+    """Redis of a scaled-out deployment: event bus, Celery broker, shared limits and cancel requests (`health` pings
+    it)."""
+    executor: Literal["local", "celery"] = "local"
+    """`local` runs jobs in this machine's worker processes; `celery` sends them to workers (needs
+    `ASSAY_REDIS_URL`)."""
+    max_concurrent_jobs: int = 2
+    """Job worker processes on this machine (local executor); the rest wait in order."""
+    job_memory_mb: int = 2048
+    """The memory one job process may use: bodies stream batches, spill to the scratch dir, or sample, saying so."""
+    worker_queues: str = ""
+    """`python -m server.worker`: comma-separated queues to take jobs from; empty: all."""
+    worker_concurrency: int = 2
+    """Jobs one Celery worker runs at once, each in its own process."""
+    worker_name: str = ""
+    """The worker's name; default `assay@<host>:<pid>`."""
     job_heartbeat_seconds: float = 2
     """How often a running job proves it is alive; a job silent for several beats is recovered."""
     job_max_attempts: int = 2
@@ -147,26 +232,47 @@ class Settings(BaseSettings):
     """A job result larger than this is refused, with the limit named."""
     max_log_line_chars: int = 16384
     """Longer job log lines are cut, saying so."""
-    job_timeout_seconds: dict[str, float] = Field(default_factory=lambda: {"INGEST": 1800})
+    job_timeout_seconds: dict[str, float] = Field(default_factory=lambda: _INGEST_TIMEOUT.copy())
     """Time limits per job kind, as JSON (`{"INGEST": 600}`); other kinds use `ASSAY_JOB_DEFAULT_TIMEOUT_SECONDS`."""
     job_default_timeout_seconds: float = 3600
     """Time limit of job kinds not in `ASSAY_JOB_TIMEOUT_SECONDS`."""
     needs_input_timeout_seconds: float = 86400
     """A job waiting for an answer longer than this ends CANCELLED."""
-    analysis_stage_timeout_seconds: float = 600
-    """Longest one stage of an automated analysis may take."""
-    analysis_model_budget_seconds: float = 30
-    """The modeling budget of an automated analysis."""
-    report_primary: str = "#1f4e79"
-    """Report theme default: the primary colour."""
-    report_accent: str = "#e07b39"
-    """Report theme default: the accent colour."""
-    report_background: str = "#ffffff"
-    """Report theme default: the background colour."""
-    report_text: str = "#1a1a1a"
-    """Report theme default: the text colour."""
-    report_font_family: str = "Helvetica, Arial, sans-serif"
-    """Report theme default: the font family."""
+    job_retry_backoff_seconds: float = 2
+    """The wait before the first re-run of a transiently failed job (docs/jobs.md); each next one doubles."""
+    job_retry_backoff_max_seconds: float = 60
+    """The longest wait between re-runs of a transiently failed job."""
+    maintenance_interval_seconds: float = 3600
+    """How often the cluster cleans up expired tokens, orphan files and old job logs (once per cluster); 0: never."""
+    log_retention_days: int = 30
+    """Logs of jobs that finished longer ago are deleted by the clean-up."""
+
+    def timeout_for(self, kind: str) -> float:
+        return self.job_timeout_seconds.get(kind, self.job_default_timeout_seconds)
+
+
+class QuerySettings(_Group):
+    """`query(sql)`, compareDatasets, and cached chart, rows and profile answers (docs/cache.md)."""
+    section: ClassVar[str] = "Queries, comparisons and the answer cache"
+
+    sql_max_rows: int = 10_000
+    """Rows one `query(sql)` may return."""
+    sql_timeout_seconds: float = 10
+    """A `query(sql)` running longer is interrupted."""
+    sql_memory_mb: int = 512
+    """DuckDB's memory for one `query(sql)`; it spills beyond."""
+    comparison_sample_rows: int = Field(default=100_000, ge=1000)
+    """compareDatasets: the most rows per side a drift test reads (a seeded sample beyond; statistics stay exact)."""
+    cache_ttl_seconds: float = 3600
+    """How long a cached chart, rows or profile answer is kept (docs/cache.md); 0 turns the cache off."""
+    cache_max_entries: int = 512
+    """In-process cache only: the least recently used answer goes first."""
+
+
+class PipelineSettings(_Group):
+    """What pipeline sources may reach and read, and how schedules run."""
+    section: ClassVar[str] = "Pipelines"
+
     allowed_source_hosts: str = ""
     """Comma-separated hosts or CIDRs pipelines may reach besides public addresses."""
     import_dirs: str = ""
@@ -179,66 +285,16 @@ class Settings(BaseSettings):
     """The shortest interval a pipeline schedule may have."""
     scheduler_tick_seconds: float = 15
     """How often due scheduled pipelines are looked for."""
-    # Clean-up of expired tokens, orphan files and old job logs: once per cluster per interval (0: never).
-    maintenance_interval_seconds: float = 3600
-    """How often the cluster cleans up expired tokens, orphan files and old job logs (once per cluster); 0: never."""
-    log_retention_days: int = 30
-    """Logs of jobs that finished longer ago are deleted by the clean-up."""
-    # permessage-deflate costs CPU per socket per frame and cannot be shared between subscribers;
-    # off by default so one job's log reaches hundreds of watchers quickly. Turn on for slow links.
-    ws_compression: bool = False
-    """Offer permessage-deflate on WebSockets: CPU per socket per frame, worth it only on slow links."""
-    cors_origins: str = ""
-    """Origins (`scheme://host[:port]`, comma-separated) whose pages may call the API from a browser; exact,
-    no `*`."""
-    # Observability (docs/observability.md): who may read /metrics, the worker's metrics listener, log lines
-    metrics_allow: str = "127.0.0.1/32,::1/128"
-    """Comma-separated networks that may read `/metrics` without a token."""
-    metrics_token: str | None = None
-    """`Authorization: Bearer <token>` reads `/metrics` from anywhere."""
-    worker_metrics_host: str = "127.0.0.1"
-    """Where `python -m server.worker` serves its `/metrics`."""
-    worker_metrics_port: int = 9108
-    """The worker's metrics port; 0 turns it off."""
-    log_format: Literal["text", "json"] = "text"
-    """`text` for people, `json` (one object per line) for log collectors."""
-    # compareDatasets: the most rows per side a drift test reads (a seeded sample beyond; statistics stay exact)
-    comparison_sample_rows: int = Field(default=100_000, ge=1000)
-    """compareDatasets: the most rows per side a drift test reads (a seeded sample beyond; statistics stay exact)."""
-    # Webhooks (docs/webhooks.md): delivered by the job workers; URLs follow ASSAY_ALLOWED_SOURCE_HOSTS like pipelines
-    webhook_retry_seconds: float = 86400
-    """A delivery not accepted within this long after its event is given up."""
-    webhook_backoff_seconds: float = 5
-    """The first retry's delay; each next one doubles (with jitter), up to an hour."""
-    webhook_timeout_seconds: float = 10
-    """One attempt's limit; a hanging endpoint holds one sending slot this long."""
-    webhook_concurrency: int = 16
-    """Deliveries one worker sends at once."""
-    webhook_poll_seconds: float = 1
-    """How often a worker looks for due deliveries."""
-    webhook_allow_http: bool = False
-    """Plain http:// endpoints (https only unless this is true)."""
-    webhook_ca_file: str = ""
-    """Extra CA certificates webhook deliveries trust (a private CA; tests' own)."""
-    webhook_max_per_user: int = 25
-    """The most webhooks one user may register."""
-    # Job retries (docs/jobs.md): the wait before the first re-run of a transiently failed job, doubling up to the max
-    job_retry_backoff_seconds: float = 2
-    """The wait before the first re-run of a transiently failed job (docs/jobs.md); each next one doubles."""
-    job_retry_backoff_max_seconds: float = 60
-    """The longest wait between re-runs of a transiently failed job."""
-    # Level of the server's, local job workers' and Celery workers' logs (DEBUG, INFO, WARNING, ERROR)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    """Level of the server's, local job workers' and Celery workers' logs (DEBUG, INFO, WARNING, ERROR)."""
-    # Chart, rows and profile answers cached per dataset version (docs/cache.md): Redis when configured, else in-process
-    cache_ttl_seconds: float = 3600
-    """How long a cached chart, rows or profile answer is kept (docs/cache.md); 0 turns the cache off."""
-    cache_max_entries: int = 512
-    """In-process cache only: the least recently used answer goes first."""
-    temporary_dataset_hours: float = 24
-    """A dataset uploaded or imported with `temporary: true` expires this long after."""
-    # Analyses (docs/analysis.md): each stage group's time limit, enforced while it runs (unset: the
-    # ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS above), and the seed's knobs, which analyzeDataset's `options` override.
+
+
+class AnalysisSettings(_Group):
+    """Automated analyses (docs/analysis.md): stage time limits and the knobs analyzeDataset's `options` override."""
+    section: ClassVar[str] = "Analyses"
+
+    analysis_stage_timeout_seconds: float = 600
+    """Longest one stage of an automated analysis may take."""
+    analysis_model_budget_seconds: float = 30
+    """The modeling budget of an automated analysis."""
     analysis_eda_timeout_seconds: float | None = None
     """The EDA stages' time limit, enforced while they run (docs/analysis.md); unset: ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
     analysis_model_timeout_seconds: float | None = None
@@ -257,7 +313,37 @@ class Settings(BaseSettings):
     """Above this stored size the analysis fits its model on a sample."""
     analysis_safe_auto_actions: bool = False
     """The default of analyzeDataset's safeAutoActions."""
-    # The report theme's other tokens (ASSAY_REPORT_PRIMARY... above) and a default logo (http(s); empty: none)
+
+    @property
+    def analysis_defaults(self) -> dict[str, Any]:
+        """The ASSAY_ANALYSIS_* knobs, by analysis option (services/analysis/options.py)."""
+        return {"cv_folds": self.analysis_cv_folds, "early_stop_sample": self.analysis_early_stop_sample,
+                "hgb_min_rows": self.analysis_hgb_min_rows, "allowed_exts": self.analysis_allowed_exts,
+                "large_file_mb": self.analysis_large_file_mb, "safe_auto_actions": self.analysis_safe_auto_actions}
+
+    @property
+    def analysis_stage_limits(self) -> dict[str, float]:
+        """Seconds per stage group; each unset one is ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
+        default = self.analysis_stage_timeout_seconds
+        given = {"eda": self.analysis_eda_timeout_seconds, "model": self.analysis_model_timeout_seconds,
+                 "report": self.analysis_report_timeout_seconds}
+        return {group: default if seconds is None else seconds for group, seconds in given.items()}
+
+
+class ReportSettings(_Group):
+    """The defaults of a report's theme; a report's own theme overrides them."""
+    section: ClassVar[str] = "Report theme"
+
+    report_primary: str = "#1f4e79"
+    """Report theme default: the primary colour."""
+    report_accent: str = "#e07b39"
+    """Report theme default: the accent colour."""
+    report_background: str = "#ffffff"
+    """Report theme default: the background colour."""
+    report_text: str = "#1a1a1a"
+    """Report theme default: the text colour."""
+    report_font_family: str = "Helvetica, Arial, sans-serif"
+    """Report theme default: the font family."""
     report_surface: str = "#f6f8fa"
     """Report theme default: the surface (panel) colour."""
     report_muted: str = "#6a737d"
@@ -270,19 +356,42 @@ class Settings(BaseSettings):
     """Report theme default: the colour of errors."""
     report_logo_url: str = ""
     """Report theme default: a logo shown in reports (http(s); empty: none)."""
-    # Object storage (docs/object-storage.md): s3://bucket/prefix with the standard AWS_* variables; unset keeps
-    # every file in the data dir. With it, the data dir of each replica and worker is a scratch cache only.
-    storage_url: str | None = None
-    """s3://bucket/prefix with the standard AWS_* variables (docs/object-storage.md); unset keeps every file in the data dir. With it, each replica's and worker's data dir is a scratch cache only."""
-    storage_downloads: Literal["presigned", "proxy"] = "presigned"
-    """Redirect to the store, or stream through."""
-    storage_abandoned_upload_hours: float = 24
-    """The maintenance sweep aborts older incomplete multipart uploads."""
-    storage_part_mb: int = 16
-    """Files above it are uploaded in parts of this size (S3's least: 5)."""
-    import_s3_buckets: str = ""
-    """importDataset's s3:// sources: these buckets only (comma-separated); empty = any."""
-    # Monitoring of served models (docs/monitoring.md): what predict and predictDataset record, per model and window.
+
+    @property
+    def report_theme(self) -> dict[str, str]:
+        """The ASSAY_REPORT_* defaults, by theme field."""
+        return {"primary": self.report_primary, "accent": self.report_accent, "background": self.report_background,
+                "text": self.report_text, "font_family": self.report_font_family, "surface": self.report_surface,
+                "muted": self.report_muted, "ok": self.report_ok, "warn": self.report_warn, "error": self.report_error,
+                **({"logo_url": self.report_logo_url} if self.report_logo_url else {})}
+
+
+class WebhookSettings(_Group):
+    """Deliveries (docs/webhooks.md), sent by the job workers; URLs follow ASSAY_ALLOWED_SOURCE_HOSTS like pipelines."""
+    section: ClassVar[str] = "Webhooks"
+
+    webhook_retry_seconds: float = 86400
+    """A delivery not accepted within this long after its event is given up."""
+    webhook_backoff_seconds: float = 5
+    """The first retry's delay; each next one doubles (with jitter), up to an hour."""
+    webhook_timeout_seconds: float = 10
+    """One attempt's limit; a hanging endpoint holds one sending slot this long."""
+    webhook_concurrency: int = 16
+    """Deliveries one worker sends at once."""
+    webhook_poll_seconds: float = 1
+    """How often a worker looks for due deliveries."""
+    webhook_allow_http: bool = False
+    """Plain http:// endpoints (https only unless this is true)."""
+    webhook_ca_file: str = ""
+    """Extra CA certificates webhook deliveries trust (a private CA; tests' own)."""
+    webhook_max_per_user: int = 25
+    """The most webhooks one user may register."""
+
+
+class MonitoringSettings(_Group):
+    """What predict and predictDataset record, per model and window (docs/monitoring.md)."""
+    section: ClassVar[str] = "Model monitoring"
+
     monitoring: Literal["on", "off"] = "on"
     """Record what predict and predictDataset serve, per model and window (docs/monitoring.md)."""
     monitor_window_minutes: float = 60
@@ -295,6 +404,45 @@ class Settings(BaseSettings):
     """How often a replica writes its recorded windows and judges closed ones."""
     monitor_reference_rows: int = 5000
     """Training rows sampled as the drift reference."""
+
+
+class ObservabilitySettings(_Group):
+    """Logs, and who may read `/metrics` (docs/observability.md)."""
+    section: ClassVar[str] = "Observability"
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Level of the server's, local job workers' and Celery workers' logs (DEBUG, INFO, WARNING, ERROR)."""
+    log_format: Literal["text", "json"] = "text"
+    """`text` for people, `json` (one object per line) for log collectors."""
+    metrics_allow: str = "127.0.0.1/32,::1/128"
+    """Comma-separated networks that may read `/metrics` without a token."""
+    metrics_token: SecretStr | None = None
+    """`Authorization: Bearer <token>` reads `/metrics` from anywhere."""
+    worker_metrics_host: str = "127.0.0.1"
+    """Where `python -m server.worker` serves its `/metrics`."""
+    worker_metrics_port: int = 9108
+    """The worker's metrics port; 0 turns it off."""
+
+
+GROUPS: tuple[type[_Group], ...] = (ServerSettings, DatabaseSettings, AuthSettings, MailSettings, RequestSettings,
+                                    StorageSettings, JobSettings, QuerySettings, PipelineSettings, AnalysisSettings,
+                                    ReportSettings, WebhookSettings, MonitoringSettings, ObservabilitySettings)
+"""In the order of docs/configuration.md."""
+
+# user:password@ in a database or Redis URL
+_URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
+
+
+class Settings(ServerSettings, DatabaseSettings, AuthSettings, MailSettings, RequestSettings, StorageSettings,
+               JobSettings, QuerySettings, PipelineSettings, AnalysisSettings, ReportSettings, WebhookSettings,
+               MonitoringSettings, ObservabilitySettings):
+    """Every group; what the server, the workers and the CLI entry points read."""
+    section: ClassVar[str] = "All settings"
+
+    def __repr_args__(self) -> Any:
+        # SecretStr already hides itself; a password inside a database or Redis URL is hidden here.
+        for name, value in super().__repr_args__():
+            yield name, _URL_PASSWORD.sub(r"\1***@", value) if isinstance(value, str) and name and name.endswith("_url") else value
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""
@@ -322,34 +470,6 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from exc
 
-    @property
-    def report_theme(self) -> dict[str, str]:
-        """The ASSAY_REPORT_* defaults, by theme field."""
-        return {"primary": self.report_primary, "accent": self.report_accent, "background": self.report_background,
-                "text": self.report_text, "font_family": self.report_font_family, "surface": self.report_surface,
-                "muted": self.report_muted, "ok": self.report_ok, "warn": self.report_warn, "error": self.report_error,
-                **({"logo_url": self.report_logo_url} if self.report_logo_url else {})}
-
-    @property
-    def analysis_defaults(self) -> dict:
-        """The ASSAY_ANALYSIS_* knobs, by analysis option (services/analysis/options.py)."""
-        return {"cv_folds": self.analysis_cv_folds, "early_stop_sample": self.analysis_early_stop_sample,
-                "hgb_min_rows": self.analysis_hgb_min_rows, "allowed_exts": self.analysis_allowed_exts,
-                "large_file_mb": self.analysis_large_file_mb, "safe_auto_actions": self.analysis_safe_auto_actions}
-
-    @property
-    def analysis_stage_limits(self) -> dict[str, float]:
-        """Seconds per stage group; each unset one is ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
-        default = self.analysis_stage_timeout_seconds
-        given = {"eda": self.analysis_eda_timeout_seconds, "model": self.analysis_model_timeout_seconds,
-                 "report": self.analysis_report_timeout_seconds}
-        return {group: default if seconds is None else seconds for group, seconds in given.items()}
-
-    @cached_property
-    def resolved_data_dir(self) -> Path:
-        path = self.data_dir.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -358,8 +478,8 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_secret_key(self) -> str:
         """Use the configured key, else one generated once and kept in the data dir."""
-        if self.secret_key:
-            return self.secret_key
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
         key_file = self.resolved_data_dir / "secret.key"
         if not key_file.exists():
             # Replicas and workers starting together on one data dir must agree on one key: each writes a
@@ -375,22 +495,3 @@ class Settings(BaseSettings):
             finally:
                 candidate.unlink()
         return key_file.read_text().strip()
-
-    @cached_property
-    def scratch_dir(self) -> Path:
-        """Per-job spill space lives inside the data dir, so it shares its disk and its clean-up."""
-        return self.resolved_data_dir / "scratch"
-
-    @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1024 * 1024)
-
-    @property
-    def storage(self):
-        """How job processes reach the object store (services.storage.objects.StorageConfig), or None."""
-        from services.storage.objects import StorageConfig, aws_environment
-        return StorageConfig(self.storage_url, str(self.resolved_data_dir), aws_environment(), self.storage_part_mb,
-                             self.storage_abandoned_upload_hours) if self.storage_url else None
-
-    def timeout_for(self, kind: str) -> float:
-        return self.job_timeout_seconds.get(kind, self.job_default_timeout_seconds)

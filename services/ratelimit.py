@@ -1,85 +1,75 @@
 """Sliding-window counters for login failures and request rates: in this process by default, in
-Redis when replicas must share them (ASSAY_REDIS_URL), so N replicas add up to one limit."""
+Redis when replicas must share them (ASSAY_REDIS_URL), so N replicas add up to one limit.
+
+The counting is the `limits` library's moving window (the same strategy as slowapi and
+Flask-Limiter): a maintained, tested implementation of the window and its atomic Redis script,
+instead of our own copy. These classes only keep Assay's small interface over it."""
 from __future__ import annotations
 
-import time
-import uuid
-from collections import defaultdict, deque
+import math
 from typing import Any, Protocol
+
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter as SharedMovingWindow
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 
 class RateLimiter(Protocol):
     async def is_exceeded(self, key: str) -> bool: ...
 
     async def hit(self, key: str) -> bool:
-        """Record one hit; True when this hit is over the limit."""
+        """Record one hit; True when this hit is over the limit (a refused hit is not counted)."""
+        ...
 
     async def reset(self, key: str) -> None: ...
+
+
+def _window(name: str, limit: int, window: float) -> RateLimitItemPerSecond:
+    # `limits` counts whole seconds; a fractional window rounds up, so a limit is never looser than configured.
+    return RateLimitItemPerSecond(limit, max(1, math.ceil(window)), namespace=f"assay-{name}")
 
 
 class SlidingWindowLimiter:
     """At most `limit` hits per key within `window` seconds, in this process."""
 
-    def __init__(self, *, limit: int, window: float) -> None:
+    def __init__(self, *, limit: int, window: float, name: str = "local") -> None:
         self.limit = limit
         self.window = window
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-
-    def _prune(self, key: str, now: float) -> deque[float]:
-        hits = self._hits.pop(key, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        if hits:
-            self._hits[key] = hits
-        return hits
+        self._item = _window(name, limit, window)
+        # The synchronous in-memory storage: each call is a dict update under a thread lock, never a wait,
+        # and unlike the asyncio one it is not tied to the event loop it was first used on.
+        self._strategy = MovingWindowRateLimiter(MemoryStorage())
 
     async def is_exceeded(self, key: str) -> bool:
-        return len(self._prune(key, time.monotonic())) >= self.limit
+        return not self._strategy.test(self._item, key)
 
     async def hit(self, key: str) -> bool:
-        now = time.monotonic()
-        hits = self._prune(key, now)
-        if len(hits) >= self.limit:
-            return True
-        hits.append(now)
-        self._hits[key] = hits
-        return False
+        return not self._strategy.hit(self._item, key)
 
     async def reset(self, key: str) -> None:
-        self._hits.pop(key, None)
-
-
-# One round trip, atomic: drop hits older than the window, refuse at the limit, else record this one.
-_HIT = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 1 end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], math.ceil(ARGV[2] * 1000))
-return 0
-"""
+        self._strategy.clear(self._item, key)
 
 
 class RedisSlidingWindowLimiter:
-    """The same window in a Redis sorted set per key, shared by every replica."""
+    """The same window in Redis, shared by every replica; `client` is a redis.asyncio client whose
+    connection pool the limiter borrows."""
 
     def __init__(self, client: Any, *, name: str, limit: int, window: float) -> None:
-        self.client = client
         self.name = name
         self.limit = limit
         self.window = window
-        self._hit = client.register_script(_HIT)
-
-    def _key(self, key: str) -> str:
-        return f"assay:limit:{self.name}:{key}"
+        self._item = _window(name, limit, window)
+        storage = RedisStorage("async+redis://", implementation="redispy", key_prefix="assay:limit",
+                               connection_pool=client.connection_pool)
+        self._strategy = SharedMovingWindow(storage)
 
     async def is_exceeded(self, key: str) -> bool:
-        redis_key = self._key(key)
-        await self.client.zremrangebyscore(redis_key, "-inf", time.time() - self.window)
-        return int(await self.client.zcard(redis_key)) >= self.limit
+        return not await self._strategy.test(self._item, key)
 
     async def hit(self, key: str) -> bool:
-        return bool(await self._hit(keys=[self._key(key)],
-                                    args=[time.time(), self.window, self.limit, uuid.uuid4().hex]))
+        return not await self._strategy.hit(self._item, key)
 
     async def reset(self, key: str) -> None:
-        await self.client.delete(self._key(key))
+        await self._strategy.clear(self._item, key)

@@ -25,7 +25,7 @@ from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.jobs.context import JobContext
 from services.modeling.checks import ANALYSIS_TEST_SIZE, check_target
 from services.modeling.sampling import read_training_frame
-from services.modeling.search import train_model
+from services.modeling.train import train_model
 from services.modeling.spec import DEFAULT_SEED, TrainingSpec
 from services.profiling.profile import profile_parquet
 from services.reports.content import ReportDocument, content_path

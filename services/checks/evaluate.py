@@ -15,7 +15,7 @@ import duckdb
 from pydantic import BaseModel, Field
 
 from services.drift import DriftMethod, drift_test
-from services.pipelines.config import COLUMN_RULES, PipelineCheck
+from services.pipelines.config.checks import COLUMN_RULES, PipelineCheck
 from services.values import json_value
 
 EXAMPLES = 5          # distinct failing values kept per rule

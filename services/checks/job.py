@@ -9,7 +9,7 @@ import duckdb
 from services import dataplane, files
 from services.checks.evaluate import DRIFT_SAMPLE_ROWS, Reference, evaluate_checks
 from services.jobs.context import JobContext
-from services.pipelines.config import PipelineCheck
+from services.pipelines.config.checks import PipelineCheck
 
 
 def run_validation(ctx: JobContext) -> dict:

@@ -1,5 +1,5 @@
 """Check suites: draft one from a profile, save and edit it, run it on a dataset (a VALIDATE job) and read
-the validations back. A suite's checks are the pipelines' checks (services.pipelines.config.PipelineCheck),
+the validations back. A suite's checks are the pipelines' checks (services.pipelines.config.checks.PipelineCheck),
 so a pipeline may name a suite among its checks (`suiteId`)."""
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from services.errors import ErrorCode, ServiceError, conflict, invalid, not_foun
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import JobKindSpec
 from services.pagination import Page, paginate
-from services.pipelines.config import Config, PipelineCheck, parse_typed
+from services.pipelines.config.base import Config
+from services.pipelines.config.checks import PipelineCheck
+from services.pipelines.config.refusals import parse_typed
 from services.profiling.service import load_profile
 from services.storage.tables import CheckSuite, Dataset, Job, Validation, utcnow
 from services.webhooks.events import WebhookEvent, publish

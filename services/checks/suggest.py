@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from services.pipelines.config import DriftRule, PipelineCheck
+from services.pipelines.config.checks import DriftRule, PipelineCheck
 
 ROW_MARGIN = 0.5            # row count bounds: half to one and a half times the profiled count
 NULL_MARGIN = 0.05          # a column with missing values may have this much more of them (absolute)

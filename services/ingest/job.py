@@ -32,8 +32,9 @@ from services.ingest.parse import detect_file_dialect, read_with_dialect, strips
 from services.ingest.ragged import PAD, RaggedLines
 from services.ingest.sheets import WORKBOOK_KINDS, copy_parquet_upload, read_workbook
 from services.ingest.sniff import GZIP, PARQUET, NulCount, check_upload, file_kind
-from services.ingest.stream import (DatesNotParsed, NotSplittable, NotStreamable, parse_and_write,
-                                    return_freed_memory_promptly, survey_types)
+from services.ingest.chunks import NotSplittable
+from services.ingest.stream import (DatesNotParsed, NotStreamable, parse_and_write, return_freed_memory_promptly,
+                                    survey_types)
 from services.ingest.types import describe_columns
 from services.ingest.info import IngestInfo
 from services.jobs.context import JobContext

@@ -20,45 +20,36 @@ matters only for a column with under 2,000 values in that chunk.
 """
 from __future__ import annotations
 
-import mmap
 import tempfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator, TypeVar
+from typing import Callable, TypeVar
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from services.errors import ServiceError
+from services.ingest.chunks import CHUNK_BYTES, Chunk, NotSplittable, check_quotes, text_chunks
+from services.ingest.date_columns import DatetimeColumns
 from services.ingest.detect import WHITESPACE, CsvDialect
 from services.ingest.disk import is_disk_full
 from services.ingest.follow import FollowedFile
 from services.ingest.parquet import ParquetBatchWriter
 from services.ingest.parse import arrow_csv_options, clean_column_names, open_text_bytes, parse_options_for
-from services.ingest.ragged import FAIL, PAD, LineBase, RaggedLines, count_newlines
-from services.ingest.sniff import NulCount, is_gzip
-from services.ingest.types import datetime_format, few_enough_unparsed, unparsed_datetimes
+from services.ingest.ragged import FAIL, PAD, RaggedLines
+from services.ingest.sniff import NulCount
 
-CHUNK_BYTES = 16 << 20
 PARSING_THREADS = 2
 # Encodings where a newline, a quote and the delimiters are single bytes that never occur inside another character.
 _BYTE_SPLITTABLE = {"utf-8", "utf-8-sig", "cp1252", "latin-1", "ascii"}
-Tabular = pa.Table | pa.RecordBatch
 T = TypeVar("T")
 
 
 class NotStreamable(Exception):
     """This file needs the whole-file reader (a type changed after the first chunk, or no rows)."""
-
-
-class NotSplittable(Exception):
-    """Quotes this chunker cannot follow exactly: the serial streaming reader takes the file."""
 
 
 class DatesNotParsed(NotStreamable):
@@ -173,7 +164,7 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
             leftover.reject_all(repaired, newline, chunk.line_base)
         return table
 
-    with _text_chunks(path, newline, max_decompressed, chunk_bytes, followed) as chunks:
+    with text_chunks(path, newline, max_decompressed, chunk_bytes, followed) as chunks:
         first = next(chunks, None)
         if first is None:
             raise NotStreamable("an empty file")
@@ -196,14 +187,14 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
                 raise NotStreamable("two columns share a name")
             survey.update(zip(head.column_names, head.schema.types))
 
-        def parse_rest(chunk: Chunk) -> tuple[pa.Table, dict]:
+        def parse_rest(chunk: Chunk) -> tuple[pa.Table, dict[str, tuple[int, int]]]:
             with chunk:
                 table = parse(chunk, rest_read, rest_convert)
             return dates.convert(table.rename_columns(names))
 
         with ThreadPoolExecutor(PARSING_THREADS, thread_name_prefix="csv-chunk") as pool, \
                 (ParquetBatchWriter(parquet_path) if survey is None else _Surveyed(survey)) as writer:
-            def keep(converted: tuple[pa.Table, dict]) -> None:
+            def keep(converted: tuple[pa.Table, dict[str, tuple[int, int]]]) -> None:
                 nonlocal tables, kept, written
                 table, tally = converted
                 dates.count(tally)
@@ -216,7 +207,7 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
                 writer.add(table)
 
             keep(dates.convert(head.rename_columns(names)))
-            in_flight: deque[Future] = deque()
+            in_flight: deque[Future[tuple[pa.Table, dict[str, tuple[int, int]]]]] = deque()
             for chunk in chunks:
                 in_flight.append(pool.submit(parse_rest, chunk))
                 if len(in_flight) > PARSING_THREADS:
@@ -275,156 +266,13 @@ class _Surveyed:
     def __enter__(self) -> "_Surveyed":
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         pass
 
     def add(self, table: pa.Table) -> None:
         for name, seen in zip(list(self.types), table.schema.types):
             self.types[name] = wider(self.types[name], seen)
 
-
-class Chunk:
-    """Whole rows of the text, as bytes or as a view of the chunk's own memory map; leaving `with` unmaps it."""
-
-    def __init__(self, data: bytes | memoryview, line_base: LineBase, mapped: mmap.mmap | None = None,
-                 offset: int = 0) -> None:
-        self.data, self.line_base, self.mapped, self.offset = data, line_base, mapped, offset
-
-    def text(self, nuls: NulCount | None) -> bytes | memoryview:
-        """The chunk's bytes, copied without NULs only when it has any (a search at memchr speed)."""
-        if nuls is None:
-            return self.data
-        if self.mapped is not None:
-            found = self.mapped.find(b"\x00", self.offset, self.offset + len(self.data))
-        else:
-            found = self.data.find(b"\x00")
-        return self.data if found < 0 else nuls.strip(bytes(self.data))
-
-    def __enter__(self) -> "Chunk":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        if self.mapped is None:
-            return
-        # The file stays in the page cache; this process just stops counting those pages as its own.
-        try:
-            self.data.release()
-            self.mapped.close()
-        except BufferError:  # still referenced by a failure on its way out; the collector frees it
-            pass
-
-
-@contextmanager
-def _text_chunks(path: Path, newline: bytes, max_decompressed: int, size: int,
-                 followed: FollowedFile) -> Iterator[Iterator[Chunk]]:
-    """Row-aligned chunks: views of memory maps for a plain file (no copy), else read from the inflating stream.
-
-    A file still arriving is cut as its bytes land: each chunk waits only for its own.
-    """
-    followed.wait_for(2)
-    with path.open("rb") as raw:
-        gzipped = is_gzip(raw.read(2))
-    if gzipped:
-        with open_text_bytes(path, max_decompressed, followed=followed) as stream:
-            yield _counted_chunks(row_aligned_chunks(stream, newline, size), newline)
-        return
-    with path.open("rb") as raw:
-        yield mapped_row_chunks(raw, followed, newline, size)
-
-
-def _counted_chunks(pieces: Iterator[bytes], newline: bytes) -> Iterator[Chunk]:
-    """Chunks of an inflated stream, each knowing the line it starts on (a count at memchr speed)."""
-    lines = 0
-    for data in pieces:
-        yield Chunk(data, LineBase(lambda base=lines: base))
-        lines += data.count(newline)
-
-
-def mapped_row_chunks(raw: BinaryIO, followed: FollowedFile, newline: bytes, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
-    """~`size`-byte views of the file, each ending just after a line break (or at the end), each its own map.
-
-    Views share the page cache: copying 16 MB pieces cost more than parsing them, every fresh page
-    of a copy being a page fault. A map per chunk also works on a file that is still growing.
-    """
-    start = 0
-    while True:
-        want = start + size
-        while True:
-            available = followed.wait_for(want)
-            if available <= start:
-                return
-            final = followed.complete and available <= want
-            stop = available if final else want
-            aligned = start - start % mmap.ALLOCATIONGRANULARITY
-            mapped = mmap.mmap(raw.fileno(), stop - aligned, access=mmap.ACCESS_READ, offset=aligned)
-            found = -1 if final else mapped.rfind(newline, start - aligned)
-            if final or found >= 0:
-                break
-            mapped.close()  # a row longer than the chunk: take more
-            want += size
-        cut = stop if final else aligned + found + 1
-        with memoryview(mapped) as whole:
-            view = whole[start - aligned:cut - aligned]
-        yield Chunk(view, LineBase(lambda before=start: _newlines_before(raw, before, newline)), mapped, start - aligned)
-        start = cut
-
-
-def _newlines_before(raw: BinaryIO, offset: int, newline: bytes) -> int:
-    if offset == 0:
-        return 0
-    with mmap.mmap(raw.fileno(), offset, access=mmap.ACCESS_READ) as mapped:
-        return count_newlines(mapped, newline)
-
-
-def row_aligned_chunks(stream: BinaryIO, newline: bytes, size: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """~`size`-byte pieces of the stream, each ending just after a line break.
-
-    The cut is taken at the piece's last line break without counting quotes (that would be serial
-    work on every byte); `check_quotes` later refuses a piece whose cut fell inside a quoted field.
-    """
-    carry = b""
-    while True:
-        block = stream.read(size)
-        if not block:
-            if carry:
-                yield carry
-            return
-        cut = block.rfind(newline) + 1
-        if cut == 0:  # no line ends in this block (a very long row): take more
-            carry += block
-            continue
-        yield carry + block[:cut]
-        carry = block[cut:]
-
-
-def check_quotes(chunk: bytes | memoryview, newline: bytes, delimiter: bytes, quote: bytes = b'"') -> None:
-    """Raise NotSplittable unless the chunk's quotes pair up the way pyarrow lexes them.
-
-    Paired in order, the k-th quote opens a field when k is even and closes it when k is odd.
-    pyarrow agrees exactly when every opening quote starts a field (after a delimiter, a line
-    break or the chunk's start, or right after a closing quote: a doubled quote) and every closing
-    quote ends one (before a delimiter, a line break, the chunk's end, or a doubled quote). Then no
-    line break in the chunk is inside a quoted field except between a pair, and the chunk ends
-    outside quotes. Vectorised: ~15 ms for 16 MB, on the parsing thread.
-    """
-    data = np.frombuffer(chunk, dtype=np.uint8)
-    positions = np.flatnonzero(data == quote[0])
-    if len(positions) == 0:
-        return
-    if len(positions) % 2:
-        raise NotSplittable("a quoted field spans the cut, or a quote is unpaired")
-    boundary = np.zeros(256, dtype=bool)
-    for byte in (delimiter, newline, b"\r", b"\n"):
-        boundary[byte[0]] = True
-    opening, closing = positions[0::2], positions[1::2]
-    opening_ok = boundary[data[np.maximum(opening - 1, 0)]]
-    opening_ok[0] |= opening[0] == 0
-    opening_ok[1:] |= opening[1:] == closing[:-1] + 1
-    closing_ok = boundary[data[np.minimum(closing + 1, len(data) - 1)]]
-    closing_ok[-1] |= closing[-1] == len(data) - 1
-    closing_ok[:-1] |= closing[:-1] + 1 == opening[1:]
-    if not (opening_ok.all() and closing_ok.all()):
-        raise NotSplittable("a quote inside an unquoted field, or text after a closing quote")
 
 
 def _parse_serially(path: Path, dialect: CsvDialect, parquet_path: Path, max_decompressed: int,
@@ -467,53 +315,3 @@ def _parse_serially(path: Path, dialect: CsvDialect, parquet_path: Path, max_dec
     if dates is not None and dates.failing():
         raise DatesNotParsed(dates.failing())
     return pa.Table.from_batches(batches) if batches is not None else None
-
-
-class DatetimeColumns:
-    """Text columns that hold dates, by the format their first chunk uses; counts what fails later.
-
-    `convert` is safe on the parsing threads: it returns what it failed to parse, and only `count`,
-    on the collecting thread, adds to the totals.
-    """
-
-    def __init__(self, formats: dict[str, str]) -> None:
-        self.formats = formats
-        self.unparsed = dict.fromkeys(formats, 0)
-        self.values = dict.fromkeys(formats, 0)
-
-    @classmethod
-    def chosen_from(cls, data: pa.RecordBatch | pa.Table, plain_text: Iterable[str] = ()) -> "DatetimeColumns":
-        formats = {}
-        for described, column in zip(data.schema, data.columns):
-            if described.name in plain_text:
-                continue
-            if pa.types.is_string(described.type) or pa.types.is_large_string(described.type):
-                found = datetime_format(column)
-                if found is not None:
-                    formats[described.name] = found
-        return cls(formats)
-
-    def convert(self, data: Tabular) -> tuple[Tabular, dict[str, tuple[int, int]]]:
-        """The data with each date column parsed by its format, and per column (values, unparsed)."""
-        if not self.formats:
-            return data, {}
-        columns = list(data.columns)
-        tally = {}
-        for index, name in enumerate(data.schema.names):
-            if name in self.formats:
-                original = columns[index]
-                columns[index] = pc.strptime(original, format=self.formats[name], unit="s", error_is_null=True)
-                tally[name] = (len(original) - original.null_count, unparsed_datetimes(original, columns[index]))
-        return type(data).from_arrays(columns, names=data.schema.names), tally
-
-    def count(self, tally: dict[str, tuple[int, int]]) -> None:
-        for name, (values, unparsed) in tally.items():
-            self.values[name] += values
-            self.unparsed[name] += unparsed
-
-    def nearly_all_parsed(self) -> bool:
-        return not self.failing()
-
-    def failing(self) -> set[str]:
-        """The columns whose format failed on too many values to call them dates."""
-        return {name for name in self.formats if not few_enough_unparsed(self.unparsed[name], self.values[name])}

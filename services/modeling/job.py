@@ -1,4 +1,4 @@
-"""The modeling job bodies: TRAIN (the search in services/modeling/search.py) and PREDICT (score a whole dataset
+"""The modeling job bodies: TRAIN (services/modeling/train.py) and PREDICT (score a whole dataset
 version, batch by batch, and write it again with prediction columns)."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from services.jobs.context import JobContext
 from services.modeling.estimators import load_model_artifact
 from services.modeling.explain import Explainer, contribution_columns, read_background
 from services.modeling.scoring import batch_rows, output_names, scored_batches
-from services.modeling.search import train_model
+from services.modeling.train import train_model
 from services.monitoring.jobs import DatasetSample
 
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from services.errors import ErrorCode, ServiceError, invalid
-from services.pipelines.config import COLUMN_RULES, TABLE_RULES, PipelineCheck
+from services.pipelines.config.checks import COLUMN_RULES, TABLE_RULES, PipelineCheck
 from services.values import json_value
 
 EXAMPLES = 5

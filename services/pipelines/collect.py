@@ -15,7 +15,7 @@ import simdjson
 from services.errors import ErrorCode, ServiceError
 from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.pipelines import camel_case
-from services.pipelines.config import HttpSource
+from services.pipelines.config.sources import HttpSource
 from services.pipelines.fetch import Fetcher, paused_between_pages, fetched_on_a_thread
 from services.pipelines.records import RecordPages
 

@@ -19,7 +19,7 @@ from services.errors import ErrorCode, ServiceError, invalid
 from services.pipelines.ssrf import PinnedBackend, check_scheme
 
 if TYPE_CHECKING:
-    from services.pipelines.config import HttpSource, ScrapeSource
+    from services.pipelines.config.sources import HttpSource, ScrapeSource
 
 
 MAX_REDIRECTS = 5

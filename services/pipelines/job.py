@@ -17,8 +17,10 @@ from services.pipelines import sinks
 from services.pipelines.checks import run_checks
 from services.pipelines.results import RunResult
 from services.pipelines.collect import collect_http
-from services.pipelines.config import (DatasetSink, DatasetSource, FileSource, HttpSource, ParquetSink, PipelineConfig, PipelineLimits,
-                                       PipelineStep, ScrapeSource, SqliteSink)
+from services.pipelines.config import PipelineConfig, PipelineLimits
+from services.pipelines.config.sinks import DatasetSink, ParquetSink, SqliteSink
+from services.pipelines.config.sources import DatasetSource, FileSource, HttpSource, ScrapeSource
+from services.pipelines.config.steps import PipelineStep
 from services.pipelines.fetch import Fetcher
 from services.pipelines.local_files import import_path, read_local_csv
 from services.pipelines.scrape import collect_scrape

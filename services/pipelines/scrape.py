@@ -12,7 +12,7 @@ from selectolax.lexbor import LexborHTMLParser
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from services.errors import ErrorCode, ServiceError
-from services.pipelines.config import ScrapeSource
+from services.pipelines.config.sources import ScrapeSource
 from services.pipelines.fetch import Fetcher, paused_between_pages, fetched_on_a_thread
 from services.pipelines.records import FlatColumns
 

@@ -22,9 +22,12 @@ from services.jobs.kinds import JobKindSpec
 from services.pagination import Page, paginate
 from services.pipelines import ACTIVE_RUN_STATUSES, RunStatus
 from services.pipelines.results import RunResult
-from services.pipelines.config import (DatasetSink, DatasetSource, FileSource, HttpSource, PipelineConfig, PipelineLimits, PipelineStep,
-                                       ScrapeSource, from_stored, given_form, job_config, keep_masked_secrets, parse_config,
-                                       parse_source, parse_steps, run_snapshot, secrets_of, stored_config)
+from services.pipelines.config import (PipelineConfig, PipelineLimits, from_stored, given_form, job_config,
+                                       keep_masked_secrets, parse_config, parse_source, parse_steps, run_snapshot,
+                                       secrets_of, stored_config)
+from services.pipelines.config.sinks import DatasetSink
+from services.pipelines.config.sources import DatasetSource, FileSource, HttpSource, ScrapeSource
+from services.pipelines.config.steps import PipelineStep
 from services.pipelines.ssrf import check_url, parse_allow_list
 from services.pipelines.local_files import import_path
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, User, utcnow

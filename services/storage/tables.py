@@ -265,7 +265,7 @@ class MaintenanceSchedule(SQLModel, table=True):
 
 
 class CheckSuite(TimestampedBase, table=True):
-    """Saved data checks (services.pipelines.config.PipelineCheck, stored by their Python names), drafted from
+    """Saved data checks (services.pipelines.config.checks.PipelineCheck, stored by their Python names), drafted from
     the profile of `dataset_id`: the reference its drift checks compare against (null once deleted)."""
 
     __tablename__ = "check_suite"

@@ -9,7 +9,7 @@ from scipy import stats
 from services import dataplane
 from services.checks.evaluate import DRIFT_SAMPLE_ROWS, Reference, evaluate_checks
 from services.checks.suggest import suggest_checks
-from services.pipelines.config import DriftRule, PipelineCheck
+from services.pipelines.config.checks import DriftRule, PipelineCheck
 
 PROFILE = {"row_count": 1000, "columns": [
     {"name": "id", "semantic_type": "IDENTIFIER", "null_ratio": 0.0, "distinct_count": 1000, "count": 1000,

@@ -77,7 +77,7 @@ def test_download_url_refuses_tampering_and_expiry(client, token, settings):
     assert client.get(url.replace(".csv?", ".parquet?")).status_code == 403
     assert client.get(url.split("?")[0]).status_code == 403
     from services.files import sign_download
-    expired = sign_download(secret=settings.secret_key, owner_id="x", kind="dataset",
+    expired = sign_download(secret=settings.resolved_secret_key, owner_id="x", kind="dataset",
                             object_id=raw_id(dataset["id"], "Dataset"), fmt="CSV", minutes=-1)
     assert client.get(url.split("?")[0] + "?token=" + expired).status_code == 403
 

@@ -15,7 +15,8 @@ import pytest
 
 from services.errors import ServiceError
 from services.ingest.parse import detect_file_dialect, read_with_dialect
-from services.ingest.stream import NotSplittable, NotStreamable, check_quotes, parse_and_write
+from services.ingest.chunks import NotSplittable, check_quotes
+from services.ingest.stream import NotStreamable, parse_and_write
 from tests.support.graphql import gql, ingest
 
 LIMIT = 10**10

@@ -321,7 +321,7 @@ def test_deleting_a_dataset_removes_its_models_files(churn, client, token, setti
 
 
 def test_permutation_importance_takes_fewer_rows_for_a_slow_model():
-    from services.modeling.search import importance_rows
+    from services.modeling.evaluate import importance_rows
     assert importance_rows(1e-6, 30, 40_000) == 5_000          # fast: the full 5,000-row sample
     assert importance_rows(20e-6, 30, 40_000) == 1_666         # 20 µs a row x 90 passes: ~3 s worth
     assert importance_rows(1e-3, 30, 40_000) == 1_000          # never below 1,000 rows

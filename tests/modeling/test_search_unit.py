@@ -7,8 +7,9 @@ import pytest
 from pydantic import ValidationError
 
 from services.modeling.details import ModelDetails, TrainResult
-from services.modeling.search import (IMPORTANCE_MIN_ROWS, IMPORTANCE_ROWS, Candidate, expected_fit_seconds,
-                                      importance_rows, signature)
+from services.modeling.evaluate import IMPORTANCE_MIN_ROWS, IMPORTANCE_ROWS, importance_rows
+from services.modeling.prepare import signature
+from services.modeling.search import Candidate, expected_fit_seconds
 from services.modeling.tasks import detect_task
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from services.errors import ErrorCode, ServiceError
 from services.pipelines.checks import run_checks
-from services.pipelines.config import PipelineCheck, parse_config
+from services.pipelines.config import parse_config
+from services.pipelines.config.checks import PipelineCheck
 from services.pipelines.results import CheckResult
 
 TABLE = pa.table({"id": [1, 2, 2, None], "amount": [5.0, -5.0, 7.0, 1e6], "status": ["paid", "lost", "paid", "paid"]})

@@ -182,7 +182,7 @@ def test_plots_serve_png_only_to_signed_links(profiled, client, token, settings)
     from schema.common import raw_id
     from services.files import sign_download
     path = histogram["url"].split("?")[0]
-    expired = sign_download(secret=settings.secret_key, owner_id="x", kind="plot", object_id=raw_id(dataset["id"], "Dataset"),
+    expired = sign_download(secret=settings.resolved_secret_key, owner_id="x", kind="plot", object_id=raw_id(dataset["id"], "Dataset"),
                             fmt=path.rsplit("/", 1)[1], minutes=-1)
     assert client.get(f"{path}?token={expired}").status_code == 403
     assert client.get(path.rsplit("/", 1)[0] + "/..%2Fprofile.json?token=x").status_code in (403, 404)

@@ -84,9 +84,9 @@ def test_tampered_expired_and_foreign_tokens_are_anonymous(client, settings):
     user_id = jwt.decode(registered["accessToken"], options={"verify_signature": False})["sub"]
     now = datetime.now(timezone.utc)
     base = {"sub": user_id, "iss": "assay", "aud": "assay-api", "typ": "access", "iat": now}
-    expired = jwt.encode({**base, "exp": now - timedelta(seconds=1)}, settings.secret_key, algorithm="HS256")
+    expired = jwt.encode({**base, "exp": now - timedelta(seconds=1)}, settings.resolved_secret_key, algorithm="HS256")
     forged = jwt.encode({**base, "exp": now + timedelta(minutes=5)}, "another-secret-key-of-enough-length!!", algorithm="HS256")
-    wrong_audience = jwt.encode({**base, "aud": "other", "exp": now + timedelta(minutes=5)}, settings.secret_key, algorithm="HS256")
+    wrong_audience = jwt.encode({**base, "aud": "other", "exp": now + timedelta(minutes=5)}, settings.resolved_secret_key, algorithm="HS256")
     unsigned = jwt.encode({**base, "exp": now + timedelta(minutes=5)}, None, algorithm="none")
     for token in (expired, forged, wrong_audience, unsigned, registered["refreshToken"]):
         assert gql(client, ME, token=token)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
