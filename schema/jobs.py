@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from schema.reports import Report
     from schema.comparisons import Comparison
     from schema.reports import Analysis
+    from schema.root import JobOutput
 
 
 # Generated from the registered kinds (services/domains.py), in their order: a kind the workers run is one the
