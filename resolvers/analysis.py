@@ -6,12 +6,15 @@ from typing import Any
 import strawberry
 
 from services.analysis import service
+from services.storage.tables import Job as JobRow
 
 from resolvers.context import Context
 from resolvers.fields import mutation
 from schema.common import raw_id
+from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job, JobPayload
-from schema.reports import AnalyzeDatasetInput, AnswerJobInput, GenerateReportInput, ReportPayload, report_type
+from schema.reports import (Analysis, AnalyzeDatasetInput, AnswerJobInput, GenerateReportInput, Report, ReportPayload,
+                            analysis_of, report_type)
 
 
 def _theme_defaults(ctx: Context) -> dict[str, str]:
@@ -67,3 +70,18 @@ class AnalysisMutation:
                 model_id=raw_id(input.model_id, "Model") if input.model_id else None, theme=_theme(input.theme),
                 theme_defaults=_theme_defaults(ctx), data_dir=ctx.settings.resolved_data_dir)
         return ReportPayload(report=report_type(info, report), job=Job.from_row(job))
+
+
+async def _analysis_made(_info: strawberry.Info, job: JobRow) -> Analysis | None:
+    return analysis_of(job)
+
+
+async def _report_made(info: strawberry.Info, job: JobRow) -> Report | None:
+    row = await info.context.loaders.report_for_job.load(job)
+    return report_type(info, row) if row else None
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="analysis", mutation=AnalysisMutation, makes={
+    "REPORT": (Made(Report, _report_made, link="report"),),
+    "ANALYZE": (Made(Analysis, _analysis_made, link="analysis"), Made(Report, _report_made, link="report"))})

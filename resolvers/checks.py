@@ -14,6 +14,7 @@ from schema.common import raw_id
 from schema.datasets import Dataset, DeleteInput, DeletePayload
 from schema.jobs import Job
 from schema.config_shapes import given_checks
+from schema.domain import GraphQLDomain
 
 
 def _dataset_id(value: strawberry.ID | None) -> str | None:
@@ -103,3 +104,7 @@ class ChecksMutation:
                 session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=_dataset_id(input.dataset_id),
                 suite_id=raw_id(input.suite_id, "CheckSuite") or "", data_dir=ctx.settings.resolved_data_dir)
         return ValidateDatasetPayload(validation=Validation.from_row(validation), job=Job.from_row(job))
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="checks", query=ChecksQuery, mutation=ChecksMutation)

@@ -1,15 +1,22 @@
 """Compare two dataset versions, and read the caller's comparisons."""
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from services.comparison import service as comparisons
+from services.storage.tables import Comparison as ComparisonRow
+from services.storage.tables import Job as JobRow
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
+from resolvers.loaders import Loaders
 from schema.common import raw_id
 from schema.comparisons import (CompareDatasetsInput, CompareDatasetsPayload, Comparison, ComparisonConnection,
                                 comparison_type)
+from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job
 
 
@@ -48,3 +55,21 @@ class ComparisonsMutation:
                 columns=input.columns, tests=tests, data_dir=ctx.settings.resolved_data_dir,
                 sample_rows=ctx.settings.comparison_sample_rows, theme=ctx.settings.report_theme)
         return CompareDatasetsPayload(job=Job.from_row(job))
+
+
+def _comparison_for_job(loaders: Loaders) -> DataLoader[JobRow, ComparisonRow | None]:
+    """By job: the comparison a COMPARE job stored."""
+    async def load_many(session: Any, jobs: list[JobRow]) -> dict[str, ComparisonRow]:
+        return await comparisons.comparisons_for_jobs(session, owner_id=loaders.context.user_id, jobs=jobs)
+    return loaders.batch(load_many, key=lambda job: job.id)
+
+
+async def _comparison_made(info: strawberry.Info, job: JobRow) -> Comparison | None:
+    row = await info.context.loaders.comparison_for_job.load(job)
+    return comparison_type(info, row) if row else None
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="comparisons", query=ComparisonsQuery, mutation=ComparisonsMutation,
+                        makes={"COMPARE": (Made(Comparison, _comparison_made, link="comparison"),)},
+                        loaders={"comparison_for_job": _comparison_for_job})

@@ -18,6 +18,7 @@ from resolvers.permissions import IsAuthenticated
 from schema.common import field_error, raw_id
 from schema.jobs import CancelJobInput, JobConnection, JobEvent, JobKind, JobPayload, JobStatus
 from schema.jobs import Job as JobType
+from schema.domain import GraphQLDomain
 
 
 async def _get(ctx: Context, job_id: str | None) -> Job | None:
@@ -168,3 +169,7 @@ async def job_updates(ctx: Context) -> AsyncIterator[Job]:
             for event in delivery.derived("rows", decode_message):
                 if event["kind"] != "LOG":
                     yield event["job"]
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="jobs", query=JobsQuery, mutation=JobsMutation, subscription=JobsSubscription)

@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 from strawberry.dataloader import DataLoader
 
 from services.analysis.service import reports_for_jobs, reports_of_datasets
-from services.comparison.service import comparisons_for_jobs
 from services.datasets.service import children_of
 from services.modeling.service import models_for_jobs
 from services.pipelines.service import last_runs, stats_of_pipelines
 from services.storage.lookup import owned_by_ids
-from services.storage.tables import CheckSuite, Comparison, Dataset, Job, Model, PipelineRun, Report
+from services.storage.tables import CheckSuite, Dataset, Job, Model, PipelineRun, Report
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -27,7 +26,16 @@ class Loaders:
     def __init__(self, context: "Context") -> None:
         self.context = context
 
-    def _batch(self, load_many: Callable[[Any, list], Awaitable[dict[str, Any]]], key: Callable[[Any], str]
+    def __getattr__(self, name: str) -> DataLoader:
+        """A loader a domain declares (GraphQLDomain.loaders), made on first use in this request."""
+        from schema.root import LOADERS  # assembled from every domain's declaration
+        make = LOADERS.get(name)
+        if make is None:
+            raise AttributeError(f"no loader {name!r}")
+        loader = self.__dict__[name] = make(self)
+        return loader
+
+    def batch(self, load_many: Callable[[Any, list], Awaitable[dict[str, Any]]], key: Callable[[Any], str]
                ) -> DataLoader:
         async def load(keys: Sequence[Any]) -> list[Any]:
             async with self.context.session() as session:
@@ -38,7 +46,7 @@ class Loaders:
     def _by_id(self, table: type) -> DataLoader:
         async def load_many(session: Any, ids: list[str | None]) -> dict[str, Any]:
             return await owned_by_ids(session, table, owner_id=self.context.user_id, ids=ids)
-        return self._batch(load_many, key=lambda row_id: row_id)
+        return self.batch(load_many, key=lambda row_id: row_id)
 
     @cached_property
     def dataset(self) -> DataLoader[str | None, Dataset | None]:
@@ -64,19 +72,19 @@ class Loaders:
     def model_for_job(self) -> DataLoader[Job, Model | None]:
         async def load_many(session: Any, jobs: list[Job]) -> dict[str, Model]:
             return await models_for_jobs(session, owner_id=self.context.user_id, jobs=jobs)
-        return self._batch(load_many, key=lambda job: job.id)
+        return self.batch(load_many, key=lambda job: job.id)
 
     @cached_property
     def report_for_job(self) -> DataLoader[Job, Report | None]:
         async def load_many(session: Any, jobs: list[Job]) -> dict[str, Report]:
             return await reports_for_jobs(session, owner_id=self.context.user_id, jobs=jobs,
                                           data_dir=self.context.settings.resolved_data_dir)
-        return self._batch(load_many, key=lambda job: job.id)
+        return self.batch(load_many, key=lambda job: job.id)
 
     def _last_runs(self, *, succeeded: bool) -> DataLoader[str, PipelineRun | None]:
         async def load_many(session: Any, pipeline_ids: list[str]) -> dict[str, PipelineRun]:
             return await last_runs(session, owner_id=self.context.user_id, pipeline_ids=pipeline_ids, succeeded=succeeded)
-        return self._batch(load_many, key=lambda pipeline_id: pipeline_id)
+        return self.batch(load_many, key=lambda pipeline_id: pipeline_id)
 
     @cached_property
     def last_run(self) -> DataLoader[str, PipelineRun | None]:
@@ -92,14 +100,14 @@ class Loaders:
     def pipeline_stats(self) -> DataLoader[str, dict[str, Any]]:
         async def load_many(session: Any, pipeline_ids: list[str]) -> dict[str, dict[str, Any]]:
             return await stats_of_pipelines(session, owner_id=self.context.user_id, pipeline_ids=pipeline_ids)
-        return self._batch(load_many, key=lambda pipeline_id: pipeline_id)
+        return self.batch(load_many, key=lambda pipeline_id: pipeline_id)
 
     @cached_property
     def dataset_children(self) -> DataLoader[str, list[Dataset]]:
         """By dataset id: the versions derived from it."""
         async def load_many(session: Any, dataset_ids: list[str]) -> dict[str, list[Dataset]]:
             return await children_of(session, owner_id=self.context.user_id, dataset_ids=dataset_ids)
-        return self._batch(load_many, key=lambda dataset_id: dataset_id)
+        return self.batch(load_many, key=lambda dataset_id: dataset_id)
 
     @cached_property
     def dataset_reports(self) -> DataLoader[str, list[Report]]:
@@ -107,15 +115,8 @@ class Loaders:
         async def load_many(session: Any, dataset_ids: list[str]) -> dict[str, list[Report]]:
             return await reports_of_datasets(session, owner_id=self.context.user_id, dataset_ids=dataset_ids,
                                              data_dir=self.context.settings.resolved_data_dir)
-        return self._batch(load_many, key=lambda dataset_id: dataset_id)
+        return self.batch(load_many, key=lambda dataset_id: dataset_id)
 
     @cached_property
     def check_suite(self) -> DataLoader[str | None, CheckSuite | None]:
         return self._by_id(CheckSuite)
-
-    @cached_property
-    def comparison_for_job(self) -> DataLoader[Job, Comparison | None]:
-        """By job id: the comparison a COMPARE job stored."""
-        async def load_many(session: Any, jobs: list[Job]) -> dict[str, Comparison]:
-            return await comparisons_for_jobs(session, owner_id=self.context.user_id, jobs=jobs)
-        return self._batch(load_many, key=lambda job: job.id)

@@ -14,6 +14,7 @@ from schema.database import (InitializeDatabasePayload, JobDebug, JobStoredFile,
                              RunMaintenanceInput, RunMaintenancePayload)
 from schema.jobs import Job as JobType
 from schema.jobs import JobConnection
+from schema.domain import GraphQLDomain
 
 
 def _require_admin(ctx: Context) -> None:
@@ -92,3 +93,7 @@ class MaintenanceQuery:
                         subscribers_here=where.subscribers_here, heartbeat_age_seconds=found.heartbeat_age_seconds,
                         files=[JobStoredFile(name=f.name, object_id=f.object_id, path=f.path, exists=f.exists,
                                              size_bytes=f.size_bytes) for f in found.files])
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="maintenance", query=MaintenanceQuery, mutation=MaintenanceMutation)

@@ -9,12 +9,14 @@ import strawberry
 from services.errors import not_found
 from services.modeling import service as models
 from services.modeling.spec import TrainingSpec
+from services.storage.tables import Job as JobRow
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
 from resolvers.registry import model_argument
 from schema.common import UserError, raw_id, to_global_id
 from schema.datasets import Dataset, DeleteInput, DeletePayload
+from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job
 from schema.models import (ClassProbability, Explanation, Model, ModelConnection, PredictDatasetInput, Prediction,
                            PredictInput, PredictPayload, TrainModelInput, TrainModelPayload)
@@ -107,3 +109,13 @@ class ModelsMutation:
             await models.delete_model(session, owner_id=ctx.user_id, model_id=model_id,
                                       data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
         return DeletePayload(deleted_id=to_global_id("Model", model_id or ""))
+
+
+async def _model_made(info: strawberry.Info, job: JobRow) -> Model | None:
+    row = await info.context.loaders.model_for_job.load(job)
+    return Model.from_row(row) if row else None
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="models", query=ModelsQuery, mutation=ModelsMutation,
+                        makes={"TRAIN": (Made(Model, _model_made),)})

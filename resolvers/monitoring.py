@@ -12,6 +12,7 @@ from resolvers.fields import mutation, query
 from resolvers.registry import model_argument
 from schema.models import Model
 from schema.monitoring import (ModelMonitor, MonitorSettings, SetModelMonitorInput, SetModelMonitorPayload)
+from schema.domain import GraphQLDomain
 
 
 @strawberry.type
@@ -46,3 +47,7 @@ class MonitoringMutation:
                 method=input.method, threshold=input.threshold, config=ctx.app.monitor_config)
             model = await monitoring.owned_model(session, owner_id=ctx.user_id, model_id=row.model_id, reference=None)
         return SetModelMonitorPayload(model=Model.from_row(model), settings=MonitorSettings.from_row(row))
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="monitoring", query=MonitoringQuery, mutation=MonitoringMutation)

@@ -10,11 +10,14 @@ from services.pagination import checked_count
 from services.pipelines import service
 from services.pipelines.config import PipelineLimits, parse_source, parse_steps
 from services.pipelines.job import preview_source
+from services.pipelines.results import RunParams
+from services.storage.tables import Job as JobRow
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
 from schema.common import UserError, raw_id, to_global_id
 from schema.datasets import Column, Dataset, DeleteInput, DeletePayload, ImportDatasetPayload, Table
+from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job
 from schema.config_shapes import as_plain, given_checks, given_part
 from schema.pipelines import (CreatePipelineInput, ImportPipelineOutputInput, Pipeline, PipelineConnection,
@@ -170,3 +173,13 @@ class PipelinesMutation:
                                                         data_dir=ctx.settings.resolved_data_dir,
                                                         limits=pipeline_limits(ctx.settings))
         return RunPipelinePayload(run=PipelineRun.from_row(run), job=Job.from_row(job))
+
+
+async def _run_made(info: strawberry.Info, job: JobRow) -> PipelineRun | None:
+    row = await info.context.loaders.pipeline_run.load(RunParams.model_validate(job.params).run_id)
+    return PipelineRun.from_row(row) if row else None
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="pipelines", query=PipelinesQuery, mutation=PipelinesMutation,
+                        makes={"PIPELINE": (Made(PipelineRun, _run_made, link="pipeline_run"),)})

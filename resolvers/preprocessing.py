@@ -13,6 +13,7 @@ from schema.common import UserError, raw_id
 from schema.datasets import Dataset
 from schema.jobs import Job
 from schema.preprocessing import PreprocessDatasetInput, step_to_params
+from schema.domain import GraphQLDomain
 
 
 @strawberry.type
@@ -34,3 +35,7 @@ class PreprocessingMutation:
                 steps=[step_to_params(step) for step in input.steps], name=input.name,
                 data_dir=ctx.settings.resolved_data_dir)
         return PreprocessDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="preprocessing", mutation=PreprocessingMutation)

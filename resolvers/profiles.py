@@ -13,6 +13,7 @@ from schema.common import UserError, raw_id
 from schema.datasets import Dataset
 from schema.jobs import Job
 from schema.profiles import ProfileDatasetInput
+from schema.domain import GraphQLDomain
 
 
 @strawberry.type
@@ -32,3 +33,7 @@ class ProfilesMutation:
                 session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=raw_id(input.dataset_id, "Dataset"),
                 data_dir=ctx.settings.resolved_data_dir, plots=input.plots, bins=input.bins)
         return ProfileDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="profiles", mutation=ProfilesMutation)

@@ -19,6 +19,7 @@ from schema.models import Model, export_link
 from schema.registry import (DeleteModelAliasInput, ExportModelInput, ExportModelPayload, ModelAlias,
                              ModelAliasPayload, ModelVersion, RegisteredModel, RegisteredModelConnection,
                              RegisterModelInput, RegisterModelPayload, RegistryEvent, SetModelAliasInput)
+from schema.domain import GraphQLDomain
 
 
 def model_argument(model: str, *, field: str = "modelId") -> tuple[str | None, ModelReference | None]:
@@ -125,3 +126,8 @@ class RegistrySubscription:
                         yield RegistryEvent.from_row(row, message["name"])
         except ServiceError as exc:
             raise field_error(exc) from exc
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="registry", query=RegistryQuery, mutation=RegistryMutation,
+                        subscription=RegistrySubscription)

@@ -35,6 +35,7 @@ from schema.pipelines import Pipeline, PipelineRun as PipelineRunType
 from schema.reports import report_type
 from schema.system import Health, SystemInfo
 from schema.users import User
+from schema.domain import GraphQLDomain
 
 
 @dataclass
@@ -184,3 +185,7 @@ class SystemQuery:
         if type_name == "User" and object_id == context.user_id:
             return User.from_row(context.user)
         return None
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="system", query=SystemQuery)

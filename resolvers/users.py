@@ -20,6 +20,7 @@ from schema.users import (AuthPayload, ChangeEmailInput, ChangePasswordInput, Lo
                           LoginInput, LoginSession, LogoutInput, RefreshTokenInput, RegisterInput, RevokeSessionInput,
                           RevokeSessionsPayload, SetUserDisabledInput, SetUserRoleInput, User, UserConnection,
                           UserPayload, VerifyEmailInput)
+from schema.domain import GraphQLDomain
 
 logger = logging.getLogger("assay.accounts")
 _background: set[asyncio.Task] = set()  # mail being sent: held so it is not collected mid-send
@@ -252,3 +253,7 @@ async def user_from_authorization(app: AppState, authorization: str | None) -> U
     async with app.sessions() as session:
         user = await session.get(UserRow, claims.user_id)
     return user if auth.accepts(user, claims) else None
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="users", query=UsersQuery, mutation=UsersMutation)

@@ -11,6 +11,7 @@ from resolvers.fields import mutation, query
 from schema.common import raw_id
 from schema.webhooks import (CreateWebhookInput, DeleteWebhookInput, UpdateWebhookInput, Webhook, WebhookConnection,
                              WebhookPayload)
+from schema.domain import GraphQLDomain
 
 
 def url_rules(ctx: Context) -> UrlRules:
@@ -70,3 +71,7 @@ class WebhooksMutation:
         async with ctx.session() as session:
             row = await webhooks.delete_webhook(session, owner_id=ctx.user_id, webhook_id=raw_id(input.id, "Webhook"))
         return WebhookPayload(webhook=Webhook.from_row(row))
+
+
+# This domain's one declaration to the schema (schema/root.py lists them)
+GRAPHQL = GraphQLDomain(name="webhooks", query=WebhooksQuery, mutation=WebhooksMutation)

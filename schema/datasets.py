@@ -12,15 +12,18 @@ from strawberry.scalars import JSON
 
 from services.cache import cached, dataset_key
 from services import datasets
+from services.datasets import exports
 from services.datasets import service as dataset_service
 from services.ingest.info import IngestInfo as StoredIngestInfo
 from services.jobs import queries as job_queries
+from services.jobs.status import JobStatus
 from services.modeling import service as model_service
 from services.preprocessing import service as preprocessing_service
 from services.profiling import service as profile_service
 from services.profiling.stored import StoredProfile
 from services.pagination import checked_count
 from services.storage.tables import Dataset as DatasetRow
+from services.storage.tables import Job as JobRow
 
 from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
 from schema.charts import Chart, ChartInput, ChartPoint, ChartType
@@ -337,3 +340,41 @@ class DeleteInput:
 class DeletePayload:
     deleted_id: strawberry.ID | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+ExportFormat = strawberry.enum(exports.ExportFormat, name="DatasetExportFormat",
+                               description="CSV (UTF-8, comma, a header line), PARQUET (zstd) or JSONL (one JSON "
+                                           "object per line)")
+
+
+@strawberry.input(description="Write a dataset version as one file in an EXPORT job, then download it")
+class ExportDatasetInput:
+    dataset_id: strawberry.ID = strawberry.field(description="One of your READY datasets")
+    format: ExportFormat = ExportFormat.CSV
+    priority: JobPriority = priority_input()
+
+
+@strawberry.type
+class ExportDatasetPayload:
+    job: Job | None = strawberry.field(default=None, description="The EXPORT job: once SUCCEEDED, its `output` is "
+                                       "the DatasetExport with the download link")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="A dataset version written as one file by an EXPORT job")
+class DatasetExport:
+    format: ExportFormat
+    rows: int
+    bytes: int = strawberry.field(description="The file's size")
+    url: str = strawberry.field(description="A signed link that expires (15 minutes by default); opens without a "
+                                            "header, for the job's owner only")
+
+
+async def export_made(info: strawberry.Info, job: JobRow) -> DatasetExport | None:
+    """A SUCCEEDED EXPORT job's file, with a fresh link (the job's output: resolvers/datasets.py declares it)."""
+    if job.status != JobStatus.SUCCEEDED or not job.result:
+        return None
+    done = exports.ExportResult.model_validate(job.result)
+    return DatasetExport(format=done.format, rows=done.rows, bytes=done.bytes,
+                         url=signed_link(info, f"/files/jobs/{job.id}", owner_id=job.owner_id, kind="job",
+                                         object_id=job.id, fmt="FILE"))

@@ -7,16 +7,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from services.domains import job_kinds as registered_kinds
 from services.jobs import queries
 from services.jobs import status as job_status
 from services.jobs.priority import Priority
 from services.jobs.telemetry import JobTelemetry as TelemetryRecord
 from services.jobs.recording import StageTime
-from services.pipelines.results import RunParams
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
 
 from schema.common import Connection, Node, ServiceErrors, UserError, to_global_id
+from schema.domain import made
 from schema.fanout import SharedEvents
 
 if TYPE_CHECKING:
@@ -26,21 +27,12 @@ if TYPE_CHECKING:
     from schema.reports import Report
     from schema.comparisons import Comparison
     from schema.reports import Analysis
+    from schema.root import JobOutput
 
 
-@strawberry.enum
-class JobKind(Enum):
-    INGEST = "INGEST"
-    PROFILE = "PROFILE"
-    PREPROCESS = "PREPROCESS"
-    TRAIN = "TRAIN"
-    PREDICT = "PREDICT"
-    PIPELINE = "PIPELINE"
-    REPORT = "REPORT"
-    ANALYZE = "ANALYZE"
-    MAINTENANCE = "MAINTENANCE"
-    VALIDATE = "VALIDATE"
-    COMPARE = "COMPARE"
+# Generated from the registered kinds (services/domains.py), in their order: a kind the workers run is one the
+# schema declares (tests/schema/test_job_kinds.py).
+JobKind = strawberry.enum(Enum("JobKind", {name: name for name in registered_kinds()}), name="JobKind")
 
 
 # The engine's own enum: a status it writes is one the schema declares.
@@ -205,31 +197,28 @@ class Job(Node):
         row = await info.context.loaders.model_for_job.load(self.row)
         return Model.from_row(row) if row else None
 
+    # What a job made comes from its kind's declaration (GraphQLDomain.makes in resolvers/<domain>.py).
     @strawberry.field(description="The pipeline run a PIPELINE job carries out")
     async def pipeline_run(self, info: strawberry.Info) -> Annotated["PipelineRun", strawberry.lazy("schema.pipelines")] | None:
-        from schema.pipelines import PipelineRun
-        if self.row.kind != "PIPELINE":
-            return None
-        row = await info.context.loaders.pipeline_run.load(RunParams.model_validate(self.row.params).run_id)
-        return PipelineRun.from_row(row) if row else None
-
+        return await made(info, self.row, link="pipeline_run")
 
     @strawberry.field(description="An ANALYZE job's analysis: options, critique, automatic fixes, failed stage")
-    def analysis(self) -> Annotated["Analysis", strawberry.lazy("schema.reports")] | None:
-        from schema.reports import analysis_of
-        return analysis_of(self.row)
+    async def analysis(self, info: strawberry.Info) -> Annotated["Analysis", strawberry.lazy("schema.reports")] | None:
+        return await made(info, self.row, link="analysis")
 
     @strawberry.field(description="The report an ANALYZE or REPORT job wrote, once written")
     async def report(self, info: strawberry.Info) -> Annotated["Report", strawberry.lazy("schema.reports")] | None:
-        from schema.reports import report_type
-        row = await info.context.loaders.report_for_job.load(self.row)
-        return report_type(info, row) if row else None
+        return await made(info, self.row, link="report")
 
     @strawberry.field(description="The comparison a COMPARE job stored, once it succeeded")
     async def comparison(self, info: strawberry.Info) -> Annotated["Comparison", strawberry.lazy("schema.comparisons")] | None:
-        from schema.comparisons import comparison_type
-        row = await info.context.loaders.comparison_for_job.load(self.row)
-        return comparison_type(info, row) if row else None
+        return await made(info, self.row, link="comparison")
+
+    @strawberry.field(description="What this job made, as its kind declares (the Dataset an INGEST reads in, the Model "
+                                  "a TRAIN fits, a PipelineRun, Analysis, Report, Comparison or DatasetExport); null "
+                                  "until it exists, or for a kind that declares none")
+    async def output(self, info: strawberry.Info) -> Annotated["JobOutput", strawberry.lazy("schema.root")] | None:
+        return await made(info, self.row)
 
 
 JobConnection = Connection[Job]

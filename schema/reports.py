@@ -300,8 +300,6 @@ class Analysis:
 
 def analysis_of(row: "JobRowType") -> Optional[Analysis]:
     """The analysis an ANALYZE job row holds: its params, and its result (or its failure's details)."""
-    if row.kind != "ANALYZE":
-        return None
     from services.analysis.job import options_of
     options = AnalysisOptions.from_pydantic(options_of(row.params))
     result = row.result or {}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Annotated, Any, Union
 
 import strawberry
 from graphql import GraphQLError
@@ -11,41 +11,33 @@ from strawberry.extensions import (AddValidationRules, MaskErrors, MaxAliasesLim
                                    QueryDepthLimiter, ValidationCache)
 from strawberry.schema.config import StrawberryConfig
 
-from resolvers.analysis import AnalysisMutation
-from resolvers.checks import ChecksMutation, ChecksQuery
-from resolvers.comparisons import ComparisonsMutation, ComparisonsQuery
-from resolvers.datasets import DatasetsMutation, DatasetsQuery
-from resolvers.jobs import JobsMutation, JobsQuery, JobsSubscription
-from resolvers.maintenance import MaintenanceMutation, MaintenanceQuery
-from resolvers.models import ModelsMutation, ModelsQuery
-from resolvers.monitoring import MonitoringMutation, MonitoringQuery
-from resolvers.pipelines import PipelinesMutation, PipelinesQuery
-from resolvers.preprocessing import PreprocessingMutation
-from resolvers.profiles import ProfilesMutation
-from resolvers.registry import RegistryMutation, RegistryQuery, RegistrySubscription
-from resolvers.sql import SqlQuery
-from resolvers.system import SystemQuery
-from resolvers.users import UsersMutation, UsersQuery
-from resolvers.webhooks import WebhooksMutation, WebhooksQuery
+from resolvers import (analysis, checks, comparisons, datasets, jobs, maintenance, models, monitoring, pipelines,
+                       preprocessing, profiles, registry, sql, system, users, webhooks)
+from schema.domain import GraphQLDomain, Made
 from schema.fanout import SharedEventExecutor
 
-
-@strawberry.type
-class Query(SystemQuery, UsersQuery, DatasetsQuery, ModelsQuery, PipelinesQuery, JobsQuery,
-            RegistryQuery, SqlQuery, MaintenanceQuery, ChecksQuery, ComparisonsQuery, WebhooksQuery, MonitoringQuery):
-    pass
-
-
-@strawberry.type
-class Mutation(UsersMutation, DatasetsMutation, ProfilesMutation, PreprocessingMutation, ModelsMutation,
-               PipelinesMutation, AnalysisMutation, JobsMutation, MaintenanceMutation, RegistryMutation,
-               ChecksMutation, ComparisonsMutation, WebhooksMutation, MonitoringMutation):
-    pass
+# The list of GraphQL domains, each declared once in its resolvers/<domain>.py; the root types' fields follow its order.
+DOMAINS: tuple[GraphQLDomain, ...] = (
+    system.GRAPHQL, users.GRAPHQL, datasets.GRAPHQL, profiles.GRAPHQL, preprocessing.GRAPHQL, models.GRAPHQL,
+    pipelines.GRAPHQL, analysis.GRAPHQL, jobs.GRAPHQL, registry.GRAPHQL, sql.GRAPHQL, maintenance.GRAPHQL,
+    checks.GRAPHQL, comparisons.GRAPHQL, webhooks.GRAPHQL, monitoring.GRAPHQL)
 
 
-@strawberry.type
-class Subscription(JobsSubscription, RegistrySubscription):
-    pass
+def _root(name: str, parts: list[type | None]) -> type:
+    """One root type whose fields are every domain's, in the list's order."""
+    return strawberry.type(type(name, tuple(part for part in parts if part is not None), {}))
+
+
+Query = _root("Query", [d.query for d in DOMAINS])
+Mutation = _root("Mutation", [d.mutation for d in DOMAINS])
+Subscription = _root("Subscription", [d.subscription for d in DOMAINS])
+
+# By job kind, what it makes (Job.output and the kind's links: schema/domain.py), and the declared DataLoaders.
+MADE: dict[str, tuple[Made, ...]] = {kind: made for d in DOMAINS for kind, made in d.makes.items()}
+LOADERS = {name: make for d in DOMAINS for name, make in d.loaders.items()}
+# Job.output's type: every type a kind declares it makes, each once.
+JobOutput = Annotated[Union[tuple(dict.fromkeys(m.type for made in MADE.values() for m in made))],  # noqa: UP007 (built at run time)
+                      strawberry.union("JobOutput", description="What a job made, by its kind")]
 
 
 def should_mask(error: GraphQLError) -> bool:

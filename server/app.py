@@ -26,7 +26,7 @@ from server.logs import RequestIds
 from server.metrics import Metrics, metrics_endpoint
 from server.request_limits import RequestLimits
 from server.routes import download_dataset, download_model, download_plot, download_report, health_check, root
-from server.routes import download_comparison_plot, download_comparison_report
+from server.routes import download_comparison_plot, download_comparison_report, download_job_file
 from server.settings import Settings
 from server.uploads import clear_staging
 from server.webhooks import deliverer, stop_delivering
@@ -210,6 +210,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/files/reports/{report_id:str}.html", download_report),
         Route("/files/comparisons/{comparison_id:str}.html", download_comparison_report),
         Route("/files/comparisons/{comparison_id:str}/{name:str}", download_comparison_plot),
+        Route("/files/jobs/{job_id:str}", download_job_file),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Mount(ASSET_PREFIX, StaticFiles(directory=STATIC_DIR)),  # GraphiQL's own assets: no CDN
         WebSocketRoute("/graphql", graphql),

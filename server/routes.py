@@ -19,7 +19,8 @@ from services.profiling import plots
 from services.comparison import job as comparison_files
 from services.comparison.plots import SAFE_NAME as SAFE_OVERLAY_NAME
 from services.storage import objects
-from services.storage.tables import Comparison, Dataset, Model, Report
+from services.jobs.status import JobStatus
+from services.storage.tables import Comparison, Dataset, Job, Model, Report
 
 
 def _state(request: Request) -> AppState:
@@ -176,3 +177,17 @@ async def download_comparison_plot(request: Request) -> Response:
         return refusal
     path = comparison_files.comparison_dir(_state(request).settings.resolved_data_dir, comparison_id) / name
     return await _serve(_state(request), path, media_type="image/png")
+
+
+async def download_job_file(request: Request) -> Response:
+    """Serve the file a SUCCEEDED job made to the holder of a valid token for exactly this job; where the file is
+    comes from its kind's declaration (JobKindSpec.file), so a kind that makes a file needs no route of its own."""
+    state = _state(request)
+    job, refusal = await _owned(request, Job, "job", request.path_params["job_id"], "FILE")
+    if refusal is not None:
+        return refusal
+    spec = state.jobs.kinds.get(job.kind)
+    made = spec.file(state.settings.resolved_data_dir, job) if spec is not None and spec.file is not None else None
+    if job.status != JobStatus.SUCCEEDED or made is None:
+        return _refuse(404, "Not found")
+    return await _serve(state, made.path, media_type=made.media_type, filename=made.filename)

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import invalid
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import JobKindSpec
+from services.jobs.kinds import Domain, JobKindSpec
 from services.pagination import Page, paginate
 from services.storage.tables import Job, MaintenanceSchedule, User, utcnow
 
@@ -36,6 +36,7 @@ async def _nothing_to_finish(_session: AsyncSession, _job: Job, _result: dict[st
 
 JOB_KINDS = {KIND: JobKindSpec(work="services.maintenance_job:run_maintenance", queue="default",
                                on_success=_nothing_to_finish, on_failure=_nothing_to_finish)}
+DOMAIN = Domain(name="maintenance", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)
 
 
 async def start_maintenance(session: AsyncSession, *, jobs: JobEngine, owner_id: str, data_dir: Path,

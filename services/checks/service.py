@@ -15,7 +15,7 @@ from services.datasets import DatasetStatus
 from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import JobKindSpec
+from services.jobs.kinds import Domain, JobKindSpec
 from services.pagination import Page, paginate
 from services.pipelines.config.base import Config
 from services.pipelines.config.checks import PipelineCheck
@@ -258,3 +258,4 @@ async def pipeline_suites(session: AsyncSession, *, owner_id: str, checks: list[
 JOB_KINDS = {"VALIDATE": JobKindSpec(work="services.checks.job:run_validation", queue="analysis",
                                      on_start=on_validate_start, on_success=on_validate_success,
                                      on_failure=on_validate_failure)}
+DOMAIN = Domain(name="checks", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

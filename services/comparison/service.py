@@ -17,7 +17,7 @@ from services.datasets import DatasetStatus
 from services.datasets.service import get_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import JobKindSpec
+from services.jobs.kinds import Domain, JobKindSpec
 from services.pagination import Page, paginate
 from services.storage.lookup import owned_by_ids
 from services.storage.tables import Comparison, Dataset, Job, new_id
@@ -182,3 +182,4 @@ async def comparisons_for_jobs(session: AsyncSession, *, owner_id: str, jobs: li
 
 JOB_KINDS = {"COMPARE": JobKindSpec(work="services.comparison.job:run_comparison", queue="analysis",
                                     on_success=on_compare_success, on_failure=on_compare_failure)}
+DOMAIN = Domain(name="comparison", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -15,12 +15,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets import DatasetStatus
+from services.datasets import exports
 from services.datasets.charts import build_chart
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.ingest.ragged import POLICIES
 from services.ingest.sniff import check_upload, read_text_head
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import JobKindSpec
+from services.jobs.kinds import Domain, JobKindSpec
 from services.jobs.status import ACTIVE
 from services.names import MAX_NAME, derived_name, given_name
 from services.storage import objects
@@ -329,3 +330,4 @@ def csv_export(data_dir: Path, dataset_id: str) -> Path:
 # This domain's job kinds; the server and worker entry points assemble every domain's.
 JOB_KINDS = {"INGEST": JobKindSpec(work="services.ingest.job:run_ingest", queue="ingest", on_start=on_ingest_start,
                                    on_success=on_ingest_success, on_failure=on_ingest_failure)}
+DOMAIN = Domain(name="datasets", job_kinds={**JOB_KINDS, **exports.JOB_KINDS})  # this domain's one declaration (services/domains.py)

@@ -2,9 +2,11 @@
 the server and worker entry points assemble them (services/jobs knows no domain)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping
 
+from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.storage.tables import Job
@@ -28,10 +30,33 @@ class JobKindSpec:
     # Re-runs after a transient failure (services/jobs/retry.py: a lost connection, a source timing out),
     # with exponential backoff; 0 fails such a job at once like any other failure.
     max_retries: int = 2
+    # The pydantic model of what the body returns (stored in Job.result), for readers that want it typed.
+    result: type[BaseModel] | None = None
+    # For a kind whose product is one file: where a SUCCEEDED job of it left it, served by /files/jobs/{id}
+    # to its owner (server/routes.py), so a new file-making kind needs no route of its own.
+    file: Callable[[Path, Job], "JobFile | None"] | None = None
 
     @property
     def module(self) -> str:
         return self.work.partition(":")[0]
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """The file a job made: where it is and what a browser should call it."""
+
+    path: Path
+    media_type: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One domain's declaration to the server and workers: its job kinds. Each domain exports one (`DOMAIN` in its
+    service module); services/domains.py lists them, and everything else is assembled from that list."""
+
+    name: str
+    job_kinds: Mapping[str, JobKindSpec] = field(default_factory=dict)
 
 
 def preload_modules(kinds: dict[str, JobKindSpec], libraries: list[str]) -> list[str]:

@@ -21,7 +21,7 @@ from services.datasets import DatasetStatus
 from services.datasets.service import MAX_NAME, get_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import JobKindSpec
+from services.jobs.kinds import Domain, JobKindSpec
 from services.modeling import ModelStatus, few_rows
 from services.modeling.details import TrainResult
 from services.modeling.checks import check_numbers, check_target
@@ -386,3 +386,4 @@ JOB_KINDS = {
                            on_start=preprocessing.on_preprocess_start, on_success=on_predict_success,
                            on_failure=preprocessing.on_preprocess_failure),
 }
+DOMAIN = Domain(name="modeling", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

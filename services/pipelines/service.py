@@ -18,7 +18,7 @@ from services.datasets.service import MAX_NAME, get_dataset
 from services.names import given_name
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import JobKindSpec
+from services.jobs.kinds import Domain, JobKindSpec
 from services.pagination import Page, paginate
 from services.pipelines import ACTIVE_RUN_STATUSES, RunStatus
 from services.pipelines.results import RunResult
@@ -356,3 +356,4 @@ async def stats_of_pipelines(session: AsyncSession, *, owner_id: str, pipeline_i
 JOB_KINDS = {"PIPELINE": JobKindSpec(work="services.pipelines.job:run_pipeline", queue="default",
                                      preload=("services.pipelines.warm_up",), on_start=on_run_start,
                                      on_success=on_run_success, on_failure=on_run_failure)}
+DOMAIN = Domain(name="pipelines", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -13,7 +13,7 @@ from services.datasets.service import get_dataset
 from services.names import derived_name, given_name
 from services.errors import conflict, not_found
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import JobKindSpec
+from services.jobs.kinds import Domain, JobKindSpec
 from services.preprocessing.validate import validate_steps
 from services.storage.tables import Dataset, Job
 
@@ -80,3 +80,4 @@ def public_recipe(recipe: Any) -> Any:
 JOB_KINDS = {"PREPROCESS": JobKindSpec(work="services.preprocessing.job:run_preprocess", queue="imputation",
                                        on_start=on_preprocess_start, on_success=on_preprocess_success,
                                        on_failure=on_preprocess_failure)}
+DOMAIN = Domain(name="preprocessing", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

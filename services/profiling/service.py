@@ -16,7 +16,7 @@ from services.datasets.service import get_dataset
 from services.errors import conflict, invalid, not_found
 from services.ingest.info import IngestInfo
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import JobKindSpec
+from services.jobs.kinds import Domain, JobKindSpec
 from services.profiling.stored import StoredProfile
 from services.storage.tables import Dataset, Job, Profile
 
@@ -98,3 +98,4 @@ def _load(path: str, _stamp: int) -> dict[str, Any]:
 
 JOB_KINDS = {"PROFILE": JobKindSpec(work="services.profiling.job:run_profile", queue="analysis",
                                     on_success=on_profile_success, on_failure=on_profile_failure)}
+DOMAIN = Domain(name="profiling", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

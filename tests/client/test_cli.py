@@ -353,3 +353,11 @@ def test_predict_explain_adds_contribution_columns(cli: Cli, tmp_path: Path):
     for row in rows:  # binary log-odds: base + contributions, through the logistic function, is the probability
         log_odds = float(row["base_value__True"]) + sum(float(row[f"contrib__True__{f}"]) for f in ("age", "plan", "monthly"))
         assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(float(row["probability_True"]), abs=1e-6)
+
+
+def test_job_kinds_are_the_servers_not_a_copy(cli):
+    # Any kind the server registers filters (EXPORT was added without touching the client); an unknown one is
+    # refused by the server's JobKind enum, not by a list kept in the client.
+    assert cli.json("jobs", "--kind", "export") == []
+    unknown = cli.run("jobs", "--kind", "nope")
+    assert unknown.returncode != 0 and "NOPE" in unknown.stderr

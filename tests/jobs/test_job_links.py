@@ -11,7 +11,8 @@ from tests.support.graphql import gql, ingest, register, wait_for_job
 from tests.support.settings import make_settings
 
 LINKS = """query($id: ID!) { job(id: $id) { kind status error
-  dataset { id name } model { id target status metrics { accuracy } } report { id url } pipelineRun { id status } } }"""
+  dataset { id name } model { id target status metrics { accuracy } } report { id url } pipelineRun { id status }
+  output { __typename ... on Node { id } } } }"""
 
 
 def penguins_like(rows: int = 240) -> bytes:
@@ -49,12 +50,14 @@ def test_each_job_kind_links_the_object_it_made(fast_client):
     dataset = ingest(client, token, penguins_like(), "penguins.csv")
     ingested = gql(client, LINKS, {"id": dataset["job"]["id"]}, token)["data"]["job"]
     assert ingested["dataset"]["id"] == dataset["id"]
+    assert ingested["output"] == {"__typename": "Dataset", "id": dataset["id"]}  # what each kind declares it made
 
     trained = start(client, token, """mutation($i: TrainModelInput!) { trainModel(input: $i) {
         model { id } job { id } errors { code message } } }""", "trainModel",
                     {"i": {"datasetId": dataset["id"], "target": "species", "algorithms": ["LOGISTIC_REGRESSION"]}})
     train_job = links(client, token, trained["job"]["id"])
     assert train_job["model"]["id"] == trained["model"]["id"] and train_job["model"]["metrics"]["accuracy"] > 0.5
+    assert train_job["output"] == {"__typename": "Model", "id": trained["model"]["id"]}
 
     predicted = start(client, token, """mutation($i: PredictDatasetInput!) { predictDataset(input: $i) {
         dataset { id } job { id } errors { code message } } }""", "predictDataset",
@@ -62,6 +65,7 @@ def test_each_job_kind_links_the_object_it_made(fast_client):
     predict_job = links(client, token, predicted["job"]["id"])
     assert predict_job["dataset"]["id"] == predicted["dataset"]["id"] != dataset["id"]
     assert predict_job["model"]["id"] == trained["model"]["id"]  # the model it scored with
+    assert predict_job["output"] is None  # PREDICT declares no output of its own
 
     cleaned = start(client, token, """mutation($i: PreprocessDatasetInput!) { preprocessDataset(input: $i) {
         dataset { id } job { id } errors { code message } } }""", "preprocessDataset",
@@ -73,12 +77,14 @@ def test_each_job_kind_links_the_object_it_made(fast_client):
     analysis = links(client, token, analyzed["job"]["id"])
     assert analysis["model"]["target"] == "species" and analysis["model"]["metrics"]["accuracy"] > 0.5
     assert analysis["model"]["status"] == "READY" and analysis["report"]["url"]
+    assert analysis["output"] == {"__typename": "Analysis"}
 
     reported = start(client, token, """mutation($i: GenerateReportInput!) { generateReport(input: $i) {
         report { id } job { id } errors { code message } } }""", "generateReport",
                      {"i": {"datasetId": dataset["id"], "modelId": trained["model"]["id"]}})
     report_job = links(client, token, reported["job"]["id"])
     assert report_job["report"]["id"] == reported["report"]["id"] and report_job["model"]["id"] == trained["model"]["id"]
+    assert report_job["output"] == {"__typename": "Report", "id": reported["report"]["id"]}
 
     pipeline = start(client, token, """mutation($i: CreatePipelineInput!) { createPipeline(input: $i) {
         pipeline { id } errors { code message } } }""", "createPipeline",
@@ -88,6 +94,8 @@ def test_each_job_kind_links_the_object_it_made(fast_client):
         run { id } job { id } errors { code message } } }""", "runPipeline", {"id": pipeline["id"]})
     pipeline_job = links(client, token, run["job"]["id"])
     assert pipeline_job["pipelineRun"] == {"id": run["run"]["id"], "status": "SUCCEEDED"}
+    assert pipeline_job["output"] == {"__typename": "PipelineRun", "id": run["run"]["id"]}
+    assert pipeline_job["report"] is None and train_job["pipelineRun"] is None  # links only where a kind declares them
     assert pipeline_job["dataset"]["name"] == "penguin copy"
 
     other = register(client)["accessToken"]  # links never reach across users
