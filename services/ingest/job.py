@@ -207,8 +207,9 @@ def _encoding_alerts(dialect: CsvDialect) -> list[dict[str, str]]:
                         f"csv.encoding set"}]
 
 
-def _read_widened(ctx: JobContext, source: Path, dialect: CsvDialect, temporary: Path, max_decompressed: int, ragged: RaggedLines,
-                  nuls: NulCount | None, keep_bytes: int, needed: int, reason: Exception) -> tuple[pa.Table | None, str]:
+def _read_widened(ctx: JobContext, source: Path, dialect: CsvDialect, temporary: Path, max_decompressed: int,
+                  ragged: RaggedLines, nuls: NulCount | None, keep_bytes: int, needed: int,
+                  reason: Exception) -> tuple[pa.Table | None, str]:
     """Types from a first pass over every chunk, then the file streamed again with them fixed (dates that fail
     too often stay text, as the whole-file reader leaves them); a file the chunks cannot take is refused."""
     try:

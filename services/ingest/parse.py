@@ -111,8 +111,8 @@ def read_arrow_csv(stream: Any, dialect: CsvDialect, handler: RowHandler | None 
                           convert_options=convert_options)
 
 
-def arrow_csv_options(dialect: CsvDialect, handler: RowHandler | None = None) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions,
-                                                                  pacsv.ConvertOptions]:
+def arrow_csv_options(dialect: CsvDialect, handler: RowHandler | None = None) -> tuple[
+        pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
     encoding = "utf8" if dialect.encoding in ("utf-8", "utf-8-sig") else dialect.encoding
     read_options = pacsv.ReadOptions(skip_rows=dialect.skip_rows, encoding=encoding, block_size=8 << 20,
                                      autogenerate_column_names=not dialect.has_header)

@@ -181,7 +181,8 @@ class PieceRows:
             fields = next(csv.reader([text], delimiter=self.tally.delimiter, quotechar=self.tally.quote_char), [])
             found.append((first_line.line_at(data, offset, newline) if offset >= 0 else 0, len(fields), expected))
         line, field_count, expected = min(found)
-        raise ServiceError(ErrorCode.PARSE_ERROR, f"Line {line} has {field_count} fields where the header has {expected}")
+        raise ServiceError(ErrorCode.PARSE_ERROR,
+                           f"Line {line} has {field_count} fields where the header has {expected}")
 
 
 class LineBase:

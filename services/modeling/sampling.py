@@ -106,8 +106,9 @@ def read_training_frame(path: Path, *, names: list[str], target: str, columns: l
         connection.close()
 
 
-def _sampled(connection: duckdb.DuckDBPyConnection, path: Path, names: list[str], target: str, classify: bool | None, fits: int, seed: int,
-             per_row: float, memory_mb: int, log: Callable[[str], None]) -> TrainingFrame:
+def _sampled(connection: duckdb.DuckDBPyConnection, path: Path, names: list[str], target: str,
+             classify: bool | None, fits: int, seed: int, per_row: float, memory_mb: int,
+             log: Callable[[str], None]) -> TrainingFrame:
     source = dataplane.parquet_source(path)
     label = _quoted(target)
     present = f"{label} IS NOT NULL" + (f" AND NOT isnan({label})" if _is_float(path, target) else "")
