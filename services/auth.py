@@ -194,7 +194,7 @@ async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> N
     email = _checked_account(email, password)
     # The operator configured this address: it counts as verified.
     admin = User(email=email, password_hash=hash_password(password), role="ADMIN", email_verified_at=utcnow())
-    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(insert(User).values(**admin.model_dump()).on_conflict_do_nothing(index_elements=["email"]))
     await session.execute(update(User).where(col(User.email) == email, col(User.role) != "ADMIN").values(role="ADMIN"))
     await session.commit()

@@ -56,7 +56,7 @@ class MemoryCache:
     """This process's answers: at most `max_entries`, each for `ttl` seconds, least recently used out first."""
 
     def __init__(self, *, ttl: float, max_entries: int) -> None:
-        self._entries: TTLCache = TTLCache(maxsize=max_entries, ttl=ttl)
+        self._entries: TTLCache[str, str] = TTLCache(maxsize=max_entries, ttl=ttl)
         self._lock = threading.Lock()  # TTLCache is not thread-safe; puts may come from to_thread callers
 
     async def get(self, key: str) -> Any | None:

@@ -89,7 +89,7 @@ def drift_test(reference: pd.Series, current: pd.Series, *, numeric: bool, metho
         return DriftTest(column, chosen, None, None, limit, False, len(ref), len(cur))
     statistic, p_value = _measure(chosen, ref, cur, numeric)
     score = p_value if chosen in P_VALUE_METHODS else statistic
-    drifted = bool(score < limit) if chosen in P_VALUE_METHODS else bool(score >= limit)
+    drifted = score is not None and (bool(score < limit) if chosen in P_VALUE_METHODS else bool(score >= limit))
     return DriftTest(column, chosen, statistic, p_value, limit, drifted, len(ref), len(cur))
 
 

@@ -69,8 +69,9 @@ def parse(text: str, known_columns: list[str], field: list[str]) -> Expression:
     if len(text) > MAX_EXPRESSION_LENGTH:
         raise invalid(f"The expression is longer than {MAX_EXPRESSION_LENGTH} characters", field)
     with _connection() as connection:
-        tree = json.loads(connection.execute("SELECT json_serialize_sql($1)",
-                                             [f"{_PREFIX}{text} FROM {_TABLE}"]).fetchone()[0])
+        row = connection.execute("SELECT json_serialize_sql($1)", [f"{_PREFIX}{text} FROM {_TABLE}"]).fetchone()
+    assert row is not None  # a SELECT of one value always has its row
+    tree = json.loads(row[0])
     if tree.get("error"):
         where = _position(tree.get("position"), text)
         message = str(tree.get("error_message", "syntax error")).replace(f" FROM {_TABLE}", "")

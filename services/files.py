@@ -8,7 +8,7 @@ import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import jwt
 
@@ -114,7 +114,7 @@ def publish(path: Path) -> None:
     objects.publish(path)
 
 
-def job_data_dir(params: dict) -> Path:
+def job_data_dir(params: dict[str, Any]) -> Path:
     """The data dir a job's end hooks use: this process's cache with an object store (a job's params name the
     enqueuing replica's), else the one in the params."""
     store = objects.current()
@@ -140,4 +140,5 @@ def verify_download(token: str, *, secret: str, kind: str, object_id: str, fmt: 
         return None
     if (claims.get("kind"), claims.get("oid"), claims.get("fmt")) != (kind, object_id, fmt):
         return None
-    return claims["sub"]
+    owner_id: str = claims["sub"]
+    return owner_id

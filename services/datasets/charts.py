@@ -14,7 +14,7 @@ import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -88,7 +88,7 @@ def _check(spec: dict[str, Any], types: dict[str, str]) -> None:
     if kind == "PIE" and spec.get("group_by"):
         raise invalid("A PIE chart cannot be grouped", ["input", "groupBy"])
     for name, most in (("limit", MAX_LIMIT), ("bins", 100), ("top", MAX_TOP)):
-        checked_count(spec[name], name=name, default=CHART_DEFAULTS[name], least=1, most=most, field=["input", name])
+        checked_count(spec[name], name=name, default=COUNT_DEFAULTS[name], least=1, most=most, field=["input", name])
 
 
 def _json(value: Any) -> Any:
@@ -107,7 +107,18 @@ def _group_label(value: Any) -> str | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(_json(value))
 
 
-CHART_DEFAULTS = {"aggregate": "COUNT", "bins": 20, "limit": 1000, "top": 20}  # for what a spec leaves out or null
+COUNT_DEFAULTS = {"bins": 20, "limit": 1000, "top": 20}
+CHART_DEFAULTS: dict[str, str | int] = {"aggregate": "COUNT", **COUNT_DEFAULTS}  # for what a spec leaves out or null
+
+
+class ChartPoint(TypedDict):
+    """One point as the schema hands it on: x (a number, an ISO time or a category), a histogram bin's right edge
+    as x2, y (None where it is not finite), and the label of its group."""
+
+    x: Any
+    x2: Any
+    y: float | None
+    group: str | None
 
 
 class Source:
@@ -145,10 +156,11 @@ class Source:
             return f"CAST(epoch_ns(CAST({self.column(name)} AS TIMESTAMP{'TZ' if getattr(kind, 'tz', None) else ''})) AS DOUBLE)"
         return self.number(name)
 
-    def one(self, sql: str) -> tuple:
-        return self.connection.sql(sql).fetchall()[0]
+    def one(self, sql: str) -> tuple[Any, ...]:
+        row: tuple[Any, ...] = self.connection.sql(sql).fetchall()[0]
+        return row
 
-    def arrow(self, sql: str, parameters: list | None = None) -> pa.Table:
+    def arrow(self, sql: str, parameters: list[Any] | None = None) -> pa.Table:
         return self.connection.sql(sql, params=parameters or None).to_arrow_table()
 
     def rows_at(self, columns: list[str], positions: np.ndarray) -> pa.Table:
@@ -196,14 +208,14 @@ def build_chart(data_dir: Path, dataset_id: str, columns: list[dict[str, Any]], 
     return {"type": kind, "x": spec["x"], "y": spec.get("y"), "points": points, "total_rows": total, "sampled": sampled}
 
 
-def _group_values(source: Source, spec: dict, where: str) -> list[Any]:
+def _group_values(source: Source, spec: dict[str, Any], where: str) -> list[Any]:
     """The group column's levels among rows passing `where`, sorted as pandas' groupby sorts them (missing last)."""
     group = source.column(spec["group_by"])
     levels = source.arrow(f"SELECT DISTINCT {group} AS g FROM {source.table} WHERE {where} ORDER BY g NULLS LAST")
     return list(levels.column("g").to_pandas(date_as_object=False)) if levels.num_rows else []
 
 
-def _histogram(source: Source, spec: dict) -> tuple[list[dict], bool]:
+def _histogram(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bool]:
     x, bins = spec["x"], spec["bins"]
     value = source.number(x)
     is_time = pa.types.is_timestamp(source.kind(x)) or pa.types.is_date(source.kind(x))
@@ -229,7 +241,7 @@ def _histogram(source: Source, spec: dict) -> tuple[list[dict], bool]:
     for level, bin_index, n in zip(counted["g"], counted["bin"], counted["n"]):
         counts.setdefault(_group_label(level), np.zeros(bins, dtype=np.int64))[int(bin_index)] += int(n)
     show = (lambda e: pd.Timestamp(e, unit="s").isoformat()) if is_time else float
-    points = []
+    points: list[ChartPoint] = []
     for level in levels:
         label = _group_label(level)
         per_bin = counts.get(label, np.zeros(bins, dtype=np.int64))
@@ -238,7 +250,7 @@ def _histogram(source: Source, spec: dict) -> tuple[list[dict], bool]:
     return points, False
 
 
-def _xy_points(frame: pd.DataFrame, spec: dict, index: np.ndarray, group: str | None) -> list[dict]:
+def _xy_points(frame: pd.DataFrame, spec: dict[str, Any], index: np.ndarray, group: str | None) -> list[ChartPoint]:
     xs, ys = frame[spec["x"]].to_numpy()[index], frame[spec["y"]].to_numpy(dtype=float)[index]
     return [{"x": _json(xv), "y": _json(yv), "x2": None, "group": group} for xv, yv in zip(xs, ys)]
 
@@ -254,7 +266,7 @@ def _valid(batch: pa.RecordBatch, names: list[str]) -> np.ndarray:
     return mask
 
 
-def _scatter(source: Source, spec: dict) -> tuple[list[dict], bool]:
+def _scatter(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bool]:
     """A seeded sample of the rows that have both x and y: counted in one pass, picked in a second."""
     wanted = list(dict.fromkeys(c for c in (spec["x"], spec["y"], spec.get("group_by")) if c))
     parquet = pq.ParquetFile(source.path)
@@ -279,7 +291,7 @@ def _scatter(source: Source, spec: dict) -> tuple[list[dict], bool]:
     return points, sampled
 
 
-def _line(source: Source, spec: dict) -> tuple[list[dict], bool]:
+def _line(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bool]:
     """Each series sorted by x (ties in file order) and thinned by LTTB. The whole (x, y) series is pulled when
     it fits the budget (the same points as ever); beyond it, DuckDB first keeps each x-bucket's first, last,
     lowest and highest point, and LTTB chooses among those."""
@@ -314,14 +326,15 @@ def _line(source: Source, spec: dict) -> tuple[list[dict], bool]:
     everything = np.unique(np.concatenate([p for _, p, _ in positions_by_series])) if positions_by_series else np.array([], int)
     values = source.rows_at(wanted, everything).to_pandas(date_as_object=False)
     where_in = {int(r): i for i, r in enumerate(everything)}
-    points, sampled = [], not fits
+    points: list[ChartPoint] = []
+    sampled = not fits
     for label, rows, thinned in positions_by_series:
         sampled = sampled or thinned
         points += _xy_points(values, spec, np.array([where_in[int(r)] for r in rows], dtype=np.int64), label)
     return points, sampled
 
 
-def _bars(source: Source, spec: dict) -> tuple[list[dict], bool]:
+def _bars(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bool]:
     """Top levels of x by the aggregate, the rest folded into "Other" (with groupBy: per group)."""
     x, how, top = source.column(spec["x"]), spec["aggregate"], spec["top"]
     y = source.number(spec["y"]) if spec.get("y") else "NULL"
@@ -343,7 +356,7 @@ def _bars(source: Source, spec: dict) -> tuple[list[dict], bool]:
     grouped = bool(spec.get("group_by"))
     order = sorted(range(len(frame)), key=lambda i: (int(frame["position"].iloc[i]),
                                                      _sort_text(frame["g"].iloc[i]) if grouped else ""))
-    points = []
+    points: list[ChartPoint] = []
     for i in order:
         position = int(frame["position"].iloc[i])
         level = OTHER if position > top else frame["level"].iloc[i]

@@ -16,8 +16,9 @@ from urllib.parse import unquote, urlsplit
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets.service import MAX_NAME, display_name, validate_csv_options
+from services.datasets.service import display_name, validate_csv_options
 from services.errors import invalid
+from services.names import MAX_NAME
 from services.ingest.download import check_import_url
 from services.ingest.s3_import import check_s3_source, is_s3_url
 from services.jobs.engine import JobEngine
@@ -54,7 +55,7 @@ async def import_from_url(session: AsyncSession, *, jobs: JobEngine, owner_id: s
         check_s3_source(url, allowed_buckets=limits.allowed_s3_buckets, field=["url"])
     else:
         check_import_url(url, ["url"])
-        await asyncio.to_thread(vetted_addresses, parts.hostname, parts.port or 443, allow, ["url"])
+        await asyncio.to_thread(vetted_addresses, parts.hostname or "", parts.port or 443, allow, ["url"])
     shown = display_name(unquote(parts.path.rstrip("/").rsplit("/", 1)[-1]) or parts.hostname)
     dataset = Dataset(owner_id=owner_id, name=(name or shown).strip()[:MAX_NAME], file_name=shown, csv_options=options,
                       expires_at=expires_at)

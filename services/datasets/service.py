@@ -164,7 +164,7 @@ async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id
                        "upload_stall_seconds": stall_seconds}
         job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params)
         await session.commit()
-        if following:
+        if following and arrival is not None:  # following implies an arrival
             arrival.report_state_to(files.upload_state_path(data_dir, dataset.id))
     except BaseException:
         await session.rollback()
@@ -185,7 +185,7 @@ async def _judgeable(arrival: UploadArrival | None) -> bool:
     if not arrival.finished and _starts_like_zip(arrival):
         await arrival.wait_complete()  # a workbook is judged by the directory at its end
     if arrival.failure:
-        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE if "too large" in arrival.failure else "INVALID_INPUT",
+        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE if "too large" in arrival.failure else ErrorCode.INVALID_INPUT,
                            f"The upload did not complete: {arrival.failure}")
     return not arrival.finished
 
@@ -244,7 +244,8 @@ async def children_of(session: AsyncSession, *, owner_id: str, dataset_ids: list
     query = select(Dataset).where(col(Dataset.parent_id).in_(set(dataset_ids)), Dataset.owner_id == owner_id)
     children: dict[str, list[Dataset]] = {dataset_id: [] for dataset_id in dataset_ids}
     for child in (await session.exec(query.order_by(col(Dataset.created_at)))).all():
-        children[child.parent_id].append(child)
+        if child.parent_id is not None:  # always: the query asks for children
+            children[child.parent_id].append(child)
     return children
 
 
@@ -303,14 +304,15 @@ def read_rows(data_dir: Path, dataset_id: str, *, offset: int, limit: int) -> tu
     names = parquet.schema_arrow.names
     if offset >= total or limit == 0:
         return names, [], total
-    groups, start, first_row = [], 0, None
+    groups: list[int] = []
+    start, first_row = 0, None
     for index in range(parquet.num_row_groups):
         size = parquet.metadata.row_group(index).num_rows
         if start + size > offset and start < offset + limit:
             groups.append(index)
             first_row = start if first_row is None else first_row
         start += size
-    table = parquet.read_row_groups(groups).slice(offset - first_row, limit)
+    table = parquet.read_row_groups(groups).slice(offset - (first_row or 0), limit)  # offset < total: a group holds it
     return names, json_rows(table), total
 
 

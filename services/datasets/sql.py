@@ -121,7 +121,8 @@ def run_query(*, sql: str, datasets: list[Dataset], data_dir: Path, limits: Quer
                        elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
 
 
-def _sandbox(tables: list[QueryTable], data_dir: Path, memory_mb: int, scratch_dir: Path | None):
+def _sandbox(tables: list[QueryTable], data_dir: Path, memory_mb: int,
+             scratch_dir: Path | None) -> duckdb.DuckDBPyConnection:
     connection = connect(memory_mb=memory_mb, scratch_dir=scratch_dir, threads=2)
     # A user's ORDER BY must hold in what comes back: with insertion order off, DuckDB 2.0.1 was seen to
     # return ordered results out of order through execute() (issue 25's engine notes).
@@ -136,7 +137,7 @@ def _sandbox(tables: list[QueryTable], data_dir: Path, memory_mb: int, scratch_d
     return connection
 
 
-def _parse(connection, sql: str) -> list:
+def _parse(connection: duckdb.DuckDBPyConnection, sql: str) -> list[duckdb.Statement]:
     try:
         return connection.extract_statements(sql)
     except duckdb.Error as exc:

@@ -8,15 +8,18 @@ budget and spilling to its scratch dir, and only for a column whose sample could
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from services import dataplane
-from services.ingest.types import SAMPLE_SIZE, ColumnFacts, physical_dtype, semantic_type
+from services.ingest.types import SAMPLE_SIZE, ColumnFacts, IntegerBounds, physical_dtype, semantic_type
 
 BATCH_ROWS = 65_536
 READ_BUFFER = 1 << 20
@@ -31,8 +34,13 @@ class _Tally:
         self.seen = 0  # non-null values passed so far
         self.picked: list[pa.Array] = []
         self.nulls = 0
-        self.low = self.high = None
-        self.increasing, self.last = True, None
+        self.low: int | None = None
+        self.high: int | None = None
+        self.increasing = True
+        self.last: int | None = None  # the batch before's last value, for `increasing`
+
+    def is_increasing(self) -> bool:
+        return self.increasing
 
     def add(self, column: pa.Array) -> None:
         self.nulls += column.null_count
@@ -51,7 +59,7 @@ class _Tally:
                 self.last = array[-1]
 
 
-def describe_parquet(path: Path, *, memory_mb: int, scratch_dir: Path | None) -> list[dict]:
+def describe_parquet(path: Path, *, memory_mb: int, scratch_dir: Path | None) -> list[dict[str, Any]]:
     """describe_columns for the Parquet file at `path`, holding one batch and the samples at a time."""
     parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER)  # (pre-buffering doubled the peak)
     schema, metadata = parquet.schema_arrow, parquet.metadata
@@ -61,22 +69,24 @@ def describe_parquet(path: Path, *, memory_mb: int, scratch_dir: Path | None) ->
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
         for tally, column in zip(tallies, batch.columns):
             tally.add(column)
-    engine = None
+    engine: duckdb.DuckDBPyConnection | None = None
 
     def count_distinct(name: str) -> int:
         nonlocal engine
         engine = engine or dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
         quoted = '"' + name.replace('"', '""') + '"'
-        return engine.execute(f"SELECT count(DISTINCT {quoted}) FROM {dataplane.parquet_source(path)}").fetchone()[0]
+        row = engine.execute(f"SELECT count(DISTINCT {quoted}) FROM {dataplane.parquet_source(path)}").fetchone()
+        assert row is not None  # a count always has its row
+        return int(row[0])
 
-    described = []
+    described: list[dict[str, Any]] = []
     try:
         for index, (field, tally) in enumerate(zip(schema, tallies)):
             sample = pa.concat_arrays(tally.picked) if tally.picked else pa.array([], field.type)
-            facts = ColumnFacts(field.type, rows, tally.nulls, sample,
-                                {"min": tally.low, "max": tally.high} if tally.low is not None else None,
-                                lambda tally=tally: tally.increasing,
-                                lambda name=field.name: count_distinct(name))
+            bounds = (IntegerBounds(min=tally.low, max=tally.high)
+                      if tally.low is not None and tally.high is not None else None)
+            facts = ColumnFacts(field.type, rows, tally.nulls, sample, bounds, tally.is_increasing,
+                                partial(count_distinct, field.name))
             described.append({"name": field.name, "index": index, "semantic_type": semantic_type(field.name, facts),
                               "dtype": physical_dtype(field.type), "null_count": tally.nulls})
     finally:

@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from services.ingest.encoding import detect_encoding
+from services.ingest.encoding import DetectedEncoding, detect_encoding
 
 DELIMITERS = [",", ";", "\t", "|"]
 WHITESPACE = "whitespace"
@@ -157,8 +157,8 @@ def detect_header(rows: list[list[str]]) -> bool:
     for index, cell in enumerate(first):
         if _looks_numeric(cell):
             continue  # a number recurring below a numeric cell says nothing
-        column = {row[index] for row in body if index < len(row)}
-        if cell in column:
+        below = {row[index] for row in body if index < len(row)}
+        if cell in below:
             return False
     return not any(_looks_numeric(cell) for cell in first)
 
@@ -232,8 +232,10 @@ def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str
                    quote_char: str | None = None) -> CsvDialect:
     """Detected settings; any explicit option wins over detection."""
     given_delimiter = delimiter is not None
-    detected = None if encoding else detect_encoding(sample)
-    encoding = encoding or detected.encoding
+    detected: DetectedEncoding | None = None
+    if not encoding:
+        detected = detect_encoding(sample)
+        encoding = detected.encoding
     text = decode_sample(sample, encoding).lstrip("\ufeff").replace("\x00", "")
     line_ending = detect_line_ending(text)
     lines = _split_lines(text, line_ending)

@@ -14,8 +14,12 @@ import io
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.errors import ErrorCode, ServiceError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 POLL_SECONDS = 0.01
 COMPLETE, ABORTED = "complete", "aborted"
@@ -61,9 +65,10 @@ class FollowedFile:
             if current >= size:
                 self.waited += time.monotonic() - started
                 return current
-            if self._read_state(current):
+            final_size = self._read_state(current)
+            if final_size is not None:
                 self.waited += time.monotonic() - started
-                return self.final_size
+                return final_size
             now = time.monotonic()
             if current != last_size:
                 last_size, last_growth = current, now
@@ -77,14 +82,17 @@ class FollowedFile:
             self.wait_for(1 << 62)
         return self.final_size
 
-    def _read_state(self, current: int) -> bool:
+    def _read_state(self, current: int) -> int | None:
+        """The final size once the upload has ended well; None while it is still arriving."""
+        if self.state_path is None:  # nothing to watch: complete from the start
+            return self.final_size
         try:
             outcome, _, detail = self.state_path.read_text().partition(" ")
         except FileNotFoundError:
-            return False
+            return None
         if outcome == COMPLETE:
             self.final_size = int(detail)
-            return True
+            return self.final_size
         raise UploadCutOff(f"The upload was cut off after {current:,} bytes ({detail})")
 
     def open(self) -> io.RawIOBase:
@@ -101,7 +109,7 @@ class _FollowingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         available = self._followed.wait_for(self._position + 1)
         if available <= self._position:
             return 0

@@ -5,6 +5,8 @@ Every field has a default, so rows written before a field existed still load.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -42,6 +44,6 @@ class IngestInfo(StoredModel):
     rejects: list[RejectedLine] = []  # the first few; all of them in the rejects download
     alerts: list[IngestAlert] = []
 
-    def stored(self) -> dict:
+    def stored(self) -> dict[str, Any]:
         """The JSON column's value: only what was set, so a file's info reads as before (no nulls for a workbook)."""
         return self.model_dump(mode="json", exclude_unset=True)

@@ -13,6 +13,7 @@ fails the job with a message saying so, and its partial files are removed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pyarrow as pa
@@ -46,7 +47,7 @@ WHOLE_FILE_FACTOR = 3  # the whole-file reader holds about three times the text 
 GZIP_RATIO = 6  # a guess at how much a gzip text inflates, to judge whether it could be read whole
 
 
-def run_ingest(ctx: JobContext) -> dict:
+def run_ingest(ctx: JobContext) -> dict[str, Any]:
     data_dir = Path(ctx.params["data_dir"])
     dataset_id = ctx.params["dataset_id"]
     source = files.original_path(data_dir, dataset_id)
@@ -124,7 +125,7 @@ def _download_import(ctx: JobContext, source: Path, data_dir: Path) -> int:
     return size
 
 
-def _read_table_file(ctx: JobContext, source: Path, kind: str) -> tuple[pa.Table, dict]:
+def _read_table_file(ctx: JobContext, source: Path, kind: str) -> tuple[pa.Table, dict[str, Any]]:
     options = ctx.params.get("csv_options") or {}
     max_rows = int(ctx.params.get("max_sheet_rows") or DEFAULT_MAX_SHEET_ROWS)
     max_decompressed = int(ctx.params["max_decompressed_bytes"])
@@ -136,7 +137,7 @@ def _read_table_file(ctx: JobContext, source: Path, kind: str) -> tuple[pa.Table
 
 
 def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset_id: str,
-               followed: FollowedFile) -> tuple[pa.Table | None, dict]:
+               followed: FollowedFile) -> tuple[pa.Table | None, dict[str, Any]]:
     options = ctx.params.get("csv_options") or {}
     max_decompressed = int(ctx.params["max_decompressed_bytes"])
     dialect = detect_file_dialect(source, options=options, followed=followed)
@@ -153,7 +154,7 @@ def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset
     ragged = RaggedLines(options.get("on_bad_lines", PAD), dialect.delimiter, dialect.quote_char, dialect.encoding,
                          delimiter_certain=dialect.delimiter_certain)
     nuls = NulCount() if strips_nuls(dialect) else None
-    inferred: dict = {}
+    inferred: dict[str, Any] = {}  # the columns, when the chunked reader judged them on its way
     budget = ctx.memory_mb * MB
     keep_bytes = int(max(0, budget - psutil.Process().memory_info().rss) * KEEP_SHARE)
     with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary:
@@ -186,8 +187,9 @@ def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset
         _write_rejects(ragged, files.rejects_path(data_dir, dataset_id))
     if nuls is not None and nuls.removed:
         ctx.log(f"Removed {nuls.removed:,} NUL byte(s) from the text", level="WARNING")
-    if ragged.summary():
-        ctx.log(ragged.summary(), level="WARNING")
+    ragged_summary = ragged.summary()
+    if ragged_summary:
+        ctx.log(ragged_summary, level="WARNING")
     return table, {"format": "GZIP" if kind == GZIP else "TEXT", "encoding": dialect.encoding,
                    "delimiter": dialect.delimiter, "quote_char": dialect.quote_char, "has_header": dialect.has_header,
                    "decimal": dialect.decimal, "skip_rows": dialect.skip_rows, "line_ending": repr(dialect.line_ending),
@@ -195,7 +197,7 @@ def _read_text(ctx: JobContext, source: Path, kind: str, data_dir: Path, dataset
                    "encoding_confidence": dialect.encoding_confidence, "alerts": alerts, **ragged.info(), **inferred}
 
 
-def _encoding_alerts(dialect: CsvDialect) -> list[dict]:
+def _encoding_alerts(dialect: CsvDialect) -> list[dict[str, str]]:
     """A guess the detector was unsure of is said out loud: mojibake must never pass silently."""
     if dialect.encoding_confidence is None or dialect.encoding_confidence >= LOW_CONFIDENCE:
         return []
@@ -206,8 +208,9 @@ def _encoding_alerts(dialect: CsvDialect) -> list[dict]:
                         f"csv.encoding set"}]
 
 
-def _read_widened(ctx: JobContext, source: Path, dialect, temporary: Path, max_decompressed: int, ragged: RaggedLines,
-                  nuls: NulCount | None, keep_bytes: int, needed: int, reason: Exception) -> tuple[pa.Table | None, str]:
+def _read_widened(ctx: JobContext, source: Path, dialect: CsvDialect, temporary: Path, max_decompressed: int,
+                  ragged: RaggedLines, nuls: NulCount | None, keep_bytes: int, needed: int,
+                  reason: Exception) -> tuple[pa.Table | None, str]:
     """Types from a first pass over every chunk, then the file streamed again with them fixed (dates that fail
     too often stay text, as the whole-file reader leaves them); a file the chunks cannot take is refused."""
     try:

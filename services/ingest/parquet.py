@@ -33,7 +33,7 @@ class ParquetBatchWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._batches: queue.Queue = queue.Queue()
+        self._batches: queue.Queue[pa.RecordBatch | None] = queue.Queue()  # None: the last one
         self._queued = 0
         self._room = threading.Condition()
         self._failure: BaseException | None = None
@@ -53,7 +53,7 @@ class ParquetBatchWriter:
                 self._queued += batch.nbytes
             self._batches.put(batch)
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._batches.put(None)
         self._thread.join()
         if self._failure is not None and exc_info[0] is None:

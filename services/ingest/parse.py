@@ -14,7 +14,7 @@ import pyarrow.csv as pacsv
 from services.errors import ErrorCode, ServiceError
 from services.ingest.detect import WHITESPACE, WHITESPACE_FIELD, CsvDialect, detect_dialect
 from services.ingest.follow import FollowedFile
-from services.ingest.ragged import FAIL, LineBase, RaggedLines
+from services.ingest.ragged import FAIL, LineBase, RaggedLines, RowHandler
 from services.ingest.sniff import CappedGzipReader, NulCount, NulFreeReader, is_gzip, read_text_head
 from services.ingest.types import parse_datetime_strings
 
@@ -24,7 +24,7 @@ FALSE_VALUES = ["false", "False", "FALSE", "no", "No", "NO"]
 
 
 def open_text_bytes(path: Path, max_decompressed: int, nuls: NulCount | None = None,
-                    followed: FollowedFile | None = None) -> io.BufferedIOBase:
+                    followed: FollowedFile | None = None) -> io.BufferedReader:
     """The file's text bytes, inflating gzip through a capped reader, without NUL bytes when `nuls` counts them.
 
     A `followed` file is read as it arrives.
@@ -34,6 +34,7 @@ def open_text_bytes(path: Path, max_decompressed: int, nuls: NulCount | None = N
     with path.open("rb") as raw:
         gzipped = is_gzip(raw.read(2))
     source = followed.open() if followed is not None and not followed.complete else None
+    raw_stream: io.RawIOBase
     if gzipped:
         raw_stream = CappedGzipReader(source or path, max_decompressed)
     elif nuls is None and source is None:
@@ -103,15 +104,15 @@ def _read_with_arrow(path: Path, dialect: CsvDialect, max_decompressed: int, rag
     return table
 
 
-def read_arrow_csv(stream: Any, dialect: CsvDialect, handler=None) -> pa.Table:
+def read_arrow_csv(stream: Any, dialect: CsvDialect, handler: RowHandler | None = None) -> pa.Table:
     """pyarrow's reader with the upload's conversions: null tokens, booleans, decimal mark."""
     read_options, parse_options, convert_options = arrow_csv_options(dialect, handler)
     return pacsv.read_csv(stream, read_options=read_options, parse_options=parse_options,
                           convert_options=convert_options)
 
 
-def arrow_csv_options(dialect: CsvDialect, handler=None) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions,
-                                                                  pacsv.ConvertOptions]:
+def arrow_csv_options(dialect: CsvDialect, handler: RowHandler | None = None) -> tuple[
+        pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
     encoding = "utf8" if dialect.encoding in ("utf-8", "utf-8-sig") else dialect.encoding
     read_options = pacsv.ReadOptions(skip_rows=dialect.skip_rows, encoding=encoding, block_size=8 << 20,
                                      autogenerate_column_names=not dialect.has_header)
@@ -122,7 +123,7 @@ def arrow_csv_options(dialect: CsvDialect, handler=None) -> tuple[pacsv.ReadOpti
     return read_options, parse_options, convert_options
 
 
-def parse_options_for(dialect: CsvDialect, handler=None) -> pacsv.ParseOptions:
+def parse_options_for(dialect: CsvDialect, handler: RowHandler | None = None) -> pacsv.ParseOptions:
     """`handler` receives the rows whose field count differs from the header's (services.ingest.ragged)."""
     return pacsv.ParseOptions(delimiter=dialect.delimiter, quote_char=dialect.quote_char, double_quote=True,
                               newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=handler)
@@ -153,7 +154,7 @@ def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int, rag
     return table
 
 
-def detect_file_dialect(path: Path, *, options: dict, followed: FollowedFile | None = None) -> CsvDialect:
+def detect_file_dialect(path: Path, *, options: dict[str, Any], followed: FollowedFile | None = None) -> CsvDialect:
     """Encoding, delimiter, header and the rest from the file's head; explicit `options` win."""
     sample = read_text_head(path, DETECTION_SAMPLE_BYTES, followed)
     return detect_dialect(sample, encoding=options.get("encoding"), delimiter=options.get("delimiter"),

@@ -12,10 +12,17 @@ import csv
 import io
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from services.errors import ErrorCode, ServiceError
+
+if TYPE_CHECKING:
+    from pyarrow.csv import InvalidRow
+
+RowHandler = Callable[["InvalidRow"], str]  # pyarrow's invalid_row_handler: "skip" or "error"
 
 PAD, SKIP, FAIL = "PAD", "SKIP", "FAIL"
 POLICIES = (PAD, SKIP, FAIL)
@@ -100,12 +107,12 @@ class RaggedLines:
         first = sorted(self.rejects, key=lambda r: r.line)[:1]
         return "; ".join(parts) + (f" (first: line {first[0].line}, {first[0].reason})" if first else "")
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         rejects = sorted(self.rejects, key=lambda r: r.line)
         return {"padded_lines": self.padded, "trimmed_lines": self.trimmed, "rejected_lines": len(rejects),
                 "rejects": [{"line": r.line, "text": r.text, "reason": r.reason} for r in rejects[:KEPT_IN_INFO]]}
 
-    def write_rejects(self, path) -> None:
+    def write_rejects(self, path: Path) -> None:
         with open(path, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             writer.writerow(["line", "reason", "text"])
@@ -120,7 +127,7 @@ class PieceRows:
     encoding: str
     rows: list[tuple[int, str]] = field(default_factory=list)
 
-    def handler(self, row) -> str:
+    def handler(self, row: InvalidRow) -> str:
         self.rows.append((row.expected_columns, row.text))
         return "skip"
 
@@ -149,7 +156,8 @@ class PieceRows:
         self.tally.add(padded=padded, trimmed=trimmed, rejects=rejects)
         if not padded + trimmed:
             return None  # pyarrow already left the rejected rows out
-        view, pieces, start = memoryview(data), [], 0
+        view, start = memoryview(data), 0
+        pieces: list[bytes | memoryview] = []
         for begin, end, replacement in sorted(edits):
             pieces += [view[start:begin], replacement]
             start = end
@@ -172,14 +180,15 @@ class PieceRows:
             offset = _find_row(data, text.encode(self.encoding, "replace"), newline, 0)
             fields = next(csv.reader([text], delimiter=self.tally.delimiter, quotechar=self.tally.quote_char), [])
             found.append((first_line.line_at(data, offset, newline) if offset >= 0 else 0, len(fields), expected))
-        line, fields, expected = min(found)
-        raise ServiceError(ErrorCode.PARSE_ERROR, f"Line {line} has {fields} fields where the header has {expected}")
+        line, field_count, expected = min(found)
+        raise ServiceError(ErrorCode.PARSE_ERROR,
+                           f"Line {line} has {field_count} fields where the header has {expected}")
 
 
 class LineBase:
     """The file line a piece of text starts on; computed only when a disagreeing row needs it."""
 
-    def __init__(self, count_before=lambda: 0) -> None:
+    def __init__(self, count_before: Callable[[], int] = lambda: 0) -> None:
         self._count_before = count_before
         self._base: int | None = None
 

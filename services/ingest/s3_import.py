@@ -42,7 +42,7 @@ def download_s3(url: str, target: Path, *, max_bytes: int, log: Callable[[str], 
     bucket, key = parts.netloc, parts.path.lstrip("/")
     client = objects.s3_client()
     try:
-        size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        size: int = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -58,8 +59,10 @@ def read_workbook(path: Path, *, sheet: str | None, max_rows: int, max_decompres
     return cells_to_table(rows), chosen
 
 
-def cells_to_table(rows: list[list]) -> pa.Table:
-    """Typed columns from a grid of cells: a header when the first row names the columns (as for text)."""
+def cells_to_table(rows: list[list[Any]]) -> pa.Table:
+    """Typed columns from a grid of cells: a header when the first row names the columns (as for text).
+
+    A cell is what python-calamine gives (int, float, str, bool, date, datetime, time, timedelta), "" when empty."""
     rows = [row for row in rows if any(cell not in ("", None) for cell in row)]
     if not rows:
         raise ServiceError(ErrorCode.PARSE_ERROR, "The sheet is empty")
@@ -75,7 +78,7 @@ def cells_to_table(rows: list[list]) -> pa.Table:
     return convert_datetime_strings(table)
 
 
-def _column(cells: list) -> pa.Array:
+def _column(cells: list[Any]) -> pa.Array:
     """One type per column: numbers (integers when every value is whole), booleans, dates, or else text."""
     values = [None if cell == "" else cell for cell in cells]
     present = [value for value in values if value is not None]
@@ -91,7 +94,7 @@ def _column(cells: list) -> pa.Array:
     return pa.array([None if v is None else _as_text(v) for v in values], pa.string())
 
 
-def _kind(value) -> str:
+def _kind(value: object) -> str:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, float)):
@@ -105,7 +108,7 @@ def _as_datetime(value: dt.date | dt.datetime) -> dt.datetime:
     return value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
 
 
-def _as_text(value) -> str:
+def _as_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():

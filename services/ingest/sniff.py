@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from services.errors import ErrorCode, ServiceError
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
     from services.ingest.follow import FollowedFile
 
 SAMPLE_BYTES = 64 * 1024
@@ -152,17 +154,18 @@ class NulFreeReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
-        while True:
-            data = self._inner.read(len(buffer))
-            if not data:
-                return 0
-            if b"\x00" in data:
-                data = self._nuls.strip(data)
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        with memoryview(buffer) as target:  # released on return: a caller may resize its bytearray next
+            while True:
+                data = self._inner.read(len(target))
                 if not data:
-                    continue
-            buffer[:len(data)] = data
-            return len(data)
+                    return 0
+                if b"\x00" in data:
+                    data = self._nuls.strip(data)
+                    if not data:
+                        continue
+                target[:len(data)] = data
+                return len(data)
 
     def close(self) -> None:
         self._inner.close()
@@ -180,7 +183,7 @@ class CappedGzipReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         count = self._file.readinto(buffer)
         self._produced += count
         if self._produced > self._max:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -70,7 +70,7 @@ def datetime_format(column: pa.ChunkedArray | pa.Array, *, min_ratio: float = DA
 
 def unparsed_datetimes(original: pa.ChunkedArray | pa.Array, parsed: pa.ChunkedArray | pa.Array) -> int:
     """Values the format turned into nulls."""
-    return parsed.null_count - original.null_count
+    return int(parsed.null_count - original.null_count)
 
 
 def few_enough_unparsed(unparsed: int, values: int, *, min_ratio: float = DATETIME_MIN_RATIO) -> bool:
@@ -96,6 +96,11 @@ def _sample(column: pa.ChunkedArray, size: int = SAMPLE_SIZE) -> pa.Array:
     return picked.combine_chunks() if isinstance(picked, pa.ChunkedArray) else picked
 
 
+class IntegerBounds(TypedDict):
+    min: int
+    max: int
+
+
 @dataclass
 class ColumnFacts:
     """What judging a column's meaning needs, from a table in memory or streamed from a Parquet file.
@@ -106,7 +111,7 @@ class ColumnFacts:
     rows: int
     null_count: int
     sample: pa.Array  # up to SAMPLE_SIZE non-null values, every k-th (see _sample)
-    bounds: dict | None  # integers only: {"min": .., "max": ..}
+    bounds: IntegerBounds | None  # integers only
     increasing: Callable[[], bool]  # null-free integers: every value above the one before
     count_distinct: Callable[[], int]  # exact count of distinct non-null values
 
@@ -153,7 +158,7 @@ def semantic_type(name: str, column: pa.ChunkedArray | ColumnFacts) -> str:
         return "DATETIME"
     if pa.types.is_integer(arrow_type):
         bounds = facts.bounds
-        if bounds["min"] in (0, 1) and bounds["max"] in (0, 1):
+        if bounds is not None and bounds["min"] in (0, 1) and bounds["max"] in (0, 1):
             return "BOOLEAN"
         if non_null >= IDENTIFIER_MIN_ROWS and _ID_NAME.search(name) and _is_unique(facts):
             return "IDENTIFIER"
@@ -176,7 +181,7 @@ def semantic_type(name: str, column: pa.ChunkedArray | ColumnFacts) -> str:
     return "TEXT"
 
 
-def describe_columns(table: pa.Table) -> list[dict]:
+def describe_columns(table: pa.Table) -> list[dict[str, Any]]:
     return [{"name": name, "index": index, "semantic_type": semantic_type(name, table.column(index)),
              "dtype": physical_dtype(table.column(index).type), "null_count": table.column(index).null_count}
             for index, name in enumerate(table.column_names)]

@@ -93,7 +93,7 @@ class Explainer:
             self.method, self.exact = LINEAR_EXACT, True
             reference = _dense(pipeline[:-1].transform(background[features]))
             self.reference = reference.mean(axis=0)
-            self.space = VALUE if not self.classify else (LOG_ODDS if len(self.labels) == 2 else MULTICLASS_LOGIT)
+            self.space = VALUE if not self.classify else (LOG_ODDS if self._two_classes else MULTICLASS_LOGIT)
         elif exact == TREE_SHAP:
             import shap  # noqa: PLC0415 - 3-4 s to import; only when a tree model is first explained
             self.method, self.exact = TREE_SHAP, True
@@ -101,7 +101,7 @@ class Explainer:
             # A forest's trees compare float32 features; TreeSHAP gets the same rounding, so it follows the same paths.
             self.float32 = kind in FORESTS
             self.space = (VALUE if not self.classify else PROBABILITY if kind in FORESTS
-                          else LOG_ODDS if len(self.labels) == 2 else MULTICLASS_LOGIT)
+                          else LOG_ODDS if self._two_classes else MULTICLASS_LOGIT)
         elif background is not None and len(background):
             self.method, self.exact = KERNEL_SHAP, False
             self.space = PROBABILITY if self.classify else VALUE
@@ -111,6 +111,10 @@ class Explainer:
         else:
             raise invalid(f"This model ({kind}) keeps no training sample and its training dataset is gone: its "
                           "explanations need one as their reference", ["explain"])
+
+    @property
+    def _two_classes(self) -> bool:
+        return self.labels is not None and len(self.labels) == 2
 
     # -- the arrays -------------------------------------------------------------------------------------------
     def explain_frame(self, frame: pd.DataFrame) -> ExplainedBatch:
@@ -139,6 +143,7 @@ class Explainer:
         values = np.asarray(self.tree.shap_values(z, check_additivity=False))    # (n, p) or (n, p, k)
         if values.ndim == 2:
             values = values[:, :, None]
+        assert self.groups is not None  # TreeSHAP is chosen only when the groups are known
         contributions = np.einsum("npk,pf->nkf", values, self.groups)
         base = np.atleast_1d(np.asarray(self.tree.expected_value, dtype=float))
         if self.float32 and len(z) <= FOREST_DIRECT_ROWS:
@@ -154,7 +159,7 @@ class Explainer:
 
     def _binary_both_ways(self, base: np.ndarray, outputs: np.ndarray, contributions: np.ndarray) -> ExplainedBatch:
         """Binary log-odds come for the second class only; the first class's are their negation (exactly)."""
-        if self.classify and len(self.labels) == 2 and outputs.shape[1] == 1:
+        if self._two_classes and outputs.shape[1] == 1:
             base, outputs, contributions = (np.concatenate([-base, base]), np.hstack([-outputs, outputs]),
                                             np.concatenate([-contributions, contributions], axis=1))
         return ExplainedBatch(self.labels, base, outputs, contributions)
@@ -176,7 +181,8 @@ class Explainer:
             index = coded.astype(int)
             raw = pd.DataFrame({name: uniques.take(index[:, j]) for j, (name, uniques) in enumerate(tables)})
             raw = raw.astype(dtypes)
-            return self.pipeline.predict_proba(raw) if self.classify else self.pipeline.predict(raw)
+            predicted: np.ndarray = self.pipeline.predict_proba(raw) if self.classify else self.pipeline.predict(raw)
+            return predicted
 
         # KernelSHAP, not the permutation explainer: that one JIT-compiles numba code on first use (10-40 s).
         explainer = shap.KernelExplainer(model_output, codes[:len(self.background)])
@@ -193,7 +199,7 @@ class Explainer:
             raise invalid(f"This model's explanations are sampled (up to seconds a row): at most "
                           f"{MAX_SAMPLED_ROWS} rows per call with explain", ["rows"])
         batch = self.explain_frame(frame)
-        labels = batch.labels or [None]
+        labels: list[str | None] = [*batch.labels] if batch.labels else [None]
         result = []
         for i in range(len(frame)):
             base = batch.base[i] if batch.base.ndim == 2 else batch.base
@@ -212,7 +218,7 @@ def contribution_columns(explainer: Explainer, batch: pd.DataFrame) -> pd.DataFr
     class = that class's output in the explainer's space."""
     explained = explainer.explain_frame(batch)
     columns: dict[str, np.ndarray] = {}
-    labels = explained.labels or [None]
+    labels: list[str | None] = [*explained.labels] if explained.labels else [None]
     base = explained.base if explained.base.ndim == 2 else np.broadcast_to(explained.base, (len(batch), len(labels)))
     for k, label in enumerate(labels):
         prefix = "contrib__" if label is None else f"contrib__{label}__"
@@ -289,9 +295,10 @@ def read_background(data_dir: Path, model_id: str, dataset_id: str | None, featu
 
     kept = files.fetched(background_path(data_dir, model_id))
     if kept.exists():
-        return pq.read_table(kept).to_pandas(date_as_object=False)
+        background: pd.DataFrame = pq.read_table(kept).to_pandas(date_as_object=False)
+        return background
     source = files.fetched(files.parquet_path(data_dir, dataset_id)) if dataset_id else None
     if source is None or not source.exists():
         return None
-    frame = pq.read_table(source, columns=features).to_pandas(date_as_object=False)
+    frame: pd.DataFrame = pq.read_table(source, columns=features).to_pandas(date_as_object=False)
     return frame.sample(min(BACKGROUND_ROWS, len(frame)), random_state=0)

@@ -101,7 +101,7 @@ def prepared(plan: list[Numeric | Fitted], columns: dict[str, Any]) -> np.ndarra
             missing = np.isnan(block)
             if missing.any():
                 block[missing] = np.broadcast_to(part.fill, block.shape)[missing]
-            if part.mean is not None:
+            if part.mean is not None and part.scale is not None:  # a scaling part has both
                 block -= part.mean
                 block /= part.scale
         else:

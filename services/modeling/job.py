@@ -3,6 +3,7 @@ version, batch by batch, and write it again with prediction columns)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -19,11 +20,11 @@ from services.modeling.train import train_model
 from services.monitoring.jobs import DatasetSample
 
 
-def run_train(ctx: JobContext) -> dict:
+def run_train(ctx: JobContext) -> dict[str, Any]:
     return train_model(ctx, ctx.params)
 
 
-def run_predict(ctx: JobContext) -> dict:
+def run_predict(ctx: JobContext) -> dict[str, Any]:
     """Score every row of the source version, streaming batches in and out within the job's memory budget."""
     p = ctx.params
     data_dir = Path(p["data_dir"])
@@ -41,7 +42,7 @@ def run_predict(ctx: JobContext) -> dict:
         ctx.log(f"Explaining every row: {explainer.method}, output space {explainer.space}")
 
         def extra(frame: pd.DataFrame) -> dict[str, pa.Array]:  # contribution columns, batch by batch
-            return {name: pa.array(values.to_numpy(dtype=float))
+            return {str(name): pa.array(values.to_numpy(dtype=float))
                     for name, values in contribution_columns(explainer, frame).items()}
     ctx.stage("predict")
 
@@ -78,7 +79,8 @@ def run_predict(ctx: JobContext) -> dict:
                         "fitted": None}]}
 
 
-def _described(sample: pa.RecordBatch, source_columns: list[dict] | None, new_nulls: dict[str, int]) -> list[dict]:
+def _described(sample: pa.RecordBatch, source_columns: list[dict[str, Any]] | None,
+               new_nulls: dict[str, int]) -> list[dict[str, Any]]:
     """The source's columns as they were described at ingest (unchanged here); the new ones judged on the first
     batch, with their null counts over every batch."""
     known = {c["name"]: c for c in source_columns or []}

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -76,7 +77,8 @@ def _quoted(name: str) -> str:
 
 
 def read_training_frame(path: Path, *, names: list[str], target: str, columns: list[dict[str, Any]],
-                        classify: bool | None, memory_mb: int, scratch_dir: Path | None, seed: int, log,
+                        classify: bool | None, memory_mb: int, scratch_dir: Path | None, seed: int,
+                        log: Callable[[str], None],
                         max_rows: int | None = None) -> TrainingFrame:
     """The labelled rows of `names`: all of them when they fit the budget (and `max_rows`, when given), else a
     stratified sample that does.
@@ -86,7 +88,7 @@ def read_training_frame(path: Path, *, names: list[str], target: str, columns: l
     per_row = bytes_per_row(path, names, columns)
     fits = rows_within(memory_mb, per_row)
     capped = max_rows is not None and max_rows < fits  # the caller's cap, not the budget, decides the sample
-    if capped:
+    if capped and max_rows is not None:
         fits = max_rows
     parquet = pq.ParquetFile(path)
     total = parquet.metadata.num_rows
@@ -104,8 +106,9 @@ def read_training_frame(path: Path, *, names: list[str], target: str, columns: l
         connection.close()
 
 
-def _sampled(connection, path: Path, names: list[str], target: str, classify: bool | None, fits: int, seed: int,
-             per_row: float, memory_mb: int, log) -> TrainingFrame:
+def _sampled(connection: duckdb.DuckDBPyConnection, path: Path, names: list[str], target: str,
+             classify: bool | None, fits: int, seed: int, per_row: float, memory_mb: int,
+             log: Callable[[str], None]) -> TrainingFrame:
     source = dataplane.parquet_source(path)
     label = _quoted(target)
     present = f"{label} IS NOT NULL" + (f" AND NOT isnan({label})" if _is_float(path, target) else "")
@@ -138,4 +141,4 @@ def _threshold(rate: float) -> float:
 
 
 def _is_float(path: Path, name: str) -> bool:
-    return pa.types.is_floating(pq.read_schema(path).field(name).type)
+    return bool(pa.types.is_floating(pq.read_schema(path).field(name).type))

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets import DatasetStatus
-from services.datasets.service import MAX_NAME, get_dataset
+from services.datasets.service import get_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
@@ -28,7 +28,7 @@ from services.modeling.checks import check_numbers, check_target
 from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
 from services.monitoring.jobs import record_job_sample
-from services.names import derived_name, given_name
+from services.names import MAX_NAME, derived_name, given_name
 from services.pagination import Page, paginate
 from services.preprocessing import service as preprocessing
 from services.registry.names import ModelReference
@@ -123,7 +123,7 @@ async def models_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[Jo
         or_(col(Model.job_id).in_(job_ids), col(Model.id).in_([i for i in used.values() if i]))))).all()
     made = {row.job_id: row for row in rows if row.job_id}
     by_id = {row.id: row for row in rows}
-    found = {job_id: made.get(job_id) or by_id.get(used[job_id]) for job_id in job_ids}
+    found = {job_id: made.get(job_id) or by_id.get(used[job_id] or "") for job_id in job_ids}  # "": names no model
     return {job_id: model for job_id, model in found.items() if model is not None}
 
 
@@ -315,7 +315,8 @@ def forest_aware(pipeline: Any, frame: pd.DataFrame, method: str) -> np.ndarray:
     """
     forest = _forest(pipeline[-1], len(frame))
     if forest is None:
-        return getattr(pipeline, method)(frame)
+        predicted: np.ndarray = getattr(pipeline, method)(frame)
+        return predicted
     return _forest_average(forest, pipeline[:-1].transform(frame), method)
 
 

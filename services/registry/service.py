@@ -69,7 +69,7 @@ async def _touch(session: AsyncSession, *, owner_id: str, name: str, bump: bool 
         values["latest_version"] = RegisteredModel.latest_version + 1
     row = (await session.execute(
         update(RegisteredModel).where(col(RegisteredModel.owner_id) == owner_id, col(RegisteredModel.name) == name)
-        .values(**values).returning(RegisteredModel.id, RegisteredModel.latest_version))).first()
+        .values(**values).returning(col(RegisteredModel.id), col(RegisteredModel.latest_version)))).first()
     return (row[0], row[1]) if row else None
 
 
@@ -107,8 +107,9 @@ async def _register_once(session: AsyncSession, *, owner: User, model_id: str | 
         await session.flush()  # the unique (owner, name) refuses a concurrent twin here
         number = 1
     else:
-        registered = await session.get(RegisteredModel, touched[0], populate_existing=True)
-        assert registered is not None
+        stored = await session.get(RegisteredModel, touched[0], populate_existing=True)
+        assert stored is not None
+        registered = stored
         number = touched[1]
         if description is not None:
             registered.description = description

@@ -8,6 +8,7 @@ from html import escape
 from typing import Any
 
 import matplotlib
+from matplotlib.figure import Figure  # picks no backend: pyplot, below, does
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -16,7 +17,7 @@ import numpy as np  # noqa: E402
 MAX_COLUMN_SECTIONS = 40
 
 
-def _png(figure) -> str:
+def _png(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
     plt.close(figure)

@@ -12,7 +12,7 @@ from services.reports.render import write_report
 from services.reports.why import explain_examples
 
 
-def run_report(ctx: JobContext) -> dict:
+def run_report(ctx: JobContext) -> dict[str, str]:
     p = ctx.params
     data_dir, dataset_id = Path(p["data_dir"]), p["dataset_id"]
     ctx.stage("profile")

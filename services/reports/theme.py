@@ -22,7 +22,7 @@ GIVEN_NAMES = {"font_family": "fontFamily", "logo_url": "logoUrl"}
 
 def _named_colours() -> dict[str, str]:
     from matplotlib.colors import CSS4_COLORS  # the 148 CSS named colours, as #rrggbb
-    return {name.lower(): value.lower() for name, value in CSS4_COLORS.items()} | {"transparent": "#00000000"}
+    return {name.lower(): str(value).lower() for name, value in CSS4_COLORS.items()} | {"transparent": "#00000000"}
 
 
 def _channel(number: str, unit: str | None, *, most: float) -> float | None:
@@ -68,9 +68,11 @@ def css_colour(value: str) -> str | None:
             return None
         s, l = _channel(*saturation, most=100), _channel(*lightness, most=100)
         channels = list(colorsys.hls_to_rgb(float(hue) / 360, l, s)) if s is not None and l is not None else [None]
-    if alpha is None or any(c is None for c in channels):
+    known = [c for c in channels if c is not None]
+    if alpha is None or len(known) != 3:
         return None
-    return _hex(*channels, alpha)
+    red, green, blue = known
+    return _hex(red, green, blue, alpha)
 
 
 def is_css_colour(value: str) -> bool:
@@ -105,8 +107,8 @@ def check_theme_settings(settings: dict[str, str]) -> dict[str, str]:
     try:
         return checked_theme(settings, [])
     except ServiceError as exc:
-        key = next(k for k, v in GIVEN_NAMES.items() if v == exc.field[-1]) if exc.field[-1] in GIVEN_NAMES.values() \
-            else exc.field[-1]
+        named = exc.field[-1] if exc.field else ""  # checked_theme always names the field
+        key = next((k for k, v in GIVEN_NAMES.items() if v == named), named)
         raise ValueError(f"{SETTINGS.get(key, key)}: {exc.message}") from exc
 
 

@@ -22,11 +22,15 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlparse
 
 AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
                  "AWS_ENDPOINT_URL")
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+    from pyarrow import fs
 
 COPY_BUFFER = 8 * 1024 * 1024
 
@@ -62,7 +66,7 @@ def aws_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in AWS_VARIABLES if os.environ.get(name)}
 
 
-def s3_client():
+def s3_client() -> Any:  # boto3 ships no types: its clients are built at run time
     """A boto3 client from the standard AWS variables (AWS_ENDPOINT_URL for MinIO, Ceph, Garage, moto)."""
     import boto3
     from botocore.config import Config
@@ -83,11 +87,11 @@ class ObjectStore:
         self.part_bytes = max(5, part_mb) * 1024 * 1024  # S3's smallest part
         self.bucket, self.prefix = parse_url(url)
         self.cache = cache
-        self._client = None
+        self._client: Any = None
         self._lock = threading.Lock()
 
     @property
-    def client(self):
+    def client(self) -> Any:
         with self._lock:  # boto3 clients are thread-safe once made, their creation is not
             if self._client is None:
                 self._client = s3_client()
@@ -156,7 +160,7 @@ class ObjectStore:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk],
                                                                        "Quiet": True})
 
-    def arrow_filesystem(self):
+    def arrow_filesystem(self) -> fs.S3FileSystem:
         """pyarrow's S3FileSystem on the same store (credentials from the standard variables): range reads."""
         from pyarrow import fs
 
@@ -171,7 +175,8 @@ class ObjectStore:
             params["ResponseContentDisposition"] = f'attachment; filename="{file_name}"'
         if media_type:
             params["ResponseContentType"] = media_type
-        return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+        url: str = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+        return url
 
     def abort_stale_uploads(self, older_than: timedelta) -> int:
         """Abort the multipart uploads under the prefix begun longer ago than `older_than` (killed writers')."""
@@ -229,14 +234,21 @@ def current() -> ObjectStore | None:
     return _store
 
 
+def _located(path: Path) -> tuple[ObjectStore, str] | None:
+    """This process's store and the key of `path` in it; None without a store or for a path it does not hold."""
+    store = _store
+    key = store.key(path) if store else None
+    return (store, key) if store is not None and key is not None else None
+
+
 def fetch(path: Path) -> Path:
     """Make sure the local copy of `path` is the stored one (downloading it when missing or stale); `path`.
 
     Without a store, or for a path the store does not hold, the local file is the truth: unchanged."""
-    store = _store
-    key = store.key(path) if store else None
-    if key is None:
+    located = _located(path)
+    if located is None:
         return path
+    store, key = located
     stored = store.head(key)
     if stored is None:
         return path
@@ -254,44 +266,44 @@ def is_current(path: Path, stored: StoredObject) -> bool:
     return local.st_size == stored.size and abs(local.st_mtime - stored.modified) <= 1e-3
 
 
-def open_parquet(path: Path):
+def open_parquet(path: Path) -> pq.ParquetFile:
     """A ParquetFile of the stored copy: the local one when it is current, else read in place with range requests
     (a page of rows needs the footer and a row group, not the whole file: bench/storage.py measured 2.6-3x)."""
     import pyarrow.parquet as pq
 
-    store = _store
-    key = store.key(path) if store else None
-    stored = store.head(key) if key is not None else None
-    if stored is None:
+    located = _located(path)
+    if located is None:
         return pq.ParquetFile(path)
-    if is_current(path, stored):
+    store, key = located
+    stored = store.head(key)
+    if stored is None or is_current(path, stored):
         return pq.ParquetFile(path)
     return pq.ParquetFile(store.arrow_filesystem().open_input_file(f"{store.bucket}/{key}"))
 
 
 def publish(path: Path) -> None:
     """Store a finished local file (a no-op without a store)."""
-    store = _store
-    key = store.key(path) if store else None
-    if key is not None and path.is_file():
+    located = _located(path)
+    if located is not None and path.is_file():
+        store, key = located
         store.put(path, key)
 
 
 def exists(path: Path) -> bool:
     """Whether the file is kept: in the store when there is one, else on the local disk."""
-    store = _store
-    key = store.key(path) if store else None
-    if key is None:
+    located = _located(path)
+    if located is None:
         return path.exists()
+    store, key = located
     return store.head(key) is not None
 
 
 def forget(path: Path) -> None:
     """Delete a file, or every file under a folder, from the store (the local copy is the caller's)."""
-    store = _store
-    key = store.key(path) if store else None
-    if key is None:
+    located = _located(path)
+    if located is None:
         return
+    store, key = located
     keys = [key] if store.head(key) is not None else []
     keys += [item.key for item in store.listing(key.rstrip("/") + "/")]
     store.delete(keys)

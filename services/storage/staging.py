@@ -82,7 +82,8 @@ class JobFiles:
 
     def publish_outputs(self, *, finished: bool = True) -> list[str]:
         """Upload what the body wrote, delete what it removed; the keys published."""
-        after, published = self._local_files(), []
+        after = self._local_files()
+        published: list[str] = []
         if finished and self.job_prefix:
             self.store.delete([item.key for item in self.store.listing(self.job_prefix)])
             after = {path: state for path, state in after.items()
@@ -92,8 +93,9 @@ class JobFiles:
         for path, state in after.items():
             if self.before.get(path) != state:
                 key = self.store.key(path)
-                self.store.put(path, key)
-                published.append(key)
+                if key is not None:  # always: every file listed is under the cache
+                    self.store.put(path, key)
+                    published.append(key)
         gone = [self.store.key(path) for path in self.before if path not in after]
         self.store.delete([key for key in gone if key])
         return published

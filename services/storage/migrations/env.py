@@ -8,6 +8,7 @@ import logging.config
 
 from alembic import context
 from sqlalchemy import engine_from_config, event, pool, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 from sqlmodel import SQLModel
 
@@ -34,7 +35,7 @@ def configure_from_settings() -> None:
 configure_from_settings()
 
 
-def run_migrations(connection) -> None:
+def run_migrations(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite")
     with context.begin_transaction():

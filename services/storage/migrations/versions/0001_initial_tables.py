@@ -6,7 +6,7 @@ Create Date: 2026-11-24 21:06:03.631835
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = 'acf644338990'

@@ -6,7 +6,7 @@ Create Date: 2026-11-24 21:52:45.615176
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = '3b3a972ee9df'

@@ -6,7 +6,7 @@ Create Date: 2026-11-24 22:22:07.295748
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = 'c8561e4b7423'

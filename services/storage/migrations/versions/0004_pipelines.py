@@ -6,7 +6,7 @@ Create Date: 2026-11-24 22:31:00.887351
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = '2837d2d3479c'

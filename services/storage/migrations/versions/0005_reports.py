@@ -6,7 +6,7 @@ Create Date: 2026-11-24 22:36:37.928074
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = 'cacd4e689dc9'

@@ -11,7 +11,7 @@ Create Date: 2026-12-05 18:00:00
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = '6d8e035bb675'

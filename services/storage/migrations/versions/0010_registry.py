@@ -8,7 +8,7 @@ Create Date: 2026-12-05 17:30:00
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = '9e1a3c5b7d20'

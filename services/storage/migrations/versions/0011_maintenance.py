@@ -8,7 +8,7 @@ Create Date: 2026-12-05 18:30:00
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = '4b7f2d9c1e60'

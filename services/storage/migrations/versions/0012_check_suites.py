@@ -8,7 +8,7 @@ Create Date: 2026-12-05 20:30:15
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = '48d832d3abf8'

@@ -9,7 +9,7 @@ Create Date: 2026-12-05 20:45:00
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = 'c42d40939862'
