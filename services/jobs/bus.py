@@ -52,7 +52,7 @@ class LocalFanOut:
     """Subscriber queues per channel in this process; both buses deliver through it."""
 
     def __init__(self) -> None:
-        self._queues: dict[str, set[asyncio.Queue]] = defaultdict(set)
+        self._queues: dict[str, set[asyncio.Queue[Delivery | None]]] = defaultdict(set)
 
     def has_subscribers(self, channel: str) -> bool:
         return channel in self._queues
@@ -66,8 +66,8 @@ class LocalFanOut:
             queue.put_nowait(delivery)
 
     @contextmanager
-    def subscribe(self, channel: str) -> Iterator[asyncio.Queue]:
-        queue: asyncio.Queue = asyncio.Queue()
+    def subscribe(self, channel: str) -> Iterator[asyncio.Queue[Delivery | None]]:
+        queue: asyncio.Queue[Delivery | None] = asyncio.Queue()
         self._queues[channel].add(queue)
         try:
             yield queue
