@@ -18,8 +18,8 @@ from services import files
 from services.ingest.parquet import write_parquet
 from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
-from services.preprocessing.engine import (Streamed, batch_rows, fit_streaming, fits_in_memory, is_ordered_fill, ordered_fill,
-                                          write_streamed)
+from services.preprocessing.engine import (Streamed, batch_rows, fit_streaming, fits_in_memory, is_ordered_fill,
+                                          ordered_fill, write_streamed)
 from services.preprocessing.steps import Step, build_step, fit_recipe
 
 
