@@ -42,7 +42,8 @@ class Algorithm(Enum):
 
 
 # The services' own enum: a status they write is one the schema declares.
-ModelStatus = strawberry.enum(modeling.ModelStatus, name="ModelStatus")
+ModelStatus = modeling.ModelStatus  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(ModelStatus, name="ModelStatus")
 
 
 @strawberry.enum
