@@ -33,7 +33,7 @@ from server.webhooks import deliverer, stop_delivering
 from services.cache import create_cache
 from services import auth
 from server.job_kinds import job_kinds, worker_preload
-from services.jobs.bus import InMemoryEventBus
+from services.jobs.bus import InMemoryEventBus, ServerBus
 from services.jobs.engine import JobEngine
 from services.jobs.executor import ProcessExecutor
 from services.jobs.local import LocalExecutor
@@ -65,6 +65,7 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
     sessions = db.session_factory(engine)
     kinds = job_kinds()
     redis_client = None
+    bus: ServerBus
     if settings.redis_url:
         import redis.asyncio as redis
 

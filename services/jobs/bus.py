@@ -37,6 +37,14 @@ class EventBus(Protocol):
         """End every local subscription (each queue gets None)."""
 
 
+class ServerBus(EventBus, Protocol):
+    """The bus a server process holds (in memory, or Redis-fed): an EventBus it starts and closes with itself."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 def job_channel(job_id: str) -> str:
     return f"job:{job_id}"
 
