@@ -118,7 +118,9 @@ def celery_executor(settings: Settings, *, kinds, bus, client, observer=None):
     from services.jobs.celery_app import create_celery
     from services.jobs.celery_executor import CeleryExecutor
     from services.jobs.shared_state import RedisCancelRequests, RedisWorkerRecords
-    return CeleryExecutor(celery=create_celery(settings.redis_url), kinds=kinds, bus=bus,
+    redis_url = settings.redis_url
+    assert redis_url, "Settings.check_deployment refuses the celery executor without ASSAY_REDIS_URL"
+    return CeleryExecutor(celery=create_celery(redis_url), kinds=kinds, bus=bus,
                           cancels=RedisCancelRequests(client),
                           workers=RedisWorkerRecords(client, ttl_seconds=3 * settings.job_heartbeat_seconds),
                           observer=observer)
