@@ -173,8 +173,9 @@ class Model(Node):
 
     @strawberry.field(description="Every candidate compared, with its cross-validation score")
     def leaderboard(self) -> list[Candidate]:
-        return [Candidate(algorithm=Algorithm(c.algorithm), params=c.params, metric=c.metric, score=c.score,
-                          std=c.std, fit_seconds=c.fit_seconds, rows=c.rows, selected=c.selected)
+        return [Candidate(algorithm=Algorithm(c.algorithm), params=None if c.params is None else JSON(c.params),
+                          metric=c.metric, score=c.score, std=c.std, fit_seconds=c.fit_seconds, rows=c.rows,
+                          selected=c.selected)
                 for c in self.details.leaderboard]
 
     @strawberry.field(description="A signed, expiring link. JOBLIB: the whole pipeline (joblib.load); PICKLE: the "
