@@ -59,7 +59,7 @@ def refresh_due(token: str) -> float:
 class ProgressFile:
     """A file whose reads are counted, so an upload can show the bytes sent; httpx still sees its size."""
 
-    def __init__(self, path: Path, on_bytes: Callable[[int], None] | None) -> None:
+    def __init__(self, path: Path, on_bytes: Callable[[int], object] | None) -> None:
         self.file = path.open("rb")
         self.on_bytes = on_bytes
         self.name = path.name
@@ -163,7 +163,7 @@ class AssayClient:
     # -- datasets -------------------------------------------------------------------------------------------------
 
     def upload(self, path: Path, *, name: str | None = None, csv: dict | None = None,
-               on_bytes: Callable[[int], None] | None = None) -> dict:
+               on_bytes: Callable[[int], object] | None = None) -> dict:
         """Send a file (multipart, streamed from disk); returns the payload with the dataset and its INGEST job."""
         if not path.is_file():
             raise AssayError(f"No such file: {path}", "INVALID_INPUT")
@@ -212,7 +212,7 @@ class AssayClient:
                              ["format"])
         return self.base + url, with_suffix(node.get("name") or kind.lower(), chosen or default)
 
-    def download(self, url: str, destination: Path, on_bytes: Callable[[int], None] | None = None) -> int:
+    def download(self, url: str, destination: Path, on_bytes: Callable[[int], object] | None = None) -> int:
         """Stream a signed link to a file (written beside it first, so a failure leaves no partial file)."""
         partial = destination.with_name(destination.name + ".part")
         written = 0
@@ -356,7 +356,7 @@ def close_code(error: BaseException) -> int | None:
 
 
 def graphql_error(errors: list[Any]) -> AssayError:
-    first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+    first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
     code = (first.get("extensions") or {}).get("code", "INTERNAL")
     return AssayError(first.get("message", "The server refused the request"), code, (first.get("extensions") or {}).get("field"))
 

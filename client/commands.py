@@ -159,7 +159,7 @@ def predict(args: Namespace, client: AssayClient) -> int:
     kinds = {feature["name"]: feature["semanticType"] for feature in model["features"]}
     with open(args.file, newline="", encoding="utf-8-sig") as file:
         reader = csv.DictReader(file)
-        header = reader.fieldnames or []
+        header = list(reader.fieldnames or [])
         ignored = [name for name in header if name not in kinds]
         if ignored:
             print(f"Ignoring columns the model does not use: {', '.join(ignored)}", file=sys.stderr)

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from resolvers.loaders import Loaders
 from services.cache import AnswerCache, NoCache
-from services.jobs.bus import LocalFanOut
+from services.jobs.bus import ServerBus
 from services.jobs.engine import JobEngine
 from services.ratelimit import RateLimiter
 from services.storage.tables import User
@@ -27,7 +27,7 @@ class AppState:
     engine: AsyncEngine  # the one `sessions` is bound to: disposed at shutdown, asked for facts and migrations
     sessions: async_sessionmaker[AsyncSession]
     jobs: JobEngine
-    bus: LocalFanOut  # in-memory, or Redis-fed: subscribers see the same local fan-out
+    bus: ServerBus  # in-memory, or Redis-fed: subscribers see the same local fan-out
     login_failures_by_account: RateLimiter
     login_failures_by_address: RateLimiter
     requests_by_user: RateLimiter
@@ -64,5 +64,10 @@ class Context:
 
     @property
     def user_id(self) -> str:
+        return self.signed_in.id
+
+    @property
+    def signed_in(self) -> User:
+        """The caller, where IsAuthenticated guards the field (as every field but a few does)."""
         assert self.user is not None, "guarded by IsAuthenticated"
-        return self.user.id
+        return self.user

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Awaitable, Callable, Protocol, cast
 
 import strawberry
+from starlette.datastructures import UploadFile
 
 from services.datasets import exports
 from services.datasets import imports as dataset_imports
@@ -61,6 +63,12 @@ class DatasetsQuery:
         return Dataset.from_row(row) if row else None
 
 
+class _ArrivingUpload(dataset_service.UploadArrival, Protocol):
+    """A StagedUpload whose bytes still arrive: the upload service follows it; we hear if the body is cut off."""
+
+    def on_cut_off(self, action: Callable[[], Awaitable[None]]) -> None: ...
+
+
 @strawberry.type
 class DatasetsMutation:
     @mutation(description="Upload a CSV/TSV/TXT file (optionally gzipped), an .xlsx/.xls/.ods workbook or a "
@@ -68,9 +76,11 @@ class DatasetsMutation:
                           "request spec; it is ingested by an INGEST job.")
     async def upload_dataset(self, info: strawberry.Info, input: UploadDatasetInput) -> UploadDatasetPayload:
         ctx: Context = info.context
-        settings, upload = ctx.settings, input.file
+        # strawberry declares Upload over bytes; over ASGI it is starlette's UploadFile (server.uploads.StagedUpload)
+        settings, upload = ctx.settings, cast(UploadFile, input.file)
         options = _csv_options(input.csv)
-        arrival = upload if getattr(upload, "arriving", False) else None  # still arriving (server.uploads): ingested as it lands
+        # still arriving (server.uploads): ingested as it lands
+        arrival = cast(_ArrivingUpload, upload) if getattr(upload, "arriving", False) else None
         async with ctx.session() as session:
             dataset, job = await dataset_service.create_from_upload(
                 session, jobs=ctx.app.jobs, owner_id=ctx.user_id, source=upload.file, file_name=upload.filename,

@@ -139,7 +139,9 @@ class PipelinesMutation:
         ctx: Context = info.context
         settings = ctx.settings
         rows = checked_count(input.rows, name="rows", default=20, least=1, most=settings.max_preview_rows)
-        source = parse_source(given_part(input.source))
+        given = given_part(input.source)
+        assert given is not None, "`source` is a required input"
+        source = parse_source(given)
         async with ctx.session() as session:
             await service.check_source(session, owner_id=ctx.user_id, source=source, steps=None,
                                        allowed_hosts=settings.allowed_source_hosts, import_dirs=settings.import_dirs)

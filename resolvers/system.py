@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 from sqlmodel import col, func, select
 
 from services import system
@@ -15,7 +16,7 @@ from services.comparison.service import get_comparison
 from services.pipelines import service as pipeline_service
 from services.storage import db
 from services.jobs import queries
-from services.jobs.kinds import QUEUES, queue_of
+from services.jobs.kinds import QUEUES, JobKindSpec, queue_of
 from services.jobs.priority import Priority, parse as parse_priority
 from services.jobs.status import JobStatus
 from services.storage.tables import Job
@@ -103,8 +104,8 @@ async def system_info(ctx: Context) -> SystemReport:
                         queues=queue_depths(by_kind, app.jobs.kinds), live_workers=await app.jobs.executor.live_workers())
 
 
-def queue_depths(by_kind: dict[tuple[str, str, str], int], kinds: dict) -> list[dict[str, Any]]:
-    depths = {name: {"name": name, "queued": 0, "running": 0,
+def queue_depths(by_kind: dict[tuple[str, str, str], int], kinds: dict[str, JobKindSpec]) -> list[dict[str, Any]]:
+    depths: dict[str, dict[str, Any]] = {name: {"name": name, "queued": 0, "running": 0,
                      "by_priority": {p.name: {"priority": p, "queued": 0, "running": 0} for p in reversed(Priority)}}
               for name in QUEUES}
     for (kind, status, priority), count in by_kind.items():
@@ -142,7 +143,7 @@ class SystemQuery:
         return SystemInfo(uptime_seconds=report.uptime_seconds, active_jobs=[JobType.from_row(j) for j in report.active_jobs],
                           queued_jobs=report.queued_jobs, workers=report.workers, database_url=report.database_url,
                           database_size_bytes=report.database_size_bytes,
-                          data_dir_size_bytes=report.data_dir_size_bytes, counts=report.counts,
+                          data_dir_size_bytes=report.data_dir_size_bytes, counts=JSON(report.counts),
                           database=database_info(report), redis=redis_info(report, info.context.settings.redis_url),
                           executor=report.executor, queues=[QueueDepth(name=q["name"], queued=q["queued"], running=q["running"],
                                                     by_priority=[PriorityDepth(**p) for p in q["by_priority"]])
@@ -160,30 +161,30 @@ class SystemQuery:
         context: Context = info.context
         loaders = context.loaders
         if type_name == "Dataset":
-            row = await loaders.dataset.load(object_id)
-            return Dataset.from_row(row) if row else None
+            dataset = await loaders.dataset.load(object_id)
+            return Dataset.from_row(dataset) if dataset else None
         if type_name == "Job":
-            row = await loaders.job.load(object_id)
-            return JobType.from_row(row) if row else None
+            job = await loaders.job.load(object_id)
+            return JobType.from_row(job) if job else None
         if type_name == "Model":
-            row = await loaders.model.load(object_id)
-            return Model.from_row(row) if row else None
+            model = await loaders.model.load(object_id)
+            return Model.from_row(model) if model else None
         if type_name == "Pipeline":
             async with context.session() as session:
-                row = await pipeline_service.get_pipeline(session, owner_id=context.user_id, pipeline_id=object_id)
-            return Pipeline.from_row(row) if row else None
+                pipeline = await pipeline_service.get_pipeline(session, owner_id=context.user_id, pipeline_id=object_id)
+            return Pipeline.from_row(pipeline) if pipeline else None
         if type_name == "PipelineRun":
-            row = await loaders.pipeline_run.load(object_id)
-            return PipelineRunType.from_row(row) if row else None
+            run = await loaders.pipeline_run.load(object_id)
+            return PipelineRunType.from_row(run) if run else None
         if type_name == "Report":
-            row = await loaders.report.load(object_id)
-            return report_type(info, row) if row else None
+            report = await loaders.report.load(object_id)
+            return report_type(info, report) if report else None
         if type_name == "Comparison":
             async with context.session() as session:
-                row = await get_comparison(session, owner_id=context.user_id, comparison_id=object_id)
-            return comparison_type(info, row) if row else None
+                comparison = await get_comparison(session, owner_id=context.user_id, comparison_id=object_id)
+            return comparison_type(info, comparison) if comparison else None
         if type_name == "User" and object_id == context.user_id:
-            return User.from_row(context.user)
+            return User.from_row(context.signed_in)
         return None
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import strawberry
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import accounts, auth
 from services.auth import TokenPair
@@ -172,16 +173,16 @@ class UsersMutation:
     @mutation(description="Send the verification mail again (to the account's current address)", unverified_ok=True)
     async def resend_verification_email(self, info: strawberry.Info) -> UserPayload:
         ctx: Context = info.context
-        if ctx.user.email_verified_at is None:
-            _send_verification(ctx, ctx.user)
-        return UserPayload(user=User.from_row(ctx.user))
+        if ctx.signed_in.email_verified_at is None:
+            _send_verification(ctx, ctx.signed_in)
+        return UserPayload(user=User.from_row(ctx.signed_in))
 
     @mutation(description="Change the password: every other session ends at once; the answer carries new tokens "
                           "for this one", unverified_ok=True)
     async def change_password(self, info: strawberry.Info, input: ChangePasswordInput) -> AuthPayload:
         ctx: Context = info.context
         async with ctx.session() as session:
-            user = await session.get(UserRow, ctx.user_id)
+            user = await _own_row(session, ctx)
             user = await accounts.change_password(session=session, user=user, current_password=input.current_password,
                                                   new_password=input.new_password)
             return _auth_payload(await auth.issue_tokens(session=session, user=user, **_issue_args(ctx),
@@ -192,7 +193,7 @@ class UsersMutation:
     async def change_email(self, info: strawberry.Info, input: ChangeEmailInput) -> UserPayload:
         ctx: Context = info.context
         async with ctx.session() as session:
-            user = await session.get(UserRow, ctx.user_id)
+            user = await _own_row(session, ctx)
             user = await accounts.change_email(session=session, user=user, password=input.password,
                                                new_email=input.new_email)
         _send_verification(ctx, user)
@@ -226,7 +227,7 @@ class UsersMutation:
     async def set_user_role(self, info: strawberry.Info, input: SetUserRoleInput) -> UserPayload:
         ctx: Context = info.context
         async with ctx.session() as session:
-            user = await accounts.set_role(session=session, actor=ctx.user, user_id=raw_id(input.user_id, "User"),
+            user = await accounts.set_role(session=session, actor=ctx.signed_in, user_id=raw_id(input.user_id, "User"),
                                            role=input.role.value)
         return UserPayload(user=User.from_row(user))
 
@@ -236,7 +237,7 @@ class UsersMutation:
     async def set_user_disabled(self, info: strawberry.Info, input: SetUserDisabledInput) -> UserPayload:
         ctx: Context = info.context
         async with ctx.session() as session:
-            user = await accounts.set_disabled(session=session, actor=ctx.user,
+            user = await accounts.set_disabled(session=session, actor=ctx.signed_in,
                                                user_id=raw_id(input.user_id, "User"), disabled=input.disabled)
         return UserPayload(user=User.from_row(user))
 
@@ -253,6 +254,13 @@ async def user_from_authorization(app: AppState, authorization: str | None) -> U
     async with app.sessions() as session:
         user = await session.get(UserRow, claims.user_id)
     return user if auth.accepts(user, claims) else None
+
+
+async def _own_row(session: AsyncSession, ctx: Context) -> UserRow:
+    """The caller's row, read afresh in this session (a deleted user's tokens are refused before this)."""
+    user = await session.get(UserRow, ctx.user_id)
+    assert user is not None, "the signed-in user has a row"
+    return user
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)

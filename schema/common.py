@@ -14,8 +14,9 @@ from services.errors import ServiceError
 
 
 # The services' own enum, so a code a service raises is one the schema declares.
-ErrorCode = strawberry.enum(errors.ErrorCode, name="ErrorCode",
-                            description="Why an operation failed; shared by every payload's `errors`.")
+ErrorCode = errors.ErrorCode  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(ErrorCode, name="ErrorCode",
+                description="Why an operation failed; shared by every payload's `errors`.")
 
 
 @strawberry.enum(description="What a column means, beyond how it is stored.")

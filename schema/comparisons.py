@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from schema.datasets import Dataset
     from schema.jobs import Job
 
-ComparedColumnKind = strawberry.enum(models.ColumnKind, name="ComparedColumnKind", description=(
+ComparedColumnKind = models.ColumnKind  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(ComparedColumnKind, name="ComparedColumnKind", description=(
     "NUMERIC: numbers (or times, as epoch seconds) on both sides; CATEGORICAL: anything else, compared by category"))
 
 

@@ -36,7 +36,8 @@ if TYPE_CHECKING:  # names in lazy annotations; strawberry.lazy imports them whe
 
 
 # The services' own enum: a status they write is one the schema declares.
-DatasetStatus = strawberry.enum(datasets.DatasetStatus, name="DatasetStatus")
+DatasetStatus = datasets.DatasetStatus  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(DatasetStatus, name="DatasetStatus")
 
 
 @strawberry.enum

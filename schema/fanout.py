@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
-from graphql import FieldNode, FragmentDefinitionNode, VariableNode, Visitor, print_ast, visit
+from graphql import ExecutionResult, FieldNode, FragmentDefinitionNode, VariableNode, Visitor, print_ast, visit
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 
@@ -140,7 +140,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         known = shared.results(payload).get(self._subscription_key)
         if known is not None:  # another subscriber already ran it: skip even copying the executor
             return _KnownResult(known)
-        executor = super().build_per_event_executor(payload)
+        executor = cast(SharedEventExecutor, super().build_per_event_executor(payload))  # a copy of this one
         executor._event_key = self._subscription_key
         return executor
 
@@ -162,6 +162,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
                     results[key] = value
                 return value
             return remember()
+        assert isinstance(result, ExecutionResult), "a subscription event has no incremental delivery"
         if not result.errors:
             results[key] = result
         return result

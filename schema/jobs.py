@@ -36,12 +36,14 @@ JobKind = strawberry.enum(Enum("JobKind", {name: name for name in registered_kin
 
 
 # The engine's own enum: a status it writes is one the schema declares.
-JobStatus = strawberry.enum(job_status.JobStatus, name="JobStatus")
+JobStatus = job_status.JobStatus  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(JobStatus, name="JobStatus")
 
-JobPriority = strawberry.enum(Priority, name="JobPriority",
-                              description="Which waiting job gets the next free worker slot first: HIGH, then NORMAL, "
-                                          "then LOW (first come first served within one). Running jobs are never "
-                                          "pre-empted.")
+JobPriority = Priority  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(JobPriority, name="JobPriority",
+                description="Which waiting job gets the next free worker slot first: HIGH, then NORMAL, "
+                            "then LOW (first come first served within one). Running jobs are never "
+                            "pre-empted.")
 
 
 @strawberry.type(description="One run of a job: the first, a re-run after a transient failure, or after its "

@@ -42,7 +42,8 @@ class Algorithm(Enum):
 
 
 # The services' own enum: a status they write is one the schema declares.
-ModelStatus = strawberry.enum(modeling.ModelStatus, name="ModelStatus")
+ModelStatus = modeling.ModelStatus  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(ModelStatus, name="ModelStatus")
 
 
 @strawberry.enum
@@ -172,8 +173,9 @@ class Model(Node):
 
     @strawberry.field(description="Every candidate compared, with its cross-validation score")
     def leaderboard(self) -> list[Candidate]:
-        return [Candidate(algorithm=Algorithm(c.algorithm), params=c.params, metric=c.metric, score=c.score,
-                          std=c.std, fit_seconds=c.fit_seconds, rows=c.rows, selected=c.selected)
+        return [Candidate(algorithm=Algorithm(c.algorithm), params=None if c.params is None else JSON(c.params),
+                          metric=c.metric, score=c.score, std=c.std, fit_seconds=c.fit_seconds, rows=c.rows,
+                          selected=c.selected)
                 for c in self.details.leaderboard]
 
     @strawberry.field(description="A signed, expiring link. JOBLIB: the whole pipeline (joblib.load); PICKLE: the "

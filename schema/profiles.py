@@ -237,7 +237,7 @@ class Profile:
         return cls(row_count=data.row_count, column_count=data.column_count, missing_cells=data.missing_cells,
                    missing_cells_ratio=data.missing_cells_ratio, duplicate_rows=data.duplicate_rows,
                    memory_bytes=data.memory_bytes, generated_at=datetime.fromisoformat(data.generated_at),
-                   duration_ms=data.duration_ms, sampling=data.sampling.as_stored(), data=data)
+                   duration_ms=data.duration_ms, sampling=JSON(data.sampling.as_stored()), data=data)
 
     @strawberry.field
     def columns(self) -> list[ColumnProfile]:

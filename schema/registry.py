@@ -17,8 +17,9 @@ from schema.common import Connection, SemanticType, ServiceErrors, UserError, to
 from schema.models import Model, ModelFeature, ModelFormat
 
 # The services' own enum: a kind they record is one the schema declares.
-RegistryEventKind = strawberry.enum(registry.RegistryEventKind, name="RegistryEventKind",
-                                    description="What happened to a registered model")
+RegistryEventKind = registry.RegistryEventKind  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(RegistryEventKind, name="RegistryEventKind",
+                description="What happened to a registered model")
 
 
 @strawberry.type(description="Version n of a registered model: one trained model, fixed once registered. "

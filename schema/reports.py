@@ -127,13 +127,17 @@ from services.analysis import models as analysis_models  # noqa: E402
 from services.analysis.options import AnalysisOptions as AnalysisOptionsModel  # noqa: E402
 from services.reports import content  # noqa: E402
 
-FindingKind = strawberry.enum(analysis_models.FindingKind, name="FindingKind",
-                              description="What a critique finding is about")
-FindingSeverity = strawberry.enum(analysis_models.Severity, name="FindingSeverity")
-AutoActionKind = strawberry.enum(analysis_models.AutoActionKind, name="AutoActionKind",
-                                 description="A conservative fix safeAutoActions may apply")
-ReportRenderer = strawberry.enum(content.Renderer, name="ReportRenderer",
-                                 description="Which renderer wrote the report's HTML")
+FindingKind = analysis_models.FindingKind  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(FindingKind, name="FindingKind",
+                description="What a critique finding is about")
+FindingSeverity = analysis_models.Severity  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(FindingSeverity, name="FindingSeverity")
+AutoActionKind = analysis_models.AutoActionKind  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(AutoActionKind, name="AutoActionKind",
+                description="A conservative fix safeAutoActions may apply")
+ReportRenderer = content.Renderer  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(ReportRenderer, name="ReportRenderer",
+                description="Which renderer wrote the report's HTML")
 
 
 @from_model.type(model=analysis_models.Finding, all_fields=True, name="CritiqueFinding",

@@ -15,7 +15,8 @@ from schema.common import Connection, ServiceErrors, UserError, to_global_id
 from schema.jobs import JobKind, JobStatus
 
 # The services' own enum: an event a domain publishes is one the schema declares.
-WebhookEvent = strawberry.enum(events.WebhookEvent, name="WebhookEvent", description=(
+WebhookEvent = events.WebhookEvent  # made a GraphQL enum in place below (mypy types the class)
+strawberry.enum(WebhookEvent, name="WebhookEvent", description=(
     "What a webhook can be told about: JOB_FINISHED (any job ending; narrow it with jobKinds and jobStatuses), "
     "DRIFT_ALERT, VALIDATION_FAILED, PIPELINE_RUN_FINISHED, MODEL_ALIAS_MOVED. Payloads: docs/webhooks.md"))
 

@@ -33,7 +33,7 @@ from server.webhooks import deliverer, stop_delivering
 from services.cache import create_cache
 from services import auth
 from server.job_kinds import job_kinds, worker_preload
-from services.jobs.bus import InMemoryEventBus
+from services.jobs.bus import InMemoryEventBus, ServerBus
 from services.jobs.engine import JobEngine
 from services.jobs.executor import ProcessExecutor
 from services.jobs.local import LocalExecutor
@@ -65,6 +65,7 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
     sessions = db.session_factory(engine)
     kinds = job_kinds()
     redis_client = None
+    bus: ServerBus
     if settings.redis_url:
         import redis.asyncio as redis
 
@@ -117,7 +118,9 @@ def celery_executor(settings: Settings, *, kinds, bus, client, observer=None):
     from services.jobs.celery_app import create_celery
     from services.jobs.celery_executor import CeleryExecutor
     from services.jobs.shared_state import RedisCancelRequests, RedisWorkerRecords
-    return CeleryExecutor(celery=create_celery(settings.redis_url), kinds=kinds, bus=bus,
+    redis_url = settings.redis_url
+    assert redis_url, "Settings.check_deployment refuses the celery executor without ASSAY_REDIS_URL"
+    return CeleryExecutor(celery=create_celery(redis_url), kinds=kinds, bus=bus,
                           cancels=RedisCancelRequests(client),
                           workers=RedisWorkerRecords(client, ttl_seconds=3 * settings.job_heartbeat_seconds),
                           observer=observer)

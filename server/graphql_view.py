@@ -17,7 +17,7 @@ from typing import Any
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -57,9 +57,9 @@ def client_address(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
-class AssayGraphQL(GraphQL):
+class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root value
     request_adapter_class = StagingRequestAdapter  # uploads go straight into the data directory
-    websocket_adapter_class = LimitedWebSocketAdapter  # type: ignore[assignment]
+    websocket_adapter_class = LimitedWebSocketAdapter
 
     def __init__(self, schema: Any, *, app: AppState, limits: RequestLimits | None = None, **kwargs: Any) -> None:
         super().__init__(schema, multipart_uploads_enabled=True, graphql_ide="graphiql", **kwargs)
@@ -163,9 +163,10 @@ class AssayGraphQL(GraphQL):
                                         operation_name=operation.get("operationName"),
                                         extensions=operation.get("extensions"))
         else:  # GET parameters and multipart (whose operations are checked in parse_multipart)
-            parsed = await super().parse_http_body(request)
-            if isinstance(parsed, list):
+            body = await super().parse_http_body(request)
+            if isinstance(body, list):
                 raise RequestRefused("Batched requests are not supported; send one operation per request")
+            parsed = body
             self.limits.check_operation(parsed.query, parsed.variables, parsed.extensions, parsed.operation_name)
         getattr(request, "_request", request).state.operation_name = parsed.operation_name
         logs.operation_name.set(parsed.operation_name)
@@ -220,7 +221,8 @@ class AssayGraphQL(GraphQL):
         if not getattr(sub_response, "graphql_response", False):
             return super().create_response(response_data, sub_response)
         if isinstance(response_data, dict) and is_request_error(response_data) and not sub_response.status_code:
-            response_data = {key: value for key, value in response_data.items() if key != "data"}
+            response_data = response_data.copy()
+            response_data.pop("data", None)
             sub_response.status_code = 400
         response = super().create_response(response_data, sub_response)
         response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
@@ -268,7 +270,7 @@ def _capped_receive(receive: Receive, limit: int) -> Receive:
     """Count body bytes as they arrive and stop a body that passes `limit`, even without Content-Length."""
     received = 0
 
-    async def wrapped() -> dict:
+    async def wrapped() -> Message:
         nonlocal received
         message = await receive()
         if message["type"] == "http.request":

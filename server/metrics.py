@@ -128,7 +128,9 @@ class Metrics:
                     metrics.subscriptions.inc()
                 yield
 
-            def on_stream_result(self, result: Any) -> None:  # one subscription event; its errors count too
+            # One subscription event; its errors count too. Strawberry also runs a plain function as a hook
+            # (before the event is sent); its signature names only the generator form.
+            def on_stream_result(self, result: Any) -> None:  # type: ignore[override]
                 if _operation_type(self.execution_context) == "subscription":
                     metrics.count_errors(getattr(result, "errors", None) or [])
 
@@ -161,13 +163,13 @@ class Metrics:
                                       registry=self.registry)
             try:
                 await asyncio.wait_for(redis.ping(), SCRAPE_CHECK_SECONDS)
-                self.redis_up.set(1)  # type: ignore[union-attr]
+                self.redis_up.set(1)
                 for queue in broker_queues or []:  # kombu keeps a Redis queue's messages in a list per priority step
                     lengths = [redis.llen(key) for key in broker_keys(queue)]
                     total = sum(await asyncio.wait_for(asyncio.gather(*lengths), SCRAPE_CHECK_SECONDS))
                     self.broker_messages.labels(queue).set(total)
             except Exception:  # noqa: BLE001 - unreachable is the reading, not a failure of the scrape
-                self.redis_up.set(0)  # type: ignore[union-attr]
+                self.redis_up.set(0)
         if sessions is not None:
             try:
                 await asyncio.wait_for(self._read_queue_depths(sessions), SCRAPE_CHECK_SECONDS)
@@ -177,7 +179,7 @@ class Metrics:
     async def _read_queue_depths(self, sessions: Any) -> None:
         statuses = [str(status) for status in ACTIVE]
         async with sessions() as session:
-            rows = (await session.execute(select(Job.kind, Job.status, func.count()).where(
+            rows = (await session.execute(select(col(Job.kind), col(Job.status), func.count()).where(
                 col(Job.status).in_(statuses)).group_by(Job.kind, Job.status))).all()
         depths = {(queue, status): 0.0 for queue in {queue_of(self.kinds, k) for k in self.kinds} or {"default"}
                   for status in statuses}

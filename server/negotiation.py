@@ -1,7 +1,7 @@
 """GraphQL-over-HTTP content negotiation: which media type a client gets, and what counts as a request error."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
@@ -36,7 +36,7 @@ def wants_graphql_response(accept: str | None) -> bool:
     return preferred > 0 and preferred >= ranges.get("application/json", 0.0)
 
 
-def is_request_error(response: dict[str, Any]) -> bool:
+def is_request_error(response: Mapping[str, Any]) -> bool:
     """A document that did not parse or validate, or variables that did not coerce: nothing executed.
 
     Field errors always carry a `path`; request errors never do, and their `data` is null.

@@ -160,8 +160,9 @@ class RequestLimits:
             for _ in range(self.max_tokens + 1):
                 if token.kind == TokenKind.EOF:
                     return
-                if token.kind in (TokenKind.STRING, TokenKind.BLOCK_STRING) and len(token.value) > self.max_string_length:
-                    raise RequestRefused(f"A string literal at line {token.line} has {len(token.value):,} characters; "
+                text = token.value or ""  # a string token always carries its value
+                if token.kind in (TokenKind.STRING, TokenKind.BLOCK_STRING) and len(text) > self.max_string_length:
+                    raise RequestRefused(f"A string literal at line {token.line} has {len(text):,} characters; "
                                          f"the limit is {self.max_string_length:,}", code=ErrorCode.INVALID_INPUT)
                 token = lexer.advance()
         except GraphQLSyntaxError:

@@ -45,7 +45,7 @@ def _refuse(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _owned(request: Request, table: type, kind: str, object_id: str, fmt: str) -> tuple[Any, JSONResponse | None]:
+async def _owned(request: Request, table: type[Any], kind: str, object_id: str, fmt: str) -> tuple[Any, JSONResponse | None]:
     """The row a signed link names, if its token is valid for exactly this object and format and its owner's."""
     state = _state(request)
     owner = files.verify_download(request.query_params.get("token", ""), secret=state.settings.resolved_secret_key,

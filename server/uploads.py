@@ -125,8 +125,11 @@ class StagingMultiPartParser(MultiPartParser):
     def _is_the_only_file(self, field_name: str) -> bool:
         """The operation and a map naming this part as its one file have arrived: it can be handed over now."""
         fields = dict(self.items)
+        raw_map = fields.get("map", "")
+        if not isinstance(raw_map, str):  # a file where the map belongs
+            return False
         try:
-            files_map = json.loads(fields.get("map", ""))
+            files_map = json.loads(raw_map)
         except (TypeError, ValueError):
             return False
         return "operations" in fields and isinstance(files_map, dict) and list(files_map) == [field_name]
@@ -151,7 +154,7 @@ class StagingMultiPartParser(MultiPartParser):
                 parser.write(chunk)
                 await self._write_file_data(final=False)
                 if self._early is not None and all(value is not self._early for _, value in self.items):
-                    return self._hand_over_early(parser, chunks)
+                    return self._hand_over_early(parser, chunks, self._early)
                 self._early = None  # (a part that ended in the same piece of body needs no hand-over)
             parser.finalize()
         except FormParserError as exc:
@@ -159,8 +162,7 @@ class StagingMultiPartParser(MultiPartParser):
         await self._write_file_data(final=True)
         return FormData(self.items)
 
-    def _hand_over_early(self, parser: MultipartParser, chunks: Any) -> FormData:
-        upload = self._early
+    def _hand_over_early(self, parser: MultipartParser, chunks: Any, upload: StagedUpload) -> FormData:
         upload.arriving = True
         upload.rest = asyncio.create_task(self._receive_rest(parser, chunks, upload))
         return FormData(self.items + [(self._current_part.field_name, upload)])  # (its part has not ended yet)
@@ -201,7 +203,8 @@ class StagingMultiPartParser(MultiPartParser):
                 upload.size = (upload.size or 0) + len(pending)
                 upload._grew.set()
         for part in self._file_parts_to_finish:
-            await asyncio.to_thread(part.file.file.seek, 0)
+            if part.file is not None:  # (a file part always has its file)
+                await asyncio.to_thread(part.file.file.seek, 0)
         self._file_parts_to_finish.clear()
 
 
@@ -329,6 +332,8 @@ def _placeholder(operations: dict[str, Any], path: str) -> tuple[Any, Any]:
     if keys[0] != "variables" or len(keys) < 2:
         raise RequestRefused(f"The multipart `map` path {path!r} must point into `variables`")
     target: Any = operations
+    holder: Any
+    index: str | int
     for depth, key in enumerate(keys):
         last = depth == len(keys) - 1
         if isinstance(target, dict) and key in target:

@@ -48,6 +48,7 @@ def health(settings: Settings) -> int:
     import redis
 
     pattern = f"assay:worker:{settings.worker_name}" if settings.worker_name else f"assay:worker:assay-{socket.gethostname()}-*"
+    assert settings.redis_url, "workers run only with ASSAY_REDIS_URL (their broker)"
     try:
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
         live = next(iter(client.scan_iter(match=pattern, count=100)), None)

@@ -67,6 +67,8 @@ class SpillWatch:
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
+        if self.scratch_dir is None:  # (never started then)
+            return
         while not self._stop.wait(self.interval):
             self.peak_bytes = max(self.peak_bytes, _size(self.scratch_dir))
 

@@ -55,7 +55,7 @@ async def reset_database(*, sessions: async_sessionmaker[AsyncSession], jobs: Jo
     deleted_rows = 0
     async with sessions() as session:
         for table in reversed(SQLModel.metadata.sorted_tables):  # children before the rows they reference
-            deleted_rows += (await session.execute(delete(table))).rowcount or 0
+            deleted_rows += (await session.exec(delete(table))).rowcount or 0
         await session.commit()
     return ResetResult(deleted_rows=deleted_rows,
                        deleted_files=await asyncio.to_thread(_delete_data_files, data_dir, database_url))

@@ -75,7 +75,7 @@ def _check(name: str, object_id: str, path: Path, data_dir: Path) -> StoredFile:
     """Where files are kept: the object store when there is one (this replica's cache may lack them), else the disk."""
     store = objects.current()
     key = store.key(path) if store is not None else None
-    if key is not None:
+    if store is not None and key is not None:
         stored = store.head(key)
         return StoredFile(name=name, object_id=object_id, path=str(path.relative_to(data_dir)), exists=stored is not None,
                           size_bytes=stored.size if stored is not None else None)

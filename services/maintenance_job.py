@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import time
+from typing import Any, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class MaintenanceReport(BaseModel):
     aborted_uploads: int = 0      # incomplete multipart uploads of killed writers, older than the bound
 
 
-def run_maintenance(ctx: JobContext) -> dict:
+def run_maintenance(ctx: JobContext) -> dict[str, Any]:
     data_dir = Path(ctx.params["data_dir"])
     grace = float(ctx.params.get("grace_seconds", 3600))
     report = MaintenanceReport()
@@ -65,7 +66,9 @@ def run_maintenance(ctx: JobContext) -> dict:
     cutoff = time.time() - grace
     for folder, ids in ((files.DATASETS, known["datasets"]), (files.MODELS, known["models"]),
                         (files.COMPARISONS, known["comparisons"])):
-        count, size = _remove_entries(data_dir / folder, lambda entry, ids=ids: entry.is_dir() and entry.name not in ids, cutoff)
+        def is_orphan(entry: Path, ids: set[str] = ids) -> bool:
+            return entry.is_dir() and entry.name not in ids
+        count, size = _remove_entries(data_dir / folder, is_orphan, cutoff)
         report.orphan_folders += count
         report.bytes_freed += size
         ctx.log(f"Removed {count:,} orphan {folder[:-1]} folder(s) ({size:,} bytes)")
@@ -134,10 +137,10 @@ async def _clean_database(database_url: str, *, retention_days: int) -> tuple[in
         sessions = db.session_factory(engine)
         now = utcnow()
         async with sessions() as session:
-            tokens = (await session.execute(delete(RefreshToken).where(col(RefreshToken.expires_at) < now))).rowcount or 0
+            tokens = (await session.exec(delete(RefreshToken).where(col(RefreshToken.expires_at) < now))).rowcount or 0
             old_jobs = select(Job.id).where(col(Job.status).in_(TERMINAL),
                                             col(Job.finished_at) < now - timedelta(days=retention_days))
-            logs = (await session.execute(delete(JobLog).where(col(JobLog.job_id).in_(old_jobs)))).rowcount or 0
+            logs = (await session.exec(delete(JobLog).where(col(JobLog.job_id).in_(old_jobs)))).rowcount or 0
             await session.commit()
             known = {
                 "datasets": set((await session.exec(select(Dataset.id))).all()),
@@ -149,7 +152,7 @@ async def _clean_database(database_url: str, *, retention_days: int) -> tuple[in
             comparing = (await session.exec(select(Job.params).where(Job.kind == "COMPARE",
                                                                      col(Job.status).in_(ACTIVE)))).all()
             known["comparisons"] = set((await session.exec(select(Comparison.id))).all()) | {
-                (params or {}).get("comparison_id") for params in comparing}
+                str(params["comparison_id"]) for params in comparing if (params or {}).get("comparison_id") is not None}
         return tokens, logs, known
     finally:
         await engine.dispose()
@@ -171,7 +174,7 @@ def _sweep_store(ctx: JobContext, store: objects.ObjectStore, known: dict[str, s
             f"{report.aborted_uploads:,} incomplete upload(s) begun over {store.abandoned_after} ago")
 
 
-def _remove_entries(folder: Path, is_garbage, cutoff: float) -> tuple[int, int]:
+def _remove_entries(folder: Path, is_garbage: Callable[[Path], bool], cutoff: float) -> tuple[int, int]:
     """Remove the entries of `folder` that `is_garbage` picks and that were last changed before `cutoff`."""
     if not folder.is_dir():
         return 0, 0

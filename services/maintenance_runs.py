@@ -76,11 +76,11 @@ async def claim_due_run(sessions: Callable[[], AsyncSession], *, interval_second
             return False
         # "Still due" is the compared value: the winner's update makes the row not due, and a second
         # update waits for the first (row lock on PostgreSQL, one writer on SQLite) and then matches nothing.
-        claimed = await session.execute(update(MaintenanceSchedule).where(
+        claimed = await session.exec(update(MaintenanceSchedule).where(
             col(MaintenanceSchedule.name) == SCHEDULE_NAME, col(MaintenanceSchedule.next_run_at) <= now).values(
             next_run_at=now + interval))
         await session.commit()
-        return claimed.rowcount == 1
+        return bool(claimed.rowcount == 1)
 
 
 async def oldest_admin_id(session: AsyncSession) -> str | None:

@@ -3,6 +3,7 @@ fields), so no mutation keeps a name another one would refuse. See docs/conventi
 from __future__ import annotations
 
 import unicodedata
+from typing import overload
 
 from services.errors import invalid
 
@@ -21,6 +22,10 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+@overload
+def given_name(name: str, *, field: list[str]) -> str: ...
+@overload
+def given_name(name: str | None, *, field: list[str]) -> str | None: ...
 def given_name(name: str | None, *, field: list[str]) -> str | None:
     """A name the caller gave, trimmed; None when they gave none (the caller then derives one with
     `derived_name`). Anything `name_problem` finds is INVALID_INPUT on `field`, never silently cut."""

@@ -58,9 +58,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return moment, row_id
 
 
-async def paginate(session: AsyncSession, model: Any, *, filters: list[Any], first: int, after: str | None,
-                   max_first: int) -> Page:
-    """One page of `model` rows matching `filters`, newest first."""
+async def paginate(session: AsyncSession, table: type[T], *, filters: list[Any], first: int, after: str | None,
+                   max_first: int) -> Page[T]:
+    """One page of `table` rows matching `filters`, newest first."""
+    model: Any = table  # any table with `created_at` and `id` columns; col() needs the class's columns
     checked_count(first, name="first", default=first, most=max_first)
     newest_first = (col(model.created_at).desc(), col(model.id).desc())
     if not after:  # the first page: the total rides along as a window count, one statement instead of two

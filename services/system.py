@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 from pathlib import Path
 
 from sqlalchemy import func, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.files import directory_size
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+T = TypeVar("T")
 
 
 async def database_reachable(session: AsyncSession) -> bool:
@@ -64,7 +71,7 @@ class DatabaseFacts:
 
 def pool_state(engine: AsyncEngine) -> PoolState | None:
     pool = engine.pool
-    if not hasattr(pool, "checkedout"):  # NullPool/StaticPool keep nothing worth reporting
+    if not isinstance(pool, QueuePool):  # NullPool/StaticPool keep nothing worth reporting
         return None
     return PoolState(size=pool.size(), checked_in=pool.checkedin(), checked_out=pool.checkedout(),
                      overflow=max(pool.overflow(), 0), max_overflow=getattr(pool, "_max_overflow", 0))
@@ -72,6 +79,7 @@ def pool_state(engine: AsyncEngine) -> PoolState | None:
 
 async def database_facts(session: AsyncSession, database_url: str) -> DatabaseFacts:
     bind = session.bind
+    assert bind is not None, "the app's sessions are always bound to its engine"
     engine = bind if isinstance(bind, AsyncEngine) else bind.engine
     if engine.dialect.name == "postgresql":
         version = await session.scalar(text("SHOW server_version"))
@@ -91,7 +99,7 @@ class RedisFacts:
     connected_clients: int | None = None
 
 
-async def _redis_call(redis_url: str, call):
+async def _redis_call(redis_url: str, call: Callable[[Redis], Awaitable[T]]) -> T:
     from redis import asyncio as redis_asyncio  # only deployments with ASSAY_REDIS_URL pay for the import
     client = redis_asyncio.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
     try:

@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
+from types import FrameType
 from typing import Iterator
 
 GROUP_OF_STAGE = {"ingest-check": "eda", "profile": "eda", "clarify": "eda", "auto-actions": "eda",
@@ -34,7 +35,7 @@ def stage_deadline(stage: str, seconds: float) -> Iterator[None]:
             raise StageTimedOut(stage, seconds)
         return
 
-    def expire(_signum, _frame) -> None:
+    def expire(_signum: int, _frame: FrameType | None) -> None:
         raise StageTimedOut(stage, seconds)
 
     previous = signal.signal(signal.SIGALRM, expire)

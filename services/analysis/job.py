@@ -11,7 +11,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, cast
 
 import pyarrow.parquet as pq
 
@@ -79,7 +79,7 @@ def score_targets(columns: list[dict[str, Any]], profile: dict[str, Any]) -> lis
         stats = by_name[column["name"]]
         if column["semantic_type"] in ("IDENTIFIER", "EMPTY", "TEXT", "DATETIME") or stats["distinct_count"] < 2:
             continue
-        score, reasons = 0.0, []
+        score, reasons = 0.0, list[str]()
         named = bool(TARGET_NAMES.match(column["name"].strip()))
         few_levels = stats["distinct_count"] in LABEL_LEVELS
         if named:
@@ -110,7 +110,7 @@ class _Substages:
     def progress(self, fraction: float) -> None:
         pass  # the analysis reports its own progress per stage
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._ctx, name)
 
 
@@ -124,7 +124,7 @@ def _limits(params: dict[str, Any]) -> dict[str, float]:
     return {"eda": old, "model": old, "report": old, **params.get("stage_limits", {})}
 
 
-def run_analysis(ctx: JobContext) -> dict:
+def run_analysis(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     data_dir, dataset_id = Path(p["data_dir"]), p["dataset_id"]
     store = StageStore(data_dir / "analyses" / ctx.job_id)
@@ -185,7 +185,7 @@ def working_version(store: StageStore, params: dict[str, Any]) -> tuple[str, lis
     return params["dataset_id"], params["columns"]
 
 
-def _ingest_check(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+def _ingest_check(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> dict[str, Any]:
     parquet = files.parquet_path(data_dir, dataset_id)
     if not parquet.exists():
         raise conflict("The dataset has no ingested copy")
@@ -205,7 +205,7 @@ def _ingest_check(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     return {"rows": rows, "sample_rows": sample, "notes": [note]}
 
 
-def _profile(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+def _profile(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> dict[str, Any]:
     profile = profile_parquet(files.parquet_path(data_dir, dataset_id), ctx.params["columns"], memory_mb=ctx.memory_mb,
                               scratch_dir=ctx.scratch_dir)
     profile["plots"] = []
@@ -215,7 +215,7 @@ def _profile(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     return {"alerts": len(profile["alerts"])}
 
 
-def _clarify(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+def _clarify(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> dict[str, Any]:
     columns = ctx.params["columns"]
     names = {c["name"] for c in columns}
     for given in (ctx.params.get("target"), ctx.params.get("answer")):
@@ -236,7 +236,7 @@ def _clarify(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     raise AssertionError("unreachable")
 
 
-def _learnable(ctx, data_dir: Path, dataset_id: str, target: str) -> bool:
+def _learnable(ctx: JobContext, data_dir: Path, dataset_id: str, target: str) -> bool:
     """Whether trainModel would accept `target`; candidates it would refuse are not offered."""
     try:
         check_target(data_dir, dataset_id, ctx.params["columns"], target, None, test_size=ANALYSIS_TEST_SIZE,
@@ -247,7 +247,7 @@ def _learnable(ctx, data_dir: Path, dataset_id: str, target: str) -> bool:
     return True
 
 
-def _auto_actions(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+def _auto_actions(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> dict[str, Any]:
     """safeAutoActions: plan the fixes from the profile, write them as the new version (params' working_dataset_id)."""
     target = store.load("clarify")["target"]
     profile = json.loads(files.profile_path(data_dir, dataset_id).read_text())
@@ -269,7 +269,7 @@ def _auto_actions(ctx, store, data_dir: Path, dataset_id: str) -> dict:
                       "analysed one is unchanged"]}
 
 
-def _modeling(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+def _modeling(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> dict[str, Any]:
     target = store.load("clarify")["target"]
     options = options_of(ctx.params)
     working_id, columns = working_version(store, ctx.params)
@@ -280,11 +280,12 @@ def _modeling(ctx, store, data_dir: Path, dataset_id: str) -> dict:
                         compare_rows=options.early_stop_sample, hgb_min_rows=options.hgb_min_rows or None,
                         max_rows=store.load("ingest-check").get("sample_rows"))
     params = {"data_dir": str(data_dir), "model_id": ctx.params["model_id"], "columns": columns, **spec.to_params()}
-    result = train_model(_Substages(ctx, "modeling"), params)
+    # _Substages forwards everything it does not override: it stands in for the JobContext
+    result = train_model(cast(JobContext, _Substages(ctx, "modeling")), params)
     return {"target": target, "version": ctx.params["model_version"], **result}
 
 
-def _critique(ctx, store, data_dir: Path, model: dict[str, Any]) -> list[Finding]:
+def _critique(ctx: JobContext, store: StageStore, data_dir: Path, model: dict[str, Any]) -> list[Finding]:
     working_id, columns = working_version(store, ctx.params)
     target, features = model["target"], [f["name"] for f in model["features"]]
     # a sample within the job's budget when the table is larger: leakage shows on a sample as well as on all rows
@@ -299,7 +300,7 @@ def _critique(ctx, store, data_dir: Path, model: dict[str, Any]) -> list[Finding
     return findings
 
 
-def _report(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+def _report(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> dict[str, Any]:
     profile = json.loads(files.profile_path(data_dir, dataset_id).read_text())
     model = store.load("modeling")
     working_id, _ = working_version(store, ctx.params)
@@ -320,7 +321,7 @@ def _report(ctx, store, data_dir: Path, dataset_id: str) -> dict:
             "critique": [f.model_dump() for f in findings]}
 
 
-def _qa(ctx, store, data_dir: Path, dataset_id: str) -> dict:
+def _qa(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> dict[str, Any]:
     """The checks before the analysis is called done: the model has metrics, and the report's document and HTML
     were written and the document still validates."""
     model = store.load("modeling")
@@ -337,5 +338,7 @@ def _qa(ctx, store, data_dir: Path, dataset_id: str) -> dict:
     return {"findings": findings, "renderer": document.renderer}
 
 
-STAGE_BODIES = {"ingest-check": _ingest_check, "profile": _profile, "clarify": _clarify, "auto-actions": _auto_actions,
-                "modeling": _modeling, "report": _report, "qa": _qa}
+StageBody = Callable[[JobContext, StageStore, Path, str], dict[str, Any]]
+STAGE_BODIES: dict[str, StageBody] = {"ingest-check": _ingest_check, "profile": _profile, "clarify": _clarify,
+                                      "auto-actions": _auto_actions, "modeling": _modeling, "report": _report,
+                                      "qa": _qa}

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets import DatasetStatus
-from services.datasets.service import MAX_NAME, get_dataset
+from services.datasets.service import get_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
@@ -21,7 +21,7 @@ from services.analysis.models import AnalysisResult
 from services.analysis.options import check_extension, resolve_options
 from services.modeling.checks import ANALYSIS_TEST_SIZE, check_target
 from services.modeling.service import get_model
-from services.names import derived_name
+from services.names import MAX_NAME, derived_name
 from services.reports.content import content_path
 from services.reports.theme import resolve_theme
 from services.storage.lookup import owned_by_ids
@@ -43,7 +43,7 @@ def model_summary(model: Model) -> dict[str, Any]:
 
 
 async def start_analysis(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
-                         target: str | None, theme: dict | None, theme_defaults: dict[str, str], data_dir: Path,
+                         target: str | None, theme: dict[str, Any] | None, theme_defaults: dict[str, str], data_dir: Path,
                          model_budget: float, stage_limits: dict[str, float], option_defaults: dict[str, Any],
                          options: dict[str, Any] | None = None) -> Job:
     """Everything is checked first: a refused request leaves no job and no new dataset version."""
@@ -151,7 +151,7 @@ async def on_analysis_failure(session: AsyncSession, job: Job, details: Any) -> 
 
 
 async def start_report(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
-                       model_id: str | None, theme: dict | None, theme_defaults: dict[str, str], data_dir: Path
+                       model_id: str | None, theme: dict[str, Any] | None, theme_defaults: dict[str, str], data_dir: Path
                        ) -> tuple[Report, Job]:
     dataset = await _ready_dataset(session, owner_id, dataset_id)
     model = None

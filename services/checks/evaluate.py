@@ -9,7 +9,7 @@ the run's output, an Arrow table DuckDB scans in place).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import duckdb
 from pydantic import BaseModel, Field
@@ -17,6 +17,9 @@ from pydantic import BaseModel, Field
 from services.drift import DriftMethod, drift_test
 from services.pipelines.config.checks import COLUMN_RULES, PipelineCheck
 from services.values import json_value
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXAMPLES = 5          # distinct failing values kept per rule
 SAMPLE_ROWS = 5       # whole failing rows kept per rule
@@ -104,7 +107,7 @@ class _Table:
             self._rows = self.one(f"SELECT count(*) FROM {self.source}")[0]
         return self._rows
 
-    def one(self, sql: str, params: list[Any] | None = None) -> tuple:
+    def one(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
         """The one row an aggregate answers."""
         row = self.connection.execute(sql, params or []).fetchone()
         assert row is not None
@@ -217,7 +220,7 @@ def _drift(table: _Table, column: str, check: PipelineCheck, reference: Referenc
                        passed=not test.drifted, observed=test.score, drift=finding)
 
 
-def _sample(connection: duckdb.DuckDBPyConnection, source: str, column: str, numeric: bool):
+def _sample(connection: duckdb.DuckDBPyConnection, source: str, column: str, numeric: bool) -> tuple[pd.Series, int]:
     """The column's non-null values, a seeded reservoir sample of DRIFT_SAMPLE_ROWS when there are more, and
     how many there are in all."""
     q = ident(column)
@@ -231,8 +234,10 @@ def _sample(connection: duckdb.DuckDBPyConnection, source: str, column: str, num
 
 
 def _expected(rule: str, setting: Any) -> str:
-    return {"not_null": lambda: "no missing values", "min": lambda: f">= {setting:g}", "max": lambda: f"<= {setting:g}",
-            "pattern": lambda: f"matches {setting}", "allowed_values": lambda: "one of " + ", ".join(setting)}[rule]()
+    described: dict[str, Callable[[], str]] = {
+        "not_null": lambda: "no missing values", "min": lambda: f">= {setting:g}", "max": lambda: f"<= {setting:g}",
+        "pattern": lambda: f"matches {setting}", "allowed_values": lambda: "one of " + ", ".join(setting)}
+    return described[rule]()
 
 
 def _line(result: CheckResult) -> tuple[str, str]:

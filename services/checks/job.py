@@ -3,6 +3,7 @@ memory budget, and return a result per check rule and the verdict."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -12,7 +13,7 @@ from services.jobs.context import JobContext
 from services.pipelines.config.checks import PipelineCheck
 
 
-def run_validation(ctx: JobContext) -> dict:
+def run_validation(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     data_dir = Path(p["data_dir"])
     checks = [PipelineCheck.model_validate(check) for check in p["checks"]]

@@ -12,7 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.checks.suggest import suggest_checks
 from services.datasets import DatasetStatus
-from services.datasets.service import MAX_NAME, get_dataset
+from services.datasets.service import get_dataset
+from services.names import MAX_NAME
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
@@ -35,7 +36,7 @@ class SuiteChecks(Config):
 
 def parse_checks(checks: list[dict[str, Any]]) -> list[PipelineCheck]:
     """Checks as the client wrote them (GraphQL names), typed; a refusal names the input field at fault."""
-    parsed = parse_typed(SuiteChecks, {"checks": checks}).checks
+    parsed: list[PipelineCheck] = parse_typed(SuiteChecks, {"checks": checks}).checks
     for index, check in enumerate(parsed):
         if check.suite_id is not None:
             raise invalid("A suite's checks cannot name another suite", ["checks", str(index), "suiteId"])
@@ -152,7 +153,7 @@ async def delete_suite(session: AsyncSession, *, owner_id: str, suite_id: str | 
 
 
 async def list_suites(session: AsyncSession, *, owner_id: str, dataset_id: str | None, first: int,
-                      after: str | None, max_first: int) -> Page:
+                      after: str | None, max_first: int) -> Page[CheckSuite]:
     filters = [col(CheckSuite.owner_id) == owner_id]
     if dataset_id is not None:
         filters.append(col(CheckSuite.dataset_id) == dataset_id)
@@ -230,7 +231,7 @@ async def get_validation(session: AsyncSession, *, owner_id: str, validation_id:
 
 
 async def list_validations(session: AsyncSession, *, owner_id: str, dataset_id: str | None, suite_id: str | None,
-                           first: int, after: str | None, max_first: int) -> Page:
+                           first: int, after: str | None, max_first: int) -> Page[Validation]:
     filters = [col(Validation.owner_id) == owner_id]
     if dataset_id is not None:
         filters.append(col(Validation.dataset_id) == dataset_id)

@@ -74,8 +74,9 @@ def _rounded(value: float, *, down: bool) -> float:
     """To 4 significant digits, outward, so the bound reads well and still includes what was seen."""
     if value == 0 or not math.isfinite(value):
         return value
-    scale = 10 ** (math.floor(math.log10(abs(value))) - 3)
-    return round((math.floor if down else math.ceil)(value / scale) * scale, 10)
+    scale: float = 10 ** (math.floor(math.log10(abs(value))) - 3)  # an int for large values (kept: it shapes the JSON)
+    steps = math.floor(value / scale) if down else math.ceil(value / scale)
+    return round(steps * scale, 10)
 
 
 def _text(value: Any) -> str:

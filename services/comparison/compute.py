@@ -20,6 +20,7 @@ import pandas as pd
 from services import dataplane
 from services import drift
 from services.comparison.models import CategoryCount, ColumnKind, DriftResult, Sampling, SideStatistics
+from services.profiling.columns import Histogram
 from services.profiling.large_columns import QUANTILES, histogram_from, ident
 
 HISTOGRAM_BINS = 30
@@ -82,7 +83,7 @@ class Side:
         self.sample_table = f"{view}_sample"
         self.test_rows = 0
 
-    def one(self, sql: str) -> tuple:
+    def one(self, sql: str) -> tuple[Any, ...]:
         return self.connection.execute(sql).fetchall()[0]
 
     def numeric(self, names: list[str], exact_quantiles: bool) -> dict[str, SideStatistics]:
@@ -123,7 +124,7 @@ class Side:
                               null_ratio=(self.rows - count) / self.rows if self.rows else 0.0, distinct=distinct,
                               top=[CategoryCount(value=v, count=n, ratio=n / count) for v, n in top])
 
-    def histograms(self, ranges: dict[str, tuple[float, float]]) -> dict[str, dict[str, list]]:
+    def histograms(self, ranges: dict[str, tuple[float, float]]) -> dict[str, Histogram]:
         """Counts over the same bins on both sides (numpy's histogram over the shared range), in one pass."""
         if not ranges:
             return {}
@@ -145,7 +146,8 @@ class Side:
         column = table.column(0)
         if kind is ColumnKind.NUMERIC:
             return pd.Series(column.to_numpy(zero_copy_only=False), dtype="float64")
-        return column.to_pandas().astype("object")  # text, None where missing
+        values: pd.Series = column.to_pandas()  # (pyarrow is untyped)
+        return values.astype("object")  # text, None where missing
 
 
 def _bin(value: str, low: float, high: float) -> str:
@@ -165,7 +167,7 @@ def compare_files(*, reference: Path, current: Path, columns: list[Planned], sam
                   scratch_dir: Path | None, log: Callable[[str], None] = lambda _m: None,
                   checkpoint: Callable[[], None] = lambda: None
                   ) -> tuple[dict[str, tuple[SideStatistics, SideStatistics]], dict[str, DriftResult | None],
-                             dict[str, tuple[dict, dict]], Sampling]:
+                             dict[str, tuple[Histogram, Histogram]], Sampling]:
     """Per column the two sides' statistics, its drift test (None when not tested), the histograms of numeric
     columns over shared bins (for the overlays), and how the tests sampled."""
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)

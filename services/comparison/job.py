@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from services import drift, files
 from services.comparison import plots
@@ -21,7 +22,7 @@ def report_path(data_dir: Path, comparison_id: str) -> Path:
     return comparison_dir(data_dir, comparison_id) / "report.html"
 
 
-def run_comparison(ctx: JobContext) -> dict:
+def run_comparison(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     data_dir = Path(p["data_dir"])
     began, cpu = time.perf_counter(), time.process_time()  # CPU of every thread, DuckDB's included
@@ -32,7 +33,7 @@ def run_comparison(ctx: JobContext) -> dict:
         columns=planned, sample_rows=int(p["sample_rows"]), memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir,
         log=ctx.log, checkpoint=ctx.checkpoint)
     ctx.progress(0.6)
-    columns = []
+    columns: list[ColumnComparison] = []
     for index, column in enumerate(planned):
         reference, current = statistics[column.name]
         note = None if column.test else "an identifier differs by design; name a method in `tests` to test it anyway"
@@ -45,7 +46,7 @@ def run_comparison(ctx: JobContext) -> dict:
             ctx.log(f"{column.name}: {found.method} score {found.score if found.score is None else f'{found.score:.4g}'}"
                     f" vs threshold {found.threshold:g}: {'DRIFT' if found.drifted else 'no drift'}")
     tested = [c for c in columns if c.drift is not None and c.drift.statistic is not None]
-    drifted = [c.name for c in tested if c.drift.drifted]
+    drifted = [c.name for c in tested if c.drift is not None and c.drift.drifted]
     share = len(drifted) / len(tested) if tested else 0.0
     result = ComparisonResult(columns=columns, schema_difference=SchemaDifference.model_validate(p["schema_difference"]),
                               drift_share=share, drifted_columns=drifted, tested_columns=len(tested),
@@ -57,11 +58,11 @@ def run_comparison(ctx: JobContext) -> dict:
     ctx.checkpoint()
     ctx.stage("report")
     folder = comparison_dir(data_dir, p["comparison_id"])
-    pngs = {}
-    for column in columns:
-        if column.plot:
-            pngs[column.plot] = plots.draw_overlay(column, histograms.get(column.name))
-            plots.write_png(folder, column.plot, pngs[column.plot])
+    pngs: dict[str, bytes] = {}
+    for compared in columns:
+        if compared.plot:
+            pngs[compared.plot] = plots.draw_overlay(compared, histograms.get(compared.name))
+            plots.write_png(folder, compared.plot, pngs[compared.plot])
     result.duration_ms = (time.perf_counter() - began) * 1000
     html = render_comparison(reference_name=p["reference_name"], current_name=p["current_name"], result=result,
                              theme=p["theme"], pngs=pngs)

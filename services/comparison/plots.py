@@ -11,6 +11,7 @@ import numpy as np
 
 from services import files
 from services.comparison.models import ColumnComparison, ColumnKind
+from services.profiling.columns import Histogram
 
 MAX_PLOTS = 100  # overlays drawn per comparison (the first compared columns); the statistics cover all
 SAFE_NAME = re.compile(r"^overlay_\d+\.png$")  # the only names the download route opens
@@ -26,7 +27,7 @@ def _label(text: str, width: int = 28) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def draw_overlay(column: ColumnComparison, histograms: tuple[dict, dict] | None) -> bytes:
+def draw_overlay(column: ColumnComparison, histograms: tuple[Histogram, Histogram] | None) -> bytes:
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(5.5, 3))

@@ -112,12 +112,12 @@ def plan_columns(reference: Dataset, current: Dataset, columns: list[str] | None
                           at + ["threshold"])
         chosen[test.column] = (index, method, test.threshold)
     effective = {name: chosen.get(name) or chosen.get(None) or (None, None, None) for name in names}
-    for name, (index, method, _) in effective.items():  # a test naming a column wins over one for every column
+    for name, (test_index, method, _) in effective.items():  # a test naming a column wins over one for every column
         fits = drift.CATEGORICAL_METHODS | (drift.NUMERIC_METHODS if kinds[name] is ColumnKind.NUMERIC else set())
         if method is not None and method not in fits:
             raise invalid(f"{method.value} needs numbers; {name!r} is compared as categories "
                           f"(use {', '.join(sorted(m.value for m in drift.CATEGORICAL_METHODS))})",
-                          ["tests", str(index), "method"])
+                          ["tests", str(test_index), "method"])
     planned = []
     for name in names:
         _, method, threshold = effective[name]

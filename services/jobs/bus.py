@@ -37,6 +37,14 @@ class EventBus(Protocol):
         """End every local subscription (each queue gets None)."""
 
 
+class ServerBus(EventBus, Protocol):
+    """The bus a server process holds (in memory, or Redis-fed): an EventBus it starts and closes with itself."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 def job_channel(job_id: str) -> str:
     return f"job:{job_id}"
 
@@ -52,7 +60,7 @@ class LocalFanOut:
     """Subscriber queues per channel in this process; both buses deliver through it."""
 
     def __init__(self) -> None:
-        self._queues: dict[str, set[asyncio.Queue]] = defaultdict(set)
+        self._queues: dict[str, set[asyncio.Queue[Delivery | None]]] = defaultdict(set)
 
     def has_subscribers(self, channel: str) -> bool:
         return channel in self._queues
@@ -66,8 +74,8 @@ class LocalFanOut:
             queue.put_nowait(delivery)
 
     @contextmanager
-    def subscribe(self, channel: str) -> Iterator[asyncio.Queue]:
-        queue: asyncio.Queue = asyncio.Queue()
+    def subscribe(self, channel: str) -> Iterator[asyncio.Queue[Delivery | None]]:
+        queue: asyncio.Queue[Delivery | None] = asyncio.Queue()
         self._queues[channel].add(queue)
         try:
             yield queue

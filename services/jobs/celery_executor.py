@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from celery import Celery
@@ -44,8 +44,11 @@ class CeleryExecutor:
         future = self._sender.submit(send_job, self.celery, job_id=job.id, attempt=job.attempt,
                                      queue=queue_of(self.kinds, job.kind), trace=self.observer.trace_carrier(),
                                      priority=job.priority)
-        future.add_done_callback(lambda f: f.exception() and logger.error(
-            "job %s: sending it to Celery failed: %s", job.id, f.exception()))
+
+        def report(sent: Future[Any]) -> None:
+            if sent.exception():
+                logger.error("job %s: sending it to Celery failed: %s", job.id, sent.exception())
+        future.add_done_callback(report)
 
     def is_running_here(self, job_id: str) -> bool:
         return False

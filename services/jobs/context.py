@@ -6,6 +6,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+# What a job body sends the engine over the pipe: a tag ("log", "progress", "stage", "result", ...) and
+# that tag's fields. Tuples pickle cheaply; each reader unpacks by the tag.
+WorkerMessage = tuple[Any, ...]
+
+
 class JobCancelled(Exception):
     """Raised at a checkpoint after cancellation was requested."""
 
@@ -19,7 +24,7 @@ class NeedsInput(Exception):
 
 
 class JobContext:
-    def __init__(self, *, job_id: str, params: dict[str, Any], send: Callable[[tuple], None],
+    def __init__(self, *, job_id: str, params: dict[str, Any], send: Callable[[WorkerMessage], None],
                  is_cancelled: Callable[[], bool], memory_mb: int = 2048, scratch_dir: Path | None = None) -> None:
         self.job_id = job_id
         self.memory_mb = memory_mb        # the memory budget this job must keep within (ASSAY_JOB_MEMORY_MB)

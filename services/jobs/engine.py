@@ -73,7 +73,7 @@ class JobEngine:
         self.max_attempts = max_attempts
         self.needs_input_timeout = needs_input_timeout
         self.resend_queued_after = resend_queued_after
-        self._watch: asyncio.Task | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._accepting = False
 
     # ------------------------------------------------------------------ lifecycle

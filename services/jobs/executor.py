@@ -13,11 +13,13 @@ import shutil
 import signal
 import traceback
 from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
 from services.errors import ErrorCode, ServiceError
-from services.jobs.context import JobCancelled, JobContext, NeedsInput
+from services.jobs.context import JobCancelled, JobContext, NeedsInput, WorkerMessage
 from services.jobs.priority import PrioritySlots
 from services.jobs.retry import is_transient
 from services.storage.objects import StorageConfig
@@ -50,7 +52,7 @@ class WorkerOutcome:
 
 class Executor(Protocol):
     async def submit(self, spec: JobSpec, *, on_start: Callable[[], Awaitable[bool]],
-                     on_message: Callable[[tuple], None]) -> WorkerOutcome:
+                     on_message: Callable[[WorkerMessage], None]) -> WorkerOutcome:
         """Wait for capacity, call on_start (False aborts), run the body, stream its messages, return its end."""
 
     def cancel(self, job_id: str) -> None:
@@ -68,12 +70,13 @@ class Executor(Protocol):
     def waiting(self) -> int: ...
 
 
-def import_work(path: str) -> Callable[[JobContext], dict]:
+def import_work(path: str) -> Callable[[JobContext], dict[str, Any] | None]:
     module_name, _, function_name = path.partition(":")
-    return getattr(importlib.import_module(module_name), function_name)
+    work: Callable[[JobContext], dict[str, Any] | None] = getattr(importlib.import_module(module_name), function_name)
+    return work
 
 
-def worker_main(spec: JobSpec, connection, cancel_event) -> None:
+def worker_main(spec: JobSpec, connection: Connection, cancel_event: EventType) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the server, which stops workers itself
     _configure_job_logging(spec)
@@ -135,14 +138,14 @@ def _configure_job_logging(spec: JobSpec) -> None:
     logging.getLogger("assay.jobs").debug("job %s: its process %d started", spec.job_id, os.getpid())
 
 
-def _read_messages(receiver, job_id: str, loop: asyncio.AbstractEventLoop, on_message: Callable[[tuple], None],
-                   ended: asyncio.Future) -> None:
+def _read_messages(receiver: Connection, job_id: str, loop: asyncio.AbstractEventLoop,
+                   on_message: Callable[[WorkerMessage], None], ended: asyncio.Future[list[WorkerMessage]]) -> None:
     """Reads a worker's messages until its end of the pipe closes; the loop gets them in order, then `ended`.
 
     Runs on a thread of its own, which owns `receiver`: it is closed here, never under a blocked read.
     """
-    final: list[tuple] = []
-    unreadable: tuple | None = None
+    final: list[WorkerMessage] = []
+    unreadable: WorkerMessage | None = None
     os.set_blocking(receiver.fileno(), True)  # whatever touched the fd before, a read waits for a whole message
     try:
         while True:
@@ -166,14 +169,14 @@ def _read_messages(receiver, job_id: str, loop: asyncio.AbstractEventLoop, on_me
         _call_on_loop(loop, _finish, ended, final)
 
 
-def _call_on_loop(loop: asyncio.AbstractEventLoop, function: Callable, *args: Any) -> None:
+def _call_on_loop(loop: asyncio.AbstractEventLoop, function: Callable[..., None], *args: Any) -> None:
     try:
         loop.call_soon_threadsafe(function, *args)
     except RuntimeError:  # the loop closed (the server stopped): nobody is left to tell
         pass
 
 
-def _finish(ended: asyncio.Future, final: list[tuple]) -> None:
+def _finish(ended: asyncio.Future[list[WorkerMessage]], final: list[WorkerMessage]) -> None:
     if not ended.done():
         ended.set_result(final)
 
@@ -233,7 +236,8 @@ class ProcessExecutor:
                 "cancel_requested": (running is not None and (running.stop_requested or running.cancel_event.is_set()))
                                     or job_id in self._cancelled_while_waiting}
 
-    async def submit(self, spec, *, on_start, on_message) -> WorkerOutcome:
+    async def submit(self, spec: JobSpec, *, on_start: Callable[[], Awaitable[bool]],
+                     on_message: Callable[[WorkerMessage], None]) -> WorkerOutcome:
         if self._slots is None:
             self._slots = PrioritySlots(self.max_workers)
         self._waiting.add(spec.job_id)
@@ -247,7 +251,7 @@ class ProcessExecutor:
             self._waiting.discard(spec.job_id)
             self._cancelled_while_waiting.discard(spec.job_id)
 
-    async def _run(self, spec: JobSpec, on_message) -> WorkerOutcome:
+    async def _run(self, spec: JobSpec, on_message: Callable[[WorkerMessage], None]) -> WorkerOutcome:
         scratch = self.scratch_root / spec.job_id if self.scratch_root else None
         spec = replace(spec, memory_mb=self.memory_mb, scratch_dir=str(scratch) if scratch else None,
                        log_level=self.log_level, log_format=self.log_format, storage=self.storage)
@@ -257,7 +261,7 @@ class ProcessExecutor:
             if scratch is not None:  # spill files never outlive their job, whatever way it ended
                 await asyncio.to_thread(shutil.rmtree, scratch, True)
 
-    async def _run_process(self, spec: JobSpec, on_message) -> WorkerOutcome:
+    async def _run_process(self, spec: JobSpec, on_message: Callable[[WorkerMessage], None]) -> WorkerOutcome:
         loop = asyncio.get_running_loop()
         receiver, sender = self._mp.Pipe(duplex=False)
         cancel_event = self._mp.Event()
@@ -275,7 +279,7 @@ class ProcessExecutor:
             running.start_attempted.set()
         if running.stop_requested and running.kill_timer is None:
             running.kill_timer = loop.call_later(self.grace_seconds, self._kill, running)
-        ended: asyncio.Future = loop.create_future()
+        ended: asyncio.Future[list[WorkerMessage]] = loop.create_future()
         # Not loop.add_reader: uvloop (what uvicorn runs) makes a watched fd non-blocking, and recv() of a
         # message larger than what is in the pipe then raised BlockingIOError mid-message, read as the end:
         # a wide table's result was lost ("exited unexpectedly (code 0)", or code None when the worker
@@ -293,7 +297,7 @@ class ProcessExecutor:
         return self._outcome(final, process.exitcode, running.stop_requested)
 
     @staticmethod
-    def _outcome(final: list[tuple], exitcode: int | None, stop_requested: bool) -> WorkerOutcome:
+    def _outcome(final: list[WorkerMessage], exitcode: int | None, stop_requested: bool) -> WorkerOutcome:
         if final:
             kind, *rest = final[-1]
             if kind == "result":

@@ -23,7 +23,7 @@ class LocalExecutor:
 
     def __init__(self, runner: JobRunner) -> None:
         self.runner = runner
-        self._tasks: dict[str, asyncio.Task] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         await self.runner.start()

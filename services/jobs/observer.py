@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
+from typing import Callable, TypeVar
 
 from services.storage.tables import Job
+
+T = TypeVar("T")
 
 logger = logging.getLogger("assay.jobs")
 
@@ -45,8 +48,9 @@ class JobObservers(JobObserver):
 
     def trace_carrier(self) -> TraceCarrier:
         carrier: TraceCarrier = {}
+        nothing: TraceCarrier = {}
         for observer in self.observers:
-            carrier.update(self._safely(observer.trace_carrier, {}))
+            carrier.update(self._safely(observer.trace_carrier, nothing))
         return carrier
 
     def follow_trace(self, trace: TraceCarrier) -> None:
@@ -62,7 +66,7 @@ class JobObservers(JobObserver):
             self._safely(lambda: observer.job_finished(job, trace=trace), None)
 
     @staticmethod
-    def _safely(call, default):
+    def _safely(call: Callable[[], T], default: T) -> T:
         try:
             return call()
         except Exception:  # noqa: BLE001 - observing a job must never break it

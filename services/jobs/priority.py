@@ -11,7 +11,7 @@ import heapq
 import itertools
 from contextvars import ContextVar
 from enum import IntEnum
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 
 class Priority(IntEnum):
@@ -27,7 +27,7 @@ requested: ContextVar[Priority] = ContextVar("assay_job_priority", default=Prior
 
 
 @contextlib.contextmanager
-def requesting(priority: Priority | str | None):
+def requesting(priority: Priority | str | None) -> Iterator[None]:
     """Jobs enqueued inside this block get `priority` (NORMAL when None)."""
     token = requested.set(parse(priority))
     try:
@@ -64,7 +64,7 @@ class PrioritySlots:
 
     def __init__(self, size: int) -> None:
         self.free = size
-        self._waiters: list[tuple[int, int, asyncio.Future]] = []
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 
     @contextlib.asynccontextmanager

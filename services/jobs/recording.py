@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.jobs.context import WorkerMessage
 from services.storage.tables import Job, JobLog, utcnow
 
 logger = logging.getLogger("assay.jobs")
@@ -31,10 +32,10 @@ class LogRecorder:
     def __init__(self, runner: Any, job: Job) -> None:
         self.runner = runner
         self.job = job
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.queue: asyncio.Queue[WorkerMessage | None] = asyncio.Queue()  # None: the job ended
         self.task = asyncio.create_task(self._run())
 
-    def push(self, message: tuple) -> None:
+    def push(self, message: WorkerMessage) -> None:
         self.queue.put_nowait(message)
 
     async def close(self) -> None:
@@ -55,7 +56,7 @@ class LogRecorder:
                 except Exception:  # noqa: BLE001 - losing a log line must not kill the job
                     logger.exception("job %s: recording %d messages failed", self.job.id, len(messages))
 
-    async def _record(self, messages: list[tuple]) -> None:
+    async def _record(self, messages: list[WorkerMessage]) -> None:
         events: list[dict[str, Any]] = []
         lines: list[JobLog] = []
         async with self.runner.sessions() as session:
@@ -114,7 +115,7 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def close_timeline(timeline: list[dict], *, at: datetime | None = None) -> list[dict]:
+def close_timeline(timeline: list[dict[str, Any]], *, at: datetime | None = None) -> list[dict[str, Any]]:
     """End the open stage, if any, at `at` (now by default)."""
     at = at or utcnow()
     closed = []

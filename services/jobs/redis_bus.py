@@ -26,8 +26,8 @@ class RedisEventBus(LocalFanOut):
         self.url = url
         self.prefix = prefix
         self._client: redis.Redis | None = None
-        self._outbox: asyncio.Queue | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._outbox: asyncio.Queue[tuple[str, str]] | None = None  # (channel, JSON message)
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._client = redis.from_url(self.url)

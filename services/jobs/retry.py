@@ -11,6 +11,7 @@ the same library the codebase's other retry loops are moving to (issue #31).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import tenacity
 
@@ -23,7 +24,7 @@ class TransientError(ServiceError):
     Once the kind's retries are spent, the job fails with this error's code and message."""
 
     def __init__(self, message: str, field: list[str] | None = None, *, code: ErrorCode = ErrorCode.INVALID_INPUT,
-                 details: dict | None = None) -> None:
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(code, message, field, details=details)
 
 
@@ -71,6 +72,6 @@ def backoff_seconds(retry: int, *, base: float, cap: float) -> float:
     """The wait before retry number `retry` (1 for the first): base, 2·base, 4·base ... up to cap, plus up to
     10% jitter so that jobs failed by one outage do not all come back at the same instant."""
     wait = tenacity.wait_exponential(multiplier=base, min=base, max=cap) + tenacity.wait_random(0, base * 0.1)
-    state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+    state = tenacity.RetryCallState(retry_object=tenacity.Retrying(), fn=None, args=(), kwargs={})
     state.attempt_number = retry
     return float(wait(state))

@@ -61,8 +61,8 @@ class JobRunner:
         self._traces: dict[str, TraceCarrier] = {}
         self._driving: set[str] = set()
         self._running_snapshots: dict[str, Job] = {}
-        self._stop_reasons: dict[str, tuple[str, str]] = {}
-        self._beat_task: asyncio.Task | None = None
+        self._stop_reasons: dict[str, tuple[JobStatus, str]] = {}
+        self._beat_task: asyncio.Task[None] | None = None
         self.retry_backoff = retry_backoff  # (first wait, longest wait) in seconds before a transient failure's re-run
         self._notes: dict[str, dict[str, list[str]]] = {}   # what each job's body noted for its telemetry
         self._first_started: dict[str, Any] = {}
@@ -225,10 +225,10 @@ class JobRunner:
         stop = self._stop_reasons.get(job.id)
         outcome = self._checked_result(outcome)
         async with self.sessions() as session:
-            attempt = job.attempt
-            job = await session.get(Job, job.id)  # afresh, as in _mark_running
-            if job is None or job.attempt != attempt:
+            fresh = await session.get(Job, job.id)  # afresh, as in _mark_running
+            if fresh is None or fresh.attempt != job.attempt:
                 return None
+            job = fresh
             spec = self.kinds.get(job.kind)
             if (outcome.status == "failed" and outcome.transient and stop is None and spec is not None
                     and job.retries < spec.max_retries):
@@ -239,7 +239,7 @@ class JobRunner:
                                     attempts=ended_attempt(job, JobStatus.SUCCEEDED)):
                     try:
                         await self._finish(session, job, outcome.result, success=True)
-                        return
+                        return None
                     except Exception:  # noqa: BLE001
                         logger.exception("job %s: applying the result failed", job.id)
                         await session.rollback()
@@ -248,10 +248,11 @@ class JobRunner:
                 else:
                     return None
             if outcome.status == "needs_input" and stop is None:
+                asked = outcome.result or {}  # the executor always sets the question and its choices
                 await transition(session, job, JobStatus.NEEDS_INPUT, from_statuses=(JobStatus.RUNNING,),
-                                 question=outcome.result["question"], choices=outcome.result["choices"],
+                                 question=asked["question"], choices=asked["choices"],
                                  timeline=close_timeline(job.timeline))
-                await append_log(session, job, "INFO", f"Waiting for an answer: {outcome.result['question']}")
+                await append_log(session, job, "INFO", f"Waiting for an answer: {asked['question']}")
                 await session.commit()
                 publish_status(self.bus, job)
                 return None
@@ -290,7 +291,7 @@ class JobRunner:
                        max_retries, delay, outcome.error)
         return delay
 
-    async def _finish(self, session: AsyncSession, job: Job, result: dict | None, *, success: bool) -> None:
+    async def _finish(self, session: AsyncSession, job: Job, result: dict[str, Any] | None, *, success: bool) -> None:
         record = await self._telemetry(session, job)
         await finish_job(session, job, result, success=success, kinds=self.kinds, bus=self.bus)
         self._write_telemetry(record)
@@ -331,7 +332,7 @@ class JobRunner:
         running = list(self._driving)
         if running:
             async with self.sessions() as session:
-                await session.execute(update(Job).where(col(Job.id).in_(running),  # type: ignore[arg-type]
+                await session.execute(update(Job).where(col(Job.id).in_(running),
                                                      col(Job.status) == JobStatus.RUNNING).values(heartbeat_at=utcnow()))
                 await session.commit()
             if self.cancel_poll is not None:  # a cancel whose bus message this worker missed
@@ -341,7 +342,7 @@ class JobRunner:
             await self.on_beat(running)
 
 
-async def finish_job(session: AsyncSession, job: Job, result: dict | None, *, success: bool,
+async def finish_job(session: AsyncSession, job: Job, result: dict[str, Any] | None, *, success: bool,
                      kinds: dict[str, JobKindSpec], bus: EventBus) -> None:
     """Apply the kind's end hook in the same transaction as the final status, then announce it."""
     spec = kinds.get(job.kind)

@@ -22,7 +22,7 @@ async def transition(session: AsyncSession, job: Job, to_status: JobStatus, *,
     values = {"status": to_status, "version": Job.version + 1, "updated_at": now, **changes}
     if to_status in TERMINAL:
         values.setdefault("finished_at", now)
-    result = await session.execute(
+    result = await session.exec(
         update(Job).where(col(Job.id) == job.id, col(Job.status).in_(from_statuses), col(Job.attempt) == job.attempt)
         .values(**values))
     if result.rowcount != 1:

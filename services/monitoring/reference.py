@@ -39,7 +39,8 @@ def _reference(path: str, _stamp: int, columns: tuple[str, ...], rows: int) -> p
         kept = bottom_k_table(kept, pa.Table.from_batches([batch]), rows, rng)
     if kept is None:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in present})
-    return kept.drop_columns([KEY]).to_pandas(date_as_object=False)
+    frame: pd.DataFrame = kept.drop_columns([KEY]).to_pandas(date_as_object=False)  # (pyarrow is untyped)
+    return frame
 
 
 def feature_drift(reference: pd.DataFrame, sample: list[dict[str, Any]], features: list[dict[str, Any]], *,

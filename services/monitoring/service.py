@@ -220,7 +220,7 @@ async def _judge(sessions: Callable[[], AsyncSession], *, monitor_id: str, start
         rows = (await session.exec(select(MonitorWindow).where(
             MonitorWindow.model_id == model.id, MonitorWindow.window_start == start))).all()
         report = await asyncio.to_thread(window_report, model, monitor, start, length, list(rows), config)
-        claimed = await session.execute(update(ModelMonitor).where(
+        claimed = await session.exec(update(ModelMonitor).where(
             col(ModelMonitor.id) == monitor.id,
             or_(col(ModelMonitor.evaluated_through).is_(None), col(ModelMonitor.evaluated_through) < start))
             .values(evaluated_through=start))
@@ -258,7 +258,7 @@ async def expire_windows(sessions: Callable[[], AsyncSession], *, retention_days
     """Delete windows (and their alerts) that started more than `retention_days` ago."""
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     async with sessions() as session:
-        removed = (await session.execute(delete(MonitorWindow).where(col(MonitorWindow.window_start) < cutoff))).rowcount
+        removed = (await session.exec(delete(MonitorWindow).where(col(MonitorWindow.window_start) < cutoff))).rowcount
         await session.execute(delete(ModelAlert).where(col(ModelAlert.window_start) < cutoff))
         await session.commit()
     return removed or 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -52,7 +53,7 @@ def run_checks(table: pa.Table, checks: list[PipelineCheck], semantic_types: dic
                 result = _result(column, rule, f"at most {setting:.2%} missing", 0,
                                  [round(ratio, 6)] if ratio > setting else [], action, passed=ratio <= setting)
             elif rule == "semantic_type":
-                found = semantic_types.get(column)
+                found = semantic_types.get(column) if column is not None else None
                 result = _result(column, rule, f"a {setting} column", 0, [found] if found != setting else [],
                                  action, passed=found == setting)
             else:
@@ -108,13 +109,13 @@ def _result(column: str | None, rule: str, expected: str, failing_rows: int, exa
             "on_fail": action, "passed": failing_rows == 0 if passed is None else passed}
 
 
-def _failing_rows(values: pa.ChunkedArray, rule: str, setting: Any, column: str) -> np.ndarray:
+def _failing_rows(values: pa.ChunkedArray, rule: str, setting: Any, column: str | None) -> npt.NDArray[np.bool_]:
     """A boolean per row: does this value break the rule? Nulls break only `not_null`."""
     if rule == "not_null":
         mask = pc.is_null(values, nan_is_null=True)
     elif rule == "unique":
         series = values.to_pandas()
-        return (series.duplicated(keep="first") & series.notna()).to_numpy(dtype=bool)
+        return np.asarray((series.duplicated(keep="first") & series.notna()).to_numpy(dtype=bool), dtype=np.bool_)
     elif rule in ("min", "max"):
         if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
             raise invalid(f"`{rule}` needs a numeric column; {column} holds {values.type}", ["checks"])
@@ -126,10 +127,10 @@ def _failing_rows(values: pa.ChunkedArray, rule: str, setting: Any, column: str)
         text = values if pa.types.is_string(values.type) else values.cast(pa.string())
         mask = pc.invert(pc.is_in(text, value_set=pa.array(setting, pa.string())))
         mask = pc.and_(mask, pc.is_valid(values))
-    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
-def _examples(values: pa.ChunkedArray, failing: np.ndarray) -> list[Any]:
+def _examples(values: pa.ChunkedArray, failing: npt.NDArray[np.bool_]) -> list[Any]:
     """Up to five distinct failing values, as JSON takes them (missing values show nothing)."""
     if not failing.any():
         return []
@@ -145,9 +146,11 @@ def _examples(values: pa.ChunkedArray, failing: np.ndarray) -> list[Any]:
 
 
 def _expected(rule: str, setting: Any) -> str:
-    return {"not_null": lambda: "no missing values", "unique": lambda: "no repeated values",
-            "min": lambda: f">= {setting:g}", "max": lambda: f"<= {setting:g}",
-            "pattern": lambda: f"matches {setting}", "allowed_values": lambda: "one of " + ", ".join(setting)}[rule]()
+    described: dict[str, Callable[[], str]] = {
+        "not_null": lambda: "no missing values", "unique": lambda: "no repeated values",
+        "min": lambda: f">= {setting:g}", "max": lambda: f"<= {setting:g}",
+        "pattern": lambda: f"matches {setting}", "allowed_values": lambda: "one of " + ", ".join(setting)}
+    return described[rule]()
 
 
 def _describe(result: dict[str, Any]) -> str:

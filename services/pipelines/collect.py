@@ -16,7 +16,7 @@ from services.errors import ErrorCode, ServiceError
 from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.pipelines import camel_case
 from services.pipelines.config.sources import HttpSource
-from services.pipelines.fetch import Fetcher, paused_between_pages, fetched_on_a_thread
+from services.pipelines.fetch import Fetcher, Log, paused_between_pages, fetched_on_a_thread
 from services.pipelines.records import RecordPages
 
 
@@ -34,7 +34,7 @@ def dotted(value: Any, path: str | None) -> Any:
     return value
 
 
-def collect_http(source: HttpSource, fetcher: Fetcher, *, max_records: int, log,
+def collect_http(source: HttpSource, fetcher: Fetcher, *, max_records: int, log: Log,
                  max_decompressed_bytes: int = 2**32) -> RecordPages | CollectedTable:
     """Fetch pages on a thread while this one decodes and converts the pages already here.
 
@@ -86,7 +86,7 @@ def is_csv_reply(source: HttpSource, content_type: str, url: str) -> bool:
         urlsplit(url).path.lower().endswith(CSV_SUFFIXES)
 
 
-def _csv_table(body: bytes, url: str, source: HttpSource, *, max_records: int, log,
+def _csv_table(body: bytes, url: str, source: HttpSource, *, max_records: int, log: Log,
                max_decompressed_bytes: int) -> CollectedTable:
     """The reply through the upload's own detection and reader (it reads files: a temporary one here)."""
     for name in ("records_path", "next_page_path"):
@@ -147,7 +147,8 @@ class Paging:
             return {**self.params, self.offset_param: self.offset}
         return self.params or None
 
-    def following(self, document: Any, url: str, final_url: str, params: dict | None) -> tuple[str | None, dict | None]:
+    def following(self, document: Any, url: str, final_url: str,
+                  params: dict[str, Any] | None) -> tuple[str | None, dict[str, Any] | None]:
         if self.next_pointer:
             found = _value_at(document, self.next_pointer)
             # the next URL carries its own query: the configured params went with the first request

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from services.pipelines.config.sources import HttpSource, ScrapeSource
 
 
+# How a collecting function reports to its job's log: (message, level).
+Log = Callable[[str, str], None]
+
 MAX_REDIRECTS = 5
 # Sites answer an unnamed client worse (or not at all); a source's own headers override this.
 DEFAULT_HEADERS = {"User-Agent": "Assay data pipeline (httpx)"}
@@ -71,7 +74,8 @@ class Fetcher:
             self._tls = pinned_client(self.allow, httpx.create_ssl_context())
         return self._tls
 
-    def fetch(self, url: str, *, method: str = "GET", headers: dict | None = None, params: dict | None = None,
+    def fetch(self, url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
+              params: dict[str, Any] | None = None,
               retries: int = 3, timeout: float = 30) -> Fetched:
         for attempt in range(retries + 1):
             try:
@@ -104,7 +108,8 @@ class Fetcher:
         self.waited += delay
         self.sleep(delay)
 
-    def _follow(self, url: str, method: str, headers, params, timeout: float):
+    def _follow(self, url: str, method: str, headers: dict[str, str] | None, params: dict[str, Any] | None,
+                timeout: float) -> tuple[Fetched, int, str | None]:
         for _ in range(MAX_REDIRECTS + 1):
             check_scheme(url)  # the addresses are vetted by the connection itself (PinnedBackend)
             began = time.perf_counter()
@@ -113,7 +118,8 @@ class Fetcher:
                     url = urljoin(url, response.headers["location"])
                     method, params = "GET", None
                     continue
-                chunks, size = [], 0
+                chunks: list[bytes] = []
+                size = 0
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > self.max_bytes:

@@ -16,12 +16,13 @@ from services.jobs.context import JobContext
 from services.pipelines import sinks
 from services.pipelines.checks import run_checks
 from services.pipelines.results import RunResult
-from services.pipelines.collect import collect_http
+from services.pipelines.collect import CollectedTable, collect_http
 from services.pipelines.config import PipelineConfig, PipelineLimits
 from services.pipelines.config.sinks import DatasetSink, ParquetSink, SqliteSink
 from services.pipelines.config.sources import DatasetSource, FileSource, HttpSource, ScrapeSource
 from services.pipelines.config.steps import PipelineStep
 from services.pipelines.fetch import Fetcher
+from services.pipelines.records import FlatColumns, RecordPages
 from services.pipelines.local_files import import_path, read_local_csv
 from services.pipelines.scrape import collect_scrape
 from services.pipelines.ssrf import parse_allow_list
@@ -32,11 +33,11 @@ from services.preprocessing.validate import validate_steps
 from services.values import json_rows
 
 
-def run_pipeline(ctx: JobContext) -> dict:
+def run_pipeline(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     data_dir, config = Path(p["data_dir"]), PipelineConfig.model_validate(p["config"])
     limits = PipelineLimits.from_params(p)
-    timings = {}
+    timings: dict[str, float] = {}
     ctx.stage("collect")
     began = time.perf_counter()
     source = config.source
@@ -46,8 +47,8 @@ def run_pipeline(ctx: JobContext) -> dict:
         with lock:
             ctx.log(message, level)
 
-    steps = [(s.step, s.params) for s in config.steps]
-    recipe: list = []
+    steps: list[tuple[str, dict[str, Any]]] = [(s.step, s.params) for s in config.steps]
+    recipe: list[dict[str, Any]] = []
     streamed, rows_in = False, 0
     if isinstance(source, DatasetSource):
         path = files.parquet_path(data_dir, source.dataset_id)
@@ -78,7 +79,7 @@ def run_pipeline(ctx: JobContext) -> dict:
         ctx.log(f"Applied {len(steps)} step(s): {rows_in:,} -> {table.num_rows:,} rows")
     timings["process"] = time.perf_counter() - began
     columns = describe_columns(table)
-    check_results = []
+    check_results: list[dict[str, Any]] = []
     if config.checks:
         ctx.stage("validate")
         began = time.perf_counter()
@@ -95,7 +96,7 @@ def run_pipeline(ctx: JobContext) -> dict:
     ctx.stage("store")
     began = time.perf_counter()
     sink = config.sink
-    output: dict = {"kind": sink.kind}
+    output: dict[str, Any] = {"kind": sink.kind}
     version = None
     match sink:
         case DatasetSink():
@@ -120,7 +121,8 @@ def run_pipeline(ctx: JobContext) -> dict:
                      timings=timings).model_dump()
 
 
-def _streamed_steps(ctx: JobContext, path: Path, steps: list) -> tuple[pa.Table, list, int]:
+def _streamed_steps(ctx: JobContext, path: Path, steps: list[tuple[str, dict[str, Any]]]
+                    ) -> tuple[pa.Table, list[dict[str, Any]], int]:
     """The steps run by the preprocessing engine batch by batch into scratch; the result is read back (checks
     and sinks take a table). Columns are judged for validation on the source's first rows."""
     parquet = pq.ParquetFile(path)
@@ -143,6 +145,7 @@ def collect_table(source: HttpSource | ScrapeSource, limits: PipelineLimits, log
     """An http or scrape source's records as a table typed like an upload (the collect stage, and previews)."""
     began = time.perf_counter()
     fetcher = Fetcher(allow=parse_allow_list(limits.allowed_hosts), max_bytes=limits.max_source_bytes, log=log)
+    collected: RecordPages | CollectedTable | FlatColumns
     if isinstance(source, HttpSource):
         collected = collect_http(source, fetcher, max_records=limits.max_records, log=log,
                                  max_decompressed_bytes=limits.max_decompressed_bytes)

@@ -7,6 +7,7 @@ saved and again when a run opens the file, because the file system can change in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 
@@ -46,7 +47,8 @@ def import_path(path: str, allowed: str, field: list[str]) -> Path:
     raise ServiceError(ErrorCode.NOT_FOUND, f"No file {path!r} in the import directories", field)
 
 
-def read_local_csv(path: Path, *, max_records: int, max_decompressed_bytes: int, log) -> pa.Table:
+def read_local_csv(path: Path, *, max_records: int, max_decompressed_bytes: int,
+                   log: Callable[[str, str], None]) -> pa.Table:
     """The file through the upload's own detection and reader, so it is typed exactly like an upload."""
     from services.ingest.parse import detect_file_dialect, read_with_dialect
     dialect = detect_file_dialect(path, options={})

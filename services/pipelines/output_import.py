@@ -17,10 +17,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets.service import MAX_NAME
 from services.errors import conflict, not_found
 from services.jobs.engine import JobEngine
-from services.names import given_name
+from services.names import MAX_NAME, given_name
 from services.pipelines import RunStatus
 from services.pipelines.service import get_pipeline
 from services.pipelines.sinks import parquet_dir, quoted, sqlite_path

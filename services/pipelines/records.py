@@ -89,7 +89,7 @@ class FlatColumns:
             column.extend(values)
         self.rows += count
 
-    def _add_fields(self, record: dict, prefix: str) -> None:
+    def _add_fields(self, record: dict[str, Any], prefix: str) -> None:
         row = self.rows
         for key, value in record.items():
             name = f"{prefix}{key}"

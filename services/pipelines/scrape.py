@@ -8,16 +8,16 @@ from functools import partial
 from typing import Any, Callable
 from urllib.parse import urljoin, urlsplit
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
 
 from services.errors import ErrorCode, ServiceError
 from services.pipelines.config.sources import ScrapeSource
-from services.pipelines.fetch import Fetcher, paused_between_pages, fetched_on_a_thread
+from services.pipelines.fetch import Fetcher, Log, paused_between_pages, fetched_on_a_thread
 from services.pipelines.records import FlatColumns
 
 
-def collect_scrape(source: ScrapeSource, fetcher: Fetcher, *, max_records: int, log) -> FlatColumns:
+def collect_scrape(source: ScrapeSource, fetcher: Fetcher, *, max_records: int, log: Log) -> FlatColumns:
     """Rows by a CSS selector, fields by selectors within each row; parsed with lexbor (selectolax).
 
     With `next_page_selector`, pages follow the link it selects (up to `max_pages`, never the same URL
@@ -70,7 +70,7 @@ def scraped_columns(document: LexborHTMLParser, row_selector: str, fields: list[
     rows = document.css(row_selector)
     row_at = {row.mem_id: position for position, row in enumerate(rows)}
     nested = _rows_nest(rows, row_at)
-    columns = {}
+    columns: dict[str, list[Any]] = {}
     for field in fields:
         elements = _first_in_each_row(document.css(field["selector"]), row_at, len(rows), nested) \
             if field["selector"] else rows
@@ -85,12 +85,12 @@ def scraped_columns(document: LexborHTMLParser, row_selector: str, fields: list[
     return len(rows), columns
 
 
-def _rows_nest(rows: list, row_at: dict[int, int]) -> bool:
+def _rows_nest(rows: list[LexborNode], row_at: dict[int, int]) -> bool:
     """Whether any row lies inside another; ancestors already walked from an earlier row are not
     walked again (rows mostly share one parent)."""
     clear: set[int] = set()  # nodes with no row at or above them
     for row in rows:
-        node, walked = row.parent, []
+        node, walked = row.parent, list[int]()
         while node is not None and node.mem_id not in clear:
             if node.mem_id in row_at:
                 return True
@@ -100,12 +100,13 @@ def _rows_nest(rows: list, row_at: dict[int, int]) -> bool:
     return False
 
 
-def _first_in_each_row(matches: list, row_at: dict[int, int], row_count: int, nested: bool) -> list:
+def _first_in_each_row(matches: list[LexborNode], row_at: dict[int, int], row_count: int,
+                       nested: bool) -> list[LexborNode | None]:
     """For each row, the first of `matches` (in document order) inside it; a match inside a row
     nested in another row is inside both, so with nesting every row above a match is given it."""
-    first: list = [None] * row_count
+    first: list[LexborNode | None] = [None] * row_count
     for match in matches:
-        node = match
+        node: LexborNode | None = match
         while node is not None:
             position = row_at.get(node.mem_id)
             if position is not None:
@@ -117,7 +118,7 @@ def _first_in_each_row(matches: list, row_at: dict[int, int], row_count: int, ne
     return first
 
 
-def _fetch_html_pages(source: ScrapeSource, fetcher: Fetcher, log, put: Callable[[Any, int], None],
+def _fetch_html_pages(source: ScrapeSource, fetcher: Fetcher, log: Log, put: Callable[[Any, int], None],
                       stop: threading.Event) -> None:
     url: str | None = source.url
     next_selector, limit = source.next_page_selector, source.pages

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sqlalchemy import func, update
+from sqlalchemy import select as select_columns  # sqlmodel's select() types at most four columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.checks.service import pipeline_suites
 from services.datasets import DatasetStatus
-from services.datasets.service import MAX_NAME, get_dataset
-from services.names import given_name
+from services.datasets.service import get_dataset
+from services.names import MAX_NAME, given_name
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
@@ -194,10 +195,13 @@ async def run_due_pipelines(sessions: Callable[[], AsyncSession], *, jobs: JobEn
                                                          col(Pipeline.schedule_paused).is_(False)))).all()
     started = 0
     for pipeline in due:
+        due_at = pipeline.next_run_at
+        if due_at is None:  # not picked by the query above; the type does not know
+            continue
         interval = timedelta(seconds=pipeline.schedule_seconds or MIN_SCHEDULE_SECONDS)
-        following = pipeline.next_run_at + interval * (1 + (now - pipeline.next_run_at) // interval)
+        following = due_at + interval * (1 + (now - due_at) // interval)
         async with sessions() as session:
-            claimed = await session.execute(update(Pipeline).where(
+            claimed = await session.exec(update(Pipeline).where(
                 col(Pipeline.id) == pipeline.id, col(Pipeline.next_run_at) == pipeline.next_run_at).values(
                 next_run_at=following))
             await session.commit()
@@ -308,12 +312,12 @@ async def announce_run(session: AsyncSession, run: PipelineRun) -> None:
         "datasetId": api_id("Dataset", run.dataset_id) if run.dataset_id else None, "finishedAt": run.finished_at})
 
 
-async def list_pipelines(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int) -> Page:
+async def list_pipelines(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int) -> Page[Pipeline]:
     return await paginate(session, Pipeline, filters=[col(Pipeline.owner_id) == owner_id], first=first, after=after,
                           max_first=max_first)
 
 
-async def list_runs(session: AsyncSession, *, pipeline_id: str, first: int, after: str | None, max_first: int) -> Page:
+async def list_runs(session: AsyncSession, *, pipeline_id: str, first: int, after: str | None, max_first: int) -> Page[PipelineRun]:
     return await paginate(session, PipelineRun, filters=[col(PipelineRun.pipeline_id) == pipeline_id], first=first,
                           after=after, max_first=max_first)
 
@@ -343,8 +347,9 @@ def _stats_of(runs: list[Any]) -> dict[str, Any]:
 
 async def stats_of_pipelines(session: AsyncSession, *, owner_id: str, pipeline_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Run counts, mean seconds and rows out of each pipeline, in one query reading only the columns they need."""
-    rows = (await session.execute(select(PipelineRun.pipeline_id, PipelineRun.status, PipelineRun.started_at,
-                                         PipelineRun.finished_at, PipelineRun.rows_out)
+    rows = (await session.execute(select_columns(col(PipelineRun.pipeline_id), col(PipelineRun.status),
+                                                 col(PipelineRun.started_at), col(PipelineRun.finished_at),
+                                                 col(PipelineRun.rows_out))
                                   .where(col(PipelineRun.pipeline_id).in_(set(pipeline_ids)),
                                          col(PipelineRun.owner_id) == owner_id))).all()
     by_pipeline: dict[str, list[Any]] = {pipeline_id: [] for pipeline_id in pipeline_ids}

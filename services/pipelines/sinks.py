@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -120,9 +120,9 @@ def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: pa.Table
     return SqliteWrite(rows_now=rows_now, inserted=inserted, updated=table.num_rows - inserted, added_columns=added)
 
 
-def _sqlite_rows(table: pa.Table):
+def _sqlite_rows(table: pa.Table) -> Iterator[tuple[Any, ...]]:
     """Rows as tuples SQLite takes: timestamps as "YYYY-MM-DD HH:MM:SS" text (what pandas wrote), booleans 0/1."""
-    columns = []
+    columns: list[list[Any]] = []
     for column in table.columns:
         if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
             column = column.cast(pa.string())

@@ -36,7 +36,8 @@ def _allowed(host: str, address: ipaddress._BaseAddress, allow: list[str]) -> bo
 def check_url(url: str, allow: list[str], field: list[str] | None = None) -> None:
     """Refuse non-http(s) URLs and hosts that resolve to loopback, private, link-local or other internal addresses."""
     parts = check_scheme(url, field)
-    vetted_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allow, field)
+    host = parts.hostname or ""  # never empty: check_scheme refused a URL without a host
+    vetted_addresses(host, parts.port or (443 if parts.scheme == "https" else 80), allow, field)
 
 
 def check_scheme(url: str, field: list[str] | None = None) -> SplitResult:
@@ -55,7 +56,7 @@ def vetted_addresses(host: str, port: int, allow: list[str], field: list[str] | 
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if getattr(address, "ipv4_mapped", None):
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
         if not (address.is_global and not address.is_multicast) and not _allowed(host, address, allow):
             raise invalid(f"{host} resolves to {address}, a non-public address; pipelines may not reach it "

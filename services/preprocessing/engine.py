@@ -86,10 +86,11 @@ def stream_frames(path: Path, fitted: list[Streamed], rows: int) -> Iterator[pd.
 
 
 def fit_streaming(path: Path, steps: list[tuple[str, dict[str, Any]]], *, memory_mb: int, scratch_dir: Path | None,
-                  rows: int, on_step: Callable[[int, Step], None] | None = None) -> tuple[list[Streamed], list[dict]]:
+                  rows: int, on_step: Callable[[int, Step], None] | None = None
+                  ) -> tuple[list[Streamed], list[dict[str, Any]]]:
     """Each step fitted on what the steps before it produce, one streaming pass (or two) per step."""
     fitted: list[Streamed] = []
-    recipe = []
+    recipe: list[dict[str, Any]] = []
     for index, (kind, params) in enumerate(steps):
         step = build_step(kind, params)
         frames = lambda: stream_frames(path, fitted, rows)  # noqa: E731 - a fresh pass each call
@@ -205,7 +206,7 @@ def _counts(frames: Frames, columns: list[str], as_text: bool) -> dict[str, dict
 
 
 def _modes(frames: Frames, columns: list[str]) -> dict[str, Any]:
-    fills = {}
+    fills: dict[str, Any] = {}
     for c, counts in _counts(frames, columns, as_text=False).items():
         if not counts:
             fills[c] = None
@@ -266,7 +267,7 @@ def _iterative(frames: Frames, columns: list[str]) -> dict[str, Any]:
 
 def _cast_failures(step: Step, frames: Frames) -> dict[str, Any]:
     from services.preprocessing.steps import _cast
-    column, failures, sample = step.params["column"], 0, []
+    column, failures, sample = step.params["column"], 0, list[Any]()
     for frame in frames():
         converted = _cast(frame[column], step.params["to"], step.params.get("format"))
         failed = converted.isna() & frame[column].notna()
@@ -308,7 +309,7 @@ def _first_occurrences(frames: Frames, subset: list[str] | None, memory_mb: int,
 
 
 def write_streamed(path: Path, fitted: list[Streamed], rows: int, target: Path, parts_dir: Path,
-                   checkpoint: Callable[[], None]) -> tuple[int, list[dict]]:
+                   checkpoint: Callable[[], None]) -> tuple[int, list[dict[str, Any]]]:
     """Apply every fitted step batch by batch. Batches converted alone may type a column differently (integers
     in one, floats where another had a gap): each is kept as a part, then all are written with the types they
     share, as the whole frame would have had them. Returns the row count and the described columns."""
@@ -326,7 +327,7 @@ def write_streamed(path: Path, fitted: list[Streamed], rows: int, target: Path, 
     schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
     texts = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     described = min(DESCRIBE_ROWS, 2 * rows)  # the judged head is held in memory: bounded by the batch size
-    total, nulls, head = 0, {name: 0 for name in schema.names}, []
+    total, nulls, head = 0, {name: 0 for name in schema.names}, list[pa.Table]()
     # each part is written as it comes (row groups no larger than a batch), nothing gathered before writing
     with pq.ParquetWriter(target, schema, compression="snappy", use_dictionary=texts) as writer:
         for part in parts:

@@ -18,12 +18,12 @@ from services import files
 from services.ingest.parquet import write_parquet
 from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
-from services.preprocessing.engine import (batch_rows, fit_streaming, fits_in_memory, is_ordered_fill, ordered_fill,
-                                          write_streamed)
+from services.preprocessing.engine import (Streamed, batch_rows, fit_streaming, fits_in_memory, is_ordered_fill,
+                                          ordered_fill, write_streamed)
 from services.preprocessing.steps import Step, build_step, fit_recipe
 
 
-def run_preprocess(ctx: JobContext) -> dict:
+def run_preprocess(ctx: JobContext) -> dict[str, Any]:
     data_dir = Path(ctx.params["data_dir"])
     source, target = ctx.params["source_id"], ctx.params["dataset_id"]
     steps = [(entry["step"], entry["params"]) for entry in ctx.params["steps"]]
@@ -38,8 +38,9 @@ def _quiet(*_args: Any) -> None:
 
 
 def preprocess_table(source: Path, target: Path, steps: list[tuple[str, dict[str, Any]]], *, memory_mb: int,
-                     scratch_dir: Path | None, log: Callable = _quiet, stage: Callable = _quiet,
-                     progress: Callable = _quiet, checkpoint: Callable = _quiet, stream: bool | None = None) -> dict:
+                     scratch_dir: Path | None, log: Callable[[str], None] = _quiet, stage: Callable[[str], None] = _quiet,
+                     progress: Callable[[float], None] = _quiet, checkpoint: Callable[[], None] = _quiet,
+                     stream: bool | None = None) -> dict[str, Any]:
     """Write `target` from `source` through `steps`; `stream` forces (or forbids) the batch-by-batch engine,
     which otherwise runs only when the table would not fit the budget."""
     if stream is None:
@@ -74,7 +75,8 @@ def preprocess_table(source: Path, target: Path, steps: list[tuple[str, dict[str
 
 
 def _streamed(source: Path, target: Path, steps: list[tuple[str, dict[str, Any]]], *, memory_mb: int,
-              scratch_dir: Path | None, log: Callable, stage: Callable, progress: Callable, checkpoint: Callable) -> dict:
+              scratch_dir: Path | None, log: Callable[[str], None], stage: Callable[[str], None],
+              progress: Callable[[float], None], checkpoint: Callable[[], None]) -> dict[str, Any]:
     rows = batch_rows(source, memory_mb)
     total = pq.ParquetFile(source).metadata.num_rows
     log(f"{total:,} rows would not fit the {memory_mb:,} MB budget whole: fitting each step in a streaming pass, "
@@ -91,14 +93,18 @@ def _streamed(source: Path, target: Path, steps: list[tuple[str, dict[str, Any]]
         # Ordered fills split the steps: what comes before one is written to scratch, DuckDB fills that copy,
         # and the steps after it stream from the filled copy.
         work.mkdir(parents=True, exist_ok=True)
-        current, recipe, pending, first = source, [], [], 0
+        recipe: list[dict[str, Any]] = []
+        pending: list[tuple[str, dict[str, Any]]] = []
+        current, first = source, 0
         for index, (kind, params) in enumerate(steps):
             if not is_ordered_fill(kind, params):
                 pending.append((kind, params))
                 continue
             if pending:
+                def fitted_after(i: int, s: Step, at: int = first) -> None:
+                    fitted_one(at + i, s)
                 fitted, fitted_recipe = fit_streaming(current, pending, memory_mb=memory_mb, scratch_dir=work / "spill",
-                                                      rows=rows, on_step=lambda i, s, at=first: fitted_one(at + i, s))
+                                                      rows=rows, on_step=fitted_after)
                 current = _written(current, fitted, rows, work / f"before-{index}.parquet", work / "parts", checkpoint)
                 recipe += fitted_recipe
             filled = work / f"filled-{index}.parquet"
@@ -121,7 +127,8 @@ def _streamed(source: Path, target: Path, steps: list[tuple[str, dict[str, Any]]
     return {"row_count": row_count, "column_count": len(columns), "columns": columns, "recipe": recipe}
 
 
-def _written(source: Path, fitted: list, rows: int, target: Path, parts_dir: Path, checkpoint: Callable) -> Path:
+def _written(source: Path, fitted: list[Streamed], rows: int, target: Path, parts_dir: Path,
+             checkpoint: Callable[[], None]) -> Path:
     """The steps fitted so far applied to `source`, as a scratch Parquet file the next stage reads."""
     write_streamed(source, fitted, rows, target, parts_dir, checkpoint)
     return target

@@ -7,7 +7,7 @@ Model training reuses these classes inside its pipelines.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, cast
 
 import numpy as np
 import pandas as pd
@@ -18,10 +18,11 @@ ONE_HOT_MAX_LEVELS = 20          # more levels than this fold into "<column>_oth
 
 
 def _numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return frame[columns].apply(pd.to_numeric, errors="coerce").astype(float)
+    numbers: pd.DataFrame = frame[columns].apply(pd.to_numeric, errors="coerce")
+    return numbers.astype(float)
 
 
-class Step(TransformerMixin, BaseEstimator):
+class Step(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no type hints
     """Base: `params` are what the user asked, `fitted` what was learned from the data."""
 
     kind: ClassVar[str]
@@ -43,6 +44,12 @@ class Step(TransformerMixin, BaseEstimator):
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         raise NotImplementedError
+
+    @property
+    def learned(self) -> dict[str, Any]:
+        """What fit learned (or the recipe recorded); `apply` runs only after `transform` checked it is there."""
+        assert self.fitted is not None, "fit (or from_recipe) before transform"
+        return self.fitted
 
     def recipe(self) -> dict[str, Any]:
         return {"step": self.kind, "params": self.params, "fitted": self.fitted}
@@ -84,20 +91,20 @@ class Impute(Step):
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         strategy, columns = self.params["strategy"], self.columns
         if strategy in ("MEAN", "MEDIAN", "MODE", "CONSTANT"):
-            for column, fill in self.fitted["fill"].items():
+            for column, fill in self.learned["fill"].items():
                 if fill is not None:
                     frame[column] = frame[column].fillna(_fill_for(frame[column], fill))
         elif strategy == "KNN":
             from sklearn.impute import KNNImputer
-            donors = np.array(self.fitted["donors"], dtype=float).reshape(-1, len(columns))
+            donors = np.array(self.learned["donors"], dtype=np.float64).reshape(-1, len(columns))
             values = _numeric(frame, columns)
             missing = values.isna().any(axis=1).to_numpy()
             if missing.any() and len(donors):
-                imputer = KNNImputer(n_neighbors=min(self.fitted["neighbours"], len(donors))).fit(donors)
+                imputer = KNNImputer(n_neighbors=min(self.learned["neighbours"], len(donors))).fit(donors)
                 values.loc[missing, :] = imputer.transform(values[missing].to_numpy())
             frame[columns] = values
         elif strategy == "ITERATIVE":
-            imputer = _unpickle(self.fitted["_state"])
+            imputer = _unpickle(self.learned["_state"])
             frame[columns] = imputer.transform(_numeric(frame, columns))
         elif strategy in ("FFILL", "BFILL", "INTERPOLATE"):
             order = self.params.get("order_by")
@@ -132,14 +139,14 @@ class Encode(Step):
         return {"levels": levels}
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
-        for column, levels in self.fitted["levels"].items():
+        for column, levels in self.learned["levels"].items():
             text = frame[column].astype("string")
             if self.params["strategy"] in ("LABEL", "ORDINAL"):
                 codes = pd.Categorical(text, categories=levels).codes.astype(float)
                 codes[codes < 0] = np.nan  # unknown levels and nulls stay missing
                 frame[column] = codes
             else:
-                position = frame.columns.get_loc(column)
+                position = cast(int, frame.columns.get_loc(column))  # an int: column names are unique
                 block = {f"{column}_{level}": (text == level).fillna(False).astype(np.int8) for level in levels}
                 known = text.isin(levels).fillna(False)
                 block[f"{column}_other"] = (~known & text.notna()).astype(np.int8)
@@ -166,7 +173,7 @@ class Scale(Step):
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         for column in self.columns:
             frame[column] = (pd.to_numeric(frame[column], errors="coerce").astype(float)
-                             - self.fitted["center"][column]) / self.fitted["scale"][column]
+                             - self.learned["center"][column]) / self.learned["scale"][column]
         return frame
 
 
@@ -214,7 +221,7 @@ class DatetimeFeatures(Step):
         for column in self.columns:
             # utc=True: zone-aware values (and mixed ones from raw rows) become UTC; naive ones are taken as UTC
             when = pd.to_datetime(frame[column], errors="coerce", utc=True).dt.tz_localize(None)
-            features = {"year": when.dt.year, "quarter": when.dt.quarter, "month": when.dt.month, "day": when.dt.day,
+            features: dict[str, pd.Series] = {"year": when.dt.year, "quarter": when.dt.quarter, "month": when.dt.month, "day": when.dt.day,
                         "weekday": when.dt.weekday, "hour": when.dt.hour, "minute": when.dt.minute,
                         "is_weekend": (when.dt.weekday >= 5).where(when.notna()),
                         "epoch": (when - pd.Timestamp("1970-01-01")).dt.total_seconds()}
@@ -243,7 +250,7 @@ class ClipOutliers(Step):
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         for column in self.columns:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float).clip(
-                self.fitted["low"][column], self.fitted["high"][column])
+                self.learned["low"][column], self.learned["high"][column])
         return frame
 
 
@@ -268,7 +275,8 @@ def build_step(kind: str, params: dict[str, Any], fitted: dict[str, Any] | None 
     return STEP_CLASSES[kind](params=params, fitted=fitted)
 
 
-def fit_recipe(frame: pd.DataFrame, steps: list[tuple[str, dict[str, Any]]], on_step=None
+def fit_recipe(frame: pd.DataFrame, steps: list[tuple[str, dict[str, Any]]],
+               on_step: Callable[[int, Step, pd.DataFrame, pd.DataFrame], None] | None = None
                ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Fit and apply each step in order; return the result and the recipe with every fitted parameter."""
     recipe = []

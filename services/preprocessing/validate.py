@@ -20,7 +20,7 @@ SEMANTIC_TYPES = {"NUMERIC", "CATEGORICAL", "BOOLEAN", "DATETIME", "TEXT", "IDEN
 
 class _Columns:
     def __init__(self, columns: list[dict[str, Any]]) -> None:
-        self.types = {c["name"]: c["semantic_type"] for c in columns}
+        self.types: dict[str, str] = {c["name"]: c["semantic_type"] for c in columns}
         self.generated_prefixes: list[str] = []  # one-hot output: names known only after fitting
 
     def type_of(self, name: str) -> str | None:
@@ -55,9 +55,10 @@ def _check_constant(value: Any, columns: _Columns, names: list[str], index: int)
         raise invalid("CONSTANT needs a `value`", _where(index, "impute", "value"))
     for name in names:
         semantic = columns.type_of(name)
-        fits = {"NUMERIC": isinstance(value, (int, float)) and not isinstance(value, bool),
+        fits_by_type: dict[str | None, bool] = {"NUMERIC": isinstance(value, (int, float)) and not isinstance(value, bool),
                 "BOOLEAN": isinstance(value, bool),
-                "DATETIME": isinstance(value, str) and _is_iso(value)}.get(semantic, isinstance(value, str))
+                "DATETIME": isinstance(value, str) and _is_iso(value)}
+        fits = fits_by_type.get(semantic, isinstance(value, str))
         if not fits:
             raise invalid(f"The constant {value!r} does not fit {name!r} ({semantic})", _where(index, "impute", "value"))
 
@@ -164,7 +165,7 @@ def _check_derive(model: _Columns, params: dict[str, Any], index: int) -> None:
     model.types[name] = result_type(expression, {column: model.types[column] for column in expression.columns}, where)
 
 
-def _check_datetime_format(fmt: str, field: list) -> None:
+def _check_datetime_format(fmt: str, field: list[str]) -> None:
     """A strftime format pandas can parse with; a bad directive would otherwise fail the job itself."""
     import pandas as pd
     try:

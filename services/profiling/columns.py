@@ -2,14 +2,21 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 TOP_VALUES_KEPT = 50
 MAX_BINS = 100
+
+
+class Histogram(TypedDict):
+    """Counts over equal-width bins: `edges` has one more entry than `counts` (as numpy's histogram gives)."""
+    edges: list[float]
+    counts: list[int]
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -19,9 +26,9 @@ def finite_or_none(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def float_column(column: pa.ChunkedArray) -> np.ndarray:
+def float_column(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
     """Every row as float64, nulls as NaN, so arrays of different columns stay aligned by row."""
-    return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+    return np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def sorted_histogram(ordered: np.ndarray, bins: int, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +40,7 @@ def sorted_histogram(ordered: np.ndarray, bins: int, low: float, high: float) ->
 
 
 def histogram(values: np.ndarray, bins: int | None, iqr: float | None = None, *, is_sorted: bool = False
-              ) -> dict[str, list] | None:
+              ) -> Histogram | None:
     """Freedman–Diaconis bin width unless a bin count is asked for; finite values only."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -49,7 +56,7 @@ def histogram(values: np.ndarray, bins: int | None, iqr: float | None = None, *,
     span = (low, high) if high > low else (low - 0.5, high + 0.5)
     counts, edges = (sorted_histogram(finite, bins, *span) if is_sorted
                      else np.histogram(finite, bins=bins, range=span))
-    return {"edges": edges.tolist(), "counts": counts.tolist()}
+    return Histogram(edges=edges.tolist(), counts=counts.tolist())
 
 
 def _quantiles(ordered: np.ndarray, qs: list[float]) -> list[float]:
@@ -58,7 +65,8 @@ def _quantiles(ordered: np.ndarray, qs: list[float]) -> list[float]:
     low = np.floor(positions).astype(np.int64)
     high = np.minimum(low + 1, ordered.size - 1)
     fraction = positions - low
-    return (ordered[low] + (ordered[high] - ordered[low]) * fraction).tolist()
+    found: list[float] = (ordered[low] + (ordered[high] - ordered[low]) * fraction).tolist()
+    return found
 
 
 def numeric_stats(values: np.ndarray, ordered: np.ndarray) -> dict[str, Any]:
@@ -180,7 +188,7 @@ def frequency_name(step: float, most: int, steps: int) -> str:
     return f"{step:g}s"
 
 
-def datetime_stats(seconds: np.ndarray, bins: int | None) -> tuple[dict[str, Any], dict[str, list] | None]:
+def datetime_stats(seconds: np.ndarray, bins: int | None) -> tuple[dict[str, Any], Histogram | None]:
     if seconds.size == 0:
         return {}, None
     ordered = np.sort(seconds)  # once, for the frequency, the quartiles and the histogram

@@ -9,6 +9,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from services import files
 from services.jobs.context import JobContext
@@ -18,7 +19,7 @@ from services.profiling.profile import profile_parquet
 from services.profiling.stored import StoredProfile
 
 
-def run_profile(ctx: JobContext) -> dict:
+def run_profile(ctx: JobContext) -> dict[str, Any]:
     data_dir, dataset_id = Path(ctx.params["data_dir"]), ctx.params["dataset_id"]
     ctx.stage("profile")
     cpu = time.process_time()  # every thread of this process, DuckDB's included: the work, whatever the machine's load

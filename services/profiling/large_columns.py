@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from services.profiling import columns as col_stats
+from services.profiling.columns import Histogram
 
 QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95]
 # Stated errors (measured in bench/engines.py and tests/profiling: see docs/data-engine.md)
@@ -55,14 +56,14 @@ def binned(expression: str, low: float, high: float, bins: int) -> str:
             f"FROM (SELECT {expression} AS x, {first} AS i))")
 
 
-def histogram_from(counts: dict | None, low: float, high: float, bins: int) -> dict[str, list]:
+def histogram_from(counts: dict[Any, int] | None, low: float, high: float, bins: int) -> Histogram:
     if high <= low:
         low, high = low - 0.5, high + 0.5
     edges = np.linspace(low, high, bins + 1)
     dense = [0] * bins
     for index, count in (counts or {}).items():
         dense[int(index)] += int(count)
-    return {"edges": edges.tolist(), "counts": dense}
+    return Histogram(edges=edges.tolist(), counts=dense)
 
 
 def fd_bins(bins: int | None, low: float, high: float, iqr: float, n: int) -> int:
@@ -83,7 +84,7 @@ class LargeColumn:
         self.column = ident(name)
         self.approximations: list[dict[str, Any]] = []
 
-    def one(self, sql: str) -> tuple:
+    def one(self, sql: str) -> tuple[Any, ...]:
         return self.connection.execute(sql).fetchall()[0]
 
     def levels(self, value: str, where: str, non_null: int, *, key_bytes: float, order: str = "n DESC, v"
@@ -117,7 +118,7 @@ class LargeColumn:
                 estimate, None)
 
     @staticmethod
-    def top_list(levels: list[tuple[Any, int]], non_null: int, convert) -> list[dict[str, Any]]:
+    def top_list(levels: list[tuple[Any, int]], non_null: int, convert: Callable[[Any], Any]) -> list[dict[str, Any]]:
         return [{"value": convert(value), "count": int(count), "ratio": count / non_null if non_null else 0.0}
                 for value, count in levels]
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from services import files
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as FigureType
 
 
 def plot_file_name(kind: str, index: int | None = None) -> str:
@@ -61,7 +64,7 @@ def _label(text: str, width: int = 30) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _save(figure, target: Path) -> None:
+def _save(figure: FigureType, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with files.atomic_output(target) as temporary:
         figure.savefig(temporary, format="png", dpi=90, bbox_inches="tight")
@@ -71,7 +74,8 @@ def draw_plot(profile: dict[str, Any], entry: dict[str, Any], target: Path) -> N
     from matplotlib.figure import Figure  # the object API: no global pyplot state, safe in threads
 
     kind = entry["kind"]
-    column = next((c for c in profile["columns"] if c["name"] == entry["column"]), None)
+    # the column a HISTOGRAM or BOX plot is of (a plot of the whole table names none)
+    column: dict[str, Any] = next((c for c in profile["columns"] if c["name"] == entry["column"]), {})
     if kind == "HISTOGRAM":
         figure = Figure(figsize=(5, 3))
         axis = figure.subplots()
@@ -108,7 +112,7 @@ def box_stats(numeric: dict[str, Any]) -> dict[str, Any]:
     return {"med": numeric["median"], "q1": q1, "q3": q3, "whislo": low, "whishi": high, "fliers": fliers}
 
 
-def _missing_matrix(profile: dict[str, Any], Figure):
+def _missing_matrix(profile: dict[str, Any], Figure: type[FigureType]) -> FigureType:
     names = [c["name"] for c in profile["columns"]]
     stored = profile.get("missing_matrix") or {"step": 1, "columns": [], "rows": []}
     positions = [names.index(name) for name in stored["columns"]]

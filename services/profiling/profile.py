@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
 
 import duckdb
 import numpy as np
@@ -28,7 +28,7 @@ from services.profiling import alerts as alert_rules
 from services.profiling import columns as col_stats
 from services.profiling import statistics as table_stats
 from services.profiling.large_columns import LargeColumn, approximation, ident
-from services.profiling.source import ArrowSource, ParquetSource
+from services.profiling.source import ArrowSource, ParquetSource, ProfiledSource
 
 THREADS = min(2, os.cpu_count() or 1)
 NUMERIC_LIKE = r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$"
@@ -40,15 +40,15 @@ MB = 1024 * 1024
 
 
 def _is_number(arrow_type: pa.DataType) -> bool:
-    return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type)
+    return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type))
 
 
 def _is_moment(arrow_type: pa.DataType) -> bool:
-    return pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)
+    return bool(pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type))
 
 
 def _is_text(arrow_type: pa.DataType) -> bool:
-    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
 
 
 def column_memory(arrow_type: pa.DataType, stored_bytes: int, rows: int) -> int:
@@ -73,8 +73,8 @@ def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bin
         full = col_stats.float_column(column)
         values = full[~np.isnan(full)]
         count = int(values.size)  # NaN counts as missing, as in pandas
-        top, distinct, level_counts, ordered = col_stats.numeric_levels(values, count, pa.types.is_integer(arrow_type))
-        level_counts = level_counts if distinct <= len(top) else None
+        top, distinct, all_counts, ordered = col_stats.numeric_levels(values, count, pa.types.is_integer(arrow_type))
+        level_counts: np.ndarray | None = all_counts if distinct <= len(top) else None
     else:
         count = rows - column.null_count
         top, distinct, level_counts = col_stats.top_values(column, count) if count else ([], 0, None)
@@ -97,7 +97,7 @@ def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bin
     return profile, extra
 
 
-def _column_profile(name: str, meta: dict[str, Any], rows: int, count: int, distinct: int, top: list, *,
+def _column_profile(name: str, meta: dict[str, Any], rows: int, count: int, distinct: int, top: list[dict[str, Any]], *,
                     exact: bool) -> dict[str, Any]:
     nulls = rows - count
     unique = count > 0 and (distinct == count if exact else distinct >= count)
@@ -106,16 +106,18 @@ def _column_profile(name: str, meta: dict[str, Any], rows: int, count: int, dist
             "is_unique": unique, "top_values": top, "numeric": None, "datetime": None, "text": None, "histogram": None}
 
 
-def _level_counts(extra: dict[str, Any], semantic: str, count: int, distinct: int, level_counts) -> None:
+def _level_counts(extra: dict[str, Any], semantic: str, count: int, distinct: int,
+                  level_counts: np.ndarray | None) -> None:
     if semantic in ("CATEGORICAL", "BOOLEAN") and count and distinct <= 10_000 and level_counts is not None:
         extra["all_level_counts"] = level_counts.tolist()
 
 
 def _numeric_share(sample: pa.Array | pa.ChunkedArray) -> float:
-    return pc.sum(pc.match_substring_regex(sample, NUMERIC_LIKE)).as_py() / len(sample)
+    matching: int = pc.sum(pc.match_substring_regex(sample, NUMERIC_LIKE)).as_py()
+    return matching / len(sample)
 
 
-def profile_large_column(large: LargeColumn, source, meta: dict[str, Any], bins: int | None
+def profile_large_column(large: LargeColumn, source: ProfiledSource, meta: dict[str, Any], bins: int | None
                          ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The column's profile from DuckDB queries: for a column too large for its share of the budget."""
     arrow_type = large.type
@@ -145,7 +147,7 @@ def profile_large_column(large: LargeColumn, source, meta: dict[str, Any], bins:
     return profile, extra
 
 
-def _first_values(source, name: str, limit: int) -> pa.Array:
+def _first_values(source: ProfiledSource, name: str, limit: int) -> pa.Array:
     """The first `limit` non-null values in row order, reading only as many batches as needed."""
     kept: list[pa.Array] = []
     total = 0
@@ -158,9 +160,19 @@ def _first_values(source, name: str, limit: int) -> pa.Array:
     return pa.concat_arrays(kept).slice(0, limit) if kept else pa.array([], pa.string())
 
 
-def row_order(source, names: list[str]) -> dict[str, dict[str, Any]]:
+class RowOrder(TypedDict):
+    """How a column's values move in row order: `up`/`down` while never falling/rising, `rise`/`fall` once seen."""
+    last: Any  # the last value read (a float or datetime seconds), None before any
+    up: bool
+    down: bool
+    rise: bool
+    fall: bool
+    values: int
+
+
+def row_order(source: ProfiledSource, names: list[str]) -> dict[str, RowOrder]:
     """Monotonicity of number and date columns in row order, streamed batch by batch (nulls skipped)."""
-    state = {name: {"last": None, "up": True, "down": True, "rise": False, "fall": False, "values": 0} for name in names}
+    state: dict[str, RowOrder] = {name: {"last": None, "up": True, "down": True, "rise": False, "fall": False, "values": 0} for name in names}
     if not names:
         return state
     for batch in source.batches(names):
@@ -185,7 +197,7 @@ def row_order(source, names: list[str]) -> dict[str, dict[str, Any]]:
     return state
 
 
-def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | None = None, memory_mb: int = 2048,
+def profile_source(source: ProfiledSource, column_meta: list[dict[str, Any]], *, bins: int | None = None, memory_mb: int = 2048,
                    scratch_dir: Path | None = None, checkpoint: Callable[[], None] = lambda: None) -> dict[str, Any]:
     started = time.perf_counter()
     meta_by_name = {meta["name"]: meta for meta in column_meta}
@@ -295,7 +307,7 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
         "duration_ms": (time.perf_counter() - started) * 1000}
 
 
-def _null_counts(connection, names: list[str]) -> dict[str, int]:
+def _null_counts(connection: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
     found = connection.execute("SELECT " + ", ".join(f"count(*) - count({ident(name)})" for name in names)
                                + " FROM profiled").fetchall()[0]
     return dict(zip(names, found))
@@ -313,7 +325,7 @@ def correlation_rows(rows: int, seed: int = 42) -> np.ndarray | None:
     return np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
 
 
-def _correlation_sample(source, extras: dict[str, dict], names: list[str], picks: np.ndarray | None) -> pa.Table:
+def _correlation_sample(source: ProfiledSource, extras: dict[str, dict[str, Any]], names: list[str], picks: np.ndarray | None) -> pa.Table:
     """The sampled rows of `names`: taken while each in-memory column was read, streamed for the others."""
     streamed = [name for name in names if "sample" not in extras[name]]
     columns = {name: extras[name]["sample"] for name in names if name not in streamed}
@@ -334,7 +346,7 @@ def _correlation_sample(source, extras: dict[str, dict], names: list[str], picks
 
 
 def _sampled_figures(rows: int, sample_rows: int, numeric_names: list[str], categorical_names: list[str],
-                     column_profiles: list[dict]) -> list[dict[str, Any]]:
+                     column_profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     if sample_rows < rows and (len(numeric_names) > 1 or len(categorical_names) > 1):
         found.append(approximation(
@@ -359,7 +371,7 @@ def _sampled_figures(rows: int, sample_rows: int, numeric_names: list[str], cate
     return found
 
 
-def _time_series(column_profiles: list[dict], extras: dict[str, dict]) -> dict | None:
+def _time_series(column_profiles: list[dict[str, Any]], extras: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     for profile in column_profiles:
         extra = extras[profile["name"]]
         seconds = extra.get("seconds")
@@ -382,7 +394,7 @@ def _time_series(column_profiles: list[dict], extras: dict[str, dict]) -> dict |
 def profile_parquet(path: Path, column_meta: list[dict[str, Any]], *, bins: int | None = None, memory_mb: int = 2048,
                     scratch_dir: Path | None = None, checkpoint: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """Profile a Parquet file within `memory_mb`, spilling to `scratch_dir`."""
-    source = ParquetSource(path)
+    source: ProfiledSource = ParquetSource(path)
     if source.memory_bytes * WHOLE_TABLE_COPIES <= memory_mb * MB * COLUMN_SHARE:
         # Known to fit: one read, not one per column. Reading a column re-parses the file's footer, whose
         # size grows with the column count, so a 10,000-column file read column by column took minutes.

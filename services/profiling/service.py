@@ -43,6 +43,7 @@ async def start_profile(session: AsyncSession, *, jobs: JobEngine, owner_id: str
 
 async def on_profile_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
     profile = (await session.exec(select(Profile).where(Profile.dataset_id == job.dataset_id))).first()
+    assert job.dataset_id is not None, "a PROFILE job always names its dataset"
     profile = profile or Profile(owner_id=job.owner_id, dataset_id=job.dataset_id)
     profile.job_id, profile.duration_ms = job.id, (result or {}).get("duration_ms", 0.0)
     profile.alert_count, profile.plot_count = (result or {}).get("alerts", 0), (result or {}).get("plots", 0)
@@ -93,7 +94,8 @@ def _read(path: str, stamp: int) -> StoredProfile:
 @lru_cache(maxsize=32)
 def _load(path: str, _stamp: int) -> dict[str, Any]:
     """Parsed once per file version: repeated reads of a profile don't recompute or re-parse it."""
-    return json.loads(Path(path).read_text())
+    parsed: dict[str, Any] = json.loads(Path(path).read_text())
+    return parsed
 
 
 JOB_KINDS = {"PROFILE": JobKindSpec(work="services.profiling.job:run_profile", queue="analysis",

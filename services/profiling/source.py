@@ -55,7 +55,8 @@ class ParquetSource:
         return pq.read_table(self.path, columns=names)
 
     def batches(self, names: list[str]) -> Iterator[pa.RecordBatch]:
-        return self.file.iter_batches(batch_size=BATCH_ROWS, columns=names)
+        batches: Iterator[pa.RecordBatch] = self.file.iter_batches(batch_size=BATCH_ROWS, columns=names)
+        return batches
 
     def attach(self, connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(f"CREATE OR REPLACE VIEW profiled AS SELECT * FROM {dataplane.parquet_source(self.path)}")
@@ -83,10 +84,10 @@ class ArrowSource:
 
     @property
     def memory_bytes(self) -> int:
-        return self.table.nbytes if self._memory_bytes is None else self._memory_bytes
+        return int(self.table.nbytes) if self._memory_bytes is None else self._memory_bytes
 
     def column_bytes(self, name: str) -> int:
-        return self.table.column(name).nbytes
+        return int(self.table.column(name).nbytes)
 
     def null_counts(self) -> dict[str, int]:
         return {name: self.table.column(name).null_count for name in self.names}
@@ -107,3 +108,7 @@ class ArrowSource:
         rows = pa.array(range(0, self.rows, step))
         masks = [pc.is_null(self.table.column(name).take(rows)).to_pylist() for name in names]
         return [list(row) for row in zip(*masks)] if masks else []
+
+
+# What profile_source reads from: a Parquet file column by column, or a table already in memory.
+ProfiledSource = ParquetSource | ArrowSource

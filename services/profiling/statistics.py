@@ -139,7 +139,8 @@ def missing_patterns(connection: duckdb.DuckDBPyConnection, with_nulls: list[str
     return result
 
 
-def time_series_hint(column_name: str, seconds: np.ndarray, frequency: str | None, step: float | None) -> dict | None:
+def time_series_hint(column_name: str, seconds: np.ndarray, frequency: str | None, step: float | None
+                     ) -> dict[str, Any] | None:
     """When a datetime column is monotonic in row order: its frequency and the gaps (steps over 1.5x the usual)."""
     if seconds.size < 3:
         return None

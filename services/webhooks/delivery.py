@@ -61,7 +61,7 @@ class DeliverySettings:
 def retry_delay(attempts: int, base: float, *, jitter: random.Random | None = None) -> float:
     """Exponential backoff with 'equal jitter': after attempt n, between half and all of base * 2^(n-1),
     capped at an hour, so receivers that failed together are not retried together."""
-    ceiling = min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
+    ceiling: float = min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
     return ceiling / 2 + (jitter or random).uniform(0, ceiling / 2)
 
 
@@ -83,7 +83,7 @@ class Deliverer:
         self.settings = settings
         self.name = name
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self._in_flight: set[asyncio.Task] = set()
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._clients: dict[str, httpx.Client] = {}
         self._clients_lock = threading.Lock()
         # Its own threads: sends waiting on slow endpoints never take the default pool other work runs in.
@@ -117,8 +117,8 @@ class Deliverer:
         every worker may do it)."""
         cutoff = datetime.now(timezone.utc) - timedelta(days=self.settings.log_retention_days)
         async with self.sessions() as session:
-            result = await session.execute(delete(WebhookDelivery).where(
-                col(WebhookDelivery.created_at) < cutoff, WebhookDelivery.status != DeliveryStatus.PENDING))
+            result = await session.exec(delete(WebhookDelivery).where(
+                col(WebhookDelivery.created_at) < cutoff, col(WebhookDelivery.status) != DeliveryStatus.PENDING))
             await session.commit()
         return result.rowcount or 0
 
@@ -136,7 +136,7 @@ class Deliverer:
 
     async def claim(self, most: int) -> list[tuple[WebhookDelivery, Webhook]]:
         now = datetime.now(timezone.utc)
-        due = [WebhookDelivery.status == DeliveryStatus.PENDING, col(WebhookDelivery.next_attempt_at) <= now,
+        due = [col(WebhookDelivery.status) == DeliveryStatus.PENDING, col(WebhookDelivery.next_attempt_at) <= now,
                or_(col(WebhookDelivery.lease_until).is_(None), col(WebhookDelivery.lease_until) < now)]
         won: list[tuple[WebhookDelivery, Webhook]] = []
         async with self.sessions() as session:
@@ -144,7 +144,7 @@ class Deliverer:
                                              .order_by(col(WebhookDelivery.next_attempt_at)).limit(most))).all()
             for delivery_id in candidates:
                 token = new_id()
-                result = await session.execute(
+                result = await session.exec(
                     update(WebhookDelivery).where(col(WebhookDelivery.id) == delivery_id, *due)
                     .values(lease_until=now + timedelta(seconds=self.settings.lease_seconds), lease_token=token,
                             leased_by=self.name[:128],
