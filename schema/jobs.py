@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 
 # Generated from the registered kinds (services/domains.py), in their order: a kind the workers run is one the
 # schema declares (tests/schema/test_job_kinds.py).
-JobKind = strawberry.enum(Enum("JobKind", {name: name for name in registered_kinds()}), name="JobKind")
+if TYPE_CHECKING:
+    JobKind = Enum  # to a type checker any enum: its members exist only once the registry is read
+else:
+    JobKind = strawberry.enum(Enum("JobKind", {name: name for name in registered_kinds()}), name="JobKind")
 
 
 # The engine's own enum: a status it writes is one the schema declares.

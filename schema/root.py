@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import strawberry
 from graphql import GraphQLError
@@ -36,8 +36,11 @@ Subscription = _root("Subscription", [d.subscription for d in DOMAINS])
 MADE: dict[str, tuple[Made, ...]] = {kind: made for d in DOMAINS for kind, made in d.makes.items()}
 LOADERS = {name: make for d in DOMAINS for name, make in d.loaders.items()}
 # Job.output's type: every type a kind declares it makes, each once.
-JobOutput = Annotated[Union[tuple(dict.fromkeys(m.type for made in MADE.values() for m in made))],  # noqa: UP007 (built at run time)
-                      strawberry.union("JobOutput", description="What a job made, by its kind")]
+if TYPE_CHECKING:
+    JobOutput = Any  # to a type checker any of the declared types: the union exists only once domains are read
+else:
+    JobOutput = Annotated[Union[tuple(dict.fromkeys(m.type for made in MADE.values() for m in made))],  # noqa: UP007 (built at run time)
+                          strawberry.union("JobOutput", description="What a job made, by its kind")]
 
 
 def should_mask(error: GraphQLError) -> bool:

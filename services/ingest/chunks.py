@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import mmap
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, Iterator, cast
 
@@ -73,11 +74,15 @@ def text_chunks(path: Path, newline: bytes, max_decompressed: int, size: int,
         yield mapped_row_chunks(raw, followed, newline, size)
 
 
+def _given(value: int) -> int:
+    return value
+
+
 def _counted_chunks(pieces: Iterator[bytes], newline: bytes) -> Iterator[Chunk]:
     """Chunks of an inflated stream, each knowing the line it starts on (a count at memchr speed)."""
     lines = 0
     for data in pieces:
-        yield Chunk(data, LineBase(lambda base=lines: base))
+        yield Chunk(data, LineBase(partial(_given, lines)))
         lines += data.count(newline)
 
 
@@ -106,7 +111,7 @@ def mapped_row_chunks(raw: BinaryIO, followed: FollowedFile, newline: bytes, siz
         cut = stop if final else aligned + found + 1
         with memoryview(mapped) as whole:
             view = whole[start - aligned:cut - aligned]
-        yield Chunk(view, LineBase(lambda before=start: _newlines_before(raw, before, newline)), mapped, start - aligned)
+        yield Chunk(view, LineBase(partial(_newlines_before, raw, start, newline)), mapped, start - aligned)
         start = cut
 
 
