@@ -12,11 +12,15 @@ import os
 import re
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from services import errors
 from services.errors import ServiceError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # DuckDB's share of the job's budget; the remainder covers the interpreter, Arrow results and libraries.
 ENGINE_SHARE = 0.6
@@ -112,3 +116,29 @@ def _size(folder: Path) -> int:
     except OSError:
         pass
     return total
+
+
+def sampled_frame(path: Path, columns: list[str], size: int, *, seed: int = 0, batch_rows: int = 65_536) -> "pd.DataFrame":
+    """What `read(columns).to_pandas().sample(min(size, rows), random_state=seed)` gives (the same rows, order
+    and index) without holding the table: the positions are drawn as pandas draws them (8 bytes a row, for the
+    draw only), then each streamed batch keeps only its drawn rows."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    rows = parquet.metadata.num_rows
+    drawn = np.random.RandomState(seed).choice(rows, size=min(size, rows), replace=False)
+    wanted = np.sort(drawn)
+    taken, start = [], 0
+    for batch in parquet.iter_batches(columns=columns, batch_size=batch_rows):
+        end = start + batch.num_rows
+        low, high = np.searchsorted(wanted, [start, end])
+        if high > low:
+            taken.append(pa.Table.from_batches([batch]).take(pa.array(wanted[low:high] - start)))
+        start = end
+    schema = parquet.schema_arrow
+    table = pa.concat_tables(taken) if taken else pa.schema([schema.field(name) for name in columns]).empty_table()
+    frame = table.to_pandas(date_as_object=False)
+    frame.index = wanted
+    return frame.loc[drawn]
