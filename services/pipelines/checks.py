@@ -4,6 +4,7 @@ does: fail the run (nothing is stored), drop the failing rows, or only warn in t
 """
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -29,7 +30,7 @@ def run_checks(rows: Rows, checks: list[PipelineCheck], semantic_types: dict[str
                log: Callable[[str, str], None], *, suites: dict[str, dict[str, Any]] | None = None,
                data_dir: Path | None = None, memory_mb: int = 2048, scratch_dir: Path | None = None
                ) -> tuple[Rows, list[dict[str, Any]]]:
-    """The rows with DROP_ROWS failures removed (a table, or a Parquet file beside the given one), and every
+    """The rows with DROP_ROWS failures removed (a table, or a Parquet file in `scratch_dir`), and every
     rule's result. `suites`: the saved suites the checks name by `suite_id`
     (services.checks.service.pipeline_suites), each evaluated whole.
 
@@ -89,7 +90,7 @@ def run_checks(rows: Rows, checks: list[PipelineCheck], semantic_types: dict[str
         raise ServiceError(ErrorCode.INVALID_INPUT, f"{len(failed)} check(s) failed, so nothing was stored: " + "; ".join(
             _describe(r) for r in failed), details={"checks": results})
     if dropped.any():
-        rows = _without(rows, dropped)
+        rows = _without(rows, dropped, scratch_dir)
         log(f"Dropped {int(dropped.sum()):,} row(s) failing DROP_ROWS checks; {total - int(dropped.sum()):,} remain",
             "WARNING")
     return rows, results
@@ -111,11 +112,13 @@ def _column_batches(rows: Rows, column: str) -> Iterator[pa.Array | pa.ChunkedAr
         yield batch.column(0)
 
 
-def _without(rows: Rows, dropped: np.ndarray) -> Rows:
-    """The rows not flagged: a filtered table, or a new Parquet file beside the given one."""
+def _without(rows: Rows, dropped: np.ndarray, scratch_dir: Path | None) -> Rows:
+    """The rows not flagged: a filtered table, or a new Parquet file in scratch (never beside a dataset's own)."""
     if isinstance(rows, pa.Table):
         return rows.filter(pa.array(~dropped))
-    kept = rows.with_name(rows.stem + "-kept.parquet")
+    folder = scratch_dir or rows.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = folder / f"{rows.stem}-kept-{uuid.uuid4().hex[:8]}.parquet"
     start = 0
     with ParquetBatchWriter(kept) as writer:
         for batch in pq.ParquetFile(rows).iter_batches(batch_size=BATCH_ROWS):
