@@ -105,9 +105,13 @@ class MemoryGuard:
             from services import dataplane
             return dataplane.over_budget(self.memory_mb, "The job", cause)
         grown = (max(self.peak_rss, self.tripped_at or 0) - self.start_rss) / MB
-        return over_budget(self.memory_mb, "The job", needed_mb=None,
-                           detail=f": it grew by {grown:,.0f} MB and was stopped at its hard limit of "
-                                  f"{hard_limit_mb(self.memory_mb):,} MB above its start ({type(exc).__name__})")
+        hard = hard_limit_mb(self.memory_mb)
+        if self.tripped_at is not None:
+            detail = f": it grew by {grown:,.0f} MB and was stopped at its hard limit of {hard:,} MB above its start"
+        else:
+            detail = (f": an allocation was refused {grown:,.0f} MB above its start (a job may map at most "
+                      f"{2 * hard:,} MB more than it started with)")
+        return over_budget(self.memory_mb, "The job", detail=f"{detail} ({type(cause or exc).__name__})")
 
     def summary(self) -> dict[str, Any]:
         return {"start_mb": round(self.start_rss / MB), "peak_mb": round(self.peak_rss / MB),

@@ -32,7 +32,7 @@ def runaway_python(ctx: JobContext) -> dict:
     """Small Python objects, as a body building a list of rows would."""
     rows = []
     while True:
-        rows.append([str(len(rows))] * 64)
+        rows.append(str(len(rows)).encode() * 1024)
 
 
 def one_huge_allocation(ctx: JobContext) -> dict:
@@ -79,12 +79,13 @@ def test_a_runaway_numpy_body_fails_over_budget_and_leaves_nothing(tmp_path):
 def test_a_runaway_python_body_fails_over_budget(tmp_path):
     outcome = asyncio.run(run("runaway_python", tmp_path))
     assert outcome.status == "failed" and outcome.code == "OVER_BUDGET", outcome
-    assert f"budget of {BUDGET_MB} MB" in outcome.error
+    assert f"budget of {BUDGET_MB} MB" in outcome.error and "stopped at its hard limit" in outcome.error
 
 
 def test_one_allocation_far_beyond_the_budget_is_refused_at_once(tmp_path):
     outcome = asyncio.run(run("one_huge_allocation", tmp_path))
     assert outcome.status == "failed" and outcome.code == "OVER_BUDGET", outcome
+    assert f"may map at most {2 * hard_limit_mb(BUDGET_MB):,} MB more" in outcome.error
 
 
 def test_duckdb_out_of_memory_is_over_budget_with_the_need_estimated(tmp_path):
