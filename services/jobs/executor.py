@@ -316,7 +316,11 @@ class ProcessExecutor:
             return WorkerOutcome("failed", code=code, error=message, result=details, transient=bool(transient and transient[0]))
         if stop_requested:
             return WorkerOutcome("cancelled")
-        return WorkerOutcome("failed", code=ErrorCode.INTERNAL, error=f"The worker process exited unexpectedly (code {exitcode})")
+        killed = ("; it was killed (SIGKILL), as the kernel's out-of-memory killer does when the machine runs out of "
+                  "memory: the jobs running at once may need more than it has (ASSAY_JOB_MEMORY_MB each)"
+                  if exitcode == -signal.SIGKILL else "")
+        return WorkerOutcome("failed", code=ErrorCode.INTERNAL,
+                             error=f"The worker process exited unexpectedly (code {exitcode}){killed}")
 
     def cancel(self, job_id: str) -> None:
         if job_id in self._waiting:

@@ -98,3 +98,18 @@ def test_duckdb_out_of_memory_is_over_budget_with_the_need_estimated(tmp_path):
 def test_a_body_within_its_budget_runs_as_before(tmp_path):
     outcome = asyncio.run(run("within_budget", tmp_path))
     assert outcome.status == "succeeded" and outcome.result == {"sum": float(2**20)}
+
+
+def killed_outright(ctx: JobContext) -> dict:
+    """What the kernel's OOM killer does: SIGKILL, which nothing in the process can catch."""
+    import os
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)
+    return {}
+
+
+def test_a_job_killed_outright_says_what_kills_that_way(tmp_path):
+    outcome = asyncio.run(run("killed_outright", tmp_path))
+    assert outcome.status == "failed" and outcome.code == "INTERNAL"
+    assert "(code -9)" in outcome.error and "out-of-memory killer" in outcome.error
+    assert not (tmp_path / "scratch" / ("job" + "0" * 29)).exists()
