@@ -16,7 +16,7 @@ from services.jobs.recording import StageTime
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
 
-from schema.common import Connection, Node, ServiceErrors, UserError, to_global_id
+from schema.common import Connection, ErrorCode, Node, ServiceErrors, UserError, to_global_id
 from schema.domain import made
 from schema.fanout import SharedEvents
 
@@ -61,6 +61,9 @@ class JobAttempt:
     transient: bool = strawberry.field(description="Whether the failure was one that may pass (a lost connection, "
                                                    "a source timing out)")
     retry_in_seconds: float | None = strawberry.field(description="The backoff waited before the next attempt")
+    error_code: ErrorCode | None = strawberry.field(
+        default=None, description="Why it failed, as a code: OVER_BUDGET when it needed more memory than "
+                                  "ASSAY_JOB_MEMORY_MB, INTERNAL for a bug; null unless it failed")
 
     @classmethod
     def from_json(cls, entry: dict) -> "JobAttempt":
@@ -68,7 +71,8 @@ class JobAttempt:
             return datetime.fromisoformat(value) if value else None
         return cls(attempt=entry["attempt"], started_at=when(entry.get("started_at")),
                    finished_at=when(entry.get("finished_at")), outcome=entry["outcome"], error=entry.get("error"),
-                   transient=bool(entry.get("transient")), retry_in_seconds=entry.get("retry_in_seconds"))
+                   transient=bool(entry.get("transient")), retry_in_seconds=entry.get("retry_in_seconds"),
+                   error_code=ErrorCode(entry["code"]) if entry.get("code") else None)
 
 
 @strawberry.type(description="How long one stage of a finished job took")
@@ -171,6 +175,15 @@ class Job(Node):
         timeline = [StageTime.model_validate(entry) for entry in self.row.timeline]
         return [StageTiming(stage=t.stage, started_at=t.started_at, finished_at=t.finished_at,
                             duration_ms=t.duration_ms) for t in timeline]
+
+    @strawberry.field(description="Why a FAILED job failed, as a code (its last attempt's): OVER_BUDGET when it "
+                                  "needed more memory than its budget (ASSAY_JOB_MEMORY_MB), with the budget and "
+                                  "the estimated need in `error`; null otherwise")
+    def error_code(self) -> ErrorCode | None:
+        if self.row.status != "FAILED" or not self.row.attempts:
+            return None
+        code = self.row.attempts[-1].get("code")
+        return ErrorCode(code) if code else None
 
     @strawberry.field(description="Each ended attempt, oldest first: why it ended and, when it failed transiently, "
                                   "how long the job waited before running again")

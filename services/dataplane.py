@@ -9,12 +9,18 @@ nothing is ever downloaded at run time.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from services.errors import ErrorCode, ServiceError
+from services import errors
+from services.errors import ServiceError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # DuckDB's share of the job's budget; the remainder covers the interpreter, Arrow results and libraries.
 ENGINE_SHARE = 0.6
@@ -49,11 +55,28 @@ def parquet_source(path: Path, *, row_numbers: bool = False) -> str:
     return "read_parquet('" + str(path).replace("'", "''") + "'" + (", file_row_number = true" if row_numbers else "") + ")"
 
 
-def over_budget(memory_mb: int, what: str) -> ServiceError:
-    """The typed error of a job that could not keep within its budget, even spilling."""
-    return ServiceError(ErrorCode.PAYLOAD_TOO_LARGE,
-                        f"{what} needs more memory than the job's budget of {memory_mb:,} MB allows, even spilling "
-                        "to disk; raise ASSAY_JOB_MEMORY_MB", details={"memory_mb": memory_mb})
+def over_budget(memory_mb: int, what: str, cause: BaseException | None = None, *, setting: str = "ASSAY_JOB_MEMORY_MB",
+                field: list[str] | None = None) -> ServiceError:
+    """OVER_BUDGET for work that could not keep within the job's budget even spilling; from DuckDB's own
+    message ("failed to allocate data of size 16.0 MiB (48.0 MiB/61.0 MiB used)") it estimates the budget
+    that would have got past that point: what the engine held plus what it asked for, over its share."""
+    needed, detail = engine_need_mb(cause), ""
+    if needed is not None:
+        detail = f" (the engine needed more than {needed:,.0f} MB, its share being {engine_memory_mb(memory_mb):,} MB)"
+    return errors.over_budget(memory_mb, what, detail=detail + ", even spilling to disk", setting=setting, field=field,
+                              needed_mb=needed / ENGINE_SHARE if needed is not None else None)
+
+
+_UNITS = {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0, "TiB": 1024.0**2}
+_ALLOCATION = re.compile(r"size ([\d.]+) (\w+) \(([\d.]+) (\w+)/[\d.]+ \w+ used\)")
+
+
+def engine_need_mb(cause: BaseException | None) -> float | None:
+    """The MB DuckDB held plus the MB it failed to get, from its out-of-memory message; None when not said."""
+    found = _ALLOCATION.search(str(cause or ""))
+    if not found or found[2] not in _UNITS or found[4] not in _UNITS:
+        return None
+    return float(found[1]) * _UNITS[found[2]] + float(found[3]) * _UNITS[found[4]]
 
 
 class SpillWatch:
@@ -95,3 +118,30 @@ def _size(folder: Path) -> int:
     except OSError:
         pass
     return total
+
+
+def sampled_frame(path: Path, columns: list[str], size: int, *, seed: int = 0, batch_rows: int = 65_536) -> "pd.DataFrame":
+    """What `read(columns).to_pandas().sample(min(size, rows), random_state=seed)` gives (the same rows, order
+    and index) without holding the table: the positions are drawn as pandas draws them (8 bytes a row, for the
+    draw only), then each streamed batch keeps only its drawn rows."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    rows = parquet.metadata.num_rows
+    drawn = np.random.RandomState(seed).choice(rows, size=min(size, rows), replace=False)
+    wanted = np.sort(drawn)
+    taken, start = [], 0
+    for batch in parquet.iter_batches(columns=columns, batch_size=batch_rows):
+        end = start + batch.num_rows
+        low, high = np.searchsorted(wanted, [start, end])
+        if high > low:
+            taken.append(pa.Table.from_batches([batch]).take(pa.array(wanted[low:high] - start)))
+        start = end
+    schema = parquet.schema_arrow
+    table = pa.concat_tables(taken) if taken else pa.schema([schema.field(name) for name in columns]).empty_table()
+    frame: pd.DataFrame = table.to_pandas(date_as_object=False)
+    frame.index = wanted
+    picked: pd.DataFrame = frame.loc[drawn]
+    return picked

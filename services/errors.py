@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL = "INTERNAL"
     TIMEOUT = "TIMEOUT"  # a time limit stopped the work (an analysis stage's, e.g. ASSAY_ANALYSIS_MODEL_TIMEOUT_SECONDS)
+    OVER_BUDGET = "OVER_BUDGET"  # the work needs more memory than its budget (ASSAY_JOB_MEMORY_MB), even spilling
 
 
 class ServiceError(Exception):
@@ -44,3 +45,12 @@ def invalid(message: str, field: list[str] | None = None) -> ServiceError:
 
 def conflict(message: str, field: list[str] | None = None) -> ServiceError:
     return ServiceError(ErrorCode.CONFLICT, message, field)
+
+
+def over_budget(memory_mb: int, what: str, *, needed_mb: float | None = None, setting: str = "ASSAY_JOB_MEMORY_MB",
+                field: list[str] | None = None, detail: str = "") -> ServiceError:
+    """OVER_BUDGET, naming the budget and, when it can be told, about how much the work would need."""
+    need = f"; it would need about {needed_mb:,.0f} MB" if needed_mb else ""
+    return ServiceError(ErrorCode.OVER_BUDGET, f"{what} needs more memory than the budget of {memory_mb:,} MB "
+                        f"({setting}) allows{need}{detail}; raise {setting} or give it less data", field,
+                        details={"memory_mb": memory_mb, "needed_mb": round(needed_mb) if needed_mb else None})

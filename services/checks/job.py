@@ -38,7 +38,7 @@ def run_validation(ctx: JobContext) -> dict[str, Any]:
                                   checks, semantic_types=p["semantic_types"], reference=reference, log=ctx.log,
                                   checkpoint=checkpoint)
     except duckdb.OutOfMemoryException as exc:
-        raise dataplane.over_budget(ctx.memory_mb, "Validating this dataset") from exc
+        raise dataplane.over_budget(ctx.memory_mb, "Validating this dataset", exc) from exc
     finally:
         connection.close()
     failed = [r for r in results if not r.passed and r.on_fail != "WARN"]

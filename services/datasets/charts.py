@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, TypedDict
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -188,6 +189,8 @@ def chart_source(path: Path, *, memory_mb: int, scratch_dir: Path | None) -> Ite
     connection.execute("SET preserve_insertion_order = true")
     try:
         yield Source(path, connection, memory_mb)
+    except duckdb.OutOfMemoryException as exc:  # (a holistic aggregate, such as MEDIAN, of a huge group)
+        raise dataplane.over_budget(memory_mb, "This chart", exc) from exc
     finally:
         connection.close()
         if spill is not None:

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files, values
-from services.dataplane import connect
+from services.dataplane import connect, over_budget
 from services.datasets import DatasetStatus
 from services.errors import ErrorCode, ServiceError, invalid
 from services.storage.tables import Dataset
@@ -104,8 +104,8 @@ def run_query(*, sql: str, datasets: list[Dataset], data_dir: Path, limits: Quer
         except duckdb.InterruptException:
             raise ServiceError(ErrorCode.INVALID_INPUT, f"The query ran longer than {limits.timeout_seconds:g} s and was "
                                                 "stopped", ["sql"]) from None
-        except duckdb.OutOfMemoryException:
-            raise invalid(f"The query needs more than its {limits.memory_mb} MB memory budget", ["sql"]) from None
+        except duckdb.OutOfMemoryException as exc:
+            raise over_budget(limits.memory_mb, "The query", exc, setting="ASSAY_SQL_MEMORY_MB", field=["sql"]) from None
         except duckdb.PermissionException as exc:
             raise ServiceError(ErrorCode.FORBIDDEN, f"Not allowed in a query: {_first_line(exc)}", ["sql"]) from None
         except duckdb.Error as exc:

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import files
-from services.errors import ErrorCode, ServiceError
+from services.errors import ErrorCode, ServiceError, over_budget
 from services.ingest.columns import describe_parquet
 from services.ingest.disk import disk_full, is_disk_full
 from services.ingest.download import download
@@ -216,9 +216,8 @@ def _read_widened(ctx: JobContext, source: Path, dialect: CsvDialect, temporary:
     try:
         widened = survey_types(source, dialect, max_decompressed=max_decompressed, nuls=nuls)
     except (NotSplittable, NotStreamable) as survey_failed:
-        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"This file needs the whole-file reader ({reason}; "
-                           f"{survey_failed}), which would need about {needed / MB:,.0f} MB, more than the job's "
-                           f"memory budget of {ctx.memory_mb:,} MB (ASSAY_JOB_MEMORY_MB)") from survey_failed
+        raise over_budget(ctx.memory_mb, f"This file needs the whole-file reader ({reason}; {survey_failed}), which",
+                          needed_mb=needed / MB) from survey_failed
     ctx.log("Types after the first pass: " + ", ".join(f"{name}={kind}" for name, kind in widened.types.items()))
     for _ in range(3):
         ragged.clear()

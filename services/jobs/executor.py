@@ -20,6 +20,7 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from services.errors import ErrorCode, ServiceError
 from services.jobs.context import JobCancelled, JobContext, NeedsInput, WorkerMessage
+from services.jobs.memory_guard import MemoryGuard
 from services.jobs.priority import PrioritySlots
 from services.jobs.retry import is_transient
 from services.storage.objects import StorageConfig
@@ -88,10 +89,14 @@ def worker_main(spec: JobSpec, connection: Connection, cancel_event: EventType) 
     context = JobContext(job_id=spec.job_id, params=staged.params if staged else spec.params, send=connection.send,
                          is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent,
                          memory_mb=spec.memory_mb, scratch_dir=Path(spec.scratch_dir) if spec.scratch_dir else None)
+    guard = MemoryGuard(spec.memory_mb).__enter__()  # OVER_BUDGET rather than the kernel's OOM killer
     try:
         if staged is not None:
             staged.fetch_inputs()
-        result = import_work(spec.work)(context)
+        try:
+            result = import_work(spec.work)(context)
+        finally:
+            guard.__exit__()
         if staged is not None:  # before the result is sent: a job is SUCCEEDED only once its outputs are stored
             staged.publish_outputs()
         connection.send(("result", result or {}))
@@ -104,6 +109,9 @@ def worker_main(spec: JobSpec, connection: Connection, cancel_event: EventType) 
     except ServiceError as exc:
         connection.send(("error", exc.code, exc.message, None, exc.details, is_transient(exc)))
     except Exception as exc:  # noqa: BLE001 - reported to the engine, which logs the trace
+        if (budget_error := guard.error(exc)) is not None:
+            connection.send(("error", budget_error.code, budget_error.message, None, budget_error.details, False))
+            return
         connection.send(("error", ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}", traceback.format_exc(), None,
                          is_transient(exc)))
     finally:
@@ -312,7 +320,11 @@ class ProcessExecutor:
             return WorkerOutcome("failed", code=code, error=message, result=details, transient=bool(transient and transient[0]))
         if stop_requested:
             return WorkerOutcome("cancelled")
-        return WorkerOutcome("failed", code=ErrorCode.INTERNAL, error=f"The worker process exited unexpectedly (code {exitcode})")
+        killed = ("; it was killed (SIGKILL), as the kernel's out-of-memory killer does when the machine runs out of "
+                  "memory: the jobs running at once may need more than it has (ASSAY_JOB_MEMORY_MB each)"
+                  if exitcode == -signal.SIGKILL else "")
+        return WorkerOutcome("failed", code=ErrorCode.INTERNAL,
+                             error=f"The worker process exited unexpectedly (code {exitcode}){killed}")
 
     def cancel(self, job_id: str) -> None:
         if job_id in self._waiting:

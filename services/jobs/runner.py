@@ -269,7 +269,9 @@ class JobRunner:
                 reason = f"Internal error: {outcome.error}"
             if await transition(session, job, status, from_statuses=(JobStatus.RUNNING,), error=reason,
                                 timeline=close_timeline(job.timeline),
-                                attempts=ended_attempt(job, status, error=reason, transient=outcome.transient)):
+                                attempts=ended_attempt(job, status, error=reason, transient=outcome.transient,
+                                                       code=outcome.code if outcome.status == "failed" and stop is None
+                                                       else None)):
                 details = outcome.result if outcome.status == "failed" and stop is None else None
                 await self._finish(session, job, details, success=False)
         return None
@@ -356,5 +358,6 @@ def ended_attempt(job: Job, outcome: str, **facts: Any) -> list[dict[str, Any]]:
     """The job's attempts with this one's end added: what `job.attempts` shows."""
     entry = {"attempt": job.attempt, "started_at": job.started_at.isoformat() if job.started_at else None,
              "finished_at": utcnow().isoformat(), "outcome": str(outcome), "error": facts.get("error"),
-             "transient": bool(facts.get("transient", False)), "retry_in_seconds": facts.get("retry_in_seconds")}
+             "transient": bool(facts.get("transient", False)), "retry_in_seconds": facts.get("retry_in_seconds"),
+             "code": str(facts["code"]) if facts.get("code") else None}  # the failure's ErrorCode (Job.errorCode)
     return [*(job.attempts or []), entry]

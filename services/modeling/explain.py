@@ -300,5 +300,5 @@ def read_background(data_dir: Path, model_id: str, dataset_id: str | None, featu
     source = files.fetched(files.parquet_path(data_dir, dataset_id)) if dataset_id else None
     if source is None or not source.exists():
         return None
-    frame: pd.DataFrame = pq.read_table(source, columns=features).to_pandas(date_as_object=False)
-    return frame.sample(min(BACKGROUND_ROWS, len(frame)), random_state=0)
+    from services import dataplane
+    return dataplane.sampled_frame(source, features, BACKGROUND_ROWS, seed=0)  # streamed: the table is never held

@@ -14,7 +14,7 @@ from services.errors import ErrorCode, ServiceError
 from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
 from services.pipelines import sinks
-from services.pipelines.checks import run_checks
+from services.pipelines.checks import Rows, shape_of, run_checks
 from services.pipelines.results import RunResult
 from services.pipelines.collect import CollectedTable, collect_http
 from services.pipelines.config import PipelineConfig, PipelineLimits
@@ -26,11 +26,15 @@ from services.pipelines.records import FlatColumns, RecordPages
 from services.pipelines.local_files import import_path, read_local_csv
 from services.pipelines.scrape import collect_scrape
 from services.pipelines.ssrf import parse_allow_list
-from services.preprocessing.engine import DESCRIBE_ROWS, batch_rows, fits_in_memory
+from services.ingest.columns import describe_parquet
+from services.ingest.parquet import write_parquet
+from services.preprocessing.engine import DESCRIBE_ROWS, PANDAS_COPIES, batch_rows, fits_in_memory
 from services.preprocessing.job import preprocess_table
 from services.preprocessing.steps import fit_recipe
 from services.preprocessing.validate import validate_steps
 from services.values import json_rows
+
+MB = 2**20
 
 
 def run_pipeline(ctx: JobContext) -> dict[str, Any]:
@@ -49,46 +53,47 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
 
     steps: list[tuple[str, dict[str, Any]]] = [(s.step, s.params) for s in config.steps]
     recipe: list[dict[str, Any]] = []
-    streamed, rows_in = False, 0
+    rows: Rows  # the output so far: a table in memory, or (beyond the budget) a Parquet file read batch by batch
     if isinstance(source, DatasetSource):
         path = files.parquet_path(data_dir, source.dataset_id)
-        if steps and not fits_in_memory(path, ctx.memory_mb):
-            # beyond the budget, the steps stream from the source (the preprocessing engine) before anything is read
-            table, recipe, rows_in = _streamed_steps(ctx, path, steps)
-            streamed = True
-        else:
-            table = pq.read_table(path)
-        ctx.log(f"Read {table.num_rows:,} rows from the source dataset")
+        rows = pq.read_table(path) if fits_in_memory(path, ctx.memory_mb) else path
     elif isinstance(source, FileSource):
-        table = read_local_csv(import_path(source.path, limits.import_dirs, ["source", "file", "path"]),
-                               max_records=limits.max_records, max_decompressed_bytes=limits.max_decompressed_bytes,
-                               log=log)
+        rows = read_local_csv(import_path(source.path, limits.import_dirs, ["source", "file", "path"]),
+                              max_records=limits.max_records, max_decompressed_bytes=limits.max_decompressed_bytes,
+                              log=log)
     else:
-        table = collect_table(source, limits, log)
+        rows = collect_table(source, limits, log)
+    if isinstance(rows, pa.Table) and rows.nbytes * PANDAS_COPIES > ctx.memory_mb * MB * 0.5:
+        rows = _spilled(ctx, rows)  # what was collected goes on from a scratch file, so nothing else copies it whole
+    rows_in = shape_of(rows)[1]
+    if isinstance(source, DatasetSource):
+        ctx.log(f"Read {rows_in:,} rows from the source dataset" + ("" if isinstance(rows, pa.Table) else
+                f" (beyond the {ctx.memory_mb:,} MB budget: they are read batch by batch)"))
     timings["collect"] = time.perf_counter() - began
-    rows_in = rows_in if streamed else table.num_rows
     ctx.progress(0.4)
     ctx.checkpoint()
 
     ctx.stage("process")
     began = time.perf_counter()
-    if steps and not streamed:
-        checked = validate_steps(steps, describe_columns(table))
-        frame, recipe = fit_recipe(table.to_pandas(), checked)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        ctx.log(f"Applied {len(steps)} step(s): {rows_in:,} -> {table.num_rows:,} rows")
+    if steps and isinstance(rows, pa.Table):
+        checked = validate_steps(steps, describe_columns(rows))
+        frame, recipe = fit_recipe(rows.to_pandas(), checked)
+        rows = pa.Table.from_pandas(frame, preserve_index=False)
+        ctx.log(f"Applied {len(steps)} step(s): {rows_in:,} -> {rows.num_rows:,} rows")
+    elif steps:  # beyond the budget, the steps stream through the preprocessing engine into scratch
+        rows, recipe = _streamed_steps(ctx, rows, steps)
     timings["process"] = time.perf_counter() - began
-    columns = describe_columns(table)
+    columns = _described(ctx, rows)
     check_results: list[dict[str, Any]] = []
     if config.checks:
         ctx.stage("validate")
         began = time.perf_counter()
-        checked_rows = table.num_rows
-        table, check_results = run_checks(table, config.checks, {c["name"]: c["semantic_type"] for c in columns}, log,
-                                          suites=p.get("suites"), data_dir=data_dir, memory_mb=ctx.memory_mb,
-                                          scratch_dir=ctx.scratch_dir)
-        if table.num_rows != checked_rows:  # rows were dropped: null counts and types may have changed
-            columns = describe_columns(table)
+        checked_rows = shape_of(rows)[1]
+        rows, check_results = run_checks(rows, config.checks, {c["name"]: c["semantic_type"] for c in columns}, log,
+                                         suites=p.get("suites"), data_dir=data_dir, memory_mb=ctx.memory_mb,
+                                         scratch_dir=ctx.scratch_dir)
+        if shape_of(rows)[1] != checked_rows:  # rows were dropped: null counts and types may have changed
+            columns = _described(ctx, rows)
         timings["validate"] = time.perf_counter() - began
     ctx.progress(0.7)
     ctx.checkpoint()
@@ -98,47 +103,69 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
     sink = config.sink
     output: dict[str, Any] = {"kind": sink.kind}
     version = None
+    names, rows_out = shape_of(rows)
     match sink:
         case DatasetSink():
-            sinks.write_dataset_version(data_dir, p["output_dataset_id"], table)
+            sinks.write_dataset_version(data_dir, p["output_dataset_id"], rows)
             output["dataset_id"] = p["output_dataset_id"]
-            ctx.log(f"Stored {table.num_rows:,} rows as a dataset version")
+            ctx.log(f"Stored {rows_out:,} rows as a dataset version")
         case ParquetSink():
-            version, path = sinks.write_parquet_version(data_dir, p["pipeline_id"], table)
+            version, path = sinks.write_parquet_version(data_dir, p["pipeline_id"], rows)
             output.update(path=str(path), version=version)
-            ctx.log(f"Stored {table.num_rows:,} rows as Parquet version {version}")
+            ctx.log(f"Stored {rows_out:,} rows as Parquet version {version}")
         case SqliteSink(table=table_name, mode=mode):
-            written = sinks.write_sqlite(data_dir, p["owner_id"], table_name, table, mode=mode, key=sink.key,
+            written = sinks.write_sqlite(data_dir, p["owner_id"], table_name, rows, mode=mode, key=sink.key,
                                          indexes=sink.indexes)
             output.update(table=table_name)
             changes = f"{written.inserted:,} new, {written.updated:,} updated" if mode == "upsert" else mode
             added = f"; added column(s) {', '.join(written.added_columns)}" if written.added_columns else ""
-            ctx.log(f"Stored {table.num_rows:,} rows in SQLite table {table_name} ({changes}{added}; "
+            ctx.log(f"Stored {rows_out:,} rows in SQLite table {table_name} ({changes}{added}; "
                     f"{written.rows_now:,} rows now)")
     timings["store"] = time.perf_counter() - began
-    return RunResult(rows_in=rows_in, rows_out=table.num_rows, version=version, columns=columns, output=output,
-                     recipe=recipe, checks=check_results, row_count=table.num_rows, column_count=table.num_columns,
+    return RunResult(rows_in=rows_in, rows_out=rows_out, version=version, columns=columns, output=output,
+                     recipe=recipe, checks=check_results, row_count=rows_out, column_count=len(names),
                      timings=timings).model_dump()
 
 
+def _scratch_file(ctx: JobContext, name: str, beside: Path) -> Path:
+    folder = ctx.scratch_dir or beside
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"pipeline-{ctx.job_id}-{name}.parquet"
+
+
+def _spilled(ctx: JobContext, table: pa.Table) -> Path:
+    """A collected table beyond the budget, written to scratch (removed when the job ends) and let go."""
+    path = _scratch_file(ctx, "collected", Path(ctx.params["data_dir"]))
+    write_parquet(table, path)
+    ctx.log(f"The {table.num_rows:,} collected rows ({table.nbytes / MB:,.0f} MB in memory) would not fit the "
+            f"{ctx.memory_mb:,} MB budget with the copies processing makes: they go on from a scratch file, batch "
+            "by batch")
+    return path
+
+
+def _described(ctx: JobContext, rows: Rows) -> list[dict[str, Any]]:
+    """Column types and null counts: of the table, or of the file read batch by batch."""
+    if isinstance(rows, pa.Table):
+        return describe_columns(rows)
+    return describe_parquet(rows, memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir)
+
+
 def _streamed_steps(ctx: JobContext, path: Path, steps: list[tuple[str, dict[str, Any]]]
-                    ) -> tuple[pa.Table, list[dict[str, Any]], int]:
-    """The steps run by the preprocessing engine batch by batch into scratch; the result is read back (checks
-    and sinks take a table). Columns are judged for validation on the source's first rows."""
+                    ) -> tuple[Path, list[dict[str, Any]]]:
+    """The steps run by the preprocessing engine batch by batch into a scratch file (removed when the job
+    ends), which checks and sinks then read batch by batch. Columns are judged for validation on the
+    source's first rows."""
     parquet = pq.ParquetFile(path)
     first = min(DESCRIBE_ROWS, batch_rows(path, ctx.memory_mb))
     head = pa.Table.from_batches([next(parquet.iter_batches(batch_size=first))]) if parquet.num_row_groups \
         else parquet.schema_arrow.empty_table()
     checked = validate_steps(steps, describe_columns(head))
-    processed = (ctx.scratch_dir or path.parent) / f"pipeline-{ctx.job_id}.parquet"
-    try:
-        result = preprocess_table(path, processed, checked, memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir,
-                                  log=ctx.log, checkpoint=ctx.checkpoint, stream=True)
-        table = pq.read_table(processed)
-    finally:
-        processed.unlink(missing_ok=True)
-    ctx.log(f"Applied {len(steps)} step(s) batch by batch: {parquet.metadata.num_rows:,} -> {table.num_rows:,} rows")
-    return table, result["recipe"], parquet.metadata.num_rows
+    processed = _scratch_file(ctx, "processed", path.parent)
+    result = preprocess_table(path, processed, checked, memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir,
+                              log=ctx.log, checkpoint=ctx.checkpoint, stream=True)
+    ctx.log(f"Applied {len(steps)} step(s) batch by batch: {parquet.metadata.num_rows:,} -> "
+            f"{result['row_count']:,} rows")
+    return processed, result["recipe"]
 
 
 def collect_table(source: HttpSource | ScrapeSource, limits: PipelineLimits, log: Callable[[str, str], None]) -> pa.Table:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeAlias
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import files
-from services.ingest.parquet import write_parquet
+from services.ingest.parquet import ParquetBatchWriter, write_parquet
 from services.errors import invalid
 from services.values import json_rows, json_value
 
@@ -22,7 +22,23 @@ def sqlite_path(data_dir: Path, owner_id: str) -> Path:
     return data_dir / "users" / owner_id / "pipelines.sqlite"
 
 
-def write_parquet_version(data_dir: Path, pipeline_id: str, table: pa.Table) -> tuple[int, Path]:
+Rows: TypeAlias = "pa.Table | Path"  # the run's output: in memory, or a Parquet file in scratch (beyond the job's budget)
+BATCH_ROWS = 65_536
+
+
+def schema_of(rows: Rows) -> pa.Schema:
+    return rows.schema if isinstance(rows, pa.Table) else pq.ParquetFile(rows).schema_arrow
+
+
+def batches_of(rows: Rows, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """The rows a batch at a time: a file is never read whole."""
+    if isinstance(rows, pa.Table):
+        yield from (rows.select(columns) if columns is not None else rows).to_batches(max_chunksize=BATCH_ROWS)
+    else:
+        yield from pq.ParquetFile(rows).iter_batches(batch_size=BATCH_ROWS, columns=columns)
+
+
+def write_parquet_version(data_dir: Path, pipeline_id: str, table: Rows) -> tuple[int, Path]:
     """Version n+1, written atomically; earlier versions stay readable."""
     folder = parquet_dir(data_dir, pipeline_id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -30,7 +46,12 @@ def write_parquet_version(data_dir: Path, pipeline_id: str, table: pa.Table) -> 
     version = max(versions, default=0) + 1
     target = folder / f"v{version}.parquet"
     with files.atomic_output(target) as temporary:
-        pq.write_table(table, temporary, compression="zstd")
+        if isinstance(table, pa.Table):
+            pq.write_table(table, temporary, compression="zstd")
+        else:
+            with pq.ParquetWriter(temporary, schema_of(table), compression="zstd") as writer:
+                for batch in batches_of(table):
+                    writer.write_batch(batch)
     return version, target
 
 
@@ -56,7 +77,7 @@ class SqliteWrite:
     added_columns: list[str]
 
 
-def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: pa.Table, *, mode: str = "replace",
+def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: Rows, *, mode: str = "replace",
                  key: list[str] | None = None, indexes: list[list[str]] | None = None) -> SqliteWrite:
     """Replace, append to or upsert into a table, in one transaction: a failure leaves it as it was.
 
@@ -66,17 +87,18 @@ def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: pa.Table
     Columns the table lacks are added; `indexes` are created if missing.
     """
     key, indexes = key or [], indexes or []
-    missing = sorted({name for columns in [key, *indexes] for name in columns} - set(table.column_names))
+    schema = schema_of(table)
+    missing = sorted({name for columns in [key, *indexes] for name in columns} - set(schema.names))
     if missing:
-        raise invalid(f"The output has no column {', '.join(map(repr, missing))} (it has {', '.join(table.column_names)})",
+        raise invalid(f"The output has no column {', '.join(map(repr, missing))} (it has {', '.join(schema.names)})",
                       ["sink", "sqlite", "key" if set(missing) & set(key) else "indexes"])
-    null_keys = sum(table.column(name).null_count for name in key)
+    null_keys = sum(batch.column(name).null_count for batch in batches_of(table, key) for name in key) if key else 0
     if null_keys:
         raise invalid(f"{null_keys:,} row(s) have no value in the key {', '.join(key)}", ["sink", "sqlite", "key"])
     path = sqlite_path(data_dir, owner_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     name = quoted(table_name)
-    columns = [(column, sqlite_type(table.schema.field(column).type)) for column in table.column_names]
+    columns = [(column, sqlite_type(schema.field(column).type)) for column in schema.names]
     connection = sqlite3.connect(path, isolation_level=None)  # transactions by hand: DDL included
     try:
         connection.execute("BEGIN IMMEDIATE")
@@ -105,7 +127,10 @@ def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: pa.Table
             others = [quoted(c) for c, _ in columns if c not in key]
             statement += f" ON CONFLICT ({', '.join(map(quoted, key))}) DO " + (
                 f"UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in others)}" if others else "NOTHING")
-        connection.executemany(statement, _sqlite_rows(table))
+        written = 0
+        for batch in batches_of(table):  # a batch at a time, in the one transaction
+            connection.executemany(statement, _sqlite_rows(batch))
+            written += batch.num_rows
         rows_now = connection.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
         connection.execute("COMMIT")
     except BaseException as exc:
@@ -117,10 +142,10 @@ def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: pa.Table
     finally:
         connection.close()
     inserted = rows_now - before
-    return SqliteWrite(rows_now=rows_now, inserted=inserted, updated=table.num_rows - inserted, added_columns=added)
+    return SqliteWrite(rows_now=rows_now, inserted=inserted, updated=written - inserted, added_columns=added)
 
 
-def _sqlite_rows(table: pa.Table) -> Iterator[tuple[Any, ...]]:
+def _sqlite_rows(table: pa.Table | pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
     """Rows as tuples SQLite takes: timestamps as "YYYY-MM-DD HH:MM:SS" text (what pandas wrote), booleans 0/1."""
     columns: list[list[Any]] = []
     for column in table.columns:
@@ -135,9 +160,16 @@ def _sqlite_rows(table: pa.Table) -> Iterator[tuple[Any, ...]]:
     return zip(*columns)
 
 
-def write_dataset_version(data_dir: Path, dataset_id: str, table: pa.Table) -> None:
+def write_dataset_version(data_dir: Path, dataset_id: str, table: Rows) -> None:
+    if isinstance(table, Path) and pq.ParquetFile(table).metadata.num_rows == 0:
+        table = pq.read_table(table)  # no batches to write: the empty table carries the columns
     with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary:
-        write_parquet(table, temporary)
+        if isinstance(table, pa.Table):
+            write_parquet(table, temporary)
+        else:
+            with ParquetBatchWriter(temporary) as writer:
+                for batch in batches_of(table):
+                    writer.add(batch)
 
 
 def read_output(data_dir: Path, owner_id: str, output: dict[str, Any], *, offset: int, limit: int

@@ -274,7 +274,7 @@ def profile_source(source: ProfiledSource, column_meta: list[dict[str, Any]], *,
         step = max(1, rows // MISSING_MATRIX_ROWS)
         matrix = source.rows_every(connection, with_nulls, step) if rows else []
     except duckdb.OutOfMemoryException as exc:
-        raise dataplane.over_budget(memory_mb, "Profiling this dataset") from exc
+        raise dataplane.over_budget(memory_mb, "Profiling this dataset", exc) from exc
     finally:
         connection.close()
         spill.__exit__()

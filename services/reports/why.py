@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from services import files
+from services import dataplane, files
 from services.errors import ServiceError
 from services.modeling.estimators import load_model_artifact
 from services.modeling.explain import Explainer, read_background
@@ -31,10 +31,11 @@ def explain_examples(*, data_dir: Path, model_id: str, training_dataset_id: str 
     except ServiceError as exc:
         log(f"No 'why' section: {exc.message}", "WARNING")
         return None
-    table = pq.ParquetFile(files.parquet_path(data_dir, dataset_id))
-    frame = table.read(columns=features).to_pandas(date_as_object=False)
-    if len(frame) > SAMPLE_ROWS:
-        frame = frame.sample(SAMPLE_ROWS, random_state=0)
+    path = files.parquet_path(data_dir, dataset_id)
+    if pq.ParquetFile(path).metadata.num_rows > SAMPLE_ROWS:  # the same rows as ever, without reading the table
+        frame = dataplane.sampled_frame(path, features, SAMPLE_ROWS, seed=0)
+    else:
+        frame = pq.read_table(path, columns=features).to_pandas(date_as_object=False)
     chosen = _choose_rows(pipeline, task, frame)
     explained = explainer.explain_frame(frame.loc[[index for _, index in chosen]])
     rows = []
