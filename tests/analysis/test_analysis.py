@@ -175,7 +175,7 @@ def test_generate_report_escapes_and_themes(client, token):
     assert job["report"]["id"] == payload["report"]["id"]
 
 
-@pytest.mark.parametrize("theme, field", [
+@pytest.mark.parametrize(("theme", "field"), [
     ({"primary": "red; background: url(x)"}, ["theme", "primary"]),
     ({"background": "#12"}, ["theme", "background"]),
     ({"fontFamily": "Arial; } body { display:none"}, ["theme", "fontFamily"]),

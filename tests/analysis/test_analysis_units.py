@@ -40,7 +40,7 @@ def test_options_overlay_settings_and_name_a_bad_field():
     assert refused.value.code == ErrorCode.INVALID_INPUT and refused.value.field == ["options", "earlyStopSample"]
 
 
-@pytest.mark.parametrize("name, allowed", [("a.csv", True), ("a.CSV", True), ("a.csv.gz", True), ("a.xlsx", False),
+@pytest.mark.parametrize(("name", "allowed"), [("a.csv", True), ("a.CSV", True), ("a.csv.gz", True), ("a.xlsx", False),
                                            ("noextension", False)])
 def test_allowed_extensions(name, allowed):
     options = resolve_options({"allowed_exts": "csv"}, None, [])

@@ -100,7 +100,7 @@ def test_line_is_sorted_and_shape_preserving(client, token, sales):
     assert len(grouped["points"]) <= 100 and {p["group"] for p in grouped["points"]} == {"web", "shop"}
 
 
-@pytest.mark.parametrize("spec, field", [
+@pytest.mark.parametrize(("spec", "field"), [
     ({"type": "BAR", "x": "nope"}, ["input", "x"]),
     ({"type": "SCATTER", "x": "price"}, ["input", "y"]),
     ({"type": "SCATTER", "x": "price", "y": "missing"}, ["input", "y"]),

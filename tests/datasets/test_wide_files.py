@@ -51,7 +51,7 @@ def ingest(server: LiveServer, token: str, content: bytes) -> dict:
         "id": payload["dataset"]["id"]}
 
 
-@pytest.mark.parametrize("columns, rows, tries", [(2_000, 2, 4), (10_000, 3, 4)])
+@pytest.mark.parametrize(('columns', 'rows', 'tries'), [(2_000, 2, 4), (10_000, 3, 4)])
 def test_a_wide_file_loads_every_time(server, token, columns, rows, tries):
     content = wide_csv(columns, rows)
     for _ in range(tries):  # the lost result was a race: one success proved nothing

@@ -86,7 +86,7 @@ def check_additive(prediction: dict, features: list[str]) -> dict:
     return explanation
 
 
-@pytest.mark.parametrize("target, algorithms, spaces", [
+@pytest.mark.parametrize(("target", "algorithms", "spaces"), [
     ("spend", REGRESSORS, {"VALUE"}),
     ("returned", CLASSIFIERS, {"PROBABILITY", "LOG_ODDS"}),
     ("tier", CLASSIFIERS, {"PROBABILITY", "MULTICLASS_LOGIT"}),
@@ -143,7 +143,7 @@ def download_parquet(client, token, dataset_id) -> pd.DataFrame:
     return pq.read_table(io.BytesIO(response.content)).to_pandas()
 
 
-@pytest.mark.parametrize("target, algorithm", [("tier", "RANDOM_FOREST"), ("spend", "RIDGE")])
+@pytest.mark.parametrize(("target", "algorithm"), [("tier", "RANDOM_FOREST"), ("spend", "RIDGE")])
 def test_predict_dataset_writes_contribution_columns(client, token, target, algorithm):
     frame = shop()
     features = ["basket", "channel", "placed", "visits"]

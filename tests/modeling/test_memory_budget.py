@@ -87,7 +87,7 @@ def test_training_samples_to_the_budget_and_scoring_covers_every_row(client, tok
     assert all(row["prediction"] in ("keep", "drop", "audit") for row in tail)
 
 
-@pytest.mark.parametrize("values, semantic", [
+@pytest.mark.parametrize(("values", "semantic"), [
     ([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3], "NUMERIC"),
     ([1.0, 2.0, None, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0], "NUMERIC"),
     ([0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5], "NUMERIC"),

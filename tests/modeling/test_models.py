@@ -92,7 +92,7 @@ def test_predict_raw_rows_with_probabilities(churn, client, token):
         assert [p["label"] for p in prediction["probabilities"]] == ["left", "stayed"]
 
 
-@pytest.mark.parametrize("rows, field", [
+@pytest.mark.parametrize(("rows", "field"), [
     ([{"age": "old", "plan": "pro", "signup": "2024-01-01"}], ["rows", "0", "age"]),
     ([{"age": 30, "plan": "pro", "signup": "2024-01-01"}, {"age": 30, "color": "red"}], ["rows", "1", "color"]),
     ([{"plan": "pro", "signup": "2024-01-01"}], ["rows", "0", "age"]),
@@ -221,7 +221,7 @@ def test_regression_and_task_detection(client, token):
         assert wait_for_job(client, token, started["job"]["id"])["status"] == "SUCCEEDED"
 
 
-@pytest.mark.parametrize("options, field, text", [
+@pytest.mark.parametrize(("options", "field", "text"), [
     ({"target": "nope"}, ["target"], "No column"),
     ({"target": "constant"}, ["target"], "single class"),
     ({"target": "churned", "features": ["ghost"]}, ["features"], "not a usable feature"),
@@ -328,7 +328,7 @@ def test_permutation_importance_takes_fewer_rows_for_a_slow_model():
     assert importance_rows(1e-3, 30, 300) == 300               # nor more than there are
 
 
-@pytest.mark.parametrize("algorithm, task", [("RANDOM_FOREST", "CLASSIFICATION"), ("EXTRA_TREES", "CLASSIFICATION"),
+@pytest.mark.parametrize(("algorithm", "task"), [("RANDOM_FOREST", "CLASSIFICATION"), ("EXTRA_TREES", "CLASSIFICATION"),
                                              ("RANDOM_FOREST", "REGRESSION"), ("EXTRA_TREES", "REGRESSION")])
 def test_forest_predictions_for_a_few_rows_are_scikit_learns_to_the_bit(algorithm, task):
     from services.modeling.service import FOREST_DIRECT_ROWS, forest_aware
@@ -355,7 +355,7 @@ ALL_CANDIDATES = [("HIST_GRADIENT_BOOSTING", "CLASSIFICATION"), ("LOGISTIC_REGRE
                   ("EXTRA_TREES", "REGRESSION"), ("RANDOM_FOREST", "REGRESSION")]
 
 
-@pytest.mark.parametrize("algorithm, task", ALL_CANDIDATES)
+@pytest.mark.parametrize(("algorithm", "task"), ALL_CANDIDATES)
 def test_a_few_rows_are_prepared_and_predicted_as_scikit_learn_does_to_the_bit(algorithm, task):
     """services.modeling.few_rows applies the numeric part's arithmetic itself: same numbers, every algorithm."""
     from services.modeling import few_rows

@@ -50,7 +50,7 @@ def sql_and(left: bool | None, right: bool | None) -> bool | None:
     return None if left is None or right is None else True
 
 
-@pytest.mark.parametrize("expression, message", [
+@pytest.mark.parametrize(("expression", "message"), [
     ("price +", "does not parse"),
     ("nosuch * 2", "Unknown column 'nosuch' at position 1"),
     ("price + sum(qty)", "'sum' is not allowed at position 9"),

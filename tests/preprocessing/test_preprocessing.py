@@ -187,7 +187,7 @@ def test_a_recipe_reapplied_to_new_rows_gives_the_same_numbers(client, token, so
     assert applied["size"][0] == sorted(frame["size"].unique()).index("M") and pd.isna(applied["size"][1])
 
 
-@pytest.mark.parametrize("steps, field", [
+@pytest.mark.parametrize(("steps", "field"), [
     ([], ["steps"]),
     ([{"impute": {"columns": ["nope"], "strategy": "MEAN"}}], ["steps", "0", "impute", "columns"]),
     ([{"scale": {"strategy": "STANDARD"}}, {"impute": {"columns": ["city"], "strategy": "MEAN"}}], ["steps", "1", "impute", "columns"]),

@@ -61,7 +61,7 @@ def assert_user_error(payload: dict, code: str, field: list[str]) -> None:
 PREDICT = """mutation($i: PredictInput!) { predict(input: $i) { predictions { value } errors { code message field } } }"""
 
 
-@pytest.mark.parametrize("row, field", [
+@pytest.mark.parametrize(("row", "field"), [
     ({"n": 10**400, "x": 1.0}, ["rows", "0", "n"]),
     ({"n": 1, "x": -(10**309)}, ["rows", "0", "x"]),
 ])
@@ -188,7 +188,7 @@ def test_the_same_steps_run_in_a_pipeline(world):
 JOB_COUNT = "{ jobs(first: 1) { totalCount } models(first: 1) { totalCount } }"
 
 
-@pytest.mark.parametrize("spec, field", [
+@pytest.mark.parametrize(("spec", "field"), [
     ({"seed": -1}, ["seed"]),
     ({"seed": -(2**31)}, ["seed"]),
     ({"testSize": 0.999}, ["testSize"]),
@@ -229,7 +229,7 @@ def test_analyze_refuses_an_identifier_target_as_train_model_does(world):
     assert ask(world, JOB_COUNT)["data"] == before
 
 
-@pytest.mark.parametrize("csv, field", [
+@pytest.mark.parametrize(("csv", "field"), [
     ({"encoding": "rot13"}, ["csv", "encoding"]),
     ({"encoding": "base64"}, ["csv", "encoding"]),
     ({"encoding": "zlib"}, ["csv", "encoding"]),

@@ -160,7 +160,7 @@ def json_of(delivery: dict) -> dict:
     return json.loads(delivery["body"])
 
 
-@pytest.mark.parametrize("values, field, message", [
+@pytest.mark.parametrize(("values", "field", "message"), [
     ({"url": "http://127.0.0.1:9/x"}, ["url"], "must be https://"),
     ({"url": "https://10.255.255.1/x"}, ["url"], "a non-public address; webhooks may not reach it"),
     ({"url": "https://nowhere.invalid/x"}, ["url"], "Cannot resolve nowhere.invalid"),
