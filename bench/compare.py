@@ -25,8 +25,8 @@ from scipy.spatial import distance
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from calibrate import machine_line  # noqa: E402
-from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
+from calibrate import machine_line
+from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 NUMERIC, CATEGORICAL = [f"n{i}" for i in range(10)], ["plan", "region"]
 COMPARE = ("mutation($r: ID!, $c: ID!) { compareDatasets(input: {referenceId: $r, currentId: $c}) "

@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibrate import machine_line  # noqa: E402
-from datagen import write_mixed_csv  # noqa: E402
-from harness import UPLOAD, RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
+from calibrate import machine_line
+from datagen import write_mixed_csv
+from harness import UPLOAD, RssSampler, gql, register, running_server, wait_for_job_over_websocket
 
 STATUS = '''query($id: ID!) { dataset(id: $id) { status error rowCount columnCount sizeBytes
   jobs(first: 1) { edges { node { finishedAt timeline { stage durationMs } } } } } }'''

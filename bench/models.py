@@ -32,8 +32,8 @@ from sklearn.preprocessing import StandardScaler
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from calibrate import machine_line  # noqa: E402
-from harness import gql, login, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
+from calibrate import machine_line
+from harness import gql, login, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 FLAML_PYTHON = HERE / ".venv-flaml" / "bin" / "python"
 TRAIN = ("mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } "

@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from datagen import write_mixed_csv  # noqa: E402
-from calibrate import machine_line  # noqa: E402
-from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
+from datagen import write_mixed_csv
+from calibrate import machine_line
+from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 STEPS = [
     {"impute": {"columns": ["measure_0", "measure_1", "measure_2", "measure_3"], "strategy": "MEDIAN"}},

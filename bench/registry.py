@@ -18,7 +18,7 @@ import httpx
 from sklearn.datasets import load_breast_cancer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
+from harness import gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 PREDICT = ("mutation($m: ID!, $rows: [JSON!]!) { predict(input: {modelId: $m, rows: $rows}) "
            "{ predictions { value } errors { message } } }")

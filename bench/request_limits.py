@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.calibrate import machine_line  # noqa: E402
-from server.request_limits import RequestLimits  # noqa: E402
+from bench.calibrate import machine_line
+from server.request_limits import RequestLimits
 
 QUERY = "mutation($m: ID!, $r: [JSON!]!) { predict(input: {modelId: $m, rows: $r}) { errors { code } } }"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibrate import machine_line  # noqa: E402
-from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
-from ingest_budget import MB, curl_upload, write_files  # noqa: E402
+from calibrate import machine_line
+from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket
+from ingest_budget import MB, curl_upload, write_files
 
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { message } } }"
 CHART = """query($id: ID!) { dataset(id: $id) { chart(input: {type: BAR, x: "category_3"}) { points { x } totalRows } } }"""

@@ -27,12 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import pyarrow.parquet as pq  # noqa: E402
+import pyarrow.parquet as pq
 
-from calibrate import machine_line  # noqa: E402
-from datagen import mixed_table, write_mixed_csv  # noqa: E402
-from harness import gql, register, running_server, upload_file, wait_for_job_over_websocket  # noqa: E402
-from tests.support.s3_server import LocalS3  # noqa: E402
+from calibrate import machine_line
+from datagen import mixed_table, write_mixed_csv
+from harness import gql, register, running_server, upload_file, wait_for_job_over_websocket
+from tests.support.s3_server import LocalS3
 
 PART = 16 * 1024 * 1024
 REPEATS = 3

@@ -16,6 +16,7 @@ from schema.common import raw_id, to_global_id
 from schema.datasets import (CsvOptionsInput, Dataset, DatasetConnection, DeleteInput, DeletePayload,
                              ImportDatasetInput, ImportDatasetPayload, UploadDatasetInput, UploadDatasetPayload)
 from schema.jobs import Job
+import contextlib
 
 
 async def _delete(ctx: Context, dataset_id: str | None) -> str:
@@ -78,10 +79,8 @@ class DatasetsMutation:
                 max_sheet_rows=settings.max_sheet_rows, expires_at=_expiry(ctx, input))
         if arrival is not None:
             async def undo() -> None:  # the body never completed: the dataset and its job go
-                try:
+                with contextlib.suppress(ServiceError):
                     await _delete(ctx, dataset.id)
-                except ServiceError:
-                    pass
             arrival.on_cut_off(undo)
         return UploadDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 

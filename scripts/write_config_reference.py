@@ -14,8 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's Settings, even when another one is the installed (editable) copy
 
-from scripts.write_env_example import render_value  # noqa: E402 (after the path above)
-from server.settings import Settings  # noqa: E402 (after the path above)
+from scripts.write_env_example import render_value
+from server.settings import Settings
 TARGET = ROOT / "docs" / "configuration.md"
 HEADER = """\
 # Configuration

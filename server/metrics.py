@@ -161,17 +161,17 @@ class Metrics:
                                       registry=self.registry)
             try:
                 await asyncio.wait_for(redis.ping(), SCRAPE_CHECK_SECONDS)
-                self.redis_up.set(1)  # type: ignore[union-attr]
+                self.redis_up.set(1)  # type: ignore[union-attr]  # created just above when None
                 for queue in broker_queues or []:  # kombu keeps a Redis queue's messages in a list per priority step
                     lengths = [redis.llen(key) for key in broker_keys(queue)]
                     total = sum(await asyncio.wait_for(asyncio.gather(*lengths), SCRAPE_CHECK_SECONDS))
                     self.broker_messages.labels(queue).set(total)
             except Exception:  # noqa: BLE001 - unreachable is the reading, not a failure of the scrape
-                self.redis_up.set(0)  # type: ignore[union-attr]
+                self.redis_up.set(0)  # type: ignore[union-attr]  # created just above when None
         if sessions is not None:
             try:
                 await asyncio.wait_for(self._read_queue_depths(sessions), SCRAPE_CHECK_SECONDS)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.warning("metrics: the job queue depths could not be read", exc_info=True)
 
     async def _read_queue_depths(self, sessions: Any) -> None:
@@ -296,13 +296,13 @@ def serve_worker_metrics(settings: "Settings", metrics: Metrics, *, refresh: Any
             return [refusal[1].encode() + b"\n"]
         try:
             refresh().result(timeout=3 * SCRAPE_CHECK_SECONDS)
-        except Exception:  # noqa: BLE001 - the counters are still worth serving
+        except Exception:  # the counters are still worth serving
             logger.warning("metrics: the worker's gauges could not be read", exc_info=True)
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
         return [metrics.exposition()]
 
     class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - scrapes every few seconds: not logged
+        def log_message(self, format: str, *args: Any) -> None:  # scrapes every few seconds: not logged
             return None
 
     try:

@@ -60,7 +60,7 @@ def graphql_extensions() -> tuple[Any, ...]:
     from strawberry.extensions.tracing import OpenTelemetryExtension
 
     class OperationTracing(OpenTelemetryExtension):
-        def on_operation(self):  # type: ignore[override]
+        def on_operation(self):  # type: ignore[override]  # the base declares a generator; this wraps it
             inner = super().on_operation()
             query = self.execution_context.query
             self.execution_context.query = None  # the parent sets the `query` attribute before its yield

@@ -138,8 +138,8 @@ async def revoke_sessions(*, session: AsyncSession, user_id: str, session_ids: l
     if keep is not None:
         chosen.append(col(LoginSession.id) != keep)
         tokens.append(col(RefreshToken.family_id) != keep)
-    revoked = await session.exec(update(LoginSession).where(*chosen).values(revoked_at=now))  # type: ignore[call-overload]
-    await session.exec(update(RefreshToken).where(*tokens).values(revoked_at=now))  # type: ignore[call-overload]
+    revoked = await session.exec(update(LoginSession).where(*chosen).values(revoked_at=now))  # type: ignore[call-overload]  # sqlmodel's exec() types only select()
+    await session.exec(update(RefreshToken).where(*tokens).values(revoked_at=now))  # type: ignore[call-overload]  # sqlmodel's exec() types only select()
     await session.commit()
     return revoked.rowcount or 0
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from services.errors import ErrorCode, ServiceError
+import contextlib
 
 # DuckDB's share of the job's budget; the remainder covers the interpreter, Arrow results and libraries.
 ENGINE_SHARE = 0.6
@@ -86,10 +87,8 @@ def _size(folder: Path) -> int:
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
-                try:
+                with contextlib.suppress(OSError):
                     total += entry.stat().st_size if entry.is_file() else _size(Path(entry.path))
-                except OSError:
-                    pass
     except OSError:
         pass
     return total

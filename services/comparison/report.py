@@ -47,8 +47,8 @@ def render_comparison(*, reference_name: str, current_name: str, result: Compari
     verdict = "Dataset drift" if result.dataset_drift else "No dataset drift"
     parts = [f"<h1>{escape(title)}</h1>",
              f"<p>Generated {escape(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))} by Assay.</p>",
-             f"<h2>Verdict</h2><p><b>{verdict}</b>: {len(result.drifted_columns)} of {result.tested_columns} tested "
-             f"column(s) drifted ({result.drift_share:.0%}; the dataset drifts at {result.share_threshold:.0%}).</p>"]
+             (f"<h2>Verdict</h2><p><b>{verdict}</b>: {len(result.drifted_columns)} of {result.tested_columns} tested "
+             f"column(s) drifted ({result.drift_share:.0%}; the dataset drifts at {result.share_threshold:.0%}).</p>")]
     if result.drifted_columns:
         parts.append("<p>Drifted: " + ", ".join(escape(name) for name in result.drifted_columns) + "</p>")
     sampling = result.sampling

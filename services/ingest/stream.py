@@ -137,7 +137,7 @@ def _guarded(parse: Callable[[], T]) -> T:
         if is_disk_full(exc):  # not a parsing problem: no other reader would do better
             raise
         raise NotStreamable(str(exc)) from exc
-    except Exception as exc:  # noqa: BLE001 - the whole-file reader decides, and explains any error
+    except Exception as exc:  # the whole-file reader decides, and explains any error
         raise NotStreamable(str(exc)) from exc
 
 

@@ -150,7 +150,7 @@ def _read_messages(receiver, job_id: str, loop: asyncio.AbstractEventLoop, on_me
                 message = receiver.recv()
             except (EOFError, OSError):
                 break
-            except Exception as exc:  # noqa: BLE001 - framing is intact (the bytes were read); the job must fail saying so
+            except Exception as exc:  # framing is intact (the bytes were read); the job must fail saying so
                 logger.exception("job %s: a message from its worker could not be read", job_id)
                 unreadable = ("error", ErrorCode.INTERNAL,
                               f"A message from the job could not be received ({type(exc).__name__})", None, None)

@@ -65,6 +65,6 @@ class JobObservers(JobObserver):
     def _safely(call, default):
         try:
             return call()
-        except Exception:  # noqa: BLE001 - observing a job must never break it
+        except Exception:  # observing a job must never break it
             logger.exception("a job observer failed")
             return default

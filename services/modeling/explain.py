@@ -95,7 +95,7 @@ class Explainer:
             self.reference = reference.mean(axis=0)
             self.space = VALUE if not self.classify else (LOG_ODDS if len(self.labels) == 2 else MULTICLASS_LOGIT)
         elif exact == TREE_SHAP:
-            import shap  # noqa: PLC0415 - 3-4 s to import; only when a tree model is first explained
+            import shap  # 3-4 s to import; only when a tree model is first explained
             self.method, self.exact = TREE_SHAP, True
             self.tree = shap.TreeExplainer(final)
             # A forest's trees compare float32 features; TreeSHAP gets the same rounding, so it follows the same paths.
@@ -160,7 +160,7 @@ class Explainer:
         return ExplainedBatch(self.labels, base, outputs, contributions)
 
     def _sampled(self, frame: pd.DataFrame) -> ExplainedBatch:
-        import shap  # noqa: PLC0415
+        import shap
 
         # shap needs numbers: every raw value (text, dates, missing) becomes its code in a per-column table.
         both = pd.concat([self.background, frame], ignore_index=True)

@@ -31,7 +31,7 @@ def onnx_bytes(pipeline: Any, features: list[dict[str, Any]], task: str) -> byte
     options = {id(typed.named_steps["model"]): {"zipmap": False}} if task == "CLASSIFICATION" else None
     try:
         return convert_sklearn(typed, initial_types=inputs, options=options, target_opset=OPSETS).SerializeToString()
-    except Exception as exc:  # noqa: BLE001 - any converter gap becomes a readable refusal
+    except Exception as exc:  # any converter gap becomes a readable refusal
         raise invalid(f"skl2onnx could not convert this pipeline: {exc}", ["format"]) from exc
 
 

@@ -74,9 +74,9 @@ class PredictionRecorder:
         now = utcnow()
         changed = [buffer for buffer in self._windows.values() if buffer.dirty]
         # Snapshot before the first await: record() may run again while the database is written.
-        rows = [dict(owner_id=b.owner_id, model_id=b.model_id, window_start=b.start, writer=self.writer,
-                     request_count=b.requests, row_count=b.rows, prediction_counts=dict(b.prediction_counts),
-                     sample=b.sample.items() if b.sample.changed else None) for b in changed]
+        rows = [{"owner_id": b.owner_id, "model_id": b.model_id, "window_start": b.start, "writer": self.writer,
+                     "request_count": b.requests, "row_count": b.rows, "prediction_counts": dict(b.prediction_counts),
+                     "sample": b.sample.items() if b.sample.changed else None} for b in changed]
         for buffer in changed:
             buffer.dirty = buffer.sample.changed = False
         try:

@@ -174,7 +174,7 @@ class FileSource(Config):
     path: str = Field(min_length=1, max_length=4096, json_schema_extra={"refusal": "`path` names a file"})
 
 
-Source = Annotated[Union[HttpSource, ScrapeSource, DatasetSource, FileSource], Field(discriminator="kind")]
+Source = Annotated[HttpSource | ScrapeSource | DatasetSource | FileSource, Field(discriminator="kind")]
 
 
 class NamedSink(Config):
@@ -217,7 +217,7 @@ class SqliteSink(Config):
         return self
 
 
-Sink = Annotated[Union[DatasetSink, ParquetSink, SqliteSink], Field(discriminator="kind")]
+Sink = Annotated[DatasetSink | ParquetSink | SqliteSink, Field(discriminator="kind")]
 
 StepKind = Literal["impute", "encode", "scale", "dropColumns", "renameColumns", "cast", "datetimeFeatures",
                    "dropDuplicates", "clipOutliers", "derive"]

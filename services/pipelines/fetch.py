@@ -7,7 +7,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 from urllib.parse import urljoin
@@ -95,10 +95,8 @@ class Fetcher:
             try:
                 delay = float(retry_after)
             except ValueError:
-                try:
+                with suppress(TypeError, ValueError):
                     delay = max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
-                except (TypeError, ValueError):
-                    pass
         delay = min(delay, MAX_BACKOFF_SECONDS)
         self.log(f"{why}; retrying in {delay:.2f} s (attempt {attempt + 2})", "WARNING")
         self.waited += delay

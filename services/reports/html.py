@@ -10,8 +10,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 MAX_COLUMN_SECTIONS = 40
 
@@ -167,8 +167,8 @@ def render_report(*, title: str, profile: dict[str, Any], model: dict[str, Any] 
 
 def _model_section(model: dict[str, Any], colour: str) -> str:
     details = model["details"]
-    parts = [f"<h2>Model</h2><p>{escape(model['task'].lower())} of <b>{escape(model['target'])}</b> with "
-             f"<b>{escape(model['algorithm'])}</b> (version {model['version']}).</p>"]
+    parts = [(f"<h2>Model</h2><p>{escape(model['task'].lower())} of <b>{escape(model['target'])}</b> with "
+             f"<b>{escape(model['algorithm'])}</b> (version {model['version']}).</p>")]
     parts.append("<h3>Leaderboard</h3>" + _table(["algorithm", "metric", "CV score", "std", "seconds per fit", "selected"], [
         [c["algorithm"], c["metric"], c["score"], c["std"], c["fit_seconds"], "yes" if c["selected"] else ""]
         for c in details["leaderboard"]]))

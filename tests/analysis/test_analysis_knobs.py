@@ -40,8 +40,7 @@ def wide_frame(rows: int) -> pd.DataFrame:
 
 
 def analyze(client, token, dataset_id, **input_fields):
-    payload = gql(client, ANALYZE, {"input": {"datasetId": dataset_id, **input_fields}}, token)["data"]["analyzeDataset"]
-    return payload
+    return gql(client, ANALYZE, {"input": {"datasetId": dataset_id, **input_fields}}, token)["data"]["analyzeDataset"]
 
 
 def test_a_stage_over_its_limit_is_stopped_while_it_runs(tmp_path):

@@ -55,7 +55,7 @@ class Files(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         port = self.server.server_address[1]
         if self.path == "/orders.csv":
             return self._send(200, ORDERS)

@@ -47,7 +47,7 @@ def redis_server(tmp_path: Path) -> Iterator[subprocess.Popen]:
     port = free_port()
     process = subprocess.Popen([_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    process.url = f"redis://127.0.0.1:{port}/0"  # type: ignore[attr-defined]
+    process.url = f"redis://127.0.0.1:{port}/0"  # type: ignore[attr-defined]  # the fixture hands its URL over on the process
     deadline = time.monotonic() + 10
     while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() != "PONG":
         assert time.monotonic() < deadline, "redis-server did not start"

@@ -34,7 +34,7 @@ class FlakySource(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         hit = self.hits[self.path] = self.hits.get(self.path, 0) + 1
         if self.path == "/gone.csv":
             return self._send(404, b"gone")

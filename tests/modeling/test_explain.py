@@ -254,7 +254,7 @@ def test_the_analysis_report_explains_typical_and_extreme_rows(tmp_path):
         model = report["model"]
         features = gql(client, MODEL, {"id": model["id"]}, token)["data"]["model"]["features"]
         names = [f["name"] for f in features]
-        for kind, index, label, output, base in rows:
+        for _kind, index, label, output, base in rows:
             prediction = gql(client, EXPLAIN, {"id": model["id"], "rows": json_rows(frame[names].iloc[[index]]),
                                                "explain": True}, token)["data"]["predict"]
             assert prediction["errors"] == [], prediction

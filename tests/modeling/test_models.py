@@ -57,7 +57,7 @@ def churn(client, token):
 
 
 def test_binary_classification_end_to_end(churn, client, token):
-    frame, dataset, model, job = churn
+    frame, _dataset, model, job = churn
     assert model["status"] == "READY" and model["task"] == "CLASSIFICATION" and model["classes"] == ["left", "stayed"]
     assert model["algorithm"] in ("RANDOM_FOREST", "LOGISTIC_REGRESSION") and model["version"] == 1
     assert 0.6 < model["metrics"]["accuracy"] <= 1 and model["metrics"]["rocAuc"] > 0.6 and model["metrics"]["r2"] is None

@@ -16,8 +16,7 @@ PREVIEW = """mutation($input: PreviewSourceInput!) { previewSource(input: $input
 
 
 def create(client, token, **input_):
-    payload = gql(client, CREATE, {"input": input_}, token)["data"]["createPipeline"]
-    return payload
+    return gql(client, CREATE, {"input": input_}, token)["data"]["createPipeline"]
 
 
 def run(client, token, pipeline_id) -> dict:

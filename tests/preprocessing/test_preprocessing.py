@@ -84,7 +84,7 @@ def test_constant_ffill_bfill_interpolate_and_drop_rows(client, token, settings,
          lambda f: f.price.interpolate(limit_direction="both")),
     ]
     for step, expected in cases:
-        payload, job = derive(client, token, dataset["id"], [step])
+        payload, _job = derive(client, token, dataset["id"], [step])
         column = step["impute"]["columns"][0]
         assert np.allclose(result_frame(settings, payload["dataset"]["id"])[column], expected(frame)), step
     payload, _ = derive(client, token, dataset["id"], [{"impute": {"columns": ["price", "qty"], "strategy": "DROP_ROWS"}}])

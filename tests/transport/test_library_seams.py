@@ -203,9 +203,8 @@ def test_a_pinned_client_refuses_a_disallowed_address_through_the_replaced_pool(
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     with httpx.Client() as plain:  # the server is there: httpx's own pool would connect
         assert plain.get(local_server).text == "ok"
-    with pinned_client([], context) as client:
-        with pytest.raises(ServiceError) as refused:
-            client.get(local_server)
+    with pinned_client([], context) as client, pytest.raises(ServiceError) as refused:
+        client.get(local_server)
     assert refused.value.code == "INVALID_INPUT" and "127.0.0.1" in refused.value.message
     assert "non-public address" in refused.value.message
     with pinned_client(["127.0.0.1"], context) as client:  # the same pool with the address allowed: it connects

@@ -16,6 +16,7 @@ from server.app import create_app
 from tests.support.graphql import gql, ingest, register
 from tests.support.settings import make_settings, run_sql
 from tests.support.webhook_receiver import Receiver
+import itertools
 
 CREATE = """mutation($input: CreateWebhookInput!) { createWebhook(input: $input) {
   webhook { id url events jobKinds jobStatuses enabled } secret errors { code message field } } }"""
@@ -103,7 +104,7 @@ def test_a_500_is_retried_with_backoff_and_the_same_delivery_id(client, receiver
 
     attempts = receiver.wait_for("/flaky", 3)
     assert len({a.headers["webhook-id"] for a in attempts}) == 1
-    gaps = [later.at - earlier.at for earlier, later in zip(attempts, attempts[1:])]
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
     assert gaps[0] >= 0.15 and gaps[1] >= 0.3  # 0.3 s then 0.6 s, each at least half by the jitter
     [logged] = wait_settled(client, token, hook["id"])
     assert logged["status"] == "DELIVERED" and logged["attempts"] == 3 and logged["responseCode"] == 200
