@@ -66,8 +66,8 @@ def anchor(reference: Path, current: Path) -> dict:
     for name in CATEGORICAL:
         ref = pq.read_table(reference, columns=[name]).column(0).value_counts()
         cur = pq.read_table(current, columns=[name]).column(0).value_counts()
-        ref_counts = dict(zip(ref.field(0).to_pylist(), ref.field(1).to_pylist()))
-        cur_counts = dict(zip(cur.field(0).to_pylist(), cur.field(1).to_pylist()))
+        ref_counts = dict(zip(ref.field(0).to_pylist(), ref.field(1).to_pylist(), strict=True))
+        cur_counts = dict(zip(cur.field(0).to_pylist(), cur.field(1).to_pylist(), strict=True))
         keys = sorted(set(ref_counts) | set(cur_counts))
         p = np.array([ref_counts.get(k, 0) for k in keys], float)
         q = np.array([cur_counts.get(k, 0) for k in keys], float)

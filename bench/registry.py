@@ -71,7 +71,7 @@ def main() -> None:
     print(f"| 'bench@champion' | {p50_alias:.2f} ms | {percentile(by_alias, 0.9):.2f} ms | "
           f"{percentile(by_alias, 0.99):.2f} ms | {(p50_alias / p50_id - 1) * 100:+.1f}% | within +10% |")
     # Each alias request against the id request just before it: drift of a shared machine cancels out.
-    paired = statistics.median(alias / anchor for alias, anchor in zip(by_alias, by_id))
+    paired = statistics.median(alias / anchor for alias, anchor in zip(by_alias, by_id, strict=True))
     print(f"\nmedian of paired ratios (alias / the id request just before): {(paired - 1) * 100:+.1f}%")
 
 

@@ -43,7 +43,7 @@ def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     print("| largest modules (lines) | largest functions (lines) |")
     print("| --- | --- |")
-    for (mlines, mname), (flines, fname) in zip(modules[:count], functions[:count]):
+    for (mlines, mname), (flines, fname) in zip(modules[:count], functions[:count], strict=False):
         print(f"| {mname} ({mlines}) | {fname} ({flines}) |")
     app = [s for s in functions if not s[1].startswith(("tests/", "bench/", "scripts/")) and "/migrations/" not in s[1]]
     print(f"\nlargest function outside tests, bench and migrations: {app[0][1]} ({app[0][0]} lines)")

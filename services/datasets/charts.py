@@ -226,7 +226,7 @@ def _histogram(source: Source, spec: dict) -> tuple[list[dict], bool]:
         [edges.tolist()]).to_pandas(date_as_object=False)
     levels = _group_values(source, spec, source.present(x)) if spec.get("group_by") else [None]
     counts: dict[Any, np.ndarray] = {}
-    for level, bin_index, n in zip(counted["g"], counted["bin"], counted["n"]):
+    for level, bin_index, n in zip(counted["g"], counted["bin"], counted["n"], strict=True):
         counts.setdefault(_group_label(level), np.zeros(bins, dtype=np.int64))[int(bin_index)] += int(n)
     show = (lambda e: pd.Timestamp(e, unit="s").isoformat()) if is_time else float
     points = []
@@ -240,7 +240,7 @@ def _histogram(source: Source, spec: dict) -> tuple[list[dict], bool]:
 
 def _xy_points(frame: pd.DataFrame, spec: dict, index: np.ndarray, group: str | None) -> list[dict]:
     xs, ys = frame[spec["x"]].to_numpy()[index], frame[spec["y"]].to_numpy(dtype=float)[index]
-    return [{"x": _json(xv), "y": _json(yv), "x2": None, "group": group} for xv, yv in zip(xs, ys)]
+    return [{"x": _json(xv), "y": _json(yv), "x2": None, "group": group} for xv, yv in zip(xs, ys, strict=True)]
 
 
 def _valid(batch: pa.RecordBatch, names: list[str]) -> np.ndarray:
@@ -274,7 +274,7 @@ def _scatter(source: Source, spec: dict) -> tuple[list[dict], bool]:
     index = np.arange(len(frame))
     points = _xy_points(frame, spec, index, None)
     if spec.get("group_by"):
-        for point, group in zip(points, frame[spec["group_by"]].to_numpy()):
+        for point, group in zip(points, frame[spec["group_by"]].to_numpy(), strict=True):
             point["group"] = _group_label(group)
     return points, sampled
 

@@ -59,7 +59,7 @@ def describe_parquet(path: Path, *, memory_mb: int, scratch_dir: Path | None) ->
     non_null = _non_null_counts(parquet)
     tallies = [_Tally(field.type, non_null[index]) for index, field in enumerate(schema)]
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-        for tally, column in zip(tallies, batch.columns):
+        for tally, column in zip(tallies, batch.columns, strict=True):
             tally.add(column)
     engine = None
 
@@ -71,7 +71,7 @@ def describe_parquet(path: Path, *, memory_mb: int, scratch_dir: Path | None) ->
 
     described = []
     try:
-        for index, (field, tally) in enumerate(zip(schema, tallies)):
+        for index, (field, tally) in enumerate(zip(schema, tallies, strict=True)):
             sample = pa.concat_arrays(tally.picked) if tally.picked else pa.array([], field.type)
             facts = ColumnFacts(field.type, rows, tally.nulls, sample,
                                 {"min": tally.low, "max": tally.high} if tally.low is not None else None,

@@ -194,7 +194,7 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
             rest_convert = arrow_csv_options(dialect)[2]  # each chunk infers its own types
             if len(set(head.column_names)) < head.num_columns:
                 raise NotStreamable("two columns share a name")
-            survey.update(zip(head.column_names, head.schema.types))
+            survey.update(zip(head.column_names, head.schema.types, strict=True))
 
         def parse_rest(chunk: Chunk) -> tuple[pa.Table, dict]:
             with chunk:
@@ -279,7 +279,7 @@ class _Surveyed:
         pass
 
     def add(self, table: pa.Table) -> None:
-        for name, seen in zip(list(self.types), table.schema.types):
+        for name, seen in zip(list(self.types), table.schema.types, strict=True):
             self.types[name] = wider(self.types[name], seen)
 
 
@@ -484,7 +484,7 @@ class DatetimeColumns:
     @classmethod
     def chosen_from(cls, data: pa.RecordBatch | pa.Table, plain_text: Iterable[str] = ()) -> "DatetimeColumns":
         formats = {}
-        for described, column in zip(data.schema, data.columns):
+        for described, column in zip(data.schema, data.columns, strict=True):
             if described.name in plain_text:
                 continue
             if pa.types.is_string(described.type) or pa.types.is_large_string(described.type):

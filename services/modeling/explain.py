@@ -199,7 +199,7 @@ class Explainer:
             base = batch.base[i] if batch.base.ndim == 2 else batch.base
             outputs = [OutputExplanation(label=label, base_value=float(base[k]), output=float(batch.outputs[i, k]),
                                          contributions=[(name, float(v)) for name, v in
-                                                        zip(self.features, batch.contributions[i, k])])
+                                                        zip(self.features, batch.contributions[i, k], strict=True)])
                        for k, label in enumerate(labels)]
             result.append(RowExplanation(self.method, self.space, self.exact, self.evaluations_per_row,
                                          self.background_rows, outputs))
@@ -246,7 +246,7 @@ def _feature_groups(pipeline: Any, features: list[str]) -> np.ndarray | None:
         if counts is None:
             return None
         start = where.start
-        for column, count in zip(columns, counts):
+        for column, count in zip(columns, counts, strict=True):
             groups[start:start + count, position[column]] = 1.0
             start += count
     return groups
@@ -264,7 +264,7 @@ def _outputs_per_column(transformer: Any, columns: list[str], width: int) -> lis
         return None
     infrequent = getattr(encoder, "infrequent_categories_", [None] * len(columns))
     counts = [len(levels) - (len(rare) - 1 if rare is not None else 0)
-              for levels, rare in zip(encoder.categories_, infrequent)]
+              for levels, rare in zip(encoder.categories_, infrequent, strict=True)]
     return counts if sum(counts) == width else None
 
 

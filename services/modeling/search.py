@@ -465,7 +465,7 @@ def explain(ctx: JobContext, spec: TrainingSpec, data: PreparedData, model: Any,
                                scoring=data.metric)
     ctx.log(f"Permutation importance on {len(sample_x):,} held-out rows, {IMPORTANCE_REPEATS} shuffles per feature")
     return sorted(({"feature": name, "importance": float(value)} for name, value in
-                   zip(shuffled, importance.importances_mean)), key=lambda f: -f["importance"])
+                   zip(shuffled, importance.importances_mean, strict=True)), key=lambda f: -f["importance"])
 
 
 def most_associated(x: pd.DataFrame, y: pd.Series, count: int) -> list[str]:

@@ -132,7 +132,7 @@ def _sqlite_rows(table: pa.Table):
                   or pa.types.is_large_string(column.type)):
             column = column.cast(pa.string())
         columns.append(column.to_pylist())
-    return zip(*columns)
+    return zip(*columns, strict=True)
 
 
 def write_dataset_version(data_dir: Path, dataset_id: str, table: pa.Table) -> None:

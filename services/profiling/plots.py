@@ -114,7 +114,7 @@ def _missing_matrix(profile: dict[str, Any], Figure):
     positions = [names.index(name) for name in stored["columns"]]
     missing = np.zeros((len(stored["rows"]), len(names)), dtype=bool)
     for row, flags in enumerate(stored["rows"]):
-        for position, flag in zip(positions, flags):
+        for position, flag in zip(positions, flags, strict=True):
             missing[row, position] = flag == "1"
     step = stored["step"]
     figure = Figure(figsize=(max(4, 0.35 * len(names) + 2), 4))

@@ -295,7 +295,7 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
 def _null_counts(connection, names: list[str]) -> dict[str, int]:
     found = connection.execute("SELECT " + ", ".join(f"count(*) - count({ident(name)})" for name in names)
                                + " FROM profiled").fetchall()[0]
-    return dict(zip(names, found))
+    return dict(zip(names, found, strict=True))
 
 
 WHOLE_TABLE_COPIES = 4  # decoded table + what profiling a column builds beside it, with room to spare

@@ -106,4 +106,4 @@ class ArrowSource:
     def rows_every(self, connection: duckdb.DuckDBPyConnection, names: list[str], step: int) -> list[list[bool]]:
         rows = pa.array(range(0, self.rows, step))
         masks = [pc.is_null(self.table.column(name).take(rows)).to_pylist() for name in names]
-        return [list(row) for row in zip(*masks)] if masks else []
+        return [list(row) for row in zip(*masks, strict=True)] if masks else []

@@ -107,7 +107,7 @@ def test_two_versions_compared_with_statistics_equal_to_numpy_and_scipy(client, 
     assert city["kind"] == "CATEGORICAL" and city["reference"]["nulls"] == 2
     assert city["reference"]["distinct"] == 3 and city["current"]["distinct"] == 4 and city["current"]["distinctExact"]
     counts = ref_values["city"].value_counts()
-    assert [(t["value"], t["count"]) for t in city["reference"]["top"]] == list(zip(counts.index, counts.tolist()))
+    assert [(t["value"], t["count"]) for t in city["reference"]["top"]] == list(zip(counts.index, counts.tolist(), strict=True))
     keys = sorted(set(ref_values["city"].dropna()) | set(cur_values["city"].dropna()))
     shares = next(cur_values["city"].value_counts().reindex(keys, fill_value=0) for _ in (0,))
     ref_shares = counts.reindex(keys, fill_value=0)

@@ -82,7 +82,7 @@ def test_training_samples_to_the_budget_and_scoring_covers_every_row(client, tok
     batch_log = messages(version["job"]["edges"][0]["node"]["logs"])
     per_batch = int(batch_log.split(" rows per batch")[0].rsplit(", ", 1)[1].replace(",", ""))
     assert per_batch < ROWS / 2, batch_log  # scored in several batches, not read whole
-    tail = [dict(zip(version["tail"]["columns"], row)) for row in version["tail"]["rows"]]
+    tail = [dict(zip(version["tail"]["columns"], row, strict=True)) for row in version["tail"]["rows"]]
     assert [row["m0"] for row in tail] == pytest.approx(frame.m0.iloc[-10:].tolist())
     assert all(row["prediction"] in ("keep", "drop", "audit") for row in tail)
 

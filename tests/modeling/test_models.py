@@ -258,7 +258,7 @@ def test_predict_dataset_writes_a_new_version(churn, client, token):
     assert version["status"] == "READY" and version["rowCount"] == len(frame) and version["parent"]["id"] == dataset["id"]
     names = [c["name"] for c in version["columns"]]
     assert names[-3:] == ["prediction", "probability_left", "probability_stayed"]
-    first = dict(zip(version["rows"]["columns"], version["rows"]["rows"][0]))
+    first = dict(zip(version["rows"]["columns"], version["rows"]["rows"][0], strict=True))
     assert first["prediction"] in ("left", "stayed") and first["probability_left"] + first["probability_stayed"] == pytest.approx(1)
 
 

@@ -156,7 +156,7 @@ def test_datetime_features_of_zone_aware_times(world):
         {"datetimeFeatures": {"columns": ["when"], "parts": ["year", "hour", "epoch"]}}]}})["data"]["preprocessDataset"]
     assert finished(world, payload["job"]["id"])["status"] == "SUCCEEDED"
     table = ask(world, ROWS_OF, {"id": payload["dataset"]["id"]})["data"]["dataset"]["rows"]
-    first = dict(zip(table["columns"], table["rows"][0]))
+    first = dict(zip(table["columns"], table["rows"][0], strict=True))
     assert first["when_year"] == 2024 and first["when_hour"] == 8  # 10:00+02:00 is 08:00 UTC
 
 
