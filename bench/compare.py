@@ -127,7 +127,7 @@ def main() -> None:
           "peak worker RSS | numpy stats + scipy drift on every row (wall / CPU) | ratio wall / CPU | verdict | "
           "drift statistic vs scipy on every row (max abs. diff) | reference mean vs numpy (max rel. diff) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for sample_rows, service, scipy_run in results:
+    for _sample_rows, service, scipy_run in results:
         statistic, mean = agreement(service, scipy_run)
         comparison = service["comparison"]
         print(f"| {comparison['sampling']['referenceTestRows']:,} rows per side | {service['wall']:.2f} s "

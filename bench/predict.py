@@ -101,7 +101,7 @@ def breakdown(data_dir: Path, model_id: str, row: dict) -> str:
 
     model_id = raw_id(model_id, "Model")
     schema = create_schema()._schema
-    documents = dict((("health", HEALTH), ("predict", PREDICT)))
+    documents = {"health": HEALTH, "predict": PREDICT}
     parse = {name: p50_ms(lambda q=q: graphql.validate(schema, graphql.parse(q))) for name, q in documents.items()}
     engine = db.create_engine(f"sqlite+aiosqlite:///{data_dir / 'assay.db'}")
     sessions = db.session_factory(engine)

@@ -96,10 +96,10 @@ def main() -> None:
             parquet = Path(scratch) / f"mixed_{rows}.parquet"
             pq.write_table(pacsv.read_csv(path), parquet, row_group_size=128 * 1024)
             dataset_id = upload_and_ingest(base, token, path)
-            anchor = best_of_two(lambda: describe(parquet))
-            plain = best_of_two(lambda: profile(base, token, dataset_id, False, rss))
-            drawn = best_of_two(lambda: profile(base, token, dataset_id, True, rss))
-            anchor_after = best_of_two(lambda: describe(parquet))
+            anchor = best_of_two(lambda parquet=parquet: describe(parquet))
+            plain = best_of_two(lambda dataset_id=dataset_id: profile(base, token, dataset_id, False, rss))
+            drawn = best_of_two(lambda dataset_id=dataset_id: profile(base, token, dataset_id, True, rss))
+            anchor_after = best_of_two(lambda parquet=parquet: describe(parquet))
             anchor = min(anchor, anchor_after, key=lambda r: r["wall"])
             minimal = full = None
             if not skip_ydata:  # minimal at every size; the full report only on 100,000 rows (it takes minutes)

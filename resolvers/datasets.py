@@ -1,6 +1,7 @@
 """Dataset operations: every lookup is scoped to the caller, so another user's id behaves like a missing one."""
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 import strawberry
@@ -16,7 +17,6 @@ from schema.common import raw_id, to_global_id
 from schema.datasets import (CsvOptionsInput, Dataset, DatasetConnection, DeleteInput, DeletePayload,
                              ImportDatasetInput, ImportDatasetPayload, UploadDatasetInput, UploadDatasetPayload)
 from schema.jobs import Job
-import contextlib
 
 
 async def _delete(ctx: Context, dataset_id: str | None) -> str:

@@ -21,11 +21,8 @@ def tracked_python_files(root: Path) -> list[Path]:
 
 def function_sizes(path: Path) -> list[tuple[int, str]]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    sizes = []
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            sizes.append((node.end_lineno - node.lineno + 1, f"{path}:{node.lineno} {node.name}"))
-    return sizes
+    return [(node.end_lineno - node.lineno + 1, f"{path}:{node.lineno} {node.name}")
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
 def main() -> None:

@@ -109,7 +109,7 @@ class StagingMultiPartParser(MultiPartParser):
         try:
             self._current_part.field_name = _user_safe_decode(options[b"name"], self._charset)
         except KeyError:
-            raise MultiPartException('The Content-Disposition header field "name" must be provided.')
+            raise MultiPartException('The Content-Disposition header field "name" must be provided.') from None
         self._current_files += 1
         if self._current_files > self.max_files:
             raise MultiPartException(f"Too many files. Maximum number of files is {self.max_files}.")

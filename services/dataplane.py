@@ -8,6 +8,7 @@ nothing is ever downloaded at run time.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -15,7 +16,6 @@ from pathlib import Path
 import duckdb
 
 from services.errors import ErrorCode, ServiceError
-import contextlib
 
 # DuckDB's share of the job's budget; the remainder covers the interpreter, Arrow results and libraries.
 ENGINE_SHARE = 0.6

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
@@ -167,10 +168,8 @@ def _read_messages(receiver, job_id: str, loop: asyncio.AbstractEventLoop, on_me
 
 
 def _call_on_loop(loop: asyncio.AbstractEventLoop, function: Callable, *args: Any) -> None:
-    try:
+    with contextlib.suppress(RuntimeError):  # the loop closed (the server stopped): nobody is left to tell
         loop.call_soon_threadsafe(function, *args)
-    except RuntimeError:  # the loop closed (the server stopped): nobody is left to tell
-        pass
 
 
 def _finish(ended: asyncio.Future, final: list[tuple]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
+from functools import partial
 
 from services.storage.tables import Job
 
@@ -51,15 +52,15 @@ class JobObservers(JobObserver):
 
     def follow_trace(self, trace: TraceCarrier) -> None:
         for observer in self.observers:
-            self._safely(lambda: observer.follow_trace(trace), None)
+            self._safely(partial(observer.follow_trace, trace), None)
 
     def job_started(self, job: Job) -> None:
         for observer in self.observers:
-            self._safely(lambda: observer.job_started(job), None)
+            self._safely(partial(observer.job_started, job), None)
 
     def job_finished(self, job: Job, *, trace: TraceCarrier | None) -> None:
         for observer in self.observers:
-            self._safely(lambda: observer.job_finished(job, trace=trace), None)
+            self._safely(partial(observer.job_finished, job, trace=trace), None)
 
     @staticmethod
     def _safely(call, default):

@@ -2,6 +2,7 @@
 and the analysis job both call `train_model`)."""
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,11 +111,9 @@ def _metrics(task: str, model, y_test: pd.Series, predicted: np.ndarray, probabi
               "f1": skm.f1_score(y_test, predicted, average=average, zero_division=0, **positive),
               "roc_auc": None, "log_loss": None}
     if probabilities is not None:
-        try:
+        with contextlib.suppress(ValueError):  # a class absent from the held-out split
             result["roc_auc"] = (skm.roc_auc_score(y_test, probabilities[:, 1]) if binary else
                                  skm.roc_auc_score(y_test, probabilities, multi_class="ovr", labels=model.classes_))
-        except ValueError:
-            pass  # a class absent from the held-out split
         result["log_loss"] = skm.log_loss(y_test, probabilities, labels=model.classes_)
     return {k: (float(v) if v is not None else None) for k, v in result.items()}
 

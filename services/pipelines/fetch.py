@@ -90,7 +90,7 @@ class Fetcher:
         raise AssertionError("unreachable")
 
     def _pause(self, attempt: int, retry_after: str | None, why: str) -> None:
-        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
+        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
         if retry_after:
             try:
                 delay = float(retry_after)

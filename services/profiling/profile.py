@@ -348,11 +348,9 @@ def _sampled_figures(rows: int, sample_rows: int, numeric_names: list[str], cate
     if rows > TYPE_INFERENCE_ROWS:
         found.append(approximation("SEMANTIC_TYPES", None, "SAMPLE", rows=rows, sample_rows=TYPE_INFERENCE_ROWS,
                                    detail="column types were inferred at ingest from the first rows"))
-    for profile in column_profiles:
-        if profile["text"] is not None and profile["count"] > MIXED_TYPES_ROWS:
-            found.append(approximation("MIXED_TYPES", profile["name"], "SAMPLE", rows=rows,
-                                       sample_rows=MIXED_TYPES_ROWS,
-                                       detail="the share of numeric-looking values is taken from the first values"))
+    found.extend(approximation("MIXED_TYPES", profile["name"], "SAMPLE", rows=rows, sample_rows=MIXED_TYPES_ROWS,
+                               detail="the share of numeric-looking values is taken from the first values")
+                 for profile in column_profiles if profile["text"] is not None and profile["count"] > MIXED_TYPES_ROWS)
     return found
 
 

@@ -66,8 +66,8 @@ def css_colour(value: str) -> str | None:
         (hue, hue_unit), saturation, lightness = numbers[:3]
         if hue_unit == "%" or saturation[1] != "%" or lightness[1] != "%" or not 0 <= float(hue) <= 360:
             return None
-        s, l = _channel(*saturation, most=100), _channel(*lightness, most=100)
-        channels = list(colorsys.hls_to_rgb(float(hue) / 360, l, s)) if s is not None and l is not None else [None]
+        sat, light = _channel(*saturation, most=100), _channel(*lightness, most=100)
+        channels = list(colorsys.hls_to_rgb(float(hue) / 360, light, sat)) if sat is not None and light is not None else [None]
     if alpha is None or any(c is None for c in channels):
         return None
     return _hex(*channels, alpha)

@@ -8,7 +8,7 @@ import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import pytest
 from starlette.testclient import TestClient
@@ -29,7 +29,7 @@ JOB = """query($id: ID!) { job(id: $id) { status error attempt priority
 class FlakySource(BaseHTTPRequestHandler):
     """/flaky.csv stalls on its first request and answers on the next; /down.csv always stalls; /gone.csv is 404."""
     protocol_version = "HTTP/1.1"
-    hits: dict[str, int] = {}
+    hits: ClassVar[dict[str, int]] = {}
 
     def log_message(self, *args: object) -> None:
         pass
@@ -101,7 +101,7 @@ def test_a_source_timing_out_once_is_retried_with_backoff_and_the_job_succeeds(i
     assert telemetry["priority"] == "HIGH" and telemetry["warningCount"] >= 1 and telemetry["stages"]
     assert all(s["durationMs"] is not None for s in telemetry["stages"]) and telemetry["totalMs"] >= telemetry["runMs"] > 0
     lines = (client.settings.resolved_data_dir / "telemetry" / "jobs.jsonl").read_text().splitlines()
-    [line] = [json.loads(l) for l in lines if json.loads(l)["kind"] == "INGEST"]
+    [line] = [json.loads(text) for text in lines if json.loads(text)["kind"] == "INGEST"]
     assert line["status"] == "SUCCEEDED" and line["retries"] == 1 and line["warning_count"] == telemetry["warningCount"]
     assert [s["stage"] for s in line["stages"]] == [s["stage"] for s in telemetry["stages"]]
 

@@ -3,6 +3,7 @@ failed deliveries are retried with the same delivery id, a hanging endpoint dela
 nothing, and nobody sees another user's webhooks."""
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import datetime, timedelta, timezone
 import time
@@ -16,7 +17,6 @@ from server.app import create_app
 from tests.support.graphql import gql, ingest, register
 from tests.support.settings import make_settings, run_sql
 from tests.support.webhook_receiver import Receiver
-import itertools
 
 CREATE = """mutation($input: CreateWebhookInput!) { createWebhook(input: $input) {
   webhook { id url events jobKinds jobStatuses enabled } secret errors { code message field } } }"""
@@ -124,7 +124,7 @@ def test_an_endpoint_that_never_accepts_is_given_up_after_the_retry_window(tmp_p
 
 def test_a_hanging_endpoint_delays_neither_jobs_nor_other_webhooks(client, receiver, token):
     release = threading.Event()
-    hanging = receiver.on("/hang", lambda hit: 200 if release.wait(10) else 200)
+    hanging = receiver.on("/hang", lambda hit: 200 if release.wait(10) else 200)  # noqa: RUF034 - waits, then 200
     slow = create(client, token, url=hanging, events=["JOB_FINISHED"])["webhook"]
     create(client, token, url=receiver.url("/prompt"), events=["JOB_FINISHED"])
     try:
