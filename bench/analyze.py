@@ -63,7 +63,7 @@ def main() -> None:
         print(f"| {name} | {ingest_seconds:.1f} s | " + " | ".join(f"{stages.get(s, 0):.2f} s" for s in
               ["ingest-check", "profile", "clarify", "modeling", "report", "qa"])
               + f" | {total:.1f} s (end to end with ingest {total + ingest_seconds:.1f} s) | < 60 s |")
-    print(f"\nModeling budget: {BUDGET} s for comparing candidates; the final refit and permutation importance come on top.")
+    print(f"\nModeling budget: {BUDGET} s for comparing candidates; the final refit and permutation importance come " "on top.")
 
 
 if __name__ == "__main__":

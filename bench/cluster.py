@@ -175,7 +175,8 @@ async def fan_out(watch_base: str, start_job, token: str, subscribers: int, feed
 
 
 def pipeline_starter(client: ReplicaClient, token: str, feed: "PacedFeed"):
-    """A callable that saves and runs a pipeline reading `url` (one record a page) into Parquet; returns the job's id."""
+    """A callable that saves and runs a pipeline reading `url` (one record a page) into Parquet; returns the
+    job's id."""
     def start(url: str) -> str:
         source = {"http": {"url": url, "recordsPath": "items", "nextPagePath": "next", "maxPages": feed.pages,
                            "delaySeconds": feed.delay, "timeoutSeconds": 300, "retries": 0}}

@@ -31,7 +31,8 @@ from harness import RssSampler, gql, register, running_server, upload_and_ingest
 NUMERIC, CATEGORICAL = [f"n{i}" for i in range(10)], ["plan", "region"]
 COMPARE = ("mutation($r: ID!, $c: ID!) { compareDatasets(input: {referenceId: $r, currentId: $c}) "
            "{ job { id } errors { code message } } }")
-RESULT = """query($id: ID!) { job(id: $id) { status timeline { stage durationMs } logs(last: 3) { message } comparison { datasetDrift driftShare
+RESULT = """query($id: ID!) { job(id: $id) { status timeline { stage durationMs } logs(last: 3) { message }
+comparison { datasetDrift driftShare
   sampling { sampled referenceTestRows }
   columns { name reference { mean std median } drift { method statistic drifted } } } } }"""
 MB = 1024 * 1024

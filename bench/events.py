@@ -97,7 +97,7 @@ def main() -> None:
     print("| --- | --- | --- |")
     print(f"| log lines delivered / expected | {delivered:,} / {expected:,} | all, in order |")
     print(f"| subscribers that got every line | {sum(1 for c in result['counts'] if c == lines)} / {subscribers} | all |")
-    print(f"| wall time, all attached to last completion (includes the job's 3 s start delay) | {result['elapsed']:.2f} s | |")
+    print("| wall time, all attached to last completion (includes the job's 3 s start delay) | " f"{result['elapsed']:.2f} s | |")
     print(f"| delivery rate | {delivered / max(result['elapsed'] - 3, 0.001):,.0f} lines/s (after the start delay) | |")
     print(f"| latency p50 (logged in worker -> parsed by client) | {quantile(0.50):.1f} ms | |")
     print(f"| latency p99 | {quantile(0.99):.1f} ms | < 100 ms |")

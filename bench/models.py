@@ -128,7 +128,7 @@ def seconds_between(job: dict) -> float:
 
 
 def latency(base: str, token: str, model_id: str, row: dict, count: int = 200) -> tuple[float, float]:
-    query = "mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) { predictions { value } errors { message } } }"
+    query = "mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) { predictions { " "value } errors { message } } }"
     timings = []
     with httpx.Client() as client:
         for index in range(count + 10):

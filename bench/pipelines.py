@@ -131,9 +131,9 @@ def main() -> None:
         stages = result["stages"]
         wait = waited(result["logs"])
         print(f"| {name} | {rows:,} | {stages['collect']:.2f} s ({rows / stages['collect']:,.0f} rows/s) | "
-              f"{stages['process']:.2f} s ({rows / max(stages['process'], 1e-6):,.0f} rows/s) | {_validate(stages, rows)} | "
+              f"{stages['process']:.2f} s ({rows / max(stages['process'], 1e-6):,.0f} rows/s) | " f"{_validate(stages, rows)} | "
               f"{stages['store']:.2f} s ({rows / max(stages['store'], 1e-6):,.0f} rows/s) | "
-              f"{wait:.3f} s of {stages['collect']:.3f} s ({wait / stages['collect']:.0%}) | {rss.peak_workers / 2**20:,.0f} MB |")
+              f"{wait:.3f} s of {stages['collect']:.3f} s ({wait / stages['collect']:.0%}) | " f"{rss.peak_workers / 2**20:,.0f} MB |")
     print("\nTarget: under 10% of collection time outside waiting on the network (i.e. >= 90% waiting).")
 
 

@@ -135,7 +135,7 @@ def breakdown(data_dir: Path, model_id: str, row: dict) -> str:
     return (f"| {model.task.lower()} | {model.algorithm} | {parse['predict'] - parse['health']:.2f} | {read:.2f} | "
             f"{hop:.2f} | {p50_ms(lambda: service.check_rows([row], features)):.2f} / "
             f"{p50_ms(lambda: service.checked_columns([row], features)):.2f} | "
-            f"{p50_ms(lambda: pipeline[:-1].transform(frame)):.2f} / {p50_ms(lambda: few_rows.prepared(plan, columns)):.2f} | "
+            f"{p50_ms(lambda: pipeline[:-1].transform(frame)):.2f} / " f"{p50_ms(lambda: few_rows.prepared(plan, columns)):.2f} | "
             f"{p50_ms(lambda: getattr(estimator, method)(prepared)):.2f} | "
             f"{p50_ms(lambda: service.predict_rows(data_dir, model, [row])):.2f} |")
 

@@ -89,7 +89,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     print(f"| seconds (read, 6 steps, write Parquet) | {job_seconds:.2f} s (end to end {wall:.2f} s) | "
           f"{reference['seconds']:.2f} s | {job_seconds / reference['seconds']:.2f}x | <= 1.5x |")
-    print(f"| peak RSS of the process doing the work | {rss.peak_workers / 2**20:,.0f} MB | {reference['peak_mb']:,.0f} MB | "
+    print(f"| peak RSS of the process doing the work | {rss.peak_workers / 2**20:,.0f} MB | " f"{reference['peak_mb']:,.0f} MB | "
           f"{rss.peak_workers / 2**20 / reference['peak_mb']:.2f}x | |")
     print("\nJob stages: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in stages.items()))
 

@@ -136,7 +136,7 @@ def print_anchor_table(rows_out: list) -> None:
         stage = plain["stages"].get("profile", 0)
         cpu = plain["cpu"] or 0.0
         print(f"| {rows:,} | {anchor['wall']:.2f} s / {anchor['cpu']:.2f} s | {stage:.2f} s / {cpu:.2f} s | "
-              f"{stage / anchor['wall']:.1f}x / {cpu / anchor['cpu']:.1f}x | {drawn['wall']:.2f} s | {drawn['wall'] / anchor['wall']:.1f}x | "
+              f"{stage / anchor['wall']:.1f}x / {cpu / anchor['cpu']:.1f}x | {drawn['wall']:.2f} s | " f"{drawn['wall'] / anchor['wall']:.1f}x | "
               f"{drawn['drawing']['plots']} PNGs in {drawn['drawing']['seconds']:.2f} s | "
               f"{max(plain['peak'], drawn['peak']) / MB:,.0f} MB |")
 

@@ -67,7 +67,7 @@ def main() -> None:
     print(f"\n{requests} single-row predicts each, alternating, one kept-alive connection\n")
     print("| model given as | p50 | p90 | p99 | p50 vs by id | target |")
     print("| --- | --- | --- | --- | --- | --- |")
-    print(f"| id (anchor) | {p50_id:.2f} ms | {percentile(by_id, 0.9):.2f} ms | {percentile(by_id, 0.99):.2f} ms | - | - |")
+    print(f"| id (anchor) | {p50_id:.2f} ms | {percentile(by_id, 0.9):.2f} ms | {percentile(by_id, 0.99):.2f} ms | - " "| - |")
     print(f"| 'bench@champion' | {p50_alias:.2f} ms | {percentile(by_alias, 0.9):.2f} ms | "
           f"{percentile(by_alias, 0.99):.2f} ms | {(p50_alias / p50_id - 1) * 100:+.1f}% | within +10% |")
     # Each alias request against the id request just before it: drift of a shared machine cancels out.

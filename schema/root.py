@@ -1,4 +1,5 @@
-"""The GraphQL schema: the root types composed from the per-domain operation classes in resolvers/, and its extensions."""
+"""The GraphQL schema: the root types composed from the per-domain operation classes in resolvers/, and its
+extensions."""
 from __future__ import annotations
 
 import logging

@@ -170,7 +170,8 @@ class Settings(BaseSettings):
     allowed_source_hosts: str = ""
     """Comma-separated hosts or CIDRs pipelines may reach besides public addresses."""
     import_dirs: str = ""
-    """Comma-separated server directories whose CSV files administrators may use as pipeline sources (docs/pipeline-files.md)."""
+    """Comma-separated server directories whose CSV files administrators may use as pipeline sources
+    (docs/pipeline-files.md)."""
     max_source_mb: float = 100
     """Largest HTTP response a pipeline source may read."""
     max_source_records: int = 1_000_000
@@ -240,7 +241,8 @@ class Settings(BaseSettings):
     # Analyses (docs/analysis.md): each stage group's time limit, enforced while it runs (unset: the
     # ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS above), and the seed's knobs, which analyzeDataset's `options` override.
     analysis_eda_timeout_seconds: float | None = None
-    """The EDA stages' time limit, enforced while they run (docs/analysis.md); unset: ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
+    """The EDA stages' time limit, enforced while they run (docs/analysis.md); unset:
+    ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
     analysis_model_timeout_seconds: float | None = None
     """The modeling stages' time limit, enforced while they run; unset: ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
     analysis_report_timeout_seconds: float | None = None
@@ -273,7 +275,8 @@ class Settings(BaseSettings):
     # Object storage (docs/object-storage.md): s3://bucket/prefix with the standard AWS_* variables; unset keeps
     # every file in the data dir. With it, the data dir of each replica and worker is a scratch cache only.
     storage_url: str | None = None
-    """s3://bucket/prefix with the standard AWS_* variables (docs/object-storage.md); unset keeps every file in the data dir. With it, each replica's and worker's data dir is a scratch cache only."""
+    """s3://bucket/prefix with the standard AWS_* variables (docs/object-storage.md); unset keeps every file in
+    the data dir. With it, each replica's and worker's data dir is a scratch cache only."""
     storage_downloads: Literal["presigned", "proxy"] = "presigned"
     """Redirect to the store, or stream through."""
     storage_abandoned_upload_hours: float = 24

@@ -134,7 +134,8 @@ class Side:
                 for (name, (low, high)), counts in zip(ranges.items(), found, strict=True)}
 
     def sample(self, sample_rows: int) -> None:
-        """The rows the drift tests read: all of them, or a seeded reservoir sample, kept in a temp table that spills."""
+        """The rows the drift tests read: all of them, or a seeded reservoir sample, kept in a temp table that
+        spills."""
         draw = (f" USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE ({SAMPLE_SEED})"
                 if self.rows > sample_rows else "")
         self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {self.sample_table} AS SELECT * FROM {self.view}{draw}")

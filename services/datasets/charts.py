@@ -142,7 +142,7 @@ class Source:
         """SQL: x as the number the line is shaped on (times in epoch nanoseconds, as pandas' int64 view)."""
         kind = self.kind(name)
         if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-            return f"CAST(epoch_ns(CAST({self.column(name)} AS TIMESTAMP{'TZ' if getattr(kind, 'tz', None) else ''})) AS DOUBLE)"
+            return f"CAST(epoch_ns(CAST({self.column(name)} AS " f"TIMESTAMP{'TZ' if getattr(kind, 'tz', None) else ''})) AS DOUBLE)"
         return self.number(name)
 
     def one(self, sql: str) -> tuple:
@@ -330,10 +330,10 @@ def _bars(source: Source, spec: dict) -> tuple[list[dict], bool]:
     group = source.column(spec["group_by"]) if spec.get("group_by") else "NULL"
     # ties rank by level, ascending, as a stable sort of pandas' sorted groupby index did
     result = source.arrow(
-        f"WITH base AS (SELECT {x} AS level, {y} AS v, {group} AS g FROM {source.table} WHERE {source.present(spec['x'])}), "
+        f"WITH base AS (SELECT {x} AS level, {y} AS v, {group} AS g FROM {source.table} WHERE " f"{source.present(spec['x'])}), "
         f"overall AS (SELECT level, {function} AS value FROM base GROUP BY level), "
-        f"ranked AS (SELECT level, row_number() OVER (ORDER BY value DESC NULLS LAST, level) AS position FROM overall), "
-        f"labelled AS (SELECT least(position, {top + 1}) AS position, CASE WHEN position <= {top} THEN level END AS level, "
+        "ranked AS (SELECT level, row_number() OVER (ORDER BY value DESC NULLS LAST, level) AS position FROM " "overall), "
+        f"labelled AS (SELECT least(position, {top + 1}) AS position, CASE WHEN position <= {top} THEN level END " "AS level, "
         f"v, g FROM base JOIN ranked USING (level)) "
         f"SELECT position, any_value(level) AS level, g, {function} AS value, (SELECT count(*) FROM overall) AS levels "
         f"FROM labelled GROUP BY position, g")

@@ -245,7 +245,7 @@ def survey_types(path: Path, dialect: CsvDialect, *, max_decompressed: int, nuls
     Raises NotSplittable or NotStreamable when the chunked reader cannot take the file.
     """
     if dialect.delimiter == WHITESPACE or dialect.encoding not in _BYTE_SPLITTABLE:
-        raise NotSplittable(f"the chunked reader cannot take {'runs of spaces' if dialect.delimiter == WHITESPACE else dialect.encoding}")
+        raise NotSplittable("the chunked reader cannot take " f"{'runs of spaces' if dialect.delimiter == WHITESPACE else dialect.encoding}")
     found: dict[str, pa.DataType] = {}
     scratch = RaggedLines(PAD, dialect.delimiter, dialect.quote_char, dialect.encoding)  # the real pass rejects lines
     with tempfile.TemporaryDirectory() as unused:

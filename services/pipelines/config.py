@@ -470,7 +470,7 @@ def _unwrapped(annotation: Any) -> Any:
             if len(members) == 1:
                 annotation = members[0]
                 continue
-            return Union[tuple(members)]
+            return Union[tuple(members)]  # noqa: UP007 - built from a runtime tuple; `|` has no such form
         return annotation
 
 

@@ -145,7 +145,7 @@ class LargeColumn:
         iqr = q3 - q1
         self.approximations.append(approximation(
             "QUANTILES", self.name, "T_DIGEST", rows=self.rows, error_bound=QUANTILE_RANK_ERROR,
-            detail="p5, q1, median, q3, p95, iqr, mad and the outlier count; the bound is on the rank (share of rows)"))
+            detail="p5, q1, median, q3, p95, iqr, mad and the outlier count; the bound is on the rank (share " "of rows)"))
         chosen = fd_bins(bins, low, high, iqr, n)
         mad, outliers, counts, uniform = self.one(
             f"SELECT approx_quantile(abs({v} - {median!r}), 0.5), count_if({v} < {q1 - 1.5 * iqr!r} OR {v} > "

@@ -242,7 +242,7 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
         if len(numeric_names) > MAX_CORRELATION_COLUMNS or len(categorical_names) > MAX_CORRELATION_COLUMNS:
             approximations.append(approximation(
                 "CORRELATIONS", None, "COLUMN_SUBSET", rows=rows,
-                detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of {len(numeric_names):,}) "
+                detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of " f"{len(numeric_names):,}) "
                        f"and categorical (of {len(categorical_names):,}) columns in table order"))
             numeric_names = numeric_names[:MAX_CORRELATION_COLUMNS]
             categorical_names = categorical_names[:MAX_CORRELATION_COLUMNS]

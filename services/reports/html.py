@@ -104,13 +104,15 @@ h2 {{ border-bottom: 2px solid {theme['accent']}; padding-bottom: .2rem; margin-
 table {{ border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }}
 th, td {{ border: 1px solid {theme['muted']}; padding: .25rem .55rem; text-align: left; vertical-align: top; }}
 th {{ background: {theme['primary']}; color: {theme['background']}; }}
-.alert {{ border-left: 4px solid {theme['accent']}; padding: .2rem .6rem; margin: .3rem 0; background: {theme['surface']}; }}
+.alert {{ border-left: 4px solid {theme['accent']}; padding: .2rem .6rem; margin: .3rem 0;
+         background: {theme['surface']}; }}
 .alert.INFO, .alert.ok {{ border-left-color: {theme['ok']}; }}
 .alert.WARNING {{ border-left-color: {theme['warn']}; }}
 .alert.CRITICAL, .alert.fallback {{ border-left-color: {theme['error']}; }}
 .muted, footer {{ color: {theme['muted']}; }}
 .columns {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 1rem; }}
-.card {{ border: 1px solid {theme['muted']}; border-radius: 6px; padding: .6rem .8rem; background: {theme['surface']}; }}
+.card {{ border: 1px solid {theme['muted']}; border-radius: 6px; padding: .6rem .8rem;
+        background: {theme['surface']}; }}
 .logo {{ max-height: 48px; float: right; }}
 img {{ max-width: 100%; }}
 """

@@ -23,7 +23,7 @@ def _alerts(document: ReportDocument) -> str:
 
 def _critique(document: ReportDocument) -> str:
     if not document.critique:
-        return '<h2>Critique</h2><div class="alert ok">No QA finding: no leakage, imbalance, small data or split drift.</div>'
+        return '<h2>Critique</h2><div class="alert ok">No QA finding: no leakage, imbalance, small data or split ' 'drift.</div>'
     return "<h2>Critique</h2>" + "".join(
         f'<div class="alert {f.severity}"><b>{escape(f.kind)}</b> ({f.severity.lower()}) {escape(f.message)}</div>'
         for f in document.critique)

@@ -17,7 +17,7 @@ from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 REGISTER = 'mutation($email: String!) { register(input: {email: $email, password: "arrival test pw"}) { accessToken } }'
-UPLOAD = "mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) { dataset { id } job { id } errors { code } } }"
+UPLOAD = "mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) { dataset { id } job { id } errors " "{ code } } }"
 JOBS = "{ jobs { edges { node { id kind status logs(last: 20) { message } } } } datasets { totalCount } }"
 BOUNDARY = "assayboundary7MA4YWxkTrZu0gW"
 

@@ -191,8 +191,7 @@ def xlsx_bytes(sheets: dict[str, list[list]]) -> bytes:
 
 
 SALES = [["region", "units", "price", "day", "paid"]] + [
-    [["north", "south", "east"][i % 3], i, i * 1.5, dt.datetime(2024, 1, 1 + i % 28), i % 2 == 0]  # noqa: DTZ001 - as a sheet holds it
-    for i in range(30)]
+    [["north", "south", "east"][i % 3], i, i * 1.5, dt.datetime(2024, 1, 1 + i % 28), i % 2 == 0] for i in range(30)]
 
 
 def test_an_xlsx_workbook_is_read_from_its_first_sheet_or_the_one_chosen(client, token, settings):
@@ -251,7 +250,7 @@ def test_xls_and_ods_workbooks(client, token):
 
 def test_parquet_is_read_with_its_types(client, token):
     table = pa.table({"id": pa.array(range(100), pa.int32()), "label": pa.array([f"l{i % 4}" for i in range(100)]).
-                      dictionary_encode(), "when": pa.array([dt.datetime(2024, 1, 1)] * 100, pa.timestamp("ms"))})  # noqa: DTZ001 - a zoneless column
+                      dictionary_encode(), "when": pa.array([dt.datetime(2024, 1, 1)] * 100, pa.timestamp("ms"))})
     out = io.BytesIO()
     pq.write_table(table, out)
     dataset = ingest(client, token, out.getvalue(), "export.parquet")

@@ -62,9 +62,11 @@ def test_a_wide_file_loads_every_time(server, token, columns, rows, tries):
 
 
 PROFILE = """mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code message } } }"""
-PROFILE_READ = """query($id: ID!) { dataset(id: $id) { profile { columns { name } approximations { figure method detail }
+PROFILE_READ = """query($id: ID!) { dataset(id: $id) { profile { columns { name } approximations { figure method
+detail }
   } } }"""
-TRAIN = """mutation($id: ID!) { trainModel(input: {datasetId: $id, target: "label", algorithms: [LOGISTIC_REGRESSION]}) {
+TRAIN = """mutation($id: ID!) { trainModel(input: {datasetId: $id, target: "label", algorithms:
+[LOGISTIC_REGRESSION]}) {
   model { id } job { id } errors { code message } } }"""
 MODEL = "query($id: ID!) { model(id: $id) { status metrics { accuracy } featureImportances(limit: 200) { feature } } }"
 

@@ -23,7 +23,8 @@ IMPORT = """mutation($input: ImportDatasetInput!) { importDataset(input: $input)
 JOB = """query($id: ID!) { job(id: $id) { status error attempt priority
   attempts { attempt outcome error transient retryInSeconds startedAt finishedAt }
   logs(last: 200) { level message }
-  telemetry { status priority attempts retries totalMs runMs stages { stage durationMs } warnings warningCount tools } } }"""
+  telemetry { status priority attempts retries totalMs runMs stages { stage durationMs } warnings warningCount
+  tools } } }"""
 
 
 class FlakySource(BaseHTTPRequestHandler):

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow  # large generated tables under a 64 MB budget (CI
 BUDGET_MB = 64
 ROWS = 150_000
 
-TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code message } } }"""
+TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code
+message } } }"""
 MODEL = """query($id: ID!) { model(id: $id) { status trainingRows sampled classes algorithm
   job { logs(last: 200) { message } } } }"""
 PREDICT_DATASET = """mutation($m: ID!, $d: ID!) { predictDataset(input: {modelId: $m, datasetId: $d}) {

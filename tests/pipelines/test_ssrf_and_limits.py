@@ -1,4 +1,5 @@
-"""SSRF and isolation: internal addresses refused when saved, redirected to, previewed or connected to; pipelines are private.
+"""SSRF and isolation: internal addresses refused when saved, redirected to, previewed or connected to; pipelines
+are private.
 
 The sources are local: tests/pipelines/fake_sources.py, served by the source_server fixture."""
 from __future__ import annotations

@@ -29,7 +29,8 @@ OLDER = """query($id: ID!) { dataset(id: $id) {
   ingest { encoding delimiter decimal skippedLines format quoteChar paddedLines rejectedLines nulBytesRemoved
            encodingConfidence alerts { code } rejects { line } }
   models { edges { node { trainingRows sampled metrics { accuracy } cvScores confusionMatrix { labels }
-                          featureImportances { feature } features { name } classes leaderboard { algorithm } } } } } }"""
+                          featureImportances { feature } features { name } classes leaderboard { algorithm } } }
+                          } } }"""
 
 
 def _write_rows(settings, owner_id: str, *, ingest_info: dict, details: dict, timeline: list) -> str:

@@ -22,7 +22,7 @@ from tests.support.cluster_client import ReplicaClient
 
 pytestmark = pytest.mark.slow
 
-TRAIN = "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code message } } }"
+TRAIN = "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code " "message } } }"
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code message } } }"
 PREDICT = """mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) {
   predictions { value } errors { code message } } }"""

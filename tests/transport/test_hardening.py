@@ -102,8 +102,10 @@ BAD_URLS = ["http://[::1", "http://127.0.0.1:99999/", f"http://{'a' * 64}.exampl
             "http://a..b/", "http://-bad.example/", "http://1.2.3.4.5/", "http://2130706433/", "http://[fe80::1%25eth0]/",
             "http://host:0/", "http://host:-1/", "http://\u0378.example/", f"http://{'a.' * 127}example/",
             "http://%00/", "http://[v1.x]/", "https://[::1]:65536/", "http://example.com/\x00"]
-CREATE = """mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { pipeline { id } errors { code message field } } }"""
-PREVIEW = """mutation($i: PreviewSourceInput!) { previewSource(input: $i) { preview { log } errors { code message field } } }"""
+CREATE = """mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { pipeline { id } errors { code
+message field } } }"""
+PREVIEW = """mutation($i: PreviewSourceInput!) { previewSource(input: $i) { preview { log } errors { code message
+field } } }"""
 
 
 @pytest.mark.parametrize("url", BAD_URLS)

@@ -38,7 +38,8 @@ def parameter_names(function) -> list[str]:
 # --- schema/fanout.py: SharedEventExecutor overrides graphql-core's per-event executor ---------------------------
 
 def gated_lines(ctx: JobContext) -> dict:
-    """Test job body: say it waits, wait for the gate file, then log `lines` lines (every subscriber is live by then)."""
+    """Test job body: say it waits, wait for the gate file, then log `lines` lines (every subscriber is live by
+    then)."""
     ctx.log("waiting for the gate")
     gate, deadline = Path(ctx.params["gate"]), time.monotonic() + 60
     while not gate.exists() and time.monotonic() < deadline:
@@ -124,7 +125,8 @@ def test_subscribers_of_one_job_share_each_events_execution_and_encoding(tmp_pat
     assert [e["log"]["message"] for e in live if e["kind"] == "LOG"] == [f"line {i}" for i in range(lines)]
     assert live[-1]["kind"] == "STATUS" and live[-1]["job"]["status"] == "SUCCEEDED"
     assert all(stream == live for stream in streams), "every subscriber gets the same events"
-    # Without sharing these would be subscribers x len(live): the executor ran each event once, the view encoded it once.
+    # Without sharing these would be subscribers x len(live): the executor ran each event once, the view encoded it
+    # once.
     assert state.shared_events.executions - executions == len(live)
     assert state.shared_events.encodings - encodings == len(live)
 
