@@ -31,9 +31,12 @@ worker: $(STAMP)
 cluster: $(STAMP)
 	$(BIN)/python -m devtools.cluster
 
-# The gate CI runs before the tests: ruff with the rules in pyproject.toml ([tool.ruff]).
+# The gate CI runs before the tests (docs/development.md): ruff's rules and its formatting ([tool.ruff] in
+# pyproject.toml), then mypy ([tool.mypy]: strict on services/, checked on the rest). Any finding fails it.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -15,9 +15,9 @@ from sklearn.datasets import load_breast_cancer
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from datagen import write_mixed_csv  # noqa: E402
-from calibrate import machine_line  # noqa: E402
-from harness import gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
+from datagen import write_mixed_csv
+from calibrate import machine_line
+from harness import gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 ANALYZE = ("mutation($id: ID!, $target: String) { analyzeDataset(input: {datasetId: $id, target: $target}) "
            "{ job { id } errors { message } } }")
@@ -63,7 +63,7 @@ def main() -> None:
         print(f"| {name} | {ingest_seconds:.1f} s | " + " | ".join(f"{stages.get(s, 0):.2f} s" for s in
               ["ingest-check", "profile", "clarify", "modeling", "report", "qa"])
               + f" | {total:.1f} s (end to end with ingest {total + ingest_seconds:.1f} s) | < 60 s |")
-    print(f"\nModeling budget: {BUDGET} s for comparing candidates; the final refit and permutation importance come on top.")
+    print(f"\nModeling budget: {BUDGET} s for comparing candidates; the final refit and permutation importance come " "on top.")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from calibrate import machine_line  # noqa: E402
-from datagen import write_mixed_csv  # noqa: E402
-from harness import gql, register, running_server, upload_and_ingest  # noqa: E402
+from calibrate import machine_line
+from datagen import write_mixed_csv
+from harness import gql, register, running_server, upload_and_ingest
 
 CHART = """query($id: ID!, $input: ChartInput!) { dataset(id: $id) { chart(input: $input) {
   totalRows points { x y group } } } }"""

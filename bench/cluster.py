@@ -33,11 +33,11 @@ from websockets.asyncio.client import connect
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-from calibrate import machine_line  # noqa: E402
+from calibrate import machine_line
 
-from devtools.cluster import Cluster, Member  # noqa: E402
-from devtools.redis_local import free_port  # noqa: E402
-from tests.support.cluster_client import ReplicaClient  # noqa: E402
+from devtools.cluster import Cluster, Member
+from devtools.redis_local import free_port
+from tests.support.cluster_client import ReplicaClient
 
 JOB_TIMES = "query($id: ID!) { job(id: $id) { status createdAt startedAt } }"
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id, plots: false}) { job { id } errors { code } } }"
@@ -69,7 +69,7 @@ class PacedFeed:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - /feed/RUN?page=N
+            def do_GET(self) -> None:  # /feed/RUN?page=N
                 url = urlsplit(self.path)
                 run, page = url.path.rsplit("/", 1)[-1], int(parse_qs(url.query)["page"][0])
                 if page == 1:
@@ -104,7 +104,7 @@ class PacedFeed:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def enqueue_to_running(client: ReplicaClient, token: str, runs: int = 20) -> list[float]:
@@ -175,7 +175,8 @@ async def fan_out(watch_base: str, start_job, token: str, subscribers: int, feed
 
 
 def pipeline_starter(client: ReplicaClient, token: str, feed: "PacedFeed"):
-    """A callable that saves and runs a pipeline reading `url` (one record a page) into Parquet; returns the job's id."""
+    """A callable that saves and runs a pipeline reading `url` (one record a page) into Parquet; returns the
+    job's id."""
     def start(url: str) -> str:
         source = {"http": {"url": url, "recordsPath": "items", "nextPagePath": "next", "maxPages": feed.pages,
                            "delaySeconds": feed.delay, "timeoutSeconds": 300, "retries": 0}}

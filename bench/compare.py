@@ -25,13 +25,14 @@ from scipy.spatial import distance
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from calibrate import machine_line  # noqa: E402
-from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
+from calibrate import machine_line
+from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 NUMERIC, CATEGORICAL = [f"n{i}" for i in range(10)], ["plan", "region"]
 COMPARE = ("mutation($r: ID!, $c: ID!) { compareDatasets(input: {referenceId: $r, currentId: $c}) "
            "{ job { id } errors { code message } } }")
-RESULT = """query($id: ID!) { job(id: $id) { status timeline { stage durationMs } logs(last: 3) { message } comparison { datasetDrift driftShare
+RESULT = """query($id: ID!) { job(id: $id) { status timeline { stage durationMs } logs(last: 3) { message }
+comparison { datasetDrift driftShare
   sampling { sampled referenceTestRows }
   columns { name reference { mean std median } drift { method statistic drifted } } } } }"""
 MB = 1024 * 1024
@@ -66,8 +67,8 @@ def anchor(reference: Path, current: Path) -> dict:
     for name in CATEGORICAL:
         ref = pq.read_table(reference, columns=[name]).column(0).value_counts()
         cur = pq.read_table(current, columns=[name]).column(0).value_counts()
-        ref_counts = dict(zip(ref.field(0).to_pylist(), ref.field(1).to_pylist()))
-        cur_counts = dict(zip(cur.field(0).to_pylist(), cur.field(1).to_pylist()))
+        ref_counts = dict(zip(ref.field(0).to_pylist(), ref.field(1).to_pylist(), strict=True))
+        cur_counts = dict(zip(cur.field(0).to_pylist(), cur.field(1).to_pylist(), strict=True))
         keys = sorted(set(ref_counts) | set(cur_counts))
         p = np.array([ref_counts.get(k, 0) for k in keys], float)
         q = np.array([cur_counts.get(k, 0) for k in keys], float)
@@ -127,7 +128,7 @@ def main() -> None:
           "peak worker RSS | numpy stats + scipy drift on every row (wall / CPU) | ratio wall / CPU | verdict | "
           "drift statistic vs scipy on every row (max abs. diff) | reference mean vs numpy (max rel. diff) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for sample_rows, service, scipy_run in results:
+    for _sample_rows, service, scipy_run in results:
         statistic, mean = agreement(service, scipy_run)
         comparison = service["comparison"]
         print(f"| {comparison['sampling']['referenceTestRows']:,} rows per side | {service['wall']:.2f} s "

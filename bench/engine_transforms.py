@@ -29,7 +29,8 @@ from pathlib import Path
 sys.path.insert(0, {root!r})
 from services.preprocessing.job import preprocess_table
 began = time.perf_counter()
-result = preprocess_table(Path({source!r}), Path({target!r}), {steps!r}, memory_mb={budget}, scratch_dir=Path({scratch!r}),
+result = preprocess_table(Path({source!r}), Path({target!r}), {steps!r}, memory_mb={budget},
+scratch_dir=Path({scratch!r}),
                           stream={stream})
 print(json.dumps({{"seconds": time.perf_counter() - began, "rows": result["row_count"]}}))
 """

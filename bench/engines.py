@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from calibrate import machine_line  # noqa: E402
-from datagen import mixed_table  # noqa: E402
+from calibrate import machine_line
+from datagen import mixed_table
 
 NUMERIC = [f"measure_{i}" for i in range(4)] + [f"count_{i}" for i in range(4)] + ["score"]
 QS = [0.05, 0.25, 0.5, 0.75, 0.95]
@@ -32,7 +32,7 @@ def duckdb_task(task: str, path: str) -> None:
     import duckdb
     con = duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
     source = f"read_parquet('{path}')"
-    columns = [c for c in pq.read_schema(path).names]
+    columns = list(pq.read_schema(path).names)
     if task == "moments":
         parts = [f"count({c}), count(*) - count({c})" for c in columns]
         parts += [f"min({c}), max({c}), avg({c}), stddev_samp({c}), skewness({c}), kurtosis({c})" for c in NUMERIC]

@@ -19,10 +19,10 @@ from websockets.asyncio.client import connect
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from calibrate import machine_line  # noqa: E402
-from harness import RssSampler, register, running_bench_server  # noqa: E402
+from calibrate import machine_line
+from harness import RssSampler, register, running_bench_server
 
-from schema.common import to_global_id  # noqa: E402
+from schema.common import to_global_id
 
 QUERY = ("subscription($id: ID!, $batch: Boolean!) { jobEvents(jobId: $id, batch: $batch) "
          "{ kind logs { seq time } job { status } } }")
@@ -57,7 +57,7 @@ async def run(base: str, token: str, owner_id: str, subscribers: int, lines: int
     """Start a job that waits 3 s before logging, attach every subscriber meanwhile, then measure."""
     # One blocking request before anything is measured, while nothing else runs on this loop (ASYNC210).
     started = {"owner_id": owner_id, "kind": "ANALYZE", "params": {"lines": lines, "pause": pause, "delay": 3}}
-    job_id = httpx.post(f"{base}/bench/jobs", json=started).json()["job_id"]  # noqa: ASYNC210
+    job_id = httpx.post(f"{base}/bench/jobs", json=started).json()["job_id"]  # noqa: ASYNC210 - once, before anything is measured (see above)
     job_id = to_global_id("Job", job_id)
     url = base.replace("http", "ws") + "/graphql"
     latencies: list[float] = []
@@ -89,7 +89,7 @@ def main() -> None:
     latencies = sorted(result["latencies"])
     delivered = len(latencies)
     expected = subscribers * lines
-    quantile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    quantile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731 - a one-line helper for the table below
     print("\n" + machine_line())
     print(f"\n## Job events{' (batch: true)' if BATCH else ''}: {subscribers} subscribers x {lines:,} log lines"
           f"{f', {pause * 1000:g} ms between lines' if pause else ', as fast as the job logs'}\n")
@@ -97,7 +97,7 @@ def main() -> None:
     print("| --- | --- | --- |")
     print(f"| log lines delivered / expected | {delivered:,} / {expected:,} | all, in order |")
     print(f"| subscribers that got every line | {sum(1 for c in result['counts'] if c == lines)} / {subscribers} | all |")
-    print(f"| wall time, all attached to last completion (includes the job's 3 s start delay) | {result['elapsed']:.2f} s | |")
+    print("| wall time, all attached to last completion (includes the job's 3 s start delay) | " f"{result['elapsed']:.2f} s | |")
     print(f"| delivery rate | {delivered / max(result['elapsed'] - 3, 0.001):,.0f} lines/s (after the start delay) | |")
     print(f"| latency p50 (logged in worker -> parsed by client) | {quantile(0.50):.1f} ms | |")
     print(f"| latency p99 | {quantile(0.99):.1f} ms | < 100 ms |")

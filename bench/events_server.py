@@ -16,10 +16,10 @@ from starlette.routing import Route
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.app import create_app  # noqa: E402
-from server.settings import Settings  # noqa: E402
-from services.jobs.kinds import JobKindSpec  # noqa: E402
-from services.jobs.context import JobContext  # noqa: E402
+from server.app import create_app
+from server.settings import Settings
+from services.jobs.kinds import JobKindSpec
+from services.jobs.context import JobContext
 
 
 def emit_logs(ctx: JobContext) -> dict:

@@ -22,8 +22,8 @@ from sklearn.datasets import make_classification
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from calibrate import machine_line  # noqa: E402
-from harness import gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
+from calibrate import machine_line
+from harness import gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 TRAIN = ("mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } "
          "errors { code message } } }")

@@ -64,7 +64,7 @@ class RssSampler:
         last = self._ask("report")
         self._process.stdin.close()
         self._process.wait(10)
-        self._ask = lambda command: last  # type: ignore[method-assign]
+        self._ask = lambda command: last  # type: ignore[method-assign]  # the server has gone: answer from the last report
 
 
 def wait_until_healthy(base: str, seconds: float = 120) -> None:  # (a loaded 2-core machine can take a minute)

@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibrate import machine_line  # noqa: E402
-from datagen import write_mixed_csv  # noqa: E402
-from harness import UPLOAD, RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
+from calibrate import machine_line
+from datagen import write_mixed_csv
+from harness import UPLOAD, RssSampler, gql, register, running_server, wait_for_job_over_websocket
 
 STATUS = '''query($id: ID!) { dataset(id: $id) { status error rowCount columnCount sizeBytes
   jobs(first: 1) { edges { node { finishedAt timeline { stage durationMs } } } } } }'''
@@ -146,12 +146,12 @@ def print_table(title: str, size: int, result: dict) -> None:
         fast, throttled = run["fast"], run["throttled"]
         print(f"| {number} | {run['warm']:.2f} s / {run['first']:.2f} s | {fast['end_to_end']:.2f} s | "
               f"{fast['end_to_end'] / run['warm']:.2f}x | {fast['end_to_end'] / run['first']:.2f}x | "
-              f"{throttled['after_last_byte']:.2f} s (upload {throttled['end_to_end'] - throttled['after_last_byte']:.1f} s) | "
-              f"{run['worker'] / run['nbytes']:.2f}x ({run['worker'] / MB:,.0f} MB) | {run['total'] / run['nbytes']:.2f}x | "
+              f"{throttled['after_last_byte']:.2f} s (upload " f"{throttled['end_to_end'] - throttled['after_last_byte']:.1f} s) | "
+              f"{run['worker'] / run['nbytes']:.2f}x ({run['worker'] / MB:,.0f} MB) | " f"{run['total'] / run['nbytes']:.2f}x | "
               f"{fast['stages']} |")
     m = result["median"]
-    print(f"| median | {m['warm']:.2f} s / {m['first']:.2f} s | {m['end_to_end']:.2f} s | **{m['end_to_end'] / m['warm']:.2f}x** | "
-          f"{m['end_to_end'] / m['first']:.2f}x | **{m['after_last_byte']:.2f} s** | **{m['worker'] / m['nbytes']:.2f}x** | "
+    print(f"| median | {m['warm']:.2f} s / {m['first']:.2f} s | {m['end_to_end']:.2f} s | " f"**{m['end_to_end'] / m['warm']:.2f}x** | "
+          f"{m['end_to_end'] / m['first']:.2f}x | **{m['after_last_byte']:.2f} s** | " f"**{m['worker'] / m['nbytes']:.2f}x** | "
           f"{m['total'] / m['nbytes']:.2f}x | |")
 
 

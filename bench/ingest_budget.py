@@ -24,9 +24,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibrate import machine_line  # noqa: E402
-from datagen import mixed_table  # noqa: E402
-from harness import UPLOAD, RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
+from calibrate import machine_line
+from datagen import mixed_table
+from harness import UPLOAD, RssSampler, gql, register, running_server, wait_for_job_over_websocket
 
 MB = 1024 * 1024
 BLOCK = 1_000_000

@@ -27,9 +27,9 @@ from sklearn import datasets as skd
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from calibrate import machine_line  # noqa: E402
-from harness import _serving, gql, register, upload_and_ingest  # noqa: E402
-from predict import PREDICT, frame_of, train  # noqa: E402
+from calibrate import machine_line
+from harness import _serving, gql, register, upload_and_ingest
+from predict import PREDICT, frame_of, train
 
 MONITOR = "query($id: ID!) { modelMonitor(modelId: $id) { windows { requestCount rowCount sampledRows } } }"
 

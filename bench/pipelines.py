@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from calibrate import machine_line  # noqa: E402
-from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket  # noqa: E402
+from calibrate import machine_line
+from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket
 
 PAGES, PER_PAGE, HTML_ROWS = 100, 1000, 5000
 SLOW_SERVER_SECONDS = 0.3  # an illustration for the open question on the HTML target, labelled as such
@@ -39,7 +39,7 @@ class Source(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path == "/table.html":
             body, kind = HTML, "text/html"
@@ -131,9 +131,9 @@ def main() -> None:
         stages = result["stages"]
         wait = waited(result["logs"])
         print(f"| {name} | {rows:,} | {stages['collect']:.2f} s ({rows / stages['collect']:,.0f} rows/s) | "
-              f"{stages['process']:.2f} s ({rows / max(stages['process'], 1e-6):,.0f} rows/s) | {_validate(stages, rows)} | "
+              f"{stages['process']:.2f} s ({rows / max(stages['process'], 1e-6):,.0f} rows/s) | " f"{_validate(stages, rows)} | "
               f"{stages['store']:.2f} s ({rows / max(stages['store'], 1e-6):,.0f} rows/s) | "
-              f"{wait:.3f} s of {stages['collect']:.3f} s ({wait / stages['collect']:.0%}) | {rss.peak_workers / 2**20:,.0f} MB |")
+              f"{wait:.3f} s of {stages['collect']:.3f} s ({wait / stages['collect']:.0%}) | " f"{rss.peak_workers / 2**20:,.0f} MB |")
     print("\nTarget: under 10% of collection time outside waiting on the network (i.e. >= 90% waiting).")
 
 

@@ -26,8 +26,8 @@ from sklearn import datasets as skd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # this checkout's services (the breakdown imports them), as the server's cwd does
-from calibrate import machine_line  # noqa: E402
-from harness import _serving, gql, register, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
+from calibrate import machine_line
+from harness import _serving, gql, register, upload_and_ingest, wait_for_job_over_websocket
 
 TRAIN = ("mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } "
          "errors { code message } } }")
@@ -101,7 +101,7 @@ def breakdown(data_dir: Path, model_id: str, row: dict) -> str:
 
     model_id = raw_id(model_id, "Model")
     schema = create_schema()._schema
-    documents = {name: query for name, query in (("health", HEALTH), ("predict", PREDICT))}
+    documents = {"health": HEALTH, "predict": PREDICT}
     parse = {name: p50_ms(lambda q=q: graphql.validate(schema, graphql.parse(q))) for name, q in documents.items()}
     engine = db.create_engine(f"sqlite+aiosqlite:///{data_dir / 'assay.db'}")
     sessions = db.session_factory(engine)
@@ -135,7 +135,7 @@ def breakdown(data_dir: Path, model_id: str, row: dict) -> str:
     return (f"| {model.task.lower()} | {model.algorithm} | {parse['predict'] - parse['health']:.2f} | {read:.2f} | "
             f"{hop:.2f} | {p50_ms(lambda: service.check_rows([row], features)):.2f} / "
             f"{p50_ms(lambda: service.checked_columns([row], features)):.2f} | "
-            f"{p50_ms(lambda: pipeline[:-1].transform(frame)):.2f} / {p50_ms(lambda: few_rows.prepared(plan, columns)):.2f} | "
+            f"{p50_ms(lambda: pipeline[:-1].transform(frame)):.2f} / " f"{p50_ms(lambda: few_rows.prepared(plan, columns)):.2f} | "
             f"{p50_ms(lambda: getattr(estimator, method)(prepared)):.2f} | "
             f"{p50_ms(lambda: service.predict_rows(data_dir, model, [row])):.2f} |")
 

@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from datagen import write_mixed_csv  # noqa: E402
-from calibrate import machine_line  # noqa: E402
-from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
+from datagen import write_mixed_csv
+from calibrate import machine_line
+from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 STEPS = [
     {"impute": {"columns": ["measure_0", "measure_1", "measure_2", "measure_3"], "strategy": "MEDIAN"}},
@@ -89,7 +89,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     print(f"| seconds (read, 6 steps, write Parquet) | {job_seconds:.2f} s (end to end {wall:.2f} s) | "
           f"{reference['seconds']:.2f} s | {job_seconds / reference['seconds']:.2f}x | <= 1.5x |")
-    print(f"| peak RSS of the process doing the work | {rss.peak_workers / 2**20:,.0f} MB | {reference['peak_mb']:,.0f} MB | "
+    print(f"| peak RSS of the process doing the work | {rss.peak_workers / 2**20:,.0f} MB | " f"{reference['peak_mb']:,.0f} MB | "
           f"{rss.peak_workers / 2**20 / reference['peak_mb']:.2f}x | |")
     print("\nJob stages: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in stages.items()))
 

@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from datagen import write_mixed_csv  # noqa: E402
-from calibrate import machine_line  # noqa: E402
-from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
+from datagen import write_mixed_csv
+from calibrate import machine_line
+from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 PROFILE = ("mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) "
            "{ job { id } errors { code message } } }")
@@ -96,10 +96,10 @@ def main() -> None:
             parquet = Path(scratch) / f"mixed_{rows}.parquet"
             pq.write_table(pacsv.read_csv(path), parquet, row_group_size=128 * 1024)
             dataset_id = upload_and_ingest(base, token, path)
-            anchor = best_of_two(lambda: describe(parquet))
-            plain = best_of_two(lambda: profile(base, token, dataset_id, False, rss))
-            drawn = best_of_two(lambda: profile(base, token, dataset_id, True, rss))
-            anchor_after = best_of_two(lambda: describe(parquet))
+            anchor = best_of_two(lambda parquet=parquet: describe(parquet))
+            plain = best_of_two(lambda dataset_id=dataset_id: profile(base, token, dataset_id, False, rss))
+            drawn = best_of_two(lambda dataset_id=dataset_id: profile(base, token, dataset_id, True, rss))
+            anchor_after = best_of_two(lambda parquet=parquet: describe(parquet))
             anchor = min(anchor, anchor_after, key=lambda r: r["wall"])
             minimal = full = None
             if not skip_ydata:  # minimal at every size; the full report only on 100,000 rows (it takes minutes)
@@ -136,7 +136,7 @@ def print_anchor_table(rows_out: list) -> None:
         stage = plain["stages"].get("profile", 0)
         cpu = plain["cpu"] or 0.0
         print(f"| {rows:,} | {anchor['wall']:.2f} s / {anchor['cpu']:.2f} s | {stage:.2f} s / {cpu:.2f} s | "
-              f"{stage / anchor['wall']:.1f}x / {cpu / anchor['cpu']:.1f}x | {drawn['wall']:.2f} s | {drawn['wall'] / anchor['wall']:.1f}x | "
+              f"{stage / anchor['wall']:.1f}x / {cpu / anchor['cpu']:.1f}x | {drawn['wall']:.2f} s | " f"{drawn['wall'] / anchor['wall']:.1f}x | "
               f"{drawn['drawing']['plots']} PNGs in {drawn['drawing']['seconds']:.2f} s | "
               f"{max(plain['peak'], drawn['peak']) / MB:,.0f} MB |")
 

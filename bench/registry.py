@@ -18,7 +18,7 @@ import httpx
 from sklearn.datasets import load_breast_cancer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket  # noqa: E402
+from harness import gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 PREDICT = ("mutation($m: ID!, $rows: [JSON!]!) { predict(input: {modelId: $m, rows: $rows}) "
            "{ predictions { value } errors { message } } }")
@@ -67,11 +67,11 @@ def main() -> None:
     print(f"\n{requests} single-row predicts each, alternating, one kept-alive connection\n")
     print("| model given as | p50 | p90 | p99 | p50 vs by id | target |")
     print("| --- | --- | --- | --- | --- | --- |")
-    print(f"| id (anchor) | {p50_id:.2f} ms | {percentile(by_id, 0.9):.2f} ms | {percentile(by_id, 0.99):.2f} ms | - | - |")
+    print(f"| id (anchor) | {p50_id:.2f} ms | {percentile(by_id, 0.9):.2f} ms | {percentile(by_id, 0.99):.2f} ms | - " "| - |")
     print(f"| 'bench@champion' | {p50_alias:.2f} ms | {percentile(by_alias, 0.9):.2f} ms | "
           f"{percentile(by_alias, 0.99):.2f} ms | {(p50_alias / p50_id - 1) * 100:+.1f}% | within +10% |")
     # Each alias request against the id request just before it: drift of a shared machine cancels out.
-    paired = statistics.median(alias / anchor for alias, anchor in zip(by_alias, by_id))
+    paired = statistics.median(alias / anchor for alias, anchor in zip(by_alias, by_id, strict=True))
     print(f"\nmedian of paired ratios (alias / the id request just before): {(paired - 1) * 100:+.1f}%")
 
 

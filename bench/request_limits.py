@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.calibrate import machine_line  # noqa: E402
-from server.request_limits import RequestLimits  # noqa: E402
+from bench.calibrate import machine_line
+from server.request_limits import RequestLimits
 
 QUERY = "mutation($m: ID!, $r: [JSON!]!) { predict(input: {modelId: $m, rows: $r}) { errors { code } } }"
 
@@ -52,8 +52,8 @@ def main() -> None:
     print(f"{'body':<20} {'bytes':>10} {'json.loads ms':>14} {'checked ms':>11} {'ratio':>6}")
     for name, body in bodies.items():
         inner = 1000 if len(body) < 100_000 else 1
-        plain = median_ms(lambda: json.loads(body), inner=inner)
-        ours = median_ms(lambda: checked(body), inner=inner)
+        plain = median_ms(lambda body=body: json.loads(body), inner=inner)
+        ours = median_ms(lambda body=body: checked(body), inner=inner)
         print(f"{name:<20} {len(body):>10,} {plain:>14.3f} {ours:>11.3f} {ours / plain:>6.1f}")
 
 

@@ -14,8 +14,8 @@ import jwt
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from calibrate import machine_line  # noqa: E402
-from harness import register, running_bench_server  # noqa: E402
+from calibrate import machine_line
+from harness import register, running_bench_server
 
 HEALTH = {"query": "{ health { status activeJobs } }"}
 

@@ -27,7 +27,8 @@ PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { 
 CHART = """query($id: ID!) { dataset(id: $id) { chart(input: {type: BAR, x: "category_3"}) { points { x } totalRows } } }"""
 PREPROCESS = """mutation($input: PreprocessDatasetInput!) { preprocessDataset(input: $input) {
   dataset { id } job { id } errors { message } } }"""
-TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { message } } }"""
+TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors {
+message } } }"""
 PREDICT = """mutation($input: PredictDatasetInput!) { predictDataset(input: $input) {
   dataset { id } job { id } errors { message } } }"""
 MODEL = "query($id: ID!) { model(id: $id) { status algorithm trainingRows sampled cvMetric } }"

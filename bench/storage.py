@@ -27,12 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import pyarrow.parquet as pq  # noqa: E402
+import pyarrow.parquet as pq
 
-from calibrate import machine_line  # noqa: E402
-from datagen import mixed_table, write_mixed_csv  # noqa: E402
-from harness import gql, register, running_server, upload_file, wait_for_job_over_websocket  # noqa: E402
-from tests.support.s3_server import LocalS3  # noqa: E402
+from calibrate import machine_line
+from datagen import mixed_table, write_mixed_csv
+from harness import gql, register, running_server, upload_file, wait_for_job_over_websocket
+from tests.support.s3_server import LocalS3
 
 PART = 16 * 1024 * 1024
 REPEATS = 3
@@ -127,7 +127,7 @@ def main() -> None:
             big.write_bytes(os.urandom(file_mb * 1048576))
             parquet = work / "table.parquet"
             pq.write_table(mixed_table(1_000_000), parquet, row_group_size=131072, compression="zstd")
-            print(f"\nClients against moto's server ({file_mb} MB file; Parquet {parquet.stat().st_size / 1048576:.0f} MB, "
+            print(f"\nClients against moto's server ({file_mb} MB file; Parquet " f"{parquet.stat().st_size / 1048576:.0f} MB, "
                   f"1M x 20, row groups of 131,072; median of {REPEATS})\n")
             print("| measure | client | result |\n| --- | --- | --- |")
             for measure, name, value in clients(s3, big, parquet):
@@ -136,7 +136,7 @@ def main() -> None:
             big.unlink()
 
             csv = write_mixed_csv(work / "mixed.csv", rows)
-            print(f"\nUpload + ingest of {rows:,} x 20 ({csv.stat().st_size / 1048576:.0f} MB CSV), upload start to READY\n")
+            print(f"\nUpload + ingest of {rows:,} x 20 ({csv.stat().st_size / 1048576:.0f} MB CSV), upload start to " "READY\n")
             print("| files kept in | seconds | vs data dir |\n| --- | --- | --- |")
             with running_server() as (base, _):
                 local, count = ingest_seconds(base, csv)

@@ -37,7 +37,8 @@ began = time.perf_counter()
 connection = dataplane.connect(memory_mb={budget}, scratch_dir=Path({scratch!r}))
 source = dataplane.parquet_source(Path({path!r}), row_numbers=True)
 types = {{"customer": "IDENTIFIER", "amount": "NUMERIC", "tier": "CATEGORICAL", "note": "TEXT"}}
-results = evaluate_checks(connection, source, [PipelineCheck.model_validate(c) for c in {checks!r}], semantic_types=types,
+results = evaluate_checks(connection, source, [PipelineCheck.model_validate(c) for c in {checks!r}],
+semantic_types=types,
                           reference=Reference(dataplane.parquet_source(Path({path!r})), types))
 print(json.dumps({{"seconds": time.perf_counter() - began, "failed": sum(not r.passed for r in results)}}))
 """
@@ -99,7 +100,7 @@ def main() -> None:
         anchor, anchor_peak = measured(PANDAS.format(path=str(path)))
     print("| way | seconds | peak RSS | failed checks |")
     print("| --- | --- | --- | --- |")
-    print(f"| VALIDATE (DuckDB, {budget} MB budget) | {engine['seconds']:.2f} | {engine_peak / 2**20:.0f} MB | {engine['failed']} |")
+    print(f"| VALIDATE (DuckDB, {budget} MB budget) | {engine['seconds']:.2f} | {engine_peak / 2**20:.0f} MB | " f"{engine['failed']} |")
     print(f"| anchor: pandas, whole table | {anchor['seconds']:.2f} | {anchor_peak / 2**20:.0f} MB | {anchor['failed']} |")
     print(f"memory: {engine_peak / anchor_peak:.2f}x the anchor's; time: {engine['seconds'] / anchor['seconds']:.2f}x")
 

@@ -185,7 +185,7 @@ def predict(args: Namespace, client: AssayClient) -> int:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     explained = explanation_columns(predictions[0]) if explain and predictions else []
     writer.writerow(header + ["prediction"] + [f"probability_{label}" for label in labels] + explained)
-    for row, prediction in zip(rows, predictions):
+    for row, prediction in zip(rows, predictions, strict=True):
         probabilities = {p["label"]: p["probability"] for p in prediction.get("probabilities") or []}
         writer.writerow([row.get(name, "") for name in header] + [prediction["value"]] +
                         [probabilities.get(label, "") for label in labels] +

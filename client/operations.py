@@ -67,7 +67,8 @@ JOB = f"""query Job($id: ID!) {{ job(id: $id) {{ {JOB_FIELDS}
 
 CANCEL = f"""mutation Cancel($input: CancelJobInput!) {{ cancelJob(input: $input) {{ job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
 
-JOB_EVENTS = f"""subscription JobEvents($jobId: ID!, $after: Int!) {{ jobEvents(jobId: $jobId, after: $after, batch: true) {{
+JOB_EVENTS = f"""subscription JobEvents($jobId: ID!, $after: Int!) {{ jobEvents(jobId: $jobId, after: $after,
+batch: true) {{
   kind job {{ {JOB_FIELDS} }} logs {{ seq level stage message }} }} }}"""
 
 DOWNLOAD_LINK = """query DownloadLink($id: ID!, $data: DataFormat!, $model: ModelFormat!) { node(id: $id) {

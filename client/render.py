@@ -96,8 +96,8 @@ def history_table(events: list[dict]) -> str:
 def comparison_summary(comparison: dict) -> str:
     """The verdict first, then the drifted columns, the schema changes and the report's link."""
     verdict = "DRIFT" if comparison["datasetDrift"] else "NO DRIFT"
-    lines = [f"{verdict}: {len(comparison['driftedColumns'])} of {comparison['testedColumns']} tested column(s) drifted "
-             f"({comparison['driftShare']:.0%}; the dataset drifts at {comparison['shareThreshold']:.0%})",
+    lines = [(f"{verdict}: {len(comparison['driftedColumns'])} of {comparison['testedColumns']} tested column(s) drifted "
+             f"({comparison['driftShare']:.0%}; the dataset drifts at {comparison['shareThreshold']:.0%})"),
              f"Reference: {comparison['reference']['name']}  Current: {comparison['current']['name']}"]
     drifted = [c for c in comparison["columns"] if c["drift"] and c["drift"]["drifted"]]
     if drifted:

@@ -50,7 +50,7 @@ def serve(secret: str, port: int) -> None:
     seen: set[str] = set()
 
     class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:  # http.server's name
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             try:
                 event = verify(secret, dict(self.headers.items()), body)

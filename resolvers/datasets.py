@@ -1,6 +1,7 @@
 """Dataset operations: every lookup is scoped to the caller, so another user's id behaves like a missing one."""
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Awaitable, Callable, Protocol, cast
 
@@ -92,10 +93,8 @@ class DatasetsMutation:
                 max_sheet_rows=settings.max_sheet_rows, expires_at=_expiry(ctx, input))
         if arrival is not None:
             async def undo() -> None:  # the body never completed: the dataset and its job go
-                try:
+                with contextlib.suppress(ServiceError):
                     await _delete(ctx, dataset.id)
-                except ServiceError:
-                    pass
             arrival.on_cut_off(undo)
         return UploadDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 

@@ -150,7 +150,7 @@ async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: boo
                 outgoing = batch_logs(events) if batch and events else events
             else:
                 rows = events
-                outgoing = delivery.derived("batch", lambda _: batch_logs(rows)) if batch else events
+                outgoing = delivery.derived("batch", lambda _, rows=rows: batch_logs(rows)) if batch else events
             for event in outgoing:
                 if event["log"] is not None:
                     seen = event["log"].seq

@@ -11,7 +11,7 @@ from services.errors import ErrorCode
 
 class IsAuthenticated(BasePermission):
     message = "Authentication required: send 'Authorization: Bearer <access token>'"
-    error_extensions = {"code": ErrorCode.UNAUTHENTICATED}
+    error_extensions = {"code": ErrorCode.UNAUTHENTICATED}  # noqa: RUF012 - strawberry reads it; never mutated
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         return info.context.user is not None
@@ -21,7 +21,7 @@ class IsVerifiedWhereRequired(BasePermission):
     """Where ASSAY_REQUIRE_VERIFIED_EMAIL is set, an unverified account may only manage itself."""
 
     message = "Confirm your email address first (see the verification mail, or resendVerificationEmail)"
-    error_extensions = {"code": ErrorCode.FORBIDDEN}
+    error_extensions = {"code": ErrorCode.FORBIDDEN}  # noqa: RUF012 - strawberry reads it; never mutated
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         user = info.context.user
@@ -32,7 +32,7 @@ class IsAdmin(BasePermission):
     """Use after IsAuthenticated, which answers anonymous callers first."""
 
     message = "Only administrators may do this"
-    error_extensions = {"code": ErrorCode.FORBIDDEN}
+    error_extensions = {"code": ErrorCode.FORBIDDEN}  # noqa: RUF012 - strawberry reads it; never mutated
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         return info.context.user is not None and info.context.user.role == "ADMIN"

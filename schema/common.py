@@ -90,7 +90,7 @@ class Connection(Generic[NodeType]):
     @classmethod
     def from_page(cls, page: Any, to_node: Callable[[Any], NodeType]) -> "Connection[NodeType]":
         """A cursor connection from a service Page, mapping rows with `to_node`."""
-        return cls(edges=[Edge(node=to_node(row), cursor=cursor) for row, cursor in zip(page.items, page.cursors)],
+        return cls(edges=[Edge(node=to_node(row), cursor=cursor) for row, cursor in zip(page.items, page.cursors, strict=True)],
                    page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
                    total_count=page.total)
 

@@ -5,7 +5,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import strawberry
+from strawberry.experimental import pydantic as from_model
 
+from services.analysis import models as analysis_models
+from services.analysis.options import AnalysisOptions as AnalysisOptionsModel
+from services.reports import content
 from services.storage.tables import Report as ReportRow
 
 from schema.common import Node, UserError, signed_link, to_global_id
@@ -121,11 +125,6 @@ def report_type(info: strawberry.Info, row: ReportRow) -> Report:
 # ---------------------------------------------------------------- report content (JSON-first) and the analysis
 # The GraphQL types are generated from the pydantic models the jobs write (services/reports/content.py,
 # services/analysis/models.py), so the document a frontend reads is the one the HTML was rendered from.
-from strawberry.experimental import pydantic as from_model  # noqa: E402
-
-from services.analysis import models as analysis_models  # noqa: E402
-from services.analysis.options import AnalysisOptions as AnalysisOptionsModel  # noqa: E402
-from services.reports import content  # noqa: E402
 
 FindingKind = analysis_models.FindingKind  # made a GraphQL enum in place below (mypy types the class)
 strawberry.enum(FindingKind, name="FindingKind",

@@ -1,4 +1,5 @@
-"""The GraphQL schema: the root types composed from the per-domain operation classes in resolvers/, and its extensions."""
+"""The GraphQL schema: the root types composed from the per-domain operation classes in resolvers/, and its
+extensions."""
 from __future__ import annotations
 
 import logging
@@ -74,7 +75,7 @@ class FastMaskErrors(MaskErrors):
         # tests/transport/test_library_seams.py fails if the method or its callers' contract changes.
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]  # set on the result type, not the Protocol it is typed as
 
 
 DOCUMENTS_CACHED = 256  # distinct query texts kept parsed and validated (a client app sends a few dozen)

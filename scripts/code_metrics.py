@@ -21,11 +21,8 @@ def tracked_python_files(root: Path) -> list[Path]:
 
 def function_sizes(path: Path) -> list[tuple[int, str]]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    sizes = []
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            sizes.append((node.end_lineno - node.lineno + 1, f"{path}:{node.lineno} {node.name}"))
-    return sizes
+    return [(node.end_lineno - node.lineno + 1, f"{path}:{node.lineno} {node.name}")
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
 def main() -> None:
@@ -43,7 +40,7 @@ def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     print("| largest modules (lines) | largest functions (lines) |")
     print("| --- | --- |")
-    for (mlines, mname), (flines, fname) in zip(modules[:count], functions[:count]):
+    for (mlines, mname), (flines, fname) in zip(modules[:count], functions[:count], strict=False):
         print(f"| {mname} ({mlines}) | {fname} ({flines}) |")
     app = [s for s in functions if not s[1].startswith(("tests/", "bench/", "scripts/")) and "/migrations/" not in s[1]]
     print(f"\nlargest function outside tests, bench and migrations: {app[0][1]} ({app[0][0]} lines)")

@@ -64,12 +64,12 @@ def main() -> None:
             files: dict[str, str] = {}
             with tarfile.open(tarball) as archive:
                 members = {member.name.removeprefix("package/"): member for member in archive.getmembers()}
-                declared = json.load(archive.extractfile(members["package.json"]))["license"]  # type: ignore[arg-type]
-                contents = {Path(name).name: archive.extractfile(members[name]).read()  # type: ignore[union-attr]
+                declared = json.load(archive.extractfile(members["package.json"]))["license"]  # type: ignore[arg-type]  # a regular file: extractfile() returns it
+                contents = {Path(name).name: archive.extractfile(members[name]).read()  # type: ignore[union-attr]  # a regular file: extractfile() returns it
                             for name in wanted}
                 licence = next((name for name in LICENCE_NAMES if name in members), None)
                 if licence is not None:
-                    licences[package] = archive.extractfile(members[licence]).read()  # type: ignore[union-attr]
+                    licences[package] = archive.extractfile(members[licence]).read()  # type: ignore[union-attr]  # a regular file: extractfile() returns it
                 elif package in LICENCE_FROM:
                     source = LICENCE_FROM[package]
                     licences[package] = (f"{package}@{version} declares the {declared} licence in its package.json and "

@@ -1,5 +1,6 @@
 """`python -m server`: serve on ASSAY_HOST:ASSAY_PORT (what `make run` does)."""
 import asyncio
+import contextlib
 from typing import Any
 from types import FrameType
 
@@ -20,10 +21,8 @@ class AssayServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         jobs = self.assay_app.state.assay.jobs
-        try:
+        with contextlib.suppress(RuntimeError):  # no loop yet: nothing is subscribed
             asyncio.get_running_loop().call_soon(jobs.announce_shutdown)
-        except RuntimeError:  # no loop yet: nothing is subscribed
-            pass
         super().handle_exit(sig, frame)
 
 

@@ -132,7 +132,7 @@ async def run_scheduled_pipelines(state: AppState, settings: Settings) -> None:
     while True:
         try:
             await run_due_pipelines(state.sessions, jobs=state.jobs, data_dir=settings.resolved_data_dir, limits=limits)
-        except Exception:  # noqa: BLE001 - one bad tick must not end scheduling
+        except Exception:  # one bad tick must not end scheduling
             logger.exception("The pipeline scheduler's tick failed")
         await asyncio.sleep(settings.scheduler_tick_seconds)
 
@@ -145,7 +145,7 @@ async def run_periodic_maintenance(state: AppState, settings: Settings) -> None:
             await run_if_due(state.sessions, jobs=state.jobs, interval_seconds=settings.maintenance_interval_seconds,
                              data_dir=settings.resolved_data_dir, database_url=settings.resolved_database_url,
                              log_retention_days=settings.log_retention_days)
-        except Exception:  # noqa: BLE001 - one bad tick must not end the clean-ups
+        except Exception:  # one bad tick must not end the clean-ups
             logger.exception("The maintenance tick failed")
 
 

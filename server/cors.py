@@ -3,7 +3,8 @@
 HTTP goes through Starlette's CORSMiddleware: exact origins only, preflight for GET and POST, and the
 headers GraphQL clients send. Browsers do not apply CORS to WebSockets, so Strawberry's own handshake
 check gets the same list (`allowed_origins`): it lets same-origin pages (GraphiQL) and clients that send no
-Origin (CLI, servers) through, and refuses other origins with a 403. Tokens travel in headers and `connection_init`, never in cookies, so
+Origin (CLI, servers) through, and refuses other origins with a 403. Tokens travel in headers and
+`connection_init`, never in cookies, so
 credentials mode is off and a wildcard is never needed.
 """
 from __future__ import annotations

@@ -88,7 +88,7 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
             self._log_refusal(request, exc.reason)
             response = graphql_error_response(exc.reason, "BAD_REQUEST", exc.status_code,
                                               graphql_response=graphql_response)
-        except Exception:  # noqa: BLE001 - whatever escapes still gets JSON and an id to quote
+        except Exception:  # whatever escapes still gets JSON and an id to quote
             error_id = uuid.uuid4().hex[:12]
             logger.exception("Unexpected error %s in operation %s for user %s", error_id,
                              getattr(request.state, "operation_name", None) or "(unknown)", _user_label(request))
@@ -97,6 +97,7 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
         finally:
             discard_staged(request)
         await response(scope, receive, send)
+        return None
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """An upload handed over before its last byte (server.uploads) is answered once that byte has landed."""
@@ -129,7 +130,7 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
                 " (CSRF protection)", ErrorCode.FORBIDDEN, 400, graphql_response=graphql_response)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._body_limit(request):
-            raise BodyTooLarge()
+            raise BodyTooLarge
         user = await user_from_authorization(self.app_state, request.headers.get("authorization"))
         request.state.user = user
         if user is not None and declared.isdigit() and _is_multipart(request):  # (free disk is no stranger's business)
@@ -213,7 +214,7 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
 
     async def get_sub_response(self, request: Any) -> Response:
         sub_response = await super().get_sub_response(request)
-        sub_response.graphql_response = wants_graphql_response(request.headers.get("accept"))  # type: ignore[attr-defined]
+        sub_response.graphql_response = wants_graphql_response(request.headers.get("accept"))  # type: ignore[attr-defined]  # our flag
         return sub_response
 
     def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
@@ -276,7 +277,7 @@ def _capped_receive(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
-                raise BodyTooLarge()
+                raise BodyTooLarge
         return message
 
     return wrapped

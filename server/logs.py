@@ -91,7 +91,7 @@ class RequestIds:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            for variable, token in zip((request_id, user_id, operation_name), tokens):
+            for variable, token in zip((request_id, user_id, operation_name), tokens, strict=True):
                 variable.reset(token)
 
 

@@ -173,7 +173,7 @@ class Metrics:
         if sessions is not None:
             try:
                 await asyncio.wait_for(self._read_queue_depths(sessions), SCRAPE_CHECK_SECONDS)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.warning("metrics: the job queue depths could not be read", exc_info=True)
 
     async def _read_queue_depths(self, sessions: Any) -> None:
@@ -298,13 +298,13 @@ def serve_worker_metrics(settings: "Settings", metrics: Metrics, *, refresh: Any
             return [refusal[1].encode() + b"\n"]
         try:
             refresh().result(timeout=3 * SCRAPE_CHECK_SECONDS)
-        except Exception:  # noqa: BLE001 - the counters are still worth serving
+        except Exception:  # the counters are still worth serving
             logger.warning("metrics: the worker's gauges could not be read", exc_info=True)
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
         return [metrics.exposition()]
 
     class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - scrapes every few seconds: not logged
+        def log_message(self, format: str, *args: Any) -> None:  # scrapes every few seconds: not logged
             return None
 
     try:

@@ -119,7 +119,8 @@ async def download_plot(request: Request) -> Response:
 
 
 async def download_model(request: Request) -> Response:
-    """Serve a model file (JOBLIB, PICKLE, SKOPS or ONNX) to the holder of a valid token for exactly this model and format."""
+    """Serve a model file (JOBLIB, PICKLE, SKOPS or ONNX) to the holder of a valid token for exactly this model
+    and format."""
     state = _state(request)
     model_id, fmt = request.path_params["model_id"], request.path_params["fmt"].upper()
     if fmt not in export.EXPORT_FORMATS:

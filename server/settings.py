@@ -276,7 +276,8 @@ class PipelineSettings(_Group):
     allowed_source_hosts: str = ""
     """Comma-separated hosts or CIDRs pipelines may reach besides public addresses."""
     import_dirs: str = ""
-    """Comma-separated server directories whose CSV files administrators may use as pipeline sources (docs/pipeline-files.md)."""
+    """Comma-separated server directories whose CSV files administrators may use as pipeline sources
+    (docs/pipeline-files.md)."""
     max_source_mb: float = 100
     """Largest HTTP response a pipeline source may read."""
     max_source_records: int = 1_000_000
@@ -296,7 +297,8 @@ class AnalysisSettings(_Group):
     analysis_model_budget_seconds: float = 30
     """The modeling budget of an automated analysis."""
     analysis_eda_timeout_seconds: float | None = None
-    """The EDA stages' time limit, enforced while they run (docs/analysis.md); unset: ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
+    """The EDA stages' time limit, enforced while they run (docs/analysis.md); unset:
+    ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
     analysis_model_timeout_seconds: float | None = None
     """The modeling stages' time limit, enforced while they run; unset: ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
     analysis_report_timeout_seconds: float | None = None

@@ -103,13 +103,13 @@ class StagingMultiPartParser(MultiPartParser):
         self._early: StagedUpload | None = None
 
     def on_headers_finished(self) -> None:
-        disposition, options = parse_options_header(self._current_part.content_disposition)
+        _disposition, options = parse_options_header(self._current_part.content_disposition)
         if b"filename" not in options:
             return super().on_headers_finished()
         try:
             self._current_part.field_name = _user_safe_decode(options[b"name"], self._charset)
         except KeyError:
-            raise MultiPartException('The Content-Disposition header field "name" must be provided.')
+            raise MultiPartException('The Content-Disposition header field "name" must be provided.') from None
         self._current_files += 1
         if self._current_files > self.max_files:
             raise MultiPartException(f"Too many files. Maximum number of files is {self.max_files}.")
@@ -121,6 +121,7 @@ class StagingMultiPartParser(MultiPartParser):
         self._current_part.file = upload
         if self._is_the_only_file(self._current_part.field_name):
             self._early = upload
+        return None
 
     def _is_the_only_file(self, field_name: str) -> bool:
         """The operation and a map naming this part as its one file have arrived: it can be handed over now."""
@@ -165,7 +166,7 @@ class StagingMultiPartParser(MultiPartParser):
     def _hand_over_early(self, parser: MultipartParser, chunks: Any, upload: StagedUpload) -> FormData:
         upload.arriving = True
         upload.rest = asyncio.create_task(self._receive_rest(parser, chunks, upload))
-        return FormData(self.items + [(self._current_part.field_name, upload)])  # (its part has not ended yet)
+        return FormData([*self.items, (self._current_part.field_name, upload)])  # (its part has not ended yet)
 
     async def _receive_rest(self, parser: MultipartParser, chunks: Any, upload: StagedUpload) -> None:
         """The rest of the body, after the hand-over; how it ended goes to the upload's follower."""
@@ -174,7 +175,7 @@ class StagingMultiPartParser(MultiPartParser):
                 parser.write(chunk)
                 await self._write_file_data(final=False)
                 if (upload.size or 0) > self.max_file_bytes:
-                    raise FileTooLarge()
+                    raise FileTooLarge
             parser.finalize()
             await self._write_file_data(final=True)
         except BaseException as exc:
@@ -271,7 +272,7 @@ async def finish_staged(request: Request) -> None:
             if isinstance(exc, DiskFilled):
                 raise
             if isinstance(exc, (FileTooLarge, BodyTooLarge)):
-                raise BodyTooLarge() from exc
+                raise BodyTooLarge from exc
             if isinstance(exc, (MultiPartException, FormParserError)):
                 raise HTTPException(400, "Unable to parse the multipart body") from exc
 

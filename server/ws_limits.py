@@ -22,7 +22,7 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
         Strawberry's handlers index `message["type"]` and only expect KeyError, so a message that is
         JSON but not an object (`"x"`, `[1]`) must never reach them.
         """
-        limits = self.view.limits  # type: ignore[attr-defined]
+        limits = self.view.limits  # type: ignore[attr-defined]  # the view is always AssayGraphQL, typed as strawberry's base
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()

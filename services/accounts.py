@@ -73,7 +73,7 @@ def verification_mail(*, user: User, secret: str, public_url: str) -> tuple[str,
     body = (f"Confirm that {user.email} is your address on Assay ({public_url}).\n\n"
             f"Your verification token (valid for {VERIFY_HOURS} hours):\n\n{token}\n\n"
             f"Send it with this mutation, in GraphiQL at {public_url.rstrip('/')}/graphql or any client:\n\n"
-            f'mutation {{ verifyEmail(input: {{token: "{token}"}}) {{ user {{ email emailVerified }} errors {{ code }} }} }}\n')
+            f'mutation {{ verifyEmail(input: {{token: "{token}"}}) ' '{ user { email emailVerified } errors { code } } }\n')
     return "Confirm your email address for Assay", body
 
 

@@ -87,7 +87,7 @@ class RedisCache:
     async def get(self, key: str) -> Any | None:
         try:
             text = await self.client.get(key)
-        except Exception:  # noqa: BLE001 - a cache that is down means computing, never failing the read
+        except Exception:  # a cache that is down means computing, never failing the read
             logger.warning("cache read failed; computing the answer", exc_info=True)
             return None
         return None if text is None else json.loads(text)
@@ -103,7 +103,7 @@ class RedisCache:
                 pipe.sadd(index, key)
                 pipe.expire(index, self.ttl)
                 await pipe.execute()
-        except Exception:  # noqa: BLE001
+        except Exception:
             logger.warning("cache write failed", exc_info=True)
 
     async def forget_dataset(self, dataset_id: str) -> None:

@@ -8,6 +8,7 @@ nothing is ever downloaded at run time.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -111,10 +112,8 @@ def _size(folder: Path) -> int:
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
-                try:
+                with contextlib.suppress(OSError):
                     total += entry.stat().st_size if entry.is_file() else _size(Path(entry.path))
-                except OSError:
-                    pass
     except OSError:
         pass
     return total

@@ -68,7 +68,7 @@ def parse(text: str, known_columns: list[str], field: list[str]) -> Expression:
         raise invalid("The expression is empty", field)
     if len(text) > MAX_EXPRESSION_LENGTH:
         raise invalid(f"The expression is longer than {MAX_EXPRESSION_LENGTH} characters", field)
-    with _connection() as connection:
+    with _Sandbox() as connection:
         row = connection.execute("SELECT json_serialize_sql($1)", [f"{_PREFIX}{text} FROM {_TABLE}"]).fetchone()
     assert row is not None  # a SELECT of one value always has its row
     tree = json.loads(row[0])
@@ -95,7 +95,7 @@ def parse(text: str, known_columns: list[str], field: list[str]) -> Expression:
 def result_type(expression: Expression, types: dict[str, str], field: list[str]) -> str:
     """The semantic type of the derived column, from DuckDB's binding over an empty table of `types`
     (semantic types by column); a type mismatch DuckDB finds while binding is a typed error."""
-    with _connection() as connection:
+    with _Sandbox() as connection:
         columns = ", ".join(f"{_quote(name)} {_DUCK_TYPE_OF.get(semantic, 'VARCHAR')}" for name, semantic in types.items())
         connection.execute(f"CREATE TABLE {_TABLE} ({columns})" if columns else f"CREATE TABLE {_TABLE} (_ INTEGER)")
         try:
@@ -107,7 +107,7 @@ def result_type(expression: Expression, types: dict[str, str], field: list[str])
 
 def evaluate(expression: Expression, frame: pd.DataFrame) -> pd.Series:
     """The derived values, one per row of `frame`, in its order."""
-    with _connection() as connection:
+    with _Sandbox() as connection:
         connection.register(_TABLE, frame[list(expression.columns)] if expression.columns else frame.iloc[:, :0])
         try:
             values = connection.execute(f"{_PREFIX}{expression.text} FROM {_TABLE}").fetch_df().iloc[:, 0]
@@ -170,7 +170,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class _connection:
+class _Sandbox:
     """A throwaway DuckDB with no file access and no extensions: expressions touch the frame and nothing else."""
 
     def __enter__(self) -> duckdb.DuckDBPyConnection:

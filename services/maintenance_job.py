@@ -1,5 +1,6 @@
 """The MAINTENANCE job body: delete expired refresh tokens, old logs of finished jobs, temporary datasets past
-their expiry, and files under the data dir that nothing refers to any more (orphan dataset/model/report files, stale uploads and spill space).
+their expiry, and files under the data dir that nothing refers to any more (orphan dataset/model/report files,
+stale uploads and spill space).
 
 It runs in a job process like any other body, so it opens its own database connection (the URL is in
 its params). Files younger than `grace_seconds` are never touched: a dataset's folder may be written
@@ -82,7 +83,7 @@ def run_maintenance(ctx: JobContext) -> dict[str, Any]:
     report.temporary_files = temporary + spill + partial
     report.bytes_freed += size + spill_size + partial_size
     ctx.log(f"Removed {report.temporary_files:,} temporary file(s) and folder(s): {temporary:,} stale upload(s), "
-            f"{spill:,} spill folder(s) of ended jobs, {partial:,} unfinished write(s) ({size + spill_size + partial_size:,} bytes)")
+            f"{spill:,} spill folder(s) of ended jobs, {partial:,} unfinished write(s) " f"({size + spill_size + partial_size:,} bytes)")
     ctx.log(f"Freed {report.bytes_freed:,} bytes in all")
     if (store := objects.current()) is not None:
         ctx.stage("object store")

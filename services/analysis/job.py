@@ -83,17 +83,17 @@ def score_targets(columns: list[dict[str, Any]], profile: dict[str, Any]) -> lis
         named = bool(TARGET_NAMES.match(column["name"].strip()))
         few_levels = stats["distinct_count"] in LABEL_LEVELS
         if named:
-            score, reasons = score + 4, reasons + ["its name says so"]
+            score, reasons = score + 4, [*reasons, "its name says so"]
         if looks_like_time(column, stats) and not named:
-            score, reasons = score - 3, reasons + ["it looks like a year or a time part"]
+            score, reasons = score - 3, [*reasons, "it looks like a year or a time part"]
         elif few_levels and not str(stats.get("dtype", "")).startswith(("int", "uint", "float")):
-            score, reasons = score + 2, reasons + [f"it has {stats['distinct_count']} levels, as labels do"]
+            score, reasons = score + 2, [*reasons, f"it has {stats['distinct_count']} levels, as labels do"]
         if index == len(columns) - 1 and few_levels:
-            score, reasons = score + 1, reasons + ["it is a low-cardinality last column"]
+            score, reasons = score + 1, [*reasons, "it is a low-cardinality last column"]
         if stats["null_count"] == 0:
-            score, reasons = score + 0.5, reasons + ["it has no missing values"]
+            score, reasons = score + 0.5, [*reasons, "it has no missing values"]
         if column["semantic_type"] in ("BOOLEAN", "CATEGORICAL"):
-            score, reasons = score + 0.5, reasons + ["its type suits a label"]
+            score, reasons = score + 0.5, [*reasons, "its type suits a label"]
         scored.append((score, column["name"], ", ".join(reasons) or "no particular reason"))
     return sorted(scored, key=lambda item: -item[0])
 
@@ -142,7 +142,7 @@ def run_analysis(ctx: JobContext) -> dict[str, Any]:
             seconds = time.perf_counter() - began
             store.save(stage, output)
             timings = store.load("timings") if store.done("timings") else []
-            store.save("timings", timings + [{"stage": stage, "duration_ms": seconds * 1000}])
+            store.save("timings", [*timings, {"stage": stage, "duration_ms": seconds * 1000}])
             ctx.log(f"Stage {stage} finished in {seconds:.2f} s")
         ctx.checkpoint()
         ctx.progress((STAGES.index(stage) + 1) / (len(STAGES) - 1))
@@ -265,8 +265,8 @@ def _auto_actions(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id
     version = WorkingVersion(dataset_id=version_id, row_count=written["row_count"],
                              column_count=written["column_count"], columns=written["columns"], recipe=written["recipe"])
     return {"actions": [a.model_dump() for a in actions], "version": version.model_dump(mode="json"),
-            "notes": [f"safeAutoActions: {len(actions)} fix(es) applied to a new version of the dataset; the "
-                      "analysed one is unchanged"]}
+            "notes": [(f"safeAutoActions: {len(actions)} fix(es) applied to a new version of the dataset; the "
+                      "analysed one is unchanged")]}
 
 
 def _modeling(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> dict[str, Any]:
@@ -289,7 +289,7 @@ def _critique(ctx: JobContext, store: StageStore, data_dir: Path, model: dict[st
     working_id, columns = working_version(store, ctx.params)
     target, features = model["target"], [f["name"] for f in model["features"]]
     # a sample within the job's budget when the table is larger: leakage shows on a sample as well as on all rows
-    frame = read_training_frame(files.parquet_path(data_dir, working_id), names=features + [target], target=target,
+    frame = read_training_frame(files.parquet_path(data_dir, working_id), names=[*features, target], target=target,
                                 columns=columns, classify=model["task"] == "CLASSIFICATION",
                                 memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir, seed=0, log=ctx.log,
                                 max_rows=store.load("ingest-check").get("sample_rows")).frame

@@ -71,7 +71,7 @@ def resolve_options(defaults: dict[str, Any], requested: dict[str, Any] | None, 
         return AnalysisOptions(**{**defaults, **given})
     except ValidationError as exc:
         key, message = _first_error(exc)
-        raise invalid(f"{API_NAMES.get(key, key)}: {message}", field + [API_NAMES.get(key, key)]) from exc
+        raise invalid(f"{API_NAMES.get(key, key)}: {message}", [*field, API_NAMES.get(key, key)]) from exc
 
 
 def check_option_settings(defaults: dict[str, Any], limits: dict[str, Any]) -> None:

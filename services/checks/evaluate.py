@@ -121,7 +121,7 @@ class _Table:
             params).fetchall()
         cursor = self.connection.execute(f"SELECT * FROM {self.source} WHERE {predicate} LIMIT {SAMPLE_ROWS}", params)
         names = [d[0] for d in cursor.description]
-        rows = [{("_row" if name == ROW_NUMBER else name): json_value(value) for name, value in zip(names, row)}
+        rows = [{("_row" if name == ROW_NUMBER else name): json_value(value) for name, value in zip(names, row, strict=True)}
                 for row in cursor.fetchall()]
         return [json_value(v[0]) for v in values], rows
 

@@ -102,7 +102,7 @@ class Side:
         few = [index for index, _ in enumerate(names) if found[index * 7 + 1] <= EXACT_DISTINCT_BELOW]
         if few:
             exact = self.one("SELECT " + ", ".join(f"count(DISTINCT {ident(names[i])})" for i in few) + f" FROM {self.view}")
-            for index, count in zip(few, exact):
+            for index, count in zip(few, exact, strict=True):
                 found[index * 7 + 1] = count
         stats = {}
         for index, name in enumerate(names):
@@ -132,10 +132,11 @@ class Side:
                  for name, (low, high) in ranges.items()]
         found = self.one(f"SELECT {', '.join(parts)} FROM {self.view}")
         return {name: histogram_from(counts, low, high, HISTOGRAM_BINS)
-                for (name, (low, high)), counts in zip(ranges.items(), found)}
+                for (name, (low, high)), counts in zip(ranges.items(), found, strict=True)}
 
     def sample(self, sample_rows: int) -> None:
-        """The rows the drift tests read: all of them, or a seeded reservoir sample, kept in a temp table that spills."""
+        """The rows the drift tests read: all of them, or a seeded reservoir sample, kept in a temp table that
+        spills."""
         draw = (f" USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE ({SAMPLE_SEED})"
                 if self.rows > sample_rows else "")
         self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {self.sample_table} AS SELECT * FROM {self.view}{draw}")

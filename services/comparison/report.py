@@ -20,9 +20,9 @@ def _column_card(column: ColumnComparison, png: bytes | None) -> str:
             ["non-null", f"{ref.count:,}", f"{cur.count:,}"],
             ["missing", f"{ref.nulls:,} ({ref.null_ratio:.1%})", f"{cur.nulls:,} ({cur.null_ratio:.1%})"],
             ["distinct", _fmt(ref.distinct), _fmt(cur.distinct)]]
-    for key in ("mean", "std", "min", "p5", "q1", "median", "q3", "p95", "max"):
-        if getattr(ref, key) is not None or getattr(cur, key) is not None:
-            rows.append([key, _fmt(getattr(ref, key)), _fmt(getattr(cur, key))])
+    rows.extend([key, _fmt(getattr(ref, key)), _fmt(getattr(cur, key))]
+                for key in ("mean", "std", "min", "p5", "q1", "median", "q3", "p95", "max")
+                if getattr(ref, key) is not None or getattr(cur, key) is not None)
     if ref.top or cur.top:
         rows.append(["top", ", ".join(f"{e.value} ({e.ratio:.1%})" for e in ref.top[:5]),
                      ", ".join(f"{e.value} ({e.ratio:.1%})" for e in cur.top[:5])])
@@ -47,8 +47,8 @@ def render_comparison(*, reference_name: str, current_name: str, result: Compari
     verdict = "Dataset drift" if result.dataset_drift else "No dataset drift"
     parts = [f"<h1>{escape(title)}</h1>",
              f"<p>Generated {escape(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))} by Assay.</p>",
-             f"<h2>Verdict</h2><p><b>{verdict}</b>: {len(result.drifted_columns)} of {result.tested_columns} tested "
-             f"column(s) drifted ({result.drift_share:.0%}; the dataset drifts at {result.share_threshold:.0%}).</p>"]
+             (f"<h2>Verdict</h2><p><b>{verdict}</b>: {len(result.drifted_columns)} of {result.tested_columns} tested "
+             f"column(s) drifted ({result.drift_share:.0%}; the dataset drifts at {result.share_threshold:.0%}).</p>")]
     if result.drifted_columns:
         parts.append("<p>Drifted: " + ", ".join(escape(name) for name in result.drifted_columns) + "</p>")
     sampling = result.sampling

@@ -100,16 +100,16 @@ def plan_columns(reference: Dataset, current: Dataset, columns: list[str] | None
     for index, test in enumerate(tests):
         at = ["tests", str(index)]
         if test.column is not None and test.column not in kinds:
-            raise invalid(f"Column {test.column!r} is not compared", at + ["column"])
+            raise invalid(f"Column {test.column!r} is not compared", [*at, "column"])
         if test.column in chosen:
-            raise invalid(f"Two tests for {'every column' if test.column is None else repr(test.column)}", at + ["column"])
-        method = _method(test.method, at + ["method"])
+            raise invalid(f"Two tests for {'every column' if test.column is None else repr(test.column)}", [*at, "column"])
+        method = _method(test.method, [*at, "method"])
         if test.threshold is not None and not drift.valid_threshold(method or drift.DriftMethod.KS, test.threshold):
             unbounded = method in (drift.DriftMethod.PSI, drift.DriftMethod.WASSERSTEIN)
             raise invalid(f"Threshold {test.threshold} is out of range for "
                           f"{method.value if method else 'a method chosen by default'}: "
                           + ("it must be a positive number" if unbounded else "it needs 0 < threshold <= 1"),
-                          at + ["threshold"])
+                          [*at, "threshold"])
         chosen[test.column] = (index, method, test.threshold)
     effective = {name: chosen.get(name) or chosen.get(None) or (None, None, None) for name in names}
     for name, (test_index, method, _) in effective.items():  # a test naming a column wins over one for every column

@@ -154,7 +154,7 @@ class Source:
         """SQL: x as the number the line is shaped on (times in epoch nanoseconds, as pandas' int64 view)."""
         kind = self.kind(name)
         if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-            return f"CAST(epoch_ns(CAST({self.column(name)} AS TIMESTAMP{'TZ' if getattr(kind, 'tz', None) else ''})) AS DOUBLE)"
+            return f"CAST(epoch_ns(CAST({self.column(name)} AS " f"TIMESTAMP{'TZ' if getattr(kind, 'tz', None) else ''})) AS DOUBLE)"
         return self.number(name)
 
     def one(self, sql: str) -> tuple[Any, ...]:
@@ -241,7 +241,7 @@ def _histogram(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], 
         [edges.tolist()]).to_pandas(date_as_object=False)
     levels = _group_values(source, spec, source.present(x)) if spec.get("group_by") else [None]
     counts: dict[Any, np.ndarray] = {}
-    for level, bin_index, n in zip(counted["g"], counted["bin"], counted["n"]):
+    for level, bin_index, n in zip(counted["g"], counted["bin"], counted["n"], strict=True):
         counts.setdefault(_group_label(level), np.zeros(bins, dtype=np.int64))[int(bin_index)] += int(n)
     show = (lambda e: pd.Timestamp(e, unit="s").isoformat()) if is_time else float
     points: list[ChartPoint] = []
@@ -255,7 +255,7 @@ def _histogram(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], 
 
 def _xy_points(frame: pd.DataFrame, spec: dict[str, Any], index: np.ndarray, group: str | None) -> list[ChartPoint]:
     xs, ys = frame[spec["x"]].to_numpy()[index], frame[spec["y"]].to_numpy(dtype=float)[index]
-    return [{"x": _json(xv), "y": _json(yv), "x2": None, "group": group} for xv, yv in zip(xs, ys)]
+    return [{"x": _json(xv), "y": _json(yv), "x2": None, "group": group} for xv, yv in zip(xs, ys, strict=True)]
 
 
 def _valid(batch: pa.RecordBatch, names: list[str]) -> np.ndarray:
@@ -289,7 +289,7 @@ def _scatter(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bo
     index = np.arange(len(frame))
     points = _xy_points(frame, spec, index, None)
     if spec.get("group_by"):
-        for point, group in zip(points, frame[spec["group_by"]].to_numpy()):
+        for point, group in zip(points, frame[spec["group_by"]].to_numpy(), strict=True):
             point["group"] = _group_label(group)
     return points, sampled
 
@@ -346,10 +346,10 @@ def _bars(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bool]
     group = source.column(spec["group_by"]) if spec.get("group_by") else "NULL"
     # ties rank by level, ascending, as a stable sort of pandas' sorted groupby index did
     result = source.arrow(
-        f"WITH base AS (SELECT {x} AS level, {y} AS v, {group} AS g FROM {source.table} WHERE {source.present(spec['x'])}), "
+        f"WITH base AS (SELECT {x} AS level, {y} AS v, {group} AS g FROM {source.table} WHERE " f"{source.present(spec['x'])}), "
         f"overall AS (SELECT level, {function} AS value FROM base GROUP BY level), "
-        f"ranked AS (SELECT level, row_number() OVER (ORDER BY value DESC NULLS LAST, level) AS position FROM overall), "
-        f"labelled AS (SELECT least(position, {top + 1}) AS position, CASE WHEN position <= {top} THEN level END AS level, "
+        "ranked AS (SELECT level, row_number() OVER (ORDER BY value DESC NULLS LAST, level) AS position FROM " "overall), "
+        f"labelled AS (SELECT least(position, {top + 1}) AS position, CASE WHEN position <= {top} THEN level END " "AS level, "
         f"v, g FROM base JOIN ranked USING (level)) "
         f"SELECT position, any_value(level) AS level, g, {function} AS value, (SELECT count(*) FROM overall) AS levels "
         f"FROM labelled GROUP BY position, g")

@@ -67,7 +67,7 @@ def describe_parquet(path: Path, *, memory_mb: int, scratch_dir: Path | None) ->
     non_null = _non_null_counts(parquet)
     tallies = [_Tally(field.type, non_null[index]) for index, field in enumerate(schema)]
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-        for tally, column in zip(tallies, batch.columns):
+        for tally, column in zip(tallies, batch.columns, strict=True):
             tally.add(column)
     engine: duckdb.DuckDBPyConnection | None = None
 
@@ -81,7 +81,7 @@ def describe_parquet(path: Path, *, memory_mb: int, scratch_dir: Path | None) ->
 
     described: list[dict[str, Any]] = []
     try:
-        for index, (field, tally) in enumerate(zip(schema, tallies)):
+        for index, (field, tally) in enumerate(zip(schema, tallies, strict=True)):
             sample = pa.concat_arrays(tally.picked) if tally.picked else pa.array([], field.type)
             bounds = (IntegerBounds(min=tally.low, max=tally.high)
                       if tally.low is not None and tally.high is not None else None)

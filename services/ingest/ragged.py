@@ -102,8 +102,8 @@ class RaggedLines:
     def summary(self) -> str | None:
         if not (self.padded or self.trimmed or self.rejects):
             return None
-        parts = [f"{self.padded:,} short line(s) padded with nulls", f"{self.trimmed:,} line(s) with empty extra "
-                 f"fields trimmed", f"{len(self.rejects):,} line(s) rejected"]
+        parts = [f"{self.padded:,} short line(s) padded with nulls", (f"{self.trimmed:,} line(s) with empty extra "
+                 f"fields trimmed"), f"{len(self.rejects):,} line(s) rejected"]
         first = sorted(self.rejects, key=lambda r: r.line)[:1]
         return "; ".join(parts) + (f" (first: line {first[0].line}, {first[0].reason})" if first else "")
 

@@ -35,7 +35,8 @@ def check_s3_source(url: str, *, allowed_buckets: str, field: list[str]) -> tupl
 
 
 def download_s3(url: str, target: Path, *, max_bytes: int, log: Callable[[str], None]) -> int:
-    """Fetch the object to `target` atomically; the bytes written. ServiceError when it cannot be read or is too large."""
+    """Fetch the object to `target` atomically; the bytes written. ServiceError when it cannot be read or is too
+    large."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     parts = urlsplit(url)

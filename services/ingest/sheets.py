@@ -105,7 +105,7 @@ def _kind(value: object) -> str:
 
 
 def _as_datetime(value: dt.date | dt.datetime) -> dt.datetime:
-    return value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
+    return value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)  # noqa: DTZ001 - a sheet's dates have no zone
 
 
 def _as_text(value: object) -> str:

@@ -176,7 +176,7 @@ class CappedGzipReader(io.RawIOBase):
     """Decompresses gzip while counting output, refusing archives that inflate past a cap (gzip bombs)."""
 
     def __init__(self, source: Path | io.RawIOBase, max_bytes: int) -> None:
-        self._file = gzip.open(source, "rb")
+        self._file = gzip.open(source, "rb")  # noqa: SIM115 - this reader owns it: close() closes it
         self._max = max_bytes
         self._produced = 0
 

@@ -128,7 +128,7 @@ def _guarded(parse: Callable[[], T]) -> T:
         if is_disk_full(exc):  # not a parsing problem: no other reader would do better
             raise
         raise NotStreamable(str(exc)) from exc
-    except Exception as exc:  # noqa: BLE001 - the whole-file reader decides, and explains any error
+    except Exception as exc:  # the whole-file reader decides, and explains any error
         raise NotStreamable(str(exc)) from exc
 
 
@@ -185,7 +185,7 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
             rest_convert = arrow_csv_options(dialect)[2]  # each chunk infers its own types
             if len(set(head.column_names)) < head.num_columns:
                 raise NotStreamable("two columns share a name")
-            survey.update(zip(head.column_names, head.schema.types))
+            survey.update(zip(head.column_names, head.schema.types, strict=True))
 
         def parse_rest(chunk: Chunk) -> tuple[pa.Table, dict[str, tuple[int, int]]]:
             with chunk:
@@ -236,7 +236,7 @@ def survey_types(path: Path, dialect: CsvDialect, *, max_decompressed: int, nuls
     Raises NotSplittable or NotStreamable when the chunked reader cannot take the file.
     """
     if dialect.delimiter == WHITESPACE or dialect.encoding not in _BYTE_SPLITTABLE:
-        raise NotSplittable(f"the chunked reader cannot take {'runs of spaces' if dialect.delimiter == WHITESPACE else dialect.encoding}")
+        raise NotSplittable("the chunked reader cannot take " f"{'runs of spaces' if dialect.delimiter == WHITESPACE else dialect.encoding}")
     found: dict[str, pa.DataType] = {}
     scratch = RaggedLines(PAD, dialect.delimiter, dialect.quote_char, dialect.encoding)  # the real pass rejects lines
     with tempfile.TemporaryDirectory() as unused:
@@ -270,7 +270,7 @@ class _Surveyed:
         pass
 
     def add(self, table: pa.Table) -> None:
-        for name, seen in zip(list(self.types), table.schema.types):
+        for name, seen in zip(list(self.types), table.schema.types, strict=True):
             self.types[name] = wider(self.types[name], seen)
 
 

@@ -55,7 +55,7 @@ class JobContext:
     def checkpoint(self) -> None:
         """A safe point to stop: raises JobCancelled when the job was cancelled."""
         if self._is_cancelled():
-            raise JobCancelled()
+            raise JobCancelled
 
 
 def _now() -> str:

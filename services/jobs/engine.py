@@ -169,7 +169,7 @@ class JobEngine:
             try:
                 await self.recover(stale_only=True)
                 await self.expire_waiting()
-            except Exception:  # noqa: BLE001 - recovery must outlive a transient database error
+            except Exception:  # recovery must outlive a transient database error
                 logger.exception("job recovery tick failed")
 
     async def recover(self, *, stale_only: bool = False) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
@@ -161,7 +162,7 @@ def _read_messages(receiver: Connection, job_id: str, loop: asyncio.AbstractEven
                 message = receiver.recv()
             except (EOFError, OSError):
                 break
-            except Exception as exc:  # noqa: BLE001 - framing is intact (the bytes were read); the job must fail saying so
+            except Exception as exc:  # framing is intact (the bytes were read); the job must fail saying so
                 logger.exception("job %s: a message from its worker could not be read", job_id)
                 unreadable = ("error", ErrorCode.INTERNAL,
                               f"A message from the job could not be received ({type(exc).__name__})", None, None)

@@ -8,6 +8,7 @@ message from the request that enqueued it to whoever runs it.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from contextvars import ContextVar
 from typing import Callable, TypeVar
 
@@ -55,20 +56,20 @@ class JobObservers(JobObserver):
 
     def follow_trace(self, trace: TraceCarrier) -> None:
         for observer in self.observers:
-            self._safely(lambda: observer.follow_trace(trace), None)
+            self._safely(partial(observer.follow_trace, trace), None)
 
     def job_started(self, job: Job) -> None:
         for observer in self.observers:
-            self._safely(lambda: observer.job_started(job), None)
+            self._safely(partial(observer.job_started, job), None)
 
     def job_finished(self, job: Job, *, trace: TraceCarrier | None) -> None:
         for observer in self.observers:
-            self._safely(lambda: observer.job_finished(job, trace=trace), None)
+            self._safely(partial(observer.job_finished, job, trace=trace), None)
 
     @staticmethod
     def _safely(call: Callable[[], T], default: T) -> T:
         try:
             return call()
-        except Exception:  # noqa: BLE001 - observing a job must never break it
+        except Exception:  # observing a job must never break it
             logger.exception("a job observer failed")
             return default

@@ -53,7 +53,7 @@ class LogRecorder:
             if messages:
                 try:
                     await self._record(messages)
-                except Exception:  # noqa: BLE001 - losing a log line must not kill the job
+                except Exception:  # losing a log line must not kill the job
                     logger.exception("job %s: recording %d messages failed", self.job.id, len(messages))
 
     async def _record(self, messages: list[WorkerMessage]) -> None:

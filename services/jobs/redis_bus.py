@@ -52,7 +52,7 @@ class RedisEventBus(LocalFanOut):
                     for channel, data in batch:
                         pipe.publish(channel, data)
                     await pipe.execute()
-            except Exception:  # noqa: BLE001 - subscribers catch up from the database on reconnect
+            except Exception:  # subscribers catch up from the database on reconnect
                 logger.exception("publishing %d bus messages to Redis failed", len(batch))
             finally:
                 for _ in batch:
@@ -70,7 +70,7 @@ class RedisEventBus(LocalFanOut):
                         self.deliver(channel, json.loads(item["data"]))
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - Redis restarted: resubscribe and carry on
+            except Exception:  # Redis restarted: resubscribe and carry on
                 logger.exception("the Redis bus connection failed; resubscribing")
                 await asyncio.sleep(0.5)
                 with contextlib.suppress(Exception):

@@ -116,7 +116,7 @@ class JobRunner:
         deadline = asyncio.get_running_loop().time() + 10
         # The drivers remove themselves from _driving as they end; a bounded poll at shutdown is simpler than
         # an Event per driver (ASYNC110).
-        while self._driving and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        while self._driving and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110 - a bounded poll at shutdown, see above
             await asyncio.sleep(0.05)
         await self.pool.shutdown()
 
@@ -140,7 +140,7 @@ class JobRunner:
             while job is not None:
                 retry_in = await self._run_attempt(job)
                 job = await self._after_backoff(job_id, retry_in) if retry_in is not None else None
-        except Exception:  # noqa: BLE001 - a job must never stay RUNNING because the runner tripped
+        except Exception:  # a job must never stay RUNNING because the runner tripped
             logger.exception("job %s: the runner failed while driving it", job_id)
             async with self.sessions() as session:
                 job = await session.get(Job, job_id)
@@ -327,7 +327,7 @@ class JobRunner:
             await asyncio.sleep(self.heartbeat_seconds)
             try:
                 await self.beat_once()
-            except Exception:  # noqa: BLE001 - the heartbeat must outlive a transient database or Redis error
+            except Exception:  # the heartbeat must outlive a transient database or Redis error
                 logger.exception("job heartbeat failed")
 
     async def beat_once(self) -> None:

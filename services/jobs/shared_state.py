@@ -21,7 +21,7 @@ class RedisCancelRequests:
         if not job_ids:
             return {}
         values = await self.client.mget([f"assay:cancel:{job_id}" for job_id in job_ids])
-        return {job_id: value.decode() for job_id, value in zip(job_ids, values) if value is not None}
+        return {job_id: value.decode() for job_id, value in zip(job_ids, values, strict=True) if value is not None}
 
 
 class RedisWorkerRecords:

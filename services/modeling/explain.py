@@ -95,7 +95,7 @@ class Explainer:
             self.reference = reference.mean(axis=0)
             self.space = VALUE if not self.classify else (LOG_ODDS if self._two_classes else MULTICLASS_LOGIT)
         elif exact == TREE_SHAP:
-            import shap  # noqa: PLC0415 - 3-4 s to import; only when a tree model is first explained
+            import shap  # 3-4 s to import; only when a tree model is first explained
             self.method, self.exact = TREE_SHAP, True
             self.tree = shap.TreeExplainer(final)
             # A forest's trees compare float32 features; TreeSHAP gets the same rounding, so it follows the same paths.
@@ -165,7 +165,7 @@ class Explainer:
         return ExplainedBatch(self.labels, base, outputs, contributions)
 
     def _sampled(self, frame: pd.DataFrame) -> ExplainedBatch:
-        import shap  # noqa: PLC0415
+        import shap
 
         # shap needs numbers: every raw value (text, dates, missing) becomes its code in a per-column table.
         both = pd.concat([self.background, frame], ignore_index=True)
@@ -205,7 +205,7 @@ class Explainer:
             base = batch.base[i] if batch.base.ndim == 2 else batch.base
             outputs = [OutputExplanation(label=label, base_value=float(base[k]), output=float(batch.outputs[i, k]),
                                          contributions=[(name, float(v)) for name, v in
-                                                        zip(self.features, batch.contributions[i, k])])
+                                                        zip(self.features, batch.contributions[i, k], strict=True)])
                        for k, label in enumerate(labels)]
             result.append(RowExplanation(self.method, self.space, self.exact, self.evaluations_per_row,
                                          self.background_rows, outputs))
@@ -252,7 +252,7 @@ def _feature_groups(pipeline: Any, features: list[str]) -> np.ndarray | None:
         if counts is None:
             return None
         start = where.start
-        for column, count in zip(columns, counts):
+        for column, count in zip(columns, counts, strict=True):
             groups[start:start + count, position[column]] = 1.0
             start += count
     return groups
@@ -270,7 +270,7 @@ def _outputs_per_column(transformer: Any, columns: list[str], width: int) -> lis
         return None
     infrequent = getattr(encoder, "infrequent_categories_", [None] * len(columns))
     counts = [len(levels) - (len(rare) - 1 if rare is not None else 0)
-              for levels, rare in zip(encoder.categories_, infrequent)]
+              for levels, rare in zip(encoder.categories_, infrequent, strict=True)]
     return counts if sum(counts) == width else None
 
 

@@ -2,6 +2,7 @@
 left, a second round on a larger sample, and the winner whose refit fits the budget."""
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any, Callable

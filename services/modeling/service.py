@@ -244,7 +244,7 @@ def predict_rows(data_dir: Path, model: Model, rows: list[Any], *, explain: bool
         predicted = _predicted(pipeline, model.task, columns, len(rows))
         if explain:
             explanations = load_explainer(data_dir, model).explain_rows(pd.DataFrame(columns))
-            for result, explanation in zip(predicted, explanations):
+            for result, explanation in zip(predicted, explanations, strict=True):
                 result["explanation"] = explanation
         return predicted
 
@@ -288,8 +288,8 @@ def _predicted(pipeline: Any, task: str, columns: dict[str, Any], count: int) ->
     probabilities = _estimates(pipeline, columns, count, "predict_proba")
     predictions = pipeline.classes_.take(probabilities.argmax(axis=1))
     labels = [str(c) for c in pipeline.classes_]
-    return [{"value": str(v), "probabilities": [{"label": label, "probability": float(p)} for label, p in zip(labels, row)]}
-            for v, row in zip(predictions, probabilities)]
+    return [{"value": str(v), "probabilities": [{"label": label, "probability": float(p)} for label, p in zip(labels, row, strict=True)]}
+            for v, row in zip(predictions, probabilities, strict=True)]
 
 
 def _estimates(pipeline: Any, columns: dict[str, Any], count: int, method: str) -> np.ndarray:

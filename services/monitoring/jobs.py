@@ -39,7 +39,7 @@ class DatasetSample:
         self.rows += table.num_rows
         if self.classes:
             for label, count in zip(*np.unique(np.asarray(table.column("prediction").to_pylist(), dtype=str),
-                                               return_counts=True)):
+                                               return_counts=True), strict=True):
                 self.prediction_counts[str(label)] = self.prediction_counts.get(str(label), 0) + int(count)
         self._kept = bottom_k_table(self._kept, table, self.capacity, self._rng)
 

@@ -24,16 +24,16 @@ async def keep_watch(recorder: PredictionRecorder, sessions: Callable[[], AsyncS
             for step in (recorder.flush, lambda: judge_closed_windows(sessions, config=config)):
                 try:
                     await step()
-                except Exception:  # noqa: BLE001 - one bad tick must not end monitoring
+                except Exception:  # one bad tick must not end monitoring
                     logger.exception("A monitoring tick failed")
             if time.monotonic() - expired_at > expiry_every:
                 try:
                     await expire_windows(sessions, retention_days=config.retention_days)
                     expired_at = time.monotonic()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     logger.exception("Expiring monitoring windows failed")
     finally:
         try:  # what this replica recorded since the last tick
             await asyncio.shield(recorder.flush())
-        except Exception:  # noqa: BLE001
+        except Exception:
             logger.exception("The last monitoring flush failed")

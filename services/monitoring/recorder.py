@@ -63,7 +63,7 @@ class PredictionRecorder:
         buffer.requests += 1
         buffer.rows += len(rows)
         buffer.dirty = True
-        for row, output in zip(rows, outputs):
+        for row, output in zip(rows, outputs, strict=True):
             buffer.sample.offer(row, output)
             if classes:
                 buffer.prediction_counts[output] = buffer.prediction_counts.get(output, 0) + 1

@@ -29,7 +29,7 @@ class BottomK:
 
     def __init__(self, capacity: int, items: Iterable[dict[str, Any]] = (), rng: random.Random | None = None) -> None:
         self.capacity = capacity
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 - sampling, not a secret
         self._heap: list[tuple[float, int, dict[str, Any]]] = []  # max-heap by key (negated); the int breaks ties
         self._count = 0
         self.changed = False  # set when an item got in; the recorder clears it once it has written the sample

@@ -7,7 +7,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 from urllib.parse import urljoin
@@ -94,15 +94,13 @@ class Fetcher:
         raise AssertionError("unreachable")
 
     def _pause(self, attempt: int, retry_after: str | None, why: str) -> None:
-        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
+        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
         if retry_after:
             try:
                 delay = float(retry_after)
             except ValueError:
-                try:
+                with suppress(TypeError, ValueError):
                     delay = max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
-                except (TypeError, ValueError):
-                    pass
         delay = min(delay, MAX_BACKOFF_SECONDS)
         self.log(f"{why}; retrying in {delay:.2f} s (attempt {attempt + 2})", "WARNING")
         self.waited += delay

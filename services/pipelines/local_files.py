@@ -18,11 +18,8 @@ CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 
 def import_dirs(text: str) -> list[Path]:
     """The configured directories, resolved; entries that do not exist are left out."""
-    found = []
-    for entry in (item.strip() for item in text.split(",")):
-        if entry and Path(entry).is_dir():
-            found.append(Path(entry).resolve())
-    return found
+    entries = (item.strip() for item in text.split(","))
+    return [Path(entry).resolve() for entry in entries if entry and Path(entry).is_dir()]
 
 
 def import_path(path: str, allowed: str, field: list[str]) -> Path:

@@ -124,7 +124,7 @@ def typed_like_an_upload(table: pa.Table) -> pa.Table:
     """Clean names, lists and objects to JSON text, and text columns through the upload's CSV reader."""
     table = table.rename_columns(clean_column_names(table.column_names))
     columns = {}
-    for name, column in zip(table.column_names, table.columns):
+    for name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_struct(column.type):
             column = pa.array([None if v is None else _as_text(v) for v in column.to_pylist()], pa.string())
         columns[name] = column
@@ -145,14 +145,14 @@ def _typed_text(names: list[str], columns: dict[str, Any]) -> dict[str, Any]:
     values already read back as text is text, and only needs the reader's null tokens applied.
     """
     sample = _read_back({name: columns[name][:TEXT_SAMPLE] for name in names})
-    surely_text = {name for name, column in zip(names, sample.columns) if pa.types.is_string(column.type)}
+    surely_text = {name for name, column in zip(names, sample.columns, strict=True) if pa.types.is_string(column.type)}
     undecided = [name for name in names if name not in surely_text]
-    typed = dict(zip(undecided, _read_back({name: columns[name] for name in undecided}).columns)) if undecided else {}
+    typed = dict(zip(undecided, _read_back({name: columns[name] for name in undecided}).columns, strict=True)) if undecided else {}
     null_tokens = pa.array(UPLOAD_DIALECT.null_values, pa.string())
     for name in surely_text:
         column = columns[name]
         typed[name] = pc.if_else(pc.is_in(column, value_set=null_tokens), pa.scalar(None, pa.string()), column)
-    return dict(zip(typed, convert_datetime_strings(pa.table(typed)).columns))
+    return dict(zip(typed, convert_datetime_strings(pa.table(typed)).columns, strict=True))
 
 
 def _read_back(columns: dict[str, Any]) -> pa.Table:

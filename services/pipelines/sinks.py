@@ -121,8 +121,8 @@ def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: Rows, *,
             connection.execute(f"CREATE INDEX IF NOT EXISTS {quoted('ix_' + table_name + '__' + '__'.join(index))} "
                                f"ON {name} ({', '.join(map(quoted, index))})")
         before = connection.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
-        statement = f"INSERT INTO {name} ({', '.join(quoted(c) for c, _ in columns)}) " \
-                    f"VALUES ({', '.join('?' * len(columns))})"
+        statement = (f"INSERT INTO {name} ({', '.join(quoted(c) for c, _ in columns)}) "
+                     f"VALUES ({', '.join('?' * len(columns))})")
         if key:
             others = [quoted(c) for c, _ in columns if c not in key]
             statement += f" ON CONFLICT ({', '.join(map(quoted, key))}) DO " + (
@@ -157,7 +157,7 @@ def _sqlite_rows(table: pa.Table | pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
                   or pa.types.is_large_string(column.type)):
             column = column.cast(pa.string())
         columns.append(column.to_pylist())
-    return zip(*columns)
+    return zip(*columns, strict=True)
 
 
 def write_dataset_version(data_dir: Path, dataset_id: str, table: Rows) -> None:

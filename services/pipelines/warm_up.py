@@ -24,5 +24,5 @@ def _warm_up() -> None:
 
 try:
     _warm_up()
-except Exception:  # noqa: BLE001 - a failed warm-up only costs the jobs their first-call time
+except Exception:  # a failed warm-up only costs the jobs their first-call time
     logger.exception("Job worker warm-up failed; jobs will start cold")

@@ -212,7 +212,7 @@ def _modes(frames: Frames, columns: list[str]) -> dict[str, Any]:
             fills[c] = None
             continue
         most = max(counts.values())
-        fills[c] = _plain(sorted(value for value, n in counts.items() if n == most)[0])  # pandas' mode: the smallest
+        fills[c] = _plain(min(value for value, n in counts.items() if n == most))  # pandas' mode: the smallest
     return fills
 
 
@@ -251,7 +251,7 @@ def _knn_donors(frames: Frames, columns: list[str]) -> dict[str, Any]:
 
 
 def _iterative(frames: Frames, columns: list[str]) -> dict[str, Any]:
-    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401 - importing it enables IterativeImputer
     from sklearn.impute import IterativeImputer
 
     from services.preprocessing.steps import _pickle

@@ -59,7 +59,7 @@ def preprocess_table(source: Path, target: Path, steps: list[tuple[str, dict[str
         if step.kind == "impute":
             nulls = ", ".join(f"{c} {int(before[c].isna().sum()):,} -> {int(after[c].isna().sum()):,}"
                               for c in step.columns if c in after)
-            log(f"Step {index + 1} impute {step.params['strategy']}: nulls {nulls}; rows {len(before):,} -> {len(after):,}")
+            log(f"Step {index + 1} impute {step.params['strategy']}: nulls {nulls}; rows {len(before):,} -> " f"{len(after):,}")
         else:
             log(f"Step {index + 1} {step.kind}: {before.shape[0]:,} x {before.shape[1]} -> "
                 f"{after.shape[0]:,} x {after.shape[1]}")

@@ -79,7 +79,7 @@ class Impute(Step):
             donors = complete.sample(min(len(complete), KNN_DONOR_ROWS), random_state=0).sort_index()
             return {"donors": donors.to_numpy().tolist(), "neighbours": 5}
         if strategy == "ITERATIVE":
-            from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+            from sklearn.experimental import enable_iterative_imputer  # noqa: F401 - importing it enables IterativeImputer
             from sklearn.impute import IterativeImputer
             values = _numeric(frame, columns)
             sample = values.sample(min(len(values), 50_000), random_state=0)

@@ -127,7 +127,7 @@ def top_values(column: pa.ChunkedArray, non_null: int) -> tuple[list[dict[str, A
     order = most_frequent(frequencies)
     values = counts.field("values").take(pa.array(order)).to_pylist()
     top = [{"value": json_scalar(value), "count": int(frequencies[i]), "ratio": float(frequencies[i]) / non_null}
-           for value, i in zip(values, order)]
+           for value, i in zip(values, order, strict=True)]
     return top, len(counts), frequencies
 
 

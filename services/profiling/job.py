@@ -28,7 +28,7 @@ def run_profile(ctx: JobContext) -> dict[str, Any]:
                               checkpoint=ctx.checkpoint)
     profile["alerts"] += ingest_alerts(ctx.params.get("ingest_info"))
     ctx.log(f"Profiled {profile['row_count']:,} rows x {profile['column_count']} columns in "
-            f"{profile['duration_ms'] / 1000:.2f} s ({time.process_time() - cpu:.2f} s CPU) within {ctx.memory_mb:,} MB: {len(profile['alerts'])} alert(s), "
+            f"{profile['duration_ms'] / 1000:.2f} s ({time.process_time() - cpu:.2f} s CPU) within {ctx.memory_mb:,} " f"MB: {len(profile['alerts'])} alert(s), "
             f"{profile['duplicate_rows']:,} duplicate row(s), {profile['missing_cells']:,} missing cell(s)")
     approximate = profile["sampling"]["approximations"]
     if approximate:

@@ -100,7 +100,7 @@ class LargeColumn:
             all_counts = (np.array(self.one("SELECT list(n ORDER BY n DESC) FROM levels")[0], dtype=np.int64)
                           if distinct <= 10_000 else None)
             self.connection.execute("DROP TABLE levels")
-            return list(zip(top.column(0).to_pylist(), top.column(1).to_pylist())), int(distinct), all_counts
+            return list(zip(top.column(0).to_pylist(), top.column(1).to_pylist(), strict=True)), int(distinct), all_counts
         self.approximations.append(approximation(
             "DISTINCT_COUNT", self.name, "HYPERLOGLOG", rows=self.rows, error_bound=DISTINCT_RELATIVE_ERROR,
             detail=f"about {estimate:,} levels would not fit the engine's {self.engine_bytes >> 20} MB"))
@@ -114,7 +114,7 @@ class LargeColumn:
             "TOP_VALUES", self.name, "SAMPLE", rows=self.rows, sample_rows=sample,
             error_bound=1.96 * math.sqrt(0.25 / sample) if sample else None,
             detail="counts scaled from a seeded reservoir sample; the bound is on each value's ratio (95%)"))
-        return ([(value, round(count * scale)) for value, count in zip(top.column(0).to_pylist(), top.column(1).to_pylist())],
+        return ([(value, round(count * scale)) for value, count in zip(top.column(0).to_pylist(), top.column(1).to_pylist(), strict=True)],
                 estimate, None)
 
     @staticmethod
@@ -146,7 +146,7 @@ class LargeColumn:
         iqr = q3 - q1
         self.approximations.append(approximation(
             "QUANTILES", self.name, "T_DIGEST", rows=self.rows, error_bound=QUANTILE_RANK_ERROR,
-            detail="p5, q1, median, q3, p95, iqr, mad and the outlier count; the bound is on the rank (share of rows)"))
+            detail="p5, q1, median, q3, p95, iqr, mad and the outlier count; the bound is on the rank (share " "of rows)"))
         chosen = fd_bins(bins, low, high, iqr, n)
         mad, outliers, counts, uniform = self.one(
             f"SELECT approx_quantile(abs({v} - {median!r}), 0.5), count_if({v} < {q1 - 1.5 * iqr!r} OR {v} > "

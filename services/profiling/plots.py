@@ -112,16 +112,16 @@ def box_stats(numeric: dict[str, Any]) -> dict[str, Any]:
     return {"med": numeric["median"], "q1": q1, "q3": q3, "whislo": low, "whishi": high, "fliers": fliers}
 
 
-def _missing_matrix(profile: dict[str, Any], Figure: type[FigureType]) -> FigureType:
+def _missing_matrix(profile: dict[str, Any], figure_class: type[FigureType]) -> FigureType:
     names = [c["name"] for c in profile["columns"]]
     stored = profile.get("missing_matrix") or {"step": 1, "columns": [], "rows": []}
     positions = [names.index(name) for name in stored["columns"]]
     missing = np.zeros((len(stored["rows"]), len(names)), dtype=bool)
     for row, flags in enumerate(stored["rows"]):
-        for position, flag in zip(positions, flags):
+        for position, flag in zip(positions, flags, strict=True):
             missing[row, position] = flag == "1"
     step = stored["step"]
-    figure = Figure(figsize=(max(4, 0.35 * len(names) + 2), 4))
+    figure = figure_class(figsize=(max(4, 0.35 * len(names) + 2), 4))
     axis = figure.subplots()
     axis.imshow(~missing, aspect="auto", cmap="gray", interpolation="nearest", vmin=0, vmax=1)
     axis.set_xticks(range(len(names)), [_label(n, 18) for n in names], rotation=90, fontsize=8)

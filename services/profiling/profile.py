@@ -257,7 +257,7 @@ def profile_source(source: ProfiledSource, column_meta: list[dict[str, Any]], *,
         if len(numeric_names) > MAX_CORRELATION_COLUMNS or len(categorical_names) > MAX_CORRELATION_COLUMNS:
             approximations.append(approximation(
                 "CORRELATIONS", None, "COLUMN_SUBSET", rows=rows,
-                detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of {len(numeric_names):,}) "
+                detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of " f"{len(numeric_names):,}) "
                        f"and categorical (of {len(categorical_names):,}) columns in table order"))
             numeric_names = numeric_names[:MAX_CORRELATION_COLUMNS]
             categorical_names = categorical_names[:MAX_CORRELATION_COLUMNS]
@@ -310,7 +310,7 @@ def profile_source(source: ProfiledSource, column_meta: list[dict[str, Any]], *,
 def _null_counts(connection: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
     found = connection.execute("SELECT " + ", ".join(f"count(*) - count({ident(name)})" for name in names)
                                + " FROM profiled").fetchall()[0]
-    return dict(zip(names, found))
+    return dict(zip(names, found, strict=True))
 
 
 WHOLE_TABLE_COPIES = 4  # decoded table + what profiling a column builds beside it, with room to spare
@@ -363,11 +363,9 @@ def _sampled_figures(rows: int, sample_rows: int, numeric_names: list[str], cate
     if rows > TYPE_INFERENCE_ROWS:
         found.append(approximation("SEMANTIC_TYPES", None, "SAMPLE", rows=rows, sample_rows=TYPE_INFERENCE_ROWS,
                                    detail="column types were inferred at ingest from the first rows"))
-    for profile in column_profiles:
-        if profile["text"] is not None and profile["count"] > MIXED_TYPES_ROWS:
-            found.append(approximation("MIXED_TYPES", profile["name"], "SAMPLE", rows=rows,
-                                       sample_rows=MIXED_TYPES_ROWS,
-                                       detail="the share of numeric-looking values is taken from the first values"))
+    found.extend(approximation("MIXED_TYPES", profile["name"], "SAMPLE", rows=rows, sample_rows=MIXED_TYPES_ROWS,
+                               detail="the share of numeric-looking values is taken from the first values")
+                 for profile in column_profiles if profile["text"] is not None and profile["count"] > MIXED_TYPES_ROWS)
     return found
 
 

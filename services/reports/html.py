@@ -11,8 +11,8 @@ import matplotlib
 from matplotlib.figure import Figure  # picks no backend: pyplot, below, does
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 MAX_COLUMN_SECTIONS = 40
 
@@ -105,13 +105,15 @@ h2 {{ border-bottom: 2px solid {theme['accent']}; padding-bottom: .2rem; margin-
 table {{ border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }}
 th, td {{ border: 1px solid {theme['muted']}; padding: .25rem .55rem; text-align: left; vertical-align: top; }}
 th {{ background: {theme['primary']}; color: {theme['background']}; }}
-.alert {{ border-left: 4px solid {theme['accent']}; padding: .2rem .6rem; margin: .3rem 0; background: {theme['surface']}; }}
+.alert {{ border-left: 4px solid {theme['accent']}; padding: .2rem .6rem; margin: .3rem 0;
+         background: {theme['surface']}; }}
 .alert.INFO, .alert.ok {{ border-left-color: {theme['ok']}; }}
 .alert.WARNING {{ border-left-color: {theme['warn']}; }}
 .alert.CRITICAL, .alert.fallback {{ border-left-color: {theme['error']}; }}
 .muted, footer {{ color: {theme['muted']}; }}
 .columns {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 1rem; }}
-.card {{ border: 1px solid {theme['muted']}; border-radius: 6px; padding: .6rem .8rem; background: {theme['surface']}; }}
+.card {{ border: 1px solid {theme['muted']}; border-radius: 6px; padding: .6rem .8rem;
+        background: {theme['surface']}; }}
 .logo {{ max-height: 48px; float: right; }}
 img {{ max-width: 100%; }}
 """
@@ -168,8 +170,8 @@ def render_report(*, title: str, profile: dict[str, Any], model: dict[str, Any] 
 
 def _model_section(model: dict[str, Any], colour: str) -> str:
     details = model["details"]
-    parts = [f"<h2>Model</h2><p>{escape(model['task'].lower())} of <b>{escape(model['target'])}</b> with "
-             f"<b>{escape(model['algorithm'])}</b> (version {model['version']}).</p>"]
+    parts = [(f"<h2>Model</h2><p>{escape(model['task'].lower())} of <b>{escape(model['target'])}</b> with "
+             f"<b>{escape(model['algorithm'])}</b> (version {model['version']}).</p>")]
     parts.append("<h3>Leaderboard</h3>" + _table(["algorithm", "metric", "CV score", "std", "seconds per fit", "selected"], [
         [c["algorithm"], c["metric"], c["score"], c["std"], c["fit_seconds"], "yes" if c["selected"] else ""]
         for c in details["leaderboard"]]))

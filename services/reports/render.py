@@ -23,7 +23,7 @@ def _alerts(document: ReportDocument) -> str:
 
 def _critique(document: ReportDocument) -> str:
     if not document.critique:
-        return '<h2>Critique</h2><div class="alert ok">No QA finding: no leakage, imbalance, small data or split drift.</div>'
+        return '<h2>Critique</h2><div class="alert ok">No QA finding: no leakage, imbalance, small data or split ' 'drift.</div>'
     return "<h2>Critique</h2>" + "".join(
         f'<div class="alert {f.severity}"><b>{escape(f.kind)}</b> ({f.severity.lower()}) {escape(f.message)}</div>'
         for f in document.critique)
@@ -49,8 +49,8 @@ def _columns(document: ReportDocument, colour: str) -> str:
 def _model(document: ReportDocument, colour: str) -> str:
     model = document.model
     assert model is not None
-    parts = [f"<h2>Model</h2><p>{escape(model.task.lower())} of <b>{escape(model.target)}</b> with "
-             f"<b>{escape(model.algorithm)}</b> (version {model.version}).</p>"]
+    parts = [(f"<h2>Model</h2><p>{escape(model.task.lower())} of <b>{escape(model.target)}</b> with "
+             f"<b>{escape(model.algorithm)}</b> (version {model.version}).</p>")]
     parts.append("<h3>Leaderboard</h3>" + _table(["algorithm", "metric", "CV score", "std", "seconds per fit", "selected"], [
         [c.algorithm, c.metric, c.score, c.std, c.fit_seconds, "yes" if c.selected else ""] for c in model.leaderboard]))
     parts.append("<h3>Held-out metrics</h3>" + _table([m.name for m in model.metrics], [[m.value for m in model.metrics]]))

@@ -86,7 +86,7 @@ def checked_theme(values: dict[str, Any], field: list[str]) -> dict[str, str]:
     for key, value in values.items():
         if value is None:
             continue
-        where = field + [GIVEN_NAMES.get(key, key)]
+        where = [*field, GIVEN_NAMES.get(key, key)]
         if key in COLOUR_FIELDS:
             colour = css_colour(value)
             if colour is None:

@@ -91,7 +91,7 @@ def why_section(why: dict[str, Any], colour: str, png: Callable[[Any], str]) -> 
     columns = 2
     lines = (len(rows) + columns - 1) // columns
     figure, axes = plt.subplots(lines, columns, figsize=(10, 2.3 * lines), squeeze=False)
-    for axis, row in zip(axes.flat, rows):
+    for axis, row in zip(axes.flat, rows, strict=False):
         rest = len(row["top"]) == TOP and row["other"] != 0  # more features than drawn
         names = [f"{t['feature'][:18]} = {t['value']}" for t in row["top"]] + (["other features"] if rest else [])
         values = [t["contribution"] for t in row["top"]] + ([row["other"]] if rest else [])

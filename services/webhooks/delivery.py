@@ -98,7 +98,7 @@ class Deliverer:
                         pruned_at = time.monotonic()
                         await self.prune()
                     claimed = await self.tick()
-                except Exception:  # noqa: BLE001 - a transient database error must not end deliveries
+                except Exception:  # a transient database error must not end deliveries
                     logger.exception("webhook delivery tick failed")
                     claimed = 0
                 if not claimed:
@@ -168,12 +168,12 @@ class Deliverer:
                     timeout=2 * self.settings.timeout_seconds + 1)
             except asyncio.TimeoutError:
                 outcome = Outcome(error=f"No answer within {2 * self.settings.timeout_seconds + 1:g} s")
-            except Exception as exc:  # noqa: BLE001 - recorded on the delivery, retried
+            except Exception as exc:  # recorded on the delivery, retried
                 logger.exception("webhook delivery %s failed unexpectedly", delivery.id)
                 outcome = Outcome(error=f"Internal error: {type(exc).__name__}")
             try:
                 await self.record(delivery, outcome)
-            except Exception:  # noqa: BLE001 - the lease lapses and it is sent again
+            except Exception:  # the lease lapses and it is sent again
                 logger.exception("recording webhook delivery %s failed", delivery.id)
 
     def _client(self, scheme: str) -> httpx.Client:

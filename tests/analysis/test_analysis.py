@@ -16,7 +16,7 @@ from tests.support.settings import make_settings
 
 ANALYZE = """mutation($input: AnalyzeDatasetInput!) { analyzeDataset(input: $input) {
   job { id status } errors { code message field } } }"""
-ANSWER = "mutation($id: ID!, $a: String!) { answerJob(input: {jobId: $id, answer: $a}) { job { status } errors { code message field } } }"
+ANSWER = "mutation($id: ID!, $a: String!) { answerJob(input: {jobId: $id, answer: $a}) { job { status } errors { " "code message field } } }"
 STATE = """query($id: ID!) { job(id: $id) { status question choices error timeline { stage }
   report { id url model { target task } dataset { id } } logs(last: 200) { level message } } }"""
 REPORT = """mutation($input: GenerateReportInput!) { generateReport(input: $input) {
@@ -175,7 +175,7 @@ def test_generate_report_escapes_and_themes(client, token):
     assert job["report"]["id"] == payload["report"]["id"]
 
 
-@pytest.mark.parametrize("theme, field", [
+@pytest.mark.parametrize(("theme", "field"), [
     ({"primary": "red; background: url(x)"}, ["theme", "primary"]),
     ({"background": "#12"}, ["theme", "background"]),
     ({"fontFamily": "Arial; } body { display:none"}, ["theme", "fontFamily"]),

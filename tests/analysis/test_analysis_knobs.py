@@ -40,8 +40,7 @@ def wide_frame(rows: int) -> pd.DataFrame:
 
 
 def analyze(client, token, dataset_id, **input_fields):
-    payload = gql(client, ANALYZE, {"input": {"datasetId": dataset_id, **input_fields}}, token)["data"]["analyzeDataset"]
-    return payload
+    return gql(client, ANALYZE, {"input": {"datasetId": dataset_id, **input_fields}}, token)["data"]["analyzeDataset"]
 
 
 def test_a_stage_over_its_limit_is_stopped_while_it_runs(tmp_path):
@@ -127,7 +126,7 @@ def test_settings_are_the_defaults_and_options_win(tmp_path):
         assert job["status"] == "SUCCEEDED" and len(job["model"]["cvScores"]) == 4
 
 
-@pytest.mark.parametrize("options, field", [
+@pytest.mark.parametrize(('options', 'field'), [
     ({"cvFolds": 1}, "cvFolds"),
     ({"cvFolds": 50}, "cvFolds"),
     ({"earlyStopSample": 10}, "earlyStopSample"),
@@ -143,7 +142,7 @@ def test_bad_options_are_refused_naming_the_field(client, token, options, field)
     assert gql(client, COUNTS, {"id": dataset["id"]}, token)["data"]["jobs"]["totalCount"] == 1  # nothing started
 
 
-@pytest.mark.parametrize("overrides, variable", [
+@pytest.mark.parametrize(('overrides', 'variable'), [
     ({"analysis_cv_folds": 1}, "ASSAY_ANALYSIS_CV_FOLDS"),
     ({"analysis_allowed_exts": "csv,.x y"}, "ASSAY_ANALYSIS_ALLOWED_EXTS"),
     ({"analysis_large_file_mb": -5}, "ASSAY_ANALYSIS_LARGE_FILE_MB"),

@@ -135,7 +135,7 @@ def test_every_theme_token_has_a_setting_and_an_input(tmp_path):
         assert "#fafafa" not in html and "example.com/brand.svg" not in html and "example.org/other.png" in html
 
 
-@pytest.mark.parametrize("theme, field", [
+@pytest.mark.parametrize(("theme", "field"), [
     ({"surface": "url(x)"}, "surface"), ({"muted": "#12"}, "muted"), ({"ok": "rgb(300, 0, 0)"}, "ok"),
     ({"warn": "orange; x: y"}, "warn"), ({"error": "nocolour"}, "error"),
 ])
@@ -147,7 +147,7 @@ def test_bad_theme_tokens_are_refused(client, token, theme, field):
         assert errors[0]["code"] == "INVALID_INPUT" and errors[0]["field"] == ["theme", field]
 
 
-@pytest.mark.parametrize("overrides, variable", [
+@pytest.mark.parametrize(("overrides", "variable"), [
     ({"report_surface": "rgb(256, 0, 0)"}, "ASSAY_REPORT_SURFACE"),
     ({"report_error": "not-a-colour"}, "ASSAY_REPORT_ERROR"),
     ({"report_logo_url": "javascript:alert(1)"}, "ASSAY_REPORT_LOGO_URL"),

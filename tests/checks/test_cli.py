@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests.checks.operations import orders_csv
-from tests.client.test_cli import Cli, registered, server  # noqa: F401  (server: the module's fixture)
+from tests.client.test_cli import Cli, registered, server  # noqa: F401 - server is the module's fixture
 
 pytestmark = pytest.mark.sqlite_only("the client is tested against one server; the backends are tested elsewhere")
 
 
-def test_suggest_edit_save_and_run_a_suite(server, tmp_path: Path):  # noqa: F811
+def test_suggest_edit_save_and_run_a_suite(server, tmp_path: Path):  # noqa: F811 - the imported fixture, requested by name
     cli: Cli = registered(server, tmp_path / "home")
     (tmp_path / "march.csv").write_bytes(orders_csv())
     (tmp_path / "april.csv").write_bytes(orders_csv(seed=8, broken=True))

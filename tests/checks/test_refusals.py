@@ -14,7 +14,7 @@ def march(client, token):
     return ready_dataset(client, token, orders_csv(), "march.csv")
 
 
-@pytest.mark.parametrize("checks, code, field", [
+@pytest.mark.parametrize(("checks", "code", "field"), [
     ([{"column": "amount", "min": 0}, {"column": "amonut", "notNull": True}], "INVALID_INPUT", ["checks", "1", "column"]),
     ([{"column": "amount", "maxNullRatio": 1.5}], "INVALID_INPUT", ["checks", "0", "maxNullRatio"]),
     ([{"column": "amount", "drift": {"threshold": 0}}], "INVALID_INPUT", ["checks", "0", "drift", "threshold"]),

@@ -257,7 +257,7 @@ def test_watch_stops_on_ctrl_c_but_the_job_runs_on_until_cancelled(cli: Cli, tmp
         watcher = cli.popen("watch", job_id)
         assert watcher.stdout.readline().startswith("  [prepare]")  # the backlog arrived: it is watching
         watcher.send_signal(signal.SIGINT)
-        out, err = watcher.communicate(timeout=30)
+        _out, err = watcher.communicate(timeout=30)
         assert watcher.returncode == 130, err
         assert f"Stopped watching; the job keeps running (`assay cancel {job_id}` stops it)." in err
         assert "Traceback" not in err

@@ -107,9 +107,9 @@ def test_two_versions_compared_with_statistics_equal_to_numpy_and_scipy(client, 
     assert city["kind"] == "CATEGORICAL" and city["reference"]["nulls"] == 2
     assert city["reference"]["distinct"] == 3 and city["current"]["distinct"] == 4 and city["current"]["distinctExact"]
     counts = ref_values["city"].value_counts()
-    assert [(t["value"], t["count"]) for t in city["reference"]["top"]] == list(zip(counts.index, counts.tolist()))
+    assert [(t["value"], t["count"]) for t in city["reference"]["top"]] == list(zip(counts.index, counts.tolist(), strict=True))
     keys = sorted(set(ref_values["city"].dropna()) | set(cur_values["city"].dropna()))
-    shares = [cur_values["city"].value_counts().reindex(keys, fill_value=0) for _ in (0,)][0]
+    shares = next(cur_values["city"].value_counts().reindex(keys, fill_value=0) for _ in (0,))
     ref_shares = counts.reindex(keys, fill_value=0)
     assert city["drift"]["method"] == "JENSEN_SHANNON"
     assert city["drift"]["statistic"] == pytest.approx(distance.jensenshannon(ref_shares / ref_shares.sum(),
@@ -178,7 +178,7 @@ def test_report_and_overlays_download_through_signed_links(client, token, versio
 
 
 def test_a_dataset_against_its_preprocessed_child(client, token, versions):
-    ref, _, ref_values, _ = versions
+    ref, _, _ref_values, _ = versions
     payload = gql(client, PREPROCESS, {"input": {"datasetId": ref["id"], "steps": [
         {"scale": {"columns": ["y"], "strategy": "STANDARD"}}, {"dropColumns": {"columns": ["old"]}}]}},
         token)["data"]["preprocessDataset"]

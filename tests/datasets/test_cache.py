@@ -33,10 +33,9 @@ def cache_client(request, tmp_path) -> Iterator[TestClient]:
             client.redis = None
             yield client
         return
-    with LocalRedis() as server:
-        with TestClient(create_app(make_settings(tmp_path, redis_url=server.url))) as client:
-            client.redis = redis.Redis.from_url(server.url)
-            yield client
+    with LocalRedis() as server, TestClient(create_app(make_settings(tmp_path, redis_url=server.url))) as client:
+        client.redis = redis.Redis.from_url(server.url)
+        yield client
 
 
 def test_repeated_answers_come_from_the_cache_and_a_delete_forgets_them(cache_client):

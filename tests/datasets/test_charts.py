@@ -81,7 +81,7 @@ def test_scatter_is_sampled_with_a_fixed_seed(client, token, sales):
     again = points(chart(client, token, dataset_id, type="SCATTER", x="price", y="units", limit=300))
     assert len(first["points"]) == 300 and first["sampled"] is True and first["totalRows"] == len(frame)
     assert first == again
-    pairs = set(zip(frame.price, frame.units.astype(float)))
+    pairs = set(zip(frame.price, frame.units.astype(float), strict=True))
     assert all((p["x"], p["y"]) in pairs for p in first["points"])
     everything = points(chart(client, token, dataset_id, type="SCATTER", x="price", y="units", limit=10000, groupBy="channel"))
     assert len(everything["points"]) == len(frame) and everything["sampled"] is False
@@ -100,7 +100,7 @@ def test_line_is_sorted_and_shape_preserving(client, token, sales):
     assert len(grouped["points"]) <= 100 and {p["group"] for p in grouped["points"]} == {"web", "shop"}
 
 
-@pytest.mark.parametrize("spec, field", [
+@pytest.mark.parametrize(("spec", "field"), [
     ({"type": "BAR", "x": "nope"}, ["input", "x"]),
     ({"type": "SCATTER", "x": "price"}, ["input", "y"]),
     ({"type": "SCATTER", "x": "price", "y": "missing"}, ["input", "y"]),

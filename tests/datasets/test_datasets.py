@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 from schema.common import raw_id
 from tests.support.graphql import gql, ingest, register
 
-LIST = """query($first: Int, $after: String, $search: String) { datasets(first: $first, after: $after, search: $search) {
+LIST = """query($first: Int, $after: String, $search: String) { datasets(first: $first, after: $after, search:
+$search) {
   totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id name } } } }"""
 DOWNLOAD = 'query($id: ID!, $f: DataFormat) { dataset(id: $id) { downloadUrl(format: $f) } }'
 DELETE = "mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId errors { code message field } } }"

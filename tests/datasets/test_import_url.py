@@ -55,7 +55,7 @@ class Files(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         port = self.server.server_address[1]
         if self.path == "/orders.csv":
             return self._send(200, ORDERS)
@@ -153,7 +153,7 @@ def test_a_file_imported_by_url_is_ingested_with_a_live_log_and_stays_its_owners
     assert gql(client, DATASET, {"id": payload["dataset"]["id"]}, stranger)["data"]["dataset"] is None
 
 
-@pytest.mark.parametrize("url, message", [
+@pytest.mark.parametrize(("url", "message"), [
     ("http://127.0.0.1/orders.csv", "Only https:// URLs can be imported"),
     ("https://10.255.255.1/orders.csv", "a non-public address"),
     ("ftp://example.com/orders.csv", "must be http:// or https://"),
@@ -170,7 +170,7 @@ def test_urls_refused_before_any_job(importer, url, message):
     assert gql(client, "{ datasets { totalCount } }", token=token)["data"]["datasets"]["totalCount"] == 0
 
 
-@pytest.mark.parametrize("path, message", [
+@pytest.mark.parametrize(("path", "message"), [
     ("/stall.csv", "sent nothing for 1 s"),
     ("/cut.csv", "was cut off"),
     ("/big.csv", "larger than the 1 MB limit"),

@@ -55,7 +55,7 @@ def test_cp1252(client, token):
     assert dataset["rows"]["rows"][0] == ["Montréal", "“great” café", "€5"]
 
 
-@pytest.mark.parametrize("name, encoding", [("utf8_bom.csv", "utf-8-sig"), ("utf16_bom.csv", "utf-16")])
+@pytest.mark.parametrize(("name", "encoding"), [("utf8_bom.csv", "utf-8-sig"), ("utf16_bom.csv", "utf-16")])
 def test_byte_order_marks(client, token, name, encoding):
     dataset = ingest(client, token, corpus(name))
     assert dataset["ingest"]["encoding"] == encoding
@@ -159,7 +159,7 @@ def test_a_type_that_changes_after_the_first_block_reads_the_whole_file(client, 
     assert any("Reading the whole file at once" in m for m in logs)
 
 
-@pytest.mark.parametrize("name, message, csv", [
+@pytest.mark.parametrize(("name", "message", "csv"), [
     ("ragged.csv", "Line 4 has 4 fields where the header has 3", {"onBadLines": "FAIL"}),
     ("header_only.csv", "header but no data rows", None),
 ])
@@ -173,7 +173,7 @@ def test_bad_content_ends_failed_with_reason(client, token, settings, name, mess
     assert not (settings.resolved_data_dir / "datasets" / raw_id(dataset["id"], "Dataset") / "data.parquet").exists()
 
 
-@pytest.mark.parametrize("name, code, hint", [
+@pytest.mark.parametrize(("name", "code", "hint"), [
     ("empty.csv", "PARSE_ERROR", "empty"),
     ("fake.xlsx", "UNSUPPORTED_FILE", "not a workbook"),
     ("binary.csv", "UNSUPPORTED_FILE", "binary"),
@@ -223,7 +223,7 @@ def test_dataset_name_can_be_given(client, token):
     assert dataset["name"] == "My numbers"
 
 
-@pytest.mark.parametrize("junk, is_datetime", [(100, True), (101, False)])
+@pytest.mark.parametrize(("junk", "is_datetime"), [(100, True), (101, False)])
 def test_dates_after_a_run_of_other_text_are_still_dates_up_to_the_five_percent_rule(client, token, junk, is_datetime):
     """A column is DATETIME when one format parses 95% of its values: 100 leading non-dates in
     2,000 still qualify, 101 do not. (Formats are ruled out by the leading values first.)"""

@@ -129,7 +129,7 @@ def test_a_ragged_row_in_a_later_chunk_is_placed_by_its_line_in_the_file(tmp_pat
         assert explained.value.message == "Line 3002 has 4 fields where the header has 3"
 
 
-@pytest.mark.parametrize("chunk, splittable", [
+@pytest.mark.parametrize(("chunk", "splittable"), [
     (b'1,"a",2\n', True),
     (b'1,"a ""b"" c",2\n"x",""\n', True),          # doubled quotes, an empty quoted field, a quote at the start
     (b'1,"a\nb",2\n', True),                        # a line break inside a closed quoted field

@@ -53,7 +53,7 @@ def test_an_unsure_encoding_is_an_ingest_alert(client, token):
     assert any("low confidence" in message for message in warnings)
 
 
-@pytest.mark.parametrize("name, encoding", [("cp1252.csv", "cp1252"), ("utf8_bom.csv", "utf-8-sig")])
+@pytest.mark.parametrize(("name", "encoding"), [("cp1252.csv", "cp1252"), ("utf8_bom.csv", "utf-8-sig")])
 def test_clear_encodings_carry_no_alert(client, token, name, encoding):
     info = load(client, token, (CORPUS / name).read_bytes())["ingest"]
     assert (info["encoding"], info["alerts"]) == (encoding, [])

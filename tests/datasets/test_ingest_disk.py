@@ -62,7 +62,7 @@ def test_an_upload_the_free_disk_cannot_hold_is_refused_before_it_is_stored(tmp_
         assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
         assert "need" in error["message"] and "MB is free" in error["message"]
         assert gql(client, DATASETS, token=token)["data"]["datasets"]["totalCount"] == 0
-        assert [p for p in (data_dir / "uploads").glob("*")] == [] if (data_dir / "uploads").exists() else True
+        assert list((data_dir / "uploads").glob("*")) == [] if (data_dir / "uploads").exists() else True
         small = upload(client, token, b"a,b\n1,2\n3,4\n", "small.csv")["data"]["uploadDataset"]
         assert small["errors"] == []  # a file that fits still goes through
 

@@ -36,7 +36,7 @@ def write_slowly(target: Path, content: bytes, state: Path, *, pieces: int = 20,
     return thread
 
 
-@pytest.mark.parametrize("compress, body", [
+@pytest.mark.parametrize(("compress", "body"), [
     (False, "".join(f"{i},name {i},{i * 0.5}\n" for i in range(20_000))),                 # chunked
     (True, "".join(f"{i},name {i},{i * 0.5}\n" for i in range(20_000))),                  # gzip, chunked
     (False, "".join(f'{i},"two\nlines {i}",{i * 0.5}\n' for i in range(20_000))),         # serial: quoted breaks

@@ -51,7 +51,7 @@ def ingest(server: LiveServer, token: str, content: bytes) -> dict:
         "id": payload["dataset"]["id"]}
 
 
-@pytest.mark.parametrize("columns, rows, tries", [(2_000, 2, 4), (10_000, 3, 4)])
+@pytest.mark.parametrize(('columns', 'rows', 'tries'), [(2_000, 2, 4), (10_000, 3, 4)])
 def test_a_wide_file_loads_every_time(server, token, columns, rows, tries):
     content = wide_csv(columns, rows)
     for _ in range(tries):  # the lost result was a race: one success proved nothing
@@ -62,9 +62,11 @@ def test_a_wide_file_loads_every_time(server, token, columns, rows, tries):
 
 
 PROFILE = """mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code message } } }"""
-PROFILE_READ = """query($id: ID!) { dataset(id: $id) { profile { columns { name } approximations { figure method detail }
+PROFILE_READ = """query($id: ID!) { dataset(id: $id) { profile { columns { name } approximations { figure method
+detail }
   } } }"""
-TRAIN = """mutation($id: ID!) { trainModel(input: {datasetId: $id, target: "label", algorithms: [LOGISTIC_REGRESSION]}) {
+TRAIN = """mutation($id: ID!) { trainModel(input: {datasetId: $id, target: "label", algorithms:
+[LOGISTIC_REGRESSION]}) {
   model { id } job { id } errors { code message } } }"""
 MODEL = "query($id: ID!) { model(id: $id) { status metrics { accuracy } featureImportances(limit: 200) { feature } } }"
 

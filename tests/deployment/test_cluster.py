@@ -76,7 +76,7 @@ def _training_data(rows: int = 8_000) -> bytes:
     features = generator.normal(size=(rows, 12))
     target = (features[:, 0] + features[:, 1] * features[:, 2] + generator.normal(size=rows) > 0).astype(int)
     lines = [",".join(f"f{i}" for i in range(12)) + ",label"]
-    lines += [",".join(f"{v:.4f}" for v in row) + f",{'yes' if t else 'no'}" for row, t in zip(features, target)]
+    lines += [",".join(f"{v:.4f}" for v in row) + f",{'yes' if t else 'no'}" for row, t in zip(features, target, strict=True)]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -195,7 +195,7 @@ def test_sigkill_replica_a_while_a_client_watches_then_b_with_after(cluster, slo
                 first.append(event)
                 if event["kind"] == "LOG" and event["log"]["seq"] >= 2:
                     cluster.replicas[0].kill()  # mid-stream, as a crash
-        except Exception:  # noqa: BLE001 - the socket drops with the replica
+        except Exception:  # noqa: BLE001, S110 - the socket drops with the replica
             pass
         finally:
             dropped.set()

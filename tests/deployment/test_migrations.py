@@ -52,11 +52,12 @@ OLD_PIPELINE = {
     "postgresql": "INSERT INTO pipeline (id, created_at, updated_at, owner_id, name, config, schedule_paused) "
                   "VALUES (:id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :owner, :name, CAST(:config AS json), FALSE)"}
 OLD_RUN = {
-    "sqlite": "INSERT INTO pipeline_run (id, created_at, updated_at, pipeline_id, owner_id, status, config, columns, output) "
-              "VALUES (:id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :pipeline, :owner, 'SUCCEEDED', :config, '[]', '{}')",
-    "postgresql": "INSERT INTO pipeline_run (id, created_at, updated_at, pipeline_id, owner_id, status, config, columns, output) "
-                  "VALUES (:id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :pipeline, :owner, 'SUCCEEDED', CAST(:config AS json), "
-                  "'[]', '{}')"}
+    "sqlite": "INSERT INTO pipeline_run (id, created_at, updated_at, pipeline_id, owner_id, status, config, "
+              "columns, output) VALUES (:id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :pipeline, :owner, 'SUCCEEDED', "
+              ":config, '[]', '{}')",
+    "postgresql": "INSERT INTO pipeline_run (id, created_at, updated_at, pipeline_id, owner_id, status, config, "
+                  "columns, output) VALUES (:id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :pipeline, :owner, 'SUCCEEDED', "
+                  "CAST(:config AS json), '[]', '{}')"}
 SHOWN = """query($id: ID!) { pipeline(id: $id) { config runs { edges { node { config } } } } }"""
 
 

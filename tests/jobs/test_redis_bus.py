@@ -69,7 +69,7 @@ def test_job_events_over_the_redis_bus_keep_the_seam(tmp_path, redis_url):
         token = register(client)["accessToken"]
         rows = b"a,b\n" + b"".join(b"%d,x%d\n" % (i, i) for i in range(2000))
         job_id = upload(client, token, rows)["data"]["uploadDataset"]["job"]["id"]
-        query = "subscription($id: ID!, $after: Int!) { jobEvents(jobId: $id, after: $after) { kind log { seq } job { status } } }"
+        query = "subscription($id: ID!, $after: Int!) { jobEvents(jobId: $id, after: $after) { kind log { seq } " "job { status } } }"
         seqs, statuses = [], []
         with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
             socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})

@@ -8,7 +8,7 @@ import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import pytest
 from starlette.testclient import TestClient
@@ -23,18 +23,19 @@ IMPORT = """mutation($input: ImportDatasetInput!) { importDataset(input: $input)
 JOB = """query($id: ID!) { job(id: $id) { status error attempt priority
   attempts { attempt outcome error transient retryInSeconds startedAt finishedAt }
   logs(last: 200) { level message }
-  telemetry { status priority attempts retries totalMs runMs stages { stage durationMs } warnings warningCount tools } } }"""
+  telemetry { status priority attempts retries totalMs runMs stages { stage durationMs } warnings warningCount
+  tools } } }"""
 
 
 class FlakySource(BaseHTTPRequestHandler):
     """/flaky.csv stalls on its first request and answers on the next; /down.csv always stalls; /gone.csv is 404."""
     protocol_version = "HTTP/1.1"
-    hits: dict[str, int] = {}
+    hits: ClassVar[dict[str, int]] = {}
 
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         hit = self.hits[self.path] = self.hits.get(self.path, 0) + 1
         if self.path == "/gone.csv":
             return self._send(404, b"gone")
@@ -101,7 +102,7 @@ def test_a_source_timing_out_once_is_retried_with_backoff_and_the_job_succeeds(i
     assert telemetry["priority"] == "HIGH" and telemetry["warningCount"] >= 1 and telemetry["stages"]
     assert all(s["durationMs"] is not None for s in telemetry["stages"]) and telemetry["totalMs"] >= telemetry["runMs"] > 0
     lines = (client.settings.resolved_data_dir / "telemetry" / "jobs.jsonl").read_text().splitlines()
-    [line] = [json.loads(l) for l in lines if json.loads(l)["kind"] == "INGEST"]
+    [line] = [json.loads(text) for text in lines if json.loads(text)["kind"] == "INGEST"]
     assert line["status"] == "SUCCEEDED" and line["retries"] == 1 and line["warning_count"] == telemetry["warningCount"]
     assert [s["stage"] for s in line["stages"]] == [s["stage"] for s in telemetry["stages"]]
 

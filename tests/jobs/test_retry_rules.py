@@ -21,7 +21,7 @@ def raised_from(outer: Exception, inner: Exception) -> Exception:
             raise inner
         except Exception as cause:
             raise outer from cause
-    except Exception as chained:
+    except Exception as chained:  # noqa: BLE001 - returns whichever was raised
         return chained
 
 

@@ -12,7 +12,8 @@ from tests.support.graphql import gql, register, upload, wait_for_job
 from tests.support.settings import make_settings
 
 DEBUG = """query($id: ID!) { jobDebug(id: $id) { job { id status } replica runningHere worker pid processAlive
-  waitingForSlot cancelRequested subscribersHere heartbeatAgeSeconds files { name objectId path exists sizeBytes } } }"""
+  waitingForSlot cancelRequested subscribersHere heartbeatAgeSeconds files { name objectId path exists sizeBytes
+  } } }"""
 WATCH = "subscription($id: ID!) { jobEvents(jobId: $id) { kind } }"
 CANCEL = "mutation($id: ID!) { cancelJob(input: {id: $id}) { errors { code } } }"
 

@@ -86,7 +86,7 @@ def check_additive(prediction: dict, features: list[str]) -> dict:
     return explanation
 
 
-@pytest.mark.parametrize("target, algorithms, spaces", [
+@pytest.mark.parametrize(("target", "algorithms", "spaces"), [
     ("spend", REGRESSORS, {"VALUE"}),
     ("returned", CLASSIFIERS, {"PROBABILITY", "LOG_ODDS"}),
     ("tier", CLASSIFIERS, {"PROBABILITY", "MULTICLASS_LOGIT"}),
@@ -143,7 +143,7 @@ def download_parquet(client, token, dataset_id) -> pd.DataFrame:
     return pq.read_table(io.BytesIO(response.content)).to_pandas()
 
 
-@pytest.mark.parametrize("target, algorithm", [("tier", "RANDOM_FOREST"), ("spend", "RIDGE")])
+@pytest.mark.parametrize(("target", "algorithm"), [("tier", "RANDOM_FOREST"), ("spend", "RIDGE")])
 def test_predict_dataset_writes_contribution_columns(client, token, target, algorithm):
     frame = shop()
     features = ["basket", "channel", "placed", "visits"]
@@ -254,7 +254,7 @@ def test_the_analysis_report_explains_typical_and_extreme_rows(tmp_path):
         model = report["model"]
         features = gql(client, MODEL, {"id": model["id"]}, token)["data"]["model"]["features"]
         names = [f["name"] for f in features]
-        for kind, index, label, output, base in rows:
+        for _kind, index, label, output, base in rows:
             prediction = gql(client, EXPLAIN, {"id": model["id"], "rows": json_rows(frame[names].iloc[[index]]),
                                                "explain": True}, token)["data"]["predict"]
             assert prediction["errors"] == [], prediction

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow  # large generated tables under a 64 MB budget (CI
 BUDGET_MB = 64
 ROWS = 150_000
 
-TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code message } } }"""
+TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code
+message } } }"""
 MODEL = """query($id: ID!) { model(id: $id) { status trainingRows sampled classes algorithm
   job { logs(last: 200) { message } } } }"""
 PREDICT_DATASET = """mutation($m: ID!, $d: ID!) { predictDataset(input: {modelId: $m, datasetId: $d}) {
@@ -82,12 +83,12 @@ def test_training_samples_to_the_budget_and_scoring_covers_every_row(client, tok
     batch_log = messages(version["job"]["edges"][0]["node"]["logs"])
     per_batch = int(batch_log.split(" rows per batch")[0].rsplit(", ", 1)[1].replace(",", ""))
     assert per_batch < ROWS / 2, batch_log  # scored in several batches, not read whole
-    tail = [dict(zip(version["tail"]["columns"], row)) for row in version["tail"]["rows"]]
+    tail = [dict(zip(version["tail"]["columns"], row, strict=True)) for row in version["tail"]["rows"]]
     assert [row["m0"] for row in tail] == pytest.approx(frame.m0.iloc[-10:].tolist())
     assert all(row["prediction"] in ("keep", "drop", "audit") for row in tail)
 
 
-@pytest.mark.parametrize("values, semantic", [
+@pytest.mark.parametrize(("values", "semantic"), [
     ([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3], "NUMERIC"),
     ([1.0, 2.0, None, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0], "NUMERIC"),
     ([0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5], "NUMERIC"),

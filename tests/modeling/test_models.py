@@ -57,7 +57,7 @@ def churn(client, token):
 
 
 def test_binary_classification_end_to_end(churn, client, token):
-    frame, dataset, model, job = churn
+    frame, _dataset, model, job = churn
     assert model["status"] == "READY" and model["task"] == "CLASSIFICATION" and model["classes"] == ["left", "stayed"]
     assert model["algorithm"] in ("RANDOM_FOREST", "LOGISTIC_REGRESSION") and model["version"] == 1
     assert 0.6 < model["metrics"]["accuracy"] <= 1 and model["metrics"]["rocAuc"] > 0.6 and model["metrics"]["r2"] is None
@@ -92,7 +92,7 @@ def test_predict_raw_rows_with_probabilities(churn, client, token):
         assert [p["label"] for p in prediction["probabilities"]] == ["left", "stayed"]
 
 
-@pytest.mark.parametrize("rows, field", [
+@pytest.mark.parametrize(("rows", "field"), [
     ([{"age": "old", "plan": "pro", "signup": "2024-01-01"}], ["rows", "0", "age"]),
     ([{"age": 30, "plan": "pro", "signup": "2024-01-01"}, {"age": 30, "color": "red"}], ["rows", "1", "color"]),
     ([{"plan": "pro", "signup": "2024-01-01"}], ["rows", "0", "age"]),
@@ -117,7 +117,7 @@ def test_exports_load_back_and_predict_the_same(churn, client, token):
     assert [str(v) for v in pipeline.predict(rows)] == [p["value"] for p in api]
     pickled = client.get(model["pickle"])  # seed 001's .pkl: plain pickle.load opens it
     assert 'filename="model-' in pickled.headers["content-disposition"] and ".pkl" in pickled.headers["content-disposition"]
-    assert [str(v) for v in pickle.loads(pickled.content).predict(rows)] == [p["value"] for p in api]
+    assert [str(v) for v in pickle.loads(pickled.content).predict(rows)] == [p["value"] for p in api]  # noqa: S301 - ours
     import skops.io as sio
     from services.modeling.export import SKOPS_TRUSTED
     content = client.get(model["skops"]).content
@@ -221,7 +221,7 @@ def test_regression_and_task_detection(client, token):
         assert wait_for_job(client, token, started["job"]["id"])["status"] == "SUCCEEDED"
 
 
-@pytest.mark.parametrize("options, field, text", [
+@pytest.mark.parametrize(("options", "field", "text"), [
     ({"target": "nope"}, ["target"], "No column"),
     ({"target": "constant"}, ["target"], "single class"),
     ({"target": "churned", "features": ["ghost"]}, ["features"], "not a usable feature"),
@@ -258,7 +258,7 @@ def test_predict_dataset_writes_a_new_version(churn, client, token):
     assert version["status"] == "READY" and version["rowCount"] == len(frame) and version["parent"]["id"] == dataset["id"]
     names = [c["name"] for c in version["columns"]]
     assert names[-3:] == ["prediction", "probability_left", "probability_stayed"]
-    first = dict(zip(version["rows"]["columns"], version["rows"]["rows"][0]))
+    first = dict(zip(version["rows"]["columns"], version["rows"]["rows"][0], strict=True))
     assert first["prediction"] in ("left", "stayed") and first["probability_left"] + first["probability_stayed"] == pytest.approx(1)
 
 
@@ -328,7 +328,7 @@ def test_permutation_importance_takes_fewer_rows_for_a_slow_model():
     assert importance_rows(1e-3, 30, 300) == 300               # nor more than there are
 
 
-@pytest.mark.parametrize("algorithm, task", [("RANDOM_FOREST", "CLASSIFICATION"), ("EXTRA_TREES", "CLASSIFICATION"),
+@pytest.mark.parametrize(("algorithm", "task"), [("RANDOM_FOREST", "CLASSIFICATION"), ("EXTRA_TREES", "CLASSIFICATION"),
                                              ("RANDOM_FOREST", "REGRESSION"), ("EXTRA_TREES", "REGRESSION")])
 def test_forest_predictions_for_a_few_rows_are_scikit_learns_to_the_bit(algorithm, task):
     from services.modeling.service import FOREST_DIRECT_ROWS, forest_aware
@@ -355,7 +355,7 @@ ALL_CANDIDATES = [("HIST_GRADIENT_BOOSTING", "CLASSIFICATION"), ("LOGISTIC_REGRE
                   ("EXTRA_TREES", "REGRESSION"), ("RANDOM_FOREST", "REGRESSION")]
 
 
-@pytest.mark.parametrize("algorithm, task", ALL_CANDIDATES)
+@pytest.mark.parametrize(("algorithm", "task"), ALL_CANDIDATES)
 def test_a_few_rows_are_prepared_and_predicted_as_scikit_learn_does_to_the_bit(algorithm, task):
     """services.modeling.few_rows applies the numeric part's arithmetic itself: same numbers, every algorithm."""
     from services.modeling import few_rows

@@ -76,7 +76,7 @@ def test_measurements_outrank_a_year_when_nothing_is_categorical(client, token):
     assert choices == ["temperature", "humidity", "year"]
 
 
-@pytest.mark.parametrize("make, target", [(churn, "churned")])
+@pytest.mark.parametrize(("make", "target"), [(churn, "churned")])
 def test_a_named_label_wins_outright(client, token, make, target):
     outcome = analysis_outcome(client, token, make())
     assert outcome["chosen"] and outcome["chosen"][0].startswith(f"Target: {target}, because its name says so")

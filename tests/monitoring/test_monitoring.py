@@ -16,7 +16,8 @@ from server.app import create_app
 from tests.support.graphql import gql, ingest, register, wait_for_job
 from tests.support.settings import make_settings, run_sql
 
-TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code message } } }"""
+TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code
+message } } }"""
 PREDICT = """mutation($model: ID!, $rows: [JSON!]!) { predict(input: {modelId: $model, rows: $rows}) {
   predictions { value } errors { code message field } } }"""
 MONITOR = """query($model: ID!, $window: Float, $since: DateTime) {

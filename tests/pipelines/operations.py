@@ -5,19 +5,19 @@ from tests.support.graphql import gql, wait_for_job
 
 CREATE = """mutation($input: CreatePipelineInput!) { createPipeline(input: $input) {
   pipeline { id name config } errors { code message field } } }"""
-RUN = "mutation($id: ID!) { runPipeline(input: {id: $id}) { run { id status } job { id } errors { code message field } } }"
+RUN = "mutation($id: ID!) { runPipeline(input: {id: $id}) { run { id status } job { id } errors { code message " "field } } }"
 PIPELINE = """query($id: ID!) { pipeline(id: $id) { id name config
   lastRun { status rowsIn rowsOut version error dataset { id name parent { id } } job { kind } }
   runs { totalCount edges { node { status version config } } }
   stats { runs succeeded failed meanSeconds rowsOut }
   outputSchema { name semanticType dtype } data(limit: 5) { columns rows totalRows } } }"""
 PREVIEW = """mutation($input: PreviewSourceInput!) { previewSource(input: $input) {
-  preview { columns { name semanticType dtype } rows { columns rows totalRows } log } errors { code message field } } }"""
+  preview { columns { name semanticType dtype } rows { columns rows totalRows } log } errors { code message field
+  } } }"""
 
 
 def create(client, token, **input_):
-    payload = gql(client, CREATE, {"input": input_}, token)["data"]["createPipeline"]
-    return payload
+    return gql(client, CREATE, {"input": input_}, token)["data"]["createPipeline"]
 
 
 def run(client, token, pipeline_id) -> dict:

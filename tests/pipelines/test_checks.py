@@ -74,7 +74,7 @@ def test_drop_rows_and_warn_checks_let_the_run_store_what_passes(open_client, so
     assert again["lastRun"]["rowsOut"] == 4 and again["lastRun"]["status"] == "SUCCEEDED"
 
 
-@pytest.mark.parametrize("check, field", [
+@pytest.mark.parametrize(("check", "field"), [
     ({"notNull": True}, ["checks", "0", "column"]),
     ({"column": "a"}, ["checks", "0"]),
     ({"column": "a", "notNull": False}, ["checks", "0"]),

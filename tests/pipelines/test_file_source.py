@@ -54,7 +54,7 @@ def test_an_administrator_builds_a_pipeline_on_a_server_file_and_each_run_reread
     assert preview["errors"] == [] and preview["preview"]["rows"]["totalRows"] == 3
 
 
-@pytest.mark.parametrize("path, code", [
+@pytest.mark.parametrize(("path", "code"), [
     ("sales/link.csv", "FORBIDDEN"),      # a symlink out of the import directory
     ("../secret.csv", "FORBIDDEN"),       # a relative path climbing out
     ("/etc/passwd", "FORBIDDEN"),

@@ -1,4 +1,5 @@
-"""Sinks: SQLite (replace, append, upsert by key, indexes, rollback), Parquet versions, datasets; each run's output stays readable.
+"""Sinks: SQLite (replace, append, upsert by key, indexes, rollback), Parquet versions, datasets; each run's
+output stays readable.
 
 The sources are local: tests/pipelines/fake_sources.py, served by the source_server fixture."""
 from __future__ import annotations

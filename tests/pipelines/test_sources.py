@@ -118,7 +118,7 @@ def test_numbered_offset_and_cursor_paging(open_client, source_server, paging):
                      "cursorParam": 3}[next(k for k in ("pageParam", "offsetParam", "cursorParam") if k in paging)]
 
 
-@pytest.mark.parametrize("http, field", [
+@pytest.mark.parametrize(("http", "field"), [
     ({"nextPagePath": "next", "pageParam": "page"}, ["source", "http"]),
     ({"cursorPath": "meta.next"}, ["source", "http", "cursorParam"]),
     ({"cursorParam": "after"}, ["source", "http", "cursorPath"]),

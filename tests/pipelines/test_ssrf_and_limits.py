@@ -1,4 +1,5 @@
-"""SSRF and isolation: internal addresses refused when saved, redirected to, previewed or connected to; pipelines are private.
+"""SSRF and isolation: internal addresses refused when saved, redirected to, previewed or connected to; pipelines
+are private.
 
 The sources are local: tests/pipelines/fake_sources.py, served by the source_server fixture."""
 from __future__ import annotations
@@ -57,9 +58,8 @@ def test_connections_go_only_to_addresses_vetted_when_connecting(source_server):
     from services.errors import ServiceError
     from services.pipelines.fetch import pinned_client
     port = int(source_server.rsplit(":", 1)[1])
-    with pinned_client([], ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as client:
-        with pytest.raises(ServiceError) as refused:
-            client.get(f"http://127.0.0.1:{port}/who.json")  # no check_url first: the connection itself refuses
+    with pinned_client([], ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as client, pytest.raises(ServiceError) as refused:
+        client.get(f"http://127.0.0.1:{port}/who.json")  # no check_url first: the connection itself refuses
     assert refused.value.code == "INVALID_INPUT" and "non-public address" in refused.value.message
     # a host allowed by name: each of its addresses is vetted and tried in turn (::1 has no listener here)
     with pinned_client(["localhost"], ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as client:

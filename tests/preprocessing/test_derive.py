@@ -31,7 +31,7 @@ def test_derived_columns_equal_pandas_and_feed_later_steps(client, token, settin
     assert result["month"].tolist() == frame["when"].dt.strftime("%Y-%m").tolist()
     assert [None if pd.isna(v) else bool(v) for v in result["big_city"]] == [
         sql_and(None if pd.isna(city) else city in ("oslo", "rome"), None if pd.isna(qty) else qty > 10)
-        for city, qty in zip(frame["city"], frame["qty"])]
+        for city, qty in zip(frame["city"], frame["qty"], strict=True)]
     columns = {c["name"]: c["semanticType"] for c in gql(client, VERSION, {"id": payload["dataset"]["id"]}, token)
                ["data"]["dataset"]["columns"]}
     assert columns["revenue"] == "NUMERIC" and columns["big_city"] == "BOOLEAN"
@@ -50,7 +50,7 @@ def sql_and(left: bool | None, right: bool | None) -> bool | None:
     return None if left is None or right is None else True
 
 
-@pytest.mark.parametrize("expression, message", [
+@pytest.mark.parametrize(("expression", "message"), [
     ("price +", "does not parse"),
     ("nosuch * 2", "Unknown column 'nosuch' at position 1"),
     ("price + sum(qty)", "'sum' is not allowed at position 9"),

@@ -84,7 +84,7 @@ def test_constant_ffill_bfill_interpolate_and_drop_rows(client, token, settings,
          lambda f: f.price.interpolate(limit_direction="both")),
     ]
     for step, expected in cases:
-        payload, job = derive(client, token, dataset["id"], [step])
+        payload, _job = derive(client, token, dataset["id"], [step])
         column = step["impute"]["columns"][0]
         assert np.allclose(result_frame(settings, payload["dataset"]["id"])[column], expected(frame)), step
     payload, _ = derive(client, token, dataset["id"], [{"impute": {"columns": ["price", "qty"], "strategy": "DROP_ROWS"}}])
@@ -187,7 +187,7 @@ def test_a_recipe_reapplied_to_new_rows_gives_the_same_numbers(client, token, so
     assert applied["size"][0] == sorted(frame["size"].unique()).index("M") and pd.isna(applied["size"][1])
 
 
-@pytest.mark.parametrize("steps, field", [
+@pytest.mark.parametrize(("steps", "field"), [
     ([], ["steps"]),
     ([{"impute": {"columns": ["nope"], "strategy": "MEAN"}}], ["steps", "0", "impute", "columns"]),
     ([{"scale": {"strategy": "STANDARD"}}, {"impute": {"columns": ["city"], "strategy": "MEAN"}}], ["steps", "1", "impute", "columns"]),

@@ -49,7 +49,7 @@ def same_recipe(left, right):
                 same_recipe(left[key], right[key])
     elif isinstance(left, list):
         assert len(left) == len(right)
-        for a, b in zip(left, right):
+        for a, b in zip(left, right, strict=True):
             same_recipe(a, b)
     elif isinstance(left, float):
         assert right == pytest.approx(left, rel=1e-9, abs=1e-9)

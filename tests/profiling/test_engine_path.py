@@ -23,7 +23,7 @@ def same(a, b, path=""):
                 same(a[key], b[key], f"{path}.{key}")
     elif isinstance(a, list):
         assert len(a) == len(b), path
-        for index, (x, y) in enumerate(zip(a, b)):
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
             same(x, y, f"{path}[{index}]")
     elif isinstance(a, float) and b is not None:
         assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (path, a, b)
@@ -42,7 +42,7 @@ def test_engine_path_matches_the_in_memory_path_on_every_exact_figure(tmp_path):
     same(in_memory, engine)
     estimated = {(a["figure"], a["column"]) for a in engine["sampling"]["approximations"]}
     assert {("QUANTILES", name) for name in ("income", "spend", "age", "visits")} == estimated
-    for column, exact in zip(engine["columns"], in_memory["columns"]):
+    for column, exact in zip(engine["columns"], in_memory["columns"], strict=True):
         if column["numeric"] and column["numeric"].get("median") is not None:
             assert abs(column["numeric"]["median"] - exact["numeric"]["median"]) <= 0.05 * exact["numeric"]["iqr"]
         assert {v["count"] for v in column["top_values"][:3]} == {v["count"] for v in exact["top_values"][:3]}

@@ -11,11 +11,12 @@ from scipy import stats
 
 from tests.support.graphql import gql, ingest, register, wait_for_job
 
-PROFILE = "mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) { job { id } errors { code message field } } }"
+PROFILE = "mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) { job { " "id } errors { code message field } } }"
 READ = """query($id: ID!) { dataset(id: $id) { profile {
   rowCount columnCount missingCells missingCellsRatio duplicateRows memoryBytes generatedAt durationMs sampling
   columns { name semanticType dtype count nullCount nullRatio distinctCount isUnique
-    numeric { min max mean std p5 q1 median q3 p95 iqr mad skewness kurtosis sum zeros negatives infinite outliers monotonic }
+    numeric { min max mean std p5 q1 median q3 p95 iqr mad skewness kurtosis sum zeros negatives infinite
+    outliers monotonic }
     datetime { min max rangeSeconds inferredFrequency } text { minLength maxLength meanLength }
     histogram { edges counts } topValues(limit: 3) { value count ratio } }
   pearson: correlations(method: PEARSON) { columns values }

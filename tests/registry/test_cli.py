@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.test_cli import Cli, registered, server, write_churn  # noqa: F401  (server: the module's fixture)
+from tests.client.test_cli import Cli, registered, server, write_churn  # noqa: F401 - server is the module's fixture
 
 pytestmark = pytest.mark.sqlite_only("the client is tested against one server; the backends are tested elsewhere")
 
 
 @pytest.mark.slow  # CLI processes against a live server (11 s loaded)
-def test_register_alias_and_history_then_predict_by_alias(server, tmp_path: Path):  # noqa: F811
+def test_register_alias_and_history_then_predict_by_alias(server, tmp_path: Path):  # noqa: F811 - the imported fixture, requested by name
     cli: Cli = registered(server, tmp_path / "home")
     dataset = cli.json("upload", str(write_churn(tmp_path / "churn.csv")))
     models = []

@@ -7,7 +7,7 @@ from services.errors import ServiceError
 from services.registry.names import ModelReference, check_alias, check_name, check_tags, parse_reference
 
 
-@pytest.mark.parametrize("text, expected", [
+@pytest.mark.parametrize(("text", "expected"), [
     ("churn@champion", ModelReference("churn", alias="champion")),
     ("churn/3", ModelReference("churn", version=3)),
     ("team.churn-v2@staging_2", ModelReference("team.churn-v2", alias="staging_2")),

@@ -6,10 +6,10 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from tests.registry.test_registry import alias, frame, predicted, registered, train_all
 from tests.support.graphql import ingest
-from tests.transport.test_sql_statements import client, counted_statements  # noqa: F401  (client: counts statements)
+from tests.transport.test_sql_statements import client, counted_statements  # noqa: F401 - client is the fixture that counts statements
 
 
-def test_predict_by_alias_or_version_costs_the_statements_of_predict_by_id(client, token):  # noqa: F811
+def test_predict_by_alias_or_version_costs_the_statements_of_predict_by_id(client, token):  # noqa: F811 - the imported fixture, requested by name
     dataset = ingest(client, token, frame().to_csv(index=False).encode(), "churn.csv")
     model_id, = train_all(client, token, dataset["id"], ("RIDGE", {}))
     registered(client, token, model_id)
@@ -23,7 +23,7 @@ def test_predict_by_alias_or_version_costs_the_statements_of_predict_by_id(clien
     assert counts["churn@champion"] == counts["churn/1"] == counts[model_id], counts
 
 
-def test_an_alias_move_is_seen_by_another_replica_on_its_next_request(client, token, settings):  # noqa: F811
+def test_an_alias_move_is_seen_by_another_replica_on_its_next_request(client, token, settings):  # noqa: F811 - the imported fixture, requested by name
     dataset = ingest(client, token, frame().to_csv(index=False).encode(), "churn.csv")
     linear, forest = train_all(client, token, dataset["id"], ("LINEAR_REGRESSION", {}), ("RANDOM_FOREST", {}))
     registered(client, token, linear)

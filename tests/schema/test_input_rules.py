@@ -18,8 +18,8 @@ TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) {
 IMPORTANCES = "query($id: ID!, $limit: Int) { model(id: $id) { featureImportances(limit: $limit) { feature } } }"
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id, plots: false}) { job { id } errors { code } } }"
 COUNTS = {
-    "topValues": "query($id: ID!, $n: Int) { dataset(id: $id) { profile { columns { topValues(limit: $n) { value } } } } }",
-    "missingPatterns": "query($id: ID!, $n: Int) { dataset(id: $id) { profile { missingPatterns(limit: $n) { count } } } }",
+    "topValues": "query($id: ID!, $n: Int) { dataset(id: $id) { profile { columns { topValues(limit: $n) { value } " "} } } }",
+    "missingPatterns": "query($id: ID!, $n: Int) { dataset(id: $id) { profile { missingPatterns(limit: $n) { count " "} } } }",
     "rejects": "query($id: ID!, $n: Int) { dataset(id: $id) { ingest { rejects(first: $n) { line } } } }",
     "rows.limit": "query($id: ID!, $n: Int) { dataset(id: $id) { rows(limit: $n) { rows } } }",
     "rows.offset": "query($id: ID!, $n: Int) { dataset(id: $id) { rows(offset: $n) { rows } } }",

@@ -29,7 +29,8 @@ OLDER = """query($id: ID!) { dataset(id: $id) {
   ingest { encoding delimiter decimal skippedLines format quoteChar paddedLines rejectedLines nulBytesRemoved
            encodingConfidence alerts { code } rejects { line } }
   models { edges { node { trainingRows sampled metrics { accuracy } cvScores confusionMatrix { labels }
-                          featureImportances { feature } features { name } classes leaderboard { algorithm } } } } } }"""
+                          featureImportances { feature } features { name } classes leaderboard { algorithm } } }
+                          } } }"""
 
 
 def _write_rows(settings, owner_id: str, *, ingest_info: dict, details: dict, timeline: list) -> str:
@@ -73,7 +74,7 @@ def test_rows_written_before_the_models_read_the_same_through_graphql(client, se
     shown = answer["data"]["dataset"]
     assert shown["ingest"]["rejects"][0]["line"] == 63 and shown["ingest"]["paddedLines"] == 1
     model = shown["models"]["edges"][0]["node"]
-    assert model["leaderboard"] and model["features"] and [t["stage"] for t in model["job"]["timeline"]][0] == "prepare"
+    assert model["leaderboard"] and model["features"] and next(t["stage"] for t in model["job"]["timeline"]) == "prepare"
     assert shown["profile"]["alerts"] and shown["profile"]["columns"][1]["numeric"]["mean"] is not None
 
 

@@ -40,7 +40,7 @@ def test_rows_are_limited_and_truncation_said(client, token):
     assert negative["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
 
-@pytest.mark.parametrize("sql, code", [
+@pytest.mark.parametrize(("sql", "code"), [
     ("DROP VIEW \"sales.csv\"", "INVALID_INPUT"),
     ("CREATE TABLE t AS SELECT 1", "INVALID_INPUT"),
     ("SELECT 1; SELECT 2", "INVALID_INPUT"),

@@ -22,7 +22,7 @@ from tests.support.cluster_client import ReplicaClient
 
 pytestmark = pytest.mark.slow
 
-TRAIN = "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code message } } }"
+TRAIN = "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code " "message } } }"
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code message } } }"
 PREDICT = """mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) {
   predictions { value } errors { code message } } }"""
@@ -49,7 +49,7 @@ def table(rows: int, columns: int = 6, seed: int = 0) -> bytes:
     values = generator.normal(size=(rows, columns))
     label = np.where(values[:, 0] + values[:, 1] > 0, "up", "down")
     lines = [",".join(f"f{i}" for i in range(columns)) + ",label"]
-    lines += [",".join(f"{v:.6f}" for v in row) + f",{t}" for row, t in zip(values, label)]
+    lines += [",".join(f"{v:.6f}" for v in row) + f",{t}" for row, t in zip(values, label, strict=True)]
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -1,4 +1,5 @@
-"""compose.yaml's optional `s3` profile: MinIO and its bucket, and every replica and worker given the store's settings."""
+"""compose.yaml's optional `s3` profile: MinIO and its bucket, and every replica and worker given the store's
+settings."""
 from __future__ import annotations
 
 from tests.deployment.test_compose import ASSAY, SERVICES

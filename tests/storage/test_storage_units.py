@@ -15,7 +15,7 @@ def test_a_storage_url_is_a_bucket_and_an_optional_prefix():
     assert parse_url("s3://assay/data/") == ("assay", "data/")
     assert parse_url("s3://assay") == ("assay", "")
     for wrong in ("https://assay/data", "s3:///data", "/srv/data"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="must look like s3://"):
             parse_url(wrong)
 
 

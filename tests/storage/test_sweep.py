@@ -1,4 +1,5 @@
-"""The maintenance sweep with an object store: orphan objects go, live ones stay, killed writers' uploads are aborted."""
+"""The maintenance sweep with an object store: orphan objects go, live ones stay, killed writers' uploads are
+aborted."""
 from __future__ import annotations
 
 import shutil

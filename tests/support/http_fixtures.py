@@ -79,7 +79,7 @@ class RouteServer:
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 status, headers, body = server.answer(self.path, self.headers)
                 self.send_response(status)
                 for key, value in headers.items():

@@ -33,7 +33,7 @@ def ensure_prometheus() -> str:
                      ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]):
             subprocess.run(step, env=env, check=False, capture_output=True)
             if shutil.which("prometheus"):
-                return shutil.which("prometheus")  # type: ignore[return-value]
+                return shutil.which("prometheus")  # type: ignore[return-value]  # not None: checked on the line above
     raise PrometheusUnavailable("prometheus is not installed: `sudo apt-get install prometheus` (Debian/Ubuntu)")
 
 

@@ -47,7 +47,7 @@ class LocalS3:
                     break
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"moto server exited: {(self.directory / 'moto.log').read_text()[-2000:]}")
+                    raise RuntimeError(f"moto server exited: {(self.directory / 'moto.log').read_text()[-2000:]}") from None
                 time.sleep(0.1)
         self.client().create_bucket(Bucket=self.bucket)
         return self

@@ -115,7 +115,7 @@ def test_generated_subscriptions(server, live_schema):
 CASES = corpus.corpus()
 
 
-@pytest.mark.parametrize("name, request_kwargs", [pytest.param(name, kwargs, id=name[:60]) for name, kwargs in CASES])
+@pytest.mark.parametrize(("name", "request_kwargs"), [pytest.param(name, kwargs, id=name[:60]) for name, kwargs in CASES])
 def test_hand_made_corpus(server, name, request_kwargs):
     ids = {"dataset": server.real_ids[0], "model": server.real_ids[3], "foreign_dataset": server.foreign_ids[0]}
     answer = server.post(**corpus.fill(request_kwargs, ids))

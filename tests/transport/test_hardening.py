@@ -61,7 +61,7 @@ def assert_user_error(payload: dict, code: str, field: list[str]) -> None:
 PREDICT = """mutation($i: PredictInput!) { predict(input: $i) { predictions { value } errors { code message field } } }"""
 
 
-@pytest.mark.parametrize("row, field", [
+@pytest.mark.parametrize(("row", "field"), [
     ({"n": 10**400, "x": 1.0}, ["rows", "0", "n"]),
     ({"n": 1, "x": -(10**309)}, ["rows", "0", "x"]),
 ])
@@ -102,8 +102,10 @@ BAD_URLS = ["http://[::1", "http://127.0.0.1:99999/", f"http://{'a' * 64}.exampl
             "http://a..b/", "http://-bad.example/", "http://1.2.3.4.5/", "http://2130706433/", "http://[fe80::1%25eth0]/",
             "http://host:0/", "http://host:-1/", "http://\u0378.example/", f"http://{'a.' * 127}example/",
             "http://%00/", "http://[v1.x]/", "https://[::1]:65536/", "http://example.com/\x00"]
-CREATE = """mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { pipeline { id } errors { code message field } } }"""
-PREVIEW = """mutation($i: PreviewSourceInput!) { previewSource(input: $i) { preview { log } errors { code message field } } }"""
+CREATE = """mutation($i: CreatePipelineInput!) { createPipeline(input: $i) { pipeline { id } errors { code
+message field } } }"""
+PREVIEW = """mutation($i: PreviewSourceInput!) { previewSource(input: $i) { preview { log } errors { code message
+field } } }"""
 
 
 @pytest.mark.parametrize("url", BAD_URLS)
@@ -156,7 +158,7 @@ def test_datetime_features_of_zone_aware_times(world):
         {"datetimeFeatures": {"columns": ["when"], "parts": ["year", "hour", "epoch"]}}]}})["data"]["preprocessDataset"]
     assert finished(world, payload["job"]["id"])["status"] == "SUCCEEDED"
     table = ask(world, ROWS_OF, {"id": payload["dataset"]["id"]})["data"]["dataset"]["rows"]
-    first = dict(zip(table["columns"], table["rows"][0]))
+    first = dict(zip(table["columns"], table["rows"][0], strict=True))
     assert first["when_year"] == 2024 and first["when_hour"] == 8  # 10:00+02:00 is 08:00 UTC
 
 
@@ -188,7 +190,7 @@ def test_the_same_steps_run_in_a_pipeline(world):
 JOB_COUNT = "{ jobs(first: 1) { totalCount } models(first: 1) { totalCount } }"
 
 
-@pytest.mark.parametrize("spec, field", [
+@pytest.mark.parametrize(("spec", "field"), [
     ({"seed": -1}, ["seed"]),
     ({"seed": -(2**31)}, ["seed"]),
     ({"testSize": 0.999}, ["testSize"]),
@@ -229,7 +231,7 @@ def test_analyze_refuses_an_identifier_target_as_train_model_does(world):
     assert ask(world, JOB_COUNT)["data"] == before
 
 
-@pytest.mark.parametrize("csv, field", [
+@pytest.mark.parametrize(("csv", "field"), [
     ({"encoding": "rot13"}, ["csv", "encoding"]),
     ({"encoding": "base64"}, ["csv", "encoding"]),
     ({"encoding": "zlib"}, ["csv", "encoding"]),

@@ -38,7 +38,8 @@ def parameter_names(function) -> list[str]:
 # --- schema/fanout.py: SharedEventExecutor overrides graphql-core's per-event executor ---------------------------
 
 def gated_lines(ctx: JobContext) -> dict:
-    """Test job body: say it waits, wait for the gate file, then log `lines` lines (every subscriber is live by then)."""
+    """Test job body: say it waits, wait for the gate file, then log `lines` lines (every subscriber is live by
+    then)."""
     ctx.log("waiting for the gate")
     gate, deadline = Path(ctx.params["gate"]), time.monotonic() + 60
     while not gate.exists() and time.monotonic() < deadline:
@@ -124,7 +125,8 @@ def test_subscribers_of_one_job_share_each_events_execution_and_encoding(tmp_pat
     assert [e["log"]["message"] for e in live if e["kind"] == "LOG"] == [f"line {i}" for i in range(lines)]
     assert live[-1]["kind"] == "STATUS" and live[-1]["job"]["status"] == "SUCCEEDED"
     assert all(stream == live for stream in streams), "every subscriber gets the same events"
-    # Without sharing these would be subscribers x len(live): the executor ran each event once, the view encoded it once.
+    # Without sharing these would be subscribers x len(live): the executor ran each event once, the view encoded it
+    # once.
     assert state.shared_events.executions - executions == len(live)
     assert state.shared_events.encodings - encodings == len(live)
 
@@ -203,9 +205,8 @@ def test_a_pinned_client_refuses_a_disallowed_address_through_the_replaced_pool(
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     with httpx.Client() as plain:  # the server is there: httpx's own pool would connect
         assert plain.get(local_server).text == "ok"
-    with pinned_client([], context) as client:
-        with pytest.raises(ServiceError) as refused:
-            client.get(local_server)
+    with pinned_client([], context) as client, pytest.raises(ServiceError) as refused:
+        client.get(local_server)
     assert refused.value.code == "INVALID_INPUT" and "127.0.0.1" in refused.value.message
     assert "non-public address" in refused.value.message
     with pinned_client(["127.0.0.1"], context) as client:  # the same pool with the address allowed: it connects

@@ -129,7 +129,7 @@ def test_job_updates_streams_only_the_callers_jobs(client, token):
             seen.append(message["payload"]["data"]["jobUpdates"])
         socket.send_json({"id": "u", "type": "complete"})
     assert {update["id"] for update in seen} == {mine}
-    assert [u["status"] for u in seen][0] == "QUEUED" and "RUNNING" in [u["status"] for u in seen]
+    assert next(u["status"] for u in seen) == "QUEUED" and "RUNNING" in [u["status"] for u in seen]
 
 
 def test_batched_job_events_carry_every_line_once(client, token):
@@ -172,7 +172,7 @@ def test_subscribers_sharing_a_job_each_get_their_own_selection(client, token):
     assert len(lines) >= 4 and all(set(line) == {"seq", "message"} for line in lines)
     # Status and progress events are live only (not replayed), so a subscription attached a moment
     # later may miss the first of them; log lines are replayed, and every stream ends the same way.
-    logs_of = lambda op_id: [e for e in events[op_id] if e["kind"] == "LOG"]  # noqa: E731
+    logs_of = lambda op_id: [e for e in events[op_id] if e["kind"] == "LOG"]  # noqa: E731 - a one-line helper beside the asserts that read it
     assert logs_of("full2") == logs_of("full1") and events["full2"][-1] == events["full1"][-1]
     assert [e["log"] for e in events["lean"] if e["kind"] == "LOG"] == [{"seq": line["seq"]} for line in lines]
     assert [e["log"] for e in events["with"] if e["kind"] == "LOG"] == lines

@@ -65,7 +65,7 @@ def test_chunked_upload_over_the_limit_is_cut_off(tmp_path):
 
         def body():
             yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n"
-                   f"--{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\": [\"variables.input.file\"]}}\r\n"
+                   f"--{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n" '{"0": ["variables.input.file"]}\r\n'
                    f"--{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"a.csv\"\r\n"
                    f"Content-Type: text/csv\r\n\r\na,b\r\n").encode()
             for _ in range(300):

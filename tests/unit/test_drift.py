@@ -77,5 +77,5 @@ def test_thresholds_are_bounded_where_the_score_is():
     assert valid_threshold(DriftMethod.KS, 0.05) and not valid_threshold(DriftMethod.KS, 1.5)
     assert valid_threshold(DriftMethod.PSI, 2.0) and not valid_threshold(DriftMethod.JENSEN_SHANNON, 0)
     assert not valid_threshold(DriftMethod.WASSERSTEIN, float("nan"))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs numbers"):
         drift_test(pd.Series(["a"]), pd.Series(["b"]), numeric=False, method=DriftMethod.KS)

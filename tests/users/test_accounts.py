@@ -169,7 +169,8 @@ def test_admins_list_accounts_change_roles_and_disable_on_every_replica_at_once(
                                                                                  "role": "MEMBER"}}]}
         assert gql(replica_a, "{ users { totalCount } }", token=member["accessToken"])["errors"][0]["extensions"][
             "code"] == "FORBIDDEN"
-        role = """mutation($id: ID!) { setUserRole(input: {userId: $id, role: ADMIN}) { user { role } errors { code } } }"""
+        role = """mutation($id: ID!) { setUserRole(input: {userId: $id, role: ADMIN}) { user { role } errors {
+        code } } }"""
         assert gql(replica_a, role, {"id": member_id}, admin)["data"]["setUserRole"]["user"]["role"] == "ADMIN"
         disable = """mutation($id: ID!, $d: Boolean!) { setUserDisabled(input: {userId: $id, disabled: $d}) {
           user { disabled } errors { code field } } }"""

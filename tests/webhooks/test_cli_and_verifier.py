@@ -65,7 +65,7 @@ def test_create_list_deliveries_delete_with_the_example_verifier_receiving(serve
         try:
             event = json.loads(lines.get(timeout=30))
         except Empty:
-            raise AssertionError(f"the verifier printed nothing: {process.stderr.read() if process.poll() else ''}")
+            raise AssertionError(f"the verifier printed nothing: {process.stderr.read() if process.poll() else ''}") from None
         assert event["type"] == "JOB_FINISHED" and event["data"]["kind"] == "INGEST"
         assert event["data"]["status"] == "SUCCEEDED"
 

@@ -77,7 +77,7 @@ def test_a_worker_killed_mid_delivery_lets_another_deliver_it_with_the_same_id(c
     _, token = client.register()
     release = threading.Event()
     path = f"/killed-{cluster.database_url[:5]}"
-    hook = webhook(client, token, receiver.on(path, lambda hit: 200 if hit > 1 or release.wait(30) else 200))
+    hook = webhook(client, token, receiver.on(path, lambda hit: 200 if hit > 1 or release.wait(30) else 200))  # noqa: RUF034 - waits, then 200
     try:
         finished_upload(client, token)
         [first] = receiver.wait_for(path, 1)

@@ -18,7 +18,7 @@ from tests.pipelines.operations import create as create_pipeline
 from tests.pipelines.operations import run as run_pipeline
 from tests.registry.test_registry import alias, frame, registered, train_all
 from tests.support.graphql import gql, ingest
-from tests.webhooks.test_webhooks import (client, create, receiver, wait_settled,  # noqa: F401  (fixtures)
+from tests.webhooks.test_webhooks import (client, create, receiver, wait_settled,  # noqa: F401 - fixtures, requested by name
                                           webhook_client)
 
 DELETE_ALIAS = """mutation($input: DeleteModelAliasInput!) { deleteModelAlias(input: $input) { errors { code } } }"""
@@ -28,7 +28,7 @@ def bodies(found: list[dict]) -> list[dict]:
     return [json.loads(d["body"]) for d in reversed(found)]  # oldest first
 
 
-def test_a_pipeline_run_finishing_is_delivered_with_its_failed_checks(client, receiver, token):  # noqa: F811
+def test_a_pipeline_run_finishing_is_delivered_with_its_failed_checks(client, receiver, token):  # noqa: F811 - the imported fixture, requested by name
     hook = create(client, token, url=receiver.url("/runs"), events=["PIPELINE_RUN_FINISHED"])["webhook"]
     dataset = ingest(client, token, b"a,b\n1,x\n2,y\n", "small.csv", expect="SUCCEEDED")
     made = create_pipeline(client, token, name="copy", source={"dataset": {"datasetId": dataset["id"]}},
@@ -45,7 +45,7 @@ def test_a_pipeline_run_finishing_is_delivered_with_its_failed_checks(client, re
     assert [r.event["type"] for r in receiver.at("/runs")] == ["PIPELINE_RUN_FINISHED"]
 
 
-def test_an_alias_moved_and_deleted_is_delivered(client, receiver, token):  # noqa: F811
+def test_an_alias_moved_and_deleted_is_delivered(client, receiver, token):  # noqa: F811 - the imported fixture, requested by name
     hook = create(client, token, url=receiver.url("/aliases"), events=["MODEL_ALIAS_MOVED"])["webhook"]
     dataset = ingest(client, token, frame().to_csv(index=False).encode(), "churn.csv")
     [model] = train_all(client, token, dataset["id"], ("LINEAR_REGRESSION", {}))
@@ -81,7 +81,7 @@ def test_backoff_doubles_with_jitter_and_is_capped():
         assert all(ceiling / 2 <= d <= ceiling for d in delays) and len(set(delays)) > 100
 
 
-def test_an_event_is_queued_with_its_cause_or_not_at_all(client, receiver, token, user):  # noqa: F811
+def test_an_event_is_queued_with_its_cause_or_not_at_all(client, receiver, token, user):  # noqa: F811 - the imported fixture, requested by name
     """The outbox: `publish` writes in the caller's transaction; a rollback leaves no delivery behind."""
     hook = create(client, token, url=receiver.url("/outbox"), events=["DRIFT_ALERT"])["webhook"]
     owner = raw_id(user["user"]["id"], "User")

@@ -3,6 +3,7 @@ failed deliveries are retried with the same delivery id, a hanging endpoint dela
 nothing, and nobody sees another user's webhooks."""
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import datetime, timedelta, timezone
 import time
@@ -103,7 +104,7 @@ def test_a_500_is_retried_with_backoff_and_the_same_delivery_id(client, receiver
 
     attempts = receiver.wait_for("/flaky", 3)
     assert len({a.headers["webhook-id"] for a in attempts}) == 1
-    gaps = [later.at - earlier.at for earlier, later in zip(attempts, attempts[1:])]
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
     assert gaps[0] >= 0.15 and gaps[1] >= 0.3  # 0.3 s then 0.6 s, each at least half by the jitter
     [logged] = wait_settled(client, token, hook["id"])
     assert logged["status"] == "DELIVERED" and logged["attempts"] == 3 and logged["responseCode"] == 200
@@ -123,7 +124,7 @@ def test_an_endpoint_that_never_accepts_is_given_up_after_the_retry_window(tmp_p
 
 def test_a_hanging_endpoint_delays_neither_jobs_nor_other_webhooks(client, receiver, token):
     release = threading.Event()
-    hanging = receiver.on("/hang", lambda hit: 200 if release.wait(10) else 200)
+    hanging = receiver.on("/hang", lambda hit: 200 if release.wait(10) else 200)  # noqa: RUF034 - waits, then 200
     slow = create(client, token, url=hanging, events=["JOB_FINISHED"])["webhook"]
     create(client, token, url=receiver.url("/prompt"), events=["JOB_FINISHED"])
     try:
@@ -160,7 +161,7 @@ def json_of(delivery: dict) -> dict:
     return json.loads(delivery["body"])
 
 
-@pytest.mark.parametrize("values, field, message", [
+@pytest.mark.parametrize(("values", "field", "message"), [
     ({"url": "http://127.0.0.1:9/x"}, ["url"], "must be https://"),
     ({"url": "https://10.255.255.1/x"}, ["url"], "a non-public address; webhooks may not reach it"),
     ({"url": "https://nowhere.invalid/x"}, ["url"], "Cannot resolve nowhere.invalid"),

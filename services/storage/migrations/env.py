@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 from sqlmodel import SQLModel
 
-from services.storage import tables  # noqa: F401  (registers the tables on the metadata)
+from services.storage import tables  # noqa: F401 - registers the tables on the metadata
 from services.storage.db import MIGRATION_LOCK_KEY, _set_sqlite_pragmas, migration_url
 
 config = context.config
