@@ -71,22 +71,26 @@ def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bin
     is_number = _is_number(arrow_type)
     if is_number:
         full = col_stats.float_column(column)
-        values = full[~np.isnan(full)]
+        missing = np.isnan(full)
+        values = full[~missing] if missing.any() else full
         count = int(values.size)  # NaN counts as missing, as in pandas
         top, distinct, level_counts, ordered = col_stats.numeric_levels(values, count, pa.types.is_integer(arrow_type))
         level_counts = level_counts if distinct <= len(top) else None
     else:
         count = rows - column.null_count
-        top, distinct, level_counts = col_stats.top_values(column, count) if count else ([], 0, None)
+        integers = col_stats.moment_integers(column) if _is_moment(arrow_type) else None
+        unique = col_stats.unique_moment_levels(column, integers) if integers is not None else None
+        top, distinct, level_counts = (unique if unique is not None else col_stats.top_values(column, count) if count
+                                       else ([], 0, None))
     profile = _column_profile(name, meta, rows, count, distinct, top, exact=True)
     if is_number:
         profile["numeric"] = col_stats.numeric_stats(values, ordered)
         profile["histogram"] = col_stats.histogram(ordered, bins, profile["numeric"].get("iqr"), is_sorted=True)
-        finite = ordered[np.isfinite(ordered)]
+        finite = col_stats.finite_part(ordered)
         if finite.size and finite[-1] > finite[0]:
             extra["uniform_counts"] = col_stats.sorted_histogram(finite, 10, finite[0], finite[-1])[0].tolist()
     elif _is_moment(arrow_type):
-        seconds = col_stats.datetime_seconds(column)
+        seconds = col_stats.moment_seconds(integers, arrow_type)
         profile["datetime"], profile["histogram"] = col_stats.datetime_stats(seconds, bins)
         extra["seconds"] = seconds
     elif _is_text(arrow_type):
