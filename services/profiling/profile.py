@@ -73,6 +73,7 @@ def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bin
         full = col_stats.float_column(column)
         missing = np.isnan(full)
         values = full[~missing] if missing.any() else full
+        extra["floats"] = full  # every row, NaN for null: the correlation sample is gathered from it
         count = int(values.size)  # NaN counts as missing, as in pandas
         top, distinct, level_counts, ordered = col_stats.numeric_levels(values, count, pa.types.is_integer(arrow_type))
         level_counts = level_counts if distinct <= len(top) else None
@@ -210,7 +211,12 @@ def profile_source(source, column_meta: list[dict[str, Any]], *, bins: int | Non
             def in_memory_column(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 column = source.column(name)
                 profile, extra = profile_column(name, column, meta_by_name[name], bins)
-                if _is_number(column.type) or meta_by_name[name]["semantic_type"] in ("CATEGORICAL", "BOOLEAN"):
+                floats = extra.pop("floats", None)
+                categorical = meta_by_name[name]["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
+                if picks is not None and floats is not None and not categorical:
+                    # a gather from the floats already made: what the correlations read, at a tenth of Arrow's take
+                    extra["sample"] = pa.array(floats[picks])
+                elif _is_number(column.type) or categorical:
                     extra["sample"] = column if picks is None else column.take(picks)  # while it is in memory
                 return profile, extra
             in_memory = {name: pool.submit(in_memory_column, name) for name in names if fits[name]}
