@@ -171,17 +171,30 @@ def most_frequent(frequencies: np.ndarray, keep: int = TOP_VALUES_KEPT) -> np.nd
     return np.lexsort((np.arange(frequencies.size), -frequencies))
 
 
-def top_values(column: pa.ChunkedArray, non_null: int) -> tuple[list[dict[str, Any]], int, np.ndarray]:
+def level_counts(column: pa.ChunkedArray, *, many: bool = False) -> tuple[pa.Array, np.ndarray]:
+    """Every level in first-seen order and its count, as pc.value_counts gives them. With `many` levels (free
+    text), encoding then counting the codes is a fifth faster than value_counts' own hash table; with few, slower."""
+    present = pc.drop_null(column)
+    if not many or len(present) == 0:
+        counts = pc.value_counts(present)
+        return counts.field("values"), counts.field("counts").to_numpy()
+    encoded = pc.dictionary_encode(present)  # one dictionary for every chunk, in first-seen order
+    levels = max((chunk.dictionary for chunk in encoded.chunks), key=len)
+    codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks])
+    return levels, np.bincount(codes, minlength=len(levels)).astype(np.int64, copy=False)
+
+
+def top_values(column: pa.ChunkedArray, non_null: int, *, many: bool = False
+               ) -> tuple[list[dict[str, Any]], int, np.ndarray]:
     """The most frequent values, the distinct count and every level's count, from one hash pass."""
-    counts = pc.value_counts(pc.drop_null(column))
-    if len(counts) == 0:
+    levels, frequencies = level_counts(column, many=many)
+    if len(levels) == 0:
         return [], 0, np.empty(0, dtype=np.int64)
-    frequencies = counts.field("counts").to_numpy()
     order = most_frequent(frequencies)
-    values = counts.field("values").take(pa.array(order)).to_pylist()
+    values = levels.take(pa.array(order)).to_pylist()
     top = [{"value": json_scalar(value), "count": int(frequencies[i]), "ratio": float(frequencies[i]) / non_null}
            for value, i in zip(values, order)]
-    return top, len(counts), frequencies
+    return top, len(levels), frequencies
 
 
 def numeric_levels(values: np.ndarray, non_null: int, integer: bool

@@ -81,8 +81,9 @@ def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bin
         count = rows - column.null_count
         integers = col_stats.moment_integers(column) if _is_moment(arrow_type) else None
         unique = col_stats.unique_moment_levels(column, integers) if integers is not None else None
-        top, distinct, level_counts = (unique if unique is not None else col_stats.top_values(column, count) if count
-                                       else ([], 0, None))
+        many = semantic in ("TEXT", "IDENTIFIER") and _is_text(arrow_type)  # free text: mostly distinct values
+        top, distinct, level_counts = (unique if unique is not None else
+                                       col_stats.top_values(column, count, many=many) if count else ([], 0, None))
     profile = _column_profile(name, meta, rows, count, distinct, top, exact=True)
     if is_number:
         profile["numeric"] = col_stats.numeric_stats(values, ordered)

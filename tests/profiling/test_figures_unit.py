@@ -9,8 +9,8 @@ import pyarrow.compute as pc
 import pytest
 from scipy import stats
 
-from services.profiling.columns import (datetime_seconds, moment_integers, monotonic, numeric_stats, sorted_mad,
-                                        top_values, unique_moment_levels)
+from services.profiling.columns import (datetime_seconds, level_counts, moment_integers, monotonic, numeric_stats,
+                                        sorted_mad, top_values, unique_moment_levels)
 from services.profiling.statistics import average_ranks
 
 
@@ -99,3 +99,17 @@ def test_sub_second_timestamps_are_floored_to_seconds_as_the_engine_does():
     assert datetime_seconds(nanos).tolist() == [1.0]
     days = pa.chunked_array([pa.array([1, 2], pa.date32())])
     assert datetime_seconds(days).tolist() == pc.cast(pc.cast(days, pa.timestamp("s")), pa.int64()).to_numpy().tolist()
+
+
+def test_counting_encoded_text_gives_value_counts_levels_in_the_same_order():
+    rng = np.random.default_rng(5)
+    words = np.array([f"word {k}" for k in range(700)])
+    column = pa.chunked_array([pa.array(words[rng.integers(0, 700, 900)], mask=rng.random(900) < 0.1),
+                               pa.array([], pa.string()), pa.array(words[rng.integers(0, 700, 400)])])
+    expected = pc.value_counts(pc.drop_null(column))
+    levels, counts = level_counts(column, many=True)
+    assert levels.equals(expected.field("values")) and counts.tolist() == expected.field("counts").to_pylist()
+    encoded, hashed = top_values(column, 1200, many=True), top_values(column, 1200)
+    assert encoded[:2] == hashed[:2] and np.array_equal(encoded[2], hashed[2])
+    empty = pa.chunked_array([pa.array([None, None], pa.string())])
+    assert top_values(empty, 0, many=True)[:2] == ([], 0)
