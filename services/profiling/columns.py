@@ -77,10 +77,10 @@ def sorted_mad(deviations: np.ndarray, shift: float) -> float:
     split = low
 
     def falling(j: int) -> float:  # |d| left of the split, nearest first
-        return -(deviations[split - 1 - j] + shift)
+        return float(-(deviations[split - 1 - j] + shift))
 
     def rising(j: int) -> float:  # |d| from the split on
-        return deviations[split + j] + shift
+        return float(deviations[split + j] + shift)
 
     def smallest(k: int) -> float:  # the k-th smallest (from 0) of both runs
         taken, lefts, rights = k + 1, split, n - split
