@@ -51,9 +51,10 @@ def binned(expression: str, low: float, high: float, bins: int) -> str:
     first = f"least(CAST(floor(({expression} - {low!r}) * {norm!r}) AS BIGINT), {bins - 1})"
     edge_list = _floats(edges.tolist())
     # numpy then moves a value one bin down or up when floating point put it across an edge
-    return (f"(SELECT CASE WHEN x < {edge_list}[i + 1] THEN i - 1 "
-            f"WHEN x >= {edge_list}[i + 2] AND i != {bins - 1} THEN i + 1 ELSE i END "
-            f"FROM (SELECT {expression} AS x, {first} AS i))")
+    # the aliases are not names a user's column could shadow (a column "x" made DuckDB bind the alias instead)
+    return (f"(SELECT CASE WHEN binned_x_ < {edge_list}[binned_i_ + 1] THEN binned_i_ - 1 "
+            f"WHEN binned_x_ >= {edge_list}[binned_i_ + 2] AND binned_i_ != {bins - 1} THEN binned_i_ + 1 "
+            f"ELSE binned_i_ END FROM (SELECT {expression} AS binned_x_, {first} AS binned_i_))")
 
 
 def histogram_from(counts: dict[Any, int] | None, low: float, high: float, bins: int) -> Histogram:
@@ -97,7 +98,7 @@ class LargeColumn:
             distinct = self.one("SELECT count(*) FROM levels")[0]
             top = self.connection.sql(f"SELECT v, n FROM levels ORDER BY {order} "
                                       f"LIMIT {col_stats.TOP_VALUES_KEPT}").to_arrow_table()
-            all_counts = (np.array(self.one("SELECT list(n ORDER BY n DESC) FROM levels")[0], dtype=np.int64)
+            all_counts = (np.array(self.one("SELECT list(n ORDER BY n DESC) FROM levels")[0] or [], dtype=np.int64)
                           if distinct <= 10_000 else None)
             self.connection.execute("DROP TABLE levels")
             return list(zip(top.column(0).to_pylist(), top.column(1).to_pylist(), strict=True)), int(distinct), all_counts
@@ -129,6 +130,8 @@ class LargeColumn:
             f"SELECT count_if({present}), count_if(isfinite({v})), count_if({v} = 0), count_if({v} < 0), "
             f"fsum({v}) FILTER (isfinite({v})), min({v}) FILTER (isfinite({v})), max({v}) FILTER (isfinite({v})) "
             "FROM profiled")
+        # count_if over no rows is NULL, not 0 (an empty table)
+        non_null, n, zeros, negatives = (x or 0 for x in (non_null, n, zeros, negatives))
         levels, distinct, all_counts = self.levels(v, present, non_null, key_bytes=8, order="n DESC, v")
         integer = pa.types.is_integer(self.type)
         top = self.top_list(levels, non_null, lambda x: int(x) if integer and x is not None and math.isfinite(x)

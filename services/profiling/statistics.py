@@ -36,7 +36,16 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     """Average ranks of the non-NaN values (NaN stays NaN), as pandas ranks for Spearman."""
     ranks = np.full(values.size, np.nan)
     present = ~np.isnan(values)
-    ranks[present] = scipy_stats.rankdata(values[present], method="average")
+    kept = values[present]
+    # scipy's rankdata(method="average") without its per-call overhead (a third of the correlations' time):
+    # ranks are whole or half numbers, so the average of a tie group's ranks is exact either way
+    order = np.argsort(kept)
+    ordered = kept[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], ordered.size]
+    averaged = np.empty(kept.size)
+    averaged[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
+    ranks[present] = averaged
     return ranks
 
 
@@ -56,10 +65,13 @@ def numeric_correlations(values: dict[str, np.ndarray], seed: int = 0) -> dict[s
     sample = frame if len(frame) <= KENDALL_SAMPLE_ROWS else frame.sample(KENDALL_SAMPLE_ROWS, random_state=seed)
     k = frame.shape[1]
     kendall = np.eye(k)
+    columns = sample.to_numpy(dtype=np.float64).T  # the pairs' complete rows by mask: pandas' dropna per pair cost
+    present = ~np.isnan(columns)                    # as much as the statistic
     for i in range(k):
         for j in range(i + 1, k):
-            pair = sample.iloc[:, [i, j]].dropna()
-            tau = scipy_stats.kendalltau(pair.iloc[:, 0], pair.iloc[:, 1]).statistic if len(pair) > 1 else np.nan
+            both = present[i] & present[j]
+            tau = (scipy_stats.kendalltau(columns[i][both], columns[j][both]).statistic if np.count_nonzero(both) > 1
+                   else np.nan)
             kendall[i, j] = kendall[j, i] = tau
     result["KENDALL"] = _clean_matrix(kendall)
     return result

@@ -50,3 +50,19 @@ def test_engine_path_matches_the_in_memory_path_on_every_exact_figure(tmp_path):
             assert sum(column["histogram"]["counts"]) == sum(exact["histogram"]["counts"])
     kinds = {(a["kind"], a["column"]) for a in engine["alerts"] if a["kind"] != "OUTLIERS"}
     assert kinds == {(a["kind"], a["column"]) for a in in_memory["alerts"] if a["kind"] != "OUTLIERS"}
+
+
+def test_engine_path_profiles_an_all_null_column_a_column_named_x_and_an_empty_table(tmp_path):
+    table = pa.table({"x": pa.array([0.5 * i for i in range(60)]), "i": pa.array(list(range(60))),
+                      "nothing": pa.array([None] * 60, pa.float64()),
+                      "never": pa.array([None] * 60, pa.timestamp("s")), "blank": pa.array([None] * 60, pa.string())})
+    meta = [{"name": name, "semantic_type": "DATETIME" if name == "never" else "TEXT" if name == "blank" else "NUMERIC",
+             "dtype": "x"} for name in table.column_names]
+    for rows in (60, 0):
+        path = tmp_path / f"data_{rows}.parquet"
+        pq.write_table(table.slice(0, rows), path)
+        in_memory = profile_parquet(path, meta, memory_mb=2048, scratch_dir=tmp_path / f"a{rows}")
+        engine = profile_parquet(path, meta, memory_mb=0, scratch_dir=tmp_path / f"b{rows}")
+        assert engine["sampling"]["in_memory_columns"] == [] and engine["row_count"] == rows
+        same(in_memory, engine)
+        assert [c["count"] for c in engine["columns"]] == [rows, rows, 0, 0, 0]

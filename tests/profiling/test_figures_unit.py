@@ -1,0 +1,115 @@
+"""The faster ways the in-memory profile computes its figures give exactly what the plain ways gave: MAD by
+binary search against np.median, counts from the sorted values against direct counts, ranks against scipy,
+one sort of an all-unique time column against Arrow's hash kernel. Pure functions: no server."""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from scipy import stats
+
+from services.profiling.columns import (datetime_seconds, level_counts, moment_integers, monotonic, numeric_stats,
+                                        sorted_mad, top_values, unique_moment_levels)
+from services.profiling.statistics import average_ranks
+
+
+def arrays(seed: int = 0):
+    """Values of the kinds that trip selection and rounding: ties, signed zeros, huge and tiny magnitudes."""
+    rng = np.random.default_rng(seed)
+    for trial in range(3000):
+        n = int(rng.integers(1, 60)) if trial % 10 else int(rng.integers(60, 4000))
+        kind = trial % 5
+        if kind == 0:
+            yield rng.normal(size=n)
+        elif kind == 1:
+            yield rng.integers(-3, 4, n).astype(float)
+        elif kind == 2:
+            yield np.round(rng.lognormal(size=n), 2)
+        elif kind == 3:
+            yield np.full(n, rng.normal())
+        else:
+            yield rng.choice([-0.0, 0.0, 1e-300, -1e-300, 5.0, 1e300, -1e300], n)
+
+
+def test_mad_by_binary_search_is_np_median_bit_for_bit():
+    for values in arrays():
+        ordered = np.sort(values)
+        mean = ordered.sum() / ordered.size
+        median = float(np.median(ordered))
+        deviations = ordered - mean
+        expected = float(np.median(np.abs(deviations + (mean - median))))
+        assert sorted_mad(deviations, mean - median) == expected, values
+
+
+def test_counts_from_the_sorted_values_match_direct_counts():
+    rng = np.random.default_rng(3)
+    values = rng.choice([-np.inf, np.inf, -0.0, 0.0, -2.5, 3.0, 7.0], 5000)
+    found = numeric_stats(values, np.sort(values))
+    finite = values[np.isfinite(values)]
+    assert found["zeros"] == np.count_nonzero(values == 0) and found["negatives"] == np.count_nonzero(values < 0)
+    assert found["infinite"] == np.count_nonzero(~np.isfinite(values))
+    assert found["min"] == finite.min() and found["max"] == finite.max() and found["sum"] == float(np.sort(finite).sum())
+    assert numeric_stats(np.array([np.inf, -np.inf]), np.array([-np.inf, np.inf])) == {
+        "zeros": 0, "negatives": 1, "infinite": 2, "outliers": 0, "monotonic": None}
+
+
+@pytest.mark.parametrize("values, expected", [
+    (np.arange(5000.0), "increasing"),
+    (np.r_[np.arange(3000.0), 10.0, np.arange(3000.0, 4000.0)], None),  # the probe passes, the full pass does not
+    (-np.arange(5000.0), "decreasing"),
+    (np.full(5000, 2.0), None),                                          # constant is neither
+    (np.r_[1.0, 0.0, np.arange(5000.0)], None),                          # the probe decides
+    (np.array([3.0]), None),
+])
+def test_monotonic_probe_then_full_pass(values, expected):
+    assert monotonic(values) == expected
+
+
+def test_average_ranks_match_scipy_with_ties_and_missing_values():
+    rng = np.random.default_rng(2)
+    for trial in range(300):
+        values = (rng.integers(0, 15, 400) if trial % 2 else rng.normal(size=400)).astype(float)
+        values[rng.random(400) < 0.2] = np.nan
+        present = ~np.isnan(values)
+        ranks = average_ranks(values)
+        assert np.array_equal(ranks[present], stats.rankdata(values[present], method="average"))
+        assert np.isnan(ranks[~present]).all()
+
+
+def test_an_all_unique_time_column_gets_the_hash_kernels_top_values_from_one_sort():
+    rng = np.random.default_rng(4)
+    stamps = np.datetime64("2021-03-01T00:00:00") + rng.permutation(3000).astype("timedelta64[s]")
+    column = pa.chunked_array([pa.array(stamps[:1000], mask=rng.random(1000) < 0.1),
+                               pa.array(stamps[1000:]).cast(pa.timestamp("s"))])
+    count = len(column) - column.null_count
+    found = unique_moment_levels(column, moment_integers(column))
+    expected = top_values(column, count)
+    assert found[0] == expected[0] and found[1] == expected[1] and np.array_equal(found[2], expected[2])
+    repeated = pa.chunked_array([pa.array(np.r_[stamps[:10], stamps[:1]])])
+    assert unique_moment_levels(repeated, moment_integers(repeated)) is None  # a repeat: the hash kernel decides
+    dates = pa.chunked_array([pa.array(np.datetime64("1950-01-01") + rng.permutation(500).astype("timedelta64[D]"))])
+    assert unique_moment_levels(dates, moment_integers(dates))[0] == top_values(dates, 500)[0]
+
+
+def test_sub_second_timestamps_are_floored_to_seconds_as_the_engine_does():
+    column = pa.chunked_array([pa.array([1500, -1500, None, 2000], pa.timestamp("ms", tz="UTC"))])
+    assert datetime_seconds(column).tolist() == [1.0, -2.0, 2.0]
+    nanos = pa.chunked_array([pa.array([1_999_999_999], pa.timestamp("ns"))])
+    assert datetime_seconds(nanos).tolist() == [1.0]
+    days = pa.chunked_array([pa.array([1, 2], pa.date32())])
+    assert datetime_seconds(days).tolist() == pc.cast(pc.cast(days, pa.timestamp("s")), pa.int64()).to_numpy().tolist()
+
+
+def test_counting_encoded_text_gives_value_counts_levels_in_the_same_order():
+    rng = np.random.default_rng(5)
+    words = np.array([f"word {k}" for k in range(700)])
+    column = pa.chunked_array([pa.array(words[rng.integers(0, 700, 900)], mask=rng.random(900) < 0.1),
+                               pa.array([], pa.string()), pa.array(words[rng.integers(0, 700, 400)])])
+    expected = pc.value_counts(pc.drop_null(column))
+    levels, counts = level_counts(column, many=True)
+    assert levels.equals(expected.field("values")) and counts.tolist() == expected.field("counts").to_pylist()
+    encoded, hashed = top_values(column, 1200, many=True), top_values(column, 1200)
+    assert encoded[:2] == hashed[:2] and np.array_equal(encoded[2], hashed[2])
+    empty = pa.chunked_array([pa.array([None, None], pa.string())])
+    assert top_values(empty, 0, many=True)[:2] == ([], 0)
