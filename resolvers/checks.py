@@ -27,33 +27,26 @@ class ChecksQuery:
                        "is profiled). Nothing is saved: edit the checks and pass them to createCheckSuite")
     async def suggest_checks(self, info: strawberry.Info, dataset_id: strawberry.ID) -> CheckSuiteDraft:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            dataset, checks = await service.suggest(session, owner_id=ctx.user_id, dataset_id=_dataset_id(dataset_id),
-                                                    data_dir=ctx.settings.resolved_data_dir)
+        dataset, checks = await ctx.owned(service.suggest, dataset_id=_dataset_id(dataset_id), data_dir=ctx.settings.resolved_data_dir)
         return CheckSuiteDraft(dataset=Dataset.from_row(dataset), checks=[Check.from_model(c) for c in checks])
 
     @query(description="One of the caller's check suites")
     async def check_suite(self, info: strawberry.Info, id: strawberry.ID) -> CheckSuite | None:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            row = await service.get_suite(session, owner_id=ctx.user_id, suite_id=raw_id(id, "CheckSuite"))
+        row = await ctx.owned(service.get_suite, suite_id=raw_id(id, "CheckSuite"))
         return CheckSuite.from_row(row) if row else None
 
     @query(description="The caller's check suites, newest first; `datasetId` narrows to one reference dataset")
     async def check_suites(self, info: strawberry.Info, dataset_id: strawberry.ID | None = None,
                            first: int | None = 20, after: str | None = None) -> CheckSuiteConnection:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            page = await service.list_suites(session, owner_id=ctx.user_id, dataset_id=_dataset_id(dataset_id),
-                                             first=20 if first is None else first, after=after,
-                                             max_first=ctx.settings.max_page_size)
+        page = await ctx.owned(service.list_suites, dataset_id=_dataset_id(dataset_id), **ctx.page(first, after))
         return CheckSuiteConnection.from_page(page, CheckSuite.from_row)
 
     @query(description="One of the caller's validations")
     async def validation(self, info: strawberry.Info, id: strawberry.ID) -> Validation | None:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            row = await service.get_validation(session, owner_id=ctx.user_id, validation_id=raw_id(id, "Validation"))
+        row = await ctx.owned(service.get_validation, validation_id=raw_id(id, "Validation"))
         return Validation.from_row(row) if row else None
 
     @query(description="The caller's validations, newest first; narrowed to a dataset and/or a suite if given")
@@ -61,11 +54,7 @@ class ChecksQuery:
                           suite_id: strawberry.ID | None = None, first: int | None = 20,
                           after: str | None = None) -> ValidationConnection:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            page = await service.list_validations(
-                session, owner_id=ctx.user_id, dataset_id=_dataset_id(dataset_id),
-                suite_id=(raw_id(suite_id, "CheckSuite") or "") if suite_id is not None else None,
-                first=20 if first is None else first, after=after, max_first=ctx.settings.max_page_size)
+        page = await ctx.owned(service.list_validations, dataset_id=_dataset_id(dataset_id), suite_id=(raw_id(suite_id, "CheckSuite") or "") if suite_id is not None else None, **ctx.page(first, after))
         return ValidationConnection.from_page(page, Validation.from_row)
 
 
@@ -75,24 +64,19 @@ class ChecksMutation:
                           "of the dataset's")
     async def create_check_suite(self, info: strawberry.Info, input: CreateCheckSuiteInput) -> CheckSuitePayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            row = await service.create_suite(session, owner_id=ctx.user_id, dataset_id=_dataset_id(input.dataset_id),
-                                             name=input.name, checks=given_checks(input.checks) or [])
+        row = await ctx.owned(service.create_suite, dataset_id=_dataset_id(input.dataset_id), name=input.name, checks=given_checks(input.checks) or [])
         return CheckSuitePayload(suite=CheckSuite.from_row(row))
 
     @mutation(description="Rename a suite and/or replace its checks; past validations keep the checks they ran")
     async def update_check_suite(self, info: strawberry.Info, input: UpdateCheckSuiteInput) -> CheckSuitePayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            row = await service.update_suite(session, owner_id=ctx.user_id, suite_id=raw_id(input.id, "CheckSuite"),
-                                             name=input.name, checks=given_checks(input.checks))
+        row = await ctx.owned(service.update_suite, suite_id=raw_id(input.id, "CheckSuite"), name=input.name, checks=given_checks(input.checks))
         return CheckSuitePayload(suite=CheckSuite.from_row(row))
 
     @mutation(description="Delete a suite; its validations stay (with the checks they ran)")
     async def delete_check_suite(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            await service.delete_suite(session, owner_id=ctx.user_id, suite_id=raw_id(input.id, "CheckSuite"))
+        await ctx.owned(service.delete_suite, suite_id=raw_id(input.id, "CheckSuite"))
         return DeletePayload(deleted_id=input.id)
 
     @mutation(description="Run a suite on a dataset in a VALIDATE job (live log as every job); the validation "

@@ -25,18 +25,14 @@ class ComparisonsQuery:
     @query(description="One of the caller's comparisons")
     async def comparison(self, info: strawberry.Info, id: strawberry.ID) -> Comparison | None:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            row = await comparisons.get_comparison(session, owner_id=ctx.user_id, comparison_id=raw_id(id, "Comparison"))
+        row = await ctx.owned(comparisons.get_comparison, comparison_id=raw_id(id, "Comparison"))
         return comparison_type(info, row) if row else None
 
     @query(description="The caller's comparisons, newest first; with `datasetId`, those the dataset is either side of")
     async def comparisons(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
                           dataset_id: strawberry.ID | None = None) -> ComparisonConnection:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            page = await comparisons.list_comparisons(
-                session, owner_id=ctx.user_id, first=20 if first is None else first, after=after,
-                dataset_id=raw_id(dataset_id, "Dataset") if dataset_id else None, max_first=ctx.settings.max_page_size)
+        page = await ctx.owned(comparisons.list_comparisons, dataset_id=raw_id(dataset_id, "Dataset") if dataset_id else None, **ctx.page(first, after))
         return ComparisonConnection.from_page(page, lambda row: comparison_type(info, row))
 
 

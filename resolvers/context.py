@@ -4,7 +4,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Concatenate, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,6 +16,8 @@ from services.jobs.bus import ServerBus
 from services.jobs.engine import JobEngine
 from services.ratelimit import RateLimiter
 from services.storage.tables import User
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from schema.fanout import SharedEvents
@@ -71,3 +74,13 @@ class Context:
         """The caller, where IsAuthenticated guards the field (as every field but a few does)."""
         assert self.user is not None, "guarded by IsAuthenticated"
         return self.user
+
+    async def owned(self, call: Callable[Concatenate[AsyncSession, ...], Awaitable[T]], /, **arguments: Any) -> T:
+        """One service call in a session of its own, on the caller's behalf: every owned read or write takes
+        `owner_id`, and here it can only be the caller's."""
+        async with self.session() as session:
+            return await call(session, owner_id=self.user_id, **arguments)
+
+    def page(self, first: int | None, after: str | None) -> dict[str, Any]:
+        """A connection's paging arguments as every service's list call takes them (20 by default, capped)."""
+        return {"first": 20 if first is None else first, "after": after, "max_first": self.settings.max_page_size}

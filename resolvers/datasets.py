@@ -53,9 +53,7 @@ class DatasetsQuery:
     async def datasets(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
                        search: str | None = None) -> DatasetConnection:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            page = await dataset_service.list_datasets(session, owner_id=ctx.user_id, first=20 if first is None else first,
-                                                       after=after, search=search, max_first=ctx.settings.max_page_size)
+        page = await ctx.owned(dataset_service.list_datasets, search=search, **ctx.page(first, after))
         return DatasetConnection.from_page(page, Dataset.from_row)
 
     @query()

@@ -34,10 +34,7 @@ class JobsQuery:
     async def jobs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
                    status: list[JobStatus] | None = None, kind: list[JobKind] | None = None) -> JobConnection:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            page = await queries.list_jobs(session, owner_id=ctx.user_id, first=20 if first is None else first,
-                                           after=after, statuses=[s.value for s in status or []],
-                                           kinds=[k.value for k in kind or []], max_first=ctx.settings.max_page_size)
+        page = await ctx.owned(queries.list_jobs, statuses=[s.value for s in status or []], kinds=[k.value for k in kind or []], **ctx.page(first, after))
         return JobConnection.from_page(page, JobType.from_row)
 
     @query()

@@ -74,8 +74,7 @@ class MaintenanceQuery:
         ctx: Context = info.context
         _require_admin(ctx)
         async with ctx.session() as session:
-            page = await maintenance_runs.list_runs(session, first=20 if first is None else first, after=after,
-                                                    max_first=ctx.settings.max_page_size)
+            page = await maintenance_runs.list_runs(session, **ctx.page(first, after))
         return JobConnection.from_page(page, JobType.from_row)
 
     @query(description="ADMIN only. Any user's job as this replica sees it: where it runs (worker, process, alive), "

@@ -35,10 +35,8 @@ class ModelsQuery:
     async def models(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
                      dataset_id: strawberry.ID | None = None) -> ModelConnection:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            page = await models.list_models(session, owner_id=ctx.user_id, first=20 if first is None else first,
-                                            after=after, dataset_id=raw_id(dataset_id, "Dataset") if dataset_id else None,
-                                            max_first=ctx.settings.max_page_size)
+        page = await ctx.owned(models.list_models, dataset_id=raw_id(dataset_id, "Dataset") if dataset_id else None,
+                               **ctx.page(first, after))
         return ModelConnection.from_page(page, Model.from_row)
 
     @query(description="By id, or by registry reference: 'churn@champion' (the model its alias points to now), "
@@ -49,8 +47,7 @@ class ModelsQuery:
         if reference is None:
             row = await ctx.loaders.model.load(model_id)
         else:
-            async with ctx.session() as session:
-                row = await models.find_model(session, owner_id=ctx.user_id, model_id=None, reference=reference)
+            row = await ctx.owned(models.find_model, model_id=None, reference=reference)
         return Model.from_row(row) if row else None
 
 
@@ -74,8 +71,7 @@ class ModelsMutation:
     async def predict(self, info: strawberry.Info, input: PredictInput) -> PredictPayload:
         ctx: Context = info.context
         model_id, reference = model_argument(input.model_id)
-        async with ctx.session() as session:
-            model = await models.find_model(session, owner_id=ctx.user_id, model_id=model_id, reference=reference)
+        model = await ctx.owned(models.find_model, model_id=model_id, reference=reference)
         if model is None:
             raise not_found("Model", ["modelId"])
         rows = list(input.rows)
@@ -105,9 +101,7 @@ class ModelsMutation:
     async def delete_model(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
         ctx: Context = info.context
         model_id = raw_id(input.id, "Model")
-        async with ctx.session() as session:
-            await models.delete_model(session, owner_id=ctx.user_id, model_id=model_id,
-                                      data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
+        await ctx.owned(models.delete_model, model_id=model_id, data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
         return DeletePayload(deleted_id=to_global_id("Model", model_id or ""))
 
 

@@ -25,11 +25,7 @@ class MonitoringQuery:
         `since`: the earliest window (default: the last 24)."""
         ctx: Context = info.context
         model_id_raw, reference = model_argument(model_id)
-        async with ctx.session() as session:
-            report = await monitoring.read_monitor(
-                session, owner_id=ctx.user_id, model_id=model_id_raw, reference=reference,
-                window=window, since=since,
-                config=ctx.app.monitor_config)
+        report = await ctx.owned(monitoring.read_monitor, model_id=model_id_raw, reference=reference, window=window, since=since, config=ctx.app.monitor_config)
         return ModelMonitor.from_report(report)
 
 

@@ -80,16 +80,13 @@ class PipelinesQuery:
     @query(description="The caller's pipelines, newest first")
     async def pipelines(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> PipelineConnection:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            page = await service.list_pipelines(session, owner_id=ctx.user_id, first=20 if first is None else first,
-                                                after=after, max_first=ctx.settings.max_page_size)
+        page = await ctx.owned(service.list_pipelines, **ctx.page(first, after))
         return PipelineConnection.from_page(page, Pipeline.from_row)
 
     @query()
     async def pipeline(self, info: strawberry.Info, id: strawberry.ID) -> Pipeline | None:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            row = await service.get_pipeline(session, owner_id=ctx.user_id, pipeline_id=raw_id(id, "Pipeline"))
+        row = await ctx.owned(service.get_pipeline, pipeline_id=raw_id(id, "Pipeline"))
         return Pipeline.from_row(row) if row else None
 
 
@@ -102,11 +99,7 @@ class PipelinesMutation:
         if input.checks is not None:  # left out of `config` when not given, as it was before checks existed
             config["checks"] = given_checks(input.checks)
         schedule = as_plain(input.schedule) if input.schedule is not None else None
-        async with ctx.session() as session:
-            row = await service.create_pipeline(session, owner_id=ctx.user_id, name=input.name, config=config,
-                                                allowed_hosts=ctx.settings.allowed_source_hosts, schedule=schedule,
-                                                import_dirs=ctx.settings.import_dirs,
-                                                min_schedule_seconds=ctx.settings.min_schedule_seconds)
+        row = await ctx.owned(service.create_pipeline, name=input.name, config=config, allowed_hosts=ctx.settings.allowed_source_hosts, schedule=schedule, import_dirs=ctx.settings.import_dirs, min_schedule_seconds=ctx.settings.min_schedule_seconds)
         return PipelinePayload(pipeline=Pipeline.from_row(row))
 
     @mutation(description="Change the saved config; past runs keep theirs")
@@ -116,20 +109,14 @@ class PipelinesMutation:
                    "sink": given_part(input.sink), "checks": given_checks(input.checks)}
         if input.schedule is not strawberry.UNSET:
             changes["schedule"] = as_plain(input.schedule) if input.schedule is not None else None
-        async with ctx.session() as session:
-            row = await service.update_pipeline(session, owner_id=ctx.user_id, pipeline_id=raw_id(input.id, "Pipeline"),
-                                                changes=changes, allowed_hosts=ctx.settings.allowed_source_hosts,
-                                                import_dirs=ctx.settings.import_dirs,
-                                                min_schedule_seconds=ctx.settings.min_schedule_seconds)
+        row = await ctx.owned(service.update_pipeline, pipeline_id=raw_id(input.id, "Pipeline"), changes=changes, allowed_hosts=ctx.settings.allowed_source_hosts, import_dirs=ctx.settings.import_dirs, min_schedule_seconds=ctx.settings.min_schedule_seconds)
         return PipelinePayload(pipeline=Pipeline.from_row(row))
 
     @mutation()
     async def delete_pipeline(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
         ctx: Context = info.context
         pipeline_id = raw_id(input.id, "Pipeline")
-        async with ctx.session() as session:
-            await service.delete_pipeline(session, owner_id=ctx.user_id, pipeline_id=pipeline_id,
-                                          data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
+        await ctx.owned(service.delete_pipeline, pipeline_id=pipeline_id, data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
         return DeletePayload(deleted_id=to_global_id("Pipeline", pipeline_id or ""))
 
     @mutation(description=(
@@ -142,9 +129,8 @@ class PipelinesMutation:
         given = given_part(input.source)
         assert given is not None, "`source` is a required input"
         source = parse_source(given)
-        async with ctx.session() as session:
-            await service.check_source(session, owner_id=ctx.user_id, source=source, steps=None,
-                                       allowed_hosts=settings.allowed_source_hosts, import_dirs=settings.import_dirs)
+        await ctx.owned(service.check_source, source=source, steps=None, allowed_hosts=settings.allowed_source_hosts,
+                        import_dirs=settings.import_dirs)
         found = await asyncio.to_thread(preview_source, source, parse_steps(_steps(input.steps) or []),
                                         data_dir=settings.resolved_data_dir, limits=pipeline_limits(settings), rows=rows)
         columns = [Column.from_dict(c) for c in found["columns"]]

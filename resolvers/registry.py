@@ -41,17 +41,13 @@ class RegistryQuery:
     async def registered_models(self, info: strawberry.Info, first: int | None = 20,
                                 after: str | None = None) -> RegisteredModelConnection:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            page = await registry.list_registered_models(session, owner_id=ctx.user_id,
-                                                         first=20 if first is None else first, after=after,
-                                                         max_first=ctx.settings.max_page_size)
+        page = await ctx.owned(registry.list_registered_models, **ctx.page(first, after))
         return RegisteredModelConnection.from_page(page, RegisteredModel.from_row)
 
     @query(description="One of the caller's registered models by name (names are per user)")
     async def registered_model(self, info: strawberry.Info, name: str) -> RegisteredModel | None:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            row = await registry.get_registered_model(session, owner_id=ctx.user_id, name=name)
+        row = await ctx.owned(registry.get_registered_model, name=name)
         return RegisteredModel.from_row(row) if row else None
 
 
@@ -96,8 +92,7 @@ class RegistryMutation:
     async def export_model(self, info: strawberry.Info, input: ExportModelInput) -> ExportModelPayload:
         ctx: Context = info.context
         model_id, reference = model_argument(input.model, field="model")
-        async with ctx.session() as session:
-            row = await models.find_model(session, owner_id=ctx.user_id, model_id=model_id, reference=reference)
+        row = await ctx.owned(models.find_model, model_id=model_id, reference=reference)
         if row is None:
             raise not_found("Model", ["model"])
         return ExportModelPayload(model=Model.from_row(row), url=await export_link(info, row, input.format))
@@ -120,8 +115,7 @@ class RegistrySubscription:
                     message = delivery.message
                     if name is not None and message.get("name") != name:
                         continue
-                    async with ctx.session() as session:
-                        row = await registry.get_event(session, owner_id=ctx.user_id, event_id=message["event_id"])
+                    row = await ctx.owned(registry.get_event, event_id=message["event_id"])
                     if row is not None:
                         yield RegistryEvent.from_row(row, message["name"])
         except ServiceError as exc:

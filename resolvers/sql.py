@@ -26,8 +26,7 @@ class SqlQuery:
         limit = 100 if limit is None else limit
         if limit < 0:
             raise invalid("`limit` must be 0 or more", ["limit"])
-        async with ctx.session() as session:
-            datasets = await sql_service.queryable_datasets(session, owner_id=ctx.user_id)
+        datasets = await ctx.owned(sql_service.queryable_datasets)
         limits = sql_service.QueryLimits(max_rows=min(limit, settings.sql_max_rows),
                                          timeout_seconds=settings.sql_timeout_seconds, memory_mb=settings.sql_memory_mb)
         result = await asyncio.to_thread(sql_service.run_query, sql=sql, datasets=datasets,

@@ -102,8 +102,7 @@ class UsersQuery:
         ctx: Context = info.context
         async with ctx.session() as session:
             page = await accounts.login_history(session=session, user_id=ctx.user_id,
-                                                first=20 if first is None else first, after=after,
-                                                max_first=ctx.settings.max_page_size)
+                                                **ctx.page(first, after))
         return LoginEventConnection.from_page(page, LoginEvent.from_row)
 
     @strawberry.field(description="ADMIN only. Every account, newest first; `search` matches the email",
@@ -112,8 +111,8 @@ class UsersQuery:
                     search: str | None = None) -> UserConnection:
         ctx: Context = info.context
         async with ctx.session() as session:
-            page = await accounts.list_users(session=session, first=20 if first is None else first, after=after,
-                                             search=search, max_first=ctx.settings.max_page_size)
+            page = await accounts.list_users(session=session, search=search,
+                                             **ctx.page(first, after))
         return UserConnection.from_page(page, User.from_row)
 
 

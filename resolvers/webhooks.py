@@ -27,16 +27,13 @@ class WebhooksQuery:
     @query(description="The caller's webhooks, newest first")
     async def webhooks(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> WebhookConnection:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            page = await webhooks.list_webhooks(session, owner_id=ctx.user_id, first=20 if first is None else first,
-                                                after=after, max_first=ctx.settings.max_page_size)
+        page = await ctx.owned(webhooks.list_webhooks, **ctx.page(first, after))
         return WebhookConnection.from_page(page, Webhook.from_row)
 
     @query(description="One of the caller's webhooks (null for anyone else's)")
     async def webhook(self, info: strawberry.Info, id: strawberry.ID) -> Webhook | None:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            row = await webhooks.get_webhook(session, owner_id=ctx.user_id, webhook_id=raw_id(id, "Webhook"))
+        row = await ctx.owned(webhooks.get_webhook, webhook_id=raw_id(id, "Webhook"))
         return Webhook.from_row(row) if row else None
 
 
@@ -46,30 +43,19 @@ class WebhooksMutation:
                           "`secret` one is made and returned once")
     async def create_webhook(self, info: strawberry.Info, input: CreateWebhookInput) -> WebhookPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            row = await webhooks.create_webhook(
-                session, owner_id=ctx.user_id, url=input.url, events=_values(input.events) or [],
-                job_kinds=_values(input.job_kinds) or [], job_statuses=_values(input.job_statuses) or [],
-                secret=input.secret, description=input.description, rules=url_rules(ctx),
-                known_kinds=ctx.app.jobs.kinds, max_per_user=ctx.settings.webhook_max_per_user)
+        row = await ctx.owned(webhooks.create_webhook, url=input.url, events=_values(input.events) or [], job_kinds=_values(input.job_kinds) or [], job_statuses=_values(input.job_statuses) or [], secret=input.secret, description=input.description, rules=url_rules(ctx), known_kinds=ctx.app.jobs.kinds, max_per_user=ctx.settings.webhook_max_per_user)
         return WebhookPayload(webhook=Webhook.from_row(row), secret=None if input.secret else row.secret)
 
     @mutation(description="Change a webhook's URL, events or filters, pause it (enabled: false) or rotate its secret")
     async def update_webhook(self, info: strawberry.Info, input: UpdateWebhookInput) -> WebhookPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            row = await webhooks.update_webhook(
-                session, owner_id=ctx.user_id, webhook_id=raw_id(input.id, "Webhook"), url=input.url,
-                events=_values(input.events), job_kinds=_values(input.job_kinds),
-                job_statuses=_values(input.job_statuses), enabled=input.enabled, description=input.description,
-                rotate_secret=bool(input.rotate_secret), rules=url_rules(ctx), known_kinds=ctx.app.jobs.kinds)
+        row = await ctx.owned(webhooks.update_webhook, webhook_id=raw_id(input.id, "Webhook"), url=input.url, events=_values(input.events), job_kinds=_values(input.job_kinds), job_statuses=_values(input.job_statuses), enabled=input.enabled, description=input.description, rotate_secret=bool(input.rotate_secret), rules=url_rules(ctx), known_kinds=ctx.app.jobs.kinds)
         return WebhookPayload(webhook=Webhook.from_row(row), secret=row.secret if input.rotate_secret else None)
 
     @mutation(description="Remove a webhook and its delivery log; queued deliveries are not sent")
     async def delete_webhook(self, info: strawberry.Info, input: DeleteWebhookInput) -> WebhookPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            row = await webhooks.delete_webhook(session, owner_id=ctx.user_id, webhook_id=raw_id(input.id, "Webhook"))
+        row = await ctx.owned(webhooks.delete_webhook, webhook_id=raw_id(input.id, "Webhook"))
         return WebhookPayload(webhook=Webhook.from_row(row))
 
 
