@@ -46,7 +46,8 @@ def reference() -> str:
         for name, field in group.model_fields.items():
             if not field.description:
                 raise SystemExit(f"{group.__name__}.{name} has no description: add a docstring under the field")
-            default = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+            factory = field.default_factory  # none of ours takes the validated data
+            default = factory() if factory is not None else field.default  # type: ignore[call-arg]
             shown = render_value(default)
             parts.append(f"| `ASSAY_{name.upper()}` | {f'`{cell(shown)}`' if shown else 'unset'} | "
                          f"{cell(field.description)} |\n")

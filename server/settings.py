@@ -444,7 +444,8 @@ class Settings(ServerSettings, DatabaseSettings, AuthSettings, MailSettings, Req
     def __repr_args__(self) -> Any:
         # SecretStr already hides itself; a password inside a database or Redis URL is hidden here.
         for name, value in super().__repr_args__():
-            yield name, _URL_PASSWORD.sub(r"\1***@", value) if isinstance(value, str) and name and name.endswith("_url") else value
+            hidden = isinstance(value, str) and name is not None and name.endswith("_url")
+            yield name, _URL_PASSWORD.sub(r"\1***@", value) if hidden else value
 
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""

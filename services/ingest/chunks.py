@@ -86,7 +86,8 @@ def _counted_chunks(pieces: Iterator[bytes], newline: bytes) -> Iterator[Chunk]:
         lines += data.count(newline)
 
 
-def mapped_row_chunks(raw: BinaryIO, followed: FollowedFile, newline: bytes, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
+def mapped_row_chunks(raw: BinaryIO, followed: FollowedFile, newline: bytes,
+                      size: int = CHUNK_BYTES) -> Iterator[Chunk]:
     """~`size`-byte views of the file, each ending just after a line break (or at the end), each its own map.
 
     Views share the page cache: copying 16 MB pieces cost more than parsing them, every fresh page
@@ -122,7 +123,8 @@ def _newlines_before(raw: BinaryIO, offset: int, newline: bytes) -> int:
         return count_newlines(mapped, newline)  # type: ignore[arg-type]  # an mmap is a buffer, as numpy reads it
 
 
-def row_aligned_chunks(stream: io.BufferedIOBase | BinaryIO, newline: bytes, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+def row_aligned_chunks(stream: io.BufferedIOBase | BinaryIO, newline: bytes,
+                       size: int = CHUNK_BYTES) -> Iterator[bytes]:
     """~`size`-byte pieces of the stream, each ending just after a line break.
 
     The cut is taken at the piece's last line break without counting quotes (that would be serial

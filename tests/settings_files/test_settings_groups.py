@@ -27,7 +27,8 @@ def test_secrets_are_hidden_in_repr_str_and_dumps_but_usable() -> None:
     assert "**********" in shown and "assay:***@db/assay" in repr(settings)
     assert settings.smtp_password is not None and settings.smtp_password.get_secret_value() == SECRETS["smtp_password"]
     assert settings.resolved_secret_key == SECRETS["secret_key"]
-    assert settings.resolved_database_url == "postgresql+asyncpg://assay:db-pass-5b2@db/assay"  # the real one to connect
+    # the real URL, to connect with
+    assert settings.resolved_database_url == "postgresql+asyncpg://assay:db-pass-5b2@db/assay"
 
 
 @pytest.mark.sqlite_only("about reading settings, not about the database")
@@ -42,7 +43,8 @@ def test_groups_read_the_same_variables_as_before(monkeypatch: pytest.MonkeyPatc
     grouped = [name for group in GROUPS for name in group.model_fields]
     assert len(grouped) == len(set(grouped)) and set(grouped) == set(Settings.model_fields)
     # The names deployments use (compose.yaml, the Dockerfile) are still settings.
-    deployed = set(re.findall(r"ASSAY_([A-Z0-9_]+)", (ROOT / "compose.yaml").read_text() + (ROOT / "Dockerfile").read_text()))
+    deployment = (ROOT / "compose.yaml").read_text() + (ROOT / "Dockerfile").read_text()
+    deployed = set(re.findall(r"ASSAY_([A-Z0-9_]+)", deployment))
     launcher_only = {"IMAGE", "PUBLISH_ADDRESS"}  # compose's own variables, not the server's
     assert {name.lower() for name in deployed - launcher_only} <= set(Settings.model_fields)
 
