@@ -76,6 +76,8 @@ class JobFiles:
         for prefix in self.prefixes:
             for stored in self.store.listing(prefix):
                 path = self.store.path(stored.key)
+                if path.parent.name == "exports":  # finished downloads (EXPORT jobs): no job reads them back
+                    continue
                 if _wanted(path.name, self.params) and not objects.is_current(path, stored):
                     self.store.get(stored.key, path, stored)
         self.before = self._local_files()
