@@ -35,12 +35,17 @@ cluster: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Tests run in TEST_WORKERS pytest-xdist processes (0: one process). Three on two cores: most of a test's time is
+# spent waiting on a job, a server or a database; a module sharing a costly fixture stays on one worker (loadgroup).
+TEST_WORKERS ?= 3
+TEST_PARALLEL = -n $(TEST_WORKERS) --dist loadgroup
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(TEST_PARALLEL)
 
 # The development loop: everything not marked slow, on SQLite only (docs/testing.md). CI runs `make test`.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" --databases=sqlite
+	$(BIN)/python -m pytest -q -m "not slow" --databases=sqlite $(TEST_PARALLEL)
 
 # The docs/ site, strictly (a broken link or a page missing from the nav fails); configuration.md first.
 docs: $(STAMP)
