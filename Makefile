@@ -36,9 +36,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # Tests run in TEST_WORKERS pytest-xdist processes (0: one process). Three on two cores: most of a test's time is
-# spent waiting on a job, a server or a database; a module sharing a costly fixture stays on one worker (loadgroup).
+# spent waiting on a job, a server or a database; each module stays on one worker (loadscope), so a module-scoped
+# fixture (a cluster, a live server, a built image) starts once.
 TEST_WORKERS ?= 3
-TEST_PARALLEL = -n $(TEST_WORKERS) --dist loadgroup
+TEST_PARALLEL = -n $(TEST_WORKERS) --dist loadscope
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(TEST_PARALLEL)

@@ -38,20 +38,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only(reason): the test is about SQLite itself; not run on PostgreSQL")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `-n N --dist loadgroup`, a module whose tests share a module-scoped fixture (a cluster, a live
-    server, a built image) runs on one worker, so that fixture starts once; every other test goes wherever
-    a worker is free. Session fixtures (PostgreSQL, the S3 server) start once per worker, each on its own
-    free port and temp dir."""
-    for item in items:
-        fixture_defs = getattr(item, "_fixtureinfo", None)
-        if fixture_defs is None:
-            continue
-        if any(d.scope in ("module", "package") for defs in fixture_defs.name2fixturedefs.values() for d in defs):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests with a data dir run once per backend; pure functions of their input run once."""
     if "database_backend" not in metafunc.fixturenames:
