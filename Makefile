@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml $(LOCK)
 # After changing dependencies in pyproject.toml: re-resolve every pin (with hashes) into requirements.lock.
 lock: $(BIN)/python
 	$(BIN)/pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra docs --generate-hashes --universal --python-version 3.11 --quiet \
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra docs --extra types --generate-hashes --universal --python-version 3.11 --quiet \
 		--output-file $(LOCK)
 
 run: $(STAMP)
@@ -38,12 +38,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Tests run in TEST_WORKERS pytest-xdist processes (0: one process). Two on two cores: most of a test's time is
+# spent waiting on a job, a server or a database; each module stays on one worker (loadscope), so a module-scoped
+# fixture (a cluster, a live server, a built image) starts once.
+TEST_WORKERS ?= 2
+TEST_PARALLEL = -n $(TEST_WORKERS) --dist loadscope
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(TEST_PARALLEL)
 
 # The development loop: everything not marked slow, on SQLite only (docs/testing.md). CI runs `make test`.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" --databases=sqlite
+	$(BIN)/python -m pytest -q -m "not slow" --databases=sqlite $(TEST_PARALLEL)
 
 # The docs/ site, strictly (a broken link or a page missing from the nav fails); configuration.md first.
 docs: $(STAMP)

@@ -25,6 +25,12 @@ from tests.support.data import slow_gzip
 from tests.support.graphql import register
 from tests.support.settings import make_settings
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under `-n 3` on two cores, scikit-learn's OpenMP fits (a thread per core each) in several workers' jobs at once
+    # spin against each other: one HistGradientBoosting fit on 240 rows took 65 s at load 27. One thread each; the
+    # job processes, live servers and clusters the tests start inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 BACKENDS = ("sqlite", "postgresql")
 TEMPLATE_DATABASE = "assay_template"
 
