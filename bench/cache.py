@@ -5,6 +5,7 @@ The anchor is the first answer of each chart, computed by DuckDB over the Parque
 cached figure is the median of the repeats. Run once with the in-process cache, once with Redis (a local
 redis-server, ASSAY_REDIS_URL), once with the cache off (ASSAY_CACHE_TTL_SECONDS=0) to show the repeat without it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,10 +43,12 @@ NAME = "query($id: ID!) { dataset(id: $id) { name } }"
 
 def floor(base: str, token: str, dataset_id: str, repeats: int) -> float:
     """The same request path without a chart (auth, the dataset's lookup, GraphQL): what a cache hit cannot beat."""
+
     def once() -> float:
         began = time.perf_counter()
         gql(base, NAME, {"id": dataset_id}, token)
         return time.perf_counter() - began
+
     return statistics.median(once() for _ in range(repeats))
 
 
@@ -54,7 +57,9 @@ def measure(label: str, csv: Path, repeats: int, **env: str) -> list[tuple[str, 
     with running_server(**env) as (base, _process):
         token = register(base)
         dataset_id = upload_and_ingest(base, token, csv)
-        rows.append((label, "floor: `dataset { name }`, no chart", float("nan"), floor(base, token, dataset_id, repeats)))
+        rows.append(
+            (label, "floor: `dataset { name }`, no chart", float("nan"), floor(base, token, dataset_id, repeats))
+        )
         for name, spec in CHARTS.items():
             first = timed(base, token, dataset_id, spec)
             again = statistics.median(timed(base, token, dataset_id, spec) for _ in range(repeats))
@@ -74,6 +79,7 @@ def main() -> None:
         results += measure("cache off", csv, args.repeats, ASSAY_CACHE_TTL_SECONDS="0")
         try:
             from devtools.redis_local import LocalRedis
+
             with LocalRedis() as redis:
                 results += measure("Redis cache", csv, args.repeats, ASSAY_REDIS_URL=redis.url)
         except Exception as exc:  # noqa: BLE001 - no redis-server here: say so, keep the other figures

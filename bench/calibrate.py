@@ -4,6 +4,7 @@ This VM's speed has varied ~30-40% between sessions (pyarrow's read_csv of the s
 day, 0.69 s another); a benchmark's figure means little without the machine's figure beside it.
 Usage: .venv/bin/python bench/calibrate.py  (the benchmarks call `machine_line()`)
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -33,8 +34,10 @@ def machine_line() -> str:
     """One line: a pure-Python loop, a numpy sort and a single-threaded Arrow CSV parse, median of 5 (ms)."""
     out = subprocess.run([sys.executable, "-c", WORKLOAD], capture_output=True, text=True, check=True).stdout.split()
     python, numpy_sort, csv = (float(value) for value in out)
-    return (f"Machine: Python loop {python:.0f} ms, numpy sort of 2M floats {numpy_sort:.0f} ms, "
-            f"Arrow CSV 200k rows on one thread {csv:.0f} ms (bench/calibrate.py; lower is faster)")
+    return (
+        f"Machine: Python loop {python:.0f} ms, numpy sort of 2M floats {numpy_sort:.0f} ms, "
+        f"Arrow CSV 200k rows on one thread {csv:.0f} ms (bench/calibrate.py; lower is faster)"
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 3. throughput: `jobs` ingest+profile jobs queued at once (half uploads, then half profiles),
    Celery with 1 worker vs 2 workers (one job at a time each).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,14 +43,21 @@ from tests.support.cluster_client import ReplicaClient
 JOB_TIMES = "query($id: ID!) { job(id: $id) { status createdAt startedAt } }"
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id, plots: false}) { job { id } errors { code } } }"
 # bench/events.py's subscription, with batch: true (its ~50 ms p99 for 200 subscribers was measured so)
-EVENTS = ("subscription($id: ID!, $batch: Boolean!) { jobEvents(jobId: $id, batch: $batch) "
-          "{ kind logs { seq time } job { status } } }")
-CREATE_PIPELINE = ("mutation($input: CreatePipelineInput!) { createPipeline(input: $input) "
-                   "{ pipeline { id } errors { code message } } }")
+EVENTS = (
+    "subscription($id: ID!, $batch: Boolean!) { jobEvents(jobId: $id, batch: $batch) "
+    "{ kind logs { seq time } job { status } } }"
+)
+CREATE_PIPELINE = (
+    "mutation($input: CreatePipelineInput!) { createPipeline(input: $input) "
+    "{ pipeline { id } errors { code message } } }"
+)
 RUN_PIPELINE = "mutation($id: ID!) { runPipeline(input: {id: $id}) { job { id } errors { code message } } }"
 # the feed is on 127.0.0.1, which pipelines may reach only when allowed
-ENV = {"ASSAY_REQUESTS_PER_MINUTE": "10000000", "ASSAY_JOB_HEARTBEAT_SECONDS": "2",
-       "ASSAY_ALLOWED_SOURCE_HOSTS": "127.0.0.1"}
+ENV = {
+    "ASSAY_REQUESTS_PER_MINUTE": "10000000",
+    "ASSAY_JOB_HEARTBEAT_SECONDS": "2",
+    "ASSAY_ALLOWED_SOURCE_HOSTS": "127.0.0.1",
+}
 
 
 class PacedFeed:
@@ -113,21 +121,43 @@ def enqueue_to_running(client: ReplicaClient, token: str, runs: int = 20) -> lis
         job_id = client.upload(token, b"a,b\n%d,2\n" % index)["job"]["id"]
         client.wait_for(token, job_id, ("SUCCEEDED", "FAILED"))
         job = client.gql(JOB_TIMES, {"id": job_id}, token)["data"]["job"]
-        delays.append((datetime.fromisoformat(job["startedAt"]) - datetime.fromisoformat(job["createdAt"])).total_seconds() * 1000)
+        delays.append(
+            (datetime.fromisoformat(job["startedAt"]) - datetime.fromisoformat(job["createdAt"])).total_seconds() * 1000
+        )
     return delays
 
 
-async def _watch(base: str, token: str, job_id: str, attached: asyncio.Event, acknowledged: list[int],
-                 subscribers: int, released: list[float], arrivals: dict[int, list[float]],
-                 statuses: list[str]) -> None:
+async def _watch(
+    base: str,
+    token: str,
+    job_id: str,
+    attached: asyncio.Event,
+    acknowledged: list[int],
+    subscribers: int,
+    released: list[float],
+    arrivals: dict[int, list[float]],
+    statuses: list[str],
+) -> None:
     """One subscriber: acknowledged by the STATUS event the server sends once its bus subscription is
     live; from then on every LOG line logged after the source was released is a sample."""
-    async with connect(base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"],
-                       max_size=None, max_queue=None, open_timeout=120) as socket:
+    async with connect(
+        base.replace("http", "ws") + "/graphql",
+        subprotocols=["graphql-transport-ws"],
+        max_size=None,
+        max_queue=None,
+        open_timeout=120,
+    ) as socket:
         await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
         await socket.recv()
-        await socket.send(json.dumps({"id": "1", "type": "subscribe",
-                                      "payload": {"query": EVENTS, "variables": {"id": job_id, "batch": True}}}))
+        await socket.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": EVENTS, "variables": {"id": job_id, "batch": True}},
+                }
+            )
+        )
         live = False
         async for raw in socket:
             now = time.time()  # before parsing, as bench/events.py
@@ -150,7 +180,7 @@ async def _watch(base: str, token: str, job_id: str, attached: asyncio.Event, ac
                     arrivals.setdefault(log["seq"], []).append((now - logged) * 1000)
 
 
-async def fan_out(watch_base: str, start_job, token: str, subscribers: int, feed: "PacedFeed") -> dict:
+async def fan_out(watch_base: str, start_job, token: str, subscribers: int, feed: PacedFeed) -> dict:
     """Start a PIPELINE job whose source holds its first page, attach `subscribers` sockets, then
     release the source: the job logs one "Page N" line per page, paced by the source's delaySeconds."""
     job_id = start_job(feed.url())
@@ -161,8 +191,12 @@ async def fan_out(watch_base: str, start_job, token: str, subscribers: int, feed
     # The clients share one process: their own garbage collections would count as delivery latency.
     gc.disable()
     try:
-        watchers = [asyncio.create_task(_watch(watch_base, token, job_id, attached, acknowledged, subscribers,
-                                               released, arrivals, statuses)) for _ in range(subscribers)]
+        watchers = [
+            asyncio.create_task(
+                _watch(watch_base, token, job_id, attached, acknowledged, subscribers, released, arrivals, statuses)
+            )
+            for _ in range(subscribers)
+        ]
         await asyncio.wait_for(attached.wait(), timeout=300)
         released.append(time.time())
         feed.release()
@@ -170,23 +204,41 @@ async def fan_out(watch_base: str, start_job, token: str, subscribers: int, feed
     finally:
         gc.enable()
     samples = [latency for latencies in arrivals.values() for latency in latencies]
-    return {"samples": samples, "lines": len(arrivals), "expected": len(arrivals) * subscribers,
-            "status": statuses[-1] if statuses else "no status"}
+    return {
+        "samples": samples,
+        "lines": len(arrivals),
+        "expected": len(arrivals) * subscribers,
+        "status": statuses[-1] if statuses else "no status",
+    }
 
 
-def pipeline_starter(client: ReplicaClient, token: str, feed: "PacedFeed"):
+def pipeline_starter(client: ReplicaClient, token: str, feed: PacedFeed):
     """A callable that saves and runs a pipeline reading `url` (one record a page) into Parquet; returns the
     job's id."""
+
     def start(url: str) -> str:
-        source = {"http": {"url": url, "recordsPath": "items", "nextPagePath": "next", "maxPages": feed.pages,
-                           "delaySeconds": feed.delay, "timeoutSeconds": 300, "retries": 0}}
-        created = client.gql(CREATE_PIPELINE, {"input": {"name": "fan-out", "source": source,
-                                                         "sink": {"parquet": {"name": "fan-out"}}}}, token)
+        source = {
+            "http": {
+                "url": url,
+                "recordsPath": "items",
+                "nextPagePath": "next",
+                "maxPages": feed.pages,
+                "delaySeconds": feed.delay,
+                "timeoutSeconds": 300,
+                "retries": 0,
+            }
+        }
+        created = client.gql(
+            CREATE_PIPELINE,
+            {"input": {"name": "fan-out", "source": source, "sink": {"parquet": {"name": "fan-out"}}}},
+            token,
+        )
         payload = created["data"]["createPipeline"]
         assert payload["errors"] == [], payload
         started = client.gql(RUN_PIPELINE, {"id": payload["pipeline"]["id"]}, token)["data"]["runPipeline"]
         assert started["errors"] == [], started
         return started["job"]["id"]
+
     return start
 
 
@@ -195,7 +247,9 @@ def throughput(cluster: Cluster, client: ReplicaClient, token: str, jobs: int, c
     uploads = [client.upload(token, content) for _ in range(jobs // 2)]
     for upload in uploads:
         client.wait_for(token, upload["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=900)
-    profiles = [client.gql(PROFILE, {"id": u["dataset"]["id"]}, token)["data"]["profileDataset"]["job"]["id"] for u in uploads]
+    profiles = [
+        client.gql(PROFILE, {"id": u["dataset"]["id"]}, token)["data"]["profileDataset"]["job"]["id"] for u in uploads
+    ]
     for job_id in profiles:
         client.wait_for(token, job_id, ("SUCCEEDED", "FAILED"), timeout=900)
     return jobs / (time.monotonic() - started)
@@ -204,8 +258,14 @@ def throughput(cluster: Cluster, client: ReplicaClient, token: str, jobs: int, c
 def local_server(directory: Path) -> Member:
     port = free_port()
     import os
-    env = {**os.environ, **ENV, "ASSAY_DATA_DIR": str(directory / "data"), "ASSAY_PORT": str(port),
-           "ASSAY_SECRET_KEY": "bench-cluster-secret-key-long-enough"}
+
+    env = {
+        **os.environ,
+        **ENV,
+        "ASSAY_DATA_DIR": str(directory / "data"),
+        "ASSAY_PORT": str(port),
+        "ASSAY_SECRET_KEY": "bench-cluster-secret-key-long-enough",
+    }
     (directory / "data").mkdir(parents=True, exist_ok=True)
     member = Member("local", ["-m", "server"], env, directory / "local.log", port=port).start()
     member.wait_healthy()
@@ -221,8 +281,10 @@ def fan_out_row(samples: dict) -> str:
     failed = "" if samples["status"] == "SUCCEEDED" else f" (the job ended {samples['status']})"
     if not values:
         return "no samples" + failed
-    return (f"{pct(values, .5):.1f} / {pct(values, .99):.1f} "
-            f"({len(values):,} of {samples['expected']:,}: {samples['lines']} lines){failed}")
+    return (
+        f"{pct(values, 0.5):.1f} / {pct(values, 0.99):.1f} "
+        f"({len(values):,} of {samples['expected']:,}: {samples['lines']} lines){failed}"
+    )
 
 
 def main() -> None:
@@ -242,8 +304,10 @@ def main() -> None:
             _, token = client.register()
             delays = enqueue_to_running(client, token)
             samples = asyncio.run(fan_out(local.base, pipeline_starter(client, token, feed), token, subscribers, feed))
-            rows["local"] = {"enqueue": f"{statistics.median(delays):.1f} / {pct(delays, .9):.1f}",
-                             "fanout": fan_out_row(samples)}
+            rows["local"] = {
+                "enqueue": f"{statistics.median(delays):.1f} / {pct(delays, 0.9):.1f}",
+                "fanout": fan_out_row(samples),
+            }
         finally:
             local.stop()
 
@@ -252,8 +316,10 @@ def main() -> None:
             _, token = a.register()
             delays = enqueue_to_running(a, token)
             samples = asyncio.run(fan_out(b.base, pipeline_starter(a, token, feed), token, subscribers, feed))
-            rows["celery"] = {"enqueue": f"{statistics.median(delays):.1f} / {pct(delays, .9):.1f}",
-                              "fanout": fan_out_row(samples)}
+            rows["celery"] = {
+                "enqueue": f"{statistics.median(delays):.1f} / {pct(delays, 0.9):.1f}",
+                "fanout": fan_out_row(samples),
+            }
             content = medium_csv()
             two = throughput(cluster, a, token, jobs, content)
             second = cluster.worker_members[1]
@@ -264,15 +330,21 @@ def main() -> None:
     finally:
         feed.close()
 
-    print(f"\n| executor | enqueue -> RUNNING p50 / p90 (ms) | worker -> {subscribers} subscribers p50 / p99 "
-          f"(ms, samples of subscribers x lines) |")
+    print(
+        f"\n| executor | enqueue -> RUNNING p50 / p90 (ms) | worker -> {subscribers} subscribers p50 / p99 "
+        f"(ms, samples of subscribers x lines) |"
+    )
     print("| --- | --- | --- |")
     for name, row in rows.items():
         print(f"| {name} | {row['enqueue']} | {row['fanout']} |")
-    print(f"\nFan-out workload: a PIPELINE job over {pages} JSON pages, {delay * 1000:g} ms apart (delaySeconds), "
-          f"one \"Page N\" line each; subscribed with batch: true; celery: subscribers on the other replica.")
-    print(f"\n{jobs} ingest+profile jobs (50,000-row CSV): 1 worker {one:.2f} jobs/s, 2 workers {two:.2f} jobs/s, "
-          f"ratio {two / one:.2f}x")
+    print(
+        f"\nFan-out workload: a PIPELINE job over {pages} JSON pages, {delay * 1000:g} ms apart (delaySeconds), "
+        f'one "Page N" line each; subscribed with batch: true; celery: subscribers on the other replica.'
+    )
+    print(
+        f"\n{jobs} ingest+profile jobs (50,000-row CSV): 1 worker {one:.2f} jobs/s, 2 workers {two:.2f} jobs/s, "
+        f"ratio {two / one:.2f}x"
+    )
 
 
 if __name__ == "__main__":

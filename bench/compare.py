@@ -9,6 +9,7 @@ over the reference's std for numbers, Jensen-Shannon of the category shares), re
 same Parquet files. The job's statistics are also checked against the anchor's (max relative difference).
 Worker memory is sampled from outside (bench/rss_sampler.py).
 """
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,10 @@ from calibrate import machine_line
 from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 NUMERIC, CATEGORICAL = [f"n{i}" for i in range(10)], ["plan", "region"]
-COMPARE = ("mutation($r: ID!, $c: ID!) { compareDatasets(input: {referenceId: $r, currentId: $c}) "
-           "{ job { id } errors { code message } } }")
+COMPARE = (
+    "mutation($r: ID!, $c: ID!) { compareDatasets(input: {referenceId: $r, currentId: $c}) "
+    "{ job { id } errors { code message } } }"
+)
 RESULT = """query($id: ID!) { job(id: $id) { status timeline { stage durationMs } logs(last: 3) { message }
 comparison { datasetDrift driftShare
   sampling { sampled referenceTestRows }
@@ -44,8 +47,9 @@ def write_versions(folder: Path, rows: int) -> tuple[Path, Path]:
     paths = []
     for shift, name in ((0.0, "reference"), (0.3, "current")):
         columns = {f"n{i}": rng.normal(10 * i + (shift if i % 3 == 0 else 0.0), 1 + i, rows) for i in range(10)}
-        columns["plan"] = rng.choice(["basic", "pro", "team", "free"], rows, p=[0.4, 0.3, 0.2, 0.1] if not shift
-                                     else [0.3, 0.3, 0.2, 0.2])
+        columns["plan"] = rng.choice(
+            ["basic", "pro", "team", "free"], rows, p=[0.4, 0.3, 0.2, 0.1] if not shift else [0.3, 0.3, 0.2, 0.2]
+        )
         columns["region"] = rng.choice([f"r{k}" for k in range(50)], rows)
         path = folder / f"{name}.parquet"
         pq.write_table(pa.table(columns), path, row_group_size=128 * 1024)
@@ -62,8 +66,11 @@ def anchor(reference: Path, current: Path) -> dict:
         cur = pq.read_table(current, columns=[name]).column(0).to_numpy()
         for side in (ref, cur):
             side.mean(), side.std(ddof=1), side.min(), side.max(), np.quantile(side, [0.05, 0.25, 0.5, 0.75, 0.95])
-        found[name] = {"mean": ref.mean(), "median": float(np.median(ref)),
-                       "statistic": stats.wasserstein_distance(ref, cur) / np.std(ref)}
+        found[name] = {
+            "mean": ref.mean(),
+            "median": float(np.median(ref)),
+            "statistic": stats.wasserstein_distance(ref, cur) / np.std(ref),
+        }
     for name in CATEGORICAL:
         ref = pq.read_table(reference, columns=[name]).column(0).value_counts()
         cur = pq.read_table(current, columns=[name]).column(0).value_counts()
@@ -85,14 +92,21 @@ def compare(base: str, token: str, reference_id: str, current_id: str, rss: RssS
     job = gql(base, RESULT, {"id": job_id}, token)["data"]["job"]
     assert job["status"] == "SUCCEEDED", job
     cpu = next(float(m.group(1)) for log in job["logs"] if (m := CPU.search(log["message"])))
-    return {"wall": wall, "cpu": cpu, "stages": {t["stage"]: t["durationMs"] / 1000 for t in job["timeline"]},
-            "peak": rss.peak_workers, "comparison": job["comparison"]}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "stages": {t["stage"]: t["durationMs"] / 1000 for t in job["timeline"]},
+        "peak": rss.peak_workers,
+        "comparison": job["comparison"],
+    }
 
 
 def run_setting(reference: Path, current: Path, sample_rows: int) -> tuple[dict, dict]:
     """Best of two compareDatasets runs on a fresh server; the anchor run between them, in this process."""
-    with running_server(ASSAY_COMPARISON_SAMPLE_ROWS=str(sample_rows)) as (base, process), \
-            RssSampler(process.pid) as rss:
+    with (
+        running_server(ASSAY_COMPARISON_SAMPLE_ROWS=str(sample_rows)) as (base, process),
+        RssSampler(process.pid) as rss,
+    ):
         token = register(base)
         reference_id = upload_and_ingest(base, token, reference)
         current_id = upload_and_ingest(base, token, current)
@@ -124,19 +138,23 @@ def main() -> None:
             results.append((sample_rows, service, scipy_run))
     print("\n" + machine_line())
     print(f"\n## compareDatasets: {rows:,} x 12 columns (10 numeric, 2 categorical), two versions\n")
-    print("| drift tests read | compareDatasets, mutation to SUCCEEDED (statistics / report stages) | job CPU | "
-          "peak worker RSS | numpy stats + scipy drift on every row (wall / CPU) | ratio wall / CPU | verdict | "
-          "drift statistic vs scipy on every row (max abs. diff) | reference mean vs numpy (max rel. diff) |")
+    print(
+        "| drift tests read | compareDatasets, mutation to SUCCEEDED (statistics / report stages) | job CPU | "
+        "peak worker RSS | numpy stats + scipy drift on every row (wall / CPU) | ratio wall / CPU | verdict | "
+        "drift statistic vs scipy on every row (max abs. diff) | reference mean vs numpy (max rel. diff) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for _sample_rows, service, scipy_run in results:
         statistic, mean = agreement(service, scipy_run)
         comparison = service["comparison"]
-        print(f"| {comparison['sampling']['referenceTestRows']:,} rows per side | {service['wall']:.2f} s "
-              f"({service['stages'].get('statistics', 0):.2f} s / {service['stages'].get('report', 0):.2f} s) | "
-              f"{service['cpu']:.2f} s | {service['peak'] / MB:,.0f} MB | {scipy_run['wall']:.2f} s / "
-              f"{scipy_run['cpu']:.2f} s | {service['wall'] / scipy_run['wall']:.2f}x / "
-              f"{service['cpu'] / scipy_run['cpu']:.2f}x | {'drift' if comparison['datasetDrift'] else 'no drift'} "
-              f"({comparison['driftShare']:.0%}) | {statistic:.2e} | {mean:.2e} |")
+        print(
+            f"| {comparison['sampling']['referenceTestRows']:,} rows per side | {service['wall']:.2f} s "
+            f"({service['stages'].get('statistics', 0):.2f} s / {service['stages'].get('report', 0):.2f} s) | "
+            f"{service['cpu']:.2f} s | {service['peak'] / MB:,.0f} MB | {scipy_run['wall']:.2f} s / "
+            f"{scipy_run['cpu']:.2f} s | {service['wall'] / scipy_run['wall']:.2f}x / "
+            f"{service['cpu'] / scipy_run['cpu']:.2f}x | {'drift' if comparison['datasetDrift'] else 'no drift'} "
+            f"({comparison['driftShare']:.0%}) | {statistic:.2e} | {mean:.2e} |"
+        )
 
 
 if __name__ == "__main__":

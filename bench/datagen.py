@@ -1,4 +1,5 @@
 """Mixed-type CSV generator shared by the benchmarks: numbers with gaps, integers, categories, dates, booleans, text."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,28 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-WORDS = np.array("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma".split())
+WORDS = np.array(
+    [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "epsilon",
+        "zeta",
+        "eta",
+        "theta",
+        "iota",
+        "kappa",
+        "lambda",
+        "mu",
+        "nu",
+        "xi",
+        "omicron",
+        "pi",
+        "rho",
+        "sigma",
+    ]
+)
 
 
 def mixed_table(rows: int, seed: int = 0) -> pa.Table:
@@ -40,4 +62,5 @@ def write_mixed_csv(path: Path, rows: int, seed: int = 0) -> Path:
 
 if __name__ == "__main__":
     import sys
+
     write_mixed_csv(Path(sys.argv[1]), int(sys.argv[2]))

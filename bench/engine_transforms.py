@@ -5,6 +5,7 @@ The anchor is the same work done the whole-table way in the same run.
 
 Usage: .venv/bin/python bench/engine_transforms.py [ROWS] [BUDGET_MB]
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,12 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-STEPS = [("impute", {"strategy": "MEDIAN", "columns": ["measure_0", "measure_1"]}),
-         ("encode", {"strategy": "ONE_HOT", "columns": ["category_1"]}),
-         ("scale", {"strategy": "STANDARD", "columns": ["measure_0", "count_0"]}),
-         ("clipOutliers", {"columns": ["measure_2"], "factor": 1.5})]
+STEPS = [
+    ("impute", {"strategy": "MEDIAN", "columns": ["measure_0", "measure_1"]}),
+    ("encode", {"strategy": "ONE_HOT", "columns": ["category_1"]}),
+    ("scale", {"strategy": "STANDARD", "columns": ["measure_0", "count_0"]}),
+    ("clipOutliers", {"columns": ["measure_2"], "factor": 1.5}),
+]
 
 CHILD = """
 import json, sys, time
@@ -84,6 +87,7 @@ def main() -> None:
     import pyarrow.parquet as pq
 
     from bench.datagen import mixed_table
+
     folder = Path(tempfile.mkdtemp(prefix="engine-bench-"))
     source = folder / "source.parquet"
     pq.write_table(mixed_table(rows), source, row_group_size=128 * 1024)
@@ -91,16 +95,30 @@ def main() -> None:
     print(f"{rows:,} rows x 20 columns, Parquet {source.stat().st_size / 2**20:,.0f} MB; budget {budget} MB")
     print(f"{'4-step preprocessing':<34}{'seconds':>10}{'peak RSS MB':>14}")
     for label, stream in (("whole table (anchor)", False), (f"streamed, {budget} MB budget", True)):
-        code = CHILD.format(root=root, source=str(source), target=str(folder / f"out-{stream}.parquet"), steps=STEPS,
-                            budget=budget, scratch=str(folder / "scratch"), stream=stream)
+        code = CHILD.format(
+            root=root,
+            source=str(source),
+            target=str(folder / f"out-{stream}.parquet"),
+            steps=STEPS,
+            budget=budget,
+            scratch=str(folder / "scratch"),
+            stream=stream,
+        )
         result, peak = measured(code)
         print(f"{label:<34}{result['seconds']:>10.1f}{peak / 2**20:>14,.0f}")
     model = folder / "model.joblib"
     features = _train_small_model(source, model)
     print(f"{'predictDataset (HGB, 6 features)':<34}{'seconds':>10}{'peak RSS MB':>14}")
     for label, stream in (("whole table (anchor)", False), (f"streamed, {budget} MB budget", True)):
-        code = SCORE.format(root=root, source=str(source), target=str(folder / f"scored-{stream}.parquet"),
-                            model=str(model), features=features, budget=budget, stream=stream)
+        code = SCORE.format(
+            root=root,
+            source=str(source),
+            target=str(folder / f"scored-{stream}.parquet"),
+            model=str(model),
+            features=features,
+            budget=budget,
+            stream=stream,
+        )
         result, peak = measured(code)
         assert result["rows"] == rows
         print(f"{label:<34}{result['seconds']:>10.1f}{peak / 2**20:>14,.0f}")
@@ -111,12 +129,15 @@ def _train_small_model(source: Path, model: Path) -> list[str]:
     import pyarrow.parquet as pq
 
     from services.modeling.estimators import build_pipeline
+
     names = ["measure_0", "measure_1", "count_0", "count_1", "category_1", "flag_0"]
     frame = pq.read_table(source, columns=names).slice(0, 20_000).to_pandas()
     features = [{"name": n, "semantic_type": "CATEGORICAL" if n.startswith("category") else "NUMERIC"} for n in names]
     label = (frame.measure_0.fillna(100) > 100).map({True: "high", False: "low"})
-    joblib.dump(build_pipeline("HIST_GRADIENT_BOOSTING", "CLASSIFICATION", features, 0, len(frame), None)
-                .fit(frame, label), model)
+    joblib.dump(
+        build_pipeline("HIST_GRADIENT_BOOSTING", "CLASSIFICATION", features, 0, len(frame), None).fit(frame, label),
+        model,
+    )
     return names
 
 

@@ -4,6 +4,7 @@ Usage: .venv/bin/python bench/engines.py [rows]   (default 1,000,000)
 Each (engine, task) runs in its own process, timed inside (warm: the task runs twice, the second is
 kept) with the process's peak RSS sampled from outside with psutil. Both engines get every thread.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,13 +24,21 @@ from datagen import mixed_table
 
 NUMERIC = [f"measure_{i}" for i in range(4)] + [f"count_{i}" for i in range(4)] + ["score"]
 QS = [0.05, 0.25, 0.5, 0.75, 0.95]
-TASKS = ["moments", "quantiles_exact", "quantiles_approx", "distinct_exact", "distinct_approx", "top_values",
-         "duplicates"]
+TASKS = [
+    "moments",
+    "quantiles_exact",
+    "quantiles_approx",
+    "distinct_exact",
+    "distinct_approx",
+    "top_values",
+    "duplicates",
+]
 MB = 1024 * 1024
 
 
 def duckdb_task(task: str, path: str) -> None:
     import duckdb
+
     con = duckdb.connect(config={"autoload_known_extensions": False, "autoinstall_known_extensions": False})
     source = f"read_parquet('{path}')"
     columns = list(pq.read_schema(path).names)
@@ -48,25 +57,41 @@ def duckdb_task(task: str, path: str) -> None:
         con.execute(f"SELECT {', '.join(f'approx_count_distinct({c})' for c in columns)} FROM {source}").fetchall()
     elif task == "top_values":
         for c in columns:
-            con.execute(f"SELECT {c}, count(*) n FROM {source} WHERE {c} IS NOT NULL GROUP BY 1 "
-                        "ORDER BY n DESC LIMIT 50").fetchall()
+            con.execute(
+                f"SELECT {c}, count(*) n FROM {source} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY n DESC LIMIT 50"
+            ).fetchall()
     elif task == "duplicates":
         con.execute(f"SELECT count(*) - count(DISTINCT hash({', '.join(columns)})) FROM {source}").fetchall()
 
 
 def polars_task(task: str, path: str) -> None:
     import polars as pl
+
     scan = pl.scan_parquet(path)
     columns = scan.collect_schema().names()
 
-    def run(frame: "pl.LazyFrame") -> None:
+    def run(frame: pl.LazyFrame) -> None:
         frame.collect(engine="streaming")
+
     if task == "moments":
-        run(scan.select([pl.col(c).count().alias(f"{c}_n") for c in columns]
-                        + [pl.col(c).null_count().alias(f"{c}_null") for c in columns]
-                        + [e for c in NUMERIC for e in (pl.col(c).min().alias(f"{c}_min"), pl.col(c).max().alias(f"{c}_max"),
-                           pl.col(c).mean().alias(f"{c}_mean"), pl.col(c).std().alias(f"{c}_std"),
-                           pl.col(c).skew(bias=False).alias(f"{c}_skew"), pl.col(c).kurtosis(bias=False).alias(f"{c}_k"))]))
+        run(
+            scan.select(
+                [pl.col(c).count().alias(f"{c}_n") for c in columns]
+                + [pl.col(c).null_count().alias(f"{c}_null") for c in columns]
+                + [
+                    e
+                    for c in NUMERIC
+                    for e in (
+                        pl.col(c).min().alias(f"{c}_min"),
+                        pl.col(c).max().alias(f"{c}_max"),
+                        pl.col(c).mean().alias(f"{c}_mean"),
+                        pl.col(c).std().alias(f"{c}_std"),
+                        pl.col(c).skew(bias=False).alias(f"{c}_skew"),
+                        pl.col(c).kurtosis(bias=False).alias(f"{c}_k"),
+                    )
+                ]
+            )
+        )
     elif task == "quantiles_exact":
         run(scan.select([pl.col(c).quantile(q, "linear").alias(f"{c}_{q}") for c in NUMERIC for q in QS]))
     elif task == "quantiles_approx":
@@ -95,8 +120,9 @@ def child(engine: str, task: str, path: str) -> None:
 
 
 def measure(engine: str, task: str, path: Path) -> dict:
-    process = subprocess.Popen([sys.executable, __file__, "--child", engine, task, str(path)], stdout=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", engine, task, str(path)], stdout=subprocess.PIPE, text=True
+    )
     watched, peak = psutil.Process(process.pid), 0
     while process.poll() is None:
         try:
@@ -123,8 +149,11 @@ def main() -> None:
         for engine in ("duckdb", "polars"):
             result = results[(engine, task)]
             times[engine] = result["seconds"]
-            cells.append(f"{result['seconds']:.3f} s, {result['peak_mb']:,.0f} MB peak RSS" if result["seconds"] is not None
-                         else f"n/a ({result['why']})")
+            cells.append(
+                f"{result['seconds']:.3f} s, {result['peak_mb']:,.0f} MB peak RSS"
+                if result["seconds"] is not None
+                else f"n/a ({result['why']})"
+            )
         known = {e: t for e, t in times.items() if t is not None}
         best = min(known, key=known.get) if known else "-"
         print(f"| {task} | {cells[0]} | {cells[1]} | {best} |")

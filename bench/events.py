@@ -3,6 +3,7 @@
 Usage: .venv/bin/python bench/events.py [SUBSCRIBERS] [LINES] [PAUSE_SECONDS] [--batch]
 Latency is from the moment the worker logged a line (its `time`) to the moment a subscriber parsed it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,17 +25,34 @@ from harness import RssSampler, register, running_bench_server
 
 from schema.common import to_global_id
 
-QUERY = ("subscription($id: ID!, $batch: Boolean!) { jobEvents(jobId: $id, batch: $batch) "
-         "{ kind logs { seq time } job { status } } }")
+QUERY = (
+    "subscription($id: ID!, $batch: Boolean!) { jobEvents(jobId: $id, batch: $batch) "
+    "{ kind logs { seq time } job { status } } }"
+)
 BATCH = "--batch" in sys.argv
 
 
-async def subscriber(url: str, token: str, job_id: str, ready: asyncio.Event, latencies: list[float],
-                     counts: list[int], frame_counts: list[int]) -> None:
+async def subscriber(
+    url: str,
+    token: str,
+    job_id: str,
+    ready: asyncio.Event,
+    latencies: list[float],
+    counts: list[int],
+    frame_counts: list[int],
+) -> None:
     async with connect(url, subprotocols=["graphql-transport-ws"], max_size=None, max_queue=None) as socket:
         await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
         await socket.recv()
-        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY, "variables": {"id": job_id, "batch": BATCH}}}))
+        await socket.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": QUERY, "variables": {"id": job_id, "batch": BATCH}},
+                }
+            )
+        )
         received = frames = 0
         ready.set()
         async for raw in socket:
@@ -64,12 +82,13 @@ async def run(base: str, token: str, owner_id: str, subscribers: int, lines: int
     counts: list[int] = []
     frame_counts: list[int] = []
     readies = [asyncio.Event() for _ in range(subscribers)]
-    tasks = [asyncio.create_task(subscriber(url, token, job_id, ready, latencies, counts, frame_counts)) for ready in readies]
+    tasks = [
+        asyncio.create_task(subscriber(url, token, job_id, ready, latencies, counts, frame_counts)) for ready in readies
+    ]
     await asyncio.gather(*(ready.wait() for ready in readies))
     started = time.perf_counter()
     await asyncio.gather(*tasks)
-    return {"elapsed": time.perf_counter() - started, "latencies": latencies, "counts": counts,
-            "frames": frame_counts}
+    return {"elapsed": time.perf_counter() - started, "latencies": latencies, "counts": counts, "frames": frame_counts}
 
 
 def main() -> None:
@@ -91,13 +110,20 @@ def main() -> None:
     expected = subscribers * lines
     quantile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731 - a one-line helper for the table below
     print("\n" + machine_line())
-    print(f"\n## Job events{' (batch: true)' if BATCH else ''}: {subscribers} subscribers x {lines:,} log lines"
-          f"{f', {pause * 1000:g} ms between lines' if pause else ', as fast as the job logs'}\n")
+    print(
+        f"\n## Job events{' (batch: true)' if BATCH else ''}: {subscribers} subscribers x {lines:,} log lines"
+        f"{f', {pause * 1000:g} ms between lines' if pause else ', as fast as the job logs'}\n"
+    )
     print("| measure | value | target |")
     print("| --- | --- | --- |")
     print(f"| log lines delivered / expected | {delivered:,} / {expected:,} | all, in order |")
-    print(f"| subscribers that got every line | {sum(1 for c in result['counts'] if c == lines)} / {subscribers} | all |")
-    print("| wall time, all attached to last completion (includes the job's 3 s start delay) | " f"{result['elapsed']:.2f} s | |")
+    print(
+        f"| subscribers that got every line | {sum(1 for c in result['counts'] if c == lines)} / {subscribers} | all |"
+    )
+    print(
+        "| wall time, all attached to last completion (includes the job's 3 s start delay) | "
+        f"{result['elapsed']:.2f} s | |"
+    )
     print(f"| delivery rate | {delivered / max(result['elapsed'] - 3, 0.001):,.0f} lines/s (after the start delay) | |")
     print(f"| latency p50 (logged in worker -> parsed by client) | {quantile(0.50):.1f} ms | |")
     print(f"| latency p99 | {quantile(0.99):.1f} ms | < 100 ms |")

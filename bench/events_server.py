@@ -2,6 +2,7 @@
 
 Run by bench/events.py and bench/responsiveness.py in a separate process: `python bench/events_server.py PORT DATA_DIR`.
 """
+
 from __future__ import annotations
 
 import sys
@@ -18,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.app import create_app
 from server.settings import Settings
-from services.jobs.kinds import JobKindSpec
 from services.jobs.context import JobContext
+from services.jobs.kinds import JobKindSpec
 
 
 def emit_logs(ctx: JobContext) -> dict:
@@ -39,9 +40,12 @@ def burn_cpu(ctx: JobContext) -> dict:
     """Bench job body shaped like training: a scikit-learn random forest fit on synthetic data."""
     from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
+
     features, target = make_classification(n_samples=int(ctx.params.get("rows", 50_000)), n_features=30, random_state=0)
     ctx.log("fitting")
-    RandomForestClassifier(n_estimators=int(ctx.params.get("trees", 100)), n_jobs=1, random_state=0).fit(features, target)
+    RandomForestClassifier(n_estimators=int(ctx.params.get("trees", 100)), n_jobs=1, random_state=0).fit(
+        features, target
+    )
     return {}
 
 
@@ -66,8 +70,14 @@ def main() -> None:
         return JSONResponse({"job_id": job.id})
 
     app.router.routes.insert(0, Route("/bench/jobs", start_job, methods=["POST"]))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_max_queue=100_000,
-                ws_per_message_deflate=settings.ws_compression)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws_max_queue=100_000,
+        ws_per_message_deflate=settings.ws_compression,
+    )
 
 
 if __name__ == "__main__":

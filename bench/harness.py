@@ -1,4 +1,5 @@
 """Run a real Assay server in a subprocess for benchmarks, and watch its memory."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 
@@ -32,8 +33,13 @@ class RssSampler:
     """
 
     def __init__(self, pid: int, interval: float = 0.02, *, unique: bool = False) -> None:
-        self.arguments = [sys.executable, str(Path(__file__).resolve().parent / "rss_sampler.py"), str(pid),
-                          str(interval), "unique" if unique else "rss"]
+        self.arguments = [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "rss_sampler.py"),
+            str(pid),
+            str(interval),
+            "unique" if unique else "rss",
+        ]
         self._process: subprocess.Popen | None = None
 
     def _ask(self, command: str) -> dict:
@@ -54,7 +60,7 @@ class RssSampler:
     peak_total = _peak("total")
     del _peak
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._process = subprocess.Popen(self.arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._ask("report")  # started and sampling
         return self
@@ -83,11 +89,21 @@ def _serving(args: list[str], env: dict[str, str], *, quiet: bool) -> Iterator[t
     """Run `python ARGS` ({port} and {data_dir} filled in) until it answers /health; stop it afterwards."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="assay-bench-") as data_dir:
-        environment = {**os.environ, "ASSAY_DATA_DIR": data_dir, "ASSAY_PORT": str(port),
-                       "ASSAY_REQUESTS_PER_MINUTE": "1000000", **env}
+        environment = {
+            **os.environ,
+            "ASSAY_DATA_DIR": data_dir,
+            "ASSAY_PORT": str(port),
+            "ASSAY_REQUESTS_PER_MINUTE": "1000000",
+            **env,
+        }
         output = subprocess.DEVNULL if quiet else None
-        process = subprocess.Popen([sys.executable, *[a.format(port=port, data_dir=data_dir) for a in args]], cwd=ROOT,
-                                   env=environment, stdout=output, stderr=output)
+        process = subprocess.Popen(
+            [sys.executable, *[a.format(port=port, data_dir=data_dir) for a in args]],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=output,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_healthy(base)
@@ -109,20 +125,27 @@ def running_server(**env: str) -> Iterator[tuple[str, subprocess.Popen]]:
 
 def gql(base: str, query: str, variables: dict | None = None, token: str | None = None) -> dict:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    return httpx.post(f"{base}/graphql", json={"query": query, "variables": variables or {}}, headers=headers,
-                      timeout=60).json()
+    return httpx.post(
+        f"{base}/graphql", json={"query": query, "variables": variables or {}}, headers=headers, timeout=60
+    ).json()
 
 
 def register(base: str) -> str:
-    result = gql(base, 'mutation { register(input: {email: "bench@example.com", password: "bench password"}) '
-                       '{ accessToken errors { message } } }')
+    result = gql(
+        base,
+        'mutation { register(input: {email: "bench@example.com", password: "bench password"}) '
+        "{ accessToken errors { message } } }",
+    )
     return result["data"]["register"]["accessToken"]
 
 
 def login(base: str) -> str:
     """A fresh access token for the bench user: they expire after 15 minutes, and some benchmarks run longer."""
-    result = gql(base, 'mutation { login(input: {email: "bench@example.com", password: "bench password"}) '
-                       '{ accessToken errors { message } } }')
+    result = gql(
+        base,
+        'mutation { login(input: {email: "bench@example.com", password: "bench password"}) '
+        "{ accessToken errors { message } } }",
+    )
     return result["data"]["login"]["accessToken"]
 
 
@@ -134,11 +157,17 @@ def wait_for_job_over_websocket(base: str, token: str, job_id: str, timeout: flo
 
     query = "subscription($id: ID!) { jobEvents(jobId: $id) { kind job { status error } } }"
     last: dict = {}
-    with connect(base.replace("http", "ws", 1) + "/graphql", subprotocols=["graphql-transport-ws"],
-                 open_timeout=30, max_size=None) as socket:
+    with connect(
+        base.replace("http", "ws", 1) + "/graphql",
+        subprotocols=["graphql-transport-ws"],
+        open_timeout=30,
+        max_size=None,
+    ) as socket:
         socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
         assert json.loads(socket.recv(timeout))["type"] == "connection_ack"
-        socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": {"id": job_id}}}))
+        socket.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": {"id": job_id}}})
+        )
         while True:
             message = json.loads(socket.recv(timeout))
             if message["type"] == "next":
@@ -147,8 +176,10 @@ def wait_for_job_over_websocket(base: str, token: str, job_id: str, timeout: flo
                 return last
 
 
-UPLOAD = ("mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
-          "{ dataset { id } job { id } errors { code message } } }")
+UPLOAD = (
+    "mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
+    "{ dataset { id } job { id } errors { code message } } }"
+)
 
 
 def upload_file(base: str, token: str, path: Path) -> dict:
@@ -156,10 +187,16 @@ def upload_file(base: str, token: str, path: Path) -> dict:
     import json
 
     with path.open("rb") as handle:
-        payload = httpx.post(f"{base}/graphql", headers={"authorization": f"Bearer {token}", "apollo-require-preflight": "1"},
-                             data={"operations": json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}}),
-                                   "map": json.dumps({"0": ["variables.input.file"]})},
-                             files={"0": (path.name, handle, "text/csv")}, timeout=600).json()["data"]["uploadDataset"]
+        payload = httpx.post(
+            f"{base}/graphql",
+            headers={"authorization": f"Bearer {token}", "apollo-require-preflight": "1"},
+            data={
+                "operations": json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}}),
+                "map": json.dumps({"0": ["variables.input.file"]}),
+            },
+            files={"0": (path.name, handle, "text/csv")},
+            timeout=600,
+        ).json()["data"]["uploadDataset"]
     assert not payload["errors"], payload
     return payload
 

@@ -7,6 +7,7 @@ ms, bench/harness.RssSampler) within the budget. The anchor is the budget itself
 
 Usage: .venv/bin/python bench/ingest_budget.py [ROWS] [BUDGET_MB]
 """
+
 from __future__ import annotations
 
 import gzip
@@ -30,8 +31,8 @@ from harness import UPLOAD, RssSampler, gql, register, running_server, wait_for_
 
 MB = 1024 * 1024
 BLOCK = 1_000_000
-STATUS = '''query($id: ID!) { dataset(id: $id) { status error rowCount columnCount
-  jobs(first: 1) { edges { node { timeline { stage durationMs } } } } } }'''
+STATUS = """query($id: ID!) { dataset(id: $id) { status error rowCount columnCount
+  jobs(first: 1) { edges { node { timeline { stage durationMs } } } } } }"""
 
 
 def write_files(folder: Path, rows: int) -> dict[str, Path]:
@@ -52,9 +53,26 @@ def write_files(folder: Path, rows: int) -> dict[str, Path]:
 
 def curl_upload(base: str, token: str, path: Path) -> dict:
     operations = json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}})
-    out = subprocess.run(["curl", "-sS", "-H", f"authorization: Bearer {token}", "-H", "apollo-require-preflight: 1",
-                          "-F", f"operations={operations}", "-F", 'map={"0": ["variables.input.file"]}',
-                          "-F", f"0=@{path}", f"{base}/graphql"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "-H",
+            f"authorization: Bearer {token}",
+            "-H",
+            "apollo-require-preflight: 1",
+            "-F",
+            f"operations={operations}",
+            "-F",
+            'map={"0": ["variables.input.file"]}',
+            "-F",
+            f"0=@{path}",
+            f"{base}/graphql",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout)["data"]["uploadDataset"]
 
 
@@ -64,10 +82,15 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as folder:
         paths = write_files(Path(folder), rows)
-        with running_server(ASSAY_JOB_MEMORY_MB=str(budget)) as (base, process), RssSampler(process.pid, unique=True) as rss:
+        with (
+            running_server(ASSAY_JOB_MEMORY_MB=str(budget)) as (base, process),
+            RssSampler(process.pid, unique=True) as rss,
+        ):
             token = register(base)
             time.sleep(3)  # the fork server preloads its libraries first
-            fork_server = max((child for child in psutil.Process(process.pid).children()), key=lambda c: c.memory_info().rss)
+            fork_server = max(
+                (child for child in psutil.Process(process.pid).children()), key=lambda c: c.memory_info().rss
+            )
             baseline = fork_server.memory_info().rss  # what every job worker starts from (its preloaded modules)
             for label, path in paths.items():
                 rss.reset()
@@ -78,19 +101,27 @@ def main() -> None:
                 seconds = time.perf_counter() - started
                 dataset = gql(base, STATUS, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
                 stages = dataset["jobs"]["edges"][0]["node"]["timeline"]
-                results.append((label, path.stat().st_size, dataset, seconds, rss.peak_workers,
-                                rss.peak_workers_unique, stages))
+                results.append(
+                    (label, path.stat().st_size, dataset, seconds, rss.peak_workers, rss.peak_workers_unique, stages)
+                )
     print("\n" + machine_line())
-    print(f"\n## Ingest beyond the budget: {rows:,} rows x 20 columns, ASSAY_JOB_MEMORY_MB={budget}; "
-          f"a job worker starts at {baseline / MB:,.0f} MB RSS (the fork server's preloaded modules)\n")
-    print("| file | size | size / budget | status | rows | upload start to READY | peak RSS worker | peak USS worker "
-          "| RSS within budget | stages |")
+    print(
+        f"\n## Ingest beyond the budget: {rows:,} rows x 20 columns, ASSAY_JOB_MEMORY_MB={budget}; "
+        f"a job worker starts at {baseline / MB:,.0f} MB RSS (the fork server's preloaded modules)\n"
+    )
+    print(
+        "| file | size | size / budget | status | rows | upload start to READY | peak RSS worker | peak USS worker "
+        "| RSS within budget | stages |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, size, dataset, seconds, peak, unique, stages in results:
-        print(f"| {label} | {size / MB:,.0f} MB | {size / MB / budget:.1f}x | {dataset['status']} | "
-              f"{dataset['rowCount'] or 0:,} | {seconds:.1f} s | {peak / MB:,.0f} MB | {unique / MB:,.0f} MB | "
-              f"{'yes' if peak <= budget * MB else 'NO'} | "
-              + ", ".join(f"{s['stage']} {s['durationMs'] / 1000:.1f} s" for s in stages) + " |")
+        print(
+            f"| {label} | {size / MB:,.0f} MB | {size / MB / budget:.1f}x | {dataset['status']} | "
+            f"{dataset['rowCount'] or 0:,} | {seconds:.1f} s | {peak / MB:,.0f} MB | {unique / MB:,.0f} MB | "
+            f"{'yes' if peak <= budget * MB else 'NO'} | "
+            + ", ".join(f"{s['stage']} {s['durationMs'] / 1000:.1f} s" for s in stages)
+            + " |"
+        )
 
 
 if __name__ == "__main__":

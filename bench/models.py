@@ -9,6 +9,7 @@ FLAML runs from bench/.venv-flaml (`python3 -m venv bench/.venv-flaml && bench/.
 ~50 s for classification on both cores, several minutes for regression); its CV column then quotes
 the issue's figure.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,12 @@ import httpx
 import numpy as np
 import pandas as pd
 from sklearn import datasets as skd
-from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier,
-                              RandomForestRegressor)
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
@@ -36,25 +41,35 @@ from calibrate import machine_line
 from harness import gql, login, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
 FLAML_PYTHON = HERE / ".venv-flaml" / "bin" / "python"
-TRAIN = ("mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } "
-         "errors { code message } } }")
-MODEL = ("query($id: ID!) { model(id: $id) { status algorithm cvScores metrics { accuracy r2 } "
-         "leaderboard { algorithm params score fitSeconds rows selected } "
-         "job { startedAt finishedAt timeline { stage durationMs } } } }")
+TRAIN = (
+    "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } "
+    "errors { code message } } }"
+)
+MODEL = (
+    "query($id: ID!) { model(id: $id) { status algorithm cvScores metrics { accuracy r2 } "
+    "leaderboard { algorithm params score fitSeconds rows selected } "
+    "job { startedAt finishedAt timeline { stage durationMs } } } }"
+)
 ISSUE_RF_200K = {"200k classification": 0.976, "200k regression": 0.965}
 
 
 def load_sets(quick: bool) -> dict[str, tuple[pd.DataFrame, str]]:
     sets = {}
-    for name, loader, task in (("breast_cancer", skd.load_breast_cancer, "CLASSIFICATION"),
-                               ("wine", skd.load_wine, "CLASSIFICATION"), ("digits", skd.load_digits, "CLASSIFICATION"),
-                               ("diabetes", skd.load_diabetes, "REGRESSION")):
+    for name, loader, task in (
+        ("breast_cancer", skd.load_breast_cancer, "CLASSIFICATION"),
+        ("wine", skd.load_wine, "CLASSIFICATION"),
+        ("digits", skd.load_digits, "CLASSIFICATION"),
+        ("diabetes", skd.load_diabetes, "REGRESSION"),
+    ):
         frame = loader(as_frame=True).frame
         frame.columns = [str(c).replace(" ", "_").replace("(", "").replace(")", "") for c in frame.columns]
         sets[name] = (frame, task)
     rows = 20_000 if quick else 200_000
     x, y = skd.make_classification(n_samples=rows, n_features=30, n_informative=15, random_state=0)
-    sets["200k classification"] = (pd.DataFrame(x, columns=[f"f{i}" for i in range(30)]).assign(target=y), "CLASSIFICATION")
+    sets["200k classification"] = (
+        pd.DataFrame(x, columns=[f"f{i}" for i in range(30)]).assign(target=y),
+        "CLASSIFICATION",
+    )
     x, y = skd.make_regression(n_samples=rows, n_features=30, n_informative=20, noise=10, random_state=0)
     sets["200k regression"] = (pd.DataFrame(x, columns=[f"f{i}" for i in range(30)]).assign(target=y), "REGRESSION")
     return sets
@@ -68,18 +83,32 @@ def baselines(frame: pd.DataFrame, task: str, large: bool, forest: bool) -> dict
     """
     x, y = frame.drop(columns=["target"]), frame["target"]
     classify = task == "CLASSIFICATION"
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0,
-                                                        stratify=y if classify else None)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.2, random_state=0, stratify=y if classify else None
+    )
     folds = (StratifiedKFold if classify else KFold)(n_splits=5, shuffle=True, random_state=0)
     scoring = "accuracy" if classify else "r2"
-    models = {"hgb": HistGradientBoostingClassifier(random_state=0) if classify else HistGradientBoostingRegressor(random_state=0),
-              "linear": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000) if classify else LinearRegression())}
+    models = {
+        "hgb": HistGradientBoostingClassifier(random_state=0)
+        if classify
+        else HistGradientBoostingRegressor(random_state=0),
+        "linear": make_pipeline(
+            StandardScaler(), LogisticRegression(max_iter=2000) if classify else LinearRegression()
+        ),
+    }
     if not large or forest:
-        models["rf"] = (RandomForestClassifier(random_state=0, n_jobs=2 if large else 1) if classify
-                        else RandomForestRegressor(random_state=0, n_jobs=2 if large else 1))
+        models["rf"] = (
+            RandomForestClassifier(random_state=0, n_jobs=2 if large else 1)
+            if classify
+            else RandomForestRegressor(random_state=0, n_jobs=2 if large else 1)
+        )
     scores = {}
     for name, model in models.items():
-        cv = None if large and name == "rf" else float(np.mean(cross_val_score(model, x_train, y_train, cv=folds, scoring=scoring)))
+        cv = (
+            None
+            if large and name == "rf"
+            else float(np.mean(cross_val_score(model, x_train, y_train, cv=folds, scoring=scoring)))
+        )
         scores[name] = {"cv": cv, "held_out": float(model.fit(x_train, y_train).score(x_test, y_test))}
     return scores
 
@@ -96,10 +125,14 @@ def flaml(frame: pd.DataFrame, task: str, scratch: Path) -> dict | None:
         return None
     x, y = frame.drop(columns=["target"]).to_numpy(), frame["target"].to_numpy()
     classify = task == "CLASSIFICATION"
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y if classify else None)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.2, random_state=0, stratify=y if classify else None
+    )
     path = scratch / "split.npz"
     np.savez(path, x_train=x_train, x_test=x_test, y_train=y_train, y_test=y_test)
-    done = subprocess.run([str(FLAML_PYTHON), str(HERE / "flaml_run.py"), str(path), task, "60"], capture_output=True, text=True)
+    done = subprocess.run(
+        [str(FLAML_PYTHON), str(HERE / "flaml_run.py"), str(path), task, "60"], capture_output=True, text=True
+    )
     if done.returncode:
         print(done.stderr[-1500:], file=sys.stderr)
         return None
@@ -124,17 +157,24 @@ def train(base: str, token: str, dataset_id: str, task: str, **options) -> dict:
 
 def seconds_between(job: dict) -> float:
     from datetime import datetime
+
     return (datetime.fromisoformat(job["finishedAt"]) - datetime.fromisoformat(job["startedAt"])).total_seconds()
 
 
 def latency(base: str, token: str, model_id: str, row: dict, count: int = 200) -> tuple[float, float]:
-    query = "mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) { predictions { " "value } errors { message } } }"
+    query = (
+        "mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) { predictions { "
+        "value } errors { message } } }"
+    )
     timings = []
     with httpx.Client() as client:
         for index in range(count + 10):
             began = time.perf_counter()
-            answer = client.post(f"{base}/graphql", json={"query": query, "variables": {"id": model_id, "rows": [row]}},
-                                 headers={"authorization": f"Bearer {token}"}).json()
+            answer = client.post(
+                f"{base}/graphql",
+                json={"query": query, "variables": {"id": model_id, "rows": [row]}},
+                headers={"authorization": f"Bearer {token}"},
+            ).json()
             if index >= 10:  # the first calls load the model into the cache
                 timings.append((time.perf_counter() - began) * 1000)
             assert not answer["data"]["predict"]["errors"], answer
@@ -152,7 +192,10 @@ def main() -> None:
     if chosen:  # e.g. --sets=wine,diabetes: the quality table for those sets only
         sets = {name: sets[name] for name in chosen}
     lines, latencies = [], []
-    with tempfile.TemporaryDirectory() as scratch_dir, running_server(ASSAY_JOB_DEFAULT_TIMEOUT_SECONDS="3600") as (base, _):
+    with (
+        tempfile.TemporaryDirectory() as scratch_dir,
+        running_server(ASSAY_JOB_DEFAULT_TIMEOUT_SECONDS="3600") as (base, _),
+    ):
         scratch = Path(scratch_dir)
         token = register(base)
         for name, (frame, task) in ({} if only_latency else sets).items():
@@ -163,25 +206,37 @@ def main() -> None:
             wall = seconds_between(model["job"])
             for candidate in model["leaderboard"]:  # what AUTO tried, for the record (stderr keeps the table clean)
                 print(f"  {name}: {candidate}", file=sys.stderr)
-            print(f"  {name} stages: " + ", ".join(f"{t['stage']} {t['durationMs'] / 1000:.1f} s"
-                                                   for t in model["job"]["timeline"]), file=sys.stderr)
+            print(
+                f"  {name} stages: "
+                + ", ".join(f"{t['stage']} {t['durationMs'] / 1000:.1f} s" for t in model["job"]["timeline"]),
+                file=sys.stderr,
+            )
             held = model["metrics"]["accuracy"] if task == "CLASSIFICATION" else model["metrics"]["r2"]
             base_scores = baselines(frame, task, large, "--forest" in sys.argv)
             reference = flaml(frame, task, scratch)
             if "rf" not in base_scores or base_scores["rf"]["cv"] is None:  # the issue's figure, where not re-run
                 base_scores.setdefault("rf", {"cv": None, "held_out": None})["cv"] = ISSUE_RF_200K.get(name)
-            others = [*base_scores.values(), *([{"cv": reference["cv"], "held_out": reference["held_out"]}] if reference else [])]
+            others = [
+                *base_scores.values(),
+                *([{"cv": reference["cv"], "held_out": reference["held_out"]}] if reference else []),
+            ]
             auto_cv = float(np.mean(model["cvScores"]))
             best_cv = max(o["cv"] for o in others if o["cv"] is not None)
             best_held = max(o["held_out"] for o in others if o["held_out"] is not None)
-            flaml_text = (f"{reference['cv']:.3f} / {reference['held_out']:.3f} ({reference['seconds']:.0f} s)"
-                          if reference else "not run")
+            flaml_text = (
+                f"{reference['cv']:.3f} / {reference['held_out']:.3f} ({reference['seconds']:.0f} s)"
+                if reference
+                else "not run"
+            )
             rf_scores = base_scores["rf"]
-            rf_text = (f"{rf_scores['cv']:.3f}{' (issue)' if large else ''}" if rf_scores["cv"] is not None else "-") + (
-                f" / {rf_scores['held_out']:.3f}" if rf_scores["held_out"] is not None else "")
-            lines.append(f"| {name} | {auto_cv:.3f} / {held:.3f} ({model['algorithm']}) | {wall:.1f} s | "
-                         f"{rf_text} | {pair(base_scores['hgb'])} | {pair(base_scores['linear'])} | {flaml_text} | "
-                         f"{auto_cv - best_cv:+.3f} / {held - best_held:+.3f} |")
+            rf_text = (
+                f"{rf_scores['cv']:.3f}{' (issue)' if large else ''}" if rf_scores["cv"] is not None else "-"
+            ) + (f" / {rf_scores['held_out']:.3f}" if rf_scores["held_out"] is not None else "")
+            lines.append(
+                f"| {name} | {auto_cv:.3f} / {held:.3f} ({model['algorithm']}) | {wall:.1f} s | "
+                f"{rf_text} | {pair(base_scores['hgb'])} | {pair(base_scores['linear'])} | {flaml_text} | "
+                f"{auto_cv - best_cv:+.3f} / {held - best_held:+.3f} |"
+            )
             print(lines[-1], flush=True)
         if chosen:
             print("\n".join(lines))
@@ -201,8 +256,12 @@ def main() -> None:
         big, _ = sets["200k classification"]
         big_id = upload(base, token, big.head(100_000), scratch, "batch")
         model = train(base, token, big_id, "CLASSIFICATION", algorithms=["HIST_GRADIENT_BOOSTING"], cvFolds=2)
-        started = gql(base, "mutation($m: ID!, $d: ID!) { predictDataset(input: {modelId: $m, datasetId: $d}) { job { id } } }",
-                      {"m": model["id"], "d": big_id}, token)["data"]["predictDataset"]["job"]["id"]
+        started = gql(
+            base,
+            "mutation($m: ID!, $d: ID!) { predictDataset(input: {modelId: $m, datasetId: $d}) { job { id } } }",
+            {"m": model["id"], "d": big_id},
+            token,
+        )["data"]["predictDataset"]["job"]["id"]
         began = time.perf_counter()
         wait_for_job_over_websocket(base, token, started)
         batch_seconds = time.perf_counter() - began
@@ -210,17 +269,23 @@ def main() -> None:
         print_quality_table(lines)
     print("\n| algorithm | single-row predict p50 (GraphQL) | p99 | target |\n| --- | --- | --- | --- |")
     print("\n".join(latencies))
-    print(f"\npredictDataset, 100,000 rows (HistGradientBoosting): {batch_seconds:.2f} s end to end, "
-          f"{100_000 / batch_seconds:,.0f} rows/s")
+    print(
+        f"\npredictDataset, 100,000 rows (HistGradientBoosting): {batch_seconds:.2f} s end to end, "
+        f"{100_000 / batch_seconds:,.0f} rows/s"
+    )
 
 
 def print_quality_table(lines: list[str]) -> None:
     print("\n" + machine_line())
     print("\n## Models: AUTO (60 s budget) against defaults and FLAML\n")
-    print("Scores are CV on the training split / held-out on the same 20%. On the 200,000-row sets AUTO's CV is on the "
-          "sample it compared candidates on, so its held-out score is the one that compares.\n")
-    print("| data | AUTO CV / held-out (winner) | AUTO wall | RandomForest | HGB | linear | FLAML 60 s CV / held-out | "
-          "AUTO - best other: CV / held-out |")
+    print(
+        "Scores are CV on the training split / held-out on the same 20%. On the 200,000-row sets AUTO's CV is on the "
+        "sample it compared candidates on, so its held-out score is the one that compares.\n"
+    )
+    print(
+        "| data | AUTO CV / held-out (winner) | AUTO wall | RandomForest | HGB | linear | FLAML 60 s CV / held-out | "
+        "AUTO - best other: CV / held-out |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(lines))
 

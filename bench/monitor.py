@@ -14,6 +14,7 @@ ratio it prints is what the set-up alone differs by on this machine.
 its recorder switched on and off between alternating requests: the request-path cost of recording alone,
 without two servers' different histories (the flush task runs throughout, so its share is in both sides).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -55,39 +56,56 @@ def main() -> None:
             frame.to_csv(path, index=False)
             dataset_id = upload_and_ingest(trainer, token, path)
             model_id = train(trainer, token, dataset_id, "CLASSIFICATION", "HIST_GRADIENT_BOOSTING")
-        with _serving(["-m", "server"], {**shared, "ASSAY_MONITORING": on_setting}, quiet=True) as (on, _), \
-                _serving(["-m", "server"], {**shared, "ASSAY_MONITORING": "off"}, quiet=True) as (off, _):
+        with (
+            _serving(["-m", "server"], {**shared, "ASSAY_MONITORING": on_setting}, quiet=True) as (on, _),
+            _serving(["-m", "server"], {**shared, "ASSAY_MONITORING": "off"}, quiet=True) as (off, _),
+        ):
             headers = {"authorization": f"Bearer {token}"}
             features = frame.drop(columns=["target"])
             for size in (1, 100):
                 rows = features.sample(size, random_state=size, replace=True).to_dict(orient="records")
                 timings: dict[str, list[float]] = {"on": [], "off": []}
-                with httpx.Client(base_url=on, timeout=30) as client_on, httpx.Client(base_url=off, timeout=30) as client_off:
+                with (
+                    httpx.Client(base_url=on, timeout=30) as client_on,
+                    httpx.Client(base_url=off, timeout=30) as client_off,
+                ):
                     for index in range(rounds + 20):
-                        for name, client in (("on", client_on), ("off", client_off)) if index % 2 else \
-                                (("off", client_off), ("on", client_on)):
+                        for name, client in (
+                            (("on", client_on), ("off", client_off))
+                            if index % 2
+                            else (("off", client_off), ("on", client_on))
+                        ):
                             began = time.perf_counter()
-                            answer = client.post("/graphql", json={"query": PREDICT, "variables": {
-                                "id": model_id, "rows": rows}}, headers=headers).json()
+                            answer = client.post(
+                                "/graphql",
+                                json={"query": PREDICT, "variables": {"id": model_id, "rows": rows}},
+                                headers=headers,
+                            ).json()
                             elapsed = (time.perf_counter() - began) * 1000
                             assert not answer["data"]["predict"]["errors"], answer
                             if index >= 20:  # the first 20 warm up (model load)
                                 timings[name].append(elapsed)
                 (off50, off99), (on50, on99) = percentiles(timings["off"]), percentiles(timings["on"])
-                lines.append(f"| {size} | {off50:.2f} ms | {off99:.2f} ms | {on50:.2f} ms | {on99:.2f} ms | "
-                             f"**{on50 / off50:.2f}x** | <= 1.10x |")
+                lines.append(
+                    f"| {size} | {off50:.2f} ms | {off99:.2f} ms | {on50:.2f} ms | {on99:.2f} ms | "
+                    f"**{on50 / off50:.2f}x** | <= 1.10x |"
+                )
                 print(lines[-1], file=sys.stderr, flush=True)
             time.sleep(3)  # one flush
             windows = gql(on, MONITOR, {"id": model_id}, token)["data"]["modelMonitor"]["windows"]
     recorded = windows[0] if windows else {}
     print("\n" + machine_line())
-    print(f"\npredict through GraphQL, {rounds} requests per size and side, alternating between a server with "
-          "monitoring on and one with it off (same data dir and database):\n")
+    print(
+        f"\npredict through GraphQL, {rounds} requests per size and side, alternating between a server with "
+        "monitoring on and one with it off (same data dir and database):\n"
+    )
     print("| rows per predict | off p50 | off p99 | on p50 | on p99 | on / off (p50) | target |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(lines))
-    print(f"\nRecorded by the monitoring side: {recorded.get('requestCount')} requests, {recorded.get('rowCount')} rows, "
-          f"a sample of {recorded.get('sampledRows')} rows (warm-up included).")
+    print(
+        f"\nRecorded by the monitoring side: {recorded.get('requestCount')} requests, {recorded.get('rowCount')} rows, "
+        f"a sample of {recorded.get('sampledRows')} rows (warm-up included)."
+    )
 
 
 def in_process(rounds: int) -> None:
@@ -95,44 +113,71 @@ def in_process(rounds: int) -> None:
     from starlette.testclient import TestClient
 
     from server.app import create_app
-    from tests.support.graphql import gql as local_gql, ingest, register as local_register, wait_for_job
+    from tests.support.graphql import gql as local_gql
+    from tests.support.graphql import ingest, wait_for_job
+    from tests.support.graphql import register as local_register
     from tests.support.settings import make_settings
 
     frame = frame_of(skd.load_breast_cancer)
     lines = []
-    with tempfile.TemporaryDirectory() as scratch, TestClient(create_app(make_settings(
-            Path(scratch), monitoring="on", requests_per_minute=10**9, job_heartbeat_seconds=2))) as client:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        TestClient(
+            create_app(
+                make_settings(Path(scratch), monitoring="on", requests_per_minute=10**9, job_heartbeat_seconds=2)
+            )
+        ) as client,
+    ):
         token = local_register(client)["accessToken"]
         dataset = ingest(client, token, frame.to_csv(index=False).encode(), "breast_cancer.csv")
-        started = local_gql(client, "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } "
-                            "job { id } } }", {"input": {"datasetId": dataset["id"], "target": "target",
-                                                         "task": "CLASSIFICATION", "cvFolds": 2,
-                                                         "algorithms": ["HIST_GRADIENT_BOOSTING"]}}, token)
+        started = local_gql(
+            client,
+            "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } } }",
+            {
+                "input": {
+                    "datasetId": dataset["id"],
+                    "target": "target",
+                    "task": "CLASSIFICATION",
+                    "cvFolds": 2,
+                    "algorithms": ["HIST_GRADIENT_BOOSTING"],
+                }
+            },
+            token,
+        )
         started = started["data"]["trainModel"]
         assert wait_for_job(client, token, started["job"]["id"], timeout=600)["status"] == "SUCCEEDED"
         state, headers = client.app.state.assay, {"authorization": f"Bearer {token}"}
         recorder = state.recorder
         for size in (1, 100):
-            rows = frame.drop(columns=["target"]).sample(size, random_state=size, replace=True).to_dict(orient="records")
+            rows = (
+                frame.drop(columns=["target"]).sample(size, random_state=size, replace=True).to_dict(orient="records")
+            )
             timings: dict[str, list[float]] = {"on": [], "off": []}
             for index in range(rounds + 20):
                 for name in ("on", "off") if index % 2 else ("off", "on"):
                     state.recorder = recorder if name == "on" else None
                     began = time.perf_counter()
-                    answer = client.post("/graphql", json={"query": PREDICT, "variables": {
-                        "id": started["model"]["id"], "rows": rows}}, headers=headers).json()
+                    answer = client.post(
+                        "/graphql",
+                        json={"query": PREDICT, "variables": {"id": started["model"]["id"], "rows": rows}},
+                        headers=headers,
+                    ).json()
                     elapsed = (time.perf_counter() - began) * 1000
                     assert not answer["data"]["predict"]["errors"], answer
                     if index >= 20:
                         timings[name].append(elapsed)
             (off50, off99), (on50, on99) = percentiles(timings["off"]), percentiles(timings["on"])
-            lines.append(f"| {size} | {off50:.2f} ms | {off99:.2f} ms | {on50:.2f} ms | {on99:.2f} ms | "
-                         f"**{on50 / off50:.2f}x** | <= 1.10x |")
+            lines.append(
+                f"| {size} | {off50:.2f} ms | {off99:.2f} ms | {on50:.2f} ms | {on99:.2f} ms | "
+                f"**{on50 / off50:.2f}x** | <= 1.10x |"
+            )
             print(lines[-1], file=sys.stderr, flush=True)
         state.recorder = recorder
     print("\n" + machine_line())
-    print(f"\npredict through GraphQL in one process, {rounds} requests per size and side, recording switched on and "
-          "off between alternating requests:\n")
+    print(
+        f"\npredict through GraphQL in one process, {rounds} requests per size and side, recording switched on and "
+        "off between alternating requests:\n"
+    )
     print("| rows per predict | off p50 | off p99 | on p50 | on p99 | on / off (p50) | target |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(lines))

@@ -11,6 +11,7 @@ health does not have: GraphQL parse + validation of the document, the model's ro
 the row check, the preparation (scikit-learn's ColumnTransformer, and services.modeling.few_rows as predict
 now does it) and the estimator: p50 of 200 each, in ms of CPU time (the hop and the row read: wall time).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -29,12 +30,21 @@ sys.path.insert(0, str(HERE.parent))  # this checkout's services (the breakdown 
 from calibrate import machine_line
 from harness import _serving, gql, register, upload_and_ingest, wait_for_job_over_websocket
 
-TRAIN = ("mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } "
-         "errors { code message } } }")
-PREDICT = ("mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) "
-           "{ predictions { value probabilities { label probability } } errors { message } } }")
+TRAIN = (
+    "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } "
+    "errors { code message } } }"
+)
+PREDICT = (
+    "mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) "
+    "{ predictions { value probabilities { label probability } } errors { message } } }"
+)
 HEALTH = "{ health { status } }"
-CLASSIFIERS = ["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION", "EXTRA_TREES", "RANDOM_FOREST"]  # services.modeling.tasks
+CLASSIFIERS = [
+    "HIST_GRADIENT_BOOSTING",
+    "LOGISTIC_REGRESSION",
+    "EXTRA_TREES",
+    "RANDOM_FOREST",
+]  # services.modeling.tasks
 REGRESSORS = ["HIST_GRADIENT_BOOSTING", "RIDGE", "LINEAR_REGRESSION", "EXTRA_TREES", "RANDOM_FOREST"]
 
 
@@ -45,8 +55,12 @@ def frame_of(loader) -> pd.DataFrame:
 
 
 def train(base: str, token: str, dataset_id: str, task: str, algorithm: str) -> str:
-    started = gql(base, TRAIN, {"input": {"datasetId": dataset_id, "target": "target", "task": task,
-                                          "algorithms": [algorithm], "cvFolds": 2}}, token)["data"]["trainModel"]
+    started = gql(
+        base,
+        TRAIN,
+        {"input": {"datasetId": dataset_id, "target": "target", "task": task, "algorithms": [algorithm], "cvFolds": 2}},
+        token,
+    )["data"]["trainModel"]
     assert not started["errors"], started
     wait_for_job_over_websocket(base, token, started["job"]["id"], timeout=600)
     return started["model"]["id"]
@@ -65,8 +79,9 @@ def measure(client: httpx.Client, token: str, model_id: str, row: dict, rounds: 
         began = time.perf_counter()
         answer = client.post("/graphql", json={"query": HEALTH}, headers=headers).json()
         middle = time.perf_counter()
-        predicted = client.post("/graphql", json={"query": PREDICT, "variables": {"id": model_id, "rows": [row]}},
-                                headers=headers).json()
+        predicted = client.post(
+            "/graphql", json={"query": PREDICT, "variables": {"id": model_id, "rows": [row]}}, headers=headers
+        ).json()
         ended = time.perf_counter()
         assert answer["data"]["health"]["status"], answer
         assert not predicted["data"]["predict"]["errors"], predicted
@@ -126,18 +141,22 @@ def breakdown(data_dir: Path, model_id: str, row: dict) -> str:
     features = model.details["features"]
     pipeline = service.load_pipeline(data_dir, model_id)
     from services.modeling import few_rows
+
     frame = service.check_rows([row], features)
     columns = service.checked_columns([row], features)
     plan = few_rows.plan_for(pipeline)
     prepared = pipeline[:-1].transform(frame)
     method = "predict_proba" if model.task == "CLASSIFICATION" else "predict"
     estimator = pipeline[-1]
-    return (f"| {model.task.lower()} | {model.algorithm} | {parse['predict'] - parse['health']:.2f} | {read:.2f} | "
-            f"{hop:.2f} | {p50_ms(lambda: service.check_rows([row], features)):.2f} / "
-            f"{p50_ms(lambda: service.checked_columns([row], features)):.2f} | "
-            f"{p50_ms(lambda: pipeline[:-1].transform(frame)):.2f} / " f"{p50_ms(lambda: few_rows.prepared(plan, columns)):.2f} | "
-            f"{p50_ms(lambda: getattr(estimator, method)(prepared)):.2f} | "
-            f"{p50_ms(lambda: service.predict_rows(data_dir, model, [row])):.2f} |")
+    return (
+        f"| {model.task.lower()} | {model.algorithm} | {parse['predict'] - parse['health']:.2f} | {read:.2f} | "
+        f"{hop:.2f} | {p50_ms(lambda: service.check_rows([row], features)):.2f} / "
+        f"{p50_ms(lambda: service.checked_columns([row], features)):.2f} | "
+        f"{p50_ms(lambda: pipeline[:-1].transform(frame)):.2f} / "
+        f"{p50_ms(lambda: few_rows.prepared(plan, columns)):.2f} | "
+        f"{p50_ms(lambda: getattr(estimator, method)(prepared)):.2f} | "
+        f"{p50_ms(lambda: service.predict_rows(data_dir, model, [row])):.2f} |"
+    )
 
 
 def main() -> None:
@@ -146,10 +165,15 @@ def main() -> None:
     args = ["-m", "cProfile", "-o", profile, "-m", "server"] if profile else ["-m", "server"]
     parts = []
     only = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--only=")), None)
-    sets = {"CLASSIFICATION": (frame_of(skd.load_breast_cancer), CLASSIFIERS),
-            "REGRESSION": (frame_of(skd.load_diabetes), REGRESSORS)}
+    sets = {
+        "CLASSIFICATION": (frame_of(skd.load_breast_cancer), CLASSIFIERS),
+        "REGRESSION": (frame_of(skd.load_diabetes), REGRESSORS),
+    }
     lines = []
-    with tempfile.TemporaryDirectory() as scratch, _serving(args, {"ASSAY_DATA_DIR": f"{scratch}/data"}, quiet=True) as (base, _):
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        _serving(args, {"ASSAY_DATA_DIR": f"{scratch}/data"}, quiet=True) as (base, _),
+    ):
         token = register(base)
         for task, (frame, algorithms) in sets.items():
             path = Path(scratch) / f"{task.lower()}.csv"
@@ -161,8 +185,10 @@ def main() -> None:
                 with httpx.Client(base_url=base, timeout=30) as client:
                     health, predict = measure(client, token, model_id, row, rounds)
                 (h50, _), (p50, p99) = percentiles(health), percentiles(predict)
-                lines.append(f"| {task.lower()} | {algorithm} | {h50:.2f} ms | {p50:.2f} ms | {p99:.2f} ms | "
-                             f"**{p50 / h50:.2f}x** | <= 2x |")
+                lines.append(
+                    f"| {task.lower()} | {algorithm} | {h50:.2f} ms | {p50:.2f} ms | {p99:.2f} ms | "
+                    f"**{p50 / h50:.2f}x** | <= 2x |"
+                )
                 print(lines[-1], file=sys.stderr, flush=True)
                 if "--breakdown" in sys.argv:
                     parts.append(breakdown(Path(scratch) / "data", model_id, row))
@@ -173,11 +199,15 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(lines))
     if parts:
-        print("\nWhere a predict's own time goes (p50, in the bench process, on the models the server saved; CPU ms "
-              "except the hop and the row read; `predict_rows` = row check + preparation + estimator + result; "
-              "a/b = before/after this change):\n")
-        print("| task | algorithm | uncached parse + validate beyond health's (now cached) | model row read | thread hop "
-              "| row check: DataFrame / columns | preparation: ColumnTransformer / few_rows | estimator | predict_rows |")
+        print(
+            "\nWhere a predict's own time goes (p50, in the bench process, on the models the server saved; CPU ms "
+            "except the hop and the row read; `predict_rows` = row check + preparation + estimator + result; "
+            "a/b = before/after this change):\n"
+        )
+        print(
+            "| task | algorithm | uncached parse + validate beyond health's (now cached) | model row read | thread hop "
+            "| row check: DataFrame / columns | preparation: ColumnTransformer / few_rows | estimator | predict_rows |"
+        )
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         print("\n".join(parts))
 

@@ -8,6 +8,7 @@ profile stage at most 2x the anchor, profileDataset with plots from the mutation
 ydata-profiling runs from its own venv (bench/.venv-ydata: `python3 -m venv bench/.venv-ydata &&
 bench/.venv-ydata/bin/pip install ydata-profiling setuptools`), because it pins older pandas.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,15 +26,19 @@ import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from datagen import write_mixed_csv
 from calibrate import machine_line
+from datagen import write_mixed_csv
 from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
 
-PROFILE = ("mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) "
-           "{ job { id } errors { code message } } }")
+PROFILE = (
+    "mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) "
+    "{ job { id } errors { code message } } }"
+)
 PLOTS = "query($id: ID!) { dataset(id: $id) { plots { url } } }"
-JOB = ("query($id: ID!) { job(id: $id) { status startedAt finishedAt timeline { stage durationMs } "
-       "logs(last: 20) { message } } }")
+JOB = (
+    "query($id: ID!) { job(id: $id) { status startedAt finishedAt timeline { stage durationMs } "
+    "logs(last: 20) { message } } }"
+)
 CPU = re.compile(r"\(([\d.]+) s CPU\)")
 YDATA_PYTHON = HERE / ".venv-ydata" / "bin" / "python"
 MB = 1024 * 1024
@@ -74,7 +79,9 @@ def describe(parquet: Path) -> dict:
 def ydata(path: Path, mode: str) -> dict | None:
     if not YDATA_PYTHON.exists():
         return None
-    done = subprocess.run([str(YDATA_PYTHON), str(HERE / "ydata_run.py"), str(path), mode], capture_output=True, text=True)
+    done = subprocess.run(
+        [str(YDATA_PYTHON), str(HERE / "ydata_run.py"), str(path), mode], capture_output=True, text=True
+    )
     if done.returncode != 0:
         print(done.stderr[-2000:], file=sys.stderr)
         return None
@@ -83,8 +90,11 @@ def ydata(path: Path, mode: str) -> dict | None:
 
 def main() -> None:
     skip_ydata = "--skip-ydata" in sys.argv
-    rows_list = ([int(r) for r in sys.argv[sys.argv.index("--rows") + 1].split(",")] if "--rows" in sys.argv
-                 else [100_000, 1_000_000])
+    rows_list = (
+        [int(r) for r in sys.argv[sys.argv.index("--rows") + 1].split(",")]
+        if "--rows" in sys.argv
+        else [100_000, 1_000_000]
+    )
     rows_out = []
     with tempfile.TemporaryDirectory() as scratch, running_server() as (base, process), RssSampler(process.pid) as rss:
         token = register(base)
@@ -108,37 +118,48 @@ def main() -> None:
             rows_out.append((rows, arrow_seconds, plain, drawn, minimal, full, anchor))
     print("\n" + machine_line())
     print("\n## Profile benchmark: 20 mixed columns\n")
-    print("| rows | pyarrow read_csv | Assay profile job, no plots (job / profile stage) | peak worker RSS | "
-          "with plots (job / plots stage) | ydata minimal | ydata full | speed-up vs ydata minimal |")
+    print(
+        "| rows | pyarrow read_csv | Assay profile job, no plots (job / profile stage) | peak worker RSS | "
+        "with plots (job / plots stage) | ydata minimal | ydata full | speed-up vs ydata minimal |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for rows, arrow_seconds, plain, drawn, minimal, full, _ in rows_out:
+
         def show(result: dict | None) -> str:
             return f"{result['seconds']:.1f} s, {result['peak_rss_mb']:,.0f} MB" if result else "not run"
+
         job_seconds = sum(plain["stages"].values())
         speedup = f"{minimal['seconds'] / job_seconds:.0f}x" if minimal else "n/a"  # the job, not the HTTP round trip
-        print(f"| {rows:,} | {arrow_seconds:.2f} s | {plain['wall']:.2f} s end to end ({job_seconds:.2f} s / "
-              f"{plain['stages'].get('profile', 0):.2f} s) | {plain['peak'] / MB:,.0f} MB | {drawn['wall']:.2f} s "
-              f"({sum(drawn['stages'].values()):.2f} s / {drawn['stages'].get('plots', 0):.2f} s) | {show(minimal)} | "
-              f"{show(full)} | {speedup} |")
+        print(
+            f"| {rows:,} | {arrow_seconds:.2f} s | {plain['wall']:.2f} s end to end ({job_seconds:.2f} s / "
+            f"{plain['stages'].get('profile', 0):.2f} s) | {plain['peak'] / MB:,.0f} MB | {drawn['wall']:.2f} s "
+            f"({sum(drawn['stages'].values()):.2f} s / {drawn['stages'].get('plots', 0):.2f} s) | {show(minimal)} | "
+            f"{show(full)} | {speedup} |"
+        )
     print_anchor_table(rows_out)
 
 
-
-
 def print_anchor_table(rows_out: list) -> None:
-    print("\n## Profile speed against polars describe (issue #25 targets: profile stage <= 2x, "
-          "mutation to SUCCEEDED with plots <= 3x)\n")
-    print("| rows | polars read_parquet().describe() (wall / CPU) | profile stage (wall / CPU) | ratio wall / CPU | "
-          "profileDataset with plots, mutation to SUCCEEDED | ratio | then drawing every plot on request | "
-          "peak worker RSS |")
+    print(
+        "\n## Profile speed against polars describe (issue #25 targets: profile stage <= 2x, "
+        "mutation to SUCCEEDED with plots <= 3x)\n"
+    )
+    print(
+        "| rows | polars read_parquet().describe() (wall / CPU) | profile stage (wall / CPU) | ratio wall / CPU | "
+        "profileDataset with plots, mutation to SUCCEEDED | ratio | then drawing every plot on request | "
+        "peak worker RSS |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for rows, _, plain, drawn, _, _, anchor in rows_out:
         stage = plain["stages"].get("profile", 0)
         cpu = plain["cpu"] or 0.0
-        print(f"| {rows:,} | {anchor['wall']:.2f} s / {anchor['cpu']:.2f} s | {stage:.2f} s / {cpu:.2f} s | "
-              f"{stage / anchor['wall']:.1f}x / {cpu / anchor['cpu']:.1f}x | {drawn['wall']:.2f} s | " f"{drawn['wall'] / anchor['wall']:.1f}x | "
-              f"{drawn['drawing']['plots']} PNGs in {drawn['drawing']['seconds']:.2f} s | "
-              f"{max(plain['peak'], drawn['peak']) / MB:,.0f} MB |")
+        print(
+            f"| {rows:,} | {anchor['wall']:.2f} s / {anchor['cpu']:.2f} s | {stage:.2f} s / {cpu:.2f} s | "
+            f"{stage / anchor['wall']:.1f}x / {cpu / anchor['cpu']:.1f}x | {drawn['wall']:.2f} s | "
+            f"{drawn['wall'] / anchor['wall']:.1f}x | "
+            f"{drawn['drawing']['plots']} PNGs in {drawn['drawing']['seconds']:.2f} s | "
+            f"{max(plain['peak'], drawn['peak']) / MB:,.0f} MB |"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ then json.loads, then the string-length walk over variables. Median of 5 runs (s
 1,000 decodes each).
 Usage: .venv/bin/python bench/request_limits.py
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,10 @@ QUERY = "mutation($m: ID!, $r: [JSON!]!) { predict(input: {modelId: $m, rows: $r
 
 
 def body_of(rows: int) -> bytes:
-    data = [{"city": f"Oslo {i}", "temp": i * 0.25, "day": "2024-01-02", "n": i, "ok": i % 2 == 0, "x": None}
-            for i in range(rows)]
+    data = [
+        {"city": f"Oslo {i}", "temp": i * 0.25, "day": "2024-01-02", "n": i, "ok": i % 2 == 0, "x": None}
+        for i in range(rows)
+    ]
     return json.dumps({"query": QUERY, "variables": {"m": "TW9kZWw6MQ==", "r": data}}).encode()
 
 
@@ -47,8 +50,11 @@ def main() -> None:
         parsed = limits.decode(body)
         limits.check_operation(parsed["query"], parsed["variables"], None, None)
 
-    bodies = {"typical query": json.dumps({"query": "{ health { status } }", "variables": {"a": 1}}).encode(),
-              "64 KB operations": body_of(800), "7 MB predict body": body_of(80_000)}
+    bodies = {
+        "typical query": json.dumps({"query": "{ health { status } }", "variables": {"a": 1}}).encode(),
+        "64 KB operations": body_of(800),
+        "7 MB predict body": body_of(80_000),
+    }
     print(f"{'body':<20} {'bytes':>10} {'json.loads ms':>14} {'checked ms':>11} {'ratio':>6}")
     for name, body in bodies.items():
         inner = 1000 if len(body) < 100_000 else 1

@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/responsiveness.py [SECONDS]
 """
+
 from __future__ import annotations
 
 import statistics
@@ -43,17 +44,23 @@ def main() -> None:
         with httpx.Client() as client:
             idle, _ = sample(client, base, 3)
             for _ in range(2):
-                client.post(f"{base}/bench/jobs", json={"owner_id": owner, "kind": "TRAIN",
-                                                        "params": {"rows": 100_000, "trees": 300}})
+                client.post(
+                    f"{base}/bench/jobs",
+                    json={"owner_id": owner, "kind": "TRAIN", "params": {"rows": 100_000, "trees": 300}},
+                )
             time.sleep(1)
             busy, active = sample(client, base, seconds)
     print("\n" + machine_line())
     print(f"\n## Responsiveness: health while two random-forest fits run ({seconds:g} s of samples)\n")
     print("| phase | requests | p50 | p99 | max | target |")
     print("| --- | --- | --- | --- | --- | --- |")
-    print(f"| idle | {len(idle)} | {quantile(idle, 0.5):.1f} ms | {quantile(idle, 0.99):.1f} ms | {idle[-1]:.1f} ms | |")
-    print(f"| two jobs running | {len(busy)} | {quantile(busy, 0.5):.1f} ms | {quantile(busy, 0.99):.1f} ms "
-          f"| {busy[-1]:.1f} ms | p99 < 100 ms |")
+    print(
+        f"| idle | {len(idle)} | {quantile(idle, 0.5):.1f} ms | {quantile(idle, 0.99):.1f} ms | {idle[-1]:.1f} ms | |"
+    )
+    print(
+        f"| two jobs running | {len(busy)} | {quantile(busy, 0.5):.1f} ms | {quantile(busy, 0.99):.1f} ms "
+        f"| {busy[-1]:.1f} ms | p99 < 100 ms |"
+    )
     print(f"\nactiveJobs seen while sampling: median {statistics.median(active):g}, max {max(active)}")
 
 

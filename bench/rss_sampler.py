@@ -5,6 +5,7 @@ Usage: rss_sampler.py PID INTERVAL (rss|unique). Commands on stdin, one per line
 not shared with the fork server's preloaded modules) comes from /proc/PID/smaps_rollup, sampled
 every fifth tick: it walks the page tables, so it is the expensive read.
 """
+
 from __future__ import annotations
 
 import json

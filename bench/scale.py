@@ -9,6 +9,7 @@ the same run (with the same memory limit).
 
 Usage: .venv/bin/python bench/scale.py [ROWS] [BUDGET_MB]   (issue target: 20000000 2048)
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,12 +20,14 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calibrate import machine_line  # noqa: E402
-from harness import RssSampler, gql, login, register, running_server, wait_for_job_over_websocket  # noqa: E402
-from ingest_budget import MB, curl_upload, write_files  # noqa: E402
+from calibrate import machine_line
+from harness import RssSampler, gql, login, register, running_server, wait_for_job_over_websocket
+from ingest_budget import MB, curl_upload, write_files
 
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { message } } }"
-CHART = """query($id: ID!) { dataset(id: $id) { chart(input: {type: BAR, x: "category_3"}) { points { x } totalRows } } }"""
+CHART = (
+    """query($id: ID!) { dataset(id: $id) { chart(input: {type: BAR, x: "category_3"}) { points { x } totalRows } } }"""
+)
 PREPROCESS = """mutation($input: PreprocessDatasetInput!) { preprocessDataset(input: $input) {
   dataset { id } job { id } errors { message } } }"""
 TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors {
@@ -33,25 +36,30 @@ PREDICT = """mutation($input: PredictDatasetInput!) { predictDataset(input: $inp
   dataset { id } job { id } errors { message } } }"""
 MODEL = "query($id: ID!) { model(id: $id) { status algorithm trainingRows sampled cvMetric } }"
 DATASET = "query($id: ID!) { dataset(id: $id) { status rowCount error } }"
-STEPS = [{"impute": {"columns": ["measure_0", "measure_1"], "strategy": "MEDIAN"}},
-         {"encode": {"columns": ["category_1"], "strategy": "ONE_HOT"}},
-         {"scale": {"columns": ["measure_0", "measure_1"], "strategy": "STANDARD"}},
-         {"clipOutliers": {"columns": ["count_0"]}}]
+STEPS = [
+    {"impute": {"columns": ["measure_0", "measure_1"], "strategy": "MEDIAN"}},
+    {"encode": {"columns": ["category_1"], "strategy": "ONE_HOT"}},
+    {"scale": {"columns": ["measure_0", "measure_1"], "strategy": "STANDARD"}},
+    {"clipOutliers": {"columns": ["count_0"]}},
+]
 FEATURES = ["measure_0", "measure_1", "measure_2", "count_0", "count_1", "category_0", "category_1", "flag_1"]
 
 
 def anchors(parquet: Path, budget: int, scratch: Path) -> dict[str, float]:
     """DuckDB on the same Parquet: the aggregate work each step does, timed."""
-    connection = duckdb.connect(config={"memory_limit": f"{budget}MB", "temp_directory": str(scratch),
-                                        "autoload_known_extensions": False})
+    connection = duckdb.connect(
+        config={"memory_limit": f"{budget}MB", "temp_directory": str(scratch), "autoload_known_extensions": False}
+    )
     source = f"read_parquet('{parquet}')"
     work = {
         "profile": f"SUMMARIZE SELECT * FROM {source}",
         "bar chart": f"SELECT category_3, count(*) FROM {source} GROUP BY 1",
-        "preprocess": (f"COPY (WITH m AS (SELECT median(measure_0) m0, median(measure_1) m1 FROM {source}) "
-                       f"SELECT * REPLACE (coalesce(measure_0, m.m0) AS measure_0, coalesce(measure_1, m.m1) AS measure_1, "
-                       f"least(greatest(count_0, 0), 1000) AS count_0) FROM {source}, m) "
-                       f"TO '{scratch / 'pre.parquet'}' (FORMAT parquet)"),
+        "preprocess": (
+            f"COPY (WITH m AS (SELECT median(measure_0) m0, median(measure_1) m1 FROM {source}) "
+            f"SELECT * REPLACE (coalesce(measure_0, m.m0) AS measure_0, coalesce(measure_1, m.m1) AS measure_1, "
+            f"least(greatest(count_0, 0), 1000) AS count_0) FROM {source}, m) "
+            f"TO '{scratch / 'pre.parquet'}' (FORMAT parquet)"
+        ),
         "train (sample read)": f"SELECT {', '.join(FEATURES)}, flag_0 FROM {source} USING SAMPLE 200000 ROWS",
         "predictDataset (read+write)": f"COPY (SELECT * FROM {source}) TO '{scratch / 'out.parquet'}' (FORMAT parquet)",
     }
@@ -64,14 +72,20 @@ def anchors(parquet: Path, budget: int, scratch: Path) -> dict[str, float]:
     return timed
 
 
-def run_job(base: str, token: str, rss: RssSampler, query: str, variables: dict, field: str) -> tuple[dict, float, tuple]:
+def run_job(
+    base: str, token: str, rss: RssSampler, query: str, variables: dict, field: str
+) -> tuple[dict, float, tuple]:
     rss.reset()
     began = time.perf_counter()
     payload = gql(base, query, variables, token)["data"][field]
     assert not payload["errors"], payload
     event = wait_for_job_over_websocket(base, token, payload["job"]["id"], timeout=7200)
-    job = (event.get("job") or {})
-    return {**payload, "status": job.get("status"), "error": job.get("error")}, time.perf_counter() - began, (rss.peak_workers, rss.peak_workers_unique)
+    job = event.get("job") or {}
+    return (
+        {**payload, "status": job.get("status"), "error": job.get("error")},
+        time.perf_counter() - began,
+        (rss.peak_workers, rss.peak_workers_unique),
+    )
 
 
 class _EchoedSteps(list):
@@ -80,8 +94,12 @@ class _EchoedSteps(list):
     def append(self, step: tuple) -> None:
         super().append(step)
         name, status, seconds, (peak, unique), note = step
-        print(f"[{time.strftime('%H:%M:%S')}] {name}: {status} in {seconds:.1f} s, peak RSS {peak / MB:,.0f} MB, "
-              f"USS {unique / MB:,.0f} MB {note}", file=sys.stderr, flush=True)
+        print(
+            f"[{time.strftime('%H:%M:%S')}] {name}: {status} in {seconds:.1f} s, peak RSS {peak / MB:,.0f} MB, "
+            f"USS {unique / MB:,.0f} MB {note}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -91,7 +109,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         paths = write_files(Path(folder), rows)
         csv_size = paths["CSV"].stat().st_size
-        with running_server(ASSAY_JOB_MEMORY_MB=str(budget)) as (base, process), RssSampler(process.pid, unique=True) as rss:
+        with (
+            running_server(ASSAY_JOB_MEMORY_MB=str(budget)) as (base, process),
+            RssSampler(process.pid, unique=True) as rss,
+        ):
             token = register(base)
             time.sleep(3)  # the fork server preloads its libraries first
             rss.reset()
@@ -100,8 +121,15 @@ def main() -> None:
             wait_for_job_over_websocket(base, token, upload["job"]["id"], timeout=7200)
             dataset_id = upload["dataset"]["id"]
             ready = gql(base, DATASET, {"id": dataset_id}, login(base))["data"]["dataset"]
-            results.append(("ingest (curl upload to READY)", ready["status"], time.perf_counter() - began,
-                            (rss.peak_workers, rss.peak_workers_unique), f"{ready['rowCount']:,} rows"))
+            results.append(
+                (
+                    "ingest (curl upload to READY)",
+                    ready["status"],
+                    time.perf_counter() - began,
+                    (rss.peak_workers, rss.peak_workers_unique),
+                    f"{ready['rowCount']:,} rows",
+                )
+            )
 
             token = login(base)  # access tokens last 15 minutes; a step can take longer
             profiled, seconds, peak = run_job(base, token, rss, PROFILE, {"id": dataset_id}, "profileDataset")
@@ -111,39 +139,77 @@ def main() -> None:
             rss.reset()
             began = time.perf_counter()
             chart = gql(base, CHART, {"id": dataset_id}, token)["data"]["dataset"]["chart"]
-            results.append(("bar chart", "OK" if chart["points"] else "EMPTY", time.perf_counter() - began,
-                            (rss.peak_server, 0), "(served by the server process: its RSS)"))
+            results.append(
+                (
+                    "bar chart",
+                    "OK" if chart["points"] else "EMPTY",
+                    time.perf_counter() - began,
+                    (rss.peak_server, 0),
+                    "(served by the server process: its RSS)",
+                )
+            )
 
             token = login(base)  # access tokens last 15 minutes; a step can take longer
-            pre, seconds, peak = run_job(base, token, rss, PREPROCESS, {"input": {"datasetId": dataset_id, "steps": STEPS}},
-                                         "preprocessDataset")
+            pre, seconds, peak = run_job(
+                base, token, rss, PREPROCESS, {"input": {"datasetId": dataset_id, "steps": STEPS}}, "preprocessDataset"
+            )
             results.append(("preprocess (4 steps)", str(pre["status"]), seconds, peak, ""))
 
             token = login(base)  # access tokens last 15 minutes; a step can take longer
-            trained, seconds, peak = run_job(base, token, rss, TRAIN, {"input": {
-                "datasetId": dataset_id, "target": "flag_0", "features": FEATURES, "timeBudgetSeconds": 60}}, "trainModel")
+            trained, seconds, peak = run_job(
+                base,
+                token,
+                rss,
+                TRAIN,
+                {"input": {"datasetId": dataset_id, "target": "flag_0", "features": FEATURES, "timeBudgetSeconds": 60}},
+                "trainModel",
+            )
             model = gql(base, MODEL, {"id": trained["model"]["id"]}, login(base))["data"]["model"]
-            results.append(("train AUTO", model["status"], seconds, peak,
-                            f"{model['algorithm']} on {model['trainingRows']:,} rows (sampled: {model['sampled']})"))
+            results.append(
+                (
+                    "train AUTO",
+                    model["status"],
+                    seconds,
+                    peak,
+                    f"{model['algorithm']} on {model['trainingRows']:,} rows (sampled: {model['sampled']})",
+                )
+            )
 
             token = login(base)  # access tokens last 15 minutes; a step can take longer
-            scored, seconds, peak = run_job(base, token, rss, PREDICT, {"input": {
-                "modelId": trained["model"]["id"], "datasetId": dataset_id}}, "predictDataset")
+            scored, seconds, peak = run_job(
+                base,
+                token,
+                rss,
+                PREDICT,
+                {"input": {"modelId": trained["model"]["id"], "datasetId": dataset_id}},
+                "predictDataset",
+            )
             out = gql(base, DATASET, {"id": scored["dataset"]["id"]}, login(base))["data"]["dataset"]
             results.append(("predictDataset", out["status"], seconds, peak, f"{out['rowCount'] or 0:,} rows scored"))
         duck = anchors(paths["Parquet"], budget, Path(folder))
-    anchor_of = {"profile": "profile", "bar chart": "bar chart", "preprocess (4 steps)": "preprocess",
-                 "train AUTO": "train (sample read)", "predictDataset": "predictDataset (read+write)"}
+    anchor_of = {
+        "profile": "profile",
+        "bar chart": "bar chart",
+        "preprocess (4 steps)": "preprocess",
+        "train AUTO": "train (sample read)",
+        "predictDataset": "predictDataset (read+write)",
+    }
     print("\n" + machine_line())
-    print(f"\n## Every step beyond the budget: {rows:,} rows x 20 columns ({csv_size / MB:,.0f} MB CSV, "
-          f"{csv_size / MB / budget:.1f}x the budget), ASSAY_JOB_MEMORY_MB={budget}\n")
-    print("| step | status | time | DuckDB, same work | peak RSS of the job worker | its peak USS | RSS within "
-          "budget +12% | notes |")
+    print(
+        f"\n## Every step beyond the budget: {rows:,} rows x 20 columns ({csv_size / MB:,.0f} MB CSV, "
+        f"{csv_size / MB / budget:.1f}x the budget), ASSAY_JOB_MEMORY_MB={budget}\n"
+    )
+    print(
+        "| step | status | time | DuckDB, same work | peak RSS of the job worker | its peak USS | RSS within "
+        "budget +12% | notes |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for step, status, seconds, (peak, unique), note in results:
         anchor = duck.get(anchor_of.get(step, ""), None)
-        print(f"| {step} | {status} | {seconds:.1f} s | {f'{anchor:.1f} s' if anchor is not None else '-'} | "
-              f"{peak / MB:,.0f} MB | {unique / MB:,.0f} MB | {'yes' if peak <= budget * MB * 1.12 else 'NO'} | {note} |")
+        print(
+            f"| {step} | {status} | {seconds:.1f} s | {f'{anchor:.1f} s' if anchor is not None else '-'} | "
+            f"{peak / MB:,.0f} MB | {unique / MB:,.0f} MB | {'yes' if peak <= budget * MB * 1.12 else 'NO'} | {note} |"
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ moto is a Python server: its own speed bounds every S3 figure here, as a real st
 
 Usage: .venv/bin/python bench/storage.py [ROWS] [FILE_MB]
 """
+
 from __future__ import annotations
 
 import os
@@ -28,15 +29,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import pyarrow.parquet as pq
-
 from calibrate import machine_line
 from datagen import mixed_table, write_mixed_csv
 from harness import gql, register, running_server, upload_file, wait_for_job_over_websocket
+
 from tests.support.s3_server import LocalS3
 
 PART = 16 * 1024 * 1024
 REPEATS = 3
-READY = 'query($id: ID!) { dataset(id: $id) { status rowCount } }'
+READY = "query($id: ID!) { dataset(id: $id) { status rowCount } }"
 
 
 def timed(function, repeats: int = REPEATS) -> float:
@@ -55,10 +56,21 @@ def clients(s3: LocalS3, big: Path, parquet: Path) -> list[tuple[str, str, float
     from pyarrow import fs
 
     boto = s3.client()
-    arrow = fs.S3FileSystem(endpoint_override=s3.endpoint, access_key=s3.environment["AWS_ACCESS_KEY_ID"],
-                            secret_key=s3.environment["AWS_SECRET_ACCESS_KEY"], region="us-east-1", scheme="http")
-    store = S3Store(s3.bucket, endpoint=s3.endpoint, access_key_id=s3.environment["AWS_ACCESS_KEY_ID"],
-                    secret_access_key=s3.environment["AWS_SECRET_ACCESS_KEY"], region="us-east-1", client_options={"allow_http": True})
+    arrow = fs.S3FileSystem(
+        endpoint_override=s3.endpoint,
+        access_key=s3.environment["AWS_ACCESS_KEY_ID"],
+        secret_key=s3.environment["AWS_SECRET_ACCESS_KEY"],
+        region="us-east-1",
+        scheme="http",
+    )
+    store = S3Store(
+        s3.bucket,
+        endpoint=s3.endpoint,
+        access_key_id=s3.environment["AWS_ACCESS_KEY_ID"],
+        secret_access_key=s3.environment["AWS_SECRET_ACCESS_KEY"],
+        region="us-east-1",
+        client_options={"allow_http": True},
+    )
     config = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=4)
     size_mb = big.stat().st_size / 1048576
     rows: list[tuple[str, str, float]] = []
@@ -68,10 +80,14 @@ def clients(s3: LocalS3, big: Path, parquet: Path) -> list[tuple[str, str, float
             while chunk := source.read(PART):
                 out.write(chunk)
 
-    for name, upload in (("boto3 upload_file", lambda: boto.upload_file(str(big), s3.bucket, "bench/boto.bin", Config=config)),
-                         ("pyarrow S3FileSystem output stream", arrow_upload),
-                         ("obstore put (multipart)", lambda: obstore.put(store, "bench/obstore.bin", big, chunk_size=PART,
-                                                                        max_concurrency=4))):
+    for name, upload in (
+        ("boto3 upload_file", lambda: boto.upload_file(str(big), s3.bucket, "bench/boto.bin", Config=config)),
+        ("pyarrow S3FileSystem output stream", arrow_upload),
+        (
+            "obstore put (multipart)",
+            lambda: obstore.put(store, "bench/obstore.bin", big, chunk_size=PART, max_concurrency=4),
+        ),
+    ):
         seconds = timed(upload)
         rows.append(("multipart upload", name, size_mb / seconds))
 
@@ -95,11 +111,15 @@ def clients(s3: LocalS3, big: Path, parquet: Path) -> list[tuple[str, str, float
         with open(path, "wb") as out:
             shutil.copyfileobj(body, out, 8 * 1024 * 1024)
 
-    for name, read in (("pyarrow S3FileSystem range reads", arrow_range),
-                       ("boto3 download_file (parallel ranges), then local",
-                        lambda: whole(lambda p: boto.download_file(s3.bucket, "bench/table.parquet", p))),
-                       ("boto3 get_object (one streamed GET), then local", lambda: whole(boto_stream)),
-                       ("obstore whole object, then local", lambda: whole(obstore_whole))):
+    for name, read in (
+        ("pyarrow S3FileSystem range reads", arrow_range),
+        (
+            "boto3 download_file (parallel ranges), then local",
+            lambda: whole(lambda p: boto.download_file(s3.bucket, "bench/table.parquet", p)),
+        ),
+        ("boto3 get_object (one streamed GET), then local", lambda: whole(boto_stream)),
+        ("obstore whole object, then local", lambda: whole(obstore_whole)),
+    ):
         rows.append(("one column of one row group", name, timed(read) * 1000))
     return rows
 
@@ -127,8 +147,11 @@ def main() -> None:
             big.write_bytes(os.urandom(file_mb * 1048576))
             parquet = work / "table.parquet"
             pq.write_table(mixed_table(1_000_000), parquet, row_group_size=131072, compression="zstd")
-            print(f"\nClients against moto's server ({file_mb} MB file; Parquet " f"{parquet.stat().st_size / 1048576:.0f} MB, "
-                  f"1M x 20, row groups of 131,072; median of {REPEATS})\n")
+            print(
+                f"\nClients against moto's server ({file_mb} MB file; Parquet "
+                f"{parquet.stat().st_size / 1048576:.0f} MB, "
+                f"1M x 20, row groups of 131,072; median of {REPEATS})\n"
+            )
             print("| measure | client | result |\n| --- | --- | --- |")
             for measure, name, value in clients(s3, big, parquet):
                 unit = "MB/s" if measure == "multipart upload" else "ms"
@@ -136,7 +159,10 @@ def main() -> None:
             big.unlink()
 
             csv = write_mixed_csv(work / "mixed.csv", rows)
-            print(f"\nUpload + ingest of {rows:,} x 20 ({csv.stat().st_size / 1048576:.0f} MB CSV), upload start to " "READY\n")
+            print(
+                f"\nUpload + ingest of {rows:,} x 20 ({csv.stat().st_size / 1048576:.0f} MB CSV), upload start to "
+                "READY\n"
+            )
             print("| files kept in | seconds | vs data dir |\n| --- | --- | --- |")
             with running_server() as (base, _):
                 local, count = ingest_seconds(base, csv)

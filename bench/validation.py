@@ -5,6 +5,7 @@ Each side is a fresh Python process whose RSS is sampled from outside (psutil on
 
 Usage: .venv/bin/python bench/validation.py [ROWS] [BUDGET_MB]
 """
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,14 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHECKS = [{"min_rows": 1000}, {"column": "customer", "unique": True, "not_null": True},
-          {"column": "amount", "min": 0, "max": 1000}, {"column": "tier", "allowed_values": ["gold", "silver", "bronze"]},
-          {"column": "note", "max_null_ratio": 0.2}, {"column": "amount", "drift": {}}]
+CHECKS = [
+    {"min_rows": 1000},
+    {"column": "customer", "unique": True, "not_null": True},
+    {"column": "amount", "min": 0, "max": 1000},
+    {"column": "tier", "allowed_values": ["gold", "silver", "bronze"]},
+    {"column": "note", "max_null_ratio": 0.2},
+    {"column": "amount", "drift": {}},
+]
 
 DUCKDB = """
 import json, sys, time
@@ -64,10 +70,17 @@ print(json.dumps({{"seconds": time.perf_counter() - began, "failed": failed}}))
 
 def make_table(path: Path, rows: int) -> int:
     rng = np.random.default_rng(1)
-    notes = np.where(rng.random(rows) < 0.1, None, np.char.add("note on order ", rng.integers(0, 5000, rows).astype(str)))
-    table = pa.table({"customer": pa.array([f"customer-of-the-northern-region-{i:012d}" for i in rng.permutation(rows)]),
-                      "amount": rng.lognormal(3, 1, rows), "tier": rng.choice(["gold", "silver", "bronze"], rows),
-                      "note": pa.array(notes.tolist())})
+    notes = np.where(
+        rng.random(rows) < 0.1, None, np.char.add("note on order ", rng.integers(0, 5000, rows).astype(str))
+    )
+    table = pa.table(
+        {
+            "customer": pa.array([f"customer-of-the-northern-region-{i:012d}" for i in rng.permutation(rows)]),
+            "amount": rng.lognormal(3, 1, rows),
+            "tier": rng.choice(["gold", "silver", "bronze"], rows),
+            "note": pa.array(notes.tolist()),
+        }
+    )
     pq.write_table(table, path, row_group_size=128 * 1024)
     return table.nbytes
 
@@ -89,19 +102,30 @@ def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     budget = int(sys.argv[2]) if len(sys.argv) > 2 else 128
     from bench.calibrate import machine_line
+
     print(machine_line())
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "orders.parquet"
         size = make_table(path, rows)
-        print(f"{rows:,} rows, {size / 2**20:.0f} MB in Arrow, {path.stat().st_size / 2**20:.0f} MB Parquet; "
-              f"{len(CHECKS)} checks; DuckDB budget {budget} MB")
-        engine, engine_peak = measured(DUCKDB.format(root=str(ROOT), budget=budget, scratch=str(Path(folder) / "scratch"),
-                                                     path=str(path), checks=CHECKS))
+        print(
+            f"{rows:,} rows, {size / 2**20:.0f} MB in Arrow, {path.stat().st_size / 2**20:.0f} MB Parquet; "
+            f"{len(CHECKS)} checks; DuckDB budget {budget} MB"
+        )
+        engine, engine_peak = measured(
+            DUCKDB.format(
+                root=str(ROOT), budget=budget, scratch=str(Path(folder) / "scratch"), path=str(path), checks=CHECKS
+            )
+        )
         anchor, anchor_peak = measured(PANDAS.format(path=str(path)))
     print("| way | seconds | peak RSS | failed checks |")
     print("| --- | --- | --- | --- |")
-    print(f"| VALIDATE (DuckDB, {budget} MB budget) | {engine['seconds']:.2f} | {engine_peak / 2**20:.0f} MB | " f"{engine['failed']} |")
-    print(f"| anchor: pandas, whole table | {anchor['seconds']:.2f} | {anchor_peak / 2**20:.0f} MB | {anchor['failed']} |")
+    print(
+        f"| VALIDATE (DuckDB, {budget} MB budget) | {engine['seconds']:.2f} | {engine_peak / 2**20:.0f} MB | "
+        f"{engine['failed']} |"
+    )
+    print(
+        f"| anchor: pandas, whole table | {anchor['seconds']:.2f} | {anchor_peak / 2**20:.0f} MB | {anchor['failed']} |"
+    )
     print(f"memory: {engine_peak / anchor_peak:.2f}x the anchor's; time: {engine['seconds'] / anchor['seconds']:.2f}x")
 
 

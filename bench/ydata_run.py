@@ -1,4 +1,5 @@
 """Run ydata-profiling on a CSV and print seconds and peak RSS as JSON (executed with bench/.venv-ydata)."""
+
 import json
 import resource
 import sys
@@ -12,5 +13,11 @@ frame = pd.read_csv(path)
 started = time.perf_counter()
 report = ProfileReport(frame, minimal=(mode == "minimal"), progress_bar=False)
 report.to_json()
-print(json.dumps({"seconds": time.perf_counter() - started,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(
+    json.dumps(
+        {
+            "seconds": time.perf_counter() - started,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+)

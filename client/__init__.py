@@ -1,4 +1,5 @@
 """A small Python client for Assay, and the `assay` command built from it."""
+
 from client.api import AssayClient, AssayError
 
 __all__ = ["AssayClient", "AssayError"]

@@ -3,6 +3,7 @@
 It keeps the login's tokens in a CredentialStore and refreshes the access token before it expires (or when
 the server says it has), so a caller never handles tokens.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -10,8 +11,9 @@ import mimetypes
 import os
 import re
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import jwt
@@ -108,8 +110,14 @@ class AssayClient:
         return payload["user"]
 
     def _save(self, payload: dict) -> None:
-        self.store.put(self.base, {"email": payload["user"]["email"], "accessToken": payload["accessToken"],
-                                   "refreshToken": payload["refreshToken"]})
+        self.store.put(
+            self.base,
+            {
+                "email": payload["user"]["email"],
+                "accessToken": payload["accessToken"],
+                "refreshToken": payload["refreshToken"],
+            },
+        )
 
     def access_token(self, *, force_refresh: bool = False) -> str:
         """A valid access token: the stored one, or a new pair when it is about to expire."""
@@ -125,8 +133,9 @@ class AssayClient:
             payload = self._send(ops.REFRESH, {"input": {"refreshToken": current["refreshToken"]}})["refreshToken"]
             if payload["errors"]:
                 raise AssayError(f"The session at {self.base} has expired: run `assay login` again", "UNAUTHENTICATED")
-            self.store.put_while_locked(self.base, {**current, "accessToken": payload["accessToken"],
-                                                    "refreshToken": payload["refreshToken"]})
+            self.store.put_while_locked(
+                self.base, {**current, "accessToken": payload["accessToken"], "refreshToken": payload["refreshToken"]}
+            )
             return payload["accessToken"]
 
     # -- transport ------------------------------------------------------------------------------------------------
@@ -162,16 +171,29 @@ class AssayClient:
 
     # -- datasets -------------------------------------------------------------------------------------------------
 
-    def upload(self, path: Path, *, name: str | None = None, csv: dict | None = None,
-               on_bytes: Callable[[int], object] | None = None) -> dict:
+    def upload(
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        csv: dict | None = None,
+        on_bytes: Callable[[int], object] | None = None,
+    ) -> dict:
         """Send a file (multipart, streamed from disk); returns the payload with the dataset and its INGEST job."""
         if not path.is_file():
             raise AssayError(f"No such file: {path}", "INVALID_INPUT")
         stream = ProgressFile(path, on_bytes)
         try:
-            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"  # a hint: the server reads the bytes
-            variables = {"input": {"file": FileVar(stream, filename=path.name, content_type=content_type),
-                                   "name": name, "csv": csv}}
+            content_type = (
+                mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            )  # a hint: the server reads the bytes
+            variables = {
+                "input": {
+                    "file": FileVar(stream, filename=path.name, content_type=content_type),
+                    "name": name,
+                    "csv": csv,
+                }
+            }
             payload = self.execute(ops.UPLOAD, variables, upload=True)["uploadDataset"]
         finally:
             stream.close()
@@ -197,19 +219,27 @@ class AssayClient:
         """(absolute URL, suggested file name) of a dataset's data (csv, parquet), a model's export (joblib, skops,
         onnx) or a report; `file_format` None means the first of those."""
         chosen = (file_format or "").lower()
-        variables = {"id": node_id, "data": chosen.upper() if chosen in DATA_FORMATS else "CSV",
-                     "model": chosen.upper() if chosen in MODEL_FORMATS else "JOBLIB"}
-        node = found(self.execute(ops.DOWNLOAD_LINK, variables)["node"], "dataset, model, report or comparison", node_id)
+        variables = {
+            "id": node_id,
+            "data": chosen.upper() if chosen in DATA_FORMATS else "CSV",
+            "model": chosen.upper() if chosen in MODEL_FORMATS else "JOBLIB",
+        }
+        node = found(
+            self.execute(ops.DOWNLOAD_LINK, variables)["node"], "dataset, model, report or comparison", node_id
+        )
         kind = node["__typename"]
-        formats, url, default = {"Dataset": (DATA_FORMATS, node.get("downloadUrl"), "csv"),
-                                 "Model": (MODEL_FORMATS, node.get("exportUrl"), "joblib"),
-                                 "Report": (("html",), node.get("url"), "html"),
-                                 "Comparison": (("html",), node.get("reportUrl"), "html")}.get(kind, ((), None, ""))
+        formats, url, default = {
+            "Dataset": (DATA_FORMATS, node.get("downloadUrl"), "csv"),
+            "Model": (MODEL_FORMATS, node.get("exportUrl"), "joblib"),
+            "Report": (("html",), node.get("url"), "html"),
+            "Comparison": (("html",), node.get("reportUrl"), "html"),
+        }.get(kind, ((), None, ""))
         if url is None:
             raise AssayError(f"{node_id} is a {kind}, which has nothing to download", "INVALID_INPUT")
         if chosen and chosen not in formats:
-            raise AssayError(f"A {kind.lower()} downloads as {' or '.join(formats)}, not {chosen}", "INVALID_INPUT",
-                             ["format"])
+            raise AssayError(
+                f"A {kind.lower()} downloads as {' or '.join(formats)}, not {chosen}", "INVALID_INPUT", ["format"]
+            )
         return self.base + url, with_suffix(node.get("name") or kind.lower(), chosen or default)
 
     def download(self, url: str, destination: Path, on_bytes: Callable[[int], object] | None = None) -> int:
@@ -258,8 +288,9 @@ class AssayClient:
 
     def predict(self, model_id: str, rows: list[dict], *, explain: bool = False) -> list[dict]:
         if explain:
-            payload = self.execute(ops.PREDICT_EXPLAINED, {"input": {"modelId": model_id, "rows": rows,
-                                                                     "explain": True}})["predict"]
+            payload = self.execute(
+                ops.PREDICT_EXPLAINED, {"input": {"modelId": model_id, "rows": rows, "explain": True}}
+            )["predict"]
         else:
             payload = self.execute(ops.PREDICT, {"input": {"modelId": model_id, "rows": rows}})["predict"]
         raise_user_errors(payload)
@@ -271,8 +302,9 @@ class AssayClient:
         return self.start(ops.REGISTER_MODEL, "registerModel", {"modelId": model_id, "name": name, **options})
 
     def set_model_alias(self, name: str, alias: str, version: int, comment: str | None = None) -> dict:
-        return self.start(ops.SET_MODEL_ALIAS, "setModelAlias",
-                          {"name": name, "alias": alias, "version": version, "comment": comment})
+        return self.start(
+            ops.SET_MODEL_ALIAS, "setModelAlias", {"name": name, "alias": alias, "version": version, "comment": comment}
+        )
 
     def model_history(self, name: str, *, first: int = 20) -> dict:
         shown = self.execute(ops.MODEL_HISTORY, {"name": name, "first": first})["registeredModel"]
@@ -284,8 +316,9 @@ class AssayClient:
         return self.execute(ops.SUGGEST_CHECKS, {"datasetId": dataset_id})["suggestChecks"]
 
     def create_check_suite(self, dataset_id: str, name: str, checks: list[dict]) -> dict:
-        return self.start(ops.CREATE_CHECK_SUITE, "createCheckSuite",
-                          {"datasetId": dataset_id, "name": name, "checks": checks})
+        return self.start(
+            ops.CREATE_CHECK_SUITE, "createCheckSuite", {"datasetId": dataset_id, "name": name, "checks": checks}
+        )
 
     def validate_dataset(self, dataset_id: str, suite_id: str) -> dict:
         return self.start(ops.VALIDATE_DATASET, "validateDataset", {"datasetId": dataset_id, "suiteId": suite_id})
@@ -313,10 +346,13 @@ class AssayClient:
         after, attempts, refused = 0, 0, False
         while True:
             token = self.access_token(force_refresh=refused)
-            transport = WebsocketsTransport(url=self.endpoint.replace("http", "ws", 1),
-                                            init_payload={"authorization": f"Bearer {token}"},
-                                            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-                                            connect_timeout=self.timeout, ack_timeout=self.timeout)
+            transport = WebsocketsTransport(
+                url=self.endpoint.replace("http", "ws", 1),
+                init_payload={"authorization": f"Bearer {token}"},
+                subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+                connect_timeout=self.timeout,
+                ack_timeout=self.timeout,
+            )
             request = GraphQLRequest(ops.JOB_EVENTS, variable_values={"jobId": job_id, "after": after})
             try:
                 async with Client(transport=transport, execute_timeout=None) as session:
@@ -334,8 +370,9 @@ class AssayClient:
             except (TransportError, OSError) as error:
                 if close_code(error) in (4401, 4403):  # connection_init refused: the token, not the network
                     if refused:
-                        raise AssayError(f"{self.base} refused the login: run `assay login` again",
-                                         "UNAUTHENTICATED") from None
+                        raise AssayError(
+                            f"{self.base} refused the login: run `assay login` again", "UNAUTHENTICATED"
+                        ) from None
                     refused = True
                     continue
                 attempts += 1
@@ -358,7 +395,9 @@ def close_code(error: BaseException) -> int | None:
 def graphql_error(errors: list[Any]) -> AssayError:
     first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
     code = (first.get("extensions") or {}).get("code", "INTERNAL")
-    return AssayError(first.get("message", "The server refused the request"), code, (first.get("extensions") or {}).get("field"))
+    return AssayError(
+        first.get("message", "The server refused the request"), code, (first.get("extensions") or {}).get("field")
+    )
 
 
 def raise_user_errors(payload: dict) -> None:

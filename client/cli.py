@@ -1,4 +1,5 @@
 """`assay`: the command line made of AssayClient. Every failure is one line on stderr and a documented exit code."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,13 +31,20 @@ WEBHOOK_EVENTS = ["JOB_FINISHED", "DRIFT_ALERT", "VALIDATION_FAILED", "PIPELINE_
 def add_csv_arguments(p: argparse.ArgumentParser) -> None:
     """How `upload` and `import` read a file: the same CSV options as the API's."""
     p.add_argument("--name")
-    p.add_argument("--delimiter", type=lambda text: DELIMITER_NAMES.get(text.lower(), text),
-                   help="one character, or tab, comma, semicolon, pipe, space; detected when absent")
+    p.add_argument(
+        "--delimiter",
+        type=lambda text: DELIMITER_NAMES.get(text.lower(), text),
+        help="one character, or tab, comma, semicolon, pipe, space; detected when absent",
+    )
     p.add_argument("--encoding")
     p.add_argument("--header", action=argparse.BooleanOptionalAction, default=None, help="whether row 1 is a header")
     p.add_argument("--na", action="append", metavar="TOKEN", help="a null token (repeatable); replaces the defaults")
-    p.add_argument("--bad-lines", type=str.upper, choices=["PAD", "SKIP", "FAIL"],
-                   help="lines with another field count than the header (server default PAD)")
+    p.add_argument(
+        "--bad-lines",
+        type=str.upper,
+        choices=["PAD", "SKIP", "FAIL"],
+        help="lines with another field count than the header (server default PAD)",
+    )
     p.add_argument("--sheet", help="the workbook sheet to read (default: the first)")
 
 
@@ -44,11 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     # --url and --json are accepted before or after the command; SUPPRESS keeps a sub-command's absent flag
     # from overwriting one given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=argparse.SUPPRESS, help="server URL (default: $ASSAY_URL or http://127.0.0.1:8000)")
+    common.add_argument(
+        "--url", default=argparse.SUPPRESS, help="server URL (default: $ASSAY_URL or http://127.0.0.1:8000)"
+    )
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON")
-    parser = argparse.ArgumentParser(prog="assay", description="Command line client for an Assay server.",
-                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     parents=[common])
+    parser = argparse.ArgumentParser(
+        prog="assay",
+        description="Command line client for an Assay server.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler, help_: str) -> argparse.ArgumentParser:
@@ -62,11 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--password", help="default: $ASSAY_PASSWORD, else asked for")
     command("logout", cmd.logout, "forget this server's tokens")
 
-    p = command("upload", cmd.upload, "upload a data file (CSV, TSV, gzip, workbook, Parquet), follow its ingest, print the dataset")
+    p = command(
+        "upload",
+        cmd.upload,
+        "upload a data file (CSV, TSV, gzip, workbook, Parquet), follow its ingest, print the dataset",
+    )
     p.add_argument("file")
     add_csv_arguments(p)
-    p = command("import", cmd.import_url, "have the server fetch an https:// data file (no upload through this "
-                "machine), follow its ingest, print the dataset")
+    p = command(
+        "import",
+        cmd.import_url,
+        "have the server fetch an https:// data file (no upload through this "
+        "machine), follow its ingest, print the dataset",
+    )
     p.add_argument("file_url", metavar="URL")
     add_csv_arguments(p)
 
@@ -87,16 +109,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset")
     p.add_argument("--target", required=True)
     p.add_argument("--budget", type=float, metavar="SECONDS", help="time budget for comparing and tuning")
-    p.add_argument("--algorithm", action="append", type=str.upper,
-                   help="limit to these algorithms, e.g. RANDOM_FOREST (repeatable); default AUTO")
+    p.add_argument(
+        "--algorithm",
+        action="append",
+        type=str.upper,
+        help="limit to these algorithms, e.g. RANDOM_FOREST (repeatable); default AUTO",
+    )
     p.add_argument("--name")
 
     p = command("predict", cmd.predict, "predict every row of a CSV file; CSV with predictions on stdout")
     p.add_argument("model")
     p.add_argument("file")
-    p.add_argument("--explain", action="store_true",
-                   help="add each feature's contribution: contrib__<feature> and base_value columns (per class: "
-                        "contrib__<class>__<feature>, base_value__<class>), as predictDataset writes them")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="add each feature's contribution: contrib__<feature> and base_value columns (per class: "
+        "contrib__<class>__<feature>, base_value__<class>), as predictDataset writes them",
+    )
 
     p = command("analyze", cmd.analyze, "profile, pick a target (asking if unsure), train and report")
     p.add_argument("dataset")
@@ -111,8 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model")
     p.add_argument("--open", action="store_true", help="open the report in a browser")
 
-    p = command("compare", cmd.compare, "compare two dataset versions: print the drift verdict, the drifted columns "
-                "and the report's link")
+    p = command(
+        "compare",
+        cmd.compare,
+        "compare two dataset versions: print the drift verdict, the drifted columns and the report's link",
+    )
     p.add_argument("reference", metavar="REFERENCE", help="the dataset compared against (e.g. last month's)")
     p.add_argument("current", metavar="CURRENT")
     p.add_argument("--column", action="append", help="compare only these columns (repeatable); default: all common")
@@ -131,8 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("cancel", cmd.cancel, "cancel a job")
     p.add_argument("job")
 
-    models = sub.add_parser("models", parents=[common], help="the model registry: register, alias, history",
-                            description="Serve models by name: register versions, move aliases, read who moved what")
+    models = sub.add_parser(
+        "models",
+        parents=[common],
+        help="the model registry: register, alias, history",
+        description="Serve models by name: register versions, move aliases, read who moved what",
+    )
     models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     p = models_sub.add_parser("register", parents=[common], help="register a READY model as the next version of NAME")
     p.set_defaults(handler=cmd.models_register)
@@ -140,8 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--description")
     p.add_argument("--tag", action="append", help="repeatable; replaces the name's tags")
-    p.add_argument("--allow-signature-change", action="store_true",
-                   help="accept an input signature that differs from the previous version's (recorded)")
+    p.add_argument(
+        "--allow-signature-change",
+        action="store_true",
+        help="accept an input signature that differs from the previous version's (recorded)",
+    )
     p.add_argument("--comment")
     p = models_sub.add_parser("alias", parents=[common], help="point ALIAS of NAME at VERSION (e.g. champion)")
     p.set_defaults(handler=cmd.models_alias)
@@ -154,11 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--first", type=int, default=20)
 
-    checks = sub.add_parser("checks", parents=[common], help="check suites: suggest from a profile, save, run",
-                            description="Draft data checks from a dataset's profile, save them as a suite, and "
-                                        "validate datasets with it")
+    checks = sub.add_parser(
+        "checks",
+        parents=[common],
+        help="check suites: suggest from a profile, save, run",
+        description="Draft data checks from a dataset's profile, save them as a suite, and validate datasets with it",
+    )
     checks_sub = checks.add_subparsers(dest="checks_command", required=True, metavar="ACTION")
-    p = checks_sub.add_parser("suggest", parents=[common], help="draft checks from DATASET's profile (profile it first)")
+    p = checks_sub.add_parser(
+        "suggest", parents=[common], help="draft checks from DATASET's profile (profile it first)"
+    )
     p.set_defaults(handler=cmd.checks_suggest)
     p.add_argument("dataset", metavar="DATASET_ID")
     p.add_argument("-o", "--output", help="write the draft (JSON) to this file, to edit and `checks save`")
@@ -173,9 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", metavar="DATASET_ID")
     p.add_argument("suite", metavar="SUITE_ID")
 
-    hooks = sub.add_parser("webhooks", parents=[common], help="HTTPS endpoints told about events: list, create, "
-                           "delete, deliveries", description="Signed JSON to your endpoints when jobs finish, pipeline "
-                           "runs end, drift is found, validation fails or an alias moves (docs/webhooks.md)")
+    hooks = sub.add_parser(
+        "webhooks",
+        parents=[common],
+        help="HTTPS endpoints told about events: list, create, delete, deliveries",
+        description="Signed JSON to your endpoints when jobs finish, pipeline "
+        "runs end, drift is found, validation fails or an alias moves (docs/webhooks.md)",
+    )
     hooks_sub = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
     p = hooks_sub.add_parser("list", parents=[common], help="your webhooks, newest first")
     p.set_defaults(handler=cmd.webhooks_list)
@@ -184,10 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd.webhooks_create)
     p.add_argument("endpoint", metavar="URL")  # not `url`: that is the server's (--url)
     p.add_argument("--event", action="append", type=str.upper, required=True, choices=WEBHOOK_EVENTS)
-    p.add_argument("--job-kind", action="append", type=str.upper, metavar="KIND",
-                   help=f"narrow JOB_FINISHED to {JOB_KIND_HELP}")
-    p.add_argument("--job-status", action="append", type=str.upper, choices=["SUCCEEDED", "FAILED", "CANCELLED"],
-                   help="narrow JOB_FINISHED")
+    p.add_argument(
+        "--job-kind", action="append", type=str.upper, metavar="KIND", help=f"narrow JOB_FINISHED to {JOB_KIND_HELP}"
+    )
+    p.add_argument(
+        "--job-status",
+        action="append",
+        type=str.upper,
+        choices=["SUCCEEDED", "FAILED", "CANCELLED"],
+        help="narrow JOB_FINISHED",
+    )
     p.add_argument("--secret", help="whsec_... (default: one is made and printed once)")
     p.add_argument("--description")
     p = hooks_sub.add_parser("delete", parents=[common], help="remove a webhook and its delivery log")
@@ -199,10 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", type=str.upper, choices=["PENDING", "DELIVERED", "FAILED"])
     p.add_argument("--first", type=int, default=20)
 
-    p = command("download", cmd.download, "download a dataset (csv, parquet), a model (joblib, skops, onnx), a report or a comparison's report")
+    p = command(
+        "download",
+        cmd.download,
+        "download a dataset (csv, parquet), a model (joblib, skops, onnx), a report or a comparison's report",
+    )
     p.add_argument("id")
-    p.add_argument("--format", type=str.lower, choices=["csv", "parquet", "joblib", "skops", "onnx", "html"],
-                   help="default: csv for a dataset, joblib for a model")
+    p.add_argument(
+        "--format",
+        type=str.lower,
+        choices=["csv", "parquet", "joblib", "skops", "onnx", "html"],
+        help="default: csv for a dataset, joblib for a model",
+    )
     p.add_argument("-o", "--output", help="file to write (default: the name, in this directory)")
     return parser
 
@@ -227,16 +289,26 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return cmd.EXIT_OK
     except OSError as error:  # a file that cannot be read or written
-        return fail(args, "INVALID_INPUT", f"{error.strerror}: {error.filename}" if error.filename else str(error),
-                    cmd.EXIT_ERROR)
+        return fail(
+            args,
+            "INVALID_INPUT",
+            f"{error.strerror}: {error.filename}" if error.filename else str(error),
+            cmd.EXIT_ERROR,
+        )
     except Exception as error:  # a bug of ours: still one line; ASSAY_DEBUG=1 shows the traceback
         if os.environ.get("ASSAY_DEBUG"):
             raise
         return fail(args, "INTERNAL", f"Unexpected error: {error!r}", cmd.EXIT_ERROR)
 
 
-def fail(args: argparse.Namespace, code: str, message: str, exit_code: int, field: list[str] | None = None,
-         job: dict | None = None) -> int:
+def fail(
+    args: argparse.Namespace,
+    code: str,
+    message: str,
+    exit_code: int,
+    field: list[str] | None = None,
+    job: dict | None = None,
+) -> int:
     print(f"assay: {message} [{code}]", file=sys.stderr)
     if args.json:
         print(json.dumps({"error": {"code": code, "message": message, "field": field, "job": job}}))

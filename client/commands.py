@@ -1,5 +1,6 @@
 """One function per `assay` command: call the client, print the result (a table, or JSON with --json), return
 the exit code. Results go to stdout; progress bars, live logs and questions go to stderr."""
+
 from __future__ import annotations
 
 import csv
@@ -21,7 +22,9 @@ from client import render
 from client.api import AssayClient, AssayError
 from client.follow import Answerer, ask_choice, follow_job
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_JOB_FAILED, EXIT_JOB_CANCELLED, EXIT_UNREACHABLE = range(8)
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_JOB_FAILED, EXIT_JOB_CANCELLED, EXIT_UNREACHABLE = (
+    range(8)
+)
 EXIT_INTERRUPTED = 130
 JOB_EXIT = {"SUCCEEDED": EXIT_OK, "FAILED": EXIT_JOB_FAILED, "CANCELLED": EXIT_JOB_CANCELLED}
 PREDICT_BATCH = 1000  # the server's most rows per predict call
@@ -61,8 +64,9 @@ def password_for(args: Namespace) -> str:
     if password:
         return password
     if not sys.stdin.isatty():
-        raise AssayError("No password: pass --password, set ASSAY_PASSWORD, or run in a terminal to be asked",
-                         "INVALID_INPUT")
+        raise AssayError(
+            "No password: pass --password, set ASSAY_PASSWORD, or run in a terminal to be asked", "INVALID_INPUT"
+        )
     return getpass.getpass("Password: ")
 
 
@@ -75,16 +79,27 @@ def login(args: Namespace, client: AssayClient) -> int:
 
 def logout(args: Namespace, client: AssayClient) -> int:
     removed = client.logout()
-    output(args, {"url": client.base, "loggedOut": removed},
-           f"Logged out of {client.base}" if removed else f"Not logged in to {client.base}")
+    output(
+        args,
+        {"url": client.base, "loggedOut": removed},
+        f"Logged out of {client.base}" if removed else f"Not logged in to {client.base}",
+    )
     return EXIT_OK
 
 
 def _csv_options(args: Namespace) -> dict:
-    return {key: value for key, value in {"delimiter": args.delimiter, "encoding": args.encoding,
-                                          "hasHeader": args.header, "naValues": args.na,
-                                          "onBadLines": args.bad_lines, "sheet": args.sheet}.items()
-            if value is not None}
+    return {
+        key: value
+        for key, value in {
+            "delimiter": args.delimiter,
+            "encoding": args.encoding,
+            "hasHeader": args.header,
+            "naValues": args.na,
+            "onBadLines": args.bad_lines,
+            "sheet": args.sheet,
+        }.items()
+        if value is not None
+    }
 
 
 def import_url(args: Namespace, client: AssayClient) -> int:
@@ -103,8 +118,16 @@ def upload(args: Namespace, client: AssayClient) -> int:
     if not path.is_file():
         raise AssayError(f"No such file: {path}", "INVALID_INPUT")
     client.access_token()  # not logged in: say so before drawing a progress bar
-    with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024, desc=f"Uploading {path.name}",
-              file=sys.stderr, disable=not show_progress(args), leave=True) as bar:
+    with tqdm(
+        total=path.stat().st_size,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=f"Uploading {path.name}",
+        file=sys.stderr,
+        disable=not show_progress(args),
+        leave=True,
+    ) as bar:
         payload = client.upload(path, name=args.name, csv=csv_options or None, on_bytes=bar.update)
     finish_job(args, client, payload["job"])
     dataset = client.dataset(payload["dataset"]["id"])
@@ -124,18 +147,25 @@ def datasets(args: Namespace, client: AssayClient) -> int:
 def show(args: Namespace, client: AssayClient) -> int:
     dataset = client.dataset(args.dataset)
     profile = dataset.get("profile")
-    alerts = (f"Alerts:\n{render.alerts_lines(profile['alerts'])}" if profile
-              else f"No profile yet: `assay profile {dataset['id']}` finds alerts")
+    alerts = (
+        f"Alerts:\n{render.alerts_lines(profile['alerts'])}"
+        if profile
+        else f"No profile yet: `assay profile {dataset['id']}` finds alerts"
+    )
     error = f"\nError: {dataset['error']}" if dataset.get("error") else ""
-    output(args, dataset, f"{render.dataset_heading(dataset)}{error}\n\n{render.columns_table(dataset['columns'])}"
-                          f"\n\n{alerts}")
+    output(
+        args,
+        dataset,
+        f"{render.dataset_heading(dataset)}{error}\n\n{render.columns_table(dataset['columns'])}\n\n{alerts}",
+    )
     return EXIT_OK
 
 
 def profile(args: Namespace, client: AssayClient) -> int:
     if not args.stored:
-        job = client.start(ops.PROFILE_DATASET, "profileDataset",
-                           {"datasetId": args.dataset, "plots": args.plots, "bins": args.bins})["job"]
+        job = client.start(
+            ops.PROFILE_DATASET, "profileDataset", {"datasetId": args.dataset, "plots": args.plots, "bins": args.bins}
+        )["job"]
         finish_job(args, client, job)
     dataset = client.profile(args.dataset)
     if dataset["profile"] is None:
@@ -145,9 +175,17 @@ def profile(args: Namespace, client: AssayClient) -> int:
 
 
 def train(args: Namespace, client: AssayClient) -> int:
-    payload = client.start(ops.TRAIN, "trainModel", {"datasetId": args.dataset, "target": args.target,
-                                                     "timeBudgetSeconds": args.budget, "name": args.name,
-                                                     "algorithms": args.algorithm})
+    payload = client.start(
+        ops.TRAIN,
+        "trainModel",
+        {
+            "datasetId": args.dataset,
+            "target": args.target,
+            "timeBudgetSeconds": args.budget,
+            "name": args.name,
+            "algorithms": args.algorithm,
+        },
+    )
     finish_job(args, client, payload["job"])
     model = client.model(payload["model"]["id"])
     output(args, model, render.model_summary(model))
@@ -168,16 +206,19 @@ def predict(args: Namespace, client: AssayClient) -> int:
     explain = getattr(args, "explain", False)
     start, size = 0, EXPLAIN_SAMPLED_BATCH if explain else PREDICT_BATCH
     while start < len(rows):
-        batch = [{name: typed(row.get(name), kind) for name, kind in kinds.items() if name in header}
-                 for row in rows[start:start + size]]
+        batch = [
+            {name: typed(row.get(name), kind) for name, kind in kinds.items() if name in header}
+            for row in rows[start : start + size]
+        ]
         start += size
         try:
             predictions += client.predict(model["id"], batch, explain=explain)  # a reference resolved once
             if explain and predictions[0]["explanation"]["exact"]:
                 size = PREDICT_BATCH  # only sampled explanations are limited to a few rows per call
         except AssayError as error:
-            raise AssayError(f"{error} (at {'/'.join(error.field)})" if error.field else str(error), error.code,
-                             error.field) from None
+            raise AssayError(
+                f"{error} (at {'/'.join(error.field)})" if error.field else str(error), error.code, error.field
+            ) from None
     if args.json:
         output(args, predictions)
         return EXIT_OK
@@ -187,9 +228,12 @@ def predict(args: Namespace, client: AssayClient) -> int:
     writer.writerow(header + ["prediction"] + [f"probability_{label}" for label in labels] + explained)
     for row, prediction in zip(rows, predictions, strict=True):
         probabilities = {p["label"]: p["probability"] for p in prediction.get("probabilities") or []}
-        writer.writerow([row.get(name, "") for name in header] + [prediction["value"]] +
-                        [probabilities.get(label, "") for label in labels] +
-                        (explanation_values(prediction) if explained else []))
+        writer.writerow(
+            [row.get(name, "") for name in header]
+            + [prediction["value"]]
+            + [probabilities.get(label, "") for label in labels]
+            + (explanation_values(prediction) if explained else [])
+        )
     return EXIT_OK
 
 
@@ -237,8 +281,11 @@ def analyze(args: Namespace, client: AssayClient) -> int:
     final = client.job(job["id"])
     report = client.base + final["report"]["url"] if final.get("report") else None
     model = final["report"]["model"] if final.get("report") else None
-    output(args, {**final, "reportUrl": report},
-           f"Analysis done.\nModel: {model['id'] if model else 'none'}\nReport: {report or 'none'}")
+    output(
+        args,
+        {**final, "reportUrl": report},
+        f"Analysis done.\nModel: {model['id'] if model else 'none'}\nReport: {report or 'none'}",
+    )
     return EXIT_OK
 
 
@@ -286,8 +333,14 @@ def cancel(args: Namespace, client: AssayClient) -> int:
 def download(args: Namespace, client: AssayClient) -> int:
     url, suggested = client.download_link(args.id, args.format)
     destination = Path(args.output) if args.output else Path.cwd() / safe_name(suggested)
-    with tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc=f"Downloading {destination.name}", file=sys.stderr,
-              disable=not show_progress(args)) as bar:
+    with tqdm(
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=f"Downloading {destination.name}",
+        file=sys.stderr,
+        disable=not show_progress(args),
+    ) as bar:
         written = client.download(url, destination, on_bytes=bar.update)
     output(args, {"path": str(destination), "bytes": written}, f"Saved {destination} ({render.size(written)})")
     return EXIT_OK
@@ -300,19 +353,33 @@ def safe_name(name: str) -> str:
 
 
 def models_register(args: Namespace, client: AssayClient) -> int:
-    payload = client.register_model(args.model, args.name, description=args.description, tags=args.tag,
-                                    allowSignatureChange=args.allow_signature_change, comment=args.comment)
+    payload = client.register_model(
+        args.model,
+        args.name,
+        description=args.description,
+        tags=args.tag,
+        allowSignatureChange=args.allow_signature_change,
+        comment=args.comment,
+    )
     version = payload["version"]
-    output(args, payload, f"Registered {version['reference']} (model {version['model']['id']})"
-                          + (" with a changed input signature" if version["allowSignatureChange"] else ""))
+    output(
+        args,
+        payload,
+        f"Registered {version['reference']} (model {version['model']['id']})"
+        + (" with a changed input signature" if version["allowSignatureChange"] else ""),
+    )
     return EXIT_OK
 
 
 def models_alias(args: Namespace, client: AssayClient) -> int:
     payload = client.set_model_alias(args.name, args.alias, args.version, args.comment)
     before = payload["event"]["fromVersion"]
-    output(args, payload, f"{payload['alias']['reference']} -> version {payload['alias']['version']}"
-                          + (f" (was {before})" if before is not None else " (new alias)"))
+    output(
+        args,
+        payload,
+        f"{payload['alias']['reference']} -> version {payload['alias']['version']}"
+        + (f" (was {before})" if before is not None else " (new alias)"),
+    )
     return EXIT_OK
 
 
@@ -320,8 +387,7 @@ def models_history(args: Namespace, client: AssayClient) -> int:
     shown = client.model_history(args.name, first=args.first)
     events = [edge["node"] for edge in shown["history"]["edges"]]
     aliases = ", ".join(f"{a['alias']} -> {a['version']}" for a in shown["aliases"]) or "none"
-    human = (f"{shown['name']}: {shown['latestVersion']} version(s); aliases: {aliases}\n"
-             + render.history_table(events))
+    human = f"{shown['name']}: {shown['latestVersion']} version(s); aliases: {aliases}\n" + render.history_table(events)
     output(args, shown, human)
     return EXIT_OK
 
@@ -345,8 +411,11 @@ def checks_suggest(args: Namespace, client: AssayClient) -> int:
     text = json.dumps(checks, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n")
-        print(f"Wrote {len(checks)} suggested check(s) to {args.output}; edit them, then "
-              f"`assay checks save {args.dataset} {args.output} --name NAME`", file=sys.stderr)
+        print(
+            f"Wrote {len(checks)} suggested check(s) to {args.output}; edit them, then "
+            f"`assay checks save {args.dataset} {args.output} --name NAME`",
+            file=sys.stderr,
+        )
         return EXIT_OK
     print(text)
     return EXIT_OK
@@ -364,12 +433,22 @@ def checks_run(args: Namespace, client: AssayClient) -> int:
     started = client.validate_dataset(args.dataset, args.suite)
     finish_job(args, client, started["job"])
     validation = client.validation(started["validation"]["id"])
-    rows = ([r["column"] or "(table)", r["rule"], "pass" if r["passed"] else ("warn" if r["onFail"] == "WARN" else "FAIL"),
-             render.number(r["observed"]) if not isinstance(r["observed"], (dict, list)) else json.dumps(r["observed"]),
-             r["expected"], ", ".join(map(str, r["examples"]))] for r in validation["results"])
-    human = (f"Validation {validation['id']}: {validation['status']} ({validation['failedCount']} of "
-             f"{len(validation['results'])} check(s) failed)\n"
-             + render.table(rows, ["column", "rule", "result", "observed", "expected", "examples"]))
+    rows = (
+        [
+            r["column"] or "(table)",
+            r["rule"],
+            "pass" if r["passed"] else ("warn" if r["onFail"] == "WARN" else "FAIL"),
+            render.number(r["observed"]) if not isinstance(r["observed"], (dict, list)) else json.dumps(r["observed"]),
+            r["expected"],
+            ", ".join(map(str, r["examples"])),
+        ]
+        for r in validation["results"]
+    )
+    human = (
+        f"Validation {validation['id']}: {validation['status']} ({validation['failedCount']} of "
+        f"{len(validation['results'])} check(s) failed)\n"
+        + render.table(rows, ["column", "rule", "result", "observed", "expected", "examples"])
+    )
     output(args, validation, human)
     return EXIT_OK if validation["passed"] else EXIT_ERROR
 
@@ -379,8 +458,11 @@ def compare(args: Namespace, client: AssayClient) -> int:
     tests = []
     if args.method or args.threshold is not None:
         tests.append({"method": args.method, "threshold": args.threshold})
-    job = client.start(ops.COMPARE, "compareDatasets", {"referenceId": args.reference, "currentId": args.current,
-                                                       "columns": args.column, "tests": tests or None})["job"]
+    job = client.start(
+        ops.COMPARE,
+        "compareDatasets",
+        {"referenceId": args.reference, "currentId": args.current, "columns": args.column, "tests": tests or None},
+    )["job"]
     finish_job(args, client, job)
     comparison = client.execute(ops.COMPARISON_OF_JOB, {"id": job["id"]})["job"]["comparison"]
     comparison["reportUrl"] = client.base + comparison["reportUrl"]
@@ -397,9 +479,16 @@ def webhooks_list(args: Namespace, client: AssayClient) -> int:
 
 
 def webhooks_create(args: Namespace, client: AssayClient) -> int:
-    options = {key: value for key, value in {"secret": args.secret, "jobKinds": args.job_kind,
-                                             "jobStatuses": args.job_status, "description": args.description}.items()
-               if value is not None}
+    options = {
+        key: value
+        for key, value in {
+            "secret": args.secret,
+            "jobKinds": args.job_kind,
+            "jobStatuses": args.job_status,
+            "description": args.description,
+        }.items()
+        if value is not None
+    }
     payload = client.create_webhook(args.endpoint, args.event, **options)
     human = f"Created webhook {payload['webhook']['id']} for {', '.join(payload['webhook']['events'])}"
     if payload["secret"]:
@@ -417,6 +506,10 @@ def webhooks_delete(args: Namespace, client: AssayClient) -> int:
 def webhooks_deliveries(args: Namespace, client: AssayClient) -> int:
     shown = client.webhook_deliveries(args.id, first=args.first, status=args.status)
     log = shown["deliveries"]
-    output(args, shown, f"{shown['url']}: {log['totalCount']} delivery(ies)\n"
-                        + render.deliveries_table([edge["node"] for edge in log["edges"]]))
+    output(
+        args,
+        shown,
+        f"{shown['url']}: {log['totalCount']} delivery(ies)\n"
+        + render.deliveries_table([edge["node"] for edge in log["edges"]]),
+    )
     return EXIT_OK

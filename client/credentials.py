@@ -1,4 +1,5 @@
 """Tokens on disk: one JSON file only its user can read, keyed by server URL, changed under a lock."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,8 +7,8 @@ import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import platformdirs
 

@@ -1,17 +1,25 @@
 """Following a job live: its log lines as they come, a NEEDS_INPUT question answered, and how it ended."""
+
 from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from client.api import AssayClient
 
 Answerer = Callable[[dict], str]  # given the waiting job, returns one of its choices (it may block: runs in a thread)
 
 
-def follow_job(client: AssayClient, job_id: str, *, log: TextIO | None, events: Callable[[dict], None] | None = None,
-               answer: Answerer | None = None) -> dict:
+def follow_job(
+    client: AssayClient,
+    job_id: str,
+    *,
+    log: TextIO | None,
+    events: Callable[[dict], None] | None = None,
+    answer: Answerer | None = None,
+) -> dict:
     """Block until the job ends; returns its last state. Ctrl-C raises StoppedWatching and leaves the job running."""
     try:
         return asyncio.run(_follow(client, job_id, log=log, events=events, answer=answer))
@@ -27,8 +35,14 @@ class StoppedWatching(Exception):
         self.job_id = job_id
 
 
-async def _follow(client: AssayClient, job_id: str, *, log: TextIO | None, events: Callable[[dict], None] | None,
-                  answer: Answerer | None) -> dict:
+async def _follow(
+    client: AssayClient,
+    job_id: str,
+    *,
+    log: TextIO | None,
+    events: Callable[[dict], None] | None,
+    answer: Answerer | None,
+) -> dict:
     job: dict = {}
     asked = False
     async for event in client.job_events(job_id):
@@ -65,8 +79,11 @@ def ask_choice(job: dict, *, prompt_file: TextIO = sys.stderr) -> str:
         print("Answer (number or name): ", end="", file=prompt_file, flush=True)
         reply = sys.stdin.readline()
         if not reply:
-            raise AssayError(f"Job {job['id']} waits for an answer and there is no input to read it from: "
-                             f"run `assay answer {job['id']} CHOICE` (choices: {', '.join(choices)})", "NEEDS_INPUT")
+            raise AssayError(
+                f"Job {job['id']} waits for an answer and there is no input to read it from: "
+                f"run `assay answer {job['id']} CHOICE` (choices: {', '.join(choices)})",
+                "NEEDS_INPUT",
+            )
         reply = reply.strip()
         if reply.isdigit() and 1 <= int(reply) <= len(choices):
             return choices[int(reply) - 1]

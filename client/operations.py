@@ -54,7 +54,9 @@ PREDICT_EXPLAINED = f"""mutation PredictExplained($input: PredictInput!) {{ pred
 ANALYZE = f"""mutation Analyze($input: AnalyzeDatasetInput!) {{ analyzeDataset(input: $input) {{
   job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
 
-ANSWER = f"""mutation Answer($input: AnswerJobInput!) {{ answerJob(input: $input) {{ job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
+ANSWER = (
+    f"""mutation Answer($input: AnswerJobInput!) {{ answerJob(input: $input) {{ job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
+)
 
 REPORT = f"""mutation Report($input: GenerateReportInput!) {{ generateReport(input: $input) {{
   job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
@@ -65,7 +67,9 @@ JOBS = f"""query Jobs($first: Int, $status: [JobStatus!], $kind: [JobKind!]) {{
 JOB = f"""query Job($id: ID!) {{ job(id: $id) {{ {JOB_FIELDS}
   dataset {{ id name }} model {{ id name }} report {{ id url model {{ id name }} }} }} }}"""
 
-CANCEL = f"""mutation Cancel($input: CancelJobInput!) {{ cancelJob(input: $input) {{ job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
+CANCEL = (
+    f"""mutation Cancel($input: CancelJobInput!) {{ cancelJob(input: $input) {{ job {{ {JOB_FIELDS} }} {ERRORS} }} }}"""
+)
 
 JOB_EVENTS = f"""subscription JobEvents($jobId: ID!, $after: Int!) {{ jobEvents(jobId: $jobId, after: $after,
 batch: true) {{
@@ -118,7 +122,9 @@ COMPARISON_OF_JOB = """query ComparisonOfJob($id: ID!) { job(id: $id) { id compa
 
 WEBHOOK = "id url events jobKinds jobStatuses enabled description createdAt"
 
-WEBHOOKS = f"""query Webhooks($first: Int) {{ webhooks(first: $first) {{ totalCount edges {{ node {{ {WEBHOOK} }} }} }} }}"""
+WEBHOOKS = (
+    f"""query Webhooks($first: Int) {{ webhooks(first: $first) {{ totalCount edges {{ node {{ {WEBHOOK} }} }} }} }}"""
+)
 
 CREATE_WEBHOOK = f"""mutation CreateWebhook($input: CreateWebhookInput!) {{ createWebhook(input: $input) {{
   webhook {{ {WEBHOOK} }} secret {ERRORS} }} }}"""
@@ -130,7 +136,40 @@ WEBHOOK_DELIVERIES = """query WebhookDeliveries($id: ID!, $first: Int, $status: 
   webhook(id: $id) { id url deliveries(first: $first, status: $status) { totalCount edges { node {
   deliveryId event status attempts responseCode lastError nextAttemptAt deliveredAt createdAt } } } } }"""
 
-ALL = [REGISTER, LOGIN, REFRESH, ME, UPLOAD, IMPORT, DATASETS, DATASET, PROFILE_DATASET, PROFILE, TRAIN, MODEL, PREDICT,
-       PREDICT_EXPLAINED, ANALYZE, ANSWER, REPORT, JOBS, JOB, CANCEL, JOB_EVENTS, DOWNLOAD_LINK,
-       REGISTER_MODEL, SET_MODEL_ALIAS, MODEL_HISTORY, SUGGEST_CHECKS, CREATE_CHECK_SUITE, VALIDATE_DATASET, VALIDATION,
-       COMPARE, COMPARISON_OF_JOB, WEBHOOKS, CREATE_WEBHOOK, DELETE_WEBHOOK, WEBHOOK_DELIVERIES]
+ALL = [
+    REGISTER,
+    LOGIN,
+    REFRESH,
+    ME,
+    UPLOAD,
+    IMPORT,
+    DATASETS,
+    DATASET,
+    PROFILE_DATASET,
+    PROFILE,
+    TRAIN,
+    MODEL,
+    PREDICT,
+    PREDICT_EXPLAINED,
+    ANALYZE,
+    ANSWER,
+    REPORT,
+    JOBS,
+    JOB,
+    CANCEL,
+    JOB_EVENTS,
+    DOWNLOAD_LINK,
+    REGISTER_MODEL,
+    SET_MODEL_ALIAS,
+    MODEL_HISTORY,
+    SUGGEST_CHECKS,
+    CREATE_CHECK_SUITE,
+    VALIDATE_DATASET,
+    VALIDATION,
+    COMPARE,
+    COMPARISON_OF_JOB,
+    WEBHOOKS,
+    CREATE_WEBHOOK,
+    DELETE_WEBHOOK,
+    WEBHOOK_DELIVERIES,
+]

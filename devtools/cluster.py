@@ -4,6 +4,7 @@ PostgreSQL and Redis from the machine's binaries (in temp dirs, on free ports), 
 8000 and 8001, 2 Celery workers, one data directory. Ctrl-C stops everything it started. The
 tests and bench/cluster.py drive the same `Cluster` with other sizes and ports.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,10 +41,16 @@ class Member:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Member":
+    def start(self) -> Member:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, *self.args], cwd=ROOT, env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                [sys.executable, *self.args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def wait_healthy(self, timeout: float = 90) -> None:
@@ -106,7 +113,7 @@ class Cluster:
     def worker_members(self) -> list[Member]:
         return [m for m in self.members if m.port is None]
 
-    def start(self) -> "Cluster":
+    def start(self) -> Cluster:
         try:
             self._start()
         except BaseException:
@@ -119,10 +126,15 @@ class Cluster:
         redis = self._stack.enter_context(LocalRedis(directory=self.directory / "redis"))
         self.redis_url = redis.url
         self.database_url = self._database_url()
-        self.base_env = {**os.environ, "ASSAY_DATA_DIR": str(self.directory / "data"), "ASSAY_REDIS_URL": redis.url,
-                         "ASSAY_EXECUTOR": "celery", "ASSAY_DATABASE_URL": self.database_url,
-                         "ASSAY_SECRET_KEY": os.environ.get("ASSAY_SECRET_KEY", "cluster-secret-key-long-enough-for-hs256"),
-                         **self.env}
+        self.base_env = {
+            **os.environ,
+            "ASSAY_DATA_DIR": str(self.directory / "data"),
+            "ASSAY_REDIS_URL": redis.url,
+            "ASSAY_EXECUTOR": "celery",
+            "ASSAY_DATABASE_URL": self.database_url,
+            "ASSAY_SECRET_KEY": os.environ.get("ASSAY_SECRET_KEY", "cluster-secret-key-long-enough-for-hs256"),
+            **self.env,
+        }
         first = self.add_replica(self.replica_ports[0])  # migrates the empty database before the others start
         first.wait_healthy()
         for port in self.replica_ports[1:]:
@@ -146,18 +158,32 @@ class Cluster:
         return f"sqlite+aiosqlite:///{self.directory / 'data' / 'assay.db'}"  # WAL: shared by the processes
 
     def add_replica(self, port: int) -> Member:
-        member = Member(f"replica:{port}", ["-m", "server"],
-                        {**self.base_env, "ASSAY_PORT": str(port), **self._data_dir_of(f"replica-{port}")},
-                        self.directory / f"replica-{port}.log", port=port)
+        member = Member(
+            f"replica:{port}",
+            ["-m", "server"],
+            {**self.base_env, "ASSAY_PORT": str(port), **self._data_dir_of(f"replica-{port}")},
+            self.directory / f"replica-{port}.log",
+            port=port,
+        )
         self.members.append(member.start())
         return member
 
     def add_worker(self, name: str) -> Member:
         metrics_port = free_port()  # several workers on one machine: each its own metrics port
-        env = {"ASSAY_WORKER_METRICS_PORT": str(metrics_port), **self.base_env, "ASSAY_WORKER_NAME": name,
-               "ASSAY_WORKER_CONCURRENCY": str(self.worker_concurrency), **self._data_dir_of(name)}
-        member = Member(name, ["-m", "server.worker"], env, self.directory / f"{name}.log",
-                        metrics_port=int(env["ASSAY_WORKER_METRICS_PORT"]))
+        env = {
+            "ASSAY_WORKER_METRICS_PORT": str(metrics_port),
+            **self.base_env,
+            "ASSAY_WORKER_NAME": name,
+            "ASSAY_WORKER_CONCURRENCY": str(self.worker_concurrency),
+            **self._data_dir_of(name),
+        }
+        member = Member(
+            name,
+            ["-m", "server.worker"],
+            env,
+            self.directory / f"{name}.log",
+            metrics_port=int(env["ASSAY_WORKER_METRICS_PORT"]),
+        )
         self.members.append(member.start())
         return member
 
@@ -173,7 +199,7 @@ class Cluster:
             member.stop()
         self._stack.close()
 
-    def __enter__(self) -> "Cluster":
+    def __enter__(self) -> Cluster:
         return self.start()
 
     def __exit__(self, *_exc) -> None:
@@ -187,10 +213,17 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None, help="kept after exit when given")
     arguments = parser.parse_args()
     directory = arguments.data_dir or Path(tempfile.mkdtemp(prefix="assay-cluster-"))
-    cluster = Cluster(directory.resolve(), replica_ports=[int(p) for p in arguments.ports.split(",")],
-                      workers=arguments.workers, worker_concurrency=int(os.environ.get("ASSAY_WORKER_CONCURRENCY", "1")))
-    print(f"Starting Redis, the database, {len(cluster.replica_ports)} replicas and {cluster.workers} workers "
-          f"in {directory} ...", flush=True)
+    cluster = Cluster(
+        directory.resolve(),
+        replica_ports=[int(p) for p in arguments.ports.split(",")],
+        workers=arguments.workers,
+        worker_concurrency=int(os.environ.get("ASSAY_WORKER_CONCURRENCY", "1")),
+    )
+    print(
+        f"Starting Redis, the database, {len(cluster.replica_ports)} replicas and {cluster.workers} workers "
+        f"in {directory} ...",
+        flush=True,
+    )
     try:
         cluster.start()
     except Exception as exc:  # noqa: BLE001 - the message says what is missing

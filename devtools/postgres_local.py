@@ -7,6 +7,7 @@ fast, private, gone when stopped. PostgreSQL refuses to run as root, so as root 
     with local_postgres() as pg:
         url = pg.create_database("assay")   # postgresql+asyncpg://postgres@127.0.0.1:PORT/assay
 """
+
 from __future__ import annotations
 
 import os
@@ -16,9 +17,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 SUPERUSER = "postgres"
 _DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -37,8 +38,10 @@ def find_binaries(install: bool = True) -> Path:
         subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], env=env, check=False, capture_output=True)
         found = _installed_bin_dirs()
     if not found:
-        raise PostgresUnavailable("PostgreSQL binaries not found under /usr/lib/postgresql/*/bin; "
-                                  "install them with `apt-get install postgresql` (Debian/Ubuntu)")
+        raise PostgresUnavailable(
+            "PostgreSQL binaries not found under /usr/lib/postgresql/*/bin; "
+            "install them with `apt-get install postgresql` (Debian/Ubuntu)"
+        )
     return found[-1]
 
 
@@ -79,7 +82,7 @@ class LocalPostgres:
     def url_for(self, database: str) -> str:
         return f"postgresql+asyncpg://{SUPERUSER}@{self.host}:{self.port}/{database}"
 
-    def start(self) -> "LocalPostgres":
+    def start(self) -> LocalPostgres:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         self.log_path.touch()
@@ -88,13 +91,25 @@ class LocalPostgres:
             for path in (self.directory, self.socket_dir, self.log_path):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         if not (self.data_dir / "PG_VERSION").exists():  # a caller's directory may hold a cluster from before
-            self._server_command("initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust",
-                                 "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
-        options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses={self.host} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
-                   "-c shared_buffers=64MB")
-        self._server_command("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "-o", options,
-                             "-w", "-t", "60", "start")
+            self._server_command(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            )
+        options = (
+            f"-p {self.port} -k {self.socket_dir} -c listen_addresses={self.host} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
+            "-c shared_buffers=64MB"
+        )
+        self._server_command(
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "-o", options, "-w", "-t", "60", "start"
+        )
         self.running = True
         return self
 
@@ -116,9 +131,29 @@ class LocalPostgres:
 
     def psql(self, sql: str, database: str = SUPERUSER) -> str:
         """Run one SQL statement as the superuser and return psql's unaligned output."""
-        result = subprocess.run([str(self.bin_dir / "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                                 "-h", self.host, "-p", str(self.port), "-U", SUPERUSER, "-d", database, "-c", sql],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [
+                str(self.bin_dir / "psql"),
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                database,
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"psql failed: {result.stderr.strip()}")
         return result.stdout.strip()

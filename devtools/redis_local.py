@@ -3,6 +3,7 @@
 Used by the tests and `make cluster`. When redis-server is missing and we are root (CI), it is
 installed from Debian's packages; otherwise the error says how to install it.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -34,6 +35,7 @@ def ensure_redis_server() -> str:
 
 def _is_root() -> bool:
     import os
+
     return os.geteuid() == 0
 
 
@@ -56,14 +58,29 @@ class LocalRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "LocalRedis":
+    def start(self) -> LocalRedis:
         binary = ensure_redis_server()
         self.directory.mkdir(parents=True, exist_ok=True)
         # appendonly: queued jobs (the broker's lists) survive a Redis restart.
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--save", "", "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -88,7 +105,7 @@ class LocalRedis:
         if self._own_dir:
             shutil.rmtree(self.directory, ignore_errors=True)
 
-    def __enter__(self) -> "LocalRedis":
+    def __enter__(self) -> LocalRedis:
         return self.start()
 
     def __exit__(self, *_exc) -> None:

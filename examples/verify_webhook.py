@@ -7,6 +7,7 @@ its event as one JSON line; a delivery that fails verification gets 400 and is n
 delivery id seen before is acknowledged (200) but not printed again: deliveries are at least once.
 Use `verify()` in your own receiver the same way.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ import hmac
 import json
 import sys
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Mapping
+from typing import Any
 
 TOLERANCE_SECONDS = 300  # refuse deliveries signed longer ago (or later) than this: a captured one cannot be replayed
 
@@ -26,8 +28,14 @@ class InvalidDelivery(ValueError):
     pass
 
 
-def verify(secret: str, headers: Mapping[str, str], body: bytes, *, tolerance: float = TOLERANCE_SECONDS,
-           now: float | None = None) -> dict[str, Any]:
+def verify(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance: float = TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> dict[str, Any]:
     """The delivery's JSON if its signature is right and its timestamp within `tolerance`; else InvalidDelivery."""
     lower = {key.lower(): value for key, value in headers.items()}
     try:
@@ -40,8 +48,9 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, *, tolerance: f
     key = base64.b64decode(secret.removeprefix("whsec_"))
     expected = base64.b64encode(hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest())
     # several signatures may be sent (space-separated) while a secret is rotated: one match is enough
-    if not any(hmac.compare_digest(expected, sig.partition(",")[2].encode()) for sig in signatures
-               if sig.startswith("v1,")):
+    if not any(
+        hmac.compare_digest(expected, sig.partition(",")[2].encode()) for sig in signatures if sig.startswith("v1,")
+    ):
         raise InvalidDelivery("signature mismatch")
     return json.loads(body)
 

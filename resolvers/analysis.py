@@ -1,20 +1,28 @@
 """Analyses, answers to waiting jobs, and reports of the caller."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import strawberry
 
-from services.analysis import service
-from services.storage.tables import Job as JobRow
-
 from resolvers.context import Context
 from resolvers.fields import mutation
 from schema.common import raw_id
 from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job, JobPayload
-from schema.reports import (Analysis, AnalyzeDatasetInput, AnswerJobInput, GenerateReportInput, Report, ReportPayload,
-                            analysis_of, report_type)
+from schema.reports import (
+    Analysis,
+    AnalyzeDatasetInput,
+    AnswerJobInput,
+    GenerateReportInput,
+    Report,
+    ReportPayload,
+    analysis_of,
+    report_type,
+)
+from services.analysis import service
+from services.storage.tables import Job as JobRow
 
 
 def _theme_defaults(ctx: Context) -> dict[str, str]:
@@ -24,41 +32,74 @@ def _theme_defaults(ctx: Context) -> dict[str, str]:
 def _theme(theme: Any) -> dict | None:
     if theme is None:
         return None
-    return {"primary": theme.primary, "accent": theme.accent, "background": theme.background, "text": theme.text,
-            "font_family": theme.font_family, "logo_url": theme.logo_url, "surface": theme.surface,
-            "muted": theme.muted, "ok": theme.ok, "warn": theme.warn, "error": theme.error}
+    return {
+        "primary": theme.primary,
+        "accent": theme.accent,
+        "background": theme.background,
+        "text": theme.text,
+        "font_family": theme.font_family,
+        "logo_url": theme.logo_url,
+        "surface": theme.surface,
+        "muted": theme.muted,
+        "ok": theme.ok,
+        "warn": theme.warn,
+        "error": theme.error,
+    }
 
 
 def _options(input: AnalyzeDatasetInput) -> dict[str, Any]:
     given = input.options
-    options = {} if given is None else {
-        "cv_folds": given.cv_folds, "early_stop_sample": given.early_stop_sample, "hgb_min_rows": given.hgb_min_rows,
-        "allowed_exts": given.allowed_exts, "large_file_mb": given.large_file_mb}
+    options = (
+        {}
+        if given is None
+        else {
+            "cv_folds": given.cv_folds,
+            "early_stop_sample": given.early_stop_sample,
+            "hgb_min_rows": given.hgb_min_rows,
+            "allowed_exts": given.allowed_exts,
+            "large_file_mb": given.large_file_mb,
+        }
+    )
     return options | {"safe_auto_actions": input.safe_auto_actions}
 
 
 @strawberry.type
 class AnalysisMutation:
-    @mutation(description="Upload to insight in one call: an ANALYZE job profiles, finds the target (or asks "
-                          "with NEEDS_INPUT), trains with AUTO, writes a report and checks it")
+    @mutation(
+        description="Upload to insight in one call: an ANALYZE job profiles, finds the target (or asks "
+        "with NEEDS_INPUT), trains with AUTO, writes a report and checks it"
+    )
     async def analyze_dataset(self, info: strawberry.Info, input: AnalyzeDatasetInput) -> JobPayload:
         ctx: Context = info.context
         settings = ctx.settings
         async with ctx.session() as session:
             job = await service.start_analysis(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=raw_id(input.dataset_id, "Dataset"),
-                target=input.target, theme=_theme(input.theme), theme_defaults=_theme_defaults(ctx),
-                data_dir=settings.resolved_data_dir, model_budget=settings.analysis_model_budget_seconds,
-                stage_limits=settings.analysis_stage_limits, option_defaults=settings.analysis_defaults,
-                options=_options(input))
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                dataset_id=raw_id(input.dataset_id, "Dataset"),
+                target=input.target,
+                theme=_theme(input.theme),
+                theme_defaults=_theme_defaults(ctx),
+                data_dir=settings.resolved_data_dir,
+                model_budget=settings.analysis_model_budget_seconds,
+                stage_limits=settings.analysis_stage_limits,
+                option_defaults=settings.analysis_defaults,
+                options=_options(input),
+            )
         return JobPayload(job=Job.from_row(job))
 
     @mutation(description="Answer a NEEDS_INPUT job; it resumes")
     async def answer_job(self, info: strawberry.Info, input: AnswerJobInput) -> JobPayload:
         ctx: Context = info.context
         async with ctx.session() as session:
-            job = await service.answer_job(session, jobs=ctx.app.jobs, owner_id=ctx.user_id,
-                                           job_id=raw_id(input.job_id, "Job"), answer=input.answer)
+            job = await service.answer_job(
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                job_id=raw_id(input.job_id, "Job"),
+                answer=input.answer,
+            )
         return JobPayload(job=Job.from_row(job))
 
     @mutation(description="Write an HTML report in a REPORT job")
@@ -66,9 +107,15 @@ class AnalysisMutation:
         ctx: Context = info.context
         async with ctx.session() as session:
             report, job = await service.start_report(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=raw_id(input.dataset_id, "Dataset"),
-                model_id=raw_id(input.model_id, "Model") if input.model_id else None, theme=_theme(input.theme),
-                theme_defaults=_theme_defaults(ctx), data_dir=ctx.settings.resolved_data_dir)
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                dataset_id=raw_id(input.dataset_id, "Dataset"),
+                model_id=raw_id(input.model_id, "Model") if input.model_id else None,
+                theme=_theme(input.theme),
+                theme_defaults=_theme_defaults(ctx),
+                data_dir=ctx.settings.resolved_data_dir,
+            )
         return ReportPayload(report=report_type(info, report), job=Job.from_row(job))
 
 
@@ -82,6 +129,11 @@ async def _report_made(info: strawberry.Info, job: JobRow) -> Report | None:
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)
-GRAPHQL = GraphQLDomain(name="analysis", mutation=AnalysisMutation, makes={
-    "REPORT": (Made(Report, _report_made, link="report"),),
-    "ANALYZE": (Made(Analysis, _analysis_made, link="analysis"), Made(Report, _report_made, link="report"))})
+GRAPHQL = GraphQLDomain(
+    name="analysis",
+    mutation=AnalysisMutation,
+    makes={
+        "REPORT": (Made(Report, _report_made, link="report"),),
+        "ANALYZE": (Made(Analysis, _analysis_made, link="analysis"), Made(Report, _report_made, link="report")),
+    },
+)

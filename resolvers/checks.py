@@ -1,20 +1,30 @@
 """Check suites of the caller: draft one from a profile, save and edit it, validate datasets with it."""
+
 from __future__ import annotations
 
 import strawberry
 
-from services.checks import service
-
 from resolvers.context import Context
 from resolvers.fields import mutation, query
-from schema.checks import (Check, CheckSuite, CheckSuiteConnection, CheckSuiteDraft, CheckSuitePayload,
-                           CreateCheckSuiteInput, UpdateCheckSuiteInput, ValidateDatasetInput, ValidateDatasetPayload,
-                           Validation, ValidationConnection)
+from schema.checks import (
+    Check,
+    CheckSuite,
+    CheckSuiteConnection,
+    CheckSuiteDraft,
+    CheckSuitePayload,
+    CreateCheckSuiteInput,
+    UpdateCheckSuiteInput,
+    ValidateDatasetInput,
+    ValidateDatasetPayload,
+    Validation,
+    ValidationConnection,
+)
 from schema.common import raw_id
-from schema.datasets import Dataset, DeleteInput, DeletePayload
-from schema.jobs import Job
 from schema.config_shapes import given_checks
+from schema.datasets import Dataset, DeleteInput, DeletePayload
 from schema.domain import GraphQLDomain
+from schema.jobs import Job
+from services.checks import service
 
 
 def _dataset_id(value: strawberry.ID | None) -> str | None:
@@ -23,11 +33,15 @@ def _dataset_id(value: strawberry.ID | None) -> str | None:
 
 @strawberry.type
 class ChecksQuery:
-    @query(description="A draft check suite derived from the dataset's profile (a CONFLICT error until the dataset "
-                       "is profiled). Nothing is saved: edit the checks and pass them to createCheckSuite")
+    @query(
+        description="A draft check suite derived from the dataset's profile (a CONFLICT error until the dataset "
+        "is profiled). Nothing is saved: edit the checks and pass them to createCheckSuite"
+    )
     async def suggest_checks(self, info: strawberry.Info, dataset_id: strawberry.ID) -> CheckSuiteDraft:
         ctx: Context = info.context
-        dataset, checks = await ctx.owned(service.suggest, dataset_id=_dataset_id(dataset_id), data_dir=ctx.settings.resolved_data_dir)
+        dataset, checks = await ctx.owned(
+            service.suggest, dataset_id=_dataset_id(dataset_id), data_dir=ctx.settings.resolved_data_dir
+        )
         return CheckSuiteDraft(dataset=Dataset.from_row(dataset), checks=[Check.from_model(c) for c in checks])
 
     @query(description="One of the caller's check suites")
@@ -37,8 +51,13 @@ class ChecksQuery:
         return CheckSuite.from_row(row) if row else None
 
     @query(description="The caller's check suites, newest first; `datasetId` narrows to one reference dataset")
-    async def check_suites(self, info: strawberry.Info, dataset_id: strawberry.ID | None = None,
-                           first: int | None = 20, after: str | None = None) -> CheckSuiteConnection:
+    async def check_suites(
+        self,
+        info: strawberry.Info,
+        dataset_id: strawberry.ID | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> CheckSuiteConnection:
         ctx: Context = info.context
         page = await ctx.owned(service.list_suites, dataset_id=_dataset_id(dataset_id), **ctx.page(first, after))
         return CheckSuiteConnection.from_page(page, CheckSuite.from_row)
@@ -50,27 +69,49 @@ class ChecksQuery:
         return Validation.from_row(row) if row else None
 
     @query(description="The caller's validations, newest first; narrowed to a dataset and/or a suite if given")
-    async def validations(self, info: strawberry.Info, dataset_id: strawberry.ID | None = None,
-                          suite_id: strawberry.ID | None = None, first: int | None = 20,
-                          after: str | None = None) -> ValidationConnection:
+    async def validations(
+        self,
+        info: strawberry.Info,
+        dataset_id: strawberry.ID | None = None,
+        suite_id: strawberry.ID | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> ValidationConnection:
         ctx: Context = info.context
-        page = await ctx.owned(service.list_validations, dataset_id=_dataset_id(dataset_id), suite_id=(raw_id(suite_id, "CheckSuite") or "") if suite_id is not None else None, **ctx.page(first, after))
+        page = await ctx.owned(
+            service.list_validations,
+            dataset_id=_dataset_id(dataset_id),
+            suite_id=(raw_id(suite_id, "CheckSuite") or "") if suite_id is not None else None,
+            **ctx.page(first, after),
+        )
         return ValidationConnection.from_page(page, Validation.from_row)
 
 
 @strawberry.type
 class ChecksMutation:
-    @mutation(description="Save a check suite for a READY dataset (its reference); every column named must be one "
-                          "of the dataset's")
+    @mutation(
+        description="Save a check suite for a READY dataset (its reference); every column named must be one "
+        "of the dataset's"
+    )
     async def create_check_suite(self, info: strawberry.Info, input: CreateCheckSuiteInput) -> CheckSuitePayload:
         ctx: Context = info.context
-        row = await ctx.owned(service.create_suite, dataset_id=_dataset_id(input.dataset_id), name=input.name, checks=given_checks(input.checks) or [])
+        row = await ctx.owned(
+            service.create_suite,
+            dataset_id=_dataset_id(input.dataset_id),
+            name=input.name,
+            checks=given_checks(input.checks) or [],
+        )
         return CheckSuitePayload(suite=CheckSuite.from_row(row))
 
     @mutation(description="Rename a suite and/or replace its checks; past validations keep the checks they ran")
     async def update_check_suite(self, info: strawberry.Info, input: UpdateCheckSuiteInput) -> CheckSuitePayload:
         ctx: Context = info.context
-        row = await ctx.owned(service.update_suite, suite_id=raw_id(input.id, "CheckSuite"), name=input.name, checks=given_checks(input.checks))
+        row = await ctx.owned(
+            service.update_suite,
+            suite_id=raw_id(input.id, "CheckSuite"),
+            name=input.name,
+            checks=given_checks(input.checks),
+        )
         return CheckSuitePayload(suite=CheckSuite.from_row(row))
 
     @mutation(description="Delete a suite; its validations stay (with the checks they ran)")
@@ -79,14 +120,21 @@ class ChecksMutation:
         await ctx.owned(service.delete_suite, suite_id=raw_id(input.id, "CheckSuite"))
         return DeletePayload(deleted_id=input.id)
 
-    @mutation(description="Run a suite on a dataset in a VALIDATE job (live log as every job); the validation "
-                          "stores a result per check and the verdict")
+    @mutation(
+        description="Run a suite on a dataset in a VALIDATE job (live log as every job); the validation "
+        "stores a result per check and the verdict"
+    )
     async def validate_dataset(self, info: strawberry.Info, input: ValidateDatasetInput) -> ValidateDatasetPayload:
         ctx: Context = info.context
         async with ctx.session() as session:
             validation, job = await service.start_validation(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=_dataset_id(input.dataset_id),
-                suite_id=raw_id(input.suite_id, "CheckSuite") or "", data_dir=ctx.settings.resolved_data_dir)
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                dataset_id=_dataset_id(input.dataset_id),
+                suite_id=raw_id(input.suite_id, "CheckSuite") or "",
+                data_dir=ctx.settings.resolved_data_dir,
+            )
         return ValidateDatasetPayload(validation=Validation.from_row(validation), job=Job.from_row(job))
 
 

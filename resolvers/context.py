@@ -1,10 +1,11 @@
 """The per-request context every resolver receives, and the app-wide state it points to."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Concatenate, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class AppState:
-    settings: "Settings"
+    settings: Settings
     engine: AsyncEngine  # the one `sessions` is bound to: disposed at shutdown, asked for facts and migrations
     sessions: async_sessionmaker[AsyncSession]
     jobs: JobEngine
@@ -35,7 +36,7 @@ class AppState:
     login_failures_by_address: RateLimiter
     requests_by_user: RateLimiter
     version: str
-    shared_events: "SharedEvents"  # what each bus event became for its subscribers (schema.fanout)
+    shared_events: SharedEvents  # what each bus event became for its subscribers (schema.fanout)
     redis: Any = None  # the shared Redis client when ASSAY_REDIS_URL is set
     monitor_config: Any = None  # services.monitoring.service.MonitorConfig
     recorder: Any = None  # services.monitoring.recorder.PredictionRecorder; None when ASSAY_MONITORING=off
@@ -53,7 +54,7 @@ class Context:
     connection_params: dict[str, Any] | None = None
 
     @property
-    def settings(self) -> "Settings":
+    def settings(self) -> Settings:
         return self.app.settings
 
     def session(self) -> AsyncSession:

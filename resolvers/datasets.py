@@ -1,57 +1,85 @@
 """Dataset operations: every lookup is scoped to the caller, so another user's id behaves like a missing one."""
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Awaitable, Callable, Protocol, cast
+from typing import Protocol, cast
 
 import strawberry
 from starlette.datastructures import UploadFile
 
-from services.datasets import exports
-from services.datasets import imports as dataset_imports
-from services.datasets.expiry import expiry
-from services.datasets import service as dataset_service
-from services.errors import ServiceError, not_found
-from services.storage.tables import Job as JobRow
-
 from resolvers.context import Context
 from resolvers.fields import mutation, query
 from schema.common import raw_id, to_global_id
-from schema.datasets import (CsvOptionsInput, Dataset, DatasetConnection, DatasetExport, DeleteInput, DeletePayload,
-                             ExportDatasetInput, ExportDatasetPayload, ImportDatasetInput, ImportDatasetPayload,
-                             UploadDatasetInput, UploadDatasetPayload, export_made)
+from schema.datasets import (
+    CsvOptionsInput,
+    Dataset,
+    DatasetConnection,
+    DatasetExport,
+    DeleteInput,
+    DeletePayload,
+    ExportDatasetInput,
+    ExportDatasetPayload,
+    ImportDatasetInput,
+    ImportDatasetPayload,
+    UploadDatasetInput,
+    UploadDatasetPayload,
+    export_made,
+)
 from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job
+from services.datasets import exports
+from services.datasets import imports as dataset_imports
+from services.datasets import service as dataset_service
+from services.datasets.expiry import expiry
+from services.errors import ServiceError, not_found
+from services.storage.tables import Job as JobRow
 
 
 async def _delete(ctx: Context, dataset_id: str | None) -> str:
     if dataset_id is None:
         raise not_found("Dataset", ["id"])
     async with ctx.session() as session:
-        await dataset_service.delete_dataset(session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=dataset_id,
-                                             data_dir=ctx.settings.resolved_data_dir)
+        await dataset_service.delete_dataset(
+            session,
+            jobs=ctx.app.jobs,
+            owner_id=ctx.user_id,
+            dataset_id=dataset_id,
+            data_dir=ctx.settings.resolved_data_dir,
+        )
     await ctx.app.cache.forget_dataset(dataset_id)  # on every replica: Redis keys go; in-process, this is the one
     return dataset_id
 
 
 def _expiry(ctx: Context, input: UploadDatasetInput | ImportDatasetInput) -> datetime | None:
-    return expiry(temporary=input.temporary, expires_at=input.expires_at,
-                  default_hours=ctx.settings.temporary_dataset_hours)
+    return expiry(
+        temporary=input.temporary, expires_at=input.expires_at, default_hours=ctx.settings.temporary_dataset_hours
+    )
 
 
 def _csv_options(csv: CsvOptionsInput | None) -> dict:
-    return {} if csv is None else {
-        "delimiter": csv.delimiter, "encoding": csv.encoding, "has_header": csv.has_header,
-        "na_values": csv.na_values, "sheet": csv.sheet,
-        "on_bad_lines": csv.on_bad_lines.value if csv.on_bad_lines else None}
+    return (
+        {}
+        if csv is None
+        else {
+            "delimiter": csv.delimiter,
+            "encoding": csv.encoding,
+            "has_header": csv.has_header,
+            "na_values": csv.na_values,
+            "sheet": csv.sheet,
+            "on_bad_lines": csv.on_bad_lines.value if csv.on_bad_lines else None,
+        }
+    )
 
 
 @strawberry.type
 class DatasetsQuery:
     @query(description="The caller's datasets, newest first")
-    async def datasets(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
-                       search: str | None = None) -> DatasetConnection:
+    async def datasets(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None, search: str | None = None
+    ) -> DatasetConnection:
         ctx: Context = info.context
         page = await ctx.owned(dataset_service.list_datasets, search=search, **ctx.page(first, after))
         return DatasetConnection.from_page(page, Dataset.from_row)
@@ -70,9 +98,11 @@ class _ArrivingUpload(dataset_service.UploadArrival, Protocol):
 
 @strawberry.type
 class DatasetsMutation:
-    @mutation(description="Upload a CSV/TSV/TXT file (optionally gzipped), an .xlsx/.xls/.ods workbook or a "
-                          "Parquet file with the GraphQL multipart "
-                          "request spec; it is ingested by an INGEST job.")
+    @mutation(
+        description="Upload a CSV/TSV/TXT file (optionally gzipped), an .xlsx/.xls/.ods workbook or a "
+        "Parquet file with the GraphQL multipart "
+        "request spec; it is ingested by an INGEST job."
+    )
     async def upload_dataset(self, info: strawberry.Info, input: UploadDatasetInput) -> UploadDatasetPayload:
         ctx: Context = info.context
         # strawberry declares Upload over bytes; over ASGI it is starlette's UploadFile (server.uploads.StagedUpload)
@@ -82,36 +112,60 @@ class DatasetsMutation:
         arrival = cast(_ArrivingUpload, upload) if getattr(upload, "arriving", False) else None
         async with ctx.session() as session:
             dataset, job = await dataset_service.create_from_upload(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, source=upload.file, file_name=upload.filename,
-                staged_path=getattr(upload, "staged_path", None), arrival=arrival,
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                source=upload.file,
+                file_name=upload.filename,
+                staged_path=getattr(upload, "staged_path", None),
+                arrival=arrival,
                 stall_seconds=settings.upload_stall_seconds,
-                name=input.name, csv_options=options, data_dir=settings.resolved_data_dir,
+                name=input.name,
+                csv_options=options,
+                data_dir=settings.resolved_data_dir,
                 max_bytes=settings.max_upload_bytes,
                 max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024),
-                max_sheet_rows=settings.max_sheet_rows, expires_at=_expiry(ctx, input))
+                max_sheet_rows=settings.max_sheet_rows,
+                expires_at=_expiry(ctx, input),
+            )
         if arrival is not None:
+
             async def undo() -> None:  # the body never completed: the dataset and its job go
                 with contextlib.suppress(ServiceError):
                     await _delete(ctx, dataset.id)
+
             arrival.on_cut_off(undo)
         return UploadDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 
-    @mutation(description="Fetch an https:// file (or an s3:// object the server's credentials can read) into a new "
-                          "dataset and ingest it, in one INGEST job whose live log shows the download; the "
-                          "pipelines' rules on reachable hosts apply")
+    @mutation(
+        description="Fetch an https:// file (or an s3:// object the server's credentials can read) into a new "
+        "dataset and ingest it, in one INGEST job whose live log shows the download; the "
+        "pipelines' rules on reachable hosts apply"
+    )
     async def import_dataset(self, info: strawberry.Info, input: ImportDatasetInput) -> ImportDatasetPayload:
         ctx: Context = info.context
         settings = ctx.settings
         limits = dataset_imports.ImportLimits(
-            allowed_hosts=settings.allowed_source_hosts, max_bytes=settings.max_upload_bytes,
+            allowed_hosts=settings.allowed_source_hosts,
+            max_bytes=settings.max_upload_bytes,
             max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024),
-            max_sheet_rows=settings.max_sheet_rows, stall_seconds=settings.upload_stall_seconds,
-            extra_ca_file=settings.import_ca_file or None, allowed_s3_buckets=settings.import_s3_buckets)
+            max_sheet_rows=settings.max_sheet_rows,
+            stall_seconds=settings.upload_stall_seconds,
+            extra_ca_file=settings.import_ca_file or None,
+            allowed_s3_buckets=settings.import_s3_buckets,
+        )
         async with ctx.session() as session:
             dataset, job = await dataset_imports.import_from_url(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, url=input.url, name=input.name,
-                csv_options=_csv_options(input.csv), data_dir=settings.resolved_data_dir, limits=limits,
-                expires_at=_expiry(ctx, input))
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                url=input.url,
+                name=input.name,
+                csv_options=_csv_options(input.csv),
+                data_dir=settings.resolved_data_dir,
+                limits=limits,
+                expires_at=_expiry(ctx, input),
+            )
         return ImportDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 
     @mutation(description="Delete a dataset, its files and jobs")
@@ -119,14 +173,21 @@ class DatasetsMutation:
         deleted = await _delete(info.context, raw_id(input.id, "Dataset"))
         return DeletePayload(deleted_id=to_global_id("Dataset", deleted))
 
-    @mutation(description="Write one of your READY datasets as a CSV, Parquet or JSON Lines file in an EXPORT job; "
-                          "once it SUCCEEDED, `job.output` is the DatasetExport with its download link")
+    @mutation(
+        description="Write one of your READY datasets as a CSV, Parquet or JSON Lines file in an EXPORT job; "
+        "once it SUCCEEDED, `job.output` is the DatasetExport with its download link"
+    )
     async def export_dataset(self, info: strawberry.Info, input: ExportDatasetInput) -> ExportDatasetPayload:
         ctx: Context = info.context
         async with ctx.session() as session:
-            job = await exports.start_export(session, jobs=ctx.app.jobs, owner_id=ctx.user_id,
-                                             dataset_id=raw_id(input.dataset_id, "Dataset"), fmt=input.format.value,
-                                             data_dir=ctx.settings.resolved_data_dir)
+            job = await exports.start_export(
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                dataset_id=raw_id(input.dataset_id, "Dataset"),
+                fmt=input.format.value,
+                data_dir=ctx.settings.resolved_data_dir,
+            )
         return ExportDatasetPayload(job=Job.from_row(job))
 
 
@@ -136,5 +197,9 @@ async def _dataset_made(info: strawberry.Info, job: JobRow) -> Dataset | None:
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)
-GRAPHQL = GraphQLDomain(name="datasets", query=DatasetsQuery, mutation=DatasetsMutation,
-                        makes={"INGEST": (Made(Dataset, _dataset_made),), "EXPORT": (Made(DatasetExport, export_made),)})
+GRAPHQL = GraphQLDomain(
+    name="datasets",
+    query=DatasetsQuery,
+    mutation=DatasetsMutation,
+    makes={"INGEST": (Made(Dataset, _dataset_made),), "EXPORT": (Made(DatasetExport, export_made),)},
+)

@@ -1,24 +1,25 @@
 """Jobs: lookups, cancel, and the live event streams behind the subscriptions."""
+
 from __future__ import annotations
 
-from typing import Any, AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 
 import strawberry
 
+from resolvers.context import Context
+from resolvers.fields import mutation, query
+from resolvers.permissions import IsAuthenticated
+from schema.common import field_error, raw_id
+from schema.domain import GraphQLDomain
+from schema.jobs import CancelJobInput, JobConnection, JobEvent, JobKind, JobPayload, JobStatus
+from schema.jobs import Job as JobType
 from services.errors import ServiceError, conflict, not_found
 from services.jobs import queries
 from services.jobs.bus import job_channel, user_channel
 from services.jobs.events import decode_message
 from services.jobs.transitions import TERMINAL
 from services.storage.tables import Job, JobLog
-
-from resolvers.context import Context
-from resolvers.fields import mutation, query
-from resolvers.permissions import IsAuthenticated
-from schema.common import field_error, raw_id
-from schema.jobs import CancelJobInput, JobConnection, JobEvent, JobKind, JobPayload, JobStatus
-from schema.jobs import Job as JobType
-from schema.domain import GraphQLDomain
 
 
 async def _get(ctx: Context, job_id: str | None) -> Job | None:
@@ -31,10 +32,21 @@ async def _get(ctx: Context, job_id: str | None) -> Job | None:
 @strawberry.type
 class JobsQuery:
     @query(description="The caller's jobs, newest first")
-    async def jobs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
-                   status: list[JobStatus] | None = None, kind: list[JobKind] | None = None) -> JobConnection:
+    async def jobs(
+        self,
+        info: strawberry.Info,
+        first: int | None = 20,
+        after: str | None = None,
+        status: list[JobStatus] | None = None,
+        kind: list[JobKind] | None = None,
+    ) -> JobConnection:
         ctx: Context = info.context
-        page = await ctx.owned(queries.list_jobs, statuses=[s.value for s in status or []], kinds=[k.value for k in kind or []], **ctx.page(first, after))
+        page = await ctx.owned(
+            queries.list_jobs,
+            statuses=[s.value for s in status or []],
+            kinds=[k.value for k in kind or []],
+            **ctx.page(first, after),
+        )
         return JobConnection.from_page(page, JobType.from_row)
 
     @query()
@@ -59,20 +71,24 @@ class JobsMutation:
 
 @strawberry.type
 class JobsSubscription:
-    @strawberry.subscription(permission_classes=[IsAuthenticated],
-                             description="The job's log backlog (after `after`, a log seq), then live log, progress "
-                                         "and status events; completes when the job ends. With `batch: true`, log "
-                                         "lines that arrive together come as one LOG event with `logs`.")
-    async def job_events(self, info: strawberry.Info, job_id: strawberry.ID, after: int = 0,
-                         batch: bool = False) -> AsyncGenerator[JobEvent, None]:
+    @strawberry.subscription(
+        permission_classes=[IsAuthenticated],
+        description="The job's log backlog (after `after`, a log seq), then live log, progress "
+        "and status events; completes when the job ends. With `batch: true`, log "
+        "lines that arrive together come as one LOG event with `logs`.",
+    )
+    async def job_events(
+        self, info: strawberry.Info, job_id: strawberry.ID, after: int = 0, batch: bool = False
+    ) -> AsyncGenerator[JobEvent, None]:
         try:  # field extensions see only the generator's creation, not errors raised while it runs
             async for event in job_events(info.context, raw_id(job_id, "Job"), after=after, batch=batch):
                 yield JobEvent.from_event(event, info.context.app.shared_events)
         except ServiceError as exc:
             raise field_error(exc) from exc
 
-    @strawberry.subscription(permission_classes=[IsAuthenticated],
-                             description="Every progress or status change of any of the caller's jobs")
+    @strawberry.subscription(
+        permission_classes=[IsAuthenticated], description="Every progress or status change of any of the caller's jobs"
+    )
     async def job_updates(self, info: strawberry.Info) -> AsyncGenerator[JobType, None]:
         async for job in job_updates(info.context):
             yield JobType.from_row(job)
@@ -94,8 +110,9 @@ def batch_logs(events: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]
             if lines:
                 batched.append({"kind": "LOG", "job": event["job"], "log": lines[-1], "logs": lines})
                 lines = []
-            batched.append({"kind": "STATUS", "job": event["job"], "log": None, "logs": [],
-                            "final": event.get("final", False)})
+            batched.append(
+                {"kind": "STATUS", "job": event["job"], "log": None, "logs": [], "final": event.get("final", False)}
+            )
         elif event["log"] is not None:
             lines.append(event["log"])
     if lines:
@@ -109,8 +126,9 @@ def _ends_stream(event: dict[str, Any]) -> bool:
     return bool(event.get("final")) or (event["kind"] == "STATUS" and event["job"].status in TERMINAL)
 
 
-async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: bool = False
-                     ) -> AsyncIterator[dict[str, Any]]:
+async def job_events(
+    ctx: Context, job_id: str | None, *, after: int, batch: bool = False
+) -> AsyncIterator[dict[str, Any]]:
     """The backlog after `after`, the job's current status, then live events, without gaps or repeats
     of log lines; ends with the job. (A watcher attaching to a quiet job learns at once where it is.)
 
@@ -128,7 +146,7 @@ async def job_events(ctx: Context, job_id: str | None, *, after: int, batch: boo
         seen = backlog[-1].seq if backlog else after
         step = BACKLOG_BATCH if batch else 1
         for start in range(0, len(backlog), step):
-            chunk = backlog[start:start + step]
+            chunk = backlog[start : start + step]
             yield {"kind": "LOG", "job": job, "log": chunk[-1], "logs": chunk}
         yield {"kind": "STATUS", "job": job, "log": None}  # where the job stands now, before anything changes
         if job.status in TERMINAL:

@@ -4,10 +4,12 @@ Every loader is scoped to the caller's owner_id, so another user's id loads None
 They do not cache (`cache=False`): a subscription's context lives as long as its socket, and a cached row would
 go stale; batching within one execution step is what saves the queries.
 """
+
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
 
@@ -23,29 +25,33 @@ if TYPE_CHECKING:
 
 
 class Loaders:
-    def __init__(self, context: "Context") -> None:
+    def __init__(self, context: Context) -> None:
         self.context = context
 
     def __getattr__(self, name: str) -> DataLoader:
         """A loader a domain declares (GraphQLDomain.loaders), made on first use in this request."""
         from schema.root import LOADERS  # assembled from every domain's declaration
+
         make = LOADERS.get(name)
         if make is None:
             raise AttributeError(f"no loader {name!r}")
         loader = self.__dict__[name] = make(self)
         return loader
 
-    def batch(self, load_many: Callable[[Any, list], Awaitable[dict[str, Any]]], key: Callable[[Any], str]
-               ) -> DataLoader:
+    def batch(
+        self, load_many: Callable[[Any, list], Awaitable[dict[str, Any]]], key: Callable[[Any], str]
+    ) -> DataLoader:
         async def load(keys: Sequence[Any]) -> list[Any]:
             async with self.context.session() as session:
                 found = await load_many(session, list(keys))
             return [found.get(key(k)) for k in keys]
+
         return DataLoader(load_fn=load, cache=False)
 
     def _by_id(self, table: type) -> DataLoader:
         async def load_many(session: Any, ids: list[str | None]) -> dict[str, Any]:
             return await owned_by_ids(session, table, owner_id=self.context.user_id, ids=ids)
+
         return self.batch(load_many, key=lambda row_id: row_id)
 
     @cached_property
@@ -72,18 +78,24 @@ class Loaders:
     def model_for_job(self) -> DataLoader[Job, Model | None]:
         async def load_many(session: Any, jobs: list[Job]) -> dict[str, Model]:
             return await models_for_jobs(session, owner_id=self.context.user_id, jobs=jobs)
+
         return self.batch(load_many, key=lambda job: job.id)
 
     @cached_property
     def report_for_job(self) -> DataLoader[Job, Report | None]:
         async def load_many(session: Any, jobs: list[Job]) -> dict[str, Report]:
-            return await reports_for_jobs(session, owner_id=self.context.user_id, jobs=jobs,
-                                          data_dir=self.context.settings.resolved_data_dir)
+            return await reports_for_jobs(
+                session, owner_id=self.context.user_id, jobs=jobs, data_dir=self.context.settings.resolved_data_dir
+            )
+
         return self.batch(load_many, key=lambda job: job.id)
 
     def _last_runs(self, *, succeeded: bool) -> DataLoader[str, PipelineRun | None]:
         async def load_many(session: Any, pipeline_ids: list[str]) -> dict[str, PipelineRun]:
-            return await last_runs(session, owner_id=self.context.user_id, pipeline_ids=pipeline_ids, succeeded=succeeded)
+            return await last_runs(
+                session, owner_id=self.context.user_id, pipeline_ids=pipeline_ids, succeeded=succeeded
+            )
+
         return self.batch(load_many, key=lambda pipeline_id: pipeline_id)
 
     @cached_property
@@ -100,21 +112,30 @@ class Loaders:
     def pipeline_stats(self) -> DataLoader[str, dict[str, Any]]:
         async def load_many(session: Any, pipeline_ids: list[str]) -> dict[str, dict[str, Any]]:
             return await stats_of_pipelines(session, owner_id=self.context.user_id, pipeline_ids=pipeline_ids)
+
         return self.batch(load_many, key=lambda pipeline_id: pipeline_id)
 
     @cached_property
     def dataset_children(self) -> DataLoader[str, list[Dataset]]:
         """By dataset id: the versions derived from it."""
+
         async def load_many(session: Any, dataset_ids: list[str]) -> dict[str, list[Dataset]]:
             return await children_of(session, owner_id=self.context.user_id, dataset_ids=dataset_ids)
+
         return self.batch(load_many, key=lambda dataset_id: dataset_id)
 
     @cached_property
     def dataset_reports(self) -> DataLoader[str, list[Report]]:
         """By dataset id: its finished reports, newest first."""
+
         async def load_many(session: Any, dataset_ids: list[str]) -> dict[str, list[Report]]:
-            return await reports_of_datasets(session, owner_id=self.context.user_id, dataset_ids=dataset_ids,
-                                             data_dir=self.context.settings.resolved_data_dir)
+            return await reports_of_datasets(
+                session,
+                owner_id=self.context.user_id,
+                dataset_ids=dataset_ids,
+                data_dir=self.context.settings.resolved_data_dir,
+            )
+
         return self.batch(load_many, key=lambda dataset_id: dataset_id)
 
     @cached_property

@@ -1,20 +1,27 @@
 """Admin operations on the database: only admins, refused with FORBIDDEN for anyone else."""
+
 from __future__ import annotations
 
 import strawberry
 
-from services import auth, maintenance, maintenance_debug, maintenance_runs
-from services.errors import ErrorCode, ServiceError
-from services.maintenance import RESET_CONFIRMATION
-
 from resolvers.context import Context
 from resolvers.fields import mutation, query
 from schema.common import raw_id
-from schema.database import (InitializeDatabasePayload, JobDebug, JobStoredFile, ResetDatabaseInput, ResetDatabasePayload,
-                             RunMaintenanceInput, RunMaintenancePayload)
+from schema.database import (
+    InitializeDatabasePayload,
+    JobDebug,
+    JobStoredFile,
+    ResetDatabaseInput,
+    ResetDatabasePayload,
+    RunMaintenanceInput,
+    RunMaintenancePayload,
+)
+from schema.domain import GraphQLDomain
 from schema.jobs import Job as JobType
 from schema.jobs import JobConnection
-from schema.domain import GraphQLDomain
+from services import auth, maintenance, maintenance_debug, maintenance_runs
+from services.errors import ErrorCode, ServiceError
+from services.maintenance import RESET_CONFIRMATION
 
 
 def _require_admin(ctx: Context) -> None:
@@ -24,36 +31,48 @@ def _require_admin(ctx: Context) -> None:
 
 @strawberry.type
 class MaintenanceMutation:
-    @mutation(description="ADMIN only. Migrate the database to the newest revision (a no-op when it is "
-                          "there); on PostgreSQL under the advisory lock replicas take at start-up")
+    @mutation(
+        description="ADMIN only. Migrate the database to the newest revision (a no-op when it is "
+        "there); on PostgreSQL under the advisory lock replicas take at start-up"
+    )
     async def initialize_database(self, info: strawberry.Info) -> InitializeDatabasePayload:
         ctx: Context = info.context
         _require_admin(ctx)
-        result = await maintenance.initialize_database(engine=ctx.app.engine,
-                                                       database_url=ctx.settings.resolved_database_url)
+        result = await maintenance.initialize_database(
+            engine=ctx.app.engine, database_url=ctx.settings.resolved_database_url
+        )
         return InitializeDatabasePayload(previous_revision=result.previous_revision, revision=result.revision)
 
-    @mutation(description="ADMIN only, and only where ASSAY_ALLOW_DATABASE_RESET=true. Cancels every "
-                          "unfinished job, deletes every row of every table (users and tokens included) and "
-                          f'every data file, then recreates the configured admin. `confirmation` must be "'
-                          f'{RESET_CONFIRMATION}".')
+    @mutation(
+        description="ADMIN only, and only where ASSAY_ALLOW_DATABASE_RESET=true. Cancels every "
+        "unfinished job, deletes every row of every table (users and tokens included) and "
+        f'every data file, then recreates the configured admin. `confirmation` must be "'
+        f'{RESET_CONFIRMATION}".'
+    )
     async def reset_database(self, info: strawberry.Info, input: ResetDatabaseInput) -> ResetDatabasePayload:
         ctx: Context = info.context
         _require_admin(ctx)
         settings = ctx.settings
         result = await maintenance.reset_database(
-            sessions=ctx.app.sessions, jobs=ctx.app.jobs, data_dir=settings.resolved_data_dir,
-            database_url=settings.resolved_database_url, allowed=settings.allow_database_reset,
-            confirmation=input.confirmation)
+            sessions=ctx.app.sessions,
+            jobs=ctx.app.jobs,
+            data_dir=settings.resolved_data_dir,
+            database_url=settings.resolved_database_url,
+            allowed=settings.allow_database_reset,
+            confirmation=input.confirmation,
+        )
         if settings.admin_email and settings.admin_password:  # the configured admin comes back, as at start-up
             async with ctx.session() as session:
-                await auth.ensure_admin(session=session, email=settings.admin_email,
-                                        password=settings.admin_password.get_secret_value())
+                await auth.ensure_admin(
+                    session=session, email=settings.admin_email, password=settings.admin_password.get_secret_value()
+                )
         return ResetDatabasePayload(deleted_rows=result.deleted_rows, deleted_files=result.deleted_files)
 
-    @mutation(description="ADMIN only. Start a clean-up now (a MAINTENANCE job owned by the caller): expired "
-                          "refresh tokens, logs of jobs finished more than `logRetentionDays` ago, files no row "
-                          "refers to and temporary files older than an hour. Its log says what it removed.")
+    @mutation(
+        description="ADMIN only. Start a clean-up now (a MAINTENANCE job owned by the caller): expired "
+        "refresh tokens, logs of jobs finished more than `logRetentionDays` ago, files no row "
+        "refers to and temporary files older than an hour. Its log says what it removed."
+    )
     async def run_maintenance(self, info: strawberry.Info, input: RunMaintenanceInput) -> RunMaintenancePayload:
         ctx: Context = info.context
         _require_admin(ctx)
@@ -61,37 +80,58 @@ class MaintenanceMutation:
         days = settings.log_retention_days if input.log_retention_days is None else input.log_retention_days
         async with ctx.session() as session:
             job = await maintenance_runs.start_maintenance(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, data_dir=settings.resolved_data_dir,
-                database_url=settings.resolved_database_url, log_retention_days=days)
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                data_dir=settings.resolved_data_dir,
+                database_url=settings.resolved_database_url,
+                log_retention_days=days,
+            )
         return RunMaintenancePayload(job=JobType.from_row(job))
 
 
 @strawberry.type
 class MaintenanceQuery:
-    @query(description="ADMIN only. Every MAINTENANCE job (periodic and on demand, whichever admin owns it), newest first")
-    async def maintenance_runs(self, info: strawberry.Info, first: int | None = 20,
-                               after: str | None = None) -> JobConnection:
+    @query(
+        description="ADMIN only. Every MAINTENANCE job (periodic and on demand, whichever admin owns it), newest first"
+    )
+    async def maintenance_runs(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> JobConnection:
         ctx: Context = info.context
         _require_admin(ctx)
         async with ctx.session() as session:
             page = await maintenance_runs.list_runs(session, **ctx.page(first, after))
         return JobConnection.from_page(page, JobType.from_row)
 
-    @query(description="ADMIN only. Any user's job as this replica sees it: where it runs (worker, process, alive), "
-                       "its heartbeat age, cancel flag and subscribers here, and whether its files exist")
+    @query(
+        description="ADMIN only. Any user's job as this replica sees it: where it runs (worker, process, alive), "
+        "its heartbeat age, cancel flag and subscribers here, and whether its files exist"
+    )
     async def job_debug(self, info: strawberry.Info, id: strawberry.ID) -> JobDebug:
         ctx: Context = info.context
         _require_admin(ctx)
         async with ctx.session() as session:
-            found = await maintenance_debug.debug_job(session, jobs=ctx.app.jobs, job_id=raw_id(id, "Job"),
-                                                      data_dir=ctx.settings.resolved_data_dir)
+            found = await maintenance_debug.debug_job(
+                session, jobs=ctx.app.jobs, job_id=raw_id(id, "Job"), data_dir=ctx.settings.resolved_data_dir
+            )
         where = found.whereabouts
-        return JobDebug(job=JobType.from_row(found.job), replica=where.replica, running_here=where.running_here,
-                        worker=where.worker, pid=where.pid, process_alive=where.process_alive,
-                        waiting_for_slot=where.waiting_for_slot, cancel_requested=where.cancel_requested,
-                        subscribers_here=where.subscribers_here, heartbeat_age_seconds=found.heartbeat_age_seconds,
-                        files=[JobStoredFile(name=f.name, object_id=f.object_id, path=f.path, exists=f.exists,
-                                             size_bytes=f.size_bytes) for f in found.files])
+        return JobDebug(
+            job=JobType.from_row(found.job),
+            replica=where.replica,
+            running_here=where.running_here,
+            worker=where.worker,
+            pid=where.pid,
+            process_alive=where.process_alive,
+            waiting_for_slot=where.waiting_for_slot,
+            cancel_requested=where.cancel_requested,
+            subscribers_here=where.subscribers_here,
+            heartbeat_age_seconds=found.heartbeat_age_seconds,
+            files=[
+                JobStoredFile(name=f.name, object_id=f.object_id, path=f.path, exists=f.exists, size_bytes=f.size_bytes)
+                for f in found.files
+            ],
+        )
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)

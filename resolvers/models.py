@@ -1,15 +1,10 @@
 """Model operations: train, list, predict, predict a dataset, delete."""
+
 from __future__ import annotations
 
 import asyncio
-from typing import Optional
 
 import strawberry
-
-from services.errors import not_found
-from services.modeling import service as models
-from services.modeling.spec import TrainingSpec
-from services.storage.tables import Job as JobRow
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
@@ -18,29 +13,52 @@ from schema.common import UserError, raw_id, to_global_id
 from schema.datasets import Dataset, DeleteInput, DeletePayload
 from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job
-from schema.models import (ClassProbability, Explanation, Model, ModelConnection, PredictDatasetInput, Prediction,
-                           PredictInput, PredictPayload, TrainModelInput, TrainModelPayload)
+from schema.models import (
+    ClassProbability,
+    Explanation,
+    Model,
+    ModelConnection,
+    PredictDatasetInput,
+    PredictInput,
+    Prediction,
+    PredictPayload,
+    TrainModelInput,
+    TrainModelPayload,
+)
+from services.errors import not_found
+from services.modeling import service as models
+from services.modeling.spec import TrainingSpec
+from services.storage.tables import Job as JobRow
 
 
 @strawberry.type
 class PredictDatasetPayload:
-    dataset: Optional[Dataset] = strawberry.field(default=None, description="The input plus prediction columns")
-    job: Optional[Job] = None
+    dataset: Dataset | None = strawberry.field(default=None, description="The input plus prediction columns")
+    job: Job | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class ModelsQuery:
     @query(description="The caller's models, newest first")
-    async def models(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
-                     dataset_id: strawberry.ID | None = None) -> ModelConnection:
+    async def models(
+        self,
+        info: strawberry.Info,
+        first: int | None = 20,
+        after: str | None = None,
+        dataset_id: strawberry.ID | None = None,
+    ) -> ModelConnection:
         ctx: Context = info.context
-        page = await ctx.owned(models.list_models, dataset_id=raw_id(dataset_id, "Dataset") if dataset_id else None,
-                               **ctx.page(first, after))
+        page = await ctx.owned(
+            models.list_models,
+            dataset_id=raw_id(dataset_id, "Dataset") if dataset_id else None,
+            **ctx.page(first, after),
+        )
         return ModelConnection.from_page(page, Model.from_row)
 
-    @query(description="By id, or by registry reference: 'churn@champion' (the model its alias points to now), "
-                       "'churn/3'")
+    @query(
+        description="By id, or by registry reference: 'churn@champion' (the model its alias points to now), 'churn/3'"
+    )
     async def model(self, info: strawberry.Info, id: strawberry.ID) -> Model | None:
         ctx: Context = info.context
         model_id, reference = model_argument(id, field="id")
@@ -57,14 +75,21 @@ class ModelsMutation:
     async def train_model(self, info: strawberry.Info, input: TrainModelInput) -> TrainModelPayload:
         ctx: Context = info.context
         spec = TrainingSpec.requested(
-            dataset_id=raw_id(input.dataset_id, "Dataset"), target=input.target,
+            dataset_id=raw_id(input.dataset_id, "Dataset"),
+            target=input.target,
             task=input.task.value if input.task else None,
-            algorithms=[a.value for a in input.algorithms] if input.algorithms else None, features=input.features,
-            test_size=input.test_size, cv_folds=input.cv_folds, time_budget_seconds=input.time_budget_seconds,
-            seed=input.seed, name=input.name)
+            algorithms=[a.value for a in input.algorithms] if input.algorithms else None,
+            features=input.features,
+            test_size=input.test_size,
+            cv_folds=input.cv_folds,
+            time_budget_seconds=input.time_budget_seconds,
+            seed=input.seed,
+            name=input.name,
+        )
         async with ctx.session() as session:
-            model, job = await models.start_training(session, jobs=ctx.app.jobs, owner_id=ctx.user_id,
-                                                     data_dir=ctx.settings.resolved_data_dir, spec=spec)
+            model, job = await models.start_training(
+                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, data_dir=ctx.settings.resolved_data_dir, spec=spec
+            )
         return TrainModelPayload(model=Model.from_row(model), job=Job.from_row(job))
 
     @mutation(description="Predict up to 1,000 raw rows at once, in the request (no job)")
@@ -75,16 +100,29 @@ class ModelsMutation:
         if model is None:
             raise not_found("Model", ["modelId"])
         rows = list(input.rows)
-        results = await asyncio.to_thread(models.predict_rows, ctx.settings.resolved_data_dir, model, rows,
-                                          explain=bool(input.explain))
+        results = await asyncio.to_thread(
+            models.predict_rows, ctx.settings.resolved_data_dir, model, rows, explain=bool(input.explain)
+        )
         if ctx.app.recorder is not None:  # memory only: a background task writes it (services.monitoring)
-            ctx.app.recorder.record(owner_id=ctx.user_id, model_id=model.id, classes=model.task == "CLASSIFICATION",
-                                    rows=rows, outputs=[r["value"] for r in results])
-        return PredictPayload(predictions=[
-            Prediction(value=r["value"], probabilities=[ClassProbability(**p) for p in r["probabilities"]]
-                       if r["probabilities"] is not None else None,
-                       explanation=Explanation.from_result(r["explanation"]) if "explanation" in r else None)
-            for r in results])
+            ctx.app.recorder.record(
+                owner_id=ctx.user_id,
+                model_id=model.id,
+                classes=model.task == "CLASSIFICATION",
+                rows=rows,
+                outputs=[r["value"] for r in results],
+            )
+        return PredictPayload(
+            predictions=[
+                Prediction(
+                    value=r["value"],
+                    probabilities=[ClassProbability(**p) for p in r["probabilities"]]
+                    if r["probabilities"] is not None
+                    else None,
+                    explanation=Explanation.from_result(r["explanation"]) if "explanation" in r else None,
+                )
+                for r in results
+            ]
+        )
 
     @mutation(description="Score a whole dataset in a PREDICT job; the result is a new dataset version")
     async def predict_dataset(self, info: strawberry.Info, input: PredictDatasetInput) -> PredictDatasetPayload:
@@ -92,16 +130,25 @@ class ModelsMutation:
         model_id, reference = model_argument(input.model_id)
         async with ctx.session() as session:
             version, job = await models.start_predict_dataset(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, model_id=model_id, reference=reference,
-                dataset_id=raw_id(input.dataset_id, "Dataset"), data_dir=ctx.settings.resolved_data_dir,
-                explain=bool(input.explain), monitor=ctx.app.monitor_config.job_params() if ctx.app.recorder else None)
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                model_id=model_id,
+                reference=reference,
+                dataset_id=raw_id(input.dataset_id, "Dataset"),
+                data_dir=ctx.settings.resolved_data_dir,
+                explain=bool(input.explain),
+                monitor=ctx.app.monitor_config.job_params() if ctx.app.recorder else None,
+            )
         return PredictDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
 
     @mutation()
     async def delete_model(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
         ctx: Context = info.context
         model_id = raw_id(input.id, "Model")
-        await ctx.owned(models.delete_model, model_id=model_id, data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
+        await ctx.owned(
+            models.delete_model, model_id=model_id, data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs
+        )
         return DeletePayload(deleted_id=to_global_id("Model", model_id or ""))
 
 
@@ -111,5 +158,6 @@ async def _model_made(info: strawberry.Info, job: JobRow) -> Model | None:
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)
-GRAPHQL = GraphQLDomain(name="models", query=ModelsQuery, mutation=ModelsMutation,
-                        makes={"TRAIN": (Made(Model, _model_made),)})
+GRAPHQL = GraphQLDomain(
+    name="models", query=ModelsQuery, mutation=ModelsMutation, makes={"TRAIN": (Made(Model, _model_made),)}
+)

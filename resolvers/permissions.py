@@ -1,4 +1,5 @@
 """Access rules as Strawberry permission classes."""
+
 from __future__ import annotations
 
 from typing import Any

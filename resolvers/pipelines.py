@@ -1,11 +1,30 @@
 """Pipelines of the caller: save, change, preview, run."""
+
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import strawberry
 
+from resolvers.context import Context
+from resolvers.fields import mutation, query
+from schema.common import UserError, raw_id, to_global_id
+from schema.config_shapes import as_plain, given_checks, given_part
+from schema.datasets import Column, Dataset, DeleteInput, DeletePayload, ImportDatasetPayload, Table
+from schema.domain import GraphQLDomain, Made
+from schema.jobs import Job
+from schema.pipelines import (
+    CreatePipelineInput,
+    ImportPipelineOutputInput,
+    Pipeline,
+    PipelineConnection,
+    PipelineRun,
+    RunPipelineInput,
+    SourceInput,
+    UpdatePipelineInput,
+)
+from schema.preprocessing import PreprocessStepInput, step_to_params
 from services.pagination import checked_count
 from services.pipelines import service
 from services.pipelines.config import PipelineLimits, parse_source, parse_steps
@@ -13,39 +32,31 @@ from services.pipelines.job import preview_source
 from services.pipelines.results import RunParams
 from services.storage.tables import Job as JobRow
 
-from resolvers.context import Context
-from resolvers.fields import mutation, query
-from schema.common import UserError, raw_id, to_global_id
-from schema.datasets import Column, Dataset, DeleteInput, DeletePayload, ImportDatasetPayload, Table
-from schema.domain import GraphQLDomain, Made
-from schema.jobs import Job
-from schema.config_shapes import as_plain, given_checks, given_part
-from schema.pipelines import (CreatePipelineInput, ImportPipelineOutputInput, Pipeline, PipelineConnection,
-                              PipelineRun, RunPipelineInput, SourceInput, UpdatePipelineInput)
-from schema.preprocessing import PreprocessStepInput, step_to_params
-
 if TYPE_CHECKING:
     from server.settings import Settings
 
 
-def pipeline_limits(settings: "Settings") -> PipelineLimits:
+def pipeline_limits(settings: Settings) -> PipelineLimits:
     """What a PIPELINE job may fetch; the same for runs asked for and runs the scheduler starts."""
-    return PipelineLimits(allowed_hosts=settings.allowed_source_hosts, max_source_bytes=int(settings.max_source_mb * 2**20),
-                          max_records=settings.max_source_records,
-                          max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20),
-                          import_dirs=settings.import_dirs)
+    return PipelineLimits(
+        allowed_hosts=settings.allowed_source_hosts,
+        max_source_bytes=int(settings.max_source_mb * 2**20),
+        max_records=settings.max_source_records,
+        max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20),
+        import_dirs=settings.import_dirs,
+    )
 
 
 @strawberry.type
 class PipelinePayload:
-    pipeline: Optional[Pipeline] = None
+    pipeline: Pipeline | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class RunPipelinePayload:
-    run: Optional[PipelineRun] = None
-    job: Optional[Job] = None
+    run: PipelineRun | None = None
+    job: Job | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -58,8 +69,8 @@ def _steps(steps) -> list[dict] | None:
 @strawberry.input(description="A source to try before saving a pipeline with it")
 class PreviewSourceInput:
     source: SourceInput
-    steps: Optional[list[PreprocessStepInput]] = None
-    rows: Optional[int] = strawberry.field(default=20, description="Rows to show (the whole first page is typed)")
+    steps: list[PreprocessStepInput] | None = None
+    rows: int | None = strawberry.field(default=20, description="Rows to show (the whole first page is typed)")
 
 
 @strawberry.type(description="What a source's first page gives: nothing is stored")
@@ -71,14 +82,16 @@ class SourcePreview:
 
 @strawberry.type
 class PreviewSourcePayload:
-    preview: Optional[SourcePreview] = None
+    preview: SourcePreview | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class PipelinesQuery:
     @query(description="The caller's pipelines, newest first")
-    async def pipelines(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> PipelineConnection:
+    async def pipelines(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> PipelineConnection:
         ctx: Context = info.context
         page = await ctx.owned(service.list_pipelines, **ctx.page(first, after))
         return PipelineConnection.from_page(page, Pipeline.from_row)
@@ -95,33 +108,62 @@ class PipelinesMutation:
     @mutation()
     async def create_pipeline(self, info: strawberry.Info, input: CreatePipelineInput) -> PipelinePayload:
         ctx: Context = info.context
-        config = {"source": given_part(input.source), "steps": _steps(input.steps) or [], "sink": given_part(input.sink)}
+        config = {
+            "source": given_part(input.source),
+            "steps": _steps(input.steps) or [],
+            "sink": given_part(input.sink),
+        }
         if input.checks is not None:  # left out of `config` when not given, as it was before checks existed
             config["checks"] = given_checks(input.checks)
         schedule = as_plain(input.schedule) if input.schedule is not None else None
-        row = await ctx.owned(service.create_pipeline, name=input.name, config=config, allowed_hosts=ctx.settings.allowed_source_hosts, schedule=schedule, import_dirs=ctx.settings.import_dirs, min_schedule_seconds=ctx.settings.min_schedule_seconds)
+        row = await ctx.owned(
+            service.create_pipeline,
+            name=input.name,
+            config=config,
+            allowed_hosts=ctx.settings.allowed_source_hosts,
+            schedule=schedule,
+            import_dirs=ctx.settings.import_dirs,
+            min_schedule_seconds=ctx.settings.min_schedule_seconds,
+        )
         return PipelinePayload(pipeline=Pipeline.from_row(row))
 
     @mutation(description="Change the saved config; past runs keep theirs")
     async def update_pipeline(self, info: strawberry.Info, input: UpdatePipelineInput) -> PipelinePayload:
         ctx: Context = info.context
-        changes = {"name": input.name, "source": given_part(input.source), "steps": _steps(input.steps),
-                   "sink": given_part(input.sink), "checks": given_checks(input.checks)}
+        changes = {
+            "name": input.name,
+            "source": given_part(input.source),
+            "steps": _steps(input.steps),
+            "sink": given_part(input.sink),
+            "checks": given_checks(input.checks),
+        }
         if input.schedule is not strawberry.UNSET:
             changes["schedule"] = as_plain(input.schedule) if input.schedule is not None else None
-        row = await ctx.owned(service.update_pipeline, pipeline_id=raw_id(input.id, "Pipeline"), changes=changes, allowed_hosts=ctx.settings.allowed_source_hosts, import_dirs=ctx.settings.import_dirs, min_schedule_seconds=ctx.settings.min_schedule_seconds)
+        row = await ctx.owned(
+            service.update_pipeline,
+            pipeline_id=raw_id(input.id, "Pipeline"),
+            changes=changes,
+            allowed_hosts=ctx.settings.allowed_source_hosts,
+            import_dirs=ctx.settings.import_dirs,
+            min_schedule_seconds=ctx.settings.min_schedule_seconds,
+        )
         return PipelinePayload(pipeline=Pipeline.from_row(row))
 
     @mutation()
     async def delete_pipeline(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
         ctx: Context = info.context
         pipeline_id = raw_id(input.id, "Pipeline")
-        await ctx.owned(service.delete_pipeline, pipeline_id=pipeline_id, data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs)
+        await ctx.owned(
+            service.delete_pipeline, pipeline_id=pipeline_id, data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs
+        )
         return DeletePayload(deleted_id=to_global_id("Pipeline", pipeline_id or ""))
 
-    @mutation(description=(
-        "Fetch a source's first page and show its rows, typed and through the steps, without saving anything: "
-        "for trying selectors, paths and steps. A mutation because it makes requests to the source"))
+    @mutation(
+        description=(
+            "Fetch a source's first page and show its rows, typed and through the steps, without saving anything: "
+            "for trying selectors, paths and steps. A mutation because it makes requests to the source"
+        )
+    )
     async def preview_source(self, info: strawberry.Info, input: PreviewSourceInput) -> PreviewSourcePayload:
         ctx: Context = info.context
         settings = ctx.settings
@@ -129,37 +171,67 @@ class PipelinesMutation:
         given = given_part(input.source)
         assert given is not None, "`source` is a required input"
         source = parse_source(given)
-        await ctx.owned(service.check_source, source=source, steps=None, allowed_hosts=settings.allowed_source_hosts,
-                        import_dirs=settings.import_dirs)
-        found = await asyncio.to_thread(preview_source, source, parse_steps(_steps(input.steps) or []),
-                                        data_dir=settings.resolved_data_dir, limits=pipeline_limits(settings), rows=rows)
+        await ctx.owned(
+            service.check_source,
+            source=source,
+            steps=None,
+            allowed_hosts=settings.allowed_source_hosts,
+            import_dirs=settings.import_dirs,
+        )
+        found = await asyncio.to_thread(
+            preview_source,
+            source,
+            parse_steps(_steps(input.steps) or []),
+            data_dir=settings.resolved_data_dir,
+            limits=pipeline_limits(settings),
+            rows=rows,
+        )
         columns = [Column.from_dict(c) for c in found["columns"]]
-        return PreviewSourcePayload(preview=SourcePreview(columns=columns, log=found["log"], rows=Table(
-            columns=found["names"], rows=found["rows"], offset=0, total_rows=found["total_rows"])))
+        return PreviewSourcePayload(
+            preview=SourcePreview(
+                columns=columns,
+                log=found["log"],
+                rows=Table(columns=found["names"], rows=found["rows"], offset=0, total_rows=found["total_rows"]),
+            )
+        )
 
-    @mutation(description="Make a dataset of a pipeline run's Parquet or SQLite output (an INGEST job, as an upload "
-                          "gets): then profileDataset, chart, train or analyse it")
-    async def import_pipeline_output(self, info: strawberry.Info,
-                                     input: ImportPipelineOutputInput) -> ImportDatasetPayload:
+    @mutation(
+        description="Make a dataset of a pipeline run's Parquet or SQLite output (an INGEST job, as an upload "
+        "gets): then profileDataset, chart, train or analyse it"
+    )
+    async def import_pipeline_output(
+        self, info: strawberry.Info, input: ImportPipelineOutputInput
+    ) -> ImportDatasetPayload:
         from services.pipelines.output_import import import_pipeline_output
+
         ctx: Context = info.context
         settings = ctx.settings
         async with ctx.session() as session:
             dataset, job = await import_pipeline_output(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, pipeline_id=raw_id(input.pipeline_id, "Pipeline"),
-                run_id=raw_id(input.run_id, "PipelineRun") if input.run_id else None, name=input.name,
-                data_dir=settings.resolved_data_dir, max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20),
-                max_sheet_rows=settings.max_sheet_rows)
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                pipeline_id=raw_id(input.pipeline_id, "Pipeline"),
+                run_id=raw_id(input.run_id, "PipelineRun") if input.run_id else None,
+                name=input.name,
+                data_dir=settings.resolved_data_dir,
+                max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20),
+                max_sheet_rows=settings.max_sheet_rows,
+            )
         return ImportDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 
     @mutation(description="Start a PIPELINE job: collect, process, store")
     async def run_pipeline(self, info: strawberry.Info, input: RunPipelineInput) -> RunPipelinePayload:
         ctx: Context = info.context
         async with ctx.session() as session:
-            run, job = await service.start_pipeline_run(session, jobs=ctx.app.jobs, owner_id=ctx.user_id,
-                                                        pipeline_id=raw_id(input.id, "Pipeline"),
-                                                        data_dir=ctx.settings.resolved_data_dir,
-                                                        limits=pipeline_limits(ctx.settings))
+            run, job = await service.start_pipeline_run(
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                pipeline_id=raw_id(input.id, "Pipeline"),
+                data_dir=ctx.settings.resolved_data_dir,
+                limits=pipeline_limits(ctx.settings),
+            )
         return RunPipelinePayload(run=PipelineRun.from_row(run), job=Job.from_row(job))
 
 
@@ -169,5 +241,9 @@ async def _run_made(info: strawberry.Info, job: JobRow) -> PipelineRun | None:
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)
-GRAPHQL = GraphQLDomain(name="pipelines", query=PipelinesQuery, mutation=PipelinesMutation,
-                        makes={"PIPELINE": (Made(PipelineRun, _run_made, link="pipeline_run"),)})
+GRAPHQL = GraphQLDomain(
+    name="pipelines",
+    query=PipelinesQuery,
+    mutation=PipelinesMutation,
+    makes={"PIPELINE": (Made(PipelineRun, _run_made, link="pipeline_run"),)},
+)

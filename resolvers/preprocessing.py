@@ -1,39 +1,46 @@
 """Derive a cleaned version of the caller's dataset."""
+
 from __future__ import annotations
 
-from typing import Optional
-
 import strawberry
-
-from services.preprocessing import service as preprocessing
 
 from resolvers.context import Context
 from resolvers.fields import mutation
 from schema.common import UserError, raw_id
 from schema.datasets import Dataset
+from schema.domain import GraphQLDomain
 from schema.jobs import Job
 from schema.preprocessing import PreprocessDatasetInput, step_to_params
-from schema.domain import GraphQLDomain
+from services.preprocessing import service as preprocessing
 
 
 @strawberry.type
 class PreprocessDatasetPayload:
-    dataset: Optional[Dataset] = strawberry.field(default=None, description="The new version")
-    job: Optional[Job] = None
+    dataset: Dataset | None = strawberry.field(default=None, description="The new version")
+    job: Job | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class PreprocessingMutation:
-    @mutation(description="Derive a new dataset version by running the steps in a PREPROCESS job; the "
-                          "source is never changed. Bad steps are refused before anything is created.")
-    async def preprocess_dataset(self, info: strawberry.Info, input: PreprocessDatasetInput) -> PreprocessDatasetPayload:
+    @mutation(
+        description="Derive a new dataset version by running the steps in a PREPROCESS job; the "
+        "source is never changed. Bad steps are refused before anything is created."
+    )
+    async def preprocess_dataset(
+        self, info: strawberry.Info, input: PreprocessDatasetInput
+    ) -> PreprocessDatasetPayload:
         ctx: Context = info.context
         async with ctx.session() as session:
             version, job = await preprocessing.start_preprocess(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, dataset_id=raw_id(input.dataset_id, "Dataset"),
-                steps=[step_to_params(step) for step in input.steps], name=input.name,
-                data_dir=ctx.settings.resolved_data_dir)
+                session,
+                jobs=ctx.app.jobs,
+                owner_id=ctx.user_id,
+                dataset_id=raw_id(input.dataset_id, "Dataset"),
+                steps=[step_to_params(step) for step in input.steps],
+                name=input.name,
+                data_dir=ctx.settings.resolved_data_dir,
+            )
         return PreprocessDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
 
 

@@ -1,25 +1,36 @@
 """Registry operations: register a model under a name, move and delete aliases, read the history, export by
 reference, and watch registry events."""
+
 from __future__ import annotations
 
-from typing import AsyncGenerator
+from collections.abc import AsyncGenerator
 
 import strawberry
-
-from services.errors import ServiceError, invalid, not_found
-from services.modeling import service as models
-from services.registry import service as registry
-from services.registry.names import ModelReference, parse_reference
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
 from resolvers.permissions import IsAuthenticated
 from schema.common import field_error, raw_id
-from schema.models import Model, export_link
-from schema.registry import (DeleteModelAliasInput, ExportModelInput, ExportModelPayload, ModelAlias,
-                             ModelAliasPayload, ModelVersion, RegisteredModel, RegisteredModelConnection,
-                             RegisterModelInput, RegisterModelPayload, RegistryEvent, SetModelAliasInput)
 from schema.domain import GraphQLDomain
+from schema.models import Model, export_link
+from schema.registry import (
+    DeleteModelAliasInput,
+    ExportModelInput,
+    ExportModelPayload,
+    ModelAlias,
+    ModelAliasPayload,
+    ModelVersion,
+    RegisteredModel,
+    RegisteredModelConnection,
+    RegisterModelInput,
+    RegisterModelPayload,
+    RegistryEvent,
+    SetModelAliasInput,
+)
+from services.errors import ServiceError, invalid, not_found
+from services.modeling import service as models
+from services.registry import service as registry
+from services.registry.names import ModelReference, parse_reference
 
 
 def model_argument(model: str, *, field: str = "modelId") -> tuple[str | None, ModelReference | None]:
@@ -38,8 +49,9 @@ def model_argument(model: str, *, field: str = "modelId") -> tuple[str | None, M
 @strawberry.type
 class RegistryQuery:
     @query(description="The caller's registered models, newest first")
-    async def registered_models(self, info: strawberry.Info, first: int | None = 20,
-                                after: str | None = None) -> RegisteredModelConnection:
+    async def registered_models(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> RegisteredModelConnection:
         ctx: Context = info.context
         page = await ctx.owned(registry.list_registered_models, **ctx.page(first, after))
         return RegisteredModelConnection.from_page(page, RegisteredModel.from_row)
@@ -59,36 +71,59 @@ class RegistryMutation:
         assert ctx.user is not None
         async with ctx.session() as session:
             done = await registry.register_model(
-                session, owner=ctx.user, model_id=raw_id(input.model_id, "Model"), name=input.name,
-                description=input.description, tags=input.tags, allow_signature_change=bool(input.allow_signature_change),
-                comment=input.comment, bus=ctx.app.bus)
-        return RegisterModelPayload(registered_model=RegisteredModel.from_row(done.registered_model),
-                                    version=ModelVersion.from_row(done.version, input.name, []))
+                session,
+                owner=ctx.user,
+                model_id=raw_id(input.model_id, "Model"),
+                name=input.name,
+                description=input.description,
+                tags=input.tags,
+                allow_signature_change=bool(input.allow_signature_change),
+                comment=input.comment,
+                bus=ctx.app.bus,
+            )
+        return RegisterModelPayload(
+            registered_model=RegisteredModel.from_row(done.registered_model),
+            version=ModelVersion.from_row(done.version, input.name, []),
+        )
 
     @mutation(description="Point an alias at a version (moving it if it pointed elsewhere); recorded in history")
     async def set_model_alias(self, info: strawberry.Info, input: SetModelAliasInput) -> ModelAliasPayload:
         ctx: Context = info.context
         assert ctx.user is not None
         async with ctx.session() as session:
-            done = await registry.set_alias(session, owner=ctx.user, name=input.name, alias=input.alias,
-                                            version=input.version, comment=input.comment, bus=ctx.app.bus)
+            done = await registry.set_alias(
+                session,
+                owner=ctx.user,
+                name=input.name,
+                alias=input.alias,
+                version=input.version,
+                comment=input.comment,
+                bus=ctx.app.bus,
+            )
         assert done.alias is not None
-        return ModelAliasPayload(registered_model=RegisteredModel.from_row(done.registered_model),
-                                 alias=ModelAlias.from_row(done.alias, input.name),
-                                 event=RegistryEvent.from_row(done.event, input.name))
+        return ModelAliasPayload(
+            registered_model=RegisteredModel.from_row(done.registered_model),
+            alias=ModelAlias.from_row(done.alias, input.name),
+            event=RegistryEvent.from_row(done.event, input.name),
+        )
 
     @mutation(description="Remove an alias; predicting by it fails from then on. Recorded in history")
     async def delete_model_alias(self, info: strawberry.Info, input: DeleteModelAliasInput) -> ModelAliasPayload:
         ctx: Context = info.context
         assert ctx.user is not None
         async with ctx.session() as session:
-            done = await registry.delete_alias(session, owner=ctx.user, name=input.name, alias=input.alias,
-                                               comment=input.comment, bus=ctx.app.bus)
-        return ModelAliasPayload(registered_model=RegisteredModel.from_row(done.registered_model),
-                                 event=RegistryEvent.from_row(done.event, input.name))
+            done = await registry.delete_alias(
+                session, owner=ctx.user, name=input.name, alias=input.alias, comment=input.comment, bus=ctx.app.bus
+            )
+        return ModelAliasPayload(
+            registered_model=RegisteredModel.from_row(done.registered_model),
+            event=RegistryEvent.from_row(done.event, input.name),
+        )
 
-    @mutation(description="A signed, expiring download link of the model a reference names now "
-                          "('churn@champion', 'churn/3' or a model id)")
+    @mutation(
+        description="A signed, expiring download link of the model a reference names now "
+        "('churn@champion', 'churn/3' or a model id)"
+    )
     async def export_model(self, info: strawberry.Info, input: ExportModelInput) -> ExportModelPayload:
         ctx: Context = info.context
         model_id, reference = model_argument(input.model, field="model")
@@ -100,11 +135,14 @@ class RegistryMutation:
 
 @strawberry.type
 class RegistrySubscription:
-    @strawberry.subscription(permission_classes=[IsAuthenticated],
-                             description="Registrations and alias moves of the caller's registered models as they "
-                                         "happen (from any replica); `name` narrows to one")
-    async def registry_events(self, info: strawberry.Info, name: str | None = None
-                              ) -> AsyncGenerator[RegistryEvent, None]:
+    @strawberry.subscription(
+        permission_classes=[IsAuthenticated],
+        description="Registrations and alias moves of the caller's registered models as they "
+        "happen (from any replica); `name` narrows to one",
+    )
+    async def registry_events(
+        self, info: strawberry.Info, name: str | None = None
+    ) -> AsyncGenerator[RegistryEvent, None]:
         ctx: Context = info.context
         try:
             with ctx.app.bus.subscribe(registry.registry_channel(ctx.user_id)) as live:
@@ -123,5 +161,6 @@ class RegistrySubscription:
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)
-GRAPHQL = GraphQLDomain(name="registry", query=RegistryQuery, mutation=RegistryMutation,
-                        subscription=RegistrySubscription)
+GRAPHQL = GraphQLDomain(
+    name="registry", query=RegistryQuery, mutation=RegistryMutation, subscription=RegistrySubscription
+)

@@ -1,17 +1,23 @@
 """Webhook operations: register, change and remove endpoints; list them with their delivery logs."""
+
 from __future__ import annotations
 
 import strawberry
 
-from services.webhooks import service as webhooks
-from services.webhooks.service import UrlRules
-
 from resolvers.context import Context
 from resolvers.fields import mutation, query
 from schema.common import raw_id
-from schema.webhooks import (CreateWebhookInput, DeleteWebhookInput, UpdateWebhookInput, Webhook, WebhookConnection,
-                             WebhookPayload)
 from schema.domain import GraphQLDomain
+from schema.webhooks import (
+    CreateWebhookInput,
+    DeleteWebhookInput,
+    UpdateWebhookInput,
+    Webhook,
+    WebhookConnection,
+    WebhookPayload,
+)
+from services.webhooks import service as webhooks
+from services.webhooks.service import UrlRules
 
 
 def url_rules(ctx: Context) -> UrlRules:
@@ -25,7 +31,9 @@ def _values(items: list | None) -> list[str] | None:
 @strawberry.type
 class WebhooksQuery:
     @query(description="The caller's webhooks, newest first")
-    async def webhooks(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> WebhookConnection:
+    async def webhooks(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> WebhookConnection:
         ctx: Context = info.context
         page = await ctx.owned(webhooks.list_webhooks, **ctx.page(first, after))
         return WebhookConnection.from_page(page, Webhook.from_row)
@@ -39,17 +47,42 @@ class WebhooksQuery:
 
 @strawberry.type
 class WebhooksMutation:
-    @mutation(description="Register an endpoint for events; deliveries are signed JSON (docs/webhooks.md). Without a "
-                          "`secret` one is made and returned once")
+    @mutation(
+        description="Register an endpoint for events; deliveries are signed JSON (docs/webhooks.md). Without a "
+        "`secret` one is made and returned once"
+    )
     async def create_webhook(self, info: strawberry.Info, input: CreateWebhookInput) -> WebhookPayload:
         ctx: Context = info.context
-        row = await ctx.owned(webhooks.create_webhook, url=input.url, events=_values(input.events) or [], job_kinds=_values(input.job_kinds) or [], job_statuses=_values(input.job_statuses) or [], secret=input.secret, description=input.description, rules=url_rules(ctx), known_kinds=ctx.app.jobs.kinds, max_per_user=ctx.settings.webhook_max_per_user)
+        row = await ctx.owned(
+            webhooks.create_webhook,
+            url=input.url,
+            events=_values(input.events) or [],
+            job_kinds=_values(input.job_kinds) or [],
+            job_statuses=_values(input.job_statuses) or [],
+            secret=input.secret,
+            description=input.description,
+            rules=url_rules(ctx),
+            known_kinds=ctx.app.jobs.kinds,
+            max_per_user=ctx.settings.webhook_max_per_user,
+        )
         return WebhookPayload(webhook=Webhook.from_row(row), secret=None if input.secret else row.secret)
 
     @mutation(description="Change a webhook's URL, events or filters, pause it (enabled: false) or rotate its secret")
     async def update_webhook(self, info: strawberry.Info, input: UpdateWebhookInput) -> WebhookPayload:
         ctx: Context = info.context
-        row = await ctx.owned(webhooks.update_webhook, webhook_id=raw_id(input.id, "Webhook"), url=input.url, events=_values(input.events), job_kinds=_values(input.job_kinds), job_statuses=_values(input.job_statuses), enabled=input.enabled, description=input.description, rotate_secret=bool(input.rotate_secret), rules=url_rules(ctx), known_kinds=ctx.app.jobs.kinds)
+        row = await ctx.owned(
+            webhooks.update_webhook,
+            webhook_id=raw_id(input.id, "Webhook"),
+            url=input.url,
+            events=_values(input.events),
+            job_kinds=_values(input.job_kinds),
+            job_statuses=_values(input.job_statuses),
+            enabled=input.enabled,
+            description=input.description,
+            rotate_secret=bool(input.rotate_secret),
+            rules=url_rules(ctx),
+            known_kinds=ctx.app.jobs.kinds,
+        )
         return WebhookPayload(webhook=Webhook.from_row(row), secret=row.secret if input.rotate_secret else None)
 
     @mutation(description="Remove a webhook and its delivery log; queued deliveries are not sent")

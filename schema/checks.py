@@ -1,21 +1,21 @@
 """Check suite types: saved checks drafted from a profile, and validations (a suite run on a dataset)."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
+from schema.common import Connection, SemanticType, UserError, to_global_id
+from schema.datasets import Dataset
+from schema.jobs import Job, JobPriority, priority_input
 from services import drift
 from services.checks import service as checks_service
 from services.storage.tables import CheckSuite as SuiteRow
 from services.storage.tables import Validation as ValidationRow
-
-from schema.common import Connection, SemanticType, UserError, to_global_id
-from schema.datasets import Dataset
-from schema.jobs import Job, JobPriority, priority_input
 
 
 @strawberry.enum(description="What a failed check does to the run")
@@ -45,47 +45,82 @@ class CheckRule(Enum):
 if TYPE_CHECKING:  # as mypy sees it; strawberry wraps it as the GraphQL DriftMethod
     from services.drift import DriftMethod
 else:
-    DriftMethod = strawberry.enum(drift.DriftMethod, name="DriftMethod", description=(
-        "KS and CHI_SQUARE are tests (drift when the p-value is below the threshold); WASSERSTEIN (normed by the "
-        "reference's standard deviation), JENSEN_SHANNON and PSI are distances (drift at or above it)"))
+    DriftMethod = strawberry.enum(
+        drift.DriftMethod,
+        name="DriftMethod",
+        description=(
+            "KS and CHI_SQUARE are tests (drift when the p-value is below the threshold); WASSERSTEIN (normed by the "
+            "reference's standard deviation), JENSEN_SHANNON and PSI are distances (drift at or above it)"
+        ),
+    )
 
 
-@strawberry.input(description="The column's distribution against the suite's reference dataset (the version the "
-                              "suite was drafted from); leave both out for the defaults")
+@strawberry.input(
+    description="The column's distribution against the suite's reference dataset (the version the "
+    "suite was drafted from); leave both out for the defaults"
+)
 class DriftRuleInput:
-    method: Optional[DriftMethod] = strawberry.field(default=None, description=(
-        "Left out: KS or CHI_SQUARE for references of up to 1,000 values, WASSERSTEIN or JENSEN_SHANNON beyond "
-        "(numbers with few distinct values count as categories)"))
-    threshold: Optional[float] = strawberry.field(default=None, description=(
-        "A p-value for tests (default 0.05) or a distance (default 0.1); in (0, 1], PSI and WASSERSTEIN above too"))
+    method: DriftMethod | None = strawberry.field(
+        default=None,
+        description=(
+            "Left out: KS or CHI_SQUARE for references of up to 1,000 values, WASSERSTEIN or JENSEN_SHANNON beyond "
+            "(numbers with few distinct values count as categories)"
+        ),
+    )
+    threshold: float | None = strawberry.field(
+        default=None,
+        description=(
+            "A p-value for tests (default 0.05) or a distance (default 0.1); in (0, 1], PSI and WASSERSTEIN above too"
+        ),
+    )
 
 
-@strawberry.input(description=(
-    "Rules the output must meet before it is stored, checked after the steps. Column rules need `column`; "
-    "each rule set is reported on its own in the run's `checks`."))
+@strawberry.input(
+    description=(
+        "Rules the output must meet before it is stored, checked after the steps. Column rules need `column`; "
+        "each rule set is reported on its own in the run's `checks`."
+    )
+)
 class PipelineCheckInput:
-    suite_id: Optional[strawberry.ID] = strawberry.field(default=None, description=(
-        "A saved check suite, run whole (its drift checks against its reference); `onFail` says what its failures "
-        "do (FAIL_RUN or WARN). Takes no column or rules of its own"))
-    column: Optional[str] = None
-    not_null: Optional[bool] = strawberry.field(default=None, description="No missing values (NaN counts as missing)")
-    unique: Optional[bool] = strawberry.field(default=None, description="No value twice (missing values aside)")
-    min: Optional[float] = strawberry.field(default=None, description="Numeric values at least this")
-    max: Optional[float] = strawberry.field(default=None, description="Numeric values at most this")
-    pattern: Optional[str] = strawberry.field(default=None, description=(
-        "A regular expression (RE2 syntax) every present value matches in full"))
-    allowed_values: Optional[list[str]] = strawberry.field(default=None, description=(
-        "Every present value is one of these (compared as text)"))
-    semantic_type: Optional[SemanticType] = strawberry.field(default=None, description="The column is inferred as this type")
-    min_rows: Optional[int] = strawberry.field(default=None, description="The output has at least this many rows")
-    max_rows: Optional[int] = strawberry.field(default=None, description="The output has at most this many rows")
-    max_null_ratio: Optional[float] = strawberry.field(default=None, description=(
-        "At most this share (0 to 1) of the column's values are missing"))
-    drift: Optional[DriftRuleInput] = strawberry.field(default=None, description=(
-        "No drift from the reference dataset: in check suites only (a pipeline names the suite by `suiteId`)"))
-    on_fail: Optional[CheckFailure] = strawberry.field(default=CheckFailure.FAIL_RUN, description=(
-        "FAIL_RUN: nothing is stored and the run fails; DROP_ROWS: the failing rows are left out (row rules only); "
-        "WARN: a warning in the log"))
+    suite_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "A saved check suite, run whole (its drift checks against its reference); `onFail` says what its failures "
+            "do (FAIL_RUN or WARN). Takes no column or rules of its own"
+        ),
+    )
+    column: str | None = None
+    not_null: bool | None = strawberry.field(default=None, description="No missing values (NaN counts as missing)")
+    unique: bool | None = strawberry.field(default=None, description="No value twice (missing values aside)")
+    min: float | None = strawberry.field(default=None, description="Numeric values at least this")
+    max: float | None = strawberry.field(default=None, description="Numeric values at most this")
+    pattern: str | None = strawberry.field(
+        default=None, description=("A regular expression (RE2 syntax) every present value matches in full")
+    )
+    allowed_values: list[str] | None = strawberry.field(
+        default=None, description=("Every present value is one of these (compared as text)")
+    )
+    semantic_type: SemanticType | None = strawberry.field(
+        default=None, description="The column is inferred as this type"
+    )
+    min_rows: int | None = strawberry.field(default=None, description="The output has at least this many rows")
+    max_rows: int | None = strawberry.field(default=None, description="The output has at most this many rows")
+    max_null_ratio: float | None = strawberry.field(
+        default=None, description=("At most this share (0 to 1) of the column's values are missing")
+    )
+    drift: DriftRuleInput | None = strawberry.field(
+        default=None,
+        description=(
+            "No drift from the reference dataset: in check suites only (a pipeline names the suite by `suiteId`)"
+        ),
+    )
+    on_fail: CheckFailure | None = strawberry.field(
+        default=CheckFailure.FAIL_RUN,
+        description=(
+            "FAIL_RUN: nothing is stored and the run fails; DROP_ROWS: the failing rows are left out (row rules only); "
+            "WARN: a warning in the log"
+        ),
+    )
 
 
 @strawberry.type
@@ -95,63 +130,87 @@ class PipelineCheckResult:
     expected: str = strawberry.field(description='In words: ">= 0", "no missing values", "at least 100 rows"')
     passed: bool
     failing_rows: int = strawberry.field(description="Rows that break a row rule (0 for type and row-count rules)")
-    examples: list[JSON] = strawberry.field(description=(
-        "Up to five distinct failing values; for type and row-count rules, what was found"))
+    examples: list[JSON] = strawberry.field(
+        description=("Up to five distinct failing values; for type and row-count rules, what was found")
+    )
     on_fail: CheckFailure
-    observed: Optional[JSON] = strawberry.field(default=None, description=(
-        "What was measured, for checks of a saved suite: a count, a ratio, the smallest value, a drift score"))
-    suite: Optional[str] = strawberry.field(default=None, description="The saved suite this check came from, by name")
+    observed: JSON | None = strawberry.field(
+        default=None,
+        description=(
+            "What was measured, for checks of a saved suite: a count, a ratio, the smallest value, a drift score"
+        ),
+    )
+    suite: str | None = strawberry.field(default=None, description="The saved suite this check came from, by name")
 
 
 @strawberry.type(description="A distribution-drift rule as saved")
 class DriftRule:
-    method: Optional[DriftMethod] = strawberry.field(description="Null: chosen per column type and size when run")
-    threshold: Optional[float] = strawberry.field(description="Null: the method's default")
+    method: DriftMethod | None = strawberry.field(description="Null: chosen per column type and size when run")
+    threshold: float | None = strawberry.field(description="Null: the method's default")
 
 
-@strawberry.type(description=(
-    "One check of a suite, in the shape of PipelineCheckInput (send it back as it is, nulls left out): a column "
-    "(or the table) and the rules it must meet"))
+@strawberry.type(
+    description=(
+        "One check of a suite, in the shape of PipelineCheckInput (send it back as it is, nulls left out): a column "
+        "(or the table) and the rules it must meet"
+    )
+)
 class Check:
-    column: Optional[str]
-    not_null: Optional[bool]
-    unique: Optional[bool]
-    min: Optional[float]
-    max: Optional[float]
-    pattern: Optional[str]
-    allowed_values: Optional[list[str]]
-    semantic_type: Optional[SemanticType]
-    min_rows: Optional[int]
-    max_rows: Optional[int]
-    max_null_ratio: Optional[float]
-    drift: Optional[DriftRule]
+    column: str | None
+    not_null: bool | None
+    unique: bool | None
+    min: float | None
+    max: float | None
+    pattern: str | None
+    allowed_values: list[str] | None
+    semantic_type: SemanticType | None
+    min_rows: int | None
+    max_rows: int | None
+    max_null_ratio: float | None
+    drift: DriftRule | None
     on_fail: CheckFailure
 
     @classmethod
-    def from_model(cls, check: Any) -> "Check":
+    def from_model(cls, check: Any) -> Check:
         drift = check.drift
-        return cls(column=check.column, not_null=check.not_null, unique=check.unique, min=check.min, max=check.max,
-                   pattern=check.pattern, allowed_values=check.allowed_values,
-                   semantic_type=SemanticType(check.semantic_type) if check.semantic_type else None,
-                   min_rows=check.min_rows, max_rows=check.max_rows, max_null_ratio=check.max_null_ratio,
-                   drift=DriftRule(method=DriftMethod(drift.method) if drift.method else None,
-                                   threshold=drift.threshold) if drift else None,
-                   on_fail=CheckFailure(check.on_fail))
+        return cls(
+            column=check.column,
+            not_null=check.not_null,
+            unique=check.unique,
+            min=check.min,
+            max=check.max,
+            pattern=check.pattern,
+            allowed_values=check.allowed_values,
+            semantic_type=SemanticType(check.semantic_type) if check.semantic_type else None,
+            min_rows=check.min_rows,
+            max_rows=check.max_rows,
+            max_null_ratio=check.max_null_ratio,
+            drift=DriftRule(method=DriftMethod(drift.method) if drift.method else None, threshold=drift.threshold)
+            if drift
+            else None,
+            on_fail=CheckFailure(check.on_fail),
+        )
 
 
 def _checks(stored: list[dict[str, Any]]) -> list[Check]:
     from services.pipelines.config.checks import PipelineCheck
+
     return [Check.from_model(PipelineCheck.model_validate(check)) for check in stored]
 
 
-@strawberry.type(description="A draft suite derived from the dataset's profile; nothing is saved until createCheckSuite")
+@strawberry.type(
+    description="A draft suite derived from the dataset's profile; nothing is saved until createCheckSuite"
+)
 class CheckSuiteDraft:
     dataset: Dataset = strawberry.field(description="The profiled version: the reference of the drift checks")
-    checks: list[Check] = strawberry.field(description=(
-        "Row count between half and one and a half times the profiled count; per column its type, notNull (none "
-        "missing now) or maxNullRatio (the share missing now + 0.05), min/max (the observed range widened by 10% "
-        "of the p5..p95 spread, not below 0 for non-negative columns), allowedValues (categorical columns of up to "
-        "20 levels), unique (unique now), and drift (numeric and categorical columns)"))
+    checks: list[Check] = strawberry.field(
+        description=(
+            "Row count between half and one and a half times the profiled count; per column its type, notNull (none "
+            "missing now) or maxNullRatio (the share missing now + 0.05), min/max (the observed range widened by 10% "
+            "of the p5..p95 spread, not below 0 for non-negative columns), allowedValues (categorical columns of up to "
+            "20 levels), unique (unique now), and drift (numeric and categorical columns)"
+        )
+    )
 
 
 @strawberry.type(description="Saved data checks; `dataset` is the reference their drift checks compare against")
@@ -164,9 +223,15 @@ class CheckSuite:
     row: strawberry.Private[SuiteRow]
 
     @classmethod
-    def from_row(cls, row: SuiteRow) -> "CheckSuite":
-        return cls(id=to_global_id("CheckSuite", row.id), name=row.name, checks=_checks(row.checks),
-                   created_at=row.created_at, updated_at=row.updated_at, row=row)
+    def from_row(cls, row: SuiteRow) -> CheckSuite:
+        return cls(
+            id=to_global_id("CheckSuite", row.id),
+            name=row.name,
+            checks=_checks(row.checks),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
 
     @strawberry.field(description="The reference version (null once deleted: drift checks cannot run then)")
     async def dataset(self, info: strawberry.Info) -> Dataset | None:
@@ -174,13 +239,20 @@ class CheckSuite:
         return Dataset.from_row(row) if row else None
 
     @strawberry.field(description="Runs of this suite, newest first")
-    async def validations(self, info: strawberry.Info, first: int | None = 20,
-                          after: str | None = None) -> "ValidationConnection":
+    async def validations(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> ValidationConnection:
         ctx = info.context
         async with ctx.session() as session:
-            page = await checks_service.list_validations(session, owner_id=ctx.user_id, dataset_id=None,
-                                                         suite_id=self.row.id, first=20 if first is None else first,
-                                                         after=after, max_first=ctx.settings.max_page_size)
+            page = await checks_service.list_validations(
+                session,
+                owner_id=ctx.user_id,
+                dataset_id=None,
+                suite_id=self.row.id,
+                first=20 if first is None else first,
+                after=after,
+                max_first=ctx.settings.max_page_size,
+            )
         return ValidationConnection.from_page(page, Validation.from_row)
 
 
@@ -196,12 +268,13 @@ class ValidationStatus(Enum):
 @strawberry.type(description="A drift rule's test as run (statistics as scipy computes them)")
 class DriftFinding:
     method: DriftMethod
-    statistic: Optional[float] = strawberry.field(description="Null when either side had no values")
-    p_value: Optional[float] = strawberry.field(description="For KS and CHI_SQUARE")
+    statistic: float | None = strawberry.field(description="Null when either side had no values")
+    p_value: float | None = strawberry.field(description="For KS and CHI_SQUARE")
     threshold: float
     drifted: bool
-    reference_count: int = strawberry.field(description="Reference values in the test (a sample of at most "
-                                                        "50,000 when there are more)")
+    reference_count: int = strawberry.field(
+        description="Reference values in the test (a sample of at most 50,000 when there are more)"
+    )
     current_count: int = strawberry.field(description="Current values in the test (sampled likewise)")
     reference_rows: int = strawberry.field(description="Non-null reference values in all")
     current_rows: int = strawberry.field(description="Non-null current values in all")
@@ -209,50 +282,79 @@ class DriftFinding:
 
 @strawberry.type(description="One rule's result in a validation")
 class CheckOutcome:
-    column: Optional[str]
+    column: str | None
     rule: CheckRule
     expected: str = strawberry.field(description='In words: ">= 0", "at most 5.00% missing", "a NUMERIC column"')
     passed: bool
-    observed: Optional[JSON] = strawberry.field(description=(
-        "What was measured: failing or missing row count, missing share, smallest/largest value, repeated values, "
-        "the type found, the row count, the drift score (p-value or distance)"))
+    observed: JSON | None = strawberry.field(
+        description=(
+            "What was measured: failing or missing row count, missing share, smallest/largest value, repeated values, "
+            "the type found, the row count, the drift score (p-value or distance)"
+        )
+    )
     failing_rows: int
     examples: list[JSON] = strawberry.field(description="Up to five distinct failing values")
-    failing_sample: list[JSON] = strawberry.field(description=(
-        "Up to five whole failing rows (column -> value; `_row` is the row's position, from 0)"))
-    drift: Optional[DriftFinding]
+    failing_sample: list[JSON] = strawberry.field(
+        description=("Up to five whole failing rows (column -> value; `_row` is the row's position, from 0)")
+    )
+    drift: DriftFinding | None
     on_fail: CheckFailure = strawberry.field(description="WARN: a failure does not fail the verdict")
 
     @classmethod
-    def from_stored(cls, r: dict[str, Any]) -> "CheckOutcome":
+    def from_stored(cls, r: dict[str, Any]) -> CheckOutcome:
         d = r.get("drift")
-        return cls(column=r["column"], rule=CheckRule(r["rule"]), expected=r["expected"], passed=r["passed"],
-                   observed=r.get("observed"), failing_rows=r.get("failing_rows", 0), examples=r.get("examples") or [],
-                   failing_sample=r.get("sample") or [], on_fail=CheckFailure(r.get("on_fail", "FAIL_RUN")),
-                   drift=DriftFinding(method=DriftMethod(d["method"]), statistic=d["statistic"], p_value=d["p_value"],
-                                      threshold=d["threshold"], drifted=d["drifted"],
-                                      reference_count=d["reference_count"], current_count=d["current_count"],
-                                      reference_rows=d["reference_rows"], current_rows=d["current_rows"]) if d else None)
+        return cls(
+            column=r["column"],
+            rule=CheckRule(r["rule"]),
+            expected=r["expected"],
+            passed=r["passed"],
+            observed=r.get("observed"),
+            failing_rows=r.get("failing_rows", 0),
+            examples=r.get("examples") or [],
+            failing_sample=r.get("sample") or [],
+            on_fail=CheckFailure(r.get("on_fail", "FAIL_RUN")),
+            drift=DriftFinding(
+                method=DriftMethod(d["method"]),
+                statistic=d["statistic"],
+                p_value=d["p_value"],
+                threshold=d["threshold"],
+                drifted=d["drifted"],
+                reference_count=d["reference_count"],
+                current_count=d["current_count"],
+                reference_rows=d["reference_rows"],
+                current_rows=d["current_rows"],
+            )
+            if d
+            else None,
+        )
 
 
 @strawberry.type(description="A suite run on a dataset: a result per check rule and the verdict")
 class Validation:
     id: strawberry.ID
     status: ValidationStatus
-    passed: Optional[bool] = strawberry.field(description="The verdict: every check not set to WARN passed "
-                                                          "(null until the job ends)")
+    passed: bool | None = strawberry.field(
+        description="The verdict: every check not set to WARN passed (null until the job ends)"
+    )
     checks: list[Check] = strawberry.field(description="The checks as they were run (the suite may change since)")
-    error: Optional[str] = strawberry.field(description="Why the job failed (status ERROR)")
+    error: str | None = strawberry.field(description="Why the job failed (status ERROR)")
     created_at: datetime
-    finished_at: Optional[datetime]
+    finished_at: datetime | None
     row: strawberry.Private[ValidationRow]
 
     @classmethod
-    def from_row(cls, row: ValidationRow) -> "Validation":
+    def from_row(cls, row: ValidationRow) -> Validation:
         passed = True if row.status == "PASSED" else False if row.status == "FAILED" else None
-        return cls(id=to_global_id("Validation", row.id), status=ValidationStatus(row.status), passed=passed,
-                   checks=_checks(row.checks), error=row.error, created_at=row.created_at,
-                   finished_at=row.finished_at, row=row)
+        return cls(
+            id=to_global_id("Validation", row.id),
+            status=ValidationStatus(row.status),
+            passed=passed,
+            checks=_checks(row.checks),
+            error=row.error,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+            row=row,
+        )
 
     @strawberry.field(description="Each rule's result, in the suite's order")
     def results(self, failed_only: bool = False) -> list[CheckOutcome]:
@@ -292,13 +394,13 @@ class CreateCheckSuiteInput:
 @strawberry.input
 class UpdateCheckSuiteInput:
     id: strawberry.ID
-    name: Optional[str] = None
-    checks: Optional[list[PipelineCheckInput]] = strawberry.field(default=None, description="Replaces the checks")
+    name: str | None = None
+    checks: list[PipelineCheckInput] | None = strawberry.field(default=None, description="Replaces the checks")
 
 
 @strawberry.type
 class CheckSuitePayload:
-    suite: Optional[CheckSuite] = None
+    suite: CheckSuite | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -311,6 +413,6 @@ class ValidateDatasetInput:
 
 @strawberry.type
 class ValidateDatasetPayload:
-    validation: Optional[Validation] = None
-    job: Optional[Job] = None
+    validation: Validation | None = None
+    job: Job | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)

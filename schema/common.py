@@ -1,9 +1,11 @@
 """Shared GraphQL pieces: the Node interface, global ids, errors, page info."""
+
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from enum import Enum
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -12,11 +14,9 @@ from strawberry.extensions import FieldExtension
 from services import errors, files
 from services.errors import ServiceError
 
-
 # The services' own enum, so a code a service raises is one the schema declares.
 ErrorCode = errors.ErrorCode  # made a GraphQL enum in place below (mypy types the class)
-strawberry.enum(ErrorCode, name="ErrorCode",
-                description="Why an operation failed; shared by every payload's `errors`.")
+strawberry.enum(ErrorCode, name="ErrorCode", description="Why an operation failed; shared by every payload's `errors`.")
 
 
 @strawberry.enum(description="What a column means, beyond how it is stored.")
@@ -88,16 +88,24 @@ class Connection(Generic[NodeType]):
     total_count: int
 
     @classmethod
-    def from_page(cls, page: Any, to_node: Callable[[Any], NodeType]) -> "Connection[NodeType]":
+    def from_page(cls, page: Any, to_node: Callable[[Any], NodeType]) -> Connection[NodeType]:
         """A cursor connection from a service Page, mapping rows with `to_node`."""
-        return cls(edges=[Edge(node=to_node(row), cursor=cursor) for row, cursor in zip(page.items, page.cursors, strict=True)],
-                   page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
-                   total_count=page.total)
+        return cls(
+            edges=[
+                Edge(node=to_node(row), cursor=cursor) for row, cursor in zip(page.items, page.cursors, strict=True)
+            ],
+            page_info=page_info(page.cursors, has_next=page.has_next, has_previous=page.has_previous),
+            total_count=page.total,
+        )
 
 
 def page_info(cursors: list[str], *, has_next: bool, has_previous: bool) -> PageInfo:
-    return PageInfo(has_next_page=has_next, has_previous_page=has_previous,
-                    start_cursor=cursors[0] if cursors else None, end_cursor=cursors[-1] if cursors else None)
+    return PageInfo(
+        has_next_page=has_next,
+        has_previous_page=has_previous,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )
 
 
 def user_error(exc: ServiceError) -> UserError:
@@ -107,8 +115,14 @@ def user_error(exc: ServiceError) -> UserError:
 def signed_link(info: Any, path: str, *, owner_id: str, kind: str, object_id: str, fmt: str) -> str:
     """`path` with a download token that expires after the configured minutes; it opens without a header."""
     settings = info.context.settings
-    token = files.sign_download(secret=settings.resolved_secret_key, owner_id=owner_id, kind=kind,
-                                object_id=object_id, fmt=fmt, minutes=settings.download_url_minutes)
+    token = files.sign_download(
+        secret=settings.resolved_secret_key,
+        owner_id=owner_id,
+        kind=kind,
+        object_id=object_id,
+        fmt=fmt,
+        minutes=settings.download_url_minutes,
+    )
     return f"{path}?token={token}"
 
 

@@ -1,78 +1,93 @@
 """Comparison types: two dataset versions side by side, with a drift test per column and a verdict."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
+from schema.common import Connection, Node, UserError, signed_link, to_global_id
+from schema.jobs import JobPriority, priority_input
 from services import drift
 from services.comparison import models
 from services.storage.tables import Comparison as ComparisonRow
-
-from schema.common import Connection, Node, UserError, signed_link, to_global_id
-
-from schema.jobs import JobPriority, priority_input
-from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
 
 if TYPE_CHECKING:
     from schema.datasets import Dataset
     from schema.jobs import Job
 
 ComparedColumnKind = models.ColumnKind  # made a GraphQL enum in place below (mypy types the class)
-strawberry.enum(ComparedColumnKind, name="ComparedColumnKind", description=(
-    "NUMERIC: numbers (or times, as epoch seconds) on both sides; CATEGORICAL: anything else, compared by category"))
+strawberry.enum(
+    ComparedColumnKind,
+    name="ComparedColumnKind",
+    description=(
+        "NUMERIC: numbers (or times, as epoch seconds) on both sides; CATEGORICAL: anything else, compared by category"
+    ),
+)
 
 
-@strawberry.input(description="Force a drift test: for `column`, or for every compared column when it is absent "
-                              "(a test naming a column wins over one that does not)")
+@strawberry.input(
+    description="Force a drift test: for `column`, or for every compared column when it is absent "
+    "(a test naming a column wins over one that does not)"
+)
 class DriftTestInput:
-    column: Optional[str] = None
-    method: Optional[DriftMethod] = strawberry.field(default=None, description="Chosen by column type and size when absent")
-    threshold: Optional[float] = strawberry.field(default=None, description=(
-        "p-value below which a test drifts, or distance at or above which a distance drifts; "
-        "0 < threshold <= 1, except PSI and WASSERSTEIN (any positive number)"))
+    column: str | None = None
+    method: DriftMethod | None = strawberry.field(
+        default=None, description="Chosen by column type and size when absent"
+    )
+    threshold: float | None = strawberry.field(
+        default=None,
+        description=(
+            "p-value below which a test drifts, or distance at or above which a distance drifts; "
+            "0 < threshold <= 1, except PSI and WASSERSTEIN (any positive number)"
+        ),
+    )
 
 
 @strawberry.input
 class CompareDatasetsInput:
     reference_id: strawberry.ID = strawberry.field(description="The version compared against (e.g. last month's)")
     current_id: strawberry.ID
-    columns: Optional[list[str]] = strawberry.field(default=None, description="Default: every column both versions have")
-    tests: Optional[list[DriftTestInput]] = None
+    columns: list[str] | None = strawberry.field(default=None, description="Default: every column both versions have")
+    tests: list[DriftTestInput] | None = None
     priority: JobPriority = priority_input()
 
 
 @strawberry.type
 class CategoryShare:
-    value: Optional[str]
+    value: str | None
     count: int
     ratio: float = strawberry.field(description="Of the side's non-null values")
 
 
-@strawberry.type(description="One column on one side. Counts and moments are exact over every row; quantiles "
-                             "are exact unless `sampling.quantilesExact` is false")
+@strawberry.type(
+    description="One column on one side. Counts and moments are exact over every row; quantiles "
+    "are exact unless `sampling.quantilesExact` is false"
+)
 class ColumnStatistics:
     rows: int
     count: int = strawberry.field(description="Non-null values")
     nulls: int
     null_ratio: float
-    distinct: Optional[int]
-    distinct_exact: bool = strawberry.field(description="False: a HyperLogLog estimate (within ~8%), for numbers "
-                                                        "with over 1,000 distinct values")
-    mean: Optional[float]
-    std: Optional[float]
-    min: Optional[float]
-    p5: Optional[float]
-    q1: Optional[float]
-    median: Optional[float]
-    q3: Optional[float]
-    p95: Optional[float]
-    max: Optional[float]
+    distinct: int | None
+    distinct_exact: bool = strawberry.field(
+        description="False: a HyperLogLog estimate (within ~8%), for numbers with over 1,000 distinct values"
+    )
+    mean: float | None
+    std: float | None
+    min: float | None
+    p5: float | None
+    q1: float | None
+    median: float | None
+    q3: float | None
+    p95: float | None
+    max: float | None
     top: list[CategoryShare] = strawberry.field(description="Top categories (categorical columns)")
 
     @classmethod
-    def of(cls, side: models.SideStatistics) -> "ColumnStatistics":
+    def of(cls, side: models.SideStatistics) -> ColumnStatistics:
         values = side.model_dump(exclude={"top"})
         return cls(**values, top=[CategoryShare(**entry.model_dump()) for entry in side.top])
 
@@ -80,10 +95,10 @@ class ColumnStatistics:
 @strawberry.type
 class DriftTestResult:
     method: DriftMethod
-    statistic: Optional[float] = strawberry.field(description="None when either side has no values")
-    p_value: Optional[float] = strawberry.field(description="KS and CHI_SQUARE only")
+    statistic: float | None = strawberry.field(description="None when either side has no values")
+    p_value: float | None = strawberry.field(description="KS and CHI_SQUARE only")
     threshold: float
-    score: Optional[float] = strawberry.field(description="What met the threshold: the p-value, else the distance")
+    score: float | None = strawberry.field(description="What met the threshold: the p-value, else the distance")
     drifted: bool
     reference_count: int = strawberry.field(description="Values the test read (of the sample, when sampled)")
     current_count: int
@@ -98,9 +113,9 @@ class ColumnComparison:
     current_dtype: str
     reference: ColumnStatistics
     current: ColumnStatistics
-    drift: Optional[DriftTestResult]
-    note: Optional[str] = strawberry.field(description="Why the column was not tested")
-    plot_url: Optional[str] = strawberry.field(description="Signed link to the PNG overlay (expires)")
+    drift: DriftTestResult | None
+    note: str | None = strawberry.field(description="Why the column was not tested")
+    plot_url: str | None = strawberry.field(description="Signed link to the PNG overlay (expires)")
 
 
 @strawberry.type
@@ -155,20 +170,23 @@ class Comparison(Node):
     row: strawberry.Private[ComparisonRow]
 
     @strawberry.field(description="The version compared against")
-    async def reference(self, info: strawberry.Info) -> Optional[Annotated["Dataset", strawberry.lazy("schema.datasets")]]:
+    async def reference(self, info: strawberry.Info) -> Annotated[Dataset, strawberry.lazy("schema.datasets")] | None:
         from schema.datasets import Dataset
+
         row = await info.context.loaders.dataset.load(self.row.reference_id)
         return Dataset.from_row(row) if row else None
 
     @strawberry.field
-    async def current(self, info: strawberry.Info) -> Optional[Annotated["Dataset", strawberry.lazy("schema.datasets")]]:
+    async def current(self, info: strawberry.Info) -> Annotated[Dataset, strawberry.lazy("schema.datasets")] | None:
         from schema.datasets import Dataset
+
         row = await info.context.loaders.dataset.load(self.row.current_id)
         return Dataset.from_row(row) if row else None
 
     @strawberry.field(description="The COMPARE job that made it, with its log")
-    async def job(self, info: strawberry.Info) -> Optional[Annotated["Job", strawberry.lazy("schema.jobs")]]:
+    async def job(self, info: strawberry.Info) -> Annotated[Job, strawberry.lazy("schema.jobs")] | None:
         from schema.jobs import Job
+
         row = await info.context.loaders.job.load(self.row.job_id)
         return Job.from_row(row) if row else None
 
@@ -178,7 +196,7 @@ ComparisonConnection = Connection[Comparison]
 
 @strawberry.type
 class CompareDatasetsPayload:
-    job: Optional[Annotated["Job", strawberry.lazy("schema.jobs")]] = None
+    job: Annotated[Job, strawberry.lazy("schema.jobs")] | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -188,20 +206,38 @@ def comparison_type(info: strawberry.Info, row: ComparisonRow) -> Comparison:
     def link(path: str, kind: str, fmt: str) -> str:
         return signed_link(info, path, owner_id=row.owner_id, kind=kind, object_id=row.id, fmt=fmt)
 
-    columns = [ColumnComparison(
-        name=c.name, kind=c.kind, reference_dtype=c.reference_dtype, current_dtype=c.current_dtype,
-        reference=ColumnStatistics.of(c.reference), current=ColumnStatistics.of(c.current), note=c.note,
-        drift=DriftTestResult(**c.drift.model_dump(exclude={"method"}), method=drift.DriftMethod(c.drift.method))
-        if c.drift else None,
-        plot_url=link(f"/files/comparisons/{row.id}/{c.plot}", "comparison-plot", c.plot) if c.plot else None)
-        for c in found.columns]
+    columns = [
+        ColumnComparison(
+            name=c.name,
+            kind=c.kind,
+            reference_dtype=c.reference_dtype,
+            current_dtype=c.current_dtype,
+            reference=ColumnStatistics.of(c.reference),
+            current=ColumnStatistics.of(c.current),
+            note=c.note,
+            drift=DriftTestResult(**c.drift.model_dump(exclude={"method"}), method=drift.DriftMethod(c.drift.method))
+            if c.drift
+            else None,
+            plot_url=link(f"/files/comparisons/{row.id}/{c.plot}", "comparison-plot", c.plot) if c.plot else None,
+        )
+        for c in found.columns
+    ]
     schema = found.schema_difference
     return Comparison(
-        id=to_global_id("Comparison", row.id), created_at=row.created_at, drift_share=found.drift_share,
-        dataset_drift=found.dataset_drift, share_threshold=found.share_threshold,
-        drifted_columns=found.drifted_columns, tested_columns=found.tested_columns,
-        schema_difference=SchemaDifference(added=[SchemaColumn(**c.model_dump()) for c in schema.added],
-                                           dropped=[SchemaColumn(**c.model_dump()) for c in schema.dropped],
-                                           type_changed=[ColumnTypeChange(**c.model_dump()) for c in schema.type_changed]),
-        columns=columns, sampling=ComparisonSampling(**found.sampling.model_dump()),
-        report_url=link(f"/files/comparisons/{row.id}.html", "comparison", "HTML"), row=row)
+        id=to_global_id("Comparison", row.id),
+        created_at=row.created_at,
+        drift_share=found.drift_share,
+        dataset_drift=found.dataset_drift,
+        share_threshold=found.share_threshold,
+        drifted_columns=found.drifted_columns,
+        tested_columns=found.tested_columns,
+        schema_difference=SchemaDifference(
+            added=[SchemaColumn(**c.model_dump()) for c in schema.added],
+            dropped=[SchemaColumn(**c.model_dump()) for c in schema.dropped],
+            type_changed=[ColumnTypeChange(**c.model_dump()) for c in schema.type_changed],
+        ),
+        columns=columns,
+        sampling=ComparisonSampling(**found.sampling.model_dump()),
+        report_url=link(f"/files/comparisons/{row.id}.html", "comparison", "HTML"),
+        row=row,
+    )

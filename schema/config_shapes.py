@@ -1,5 +1,6 @@
 """A pipeline's config between its GraphQL shape and its typed one: what clients are shown (the input's
 shape, so it can be sent back) and what they gave, as plain data for the services."""
+
 from __future__ import annotations
 
 from enum import Enum
@@ -8,22 +9,27 @@ from typing import Any
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
-from services.pipelines.config import PipelineConfig, masked_headers
-
 from schema.common import raw_id, to_global_id
+from services.pipelines.config import PipelineConfig, masked_headers
 
 
 def shown_config(config: PipelineConfig) -> dict[str, Any]:
     """`config` as clients see it: the input's shape (its field and enum names, @oneOf parts, global
     dataset ids), so it can be sent back as it is; fields left unset (None) left out, header values masked."""
     dumped = masked_headers(config).model_dump(mode="json", by_alias=True, exclude_none=True)
-    shown: dict[str, Any] = {"source": _one_of(dumped["source"]),
-                             "steps": [{step.step: {to_camel_case(name): value for name, value in step.params.items()
-                                                    if value is not None}} for step in config.steps],
-                             "sink": _one_of(dumped["sink"])}
+    shown: dict[str, Any] = {
+        "source": _one_of(dumped["source"]),
+        "steps": [
+            {step.step: {to_camel_case(name): value for name, value in step.params.items() if value is not None}}
+            for step in config.steps
+        ],
+        "sink": _one_of(dumped["sink"]),
+    }
     if config.checks is not None:
-        shown["checks"] = [{**check, "suiteId": to_global_id("CheckSuite", check["suiteId"])} if "suiteId" in check
-                           else check for check in dumped["checks"]]
+        shown["checks"] = [
+            {**check, "suiteId": to_global_id("CheckSuite", check["suiteId"])} if "suiteId" in check else check
+            for check in dumped["checks"]
+        ]
     return shown
 
 

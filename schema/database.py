@@ -1,14 +1,14 @@
 """Operator types for the stores behind Assay (database, Redis) and the admin mutations on the database."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from services.maintenance import RESET_CONFIRMATION
-
 from schema.common import UserError
 from schema.jobs import JobPriority, priority_input
+from services.maintenance import RESET_CONFIRMATION
 
 if TYPE_CHECKING:
     from schema.jobs import Job
@@ -64,15 +64,18 @@ class ResetDatabasePayload:
 @strawberry.input
 class RunMaintenanceInput:
     log_retention_days: int | None = strawberry.field(
-        default=None, description="Delete logs of jobs that finished more than this many days ago "
-                                  "(1..3650); default ASSAY_LOG_RETENTION_DAYS")
+        default=None,
+        description="Delete logs of jobs that finished more than this many days ago "
+        "(1..3650); default ASSAY_LOG_RETENTION_DAYS",
+    )
     priority: JobPriority = priority_input()
 
 
 @strawberry.type
 class RunMaintenancePayload:
-    job: Annotated["Job", strawberry.lazy("schema.jobs")] | None = strawberry.field(
-        default=None, description="The MAINTENANCE job: its log says what it removed (counts and bytes)")
+    job: Annotated[Job, strawberry.lazy("schema.jobs")] | None = strawberry.field(
+        default=None, description="The MAINTENANCE job: its log says what it removed (counts and bytes)"
+    )
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -85,15 +88,18 @@ class JobStoredFile:
     size_bytes: float | None = strawberry.field(description="Null when the file does not exist")
 
 
-@strawberry.type(description="ADMIN only. Where a job runs and what the answering replica holds for it "
-                             "(seed 000's /debug/{task_id})")
+@strawberry.type(
+    description="ADMIN only. Where a job runs and what the answering replica holds for it (seed 000's /debug/{task_id})"
+)
 class JobDebug:
-    job: Annotated["Job", strawberry.lazy("schema.jobs")]
-    replica: str = strawberry.field(description="The server process that answered (host:pid); the in-memory "
-                                                "fields below are this replica's")
+    job: Annotated[Job, strawberry.lazy("schema.jobs")]
+    replica: str = strawberry.field(
+        description="The server process that answered (host:pid); the in-memory fields below are this replica's"
+    )
     running_here: bool = strawberry.field(description="Driven by this replica's local executor")
-    worker: str | None = strawberry.field(description="The worker running it: `local@host:pid` or a Celery "
-                                                      "worker's name; null when none reports it")
+    worker: str | None = strawberry.field(
+        description="The worker running it: `local@host:pid` or a Celery worker's name; null when none reports it"
+    )
     pid: int | None = strawberry.field(description="Its process on this replica's machine, when it has one")
     process_alive: bool | None = strawberry.field(description="Whether that process is alive; null without one")
     waiting_for_slot: bool = strawberry.field(description="Queued here behind ASSAY_MAX_CONCURRENT_JOBS")

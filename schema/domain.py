@@ -1,10 +1,12 @@
 """One domain's declaration to the GraphQL schema: its root operation classes, what each of its job kinds makes
 (how `Job` links to it), and its DataLoaders. Each resolvers/<domain>.py exports one (`GRAPHQL`); schema/root.py
 lists them and assembles Query, Mutation, Subscription, `Job.output` and the loaders from that list."""
+
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from strawberry.dataloader import DataLoader
 
@@ -37,12 +39,13 @@ class GraphQLDomain:
     subscription: type | None = None
     makes: Mapping[str, tuple[Made, ...]] = field(default_factory=dict)  # by job kind, the output first
     # Loaders by name (`info.context.loaders.<name>`), each made from the request's Loaders once per request
-    loaders: Mapping[str, Callable[["Loaders"], DataLoader]] = field(default_factory=dict)
+    loaders: Mapping[str, Callable[[Loaders], DataLoader]] = field(default_factory=dict)
 
 
 async def made(info: Any, row: JobRow, *, link: str | None = None) -> Any:
     """What the job's kind declares it made: its output, or the one shown by the `Job` field `link`; else None."""
     from schema.root import MADE  # assembled from every domain, after they are all imported
+
     for thing in MADE.get(row.kind, ()):
         if link is None or thing.link == link:
             return await thing.load(info, row)

@@ -1,4 +1,5 @@
 """Print the SDL: `python -m schema.export > schema.graphql`."""
+
 from schema.root import create_schema
 
 if __name__ == "__main__":

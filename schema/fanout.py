@@ -10,11 +10,13 @@ What is shared lives in one `SharedEvents` per app (AppState.shared_events), rea
 This is the one module that knows graphql-core's executor; tests/transport/test_library_seams.py checks the
 two methods overridden here still exist with the signatures relied on.
 """
+
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any, Callable, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 from graphql import ExecutionResult, FieldNode, FragmentDefinitionNode, VariableNode, Visitor, print_ast, visit
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -156,11 +158,13 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         shared.executions += 1
         result = super().execute_operation(serially)
         if self.is_awaitable(result):
+
             async def remember() -> Any:
                 value = await result
                 if not value.errors:
                     results[key] = value
                 return value
+
             return remember()
         assert isinstance(result, ExecutionResult), "a subscription event has no incremental delivery"
         if not result.errors:

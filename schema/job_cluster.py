@@ -1,4 +1,5 @@
 """Operator types for where jobs run: queue depths and live workers (admin's `system`)."""
+
 from __future__ import annotations
 
 import strawberry

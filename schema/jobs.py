@@ -1,4 +1,5 @@
 """Job types: status, stages, logs and live events."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,26 +8,24 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from schema.common import Connection, ErrorCode, Node, ServiceErrors, UserError, to_global_id
+from schema.domain import made
+from schema.fanout import SharedEvents
 from services.domains import job_kinds as registered_kinds
 from services.jobs import queries
 from services.jobs import status as job_status
 from services.jobs.priority import Priority
-from services.jobs.telemetry import JobTelemetry as TelemetryRecord
 from services.jobs.recording import StageTime
+from services.jobs.telemetry import JobTelemetry as TelemetryRecord
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
 
-from schema.common import Connection, ErrorCode, Node, ServiceErrors, UserError, to_global_id
-from schema.domain import made
-from schema.fanout import SharedEvents
-
 if TYPE_CHECKING:
+    from schema.comparisons import Comparison
     from schema.datasets import Dataset
     from schema.models import Model
     from schema.pipelines import PipelineRun
-    from schema.reports import Report
-    from schema.comparisons import Comparison
-    from schema.reports import Analysis
+    from schema.reports import Analysis, Report
     from schema.root import JobOutput
 
 
@@ -43,36 +42,51 @@ JobStatus = job_status.JobStatus  # made a GraphQL enum in place below (mypy typ
 strawberry.enum(JobStatus, name="JobStatus")
 
 JobPriority = Priority  # made a GraphQL enum in place below (mypy types the class)
-strawberry.enum(JobPriority, name="JobPriority",
-                description="Which waiting job gets the next free worker slot first: HIGH, then NORMAL, "
-                            "then LOW (first come first served within one). Running jobs are never "
-                            "pre-empted.")
+strawberry.enum(
+    JobPriority,
+    name="JobPriority",
+    description="Which waiting job gets the next free worker slot first: HIGH, then NORMAL, "
+    "then LOW (first come first served within one). Running jobs are never "
+    "pre-empted.",
+)
 
 
-@strawberry.type(description="One run of a job: the first, a re-run after a transient failure, or after its "
-                             "worker stopped")
+@strawberry.type(
+    description="One run of a job: the first, a re-run after a transient failure, or after its worker stopped"
+)
 class JobAttempt:
     attempt: int
     started_at: datetime | None
     finished_at: datetime | None
-    outcome: str = strawberry.field(description="RETRYING (failed transiently; ran again), SUCCEEDED, FAILED, "
-                                                "CANCELLED or WORKER_LOST")
+    outcome: str = strawberry.field(
+        description="RETRYING (failed transiently; ran again), SUCCEEDED, FAILED, CANCELLED or WORKER_LOST"
+    )
     error: str | None
-    transient: bool = strawberry.field(description="Whether the failure was one that may pass (a lost connection, "
-                                                   "a source timing out)")
+    transient: bool = strawberry.field(
+        description="Whether the failure was one that may pass (a lost connection, a source timing out)"
+    )
     retry_in_seconds: float | None = strawberry.field(description="The backoff waited before the next attempt")
     error_code: ErrorCode | None = strawberry.field(
-        default=None, description="Why it failed, as a code: OVER_BUDGET when it needed more memory than "
-                                  "ASSAY_JOB_MEMORY_MB, INTERNAL for a bug; null unless it failed")
+        default=None,
+        description="Why it failed, as a code: OVER_BUDGET when it needed more memory than "
+        "ASSAY_JOB_MEMORY_MB, INTERNAL for a bug; null unless it failed",
+    )
 
     @classmethod
-    def from_json(cls, entry: dict) -> "JobAttempt":
+    def from_json(cls, entry: dict) -> JobAttempt:
         def when(value: str | None) -> datetime | None:
             return datetime.fromisoformat(value) if value else None
-        return cls(attempt=entry["attempt"], started_at=when(entry.get("started_at")),
-                   finished_at=when(entry.get("finished_at")), outcome=entry["outcome"], error=entry.get("error"),
-                   transient=bool(entry.get("transient")), retry_in_seconds=entry.get("retry_in_seconds"),
-                   error_code=ErrorCode(entry["code"]) if entry.get("code") else None)
+
+        return cls(
+            attempt=entry["attempt"],
+            started_at=when(entry.get("started_at")),
+            finished_at=when(entry.get("finished_at")),
+            outcome=entry["outcome"],
+            error=entry.get("error"),
+            transient=bool(entry.get("transient")),
+            retry_in_seconds=entry.get("retry_in_seconds"),
+            error_code=ErrorCode(entry["code"]) if entry.get("code") else None,
+        )
 
 
 @strawberry.type(description="How long one stage of a finished job took")
@@ -81,8 +95,9 @@ class StageDuration:
     duration_ms: float | None
 
 
-@strawberry.type(description="What a finished job did, as recorded when it ended (also one line of "
-                             "<data dir>/telemetry/jobs.jsonl)")
+@strawberry.type(
+    description="What a finished job did, as recorded when it ended (also one line of <data dir>/telemetry/jobs.jsonl)"
+)
 class JobTelemetry:
     status: JobStatus
     priority: JobPriority
@@ -98,13 +113,22 @@ class JobTelemetry:
     warning_count: int
 
     @classmethod
-    def from_json(cls, data: dict) -> "JobTelemetry":
+    def from_json(cls, data: dict) -> JobTelemetry:
         record = TelemetryRecord.model_validate(data)
-        return cls(status=JobStatus(record.status), priority=Priority[record.priority], attempts=record.attempt,
-                   retries=record.retries, queued_ms=record.queued_ms, run_ms=record.run_ms, total_ms=record.total_ms,
-                   stages=[StageDuration(stage=s.stage, duration_ms=s.duration_ms) for s in record.stages],
-                   tools=record.tools, features=record.features, warnings=record.warnings,
-                   warning_count=record.warning_count)
+        return cls(
+            status=JobStatus(record.status),
+            priority=Priority[record.priority],
+            attempts=record.attempt,
+            retries=record.retries,
+            queued_ms=record.queued_ms,
+            run_ms=record.run_ms,
+            total_ms=record.total_ms,
+            stages=[StageDuration(stage=s.stage, duration_ms=s.duration_ms) for s in record.stages],
+            tools=record.tools,
+            features=record.features,
+            warnings=record.warnings,
+            warning_count=record.warning_count,
+        )
 
 
 @strawberry.enum
@@ -131,7 +155,7 @@ class LogEntry:
     message: str
 
     @classmethod
-    def from_row(cls, row: JobLog) -> "LogEntry":
+    def from_row(cls, row: JobLog) -> LogEntry:
         return cls(seq=row.seq, time=row.time, level=LogLevel(row.level), stage=row.stage, message=row.message)
 
 
@@ -153,9 +177,12 @@ class Job(Node):
     question: str | None = strawberry.field(description="What the job needs when NEEDS_INPUT")
     choices: list[str] | None
     error: str | None
-    attempt: int = strawberry.field(description="1 for the first run; higher after a restart or a transient "
-                                                "failure re-ran it")
-    priority: JobPriority = strawberry.field(description="Asked for by the operation that started it (NORMAL by default)")
+    attempt: int = strawberry.field(
+        description="1 for the first run; higher after a restart or a transient failure re-ran it"
+    )
+    priority: JobPriority = strawberry.field(
+        description="Asked for by the operation that started it (NORMAL by default)"
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -163,79 +190,109 @@ class Job(Node):
     row: strawberry.Private[JobRow]
 
     @classmethod
-    def from_row(cls, row: JobRow) -> "Job":
-        return cls(id=to_global_id("Job", row.id), kind=JobKind(row.kind), status=JobStatus(row.status),
-                   stage=row.stage, progress=row.progress, question=row.question, choices=row.choices,
-                   error=row.error, attempt=row.attempt, priority=Priority[row.priority or "NORMAL"],
-                   created_at=row.created_at, started_at=row.started_at,
-                   finished_at=row.finished_at, heartbeat_at=row.heartbeat_at, row=row)
+    def from_row(cls, row: JobRow) -> Job:
+        return cls(
+            id=to_global_id("Job", row.id),
+            kind=JobKind(row.kind),
+            status=JobStatus(row.status),
+            stage=row.stage,
+            progress=row.progress,
+            question=row.question,
+            choices=row.choices,
+            error=row.error,
+            attempt=row.attempt,
+            priority=Priority[row.priority or "NORMAL"],
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            heartbeat_at=row.heartbeat_at,
+            row=row,
+        )
 
     @strawberry.field
     def timeline(self) -> list[StageTiming]:
         timeline = [StageTime.model_validate(entry) for entry in self.row.timeline]
-        return [StageTiming(stage=t.stage, started_at=t.started_at, finished_at=t.finished_at,
-                            duration_ms=t.duration_ms) for t in timeline]
+        return [
+            StageTiming(stage=t.stage, started_at=t.started_at, finished_at=t.finished_at, duration_ms=t.duration_ms)
+            for t in timeline
+        ]
 
-    @strawberry.field(description="Why a FAILED job failed, as a code (its last attempt's): OVER_BUDGET when it "
-                                  "needed more memory than its budget (ASSAY_JOB_MEMORY_MB), with the budget and "
-                                  "the estimated need in `error`; null otherwise")
+    @strawberry.field(
+        description="Why a FAILED job failed, as a code (its last attempt's): OVER_BUDGET when it "
+        "needed more memory than its budget (ASSAY_JOB_MEMORY_MB), with the budget and "
+        "the estimated need in `error`; null otherwise"
+    )
     def error_code(self) -> ErrorCode | None:
         if self.row.status != "FAILED" or not self.row.attempts:
             return None
         code = self.row.attempts[-1].get("code")
         return ErrorCode(code) if code else None
 
-    @strawberry.field(description="Each ended attempt, oldest first: why it ended and, when it failed transiently, "
-                                  "how long the job waited before running again")
+    @strawberry.field(
+        description="Each ended attempt, oldest first: why it ended and, when it failed transiently, "
+        "how long the job waited before running again"
+    )
     def attempts(self) -> list[JobAttempt]:
         return [JobAttempt.from_json(entry) for entry in self.row.attempts or []]
 
-    @strawberry.field(description="Durations per stage, tools and features used, warnings; null until the job ended "
-                                  "in its runner (a job cancelled before it started has none)")
+    @strawberry.field(
+        description="Durations per stage, tools and features used, warnings; null until the job ended "
+        "in its runner (a job cancelled before it started has none)"
+    )
     def telemetry(self) -> JobTelemetry | None:
         return JobTelemetry.from_json(self.row.telemetry) if self.row.telemetry else None
 
-    @strawberry.field(description="The newest `last` log entries, oldest first (at most 1000).",
-                      extensions=[ServiceErrors()])
+    @strawberry.field(
+        description="The newest `last` log entries, oldest first (at most 1000).", extensions=[ServiceErrors()]
+    )
     async def logs(self, info: strawberry.Info, last: int | None = 100) -> list[LogEntry]:
         async with info.context.session() as session:
             rows = await queries.newest_logs(session, job_id=self.row.id, last=100 if last is None else last)
         return [LogEntry.from_row(r) for r in rows]
 
     @strawberry.field
-    async def dataset(self, info: strawberry.Info) -> Annotated["Dataset", strawberry.lazy("schema.datasets")] | None:
+    async def dataset(self, info: strawberry.Info) -> Annotated[Dataset, strawberry.lazy("schema.datasets")] | None:
         from schema.datasets import Dataset
+
         row = await info.context.loaders.dataset.load(self.row.dataset_id)
         return Dataset.from_row(row) if row else None
 
-    @strawberry.field(description="The model this job trains (TRAIN, ANALYZE once modeled), else the one it uses "
-                                  "(PREDICT, REPORT)")
-    async def model(self, info: strawberry.Info) -> Annotated["Model", strawberry.lazy("schema.models")] | None:
+    @strawberry.field(
+        description="The model this job trains (TRAIN, ANALYZE once modeled), else the one it uses (PREDICT, REPORT)"
+    )
+    async def model(self, info: strawberry.Info) -> Annotated[Model, strawberry.lazy("schema.models")] | None:
         from schema.models import Model
+
         row = await info.context.loaders.model_for_job.load(self.row)
         return Model.from_row(row) if row else None
 
     # What a job made comes from its kind's declaration (GraphQLDomain.makes in resolvers/<domain>.py).
     @strawberry.field(description="The pipeline run a PIPELINE job carries out")
-    async def pipeline_run(self, info: strawberry.Info) -> Annotated["PipelineRun", strawberry.lazy("schema.pipelines")] | None:
+    async def pipeline_run(
+        self, info: strawberry.Info
+    ) -> Annotated[PipelineRun, strawberry.lazy("schema.pipelines")] | None:
         return await made(info, self.row, link="pipeline_run")
 
     @strawberry.field(description="An ANALYZE job's analysis: options, critique, automatic fixes, failed stage")
-    async def analysis(self, info: strawberry.Info) -> Annotated["Analysis", strawberry.lazy("schema.reports")] | None:
+    async def analysis(self, info: strawberry.Info) -> Annotated[Analysis, strawberry.lazy("schema.reports")] | None:
         return await made(info, self.row, link="analysis")
 
     @strawberry.field(description="The report an ANALYZE or REPORT job wrote, once written")
-    async def report(self, info: strawberry.Info) -> Annotated["Report", strawberry.lazy("schema.reports")] | None:
+    async def report(self, info: strawberry.Info) -> Annotated[Report, strawberry.lazy("schema.reports")] | None:
         return await made(info, self.row, link="report")
 
     @strawberry.field(description="The comparison a COMPARE job stored, once it succeeded")
-    async def comparison(self, info: strawberry.Info) -> Annotated["Comparison", strawberry.lazy("schema.comparisons")] | None:
+    async def comparison(
+        self, info: strawberry.Info
+    ) -> Annotated[Comparison, strawberry.lazy("schema.comparisons")] | None:
         return await made(info, self.row, link="comparison")
 
-    @strawberry.field(description="What this job made, as its kind declares (the Dataset an INGEST reads in, the Model "
-                                  "a TRAIN fits, a PipelineRun, Analysis, Report, Comparison or DatasetExport); null "
-                                  "until it exists, or for a kind that declares none")
-    async def output(self, info: strawberry.Info) -> Annotated["JobOutput", strawberry.lazy("schema.root")] | None:
+    @strawberry.field(
+        description="What this job made, as its kind declares (the Dataset an INGEST reads in, the Model "
+        "a TRAIN fits, a PipelineRun, Analysis, Report, Comparison or DatasetExport); null "
+        "until it exists, or for a kind that declares none"
+    )
+    async def output(self, info: strawberry.Info) -> Annotated[JobOutput, strawberry.lazy("schema.root")] | None:
         return await made(info, self.row)
 
 
@@ -248,21 +305,26 @@ class JobEvent:
     job: Job
     log: LogEntry | None = strawberry.field(description="The log line (with `batch`, the last of `logs`)")
     logs: list[LogEntry] = strawberry.field(
-        description="Every log line this event carries, in order: one, or with `batch: true` all that were waiting")
+        description="Every log line this event carries, in order: one, or with `batch: true` all that were waiting"
+    )
 
     @classmethod
-    def from_event(cls, event: dict, shared: SharedEvents) -> "JobEvent":
+    def from_event(cls, event: dict, shared: SharedEvents) -> JobEvent:
         """One object per bus event, shared by every subscriber, so its execution can be shared too."""
         return shared.node(event, lambda: cls._build(event))
 
     @classmethod
-    def _build(cls, event: dict) -> "JobEvent":
+    def _build(cls, event: dict) -> JobEvent:
         log = event.get("log")
         logs = event.get("logs")
         if logs is None:
             logs = [log] if log is not None else []
-        return cls(kind=JobEventKind(event["kind"]), job=Job.from_row(event["job"]),
-                   log=LogEntry.from_row(log) if log is not None else None, logs=[LogEntry.from_row(r) for r in logs])
+        return cls(
+            kind=JobEventKind(event["kind"]),
+            job=Job.from_row(event["job"]),
+            log=LogEntry.from_row(log) if log is not None else None,
+            logs=[LogEntry.from_row(r) for r in logs],
+        )
 
 
 @strawberry.input
@@ -278,5 +340,7 @@ class JobPayload:
 
 def priority_input() -> Any:
     """The `priority` field every job-starting input ends with (resolvers/fields.py applies it to the enqueue)."""
-    return strawberry.field(default=Priority.NORMAL, description="Which waiting job runs first when workers are busy: "
-                                                                 "HIGH, NORMAL (the default) or LOW")
+    return strawberry.field(
+        default=Priority.NORMAL,
+        description="Which waiting job runs first when workers are busy: HIGH, NORMAL (the default) or LOW",
+    )

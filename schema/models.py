@@ -1,24 +1,24 @@
 """Model types: scores, explanations, signature, leaderboard and export links."""
+
 from __future__ import annotations
 
 import asyncio
-from functools import cached_property
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.experimental import pydantic as from_model
 from strawberry.scalars import JSON
 
+from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
+from schema.jobs import Job, JobPriority, priority_input
 from services import modeling
 from services.modeling import details, export
 from services.modeling.details import ModelDetails
 from services.pagination import checked_count
 from services.storage.tables import Model as ModelRow
-
-from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
-from schema.jobs import Job, JobPriority, priority_input
 
 if TYPE_CHECKING:
     from schema.datasets import Dataset
@@ -54,9 +54,13 @@ class ModelFormat(Enum):
     ONNX = "ONNX"
 
 
-@from_model.type(model=details.Metrics, all_fields=True, name="Metrics",
-                 description="On the held-out split. Classification: macro averages, binary where there are two "
-                             "classes; ROC AUC one-vs-rest for multiclass.")
+@from_model.type(
+    model=details.Metrics,
+    all_fields=True,
+    name="Metrics",
+    description="On the held-out split. Classification: macro averages, binary where there are two "
+    "classes; ROC AUC one-vs-rest for multiclass.",
+)
 class Metrics:
     """The stored metrics' own fields (services.modeling.details.Metrics), so a new metric is declared once."""
 
@@ -86,13 +90,15 @@ class ModelFeature:
 @strawberry.type
 class Candidate:
     algorithm: Algorithm
-    params: Optional[JSON] = strawberry.field(description="Hyper-parameters changed from the defaults (tuning), if any")
+    params: JSON | None = strawberry.field(description="Hyper-parameters changed from the defaults (tuning), if any")
     metric: str
     score: float
     std: float | None
     fit_seconds: float
-    rows: int | None = strawberry.field(description="Training rows the cross-validation ran on: large data is "
-                                                    "compared on a sample, and the best two again on a larger one")
+    rows: int | None = strawberry.field(
+        description="Training rows the cross-validation ran on: large data is "
+        "compared on a sample, and the best two again on a larger one"
+    )
     selected: bool
 
 
@@ -111,29 +117,44 @@ class Model(Node):
     row: strawberry.Private[ModelRow]
 
     @classmethod
-    def from_row(cls, row: ModelRow) -> "Model":
-        return cls(id=to_global_id("Model", row.id), name=row.name, version=row.version, target=row.target,
-                   task=Task(row.task), algorithm=Algorithm(row.algorithm), status=ModelStatus(row.status),
-                   error=row.error, training_seconds=row.training_seconds, created_at=row.created_at, row=row)
+    def from_row(cls, row: ModelRow) -> Model:
+        return cls(
+            id=to_global_id("Model", row.id),
+            name=row.name,
+            version=row.version,
+            target=row.target,
+            task=Task(row.task),
+            algorithm=Algorithm(row.algorithm),
+            status=ModelStatus(row.status),
+            error=row.error,
+            training_seconds=row.training_seconds,
+            created_at=row.created_at,
+            row=row,
+        )
 
     @cached_property
     def details(self) -> ModelDetails:
         return ModelDetails.model_validate(self.row.details or {})
 
-    @strawberry.field(description="Rows the final model was fitted on (null until READY). Fewer than the dataset's "
-                                  "labelled rows when `sampled`.")
+    @strawberry.field(
+        description="Rows the final model was fitted on (null until READY). Fewer than the dataset's "
+        "labelled rows when `sampled`."
+    )
     def training_rows(self) -> int | None:
         return self.details.training_rows
 
-    @strawberry.field(description="True when the model was fitted on a stratified sample because all the labelled "
-                                  "rows would not fit the job's memory budget (ASSAY_JOB_MEMORY_MB); the job's log "
-                                  "says how many rows and why. Null until READY.")
+    @strawberry.field(
+        description="True when the model was fitted on a stratified sample because all the labelled "
+        "rows would not fit the job's memory budget (ASSAY_JOB_MEMORY_MB); the job's log "
+        "says how many rows and why. Null until READY."
+    )
     def sampled(self) -> bool | None:
         return self.details.sampled
 
     @strawberry.field
-    async def dataset(self, info: strawberry.Info) -> Annotated["Dataset", strawberry.lazy("schema.datasets")]:
+    async def dataset(self, info: strawberry.Info) -> Annotated[Dataset, strawberry.lazy("schema.datasets")]:
         from schema.datasets import Dataset
+
         return Dataset.from_row(await info.context.loaders.dataset.load(self.row.dataset_id))
 
     @strawberry.field
@@ -154,18 +175,29 @@ class Model(Node):
         matrix = self.details.confusion_matrix
         return ConfusionMatrix(labels=matrix.labels, values=matrix.values) if matrix else None
 
-    @strawberry.field(description="The most important features, most important first (`limit` 0-10,000)",
-                      extensions=[ServiceErrors()])
+    @strawberry.field(
+        description="The most important features, most important first (`limit` 0-10,000)", extensions=[ServiceErrors()]
+    )
     def feature_importances(self, limit: int | None = 20) -> list[FeatureImportance]:
         limit = checked_count(limit, name="limit", default=20, most=10_000)
-        return [FeatureImportance(feature=f.feature, importance=f.importance)
-                for f in self.details.feature_importances[:limit]]
+        return [
+            FeatureImportance(feature=f.feature, importance=f.importance)
+            for f in self.details.feature_importances[:limit]
+        ]
 
     @strawberry.field(description="The input signature predict checks rows against")
     def features(self) -> list[ModelFeature]:
-        return [ModelFeature(name=f.name, semantic_type=SemanticType(f.semantic_type), required=f.required,
-                             allowed_values=f.allowed_values, min=f.min, max=f.max)
-                for f in self.details.features]
+        return [
+            ModelFeature(
+                name=f.name,
+                semantic_type=SemanticType(f.semantic_type),
+                required=f.required,
+                allowed_values=f.allowed_values,
+                min=f.min,
+                max=f.max,
+            )
+            for f in self.details.features
+        ]
 
     @strawberry.field
     def classes(self) -> list[str] | None:
@@ -173,17 +205,28 @@ class Model(Node):
 
     @strawberry.field(description="Every candidate compared, with its cross-validation score")
     def leaderboard(self) -> list[Candidate]:
-        return [Candidate(algorithm=Algorithm(c.algorithm), params=None if c.params is None else JSON(c.params),
-                          metric=c.metric, score=c.score, std=c.std, fit_seconds=c.fit_seconds, rows=c.rows,
-                          selected=c.selected)
-                for c in self.details.leaderboard]
+        return [
+            Candidate(
+                algorithm=Algorithm(c.algorithm),
+                params=None if c.params is None else JSON(c.params),
+                metric=c.metric,
+                score=c.score,
+                std=c.std,
+                fit_seconds=c.fit_seconds,
+                rows=c.rows,
+                selected=c.selected,
+            )
+            for c in self.details.leaderboard
+        ]
 
-    @strawberry.field(description="A signed, expiring link. JOBLIB: the whole pipeline (joblib.load); PICKLE: the "
-                                  "same pipeline for plain pickle.load — like joblib, never load a file you do not "
-                                  "trust, it can run any code; SKOPS: loads with "
-                                  "skops.io.load and the trusted types listed in the README; ONNX: one input per "
-                                  "feature (float32 or string, [N, 1]); not for models with date features",
-                      extensions=[ServiceErrors()])
+    @strawberry.field(
+        description="A signed, expiring link. JOBLIB: the whole pipeline (joblib.load); PICKLE: the "
+        "same pipeline for plain pickle.load — like joblib, never load a file you do not "
+        "trust, it can run any code; SKOPS: loads with "
+        "skops.io.load and the trusted types listed in the README; ONNX: one input per "
+        "feature (float32 or string, [N, 1]); not for models with date features",
+        extensions=[ServiceErrors()],
+    )
     async def export_url(self, info: strawberry.Info, format: ModelFormat | None = ModelFormat.JOBLIB) -> str:
         return await export_link(info, self.row, format)
 
@@ -202,44 +245,52 @@ async def export_link(info: strawberry.Info, row: ModelRow, format: ModelFormat 
     await asyncio.to_thread(export.check_exportable, data_dir, row, fmt)
     if fmt == "ONNX":  # convert now, so a pipeline that does not convert is a typed error, not a broken link
         await asyncio.to_thread(export.export_path, data_dir, row, fmt)
-    return signed_link(info, f"/files/models/{row.id}.{fmt.lower()}", owner_id=row.owner_id,
-                       kind="model", object_id=row.id, fmt=fmt)
+    return signed_link(
+        info, f"/files/models/{row.id}.{fmt.lower()}", owner_id=row.owner_id, kind="model", object_id=row.id, fmt=fmt
+    )
 
 
 @strawberry.input
 class TrainModelInput:
     dataset_id: strawberry.ID
     target: str
-    task: Optional[Task] = strawberry.field(default=None, description="Detected when absent")
-    algorithms: Optional[list[Algorithm]] = strawberry.field(
-        default=None, description="AUTO when absent: compare candidates with cross-validation, keep the best")
-    features: Optional[list[str]] = strawberry.field(default=None, description="All other usable columns when absent")
-    test_size: Optional[float] = 0.2
-    cv_folds: Optional[int] = 5
-    time_budget_seconds: Optional[float] = None
-    seed: Optional[int] = 0
-    name: Optional[str] = None
+    task: Task | None = strawberry.field(default=None, description="Detected when absent")
+    algorithms: list[Algorithm] | None = strawberry.field(
+        default=None, description="AUTO when absent: compare candidates with cross-validation, keep the best"
+    )
+    features: list[str] | None = strawberry.field(default=None, description="All other usable columns when absent")
+    test_size: float | None = 0.2
+    cv_folds: int | None = 5
+    time_budget_seconds: float | None = None
+    seed: int | None = 0
+    name: str | None = None
     priority: JobPriority = priority_input()
 
 
 @strawberry.type
 class TrainModelPayload:
-    model: Optional[Model] = None
-    job: Optional[Job] = None
+    model: Model | None = None
+    job: Job | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-MODEL_REFERENCE = ("A model id, or a registered model: 'churn@champion' (where its alias points, resolved once for "
-                   "the whole request) or 'churn/3' (its version 3)")
+MODEL_REFERENCE = (
+    "A model id, or a registered model: 'churn@champion' (where its alias points, resolved once for "
+    "the whole request) or 'churn/3' (its version 3)"
+)
 
 
 @strawberry.input
 class PredictInput:
     model_id: strawberry.ID = strawberry.field(description=MODEL_REFERENCE)
     rows: list[JSON] = strawberry.field(description='Each row: {"column": value, ...} in the raw dataset shape')
-    explain: Optional[bool] = strawberry.field(default=False, description=(
-        "Also each feature's contribution to each prediction (Prediction.explanation); at most 50 rows when the "
-        "model's method is KERNEL_SHAP"))
+    explain: bool | None = strawberry.field(
+        default=False,
+        description=(
+            "Also each feature's contribution to each prediction (Prediction.explanation); at most 50 rows when the "
+            "model's method is KERNEL_SHAP"
+        ),
+    )
 
 
 @strawberry.type
@@ -252,30 +303,51 @@ class ClassProbability:
 class OutputSpace(Enum):
     VALUE = strawberry.enum_value("VALUE", description="Regression: the predicted value, in the target's units")
     PROBABILITY = strawberry.enum_value("PROBABILITY", description="The class's predicted probability")
-    LOG_ODDS = strawberry.enum_value("LOG_ODDS", description=(
-        "Two classes: log(p / (1 - p)) of the class's probability p; the two classes' explanations are each "
-        "other's negation"))
-    MULTICLASS_LOGIT = strawberry.enum_value("MULTICLASS_LOGIT", description=(
-        "More than two classes: the per-class score softmax turns into probabilities (p_k = exp(s_k) / sum exp(s))"))
+    LOG_ODDS = strawberry.enum_value(
+        "LOG_ODDS",
+        description=(
+            "Two classes: log(p / (1 - p)) of the class's probability p; the two classes' explanations are each "
+            "other's negation"
+        ),
+    )
+    MULTICLASS_LOGIT = strawberry.enum_value(
+        "MULTICLASS_LOGIT",
+        description=(
+            "More than two classes: the per-class score softmax turns into probabilities (p_k = exp(s_k) / sum exp(s))"
+        ),
+    )
 
 
 @strawberry.enum(description="How the contributions were computed")
 class ExplanationMethod(Enum):
-    LINEAR_EXACT = strawberry.enum_value("LINEAR_EXACT", description=(
-        "Linear models, exact: coefficient x (transformed value - its mean over a training sample), one-hot levels "
-        "and date parts summed to the input feature they came from"))
-    TREE_SHAP = strawberry.enum_value("TREE_SHAP", description=(
-        "Tree ensembles: exact Shapley values of the trees (TreeSHAP, path-dependent, from the shap library)"))
-    KERNEL_SHAP = strawberry.enum_value("KERNEL_SHAP", description=(
-        "Any other model: KernelSHAP approximation within the stated budget (evaluationsPerRow coalitions, each "
-        "averaged over backgroundRows training rows)"))
+    LINEAR_EXACT = strawberry.enum_value(
+        "LINEAR_EXACT",
+        description=(
+            "Linear models, exact: coefficient x (transformed value - its mean over a training sample), one-hot levels "
+            "and date parts summed to the input feature they came from"
+        ),
+    )
+    TREE_SHAP = strawberry.enum_value(
+        "TREE_SHAP",
+        description=(
+            "Tree ensembles: exact Shapley values of the trees (TreeSHAP, path-dependent, from the shap library)"
+        ),
+    )
+    KERNEL_SHAP = strawberry.enum_value(
+        "KERNEL_SHAP",
+        description=(
+            "Any other model: KernelSHAP approximation within the stated budget (evaluationsPerRow coalitions, each "
+            "averaged over backgroundRows training rows)"
+        ),
+    )
 
 
 @strawberry.type
 class FeatureContribution:
     feature: str = strawberry.field(description="An input feature of the model's signature")
-    contribution: float = strawberry.field(description="How much this feature's value moved the output from the "
-                                                       "base value, in the output space")
+    contribution: float = strawberry.field(
+        description="How much this feature's value moved the output from the base value, in the output space"
+    )
 
 
 @strawberry.type
@@ -292,17 +364,30 @@ class Explanation:
     output_space: OutputSpace
     exact: bool = strawberry.field(description="False for KERNEL_SHAP: the values are estimated, their sum is exact")
     evaluations_per_row: int | None = strawberry.field(description="KERNEL_SHAP's budget: coalitions evaluated per row")
-    background_rows: int | None = strawberry.field(description="KERNEL_SHAP: training rows each evaluation averages over")
+    background_rows: int | None = strawberry.field(
+        description="KERNEL_SHAP: training rows each evaluation averages over"
+    )
     outputs: list[ExplainedOutput] = strawberry.field(description="One per class (classification), else one")
 
     @classmethod
-    def from_result(cls, row: Any) -> "Explanation":
+    def from_result(cls, row: Any) -> Explanation:
         """From services.modeling.explain.RowExplanation."""
-        return cls(method=ExplanationMethod(row.method), output_space=OutputSpace(row.output_space), exact=row.exact,
-                   evaluations_per_row=row.evaluations_per_row, background_rows=row.background_rows,
-                   outputs=[ExplainedOutput(label=o.label, base_value=o.base_value, output=o.output,
-                                            contributions=[FeatureContribution(feature=f, contribution=c)
-                                                           for f, c in o.contributions]) for o in row.outputs])
+        return cls(
+            method=ExplanationMethod(row.method),
+            output_space=OutputSpace(row.output_space),
+            exact=row.exact,
+            evaluations_per_row=row.evaluations_per_row,
+            background_rows=row.background_rows,
+            outputs=[
+                ExplainedOutput(
+                    label=o.label,
+                    base_value=o.base_value,
+                    output=o.output,
+                    contributions=[FeatureContribution(feature=f, contribution=c) for f, c in o.contributions],
+                )
+                for o in row.outputs
+            ],
+        )
 
 
 @strawberry.type
@@ -322,7 +407,11 @@ class PredictPayload:
 class PredictDatasetInput:
     model_id: strawberry.ID = strawberry.field(description=MODEL_REFERENCE)
     dataset_id: strawberry.ID
-    explain: Optional[bool] = strawberry.field(default=False, description=(
-        "Also write each feature's contribution: columns contrib__<feature> and base_value (regression), or "
-        "contrib__<class>__<feature> and base_value__<class> per class; models with an exact method only"))
+    explain: bool | None = strawberry.field(
+        default=False,
+        description=(
+            "Also write each feature's contribution: columns contrib__<feature> and base_value (regression), or "
+            "contrib__<class>__<feature> and base_value__<class> per class; models with an exact method only"
+        ),
+    )
     priority: JobPriority = priority_input()

@@ -1,20 +1,19 @@
 """Monitoring types: a served model's windows (counts, predictions, drift of the served inputs against its
 training data), its monitor (the alerting threshold) and the alerts raised."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 import strawberry
 
+from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
+from schema.common import UserError, to_global_id
+from schema.models import Model
 from services import drift
 from services.monitoring.service import MonitorReport, WindowReport
 from services.storage.tables import ModelAlert as AlertRow
 from services.storage.tables import ModelMonitor as MonitorRow
-
-from schema.common import UserError, to_global_id
-from schema.models import Model
-from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
 
 
 @strawberry.type(description="One column's drift between the training data and what was served")
@@ -29,10 +28,17 @@ class FeatureDrift:
     current_count: int = strawberry.field(description="Served values compared (the window's sample)")
 
     @classmethod
-    def from_test(cls, test: drift.DriftTest) -> "FeatureDrift":
-        return cls(column=test.column, method=DriftMethod(test.method), statistic=test.statistic,
-                   p_value=test.p_value, threshold=test.threshold, drifted=test.drifted,
-                   reference_count=test.reference_count, current_count=test.current_count)
+    def from_test(cls, test: drift.DriftTest) -> FeatureDrift:
+        return cls(
+            column=test.column,
+            method=DriftMethod(test.method),
+            statistic=test.statistic,
+            p_value=test.p_value,
+            threshold=test.threshold,
+            drifted=test.drifted,
+            reference_count=test.reference_count,
+            current_count=test.current_count,
+        )
 
 
 @strawberry.type
@@ -58,10 +64,16 @@ class ModelAlert:
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: AlertRow) -> "ModelAlert":
-        return cls(id=to_global_id("ModelAlert", row.id), window_start=row.window_start, window_end=row.window_end,
-                   drift_share=row.drift_share, drift_share_threshold=row.drift_share_threshold,
-                   drifted_features=list(row.drifted_features), created_at=row.created_at)
+    def from_row(cls, row: AlertRow) -> ModelAlert:
+        return cls(
+            id=to_global_id("ModelAlert", row.id),
+            window_start=row.window_start,
+            window_end=row.window_end,
+            drift_share=row.drift_share,
+            drift_share_threshold=row.drift_share_threshold,
+            drifted_features=list(row.drifted_features),
+            created_at=row.created_at,
+        )
 
 
 @strawberry.type(description="What a model served in one time window")
@@ -70,70 +82,95 @@ class MonitorWindow:
     end: datetime
     request_count: int = strawberry.field(description="predict calls and predictDataset jobs, exact")
     row_count: int = strawberry.field(description="Rows predicted, exact")
-    sampled_rows: int = strawberry.field(description="Rows in the window's uniform sample, which the drift "
-                                                     "tests and the quantiles use")
-    prediction_counts: Optional[list[PredictionCount]] = strawberry.field(
-        description="Classification: rows per predicted class, exact")
-    prediction_quantiles: Optional[list[PredictionQuantile]] = strawberry.field(
-        description="Regression: quantiles of the predicted values, from the sample")
+    sampled_rows: int = strawberry.field(
+        description="Rows in the window's uniform sample, which the drift tests and the quantiles use"
+    )
+    prediction_counts: list[PredictionCount] | None = strawberry.field(
+        description="Classification: rows per predicted class, exact"
+    )
+    prediction_quantiles: list[PredictionQuantile] | None = strawberry.field(
+        description="Regression: quantiles of the predicted values, from the sample"
+    )
     features: list[FeatureDrift]
     drift_share: float | None = strawberry.field(
-        description="Share of the tested features that drifted; null when nothing could be tested")
-    alert: Optional[ModelAlert] = strawberry.field(description="The alert this window raised, if any")
+        description="Share of the tested features that drifted; null when nothing could be tested"
+    )
+    alert: ModelAlert | None = strawberry.field(description="The alert this window raised, if any")
 
     @classmethod
-    def from_report(cls, report: WindowReport) -> "MonitorWindow":
-        counts = ([PredictionCount(label=k, count=v) for k, v in sorted(report.prediction_counts.items())]
-                  if report.prediction_counts is not None else None)
-        quantiles = ([PredictionQuantile(quantile=q, value=v) for q, v in report.prediction_quantiles]
-                     if report.prediction_quantiles is not None else None)
-        return cls(start=report.start, end=report.end, request_count=report.request_count,
-                   row_count=report.row_count, sampled_rows=report.sampled_rows, prediction_counts=counts,
-                   prediction_quantiles=quantiles, features=[FeatureDrift.from_test(t) for t in report.features],
-                   drift_share=report.drift_share,
-                   alert=ModelAlert.from_row(report.alert) if report.alert is not None else None)
+    def from_report(cls, report: WindowReport) -> MonitorWindow:
+        counts = (
+            [PredictionCount(label=k, count=v) for k, v in sorted(report.prediction_counts.items())]
+            if report.prediction_counts is not None
+            else None
+        )
+        quantiles = (
+            [PredictionQuantile(quantile=q, value=v) for q, v in report.prediction_quantiles]
+            if report.prediction_quantiles is not None
+            else None
+        )
+        return cls(
+            start=report.start,
+            end=report.end,
+            request_count=report.request_count,
+            row_count=report.row_count,
+            sampled_rows=report.sampled_rows,
+            prediction_counts=counts,
+            prediction_quantiles=quantiles,
+            features=[FeatureDrift.from_test(t) for t in report.features],
+            drift_share=report.drift_share,
+            alert=ModelAlert.from_row(report.alert) if report.alert is not None else None,
+        )
 
 
 @strawberry.type(description="A model's alerting rule")
 class MonitorSettings:
     drift_share_threshold: float | None = strawberry.field(
-        description="A closed window whose drift share reaches this raises an alert; null: no alerts")
-    method: Optional[DriftMethod] = strawberry.field(description="Null: chosen per column (as Evidently does)")
+        description="A closed window whose drift share reaches this raises an alert; null: no alerts"
+    )
+    method: DriftMethod | None = strawberry.field(description="Null: chosen per column (as Evidently does)")
     threshold: float | None = strawberry.field(description="The method's threshold; null: its default")
 
     @classmethod
-    def from_row(cls, row: MonitorRow) -> "MonitorSettings":
-        return cls(drift_share_threshold=row.drift_share_threshold,
-                   method=DriftMethod(row.method) if row.method else None, threshold=row.threshold)
+    def from_row(cls, row: MonitorRow) -> MonitorSettings:
+        return cls(
+            drift_share_threshold=row.drift_share_threshold,
+            method=DriftMethod(row.method) if row.method else None,
+            threshold=row.threshold,
+        )
 
 
 @strawberry.type(description="What a served model saw, window by window, newest first")
 class ModelMonitor:
     model: Model = strawberry.field(description="The model version recorded against ('name@alias' resolved)")
     window_minutes: float
-    settings: Optional[MonitorSettings] = strawberry.field(description="Null until setModelMonitor")
+    settings: MonitorSettings | None = strawberry.field(description="Null until setModelMonitor")
     windows: list[MonitorWindow] = strawberry.field(description="Windows with traffic only, newest first")
     alerts: list[ModelAlert] = strawberry.field(description="Alerts of the answered period, newest first")
 
     @classmethod
-    def from_report(cls, report: MonitorReport) -> "ModelMonitor":
-        return cls(model=Model.from_row(report.model), window_minutes=report.window_minutes,
-                   settings=MonitorSettings.from_row(report.monitor) if report.monitor is not None else None,
-                   windows=[MonitorWindow.from_report(w) for w in report.windows],
-                   alerts=[ModelAlert.from_row(a) for a in report.alerts])
+    def from_report(cls, report: MonitorReport) -> ModelMonitor:
+        return cls(
+            model=Model.from_row(report.model),
+            window_minutes=report.window_minutes,
+            settings=MonitorSettings.from_row(report.monitor) if report.monitor is not None else None,
+            windows=[MonitorWindow.from_report(w) for w in report.windows],
+            alerts=[ModelAlert.from_row(a) for a in report.alerts],
+        )
 
 
 @strawberry.input
 class SetModelMonitorInput:
     model_id: strawberry.ID = strawberry.field(description="A model id, 'name@alias' or 'name/version'")
     drift_share_threshold: float | None = strawberry.field(
-        default=None, description="Above 0, at most 1; null: record and report, never alert")
-    method: Optional[DriftMethod] = strawberry.field(default=None, description="Null: chosen per column")
+        default=None, description="Above 0, at most 1; null: record and report, never alert"
+    )
+    method: DriftMethod | None = strawberry.field(default=None, description="Null: chosen per column")
     threshold: float | None = strawberry.field(default=None, description="The method's threshold (needs `method`)")
 
 
 @strawberry.type
 class SetModelMonitorPayload:
-    model: Optional[Model] = None
-    settings: Optional[MonitorSettings] = None
+    model: Model | None = None
+    settings: MonitorSettings | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)

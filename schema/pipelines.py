@@ -1,22 +1,14 @@
 """Pipeline types and inputs: a source, optional steps and a sink, saved and rerunnable."""
+
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Optional, cast
+from typing import TYPE_CHECKING, cast
 
 import strawberry
 from strawberry.scalars import JSON
-
-from services.pagination import checked_count
-from services import pipelines
-from services.pipelines import service as pipeline_service
-from services.pipelines import sinks
-from services.pipelines.results import CheckResult
-from services.pipelines.service import pipeline_config, run_config
-from services.storage.tables import Pipeline as PipelineRow
-from services.storage.tables import PipelineRun as RunRow
 
 from schema.checks import CheckFailure, CheckRule, PipelineCheckInput, PipelineCheckResult
 from schema.common import Connection, Node, ServiceErrors, to_global_id
@@ -24,7 +16,14 @@ from schema.config_shapes import shown_config
 from schema.datasets import Column, Dataset, Table
 from schema.jobs import Job, JobPriority, priority_input
 from schema.preprocessing import PreprocessStepInput
-
+from services import pipelines
+from services.pagination import checked_count
+from services.pipelines import service as pipeline_service
+from services.pipelines import sinks
+from services.pipelines.results import CheckResult
+from services.pipelines.service import pipeline_config, run_config
+from services.storage.tables import Pipeline as PipelineRow
+from services.storage.tables import PipelineRun as RunRow
 
 DELAY_DESCRIPTION = "Seconds to wait between one page's request and the next (politeness; at most 60)"
 
@@ -39,34 +38,47 @@ class SourceFormat(Enum):
 @strawberry.input
 class HttpSourceInput:
     url: str
-    method: Optional[str] = "GET"
-    headers: Optional[JSON] = strawberry.field(default=None, description="Stored; shown masked in `config`")
-    params: Optional[JSON] = None
-    records_path: Optional[str] = strawberry.field(default=None, description="Dotted path to the list of records")
-    next_page_path: Optional[str] = strawberry.field(default=None, description="Dotted path to the next page's URL")
-    cursor_path: Optional[str] = strawberry.field(default=None, description=(
-        "Dotted path to the next page's cursor in each reply; sent back as the query parameter `cursorParam` "
-        "until a reply has none"))
-    cursor_param: Optional[str] = None
-    page_param: Optional[str] = strawberry.field(default=None, description=(
-        "Query parameter for a page number, from `firstPage` up, until a page has no records"))
-    first_page: Optional[int] = strawberry.field(default=None, description="With pageParam; 1 when left out")
-    offset_param: Optional[str] = strawberry.field(default=None, description=(
-        "Query parameter for an offset: 0, then advanced by the records each page held, until a page has none"))
-    max_pages: Optional[int] = 100
-    retries: Optional[int] = strawberry.field(default=3, description="On connection errors, 429 and 5xx, with "
-                                                                     "exponential backoff, jitter and Retry-After")
-    timeout_seconds: Optional[float] = 30
-    delay_seconds: Optional[float] = strawberry.field(default=0, description=DELAY_DESCRIPTION)
-    format: Optional[SourceFormat] = strawberry.field(default=SourceFormat.AUTO, description=(
-        "AUTO: CSV when the reply says text/csv (or the URL ends in .csv, .tsv, .csv.gz), JSON otherwise"))
+    method: str | None = "GET"
+    headers: JSON | None = strawberry.field(default=None, description="Stored; shown masked in `config`")
+    params: JSON | None = None
+    records_path: str | None = strawberry.field(default=None, description="Dotted path to the list of records")
+    next_page_path: str | None = strawberry.field(default=None, description="Dotted path to the next page's URL")
+    cursor_path: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Dotted path to the next page's cursor in each reply; sent back as the query parameter `cursorParam` "
+            "until a reply has none"
+        ),
+    )
+    cursor_param: str | None = None
+    page_param: str | None = strawberry.field(
+        default=None,
+        description=("Query parameter for a page number, from `firstPage` up, until a page has no records"),
+    )
+    first_page: int | None = strawberry.field(default=None, description="With pageParam; 1 when left out")
+    offset_param: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Query parameter for an offset: 0, then advanced by the records each page held, until a page has none"
+        ),
+    )
+    max_pages: int | None = 100
+    retries: int | None = strawberry.field(
+        default=3, description="On connection errors, 429 and 5xx, with exponential backoff, jitter and Retry-After"
+    )
+    timeout_seconds: float | None = 30
+    delay_seconds: float | None = strawberry.field(default=0, description=DELAY_DESCRIPTION)
+    format: SourceFormat | None = strawberry.field(
+        default=SourceFormat.AUTO,
+        description=("AUTO: CSV when the reply says text/csv (or the URL ends in .csv, .tsv, .csv.gz), JSON otherwise"),
+    )
 
 
 @strawberry.input
 class ScrapeFieldInput:
     name: str
     selector: str = strawberry.field(description="CSS selector inside the row ('' for the row itself)")
-    attribute: Optional[str] = strawberry.field(default=None, description="e.g. href; relative links are made absolute")
+    attribute: str | None = strawberry.field(default=None, description="e.g. href; relative links are made absolute")
 
 
 @strawberry.input
@@ -74,17 +86,23 @@ class ScrapeSourceInput:
     url: str
     row_selector: str
     fields: list[ScrapeFieldInput]
-    next_page_selector: Optional[str] = strawberry.field(
-        default=None, description="CSS selector of the link to the next page (its href, resolved against the "
-                                  "page's URL); pages are followed until there is none, a URL repeats, or maxPages")
-    max_pages: Optional[int] = strawberry.field(default=None, description="With nextPageSelector: at most this "
-                                                                          "many pages (default 100)")
-    headers: Optional[JSON] = strawberry.field(default=None, description=(
-        "Request headers (cookies, a token, a User-Agent of your own); stored, shown masked in `config`"))
-    retries: Optional[int] = strawberry.field(default=3, description="On connection errors, 429 and 5xx, with "
-                                                                     "exponential backoff, jitter and Retry-After")
-    timeout_seconds: Optional[float] = 30
-    delay_seconds: Optional[float] = strawberry.field(default=0, description=DELAY_DESCRIPTION)
+    next_page_selector: str | None = strawberry.field(
+        default=None,
+        description="CSS selector of the link to the next page (its href, resolved against the "
+        "page's URL); pages are followed until there is none, a URL repeats, or maxPages",
+    )
+    max_pages: int | None = strawberry.field(
+        default=None, description="With nextPageSelector: at most this many pages (default 100)"
+    )
+    headers: JSON | None = strawberry.field(
+        default=None,
+        description=("Request headers (cookies, a token, a User-Agent of your own); stored, shown masked in `config`"),
+    )
+    retries: int | None = strawberry.field(
+        default=3, description="On connection errors, 429 and 5xx, with exponential backoff, jitter and Retry-After"
+    )
+    timeout_seconds: float | None = 30
+    delay_seconds: float | None = strawberry.field(default=0, description=DELAY_DESCRIPTION)
 
 
 @strawberry.input
@@ -92,18 +110,20 @@ class DatasetSourceInput:
     dataset_id: strawberry.ID
 
 
-@strawberry.input(description="A CSV file on the server, under one of ASSAY_IMPORT_DIRS (administrators only; "
-                                   "symlinks are resolved and must stay inside)")
+@strawberry.input(
+    description="A CSV file on the server, under one of ASSAY_IMPORT_DIRS (administrators only; "
+    "symlinks are resolved and must stay inside)"
+)
 class FileSourceInput:
     path: str = strawberry.field(description="Absolute, or relative to an import directory")
 
 
 @strawberry.input(one_of=True)
 class SourceInput:
-    dataset: Optional[DatasetSourceInput] = strawberry.UNSET
-    http: Optional[HttpSourceInput] = strawberry.UNSET
-    scrape: Optional[ScrapeSourceInput] = strawberry.UNSET
-    file: Optional[FileSourceInput] = strawberry.UNSET
+    dataset: DatasetSourceInput | None = strawberry.UNSET
+    http: HttpSourceInput | None = strawberry.UNSET
+    scrape: ScrapeSourceInput | None = strawberry.UNSET
+    file: FileSourceInput | None = strawberry.UNSET
 
 
 @strawberry.input
@@ -119,25 +139,30 @@ class ParquetSinkInput:
 @strawberry.input(description="A table in your own SQLite file under the data directory")
 class SqliteSinkInput:
     table: str
-    mode: Optional[str] = strawberry.field(default="replace", description=(
-        "replace, append or upsert (update the row with the same `key`, insert the others)"))
-    key: Optional[list[str]] = strawberry.field(default=None, description=(
-        "Columns that identify a row: the table's primary key. Needed by upsert; not taken by append"))
-    indexes: Optional[list[list[str]]] = strawberry.field(default=None, description=(
-        "Indexes to keep on the table, each over one or more columns; created when missing"))
+    mode: str | None = strawberry.field(
+        default="replace",
+        description=("replace, append or upsert (update the row with the same `key`, insert the others)"),
+    )
+    key: list[str] | None = strawberry.field(
+        default=None,
+        description=("Columns that identify a row: the table's primary key. Needed by upsert; not taken by append"),
+    )
+    indexes: list[list[str]] | None = strawberry.field(
+        default=None, description=("Indexes to keep on the table, each over one or more columns; created when missing")
+    )
 
 
 @strawberry.input(one_of=True)
 class SinkInput:
-    dataset: Optional[DatasetSinkInput] = strawberry.UNSET
-    parquet: Optional[ParquetSinkInput] = strawberry.UNSET
-    sqlite: Optional[SqliteSinkInput] = strawberry.UNSET
+    dataset: DatasetSinkInput | None = strawberry.UNSET
+    parquet: ParquetSinkInput | None = strawberry.UNSET
+    sqlite: SqliteSinkInput | None = strawberry.UNSET
 
 
 @strawberry.input(description="Run the pipeline every `intervalSeconds`, the first time that long after saving")
 class ScheduleInput:
     interval_seconds: int = strawberry.field(description="At least ASSAY_MIN_SCHEDULE_SECONDS (60 by default)")
-    paused: Optional[bool] = strawberry.field(default=False, description="Keep the schedule but start nothing")
+    paused: bool | None = strawberry.field(default=False, description="Keep the schedule but start nothing")
 
 
 @strawberry.type
@@ -157,24 +182,27 @@ class RunTrigger(Enum):
 class CreatePipelineInput:
     name: str
     source: SourceInput
-    steps: Optional[list[PreprocessStepInput]] = None
+    steps: list[PreprocessStepInput] | None = None
     sink: SinkInput
-    checks: Optional[list[PipelineCheckInput]] = strawberry.field(default=None, description=(
-        "Data checks on the output before it is stored"))
-    schedule: Optional[ScheduleInput] = strawberry.field(default=None, description="Run it on its own, regularly")
+    checks: list[PipelineCheckInput] | None = strawberry.field(
+        default=None, description=("Data checks on the output before it is stored")
+    )
+    schedule: ScheduleInput | None = strawberry.field(default=None, description="Run it on its own, regularly")
 
 
 @strawberry.input
 class UpdatePipelineInput:
     id: strawberry.ID
-    name: Optional[str] = None
-    source: Optional[SourceInput] = None
-    steps: Optional[list[PreprocessStepInput]] = None
-    sink: Optional[SinkInput] = None
-    checks: Optional[list[PipelineCheckInput]] = strawberry.field(default=None, description=(
-        "Replaces the checks; [] removes them"))
-    schedule: Optional[ScheduleInput] = strawberry.field(default=strawberry.UNSET, description=(
-        "Replaces the schedule; null removes it; left out, it stays as it is"))
+    name: str | None = None
+    source: SourceInput | None = None
+    steps: list[PreprocessStepInput] | None = None
+    sink: SinkInput | None = None
+    checks: list[PipelineCheckInput] | None = strawberry.field(
+        default=None, description=("Replaces the checks; [] removes them")
+    )
+    schedule: ScheduleInput | None = strawberry.field(
+        default=strawberry.UNSET, description=("Replaces the schedule; null removes it; left out, it stays as it is")
+    )
 
 
 @strawberry.input
@@ -183,13 +211,15 @@ class RunPipelineInput:
     priority: JobPriority = priority_input()
 
 
-@strawberry.input(description="A Parquet or SQLite sink's output as a new dataset, to profile, chart, train or "
-                              "analyse like an upload")
+@strawberry.input(
+    description="A Parquet or SQLite sink's output as a new dataset, to profile, chart, train or analyse like an upload"
+)
 class ImportPipelineOutputInput:
     pipeline_id: strawberry.ID
-    run_id: Optional[strawberry.ID] = strawberry.field(default=None, description="Default: the last successful run. "
-                                                       "A SQLite sink's table is read as it is now")
-    name: Optional[str] = None
+    run_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Default: the last successful run. A SQLite sink's table is read as it is now"
+    )
+    name: str | None = None
     priority: JobPriority = priority_input()
 
 
@@ -214,10 +244,19 @@ class PipelineRun(Node):
     row: strawberry.Private[RunRow]
 
     @classmethod
-    def from_row(cls, row: RunRow) -> "PipelineRun":
-        return cls(id=to_global_id("PipelineRun", row.id), status=RunStatus(row.status), started_at=row.started_at,
-                   finished_at=row.finished_at, rows_in=row.rows_in, rows_out=row.rows_out, version=row.version,
-                   error=row.error, config=cast(JSON, shown_config(run_config(row))), row=row)
+    def from_row(cls, row: RunRow) -> PipelineRun:
+        return cls(
+            id=to_global_id("PipelineRun", row.id),
+            status=RunStatus(row.status),
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            rows_in=row.rows_in,
+            rows_out=row.rows_out,
+            version=row.version,
+            error=row.error,
+            config=cast(JSON, shown_config(run_config(row))),
+            row=row,
+        )
 
     @strawberry.field
     def trigger(self) -> RunTrigger:
@@ -226,15 +265,28 @@ class PipelineRun(Node):
     @strawberry.field(description="Each check rule's result, in the order configured (empty when there are none)")
     def checks(self) -> list[PipelineCheckResult]:
         checks = [CheckResult.model_validate(c) for c in self.row.checks or []]
-        return [PipelineCheckResult(column=c.column, rule=CheckRule(c.rule), expected=c.expected, passed=c.passed,
-                                    failing_rows=c.failing_rows, examples=c.examples, on_fail=CheckFailure(c.on_fail),
-                                    observed=c.observed, suite=c.suite)
-                for c in checks]
+        return [
+            PipelineCheckResult(
+                column=c.column,
+                rule=CheckRule(c.rule),
+                expected=c.expected,
+                passed=c.passed,
+                failing_rows=c.failing_rows,
+                examples=c.examples,
+                on_fail=CheckFailure(c.on_fail),
+                observed=c.observed,
+                suite=c.suite,
+            )
+            for c in checks
+        ]
 
-    @strawberry.field(description=(
-        "A page of what this run stored: its own Parquet version or dataset, so earlier outputs stay readable "
-        "(a SQLite table is shared by the runs: it shows as it is now). Null unless the run succeeded"),
-        extensions=[ServiceErrors()])
+    @strawberry.field(
+        description=(
+            "A page of what this run stored: its own Parquet version or dataset, so earlier outputs stay readable "
+            "(a SQLite table is shared by the runs: it shows as it is now). Null unless the run succeeded"
+        ),
+        extensions=[ServiceErrors()],
+    )
     async def data(self, info: strawberry.Info, offset: int | None = 0, limit: int | None = 20) -> Table | None:
         offset, limit = offset or 0, 20 if limit is None else limit
         return await stored_page(info, self.row, offset=offset, limit=limit)
@@ -263,8 +315,9 @@ async def stored_page(info: strawberry.Info, run: RunRow | None, *, offset: int,
     check_page(info, offset, limit)
     if run is None or run.status != "SUCCEEDED" or not run.output:
         return None
-    names, rows, total = await asyncio.to_thread(sinks.read_output, info.context.settings.resolved_data_dir,
-                                                 run.owner_id, run.output, offset=offset, limit=limit)
+    names, rows, total = await asyncio.to_thread(
+        sinks.read_output, info.context.settings.resolved_data_dir, run.owner_id, run.output, offset=offset, limit=limit
+    )
     return Table(columns=names, rows=rows, offset=offset, total_rows=total)
 
 
@@ -286,26 +339,41 @@ class Pipeline(Node):
     row: strawberry.Private[PipelineRow]
 
     @classmethod
-    def from_row(cls, row: PipelineRow) -> "Pipeline":
-        return cls(id=to_global_id("Pipeline", row.id), name=row.name, created_at=row.created_at,
-                   updated_at=row.updated_at, row=row)
+    def from_row(cls, row: PipelineRow) -> Pipeline:
+        return cls(
+            id=to_global_id("Pipeline", row.id),
+            name=row.name,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
 
     @strawberry.field(description="Null when the pipeline only runs when asked")
     def schedule(self) -> PipelineSchedule | None:
         if self.row.schedule_seconds is None:
             return None
-        return PipelineSchedule(interval_seconds=self.row.schedule_seconds, paused=self.row.schedule_paused,
-                                next_run_at=self.row.next_run_at)
+        return PipelineSchedule(
+            interval_seconds=self.row.schedule_seconds,
+            paused=self.row.schedule_paused,
+            next_run_at=self.row.next_run_at,
+        )
 
     @strawberry.field(description="As given, with header values masked")
     def config(self) -> JSON:
         return cast(JSON, shown_config(pipeline_config(self.row)))
 
     @strawberry.field(extensions=[ServiceErrors()])
-    async def runs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> PipelineRunConnection:
+    async def runs(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> PipelineRunConnection:
         async with info.context.session() as session:
-            page = await pipeline_service.list_runs(session, pipeline_id=self.row.id, first=20 if first is None else first,
-                                                    after=after, max_first=info.context.settings.max_page_size)
+            page = await pipeline_service.list_runs(
+                session,
+                pipeline_id=self.row.id,
+                first=20 if first is None else first,
+                after=after,
+                max_first=info.context.settings.max_page_size,
+            )
         return PipelineRunConnection.from_page(page, PipelineRun.from_row)
 
     async def _last_run(self, info: strawberry.Info, *, succeeded: bool = False) -> RunRow | None:

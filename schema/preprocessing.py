@@ -1,8 +1,9 @@
 """Preprocessing inputs: one @oneOf step type, so each step names exactly one operation."""
+
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -47,23 +48,26 @@ class CastErrorMode(Enum):
 
 @strawberry.input(description="Fill missing values. `columns` absent: every column the strategy applies to.")
 class ImputeStep:
-    columns: Optional[list[str]] = None
+    columns: list[str] | None = None
     strategy: ImputeStrategy
-    value: Optional[JSON] = strawberry.field(default=None, description="For CONSTANT; must fit the columns' type")
-    order_by: Optional[str] = strawberry.field(default=None, description="A DATETIME column to order FFILL, BFILL "
-                                                                         "and INTERPOLATE by (row order otherwise)")
+    value: JSON | None = strawberry.field(default=None, description="For CONSTANT; must fit the columns' type")
+    order_by: str | None = strawberry.field(
+        default=None, description="A DATETIME column to order FFILL, BFILL and INTERPOLATE by (row order otherwise)"
+    )
 
 
-@strawberry.input(description="LABEL/ORDINAL: codes in sorted level order; ONE_HOT: one 0/1 column per level "
-                              "(at most 20, the rest in <column>_other)")
+@strawberry.input(
+    description="LABEL/ORDINAL: codes in sorted level order; ONE_HOT: one 0/1 column per level "
+    "(at most 20, the rest in <column>_other)"
+)
 class EncodeStep:
-    columns: Optional[list[str]] = None
+    columns: list[str] | None = None
     strategy: EncodeStrategy
 
 
 @strawberry.input
 class ScaleStep:
-    columns: Optional[list[str]] = None
+    columns: list[str] | None = None
     strategy: ScaleStrategy
 
 
@@ -81,33 +85,39 @@ class RenameColumnsStep:
 class CastStep:
     column: str
     to: SemanticType
-    format: Optional[str] = strawberry.field(default=None, description="strftime format for DATETIME, e.g. %d/%m/%Y")
-    on_error: Optional[CastErrorMode] = strawberry.field(
-        default=CastErrorMode.FAIL, description="FAIL refuses the job with the count and a sample; NULL sets them to null")
+    format: str | None = strawberry.field(default=None, description="strftime format for DATETIME, e.g. %d/%m/%Y")
+    on_error: CastErrorMode | None = strawberry.field(
+        default=CastErrorMode.FAIL,
+        description="FAIL refuses the job with the count and a sample; NULL sets them to null",
+    )
 
 
 @strawberry.input
 class DatetimeFeaturesStep:
-    columns: Optional[list[str]] = None
-    parts: Optional[list[str]] = strawberry.field(
-        default=None, description="year, quarter, month, day, weekday, hour, minute, is_weekend, epoch "
-                                  "(default year, month, day, weekday)")
+    columns: list[str] | None = None
+    parts: list[str] | None = strawberry.field(
+        default=None,
+        description="year, quarter, month, day, weekday, hour, minute, is_weekend, epoch "
+        "(default year, month, day, weekday)",
+    )
 
 
 @strawberry.input
 class DropDuplicatesStep:
-    columns: Optional[list[str]] = None
+    columns: list[str] | None = None
 
 
 @strawberry.input
 class ClipOutliersStep:
-    columns: Optional[list[str]] = None
-    factor: Optional[float] = 1.5
+    columns: list[str] | None = None
+    factor: float | None = 1.5
 
 
-@strawberry.input(description="A column computed row by row from an expression: column names, literals, arithmetic, "
-                                   "comparisons, AND/OR/NOT, IN, BETWEEN, LIKE, IS NULL, CASE, CAST and string, number "
-                                   "and date functions (docs/expressions.md). Evaluated by DuckDB, never by Python.")
+@strawberry.input(
+    description="A column computed row by row from an expression: column names, literals, arithmetic, "
+    "comparisons, AND/OR/NOT, IN, BETWEEN, LIKE, IS NULL, CASE, CAST and string, number "
+    "and date functions (docs/expressions.md). Evaluated by DuckDB, never by Python."
+)
 class DeriveStep:
     name: str = strawberry.field(description="The new column's name; an existing column of that name is replaced")
     expression: str = strawberry.field(description="e.g. CASE WHEN price > 100 THEN 'high' ELSE 'low' END")
@@ -115,29 +125,38 @@ class DeriveStep:
 
 @strawberry.input(one_of=True)
 class PreprocessStepInput:
-    impute: Optional[ImputeStep] = strawberry.UNSET
-    encode: Optional[EncodeStep] = strawberry.UNSET
-    scale: Optional[ScaleStep] = strawberry.UNSET
-    drop_columns: Optional[DropColumnsStep] = strawberry.UNSET
-    rename_columns: Optional[RenameColumnsStep] = strawberry.UNSET
-    cast: Optional[CastStep] = strawberry.UNSET
-    datetime_features: Optional[DatetimeFeaturesStep] = strawberry.UNSET
-    drop_duplicates: Optional[DropDuplicatesStep] = strawberry.UNSET
-    clip_outliers: Optional[ClipOutliersStep] = strawberry.UNSET
-    derive: Optional[DeriveStep] = strawberry.UNSET
+    impute: ImputeStep | None = strawberry.UNSET
+    encode: EncodeStep | None = strawberry.UNSET
+    scale: ScaleStep | None = strawberry.UNSET
+    drop_columns: DropColumnsStep | None = strawberry.UNSET
+    rename_columns: RenameColumnsStep | None = strawberry.UNSET
+    cast: CastStep | None = strawberry.UNSET
+    datetime_features: DatetimeFeaturesStep | None = strawberry.UNSET
+    drop_duplicates: DropDuplicatesStep | None = strawberry.UNSET
+    clip_outliers: ClipOutliersStep | None = strawberry.UNSET
+    derive: DeriveStep | None = strawberry.UNSET
 
 
 @strawberry.input
 class PreprocessDatasetInput:
     dataset_id: strawberry.ID
     steps: list[PreprocessStepInput]
-    name: Optional[str] = None
+    name: str | None = None
     priority: JobPriority = priority_input()
 
 
-STEP_FIELDS = {"impute": "impute", "encode": "encode", "scale": "scale", "drop_columns": "dropColumns",
-               "rename_columns": "renameColumns", "cast": "cast", "datetime_features": "datetimeFeatures",
-               "drop_duplicates": "dropDuplicates", "clip_outliers": "clipOutliers", "derive": "derive"}
+STEP_FIELDS = {
+    "impute": "impute",
+    "encode": "encode",
+    "scale": "scale",
+    "drop_columns": "dropColumns",
+    "rename_columns": "renameColumns",
+    "cast": "cast",
+    "datetime_features": "datetimeFeatures",
+    "drop_duplicates": "dropDuplicates",
+    "clip_outliers": "clipOutliers",
+    "derive": "derive",
+}
 
 
 def step_to_params(step: PreprocessStepInput) -> tuple[str, dict[str, Any]]:

@@ -1,18 +1,17 @@
 """Profile types: per-column statistics, correlations, missing patterns, alerts, plots."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Optional
 
 import strawberry
 from strawberry.scalars import JSON
 
-from services.pagination import checked_count
-from services.profiling import stored
-
 from schema.common import SemanticType, ServiceErrors
 from schema.jobs import JobPriority, priority_input
+from services.pagination import checked_count
+from services.profiling import stored
 
 
 @strawberry.enum
@@ -53,8 +52,11 @@ class PlotKind(Enum):
 
 @strawberry.enum(description="A profile figure that can be approximate or computed on a sample")
 class ProfileFigure(Enum):
-    QUANTILES = strawberry.enum_value("QUANTILES", description="p5, q1, median, q3, p95, iqr, mad, outliers, and "
-                                      "the histogram's bin count (Freedman–Diaconis uses the IQR)")
+    QUANTILES = strawberry.enum_value(
+        "QUANTILES",
+        description="p5, q1, median, q3, p95, iqr, mad, outliers, and "
+        "the histogram's bin count (Freedman–Diaconis uses the IQR)",
+    )
     DISTINCT_COUNT = "DISTINCT_COUNT"
     IS_UNIQUE = "IS_UNIQUE"
     TOP_VALUES = strawberry.enum_value("TOP_VALUES", description="Top values and their counts")
@@ -69,12 +71,15 @@ class EstimateMethod(Enum):
     SAMPLE = strawberry.enum_value("SAMPLE", description="Exact on a seeded sample of rows")
     T_DIGEST = strawberry.enum_value("T_DIGEST", description="DuckDB's approx_quantile sketch over every row")
     HYPERLOGLOG = strawberry.enum_value("HYPERLOGLOG", description="DuckDB's approx_count_distinct over every row")
-    COLUMN_SUBSET = strawberry.enum_value("COLUMN_SUBSET", description="Computed for some columns only (a wide "
-                                          "table): `detail` says which")
+    COLUMN_SUBSET = strawberry.enum_value(
+        "COLUMN_SUBSET", description="Computed for some columns only (a wide table): `detail` says which"
+    )
 
 
-@strawberry.type(description="A figure of the profile that is not exact: how it was estimated and how far off it "
-                             "may be. Figures not listed are exact.")
+@strawberry.type(
+    description="A figure of the profile that is not exact: how it was estimated and how far off it "
+    "may be. Figures not listed are exact."
+)
 class ApproximateFigure:
     figure: ProfileFigure
     column: str | None = strawberry.field(description="The column; null for a table-wide figure")
@@ -83,8 +88,9 @@ class ApproximateFigure:
     sample_rows: int | None = strawberry.field(description="Rows the figure was computed on, for SAMPLE")
     error_bound: float | None = strawberry.field(
         description="QUANTILES: rank error as a share of rows; DISTINCT_COUNT: relative error; TOP_VALUES: error of "
-                    "a value's ratio (95%); CORRELATIONS and KENDALL: 95% interval of a coefficient near 0; null "
-                    "when no bound is stated")
+        "a value's ratio (95%); CORRELATIONS and KENDALL: 95% interval of a coefficient near 0; null "
+        "when no bound is stated"
+    )
     detail: str
 
 
@@ -134,7 +140,7 @@ class Histogram:
 
 @strawberry.type
 class ValueCount:
-    value: Optional[JSON]
+    value: JSON | None
     count: int
     ratio: float
 
@@ -143,7 +149,7 @@ class ValueCount:
 class CorrelationMatrix:
     method: CorrelationMethod
     columns: list[str]
-    values: list[list[Optional[float]]]
+    values: list[list[float | None]]
 
 
 @strawberry.type(description="A set of columns that are missing together in `count` rows")
@@ -186,25 +192,42 @@ class ColumnProfile:
     histogram: Histogram | None
     top: strawberry.Private[list[stored.ValueCount]]
 
-    @strawberry.field(description="The most frequent values, most frequent first (`limit` 0-50)",
-                      extensions=[ServiceErrors()])
+    @strawberry.field(
+        description="The most frequent values, most frequent first (`limit` 0-50)", extensions=[ServiceErrors()]
+    )
     def top_values(self, limit: int | None = 10) -> list[ValueCount]:
-        return [ValueCount(value=v.value, count=v.count, ratio=v.ratio)
-                for v in self.top[:checked_count(limit, name="limit", default=10, most=50)]]
+        return [
+            ValueCount(value=v.value, count=v.count, ratio=v.ratio)
+            for v in self.top[: checked_count(limit, name="limit", default=10, most=50)]
+        ]
 
     @classmethod
-    def from_stored(cls, data: stored.ColumnProfile) -> "ColumnProfile":
+    def from_stored(cls, data: stored.ColumnProfile) -> ColumnProfile:
         when, text, histogram = data.datetime, data.text, data.histogram
-        return cls(name=data.name, semantic_type=SemanticType(data.semantic_type), dtype=data.dtype,
-                   count=data.count, null_count=data.null_count, null_ratio=data.null_ratio,
-                   distinct_count=data.distinct_count, is_unique=data.is_unique,
-                   numeric=NumericStats(**data.numeric.figures()) if data.numeric else None,
-                   datetime=DatetimeStats(min=_when(when.min), max=_when(when.max), range_seconds=when.range_seconds,
-                                          inferred_frequency=when.inferred_frequency) if when else None,
-                   text=TextStats(min_length=text.min_length, max_length=text.max_length,
-                                  mean_length=text.mean_length) if text else None,
-                   histogram=Histogram(edges=histogram.edges, counts=histogram.counts) if histogram else None,
-                   top=data.top_values)
+        return cls(
+            name=data.name,
+            semantic_type=SemanticType(data.semantic_type),
+            dtype=data.dtype,
+            count=data.count,
+            null_count=data.null_count,
+            null_ratio=data.null_ratio,
+            distinct_count=data.distinct_count,
+            is_unique=data.is_unique,
+            numeric=NumericStats(**data.numeric.figures()) if data.numeric else None,
+            datetime=DatetimeStats(
+                min=_when(when.min),
+                max=_when(when.max),
+                range_seconds=when.range_seconds,
+                inferred_frequency=when.inferred_frequency,
+            )
+            if when
+            else None,
+            text=TextStats(min_length=text.min_length, max_length=text.max_length, mean_length=text.mean_length)
+            if text
+            else None,
+            histogram=Histogram(edges=histogram.edges, counts=histogram.counts) if histogram else None,
+            top=data.top_values,
+        )
 
 
 def _when(value: str | None) -> datetime | None:
@@ -221,23 +244,44 @@ class Profile:
     memory_bytes: float = strawberry.field(description="Size of the table in memory (Arrow buffers)")
     generated_at: datetime
     duration_ms: float
-    sampling: JSON = strawberry.field(description="What was computed on a sample, and how many rows it had "
-                                                  "(`approximations` says the same, typed, per figure)")
+    sampling: JSON = strawberry.field(
+        description="What was computed on a sample, and how many rows it had "
+        "(`approximations` says the same, typed, per figure)"
+    )
     data: strawberry.Private[stored.StoredProfile]
 
-    @strawberry.field(description="Every figure that is approximate or sampled (at the job's memory budget), with "
-                                  "its method and error bound; empty when the whole profile is exact")
+    @strawberry.field(
+        description="Every figure that is approximate or sampled (at the job's memory budget), with "
+        "its method and error bound; empty when the whole profile is exact"
+    )
     def approximations(self) -> list[ApproximateFigure]:
-        return [ApproximateFigure(figure=ProfileFigure(a.figure), column=a.column, method=EstimateMethod(a.method),
-                                  rows=a.rows, sample_rows=a.sample_rows, error_bound=a.error_bound, detail=a.detail)
-                for a in self.data.sampling.approximations]
+        return [
+            ApproximateFigure(
+                figure=ProfileFigure(a.figure),
+                column=a.column,
+                method=EstimateMethod(a.method),
+                rows=a.rows,
+                sample_rows=a.sample_rows,
+                error_bound=a.error_bound,
+                detail=a.detail,
+            )
+            for a in self.data.sampling.approximations
+        ]
 
     @classmethod
-    def from_stored(cls, data: stored.StoredProfile) -> "Profile":
-        return cls(row_count=data.row_count, column_count=data.column_count, missing_cells=data.missing_cells,
-                   missing_cells_ratio=data.missing_cells_ratio, duplicate_rows=data.duplicate_rows,
-                   memory_bytes=data.memory_bytes, generated_at=datetime.fromisoformat(data.generated_at),
-                   duration_ms=data.duration_ms, sampling=JSON(data.sampling.as_stored()), data=data)
+    def from_stored(cls, data: stored.StoredProfile) -> Profile:
+        return cls(
+            row_count=data.row_count,
+            column_count=data.column_count,
+            missing_cells=data.missing_cells,
+            missing_cells_ratio=data.missing_cells_ratio,
+            duplicate_rows=data.duplicate_rows,
+            memory_bytes=data.memory_bytes,
+            generated_at=datetime.fromisoformat(data.generated_at),
+            duration_ms=data.duration_ms,
+            sampling=JSON(data.sampling.as_stored()),
+            data=data,
+        )
 
     @strawberry.field
     def columns(self) -> list[ColumnProfile]:
@@ -248,32 +292,43 @@ class Profile:
         match = next((c for c in self.data.columns if c.name == name), None)
         return ColumnProfile.from_stored(match) if match else None
 
-    @strawberry.field(description="PEARSON, SPEARMAN and KENDALL over numeric columns; CRAMERS_V (bias-corrected) "
-                                  "over categorical and boolean ones, on every row up to 100,000 rows, else on a "
-                                  "seeded sample of 100,000; Kendall on a seeded sample of 5,000 of those rows.")
+    @strawberry.field(
+        description="PEARSON, SPEARMAN and KENDALL over numeric columns; CRAMERS_V (bias-corrected) "
+        "over categorical and boolean ones, on every row up to 100,000 rows, else on a "
+        "seeded sample of 100,000; Kendall on a seeded sample of 5,000 of those rows."
+    )
     def correlations(self, method: CorrelationMethod | None = CorrelationMethod.PEARSON) -> CorrelationMatrix:
         method = method or CorrelationMethod.PEARSON
         correlations = self.data.correlations
         values = correlations.values.get(method.value)
-        return CorrelationMatrix(method=method, columns=correlations.columns[method.value] if values else [],
-                                 values=values or [])
+        return CorrelationMatrix(
+            method=method, columns=correlations.columns[method.value] if values else [], values=values or []
+        )
 
-    @strawberry.field(description="The most frequent sets of columns missing together (`limit` 0-50)",
-                      extensions=[ServiceErrors()])
+    @strawberry.field(
+        description="The most frequent sets of columns missing together (`limit` 0-50)", extensions=[ServiceErrors()]
+    )
     def missing_patterns(self, limit: int | None = 10) -> list[MissingPattern]:
         limit = checked_count(limit, name="limit", default=10, most=50)
-        return [MissingPattern(columns=p.columns, count=p.count, ratio=p.ratio) for p in self.data.missing_patterns[:limit]]
+        return [
+            MissingPattern(columns=p.columns, count=p.count, ratio=p.ratio) for p in self.data.missing_patterns[:limit]
+        ]
 
     @strawberry.field
     def alerts(self) -> list[Alert]:
-        return [Alert(kind=AlertKind(a.kind), column=a.column, columns=a.columns, message=a.message, value=a.value)
-                for a in self.data.alerts]
+        return [
+            Alert(kind=AlertKind(a.kind), column=a.column, columns=a.columns, message=a.message, value=a.value)
+            for a in self.data.alerts
+        ]
 
     @strawberry.field(description="Set when a datetime column is monotonic in row order")
     def time_series(self) -> TimeSeriesHint | None:
         hint = self.data.time_series
-        return TimeSeriesHint(column=hint.column, frequency=hint.frequency, monotonic=hint.monotonic,
-                              gaps=hint.gaps) if hint else None
+        return (
+            TimeSeriesHint(column=hint.column, frequency=hint.frequency, monotonic=hint.monotonic, gaps=hint.gaps)
+            if hint
+            else None
+        )
 
 
 @strawberry.type(description="A PNG drawn by the profile job; `url` is signed and expires, like download links.")
@@ -289,5 +344,3 @@ class ProfileDatasetInput:
     plots: bool = strawberry.field(default=True, description="Also draw the PNG plots")
     bins: int | None = strawberry.field(default=None, description="Histogram bins (1-100); Freedman–Diaconis if absent")
     priority: JobPriority = priority_input()
-
-

@@ -1,11 +1,13 @@
 """Registry types: registered models, their versions and aliases, and the history of registrations and moves."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 import strawberry
 
+from schema.common import Connection, SemanticType, ServiceErrors, UserError, to_global_id
+from schema.models import Model, ModelFeature, ModelFormat
 from services import registry
 from services.registry import service as registry_service
 from services.storage.tables import ModelAlias as AliasRow
@@ -13,17 +15,15 @@ from services.storage.tables import ModelVersion as VersionRow
 from services.storage.tables import RegisteredModel as RegisteredRow
 from services.storage.tables import RegistryEvent as EventRow
 
-from schema.common import Connection, SemanticType, ServiceErrors, UserError, to_global_id
-from schema.models import Model, ModelFeature, ModelFormat
-
 # The services' own enum: a kind they record is one the schema declares.
 RegistryEventKind = registry.RegistryEventKind  # made a GraphQL enum in place below (mypy types the class)
-strawberry.enum(RegistryEventKind, name="RegistryEventKind",
-                description="What happened to a registered model")
+strawberry.enum(RegistryEventKind, name="RegistryEventKind", description="What happened to a registered model")
 
 
-@strawberry.type(description="Version n of a registered model: one trained model, fixed once registered. "
-                             "`model` leads on to its metrics, its training dataset version and its job.")
+@strawberry.type(
+    description="Version n of a registered model: one trained model, fixed once registered. "
+    "`model` leads on to its metrics, its training dataset version and its job."
+)
 class ModelVersion:
     id: strawberry.ID
     name: str = strawberry.field(description="The registered model's name")
@@ -31,16 +31,25 @@ class ModelVersion:
     reference: str = strawberry.field(description="'name/version', usable as predict's `model`")
     aliases: list[str] = strawberry.field(description="The aliases pointing here now")
     allow_signature_change: bool = strawberry.field(
-        description="Registered with allowSignatureChange: its input signature differs from the version before")
+        description="Registered with allowSignatureChange: its input signature differs from the version before"
+    )
     comment: str | None
     created_at: datetime
     row: strawberry.Private[VersionRow]
 
     @classmethod
-    def from_row(cls, row: VersionRow, name: str, aliases: list[str]) -> "ModelVersion":
-        return cls(id=to_global_id("ModelVersion", row.id), name=name, version=row.version,
-                   reference=f"{name}/{row.version}", aliases=aliases, allow_signature_change=row.allow_signature_change,
-                   comment=row.comment, created_at=row.created_at, row=row)
+    def from_row(cls, row: VersionRow, name: str, aliases: list[str]) -> ModelVersion:
+        return cls(
+            id=to_global_id("ModelVersion", row.id),
+            name=name,
+            version=row.version,
+            reference=f"{name}/{row.version}",
+            aliases=aliases,
+            allow_signature_change=row.allow_signature_change,
+            comment=row.comment,
+            created_at=row.created_at,
+            row=row,
+        )
 
     @strawberry.field(description="The trained model (null once deleted)")
     async def model(self, info: strawberry.Info) -> Model | None:
@@ -49,8 +58,17 @@ class ModelVersion:
 
     @strawberry.field(description="The input signature as registered")
     def signature(self) -> list[ModelFeature]:
-        return [ModelFeature(name=f["name"], semantic_type=SemanticType(f["semantic_type"]), required=f["required"],
-                             allowed_values=f["allowed_values"], min=f["min"], max=f["max"]) for f in self.row.signature]
+        return [
+            ModelFeature(
+                name=f["name"],
+                semantic_type=SemanticType(f["semantic_type"]),
+                required=f["required"],
+                allowed_values=f["allowed_values"],
+                min=f["min"],
+                max=f["max"],
+            )
+            for f in self.row.signature
+        ]
 
 
 @strawberry.type(description="A movable name for one version of a registered model (champion, staging ...)")
@@ -61,7 +79,7 @@ class ModelAlias:
     updated_at: datetime = strawberry.field(description="When it last moved")
 
     @classmethod
-    def from_row(cls, row: AliasRow, name: str) -> "ModelAlias":
+    def from_row(cls, row: AliasRow, name: str) -> ModelAlias:
         return cls(alias=row.alias, version=row.version, reference=f"{name}@{row.alias}", updated_at=row.updated_at)
 
 
@@ -72,17 +90,26 @@ class RegistryEvent:
     kind: RegistryEventKind
     alias: str | None
     from_version: int | None = strawberry.field(description="Where the alias pointed before (null: it was not set)")
-    to_version: int | None = strawberry.field(description="The version registered, or the alias's new version "
-                                                          "(null: the alias was deleted)")
+    to_version: int | None = strawberry.field(
+        description="The version registered, or the alias's new version (null: the alias was deleted)"
+    )
     comment: str | None
     actor_email: str | None = strawberry.field(description="Who did it, by their email at the time")
     at: datetime
 
     @classmethod
-    def from_row(cls, row: EventRow, name: str) -> "RegistryEvent":
-        return cls(id=to_global_id("RegistryEvent", row.id), name=name, kind=RegistryEventKind(row.kind),
-                   alias=row.alias, from_version=row.from_version, to_version=row.to_version, comment=row.comment,
-                   actor_email=row.actor_email, at=row.created_at)
+    def from_row(cls, row: EventRow, name: str) -> RegistryEvent:
+        return cls(
+            id=to_global_id("RegistryEvent", row.id),
+            name=name,
+            kind=RegistryEventKind(row.kind),
+            alias=row.alias,
+            from_version=row.from_version,
+            to_version=row.to_version,
+            comment=row.comment,
+            actor_email=row.actor_email,
+            at=row.created_at,
+        )
 
 
 ModelVersionConnection = Connection[ModelVersion]
@@ -111,26 +138,44 @@ class RegisteredModel:
     row: strawberry.Private[RegisteredRow]
 
     @classmethod
-    def from_row(cls, row: RegisteredRow) -> "RegisteredModel":
-        return cls(id=to_global_id("RegisteredModel", row.id), name=row.name, description=row.description,
-                   tags=list(row.tags or []), latest_version=row.latest_version, created_at=row.created_at,
-                   updated_at=row.updated_at, row=row)
+    def from_row(cls, row: RegisteredRow) -> RegisteredModel:
+        return cls(
+            id=to_global_id("RegisteredModel", row.id),
+            name=row.name,
+            description=row.description,
+            tags=list(row.tags or []),
+            latest_version=row.latest_version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
 
     @strawberry.field(description="Newest first")
-    async def versions(self, info: strawberry.Info, first: int | None = 20,
-                       after: str | None = None) -> ModelVersionConnection:
+    async def versions(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+    ) -> ModelVersionConnection:
         async with info.context.session() as session:
-            page = await registry_service.list_versions(session, registered_model_id=self.row.id,
-                                                        first=20 if first is None else first, after=after,
-                                                        max_first=info.context.settings.max_page_size)
+            page = await registry_service.list_versions(
+                session,
+                registered_model_id=self.row.id,
+                first=20 if first is None else first,
+                after=after,
+                max_first=info.context.settings.max_page_size,
+            )
         aliases = await _alias_names(info, self.row.id)
-        return ModelVersionConnection.from_page(page, lambda v: ModelVersion.from_row(v, self.name, aliases.get(v.id, [])))
+        return ModelVersionConnection.from_page(
+            page, lambda v: ModelVersion.from_row(v, self.name, aliases.get(v.id, []))
+        )
 
     @strawberry.field
     async def version(self, info: strawberry.Info, number: int) -> ModelVersion | None:
         async with info.context.session() as session:
             row = await registry_service.get_version(session, registered_model_id=self.row.id, version=number)
-        return ModelVersion.from_row(row, self.name, (await _alias_names(info, self.row.id)).get(row.id, [])) if row else None
+        return (
+            ModelVersion.from_row(row, self.name, (await _alias_names(info, self.row.id)).get(row.id, []))
+            if row
+            else None
+        )
 
     @strawberry.field(description="Where each alias points now")
     async def aliases(self, info: strawberry.Info) -> list[ModelAlias]:
@@ -139,23 +184,38 @@ class RegisteredModel:
         return [ModelAlias.from_row(row, self.name) for row in rows]
 
     @strawberry.field(description="Every registration and alias move, newest first; `alias` narrows to one alias")
-    async def history(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
-                      alias: str | None = None) -> RegistryEventConnection:
+    async def history(
+        self, info: strawberry.Info, first: int | None = 20, after: str | None = None, alias: str | None = None
+    ) -> RegistryEventConnection:
         async with info.context.session() as session:
-            page = await registry_service.list_events(session, registered_model_id=self.row.id,
-                                                      first=20 if first is None else first, after=after, alias=alias,
-                                                      max_first=info.context.settings.max_page_size)
+            page = await registry_service.list_events(
+                session,
+                registered_model_id=self.row.id,
+                first=20 if first is None else first,
+                after=after,
+                alias=alias,
+                max_first=info.context.settings.max_page_size,
+            )
         return RegistryEventConnection.from_page(page, lambda e: RegistryEvent.from_row(e, self.name))
 
-    @strawberry.field(description="The version `alias` pointed to at `time` (from the recorded history; a time "
-                                  "without a zone is UTC); null if it pointed nowhere then",
-                      extensions=[ServiceErrors()])
+    @strawberry.field(
+        description="The version `alias` pointed to at `time` (from the recorded history; a time "
+        "without a zone is UTC); null if it pointed nowhere then",
+        extensions=[ServiceErrors()],
+    )
     async def alias_at(self, info: strawberry.Info, alias: str, time: datetime) -> ModelVersion | None:
         async with info.context.session() as session:
             number = await registry_service.alias_at(session, registered_model_id=self.row.id, alias=alias, at=time)
-            row = (await registry_service.get_version(session, registered_model_id=self.row.id, version=number)
-                   if number is not None else None)
-        return ModelVersion.from_row(row, self.name, (await _alias_names(info, self.row.id)).get(row.id, [])) if row else None
+            row = (
+                await registry_service.get_version(session, registered_model_id=self.row.id, version=number)
+                if number is not None
+                else None
+            )
+        return (
+            ModelVersion.from_row(row, self.name, (await _alias_names(info, self.row.id)).get(row.id, []))
+            if row
+            else None
+        )
 
 
 RegisteredModelConnection = Connection[RegisteredModel]
@@ -165,17 +225,18 @@ RegisteredModelConnection = Connection[RegisteredModel]
 class RegisterModelInput:
     model_id: strawberry.ID
     name: str = strawberry.field(description="Made on first use; letters, digits, '_', '-', '.'")
-    description: Optional[str] = strawberry.field(default=None, description="Replaces the name's description if given")
-    tags: Optional[list[str]] = strawberry.field(default=None, description="Replace the name's tags if given")
-    allow_signature_change: Optional[bool] = strawberry.field(
-        default=False, description="Accept an input signature that differs from the previous version's (recorded)")
-    comment: Optional[str] = None
+    description: str | None = strawberry.field(default=None, description="Replaces the name's description if given")
+    tags: list[str] | None = strawberry.field(default=None, description="Replace the name's tags if given")
+    allow_signature_change: bool | None = strawberry.field(
+        default=False, description="Accept an input signature that differs from the previous version's (recorded)"
+    )
+    comment: str | None = None
 
 
 @strawberry.type
 class RegisterModelPayload:
-    registered_model: Optional[RegisteredModel] = None
-    version: Optional[ModelVersion] = None
+    registered_model: RegisteredModel | None = None
+    version: ModelVersion | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -184,32 +245,32 @@ class SetModelAliasInput:
     name: str
     alias: str = strawberry.field(description="Any name you choose: letters, digits, '_', '-', starting with a letter")
     version: int
-    comment: Optional[str] = None
+    comment: str | None = None
 
 
 @strawberry.input
 class DeleteModelAliasInput:
     name: str
     alias: str
-    comment: Optional[str] = None
+    comment: str | None = None
 
 
 @strawberry.type
 class ModelAliasPayload:
-    registered_model: Optional[RegisteredModel] = None
-    alias: Optional[ModelAlias] = strawberry.field(default=None, description="Null after a delete")
-    event: Optional[RegistryEvent] = strawberry.field(default=None, description="The move, as history records it")
+    registered_model: RegisteredModel | None = None
+    alias: ModelAlias | None = strawberry.field(default=None, description="Null after a delete")
+    event: RegistryEvent | None = strawberry.field(default=None, description="The move, as history records it")
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
 class ExportModelInput:
     model: str = strawberry.field(description="'churn@champion', 'churn/3' or a model id")
-    format: Optional[ModelFormat] = ModelFormat.JOBLIB
+    format: ModelFormat | None = ModelFormat.JOBLIB
 
 
 @strawberry.type
 class ExportModelPayload:
-    model: Optional[Model] = strawberry.field(default=None, description="The model the reference named at this moment")
-    url: Optional[str] = strawberry.field(default=None, description="Signed and expiring, as Model.exportUrl")
+    model: Model | None = strawberry.field(default=None, description="The model the reference named at this moment")
+    url: str | None = strawberry.field(default=None, description="Signed and expiring, as Model.exportUrl")
     errors: list[UserError] = strawberry.field(default_factory=list)

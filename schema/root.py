@@ -1,5 +1,6 @@
 """The GraphQL schema: the root types composed from the per-domain operation classes in resolvers/, and its
 extensions."""
+
 from __future__ import annotations
 
 import logging
@@ -8,20 +9,57 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (AddValidationRules, MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, ParserCache,
-                                   QueryDepthLimiter, ValidationCache)
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 
-from resolvers import (analysis, checks, comparisons, datasets, jobs, maintenance, models, monitoring, pipelines,
-                       preprocessing, profiles, registry, sql, system, users, webhooks)
+from resolvers import (
+    analysis,
+    checks,
+    comparisons,
+    datasets,
+    jobs,
+    maintenance,
+    models,
+    monitoring,
+    pipelines,
+    preprocessing,
+    profiles,
+    registry,
+    sql,
+    system,
+    users,
+    webhooks,
+)
 from schema.domain import GraphQLDomain, Made
 from schema.fanout import SharedEventExecutor
 
 # The list of GraphQL domains, each declared once in its resolvers/<domain>.py; the root types' fields follow its order.
 DOMAINS: tuple[GraphQLDomain, ...] = (
-    system.GRAPHQL, users.GRAPHQL, datasets.GRAPHQL, profiles.GRAPHQL, preprocessing.GRAPHQL, models.GRAPHQL,
-    pipelines.GRAPHQL, analysis.GRAPHQL, jobs.GRAPHQL, registry.GRAPHQL, sql.GRAPHQL, maintenance.GRAPHQL,
-    checks.GRAPHQL, comparisons.GRAPHQL, webhooks.GRAPHQL, monitoring.GRAPHQL)
+    system.GRAPHQL,
+    users.GRAPHQL,
+    datasets.GRAPHQL,
+    profiles.GRAPHQL,
+    preprocessing.GRAPHQL,
+    models.GRAPHQL,
+    pipelines.GRAPHQL,
+    analysis.GRAPHQL,
+    jobs.GRAPHQL,
+    registry.GRAPHQL,
+    sql.GRAPHQL,
+    maintenance.GRAPHQL,
+    checks.GRAPHQL,
+    comparisons.GRAPHQL,
+    webhooks.GRAPHQL,
+    monitoring.GRAPHQL,
+)
 
 
 def _root(name: str, parts: list[type | None]) -> type:
@@ -40,8 +78,10 @@ LOADERS = {name: make for d in DOMAINS for name, make in d.loaders.items()}
 if TYPE_CHECKING:
     JobOutput = Any  # to a type checker any of the declared types: the union exists only once domains are read
 else:
-    JobOutput = Annotated[Union[tuple(dict.fromkeys(m.type for made in MADE.values() for m in made))],  # noqa: UP007 (built at run time)
-                          strawberry.union("JobOutput", description="What a job made, by its kind")]
+    JobOutput = Annotated[
+        Union[tuple(dict.fromkeys(m.type for made in MADE.values() for m in made))],  # noqa: UP007 (built at run time)
+        strawberry.union("JobOutput", description="What a job made, by its kind"),
+    ]
 
 
 def should_mask(error: GraphQLError) -> bool:
@@ -91,21 +131,32 @@ class AssaySchema(strawberry.Schema):
             if should_mask(error):
                 error_id = uuid.uuid4().hex[:12]
                 error.extensions = {**(error.extensions or {}), ERROR_ID: error_id}
-                logger.error("Unexpected error %s in operation %s (field %s) for user %s: %s", error_id, operation,
-                             ".".join(map(str, error.path or [])) or "-", user.id if user is not None else "anonymous",
-                             error.message, exc_info=error.original_error)
+                logger.error(
+                    "Unexpected error %s in operation %s (field %s) for user %s: %s",
+                    error_id,
+                    operation,
+                    ".".join(map(str, error.path or [])) or "-",
+                    user.id if user is not None else "anonymous",
+                    error.message,
+                    exc_info=error.original_error,
+                )
 
 
-def create_schema(*, max_depth: int = 10, max_aliases: int = 15, max_tokens: int = 2000,
-                  extensions: tuple[Any, ...] = ()) -> strawberry.Schema:
+def create_schema(
+    *, max_depth: int = 10, max_aliases: int = 15, max_tokens: int = 2000, extensions: tuple[Any, ...] = ()
+) -> strawberry.Schema:
     """`extensions`: the server's own (metrics, tracing), run before the limits so refused operations are seen too."""
     # Parsing and validating a document is a fixed cost of every request (validating predict's took longer
     # than the whole of health), so both are cached by document text. The limiters' rule classes are made
     # once: made per request (as the limiters do), they would be a new cache key each time.
-    limit_rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
-                   *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+    ]
     return AssaySchema(
-        query=Query, mutation=Mutation, subscription=Subscription,
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         execution_context_class=SharedEventExecutor,
         extensions=[

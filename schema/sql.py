@@ -1,7 +1,6 @@
 """Types of `query(sql)`: read-only SQL over the caller's datasets."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import strawberry
 from strawberry.scalars import JSON
@@ -10,8 +9,10 @@ from schema.common import to_global_id
 from services.datasets.sql import QueryResult
 
 
-@strawberry.type(description="A table a query may name: a dataset, by its name (the newest version of a name) "
-                             "or by its id (the ID the API gives). Quote names that are not plain identifiers: \"sales 2024.csv\".")
+@strawberry.type(
+    description="A table a query may name: a dataset, by its name (the newest version of a name) "
+    'or by its id (the ID the API gives). Quote names that are not plain identifiers: "sales 2024.csv".'
+)
 class QueryTable:
     name: str
     dataset_id: strawberry.ID
@@ -26,14 +27,20 @@ class QueryColumn:
 @strawberry.type(description="The answer of one read-only SELECT")
 class SqlResult:
     columns: list[QueryColumn]
-    rows: list[list[Optional[JSON]]] = strawberry.field(description="Row-major; NaN as null, dates ISO strings")
+    rows: list[list[JSON | None]] = strawberry.field(description="Row-major; NaN as null, dates ISO strings")
     truncated: bool = strawberry.field(description="More rows matched than `limit` (or the server's cap) allowed")
     tables: list[QueryTable] = strawberry.field(description="The tables this query could name")
     elapsed_ms: float
 
     @classmethod
-    def from_result(cls, result: QueryResult) -> "SqlResult":
-        return cls(columns=[QueryColumn(name=c.name, type=c.type) for c in result.columns], rows=result.rows,
-                   truncated=result.truncated, elapsed_ms=result.elapsed_ms,
-                   tables=[QueryTable(name=t.name, dataset_id=strawberry.ID(to_global_id("Dataset", t.dataset_id)))
-                           for t in result.tables])
+    def from_result(cls, result: QueryResult) -> SqlResult:
+        return cls(
+            columns=[QueryColumn(name=c.name, type=c.type) for c in result.columns],
+            rows=result.rows,
+            truncated=result.truncated,
+            elapsed_ms=result.elapsed_ms,
+            tables=[
+                QueryTable(name=t.name, dataset_id=strawberry.ID(to_global_id("Dataset", t.dataset_id)))
+                for t in result.tables
+            ],
+        )

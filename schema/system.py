@@ -1,4 +1,5 @@
 """Health and operator types."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,8 +19,9 @@ class Health:
     time: datetime
     active_jobs: int
     database: bool
-    redis: bool | None = strawberry.field(default=None, description="Whether Redis answers a ping; null when "
-                                                                    "ASSAY_REDIS_URL is not configured")
+    redis: bool | None = strawberry.field(
+        default=None, description="Whether Redis answers a ping; null when ASSAY_REDIS_URL is not configured"
+    )
 
 
 @strawberry.type

@@ -1,4 +1,5 @@
 """Account types and inputs."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,11 +7,10 @@ from enum import Enum
 
 import strawberry
 
+from schema.common import Connection, Node, UserError, to_global_id
 from services.storage.tables import LoginEvent as LoginEventRow
 from services.storage.tables import LoginSession as LoginSessionRow
 from services.storage.tables import User as UserRow
-
-from schema.common import Connection, Node, UserError, to_global_id
 
 
 @strawberry.enum
@@ -30,10 +30,16 @@ class User(Node):
     disabled: bool = strawberry.field(description="A disabled account cannot log in; its tokens stop working")
 
     @classmethod
-    def from_row(cls, row: UserRow) -> "User":
-        return cls(id=to_global_id("User", row.id), email=row.email, role=Role(row.role), created_at=row.created_at,
-                   email_verified=row.email_verified_at is not None, last_login_at=row.last_login_at,
-                   disabled=row.disabled_at is not None)
+    def from_row(cls, row: UserRow) -> User:
+        return cls(
+            id=to_global_id("User", row.id),
+            email=row.email,
+            role=Role(row.role),
+            created_at=row.created_at,
+            email_verified=row.email_verified_at is not None,
+            last_login_at=row.last_login_at,
+            disabled=row.disabled_at is not None,
+        )
 
 
 UserConnection = Connection[User]
@@ -49,9 +55,15 @@ class LoginSession:
     current: bool = strawberry.field(description="The session of the token this request carried")
 
     @classmethod
-    def from_row(cls, row: LoginSessionRow, current_id: str | None) -> "LoginSession":
-        return cls(id=strawberry.ID(row.id), created_at=row.created_at, last_used_at=row.updated_at,
-                   address=row.address, user_agent=row.user_agent, current=row.id == current_id)
+    def from_row(cls, row: LoginSessionRow, current_id: str | None) -> LoginSession:
+        return cls(
+            id=strawberry.ID(row.id),
+            created_at=row.created_at,
+            last_used_at=row.updated_at,
+            address=row.address,
+            user_agent=row.user_agent,
+            current=row.id == current_id,
+        )
 
 
 @strawberry.type(description="A login attempt on the account")
@@ -64,9 +76,15 @@ class LoginEvent(Node):
     reason: str | None = strawberry.field(description="Why a failed attempt failed, e.g. WRONG_PASSWORD, DISABLED")
 
     @classmethod
-    def from_row(cls, row: LoginEventRow) -> "LoginEvent":
-        return cls(id=to_global_id("LoginEvent", row.id), at=row.created_at, address=row.address,
-                   user_agent=row.user_agent, success=row.success, reason=row.reason)
+    def from_row(cls, row: LoginEventRow) -> LoginEvent:
+        return cls(
+            id=to_global_id("LoginEvent", row.id),
+            at=row.created_at,
+            address=row.address,
+            user_agent=row.user_agent,
+            success=row.success,
+            reason=row.reason,
+        )
 
 
 LoginEventConnection = Connection[LoginEvent]
@@ -89,8 +107,10 @@ class RefreshTokenInput:
     refresh_token: str
 
 
-@strawberry.type(description="Tokens for a session: send the access token as 'Authorization: Bearer ...'. "
-                             "A refresh token works once; replaying it revokes the whole session.")
+@strawberry.type(
+    description="Tokens for a session: send the access token as 'Authorization: Bearer ...'. "
+    "A refresh token works once; replaying it revokes the whole session."
+)
 class AuthPayload:
     access_token: str | None = None
     refresh_token: str | None = None
@@ -117,8 +137,10 @@ class ChangeEmailInput:
 
 @strawberry.input
 class LogoutInput:
-    refresh_token: str | None = strawberry.field(default=None, description="Ends this token's session; without "
-                                                 "it, the session of the access token this request carries")
+    refresh_token: str | None = strawberry.field(
+        default=None,
+        description="Ends this token's session; without it, the session of the access token this request carries",
+    )
 
 
 @strawberry.input

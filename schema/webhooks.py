@@ -1,24 +1,28 @@
 """Webhook types: a user's endpoints, the events they subscribe to, and each one's delivery log."""
+
 from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Optional
 
 import strawberry
 
+from schema.common import Connection, ServiceErrors, UserError, to_global_id
+from schema.jobs import JobKind, JobStatus
 from services.storage.tables import Webhook as WebhookRow
 from services.storage.tables import WebhookDelivery as DeliveryRow
 from services.webhooks import events, service
 
-from schema.common import Connection, ServiceErrors, UserError, to_global_id
-from schema.jobs import JobKind, JobStatus
-
 # The services' own enum: an event a domain publishes is one the schema declares.
 WebhookEvent = events.WebhookEvent  # made a GraphQL enum in place below (mypy types the class)
-strawberry.enum(WebhookEvent, name="WebhookEvent", description=(
-    "What a webhook can be told about: JOB_FINISHED (any job ending; narrow it with jobKinds and jobStatuses), "
-    "DRIFT_ALERT, VALIDATION_FAILED, PIPELINE_RUN_FINISHED, MODEL_ALIAS_MOVED. Payloads: docs/webhooks.md"))
+strawberry.enum(
+    WebhookEvent,
+    name="WebhookEvent",
+    description=(
+        "What a webhook can be told about: JOB_FINISHED (any job ending; narrow it with jobKinds and jobStatuses), "
+        "DRIFT_ALERT, VALIDATION_FAILED, PIPELINE_RUN_FINISHED, MODEL_ALIAS_MOVED. Payloads: docs/webhooks.md"
+    ),
+)
 
 
 @strawberry.enum(description="Where a delivery stands")
@@ -31,32 +35,44 @@ class WebhookDeliveryStatus(Enum):
 @strawberry.type(description="One event sent (or being sent) to one webhook; its attempts share one delivery id")
 class WebhookDelivery:
     id: strawberry.ID
-    delivery_id: str = strawberry.field(description="The `webhook-id` header: the same on every attempt, so a "
-                                                    "receiver can drop repeats")
+    delivery_id: str = strawberry.field(
+        description="The `webhook-id` header: the same on every attempt, so a receiver can drop repeats"
+    )
     event: WebhookEvent
     status: WebhookDeliveryStatus
     attempts: int = strawberry.field(description="Attempts started so far")
-    response_code: Optional[int] = strawberry.field(description="The HTTP status of the last answer (null: none came)")
-    last_error: Optional[str] = strawberry.field(description="Why the last attempt failed")
-    next_attempt_at: Optional[datetime] = strawberry.field(description="When it is tried next (null once settled)")
-    delivered_at: Optional[datetime]
+    response_code: int | None = strawberry.field(description="The HTTP status of the last answer (null: none came)")
+    last_error: str | None = strawberry.field(description="Why the last attempt failed")
+    next_attempt_at: datetime | None = strawberry.field(description="When it is tried next (null once settled)")
+    delivered_at: datetime | None
     created_at: datetime = strawberry.field(description="When the event happened")
     body: str = strawberry.field(description="The JSON body every attempt sends")
 
     @classmethod
-    def from_row(cls, row: DeliveryRow) -> "WebhookDelivery":
+    def from_row(cls, row: DeliveryRow) -> WebhookDelivery:
         pending = row.status == service.DeliveryStatus.PENDING
-        return cls(id=to_global_id("WebhookDelivery", row.id), delivery_id=row.id, event=WebhookEvent(row.event),
-                   status=WebhookDeliveryStatus(row.status), attempts=row.attempts, response_code=row.response_code,
-                   last_error=row.last_error, next_attempt_at=row.next_attempt_at if pending else None,
-                   delivered_at=row.delivered_at, created_at=row.created_at, body=row.body)
+        return cls(
+            id=to_global_id("WebhookDelivery", row.id),
+            delivery_id=row.id,
+            event=WebhookEvent(row.event),
+            status=WebhookDeliveryStatus(row.status),
+            attempts=row.attempts,
+            response_code=row.response_code,
+            last_error=row.last_error,
+            next_attempt_at=row.next_attempt_at if pending else None,
+            delivered_at=row.delivered_at,
+            created_at=row.created_at,
+            body=row.body,
+        )
 
 
 WebhookDeliveryConnection = Connection[WebhookDelivery]
 
 
-@strawberry.type(description="An HTTPS endpoint told about the events it subscribes to, with signed JSON "
-                             "(Standard Webhooks headers; docs/webhooks.md)")
+@strawberry.type(
+    description="An HTTPS endpoint told about the events it subscribes to, with signed JSON "
+    "(Standard Webhooks headers; docs/webhooks.md)"
+)
 class Webhook:
     id: strawberry.ID
     url: str
@@ -70,23 +86,42 @@ class Webhook:
     row: strawberry.Private[WebhookRow]
 
     @classmethod
-    def from_row(cls, row: WebhookRow) -> "Webhook":
-        return cls(id=to_global_id("Webhook", row.id), url=row.url, events=[WebhookEvent(e) for e in row.events],
-                   job_kinds=[JobKind(k) for k in row.job_kinds], job_statuses=[JobStatus(s) for s in row.job_statuses],
-                   enabled=row.enabled, description=row.description, created_at=row.created_at,
-                   updated_at=row.updated_at, row=row)
+    def from_row(cls, row: WebhookRow) -> Webhook:
+        return cls(
+            id=to_global_id("Webhook", row.id),
+            url=row.url,
+            events=[WebhookEvent(e) for e in row.events],
+            job_kinds=[JobKind(k) for k in row.job_kinds],
+            job_statuses=[JobStatus(s) for s in row.job_statuses],
+            enabled=row.enabled,
+            description=row.description,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
 
-    @strawberry.field(description="Its delivery log, newest first; `status` and `event` narrow it",
-                      extensions=[ServiceErrors()])
-    async def deliveries(self, info: strawberry.Info, first: int | None = 20, after: str | None = None,
-                         status: WebhookDeliveryStatus | None = None,
-                         event: WebhookEvent | None = None) -> WebhookDeliveryConnection:
+    @strawberry.field(
+        description="Its delivery log, newest first; `status` and `event` narrow it", extensions=[ServiceErrors()]
+    )
+    async def deliveries(
+        self,
+        info: strawberry.Info,
+        first: int | None = 20,
+        after: str | None = None,
+        status: WebhookDeliveryStatus | None = None,
+        event: WebhookEvent | None = None,
+    ) -> WebhookDeliveryConnection:
         ctx = info.context
         async with ctx.session() as session:
-            page = await service.list_deliveries(session, webhook=self.row, first=20 if first is None else first,
-                                                 after=after, max_first=ctx.settings.max_page_size,
-                                                 status=status.value if status else None,
-                                                 event=event.value if event else None)
+            page = await service.list_deliveries(
+                session,
+                webhook=self.row,
+                first=20 if first is None else first,
+                after=after,
+                max_first=ctx.settings.max_page_size,
+                status=status.value if status else None,
+                event=event.value if event else None,
+            )
         return WebhookDeliveryConnection.from_page(page, WebhookDelivery.from_row)
 
 
@@ -97,26 +132,32 @@ WebhookConnection = Connection[Webhook]
 class CreateWebhookInput:
     url: str = strawberry.field(description="https:// (public addresses only, unless the operator allows a host)")
     events: list[WebhookEvent]
-    secret: Optional[str] = strawberry.field(default=None, description=(
-        "Signs deliveries: 'whsec_' + base64 of 24-64 random bytes. Leave it out to have one made "
-        "(shown once, in this payload)"))
-    job_kinds: Optional[list[JobKind]] = strawberry.field(default=None, description="Narrow JOB_FINISHED to these kinds")
-    job_statuses: Optional[list[JobStatus]] = strawberry.field(
-        default=None, description="Narrow JOB_FINISHED to these endings (SUCCEEDED, FAILED, CANCELLED)")
-    description: Optional[str] = None
+    secret: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Signs deliveries: 'whsec_' + base64 of 24-64 random bytes. Leave it out to have one made "
+            "(shown once, in this payload)"
+        ),
+    )
+    job_kinds: list[JobKind] | None = strawberry.field(default=None, description="Narrow JOB_FINISHED to these kinds")
+    job_statuses: list[JobStatus] | None = strawberry.field(
+        default=None, description="Narrow JOB_FINISHED to these endings (SUCCEEDED, FAILED, CANCELLED)"
+    )
+    description: str | None = None
 
 
 @strawberry.input
 class UpdateWebhookInput:
     id: strawberry.ID
-    url: Optional[str] = None
-    events: Optional[list[WebhookEvent]] = None
-    job_kinds: Optional[list[JobKind]] = None
-    job_statuses: Optional[list[JobStatus]] = None
-    enabled: Optional[bool] = None
-    description: Optional[str] = None
-    rotate_secret: Optional[bool] = strawberry.field(
-        default=False, description="Make a new secret (shown once, in this payload); the old one stops at once")
+    url: str | None = None
+    events: list[WebhookEvent] | None = None
+    job_kinds: list[JobKind] | None = None
+    job_statuses: list[JobStatus] | None = None
+    enabled: bool | None = None
+    description: str | None = None
+    rotate_secret: bool | None = strawberry.field(
+        default=False, description="Make a new secret (shown once, in this payload); the old one stops at once"
+    )
 
 
 @strawberry.input
@@ -126,8 +167,12 @@ class DeleteWebhookInput:
 
 @strawberry.type
 class WebhookPayload:
-    webhook: Optional[Webhook] = None
-    secret: Optional[str] = strawberry.field(default=None, description=(
-        "The signing secret, only when just made (createWebhook without a secret, or rotateSecret): keep it now, "
-        "it is never shown again"))
+    webhook: Webhook | None = None
+    secret: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The signing secret, only when just made (createWebhook without a secret, or rotateSecret): keep it now, "
+            "it is never shown again"
+        ),
+    )
     errors: list[UserError] = strawberry.field(default_factory=list)

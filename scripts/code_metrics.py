@@ -21,8 +21,11 @@ def tracked_python_files(root: Path) -> list[Path]:
 
 def function_sizes(path: Path) -> list[tuple[int, str]]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    return [(node.end_lineno - node.lineno + 1, f"{path}:{node.lineno} {node.name}")
-            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return [
+        (node.end_lineno - node.lineno + 1, f"{path}:{node.lineno} {node.name}")
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
 
 
 def main() -> None:
@@ -32,11 +35,9 @@ def main() -> None:
         ((len(p.read_text(encoding="utf-8").splitlines()), str(p.relative_to(root))) for p in files),
         reverse=True,
     )
-    functions = sorted(
-        (size, where.replace(str(root) + "/", ""))
-        for p in files
-        for size, where in function_sizes(p)
-    )[::-1]
+    functions = sorted((size, where.replace(str(root) + "/", "")) for p in files for size, where in function_sizes(p))[
+        ::-1
+    ]
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     print("| largest modules (lines) | largest functions (lines) |")
     print("| --- | --- |")

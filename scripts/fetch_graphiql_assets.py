@@ -7,6 +7,7 @@ UMD builds and the licence, and rewrites vendor/MANIFEST.json, which a test comp
 
     python scripts/fetch_graphiql_assets.py
 """
+
 from __future__ import annotations
 
 import base64
@@ -41,8 +42,9 @@ def folder_name(package: str, version: str) -> str:
 
 def npm_pack(spec: str, into: Path) -> tuple[Path, str]:
     """Download one package tarball; returns its path and the registry's integrity string."""
-    out = subprocess.run(["npm", "pack", spec, "--json", "--pack-destination", str(into)], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["npm", "pack", spec, "--json", "--pack-destination", str(into)], check=True, capture_output=True, text=True
+    ).stdout
     info = json.loads(out)[0]
     tarball = into / info["filename"]
     algorithm, _, expected = info["integrity"].partition("-")
@@ -65,16 +67,20 @@ def main() -> None:
             with tarfile.open(tarball) as archive:
                 members = {member.name.removeprefix("package/"): member for member in archive.getmembers()}
                 declared = json.load(archive.extractfile(members["package.json"]))["license"]  # type: ignore[arg-type]  # a regular file: extractfile() returns it
-                contents = {Path(name).name: archive.extractfile(members[name]).read()  # type: ignore[union-attr]  # a regular file: extractfile() returns it
-                            for name in wanted}
+                contents = {
+                    Path(name).name: archive.extractfile(members[name]).read()  # type: ignore[union-attr]  # a regular file: extractfile() returns it
+                    for name in wanted
+                }
                 licence = next((name for name in LICENCE_NAMES if name in members), None)
                 if licence is not None:
                     licences[package] = archive.extractfile(members[licence]).read()  # type: ignore[union-attr]  # a regular file: extractfile() returns it
                 elif package in LICENCE_FROM:
                     source = LICENCE_FROM[package]
-                    licences[package] = (f"{package}@{version} declares the {declared} licence in its package.json and "
-                                         f"ships no licence file; this is the text {source}@{PACKAGES[source][0]} "
-                                         f"ships from the same repository.\n\n").encode() + licences[source]
+                    licences[package] = (
+                        f"{package}@{version} declares the {declared} licence in its package.json and "
+                        f"ships no licence file; this is the text {source}@{PACKAGES[source][0]} "
+                        f"ships from the same repository.\n\n"
+                    ).encode() + licences[source]
                 else:
                     sys.exit(f"{package}@{version} ships no licence file")
                 contents["LICENSE"] = licences[package]

@@ -7,6 +7,7 @@ section per settings group (`GROUPS`), headed by the group's `section` and docst
 
 The same approach as scripts/write_env_example.py, which writes .env.example from the same fields.
 """
+
 from __future__ import annotations
 
 import sys
@@ -15,8 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's Settings, even when another one is the installed (editable) copy
 
-from scripts.write_env_example import render_value  # noqa: E402 (after the path above)
-from server.settings import GROUPS  # noqa: E402 (after the path above)
+from scripts.write_env_example import render_value
+from server.settings import GROUPS
+
 TARGET = ROOT / "docs" / "configuration.md"
 HEADER = """\
 # Configuration
@@ -49,8 +51,9 @@ def reference() -> str:
             factory = field.default_factory  # none of ours takes the validated data
             default = factory() if factory is not None else field.default  # type: ignore[call-arg]
             shown = render_value(default)
-            parts.append(f"| `ASSAY_{name.upper()}` | {f'`{cell(shown)}`' if shown else 'unset'} | "
-                         f"{cell(field.description)} |\n")
+            parts.append(
+                f"| `ASSAY_{name.upper()}` | {f'`{cell(shown)}`' if shown else 'unset'} | {cell(field.description)} |\n"
+            )
     return "".join(parts)
 
 

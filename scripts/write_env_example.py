@@ -5,6 +5,7 @@
 
 Copy it to .env (`cp .env.example .env`) and uncomment what you change; the environment still wins over .env.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's Settings, even when another one is the installed (editable) copy
 
-from server.settings import GROUPS  # noqa: E402 (after the path above)
+from server.settings import GROUPS
+
 HEADER = """\
 # Assay's settings with their defaults. `cp .env.example .env`, then uncomment and change what you need:
 # `make run`, `make worker` and `alembic` read ./.env; variables set in the environment win over it.

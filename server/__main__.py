@@ -1,8 +1,9 @@
 """`python -m server`: serve on ASSAY_HOST:ASSAY_PORT (what `make run` does)."""
+
 import asyncio
 import contextlib
-from typing import Any
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -34,8 +35,15 @@ def main() -> None:
     except ConfigurationError as exc:
         raise SystemExit(f"assay: {exc}") from None
     quiet_uvicorn: dict[str, Any] = {"log_config": None} if json_logs else {}  # JSON lines: ours, not uvicorn's
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), timeout_graceful_shutdown=15,
-                            ws_per_message_deflate=settings.ws_compression, **quiet_uvicorn)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=15,
+        ws_per_message_deflate=settings.ws_compression,
+        **quiet_uvicorn,
+    )
     AssayServer(config, app).run()
 
 

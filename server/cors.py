@@ -7,6 +7,7 @@ Origin (CLI, servers) through, and refuses other origins with a 403. Tokens trav
 `connection_init`, never in cookies, so
 credentials mode is off and a wildcard is never needed.
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -15,8 +16,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 # What GraphQL clients send: the token, JSON or multipart, and the CSRF preflight headers uploads require.
-ALLOWED_HEADERS = ["authorization", "content-type", "accept", "apollo-require-preflight",
-                   "x-apollo-operation-name", "graphql-require-preflight"]
+ALLOWED_HEADERS = [
+    "authorization",
+    "content-type",
+    "accept",
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+    "graphql-require-preflight",
+]
 PREFLIGHT_CACHE_SECONDS = 600
 
 
@@ -37,6 +44,12 @@ def invalid_origin(origin: str) -> str | None:
 
 def cors_middleware(origins: list[str]) -> list[Middleware]:
     return [
-        Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=ALLOWED_HEADERS,
-                   allow_credentials=False, max_age=PREFLIGHT_CACHE_SECONDS),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=ALLOWED_HEADERS,
+            allow_credentials=False,
+            max_age=PREFLIGHT_CACHE_SECONDS,
+        ),
     ]

@@ -3,6 +3,7 @@
 The vendored files come from npm at the versions in vendor/MANIFEST.json (scripts/fetch_graphiql_assets.py).
 A Content-Security-Policy allows nothing but this origin, so the page can never reach a CDN.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,8 +18,10 @@ from starlette.responses import HTMLResponse
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "graphiql"
 ASSET_PREFIX = "/graphiql"
 PLACEHOLDER = re.compile(r"\{([\w.@-]+?)(:sri)?\}")
-POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-          "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def vendored_files() -> dict[str, str]:

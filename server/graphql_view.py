@@ -6,6 +6,7 @@ for documents that do not parse or validate and variables that do not coerce); `
 clients keep 200 for every well-formed request. Malformed requests of either kind get a 400 JSON
 GraphQL error, never a plain-text 500.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,14 @@ from server import logs
 from server.graphiql import graphiql_page
 from server.negotiation import GRAPHQL_RESPONSE_JSON, is_request_error, wants_graphql_response
 from server.request_limits import RequestLimits, RequestRefused
-from server.uploads import (BodyTooLarge, StagingRequestAdapter, discard_staged, finish_staged, refuse_without_room,
-                            replace_file_placeholders)
+from server.uploads import (
+    BodyTooLarge,
+    StagingRequestAdapter,
+    discard_staged,
+    finish_staged,
+    refuse_without_room,
+    replace_file_placeholders,
+)
 from server.ws_limits import LimitedWebSocketAdapter
 from services.errors import ErrorCode
 
@@ -44,12 +51,22 @@ MULTIPART_OVERHEAD = 1024 * 1024  # room for the operations/map fields and part 
 OFF_LOOP_BYTES = 256 * 1024  # JSON bodies larger than this are checked and parsed in a thread
 
 
-def graphql_error_response(message: str, code: str, status: int, *, graphql_response: bool = False,
-                           headers: dict[str, str] | None = None, **extensions: str) -> JSONResponse:
+def graphql_error_response(
+    message: str,
+    code: str,
+    status: int,
+    *,
+    graphql_response: bool = False,
+    headers: dict[str, str] | None = None,
+    **extensions: str,
+) -> JSONResponse:
     """A request the server did not execute: no `data` entry, as the spec has it for request errors."""
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code, **extensions}}]},
-                        status_code=status, headers=headers,
-                        media_type=GRAPHQL_RESPONSE_JSON if graphql_response else "application/json")
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]},
+        status_code=status,
+        headers=headers,
+        media_type=GRAPHQL_RESPONSE_JSON if graphql_response else "application/json",
+    )
 
 
 def client_address(scope: Scope) -> str:
@@ -76,24 +93,34 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
             if response is None:
                 response = await self.run(Request(scope, _capped_receive(receive, self._body_limit(request))))
         except BodyTooLarge:
-            response = graphql_error_response(f"The request body is larger than the limit "
-                                              f"({self._body_limit_text(request)})", ErrorCode.PAYLOAD_TOO_LARGE, 413,
-                                              graphql_response=graphql_response)
+            response = graphql_error_response(
+                f"The request body is larger than the limit ({self._body_limit_text(request)})",
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                413,
+                graphql_response=graphql_response,
+            )
         except RequestRefused as exc:
             self._log_refusal(request, exc.message)
             headers = {"allow": "POST"} if exc.status == 405 else None
-            response = graphql_error_response(exc.message, exc.code, exc.status, graphql_response=graphql_response,
-                                              headers=headers)
+            response = graphql_error_response(
+                exc.message, exc.code, exc.status, graphql_response=graphql_response, headers=headers
+            )
         except HTTPException as exc:  # Strawberry's own refusals: no query, unsupported content type, ...
             self._log_refusal(request, exc.reason)
-            response = graphql_error_response(exc.reason, "BAD_REQUEST", exc.status_code,
-                                              graphql_response=graphql_response)
+            response = graphql_error_response(
+                exc.reason, "BAD_REQUEST", exc.status_code, graphql_response=graphql_response
+            )
         except Exception:  # whatever escapes still gets JSON and an id to quote
             error_id = uuid.uuid4().hex[:12]
-            logger.exception("Unexpected error %s in operation %s for user %s", error_id,
-                             getattr(request.state, "operation_name", None) or "(unknown)", _user_label(request))
-            response = graphql_error_response("Internal server error", ErrorCode.INTERNAL, 500,
-                                              graphql_response=graphql_response, errorId=error_id)
+            logger.exception(
+                "Unexpected error %s in operation %s for user %s",
+                error_id,
+                getattr(request.state, "operation_name", None) or "(unknown)",
+                _user_label(request),
+            )
+            response = graphql_error_response(
+                "Internal server error", ErrorCode.INTERNAL, 500, graphql_response=graphql_response, errorId=error_id
+            )
         finally:
             discard_staged(request)
         await response(scope, receive, send)
@@ -118,16 +145,22 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
 
     @staticmethod
     def _log_refusal(request: Request, reason: str) -> None:
-        logger.warning("Refused a request from %s (user %s): %s", client_address(request.scope), _user_label(request),
-                       reason[:300])
+        logger.warning(
+            "Refused a request from %s (user %s): %s", client_address(request.scope), _user_label(request), reason[:300]
+        )
 
     async def _refuse(self, request: Request) -> Response | None:
         """Transport-level refusals: CSRF on multipart, declared oversize bodies, request rate."""
         graphql_response = wants_graphql_response(request.headers.get("accept"))
         if _is_multipart(request) and not any(request.headers.get(name) for name in PREFLIGHT_HEADERS):
             return graphql_error_response(
-                "Multipart requests must carry one of the headers " + ", ".join(PREFLIGHT_HEADERS) +
-                " (CSRF protection)", ErrorCode.FORBIDDEN, 400, graphql_response=graphql_response)
+                "Multipart requests must carry one of the headers "
+                + ", ".join(PREFLIGHT_HEADERS)
+                + " (CSRF protection)",
+                ErrorCode.FORBIDDEN,
+                400,
+                graphql_response=graphql_response,
+            )
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._body_limit(request):
             raise BodyTooLarge
@@ -137,8 +170,9 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
             refuse_without_room(self.app_state.settings.resolved_data_dir, int(declared))
         logs.user_id.set(user.id if user is not None else None)
         if user is not None and await self.app_state.requests_by_user.hit(user.id):
-            return graphql_error_response("Too many requests; slow down", ErrorCode.RATE_LIMITED, 429,
-                                          graphql_response=graphql_response)
+            return graphql_error_response(
+                "Too many requests; slow down", ErrorCode.RATE_LIMITED, 429, graphql_response=graphql_response
+            )
         return None
 
     # Parsing: every JSON text a client sends goes through the limits first.
@@ -156,13 +190,17 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
         content_type, _ = parse_content_type(request.content_type or "")
         if request.method == "POST" and not content_type:
-            raise RequestRefused("A POST request needs a Content-Type (application/json or multipart/form-data)",
-                                 status=415)
+            raise RequestRefused(
+                "A POST request needs a Content-Type (application/json or multipart/form-data)", status=415
+            )
         if request.method == "POST" and "application/json" in content_type:
             operation = await self._parse_off_loop(await request.get_body())
-            parsed = GraphQLRequestData(query=operation.get("query"), variables=operation.get("variables"),
-                                        operation_name=operation.get("operationName"),
-                                        extensions=operation.get("extensions"))
+            parsed = GraphQLRequestData(
+                query=operation.get("query"),
+                variables=operation.get("variables"),
+                operation_name=operation.get("operationName"),
+                extensions=operation.get("extensions"),
+            )
         else:  # GET parameters and multipart (whose operations are checked in parse_multipart)
             body = await super().parse_http_body(request)
             if isinstance(body, list):
@@ -189,21 +227,34 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
         files_map = self.limits.decode(files_map, what="The `map` field")
         return replace_file_placeholders(operations, files_map, form.files)
 
-    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
-                             root_value: Any, request_data: GraphQLRequestData) -> Any:
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> Any:
         """Strawberry's, minus subscriptions (they need a WebSocket here) and with the spec's 405 for GET mutations."""
         method = request_adapter.method
         allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
         try:
-            return await self.schema.execute(request_data.query, root_value=root_value,
-                                             variable_values=request_data.variables, context_value=context,
-                                             operation_name=request_data.operation_name,
-                                             allowed_operation_types=allowed,
-                                             operation_extensions=request_data.extensions)
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
         except InvalidOperationTypeError as exc:
             if exc.operation_type == OperationType.SUBSCRIPTION:
-                raise RequestRefused("Subscriptions run over a WebSocket at this path (graphql-transport-ws or "
-                                     "graphql-ws), not over plain HTTP") from None
+                raise RequestRefused(
+                    "Subscriptions run over a WebSocket at this path (graphql-transport-ws or "
+                    "graphql-ws), not over plain HTTP"
+                ) from None
             raise RequestRefused(exc.as_http_error_reason(method), code="METHOD_NOT_ALLOWED", status=405) from None
         except CannotGetOperationTypeError as exc:
             raise RequestRefused(exc.as_http_error_reason()) from None
@@ -217,8 +268,9 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
         sub_response.graphql_response = wants_graphql_response(request.headers.get("accept"))  # type: ignore[attr-defined]  # our flag
         return sub_response
 
-    def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
-                        sub_response: Response) -> Response:
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
         if not getattr(sub_response, "graphql_response", False):
             return super().create_response(response_data, sub_response)
         if isinstance(response_data, dict) and is_request_error(response_data) and not sub_response.status_code:
@@ -238,14 +290,20 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
             payload = data.get("payload")
             if isinstance(payload, dict) and payload.keys() == {"data"} and payload["data"] is not None:
                 encoded = self.app_state.shared_events.encoded(
-                    payload["data"], lambda: super(AssayGraphQL, self).encode_json(payload["data"]))
+                    payload["data"], lambda: super(AssayGraphQL, self).encode_json(payload["data"])
+                )
                 return f'{{"id":{json.dumps(data.get("id"))},"type":"{data["type"]}","payload":{{"data":{encoded}}}}}'
         return super().encode_json(data)
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
         user = getattr(request.state, "user", None) if isinstance(request, Request) else None
-        return Context(app=self.app_state, user=user, client_address=client_address(request.scope),
-                       request=request, response=response)
+        return Context(
+            app=self.app_state,
+            user=user,
+            client_address=client_address(request.scope),
+            request=request,
+            response=response,
+        )
 
     async def on_ws_connect(self, context: Context) -> None:
         """Authenticate a WebSocket from its connection_init payload; refuse it before any event is sent."""
@@ -253,7 +311,9 @@ class AssayGraphQL(GraphQL[Context, None]):  # its context is ours; no root valu
         authorization = params.get("authorization") or params.get("Authorization")
         user = await user_from_authorization(self.app_state, authorization if isinstance(authorization, str) else None)
         if user is None:
-            raise ConnectionRejectionError({"message": "A valid access token is required", "code": ErrorCode.UNAUTHENTICATED})
+            raise ConnectionRejectionError(
+                {"message": "A valid access token is required", "code": ErrorCode.UNAUTHENTICATED}
+            )
         context.user = user
         logs.user_id.set(user.id)
 

@@ -4,6 +4,7 @@ A JSON line carries time, level, logger, message and, when known, the request id
 operation name, job id and trace id — read from context variables set along the request (and by the
 job runner), so every logger, uvicorn's access log included, gets them without passing them around.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ import re
 import sys
 import uuid
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,10 +32,15 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")  # a client's id is k
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
-            "request_id": request_id.get(), "user_id": user_id.get(), "operation_name": operation_name.get(),
-            "job_id": current_job_id.get(), "trace_id": current_trace_id(),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": request_id.get(),
+            "user_id": user_id.get(),
+            "operation_name": operation_name.get(),
+            "job_id": current_job_id.get(),
+            "trace_id": current_trace_id(),
         }
         if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
             client, method, path, version, status = record.args
@@ -45,8 +51,22 @@ class JsonFormatter(logging.Formatter):
 
 
 # Libraries that log every query, frame or font lookup at DEBUG: ASSAY_LOG_LEVEL=DEBUG is about Assay, not them.
-CHATTY_LIBRARIES = ("aiosqlite", "asyncio", "multipart", "httpcore", "httpx", "urllib3", "matplotlib", "PIL",
-                    "numba", "asyncpg", "kombu", "celery.utils.functional", "websockets", "sqlalchemy")
+CHATTY_LIBRARIES = (
+    "aiosqlite",
+    "asyncio",
+    "multipart",
+    "httpcore",
+    "httpx",
+    "urllib3",
+    "matplotlib",
+    "PIL",
+    "numba",
+    "asyncpg",
+    "kombu",
+    "celery.utils.functional",
+    "websockets",
+    "sqlalchemy",
+)
 
 
 def configure_logging(log_format: str, level: str = "INFO") -> bool:

@@ -7,6 +7,7 @@ a Celery worker's runner is one process (its job bodies run in forked children t
 so no multiprocess mode is needed. Gauges that describe shared state (queue depths, the database
 pool, Redis) are read when a scrape arrives.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,19 +15,29 @@ import hmac
 import ipaddress
 import logging
 import time
-from datetime import timezone
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector,
-                               ProcessCollector, disable_created_metrics, generate_latest)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from sqlalchemy import func, select
 from sqlmodel import col
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from services.jobs.priority import broker_keys
 from services.jobs.kinds import QUEUES, JobKindSpec, queue_of
 from services.jobs.observer import JobObserver, TraceCarrier
+from services.jobs.priority import broker_keys
 from services.jobs.status import ACTIVE
 from services.storage.tables import Job
 
@@ -55,37 +66,71 @@ class Metrics:
         self.registry = registry = CollectorRegistry()
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
-        self.operations = Counter("assay_graphql_operations", "GraphQL operations executed, by name and type",
-                                  ["operation", "type"], registry=registry)
-        self.operation_seconds = Histogram("assay_graphql_operation_duration_seconds",
-                                           "Time from receiving a GraphQL operation to its result (a subscription: "
-                                           "its whole life)", ["operation", "type"], buckets=OPERATION_BUCKETS,
-                                           registry=registry)
-        self.errors = Counter("assay_graphql_errors", "GraphQL errors returned, by extensions.code", ["code"],
-                              registry=registry)
-        self.subscriptions = Gauge("assay_graphql_active_subscriptions", "GraphQL subscriptions open now",
-                                   registry=registry)
-        self.jobs_finished = Counter("assay_jobs_finished", "Jobs that reached a final status here, by kind and status",
-                                     ["kind", "status"], registry=registry)
-        self.job_seconds = Histogram("assay_job_duration_seconds", "Time a job ran, from RUNNING to its final status",
-                                     ["kind", "status"], buckets=JOB_BUCKETS, registry=registry)
-        self.queue_wait_seconds = Histogram("assay_job_queue_wait_seconds",
-                                            "Time a job waited between being enqueued and starting to run",
-                                            ["kind"], buckets=JOB_BUCKETS, registry=registry)
+        self.operations = Counter(
+            "assay_graphql_operations",
+            "GraphQL operations executed, by name and type",
+            ["operation", "type"],
+            registry=registry,
+        )
+        self.operation_seconds = Histogram(
+            "assay_graphql_operation_duration_seconds",
+            "Time from receiving a GraphQL operation to its result (a subscription: its whole life)",
+            ["operation", "type"],
+            buckets=OPERATION_BUCKETS,
+            registry=registry,
+        )
+        self.errors = Counter(
+            "assay_graphql_errors", "GraphQL errors returned, by extensions.code", ["code"], registry=registry
+        )
+        self.subscriptions = Gauge(
+            "assay_graphql_active_subscriptions", "GraphQL subscriptions open now", registry=registry
+        )
+        self.jobs_finished = Counter(
+            "assay_jobs_finished",
+            "Jobs that reached a final status here, by kind and status",
+            ["kind", "status"],
+            registry=registry,
+        )
+        self.job_seconds = Histogram(
+            "assay_job_duration_seconds",
+            "Time a job ran, from RUNNING to its final status",
+            ["kind", "status"],
+            buckets=JOB_BUCKETS,
+            registry=registry,
+        )
+        self.queue_wait_seconds = Histogram(
+            "assay_job_queue_wait_seconds",
+            "Time a job waited between being enqueued and starting to run",
+            ["kind"],
+            buckets=JOB_BUCKETS,
+            registry=registry,
+        )
         self.jobs_running_here = Gauge("assay_jobs_running", "Jobs this process drives now", registry=registry)
-        self.queue_depth = Gauge("assay_job_queue_depth", "Jobs not yet ended, by queue and status "
-                                 "(QUEUED, RUNNING, NEEDS_INPUT), from the database", ["queue", "status"],
-                                 registry=registry)
+        self.queue_depth = Gauge(
+            "assay_job_queue_depth",
+            "Jobs not yet ended, by queue and status (QUEUED, RUNNING, NEEDS_INPUT), from the database",
+            ["queue", "status"],
+            registry=registry,
+        )
         self.db_pool_size = Gauge("assay_db_pool_size", "Connections the database pool keeps", registry=registry)
-        self.db_pool_checked_out = Gauge("assay_db_pool_checked_out", "Database connections in use now",
-                                         registry=registry)
-        self.db_pool_overflow = Gauge("assay_db_pool_overflow", "Connections open beyond the pool size (negative: "
-                                      "pool slots not yet opened)", registry=registry)
+        self.db_pool_checked_out = Gauge(
+            "assay_db_pool_checked_out", "Database connections in use now", registry=registry
+        )
+        self.db_pool_overflow = Gauge(
+            "assay_db_pool_overflow",
+            "Connections open beyond the pool size (negative: pool slots not yet opened)",
+            registry=registry,
+        )
         self.redis_up: Gauge | None = None  # created at the first scrape with Redis: absent without ASSAY_REDIS_URL
-        self.broker_messages = Gauge("assay_broker_queue_messages", "Job messages waiting in a Celery queue on "
-                                     "Redis, not yet taken by a worker", ["queue"], registry=registry)
-        self.info = Gauge("assay_info", "Always 1; labels say what this process is", ["role", "version"],
-                          registry=registry)
+        self.broker_messages = Gauge(
+            "assay_broker_queue_messages",
+            "Job messages waiting in a Celery queue on Redis, not yet taken by a worker",
+            ["queue"],
+            registry=registry,
+        )
+        self.info = Gauge(
+            "assay_info", "Always 1; labels say what this process is", ["role", "version"], registry=registry
+        )
         self._names: set[str] = set()
 
     # ------------------------------------------------------------------ GraphQL
@@ -119,8 +164,10 @@ class Metrics:
                     metrics.operation_seconds.labels(name, kind).observe(time.perf_counter() - started)
                     result = getattr(context, "result", None)
                     refused = context.pre_execution_errors  # parse or validation errors carry no code of their own
-                    metrics.count_errors(getattr(result, "errors", None) or refused or [],
-                                         default="GRAPHQL_VALIDATION_FAILED" if refused else "UNCODED")
+                    metrics.count_errors(
+                        getattr(result, "errors", None) or refused or [],
+                        default="GRAPHQL_VALIDATION_FAILED" if refused else "UNCODED",
+                    )
 
             def on_execute(self) -> Iterator[None]:
                 if _operation_type(self.execution_context) == "subscription" and not self.subscribed:
@@ -146,21 +193,35 @@ class Metrics:
         return JobMetrics(self)
 
     # ------------------------------------------------------------------ scrape
-    async def refresh(self, *, engine: Any, running: int, sessions: Any = None, redis: Any = None, version: str = "",
-                      broker_queues: list[str] | None = None) -> None:
+    async def refresh(
+        self,
+        *,
+        engine: Any,
+        running: int,
+        sessions: Any = None,
+        redis: Any = None,
+        version: str = "",
+        broker_queues: list[str] | None = None,
+    ) -> None:
         """Read the gauges that describe shared state, each check bounded so a sick dependency cannot stall a scrape."""
         self.info.labels(self.role, version).set(1)
         self.jobs_running_here.set(running)
         pool = getattr(getattr(engine, "sync_engine", engine), "pool", None)
-        for gauge, reading in ((self.db_pool_size, "size"), (self.db_pool_checked_out, "checkedout"),
-                               (self.db_pool_overflow, "overflow")):
+        for gauge, reading in (
+            (self.db_pool_size, "size"),
+            (self.db_pool_checked_out, "checkedout"),
+            (self.db_pool_overflow, "overflow"),
+        ):
             method = getattr(pool, reading, None)
             if callable(method):
                 gauge.set(method())
         if redis is not None:
             if self.redis_up is None:
-                self.redis_up = Gauge("assay_redis_up", "1 when Redis answered a PING at this scrape, 0 when it did not",
-                                      registry=self.registry)
+                self.redis_up = Gauge(
+                    "assay_redis_up",
+                    "1 when Redis answered a PING at this scrape, 0 when it did not",
+                    registry=self.registry,
+                )
             try:
                 await asyncio.wait_for(redis.ping(), SCRAPE_CHECK_SECONDS)
                 self.redis_up.set(1)
@@ -179,10 +240,18 @@ class Metrics:
     async def _read_queue_depths(self, sessions: Any) -> None:
         statuses = [str(status) for status in ACTIVE]
         async with sessions() as session:
-            rows = (await session.execute(select(col(Job.kind), col(Job.status), func.count()).where(
-                col(Job.status).in_(statuses)).group_by(Job.kind, Job.status))).all()
-        depths = {(queue, status): 0.0 for queue in {queue_of(self.kinds, k) for k in self.kinds} or {"default"}
-                  for status in statuses}
+            rows = (
+                await session.execute(
+                    select(col(Job.kind), col(Job.status), func.count())
+                    .where(col(Job.status).in_(statuses))
+                    .group_by(Job.kind, Job.status)
+                )
+            ).all()
+        depths = {
+            (queue, status): 0.0
+            for queue in {queue_of(self.kinds, k) for k in self.kinds} or {"default"}
+            for status in statuses
+        }
         for kind, status, count in rows:
             queue = queue_of(self.kinds, kind) if kind in self.kinds else "default"
             depths[(queue, status)] = depths.get((queue, status), 0) + count
@@ -213,7 +282,7 @@ class JobMetrics(JobObserver):
 
 
 def _aware(moment):
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _operation_type(context: Any) -> str:
@@ -225,12 +294,17 @@ def _operation_type(context: Any) -> str:
 
 
 # ---------------------------------------------------------------------- protection
-def metrics_refusal(settings: "Settings", *, client_host: str | None, authorization: str | None) -> tuple[int, str] | None:
+def metrics_refusal(
+    settings: Settings, *, client_host: str | None, authorization: str | None
+) -> tuple[int, str] | None:
     """None when the caller may read metrics: from an allowed network, or with the configured bearer token."""
     if authorization:
         scheme, _, presented = authorization.partition(" ")
-        if settings.metrics_token and scheme.lower() == "bearer" and hmac.compare_digest(
-                presented.strip().encode(), settings.metrics_token.get_secret_value().encode()):
+        if (
+            settings.metrics_token
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(presented.strip().encode(), settings.metrics_token.get_secret_value().encode())
+        ):
             return None
         return 401, "The metrics token is not valid"
     if client_host and _in_networks(client_host, settings.metrics_allow):
@@ -256,7 +330,7 @@ def _in_networks(host: str, networks: str) -> bool:
     return False
 
 
-async def metrics_endpoint(request: "Request") -> "Response":
+async def metrics_endpoint(request: Request) -> Response:
     """GET /metrics on a replica."""
     from starlette.responses import JSONResponse, Response
 
@@ -268,12 +342,18 @@ async def metrics_endpoint(request: "Request") -> "Response":
         return JSONResponse({"error": refusal[1]}, status_code=refusal[0], headers=headers)
     metrics: Metrics = request.app.state.metrics
     broker_queues = list(QUEUES) if state.settings.executor == "celery" else None
-    await metrics.refresh(engine=state.engine, running=len(state.jobs.active_job_ids), sessions=state.sessions,
-                          redis=state.redis, version=state.version, broker_queues=broker_queues)
+    await metrics.refresh(
+        engine=state.engine,
+        running=len(state.jobs.active_job_ids),
+        sessions=state.sessions,
+        redis=state.redis,
+        version=state.version,
+        broker_queues=broker_queues,
+    )
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-def serve_worker_metrics(settings: "Settings", metrics: Metrics, *, refresh: Any) -> Any:
+def serve_worker_metrics(settings: Settings, metrics: Metrics, *, refresh: Any) -> Any:
     """/metrics of a Celery worker on ASSAY_WORKER_METRICS_HOST:PORT, in a thread, with the replicas' protection.
 
     `refresh()` returns a concurrent future that reads the scrape-time gauges on the worker's loop.
@@ -290,8 +370,9 @@ def serve_worker_metrics(settings: "Settings", metrics: Metrics, *, refresh: Any
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"Not found: the metrics are at /metrics\n"]
-        refusal = metrics_refusal(settings, client_host=environ.get("REMOTE_ADDR"),
-                                  authorization=environ.get("HTTP_AUTHORIZATION"))
+        refusal = metrics_refusal(
+            settings, client_host=environ.get("REMOTE_ADDR"), authorization=environ.get("HTTP_AUTHORIZATION")
+        )
         if refusal is not None:
             status = "401 Unauthorized" if refusal[0] == 401 else "403 Forbidden"
             start_response(status, [("Content-Type", "text/plain")])
@@ -308,11 +389,21 @@ def serve_worker_metrics(settings: "Settings", metrics: Metrics, *, refresh: Any
             return None
 
     try:
-        server = make_server(settings.worker_metrics_host, settings.worker_metrics_port, application,
-                             ThreadingWSGIServer, handler_class=QuietHandler)
+        server = make_server(
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+            application,
+            ThreadingWSGIServer,
+            handler_class=QuietHandler,
+        )
     except OSError as exc:
-        logger.warning("worker metrics: cannot listen on %s:%s (%s); set ASSAY_WORKER_METRICS_PORT to a free port "
-                       "(0 turns metrics off)", settings.worker_metrics_host, settings.worker_metrics_port, exc)
+        logger.warning(
+            "worker metrics: cannot listen on %s:%s (%s); set ASSAY_WORKER_METRICS_PORT to a free port "
+            "(0 turns metrics off)",
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+            exc,
+        )
         return None
     threading.Thread(target=server.serve_forever, name="assay-worker-metrics", daemon=True).start()
     logger.info("worker metrics on http://%s:%s/metrics", settings.worker_metrics_host, settings.worker_metrics_port)

@@ -1,7 +1,9 @@
 """GraphQL-over-HTTP content negotiation: which media type a client gets, and what counts as a request error."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
@@ -42,5 +44,8 @@ def is_request_error(response: Mapping[str, Any]) -> bool:
     Field errors always carry a `path`; request errors never do, and their `data` is null.
     """
     errors = response.get("errors") or []
-    return bool(errors) and response.get("data") is None and all(
-        isinstance(error, dict) and not error.get("path") for error in errors)
+    return (
+        bool(errors)
+        and response.get("data") is None
+        and all(isinstance(error, dict) and not error.get("path") for error in errors)
+    )

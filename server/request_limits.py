@@ -5,6 +5,7 @@ nested 100,000 deep or a 5,000-digit number ends in RecursionError or ValueError
 (a plain-text 500). Here nesting and number length are measured on the bytes, outside strings, and
 every refusal is a `RequestRefused` the view answers with a 400 JSON GraphQL error.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,17 +75,22 @@ class RequestLimits:
     max_tokens: int = 2000  # lexing for long literals stops here: the parser refuses longer documents anyway
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "RequestLimits":
-        return cls(max_body_bytes=int(settings.max_request_mb * 1024 * 1024), max_depth=settings.max_json_depth,
-                   max_number_length=settings.max_number_length, max_string_length=settings.max_string_length,
-                   max_tokens=settings.max_tokens)
+    def from_settings(cls, settings: Any) -> RequestLimits:
+        return cls(
+            max_body_bytes=int(settings.max_request_mb * 1024 * 1024),
+            max_depth=settings.max_json_depth,
+            max_number_length=settings.max_number_length,
+            max_string_length=settings.max_string_length,
+            max_tokens=settings.max_tokens,
+        )
 
     def decode(self, body: bytes | str, *, what: str = "The request body") -> Any:
         """Parse JSON bytes within the limits; anything malformed or over a limit raises RequestRefused."""
         raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
         if len(raw) > self.max_body_bytes:
-            raise RequestRefused(f"{what} is larger than {self.max_body_bytes:,} bytes", code=ErrorCode.PAYLOAD_TOO_LARGE,
-                                 status=413)
+            raise RequestRefused(
+                f"{what} is larger than {self.max_body_bytes:,} bytes", code=ErrorCode.PAYLOAD_TOO_LARGE, status=413
+            )
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -115,15 +121,31 @@ class RequestLimits:
             raise RequestRefused(f"A GraphQL request must be a JSON object, not {type(operation).__name__}")
         # No string can be longer than the body, and unpaired surrogates can only come from \u escapes.
         walk = len(raw) > self.max_string_length or SURROGATE_ESCAPE.search(raw) is not None
-        self.check_operation(operation.get("query"), operation.get("variables"), operation.get("extensions"),
-                             operation.get("operationName"), check_strings=walk)
+        self.check_operation(
+            operation.get("query"),
+            operation.get("variables"),
+            operation.get("extensions"),
+            operation.get("operationName"),
+            check_strings=walk,
+        )
         return operation
 
-    def check_operation(self, query: object, variables: object, extensions: object, operation_name: object, *,
-                        check_strings: bool = True) -> None:
+    def check_operation(
+        self,
+        query: object,
+        variables: object,
+        extensions: object,
+        operation_name: object,
+        *,
+        check_strings: bool = True,
+    ) -> None:
         """The shape the GraphQL-over-HTTP spec requires, and the string limit on every value a client sends."""
-        for name, value, kinds in (("query", query, (str,)), ("operationName", operation_name, (str,)),
-                                   ("variables", variables, (dict,)), ("extensions", extensions, (dict,))):
+        for name, value, kinds in (
+            ("query", query, (str,)),
+            ("operationName", operation_name, (str,)),
+            ("variables", variables, (dict,)),
+            ("extensions", extensions, (dict,)),
+        ):
             if value is not None and not isinstance(value, kinds):
                 wanted = "a string" if kinds == (str,) else "an object"
                 raise RequestRefused(f"The request's `{name}` must be {wanted} or null, not {type(value).__name__}")
@@ -136,11 +158,14 @@ class RequestLimits:
     def _check_strings(self, value: object, where: str) -> None:
         if isinstance(value, str):
             if len(value) > self.max_string_length:
-                raise RequestRefused(f"`{where}` is a string of {len(value):,} characters; the limit is "
-                                     f"{self.max_string_length:,}", code=ErrorCode.INVALID_INPUT)
+                raise RequestRefused(
+                    f"`{where}` is a string of {len(value):,} characters; the limit is {self.max_string_length:,}",
+                    code=ErrorCode.INVALID_INPUT,
+                )
             if LONE_SURROGATE.search(value):
-                raise RequestRefused(f"`{where}` holds an unpaired UTF-16 surrogate, which is not text",
-                                     code=ErrorCode.INVALID_INPUT)
+                raise RequestRefused(
+                    f"`{where}` holds an unpaired UTF-16 surrogate, which is not text", code=ErrorCode.INVALID_INPUT
+                )
         elif isinstance(value, dict):
             for key, item in value.items():
                 self._check_strings(key, where)
@@ -162,8 +187,11 @@ class RequestLimits:
                     return
                 text = token.value or ""  # a string token always carries its value
                 if token.kind in (TokenKind.STRING, TokenKind.BLOCK_STRING) and len(text) > self.max_string_length:
-                    raise RequestRefused(f"A string literal at line {token.line} has {len(text):,} characters; "
-                                         f"the limit is {self.max_string_length:,}", code=ErrorCode.INVALID_INPUT)
+                    raise RequestRefused(
+                        f"A string literal at line {token.line} has {len(text):,} characters; "
+                        f"the limit is {self.max_string_length:,}",
+                        code=ErrorCode.INVALID_INPUT,
+                    )
                 token = lexer.advance()
         except GraphQLSyntaxError:
             return

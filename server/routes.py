@@ -1,4 +1,5 @@
 """Plain HTTP routes: root, health for load balancers, signed file downloads."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,16 +11,15 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from resolvers.context import AppState
 from resolvers.system import health
 from services import files
+from services.comparison import job as comparison_files
+from services.comparison.plots import SAFE_NAME as SAFE_OVERLAY_NAME
 from services.datasets import DatasetStatus
 from services.datasets import service as dataset_service
 from services.errors import ErrorCode, ServiceError
-from services.modeling import ModelStatus
-from services.modeling import export
-from services.profiling import plots
-from services.comparison import job as comparison_files
-from services.comparison.plots import SAFE_NAME as SAFE_OVERLAY_NAME
-from services.storage import objects
 from services.jobs.status import JobStatus
+from services.modeling import ModelStatus, export
+from services.profiling import plots
+from services.storage import objects
 from services.storage.tables import Comparison, Dataset, Job, Model, Report
 
 
@@ -34,8 +34,13 @@ async def root(request: Request) -> JSONResponse:
 
 async def health_check(request: Request) -> JSONResponse:
     report = await health(_state(request))
-    body = {"status": report.status, "version": report.version, "time": report.time.isoformat(),
-            "active_jobs": report.active_jobs, "database": report.database}
+    body = {
+        "status": report.status,
+        "version": report.version,
+        "time": report.time.isoformat(),
+        "active_jobs": report.active_jobs,
+        "database": report.database,
+    }
     if report.redis is not None:
         body["redis"] = report.redis
     return JSONResponse(body, status_code=200 if report.status == "ok" else 503)
@@ -45,11 +50,18 @@ def _refuse(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _owned(request: Request, table: type[Any], kind: str, object_id: str, fmt: str) -> tuple[Any, JSONResponse | None]:
+async def _owned(
+    request: Request, table: type[Any], kind: str, object_id: str, fmt: str
+) -> tuple[Any, JSONResponse | None]:
     """The row a signed link names, if its token is valid for exactly this object and format and its owner's."""
     state = _state(request)
-    owner = files.verify_download(request.query_params.get("token", ""), secret=state.settings.resolved_secret_key,
-                                  kind=kind, object_id=object_id, fmt=fmt)
+    owner = files.verify_download(
+        request.query_params.get("token", ""),
+        secret=state.settings.resolved_secret_key,
+        kind=kind,
+        object_id=object_id,
+        fmt=fmt,
+    )
     if owner is None:
         return None, _refuse(403, "This link is invalid or has expired")
     async with state.sessions() as session:
@@ -59,8 +71,15 @@ async def _owned(request: Request, table: type[Any], kind: str, object_id: str, 
     return row, None
 
 
-async def _serve(state: AppState, path, *, media_type: str, filename: str | None = None,
-                 headers: dict[str, str] | None = None, presign: bool = True) -> Response:
+async def _serve(
+    state: AppState,
+    path,
+    *,
+    media_type: str,
+    filename: str | None = None,
+    headers: dict[str, str] | None = None,
+    presign: bool = True,
+) -> Response:
     """A stored file, once the token was checked: with an object store and ASSAY_STORAGE_DOWNLOADS=presigned, a
     redirect to a short-lived presigned URL of the store (the bytes never pass through the replica); else the
     file streamed from this replica's copy, fetched into its cache first."""
@@ -68,8 +87,13 @@ async def _serve(state: AppState, path, *, media_type: str, filename: str | None
     if store is not None and presign and state.settings.storage_downloads == "presigned":
         key = store.key(path)
         if key is not None and await asyncio.to_thread(store.head, key) is not None:
-            url = await asyncio.to_thread(store.presign, key, seconds=max(60, round(state.settings.download_url_minutes * 60)),
-                                          file_name=filename, media_type=media_type)
+            url = await asyncio.to_thread(
+                store.presign,
+                key,
+                seconds=max(60, round(state.settings.download_url_minutes * 60)),
+                file_name=filename,
+                media_type=media_type,
+            )
             return RedirectResponse(url, status_code=307)
     path = await asyncio.to_thread(files.fetched, path)
     if not path.exists():
@@ -89,7 +113,11 @@ async def download_dataset(request: Request) -> Response:
     if dataset.status != DatasetStatus.READY:
         return _refuse(409, f"The dataset is {dataset.status}, not READY")
     data_dir = state.settings.resolved_data_dir
-    stem = dataset.name.rsplit(".", 1)[0] if dataset.name.lower().endswith((".csv", ".tsv", ".txt", ".gz")) else dataset.name
+    stem = (
+        dataset.name.rsplit(".", 1)[0]
+        if dataset.name.lower().endswith((".csv", ".tsv", ".txt", ".gz"))
+        else dataset.name
+    )
     if fmt == "REJECTS":
         rejects = files.rejects_path(data_dir, dataset_id)
         if not await asyncio.to_thread(files.kept, rejects):
@@ -98,8 +126,12 @@ async def download_dataset(request: Request) -> Response:
     if fmt == "CSV":
         path = await asyncio.to_thread(dataset_service.csv_export, data_dir, dataset_id)
         return await _serve(state, path, media_type="text/csv", filename=f"{stem}.csv")
-    return await _serve(state, files.parquet_path(data_dir, dataset_id), media_type="application/vnd.apache.parquet",
-                        filename=f"{stem}.parquet")
+    return await _serve(
+        state,
+        files.parquet_path(data_dir, dataset_id),
+        media_type="application/vnd.apache.parquet",
+        filename=f"{stem}.parquet",
+    )
 
 
 async def download_plot(request: Request) -> Response:
@@ -134,8 +166,12 @@ async def download_model(request: Request) -> Response:
         path = await asyncio.to_thread(export.export_path, state.settings.resolved_data_dir, model, fmt)
     except ServiceError as exc:  # exportUrl already converted it; this is a link made before a failure
         return _refuse(404 if exc.code == ErrorCode.NOT_FOUND else 409, exc.message)
-    return await _serve(state, path, media_type="application/octet-stream",
-                        filename=f"model-{model_id[:8]}.{export.FILE_EXTENSIONS[fmt]}")
+    return await _serve(
+        state,
+        path,
+        media_type="application/octet-stream",
+        filename=f"model-{model_id[:8]}.{export.FILE_EXTENSIONS[fmt]}",
+    )
 
 
 async def download_report(request: Request) -> Response:
@@ -149,8 +185,9 @@ async def download_report(request: Request) -> Response:
     # The report is self-contained: forbid scripts and any fetch but images (the optional logo). Always
     # streamed from here, never presigned: the store would serve the HTML without this policy.
     policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:"
-    return await _serve(state, path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": policy},
-                        presign=False)
+    return await _serve(
+        state, path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": policy}, presign=False
+    )
 
 
 # The report is self-contained: forbid scripts and any fetch but inline images.
@@ -164,8 +201,13 @@ async def download_comparison_report(request: Request) -> Response:
     if refusal is not None:
         return refusal
     path = comparison_files.report_path(_state(request).settings.resolved_data_dir, comparison_id)
-    return await _serve(_state(request), path, media_type="text/html; charset=utf-8",
-                        headers={"Content-Security-Policy": COMPARISON_REPORT_POLICY}, presign=False)
+    return await _serve(
+        _state(request),
+        path,
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": COMPARISON_REPORT_POLICY},
+        presign=False,
+    )
 
 
 async def download_comparison_plot(request: Request) -> Response:

@@ -5,6 +5,7 @@ together and docs/configuration.md has one section per group. `Settings` inherit
 variable keeps its flat name (`ASSAY_SMTP_HOST`, `settings.smtp_host`): deployments and call sites stay as
 they were, and a group can still be read alone (`MailSettings()`). Secrets are `SecretStr`: they print as
 `**********` in logs, reprs and errors, and code asks for them with `.get_secret_value()`."""
+
 from __future__ import annotations
 
 import os
@@ -30,14 +31,16 @@ _INGEST_TIMEOUT: dict[str, float] = {"INGEST": 1800}
 
 class _Group(BaseSettings):
     # A `.env` in the working directory is read too (the seed's `cp .env.example .env`); the environment wins.
-    model_config = SettingsConfigDict(env_prefix="ASSAY_", extra="ignore", env_file=".env", env_file_encoding="utf-8",
-                                      use_attribute_docstrings=True)  # docstrings -> docs/configuration.md
+    model_config = SettingsConfigDict(
+        env_prefix="ASSAY_", extra="ignore", env_file=".env", env_file_encoding="utf-8", use_attribute_docstrings=True
+    )  # docstrings -> docs/configuration.md
     section: ClassVar[str]
     """The group's heading in docs/configuration.md and .env.example."""
 
 
 class ServerSettings(_Group):
     """Where the server listens, how users and browsers reach it."""
+
     section: ClassVar[str] = "Server"
 
     host: str = "127.0.0.1"
@@ -57,6 +60,7 @@ class ServerSettings(_Group):
 
 class DatabaseSettings(_Group):
     """The metadata database and its connection pool."""
+
     section: ClassVar[str] = "Database"
 
     database_url: str | None = None
@@ -75,6 +79,7 @@ class DatabaseSettings(_Group):
 
 class AuthSettings(_Group):
     """Tokens, the configured admin, registration and failed-login limits."""
+
     section: ClassVar[str] = "Accounts and sign-in"
 
     secret_key: SecretStr | None = None
@@ -103,6 +108,7 @@ class AuthSettings(_Group):
 
 class MailSettings(_Group):
     """Verification links. Without a host, `make run` logs the mail instead of sending it."""
+
     section: ClassVar[str] = "Mail"
 
     smtp_host: str | None = None
@@ -121,6 +127,7 @@ class MailSettings(_Group):
 
 class RequestSettings(_Group):
     """What one request may carry and ask for, and how many a user may send."""
+
     section: ClassVar[str] = "Requests"
 
     max_query_depth: int = 10
@@ -148,13 +155,15 @@ class RequestSettings(_Group):
 
 class StorageSettings(_Group):
     """The data dir, object storage (docs/object-storage.md), and what an upload or import may be."""
+
     section: ClassVar[str] = "Files and storage"
 
     data_dir: Path = Path("./data")
     """Uploaded files, Parquet copies, profiles and plots, models, reports, telemetry; shared by every replica and
     worker."""
     storage_url: str | None = None
-    """s3://bucket/prefix with the standard AWS_* variables (docs/object-storage.md); unset keeps every file in the data dir. With it, each replica's and worker's data dir is a scratch cache only."""
+    """s3://bucket/prefix with the standard AWS_* variables (docs/object-storage.md); unset keeps every file in
+    the data dir. With it, each replica's and worker's data dir is a scratch cache only."""
     storage_downloads: Literal["presigned", "proxy"] = "presigned"
     """Redirect to the store, or stream through."""
     storage_abandoned_upload_hours: float = 24
@@ -196,12 +205,23 @@ class StorageSettings(_Group):
     def storage(self) -> StorageConfig | None:
         """How job processes reach the object store (services.storage.objects.StorageConfig), or None."""
         from services.storage.objects import StorageConfig, aws_environment
-        return StorageConfig(self.storage_url, str(self.resolved_data_dir), aws_environment(), self.storage_part_mb,
-                             self.storage_abandoned_upload_hours) if self.storage_url else None
+
+        return (
+            StorageConfig(
+                self.storage_url,
+                str(self.resolved_data_dir),
+                aws_environment(),
+                self.storage_part_mb,
+                self.storage_abandoned_upload_hours,
+            )
+            if self.storage_url
+            else None
+        )
 
 
 class JobSettings(_Group):
     """Where jobs run, what one may use, and how failures, retries and clean-up are handled (docs/jobs.md)."""
+
     section: ClassVar[str] = "Jobs and workers"
 
     redis_url: str | None = None
@@ -253,6 +273,7 @@ class JobSettings(_Group):
 
 class QuerySettings(_Group):
     """`query(sql)`, compareDatasets, and cached chart, rows and profile answers (docs/cache.md)."""
+
     section: ClassVar[str] = "Queries, comparisons and the answer cache"
 
     sql_max_rows: int = 10_000
@@ -271,6 +292,7 @@ class QuerySettings(_Group):
 
 class PipelineSettings(_Group):
     """What pipeline sources may reach and read, and how schedules run."""
+
     section: ClassVar[str] = "Pipelines"
 
     allowed_source_hosts: str = ""
@@ -290,6 +312,7 @@ class PipelineSettings(_Group):
 
 class AnalysisSettings(_Group):
     """Automated analyses (docs/analysis.md): stage time limits and the knobs analyzeDataset's `options` override."""
+
     section: ClassVar[str] = "Analyses"
 
     analysis_stage_timeout_seconds: float = 600
@@ -319,21 +342,30 @@ class AnalysisSettings(_Group):
     @property
     def analysis_defaults(self) -> dict[str, Any]:
         """The ASSAY_ANALYSIS_* knobs, by analysis option (services/analysis/options.py)."""
-        return {"cv_folds": self.analysis_cv_folds, "early_stop_sample": self.analysis_early_stop_sample,
-                "hgb_min_rows": self.analysis_hgb_min_rows, "allowed_exts": self.analysis_allowed_exts,
-                "large_file_mb": self.analysis_large_file_mb, "safe_auto_actions": self.analysis_safe_auto_actions}
+        return {
+            "cv_folds": self.analysis_cv_folds,
+            "early_stop_sample": self.analysis_early_stop_sample,
+            "hgb_min_rows": self.analysis_hgb_min_rows,
+            "allowed_exts": self.analysis_allowed_exts,
+            "large_file_mb": self.analysis_large_file_mb,
+            "safe_auto_actions": self.analysis_safe_auto_actions,
+        }
 
     @property
     def analysis_stage_limits(self) -> dict[str, float]:
         """Seconds per stage group; each unset one is ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
         default = self.analysis_stage_timeout_seconds
-        given = {"eda": self.analysis_eda_timeout_seconds, "model": self.analysis_model_timeout_seconds,
-                 "report": self.analysis_report_timeout_seconds}
+        given = {
+            "eda": self.analysis_eda_timeout_seconds,
+            "model": self.analysis_model_timeout_seconds,
+            "report": self.analysis_report_timeout_seconds,
+        }
         return {group: default if seconds is None else seconds for group, seconds in given.items()}
 
 
 class ReportSettings(_Group):
     """The defaults of a report's theme; a report's own theme overrides them."""
+
     section: ClassVar[str] = "Report theme"
 
     report_primary: str = "#1f4e79"
@@ -362,14 +394,24 @@ class ReportSettings(_Group):
     @property
     def report_theme(self) -> dict[str, str]:
         """The ASSAY_REPORT_* defaults, by theme field."""
-        return {"primary": self.report_primary, "accent": self.report_accent, "background": self.report_background,
-                "text": self.report_text, "font_family": self.report_font_family, "surface": self.report_surface,
-                "muted": self.report_muted, "ok": self.report_ok, "warn": self.report_warn, "error": self.report_error,
-                **({"logo_url": self.report_logo_url} if self.report_logo_url else {})}
+        return {
+            "primary": self.report_primary,
+            "accent": self.report_accent,
+            "background": self.report_background,
+            "text": self.report_text,
+            "font_family": self.report_font_family,
+            "surface": self.report_surface,
+            "muted": self.report_muted,
+            "ok": self.report_ok,
+            "warn": self.report_warn,
+            "error": self.report_error,
+            **({"logo_url": self.report_logo_url} if self.report_logo_url else {}),
+        }
 
 
 class WebhookSettings(_Group):
     """Deliveries (docs/webhooks.md), sent by the job workers; URLs follow ASSAY_ALLOWED_SOURCE_HOSTS like pipelines."""
+
     section: ClassVar[str] = "Webhooks"
 
     webhook_retry_seconds: float = 86400
@@ -392,6 +434,7 @@ class WebhookSettings(_Group):
 
 class MonitoringSettings(_Group):
     """What predict and predictDataset record, per model and window (docs/monitoring.md)."""
+
     section: ClassVar[str] = "Model monitoring"
 
     monitoring: Literal["on", "off"] = "on"
@@ -410,6 +453,7 @@ class MonitoringSettings(_Group):
 
 class ObservabilitySettings(_Group):
     """Logs, and who may read `/metrics` (docs/observability.md)."""
+
     section: ClassVar[str] = "Observability"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -426,19 +470,46 @@ class ObservabilitySettings(_Group):
     """The worker's metrics port; 0 turns it off."""
 
 
-GROUPS: tuple[type[_Group], ...] = (ServerSettings, DatabaseSettings, AuthSettings, MailSettings, RequestSettings,
-                                    StorageSettings, JobSettings, QuerySettings, PipelineSettings, AnalysisSettings,
-                                    ReportSettings, WebhookSettings, MonitoringSettings, ObservabilitySettings)
+GROUPS: tuple[type[_Group], ...] = (
+    ServerSettings,
+    DatabaseSettings,
+    AuthSettings,
+    MailSettings,
+    RequestSettings,
+    StorageSettings,
+    JobSettings,
+    QuerySettings,
+    PipelineSettings,
+    AnalysisSettings,
+    ReportSettings,
+    WebhookSettings,
+    MonitoringSettings,
+    ObservabilitySettings,
+)
 """In the order of docs/configuration.md."""
 
 # user:password@ in a database or Redis URL
 _URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 
 
-class Settings(ServerSettings, DatabaseSettings, AuthSettings, MailSettings, RequestSettings, StorageSettings,
-               JobSettings, QuerySettings, PipelineSettings, AnalysisSettings, ReportSettings, WebhookSettings,
-               MonitoringSettings, ObservabilitySettings):
+class Settings(
+    ServerSettings,
+    DatabaseSettings,
+    AuthSettings,
+    MailSettings,
+    RequestSettings,
+    StorageSettings,
+    JobSettings,
+    QuerySettings,
+    PipelineSettings,
+    AnalysisSettings,
+    ReportSettings,
+    WebhookSettings,
+    MonitoringSettings,
+    ObservabilitySettings,
+):
     """Every group; what the server, the workers and the CLI entry points read."""
+
     section: ClassVar[str] = "All settings"
 
     def __repr_args__(self) -> Any:
@@ -450,29 +521,34 @@ class Settings(ServerSettings, DatabaseSettings, AuthSettings, MailSettings, Req
     def check_deployment(self) -> None:
         """Refuse at start-up what cannot work, with a message that says what to set."""
         from server.cors import invalid_origin, parse_origins
+
         for origin in parse_origins(self.cors_origins):
             if (problem := invalid_origin(origin)) is not None:
                 raise ConfigurationError(problem)
         if self.storage_url:
             from services.storage.objects import parse_url
+
             try:
                 parse_url(self.storage_url)
             except ValueError as exc:
                 raise ConfigurationError(str(exc)) from exc
         if self.executor == "celery" and not self.redis_url:
-            raise ConfigurationError("ASSAY_EXECUTOR=celery needs ASSAY_REDIS_URL (the Celery broker and event bus), "
-                                     "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0")
+            raise ConfigurationError(
+                "ASSAY_EXECUTOR=celery needs ASSAY_REDIS_URL (the Celery broker and event bus), "
+                "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0"
+            )
         from services.reports.theme import check_theme_settings
+
         try:  # a bad default colour would otherwise fail every report job, long after start-up
             check_theme_settings(self.report_theme)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from exc
         from services.analysis.options import check_option_settings
+
         try:  # a bad knob would otherwise fail every analyzeDataset call
             check_option_settings(self.analysis_defaults, self.analysis_stage_limits)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from exc
-
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -7,11 +7,12 @@ Celery worker — records the job and each of its stages as spans under it when 
 start and end times the job's timeline recorded (the stages ran in a forked process that exports
 nothing itself). Exporting is OTLP over HTTP/protobuf, configured by the standard OTEL_* variables.
 """
+
 from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from services.jobs.observer import JobObserver, TraceCarrier
@@ -43,8 +44,10 @@ def configure_tracing(service_name: str) -> bool:
     _provider = TracerProvider(resource=resource)
     _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(_provider)
-    logger.info("tracing: exporting spans to %s", os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    logger.info(
+        "tracing: exporting spans to %s",
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
     return True
 
 
@@ -80,6 +83,7 @@ def graphql_extensions() -> tuple[Any, ...]:
 def asgi_middleware() -> list[Any]:
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
     from starlette.middleware import Middleware
+
     return [Middleware(OpenTelemetryMiddleware, excluded_urls="/health,/metrics")]
 
 
@@ -88,6 +92,7 @@ def current_trace_id() -> str | None:
     if _provider is None:
         return None
     from opentelemetry import trace
+
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
 
@@ -97,6 +102,7 @@ class JobTracing(JobObserver):
 
     def trace_carrier(self) -> TraceCarrier:
         from opentelemetry import propagate
+
         carrier: TraceCarrier = {}
         propagate.inject(carrier)
         return carrier
@@ -104,6 +110,7 @@ class JobTracing(JobObserver):
     def follow_trace(self, trace: TraceCarrier) -> None:
         # Attached for the rest of the runner's task, whose context dies with it: no detach needed.
         from opentelemetry import context, propagate
+
         if trace:
             context.attach(propagate.extract(trace))
 
@@ -114,17 +121,29 @@ class JobTracing(JobObserver):
 
         tracer = otel.get_tracer("assay.jobs")
         parent = propagate.extract(trace or {})
-        ended = _nanos(job.finished_at) or _nanos(datetime.now(timezone.utc))
-        span = tracer.start_span(f"job {job.kind}", context=parent, start_time=_nanos(job.started_at) or ended,
-                                 attributes={"assay.job.id": job.id, "assay.job.kind": job.kind,
-                                             "assay.job.status": str(job.status), "assay.job.attempt": job.attempt})
+        ended = _nanos(job.finished_at) or _nanos(datetime.now(UTC))
+        span = tracer.start_span(
+            f"job {job.kind}",
+            context=parent,
+            start_time=_nanos(job.started_at) or ended,
+            attributes={
+                "assay.job.id": job.id,
+                "assay.job.kind": job.kind,
+                "assay.job.status": str(job.status),
+                "assay.job.attempt": job.attempt,
+            },
+        )
         inside = otel.set_span_in_context(span)
         for stage in job.timeline or []:
             started, finished = _nanos(stage.get("started_at")), _nanos(stage.get("finished_at"))
             if started is None:
                 continue
-            child = tracer.start_span(f"stage {stage.get('stage')}", context=inside, start_time=started,
-                                      attributes={"assay.job.id": job.id, "assay.job.stage": str(stage.get("stage"))})
+            child = tracer.start_span(
+                f"stage {stage.get('stage')}",
+                context=inside,
+                start_time=started,
+                attributes={"assay.job.id": job.id, "assay.job.stage": str(stage.get("stage"))},
+            )
             child.end(end_time=finished or ended)
         if str(job.status) != "SUCCEEDED":
             span.set_status(Status(StatusCode.ERROR, job.error or str(job.status)))
@@ -137,5 +156,5 @@ def _nanos(moment: datetime | str | None) -> int | None:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1_000_000_000)

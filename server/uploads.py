@@ -12,6 +12,7 @@ the growing file (services.ingest.follow); when the body ends, a state file says
 response waits for the last byte (`finish_staged`); a body cut off or over the limit ends the
 upload's dataset and job, so nothing half-written is left.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,24 +21,22 @@ import contextlib
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 from cross_web import FormData as AdapterFormData
-from cross_web import StarletteRequestAdapter
+from cross_web import HTTPException, StarletteRequestAdapter
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser, _user_safe_decode
 from starlette.requests import ClientDisconnect, Request
 
-from cross_web import HTTPException
-
+from server.request_limits import RequestRefused
 from services.errors import ErrorCode, ServiceError
 from services.ingest.disk import check_room, free_bytes, is_disk_full
 from services.ingest.follow import ABORTED, COMPLETE, write_upload_state
-
-from server.request_limits import RequestRefused
 
 WRITE_BATCH = 4 * 1024 * 1024
 STAGING_FOLDER = "uploads"
@@ -88,13 +87,15 @@ class StagedUpload(UploadFile):
 
     def _publish(self) -> None:
         if self.state_path is not None and not self.arriving:
-            write_upload_state(self.state_path, ABORTED if self.failure else COMPLETE,
-                               self.failure or str(self.size or 0))
+            write_upload_state(
+                self.state_path, ABORTED if self.failure else COMPLETE, self.failure or str(self.size or 0)
+            )
 
 
 class StagingMultiPartParser(MultiPartParser):
-    def __init__(self, headers: Headers, stream: Any, *, staging_dir: Path, staged: list[StagedUpload],
-                 max_file_bytes: int) -> None:
+    def __init__(
+        self, headers: Headers, stream: Any, *, staging_dir: Path, staged: list[StagedUpload], max_file_bytes: int
+    ) -> None:
         super().__init__(headers, stream)
         self.staging_dir = staging_dir
         self.staged = staged
@@ -115,8 +116,12 @@ class StagingMultiPartParser(MultiPartParser):
             raise MultiPartException(f"Too many files. Maximum number of files is {self.max_files}.")
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         path = self.staging_dir / f"{uuid.uuid4().hex}.part"  # never from the client's file name
-        upload = StagedUpload(file=path.open("w+b"), staged_path=path, headers=Headers(raw=self._current_part.item_headers),
-                              filename=_user_safe_decode(options[b"filename"], self._charset))
+        upload = StagedUpload(
+            file=path.open("w+b"),
+            staged_path=path,
+            headers=Headers(raw=self._current_part.item_headers),
+            filename=_user_safe_decode(options[b"filename"], self._charset),
+        )
         self.staged.append(upload)
         self._current_part.file = upload
         if self._is_the_only_file(self._current_part.field_name):
@@ -145,10 +150,19 @@ class StagingMultiPartParser(MultiPartParser):
         boundary = params.get(b"boundary")
         if boundary is None:
             raise MultiPartException("Missing boundary in multipart.")
-        parser = MultipartParser(boundary, {
-            "on_part_begin": self.on_part_begin, "on_part_data": self.on_part_data, "on_part_end": self.on_part_end,
-            "on_header_field": self.on_header_field, "on_header_value": self.on_header_value,
-            "on_header_end": self.on_header_end, "on_headers_finished": self.on_headers_finished, "on_end": self.on_end})
+        parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": self.on_part_begin,
+                "on_part_data": self.on_part_data,
+                "on_part_end": self.on_part_end,
+                "on_header_field": self.on_header_field,
+                "on_header_value": self.on_header_value,
+                "on_header_end": self.on_header_end,
+                "on_headers_finished": self.on_headers_finished,
+                "on_end": self.on_end,
+            },
+        )
         chunks = self.stream.__aiter__()
         try:
             async for chunk in chunks:
@@ -179,9 +193,15 @@ class StagingMultiPartParser(MultiPartParser):
             parser.finalize()
             await self._write_file_data(final=True)
         except BaseException as exc:
-            upload._ended("the upload was too large" if isinstance(exc, (FileTooLarge, BodyTooLarge)) else
-                          "the disk filled up" if isinstance(exc, DiskFilled) else
-                          "the client went away" if isinstance(exc, ClientDisconnect) else f"{type(exc).__name__}")
+            upload._ended(
+                "the upload was too large"
+                if isinstance(exc, (FileTooLarge, BodyTooLarge))
+                else "the disk filled up"
+                if isinstance(exc, DiskFilled)
+                else "the client went away"
+                if isinstance(exc, ClientDisconnect)
+                else f"{type(exc).__name__}"
+            )
             raise
         upload._ended(None)
 
@@ -223,8 +243,12 @@ class DiskFilled(RequestRefused):
     """The disk filled up while an upload was being stored (one without a Content-Length, or others' files grew)."""
 
     def __init__(self, folder: Path) -> None:
-        super().__init__(f"The disk filled up while storing the upload ({free_bytes(folder) / 2**20:,.1f} MB free); "
-                         "nothing was kept", code=ErrorCode.PAYLOAD_TOO_LARGE, status=507)
+        super().__init__(
+            f"The disk filled up while storing the upload ({free_bytes(folder) / 2**20:,.1f} MB free); "
+            "nothing was kept",
+            code=ErrorCode.PAYLOAD_TOO_LARGE,
+            status=507,
+        )
 
 
 def refuse_without_room(data_dir: Path, declared_length: int) -> None:
@@ -241,9 +265,13 @@ class StagingRequestAdapter(StarletteRequestAdapter):
         request: Request = self._request
         staging_dir = request.app.state.assay.settings.resolved_data_dir / STAGING_FOLDER
         try:
-            form = await StagingMultiPartParser(request.headers, request.stream(), staging_dir=staging_dir,
-                                                staged=staged_uploads(request),
-                                                max_file_bytes=request.app.state.assay.settings.max_upload_bytes).parse()
+            form = await StagingMultiPartParser(
+                request.headers,
+                request.stream(),
+                staging_dir=staging_dir,
+                staged=staged_uploads(request),
+                max_file_bytes=request.app.state.assay.settings.max_upload_bytes,
+            ).parse()
         except MultiPartException as exc:  # e.g. an `operations` field over 1 MB: the view answers 400
             raise RequestRefused(exc.message) from exc
         return AdapterFormData(files=form, form=form)

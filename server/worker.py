@@ -8,6 +8,7 @@ listens on ASSAY_WORKER_METRICS_HOST:ASSAY_WORKER_METRICS_PORT (docs/observabili
 `python -m server.worker --health` is a container's health check: it exits 0 when this worker (by
 ASSAY_WORKER_NAME, else any worker of this host) wrote its heartbeat record to Redis lately, else 1.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,7 +48,11 @@ def health(settings: Settings) -> int:
     separate health-check process, so without ASSAY_WORKER_NAME any worker of this host counts."""
     import redis
 
-    pattern = f"assay:worker:{settings.worker_name}" if settings.worker_name else f"assay:worker:assay-{socket.gethostname()}-*"
+    pattern = (
+        f"assay:worker:{settings.worker_name}"
+        if settings.worker_name
+        else f"assay:worker:assay-{socket.gethostname()}-*"
+    )
     assert settings.redis_url, "workers run only with ASSAY_REDIS_URL (their broker)"
     try:
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
@@ -65,8 +70,10 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     if not settings.redis_url:
-        raise SystemExit("assay worker: ASSAY_REDIS_URL is required (the Celery broker and event bus), "
-                         "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0")
+        raise SystemExit(
+            "assay worker: ASSAY_REDIS_URL is required (the Celery broker and event bus), "
+            "e.g. ASSAY_REDIS_URL=redis://127.0.0.1:6379/0"
+        )
     if "--health" in sys.argv[1:]:
         raise SystemExit(health(settings))
     queues = worker_queues(settings)
@@ -78,16 +85,30 @@ def main() -> None:
     metrics = Metrics(role="worker", kinds=kinds)
     tracing = telemetry.configure_tracing("assay-worker")
     observer = JobObservers(metrics.job_observer(), *([telemetry.JobTracing()] if tracing else []))
-    runtime = WorkerRuntime(WorkerConfig(
-        name=name, database_url=settings.resolved_database_url, redis_url=settings.redis_url, queues=queues,
-        concurrency=settings.worker_concurrency, kinds=kinds, preload=worker_preload(kinds),
-        timeout_for=settings.timeout_for, heartbeat_seconds=settings.job_heartbeat_seconds,
-        grace_seconds=settings.job_cancel_grace_seconds, max_result_bytes=round(settings.max_job_result_mb * 1048576),
-        max_log_chars=settings.max_log_line_chars, memory_mb=settings.job_memory_mb,
-        scratch_root=settings.scratch_dir, log_level=settings.log_level, log_format=settings.log_format,
-        retry_backoff=(settings.job_retry_backoff_seconds, settings.job_retry_backoff_max_seconds),
-        storage=settings.storage,
-        telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl", observer=observer))
+    runtime = WorkerRuntime(
+        WorkerConfig(
+            name=name,
+            database_url=settings.resolved_database_url,
+            redis_url=settings.redis_url,
+            queues=queues,
+            concurrency=settings.worker_concurrency,
+            kinds=kinds,
+            preload=worker_preload(kinds),
+            timeout_for=settings.timeout_for,
+            heartbeat_seconds=settings.job_heartbeat_seconds,
+            grace_seconds=settings.job_cancel_grace_seconds,
+            max_result_bytes=round(settings.max_job_result_mb * 1048576),
+            max_log_chars=settings.max_log_line_chars,
+            memory_mb=settings.job_memory_mb,
+            scratch_root=settings.scratch_dir,
+            log_level=settings.log_level,
+            log_format=settings.log_format,
+            retry_backoff=(settings.job_retry_backoff_seconds, settings.job_retry_backoff_max_seconds),
+            storage=settings.storage,
+            telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl",
+            observer=observer,
+        )
+    )
     celery = create_celery(settings.redis_url)
 
     @celery.task(name=RUN_JOB, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -103,9 +124,12 @@ def main() -> None:
     def start(**_) -> None:
         runtime.start()
         # This worker's webhook delivery loop, on the loop that owns its database engine
-        deliveries.append(asyncio.run_coroutine_threadsafe(deliverer(settings, runtime.sessions, name).run(), runtime.loop))
-        serve_worker_metrics(settings, metrics,
-                             refresh=lambda: asyncio.run_coroutine_threadsafe(read_gauges(), runtime.loop))
+        deliveries.append(
+            asyncio.run_coroutine_threadsafe(deliverer(settings, runtime.sessions, name).run(), runtime.loop)
+        )
+        serve_worker_metrics(
+            settings, metrics, refresh=lambda: asyncio.run_coroutine_threadsafe(read_gauges(), runtime.loop)
+        )
 
     def stop(**_) -> None:
         for delivering in deliveries:
@@ -116,9 +140,21 @@ def main() -> None:
     signals.worker_init.connect(start, weak=False)
     signals.worker_shutdown.connect(stop, weak=False)
     quiet = ["--quiet"] if settings.log_format == "json" else []  # Celery's banner is not a log line: no JSON
-    celery.worker_main([*quiet, "worker", "--pool=threads", f"--concurrency={settings.worker_concurrency}",
-                        "--queues", ",".join(queues), "--hostname", f"{name}@%h", "--without-gossip",
-                        "--without-mingle", f"--loglevel={settings.log_level}"])
+    celery.worker_main(
+        [
+            *quiet,
+            "worker",
+            "--pool=threads",
+            f"--concurrency={settings.worker_concurrency}",
+            "--queues",
+            ",".join(queues),
+            "--hostname",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            f"--loglevel={settings.log_level}",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """WebSocket messages obey the same limits as HTTP bodies; a message refused closes the socket with 4400."""
+
 from __future__ import annotations
 
 import logging
@@ -34,10 +35,13 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
                     if message["type"] in OPERATION_MESSAGES:
                         if not isinstance(payload, dict):
                             raise RequestRefused("An operation message needs an object `payload`")
-                        limits.check_operation(payload.get("query"), payload.get("variables"),
-                                               payload.get("extensions"), payload.get("operationName"),
-                                               check_strings=len(text) > limits.max_string_length
-                                               or "\\u" in text)
+                        limits.check_operation(
+                            payload.get("query"),
+                            payload.get("variables"),
+                            payload.get("extensions"),
+                            payload.get("operationName"),
+                            check_strings=len(text) > limits.max_string_length or "\\u" in text,
+                        )
                 except RequestRefused as exc:
                     client = self.ws.client.host if self.ws.client else "unknown"
                     logger.warning("Closed a WebSocket from %s: %s", client, exc.message[:300])

@@ -6,13 +6,14 @@ tokens carry it as `sid`. Ending sessions at once uses two things every request 
 row: `disabled_at` refuses every token of a disabled account, and `session_epoch` (in every access token)
 moves on a password change, so tokens from before it stop working on every replica at the next request.
 """
+
 from __future__ import annotations
 
 import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import jwt
@@ -62,26 +63,42 @@ class Mailer:
 
 # ----------------------------------------------------------------------------------------- verification
 def verification_token(*, user: User, secret: str) -> str:
-    now = datetime.now(timezone.utc)
-    claims = {"sub": user.id, "email": user.email, "typ": VERIFY_TYPE, "iss": auth.ISSUER, "aud": auth.AUDIENCE,
-              "iat": now, "exp": now + timedelta(hours=VERIFY_HOURS)}
+    now = datetime.now(UTC)
+    claims = {
+        "sub": user.id,
+        "email": user.email,
+        "typ": VERIFY_TYPE,
+        "iss": auth.ISSUER,
+        "aud": auth.AUDIENCE,
+        "iat": now,
+        "exp": now + timedelta(hours=VERIFY_HOURS),
+    }
     return jwt.encode(claims, secret, algorithm=auth.ALGORITHM)
 
 
 def verification_mail(*, user: User, secret: str, public_url: str) -> tuple[str, str]:
     token = verification_token(user=user, secret=secret)
-    body = (f"Confirm that {user.email} is your address on Assay ({public_url}).\n\n"
-            f"Your verification token (valid for {VERIFY_HOURS} hours):\n\n{token}\n\n"
-            f"Send it with this mutation, in GraphiQL at {public_url.rstrip('/')}/graphql or any client:\n\n"
-            f'mutation {{ verifyEmail(input: {{token: "{token}"}}) ' '{ user { email emailVerified } errors { code } } }\n')
+    body = (
+        f"Confirm that {user.email} is your address on Assay ({public_url}).\n\n"
+        f"Your verification token (valid for {VERIFY_HOURS} hours):\n\n{token}\n\n"
+        f"Send it with this mutation, in GraphiQL at {public_url.rstrip('/')}/graphql or any client:\n\n"
+        f'mutation {{ verifyEmail(input: {{token: "{token}"}}) '
+        "{ user { email emailVerified } errors { code } } }\n"
+    )
     return "Confirm your email address for Assay", body
 
 
 async def verify_email(*, session: AsyncSession, token: str, secret: str) -> User:
     refused = ServiceError(ErrorCode.INVALID_INPUT, "The verification link is invalid or has expired", ["token"])
     try:
-        claims = jwt.decode(token, secret, algorithms=[auth.ALGORITHM], audience=auth.AUDIENCE, issuer=auth.ISSUER,
-                            options={"require": ["exp", "sub", "email"]})
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[auth.ALGORITHM],
+            audience=auth.AUDIENCE,
+            issuer=auth.ISSUER,
+            options={"require": ["exp", "sub", "email"]},
+        )
     except jwt.PyJWTError:
         raise refused from None
     user = await session.get(User, claims["sub"]) if claims.get("typ") == VERIFY_TYPE else None
@@ -95,39 +112,63 @@ async def verify_email(*, session: AsyncSession, token: str, secret: str) -> Use
 
 
 # ----------------------------------------------------------------------------------------- logins
-async def record_login(*, session: AsyncSession, user: User | None, address: str | None, user_agent: str | None,
-                       success: bool, reason: str | None = None) -> None:
+async def record_login(
+    *,
+    session: AsyncSession,
+    user: User | None,
+    address: str | None,
+    user_agent: str | None,
+    success: bool,
+    reason: str | None = None,
+) -> None:
     """Failed attempts on an unknown email are not kept: there is no account whose history they belong to."""
     if user is None:
         return
-    session.add(LoginEvent(user_id=user.id, address=auth.clipped(address, 64), user_agent=auth.clipped(user_agent, 512),
-                           success=success, reason=reason))
+    session.add(
+        LoginEvent(
+            user_id=user.id,
+            address=auth.clipped(address, 64),
+            user_agent=auth.clipped(user_agent, 512),
+            success=success,
+            reason=reason,
+        )
+    )
     if success:
         user.last_login_at = utcnow()
         session.add(user)
     await session.commit()
 
 
-async def login_history(*, session: AsyncSession, user_id: str, first: int, after: str | None,
-                        max_first: int) -> Page[LoginEvent]:
-    return await paginate(session, LoginEvent, filters=[col(LoginEvent.user_id) == user_id], first=first,
-                          after=after, max_first=max_first)
+async def login_history(
+    *, session: AsyncSession, user_id: str, first: int, after: str | None, max_first: int
+) -> Page[LoginEvent]:
+    return await paginate(
+        session, LoginEvent, filters=[col(LoginEvent.user_id) == user_id], first=first, after=after, max_first=max_first
+    )
 
 
 async def list_sessions(*, session: AsyncSession, user_id: str) -> list[LoginSession]:
     """The account's live sessions (not revoked, a refresh token not yet expired), newest use first."""
-    alive = select(RefreshToken.family_id).where(col(RefreshToken.user_id) == user_id,
-                                                 col(RefreshToken.revoked_at).is_(None),
-                                                 col(RefreshToken.expires_at) > utcnow())
-    rows = await session.exec(select(LoginSession).where(col(LoginSession.user_id) == user_id,
-                                                         col(LoginSession.revoked_at).is_(None),
-                                                         col(LoginSession.id).in_(alive))
-                              .order_by(col(LoginSession.updated_at).desc()))
+    alive = select(RefreshToken.family_id).where(
+        col(RefreshToken.user_id) == user_id,
+        col(RefreshToken.revoked_at).is_(None),
+        col(RefreshToken.expires_at) > utcnow(),
+    )
+    rows = await session.exec(
+        select(LoginSession)
+        .where(
+            col(LoginSession.user_id) == user_id,
+            col(LoginSession.revoked_at).is_(None),
+            col(LoginSession.id).in_(alive),
+        )
+        .order_by(col(LoginSession.updated_at).desc())
+    )
     return list(rows.all())
 
 
-async def revoke_sessions(*, session: AsyncSession, user_id: str, session_ids: list[str] | None = None,
-                          keep: str | None = None) -> int:
+async def revoke_sessions(
+    *, session: AsyncSession, user_id: str, session_ids: list[str] | None = None, keep: str | None = None
+) -> int:
     """Revoke the given sessions of the account (all of them when None), except `keep`; their refresh tokens die."""
     now = utcnow()
     chosen = [col(LoginSession.user_id) == user_id, col(LoginSession.revoked_at).is_(None)]
@@ -145,8 +186,9 @@ async def revoke_sessions(*, session: AsyncSession, user_id: str, session_ids: l
 
 
 async def revoke_session(*, session: AsyncSession, user_id: str, session_id: str) -> None:
-    owned = await session.scalar(select(LoginSession.id).where(col(LoginSession.id) == session_id,
-                                                               col(LoginSession.user_id) == user_id))
+    owned = await session.scalar(
+        select(LoginSession.id).where(col(LoginSession.id) == session_id, col(LoginSession.user_id) == user_id)
+    )
     if owned is None:
         raise not_found("Session", ["id"])
     await revoke_sessions(session=session, user_id=user_id, session_ids=[session_id])
@@ -183,8 +225,9 @@ async def change_email(*, session: AsyncSession, user: User, password: str, new_
 
 
 # ----------------------------------------------------------------------------------------- admin
-async def list_users(*, session: AsyncSession, first: int, after: str | None, search: str | None,
-                     max_first: int) -> Page[User]:
+async def list_users(
+    *, session: AsyncSession, first: int, after: str | None, search: str | None, max_first: int
+) -> Page[User]:
     filters = []
     if search:
         if len(search) > 320:

@@ -1,11 +1,12 @@
 """Accounts and tokens: argon2id passwords, short-lived JWT access tokens, rotating refresh tokens."""
+
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from argon2 import PasswordHasher
@@ -33,7 +34,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 @dataclass(frozen=True)
 class AccessClaims:
     user_id: str
-    epoch: int            # the account's session_epoch when issued; a password change moves it
+    epoch: int  # the account's session_epoch when issued; a password change moves it
     session_id: str | None
 
 
@@ -69,18 +70,32 @@ def _hash_token(token: str) -> str:
 
 
 def create_access_token(*, user: User, secret: str, minutes: float, session_id: str | None = None) -> str:
-    now = datetime.now(timezone.utc)
-    claims = {"sub": user.id, "role": user.role, "iss": ISSUER, "aud": AUDIENCE, "iat": now,
-              "exp": now + timedelta(minutes=minutes), "typ": "access", "ep": user.session_epoch or 0,
-              "sid": session_id}
+    now = datetime.now(UTC)
+    claims = {
+        "sub": user.id,
+        "role": user.role,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes),
+        "typ": "access",
+        "ep": user.session_epoch or 0,
+        "sid": session_id,
+    }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def decode_access_token(token: str, *, secret: str) -> AccessClaims | None:
     """The claims of a valid access token, else None (expired, forged, wrong audience...)."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
-                            options={"require": ["exp", "sub", "iss", "aud"]})
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["exp", "sub", "iss", "aud"]},
+        )
     except jwt.PyJWTError:
         return None
     if claims.get("typ") != "access":
@@ -142,24 +157,40 @@ async def authenticate(*, session: AsyncSession, email: str, password: str) -> U
     return user if verify_password(user.password_hash, password) else None
 
 
-async def issue_tokens(*, session: AsyncSession, user: User, secret: str, access_minutes: float,
-                       refresh_days: float, family_id: str | None = None, address: str | None = None,
-                       user_agent: str | None = None) -> TokenPair:
+async def issue_tokens(
+    *,
+    session: AsyncSession,
+    user: User,
+    secret: str,
+    access_minutes: float,
+    refresh_days: float,
+    family_id: str | None = None,
+    address: str | None = None,
+    user_agent: str | None = None,
+) -> TokenPair:
     """A new pair; without `family_id` a new session (login) starts, with the caller's address and agent."""
     if family_id is None:
         login = LoginSession(user_id=user.id, address=clipped(address, 64), user_agent=clipped(user_agent, 512))
         session.add(login)
         family_id = login.id
     refresh = secrets.token_urlsafe(32)
-    session.add(RefreshToken(user_id=user.id, family_id=family_id, token_hash=_hash_token(refresh),
-                             expires_at=utcnow() + timedelta(days=refresh_days)))
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=_hash_token(refresh),
+            expires_at=utcnow() + timedelta(days=refresh_days),
+        )
+    )
     await session.commit()
-    return TokenPair(create_access_token(user=user, secret=secret, minutes=access_minutes, session_id=family_id),
-                     refresh, user)
+    return TokenPair(
+        create_access_token(user=user, secret=secret, minutes=access_minutes, session_id=family_id), refresh, user
+    )
 
 
-async def rotate_refresh_token(*, session: AsyncSession, refresh_token: str, secret: str, access_minutes: float,
-                               refresh_days: float) -> TokenPair:
+async def rotate_refresh_token(
+    *, session: AsyncSession, refresh_token: str, secret: str, access_minutes: float, refresh_days: float
+) -> TokenPair:
     """Swap a refresh token for a new pair; replaying a used one revokes its whole family."""
     rejected = ServiceError(ErrorCode.UNAUTHENTICATED, "Invalid or expired refresh token", ["refreshToken"])
     stored = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash_token(refresh_token)))
@@ -181,8 +212,14 @@ async def rotate_refresh_token(*, session: AsyncSession, refresh_token: str, sec
     if login is not None:  # its last use, for the sessions list (tokens issued before sessions have none)
         login.updated_at = utcnow()
         session.add(login)
-    return await issue_tokens(session=session, user=user, secret=secret, access_minutes=access_minutes,
-                              refresh_days=refresh_days, family_id=stored.family_id)
+    return await issue_tokens(
+        session=session,
+        user=user,
+        secret=secret,
+        access_minutes=access_minutes,
+        refresh_days=refresh_days,
+        family_id=stored.family_id,
+    )
 
 
 async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> None:

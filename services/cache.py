@@ -7,14 +7,16 @@ reaches the cache only after it has read the dataset as its owner (the loaders a
 user's answer is never another's. Deleting a dataset forgets its keys; the version in the key covers any
 change that keeps the id.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from cachetools import TTLCache
 
@@ -23,8 +25,9 @@ logger = logging.getLogger("assay.cache")
 PREFIX = "assay:cache:"
 
 
-def dataset_key(*, owner_id: str, dataset_id: str, version: datetime | str | int, what: str,
-                args: dict[str, Any] | None = None) -> tuple[str, str]:
+def dataset_key(
+    *, owner_id: str, dataset_id: str, version: datetime | str | int, what: str, args: dict[str, Any] | None = None
+) -> tuple[str, str]:
     """(dataset id, key): `what` (chart, rows, profile) and its arguments, hashed, under the dataset's version."""
     stamp = version.isoformat() if isinstance(version, datetime) else str(version)
     digest = hashlib.sha256(json.dumps(args or {}, sort_keys=True, default=str).encode()).hexdigest()[:32]
@@ -136,4 +139,3 @@ def create_cache(*, redis_client: Any | None, ttl: float, max_entries: int) -> A
     if redis_client is not None:
         return RedisCache(redis_client, ttl=ttl)
     return MemoryCache(ttl=ttl, max_entries=max_entries)
-

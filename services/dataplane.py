@@ -6,6 +6,7 @@ Arrow batches handed back and the libraries a body calls) and lets it spill to t
 Only extensions compiled into the wheel are used: autoloading and autoinstalling are switched off, so
 nothing is ever downloaded at run time.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,10 +35,12 @@ def engine_memory_mb(budget_mb: int) -> int:
 
 def connect(*, memory_mb: int, scratch_dir: Path | None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that keeps within `memory_mb` and spills to `scratch_dir`."""
-    connection = duckdb.connect(config={
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-    })
+    connection = duckdb.connect(
+        config={
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
+    )
     connection.execute(f"SET memory_limit = '{engine_memory_mb(memory_mb)}MB'")
     if scratch_dir is not None:
         scratch_dir.mkdir(parents=True, exist_ok=True)
@@ -53,19 +56,37 @@ def connect(*, memory_mb: int, scratch_dir: Path | None, threads: int | None = N
 def parquet_source(path: Path, *, row_numbers: bool = False) -> str:
     """A table expression over one Parquet file, for use inside SQL (the path is ours, never a user's);
     `row_numbers` adds DuckDB's `file_row_number` column (the row's position in the file)."""
-    return "read_parquet('" + str(path).replace("'", "''") + "'" + (", file_row_number = true" if row_numbers else "") + ")"
+    return (
+        "read_parquet('"
+        + str(path).replace("'", "''")
+        + "'"
+        + (", file_row_number = true" if row_numbers else "")
+        + ")"
+    )
 
 
-def over_budget(memory_mb: int, what: str, cause: BaseException | None = None, *, setting: str = "ASSAY_JOB_MEMORY_MB",
-                field: list[str] | None = None) -> ServiceError:
+def over_budget(
+    memory_mb: int,
+    what: str,
+    cause: BaseException | None = None,
+    *,
+    setting: str = "ASSAY_JOB_MEMORY_MB",
+    field: list[str] | None = None,
+) -> ServiceError:
     """OVER_BUDGET for work that could not keep within the job's budget even spilling; from DuckDB's own
     message ("failed to allocate data of size 16.0 MiB (48.0 MiB/61.0 MiB used)") it estimates the budget
     that would have got past that point: what the engine held plus what it asked for, over its share."""
     needed, detail = engine_need_mb(cause), ""
     if needed is not None:
         detail = f" (the engine needed more than {needed:,.0f} MB, its share being {engine_memory_mb(memory_mb):,} MB)"
-    return errors.over_budget(memory_mb, what, detail=detail + ", even spilling to disk", setting=setting, field=field,
-                              needed_mb=needed / ENGINE_SHARE if needed is not None else None)
+    return errors.over_budget(
+        memory_mb,
+        what,
+        detail=detail + ", even spilling to disk",
+        setting=setting,
+        field=field,
+        needed_mb=needed / ENGINE_SHARE if needed is not None else None,
+    )
 
 
 _UNITS = {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1.0, "GiB": 1024.0, "TiB": 1024.0**2}
@@ -96,7 +117,7 @@ class SpillWatch:
         while not self._stop.wait(self.interval):
             self.peak_bytes = max(self.peak_bytes, _size(self.scratch_dir))
 
-    def __enter__(self) -> "SpillWatch":
+    def __enter__(self) -> SpillWatch:
         if self.scratch_dir is not None:
             self._thread.start()
         return self
@@ -119,7 +140,9 @@ def _size(folder: Path) -> int:
     return total
 
 
-def sampled_frame(path: Path, columns: list[str], size: int, *, seed: int = 0, batch_rows: int = 65_536) -> "pd.DataFrame":
+def sampled_frame(
+    path: Path, columns: list[str], size: int, *, seed: int = 0, batch_rows: int = 65_536
+) -> pd.DataFrame:
     """What `read(columns).to_pandas().sample(min(size, rows), random_state=seed)` gives (the same rows, order
     and index) without holding the table: the positions are drawn as pandas draws them (8 bytes a row, for the
     draw only), then each streamed batch keeps only its drawn rows."""

@@ -1,5 +1,6 @@
 """The list of domains: the one place a new domain is named. The server, the workers (server/job_kinds.py) and
 GraphQL's `JobKind` (schema/jobs.py) are all assembled from it; services/jobs itself knows no domain."""
+
 from __future__ import annotations
 
 from services import maintenance_runs as maintenance
@@ -14,8 +15,17 @@ from services.preprocessing import service as preprocessing
 from services.profiling import service as profiling
 
 # In this order GraphQL's JobKind lists their kinds.
-DOMAINS: tuple[Domain, ...] = (datasets.DOMAIN, profiling.DOMAIN, preprocessing.DOMAIN, modeling.DOMAIN,
-                               pipelines.DOMAIN, analysis.DOMAIN, maintenance.DOMAIN, checks.DOMAIN, comparison.DOMAIN)
+DOMAINS: tuple[Domain, ...] = (
+    datasets.DOMAIN,
+    profiling.DOMAIN,
+    preprocessing.DOMAIN,
+    modeling.DOMAIN,
+    pipelines.DOMAIN,
+    analysis.DOMAIN,
+    maintenance.DOMAIN,
+    checks.DOMAIN,
+    comparison.DOMAIN,
+)
 
 
 def job_kinds() -> dict[str, JobKindSpec]:

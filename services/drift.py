@@ -7,6 +7,7 @@ defaults do (its DataDriftPreset): small references get a hypothesis test with a
 ones a distance, because with many rows every test's p-value goes to zero on differences nobody
 cares about.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,17 +20,22 @@ from scipy.spatial import distance
 
 
 class DriftMethod(StrEnum):
-    KS = "KS"                          # Kolmogorov-Smirnov two-sample test: drift when p < threshold
-    WASSERSTEIN = "WASSERSTEIN"        # Wasserstein distance / reference std: drift when >= threshold
-    CHI_SQUARE = "CHI_SQUARE"          # chi-square test of homogeneity of the category counts: p < threshold
+    KS = "KS"  # Kolmogorov-Smirnov two-sample test: drift when p < threshold
+    WASSERSTEIN = "WASSERSTEIN"  # Wasserstein distance / reference std: drift when >= threshold
+    CHI_SQUARE = "CHI_SQUARE"  # chi-square test of homogeneity of the category counts: p < threshold
     JENSEN_SHANNON = "JENSEN_SHANNON"  # Jensen-Shannon distance of the category frequencies: >= threshold
-    PSI = "PSI"                        # population stability index over reference bins: >= threshold
+    PSI = "PSI"  # population stability index over reference bins: >= threshold
 
 
 # Tests answer a p-value (drift below the threshold); distances answer a distance (drift at or above it).
 P_VALUE_METHODS = frozenset({DriftMethod.KS, DriftMethod.CHI_SQUARE})
-DEFAULT_THRESHOLDS = {DriftMethod.KS: 0.05, DriftMethod.CHI_SQUARE: 0.05, DriftMethod.WASSERSTEIN: 0.1,
-                      DriftMethod.JENSEN_SHANNON: 0.1, DriftMethod.PSI: 0.1}
+DEFAULT_THRESHOLDS = {
+    DriftMethod.KS: 0.05,
+    DriftMethod.CHI_SQUARE: 0.05,
+    DriftMethod.WASSERSTEIN: 0.1,
+    DriftMethod.JENSEN_SHANNON: 0.1,
+    DriftMethod.PSI: 0.1,
+}
 NUMERIC_METHODS = frozenset({DriftMethod.KS, DriftMethod.WASSERSTEIN, DriftMethod.PSI})
 CATEGORICAL_METHODS = frozenset({DriftMethod.CHI_SQUARE, DriftMethod.JENSEN_SHANNON, DriftMethod.PSI})
 # Evidently's switch from tests to distances, and the distinct-value count under which a number is a category.
@@ -45,8 +51,8 @@ _PSI_FLOOR = 1e-4  # an empty bin would make the logarithm infinite
 class DriftTest:
     column: str
     method: DriftMethod
-    statistic: float | None   # None when either side has no values
-    p_value: float | None     # for KS and chi-square
+    statistic: float | None  # None when either side has no values
+    p_value: float | None  # for KS and chi-square
     threshold: float
     drifted: bool
     reference_count: int
@@ -73,8 +79,15 @@ def valid_threshold(method: DriftMethod, threshold: float) -> bool:
     return threshold <= 1 or method in (DriftMethod.PSI, DriftMethod.WASSERSTEIN)
 
 
-def drift_test(reference: pd.Series, current: pd.Series, *, numeric: bool, method: DriftMethod | None = None,
-               threshold: float | None = None, column: str = "") -> DriftTest:
+def drift_test(
+    reference: pd.Series,
+    current: pd.Series,
+    *,
+    numeric: bool,
+    method: DriftMethod | None = None,
+    threshold: float | None = None,
+    column: str = "",
+) -> DriftTest:
     """Test one column. `numeric` says how to read the values; nulls are left out of both sides."""
     ref = reference.dropna()
     cur = current.dropna()
@@ -136,8 +149,10 @@ def _category_counts(ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.nda
     ref_counts = ref.astype(str).value_counts()
     cur_counts = cur.astype(str).value_counts()
     keys = sorted(set(ref_counts.index) | set(cur_counts.index))
-    return (ref_counts.reindex(keys, fill_value=0).to_numpy(dtype="float64"),
-            cur_counts.reindex(keys, fill_value=0).to_numpy(dtype="float64"))
+    return (
+        ref_counts.reindex(keys, fill_value=0).to_numpy(dtype="float64"),
+        cur_counts.reindex(keys, fill_value=0).to_numpy(dtype="float64"),
+    )
 
 
 def _psi_shares(ref: pd.Series, cur: pd.Series, numeric: bool) -> tuple[np.ndarray, np.ndarray]:

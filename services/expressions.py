@@ -10,6 +10,7 @@ that reads files never reach the engine. Nothing is ever passed to Python's `eva
 
 Evaluation runs on a connection with file access disabled and no extensions, over the frame only.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,30 +30,140 @@ _TABLE = "frame"
 OPERATORS = {"+", "-", "*", "/", "//", "%", "**", "^", "||", "~~", "!~~", "~~*", "!~~*"}
 FUNCTIONS = {
     # numbers
-    "abs", "round", "floor", "ceil", "ceiling", "sqrt", "cbrt", "exp", "ln", "log", "log2", "log10", "pow", "power",
-    "sign", "least", "greatest", "isnan", "isinf", "isfinite", "trunc", "mod", "even",
+    "abs",
+    "round",
+    "floor",
+    "ceil",
+    "ceiling",
+    "sqrt",
+    "cbrt",
+    "exp",
+    "ln",
+    "log",
+    "log2",
+    "log10",
+    "pow",
+    "power",
+    "sign",
+    "least",
+    "greatest",
+    "isnan",
+    "isinf",
+    "isfinite",
+    "trunc",
+    "mod",
+    "even",
     # text
-    "lower", "upper", "length", "trim", "ltrim", "rtrim", "substr", "substring", "replace", "concat", "concat_ws",
-    "contains", "starts_with", "ends_with", "left", "right", "lpad", "rpad", "reverse", "strpos", "instr",
-    "regexp_matches", "regexp_replace", "regexp_extract", "split_part", "repeat", "prefix", "suffix",
+    "lower",
+    "upper",
+    "length",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "substr",
+    "substring",
+    "replace",
+    "concat",
+    "concat_ws",
+    "contains",
+    "starts_with",
+    "ends_with",
+    "left",
+    "right",
+    "lpad",
+    "rpad",
+    "reverse",
+    "strpos",
+    "instr",
+    "regexp_matches",
+    "regexp_replace",
+    "regexp_extract",
+    "split_part",
+    "repeat",
+    "prefix",
+    "suffix",
     # dates
-    "year", "quarter", "month", "day", "dayofweek", "dayofyear", "week", "hour", "minute", "second", "date_part",
-    "date_trunc", "date_diff", "datediff", "date_sub", "strftime", "strptime", "try_strptime", "epoch",
-    "make_date", "last_day", "monthname", "dayname",
+    "year",
+    "quarter",
+    "month",
+    "day",
+    "dayofweek",
+    "dayofyear",
+    "week",
+    "hour",
+    "minute",
+    "second",
+    "date_part",
+    "date_trunc",
+    "date_diff",
+    "datediff",
+    "date_sub",
+    "strftime",
+    "strptime",
+    "try_strptime",
+    "epoch",
+    "make_date",
+    "last_day",
+    "monthname",
+    "dayname",
     # nulls and choices
-    "ifnull", "nullif", "coalesce", "if",
+    "ifnull",
+    "nullif",
+    "coalesce",
+    "if",
 }
-CAST_TYPES = {"DOUBLE", "FLOAT", "REAL", "INTEGER", "INT", "BIGINT", "SMALLINT", "VARCHAR", "TEXT", "STRING",
-              "BOOLEAN", "BOOL", "DATE", "TIMESTAMP", "DECIMAL", "NUMERIC"}
+CAST_TYPES = {
+    "DOUBLE",
+    "FLOAT",
+    "REAL",
+    "INTEGER",
+    "INT",
+    "BIGINT",
+    "SMALLINT",
+    "VARCHAR",
+    "TEXT",
+    "STRING",
+    "BOOLEAN",
+    "BOOL",
+    "DATE",
+    "TIMESTAMP",
+    "DECIMAL",
+    "NUMERIC",
+}
 # Node classes a scalar expression may contain; FUNCTION and CAST are checked further below.
-NODE_CLASSES = {"COLUMN_REF", "CONSTANT", "FUNCTION", "COMPARISON", "CONJUNCTION", "OPERATOR", "BETWEEN", "CASE",
-                "CAST", "TYPE"}
-OPERATOR_TYPES = {"OPERATOR_NOT", "OPERATOR_IS_NULL", "OPERATOR_IS_NOT_NULL", "COMPARE_IN", "COMPARE_NOT_IN",
-                  "OPERATOR_COALESCE"}
+NODE_CLASSES = {
+    "COLUMN_REF",
+    "CONSTANT",
+    "FUNCTION",
+    "COMPARISON",
+    "CONJUNCTION",
+    "OPERATOR",
+    "BETWEEN",
+    "CASE",
+    "CAST",
+    "TYPE",
+}
+OPERATOR_TYPES = {
+    "OPERATOR_NOT",
+    "OPERATOR_IS_NULL",
+    "OPERATOR_IS_NOT_NULL",
+    "COMPARE_IN",
+    "COMPARE_NOT_IN",
+    "OPERATOR_COALESCE",
+}
 # The semantic type a derived column gets from the DuckDB type of its values.
-_SEMANTIC_OF = (("BOOLEAN", "BOOLEAN"), ("TIMESTAMP", "DATETIME"), ("DATE", "DATETIME"), ("VARCHAR", "TEXT"),
-                ("INT", "NUMERIC"), ("DOUBLE", "NUMERIC"), ("FLOAT", "NUMERIC"), ("DECIMAL", "NUMERIC"),
-                ("REAL", "NUMERIC"), ("HUGEINT", "NUMERIC"))
+_SEMANTIC_OF = (
+    ("BOOLEAN", "BOOLEAN"),
+    ("TIMESTAMP", "DATETIME"),
+    ("DATE", "DATETIME"),
+    ("VARCHAR", "TEXT"),
+    ("INT", "NUMERIC"),
+    ("DOUBLE", "NUMERIC"),
+    ("FLOAT", "NUMERIC"),
+    ("DECIMAL", "NUMERIC"),
+    ("REAL", "NUMERIC"),
+    ("HUGEINT", "NUMERIC"),
+)
 _DUCK_TYPE_OF = {"NUMERIC": "DOUBLE", "BOOLEAN": "BOOLEAN", "DATETIME": "TIMESTAMP"}  # everything else: VARCHAR
 
 
@@ -83,9 +194,17 @@ def parse(text: str, known_columns: list[str], field: list[str]) -> Expression:
     node = statements[0].get("node", {}) if len(statements) == 1 else {}
     # Exactly `SELECT <one expression> FROM frame`: a comment, a second statement or a clause smuggled in
     # the text shows up here as a different shape.
-    if (node.get("type") != "SELECT_NODE" or len(node.get("select_list", [])) != 1 or node.get("where_clause")
-            or node.get("group_expressions") or node.get("having") or node.get("modifiers") or node.get("qualify")
-            or (node.get("from_table") or {}).get("table_name") != _TABLE or (node.get("cte_map") or {}).get("map")):
+    if (
+        node.get("type") != "SELECT_NODE"
+        or len(node.get("select_list", [])) != 1
+        or node.get("where_clause")
+        or node.get("group_expressions")
+        or node.get("having")
+        or node.get("modifiers")
+        or node.get("qualify")
+        or (node.get("from_table") or {}).get("table_name") != _TABLE
+        or (node.get("cte_map") or {}).get("map")
+    ):
         raise invalid("The expression must be a single value: no FROM, WHERE, statements or comments", field)
     columns: list[str] = []
     _check(node["select_list"][0], text, set(known_columns), columns, field)
@@ -96,7 +215,9 @@ def result_type(expression: Expression, types: dict[str, str], field: list[str])
     """The semantic type of the derived column, from DuckDB's binding over an empty table of `types`
     (semantic types by column); a type mismatch DuckDB finds while binding is a typed error."""
     with _Sandbox() as connection:
-        columns = ", ".join(f"{_quote(name)} {_DUCK_TYPE_OF.get(semantic, 'VARCHAR')}" for name, semantic in types.items())
+        columns = ", ".join(
+            f"{_quote(name)} {_DUCK_TYPE_OF.get(semantic, 'VARCHAR')}" for name, semantic in types.items()
+        )
         connection.execute(f"CREATE TABLE {_TABLE} ({columns})" if columns else f"CREATE TABLE {_TABLE} (_ INTEGER)")
         try:
             duck_type = connection.execute(f"DESCRIBE {_PREFIX}{expression.text} FROM {_TABLE}").fetchall()[0][1]
@@ -137,8 +258,14 @@ def _check(node: Any, text: str, known: set[str], columns: list[str], field: lis
         elif kind == "FUNCTION":
             name = str(node.get("function_name", "")).lower()
             allowed = name in OPERATORS if node.get("is_operator") else name in FUNCTIONS
-            if not allowed or node.get("schema") or node.get("catalog") or node.get("distinct") or node.get("filter") \
-                    or (node.get("order_bys") or {}).get("orders"):
+            if (
+                not allowed
+                or node.get("schema")
+                or node.get("catalog")
+                or node.get("distinct")
+                or node.get("filter")
+                or (node.get("order_bys") or {}).get("orders")
+            ):
                 raise invalid(f"The function {name!r} is not allowed{where}", field)
         elif kind == "OPERATOR" and node.get("type") not in OPERATOR_TYPES:
             raise invalid(f"The operator {node.get('type')} is not allowed{where}", field)
@@ -157,7 +284,7 @@ def _position(location: Any, text: str) -> str:
         return ""
     if not 0 <= offset <= len(text):
         return ""
-    return f" at position {offset + 1} (near {text[offset:offset + 12]!r})"
+    return f" at position {offset + 1} (near {text[offset : offset + 12]!r})"
 
 
 def _plain_error(exc: Exception) -> str:
@@ -174,11 +301,15 @@ class _Sandbox:
     """A throwaway DuckDB with no file access and no extensions: expressions touch the frame and nothing else."""
 
     def __enter__(self) -> duckdb.DuckDBPyConnection:
-        self.connection = duckdb.connect(config={"enable_external_access": False, "autoload_known_extensions": False,
-                                                 "autoinstall_known_extensions": False, "threads": 1})
+        self.connection = duckdb.connect(
+            config={
+                "enable_external_access": False,
+                "autoload_known_extensions": False,
+                "autoinstall_known_extensions": False,
+                "threads": 1,
+            }
+        )
         return self.connection
 
     def __exit__(self, *exc: object) -> None:
         self.connection.close()
-
-

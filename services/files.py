@@ -1,14 +1,16 @@
 """The data directory: paths derived from ids only, atomic writes, and signed download tokens."""
+
 from __future__ import annotations
 
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jwt
 
@@ -126,16 +128,23 @@ def directory_size(path: Path) -> int:
 
 
 def sign_download(*, secret: str, owner_id: str, kind: str, object_id: str, fmt: str, minutes: float) -> str:
-    claims = {"sub": owner_id, "kind": kind, "oid": object_id, "fmt": fmt, "aud": DOWNLOAD_AUDIENCE,
-              "exp": datetime.now(timezone.utc) + timedelta(minutes=minutes)}
+    claims = {
+        "sub": owner_id,
+        "kind": kind,
+        "oid": object_id,
+        "fmt": fmt,
+        "aud": DOWNLOAD_AUDIENCE,
+        "exp": datetime.now(UTC) + timedelta(minutes=minutes),
+    }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def verify_download(token: str, *, secret: str, kind: str, object_id: str, fmt: str) -> str | None:
     """The owner id the token was issued to, if it is valid for exactly this object and format."""
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], audience=DOWNLOAD_AUDIENCE,
-                            options={"require": ["exp", "sub", "aud"]})
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], audience=DOWNLOAD_AUDIENCE, options={"require": ["exp", "sub", "aud"]}
+        )
     except jwt.PyJWTError:
         return None
     if (claims.get("kind"), claims.get("oid"), claims.get("fmt")) != (kind, object_id, fmt):

@@ -1,4 +1,5 @@
 """Admin operations on the whole store: migrate to head, and delete everything (rows and data files)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,12 +44,22 @@ async def initialize_database(*, engine: AsyncEngine, database_url: str) -> Migr
     return MigrationResult(previous_revision=previous, revision=await db.current_revision(engine))
 
 
-async def reset_database(*, sessions: async_sessionmaker[AsyncSession], jobs: JobEngine, data_dir: Path,
-                         database_url: str, allowed: bool, confirmation: str, stop_timeout: float = 15) -> ResetResult:
+async def reset_database(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    jobs: JobEngine,
+    data_dir: Path,
+    database_url: str,
+    allowed: bool,
+    confirmation: str,
+    stop_timeout: float = 15,
+) -> ResetResult:
     """Stop every unfinished job, delete every row of every table in one transaction, then every data file."""
     if not allowed:
-        raise ServiceError(ErrorCode.FORBIDDEN, "Resetting the database is disabled on this server "
-                                        "(set ASSAY_ALLOW_DATABASE_RESET=true to allow it)")
+        raise ServiceError(
+            ErrorCode.FORBIDDEN,
+            "Resetting the database is disabled on this server (set ASSAY_ALLOW_DATABASE_RESET=true to allow it)",
+        )
     if confirmation != RESET_CONFIRMATION:
         raise invalid(f'Type exactly "{RESET_CONFIRMATION}" to confirm', ["confirmation"])
     await _stop_unfinished_jobs(sessions, jobs, stop_timeout)
@@ -57,12 +68,12 @@ async def reset_database(*, sessions: async_sessionmaker[AsyncSession], jobs: Jo
         for table in reversed(SQLModel.metadata.sorted_tables):  # children before the rows they reference
             deleted_rows += (await session.exec(delete(table))).rowcount or 0
         await session.commit()
-    return ResetResult(deleted_rows=deleted_rows,
-                       deleted_files=await asyncio.to_thread(_delete_data_files, data_dir, database_url))
+    return ResetResult(
+        deleted_rows=deleted_rows, deleted_files=await asyncio.to_thread(_delete_data_files, data_dir, database_url)
+    )
 
 
-async def _stop_unfinished_jobs(sessions: async_sessionmaker[AsyncSession], jobs: JobEngine,
-                                timeout: float) -> None:  # noqa: ASYNC109 - a bound handed to the engine's own wait
+async def _stop_unfinished_jobs(sessions: async_sessionmaker[AsyncSession], jobs: JobEngine, timeout: float) -> None:  # noqa: ASYNC109 - a bound handed to the engine's own wait
     """Cancel through the engine, so workers stop writing before their rows and files go."""
     async with sessions() as session:
         unfinished = (await session.exec(select(Job.id).where(col(Job.status).in_(ACTIVE)))).all()
@@ -73,8 +84,13 @@ async def _stop_unfinished_jobs(sessions: async_sessionmaker[AsyncSession], jobs
     deadline = time.monotonic() + timeout
     while unfinished and time.monotonic() < deadline:
         async with sessions() as session:
-            still_running = (await session.exec(select(func.count()).select_from(Job).where(
-                col(Job.id).in_(unfinished), Job.status == JobStatus.RUNNING))).one()
+            still_running = (
+                await session.exec(
+                    select(func.count())
+                    .select_from(Job)
+                    .where(col(Job.id).in_(unfinished), Job.status == JobStatus.RUNNING)
+                )
+            ).one()
         if not still_running and not jobs.active_job_ids:
             return
         await asyncio.sleep(0.1)
@@ -85,7 +101,11 @@ def _delete_data_files(data_dir: Path, database_url: str) -> int:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database:  # emptied above; the open engine keeps its file
         database = Path(url.database).resolve()
-        kept |= {database.name + suffix for suffix in ("", "-wal", "-shm", "-journal")} if database.parent == data_dir else set()
+        kept |= (
+            {database.name + suffix for suffix in ("", "-wal", "-shm", "-journal")}
+            if database.parent == data_dir
+            else set()
+        )
     deleted = 0
     for entry in data_dir.iterdir():
         if entry.name in kept:

@@ -6,15 +6,17 @@ It runs in a job process like any other body, so it opens its own database conne
 its params). Files younger than `grace_seconds` are never touched: a dataset's folder may be written
 a moment before its row commits, and an upload may still be arriving.
 """
+
 from __future__ import annotations
 
 import asyncio
 import os
 import shutil
 import time
-from typing import Any, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import delete
@@ -23,13 +25,13 @@ from sqlmodel import col, select
 from services import files
 from services.errors import ServiceError
 from services.jobs.context import JobContext
-from services.registry.service import refuse_if_aliased
 from services.jobs.status import ACTIVE, TERMINAL
+from services.registry.service import refuse_if_aliased
 from services.storage import db, objects
 from services.storage.tables import Comparison, Dataset, Job, JobLog, Model, RefreshToken, Report, utcnow
 
-STAGING_FOLDER = "uploads"   # server/uploads.py's staging folder (a service may not import the server)
-SCRATCH_FOLDER = "scratch"   # Settings.scratch_dir: each job's spill space, data_dir/scratch/<job id>
+STAGING_FOLDER = "uploads"  # server/uploads.py's staging folder (a service may not import the server)
+SCRATCH_FOLDER = "scratch"  # Settings.scratch_dir: each job's spill space, data_dir/scratch/<job id>
 
 
 class MaintenanceReport(BaseModel):
@@ -42,8 +44,8 @@ class MaintenanceReport(BaseModel):
     orphan_files: int = 0
     temporary_files: int = 0
     bytes_freed: int = 0
-    stored_orphans: int = 0       # objects in the object store (ASSAY_STORAGE_URL) whose dataset, model or report is gone
-    aborted_uploads: int = 0      # incomplete multipart uploads of killed writers, older than the bound
+    stored_orphans: int = 0  # objects in the object store (ASSAY_STORAGE_URL) whose dataset, model or report is gone
+    aborted_uploads: int = 0  # incomplete multipart uploads of killed writers, older than the bound
 
 
 def run_maintenance(ctx: JobContext) -> dict[str, Any]:
@@ -56,8 +58,9 @@ def run_maintenance(ctx: JobContext) -> dict[str, Any]:
     ctx.log(f"Removed {expired:,} expired temporary dataset(s)")
     for line in kept_back:
         ctx.log(line, "WARNING")
-    tokens, logs, known = asyncio.run(_clean_database(
-        ctx.params["database_url"], retention_days=int(ctx.params["log_retention_days"])))
+    tokens, logs, known = asyncio.run(
+        _clean_database(ctx.params["database_url"], retention_days=int(ctx.params["log_retention_days"]))
+    )
     report.expired_refresh_tokens, report.job_log_lines = tokens, logs
     ctx.log(f"Removed {tokens:,} expired refresh token(s)")
     ctx.log(f"Removed {logs:,} log line(s) of jobs finished more than {ctx.params['log_retention_days']} day(s) ago")
@@ -65,25 +68,39 @@ def run_maintenance(ctx: JobContext) -> dict[str, Any]:
     ctx.checkpoint()
     ctx.stage("files")
     cutoff = time.time() - grace
-    for folder, ids in ((files.DATASETS, known["datasets"]), (files.MODELS, known["models"]),
-                        (files.COMPARISONS, known["comparisons"])):
+    for folder, ids in (
+        (files.DATASETS, known["datasets"]),
+        (files.MODELS, known["models"]),
+        (files.COMPARISONS, known["comparisons"]),
+    ):
+
         def is_orphan(entry: Path, ids: set[str] = ids) -> bool:
             return entry.is_dir() and entry.name not in ids
+
         count, size = _remove_entries(data_dir / folder, is_orphan, cutoff)
         report.orphan_folders += count
         report.bytes_freed += size
         ctx.log(f"Removed {count:,} orphan {folder[:-1]} folder(s) ({size:,} bytes)")
-    count, size = _remove_entries(data_dir / files.REPORTS, lambda entry: entry.suffix in (".html", ".json") and entry.stem not in known["reports"], cutoff)
+    count, size = _remove_entries(
+        data_dir / files.REPORTS,
+        lambda entry: entry.suffix in (".html", ".json") and entry.stem not in known["reports"],
+        cutoff,
+    )
     report.orphan_files += count
     report.bytes_freed += size
     ctx.log(f"Removed {count:,} orphan report file(s) ({size:,} bytes)")
     temporary, size = _remove_entries(data_dir / STAGING_FOLDER, lambda entry: entry.name.endswith(".part"), cutoff)
-    spill, spill_size = _remove_entries(data_dir / SCRATCH_FOLDER, lambda entry: entry.name not in known["running"], cutoff)
+    spill, spill_size = _remove_entries(
+        data_dir / SCRATCH_FOLDER, lambda entry: entry.name not in known["running"], cutoff
+    )
     partial, partial_size = _remove_partial_writes(data_dir, cutoff)
     report.temporary_files = temporary + spill + partial
     report.bytes_freed += size + spill_size + partial_size
-    ctx.log(f"Removed {report.temporary_files:,} temporary file(s) and folder(s): {temporary:,} stale upload(s), "
-            f"{spill:,} spill folder(s) of ended jobs, {partial:,} unfinished write(s) " f"({size + spill_size + partial_size:,} bytes)")
+    ctx.log(
+        f"Removed {report.temporary_files:,} temporary file(s) and folder(s): {temporary:,} stale upload(s), "
+        f"{spill:,} spill folder(s) of ended jobs, {partial:,} unfinished write(s) "
+        f"({size + spill_size + partial_size:,} bytes)"
+    )
     ctx.log(f"Freed {report.bytes_freed:,} bytes in all")
     if (store := objects.current()) is not None:
         ctx.stage("object store")
@@ -103,11 +120,15 @@ async def _delete_expired_datasets(database_url: str, data_dir: Path) -> tuple[i
     try:
         sessions = db.session_factory(engine)
         async with sessions() as session:
-            expired = (await session.exec(select(Dataset).where(col(Dataset.expires_at).is_not(None),
-                                                                col(Dataset.expires_at) < utcnow()))).all()
+            expired = (
+                await session.exec(
+                    select(Dataset).where(col(Dataset.expires_at).is_not(None), col(Dataset.expires_at) < utcnow())
+                )
+            ).all()
             for dataset in expired:
-                busy = (await session.exec(select(Job.id).where(Job.dataset_id == dataset.id,
-                                                                col(Job.status).in_(ACTIVE)))).first()
+                busy = (
+                    await session.exec(select(Job.id).where(Job.dataset_id == dataset.id, col(Job.status).in_(ACTIVE)))
+                ).first()
                 model_ids = list((await session.exec(select(Model.id).where(Model.dataset_id == dataset.id))).all())
                 try:
                     await refuse_if_aliased(session, model_ids=model_ids, field=["id"], what="a model of this dataset")
@@ -139,8 +160,9 @@ async def _clean_database(database_url: str, *, retention_days: int) -> tuple[in
         now = utcnow()
         async with sessions() as session:
             tokens = (await session.exec(delete(RefreshToken).where(col(RefreshToken.expires_at) < now))).rowcount or 0
-            old_jobs = select(Job.id).where(col(Job.status).in_(TERMINAL),
-                                            col(Job.finished_at) < now - timedelta(days=retention_days))
+            old_jobs = select(Job.id).where(
+                col(Job.status).in_(TERMINAL), col(Job.finished_at) < now - timedelta(days=retention_days)
+            )
             logs = (await session.exec(delete(JobLog).where(col(JobLog.job_id).in_(old_jobs)))).rowcount or 0
             await session.commit()
             known = {
@@ -150,29 +172,38 @@ async def _clean_database(database_url: str, *, retention_days: int) -> tuple[in
                 "running": set((await session.exec(select(Job.id).where(col(Job.status).in_(ACTIVE)))).all()),
             }
             # A COMPARE job writes its folder before its row exists (the row comes with its success).
-            comparing = (await session.exec(select(Job.params).where(Job.kind == "COMPARE",
-                                                                     col(Job.status).in_(ACTIVE)))).all()
+            comparing = (
+                await session.exec(select(Job.params).where(Job.kind == "COMPARE", col(Job.status).in_(ACTIVE)))
+            ).all()
             known["comparisons"] = set((await session.exec(select(Comparison.id))).all()) | {
-                str(params["comparison_id"]) for params in comparing if (params or {}).get("comparison_id") is not None}
+                str(params["comparison_id"]) for params in comparing if (params or {}).get("comparison_id") is not None
+            }
         return tokens, logs, known
     finally:
         await engine.dispose()
 
 
-def _sweep_store(ctx: JobContext, store: objects.ObjectStore, known: dict[str, set[str]], cutoff: float,
-                 report: MaintenanceReport) -> None:
+def _sweep_store(
+    ctx: JobContext, store: objects.ObjectStore, known: dict[str, set[str]], cutoff: float, report: MaintenanceReport
+) -> None:
     """The same orphan rule in the bucket (whose objects outlive any one data dir), then the killed writers' uploads."""
-    for folder, ids in ((files.DATASETS, known["datasets"]), (files.MODELS, known["models"]),
-                        (files.REPORTS, known["reports"]), (files.COMPARISONS, known["comparisons"])):
+    for folder, ids in (
+        (files.DATASETS, known["datasets"]),
+        (files.MODELS, known["models"]),
+        (files.REPORTS, known["reports"]),
+        (files.COMPARISONS, known["comparisons"]),
+    ):
         gone = [name for name, changed in store.object_folders(folder).items() if name not in ids and changed < cutoff]
         for name in gone:
             start = f"{store.prefix}{folder}/{name}"
-            keys = [item.key for item in store.listing(start) if item.key[len(start):][:1] in ("/", ".")]
+            keys = [item.key for item in store.listing(start) if item.key[len(start) :][:1] in ("/", ".")]
             store.delete(keys)
             report.stored_orphans += len(keys)
     report.aborted_uploads = store.abort_stale_uploads(store.abandoned_after)
-    ctx.log(f"Removed {report.stored_orphans:,} orphan object(s) from the object store; aborted "
-            f"{report.aborted_uploads:,} incomplete upload(s) begun over {store.abandoned_after} ago")
+    ctx.log(
+        f"Removed {report.stored_orphans:,} orphan object(s) from the object store; aborted "
+        f"{report.aborted_uploads:,} incomplete upload(s) begun over {store.abandoned_after} ago"
+    )
 
 
 def _remove_entries(folder: Path, is_garbage: Callable[[Path], bool], cutoff: float) -> tuple[int, int]:

@@ -1,5 +1,6 @@
 """The one rule for names users give what they make (datasets, versions, models, pipelines, sinks, scraped
 fields), so no mutation keeps a name another one would refuse. See docs/conventions.md."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -17,7 +18,9 @@ def name_problem(name: str) -> str | None:
         return "The name cannot be blank"
     if len(kept) > MAX_NAME:
         return f"The name must be at most {MAX_NAME} characters (it has {len(kept):,})"
-    if any(unicodedata.category(ch) == "Cc" for ch in kept):  # NUL, tabs, line breaks: unseen in a list, refused by PostgreSQL
+    if any(
+        unicodedata.category(ch) == "Cc" for ch in kept
+    ):  # NUL, tabs, line breaks: unseen in a list, refused by PostgreSQL
         return "The name cannot hold control characters (line breaks, tabs, NUL)"
     return None
 

@@ -1,4 +1,5 @@
 """Keyset pagination, newest first, with opaque cursors."""
+
 from __future__ import annotations
 
 import base64
@@ -24,8 +25,9 @@ class Page(Generic[T]):
     total: int
 
 
-def checked_count(value: int | None, *, name: str, default: int, most: int | None, least: int = 0,
-                  field: list[str] | None = None) -> int:
+def checked_count(
+    value: int | None, *, name: str, default: int, most: int | None, least: int = 0, field: list[str] | None = None
+) -> int:
     """A caller's count or position (`first`, `last`, `limit`, `top`, `offset`): absent means `default`; outside
     least..most is INVALID_INPUT naming the argument. Never clamped silently, and never handed to a slice
     unchecked, where a negative number counts from the end (`[:-1]` drops the last item)."""
@@ -58,23 +60,45 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return moment, row_id
 
 
-async def paginate(session: AsyncSession, table: type[T], *, filters: list[Any], first: int, after: str | None,
-                   max_first: int) -> Page[T]:
+async def paginate(
+    session: AsyncSession, table: type[T], *, filters: list[Any], first: int, after: str | None, max_first: int
+) -> Page[T]:
     """One page of `table` rows matching `filters`, newest first."""
     model: Any = table  # any table with `created_at` and `id` columns; col() needs the class's columns
     checked_count(first, name="first", default=first, most=max_first)
     newest_first = (col(model.created_at).desc(), col(model.id).desc())
     if not after:  # the first page: the total rides along as a window count, one statement instead of two
-        counted = (await session.exec(select(model, func.count().over()).where(*filters)
-                                      .order_by(*newest_first).limit(first + 1))).all()
+        counted = (
+            await session.exec(
+                select(model, func.count().over()).where(*filters).order_by(*newest_first).limit(first + 1)
+            )
+        ).all()
         rows, total = [row for row, _ in counted], (counted[0][1] if counted else 0)
     else:
         total = await session.scalar(select(func.count()).select_from(model).where(*filters)) or 0
         created, row_id = decode_cursor(after)
-        rows = list((await session.exec(select(model).where(*filters).where(
-            or_(col(model.created_at) < created, and_(col(model.created_at) == created, col(model.id) < row_id)))
-            .order_by(*newest_first).limit(first + 1))).all())
+        rows = list(
+            (
+                await session.exec(
+                    select(model)
+                    .where(*filters)
+                    .where(
+                        or_(
+                            col(model.created_at) < created,
+                            and_(col(model.created_at) == created, col(model.id) < row_id),
+                        )
+                    )
+                    .order_by(*newest_first)
+                    .limit(first + 1)
+                )
+            ).all()
+        )
     has_next = len(rows) > first
     rows = rows[:first]
-    return Page(items=rows, cursors=[encode_cursor(r.created_at, r.id) for r in rows], has_next=has_next,
-                has_previous=after is not None, total=total)
+    return Page(
+        items=rows,
+        cursors=[encode_cursor(r.created_at, r.id) for r in rows],
+        has_next=has_next,
+        has_previous=after is not None,
+        total=total,
+    )

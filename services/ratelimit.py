@@ -4,6 +4,7 @@ Redis when replicas must share them (ASSAY_REDIS_URL), so N replicas add up to o
 The counting is the `limits` library's moving window (the same strategy as slowapi and
 Flask-Limiter): a maintained, tested implementation of the window and its atomic Redis script,
 instead of our own copy. These classes only keep Assay's small interface over it."""
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,9 @@ class RedisSlidingWindowLimiter:
         self.limit = limit
         self.window = window
         self._item = _window(name, limit, window)
-        storage = RedisStorage("async+redis://", implementation="redispy", key_prefix="assay:limit",
-                               connection_pool=client.connection_pool)
+        storage = RedisStorage(
+            "async+redis://", implementation="redispy", key_prefix="assay:limit", connection_pool=client.connection_pool
+        )
         self._strategy = SharedMovingWindow(storage)
 
     async def is_exceeded(self, key: str) -> bool:

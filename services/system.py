@@ -1,9 +1,11 @@
 """Health and operator facts: is the database (and Redis) there, how big is everything, how busy are the workers."""
+
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import func, text
 from sqlalchemy.engine import make_url
@@ -54,6 +56,7 @@ def data_dir_size(data_dir: Path) -> int:
 @dataclass
 class PoolState:
     """SQLAlchemy's queue pool as it stands: `size` kept open, `checked_out` in use, `overflow` beyond size."""
+
     size: int
     checked_in: int
     checked_out: int
@@ -73,8 +76,13 @@ def pool_state(engine: AsyncEngine) -> PoolState | None:
     pool = engine.pool
     if not isinstance(pool, QueuePool):  # NullPool/StaticPool keep nothing worth reporting
         return None
-    return PoolState(size=pool.size(), checked_in=pool.checkedin(), checked_out=pool.checkedout(),
-                     overflow=max(pool.overflow(), 0), max_overflow=getattr(pool, "_max_overflow", 0))
+    return PoolState(
+        size=pool.size(),
+        checked_in=pool.checkedin(),
+        checked_out=pool.checkedout(),
+        overflow=max(pool.overflow(), 0),
+        max_overflow=getattr(pool, "_max_overflow", 0),
+    )
 
 
 async def database_facts(session: AsyncSession, database_url: str) -> DatabaseFacts:
@@ -87,8 +95,12 @@ async def database_facts(session: AsyncSession, database_url: str) -> DatabaseFa
     else:
         version = await session.scalar(text("SELECT sqlite_version()"))
         size = database_file_size(database_url)
-    return DatabaseFacts(engine=engine.dialect.name, server_version=str(version), pool=pool_state(engine),
-                         size_bytes=None if size is None else int(size))
+    return DatabaseFacts(
+        engine=engine.dialect.name,
+        server_version=str(version),
+        pool=pool_state(engine),
+        size_bytes=None if size is None else int(size),
+    )
 
 
 @dataclass
@@ -101,6 +113,7 @@ class RedisFacts:
 
 async def _redis_call(redis_url: str, call: Callable[[Redis], Awaitable[T]]) -> T:
     from redis import asyncio as redis_asyncio  # only deployments with ASSAY_REDIS_URL pay for the import
+
     client = redis_asyncio.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
     try:
         return await call(client)
@@ -120,6 +133,9 @@ async def redis_facts(redis_url: str) -> RedisFacts:
         info = await _redis_call(redis_url, lambda client: client.info())
     except Exception:  # noqa: BLE001 - an admin sees "unreachable", not a failed query
         return RedisFacts(reachable=False)
-    return RedisFacts(reachable=True, version=str(info.get("redis_version", "")),
-                      used_memory_bytes=int(info.get("used_memory", 0)),
-                      connected_clients=int(info.get("connected_clients", 0)))
+    return RedisFacts(
+        reachable=True,
+        version=str(info.get("redis_version", "")),
+        used_memory_bytes=int(info.get("used_memory", 0)),
+        connected_clients=int(info.get("connected_clients", 0)),
+    )

@@ -5,6 +5,7 @@ Refused with INVALID_INPUT naming the field: other schemes, unbalanced brackets,
 empty labels, names over 253, leading or trailing hyphens, IDNA that does not encode), and
 numeric hosts that are not an IP address (`1.2.3.4.5`, `2130706433`).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -60,7 +61,10 @@ def check_host(host: str, field: list[str], what: str = "URL") -> None:
         raise invalid(f"The {what}'s host {host!r} is not a valid international name: {exc}", field) from exc
     labels = ascii_host.rstrip(".").split(".")
     if len(ascii_host) > MAX_HOST_LENGTH or not all(LABEL.match(label) for label in labels):
-        raise invalid(f"The {what}'s host {host!r} is not a valid name: each dot-separated label must be 1-63 "
-                      f"letters, digits or hyphens (not at either end), {MAX_HOST_LENGTH} characters in all", field)
+        raise invalid(
+            f"The {what}'s host {host!r} is not a valid name: each dot-separated label must be 1-63 "
+            f"letters, digits or hyphens (not at either end), {MAX_HOST_LENGTH} characters in all",
+            field,
+        )
     if labels[-1].isdigit():
         raise invalid(f"The {what}'s host {host!r} is numeric but not an IP address", field)

@@ -1,4 +1,5 @@
 """Cell values as JSON carries them; light enough for job workers to import (no database modules)."""
+
 from __future__ import annotations
 
 import math

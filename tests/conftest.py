@@ -7,18 +7,19 @@ the app the way a deployment's does, through ASSAY_DATABASE_URL, so `make_settin
 
 Helpers tests call live in tests/support; this file only wires them into fixtures.
 """
+
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
-from server.app import create_app
 from devtools.postgres_local import LocalPostgres, local_postgres
+from server.app import create_app
 from server.settings import Settings
 from services.storage import db
 from tests.support.data import slow_gzip
@@ -36,8 +37,11 @@ TEMPLATE_DATABASE = "assay_template"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--databases", default=os.environ.get("ASSAY_TEST_DATABASES", ",".join(BACKENDS)),
-                     help="comma-separated database backends to run the suite on (sqlite,postgresql)")
+    parser.addoption(
+        "--databases",
+        default=os.environ.get("ASSAY_TEST_DATABASES", ",".join(BACKENDS)),
+        help="comma-separated database backends to run the suite on (sqlite,postgresql)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -6,11 +6,13 @@ Only fixes that cannot change what the data says are taken: identifiers and cons
 exact duplicate rows only weigh some rows twice, and a column other than the target missing a few values is
 filled with its median (numbers) or its most frequent value. The target itself is never touched.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from services import files
 from services.analysis.models import AutoAction
@@ -26,8 +28,13 @@ def _id_like(stats: dict[str, Any], semantic: str | None) -> bool:
     if semantic == "IDENTIFIER":
         return True
     count = stats.get("count") or 0
-    return (semantic in ("CATEGORICAL", "TEXT", "NUMERIC") and count >= 50 and bool(ID_NAME.search(stats["name"]))
-            and not str(stats.get("dtype", "")).startswith("float") and stats["distinct_count"] >= NEARLY_UNIQUE * count)
+    return (
+        semantic in ("CATEGORICAL", "TEXT", "NUMERIC")
+        and count >= 50
+        and bool(ID_NAME.search(stats["name"]))
+        and not str(stats.get("dtype", "")).startswith("float")
+        and stats["distinct_count"] >= NEARLY_UNIQUE * count
+    )
 
 
 def plan_actions(profile: dict[str, Any], columns: list[dict[str, Any]], target: str) -> list[AutoAction]:
@@ -35,9 +42,15 @@ def plan_actions(profile: dict[str, Any], columns: list[dict[str, Any]], target:
     types = {c["name"]: c["semantic_type"] for c in columns}
     actions: list[AutoAction] = []
     if profile.get("duplicate_rows"):
-        actions.append(AutoAction(kind="DROP_DUPLICATE_ROWS", rows=int(profile["duplicate_rows"]),
-                                  reason=f"{profile['duplicate_rows']:,} row(s) repeat another row exactly; a copy "
-                                         "only weighs that row twice", step={"step": "dropDuplicates", "params": {}}))
+        actions.append(
+            AutoAction(
+                kind="DROP_DUPLICATE_ROWS",
+                rows=int(profile["duplicate_rows"]),
+                reason=f"{profile['duplicate_rows']:,} row(s) repeat another row exactly; a copy "
+                "only weighs that row twice",
+                step={"step": "dropDuplicates", "params": {}},
+            )
+        )
     dropped: set[str] = set()
     for stats in profile["columns"]:
         name = stats["name"]
@@ -45,16 +58,26 @@ def plan_actions(profile: dict[str, Any], columns: list[dict[str, Any]], target:
             continue
         if _id_like(stats, types.get(name)):
             dropped.add(name)
-            actions.append(AutoAction(kind="DROP_ID_COLUMN", columns=[name],
-                                      reason=f"{name} is an identifier ({stats['distinct_count']:,} distinct values): "
-                                             "it names rows, it cannot generalise",
-                                      step={"step": "dropColumns", "params": {"columns": [name]}}))
+            actions.append(
+                AutoAction(
+                    kind="DROP_ID_COLUMN",
+                    columns=[name],
+                    reason=f"{name} is an identifier ({stats['distinct_count']:,} distinct values): "
+                    "it names rows, it cannot generalise",
+                    step={"step": "dropColumns", "params": {"columns": [name]}},
+                )
+            )
         elif stats["distinct_count"] <= 1:
             dropped.add(name)
-            actions.append(AutoAction(kind="DROP_CONSTANT_COLUMN", columns=[name],
-                                      reason=f"{name} holds {'one value' if stats['distinct_count'] else 'no value'} "
-                                             "in every row: it cannot tell rows apart",
-                                      step={"step": "dropColumns", "params": {"columns": [name]}}))
+            actions.append(
+                AutoAction(
+                    kind="DROP_CONSTANT_COLUMN",
+                    columns=[name],
+                    reason=f"{name} holds {'one value' if stats['distinct_count'] else 'no value'} "
+                    "in every row: it cannot tell rows apart",
+                    step={"step": "dropColumns", "params": {"columns": [name]}},
+                )
+            )
     for stats in profile["columns"]:
         name, kind = stats["name"], types.get(stats["name"])
         if name == target or name in dropped or not stats["null_count"] or stats["null_ratio"] > FEW_NULLS:
@@ -62,21 +85,43 @@ def plan_actions(profile: dict[str, Any], columns: list[dict[str, Any]], target:
         strategy = "MEDIAN" if kind == "NUMERIC" else "MODE" if kind in ("CATEGORICAL", "BOOLEAN") else None
         if strategy is None:
             continue
-        actions.append(AutoAction(kind="IMPUTE_COLUMN", columns=[name], rows=int(stats["null_count"]),
-                                  reason=f"{name} misses {stats['null_count']:,} value(s) ({stats['null_ratio']:.1%}, at "
-                                         f"most {FEW_NULLS:.0%}) and is not the target: filled with its "
-                                         f"{strategy.lower()}",
-                                  step={"step": "impute", "params": {"strategy": strategy, "columns": [name]}}))
+        actions.append(
+            AutoAction(
+                kind="IMPUTE_COLUMN",
+                columns=[name],
+                rows=int(stats["null_count"]),
+                reason=f"{name} misses {stats['null_count']:,} value(s) ({stats['null_ratio']:.1%}, at "
+                f"most {FEW_NULLS:.0%}) and is not the target: filled with its "
+                f"{strategy.lower()}",
+                step={"step": "impute", "params": {"strategy": strategy, "columns": [name]}},
+            )
+        )
     return actions
 
 
-def apply_actions(*, data_dir: Path, source_id: str, version_id: str, columns: list[dict[str, Any]],
-                  actions: list[AutoAction], memory_mb: int, scratch_dir: Path | None, log: Callable[..., None],
-                  checkpoint: Callable[[], None]) -> dict[str, Any]:
+def apply_actions(
+    *,
+    data_dir: Path,
+    source_id: str,
+    version_id: str,
+    columns: list[dict[str, Any]],
+    actions: list[AutoAction],
+    memory_mb: int,
+    scratch_dir: Path | None,
+    log: Callable[..., None],
+    checkpoint: Callable[[], None],
+) -> dict[str, Any]:
     """Write the new version through the preprocessing steps (checked as preprocessDataset checks them)."""
     steps = validate_steps([(a.step["step"], a.step["params"]) for a in actions], columns)
-    result = preprocess_table(files.parquet_path(data_dir, source_id), files.parquet_path(data_dir, version_id), steps,
-                              memory_mb=memory_mb, scratch_dir=scratch_dir, log=log, checkpoint=checkpoint)
+    result = preprocess_table(
+        files.parquet_path(data_dir, source_id),
+        files.parquet_path(data_dir, version_id),
+        steps,
+        memory_mb=memory_mb,
+        scratch_dir=scratch_dir,
+        log=log,
+        checkpoint=checkpoint,
+    )
     for action in actions:
         log(f"Auto-action {action.kind} {', '.join(action.columns)}: {action.reason}")
     return result

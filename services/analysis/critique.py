@@ -1,5 +1,6 @@
 """The analysis's critique: QA findings a reader of the report should weigh before trusting the model —
 target leakage, class imbalance, too little data, and drift between the training and the held-out split."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -9,9 +10,9 @@ from services.analysis.models import Finding
 from services.drift import drift_test
 
 LEAKAGE_CORRELATION = 0.98
-MINORITY_WARNING, MINORITY_CRITICAL = 0.10, 0.02   # the rarest class's share of the labelled rows
+MINORITY_WARNING, MINORITY_CRITICAL = 0.10, 0.02  # the rarest class's share of the labelled rows
 SMALL_ROWS_WARNING, SMALL_ROWS_CRITICAL = 500, 100  # labelled rows
-ROWS_PER_FEATURE = 10                               # fewer rows per feature than this overfits easily
+ROWS_PER_FEATURE = 10  # fewer rows per feature than this overfits easily
 
 
 def leaking_features(frame: pd.DataFrame, target: str, features: list[str], task: str) -> list[tuple[str, str]]:
@@ -37,14 +38,21 @@ def leaking_features(frame: pd.DataFrame, target: str, features: list[str], task
     return found
 
 
-def critique(frame: pd.DataFrame, *, target: str, features: list[str], task: str, test_size: float,
-             seed: int) -> list[Finding]:
+def critique(
+    frame: pd.DataFrame, *, target: str, features: list[str], task: str, test_size: float, seed: int
+) -> list[Finding]:
     """Every finding, most severe kinds first. `frame` holds the labelled rows the model was trained from; the
     split is redone with the model's seed and test size, so the drift compared is the one it was scored across."""
     frame = frame[frame[target].notna()].reset_index(drop=True)
-    findings = [Finding(kind="LEAKAGE", severity="CRITICAL", columns=[name, target],
-                        message=f"Possible leakage: {name} is almost identical to {target} ({how})")
-                for name, how in leaking_features(frame, target, features, task)]
+    findings = [
+        Finding(
+            kind="LEAKAGE",
+            severity="CRITICAL",
+            columns=[name, target],
+            message=f"Possible leakage: {name} is almost identical to {target} ({how})",
+        )
+        for name, how in leaking_features(frame, target, features, task)
+    ]
     findings += _imbalance(frame[target], target) if task == "CLASSIFICATION" else []
     findings += _small_data(len(frame), len(features), target)
     findings += _split_drift(frame, target, features, task, test_size, seed)
@@ -56,29 +64,48 @@ def _imbalance(labels: pd.Series, target: str) -> list[Finding]:
     if len(shares) < 2 or shares.iloc[-1] >= MINORITY_WARNING:
         return []
     rarest, share = shares.index[-1], float(shares.iloc[-1])
-    return [Finding(kind="CLASS_IMBALANCE", severity="CRITICAL" if share < MINORITY_CRITICAL else "WARNING",
-                    columns=[target], message=f"Class imbalance: {rarest!r} is {share:.1%} of {target}; accuracy "
-                                              "flatters a model that ignores it (look at the confusion matrix)")]
+    return [
+        Finding(
+            kind="CLASS_IMBALANCE",
+            severity="CRITICAL" if share < MINORITY_CRITICAL else "WARNING",
+            columns=[target],
+            message=f"Class imbalance: {rarest!r} is {share:.1%} of {target}; accuracy "
+            "flatters a model that ignores it (look at the confusion matrix)",
+        )
+    ]
 
 
 def _small_data(rows: int, features: int, target: str) -> list[Finding]:
     if rows < SMALL_ROWS_WARNING:
-        return [Finding(kind="SMALL_DATA", severity="CRITICAL" if rows < SMALL_ROWS_CRITICAL else "WARNING",
-                        columns=[target], message=f"Small data: {rows:,} labelled rows; scores vary a lot between "
-                                                  "samples this size")]
+        return [
+            Finding(
+                kind="SMALL_DATA",
+                severity="CRITICAL" if rows < SMALL_ROWS_CRITICAL else "WARNING",
+                columns=[target],
+                message=f"Small data: {rows:,} labelled rows; scores vary a lot between samples this size",
+            )
+        ]
     if features and rows / features < ROWS_PER_FEATURE:
-        return [Finding(kind="SMALL_DATA", severity="WARNING", columns=[],
-                        message=f"Small data: {rows / features:.1f} rows per feature ({rows:,} rows, {features} "
-                                "features); the model may learn noise")]
+        return [
+            Finding(
+                kind="SMALL_DATA",
+                severity="WARNING",
+                columns=[],
+                message=f"Small data: {rows / features:.1f} rows per feature ({rows:,} rows, {features} "
+                "features); the model may learn noise",
+            )
+        ]
     return []
 
 
-def _split_drift(frame: pd.DataFrame, target: str, features: list[str], task: str, test_size: float,
-                 seed: int) -> list[Finding]:
+def _split_drift(
+    frame: pd.DataFrame, target: str, features: list[str], task: str, test_size: float, seed: int
+) -> list[Finding]:
     labels = frame[target].astype(str) if task == "CLASSIFICATION" else frame[target]
     try:
-        train, test = train_test_split(frame, test_size=test_size, random_state=seed,
-                                       stratify=labels if task == "CLASSIFICATION" else None)
+        train, test = train_test_split(
+            frame, test_size=test_size, random_state=seed, stratify=labels if task == "CLASSIFICATION" else None
+        )
     except ValueError:  # too few rows of a class to stratify: the model could not have been split either
         return []
     found = []
@@ -87,8 +114,14 @@ def _split_drift(frame: pd.DataFrame, target: str, features: list[str], task: st
         result = drift_test(train[name], test[name], numeric=numeric, column=name)
         if result.drifted:
             score = f"p = {result.p_value:.3g}" if result.p_value is not None else f"{result.statistic:.3g}"
-            found.append(Finding(kind="DRIFT", severity="WARNING", columns=[name],
-                                 message=f"Drift between the training and held-out split: {name} differs "
-                                         f"({result.method}, {score}, threshold {result.threshold:g}); the held-out "
-                                         "score may not say how the model does on the training distribution"))
+            found.append(
+                Finding(
+                    kind="DRIFT",
+                    severity="WARNING",
+                    columns=[name],
+                    message=f"Drift between the training and held-out split: {name} differs "
+                    f"({result.method}, {score}, threshold {result.threshold:g}); the held-out "
+                    "score may not say how the model does on the training distribution",
+                )
+            )
     return found

@@ -7,17 +7,25 @@ stops a cross-validation or a profile between two library calls. It derives from
 run in a thread), the limit is checked when the stage ends instead, and the job-wide time limit stays the
 hard stop either way.
 """
+
 from __future__ import annotations
 
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Iterator
 
-GROUP_OF_STAGE = {"ingest-check": "eda", "profile": "eda", "clarify": "eda", "auto-actions": "eda",
-                  "modeling": "model", "report": "report", "qa": "report"}
+GROUP_OF_STAGE = {
+    "ingest-check": "eda",
+    "profile": "eda",
+    "clarify": "eda",
+    "auto-actions": "eda",
+    "modeling": "model",
+    "report": "report",
+    "qa": "report",
+}
 
 
 class StageTimedOut(BaseException):

@@ -5,13 +5,15 @@ after answerJob resumes it) starts at the first unfinished stage. Transitions ar
 an explicit state machine and recorded in the job's timeline. Each stage runs under its group's time
 limit (services/analysis/deadline.py); auto-actions runs only when safeAutoActions asked for it.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 import pyarrow.parquet as pq
 
@@ -25,8 +27,8 @@ from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.jobs.context import JobContext
 from services.modeling.checks import ANALYSIS_TEST_SIZE, check_target
 from services.modeling.sampling import read_training_frame
-from services.modeling.train import train_model
 from services.modeling.spec import DEFAULT_SEED, TrainingSpec
+from services.modeling.train import train_model
 from services.profiling.profile import profile_parquet
 from services.reports.content import ReportDocument, content_path
 from services.reports.render import write_report
@@ -34,10 +36,15 @@ from services.reports.why import explain_examples
 
 STAGES = ["ingest-check", "profile", "clarify", "auto-actions", "modeling", "report", "qa", "done"]
 NEXT = {stage: STAGES[index + 1] for index, stage in enumerate(STAGES[:-1])}
-TARGET_NAMES = re.compile(r"^(target|label|class|y|outcome|result|churn(ed)?|default(ed)?|survived|diagnosis)$", re.I)
+TARGET_NAMES = re.compile(
+    r"^(target|label|class|y|outcome|result|churn(ed)?|default(ed)?|survived|diagnosis)$", re.IGNORECASE
+)
 MIN_SAMPLE_ROWS = 500  # LARGE_FILE_MB never samples below this many rows
-LIMIT_SETTINGS = {"eda": "ASSAY_ANALYSIS_EDA_TIMEOUT_SECONDS", "model": "ASSAY_ANALYSIS_MODEL_TIMEOUT_SECONDS",
-                  "report": "ASSAY_ANALYSIS_REPORT_TIMEOUT_SECONDS"}
+LIMIT_SETTINGS = {
+    "eda": "ASSAY_ANALYSIS_EDA_TIMEOUT_SECONDS",
+    "model": "ASSAY_ANALYSIS_MODEL_TIMEOUT_SECONDS",
+    "report": "ASSAY_ANALYSIS_REPORT_TIMEOUT_SECONDS",
+}
 
 
 class StageStore:
@@ -58,7 +65,9 @@ class StageStore:
             temporary.write_text(json.dumps(value))
 
 
-TIME_PART_NAMES = re.compile(r"(^|[_\s-])(year|yr|month|quarter|week|weekday|day|hour|minute|date|time|timestamp)s?($|[_\s-])", re.I)
+TIME_PART_NAMES = re.compile(
+    r"(^|[_\s-])(year|yr|month|quarter|week|weekday|day|hour|minute|date|time|timestamp)s?($|[_\s-])", re.IGNORECASE
+)
 LABEL_LEVELS = range(2, 21)  # a column with this many levels reads like classes, not a measurement
 
 
@@ -67,8 +76,12 @@ def looks_like_time(column: dict[str, Any], stats: dict[str, Any]) -> bool:
     if TIME_PART_NAMES.search(column["name"]):
         return True
     numeric = stats.get("numeric") or {}
-    return (str(stats.get("dtype", "")).startswith(("int", "uint")) and numeric.get("min") is not None
-            and 1800 <= numeric["min"] and numeric["max"] <= 2200)
+    return (
+        str(stats.get("dtype", "")).startswith(("int", "uint"))
+        and numeric.get("min") is not None
+        and numeric["min"] >= 1800
+        and numeric["max"] <= 2200
+    )
 
 
 def score_targets(columns: list[dict[str, Any]], profile: dict[str, Any]) -> list[tuple[float, str, str]]:
@@ -152,22 +165,31 @@ def run_analysis(ctx: JobContext) -> dict[str, Any]:
     checked = store.load("ingest-check")
     report = store.load("report")
     return AnalysisResult(
-        target=store.load("clarify")["target"], model=store.load("modeling"), report=report, qa=store.load("qa"),
-        critique=report.get("critique", []), auto_actions=auto.get("actions", []),
-        working_version=auto.get("version"), sampled_rows=checked.get("sample_rows"),
-        notes=checked.get("notes", []) + auto.get("notes", [])).model_dump(mode="json")
+        target=store.load("clarify")["target"],
+        model=store.load("modeling"),
+        report=report,
+        qa=store.load("qa"),
+        critique=report.get("critique", []),
+        auto_actions=auto.get("actions", []),
+        working_version=auto.get("version"),
+        sampled_rows=checked.get("sample_rows"),
+        notes=checked.get("notes", []) + auto.get("notes", []),
+    ).model_dump(mode="json")
 
 
-def _run_stage(ctx: JobContext, store: StageStore, stage: str, limits: dict[str, float], data_dir: Path,
-               dataset_id: str) -> Any:
+def _run_stage(
+    ctx: JobContext, store: StageStore, stage: str, limits: dict[str, float], data_dir: Path, dataset_id: str
+) -> Any:
     """One stage under its group's limit; a stage that fails says which it was (Job.analysis.failure)."""
     group = GROUP_OF_STAGE[stage]
     try:
         with stage_deadline(stage, limits[group]):
             return STAGE_BODIES[stage](ctx, store, data_dir, dataset_id)
     except StageTimedOut as exc:
-        message = (f"Stage {stage} was stopped after {exc.limit:g} s, its limit "
-                   f"({LIMIT_SETTINGS[group]}); nothing it was writing was kept")
+        message = (
+            f"Stage {stage} was stopped after {exc.limit:g} s, its limit "
+            f"({LIMIT_SETTINGS[group]}); nothing it was writing was kept"
+        )
         ctx.log(message, "ERROR")
         failure = AnalysisFailure(stage=stage, code=ErrorCode.TIMEOUT, message=message, limit_seconds=exc.limit)
         raise ServiceError(ErrorCode.TIMEOUT, message, details={"failure": failure.model_dump()}) from None
@@ -199,15 +221,21 @@ def _ingest_check(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id
     if size <= limit:
         return {"rows": rows}
     sample = min(rows, max(MIN_SAMPLE_ROWS, int(rows * limit / size)))
-    note = (f"The dataset's file is {size / 2**20:,.1f} MB, over the {options.large_file_mb:g} MB of largeFileMb: the "
-            f"model is fitted on a sample of about {sample:,} of its {rows:,} rows (the profile covers every row)")
+    note = (
+        f"The dataset's file is {size / 2**20:,.1f} MB, over the {options.large_file_mb:g} MB of largeFileMb: the "
+        f"model is fitted on a sample of about {sample:,} of its {rows:,} rows (the profile covers every row)"
+    )
     ctx.log(note, "WARNING")
     return {"rows": rows, "sample_rows": sample, "notes": [note]}
 
 
 def _profile(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> dict[str, Any]:
-    profile = profile_parquet(files.parquet_path(data_dir, dataset_id), ctx.params["columns"], memory_mb=ctx.memory_mb,
-                              scratch_dir=ctx.scratch_dir)
+    profile = profile_parquet(
+        files.parquet_path(data_dir, dataset_id),
+        ctx.params["columns"],
+        memory_mb=ctx.memory_mb,
+        scratch_dir=ctx.scratch_dir,
+    )
     profile["plots"] = []
     with files.atomic_output(files.profile_path(data_dir, dataset_id)) as temporary:
         temporary.write_text(json.dumps(profile))  # the dataset's stored profile, as profileDataset would leave it
@@ -239,8 +267,16 @@ def _clarify(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str
 def _learnable(ctx: JobContext, data_dir: Path, dataset_id: str, target: str) -> bool:
     """Whether trainModel would accept `target`; candidates it would refuse are not offered."""
     try:
-        check_target(data_dir, dataset_id, ctx.params["columns"], target, None, test_size=ANALYSIS_TEST_SIZE,
-                     cv_folds=options_of(ctx.params).cv_folds, field=["target"])
+        check_target(
+            data_dir,
+            dataset_id,
+            ctx.params["columns"],
+            target,
+            None,
+            test_size=ANALYSIS_TEST_SIZE,
+            cv_folds=options_of(ctx.params).cv_folds,
+            field=["target"],
+        )
     except ServiceError as exc:
         ctx.log(f"{target} is no candidate: {exc.message}")
         return False
@@ -257,28 +293,54 @@ def _auto_actions(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id
         ctx.log(note)
         return {"actions": [], "version": None, "notes": [note]}
     version_id = ctx.params["working_dataset_id"]
-    written = apply_actions(data_dir=data_dir, source_id=dataset_id, version_id=version_id,
-                            columns=ctx.params["columns"], actions=actions, memory_mb=ctx.memory_mb,
-                            scratch_dir=ctx.scratch_dir, log=ctx.log, checkpoint=ctx.checkpoint)
+    written = apply_actions(
+        data_dir=data_dir,
+        source_id=dataset_id,
+        version_id=version_id,
+        columns=ctx.params["columns"],
+        actions=actions,
+        memory_mb=ctx.memory_mb,
+        scratch_dir=ctx.scratch_dir,
+        log=ctx.log,
+        checkpoint=ctx.checkpoint,
+    )
     removed = store.load("ingest-check")["rows"] - written["row_count"]
     actions = [a.model_copy(update={"rows": removed}) if a.kind == "DROP_DUPLICATE_ROWS" else a for a in actions]
-    version = WorkingVersion(dataset_id=version_id, row_count=written["row_count"],
-                             column_count=written["column_count"], columns=written["columns"], recipe=written["recipe"])
-    return {"actions": [a.model_dump() for a in actions], "version": version.model_dump(mode="json"),
-            "notes": [(f"safeAutoActions: {len(actions)} fix(es) applied to a new version of the dataset; the "
-                      "analysed one is unchanged")]}
+    version = WorkingVersion(
+        dataset_id=version_id,
+        row_count=written["row_count"],
+        column_count=written["column_count"],
+        columns=written["columns"],
+        recipe=written["recipe"],
+    )
+    return {
+        "actions": [a.model_dump() for a in actions],
+        "version": version.model_dump(mode="json"),
+        "notes": [
+            (
+                f"safeAutoActions: {len(actions)} fix(es) applied to a new version of the dataset; the "
+                "analysed one is unchanged"
+            )
+        ],
+    }
 
 
 def _modeling(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> dict[str, Any]:
     target = store.load("clarify")["target"]
     options = options_of(ctx.params)
     working_id, columns = working_version(store, ctx.params)
-    spec = TrainingSpec(dataset_id=working_id, target=target, test_size=ANALYSIS_TEST_SIZE,
-                        cv_folds=options.cv_folds, time_budget_seconds=ctx.params["model_budget_seconds"],
-                        # One call from upload to insight: the refit on all rows gets half the budget again, not 2x.
-                        max_refit_seconds=ctx.params["model_budget_seconds"] / 2,
-                        compare_rows=options.early_stop_sample, hgb_min_rows=options.hgb_min_rows or None,
-                        max_rows=store.load("ingest-check").get("sample_rows"))
+    spec = TrainingSpec(
+        dataset_id=working_id,
+        target=target,
+        test_size=ANALYSIS_TEST_SIZE,
+        cv_folds=options.cv_folds,
+        time_budget_seconds=ctx.params["model_budget_seconds"],
+        # One call from upload to insight: the refit on all rows gets half the budget again, not 2x.
+        max_refit_seconds=ctx.params["model_budget_seconds"] / 2,
+        compare_rows=options.early_stop_sample,
+        hgb_min_rows=options.hgb_min_rows or None,
+        max_rows=store.load("ingest-check").get("sample_rows"),
+    )
     params = {"data_dir": str(data_dir), "model_id": ctx.params["model_id"], "columns": columns, **spec.to_params()}
     # _Substages forwards everything it does not override: it stands in for the JobContext
     result = train_model(cast(JobContext, _Substages(ctx, "modeling")), params)
@@ -289,12 +351,26 @@ def _critique(ctx: JobContext, store: StageStore, data_dir: Path, model: dict[st
     working_id, columns = working_version(store, ctx.params)
     target, features = model["target"], [f["name"] for f in model["features"]]
     # a sample within the job's budget when the table is larger: leakage shows on a sample as well as on all rows
-    frame = read_training_frame(files.parquet_path(data_dir, working_id), names=[*features, target], target=target,
-                                columns=columns, classify=model["task"] == "CLASSIFICATION",
-                                memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir, seed=0, log=ctx.log,
-                                max_rows=store.load("ingest-check").get("sample_rows")).frame
-    findings = critique(frame, target=target, features=features, task=model["task"],
-                        test_size=model.get("test_size", ANALYSIS_TEST_SIZE), seed=model.get("seed", DEFAULT_SEED))
+    frame = read_training_frame(
+        files.parquet_path(data_dir, working_id),
+        names=[*features, target],
+        target=target,
+        columns=columns,
+        classify=model["task"] == "CLASSIFICATION",
+        memory_mb=ctx.memory_mb,
+        scratch_dir=ctx.scratch_dir,
+        seed=0,
+        log=ctx.log,
+        max_rows=store.load("ingest-check").get("sample_rows"),
+    ).frame
+    findings = critique(
+        frame,
+        target=target,
+        features=features,
+        task=model["task"],
+        test_size=model.get("test_size", ANALYSIS_TEST_SIZE),
+        seed=model.get("seed", DEFAULT_SEED),
+    )
     for finding in findings:
         ctx.log(finding.message, "WARNING" if finding.severity != "INFO" else "INFO")
     return findings
@@ -305,20 +381,41 @@ def _report(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str)
     model = store.load("modeling")
     working_id, _ = working_version(store, ctx.params)
     findings = _critique(ctx, store, data_dir, model)
-    why = explain_examples(data_dir=data_dir, model_id=ctx.params["model_id"], training_dataset_id=working_id,
-                           dataset_id=working_id, task=model["task"], features=[f["name"] for f in model["features"]],
-                           log=ctx.log)
+    why = explain_examples(
+        data_dir=data_dir,
+        model_id=ctx.params["model_id"],
+        training_dataset_id=working_id,
+        dataset_id=working_id,
+        task=model["task"],
+        features=[f["name"] for f in model["features"]],
+        log=ctx.log,
+    )
     auto = store.load("auto-actions") if store.done("auto-actions") else {}
     document = write_report(
-        data_dir=data_dir, report_id=ctx.params["report_id"], title=f"Analysis of {ctx.params['dataset_name']}",
-        profile=profile, theme=ctx.params["theme"], why=why, log=ctx.log,
-        model={"task": model["task"], "target": model["target"], "algorithm": model["algorithm"],
-               "version": model["version"], "details": model},
-        timings=store.load("timings") if store.done("timings") else [], critique=findings,
+        data_dir=data_dir,
+        report_id=ctx.params["report_id"],
+        title=f"Analysis of {ctx.params['dataset_name']}",
+        profile=profile,
+        theme=ctx.params["theme"],
+        why=why,
+        log=ctx.log,
+        model={
+            "task": model["task"],
+            "target": model["target"],
+            "algorithm": model["algorithm"],
+            "version": model["version"],
+            "details": model,
+        },
+        timings=store.load("timings") if store.done("timings") else [],
+        critique=findings,
         auto_actions=[AutoAction(**a) for a in auto.get("actions", [])],
-        notes=store.load("ingest-check").get("notes", []) + auto.get("notes", []))
-    return {"report_id": ctx.params["report_id"], "renderer": document.renderer,
-            "critique": [f.model_dump() for f in findings]}
+        notes=store.load("ingest-check").get("notes", []) + auto.get("notes", []),
+    )
+    return {
+        "report_id": ctx.params["report_id"],
+        "renderer": document.renderer,
+        "critique": [f.model_dump() for f in findings],
+    }
 
 
 def _qa(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> dict[str, Any]:
@@ -333,12 +430,20 @@ def _qa(ctx: JobContext, store: StageStore, data_dir: Path, dataset_id: str) -> 
         raise ServiceError(ErrorCode.INTERNAL, "QA: the report was not written")
     document = ReportDocument.model_validate_json(content_path(data_dir, ctx.params["report_id"]).read_text())
     findings = [f["message"] for f in store.load("report").get("critique", [])]
-    ctx.log(f"QA passed: {len(metrics)} metric(s), {len(findings)} critique finding(s), report valid "
-            f"({document.renderer} renderer)")
+    ctx.log(
+        f"QA passed: {len(metrics)} metric(s), {len(findings)} critique finding(s), report valid "
+        f"({document.renderer} renderer)"
+    )
     return {"findings": findings, "renderer": document.renderer}
 
 
 StageBody = Callable[[JobContext, StageStore, Path, str], dict[str, Any]]
-STAGE_BODIES: dict[str, StageBody] = {"ingest-check": _ingest_check, "profile": _profile, "clarify": _clarify,
-                                      "auto-actions": _auto_actions, "modeling": _modeling, "report": _report,
-                                      "qa": _qa}
+STAGE_BODIES: dict[str, StageBody] = {
+    "ingest-check": _ingest_check,
+    "profile": _profile,
+    "clarify": _clarify,
+    "auto-actions": _auto_actions,
+    "modeling": _modeling,
+    "report": _report,
+    "qa": _qa,
+}

@@ -1,5 +1,6 @@
 """What an ANALYZE job leaves behind, as typed models: written by the job (its result, or its failure's details),
 read by the schema (`Job.analysis`)."""
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -44,9 +45,9 @@ class AutoAction(BaseModel):
 
     kind: AutoActionKind
     columns: list[str] = Field(default_factory=list)
-    rows: int = 0                 # rows the action removed or filled
+    rows: int = 0  # rows the action removed or filled
     reason: str
-    step: dict[str, Any]          # the preprocessing step it ran, as previewPreprocess/preprocessDataset take it
+    step: dict[str, Any]  # the preprocessing step it ran, as previewPreprocess/preprocessDataset take it
 
 
 class AnalysisFailure(BaseModel):
@@ -76,6 +77,6 @@ class AnalysisResult(BaseModel):
     critique: list[Finding] = Field(default_factory=list)
     auto_actions: list[AutoAction] = Field(default_factory=list)
     working_version: WorkingVersion | None = None  # the version the model was trained on, when auto-actions made one
-    sampled_rows: int | None = None         # rows the model was fitted from when LARGE_FILE_MB made it sample
+    sampled_rows: int | None = None  # rows the model was fitted from when LARGE_FILE_MB made it sample
     notes: list[str] = Field(default_factory=list)
     failure: AnalysisFailure | None = None

@@ -1,6 +1,7 @@
 """The knobs of an analysis (the seed's CV_FOLDS, EARLY_STOP_SAMPLE, HGB_MIN_ROWS, ALLOWED_EXTS, LARGE_FILE_MB and
 the stage time limits): defaults from ASSAY_ANALYSIS_* settings, overridden per analyzeDataset call, checked once
 here for both, so a bad value is INVALID_INPUT naming its field (or a start-up error naming its variable)."""
+
 from __future__ import annotations
 
 import re
@@ -12,13 +13,25 @@ from services.errors import ServiceError, invalid
 
 EXTENSION = re.compile(r"^[a-z0-9]{1,10}$")
 # What each option is called in the API and in the environment, for errors that name the thing to fix.
-API_NAMES = {"cv_folds": "cvFolds", "early_stop_sample": "earlyStopSample", "hgb_min_rows": "hgbMinRows",
-             "allowed_exts": "allowedExts", "large_file_mb": "largeFileMb", "safe_auto_actions": "safeAutoActions"}
-SETTING_NAMES = {"cv_folds": "ASSAY_ANALYSIS_CV_FOLDS", "early_stop_sample": "ASSAY_ANALYSIS_EARLY_STOP_SAMPLE",
-                 "hgb_min_rows": "ASSAY_ANALYSIS_HGB_MIN_ROWS", "allowed_exts": "ASSAY_ANALYSIS_ALLOWED_EXTS",
-                 "large_file_mb": "ASSAY_ANALYSIS_LARGE_FILE_MB", "safe_auto_actions": "ASSAY_ANALYSIS_SAFE_AUTO_ACTIONS",
-                 "eda": "ASSAY_ANALYSIS_EDA_TIMEOUT_SECONDS", "model": "ASSAY_ANALYSIS_MODEL_TIMEOUT_SECONDS",
-                 "report": "ASSAY_ANALYSIS_REPORT_TIMEOUT_SECONDS"}
+API_NAMES = {
+    "cv_folds": "cvFolds",
+    "early_stop_sample": "earlyStopSample",
+    "hgb_min_rows": "hgbMinRows",
+    "allowed_exts": "allowedExts",
+    "large_file_mb": "largeFileMb",
+    "safe_auto_actions": "safeAutoActions",
+}
+SETTING_NAMES = {
+    "cv_folds": "ASSAY_ANALYSIS_CV_FOLDS",
+    "early_stop_sample": "ASSAY_ANALYSIS_EARLY_STOP_SAMPLE",
+    "hgb_min_rows": "ASSAY_ANALYSIS_HGB_MIN_ROWS",
+    "allowed_exts": "ASSAY_ANALYSIS_ALLOWED_EXTS",
+    "large_file_mb": "ASSAY_ANALYSIS_LARGE_FILE_MB",
+    "safe_auto_actions": "ASSAY_ANALYSIS_SAFE_AUTO_ACTIONS",
+    "eda": "ASSAY_ANALYSIS_EDA_TIMEOUT_SECONDS",
+    "model": "ASSAY_ANALYSIS_MODEL_TIMEOUT_SECONDS",
+    "report": "ASSAY_ANALYSIS_REPORT_TIMEOUT_SECONDS",
+}
 
 
 class AnalysisOptions(BaseModel):
@@ -27,12 +40,17 @@ class AnalysisOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cv_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds each candidate is scored with")
-    early_stop_sample: int = Field(20_000, ge=100, le=10_000_000,
-                                   description="Candidates are compared on at most this many training rows "
-                                               "before the winner is fitted on all of them")
+    early_stop_sample: int = Field(
+        20_000,
+        ge=100,
+        le=10_000_000,
+        description="Candidates are compared on at most this many training rows "
+        "before the winner is fitted on all of them",
+    )
     hgb_min_rows: int = Field(0, ge=0, description="Gradient boosting is a candidate only from this many training rows")
-    allowed_exts: list[str] = Field(default_factory=list,
-                                    description="File extensions an analysis accepts (lower case, no dot); empty: all")
+    allowed_exts: list[str] = Field(
+        default_factory=list, description="File extensions an analysis accepts (lower case, no dot); empty: all"
+    )
     large_file_mb: float = Field(1024, gt=0, description="Above this stored size the model is fitted on a sample")
     safe_auto_actions: bool = False
 
@@ -94,5 +112,9 @@ def check_extension(file_name: str, options: AnalysisOptions, field: list[str]) 
         extension = name.rsplit(".", 2)[-2] if extension == "gz" and "gz" not in options.allowed_exts else extension
     if extension not in options.allowed_exts:
         from services.errors import ErrorCode
-        raise ServiceError(ErrorCode.UNSUPPORTED_FILE, f"The analysis accepts {', '.join(options.allowed_exts)} "
-                           f"files (allowedExts); {file_name!r} is not one", field)
+
+        raise ServiceError(
+            ErrorCode.UNSUPPORTED_FILE,
+            f"The analysis accepts {', '.join(options.allowed_exts)} files (allowedExts); {file_name!r} is not one",
+            field,
+        )

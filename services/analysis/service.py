@@ -1,4 +1,5 @@
 """Start analyses and reports, answer waiting jobs, and record what the jobs produced."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,6 +11,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.analysis.models import AnalysisResult
+from services.analysis.options import check_extension, resolve_options
 from services.datasets import DatasetStatus
 from services.datasets.service import get_dataset
 from services.errors import conflict, invalid, not_found
@@ -17,8 +20,6 @@ from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
 from services.jobs.status import JobStatus
 from services.modeling import ModelStatus
-from services.analysis.models import AnalysisResult
-from services.analysis.options import check_extension, resolve_options
 from services.modeling.checks import ANALYSIS_TEST_SIZE, check_target
 from services.modeling.service import get_model
 from services.names import MAX_NAME, derived_name
@@ -38,14 +39,31 @@ async def _ready_dataset(session: AsyncSession, owner_id: str, dataset_id: str |
 
 
 def model_summary(model: Model) -> dict[str, Any]:
-    return {"task": model.task, "target": model.target, "algorithm": model.algorithm, "version": model.version,
-            "details": model.details, "dataset_id": model.dataset_id}
+    return {
+        "task": model.task,
+        "target": model.target,
+        "algorithm": model.algorithm,
+        "version": model.version,
+        "details": model.details,
+        "dataset_id": model.dataset_id,
+    }
 
 
-async def start_analysis(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
-                         target: str | None, theme: dict[str, Any] | None, theme_defaults: dict[str, str], data_dir: Path,
-                         model_budget: float, stage_limits: dict[str, float], option_defaults: dict[str, Any],
-                         options: dict[str, Any] | None = None) -> Job:
+async def start_analysis(
+    session: AsyncSession,
+    *,
+    jobs: JobEngine,
+    owner_id: str,
+    dataset_id: str | None,
+    target: str | None,
+    theme: dict[str, Any] | None,
+    theme_defaults: dict[str, str],
+    data_dir: Path,
+    model_budget: float,
+    stage_limits: dict[str, float],
+    option_defaults: dict[str, Any],
+    options: dict[str, Any] | None = None,
+) -> Job:
     """Everything is checked first: a refused request leaves no job and no new dataset version."""
     dataset = await _ready_dataset(session, owner_id, dataset_id)
     chosen = resolve_options(option_defaults, options, ["options"])
@@ -53,24 +71,53 @@ async def start_analysis(session: AsyncSession, *, jobs: JobEngine, owner_id: st
     if target is not None and target not in {c["name"] for c in dataset.columns}:
         raise invalid(f"No column named {target!r}", ["target"])
     if target is not None:  # the checks trainModel makes, so a bad target is refused here, not by the job
-        await asyncio.to_thread(check_target, data_dir, dataset.id, dataset.columns, target, None,
-                                test_size=ANALYSIS_TEST_SIZE, cv_folds=chosen.cv_folds, field=["target"])
+        await asyncio.to_thread(
+            check_target,
+            data_dir,
+            dataset.id,
+            dataset.columns,
+            target,
+            None,
+            test_size=ANALYSIS_TEST_SIZE,
+            cv_folds=chosen.cv_folds,
+            field=["target"],
+        )
     resolved = resolve_theme(theme, theme_defaults, ["theme"])
     earlier = await session.scalar(select(func.count()).select_from(Model).where(Model.dataset_id == dataset.id)) or 0
     working_id = None
     if chosen.safe_auto_actions:  # the fixes go to a new version, as preprocessDataset's do; settled when the job ends
-        version = Dataset(owner_id=owner_id, name=derived_name(f"{dataset.name} (auto-fixed)"),
-                          file_name=dataset.file_name, parent_id=dataset.id, size_bytes=0)
+        version = Dataset(
+            owner_id=owner_id,
+            name=derived_name(f"{dataset.name} (auto-fixed)"),
+            file_name=dataset.file_name,
+            parent_id=dataset.id,
+            size_bytes=0,
+        )
         session.add(version)
         await session.flush()
         working_id = version.id
-    job = await jobs.enqueue(session, owner_id=owner_id, kind="ANALYZE", dataset_id=dataset.id, params={
-        "model_version": earlier + 1,
-        "dataset_id": dataset.id, "dataset_name": dataset.name, "data_dir": str(data_dir), "columns": dataset.columns,
-        "target": target, "theme": resolved, "model_id": new_id(), "report_id": new_id(),
-        "model_budget_seconds": model_budget, "stage_limits": dict(stage_limits),
-        "options": chosen.model_dump(mode="json"), "dataset_size_bytes": dataset.size_bytes,
-        "working_dataset_id": working_id})
+    job = await jobs.enqueue(
+        session,
+        owner_id=owner_id,
+        kind="ANALYZE",
+        dataset_id=dataset.id,
+        params={
+            "model_version": earlier + 1,
+            "dataset_id": dataset.id,
+            "dataset_name": dataset.name,
+            "data_dir": str(data_dir),
+            "columns": dataset.columns,
+            "target": target,
+            "theme": resolved,
+            "model_id": new_id(),
+            "report_id": new_id(),
+            "model_budget_seconds": model_budget,
+            "stage_limits": dict(stage_limits),
+            "options": chosen.model_dump(mode="json"),
+            "dataset_size_bytes": dataset.size_bytes,
+            "working_dataset_id": working_id,
+        },
+    )
     await session.commit()
     jobs.launch(job)
     return job
@@ -85,9 +132,17 @@ async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, j
     if answer not in (job.choices or []):
         raise invalid(f"{answer!r} is not one of the choices: {', '.join(job.choices or [])}", ["answer"])
     if job.kind == "ANALYZE":
-        await asyncio.to_thread(check_target, files.job_data_dir(job.params), job.params["dataset_id"],
-                                job.params["columns"], answer, None, test_size=ANALYSIS_TEST_SIZE,
-                                cv_folds=job.params.get("options", {}).get("cv_folds", 5), field=["answer"])
+        await asyncio.to_thread(
+            check_target,
+            files.job_data_dir(job.params),
+            job.params["dataset_id"],
+            job.params["columns"],
+            answer,
+            None,
+            test_size=ANALYSIS_TEST_SIZE,
+            cv_folds=job.params.get("options", {}).get("cv_folds", 5),
+            field=["answer"],
+        )
     resumed = await jobs.answer(job.id, answer)
     if resumed is None:
         raise conflict("The job stopped waiting before the answer came", ["jobId"])
@@ -101,16 +156,35 @@ async def on_analysis_success(session: AsyncSession, job: Job, result: dict[str,
     trained = analysis.model
     working = analysis.working_version
     await _settle_working_version(session, job, working)
-    details = {k: v for k, v in trained.items() if k not in ("task", "algorithm", "training_seconds", "target", "version")}
-    session.add(Model(id=job.params["model_id"], owner_id=job.owner_id,
-                      dataset_id=working.dataset_id if working else job.params["dataset_id"],
-                      name=f"{job.params['dataset_name']} → {trained['target']} (analysis)"[:MAX_NAME],
-                      version=job.params.get("model_version", 1), target=trained["target"], task=trained["task"],
-                      algorithm=trained["algorithm"], status=ModelStatus.READY, job_id=job.id,
-                      training_seconds=trained["training_seconds"], details=details))
+    details = {
+        k: v for k, v in trained.items() if k not in ("task", "algorithm", "training_seconds", "target", "version")
+    }
+    session.add(
+        Model(
+            id=job.params["model_id"],
+            owner_id=job.owner_id,
+            dataset_id=working.dataset_id if working else job.params["dataset_id"],
+            name=f"{job.params['dataset_name']} → {trained['target']} (analysis)"[:MAX_NAME],
+            version=job.params.get("model_version", 1),
+            target=trained["target"],
+            task=trained["task"],
+            algorithm=trained["algorithm"],
+            status=ModelStatus.READY,
+            job_id=job.id,
+            training_seconds=trained["training_seconds"],
+            details=details,
+        )
+    )
     await session.flush()
-    session.add(Report(id=job.params["report_id"], owner_id=job.owner_id, dataset_id=job.params["dataset_id"],
-                       model_id=job.params["model_id"], job_id=job.id))
+    session.add(
+        Report(
+            id=job.params["report_id"],
+            owner_id=job.owner_id,
+            dataset_id=job.params["dataset_id"],
+            model_id=job.params["model_id"],
+            job_id=job.id,
+        )
+    )
 
 
 async def _settle_working_version(session: AsyncSession, job: Job, working: Any) -> None:
@@ -150,9 +224,17 @@ async def on_analysis_failure(session: AsyncSession, job: Job, details: Any) -> 
         session.add(job)
 
 
-async def start_report(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
-                       model_id: str | None, theme: dict[str, Any] | None, theme_defaults: dict[str, str], data_dir: Path
-                       ) -> tuple[Report, Job]:
+async def start_report(
+    session: AsyncSession,
+    *,
+    jobs: JobEngine,
+    owner_id: str,
+    dataset_id: str | None,
+    model_id: str | None,
+    theme: dict[str, Any] | None,
+    theme_defaults: dict[str, str],
+    data_dir: Path,
+) -> tuple[Report, Job]:
     dataset = await _ready_dataset(session, owner_id, dataset_id)
     model = None
     if model_id is not None:
@@ -165,10 +247,22 @@ async def start_report(session: AsyncSession, *, jobs: JobEngine, owner_id: str,
     report = Report(owner_id=owner_id, dataset_id=dataset.id, model_id=model.id if model else None)
     session.add(report)
     await session.flush()
-    job = await jobs.enqueue(session, owner_id=owner_id, kind="REPORT", dataset_id=dataset.id, params={
-        "dataset_id": dataset.id, "dataset_name": dataset.name, "data_dir": str(data_dir), "columns": dataset.columns,
-        "report_id": report.id, "theme": resolved, "model": model_summary(model) if model else None,
-        "model_id": model.id if model else None})
+    job = await jobs.enqueue(
+        session,
+        owner_id=owner_id,
+        kind="REPORT",
+        dataset_id=dataset.id,
+        params={
+            "dataset_id": dataset.id,
+            "dataset_name": dataset.name,
+            "data_dir": str(data_dir),
+            "columns": dataset.columns,
+            "report_id": report.id,
+            "theme": resolved,
+            "model": model_summary(model) if model else None,
+            "model_id": model.id if model else None,
+        },
+    )
     await session.flush()
     report.job_id = job.id
     await session.commit()
@@ -188,12 +282,18 @@ async def on_report_failure(session: AsyncSession, job: Job, _result: Any) -> No
     files.remove_file(content_path(files.job_data_dir(job.params), job.params["report_id"]))
 
 
-async def reports_of_datasets(session: AsyncSession, *, owner_id: str, dataset_ids: list[str], data_dir: Path
-                              ) -> dict[str, list[Report]]:
+async def reports_of_datasets(
+    session: AsyncSession, *, owner_id: str, dataset_ids: list[str], data_dir: Path
+) -> dict[str, list[Report]]:
     """By dataset id, its reports whose file is complete (one still being written is not listed), newest first;
     for many datasets in one query."""
-    rows = (await session.exec(select(Report).where(Report.owner_id == owner_id, col(Report.dataset_id).in_(set(dataset_ids)))
-                               .order_by(col(Report.created_at).desc()))).all()
+    rows = (
+        await session.exec(
+            select(Report)
+            .where(Report.owner_id == owner_id, col(Report.dataset_id).in_(set(dataset_ids)))
+            .order_by(col(Report.created_at).desc())
+        )
+    ).all()
     reports: dict[str, list[Report]] = {dataset_id: [] for dataset_id in dataset_ids}
     for report in rows:
         if await asyncio.to_thread(files.kept, files.report_path(data_dir, report.id)):
@@ -209,13 +309,18 @@ async def get_report(session: AsyncSession, *, owner_id: str, report_id: str | N
 REPORTING_KINDS = ("ANALYZE", "REPORT")
 
 
-async def reports_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[Job], data_dir: Path) -> dict[str, Report]:
+async def reports_for_jobs(
+    session: AsyncSession, *, owner_id: str, jobs: list[Job], data_dir: Path
+) -> dict[str, Report]:
     """By job id, the report each ANALYZE or REPORT job wrote, once its file is there; in one query."""
     wanted = {job.id: (job.params or {}).get("report_id") for job in jobs if job.kind in REPORTING_KINDS}
     rows = await owned_by_ids(session, Report, owner_id=owner_id, ids=wanted.values())
     found = {job_id: rows.get(report_id) for job_id, report_id in wanted.items() if report_id}
-    return {job_id: report for job_id, report in found.items()
-            if report is not None and await asyncio.to_thread(files.kept, files.report_path(data_dir, report.id))}
+    return {
+        job_id: report
+        for job_id, report in found.items()
+        if report is not None and await asyncio.to_thread(files.kept, files.report_path(data_dir, report.id))
+    }
 
 
 def report_content(data_dir: Path, report: Report) -> str | None:
@@ -225,9 +330,17 @@ def report_content(data_dir: Path, report: Report) -> str | None:
 
 
 JOB_KINDS = {  # in the order GraphQL's JobKind lists them
-    "REPORT": JobKindSpec(work="services.reports.job:run_report", queue="analysis",
-                          on_success=on_report_success, on_failure=on_report_failure),
-    "ANALYZE": JobKindSpec(work="services.analysis.job:run_analysis", queue="analysis",
-                           on_success=on_analysis_success, on_failure=on_analysis_failure),
+    "REPORT": JobKindSpec(
+        work="services.reports.job:run_report",
+        queue="analysis",
+        on_success=on_report_success,
+        on_failure=on_report_failure,
+    ),
+    "ANALYZE": JobKindSpec(
+        work="services.analysis.job:run_analysis",
+        queue="analysis",
+        on_success=on_analysis_success,
+        on_failure=on_analysis_failure,
+    ),
 }
 DOMAIN = Domain(name="analysis", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -6,10 +6,12 @@ and of the suite's reference dataset (services.drift does the statistics).
 The same evaluation serves a VALIDATE job (over the dataset's Parquet) and a pipeline run's suite (over
 the run's output, an Arrow table DuckDB scans in place).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from pydantic import BaseModel, Field
@@ -21,14 +23,25 @@ from services.values import json_value
 if TYPE_CHECKING:
     import pandas as pd
 
-EXAMPLES = 5          # distinct failing values kept per rule
-SAMPLE_ROWS = 5       # whole failing rows kept per rule
+EXAMPLES = 5  # distinct failing values kept per rule
+SAMPLE_ROWS = 5  # whole failing rows kept per rule
 DRIFT_SAMPLE_ROWS = 50_000  # values drawn from each side of a drift test (all of them when fewer)
 DRIFT_SEED = 42
 ROW_NUMBER = "file_row_number"  # DuckDB's row position in a Parquet file (dataplane.parquet_source)
 FLOATS = ("FLOAT", "DOUBLE", "REAL")
-NUMBERS = (*FLOATS, "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-           "UBIGINT", "UHUGEINT")
+NUMBERS = (
+    *FLOATS,
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+)
 
 
 class DriftFinding(BaseModel):
@@ -53,9 +66,9 @@ class CheckResult(BaseModel):
     rule: str
     expected: str
     passed: bool
-    observed: Any = None          # what was measured: a count, a ratio, the smallest value, the type found ...
+    observed: Any = None  # what was measured: a count, a ratio, the smallest value, the type found ...
     failing_rows: int = 0
-    examples: list[Any] = Field(default_factory=list)     # distinct failing values, or what was found
+    examples: list[Any] = Field(default_factory=list)  # distinct failing values, or what was found
     sample: list[dict[str, Any]] = Field(default_factory=list)  # whole failing rows (with `_row` when known)
     drift: DriftFinding | None = None
     on_fail: str = "FAIL_RUN"
@@ -73,10 +86,16 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def evaluate_checks(connection: duckdb.DuckDBPyConnection, source: str, checks: list[PipelineCheck], *,
-                    semantic_types: dict[str, str], reference: Reference | None = None,
-                    log: Callable[[str, str], None] = lambda message, level: None,
-                    checkpoint: Callable[[], None] = lambda: None) -> list[CheckResult]:
+def evaluate_checks(
+    connection: duckdb.DuckDBPyConnection,
+    source: str,
+    checks: list[PipelineCheck],
+    *,
+    semantic_types: dict[str, str],
+    reference: Reference | None = None,
+    log: Callable[[str, str], None] = lambda message, level: None,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> list[CheckResult]:
     """Every rule of every check on the table `source` (SQL), in order. `semantic_types`: the table's
     columns as ingest typed them."""
     described = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
@@ -117,31 +136,50 @@ class _Table:
         """Up to five distinct failing values and five whole failing rows (only run when something failed)."""
         q = ident(column)
         values = self.connection.execute(
-            f"SELECT DISTINCT {q} FROM {self.source} WHERE ({predicate}) AND {q} IS NOT NULL LIMIT {EXAMPLES}",
-            params).fetchall()
+            f"SELECT DISTINCT {q} FROM {self.source} WHERE ({predicate}) AND {q} IS NOT NULL LIMIT {EXAMPLES}", params
+        ).fetchall()
         cursor = self.connection.execute(f"SELECT * FROM {self.source} WHERE {predicate} LIMIT {SAMPLE_ROWS}", params)
         names = [d[0] for d in cursor.description]
-        rows = [{("_row" if name == ROW_NUMBER else name): json_value(value) for name, value in zip(names, row, strict=True)}
-                for row in cursor.fetchall()]
+        rows = [
+            {
+                ("_row" if name == ROW_NUMBER else name): json_value(value)
+                for name, value in zip(names, row, strict=True)
+            }
+            for row in cursor.fetchall()
+        ]
         return [json_value(v[0]) for v in values], rows
 
 
-def _evaluate(table: _Table, check: PipelineCheck, rule: str, semantic_types: dict[str, str],
-              reference: Reference | None) -> CheckResult:
+def _evaluate(
+    table: _Table, check: PipelineCheck, rule: str, semantic_types: dict[str, str], reference: Reference | None
+) -> CheckResult:
     column, setting = check.column, getattr(check, rule)
     if rule in COLUMN_RULES and column not in table.types:
-        return CheckResult(column=column, rule="column_exists", expected="the column exists", passed=False,
-                           observed=None, examples=[])
+        return CheckResult(
+            column=column, rule="column_exists", expected="the column exists", passed=False, observed=None, examples=[]
+        )
     if rule in ("min_rows", "max_rows"):
         rows = table.rows
         passed = rows >= setting if rule == "min_rows" else rows <= setting
-        return CheckResult(column=None, rule=rule, expected=f"{'at least' if rule == 'min_rows' else 'at most'} "
-                           f"{setting:,} rows", passed=passed, observed=rows, examples=[] if passed else [rows])
+        return CheckResult(
+            column=None,
+            rule=rule,
+            expected=f"{'at least' if rule == 'min_rows' else 'at most'} {setting:,} rows",
+            passed=passed,
+            observed=rows,
+            examples=[] if passed else [rows],
+        )
     assert column is not None  # a column rule: PipelineCheck refuses one without its column
     if rule == "semantic_type":
         found = semantic_types.get(column)
-        return CheckResult(column=column, rule=rule, expected=f"a {setting} column", passed=found == setting,
-                           observed=found, examples=[] if found == setting else [found])
+        return CheckResult(
+            column=column,
+            rule=rule,
+            expected=f"a {setting} column",
+            passed=found == setting,
+            observed=found,
+            examples=[] if found == setting else [found],
+        )
     if rule == "drift":
         return _drift(table, column, check, reference)
     q, kind = ident(column), table.types[column]
@@ -154,8 +192,14 @@ def _evaluate(table: _Table, check: PipelineCheck, rule: str, semantic_types: di
         return _unique(table, column)
     elif rule in ("min", "max"):
         if not is_number:
-            return CheckResult(column=column, rule=rule, expected=f"a numeric column ({_expected(rule, setting)})",
-                               passed=False, observed=kind, examples=[kind])
+            return CheckResult(
+                column=column,
+                rule=rule,
+                expected=f"a numeric column ({_expected(rule, setting)})",
+                passed=False,
+                observed=kind,
+                examples=[kind],
+            )
         predicate, params = f"{q} {'<' if rule == 'min' else '>'} ?", [setting]
     elif rule == "pattern":
         predicate, params = f"NOT coalesce(regexp_full_match(CAST({q} AS VARCHAR), ?), true)", [setting]
@@ -163,15 +207,28 @@ def _evaluate(table: _Table, check: PipelineCheck, rule: str, semantic_types: di
         predicate, params = f"{q} IS NOT NULL AND NOT list_contains(?::VARCHAR[], CAST({q} AS VARCHAR))", [setting]
     extreme = f"min({q})" if rule == "min" else f"max({q})" if rule == "max" else "NULL"
     failing, observed_extreme = table.one(
-        f"SELECT count(*) FILTER (WHERE {predicate}), {extreme} FROM {table.source}", params)
+        f"SELECT count(*) FILTER (WHERE {predicate}), {extreme} FROM {table.source}", params
+    )
     if rule == "max_null_ratio":
         ratio = failing / table.rows if table.rows else 0.0
-        result = CheckResult(column=column, rule=rule, expected=f"at most {setting:.2%} missing", passed=ratio <= setting,
-                             observed=round(ratio, 6), failing_rows=failing)
+        result = CheckResult(
+            column=column,
+            rule=rule,
+            expected=f"at most {setting:.2%} missing",
+            passed=ratio <= setting,
+            observed=round(ratio, 6),
+            failing_rows=failing,
+        )
     else:
         observed = json_value(observed_extreme) if rule in ("min", "max") else failing
-        result = CheckResult(column=column, rule=rule, expected=_expected(rule, setting), passed=failing == 0,
-                             observed=observed, failing_rows=failing)
+        result = CheckResult(
+            column=column,
+            rule=rule,
+            expected=_expected(rule, setting),
+            passed=failing == 0,
+            observed=observed,
+            failing_rows=failing,
+        )
     if not result.passed:
         examples, sample = table.failing(column, predicate, params)
         result.examples = [] if rule in ("not_null", "max_null_ratio") else examples
@@ -182,12 +239,22 @@ def _evaluate(table: _Table, check: PipelineCheck, rule: str, semantic_types: di
 def _unique(table: _Table, column: str) -> CheckResult:
     q = ident(column)
     repeated = table.one(f"SELECT count({q}) - count(DISTINCT {q}) FROM {table.source}")[0]
-    result = CheckResult(column=column, rule="unique", expected="no repeated values", passed=repeated == 0,
-                         observed=repeated, failing_rows=repeated)
+    result = CheckResult(
+        column=column,
+        rule="unique",
+        expected="no repeated values",
+        passed=repeated == 0,
+        observed=repeated,
+        failing_rows=repeated,
+    )
     if repeated:
-        values = [v[0] for v in table.connection.execute(
-            f"SELECT {q} FROM {table.source} WHERE {q} IS NOT NULL GROUP BY {q} HAVING count(*) > 1 "
-            f"LIMIT {EXAMPLES}").fetchall()]
+        values = [
+            v[0]
+            for v in table.connection.execute(
+                f"SELECT {q} FROM {table.source} WHERE {q} IS NOT NULL GROUP BY {q} HAVING count(*) > 1 "
+                f"LIMIT {EXAMPLES}"
+            ).fetchall()
+        ]
         result.examples = [json_value(v) for v in values]
         _, result.sample = table.failing(column, f"{q} IN (SELECT unnest(?))", [values])
     return result
@@ -198,26 +265,56 @@ def _drift(table: _Table, column: str, check: PipelineCheck, reference: Referenc
     assert rule is not None
     expected = f"no drift from the reference ({rule.method or 'method by column type and size'})"
     if reference is None:
-        return CheckResult(column=column, rule="drift", expected=expected, passed=False,
-                           observed="no reference dataset (it was deleted)")
+        return CheckResult(
+            column=column,
+            rule="drift",
+            expected=expected,
+            passed=False,
+            observed="no reference dataset (it was deleted)",
+        )
     numeric = reference.semantic_types.get(column) == "NUMERIC"
     current, current_rows = _sample(table.connection, table.source, column, numeric)
     try:
         previous, reference_rows = _sample(table.connection, reference.source, column, numeric)
     except duckdb.Error:  # the reference lacks the column (it was edited into the suite by hand)
-        return CheckResult(column=column, rule="drift", expected=expected, passed=False,
-                           observed="the reference dataset has no such column")
+        return CheckResult(
+            column=column,
+            rule="drift",
+            expected=expected,
+            passed=False,
+            observed="the reference dataset has no such column",
+        )
     try:
-        test = drift_test(previous, current, numeric=numeric, column=column,
-                          method=DriftMethod(rule.method) if rule.method else None, threshold=rule.threshold)
+        test = drift_test(
+            previous,
+            current,
+            numeric=numeric,
+            column=column,
+            method=DriftMethod(rule.method) if rule.method else None,
+            threshold=rule.threshold,
+        )
     except ValueError as exc:  # a numeric method on a categorical column
         return CheckResult(column=column, rule="drift", expected=expected, passed=False, observed=str(exc))
-    finding = DriftFinding(method=test.method.value, statistic=test.statistic, p_value=test.p_value,
-                           threshold=test.threshold, drifted=test.drifted, reference_count=test.reference_count,
-                           current_count=test.current_count, reference_rows=reference_rows, current_rows=current_rows)
-    return CheckResult(column=column, rule="drift", expected=f"no drift from the reference ({test.method.value}, "
-                       f"{'p-value >=' if test.p_value is not None else 'distance <'} {test.threshold:g})",
-                       passed=not test.drifted, observed=test.score, drift=finding)
+    finding = DriftFinding(
+        method=test.method.value,
+        statistic=test.statistic,
+        p_value=test.p_value,
+        threshold=test.threshold,
+        drifted=test.drifted,
+        reference_count=test.reference_count,
+        current_count=test.current_count,
+        reference_rows=reference_rows,
+        current_rows=current_rows,
+    )
+    return CheckResult(
+        column=column,
+        rule="drift",
+        expected=f"no drift from the reference ({test.method.value}, "
+        f"{'p-value >=' if test.p_value is not None else 'distance <'} {test.threshold:g})",
+        passed=not test.drifted,
+        observed=test.score,
+        drift=finding,
+    )
 
 
 def _sample(connection: duckdb.DuckDBPyConnection, source: str, column: str, numeric: bool) -> tuple[pd.Series, int]:
@@ -235,8 +332,12 @@ def _sample(connection: duckdb.DuckDBPyConnection, source: str, column: str, num
 
 def _expected(rule: str, setting: Any) -> str:
     described: dict[str, Callable[[], str]] = {
-        "not_null": lambda: "no missing values", "min": lambda: f">= {setting:g}", "max": lambda: f"<= {setting:g}",
-        "pattern": lambda: f"matches {setting}", "allowed_values": lambda: "one of " + ", ".join(setting)}
+        "not_null": lambda: "no missing values",
+        "min": lambda: f">= {setting:g}",
+        "max": lambda: f"<= {setting:g}",
+        "pattern": lambda: f"matches {setting}",
+        "allowed_values": lambda: "one of " + ", ".join(setting),
+    }
     return described[rule]()
 
 

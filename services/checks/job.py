@@ -1,5 +1,6 @@
 """The VALIDATE job body: run a suite's checks on a dataset's Parquet copy inside DuckDB, within the job's
 memory budget, and return a result per check rule and the verdict."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,10 @@ def run_validation(ctx: JobContext) -> dict[str, Any]:
     checks = [PipelineCheck.model_validate(check) for check in p["checks"]]
     rules = sum(len(check.rules) for check in checks)
     ctx.stage("validate")
-    ctx.log(f"Validating with {len(checks)} check(s), {rules} rule(s); memory budget {ctx.memory_mb:,} MB"
-            + (f"; drift on samples of up to {DRIFT_SAMPLE_ROWS:,} values a side" if any(c.drift for c in checks) else ""))
+    ctx.log(
+        f"Validating with {len(checks)} check(s), {rules} rule(s); memory budget {ctx.memory_mb:,} MB"
+        + (f"; drift on samples of up to {DRIFT_SAMPLE_ROWS:,} values a side" if any(c.drift for c in checks) else "")
+    )
     connection = dataplane.connect(memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir)
     done = 0
 
@@ -31,19 +34,30 @@ def run_validation(ctx: JobContext) -> dict[str, Any]:
         ctx.checkpoint()
 
     try:
-        reference = Reference(dataplane.parquet_source(files.parquet_path(data_dir, p["reference_id"])),
-                              p["reference_types"]) if p.get("reference_id") else None
-        results = evaluate_checks(connection, dataplane.parquet_source(files.parquet_path(data_dir, p["dataset_id"]),
-                                                                       row_numbers=True),
-                                  checks, semantic_types=p["semantic_types"], reference=reference, log=ctx.log,
-                                  checkpoint=checkpoint)
+        reference = (
+            Reference(dataplane.parquet_source(files.parquet_path(data_dir, p["reference_id"])), p["reference_types"])
+            if p.get("reference_id")
+            else None
+        )
+        results = evaluate_checks(
+            connection,
+            dataplane.parquet_source(files.parquet_path(data_dir, p["dataset_id"]), row_numbers=True),
+            checks,
+            semantic_types=p["semantic_types"],
+            reference=reference,
+            log=ctx.log,
+            checkpoint=checkpoint,
+        )
     except duckdb.OutOfMemoryException as exc:
         raise dataplane.over_budget(ctx.memory_mb, "Validating this dataset", exc) from exc
     finally:
         connection.close()
     failed = [r for r in results if not r.passed and r.on_fail != "WARN"]
     warned = [r for r in results if not r.passed and r.on_fail == "WARN"]
-    ctx.log(f"Verdict: {'FAILED' if failed else 'PASSED'} ({len(results) - len(failed) - len(warned)} passed, "
-            f"{len(failed)} failed, {len(warned)} warning(s))", "WARNING" if failed else "INFO")
+    ctx.log(
+        f"Verdict: {'FAILED' if failed else 'PASSED'} ({len(results) - len(failed) - len(warned)} passed, "
+        f"{len(failed)} failed, {len(warned)} warning(s))",
+        "WARNING" if failed else "INFO",
+    )
     ctx.progress(1.0)
     return {"passed": not failed, "results": [r.model_dump(mode="json") for r in results]}

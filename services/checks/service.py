@@ -1,6 +1,7 @@
 """Check suites: draft one from a profile, save and edit it, run it on a dataset (a VALIDATE job) and read
 the validations back. A suite's checks are the pipelines' checks (services.pipelines.config.checks.PipelineCheck),
 so a pipeline may name a suite among its checks (`suiteId`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,10 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.checks.suggest import suggest_checks
 from services.datasets import DatasetStatus
 from services.datasets.service import get_dataset
-from services.names import MAX_NAME
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
+from services.names import MAX_NAME
 from services.pagination import Page, paginate
 from services.pipelines.config.base import Config
 from services.pipelines.config.checks import PipelineCheck
@@ -30,8 +31,9 @@ NUMERIC_ONLY = ("min", "max")
 
 
 class SuiteChecks(Config):
-    checks: list[PipelineCheck] = Field(min_length=1, max_length=MAX_CHECKS,
-                                        json_schema_extra={"refusal": f"Give a suite 1 to {MAX_CHECKS:,} checks"})
+    checks: list[PipelineCheck] = Field(
+        min_length=1, max_length=MAX_CHECKS, json_schema_extra={"refusal": f"Give a suite 1 to {MAX_CHECKS:,} checks"}
+    )
 
 
 def parse_checks(checks: list[dict[str, Any]]) -> list[PipelineCheck]:
@@ -57,18 +59,28 @@ def check_fits(checks: list[PipelineCheck], columns: list[dict[str, Any]], *, fi
     by_name = {column["name"]: column for column in columns}
     missing = [check.column for check in checks if check.column is not None and check.column not in by_name]
     if missing:
-        at = field if field != ["checks"] else ["checks", str(next(i for i, c in enumerate(checks) if c.column in missing)),
-                                                 "column"]
-        raise invalid(f"The dataset has no column(s) {', '.join(sorted(set(missing)))}: the suite checks columns of "
-                      "another dataset", at)
+        at = (
+            field
+            if field != ["checks"]
+            else ["checks", str(next(i for i, c in enumerate(checks) if c.column in missing)), "column"]
+        )
+        raise invalid(
+            f"The dataset has no column(s) {', '.join(sorted(set(missing)))}: the suite checks columns of "
+            "another dataset",
+            at,
+        )
     for index, check in enumerate(checks):
         semantic = by_name[check.column]["semantic_type"] if check.column else None
         for rule in NUMERIC_ONLY:
             if getattr(check, rule) is not None and semantic != "NUMERIC":
-                raise invalid(f"`{rule}` needs a numeric column; {check.column} is {semantic}", ["checks", str(index), rule])
+                raise invalid(
+                    f"`{rule}` needs a numeric column; {check.column} is {semantic}", ["checks", str(index), rule]
+                )
         if check.drift and check.drift.method in ("KS", "WASSERSTEIN") and semantic != "NUMERIC":
-            raise invalid(f"{check.drift.method} needs a numeric column; {check.column} is {semantic}",
-                          ["checks", str(index), "drift", "method"])
+            raise invalid(
+                f"{check.drift.method} needs a numeric column; {check.column} is {semantic}",
+                ["checks", str(index), "drift", "method"],
+            )
 
 
 async def _ready_dataset(session: AsyncSession, *, owner_id: str, dataset_id: str | None, field: str) -> Dataset:
@@ -80,20 +92,23 @@ async def _ready_dataset(session: AsyncSession, *, owner_id: str, dataset_id: st
     return dataset
 
 
-async def suggest(session: AsyncSession, *, owner_id: str, dataset_id: str | None, data_dir: Path
-                  ) -> tuple[Dataset, list[PipelineCheck]]:
+async def suggest(
+    session: AsyncSession, *, owner_id: str, dataset_id: str | None, data_dir: Path
+) -> tuple[Dataset, list[PipelineCheck]]:
     """A draft suite from the dataset's stored profile (nothing is saved). Without a profile: a CONFLICT
     saying to profile first (profiling is a job; a suggestion answers at once)."""
     dataset = await _ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id, field="datasetId")
     profile = load_profile(data_dir, dataset.id)
     if profile is None:
-        raise conflict("The dataset has no profile yet: profile it first (profileDataset), then ask again",
-                       ["datasetId"])
+        raise conflict(
+            "The dataset has no profile yet: profile it first (profileDataset), then ask again", ["datasetId"]
+        )
     return dataset, suggest_checks(profile)
 
 
-async def create_suite(session: AsyncSession, *, owner_id: str, dataset_id: str | None, name: str,
-                       checks: list[dict[str, Any]]) -> CheckSuite:
+async def create_suite(
+    session: AsyncSession, *, owner_id: str, dataset_id: str | None, name: str, checks: list[dict[str, Any]]
+) -> CheckSuite:
     dataset = await _ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id, field="datasetId")
     parsed = parse_checks(checks)
     check_fits(parsed, dataset.columns, field=["checks"])
@@ -125,8 +140,9 @@ async def require_suite(session: AsyncSession, *, owner_id: str, suite_id: str |
     return suite
 
 
-async def update_suite(session: AsyncSession, *, owner_id: str, suite_id: str | None, name: str | None,
-                       checks: list[dict[str, Any]] | None) -> CheckSuite:
+async def update_suite(
+    session: AsyncSession, *, owner_id: str, suite_id: str | None, name: str | None, checks: list[dict[str, Any]] | None
+) -> CheckSuite:
     """Replace the name and/or the checks (as given); the reference dataset stays."""
     suite = await require_suite(session, owner_id=owner_id, suite_id=suite_id)
     if name is not None:
@@ -152,8 +168,9 @@ async def delete_suite(session: AsyncSession, *, owner_id: str, suite_id: str | 
     await session.commit()
 
 
-async def list_suites(session: AsyncSession, *, owner_id: str, dataset_id: str | None, first: int,
-                      after: str | None, max_first: int) -> Page[CheckSuite]:
+async def list_suites(
+    session: AsyncSession, *, owner_id: str, dataset_id: str | None, first: int, after: str | None, max_first: int
+) -> Page[CheckSuite]:
     filters = [col(CheckSuite.owner_id) == owner_id]
     if dataset_id is not None:
         filters.append(col(CheckSuite.dataset_id) == dataset_id)
@@ -170,12 +187,22 @@ async def run_params(session: AsyncSession, suite: CheckSuite, *, field: str) ->
     reference = await session.get(Dataset, suite.dataset_id) if suite.dataset_id else None
     if reference is None and any(check.drift for check in checks):
         raise invalid("The suite's reference dataset was deleted: take its drift checks out first", [field])
-    return {"checks": stored_checks(checks), "reference_id": reference.id if reference else None,
-            "reference_types": _semantic_types(reference) if reference else {}}
+    return {
+        "checks": stored_checks(checks),
+        "reference_id": reference.id if reference else None,
+        "reference_types": _semantic_types(reference) if reference else {},
+    }
 
 
-async def start_validation(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
-                           suite_id: str | None, data_dir: Path) -> tuple[Validation, Job]:
+async def start_validation(
+    session: AsyncSession,
+    *,
+    jobs: JobEngine,
+    owner_id: str,
+    dataset_id: str | None,
+    suite_id: str | None,
+    data_dir: Path,
+) -> tuple[Validation, Job]:
     dataset = await _ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id, field="datasetId")
     suite = await require_suite(session, owner_id=owner_id, suite_id=suite_id, field="suiteId")
     check_fits(suite_checks(suite), dataset.columns, field=["datasetId"])
@@ -183,9 +210,19 @@ async def start_validation(session: AsyncSession, *, jobs: JobEngine, owner_id: 
     validation = Validation(owner_id=owner_id, dataset_id=dataset.id, suite_id=suite.id, checks=params["checks"])
     session.add(validation)
     await session.flush()
-    job = await jobs.enqueue(session, owner_id=owner_id, kind="VALIDATE", dataset_id=dataset.id, params={
-        **params, "validation_id": validation.id, "dataset_id": dataset.id, "data_dir": str(data_dir),
-        "semantic_types": _semantic_types(dataset)})
+    job = await jobs.enqueue(
+        session,
+        owner_id=owner_id,
+        kind="VALIDATE",
+        dataset_id=dataset.id,
+        params={
+            **params,
+            "validation_id": validation.id,
+            "dataset_id": dataset.id,
+            "data_dir": str(data_dir),
+            "semantic_types": _semantic_types(dataset),
+        },
+    )
     validation.job_id = job.id
     await session.commit()
     jobs.launch(job)
@@ -209,11 +246,23 @@ async def on_validate_success(session: AsyncSession, job: Job, result: dict[str,
     session.add(validation)
     if not result["passed"]:
         failed = [r for r in result["results"] if not r["passed"] and r["on_fail"] != "WARN"]
-        await publish(session, user_id=validation.owner_id, event=WebhookEvent.VALIDATION_FAILED, data={
-            "validation_id": validation.id, "dataset_id": validation.dataset_id, "suite_id": validation.suite_id,
-            "job_id": job.id, "failed_checks": len(failed), "checks": len(result["results"]),
-            "failures": [{"column": r["column"], "rule": r["rule"], "expected": r["expected"],
-                          "observed": r["observed"]} for r in failed[:20]]})
+        await publish(
+            session,
+            user_id=validation.owner_id,
+            event=WebhookEvent.VALIDATION_FAILED,
+            data={
+                "validation_id": validation.id,
+                "dataset_id": validation.dataset_id,
+                "suite_id": validation.suite_id,
+                "job_id": job.id,
+                "failed_checks": len(failed),
+                "checks": len(result["results"]),
+                "failures": [
+                    {"column": r["column"], "rule": r["rule"], "expected": r["expected"], "observed": r["observed"]}
+                    for r in failed[:20]
+                ],
+            },
+        )
 
 
 async def on_validate_failure(session: AsyncSession, job: Job, _details: dict[str, Any] | None) -> None:
@@ -230,8 +279,16 @@ async def get_validation(session: AsyncSession, *, owner_id: str, validation_id:
     return validation if validation is not None and validation.owner_id == owner_id else None
 
 
-async def list_validations(session: AsyncSession, *, owner_id: str, dataset_id: str | None, suite_id: str | None,
-                           first: int, after: str | None, max_first: int) -> Page[Validation]:
+async def list_validations(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    dataset_id: str | None,
+    suite_id: str | None,
+    first: int,
+    after: str | None,
+    max_first: int,
+) -> Page[Validation]:
     filters = [col(Validation.owner_id) == owner_id]
     if dataset_id is not None:
         filters.append(col(Validation.dataset_id) == dataset_id)
@@ -240,8 +297,9 @@ async def list_validations(session: AsyncSession, *, owner_id: str, dataset_id: 
     return await paginate(session, Validation, filters=filters, first=first, after=after, max_first=max_first)
 
 
-async def pipeline_suites(session: AsyncSession, *, owner_id: str, checks: list[PipelineCheck] | None
-                          ) -> dict[str, dict[str, Any]]:
+async def pipeline_suites(
+    session: AsyncSession, *, owner_id: str, checks: list[PipelineCheck] | None
+) -> dict[str, dict[str, Any]]:
     """The suites a pipeline's checks name, as a run needs them (by suite id); a suite gone since the
     pipeline was saved fails the run before anything is collected."""
     suites: dict[str, dict[str, Any]] = {}
@@ -250,13 +308,22 @@ async def pipeline_suites(session: AsyncSession, *, owner_id: str, checks: list[
             continue
         suite = await get_suite(session, owner_id=owner_id, suite_id=check.suite_id)
         if suite is None:
-            raise ServiceError(ErrorCode.NOT_FOUND, "Check suite not found: name one of yours, or take it out of "
-                               "the pipeline's checks", ["checks", str(index), "suiteId"])
+            raise ServiceError(
+                ErrorCode.NOT_FOUND,
+                "Check suite not found: name one of yours, or take it out of the pipeline's checks",
+                ["checks", str(index), "suiteId"],
+            )
         suites[suite.id] = {**await run_params(session, suite, field="suiteId"), "name": suite.name}
     return suites
 
 
-JOB_KINDS = {"VALIDATE": JobKindSpec(work="services.checks.job:run_validation", queue="analysis",
-                                     on_start=on_validate_start, on_success=on_validate_success,
-                                     on_failure=on_validate_failure)}
+JOB_KINDS = {
+    "VALIDATE": JobKindSpec(
+        work="services.checks.job:run_validation",
+        queue="analysis",
+        on_start=on_validate_start,
+        on_success=on_validate_success,
+        on_failure=on_validate_failure,
+    )
+}
 DOMAIN = Domain(name="checks", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

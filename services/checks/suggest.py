@@ -4,6 +4,7 @@ margins so that the next month's file of the same kind passes and a broken one d
 Every suggestion holds on the profiled version itself (its own validation passes): ranges include the
 observed extremes, null caps sit above the observed ratio, allowed values are every level seen.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,10 +12,10 @@ from typing import Any
 
 from services.pipelines.config.checks import DriftRule, PipelineCheck
 
-ROW_MARGIN = 0.5            # row count bounds: half to one and a half times the profiled count
-NULL_MARGIN = 0.05          # a column with missing values may have this much more of them (absolute)
-RANGE_MARGIN = 0.1          # ranges widen by this share of the p5..p95 spread beyond the observed min and max
-MAX_CATEGORIES = 20         # allowed values are suggested for categorical columns with at most this many levels
+ROW_MARGIN = 0.5  # row count bounds: half to one and a half times the profiled count
+NULL_MARGIN = 0.05  # a column with missing values may have this much more of them (absolute)
+RANGE_MARGIN = 0.1  # ranges widen by this share of the p5..p95 spread beyond the observed min and max
+MAX_CATEGORIES = 20  # allowed values are suggested for categorical columns with at most this many levels
 DRIFT_TYPES = ("NUMERIC", "CATEGORICAL", "BOOLEAN")
 UNIQUE_TYPES = ("IDENTIFIER", "NUMERIC", "TEXT", "CATEGORICAL")
 
@@ -25,8 +26,11 @@ def suggest_checks(profile: dict[str, Any]) -> list[PipelineCheck]:
     rows = int(profile["row_count"])
     # Distinct counts estimated on large columns (HyperLogLog) could call a column unique that is not, or miss
     # a level: such columns get no `unique` or `allowed_values`, so the draft still holds on its own version.
-    estimated = {a["column"] for a in (profile.get("sampling") or {}).get("approximations") or []
-                 if a["figure"] in ("DISTINCT_COUNT", "IS_UNIQUE")}
+    estimated = {
+        a["column"]
+        for a in (profile.get("sampling") or {}).get("approximations") or []
+        if a["figure"] in ("DISTINCT_COUNT", "IS_UNIQUE")
+    }
     checks = [PipelineCheck(min_rows=math.floor(rows * (1 - ROW_MARGIN)), max_rows=math.ceil(rows * (1 + ROW_MARGIN)))]
     for column in profile["columns"]:
         rules = _column_rules(column, rows, exact=column["name"] not in estimated)
@@ -49,8 +53,12 @@ def _column_rules(column: dict[str, Any], rows: int, *, exact: bool) -> dict[str
     if semantic == "NUMERIC" and numeric and numeric.get("min") is not None:
         rules.update(_range(numeric))
     levels = column.get("top_values") or []
-    if exact and semantic in ("CATEGORICAL", "BOOLEAN") and 0 < column["distinct_count"] <= MAX_CATEGORIES \
-            and len(levels) == column["distinct_count"]:
+    if (
+        exact
+        and semantic in ("CATEGORICAL", "BOOLEAN")
+        and 0 < column["distinct_count"] <= MAX_CATEGORIES
+        and len(levels) == column["distinct_count"]
+    ):
         rules["allowed_values"] = sorted({_text(level["value"]) for level in levels})
     if exact and column.get("is_unique") and semantic in UNIQUE_TYPES and column["count"] > 1:
         rules["unique"] = True

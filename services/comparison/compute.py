@@ -7,18 +7,19 @@ else DuckDB's T-Digest, and the comparison says so. Drift tests run on at most `
 (a seeded reservoir sample, kept in a DuckDB temp table and read one column at a time), so their cost is
 bounded whatever the size; the stored `Sampling` says when and how much was sampled.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from services import dataplane
-from services import drift
+from services import dataplane, drift
 from services.comparison.models import CategoryCount, ColumnKind, DriftResult, Sampling, SideStatistics
 from services.profiling.columns import Histogram
 from services.profiling.large_columns import QUANTILES, histogram_from, ident
@@ -57,28 +58,41 @@ class Planned:
     kind: ColumnKind
     reference_dtype: str
     current_dtype: str
-    method: str | None      # forced by the user
+    method: str | None  # forced by the user
     threshold: float | None
-    test: bool              # identifiers are not tested unless the user asks
+    test: bool  # identifiers are not tested unless the user asks
 
     @classmethod
-    def from_params(cls, entry: dict[str, Any]) -> "Planned":
-        return cls(name=entry["name"], kind=ColumnKind(entry["kind"]), reference_dtype=entry["reference_dtype"],
-                   current_dtype=entry["current_dtype"], method=entry.get("method"), threshold=entry.get("threshold"),
-                   test=entry.get("test", True))
+    def from_params(cls, entry: dict[str, Any]) -> Planned:
+        return cls(
+            name=entry["name"],
+            kind=ColumnKind(entry["kind"]),
+            reference_dtype=entry["reference_dtype"],
+            current_dtype=entry["current_dtype"],
+            method=entry.get("method"),
+            threshold=entry.get("threshold"),
+            test=entry.get("test", True),
+        )
 
 
 class Side:
     """One dataset version's compared columns, as a DuckDB view."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, view: str, path: Path, columns: list[Planned],
-                 dtype: Callable[[Planned], str]) -> None:
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        view: str,
+        path: Path,
+        columns: list[Planned],
+        dtype: Callable[[Planned], str],
+    ) -> None:
         self.connection, self.view = connection, view
         self.columns = columns
         self.values = {c.name: value_sql(c.name, dtype(c), c.kind) for c in columns}
         selected = ", ".join(f"{self.values[c.name]} AS {ident(c.name)}" for c in columns)
-        connection.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {selected} FROM "
-                           f"{dataplane.parquet_source(path)}")
+        connection.execute(
+            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {selected} FROM {dataplane.parquet_source(path)}"
+        )
         self.rows = int(connection.execute(f"SELECT count(*) FROM {view}").fetchall()[0][0])
         self.sample_table = f"{view}_sample"
         self.test_rows = 0
@@ -94,51 +108,81 @@ class Side:
         parts = []
         for name in names:
             x = ident(name)
-            parts.append(f"count({x}), approx_count_distinct({x}), avg({x}), stddev_samp({x}), min({x}), max({x}), "
-                         f"{quantile}({x}, {QUANTILES})")
+            parts.append(
+                f"count({x}), approx_count_distinct({x}), avg({x}), stddev_samp({x}), min({x}), max({x}), "
+                f"{quantile}({x}, {QUANTILES})"
+            )
         found = list(self.one(f"SELECT {', '.join(parts)} FROM {self.view}"))
         # Exact distinct counts cost a hash table of every value; only small ones decide anything (the default
         # method treats <= 5 distinct numbers as categories), so only those are counted exactly.
         few = [index for index, _ in enumerate(names) if found[index * 7 + 1] <= EXACT_DISTINCT_BELOW]
         if few:
-            exact = self.one("SELECT " + ", ".join(f"count(DISTINCT {ident(names[i])})" for i in few) + f" FROM {self.view}")
+            exact = self.one(
+                "SELECT " + ", ".join(f"count(DISTINCT {ident(names[i])})" for i in few) + f" FROM {self.view}"
+            )
             for index, count in zip(few, exact, strict=True):
                 found[index * 7 + 1] = count
         stats = {}
         for index, name in enumerate(names):
-            count, distinct, mean, std, low, high, quantiles = found[index * 7:(index + 1) * 7]
+            count, distinct, mean, std, low, high, quantiles = found[index * 7 : (index + 1) * 7]
             p5, q1, median, q3, p95 = (float(q) for q in quantiles) if quantiles else (None,) * 5
-            stats[name] = SideStatistics(rows=self.rows, count=count, nulls=self.rows - count,
-                                         null_ratio=(self.rows - count) / self.rows if self.rows else 0.0,
-                                         distinct=distinct, distinct_exact=index in few, mean=_finite(mean),
-                                         std=_finite(std), min=_finite(low),
-                                         p5=p5, q1=q1, median=median, q3=q3, p95=p95, max=_finite(high))
+            stats[name] = SideStatistics(
+                rows=self.rows,
+                count=count,
+                nulls=self.rows - count,
+                null_ratio=(self.rows - count) / self.rows if self.rows else 0.0,
+                distinct=distinct,
+                distinct_exact=index in few,
+                mean=_finite(mean),
+                std=_finite(std),
+                min=_finite(low),
+                p5=p5,
+                q1=q1,
+                median=median,
+                q3=q3,
+                p95=p95,
+                max=_finite(high),
+            )
         return stats
 
     def categorical(self, name: str) -> SideStatistics:
         x = ident(name)
         count, distinct = self.one(f"SELECT count({x}), count(DISTINCT {x}) FROM {self.view}")
-        top = self.connection.execute(f"SELECT {x} AS v, count(*) AS n FROM {self.view} WHERE {x} IS NOT NULL "
-                                      f"GROUP BY v ORDER BY n DESC, v LIMIT {TOP_CATEGORIES}").fetchall()
-        return SideStatistics(rows=self.rows, count=count, nulls=self.rows - count,
-                              null_ratio=(self.rows - count) / self.rows if self.rows else 0.0, distinct=distinct,
-                              top=[CategoryCount(value=v, count=n, ratio=n / count) for v, n in top])
+        top = self.connection.execute(
+            f"SELECT {x} AS v, count(*) AS n FROM {self.view} WHERE {x} IS NOT NULL "
+            f"GROUP BY v ORDER BY n DESC, v LIMIT {TOP_CATEGORIES}"
+        ).fetchall()
+        return SideStatistics(
+            rows=self.rows,
+            count=count,
+            nulls=self.rows - count,
+            null_ratio=(self.rows - count) / self.rows if self.rows else 0.0,
+            distinct=distinct,
+            top=[CategoryCount(value=v, count=n, ratio=n / count) for v, n in top],
+        )
 
     def histograms(self, ranges: dict[str, tuple[float, float]]) -> dict[str, Histogram]:
         """Counts over the same bins on both sides (numpy's histogram over the shared range), in one pass."""
         if not ranges:
             return {}
-        parts = [f"histogram({_bin(ident(name), low, high)}) FILTER (WHERE {ident(name)} IS NOT NULL)"
-                 for name, (low, high) in ranges.items()]
+        parts = [
+            f"histogram({_bin(ident(name), low, high)}) FILTER (WHERE {ident(name)} IS NOT NULL)"
+            for name, (low, high) in ranges.items()
+        ]
         found = self.one(f"SELECT {', '.join(parts)} FROM {self.view}")
-        return {name: histogram_from(counts, low, high, HISTOGRAM_BINS)
-                for (name, (low, high)), counts in zip(ranges.items(), found, strict=True)}
+        return {
+            name: histogram_from(counts, low, high, HISTOGRAM_BINS)
+            for (name, (low, high)), counts in zip(ranges.items(), found, strict=True)
+        }
 
     def sample(self, sample_rows: int) -> None:
         """The rows the drift tests read: all of them, or a seeded reservoir sample, kept in a temp table that
         spills."""
-        draw = (f" USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE ({SAMPLE_SEED})"
-                if self.rows > sample_rows else "")
+        draw = (
+            f" USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE ({SAMPLE_SEED})"
+            if self.rows > sample_rows
+            else ""
+        )
         self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {self.sample_table} AS SELECT * FROM {self.view}{draw}")
         self.test_rows = int(self.one(f"SELECT count(*) FROM {self.sample_table}")[0])
 
@@ -156,19 +200,31 @@ def _bin(value: str, low: float, high: float) -> str:
     one bin off numpy's choice; the drift tests never see bins)."""
     if high <= low:
         low, high = low - 0.5, high + 0.5
-    return (f"least(CAST(floor(({value} - {low!r}) * {HISTOGRAM_BINS / (high - low)!r}) AS BIGINT), "
-            f"{HISTOGRAM_BINS - 1})")
+    return (
+        f"least(CAST(floor(({value} - {low!r}) * {HISTOGRAM_BINS / (high - low)!r}) AS BIGINT), {HISTOGRAM_BINS - 1})"
+    )
 
 
 def _finite(value: float | None) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
 
-def compare_files(*, reference: Path, current: Path, columns: list[Planned], sample_rows: int, memory_mb: int,
-                  scratch_dir: Path | None, log: Callable[[str], None] = lambda _m: None,
-                  checkpoint: Callable[[], None] = lambda: None
-                  ) -> tuple[dict[str, tuple[SideStatistics, SideStatistics]], dict[str, DriftResult | None],
-                             dict[str, tuple[Histogram, Histogram]], Sampling]:
+def compare_files(
+    *,
+    reference: Path,
+    current: Path,
+    columns: list[Planned],
+    sample_rows: int,
+    memory_mb: int,
+    scratch_dir: Path | None,
+    log: Callable[[str], None] = lambda _m: None,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> tuple[
+    dict[str, tuple[SideStatistics, SideStatistics]],
+    dict[str, DriftResult | None],
+    dict[str, tuple[Histogram, Histogram]],
+    Sampling,
+]:
     """Per column the two sides' statistics, its drift test (None when not tested), the histograms of numeric
     columns over shared bins (for the overlays), and how the tests sampled."""
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
@@ -178,13 +234,18 @@ def compare_files(*, reference: Path, current: Path, columns: list[Planned], sam
         numbers = [c.name for c in columns if c.kind is ColumnKind.NUMERIC]
         held = (ref.rows + cur.rows) * len(numbers) * BYTES_PER_QUANTILE_VALUE
         exact = held <= dataplane.engine_memory_mb(memory_mb) * MB // 2
-        log(f"Reading {len(columns)} column(s): {ref.rows:,} reference and {cur.rows:,} current rows; quantiles "
-            + ("exact" if exact else "by T-Digest (the numbers would not fit the job's memory)"))
+        log(
+            f"Reading {len(columns)} column(s): {ref.rows:,} reference and {cur.rows:,} current rows; quantiles "
+            + ("exact" if exact else "by T-Digest (the numbers would not fit the job's memory)")
+        )
         stats_ref, stats_cur = ref.numeric(numbers, exact), cur.numeric(numbers, exact)
         checkpoint()
         for column in columns:
             if column.kind is ColumnKind.CATEGORICAL:
-                stats_ref[column.name], stats_cur[column.name] = ref.categorical(column.name), cur.categorical(column.name)
+                stats_ref[column.name], stats_cur[column.name] = (
+                    ref.categorical(column.name),
+                    cur.categorical(column.name),
+                )
         ranges = {}
         for name in numbers:
             lows = [v for v in (stats_ref[name].min, stats_cur[name].min) if v is not None]
@@ -197,17 +258,27 @@ def compare_files(*, reference: Path, current: Path, columns: list[Planned], sam
         cur.sample(sample_rows)
         sampled = ref.rows > sample_rows or cur.rows > sample_rows
         if sampled:
-            log(f"Drift tests read a seeded reservoir sample of at most {sample_rows:,} rows per side "
-                f"({ref.test_rows:,} reference, {cur.test_rows:,} current)")
+            log(
+                f"Drift tests read a seeded reservoir sample of at most {sample_rows:,} rows per side "
+                f"({ref.test_rows:,} reference, {cur.test_rows:,} current)"
+            )
         tests: dict[str, DriftResult | None] = {}
         for column in columns:
             tests[column.name] = _test(ref, cur, column, stats_ref[column.name]) if column.test else None
             checkpoint()
     finally:
         connection.close()
-    sampling = Sampling(sample_rows=sample_rows, sampled=sampled, reference_rows=ref.rows, current_rows=cur.rows,
-                        reference_test_rows=ref.test_rows, current_test_rows=cur.test_rows,
-                        method="RESERVOIR" if sampled else "ALL_ROWS", seed=SAMPLE_SEED, quantiles_exact=exact)
+    sampling = Sampling(
+        sample_rows=sample_rows,
+        sampled=sampled,
+        reference_rows=ref.rows,
+        current_rows=cur.rows,
+        reference_test_rows=ref.test_rows,
+        current_test_rows=cur.test_rows,
+        method="RESERVOIR" if sampled else "ALL_ROWS",
+        seed=SAMPLE_SEED,
+        quantiles_exact=exact,
+    )
     statistics = {c.name: (stats_ref[c.name], stats_cur[c.name]) for c in columns}
     histograms = {name: (hist_ref[name], hist_cur[name]) for name in ranges}
     return statistics, tests, histograms, sampling
@@ -216,12 +287,29 @@ def compare_files(*, reference: Path, current: Path, columns: list[Planned], sam
 def _test(ref: Side, cur: Side, column: Planned, reference_stats: SideStatistics) -> DriftResult:
     numeric = column.kind is ColumnKind.NUMERIC
     # The method is chosen from the whole reference (its size and distinct values), as Evidently chooses it.
-    method = (drift.DriftMethod(column.method) if column.method else
-              drift.choose_method(numeric=numeric, reference_rows=reference_stats.count,
-                                  distinct_values=reference_stats.distinct or 0))
-    found = drift.drift_test(ref.sampled_values(column.name, column.kind), cur.sampled_values(column.name, column.kind),
-                             numeric=numeric, method=method, threshold=column.threshold, column=column.name)
-    return DriftResult(method=found.method.value, statistic=found.statistic, p_value=found.p_value,
-                       threshold=found.threshold, score=found.score, drifted=found.drifted,
-                       reference_count=found.reference_count, current_count=found.current_count,
-                       chosen_by="USER" if column.method else "DEFAULT")
+    method = (
+        drift.DriftMethod(column.method)
+        if column.method
+        else drift.choose_method(
+            numeric=numeric, reference_rows=reference_stats.count, distinct_values=reference_stats.distinct or 0
+        )
+    )
+    found = drift.drift_test(
+        ref.sampled_values(column.name, column.kind),
+        cur.sampled_values(column.name, column.kind),
+        numeric=numeric,
+        method=method,
+        threshold=column.threshold,
+        column=column.name,
+    )
+    return DriftResult(
+        method=found.method.value,
+        statistic=found.statistic,
+        p_value=found.p_value,
+        threshold=found.threshold,
+        score=found.score,
+        drifted=found.drifted,
+        reference_count=found.reference_count,
+        current_count=found.current_count,
+        chosen_by="USER" if column.method else "DEFAULT",
+    )

@@ -1,4 +1,5 @@
 """What a comparison stores: one typed model written by the COMPARE job and read back by the schema."""
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -7,7 +8,7 @@ from pydantic import BaseModel, Field
 
 
 class ColumnKind(StrEnum):
-    NUMERIC = "NUMERIC"          # numbers (and dates/times, as seconds since the epoch): moments and quantiles
+    NUMERIC = "NUMERIC"  # numbers (and dates/times, as seconds since the epoch): moments and quantiles
     CATEGORICAL = "CATEGORICAL"  # everything else: top categories
 
 
@@ -45,11 +46,11 @@ class DriftResult(BaseModel):
     statistic: float | None
     p_value: float | None
     threshold: float
-    score: float | None      # what was compared with the threshold: the p-value of a test, else the distance
+    score: float | None  # what was compared with the threshold: the p-value of a test, else the distance
     drifted: bool
-    reference_count: int     # values the test saw on each side (the sample, when sampled)
+    reference_count: int  # values the test saw on each side (the sample, when sampled)
     current_count: int
-    chosen_by: str           # DEFAULT (by column type and size) or USER
+    chosen_by: str  # DEFAULT (by column type and size) or USER
 
 
 class ColumnComparison(BaseModel):
@@ -79,30 +80,30 @@ class TypeChange(BaseModel):
 
 
 class SchemaDifference(BaseModel):
-    added: list[ColumnType] = Field(default_factory=list)      # in the current version only
-    dropped: list[ColumnType] = Field(default_factory=list)    # in the reference only
+    added: list[ColumnType] = Field(default_factory=list)  # in the current version only
+    dropped: list[ColumnType] = Field(default_factory=list)  # in the reference only
     type_changed: list[TypeChange] = Field(default_factory=list)
 
 
 class Sampling(BaseModel):
-    sample_rows: int             # ASSAY_COMPARISON_SAMPLE_ROWS: the most rows a drift test sees per side
-    sampled: bool                # whether either side had more rows than that
+    sample_rows: int  # ASSAY_COMPARISON_SAMPLE_ROWS: the most rows a drift test sees per side
+    sampled: bool  # whether either side had more rows than that
     reference_rows: int
     current_rows: int
-    reference_test_rows: int     # rows the drift tests read from each side
+    reference_test_rows: int  # rows the drift tests read from each side
     current_test_rows: int
-    method: str                  # ALL_ROWS, or RESERVOIR (a seeded reservoir sample of rows)
+    method: str  # ALL_ROWS, or RESERVOIR (a seeded reservoir sample of rows)
     seed: int
-    quantiles_exact: bool        # false when the values would not fit the job's memory: T-Digest (1% rank error)
+    quantiles_exact: bool  # false when the values would not fit the job's memory: T-Digest (1% rank error)
 
 
 class ComparisonResult(BaseModel):
     columns: list[ColumnComparison]
     schema_difference: SchemaDifference
-    drift_share: float           # drifted / tested columns
+    drift_share: float  # drifted / tested columns
     drifted_columns: list[str]
     tested_columns: int
-    share_threshold: float       # the dataset drifts when drift_share >= this (Evidently's default 0.5)
+    share_threshold: float  # the dataset drifts when drift_share >= this (Evidently's default 0.5)
     dataset_drift: bool
     sampling: Sampling
     duration_ms: float

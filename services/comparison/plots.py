@@ -1,6 +1,7 @@
 """PNG overlays of a comparison: per numeric column the two histograms over the same bins (as shares, overlaid),
 per categorical column the top categories' shares side by side. Drawn by the COMPARE job from the statistics it
 stored, with matplotlib's object API (no pyplot state)."""
+
 from __future__ import annotations
 
 import io
@@ -35,8 +36,10 @@ def draw_overlay(column: ColumnComparison, histograms: tuple[Histogram, Histogra
     verdict = "" if column.drift is None else (" — drift" if column.drift.drifted else " — no drift")
     axis.set_title(_label(column.name) + verdict, fontsize=10)
     if column.kind is ColumnKind.NUMERIC and histograms is not None:
-        for histogram, colour, label in ((histograms[0], REFERENCE_COLOUR, "reference"),
-                                         (histograms[1], CURRENT_COLOUR, "current")):
+        for histogram, colour, label in (
+            (histograms[0], REFERENCE_COLOUR, "reference"),
+            (histograms[1], CURRENT_COLOUR, "current"),
+        ):
             edges, counts = np.array(histogram["edges"]), np.array(histogram["counts"], dtype=float)
             shares = counts / counts.sum() if counts.sum() else counts
             axis.bar(edges[:-1], shares, width=np.diff(edges), align="edge", color=colour, alpha=0.5, label=label)
@@ -49,7 +52,9 @@ def draw_overlay(column: ColumnComparison, histograms: tuple[Histogram, Histogra
         ref = {e.value: e.ratio for e in column.reference.top}
         cur = {e.value: e.ratio for e in column.current.top}
         positions = np.arange(len(labels))
-        axis.bar(positions - 0.2, [ref.get(v, 0.0) for v in labels], width=0.4, color=REFERENCE_COLOUR, label="reference")
+        axis.bar(
+            positions - 0.2, [ref.get(v, 0.0) for v in labels], width=0.4, color=REFERENCE_COLOUR, label="reference"
+        )
         axis.bar(positions + 0.2, [cur.get(v, 0.0) for v in labels], width=0.4, color=CURRENT_COLOUR, label="current")
         axis.set_xticks(positions, [_label(str(v), 14) for v in labels], rotation=45, ha="right", fontsize=8)
         axis.set_ylabel("share of values")

@@ -1,4 +1,5 @@
 """Compare two dataset versions: check the request, start a COMPARE job, record its comparison, list them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,12 +50,23 @@ def schema_difference(reference: list[dict[str, Any]], current: list[dict[str, A
     def typed(column: dict[str, Any]) -> dict[str, Any]:
         return {"name": column["name"], "dtype": column["dtype"], "semantic_type": column["semantic_type"]}
 
-    changed = [{"name": name, "reference_dtype": ref[name]["dtype"], "current_dtype": cur[name]["dtype"],
-                "reference_semantic_type": ref[name]["semantic_type"], "current_semantic_type": cur[name]["semantic_type"]}
-               for name in ref if name in cur and (ref[name]["dtype"], ref[name]["semantic_type"])
-               != (cur[name]["dtype"], cur[name]["semantic_type"])]
-    return {"added": [typed(c) for c in current if c["name"] not in ref],
-            "dropped": [typed(c) for c in reference if c["name"] not in cur], "type_changed": changed}
+    changed = [
+        {
+            "name": name,
+            "reference_dtype": ref[name]["dtype"],
+            "current_dtype": cur[name]["dtype"],
+            "reference_semantic_type": ref[name]["semantic_type"],
+            "current_semantic_type": cur[name]["semantic_type"],
+        }
+        for name in ref
+        if name in cur
+        and (ref[name]["dtype"], ref[name]["semantic_type"]) != (cur[name]["dtype"], cur[name]["semantic_type"])
+    ]
+    return {
+        "added": [typed(c) for c in current if c["name"] not in ref],
+        "dropped": [typed(c) for c in reference if c["name"] not in cur],
+        "type_changed": changed,
+    }
 
 
 def _chosen_columns(reference: Dataset, current: Dataset, columns: list[str] | None) -> list[str]:
@@ -72,8 +84,10 @@ def _chosen_columns(reference: Dataset, current: Dataset, columns: list[str] | N
         if name not in ref and name not in cur:
             raise invalid(f"No column named {name!r} in either version", ["columns", str(index)])
         if name not in cur or name not in ref:
-            raise invalid(f"Column {name!r} is not in the {'current' if name not in cur else 'reference'} version",
-                          ["columns", str(index)])
+            raise invalid(
+                f"Column {name!r} is not in the {'current' if name not in cur else 'reference'} version",
+                ["columns", str(index)],
+            )
         if name not in chosen:
             chosen.append(name)
     return chosen
@@ -88,8 +102,9 @@ def _method(value: str | None, field: list[str]) -> drift.DriftMethod | None:
         raise invalid(f"Unknown drift method {value!r}", field) from None
 
 
-def plan_columns(reference: Dataset, current: Dataset, columns: list[str] | None, tests: list[TestRequest]
-                 ) -> list[dict[str, Any]]:
+def plan_columns(
+    reference: Dataset, current: Dataset, columns: list[str] | None, tests: list[TestRequest]
+) -> list[dict[str, Any]]:
     """Each compared column with its kind and the user's test, checked: a method must fit the column's kind and a
     threshold must lie where its score does (without a method, in (0, 1], which fits every method)."""
     names = _chosen_columns(reference, current, columns)
@@ -102,43 +117,79 @@ def plan_columns(reference: Dataset, current: Dataset, columns: list[str] | None
         if test.column is not None and test.column not in kinds:
             raise invalid(f"Column {test.column!r} is not compared", [*at, "column"])
         if test.column in chosen:
-            raise invalid(f"Two tests for {'every column' if test.column is None else repr(test.column)}", [*at, "column"])
+            raise invalid(
+                f"Two tests for {'every column' if test.column is None else repr(test.column)}", [*at, "column"]
+            )
         method = _method(test.method, [*at, "method"])
         if test.threshold is not None and not drift.valid_threshold(method or drift.DriftMethod.KS, test.threshold):
             unbounded = method in (drift.DriftMethod.PSI, drift.DriftMethod.WASSERSTEIN)
-            raise invalid(f"Threshold {test.threshold} is out of range for "
-                          f"{method.value if method else 'a method chosen by default'}: "
-                          + ("it must be a positive number" if unbounded else "it needs 0 < threshold <= 1"),
-                          [*at, "threshold"])
+            raise invalid(
+                f"Threshold {test.threshold} is out of range for "
+                f"{method.value if method else 'a method chosen by default'}: "
+                + ("it must be a positive number" if unbounded else "it needs 0 < threshold <= 1"),
+                [*at, "threshold"],
+            )
         chosen[test.column] = (index, method, test.threshold)
     effective = {name: chosen.get(name) or chosen.get(None) or (None, None, None) for name in names}
     for name, (test_index, method, _) in effective.items():  # a test naming a column wins over one for every column
         fits = drift.CATEGORICAL_METHODS | (drift.NUMERIC_METHODS if kinds[name] is ColumnKind.NUMERIC else set())
         if method is not None and method not in fits:
-            raise invalid(f"{method.value} needs numbers; {name!r} is compared as categories "
-                          f"(use {', '.join(sorted(m.value for m in drift.CATEGORICAL_METHODS))})",
-                          ["tests", str(test_index), "method"])
+            raise invalid(
+                f"{method.value} needs numbers; {name!r} is compared as categories "
+                f"(use {', '.join(sorted(m.value for m in drift.CATEGORICAL_METHODS))})",
+                ["tests", str(test_index), "method"],
+            )
     planned = []
     for name in names:
         _, method, threshold = effective[name]
-        planned.append({"name": name, "kind": kinds[name].value, "reference_dtype": ref[name]["dtype"],
-                        "current_dtype": cur[name]["dtype"], "method": method.value if method else None,
-                        "threshold": threshold,
-                        "test": ref[name]["semantic_type"] != "IDENTIFIER" or name in chosen})
+        planned.append(
+            {
+                "name": name,
+                "kind": kinds[name].value,
+                "reference_dtype": ref[name]["dtype"],
+                "current_dtype": cur[name]["dtype"],
+                "method": method.value if method else None,
+                "threshold": threshold,
+                "test": ref[name]["semantic_type"] != "IDENTIFIER" or name in chosen,
+            }
+        )
     return planned
 
 
-async def start_comparison(session: AsyncSession, *, jobs: JobEngine, owner_id: str, reference_id: str | None,
-                           current_id: str | None, columns: list[str] | None, tests: list[TestRequest],
-                           data_dir: Path, sample_rows: int, theme: dict[str, str]) -> Job:
+async def start_comparison(
+    session: AsyncSession,
+    *,
+    jobs: JobEngine,
+    owner_id: str,
+    reference_id: str | None,
+    current_id: str | None,
+    columns: list[str] | None,
+    tests: list[TestRequest],
+    data_dir: Path,
+    sample_rows: int,
+    theme: dict[str, str],
+) -> Job:
     reference = await _ready(session, owner_id, reference_id, "referenceId")
     current = await _ready(session, owner_id, current_id, "currentId")
     planned = plan_columns(reference, current, columns, tests)
-    job = await jobs.enqueue(session, owner_id=owner_id, kind="COMPARE", dataset_id=current.id, params={
-        "data_dir": str(data_dir), "comparison_id": new_id(), "reference_id": reference.id, "current_id": current.id,
-        "reference_name": reference.name, "current_name": current.name, "columns": planned,
-        "schema_difference": schema_difference(reference.columns, current.columns), "sample_rows": sample_rows,
-        "theme": theme})
+    job = await jobs.enqueue(
+        session,
+        owner_id=owner_id,
+        kind="COMPARE",
+        dataset_id=current.id,
+        params={
+            "data_dir": str(data_dir),
+            "comparison_id": new_id(),
+            "reference_id": reference.id,
+            "current_id": current.id,
+            "reference_name": reference.name,
+            "current_name": current.name,
+            "columns": planned,
+            "schema_difference": schema_difference(reference.columns, current.columns),
+            "sample_rows": sample_rows,
+            "theme": theme,
+        },
+    )
     await session.commit()
     jobs.launch(job)
     return job
@@ -148,10 +199,20 @@ async def on_compare_success(session: AsyncSession, job: Job, result: dict[str, 
     if result is None:
         return
     found = ComparisonResult.model_validate(result)
-    session.add(Comparison(id=job.params["comparison_id"], owner_id=job.owner_id, reference_id=job.params["reference_id"],
-                           current_id=job.params["current_id"], job_id=job.id, drift_share=found.drift_share,
-                           dataset_drift=found.dataset_drift, drifted_count=len(found.drifted_columns),
-                           tested_count=found.tested_columns, result=result))
+    session.add(
+        Comparison(
+            id=job.params["comparison_id"],
+            owner_id=job.owner_id,
+            reference_id=job.params["reference_id"],
+            current_id=job.params["current_id"],
+            job_id=job.id,
+            drift_share=found.drift_share,
+            dataset_drift=found.dataset_drift,
+            drifted_count=len(found.drifted_columns),
+            tested_count=found.tested_columns,
+            result=result,
+        )
+    )
 
 
 async def on_compare_failure(session: AsyncSession, job: Job, _result: Any) -> None:
@@ -164,8 +225,9 @@ async def get_comparison(session: AsyncSession, *, owner_id: str, comparison_id:
     return row if row is not None and row.owner_id == owner_id else None
 
 
-async def list_comparisons(session: AsyncSession, *, owner_id: str, first: int, after: str | None,
-                           dataset_id: str | None, max_first: int) -> Page[Comparison]:
+async def list_comparisons(
+    session: AsyncSession, *, owner_id: str, first: int, after: str | None, dataset_id: str | None, max_first: int
+) -> Page[Comparison]:
     """The caller's comparisons, newest first; with `dataset_id`, those it is either side of."""
     filters = [col(Comparison.owner_id) == owner_id]
     if dataset_id is not None:
@@ -180,6 +242,12 @@ async def comparisons_for_jobs(session: AsyncSession, *, owner_id: str, jobs: li
     return {job_id: rows[comparison_id] for job_id, comparison_id in wanted.items() if comparison_id in rows}
 
 
-JOB_KINDS = {"COMPARE": JobKindSpec(work="services.comparison.job:run_comparison", queue="analysis",
-                                    on_success=on_compare_success, on_failure=on_compare_failure)}
+JOB_KINDS = {
+    "COMPARE": JobKindSpec(
+        work="services.comparison.job:run_comparison",
+        queue="analysis",
+        on_success=on_compare_success,
+        on_failure=on_compare_failure,
+    )
+}
 DOMAIN = Domain(name="comparison", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -1,4 +1,5 @@
 """Datasets: uploads, versions, rows and charts (the DB side); ingest parsing lives in services/ingest."""
+
 from enum import StrEnum
 
 

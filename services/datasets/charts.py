@@ -6,15 +6,17 @@ lines pull only the sorted (x, y) series when it fits the budget, and beyond tha
 series to per-bucket extremes first. Down-sampled points are read back with pyarrow, so values keep their
 stored types.
 """
+
 from __future__ import annotations
 
 import datetime
 import math
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, TypedDict
+from typing import Any, TypedDict
 
 import duckdb
 import numpy as np
@@ -24,8 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from services import dataplane, files
-from services.pagination import checked_count
 from services.errors import invalid
+from services.pagination import checked_count
 
 OTHER = "Other"
 MAX_LIMIT = 10_000
@@ -34,8 +36,8 @@ SEED = 0
 NEEDS_Y = {"SCATTER", "LINE"}
 ORDERED_TYPES = {"NUMERIC", "DATETIME", "BOOLEAN"}
 BATCH_ROWS = 65_536
-LINE_BYTES_PER_ROW = 64        # x, y, group and row number as numpy arrays, with sorting room
-LINE_BUCKETS_PER_POINT = 4     # beyond the budget, each output point is chosen among this many bucket extremes
+LINE_BYTES_PER_ROW = 64  # x, y, group and row number as numpy arrays, with sorting room
+LINE_BUCKETS_PER_POINT = 4  # beyond the budget, each output point is chosen among this many bucket extremes
 
 
 def lttb(x: np.ndarray, y: np.ndarray, threshold: int) -> np.ndarray:
@@ -51,8 +53,10 @@ def lttb(x: np.ndarray, y: np.ndarray, threshold: int) -> np.ndarray:
         start, end = edges[bucket], edges[bucket + 1]
         following = slice(edges[bucket + 1], edges[bucket + 2] if bucket + 2 < len(edges) else n)
         mean_x, mean_y = x[following].mean(), y[following].mean()
-        area = np.abs((x[previous] - mean_x) * (y[start:end] - y[previous])
-                      - (x[previous] - x[start:end]) * (mean_y - y[previous]))
+        area = np.abs(
+            (x[previous] - mean_x) * (y[start:end] - y[previous])
+            - (x[previous] - x[start:end]) * (mean_y - y[previous])
+        )
         previous = start + int(np.argmax(area))
         chosen[bucket + 1] = previous
     return chosen
@@ -81,11 +85,19 @@ def _check(spec: dict[str, Any], types: dict[str, str]) -> None:
         raise invalid(f"A {kind} chart needs `y`", ["input", "y"])
     if kind in ("BAR", "PIE") and spec["aggregate"] != "COUNT" and spec.get("y") is None:
         raise invalid(f"Aggregating with {spec['aggregate']} needs `y`", ["input", "y"])
-    if spec.get("y") is not None and (kind in NEEDS_Y or spec["aggregate"] != "COUNT") and types[spec["y"]] not in ("NUMERIC", "BOOLEAN"):
-        raise invalid(f"`y` must be a number or boolean; {spec['y']} holds {types[spec['y']].lower()} values", ["input", "y"])
+    if (
+        spec.get("y") is not None
+        and (kind in NEEDS_Y or spec["aggregate"] != "COUNT")
+        and types[spec["y"]] not in ("NUMERIC", "BOOLEAN")
+    ):
+        raise invalid(
+            f"`y` must be a number or boolean; {spec['y']} holds {types[spec['y']].lower()} values", ["input", "y"]
+        )
     if kind in ("HISTOGRAM", "SCATTER", "LINE") and types[spec["x"]] not in ORDERED_TYPES:
-        raise invalid(f"A {kind} chart needs a numeric or datetime `x`; {spec['x']} holds {types[spec['x']].lower()} values",
-                      ["input", "x"])
+        raise invalid(
+            f"A {kind} chart needs a numeric or datetime `x`; {spec['x']} holds {types[spec['x']].lower()} values",
+            ["input", "x"],
+        )
     if kind == "PIE" and spec.get("group_by"):
         raise invalid("A PIE chart cannot be grouped", ["input", "groupBy"])
     for name, most in (("limit", MAX_LIMIT), ("bins", 100), ("top", MAX_TOP)):
@@ -154,7 +166,10 @@ class Source:
         """SQL: x as the number the line is shaped on (times in epoch nanoseconds, as pandas' int64 view)."""
         kind = self.kind(name)
         if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-            return f"CAST(epoch_ns(CAST({self.column(name)} AS " f"TIMESTAMP{'TZ' if getattr(kind, 'tz', None) else ''})) AS DOUBLE)"
+            return (
+                f"CAST(epoch_ns(CAST({self.column(name)} AS "
+                f"TIMESTAMP{'TZ' if getattr(kind, 'tz', None) else ''})) AS DOUBLE)"
+            )
         return self.number(name)
 
     def one(self, sql: str) -> tuple[Any, ...]:
@@ -197,8 +212,15 @@ def chart_source(path: Path, *, memory_mb: int, scratch_dir: Path | None) -> Ite
             shutil.rmtree(spill, ignore_errors=True)
 
 
-def build_chart(data_dir: Path, dataset_id: str, columns: list[dict[str, Any]], spec: dict[str, Any], *,
-                memory_mb: int = 2048, scratch_dir: Path | None = None) -> dict[str, Any]:
+def build_chart(
+    data_dir: Path,
+    dataset_id: str,
+    columns: list[dict[str, Any]],
+    spec: dict[str, Any],
+    *,
+    memory_mb: int = 2048,
+    scratch_dir: Path | None = None,
+) -> dict[str, Any]:
     spec = {**spec, **{key: value for key, value in CHART_DEFAULTS.items() if spec.get(key) is None}}
     types = {c["name"]: axis_kind(c) for c in columns}
     _check(spec, types)
@@ -222,8 +244,7 @@ def _histogram(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], 
     x, bins = spec["x"], spec["bins"]
     value = source.number(x)
     is_time = pa.types.is_timestamp(source.kind(x)) or pa.types.is_date(source.kind(x))
-    low, high = source.one(
-        f"SELECT min(v), max(v) FROM (SELECT {value} AS v FROM {source.table}) WHERE isfinite(v)")
+    low, high = source.one(f"SELECT min(v), max(v) FROM (SELECT {value} AS v FROM {source.table}) WHERE isfinite(v)")
     if low is None:
         return [], False
     edges = np.histogram_bin_edges(np.array([low, high], dtype=float), bins=bins)
@@ -238,7 +259,8 @@ def _histogram(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], 
         f"SELECT g, {nudged} AS bin, count(*) AS n FROM (SELECT {lowered} AS d, v, g, e FROM "
         f"(SELECT {index} AS i, v, g, ?::DOUBLE[] AS e FROM "
         f"(SELECT {value} AS v, {group} AS g FROM {source.table}) WHERE isfinite(v))) GROUP BY ALL",
-        [edges.tolist()]).to_pandas(date_as_object=False)
+        [edges.tolist()],
+    ).to_pandas(date_as_object=False)
     levels = _group_values(source, spec, source.present(x)) if spec.get("group_by") else [None]
     counts: dict[Any, np.ndarray] = {}
     for level, bin_index, n in zip(counted["g"], counted["bin"], counted["n"], strict=True):
@@ -248,8 +270,9 @@ def _histogram(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], 
     for level in levels:
         label = _group_label(level)
         per_bin = counts.get(label, np.zeros(bins, dtype=np.int64))
-        points += [{"x": show(edges[i]), "x2": show(edges[i + 1]), "y": float(per_bin[i]), "group": label}
-                   for i in range(bins)]
+        points += [
+            {"x": show(edges[i]), "x2": show(edges[i + 1]), "y": float(per_bin[i]), "group": label} for i in range(bins)
+        ]
     return points, False
 
 
@@ -274,10 +297,14 @@ def _scatter(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bo
     wanted = list(dict.fromkeys(c for c in (spec["x"], spec["y"], spec.get("group_by")) if c))
     parquet = pq.ParquetFile(source.path)
     (count,) = source.one(
-        f"SELECT count(*) FROM {source.table} WHERE {source.present(spec['x'])} AND {source.present(spec['y'])}")
+        f"SELECT count(*) FROM {source.table} WHERE {source.present(spec['x'])} AND {source.present(spec['y'])}"
+    )
     sampled = count > spec["limit"]
-    chosen = (np.sort(np.random.default_rng(SEED).choice(count, spec["limit"], replace=False)) if sampled
-              else np.arange(count))
+    chosen = (
+        np.sort(np.random.default_rng(SEED).choice(count, spec["limit"], replace=False))
+        if sampled
+        else np.arange(count)
+    )
     taken, seen = [], 0
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
         rows = np.flatnonzero(_valid(batch, [spec["x"], spec["y"]]))
@@ -305,8 +332,10 @@ def _line(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bool]
     (count,) = source.one(f"SELECT count(*) FROM {source.table} WHERE {where}")
     fits = count * LINE_BYTES_PER_ROW <= source.memory_mb * 1024 * 1024 // 4
     group = source.column(spec["group_by"]) if spec.get("group_by") else "NULL"
-    numbered = (f"SELECT {source.line_x(x)} AS lx, {source.number(y)} AS ly, {group} AS g, file_row_number AS r "
-                f"FROM read_parquet(?, file_row_number = true) WHERE {where}")
+    numbered = (
+        f"SELECT {source.line_x(x)} AS lx, {source.number(y)} AS ly, {group} AS g, file_row_number AS r "
+        f"FROM read_parquet(?, file_row_number = true) WHERE {where}"
+    )
     if fits:
         series = source.arrow(f"SELECT * FROM ({numbered}) ORDER BY g NULLS LAST, lx, r", [str(source.path)])
     else:
@@ -317,7 +346,8 @@ def _line(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bool]
             f"{buckets - 1}) AS k FROM s), picks AS (SELECT g, unnest([arg_min(r, (lx, r)), arg_max(r, (lx, -r)), "
             f"arg_min(r, (ly, r)), arg_max(r, (ly, -r))]) AS r FROM b GROUP BY g, k) "
             f"SELECT s.* FROM s WHERE r IN (SELECT r FROM picks) ORDER BY g NULLS LAST, lx, r",
-            [str(source.path)])
+            [str(source.path)],
+        )
     frame = series.to_pandas(date_as_object=False)
     positions_by_series = []
     keys = np.array([_group_label(g) for g in frame["g"]], dtype=object) if spec.get("group_by") else None
@@ -326,7 +356,9 @@ def _line(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bool]
         index = lttb(part["lx"].to_numpy(dtype=float), part["ly"].to_numpy(dtype=float), per_series)
         positions_by_series.append((_group_label(level), part["r"].to_numpy()[index], len(index) < len(part)))
     wanted = [x, y]
-    everything = np.unique(np.concatenate([p for _, p, _ in positions_by_series])) if positions_by_series else np.array([], int)
+    everything = (
+        np.unique(np.concatenate([p for _, p, _ in positions_by_series])) if positions_by_series else np.array([], int)
+    )
     values = source.rows_at(wanted, everything).to_pandas(date_as_object=False)
     where_in = {int(r): i for i, r in enumerate(everything)}
     points: list[ChartPoint] = []
@@ -341,31 +373,51 @@ def _bars(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bool]
     """Top levels of x by the aggregate, the rest folded into "Other" (with groupBy: per group)."""
     x, how, top = source.column(spec["x"]), spec["aggregate"], spec["top"]
     y = source.number(spec["y"]) if spec.get("y") else "NULL"
-    function = {"COUNT": "count(*)", "SUM": "coalesce(sum(v), 0)", "MEAN": "avg(v)", "MEDIAN": "median(v)",
-                "MIN": "min(v)", "MAX": "max(v)"}[how]
+    function = {
+        "COUNT": "count(*)",
+        "SUM": "coalesce(sum(v), 0)",
+        "MEAN": "avg(v)",
+        "MEDIAN": "median(v)",
+        "MIN": "min(v)",
+        "MAX": "max(v)",
+    }[how]
     group = source.column(spec["group_by"]) if spec.get("group_by") else "NULL"
     # ties rank by level, ascending, as a stable sort of pandas' sorted groupby index did
     result = source.arrow(
-        f"WITH base AS (SELECT {x} AS level, {y} AS v, {group} AS g FROM {source.table} WHERE " f"{source.present(spec['x'])}), "
+        f"WITH base AS (SELECT {x} AS level, {y} AS v, {group} AS g FROM {source.table} WHERE "
+        f"{source.present(spec['x'])}), "
         f"overall AS (SELECT level, {function} AS value FROM base GROUP BY level), "
-        "ranked AS (SELECT level, row_number() OVER (ORDER BY value DESC NULLS LAST, level) AS position FROM " "overall), "
-        f"labelled AS (SELECT least(position, {top + 1}) AS position, CASE WHEN position <= {top} THEN level END " "AS level, "
+        "ranked AS (SELECT level, row_number() OVER (ORDER BY value DESC NULLS LAST, level) AS position FROM "
+        "overall), "
+        f"labelled AS (SELECT least(position, {top + 1}) AS position, CASE WHEN position <= {top} THEN level END "
+        "AS level, "
         f"v, g FROM base JOIN ranked USING (level)) "
         f"SELECT position, any_value(level) AS level, g, {function} AS value, (SELECT count(*) FROM overall) AS levels "
-        f"FROM labelled GROUP BY position, g")
+        f"FROM labelled GROUP BY position, g"
+    )
     frame = result.to_pandas(date_as_object=False)
-    frame["level"] = pd.Series([_plain(v) for v in result.column("level").to_pylist()], dtype=object)  # ints stay ints beside the nulls
+    frame["level"] = pd.Series(
+        [_plain(v) for v in result.column("level").to_pylist()], dtype=object
+    )  # ints stay ints beside the nulls
     folded = bool(len(frame) and int(frame["levels"].iloc[0]) > top)
     grouped = bool(spec.get("group_by"))
-    order = sorted(range(len(frame)), key=lambda i: (int(frame["position"].iloc[i]),
-                                                     _sort_text(frame["g"].iloc[i]) if grouped else ""))
+    order = sorted(
+        range(len(frame)),
+        key=lambda i: (int(frame["position"].iloc[i]), _sort_text(frame["g"].iloc[i]) if grouped else ""),
+    )
     points: list[ChartPoint] = []
     for i in order:
         position = int(frame["position"].iloc[i])
         level = OTHER if position > top else frame["level"].iloc[i]
         value = frame["value"].iloc[i]
-        points.append({"x": level, "y": _json(float(value) if value is not None else float("nan")), "x2": None,
-                       "group": _group_label(frame["g"].iloc[i]) if grouped else None})
+        points.append(
+            {
+                "x": level,
+                "y": _json(float(value) if value is not None else float("nan")),
+                "x2": None,
+                "group": _group_label(frame["g"].iloc[i]) if grouped else None,
+            }
+        )
     return points, folded
 
 

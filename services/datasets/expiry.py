@@ -1,4 +1,5 @@
 """Temporary datasets: when one a user marked temporary expires. The MAINTENANCE job deletes it past that moment."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -9,8 +10,9 @@ from services.storage.tables import utcnow
 MAX_DAYS = 3650
 
 
-def expiry(*, temporary: bool, expires_at: datetime | None, default_hours: float,
-           now: datetime | None = None) -> datetime | None:
+def expiry(
+    *, temporary: bool, expires_at: datetime | None, default_hours: float, now: datetime | None = None
+) -> datetime | None:
     """`expires_at` when given (it must be in the future), else now + `default_hours` when `temporary`, else never."""
     now = now or utcnow()
     if expires_at is None:

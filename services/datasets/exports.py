@@ -5,6 +5,7 @@ file that becomes the export only once complete; the owner downloads it through 
 (/files/jobs/{job id}, from this kind's `file` declaration). It lives in the dataset's folder, so it goes with the
 dataset.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum
@@ -52,8 +53,9 @@ def export_path(data_dir: Path, dataset_id: str, job_id: str, fmt: ExportFormat)
     return files.dataset_dir(data_dir, dataset_id) / "exports" / f"{job_id}.{WRITERS[fmt][1]}"
 
 
-async def start_export(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None, fmt: str,
-                       data_dir: Path) -> Job:
+async def start_export(
+    session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None, fmt: str, data_dir: Path
+) -> Job:
     """Queue the export of one of the owner's READY datasets; nothing is stored when the request is refused."""
     if fmt not in ExportFormat.__members__:
         raise invalid(f"Unknown format {fmt}; the formats are {', '.join(ExportFormat)}", ["format"])
@@ -63,8 +65,13 @@ async def start_export(session: AsyncSession, *, jobs: JobEngine, owner_id: str,
         raise not_found("Dataset", ["datasetId"])
     if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}, not READY", ["datasetId"])
-    job = await jobs.enqueue(session, owner_id=owner_id, kind=KIND, dataset_id=dataset.id, params={
-        "data_dir": str(data_dir), "dataset_id": dataset.id, "name": dataset.name, "format": fmt})
+    job = await jobs.enqueue(
+        session,
+        owner_id=owner_id,
+        kind=KIND,
+        dataset_id=dataset.id,
+        params={"data_dir": str(data_dir), "dataset_id": dataset.id, "name": dataset.name, "format": fmt},
+    )
     await session.commit()
     jobs.launch(job)
     return job
@@ -82,8 +89,9 @@ def run_export(ctx: JobContext) -> dict[str, Any]:
     try:
         with files.atomic_output(target) as temporary:
             quoted = str(temporary).replace("'", "''")
-            (rows,) = connection.execute(f"COPY (SELECT * FROM {dataplane.parquet_source(source)}) "
-                                         f"TO '{quoted}' ({WRITERS[fmt][0]})").fetchone() or (0,)
+            (rows,) = connection.execute(
+                f"COPY (SELECT * FROM {dataplane.parquet_source(source)}) TO '{quoted}' ({WRITERS[fmt][0]})"
+            ).fetchone() or (0,)
             ctx.checkpoint()  # a job cancelled while writing leaves no file
     finally:
         connection.close()
@@ -97,8 +105,11 @@ def exported_file(data_dir: Path, job: Job) -> JobFile | None:
     """The file a SUCCEEDED EXPORT job wrote, for /files/jobs/{id}."""
     fmt = ExportFormat(job.params["format"])
     stem = Path(job.params["name"]).stem or "dataset"
-    return JobFile(path=export_path(data_dir, job.params["dataset_id"], job.id, fmt), media_type=WRITERS[fmt][2],
-                   filename=f"{stem}.{WRITERS[fmt][1]}")
+    return JobFile(
+        path=export_path(data_dir, job.params["dataset_id"], job.id, fmt),
+        media_type=WRITERS[fmt][2],
+        filename=f"{stem}.{WRITERS[fmt][1]}",
+    )
 
 
 async def _nothing_to_record(_session: AsyncSession, _job: Job, _result: dict[str, Any] | None) -> None:
@@ -107,13 +118,21 @@ async def _nothing_to_record(_session: AsyncSession, _job: Job, _result: dict[st
 
 async def on_export_failure(_session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
     """Failed, cancelled or lost: no file of it stays, whole or partial."""
-    target = export_path(files.job_data_dir(job.params), job.params["dataset_id"], job.id,
-                         ExportFormat(job.params["format"]))
+    target = export_path(
+        files.job_data_dir(job.params), job.params["dataset_id"], job.id, ExportFormat(job.params["format"])
+    )
     files.remove_file(target)
     for partial in target.parent.glob(f".{target.name}.*.part"):  # left by a worker killed mid-write
         partial.unlink(missing_ok=True)
 
 
-JOB_KINDS = {KIND: JobKindSpec(work="services.datasets.exports:run_export", queue="default",
-                               on_success=_nothing_to_record, on_failure=on_export_failure, result=ExportResult,
-                               file=exported_file)}
+JOB_KINDS = {
+    KIND: JobKindSpec(
+        work="services.datasets.exports:run_export",
+        queue="default",
+        on_success=_nothing_to_record,
+        on_failure=on_export_failure,
+        result=ExportResult,
+        file=exported_file,
+    )
+}

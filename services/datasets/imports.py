@@ -4,11 +4,12 @@ The URL is judged here, before any job: https only, and a host whose addresses t
 SSRF rules allow (ASSAY_ALLOWED_SOURCE_HOSTS opens private ones). The bytes are fetched by the
 job (services.ingest.download), so a 20 GB file never passes through a request.
 """
+
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -18,10 +19,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services import files
 from services.datasets.service import display_name, validate_csv_options
 from services.errors import invalid
-from services.names import MAX_NAME
 from services.ingest.download import check_import_url
 from services.ingest.s3_import import check_s3_source, is_s3_url
 from services.jobs.engine import JobEngine
+from services.names import MAX_NAME
 from services.pipelines.ssrf import parse_allow_list, vetted_addresses
 from services.storage.tables import Dataset, Job
 
@@ -29,6 +30,7 @@ from services.storage.tables import Dataset, Job
 @dataclass(frozen=True)
 class ImportLimits:
     """What an import may fetch and from where (from the settings)."""
+
     allowed_hosts: str
     max_bytes: int
     max_decompressed_bytes: int
@@ -38,9 +40,18 @@ class ImportLimits:
     allowed_s3_buckets: str = ""  # ASSAY_IMPORT_S3_BUCKETS: empty = any the credentials read (never Assay's own)
 
 
-async def import_from_url(session: AsyncSession, *, jobs: JobEngine, owner_id: str, url: str, name: str | None,
-                          csv_options: dict[str, Any], data_dir: Path, limits: ImportLimits,
-                          expires_at: datetime | None = None) -> tuple[Dataset, Job]:
+async def import_from_url(
+    session: AsyncSession,
+    *,
+    jobs: JobEngine,
+    owner_id: str,
+    url: str,
+    name: str | None,
+    csv_options: dict[str, Any],
+    data_dir: Path,
+    limits: ImportLimits,
+    expires_at: datetime | None = None,
+) -> tuple[Dataset, Job]:
     """A PENDING dataset and its queued INGEST job, which downloads `url` and ingests it; refusals come first."""
     options = validate_csv_options(csv_options)
     if name is not None and not name.strip():
@@ -57,14 +68,27 @@ async def import_from_url(session: AsyncSession, *, jobs: JobEngine, owner_id: s
         check_import_url(url, ["url"])
         await asyncio.to_thread(vetted_addresses, parts.hostname or "", parts.port or 443, allow, ["url"])
     shown = display_name(unquote(parts.path.rstrip("/").rsplit("/", 1)[-1]) or parts.hostname)
-    dataset = Dataset(owner_id=owner_id, name=(name or shown).strip()[:MAX_NAME], file_name=shown, csv_options=options,
-                      expires_at=expires_at)
+    dataset = Dataset(
+        owner_id=owner_id,
+        name=(name or shown).strip()[:MAX_NAME],
+        file_name=shown,
+        csv_options=options,
+        expires_at=expires_at,
+    )
     session.add(dataset)
     await session.flush()
-    params = {"dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,
-              "max_decompressed_bytes": limits.max_decompressed_bytes, "max_sheet_rows": limits.max_sheet_rows,
-              "import_url": url, "allowed_hosts": allow, "max_upload_bytes": limits.max_bytes,
-              "stall_seconds": limits.stall_seconds, "extra_ca_file": limits.extra_ca_file}
+    params = {
+        "dataset_id": dataset.id,
+        "data_dir": str(data_dir),
+        "csv_options": options,
+        "max_decompressed_bytes": limits.max_decompressed_bytes,
+        "max_sheet_rows": limits.max_sheet_rows,
+        "import_url": url,
+        "allowed_hosts": allow,
+        "max_upload_bytes": limits.max_bytes,
+        "stall_seconds": limits.stall_seconds,
+        "extra_ca_file": limits.extra_ca_file,
+    }
     try:
         job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params)
         await session.commit()

@@ -1,4 +1,5 @@
 """Datasets: upload, browse, preview, download and delete, each scoped to its owner."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets import DatasetStatus
-from services.datasets import exports
+from services.datasets import DatasetStatus, exports
 from services.datasets.charts import build_chart
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.ingest.ragged import POLICIES
@@ -24,9 +24,9 @@ from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
 from services.jobs.status import ACTIVE
 from services.names import MAX_NAME, derived_name, given_name
-from services.storage import objects
 from services.pagination import Page, checked_count, contains, paginate
 from services.registry.service import refuse_if_aliased
+from services.storage import objects
 from services.storage.tables import Dataset, Job, Model, Report
 from services.values import json_rows
 
@@ -40,7 +40,10 @@ def display_name(file_name: str | None) -> str:
     return base[:MAX_NAME] or "upload.csv"
 
 
-BOM_ENCODINGS = {"utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)}
+BOM_ENCODINGS = {
+    "utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
+    "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
+}
 
 
 def validate_csv_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -49,10 +52,15 @@ def validate_csv_options(options: dict[str, Any]) -> dict[str, Any]:
     delimiter = options.get("delimiter")
     if delimiter is not None:
         delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
-        if len(delimiter) != 1 or delimiter in "\"\r\n" or not delimiter.isascii() or not (
-                delimiter.isprintable() or delimiter == "\t"):
-            raise invalid("The delimiter must be one printable ASCII character (e.g. ',' ';' '\\t' '|')",
-                          ["csv", "delimiter"])
+        if (
+            len(delimiter) != 1
+            or delimiter in '"\r\n'
+            or not delimiter.isascii()
+            or not (delimiter.isprintable() or delimiter == "\t")
+        ):
+            raise invalid(
+                "The delimiter must be one printable ASCII character (e.g. ',' ';' '\\t' '|')", ["csv", "delimiter"]
+            )
         cleaned["delimiter"] = delimiter
     if options.get("encoding"):
         cleaned["encoding"] = _text_encoding(options["encoding"])
@@ -81,6 +89,7 @@ def _text_encoding(name: str) -> str:
         raise invalid(f"{name!r} is not a text encoding", ["csv", "encoding"])
     # Decoded from an Arrow buffer, as ingest's transcoder hands them: codecs that need `bytes` (punycode) fail here.
     import pyarrow
+
     if codec.name not in BOM_ENCODINGS:  # those need the file's byte-order mark: checked once it is stored
         try:
             codecs.getincrementaldecoder(codec.name)(errors="replace").decode(pyarrow.py_buffer(b"a,b\n1,2\n"), True)
@@ -93,12 +102,16 @@ def check_options_fit_file(path: Path, options: dict[str, Any]) -> None:
     """UTF-16/UTF-32 without an endianness need a byte-order mark; refuse such a file before its job starts."""
     boms = BOM_ENCODINGS.get(options.get("encoding", ""))
     if boms and not read_text_head(path, 4).startswith(boms):
-        raise invalid(f"The file has no {options['encoding'].upper()} byte-order mark; name the byte order "
-                      f"({options['encoding']}-le or {options['encoding']}-be)", ["csv", "encoding"])
+        raise invalid(
+            f"The file has no {options['encoding'].upper()} byte-order mark; name the byte order "
+            f"({options['encoding']}-le or {options['encoding']}-be)",
+            ["csv", "encoding"],
+        )
 
 
 class UploadArrival(Protocol):
     """An upload whose bytes may still be arriving (server.uploads.StagedUpload)."""
+
     finished: bool
     failure: str | None
     staged_path: Path
@@ -117,7 +130,9 @@ def _store_upload(source: BinaryIO, target: Path, max_bytes: int, staged_path: P
     if staged_path is not None:
         size = staged_path.stat().st_size
         if size > max_bytes:
-            raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
+            raise ServiceError(
+                ErrorCode.PAYLOAD_TOO_LARGE, f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit"
+            )
         os.replace(staged_path, target)  # same file system (both in the data directory): a rename, not a copy
         check_upload(target)
         return size
@@ -126,42 +141,69 @@ def _store_upload(source: BinaryIO, target: Path, max_bytes: int, staged_path: P
         while chunk := source.read(COPY_CHUNK):
             written += len(chunk)
             if written > max_bytes:
-                raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit")
+                raise ServiceError(
+                    ErrorCode.PAYLOAD_TOO_LARGE, f"The file is larger than the {max_bytes // (1024 * 1024)} MB limit"
+                )
             out.write(chunk)
     check_upload(target)
     return written
 
 
-async def create_from_upload(session: AsyncSession, *, jobs: JobEngine, owner_id: str, source: BinaryIO,
-                             file_name: str | None, name: str | None, csv_options: dict[str, Any],
-                             data_dir: Path, max_bytes: int, max_decompressed_bytes: int,
-                             max_sheet_rows: int, staged_path: Path | None = None,
-                             arrival: UploadArrival | None = None, stall_seconds: float = 60,
-                             expires_at: datetime | None = None) -> tuple[Dataset, Job]:
+async def create_from_upload(
+    session: AsyncSession,
+    *,
+    jobs: JobEngine,
+    owner_id: str,
+    source: BinaryIO,
+    file_name: str | None,
+    name: str | None,
+    csv_options: dict[str, Any],
+    data_dir: Path,
+    max_bytes: int,
+    max_decompressed_bytes: int,
+    max_sheet_rows: int,
+    staged_path: Path | None = None,
+    arrival: UploadArrival | None = None,
+    stall_seconds: float = 60,
+    expires_at: datetime | None = None,
+) -> tuple[Dataset, Job]:
     """Store the upload, then queue its INGEST job. On any refusal nothing is left behind.
 
     An `arrival` still streaming in is judged from its first bytes, and its job follows the rest.
     """
     options = validate_csv_options(csv_options)
     shown = display_name(file_name)
-    dataset = Dataset(owner_id=owner_id, name=given_name(name, field=["name"]) or derived_name(shown), file_name=shown,
-                      csv_options=options, expires_at=expires_at)
+    dataset = Dataset(
+        owner_id=owner_id,
+        name=given_name(name, field=["name"]) or derived_name(shown),
+        file_name=shown,
+        csv_options=options,
+        expires_at=expires_at,
+    )
     folder = files.dataset_dir(data_dir, dataset.id)
     try:
         if arrival is not None and objects.current() is not None:
             await arrival.wait_complete()  # a worker elsewhere reads the stored upload: it is stored whole
         following = await _judgeable(arrival)
-        dataset.size_bytes = await asyncio.to_thread(_store_upload, source, files.original_path(data_dir, dataset.id),
-                                                     max_bytes, staged_path)
+        dataset.size_bytes = await asyncio.to_thread(
+            _store_upload, source, files.original_path(data_dir, dataset.id), max_bytes, staged_path
+        )
         await asyncio.to_thread(check_options_fit_file, files.original_path(data_dir, dataset.id), options)
         await asyncio.to_thread(files.publish, files.original_path(data_dir, dataset.id))
         session.add(dataset)
         await session.flush()
-        params = {"dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": options,
-                  "max_decompressed_bytes": max_decompressed_bytes, "max_sheet_rows": max_sheet_rows}
+        params = {
+            "dataset_id": dataset.id,
+            "data_dir": str(data_dir),
+            "csv_options": options,
+            "max_decompressed_bytes": max_decompressed_bytes,
+            "max_sheet_rows": max_sheet_rows,
+        }
         if following:
-            params |= {"upload_state": str(files.upload_state_path(data_dir, dataset.id)),
-                       "upload_stall_seconds": stall_seconds}
+            params |= {
+                "upload_state": str(files.upload_state_path(data_dir, dataset.id)),
+                "upload_stall_seconds": stall_seconds,
+            }
         job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params)
         await session.commit()
         if following and arrival is not None:  # following implies an arrival
@@ -185,8 +227,10 @@ async def _judgeable(arrival: UploadArrival | None) -> bool:
     if not arrival.finished and _starts_like_zip(arrival):
         await arrival.wait_complete()  # a workbook is judged by the directory at its end
     if arrival.failure:
-        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE if "too large" in arrival.failure else ErrorCode.INVALID_INPUT,
-                           f"The upload did not complete: {arrival.failure}")
+        raise ServiceError(
+            ErrorCode.PAYLOAD_TOO_LARGE if "too large" in arrival.failure else ErrorCode.INVALID_INPUT,
+            f"The upload did not complete: {arrival.failure}",
+        )
     return not arrival.finished
 
 
@@ -229,8 +273,9 @@ async def get_dataset(session: AsyncSession, *, owner_id: str, dataset_id: str) 
     return dataset if dataset is not None and dataset.owner_id == owner_id else None
 
 
-async def list_datasets(session: AsyncSession, *, owner_id: str, first: int, after: str | None,
-                        search: str | None, max_first: int) -> Page[Dataset]:
+async def list_datasets(
+    session: AsyncSession, *, owner_id: str, first: int, after: str | None, search: str | None, max_first: int
+) -> Page[Dataset]:
     filters = [col(Dataset.owner_id) == owner_id]
     if search and len(search) > MAX_NAME:  # could never match; SQLite refuses LIKE patterns over 50,000 bytes
         raise invalid(f"`search` must be at most {MAX_NAME} characters, as names are", ["search"])
@@ -249,16 +294,16 @@ async def children_of(session: AsyncSession, *, owner_id: str, dataset_ids: list
     return children
 
 
-async def delete_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str,
-                         data_dir: Path) -> None:
+async def delete_dataset(
+    session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str, data_dir: Path
+) -> None:
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
     if dataset is None:
         raise not_found("Dataset", ["id"])
     # Models and reports of this dataset go with it (rows by cascade): their files must go too.
     model_ids = (await session.exec(select(Model.id).where(Model.dataset_id == dataset_id))).all()
     await refuse_if_aliased(session, model_ids=list(model_ids), field=["id"], what="a model of this dataset")
-    running = await session.exec(select(Job.id).where(Job.dataset_id == dataset_id,
-                                                      col(Job.status).in_(ACTIVE)))
+    running = await session.exec(select(Job.id).where(Job.dataset_id == dataset_id, col(Job.status).in_(ACTIVE)))
     for job_id in running.all():
         await jobs.cancel(job_id, reason="The dataset was deleted")
     report_ids = (await session.exec(select(Report.id).where(Report.dataset_id == dataset_id))).all()
@@ -277,8 +322,9 @@ def _remove_files(data_dir: Path, dataset_id: str, model_ids: list[str], report_
         files.remove_file(files.report_path(data_dir, report_id).with_suffix(".json"))  # its document
 
 
-async def row_page(data_dir: Path, dataset: Dataset, *, offset: int, limit: int, max_limit: int
-                   ) -> tuple[list[str], list[list[Any]], int]:
+async def row_page(
+    data_dir: Path, dataset: Dataset, *, offset: int, limit: int, max_limit: int
+) -> tuple[list[str], list[list[Any]], int]:
     """A page of a READY dataset's rows, read off the event loop; before READY, its columns and no rows."""
     checked_count(offset, name="offset", default=0, most=None)
     checked_count(limit, name="limit", default=20, most=max_limit)
@@ -287,14 +333,16 @@ async def row_page(data_dir: Path, dataset: Dataset, *, offset: int, limit: int,
     return await asyncio.to_thread(read_rows, data_dir, dataset.id, offset=offset, limit=limit)
 
 
-async def chart_points(data_dir: Path, dataset: Dataset, spec: dict[str, Any], *, memory_mb: int = 2048,
-                       scratch_dir: Path | None = None) -> dict[str, Any]:
+async def chart_points(
+    data_dir: Path, dataset: Dataset, spec: dict[str, Any], *, memory_mb: int = 2048, scratch_dir: Path | None = None
+) -> dict[str, Any]:
     """Chart points for a READY dataset, computed off the event loop (unset spec values: CHART_DEFAULTS),
     by DuckDB held to `memory_mb` and spilling under `scratch_dir`."""
     if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}, not READY")
-    return await asyncio.to_thread(build_chart, data_dir, dataset.id, dataset.columns, spec, memory_mb=memory_mb,
-                                   scratch_dir=scratch_dir)
+    return await asyncio.to_thread(
+        build_chart, data_dir, dataset.id, dataset.columns, spec, memory_mb=memory_mb, scratch_dir=scratch_dir
+    )
 
 
 def read_rows(data_dir: Path, dataset_id: str, *, offset: int, limit: int) -> tuple[list[str], list[list[Any]], int]:
@@ -330,6 +378,15 @@ def csv_export(data_dir: Path, dataset_id: str) -> Path:
 
 
 # This domain's job kinds; the server and worker entry points assemble every domain's.
-JOB_KINDS = {"INGEST": JobKindSpec(work="services.ingest.job:run_ingest", queue="ingest", on_start=on_ingest_start,
-                                   on_success=on_ingest_success, on_failure=on_ingest_failure)}
-DOMAIN = Domain(name="datasets", job_kinds={**JOB_KINDS, **exports.JOB_KINDS})  # this domain's one declaration (services/domains.py)
+JOB_KINDS = {
+    "INGEST": JobKindSpec(
+        work="services.ingest.job:run_ingest",
+        queue="ingest",
+        on_start=on_ingest_start,
+        on_success=on_ingest_success,
+        on_failure=on_ingest_failure,
+    )
+}
+DOMAIN = Domain(
+    name="datasets", job_kinds={**JOB_KINDS, **exports.JOB_KINDS}
+)  # this domain's one declaration (services/domains.py)

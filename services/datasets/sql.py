@@ -7,15 +7,17 @@ so a query cannot read other files, write, attach databases or load extensions w
 only a single SELECT statement is accepted, it runs under the memory budget and a time limit (interrupted
 when it expires), and at most `max_rows` rows come back.
 """
+
 from __future__ import annotations
 
 import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 from sqlmodel import col, select
@@ -46,7 +48,7 @@ class QueryColumn:
 class QueryResult:
     columns: list[QueryColumn]
     rows: list[list[Any]]
-    truncated: bool           # more rows matched than were returned
+    truncated: bool  # more rows matched than were returned
     tables: list[QueryTable]  # what the query could name
     elapsed_ms: float
 
@@ -60,9 +62,11 @@ class QueryLimits:
 
 async def queryable_datasets(session: AsyncSession, *, owner_id: str) -> list[Dataset]:
     """The owner's READY datasets, newest first (so the newest version of a name gets the plain name)."""
-    rows = await session.exec(select(Dataset).where(col(Dataset.owner_id) == owner_id,
-                                                    col(Dataset.status) == DatasetStatus.READY)
-                              .order_by(col(Dataset.created_at).desc()))
+    rows = await session.exec(
+        select(Dataset)
+        .where(col(Dataset.owner_id) == owner_id, col(Dataset.status) == DatasetStatus.READY)
+        .order_by(col(Dataset.created_at).desc())
+    )
     return list(rows.all())
 
 
@@ -78,8 +82,15 @@ def table_names(datasets: list[Dataset], id_alias: Callable[[str], str] = str) -
     return tables
 
 
-def run_query(*, sql: str, datasets: list[Dataset], data_dir: Path, limits: QueryLimits,
-              scratch_root: Path | None = None, id_alias: Callable[[str], str] = str) -> QueryResult:
+def run_query(
+    *,
+    sql: str,
+    datasets: list[Dataset],
+    data_dir: Path,
+    limits: QueryLimits,
+    scratch_root: Path | None = None,
+    id_alias: Callable[[str], str] = str,
+) -> QueryResult:
     """Run one read-only SELECT; blocking, so callers run it off the event loop."""
     sql = sql.strip().rstrip(";").strip()
     if not sql:
@@ -102,10 +113,15 @@ def run_query(*, sql: str, datasets: list[Dataset], data_dir: Path, limits: Quer
             columns = [QueryColumn(name, str(kind)) for name, kind, *_ in cursor.description]
             fetched = cursor.fetchmany(limits.max_rows + 1)
         except duckdb.InterruptException:
-            raise ServiceError(ErrorCode.INVALID_INPUT, f"The query ran longer than {limits.timeout_seconds:g} s and was "
-                                                "stopped", ["sql"]) from None
+            raise ServiceError(
+                ErrorCode.INVALID_INPUT,
+                f"The query ran longer than {limits.timeout_seconds:g} s and was stopped",
+                ["sql"],
+            ) from None
         except duckdb.OutOfMemoryException as exc:
-            raise over_budget(limits.memory_mb, "The query", exc, setting="ASSAY_SQL_MEMORY_MB", field=["sql"]) from None
+            raise over_budget(
+                limits.memory_mb, "The query", exc, setting="ASSAY_SQL_MEMORY_MB", field=["sql"]
+            ) from None
         except duckdb.PermissionException as exc:
             raise ServiceError(ErrorCode.FORBIDDEN, f"Not allowed in a query: {_first_line(exc)}", ["sql"]) from None
         except duckdb.Error as exc:
@@ -116,13 +132,19 @@ def run_query(*, sql: str, datasets: list[Dataset], data_dir: Path, limits: Quer
         connection.close()
         if scratch_dir is not None:
             shutil.rmtree(scratch_dir, ignore_errors=True)
-    rows = [[values.json_value(cell) for cell in row] for row in fetched[:limits.max_rows]]
-    return QueryResult(columns=columns, rows=rows, truncated=len(fetched) > limits.max_rows, tables=tables,
-                       elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+    rows = [[values.json_value(cell) for cell in row] for row in fetched[: limits.max_rows]]
+    return QueryResult(
+        columns=columns,
+        rows=rows,
+        truncated=len(fetched) > limits.max_rows,
+        tables=tables,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
 
 
-def _sandbox(tables: list[QueryTable], data_dir: Path, memory_mb: int,
-             scratch_dir: Path | None) -> duckdb.DuckDBPyConnection:
+def _sandbox(
+    tables: list[QueryTable], data_dir: Path, memory_mb: int, scratch_dir: Path | None
+) -> duckdb.DuckDBPyConnection:
     connection = connect(memory_mb=memory_mb, scratch_dir=scratch_dir, threads=2)
     # A user's ORDER BY must hold in what comes back: with insertion order off, DuckDB 2.0.1 was seen to
     # return ordered results out of order through execute() (issue 25's engine notes).

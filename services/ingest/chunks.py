@@ -1,14 +1,16 @@
 """Row-aligned chunks of a CSV file for parsing in parallel: views of memory maps for a plain file, pieces of
 the inflating stream for gzip, each cut just after a line break and proved (check_quotes) not to be cut inside
 a quoted field."""
+
 from __future__ import annotations
 
 import io
 import mmap
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Iterator, cast
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -27,8 +29,9 @@ class NotSplittable(Exception):
 class Chunk:
     """Whole rows of the text, as bytes or as a view of the chunk's own memory map; leaving `with` unmaps it."""
 
-    def __init__(self, data: bytes | memoryview, line_base: LineBase, mapped: mmap.mmap | None = None,
-                 offset: int = 0) -> None:
+    def __init__(
+        self, data: bytes | memoryview, line_base: LineBase, mapped: mmap.mmap | None = None, offset: int = 0
+    ) -> None:
         self.data, self.line_base, self.mapped, self.offset = data, line_base, mapped, offset
 
     def text(self, nuls: NulCount | None) -> bytes | memoryview:
@@ -41,7 +44,7 @@ class Chunk:
             found = cast(bytes, self.data).find(b"\x00")  # a chunk not mapped holds bytes
         return self.data if found < 0 else nuls.strip(bytes(self.data))
 
-    def __enter__(self) -> "Chunk":
+    def __enter__(self) -> Chunk:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -57,8 +60,9 @@ class Chunk:
 
 
 @contextmanager
-def text_chunks(path: Path, newline: bytes, max_decompressed: int, size: int,
-                 followed: FollowedFile) -> Iterator[Iterator[Chunk]]:
+def text_chunks(
+    path: Path, newline: bytes, max_decompressed: int, size: int, followed: FollowedFile
+) -> Iterator[Iterator[Chunk]]:
     """Row-aligned chunks: views of memory maps for a plain file (no copy), else read from the inflating stream.
 
     A file still arriving is cut as its bytes land: each chunk waits only for its own.
@@ -86,8 +90,9 @@ def _counted_chunks(pieces: Iterator[bytes], newline: bytes) -> Iterator[Chunk]:
         lines += data.count(newline)
 
 
-def mapped_row_chunks(raw: BinaryIO, followed: FollowedFile, newline: bytes,
-                      size: int = CHUNK_BYTES) -> Iterator[Chunk]:
+def mapped_row_chunks(
+    raw: BinaryIO, followed: FollowedFile, newline: bytes, size: int = CHUNK_BYTES
+) -> Iterator[Chunk]:
     """~`size`-byte views of the file, each ending just after a line break (or at the end), each its own map.
 
     Views share the page cache: copying 16 MB pieces cost more than parsing them, every fresh page
@@ -111,7 +116,7 @@ def mapped_row_chunks(raw: BinaryIO, followed: FollowedFile, newline: bytes,
             want += size
         cut = stop if final else aligned + found + 1
         with memoryview(mapped) as whole:
-            view = whole[start - aligned:cut - aligned]
+            view = whole[start - aligned : cut - aligned]
         yield Chunk(view, LineBase(partial(_newlines_before, raw, start, newline)), mapped, start - aligned)
         start = cut
 
@@ -123,8 +128,9 @@ def _newlines_before(raw: BinaryIO, offset: int, newline: bytes) -> int:
         return count_newlines(mapped, newline)  # type: ignore[arg-type]  # an mmap is a buffer, as numpy reads it
 
 
-def row_aligned_chunks(stream: io.BufferedIOBase | BinaryIO, newline: bytes,
-                       size: int = CHUNK_BYTES) -> Iterator[bytes]:
+def row_aligned_chunks(
+    stream: io.BufferedIOBase | BinaryIO, newline: bytes, size: int = CHUNK_BYTES
+) -> Iterator[bytes]:
     """~`size`-byte pieces of the stream, each ending just after a line break.
 
     The cut is taken at the piece's last line break without counting quotes (that would be serial

@@ -6,6 +6,7 @@ counts come from the footer first, so the spacing is known before the pass). The
 that needs every value at once — are all values distinct? — is asked of DuckDB, held to the job's
 budget and spilling to its scratch dir, and only for a column whose sample could be an identifier.
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -83,12 +84,23 @@ def describe_parquet(path: Path, *, memory_mb: int, scratch_dir: Path | None) ->
     try:
         for index, (field, tally) in enumerate(zip(schema, tallies, strict=True)):
             sample = pa.concat_arrays(tally.picked) if tally.picked else pa.array([], field.type)
-            bounds = (IntegerBounds(min=tally.low, max=tally.high)
-                      if tally.low is not None and tally.high is not None else None)
-            facts = ColumnFacts(field.type, rows, tally.nulls, sample, bounds, tally.is_increasing,
-                                partial(count_distinct, field.name))
-            described.append({"name": field.name, "index": index, "semantic_type": semantic_type(field.name, facts),
-                              "dtype": physical_dtype(field.type), "null_count": tally.nulls})
+            bounds = (
+                IntegerBounds(min=tally.low, max=tally.high)
+                if tally.low is not None and tally.high is not None
+                else None
+            )
+            facts = ColumnFacts(
+                field.type, rows, tally.nulls, sample, bounds, tally.is_increasing, partial(count_distinct, field.name)
+            )
+            described.append(
+                {
+                    "name": field.name,
+                    "index": index,
+                    "semantic_type": semantic_type(field.name, facts),
+                    "dtype": physical_dtype(field.type),
+                    "null_count": tally.nulls,
+                }
+            )
     finally:
         if engine is not None:
             engine.close()

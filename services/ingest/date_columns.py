@@ -1,7 +1,9 @@
 """Text columns that hold dates, parsed chunk by chunk with the format their first chunk uses."""
+
 from __future__ import annotations
 
-from typing import Iterable, TypeAlias
+from collections.abc import Iterable
+from typing import TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,9 +26,9 @@ class DatetimeColumns:
         self.values = dict.fromkeys(formats, 0)
 
     @classmethod
-    def chosen_from(cls, data: pa.RecordBatch | pa.Table, plain_text: Iterable[str] = ()) -> "DatetimeColumns":
+    def chosen_from(cls, data: pa.RecordBatch | pa.Table, plain_text: Iterable[str] = ()) -> DatetimeColumns:
         formats = {}
-        for described, column in zip(data.schema, data.columns):
+        for described, column in zip(data.schema, data.columns, strict=False):
             if described.name in plain_text:
                 continue
             if pa.types.is_string(described.type) or pa.types.is_large_string(described.type):

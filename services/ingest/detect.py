@@ -1,4 +1,5 @@
 """Detect how a delimited text file is written, from a sample of its head."""
+
 from __future__ import annotations
 
 import codecs
@@ -32,8 +33,8 @@ class CsvDialect:
     quote_char: str = '"'
     misfit_lines: int = 0  # of skip_rows: lines above the header whose field count does not fit the table
     encoding_confidence: float | None = None  # None when the encoding was given, not detected
-    encoding_rival: str | None = None         # another encoding that read the sample almost as cleanly
-    delimiter_certain: bool = False           # given, or the only candidate that splits the first line
+    encoding_rival: str | None = None  # another encoding that read the sample almost as cleanly
+    delimiter_certain: bool = False  # given, or the only candidate that splits the first line
 
 
 def decode_sample(sample: bytes, encoding: str) -> str:
@@ -80,8 +81,10 @@ def _field_counts(text: str, delimiter: str, quote_char: str = '"', limit: int =
 
 def detect_quote_char(text: str) -> str:
     """`'` when more fields are wrapped in single quotes than in double quotes (e.g. `'popul'\t'TVnews'`)."""
-    wrapped = {quote: len(re.findall(rf"(?:^|[,;\t|]){quote}[^{quote}\r\n]*{quote}(?=[,;\t|\r\n]|$)", text, re.M))
-               for quote in ('"', "'")}
+    wrapped = {
+        quote: len(re.findall(rf"(?:^|[,;\t|]){quote}[^{quote}\r\n]*{quote}(?=[,;\t|\r\n]|$)", text, re.MULTILINE))
+        for quote in ('"', "'")
+    }
     return "'" if wrapped["'"] > wrapped['"'] else '"'
 
 
@@ -108,8 +111,9 @@ def detect_delimiter(text: str, quote_char: str = '"') -> str:
 
 def _rows(text: str, delimiter: str, quote_char: str = '"', limit: int = 200) -> list[list[str]]:
     if delimiter == WHITESPACE:
-        return [[field.strip('"') for field in WHITESPACE_FIELD.findall(line)] for line in text.splitlines()
-                if line.strip()][:limit]
+        return [
+            [field.strip('"') for field in WHITESPACE_FIELD.findall(line)] for line in text.splitlines() if line.strip()
+        ][:limit]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quote_char)
     rows = []
     try:
@@ -169,13 +173,19 @@ def _names_with_numbers(first: list[str], body: list[list[str]]) -> bool:
     if len(set(cells)) != len(cells) or not all(cells):
         return False
     integers = [index for index, cell in enumerate(cells) if re.fullmatch(r"[+-]?\d+", cell)]
-    if not integers or len(integers) == len(cells) or any(_looks_numeric(cells[i]) for i in range(len(cells))
-                                                          if i not in integers):
+    if (
+        not integers
+        or len(integers) == len(cells)
+        or any(_looks_numeric(cells[i]) for i in range(len(cells)) if i not in integers)
+    ):
         return False
     for index in integers:
         column = [row[index].strip() for row in body if index < len(row) and row[index].strip()]
-        unlike = [value for value in column
-                  if not re.fullmatch(r"[+-]?\d+", value) or len(value.lstrip("+-")) != len(cells[index].lstrip("+-"))]
+        unlike = [
+            value
+            for value in column
+            if not re.fullmatch(r"[+-]?\d+", value) or len(value.lstrip("+-")) != len(cells[index].lstrip("+-"))
+        ]
         if column and len(unlike) < 0.9 * len(column):
             return False
     return True
@@ -221,15 +231,24 @@ def _only_splitter(body: str, delimiter: str, quote_char: str) -> bool:
     if delimiter == WHITESPACE:
         return False
     try:
-        return [candidate for candidate in DELIMITERS
-                if len(next(csv.reader([line], delimiter=candidate, quotechar=quote_char), [])) > 1] == [delimiter]
+        return [
+            candidate
+            for candidate in DELIMITERS
+            if len(next(csv.reader([line], delimiter=candidate, quotechar=quote_char), [])) > 1
+        ] == [delimiter]
     except csv.Error:  # e.g. a field over csv's size limit: not certain, the usual rules apply
         return False
 
 
-def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str | None = None,
-                   has_header: bool | None = None, null_values: list[str] | None = None,
-                   quote_char: str | None = None) -> CsvDialect:
+def detect_dialect(
+    sample: bytes,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    has_header: bool | None = None,
+    null_values: list[str] | None = None,
+    quote_char: str | None = None,
+) -> CsvDialect:
     """Detected settings; any explicit option wins over detection."""
     given_delimiter = delimiter is not None
     detected: DetectedEncoding | None = None
@@ -244,7 +263,7 @@ def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str
     quote_char = quote_char or detect_quote_char(body)
     delimiter = delimiter or detect_delimiter(body, quote_char)
     misfits = count_misfit_lines(body, delimiter, quote_char)
-    below = _rows("\n".join(lines[skip_rows + misfits:]) + "\n", delimiter, quote_char) if misfits else []
+    below = _rows("\n".join(lines[skip_rows + misfits :]) + "\n", delimiter, quote_char) if misfits else []
     if misfits and has_header is not False and detect_header(below):
         skip_rows += misfits
         body = "\n".join(lines[skip_rows:]) + "\n"
@@ -254,9 +273,17 @@ def detect_dialect(sample: bytes, *, encoding: str | None = None, delimiter: str
     rows = _rows(body, delimiter, quote_char)
     header = detect_header(rows) if has_header is None else has_header
     decimal = detect_decimal(rows) if delimiter != "," else "."
-    return CsvDialect(encoding=encoding, delimiter=delimiter, has_header=header, skip_rows=skip_rows,
-                      decimal=decimal, null_values=null_values if null_values is not None else list(NULL_TOKENS),
-                      line_ending=line_ending, quote_char=quote_char, misfit_lines=misfits,
-                      encoding_confidence=detected.confidence if detected else None,
-                      encoding_rival=detected.rival if detected else None,
-                      delimiter_certain=given_delimiter or _only_splitter(body, delimiter, quote_char))
+    return CsvDialect(
+        encoding=encoding,
+        delimiter=delimiter,
+        has_header=header,
+        skip_rows=skip_rows,
+        decimal=decimal,
+        null_values=null_values if null_values is not None else list(NULL_TOKENS),
+        line_ending=line_ending,
+        quote_char=quote_char,
+        misfit_lines=misfits,
+        encoding_confidence=detected.confidence if detected else None,
+        encoding_rival=detected.rival if detected else None,
+        delimiter_certain=given_delimiter or _only_splitter(body, delimiter, quote_char),
+    )

@@ -8,6 +8,7 @@ upload is still arriving. The job asks `FollowedFile.wait_for(n)` for the bytes 
 it fails with a clear reason when the upload was cut off, or stopped growing for
 `stall_seconds` without an ending (the server died mid-upload): never a job stuck RUNNING.
 """
+
 from __future__ import annotations
 
 import io
@@ -73,8 +74,9 @@ class FollowedFile:
             if current != last_size:
                 last_size, last_growth = current, now
             elif now - last_growth > self.stall_seconds:
-                raise UploadCutOff(f"The upload stopped arriving after {current:,} bytes "
-                                   f"(nothing for {self.stall_seconds:g} s)")
+                raise UploadCutOff(
+                    f"The upload stopped arriving after {current:,} bytes (nothing for {self.stall_seconds:g} s)"
+                )
             time.sleep(POLL_SECONDS)
 
     def wait_complete(self) -> int:
@@ -113,7 +115,7 @@ class _FollowingReader(io.RawIOBase):
         available = self._followed.wait_for(self._position + 1)
         if available <= self._position:
             return 0
-        count = self._file.readinto(memoryview(buffer)[:available - self._position])
+        count = self._file.readinto(memoryview(buffer)[: available - self._position])
         self._position += count or 0
         return count or 0
 

@@ -3,6 +3,7 @@
 The job writes an `IngestInfo`, the schema reads one back: a misspelled key fails here, not as a silent null.
 Every field has a default, so rows written before a field existed still load.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 class StoredModel(BaseModel):
     """Unknown keys are ignored (a newer worker may write more than this server reads)."""
+
     model_config = ConfigDict(extra="ignore")
 
 

@@ -1,4 +1,5 @@
 """The canonical Parquet copy: how it is written, whole or batch by batch."""
+
 from __future__ import annotations
 
 import queue
@@ -17,8 +18,9 @@ def _string_columns(schema: pa.Schema) -> list[str]:
 
 def write_parquet(table: pa.Table, path: Path) -> None:
     """Snappy, with dictionary encoding only for strings: numbers rarely repeat and it costs a third of the time."""
-    pq.write_table(table, path, row_group_size=ROW_GROUP_SIZE, compression="snappy",
-                   use_dictionary=_string_columns(table.schema))
+    pq.write_table(
+        table, path, row_group_size=ROW_GROUP_SIZE, compression="snappy", use_dictionary=_string_columns(table.schema)
+    )
 
 
 QUEUED_BYTES = 48 * 1024 * 1024  # batches waiting for the writer: bounded by size, so a job's memory is too
@@ -39,7 +41,7 @@ class ParquetBatchWriter:
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._write_all, name="parquet-writer", daemon=True)
 
-    def __enter__(self) -> "ParquetBatchWriter":
+    def __enter__(self) -> ParquetBatchWriter:
         self._thread.start()
         return self
 
@@ -75,8 +77,9 @@ class ParquetBatchWriter:
                 if pending and (done or sum(b.num_rows for b in pending) >= ROW_GROUP_SIZE):
                     table = pa.Table.from_batches(pending)
                     if writer is None:
-                        writer = pq.ParquetWriter(self.path, table.schema, compression="snappy",
-                                                  use_dictionary=_string_columns(table.schema))
+                        writer = pq.ParquetWriter(
+                            self.path, table.schema, compression="snappy", use_dictionary=_string_columns(table.schema)
+                        )
                     writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
                     pending = []
         except BaseException as exc:  # noqa: BLE001 - raised on the caller's thread

@@ -1,4 +1,5 @@
 """Read a delimited text file into Arrow, with detection, and explain failures with a line number."""
+
 from __future__ import annotations
 
 import csv
@@ -23,8 +24,9 @@ TRUE_VALUES = ["true", "True", "TRUE", "yes", "Yes", "YES"]
 FALSE_VALUES = ["false", "False", "FALSE", "no", "No", "NO"]
 
 
-def open_text_bytes(path: Path, max_decompressed: int, nuls: NulCount | None = None,
-                    followed: FollowedFile | None = None) -> io.BufferedReader:
+def open_text_bytes(
+    path: Path, max_decompressed: int, nuls: NulCount | None = None, followed: FollowedFile | None = None
+) -> io.BufferedReader:
     """The file's text bytes, inflating gzip through a capped reader, without NUL bytes when `nuls` counts them.
 
     A `followed` file is read as it arrives.
@@ -82,8 +84,9 @@ def find_ragged_line(path: Path, dialect: CsvDialect, max_decompressed: int) -> 
     return None
 
 
-def _read_with_arrow(path: Path, dialect: CsvDialect, max_decompressed: int, ragged: RaggedLines,
-                     nuls: NulCount | None) -> pa.Table:
+def _read_with_arrow(
+    path: Path, dialect: CsvDialect, max_decompressed: int, ragged: RaggedLines, nuls: NulCount | None
+) -> pa.Table:
     """The whole file in one read; when rows disagree with the header, the text is read again and mended."""
     rows = ragged.collector()
     with open_text_bytes(path, max_decompressed, nuls) as stream:
@@ -107,30 +110,48 @@ def _read_with_arrow(path: Path, dialect: CsvDialect, max_decompressed: int, rag
 def read_arrow_csv(stream: Any, dialect: CsvDialect, handler: RowHandler | None = None) -> pa.Table:
     """pyarrow's reader with the upload's conversions: null tokens, booleans, decimal mark."""
     read_options, parse_options, convert_options = arrow_csv_options(dialect, handler)
-    return pacsv.read_csv(stream, read_options=read_options, parse_options=parse_options,
-                          convert_options=convert_options)
+    return pacsv.read_csv(
+        stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+    )
 
 
-def arrow_csv_options(dialect: CsvDialect, handler: RowHandler | None = None) -> tuple[
-        pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+def arrow_csv_options(
+    dialect: CsvDialect, handler: RowHandler | None = None
+) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
     encoding = "utf8" if dialect.encoding in ("utf-8", "utf-8-sig") else dialect.encoding
-    read_options = pacsv.ReadOptions(skip_rows=dialect.skip_rows, encoding=encoding, block_size=8 << 20,
-                                     autogenerate_column_names=not dialect.has_header)
+    read_options = pacsv.ReadOptions(
+        skip_rows=dialect.skip_rows,
+        encoding=encoding,
+        block_size=8 << 20,
+        autogenerate_column_names=not dialect.has_header,
+    )
     parse_options = parse_options_for(dialect, handler)
-    convert_options = pacsv.ConvertOptions(null_values=dialect.null_values, strings_can_be_null=True,
-                                           quoted_strings_can_be_null=True, decimal_point=dialect.decimal,
-                                           true_values=TRUE_VALUES, false_values=FALSE_VALUES)
+    convert_options = pacsv.ConvertOptions(
+        null_values=dialect.null_values,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        decimal_point=dialect.decimal,
+        true_values=TRUE_VALUES,
+        false_values=FALSE_VALUES,
+    )
     return read_options, parse_options, convert_options
 
 
 def parse_options_for(dialect: CsvDialect, handler: RowHandler | None = None) -> pacsv.ParseOptions:
     """`handler` receives the rows whose field count differs from the header's (services.ingest.ragged)."""
-    return pacsv.ParseOptions(delimiter=dialect.delimiter, quote_char=dialect.quote_char, double_quote=True,
-                              newlines_in_values=True, ignore_empty_lines=True, invalid_row_handler=handler)
+    return pacsv.ParseOptions(
+        delimiter=dialect.delimiter,
+        quote_char=dialect.quote_char,
+        double_quote=True,
+        newlines_in_values=True,
+        ignore_empty_lines=True,
+        invalid_row_handler=handler,
+    )
 
 
-def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int, ragged: RaggedLines,
-                     nuls: NulCount | None) -> pa.Table:
+def _read_whitespace(
+    path: Path, dialect: CsvDialect, max_decompressed: int, ragged: RaggedLines, nuls: NulCount | None
+) -> pa.Table:
     """Runs of spaces or tabs between fields: rewritten line for line as tab-separated text, then read like any
     other file, so short and long lines are padded, trimmed or rejected the same way and types come out alike."""
     with open_text_bytes(path, max_decompressed, nuls) as stream:
@@ -157,12 +178,23 @@ def _read_whitespace(path: Path, dialect: CsvDialect, max_decompressed: int, rag
 def detect_file_dialect(path: Path, *, options: dict[str, Any], followed: FollowedFile | None = None) -> CsvDialect:
     """Encoding, delimiter, header and the rest from the file's head; explicit `options` win."""
     sample = read_text_head(path, DETECTION_SAMPLE_BYTES, followed)
-    return detect_dialect(sample, encoding=options.get("encoding"), delimiter=options.get("delimiter"),
-                          has_header=options.get("has_header"), null_values=options.get("na_values"))
+    return detect_dialect(
+        sample,
+        encoding=options.get("encoding"),
+        delimiter=options.get("delimiter"),
+        has_header=options.get("has_header"),
+        null_values=options.get("na_values"),
+    )
 
 
-def read_with_dialect(path: Path, dialect: CsvDialect, *, max_decompressed: int, ragged: RaggedLines | None = None,
-                      nuls: NulCount | None = None) -> pa.Table:
+def read_with_dialect(
+    path: Path,
+    dialect: CsvDialect,
+    *,
+    max_decompressed: int,
+    ragged: RaggedLines | None = None,
+    nuls: NulCount | None = None,
+) -> pa.Table:
     """The whole-file reader: widens a column's type when a later block needs it; a PARSE_ERROR says why not.
 
     Without `ragged`, a line with another field count fails the file (the strict reading).
@@ -178,7 +210,9 @@ def read_with_dialect(path: Path, dialect: CsvDialect, *, max_decompressed: int,
     except pa.ArrowInvalid as exc:
         raise _explain_parse_failure(path, dialect, max_decompressed, exc) from exc
     except UnicodeDecodeError as exc:
-        raise ServiceError(ErrorCode.PARSE_ERROR, f"Could not parse the file as {dialect.encoding} text: {exc}") from exc
+        raise ServiceError(
+            ErrorCode.PARSE_ERROR, f"Could not parse the file as {dialect.encoding} text: {exc}"
+        ) from exc
     if table.num_columns == 0:
         raise ServiceError(ErrorCode.PARSE_ERROR, "No columns were found in the file")
     names = table.column_names if dialect.has_header else [f"column_{i + 1}" for i in range(table.num_columns)]

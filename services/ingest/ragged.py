@@ -6,14 +6,16 @@ ones padded with nulls, long ones whose extra fields are all empty trimmed) and 
 parsed again; the rest are rejected with their line number, text and reason. Rows are found in
 the piece by their text, so this works the same for a chunk of the file and for the whole of it.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +43,7 @@ class Reject:
 @dataclass
 class Mend:
     """What to do with one disagreeing row: its replacement text, or None to reject it."""
+
     replacement: str | None
     reason: str
     padded: bool = False
@@ -49,6 +52,7 @@ class Mend:
 @dataclass
 class RaggedLines:
     """The tally for one file; the parsing threads add to it under a lock."""
+
     policy: str
     delimiter: str
     quote_char: str
@@ -59,7 +63,7 @@ class RaggedLines:
     delimiter_certain: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def collector(self, encoding: str | None = None) -> "PieceRows":
+    def collector(self, encoding: str | None = None) -> PieceRows:
         """For one piece of text whose bytes are in `encoding` (the file's when not given)."""
         return PieceRows(self, encoding or self.encoding)
 
@@ -95,22 +99,32 @@ class RaggedLines:
         if self.delimiter_certain and disagreeing < EVIDENCE:
             return  # 2 of 3 lines is no evidence against a delimiter that nothing else could be (csvkit's bad.csv)
         if disagreeing and disagreeing > MOST * (rows + len(self.rejects)):
-            raise ServiceError(ErrorCode.PARSE_ERROR, f"{disagreeing:,} of {rows + len(self.rejects):,} lines do not have the "
-                               f"header's number of fields: the delimiter or the header was probably guessed wrong "
-                               f"(set csv.delimiter or csv.hasHeader)")
+            raise ServiceError(
+                ErrorCode.PARSE_ERROR,
+                f"{disagreeing:,} of {rows + len(self.rejects):,} lines do not have the "
+                f"header's number of fields: the delimiter or the header was probably guessed wrong "
+                f"(set csv.delimiter or csv.hasHeader)",
+            )
 
     def summary(self) -> str | None:
         if not (self.padded or self.trimmed or self.rejects):
             return None
-        parts = [f"{self.padded:,} short line(s) padded with nulls", (f"{self.trimmed:,} line(s) with empty extra "
-                 f"fields trimmed"), f"{len(self.rejects):,} line(s) rejected"]
+        parts = [
+            f"{self.padded:,} short line(s) padded with nulls",
+            (f"{self.trimmed:,} line(s) with empty extra fields trimmed"),
+            f"{len(self.rejects):,} line(s) rejected",
+        ]
         first = sorted(self.rejects, key=lambda r: r.line)[:1]
         return "; ".join(parts) + (f" (first: line {first[0].line}, {first[0].reason})" if first else "")
 
     def info(self) -> dict[str, Any]:
         rejects = sorted(self.rejects, key=lambda r: r.line)
-        return {"padded_lines": self.padded, "trimmed_lines": self.trimmed, "rejected_lines": len(rejects),
-                "rejects": [{"line": r.line, "text": r.text, "reason": r.reason} for r in rejects[:KEPT_IN_INFO]]}
+        return {
+            "padded_lines": self.padded,
+            "trimmed_lines": self.trimmed,
+            "rejected_lines": len(rejects),
+            "rejects": [{"line": r.line, "text": r.text, "reason": r.reason} for r in rejects[:KEPT_IN_INFO]],
+        }
 
     def write_rejects(self, path: Path) -> None:
         with open(path, "w", newline="", encoding="utf-8") as out:
@@ -123,6 +137,7 @@ class RaggedLines:
 @dataclass
 class PieceRows:
     """The disagreeing rows of one piece of text, as pyarrow reports them (in any order, from any thread)."""
+
     tally: RaggedLines
     encoding: str
     rows: list[tuple[int, str]] = field(default_factory=list)
@@ -131,7 +146,7 @@ class PieceRows:
         self.rows.append((row.expected_columns, row.text))
         return "skip"
 
-    def repair(self, data: bytes | memoryview, newline: bytes, first_line: "LineBase") -> bytes | None:
+    def repair(self, data: bytes | memoryview, newline: bytes, first_line: LineBase) -> bytes | None:
         """The piece with mendable rows put back (None when there is nothing to put back); rejects recorded."""
         if not self.rows:
             return None
@@ -164,16 +179,21 @@ class PieceRows:
         pieces.append(view[start:])
         return b"".join(pieces)
 
-    def reject_all(self, data: bytes, newline: bytes, first_line: "LineBase") -> None:
+    def reject_all(self, data: bytes, newline: bytes, first_line: LineBase) -> None:
         """Reject every reported row as it is (a second pass: what mending did not fix is not tried again)."""
         rejects = []
         for expected, text in self.rows:
             offset = _find_row(data, text.encode(self.encoding, "replace"), newline, 0)
-            rejects.append(Reject(first_line.line_at(data, offset, newline) if offset >= 0 else 0, text,
-                                  self.tally.mend(text, expected).reason))
+            rejects.append(
+                Reject(
+                    first_line.line_at(data, offset, newline) if offset >= 0 else 0,
+                    text,
+                    self.tally.mend(text, expected).reason,
+                )
+            )
         self.tally.add(padded=0, trimmed=0, rejects=rejects)
 
-    def _fail(self, data: bytes, newline: bytes, first_line: "LineBase") -> None:
+    def _fail(self, data: bytes, newline: bytes, first_line: LineBase) -> None:
         """The strict reading: the earliest disagreeing row fails the file."""
         found = []
         for expected, text in self.rows:
@@ -181,8 +201,9 @@ class PieceRows:
             fields = next(csv.reader([text], delimiter=self.tally.delimiter, quotechar=self.tally.quote_char), [])
             found.append((first_line.line_at(data, offset, newline) if offset >= 0 else 0, len(fields), expected))
         line, field_count, expected = min(found)
-        raise ServiceError(ErrorCode.PARSE_ERROR,
-                           f"Line {line} has {field_count} fields where the header has {expected}")
+        raise ServiceError(
+            ErrorCode.PARSE_ERROR, f"Line {line} has {field_count} fields where the header has {expected}"
+        )
 
 
 class LineBase:
@@ -204,7 +225,7 @@ def count_newlines(data: bytes | memoryview, newline: bytes, stop: int | None = 
 
 
 def _line_end(data: bytes, end: int) -> int:
-    return end + (2 if data[end:end + 2] == b"\r\n" else 1 if data[end:end + 1] in (b"\r", b"\n") else 0)
+    return end + (2 if data[end : end + 2] == b"\r\n" else 1 if data[end : end + 1] in (b"\r", b"\n") else 0)
 
 
 def _find_row(haystack: bytes, needle: bytes, newline: bytes, start: int) -> int:
@@ -214,8 +235,8 @@ def _find_row(haystack: bytes, needle: bytes, newline: bytes, start: int) -> int
         if offset < 0:
             return -1
         end = offset + len(needle)
-        starts_line = offset == 0 or haystack[offset - 1:offset] in (b"\n", b"\r")
-        ends_line = end == len(haystack) or haystack[end:end + 1] in (b"\n", b"\r")
+        starts_line = offset == 0 or haystack[offset - 1 : offset] in (b"\n", b"\r")
+        ends_line = end == len(haystack) or haystack[end : end + 1] in (b"\n", b"\r")
         if starts_line and ends_line:
             return offset
         start = offset + 1

@@ -4,10 +4,11 @@ variables), fetched by the INGEST job into the dataset's folder like an https://
 Never from the bucket Assay keeps its own files in: that would hand one user another's uploads. An
 operator may narrow the readable buckets further (ASSAY_IMPORT_S3_BUCKETS).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 from services import files
@@ -52,8 +53,10 @@ def download_s3(url: str, target: Path, *, max_bytes: int, log: Callable[[str], 
     except BotoCoreError as exc:
         raise ServiceError(ErrorCode.INVALID_INPUT, f"The object store could not be reached: {exc}") from None
     if size > max_bytes:
-        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE,
-                           f"The object ({size / 1048576:,.1f} MB) is larger than the {max_bytes // 1048576} MB limit")
+        raise ServiceError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"The object ({size / 1048576:,.1f} MB) is larger than the {max_bytes // 1048576} MB limit",
+        )
     log(f"Fetching {url} ({size:,} bytes)")
     with files.atomic_output(target) as temporary:
         client.download_file(bucket, key, str(temporary))

@@ -5,6 +5,7 @@ zip bomb), a sheet may not declare more rows than `max_rows`, and an encrypted w
 its own clear refusal rather than a reader's complaint. A Parquet upload has no row limit: it is
 copied one batch at a time.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,25 +33,32 @@ def read_workbook(path: Path, *, sheet: str | None, max_rows: int, max_decompres
         with path.open("rb") as handle:
             workbook = python_calamine.CalamineWorkbook.from_filelike(handle)
     except python_calamine.PasswordError as exc:
-        raise ServiceError(ErrorCode.UNSUPPORTED_FILE, "The workbook is password-protected; save it without a password") from exc
+        raise ServiceError(
+            ErrorCode.UNSUPPORTED_FILE, "The workbook is password-protected; save it without a password"
+        ) from exc
     except (python_calamine.CalamineError, ValueError, OSError) as exc:
         if _is_encrypted_ooxml(path):
-            raise ServiceError(ErrorCode.UNSUPPORTED_FILE,
-                               "The workbook is password-protected; save it without a password") from exc
+            raise ServiceError(
+                ErrorCode.UNSUPPORTED_FILE, "The workbook is password-protected; save it without a password"
+            ) from exc
         raise ServiceError(ErrorCode.UNSUPPORTED_FILE, f"The workbook could not be read: {exc}") from exc
     names = workbook.sheet_names
     if not names:
         raise ServiceError(ErrorCode.PARSE_ERROR, "The workbook has no sheets")
     chosen = names[0] if sheet is None else sheet
     if chosen not in names:
-        raise invalid(f"The workbook has no sheet {chosen!r}; its sheets are "
-                           + ", ".join(repr(n) for n in names), ["csv", "sheet"])
+        raise invalid(
+            f"The workbook has no sheet {chosen!r}; its sheets are " + ", ".join(repr(n) for n in names),
+            ["csv", "sheet"],
+        )
     try:
         grid = workbook.get_sheet_by_name(chosen)
         declared = grid.total_height + 1  # (the index of its last row)
         if declared > max_rows:
-            raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The sheet {chosen!r} has {declared:,} rows, more than "
-                               f"the limit of {max_rows:,}")
+            raise ServiceError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"The sheet {chosen!r} has {declared:,} rows, more than the limit of {max_rows:,}",
+            )
         rows = grid.to_python(skip_empty_area=True)
     except python_calamine.CalamineError as exc:
         raise ServiceError(ErrorCode.PARSE_ERROR, f"The sheet {chosen!r} could not be read: {exc}") from exc
@@ -86,7 +94,7 @@ def _column(cells: list[Any]) -> pa.Array:
     if kinds == {"bool"}:
         return pa.array(values, pa.bool_())
     if kinds <= {"number"} and present:
-        if all(float(value).is_integer() and abs(value) < 2 ** 53 for value in present):
+        if all(float(value).is_integer() and abs(value) < 2**53 for value in present):
             return pa.array([None if v is None else int(v) for v in values], pa.int64())
         return pa.array([None if v is None else float(v) for v in values], pa.float64())
     if kinds == {"datetime"}:
@@ -126,8 +134,9 @@ def _check_inflated_size(path: Path, max_decompressed: int) -> None:
     except zipfile.BadZipFile as exc:
         raise ServiceError(ErrorCode.UNSUPPORTED_FILE, f"The workbook is a damaged zip archive: {exc}") from exc
     if inflated > max_decompressed:
-        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The workbook expands beyond the "
-                           f"{max_decompressed // (1024 * 1024)} MB limit")
+        raise ServiceError(
+            ErrorCode.PAYLOAD_TOO_LARGE, f"The workbook expands beyond the {max_decompressed // (1024 * 1024)} MB limit"
+        )
 
 
 def _is_encrypted_ooxml(path: Path) -> bool:
@@ -148,12 +157,15 @@ def copy_parquet_upload(path: Path, target: Path, *, max_decompressed: int) -> t
     metadata = parquet.metadata
     inflated = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
     if inflated > max_decompressed:
-        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"The Parquet file expands beyond the "
-                           f"{max_decompressed // (1024 * 1024)} MB limit")
+        raise ServiceError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"The Parquet file expands beyond the {max_decompressed // (1024 * 1024)} MB limit",
+        )
     names = clean_column_names([str(name) for name in parquet.schema_arrow.names])
     if not names or metadata.num_rows == 0:
-        raise ServiceError(ErrorCode.PARSE_ERROR, "The Parquet file has no rows" if names else
-                           "The Parquet file has no columns")
+        raise ServiceError(
+            ErrorCode.PARSE_ERROR, "The Parquet file has no rows" if names else "The Parquet file has no columns"
+        )
     try:
         with ParquetBatchWriter(target) as writer:
             for batch in parquet.iter_batches(batch_size=ROW_GROUP_SIZE // 2):

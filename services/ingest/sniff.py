@@ -1,4 +1,5 @@
 """Judge an upload from its bytes, before anything is stored: delimited text, gzip of it, or refused."""
+
 from __future__ import annotations
 
 import gzip
@@ -36,7 +37,7 @@ def is_gzip(head: bytes) -> bool:
     return head[:2] == b"\x1f\x8b"
 
 
-def read_text_head(path: Path, size: int = SAMPLE_BYTES, followed: "FollowedFile | None" = None) -> bytes:
+def read_text_head(path: Path, size: int = SAMPLE_BYTES, followed: FollowedFile | None = None) -> bytes:
     """The first bytes of the text, decompressing gzip when needed (waiting for them if still arriving)."""
     if followed is not None:
         followed.wait_for(2)
@@ -65,7 +66,7 @@ TEXT, GZIP, XLSX, XLS, ODS, PARQUET = "text", "gzip", "xlsx", "xls", "ods", "par
 STRAY_NULS, STRAY_NUL_SHARE = 8, 0.01  # more NULs than both in the head: binary, not text with stray NULs
 
 
-def file_kind(path: Path, followed: "FollowedFile | None" = None) -> str:
+def file_kind(path: Path, followed: FollowedFile | None = None) -> str:
     """What the upload is, from its bytes (never its name): text, gzip, xlsx, xls, ods or parquet."""
     if followed is not None:
         followed.wait_for(8)
@@ -120,7 +121,9 @@ def check_delimited_text(path: Path) -> bool:
         if head.startswith(magic):
             raise ServiceError(ErrorCode.UNSUPPORTED_FILE, hint)
     if not head.strip(b" \t\r\n\x00"):
-        raise ServiceError(ErrorCode.PARSE_ERROR, "The file has no content" if not gzipped else "The gzip archive is empty")
+        raise ServiceError(
+            ErrorCode.PARSE_ERROR, "The file has no content" if not gzipped else "The gzip archive is empty"
+        )
     if head.startswith(_UTF16_BOMS):
         return gzipped
     if head.count(b"\x00") > max(STRAY_NULS, STRAY_NUL_SHARE * len(head)):
@@ -164,7 +167,7 @@ class NulFreeReader(io.RawIOBase):
                     data = self._nuls.strip(data)
                     if not data:
                         continue
-                target[:len(data)] = data
+                target[: len(data)] = data
                 return len(data)
 
     def close(self) -> None:
@@ -187,8 +190,10 @@ class CappedGzipReader(io.RawIOBase):
         count = self._file.readinto(buffer)
         self._produced += count
         if self._produced > self._max:
-            raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE,
-                               f"The gzip archive expands beyond the {self._max // (1024 * 1024)} MB limit")
+            raise ServiceError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"The gzip archive expands beyond the {self._max // (1024 * 1024)} MB limit",
+            )
         return count
 
     def close(self) -> None:

@@ -18,14 +18,16 @@ The one way the result can differ from the whole-file reader: a text column's da
 chosen from its values in the first chunk rather than its first 2,000 values anywhere, which
 matters only for a column with under 2,000 values in that chunk.
 """
+
 from __future__ import annotations
 
 import tempfile
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -64,15 +66,25 @@ class DatesNotParsed(NotStreamable):
 class Widened:
     """For a file too large to read whole: the types a first pass over every chunk settled, fixed from the start,
     and the columns that stay text rather than dates."""
+
     types: dict[str, pa.DataType]
     plain_text: set[str] = field(default_factory=set)
 
 
-def parse_and_write(path: Path, dialect: CsvDialect, parquet_path: Path, *, max_decompressed: int,
-                    ragged: RaggedLines | None = None, nuls: NulCount | None = None,
-                    followed: FollowedFile | None = None, infer: Callable[[pa.Table], object] | None = None,
-                    chunk_bytes: int = CHUNK_BYTES, keep_bytes: int | None = None,
-                    widened: Widened | None = None) -> tuple[pa.Table | None, str]:
+def parse_and_write(
+    path: Path,
+    dialect: CsvDialect,
+    parquet_path: Path,
+    *,
+    max_decompressed: int,
+    ragged: RaggedLines | None = None,
+    nuls: NulCount | None = None,
+    followed: FollowedFile | None = None,
+    infer: Callable[[pa.Table], object] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+    keep_bytes: int | None = None,
+    widened: Widened | None = None,
+) -> tuple[pa.Table | None, str]:
     """The parsed table, with its Parquet copy written to `parquet_path` along the way, and how it was read.
 
     Past `keep_bytes` of parsed data the table is not kept (None is returned; the Parquet copy has it
@@ -90,17 +102,30 @@ def parse_and_write(path: Path, dialect: CsvDialect, parquet_path: Path, *, max_
     why_serial = f"its encoding ({dialect.encoding}) has multi-byte line breaks"
     if dialect.encoding in _BYTE_SPLITTABLE:
         try:
-            table, chunks = _guarded(lambda: _parse_in_chunks(path, dialect, parquet_path, max_decompressed,
-                                                              chunk_bytes, ragged, nuls, followed, infer,
-                                                              keep_bytes, widened))
+            table, chunks = _guarded(
+                lambda: _parse_in_chunks(
+                    path,
+                    dialect,
+                    parquet_path,
+                    max_decompressed,
+                    chunk_bytes,
+                    ragged,
+                    nuls,
+                    followed,
+                    infer,
+                    keep_bytes,
+                    widened,
+                )
+            )
             return table, f"in {chunks} chunk{'s' if chunks > 1 else ''} on {PARSING_THREADS} threads"
         except NotSplittable as reason:
             why_serial = str(reason)
             ragged.clear()
     if widened is not None:
         raise NotStreamable(f"types cannot be widened in one pass when {why_serial}")
-    table = _guarded(lambda: _parse_serially(path, dialect, parquet_path, max_decompressed, ragged, nuls, followed,
-                                             keep_bytes))
+    table = _guarded(
+        lambda: _parse_serially(path, dialect, parquet_path, max_decompressed, ragged, nuls, followed, keep_bytes)
+    )
     return table, f"serially ({why_serial})"
 
 
@@ -132,11 +157,20 @@ def _guarded(parse: Callable[[], T]) -> T:
         raise NotStreamable(str(exc)) from exc
 
 
-def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_decompressed: int,
-                     chunk_bytes: int, ragged: RaggedLines, nuls: NulCount | None,
-                     followed: FollowedFile, infer: Callable[[pa.Table], object] | None,
-                     keep_bytes: int | None = None, widened: Widened | None = None,
-                     survey: dict[str, pa.DataType] | None = None) -> tuple[pa.Table | None, int]:
+def _parse_in_chunks(
+    path: Path,
+    dialect: CsvDialect,
+    parquet_path: Path,
+    max_decompressed: int,
+    chunk_bytes: int,
+    ragged: RaggedLines,
+    nuls: NulCount | None,
+    followed: FollowedFile,
+    infer: Callable[[pa.Table], object] | None,
+    keep_bytes: int | None = None,
+    widened: Widened | None = None,
+    survey: dict[str, pa.DataType] | None = None,
+) -> tuple[pa.Table | None, int]:
     """The chunked parse; with a `survey` dict, nothing is written or kept: each chunk is read with pyarrow's own
     inference and the dict ends holding, per column, a type wide enough for every chunk."""
     read_options, _, convert_options = arrow_csv_options(dialect)
@@ -154,13 +188,21 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
             data = bytes(data) + newline
         check_quotes(data, newline, delimiter, quote)
         rows = ragged.collector()
-        table = pacsv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse_options_for(dialect, rows.handler),
-                               convert_options=convert)
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=read,
+            parse_options=parse_options_for(dialect, rows.handler),
+            convert_options=convert,
+        )
         repaired = rows.repair(data, newline, chunk.line_base)
         if repaired is not None:
             leftover = ragged.collector()
-            table = pacsv.read_csv(pa.py_buffer(repaired), read_options=read, convert_options=convert,
-                                   parse_options=parse_options_for(dialect, leftover.handler))
+            table = pacsv.read_csv(
+                pa.py_buffer(repaired),
+                read_options=read,
+                convert_options=convert,
+                parse_options=parse_options_for(dialect, leftover.handler),
+            )
             leftover.reject_all(repaired, newline, chunk.line_base)
         return table
 
@@ -173,12 +215,20 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
         if head.num_columns < 2 or head.num_rows == 0:  # one column: a cut inside a quoted field could go unseen
             raise NotSplittable("fewer than two columns, or no rows in the first chunk")
         ragged.check_most(head.num_rows)  # a wrong guess fails before the rest is read
-        names = clean_column_names(head.column_names if dialect.has_header
-                                   else [f"column_{i + 1}" for i in range(head.num_columns)])
-        dates = DatetimeColumns.chosen_from(head.rename_columns(names), widened.plain_text if widened else ()) \
-            if survey is None else DatetimeColumns({})
-        rest_read = pacsv.ReadOptions(encoding=read_options.encoding, column_names=head.column_names,
-                                      block_size=max(chunk_bytes * 2, 1 << 20), use_threads=False)
+        names = clean_column_names(
+            head.column_names if dialect.has_header else [f"column_{i + 1}" for i in range(head.num_columns)]
+        )
+        dates = (
+            DatetimeColumns.chosen_from(head.rename_columns(names), widened.plain_text if widened else ())
+            if survey is None
+            else DatetimeColumns({})
+        )
+        rest_read = pacsv.ReadOptions(
+            encoding=read_options.encoding,
+            column_names=head.column_names,
+            block_size=max(chunk_bytes * 2, 1 << 20),
+            use_threads=False,
+        )
         rest_convert = convert_options  # the same conversions, with the first chunk's types fixed
         rest_convert.column_types = head.schema
         if survey is not None:
@@ -192,8 +242,11 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
                 table = parse(chunk, rest_read, rest_convert)
             return dates.convert(table.rename_columns(names))
 
-        with ThreadPoolExecutor(PARSING_THREADS, thread_name_prefix="csv-chunk") as pool, \
-                (ParquetBatchWriter(parquet_path) if survey is None else _Surveyed(survey)) as writer:
+        with (
+            ThreadPoolExecutor(PARSING_THREADS, thread_name_prefix="csv-chunk") as pool,
+            ParquetBatchWriter(parquet_path) if survey is None else _Surveyed(survey) as writer,
+        ):
+
             def keep(converted: tuple[pa.Table, dict[str, tuple[int, int]]]) -> None:
                 nonlocal tables, kept, written
                 table, tally = converted
@@ -228,20 +281,43 @@ def _parse_in_chunks(path: Path, dialect: CsvDialect, parquet_path: Path, max_de
     return table, written
 
 
-def survey_types(path: Path, dialect: CsvDialect, *, max_decompressed: int, nuls: NulCount | None = None,
-                 chunk_bytes: int = CHUNK_BYTES) -> Widened:
+def survey_types(
+    path: Path,
+    dialect: CsvDialect,
+    *,
+    max_decompressed: int,
+    nuls: NulCount | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Widened:
     """A first pass for a file too large to read whole: per column, a type that holds every chunk's values.
 
     Each chunk is read with pyarrow's inference and the types widened (see `wider`); nothing is kept.
     Raises NotSplittable or NotStreamable when the chunked reader cannot take the file.
     """
     if dialect.delimiter == WHITESPACE or dialect.encoding not in _BYTE_SPLITTABLE:
-        raise NotSplittable("the chunked reader cannot take " f"{'runs of spaces' if dialect.delimiter == WHITESPACE else dialect.encoding}")
+        raise NotSplittable(
+            "the chunked reader cannot take "
+            f"{'runs of spaces' if dialect.delimiter == WHITESPACE else dialect.encoding}"
+        )
     found: dict[str, pa.DataType] = {}
     scratch = RaggedLines(PAD, dialect.delimiter, dialect.quote_char, dialect.encoding)  # the real pass rejects lines
     with tempfile.TemporaryDirectory() as unused:
-        _guarded(lambda: _parse_in_chunks(path, dialect, Path(unused) / "unused.parquet", max_decompressed,
-                                          chunk_bytes, scratch, nuls, FollowedFile(path), None, 0, None, found))
+        _guarded(
+            lambda: _parse_in_chunks(
+                path,
+                dialect,
+                Path(unused) / "unused.parquet",
+                max_decompressed,
+                chunk_bytes,
+                scratch,
+                nuls,
+                FollowedFile(path),
+                None,
+                0,
+                None,
+                found,
+            )
+        )
     return Widened(found)
 
 
@@ -252,7 +328,10 @@ def wider(known: pa.DataType, seen: pa.DataType) -> pa.DataType:
         return known
     if pa.types.is_null(known):
         return seen
-    if {pa.types.is_integer(known) or pa.types.is_floating(known), pa.types.is_integer(seen) or pa.types.is_floating(seen)} == {True}:
+    if {
+        pa.types.is_integer(known) or pa.types.is_floating(known),
+        pa.types.is_integer(seen) or pa.types.is_floating(seen),
+    } == {True}:
         return pa.float64()
     return pa.string()
 
@@ -263,7 +342,7 @@ class _Surveyed:
     def __init__(self, types: dict[str, pa.DataType]) -> None:
         self.types = types  # by the file's own column names, as pyarrow's column_types wants them
 
-    def __enter__(self) -> "_Surveyed":
+    def __enter__(self) -> _Surveyed:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -274,10 +353,16 @@ class _Surveyed:
             self.types[name] = wider(self.types[name], seen)
 
 
-
-def _parse_serially(path: Path, dialect: CsvDialect, parquet_path: Path, max_decompressed: int,
-                    ragged: RaggedLines, nuls: NulCount | None, followed: FollowedFile,
-                    keep_bytes: int | None = None) -> pa.Table | None:
+def _parse_serially(
+    path: Path,
+    dialect: CsvDialect,
+    parquet_path: Path,
+    max_decompressed: int,
+    ragged: RaggedLines,
+    nuls: NulCount | None,
+    followed: FollowedFile,
+    keep_bytes: int | None = None,
+) -> pa.Table | None:
     """pyarrow's streaming reader: one block after another, exact for any quoting and encoding.
 
     Rows with another field count cannot be put back into a stream already converted: the
@@ -290,8 +375,9 @@ def _parse_serially(path: Path, dialect: CsvDialect, parquet_path: Path, max_dec
     dates: DatetimeColumns | None = None
     names: list[str] = []
     with open_text_bytes(path, max_decompressed, nuls, followed) as stream, ParquetBatchWriter(parquet_path) as writer:
-        reader = pacsv.open_csv(stream, read_options=read_options, parse_options=parse_options,
-                                convert_options=convert_options)
+        reader = pacsv.open_csv(
+            stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
+        )
         names = reader.schema.names if dialect.has_header else [f"column_{i + 1}" for i in range(len(reader.schema))]
         names = clean_column_names(names)
         for batch in reader:

@@ -1,19 +1,36 @@
 """Semantic types from an Arrow table: what a column means, beyond how it is stored."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 DATETIME_FORMATS = [
-    "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d",
-    "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y",
-    "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y %H:%M",
-    "%b %d, %Y", "%d %b %Y", "%B %d, %Y", "%d %B %Y",
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%b %d, %Y",
+    "%d %b %Y",
+    "%B %d, %Y",
+    "%d %B %Y",
 ]
 _ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key|code)$|^id", re.IGNORECASE)
 IDENTIFIER_MIN_ROWS = 50
@@ -83,7 +100,9 @@ def parse_datetime_strings(column: pa.ChunkedArray, *, min_ratio: float = DATETI
     if best_format is None:
         return None
     parsed = pc.strptime(column, format=best_format, unit="s", error_is_null=True)
-    if not few_enough_unparsed(unparsed_datetimes(column, parsed), len(column) - column.null_count, min_ratio=min_ratio):
+    if not few_enough_unparsed(
+        unparsed_datetimes(column, parsed), len(column) - column.null_count, min_ratio=min_ratio
+    ):
         return None
     return parsed
 
@@ -107,6 +126,7 @@ class ColumnFacts:
 
     The costly exact checks are callables, asked only when the sample cannot settle the answer.
     """
+
     type: pa.DataType
     rows: int
     null_count: int
@@ -127,10 +147,15 @@ def facts_of_column(column: pa.ChunkedArray) -> ColumnFacts:
         values = column.to_numpy()
         return bool(np.all(values[1:] > values[:-1]))
 
-    return ColumnFacts(column.type, len(column), column.null_count,
-                       _sample(column) if len(column) > column.null_count else pa.array([], column.type),
-                       pc.min_max(column).as_py() if integer else None, increasing,
-                       lambda: pc.count_distinct(column).as_py())
+    return ColumnFacts(
+        column.type,
+        len(column),
+        column.null_count,
+        _sample(column) if len(column) > column.null_count else pa.array([], column.type),
+        pc.min_max(column).as_py() if integer else None,
+        increasing,
+        lambda: pc.count_distinct(column).as_py(),
+    )
 
 
 def _is_unique(facts: ColumnFacts) -> bool:
@@ -168,9 +193,12 @@ def semantic_type(name: str, column: pa.ChunkedArray | ColumnFacts) -> str:
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         sample = facts.sample
         mean_length = pc.mean(pc.utf8_length(sample)).as_py() or 0
-        if non_null >= IDENTIFIER_MIN_ROWS and mean_length < TEXT_MIN_MEAN_LENGTH and (
-                not pc.any(pc.match_substring(sample, " ")).as_py() or _ID_NAME.search(name)) \
-                and _is_unique(facts):
+        if (
+            non_null >= IDENTIFIER_MIN_ROWS
+            and mean_length < TEXT_MIN_MEAN_LENGTH
+            and (not pc.any(pc.match_substring(sample, " ")).as_py() or _ID_NAME.search(name))
+            and _is_unique(facts)
+        ):
             return "IDENTIFIER"
         if mean_length >= TEXT_MIN_MEAN_LENGTH:
             return "TEXT"
@@ -182,6 +210,13 @@ def semantic_type(name: str, column: pa.ChunkedArray | ColumnFacts) -> str:
 
 
 def describe_columns(table: pa.Table) -> list[dict[str, Any]]:
-    return [{"name": name, "index": index, "semantic_type": semantic_type(name, table.column(index)),
-             "dtype": physical_dtype(table.column(index).type), "null_count": table.column(index).null_count}
-            for index, name in enumerate(table.column_names)]
+    return [
+        {
+            "name": name,
+            "index": index,
+            "semantic_type": semantic_type(name, table.column(index)),
+            "dtype": physical_dtype(table.column(index).type),
+            "null_count": table.column(index).null_count,
+        }
+        for index, name in enumerate(table.column_names)
+    ]

@@ -1,12 +1,14 @@
 """Event bus carrying messages (plain JSON-able dicts) to subscribers: in-memory in one process,
 Redis pub/sub between replicas and workers (services/jobs/redis_bus.py)."""
+
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 
 @dataclass(eq=False)

@@ -6,6 +6,7 @@ while running one is noticed by our heartbeat deadline (seconds), not Redis' vis
 (an hour): any replica then requeues the job as attempt n+1, and the dead attempt's message, if
 Redis ever redelivers it, finds its attempt gone and does nothing.
 """
+
 from __future__ import annotations
 
 from celery import Celery
@@ -22,13 +23,16 @@ def create_celery(redis_url: str) -> Celery:
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        task_ignore_result=True,           # results live in the job record
+        task_ignore_result=True,  # results live in the job record
         worker_prefetch_multiplier=1,
         # kombu ships no annotations, so its constructors are untyped calls to mypy
-        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
-                     for name in QUEUES],
+        task_queues=[
+            Queue(name, Exchange(name, type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
+            for name in QUEUES
+        ],
         task_default_queue="default",
-        task_serializer="json", accept_content=["json"],
+        task_serializer="json",
+        accept_content=["json"],
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         # Redis has no native priorities: kombu keeps one list per step and serves step 0 first, so a
@@ -40,8 +44,20 @@ def create_celery(redis_url: str) -> Celery:
     return app
 
 
-def send_job(app: Celery, *, job_id: str, attempt: int, queue: str, trace: dict[str, str] | None = None,
-             priority: str | int | None = None) -> None:
+def send_job(
+    app: Celery,
+    *,
+    job_id: str,
+    attempt: int,
+    queue: str,
+    trace: dict[str, str] | None = None,
+    priority: str | int | None = None,
+) -> None:
     """`trace`: the enqueuing request's W3C trace context, so the worker's spans join its trace."""
-    app.send_task(RUN_JOB, args=[job_id, attempt], kwargs={"trace": trace} if trace else None, queue=queue,
-                  priority=celery_priority(priority))
+    app.send_task(
+        RUN_JOB,
+        args=[job_id, attempt],
+        kwargs={"trace": trace} if trace else None,
+        queue=queue,
+        priority=celery_priority(priority),
+    )

@@ -2,6 +2,7 @@
 
 A replica runs nothing itself, so its SIGTERM hands nothing back: whatever workers run goes on.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,16 @@ class CeleryExecutor:
     redispatches_queued = False  # QUEUED jobs wait in the broker, not in this process
     runs_jobs_here = False
 
-    def __init__(self, *, celery: Celery, kinds: dict[str, JobKindSpec], bus: EventBus,
-                 cancels: RedisCancelRequests, workers: RedisWorkerRecords, observer: JobObserver | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        celery: Celery,
+        kinds: dict[str, JobKindSpec],
+        bus: EventBus,
+        cancels: RedisCancelRequests,
+        workers: RedisWorkerRecords,
+        observer: JobObserver | None = None,
+    ) -> None:
         self.celery = celery
         self.kinds = kinds
         self.bus = bus
@@ -41,13 +50,20 @@ class CeleryExecutor:
 
     def dispatch(self, job: Job) -> None:
         # The trace context is read here, in the enqueuing request, not on the sender thread.
-        future = self._sender.submit(send_job, self.celery, job_id=job.id, attempt=job.attempt,
-                                     queue=queue_of(self.kinds, job.kind), trace=self.observer.trace_carrier(),
-                                     priority=job.priority)
+        future = self._sender.submit(
+            send_job,
+            self.celery,
+            job_id=job.id,
+            attempt=job.attempt,
+            queue=queue_of(self.kinds, job.kind),
+            trace=self.observer.trace_carrier(),
+            priority=job.priority,
+        )
 
         def report(sent: Future[Any]) -> None:
             if sent.exception():
                 logger.error("job %s: sending it to Celery failed: %s", job.id, sent.exception())
+
         future.add_done_callback(report)
 
     def is_running_here(self, job_id: str) -> bool:

@@ -6,14 +6,15 @@ heartbeats and cancel checks on the loop. Cancel requests arrive on the bus (and
 Redis at each heartbeat, in case the message was missed); the worker's record in Redis, refreshed
 at each heartbeat, is how replicas see it alive.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import redis.asyncio as redis
 
@@ -48,7 +49,7 @@ class WorkerConfig:
     scratch_root: Path | None = None
     telemetry_path: Path | None = None
     observer: JobObserver | None = None  # metrics and traces of the jobs this worker runs
-    log_level: str = "INFO"               # ASSAY_LOG_LEVEL, for the job processes too
+    log_level: str = "INFO"  # ASSAY_LOG_LEVEL, for the job processes too
     log_format: str = "text"
     retry_backoff: tuple[float, float] = (2.0, 60.0)
     storage: StorageConfig | None = None  # see JobSpec.storage
@@ -64,8 +65,12 @@ class WorkerRuntime:
     def start(self) -> None:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=60)
-        logger.info("worker %s ready: queues %s, %d at once", self.config.name, ",".join(self.config.queues),
-                    self.config.concurrency)
+        logger.info(
+            "worker %s ready: queues %s, %d at once",
+            self.config.name,
+            ",".join(self.config.queues),
+            self.config.concurrency,
+        )
 
     async def _start(self) -> None:
         config = self.config
@@ -76,22 +81,39 @@ class WorkerRuntime:
         await self.bus.start()
         self.records = RedisWorkerRecords(self.client, ttl_seconds=3 * config.heartbeat_seconds)
         cancels = RedisCancelRequests(self.client)
-        pool = ProcessExecutor(max_workers=config.concurrency, grace_seconds=config.grace_seconds, preload=config.preload,
-                               memory_mb=config.memory_mb, scratch_root=config.scratch_root, log_level=config.log_level,
-                               log_format=config.log_format, storage=config.storage)
-        self.runner = JobRunner(sessions=self.sessions, bus=self.bus, pool=pool, kinds=config.kinds,
-                                timeout_for=config.timeout_for, heartbeat_seconds=config.heartbeat_seconds,
-                                telemetry_path=config.telemetry_path, cancel_poll=cancels.pending,
-                                on_beat=self._write_record, max_result_bytes=config.max_result_bytes,
-                                max_log_chars=config.max_log_chars, observer=config.observer,
-                                retry_backoff=config.retry_backoff)
+        pool = ProcessExecutor(
+            max_workers=config.concurrency,
+            grace_seconds=config.grace_seconds,
+            preload=config.preload,
+            memory_mb=config.memory_mb,
+            scratch_root=config.scratch_root,
+            log_level=config.log_level,
+            log_format=config.log_format,
+            storage=config.storage,
+        )
+        self.runner = JobRunner(
+            sessions=self.sessions,
+            bus=self.bus,
+            pool=pool,
+            kinds=config.kinds,
+            timeout_for=config.timeout_for,
+            heartbeat_seconds=config.heartbeat_seconds,
+            telemetry_path=config.telemetry_path,
+            cancel_poll=cancels.pending,
+            on_beat=self._write_record,
+            max_result_bytes=config.max_result_bytes,
+            max_log_chars=config.max_log_chars,
+            observer=config.observer,
+            retry_backoff=config.retry_backoff,
+        )
         await self.runner.start()
         await self._write_record([])
         self._control = asyncio.create_task(self._follow_cancels(), name="assay-worker-cancels")
 
     async def _write_record(self, running: list[str]) -> None:
-        await self.records.write(self.config.name, queues=self.config.queues, concurrency=self.config.concurrency,
-                                 running=running)
+        await self.records.write(
+            self.config.name, queues=self.config.queues, concurrency=self.config.concurrency, running=running
+        )
 
     async def _follow_cancels(self) -> None:
         with self.bus.subscribe(CONTROL_CHANNEL) as requests:

@@ -1,10 +1,11 @@
 """What a job body sees: its parameters and a way to report. Messages go to the engine over a pipe."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
-
+from typing import Any
 
 # What a job body sends the engine over the pipe: a tag ("log", "progress", "stage", "result", ...) and
 # that tag's fields. Tuples pickle cheaply; each reader unpacks by the tag.
@@ -24,11 +25,19 @@ class NeedsInput(Exception):
 
 
 class JobContext:
-    def __init__(self, *, job_id: str, params: dict[str, Any], send: Callable[[WorkerMessage], None],
-                 is_cancelled: Callable[[], bool], memory_mb: int = 2048, scratch_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        params: dict[str, Any],
+        send: Callable[[WorkerMessage], None],
+        is_cancelled: Callable[[], bool],
+        memory_mb: int = 2048,
+        scratch_dir: Path | None = None,
+    ) -> None:
         self.job_id = job_id
-        self.memory_mb = memory_mb        # the memory budget this job must keep within (ASSAY_JOB_MEMORY_MB)
-        self.scratch_dir = scratch_dir    # private spill space, removed by the executor when the job ends
+        self.memory_mb = memory_mb  # the memory budget this job must keep within (ASSAY_JOB_MEMORY_MB)
+        self.scratch_dir = scratch_dir  # private spill space, removed by the executor when the job ends
         self.params = params
         self._send = send
         self._is_cancelled = is_cancelled
@@ -46,7 +55,9 @@ class JobContext:
 
     def note(self, *, tools: list[str] | None = None, features: list[str] | None = None) -> None:
         """Add to the job's telemetry what it chose: tools (algorithms tried, steps applied) and features used."""
-        self._send(("telemetry", {"tools": [str(t) for t in tools or []], "features": [str(f) for f in features or []]}))
+        self._send(
+            ("telemetry", {"tools": [str(t) for t in tools or []], "features": [str(f) for f in features or []]})
+        )
 
     def ask(self, question: str, choices: list[str]) -> None:
         """Pause for the user's answer; the job runs again with params["answer"] once it comes."""
@@ -59,4 +70,4 @@ class JobContext:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()

@@ -3,6 +3,7 @@
 Only what the job engine knows: its process (local executor) or the Celery worker that reported it
 (scaled out), its cancel flag and its subscribers here. Domain files are checked elsewhere.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,14 +16,14 @@ from services.jobs.engine import JobEngine
 
 @dataclass
 class JobWhereabouts:
-    replica: str                 # this server process, which answers the question
-    running_here: bool           # driven by this replica's runner
-    worker: str | None           # the worker running it: this replica's local pool, or a Celery worker's record
-    pid: int | None              # its process, when it runs on this machine
+    replica: str  # this server process, which answers the question
+    running_here: bool  # driven by this replica's runner
+    worker: str | None  # the worker running it: this replica's local pool, or a Celery worker's record
+    pid: int | None  # its process, when it runs on this machine
     process_alive: bool | None
-    waiting_for_slot: bool       # queued here behind ASSAY_MAX_CONCURRENT_JOBS
+    waiting_for_slot: bool  # queued here behind ASSAY_MAX_CONCURRENT_JOBS
     cancel_requested: bool
-    subscribers_here: int        # jobEvents streams of this job open on this replica
+    subscribers_here: int  # jobEvents streams of this job open on this replica
 
 
 def replica_name() -> str:
@@ -41,8 +42,9 @@ async def locate_job(engine: JobEngine, job_id: str) -> JobWhereabouts:
             worker = f"local@{replica_name()}"
     # The pool forgets a job once its process has exited; the runner still knows it is stopping until the
     # CANCELLED status is written, and a debug view read in between must not say no cancel was asked for.
-    cancel_requested = bool(process.get("cancel_requested")) or bool(runner is not None and hasattr(runner, "stopping")
-                                                                     and runner.stopping(job_id))
+    cancel_requested = bool(process.get("cancel_requested")) or bool(
+        runner is not None and hasattr(runner, "stopping") and runner.stopping(job_id)
+    )
     cancels = getattr(executor, "cancels", None)  # scaled out: the flag lives in Redis
     if cancels is not None:
         cancel_requested = cancel_requested or job_id in await cancels.pending([job_id])
@@ -52,7 +54,13 @@ async def locate_job(engine: JobEngine, job_id: str) -> JobWhereabouts:
                 worker = record["name"]
                 break
     subscribers = getattr(engine.bus, "subscribers_of", None)
-    return JobWhereabouts(replica=replica_name(), running_here=here, worker=worker, pid=process.get("pid"),
-                          process_alive=process.get("process_alive"),
-                          waiting_for_slot=bool(process.get("waiting_for_slot")), cancel_requested=cancel_requested,
-                          subscribers_here=subscribers(job_channel(job_id)) if subscribers else 0)
+    return JobWhereabouts(
+        replica=replica_name(),
+        running_here=here,
+        worker=worker,
+        pid=process.get("pid"),
+        process_alive=process.get("process_alive"),
+        waiting_for_slot=bool(process.get("waiting_for_slot")),
+        cancel_requested=cancel_requested,
+        subscribers_here=subscribers(job_channel(job_id)) if subscribers else 0,
+    )

@@ -4,6 +4,7 @@ Replicas never drive a running job themselves: the executor's runner owns it (se
 Any replica can serve any job; what they do to a job record is compare-and-set, so N replicas
 doing it at once do it once.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -62,9 +63,18 @@ class Executor(Protocol):
 
 
 class JobEngine:
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], bus: EventBus, executor: Executor,
-                 kinds: dict[str, JobKindSpec], heartbeat_seconds: float = 2.0, max_attempts: int = 2,
-                 needs_input_timeout: float = 86400, resend_queued_after: float = 600) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        executor: Executor,
+        kinds: dict[str, JobKindSpec],
+        heartbeat_seconds: float = 2.0,
+        max_attempts: int = 2,
+        needs_input_timeout: float = 86400,
+        resend_queued_after: float = 600,
+    ) -> None:
         self.sessions = sessions
         self.bus = bus
         self.executor = executor
@@ -103,8 +113,16 @@ class JobEngine:
         return self.executor.active_job_ids
 
     # ------------------------------------------------------------------ API
-    async def enqueue(self, session: AsyncSession, *, owner_id: str, kind: str, params: dict[str, Any],
-                      dataset_id: str | None = None, priority: Priority | None = None) -> Job:
+    async def enqueue(
+        self,
+        session: AsyncSession,
+        *,
+        owner_id: str,
+        kind: str,
+        params: dict[str, Any],
+        dataset_id: str | None = None,
+        priority: Priority | None = None,
+    ) -> Job:
         """Persist a QUEUED job (the caller commits, then calls `launch`). Without `priority`, the one the
         current operation asked for (services/jobs/priority.py: `requesting`), NORMAL by default."""
         chosen = priority if priority is not None else requested.get()
@@ -129,8 +147,13 @@ class JobEngine:
                 if job.status == JobStatus.RUNNING:
                     await self.executor.request_cancel(job.id, reason)
                     return job
-                if await transition(session, job, JobStatus.CANCELLED,
-                                    from_statuses=(JobStatus.QUEUED, JobStatus.NEEDS_INPUT), error=reason):
+                if await transition(
+                    session,
+                    job,
+                    JobStatus.CANCELLED,
+                    from_statuses=(JobStatus.QUEUED, JobStatus.NEEDS_INPUT),
+                    error=reason,
+                ):
                     await finish_job(session, job, None, success=False, kinds=self.kinds, bus=self.bus)
                     return job
         return job
@@ -142,8 +165,15 @@ class JobEngine:
             if job is None:
                 return None
             params = {**job.params, "answer": answer}
-            if not await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.NEEDS_INPUT,),
-                                    params=params, question=None, choices=None):
+            if not await transition(
+                session,
+                job,
+                JobStatus.QUEUED,
+                from_statuses=(JobStatus.NEEDS_INPUT,),
+                params=params,
+                question=None,
+                choices=None,
+            ):
                 return None
             await append_log(session, job, "INFO", f"Answered: {answer}")
             await session.commit()
@@ -154,12 +184,14 @@ class JobEngine:
         """Jobs left waiting for an answer longer than `needs_input_timeout` end CANCELLED with the reason."""
         limit = utcnow() - timedelta(seconds=self.needs_input_timeout)
         async with self.sessions() as session:
-            waiting = (await session.exec(select(Job).where(Job.status == JobStatus.NEEDS_INPUT,
-                                                            col(Job.updated_at) < limit))).all()
+            waiting = (
+                await session.exec(select(Job).where(Job.status == JobStatus.NEEDS_INPUT, col(Job.updated_at) < limit))
+            ).all()
             for job in waiting:
                 reason = f"No answer within {self.needs_input_timeout:g} s"
-                if await transition(session, job, JobStatus.CANCELLED, from_statuses=(JobStatus.NEEDS_INPUT,),
-                                    error=reason):
+                if await transition(
+                    session, job, JobStatus.CANCELLED, from_statuses=(JobStatus.NEEDS_INPUT,), error=reason
+                ):
                     await finish_job(session, job, None, success=False, kinds=self.kinds, bus=self.bus)
 
     # ------------------------------------------------------------------ recovery
@@ -207,12 +239,20 @@ class JobEngine:
         waited_since = utcnow() - timedelta(seconds=self.resend_queued_after)
         resent: list[Job] = []
         async with self.sessions() as session:
-            waiting = (await session.exec(select(Job).where(Job.status == JobStatus.QUEUED, col(Job.updated_at) < waited_since)
-                                          .limit(500))).all()
+            waiting = (
+                await session.exec(
+                    select(Job).where(Job.status == JobStatus.QUEUED, col(Job.updated_at) < waited_since).limit(500)
+                )
+            ).all()
             for job in waiting:  # the compare-and-set bumps updated_at: one replica sends it, once per interval
                 if await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.QUEUED,)):
-                    await append_log(session, job, "WARNING", f"Still queued after {self.resend_queued_after:g} s; "
-                                     "sent to the queue again in case its message was lost")
+                    await append_log(
+                        session,
+                        job,
+                        "WARNING",
+                        f"Still queued after {self.resend_queued_after:g} s; "
+                        "sent to the queue again in case its message was lost",
+                    )
                     await session.commit()
                     resent.append(job)
         for job in resent:
@@ -221,16 +261,35 @@ class JobEngine:
     async def _recover_running(self, session: AsyncSession, job: Job, to_launch: list[Job]) -> None:
         # Re-runs after transient failures (job.retries) have their own limit: they do not use up these.
         if job.attempt - job.retries < self.max_attempts:
-            requeued = await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.RUNNING,),
-                                        attempt=job.attempt + 1, started_at=None, timeline=close_timeline(job.timeline),
-                                        attempts=ended_attempt(job, "WORKER_LOST", error="Its worker or server stopped"))
+            requeued = await transition(
+                session,
+                job,
+                JobStatus.QUEUED,
+                from_statuses=(JobStatus.RUNNING,),
+                attempt=job.attempt + 1,
+                started_at=None,
+                timeline=close_timeline(job.timeline),
+                attempts=ended_attempt(job, "WORKER_LOST", error="Its worker or server stopped"),
+            )
             if requeued:
-                await append_log(session, job, "WARNING", "The worker or server running this job stopped; running it again "
-                                 f"(attempt {job.attempt - job.retries} of {self.max_attempts})")
+                await append_log(
+                    session,
+                    job,
+                    "WARNING",
+                    "The worker or server running this job stopped; running it again "
+                    f"(attempt {job.attempt - job.retries} of {self.max_attempts})",
+                )
                 await session.commit()
                 to_launch.append(job)
             return
         reason = f"Its worker or server stopped while this job ran, {job.attempt} time(s); giving up"
-        if await transition(session, job, JobStatus.FAILED, from_statuses=(JobStatus.RUNNING,), error=reason,
-                            timeline=close_timeline(job.timeline), attempts=ended_attempt(job, "WORKER_LOST", error=reason)):
+        if await transition(
+            session,
+            job,
+            JobStatus.FAILED,
+            from_statuses=(JobStatus.RUNNING,),
+            error=reason,
+            timeline=close_timeline(job.timeline),
+            attempts=ended_attempt(job, "WORKER_LOST", error=reason),
+        ):
             await finish_job(session, job, None, success=False, kinds=self.kinds, bus=self.bus)

@@ -4,10 +4,12 @@ Whoever publishes (a worker, a replica) and whoever relays (any replica) share n
 message per publish: {"job": {the job's state}, "events": [{"kind": LOG|PROGRESS|STATUS,
 "log": {...} | None, "final": bool}, ...]} (the snapshot once, however many lines came together).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from services.jobs.bus import EventBus, job_channel, user_channel
 from services.storage.tables import Job, JobLog
@@ -20,15 +22,29 @@ def job_json(job: Job) -> dict[str, Any]:
 
 
 def log_json(log: JobLog) -> dict[str, Any]:
-    return {"job_id": log.job_id, "seq": log.seq, "time": log.time.isoformat(), "level": log.level,
-            "stage": log.stage, "message": log.message}
+    return {
+        "job_id": log.job_id,
+        "seq": log.seq,
+        "time": log.time.isoformat(),
+        "level": log.level,
+        "stage": log.stage,
+        "message": log.message,
+    }
 
 
 def publish_job_events(bus: EventBus, job: Job, events: Sequence[dict[str, Any]]) -> None:
     """One delivery per call on the job's and the owner's channels: what came together arrives together."""
-    message = {"job": job_json(job), "events": [
-        {"kind": e["kind"], "log": log_json(e["log"]) if e.get("log") is not None else None,
-         "final": bool(e.get("final", False))} for e in events]}
+    message = {
+        "job": job_json(job),
+        "events": [
+            {
+                "kind": e["kind"],
+                "log": log_json(e["log"]) if e.get("log") is not None else None,
+                "final": bool(e.get("final", False)),
+            }
+            for e in events
+        ],
+    }
     bus.publish(job_channel(job.id), message)
     bus.publish(user_channel(job.owner_id), message)
 
@@ -52,5 +68,12 @@ def log_from_json(data: dict[str, Any]) -> JobLog:
 def decode_message(message: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     """Rows for the schema layer, built once per delivery and shared by every subscriber."""
     job = job_from_json(message["job"])
-    return tuple({"kind": e["kind"], "job": job, "log": log_from_json(e["log"]) if e["log"] is not None else None,
-                  "final": e["final"]} for e in message["events"])
+    return tuple(
+        {
+            "kind": e["kind"],
+            "job": job,
+            "log": log_from_json(e["log"]) if e["log"] is not None else None,
+            "final": e["final"],
+        }
+        for e in message["events"]
+    )

@@ -1,4 +1,5 @@
 """Executors run job bodies away from the event loop. The engine sees only the `Executor` interface."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,17 +8,18 @@ import importlib
 import json
 import logging
 import multiprocessing
-import threading
-from multiprocessing import forkserver
 import os
 import shutil
 import signal
+import threading
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from services.errors import ErrorCode, ServiceError
 from services.jobs.context import JobCancelled, JobContext, NeedsInput, WorkerMessage
@@ -29,32 +31,32 @@ from services.storage.objects import StorageConfig
 logger = logging.getLogger("assay.jobs")
 
 
-
 @dataclass
 class JobSpec:
     job_id: str
-    work: str                      # "module:function" of the job body
+    work: str  # "module:function" of the job body
     params: dict[str, Any]
-    memory_mb: int = 2048          # the job's memory budget (ASSAY_JOB_MEMORY_MB); the body keeps within it
-    scratch_dir: str | None = None # where the body may spill; removed when the job process ends
-    priority: int = 1              # services.jobs.priority.Priority: higher waits less for a free slot
-    log_level: str = "INFO"        # ASSAY_LOG_LEVEL: the job process's own Python logging
-    log_format: str = "text"       # ASSAY_LOG_FORMAT: its lines look like the server's
+    memory_mb: int = 2048  # the job's memory budget (ASSAY_JOB_MEMORY_MB); the body keeps within it
+    scratch_dir: str | None = None  # where the body may spill; removed when the job process ends
+    priority: int = 1  # services.jobs.priority.Priority: higher waits less for a free slot
+    log_level: str = "INFO"  # ASSAY_LOG_LEVEL: the job process's own Python logging
+    log_format: str = "text"  # ASSAY_LOG_FORMAT: its lines look like the server's
     storage: StorageConfig | None = None  # where files are kept, when in an object store (ASSAY_STORAGE_URL)
 
 
 @dataclass
 class WorkerOutcome:
-    status: str                    # "succeeded", "failed", "cancelled" or "needs_input"
+    status: str  # "succeeded", "failed", "cancelled" or "needs_input"
     result: dict[str, Any] | None = None
     error: str | None = None
     code: ErrorCode | None = None
-    transient: bool = False        # failed in a way that may pass (services/jobs/retry.py): worth another try
+    transient: bool = False  # failed in a way that may pass (services/jobs/retry.py): worth another try
 
 
 class Executor(Protocol):
-    async def submit(self, spec: JobSpec, *, on_start: Callable[[], Awaitable[bool]],
-                     on_message: Callable[[WorkerMessage], None]) -> WorkerOutcome:
+    async def submit(
+        self, spec: JobSpec, *, on_start: Callable[[], Awaitable[bool]], on_message: Callable[[WorkerMessage], None]
+    ) -> WorkerOutcome:
         """Wait for capacity, call on_start (False aborts), run the body, stream its messages, return its end."""
 
     def cancel(self, job_id: str) -> None:
@@ -86,10 +88,16 @@ def worker_main(spec: JobSpec, connection: Connection, cancel_event: EventType) 
     staged = None
     if spec.storage is not None:  # inputs come from the store, outputs go back to it (services/storage/staging)
         from services.storage.staging import JobFiles
+
         staged = JobFiles(spec.storage, spec.params, job_id=spec.job_id)
-    context = JobContext(job_id=spec.job_id, params=staged.params if staged else spec.params, send=connection.send,
-                         is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent,
-                         memory_mb=spec.memory_mb, scratch_dir=Path(spec.scratch_dir) if spec.scratch_dir else None)
+    context = JobContext(
+        job_id=spec.job_id,
+        params=staged.params if staged else spec.params,
+        send=connection.send,
+        is_cancelled=lambda: cancel_event.is_set() or os.getppid() != parent,
+        memory_mb=spec.memory_mb,
+        scratch_dir=Path(spec.scratch_dir) if spec.scratch_dir else None,
+    )
     guard = MemoryGuard(spec.memory_mb).__enter__()  # OVER_BUDGET rather than the kernel's OOM killer
     try:
         if staged is not None:
@@ -113,8 +121,16 @@ def worker_main(spec: JobSpec, connection: Connection, cancel_event: EventType) 
         if (budget_error := guard.error(exc)) is not None:
             connection.send(("error", budget_error.code, budget_error.message, None, budget_error.details, False))
             return
-        connection.send(("error", ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}", traceback.format_exc(), None,
-                         is_transient(exc)))
+        connection.send(
+            (
+                "error",
+                ErrorCode.INTERNAL,
+                f"{type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+                None,
+                is_transient(exc),
+            )
+        )
     finally:
         connection.close()
 
@@ -127,9 +143,17 @@ class _JobJsonFormatter(logging.Formatter):
         self.job_id = job_id
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-                "message": record.getMessage(), "request_id": None, "user_id": None, "operation_name": None,
-                "job_id": self.job_id, "trace_id": None}
+        line = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": None,
+            "user_id": None,
+            "operation_name": None,
+            "job_id": self.job_id,
+            "trace_id": None,
+        }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
@@ -139,16 +163,24 @@ def _configure_job_logging(spec: JobSpec) -> None:
     """The fork server is a fresh interpreter: the server's logging setup did not come along, so a job process
     sets up its own at ASSAY_LOG_LEVEL, in the server's format."""
     handler = logging.StreamHandler()
-    handler.setFormatter(_JobJsonFormatter(spec.job_id) if spec.log_format == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s [job %(process)d]: %(message)s"))
+    handler.setFormatter(
+        _JobJsonFormatter(spec.job_id)
+        if spec.log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s [job %(process)d]: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(spec.log_level)
     logging.getLogger("assay.jobs").debug("job %s: its process %d started", spec.job_id, os.getpid())
 
 
-def _read_messages(receiver: Connection, job_id: str, loop: asyncio.AbstractEventLoop,
-                   on_message: Callable[[WorkerMessage], None], ended: asyncio.Future[list[WorkerMessage]]) -> None:
+def _read_messages(
+    receiver: Connection,
+    job_id: str,
+    loop: asyncio.AbstractEventLoop,
+    on_message: Callable[[WorkerMessage], None],
+    ended: asyncio.Future[list[WorkerMessage]],
+) -> None:
     """Reads a worker's messages until its end of the pipe closes; the loop gets them in order, then `ended`.
 
     Runs on a thread of its own, which owns `receiver`: it is closed here, never under a blocked read.
@@ -164,8 +196,13 @@ def _read_messages(receiver: Connection, job_id: str, loop: asyncio.AbstractEven
                 break
             except Exception as exc:  # framing is intact (the bytes were read); the job must fail saying so
                 logger.exception("job %s: a message from its worker could not be read", job_id)
-                unreadable = ("error", ErrorCode.INTERNAL,
-                              f"A message from the job could not be received ({type(exc).__name__})", None, None)
+                unreadable = (
+                    "error",
+                    ErrorCode.INTERNAL,
+                    f"A message from the job could not be received ({type(exc).__name__})",
+                    None,
+                    None,
+                )
                 continue
             if message[0] in ("result", "error", "cancelled", "needs_input"):
                 final.append(message)
@@ -179,10 +216,8 @@ def _read_messages(receiver: Connection, job_id: str, loop: asyncio.AbstractEven
 
 
 def _call_on_loop(loop: asyncio.AbstractEventLoop, function: Callable[..., None], *args: Any) -> None:
-    try:
+    with contextlib.suppress(RuntimeError):  # the loop closed (the server stopped): nobody is left to tell
         loop.call_soon_threadsafe(function, *args)
-    except RuntimeError:  # the loop closed (the server stopped): nobody is left to tell
-        pass
 
 
 def _finish(ended: asyncio.Future[list[WorkerMessage]], final: list[WorkerMessage]) -> None:
@@ -207,10 +242,10 @@ class ProcessExecutor:
     max_workers: int = 2
     grace_seconds: float = 2.0
     preload: list[str] = field(default_factory=list)  # modules the fork server imports once (the registry's)
-    memory_mb: int = 2048              # each job's memory budget, handed to its body
-    scratch_root: Path | None = None   # each job spills under scratch_root/<job id>, removed when it ends
-    log_level: str = "INFO"            # ASSAY_LOG_LEVEL, applied in each job process
-    log_format: str = "text"           # ASSAY_LOG_FORMAT, likewise
+    memory_mb: int = 2048  # each job's memory budget, handed to its body
+    scratch_root: Path | None = None  # each job spills under scratch_root/<job id>, removed when it ends
+    log_level: str = "INFO"  # ASSAY_LOG_LEVEL, applied in each job process
+    log_format: str = "text"  # ASSAY_LOG_FORMAT, likewise
     storage: StorageConfig | None = None  # see JobSpec.storage
     _slots: PrioritySlots | None = None
     _running: dict[str, _Running] = field(default_factory=dict)
@@ -240,13 +275,17 @@ class ProcessExecutor:
         """What this executor holds for one job (the admin debug view): its process and cancel flag."""
         running = self._running.get(job_id)
         process = running.process if running is not None else None
-        return {"waiting_for_slot": job_id in self._waiting, "pid": getattr(process, "pid", None),
-                "process_alive": process.is_alive() if process is not None and process.pid is not None else None,
-                "cancel_requested": (running is not None and (running.stop_requested or running.cancel_event.is_set()))
-                                    or job_id in self._cancelled_while_waiting}
+        return {
+            "waiting_for_slot": job_id in self._waiting,
+            "pid": getattr(process, "pid", None),
+            "process_alive": process.is_alive() if process is not None and process.pid is not None else None,
+            "cancel_requested": (running is not None and (running.stop_requested or running.cancel_event.is_set()))
+            or job_id in self._cancelled_while_waiting,
+        }
 
-    async def submit(self, spec: JobSpec, *, on_start: Callable[[], Awaitable[bool]],
-                     on_message: Callable[[WorkerMessage], None]) -> WorkerOutcome:
+    async def submit(
+        self, spec: JobSpec, *, on_start: Callable[[], Awaitable[bool]], on_message: Callable[[WorkerMessage], None]
+    ) -> WorkerOutcome:
         if self._slots is None:
             self._slots = PrioritySlots(self.max_workers)
         self._waiting.add(spec.job_id)
@@ -262,8 +301,14 @@ class ProcessExecutor:
 
     async def _run(self, spec: JobSpec, on_message: Callable[[WorkerMessage], None]) -> WorkerOutcome:
         scratch = self.scratch_root / spec.job_id if self.scratch_root else None
-        spec = replace(spec, memory_mb=self.memory_mb, scratch_dir=str(scratch) if scratch else None,
-                       log_level=self.log_level, log_format=self.log_format, storage=self.storage)
+        spec = replace(
+            spec,
+            memory_mb=self.memory_mb,
+            scratch_dir=str(scratch) if scratch else None,
+            log_level=self.log_level,
+            log_format=self.log_format,
+            storage=self.storage,
+        )
         try:
             return await self._run_process(spec, on_message)
         finally:
@@ -274,8 +319,9 @@ class ProcessExecutor:
         loop = asyncio.get_running_loop()
         receiver, sender = self._mp.Pipe(duplex=False)
         cancel_event = self._mp.Event()
-        process = self._mp.Process(target=worker_main, args=(spec, sender, cancel_event), daemon=True,
-                                   name=f"assay-job-{spec.job_id[:8]}")
+        process = self._mp.Process(
+            target=worker_main, args=(spec, sender, cancel_event), daemon=True, name=f"assay-job-{spec.job_id[:8]}"
+        )
         # Registered before the (slow, off-loop) start, so a cancel that arrives meanwhile is not lost.
         running = self._running[spec.job_id] = _Running(process, cancel_event)
         try:
@@ -293,8 +339,12 @@ class ProcessExecutor:
         # message larger than what is in the pipe then raised BlockingIOError mid-message, read as the end:
         # a wide table's result was lost ("exited unexpectedly (code 0)", or code None when the worker
         # stayed blocked writing the rest). Blocking reads on a thread also keep big results off the loop.
-        reader = threading.Thread(target=_read_messages, args=(receiver, spec.job_id, loop, on_message, ended),
-                                  name=f"assay-job-reader-{spec.job_id[:8]}", daemon=True)
+        reader = threading.Thread(
+            target=_read_messages,
+            args=(receiver, spec.job_id, loop, on_message, ended),
+            name=f"assay-job-reader-{spec.job_id[:8]}",
+            daemon=True,
+        )
         reader.start()
         try:
             final = await ended
@@ -318,14 +368,20 @@ class ProcessExecutor:
             code, message, trace, details, *transient = rest
             if trace:
                 logger.error("job body failed:\n%s", trace)
-            return WorkerOutcome("failed", code=code, error=message, result=details, transient=bool(transient and transient[0]))
+            return WorkerOutcome(
+                "failed", code=code, error=message, result=details, transient=bool(transient and transient[0])
+            )
         if stop_requested:
             return WorkerOutcome("cancelled")
-        killed = ("; it was killed (SIGKILL), as the kernel's out-of-memory killer does when the machine runs out of "
-                  "memory: the jobs running at once may need more than it has (ASSAY_JOB_MEMORY_MB each)"
-                  if exitcode == -signal.SIGKILL else "")
-        return WorkerOutcome("failed", code=ErrorCode.INTERNAL,
-                             error=f"The worker process exited unexpectedly (code {exitcode}){killed}")
+        killed = (
+            "; it was killed (SIGKILL), as the kernel's out-of-memory killer does when the machine runs out of "
+            "memory: the jobs running at once may need more than it has (ASSAY_JOB_MEMORY_MB each)"
+            if exitcode == -signal.SIGKILL
+            else ""
+        )
+        return WorkerOutcome(
+            "failed", code=ErrorCode.INTERNAL, error=f"The worker process exited unexpectedly (code {exitcode}){killed}"
+        )
 
     def cancel(self, job_id: str) -> None:
         if job_id in self._waiting:

@@ -1,10 +1,12 @@
 """What a job kind is: its body, its end hooks and its queue. Each domain declares its own kinds;
 the server and worker entry points assemble them (services/jobs knows no domain)."""
+
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,12 +23,12 @@ QUEUES = ("ingest", "analysis", "modeling", "imputation", "default")
 class JobKindSpec:
     """How to run one kind of job: its body, and what its end means for the objects it touches."""
 
-    work: str                       # "module:function" of the body; the module is preloaded by workers
+    work: str  # "module:function" of the body; the module is preloaded by workers
     on_success: Finisher
-    on_failure: Finisher            # also on cancel and timeout: removes partial outputs
+    on_failure: Finisher  # also on cancel and timeout: removes partial outputs
     on_start: Finisher | None = None
     queue: str = "default"
-    preload: tuple[str, ...] = ()   # more modules workers import once before any job (warm-ups)
+    preload: tuple[str, ...] = ()  # more modules workers import once before any job (warm-ups)
     # Re-runs after a transient failure (services/jobs/retry.py: a lost connection, a source timing out),
     # with exponential backoff; 0 fails such a job at once like any other failure.
     max_retries: int = 2
@@ -34,7 +36,7 @@ class JobKindSpec:
     result: type[BaseModel] | None = None
     # For a kind whose product is one file: where a SUCCEEDED job of it left it, served by /files/jobs/{id}
     # to its owner (server/routes.py), so a new file-making kind needs no route of its own.
-    file: Callable[[Path, Job], "JobFile | None"] | None = None
+    file: Callable[[Path, Job], JobFile | None] | None = None
 
     @property
     def module(self) -> str:

@@ -3,6 +3,7 @@
 Its runner drives jobs in worker processes forked from a warm fork server (milliseconds to start),
 at most `max_workers` at once; a SIGTERM hands running jobs back to the queue for the next start.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,9 @@ class LocalExecutor:
             return
         async with self.runner.sessions() as session:  # RUNNING, yet nobody here drives it: an orphan
             job = await session.get(Job, job_id)
-            if job and await transition(session, job, JobStatus.CANCELLED, from_statuses=(JobStatus.RUNNING,),
-                                            error=reason):
+            if job and await transition(
+                session, job, JobStatus.CANCELLED, from_statuses=(JobStatus.RUNNING,), error=reason
+            ):
                 await finish_job(session, job, None, success=False, kinds=self.runner.kinds, bus=self.runner.bus)
 
     def announce_shutdown(self) -> None:
@@ -63,5 +65,11 @@ class LocalExecutor:
         return self.runner.pool.max_workers
 
     async def live_workers(self) -> list[dict[str, Any]]:
-        return [{"name": f"local@{socket.gethostname()}:{os.getpid()}", "queues": list(QUEUES),
-                 "concurrency": self.workers, "running": self.runner.running_job_ids}]
+        return [
+            {
+                "name": f"local@{socket.gethostname()}:{os.getpid()}",
+                "queues": list(QUEUES),
+                "concurrency": self.workers,
+                "running": self.runner.running_job_ids,
+            }
+        ]

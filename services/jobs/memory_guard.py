@@ -15,8 +15,10 @@ A failed allocation is a MemoryError in Python, numpy and pandas, and an OutOfMe
 the body unwinds through its `finally` blocks and atomic outputs, so nothing half-written is left, and the
 job fails with OVER_BUDGET naming the budget, rather than the kernel's OOM killer ending the process.
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import threading
@@ -25,9 +27,9 @@ from typing import Any
 from services.errors import ServiceError, over_budget
 
 MB = 2**20
-HARD_FACTOR = 2           # the hard limit: the budget this many times over ...
-HARD_MIN_EXTRA_MB = 512   # ... and at least the budget plus this much (room for libraries on a small budget)
-REPORT_HEADROOM_MB = 32   # left mappable after the limit is reached, so the failure can still be reported
+HARD_FACTOR = 2  # the hard limit: the budget this many times over ...
+HARD_MIN_EXTRA_MB = 512  # ... and at least the budget plus this much (room for libraries on a small budget)
+REPORT_HEADROOM_MB = 32  # left mappable after the limit is reached, so the failure can still be reported
 INTERVAL_SECONDS = 0.02
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -58,7 +60,7 @@ class MemoryGuard:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="assay-memory-guard", daemon=True)
 
-    def __enter__(self) -> "MemoryGuard":
+    def __enter__(self) -> MemoryGuard:
         self._set_data_limit(self._ceiling)
         self._thread.start()
         return self
@@ -70,10 +72,8 @@ class MemoryGuard:
 
     def release(self) -> None:
         """The process's own limit back, so the failure (and whatever follows) can be reported."""
-        try:
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_DATA, self._original)
-        except (ValueError, OSError):
-            pass
 
     def _set_data_limit(self, limit: int) -> None:
         hard = self._original[1]
@@ -82,10 +82,8 @@ class MemoryGuard:
         current = self._original[0]
         if current != resource.RLIM_INFINITY:
             limit = min(limit, current)  # never looser than the limit the process was given
-        try:
+        with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
-        except (ValueError, OSError):
-            pass
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):
@@ -103,19 +101,26 @@ class MemoryGuard:
         self.release()
         if self.tripped_at is None and not isinstance(cause, MemoryError):  # DuckDB at its own memory_limit
             from services import dataplane
+
             return dataplane.over_budget(self.memory_mb, "The job", cause)
         grown = (max(self.peak_rss, self.tripped_at or 0) - self.start_rss) / MB
         hard = hard_limit_mb(self.memory_mb)
         if self.tripped_at is not None:
             detail = f": it grew by {grown:,.0f} MB and was stopped at its hard limit of {hard:,} MB above its start"
         else:
-            detail = (f": an allocation was refused {grown:,.0f} MB above its start (a job may map at most "
-                      f"{2 * hard:,} MB more than it started with)")
+            detail = (
+                f": an allocation was refused {grown:,.0f} MB above its start (a job may map at most "
+                f"{2 * hard:,} MB more than it started with)"
+            )
         return over_budget(self.memory_mb, "The job", detail=f"{detail} ({type(cause or exc).__name__})")
 
     def summary(self) -> dict[str, Any]:
-        return {"start_mb": round(self.start_rss / MB), "peak_mb": round(self.peak_rss / MB),
-                "limit_mb": round(self.limit_bytes / MB), "tripped": self.tripped_at is not None}
+        return {
+            "start_mb": round(self.start_rss / MB),
+            "peak_mb": round(self.peak_rss / MB),
+            "limit_mb": round(self.limit_bytes / MB),
+            "tripped": self.tripped_at is not None,
+        }
 
 
 def out_of_memory_cause(exc: BaseException | None) -> BaseException | None:
@@ -123,8 +128,9 @@ def out_of_memory_cause(exc: BaseException | None) -> BaseException | None:
     OutOfMemoryException (matched by name: this package imports no engine); None when there is none."""
     seen = 0
     while exc is not None and seen < 10:
-        if isinstance(exc, MemoryError) or (type(exc).__name__ == "OutOfMemoryException"
-                                            and type(exc).__module__.lstrip("_").startswith("duckdb")):
+        if isinstance(exc, MemoryError) or (
+            type(exc).__name__ == "OutOfMemoryException" and type(exc).__module__.lstrip("_").startswith("duckdb")
+        ):
             return exc
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None

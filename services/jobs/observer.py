@@ -5,12 +5,14 @@ services/jobs imports neither prometheus_client nor OpenTelemetry. A trace carri
 dict of W3C trace-context headers (`traceparent`, `tracestate`): it travels with the job's
 message from the request that enqueued it to whoever runs it.
 """
+
 from __future__ import annotations
 
 import logging
-from functools import partial
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Callable, TypeVar
+from functools import partial
+from typing import TypeVar
 
 from services.storage.tables import Job
 

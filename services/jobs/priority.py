@@ -3,15 +3,16 @@
 A job-starting operation sets the priority for the request (`requested`), so every domain's enqueue
 picks it up without each service growing a parameter; an explicit `priority=` to enqueue wins.
 """
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import heapq
 import itertools
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from enum import IntEnum
-from typing import AsyncIterator, Iterator
 
 
 class Priority(IntEnum):

@@ -1,4 +1,5 @@
 """Reading jobs and their logs, scoped to an owner."""
+
 from __future__ import annotations
 
 from sqlalchemy import func
@@ -15,9 +16,17 @@ async def get_job(session: AsyncSession, *, owner_id: str, job_id: str) -> Job |
     return job if job is not None and job.owner_id == owner_id else None
 
 
-async def list_jobs(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int,
-                    statuses: list[str] | None = None, kinds: list[str] | None = None,
-                    dataset_id: str | None = None) -> Page[Job]:
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    first: int,
+    after: str | None,
+    max_first: int,
+    statuses: list[str] | None = None,
+    kinds: list[str] | None = None,
+    dataset_id: str | None = None,
+) -> Page[Job]:
     filters = [col(Job.owner_id) == owner_id]
     if statuses:
         filters.append(col(Job.status).in_(statuses))
@@ -48,15 +57,19 @@ async def job_logs(session: AsyncSession, *, job_id: str, last: int | None = Non
 
 async def count_active_by_kind(session: AsyncSession) -> dict[tuple[str, str], int]:
     """{(kind, QUEUED|RUNNING): jobs}: what each queue holds, as the database knows it."""
-    rows = await session.execute(select(Job.kind, Job.status, func.count()).where(
-        col(Job.status).in_(IN_FLIGHT)).group_by(Job.kind, Job.status))
+    rows = await session.execute(
+        select(Job.kind, Job.status, func.count()).where(col(Job.status).in_(IN_FLIGHT)).group_by(Job.kind, Job.status)
+    )
     return {(kind, status): count for kind, status, count in rows.all()}
 
 
 async def count_active_by_priority(session: AsyncSession) -> dict[tuple[str, str, str], int]:
     """{(kind, QUEUED|RUNNING, priority): jobs}: each queue's depth per priority."""
-    rows = await session.execute(select(Job.kind, Job.status, Job.priority, func.count()).where(
-        col(Job.status).in_(IN_FLIGHT)).group_by(Job.kind, Job.status, Job.priority))
+    rows = await session.execute(
+        select(Job.kind, Job.status, Job.priority, func.count())
+        .where(col(Job.status).in_(IN_FLIGHT))
+        .group_by(Job.kind, Job.status, Job.priority)
+    )
     return {(kind, status, priority): count for kind, status, priority, count in rows.all()}
 
 

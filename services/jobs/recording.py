@@ -1,9 +1,10 @@
 """Recording a running job: its log lines (gapless per-job sequence numbers), progress and stage timeline."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -19,6 +20,7 @@ logger = logging.getLogger("assay.jobs")
 class StageTime(BaseModel):
     """One entry of a job's stage timeline (`Job.timeline`, a JSON column): written here, read by the schema.
     Times are stored as the ISO strings they were written with; the open stage has no end yet."""
+
     model_config = ConfigDict(extra="ignore")
     stage: str
     started_at: datetime
@@ -84,9 +86,20 @@ class LogRecorder:
                     job.stage = name
                     events.append({"kind": "PROGRESS"})
             if lines:  # one executemany: the ORM's per-object bookkeeping was a third of a busy job's cost
-                await session.execute(insert(JobLog), [
-                    {"job_id": e.job_id, "seq": e.seq, "time": e.time, "level": e.level, "stage": e.stage,
-                     "message": e.message} for e in lines])
+                await session.execute(
+                    insert(JobLog),
+                    [
+                        {
+                            "job_id": e.job_id,
+                            "seq": e.seq,
+                            "time": e.time,
+                            "level": e.level,
+                            "stage": e.stage,
+                            "message": e.message,
+                        }
+                        for e in lines
+                    ],
+                )
             job.timeline = timeline
             session.add(job)
             await session.commit()
@@ -112,7 +125,7 @@ async def append_log(session: AsyncSession, job: Job, level: str, message: str) 
 
 
 def aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def close_timeline(timeline: list[dict[str, Any]], *, at: datetime | None = None) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ subscribers, so subscribing is local and immediate: nothing published after `sub
 can be missed, which is what lets a subscriber read its backlog from the database afterwards and
 let `seq` decide the seam. Publishing is queued and sent in order by one task over one connection.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,8 +35,10 @@ class RedisEventBus(LocalFanOut):
         self._outbox = asyncio.Queue()
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         await pubsub.psubscribe(f"{self.prefix}*")
-        self._tasks = [asyncio.create_task(self._listen(pubsub), name="assay-bus-listen"),
-                       asyncio.create_task(self._send(), name="assay-bus-send")]
+        self._tasks = [
+            asyncio.create_task(self._listen(pubsub), name="assay-bus-listen"),
+            asyncio.create_task(self._send(), name="assay-bus-send"),
+        ]
 
     def publish(self, channel: str, message: dict[str, Any]) -> None:
         assert self._outbox is not None, "RedisEventBus.start() first"

@@ -8,6 +8,7 @@ fails the job at once, as it always did.
 The backoff schedule is tenacity's (exponential, capped, with jitter) rather than our own formula:
 the same library the codebase's other retry loops are moving to (issue #31).
 """
+
 from __future__ import annotations
 
 import sys
@@ -23,8 +24,14 @@ class TransientError(ServiceError):
 
     Once the kind's retries are spent, the job fails with this error's code and message."""
 
-    def __init__(self, message: str, field: list[str] | None = None, *, code: ErrorCode = ErrorCode.INVALID_INPUT,
-                 details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        field: list[str] | None = None,
+        *,
+        code: ErrorCode = ErrorCode.INVALID_INPUT,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(code, message, field, details=details)
 
 
@@ -33,8 +40,12 @@ class TransientError(ServiceError):
 _TRANSIENT_TYPES: dict[str, tuple[str, ...]] = {
     "builtins": ("ConnectionError", "TimeoutError"),  # ConnectionResetError, BrokenPipeError, socket.timeout ...
     "sqlalchemy.exc": ("OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError"),
-    "asyncpg.exceptions": ("ConnectionDoesNotExistError", "ConnectionFailureError", "CannotConnectNowError",
-                           "TooManyConnectionsError"),
+    "asyncpg.exceptions": (
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "CannotConnectNowError",
+        "TooManyConnectionsError",
+    ),
     "redis.exceptions": ("ConnectionError", "TimeoutError", "BusyLoadingError"),
     "httpx": ("TimeoutException", "NetworkError", "RemoteProtocolError"),
     "kombu.exceptions": ("OperationalError",),

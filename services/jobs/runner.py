@@ -4,14 +4,16 @@ A JobRunner lives where job bodies run — in the server process for the local e
 Celery worker otherwise. It makes the compare-and-set transitions, records logs, progress and
 heartbeats in the database, applies the kind's end hooks and publishes every change as JSON.
 """
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -19,11 +21,11 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import ErrorCode
+from services.jobs import telemetry
 from services.jobs.bus import EventBus
 from services.jobs.events import publish_job_events, publish_status
 from services.jobs.executor import JobSpec, ProcessExecutor, WorkerOutcome
 from services.jobs.kinds import JobKindSpec
-from services.jobs import telemetry
 from services.jobs.observer import JobObserver, JobObservers, TraceCarrier, current_job_id
 from services.jobs.priority import parse as parse_priority
 from services.jobs.recording import LogRecorder, append_log, close_timeline
@@ -39,12 +41,23 @@ BeatHook = Callable[[list[str]], Awaitable[None]]
 
 
 class JobRunner:
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], bus: EventBus, pool: ProcessExecutor,
-                 kinds: dict[str, JobKindSpec], timeout_for: Callable[[str], float], heartbeat_seconds: float = 2.0,
-                 telemetry_path: Path | None = None, cancel_poll: CancelPoll | None = None,
-                 on_beat: BeatHook | None = None, max_result_bytes: int = 64 * 1024 * 1024,
-                 max_log_chars: int = 16384, observer: JobObserver | None = None,
-                 retry_backoff: tuple[float, float] = (2.0, 60.0)) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        pool: ProcessExecutor,
+        kinds: dict[str, JobKindSpec],
+        timeout_for: Callable[[str], float],
+        heartbeat_seconds: float = 2.0,
+        telemetry_path: Path | None = None,
+        cancel_poll: CancelPoll | None = None,
+        on_beat: BeatHook | None = None,
+        max_result_bytes: int = 64 * 1024 * 1024,
+        max_log_chars: int = 16384,
+        observer: JobObserver | None = None,
+        retry_backoff: tuple[float, float] = (2.0, 60.0),
+    ) -> None:
         self.sessions = sessions
         self.bus = bus
         self.pool = pool
@@ -64,7 +77,7 @@ class JobRunner:
         self._stop_reasons: dict[str, tuple[JobStatus, str]] = {}
         self._beat_task: asyncio.Task[None] | None = None
         self.retry_backoff = retry_backoff  # (first wait, longest wait) in seconds before a transient failure's re-run
-        self._notes: dict[str, dict[str, list[str]]] = {}   # what each job's body noted for its telemetry
+        self._notes: dict[str, dict[str, list[str]]] = {}  # what each job's body noted for its telemetry
         self._first_started: dict[str, Any] = {}
         self._stopping = asyncio.Event()
 
@@ -80,8 +93,9 @@ class JobRunner:
         publish_job_events(self.bus, job, events)
 
     # ------------------------------------------------------------------ control
-    def cancel(self, job_id: str, *, status: JobStatus = JobStatus.CANCELLED,
-               reason: str = "Cancelled by the user") -> bool:
+    def cancel(
+        self, job_id: str, *, status: JobStatus = JobStatus.CANCELLED, reason: str = "Cancelled by the user"
+    ) -> bool:
         """Stop a job this runner drives (checkpoint, then hard stop after the grace period)."""
         if job_id not in self._driving:
             return False
@@ -96,8 +110,12 @@ class JobRunner:
     def announce_hand_back(self) -> None:
         """Tell subscribers first, while their sockets are still open: running jobs go back to the queue."""
         for job in self._running_snapshots.values():
-            handed_back = job.model_copy(update={"status": JobStatus.QUEUED,
-                                                 "error": "The server is shutting down; the job resumes at the next start"})
+            handed_back = job.model_copy(
+                update={
+                    "status": JobStatus.QUEUED,
+                    "error": "The server is shutting down; the job resumes at the next start",
+                }
+            )
             publish_status(self.bus, handed_back, final=True)
 
     async def stop(self, *, hand_back: bool) -> None:
@@ -110,8 +128,10 @@ class JobRunner:
                 await self._beat_task
         if hand_back:
             for job_id in list(self._driving):
-                self._stop_reasons[job_id] = (JobStatus.QUEUED,
-                                              "The server shut down; the job will run again at the next start")
+                self._stop_reasons[job_id] = (
+                    JobStatus.QUEUED,
+                    "The server shut down; the job will run again at the next start",
+                )
                 self.pool.cancel(job_id)
         deadline = asyncio.get_running_loop().time() + 10
         # The drivers remove themselves from _driving as they end; a bounded poll at shutdown is simpler than
@@ -144,8 +164,13 @@ class JobRunner:
             logger.exception("job %s: the runner failed while driving it", job_id)
             async with self.sessions() as session:
                 job = await session.get(Job, job_id)
-                if job and await transition(session, job, JobStatus.FAILED, from_statuses=ACTIVE,
-                                            error="Internal error; the server log has details"):
+                if job and await transition(
+                    session,
+                    job,
+                    JobStatus.FAILED,
+                    from_statuses=ACTIVE,
+                    error="Internal error; the server log has details",
+                ):
                     await self._finish(session, job, None, success=False)
         finally:
             self._driving.discard(job_id)
@@ -163,7 +188,9 @@ class JobRunner:
         try:
             outcome = await self.pool.submit(
                 JobSpec(job.id, spec.work, job.params, priority=int(parse_priority(job.priority))),
-                on_start=lambda: self._mark_running(job), on_message=recorder.push)
+                on_start=lambda: self._mark_running(job),
+                on_message=recorder.push,
+            )
         finally:
             timer.cancel()
         await recorder.close()
@@ -192,8 +219,9 @@ class JobRunner:
                 return False
             job = fresh
             now = utcnow()
-            if not await transition(session, job, JobStatus.RUNNING, from_statuses=(JobStatus.QUEUED,),
-                                    started_at=now, heartbeat_at=now):
+            if not await transition(
+                session, job, JobStatus.RUNNING, from_statuses=(JobStatus.QUEUED,), started_at=now, heartbeat_at=now
+            ):
                 return False
             self._first_started.setdefault(job.id, now)
             on_start = self.kinds[job.kind].on_start
@@ -216,9 +244,12 @@ class JobRunner:
             return outcome
         size = len(json.dumps(outcome.result or {}, default=str))
         if size > self.max_result_bytes:
-            return WorkerOutcome("failed", code=ErrorCode.PAYLOAD_TOO_LARGE,
-                                 error=f"The job's result ({size / 1048576:.1f} MB) is over the "
-                                       f"{self.max_result_bytes / 1048576:.3g} MB limit")
+            return WorkerOutcome(
+                "failed",
+                code=ErrorCode.PAYLOAD_TOO_LARGE,
+                error=f"The job's result ({size / 1048576:.1f} MB) is over the "
+                f"{self.max_result_bytes / 1048576:.3g} MB limit",
+            )
         return outcome
 
     async def _conclude(self, job: Job, outcome: WorkerOutcome) -> float | None:
@@ -230,17 +261,29 @@ class JobRunner:
                 return None
             job = fresh
             spec = self.kinds.get(job.kind)
-            if (outcome.status == "failed" and outcome.transient and stop is None and spec is not None
-                    and job.retries < spec.max_retries):
+            if (
+                outcome.status == "failed"
+                and outcome.transient
+                and stop is None
+                and spec is not None
+                and job.retries < spec.max_retries
+            ):
                 return await self._retry_later(session, job, outcome, spec.max_retries)
             if outcome.status == "succeeded" and stop is None:
-                if await transition(session, job, JobStatus.SUCCEEDED, from_statuses=(JobStatus.RUNNING,), progress=1.0,
-                                    result=outcome.result, timeline=close_timeline(job.timeline),
-                                    attempts=ended_attempt(job, JobStatus.SUCCEEDED)):
+                if await transition(
+                    session,
+                    job,
+                    JobStatus.SUCCEEDED,
+                    from_statuses=(JobStatus.RUNNING,),
+                    progress=1.0,
+                    result=outcome.result,
+                    timeline=close_timeline(job.timeline),
+                    attempts=ended_attempt(job, JobStatus.SUCCEEDED),
+                ):
                     try:
                         await self._finish(session, job, outcome.result, success=True)
                         return None
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         logger.exception("job %s: applying the result failed", job.id)
                         await session.rollback()
                         await session.refresh(job)
@@ -249,48 +292,98 @@ class JobRunner:
                     return None
             if outcome.status == "needs_input" and stop is None:
                 asked = outcome.result or {}  # the executor always sets the question and its choices
-                await transition(session, job, JobStatus.NEEDS_INPUT, from_statuses=(JobStatus.RUNNING,),
-                                 question=asked["question"], choices=asked["choices"],
-                                 timeline=close_timeline(job.timeline))
+                await transition(
+                    session,
+                    job,
+                    JobStatus.NEEDS_INPUT,
+                    from_statuses=(JobStatus.RUNNING,),
+                    question=asked["question"],
+                    choices=asked["choices"],
+                    timeline=close_timeline(job.timeline),
+                )
                 await append_log(session, job, "INFO", f"Waiting for an answer: {asked['question']}")
                 await session.commit()
                 publish_status(self.bus, job)
                 return None
             if stop is not None and stop[0] == JobStatus.QUEUED:  # handed back at shutdown
-                await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.RUNNING,), error=None,
-                                 started_at=None, timeline=close_timeline(job.timeline))
+                await transition(
+                    session,
+                    job,
+                    JobStatus.QUEUED,
+                    from_statuses=(JobStatus.RUNNING,),
+                    error=None,
+                    started_at=None,
+                    timeline=close_timeline(job.timeline),
+                )
                 await session.commit()
                 publish_status(self.bus, job)
                 return None
-            status, reason = stop or ((JobStatus.CANCELLED, "Cancelled") if outcome.status == "cancelled"
-                                      else (JobStatus.FAILED, outcome.error or "Failed"))
+            status, reason = stop or (
+                (JobStatus.CANCELLED, "Cancelled")
+                if outcome.status == "cancelled"
+                else (JobStatus.FAILED, outcome.error or "Failed")
+            )
             if outcome.status == "failed" and outcome.code == ErrorCode.INTERNAL and stop is None:
                 logger.error("job %s failed: %s", job.id, outcome.error)
                 reason = f"Internal error: {outcome.error}"
-            if await transition(session, job, status, from_statuses=(JobStatus.RUNNING,), error=reason,
-                                timeline=close_timeline(job.timeline),
-                                attempts=ended_attempt(job, status, error=reason, transient=outcome.transient,
-                                                       code=outcome.code if outcome.status == "failed" and stop is None
-                                                       else None)):
+            if await transition(
+                session,
+                job,
+                status,
+                from_statuses=(JobStatus.RUNNING,),
+                error=reason,
+                timeline=close_timeline(job.timeline),
+                attempts=ended_attempt(
+                    job,
+                    status,
+                    error=reason,
+                    transient=outcome.transient,
+                    code=outcome.code if outcome.status == "failed" and stop is None else None,
+                ),
+            ):
                 details = outcome.result if outcome.status == "failed" and stop is None else None
                 await self._finish(session, job, details, success=False)
         return None
 
-    async def _retry_later(self, session: AsyncSession, job: Job, outcome: WorkerOutcome, max_retries: int) -> float | None:
+    async def _retry_later(
+        self, session: AsyncSession, job: Job, outcome: WorkerOutcome, max_retries: int
+    ) -> float | None:
         """Back to QUEUED as the next attempt (so a stale broker message for this one does nothing), saying so."""
         retry = job.retries + 1
         delay = backoff_seconds(retry, base=self.retry_backoff[0], cap=self.retry_backoff[1])
         attempts = ended_attempt(job, "RETRYING", error=outcome.error, transient=True, retry_in_seconds=round(delay, 3))
-        if not await transition(session, job, JobStatus.QUEUED, from_statuses=(JobStatus.RUNNING,), error=None,
-                                attempt=job.attempt + 1, retries=retry, started_at=None, progress=0.0,
-                                timeline=close_timeline(job.timeline), attempts=attempts):
+        if not await transition(
+            session,
+            job,
+            JobStatus.QUEUED,
+            from_statuses=(JobStatus.RUNNING,),
+            error=None,
+            attempt=job.attempt + 1,
+            retries=retry,
+            started_at=None,
+            progress=0.0,
+            timeline=close_timeline(job.timeline),
+            attempts=attempts,
+        ):
             return None
-        await append_log(session, job, "WARNING", f"Attempt {job.attempt - 1} failed with a transient error: "
-                         f"{outcome.error}; retrying in {delay:.1f} s (retry {retry} of {max_retries})")
+        await append_log(
+            session,
+            job,
+            "WARNING",
+            f"Attempt {job.attempt - 1} failed with a transient error: "
+            f"{outcome.error}; retrying in {delay:.1f} s (retry {retry} of {max_retries})",
+        )
         await session.commit()
         publish_status(self.bus, job)
-        logger.warning("job %s (%s): transient failure, retry %d of %d in %.1f s: %s", job.id, job.kind, retry,
-                       max_retries, delay, outcome.error)
+        logger.warning(
+            "job %s (%s): transient failure, retry %d of %d in %.1f s: %s",
+            job.id,
+            job.kind,
+            retry,
+            max_retries,
+            delay,
+            outcome.error,
+        )
         return delay
 
     async def _finish(self, session: AsyncSession, job: Job, result: dict[str, Any] | None, *, success: bool) -> None:
@@ -304,11 +397,24 @@ class JobRunner:
     async def _telemetry(self, session: AsyncSession, job: Job) -> telemetry.JobTelemetry:
         """Kept on the job in the transaction that ends it (so `job.telemetry` and the status agree)."""
         level = col(JobLog.level) == "WARNING"
-        warnings = (await session.exec(select(JobLog.message).where(JobLog.job_id == job.id, level)
-                                       .order_by(col(JobLog.seq)).limit(telemetry.MAX_WARNINGS))).all()
-        count = (await session.exec(select(func.count()).select_from(JobLog).where(JobLog.job_id == job.id, level))).one()
-        record = telemetry.build(job, notes=self._notes.get(job.id, {}), warnings=list(warnings), warning_count=count,
-                                 first_started_at=self._first_started.get(job.id))
+        warnings = (
+            await session.exec(
+                select(JobLog.message)
+                .where(JobLog.job_id == job.id, level)
+                .order_by(col(JobLog.seq))
+                .limit(telemetry.MAX_WARNINGS)
+            )
+        ).all()
+        count = (
+            await session.exec(select(func.count()).select_from(JobLog).where(JobLog.job_id == job.id, level))
+        ).one()
+        record = telemetry.build(
+            job,
+            notes=self._notes.get(job.id, {}),
+            warnings=list(warnings),
+            warning_count=count,
+            first_started_at=self._first_started.get(job.id),
+        )
         job.telemetry = record.model_dump(mode="json")
         session.add(job)
         return record
@@ -334,8 +440,11 @@ class JobRunner:
         running = list(self._driving)
         if running:
             async with self.sessions() as session:
-                await session.execute(update(Job).where(col(Job.id).in_(running),
-                                                     col(Job.status) == JobStatus.RUNNING).values(heartbeat_at=utcnow()))
+                await session.execute(
+                    update(Job)
+                    .where(col(Job.id).in_(running), col(Job.status) == JobStatus.RUNNING)
+                    .values(heartbeat_at=utcnow())
+                )
                 await session.commit()
             if self.cancel_poll is not None:  # a cancel whose bus message this worker missed
                 for job_id, reason in (await self.cancel_poll(running)).items():
@@ -344,8 +453,15 @@ class JobRunner:
             await self.on_beat(running)
 
 
-async def finish_job(session: AsyncSession, job: Job, result: dict[str, Any] | None, *, success: bool,
-                     kinds: dict[str, JobKindSpec], bus: EventBus) -> None:
+async def finish_job(
+    session: AsyncSession,
+    job: Job,
+    result: dict[str, Any] | None,
+    *,
+    success: bool,
+    kinds: dict[str, JobKindSpec],
+    bus: EventBus,
+) -> None:
     """Apply the kind's end hook in the same transaction as the final status, then announce it."""
     spec = kinds.get(job.kind)
     if spec is not None:
@@ -356,8 +472,14 @@ async def finish_job(session: AsyncSession, job: Job, result: dict[str, Any] | N
 
 def ended_attempt(job: Job, outcome: str, **facts: Any) -> list[dict[str, Any]]:
     """The job's attempts with this one's end added: what `job.attempts` shows."""
-    entry = {"attempt": job.attempt, "started_at": job.started_at.isoformat() if job.started_at else None,
-             "finished_at": utcnow().isoformat(), "outcome": str(outcome), "error": facts.get("error"),
-             "transient": bool(facts.get("transient", False)), "retry_in_seconds": facts.get("retry_in_seconds"),
-             "code": str(facts["code"]) if facts.get("code") else None}  # the failure's ErrorCode (Job.errorCode)
+    entry = {
+        "attempt": job.attempt,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": utcnow().isoformat(),
+        "outcome": str(outcome),
+        "error": facts.get("error"),
+        "transient": bool(facts.get("transient", False)),
+        "retry_in_seconds": facts.get("retry_in_seconds"),
+        "code": str(facts["code"]) if facts.get("code") else None,
+    }  # the failure's ErrorCode (Job.errorCode)
     return [*(job.attempts or []), entry]

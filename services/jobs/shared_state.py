@@ -1,4 +1,5 @@
 """What replicas and workers share through Redis besides events: cancel requests and live workers."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,13 @@ class RedisWorkerRecords:
         self.ttl_ms = max(1000, int(ttl_seconds * 1000))
 
     async def write(self, name: str, *, queues: list[str], concurrency: int, running: list[str]) -> None:
-        record = {"name": name, "queues": queues, "concurrency": concurrency, "running": running, "seen_at": time.time()}
+        record = {
+            "name": name,
+            "queues": queues,
+            "concurrency": concurrency,
+            "running": running,
+            "seen_at": time.time(),
+        }
         await self.client.set(f"assay:worker:{name}", json.dumps(record), px=self.ttl_ms)
 
     async def remove(self, name: str) -> None:

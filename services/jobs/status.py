@@ -1,4 +1,5 @@
 """Where a job is in its life, and the named groups of statuses the engine and the domains ask about."""
+
 from __future__ import annotations
 
 from enum import StrEnum

@@ -1,4 +1,5 @@
 """Compare-and-set state changes of a job: the only way any process moves a job."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,18 +14,19 @@ from services.storage.tables import Job, utcnow
 __all__ = ["ACTIVE", "TERMINAL", "JobStatus", "transition"]
 
 
-
-async def transition(session: AsyncSession, job: Job, to_status: JobStatus, *,
-                     from_statuses: tuple[JobStatus, ...],
-                     **changes: Any) -> bool:
+async def transition(
+    session: AsyncSession, job: Job, to_status: JobStatus, *, from_statuses: tuple[JobStatus, ...], **changes: Any
+) -> bool:
     """Compare-and-set: move `job` to `to_status` only if it is still in `from_statuses` at its known attempt."""
     now = utcnow()
     values = {"status": to_status, "version": Job.version + 1, "updated_at": now, **changes}
     if to_status in TERMINAL:
         values.setdefault("finished_at", now)
     result = await session.exec(
-        update(Job).where(col(Job.id) == job.id, col(Job.status).in_(from_statuses), col(Job.attempt) == job.attempt)
-        .values(**values))
+        update(Job)
+        .where(col(Job.id) == job.id, col(Job.status).in_(from_statuses), col(Job.attempt) == job.attempt)
+        .values(**values)
+    )
     if result.rowcount != 1:
         return False
     await session.flush()

@@ -3,6 +3,7 @@
 The search builds a `TrainResult`; the success hook keeps all but the columns the row has of its own as
 `ModelDetails`. Every field has a default, so rows written before a field existed still load.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,11 +13,13 @@ from pydantic import BaseModel, ConfigDict
 
 class StoredModel(BaseModel):
     """Unknown keys are ignored (a newer worker may write more than this server reads)."""
+
     model_config = ConfigDict(extra="ignore")
 
 
 class Metrics(StoredModel):
     """Held-out scores: the classification ones or the regression ones."""
+
     accuracy: float | None = None
     balanced_accuracy: float | None = None
     precision: float | None = None
@@ -42,6 +45,7 @@ class FeatureImportance(StoredModel):
 
 class Feature(StoredModel):
     """One input of the signature predict checks rows against."""
+
     name: str
     semantic_type: str
     required: bool
@@ -52,6 +56,7 @@ class Feature(StoredModel):
 
 class Candidate(StoredModel):
     """One leaderboard entry: a candidate compared by cross-validation."""
+
     algorithm: str
     params: dict[str, Any] | None = None
     metric: str
@@ -78,13 +83,15 @@ class ModelDetails(StoredModel):
 
 class TrainResult(ModelDetails):
     """The TRAIN job's result: the details plus what the model row keeps in columns of its own."""
+
     task: str
     algorithm: str
     training_seconds: float
 
     def details(self) -> ModelDetails:
-        return ModelDetails.model_validate(self.model_dump(exclude={"task", "algorithm", "training_seconds"},
-                                                           exclude_unset=True))
+        return ModelDetails.model_validate(
+            self.model_dump(exclude={"task", "algorithm", "training_seconds"}, exclude_unset=True)
+        )
 
     def stored(self) -> dict[str, Any]:
         """The model row's details column: what was set (the metrics of its task only), as before the model."""

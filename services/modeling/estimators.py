@@ -1,4 +1,5 @@
 """scikit-learn pipelines for models: preprocessing inside, so raw rows in the dataset's shape can be predicted."""
+
 from __future__ import annotations
 
 import sys
@@ -6,13 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, HistGradientBoostingClassifier,
-                              HistGradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -80,21 +86,36 @@ def preprocessor(features: list[dict[str, Any]], algorithm: str) -> ColumnTransf
     linear = algorithm in LINEAR
     parts = []
     if numeric:
-        steps = [FunctionTransformer(_as_float, feature_names_out="one-to-one"), SimpleImputer(strategy="median",
-                                                                                              keep_empty_features=True)]
+        steps = [
+            FunctionTransformer(_as_float, feature_names_out="one-to-one"),
+            SimpleImputer(strategy="median", keep_empty_features=True),
+        ]
         parts.append(("numeric", make_pipeline(*steps, *([StandardScaler()] if linear else [])), numeric))
     if categorical:
-        encoder = (OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_ONE_HOT_LEVELS,
-                                 sparse_output=False) if linear
-                   else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2))
-        parts.append(("categorical", make_pipeline(FunctionTransformer(_as_text, feature_names_out="one-to-one"),
-                                                   SimpleImputer(strategy="most_frequent", missing_values=np.nan),
-                                                   encoder) if linear else
-                      make_pipeline(FunctionTransformer(_as_text, feature_names_out="one-to-one"), encoder), categorical))
+        encoder = (
+            OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_ONE_HOT_LEVELS, sparse_output=False)
+            if linear
+            else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2)
+        )
+        parts.append(
+            (
+                "categorical",
+                make_pipeline(
+                    FunctionTransformer(_as_text, feature_names_out="one-to-one"),
+                    SimpleImputer(strategy="most_frequent", missing_values=np.nan),
+                    encoder,
+                )
+                if linear
+                else make_pipeline(FunctionTransformer(_as_text, feature_names_out="one-to-one"), encoder),
+                categorical,
+            )
+        )
     for name in datetimes:
-        steps = [DatetimeFeatures(params={"columns": [name], "parts": DATETIME_PARTS}, fitted={}),
-                 FunctionTransformer(datetime_part_columns, kw_args={"name": name}),
-                 SimpleImputer(strategy="median", keep_empty_features=True)]
+        steps = [
+            DatetimeFeatures(params={"columns": [name], "parts": DATETIME_PARTS}, fitted={}),
+            FunctionTransformer(datetime_part_columns, kw_args={"name": name}),
+            SimpleImputer(strategy="median", keep_empty_features=True),
+        ]
         parts.append((f"datetime_{name}", make_pipeline(*steps, *([StandardScaler()] if linear else [])), [name]))
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
 
@@ -103,8 +124,11 @@ def preprocessor(features: list[dict[str, Any]], algorithm: str) -> ColumnTransf
 VARIANTS: dict[str, list[dict[str, Any]]] = {
     # Capacity first: with early stopping, bigger trees and more rounds gain the most as rows grow (on the
     # 200k-row benchmark, 0.942 -> 0.973 held out), and stop early where they do not help.
-    "HIST_GRADIENT_BOOSTING": [{"max_leaf_nodes": 127, "max_iter": 1000, "early_stopping": True},
-                               {"learning_rate": 0.05, "max_iter": 300}, {"max_leaf_nodes": 15, "l2_regularization": 1.0}],
+    "HIST_GRADIENT_BOOSTING": [
+        {"max_leaf_nodes": 127, "max_iter": 1000, "early_stopping": True},
+        {"learning_rate": 0.05, "max_iter": 300},
+        {"max_leaf_nodes": 15, "l2_regularization": 1.0},
+    ],
     "RANDOM_FOREST": [{"max_features": 0.5}, {"min_samples_leaf": 3}],
     "EXTRA_TREES": [{"max_features": 0.5}, {"max_features": None}],
     "LOGISTIC_REGRESSION": [{"C": 0.1}, {"C": 10.0}],
@@ -115,27 +139,43 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
 
 # Rough fit time of each algorithm relative to the others on the same rows: a candidate not yet run
 # is priced from those that have (a forest costs about three extra-trees fits, twelve boosting fits).
-RELATIVE_FIT_COST = {"HIST_GRADIENT_BOOSTING": 1.0, "LOGISTIC_REGRESSION": 1.0, "RIDGE": 0.2, "LINEAR_REGRESSION": 0.2,
-                     "EXTRA_TREES": 4.0, "RANDOM_FOREST": 12.0}
+RELATIVE_FIT_COST = {
+    "HIST_GRADIENT_BOOSTING": 1.0,
+    "LOGISTIC_REGRESSION": 1.0,
+    "RIDGE": 0.2,
+    "LINEAR_REGRESSION": 0.2,
+    "EXTRA_TREES": 4.0,
+    "RANDOM_FOREST": 12.0,
+}
 SEARCH_TRIALS = 24  # random configurations after the fixed variants, while the budget lasts
 SEARCHABLE = ("RANDOM_FOREST", "EXTRA_TREES", "HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION", "RIDGE")
 
 
 def sample_params(algorithm: str, rng: np.random.Generator) -> dict[str, Any]:
     """One random configuration from the algorithm's search space (plain JSON values: they go in the leaderboard)."""
+
     def log_uniform(low: float, high: float) -> float:
         return float(round(10 ** rng.uniform(np.log10(low), np.log10(high)), 6))
 
     if algorithm in ("RANDOM_FOREST", "EXTRA_TREES"):
         leaves = [None, 16, 32, 64, 128, 256][int(rng.integers(6))]
-        return {"n_estimators": int(rng.choice([50, 100, 200, 300])), "max_features": float(round(rng.uniform(0.1, 1.0), 3)),
-                "max_leaf_nodes": leaves, "min_samples_leaf": int(rng.choice([1, 2, 4, 8]))}
+        return {
+            "n_estimators": int(rng.choice([50, 100, 200, 300])),
+            "max_features": float(round(rng.uniform(0.1, 1.0), 3)),
+            "max_leaf_nodes": leaves,
+            "min_samples_leaf": int(rng.choice([1, 2, 4, 8])),
+        }
     if algorithm == "HIST_GRADIENT_BOOSTING":
         rounds = int(rng.choice([100, 200, 400, 1000]))
-        return {"learning_rate": log_uniform(0.01, 0.3), "max_leaf_nodes": int(rng.choice([7, 15, 31, 63, 127, 255])),
-                "min_samples_leaf": int(rng.choice([5, 10, 20, 40, 80])), "l2_regularization": log_uniform(1e-4, 10.0),
-                "max_iter": rounds, "max_features": float(round(rng.uniform(0.3, 1.0), 3)),
-                **({"early_stopping": True} if rounds == 1000 else {})}  # 1000 rounds only where they help
+        return {
+            "learning_rate": log_uniform(0.01, 0.3),
+            "max_leaf_nodes": int(rng.choice([7, 15, 31, 63, 127, 255])),
+            "min_samples_leaf": int(rng.choice([5, 10, 20, 40, 80])),
+            "l2_regularization": log_uniform(1e-4, 10.0),
+            "max_iter": rounds,
+            "max_features": float(round(rng.uniform(0.3, 1.0), 3)),
+            **({"early_stopping": True} if rounds == 1000 else {}),
+        }  # 1000 rounds only where they help
     if algorithm == "LOGISTIC_REGRESSION":
         return {"C": log_uniform(1e-3, 100.0)}
     if algorithm == "RIDGE":
@@ -152,8 +192,14 @@ def forest_average(forest: Any, features: np.ndarray, method: str) -> np.ndarray
     return total / len(forest.estimators_)
 
 
-def build_pipeline(algorithm: str, task: str, features: list[dict[str, Any]], seed: int, rows: int,
-                   params: dict[str, Any] | None = None) -> Pipeline:
+def build_pipeline(
+    algorithm: str,
+    task: str,
+    features: list[dict[str, Any]],
+    seed: int,
+    rows: int,
+    params: dict[str, Any] | None = None,
+) -> Pipeline:
     model = estimator(algorithm, task, seed, rows)
     if params:
         model.set_params(**params)

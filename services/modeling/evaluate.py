@@ -1,7 +1,9 @@
 """Training's evaluate stage: held-out metrics, the confusion matrix, and permutation importances sized to
 the model's speed."""
+
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, cast
 
@@ -15,9 +17,9 @@ from services.jobs.context import JobContext
 from services.modeling.prepare import PreparedData
 from services.modeling.spec import TrainingSpec
 
-IMPORTANCE_ROWS = 5_000      # permutation importance on at most this many held-out rows,
+IMPORTANCE_ROWS = 5_000  # permutation importance on at most this many held-out rows,
 IMPORTANCE_MIN_ROWS = 1_000  # and at least this many (or all of them),
-IMPORTANCE_SECONDS = 3.0     # as many as a model predicts in about this long for every feature's shuffles
+IMPORTANCE_SECONDS = 3.0  # as many as a model predicts in about this long for every feature's shuffles
 IMPORTANCE_REPEATS = 3
 # Wide tables (genomics, one-hot exports): shuffling each of 10,000 features is 10,000 x 3 predictions of a
 # 10,000-column pipeline. Beyond this many features, only those most associated with the target (a rank
@@ -44,36 +46,52 @@ def _predictions(task: str, model: Any, x_test: pd.DataFrame) -> tuple[np.ndarra
     return model.classes_.take(probabilities.argmax(axis=1)), probabilities
 
 
-def _metrics(task: str, model: Any, y_test: pd.Series, predicted: np.ndarray, probabilities: np.ndarray | None,
-             classes: list[str] | None) -> dict[str, Any]:
+def _metrics(
+    task: str,
+    model: Any,
+    y_test: pd.Series,
+    predicted: np.ndarray,
+    probabilities: np.ndarray | None,
+    classes: list[str] | None,
+) -> dict[str, Any]:
     if task == "REGRESSION":
         nonzero = y_test != 0
-        return {"r2": skm.r2_score(y_test, predicted), "mae": skm.mean_absolute_error(y_test, predicted),
-                "rmse": float(np.sqrt(skm.mean_squared_error(y_test, predicted))),
-                "mape": float(np.mean(np.abs((y_test[nonzero] - predicted[nonzero]) / y_test[nonzero]))) if nonzero.any() else None}
+        return {
+            "r2": skm.r2_score(y_test, predicted),
+            "mae": skm.mean_absolute_error(y_test, predicted),
+            "rmse": float(np.sqrt(skm.mean_squared_error(y_test, predicted))),
+            "mape": float(np.mean(np.abs((y_test[nonzero] - predicted[nonzero]) / y_test[nonzero])))
+            if nonzero.any()
+            else None,
+        }
     if classes is None:
         raise ValueError("classification metrics need the classes")
     binary = len(classes) == 2
     average = "binary" if binary else "macro"
     positive = {"pos_label": classes[1]} if binary else {}
-    result = {"accuracy": skm.accuracy_score(y_test, predicted),
-              "balanced_accuracy": skm.balanced_accuracy_score(y_test, predicted),
-              "precision": skm.precision_score(y_test, predicted, average=average, zero_division=0, **positive),
-              "recall": skm.recall_score(y_test, predicted, average=average, zero_division=0, **positive),
-              "f1": skm.f1_score(y_test, predicted, average=average, zero_division=0, **positive),
-              "roc_auc": None, "log_loss": None}
+    result = {
+        "accuracy": skm.accuracy_score(y_test, predicted),
+        "balanced_accuracy": skm.balanced_accuracy_score(y_test, predicted),
+        "precision": skm.precision_score(y_test, predicted, average=average, zero_division=0, **positive),
+        "recall": skm.recall_score(y_test, predicted, average=average, zero_division=0, **positive),
+        "f1": skm.f1_score(y_test, predicted, average=average, zero_division=0, **positive),
+        "roc_auc": None,
+        "log_loss": None,
+    }
     if probabilities is not None:
-        try:
-            result["roc_auc"] = (skm.roc_auc_score(y_test, probabilities[:, 1]) if binary else
-                                 skm.roc_auc_score(y_test, probabilities, multi_class="ovr", labels=model.classes_))
-        except ValueError:
-            pass  # a class absent from the held-out split
+        with contextlib.suppress(ValueError):  # a class absent from the held-out split leaves it None
+            result["roc_auc"] = (
+                skm.roc_auc_score(y_test, probabilities[:, 1])
+                if binary
+                else skm.roc_auc_score(y_test, probabilities, multi_class="ovr", labels=model.classes_)
+            )
         result["log_loss"] = skm.log_loss(y_test, probabilities, labels=model.classes_)
     return {k: (float(v) if v is not None else None) for k, v in result.items()}
 
 
-def evaluate_model(ctx: JobContext, spec: TrainingSpec, data: PreparedData, model: Any,
-                   classes: list[str] | None) -> dict[str, Any]:
+def evaluate_model(
+    ctx: JobContext, spec: TrainingSpec, data: PreparedData, model: Any, classes: list[str] | None
+) -> dict[str, Any]:
     """Held-out metrics, the confusion matrix (classification) and permutation importances."""
     ctx.stage("evaluate")
     began = time.perf_counter()
@@ -89,8 +107,9 @@ def evaluate_model(ctx: JobContext, spec: TrainingSpec, data: PreparedData, mode
     return {"metrics": metrics, "confusion_matrix": confusion, "feature_importances": importances}
 
 
-def explain(ctx: JobContext, spec: TrainingSpec, data: PreparedData, model: Any,
-            seconds_per_row: float) -> list[dict[str, Any]]:
+def explain(
+    ctx: JobContext, spec: TrainingSpec, data: PreparedData, model: Any, seconds_per_row: float
+) -> list[dict[str, Any]]:
     """Permutation importance on a held-out sample sized to the model's speed, most important first."""
     rows = importance_rows(seconds_per_row, len(data.features), len(data.x_test))
     sample_x, sample_y = data.x_test, data.y_test
@@ -100,26 +119,52 @@ def explain(ctx: JobContext, spec: TrainingSpec, data: PreparedData, model: Any,
     shuffled = list(sample_x.columns)
     if len(shuffled) > IMPORTANCE_MAX_FEATURES:
         shuffled = most_associated(data.x_train, data.y_train, IMPORTANCE_MAX_FEATURES)
-        ctx.log(f"{len(sample_x.columns):,} features: permutation importance for the {len(shuffled)} most associated "
-                "with the target (rank correlation on the training rows); the others are not ranked")
-    importance = permutation_importance(_OnlySome(model, sample_x, shuffled), sample_x[shuffled], sample_y,
-                                        n_repeats=IMPORTANCE_REPEATS, random_state=spec.seed, scoring=data.metric) \
-        if len(shuffled) < len(sample_x.columns) else \
-        permutation_importance(model, sample_x, sample_y, n_repeats=IMPORTANCE_REPEATS, random_state=spec.seed,
-                               scoring=data.metric)
+        ctx.log(
+            f"{len(sample_x.columns):,} features: permutation importance for the {len(shuffled)} most associated "
+            "with the target (rank correlation on the training rows); the others are not ranked"
+        )
+    importance = (
+        permutation_importance(
+            _OnlySome(model, sample_x, shuffled),
+            sample_x[shuffled],
+            sample_y,
+            n_repeats=IMPORTANCE_REPEATS,
+            random_state=spec.seed,
+            scoring=data.metric,
+        )
+        if len(shuffled) < len(sample_x.columns)
+        else permutation_importance(
+            model, sample_x, sample_y, n_repeats=IMPORTANCE_REPEATS, random_state=spec.seed, scoring=data.metric
+        )
+    )
     ctx.log(f"Permutation importance on {len(sample_x):,} held-out rows, {IMPORTANCE_REPEATS} shuffles per feature")
-    return sorted(({"feature": name, "importance": float(value)} for name, value in
-                   zip(shuffled, importance.importances_mean)), key=lambda f: -f["importance"])
+    return sorted(
+        (
+            {"feature": name, "importance": float(value)}
+            for name, value in zip(shuffled, importance.importances_mean, strict=False)
+        ),
+        key=lambda f: -f["importance"],
+    )
 
 
 def most_associated(x: pd.DataFrame, y: pd.Series, count: int) -> list[str]:
     """The `count` features with the largest absolute Spearman correlation with the target (text as category
     codes, the target too); ties and empty columns keep table order."""
-    codes = pd.DataFrame({name: (x[name] if pd.api.types.is_numeric_dtype(x[name]) and not pd.api.types.is_bool_dtype(x[name])
-                                 else x[name].astype("category").cat.codes.where(x[name].notna()))
-                          for name in x.columns}).astype(float)
-    target = y.astype(float) if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y) \
+    codes = pd.DataFrame(
+        {
+            name: (
+                x[name]
+                if pd.api.types.is_numeric_dtype(x[name]) and not pd.api.types.is_bool_dtype(x[name])
+                else x[name].astype("category").cat.codes.where(x[name].notna())
+            )
+            for name in x.columns
+        }
+    ).astype(float)
+    target = (
+        y.astype(float)
+        if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
         else y.astype("category").cat.codes.astype(float)
+    )
     association = codes.rank().corrwith(target.rank().set_axis(codes.index)).abs().fillna(0.0)
     order = sorted(range(len(x.columns)), key=lambda i: (-association.iloc[i], i))
     return [x.columns[i] for i in order[:count]]
@@ -135,7 +180,7 @@ class _OnlySome(BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no t
     def __sklearn_tags__(self) -> Any:  # a classifier or a regressor, as the model is, for the scorer
         return self.model.__sklearn_tags__()
 
-    def fit(self, *args: Any, **kwargs: Any) -> "_OnlySome":
+    def fit(self, *args: Any, **kwargs: Any) -> _OnlySome:
         return self
 
     def _frame(self, x: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ base value + contributions = the model's output (per class for classifiers), in 
 `contribution_columns(explainer, batch)` is what the PREDICT job appends per batch; `explain_frame` is the
 array form every caller shares. scikit-learn and shap are imported only when a model is explained.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,11 +25,11 @@ import pandas as pd
 from services import files
 from services.errors import invalid
 
-BACKGROUND_ROWS = 1000       # training rows kept beside a model: the linear reference mean and the sampling background
-SAMPLING_BACKGROUND = 50     # of those, the rows each sampled coalition is averaged over (KernelSHAP)
-SAMPLING_EXTRA = 256         # coalitions per row beyond 2 x features (all 2^f - 2 when fewer: then none is sampled)
-FOREST_DIRECT_ROWS = 100     # up to this many rows, a forest's output is its trees' average without joblib
-MAX_SAMPLED_ROWS = 50        # rows one predict call may explain by sampling (tens of ms to seconds each)
+BACKGROUND_ROWS = 1000  # training rows kept beside a model: the linear reference mean and the sampling background
+SAMPLING_BACKGROUND = 50  # of those, the rows each sampled coalition is averaged over (KernelSHAP)
+SAMPLING_EXTRA = 256  # coalitions per row beyond 2 x features (all 2^f - 2 when fewer: then none is sampled)
+FOREST_DIRECT_ROWS = 100  # up to this many rows, a forest's output is its trees' average without joblib
+MAX_SAMPLED_ROWS = 50  # rows one predict call may explain by sampling (tens of ms to seconds each)
 
 # Output spaces (the API's OutputSpace enum): where base value + contributions = output holds.
 VALUE, PROBABILITY, LOG_ODDS, MULTICLASS_LOGIT = "VALUE", "PROBABILITY", "LOG_ODDS", "MULTICLASS_LOGIT"
@@ -44,10 +45,10 @@ BOOSTING = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
 class ExplainedBatch:
     """Arrays for n rows, k outputs (classes, or one value) and f input features."""
 
-    labels: list[str] | None      # one per output for classifiers; None for regression
-    base: np.ndarray              # (k,) or, for sampling, (n, k): the expected output
-    outputs: np.ndarray           # (n, k): the model's output in the explainer's space
-    contributions: np.ndarray     # (n, k, f)
+    labels: list[str] | None  # one per output for classifiers; None for regression
+    base: np.ndarray  # (k,) or, for sampling, (n, k): the expected output
+    outputs: np.ndarray  # (n, k): the model's output in the explainer's space
+    contributions: np.ndarray  # (n, k, f)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class OutputExplanation:
     label: str | None
     base_value: float
     output: float
-    contributions: list[tuple[str, float]]   # (input feature, contribution) in the model's feature order
+    contributions: list[tuple[str, float]]  # (input feature, contribution) in the model's feature order
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,20 @@ class Explainer:
             self.space = VALUE if not self.classify else (LOG_ODDS if self._two_classes else MULTICLASS_LOGIT)
         elif exact == TREE_SHAP:
             import shap  # 3-4 s to import; only when a tree model is first explained
+
             self.method, self.exact = TREE_SHAP, True
             self.tree = shap.TreeExplainer(final)
             # A forest's trees compare float32 features; TreeSHAP gets the same rounding, so it follows the same paths.
             self.float32 = kind in FORESTS
-            self.space = (VALUE if not self.classify else PROBABILITY if kind in FORESTS
-                          else LOG_ODDS if self._two_classes else MULTICLASS_LOGIT)
+            self.space = (
+                VALUE
+                if not self.classify
+                else PROBABILITY
+                if kind in FORESTS
+                else LOG_ODDS
+                if self._two_classes
+                else MULTICLASS_LOGIT
+            )
         elif background is not None and len(background):
             self.method, self.exact = KERNEL_SHAP, False
             self.space = PROBABILITY if self.classify else VALUE
@@ -109,8 +118,11 @@ class Explainer:
             self.background_rows = len(self.background)
             self.evaluations_per_row = max(1, min(2 ** len(features) - 2, 2 * len(features) + SAMPLING_EXTRA))
         else:
-            raise invalid(f"This model ({kind}) keeps no training sample and its training dataset is gone: its "
-                          "explanations need one as their reference", ["explain"])
+            raise invalid(
+                f"This model ({kind}) keeps no training sample and its training dataset is gone: its "
+                "explanations need one as their reference",
+                ["explain"],
+            )
 
     @property
     def _two_classes(self) -> bool:
@@ -128,9 +140,9 @@ class Explainer:
     def _linear(self, frame: pd.DataFrame) -> ExplainedBatch:
         model = self.pipeline[-1]
         z = _dense(self.pipeline[:-1].transform(frame))
-        coef = np.atleast_2d(model.coef_)                                          # (k', p)
-        intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=float))       # (k',)
-        outputs = z @ coef.T + intercept                                           # (n, k'): decision_function / predict
+        coef = np.atleast_2d(model.coef_)  # (k', p)
+        intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=float))  # (k',)
+        outputs = z @ coef.T + intercept  # (n, k'): decision_function / predict
         contributions = ((z - self.reference)[:, None, :] * coef[None, :, :]) @ self.groups  # (n, k', f)
         base = intercept + coef @ self.reference
         return self._binary_both_ways(base, outputs, contributions)
@@ -140,7 +152,7 @@ class Explainer:
         z = _dense(self.pipeline[:-1].transform(frame))
         if self.float32:
             z = z.astype(np.float32).astype(np.float64)
-        values = np.asarray(self.tree.shap_values(z, check_additivity=False))    # (n, p) or (n, p, k)
+        values = np.asarray(self.tree.shap_values(z, check_additivity=False))  # (n, p) or (n, p, k)
         if values.ndim == 2:
             values = values[:, :, None]
         assert self.groups is not None  # TreeSHAP is chosen only when the groups are known
@@ -148,6 +160,7 @@ class Explainer:
         base = np.atleast_1d(np.asarray(self.tree.expected_value, dtype=float))
         if self.float32 and len(z) <= FOREST_DIRECT_ROWS:
             from services.modeling.estimators import forest_average  # predict's own path for a few rows
+
             outputs = forest_average(model, z, "predict_proba" if self.classify else "predict").reshape(len(z), -1)
         elif not self.classify:
             outputs = model.predict(z).reshape(-1, 1)
@@ -160,8 +173,11 @@ class Explainer:
     def _binary_both_ways(self, base: np.ndarray, outputs: np.ndarray, contributions: np.ndarray) -> ExplainedBatch:
         """Binary log-odds come for the second class only; the first class's are their negation (exactly)."""
         if self._two_classes and outputs.shape[1] == 1:
-            base, outputs, contributions = (np.concatenate([-base, base]), np.hstack([-outputs, outputs]),
-                                            np.concatenate([-contributions, contributions], axis=1))
+            base, outputs, contributions = (
+                np.concatenate([-base, base]),
+                np.hstack([-outputs, outputs]),
+                np.concatenate([-contributions, contributions], axis=1),
+            )
         return ExplainedBatch(self.labels, base, outputs, contributions)
 
     def _sampled(self, frame: pd.DataFrame) -> ExplainedBatch:
@@ -185,10 +201,10 @@ class Explainer:
             return predicted
 
         # KernelSHAP, not the permutation explainer: that one JIT-compiles numba code on first use (10-40 s).
-        explainer = shap.KernelExplainer(model_output, codes[:len(self.background)])
-        rows = codes[len(self.background):]
+        explainer = shap.KernelExplainer(model_output, codes[: len(self.background)])
+        rows = codes[len(self.background) :]
         values = np.asarray(explainer.shap_values(rows, nsamples=self.evaluations_per_row, silent=True))
-        values = values[:, :, None] if values.ndim == 2 else values                # (n, f, k)
+        values = values[:, :, None] if values.ndim == 2 else values  # (n, f, k)
         base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
         outputs = model_output(rows).reshape(len(frame), -1)
         return ExplainedBatch(self.labels, base, outputs, values.transpose(0, 2, 1))
@@ -196,19 +212,32 @@ class Explainer:
     # -- the API's shapes ---------------------------------------------------------------------------------------
     def explain_rows(self, frame: pd.DataFrame) -> list[RowExplanation]:
         if self.method == KERNEL_SHAP and len(frame) > MAX_SAMPLED_ROWS:
-            raise invalid(f"This model's explanations are sampled (up to seconds a row): at most "
-                          f"{MAX_SAMPLED_ROWS} rows per call with explain", ["rows"])
+            raise invalid(
+                f"This model's explanations are sampled (up to seconds a row): at most "
+                f"{MAX_SAMPLED_ROWS} rows per call with explain",
+                ["rows"],
+            )
         batch = self.explain_frame(frame)
         labels: list[str | None] = [*batch.labels] if batch.labels else [None]
         result = []
         for i in range(len(frame)):
             base = batch.base[i] if batch.base.ndim == 2 else batch.base
-            outputs = [OutputExplanation(label=label, base_value=float(base[k]), output=float(batch.outputs[i, k]),
-                                         contributions=[(name, float(v)) for name, v in
-                                                        zip(self.features, batch.contributions[i, k], strict=True)])
-                       for k, label in enumerate(labels)]
-            result.append(RowExplanation(self.method, self.space, self.exact, self.evaluations_per_row,
-                                         self.background_rows, outputs))
+            outputs = [
+                OutputExplanation(
+                    label=label,
+                    base_value=float(base[k]),
+                    output=float(batch.outputs[i, k]),
+                    contributions=[
+                        (name, float(v)) for name, v in zip(self.features, batch.contributions[i, k], strict=True)
+                    ],
+                )
+                for k, label in enumerate(labels)
+            ]
+            result.append(
+                RowExplanation(
+                    self.method, self.space, self.exact, self.evaluations_per_row, self.background_rows, outputs
+                )
+            )
         return result
 
 
@@ -253,7 +282,7 @@ def _feature_groups(pipeline: Any, features: list[str]) -> np.ndarray | None:
             return None
         start = where.start
         for column, count in zip(columns, counts, strict=True):
-            groups[start:start + count, position[column]] = 1.0
+            groups[start : start + count, position[column]] = 1.0
             start += count
     return groups
 
@@ -269,8 +298,10 @@ def _outputs_per_column(transformer: Any, columns: list[str], width: int) -> lis
     if type(encoder).__name__ != "OneHotEncoder" or getattr(encoder, "drop", None) is not None:
         return None
     infrequent = getattr(encoder, "infrequent_categories_", [None] * len(columns))
-    counts = [len(levels) - (len(rare) - 1 if rare is not None else 0)
-              for levels, rare in zip(encoder.categories_, infrequent, strict=True)]
+    counts = [
+        len(levels) - (len(rare) - 1 if rare is not None else 0)
+        for levels, rare in zip(encoder.categories_, infrequent, strict=True)
+    ]
     return counts if sum(counts) == width else None
 
 
@@ -301,4 +332,5 @@ def read_background(data_dir: Path, model_id: str, dataset_id: str | None, featu
     if source is None or not source.exists():
         return None
     from services import dataplane
+
     return dataplane.sampled_frame(source, features, BACKGROUND_ROWS, seed=0)  # streamed: the table is never held

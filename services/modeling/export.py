@@ -1,5 +1,6 @@
 """Model files for download: the joblib pipeline as trained, the same as a plain pickle (seed 001's .pkl), a
 skops file that loads without pickle, or ONNX."""
+
 from __future__ import annotations
 
 import pickle
@@ -13,8 +14,12 @@ from services.modeling.service import load_pipeline
 from services.storage.tables import Model
 
 # The project's own callables inside a pipeline; skops users pass these (plus skops' defaults) as trusted.
-SKOPS_TRUSTED = ["services.modeling.estimators._as_float", "services.modeling.estimators._as_text",
-                 "services.modeling.estimators.datetime_part_columns", "services.preprocessing.steps.DatetimeFeatures"]
+SKOPS_TRUSTED = [
+    "services.modeling.estimators._as_float",
+    "services.modeling.estimators._as_text",
+    "services.modeling.estimators.datetime_part_columns",
+    "services.preprocessing.steps.DatetimeFeatures",
+]
 EXPORT_FORMATS = ("JOBLIB", "PICKLE", "SKOPS", "ONNX")
 # The extension a downloaded file is named with (the URL itself carries the format's name).
 FILE_EXTENSIONS = {"JOBLIB": "joblib", "PICKLE": "pkl", "SKOPS": "skops", "ONNX": "onnx"}
@@ -53,6 +58,7 @@ def export_path(data_dir: Path, model: Model, fmt: str) -> Path:
                 pickle.dump(pipeline, handle, protocol=5)
         else:
             import skops.io as sio
+
             with files.atomic_output(target) as temporary:
                 sio.dump(pipeline, temporary)
         files.publish(target)

@@ -10,6 +10,7 @@ missing cells with the imputer's statistics, subtract the mean, divide by the sc
 operations scikit-learn performs, so the result is the same to the bit (tested). Categorical and
 datetime parts keep their fitted scikit-learn pipelines, given only their own columns.
 """
+
 from __future__ import annotations
 
 import weakref
@@ -25,18 +26,18 @@ FEW_ROWS = 100  # above this, the per-call overhead no longer matters and the pl
 @dataclass(frozen=True)
 class Numeric:
     columns: list[str]
-    fill: np.ndarray              # the imputer's statistics (keep_empty_features: one per column)
-    mean: np.ndarray | None       # StandardScaler's, when the part scales
+    fill: np.ndarray  # the imputer's statistics (keep_empty_features: one per column)
+    mean: np.ndarray | None  # StandardScaler's, when the part scales
     scale: np.ndarray | None
 
 
 @dataclass(frozen=True)
 class Fitted:
     columns: list[str]
-    pipeline: Any                 # the part's fitted scikit-learn pipeline, given a frame of its columns
+    pipeline: Any  # the part's fitted scikit-learn pipeline, given a frame of its columns
 
 
-_plans: "weakref.WeakKeyDictionary[Any, list[Numeric | Fitted] | None]" = weakref.WeakKeyDictionary()
+_plans: weakref.WeakKeyDictionary[Any, list[Numeric | Fitted] | None] = weakref.WeakKeyDictionary()
 
 
 def plan_for(pipeline: Any) -> list[Numeric | Fitted] | None:
@@ -78,15 +79,32 @@ def _numeric(fitted: Any, columns: list[str]) -> Numeric | None:
     if not 2 <= len(steps) <= 3:
         return None
     convert, impute, *scale = steps
-    if not (type(convert) is FunctionTransformer and convert.func is _as_float and convert.kw_args is None
-            and not convert.validate and convert.inverse_func is None):
+    if not (
+        type(convert) is FunctionTransformer
+        and convert.func is _as_float
+        and convert.kw_args is None
+        and not convert.validate
+        and convert.inverse_func is None
+    ):
         return None
-    if not (type(impute) is SimpleImputer and impute.strategy == "median" and impute.keep_empty_features
-            and not impute.add_indicator and isinstance(impute.missing_values, float) and np.isnan(impute.missing_values)
-            and impute.statistics_.dtype == np.float64 and len(impute.statistics_) == len(columns)):
+    if not (
+        type(impute) is SimpleImputer
+        and impute.strategy == "median"
+        and impute.keep_empty_features
+        and not impute.add_indicator
+        and isinstance(impute.missing_values, float)
+        and np.isnan(impute.missing_values)
+        and impute.statistics_.dtype == np.float64
+        and len(impute.statistics_) == len(columns)
+    ):
         return None
-    if scale and not (type(scale[0]) is StandardScaler and scale[0].with_mean and scale[0].with_std
-                      and scale[0].mean_.dtype == np.float64 and scale[0].scale_.dtype == np.float64):
+    if scale and not (
+        type(scale[0]) is StandardScaler
+        and scale[0].with_mean
+        and scale[0].with_std
+        and scale[0].mean_.dtype == np.float64
+        and scale[0].scale_.dtype == np.float64
+    ):
         return None
     return Numeric(columns, impute.statistics_, scale[0].mean_ if scale else None, scale[0].scale_ if scale else None)
 

@@ -1,5 +1,6 @@
 """The modeling job bodies: TRAIN (services/modeling/train.py) and PREDICT (score a whole dataset
 version, batch by batch, and write it again with prediction columns)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,17 +34,26 @@ def run_predict(ctx: JobContext) -> dict[str, Any]:
     features = [f["name"] for f in p["features"]]
     total = pq.ParquetFile(source).metadata.num_rows
     rows_per_batch = batch_rows(source, ctx.memory_mb)
-    ctx.log(f"Scoring {total:,} rows with model {p['model_id'][:8]} ({len(features)} features), "
-            f"{rows_per_batch:,} rows per batch within the {ctx.memory_mb:,} MB budget")
+    ctx.log(
+        f"Scoring {total:,} rows with model {p['model_id'][:8]} ({len(features)} features), "
+        f"{rows_per_batch:,} rows per batch within the {ctx.memory_mb:,} MB budget"
+    )
     explainer, extra = None, None
     if p.get("explain"):
-        explainer = Explainer(pipeline, task=p["task"], features=features, background=read_background(
-            data_dir, p["model_id"], p.get("training_dataset_id"), features))
+        explainer = Explainer(
+            pipeline,
+            task=p["task"],
+            features=features,
+            background=read_background(data_dir, p["model_id"], p.get("training_dataset_id"), features),
+        )
         ctx.log(f"Explaining every row: {explainer.method}, output space {explainer.space}")
 
         def extra(frame: pd.DataFrame) -> dict[str, pa.Array]:  # contribution columns, batch by batch
-            return {str(name): pa.array(values.to_numpy(dtype=float))
-                    for name, values in contribution_columns(explainer, frame).items()}
+            return {
+                str(name): pa.array(values.to_numpy(dtype=float))
+                for name, values in contribution_columns(explainer, frame).items()
+            }
+
     ctx.stage("predict")
 
     def scored(done: int) -> None:
@@ -53,12 +63,16 @@ def run_predict(ctx: JobContext) -> dict[str, Any]:
     sample: pa.RecordBatch | None = None
     new_nulls: dict[str, int] = {}
     monitor = p.get("monitor")  # what monitoring records of this job: a bounded sample, drawn here
-    served = DatasetSample(features=features, capacity=int(monitor["reservoir_rows"]),
-                           classes=p["task"] == "CLASSIFICATION") if monitor else None
+    served = (
+        DatasetSample(features=features, capacity=int(monitor["reservoir_rows"]), classes=p["task"] == "CLASSIFICATION")
+        if monitor
+        else None
+    )
     with files.atomic_output(files.parquet_path(data_dir, p["dataset_id"])) as temporary:
         with ParquetBatchWriter(temporary) as writer:
-            for batch in scored_batches(pipeline, p["task"], features, source, rows_per_batch=rows_per_batch,
-                                        extra=extra, on_batch=scored):
+            for batch in scored_batches(
+                pipeline, p["task"], features, source, rows_per_batch=rows_per_batch, extra=extra, on_batch=scored
+            ):
                 sample = batch if sample is None else sample
                 for name in output_names(pipeline, p["task"]):
                     new_nulls[name] = new_nulls.get(name, 0) + batch.column(name).null_count
@@ -74,13 +88,23 @@ def run_predict(ctx: JobContext) -> dict[str, Any]:
         served.write(data_dir, p["dataset_id"])
         ctx.log(f"Recorded {served.rows:,} rows for the model's monitor (a sample of {len(served.items()):,})")
     ctx.log(f"Wrote {total:,} rows with prediction columns")
-    return {"row_count": total, "column_count": sample.num_columns, "columns": columns,
-            "recipe": [{"step": "predict", "params": {"model_id": p["model_id"], **({"explain": True} if explainer else {})},
-                        "fitted": None}]}
+    return {
+        "row_count": total,
+        "column_count": sample.num_columns,
+        "columns": columns,
+        "recipe": [
+            {
+                "step": "predict",
+                "params": {"model_id": p["model_id"], **({"explain": True} if explainer else {})},
+                "fitted": None,
+            }
+        ],
+    }
 
 
-def _described(sample: pa.RecordBatch, source_columns: list[dict[str, Any]] | None,
-               new_nulls: dict[str, int]) -> list[dict[str, Any]]:
+def _described(
+    sample: pa.RecordBatch, source_columns: list[dict[str, Any]] | None, new_nulls: dict[str, int]
+) -> list[dict[str, Any]]:
     """The source's columns as they were described at ingest (unchanged here); the new ones judged on the first
     batch, with their null counts over every batch."""
     known = {c["name"]: c for c in source_columns or []}

@@ -6,6 +6,7 @@ numeric and boolean features (NaN when missing), string [N, 1] for categories ("
 Date features are split into parts by a step that has no ONNX converter: such models are refused
 with INVALID_INPUT naming the columns.
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,21 +20,30 @@ OPSETS = {"": 18, "ai.onnx.ml": 3}
 def onnx_bytes(pipeline: Any, features: list[dict[str, Any]], task: str) -> bytes:
     dated = [f["name"] for f in features if f["semantic_type"] == "DATETIME"]
     if dated:
-        raise invalid(f"ONNX export is not available for this model: {', '.join(dated)} "
-                           f"{'is a date column' if len(dated) == 1 else 'are date columns'}, and the step that "
-                           "splits dates into parts has no ONNX converter. Export SKOPS or JOBLIB instead.", ["format"])
+        raise invalid(
+            f"ONNX export is not available for this model: {', '.join(dated)} "
+            f"{'is a date column' if len(dated) == 1 else 'are date columns'}, and the step that "
+            "splits dates into parts has no ONNX converter. Export SKOPS or JOBLIB instead.",
+            ["format"],
+        )
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
     typed = _without_coercion(pipeline)
-    inputs = [(f["name"], FloatTensorType([None, 1]) if f["semantic_type"] in ("NUMERIC", "BOOLEAN")
-               else StringTensorType([None, 1])) for f in features]
+    inputs = [
+        (
+            f["name"],
+            FloatTensorType([None, 1]) if f["semantic_type"] in ("NUMERIC", "BOOLEAN") else StringTensorType([None, 1]),
+        )
+        for f in features
+    ]
     options = {id(typed.named_steps["model"]): {"zipmap": False}} if task == "CLASSIFICATION" else None
     try:
-        model: bytes = convert_sklearn(typed, initial_types=inputs, options=options,
-                                       target_opset=OPSETS).SerializeToString()
+        model: bytes = convert_sklearn(
+            typed, initial_types=inputs, options=options, target_opset=OPSETS
+        ).SerializeToString()
         return model
-    except Exception as exc:  # noqa: BLE001 - any converter gap becomes a readable refusal
+    except Exception as exc:
         raise invalid(f"skl2onnx could not convert this pipeline: {exc}", ["format"]) from exc
 
 

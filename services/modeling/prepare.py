@@ -1,10 +1,12 @@
 """Training's prepare stage: read the dataset (a sample when it would not fit), settle the task, choose the
 features, split off the held-out rows."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -17,8 +19,13 @@ from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import detect_task
 
 
-def select_features(frame: pd.DataFrame, columns: list[dict[str, Any]], target: str, requested: list[str] | None,
-                    log: Callable[[str], None]) -> list[dict[str, Any]]:
+def select_features(
+    frame: pd.DataFrame,
+    columns: list[dict[str, Any]],
+    target: str,
+    requested: list[str] | None,
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
     by_name = {c["name"]: c for c in columns}
     if requested:
         return [by_name[name] for name in requested]
@@ -42,8 +49,14 @@ def signature(frame: pd.DataFrame, features: list[dict[str, Any]]) -> list[dict[
     result = []
     for feature in features:
         series = frame[feature["name"]]
-        entry = {"name": feature["name"], "semantic_type": feature["semantic_type"], "required": bool(series.notna().all()),
-                 "allowed_values": None, "min": None, "max": None}
+        entry = {
+            "name": feature["name"],
+            "semantic_type": feature["semantic_type"],
+            "required": bool(series.notna().all()),
+            "allowed_values": None,
+            "min": None,
+            "max": None,
+        }
         if feature["semantic_type"] in ("CATEGORICAL", "TEXT"):
             entry["allowed_values"] = sorted(series.dropna().astype(str).unique().tolist())[:1000]
         elif feature["semantic_type"] == "NUMERIC":
@@ -74,8 +87,12 @@ class PreparedData:
     def training_sample(self, rows: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
         """`rows` of the training split (stratified for classification), drawn the same way for a given seed."""
         sample_x, _, sample_y, _ = train_test_split(
-            self.x_train, self.y_train, train_size=rows, random_state=seed,
-            stratify=self.y_train if self.task == "CLASSIFICATION" else None)
+            self.x_train,
+            self.y_train,
+            train_size=rows,
+            random_state=seed,
+            stratify=self.y_train if self.task == "CLASSIFICATION" else None,
+        )
         return sample_x, sample_y
 
 
@@ -103,10 +120,17 @@ def prepare_data(ctx: JobContext, spec: TrainingSpec, data_dir: Path, columns: l
         raise invalid("Training needs a dataset", ["datasetId"])
     target = spec.target
     read = read_training_frame(
-        files.parquet_path(data_dir, spec.dataset_id), target=target, columns=columns,
+        files.parquet_path(data_dir, spec.dataset_id),
+        target=target,
+        columns=columns,
         names=_wanted_columns(columns, target, list(spec.features) if spec.features else None),
-        classify=_stratified(spec, columns), memory_mb=ctx.memory_mb,
-        scratch_dir=ctx.scratch_dir, seed=spec.seed, log=ctx.log, max_rows=spec.max_rows)
+        classify=_stratified(spec, columns),
+        memory_mb=ctx.memory_mb,
+        scratch_dir=ctx.scratch_dir,
+        seed=spec.seed,
+        log=ctx.log,
+        max_rows=spec.max_rows,
+    )
     frame = read.frame
     missing = int(frame[target].isna().sum())
     if missing:
@@ -122,10 +146,22 @@ def prepare_data(ctx: JobContext, spec: TrainingSpec, data_dir: Path, columns: l
         y = y.astype(str)
     x = frame[[f["name"] for f in features]]
     stratify = y if task == "CLASSIFICATION" else None
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=spec.test_size, random_state=spec.seed,
-                                                        stratify=stratify)
-    ctx.log(f"Split: {len(x_train):,} training rows, {len(x_test):,} held out"
-            + (f" (a sample of {read.labelled_rows:,} labelled rows)" if read.sampled else ""))
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=spec.test_size, random_state=spec.seed, stratify=stratify
+    )
+    ctx.log(
+        f"Split: {len(x_train):,} training rows, {len(x_test):,} held out"
+        + (f" (a sample of {read.labelled_rows:,} labelled rows)" if read.sampled else "")
+    )
     ctx.checkpoint()
-    return PreparedData(task, features, x_train, x_test, y_train, y_test, labelled_rows=read.labelled_rows,
-                        sampled=read.sampled, bytes_per_row=read.bytes_per_row)
+    return PreparedData(
+        task,
+        features,
+        x_train,
+        x_test,
+        y_train,
+        y_test,
+        labelled_rows=read.labelled_rows,
+        sampled=read.sampled,
+        bytes_per_row=read.bytes_per_row,
+    )

@@ -8,11 +8,13 @@ transformed matrix). Beyond the budget, rows are kept per class at the same rate
 small to thin), chosen by a seeded hash of the row number: one streaming pass, nothing sorted, the same rows
 for the same seed.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -21,20 +23,20 @@ import pyarrow.parquet as pq
 
 from services import dataplane
 
-TRAINING_SHARE = 0.5        # of the budget for the training frame and its copies; the rest is the model's and Python's
-FRAME_COPIES = 4            # Arrow table, pandas frame, train / held-out split, the label series and slices
-MATRIX_COPIES = 3           # the transformed float matrix, the imputer's and scaler's copies
-OBJECT_OVERHEAD = 57        # a Python str in a pandas object column: header plus the pointer to it
-ONE_HOT_WIDTH = 30          # a categorical may become this many columns for a linear model
-MIN_CLASS_ROWS = 50         # a class this small is kept whole rather than thinned
-FOREST_BYTES_PER_ROW = 100 * 2 * 80 / 3   # 100 trees, a node per 1.5 rows (min_samples_leaf 3), ~80 bytes a node
-HASH_SCALE = 2 ** 64
+TRAINING_SHARE = 0.5  # of the budget for the training frame and its copies; the rest is the model's and Python's
+FRAME_COPIES = 4  # Arrow table, pandas frame, train / held-out split, the label series and slices
+MATRIX_COPIES = 3  # the transformed float matrix, the imputer's and scaler's copies
+OBJECT_OVERHEAD = 57  # a Python str in a pandas object column: header plus the pointer to it
+ONE_HOT_WIDTH = 30  # a categorical may become this many columns for a linear model
+MIN_CLASS_ROWS = 50  # a class this small is kept whole rather than thinned
+FOREST_BYTES_PER_ROW = 100 * 2 * 80 / 3  # 100 trees, a node per 1.5 rows (min_samples_leaf 3), ~80 bytes a node
+HASH_SCALE = 2**64
 
 
 @dataclass(frozen=True)
 class TrainingFrame:
     frame: pd.DataFrame
-    labelled_rows: int      # rows with a target in the whole dataset
+    labelled_rows: int  # rows with a target in the whole dataset
     sampled: bool
     bytes_per_row: float
 
@@ -50,8 +52,10 @@ def bytes_per_row(path: Path, names: list[str], columns: list[dict[str, Any]]) -
     for name in names:
         kind = schema.field(name).type
         if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_dictionary(kind):
-            stored = sum(metadata.row_group(g).column(positions[name]).total_uncompressed_size
-                         for g in range(metadata.num_row_groups))
+            stored = sum(
+                metadata.row_group(g).column(positions[name]).total_uncompressed_size
+                for g in range(metadata.num_row_groups)
+            )
             frame += OBJECT_OVERHEAD + stored / rows
             width += ONE_HOT_WIDTH if semantic.get(name) in ("CATEGORICAL", "TEXT") else 1
         elif pa.types.is_timestamp(kind) or pa.types.is_date(kind):
@@ -76,10 +80,19 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def read_training_frame(path: Path, *, names: list[str], target: str, columns: list[dict[str, Any]],
-                        classify: bool | None, memory_mb: int, scratch_dir: Path | None, seed: int,
-                        log: Callable[[str], None],
-                        max_rows: int | None = None) -> TrainingFrame:
+def read_training_frame(
+    path: Path,
+    *,
+    names: list[str],
+    target: str,
+    columns: list[dict[str, Any]],
+    classify: bool | None,
+    memory_mb: int,
+    scratch_dir: Path | None,
+    seed: int,
+    log: Callable[[str], None],
+    max_rows: int | None = None,
+) -> TrainingFrame:
     """The labelled rows of `names`: all of them when they fit the budget (and `max_rows`, when given), else a
     stratified sample that does.
 
@@ -99,16 +112,36 @@ def read_training_frame(path: Path, *, names: list[str], target: str, columns: l
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
     connection.execute("SET preserve_insertion_order = true")  # ORDER BY kept on every Arrow path
     try:
-        return _sampled(connection, path, names, target, classify, fits, seed, per_row, memory_mb,
-                        log if not capped else lambda message, *rest: log(
-                            f"Training on a sample of about {fits:,} labelled rows, as asked", *rest))
+        return _sampled(
+            connection,
+            path,
+            names,
+            target,
+            classify,
+            fits,
+            seed,
+            per_row,
+            memory_mb,
+            log
+            if not capped
+            else lambda message, *rest: log(f"Training on a sample of about {fits:,} labelled rows, as asked", *rest),
+        )
     finally:
         connection.close()
 
 
-def _sampled(connection: duckdb.DuckDBPyConnection, path: Path, names: list[str], target: str,
-             classify: bool | None, fits: int, seed: int, per_row: float, memory_mb: int,
-             log: Callable[[str], None]) -> TrainingFrame:
+def _sampled(
+    connection: duckdb.DuckDBPyConnection,
+    path: Path,
+    names: list[str],
+    target: str,
+    classify: bool | None,
+    fits: int,
+    seed: int,
+    per_row: float,
+    memory_mb: int,
+    log: Callable[[str], None],
+) -> TrainingFrame:
     source = dataplane.parquet_source(path)
     label = _quoted(target)
     present = f"{label} IS NOT NULL" + (f" AND NOT isnan({label})" if _is_float(path, target) else "")
@@ -123,15 +156,25 @@ def _sampled(connection: duckdb.DuckDBPyConnection, path: Path, names: list[str]
         rates = {s: (1.0 if n <= MIN_CLASS_ROWS else rate) for s, n in counts}
     cases = " ".join(f"WHEN {stratum} = ? THEN ?" for s in rates if s is not None)
     parameters: list[Any] = [value for s, r in rates.items() if s is not None for value in (s, _threshold(r))]
-    threshold = f"(CASE {cases} ELSE {_threshold(rates.get(None, 1.0))!r} END)" if cases else \
-        f"{_threshold(rates.get(None, 1.0))!r}"
+    threshold = (
+        f"(CASE {cases} ELSE {_threshold(rates.get(None, 1.0))!r} END)"
+        if cases
+        else f"{_threshold(rates.get(None, 1.0))!r}"
+    )
     selected = ", ".join(_quoted(n) for n in names)
-    frame = connection.sql(
-        f"SELECT {selected} FROM (SELECT *, file_row_number AS r FROM read_parquet(?, file_row_number = true)) "
-        f"WHERE {present} AND CAST(hash(r + {int(seed) * 1_000_003}) AS DOUBLE) < {threshold} ORDER BY r",
-        params=[str(path), *parameters]).to_arrow_table().to_pandas(date_as_object=False)
-    log(f"The labelled rows ({labelled:,}) would need about {labelled * per_row / 2**20:,.0f} MB to train on, beyond "
-        f"the {memory_mb:,} MB budget: training on a {'stratified ' if classify else ''}sample of {len(frame):,} rows")
+    frame = (
+        connection.sql(
+            f"SELECT {selected} FROM (SELECT *, file_row_number AS r FROM read_parquet(?, file_row_number = true)) "
+            f"WHERE {present} AND CAST(hash(r + {int(seed) * 1_000_003}) AS DOUBLE) < {threshold} ORDER BY r",
+            params=[str(path), *parameters],
+        )
+        .to_arrow_table()
+        .to_pandas(date_as_object=False)
+    )
+    log(
+        f"The labelled rows ({labelled:,}) would need about {labelled * per_row / 2**20:,.0f} MB to train on, beyond "
+        f"the {memory_mb:,} MB budget: training on a {'stratified ' if classify else ''}sample of {len(frame):,} rows"
+    )
     return TrainingFrame(frame, labelled, len(frame) < labelled, per_row)
 
 

@@ -4,10 +4,12 @@
 unchanged, and it goes out to the writer. A caller that adds columns per batch (explanations, a registry's
 stage) passes `extra`, a function of the batch's feature frame that returns more named arrays.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,7 @@ MIN_BATCH_ROWS = 1_000
 MAX_BATCH_ROWS = 100_000
 # A batch is held as Arrow, as pandas and as the pipeline's transformed matrix at once, with copies in between.
 WORKING_COPIES = 12
-BUDGET_SHARE = 0.25      # of the job's budget for one batch in flight; the writer's queue holds a few more
+BUDGET_SHARE = 0.25  # of the job's budget for one batch in flight; the writer's queue holds a few more
 
 ExtraColumns = Callable[[pd.DataFrame], dict[str, pa.Array]]
 
@@ -46,8 +48,9 @@ def prediction_type(pipeline: Any, task: str) -> pa.DataType:
     return pa.array(pd.Series(pipeline.classes_)).type
 
 
-def score_batch(pipeline: Any, task: str, features: list[str], batch: pa.RecordBatch,
-                extra: ExtraColumns | None = None) -> pa.RecordBatch:
+def score_batch(
+    pipeline: Any, task: str, features: list[str], batch: pa.RecordBatch, extra: ExtraColumns | None = None
+) -> pa.RecordBatch:
     """The batch with the model's columns appended (replacing source columns of the same names)."""
     frame = pa.Table.from_batches([batch]).select(features).to_pandas(date_as_object=False)
     added: dict[str, pa.Array] = {}
@@ -62,13 +65,21 @@ def score_batch(pipeline: Any, task: str, features: list[str], batch: pa.RecordB
     if extra is not None:
         added.update(extra(frame))
     kept = [name for name in batch.schema.names if name not in added]
-    return pa.RecordBatch.from_arrays([batch.column(name) for name in kept] + list(added.values()),
-                                      names=kept + list(added))
+    return pa.RecordBatch.from_arrays(
+        [batch.column(name) for name in kept] + list(added.values()), names=kept + list(added)
+    )
 
 
-def scored_batches(pipeline: Any, task: str, features: list[str], source: Path, *, rows_per_batch: int,
-                   extra: ExtraColumns | None = None, on_batch: Callable[[int], None] | None = None
-                   ) -> Iterator[pa.RecordBatch]:
+def scored_batches(
+    pipeline: Any,
+    task: str,
+    features: list[str],
+    source: Path,
+    *,
+    rows_per_batch: int,
+    extra: ExtraColumns | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> Iterator[pa.RecordBatch]:
     """Every row of `source`, scored, batch by batch; `on_batch(rows_done)` after each."""
     done = 0
     for batch in pq.ParquetFile(source).iter_batches(batch_size=rows_per_batch):

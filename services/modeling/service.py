@@ -1,4 +1,5 @@
 """Models: start training, record results, predict (in process, cached), predict a dataset, export, delete."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,8 +24,8 @@ from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
 from services.modeling import ModelStatus, few_rows
-from services.modeling.details import TrainResult
 from services.modeling.checks import check_numbers, check_target
+from services.modeling.details import TrainResult
 from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
 from services.monitoring.jobs import record_job_sample
@@ -38,8 +39,9 @@ from services.storage.tables import Dataset, Job, Model
 MAX_PREDICT_ROWS = 1000
 
 
-async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: str, data_dir: Path,
-                         spec: TrainingSpec) -> tuple[Model, Job]:
+async def start_training(
+    session: AsyncSession, *, jobs: JobEngine, owner_id: str, data_dir: Path, spec: TrainingSpec
+) -> tuple[Model, Job]:
     name = given_name(spec.name, field=["name"])
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=spec.dataset_id) if spec.dataset_id else None
     if dataset is None:
@@ -55,24 +57,51 @@ async def start_training(session: AsyncSession, *, jobs: JobEngine, owner_id: st
             raise invalid(f"{feature!r} is not a usable feature (missing, or the target)", ["features"])
     if spec.features is not None and not spec.features:
         raise invalid("`features` is empty; leave it out to use every usable column", ["features"])
-    check_numbers(test_size=spec.test_size, cv_folds=spec.cv_folds, seed=spec.seed,
-                  time_budget_seconds=spec.time_budget_seconds)
-    task = await asyncio.to_thread(check_target, data_dir, dataset.id, dataset.columns, target, spec.task,
-                                   test_size=spec.test_size, cv_folds=spec.cv_folds, field=["target"])
+    check_numbers(
+        test_size=spec.test_size, cv_folds=spec.cv_folds, seed=spec.seed, time_budget_seconds=spec.time_budget_seconds
+    )
+    task = await asyncio.to_thread(
+        check_target,
+        data_dir,
+        dataset.id,
+        dataset.columns,
+        target,
+        spec.task,
+        test_size=spec.test_size,
+        cv_folds=spec.cv_folds,
+        field=["target"],
+    )
     allowed = set(CLASSIFIERS if task == "CLASSIFICATION" else REGRESSORS) | {"AUTO"}
     wrong = [a for a in spec.algorithms if a not in allowed]
     if wrong:
         raise invalid(f"{', '.join(wrong)} cannot do {task}", ["algorithms"])
-    previous = await session.scalar(select(func.max(Model.version)).where(
-        Model.owner_id == owner_id, Model.dataset_id == dataset.id, Model.target == target)) or 0
-    model = Model(owner_id=owner_id, dataset_id=dataset.id, target=target, task=task, version=previous + 1,
-                  algorithm=spec.algorithms[0] if len(spec.algorithms) == 1 else "AUTO",
-                  name=name or derived_name(f"{dataset.name} → {target}"))
+    previous = (
+        await session.scalar(
+            select(func.max(Model.version)).where(
+                Model.owner_id == owner_id, Model.dataset_id == dataset.id, Model.target == target
+            )
+        )
+        or 0
+    )
+    model = Model(
+        owner_id=owner_id,
+        dataset_id=dataset.id,
+        target=target,
+        task=task,
+        version=previous + 1,
+        algorithm=spec.algorithms[0] if len(spec.algorithms) == 1 else "AUTO",
+        name=name or derived_name(f"{dataset.name} → {target}"),
+    )
     session.add(model)
     await session.flush()
     job_spec = replace(spec, dataset_id=dataset.id, task=task)
-    job = await jobs.enqueue(session, owner_id=owner_id, kind="TRAIN", dataset_id=dataset.id, params={
-        "model_id": model.id, "data_dir": str(data_dir), "columns": dataset.columns, **job_spec.to_params()})
+    job = await jobs.enqueue(
+        session,
+        owner_id=owner_id,
+        kind="TRAIN",
+        dataset_id=dataset.id,
+        params={"model_id": model.id, "data_dir": str(data_dir), "columns": dataset.columns, **job_spec.to_params()},
+    )
     model.job_id = job.id
     await session.commit()
     jobs.launch(job)
@@ -103,8 +132,9 @@ async def get_model(session: AsyncSession, *, owner_id: str, model_id: str | Non
     return model if model is not None and model.owner_id == owner_id else None
 
 
-async def find_model(session: AsyncSession, *, owner_id: str, model_id: str | None,
-                     reference: ModelReference | None = None) -> Model | None:
+async def find_model(
+    session: AsyncSession, *, owner_id: str, model_id: str | None, reference: ModelReference | None = None
+) -> Model | None:
     """The model by id, or by a registry reference (`churn@champion`, `churn/3`) resolved once, here."""
     if reference is not None:
         return await resolve_model(session, owner_id=owner_id, reference=reference)
@@ -118,24 +148,38 @@ async def models_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[Jo
     used = {job.id: (job.params or {}).get("model_id") for job in jobs}
     if not job_ids:
         return {}
-    rows = (await session.exec(select(Model).where(
-        col(Model.owner_id) == owner_id,
-        or_(col(Model.job_id).in_(job_ids), col(Model.id).in_([i for i in used.values() if i]))))).all()
+    rows = (
+        await session.exec(
+            select(Model).where(
+                col(Model.owner_id) == owner_id,
+                or_(col(Model.job_id).in_(job_ids), col(Model.id).in_([i for i in used.values() if i])),
+            )
+        )
+    ).all()
     made = {row.job_id: row for row in rows if row.job_id}
     by_id = {row.id: row for row in rows}
     found = {job_id: made.get(job_id) or by_id.get(used[job_id] or "") for job_id in job_ids}  # "": names no model
     return {job_id: model for job_id, model in found.items() if model is not None}
 
 
-async def list_models(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int,
-                      dataset_id: str | None = None) -> Page[Model]:
+async def list_models(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    first: int,
+    after: str | None,
+    max_first: int,
+    dataset_id: str | None = None,
+) -> Page[Model]:
     filters = [col(Model.owner_id) == owner_id]
     if dataset_id:
         filters.append(col(Model.dataset_id) == dataset_id)
     return await paginate(session, Model, filters=filters, first=first, after=after, max_first=max_first)
 
 
-async def delete_model(session: AsyncSession, *, owner_id: str, model_id: str | None, data_dir: Path, jobs: JobEngine) -> None:
+async def delete_model(
+    session: AsyncSession, *, owner_id: str, model_id: str | None, data_dir: Path, jobs: JobEngine
+) -> None:
     model = await get_model(session, owner_id=owner_id, model_id=model_id)
     if model is None:
         raise not_found("Model", ["id"])
@@ -195,16 +239,21 @@ def checked_columns(rows: list[Any], features: list[dict[str, Any]]) -> dict[str
             if value is None:
                 continue
             semantic = feature["semantic_type"]
-            ok = {"NUMERIC": isinstance(value, (int, float)) and not isinstance(value, bool) and _is_finite(value),
-                  "BOOLEAN": isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)),
-                  "DATETIME": isinstance(value, str) and not pd.isna(pd.to_datetime(value, errors="coerce"))
-                  }.get(semantic, isinstance(value, (str, int, float, bool)))
+            ok = {
+                "NUMERIC": isinstance(value, (int, float)) and not isinstance(value, bool) and _is_finite(value),
+                "BOOLEAN": isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)),
+                "DATETIME": isinstance(value, str) and not pd.isna(pd.to_datetime(value, errors="coerce")),
+            }.get(semantic, isinstance(value, (str, int, float, bool)))
             if not ok:
-                raise invalid(f"Row {index}: {column} should be {semantic}, got {value!r}", ["rows", str(index), column])
+                raise invalid(
+                    f"Row {index}: {column} should be {semantic}, got {value!r}", ["rows", str(index), column]
+                )
         for feature in features:
             if feature["required"] and row.get(feature["name"]) is None:
-                raise invalid(f"Row {index}: {feature['name']} is required (it was never missing in training)",
-                              ["rows", str(index), feature["name"]])
+                raise invalid(
+                    f"Row {index}: {feature['name']} is required (it was never missing in training)",
+                    ["rows", str(index), feature["name"]],
+                )
     return {f["name"]: _typed_column([row.get(f["name"]) for row in rows], f["semantic_type"]) for f in features}
 
 
@@ -229,6 +278,7 @@ def _typed_column(values: list[Any], semantic: str) -> Any:
 @lru_cache(maxsize=1)
 def _thread_pools() -> Any:
     from threadpoolctl import ThreadpoolController  # scikit-learn's own dependency; scans the loaded libraries once
+
     return ThreadpoolController()
 
 
@@ -252,8 +302,14 @@ def predict_rows(data_dir: Path, model: Model, rows: list[Any], *, explain: bool
 def load_explainer(data_dir: Path, model: Model) -> Any:
     """The model's explanations.Explainer, built once per process and file version."""
     path = files.fetched(files.model_path(data_dir, model.id))
-    return _explainer(str(data_dir), model.id, model.dataset_id, model.task,
-                      tuple(f["name"] for f in model.details["features"]), path.stat().st_mtime_ns)
+    return _explainer(
+        str(data_dir),
+        model.id,
+        model.dataset_id,
+        model.task,
+        tuple(f["name"] for f in model.details["features"]),
+        path.stat().st_mtime_ns,
+    )
 
 
 def check_explainable_in_bulk(data_dir: Path, model: Model) -> None:
@@ -262,19 +318,24 @@ def check_explainable_in_bulk(data_dir: Path, model: Model) -> None:
 
     pipeline = load_pipeline(data_dir, model.id)  # the type of its model is enough: no need for shap here
     if exact_method(pipeline) is None:
-        raise invalid(f"This model ({type(pipeline[-1]).__name__}) has no exact explanation, only a sampled one "
-                      f"(KERNEL_SHAP): predict explains up to {MAX_SAMPLED_ROWS} rows of it at a time, "
-                      "predictDataset none", ["explain"])
+        raise invalid(
+            f"This model ({type(pipeline[-1]).__name__}) has no exact explanation, only a sampled one "
+            f"(KERNEL_SHAP): predict explains up to {MAX_SAMPLED_ROWS} rows of it at a time, "
+            "predictDataset none",
+            ["explain"],
+        )
 
 
 @lru_cache(maxsize=16)
-def _explainer(data_dir: str, model_id: str, dataset_id: str | None, task: str, features: tuple[str, ...],
-               stamp: int) -> Any:
+def _explainer(
+    data_dir: str, model_id: str, dataset_id: str | None, task: str, features: tuple[str, ...], stamp: int
+) -> Any:
     from services.modeling.explain import Explainer, read_background
 
     background = read_background(Path(data_dir), model_id, dataset_id, list(features))
-    explainer = Explainer(load_pipeline(Path(data_dir), model_id), task=task, features=list(features),
-                          background=background)
+    explainer = Explainer(
+        load_pipeline(Path(data_dir), model_id), task=task, features=list(features), background=background
+    )
     gc.collect()  # as in _load: shap's modules and the converted trees stay out of every later collection
     gc.freeze()
     return explainer
@@ -288,8 +349,13 @@ def _predicted(pipeline: Any, task: str, columns: dict[str, Any], count: int) ->
     probabilities = _estimates(pipeline, columns, count, "predict_proba")
     predictions = pipeline.classes_.take(probabilities.argmax(axis=1))
     labels = [str(c) for c in pipeline.classes_]
-    return [{"value": str(v), "probabilities": [{"label": label, "probability": float(p)} for label, p in zip(labels, row, strict=True)]}
-            for v, row in zip(predictions, probabilities, strict=True)]
+    return [
+        {
+            "value": str(v),
+            "probabilities": [{"label": label, "probability": float(p)} for label, p in zip(labels, row, strict=True)],
+        }
+        for v, row in zip(predictions, probabilities, strict=True)
+    ]
 
 
 def _estimates(pipeline: Any, columns: dict[str, Any], count: int, method: str) -> np.ndarray:
@@ -322,8 +388,12 @@ def forest_aware(pipeline: Any, frame: pd.DataFrame, method: str) -> np.ndarray:
 
 def _forest(estimator: Any, count: int) -> Any:
     """The estimator, when it is a single-output forest and `count` rows are few enough to average directly."""
-    from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor,  # loaded with the model already
-                                  RandomForestClassifier, RandomForestRegressor)
+    from sklearn.ensemble import (  # loaded with the model already
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
 
     forests = (RandomForestClassifier, RandomForestRegressor, ExtraTreesClassifier, ExtraTreesRegressor)
     if not isinstance(estimator, forests) or count > FOREST_DIRECT_ROWS or getattr(estimator, "n_outputs_", 1) != 1:
@@ -339,10 +409,18 @@ def _forest_average(forest: Any, features: Any, method: str) -> np.ndarray:
     return forest_average(forest, features, method)
 
 
-async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner_id: str, model_id: str | None,
-                                dataset_id: str | None, data_dir: Path,
-                                reference: ModelReference | None = None, explain: bool = False,
-                                monitor: dict[str, Any] | None = None) -> tuple[Dataset, Job]:
+async def start_predict_dataset(
+    session: AsyncSession,
+    *,
+    jobs: JobEngine,
+    owner_id: str,
+    model_id: str | None,
+    dataset_id: str | None,
+    data_dir: Path,
+    reference: ModelReference | None = None,
+    explain: bool = False,
+    monitor: dict[str, Any] | None = None,
+) -> tuple[Dataset, Job]:
     """`monitor`: the window length and sample size the job records its rows with (None: monitoring is off)."""
     model = await find_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
     if model is None:
@@ -360,15 +438,31 @@ async def start_predict_dataset(session: AsyncSession, *, jobs: JobEngine, owner
         raise invalid(f"The dataset lacks the model's feature(s): {', '.join(absent)}", ["datasetId"])
     if explain:
         await asyncio.to_thread(check_explainable_in_bulk, data_dir, model)
-    version = Dataset(owner_id=owner_id, name=f"{source.name} + predictions ({model.name} v{model.version})"[:MAX_NAME],
-                      file_name=source.file_name, parent_id=source.id)
+    version = Dataset(
+        owner_id=owner_id,
+        name=f"{source.name} + predictions ({model.name} v{model.version})"[:MAX_NAME],
+        file_name=source.file_name,
+        parent_id=source.id,
+    )
     session.add(version)
     await session.flush()
-    job = await jobs.enqueue(session, owner_id=owner_id, kind="PREDICT", dataset_id=version.id, params={
-        "model_id": model.id, "source_id": source.id, "dataset_id": version.id, "data_dir": str(data_dir),
-        "features": model.details["features"], "task": model.task, "columns": source.columns,
-        **({"explain": True, "training_dataset_id": model.dataset_id} if explain else {}),
-        **({"monitor": monitor} if monitor else {})})
+    job = await jobs.enqueue(
+        session,
+        owner_id=owner_id,
+        kind="PREDICT",
+        dataset_id=version.id,
+        params={
+            "model_id": model.id,
+            "source_id": source.id,
+            "dataset_id": version.id,
+            "data_dir": str(data_dir),
+            "features": model.details["features"],
+            "task": model.task,
+            "columns": source.columns,
+            **({"explain": True, "training_dataset_id": model.dataset_id} if explain else {}),
+            **({"monitor": monitor} if monitor else {}),
+        },
+    )
     await session.commit()
     jobs.launch(job)
     return version, job
@@ -380,11 +474,19 @@ async def on_predict_success(session: AsyncSession, job: Job, result: dict[str, 
 
 
 JOB_KINDS = {
-    "TRAIN": JobKindSpec(work="services.modeling.job:run_train", queue="modeling", on_success=on_train_success,
-                         on_failure=on_train_failure),
+    "TRAIN": JobKindSpec(
+        work="services.modeling.job:run_train",
+        queue="modeling",
+        on_success=on_train_success,
+        on_failure=on_train_failure,
+    ),
     # A prediction over a dataset is a new version of it, with the same life as a preprocessed one.
-    "PREDICT": JobKindSpec(work="services.modeling.job:run_predict", queue="modeling",
-                           on_start=preprocessing.on_preprocess_start, on_success=on_predict_success,
-                           on_failure=preprocessing.on_preprocess_failure),
+    "PREDICT": JobKindSpec(
+        work="services.modeling.job:run_predict",
+        queue="modeling",
+        on_start=preprocessing.on_preprocess_start,
+        on_success=on_predict_success,
+        on_failure=preprocessing.on_preprocess_failure,
+    ),
 }
 DOMAIN = Domain(name="modeling", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

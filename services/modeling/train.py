@@ -1,5 +1,6 @@
 """Training: pick features, compare candidates within a budget, refit, evaluate, explain, save (the TRAIN job body
 and the analysis job both call `train_model`)."""
+
 from __future__ import annotations
 
 import time
@@ -31,10 +32,14 @@ def refit(ctx: JobContext, spec: TrainingSpec, data: PreparedData, best: Candida
         affordable = forest_rows_within(ctx.memory_mb, data.bytes_per_row)
         if len(x_train) > affordable:
             x_train, y_train = data.training_sample(affordable, spec.seed)
-            ctx.log(f"{best.algorithm} grows with its rows: refit on a sample of {affordable:,} of the "
-                    f"{len(data.x_train):,} training rows to stay within the {ctx.memory_mb:,} MB budget", "WARNING")
-    model = build_pipeline(best.algorithm, data.task, data.features, spec.seed, len(x_train),
-                           best.params).fit(x_train, y_train)
+            ctx.log(
+                f"{best.algorithm} grows with its rows: refit on a sample of {affordable:,} of the "
+                f"{len(data.x_train):,} training rows to stay within the {ctx.memory_mb:,} MB budget",
+                "WARNING",
+            )
+    model = build_pipeline(best.algorithm, data.task, data.features, spec.seed, len(x_train), best.params).fit(
+        x_train, y_train
+    )
     ctx.log(f"Refit {best.algorithm}{describe_variant(best.params)} on {len(x_train):,} rows")
     ctx.checkpoint()
     return model, len(x_train)
@@ -59,10 +64,18 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
     save_model(ctx, model, data_dir, p["model_id"])
     save_background(data_dir, p["model_id"], data.x_train, spec.seed)  # the reference explanations measure from
     return TrainResult(
-        task=data.task, algorithm=best.algorithm, metrics=evaluation["metrics"], cv_metric=data.metric,
-        cv_scores=list(best.scores), confusion_matrix=evaluation["confusion_matrix"],
-        feature_importances=evaluation["feature_importances"], features=signature(data.x_train, data.features),
-        classes=classes, leaderboard=[c.entry(selected=c is best) for c in leaderboard],
-        training_seconds=time.perf_counter() - started, training_rows=training_rows,
+        task=data.task,
+        algorithm=best.algorithm,
+        metrics=evaluation["metrics"],
+        cv_metric=data.metric,
+        cv_scores=list(best.scores),
+        confusion_matrix=evaluation["confusion_matrix"],
+        feature_importances=evaluation["feature_importances"],
+        features=signature(data.x_train, data.features),
+        classes=classes,
+        leaderboard=[c.entry(selected=c is best) for c in leaderboard],
+        training_seconds=time.perf_counter() - started,
+        training_rows=training_rows,
         labelled_rows=data.labelled_rows,
-        sampled=data.sampled or training_rows < len(data.x_train)).model_dump(exclude_unset=True)
+        sampled=data.sampled or training_rows < len(data.x_train),
+    ).model_dump(exclude_unset=True)

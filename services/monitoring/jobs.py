@@ -5,6 +5,7 @@ writer row of the window it finished in.
 The sample travels as a small JSON file beside the job's output (the end hook runs where the job's
 record is kept, on the same machine), not in the job's result, which users read.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,8 +39,10 @@ class DatasetSample:
         table = pa.Table.from_batches([batch]).select([*self.features, "prediction"])
         self.rows += table.num_rows
         if self.classes:
-            for label, count in zip(*np.unique(np.asarray(table.column("prediction").to_pylist(), dtype=str),
-                                               return_counts=True), strict=True):
+            for label, count in zip(
+                *np.unique(np.asarray(table.column("prediction").to_pylist(), dtype=str), return_counts=True),
+                strict=True,
+            ):
                 self.prediction_counts[str(label)] = self.prediction_counts.get(str(label), 0) + int(count)
         self._kept = bottom_k_table(self._kept, table, self.capacity, self._rng)
 
@@ -49,14 +52,20 @@ class DatasetSample:
         items = []
         for row in self._kept.to_pylist():
             output = row["prediction"]
-            items.append({KEY: row[KEY], INPUTS: {name: json_value(row[name]) for name in self.features},
-                          OUTPUT: str(output) if self.classes and output is not None else json_value(output)})
+            items.append(
+                {
+                    KEY: row[KEY],
+                    INPUTS: {name: json_value(row[name]) for name in self.features},
+                    OUTPUT: str(output) if self.classes and output is not None else json_value(output),
+                }
+            )
         return items
 
     def write(self, data_dir: Path, dataset_id: str) -> None:
         path = files.dataset_dir(data_dir, dataset_id) / SAMPLE_FILE
-        path.write_text(json.dumps({"rows": self.rows, "prediction_counts": self.prediction_counts,
-                                    "sample": self.items()}))
+        path.write_text(
+            json.dumps({"rows": self.rows, "prediction_counts": self.prediction_counts, "sample": self.items()})
+        )
 
 
 async def record_job_sample(session: AsyncSession, job: Job) -> None:
@@ -71,10 +80,24 @@ async def record_job_sample(session: AsyncSession, job: Job) -> None:
     stored = json.loads(await asyncio.to_thread(path.read_text))
     start = window_start(utcnow(), float(monitor["window_minutes"]))
     writer = f"job-{job.id}"
-    row = (await session.exec(select(MonitorWindow).where(
-        MonitorWindow.model_id == job.params["model_id"], MonitorWindow.writer == writer))).first()
+    row = (
+        await session.exec(
+            select(MonitorWindow).where(
+                MonitorWindow.model_id == job.params["model_id"], MonitorWindow.writer == writer
+            )
+        )
+    ).first()
     if row is None:  # a job run again keeps its first row (its writer name is the job's)
-        session.add(MonitorWindow(owner_id=job.owner_id, model_id=job.params["model_id"], window_start=start,
-                                  writer=writer, request_count=1, row_count=stored["rows"],
-                                  prediction_counts=stored["prediction_counts"], sample=json.dumps(stored["sample"])))
+        session.add(
+            MonitorWindow(
+                owner_id=job.owner_id,
+                model_id=job.params["model_id"],
+                window_start=start,
+                writer=writer,
+                request_count=1,
+                row_count=stored["rows"],
+                prediction_counts=stored["prediction_counts"],
+                sample=json.dumps(stored["sample"]),
+            )
+        )
     path.unlink(missing_ok=True)

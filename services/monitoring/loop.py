@@ -1,10 +1,11 @@
 """The replica's monitoring task: flush the recorder, judge settled windows, expire old ones, until stopped."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 

@@ -6,15 +6,17 @@ readers merge a window's rows (services.monitoring.sample.merge). Memory is boun
 current window's counts and a sample of at most `reservoir_rows` rows; a window is dropped from memory
 once it has ended and been written.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -44,22 +46,30 @@ class WindowBuffer:
 
 
 class PredictionRecorder:
-    def __init__(self, *, sessions: Callable[[], AsyncSession], window_minutes: float, reservoir_rows: int,
-                 writer: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        sessions: Callable[[], AsyncSession],
+        window_minutes: float,
+        reservoir_rows: int,
+        writer: str | None = None,
+    ) -> None:
         self.sessions = sessions
         self.window_minutes = window_minutes
         self.reservoir_rows = reservoir_rows
         self.writer = writer or writer_name()
         self._windows: dict[tuple[str, datetime], WindowBuffer] = {}
 
-    def record(self, *, owner_id: str, model_id: str, classes: bool, rows: list[dict[str, Any]],
-               outputs: list[Any]) -> None:
+    def record(
+        self, *, owner_id: str, model_id: str, classes: bool, rows: list[dict[str, Any]], outputs: list[Any]
+    ) -> None:
         """One predict request: its rows (as served) and the model's outputs. Memory only; no I/O."""
         start = window_start(utcnow(), self.window_minutes)
         buffer = self._windows.get((model_id, start))
         if buffer is None:
             buffer = self._windows[(model_id, start)] = WindowBuffer(
-                owner_id=owner_id, model_id=model_id, start=start, sample=BottomK(self.reservoir_rows))
+                owner_id=owner_id, model_id=model_id, start=start, sample=BottomK(self.reservoir_rows)
+            )
         buffer.requests += 1
         buffer.rows += len(rows)
         buffer.dirty = True
@@ -74,9 +84,19 @@ class PredictionRecorder:
         now = utcnow()
         changed = [buffer for buffer in self._windows.values() if buffer.dirty]
         # Snapshot before the first await: record() may run again while the database is written.
-        rows: list[dict[str, Any]] = [dict(owner_id=b.owner_id, model_id=b.model_id, window_start=b.start, writer=self.writer,
-                     request_count=b.requests, row_count=b.rows, prediction_counts=dict(b.prediction_counts),
-                     sample=b.sample.items() if b.sample.changed else None) for b in changed]
+        rows: list[dict[str, Any]] = [
+            {
+                "owner_id": b.owner_id,
+                "model_id": b.model_id,
+                "window_start": b.start,
+                "writer": self.writer,
+                "request_count": b.requests,
+                "row_count": b.rows,
+                "prediction_counts": dict(b.prediction_counts),
+                "sample": b.sample.items() if b.sample.changed else None,
+            }
+            for b in changed
+        ]
         for buffer in changed:
             buffer.dirty = buffer.sample.changed = False
         try:
@@ -121,9 +141,15 @@ class PredictionRecorder:
 
 async def _upsert(session: AsyncSession, values: dict[str, Any]) -> None:
     """Only this writer ever writes its row, so a read-then-write cannot race another writer."""
-    row = (await session.exec(select(MonitorWindow).where(
-        MonitorWindow.model_id == values["model_id"], MonitorWindow.window_start == values["window_start"],
-        MonitorWindow.writer == values["writer"]))).first()
+    row = (
+        await session.exec(
+            select(MonitorWindow).where(
+                MonitorWindow.model_id == values["model_id"],
+                MonitorWindow.window_start == values["window_start"],
+                MonitorWindow.writer == values["writer"],
+            )
+        )
+    ).first()
     if row is None:
         session.add(MonitorWindow(**{**values, "sample": values["sample"] or "[]"}))
         await session.flush()

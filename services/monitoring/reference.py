@@ -4,6 +4,7 @@ The reference is a uniform sample of the training dataset version, read from its
 by batch (feature columns only), so its memory is the sample's whatever the dataset's size; it is kept
 per process for the model's dataset version (a few models' worth).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -43,8 +44,14 @@ def _reference(path: str, _stamp: int, columns: tuple[str, ...], rows: int) -> p
     return frame
 
 
-def feature_drift(reference: pd.DataFrame, sample: list[dict[str, Any]], features: list[dict[str, Any]], *,
-                  method: DriftMethod | None = None, threshold: float | None = None) -> list[DriftTest]:
+def feature_drift(
+    reference: pd.DataFrame,
+    sample: list[dict[str, Any]],
+    features: list[dict[str, Any]],
+    *,
+    method: DriftMethod | None = None,
+    threshold: float | None = None,
+) -> list[DriftTest]:
     """One DriftTest per feature the reference has. A chosen method applies to the columns it can test
     (KS and Wasserstein to numbers only); the others keep the per-column default and its threshold."""
     tests = []
@@ -58,8 +65,16 @@ def feature_drift(reference: pd.DataFrame, sample: list[dict[str, Any]], feature
         if semantic == "DATETIME":  # compared as instants: seconds since the epoch
             known, served = _seconds(known), _seconds(served)
         fits = method is not None and method in (NUMERIC_METHODS if numeric else CATEGORICAL_METHODS)
-        tests.append(drift_test(known, served, numeric=numeric, method=method if fits else None,
-                                threshold=threshold if fits else None, column=name))
+        tests.append(
+            drift_test(
+                known,
+                served,
+                numeric=numeric,
+                method=method if fits else None,
+                threshold=threshold if fits else None,
+                column=name,
+            )
+        )
     return tests
 
 

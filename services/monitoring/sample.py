@@ -6,6 +6,7 @@ Algorithm R, but two samples merge exactly: the k smallest keys of their union a
 both streams together. So each writer (a replica, a predictDataset job) keeps its own sample of a window
 and a reader merges them, with no coordination between writers and no weights to get wrong.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,15 +14,16 @@ import heapq
 import json
 import math
 import random
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-KEY = "k"        # the sampling key of a stored row
-INPUTS = "in"    # the row's feature values, as served
-OUTPUT = "out"   # the model's prediction: a class label (str) or a number
+KEY = "k"  # the sampling key of a stored row
+INPUTS = "in"  # the row's feature values, as served
+OUTPUT = "out"  # the model's prediction: a class label (str) or a number
 
 
 class BottomK:
@@ -69,7 +71,7 @@ async def serialized(items: list[dict[str, Any]], slice_rows: int = 50) -> str:
     """`json.dumps(items)`, letting the event loop run between slices (the C encoder never lets go of it)."""
     parts = []
     for begin in range(0, len(items), slice_rows):
-        parts.append(json.dumps(items[begin:begin + slice_rows])[1:-1])
+        parts.append(json.dumps(items[begin : begin + slice_rows])[1:-1])
         await asyncio.sleep(0)
     return "[" + ",".join(part for part in parts if part) + "]"
 
@@ -102,7 +104,7 @@ def window_start(moment: datetime, minutes: float) -> datetime:
     so every replica puts a moment in the same window without agreeing on anything."""
     seconds = minutes * 60
     start = math.floor(moment.timestamp() / seconds) * seconds
-    return datetime.fromtimestamp(start, tz=timezone.utc)
+    return datetime.fromtimestamp(start, tz=UTC)
 
 
 def window_length(minutes: float) -> timedelta:

@@ -1,4 +1,5 @@
 """Pipelines: sources collected, steps and checks applied, outputs stored; the names they share."""
+
 from __future__ import annotations
 
 from enum import StrEnum

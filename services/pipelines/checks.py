@@ -2,11 +2,13 @@
 a pattern, allowed values, a semantic type) and per table (row counts). Each check says what a failure
 does: fail the run (nothing is stored), drop the failing rows, or only warn in the log.
 """
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeAlias
+from typing import Any, TypeAlias
 
 import duckdb
 import numpy as np
@@ -23,14 +25,23 @@ from services.values import json_value
 EXAMPLES = 5
 
 
-Rows: TypeAlias = "pa.Table | Path"  # the run's output: a table in memory, or a Parquet file read batch by batch (beyond the budget)
+Rows: TypeAlias = (
+    "pa.Table | Path"  # the run's output: a table in memory, or a Parquet file read batch by batch (beyond the budget)
+)
 BATCH_ROWS = 65_536
 
 
-def run_checks(rows: Rows, checks: list[PipelineCheck], semantic_types: dict[str, str],
-               log: Callable[[str, str], None], *, suites: dict[str, dict[str, Any]] | None = None,
-               data_dir: Path | None = None, memory_mb: int = 2048, scratch_dir: Path | None = None
-               ) -> tuple[Rows, list[dict[str, Any]]]:
+def run_checks(
+    rows: Rows,
+    checks: list[PipelineCheck],
+    semantic_types: dict[str, str],
+    log: Callable[[str, str], None],
+    *,
+    suites: dict[str, dict[str, Any]] | None = None,
+    data_dir: Path | None = None,
+    memory_mb: int = 2048,
+    scratch_dir: Path | None = None,
+) -> tuple[Rows, list[dict[str, Any]]]:
     """The rows with DROP_ROWS failures removed (a table, or a Parquet file in `scratch_dir`), and every
     rule's result. `suites`: the saved suites the checks name by `suite_id`
     (services.checks.service.pipeline_suites), each evaluated whole.
@@ -47,8 +58,18 @@ def run_checks(rows: Rows, checks: list[PipelineCheck], semantic_types: dict[str
     for check in checks:
         action, column = check.on_fail, check.column
         if check.suite_id is not None:
-            results.extend(_suite_results(rows, (suites or {})[check.suite_id], action, semantic_types, log,
-                                          data_dir=data_dir, memory_mb=memory_mb, scratch_dir=scratch_dir))
+            results.extend(
+                _suite_results(
+                    rows,
+                    (suites or {})[check.suite_id],
+                    action,
+                    semantic_types,
+                    log,
+                    data_dir=data_dir,
+                    memory_mb=memory_mb,
+                    scratch_dir=scratch_dir,
+                )
+            )
             continue
         for rule in check.rules:
             setting = getattr(check, rule)
@@ -58,19 +79,42 @@ def run_checks(rows: Rows, checks: list[PipelineCheck], semantic_types: dict[str
             elif rule in TABLE_RULES:
                 bound = setting
                 failed = total < bound if rule == "min_rows" else total > bound
-                result = _result(None, rule, f"{'at least' if rule == 'min_rows' else 'at most'} {bound:,} rows",
-                                 0, [total] if failed else [], action, passed=not failed)
+                result = _result(
+                    None,
+                    rule,
+                    f"{'at least' if rule == 'min_rows' else 'at most'} {bound:,} rows",
+                    0,
+                    [total] if failed else [],
+                    action,
+                    passed=not failed,
+                )
             elif rule == "max_null_ratio":
                 assert column is not None  # a column rule names its column (checked when the config is read)
-                missing = sum(int(pc.sum(pc.is_null(values, nan_is_null=True)).as_py() or 0)
-                              for values in _column_batches(rows, column))
+                missing = sum(
+                    int(pc.sum(pc.is_null(values, nan_is_null=True)).as_py() or 0)
+                    for values in _column_batches(rows, column)
+                )
                 ratio = missing / total if total else 0.0
-                result = _result(column, rule, f"at most {setting:.2%} missing", 0,
-                                 [round(ratio, 6)] if ratio > setting else [], action, passed=ratio <= setting)
+                result = _result(
+                    column,
+                    rule,
+                    f"at most {setting:.2%} missing",
+                    0,
+                    [round(ratio, 6)] if ratio > setting else [],
+                    action,
+                    passed=ratio <= setting,
+                )
             elif rule == "semantic_type":
                 found = semantic_types.get(column) if column is not None else None
-                result = _result(column, rule, f"a {setting} column", 0, [found] if found != setting else [],
-                                 action, passed=found == setting)
+                result = _result(
+                    column,
+                    rule,
+                    f"a {setting} column",
+                    0,
+                    [found] if found != setting else [],
+                    action,
+                    passed=found == setting,
+                )
             else:
                 assert column is not None  # a column rule names its column (checked when the config is read)
                 failing = _unique_failures(rows, column, memory_mb, scratch_dir) if rule == "unique" else None
@@ -78,8 +122,9 @@ def run_checks(rows: Rows, checks: list[PipelineCheck], semantic_types: dict[str
                 count, start, looked = 0, 0, 0
                 for values in _column_batches(rows, column):
                     end = start + len(values)
-                    batch_failing = failing[start:end] if failing is not None else \
-                        _failing_rows(values, rule, setting, column)
+                    batch_failing = (
+                        failing[start:end] if failing is not None else _failing_rows(values, rule, setting, column)
+                    )
                     count += int(batch_failing.sum())
                     looked = _examples(values, batch_failing, examples, looked)
                     if action == "DROP_ROWS":
@@ -90,12 +135,17 @@ def run_checks(rows: Rows, checks: list[PipelineCheck], semantic_types: dict[str
             _log(result, log)
     failed = [r for r in results if not r["passed"] and r["on_fail"] == "FAIL_RUN"]
     if failed:
-        raise ServiceError(ErrorCode.INVALID_INPUT, f"{len(failed)} check(s) failed, so nothing was stored: " + "; ".join(
-            _describe(r) for r in failed), details={"checks": results})
+        raise ServiceError(
+            ErrorCode.INVALID_INPUT,
+            f"{len(failed)} check(s) failed, so nothing was stored: " + "; ".join(_describe(r) for r in failed),
+            details={"checks": results},
+        )
     if dropped.any():
         rows = _without(rows, dropped, scratch_dir)
-        log(f"Dropped {int(dropped.sum()):,} row(s) failing DROP_ROWS checks; {total - int(dropped.sum()):,} remain",
-            "WARNING")
+        log(
+            f"Dropped {int(dropped.sum()):,} row(s) failing DROP_ROWS checks; {total - int(dropped.sum()):,} remain",
+            "WARNING",
+        )
     return rows, results
 
 
@@ -138,6 +188,7 @@ def _unique_failures(rows: Rows, column: str, memory_mb: int, scratch_dir: Path 
         series = rows.column(column).to_pandas()
         return np.asarray((series.duplicated(keep="first") & series.notna()).to_numpy(dtype=bool), dtype=np.bool_)
     from services import dataplane
+
     parquet = pq.ParquetFile(rows)
     kind = parquet.schema_arrow.field(column).type
     quoted = '"' + column.replace('"', '""') + '"'
@@ -147,7 +198,8 @@ def _unique_failures(rows: Rows, column: str, memory_mb: int, scratch_dir: Path 
         repeated = connection.execute(
             f"SELECT file_row_number FROM (SELECT file_row_number, row_number() OVER (PARTITION BY {quoted} "
             f"ORDER BY file_row_number) AS seen FROM {dataplane.parquet_source(rows, row_numbers=True)} "
-            f"WHERE {present}) WHERE seen > 1").fetchnumpy()["file_row_number"]
+            f"WHERE {present}) WHERE seen > 1"
+        ).fetchnumpy()["file_row_number"]
     except duckdb.OutOfMemoryException as exc:
         raise dataplane.over_budget(memory_mb, f"Checking that {column} is unique", exc) from exc
     finally:
@@ -157,13 +209,22 @@ def _unique_failures(rows: Rows, column: str, memory_mb: int, scratch_dir: Path 
     return failing
 
 
-def _suite_results(rows: Rows, suite: dict[str, Any], action: str, semantic_types: dict[str, str],
-                   log: Callable[[str, str], None], *, data_dir: Path | None, memory_mb: int,
-                   scratch_dir: Path | None) -> list[dict[str, Any]]:
+def _suite_results(
+    rows: Rows,
+    suite: dict[str, Any],
+    action: str,
+    semantic_types: dict[str, str],
+    log: Callable[[str, str], None],
+    *,
+    data_dir: Path | None,
+    memory_mb: int,
+    scratch_dir: Path | None,
+) -> list[dict[str, Any]]:
     """A saved suite's checks on the run's output, in DuckDB (the table is scanned in place); its failures
     do what the pipeline's entry for the suite says (`action`)."""
     from services import dataplane, files
     from services.checks.evaluate import Reference, evaluate_checks
+
     checks = [PipelineCheck.model_validate(check) for check in suite["checks"]]
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
     try:
@@ -174,8 +235,9 @@ def _suite_results(rows: Rows, suite: dict[str, Any], action: str, semantic_type
             source = dataplane.parquet_source(rows, row_numbers=True)
         reference = None
         if suite["reference_id"] and data_dir is not None:
-            reference = Reference(dataplane.parquet_source(files.parquet_path(data_dir, suite["reference_id"])),
-                                  suite["reference_types"])
+            reference = Reference(
+                dataplane.parquet_source(files.parquet_path(data_dir, suite["reference_id"])), suite["reference_types"]
+            )
         found = evaluate_checks(connection, source, checks, semantic_types=semantic_types, reference=reference)
     finally:
         connection.close()
@@ -189,10 +251,25 @@ def _suite_results(rows: Rows, suite: dict[str, Any], action: str, semantic_type
     return results
 
 
-def _result(column: str | None, rule: str, expected: str, failing_rows: int, examples: list[Any], action: str,
-            *, passed: bool | None = None) -> dict[str, Any]:
-    return {"column": column, "rule": rule, "expected": expected, "failing_rows": failing_rows, "examples": examples,
-            "on_fail": action, "passed": failing_rows == 0 if passed is None else passed}
+def _result(
+    column: str | None,
+    rule: str,
+    expected: str,
+    failing_rows: int,
+    examples: list[Any],
+    action: str,
+    *,
+    passed: bool | None = None,
+) -> dict[str, Any]:
+    return {
+        "column": column,
+        "rule": rule,
+        "expected": expected,
+        "failing_rows": failing_rows,
+        "examples": examples,
+        "on_fail": action,
+        "passed": failing_rows == 0 if passed is None else passed,
+    }
 
 
 def _failing_rows(values: pa.Array | pa.ChunkedArray, rule: str, setting: Any, column: str) -> np.ndarray:
@@ -231,9 +308,13 @@ def _examples(values: pa.Array | pa.ChunkedArray, failing: np.ndarray, examples:
 
 def _expected(rule: str, setting: Any) -> str:
     described: dict[str, Callable[[], str]] = {
-        "not_null": lambda: "no missing values", "unique": lambda: "no repeated values",
-        "min": lambda: f">= {setting:g}", "max": lambda: f"<= {setting:g}",
-        "pattern": lambda: f"matches {setting}", "allowed_values": lambda: "one of " + ", ".join(setting)}
+        "not_null": lambda: "no missing values",
+        "unique": lambda: "no repeated values",
+        "min": lambda: f">= {setting:g}",
+        "max": lambda: f"<= {setting:g}",
+        "pattern": lambda: f"matches {setting}",
+        "allowed_values": lambda: "one of " + ", ".join(setting),
+    }
     return described[rule]()
 
 

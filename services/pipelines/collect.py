@@ -1,11 +1,13 @@
 """Collecting records from JSON APIs (paged four ways, retried, flattened) and CSV replies."""
+
 from __future__ import annotations
 
 import tempfile
 import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import orjson
@@ -16,7 +18,7 @@ from services.errors import ErrorCode, ServiceError
 from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.pipelines import camel_case
 from services.pipelines.config.sources import HttpSource
-from services.pipelines.fetch import Fetcher, Log, paused_between_pages, fetched_on_a_thread
+from services.pipelines.fetch import Fetcher, Log, fetched_on_a_thread, paused_between_pages
 from services.pipelines.records import RecordPages
 
 
@@ -34,8 +36,9 @@ def dotted(value: Any, path: str | None) -> Any:
     return value
 
 
-def collect_http(source: HttpSource, fetcher: Fetcher, *, max_records: int, log: Log,
-                 max_decompressed_bytes: int = 2**32) -> RecordPages | CollectedTable:
+def collect_http(
+    source: HttpSource, fetcher: Fetcher, *, max_records: int, log: Log, max_decompressed_bytes: int = 2**32
+) -> RecordPages | CollectedTable:
     """Fetch pages on a thread while this one decodes and converts the pages already here.
 
     The fetching thread only finds the next page's URL (simdjson, without building the page's
@@ -47,11 +50,19 @@ def collect_http(source: HttpSource, fetcher: Fetcher, *, max_records: int, log:
     with fetched_on_a_thread(partial(_fetch_pages, source, fetcher)) as pages:
         for number, final_url, body in pages:
             if isinstance(body, CsvReply):
-                return _csv_table(body.body, final_url, source, max_records=max_records, log=log,
-                                  max_decompressed_bytes=max_decompressed_bytes)
+                return _csv_table(
+                    body.body,
+                    final_url,
+                    source,
+                    max_records=max_records,
+                    log=log,
+                    max_decompressed_bytes=max_decompressed_bytes,
+                )
             found = dotted(orjson.loads(body), records_path)
             if not isinstance(found, list):
-                raise ServiceError(ErrorCode.PARSE_ERROR, f"No list of records at {records_path or 'the top level'} of {final_url}")
+                raise ServiceError(
+                    ErrorCode.PARSE_ERROR, f"No list of records at {records_path or 'the top level'} of {final_url}"
+                )
             collected.add(found)
             log(f"Page {number}: {len(found):,} record(s) from {final_url}", "INFO")
             if collected.rows > max_records:
@@ -82,12 +93,14 @@ def is_csv_reply(source: HttpSource, content_type: str, url: str) -> bool:
     media = content_type.split(";")[0].strip().lower()
     if media in ("text/csv", "application/csv", "text/tab-separated-values", "text/x-csv"):
         return True
-    return media in ("", "text/plain", "application/octet-stream", "application/gzip") and \
-        urlsplit(url).path.lower().endswith(CSV_SUFFIXES)
+    return media in ("", "text/plain", "application/octet-stream", "application/gzip") and urlsplit(
+        url
+    ).path.lower().endswith(CSV_SUFFIXES)
 
 
-def _csv_table(body: bytes, url: str, source: HttpSource, *, max_records: int, log: Log,
-               max_decompressed_bytes: int) -> CollectedTable:
+def _csv_table(
+    body: bytes, url: str, source: HttpSource, *, max_records: int, log: Log, max_decompressed_bytes: int
+) -> CollectedTable:
     """The reply through the upload's own detection and reader (it reads files: a temporary one here)."""
     for name in ("records_path", "next_page_path"):
         if getattr(source, name):
@@ -100,13 +113,15 @@ def _csv_table(body: bytes, url: str, source: HttpSource, *, max_records: int, l
     if table.num_rows > max_records:
         raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
     delimiter = {"\t": "tab", "whitespace": "runs of spaces"}.get(dialect.delimiter, repr(dialect.delimiter))
-    log(f"CSV from {url}: encoding {dialect.encoding}, delimiter {delimiter}, "
-        f"header {'yes' if dialect.has_header else 'no'}; {table.num_rows:,} row(s)", "INFO")
+    log(
+        f"CSV from {url}: encoding {dialect.encoding}, delimiter {delimiter}, "
+        f"header {'yes' if dialect.has_header else 'no'}; {table.num_rows:,} row(s)",
+        "INFO",
+    )
     return CollectedTable(table)
 
 
-def _fetch_pages(source: HttpSource, fetcher: Fetcher, put: Callable[[Any, int], None],
-                 stop: threading.Event) -> None:
+def _fetch_pages(source: HttpSource, fetcher: Fetcher, put: Callable[[Any, int], None], stop: threading.Event) -> None:
     paging = Paging(source)
     url: str | None = source.url
     params = paging.first_params()
@@ -114,8 +129,13 @@ def _fetch_pages(source: HttpSource, fetcher: Fetcher, put: Callable[[Any, int],
         if not url or (page and paused_between_pages(source, stop)) or stop.is_set():
             break
         body, final_url, content_type = fetcher.fetch(
-            url, method=source.method.upper(), headers=source.headers, params=params, retries=source.retries,
-            timeout=float(source.timeout_seconds))
+            url,
+            method=source.method.upper(),
+            headers=source.headers,
+            params=params,
+            retries=source.retries,
+            timeout=float(source.timeout_seconds),
+        )
         if is_csv_reply(source, content_type, final_url):
             put((page + 1, final_url, CsvReply(body)), len(body))
             return
@@ -147,16 +167,21 @@ class Paging:
             return {**self.params, self.offset_param: self.offset}
         return self.params or None
 
-    def following(self, document: Any, url: str, final_url: str,
-                  params: dict[str, Any] | None) -> tuple[str | None, dict[str, Any] | None]:
+    def following(
+        self, document: Any, url: str, final_url: str, params: dict[str, Any] | None
+    ) -> tuple[str | None, dict[str, Any] | None]:
         if self.next_pointer:
             found = _value_at(document, self.next_pointer)
             # the next URL carries its own query: the configured params went with the first request
             return (urljoin(final_url, found), None) if isinstance(found, str) and found else (None, None)
         if self.cursor_param:
             cursor = _value_at(document, self.cursor_pointer)
-            if cursor is None or cursor == "" or isinstance(cursor, (bool, dict, list)) or \
-                    str(cursor) == str((params or {}).get(self.cursor_param)):  # the same cursor again: no progress
+            if (
+                cursor is None
+                or cursor == ""
+                or isinstance(cursor, (bool, dict, list))
+                or str(cursor) == str((params or {}).get(self.cursor_param))
+            ):  # the same cursor again: no progress
                 return None, None
             return url, {**self.params, self.cursor_param: cursor}
         if self.page_param or self.offset_param:

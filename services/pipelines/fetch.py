@@ -1,5 +1,6 @@
 """Fetching for pipeline sources: pinned connections (SSRF), retries with backoff, a size cap, and the
 thread that fetches pages while the collecting thread converts the ones already here."""
+
 from __future__ import annotations
 
 import random
@@ -7,9 +8,10 @@ import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin
 
 import httpcore
@@ -49,18 +51,31 @@ def pinned_client(allow: list[str], ssl_context: ssl.SSLContext) -> httpx.Client
     """
     transport = httpx.HTTPTransport(verify=ssl_context)
     if not isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):
-        raise RuntimeError(f"httpx {httpx.__version__} no longer keeps HTTPTransport's pool in `_pool`: "
-                           "pinned_client cannot install its SSRF-vetting network backend")
-    transport._pool = httpcore.ConnectionPool(ssl_context=ssl_context, max_connections=100, max_keepalive_connections=20,
-                                              keepalive_expiry=5.0, network_backend=PinnedBackend(allow))
+        raise RuntimeError(
+            f"httpx {httpx.__version__} no longer keeps HTTPTransport's pool in `_pool`: "
+            "pinned_client cannot install its SSRF-vetting network backend"
+        )
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=ssl_context,
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        network_backend=PinnedBackend(allow),
+    )
     return httpx.Client(transport=transport, follow_redirects=False, headers=DEFAULT_HEADERS)
 
 
 class Fetcher:
     """GET/POST with SSRF checks on every hop, retries with backoff and jitter, and a response-size cap."""
 
-    def __init__(self, *, allow: list[str], max_bytes: int, log: Callable[[str, str], None],
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        allow: list[str],
+        max_bytes: int,
+        log: Callable[[str, str], None],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.allow, self.max_bytes, self.log, self.sleep = allow, max_bytes, log, sleep
         # Loading the CA store takes ~30 ms: plain-http sources never pay it (the context is unused there).
         self._plain = pinned_client(allow, ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
@@ -74,9 +89,16 @@ class Fetcher:
             self._tls = pinned_client(self.allow, httpx.create_ssl_context())
         return self._tls
 
-    def fetch(self, url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
-              params: dict[str, Any] | None = None,
-              retries: int = 3, timeout: float = 30) -> Fetched:
+    def fetch(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        retries: int = 3,
+        timeout: float = 30,
+    ) -> Fetched:
         for attempt in range(retries + 1):
             try:
                 fetched, status, retry_after = self._follow(url, method, headers, params, timeout)
@@ -94,7 +116,7 @@ class Fetcher:
         raise AssertionError("unreachable")
 
     def _pause(self, attempt: int, retry_after: str | None, why: str) -> None:
-        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
+        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not a secret
         if retry_after:
             try:
                 delay = float(retry_after)
@@ -106,8 +128,9 @@ class Fetcher:
         self.waited += delay
         self.sleep(delay)
 
-    def _follow(self, url: str, method: str, headers: dict[str, str] | None, params: dict[str, Any] | None,
-                timeout: float) -> tuple[Fetched, int, str | None]:
+    def _follow(
+        self, url: str, method: str, headers: dict[str, str] | None, params: dict[str, Any] | None, timeout: float
+    ) -> tuple[Fetched, int, str | None]:
         for _ in range(MAX_REDIRECTS + 1):
             check_scheme(url)  # the addresses are vetted by the connection itself (PinnedBackend)
             began = time.perf_counter()
@@ -121,7 +144,9 @@ class Fetcher:
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"{url} sent more than {self.max_bytes // 2**20} MB")
+                        raise ServiceError(
+                            ErrorCode.PAYLOAD_TOO_LARGE, f"{url} sent more than {self.max_bytes // 2**20} MB"
+                        )
                     chunks.append(chunk)
                 self.waited += time.perf_counter() - began
                 fetched = Fetched(b"".join(chunks), str(response.url), response.headers.get("content-type", ""))
@@ -160,7 +185,9 @@ class PageHandoff:
 
 
 @contextmanager
-def fetched_on_a_thread(fetch_all: Callable[[Callable[[Any, int], None], threading.Event], None]) -> Iterator[Iterator[Any]]:
+def fetched_on_a_thread(
+    fetch_all: Callable[[Callable[[Any, int], None], threading.Event], None],
+) -> Iterator[Iterator[Any]]:
     """The pages `fetch_all(put, stop)` puts, as they arrive from its thread; its failure is raised here.
 
     Leaving the block stops the fetching and waits for the thread.
@@ -190,7 +217,7 @@ def fetched_on_a_thread(fetch_all: Callable[[Callable[[Any, int], None], threadi
         fetching.join()
 
 
-def paused_between_pages(source: "HttpSource | ScrapeSource", stop: threading.Event) -> bool:
+def paused_between_pages(source: HttpSource | ScrapeSource, stop: threading.Event) -> bool:
     """Wait `delay_seconds` before the next page's request; True when the collection was stopped meanwhile."""
     delay = float(source.delay_seconds)
     return stop.wait(delay) if delay > 0 else False

@@ -1,33 +1,35 @@
 """The PIPELINE job body: collect -> process -> store, each stage logged with counts."""
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import files
 from services.errors import ErrorCode, ServiceError
+from services.ingest.columns import describe_parquet
+from services.ingest.parquet import write_parquet
 from services.ingest.types import describe_columns
 from services.jobs.context import JobContext
 from services.pipelines import sinks
-from services.pipelines.checks import Rows, shape_of, run_checks
-from services.pipelines.results import RunResult
+from services.pipelines.checks import Rows, run_checks, shape_of
 from services.pipelines.collect import CollectedTable, collect_http
 from services.pipelines.config import PipelineConfig, PipelineLimits
 from services.pipelines.config.sinks import DatasetSink, ParquetSink, SqliteSink
 from services.pipelines.config.sources import DatasetSource, FileSource, HttpSource, ScrapeSource
 from services.pipelines.config.steps import PipelineStep
 from services.pipelines.fetch import Fetcher
-from services.pipelines.records import FlatColumns, RecordPages
 from services.pipelines.local_files import import_path, read_local_csv
+from services.pipelines.records import FlatColumns, RecordPages
+from services.pipelines.results import RunResult
 from services.pipelines.scrape import collect_scrape
 from services.pipelines.ssrf import parse_allow_list
-from services.ingest.columns import describe_parquet
-from services.ingest.parquet import write_parquet
 from services.preprocessing.engine import DESCRIBE_ROWS, PANDAS_COPIES, batch_rows, fits_in_memory
 from services.preprocessing.job import preprocess_table
 from services.preprocessing.steps import fit_recipe
@@ -58,17 +60,26 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
         path = files.parquet_path(data_dir, source.dataset_id)
         rows = pq.read_table(path) if fits_in_memory(path, ctx.memory_mb) else path
     elif isinstance(source, FileSource):
-        rows = read_local_csv(import_path(source.path, limits.import_dirs, ["source", "file", "path"]),
-                              max_records=limits.max_records, max_decompressed_bytes=limits.max_decompressed_bytes,
-                              log=log)
+        rows = read_local_csv(
+            import_path(source.path, limits.import_dirs, ["source", "file", "path"]),
+            max_records=limits.max_records,
+            max_decompressed_bytes=limits.max_decompressed_bytes,
+            log=log,
+        )
     else:
         rows = collect_table(source, limits, log)
     if isinstance(rows, pa.Table) and rows.nbytes * PANDAS_COPIES > ctx.memory_mb * MB * 0.5:
         rows = _spilled(ctx, rows)  # what was collected goes on from a scratch file, so nothing else copies it whole
     rows_in = shape_of(rows)[1]
     if isinstance(source, DatasetSource):
-        ctx.log(f"Read {rows_in:,} rows from the source dataset" + ("" if isinstance(rows, pa.Table) else
-                f" (beyond the {ctx.memory_mb:,} MB budget: they are read batch by batch)"))
+        ctx.log(
+            f"Read {rows_in:,} rows from the source dataset"
+            + (
+                ""
+                if isinstance(rows, pa.Table)
+                else f" (beyond the {ctx.memory_mb:,} MB budget: they are read batch by batch)"
+            )
+        )
     timings["collect"] = time.perf_counter() - began
     ctx.progress(0.4)
     ctx.checkpoint()
@@ -89,9 +100,16 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
         ctx.stage("validate")
         began = time.perf_counter()
         checked_rows = shape_of(rows)[1]
-        rows, check_results = run_checks(rows, config.checks, {c["name"]: c["semantic_type"] for c in columns}, log,
-                                         suites=p.get("suites"), data_dir=data_dir, memory_mb=ctx.memory_mb,
-                                         scratch_dir=ctx.scratch_dir)
+        rows, check_results = run_checks(
+            rows,
+            config.checks,
+            {c["name"]: c["semantic_type"] for c in columns},
+            log,
+            suites=p.get("suites"),
+            data_dir=data_dir,
+            memory_mb=ctx.memory_mb,
+            scratch_dir=ctx.scratch_dir,
+        )
         if shape_of(rows)[1] != checked_rows:  # rows were dropped: null counts and types may have changed
             columns = _described(ctx, rows)
         timings["validate"] = time.perf_counter() - began
@@ -114,17 +132,29 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
             output.update(path=str(path), version=version)
             ctx.log(f"Stored {rows_out:,} rows as Parquet version {version}")
         case SqliteSink(table=table_name, mode=mode):
-            written = sinks.write_sqlite(data_dir, p["owner_id"], table_name, rows, mode=mode, key=sink.key,
-                                         indexes=sink.indexes)
+            written = sinks.write_sqlite(
+                data_dir, p["owner_id"], table_name, rows, mode=mode, key=sink.key, indexes=sink.indexes
+            )
             output.update(table=table_name)
             changes = f"{written.inserted:,} new, {written.updated:,} updated" if mode == "upsert" else mode
             added = f"; added column(s) {', '.join(written.added_columns)}" if written.added_columns else ""
-            ctx.log(f"Stored {rows_out:,} rows in SQLite table {table_name} ({changes}{added}; "
-                    f"{written.rows_now:,} rows now)")
+            ctx.log(
+                f"Stored {rows_out:,} rows in SQLite table {table_name} ({changes}{added}; "
+                f"{written.rows_now:,} rows now)"
+            )
     timings["store"] = time.perf_counter() - began
-    return RunResult(rows_in=rows_in, rows_out=rows_out, version=version, columns=columns, output=output,
-                     recipe=recipe, checks=check_results, row_count=rows_out, column_count=len(names),
-                     timings=timings).model_dump()
+    return RunResult(
+        rows_in=rows_in,
+        rows_out=rows_out,
+        version=version,
+        columns=columns,
+        output=output,
+        recipe=recipe,
+        checks=check_results,
+        row_count=rows_out,
+        column_count=len(names),
+        timings=timings,
+    ).model_dump()
 
 
 def _scratch_file(ctx: JobContext, name: str, beside: Path) -> Path:
@@ -137,9 +167,11 @@ def _spilled(ctx: JobContext, table: pa.Table) -> Path:
     """A collected table beyond the budget, written to scratch (removed when the job ends) and let go."""
     path = _scratch_file(ctx, "collected", Path(ctx.params["data_dir"]))
     write_parquet(table, path)
-    ctx.log(f"The {table.num_rows:,} collected rows ({table.nbytes / MB:,.0f} MB in memory) would not fit the "
-            f"{ctx.memory_mb:,} MB budget with the copies processing makes: they go on from a scratch file, batch "
-            "by batch")
+    ctx.log(
+        f"The {table.num_rows:,} collected rows ({table.nbytes / MB:,.0f} MB in memory) would not fit the "
+        f"{ctx.memory_mb:,} MB budget with the copies processing makes: they go on from a scratch file, batch "
+        "by batch"
+    )
     return path
 
 
@@ -150,46 +182,75 @@ def _described(ctx: JobContext, rows: Rows) -> list[dict[str, Any]]:
     return describe_parquet(rows, memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir)
 
 
-def _streamed_steps(ctx: JobContext, path: Path, steps: list[tuple[str, dict[str, Any]]]
-                    ) -> tuple[Path, list[dict[str, Any]]]:
+def _streamed_steps(
+    ctx: JobContext, path: Path, steps: list[tuple[str, dict[str, Any]]]
+) -> tuple[Path, list[dict[str, Any]]]:
     """The steps run by the preprocessing engine batch by batch into a scratch file (removed when the job
     ends), which checks and sinks then read batch by batch. Columns are judged for validation on the
     source's first rows."""
     parquet = pq.ParquetFile(path)
     first = min(DESCRIBE_ROWS, batch_rows(path, ctx.memory_mb))
-    head = pa.Table.from_batches([next(parquet.iter_batches(batch_size=first))]) if parquet.num_row_groups \
+    head = (
+        pa.Table.from_batches([next(parquet.iter_batches(batch_size=first))])
+        if parquet.num_row_groups
         else parquet.schema_arrow.empty_table()
+    )
     checked = validate_steps(steps, describe_columns(head))
     processed = _scratch_file(ctx, "processed", path.parent)
-    result = preprocess_table(path, processed, checked, memory_mb=ctx.memory_mb, scratch_dir=ctx.scratch_dir,
-                              log=ctx.log, checkpoint=ctx.checkpoint, stream=True)
-    ctx.log(f"Applied {len(steps)} step(s) batch by batch: {parquet.metadata.num_rows:,} -> "
-            f"{result['row_count']:,} rows")
+    result = preprocess_table(
+        path,
+        processed,
+        checked,
+        memory_mb=ctx.memory_mb,
+        scratch_dir=ctx.scratch_dir,
+        log=ctx.log,
+        checkpoint=ctx.checkpoint,
+        stream=True,
+    )
+    ctx.log(
+        f"Applied {len(steps)} step(s) batch by batch: {parquet.metadata.num_rows:,} -> {result['row_count']:,} rows"
+    )
     return processed, result["recipe"]
 
 
-def collect_table(source: HttpSource | ScrapeSource, limits: PipelineLimits, log: Callable[[str, str], None]) -> pa.Table:
+def collect_table(
+    source: HttpSource | ScrapeSource, limits: PipelineLimits, log: Callable[[str, str], None]
+) -> pa.Table:
     """An http or scrape source's records as a table typed like an upload (the collect stage, and previews)."""
     began = time.perf_counter()
     fetcher = Fetcher(allow=parse_allow_list(limits.allowed_hosts), max_bytes=limits.max_source_bytes, log=log)
     collected: RecordPages | CollectedTable | FlatColumns
     if isinstance(source, HttpSource):
-        collected = collect_http(source, fetcher, max_records=limits.max_records, log=log,
-                                 max_decompressed_bytes=limits.max_decompressed_bytes)
+        collected = collect_http(
+            source,
+            fetcher,
+            max_records=limits.max_records,
+            log=log,
+            max_decompressed_bytes=limits.max_decompressed_bytes,
+        )
     else:
         collected = collect_scrape(source, fetcher, max_records=limits.max_records, log=log)
     fetched = time.perf_counter()
     table = collected.to_table() if collected.rows else None
     if table is None or table.num_columns == 0:
         raise ServiceError(ErrorCode.PARSE_ERROR, "The source gave no records")
-    log(f"Collected {table.num_rows:,} rows x {table.num_columns} columns in {time.perf_counter() - began:.3f} s "
+    log(
+        f"Collected {table.num_rows:,} rows x {table.num_columns} columns in {time.perf_counter() - began:.3f} s "
         f"({fetcher.waited:.3f} s of it waiting on the network, {time.perf_counter() - fetched:.3f} s typing "
-        f"the columns)", "INFO")
+        f"the columns)",
+        "INFO",
+    )
     return table
 
 
-def preview_source(source: HttpSource | ScrapeSource | DatasetSource | FileSource, steps: list[PipelineStep], *, data_dir: Path,
-                   limits: PipelineLimits, rows: int) -> dict[str, Any]:
+def preview_source(
+    source: HttpSource | ScrapeSource | DatasetSource | FileSource,
+    steps: list[PipelineStep],
+    *,
+    data_dir: Path,
+    limits: PipelineLimits,
+    rows: int,
+) -> dict[str, Any]:
     """What a source's first page gives, typed, after `steps`: for trying selectors and paths before
     saving. Blocking (it fetches): call it off the event loop. Nothing is stored."""
     messages: list[str] = []
@@ -200,12 +261,17 @@ def preview_source(source: HttpSource | ScrapeSource | DatasetSource | FileSourc
             messages.append(f"{level}: {message}")
 
     if isinstance(source, DatasetSource):
-        batches = pq.ParquetFile(files.fetched(files.parquet_path(data_dir, source.dataset_id))).iter_batches(batch_size=max(rows, 1000))
+        batches = pq.ParquetFile(files.fetched(files.parquet_path(data_dir, source.dataset_id))).iter_batches(
+            batch_size=max(rows, 1000)
+        )
         table = pa.Table.from_batches([next(batches)])
     elif isinstance(source, FileSource):
-        table = read_local_csv(import_path(source.path, limits.import_dirs, ["source", "file", "path"]),
-                               max_records=limits.max_records, max_decompressed_bytes=limits.max_decompressed_bytes,
-                               log=log).slice(0, max(rows, 1000))
+        table = read_local_csv(
+            import_path(source.path, limits.import_dirs, ["source", "file", "path"]),
+            max_records=limits.max_records,
+            max_decompressed_bytes=limits.max_decompressed_bytes,
+            log=log,
+        ).slice(0, max(rows, 1000))
     else:
         table = collect_table(source.model_copy(update={"max_pages": 1, "delay_seconds": 0}), limits, log)
     if steps:
@@ -213,5 +279,10 @@ def preview_source(source: HttpSource | ScrapeSource | DatasetSource | FileSourc
         frame, _ = fit_recipe(table.to_pandas(), checked)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         messages.append(f"INFO: Applied {len(steps)} step(s)")
-    return {"columns": describe_columns(table), "names": table.column_names, "total_rows": table.num_rows,
-            "rows": json_rows(table.slice(0, rows)), "log": messages}
+    return {
+        "columns": describe_columns(table),
+        "names": table.column_names,
+        "total_rows": table.num_rows,
+        "rows": json_rows(table.slice(0, rows)),
+        "log": messages,
+    }

@@ -4,10 +4,11 @@ A path is resolved (symlinks followed) before it is checked, so a link inside an
 that points elsewhere is refused like the path it points to; the check runs when the pipeline is
 saved and again when a run opens the file, because the file system can change in between.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pyarrow as pa
 
@@ -44,10 +45,12 @@ def import_path(path: str, allowed: str, field: list[str]) -> Path:
     raise ServiceError(ErrorCode.NOT_FOUND, f"No file {path!r} in the import directories", field)
 
 
-def read_local_csv(path: Path, *, max_records: int, max_decompressed_bytes: int,
-                   log: Callable[[str, str], None]) -> pa.Table:
+def read_local_csv(
+    path: Path, *, max_records: int, max_decompressed_bytes: int, log: Callable[[str, str], None]
+) -> pa.Table:
     """The file through the upload's own detection and reader, so it is typed exactly like an upload."""
     from services.ingest.parse import detect_file_dialect, read_with_dialect
+
     dialect = detect_file_dialect(path, options={})
     table = read_with_dialect(path, dialect, max_decompressed=max_decompressed_bytes)
     if table.num_rows > max_records:

@@ -5,6 +5,7 @@ SQLite table is handed to the same INGEST job an upload gets, so every detection
 and nothing about profiling needs to know where the rows came from. A dataset sink's output already is a
 dataset: that case is answered with its id instead.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,9 +29,18 @@ from services.storage.tables import Dataset, Job, Pipeline, PipelineRun
 EXPORT_BATCH_ROWS = 10_000
 
 
-async def import_pipeline_output(session: AsyncSession, *, jobs: JobEngine, owner_id: str, pipeline_id: str | None,
-                                 run_id: str | None, name: str | None, data_dir: Path, max_decompressed_bytes: int,
-                                 max_sheet_rows: int) -> tuple[Dataset, Job]:
+async def import_pipeline_output(
+    session: AsyncSession,
+    *,
+    jobs: JobEngine,
+    owner_id: str,
+    pipeline_id: str | None,
+    run_id: str | None,
+    name: str | None,
+    data_dir: Path,
+    max_decompressed_bytes: int,
+    max_sheet_rows: int,
+) -> tuple[Dataset, Job]:
     """A PENDING dataset holding the run's output and its queued INGEST job; refusals come first."""
     pipeline = await get_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
     if pipeline is None:
@@ -38,25 +48,36 @@ async def import_pipeline_output(session: AsyncSession, *, jobs: JobEngine, owne
     run = await _chosen_run(session, pipeline, run_id)
     kind = (run.output or {}).get("kind")
     if kind == "dataset" or run.dataset_id:
-        raise conflict("This run's output already is a dataset: profile it with profileDataset "
-                       "(pipeline { lastRun { dataset { id } } })", ["runId"] if run_id else ["pipelineId"])
+        raise conflict(
+            "This run's output already is a dataset: profile it with profileDataset "
+            "(pipeline { lastRun { dataset { id } } })",
+            ["runId"] if run_id else ["pipelineId"],
+        )
     if kind not in ("parquet", "sqlite"):
         raise conflict("This run stored no output to import", ["runId"] if run_id else ["pipelineId"])
     source, file_name = _source_of(data_dir, pipeline, run)
-    dataset = Dataset(owner_id=owner_id, name=given_name(name, field=["name"]) or file_name[:MAX_NAME],
-                      file_name=file_name[:MAX_NAME])
+    dataset = Dataset(
+        owner_id=owner_id, name=given_name(name, field=["name"]) or file_name[:MAX_NAME], file_name=file_name[:MAX_NAME]
+    )
     target = files.original_path(data_dir, dataset.id)
     try:
         found = await asyncio.to_thread(_copy_output, kind, source, run.output.get("table"), target)
         if not found:
-            raise conflict("The run's output is no longer stored (a later run replaced the table, or it was "
-                           "deleted)", ["runId"] if run_id else ["pipelineId"])
+            raise conflict(
+                "The run's output is no longer stored (a later run replaced the table, or it was deleted)",
+                ["runId"] if run_id else ["pipelineId"],
+            )
         dataset.size_bytes = target.stat().st_size
         await asyncio.to_thread(files.publish, target)
         session.add(dataset)
         await session.flush()
-        params = {"dataset_id": dataset.id, "data_dir": str(data_dir), "csv_options": {},
-                  "max_decompressed_bytes": max_decompressed_bytes, "max_sheet_rows": max_sheet_rows}
+        params = {
+            "dataset_id": dataset.id,
+            "data_dir": str(data_dir),
+            "csv_options": {},
+            "max_decompressed_bytes": max_decompressed_bytes,
+            "max_sheet_rows": max_sheet_rows,
+        }
         job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params)
         await session.commit()
     except BaseException:
@@ -75,9 +96,14 @@ async def _chosen_run(session: AsyncSession, pipeline: Pipeline, run_id: str | N
         if run.status != RunStatus.SUCCEEDED:
             raise conflict(f"That run ended {run.status}: only a successful run's output can be imported", ["runId"])
         return run
-    latest = (await session.exec(select(PipelineRun).where(
-        PipelineRun.pipeline_id == pipeline.id, PipelineRun.status == RunStatus.SUCCEEDED)
-        .order_by(col(PipelineRun.finished_at).desc()).limit(1))).first()
+    latest = (
+        await session.exec(
+            select(PipelineRun)
+            .where(PipelineRun.pipeline_id == pipeline.id, PipelineRun.status == RunStatus.SUCCEEDED)
+            .order_by(col(PipelineRun.finished_at).desc())
+            .limit(1)
+        )
+    ).first()
     if latest is None:
         raise conflict("The pipeline has no successful run yet: run it first (runPipeline)", ["pipelineId"])
     return latest

@@ -4,6 +4,7 @@ JSON numbers and booleans keep their types; text goes through the upload reader,
 "3.5" or "NA" inside strings are typed exactly as they would be in an uploaded CSV. Lists stay
 whole, as JSON text.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -128,7 +129,9 @@ def typed_like_an_upload(table: pa.Table) -> pa.Table:
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_struct(column.type):
             column = pa.array([None if v is None else _as_text(v) for v in column.to_pylist()], pa.string())
         columns[name] = column
-    text = [name for name, column in columns.items() if pa.types.is_string(column.type) or pa.types.is_null(column.type)]
+    text = [
+        name for name, column in columns.items() if pa.types.is_string(column.type) or pa.types.is_null(column.type)
+    ]
     if text:
         columns.update(_typed_text(text, columns))
     return pa.table(columns)
@@ -147,7 +150,11 @@ def _typed_text(names: list[str], columns: dict[str, Any]) -> dict[str, Any]:
     sample = _read_back({name: columns[name][:TEXT_SAMPLE] for name in names})
     surely_text = {name for name, column in zip(names, sample.columns, strict=True) if pa.types.is_string(column.type)}
     undecided = [name for name in names if name not in surely_text]
-    typed = dict(zip(undecided, _read_back({name: columns[name] for name in undecided}).columns, strict=True)) if undecided else {}
+    typed = (
+        dict(zip(undecided, _read_back({name: columns[name] for name in undecided}).columns, strict=True))
+        if undecided
+        else {}
+    )
     null_tokens = pa.array(UPLOAD_DIALECT.null_values, pa.string())
     for name in surely_text:
         column = columns[name]

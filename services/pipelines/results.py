@@ -3,6 +3,7 @@
 The job's result is read through `RunResult` by the success hook; the schema reads a run's checks through
 `CheckResult`. Unknown keys are ignored and optional ones default, so runs stored earlier still load.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,11 +17,13 @@ class Stored(BaseModel):
 
 class RunParams(Stored):
     """The one param of a PIPELINE job that names what it carries out."""
+
     run_id: str | None = None
 
 
 class CheckResult(Stored):
     """One check's outcome on a run's output (services.pipelines.checks)."""
+
     column: str | None = None
     rule: str
     expected: str
@@ -28,12 +31,13 @@ class CheckResult(Stored):
     failing_rows: int
     examples: list[Any] = []
     on_fail: str
-    observed: Any = None       # what the rule measured (a suite's checks: null ratio, drift statistic ...)
-    suite: str | None = None   # the check suite this result came from, when it came from one
+    observed: Any = None  # what the rule measured (a suite's checks: null ratio, drift statistic ...)
+    suite: str | None = None  # the check suite this result came from, when it came from one
 
 
 class RunResult(Stored):
     """The PIPELINE job's result, as the success hook applies it to the run and its dataset."""
+
     rows_in: int | None = None
     rows_out: int | None = None
     version: int | None = None

@@ -1,11 +1,13 @@
 """Collecting rows from HTML pages: lexbor (selectolax) parses, CSS selectors pick rows and fields,
 pages decoded by their declared charset and followed by a next-page link."""
+
 from __future__ import annotations
 
 import codecs
 import threading
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -13,7 +15,7 @@ from w3lib.encoding import html_body_declared_encoding, http_content_type_encodi
 
 from services.errors import ErrorCode, ServiceError
 from services.pipelines.config.sources import ScrapeSource
-from services.pipelines.fetch import Fetcher, Log, paused_between_pages, fetched_on_a_thread
+from services.pipelines.fetch import Fetcher, Log, fetched_on_a_thread, paused_between_pages
 from services.pipelines.records import FlatColumns
 
 
@@ -52,11 +54,13 @@ def link_resolver(page_url: str) -> Callable[[str], str]:
         if href.startswith("/") and not href.startswith("//") and "/." not in href.split("?", 1)[0].split("#", 1)[0]:
             return origin + href
         return urljoin(page_url, href)
+
     return resolve
 
 
-def scraped_columns(document: LexborHTMLParser, row_selector: str, fields: list[dict[str, Any]],
-                    page_url: str) -> tuple[int, dict[str, list[Any]]]:
+def scraped_columns(
+    document: LexborHTMLParser, row_selector: str, fields: list[dict[str, Any]], page_url: str
+) -> tuple[int, dict[str, list[Any]]]:
     """The rows `row_selector` picks and, per field, its value in each row: (row count, columns).
 
     A field's value is that of the first element its selector finds within the row (the row
@@ -72,8 +76,11 @@ def scraped_columns(document: LexborHTMLParser, row_selector: str, fields: list[
     nested = _rows_nest(rows, row_at)
     columns: dict[str, list[Any]] = {}
     for field in fields:
-        elements = _first_in_each_row(document.css(field["selector"]), row_at, len(rows), nested) \
-            if field["selector"] else rows
+        elements = (
+            _first_in_each_row(document.css(field["selector"]), row_at, len(rows), nested)
+            if field["selector"]
+            else rows
+        )
         attribute = field.get("attribute")
         if attribute:
             values = [None if element is None else element.attributes.get(attribute) for element in elements]
@@ -100,8 +107,9 @@ def _rows_nest(rows: list[LexborNode], row_at: dict[int, int]) -> bool:
     return False
 
 
-def _first_in_each_row(matches: list[LexborNode], row_at: dict[int, int], row_count: int,
-                       nested: bool) -> list[LexborNode | None]:
+def _first_in_each_row(
+    matches: list[LexborNode], row_at: dict[int, int], row_count: int, nested: bool
+) -> list[LexborNode | None]:
     """For each row, the first of `matches` (in document order) inside it; a match inside a row
     nested in another row is inside both, so with nesting every row above a match is given it."""
     first: list[LexborNode | None] = [None] * row_count
@@ -118,8 +126,9 @@ def _first_in_each_row(matches: list[LexborNode], row_at: dict[int, int], row_co
     return first
 
 
-def _fetch_html_pages(source: ScrapeSource, fetcher: Fetcher, log: Log, put: Callable[[Any, int], None],
-                      stop: threading.Event) -> None:
+def _fetch_html_pages(
+    source: ScrapeSource, fetcher: Fetcher, log: Log, put: Callable[[Any, int], None], stop: threading.Event
+) -> None:
     url: str | None = source.url
     next_selector, limit = source.next_page_selector, source.pages
     seen: set[str] = set()
@@ -127,8 +136,9 @@ def _fetch_html_pages(source: ScrapeSource, fetcher: Fetcher, log: Log, put: Cal
         if not url or (number > 1 and paused_between_pages(source, stop)) or stop.is_set():
             break
         seen.add(url)
-        body, final_url, content_type = fetcher.fetch(url, headers=source.headers, retries=source.retries,
-                                                      timeout=float(source.timeout_seconds))
+        body, final_url, content_type = fetcher.fetch(
+            url, headers=source.headers, retries=source.retries, timeout=float(source.timeout_seconds)
+        )
         seen.add(final_url)
         document = parsed_html(body, content_type)
         url = _next_link(document, next_selector, final_url) if next_selector else None

@@ -1,11 +1,13 @@
 """Pipelines: create, update, delete, run, and what their runs produced."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlalchemy import select as select_columns  # sqlmodel's select() types at most four columns
@@ -16,21 +18,32 @@ from services import files
 from services.checks.service import pipeline_suites
 from services.datasets import DatasetStatus
 from services.datasets.service import get_dataset
-from services.names import MAX_NAME, given_name
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
+from services.names import MAX_NAME, given_name
 from services.pagination import Page, paginate
 from services.pipelines import ACTIVE_RUN_STATUSES, RunStatus
-from services.pipelines.results import RunResult
-from services.pipelines.config import (PipelineConfig, PipelineLimits, from_stored, given_form, job_config,
-                                       keep_masked_secrets, parse_config, parse_source, parse_steps, run_snapshot,
-                                       secrets_of, stored_config)
+from services.pipelines.config import (
+    PipelineConfig,
+    PipelineLimits,
+    from_stored,
+    given_form,
+    job_config,
+    keep_masked_secrets,
+    parse_config,
+    parse_source,
+    parse_steps,
+    run_snapshot,
+    secrets_of,
+    stored_config,
+)
 from services.pipelines.config.sinks import DatasetSink
 from services.pipelines.config.sources import DatasetSource, FileSource, HttpSource, ScrapeSource
 from services.pipelines.config.steps import PipelineStep
-from services.pipelines.ssrf import check_url, parse_allow_list
 from services.pipelines.local_files import import_path
+from services.pipelines.results import RunResult
+from services.pipelines.ssrf import check_url, parse_allow_list
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, User, utcnow
 from services.webhooks.events import WebhookEvent, api_id, publish
 
@@ -49,22 +62,35 @@ def run_config(run: PipelineRun) -> PipelineConfig:
     return PipelineConfig.model_validate(run.config)
 
 
-async def checked_config(session: AsyncSession, *, owner_id: str, config: dict[str, Any], allowed_hosts: str,
-                         import_dirs: str = "") -> PipelineConfig:
+async def checked_config(
+    session: AsyncSession, *, owner_id: str, config: dict[str, Any], allowed_hosts: str, import_dirs: str = ""
+) -> PipelineConfig:
     """A config as the client gave it (see `parse_config`), typed and checked. Refused in the order clients
     have always seen: the source (its fields, then its URL or its dataset and the steps on that dataset's
     columns), then the sink, then the checks."""
     source = parse_source(config["source"])
-    await check_source(session, owner_id=owner_id, source=source, steps=parse_steps(config.get("steps")),
-                       allowed_hosts=allowed_hosts, import_dirs=import_dirs)
+    await check_source(
+        session,
+        owner_id=owner_id,
+        source=source,
+        steps=parse_steps(config.get("steps")),
+        allowed_hosts=allowed_hosts,
+        import_dirs=import_dirs,
+    )
     parsed = parse_config(config)
     await pipeline_suites(session, owner_id=owner_id, checks=parsed.checks)  # each named suite is the owner's
     return parsed
 
 
-async def check_source(session: AsyncSession, *, owner_id: str,
-                       source: HttpSource | ScrapeSource | DatasetSource | FileSource,
-                       steps: list[PipelineStep] | None, allowed_hosts: str, import_dirs: str = "") -> None:
+async def check_source(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    source: HttpSource | ScrapeSource | DatasetSource | FileSource,
+    steps: list[PipelineStep] | None,
+    allowed_hosts: str,
+    import_dirs: str = "",
+) -> None:
     """What a source's types cannot say: its URL may be fetched, its dataset is the owner's, its file
     is under an import directory and its owner an administrator."""
     match source:
@@ -74,6 +100,7 @@ async def check_source(session: AsyncSession, *, owner_id: str,
                 raise not_found("Dataset", ["source", "dataset", "datasetId"])
             if steps:
                 from services.preprocessing.validate import validate_steps
+
                 validate_steps([(s.step, s.params) for s in steps], dataset.columns)
         case HttpSource() | ScrapeSource():
             check_url(source.url, parse_allow_list(allowed_hosts), ["source", source.kind, "url"])
@@ -86,19 +113,28 @@ async def require_admin_for_files(session: AsyncSession, owner_id: str) -> None:
     """Files on the server's disk are the operator's to share: only administrators may read them."""
     owner = await session.get(User, owner_id)
     if owner is None or owner.role != "ADMIN":
-        raise ServiceError(ErrorCode.FORBIDDEN, "Only administrators may read files on the server",
-                           ["source", "file", "path"])
+        raise ServiceError(
+            ErrorCode.FORBIDDEN, "Only administrators may read files on the server", ["source", "file", "path"]
+        )
 
 
-async def create_pipeline(session: AsyncSession, *, owner_id: str, name: str, config: dict[str, Any],
-                          allowed_hosts: str, schedule: dict[str, Any] | None = None, import_dirs: str = "",
-                          min_schedule_seconds: int = MIN_SCHEDULE_SECONDS) -> Pipeline:
+async def create_pipeline(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    name: str,
+    config: dict[str, Any],
+    allowed_hosts: str,
+    schedule: dict[str, Any] | None = None,
+    import_dirs: str = "",
+    min_schedule_seconds: int = MIN_SCHEDULE_SECONDS,
+) -> Pipeline:
     """`config` as the client gave it (see `parse_config`)."""
     name = given_name(name, field=["name"])
-    typed = await checked_config(session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts,
-                                 import_dirs=import_dirs)
-    pipeline = Pipeline(owner_id=owner_id, name=name, config=stored_config(typed),
-                        secrets=secrets_of(typed))
+    typed = await checked_config(
+        session, owner_id=owner_id, config=config, allowed_hosts=allowed_hosts, import_dirs=import_dirs
+    )
+    pipeline = Pipeline(owner_id=owner_id, name=name, config=stored_config(typed), secrets=secrets_of(typed))
     if schedule is not None:
         set_schedule(pipeline, schedule, min_seconds=min_schedule_seconds)
     session.add(pipeline)
@@ -118,9 +154,16 @@ async def require_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id:
     return pipeline
 
 
-async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None, changes: dict[str, Any],
-                          allowed_hosts: str, min_schedule_seconds: int = MIN_SCHEDULE_SECONDS,
-                          import_dirs: str = "") -> Pipeline:
+async def update_pipeline(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    pipeline_id: str | None,
+    changes: dict[str, Any],
+    allowed_hosts: str,
+    min_schedule_seconds: int = MIN_SCHEDULE_SECONDS,
+    import_dirs: str = "",
+) -> Pipeline:
     """Past runs keep the config they ran with; only the saved config changes. `changes` holds the parts
     (source, steps, sink, checks) the client replaces, as given; absent or None: unchanged."""
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
@@ -129,8 +172,9 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
     for key in ("source", "steps", "sink", "checks"):
         if changes.get(key) is not None:
             merged[key] = keep_masked_secrets(changes[key], current) if key == "source" else changes[key]
-    typed = await checked_config(session, owner_id=owner_id, config=merged, allowed_hosts=allowed_hosts,
-                                 import_dirs=import_dirs)
+    typed = await checked_config(
+        session, owner_id=owner_id, config=merged, allowed_hosts=allowed_hosts, import_dirs=import_dirs
+    )
     if changes.get("name") is not None:
         pipeline.name = given_name(changes["name"], field=["name"])
     if "schedule" in changes:  # absent: unchanged; None: removed
@@ -141,11 +185,15 @@ async def update_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
     return pipeline
 
 
-async def delete_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None, data_dir: Path,
-                          jobs: JobEngine) -> None:
+async def delete_pipeline(
+    session: AsyncSession, *, owner_id: str, pipeline_id: str | None, data_dir: Path, jobs: JobEngine
+) -> None:
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
-    active = await session.exec(select(PipelineRun.job_id).where(PipelineRun.pipeline_id == pipeline.id,
-                                                                 col(PipelineRun.status).in_(ACTIVE_RUN_STATUSES)))
+    active = await session.exec(
+        select(PipelineRun.job_id).where(
+            PipelineRun.pipeline_id == pipeline.id, col(PipelineRun.status).in_(ACTIVE_RUN_STATUSES)
+        )
+    )
     for job_id in active.all():
         if job_id:
             await jobs.cancel(job_id, reason="The pipeline was deleted")
@@ -155,9 +203,16 @@ async def delete_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: 
 
 
 async def last_output_dataset(session: AsyncSession, pipeline_id: str) -> str | None:
-    query = (select(PipelineRun.dataset_id).where(PipelineRun.pipeline_id == pipeline_id, PipelineRun.status == RunStatus.SUCCEEDED,
-                                                   col(PipelineRun.dataset_id).is_not(None))
-             .order_by(col(PipelineRun.created_at).desc()).limit(1))
+    query = (
+        select(PipelineRun.dataset_id)
+        .where(
+            PipelineRun.pipeline_id == pipeline_id,
+            PipelineRun.status == RunStatus.SUCCEEDED,
+            col(PipelineRun.dataset_id).is_not(None),
+        )
+        .order_by(col(PipelineRun.created_at).desc())
+        .limit(1)
+    )
     return (await session.exec(query)).first()
 
 
@@ -168,8 +223,10 @@ def set_schedule(pipeline: Pipeline, schedule: dict[str, Any] | None, *, min_sec
         return
     interval = int(schedule["interval_seconds"])
     if not min_seconds <= interval <= MAX_SCHEDULE_SECONDS:
-        raise invalid(f"`intervalSeconds` must be between {min_seconds:,} and {MAX_SCHEDULE_SECONDS:,}",
-                      ["schedule", "intervalSeconds"])
+        raise invalid(
+            f"`intervalSeconds` must be between {min_seconds:,} and {MAX_SCHEDULE_SECONDS:,}",
+            ["schedule", "intervalSeconds"],
+        )
     paused = bool(schedule.get("paused"))
     unchanged = pipeline.schedule_seconds == interval and not pipeline.schedule_paused and pipeline.next_run_at
     pipeline.schedule_seconds, pipeline.schedule_paused = interval, paused
@@ -179,8 +236,14 @@ def set_schedule(pipeline: Pipeline, schedule: dict[str, Any] | None, *, min_sec
         pipeline.next_run_at = utcnow() + timedelta(seconds=interval)
 
 
-async def run_due_pipelines(sessions: Callable[[], AsyncSession], *, jobs: JobEngine, data_dir: Path,
-                            limits: PipelineLimits, now: datetime | None = None) -> int:
+async def run_due_pipelines(
+    sessions: Callable[[], AsyncSession],
+    *,
+    jobs: JobEngine,
+    data_dir: Path,
+    limits: PipelineLimits,
+    now: datetime | None = None,
+) -> int:
     """Start a SCHEDULE run of every pipeline whose time has come; the number started.
 
     Each pipeline is claimed by moving its `next_run_at` with a compare-and-set, so two schedulers
@@ -190,9 +253,15 @@ async def run_due_pipelines(sessions: Callable[[], AsyncSession], *, jobs: JobEn
     """
     now = now or utcnow()
     async with sessions() as session:
-        due = (await session.exec(select(Pipeline).where(col(Pipeline.next_run_at).is_not(None),
-                                                         col(Pipeline.next_run_at) <= now,
-                                                         col(Pipeline.schedule_paused).is_(False)))).all()
+        due = (
+            await session.exec(
+                select(Pipeline).where(
+                    col(Pipeline.next_run_at).is_not(None),
+                    col(Pipeline.next_run_at) <= now,
+                    col(Pipeline.schedule_paused).is_(False),
+                )
+            )
+        ).all()
     started = 0
     for pipeline in due:
         due_at = pipeline.next_run_at
@@ -201,15 +270,24 @@ async def run_due_pipelines(sessions: Callable[[], AsyncSession], *, jobs: JobEn
         interval = timedelta(seconds=pipeline.schedule_seconds or MIN_SCHEDULE_SECONDS)
         following = due_at + interval * (1 + (now - due_at) // interval)
         async with sessions() as session:
-            claimed = await session.exec(update(Pipeline).where(
-                col(Pipeline.id) == pipeline.id, col(Pipeline.next_run_at) == pipeline.next_run_at).values(
-                next_run_at=following))
+            claimed = await session.exec(
+                update(Pipeline)
+                .where(col(Pipeline.id) == pipeline.id, col(Pipeline.next_run_at) == pipeline.next_run_at)
+                .values(next_run_at=following)
+            )
             await session.commit()
             if claimed.rowcount != 1:
                 continue
             try:
-                await start_pipeline_run(session, jobs=jobs, owner_id=pipeline.owner_id, pipeline_id=pipeline.id,
-                                   data_dir=data_dir, limits=limits, trigger="SCHEDULE")
+                await start_pipeline_run(
+                    session,
+                    jobs=jobs,
+                    owner_id=pipeline.owner_id,
+                    pipeline_id=pipeline.id,
+                    data_dir=data_dir,
+                    limits=limits,
+                    trigger="SCHEDULE",
+                )
                 started += 1
             except ServiceError as exc:
                 await session.rollback()
@@ -217,27 +295,52 @@ async def run_due_pipelines(sessions: Callable[[], AsyncSession], *, jobs: JobEn
     return started
 
 
-async def start_pipeline_run(session: AsyncSession, *, jobs: JobEngine, owner_id: str, pipeline_id: str | None,
-                       data_dir: Path, limits: PipelineLimits, trigger: str = "MANUAL") -> tuple[PipelineRun, Job]:
+async def start_pipeline_run(
+    session: AsyncSession,
+    *,
+    jobs: JobEngine,
+    owner_id: str,
+    pipeline_id: str | None,
+    data_dir: Path,
+    limits: PipelineLimits,
+    trigger: str = "MANUAL",
+) -> tuple[PipelineRun, Job]:
     pipeline = await require_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
     # One run at a time: two would race for the next Parquet version (one overwriting the other) and
     # fork the dataset's version history. The job's status decides, so a run row left behind by a
     # crash cannot block the pipeline for good.
-    active = await session.exec(select(Job.id).join(PipelineRun, col(PipelineRun.job_id) == Job.id).where(
-        PipelineRun.pipeline_id == pipeline.id, col(Job.status).in_(("QUEUED", "RUNNING", "NEEDS_INPUT"))).limit(1))
+    active = await session.exec(
+        select(Job.id)
+        .join(PipelineRun, col(PipelineRun.job_id) == Job.id)
+        .where(PipelineRun.pipeline_id == pipeline.id, col(Job.status).in_(("QUEUED", "RUNNING", "NEEDS_INPUT")))
+        .limit(1)
+    )
     if active.first() is not None:
-        raise conflict("A run of this pipeline is still queued or running: wait for it, or cancel its "
-                                       "job (lastRun { job { id } })", ["id"])
+        raise conflict(
+            "A run of this pipeline is still queued or running: wait for it, or cancel its "
+            "job (lastRun { job { id } })",
+            ["id"],
+        )
     config = pipeline_config(pipeline)
     if isinstance(config.source, FileSource):
         await require_admin_for_files(session, owner_id)
     run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, config=run_snapshot(config), trigger=trigger)
-    params = {"pipeline_id": pipeline.id, "owner_id": owner_id, "data_dir": str(data_dir), "config": job_config(config),
-              "suites": await pipeline_suites(session, owner_id=owner_id, checks=config.checks), **limits.as_params()}
+    params = {
+        "pipeline_id": pipeline.id,
+        "owner_id": owner_id,
+        "data_dir": str(data_dir),
+        "config": job_config(config),
+        "suites": await pipeline_suites(session, owner_id=owner_id, checks=config.checks),
+        **limits.as_params(),
+    }
     if isinstance(config.sink, DatasetSink):
         previous = await last_output_dataset(session, pipeline.id)
-        output = Dataset(owner_id=owner_id, name=config.sink.name[:MAX_NAME], file_name=f"{pipeline.name} (pipeline)"[:MAX_NAME],
-                         parent_id=previous)
+        output = Dataset(
+            owner_id=owner_id,
+            name=config.sink.name[:MAX_NAME],
+            file_name=f"{pipeline.name} (pipeline)"[:MAX_NAME],
+            parent_id=previous,
+        )
         session.add(output)
         await session.flush()
         run.dataset_id = params["output_dataset_id"] = output.id
@@ -264,9 +367,18 @@ async def on_run_success(session: AsyncSession, job: Job, result: dict[str, Any]
         return
     done = RunResult.model_validate(result)
     if run.dataset_id:  # dataset sinks count their versions: this run makes the next one
-        earlier = await session.scalar(select(func.count()).select_from(PipelineRun).where(
-            PipelineRun.pipeline_id == run.pipeline_id, PipelineRun.status == RunStatus.SUCCEEDED,
-            col(PipelineRun.dataset_id).is_not(None))) or 0
+        earlier = (
+            await session.scalar(
+                select(func.count())
+                .select_from(PipelineRun)
+                .where(
+                    PipelineRun.pipeline_id == run.pipeline_id,
+                    PipelineRun.status == RunStatus.SUCCEEDED,
+                    col(PipelineRun.dataset_id).is_not(None),
+                )
+            )
+            or 0
+        )
         done.version = earlier + 1
     run.status, run.finished_at = RunStatus.SUCCEEDED, utcnow()
     run.rows_in, run.rows_out, run.columns, run.output = done.rows_in, done.rows_out, done.columns, done.output
@@ -275,7 +387,11 @@ async def on_run_success(session: AsyncSession, job: Job, result: dict[str, Any]
         dataset = await session.get(Dataset, run.dataset_id)
         if dataset is not None:
             parquet = files.parquet_path(files.job_data_dir(job.params), dataset.id)
-            dataset.status, dataset.row_count, dataset.column_count = DatasetStatus.READY, done.row_count, done.column_count
+            dataset.status, dataset.row_count, dataset.column_count = (
+                DatasetStatus.READY,
+                done.row_count,
+                done.column_count,
+            )
             dataset.columns, dataset.recipe = done.columns, done.recipe or None
             dataset.size_bytes = parquet.stat().st_size if parquet.exists() else 0
             session.add(dataset)
@@ -303,62 +419,113 @@ async def on_run_failure(session: AsyncSession, job: Job, details: dict[str, Any
 async def announce_run(session: AsyncSession, run: PipelineRun) -> None:
     """PIPELINE_RUN_FINISHED for the owner's webhooks, queued in the transaction that ends the run."""
     pipeline = await session.get(Pipeline, run.pipeline_id)
-    failed = [{"column": c.get("column"), "rule": str(c.get("rule")).upper(), "failingRows": c.get("failing_rows")}
-              for c in run.checks if c.get("passed") is False]
-    await publish(session, user_id=run.owner_id, event=WebhookEvent.PIPELINE_RUN_FINISHED, data={
-        "pipelineId": api_id("Pipeline", run.pipeline_id), "pipelineName": pipeline.name if pipeline else None,
-        "runId": api_id("PipelineRun", run.id), "status": run.status, "error": run.error, "trigger": run.trigger,
-        "rowsIn": run.rows_in, "rowsOut": run.rows_out, "version": run.version, "failedChecks": failed,
-        "datasetId": api_id("Dataset", run.dataset_id) if run.dataset_id else None, "finishedAt": run.finished_at})
+    failed = [
+        {"column": c.get("column"), "rule": str(c.get("rule")).upper(), "failingRows": c.get("failing_rows")}
+        for c in run.checks
+        if c.get("passed") is False
+    ]
+    await publish(
+        session,
+        user_id=run.owner_id,
+        event=WebhookEvent.PIPELINE_RUN_FINISHED,
+        data={
+            "pipelineId": api_id("Pipeline", run.pipeline_id),
+            "pipelineName": pipeline.name if pipeline else None,
+            "runId": api_id("PipelineRun", run.id),
+            "status": run.status,
+            "error": run.error,
+            "trigger": run.trigger,
+            "rowsIn": run.rows_in,
+            "rowsOut": run.rows_out,
+            "version": run.version,
+            "failedChecks": failed,
+            "datasetId": api_id("Dataset", run.dataset_id) if run.dataset_id else None,
+            "finishedAt": run.finished_at,
+        },
+    )
 
 
-async def list_pipelines(session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int) -> Page[Pipeline]:
-    return await paginate(session, Pipeline, filters=[col(Pipeline.owner_id) == owner_id], first=first, after=after,
-                          max_first=max_first)
+async def list_pipelines(
+    session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int
+) -> Page[Pipeline]:
+    return await paginate(
+        session, Pipeline, filters=[col(Pipeline.owner_id) == owner_id], first=first, after=after, max_first=max_first
+    )
 
 
-async def list_runs(session: AsyncSession, *, pipeline_id: str, first: int, after: str | None, max_first: int) -> Page[PipelineRun]:
-    return await paginate(session, PipelineRun, filters=[col(PipelineRun.pipeline_id) == pipeline_id], first=first,
-                          after=after, max_first=max_first)
+async def list_runs(
+    session: AsyncSession, *, pipeline_id: str, first: int, after: str | None, max_first: int
+) -> Page[PipelineRun]:
+    return await paginate(
+        session,
+        PipelineRun,
+        filters=[col(PipelineRun.pipeline_id) == pipeline_id],
+        first=first,
+        after=after,
+        max_first=max_first,
+    )
 
 
-async def last_runs(session: AsyncSession, *, owner_id: str, pipeline_ids: list[str], succeeded: bool = False
-                    ) -> dict[str, PipelineRun]:
+async def last_runs(
+    session: AsyncSession, *, owner_id: str, pipeline_ids: list[str], succeeded: bool = False
+) -> dict[str, PipelineRun]:
     """The newest run (or newest successful one) of each pipeline, in one query."""
     wanted = [col(PipelineRun.pipeline_id).in_(set(pipeline_ids)), col(PipelineRun.owner_id) == owner_id]
     if succeeded:
         wanted.append(col(PipelineRun.status) == RunStatus.SUCCEEDED)
-    newest = func.row_number().over(partition_by=PipelineRun.pipeline_id,
-                                    order_by=(col(PipelineRun.created_at).desc(), col(PipelineRun.id).desc()))
+    newest = func.row_number().over(
+        partition_by=PipelineRun.pipeline_id, order_by=(col(PipelineRun.created_at).desc(), col(PipelineRun.id).desc())
+    )
     ranked = select(PipelineRun.id, newest.label("newest")).where(*wanted).subquery()
-    rows = (await session.exec(select(PipelineRun).join(ranked, col(PipelineRun.id) == ranked.c.id)
-                               .where(ranked.c.newest == 1))).all()
+    rows = (
+        await session.exec(
+            select(PipelineRun).join(ranked, col(PipelineRun.id) == ranked.c.id).where(ranked.c.newest == 1)
+        )
+    ).all()
     return {run.pipeline_id: run for run in rows}
 
 
 def _stats_of(runs: list[Any]) -> dict[str, Any]:
     finished = [r for r in runs if r.started_at and r.finished_at and r.status == RunStatus.SUCCEEDED]
     seconds = [(r.finished_at - r.started_at).total_seconds() for r in finished]
-    return {"runs": len(runs), "succeeded": sum(r.status == RunStatus.SUCCEEDED for r in runs),
-            "failed": sum(r.status == RunStatus.FAILED for r in runs),
-            "mean_seconds": sum(seconds) / len(seconds) if seconds else None,
-            "rows_out": sum(r.rows_out or 0 for r in runs if r.status == RunStatus.SUCCEEDED)}
+    return {
+        "runs": len(runs),
+        "succeeded": sum(r.status == RunStatus.SUCCEEDED for r in runs),
+        "failed": sum(r.status == RunStatus.FAILED for r in runs),
+        "mean_seconds": sum(seconds) / len(seconds) if seconds else None,
+        "rows_out": sum(r.rows_out or 0 for r in runs if r.status == RunStatus.SUCCEEDED),
+    }
 
 
-async def stats_of_pipelines(session: AsyncSession, *, owner_id: str, pipeline_ids: list[str]) -> dict[str, dict[str, Any]]:
+async def stats_of_pipelines(
+    session: AsyncSession, *, owner_id: str, pipeline_ids: list[str]
+) -> dict[str, dict[str, Any]]:
     """Run counts, mean seconds and rows out of each pipeline, in one query reading only the columns they need."""
-    rows = (await session.execute(select_columns(col(PipelineRun.pipeline_id), col(PipelineRun.status),
-                                                 col(PipelineRun.started_at), col(PipelineRun.finished_at),
-                                                 col(PipelineRun.rows_out))
-                                  .where(col(PipelineRun.pipeline_id).in_(set(pipeline_ids)),
-                                         col(PipelineRun.owner_id) == owner_id))).all()
+    rows = (
+        await session.execute(
+            select_columns(
+                col(PipelineRun.pipeline_id),
+                col(PipelineRun.status),
+                col(PipelineRun.started_at),
+                col(PipelineRun.finished_at),
+                col(PipelineRun.rows_out),
+            ).where(col(PipelineRun.pipeline_id).in_(set(pipeline_ids)), col(PipelineRun.owner_id) == owner_id)
+        )
+    ).all()
     by_pipeline: dict[str, list[Any]] = {pipeline_id: [] for pipeline_id in pipeline_ids}
     for row in rows:
         by_pipeline[row.pipeline_id].append(row)
     return {pipeline_id: _stats_of(runs) for pipeline_id, runs in by_pipeline.items()}
 
 
-JOB_KINDS = {"PIPELINE": JobKindSpec(work="services.pipelines.job:run_pipeline", queue="default",
-                                     preload=("services.pipelines.warm_up",), on_start=on_run_start,
-                                     on_success=on_run_success, on_failure=on_run_failure)}
+JOB_KINDS = {
+    "PIPELINE": JobKindSpec(
+        work="services.pipelines.job:run_pipeline",
+        queue="default",
+        preload=("services.pipelines.warm_up",),
+        on_start=on_run_start,
+        on_success=on_run_success,
+        on_failure=on_run_failure,
+    )
+}
 DOMAIN = Domain(name="pipelines", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -1,18 +1,21 @@
 """Where a pipeline's output goes: a dataset version, versioned Parquet files, or a per-user SQLite table."""
+
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, TypeAlias
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import files
-from services.ingest.parquet import ParquetBatchWriter, write_parquet
 from services.errors import invalid
+from services.ingest.parquet import ParquetBatchWriter, write_parquet
 from services.values import json_rows, json_value
+
 
 def parquet_dir(data_dir: Path, pipeline_id: str) -> Path:
     return data_dir / "pipelines" / pipeline_id / "parquet"
@@ -22,7 +25,9 @@ def sqlite_path(data_dir: Path, owner_id: str) -> Path:
     return data_dir / "users" / owner_id / "pipelines.sqlite"
 
 
-Rows: TypeAlias = "pa.Table | Path"  # the run's output: in memory, or a Parquet file in scratch (beyond the job's budget)
+Rows: TypeAlias = (
+    "pa.Table | Path"  # the run's output: in memory, or a Parquet file in scratch (beyond the job's budget)
+)
 BATCH_ROWS = 65_536
 
 
@@ -77,8 +82,16 @@ class SqliteWrite:
     added_columns: list[str]
 
 
-def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: Rows, *, mode: str = "replace",
-                 key: list[str] | None = None, indexes: list[list[str]] | None = None) -> SqliteWrite:
+def write_sqlite(
+    data_dir: Path,
+    owner_id: str,
+    table_name: str,
+    table: Rows,
+    *,
+    mode: str = "replace",
+    key: list[str] | None = None,
+    indexes: list[list[str]] | None = None,
+) -> SqliteWrite:
     """Replace, append to or upsert into a table, in one transaction: a failure leaves it as it was.
 
     Columns are typed INTEGER, REAL, TIMESTAMP or TEXT from the Arrow types. `key` is the table's
@@ -90,8 +103,10 @@ def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: Rows, *,
     schema = schema_of(table)
     missing = sorted({name for columns in [key, *indexes] for name in columns} - set(schema.names))
     if missing:
-        raise invalid(f"The output has no column {', '.join(map(repr, missing))} (it has {', '.join(schema.names)})",
-                      ["sink", "sqlite", "key" if set(missing) & set(key) else "indexes"])
+        raise invalid(
+            f"The output has no column {', '.join(map(repr, missing))} (it has {', '.join(schema.names)})",
+            ["sink", "sqlite", "key" if set(missing) & set(key) else "indexes"],
+        )
     null_keys = sum(batch.column(name).null_count for batch in batches_of(table, key) for name in key) if key else 0
     if null_keys:
         raise invalid(f"{null_keys:,} row(s) have no value in the key {', '.join(key)}", ["sink", "sqlite", "key"])
@@ -115,18 +130,24 @@ def write_sqlite(data_dir: Path, owner_id: str, table_name: str, table: Rows, *,
                     connection.execute(f"ALTER TABLE {name} ADD COLUMN {quoted(column)} {kind}")
                     added.append(column)
             if key:  # ON CONFLICT needs a unique index on exactly the key
-                connection.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {quoted(f'{table_name}__key')} ON {name} "
-                                   f"({', '.join(map(quoted, key))})")
+                connection.execute(
+                    f"CREATE UNIQUE INDEX IF NOT EXISTS {quoted(f'{table_name}__key')} ON {name} "
+                    f"({', '.join(map(quoted, key))})"
+                )
         for index in indexes:
-            connection.execute(f"CREATE INDEX IF NOT EXISTS {quoted('ix_' + table_name + '__' + '__'.join(index))} "
-                               f"ON {name} ({', '.join(map(quoted, index))})")
+            connection.execute(
+                f"CREATE INDEX IF NOT EXISTS {quoted('ix_' + table_name + '__' + '__'.join(index))} "
+                f"ON {name} ({', '.join(map(quoted, index))})"
+            )
         before = connection.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
-        statement = (f"INSERT INTO {name} ({', '.join(quoted(c) for c, _ in columns)}) "
-                     f"VALUES ({', '.join('?' * len(columns))})")
+        statement = (
+            f"INSERT INTO {name} ({', '.join(quoted(c) for c, _ in columns)}) VALUES ({', '.join('?' * len(columns))})"
+        )
         if key:
             others = [quoted(c) for c, _ in columns if c not in key]
             statement += f" ON CONFLICT ({', '.join(map(quoted, key))}) DO " + (
-                f"UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in others)}" if others else "NOTHING")
+                f"UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in others)}" if others else "NOTHING"
+            )
         written = 0
         for batch in batches_of(table):  # a batch at a time, in the one transaction
             connection.executemany(statement, _sqlite_rows(batch))
@@ -153,8 +174,12 @@ def _sqlite_rows(table: pa.Table | pa.RecordBatch) -> Iterator[tuple[Any, ...]]:
             column = column.cast(pa.string())
         elif pa.types.is_boolean(column.type):
             column = column.cast(pa.int8())
-        elif not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_string(column.type)
-                  or pa.types.is_large_string(column.type)):
+        elif not (
+            pa.types.is_integer(column.type)
+            or pa.types.is_floating(column.type)
+            or pa.types.is_string(column.type)
+            or pa.types.is_large_string(column.type)
+        ):
             column = column.cast(pa.string())
         columns.append(column.to_pylist())
     return zip(*columns, strict=True)
@@ -172,10 +197,12 @@ def write_dataset_version(data_dir: Path, dataset_id: str, table: Rows) -> None:
                     writer.add(batch)
 
 
-def read_output(data_dir: Path, owner_id: str, output: dict[str, Any], *, offset: int, limit: int
-                ) -> tuple[list[str], list[list[Any]], int]:
+def read_output(
+    data_dir: Path, owner_id: str, output: dict[str, Any], *, offset: int, limit: int
+) -> tuple[list[str], list[list[Any]], int]:
     """A page of the latest output, wherever the sink put it."""
     from services.datasets.service import read_rows
+
     kind = output.get("kind")
     if kind == "dataset":
         return read_rows(data_dir, output["dataset_id"], offset=offset, limit=limit)

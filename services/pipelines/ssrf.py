@@ -4,11 +4,13 @@ Checked after DNS resolution when a pipeline is saved (check_url), and as every 
 for the first request and every redirect: the client connects only to addresses it vetted then
 (PinnedBackend), so the check and the connection cannot see different DNS answers.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import SplitResult
 
 import httpcore
@@ -59,8 +61,11 @@ def vetted_addresses(host: str, port: int, allow: list[str], field: list[str] | 
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
         if not (address.is_global and not address.is_multicast) and not _allowed(host, address, allow):
-            raise invalid(f"{host} resolves to {address}, a non-public address; pipelines may not reach it "
-                          "(an operator can allow it with ASSAY_ALLOWED_SOURCE_HOSTS)", field)
+            raise invalid(
+                f"{host} resolves to {address}, a non-public address; pipelines may not reach it "
+                "(an operator can allow it with ASSAY_ALLOWED_SOURCE_HOSTS)",
+                field,
+            )
         if str(address) not in addresses:
             addresses.append(str(address))
     return addresses
@@ -78,13 +83,20 @@ class PinnedBackend(httpcore.SyncBackend):
     def __init__(self, allow: list[str]) -> None:
         self.allow = allow
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
         last_error: Exception | None = None
         for address in vetted_addresses(host, port, self.allow):
             try:
-                return super().connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                           socket_options=socket_options)
+                return super().connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except httpcore.ConnectError as exc:  # try the host's next address, as create_connection would
                 last_error = exc
         raise last_error or httpcore.ConnectError(f"No address to connect to for {host}")

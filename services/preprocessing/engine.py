@@ -14,10 +14,12 @@ table as it stands before such a step is written to scratch, and DuckDB fills it
 the row order (sorting and spilling to the scratch dir beyond the budget), then the steps after it go on
 streaming from that copy (`ordered_fill`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,13 +27,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import dataplane
-from services.preprocessing.steps import (KNN_DONOR_ROWS, ONE_HOT_MAX_LEVELS, Step, _numeric, _plain, build_step)
+from services.preprocessing.steps import KNN_DONOR_ROWS, ONE_HOT_MAX_LEVELS, Step, _numeric, _plain, build_step
 
-WHOLE_TABLE = {"FFILL", "BFILL", "INTERPOLATE"}   # impute strategies that read across rows in order
-PANDAS_COPIES = 6            # a frame in pandas, with the copies steps make, against its Parquet bytes
-BATCH_SHARE = 0.1            # of the budget for one batch in flight through the steps
-ITERATIVE_ROWS = 50_000      # as Impute.learn: the iterative imputer is fitted on this many rows
-DESCRIBE_ROWS = 200_000      # column types of a streamed result are judged on its first rows
+WHOLE_TABLE = {"FFILL", "BFILL", "INTERPOLATE"}  # impute strategies that read across rows in order
+PANDAS_COPIES = 6  # a frame in pandas, with the copies steps make, against its Parquet bytes
+BATCH_SHARE = 0.1  # of the budget for one batch in flight through the steps
+ITERATIVE_ROWS = 50_000  # as Impute.learn: the iterative imputer is fitted on this many rows
+DESCRIBE_ROWS = 200_000  # column types of a streamed result are judged on its first rows
 
 Frames = Callable[[], Iterator[pd.DataFrame]]
 
@@ -53,8 +55,11 @@ def batch_rows(path: Path, memory_mb: int) -> int:
 
 
 def needs_whole_table(steps: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    return [f"impute {params['strategy']}" for kind, params in steps
-            if kind == "impute" and params.get("strategy") in WHOLE_TABLE]
+    return [
+        f"impute {params['strategy']}"
+        for kind, params in steps
+        if kind == "impute" and params.get("strategy") in WHOLE_TABLE
+    ]
 
 
 class Streamed:
@@ -69,7 +74,7 @@ class Streamed:
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.keep is None:
             return self.step.transform(frame)
-        kept = self.keep[self.seen:self.seen + len(frame)]
+        kept = self.keep[self.seen : self.seen + len(frame)]
         self.seen += len(frame)
         return frame[kept].reset_index(drop=True)
 
@@ -85,9 +90,15 @@ def stream_frames(path: Path, fitted: list[Streamed], rows: int) -> Iterator[pd.
         yield frame
 
 
-def fit_streaming(path: Path, steps: list[tuple[str, dict[str, Any]]], *, memory_mb: int, scratch_dir: Path | None,
-                  rows: int, on_step: Callable[[int, Step], None] | None = None
-                  ) -> tuple[list[Streamed], list[dict[str, Any]]]:
+def fit_streaming(
+    path: Path,
+    steps: list[tuple[str, dict[str, Any]]],
+    *,
+    memory_mb: int,
+    scratch_dir: Path | None,
+    rows: int,
+    on_step: Callable[[int, Step], None] | None = None,
+) -> tuple[list[Streamed], list[dict[str, Any]]]:
     """Each step fitted on what the steps before it produce, one streaming pass (or two) per step."""
     fitted: list[Streamed] = []
     recipe: list[dict[str, Any]] = []
@@ -131,8 +142,10 @@ def learn(step: Step, frames: Frames) -> dict[str, Any]:
         gathered = _gathered(frames, columns)
         factor = float(params.get("factor", 1.5))
         bounds = {c: (_quantile(v, 0.25), _quantile(v, 0.75)) for c, v in gathered.items()}
-        return {"low": {c: _plain(q1 - factor * (q3 - q1)) for c, (q1, q3) in bounds.items()},
-                "high": {c: _plain(q3 + factor * (q3 - q1)) for c, (q1, q3) in bounds.items()}}
+        return {
+            "low": {c: _plain(q1 - factor * (q3 - q1)) for c, (q1, q3) in bounds.items()},
+            "high": {c: _plain(q3 + factor * (q3 - q1)) for c, (q1, q3) in bounds.items()},
+        }
     if kind == "cast":
         return _cast_failures(step, frames)
     return {}  # dropColumns, renameColumns, datetimeFeatures learn nothing
@@ -140,9 +153,9 @@ def learn(step: Step, frames: Frames) -> dict[str, Any]:
 
 def _moments(frames: Frames, columns: list[str]) -> dict[str, dict[str, float]]:
     """Mean and population standard deviation by Chan's parallel update (float rounding aside, pandas' figures)."""
-    count = {c: 0 for c in columns}
-    mean = {c: 0.0 for c in columns}
-    squares = {c: 0.0 for c in columns}
+    count = dict.fromkeys(columns, 0)
+    mean = dict.fromkeys(columns, 0.0)
+    squares = dict.fromkeys(columns, 0.0)
     for frame in frames():
         values = _numeric(frame, columns)
         for c in columns:
@@ -155,8 +168,10 @@ def _moments(frames: Frames, columns: list[str]) -> dict[str, dict[str, float]]:
             squares[c] += float(((present - m) ** 2).sum()) + delta * delta * count[c] * n / total
             mean[c] += delta * n / total
             count[c] = total
-    return {"mean": {c: mean[c] if count[c] else np.nan for c in columns},
-            "std": {c: float(np.sqrt(squares[c] / count[c])) if count[c] else np.nan for c in columns}}
+    return {
+        "mean": {c: mean[c] if count[c] else np.nan for c in columns},
+        "std": {c: float(np.sqrt(squares[c] / count[c])) if count[c] else np.nan for c in columns},
+    }
 
 
 def _gathered(frames: Frames, columns: list[str]) -> dict[str, np.ndarray]:
@@ -178,8 +193,8 @@ def _scale(frames: Frames, columns: list[str], strategy: str) -> dict[str, Any]:
         moments = _moments(frames, columns)
         center, scale = moments["mean"], moments["std"]
     elif strategy == "MINMAX":
-        low = {c: np.nan for c in columns}
-        high = {c: np.nan for c in columns}
+        low = dict.fromkeys(columns, np.nan)
+        high = dict.fromkeys(columns, np.nan)
         for frame in frames():
             values = _numeric(frame, columns)
             for c in columns:
@@ -255,6 +270,7 @@ def _iterative(frames: Frames, columns: list[str]) -> dict[str, Any]:
     from sklearn.impute import IterativeImputer
 
     from services.preprocessing.steps import _pickle
+
     total = sum(len(frame) for frame in frames())
     size = min(total, ITERATIVE_ROWS)
     drawn = np.random.RandomState(0).choice(total, size=size, replace=False)  # as DataFrame.sample draws them
@@ -267,6 +283,7 @@ def _iterative(frames: Frames, columns: list[str]) -> dict[str, Any]:
 
 def _cast_failures(step: Step, frames: Frames) -> dict[str, Any]:
     from services.preprocessing.steps import _cast
+
     column, failures, sample = step.params["column"], 0, list[Any]()
     for frame in frames():
         converted = _cast(frame[column], step.params["to"], step.params.get("format"))
@@ -276,13 +293,18 @@ def _cast_failures(step: Step, frames: Frames) -> dict[str, Any]:
             sample += frame[column][failed].astype(str).head(5 - len(sample)).tolist()
     if failures and step.params.get("on_error", "FAIL") == "FAIL":
         from services.errors import invalid
+
         shown = ", ".join(repr(v) for v in sample)
-        raise invalid(f"{failures:,} value(s) of {column} cannot be cast to {step.params['to']} (e.g. {shown}); "
-                      "use onError: NULL to set them to null")
+        raise invalid(
+            f"{failures:,} value(s) of {column} cannot be cast to {step.params['to']} (e.g. {shown}); "
+            "use onError: NULL to set them to null"
+        )
     return {"failures": failures, "failure_sample": sample}
 
 
-def _first_occurrences(frames: Frames, subset: list[str] | None, memory_mb: int, scratch_dir: Path | None) -> np.ndarray:
+def _first_occurrences(
+    frames: Frames, subset: list[str] | None, memory_mb: int, scratch_dir: Path | None
+) -> np.ndarray:
     """Which rows drop_duplicates keeps: the first of each distinct row, by a 64-bit hash of its values (pandas'
     own row hash) grouped in DuckDB, which spills beyond the budget. Returns a mask over the step's input rows."""
     total = [0]
@@ -292,8 +314,9 @@ def _first_occurrences(frames: Frames, subset: list[str] | None, memory_mb: int,
             values = frame[subset] if subset else frame
             hashes = pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64)
             seen = total[0]
-            yield pa.RecordBatch.from_arrays([pa.array(np.arange(seen, seen + len(frame), dtype=np.int64)),
-                                              pa.array(hashes)], names=["r", "h"])
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(np.arange(seen, seen + len(frame), dtype=np.int64)), pa.array(hashes)], names=["r", "h"]
+            )
             total[0] += len(frame)
 
     schema = pa.schema([("r", pa.int64()), ("h", pa.uint64())])
@@ -308,8 +331,9 @@ def _first_occurrences(frames: Frames, subset: list[str] | None, memory_mb: int,
     return mask
 
 
-def write_streamed(path: Path, fitted: list[Streamed], rows: int, target: Path, parts_dir: Path,
-                   checkpoint: Callable[[], None]) -> tuple[int, list[dict[str, Any]]]:
+def write_streamed(
+    path: Path, fitted: list[Streamed], rows: int, target: Path, parts_dir: Path, checkpoint: Callable[[], None]
+) -> tuple[int, list[dict[str, Any]]]:
     """Apply every fitted step batch by batch. Batches converted alone may type a column differently (integers
     in one, floats where another had a gap): each is kept as a part, then all are written with the types they
     share, as the whole frame would have had them. Returns the row count and the described columns."""
@@ -327,14 +351,19 @@ def write_streamed(path: Path, fitted: list[Streamed], rows: int, target: Path, 
     schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
     texts = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     described = min(DESCRIBE_ROWS, 2 * rows)  # the judged head is held in memory: bounded by the batch size
-    total, nulls, head = 0, {name: 0 for name in schema.names}, list[pa.Table]()
+    total, nulls, head = 0, dict.fromkeys(schema.names, 0), list[pa.Table]()
     # each part is written as it comes (row groups no larger than a batch), nothing gathered before writing
     with pq.ParquetWriter(target, schema, compression="snappy", use_dictionary=texts) as writer:
         for part in parts:
             table = pq.read_table(part)
-            table = pa.table({name: table.column(name) if name in table.column_names
-                              else pa.nulls(table.num_rows, schema.field(name).type) for name in schema.names}
-                             ).cast(schema)
+            table = pa.table(
+                {
+                    name: table.column(name)
+                    if name in table.column_names
+                    else pa.nulls(table.num_rows, schema.field(name).type)
+                    for name in schema.names
+                }
+            ).cast(schema)
             total += table.num_rows
             for name in schema.names:
                 nulls[name] += table.column(name).null_count
@@ -352,7 +381,9 @@ def is_ordered_fill(kind: str, params: dict[str, Any]) -> bool:
     return kind == "impute" and params.get("strategy") in WHOLE_TABLE
 
 
-def ordered_fill(source: Path, target: Path, params: dict[str, Any], *, memory_mb: int, scratch_dir: Path | None) -> None:
+def ordered_fill(
+    source: Path, target: Path, params: dict[str, Any], *, memory_mb: int, scratch_dir: Path | None
+) -> None:
     """FFILL, BFILL or INTERPOLATE of `params["columns"]` as `Impute.apply` does it on a whole frame — rows
     ordered by `order_by` (stable, nulls last) or as stored, linear interpolation over positions, filling
     both ends — computed by DuckDB's window functions, which sort and spill beyond the budget. The output
@@ -372,16 +403,24 @@ def ordered_fill(source: Path, target: Path, params: dict[str, Any], *, memory_m
             value = f"TRY_CAST({name} AS DOUBLE)"
             if_known = f"CASE WHEN isnan({value}) THEN NULL ELSE {value} END"
             known_at = f"CASE WHEN {if_known} IS NOT NULL THEN __pos END"
-            prev_v, prev_p = (f"last_value({if_known} IGNORE NULLS) OVER {before}",
-                              f"last_value({known_at} IGNORE NULLS) OVER {before}")
-            next_v, next_p = (f"first_value({if_known} IGNORE NULLS) OVER {after}",
-                              f"first_value({known_at} IGNORE NULLS) OVER {after}")
-            replaced.append(f"CASE WHEN {if_known} IS NOT NULL THEN {if_known} WHEN {prev_v} IS NULL THEN {next_v} "
-                            f"WHEN {next_v} IS NULL THEN {prev_v} ELSE {prev_v} + ({next_v} - {prev_v}) * "
-                            f"(__pos - {prev_p}) / ({next_p} - {prev_p}) END AS {name}")
-    query = (f"SELECT * EXCLUDE (file_row_number, __pos) REPLACE ({', '.join(replaced)}) FROM ("
-             f"SELECT *, row_number() OVER (ORDER BY {position}) AS __pos "
-             f"FROM read_parquet({_literal(source)}, file_row_number = true)) ORDER BY file_row_number")
+            prev_v, prev_p = (
+                f"last_value({if_known} IGNORE NULLS) OVER {before}",
+                f"last_value({known_at} IGNORE NULLS) OVER {before}",
+            )
+            next_v, next_p = (
+                f"first_value({if_known} IGNORE NULLS) OVER {after}",
+                f"first_value({known_at} IGNORE NULLS) OVER {after}",
+            )
+            replaced.append(
+                f"CASE WHEN {if_known} IS NOT NULL THEN {if_known} WHEN {prev_v} IS NULL THEN {next_v} "
+                f"WHEN {next_v} IS NULL THEN {prev_v} ELSE {prev_v} + ({next_v} - {prev_v}) * "
+                f"(__pos - {prev_p}) / ({next_p} - {prev_p}) END AS {name}"
+            )
+    query = (
+        f"SELECT * EXCLUDE (file_row_number, __pos) REPLACE ({', '.join(replaced)}) FROM ("
+        f"SELECT *, row_number() OVER (ORDER BY {position}) AS __pos "
+        f"FROM read_parquet({_literal(source)}, file_row_number = true)) ORDER BY file_row_number"
+    )
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
     try:
         connection.execute("SET preserve_insertion_order = true")  # the ORDER BY must hold in the written file

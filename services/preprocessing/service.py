@@ -1,5 +1,6 @@
 """Derived dataset versions: start a PREPROCESS job, and settle the new version when it (or a PREDICT job,
 which also writes a new version) ends."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,17 +11,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services import files
 from services.datasets import DatasetStatus
 from services.datasets.service import get_dataset
-from services.names import derived_name, given_name
 from services.errors import conflict, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
+from services.names import derived_name, given_name
 from services.preprocessing.validate import validate_steps
 from services.storage.tables import Dataset, Job
 
 
-async def start_preprocess(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
-                           steps: list[tuple[str, dict[str, Any]]], name: str | None, data_dir: Path
-                           ) -> tuple[Dataset, Job]:
+async def start_preprocess(
+    session: AsyncSession,
+    *,
+    jobs: JobEngine,
+    owner_id: str,
+    dataset_id: str | None,
+    steps: list[tuple[str, dict[str, Any]]],
+    name: str | None,
+    data_dir: Path,
+) -> tuple[Dataset, Job]:
     """Validate everything first: a refused request creates no dataset and no job."""
     source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
     if source is None:
@@ -28,13 +36,27 @@ async def start_preprocess(session: AsyncSession, *, jobs: JobEngine, owner_id: 
     if source.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {source.status}; derive from a READY version", ["datasetId"])
     checked = validate_steps(steps, source.columns)
-    version = Dataset(owner_id=owner_id, name=given_name(name, field=["name"]) or derived_name(f"{source.name} (cleaned)"),
-                      file_name=source.file_name, parent_id=source.id, size_bytes=0)
+    version = Dataset(
+        owner_id=owner_id,
+        name=given_name(name, field=["name"]) or derived_name(f"{source.name} (cleaned)"),
+        file_name=source.file_name,
+        parent_id=source.id,
+        size_bytes=0,
+    )
     session.add(version)
     await session.flush()
-    job = await jobs.enqueue(session, owner_id=owner_id, kind="PREPROCESS", dataset_id=version.id, params={
-        "source_id": source.id, "dataset_id": version.id, "data_dir": str(data_dir),
-        "steps": [{"step": kind, "params": params} for kind, params in checked]})
+    job = await jobs.enqueue(
+        session,
+        owner_id=owner_id,
+        kind="PREPROCESS",
+        dataset_id=version.id,
+        params={
+            "source_id": source.id,
+            "dataset_id": version.id,
+            "data_dir": str(data_dir),
+            "steps": [{"step": kind, "params": params} for kind, params in checked],
+        },
+    )
     await session.commit()
     jobs.launch(job)
     return version, job
@@ -77,7 +99,13 @@ def public_recipe(recipe: Any) -> Any:
     return recipe
 
 
-JOB_KINDS = {"PREPROCESS": JobKindSpec(work="services.preprocessing.job:run_preprocess", queue="imputation",
-                                       on_start=on_preprocess_start, on_success=on_preprocess_success,
-                                       on_failure=on_preprocess_failure)}
+JOB_KINDS = {
+    "PREPROCESS": JobKindSpec(
+        work="services.preprocessing.job:run_preprocess",
+        queue="imputation",
+        on_start=on_preprocess_start,
+        on_success=on_preprocess_success,
+        on_failure=on_preprocess_failure,
+    )
+}
 DOMAIN = Domain(name="preprocessing", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

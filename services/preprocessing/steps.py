@@ -4,17 +4,19 @@ Each step is fitted once (`fit`), records everything it learned in `recipe()`, a
 from that recipe (`from_recipe`) to transform new data with the same numbers, never re-fitted.
 Model training reuses these classes inside its pipelines.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Any, Callable, ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-KNN_DONOR_ROWS = 10_000          # KNN imputation looks for neighbours among this many complete rows
-ONE_HOT_MAX_LEVELS = 20          # more levels than this fold into "<column>_other"
+KNN_DONOR_ROWS = 10_000  # KNN imputation looks for neighbours among this many complete rows
+ONE_HOT_MAX_LEVELS = 20  # more levels than this fold into "<column>_other"
 
 
 def _numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -31,7 +33,7 @@ class Step(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # scikit-lea
         self.params = params or {}
         self.fitted = fitted
 
-    def fit(self, frame: pd.DataFrame, y: Any = None) -> "Step":
+    def fit(self, frame: pd.DataFrame, y: Any = None) -> Step:
         self.fitted = self.learn(frame)
         return self
 
@@ -69,8 +71,11 @@ class Impute(Step):
             fills = values.mean() if strategy == "MEAN" else values.median()
             return {"fill": {c: _plain(v) for c, v in fills.items()}}
         if strategy == "MODE":
-            return {"fill": {c: _plain(frame[c].mode(dropna=True).iloc[0]) if frame[c].notna().any() else None
-                             for c in columns}}
+            return {
+                "fill": {
+                    c: _plain(frame[c].mode(dropna=True).iloc[0]) if frame[c].notna().any() else None for c in columns
+                }
+            }
         if strategy == "CONSTANT":
             return {"fill": {c: self.params.get("value") for c in columns}}
         if strategy == "KNN":
@@ -81,11 +86,16 @@ class Impute(Step):
         if strategy == "ITERATIVE":
             from sklearn.experimental import enable_iterative_imputer  # noqa: F401 - importing it enables IterativeImputer
             from sklearn.impute import IterativeImputer
+
             values = _numeric(frame, columns)
             sample = values.sample(min(len(values), 50_000), random_state=0)
             imputer = IterativeImputer(random_state=0, max_iter=10).fit(sample)
-            return {"estimator": "IterativeImputer", "max_iter": 10, "fitted_rows": len(sample),
-                    "_state": _pickle(imputer)}
+            return {
+                "estimator": "IterativeImputer",
+                "max_iter": 10,
+                "fitted_rows": len(sample),
+                "_state": _pickle(imputer),
+            }
         return {}
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -96,6 +106,7 @@ class Impute(Step):
                     frame[column] = frame[column].fillna(_fill_for(frame[column], fill))
         elif strategy == "KNN":
             from sklearn.impute import KNNImputer
+
             donors = np.array(self.learned["donors"], dtype=np.float64).reshape(-1, len(columns))
             values = _numeric(frame, columns)
             missing = values.isna().any(axis=1).to_numpy()
@@ -116,8 +127,11 @@ class Impute(Step):
                 elif strategy == "BFILL":
                     filled = series.bfill()
                 else:
-                    filled = pd.to_numeric(series, errors="coerce").astype(float).interpolate(method="linear",
-                                                                                           limit_direction="both")
+                    filled = (
+                        pd.to_numeric(series, errors="coerce")
+                        .astype(float)
+                        .interpolate(method="linear", limit_direction="both")
+                    )
                 frame[column] = filled.reindex(frame.index)
         elif strategy == "DROP_ROWS":
             frame = frame.dropna(subset=columns).reset_index(drop=True)
@@ -150,8 +164,10 @@ class Encode(Step):
                 block = {f"{column}_{level}": (text == level).fillna(False).astype(np.int8) for level in levels}
                 known = text.isin(levels).fillna(False)
                 block[f"{column}_other"] = (~known & text.notna()).astype(np.int8)
-                frame = pd.concat([frame.iloc[:, :position], pd.DataFrame(block, index=frame.index),
-                                   frame.iloc[:, position + 1:]], axis=1)
+                frame = pd.concat(
+                    [frame.iloc[:, :position], pd.DataFrame(block, index=frame.index), frame.iloc[:, position + 1 :]],
+                    axis=1,
+                )
         return frame
 
 
@@ -172,8 +188,9 @@ class Scale(Step):
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         for column in self.columns:
-            frame[column] = (pd.to_numeric(frame[column], errors="coerce").astype(float)
-                             - self.learned["center"][column]) / self.learned["scale"][column]
+            frame[column] = (
+                pd.to_numeric(frame[column], errors="coerce").astype(float) - self.learned["center"][column]
+            ) / self.learned["scale"][column]
         return frame
 
 
@@ -206,9 +223,12 @@ class Cast(Step):
         failed = converted.isna() & frame[column].notna()
         if failed.any() and self.params.get("on_error", "FAIL") == "FAIL":
             from services.errors import invalid
+
             sample = ", ".join(repr(v) for v in frame[column][failed].astype(str).head(5))
-            raise invalid(f"{int(failed.sum()):,} value(s) of {column} cannot be cast to "
-                               f"{self.params['to']} (e.g. {sample}); use onError: NULL to set them to null")
+            raise invalid(
+                f"{int(failed.sum()):,} value(s) of {column} cannot be cast to "
+                f"{self.params['to']} (e.g. {sample}); use onError: NULL to set them to null"
+            )
         frame[column] = converted
         return frame
 
@@ -221,10 +241,17 @@ class DatetimeFeatures(Step):
         for column in self.columns:
             # utc=True: zone-aware values (and mixed ones from raw rows) become UTC; naive ones are taken as UTC
             when = pd.to_datetime(frame[column], errors="coerce", utc=True).dt.tz_localize(None)
-            features: dict[str, pd.Series] = {"year": when.dt.year, "quarter": when.dt.quarter, "month": when.dt.month, "day": when.dt.day,
-                        "weekday": when.dt.weekday, "hour": when.dt.hour, "minute": when.dt.minute,
-                        "is_weekend": (when.dt.weekday >= 5).where(when.notna()),
-                        "epoch": (when - pd.Timestamp("1970-01-01")).dt.total_seconds()}
+            features: dict[str, pd.Series] = {
+                "year": when.dt.year,
+                "quarter": when.dt.quarter,
+                "month": when.dt.month,
+                "day": when.dt.day,
+                "weekday": when.dt.weekday,
+                "hour": when.dt.hour,
+                "minute": when.dt.minute,
+                "is_weekend": (when.dt.weekday >= 5).where(when.notna()),
+                "epoch": (when - pd.Timestamp("1970-01-01")).dt.total_seconds(),
+            }
             for part in parts:
                 frame[f"{column}_{part}"] = features[part].astype(float)
         return frame
@@ -249,8 +276,11 @@ class ClipOutliers(Step):
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         for column in self.columns:
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float).clip(
-                self.learned["low"][column], self.learned["high"][column])
+            frame[column] = (
+                pd.to_numeric(frame[column], errors="coerce")
+                .astype(float)
+                .clip(self.learned["low"][column], self.learned["high"][column])
+            )
         return frame
 
 
@@ -262,22 +292,38 @@ class Derive(Step):
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         from services.expressions import evaluate, parse
+
         expression = parse(self.params["expression"], list(frame.columns), ["expression"])
         frame[self.params["name"]] = evaluate(expression, frame)
         return frame
 
 
-STEP_CLASSES: dict[str, type[Step]] = {cls.kind: cls for cls in (
-    Impute, Encode, Scale, DropColumns, RenameColumns, Cast, DatetimeFeatures, DropDuplicates, ClipOutliers, Derive)}
+STEP_CLASSES: dict[str, type[Step]] = {
+    cls.kind: cls
+    for cls in (
+        Impute,
+        Encode,
+        Scale,
+        DropColumns,
+        RenameColumns,
+        Cast,
+        DatetimeFeatures,
+        DropDuplicates,
+        ClipOutliers,
+        Derive,
+    )
+}
 
 
 def build_step(kind: str, params: dict[str, Any], fitted: dict[str, Any] | None = None) -> Step:
     return STEP_CLASSES[kind](params=params, fitted=fitted)
 
 
-def fit_recipe(frame: pd.DataFrame, steps: list[tuple[str, dict[str, Any]]],
-               on_step: Callable[[int, Step, pd.DataFrame, pd.DataFrame], None] | None = None
-               ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+def fit_recipe(
+    frame: pd.DataFrame,
+    steps: list[tuple[str, dict[str, Any]]],
+    on_step: Callable[[int, Step, pd.DataFrame, pd.DataFrame], None] | None = None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Fit and apply each step in order; return the result and the recipe with every fitted parameter."""
     recipe = []
     for index, (kind, params) in enumerate(steps):
@@ -303,8 +349,20 @@ def _cast(series: pd.Series, to: str, fmt: str | None) -> pd.Series:
     if to == "DATETIME":
         return pd.to_datetime(series, format=fmt, errors="coerce")
     if to == "BOOLEAN":
-        mapping = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False, "t": True, "f": False,
-                   "y": True, "n": False, "1.0": True, "0.0": False}
+        mapping = {
+            "true": True,
+            "false": False,
+            "yes": True,
+            "no": False,
+            "1": True,
+            "0": False,
+            "t": True,
+            "f": False,
+            "y": True,
+            "n": False,
+            "1.0": True,
+            "0.0": False,
+        }
         return series.astype("string").str.strip().str.lower().map(mapping).astype("boolean")
     if to in ("CATEGORICAL", "TEXT", "IDENTIFIER"):
         return series.astype("string")
@@ -316,8 +374,11 @@ def _cast(series: pd.Series, to: str, fmt: str | None) -> pd.Series:
 def _fill_for(series: pd.Series, fill: Any) -> Any:
     if pd.api.types.is_datetime64_any_dtype(series) and isinstance(fill, str):
         return pd.Timestamp(fill)
-    if isinstance(fill, str) and series.dtype == object and isinstance(series.dropna().iloc[0] if series.notna().any()
-                                                                       else None, date):
+    if (
+        isinstance(fill, str)
+        and series.dtype == object
+        and isinstance(series.dropna().iloc[0] if series.notna().any() else None, date)
+    ):
         return date.fromisoformat(fill[:10])  # a column of dates (Arrow date32) keeps date objects
     return fill
 
@@ -344,10 +405,12 @@ def _pickle(estimator: Any) -> str:
     user input ever reaches _unpickle — recipes are only written by our own jobs)."""
     import base64
     import pickle
+
     return base64.b64encode(pickle.dumps(estimator)).decode()
 
 
 def _unpickle(state: str) -> Any:
     import base64
     import pickle
+
     return pickle.loads(base64.b64decode(state))  # noqa: S301 - written by our own job, never by a user

@@ -3,6 +3,7 @@
 The checker walks the steps over a model of the columns (name -> semantic type), so a step may
 use a column an earlier step made or renamed. Errors point at ["steps", index, step, argument].
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -33,14 +34,16 @@ def _where(index: int, kind: str, argument: str | None = None) -> list[str]:
     return ["steps", str(index), kind] + ([argument] if argument else [])
 
 
-def _named(columns: _Columns, names: list[str] | None, index: int, kind: str, allowed: set[str] | None,
-           what: str) -> list[str]:
+def _named(
+    columns: _Columns, names: list[str] | None, index: int, kind: str, allowed: set[str] | None, what: str
+) -> list[str]:
     """The step's columns: as named (checked), or every column of an allowed type when absent."""
     if names is None:
         return [name for name, semantic in columns.types.items() if allowed is None or semantic in allowed]
     if not names:
-        raise invalid("`columns` is empty; leave it out to mean every column the step applies to",
-                      _where(index, kind, "columns"))
+        raise invalid(
+            "`columns` is empty; leave it out to mean every column the step applies to", _where(index, kind, "columns")
+        )
     for name in names:
         semantic = columns.type_of(name)
         if semantic is None:
@@ -55,12 +58,16 @@ def _check_constant(value: Any, columns: _Columns, names: list[str], index: int)
         raise invalid("CONSTANT needs a `value`", _where(index, "impute", "value"))
     for name in names:
         semantic = columns.type_of(name)
-        fits_by_type: dict[str | None, bool] = {"NUMERIC": isinstance(value, (int, float)) and not isinstance(value, bool),
-                "BOOLEAN": isinstance(value, bool),
-                "DATETIME": isinstance(value, str) and _is_iso(value)}
+        fits_by_type: dict[str | None, bool] = {
+            "NUMERIC": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "BOOLEAN": isinstance(value, bool),
+            "DATETIME": isinstance(value, str) and _is_iso(value),
+        }
         fits = fits_by_type.get(semantic, isinstance(value, str))
         if not fits:
-            raise invalid(f"The constant {value!r} does not fit {name!r} ({semantic})", _where(index, "impute", "value"))
+            raise invalid(
+                f"The constant {value!r} does not fit {name!r} ({semantic})", _where(index, "impute", "value")
+            )
 
 
 def _is_iso(value: str) -> bool:
@@ -71,8 +78,9 @@ def _is_iso(value: str) -> bool:
         return False
 
 
-def validate_steps(steps: list[tuple[str, dict[str, Any]]], columns: list[dict[str, Any]]
-                   ) -> list[tuple[str, dict[str, Any]]]:
+def validate_steps(
+    steps: list[tuple[str, dict[str, Any]]], columns: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
     """Checked steps with `columns` filled in where it was absent; raises INVALID_INPUT with the field."""
     if not steps:
         raise invalid("Give at least one step", ["steps"])
@@ -83,7 +91,9 @@ def validate_steps(steps: list[tuple[str, dict[str, Any]]], columns: list[dict[s
         if kind == "impute":
             strategy = params["strategy"]
             allowed = NUMBERS if strategy in NUMERIC_ONLY else None
-            params["columns"] = _named(model, params.get("columns"), index, kind, allowed, f"and {strategy} needs numbers")
+            params["columns"] = _named(
+                model, params.get("columns"), index, kind, allowed, f"and {strategy} needs numbers"
+            )
             if strategy == "CONSTANT":
                 _check_constant(params.get("value"), model, params["columns"], index)
             if params.get("order_by") is not None:
@@ -92,9 +102,14 @@ def validate_steps(steps: list[tuple[str, dict[str, Any]]], columns: list[dict[s
                 if model.type_of(params["order_by"]) != "DATETIME":
                     raise invalid("`orderBy` must name a DATETIME column", _where(index, kind, "orderBy"))
         elif kind == "encode":
-            params["columns"] = _named(model, params.get("columns"), index, kind,
-                                       ENCODABLE if params.get("columns") else {"CATEGORICAL", "BOOLEAN"},
-                                       "not categorical")
+            params["columns"] = _named(
+                model,
+                params.get("columns"),
+                index,
+                kind,
+                ENCODABLE if params.get("columns") else {"CATEGORICAL", "BOOLEAN"},
+                "not categorical",
+            )
             for name in params["columns"]:
                 if params["strategy"] == "ONE_HOT":
                     model.types.pop(name, None)
@@ -102,8 +117,14 @@ def validate_steps(steps: list[tuple[str, dict[str, Any]]], columns: list[dict[s
                 else:
                     model.types[name] = "NUMERIC"
         elif kind in ("scale", "clipOutliers"):
-            params["columns"] = _named(model, params.get("columns"), index, kind,
-                                       NUMBERS if params.get("columns") else {"NUMERIC"}, "not numeric")
+            params["columns"] = _named(
+                model,
+                params.get("columns"),
+                index,
+                kind,
+                NUMBERS if params.get("columns") else {"NUMERIC"},
+                "not numeric",
+            )
             if kind == "clipOutliers" and not params.get("factor", 1.5) > 0:
                 raise invalid("`factor` must be positive", _where(index, kind, "factor"))
             for name in params["columns"]:
@@ -113,15 +134,21 @@ def validate_steps(steps: list[tuple[str, dict[str, Any]]], columns: list[dict[s
                 model.types.pop(name, None)
         elif kind == "renameColumns":
             mapping = params.get("mapping")
-            if not isinstance(mapping, dict) or not mapping or not all(
-                    isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in mapping.items()):
-                raise invalid('`mapping` must be an object of old name to new name, e.g. {"old": "new"}',
-                              _where(index, kind, "mapping"))
+            if (
+                not isinstance(mapping, dict)
+                or not mapping
+                or not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in mapping.items())
+            ):
+                raise invalid(
+                    '`mapping` must be an object of old name to new name, e.g. {"old": "new"}',
+                    _where(index, kind, "mapping"),
+                )
             _named(model, list(mapping), index, kind, None, "")
             survivors = set(model.types) - set(mapping)
             if len(set(mapping.values())) != len(mapping) or survivors & set(mapping.values()):
-                raise invalid("The new names must be unique and not clash with other columns",
-                              _where(index, kind, "mapping"))
+                raise invalid(
+                    "The new names must be unique and not clash with other columns", _where(index, kind, "mapping")
+                )
             model.types = {mapping.get(name, name): semantic for name, semantic in model.types.items()}
         elif kind == "cast":
             _named(model, [params["column"]], index, kind, None, "")
@@ -137,7 +164,9 @@ def validate_steps(steps: list[tuple[str, dict[str, Any]]], columns: list[dict[s
             parts = params.get("parts") or ["year", "month", "day", "weekday"]
             unknown = [p for p in parts if p not in DATETIME_PARTS]
             if unknown:
-                raise invalid(f"Unknown part(s) {unknown}; choose from {list(DATETIME_PARTS)}", _where(index, kind, "parts"))
+                raise invalid(
+                    f"Unknown part(s) {unknown}; choose from {list(DATETIME_PARTS)}", _where(index, kind, "parts")
+                )
             params["parts"] = parts
             for name in params["columns"]:
                 for part in parts:
@@ -147,7 +176,9 @@ def validate_steps(steps: list[tuple[str, dict[str, Any]]], columns: list[dict[s
                 _named(model, params["columns"], index, kind, None, "")
         elif kind == "derive":
             _check_derive(model, params, index)
-        if kind not in ("dropColumns", "renameColumns", "dropDuplicates", "cast", "derive") and not params.get("columns"):
+        if kind not in ("dropColumns", "renameColumns", "dropDuplicates", "cast", "derive") and not params.get(
+            "columns"
+        ):
             raise invalid(f"No column fits this {kind} step", _where(index, kind, "columns"))
         checked.append((kind, params))
     return checked
@@ -157,6 +188,7 @@ def _check_derive(model: _Columns, params: dict[str, Any], index: int) -> None:
     """The expression parses, names columns that exist at this step, and binds; its result type becomes
     the new column's, so later steps can use it like any other."""
     from services.expressions import parse, result_type
+
     name = params.get("name")
     if not isinstance(name, str) or not name.strip():
         raise invalid("`name` must be the new column's name", _where(index, "derive", "name"))
@@ -168,6 +200,7 @@ def _check_derive(model: _Columns, params: dict[str, Any], index: int) -> None:
 def _check_datetime_format(fmt: str, field: list[str]) -> None:
     """A strftime format pandas can parse with; a bad directive would otherwise fail the job itself."""
     import pandas as pd
+
     try:
         pd.to_datetime(pd.Series(["2024-01-02"]), format=fmt, errors="coerce")
     except (ValueError, TypeError) as exc:

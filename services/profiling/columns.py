@@ -1,7 +1,9 @@
 """Per-column statistics, vectorised with numpy and pyarrow compute: no per-value Python."""
+
 from __future__ import annotations
 
 import math
+from datetime import UTC
 from typing import Any, TypedDict
 
 import numpy as np
@@ -15,6 +17,7 @@ MAX_BINS = 100
 
 class Histogram(TypedDict):
     """Counts over equal-width bins: `edges` has one more entry than `counts` (as numpy's histogram gives)."""
+
     edges: list[float]
     counts: list[int]
 
@@ -39,8 +42,9 @@ def sorted_histogram(ordered: np.ndarray, bins: int, low: float, high: float) ->
     return np.diff(np.r_[starts, np.searchsorted(ordered, high, side="right")]), edges
 
 
-def histogram(values: np.ndarray, bins: int | None, iqr: float | None = None, *, is_sorted: bool = False
-              ) -> Histogram | None:
+def histogram(
+    values: np.ndarray, bins: int | None, iqr: float | None = None, *, is_sorted: bool = False
+) -> Histogram | None:
     """Freedman–Diaconis bin width unless a bin count is asked for; finite values only."""
     finite = finite_part(values) if is_sorted else values[np.isfinite(values)]
     if finite.size == 0:
@@ -54,14 +58,13 @@ def histogram(values: np.ndarray, bins: int | None, iqr: float | None = None, *,
         bins = int(np.ceil((high - low) / width)) if width > 0 else 1
     bins = max(1, min(MAX_BINS, bins))
     span = (low, high) if high > low else (low - 0.5, high + 0.5)
-    counts, edges = (sorted_histogram(finite, bins, *span) if is_sorted
-                     else np.histogram(finite, bins=bins, range=span))
+    counts, edges = sorted_histogram(finite, bins, *span) if is_sorted else np.histogram(finite, bins=bins, range=span)
     return Histogram(edges=edges.tolist(), counts=counts.tolist())
 
 
 def finite_part(ordered: np.ndarray) -> np.ndarray:
     """The finite values of sorted NaN-free values, as a view: -inf sorts first and +inf last, so no mask copy."""
-    return ordered[np.searchsorted(ordered, -np.inf, side="right"):np.searchsorted(ordered, np.inf, side="left")]
+    return ordered[np.searchsorted(ordered, -np.inf, side="right") : np.searchsorted(ordered, np.inf, side="left")]
 
 
 def sorted_mad(deviations: np.ndarray, shift: float) -> float:
@@ -125,8 +128,11 @@ def numeric_stats(values: np.ndarray, ordered: np.ndarray) -> dict[str, Any]:
     n = finite_ordered.size
     # counted on the sorted values by binary search (-0.0 sorts with 0.0, as == 0 counts it)
     below_zero, up_to_zero = np.searchsorted(ordered, 0.0, side="left"), np.searchsorted(ordered, 0.0, side="right")
-    stats: dict[str, Any] = {"zeros": int(up_to_zero - below_zero), "negatives": int(below_zero),
-                             "infinite": int(ordered.size - n)}
+    stats: dict[str, Any] = {
+        "zeros": int(up_to_zero - below_zero),
+        "negatives": int(below_zero),
+        "infinite": int(ordered.size - n),
+    }
     if n == 0:
         return stats | {"outliers": 0, "monotonic": None}
     p5, q1, median, q3, p95 = _quantiles(finite_ordered, [0.05, 0.25, 0.5, 0.75, 0.95])
@@ -139,28 +145,41 @@ def numeric_stats(values: np.ndarray, ordered: np.ndarray) -> dict[str, Any]:
     skewness = kurtosis = None
     if n > 2 and m2 > 0:
         m3 = float(np.dot(squared, deviations)) / n
-        skewness = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2 ** 1.5
+        skewness = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
     if n > 3 and m2 > 0:
         m4 = float(np.dot(squared, squared)) / n
-        kurtosis = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / m2 ** 2 - 3 * (n - 1))
+        kurtosis = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / m2**2 - 3 * (n - 1))
     iqr = q3 - q1
     below = np.searchsorted(finite_ordered, q1 - 1.5 * iqr, side="left")
     above = n - np.searchsorted(finite_ordered, q3 + 1.5 * iqr, side="right")
     return stats | {
-        "min": float(finite_ordered[0]), "max": float(finite_ordered[-1]), "mean": mean, "std": std,
-        "p5": p5, "q1": q1, "median": median, "q3": q3, "p95": p95, "iqr": float(iqr),
-        "mad": sorted_mad(deviations, mean - median), "skewness": skewness,
-        "kurtosis": kurtosis, "sum": total, "outliers": int(below + above), "monotonic": monotonic(values)}
+        "min": float(finite_ordered[0]),
+        "max": float(finite_ordered[-1]),
+        "mean": mean,
+        "std": std,
+        "p5": p5,
+        "q1": q1,
+        "median": median,
+        "q3": q3,
+        "p95": p95,
+        "iqr": float(iqr),
+        "mad": sorted_mad(deviations, mean - median),
+        "skewness": skewness,
+        "kurtosis": kurtosis,
+        "sum": total,
+        "outliers": int(below + above),
+        "monotonic": monotonic(values),
+    }
 
 
 MONOTONIC_PROBE = 1024  # values looked at first: most columns are told not monotonic without a full pass
 
 
 def monotonic(values: np.ndarray) -> str | None:
-    """"increasing" or "decreasing" (not constant) in row order, else None."""
+    """ "increasing" or "decreasing" (not constant) in row order, else None."""
     if values.size < 2:
         return None
-    probe = np.diff(values[:MONOTONIC_PROBE + 1])
+    probe = np.diff(values[: MONOTONIC_PROBE + 1])
     if not (np.all(probe >= 0) or np.all(probe <= 0)):
         return None
     steps = np.diff(values)
@@ -192,29 +211,39 @@ def level_counts(column: pa.ChunkedArray, *, many: bool = False) -> tuple[pa.Arr
     return levels, np.bincount(codes, minlength=len(levels)).astype(np.int64, copy=False)
 
 
-def top_values(column: pa.ChunkedArray, non_null: int, *, many: bool = False
-               ) -> tuple[list[dict[str, Any]], int, np.ndarray]:
+def top_values(
+    column: pa.ChunkedArray, non_null: int, *, many: bool = False
+) -> tuple[list[dict[str, Any]], int, np.ndarray]:
     """The most frequent values, the distinct count and every level's count, from one hash pass."""
     levels, frequencies = level_counts(column, many=many)
     if len(levels) == 0:
         return [], 0, np.empty(0, dtype=np.int64)
     order = most_frequent(frequencies)
     values = levels.take(pa.array(order)).to_pylist()
-    top = [{"value": json_scalar(value), "count": int(frequencies[i]), "ratio": float(frequencies[i]) / non_null}
-           for value, i in zip(values, order, strict=True)]
+    top = [
+        {"value": json_scalar(value), "count": int(frequencies[i]), "ratio": float(frequencies[i]) / non_null}
+        for value, i in zip(values, order, strict=True)
+    ]
     return top, len(levels), frequencies
 
 
-def numeric_levels(values: np.ndarray, non_null: int, integer: bool
-                   ) -> tuple[list[dict[str, Any]], int, np.ndarray, np.ndarray]:
+def numeric_levels(
+    values: np.ndarray, non_null: int, integer: bool
+) -> tuple[list[dict[str, Any]], int, np.ndarray, np.ndarray]:
     """Top values, distinct count, every level's count and the sorted values, from one sort."""
     ordered = np.sort(values)
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size else np.empty(0, np.int64)
     frequencies = np.diff(np.r_[starts, ordered.size])
     uniques = ordered[starts]
     order = most_frequent(frequencies)
-    top = [{"value": int(uniques[i]) if integer else finite_or_none(uniques[i]), "count": int(frequencies[i]),
-            "ratio": float(frequencies[i]) / non_null} for i in order]
+    top = [
+        {
+            "value": int(uniques[i]) if integer else finite_or_none(uniques[i]),
+            "count": int(frequencies[i]),
+            "ratio": float(frequencies[i]) / non_null,
+        }
+        for i in order
+    ]
     return top, int(uniques.size), frequencies, ordered
 
 
@@ -252,8 +281,9 @@ def datetime_seconds(column: pa.ChunkedArray) -> np.ndarray:
     return moment_seconds(moment_integers(column), column.type)
 
 
-def unique_moment_levels(column: pa.ChunkedArray, integers: np.ndarray
-                         ) -> tuple[list[dict[str, Any]], int, np.ndarray] | None:
+def unique_moment_levels(
+    column: pa.ChunkedArray, integers: np.ndarray
+) -> tuple[list[dict[str, Any]], int, np.ndarray] | None:
     """top_values(column) when every non-null value differs (a time column, mostly), from one sort of the
     integers instead of a hash table of a million keys; None when some value repeats.
 
@@ -304,10 +334,14 @@ def datetime_stats(seconds: np.ndarray, bins: int | None) -> tuple[dict[str, Any
         return {}, None
     ordered = np.sort(seconds)  # once, for the frequency, the quartiles and the histogram
     low, high = float(ordered[0]), float(ordered[-1])
-    from datetime import datetime, timezone
-    stats = {"min": datetime.fromtimestamp(low, timezone.utc).isoformat(),
-             "max": datetime.fromtimestamp(high, timezone.utc).isoformat(),
-             "range_seconds": high - low, "inferred_frequency": inferred_frequency(ordered, is_sorted=True)}
+    from datetime import datetime
+
+    stats = {
+        "min": datetime.fromtimestamp(low, UTC).isoformat(),
+        "max": datetime.fromtimestamp(high, UTC).isoformat(),
+        "range_seconds": high - low,
+        "inferred_frequency": inferred_frequency(ordered, is_sorted=True),
+    }
     return stats, histogram(ordered, bins, is_sorted=True)
 
 

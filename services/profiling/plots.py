@@ -6,6 +6,7 @@ quartiles, correlation matrix and sampled missing-value rows — never from the 
 beside the profile until the next profile replaces them. Matplotlib is imported on first use and its
 object API (no pyplot state) is used, so drawing is safe in a server thread.
 """
+
 from __future__ import annotations
 
 import json
@@ -93,8 +94,9 @@ def draw_plot(profile: dict[str, Any], entry: dict[str, Any], target: Path) -> N
         size = max(4, 0.45 * len(names) + 2)
         figure = Figure(figsize=(size, size))
         axis = figure.subplots()
-        image = axis.imshow(np.array(profile["correlations"]["values"]["PEARSON"], dtype=float), vmin=-1, vmax=1,
-                            cmap="RdBu_r")
+        image = axis.imshow(
+            np.array(profile["correlations"]["values"]["PEARSON"], dtype=float), vmin=-1, vmax=1, cmap="RdBu_r"
+        )
         axis.set_xticks(range(len(names)), [_label(n, 18) for n in names], rotation=90, fontsize=8)
         axis.set_yticks(range(len(names)), [_label(n, 18) for n in names], fontsize=8)
         figure.colorbar(image, ax=axis, shrink=0.8)

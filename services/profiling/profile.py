@@ -6,16 +6,18 @@ moments stay exact and quantiles and distinct counts become approximate. Table-w
 DuckDB over the whole table (duplicates, missing-value patterns: exact, spilling) or on a bounded seeded
 sample (correlations). Every approximation is listed in `sampling.approximations`.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, TypedDict
+from typing import Any, TypedDict
 
 import duckdb
 import numpy as np
@@ -32,8 +34,8 @@ from services.profiling.source import ArrowSource, ParquetSource, ProfiledSource
 
 THREADS = min(2, os.cpu_count() or 1)
 NUMERIC_LIKE = r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$"
-COLUMN_SHARE = 0.5         # of the budget, for the columns held in memory at once (one per thread)
-BYTES_PER_NUMBER = 64      # a number column in memory: its float copy, sorted copy, deviations, steps...
+COLUMN_SHARE = 0.5  # of the budget, for the columns held in memory at once (one per thread)
+BYTES_PER_NUMBER = 64  # a number column in memory: its float copy, sorted copy, deviations, steps...
 MISSING_MATRIX_ROWS = 500  # rows drawn in the missing-values plot
 TYPE_INFERENCE_ROWS, MIXED_TYPES_ROWS = 50_000, 10_000
 MB = 1024 * 1024
@@ -60,14 +62,19 @@ def column_memory(arrow_type: pa.DataType, stored_bytes: int, rows: int) -> int:
     return 3 * stored_bytes + rows * 16  # a hash table of the levels beside the values
 
 
-def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bins: int | None
-                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+def profile_column(
+    name: str, column: pa.ChunkedArray, meta: dict[str, Any], bins: int | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The column's profile, exact, from its values in memory; and what the alert rules need beyond it."""
     rows = len(column)
     semantic = meta["semantic_type"]
     arrow_type = column.type
-    extra: dict[str, Any] = {"all_level_counts": None, "uniform_counts": None, "numeric_share": None,
-                             "exact_distinct": True}
+    extra: dict[str, Any] = {
+        "all_level_counts": None,
+        "uniform_counts": None,
+        "numeric_share": None,
+        "exact_distinct": True,
+    }
     is_number = _is_number(arrow_type)
     if is_number:
         full = col_stats.float_column(column)
@@ -82,8 +89,9 @@ def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bin
         integers = col_stats.moment_integers(column) if _is_moment(arrow_type) else None
         unique = col_stats.unique_moment_levels(column, integers) if integers is not None else None
         many = semantic in ("TEXT", "IDENTIFIER") and _is_text(arrow_type)  # free text: mostly distinct values
-        top, distinct, level_counts = (unique if unique is not None else
-                                       col_stats.top_values(column, count, many=many) if count else ([], 0, None))
+        top, distinct, level_counts = (
+            unique if unique is not None else col_stats.top_values(column, count, many=many) if count else ([], 0, None)
+        )
     profile = _column_profile(name, meta, rows, count, distinct, top, exact=True)
     if is_number:
         profile["numeric"] = col_stats.numeric_stats(values, ordered)
@@ -104,17 +112,31 @@ def profile_column(name: str, column: pa.ChunkedArray, meta: dict[str, Any], bin
     return profile, extra
 
 
-def _column_profile(name: str, meta: dict[str, Any], rows: int, count: int, distinct: int, top: list[dict[str, Any]], *,
-                    exact: bool) -> dict[str, Any]:
+def _column_profile(
+    name: str, meta: dict[str, Any], rows: int, count: int, distinct: int, top: list[dict[str, Any]], *, exact: bool
+) -> dict[str, Any]:
     nulls = rows - count
     unique = count > 0 and (distinct == count if exact else distinct >= count)
-    return {"name": name, "semantic_type": meta["semantic_type"], "dtype": meta["dtype"], "count": count,
-            "null_count": nulls, "null_ratio": nulls / rows if rows else 0.0, "distinct_count": distinct,
-            "is_unique": unique, "top_values": top, "numeric": None, "datetime": None, "text": None, "histogram": None}
+    return {
+        "name": name,
+        "semantic_type": meta["semantic_type"],
+        "dtype": meta["dtype"],
+        "count": count,
+        "null_count": nulls,
+        "null_ratio": nulls / rows if rows else 0.0,
+        "distinct_count": distinct,
+        "is_unique": unique,
+        "top_values": top,
+        "numeric": None,
+        "datetime": None,
+        "text": None,
+        "histogram": None,
+    }
 
 
-def _level_counts(extra: dict[str, Any], semantic: str, count: int, distinct: int,
-                  level_counts: np.ndarray | None) -> None:
+def _level_counts(
+    extra: dict[str, Any], semantic: str, count: int, distinct: int, level_counts: np.ndarray | None
+) -> None:
     if semantic in ("CATEGORICAL", "BOOLEAN") and count and distinct <= 10_000 and level_counts is not None:
         extra["all_level_counts"] = level_counts.tolist()
 
@@ -124,8 +146,9 @@ def _numeric_share(sample: pa.Array | pa.ChunkedArray) -> float:
     return matching / len(sample)
 
 
-def profile_large_column(large: LargeColumn, source: ProfiledSource, meta: dict[str, Any], bins: int | None
-                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+def profile_large_column(
+    large: LargeColumn, source: ProfiledSource, meta: dict[str, Any], bins: int | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The column's profile from DuckDB queries: for a column too large for its share of the budget."""
     arrow_type = large.type
     if _is_number(arrow_type):
@@ -137,8 +160,9 @@ def profile_large_column(large: LargeColumn, source: ProfiledSource, meta: dict[
     else:
         found, extra = large.other()
     exact = not any(a["figure"] == "DISTINCT_COUNT" for a in large.approximations)
-    profile = _column_profile(large.name, meta, source.rows, found["count"], found["distinct"], found["top"],
-                              exact=exact)
+    profile = _column_profile(
+        large.name, meta, source.rows, found["count"], found["distinct"], found["top"], exact=exact
+    )
     for key in ("numeric", "datetime", "text", "histogram"):
         profile[key] = found.get(key, profile[key])
     extra = {"all_level_counts": None, "uniform_counts": None, "numeric_share": None, **extra, "exact_distinct": exact}
@@ -146,9 +170,16 @@ def profile_large_column(large: LargeColumn, source: ProfiledSource, meta: dict[
     extra["all_level_counts"] = None
     _level_counts(extra, meta["semantic_type"], profile["count"], profile["distinct_count"], counts)
     if not exact:
-        large.approximations.append(approximation(
-            "IS_UNIQUE", large.name, "HYPERLOGLOG", rows=source.rows, error_bound=None,
-            detail="unique when the estimated distinct count reaches the non-null count"))
+        large.approximations.append(
+            approximation(
+                "IS_UNIQUE",
+                large.name,
+                "HYPERLOGLOG",
+                rows=source.rows,
+                error_bound=None,
+                detail="unique when the estimated distinct count reaches the non-null count",
+            )
+        )
     if _is_text(arrow_type) and profile["count"]:
         extra["numeric_share"] = _numeric_share(_first_values(source, large.name, MIXED_TYPES_ROWS))
     return profile, extra
@@ -169,6 +200,7 @@ def _first_values(source: ProfiledSource, name: str, limit: int) -> pa.Array:
 
 class RowOrder(TypedDict):
     """How a column's values move in row order: `up`/`down` while never falling/rising, `rise`/`fall` once seen."""
+
     last: Any  # the last value read (a float or datetime seconds), None before any
     up: bool
     down: bool
@@ -179,7 +211,9 @@ class RowOrder(TypedDict):
 
 def row_order(source: ProfiledSource, names: list[str]) -> dict[str, RowOrder]:
     """Monotonicity of number and date columns in row order, streamed batch by batch (nulls skipped)."""
-    state: dict[str, RowOrder] = {name: {"last": None, "up": True, "down": True, "rise": False, "fall": False, "values": 0} for name in names}
+    state: dict[str, RowOrder] = {
+        name: {"last": None, "up": True, "down": True, "rise": False, "fall": False, "values": 0} for name in names
+    }
     if not names:
         return state
     for batch in source.batches(names):
@@ -204,8 +238,15 @@ def row_order(source: ProfiledSource, names: list[str]) -> dict[str, RowOrder]:
     return state
 
 
-def profile_source(source: ProfiledSource, column_meta: list[dict[str, Any]], *, bins: int | None = None, memory_mb: int = 2048,
-                   scratch_dir: Path | None = None, checkpoint: Callable[[], None] = lambda: None) -> dict[str, Any]:
+def profile_source(
+    source: ProfiledSource,
+    column_meta: list[dict[str, Any]],
+    *,
+    bins: int | None = None,
+    memory_mb: int = 2048,
+    scratch_dir: Path | None = None,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     meta_by_name = {meta["name"]: meta for meta in column_meta}
     names, rows = source.names, source.rows
@@ -215,8 +256,10 @@ def profile_source(source: ProfiledSource, column_meta: list[dict[str, Any]], *,
         source.attach(connection)
         engine_bytes = dataplane.engine_memory_mb(memory_mb) * MB
         per_column = memory_mb * MB * COLUMN_SHARE / THREADS
-        fits = {name: column_memory(source.schema.field(name).type, source.column_bytes(name), rows) <= per_column
-                for name in names}
+        fits = {
+            name: column_memory(source.schema.field(name).type, source.column_bytes(name), rows) <= per_column
+            for name in names
+        }
         approximations: list[dict[str, Any]] = []
         results: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         with ThreadPoolExecutor(max_workers=THREADS) as pool:  # numpy and pyarrow release the GIL
@@ -233,6 +276,7 @@ def profile_source(source: ProfiledSource, column_meta: list[dict[str, Any]], *,
                 elif _is_number(column.type) or categorical:
                     extra["sample"] = column if picks is None else column.take(picks)  # while it is in memory
                 return profile, extra
+
             in_memory = {name: pool.submit(in_memory_column, name) for name in names if fits[name]}
             # The columns held in memory finish before DuckDB starts on the large ones: their shares of the
             # budget (COLUMN_SHARE, ENGINE_SHARE) are each most of it, so together they would overrun it.
@@ -245,41 +289,70 @@ def profile_source(source: ProfiledSource, column_meta: list[dict[str, Any]], *,
                 large = LargeColumn(connection, name, source.schema.field(name).type, rows, engine_bytes)
                 results[name] = profile_large_column(large, source, meta_by_name[name], bins)
                 approximations += large.approximations
-            ordered = [name for name in large_names
-                       if _is_number(source.schema.field(name).type) or _is_moment(source.schema.field(name).type)]
+            ordered = [
+                name
+                for name in large_names
+                if _is_number(source.schema.field(name).type) or _is_moment(source.schema.field(name).type)
+            ]
             for name, entry in row_order(source, ordered).items():
                 results[name][1]["row_order"] = entry
                 numeric = results[name][0]["numeric"]
                 if numeric is not None and entry["values"] > 1:
-                    numeric["monotonic"] = ("increasing" if entry["up"] and entry["rise"] else
-                                            "decreasing" if entry["down"] and entry["fall"] else None)
+                    numeric["monotonic"] = (
+                        "increasing"
+                        if entry["up"] and entry["rise"]
+                        else "decreasing"
+                        if entry["down"] and entry["fall"]
+                        else None
+                    )
         checkpoint()
         column_profiles = [results[name][0] for name in names]
         extras = {name: results[name][1] for name in names}
         # A column without nulls whose values are all distinct means no two rows can be equal: skip hashing.
-        has_key = any(p["is_unique"] and p["null_count"] == 0 and extras[p["name"]]["exact_distinct"]
-                      for p in column_profiles)
+        has_key = any(
+            p["is_unique"] and p["null_count"] == 0 and extras[p["name"]]["exact_distinct"] for p in column_profiles
+        )
         duplicates = 0 if has_key else table_stats.duplicate_rows(connection, names, rows)
-        numeric_names = [p["name"] for p in column_profiles
-                         if p["semantic_type"] == "NUMERIC" and p["numeric"] is not None and p["count"] > 1]
-        categorical_names = [p["name"] for p in column_profiles if p["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
-                             and 1 < p["distinct_count"] <= table_stats.CRAMERS_MAX_LEVELS]
+        numeric_names = [
+            p["name"]
+            for p in column_profiles
+            if p["semantic_type"] == "NUMERIC" and p["numeric"] is not None and p["count"] > 1
+        ]
+        categorical_names = [
+            p["name"]
+            for p in column_profiles
+            if p["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
+            and 1 < p["distinct_count"] <= table_stats.CRAMERS_MAX_LEVELS
+        ]
         # A wide table (10,000 sensor or gene columns) would need 10,000 x 10,000 matrices per method:
         # correlations cover the first columns of each kind, saying so.
         if len(numeric_names) > MAX_CORRELATION_COLUMNS or len(categorical_names) > MAX_CORRELATION_COLUMNS:
-            approximations.append(approximation(
-                "CORRELATIONS", None, "COLUMN_SUBSET", rows=rows,
-                detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of " f"{len(numeric_names):,}) "
-                       f"and categorical (of {len(categorical_names):,}) columns in table order"))
+            approximations.append(
+                approximation(
+                    "CORRELATIONS",
+                    None,
+                    "COLUMN_SUBSET",
+                    rows=rows,
+                    detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of "
+                    f"{len(numeric_names):,}) "
+                    f"and categorical (of {len(categorical_names):,}) columns in table order",
+                )
+            )
             numeric_names = numeric_names[:MAX_CORRELATION_COLUMNS]
             categorical_names = categorical_names[:MAX_CORRELATION_COLUMNS]
         sample = _correlation_sample(source, extras, numeric_names + categorical_names, picks)
         sampled = rows if picks is None else len(picks)
-        correlations = table_stats.numeric_correlations(
-            {name: col_stats.float_column(sample.column(name)) for name in numeric_names}) if len(numeric_names) > 1 else {}
+        correlations = (
+            table_stats.numeric_correlations(
+                {name: col_stats.float_column(sample.column(name)) for name in numeric_names}
+            )
+            if len(numeric_names) > 1
+            else {}
+        )
         if len(categorical_names) > 1:
             correlations["CRAMERS_V"] = table_stats.categorical_correlations(
-                {name: sample.column(name) for name in categorical_names})
+                {name: sample.column(name) for name in categorical_names}
+            )
         nulls = source.null_counts() or _null_counts(connection, names)
         with_nulls = [name for name in names if nulls[name] > 0]
         patterns = table_stats.missing_patterns(connection, with_nulls, rows)
@@ -292,36 +365,69 @@ def profile_source(source: ProfiledSource, column_meta: list[dict[str, Any]], *,
         spill.__exit__()
     missing_cells = sum(p["null_count"] for p in column_profiles)
     cells = rows * len(names)
-    alerts = [alert for p in column_profiles for alert in alert_rules.column_alerts(
-        p, all_level_counts=extras[p["name"]]["all_level_counts"], uniform_counts=extras[p["name"]]["uniform_counts"],
-        numeric_share=extras[p["name"]]["numeric_share"])]
-    alerts += alert_rules.table_alerts(duplicate_rows=duplicates, row_count=max(1, rows),
-                                       correlations=correlations, numeric_columns=numeric_names,
-                                       categorical_columns=categorical_names)
+    alerts = [
+        alert
+        for p in column_profiles
+        for alert in alert_rules.column_alerts(
+            p,
+            all_level_counts=extras[p["name"]]["all_level_counts"],
+            uniform_counts=extras[p["name"]]["uniform_counts"],
+            numeric_share=extras[p["name"]]["numeric_share"],
+        )
+    ]
+    alerts += alert_rules.table_alerts(
+        duplicate_rows=duplicates,
+        row_count=max(1, rows),
+        correlations=correlations,
+        numeric_columns=numeric_names,
+        categorical_columns=categorical_names,
+    )
     approximations += _sampled_figures(rows, sampled, numeric_names, categorical_names, column_profiles)
     return {
-        "row_count": rows, "column_count": len(names), "missing_cells": missing_cells,
-        "missing_cells_ratio": missing_cells / cells if cells else 0.0, "duplicate_rows": duplicates,
-        "memory_bytes": source.memory_bytes, "columns": column_profiles,
-        "correlations": {"columns": {"PEARSON": numeric_names, "SPEARMAN": numeric_names, "KENDALL": numeric_names,
-                                     "CRAMERS_V": categorical_names}, "values": correlations},
-        "missing_patterns": patterns, "alerts": alerts,
-        "missing_matrix": {"step": step, "columns": with_nulls, "rows": ["".join("1" if flag else "0" for flag in row)
-                                                                         for row in matrix]},
+        "row_count": rows,
+        "column_count": len(names),
+        "missing_cells": missing_cells,
+        "missing_cells_ratio": missing_cells / cells if cells else 0.0,
+        "duplicate_rows": duplicates,
+        "memory_bytes": source.memory_bytes,
+        "columns": column_profiles,
+        "correlations": {
+            "columns": {
+                "PEARSON": numeric_names,
+                "SPEARMAN": numeric_names,
+                "KENDALL": numeric_names,
+                "CRAMERS_V": categorical_names,
+            },
+            "values": correlations,
+        },
+        "missing_patterns": patterns,
+        "alerts": alerts,
+        "missing_matrix": {
+            "step": step,
+            "columns": with_nulls,
+            "rows": ["".join("1" if flag else "0" for flag in row) for row in matrix],
+        },
         "time_series": _time_series(column_profiles, extras),
-        "sampling": {"kendall_rows": min(sampled, table_stats.KENDALL_SAMPLE_ROWS),
-                     "spearman_pairwise_reranked": sampled <= table_stats.SPEARMAN_EXACT_ROWS,
-                     "type_inference_rows": TYPE_INFERENCE_ROWS, "mixed_types_rows": MIXED_TYPES_ROWS,
-                     "correlation_rows": sampled, "memory_mb": memory_mb, "spilled_bytes": spill.peak_bytes,
-                     "in_memory_columns": [name for name in names if fits[name]],
-                     "approximations": approximations},
-        "generated_at": datetime.now(timezone.utc).isoformat(),
-        "duration_ms": (time.perf_counter() - started) * 1000}
+        "sampling": {
+            "kendall_rows": min(sampled, table_stats.KENDALL_SAMPLE_ROWS),
+            "spearman_pairwise_reranked": sampled <= table_stats.SPEARMAN_EXACT_ROWS,
+            "type_inference_rows": TYPE_INFERENCE_ROWS,
+            "mixed_types_rows": MIXED_TYPES_ROWS,
+            "correlation_rows": sampled,
+            "memory_mb": memory_mb,
+            "spilled_bytes": spill.peak_bytes,
+            "in_memory_columns": [name for name in names if fits[name]],
+            "approximations": approximations,
+        },
+        "generated_at": datetime.now(UTC).isoformat(),
+        "duration_ms": (time.perf_counter() - started) * 1000,
+    }
 
 
 def _null_counts(connection: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
-    found = connection.execute("SELECT " + ", ".join(f"count(*) - count({ident(name)})" for name in names)
-                               + " FROM profiled").fetchall()[0]
+    found = connection.execute(
+        "SELECT " + ", ".join(f"count(*) - count({ident(name)})" for name in names) + " FROM profiled"
+    ).fetchall()[0]
     return dict(zip(names, found, strict=True))
 
 
@@ -337,7 +443,9 @@ def correlation_rows(rows: int, seed: int = 42) -> np.ndarray | None:
     return np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
 
 
-def _correlation_sample(source: ProfiledSource, extras: dict[str, dict[str, Any]], names: list[str], picks: np.ndarray | None) -> pa.Table:
+def _correlation_sample(
+    source: ProfiledSource, extras: dict[str, dict[str, Any]], names: list[str], picks: np.ndarray | None
+) -> pa.Table:
     """The sampled rows of `names`: taken while each in-memory column was read, streamed for the others."""
     streamed = [name for name in names if "sample" not in extras[name]]
     columns = {name: extras[name]["sample"] for name in names if name not in streamed}
@@ -357,27 +465,63 @@ def _correlation_sample(source: ProfiledSource, extras: dict[str, dict[str, Any]
     return pa.table({name: columns[name] for name in names}) if names else pa.table({})
 
 
-def _sampled_figures(rows: int, sample_rows: int, numeric_names: list[str], categorical_names: list[str],
-                     column_profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _sampled_figures(
+    rows: int,
+    sample_rows: int,
+    numeric_names: list[str],
+    categorical_names: list[str],
+    column_profiles: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
     found = []
     if sample_rows < rows and (len(numeric_names) > 1 or len(categorical_names) > 1):
-        found.append(approximation(
-            "CORRELATIONS", None, "SAMPLE", rows=rows, sample_rows=sample_rows,
-            error_bound=1.96 / math.sqrt(sample_rows),
-            detail="Pearson, Spearman and Cramér's V on a seeded uniform sample of rows; the bound is the 95% "
-                   "interval of a correlation near 0"))
+        found.append(
+            approximation(
+                "CORRELATIONS",
+                None,
+                "SAMPLE",
+                rows=rows,
+                sample_rows=sample_rows,
+                error_bound=1.96 / math.sqrt(sample_rows),
+                detail="Pearson, Spearman and Cramér's V on a seeded uniform sample of rows; the bound is the 95% "
+                "interval of a correlation near 0",
+            )
+        )
     kendall = min(sample_rows, table_stats.KENDALL_SAMPLE_ROWS)
     if kendall < rows and len(numeric_names) > 1:
-        found.append(approximation(
-            "KENDALL", None, "SAMPLE", rows=rows, sample_rows=kendall,
-            error_bound=1.96 * math.sqrt(2 * (2 * kendall + 5) / (9 * kendall * (kendall - 1))),
-            detail="Kendall's tau-b on a seeded sample; the bound is the 95% interval of a tau near 0"))
+        found.append(
+            approximation(
+                "KENDALL",
+                None,
+                "SAMPLE",
+                rows=rows,
+                sample_rows=kendall,
+                error_bound=1.96 * math.sqrt(2 * (2 * kendall + 5) / (9 * kendall * (kendall - 1))),
+                detail="Kendall's tau-b on a seeded sample; the bound is the 95% interval of a tau near 0",
+            )
+        )
     if rows > TYPE_INFERENCE_ROWS:
-        found.append(approximation("SEMANTIC_TYPES", None, "SAMPLE", rows=rows, sample_rows=TYPE_INFERENCE_ROWS,
-                                   detail="column types were inferred at ingest from the first rows"))
-    found.extend(approximation("MIXED_TYPES", profile["name"], "SAMPLE", rows=rows, sample_rows=MIXED_TYPES_ROWS,
-                               detail="the share of numeric-looking values is taken from the first values")
-                 for profile in column_profiles if profile["text"] is not None and profile["count"] > MIXED_TYPES_ROWS)
+        found.append(
+            approximation(
+                "SEMANTIC_TYPES",
+                None,
+                "SAMPLE",
+                rows=rows,
+                sample_rows=TYPE_INFERENCE_ROWS,
+                detail="column types were inferred at ingest from the first rows",
+            )
+        )
+    found.extend(
+        approximation(
+            "MIXED_TYPES",
+            profile["name"],
+            "SAMPLE",
+            rows=rows,
+            sample_rows=MIXED_TYPES_ROWS,
+            detail="the share of numeric-looking values is taken from the first values",
+        )
+        for profile in column_profiles
+        if profile["text"] is not None and profile["count"] > MIXED_TYPES_ROWS
+    )
     return found
 
 
@@ -388,12 +532,21 @@ def _time_series(column_profiles: list[dict[str, Any]], extras: dict[str, dict[s
         if seconds is not None:
             if seconds.size < 3:
                 continue
-            hint = table_stats.time_series_hint(profile["name"], seconds, profile["datetime"]["inferred_frequency"],
-                                                table_stats.usual_step(seconds))
+            hint = table_stats.time_series_hint(
+                profile["name"], seconds, profile["datetime"]["inferred_frequency"], table_stats.usual_step(seconds)
+            )
         elif "gaps" in extra and extra["row_order"]["values"] >= 3:
             order = extra["row_order"]
-            hint = ({"column": profile["name"], "frequency": profile["datetime"]["inferred_frequency"],
-                     "monotonic": True, "gaps": extra["gaps"]} if order["up"] or order["down"] else None)
+            hint = (
+                {
+                    "column": profile["name"],
+                    "frequency": profile["datetime"]["inferred_frequency"],
+                    "monotonic": True,
+                    "gaps": extra["gaps"],
+                }
+                if order["up"] or order["down"]
+                else None
+            )
         else:
             continue
         if hint:
@@ -401,20 +554,31 @@ def _time_series(column_profiles: list[dict[str, Any]], extras: dict[str, dict[s
     return None
 
 
-def profile_parquet(path: Path, column_meta: list[dict[str, Any]], *, bins: int | None = None, memory_mb: int = 2048,
-                    scratch_dir: Path | None = None, checkpoint: Callable[[], None] = lambda: None) -> dict[str, Any]:
+def profile_parquet(
+    path: Path,
+    column_meta: list[dict[str, Any]],
+    *,
+    bins: int | None = None,
+    memory_mb: int = 2048,
+    scratch_dir: Path | None = None,
+    checkpoint: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
     """Profile a Parquet file within `memory_mb`, spilling to `scratch_dir`."""
     source: ProfiledSource = ParquetSource(path)
     if source.memory_bytes * WHOLE_TABLE_COPIES <= memory_mb * MB * COLUMN_SHARE:
         # Known to fit: one read, not one per column. Reading a column re-parses the file's footer, whose
         # size grows with the column count, so a 10,000-column file read column by column took minutes.
         source = ArrowSource(pq.read_table(path), memory_bytes=source.memory_bytes)
-    return profile_source(source, column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=scratch_dir,
-                          checkpoint=checkpoint)
+    return profile_source(
+        source, column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=scratch_dir, checkpoint=checkpoint
+    )
 
 
-def profile_table(table: pa.Table, column_meta: list[dict[str, Any]], *, bins: int | None = None,
-                  memory_mb: int = 2048) -> dict[str, Any]:
+def profile_table(
+    table: pa.Table, column_meta: list[dict[str, Any]], *, bins: int | None = None, memory_mb: int = 2048
+) -> dict[str, Any]:
     """Profile an Arrow table a caller already holds in memory (DuckDB scans it without copying)."""
     with tempfile.TemporaryDirectory(prefix="assay-profile-") as scratch:
-        return profile_source(ArrowSource(table), column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=Path(scratch))
+        return profile_source(
+            ArrowSource(table), column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=Path(scratch)
+        )

@@ -1,4 +1,5 @@
 """Profiles: start a PROFILE job, record its result, and read the stored profile back."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,16 @@ from services.storage.tables import Dataset, Job, Profile
 MAX_BINS = 100
 
 
-async def start_profile(session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str | None,
-                        data_dir: Path, plots: bool, bins: int | None) -> tuple[Dataset, Job]:
+async def start_profile(
+    session: AsyncSession,
+    *,
+    jobs: JobEngine,
+    owner_id: str,
+    dataset_id: str | None,
+    data_dir: Path,
+    plots: bool,
+    bins: int | None,
+) -> tuple[Dataset, Job]:
     dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
     if dataset is None:
         raise not_found("Dataset", ["datasetId"])
@@ -32,10 +41,22 @@ async def start_profile(session: AsyncSession, *, jobs: JobEngine, owner_id: str
         raise conflict(f"The dataset is {dataset.status}; it can be profiled once READY", ["datasetId"])
     if bins is not None and not 1 <= bins <= MAX_BINS:
         raise invalid(f"`bins` must be between 1 and {MAX_BINS}", ["bins"])
-    job = await jobs.enqueue(session, owner_id=owner_id, kind="PROFILE", dataset_id=dataset.id, params={
-        "dataset_id": dataset.id, "data_dir": str(data_dir), "columns": dataset.columns, "plots": plots, "bins": bins,
-        "ingest_info": IngestInfo.model_validate(dataset.ingest_info or {}).model_dump(
-            include={"rejected_lines", "padded_lines"})})
+    job = await jobs.enqueue(
+        session,
+        owner_id=owner_id,
+        kind="PROFILE",
+        dataset_id=dataset.id,
+        params={
+            "dataset_id": dataset.id,
+            "data_dir": str(data_dir),
+            "columns": dataset.columns,
+            "plots": plots,
+            "bins": bins,
+            "ingest_info": IngestInfo.model_validate(dataset.ingest_info or {}).model_dump(
+                include={"rejected_lines", "padded_lines"}
+            ),
+        },
+    )
     await session.commit()
     jobs.launch(job)
     return dataset, job
@@ -53,8 +74,9 @@ async def on_profile_success(session: AsyncSession, job: Job, result: dict[str, 
 
 async def on_profile_failure(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
     """A failed or cancelled profile leaves the previous one (if any) as it was; only staging is removed."""
-    shutil.rmtree(files.dataset_dir(files.job_data_dir(job.params), job.params["dataset_id"]) / ".plots.part",
-                  ignore_errors=True)
+    shutil.rmtree(
+        files.dataset_dir(files.job_data_dir(job.params), job.params["dataset_id"]) / ".plots.part", ignore_errors=True
+    )
 
 
 def profile_version(data_dir: Path, dataset_id: str) -> int | None:
@@ -98,6 +120,12 @@ def _load(path: str, _stamp: int) -> dict[str, Any]:
     return parsed
 
 
-JOB_KINDS = {"PROFILE": JobKindSpec(work="services.profiling.job:run_profile", queue="analysis",
-                                    on_success=on_profile_success, on_failure=on_profile_failure)}
+JOB_KINDS = {
+    "PROFILE": JobKindSpec(
+        work="services.profiling.job:run_profile",
+        queue="analysis",
+        on_success=on_profile_success,
+        on_failure=on_profile_failure,
+    )
+}
 DOMAIN = Domain(name="profiling", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

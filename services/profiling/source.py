@@ -1,9 +1,10 @@
 """What a profile reads: the Parquet copy (column by column, batch by batch, or through DuckDB), or an Arrow
 table some caller already holds. Nothing here reads a whole table unless it was handed one."""
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pyarrow as pa
@@ -65,12 +66,19 @@ class ParquetSource:
         """Null flags of `names` in rows 0, step, 2·step... (the missing-values matrix)."""
         flags = "[" + ", ".join(f"{ident(name)} IS NULL" for name in names) + "]"
         if "file_row_number" in self.names:  # the user's column hides DuckDB's: a seeded sample of rows instead
-            return [list(row[0]) for row in connection.execute(
-                f"SELECT {flags} FROM profiled USING SAMPLE reservoir({min(self.rows, 500)} ROWS) REPEATABLE (7)"
-            ).fetchall()]
+            return [
+                list(row[0])
+                for row in connection.execute(
+                    f"SELECT {flags} FROM profiled USING SAMPLE reservoir({min(self.rows, 500)} ROWS) REPEATABLE (7)"
+                ).fetchall()
+            ]
         source = dataplane.parquet_source(self.path, row_numbers=True)
-        return [list(row[0]) for row in connection.execute(
-            f"SELECT {flags} FROM {source} WHERE file_row_number % {step} = 0 ORDER BY file_row_number").fetchall()]
+        return [
+            list(row[0])
+            for row in connection.execute(
+                f"SELECT {flags} FROM {source} WHERE file_row_number % {step} = 0 ORDER BY file_row_number"
+            ).fetchall()
+        ]
 
 
 class ArrowSource:
@@ -107,7 +115,7 @@ class ArrowSource:
     def rows_every(self, connection: duckdb.DuckDBPyConnection, names: list[str], step: int) -> list[list[bool]]:
         rows = pa.array(range(0, self.rows, step))
         masks = [pc.is_null(self.table.column(name).take(rows)).to_pylist() for name in names]
-        return [list(row) for row in zip(*masks)] if masks else []
+        return [list(row) for row in zip(*masks, strict=False)] if masks else []
 
 
 # What profile_source reads from: a Parquet file column by column, or a table already in memory.

@@ -1,4 +1,5 @@
 """Table-wide statistics: duplicates, correlations, missing-value patterns, time-series hints."""
+
 from __future__ import annotations
 
 import math
@@ -66,12 +67,15 @@ def numeric_correlations(values: dict[str, np.ndarray], seed: int = 0) -> dict[s
     k = frame.shape[1]
     kendall = np.eye(k)
     columns = sample.to_numpy(dtype=np.float64).T  # the pairs' complete rows by mask: pandas' dropna per pair cost
-    present = ~np.isnan(columns)                    # as much as the statistic
+    present = ~np.isnan(columns)  # as much as the statistic
     for i in range(k):
         for j in range(i + 1, k):
             both = present[i] & present[j]
-            tau = (scipy_stats.kendalltau(columns[i][both], columns[j][both]).statistic if np.count_nonzero(both) > 1
-                   else np.nan)
+            tau = (
+                scipy_stats.kendalltau(columns[i][both], columns[j][both]).statistic
+                if np.count_nonzero(both) > 1
+                else np.nan
+            )
             kendall[i, j] = kendall[j, i] = tau
     result["KENDALL"] = _clean_matrix(kendall)
     return result
@@ -85,8 +89,7 @@ def _rerank_incomplete_pairs(frame: pd.DataFrame, spearman: np.ndarray) -> None:
         for j in range(i + 1, len(columns)):
             if has_nulls[i] or has_nulls[j]:
                 pair = frame.iloc[:, [i, j]].dropna()
-                value = (scipy_stats.spearmanr(pair.iloc[:, 0], pair.iloc[:, 1]).statistic
-                         if len(pair) > 1 else np.nan)
+                value = scipy_stats.spearmanr(pair.iloc[:, 0], pair.iloc[:, 1]).statistic if len(pair) > 1 else np.nan
                 spearman[i, j] = spearman[j, i] = value
 
 
@@ -126,8 +129,9 @@ def categorical_correlations(columns: dict[str, pa.ChunkedArray]) -> list[list[f
     return matrix
 
 
-def missing_patterns(connection: duckdb.DuckDBPyConnection, with_nulls: list[str], rows: int, limit: int = 50
-                     ) -> list[dict[str, Any]]:
+def missing_patterns(
+    connection: duckdb.DuckDBPyConnection, with_nulls: list[str], rows: int, limit: int = 50
+) -> list[dict[str, Any]]:
     """The most frequent sets of columns missing together (rows with nothing missing are left out), exact:
     a hash aggregation of each row's null flags over the columns that have nulls."""
     if not with_nulls:
@@ -137,8 +141,12 @@ def missing_patterns(connection: duckdb.DuckDBPyConnection, with_nulls: list[str
         found = connection.execute(f"SELECT {flags} AS p, count(*) AS n FROM profiled GROUP BY p").fetchall()
     else:
         flags = "[" + ", ".join(f"{ident(name)} IS NULL" for name in with_nulls) + "]"
-        found = [(sum(1 << bit for bit, flag in enumerate(pattern) if flag), count) for pattern, count in
-                 connection.execute(f"SELECT {flags} AS p, count(*) AS n FROM profiled GROUP BY p").fetchall()]
+        found = [
+            (sum(1 << bit for bit, flag in enumerate(pattern) if flag), count)
+            for pattern, count in connection.execute(
+                f"SELECT {flags} AS p, count(*) AS n FROM profiled GROUP BY p"
+            ).fetchall()
+        ]
     coded = sorted(((-count, int(pattern), count) for pattern, count in found), key=lambda entry: entry[:2])
     result = []
     for _, pattern, count in coded:
@@ -151,8 +159,9 @@ def missing_patterns(connection: duckdb.DuckDBPyConnection, with_nulls: list[str
     return result
 
 
-def time_series_hint(column_name: str, seconds: np.ndarray, frequency: str | None, step: float | None
-                     ) -> dict[str, Any] | None:
+def time_series_hint(
+    column_name: str, seconds: np.ndarray, frequency: str | None, step: float | None
+) -> dict[str, Any] | None:
     """When a datetime column is monotonic in row order: its frequency and the gaps (steps over 1.5x the usual)."""
     if seconds.size < 3:
         return None

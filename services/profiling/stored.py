@@ -4,6 +4,7 @@ Only what the API reads is typed; the rest (the missing-values matrix, internal 
 reports and plots use) is carried along unchanged (`extra="allow"`), so writing through the model changes
 nothing in the file. Defaults let profiles written before a field existed still load.
 """
+
 from __future__ import annotations
 
 from typing import Any

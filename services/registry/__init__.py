@@ -1,5 +1,6 @@
 """The model registry: names a user serves models under, numbered versions, movable aliases, and the
 history of every registration and move (service.py; reference parsing in names.py)."""
+
 from enum import StrEnum
 
 

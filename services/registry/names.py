@@ -2,6 +2,7 @@
 
 Names and aliases exclude `@` and `/`, and an alias starts with a letter, so a reference reads one way only.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,15 +31,23 @@ def parse_reference(text: str) -> ModelReference | None:
         name, _, alias = text.partition("@")
         return ModelReference(name, alias=alias) if NAME.fullmatch(name) and ALIAS.fullmatch(alias) else None
     name, slash, number = text.partition("/")
-    if slash and NAME.fullmatch(name) and number.isascii() and number.isdigit() and len(number) <= 9 and int(number) > 0:
+    if (
+        slash
+        and NAME.fullmatch(name)
+        and number.isascii()
+        and number.isdigit()
+        and len(number) <= 9
+        and int(number) > 0
+    ):
         return ModelReference(name, version=int(number))
     return None
 
 
 def check_name(name: str, field: list[str]) -> str:
     if not NAME.fullmatch(name or ""):
-        raise invalid("A registered name is 1-100 letters, digits, '_', '-' or '.', starting with a letter or digit",
-                      field)
+        raise invalid(
+            "A registered name is 1-100 letters, digits, '_', '-' or '.', starting with a letter or digit", field
+        )
     return name
 
 

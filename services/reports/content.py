@@ -7,11 +7,12 @@ without parsing HTML. When the document does not validate (a statistic JSON cann
 mean), the deterministic renderer (services/reports/html.py, straight from the profile) writes the HTML and
 the kept document is a short one saying so: `renderer` DETERMINISTIC and the reason.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,8 +24,8 @@ MAX_COLUMN_SECTIONS = 40
 
 
 class Renderer(StrEnum):
-    JSON_FIRST = "JSON_FIRST"          # the HTML was rendered from this validated document
-    DETERMINISTIC = "DETERMINISTIC"    # the document did not validate: the HTML came straight from the profile
+    JSON_FIRST = "JSON_FIRST"  # the HTML was rendered from this validated document
+    DETERMINISTIC = "DETERMINISTIC"  # the document did not validate: the HTML came straight from the profile
 
 
 class Section(BaseModel):
@@ -195,13 +196,22 @@ def _columns(profile: dict[str, Any]) -> list[dict[str, Any]]:
     sections = []
     for column in profile["columns"][:MAX_COLUMN_SECTIONS]:
         numeric = column.get("numeric") or {}
-        sections.append({
-            "name": column["name"], "semantic_type": column["semantic_type"], "dtype": column["dtype"],
-            "count": column["count"], "null_count": column["null_count"], "null_ratio": column["null_ratio"],
-            "distinct_count": column["distinct_count"],
-            **{key: numeric.get(key) for key in ("mean", "std", "min", "median", "max")},
-            "top_values": [{"value": str(v["value"]), "count": v["count"]} for v in column.get("top_values", [])[:10]],
-            "histogram": column.get("histogram") or None})
+        sections.append(
+            {
+                "name": column["name"],
+                "semantic_type": column["semantic_type"],
+                "dtype": column["dtype"],
+                "count": column["count"],
+                "null_count": column["null_count"],
+                "null_ratio": column["null_ratio"],
+                "distinct_count": column["distinct_count"],
+                **{key: numeric.get(key) for key in ("mean", "std", "min", "median", "max")},
+                "top_values": [
+                    {"value": str(v["value"]), "count": v["count"]} for v in column.get("top_values", [])[:10]
+                ],
+                "histogram": column.get("histogram") or None,
+            }
+        )
     return sections
 
 
@@ -209,49 +219,92 @@ def _model(model: dict[str, Any]) -> dict[str, Any]:
     details = model["details"]
     matrix = details.get("confusion_matrix")
     return {
-        "task": model["task"], "target": model["target"], "algorithm": model["algorithm"], "version": model["version"],
-        "leaderboard": [{key: c[key] for key in ("algorithm", "metric", "score", "std", "fit_seconds", "selected")}
-                        for c in details["leaderboard"]],
+        "task": model["task"],
+        "target": model["target"],
+        "algorithm": model["algorithm"],
+        "version": model["version"],
+        "leaderboard": [
+            {key: c[key] for key in ("algorithm", "metric", "score", "std", "fit_seconds", "selected")}
+            for c in details["leaderboard"]
+        ],
         "metrics": [{"name": k, "value": v} for k, v in details["metrics"].items() if v is not None],
         "confusion_matrix": {"labels": [str(label) for label in matrix["labels"]], "values": matrix["values"]}
-        if matrix else None,
-        "feature_importances": [{"feature": f["feature"], "importance": f["importance"]}
-                                for f in details.get("feature_importances", [])[:15]],
-        "signature": [{"name": f["name"], "semantic_type": f["semantic_type"], "required": f["required"],
-                       "allowed_values": [str(v) for v in (f.get("allowed_values") or [])[:10]],
-                       "min": _text(f.get("min")), "max": _text(f.get("max"))} for f in details["features"]]}
+        if matrix
+        else None,
+        "feature_importances": [
+            {"feature": f["feature"], "importance": f["importance"]}
+            for f in details.get("feature_importances", [])[:15]
+        ],
+        "signature": [
+            {
+                "name": f["name"],
+                "semantic_type": f["semantic_type"],
+                "required": f["required"],
+                "allowed_values": [str(v) for v in (f.get("allowed_values") or [])[:10]],
+                "min": _text(f.get("min")),
+                "max": _text(f.get("max")),
+            }
+            for f in details["features"]
+        ],
+    }
 
 
-def build_document(*, title: str, profile: dict[str, Any], model: dict[str, Any] | None,
-                   timings: list[dict[str, Any]], why: dict[str, Any] | None = None,
-                   critique: list[Finding] | None = None, auto_actions: list[AutoAction] | None = None,
-                   notes: list[str] | None = None) -> tuple[ReportDocument, str | None]:
+def build_document(
+    *,
+    title: str,
+    profile: dict[str, Any],
+    model: dict[str, Any] | None,
+    timings: list[dict[str, Any]],
+    why: dict[str, Any] | None = None,
+    critique: list[Finding] | None = None,
+    auto_actions: list[AutoAction] | None = None,
+    notes: list[str] | None = None,
+) -> tuple[ReportDocument, str | None]:
     """The validated document and None, or (when it does not validate) the fallback document and the reason."""
-    generated = datetime.now(timezone.utc)
+    generated = datetime.now(UTC)
     pearson = profile["correlations"]["values"].get("PEARSON")
     raw = {
-        "title": title, "generated_at": generated,
-        "overview": {"rows": profile["row_count"], "columns": profile["column_count"],
-                     "missing_cells": profile["missing_cells"], "missing_ratio": profile["missing_cells_ratio"],
-                     "duplicate_rows": profile["duplicate_rows"], "memory_bytes": profile["memory_bytes"]},
+        "title": title,
+        "generated_at": generated,
+        "overview": {
+            "rows": profile["row_count"],
+            "columns": profile["column_count"],
+            "missing_cells": profile["missing_cells"],
+            "missing_ratio": profile["missing_cells_ratio"],
+            "duplicate_rows": profile["duplicate_rows"],
+            "memory_bytes": profile["memory_bytes"],
+        },
         "alerts": [{"kind": a["kind"], "message": a["message"]} for a in profile["alerts"]],
         "columns": _columns(profile),
-        "correlations": {"method": "PEARSON", "columns": profile["correlations"]["columns"]["PEARSON"],
-                         "values": pearson} if pearson else None,
-        "missing_patterns": [{"columns": p["columns"], "count": p["count"], "ratio": p["ratio"]}
-                             for p in profile["missing_patterns"][:10]],
+        "correlations": {
+            "method": "PEARSON",
+            "columns": profile["correlations"]["columns"]["PEARSON"],
+            "values": pearson,
+        }
+        if pearson
+        else None,
+        "missing_patterns": [
+            {"columns": p["columns"], "count": p["count"], "ratio": p["ratio"]}
+            for p in profile["missing_patterns"][:10]
+        ],
         "model": _model(model) if model else None,
         "why": why if why and why.get("rows") else None,
         "critique": [f.model_dump() for f in critique or []],
         "auto_actions": [a.model_dump(include={"kind", "columns", "rows", "reason"}) for a in auto_actions or []],
         "notes": list(notes or []),
-        "timings": [{"stage": t["stage"], "seconds": (t.get("duration_ms") or 0) / 1000} for t in timings]}
+        "timings": [{"stage": t["stage"], "seconds": (t.get("duration_ms") or 0) / 1000} for t in timings],
+    }
     try:
         return ReportDocument.model_validate(raw), None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         reason = f"The report document did not validate ({exc.error_count()} error(s); first: {where}: {first['msg']})"
-        return ReportDocument(title=title, generated_at=generated, renderer=Renderer.DETERMINISTIC, fallback_reason=reason,
-                              critique=list(critique or []),
-                              notes=list(notes or [])), reason
+        return ReportDocument(
+            title=title,
+            generated_at=generated,
+            renderer=Renderer.DETERMINISTIC,
+            fallback_reason=reason,
+            critique=list(critique or []),
+            notes=list(notes or []),
+        ), reason

@@ -1,4 +1,5 @@
 """Report themes: only valid CSS colours, a safe font-family list and an http(s) logo URL get through."""
+
 from __future__ import annotations
 
 import colorsys
@@ -13,15 +14,25 @@ FUNCTION = re.compile(rf"^(rgba?|hsla?)\({NUMBER},{NUMBER},{NUMBER}(?:,{NUMBER})
 HEX = re.compile(r"^#(?:[0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$")
 FONT_FAMILY = re.compile(r"""^[A-Za-z0-9 ,'"\-]{1,200}$""")
 COLOUR_FIELDS = ("primary", "accent", "background", "text", "surface", "muted", "ok", "warn", "error")
-SETTINGS = {"primary": "ASSAY_REPORT_PRIMARY", "accent": "ASSAY_REPORT_ACCENT", "background": "ASSAY_REPORT_BACKGROUND",
-            "text": "ASSAY_REPORT_TEXT", "font_family": "ASSAY_REPORT_FONT_FAMILY", "surface": "ASSAY_REPORT_SURFACE",
-            "muted": "ASSAY_REPORT_MUTED", "ok": "ASSAY_REPORT_OK", "warn": "ASSAY_REPORT_WARN",
-            "error": "ASSAY_REPORT_ERROR", "logo_url": "ASSAY_REPORT_LOGO_URL"}
+SETTINGS = {
+    "primary": "ASSAY_REPORT_PRIMARY",
+    "accent": "ASSAY_REPORT_ACCENT",
+    "background": "ASSAY_REPORT_BACKGROUND",
+    "text": "ASSAY_REPORT_TEXT",
+    "font_family": "ASSAY_REPORT_FONT_FAMILY",
+    "surface": "ASSAY_REPORT_SURFACE",
+    "muted": "ASSAY_REPORT_MUTED",
+    "ok": "ASSAY_REPORT_OK",
+    "warn": "ASSAY_REPORT_WARN",
+    "error": "ASSAY_REPORT_ERROR",
+    "logo_url": "ASSAY_REPORT_LOGO_URL",
+}
 GIVEN_NAMES = {"font_family": "fontFamily", "logo_url": "logoUrl"}
 
 
 def _named_colours() -> dict[str, str]:
     from matplotlib.colors import CSS4_COLORS  # the 148 CSS named colours, as #rrggbb
+
     return {name.lower(): str(value).lower() for name, value in CSS4_COLORS.items()} | {"transparent": "#00000000"}
 
 
@@ -47,7 +58,7 @@ def css_colour(value: str) -> str | None:
         return None
     if HEX.match(text):
         digits = text[1:] if len(text) > 5 else "".join(ch * 2 for ch in text[1:])
-        return "#" + (digits[6:] == "ff" and digits[:6] or digits)
+        return "#" + ((digits[6:] == "ff" and digits[:6]) or digits)
     named = _named_colours().get(text) if text.isalpha() else None
     if named:
         return named
@@ -66,8 +77,10 @@ def css_colour(value: str) -> str | None:
         (hue, hue_unit), saturation, lightness = numbers[:3]
         if hue_unit == "%" or saturation[1] != "%" or lightness[1] != "%" or not 0 <= float(hue) <= 360:
             return None
-        s, l = _channel(*saturation, most=100), _channel(*lightness, most=100)
-        channels = list(colorsys.hls_to_rgb(float(hue) / 360, l, s)) if s is not None and l is not None else [None]
+        s, light = _channel(*saturation, most=100), _channel(*lightness, most=100)
+        channels = (
+            list(colorsys.hls_to_rgb(float(hue) / 360, light, s)) if s is not None and light is not None else [None]
+        )
     known = [c for c in channels if c is not None]
     if alpha is None or len(known) != 3:
         return None
@@ -90,8 +103,11 @@ def checked_theme(values: dict[str, Any], field: list[str]) -> dict[str, str]:
         if key in COLOUR_FIELDS:
             colour = css_colour(value)
             if colour is None:
-                raise invalid(f"{value[:100]!r} is not a CSS colour: use #hex, a colour name, rgb(0-255, 0-255, 0-255), "
-                              "rgba(…, alpha 0-1) or hsl(0-360, 0-100%, 0-100%)", where)
+                raise invalid(
+                    f"{value[:100]!r} is not a CSS colour: use #hex, a colour name, rgb(0-255, 0-255, 0-255), "
+                    "rgba(…, alpha 0-1) or hsl(0-360, 0-100%, 0-100%)",
+                    where,
+                )
             theme[key] = colour
             continue
         if key == "font_family" and (not FONT_FAMILY.match(value) or value.count('"') % 2 or value.count("'") % 2):

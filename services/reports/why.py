@@ -1,10 +1,12 @@
 """The report's "why" section: a few typical and a few extreme rows of the dataset, each with the features that
 moved its prediction most (services/modeling/explain), drawn as one PNG of small bar charts."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,19 +17,31 @@ from services.errors import ServiceError
 from services.modeling.estimators import load_model_artifact
 from services.modeling.explain import Explainer, read_background
 
-SAMPLE_ROWS = 2000   # rows scored to find the typical and the extreme ones
-TYPICAL = 3          # rows whose score is nearest the median score
-EXTREME = 2          # rows at each end of the score
-TOP = 6              # contributions drawn per row; the rest are summed into "other features"
+SAMPLE_ROWS = 2000  # rows scored to find the typical and the extreme ones
+TYPICAL = 3  # rows whose score is nearest the median score
+EXTREME = 2  # rows at each end of the score
+TOP = 6  # contributions drawn per row; the rest are summed into "other features"
 
 
-def explain_examples(*, data_dir: Path, model_id: str, training_dataset_id: str | None, dataset_id: str, task: str,
-                     features: list[str], log: Callable[..., None]) -> dict[str, Any] | None:
+def explain_examples(
+    *,
+    data_dir: Path,
+    model_id: str,
+    training_dataset_id: str | None,
+    dataset_id: str,
+    task: str,
+    features: list[str],
+    log: Callable[..., None],
+) -> dict[str, Any] | None:
     """What the section shows, as JSON: None (and a log line) when the model cannot be explained."""
     pipeline = load_model_artifact(files.model_path(data_dir, model_id))
     try:
-        explainer = Explainer(pipeline, task=task, features=features,
-                              background=read_background(data_dir, model_id, training_dataset_id, features))
+        explainer = Explainer(
+            pipeline,
+            task=task,
+            features=features,
+            background=read_background(data_dir, model_id, training_dataset_id, features),
+        )
     except ServiceError as exc:
         log(f"No 'why' section: {exc.message}", "WARNING")
         return None
@@ -40,15 +54,31 @@ def explain_examples(*, data_dir: Path, model_id: str, training_dataset_id: str 
     explained = explainer.explain_frame(frame.loc[[index for _, index in chosen]])
     rows = []
     for position, (kind, index) in enumerate(chosen):
-        k = int(np.argmax(explained.outputs[position])) if explained.labels else 0  # the predicted class, in every space
+        k = (
+            int(np.argmax(explained.outputs[position])) if explained.labels else 0
+        )  # the predicted class, in every space
         base = explained.base[position] if explained.base.ndim == 2 else explained.base
         contributions = explained.contributions[position, k]
         order = np.argsort(-np.abs(contributions))
-        top = [{"feature": features[j], "value": _shown(frame.at[index, features[j]]),
-                "contribution": float(contributions[j])} for j in order[:TOP]]
-        rows.append({"kind": kind, "row": int(index), "label": explained.labels[k] if explained.labels else None,
-                     "base_value": float(base[k]), "output": float(explained.outputs[position, k]),
-                     "top": top, "other": float(contributions[order[TOP:]].sum())})
+        top = [
+            {
+                "feature": features[j],
+                "value": _shown(frame.at[index, features[j]]),
+                "contribution": float(contributions[j]),
+            }
+            for j in order[:TOP]
+        ]
+        rows.append(
+            {
+                "kind": kind,
+                "row": int(index),
+                "label": explained.labels[k] if explained.labels else None,
+                "base_value": float(base[k]),
+                "output": float(explained.outputs[position, k]),
+                "top": top,
+                "other": float(contributions[order[TOP:]].sum()),
+            }
+        )
     log(f"Explained {len(rows)} rows for the report ({explainer.method}, {explainer.space})")
     return {"method": explainer.method, "space": explainer.space, "exact": explainer.exact, "rows": rows}
 
@@ -79,8 +109,12 @@ def _shown(value: Any) -> str:
     return str(value)[:24]
 
 
-SPACE_WORDS = {"VALUE": "the predicted value", "PROBABILITY": "the predicted class's probability",
-               "LOG_ODDS": "the predicted class's log-odds", "MULTICLASS_LOGIT": "the predicted class's softmax score"}
+SPACE_WORDS = {
+    "VALUE": "the predicted value",
+    "PROBABILITY": "the predicted class's probability",
+    "LOG_ODDS": "the predicted class's log-odds",
+    "MULTICLASS_LOGIT": "the predicted class's softmax score",
+}
 
 
 def why_section(why: dict[str, Any], colour: str, png: Callable[[Any], str]) -> str:
@@ -100,24 +134,32 @@ def why_section(why: dict[str, Any], colour: str, png: Callable[[Any], str]) -> 
         axis.invert_yaxis()
         axis.axvline(0, color="#888", linewidth=0.6)
         label = f" {row['label']}" if row["label"] is not None else ""
-        axis.set_title(f"{row['kind']} row {row['row']}{label}: {row['output']:.3g} (base {row['base_value']:.3g})",
-                       fontsize=8)
-    for axis in list(axes.flat)[len(rows):]:
+        axis.set_title(
+            f"{row['kind']} row {row['row']}{label}: {row['output']:.3g} (base {row['base_value']:.3g})", fontsize=8
+        )
+    for axis in list(axes.flat)[len(rows) :]:
         axis.axis("off")
     figure.tight_layout()
     image = png(figure)
-    method = {"LINEAR_EXACT": "exact linear contributions", "TREE_SHAP": "TreeSHAP (exact for the trees)",
-              "KERNEL_SHAP": "KernelSHAP (an approximation)"}.get(why["method"], why["method"])
+    method = {
+        "LINEAR_EXACT": "exact linear contributions",
+        "TREE_SHAP": "TreeSHAP (exact for the trees)",
+        "KERNEL_SHAP": "KernelSHAP (an approximation)",
+    }.get(why["method"], why["method"])
     table = "".join(
         f"<tr><td>{escape(r['kind'])}</td><td>{r['row']}</td><td>{escape(str(r['label'] or ''))}</td>"
         f"<td>{r['output']:.4g}</td><td>{r['base_value']:.4g}</td><td>"
         + escape(", ".join(f"{t['feature']} = {t['value']} ({t['contribution']:+.3g})" for t in r["top"][:3]))
-        + "</td></tr>" for r in rows)
-    return ("<h2>Why: predictions explained</h2>"
-            f"<p>For a few typical rows (a score near the median) and a few extreme ones (the lowest and highest), "
-            f"the features that moved {escape(SPACE_WORDS.get(why['space'], why['space']))} away from the base value "
-            f"(the average over the training data), by {escape(method)}. The base value plus the bars is the "
-            "output.</p>"
-            f'<img src="{image}" alt="top contributions of typical and extreme rows">'
-            "<table><thead><tr><th>kind</th><th>row</th><th>class</th><th>output</th><th>base value</th>"
-            f"<th>top contributions</th></tr></thead><tbody>{table}</tbody></table>")
+        + "</td></tr>"
+        for r in rows
+    )
+    return (
+        "<h2>Why: predictions explained</h2>"
+        f"<p>For a few typical rows (a score near the median) and a few extreme ones (the lowest and highest), "
+        f"the features that moved {escape(SPACE_WORDS.get(why['space'], why['space']))} away from the base value "
+        f"(the average over the training data), by {escape(method)}. The base value plus the bars is the "
+        "output.</p>"
+        f'<img src="{image}" alt="top contributions of typical and extreme rows">'
+        "<table><thead><tr><th>kind</th><th>row</th><th>class</th><th>output</th><th>base value</th>"
+        f"<th>top contributions</th></tr></thead><tbody>{table}</tbody></table>"
+    )

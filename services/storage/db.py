@@ -1,5 +1,6 @@
 """Engine, sessions and migrations. SQLite runs in WAL mode with a busy timeout and foreign keys on;
 PostgreSQL gets a sized connection pool, and replicas starting together migrate once under an advisory lock."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,8 +47,13 @@ def create_engine(database_url: str, pool: PoolSettings | None = None) -> AsyncE
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
     pool = pool or PoolSettings()
-    return create_async_engine(database_url, pool_pre_ping=True, pool_size=pool.size, max_overflow=pool.max_overflow,
-                               pool_recycle=pool.recycle_seconds)
+    return create_async_engine(
+        database_url,
+        pool_pre_ping=True,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_recycle=pool.recycle_seconds,
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -83,11 +89,13 @@ def _alembic_config(database_url: str | None = None) -> Config:
 @cache
 def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at (None when it was never migrated)."""
     from alembic.runtime.migration import MigrationContext
+
     async with engine.connect() as connection:
         return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())

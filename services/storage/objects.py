@@ -13,20 +13,28 @@ one client instead of two.
 A put is atomic for readers: one PUT, or a multipart upload that is completed only once every part
 is in (boto3 aborts it on an error; `abort_stale_uploads` aborts those of killed processes).
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
-                 "AWS_ENDPOINT_URL")
+AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+)
 
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
@@ -40,9 +48,9 @@ class StorageConfig:
     """What a job process needs to reach the store (its fork server may have started before the settings)."""
 
     url: str
-    cache: str                    # the data dir of the process that runs the job
-    environment: dict[str, str]   # the AWS_* variables
-    part_mb: int = 16             # multipart: below it one PUT, above it parts of this size, four at a time
+    cache: str  # the data dir of the process that runs the job
+    environment: dict[str, str]  # the AWS_* variables
+    part_mb: int = 16  # multipart: below it one PUT, above it parts of this size, four at a time
     abandoned_upload_hours: float = 24  # the maintenance sweep aborts incomplete multipart uploads this old
 
 
@@ -50,7 +58,7 @@ class StorageConfig:
 class StoredObject:
     key: str
     size: int
-    modified: float   # seconds since the epoch, as the store says (the local copy's mtime is set to it)
+    modified: float  # seconds since the epoch, as the store says (the local copy's mtime is set to it)
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -72,10 +80,15 @@ def s3_client() -> Any:  # boto3 ships no types: its clients are built at run ti
     from botocore.config import Config
 
     return boto3.session.Session().client(
-        "s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        "s3",
+        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=16,
-                      s3={"addressing_style": "path"} if os.environ.get("AWS_ENDPOINT_URL") else None))
+        config=Config(
+            retries={"max_attempts": 5, "mode": "standard"},
+            max_pool_connections=16,
+            s3={"addressing_style": "path"} if os.environ.get("AWS_ENDPOINT_URL") else None,
+        ),
+    )
 
 
 class ObjectStore:
@@ -107,7 +120,7 @@ class ObjectStore:
         return self.prefix + relative.as_posix()
 
     def path(self, key: str) -> Path:
-        return self.cache / key[len(self.prefix):]
+        return self.cache / key[len(self.prefix) :]
 
     # ------------------------------------------------------------------ objects
     def head(self, key: str) -> StoredObject | None:
@@ -125,8 +138,9 @@ class ObjectStore:
         """Upload a local file whole; readers see the old object or the new one, never a part."""
         from boto3.s3.transfer import TransferConfig
 
-        config = TransferConfig(multipart_threshold=self.part_bytes, multipart_chunksize=self.part_bytes,
-                                max_concurrency=4)
+        config = TransferConfig(
+            multipart_threshold=self.part_bytes, multipart_chunksize=self.part_bytes, max_concurrency=4
+        )
         self.client.upload_file(str(path), self.bucket, key, Config=config)
         stored = self.head(key)
         assert stored is not None, key
@@ -155,10 +169,11 @@ class ObjectStore:
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # the most one DeleteObjects takes
-            chunk = keys[start:start + 1000]
+            chunk = keys[start : start + 1000]
             if chunk:
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk],
-                                                                       "Quiet": True})
+                self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+                )
 
     def arrow_filesystem(self) -> fs.S3FileSystem:
         """pyarrow's S3FileSystem on the same store (credentials from the standard variables): range reads."""
@@ -180,11 +195,15 @@ class ObjectStore:
 
     def abort_stale_uploads(self, older_than: timedelta) -> int:
         """Abort the multipart uploads under the prefix begun longer ago than `older_than` (killed writers')."""
-        cutoff, aborted = datetime.now(timezone.utc) - older_than, 0
-        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix):
+        cutoff, aborted = datetime.now(UTC) - older_than, 0
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        ):
             for upload in page.get("Uploads", []):
                 if upload["Initiated"] < cutoff:
-                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
                     aborted += 1
         return aborted
 
@@ -193,7 +212,7 @@ class ObjectStore:
         newest: dict[str, float] = {}
         start = f"{self.prefix}{folder}/"
         for stored in self.listing(start):
-            name = stored.key[len(start):].split("/", 1)[0].split(".", 1)[0]
+            name = stored.key[len(start) :].split("/", 1)[0].split(".", 1)[0]
             newest[name] = max(newest.get(name, 0.0), stored.modified)
         return newest
 
@@ -206,8 +225,9 @@ class ObjectStore:
 _store: ObjectStore | None = None
 
 
-def configure(url: str | None, cache: Path | None, part_mb: int = 16,
-              abandoned_upload_hours: float = 24) -> ObjectStore | None:
+def configure(
+    url: str | None, cache: Path | None, part_mb: int = 16, abandoned_upload_hours: float = 24
+) -> ObjectStore | None:
     """Set (or, with no URL, clear) the store of this process; every process calls it at its start."""
     global _store
     _store = ObjectStore(url, Path(cache).resolve(), part_mb, abandoned_upload_hours) if url and cache else None

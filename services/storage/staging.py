@@ -7,6 +7,7 @@ date from the store, and when the body succeeds — before the job can be marked
 wrote there is uploaded and what it removed is deleted. A body that fails or a process that is
 killed publishes nothing.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,7 +18,14 @@ from services.storage import objects
 
 ID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
 # Folders of the data dir that hold one object's files, by the id that names them.
-OBJECT_FOLDERS = ("datasets/{id}/", "models/{id}/", "reports/{id}.", "pipelines/{id}/", "users/{id}/", "comparisons/{id}/")
+OBJECT_FOLDERS = (
+    "datasets/{id}/",
+    "models/{id}/",
+    "reports/{id}.",
+    "pipelines/{id}/",
+    "users/{id}/",
+    "comparisons/{id}/",
+)
 JOB_FOLDER = "analyses/{id}/"
 # Fetched only for the jobs that read them: an upload's original bytes (ingest) are often the largest file.
 FETCHED_ON_DEMAND = {"original": "csv_options", "export.csv": None}
@@ -52,8 +60,11 @@ class JobFiles:
     def __init__(self, config: objects.StorageConfig, params: dict[str, Any], *, job_id: str | None = None) -> None:
         self.store = objects.configure_job_process(config)
         self.params = {**params, "data_dir": str(self.store.cache)} if "data_dir" in params else dict(params)
-        self.prefixes = [self.store.prefix + folder.format(id=object_id)
-                         for object_id in named_ids(params) for folder in OBJECT_FOLDERS]
+        self.prefixes = [
+            self.store.prefix + folder.format(id=object_id)
+            for object_id in named_ids(params)
+            for folder in OBJECT_FOLDERS
+        ]
         # A job's own resumable state (an ANALYZE job's finished stages): kept while it waits for an answer,
         # removed from the store once it has succeeded.
         self.job_prefix = f"{self.store.prefix}{JOB_FOLDER.format(id=job_id)}" if job_id else None
@@ -67,7 +78,9 @@ class JobFiles:
             start = self.store.path(prefix)
             candidates = start.rglob("*") if prefix.endswith("/") else start.parent.glob(start.name + "*")
             for path in candidates:
-                if path.is_file() and not any(part.startswith(".") for part in path.relative_to(self.store.cache).parts):
+                if path.is_file() and not any(
+                    part.startswith(".") for part in path.relative_to(self.store.cache).parts
+                ):
                     stat = path.stat()
                     found[path] = (stat.st_size, stat.st_mtime)
         return found
@@ -88,10 +101,16 @@ class JobFiles:
         published: list[str] = []
         if finished and self.job_prefix:
             self.store.delete([item.key for item in self.store.listing(self.job_prefix)])
-            after = {path: state for path, state in after.items()
-                     if not (self.store.key(path) or "").startswith(self.job_prefix)}
-            self.before = {path: state for path, state in self.before.items()
-                           if not (self.store.key(path) or "").startswith(self.job_prefix)}
+            after = {
+                path: state
+                for path, state in after.items()
+                if not (self.store.key(path) or "").startswith(self.job_prefix)
+            }
+            self.before = {
+                path: state
+                for path, state in self.before.items()
+                if not (self.store.key(path) or "").startswith(self.job_prefix)
+            }
         for path, state in after.items():
             if self.before.get(path) != state:
                 key = self.store.key(path)

@@ -1,8 +1,9 @@
 """SQLModel tables. UUID-hex string keys, timestamps, an owner on every user-owned row."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
@@ -10,7 +11,7 @@ from sqlmodel import Field, SQLModel
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_id() -> str:
@@ -29,7 +30,7 @@ class User(TimestampedBase, table=True):
     role: str = Field(default="MEMBER", max_length=16)
     email_verified_at: datetime | None = None
     last_login_at: datetime | None = None
-    disabled_at: datetime | None = None   # set: no login, no refresh, every access token refused at once
+    disabled_at: datetime | None = None  # set: no login, no refresh, every access token refused at once
     # Access tokens carry the epoch they were issued in; a password change moves it, ending every other session.
     session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
@@ -163,7 +164,7 @@ class Pipeline(TimestampedBase, table=True):
     name: str = Field(max_length=255)
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     secrets: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
-    schedule_seconds: int | None = None          # run every this many seconds; None: only when asked
+    schedule_seconds: int | None = None  # run every this many seconds; None: only when asked
     schedule_paused: bool = False
     next_run_at: datetime | None = Field(default=None, index=True)  # the scheduler's claim marker too
 
@@ -185,8 +186,9 @@ class PipelineRun(TimestampedBase, table=True):
     dataset_id: str | None = Field(default=None, foreign_key="dataset.id", ondelete="SET NULL")
     job_id: str | None = Field(default=None, foreign_key="job.id", ondelete="SET NULL")
     error: str | None = None
-    checks: list[dict[str, Any]] = Field(default_factory=list,
-                                         sa_column=Column(JSON, nullable=False, server_default="[]"))
+    checks: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     trigger: str = Field(default="MANUAL", max_length=16, sa_column_kwargs={"server_default": "MANUAL"})
 
 
@@ -331,8 +333,10 @@ class WebhookDelivery(TimestampedBase, table=True):
     worker sends it at a time; a worker that dies mid-send lets the lease expire and another sends it again."""
 
     __tablename__ = "webhook_delivery"
-    __table_args__ = (Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
-                      Index("ix_webhook_delivery_webhook_created", "webhook_id", "created_at"))
+    __table_args__ = (
+        Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+        Index("ix_webhook_delivery_webhook_created", "webhook_id", "created_at"),
+    )
     webhook_id: str = Field(foreign_key="webhook.id", ondelete="CASCADE")
     owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
     event: str = Field(max_length=32)
@@ -346,14 +350,18 @@ class WebhookDelivery(TimestampedBase, table=True):
     response_code: int | None = None
     last_error: str | None = Field(default=None, max_length=1000)
     delivered_at: datetime | None = None
+
+
 class MonitorWindow(SQLModel, table=True):
     """What one writer (a replica's prediction recorder, or one predictDataset job) saw of a model in one
     time window: exact counts and a bottom-k sample. Writers never share a row, so none waits on another;
     services.monitoring merges a window's rows when it is read (smallest sampling keys win)."""
 
     __tablename__ = "monitor_window"
-    __table_args__ = (UniqueConstraint("model_id", "window_start", "writer"),
-                      Index("ix_monitor_window_model_start", "model_id", "window_start"))
+    __table_args__ = (
+        UniqueConstraint("model_id", "window_start", "writer"),
+        Index("ix_monitor_window_model_start", "model_id", "window_start"),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
     model_id: str = Field(foreign_key="model.id", ondelete="CASCADE")
@@ -376,8 +384,8 @@ class ModelMonitor(TimestampedBase, table=True):
     owner_id: str = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
     model_id: str = Field(foreign_key="model.id", unique=True, ondelete="CASCADE")
     drift_share_threshold: float | None = None
-    method: str | None = Field(default=None, max_length=16)   # services.drift.DriftMethod; None: per column
-    threshold: float | None = None                           # the per-column test's; None: the method's default
+    method: str | None = Field(default=None, max_length=16)  # services.drift.DriftMethod; None: per column
+    threshold: float | None = None  # the per-column test's; None: the method's default
     evaluated_through: datetime | None = None
 
 

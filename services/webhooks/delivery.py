@@ -7,6 +7,7 @@ only lapses when its worker died, and then another worker sends it again with th
 short timeout, bounded by ASSAY_WEBHOOK_CONCURRENCY: a hanging or failing endpoint holds one slot,
 never the loop, a job or a request. The URL is vetted again on the connection itself (PinnedBackend).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -115,10 +116,13 @@ class Deliverer:
     async def prune(self) -> int:
         """Delete settled deliveries older than the log retention, so the outbox does not grow for ever (idempotent:
         every worker may do it)."""
-        cutoff = datetime.now(timezone.utc) - timedelta(days=self.settings.log_retention_days)
+        cutoff = datetime.now(UTC) - timedelta(days=self.settings.log_retention_days)
         async with self.sessions() as session:
-            result = await session.exec(delete(WebhookDelivery).where(
-                col(WebhookDelivery.created_at) < cutoff, col(WebhookDelivery.status) != DeliveryStatus.PENDING))
+            result = await session.exec(
+                delete(WebhookDelivery).where(
+                    col(WebhookDelivery.created_at) < cutoff, col(WebhookDelivery.status) != DeliveryStatus.PENDING
+                )
+            )
             await session.commit()
         return result.rowcount or 0
 
@@ -135,20 +139,32 @@ class Deliverer:
         return len(claimed)
 
     async def claim(self, most: int) -> list[tuple[WebhookDelivery, Webhook]]:
-        now = datetime.now(timezone.utc)
-        due = [col(WebhookDelivery.status) == DeliveryStatus.PENDING, col(WebhookDelivery.next_attempt_at) <= now,
-               or_(col(WebhookDelivery.lease_until).is_(None), col(WebhookDelivery.lease_until) < now)]
+        now = datetime.now(UTC)
+        due = [
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+            col(WebhookDelivery.next_attempt_at) <= now,
+            or_(col(WebhookDelivery.lease_until).is_(None), col(WebhookDelivery.lease_until) < now),
+        ]
         won: list[tuple[WebhookDelivery, Webhook]] = []
         async with self.sessions() as session:
-            candidates = (await session.exec(select(WebhookDelivery.id).where(*due)
-                                             .order_by(col(WebhookDelivery.next_attempt_at)).limit(most))).all()
+            candidates = (
+                await session.exec(
+                    select(WebhookDelivery.id).where(*due).order_by(col(WebhookDelivery.next_attempt_at)).limit(most)
+                )
+            ).all()
             for delivery_id in candidates:
                 token = new_id()
                 result = await session.exec(
-                    update(WebhookDelivery).where(col(WebhookDelivery.id) == delivery_id, *due)
-                    .values(lease_until=now + timedelta(seconds=self.settings.lease_seconds), lease_token=token,
-                            leased_by=self.name[:128],
-                            attempts=WebhookDelivery.attempts + 1, updated_at=now))
+                    update(WebhookDelivery)
+                    .where(col(WebhookDelivery.id) == delivery_id, *due)
+                    .values(
+                        lease_until=now + timedelta(seconds=self.settings.lease_seconds),
+                        lease_token=token,
+                        leased_by=self.name[:128],
+                        attempts=WebhookDelivery.attempts + 1,
+                        updated_at=now,
+                    )
+                )
                 await session.commit()
                 if result.rowcount != 1:  # another worker won it
                     continue
@@ -163,10 +179,13 @@ class Deliverer:
             try:
                 # httpx's timeout is per read: an endpoint dripping bytes could outlast the lease, so the attempt
                 # also has a whole deadline (within the lease); past it, it is recorded as failed and retried.
-                outcome = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
-                    self._threads, self.post, webhook.url, webhook.secret, delivery.id, delivery.body.encode()),
-                    timeout=2 * self.settings.timeout_seconds + 1)
-            except asyncio.TimeoutError:
+                outcome = await asyncio.wait_for(
+                    asyncio.get_running_loop().run_in_executor(
+                        self._threads, self.post, webhook.url, webhook.secret, delivery.id, delivery.body.encode()
+                    ),
+                    timeout=2 * self.settings.timeout_seconds + 1,
+                )
+            except TimeoutError:
                 outcome = Outcome(error=f"No answer within {2 * self.settings.timeout_seconds + 1:g} s")
             except Exception as exc:  # recorded on the delivery, retried
                 logger.exception("webhook delivery %s failed unexpectedly", delivery.id)
@@ -198,8 +217,9 @@ class Deliverer:
                 return Outcome(error="Refused: the URL is not https:// (ASSAY_WEBHOOK_ALLOW_HTTP is off)")
             headers = signing.headers(secret, message_id=message_id, timestamp=int(time.time()), body=body)
             # Streamed and closed unread: only the status matters, and an endpoint's huge answer is never loaded.
-            with self._client(parts.scheme).stream("POST", url, content=body, headers=headers,
-                                                   timeout=self.settings.timeout_seconds) as response:
+            with self._client(parts.scheme).stream(
+                "POST", url, content=body, headers=headers, timeout=self.settings.timeout_seconds
+            ) as response:
                 status = response.status_code
         except ServiceError as exc:  # the SSRF check refused the address (DNS may have changed since)
             return Outcome(error=f"Refused: {exc.message}")
@@ -211,23 +231,37 @@ class Deliverer:
 
     async def record(self, delivery: WebhookDelivery, outcome: Outcome) -> None:
         """Write the attempt's result, only while this claim's lease is still ours."""
-        now = datetime.now(timezone.utc)
-        values: dict[str, Any] = {"response_code": outcome.code, "last_error": outcome.error, "lease_until": None,
-                                  "lease_token": None, "updated_at": now}
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            "response_code": outcome.code,
+            "last_error": outcome.error,
+            "lease_until": None,
+            "lease_token": None,
+            "updated_at": now,
+        }
         if outcome.delivered:
             values.update(status=DeliveryStatus.DELIVERED, delivered_at=now)
         else:
             retry_at = now + timedelta(seconds=retry_delay(delivery.attempts, self.settings.backoff_seconds))
-            created = delivery.created_at if delivery.created_at.tzinfo else delivery.created_at.replace(tzinfo=timezone.utc)
+            created = delivery.created_at if delivery.created_at.tzinfo else delivery.created_at.replace(tzinfo=UTC)
             if retry_at > created + timedelta(seconds=self.settings.retry_seconds):
                 values.update(status=DeliveryStatus.FAILED)
-                values["last_error"] = f"{outcome.error}; given up after {delivery.attempts} attempt(s)"[:MAX_ERROR_CHARS]
+                values["last_error"] = f"{outcome.error}; given up after {delivery.attempts} attempt(s)"[
+                    :MAX_ERROR_CHARS
+                ]
             else:
                 values.update(next_attempt_at=retry_at)
         async with self.sessions() as session:
-            await session.execute(update(WebhookDelivery).where(col(WebhookDelivery.id) == delivery.id,
-                                                                col(WebhookDelivery.lease_token) == delivery.lease_token)
-                                  .values(**values))
+            await session.execute(
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.id) == delivery.id, col(WebhookDelivery.lease_token) == delivery.lease_token)
+                .values(**values)
+            )
             await session.commit()
-        logger.info("webhook delivery %s (%s, attempt %d): %s", delivery.id, delivery.event, delivery.attempts,
-                    "delivered" if outcome.delivered else outcome.error)
+        logger.info(
+            "webhook delivery %s (%s, attempt %d): %s",
+            delivery.id,
+            delivery.event,
+            delivery.attempts,
+            "delivered" if outcome.delivered else outcome.error,
+        )

@@ -5,11 +5,12 @@ validation, a moved alias), so an event is queued exactly when its cause is comm
 transactional-outbox pattern. Delivery happens later, from workers, never on the request path
 (services/webhooks/delivery.py).
 """
+
 from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -58,12 +59,18 @@ async def publish(session: AsyncSession, *, user_id: str, event: WebhookEvent, d
     """Queue `event` (with its JSON-able `data`) for each of `user_id`'s webhooks subscribed to it, in
     `session`'s transaction: the caller commits (a rollback drops the deliveries with the cause)."""
     webhooks = (await session.exec(select(Webhook).where(Webhook.owner_id == user_id))).all()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for webhook in webhooks:
         if not wants(webhook, event, data):
             continue
         ident = delivery_id()
-        body = json.dumps({"id": ident, "type": str(event), "timestamp": now.isoformat(), "data": data},
-                          default=_json_value, separators=(",", ":"))
-        session.add(WebhookDelivery(id=ident, webhook_id=webhook.id, owner_id=user_id, event=str(event), body=body,
-                                    next_attempt_at=now))
+        body = json.dumps(
+            {"id": ident, "type": str(event), "timestamp": now.isoformat(), "data": data},
+            default=_json_value,
+            separators=(",", ":"),
+        )
+        session.add(
+            WebhookDelivery(
+                id=ident, webhook_id=webhook.id, owner_id=user_id, event=str(event), body=body, next_attempt_at=now
+            )
+        )

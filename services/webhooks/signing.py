@@ -6,6 +6,7 @@ The secret is `whsec_` + base64 of random bytes; the signature is HMAC-SHA256 ov
 the id and the timestamp with the body lets a receiver refuse replays outside its time window.
 Written with the standard library: the scheme is ten lines and its Python package is young.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,8 +37,11 @@ def check_secret(secret: str, field: list[str]) -> str:
     except (binascii.Error, ValueError):
         key = b""
     if not MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES:
-        raise invalid(f"A secret must be '{PREFIX}' followed by the base64 of {MIN_SECRET_BYTES}-{MAX_SECRET_BYTES} "
-                      "random bytes; leave it out to have one made", field)
+        raise invalid(
+            f"A secret must be '{PREFIX}' followed by the base64 of {MIN_SECRET_BYTES}-{MAX_SECRET_BYTES} "
+            "random bytes; leave it out to have one made",
+            field,
+        )
     return secret
 
 
@@ -49,6 +53,10 @@ def signature(secret: str, *, message_id: str, timestamp: int, body: bytes) -> s
 
 
 def headers(secret: str, *, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    return {"content-type": "application/json", "user-agent": "Assay-Webhooks/1",
-            "webhook-id": message_id, "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature(secret, message_id=message_id, timestamp=timestamp, body=body)}
+    return {
+        "content-type": "application/json",
+        "user-agent": "Assay-Webhooks/1",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature(secret, message_id=message_id, timestamp=timestamp, body=body),
+    }

@@ -1,4 +1,5 @@
 """analyzeDataset, answerJob and generateReport end to end, including the report's content and safety."""
+
 from __future__ import annotations
 
 import re
@@ -16,7 +17,10 @@ from tests.support.settings import make_settings
 
 ANALYZE = """mutation($input: AnalyzeDatasetInput!) { analyzeDataset(input: $input) {
   job { id status } errors { code message field } } }"""
-ANSWER = "mutation($id: ID!, $a: String!) { answerJob(input: {jobId: $id, answer: $a}) { job { status } errors { " "code message field } } }"
+ANSWER = (
+    "mutation($id: ID!, $a: String!) { answerJob(input: {jobId: $id, answer: $a}) { job { status } errors { "
+    "code message field } } }"
+)
 STATE = """query($id: ID!) { job(id: $id) { status question choices error timeline { stage }
   report { id url model { target task } dataset { id } } logs(last: 200) { level message } } }"""
 REPORT = """mutation($input: GenerateReportInput!) { generateReport(input: $input) {
@@ -66,9 +70,17 @@ def test_clear_target_path_with_report(fast_client):
     client = fast_client
     token = register(client)["accessToken"]
     dataset = ingest(client, token, frame_with_label(leak=True).to_csv(index=False).encode(), "clear.csv")
-    started = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"], "theme": {"primary": "#112233",
-                                                                                   "fontFamily": "Georgia, 'Times New Roman', serif"}}},
-                  token)["data"]["analyzeDataset"]
+    started = gql(
+        client,
+        ANALYZE,
+        {
+            "input": {
+                "datasetId": dataset["id"],
+                "theme": {"primary": "#112233", "fontFamily": "Georgia, 'Times New Roman', serif"},
+            }
+        },
+        token,
+    )["data"]["analyzeDataset"]
     assert started["errors"] == []
     job = wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"))
     assert job["status"] == "SUCCEEDED", job
@@ -82,15 +94,35 @@ def test_clear_target_path_with_report(fast_client):
     response = client.get(report["url"])
     assert response.status_code == 200 and "default-src 'none'" in response.headers["content-security-policy"]
     html = response.text
-    for section in ("Overview", "Alerts", "Columns", "Correlations", "Missing values", "Model", "Leaderboard",
-                    "Held-out metrics", "Confusion matrix", "Feature importances", "Signature", "Stage timings"):
+    for section in (
+        "Overview",
+        "Alerts",
+        "Columns",
+        "Correlations",
+        "Missing values",
+        "Model",
+        "Leaderboard",
+        "Held-out metrics",
+        "Confusion matrix",
+        "Feature importances",
+        "Signature",
+        "Stage timings",
+    ):
         assert f">{section}<" in html, section
     assert "Possible leakage: leaky" in html and "#112233" in html and "Georgia, 'Times New Roman', serif" in html
     assert html.count("data:image/png;base64,") >= 4
     assert not re.findall(r'(?:src|href)="(?!data:)', html)  # self-contained: no external URL at all
-    listed = gql(client, 'query($id: ID!) { dataset(id: $id) { reports { id } models { totalCount } profile { rowCount } } }',
-                 {"id": dataset["id"]}, token)["data"]["dataset"]
-    assert listed["reports"] == [{"id": report["id"]}] and listed["models"]["totalCount"] == 1 and listed["profile"]["rowCount"] == 300
+    listed = gql(
+        client,
+        "query($id: ID!) { dataset(id: $id) { reports { id } models { totalCount } profile { rowCount } } }",
+        {"id": dataset["id"]},
+        token,
+    )["data"]["dataset"]
+    assert (
+        listed["reports"] == [{"id": report["id"]}]
+        and listed["models"]["totalCount"] == 1
+        and listed["profile"]["rowCount"] == 300
+    )
 
 
 @pytest.mark.slow  # a whole analysis with a question (59 s loaded)
@@ -107,7 +139,9 @@ def test_ambiguous_target_asks_and_resumes(fast_client):
     assert wrong["errors"][0]["code"] == "INVALID_INPUT" and wrong["errors"][0]["field"] == ["answer"]
     assert gql(client, STATE, {"id": job_id}, token)["data"]["job"]["status"] == "NEEDS_INPUT"
     other = register(client)["accessToken"]
-    assert gql(client, ANSWER, {"id": job_id, "a": "kind"}, other)["data"]["answerJob"]["errors"][0]["code"] == "NOT_FOUND"
+    assert (
+        gql(client, ANSWER, {"id": job_id, "a": "kind"}, other)["data"]["answerJob"]["errors"][0]["code"] == "NOT_FOUND"
+    )
     assert gql(client, ANSWER, {"id": job_id, "a": "kind"}, token)["data"]["answerJob"]["errors"] == []
     done = wait_for(client, token, job_id, ("SUCCEEDED", "FAILED"))
     assert done["status"] == "SUCCEEDED" and done["report"]["model"]["target"] == "kind"
@@ -120,7 +154,9 @@ def test_waiting_too_long_ends_cancelled(tmp_path):
         token = register(client)["accessToken"]
         frame = ambiguous_frame()
         dataset = ingest(client, token, frame.to_csv(index=False).encode())
-        job_id = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"]}}, token)["data"]["analyzeDataset"]["job"]["id"]
+        job_id = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"]}}, token)["data"]["analyzeDataset"]["job"][
+            "id"
+        ]
         job = wait_for(client, token, job_id, ("CANCELLED", "SUCCEEDED", "FAILED"), timeout=60)
         assert job["status"] == "CANCELLED" and job["error"] == "No answer within 1 s"
 
@@ -129,9 +165,11 @@ def test_waiting_too_long_ends_cancelled(tmp_path):
 def test_resume_after_a_crash_mid_analysis(tmp_path):
     """A real server killed during the modeling stage; the restarted one resumes at the first unfinished stage."""
     from tests.support.live_server import LiveServer
+
     server = LiveServer(tmp_path / "data", ASSAY_ANALYSIS_MODEL_BUDGET_SECONDS="60").start()
-    token = server.gql('mutation { register(input: {email: "a@example.com", password: "analysis pw"}) { accessToken } }'
-                       )["data"]["register"]["accessToken"]
+    token = server.gql(
+        'mutation { register(input: {email: "a@example.com", password: "analysis pw"}) { accessToken } }'
+    )["data"]["register"]["accessToken"]
     rng = np.random.default_rng(0)
     big = pd.DataFrame({f"f{i}": rng.normal(0, 1, 30_000) for i in range(12)})
     big["label"] = np.where(big.f0 + big.f1 > 0, "yes_", "no_")
@@ -140,14 +178,17 @@ def test_resume_after_a_crash_mid_analysis(tmp_path):
     started = server.gql(ANALYZE, {"input": {"datasetId": uploaded["dataset"]["id"]}}, token)["data"]["analyzeDataset"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        state = server.gql('query($id: ID!) { job(id: $id) { stage } }', {"id": started["job"]["id"]}, token)["data"]["job"]
+        state = server.gql("query($id: ID!) { job(id: $id) { stage } }", {"id": started["job"]["id"]}, token)["data"][
+            "job"
+        ]
         if state["stage"] in ("modeling", "compare", "refit", "prepare"):
             break
         time.sleep(0.05)
     server.kill()
     server.start()
-    token = server.gql('mutation { login(input: {email: "a@example.com", password: "analysis pw"}) { accessToken } }'
-                       )["data"]["login"]["accessToken"]
+    token = server.gql('mutation { login(input: {email: "a@example.com", password: "analysis pw"}) { accessToken } }')[
+        "data"
+    ]["login"]["accessToken"]
     job = server.wait_for(token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=180)
     server.terminate()
     assert job["status"] == "SUCCEEDED" and job["attempt"] == 2, job
@@ -157,12 +198,21 @@ def test_resume_after_a_crash_mid_analysis(tmp_path):
 
 
 def test_generate_report_escapes_and_themes(client, token):
-    frame = pd.DataFrame({"<script>alert(1)</script>": ["<b>x</b>", "y", "<img src=x onerror=alert(2)>"] * 5,
-                          "n": range(15)})
+    frame = pd.DataFrame(
+        {"<script>alert(1)</script>": ["<b>x</b>", "y", "<img src=x onerror=alert(2)>"] * 5, "n": range(15)}
+    )
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "evil.csv")
-    payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": {"accent": "rebeccapurple",
-                                                                                  "logoUrl": "https://example.com/logo.png"}}},
-                  token)["data"]["generateReport"]
+    payload = gql(
+        client,
+        REPORT,
+        {
+            "input": {
+                "datasetId": dataset["id"],
+                "theme": {"accent": "rebeccapurple", "logoUrl": "https://example.com/logo.png"},
+            }
+        },
+        token,
+    )["data"]["generateReport"]
     assert payload["errors"] == []
     assert wait_for_job(client, token, payload["job"]["id"])["status"] == "SUCCEEDED"
     html = client.get(payload["report"]["url"]).text
@@ -175,21 +225,26 @@ def test_generate_report_escapes_and_themes(client, token):
     assert job["report"]["id"] == payload["report"]["id"]
 
 
-@pytest.mark.parametrize(("theme", "field"), [
-    ({"primary": "red; background: url(x)"}, ["theme", "primary"]),
-    ({"background": "#12"}, ["theme", "background"]),
-    ({"fontFamily": "Arial; } body { display:none"}, ["theme", "fontFamily"]),
-    ({"logoUrl": "javascript:alert(1)"}, ["theme", "logoUrl"]),
-    ({"text": "notacolour"}, ["theme", "text"]),
-    ({"primary": "rgb(99999999999999999999,0,0)"}, ["theme", "primary"]),  # matched the old pattern, failed the job
-    ({"accent": "rgb(256, 0, 0)"}, ["theme", "accent"]),
-    ({"background": "hsl(400, 10%, 10%)"}, ["theme", "background"]),
-    ({"text": "rgba(0, 0, 0, 1.5)"}, ["theme", "text"]),
-    ({"primary": "rgb(10%, 20, 30)"}, ["theme", "primary"]),
-])
+@pytest.mark.parametrize(
+    ("theme", "field"),
+    [
+        ({"primary": "red; background: url(x)"}, ["theme", "primary"]),
+        ({"background": "#12"}, ["theme", "background"]),
+        ({"fontFamily": "Arial; } body { display:none"}, ["theme", "fontFamily"]),
+        ({"logoUrl": "javascript:alert(1)"}, ["theme", "logoUrl"]),
+        ({"text": "notacolour"}, ["theme", "text"]),
+        ({"primary": "rgb(99999999999999999999,0,0)"}, ["theme", "primary"]),  # matched the old pattern, failed the job
+        ({"accent": "rgb(256, 0, 0)"}, ["theme", "accent"]),
+        ({"background": "hsl(400, 10%, 10%)"}, ["theme", "background"]),
+        ({"text": "rgba(0, 0, 0, 1.5)"}, ["theme", "text"]),
+        ({"primary": "rgb(10%, 20, 30)"}, ["theme", "primary"]),
+    ],
+)
 def test_bad_themes_are_refused(client, token, theme, field):
     dataset = ingest(client, token, b"a,b\n1,2\n3,4\n")
-    payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": theme}}, token)["data"]["generateReport"]
+    payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": theme}}, token)["data"][
+        "generateReport"
+    ]
     assert payload["report"] is None and payload["errors"][0]["code"] == "INVALID_INPUT"
     assert payload["errors"][0]["field"] == field
 
@@ -198,8 +253,15 @@ def test_every_css_colour_form_draws_a_report(client, token):
     """rgb(), hsl() and short hex reach matplotlib as #rrggbb: matplotlib reads neither rgb() nor hsl(),
     so such a theme used to pass the mutation and fail the job."""
     dataset = ingest(client, token, b"a,b\n1,2\n3,4\n5,6\n")
-    theme = {"primary": "rgb(10, 20, 30)", "accent": "hsl(120, 100%, 25%)", "background": "#fFf", "text": "rgba(0,0,0,0.8)"}
-    payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": theme}}, token)["data"]["generateReport"]
+    theme = {
+        "primary": "rgb(10, 20, 30)",
+        "accent": "hsl(120, 100%, 25%)",
+        "background": "#fFf",
+        "text": "rgba(0,0,0,0.8)",
+    }
+    payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": theme}}, token)["data"][
+        "generateReport"
+    ]
     assert payload["errors"] == []
     job = wait_for_job(client, token, payload["job"]["id"])
     assert job["status"] == "SUCCEEDED", job
@@ -217,8 +279,21 @@ def test_reports_and_analyses_are_private(client, token):
     payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"]}}, token)["data"]["generateReport"]
     wait_for_job(client, token, payload["job"]["id"])
     other = register(client)["accessToken"]
-    assert gql(client, 'query($id: ID!) { node(id: $id) { id } }', {"id": payload["report"]["id"]}, other)["data"]["node"] is None
-    assert gql(client, REPORT, {"input": {"datasetId": dataset["id"]}}, other)["data"]["generateReport"]["errors"][0]["code"] == "NOT_FOUND"
-    assert gql(client, ANALYZE, {"input": {"datasetId": dataset["id"]}}, other)["data"]["analyzeDataset"]["errors"][0]["code"] == "NOT_FOUND"
+    assert (
+        gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": payload["report"]["id"]}, other)["data"]["node"]
+        is None
+    )
+    assert (
+        gql(client, REPORT, {"input": {"datasetId": dataset["id"]}}, other)["data"]["generateReport"]["errors"][0][
+            "code"
+        ]
+        == "NOT_FOUND"
+    )
+    assert (
+        gql(client, ANALYZE, {"input": {"datasetId": dataset["id"]}}, other)["data"]["analyzeDataset"]["errors"][0][
+            "code"
+        ]
+        == "NOT_FOUND"
+    )
     url = payload["report"]["url"]
     assert client.get(url).status_code == 200 and client.get(url.replace("token=", "token=x")).status_code == 403

@@ -1,5 +1,6 @@
 """Seed 003's analysis knobs through analyzeDataset: stage time limits enforced while a stage runs (row 10), and
 CV_FOLDS, EARLY_STOP_SAMPLE, HGB_MIN_ROWS, ALLOWED_EXTS, LARGE_FILE_MB as settings and options (row 11)."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ ANALYSIS = """query($id: ID!) { job(id: $id) { status error stage timeline { sta
              options { cvFolds earlyStopSample hgbMinRows allowedExts largeFileMb safeAutoActions } }
   model { id algorithm cvScores sampled trainingRows leaderboard { algorithm rows } }
   report { id } } }"""
-COUNTS = 'query($id: ID!) { dataset(id: $id) { models { totalCount } reports { id } } jobs { totalCount } }'
+COUNTS = "query($id: ID!) { dataset(id: $id) { models { totalCount } reports { id } } jobs { totalCount } }"
 
 
 @contextmanager
@@ -54,9 +55,12 @@ def test_a_stage_over_its_limit_is_stopped_while_it_runs(tmp_path):
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
         assert job["status"] == "FAILED", job
         assert job["analysis"]["failure"] == {
-            "stage": "modeling", "code": "TIMEOUT", "limitSeconds": 1.0,
+            "stage": "modeling",
+            "code": "TIMEOUT",
+            "limitSeconds": 1.0,
             "message": "Stage modeling was stopped after 1 s, its limit (ASSAY_ANALYSIS_MODEL_TIMEOUT_SECONDS); "
-                       "nothing it was writing was kept"}
+            "nothing it was writing was kept",
+        }
         assert "Stage modeling was stopped after 1 s" in job["error"]
         modeling = next(t for t in job["timeline"] if t["stage"] == "modeling")
         assert modeling["durationMs"] < 6000, modeling  # stopped during the stage, well before its 10 s budget
@@ -93,9 +97,14 @@ def test_every_knob_changes_what_the_analysis_does(tmp_path):
         wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=300)
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
         assert job["status"] == "SUCCEEDED", job
-        assert job["analysis"]["options"] == {"cvFolds": 3, "earlyStopSample": 200, "hgbMinRows": 100_000,
-                                              "allowedExts": [], "largeFileMb": pytest.approx(size_mb / 3),
-                                              "safeAutoActions": False}
+        assert job["analysis"]["options"] == {
+            "cvFolds": 3,
+            "earlyStopSample": 200,
+            "hgbMinRows": 100_000,
+            "allowedExts": [],
+            "largeFileMb": pytest.approx(size_mb / 3),
+            "safeAutoActions": False,
+        }
         model = job["model"]
         assert len(model["cvScores"]) == 3
         compared_on = {entry["rows"] for entry in model["leaderboard"]}
@@ -120,20 +129,26 @@ def test_settings_are_the_defaults_and_options_win(tmp_path):
         started = analyze(client, token, dataset["id"], target="label", options={"allowedExts": [".CSV", "tsv"]})
         assert started["errors"] == []
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
-        assert job["analysis"]["options"]["cvFolds"] == 4 and job["analysis"]["options"]["allowedExts"] == ["csv", "tsv"]
+        assert job["analysis"]["options"]["cvFolds"] == 4 and job["analysis"]["options"]["allowedExts"] == [
+            "csv",
+            "tsv",
+        ]
         wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=300)
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
         assert job["status"] == "SUCCEEDED" and len(job["model"]["cvScores"]) == 4
 
 
-@pytest.mark.parametrize(('options', 'field'), [
-    ({"cvFolds": 1}, "cvFolds"),
-    ({"cvFolds": 50}, "cvFolds"),
-    ({"earlyStopSample": 10}, "earlyStopSample"),
-    ({"hgbMinRows": -1}, "hgbMinRows"),
-    ({"allowedExts": ["c sv"]}, "allowedExts"),
-    ({"largeFileMb": 0}, "largeFileMb"),
-])
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"cvFolds": 1}, "cvFolds"),
+        ({"cvFolds": 50}, "cvFolds"),
+        ({"earlyStopSample": 10}, "earlyStopSample"),
+        ({"hgbMinRows": -1}, "hgbMinRows"),
+        ({"allowedExts": ["c sv"]}, "allowedExts"),
+        ({"largeFileMb": 0}, "largeFileMb"),
+    ],
+)
 def test_bad_options_are_refused_naming_the_field(client, token, options, field):
     dataset = ingest(client, token, frame_with_label().to_csv(index=False).encode(), "small.csv")
     payload = analyze(client, token, dataset["id"], options=options)
@@ -142,12 +157,15 @@ def test_bad_options_are_refused_naming_the_field(client, token, options, field)
     assert gql(client, COUNTS, {"id": dataset["id"]}, token)["data"]["jobs"]["totalCount"] == 1  # nothing started
 
 
-@pytest.mark.parametrize(('overrides', 'variable'), [
-    ({"analysis_cv_folds": 1}, "ASSAY_ANALYSIS_CV_FOLDS"),
-    ({"analysis_allowed_exts": "csv,.x y"}, "ASSAY_ANALYSIS_ALLOWED_EXTS"),
-    ({"analysis_large_file_mb": -5}, "ASSAY_ANALYSIS_LARGE_FILE_MB"),
-    ({"analysis_model_timeout_seconds": 0}, "ASSAY_ANALYSIS_MODEL_TIMEOUT_SECONDS"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"analysis_cv_folds": 1}, "ASSAY_ANALYSIS_CV_FOLDS"),
+        ({"analysis_allowed_exts": "csv,.x y"}, "ASSAY_ANALYSIS_ALLOWED_EXTS"),
+        ({"analysis_large_file_mb": -5}, "ASSAY_ANALYSIS_LARGE_FILE_MB"),
+        ({"analysis_model_timeout_seconds": 0}, "ASSAY_ANALYSIS_MODEL_TIMEOUT_SECONDS"),
+    ],
+)
 def test_a_bad_knob_setting_stops_the_server_at_start_up(tmp_path, overrides, variable):
     with pytest.raises(ConfigurationError, match=variable):
         create_app(make_settings(tmp_path, **overrides))

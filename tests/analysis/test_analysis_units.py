@@ -1,4 +1,5 @@
 """Pure pieces of the analysis: the stage deadline, the options, the fix planner and the critique."""
+
 from __future__ import annotations
 
 import contextlib
@@ -31,15 +32,19 @@ def test_a_stage_within_its_limit_is_left_alone():
 
 
 def test_options_overlay_settings_and_name_a_bad_field():
-    chosen = resolve_options({"cv_folds": 4, "allowed_exts": "csv, .Parquet"}, {"cv_folds": None, "hgb_min_rows": 10}, [])
+    chosen = resolve_options(
+        {"cv_folds": 4, "allowed_exts": "csv, .Parquet"}, {"cv_folds": None, "hgb_min_rows": 10}, []
+    )
     assert chosen.cv_folds == 4 and chosen.hgb_min_rows == 10 and chosen.allowed_exts == ["csv", "parquet"]
     with pytest.raises(ServiceError) as refused:
         resolve_options({}, {"early_stop_sample": 5}, ["options"])
     assert refused.value.code == ErrorCode.INVALID_INPUT and refused.value.field == ["options", "earlyStopSample"]
 
 
-@pytest.mark.parametrize(("name", "allowed"), [("a.csv", True), ("a.CSV", True), ("a.csv.gz", True), ("a.xlsx", False),
-                                           ("noextension", False)])
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [("a.csv", True), ("a.CSV", True), ("a.csv.gz", True), ("a.xlsx", False), ("noextension", False)],
+)
 def test_allowed_extensions(name, allowed):
     options = resolve_options({"allowed_exts": "csv"}, None, [])
     if allowed:
@@ -51,18 +56,37 @@ def test_allowed_extensions(name, allowed):
 
 
 def _stats(name, *, distinct, nulls=0, count=100, dtype="int64"):
-    return {"name": name, "distinct_count": distinct, "null_count": nulls, "null_ratio": nulls / count,
-            "count": count - nulls, "dtype": dtype}
+    return {
+        "name": name,
+        "distinct_count": distinct,
+        "null_count": nulls,
+        "null_ratio": nulls / count,
+        "count": count - nulls,
+        "dtype": dtype,
+    }
 
 
 def test_the_planner_never_touches_the_target_and_imputes_only_few_nulls():
-    profile = {"duplicate_rows": 0, "columns": [
-        _stats("label", distinct=1, nulls=3, dtype="object"), _stats("few", distinct=40, nulls=4, dtype="float64"),
-        _stats("many", distinct=40, nulls=30, dtype="float64"), _stats("order_id", distinct=99, dtype="object"),
-        _stats("flag", distinct=1)]}
-    columns = [{"name": n, "semantic_type": t} for n, t in (("label", "CATEGORICAL"), ("few", "NUMERIC"),
-                                                             ("many", "NUMERIC"), ("order_id", "CATEGORICAL"),
-                                                             ("flag", "NUMERIC"))]
+    profile = {
+        "duplicate_rows": 0,
+        "columns": [
+            _stats("label", distinct=1, nulls=3, dtype="object"),
+            _stats("few", distinct=40, nulls=4, dtype="float64"),
+            _stats("many", distinct=40, nulls=30, dtype="float64"),
+            _stats("order_id", distinct=99, dtype="object"),
+            _stats("flag", distinct=1),
+        ],
+    }
+    columns = [
+        {"name": n, "semantic_type": t}
+        for n, t in (
+            ("label", "CATEGORICAL"),
+            ("few", "NUMERIC"),
+            ("many", "NUMERIC"),
+            ("order_id", "CATEGORICAL"),
+            ("flag", "NUMERIC"),
+        )
+    ]
     planned = [(a.kind, a.columns) for a in plan_actions(profile, columns, "label")]
     assert planned == [("DROP_ID_COLUMN", ["order_id"]), ("DROP_CONSTANT_COLUMN", ["flag"]), ("IMPUTE_COLUMN", ["few"])]
 

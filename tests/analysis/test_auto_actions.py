@@ -1,4 +1,5 @@
 """safeAutoActions (seed 003 row 13): conservative fixes with their reasons, on a new dataset version."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,11 +22,18 @@ DATASETS = "{ datasets { totalCount } }"
 
 def messy_frame(rows: int = 300) -> pd.DataFrame:
     rng = np.random.default_rng(3)
-    frame = pd.DataFrame({"customer_id": [f"C{i:05d}" for i in range(rows)], "x1": rng.normal(0, 1, rows),
-                          "x2": rng.normal(0, 1, rows), "source": "web", "group": rng.choice(["a", "b"], rows)})
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(rows)],
+            "x1": rng.normal(0, 1, rows),
+            "x2": rng.normal(0, 1, rows),
+            "source": "web",
+            "group": rng.choice(["a", "b"], rows),
+        }
+    )
     frame["label"] = np.where(frame.x1 + rng.normal(0, 0.3, rows) > 0, "pos", "neg")
-    frame.loc[[5, 50, 150], "x2"] = np.nan       # 1% missing: imputed with the median
-    frame.loc[[7], "label"] = None               # the target is never touched
+    frame.loc[[5, 50, 150], "x2"] = np.nan  # 1% missing: imputed with the median
+    frame.loc[[7], "label"] = None  # the target is never touched
     duplicates = frame.iloc[[10, 11, 12, 13]].copy()
     return pd.concat([frame, duplicates], ignore_index=True)  # four exact duplicate rows
 
@@ -36,20 +44,30 @@ def test_safe_auto_actions_fix_a_new_version_and_say_why(tmp_path):
         token = register(client)["accessToken"]
         dataset = ingest(client, token, messy_frame().to_csv(index=False).encode(), "messy.csv")
         before = gql(client, DATASET, {"id": dataset["id"]}, token)["data"]["dataset"]
-        started = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "label",
-                                                  "safeAutoActions": True}}, token)["data"]["analyzeDataset"]
+        started = gql(
+            client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "label", "safeAutoActions": True}}, token
+        )["data"]["analyzeDataset"]
         assert started["errors"] == []
         wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=300)
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
         assert job["status"] == "SUCCEEDED", job
         actions = {(a["kind"], tuple(a["columns"])): a for a in job["analysis"]["autoActions"]}
-        assert set(actions) == {("DROP_DUPLICATE_ROWS", ()), ("DROP_ID_COLUMN", ("customer_id",)),
-                                ("DROP_CONSTANT_COLUMN", ("source",)), ("IMPUTE_COLUMN", ("x2",))}
+        assert set(actions) == {
+            ("DROP_DUPLICATE_ROWS", ()),
+            ("DROP_ID_COLUMN", ("customer_id",)),
+            ("DROP_CONSTANT_COLUMN", ("source",)),
+            ("IMPUTE_COLUMN", ("x2",)),
+        }
         assert actions[("DROP_DUPLICATE_ROWS", ())]["rows"] == 4
-        assert actions[("IMPUTE_COLUMN", ("x2",))]["rows"] == 3 and "median" in actions[("IMPUTE_COLUMN", ("x2",))]["reason"]
+        assert (
+            actions[("IMPUTE_COLUMN", ("x2",))]["rows"] == 3
+            and "median" in actions[("IMPUTE_COLUMN", ("x2",))]["reason"]
+        )
         assert "identifier" in actions[("DROP_ID_COLUMN", ("customer_id",))]["reason"]
         working = job["analysis"]["workingDataset"]
-        assert working["parent"] == {"id": dataset["id"]} and working["status"] == "READY" and working["rowCount"] == 300
+        assert (
+            working["parent"] == {"id": dataset["id"]} and working["status"] == "READY" and working["rowCount"] == 300
+        )
         columns = {c["name"]: c["nullCount"] for c in working["columns"]}
         assert set(columns) == {"x1", "x2", "group", "label"} and columns["x2"] == 0 and columns["label"] == 1
         assert {f["name"] for f in job["model"]["features"]} <= {"x1", "x2", "group"}
@@ -60,7 +78,10 @@ def test_safe_auto_actions_fix_a_new_version_and_say_why(tmp_path):
         assert after["rowCount"] == before["rowCount"] == 304 and after["columns"] == before["columns"]
         assert after["children"] == [{"id": working["id"]}]
         other = register(client)["accessToken"]
-        assert gql(client, 'query($id: ID!) { node(id: $id) { id } }', {"id": working["id"]}, other)["data"]["node"] is None
+        assert (
+            gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": working["id"]}, other)["data"]["node"]
+            is None
+        )
 
 
 def test_a_failed_analysis_leaves_no_fixed_version(tmp_path):
@@ -68,8 +89,9 @@ def test_a_failed_analysis_leaves_no_fixed_version(tmp_path):
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
         dataset = ingest(client, token, messy_frame().to_csv(index=False).encode(), "messy.csv")
-        started = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "label",
-                                                  "safeAutoActions": True}}, token)["data"]["analyzeDataset"]
+        started = gql(
+            client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "label", "safeAutoActions": True}}, token
+        )["data"]["analyzeDataset"]
         wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=300)
         job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
         assert job["status"] == "FAILED" and job["analysis"]["failure"] == {"stage": "modeling", "code": "TIMEOUT"}
@@ -81,8 +103,9 @@ def test_nothing_to_fix_keeps_no_new_version(client, token):
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({"x": rng.normal(0, 1, 120), "label": rng.choice(["a", "b"], 120)})
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "clean.csv")
-    started = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "label", "safeAutoActions": True}},
-                  token)["data"]["analyzeDataset"]
+    started = gql(
+        client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "label", "safeAutoActions": True}}, token
+    )["data"]["analyzeDataset"]
     wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=300)
     job = gql(client, ANALYSIS, {"id": started["job"]["id"]}, token)["data"]["job"]
     assert job["status"] == "SUCCEEDED", job

@@ -1,5 +1,6 @@
 """JSON-first reports (report.content, typed sections, the deterministic fallback), the analysis's critique, and
 every theme token (seed 003 rows 12 and 15)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -67,7 +68,10 @@ def test_the_report_is_a_typed_document_with_the_critique(tmp_path):
         assert content["overview"]["rows"] == 400 and content["overview"]["columns"] == 5
         assert [c["name"] for c in content["columns"]] == ["x1", "x2", "label", "leaky", "batch"]
         x1 = content["columns"][0]
-        assert len(x1["histogram"]["edges"]) == len(x1["histogram"]["counts"]) + 1 and sum(x1["histogram"]["counts"]) == 400
+        assert (
+            len(x1["histogram"]["edges"]) == len(x1["histogram"]["counts"]) + 1
+            and sum(x1["histogram"]["counts"]) == 400
+        )
         assert content["correlations"]["method"] == "PEARSON" and len(content["correlations"]["values"]) == 4
         model = content["model"]
         assert model["target"] == "label" and model["task"] == "CLASSIFICATION"
@@ -104,16 +108,21 @@ def test_another_users_report_content_is_not_theirs(client, token):
     dataset = ingest(client, token, b"a,b\n1,2\n3,4\n5,6\n")
     payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"]}}, token)["data"]["generateReport"]
     wait_for_job(client, token, payload["job"]["id"], timeout=180)
-    query = 'query($id: ID!) { node(id: $id) { ... on Report { content { renderer overview { rows } } } } }'
+    query = "query($id: ID!) { node(id: $id) { ... on Report { content { renderer overview { rows } } } } }"
     mine = gql(client, query, {"id": payload["report"]["id"]}, token)["data"]["node"]
     assert mine["content"] == {"renderer": "JSON_FIRST", "overview": {"rows": 3}}
     other = register(client)["accessToken"]
     assert gql(client, query, {"id": payload["report"]["id"]}, other)["data"]["node"] is None
 
 
-THEME_SETTINGS = {"report_surface": "#fafafa", "report_muted": "slategray", "report_ok": "rgb(0, 128, 0)",
-                  "report_warn": "#ffa500", "report_error": "hsl(0, 100%, 40%)",
-                  "report_logo_url": "https://example.com/brand.svg"}
+THEME_SETTINGS = {
+    "report_surface": "#fafafa",
+    "report_muted": "slategray",
+    "report_ok": "rgb(0, 128, 0)",
+    "report_warn": "#ffa500",
+    "report_error": "hsl(0, 100%, 40%)",
+    "report_logo_url": "https://example.com/brand.svg",
+}
 
 
 def test_every_theme_token_has_a_setting_and_an_input(tmp_path):
@@ -126,19 +135,33 @@ def test_every_theme_token_has_a_setting_and_an_input(tmp_path):
         for colour in ("#fafafa", "#708090", "#008000", "#ffa500", "#cc0000"):  # each in its one canonical spelling
             assert colour in html, colour
         assert 'src="https://example.com/brand.svg"' in html  # the default logo
-        theme = {"surface": "#010203", "muted": "#040506", "ok": "#070809", "warn": "#0a0b0c", "error": "#0d0e0f",
-                 "logoUrl": "https://example.org/other.png"}
-        payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": theme}}, token)["data"]["generateReport"]
+        theme = {
+            "surface": "#010203",
+            "muted": "#040506",
+            "ok": "#070809",
+            "warn": "#0a0b0c",
+            "error": "#0d0e0f",
+            "logoUrl": "https://example.org/other.png",
+        }
+        payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": theme}}, token)["data"][
+            "generateReport"
+        ]
         wait_for_job(client, token, payload["job"]["id"], timeout=180)
         html = client.get(payload["report"]["url"]).text
         assert all(colour in html for colour in ("#010203", "#040506", "#070809", "#0a0b0c", "#0d0e0f"))
         assert "#fafafa" not in html and "example.com/brand.svg" not in html and "example.org/other.png" in html
 
 
-@pytest.mark.parametrize(("theme", "field"), [
-    ({"surface": "url(x)"}, "surface"), ({"muted": "#12"}, "muted"), ({"ok": "rgb(300, 0, 0)"}, "ok"),
-    ({"warn": "orange; x: y"}, "warn"), ({"error": "nocolour"}, "error"),
-])
+@pytest.mark.parametrize(
+    ("theme", "field"),
+    [
+        ({"surface": "url(x)"}, "surface"),
+        ({"muted": "#12"}, "muted"),
+        ({"ok": "rgb(300, 0, 0)"}, "ok"),
+        ({"warn": "orange; x: y"}, "warn"),
+        ({"error": "nocolour"}, "error"),
+    ],
+)
 def test_bad_theme_tokens_are_refused(client, token, theme, field):
     dataset = ingest(client, token, b"a,b\n1,2\n3,4\n")
     for mutation, input_fields in ((REPORT, {}), (ANALYZE, {})):
@@ -147,11 +170,14 @@ def test_bad_theme_tokens_are_refused(client, token, theme, field):
         assert errors[0]["code"] == "INVALID_INPUT" and errors[0]["field"] == ["theme", field]
 
 
-@pytest.mark.parametrize(("overrides", "variable"), [
-    ({"report_surface": "rgb(256, 0, 0)"}, "ASSAY_REPORT_SURFACE"),
-    ({"report_error": "not-a-colour"}, "ASSAY_REPORT_ERROR"),
-    ({"report_logo_url": "javascript:alert(1)"}, "ASSAY_REPORT_LOGO_URL"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"report_surface": "rgb(256, 0, 0)"}, "ASSAY_REPORT_SURFACE"),
+        ({"report_error": "not-a-colour"}, "ASSAY_REPORT_ERROR"),
+        ({"report_logo_url": "javascript:alert(1)"}, "ASSAY_REPORT_LOGO_URL"),
+    ],
+)
 def test_a_bad_theme_setting_stops_the_server_at_start_up(tmp_path, overrides, variable):
     with pytest.raises(ConfigurationError, match=variable):
         create_app(make_settings(tmp_path, **overrides))

@@ -1,4 +1,5 @@
 """The check-suite operations as a client sends them, and data a month of orders might hold."""
+
 from __future__ import annotations
 
 import random
@@ -33,8 +34,8 @@ def orders_csv(rows: int = 300, *, seed: int = 7, broken: bool = False) -> bytes
         channel = "" if i % 20 == 0 else rng.choice(["web", "store"])
         lines.append(f"{i + 1},{amount},{status},{channel}")
     if broken:
-        lines[2] = "1,-5,lost,web"          # row 1 repeats row 0's id, with a negative amount and an unknown status
-        lines[3] = "3,1000000,paid,web"     # row 2: a huge amount
+        lines[2] = "1,-5,lost,web"  # row 1 repeats row 0's id, with a negative amount and an unknown status
+        lines[3] = "3,1000000,paid,web"  # row 2: a huge amount
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -56,8 +57,9 @@ def as_input(check: dict) -> dict:
 
 
 def create_suite(client, token, dataset_id: str, checks: list[dict], name: str = "orders") -> dict:
-    return gql(client, CREATE, {"input": {"datasetId": dataset_id, "name": name, "checks": checks}},
-               token)["data"]["createCheckSuite"]
+    return gql(client, CREATE, {"input": {"datasetId": dataset_id, "name": name, "checks": checks}}, token)["data"][
+        "createCheckSuite"
+    ]
 
 
 def validate(client, token, dataset_id: str, suite_id: str) -> dict:

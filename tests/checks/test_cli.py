@@ -1,4 +1,5 @@
 """`assay checks suggest|save|run` as a user runs them: a subprocess against a real server process."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """A pipeline names a saved suite among its checks: its failures follow the pipeline's on-failure rule."""
+
 from __future__ import annotations
 
 from tests.checks.operations import create_suite, orders_csv, ready_dataset
@@ -12,10 +13,21 @@ RUN_CHECKS = """query($id: ID!) { pipeline(id: $id) { config lastRun { status er
 def test_a_failing_suite_fails_the_run_or_only_warns_as_the_pipeline_says(client, token):
     march = ready_dataset(client, token, orders_csv(), "march.csv")
     april = ready_dataset(client, token, orders_csv(seed=8, broken=True), "april.csv", profiled=False)
-    suite = create_suite(client, token, march, [{"column": "amount", "min": 0}, {"minRows": 10},
-                                                {"column": "amount", "drift": {"method": "KS"}}], name="orders")["suite"]
-    strict = create(client, token, name="april", source={"dataset": {"datasetId": april}},
-                    sink={"parquet": {"name": "april"}}, checks=[{"suiteId": suite["id"]}])
+    suite = create_suite(
+        client,
+        token,
+        march,
+        [{"column": "amount", "min": 0}, {"minRows": 10}, {"column": "amount", "drift": {"method": "KS"}}],
+        name="orders",
+    )["suite"]
+    strict = create(
+        client,
+        token,
+        name="april",
+        source={"dataset": {"datasetId": april}},
+        sink={"parquet": {"name": "april"}},
+        checks=[{"suiteId": suite["id"]}],
+    )
     assert strict["errors"] == [], strict
     assert strict["pipeline"]["config"]["checks"] == [{"suiteId": suite["id"], "onFail": "FAIL_RUN"}]
     failed = run(client, token, strict["pipeline"]["id"])
@@ -23,19 +35,33 @@ def test_a_failing_suite_fails_the_run_or_only_warns_as_the_pipeline_says(client
     shown = gql(client, RUN_CHECKS, {"id": strict["pipeline"]["id"]}, token)["data"]["pipeline"]["lastRun"]
     assert shown["status"] == "FAILED" and shown["error"].startswith("2 check(s) failed, so nothing was stored")
     assert [(c["column"], c["rule"], c["passed"], c["suite"]) for c in shown["checks"]] == [
-        ("amount", "MIN", False, "orders"), (None, "MIN_ROWS", True, "orders"), ("amount", "DRIFT", False, "orders")]
+        ("amount", "MIN", False, "orders"),
+        (None, "MIN_ROWS", True, "orders"),
+        ("amount", "DRIFT", False, "orders"),
+    ]
     assert shown["checks"][0]["observed"] == -5 and shown["checks"][0]["examples"] == [-5]
 
-    lenient = create(client, token, name="april-warn", source={"dataset": {"datasetId": april}},
-                     sink={"parquet": {"name": "april-warn"}}, checks=[{"suiteId": suite["id"], "onFail": "WARN"},
-                                                                       {"column": "channel", "maxNullRatio": 0.5}])
+    lenient = create(
+        client,
+        token,
+        name="april-warn",
+        source={"dataset": {"datasetId": april}},
+        sink={"parquet": {"name": "april-warn"}},
+        checks=[{"suiteId": suite["id"], "onFail": "WARN"}, {"column": "channel", "maxNullRatio": 0.5}],
+    )
     stored = run(client, token, lenient["pipeline"]["id"])
     assert stored["job"]["status"] == "SUCCEEDED" and stored["lastRun"]["rowsOut"] == 300
     checks = gql(client, RUN_CHECKS, {"id": lenient["pipeline"]["id"]}, token)["data"]["pipeline"]["lastRun"]["checks"]
     assert [(c["rule"], c["passed"], c["onFail"]) for c in checks] == [
-        ("MIN", False, "WARN"), ("MIN_ROWS", True, "WARN"), ("DRIFT", False, "WARN"), ("MAX_NULL_RATIO", True, "FAIL_RUN")]
-    assert any("Check failed: amount: 1 row(s) not >= 0 (e.g. -5" in e["message"] and "warning only" in e["message"]
-               for e in stored["job"]["logs"])
+        ("MIN", False, "WARN"),
+        ("MIN_ROWS", True, "WARN"),
+        ("DRIFT", False, "WARN"),
+        ("MAX_NULL_RATIO", True, "FAIL_RUN"),
+    ]
+    assert any(
+        "Check failed: amount: 1 row(s) not >= 0 (e.g. -5" in e["message"] and "warning only" in e["message"]
+        for e in stored["job"]["logs"]
+    )
 
 
 def test_a_pipeline_cannot_name_another_users_suite_or_drop_rows_by_a_suite(client, token):
@@ -43,15 +69,34 @@ def test_a_pipeline_cannot_name_another_users_suite_or_drop_rows_by_a_suite(clie
     suite = create_suite(client, token, march, [{"column": "amount", "min": 0}])["suite"]
     other = register(client)["accessToken"]
     theirs = ready_dataset(client, other, orders_csv(), "theirs.csv", profiled=False)
-    refused = create(client, other, name="p", source={"dataset": {"datasetId": theirs}}, sink={"parquet": {"name": "p"}},
-                     checks=[{"suiteId": suite["id"]}])
+    refused = create(
+        client,
+        other,
+        name="p",
+        source={"dataset": {"datasetId": theirs}},
+        sink={"parquet": {"name": "p"}},
+        checks=[{"suiteId": suite["id"]}],
+    )
     assert refused["pipeline"] is None
     assert [(e["code"], e["field"]) for e in refused["errors"]] == [("NOT_FOUND", ["checks", "0", "suiteId"])]
-    dropping = create(client, token, name="p", source={"dataset": {"datasetId": march}}, sink={"parquet": {"name": "p"}},
-                      checks=[{"suiteId": suite["id"], "onFail": "DROP_ROWS"}])
-    assert [(e["code"], e["field"]) for e in dropping["errors"]] == [("INVALID_INPUT", ["checks", "0", "suiteId"])] or \
-        [(e["code"], e["field"]) for e in dropping["errors"]] == [("INVALID_INPUT", ["checks", "0", "onFail"])]
-    inline_drift = create(client, token, name="p", source={"dataset": {"datasetId": march}},
-                          sink={"parquet": {"name": "p"}}, checks=[{"column": "amount", "drift": {}}])
+    dropping = create(
+        client,
+        token,
+        name="p",
+        source={"dataset": {"datasetId": march}},
+        sink={"parquet": {"name": "p"}},
+        checks=[{"suiteId": suite["id"], "onFail": "DROP_ROWS"}],
+    )
+    assert [(e["code"], e["field"]) for e in dropping["errors"]] == [("INVALID_INPUT", ["checks", "0", "suiteId"])] or [
+        (e["code"], e["field"]) for e in dropping["errors"]
+    ] == [("INVALID_INPUT", ["checks", "0", "onFail"])]
+    inline_drift = create(
+        client,
+        token,
+        name="p",
+        source={"dataset": {"datasetId": march}},
+        sink={"parquet": {"name": "p"}},
+        checks=[{"column": "amount", "drift": {}}],
+    )
     assert [(e["code"], e["field"]) for e in inline_drift["errors"]] == [("INVALID_INPUT", ["checks", "0", "drift"])]
     assert gql(client, "query { pipelines { totalCount } }", {}, token)["data"]["pipelines"]["totalCount"] == 0

@@ -1,9 +1,18 @@
 """A suite drafted from a profile, saved, and run on the profiled month and on a broken next month, through
 /graphql: the results a user reads (observed values, expected, failing rows) and the verdict."""
+
 from __future__ import annotations
 
-from tests.checks.operations import (SUGGEST, UPDATE, VALIDATION, as_input, create_suite, orders_csv, ready_dataset,
-                                     validate)
+from tests.checks.operations import (
+    SUGGEST,
+    UPDATE,
+    VALIDATION,
+    as_input,
+    create_suite,
+    orders_csv,
+    ready_dataset,
+    validate,
+)
 from tests.support.graphql import gql, register
 
 VALIDATIONS = """query($dataset: ID, $suite: ID) { validations(datasetId: $dataset, suiteId: $suite) {
@@ -16,10 +25,12 @@ def test_suggested_suite_passes_its_month_and_fails_a_broken_one(client, token):
     draft = gql(client, SUGGEST, {"id": march}, token)["data"]["suggestChecks"]
     checks = {check["column"]: check for check in draft["checks"]}
     assert draft["dataset"]["id"] == march
-    assert checks[None]["minRows"] == 150 and checks[None]["maxRows"] == 450   # 300 rows, +-50%
+    assert checks[None]["minRows"] == 150 and checks[None]["maxRows"] == 450  # 300 rows, +-50%
     assert checks["id"]["unique"] is True and checks["id"]["notNull"] is True
-    assert checks["amount"]["semanticType"] == "NUMERIC" and checks["amount"]["drift"] == {"method": None,
-                                                                                          "threshold": None}
+    assert checks["amount"]["semanticType"] == "NUMERIC" and checks["amount"]["drift"] == {
+        "method": None,
+        "threshold": None,
+    }
     assert checks["amount"]["min"] < 60 and checks["amount"]["max"] > 140
     assert checks["status"]["allowedValues"] == ["paid", "pending", "refunded"]
     assert checks["channel"]["notNull"] is None and 0.05 < checks["channel"]["maxNullRatio"] <= 0.1  # 5% missing now
@@ -65,19 +76,39 @@ def test_suggested_suite_passes_its_month_and_fails_a_broken_one(client, token):
 def test_edited_suite_warns_instead_of_failing_and_validations_outlive_it(client, token):
     march = ready_dataset(client, token, orders_csv(), "march.csv")
     april = ready_dataset(client, token, orders_csv(seed=8, broken=True), "april.csv", profiled=False)
-    suite = create_suite(client, token, march, [{"column": "status", "allowedValues": ["paid", "pending", "refunded"]},
-                                                {"column": "amount", "min": 0}])["suite"]
+    suite = create_suite(
+        client,
+        token,
+        march,
+        [{"column": "status", "allowedValues": ["paid", "pending", "refunded"]}, {"column": "amount", "min": 0}],
+    )["suite"]
     assert validate(client, token, april, suite["id"])["passed"] is False
-    edited = gql(client, UPDATE, {"input": {"id": suite["id"], "name": "lenient", "checks": [
-        {"column": "status", "allowedValues": ["paid", "pending", "refunded"], "onFail": "WARN"},
-        {"column": "amount", "min": -10}]}}, token)["data"]["updateCheckSuite"]
+    edited = gql(
+        client,
+        UPDATE,
+        {
+            "input": {
+                "id": suite["id"],
+                "name": "lenient",
+                "checks": [
+                    {"column": "status", "allowedValues": ["paid", "pending", "refunded"], "onFail": "WARN"},
+                    {"column": "amount", "min": -10},
+                ],
+            }
+        },
+        token,
+    )["data"]["updateCheckSuite"]
     assert edited["errors"] == [] and edited["suite"]["name"] == "lenient"
     lenient = validate(client, token, april, suite["id"])
     assert lenient["status"] == "PASSED" and lenient["failedCount"] == 1  # the WARN check failed, the verdict passed
     assert [r["passed"] for r in lenient["results"]] == [False, True]
 
-    deleted = gql(client, "mutation($id: ID!) { deleteCheckSuite(input: {id: $id}) { deletedId errors { code } } }",
-                  {"id": suite["id"]}, token)["data"]["deleteCheckSuite"]
+    deleted = gql(
+        client,
+        "mutation($id: ID!) { deleteCheckSuite(input: {id: $id}) { deletedId errors { code } } }",
+        {"id": suite["id"]},
+        token,
+    )["data"]["deleteCheckSuite"]
     assert deleted == {"deletedId": suite["id"], "errors": []}
     kept = gql(client, VALIDATION, {"id": lenient["id"]}, token)["data"]["validation"]
     assert kept["suite"] is None and [c["column"] for c in kept["checks"]] == ["status", "amount"]
@@ -92,44 +123,69 @@ def test_another_user_sees_nothing_and_cannot_use_the_ids(client, token):
     assert gql(client, SUITES, {}, other)["data"]["checkSuites"]["totalCount"] == 0
     assert gql(client, VALIDATIONS, {}, other)["data"]["validations"]["totalCount"] == 0
     assert gql(client, "query($id: ID!) { checkSuite(id: $id) { id } }", {"id": suite["id"]}, other)["data"] == {
-        "checkSuite": None}
+        "checkSuite": None
+    }
     assert gql(client, VALIDATION, {"id": validation["id"]}, other)["data"] == {"validation": None}
     suggested = gql(client, SUGGEST, {"id": march}, other)
     assert suggested["errors"][0]["extensions"] == {"code": "NOT_FOUND", "field": ["datasetId"]}
     mine = ready_dataset(client, other, orders_csv(), "mine.csv", profiled=False)
-    refused = gql(client, """mutation($d: ID!, $s: ID!) { validateDataset(input: {datasetId: $d, suiteId: $s}) {
-        validation { id } errors { code field } } }""", {"d": mine, "s": suite["id"]}, other)["data"]["validateDataset"]
+    refused = gql(
+        client,
+        """mutation($d: ID!, $s: ID!) { validateDataset(input: {datasetId: $d, suiteId: $s}) {
+        validation { id } errors { code field } } }""",
+        {"d": mine, "s": suite["id"]},
+        other,
+    )["data"]["validateDataset"]
     assert refused == {"validation": None, "errors": [{"code": "NOT_FOUND", "field": ["suiteId"]}]}
-    for changed in (UPDATE, "mutation($input: DeleteInput!) { deleteCheckSuite(input: $input) { errors { code field } } }"):
+    for changed in (
+        UPDATE,
+        "mutation($input: DeleteInput!) { deleteCheckSuite(input: $input) { errors { code field } } }",
+    ):
         field = "updateCheckSuite" if changed == UPDATE else "deleteCheckSuite"
-        answer = gql(client, changed, {"input": {"id": suite["id"], **({"name": "mine"} if changed == UPDATE else {})}},
-                     other)["data"][field]
-        assert answer["errors"] == [{"code": "NOT_FOUND", "message": "Check suite not found", "field": ["id"]}] \
-            or answer["errors"] == [{"code": "NOT_FOUND", "field": ["id"]}]
+        answer = gql(
+            client, changed, {"input": {"id": suite["id"], **({"name": "mine"} if changed == UPDATE else {})}}, other
+        )["data"][field]
+        assert answer["errors"] == [
+            {"code": "NOT_FOUND", "message": "Check suite not found", "field": ["id"]}
+        ] or answer["errors"] == [{"code": "NOT_FOUND", "field": ["id"]}]
     assert gql(client, "query($id: ID!) { checkSuite(id: $id) { name } }", {"id": suite["id"]}, token)["data"][
-        "checkSuite"] == {"name": "orders"}
+        "checkSuite"
+    ] == {"name": "orders"}
     assert gql(client, VALIDATIONS, {}, other)["data"]["validations"]["totalCount"] == 0
 
 
 def test_deleting_the_reference_keeps_the_suite_but_its_drift_checks_cannot_run(client, token):
     march = ready_dataset(client, token, orders_csv(), "march.csv", profiled=False)
     april = ready_dataset(client, token, orders_csv(seed=8), "april.csv", profiled=False)
-    suite = create_suite(client, token, march, [{"column": "amount", "drift": {}}, {"column": "amount", "min": 0}])["suite"]
+    suite = create_suite(client, token, march, [{"column": "amount", "drift": {}}, {"column": "amount", "min": 0}])[
+        "suite"
+    ]
     assert validate(client, token, april, suite["id"])["status"] == "PASSED"
     mar_validation = validate(client, token, march, suite["id"])
-    deleted = gql(client, "mutation($id: ID!) { deleteDataset(input: {id: $id}) { errors { code } } }", {"id": march},
-                  token)["data"]["deleteDataset"]
+    deleted = gql(
+        client, "mutation($id: ID!) { deleteDataset(input: {id: $id}) { errors { code } } }", {"id": march}, token
+    )["data"]["deleteDataset"]
     assert deleted["errors"] == []
-    shown = gql(client, "query($id: ID!) { checkSuite(id: $id) { dataset { id } checks { column } } }",
-                {"id": suite["id"]}, token)["data"]["checkSuite"]
+    shown = gql(
+        client,
+        "query($id: ID!) { checkSuite(id: $id) { dataset { id } checks { column } } }",
+        {"id": suite["id"]},
+        token,
+    )["data"]["checkSuite"]
     assert shown == {"dataset": None, "checks": [{"column": "amount"}, {"column": "amount"}]}
     assert gql(client, VALIDATION, {"id": mar_validation["id"]}, token)["data"]["validation"] is None  # went with it
-    refused = gql(client, """mutation($d: ID!, $s: ID!) { validateDataset(input: {datasetId: $d, suiteId: $s}) {
-        validation { id } errors { code message field } } }""", {"d": april, "s": suite["id"]}, token)["data"]
+    refused = gql(
+        client,
+        """mutation($d: ID!, $s: ID!) { validateDataset(input: {datasetId: $d, suiteId: $s}) {
+        validation { id } errors { code message field } } }""",
+        {"d": april, "s": suite["id"]},
+        token,
+    )["data"]
     assert refused["validateDataset"]["validation"] is None
     assert [(e["code"], e["field"]) for e in refused["validateDataset"]["errors"]] == [("INVALID_INPUT", ["suiteId"])]
     assert "reference dataset was deleted" in refused["validateDataset"]["errors"][0]["message"]
-    edited = gql(client, UPDATE, {"input": {"id": suite["id"], "checks": [{"column": "amount", "min": 0}]}},
-                 token)["data"]["updateCheckSuite"]
+    edited = gql(client, UPDATE, {"input": {"id": suite["id"], "checks": [{"column": "amount", "min": 0}]}}, token)[
+        "data"
+    ]["updateCheckSuite"]
     assert edited["errors"] == []
     assert validate(client, token, april, suite["id"])["status"] == "PASSED"

@@ -1,4 +1,5 @@
 """The `assay` command as a user runs it: a subprocess against a real server process on a port."""
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,13 @@ TOKEN_SECONDS = 12  # tokens expire within a test; the client refreshes in their
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     data_dir = tmp_path_factory.mktemp("cli") / "data"
-    live = LiveServer(data_dir, ASSAY_ACCESS_TOKEN_MINUTES=str(TOKEN_SECONDS / 60), ASSAY_MAX_UPLOAD_MB="1",
-                      ASSAY_ANALYSIS_MODEL_BUDGET_SECONDS="1", ASSAY_JOB_CANCEL_GRACE_SECONDS="1")
+    live = LiveServer(
+        data_dir,
+        ASSAY_ACCESS_TOKEN_MINUTES=str(TOKEN_SECONDS / 60),
+        ASSAY_MAX_UPLOAD_MB="1",
+        ASSAY_ANALYSIS_MODEL_BUDGET_SECONDS="1",
+        ASSAY_JOB_CANCEL_GRACE_SECONDS="1",
+    )
     try:
         yield live.start(timeout=90)  # a busy machine starts it slowly
     finally:
@@ -55,9 +61,18 @@ class Cli:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "client", *args]
 
-    def run(self, *args: str, stdin: str = "", env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-        result = subprocess.run(self.command(*args), input=stdin, capture_output=True, text=True, cwd=self.cwd,
-                                env={**self.env, **(env or {})}, timeout=timeout)
+    def run(
+        self, *args: str, stdin: str = "", env: dict | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            self.command(*args),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=self.cwd,
+            env={**self.env, **(env or {})},
+            timeout=timeout,
+        )
         assert "Traceback" not in result.stderr, result.stderr
         return result
 
@@ -68,8 +83,15 @@ class Cli:
 
     def popen(self, *args: str) -> subprocess.Popen:
         # SIGINT as a terminal gives it: a test run started in the background (CI) inherits SIGINT ignored.
-        return subprocess.Popen(self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                cwd=self.cwd, env=self.env, preexec_fn=_default_sigint)
+        return subprocess.Popen(
+            self.command(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.cwd,
+            env=self.env,
+            preexec_fn=_default_sigint,
+        )
 
     def tokens(self) -> dict:
         return json.loads((self.config_dir / "credentials.json").read_text())["servers"][self.server.base]
@@ -98,8 +120,10 @@ def write_churn(path: Path, rows: int = 200) -> Path:
     lines = ["age,plan,monthly,churned"]
     for _ in range(rows):
         monthly = round(rng.uniform(5, 100), 2)
-        lines.append(f"{rng.randint(18, 80)},{rng.choice(['basic', 'pro', 'team'])},{monthly},"
-                     f"{'yes' if (monthly > 60) != (rng.random() < 0.1) else 'no'}")
+        lines.append(
+            f"{rng.randint(18, 80)},{rng.choice(['basic', 'pro', 'team'])},{monthly},"
+            f"{'yes' if (monthly > 60) != (rng.random() < 0.1) else 'no'}"
+        )
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -142,7 +166,10 @@ def test_upload_shows_bytes_sent_then_the_ingest_log_then_the_dataset(cli: Cli, 
     assert "[detect] Encoding utf-8, delimiter ';'" in result.stderr
     assert "Weather  2 rows x 3 columns" in result.stdout
     assert [line.split()[:2] for line in result.stdout.splitlines()[-3:]] == [
-        ["city", "CATEGORICAL"], ["temp", "NUMERIC"], ["day", "DATETIME"]]
+        ["city", "CATEGORICAL"],
+        ["temp", "NUMERIC"],
+        ["day", "DATETIME"],
+    ]
 
     dataset = cli.json("upload", str(weather), "--delimiter", ";")
     assert dataset["status"] == "READY" and (dataset["rowCount"], dataset["columnCount"]) == (2, 3)
@@ -204,8 +231,9 @@ def test_an_expired_access_token_is_refreshed(cli: Cli, tmp_path: Path):
     assert cli.run("datasets").returncode == 0
     assert cli.tokens()["accessToken"] not in (forged["accessToken"], second["accessToken"])
     # ... and on the WebSocket, whose connection_init the server refuses
-    (cli.config_dir / "credentials.json").write_text(json.dumps({"servers": {cli.server.base: {
-        **cli.tokens(), "accessToken": forged["accessToken"]}}}))
+    (cli.config_dir / "credentials.json").write_text(
+        json.dumps({"servers": {cli.server.base: {**cli.tokens(), "accessToken": forged["accessToken"]}}})
+    )
     watched = cli.run("watch", job_id)
     assert watched.returncode == 0 and watched.stdout.splitlines()[-1] == f"Job {job_id} SUCCEEDED"
 
@@ -248,8 +276,13 @@ def test_train_then_predict_a_csv_then_download(cli: Cli, tmp_path: Path):
 def test_watch_stops_on_ctrl_c_but_the_job_runs_on_until_cancelled(cli: Cli, tmp_path: Path):
     rng = random.Random(3)
     numbers = tmp_path / "numbers.csv"
-    numbers.write_text("a,b,c,d\n" + "".join(f"{rng.gauss(0, 1):.3f},{rng.gauss(0, 1):.3f},{rng.gauss(0, 1):.3f},"
-                                             f"{rng.gauss(0, 1):.3f}\n" for _ in range(3000)))
+    numbers.write_text(
+        "a,b,c,d\n"
+        + "".join(
+            f"{rng.gauss(0, 1):.3f},{rng.gauss(0, 1):.3f},{rng.gauss(0, 1):.3f},{rng.gauss(0, 1):.3f}\n"
+            for _ in range(3000)
+        )
+    )
     dataset = cli.json("upload", str(numbers))
     training = cli.popen("train", dataset["id"], "--target", "d", "--budget", "60")
     try:
@@ -287,9 +320,13 @@ def wait_for_running(cli: Cli, kind: str, timeout: float = 60) -> str:
 def test_analyze_asks_which_column_then_report_opens(cli: Cli, tmp_path: Path):
     rng = random.Random(5)
     shop = tmp_path / "shop.csv"  # two equally plausible targets and no telling name: the job must ask
-    shop.write_text("colour,size,weight\n" + "".join(
-        f"{rng.choice(['red', 'blue', 'green'])},{rng.choice(['S', 'M', 'L'])},{rng.uniform(1, 50):.2f}\n"
-        for _ in range(120)))
+    shop.write_text(
+        "colour,size,weight\n"
+        + "".join(
+            f"{rng.choice(['red', 'blue', 'green'])},{rng.choice(['S', 'M', 'L'])},{rng.uniform(1, 50):.2f}\n"
+            for _ in range(120)
+        )
+    )
     dataset = cli.json("upload", str(shop))
 
     no_answer = cli.popen("analyze", dataset["id"])
@@ -349,9 +386,13 @@ def test_predict_explain_adds_contribution_columns(cli: Cli, tmp_path: Path):
     rows = list(csv.DictReader(io.StringIO(explained.stdout)))
     assert list(rows[0])[3:] == ["prediction", "probability_False", "probability_True"] + [
         f"contrib__{label}__{feature}" if feature else f"base_value__{label}"
-        for label in ("False", "True") for feature in ("age", "plan", "monthly", None)]
+        for label in ("False", "True")
+        for feature in ("age", "plan", "monthly", None)
+    ]
     for row in rows:  # binary log-odds: base + contributions, through the logistic function, is the probability
-        log_odds = float(row["base_value__True"]) + sum(float(row[f"contrib__True__{f}"]) for f in ("age", "plan", "monthly"))
+        log_odds = float(row["base_value__True"]) + sum(
+            float(row[f"contrib__True__{f}"]) for f in ("age", "plan", "monthly")
+        )
         assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(float(row["probability_True"]), abs=1e-6)
 
 

@@ -1,4 +1,5 @@
 """`assay compare REFERENCE CURRENT` as a user runs it: a subprocess against a real server process."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,8 +45,9 @@ def test_compare_prints_the_verdict_the_drifted_columns_and_the_report(terminal:
     assert saved.returncode == 0, saved.stderr
     assert ">Verdict<" in (tmp_path / "drift.html").read_text()
 
-    forced = terminal.json("compare", jan["id"], feb["id"], "--column", "x", "--column", "y", "--method", "PSI",
-                           "--threshold", "0.25")
+    forced = terminal.json(
+        "compare", jan["id"], feb["id"], "--column", "x", "--column", "y", "--method", "PSI", "--threshold", "0.25"
+    )
     assert [c["drift"]["method"] for c in forced["columns"]] == ["PSI", "PSI"]
     assert all(c["drift"]["threshold"] == 0.25 for c in forced["columns"])
     refused = terminal.run("compare", jan["id"], feb["id"], "--column", "nope")

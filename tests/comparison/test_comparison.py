@@ -1,5 +1,6 @@
 """compareDatasets end to end: statistics equal numpy's and scipy's on the same values, schema differences,
 the report and overlays behind signed links, a preprocessed child, sampling, refusals and ownership."""
+
 from __future__ import annotations
 
 import io
@@ -17,7 +18,9 @@ from tests.support.settings import make_settings
 
 COMPARE = """mutation($input: CompareDatasetsInput!) { compareDatasets(input: $input) {
   job { id kind status } errors { code message field } } }"""
-SIDE = "rows count nulls nullRatio distinct distinctExact mean std min p5 q1 median q3 p95 max top { value count ratio }"
+SIDE = (
+    "rows count nulls nullRatio distinct distinctExact mean std min p5 q1 median q3 p95 max top { value count ratio }"
+)
 COMPARISON = f"""id createdAt driftShare datasetDrift shareThreshold driftedColumns testedColumns reportUrl
   reference {{ id }} current {{ id }} job {{ id kind }}
   schemaDifference {{ added {{ name dtype semanticType }} dropped {{ name dtype }}
@@ -33,14 +36,26 @@ PREPROCESS = """mutation($input: PreprocessDatasetInput!) { preprocessDataset(in
 
 def frames(rows: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(11)
-    reference = pd.DataFrame({"x": rng.normal(0, 1, rows).round(6), "y": rng.normal(5, 2, rows).round(6),
-                              "city": rng.choice(["oslo", "rome", "lima"], rows, p=[0.5, 0.3, 0.2]),
-                              "code": rng.integers(1, 9, rows), "old": rng.normal(0, 1, rows).round(3)})
+    reference = pd.DataFrame(
+        {
+            "x": rng.normal(0, 1, rows).round(6),
+            "y": rng.normal(5, 2, rows).round(6),
+            "city": rng.choice(["oslo", "rome", "lima"], rows, p=[0.5, 0.3, 0.2]),
+            "code": rng.integers(1, 9, rows),
+            "old": rng.normal(0, 1, rows).round(3),
+        }
+    )
     reference.loc[[3, 50, rows - 1], "y"] = np.nan
     reference.loc[[5, 9], "city"] = None
-    current = pd.DataFrame({"x": rng.normal(0, 1, rows).round(6), "y": rng.normal(6.5, 2, rows).round(6),
-                            "city": rng.choice(["oslo", "rome", "lima", "kyiv"], rows, p=[0.2, 0.3, 0.2, 0.3]),
-                            "code": [f"c{v}" for v in rng.integers(1, 9, rows)], "new": rng.integers(0, 5, rows)})
+    current = pd.DataFrame(
+        {
+            "x": rng.normal(0, 1, rows).round(6),
+            "y": rng.normal(6.5, 2, rows).round(6),
+            "city": rng.choice(["oslo", "rome", "lima", "kyiv"], rows, p=[0.2, 0.3, 0.2, 0.3]),
+            "code": [f"c{v}" for v in rng.integers(1, 9, rows)],
+            "new": rng.integers(0, 5, rows),
+        }
+    )
     return reference, current
 
 
@@ -107,40 +122,66 @@ def test_two_versions_compared_with_statistics_equal_to_numpy_and_scipy(client, 
     assert city["kind"] == "CATEGORICAL" and city["reference"]["nulls"] == 2
     assert city["reference"]["distinct"] == 3 and city["current"]["distinct"] == 4 and city["current"]["distinctExact"]
     counts = ref_values["city"].value_counts()
-    assert [(t["value"], t["count"]) for t in city["reference"]["top"]] == list(zip(counts.index, counts.tolist(), strict=True))
+    assert [(t["value"], t["count"]) for t in city["reference"]["top"]] == list(
+        zip(counts.index, counts.tolist(), strict=True)
+    )
     keys = sorted(set(ref_values["city"].dropna()) | set(cur_values["city"].dropna()))
     shares = next(cur_values["city"].value_counts().reindex(keys, fill_value=0) for _ in (0,))
     ref_shares = counts.reindex(keys, fill_value=0)
     assert city["drift"]["method"] == "JENSEN_SHANNON"
-    assert city["drift"]["statistic"] == pytest.approx(distance.jensenshannon(ref_shares / ref_shares.sum(),
-                                                                              shares / shares.sum()))
+    assert city["drift"]["statistic"] == pytest.approx(
+        distance.jensenshannon(ref_shares / ref_shares.sum(), shares / shares.sum())
+    )
     assert column(comparison, "x")["drift"]["drifted"] is False
     drifted = [c["name"] for c in comparison["columns"] if c["drift"]["drifted"]]
     assert comparison["driftedColumns"] == drifted and "y" in drifted and "city" in drifted
     assert comparison["testedColumns"] == 4 and comparison["driftShare"] == pytest.approx(len(drifted) / 4)
     assert comparison["datasetDrift"] is (len(drifted) / 4 >= 0.5) and comparison["shareThreshold"] == 0.5
-    assert comparison["sampling"] == {"sampleRows": 100_000, "sampled": False, "referenceRows": 2000,
-                                      "currentRows": 2000, "referenceTestRows": 2000, "currentTestRows": 2000,
-                                      "method": "ALL_ROWS", "quantilesExact": True}
+    assert comparison["sampling"] == {
+        "sampleRows": 100_000,
+        "sampled": False,
+        "referenceRows": 2000,
+        "currentRows": 2000,
+        "referenceTestRows": 2000,
+        "currentTestRows": 2000,
+        "method": "ALL_ROWS",
+        "quantilesExact": True,
+    }
 
 
 def test_forced_tests_equal_scipy(client, token, versions):
     ref, cur, ref_values, cur_values = versions
-    job = compare(client, token, {"referenceId": ref["id"], "currentId": cur["id"], "columns": ["x", "y", "city"],
-                                  "tests": [{"method": "KS", "threshold": 0.01},
-                                            {"column": "city", "method": "CHI_SQUARE"},
-                                            {"column": "x", "method": "PSI", "threshold": 0.2}]})
+    job = compare(
+        client,
+        token,
+        {
+            "referenceId": ref["id"],
+            "currentId": cur["id"],
+            "columns": ["x", "y", "city"],
+            "tests": [
+                {"method": "KS", "threshold": 0.01},
+                {"column": "city", "method": "CHI_SQUARE"},
+                {"column": "x", "method": "PSI", "threshold": 0.2},
+            ],
+        },
+    )
     comparison = job["comparison"]
     assert [c["name"] for c in comparison["columns"]] == ["x", "y", "city"]
     y = column(comparison, "y")["drift"]
     ks = stats.ks_2samp(ref_values["y"].dropna(), cur_values["y"].dropna())
     assert y["method"] == "KS" and y["chosenBy"] == "USER" and y["threshold"] == 0.01
-    assert y["statistic"] == pytest.approx(ks.statistic) and y["pValue"] == pytest.approx(ks.pvalue, rel=1e-6, abs=1e-300)
+    assert y["statistic"] == pytest.approx(ks.statistic) and y["pValue"] == pytest.approx(
+        ks.pvalue, rel=1e-6, abs=1e-300
+    )
     assert y["score"] == y["pValue"] and y["drifted"] is True
     city = column(comparison, "city")["drift"]
     keys = sorted(set(ref_values["city"].dropna()) | set(cur_values["city"].dropna()))
-    table = np.vstack([ref_values["city"].value_counts().reindex(keys, fill_value=0),
-                       cur_values["city"].value_counts().reindex(keys, fill_value=0)])
+    table = np.vstack(
+        [
+            ref_values["city"].value_counts().reindex(keys, fill_value=0),
+            cur_values["city"].value_counts().reindex(keys, fill_value=0),
+        ]
+    )
     chi2, p_value, _, _ = stats.chi2_contingency(table)
     assert city["method"] == "CHI_SQUARE" and city["statistic"] == pytest.approx(chi2)
     assert city["pValue"] == pytest.approx(p_value, abs=1e-300) and city["threshold"] == 0.05
@@ -166,22 +207,39 @@ def test_report_and_overlays_download_through_signed_links(client, token, versio
     plot_url = column(comparison, "x")["plotUrl"]
     assert client.get(plot_url.replace("overlay_0.png", "overlay_1.png")).status_code == 403
     assert client.get(comparison["reportUrl"].split("?")[0]).status_code == 403
-    listed = gql(client, "query($d: ID) { comparisons(first: 5, datasetId: $d) { totalCount edges { node { id } } } }",
-                 {"d": ref["id"]}, token)["data"]["comparisons"]
+    listed = gql(
+        client,
+        "query($d: ID) { comparisons(first: 5, datasetId: $d) { totalCount edges { node { id } } } }",
+        {"d": ref["id"]},
+        token,
+    )["data"]["comparisons"]
     assert listed["totalCount"] == 1 and listed["edges"][0]["node"]["id"] == comparison["id"]
-    again = gql(client, "query($id: ID!) { comparison(id: $id) { id datasetDrift } }", {"id": comparison["id"]},
-                token)["data"]["comparison"]
+    again = gql(client, "query($id: ID!) { comparison(id: $id) { id datasetDrift } }", {"id": comparison["id"]}, token)[
+        "data"
+    ]["comparison"]
     assert again == {"id": comparison["id"], "datasetDrift": comparison["datasetDrift"]}
-    node = gql(client, "query($id: ID!) { node(id: $id) { ... on Comparison { testedColumns } } }",
-               {"id": comparison["id"]}, token)["data"]["node"]
+    node = gql(
+        client,
+        "query($id: ID!) { node(id: $id) { ... on Comparison { testedColumns } } }",
+        {"id": comparison["id"]},
+        token,
+    )["data"]["node"]
     assert node == {"testedColumns": 4}
 
 
 def test_a_dataset_against_its_preprocessed_child(client, token, versions):
     ref, _, _ref_values, _ = versions
-    payload = gql(client, PREPROCESS, {"input": {"datasetId": ref["id"], "steps": [
-        {"scale": {"columns": ["y"], "strategy": "STANDARD"}}, {"dropColumns": {"columns": ["old"]}}]}},
-        token)["data"]["preprocessDataset"]
+    payload = gql(
+        client,
+        PREPROCESS,
+        {
+            "input": {
+                "datasetId": ref["id"],
+                "steps": [{"scale": {"columns": ["y"], "strategy": "STANDARD"}}, {"dropColumns": {"columns": ["old"]}}],
+            }
+        },
+        token,
+    )["data"]["preprocessDataset"]
     assert payload["errors"] == [], payload
     assert wait_for_job(client, token, payload["job"]["id"])["status"] == "SUCCEEDED"
     comparison = compare(client, token, {"referenceId": ref["id"], "currentId": payload["dataset"]["id"]})["comparison"]
@@ -205,9 +263,16 @@ def test_large_versions_are_sampled_and_say_so(tmp_path):
         cur, _ = upload_frame(client, token, current, "big2.csv")
         job = compare(client, token, {"referenceId": ref["id"], "currentId": cur["id"], "columns": ["y"]})
         comparison = job["comparison"]
-        assert comparison["sampling"] == {"sampleRows": 1000, "sampled": True, "referenceRows": 3000,
-                                          "currentRows": 3000, "referenceTestRows": 1000, "currentTestRows": 1000,
-                                          "method": "RESERVOIR", "quantilesExact": True}
+        assert comparison["sampling"] == {
+            "sampleRows": 1000,
+            "sampled": True,
+            "referenceRows": 3000,
+            "currentRows": 3000,
+            "referenceTestRows": 1000,
+            "currentTestRows": 1000,
+            "method": "RESERVOIR",
+            "quantilesExact": True,
+        }
         y = column(comparison, "y")
         assert y["reference"]["count"] == 2997  # statistics still cover every row
         assert y["drift"]["referenceCount"] + y["drift"]["currentCount"] <= 2000
@@ -231,15 +296,21 @@ ERRORS = [
 def test_bad_requests_are_refused_naming_the_field_and_store_nothing(client, token, versions):
     ref, cur, _, _ = versions
     for extra, code, field in ERRORS:
-        payload = gql(client, COMPARE, {"input": {"referenceId": ref["id"], "currentId": cur["id"], **extra}},
-                      token)["data"]["compareDatasets"]
+        payload = gql(client, COMPARE, {"input": {"referenceId": ref["id"], "currentId": cur["id"], **extra}}, token)[
+            "data"
+        ]["compareDatasets"]
         assert payload["job"] is None and payload["errors"][0]["code"] == code, (extra, payload)
         assert payload["errors"][0]["field"] == field, (extra, payload)
-    assert gql(client, COMPARE, {"input": {"referenceId": ref["id"], "currentId": cur["id"],
-                                           "tests": [{"method": "NOPE"}]}}, token)["errors"]  # not an enum value
+    assert gql(
+        client,
+        COMPARE,
+        {"input": {"referenceId": ref["id"], "currentId": cur["id"], "tests": [{"method": "NOPE"}]}},
+        token,
+    )["errors"]  # not an enum value
     unrelated = ingest(client, token, b"a,b\n1,2\n3,4\n", "unrelated.csv")
-    payload = gql(client, COMPARE, {"input": {"referenceId": ref["id"], "currentId": unrelated["id"]}},
-                  token)["data"]["compareDatasets"]
+    payload = gql(client, COMPARE, {"input": {"referenceId": ref["id"], "currentId": unrelated["id"]}}, token)["data"][
+        "compareDatasets"
+    ]
     assert payload["errors"][0]["field"] == ["currentId"] and "no column in common" in payload["errors"][0]["message"]
     jobs = gql(client, "{ jobs(kind: [COMPARE]) { totalCount } comparisons { totalCount } }", {}, token)["data"]
     assert jobs == {"jobs": {"totalCount": 0}, "comparisons": {"totalCount": 0}}
@@ -247,17 +318,27 @@ def test_bad_requests_are_refused_naming_the_field_and_store_nothing(client, tok
 
 def test_another_users_datasets_and_comparisons_are_not_found(client, token, versions):
     ref, cur, _, _ = versions
-    comparison = compare(client, token, {"referenceId": ref["id"], "currentId": cur["id"], "columns": ["x"]})["comparison"]
+    comparison = compare(client, token, {"referenceId": ref["id"], "currentId": cur["id"], "columns": ["x"]})[
+        "comparison"
+    ]
     other = register(client)["accessToken"]
     mine = ingest(client, other, b"x\n1\n2\n3\n", "mine.csv")
-    for input_, field in (({"referenceId": ref["id"], "currentId": mine["id"]}, ["referenceId"]),
-                          ({"referenceId": mine["id"], "currentId": cur["id"]}, ["currentId"])):
+    for input_, field in (
+        ({"referenceId": ref["id"], "currentId": mine["id"]}, ["referenceId"]),
+        ({"referenceId": mine["id"], "currentId": cur["id"]}, ["currentId"]),
+    ):
         payload = gql(client, COMPARE, {"input": input_}, other)["data"]["compareDatasets"]
         assert payload["errors"] == [{"code": "NOT_FOUND", "message": "Dataset not found", "field": field}]
-    seen = gql(client, "query($id: ID!) { comparison(id: $id) { id } comparisons { totalCount } }",
-               {"id": comparison["id"]}, other)["data"]
+    seen = gql(
+        client,
+        "query($id: ID!) { comparison(id: $id) { id } comparisons { totalCount } }",
+        {"id": comparison["id"]},
+        other,
+    )["data"]
     assert seen == {"comparison": None, "comparisons": {"totalCount": 0}}
-    assert gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": comparison["id"]}, other)["data"]["node"] is None
+    assert (
+        gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": comparison["id"]}, other)["data"]["node"] is None
+    )
     job = gql(client, "query($id: ID!) { job(id: $id) { id } }", {"id": comparison["job"]["id"]}, other)["data"]["job"]
     assert job is None
     # a signed link is the owner's: the other user's token cannot be swapped in, and the link itself still works

@@ -1,4 +1,5 @@
 """The pure parts of a comparison's plan: column kinds and schema differences."""
+
 from __future__ import annotations
 
 from services.comparison.compute import kind_of
@@ -15,17 +16,22 @@ def test_numbers_and_times_on_both_sides_are_numeric_anything_else_categorical()
 
 
 def test_schema_difference_lists_added_dropped_and_retyped_columns_in_table_order():
-    reference = [{"name": "a", "dtype": "int64", "semantic_type": "NUMERIC"},
-                 {"name": "b", "dtype": "string", "semantic_type": "CATEGORICAL"},
-                 {"name": "c", "dtype": "int64", "semantic_type": "NUMERIC"}]
-    current = [{"name": "c", "dtype": "int64", "semantic_type": "CATEGORICAL"},
-               {"name": "a", "dtype": "float64", "semantic_type": "NUMERIC"},
-               {"name": "d", "dtype": "bool", "semantic_type": "BOOLEAN"}]
+    reference = [
+        {"name": "a", "dtype": "int64", "semantic_type": "NUMERIC"},
+        {"name": "b", "dtype": "string", "semantic_type": "CATEGORICAL"},
+        {"name": "c", "dtype": "int64", "semantic_type": "NUMERIC"},
+    ]
+    current = [
+        {"name": "c", "dtype": "int64", "semantic_type": "CATEGORICAL"},
+        {"name": "a", "dtype": "float64", "semantic_type": "NUMERIC"},
+        {"name": "d", "dtype": "bool", "semantic_type": "BOOLEAN"},
+    ]
     found = schema_difference(reference, current)
     assert found["added"] == [{"name": "d", "dtype": "bool", "semantic_type": "BOOLEAN"}]
     assert found["dropped"] == [{"name": "b", "dtype": "string", "semantic_type": "CATEGORICAL"}]
-    assert [(c["name"], c["reference_dtype"], c["current_dtype"], c["current_semantic_type"])
-            for c in found["type_changed"]] == [("a", "int64", "float64", "NUMERIC"), ("c", "int64", "int64", "CATEGORICAL")]
+    assert [
+        (c["name"], c["reference_dtype"], c["current_dtype"], c["current_semantic_type"]) for c in found["type_changed"]
+    ] == [("a", "int64", "float64", "NUMERIC"), ("c", "int64", "int64", "CATEGORICAL")]
 
 
 def test_times_compare_as_epoch_seconds_and_an_empty_side_is_not_tested(tmp_path):
@@ -38,13 +44,21 @@ def test_times_compare_as_epoch_seconds_and_an_empty_side_is_not_tested(tmp_path
 
     days = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-03-01"))
     pq.write_table(pa.table({"when": pa.array(days[:40]), "gone": pa.array([1.0] * 40)}), tmp_path / "a.parquet")
-    pq.write_table(pa.table({"when": pa.array(days[20:]), "gone": pa.array([None] * 40, pa.float64())}),
-                   tmp_path / "b.parquet")
-    columns = [Planned("when", ColumnKind.NUMERIC, "date", "date", None, None, True),
-               Planned("gone", ColumnKind.NUMERIC, "float64", "float64", None, None, True)]
-    statistics, tests, histograms, sampling = compare_files(reference=tmp_path / "a.parquet", current=tmp_path / "b.parquet",
-                                                            columns=columns, sample_rows=1000, memory_mb=256,
-                                                            scratch_dir=tmp_path / "scratch")
+    pq.write_table(
+        pa.table({"when": pa.array(days[20:]), "gone": pa.array([None] * 40, pa.float64())}), tmp_path / "b.parquet"
+    )
+    columns = [
+        Planned("when", ColumnKind.NUMERIC, "date", "date", None, None, True),
+        Planned("gone", ColumnKind.NUMERIC, "float64", "float64", None, None, True),
+    ]
+    statistics, tests, histograms, sampling = compare_files(
+        reference=tmp_path / "a.parquet",
+        current=tmp_path / "b.parquet",
+        columns=columns,
+        sample_rows=1000,
+        memory_mb=256,
+        scratch_dir=tmp_path / "scratch",
+    )
     seconds = days.astype("datetime64[s]").astype("float64")
     reference, current = statistics["when"]
     assert reference.min == seconds[0] and current.max == seconds[-1] and reference.median == np.median(seconds[:40])

@@ -1,17 +1,18 @@
 """The answer cache through /graphql, in-process and on a real Redis: a repeated chart, rows page and profile are
 served from the cache (shown by removing the files under them: the repeat still answers, a new question does
 not), another user is refused before any cache is read, and deleting the dataset forgets its answers."""
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
 from starlette.testclient import TestClient
 
+from devtools.redis_local import LocalRedis
 from schema.common import raw_id
 from server.app import create_app
-from devtools.redis_local import LocalRedis
 from services import files
 from tests.support.graphql import gql, ingest, register, wait_for_job
 from tests.support.settings import make_settings

@@ -2,6 +2,7 @@
 
 The API tests (test_ingest_detection.py, test_ingest_shapes.py) upload files and read what the job stored;
 these pin the pure decisions underneath, fast enough for every save."""
+
 from __future__ import annotations
 
 import codecs
@@ -9,14 +10,23 @@ import gzip
 
 import pytest
 
-from services.ingest.detect import (count_preamble, detect_decimal, detect_delimiter, detect_dialect, detect_header,
-                                    detect_line_ending, detect_quote_char)
+from services.ingest.detect import (
+    count_preamble,
+    detect_decimal,
+    detect_delimiter,
+    detect_dialect,
+    detect_header,
+    detect_line_ending,
+    detect_quote_char,
+)
 from services.ingest.encoding import detect_encoding
 from services.ingest.sniff import is_gzip
 
 
-@pytest.mark.parametrize(("text", "expected"), [("a;b\n1;2\n3;4\n", ";"), ("a\tb\tc\n1\t2\t3\n", "\t"),
-                                                ("a|b\n1|2\n", "|"), ("a,b,c\n1,2,3\n4,5,6\n", ",")])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("a;b\n1;2\n3;4\n", ";"), ("a\tb\tc\n1\t2\t3\n", "\t"), ("a|b\n1|2\n", "|"), ("a,b,c\n1,2,3\n4,5,6\n", ",")],
+)
 def test_the_delimiter_is_the_one_that_splits_every_row_alike(text, expected):
     assert detect_delimiter(text) == expected
 
@@ -60,7 +70,11 @@ def test_the_whole_dialect_of_a_european_export():
 def test_given_options_win_over_detection():
     dialect = detect_dialect(b"a;b\n1;2\n", delimiter=",", encoding="latin-1", has_header=False)
     assert (dialect.delimiter, dialect.encoding, dialect.has_header, dialect.encoding_confidence) == (
-        ",", "latin-1", False, None)
+        ",",
+        "latin-1",
+        False,
+        None,
+    )
 
 
 def test_encodings_byte_order_marks_and_utf8_are_certain():
@@ -71,7 +85,7 @@ def test_encodings_byte_order_marks_and_utf8_are_certain():
 
 
 def test_cyrillic_text_is_not_read_as_latin():
-    sample = ("город,население\n" + "Москва,13000000\nСанкт-Петербург,5600000\nНовосибирск,1600000\n" * 20)
+    sample = "город,население\n" + "Москва,13000000\nСанкт-Петербург,5600000\nНовосибирск,1600000\n" * 20
     assert detect_encoding(sample.encode("cp1251")).encoding in ("cp1251", "windows-1251")
 
 

@@ -1,5 +1,6 @@
 """exportDataset: an EXPORT job writes a dataset as CSV, Parquet or JSON Lines; its owner (only) downloads the file
 through `Job.output`; refused requests and failed jobs leave nothing behind."""
+
 from __future__ import annotations
 
 import io
@@ -7,15 +8,15 @@ import json
 
 import pyarrow.parquet as pq
 
-from services import files
 from schema.common import raw_id, to_global_id
+from services import files
 from tests.support.graphql import gql, ingest, register, wait_for_job
 
 EXPORT = """mutation($i: ExportDatasetInput!) { exportDataset(input: $i) {
   job { id kind status } errors { code message field } } }"""
 OUTPUT = """query($id: ID!) { job(id: $id) { kind status error
   output { __typename ... on DatasetExport { format rows bytes url } } } }"""
-CSV = "city,temp,when\nOslo,-3.5,2024-01-02\n\"Lyon, FR\",7,2024-01-03\nCairo,,2024-01-04\n"
+CSV = 'city,temp,when\nOslo,-3.5,2024-01-02\n"Lyon, FR",7,2024-01-03\nCairo,,2024-01-04\n'
 
 
 def export(client, token, dataset_id: str, fmt: str | None = None) -> dict:
@@ -91,4 +92,3 @@ def test_a_failed_export_leaves_no_file(client, token, settings):
     assert gql(client, OUTPUT, {"id": job["id"]}, token)["data"]["job"]["output"] is None
     folder = export_folder(settings, dataset["id"])
     assert not folder.exists() or list(folder.iterdir()) == []
-

@@ -1,6 +1,7 @@
 """importDataset against a real HTTPS server on 127.0.0.1 (a self-signed certificate made here, trusted through
 ASSAY_IMPORT_CA_FILE; 127.0.0.1 allowed as a source host, as the pipeline tests do): files arrive and are ingested
 with a live log, and every way a fetch can go wrong fails with its reason and leaves no file behind."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,9 +9,9 @@ import ipaddress
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from cryptography import x509
@@ -34,22 +35,30 @@ ORDERS = b"id,city,amount\n" + b"".join(b"%d,%s,%d.5\n" % (i, [b"Oslo", b"Lima"]
 def self_signed(folder: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
 class Files(BaseHTTPRequestHandler):
     """The paths a test imports from; some misbehave on purpose."""
+
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args: object) -> None:
@@ -118,8 +127,9 @@ def https_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
 @pytest.fixture
 def importer(tmp_path, https_server) -> Iterator[tuple[TestClient, str]]:
     base, cert = https_server
-    settings = make_settings(tmp_path, allowed_source_hosts="127.0.0.1", import_ca_file=str(cert),
-                             upload_stall_seconds=1, max_upload_mb=1)
+    settings = make_settings(
+        tmp_path, allowed_source_hosts="127.0.0.1", import_ca_file=str(cert), upload_stall_seconds=1, max_upload_mb=1
+    )
     with TestClient(create_app(settings)) as client:
         client.settings = settings
         yield client, base
@@ -143,23 +153,35 @@ def test_a_file_imported_by_url_is_ingested_with_a_live_log_and_stays_its_owners
     assert job["status"] == "SUCCEEDED", job
     logs = [entry["message"] for entry in job["logs"]]
     assert any(line.startswith("Redirected to https://127.0.0.1:") for line in logs)
-    assert any(line.startswith(f"Downloading {base}/orders.csv ({len(ORDERS) / 2**20:,.1f} MB announced)") for line in logs)
+    assert any(
+        line.startswith(f"Downloading {base}/orders.csv ({len(ORDERS) / 2**20:,.1f} MB announced)") for line in logs
+    )
     assert any(line.startswith("Downloaded 0.0 MB in") for line in logs)
     assert [stage["stage"] for stage in job["timeline"]][:2] == ["download", "detect"]
     dataset = gql(client, DATASET, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
-    assert dataset == {"status": "READY", "error": None, "rowCount": 2000, "columnCount": 3, "sizeBytes": len(ORDERS),
-                       "fileName": "moved", "name": "Orders"}
+    assert dataset == {
+        "status": "READY",
+        "error": None,
+        "rowCount": 2000,
+        "columnCount": 3,
+        "sizeBytes": len(ORDERS),
+        "fileName": "moved",
+        "name": "Orders",
+    }
     stranger = register(client)["accessToken"]
     assert gql(client, DATASET, {"id": payload["dataset"]["id"]}, stranger)["data"]["dataset"] is None
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("http://127.0.0.1/orders.csv", "Only https:// URLs can be imported"),
-    ("https://10.255.255.1/orders.csv", "a non-public address"),
-    ("ftp://example.com/orders.csv", "must be http:// or https://"),
-    ("http://[::1", "Not a valid URL: Invalid IPv6 URL"),  # found by the fuzz suite: was an INTERNAL error
-    ("https://example.com:99999/orders.csv", "Not a valid URL: Port out of range"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1/orders.csv", "Only https:// URLs can be imported"),
+        ("https://10.255.255.1/orders.csv", "a non-public address"),
+        ("ftp://example.com/orders.csv", "must be http:// or https://"),
+        ("http://[::1", "Not a valid URL: Invalid IPv6 URL"),  # found by the fuzz suite: was an INTERNAL error
+        ("https://example.com:99999/orders.csv", "Not a valid URL: Port out of range"),
+    ],
+)
 def test_urls_refused_before_any_job(importer, url, message):
     client, _ = importer
     token = register(client)["accessToken"]
@@ -170,15 +192,18 @@ def test_urls_refused_before_any_job(importer, url, message):
     assert gql(client, "{ datasets { totalCount } }", token=token)["data"]["datasets"]["totalCount"] == 0
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("/stall.csv", "sent nothing for 1 s"),
-    ("/cut.csv", "was cut off"),
-    ("/big.csv", "larger than the 1 MB limit"),
-    ("/big-unannounced.csv", "larger than the 1 MB limit"),
-    ("/to-private", "10.255.255.1, a non-public address"),
-    ("/to-plain-http", "Only https:// URLs can be imported"),
-    ("/missing.csv", "answered HTTP 404"),
-])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/stall.csv", "sent nothing for 1 s"),
+        ("/cut.csv", "was cut off"),
+        ("/big.csv", "larger than the 1 MB limit"),
+        ("/big-unannounced.csv", "larger than the 1 MB limit"),
+        ("/to-private", "10.255.255.1, a non-public address"),
+        ("/to-plain-http", "Only https:// URLs can be imported"),
+        ("/missing.csv", "answered HTTP 404"),
+    ],
+)
 def test_an_import_that_goes_wrong_says_why_and_leaves_nothing(importer, path, message):
     client, base = importer
     token = register(client)["accessToken"]

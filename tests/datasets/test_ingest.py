@@ -1,4 +1,5 @@
 """Upload and ingest through the real endpoint: messy real-life files read right, bad ones refused clearly."""
+
 from __future__ import annotations
 
 import gzip
@@ -23,12 +24,20 @@ def column_types(dataset: dict) -> dict[str, str]:
 def test_real_looking_csv_is_typed_and_previewed(client, token):
     lines = ["order_id,customer,amount,placed_at,paid,notes"]
     for i in range(1, 121):
-        lines.append(f"{i},{['acme', 'globex', 'initech'][i % 3]},{i * 1.25:.2f},2024-03-{1 + i % 28:02d} 10:{i % 60:02d}:00,"
-                     f"{'true' if i % 2 else 'false'},\"{'a longer free text comment about order number ' + str(i)}\"")
+        lines.append(
+            f"{i},{['acme', 'globex', 'initech'][i % 3]},{i * 1.25:.2f},2024-03-{1 + i % 28:02d} 10:{i % 60:02d}:00,"
+            f'{"true" if i % 2 else "false"},"{"a longer free text comment about order number " + str(i)}"'
+        )
     dataset = ingest(client, token, ("\n".join(lines) + "\n").encode(), "orders.csv")
     assert dataset["status"] == "READY" and dataset["rowCount"] == 120 and dataset["columnCount"] == 6
-    assert column_types(dataset) == {"order_id": "IDENTIFIER", "customer": "CATEGORICAL", "amount": "NUMERIC",
-                                     "placed_at": "DATETIME", "paid": "BOOLEAN", "notes": "TEXT"}
+    assert column_types(dataset) == {
+        "order_id": "IDENTIFIER",
+        "customer": "CATEGORICAL",
+        "amount": "NUMERIC",
+        "placed_at": "DATETIME",
+        "paid": "BOOLEAN",
+        "notes": "TEXT",
+    }
     dtypes = {c["name"]: c["dtype"] for c in dataset["columns"]}
     assert dtypes["amount"] == "float64" and dtypes["order_id"] == "int64" and dtypes["paid"] == "bool"
     assert dataset["rows"]["rows"][0][:3] == [1, "globex", 1.25]
@@ -127,6 +136,7 @@ def test_gzip_upload(client, token):
 def test_parquet_copy_beside_the_original(client, token, settings):
     dataset = ingest(client, token, corpus("tabs.tsv"))
     from schema.common import raw_id
+
     folder = settings.resolved_data_dir / "datasets" / raw_id(dataset["id"], "Dataset")
     assert (folder / "original").read_bytes() == corpus("tabs.tsv")
     assert pq.read_table(folder / "data.parquet").num_rows == 3
@@ -143,7 +153,10 @@ def test_large_file_is_parsed_and_written_in_one_pass(client, token, settings):
     logs = [entry["message"] for entry in dataset["job"]["logs"]]
     assert not any("whole file" in m for m in logs)
     from schema.common import raw_id
-    parquet = pq.ParquetFile(settings.resolved_data_dir / "datasets" / raw_id(dataset["id"], "Dataset") / "data.parquet")
+
+    parquet = pq.ParquetFile(
+        settings.resolved_data_dir / "datasets" / raw_id(dataset["id"], "Dataset") / "data.parquet"
+    )
     assert parquet.metadata.num_rows == rows and parquet.metadata.num_row_groups == 4  # 128k-row groups
     assert str(parquet.schema_arrow.field("when").type).startswith("timestamp")
 
@@ -159,10 +172,13 @@ def test_a_type_that_changes_after_the_first_block_reads_the_whole_file(client, 
     assert any("Reading the whole file at once" in m for m in logs)
 
 
-@pytest.mark.parametrize(("name", "message", "csv"), [
-    ("ragged.csv", "Line 4 has 4 fields where the header has 3", {"onBadLines": "FAIL"}),
-    ("header_only.csv", "header but no data rows", None),
-])
+@pytest.mark.parametrize(
+    ("name", "message", "csv"),
+    [
+        ("ragged.csv", "Line 4 has 4 fields where the header has 3", {"onBadLines": "FAIL"}),
+        ("header_only.csv", "header but no data rows", None),
+    ],
+)
 def test_bad_content_ends_failed_with_reason(client, token, settings, name, message, csv):
     payload = upload(client, token, corpus(name), csv=csv)["data"]["uploadDataset"]
     job = wait_for_job(client, token, payload["job"]["id"])
@@ -170,14 +186,18 @@ def test_bad_content_ends_failed_with_reason(client, token, settings, name, mess
     dataset = gql(client, DATASET, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
     assert dataset["status"] == "FAILED" and message in dataset["error"]
     from schema.common import raw_id
+
     assert not (settings.resolved_data_dir / "datasets" / raw_id(dataset["id"], "Dataset") / "data.parquet").exists()
 
 
-@pytest.mark.parametrize(("name", "code", "hint"), [
-    ("empty.csv", "PARSE_ERROR", "empty"),
-    ("fake.xlsx", "UNSUPPORTED_FILE", "not a workbook"),
-    ("binary.csv", "UNSUPPORTED_FILE", "binary"),
-])
+@pytest.mark.parametrize(
+    ("name", "code", "hint"),
+    [
+        ("empty.csv", "PARSE_ERROR", "empty"),
+        ("fake.xlsx", "UNSUPPORTED_FILE", "not a workbook"),
+        ("binary.csv", "UNSUPPORTED_FILE", "binary"),
+    ],
+)
 def test_refused_uploads_leave_nothing(client, token, settings, name, code, hint):
     payload = upload(client, token, corpus(name), name)["data"]["uploadDataset"]
     assert payload["dataset"] is None and payload["job"] is None
@@ -199,6 +219,7 @@ def test_gzip_bomb_is_refused(tmp_path):
 
     from server.app import create_app
     from tests.support.graphql import register
+
     bomb = gzip.compress(b"a,b\n" + b"1,2\n" * (3 * 1024 * 1024))  # 12 MB of text in a few KB
     with TestClient(create_app(make_settings(tmp_path, max_decompressed_mb=1))) as small:
         token = register(small)["accessToken"]

@@ -1,5 +1,6 @@
 """Ready when the upload is: a real server parses a file while its bytes arrive, and an upload that is
 cut off or grows past the limit leaves nothing behind — sent over a raw socket, paced by the test."""
+
 from __future__ import annotations
 
 import contextlib
@@ -17,7 +18,10 @@ from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 REGISTER = 'mutation($email: String!) { register(input: {email: $email, password: "arrival test pw"}) { accessToken } }'
-UPLOAD = "mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) { dataset { id } job { id } errors " "{ code } } }"
+UPLOAD = (
+    "mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) { dataset { id } job { id } errors "
+    "{ code } } }"
+)
 JOBS = "{ jobs { edges { node { id kind status logs(last: 20) { message } } } } datasets { totalCount } }"
 BOUNDARY = "assayboundary7MA4YWxkTrZu0gW"
 
@@ -25,11 +29,13 @@ BOUNDARY = "assayboundary7MA4YWxkTrZu0gW"
 def multipart(content: bytes, filename: str) -> tuple[bytes, bytes]:
     """(everything up to the file's bytes, what follows them), the way GraphQL multipart clients order parts."""
     operations = json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}})
-    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n"
-            f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n"
-            '{"0": ["variables.input.file"]}\r\n'
-            f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"{filename}\"\r\n"
-            "Content-Type: text/csv\r\n\r\n").encode()
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{operations}\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="map"\r\n\r\n'
+        '{"0": ["variables.input.file"]}\r\n'
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="0"; filename="{filename}"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode()
     return head, f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
@@ -40,11 +46,18 @@ class PacedUpload:
         self.head, self.tail = multipart(content, filename)
         self.content, self.chunked = content, chunked
         self.sock = socket.create_connection(("127.0.0.1", server.port))
-        length = "Transfer-Encoding: chunked" if chunked else \
-            f"Content-Length: {len(self.head) + len(content) + len(self.tail)}"
-        self.sock.sendall((f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                           f"apollo-require-preflight: 1\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
-                           f"{length}\r\n\r\n").encode())
+        length = (
+            "Transfer-Encoding: chunked"
+            if chunked
+            else f"Content-Length: {len(self.head) + len(content) + len(self.tail)}"
+        )
+        self.sock.sendall(
+            (
+                f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                f"apollo-require-preflight: 1\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+                f"{length}\r\n\r\n"
+            ).encode()
+        )
         self.send(self.head)
 
     def send(self, data: bytes) -> None:
@@ -52,7 +65,7 @@ class PacedUpload:
 
     def send_content(self, start: int, stop: int, piece: int = 1 << 20, pause: float = 0.0) -> None:
         for offset in range(start, stop, piece):
-            self.send(self.content[offset:min(offset + piece, stop)])
+            self.send(self.content[offset : min(offset + piece, stop)])
             time.sleep(pause)
 
     def finish(self) -> tuple[int, dict]:
@@ -79,8 +92,10 @@ class PacedUpload:
 
 
 def rows(count: int) -> bytes:
-    return ("id,name,amount,day\n" + "".join(f"{i},name {i % 97},{i * 0.25},2024-01-{1 + i % 28:02d}\n"
-                                             for i in range(count))).encode()
+    return (
+        "id,name,amount,day\n"
+        + "".join(f"{i},name {i % 97},{i * 0.25},2024-01-{1 + i % 28:02d}\n" for i in range(count))
+    ).encode()
 
 
 def poll(server: LiveServer, token: str, until, timeout: float = 30) -> dict:
@@ -121,8 +136,14 @@ def test_the_job_parses_while_the_bytes_arrive_and_is_ready_soon_after_the_last(
     content = gzip.compress(content, 1) if compress else content
     upload = PacedUpload(server, token, content, "live.csv.gz" if compress else "live.csv")
     upload.send_content(0, len(content) * 3 // 4, pause=0.05)
-    running = poll(server, token, lambda s: any(e["node"]["status"] == "RUNNING" and any(
-        "as it arrives" in entry["message"] for entry in e["node"]["logs"]) for e in s["jobs"]["edges"]))
+    running = poll(
+        server,
+        token,
+        lambda s: any(
+            e["node"]["status"] == "RUNNING" and any("as it arrives" in entry["message"] for entry in e["node"]["logs"])
+            for e in s["jobs"]["edges"]
+        ),
+    )
     job = running["jobs"]["edges"][0]["node"]
     upload.send_content(len(content) * 3 // 4, len(content))
     last_byte = time.monotonic()
@@ -131,15 +152,24 @@ def test_the_job_parses_while_the_bytes_arrive_and_is_ready_soon_after_the_last(
     done = server.wait_for(token, job["id"], ("SUCCEEDED", "FAILED"))
     assert done["status"] == "SUCCEEDED", done
     assert time.monotonic() - last_byte < 10  # (the benchmark measures the real figure)
-    dataset = server.gql('query($id: ID!) { dataset(id: $id) { rowCount sizeBytes status } }',
-                         {"id": body["data"]["uploadDataset"]["dataset"]["id"]}, token)["data"]["dataset"]
+    dataset = server.gql(
+        "query($id: ID!) { dataset(id: $id) { rowCount sizeBytes status } }",
+        {"id": body["data"]["uploadDataset"]["dataset"]["id"]},
+        token,
+    )["data"]["dataset"]
     assert dataset == {"rowCount": 800_000, "sizeBytes": float(len(content)), "status": "READY"}
     assert any("The upload ended" in entry["message"] for entry in done["logs"])
 
 
 def _nothing_left(server: LiveServer, token: str, data_dir: Path, folders_before: set[str]) -> None:
-    state = poll(server, token, lambda s: s["datasets"]["totalCount"] == 0 and not any(
-        e["node"]["status"] in ("QUEUED", "RUNNING") for e in s["jobs"]["edges"]))
+    state = poll(
+        server,
+        token,
+        lambda s: (
+            s["datasets"]["totalCount"] == 0
+            and not any(e["node"]["status"] in ("QUEUED", "RUNNING") for e in s["jobs"]["edges"])
+        ),
+    )
     assert state["datasets"]["totalCount"] == 0
     assert dataset_folders(data_dir) == folders_before
     assert not list((data_dir / "uploads").glob("*"))

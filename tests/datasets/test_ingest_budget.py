@@ -5,6 +5,7 @@ the budget) is dropped and the types are judged from the Parquet copy; a column 
 after the first 16 MB chunk makes the small budget take a first pass to widen its type, where the
 large one reads the file whole. Both must land on the same columns, types and values.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -14,11 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import pytest
 from starlette.testclient import TestClient
 
 from schema.common import raw_id
-import pytest
-
 from server.app import create_app
 from services import files
 from services.ingest.parquet import ROW_GROUP_SIZE
@@ -39,15 +39,17 @@ def mixed_csv() -> bytes:
     late[200_000:] = rng.normal(size=ROWS - 200_000).round(3)
     whole = rng.integers(0, 1000, ROWS).astype(object)
     whole[-5:] = [0.5, 1.5, 2.5, 3.5, 4.5]
-    table = pa.table({
-        "order_id": np.arange(1, ROWS + 1),
-        "city": rng.choice(["Oslo", "Lima", "Pune", "Kyiv", "Nice"], ROWS),
-        "amount": rng.normal(100, 15, ROWS).round(2),
-        "placed_on": [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(ROWS)],
-        "note": [f"free text about order {i} with several words in it" for i in range(ROWS)],
-        "late": pa.array(late.tolist(), pa.float64()),
-        "count": pa.array(whole.tolist(), pa.float64()),
-    })
+    table = pa.table(
+        {
+            "order_id": np.arange(1, ROWS + 1),
+            "city": rng.choice(["Oslo", "Lima", "Pune", "Kyiv", "Nice"], ROWS),
+            "amount": rng.normal(100, 15, ROWS).round(2),
+            "placed_on": [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(ROWS)],
+            "note": [f"free text about order {i} with several words in it" for i in range(ROWS)],
+            "late": pa.array(late.tolist(), pa.float64()),
+            "count": pa.array(whole.tolist(), pa.float64()),
+        }
+    )
     out = io.BytesIO()
     pacsv.write_csv(table, out)
     return out.getvalue().replace(b'"', b"")  # (write_csv writes whole floats as "12": integers until the end)

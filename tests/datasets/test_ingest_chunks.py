@@ -3,6 +3,7 @@
 The service is driven directly on real files with small chunks (so a few KB make many chunks),
 and once through the endpoint with a file bigger than one 16 MB chunk.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -14,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from services.errors import ServiceError
-from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.ingest.chunks import NotSplittable, check_quotes
+from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.ingest.stream import NotStreamable, parse_and_write
 from tests.support.graphql import gql, ingest
 
@@ -26,8 +27,9 @@ def read_both(tmp_path: Path, content: bytes, chunk_bytes: int = 2048) -> tuple[
     source = tmp_path / "source.csv"
     source.write_bytes(content)
     dialect = detect_file_dialect(source, options={})
-    table, how = parse_and_write(source, dialect, tmp_path / "out.parquet", max_decompressed=LIMIT,
-                                 chunk_bytes=chunk_bytes)
+    table, how = parse_and_write(
+        source, dialect, tmp_path / "out.parquet", max_decompressed=LIMIT, chunk_bytes=chunk_bytes
+    )
     assert pq.read_table(tmp_path / "out.parquet").num_rows == table.num_rows
     return table, how, read_with_dialect(source, dialect, max_decompressed=LIMIT)
 
@@ -36,7 +38,7 @@ def messy_rows(count: int, seed: int = 1) -> str:
     rng = random.Random(seed)
     lines = []
     for i in range(count):
-        label = rng.choice(['plain', '"quoted, with comma"', '"say ""hi"""', '""', "", "NA"])
+        label = rng.choice(["plain", '"quoted, with comma"', '"say ""hi"""', '""', "", "NA"])
         lines.append(f"{i},{rng.random():.6f},{label},{1 + i % 28:02d}/03/2024,{'true' if i % 3 else 'false'}\n")
     return "id,value,label,day,flag\n" + "".join(lines)
 
@@ -66,7 +68,8 @@ def test_cp1252_and_bom_files_split_too(tmp_path):
 
 def test_semicolons_decimal_commas_a_preamble_and_no_header(tmp_path):
     body = "# exported 2024-05-01\n\nitem;price;when\n" + "".join(
-        f"{i};{i},5;{1 + i % 28:02d}.01.2024\n" for i in range(3000))
+        f"{i};{i},5;{1 + i % 28:02d}.01.2024\n" for i in range(3000)
+    )
     table, how, whole = read_both(tmp_path, body.encode())
     assert how.startswith("in ") and table.equals(whole)
     assert table.column_names == ["item", "price", "when"] and table.column("price")[3].as_py() == 3.5
@@ -86,8 +89,13 @@ def test_a_gzip_bomb_is_refused_by_the_chunked_reader_too(tmp_path):
     source = tmp_path / "bomb.csv.gz"
     source.write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 1_000_000))
     with pytest.raises(ServiceError) as refused:
-        parse_and_write(source, detect_file_dialect(source, options={}), tmp_path / "out.parquet",
-                        max_decompressed=100_000, chunk_bytes=2048)
+        parse_and_write(
+            source,
+            detect_file_dialect(source, options={}),
+            tmp_path / "out.parquet",
+            max_decompressed=100_000,
+            chunk_bytes=2048,
+        )
     assert refused.value.code == "PAYLOAD_TOO_LARGE"
 
 
@@ -112,8 +120,13 @@ def test_a_type_that_changes_in_a_later_chunk_goes_to_the_whole_file_reader(tmp_
     source = tmp_path / "codes.csv"
     source.write_bytes(body.encode())
     with pytest.raises(NotStreamable):
-        parse_and_write(source, detect_file_dialect(source, options={}), tmp_path / "out.parquet",
-                        max_decompressed=LIMIT, chunk_bytes=2048)
+        parse_and_write(
+            source,
+            detect_file_dialect(source, options={}),
+            tmp_path / "out.parquet",
+            max_decompressed=LIMIT,
+            chunk_bytes=2048,
+        )
 
 
 def test_a_ragged_row_in_a_later_chunk_is_placed_by_its_line_in_the_file(tmp_path):
@@ -121,23 +134,27 @@ def test_a_ragged_row_in_a_later_chunk_is_placed_by_its_line_in_the_file(tmp_pat
     source = tmp_path / "ragged.csv"
     source.write_bytes(body.encode())
     dialect = detect_file_dialect(source, options={})
-    for read in (lambda: parse_and_write(source, dialect, tmp_path / "out.parquet", max_decompressed=LIMIT,
-                                         chunk_bytes=2048),
-                 lambda: read_with_dialect(source, dialect, max_decompressed=LIMIT)):
+    for read in (
+        lambda: parse_and_write(source, dialect, tmp_path / "out.parquet", max_decompressed=LIMIT, chunk_bytes=2048),
+        lambda: read_with_dialect(source, dialect, max_decompressed=LIMIT),
+    ):
         with pytest.raises(ServiceError) as explained:  # strict when no policy is given
             read()
         assert explained.value.message == "Line 3002 has 4 fields where the header has 3"
 
 
-@pytest.mark.parametrize(("chunk", "splittable"), [
-    (b'1,"a",2\n', True),
-    (b'1,"a ""b"" c",2\n"x",""\n', True),          # doubled quotes, an empty quoted field, a quote at the start
-    (b'1,"a\nb",2\n', True),                        # a line break inside a closed quoted field
-    (b'1,"a\n', False),                             # the cut fell inside a quoted field
-    (b'1,5" screen,2\n3,"x",4\n', False),           # stray quote inside an unquoted field
-    (b'1,"a"b,2\n', False),                         # text after a closing quote
-    (b'1, "a",2\n', False),                         # a space before the quote: pyarrow reads it as text
-])
+@pytest.mark.parametrize(
+    ("chunk", "splittable"),
+    [
+        (b'1,"a",2\n', True),
+        (b'1,"a ""b"" c",2\n"x",""\n', True),  # doubled quotes, an empty quoted field, a quote at the start
+        (b'1,"a\nb",2\n', True),  # a line break inside a closed quoted field
+        (b'1,"a\n', False),  # the cut fell inside a quoted field
+        (b'1,5" screen,2\n3,"x",4\n', False),  # stray quote inside an unquoted field
+        (b'1,"a"b,2\n', False),  # text after a closing quote
+        (b'1, "a",2\n', False),  # a space before the quote: pyarrow reads it as text
+    ],
+)
 def test_quote_proof(chunk, splittable):
     if splittable:
         check_quotes(chunk, b"\n", b",")
@@ -150,15 +167,20 @@ def test_an_upload_bigger_than_one_chunk_through_the_endpoint(client, token):
     """~24 MB: two 16 MB chunks parsed in parallel; rows on both sides of the cut come back intact."""
     rows = 300_000
     body = "id,name,amount,when,comment\n" + "".join(
-        f'{i},"name {i}",{i * 0.25},2024-01-{1 + i % 28:02d},"he said ""{i}"", twice"\n' for i in range(rows))
+        f'{i},"name {i}",{i * 0.25},2024-01-{1 + i % 28:02d},"he said ""{i}"", twice"\n' for i in range(rows)
+    )
     assert len(body) > 16 << 20
     dataset = ingest(client, token, body.encode(), "big.csv")
     assert dataset["status"] == "READY" and dataset["rowCount"] == rows
     logs = [entry["message"] for entry in dataset["job"]["logs"]]
     assert any("in 2 chunks on 2 threads" in m for m in logs), logs
     cut_row = (16 << 20) // (len(body) // rows)  # near the first chunk's end
-    page = gql(client, """query($id: ID!, $offset: Int!) { dataset(id: $id) { rows(offset: $offset, limit: 400) { rows } } }""",
-               {"id": dataset["id"], "offset": cut_row - 200}, token)["data"]["dataset"]["rows"]["rows"]
+    page = gql(
+        client,
+        """query($id: ID!, $offset: Int!) { dataset(id: $id) { rows(offset: $offset, limit: 400) { rows } } }""",
+        {"id": dataset["id"], "offset": cut_row - 200},
+        token,
+    )["data"]["dataset"]["rows"]["rows"]
     for offset, row in enumerate(page):
         i = cut_row - 200 + offset
         assert row[0] == i and row[1] == f"name {i}" and row[2] == i * 0.25 and row[4] == f'he said "{i}", twice'

@@ -1,5 +1,6 @@
 """Detection a new user relies on without knowing it: the text's encoding (said out loud when unsure), a
 metadata line above headerless data, and tiny ragged files whose delimiter is not in doubt."""
+
 from __future__ import annotations
 
 import csv
@@ -18,8 +19,13 @@ DATASET = """query($id: ID!) { dataset(id: $id) { status error rowCount columnCo
            rejectedLines rejects { line text reason } }
   rows(offset: 0, limit: 10) { columns rows } } }"""
 # Python's names for what charset-normalizer may report: a superset of the encoding reads the same bytes.
-SAME_TEXT = {"shift_jis": {"shift_jis", "cp932"}, "euc_kr": {"euc_kr", "cp949"}, "gb18030": {"gb18030"},
-             "cp1251": {"cp1251"}, "koi8_r": {"koi8-r"}}
+SAME_TEXT = {
+    "shift_jis": {"shift_jis", "cp932"},
+    "euc_kr": {"euc_kr", "cp949"},
+    "gb18030": {"gb18030"},
+    "cp1251": {"cp1251"},
+    "koi8_r": {"koi8-r"},
+}
 
 
 def load(client, token, content: bytes, expect: str = "SUCCEEDED", **kwargs) -> dict:
@@ -92,8 +98,9 @@ def test_csvkit_bad_csv_pads_the_short_line_and_rejects_the_long_one(client, tok
     assert dataset["rows"]["rows"] == [[None, "I'm too short!", None], [0, "mixed types.... uh oh", 17]]
     info = dataset["ingest"]
     assert (info["paddedLines"], info["trimmedLines"], info["rejectedLines"]) == (1, 0, 1)
-    assert info["rejects"] == [{"line": 2, "text": "1,27,,\"I'm too long!\"",
-                                "reason": "4 fields where the header has 3"}]
+    assert info["rejects"] == [
+        {"line": 2, "text": '1,27,,"I\'m too long!"', "reason": "4 fields where the header has 3"}
+    ]
 
 
 def test_csvkit_extra_header_pads_the_data_line(client, token):

@@ -3,14 +3,15 @@ and a disk that fills during ingest fails the job saying so, leaving no partial 
 
 Mounting needs root (as in the CI container); elsewhere these tests skip.
 """
+
 from __future__ import annotations
 
 import gzip
 import json
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -26,8 +27,9 @@ DATASETS = "query { datasets { totalCount edges { node { status error } } } }"
 
 def small_disk(folder: Path, size_mb: int) -> Path:
     folder.mkdir(parents=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)],
-                             capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip("mounting a tmpfs needs root")
     return folder
@@ -40,6 +42,7 @@ def disk_of(tmp_path):
     def make(size_mb: int) -> Path:
         mounts.append(small_disk(tmp_path / "data", size_mb))
         return mounts[-1]
+
     yield make
     for folder in mounts:
         subprocess.run(["umount", "-l", str(folder)], check=False)
@@ -83,7 +86,9 @@ def test_a_disk_filling_during_ingest_fails_the_job_and_removes_what_it_wrote(tm
         dataset = gql(client, DATASETS, token=token)["data"]["datasets"]["edges"][0]["node"]
         assert dataset["status"] == "FAILED" and "disk filled up" in dataset["error"]
         left = sorted(p.name for p in (data_dir / "datasets").rglob("*") if p.is_file())
-        assert set(left) <= {"original", "upload.state"} and "original" in left, left  # no Parquet copy, no partial file
+        assert set(left) <= {"original", "upload.state"} and "original" in left, (
+            left
+        )  # no Parquet copy, no partial file
 
 
 def test_a_chunked_upload_that_fills_the_disk_is_refused_and_leaves_nothing(tmp_path, disk_of):
@@ -93,11 +98,13 @@ def test_a_chunked_upload_that_fills_the_disk_is_refused_and_leaves_nothing(tmp_
     operations = json.dumps({"query": UPLOAD_DOCUMENT, "variables": {"input": {"file": None}}})
 
     def body() -> Iterator[bytes]:  # no Content-Length: the free-disk check cannot happen up front
-        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n"
-               f"--{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n"
-               '{"0": ["variables.input.file"]}\r\n'
-               f"--{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"big.csv\"\r\n"
-               "Content-Type: text/csv\r\n\r\n").encode()
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{operations}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="map"\r\n\r\n'
+            '{"0": ["variables.input.file"]}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="0"; filename="big.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
         yield b"a,b\n"
         for _ in range(80):
             yield b"1,2\n" * 25_000  # 8 MB in all, on a 3 MB disk
@@ -105,9 +112,15 @@ def test_a_chunked_upload_that_fills_the_disk_is_refused_and_leaves_nothing(tmp_
 
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
-        response = client.post("/graphql", content=body(), headers={
-            "authorization": f"Bearer {token}", "apollo-require-preflight": "1",
-            "content-type": f"multipart/form-data; boundary={boundary}"})
+        response = client.post(
+            "/graphql",
+            content=body(),
+            headers={
+                "authorization": f"Bearer {token}",
+                "apollo-require-preflight": "1",
+                "content-type": f"multipart/form-data; boundary={boundary}",
+            },
+        )
         assert response.status_code == 507, response.text
         error = response.json()["errors"][0]
         assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE" and "The disk filled up" in error["message"]
@@ -115,6 +128,9 @@ def test_a_chunked_upload_that_fills_the_disk_is_refused_and_leaves_nothing(tmp_
         while gql(client, DATASETS, token=token)["data"]["datasets"]["totalCount"] and time.monotonic() < deadline:
             time.sleep(0.2)
         assert gql(client, DATASETS, token=token)["data"]["datasets"]["totalCount"] == 0
-        stored = [p for p in data_dir.rglob("*") if p.is_file() and p.suffix in ("", ".part", ".parquet")
-                  and p.parent.name != data_dir.name]
+        stored = [
+            p
+            for p in data_dir.rglob("*")
+            if p.is_file() and p.suffix in ("", ".part", ".parquet") and p.parent.name != data_dir.name
+        ]
         assert stored == [], stored

@@ -4,6 +4,7 @@ No server, no worker process, no HTTP: the tier between the unit tests of pure l
 (docs/testing.md). A body is a function of a JobContext, so a test gives it one that records what it
 sends and calls it on a real file in a data dir, then hands its result to the hook the engine would call.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,18 +29,35 @@ from services.storage.tables import Dataset, Job, User
 from tests.support.settings import make_settings
 
 # Semicolons and decimal commas, as a European spreadsheet exports them: the body has to detect both.
-ROWS = [("Oslo", "-3,5", 1, 10), ("Rome", "14,25", 2, 12), ("Lima", "19,0", 3, 7), ("Oslo", "-1,75", 4, 10),
-        ("Rome", "15,5", 5, 11), ("Lima", "20,25", 6, 9)]
+ROWS = [
+    ("Oslo", "-3,5", 1, 10),
+    ("Rome", "14,25", 2, 12),
+    ("Lima", "19,0", 3, 7),
+    ("Oslo", "-1,75", 4, 10),
+    ("Rome", "15,5", 5, 11),
+    ("Lima", "20,25", 6, 9),
+]
 TABLE = "city;temp;day;visits\n" + "".join(f"{c};{t};{d:02d}.02.2024;{v}\n" for c, t, d, v in ROWS)
 
 
 def body_context(data_dir: Path, dataset_id: str, sent: list[tuple], **params: Any) -> JobContext:
-    base = {"dataset_id": dataset_id, "data_dir": str(data_dir), "csv_options": {},
-            "max_decompressed_bytes": 100 * 2**20, "max_sheet_rows": 1000}
+    base = {
+        "dataset_id": dataset_id,
+        "data_dir": str(data_dir),
+        "csv_options": {},
+        "max_decompressed_bytes": 100 * 2**20,
+        "max_sheet_rows": 1000,
+    }
     scratch = data_dir / "scratch"
     scratch.mkdir(parents=True, exist_ok=True)
-    return JobContext(job_id="in-process", params=base | params, send=sent.append, is_cancelled=lambda: False,
-                      memory_mb=512, scratch_dir=scratch)
+    return JobContext(
+        job_id="in-process",
+        params=base | params,
+        send=sent.append,
+        is_cancelled=lambda: False,
+        memory_mb=512,
+        scratch_dir=scratch,
+    )
 
 
 def stored_upload(data_dir: Path, dataset_id: str, content: bytes) -> None:
@@ -101,9 +119,14 @@ async def _ingest_end_on_database(url: str, data_dir: Path, result: dict | None,
             dataset = Dataset(owner_id=owner.id, name="t", file_name="t.csv", status=DatasetStatus.INGESTING)
             session.add(dataset)
             await session.flush()
-            job = Job(owner_id=owner.id, kind="INGEST", dataset_id=dataset.id, error=error,
-                      status="SUCCEEDED" if result else "FAILED",
-                      params={"dataset_id": dataset.id, "data_dir": str(data_dir)})
+            job = Job(
+                owner_id=owner.id,
+                kind="INGEST",
+                dataset_id=dataset.id,
+                error=error,
+                status="SUCCEEDED" if result else "FAILED",
+                params={"dataset_id": dataset.id, "data_dir": str(data_dir)},
+            )
             session.add(job)
             await session.flush()
             await (on_ingest_success(session, job, result) if result else on_ingest_failure(session, job, None))

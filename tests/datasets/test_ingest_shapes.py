@@ -1,5 +1,6 @@
 """Real-world file shapes, each made here: year headers, single quotes, ragged lines, misfit preambles,
 stray NULs, one-line numbers, workbooks and Parquet — through the upload endpoint, as a user meets them."""
+
 from __future__ import annotations
 
 import csv
@@ -39,8 +40,14 @@ def test_a_wide_table_with_year_columns_has_its_header_detected(client, token):
         lines.append(f"Land {i},L{i:02d},GDP (current US$),NY.GDP.MKTP.CD," + ",".join(values))
     dataset = ingest(client, token, ("\n".join(lines) + "\n").encode(), "wb.csv")
     assert dataset["ingest"]["hasHeader"] is True and dataset["rowCount"] == 30
-    assert dataset["rows"]["columns"][:6] == ["Country Name", "Country Code", "Indicator Name", "Indicator Code",
-                                              "1960", "1961"]
+    assert dataset["rows"]["columns"][:6] == [
+        "Country Name",
+        "Country Code",
+        "Indicator Name",
+        "Indicator Code",
+        "1960",
+        "1961",
+    ]
     assert dataset["rows"]["rows"][0][0] == "Land 0"
     assert {c["name"]: c["dtype"] for c in dataset["columns"]}["2013"] == "float64"
 
@@ -51,22 +58,25 @@ def test_headerless_rows_of_text_and_numbers_stay_data(client, token):
 
 
 def test_single_quoted_fields_lose_their_quotes(client, token):
-    body = "'popul'\t'TVnews'\t'vote'\n" + "".join(f"'{i * 10}'\t'{i % 7}'\t'{'yes' if i % 2 else 'no'}'\n"
-                                                    for i in range(40))
+    body = "'popul'\t'TVnews'\t'vote'\n" + "".join(
+        f"'{i * 10}'\t'{i % 7}'\t'{'yes' if i % 2 else 'no'}'\n" for i in range(40)
+    )
     dataset = ingest(client, token, body.encode(), "tv.tsv")
     assert dataset["ingest"]["quoteChar"] == "'" and dataset["ingest"]["delimiter"] == "\t"
     assert dataset["rows"]["columns"] == ["popul", "TVnews", "vote"]
     assert dataset["rows"]["rows"][1] == [10, 1, True]  # yes/no reads as boolean
 
 
-RAGGED = (b"a,b,c\n"
-          b"1,2,3\n"
-          b"4,5\n"              # short: padded
-          b"6,7,8,,\n"          # empty extras: trimmed
-          b"9,x,y,z\n"          # an unquoted comma: rejected
-          b"10,11,12\n"
-          b"13\n"               # short: padded
-          b"14,15,16\n") + b"".join(b"%d,%d,%d\n" % (i, i, i) for i in range(20, 30))
+RAGGED = (
+    b"a,b,c\n"
+    b"1,2,3\n"
+    b"4,5\n"  # short: padded
+    b"6,7,8,,\n"  # empty extras: trimmed
+    b"9,x,y,z\n"  # an unquoted comma: rejected
+    b"10,11,12\n"
+    b"13\n"  # short: padded
+    b"14,15,16\n"
+) + b"".join(b"%d,%d,%d\n" % (i, i, i) for i in range(20, 30))
 
 
 def test_ragged_lines_are_padded_trimmed_or_rejected_and_kept(client, token, settings):
@@ -75,23 +85,40 @@ def test_ragged_lines_are_padded_trimmed_or_rejected_and_kept(client, token, set
     assert (info["paddedLines"], info["trimmedLines"], info["rejectedLines"]) == (2, 1, 1)
     assert info["rejects"] == [{"line": 5, "text": "9,x,y,z", "reason": "4 fields where the header has 3"}]
     assert dataset["rowCount"] == 16
-    assert dataset["rows"]["rows"][:7] == [[1, 2, 3], [4, 5, None], [6, 7, 8], [10, 11, 12], [13, None, None],
-                                           [14, 15, 16], [20, 20, 20]]
-    assert any("2 short line(s) padded with nulls" in m and "1 line(s) rejected (first: line 5" in m
-               for m in logs(dataset)), logs(dataset)
-    url = gql(client, 'query($id: ID!) { dataset(id: $id) { downloadUrl(format: REJECTS) } }', {"id": dataset["id"]},
-              token)["data"]["dataset"]["downloadUrl"]
+    assert dataset["rows"]["rows"][:7] == [
+        [1, 2, 3],
+        [4, 5, None],
+        [6, 7, 8],
+        [10, 11, 12],
+        [13, None, None],
+        [14, 15, 16],
+        [20, 20, 20],
+    ]
+    assert any(
+        "2 short line(s) padded with nulls" in m and "1 line(s) rejected (first: line 5" in m for m in logs(dataset)
+    ), logs(dataset)
+    url = gql(
+        client, "query($id: ID!) { dataset(id: $id) { downloadUrl(format: REJECTS) } }", {"id": dataset["id"]}, token
+    )["data"]["dataset"]["downloadUrl"]
     rows = list(csv.reader(io.StringIO(client.get(url).text)))
     assert rows == [["line", "reason", "text"], ["5", "4 fields where the header has 3", "9,x,y,z"]]
 
 
 def test_ragged_lines_raise_profile_alerts(client, token):
     dataset = ingest(client, token, RAGGED, "ragged.csv")
-    job = gql(client, 'mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code } } }',
-              {"id": dataset["id"]}, token)["data"]["profileDataset"]["job"]
+    job = gql(
+        client,
+        "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code } } }",
+        {"id": dataset["id"]},
+        token,
+    )["data"]["profileDataset"]["job"]
     assert wait_for_job(client, token, job["id"])["status"] == "SUCCEEDED"
-    alerts = gql(client, 'query($id: ID!) { dataset(id: $id) { profile { alerts { kind message } } } }',
-                 {"id": dataset["id"]}, token)["data"]["dataset"]["profile"]["alerts"]
+    alerts = gql(
+        client,
+        "query($id: ID!) { dataset(id: $id) { profile { alerts { kind message } } } }",
+        {"id": dataset["id"]},
+        token,
+    )["data"]["dataset"]["profile"]["alerts"]
     kinds = {a["kind"]: a["message"] for a in alerts}
     assert "1 line(s)" in kinds["REJECTED_LINES"] and "2 short line(s)" in kinds["PADDED_LINES"]
 
@@ -121,6 +148,7 @@ def test_ragged_lines_in_later_chunks_and_in_the_serial_reader(tmp_path, client,
     from services.ingest.parse import detect_file_dialect
     from services.ingest.ragged import PAD, RaggedLines
     from services.ingest.stream import parse_and_write
+
     rows = 3000
     body = ["id,name,value\n"] + [f"{i},n{i},{i * 0.5}\n" for i in range(rows)]
     body[2001] = "2000,short\n"  # (body[0] is the header: data row k is line k + 2)
@@ -129,13 +157,16 @@ def test_ragged_lines_in_later_chunks_and_in_the_serial_reader(tmp_path, client,
     source.write_text("".join(body))
     dialect = detect_file_dialect(source, options={})
     ragged = RaggedLines(PAD, dialect.delimiter, dialect.quote_char, dialect.encoding)
-    table, how = parse_and_write(source, dialect, tmp_path / "out.parquet", max_decompressed=10**10, ragged=ragged,
-                                 chunk_bytes=2048)
+    table, how = parse_and_write(
+        source, dialect, tmp_path / "out.parquet", max_decompressed=10**10, ragged=ragged, chunk_bytes=2048
+    )
     assert how.startswith("in ") and int(how.split()[1]) > 20, how
     assert (ragged.padded, len(ragged.rejects)) == (1, 1) and ragged.rejects[0].line == 2003
     assert table.num_rows == rows - 1
-    assert table.slice(1999, 2).to_pylist() == [{"id": 1999, "name": "n1999", "value": 999.5},
-                                                {"id": 2000, "name": "short", "value": None}]
+    assert table.slice(1999, 2).to_pylist() == [
+        {"id": 1999, "name": "n1999", "value": 999.5},
+        {"id": 2000, "name": "short", "value": None},
+    ]
 
     serial = ingest(client, token, b'id,note,n\n1,"two\nlines",3\n4,five\n6,"x",7,8\n9,"y",10\n', "notes.csv")
     info = serial["ingest"]
@@ -146,8 +177,12 @@ def test_ragged_lines_in_later_chunks_and_in_the_serial_reader(tmp_path, client,
 
 def test_a_preamble_line_with_another_field_count_is_skipped_and_reported(client, token):
     header = ",".join(f"feature_{i}" for i in range(30)) + ",target"
-    body = "569,30,malignant,benign\n" + header + "\n" + "".join(
-        ",".join(f"{(i + 1) * (j + 1) * 0.5}" for j in range(30)) + f",{i % 2}\n" for i in range(40))
+    body = (
+        "569,30,malignant,benign\n"
+        + header
+        + "\n"
+        + "".join(",".join(f"{(i + 1) * (j + 1) * 0.5}" for j in range(30)) + f",{i % 2}\n" for i in range(40))
+    )
     dataset = ingest(client, token, body.encode(), "cancer.csv")
     assert dataset["ingest"]["skippedLines"] == 1 and dataset["columnCount"] == 31 and dataset["rowCount"] == 40
     assert dataset["rows"]["columns"][0] == "feature_0" and dataset["ingest"]["rejectedLines"] == 0
@@ -179,6 +214,7 @@ def test_a_one_line_file_of_numbers_is_data(client, token, content):
 
 def xlsx_bytes(sheets: dict[str, list[list]]) -> bytes:
     import openpyxl
+
     workbook = openpyxl.Workbook()
     workbook.remove(workbook.active)
     for name, rows in sheets.items():
@@ -191,7 +227,8 @@ def xlsx_bytes(sheets: dict[str, list[list]]) -> bytes:
 
 
 SALES = [["region", "units", "price", "day", "paid"]] + [
-    [["north", "south", "east"][i % 3], i, i * 1.5, dt.datetime(2024, 1, 1 + i % 28), i % 2 == 0] for i in range(30)]
+    [["north", "south", "east"][i % 3], i, i * 1.5, dt.datetime(2024, 1, 1 + i % 28), i % 2 == 0] for i in range(30)
+]
 
 
 def test_an_xlsx_workbook_is_read_from_its_first_sheet_or_the_one_chosen(client, token, settings):
@@ -220,6 +257,7 @@ def test_xls_and_ods_workbooks(client, token):
     from odf.opendocument import OpenDocumentSpreadsheet
     from odf.table import Table, TableCell, TableRow
     from odf.text import P
+
     rows = [["city", "people"]] + [[f"town {i}", i * 100] for i in range(1, 21)]
     book = xlwt.Workbook()
     sheet = book.add_sheet("Towns")
@@ -236,7 +274,9 @@ def test_xls_and_ods_workbooks(client, token):
     for row in rows:
         line = TableRow()
         for value in row:
-            cell = (TableCell(valuetype="float", value=value) if isinstance(value, int) else TableCell(valuetype="string"))
+            cell = (
+                TableCell(valuetype="float", value=value) if isinstance(value, int) else TableCell(valuetype="string")
+            )
             cell.addElement(P(text=str(value)))
             line.addElement(cell)
         table.addElement(line)
@@ -249,8 +289,13 @@ def test_xls_and_ods_workbooks(client, token):
 
 
 def test_parquet_is_read_with_its_types(client, token):
-    table = pa.table({"id": pa.array(range(100), pa.int32()), "label": pa.array([f"l{i % 4}" for i in range(100)]).
-                      dictionary_encode(), "when": pa.array([dt.datetime(2024, 1, 1)] * 100, pa.timestamp("ms"))})
+    table = pa.table(
+        {
+            "id": pa.array(range(100), pa.int32()),
+            "label": pa.array([f"l{i % 4}" for i in range(100)]).dictionary_encode(),
+            "when": pa.array([dt.datetime(2024, 1, 1)] * 100, pa.timestamp("ms")),
+        }
+    )
     out = io.BytesIO()
     pq.write_table(table, out)
     dataset = ingest(client, token, out.getvalue(), "export.parquet")
@@ -269,6 +314,7 @@ def _failed_leaving_nothing(client, token, settings, content: bytes, name: str) 
 
 def test_a_password_protected_workbook_gets_a_clear_error(client, token, settings):
     from msoffcrypto.format.ooxml import OOXMLFile
+
     encrypted = io.BytesIO()
     OOXMLFile(io.BytesIO(xlsx_bytes({"Sales": SALES}))).encrypt("secret", encrypted)
     error = _failed_leaving_nothing(client, token, settings, encrypted.getvalue(), "locked.xlsx")
@@ -279,6 +325,7 @@ def test_a_workbook_zip_bomb_and_a_sheet_over_the_row_limit_are_refused_but_not_
     from starlette.testclient import TestClient
 
     from server.app import create_app
+
     settings = make_settings(tmp_path, max_decompressed_mb=1, max_sheet_rows=50)
     with TestClient(create_app(settings)) as small:
         token = register(small)["accessToken"]
@@ -294,12 +341,13 @@ def test_a_workbook_zip_bomb_and_a_sheet_over_the_row_limit_are_refused_but_not_
         assert dataset["status"] == "READY" and dataset["rowCount"] == 100
 
 
-WHITESPACE_RAGGED = (b"name   height  weight\n"
-                     b"ann    1.62    55.0\n"
-                     b"bob    1.80\n"                # short: padded
-                     b"cy     1.75    70.1   extra\n"  # long: rejected, kept as written
-                     b'"dee dee" 1.70 60.2\n'        # a quoted field with a space stays one field
-                     ) + b"".join(b"p%d  1.%d   %d.5\n" % (i, i, 50 + i) for i in range(30))
+WHITESPACE_RAGGED = (
+    b"name   height  weight\n"
+    b"ann    1.62    55.0\n"
+    b"bob    1.80\n"  # short: padded
+    b"cy     1.75    70.1   extra\n"  # long: rejected, kept as written
+    b'"dee dee" 1.70 60.2\n'  # a quoted field with a space stays one field
+) + b"".join(b"p%d  1.%d   %d.5\n" % (i, i, 50 + i) for i in range(30))
 
 
 def test_whitespace_delimited_ragged_lines_are_padded_or_rejected_like_any_file(client, token, settings):
@@ -307,8 +355,9 @@ def test_whitespace_delimited_ragged_lines_are_padded_or_rejected_like_any_file(
     info = dataset["ingest"]
     assert info["delimiter"] == "whitespace"
     assert (info["paddedLines"], info["rejectedLines"]) == (1, 1)
-    assert info["rejects"] == [{"line": 4, "text": "cy     1.75    70.1   extra",
-                                "reason": "4 fields where the header has 3"}]
+    assert info["rejects"] == [
+        {"line": 4, "text": "cy     1.75    70.1   extra", "reason": "4 fields where the header has 3"}
+    ]
     assert dataset["rows"]["rows"][:3] == [["ann", 1.62, 55.0], ["bob", 1.8, None], ["dee dee", 1.7, 60.2]]
     strict = ingest(client, token, WHITESPACE_RAGGED, "people.txt", csv={"onBadLines": "FAIL"}, expect="FAILED")
     assert "Line 3 has 2 fields where the header has 3" in strict["error"]

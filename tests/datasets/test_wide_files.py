@@ -5,6 +5,7 @@ result was specific to uvloop, which makes the job pipe non-blocking, so a resul
 pipe buffer (a 10,000-column ingest's column list) was cut mid-read and the job failed with "The
 worker process exited unexpectedly".
 """
+
 from __future__ import annotations
 
 import random
@@ -48,17 +49,17 @@ def ingest(server: LiveServer, token: str, content: bytes) -> dict:
     job = server.wait_for(token, payload["job"]["id"], ("SUCCEEDED", "FAILED", "CANCELLED"))
     assert job["status"] == "SUCCEEDED", job
     return server.gql(DATASET, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"] | {
-        "id": payload["dataset"]["id"]}
+        "id": payload["dataset"]["id"]
+    }
 
 
-@pytest.mark.parametrize(('columns', 'rows', 'tries'), [(2_000, 2, 4), (10_000, 3, 4)])
+@pytest.mark.parametrize(("columns", "rows", "tries"), [(2_000, 2, 4), (10_000, 3, 4)])
 def test_a_wide_file_loads_every_time(server, token, columns, rows, tries):
     content = wide_csv(columns, rows)
     for _ in range(tries):  # the lost result was a race: one success proved nothing
         dataset = ingest(server, token, content)
         assert (dataset["status"], dataset["rowCount"], dataset["columnCount"]) == ("READY", rows, columns)
         assert dataset["columns"][0]["name"] == "g0" and dataset["columns"][-1]["name"] == "label"
-
 
 
 PROFILE = """mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code message } } }"""

@@ -1,8 +1,9 @@
 """Fixtures of the deployment tests: an empty PostgreSQL database, as a fresh cluster finds it."""
+
 from __future__ import annotations
 
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

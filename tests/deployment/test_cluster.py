@@ -3,6 +3,7 @@
 One cluster for the module (its start is most of the cost); the tests that kill a member start a
 replacement, so each test sees two of each.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,15 @@ TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { job 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     directory = tmp_path_factory.mktemp("cluster")
-    env = {"ASSAY_JOB_HEARTBEAT_SECONDS": "1", "ASSAY_JOB_CANCEL_GRACE_SECONDS": "1", "ASSAY_JOB_MAX_ATTEMPTS": "2",
-           "ASSAY_REQUESTS_PER_MINUTE": "100000", "ASSAY_LOGIN_FAILURES_PER_ACCOUNT": "5",
-           "ASSAY_ADMIN_EMAIL": "root@example.com", "ASSAY_ADMIN_PASSWORD": "admin password 1"}
+    env = {
+        "ASSAY_JOB_HEARTBEAT_SECONDS": "1",
+        "ASSAY_JOB_CANCEL_GRACE_SECONDS": "1",
+        "ASSAY_JOB_MAX_ATTEMPTS": "2",
+        "ASSAY_REQUESTS_PER_MINUTE": "100000",
+        "ASSAY_LOGIN_FAILURES_PER_ACCOUNT": "5",
+        "ASSAY_ADMIN_EMAIL": "root@example.com",
+        "ASSAY_ADMIN_PASSWORD": "admin password 1",
+    }
     with Cluster(directory, workers=2, worker_concurrency=1, env=env) as running:
         yield running
 
@@ -76,7 +83,9 @@ def _training_data(rows: int = 8_000) -> bytes:
     features = generator.normal(size=(rows, 12))
     target = (features[:, 0] + features[:, 1] * features[:, 2] + generator.normal(size=rows) > 0).astype(int)
     lines = [",".join(f"f{i}" for i in range(12)) + ",label"]
-    lines += [",".join(f"{v:.4f}" for v in row) + f",{'yes' if t else 'no'}" for row, t in zip(features, target, strict=True)]
+    lines += [
+        ",".join(f"{v:.4f}" for v in row) + f",{'yes' if t else 'no'}" for row, t in zip(features, target, strict=True)
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -85,8 +94,18 @@ def test_sigkill_the_worker_running_a_training_job(cluster):
     _, token = a.register()
     upload = a.upload(token, _training_data())
     a.wait_for(token, upload["job"]["id"], ("SUCCEEDED",))
-    trained = a.gql(TRAIN, {"input": {"datasetId": upload["dataset"]["id"], "target": "label",
-                                      "algorithms": ["RANDOM_FOREST"], "cvFolds": 2}}, token)["data"]["trainModel"]
+    trained = a.gql(
+        TRAIN,
+        {
+            "input": {
+                "datasetId": upload["dataset"]["id"],
+                "target": "label",
+                "algorithms": ["RANDOM_FOREST"],
+                "cvFolds": 2,
+            }
+        },
+        token,
+    )["data"]["trainModel"]
     assert trained["errors"] == [], trained
     job_id = trained["job"]["id"]
     a.wait_for(token, job_id, ("RUNNING",))
@@ -103,8 +122,9 @@ def test_sigkill_the_worker_running_a_training_job(cluster):
     replacement = cluster.add_worker(runner.name + "b")  # started now: the next tests have two workers again
     job = b.wait_for(token, job_id, ("SUCCEEDED", "FAILED"), timeout=180)
     # Attempt 2 ran on the surviving worker, or the job failed saying why; either way it ended.
-    assert (job["status"], job["attempt"]) == ("SUCCEEDED", 2) or \
-        (job["status"] == "FAILED" and "stopped while this job ran" in job["error"]), job
+    assert (job["status"], job["attempt"]) == ("SUCCEEDED", 2) or (
+        job["status"] == "FAILED" and "stopped while this job ran" in job["error"]
+    ), job
     assert any("running it again" in line["message"] for line in job["logs"]) or job["status"] == "FAILED"
     assert time.monotonic() - killed_at < 170
     replacement.wait_healthy()
@@ -112,12 +132,14 @@ def test_sigkill_the_worker_running_a_training_job(cluster):
 
 def _system(client: ReplicaClient) -> dict:
     token = client.login("root@example.com", "admin password 1")["data"]["login"]["accessToken"]
-    return client.gql("{ system { executor queues { name queued running } liveWorkers { name queues runningJobIds } } }",
-                      token=token)["data"]["system"]
+    return client.gql(
+        "{ system { executor queues { name queued running } liveWorkers { name queues runningJobIds } } }", token=token
+    )["data"]["system"]
 
 
 def _raw_job_id(client: ReplicaClient, token: str, job_id: str) -> str:
     import base64
+
     return base64.b64decode(job_id + "=" * (-len(job_id) % 4)).decode().split(":", 1)[1]
 
 
@@ -138,16 +160,32 @@ def test_worker_health_check_sees_live_workers_only(cluster):
     import os
     import subprocess
     import sys
+
     env = {**os.environ, "ASSAY_REDIS_URL": cluster.redis_url}
     for worker in cluster.worker_members:
-        checked = subprocess.run([sys.executable, "-m", "server.worker", "--health"], capture_output=True, text=True,
-                                 env={**env, "ASSAY_WORKER_NAME": worker.name}, timeout=60)
+        checked = subprocess.run(
+            [sys.executable, "-m", "server.worker", "--health"],
+            capture_output=True,
+            text=True,
+            env={**env, "ASSAY_WORKER_NAME": worker.name},
+            timeout=60,
+        )
         assert checked.returncode == 0, checked.stderr
-    missing = subprocess.run([sys.executable, "-m", "server.worker", "--health"], capture_output=True, text=True,
-                             env={**env, "ASSAY_WORKER_NAME": "no-such-worker"}, timeout=60)
+    missing = subprocess.run(
+        [sys.executable, "-m", "server.worker", "--health"],
+        capture_output=True,
+        text=True,
+        env={**env, "ASSAY_WORKER_NAME": "no-such-worker"},
+        timeout=60,
+    )
     assert missing.returncode == 1 and "no live worker record" in missing.stderr
-    unreachable = subprocess.run([sys.executable, "-m", "server.worker", "--health"], capture_output=True, text=True,
-                                 env={**env, "ASSAY_REDIS_URL": "redis://127.0.0.1:1/0"}, timeout=60)
+    unreachable = subprocess.run(
+        [sys.executable, "-m", "server.worker", "--health"],
+        capture_output=True,
+        text=True,
+        env={**env, "ASSAY_REDIS_URL": "redis://127.0.0.1:1/0"},
+        timeout=60,
+    )
     assert unreachable.returncode == 1 and "Redis unreachable" in unreachable.stderr
 
 
@@ -174,9 +212,12 @@ def test_another_users_objects_are_invisible_through_every_replica(cluster):
     a.wait_for(owner, upload["job"]["id"], ("SUCCEEDED",))
     _, stranger = b.register()
     for replica in (a, b):
-        seen = replica.gql("query($d: ID!, $j: ID!) { dataset(id: $d) { id } job(id: $j) { id } "
-                           "datasets(first: 10) { totalCount } jobs(first: 10) { totalCount } }",
-                           {"d": upload["dataset"]["id"], "j": upload["job"]["id"]}, stranger)["data"]
+        seen = replica.gql(
+            "query($d: ID!, $j: ID!) { dataset(id: $d) { id } job(id: $j) { id } "
+            "datasets(first: 10) { totalCount } jobs(first: 10) { totalCount } }",
+            {"d": upload["dataset"]["id"], "j": upload["job"]["id"]},
+            stranger,
+        )["data"]
         assert seen == {"dataset": None, "job": None, "datasets": {"totalCount": 0}, "jobs": {"totalCount": 0}}
         with pytest.raises(AssertionError, match="NOT_FOUND"):
             list(replica.events(stranger, upload["job"]["id"]))
@@ -218,11 +259,18 @@ def test_sigkill_replica_a_while_a_client_watches_then_b_with_after(cluster, slo
 def test_a_lost_queued_message_is_sent_again_and_a_reset_waits_for_the_worker(tmp_path_factory, slow_upload):
     """Redis losing a queued message (a restart without its data) must not leave the job QUEUED forever; and
     resetDatabase returns only once the worker running a job confirmed it stopped."""
-    env = {"ASSAY_JOB_HEARTBEAT_SECONDS": "1", "ASSAY_JOB_RESEND_QUEUED_SECONDS": "3", "ASSAY_REQUESTS_PER_MINUTE": "100000",
-           "ASSAY_JOB_CANCEL_GRACE_SECONDS": "1", "ASSAY_ALLOW_DATABASE_RESET": "true",
-           "ASSAY_ADMIN_EMAIL": "root@example.com", "ASSAY_ADMIN_PASSWORD": "admin password 1"}
-    with Cluster(tmp_path_factory.mktemp("lost"), replica_ports=[free_port()], workers=0, use_postgres=False,
-                 env=env) as cluster:
+    env = {
+        "ASSAY_JOB_HEARTBEAT_SECONDS": "1",
+        "ASSAY_JOB_RESEND_QUEUED_SECONDS": "3",
+        "ASSAY_REQUESTS_PER_MINUTE": "100000",
+        "ASSAY_JOB_CANCEL_GRACE_SECONDS": "1",
+        "ASSAY_ALLOW_DATABASE_RESET": "true",
+        "ASSAY_ADMIN_EMAIL": "root@example.com",
+        "ASSAY_ADMIN_PASSWORD": "admin password 1",
+    }
+    with Cluster(
+        tmp_path_factory.mktemp("lost"), replica_ports=[free_port()], workers=0, use_postgres=False, env=env
+    ) as cluster:
         client = ReplicaClient(cluster.replicas[0].base)
         _, token = client.register()
         job_id = client.upload(token, b"a,b\n1,2\n3,4\n")["job"]["id"]
@@ -247,8 +295,10 @@ def test_a_lost_queued_message_is_sent_again_and_a_reset_waits_for_the_worker(tm
         running = client.upload(token, slow_upload, "slow.csv.gz")["job"]["id"]
         client.wait_for(token, running, ("RUNNING",))
         admin = client.login("root@example.com", "admin password 1")["data"]["login"]["accessToken"]
-        reset = client.gql('mutation { resetDatabase(input: {confirmation: "DELETE EVERYTHING"}) { deletedRows errors { code } } }',
-                           token=admin)["data"]["resetDatabase"]
+        reset = client.gql(
+            'mutation { resetDatabase(input: {confirmation: "DELETE EVERYTHING"}) { deletedRows errors { code } } }',
+            token=admin,
+        )["data"]["resetDatabase"]
         assert reset["errors"] == [] and reset["deletedRows"] > 0
         time.sleep(3)  # a worker still running would write its files again by now
         data_dir = cluster.directory / "data"

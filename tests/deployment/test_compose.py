@@ -3,6 +3,7 @@
 No registry is reachable here to pull postgres/redis, so the file is checked as compose would read it
 (YAML merge keys resolved), not run.
 """
+
 from __future__ import annotations
 
 import yaml
@@ -26,7 +27,10 @@ def test_two_server_replicas_and_two_workers_run_the_one_image_against_postgres_
     assert SERVICES["postgres"]["image"].endswith("postgres:15}") and SERVICES["redis"]["image"].endswith("redis:7}")
     for service in ASSAY.values():
         env = service["environment"]
-        assert env["ASSAY_DATABASE_URL"].startswith("postgresql+asyncpg://") and "@postgres:5432/" in env["ASSAY_DATABASE_URL"]
+        assert (
+            env["ASSAY_DATABASE_URL"].startswith("postgresql+asyncpg://")
+            and "@postgres:5432/" in env["ASSAY_DATABASE_URL"]
+        )
         assert env["ASSAY_REDIS_URL"] == "redis://redis:6379/0" and env["ASSAY_EXECUTOR"] == "celery"
         assert set(service["depends_on"]) == {"postgres", "redis"}
 
@@ -47,5 +51,6 @@ def test_the_replicas_publish_different_ports_and_nothing_uses_the_host_network(
 def test_workers_have_their_own_health_check():
     """The image's HEALTHCHECK asks /health, which a worker does not serve: workers check their Redis record."""
     workers = [s for s in ASSAY.values() if s.get("command") == ["python", "-m", "server.worker"]]
-    assert workers and all(w["healthcheck"]["test"] == ["CMD", "python", "-m", "server.worker", "--health"]
-                           for w in workers)
+    assert workers and all(
+        w["healthcheck"]["test"] == ["CMD", "python", "-m", "server.worker", "--health"] for w in workers
+    )

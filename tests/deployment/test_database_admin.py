@@ -1,20 +1,21 @@
 """Health of the stores behind Assay, the admin's view of them, and the admin mutations on the database.
 
 Each test runs on SQLite and on PostgreSQL (see conftest); Redis is a real redis-server on a free port."""
+
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
-from server.app import create_app
 from devtools.postgres_local import free_port
+from server.app import create_app
 from services.maintenance import RESET_CONFIRMATION
 from services.storage import db
 from tests.support.graphql import gql, ingest, register
@@ -34,8 +35,12 @@ RESET = """mutation($confirmation: String!) { resetDatabase(input: {confirmation
 def _redis_server() -> str:
     found = shutil.which("redis-server")
     if not found and os.geteuid() == 0 and shutil.which("apt-get"):  # CI: a fresh machine, as root
-        subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=False, capture_output=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "redis-server"],
+            check=False,
+            capture_output=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
         found = shutil.which("redis-server")
     if not found:
         pytest.fail("redis-server is missing: install Debian's redis-server")
@@ -45,11 +50,27 @@ def _redis_server() -> str:
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[subprocess.Popen]:
     port = free_port()
-    process = subprocess.Popen([_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            _redis_server(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     process.url = f"redis://127.0.0.1:{port}/0"  # type: ignore[attr-defined]  # the fixture hands its URL over on the process
     deadline = time.monotonic() + 10
-    while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() != "PONG":
+    while (
+        subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() != "PONG"
+    ):
         assert time.monotonic() < deadline, "redis-server did not start"
         time.sleep(0.05)
     yield process
@@ -134,8 +155,13 @@ def test_initialize_database_migrates_to_head_and_only_for_admins(tmp_path):
 
 def test_reset_is_refused_unless_enabled_and_confirmed_and_then_changes_nothing(tmp_path):
     with TestClient(create_app(make_settings(tmp_path, **ADMIN))) as client:
-        disabled = gql(client, RESET, {"confirmation": RESET_CONFIRMATION}, admin_token(client))["data"]["resetDatabase"]
-        assert disabled["errors"][0]["code"] == "FORBIDDEN" and "ASSAY_ALLOW_DATABASE_RESET" in disabled["errors"][0]["message"]
+        disabled = gql(client, RESET, {"confirmation": RESET_CONFIRMATION}, admin_token(client))["data"][
+            "resetDatabase"
+        ]
+        assert (
+            disabled["errors"][0]["code"] == "FORBIDDEN"
+            and "ASSAY_ALLOW_DATABASE_RESET" in disabled["errors"][0]["message"]
+        )
     settings = make_settings(tmp_path, allow_database_reset=True, **ADMIN)
     with TestClient(create_app(settings)) as client:
         member = register(client)["accessToken"]
@@ -143,8 +169,17 @@ def test_reset_is_refused_unless_enabled_and_confirmed_and_then_changes_nothing(
         refused = gql(client, RESET, {"confirmation": RESET_CONFIRMATION}, member)["data"]["resetDatabase"]
         assert refused["errors"][0]["code"] == "FORBIDDEN"
         typo = gql(client, RESET, {"confirmation": "delete everything"}, admin_token(client))["data"]["resetDatabase"]
-        assert typo["errors"] == [{"code": "INVALID_INPUT", "message": f'Type exactly "{RESET_CONFIRMATION}" to confirm',
-                                   "field": ["confirmation"]}] and typo["deletedRows"] is None
+        assert (
+            typo["errors"]
+            == [
+                {
+                    "code": "INVALID_INPUT",
+                    "message": f'Type exactly "{RESET_CONFIRMATION}" to confirm',
+                    "field": ["confirmation"],
+                }
+            ]
+            and typo["deletedRows"] is None
+        )
         kept = gql(client, "query($id: ID!) { dataset(id: $id) { status } }", {"id": dataset["id"]}, member)
         assert kept["data"]["dataset"]["status"] == "READY"
         assert (settings.resolved_data_dir / "datasets").is_dir()
@@ -165,5 +200,9 @@ def test_reset_deletes_every_row_and_file_and_keeps_the_configured_admin(tmp_pat
         assert gone["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"  # the account went with its data
         counts = gql(client, SYSTEM, token=admin_token(client))["data"]["system"]["counts"]
         assert {table: n for table, n in counts.items() if n} == {  # the admin's new login, its session and its record
-            "user": 1, "refresh_token": 1, "login_session": 1, "login_event": 1}
+            "user": 1,
+            "refresh_token": 1,
+            "login_session": 1,
+            "login_event": 1,
+        }
         assert run_sql(settings, "SELECT count(*) FROM alembic_version") == [(1,)]  # the schema stays

@@ -6,25 +6,38 @@ container runs on the host's network (never a bridge) on a free port. Skipped, w
 where no engine can start. About 5 minutes on 2 busy cores: docker build (pip installing the wheels)
 and debootstrap are most of it.
 """
+
 from __future__ import annotations
 
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 
-from tests.support.docker_engine import (ROOT, DockerEngine, EngineUnavailable, build_base_image, build_wheelhouse,
-                                 check_host_python, debian_mirror, install_missing_packages, scratch_dir)
+from tests.support.docker_engine import (
+    ROOT,
+    DockerEngine,
+    EngineUnavailable,
+    build_base_image,
+    build_wheelhouse,
+    check_host_python,
+    debian_mirror,
+    install_missing_packages,
+    scratch_dir,
+)
 from tests.support.live_server import LiveServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200),
-              pytest.mark.sqlite_only("the container runs its own embedded store; the host's database is not under test")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(1200),
+    pytest.mark.sqlite_only("the container runs its own embedded store; the host's database is not under test"),
+]
 BASE_IMAGE = "assay-base:bookworm"
 IMAGE = "assay:test"
 REGISTER = 'mutation { register(input: {email: "docker@example.com", password: "docker test pw"}) { accessToken } }'
@@ -72,8 +85,17 @@ def image(engine: DockerEngine) -> str:
         shutil.copy2(ROOT / name, context / name)
     try:  # --network none: the build needs no network at all
         with phase("docker build"):
-            engine.docker("build", "--network", "none", "--build-arg", f"BASE={BASE_IMAGE}", "--tag", IMAGE,
-                          str(context), timeout=1200)
+            engine.docker(
+                "build",
+                "--network",
+                "none",
+                "--build-arg",
+                f"BASE={BASE_IMAGE}",
+                "--tag",
+                IMAGE,
+                str(context),
+                timeout=1200,
+            )
     finally:
         shutil.rmtree(context, ignore_errors=True)
     size = int(engine.docker("image", "inspect", "--format", "{{.Size}}", IMAGE))
@@ -88,13 +110,26 @@ class ContainerServer(LiveServer):
         super().__init__(workdir / "data")  # picks the free port; the data dir is the container's /data volume
         self.engine, self.image, self.name = engine, image, f"assay-test-{self.port}"
 
-    def start(self) -> "ContainerServer":
-        env = {"ASSAY_HOST": "127.0.0.1", "ASSAY_PORT": str(self.port), "ASSAY_SECRET_KEY": "docker-test-secret-key-long-enough"}
+    def start(self) -> ContainerServer:
+        env = {
+            "ASSAY_HOST": "127.0.0.1",
+            "ASSAY_PORT": str(self.port),
+            "ASSAY_SECRET_KEY": "docker-test-secret-key-long-enough",
+        }
         if "ASSAY_DATABASE_URL" in self.env:  # the test's PostgreSQL listens on 127.0.0.1: the host network reaches it
             env["ASSAY_DATABASE_URL"] = self.env["ASSAY_DATABASE_URL"]
-        self.engine.docker("run", "--detach", "--name", self.name, "--network", "host",
-                           "--health-interval", "1s",  # the image's HEALTHCHECK command, checked sooner than 15 s
-                           *(f"--env={name}={value}" for name, value in env.items()), self.image)
+        self.engine.docker(
+            "run",
+            "--detach",
+            "--name",
+            self.name,
+            "--network",
+            "host",
+            "--health-interval",
+            "1s",  # the image's HEALTHCHECK command, checked sooner than 15 s
+            *(f"--env={name}={value}" for name, value in env.items()),
+            self.image,
+        )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
@@ -128,8 +163,7 @@ def test_the_image_runs_as_a_non_root_user_with_a_health_check_and_no_build_left
     assert "/health" in " ".join(config["Healthcheck"]["Test"])
     assert list(config["Volumes"]) == ["/data"]
     assert config["Cmd"] == ["python", "-m", "server"]
-    listing = engine.docker("run", "--rm", "--network", "none", image,
-                            "sh", "-c", "id -u; ls /wheels 2>&1; true")
+    listing = engine.docker("run", "--rm", "--network", "none", image, "sh", "-c", "id -u; ls /wheels 2>&1; true")
     uid, *rest = listing.splitlines()
     assert uid != "0"
     assert "No such file" in rest[0]  # the wheelhouse stayed in the build stage
@@ -137,8 +171,9 @@ def test_the_image_runs_as_a_non_root_user_with_a_health_check_and_no_build_left
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_the_container_serves_health_and_ingests_an_upload_on_the_host_network(engine, image, tmp_path,
-                                                                               database_backend):
+def test_the_container_serves_health_and_ingests_an_upload_on_the_host_network(
+    engine, image, tmp_path, database_backend
+):
     server = ContainerServer(engine, image, tmp_path).start()
     try:
         health = httpx.get(f"{server.base}/health", timeout=5).json()
@@ -182,10 +217,13 @@ def test_the_base_comes_from_the_mirror_apt_uses_in_either_sources_format(tmp_pa
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / "sources.list.d" / "debian.sources").write_text(
         "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
-        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n")
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n"
+    )
     assert debian_mirror(tmp_path) == "http://mirror.example/debian"
-    (tmp_path / "sources.list").write_text("deb https://packages.example/apt cloud-sdk-bookworm main\n"
-                                           "deb [arch=amd64] http://old.example/debian bookworm main\n")
+    (tmp_path / "sources.list").write_text(
+        "deb https://packages.example/apt cloud-sdk-bookworm main\n"
+        "deb [arch=amd64] http://old.example/debian bookworm main\n"
+    )
     assert debian_mirror(tmp_path) == "http://old.example/debian"  # sources.list is read first, as apt lists it
     (tmp_path / "sources.list").unlink()
     (tmp_path / "sources.list.d" / "debian.sources").unlink()

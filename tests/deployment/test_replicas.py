@@ -7,6 +7,7 @@ entry point, `server.__main__.main`, in its own process; a barrier holds them af
 the start-up steps themselves run together, which is where the race was (one replica exited with
 UniqueViolationError on ix_user_email: "Application startup failed").
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,10 @@ ME = "{ me { email role } }"
 
 def start_together(url: str, folder, data_dir) -> list[LiveServer]:
     # One data dir and no ASSAY_SECRET_KEY: the replicas must also agree on the key they generate.
-    replicas = [LiveServer(data_dir, ASSAY_DATABASE_URL=url, ASSAY_SECRET_KEY="", ASSAY_REQUESTS_PER_MINUTE="100000",
-                           **ADMIN) for _ in range(REPLICAS)]
+    replicas = [
+        LiveServer(data_dir, ASSAY_DATABASE_URL=url, ASSAY_SECRET_KEY="", ASSAY_REQUESTS_PER_MINUTE="100000", **ADMIN)
+        for _ in range(REPLICAS)
+    ]
     for n, replica in enumerate(replicas):
         replica.launch([sys.executable, "-c", SERVE_WHEN_ALL_READY, str(folder), str(n)])
     deadline = time.monotonic() + 180
@@ -77,6 +80,7 @@ def test_replicas_started_together_on_an_empty_postgresql_all_come_up(empty_post
 
         class Stub:  # run_sql needs only the URL
             resolved_database_url = empty_postgres_url
+
         assert run_sql(Stub, 'SELECT email, role FROM "user"') == [("root@example.com", "ADMIN")]
     finally:
         for replica in replicas:

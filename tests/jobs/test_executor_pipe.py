@@ -3,6 +3,7 @@
 uvicorn runs uvloop, whose add_reader made the job pipe non-blocking: a result bigger than the pipe
 buffer was cut mid-read and the job "exited unexpectedly". These run the executor on both loops.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,9 +31,13 @@ async def run_jobs(count: int, columns: int) -> list[tuple]:
 
     async def one(index: int):
         job_id = f"job{index:029d}"
-        outcome = await executor.submit(JobSpec(job_id, f"{__name__}:big_result", {"columns": columns}),
-                                        on_start=_started, on_message=messages.setdefault(job_id, []).append)
+        outcome = await executor.submit(
+            JobSpec(job_id, f"{__name__}:big_result", {"columns": columns}),
+            on_start=_started,
+            on_message=messages.setdefault(job_id, []).append,
+        )
         return outcome, messages[job_id]
+
     try:
         return await asyncio.gather(*(one(index) for index in range(count)))
     finally:

@@ -1,19 +1,27 @@
 """Whatever a job returns or logs, however large, arrives or is refused with the limit named (issue 21 item 4)."""
+
 from __future__ import annotations
 
 from starlette.testclient import TestClient
 
 from server.app import create_app
+from tests.preprocessing.test_preprocessing import RUN
 from tests.support.graphql import DATASET, gql, ingest, register, upload, wait_for_job
 from tests.support.settings import make_settings
-from tests.preprocessing.test_preprocessing import RUN
 
 COLUMNS = 2000
 
 
 def wide_csv(first_name: str = "column_0") -> bytes:
     header = ",".join([first_name] + [f"column_{i}" for i in range(1, COLUMNS)])
-    return (header + "\n" + ",".join(map(str, range(COLUMNS))) + "\n" + ",".join(map(str, range(COLUMNS, 2 * COLUMNS))) + "\n").encode()
+    return (
+        header
+        + "\n"
+        + ",".join(map(str, range(COLUMNS)))
+        + "\n"
+        + ",".join(map(str, range(COLUMNS, 2 * COLUMNS)))
+        + "\n"
+    ).encode()
 
 
 def test_a_wide_table_and_a_huge_column_name_arrive(tmp_path):
@@ -26,8 +34,12 @@ def check_wide_table_and_huge_name(client, token):
     dataset = ingest(client, token, wide_csv())
     assert dataset["job"]["status"] == "SUCCEEDED" and (dataset["rowCount"], dataset["columnCount"]) == (2, COLUMNS)
     huge = "n" * 1_000_000
-    payload = gql(client, RUN, {"input": {"datasetId": dataset["id"], "steps": [
-        {"renameColumns": {"mapping": {"column_1": huge}}}]}}, token)["data"]["preprocessDataset"]
+    payload = gql(
+        client,
+        RUN,
+        {"input": {"datasetId": dataset["id"], "steps": [{"renameColumns": {"mapping": {"column_1": huge}}}]}},
+        token,
+    )["data"]["preprocessDataset"]
     assert payload["errors"] == []
     job = wait_for_job(client, token, payload["job"]["id"])
     assert job["status"] == "SUCCEEDED", job

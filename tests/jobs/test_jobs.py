@@ -1,9 +1,11 @@
 """The job engine through the API: cancel, timeouts, the concurrency cap, compare-and-set, recovery."""
+
 from __future__ import annotations
 
 import asyncio
 import os
 import time
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -71,7 +73,7 @@ def test_the_cap_queues_jobs_in_order_and_a_queued_job_cancels_at_once(capped_cl
     assert gql(client, JOB, {"id": third}, token)["data"]["job"]["status"] == "QUEUED"
     gql(client, CANCEL, {"id": first}, token)
     assert wait_for_job(client, token, third)["status"] == "SUCCEEDED"
-    queued = gql(client, '{ jobs(status: [CANCELLED]) { totalCount } }', token=token)["data"]["jobs"]["totalCount"]
+    queued = gql(client, "{ jobs(status: [CANCELLED]) { totalCount } }", token=token)["data"]["jobs"]["totalCount"]
     assert queued == 2
 
 
@@ -103,12 +105,13 @@ def test_job_timeline_and_logs(client, token):
     assert all(stage["durationMs"] is not None and stage["durationMs"] >= 0 for stage in job["timeline"])
     assert [entry["seq"] for entry in job["logs"]] == list(range(1, len(job["logs"]) + 1))
     assert job["progress"] == 1.0 and job["attempt"] == 1
-    last_two = gql(client, 'query($id: ID!) { job(id: $id) { logs(last: 2) { seq } } }', {"id": started}, token)
+    last_two = gql(client, "query($id: ID!) { job(id: $id) { logs(last: 2) { seq } } }", {"id": started}, token)
     assert [e["seq"] for e in last_two["data"]["job"]["logs"]] == [len(job["logs"]) - 1, len(job["logs"])]
 
 
 def test_status_changes_are_compare_and_set(tmp_path):
     """A stale worker (an older attempt, or a job already moved on) can never overwrite the newer state."""
+
     async def scenario() -> None:
         url = os.environ.get("ASSAY_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp_path / 'cas.db'}"
         await asyncio.to_thread(db.migrate, url)
@@ -132,6 +135,7 @@ def test_status_changes_are_compare_and_set(tmp_path):
             fresh = await session.get(Job, job.id)
             await session.refresh(fresh)
             assert (fresh.status, fresh.attempt) == ("CANCELLED", 2) and fresh.finished_at is not None
+
     asyncio.run(scenario())
 
 
@@ -140,7 +144,17 @@ def test_the_worker_warm_up_runs_cleanly_and_freezes_the_preloaded_heap():
     here that it succeeds and leaves the preloaded objects out of the workers' collections."""
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-c", "import gc, pandas, services.pipelines.warm_up, services.jobs.warm_up; print(gc.get_freeze_count())"],
-                         capture_output=True, text=True, timeout=120, check=True)
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import gc, pandas, services.pipelines.warm_up, services.jobs.warm_up; print(gc.get_freeze_count())",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert "warm-up failed" not in out.stderr, out.stderr
     assert int(out.stdout) > 10_000  # pandas, pyarrow and the pipeline modules (~67,000 objects)

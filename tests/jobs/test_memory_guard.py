@@ -1,6 +1,7 @@
 """A job body that outgrows its memory budget fails with OVER_BUDGET, naming the budget: its allocations are
 made to fail (the memory guard) before the kernel's OOM killer would end the process, its `finally` blocks
 run (no partial output is left), and its scratch dir is removed."""
+
 from __future__ import annotations
 
 import asyncio
@@ -52,11 +53,13 @@ def within_budget(ctx: JobContext) -> dict:
 
 
 async def run(work: str, tmp_path: Path, **params) -> tuple:
-    executor = ProcessExecutor(max_workers=1, preload=["numpy", "duckdb"], memory_mb=BUDGET_MB,
-                               scratch_root=tmp_path / "scratch")
+    executor = ProcessExecutor(
+        max_workers=1, preload=["numpy", "duckdb"], memory_mb=BUDGET_MB, scratch_root=tmp_path / "scratch"
+    )
     try:
-        outcome = await executor.submit(JobSpec("job" + "0" * 29, f"{__name__}:{work}", params),
-                                        on_start=_started, on_message=lambda message: None)
+        outcome = await executor.submit(
+            JobSpec("job" + "0" * 29, f"{__name__}:{work}", params), on_start=_started, on_message=lambda message: None
+        )
     finally:
         await executor.shutdown()
     return outcome
@@ -73,7 +76,7 @@ def test_a_runaway_numpy_body_fails_over_budget_and_leaves_nothing(tmp_path):
     assert f"budget of {BUDGET_MB} MB (ASSAY_JOB_MEMORY_MB)" in outcome.error
     assert f"hard limit of {hard_limit_mb(BUDGET_MB):,} MB" in outcome.error and "MemoryError" in outcome.error
     assert not output.exists() and list(output.parent.iterdir()) == []  # the atomic output's part file is gone
-    assert not (tmp_path / "scratch" / ("job" + "0" * 29)).exists()     # and the spill files with their dir
+    assert not (tmp_path / "scratch" / ("job" + "0" * 29)).exists()  # and the spill files with their dir
 
 
 def test_a_runaway_python_body_fails_over_budget(tmp_path):
@@ -104,6 +107,7 @@ def killed_outright(ctx: JobContext) -> dict:
     """What the kernel's OOM killer does: SIGKILL, which nothing in the process can catch."""
     import os
     import signal
+
     os.kill(os.getpid(), signal.SIGKILL)
     return {}
 

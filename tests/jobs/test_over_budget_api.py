@@ -1,5 +1,6 @@
 """OVER_BUDGET through /graphql: a query that needs more memory than its budget gets the code with the budget
 and the estimated need, and a failed job says its code in `errorCode` (null while it has not failed)."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,7 +20,7 @@ def settings(tmp_path):
 
 def test_a_query_beyond_its_memory_budget_is_over_budget_with_the_need(client, token):
     ingest(client, token, b"n\n1\n2\n", "numbers.csv")
-    answer = gql(client, QUERY, {"sql": 'SELECT list(i) AS every FROM range(40000000) t(i)'}, token)
+    answer = gql(client, QUERY, {"sql": "SELECT list(i) AS every FROM range(40000000) t(i)"}, token)
     error = answer["errors"][0]
     assert error["extensions"]["code"] == "OVER_BUDGET", answer
     assert error["path"] == ["query"] and "budget of 64 MB (ASSAY_SQL_MEMORY_MB)" in error["message"]
@@ -30,14 +31,25 @@ def test_a_query_beyond_its_memory_budget_is_over_budget_with_the_need(client, t
 
 def test_a_failed_job_carries_its_error_code(client, token):
     dataset = ingest(client, token, b"id,amount\n1,5\n2,-3\n", "orders.csv")
-    failing = create(client, token, name="strict", source={"dataset": {"datasetId": dataset["id"]}},
-                     checks=[{"column": "amount", "min": 0}], sink={"dataset": {"name": "out"}})
+    failing = create(
+        client,
+        token,
+        name="strict",
+        source={"dataset": {"datasetId": dataset["id"]}},
+        checks=[{"column": "amount", "min": 0}],
+        sink={"dataset": {"name": "out"}},
+    )
     result = run(client, token, failing["pipeline"]["id"])
     job = gql(client, JOB, {"id": result["job"]["id"]}, token)["data"]["job"]
     assert job["status"] == "FAILED" and job["errorCode"] == "INVALID_INPUT", job
     assert job["attempts"][-1] == {"outcome": "FAILED", "errorCode": "INVALID_INPUT"}
-    passing = create(client, token, name="lenient", source={"dataset": {"datasetId": dataset["id"]}},
-                     sink={"dataset": {"name": "out"}})
+    passing = create(
+        client,
+        token,
+        name="lenient",
+        source={"dataset": {"datasetId": dataset["id"]}},
+        sink={"dataset": {"name": "out"}},
+    )
     result = run(client, token, passing["pipeline"]["id"])
     job = gql(client, JOB, {"id": result["job"]["id"]}, token)["data"]["job"]
     assert job["status"] == "SUCCEEDED" and job["errorCode"] is None and job["attempts"][-1]["errorCode"] is None

@@ -1,18 +1,20 @@
 """Job priorities through the API: with the one worker slot busy, a HIGH job queued after two LOW ones runs
 first (LOW ones keep their order), and the admin's `system.queues` counts the waiting jobs per priority — with
 the local executor, and on a real cluster (Celery worker on Redis with priority steps)."""
+
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from server.app import create_app
 from devtools.cluster import Cluster
 from devtools.redis_local import free_port
+from server.app import create_app
 from tests.support.cluster_client import ReplicaClient
 from tests.support.data import slow_gzip
 from tests.support.graphql import gql, register
@@ -20,8 +22,10 @@ from tests.support.settings import make_settings
 
 ADMIN = {"admin_email": "root@example.com", "admin_password": "admin password 1"}
 LOGIN = 'mutation { login(input: {email: "root@example.com", password: "admin password 1"}) { accessToken } }'
-UPLOAD = ("mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
-          "{ job { id priority } errors { code message } } }")
+UPLOAD = (
+    "mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
+    "{ job { id priority } errors { code message } } }"
+)
 JOBS = "query($id: ID!) { job(id: $id) { status priority startedAt } }"
 QUEUES = "{ system { queues { name queued byPriority { priority queued running } } } }"
 CANCEL = "mutation($id: ID!) { cancelJob(input: {id: $id}) { errors { code } } }"
@@ -30,17 +34,28 @@ SMALL = b"id,amount\n" + b"".join(b"%d,%d\n" % (i, i * 3) for i in range(200))
 
 def upload(post: Callable[..., Any], token: str, content: bytes, priority: str | None = None) -> dict:
     variables: dict = {"input": {"file": None, **({"priority": priority} if priority else {})}}
-    response = post("/graphql", headers={"authorization": f"Bearer {token}", "apollo-require-preflight": "1"},
-                    data={"operations": json.dumps({"query": UPLOAD, "variables": variables}),
-                          "map": json.dumps({"0": ["variables.input.file"]})},
-                    files={"0": ("data.csv.gz" if content[:2] == b"\x1f\x8b" else "data.csv", content, "text/csv")})
+    response = post(
+        "/graphql",
+        headers={"authorization": f"Bearer {token}", "apollo-require-preflight": "1"},
+        data={
+            "operations": json.dumps({"query": UPLOAD, "variables": variables}),
+            "map": json.dumps({"0": ["variables.input.file"]}),
+        },
+        files={"0": ("data.csv.gz" if content[:2] == b"\x1f\x8b" else "data.csv", content, "text/csv")},
+    )
     payload = response.json()["data"]["uploadDataset"]
     assert payload["errors"] == [], payload
     return payload["job"]
 
 
-def high_first(query: Callable[[str, dict, str], dict], post: Callable[..., Any], token: str, admin: str,
-               slow: bytes, wait: Callable[[str], dict]) -> None:
+def high_first(
+    query: Callable[[str, dict, str], dict],
+    post: Callable[..., Any],
+    token: str,
+    admin: str,
+    slow: bytes,
+    wait: Callable[[str], dict],
+) -> None:
     """The story both executors must tell: busy slot, LOW, LOW, HIGH queued; HIGH starts first."""
     busy = upload(post, token, slow)
     deadline = time.monotonic() + 60
@@ -88,17 +103,28 @@ def test_a_high_job_queued_after_low_ones_runs_first_on_the_local_executor(tmp_p
 @pytest.mark.slow
 def test_a_high_job_queued_after_low_ones_runs_first_on_a_celery_worker(tmp_path_factory):
     slow = slow_gzip(tmp_path_factory.mktemp("slow") / "slow.csv.gz", rows_millions=4)
-    env = {"ASSAY_JOB_HEARTBEAT_SECONDS": "1", "ASSAY_JOB_CANCEL_GRACE_SECONDS": "1",
-           "ASSAY_REQUESTS_PER_MINUTE": "100000", "ASSAY_ADMIN_EMAIL": "root@example.com",
-           "ASSAY_ADMIN_PASSWORD": "admin password 1"}
-    with Cluster(tmp_path_factory.mktemp("priorities"), replica_ports=[free_port()], workers=1, worker_concurrency=1,
-                 use_postgres=False, env=env) as cluster:
+    env = {
+        "ASSAY_JOB_HEARTBEAT_SECONDS": "1",
+        "ASSAY_JOB_CANCEL_GRACE_SECONDS": "1",
+        "ASSAY_REQUESTS_PER_MINUTE": "100000",
+        "ASSAY_ADMIN_EMAIL": "root@example.com",
+        "ASSAY_ADMIN_PASSWORD": "admin password 1",
+    }
+    with Cluster(
+        tmp_path_factory.mktemp("priorities"),
+        replica_ports=[free_port()],
+        workers=1,
+        worker_concurrency=1,
+        use_postgres=False,
+        env=env,
+    ) as cluster:
         client = ReplicaClient(cluster.replicas[0].base)
         _, token = client.register()
         admin = client.login("root@example.com", "admin password 1")["data"]["login"]["accessToken"]
 
         def post(path: str, **kwargs: Any):
             import httpx
+
             return httpx.post(f"{client.base}{path}", timeout=120, **kwargs)
 
         def wait(job_id: str) -> dict:

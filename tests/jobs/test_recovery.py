@@ -1,4 +1,5 @@
 """Crash and shutdown of a real server process: nothing stays RUNNING, nothing completed is lost."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from tests.support.live_server import LiveServer
 pytestmark = pytest.mark.slow
 REGISTER = 'mutation { register(input: {email: "crash@example.com", password: "crash test pw"}) { accessToken } }'
 LOGIN = 'mutation { login(input: {email: "crash@example.com", password: "crash test pw"}) { accessToken } }'
-DATASET = 'query($id: ID!) { dataset(id: $id) { status rowCount downloadUrl } }'
+DATASET = "query($id: ID!) { dataset(id: $id) { status rowCount downloadUrl } }"
 
 
 def test_sigkill_mid_job_then_restart_reruns_it(tmp_path, slow_file):
@@ -61,8 +62,11 @@ def test_sigterm_ends_subscriptions_with_a_final_event_and_hands_the_job_back(tm
     with connect(server.base.replace("http", "ws") + "/graphql", subprotocols=["graphql-transport-ws"]) as socket:
         socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
         assert json.loads(socket.recv(10))["type"] == "connection_ack"
-        socket.send(json.dumps({"id": "1", "type": "subscribe",
-                                "payload": {"query": query, "variables": {"id": running["job"]["id"]}}}))
+        socket.send(
+            json.dumps(
+                {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": {"id": running["job"]["id"]}}}
+            )
+        )
         socket.recv(10)  # the backlog has begun: the subscription is live
         exit_code = None
         server.process.send_signal(15)

@@ -1,14 +1,16 @@
 """Job retries through the API: an import whose source times out runs again with backoff and succeeds, each
 attempt in its log and in `job.attempts`; one that keeps timing out stops at the kind's limit; a refusal that
 will not pass (HTTP 404) fails at once. The source is a real HTTPS server on 127.0.0.1 (as the import tests)."""
+
 from __future__ import annotations
 
 import json
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 import pytest
 from starlette.testclient import TestClient
@@ -29,6 +31,7 @@ JOB = """query($id: ID!) { job(id: $id) { status error attempt priority
 
 class FlakySource(BaseHTTPRequestHandler):
     """/flaky.csv stalls on its first request and answers on the next; /down.csv always stalls; /gone.csv is 404."""
+
     protocol_version = "HTTP/1.1"
     hits: ClassVar[dict[str, int]] = {}
 
@@ -65,7 +68,9 @@ def importer(tmp_path) -> Iterator[tuple[TestClient, str]]:
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings = make_settings(tmp_path, allowed_source_hosts="127.0.0.1", import_ca_file=str(cert), upload_stall_seconds=1)
+    settings = make_settings(
+        tmp_path, allowed_source_hosts="127.0.0.1", import_ca_file=str(cert), upload_stall_seconds=1
+    )
     try:
         with TestClient(create_app(settings)) as client:
             client.settings = settings
@@ -100,7 +105,9 @@ def test_a_source_timing_out_once_is_retried_with_backoff_and_the_job_succeeds(i
     telemetry = job["telemetry"]
     assert telemetry["status"] == "SUCCEEDED" and telemetry["attempts"] == 2 and telemetry["retries"] == 1
     assert telemetry["priority"] == "HIGH" and telemetry["warningCount"] >= 1 and telemetry["stages"]
-    assert all(s["durationMs"] is not None for s in telemetry["stages"]) and telemetry["totalMs"] >= telemetry["runMs"] > 0
+    assert (
+        all(s["durationMs"] is not None for s in telemetry["stages"]) and telemetry["totalMs"] >= telemetry["runMs"] > 0
+    )
     lines = (client.settings.resolved_data_dir / "telemetry" / "jobs.jsonl").read_text().splitlines()
     [line] = [json.loads(text) for text in lines if json.loads(text)["kind"] == "INGEST"]
     assert line["status"] == "SUCCEEDED" and line["retries"] == 1 and line["warning_count"] == telemetry["warningCount"]

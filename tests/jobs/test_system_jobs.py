@@ -1,5 +1,6 @@
 """The admin's view of where jobs run: queue depths and live workers (local executor; the cluster
 test checks the Celery side)."""
+
 from __future__ import annotations
 
 from starlette.testclient import TestClient

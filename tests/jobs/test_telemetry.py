@@ -1,6 +1,7 @@
 """Job telemetry through /graphql: a finished job's stages with durations, status, the tools it chose (steps
 applied, algorithms tried), the features a model used and its warnings, as `job.telemetry` and as one line of
 <data dir>/telemetry/jobs.jsonl each; a running job has none yet, and another user sees none."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,14 @@ TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { job 
 TELEMETRY = """query($id: ID!) { job(id: $id) { status timeline { stage }
   telemetry { status priority attempts retries queuedMs runMs totalMs stages { stage durationMs }
               tools features warnings warningCount } } }"""
-CSV = b"size,rooms,city,price\n" + b"".join(
-    b"%d,%d,%s,%d\n" % (40 + i % 90, 1 + i % 5, [b"Oslo", b"Lima"][i % 2], 1000 + 13 * (40 + i % 90) + 7 * (i % 5))
-    for i in range(240)) + b"40,1,Oslo,1520\n" * 3  # a few duplicate rows for drop_duplicates to find
+CSV = (
+    b"size,rooms,city,price\n"
+    + b"".join(
+        b"%d,%d,%s,%d\n" % (40 + i % 90, 1 + i % 5, [b"Oslo", b"Lima"][i % 2], 1000 + 13 * (40 + i % 90) + 7 * (i % 5))
+        for i in range(240)
+    )
+    + b"40,1,Oslo,1520\n" * 3
+)  # a few duplicate rows for drop_duplicates to find
 
 
 def telemetry_of(client: TestClient, token: str, job_id: str) -> dict:
@@ -40,8 +46,18 @@ def test_finished_jobs_report_stages_tools_features_and_warnings(tmp_path):
         token = register(client)["accessToken"]
         dataset = ingest(client, token, CSV, "homes.csv")
 
-        started = gql(client, PREPROCESS, {"input": {"datasetId": dataset["id"], "priority": "LOW", "steps": [
-            {"dropDuplicates": {}}, {"dropColumns": {"columns": ["city"]}}]}}, token)["data"]["preprocessDataset"]
+        started = gql(
+            client,
+            PREPROCESS,
+            {
+                "input": {
+                    "datasetId": dataset["id"],
+                    "priority": "LOW",
+                    "steps": [{"dropDuplicates": {}}, {"dropColumns": {"columns": ["city"]}}],
+                }
+            },
+            token,
+        )["data"]["preprocessDataset"]
         assert started["errors"] == [] and started["job"]["telemetry"] is None  # not ended yet: nothing recorded
         job = telemetry_of(client, token, started["job"]["id"])
         telemetry = job["telemetry"]
@@ -52,9 +68,20 @@ def test_finished_jobs_report_stages_tools_features_and_warnings(tmp_path):
         assert all(s["durationMs"] >= 0 for s in telemetry["stages"])
         assert telemetry["totalMs"] >= telemetry["runMs"] > 0 and telemetry["queuedMs"] >= 0
 
-        trained = gql(client, TRAIN, {"input": {"datasetId": dataset["id"], "target": "price", "cvFolds": 2,
-                                               "features": ["size", "rooms"],
-                                               "algorithms": ["RIDGE", "LINEAR_REGRESSION"]}}, token)["data"]["trainModel"]
+        trained = gql(
+            client,
+            TRAIN,
+            {
+                "input": {
+                    "datasetId": dataset["id"],
+                    "target": "price",
+                    "cvFolds": 2,
+                    "features": ["size", "rooms"],
+                    "algorithms": ["RIDGE", "LINEAR_REGRESSION"],
+                }
+            },
+            token,
+        )["data"]["trainModel"]
         assert trained["errors"] == [], trained
         telemetry = telemetry_of(client, token, trained["job"]["id"])["telemetry"]
         assert sorted(t.lower() for t in telemetry["tools"]) == ["linear_regression", "ridge"]  # algorithms tried
@@ -63,7 +90,10 @@ def test_finished_jobs_report_stages_tools_features_and_warnings(tmp_path):
 
         lines = jsonl(client)
         assert {"INGEST", "PREPROCESS", "TRAIN"} <= set(lines)
-        assert lines["TRAIN"]["features"] == ["size", "rooms"] and lines["PREPROCESS"]["tools"] == job["telemetry"]["tools"]
+        assert (
+            lines["TRAIN"]["features"] == ["size", "rooms"]
+            and lines["PREPROCESS"]["tools"] == job["telemetry"]["tools"]
+        )
         assert lines["PREPROCESS"]["priority"] == "LOW"
 
         other = register(client)["accessToken"]

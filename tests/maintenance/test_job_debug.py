@@ -1,5 +1,6 @@
 """jobDebug through /graphql: an admin sees where a job runs (this replica, its live process), its
 cancel flag, and whether its files exist; anyone else is refused."""
+
 from __future__ import annotations
 
 import time
@@ -42,11 +43,12 @@ def test_job_debug_shows_a_running_job_here_and_a_finished_ones_files(tmp_path, 
         assert files["dataset original upload"]["exists"] is True
         assert files["dataset Parquet copy"]["exists"] is False and files["dataset Parquet copy"]["sizeBytes"] is None
 
-        with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:  # the member watches
+        with client.websocket_connect(
+            "/graphql", subprotocols=["graphql-transport-ws"]
+        ) as socket:  # the member watches
             socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {member}"}})
             assert socket.receive_json()["type"] == "connection_ack"
-            socket.send_json({"id": "1", "type": "subscribe", "payload": {
-                "query": WATCH, "variables": {"id": slow}}})
+            socket.send_json({"id": "1", "type": "subscribe", "payload": {"query": WATCH, "variables": {"id": slow}}})
             watched = debug_until(client, admin, slow, lambda d: d["subscribersHere"] == 1)
             assert watched["subscribersHere"] == 1
             assert gql(client, CANCEL, {"id": slow}, member)["data"]["cancelJob"]["errors"] == []

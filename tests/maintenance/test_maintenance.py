@@ -1,5 +1,6 @@
 """Maintenance runs through /graphql: what a clean-up removes and keeps, one run per cluster per period,
 and admin-only access. Each test runs on SQLite and on PostgreSQL (see conftest)."""
+
 from __future__ import annotations
 
 import os
@@ -60,8 +61,11 @@ def test_a_run_removes_expired_tokens_orphans_and_old_logs_but_nothing_live(tmp_
         gone_user = register(client)
         old_dataset, old_job = ingested(client, member["accessToken"], "old")
         new_dataset, new_job = ingested(client, member["accessToken"], "new")
-        run_sql(settings, f"UPDATE refresh_token SET expires_at = {OLD} WHERE user_id = :user",
-                user=raw_id(gone_user["user"]["id"], "User"))
+        run_sql(
+            settings,
+            f"UPDATE refresh_token SET expires_at = {OLD} WHERE user_id = :user",
+            user=raw_id(gone_user["user"]["id"], "User"),
+        )
         run_sql(settings, f"UPDATE job SET finished_at = {OLD} WHERE id = :id", id=old_job)
         orphan = planted(data / "datasets", uuid.uuid4().hex, 5000, hours_old=2)
         young_orphan = planted(data / "datasets", uuid.uuid4().hex, 10, hours_old=0)  # may be a dataset being made
@@ -76,7 +80,10 @@ def test_a_run_removes_expired_tokens_orphans_and_old_logs_but_nothing_live(tmp_
         assert job["status"] == "SUCCEEDED", job
         log = "\n".join(line["message"] for line in job["logs"])
         assert "Removed 1 expired refresh token(s)" in log
-        assert "Removed 2 orphan dataset folder(s)" not in log and "Removed 1 orphan dataset folder(s) (5,000 bytes)" in log
+        assert (
+            "Removed 2 orphan dataset folder(s)" not in log
+            and "Removed 1 orphan dataset folder(s) (5,000 bytes)" in log
+        )
         assert "Removed 1 orphan model folder(s) (3,000 bytes)" in log
         assert "Removed 1 orphan comparison folder(s) (1,000 bytes)" in log
         assert "1 stale upload(s)" in log and "Freed 9,700 bytes in all" in log
@@ -87,8 +94,14 @@ def test_a_run_removes_expired_tokens_orphans_and_old_logs_but_nothing_live(tmp_
         for dataset in (old_dataset, new_dataset):  # live datasets keep every file
             assert (data / "datasets" / dataset / "data.parquet").is_file()
         assert run_sql(settings, "SELECT count(*) FROM refresh_token")[0][0] == tokens_before - 1
-        assert run_sql(settings, "SELECT count(*) FROM refresh_token WHERE user_id = :u",
-                       u=raw_id(member["user"]["id"], "User"))[0][0] >= 1
+        assert (
+            run_sql(
+                settings,
+                "SELECT count(*) FROM refresh_token WHERE user_id = :u",
+                u=raw_id(member["user"]["id"], "User"),
+            )[0][0]
+            >= 1
+        )
         assert run_sql(settings, "SELECT count(*) FROM job_log WHERE job_id = :j", j=old_job)[0][0] == 0
         assert run_sql(settings, "SELECT count(*) FROM job_log WHERE job_id = :j", j=new_job)[0][0] > 0
         kept = gql(client, JOB_LOGS, {"id": to_global_id("Job", new_job)}, member["accessToken"])["data"]["job"]

@@ -1,4 +1,5 @@
 """Migration 0011 (the maintenance schedule row) upgrades and downgrades on both databases."""
+
 from __future__ import annotations
 
 from services.storage import db

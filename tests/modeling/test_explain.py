@@ -1,5 +1,6 @@
 """Why a model predicted what it did: per-row contributions through predict and predictDataset, for every
 algorithm AUTO can choose, checked for additivity (base value + contributions = the model's output)."""
+
 from __future__ import annotations
 
 import io
@@ -14,7 +15,6 @@ from scipy.special import expit, softmax
 from starlette.testclient import TestClient
 
 from server.app import create_app
-
 from services import files
 from services.modeling.explain import MAX_SAMPLED_ROWS
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
@@ -34,8 +34,14 @@ PREDICT_DATASET = """mutation($m: ID!, $d: ID!, $explain: Boolean) {
   predictDataset(input: {modelId: $m, datasetId: $d, explain: $explain}) {
     dataset { id } job { id } errors { code message field } } }"""
 TOLERANCE = 1e-6
-EXPECTED_METHOD = {"RANDOM_FOREST": "TREE_SHAP", "EXTRA_TREES": "TREE_SHAP", "HIST_GRADIENT_BOOSTING": "TREE_SHAP",
-                   "LINEAR_REGRESSION": "LINEAR_EXACT", "RIDGE": "LINEAR_EXACT", "LOGISTIC_REGRESSION": "LINEAR_EXACT"}
+EXPECTED_METHOD = {
+    "RANDOM_FOREST": "TREE_SHAP",
+    "EXTRA_TREES": "TREE_SHAP",
+    "HIST_GRADIENT_BOOSTING": "TREE_SHAP",
+    "LINEAR_REGRESSION": "LINEAR_EXACT",
+    "RIDGE": "LINEAR_EXACT",
+    "LOGISTIC_REGRESSION": "LINEAR_EXACT",
+}
 
 
 def shop(rows: int = 300, seed: int = 1) -> pd.DataFrame:
@@ -46,21 +52,43 @@ def shop(rows: int = 300, seed: int = 1) -> pd.DataFrame:
     placed = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D")
     visits = rng.poisson(4, rows).astype(float)
     spend = 2 * basket + 15 * (channel == "app") + 3 * visits + rng.normal(0, 5, rows)
-    frame = pd.DataFrame({"basket": basket, "channel": channel, "placed": placed, "visits": visits, "spend": spend,
-                          "returned": np.where(spend + rng.normal(0, 10, rows) > 100, "yes", "no"),
-                          "tier": np.select([spend < 70, spend < 110], ["bronze", "silver"], "gold")})
+    frame = pd.DataFrame(
+        {
+            "basket": basket,
+            "channel": channel,
+            "placed": placed,
+            "visits": visits,
+            "spend": spend,
+            "returned": np.where(spend + rng.normal(0, 10, rows) > 100, "yes", "no"),
+            "tier": np.select([spend < 70, spend < 110], ["bronze", "silver"], "gold"),
+        }
+    )
     frame.loc[rng.random(rows) < 0.1, "visits"] = np.nan
     return frame
 
 
 def json_rows(frame: pd.DataFrame) -> list[dict]:
-    return [{k: (None if pd.isna(v) else v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
-            for row in frame.to_dict("records")]
+    return [
+        {k: (None if pd.isna(v) else v.isoformat() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
 
 
 def train(client, token, dataset_id, target, algorithm, features) -> dict:
-    payload = gql(client, TRAIN, {"input": {"datasetId": dataset_id, "target": target, "algorithms": [algorithm],
-                                            "features": features, "cvFolds": 2}}, token)["data"]["trainModel"]
+    payload = gql(
+        client,
+        TRAIN,
+        {
+            "input": {
+                "datasetId": dataset_id,
+                "target": target,
+                "algorithms": [algorithm],
+                "features": features,
+                "cvFolds": 2,
+            }
+        },
+        token,
+    )["data"]["trainModel"]
     assert payload["errors"] == [], payload
     job = wait_for_job(client, token, payload["job"]["id"], timeout=900)  # a loaded 2-core machine: minutes
     assert job["status"] == "SUCCEEDED", job
@@ -86,11 +114,14 @@ def check_additive(prediction: dict, features: list[str]) -> dict:
     return explanation
 
 
-@pytest.mark.parametrize(("target", "algorithms", "spaces"), [
-    ("spend", REGRESSORS, {"VALUE"}),
-    ("returned", CLASSIFIERS, {"PROBABILITY", "LOG_ODDS"}),
-    ("tier", CLASSIFIERS, {"PROBABILITY", "MULTICLASS_LOGIT"}),
-])
+@pytest.mark.parametrize(
+    ("target", "algorithms", "spaces"),
+    [
+        ("spend", REGRESSORS, {"VALUE"}),
+        ("returned", CLASSIFIERS, {"PROBABILITY", "LOG_ODDS"}),
+        ("tier", CLASSIFIERS, {"PROBABILITY", "MULTICLASS_LOGIT"}),
+    ],
+)
 @pytest.mark.slow  # trains every AUTO algorithm (125 s loaded, 3 cases)
 def test_every_auto_algorithm_explains_additively(client, token, target, algorithms, spaces):
     frame = shop()
@@ -101,16 +132,23 @@ def test_every_auto_algorithm_explains_additively(client, token, target, algorit
     seen = set()
     for algorithm in algorithms:
         model = train(client, token, dataset["id"], target, algorithm, features)
-        result = gql(client, EXPLAIN, {"id": model["id"], "rows": json_rows(rows), "explain": True},
-                     token)["data"]["predict"]
+        result = gql(client, EXPLAIN, {"id": model["id"], "rows": json_rows(rows), "explain": True}, token)["data"][
+            "predict"
+        ]
         assert result["errors"] == [] and len(result["predictions"]) == len(rows)
         for prediction in result["predictions"]:
             explanation = check_additive(prediction, features)
             assert explanation["method"] == EXPECTED_METHOD[algorithm] and explanation["exact"] is True
-            assert explanation["evaluationsPerRow"] is None and len(explanation["outputs"]) == len(model["classes"] or [0])
+            assert explanation["evaluationsPerRow"] is None and len(explanation["outputs"]) == len(
+                model["classes"] or [0]
+            )
             seen.add(explanation["outputSpace"])
-        contributions = np.array([[c["contribution"] for c in p["explanation"]["outputs"][-1]["contributions"]]
-                                  for p in result["predictions"]])
+        contributions = np.array(
+            [
+                [c["contribution"] for c in p["explanation"]["outputs"][-1]["contributions"]]
+                for p in result["predictions"]
+            ]
+        )
         assert np.abs(contributions[:, 0]).max() > 0  # basket drives every target: it gets credit
         plain = gql(client, EXPLAIN, {"id": model["id"], "rows": json_rows(rows)}, token)["data"]["predict"]
         assert all(p["explanation"] is None for p in plain["predictions"])
@@ -122,22 +160,28 @@ def test_binary_log_odds_are_mirrored_between_the_classes(client, token):
     frame = shop()
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "shop.csv")
     model = train(client, token, dataset["id"], "returned", "LOGISTIC_REGRESSION", ["basket", "channel"])
-    prediction = gql(client, EXPLAIN, {"id": model["id"], "rows": json_rows(frame[["basket", "channel"]].head(1)),
-                                       "explain": True}, token)["data"]["predict"]["predictions"][0]
+    prediction = gql(
+        client,
+        EXPLAIN,
+        {"id": model["id"], "rows": json_rows(frame[["basket", "channel"]].head(1)), "explain": True},
+        token,
+    )["data"]["predict"]["predictions"][0]
     no, yes = prediction["explanation"]["outputs"]
     assert no["baseValue"] == pytest.approx(-yes["baseValue"]) and no["output"] == pytest.approx(-yes["output"])
     # exact linear contribution of the number: coefficient x (value - mean) over the scaled column; a bigger
     # basket means more spend, so more "yes"
     other = json_rows(frame[["basket", "channel"]].head(1).assign(basket=frame.basket.iloc[0] + 50))
-    bigger = gql(client, EXPLAIN, {"id": model["id"], "rows": other, "explain": True},
-                 token)["data"]["predict"]["predictions"][0]["explanation"]["outputs"][1]
+    bigger = gql(client, EXPLAIN, {"id": model["id"], "rows": other, "explain": True}, token)["data"]["predict"][
+        "predictions"
+    ][0]["explanation"]["outputs"][1]
     assert bigger["contributions"][0]["contribution"] > yes["contributions"][0]["contribution"]
     assert bigger["contributions"][1]["contribution"] == pytest.approx(yes["contributions"][1]["contribution"])
 
 
 def download_parquet(client, token, dataset_id) -> pd.DataFrame:
-    url = gql(client, 'query($id: ID!) { dataset(id: $id) { downloadUrl(format: PARQUET) } }', {"id": dataset_id},
-              token)["data"]["dataset"]["downloadUrl"]
+    url = gql(
+        client, "query($id: ID!) { dataset(id: $id) { downloadUrl(format: PARQUET) } }", {"id": dataset_id}, token
+    )["data"]["dataset"]["downloadUrl"]
     response = client.get(url)
     assert response.status_code == 200
     return pq.read_table(io.BytesIO(response.content)).to_pandas()
@@ -149,8 +193,9 @@ def test_predict_dataset_writes_contribution_columns(client, token, target, algo
     features = ["basket", "channel", "placed", "visits"]
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "shop.csv")
     model = train(client, token, dataset["id"], target, algorithm, features)
-    payload = gql(client, PREDICT_DATASET, {"m": model["id"], "d": dataset["id"], "explain": True},
-                  token)["data"]["predictDataset"]
+    payload = gql(client, PREDICT_DATASET, {"m": model["id"], "d": dataset["id"], "explain": True}, token)["data"][
+        "predictDataset"
+    ]
     assert payload["errors"] == []
     assert wait_for_job(client, token, payload["job"]["id"], timeout=600)["status"] == "SUCCEEDED"
     scored = download_parquet(client, token, payload["dataset"]["id"])
@@ -183,14 +228,20 @@ def test_a_model_without_an_exact_method_gets_a_budgeted_approximation(client, t
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "shop.csv")
     model = train(client, token, dataset["id"], "spend", "RIDGE", features)
     path = files.model_path(settings.resolved_data_dir, raw_id(model["id"], "Model"))
-    signature = [{"name": "basket", "semantic_type": "NUMERIC"}, {"name": "channel", "semantic_type": "CATEGORICAL"},
-                 {"name": "placed", "semantic_type": "DATETIME"}, {"name": "visits", "semantic_type": "NUMERIC"}]
+    signature = [
+        {"name": "basket", "semantic_type": "NUMERIC"},
+        {"name": "channel", "semantic_type": "CATEGORICAL"},
+        {"name": "placed", "semantic_type": "DATETIME"},
+        {"name": "visits", "semantic_type": "NUMERIC"},
+    ]
     neighbours = Pipeline([("prepare", preprocessor(signature, "RIDGE")), ("model", KNeighborsRegressor())])
     joblib.dump(neighbours.fit(frame[features], frame["spend"]), path)
     assert type(load_model_artifact(path)[-1]).__name__ == "KNeighborsRegressor"
 
     rows = frame[features].head(3)
-    result = gql(client, EXPLAIN, {"id": model["id"], "rows": json_rows(rows), "explain": True}, token)["data"]["predict"]
+    result = gql(client, EXPLAIN, {"id": model["id"], "rows": json_rows(rows), "explain": True}, token)["data"][
+        "predict"
+    ]
     assert result["errors"] == []
     for prediction in result["predictions"]:
         explanation = check_additive(prediction, features)
@@ -201,8 +252,9 @@ def test_a_model_without_an_exact_method_gets_a_budgeted_approximation(client, t
     refused = gql(client, EXPLAIN, {"id": model["id"], "rows": too_many, "explain": True}, token)["data"]["predict"]
     assert refused["predictions"] == [] and refused["errors"][0]["code"] == "INVALID_INPUT"
     assert refused["errors"][0]["field"] == ["rows"] and "at most 50 rows" in refused["errors"][0]["message"]
-    bulk = gql(client, PREDICT_DATASET, {"m": model["id"], "d": dataset["id"], "explain": True},
-               token)["data"]["predictDataset"]
+    bulk = gql(client, PREDICT_DATASET, {"m": model["id"], "d": dataset["id"], "explain": True}, token)["data"][
+        "predictDataset"
+    ]
     assert bulk["dataset"] is None and bulk["errors"][0]["code"] == "INVALID_INPUT"
     assert bulk["errors"][0]["field"] == ["explain"] and "KERNEL_SHAP" in bulk["errors"][0]["message"]
     count = gql(client, "{ datasets { totalCount } }", token=token)["data"]["datasets"]["totalCount"]
@@ -214,7 +266,9 @@ def test_explanations_are_private(client, token):
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "shop.csv")
     model = train(client, token, dataset["id"], "spend", "RIDGE", ["basket"])
     other = register(client)["accessToken"]
-    result = gql(client, EXPLAIN, {"id": model["id"], "rows": [{"basket": 3.0}], "explain": True}, other)["data"]["predict"]
+    result = gql(client, EXPLAIN, {"id": model["id"], "rows": [{"basket": 3.0}], "explain": True}, other)["data"][
+        "predict"
+    ]
     assert result["predictions"] == [] and result["errors"][0]["code"] == "NOT_FOUND"
     bulk = gql(client, PREDICT_DATASET, {"m": model["id"], "d": dataset["id"], "explain": True}, other)
     assert bulk["data"]["predictDataset"]["errors"][0]["code"] == "NOT_FOUND"
@@ -231,8 +285,10 @@ WHY_ROW = re.compile(r"<tr><td>(typical|extreme)</td><td>(\d+)</td><td>([^<]*)</
 def why_rows(html: str) -> list[tuple[str, int, str, float, float]]:
     section = html.split("<h2>Why: predictions explained</h2>", 1)[1].split("<h2>", 1)[0]
     assert "data:image/png;base64," in section  # the small multiples, drawn
-    return [(kind, int(row), label, float(output), float(base)) for kind, row, label, output, base in
-            WHY_ROW.findall(section)]
+    return [
+        (kind, int(row), label, float(output), float(base))
+        for kind, row, label, output, base in WHY_ROW.findall(section)
+    ]
 
 
 @pytest.mark.slow  # a whole analysis, then explanations of its report (68 s loaded)
@@ -242,8 +298,9 @@ def test_the_analysis_report_explains_typical_and_extreme_rows(tmp_path):
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
         dataset = ingest(client, token, frame.to_csv(index=False).encode(), "shop.csv")
-        started = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "tier"}},
-                      token)["data"]["analyzeDataset"]
+        started = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"], "target": "tier"}}, token)["data"][
+            "analyzeDataset"
+        ]
         assert started["errors"] == []
         job = wait_for_job(client, token, started["job"]["id"], timeout=900)
         assert job["status"] == "SUCCEEDED", job
@@ -255,8 +312,12 @@ def test_the_analysis_report_explains_typical_and_extreme_rows(tmp_path):
         features = gql(client, MODEL, {"id": model["id"]}, token)["data"]["model"]["features"]
         names = [f["name"] for f in features]
         for _kind, index, label, output, base in rows:
-            prediction = gql(client, EXPLAIN, {"id": model["id"], "rows": json_rows(frame[names].iloc[[index]]),
-                                               "explain": True}, token)["data"]["predict"]
+            prediction = gql(
+                client,
+                EXPLAIN,
+                {"id": model["id"], "rows": json_rows(frame[names].iloc[[index]]), "explain": True},
+                token,
+            )["data"]["predict"]
             assert prediction["errors"] == [], prediction
             prediction = prediction["predictions"][0]
             assert prediction["value"] == label
@@ -268,8 +329,9 @@ def test_a_report_on_a_model_has_the_why_section(client, token):
     frame = shop()
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "shop.csv")
     model = train(client, token, dataset["id"], "spend", "HIST_GRADIENT_BOOSTING", ["basket", "channel", "visits"])
-    payload = gql(client, GENERATE_REPORT, {"input": {"datasetId": dataset["id"], "modelId": model["id"]}},
-                  token)["data"]["generateReport"]
+    payload = gql(client, GENERATE_REPORT, {"input": {"datasetId": dataset["id"], "modelId": model["id"]}}, token)[
+        "data"
+    ]["generateReport"]
     assert payload["errors"] == []
     assert wait_for_job(client, token, payload["job"]["id"], timeout=600)["status"] == "SUCCEEDED"
     rows = why_rows(client.get(payload["report"]["url"]).text)
@@ -285,11 +347,19 @@ def test_one_hot_and_rare_levels_are_summed_to_their_feature():
     from services.modeling.explain import Explainer
 
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"city": rng.choice([f"c{i}" for i in range(45)], 600), "x": rng.normal(size=600),
-                          "tag": rng.choice(["a", "b"], 600)})
+    frame = pd.DataFrame(
+        {
+            "city": rng.choice([f"c{i}" for i in range(45)], 600),
+            "x": rng.normal(size=600),
+            "tag": rng.choice(["a", "b"], 600),
+        }
+    )
     y = 2 * frame.x + 5 * (frame.city == "c3") + rng.normal(size=600)
-    signature = [{"name": "city", "semantic_type": "CATEGORICAL"}, {"name": "x", "semantic_type": "NUMERIC"},
-                 {"name": "tag", "semantic_type": "CATEGORICAL"}]
+    signature = [
+        {"name": "city", "semantic_type": "CATEGORICAL"},
+        {"name": "x", "semantic_type": "NUMERIC"},
+        {"name": "tag", "semantic_type": "CATEGORICAL"},
+    ]
     pipeline = build_pipeline("RIDGE", "REGRESSION", signature, 0, 600).fit(frame, y)
     explainer = Explainer(pipeline, task="REGRESSION", features=["city", "x", "tag"], background=frame.head(200))
     assert explainer.groups.sum(axis=0).tolist() == [MAX_ONE_HOT_LEVELS, 1, 2]

@@ -3,6 +3,7 @@
 The budget here is 64 MB and the dataset's training frame would need several times that by the same estimate
 the jobs use, so CI proves the out-of-core paths without gigabytes of data.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,8 +56,12 @@ def messages(entries) -> str:
 def test_training_samples_to_the_budget_and_scoring_covers_every_row(client, token, settings):
     frame = orders()
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "orders.csv")
-    payload = gql(client, TRAIN, {"input": {"datasetId": dataset["id"], "target": "label", "cvFolds": 3,
-                                            "algorithms": ["LOGISTIC_REGRESSION"]}}, token)["data"]["trainModel"]
+    payload = gql(
+        client,
+        TRAIN,
+        {"input": {"datasetId": dataset["id"], "target": "label", "cvFolds": 3, "algorithms": ["LOGISTIC_REGRESSION"]}},
+        token,
+    )["data"]["trainModel"]
     assert payload["errors"] == [], payload
     assert wait_for_job(client, token, payload["job"]["id"], timeout=300)["status"] == "SUCCEEDED"
     model = gql(client, MODEL, {"id": payload["model"]["id"]}, token)["data"]["model"]
@@ -73,7 +78,9 @@ def test_training_samples_to_the_budget_and_scoring_covers_every_row(client, tok
     log = messages(model["job"]["logs"])
     assert f"beyond the {BUDGET_MB} MB budget" in log and "stratified sample" in log
 
-    scored = gql(client, PREDICT_DATASET, {"m": payload["model"]["id"], "d": dataset["id"]}, token)["data"]["predictDataset"]
+    scored = gql(client, PREDICT_DATASET, {"m": payload["model"]["id"], "d": dataset["id"]}, token)["data"][
+        "predictDataset"
+    ]
     assert scored["errors"] == []
     assert wait_for_job(client, token, scored["job"]["id"], timeout=300)["status"] == "SUCCEEDED"
     version = gql(client, VERSION, {"id": scored["dataset"]["id"]}, token)["data"]["dataset"]
@@ -88,14 +95,17 @@ def test_training_samples_to_the_budget_and_scoring_covers_every_row(client, tok
     assert all(row["prediction"] in ("keep", "drop", "audit") for row in tail)
 
 
-@pytest.mark.parametrize(("values", "semantic"), [
-    ([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3], "NUMERIC"),
-    ([1.0, 2.0, None, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0], "NUMERIC"),
-    ([0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5], "NUMERIC"),
-    (list(range(40)), "NUMERIC"),
-    (["a", "b", "a", "b", "a", "b", "a", "b", "a", "b", "c"], "CATEGORICAL"),
-    ([True, False] * 6, "BOOLEAN"),
-])
+@pytest.mark.parametrize(
+    ("values", "semantic"),
+    [
+        ([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3], "NUMERIC"),
+        ([1.0, 2.0, None, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0], "NUMERIC"),
+        ([0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5], "NUMERIC"),
+        (list(range(40)), "NUMERIC"),
+        (["a", "b", "a", "b", "a", "b", "a", "b", "a", "b", "c"], "CATEGORICAL"),
+        ([True, False] * 6, "BOOLEAN"),
+    ],
+)
 def test_the_target_check_decides_the_task_as_pandas_does_without_loading_it(tmp_path, values, semantic):
     """check_target summarises the target in DuckDB; its task and class sizes agree with the pandas rule."""
     import pyarrow as pa
@@ -103,6 +113,7 @@ def test_the_target_check_decides_the_task_as_pandas_does_without_loading_it(tmp
     from services.ingest.parquet import write_parquet
     from services.modeling.checks import facts_task, target_facts
     from services.modeling.tasks import detect_task
+
     path = tmp_path / "t.parquet"
     write_parquet(pa.table({"y": values}), path)
     facts = target_facts(path, "y", memory_mb=64, scratch_dir=tmp_path / "scratch")
@@ -111,5 +122,8 @@ def test_the_target_check_decides_the_task_as_pandas_does_without_loading_it(tmp
     counts = series.dropna().astype(str).value_counts()
     assert facts["present"] == series.notna().sum()
     assert (facts["levels"]["levels"], facts["levels"]["fewest"], facts["levels"]["most"]) == (
-        len(counts), counts.min(), counts.max())
+        len(counts),
+        counts.min(),
+        counts.max(),
+    )
     assert not (tmp_path / "scratch").exists()

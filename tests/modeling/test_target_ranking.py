@@ -1,4 +1,5 @@
 """The clarify stage's target ranking on realistic tables: an id, a date, a year, categories, measurements."""
+
 from __future__ import annotations
 
 import time
@@ -19,29 +20,54 @@ rng = np.random.default_rng(11)
 def penguins() -> pd.DataFrame:
     species = rng.choice(["Adelie", "Gentoo", "Chinstrap"], ROWS)
     sex = rng.choice(["male", "female", None], ROWS, p=[0.48, 0.48, 0.04])
-    return pd.DataFrame({"species": species, "island": rng.choice(["Biscoe", "Dream", "Torgersen"], ROWS),
-                         "bill_length_mm": rng.normal(44, 5, ROWS).round(1), "body_mass_g": rng.normal(4200, 800, ROWS).round(),
-                         "sex": sex, "year": rng.choice([2007, 2008, 2009], ROWS)})
+    return pd.DataFrame(
+        {
+            "species": species,
+            "island": rng.choice(["Biscoe", "Dream", "Torgersen"], ROWS),
+            "bill_length_mm": rng.normal(44, 5, ROWS).round(1),
+            "body_mass_g": rng.normal(4200, 800, ROWS).round(),
+            "sex": sex,
+            "year": rng.choice([2007, 2008, 2009], ROWS),
+        }
+    )
 
 
 def orders() -> pd.DataFrame:
-    return pd.DataFrame({"order_id": [f"ORD-{i:05d}" for i in range(ROWS)],
-                         "order_date": pd.date_range("2023-01-01", periods=ROWS, freq="D").strftime("%Y-%m-%d"),
-                         "fiscal_year": rng.choice([2023, 2024], ROWS), "region": rng.choice(["north", "south", "east", "west"], ROWS),
-                         "channel": rng.choice(["web", "shop"], ROWS),
-                         "amount": rng.gamma(2, 40, ROWS).round(2), "month": rng.integers(1, 13, ROWS)})
+    return pd.DataFrame(
+        {
+            "order_id": [f"ORD-{i:05d}" for i in range(ROWS)],
+            "order_date": pd.date_range("2023-01-01", periods=ROWS, freq="D").strftime("%Y-%m-%d"),
+            "fiscal_year": rng.choice([2023, 2024], ROWS),
+            "region": rng.choice(["north", "south", "east", "west"], ROWS),
+            "channel": rng.choice(["web", "shop"], ROWS),
+            "amount": rng.gamma(2, 40, ROWS).round(2),
+            "month": rng.integers(1, 13, ROWS),
+        }
+    )
 
 
 def sensors() -> pd.DataFrame:
-    return pd.DataFrame({"reading_id": np.arange(ROWS), "taken_at": pd.date_range("2024-03-01", periods=ROWS, freq="h"),
-                         "temperature": rng.normal(21, 2, ROWS).round(2), "humidity": rng.normal(40, 5, ROWS).round(1),
-                         "year": [2024] * (ROWS - 30) + [2025] * 30})
+    return pd.DataFrame(
+        {
+            "reading_id": np.arange(ROWS),
+            "taken_at": pd.date_range("2024-03-01", periods=ROWS, freq="h"),
+            "temperature": rng.normal(21, 2, ROWS).round(2),
+            "humidity": rng.normal(40, 5, ROWS).round(1),
+            "year": [2024] * (ROWS - 30) + [2025] * 30,
+        }
+    )
 
 
 def churn() -> pd.DataFrame:
-    return pd.DataFrame({"customer_id": np.arange(1000, 1000 + ROWS), "signup_year": rng.choice(range(2015, 2024), ROWS),
-                         "plan": rng.choice(["basic", "plus", "pro"], ROWS), "monthly_spend": rng.normal(30, 9, ROWS).round(2),
-                         "churned": rng.choice(["yes", "no"], ROWS)})
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(1000, 1000 + ROWS),
+            "signup_year": rng.choice(range(2015, 2024), ROWS),
+            "plan": rng.choice(["basic", "plus", "pro"], ROWS),
+            "monthly_spend": rng.normal(30, 9, ROWS).round(2),
+            "churned": rng.choice(["yes", "no"], ROWS),
+        }
+    )
 
 
 def analysis_outcome(client, token, frame: pd.DataFrame) -> dict:

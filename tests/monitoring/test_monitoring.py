@@ -1,12 +1,13 @@
 """Monitoring of a served model through /graphql: exact counts and a bounded sample per window however many
 replicas serve, drift of the served inputs against the training data, one alert per drifted window, and the
 refusals (other users' models, thresholds out of range)."""
+
 from __future__ import annotations
 
 import contextlib
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -47,8 +48,12 @@ def rows_of(data: pd.DataFrame) -> list[dict]:
 
 def trained(client, token) -> tuple[str, str]:
     dataset = ingest(client, token, frame().to_csv(index=False).encode(), "churn.csv")
-    started = gql(client, TRAIN, {"input": {"datasetId": dataset["id"], "target": "churn",
-                                            "algorithms": ["LOGISTIC_REGRESSION"], "cvFolds": 2}}, token)["data"]["trainModel"]
+    started = gql(
+        client,
+        TRAIN,
+        {"input": {"datasetId": dataset["id"], "target": "churn", "algorithms": ["LOGISTIC_REGRESSION"], "cvFolds": 2}},
+        token,
+    )["data"]["trainModel"]
     assert started["errors"] == [], started
     assert wait_for_job(client, token, started["job"]["id"], timeout=180)["status"] == "SUCCEEDED"
     return dataset["id"], started["model"]["id"]
@@ -77,27 +82,46 @@ def eventually(read, accept, timeout: float = 30):
 
 def test_every_request_and_row_is_counted_exactly_and_the_sample_stays_bounded(tmp_path):
     # day-long windows: the test's requests all fall in one
-    settings = make_settings(tmp_path, monitor_reservoir_rows=20, monitor_flush_seconds=0.2, monitor_window_minutes=1440)
+    settings = make_settings(
+        tmp_path, monitor_reservoir_rows=20, monitor_flush_seconds=0.2, monitor_window_minutes=1440
+    )
     served = frame(200, seed=1)
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
         dataset_id, model_id = trained(client, token)
-        registered = gql(client, """mutation($m: ID!) { registerModel(input: {modelId: $m, name: "churn"}) {
+        registered = gql(
+            client,
+            """mutation($m: ID!) { registerModel(input: {modelId: $m, name: "churn"}) {
             errors { code } } setModelAlias(input: {name: "churn", alias: "live", version: 1}) { errors { code } } }""",
-                         {"m": model_id}, token)["data"]
+            {"m": model_id},
+            token,
+        )["data"]
         assert registered["registerModel"]["errors"] == registered["setModelAlias"]["errors"] == []
-        job = gql(client, """mutation($d: ID!) { predictDataset(input: {modelId: "churn@live", datasetId: $d}) {
-            job { id } errors { code } } }""", {"d": dataset_id}, token)["data"]["predictDataset"]
+        job = gql(
+            client,
+            """mutation($d: ID!) { predictDataset(input: {modelId: "churn@live", datasetId: $d}) {
+            job { id } errors { code } } }""",
+            {"d": dataset_id},
+            token,
+        )["data"]["predictDataset"]
         assert wait_for_job(client, token, job["job"]["id"])["status"] == "SUCCEEDED"
         # A second replica joins once the jobs are done (both would otherwise compete for them).
         with TestClient(create_app(settings)) as replica:
             labels: Counter = Counter()
             for index in range(7):  # two replicas, by id and by alias: one window, three writers with the job
                 server = client if index % 2 else replica
-                labels.update(predicted(server, token, model_id if index < 4 else "churn@live",
-                                        rows_of(served[index * 9:(index + 1) * 9])))
-            window = eventually(lambda: monitor(client, token, "churn@live")["windows"],
-                                lambda windows: windows and windows[0]["requestCount"] == 8)
+                labels.update(
+                    predicted(
+                        server,
+                        token,
+                        model_id if index < 4 else "churn@live",
+                        rows_of(served[index * 9 : (index + 1) * 9]),
+                    )
+                )
+            window = eventually(
+                lambda: monitor(client, token, "churn@live")["windows"],
+                lambda windows: windows and windows[0]["requestCount"] == 8,
+            )
             assert len(window) == 1, window
             window = window[0]
             assert window["requestCount"] == 8 and window["rowCount"] == 63 + 300
@@ -123,7 +147,10 @@ def test_windows_expire_after_the_retention(tmp_path):
         predicted(client, token, model_id, rows_of(frame(5)))
         eventually(lambda: run_sql(settings, "SELECT count(*) FROM monitor_window")[0][0], lambda n: n == 1, 5)
         # the window started minutes ago (windows start on the hour): the next expiry deletes it
-        assert eventually(lambda: run_sql(settings, "SELECT count(*) FROM monitor_window")[0][0], lambda n: n == 0, 10) == 0
+        assert (
+            eventually(lambda: run_sql(settings, "SELECT count(*) FROM monitor_window")[0][0], lambda n: n == 0, 10)
+            == 0
+        )
         assert monitor(client, token, model_id)["windows"] == []
 
 
@@ -148,19 +175,23 @@ def drift_and_alerts(tmp_path, stack: contextlib.ExitStack) -> None:
         replica = stack.enter_context(TestClient(create_app(settings)))  # joins once the training job is done
         for server in (client, replica):  # each loads the model now, not in the middle of a window below
             predicted(server, token, model_id, rows_of(frame(300)[200:210]))
-        set_to = gql(client, SET_MONITOR, {"input": {"modelId": model_id, "driftShareThreshold": 0.5}},
-                     token)["data"]["setModelMonitor"]
+        set_to = gql(client, SET_MONITOR, {"input": {"modelId": model_id, "driftShareThreshold": 0.5}}, token)["data"][
+            "setModelMonitor"
+        ]
         assert set_to["errors"] == [] and set_to["settings"]["driftShareThreshold"] == 0.5
 
         # Rows like the training rows: judged, no drift, no alert. They start in a window after the one the
         # warm-up requests above fell in (a window that had only just begun would otherwise hold both).
         length = minutes * 60
-        warmed = datetime.fromtimestamp(time.time() // length * length, tz=timezone.utc).isoformat()
+        warmed = datetime.fromtimestamp(time.time() // length * length, tz=UTC).isoformat()
         calm_from = window_of(minutes, after=warmed)
         predicted(client, token, model_id, rows_of(frame(300)[:75]))
         predicted(replica, token, model_id, rows_of(frame(300)[75:150]))  # both replicas have the model loaded now
-        calm = eventually(lambda: since(monitor(client, token, model_id)["windows"], calm_from),
-                          lambda w: sum(window["rowCount"] for window in w) == 150, 30)
+        calm = eventually(
+            lambda: since(monitor(client, token, model_id)["windows"], calm_from),
+            lambda w: sum(window["rowCount"] for window in w) == 150,
+            30,
+        )
         assert sum(w["requestCount"] for w in calm) == 2, calm  # one window, or two if a boundary fell between
         for window in calm:
             assert window["driftShare"] is not None and window["driftShare"] < 0.5, window
@@ -194,7 +225,7 @@ def window_of(minutes: float, after: str | None = None) -> str:
     length = minutes * 60
     while True:
         wait_for_window_start(minutes)
-        start = datetime.fromtimestamp(time.time() // length * length, tz=timezone.utc).isoformat()
+        start = datetime.fromtimestamp(time.time() // length * length, tz=UTC).isoformat()
         if after is None or start > after:
             return start
         time.sleep(0.5)
@@ -210,16 +241,19 @@ def test_another_users_model_is_not_found_and_bad_thresholds_name_their_field(cl
     stranger = register(client)["accessToken"]
     answer = gql(client, MONITOR, {"model": model_id}, stranger)
     assert answer["data"] is None and answer["errors"][0]["extensions"]["code"] == "NOT_FOUND"
-    refused = gql(client, SET_MONITOR, {"input": {"modelId": model_id, "driftShareThreshold": 0.5}},
-                  stranger)["data"]["setModelMonitor"]
+    refused = gql(client, SET_MONITOR, {"input": {"modelId": model_id, "driftShareThreshold": 0.5}}, stranger)["data"][
+        "setModelMonitor"
+    ]
     assert refused["settings"] is None and refused["errors"][0]["code"] == "NOT_FOUND"
     assert refused["errors"][0]["field"] == ["modelId"]
-    for wrong, field in (({"driftShareThreshold": 0}, "driftShareThreshold"),
-                         ({"driftShareThreshold": 1.5}, "driftShareThreshold"),
-                         ({"driftShareThreshold": -0.1}, "driftShareThreshold"),
-                         ({"threshold": 0.1}, "threshold"),
-                         ({"method": "KS", "threshold": 2.0}, "threshold"),
-                         ({"method": "JENSEN_SHANNON", "threshold": 0}, "threshold")):
+    for wrong, field in (
+        ({"driftShareThreshold": 0}, "driftShareThreshold"),
+        ({"driftShareThreshold": 1.5}, "driftShareThreshold"),
+        ({"driftShareThreshold": -0.1}, "driftShareThreshold"),
+        ({"threshold": 0.1}, "threshold"),
+        ({"method": "KS", "threshold": 2.0}, "threshold"),
+        ({"method": "JENSEN_SHANNON", "threshold": 0}, "threshold"),
+    ):
         payload = gql(client, SET_MONITOR, {"input": {"modelId": model_id, **wrong}}, token)["data"]["setModelMonitor"]
         assert payload["settings"] is None and payload["errors"][0]["code"] == "INVALID_INPUT", (wrong, payload)
         assert payload["errors"][0]["field"] == [field], wrong
@@ -230,7 +264,11 @@ def test_another_users_model_is_not_found_and_bad_thresholds_name_their_field(cl
     bad_reference = gql(client, MONITOR, {"model": "churn@"}, token)
     assert bad_reference["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
     # the owner sees the window and a valid monitor; the stranger's own view of their models shows nothing of it
-    ok = gql(client, SET_MONITOR, {"input": {"modelId": model_id, "driftShareThreshold": 0.3, "method": "PSI",
-                                             "threshold": 0.2}}, token)["data"]["setModelMonitor"]
+    ok = gql(
+        client,
+        SET_MONITOR,
+        {"input": {"modelId": model_id, "driftShareThreshold": 0.3, "method": "PSI", "threshold": 0.2}},
+        token,
+    )["data"]["setModelMonitor"]
     assert ok["errors"] == [] and ok["settings"] == {"driftShareThreshold": 0.3, "method": "PSI", "threshold": 0.2}
     assert gql(client, "{ models { totalCount } }", token=stranger)["data"]["models"]["totalCount"] == 0

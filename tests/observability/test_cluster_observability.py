@@ -5,6 +5,7 @@ One small cluster (1 replica, 1 worker, PostgreSQL, Redis) does known work — o
 trainings — and the numbers are read back through Prometheus' query API; the trace of a training
 request is followed from the replica into the worker that ran the job.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,20 +25,30 @@ from tests.support.prometheus import LocalPrometheus, ScrapeJob
 pytestmark = pytest.mark.slow
 
 TOKEN = "scrape-token-for-the-cluster-test"
-TRAIN = """mutation Train($input: TrainModelInput!) { trainModel(input: $input) { job { id } errors { code message } } }"""
+TRAIN = (
+    """mutation Train($input: TrainModelInput!) { trainModel(input: $input) { job { id } errors { code message } } }"""
+)
 DATASET = "query($id: ID!) { dataset(id: $id) { status } }"
 
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory):
     with OtlpReceiver() as receiver:
-        env = {"ASSAY_JOB_HEARTBEAT_SECONDS": "1", "ASSAY_REQUESTS_PER_MINUTE": "100000", "ASSAY_METRICS_TOKEN": TOKEN,
-               "ASSAY_LOG_FORMAT": "json", **otel_env(receiver)}
-        with Cluster(tmp_path_factory.mktemp("cluster"), replica_ports=[free_port()], workers=1, worker_concurrency=1,
-                     env=env) as cluster:
+        env = {
+            "ASSAY_JOB_HEARTBEAT_SECONDS": "1",
+            "ASSAY_REQUESTS_PER_MINUTE": "100000",
+            "ASSAY_METRICS_TOKEN": TOKEN,
+            "ASSAY_LOG_FORMAT": "json",
+            **otel_env(receiver),
+        }
+        with Cluster(
+            tmp_path_factory.mktemp("cluster"), replica_ports=[free_port()], workers=1, worker_concurrency=1, env=env
+        ) as cluster:
             replica, worker = cluster.replicas[0], cluster.worker_members[0]
-            jobs = [ScrapeJob("assay-replicas", [f"127.0.0.1:{replica.port}"]),  # loopback: allowed without a token
-                    ScrapeJob("assay-workers", [f"127.0.0.1:{worker.metrics_port}"], bearer_token=TOKEN)]
+            jobs = [
+                ScrapeJob("assay-replicas", [f"127.0.0.1:{replica.port}"]),  # loopback: allowed without a token
+                ScrapeJob("assay-workers", [f"127.0.0.1:{worker.metrics_port}"], bearer_token=TOKEN),
+            ]
             with LocalPrometheus(jobs) as prometheus:
                 yield cluster, prometheus, receiver
 
@@ -49,8 +60,18 @@ def test_three_trainings_are_three_in_prometheus(observed):
     upload = client.upload(token, iris_csv(), "iris.csv")
     assert client.wait_for(token, upload["job"]["id"], ("SUCCEEDED", "FAILED"))["status"] == "SUCCEEDED"
     for _ in range(3):
-        payload = client.gql(TRAIN, {"input": {"datasetId": upload["dataset"]["id"], "target": "target",
-                                               "algorithms": ["LOGISTIC_REGRESSION"], "cvFolds": 2}}, token)
+        payload = client.gql(
+            TRAIN,
+            {
+                "input": {
+                    "datasetId": upload["dataset"]["id"],
+                    "target": "target",
+                    "algorithms": ["LOGISTIC_REGRESSION"],
+                    "cvFolds": 2,
+                }
+            },
+            token,
+        )
         assert payload["data"]["trainModel"]["errors"] == [], payload
         job = client.wait_for(token, payload["data"]["trainModel"]["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=180)
         assert job["status"] == "SUCCEEDED", job
@@ -65,13 +86,17 @@ def test_three_trainings_are_three_in_prometheus(observed):
     assert prometheus.value('sum(assay_job_queue_wait_seconds_count{kind="TRAIN"})') == 3
     assert prometheus.wait_for_value('sum(assay_graphql_operations_total{operation="Train",type="mutation"})', 3) == 3
     assert prometheus.value('sum(assay_job_queue_depth{status="RUNNING"})') == 0
-    assert prometheus.value('min(assay_redis_up)') == 1 and prometheus.value('count(assay_redis_up)') == 2
+    assert prometheus.value("min(assay_redis_up)") == 1 and prometheus.value("count(assay_redis_up)") == 2
     assert prometheus.value('assay_db_pool_size{job="assay-replicas"}') >= 1
     worker_metrics = f"http://127.0.0.1:{cluster.worker_members[0].metrics_port}/metrics"
     refused = httpx.get(worker_metrics, headers={"authorization": "Bearer wrong"}, timeout=10)
     assert refused.status_code == 401 and b"assay_" not in refused.content  # the worker's endpoint is guarded too
-    assert prometheus.wait_for_some_value('histogram_quantile(0.5, sum by (le) (rate(assay_graphql_operation_duration_seconds_bucket[1m])))') \
+    assert (
+        prometheus.wait_for_some_value(
+            "histogram_quantile(0.5, sum by (le) (rate(assay_graphql_operation_duration_seconds_bucket[1m])))"
+        )
         is not None
+    )
 
 
 def test_a_training_request_and_its_stages_on_the_worker_are_one_trace(observed):
@@ -80,8 +105,18 @@ def test_a_training_request_and_its_stages_on_the_worker_are_one_trace(observed)
     _, token = client.register()
     upload = client.upload(token, iris_csv(), "iris.csv")
     assert client.wait_for(token, upload["job"]["id"], ("SUCCEEDED", "FAILED"))["status"] == "SUCCEEDED"
-    payload = client.gql(TRAIN, {"input": {"datasetId": upload["dataset"]["id"], "target": "target",
-                                           "algorithms": ["LOGISTIC_REGRESSION"], "cvFolds": 2}}, token)
+    payload = client.gql(
+        TRAIN,
+        {
+            "input": {
+                "datasetId": upload["dataset"]["id"],
+                "target": "target",
+                "algorithms": ["LOGISTIC_REGRESSION"],
+                "cvFolds": 2,
+            }
+        },
+        token,
+    )
     job_id = payload["data"]["trainModel"]["job"]["id"]
     assert client.wait_for(token, job_id, ("SUCCEEDED", "FAILED"), timeout=180)["status"] == "SUCCEEDED"
     spans = receiver.wait_for(lambda spans: job_trace(spans, "TRAIN", raw_id(job_id)) is not None)

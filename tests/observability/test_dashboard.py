@@ -1,4 +1,5 @@
 """docs/grafana-dashboard.json: every query parses in a real Prometheus and names only metrics /metrics exports."""
+
 from __future__ import annotations
 
 import json
@@ -8,32 +9,62 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from server.app import create_app
 from devtools.redis_local import LocalRedis
+from server.app import create_app
 from tests.support.paths import ROOT
 from tests.support.prometheus import LocalPrometheus
 from tests.support.settings import make_settings
 
 DASHBOARD = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
 QUERIES = [target["expr"] for panel in DASHBOARD["panels"] for target in panel.get("targets", [])]
-SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "summary": ("_count", "_sum"),
-            "gauge": ("",), "info": ("_info",), "untyped": ("",)}
-KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool",
-            "inf", "nan",
-            # aggregation operators, which may be followed by `by (...)` rather than their parenthesis
-            "sum", "min", "max", "avg", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values"}
+SUFFIXES = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_count", "_sum"),
+    "summary": ("_count", "_sum"),
+    "gauge": ("",),
+    "info": ("_info",),
+    "untyped": ("",),
+}
+KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "bool",
+    "inf",
+    "nan",
+    # aggregation operators, which may be followed by `by (...)` rather than their parenthesis
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "group",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+}
 
 
 def metric_names_in(query: str) -> set[str]:
     """Identifiers of a PromQL expression that are metric names: not functions, keywords, labels or strings."""
-    query = re.sub(r'"(?:[^"\\]|\\.)*"', '""', query)                       # string literals
-    query = re.sub(r"\{[^}]*\}", "", query)                                  # label matchers
+    query = re.sub(r'"(?:[^"\\]|\\.)*"', '""', query)  # string literals
+    query = re.sub(r"\{[^}]*\}", "", query)  # label matchers
     query = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", r"\1", query)  # label lists
-    query = re.sub(r"\[[^\]]*\]", "", query)                                 # range selectors
-    query = re.sub(r"\b\d+(\.\d+)?([eE][+-]?\d+)?\b", "0", query)              # numbers, 1e-9 included
+    query = re.sub(r"\[[^\]]*\]", "", query)  # range selectors
+    query = re.sub(r"\b\d+(\.\d+)?([eE][+-]?\d+)?\b", "0", query)  # numbers, 1e-9 included
     names = set()
     for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", query):
-        following = query[match.end():].lstrip()[:1]
+        following = query[match.end() :].lstrip()[:1]
         word = match.group()
         if following == "(" or word.lower() in KEYWORDS or re.fullmatch(r"\d.*|e\d+", word):
             continue
@@ -45,7 +76,9 @@ def test_the_name_finder_sees_metrics_not_functions_or_labels():
     query = 'histogram_quantile(0.95, sum by (le, kind) (rate(assay_job_queue_wait_seconds_bucket{kind!="x"}[15m])))'
     assert metric_names_in(query) == {"assay_job_queue_wait_seconds_bucket"}
     assert metric_names_in("process_resident_memory_bytes and on (instance) assay_info") == {
-        "process_resident_memory_bytes", "assay_info"}
+        "process_resident_memory_bytes",
+        "assay_info",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +88,7 @@ def exported(tmp_path_factory) -> set[str]:
         settings = make_settings(tmp_path_factory.mktemp("metrics"), redis_url=redis.url)
         with TestClient(create_app(settings), client=("127.0.0.1", 40000)) as client:
             text = client.get("/metrics").text
-    return {family.name + suffix for family in text_string_to_metric_families(text)
-            for suffix in SUFFIXES[family.type]}
+    return {family.name + suffix for family in text_string_to_metric_families(text) for suffix in SUFFIXES[family.type]}
 
 
 def test_every_dashboard_query_names_an_exported_metric(exported):

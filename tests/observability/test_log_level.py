@@ -1,6 +1,7 @@
 """ASSAY_LOG_LEVEL through a live server: WARNING hides the INFO lines (start-up, access, job ends) while the
 server works as before; DEBUG shows Assay's debug lines from the server and from each job process, in the
 server's JSON format, without the query-by-query chatter of the database driver."""
+
 from __future__ import annotations
 
 import json

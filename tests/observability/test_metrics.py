@@ -1,4 +1,5 @@
 """/metrics on a replica: what a Prometheus scrape sees after known work, and who may scrape at all."""
+
 from __future__ import annotations
 
 import io
@@ -13,7 +14,9 @@ from tests.support.graphql import gql, ingest, register, wait_for_job
 from tests.support.metrics import metric_names, value
 from tests.support.settings import make_settings
 
-TRAIN = """mutation Train($input: TrainModelInput!) { trainModel(input: $input) { job { id } errors { code message } } }"""
+TRAIN = (
+    """mutation Train($input: TrainModelInput!) { trainModel(input: $input) { job { id } errors { code message } } }"""
+)
 LOCAL = ("127.0.0.1", 40000)
 
 
@@ -37,8 +40,19 @@ def test_jobs_operations_and_errors_are_counted_after_known_work(local_client):
     token = register(client)["accessToken"]
     dataset = ingest(client, token, iris_csv(), "iris.csv")
     for _ in range(2):
-        payload = gql(client, TRAIN, {"input": {"datasetId": dataset["id"], "target": "target",
-                                                "algorithms": ["LOGISTIC_REGRESSION"], "cvFolds": 2}}, token)
+        payload = gql(
+            client,
+            TRAIN,
+            {
+                "input": {
+                    "datasetId": dataset["id"],
+                    "target": "target",
+                    "algorithms": ["LOGISTIC_REGRESSION"],
+                    "cvFolds": 2,
+                }
+            },
+            token,
+        )
         assert payload["data"]["trainModel"]["errors"] == [], payload
         assert wait_for_job(client, token, payload["data"]["trainModel"]["job"]["id"], 180)["status"] == "SUCCEEDED"
     gql(client, "query Mine { me { id } }")  # not logged in: an UNAUTHENTICATED error
@@ -76,8 +90,9 @@ def test_open_subscriptions_are_a_gauge(local_client):
     with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
         socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
         assert socket.receive_json()["type"] == "connection_ack"
-        socket.send_json({"id": "1", "type": "subscribe",
-                          "payload": {"query": "subscription Watch { jobUpdates { id status } }"}})
+        socket.send_json(
+            {"id": "1", "type": "subscribe", "payload": {"query": "subscription Watch { jobUpdates { id status } }"}}
+        )
         deadline = time.monotonic() + 10
         while open_subscriptions() != 1 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -108,7 +123,9 @@ def test_metrics_token_opens_them_from_anywhere_and_a_wrong_one_is_refused(tmp_p
         assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
         assert "assay_" not in wrong.text
         right = client.get("/metrics", headers={"authorization": "Bearer scrape-secret-0123456789"})
-        assert right.status_code == 200 and "assay_graphql_operations_total" in right.text or "assay_info" in right.text
+        assert (
+            right.status_code == 200 and "assay_graphql_operations_total" in right.text
+        ) or "assay_info" in right.text
     with TestClient(create_app(make_settings(tmp_path)), client=LOCAL) as client:
         # No token configured: presenting one opens nothing, even from an allowed network.
         assert client.get("/metrics", headers={"authorization": "Bearer anything"}).status_code == 401

@@ -1,5 +1,6 @@
 """The rules under /metrics as plain functions: who may scrape, bounded label sets, observers that cannot break a
 job."""
+
 from __future__ import annotations
 
 from server.metrics import MAX_OPERATION_NAMES, Metrics, metrics_refusal

@@ -3,6 +3,7 @@
 The Celery half (the trace crossing into a worker process through the job's message) is in
 test_cluster_observability.py, with the cluster it needs.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ REGISTER = """mutation Register($email: String!) { register(input: {email: $emai
   accessToken errors { code } } }"""
 
 
-def job_trace(spans: list[ReceivedSpan], kind: str, job_id: str | None = None
-              ) -> tuple[ReceivedSpan, list[ReceivedSpan]] | None:
+def job_trace(
+    spans: list[ReceivedSpan], kind: str, job_id: str | None = None
+) -> tuple[ReceivedSpan, list[ReceivedSpan]] | None:
     """The job span of `kind` (and id) and every span of its trace, once the request's spans are there too."""
     for job in (s for s in spans if s.name == f"job {kind}" and job_id in (None, s.attribute("assay.job.id"))):
         trace = [s for s in spans if s.trace_id == job.trace_id]
@@ -27,8 +29,9 @@ def job_trace(spans: list[ReceivedSpan], kind: str, job_id: str | None = None
     return None
 
 
-def assert_one_trace_from_request_to_stages(spans: list[ReceivedSpan], kind: str, *, job_service: str,
-                                            job_id: str | None = None) -> list[ReceivedSpan]:
+def assert_one_trace_from_request_to_stages(
+    spans: list[ReceivedSpan], kind: str, *, job_service: str, job_id: str | None = None
+) -> list[ReceivedSpan]:
     found = job_trace(spans, kind, job_id)
     assert found is not None
     job, trace = found
@@ -56,14 +59,20 @@ def test_an_upload_and_its_ingest_stages_are_one_trace(tmp_path):
             job_id = server.upload(token, b"a,b\n1,x\n2,y\n3,z\n")["job"]["id"]
             assert server.wait_for(token, job_id, ("SUCCEEDED", "FAILED"))["status"] == "SUCCEEDED"
             spans = receiver.wait_for(lambda spans: job_trace(spans, "INGEST", raw_id(job_id)) is not None)
-            trace = assert_one_trace_from_request_to_stages(spans, "INGEST", job_service="assay-replica",
-                                                            job_id=raw_id(job_id))
+            trace = assert_one_trace_from_request_to_stages(
+                spans, "INGEST", job_service="assay-replica", job_id=raw_id(job_id)
+            )
         finally:
             server.terminate()
         # Nothing secret reaches the trace backend: neither the query text nor argument values.
-        assert not any("correct horse battery" in value or "tracer@example.com" in value
-                       for span in spans for _, value in span.attributes)
-        assert not any(key == "query" or key.startswith("graphql.param.") for span in spans for key, _ in span.attributes)
+        assert not any(
+            "correct horse battery" in value or "tracer@example.com" in value
+            for span in spans
+            for _, value in span.attributes
+        )
+        assert not any(
+            key == "query" or key.startswith("graphql.param.") for span in spans for key, _ in span.attributes
+        )
         # The JSON log lines of that request and of its job carry the same trace id.
         lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
         trace_id = trace[0].trace_id

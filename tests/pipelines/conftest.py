@@ -1,7 +1,8 @@
 """Fixtures of the pipeline tests: the fake sources on a local port, and apps allowed to fetch from it."""
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
@@ -30,7 +31,9 @@ def open_client(tmp_path):
 @pytest.fixture
 def scheduling_client(tmp_path):
     """As open_client, with a scheduler that ticks fast enough to see runs start on their own."""
-    settings = make_settings(tmp_path, allowed_source_hosts="127.0.0.1", min_schedule_seconds=1, scheduler_tick_seconds=0.1)
+    settings = make_settings(
+        tmp_path, allowed_source_hosts="127.0.0.1", min_schedule_seconds=1, scheduler_tick_seconds=0.1
+    )
     with TestClient(create_app(settings)) as client:
         client.settings = settings
         yield client

@@ -2,6 +2,7 @@
 
 To add an endpoint: write `def name(request) -> Response` and add `"/path": name` to ROUTES.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -19,15 +20,24 @@ JAPANESE_PAGE = "<ul><li class=r>東京</li><li class=r>大阪</li></ul>"
 
 def items(request: Request) -> Response:  # nested records over 4 pages, linked by "next"
     page = int(request.param("page", "1"))
-    records = [{"id": page * 10 + i, "user": {"name": f"u{page}{i}", "address": {"city": "Oslo" if i % 2 else "Rome"}},
-                "score": i * 1.5} for i in range(3)]
+    records = [
+        {
+            "id": page * 10 + i,
+            "user": {"name": f"u{page}{i}", "address": {"city": "Oslo" if i % 2 else "Rome"}},
+            "score": i * 1.5,
+        }
+        for i in range(3)
+    ]
     return json_reply({"data": {"items": records}, "next": f"/api/items?page={page + 1}" if page < 4 else None})
 
 
 def mixed(request: Request) -> Response:  # records with uneven keys, text numbers and null tokens
-    return json_reply([
-        {"id": 1, "tags": ["a", "b"], "when": "2024-01-05", "n": "3.5", "flag": True, "label": "x"},
-        {"id": 2, "extra": {"x": 1}, "when": "2024-02-01", "n": "NA", "flag": False, "label": "NA"}])
+    return json_reply(
+        [
+            {"id": 1, "tags": ["a", "b"], "when": "2024-01-05", "n": "3.5", "flag": True, "label": "x"},
+            {"id": 2, "extra": {"x": 1}, "when": "2024-02-01", "n": "NA", "flag": False, "label": "NA"},
+        ]
+    )
 
 
 def gappy(request: Request) -> Response:  # page 2 of 3 is empty
@@ -51,9 +61,13 @@ def auth(request: Request) -> Response:
 
 CATALOG_VERSIONS = {
     1: [{"sku": "a", "size": 1, "price": 1.5}, {"sku": "b", "size": 1, "price": 2.0}],
-    2: [{"sku": "b", "size": 1, "price": 2.5, "stock": 3}, {"sku": "c", "size": 2, "price": 9.0, "stock": 1},
-        {"sku": "c", "size": 2, "price": 8.0, "stock": 0}],
-    3: [{"sku": "d", "size": 1, "price": 1.0}, {"sku": None, "size": 1, "price": 1.0}]}
+    2: [
+        {"sku": "b", "size": 1, "price": 2.5, "stock": 3},
+        {"sku": "c", "size": 2, "price": 9.0, "stock": 1},
+        {"sku": "c", "size": 2, "price": 8.0, "stock": 0},
+    ],
+    3: [{"sku": "d", "size": 1, "price": 1.0}, {"sku": None, "size": 1, "price": 1.0}],
+}
 
 
 def catalog(request: Request) -> Response:  # the catalogue as it stands at "version" ?v=
@@ -61,11 +75,14 @@ def catalog(request: Request) -> Response:  # the catalogue as it stands at "ver
 
 
 def orders(request: Request) -> Response:  # one of everything a check should catch
-    return json_reply([
-        {"id": 1, "email": "a@x.org", "amount": 10.0, "status": "paid"},
-        {"id": 2, "email": "b@x.org", "amount": -5.0, "status": "paid"},
-        {"id": 2, "email": None, "amount": 7.5, "status": "lost"},
-        {"id": 4, "email": "not an email", "amount": 1e6, "status": "refunded"}])
+    return json_reply(
+        [
+            {"id": 1, "email": "a@x.org", "amount": 10.0, "status": "paid"},
+            {"id": 2, "email": "b@x.org", "amount": -5.0, "status": "paid"},
+            {"id": 2, "email": None, "amount": 7.5, "status": "lost"},
+            {"id": 4, "email": "not an email", "amount": 1e6, "status": "refunded"},
+        ]
+    )
 
 
 def prices_export(request: Request) -> Response:  # a CSV export as an open-data portal serves it
@@ -100,12 +117,12 @@ NUMBERS = [{"n": n} for n in range(1, 6)]
 
 def paged_numbers(request: Request) -> Response:  # ?page=N&per_page=2 over 5 records; pages past the end are empty
     page, per_page = int(request.query["page"][0]), int(request.query["per_page"][0])
-    return json_reply({"items": NUMBERS[(page - 1) * per_page:page * per_page]})
+    return json_reply({"items": NUMBERS[(page - 1) * per_page : page * per_page]})
 
 
 def paged_offsets(request: Request) -> Response:  # ?offset=N: at most 2 records from there, a bare list
     offset = int(request.query["offset"][0])
-    return json_reply(NUMBERS[offset:offset + 2])
+    return json_reply(NUMBERS[offset : offset + 2])
 
 
 def paged_cursor(request: Request) -> Response:  # an opaque cursor in meta.next; the last page has none
@@ -113,7 +130,9 @@ def paged_cursor(request: Request) -> Response:  # an opaque cursor in meta.next
         return 401, JSON, b"{}"
     position = {"": 0, "c2": 2, "c4": 4}[request.param("after", "")]
     following = {0: "c2", 2: "c4"}.get(position)
-    return json_reply({"data": NUMBERS[position:position + 2], "meta": {"next": following, "token": request.param("token")}})
+    return json_reply(
+        {"data": NUMBERS[position : position + 2], "meta": {"next": following, "token": request.param("token")}}
+    )
 
 
 def to_private(request: Request) -> Response:  # a redirect to the cloud metadata address
@@ -121,8 +140,11 @@ def to_private(request: Request) -> Response:  # a redirect to the cloud metadat
 
 
 def shop_list(request: Request) -> Response:
-    rows = "".join(f'<li class="item"><a href="../p/{i}.html">Item {i}</a><span class="price">{i * 2}.50</span>'
-                   f'<img src="/img/{i}.png"></li>' for i in range(1, 6))
+    rows = "".join(
+        f'<li class="item"><a href="../p/{i}.html">Item {i}</a><span class="price">{i * 2}.50</span>'
+        f'<img src="/img/{i}.png"></li>'
+        for i in range(1, 6)
+    )
     return text_reply(f"<html><body><ul>{rows}</ul><li>not an item</li></body></html>", "text/html")
 
 

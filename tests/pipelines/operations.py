@@ -1,11 +1,15 @@
 """The GraphQL the pipeline tests send, and create/run as a client would call them."""
+
 from __future__ import annotations
 
 from tests.support.graphql import gql, wait_for_job
 
 CREATE = """mutation($input: CreatePipelineInput!) { createPipeline(input: $input) {
   pipeline { id name config } errors { code message field } } }"""
-RUN = "mutation($id: ID!) { runPipeline(input: {id: $id}) { run { id status } job { id } errors { code message " "field } } }"
+RUN = (
+    "mutation($id: ID!) { runPipeline(input: {id: $id}) { run { id status } job { id } errors { code message "
+    "field } } }"
+)
 PIPELINE = """query($id: ID!) { pipeline(id: $id) { id name config
   lastRun { status rowsIn rowsOut version error dataset { id name parent { id } } job { kind } }
   runs { totalCount edges { node { status version config } } }

@@ -1,5 +1,6 @@
 """Unit tests of pipeline checks and configs (services.pipelines): a table and a config in, results or a typed
 refusal out — no server, no source, no job. tests/pipelines/test_checks.py drives the same rules through runs."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -26,13 +27,20 @@ def run(*given: dict) -> tuple[pa.Table, list[CheckResult], list[str]]:
 
 
 def test_warnings_report_every_rule_with_examples_and_keep_every_row():
-    table, results, logged = run({"column": "id", "not_null": True, "unique": True, "on_fail": "WARN"},
-                                 {"column": "amount", "min": 0, "max": 1000, "on_fail": "WARN"},
-                                 {"column": "status", "allowed_values": ["paid", "refunded"], "on_fail": "WARN"})
+    table, results, logged = run(
+        {"column": "id", "not_null": True, "unique": True, "on_fail": "WARN"},
+        {"column": "amount", "min": 0, "max": 1000, "on_fail": "WARN"},
+        {"column": "status", "allowed_values": ["paid", "refunded"], "on_fail": "WARN"},
+    )
     assert table.num_rows == 4
     by_rule = {(r.column, r.rule): r for r in results}
-    assert [(r.column, r.rule) for r in results] == [("id", "not_null"), ("id", "unique"), ("amount", "min"),
-                                                     ("amount", "max"), ("status", "allowed_values")]
+    assert [(r.column, r.rule) for r in results] == [
+        ("id", "not_null"),
+        ("id", "unique"),
+        ("amount", "min"),
+        ("amount", "max"),
+        ("status", "allowed_values"),
+    ]
     assert by_rule[("id", "unique")].failing_rows == 1 and by_rule[("id", "unique")].examples == [2]
     assert by_rule[("amount", "min")].examples == [-5.0] and by_rule[("amount", "max")].examples == [1e6]
     assert by_rule[("status", "allowed_values")].examples == ["lost"]
@@ -59,8 +67,11 @@ def test_a_missing_column_fails_the_run_even_when_rows_would_be_dropped():
 
 
 def config(**parts) -> dict:
-    return {"source": {"http": {"url": "https://api.example.com/items"}}, "sink": {"dataset": {"name": "items"}},
-            **parts}
+    return {
+        "source": {"http": {"url": "https://api.example.com/items"}},
+        "sink": {"dataset": {"name": "items"}},
+        **parts,
+    }
 
 
 def test_a_valid_config_is_typed_with_its_tagged_parts():
@@ -68,11 +79,14 @@ def test_a_valid_config_is_typed_with_its_tagged_parts():
     assert parsed.source.kind == "http" and parsed.sink.kind == "dataset" and parsed.checks[0].rules == ["unique"]
 
 
-@pytest.mark.parametrize(("source", "field"), [
-    ({"http": {"url": "https://a.example/x", "method": "DELETE"}}, "method"),
-    ({"http": {"url": "https://a.example/x", "cursor_path": "next"}}, "cursorParam"),
-    ({"http": {"url": "https://a.example/x", "first_page": 2}}, "firstPage"),
-])
+@pytest.mark.parametrize(
+    ("source", "field"),
+    [
+        ({"http": {"url": "https://a.example/x", "method": "DELETE"}}, "method"),
+        ({"http": {"url": "https://a.example/x", "cursor_path": "next"}}, "cursorParam"),
+        ({"http": {"url": "https://a.example/x", "first_page": 2}}, "firstPage"),
+    ],
+)
 def test_refusals_name_the_field_at_fault(source, field):
     with pytest.raises(ServiceError) as raised:
         parse_config(config(source=source))

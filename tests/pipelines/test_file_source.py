@@ -1,5 +1,6 @@
 """The local-file source: administrators read CSV files under ASSAY_IMPORT_DIRS and nowhere else; a
 symlink is followed before the check; members are refused; a saved pipeline rereads the file each run."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ def imports(tmp_path):
 
 @pytest.fixture
 def admin_client(tmp_path, imports):
-    settings = make_settings(tmp_path, admin_email=ADMIN["email"], admin_password=ADMIN["password"],
-                             import_dirs=str(imports[0]))
+    settings = make_settings(
+        tmp_path, admin_email=ADMIN["email"], admin_password=ADMIN["password"], import_dirs=str(imports[0])
+    )
     with TestClient(create_app(settings)) as client:
         yield client, gql(client, LOGIN, ADMIN)["data"]["login"]["accessToken"]
 
@@ -38,9 +40,14 @@ def admin_client(tmp_path, imports):
 def test_an_administrator_builds_a_pipeline_on_a_server_file_and_each_run_rereads_it(admin_client, imports):
     client, token = admin_client
     folder, _ = imports
-    created = create(client, token, name="sales", source={"file": {"path": "sales/jan.csv"}},
-                     steps=[{"derive": {"name": "doubled", "expression": "amount * 2"}}],
-                     sink={"dataset": {"name": "sales"}})
+    created = create(
+        client,
+        token,
+        name="sales",
+        source={"file": {"path": "sales/jan.csv"}},
+        steps=[{"derive": {"name": "doubled", "expression": "amount * 2"}}],
+        sink={"dataset": {"name": "sales"}},
+    )
     assert created["errors"] == [], created
     first = run(client, token, created["pipeline"]["id"])
     assert first["job"]["status"] == "SUCCEEDED", first
@@ -49,30 +56,36 @@ def test_an_administrator_builds_a_pipeline_on_a_server_file_and_each_run_reread
     again = run(client, token, created["pipeline"]["id"])
     assert again["lastRun"]["rowsOut"] == 3
 
-    preview = gql(client, PREVIEW, {"input": {"source": {"file": {"path": str(folder / "sales" / "jan.csv")}}}},
-                  token)["data"]["previewSource"]
+    preview = gql(client, PREVIEW, {"input": {"source": {"file": {"path": str(folder / "sales" / "jan.csv")}}}}, token)[
+        "data"
+    ]["previewSource"]
     assert preview["errors"] == [] and preview["preview"]["rows"]["totalRows"] == 3
 
 
-@pytest.mark.parametrize(("path", "code"), [
-    ("sales/link.csv", "FORBIDDEN"),      # a symlink out of the import directory
-    ("../secret.csv", "FORBIDDEN"),       # a relative path climbing out
-    ("/etc/passwd", "FORBIDDEN"),
-    ("sales/missing.csv", "NOT_FOUND"),
-    ("sales", "INVALID_INPUT"),           # a directory
-])
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("sales/link.csv", "FORBIDDEN"),  # a symlink out of the import directory
+        ("../secret.csv", "FORBIDDEN"),  # a relative path climbing out
+        ("/etc/passwd", "FORBIDDEN"),
+        ("sales/missing.csv", "NOT_FOUND"),
+        ("sales", "INVALID_INPUT"),  # a directory
+    ],
+)
 def test_paths_outside_the_import_directories_are_refused(admin_client, path, code):
     client, token = admin_client
     refused = create(client, token, name="x", source={"file": {"path": path}}, sink={"dataset": {"name": "x"}})
     assert refused["pipeline"] is None
-    error, = refused["errors"]
+    (error,) = refused["errors"]
     assert error["code"] == code and error["field"] == ["source", "file", "path"], error
 
 
 def test_members_cannot_read_server_files(admin_client):
     client, _ = admin_client
     member = register(client)["accessToken"]
-    refused = create(client, member, name="x", source={"file": {"path": "sales/jan.csv"}}, sink={"dataset": {"name": "x"}})
+    refused = create(
+        client, member, name="x", source={"file": {"path": "sales/jan.csv"}}, sink={"dataset": {"name": "x"}}
+    )
     assert refused["errors"][0]["code"] == "FORBIDDEN" and refused["pipeline"] is None
     preview = gql(client, PREVIEW, {"input": {"source": {"file": {"path": "sales/jan.csv"}}}}, member)
     assert preview["data"]["previewSource"]["errors"][0]["code"] == "FORBIDDEN"

@@ -1,5 +1,6 @@
 """A pipeline's Parquet and SQLite outputs become datasets (importPipelineOutput) that profile like uploads
 (seed 004: the DataAnalyzer on what ParquetStorage and SQLiteStorage hold); refusals name the field."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,9 @@ from tests.support.graphql import gql, ingest, register, wait_for_job
 
 IMPORT = """mutation($input: ImportPipelineOutputInput!) { importPipelineOutput(input: $input) {
   dataset { id name } job { id } errors { code message field } } }"""
-PROFILE = """mutation($id: ID!) { profileDataset(input: {datasetId: $id, plots: false}) { job { id } errors { code } } }"""
+PROFILE = (
+    """mutation($id: ID!) { profileDataset(input: {datasetId: $id, plots: false}) { job { id } errors { code } } }"""
+)
 PROFILED = """query($id: ID!) { dataset(id: $id) { status rowCount columns { name semanticType }
   profile { rowCount columns { name nullCount numeric { mean } } } } }"""
 
@@ -35,8 +38,14 @@ def test_parquet_and_sqlite_outputs_profile_like_uploads(client, token):
     frame, dataset = shop(client, token)
     steps = [{"derive": {"name": "gross", "expression": "price * 1.25"}}]
     for sink in ({"parquet": {"name": "prices"}}, {"sqlite": {"table": "prices"}}):
-        created = create(client, token, name=f"to {next(iter(sink))}", source={"dataset": {"datasetId": dataset["id"]}},
-                         steps=steps, sink=sink)
+        created = create(
+            client,
+            token,
+            name=f"to {next(iter(sink))}",
+            source={"dataset": {"datasetId": dataset["id"]}},
+            steps=steps,
+            sink=sink,
+        )
         assert created["errors"] == [], created
         assert run(client, token, created["pipeline"]["id"])["job"]["status"] == "SUCCEEDED"
         profiled = imported_and_profiled(client, token, {"pipelineId": created["pipeline"]["id"]})
@@ -49,10 +58,12 @@ def test_parquet_and_sqlite_outputs_profile_like_uploads(client, token):
 
 def test_refusals_name_the_field(client, token):
     _, dataset = shop(client, token)
-    as_dataset = create(client, token, name="d", source={"dataset": {"datasetId": dataset["id"]}},
-                        sink={"dataset": {"name": "copy"}})["pipeline"]
-    never_run = create(client, token, name="n", source={"dataset": {"datasetId": dataset["id"]}},
-                       sink={"parquet": {"name": "never"}})["pipeline"]
+    as_dataset = create(
+        client, token, name="d", source={"dataset": {"datasetId": dataset["id"]}}, sink={"dataset": {"name": "copy"}}
+    )["pipeline"]
+    never_run = create(
+        client, token, name="n", source={"dataset": {"datasetId": dataset["id"]}}, sink={"parquet": {"name": "never"}}
+    )["pipeline"]
     assert run(client, token, as_dataset["id"])["job"]["status"] == "SUCCEEDED"
 
     def refused(input_, user_token=token):
@@ -63,8 +74,13 @@ def test_refusals_name_the_field(client, token):
     already = refused({"pipelineId": as_dataset["id"]})
     assert already["code"] == "CONFLICT" and "profileDataset" in already["message"]
     assert refused({"pipelineId": never_run["id"]}) == {
-        "code": "CONFLICT", "field": ["pipelineId"],
-        "message": "The pipeline has no successful run yet: run it first (runPipeline)"}
+        "code": "CONFLICT",
+        "field": ["pipelineId"],
+        "message": "The pipeline has no successful run yet: run it first (runPipeline)",
+    }
     other = register(client)["accessToken"]
-    assert refused({"pipelineId": never_run["id"]}, other) == {"code": "NOT_FOUND", "field": ["pipelineId"],
-                                                              "message": "Pipeline not found"}
+    assert refused({"pipelineId": never_run["id"]}, other) == {
+        "code": "NOT_FOUND",
+        "field": ["pipelineId"],
+        "message": "Pipeline not found",
+    }

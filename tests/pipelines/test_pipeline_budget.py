@@ -2,10 +2,11 @@
 Parquet file (collected rows are spilled to scratch first), and the run stores what a generous budget stores.
 
 The HTTP source is served locally; the data is made here."""
+
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -27,20 +28,29 @@ ROWS = 30_000
 CHECKS_RUN = """query($id: ID!) { pipeline(id: $id) { lastRun { status rowsIn rowsOut error
   dataset { id } checks { column rule passed failingRows examples onFail } }
   outputSchema { name semanticType dtype } data(limit: 3) { rows totalRows } } }"""
-CHECKS = [{"column": "id", "unique": True, "onFail": "DROP_ROWS"},
-          {"column": "amount", "min": 0, "onFail": "DROP_ROWS"},
-          {"column": "email", "notNull": True, "onFail": "WARN"},
-          {"column": "status", "allowedValues": ["paid", "refunded"], "onFail": "WARN"},
-          {"column": "amount", "maxNullRatio": 0.5}, {"minRows": 100}]
+CHECKS = [
+    {"column": "id", "unique": True, "onFail": "DROP_ROWS"},
+    {"column": "amount", "min": 0, "onFail": "DROP_ROWS"},
+    {"column": "email", "notNull": True, "onFail": "WARN"},
+    {"column": "status", "allowedValues": ["paid", "refunded"], "onFail": "WARN"},
+    {"column": "amount", "maxNullRatio": 0.5},
+    {"minRows": 100},
+]
 
 
 def records() -> list[dict]:
     rng = np.random.default_rng(4)
     ids = rng.integers(0, ROWS * 0.9, ROWS)  # about a tenth repeat an earlier id
     amounts = np.where(rng.random(ROWS) < 0.05, -1.0, rng.normal(50, 10, ROWS).round(2))
-    return [{"id": int(i), "email": None if n % 17 == 0 else f"user{n}@x.org", "amount": float(a),
-             "status": ["paid", "refunded", "lost"][n % 3 if n % 50 == 0 else n % 2]}
-            for n, (i, a) in enumerate(zip(ids, amounts))]
+    return [
+        {
+            "id": int(i),
+            "email": None if n % 17 == 0 else f"user{n}@x.org",
+            "amount": float(a),
+            "status": ["paid", "refunded", "lost"][n % 3 if n % 50 == 0 else n % 2],
+        }
+        for n, (i, a) in enumerate(zip(ids, amounts, strict=False))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -100,15 +110,27 @@ def test_collected_rows_beyond_the_budget_are_checked_and_stored_as_with_a_gener
 
 def test_a_dataset_beyond_the_budget_goes_to_sqlite_batch_by_batch(tmp_path):
     rng = np.random.default_rng(2)
-    frame = pd.DataFrame({"key": np.arange(40_000) % 39_000, "value": rng.normal(0, 1, 40_000).round(4),
-                          "label": rng.choice(["a", "b", "c"], 40_000)})
+    frame = pd.DataFrame(
+        {
+            "key": np.arange(40_000) % 39_000,
+            "value": rng.normal(0, 1, 40_000).round(4),
+            "label": rng.choice(["a", "b", "c"], 40_000),
+        }
+    )
     with app(tmp_path, "small", SMALL_MB) as client:
         token = register(client)["accessToken"]
         source = ingest(client, token, frame.to_csv(index=False).encode(), "big.csv")
-        created = create(client, token, name="to sqlite", source={"dataset": {"datasetId": source["id"]}},
-                         checks=[{"column": "key", "unique": True, "onFail": "DROP_ROWS"},
-                                 {"column": "value", "max": 2.5, "onFail": "DROP_ROWS"}],
-                         sink={"sqlite": {"table": "big", "mode": "replace"}})
+        created = create(
+            client,
+            token,
+            name="to sqlite",
+            source={"dataset": {"datasetId": source["id"]}},
+            checks=[
+                {"column": "key", "unique": True, "onFail": "DROP_ROWS"},
+                {"column": "value", "max": 2.5, "onFail": "DROP_ROWS"},
+            ],
+            sink={"sqlite": {"table": "big", "mode": "replace"}},
+        )
         assert created["errors"] == [], created
         result = run(client, token, created["pipeline"]["id"])
         log = "\n".join(entry["message"] for entry in result["job"]["logs"])
@@ -118,6 +140,7 @@ def test_a_dataset_beyond_the_budget_goes_to_sqlite_batch_by_batch(tmp_path):
         assert result["lastRun"]["rowsIn"] == 40_000 and result["lastRun"]["rowsOut"] == len(kept)
         assert result["data"]["totalRows"] == len(kept)
         import sqlite3
+
         owner = next((client.settings.resolved_data_dir / "users").iterdir())
         with sqlite3.connect(owner / "pipelines.sqlite") as connection:
             rows = connection.execute("SELECT key, value, label FROM big ORDER BY rowid").fetchall()

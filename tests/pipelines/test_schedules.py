@@ -1,6 +1,7 @@
 """When runs start: on a schedule until paused or removed, once across schedulers, one at a time.
 
 The sources are local: tests/pipelines/fake_sources.py, served by the source_server fixture."""
+
 from __future__ import annotations
 
 import time
@@ -12,10 +13,22 @@ from tests.support.graphql import gql, register, wait_for_job
 def test_a_second_run_while_one_is_active_is_a_conflict(open_client, source_server):
     client = open_client
     token = register(client)["accessToken"]
-    slow = create(client, token, name="slow", source={"scrape": {
-        "url": f"{source_server}/members.html", "rowSelector": "p.m", "nextPageSelector": "a.next", "delaySeconds": 0.5,
-        "fields": [{"name": "who", "selector": ""}], "headers": {"Cookie": "session=members-only-cookie"}}},
-        sink={"parquet": {"name": "m"}})
+    slow = create(
+        client,
+        token,
+        name="slow",
+        source={
+            "scrape": {
+                "url": f"{source_server}/members.html",
+                "rowSelector": "p.m",
+                "nextPageSelector": "a.next",
+                "delaySeconds": 0.5,
+                "fields": [{"name": "who", "selector": ""}],
+                "headers": {"Cookie": "session=members-only-cookie"},
+            }
+        },
+        sink={"parquet": {"name": "m"}},
+    )
     first = gql(client, RUN, {"id": slow["pipeline"]["id"]}, token)["data"]["runPipeline"]
     assert first["errors"] == []
     second = gql(client, RUN, {"id": slow["pipeline"]["id"]}, token)["data"]["runPipeline"]
@@ -32,8 +45,14 @@ SCHEDULED = """query($id: ID!) { pipeline(id: $id) { schedule { intervalSeconds 
 def test_scheduled_pipelines_run_on_their_own_until_paused_or_unscheduled(scheduling_client, source_server):
     client = scheduling_client
     token = register(client)["accessToken"]
-    created = create(client, token, name="every second", source={"http": {"url": f"{source_server}/who.json"}},
-                     sink={"parquet": {"name": "who"}}, schedule={"intervalSeconds": 1})
+    created = create(
+        client,
+        token,
+        name="every second",
+        source={"http": {"url": f"{source_server}/who.json"}},
+        sink={"parquet": {"name": "who"}},
+        schedule={"intervalSeconds": 1},
+    )
     assert created["errors"] == [], created
     pipeline_id = created["pipeline"]["id"]
     shown = gql(client, SCHEDULED, {"id": pipeline_id}, token)["data"]["pipeline"]
@@ -41,15 +60,23 @@ def test_scheduled_pipelines_run_on_their_own_until_paused_or_unscheduled(schedu
     assert shown["schedule"]["nextRunAt"] is not None
 
     def runs() -> list[dict]:
-        return [e["node"] for e in gql(client, SCHEDULED, {"id": pipeline_id}, token)["data"]["pipeline"]["runs"]["edges"]]
+        return [
+            e["node"] for e in gql(client, SCHEDULED, {"id": pipeline_id}, token)["data"]["pipeline"]["runs"]["edges"]
+        ]
+
     deadline = time.monotonic() + 20
     while sum(r["status"] == "SUCCEEDED" for r in runs()) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sum(r["status"] == "SUCCEEDED" for r in runs()) >= 2
     assert {r["trigger"] for r in runs()} == {"SCHEDULE"}
 
-    paused = gql(client, """mutation($id: ID!) { updatePipeline(input: {id: $id, schedule: {intervalSeconds: 1, paused: true}})
-        { pipeline { schedule { paused nextRunAt } } errors { message } } }""", {"id": pipeline_id}, token)
+    paused = gql(
+        client,
+        """mutation($id: ID!) { updatePipeline(input: {id: $id, schedule: {intervalSeconds: 1, paused: true}})
+        { pipeline { schedule { paused nextRunAt } } errors { message } } }""",
+        {"id": pipeline_id},
+        token,
+    )
     assert paused["data"]["updatePipeline"]["pipeline"]["schedule"] == {"paused": True, "nextRunAt": None}
     time.sleep(0.5)  # a run started just before the pause may still finish
     settled = len(runs())
@@ -59,11 +86,22 @@ def test_scheduled_pipelines_run_on_their_own_until_paused_or_unscheduled(schedu
     manual = run(client, token, pipeline_id)
     assert manual["runs"]["edges"][0]["node"]["status"] == "SUCCEEDED"
     assert runs()[0]["trigger"] == "MANUAL"
-    removed = gql(client, """mutation($id: ID!) { updatePipeline(input: {id: $id, schedule: null})
-        { pipeline { schedule { paused } } errors { message } } }""", {"id": pipeline_id}, token)
+    removed = gql(
+        client,
+        """mutation($id: ID!) { updatePipeline(input: {id: $id, schedule: null})
+        { pipeline { schedule { paused } } errors { message } } }""",
+        {"id": pipeline_id},
+        token,
+    )
     assert removed["data"]["updatePipeline"]["pipeline"]["schedule"] is None
-    too_often = create(client, token, name="x", source={"http": {"url": f"{source_server}/who.json"}},
-                       sink={"parquet": {"name": "x"}}, schedule={"intervalSeconds": 0})
+    too_often = create(
+        client,
+        token,
+        name="x",
+        source={"http": {"url": f"{source_server}/who.json"}},
+        sink={"parquet": {"name": "x"}},
+        schedule={"intervalSeconds": 0},
+    )
     assert too_often["errors"][0]["field"] == ["schedule", "intervalSeconds"]
 
 
@@ -75,17 +113,36 @@ def test_two_schedulers_start_a_due_pipeline_once(open_client, source_server):
     from resolvers.pipelines import pipeline_limits
     from services.pipelines.service import run_due_pipelines
     from services.storage.tables import utcnow
+
     client = open_client
     token = register(client)["accessToken"]
-    created = create(client, token, name="due", source={"http": {"url": f"{source_server}/who.json"}},
-                     sink={"parquet": {"name": "due"}}, schedule={"intervalSeconds": 60})
+    created = create(
+        client,
+        token,
+        name="due",
+        source={"http": {"url": f"{source_server}/who.json"}},
+        sink={"parquet": {"name": "due"}},
+        schedule={"intervalSeconds": 60},
+    )
     state = client.app.state.assay
     later = utcnow() + timedelta(seconds=61)
 
     async def both() -> list[int]:
-        return list(await asyncio.gather(*(run_due_pipelines(state.sessions, jobs=state.jobs, data_dir=client.settings.resolved_data_dir,
-                                                             limits=pipeline_limits(client.settings), now=later)
-                                           for _ in range(2))))
+        return list(
+            await asyncio.gather(
+                *(
+                    run_due_pipelines(
+                        state.sessions,
+                        jobs=state.jobs,
+                        data_dir=client.settings.resolved_data_dir,
+                        limits=pipeline_limits(client.settings),
+                        now=later,
+                    )
+                    for _ in range(2)
+                )
+            )
+        )
+
     assert sorted(client.portal.call(both)) == [0, 1]
     shown = gql(client, SCHEDULED, {"id": created["pipeline"]["id"]}, token)["data"]["pipeline"]
     assert len(shown["runs"]["edges"]) == 1 and shown["runs"]["edges"][0]["node"]["trigger"] == "SCHEDULE"

@@ -1,6 +1,7 @@
 """Scraping HTML: fields and attributes, links, next pages, charsets, headers, User-Agent and polite delay.
 
 The sources are local: tests/pipelines/fake_sources.py, served by the source_server fixture."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,14 +11,31 @@ from tests.pipelines.operations import create, run
 from tests.support.graphql import gql, register
 
 
-def test_scrape_with_attributes_and_relative_links(open_client, source_server, ):
+def test_scrape_with_attributes_and_relative_links(
+    open_client,
+    source_server,
+):
     client = open_client
     token = register(client)["accessToken"]
-    created = create(client, token, name="shop", source={"scrape": {
-        "url": f"{source_server}/shop/list.html", "rowSelector": "li.item",
-        "fields": [{"name": "title", "selector": "a"}, {"name": "link", "selector": "a", "attribute": "href"},
-                   {"name": "price", "selector": ".price"}, {"name": "image", "selector": "img", "attribute": "src"}]}},
-        steps=[{"scale": {"columns": ["price"], "strategy": "MINMAX"}}], sink={"sqlite": {"table": "products"}})
+    created = create(
+        client,
+        token,
+        name="shop",
+        source={
+            "scrape": {
+                "url": f"{source_server}/shop/list.html",
+                "rowSelector": "li.item",
+                "fields": [
+                    {"name": "title", "selector": "a"},
+                    {"name": "link", "selector": "a", "attribute": "href"},
+                    {"name": "price", "selector": ".price"},
+                    {"name": "image", "selector": "img", "attribute": "src"},
+                ],
+            }
+        },
+        steps=[{"scale": {"columns": ["price"], "strategy": "MINMAX"}}],
+        sink={"sqlite": {"table": "products"}},
+    )
     result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     rows = result["data"]["rows"]
@@ -30,9 +48,20 @@ def test_scrape_follows_next_page_links(open_client, source_server):
     client = open_client
     token = register(client)["accessToken"]
     fields = [{"name": "cell", "selector": "td"}]
-    paged = create(client, token, name="catalog", source={"scrape": {
-        "url": f"{source_server}/catalog/page1.html", "rowSelector": "tr.row", "fields": fields,
-        "nextPageSelector": "a.next"}}, sink={"parquet": {"name": "catalog"}})
+    paged = create(
+        client,
+        token,
+        name="catalog",
+        source={
+            "scrape": {
+                "url": f"{source_server}/catalog/page1.html",
+                "rowSelector": "tr.row",
+                "fields": fields,
+                "nextPageSelector": "a.next",
+            }
+        },
+        sink={"parquet": {"name": "catalog"}},
+    )
     assert paged["errors"] == [] and paged["pipeline"]["config"]["source"]["scrape"]["nextPageSelector"] == "a.next"
     result = run(client, token, paged["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
@@ -42,46 +71,109 @@ def test_scrape_follows_next_page_links(open_client, source_server):
     assert f"Page 4: 3 row(s) from {source_server}/catalog/page4.html" in messages
     assert "Scraped 12 row(s) from 4 page(s)" in messages
 
-    capped = create(client, token, name="capped", source={"scrape": {
-        "url": f"{source_server}/catalog/page1.html", "rowSelector": "tr.row", "fields": fields,
-        "nextPageSelector": "a.next", "maxPages": 2}}, sink={"parquet": {"name": "capped"}})
+    capped = create(
+        client,
+        token,
+        name="capped",
+        source={
+            "scrape": {
+                "url": f"{source_server}/catalog/page1.html",
+                "rowSelector": "tr.row",
+                "fields": fields,
+                "nextPageSelector": "a.next",
+                "maxPages": 2,
+            }
+        },
+        sink={"parquet": {"name": "capped"}},
+    )
     result = run(client, token, capped["pipeline"]["id"])
     assert result["lastRun"]["rowsOut"] == 6
     assert any("Stopped after 2 page(s) (maxPages); more follow from" in e["message"] for e in result["job"]["logs"])
 
-    looping = create(client, token, name="loop", source={"scrape": {
-        "url": f"{source_server}/loop/a.html", "rowSelector": "p.r", "fields": [{"name": "path", "selector": ""}],
-        "nextPageSelector": "a[rel=next]"}}, sink={"parquet": {"name": "loop"}})
+    looping = create(
+        client,
+        token,
+        name="loop",
+        source={
+            "scrape": {
+                "url": f"{source_server}/loop/a.html",
+                "rowSelector": "p.r",
+                "fields": [{"name": "path", "selector": ""}],
+                "nextPageSelector": "a[rel=next]",
+            }
+        },
+        sink={"parquet": {"name": "loop"}},
+    )
     result = run(client, token, looping["pipeline"]["id"])
     assert [r[0] for r in result["data"]["rows"]] == ["/loop/a.html", "/loop/b.html"]
     assert any("leads back to" in e["message"] for e in result["job"]["logs"])
 
     for bad, field in (({"nextPageSelector": "a[["}, "nextPageSelector"), ({"maxPages": 0}, "maxPages")):
-        refused = create(client, token, name="bad", source={"scrape": {
-            "url": f"{source_server}/catalog/page1.html", "rowSelector": "tr.row", "fields": fields, **bad}},
-            sink={"parquet": {"name": "bad"}})
+        refused = create(
+            client,
+            token,
+            name="bad",
+            source={
+                "scrape": {
+                    "url": f"{source_server}/catalog/page1.html",
+                    "rowSelector": "tr.row",
+                    "fields": fields,
+                    **bad,
+                }
+            },
+            sink={"parquet": {"name": "bad"}},
+        )
         assert refused["errors"][0]["code"] == "INVALID_INPUT" and refused["errors"][0]["field"][-1] == field
 
 
 def test_a_selector_that_does_not_parse_is_refused_when_saved(open_client, source_server):
     client = open_client
     token = register(client)["accessToken"]
-    created = create(client, token, name="bad", source={"scrape": {
-        "url": f"{source_server}/shop/list.html", "rowSelector": "li.item",
-        "fields": [{"name": "title", "selector": "a["}]}}, sink={"parquet": {"name": "out"}})
+    created = create(
+        client,
+        token,
+        name="bad",
+        source={
+            "scrape": {
+                "url": f"{source_server}/shop/list.html",
+                "rowSelector": "li.item",
+                "fields": [{"name": "title", "selector": "a["}],
+            }
+        },
+        sink={"parquet": {"name": "out"}},
+    )
     assert created["errors"][0]["code"] == "INVALID_INPUT"
     assert created["errors"][0]["field"] == ["source", "scrape", "fields", "0", "selector"]
 
 
-@pytest.mark.parametrize("href", ["/i/1", "/a?b=1#c", "/a/./b", "/a/../b", "/a/b/..", "//cdn.example.com/x", "rel/x",
-                                  "../p/1.html", "#top", "?q=1", "http://other.example/x", "/a?next=/./x", "/%7Euser/",
-                                  "/a b", "https://example.com/a/../b"])
-@pytest.mark.parametrize("page", ["http://example.com/shop/list.html", "https://example.com:8443/a/b?x=1",
-                                  "http://example.com"])
+@pytest.mark.parametrize(
+    "href",
+    [
+        "/i/1",
+        "/a?b=1#c",
+        "/a/./b",
+        "/a/../b",
+        "/a/b/..",
+        "//cdn.example.com/x",
+        "rel/x",
+        "../p/1.html",
+        "#top",
+        "?q=1",
+        "http://other.example/x",
+        "/a?next=/./x",
+        "/%7Euser/",
+        "/a b",
+        "https://example.com/a/../b",
+    ],
+)
+@pytest.mark.parametrize(
+    "page", ["http://example.com/shop/list.html", "https://example.com:8443/a/b?x=1", "http://example.com"]
+)
 def test_links_resolve_exactly_as_urljoin(page, href):
     from urllib.parse import urljoin
 
     from services.pipelines.scrape import link_resolver
+
     assert link_resolver(page)(href) == urljoin(page, href)
 
 
@@ -89,34 +181,49 @@ def _pages_with_awkward_rows() -> list[str]:
     """Pages where rows miss fields, nest inside each other, match a field themselves, or sit beside
     look-alike elements outside any row."""
     import random
+
     chance = random.Random(7)
     pages = []
     for _ in range(40):
+
         def cell() -> str:
             kind = chance.choice(["n", "p", "x", ""])
             link = f'<a href="/i/{chance.randint(1, 99)}">l</a>' if chance.random() < 0.5 else ""
-            return f'<td class="{kind}"><span class="n">s{chance.randint(1, 9)}</span>{link} t{chance.randint(1, 9)}</td>'
+            return (
+                f'<td class="{kind}"><span class="n">s{chance.randint(1, 9)}</span>{link} t{chance.randint(1, 9)}</td>'
+            )
 
         def row(depth: int) -> str:
             inner = "".join(cell() for _ in range(chance.randint(0, 3)))
             if depth < 2 and chance.random() < 0.3:  # a row with a table of rows inside
-                inner += f'<td><table>{"".join(row(depth + 1) for _ in range(chance.randint(1, 3)))}</table></td>'
+                inner += f"<td><table>{''.join(row(depth + 1) for _ in range(chance.randint(1, 3)))}</table></td>"
             return f'<tr class="{chance.choice(["r", "r n", "q"])}">{inner}</tr>'
+
         outside = '<p class="n">not in a row</p><a href="/outside">o</a>'
-        pages.append(f"<html><body>{outside}<table>{''.join(row(0) for _ in range(chance.randint(0, 8)))}</table>"
-                     f"{outside}</body></html>")
+        pages.append(
+            f"<html><body>{outside}<table>{''.join(row(0) for _ in range(chance.randint(0, 8)))}</table>"
+            f"{outside}</body></html>"
+        )
     return pages
 
 
-@pytest.mark.parametrize("field_selectors", [
-    ["td.n", "td.p", "a"], [".n", "span", "td > a"], ["td.p, td.n", "table td.n", "tr.r ~ tr td"],
-    ["tr", "td:first-child", "span.n + a"], ["", "td:nth-child(2) span", "tbody td.x"]])
+@pytest.mark.parametrize(
+    "field_selectors",
+    [
+        ["td.n", "td.p", "a"],
+        [".n", "span", "td > a"],
+        ["td.p, td.n", "table td.n", "tr.r ~ tr td"],
+        ["tr", "td:first-child", "span.n + a"],
+        ["", "td:nth-child(2) span", "tbody td.x"],
+    ],
+)
 def test_page_wide_field_selection_equals_asking_each_row(field_selectors):
     """Fields are selected once per page and matched to their rows; the result must be what asking
     each row with css_first gives, nested rows and all."""
     from selectolax.lexbor import LexborHTMLParser
 
     from services.pipelines.scrape import link_resolver, scraped_columns
+
     fields = [{"name": f"f{index}", "selector": selector} for index, selector in enumerate(field_selectors)]
     fields.append({"name": "link", "selector": field_selectors[0] or "a", "attribute": "href"})
     page_url = "http://example.com/list/page.html"
@@ -143,12 +250,26 @@ def test_page_wide_field_selection_equals_asking_each_row(field_selectors):
 def test_scraped_pages_are_decoded_by_their_declared_charset(open_client, source_server):
     client = open_client
     token = register(client)["accessToken"]
-    expected = {"header": ["Café crème", "€ 3,50"], "meta": ["Café crème", "€ 3,50"], "bogus": ["東京", "大阪"],
-                "plain": ["Café crème", "€ 3,50"]}
+    expected = {
+        "header": ["Café crème", "€ 3,50"],
+        "meta": ["Café crème", "€ 3,50"],
+        "bogus": ["東京", "大阪"],
+        "plain": ["Café crème", "€ 3,50"],
+    }
     for name, values in expected.items():
-        created = create(client, token, name=name, source={"scrape": {
-            "url": f"{source_server}/encoded/{name}.html", "rowSelector": "li.r", "fields": [{"name": "text", "selector": ""}]}},
-            sink={"dataset": {"name": name}})
+        created = create(
+            client,
+            token,
+            name=name,
+            source={
+                "scrape": {
+                    "url": f"{source_server}/encoded/{name}.html",
+                    "rowSelector": "li.r",
+                    "fields": [{"name": "text", "selector": ""}],
+                }
+            },
+            sink={"dataset": {"name": name}},
+        )
         result = run(client, token, created["pipeline"]["id"])
         assert result["job"]["status"] == "SUCCEEDED", result["job"]
         assert [row[0] for row in result["data"]["rows"]] == values, name
@@ -158,9 +279,16 @@ def test_scrape_headers_masking_user_agent_and_polite_delay(open_client, source_
     client = open_client
     token = register(client)["accessToken"]
     SEEN.clear()
-    source = {"scrape": {"url": f"{source_server}/members.html", "rowSelector": "p.m", "nextPageSelector": "a.next",
-                         "fields": [{"name": "who", "selector": ""}], "delaySeconds": 0.3,
-                         "headers": {"Cookie": "session=members-only-cookie", "User-Agent": "my-research-bot/1.0"}}}
+    source = {
+        "scrape": {
+            "url": f"{source_server}/members.html",
+            "rowSelector": "p.m",
+            "nextPageSelector": "a.next",
+            "fields": [{"name": "who", "selector": ""}],
+            "delaySeconds": 0.3,
+            "headers": {"Cookie": "session=members-only-cookie", "User-Agent": "my-research-bot/1.0"},
+        }
+    }
     created = create(client, token, name="members", source=source, sink={"dataset": {"name": "m"}})
     assert created["errors"] == [], created
     shown = created["pipeline"]["config"]["source"]["scrape"]["headers"]
@@ -173,15 +301,31 @@ def test_scrape_headers_masking_user_agent_and_polite_delay(open_client, source_
     assert {agent for _, agent, _ in SEEN} == {"my-research-bot/1.0"}
     # the echoed (masked) config sent back keeps the cookie
     echoed = created["pipeline"]["config"]["source"]
-    updated = gql(client, """mutation($id: ID!, $source: SourceInput!) { updatePipeline(input: {id: $id, source: $source})
-        { errors { message } } }""", {"id": created["pipeline"]["id"], "source": echoed}, token)
+    updated = gql(
+        client,
+        """mutation($id: ID!, $source: SourceInput!) { updatePipeline(input: {id: $id, source: $source})
+        { errors { message } } }""",
+        {"id": created["pipeline"]["id"], "source": echoed},
+        token,
+    )
     assert updated["data"]["updatePipeline"]["errors"] == []
     assert run(client, token, created["pipeline"]["id"])["job"]["status"] == "SUCCEEDED"
     # without a User-Agent of its own, a source says who is asking
     SEEN.clear()
-    plain = create(client, token, name="who", source={"http": {"url": f"{source_server}/who.json"}}, sink={"dataset": {"name": "w"}})
+    plain = create(
+        client,
+        token,
+        name="who",
+        source={"http": {"url": f"{source_server}/who.json"}},
+        sink={"dataset": {"name": "w"}},
+    )
     run(client, token, plain["pipeline"]["id"])
     assert SEEN[0][1] == "Assay data pipeline (httpx)"
-    refused = create(client, token, name="x", source={"scrape": {**source["scrape"], "delaySeconds": 61}},
-                     sink={"dataset": {"name": "x"}})
+    refused = create(
+        client,
+        token,
+        name="x",
+        source={"scrape": {**source["scrape"], "delaySeconds": 61}},
+        sink={"dataset": {"name": "x"}},
+    )
     assert refused["errors"][0]["field"] == ["source", "scrape", "delaySeconds"]

@@ -1,6 +1,7 @@
 """Sources: HTTP JSON and CSV collected page by page (links, numbers, offsets, cursors), retries, and preview.
 
 The sources are local: tests/pipelines/fake_sources.py, served by the source_server fixture."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,21 +13,42 @@ from tests.support.graphql import gql, ingest, register
 def test_paged_json_api_flattened_into_a_dataset(open_client, source_server):
     client = open_client
     token = register(client)["accessToken"]
-    created = create(client, token, name="users", source={"http": {
-        "url": f"{source_server}/api/items", "recordsPath": "data.items", "nextPagePath": "next", "maxPages": 10}},
-        sink={"dataset": {"name": "users"}})
+    created = create(
+        client,
+        token,
+        name="users",
+        source={
+            "http": {
+                "url": f"{source_server}/api/items",
+                "recordsPath": "data.items",
+                "nextPagePath": "next",
+                "maxPages": 10,
+            }
+        },
+        sink={"dataset": {"name": "users"}},
+    )
     assert created["errors"] == []
     result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
-    assert result["lastRun"]["rowsIn"] == 12 and result["lastRun"]["rowsOut"] == 12 and result["lastRun"]["version"] == 1
-    assert [c["name"] for c in result["outputSchema"]] == ["id", "user.name", "user.address.city", "score"]  # the records' own order
+    assert (
+        result["lastRun"]["rowsIn"] == 12 and result["lastRun"]["rowsOut"] == 12 and result["lastRun"]["version"] == 1
+    )
+    assert [c["name"] for c in result["outputSchema"]] == [
+        "id",
+        "user.name",
+        "user.address.city",
+        "score",
+    ]  # the records' own order
     assert result["data"]["rows"][0] == [10, "u10", "Rome", 0.0] and result["data"]["totalRows"] == 12
     assert result["lastRun"]["job"]["kind"] == "PIPELINE"
     stages = [t["stage"] for t in result["job"]["timeline"]]
     assert stages == ["collect", "process", "store"]
     assert sum("Page" in entry["message"] for entry in result["job"]["logs"]) == 4
     again = run(client, token, created["pipeline"]["id"])
-    assert again["lastRun"]["version"] == 2 and again["lastRun"]["dataset"]["parent"]["id"] == result["lastRun"]["dataset"]["id"]
+    assert (
+        again["lastRun"]["version"] == 2
+        and again["lastRun"]["dataset"]["parent"]["id"] == result["lastRun"]["dataset"]["id"]
+    )
     assert again["stats"]["runs"] == 2 and again["stats"]["succeeded"] == 2 and again["stats"]["rowsOut"] == 24
     assert again["stats"]["meanSeconds"] > 0
 
@@ -35,19 +57,31 @@ def test_retries_on_503_and_429_with_retry_after(open_client, source_server):
     client = open_client
     token = register(client)["accessToken"]
     for path in ("/flaky", "/limited"):
-        created = create(client, token, name=path, source={"http": {"url": f"{source_server}{path}", "retries": 2}},
-                         sink={"parquet": {"name": "out"}})
+        created = create(
+            client,
+            token,
+            name=path,
+            source={"http": {"url": f"{source_server}{path}", "retries": 2}},
+            sink={"parquet": {"name": "out"}},
+        )
         result = run(client, token, created["pipeline"]["id"])
         assert result["job"]["status"] == "SUCCEEDED", result["job"]
         warnings = [e["message"] for e in result["job"]["logs"] if e["level"] == "WARNING"]
-        assert warnings and ("HTTP 503" in warnings[0] if path == "/flaky" else "HTTP 429; retrying in 1.00 s" in warnings[0])
+        assert warnings and (
+            "HTTP 503" in warnings[0] if path == "/flaky" else "HTTP 429; retrying in 1.00 s" in warnings[0]
+        )
 
 
 def test_uneven_records_are_flattened_and_typed_like_an_upload(open_client, source_server):
     client = open_client
     token = register(client)["accessToken"]
-    created = create(client, token, name="mixed", source={"http": {"url": f"{source_server}/api/mixed"}},
-                     sink={"dataset": {"name": "mixed"}})
+    created = create(
+        client,
+        token,
+        name="mixed",
+        source={"http": {"url": f"{source_server}/api/mixed"}},
+        sink={"dataset": {"name": "mixed"}},
+    )
     result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     types = {c["name"]: c["semanticType"] for c in result["outputSchema"]}
@@ -63,8 +97,13 @@ def test_uneven_records_are_flattened_and_typed_like_an_upload(open_client, sour
 def test_an_empty_page_in_the_middle_adds_no_rows_or_columns(open_client, source_server):
     client = open_client
     token = register(client)["accessToken"]
-    created = create(client, token, name="gappy", source={"http": {
-        "url": f"{source_server}/api/gappy", "recordsPath": "items", "nextPagePath": "next"}}, sink={"dataset": {"name": "g"}})
+    created = create(
+        client,
+        token,
+        name="gappy",
+        source={"http": {"url": f"{source_server}/api/gappy", "recordsPath": "items", "nextPagePath": "next"}},
+        sink={"dataset": {"name": "g"}},
+    )
     result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     assert [c["name"] for c in result["outputSchema"]] == ["id", "name"]
@@ -74,12 +113,24 @@ def test_an_empty_page_in_the_middle_adds_no_rows_or_columns(open_client, source
 def test_http_sources_that_answer_csv_are_read_as_uploads_are(open_client, source_server):
     client = open_client
     token = register(client)["accessToken"]
-    cases = [({"url": f"{source_server}/exports/prices.csv"}, ["Datum", "Artikel", "Preis"], [["2024-01-05T00:00:00", "Äpfel", 1.25]]),
-             ({"url": f"{source_server}/raw/prices.csv.gz"}, ["sku", "qty"], [["a", 1]]),
-             ({"url": f"{source_server}/download", "format": "CSV"}, ["id", "when"], [[1, "2024-01-05"]])]
+    cases = [
+        (
+            {"url": f"{source_server}/exports/prices.csv"},
+            ["Datum", "Artikel", "Preis"],
+            [["2024-01-05T00:00:00", "Äpfel", 1.25]],
+        ),
+        ({"url": f"{source_server}/raw/prices.csv.gz"}, ["sku", "qty"], [["a", 1]]),
+        ({"url": f"{source_server}/download", "format": "CSV"}, ["id", "when"], [[1, "2024-01-05"]]),
+    ]
     for source, columns, first_rows in cases:
-        created = create(client, token, name="csv", source={"http": source}, sink={"dataset": {"name": "csv"}},
-                         checks=[{"minRows": 2}])
+        created = create(
+            client,
+            token,
+            name="csv",
+            source={"http": source},
+            sink={"dataset": {"name": "csv"}},
+            checks=[{"minRows": 2}],
+        )
         assert created["errors"] == [], created
         result = run(client, token, created["pipeline"]["id"])
         assert result["job"]["status"] == "SUCCEEDED", result["job"]
@@ -89,68 +140,146 @@ def test_http_sources_that_answer_csv_are_read_as_uploads_are(open_client, sourc
     types = {c["name"]: c["semanticType"] for c in result["outputSchema"]}
     assert types["when"] == "DATETIME"
     # without format: CSV, a text/plain reply is JSON, and this one is not
-    plain = create(client, token, name="plain", source={"http": {"url": f"{source_server}/download"}}, sink={"dataset": {"name": "p"}})
+    plain = create(
+        client,
+        token,
+        name="plain",
+        source={"http": {"url": f"{source_server}/download"}},
+        sink={"dataset": {"name": "p"}},
+    )
     failed = run(client, token, plain["pipeline"]["id"])
     assert failed["job"]["status"] == "FAILED" and "did not answer JSON" in failed["lastRun"]["error"]
-    refused = create(client, token, name="x", source={"http": {"url": f"{source_server}/download", "format": "CSV",
-                                                                "recordsPath": "items"}}, sink={"dataset": {"name": "x"}})
+    refused = create(
+        client,
+        token,
+        name="x",
+        source={"http": {"url": f"{source_server}/download", "format": "CSV", "recordsPath": "items"}},
+        sink={"dataset": {"name": "x"}},
+    )
     assert refused["errors"][0]["field"] == ["source", "http", "recordsPath"]
 
 
-@pytest.mark.parametrize("paging", [
-    {"url": "/paged/numbers", "params": {"per_page": 2}, "pageParam": "page", "recordsPath": "items"},
-    {"url": "/paged/numbers", "params": {"per_page": 2}, "pageParam": "page", "firstPage": 2, "recordsPath": "items"},
-    {"url": "/paged/offsets", "offsetParam": "offset"},
-    {"url": "/paged/cursor", "params": {"token": "t1"}, "cursorPath": "meta.next", "cursorParam": "after",
-     "recordsPath": "data"}])
+@pytest.mark.parametrize(
+    "paging",
+    [
+        {"url": "/paged/numbers", "params": {"per_page": 2}, "pageParam": "page", "recordsPath": "items"},
+        {
+            "url": "/paged/numbers",
+            "params": {"per_page": 2},
+            "pageParam": "page",
+            "firstPage": 2,
+            "recordsPath": "items",
+        },
+        {"url": "/paged/offsets", "offsetParam": "offset"},
+        {
+            "url": "/paged/cursor",
+            "params": {"token": "t1"},
+            "cursorPath": "meta.next",
+            "cursorParam": "after",
+            "recordsPath": "data",
+        },
+    ],
+)
 def test_numbered_offset_and_cursor_paging(open_client, source_server, paging):
     client = open_client
     token = register(client)["accessToken"]
-    created = create(client, token, name="paged", source={"http": {**paging, "url": f"{source_server}{paging['url']}"}},
-                     sink={"dataset": {"name": "paged"}})
+    created = create(
+        client,
+        token,
+        name="paged",
+        source={"http": {**paging, "url": f"{source_server}{paging['url']}"}},
+        sink={"dataset": {"name": "paged"}},
+    )
     assert created["errors"] == [], created
     result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     expected = [3, 4, 5] if paging.get("firstPage") == 2 else [1, 2, 3, 4, 5]
     assert [row[0] for row in result["data"]["rows"]] == expected
     pages = sum(entry["message"].startswith("Page ") for entry in result["job"]["logs"])
-    assert pages == {"pageParam": 4 if not paging.get("firstPage") else 3, "offsetParam": 4,
-                     "cursorParam": 3}[next(k for k in ("pageParam", "offsetParam", "cursorParam") if k in paging)]
+    assert (
+        pages
+        == {"pageParam": 4 if not paging.get("firstPage") else 3, "offsetParam": 4, "cursorParam": 3}[
+            next(k for k in ("pageParam", "offsetParam", "cursorParam") if k in paging)
+        ]
+    )
 
 
-@pytest.mark.parametrize(("http", "field"), [
-    ({"nextPagePath": "next", "pageParam": "page"}, ["source", "http"]),
-    ({"cursorPath": "meta.next"}, ["source", "http", "cursorParam"]),
-    ({"cursorParam": "after"}, ["source", "http", "cursorPath"]),
-    ({"firstPage": 0}, ["source", "http", "firstPage"]),
-    ({"format": "CSV", "pageParam": "page"}, ["source", "http", "pageParam"])])
+@pytest.mark.parametrize(
+    ("http", "field"),
+    [
+        ({"nextPagePath": "next", "pageParam": "page"}, ["source", "http"]),
+        ({"cursorPath": "meta.next"}, ["source", "http", "cursorParam"]),
+        ({"cursorParam": "after"}, ["source", "http", "cursorPath"]),
+        ({"firstPage": 0}, ["source", "http", "firstPage"]),
+        ({"format": "CSV", "pageParam": "page"}, ["source", "http", "pageParam"]),
+    ],
+)
 def test_paging_settings_are_checked(open_client, source_server, http, field):
     client = open_client
     token = register(client)["accessToken"]
-    refused = create(client, token, name="x", source={"http": {"url": f"{source_server}/paged/numbers", **http}},
-                     sink={"dataset": {"name": "x"}})
+    refused = create(
+        client,
+        token,
+        name="x",
+        source={"http": {"url": f"{source_server}/paged/numbers", **http}},
+        sink={"dataset": {"name": "x"}},
+    )
     assert refused["pipeline"] is None and refused["errors"][0]["field"] == field, refused
 
 
 def test_preview_shows_a_sources_first_page_typed_and_stores_nothing(open_client, source_server, tmp_path):
     client = open_client
     token = register(client)["accessToken"]
-    scraped = gql(client, PREVIEW, {"input": {"rows": 2, "source": {"scrape": {
-        "url": f"{source_server}/shop/list.html", "rowSelector": "li.item",
-        "fields": [{"name": "title", "selector": "a"}, {"name": "price", "selector": ".price"},
-                   {"name": "link", "selector": "a", "attribute": "href"}]}}}}, token)["data"]["previewSource"]
+    scraped = gql(
+        client,
+        PREVIEW,
+        {
+            "input": {
+                "rows": 2,
+                "source": {
+                    "scrape": {
+                        "url": f"{source_server}/shop/list.html",
+                        "rowSelector": "li.item",
+                        "fields": [
+                            {"name": "title", "selector": "a"},
+                            {"name": "price", "selector": ".price"},
+                            {"name": "link", "selector": "a", "attribute": "href"},
+                        ],
+                    }
+                },
+            }
+        },
+        token,
+    )["data"]["previewSource"]
     assert scraped["errors"] == []
     preview = scraped["preview"]
     assert {c["name"]: c["semanticType"] for c in preview["columns"]}["price"] == "NUMERIC"
-    assert preview["rows"]["rows"] == [["Item 1", 2.5, f"{source_server}/p/1.html"], ["Item 2", 4.5, f"{source_server}/p/2.html"]]
+    assert preview["rows"]["rows"] == [
+        ["Item 1", 2.5, f"{source_server}/p/1.html"],
+        ["Item 2", 4.5, f"{source_server}/p/2.html"],
+    ]
     assert preview["rows"]["totalRows"] == 5 and any("Page 1: 5 row(s)" in line for line in preview["log"])
-    paged = gql(client, PREVIEW, {"input": {"source": {"http": {"url": f"{source_server}/api/items", "recordsPath": "data.items",
-                                                                "nextPagePath": "next"}},
-                                            "steps": [{"dropColumns": {"columns": ["score"]}}]}}, token)["data"]["previewSource"]
+    paged = gql(
+        client,
+        PREVIEW,
+        {
+            "input": {
+                "source": {
+                    "http": {"url": f"{source_server}/api/items", "recordsPath": "data.items", "nextPagePath": "next"}
+                },
+                "steps": [{"dropColumns": {"columns": ["score"]}}],
+            }
+        },
+        token,
+    )["data"]["previewSource"]
     assert paged["preview"]["rows"]["totalRows"] == 3  # the first page only
     assert paged["preview"]["rows"]["columns"] == ["id", "user.name", "user.address.city"]
-    wrong_path = gql(client, PREVIEW, {"input": {"source": {"http": {"url": f"{source_server}/api/items",
-                                                                     "recordsPath": "data.nothing"}}}}, token)
+    wrong_path = gql(
+        client,
+        PREVIEW,
+        {"input": {"source": {"http": {"url": f"{source_server}/api/items", "recordsPath": "data.nothing"}}}},
+        token,
+    )
     assert wrong_path["data"]["previewSource"]["errors"][0]["code"] == "PARSE_ERROR"
     # a dataset of someone else's is not found; nothing was saved by any preview
     other = register(client)["accessToken"]

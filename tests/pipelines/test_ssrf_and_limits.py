@@ -2,6 +2,7 @@
 are private.
 
 The sources are local: tests/pipelines/fake_sources.py, served by the source_server fixture."""
+
 from __future__ import annotations
 
 import ssl
@@ -12,8 +13,16 @@ from tests.pipelines.operations import PIPELINE, PREVIEW, RUN, create, run
 from tests.support.graphql import gql, ingest, register
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://169.254.169.254/latest/meta-data", "http://10.1.2.3/",
-                                 "ftp://example.com/file", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.1.2.3/",
+        "ftp://example.com/file",
+        "file:///etc/passwd",
+    ],
+)
 def test_ssrf_refusals_without_the_allow_list(client, token, url):
     payload = create(client, token, name="bad", source={"http": {"url": url}}, sink={"parquet": {"name": "x"}})
     assert payload["pipeline"] is None and payload["errors"][0]["code"] == "INVALID_INPUT"
@@ -23,8 +32,13 @@ def test_ssrf_refusals_without_the_allow_list(client, token, url):
 def test_a_redirect_to_a_private_address_fails_the_run(open_client, source_server):
     client = open_client
     token = register(client)["accessToken"]
-    created = create(client, token, name="sneaky", source={"http": {"url": f"{source_server}/to-private", "retries": 0}},
-                     sink={"parquet": {"name": "x"}})
+    created = create(
+        client,
+        token,
+        name="sneaky",
+        source={"http": {"url": f"{source_server}/to-private", "retries": 0}},
+        sink={"parquet": {"name": "x"}},
+    )
     assert created["errors"] == []
     result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "FAILED" and "10.255.255.1" in result["job"]["error"]
@@ -34,15 +48,22 @@ def test_a_redirect_to_a_private_address_fails_the_run(open_client, source_serve
 def test_pipelines_are_private(open_client, source_server):
     client = open_client
     token = register(client)["accessToken"]
-    created = create(client, token, name="mine", source={"http": {"url": f"{source_server}/api/items",
-                                                                 "recordsPath": "data.items"}}, sink={"parquet": {"name": "x"}})
+    created = create(
+        client,
+        token,
+        name="mine",
+        source={"http": {"url": f"{source_server}/api/items", "recordsPath": "data.items"}},
+        sink={"parquet": {"name": "x"}},
+    )
     other = register(client)["accessToken"]
     pipeline_id = created["pipeline"]["id"]
     assert gql(client, PIPELINE, {"id": pipeline_id}, other)["data"]["pipeline"] is None
     assert gql(client, "{ pipelines { totalCount } }", token=other)["data"]["pipelines"]["totalCount"] == 0
     assert gql(client, RUN, {"id": pipeline_id}, other)["data"]["runPipeline"]["errors"][0]["code"] == "NOT_FOUND"
     dataset = ingest(client, token, b"a\n1\n")
-    stolen = create(client, other, name="steal", source={"dataset": {"datasetId": dataset["id"]}}, sink={"parquet": {"name": "x"}})
+    stolen = create(
+        client, other, name="steal", source={"dataset": {"datasetId": dataset["id"]}}, sink={"parquet": {"name": "x"}}
+    )
     assert stolen["errors"][0]["code"] == "NOT_FOUND"
 
 
@@ -57,6 +78,7 @@ def test_connections_go_only_to_addresses_vetted_when_connecting(source_server):
     internal address."""
     from services.errors import ServiceError
     from services.pipelines.fetch import pinned_client
+
     port = int(source_server.rsplit(":", 1)[1])
     with pinned_client([], ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as client, pytest.raises(ServiceError) as refused:
         client.get(f"http://127.0.0.1:{port}/who.json")  # no check_url first: the connection itself refuses

@@ -1,5 +1,6 @@
 """The engine path (a column too large for memory, profiled inside DuckDB) gives the in-memory path's exact
 figures, and estimates only what it says it estimates. Pure functions on files made here: no server."""
+
 from __future__ import annotations
 
 import math
@@ -53,11 +54,23 @@ def test_engine_path_matches_the_in_memory_path_on_every_exact_figure(tmp_path):
 
 
 def test_engine_path_profiles_an_all_null_column_a_column_named_x_and_an_empty_table(tmp_path):
-    table = pa.table({"x": pa.array([0.5 * i for i in range(60)]), "i": pa.array(list(range(60))),
-                      "nothing": pa.array([None] * 60, pa.float64()),
-                      "never": pa.array([None] * 60, pa.timestamp("s")), "blank": pa.array([None] * 60, pa.string())})
-    meta = [{"name": name, "semantic_type": "DATETIME" if name == "never" else "TEXT" if name == "blank" else "NUMERIC",
-             "dtype": "x"} for name in table.column_names]
+    table = pa.table(
+        {
+            "x": pa.array([0.5 * i for i in range(60)]),
+            "i": pa.array(list(range(60))),
+            "nothing": pa.array([None] * 60, pa.float64()),
+            "never": pa.array([None] * 60, pa.timestamp("s")),
+            "blank": pa.array([None] * 60, pa.string()),
+        }
+    )
+    meta = [
+        {
+            "name": name,
+            "semantic_type": "DATETIME" if name == "never" else "TEXT" if name == "blank" else "NUMERIC",
+            "dtype": "x",
+        }
+        for name in table.column_names
+    ]
     for rows in (60, 0):
         path = tmp_path / f"data_{rows}.parquet"
         pq.write_table(table.slice(0, rows), path)

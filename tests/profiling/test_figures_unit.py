@@ -1,6 +1,7 @@
 """The faster ways the in-memory profile computes its figures give exactly what the plain ways gave: MAD by
 binary search against np.median, counts from the sorted values against direct counts, ranks against scipy,
 one sort of an all-unique time column against Arrow's hash kernel. Pure functions: no server."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,16 @@ import pyarrow.compute as pc
 import pytest
 from scipy import stats
 
-from services.profiling.columns import (datetime_seconds, level_counts, moment_integers, monotonic, numeric_stats,
-                                        sorted_mad, top_values, unique_moment_levels)
+from services.profiling.columns import (
+    datetime_seconds,
+    level_counts,
+    moment_integers,
+    monotonic,
+    numeric_stats,
+    sorted_mad,
+    top_values,
+    unique_moment_levels,
+)
 from services.profiling.statistics import average_ranks
 
 
@@ -49,19 +58,29 @@ def test_counts_from_the_sorted_values_match_direct_counts():
     finite = values[np.isfinite(values)]
     assert found["zeros"] == np.count_nonzero(values == 0) and found["negatives"] == np.count_nonzero(values < 0)
     assert found["infinite"] == np.count_nonzero(~np.isfinite(values))
-    assert found["min"] == finite.min() and found["max"] == finite.max() and found["sum"] == float(np.sort(finite).sum())
+    assert (
+        found["min"] == finite.min() and found["max"] == finite.max() and found["sum"] == float(np.sort(finite).sum())
+    )
     assert numeric_stats(np.array([np.inf, -np.inf]), np.array([-np.inf, np.inf])) == {
-        "zeros": 0, "negatives": 1, "infinite": 2, "outliers": 0, "monotonic": None}
+        "zeros": 0,
+        "negatives": 1,
+        "infinite": 2,
+        "outliers": 0,
+        "monotonic": None,
+    }
 
 
-@pytest.mark.parametrize("values, expected", [
-    (np.arange(5000.0), "increasing"),
-    (np.r_[np.arange(3000.0), 10.0, np.arange(3000.0, 4000.0)], None),  # the probe passes, the full pass does not
-    (-np.arange(5000.0), "decreasing"),
-    (np.full(5000, 2.0), None),                                          # constant is neither
-    (np.r_[1.0, 0.0, np.arange(5000.0)], None),                          # the probe decides
-    (np.array([3.0]), None),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (np.arange(5000.0), "increasing"),
+        (np.r_[np.arange(3000.0), 10.0, np.arange(3000.0, 4000.0)], None),  # the probe passes, the full pass does not
+        (-np.arange(5000.0), "decreasing"),
+        (np.full(5000, 2.0), None),  # constant is neither
+        (np.r_[1.0, 0.0, np.arange(5000.0)], None),  # the probe decides
+        (np.array([3.0]), None),
+    ],
+)
 def test_monotonic_probe_then_full_pass(values, expected):
     assert monotonic(values) == expected
 
@@ -80,8 +99,9 @@ def test_average_ranks_match_scipy_with_ties_and_missing_values():
 def test_an_all_unique_time_column_gets_the_hash_kernels_top_values_from_one_sort():
     rng = np.random.default_rng(4)
     stamps = np.datetime64("2021-03-01T00:00:00") + rng.permutation(3000).astype("timedelta64[s]")
-    column = pa.chunked_array([pa.array(stamps[:1000], mask=rng.random(1000) < 0.1),
-                               pa.array(stamps[1000:]).cast(pa.timestamp("s"))])
+    column = pa.chunked_array(
+        [pa.array(stamps[:1000], mask=rng.random(1000) < 0.1), pa.array(stamps[1000:]).cast(pa.timestamp("s"))]
+    )
     count = len(column) - column.null_count
     found = unique_moment_levels(column, moment_integers(column))
     expected = top_values(column, count)
@@ -104,8 +124,13 @@ def test_sub_second_timestamps_are_floored_to_seconds_as_the_engine_does():
 def test_counting_encoded_text_gives_value_counts_levels_in_the_same_order():
     rng = np.random.default_rng(5)
     words = np.array([f"word {k}" for k in range(700)])
-    column = pa.chunked_array([pa.array(words[rng.integers(0, 700, 900)], mask=rng.random(900) < 0.1),
-                               pa.array([], pa.string()), pa.array(words[rng.integers(0, 700, 400)])])
+    column = pa.chunked_array(
+        [
+            pa.array(words[rng.integers(0, 700, 900)], mask=rng.random(900) < 0.1),
+            pa.array([], pa.string()),
+            pa.array(words[rng.integers(0, 700, 400)]),
+        ]
+    )
     expected = pc.value_counts(pc.drop_null(column))
     levels, counts = level_counts(column, many=True)
     assert levels.equals(expected.field("values")) and counts.tolist() == expected.field("counts").to_pylist()

@@ -1,5 +1,6 @@
 """A profile of a table larger than the job's memory budget: the engine spills, the profile approximates what
 it cannot hold, and says so per figure — checked through /graphql against the exact figures of the same data."""
+
 from __future__ import annotations
 
 import io
@@ -35,14 +36,16 @@ def settings(tmp_path):
 
 def larger_than_budget() -> tuple[pa.Table, bytes]:
     rng = np.random.default_rng(11)
-    table = pa.table({
-        "reading": pa.array(rng.normal(50, 10, ROWS), mask=rng.random(ROWS) < 0.05),
-        "amount": rng.lognormal(3, 1, ROWS),
-        "customer": pa.array([f"customer-{i:012d}" for i in rng.permutation(ROWS)]),
-        "tier": rng.choice(["gold", "silver", "bronze"], ROWS, p=[0.2, 0.3, 0.5]),
-        "visits": rng.integers(0, 1000, ROWS),
-        "note": pa.array(np.char.add("note about ", rng.choice([f"topic {i}" for i in range(2000)], ROWS))),
-    })
+    table = pa.table(
+        {
+            "reading": pa.array(rng.normal(50, 10, ROWS), mask=rng.random(ROWS) < 0.05),
+            "amount": rng.lognormal(3, 1, ROWS),
+            "customer": pa.array([f"customer-{i:012d}" for i in rng.permutation(ROWS)]),
+            "tier": rng.choice(["gold", "silver", "bronze"], ROWS, p=[0.2, 0.3, 0.5]),
+            "visits": rng.integers(0, 1000, ROWS),
+            "note": pa.array(np.char.add("note about ", rng.choice([f"topic {i}" for i in range(2000)], ROWS))),
+        }
+    )
     assert table.nbytes > BUDGET_MB * 1024 * 1024  # the table alone would not fit the job's budget
     buffer = io.BytesIO()
     pq.write_table(table, buffer, row_group_size=128 * 1024)
@@ -70,9 +73,15 @@ def test_a_table_larger_than_the_budget_is_profiled_with_its_approximations_stat
     for name in ("reading", "amount", "visits"):
         series, got = frame[name].dropna(), columns[name]["numeric"]
         assert columns[name]["count"] == len(series) and columns[name]["nullCount"] == ROWS - len(series)
-        for field, expected in (("min", series.min()), ("max", series.max()), ("mean", series.mean()),
-                                ("std", series.std()), ("skewness", series.skew()), ("kurtosis", series.kurt()),
-                                ("sum", series.sum())):
+        for field, expected in (
+            ("min", series.min()),
+            ("max", series.max()),
+            ("mean", series.mean()),
+            ("std", series.std()),
+            ("skewness", series.skew()),
+            ("kurtosis", series.kurt()),
+            ("sum", series.sum()),
+        ):
             assert close(got[field], float(expected), 1e-7), (name, field, got[field], expected)
         assert sum(columns[name]["histogram"]["counts"]) == len(series)
         # Quantiles are T-Digest estimates, within the stated rank error
@@ -87,7 +96,10 @@ def test_a_table_larger_than_the_budget_is_profiled_with_its_approximations_stat
     assert abs(columns["customer"]["distinctCount"] / ROWS - 1) <= 0.08 and columns["customer"]["isUnique"]
 
     stated = {(a["figure"], a["column"]): a for a in profile["approximations"]}
-    assert stated[("QUANTILES", "reading")]["method"] == "T_DIGEST" and stated[("QUANTILES", "reading")]["errorBound"] == 0.01
+    assert (
+        stated[("QUANTILES", "reading")]["method"] == "T_DIGEST"
+        and stated[("QUANTILES", "reading")]["errorBound"] == 0.01
+    )
     assert stated[("DISTINCT_COUNT", "customer")]["method"] == "HYPERLOGLOG"
     assert stated[("TOP_VALUES", "customer")]["sampleRows"] == 100_000
     assert stated[("CORRELATIONS", None)]["sampleRows"] == 100_000 and stated[("KENDALL", None)]["sampleRows"] == 5_000

@@ -1,5 +1,6 @@
 """Timestamps with a fractional second (a CSV parses them to nanoseconds) are profiled, not a failed job:
 through the API, and the same on the engine path."""
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -11,7 +12,9 @@ from tests.support.graphql import ingest
 
 
 def test_a_csv_with_fractional_seconds_is_profiled_through_the_api(client, token):
-    lines = ["at,reading"] + [f"2024-03-01 10:00:{second:02d}.{250 * (second % 4):03d},{second}" for second in range(40)]
+    lines = ["at,reading"] + [
+        f"2024-03-01 10:00:{second:02d}.{250 * (second % 4):03d},{second}" for second in range(40)
+    ]
     dataset = ingest(client, token, "\n".join(lines).encode(), "readings.csv")
     profile = run_profile(client, token, dataset["id"])["profile"]
     at = next(c for c in profile["columns"] if c["name"] == "at")
@@ -29,7 +32,9 @@ def test_the_engine_path_floors_sub_second_timestamps_as_the_in_memory_path_does
     in_memory = profile_parquet(path, meta, memory_mb=2048, scratch_dir=tmp_path / "a")["columns"][0]
     engine = profile_parquet(path, meta, memory_mb=0, scratch_dir=tmp_path / "b")["columns"][0]
     assert in_memory["datetime"] == engine["datetime"]
-    assert in_memory["datetime"]["min"] == "1969-12-31T23:59:58+00:00" and in_memory["datetime"]["range_seconds"] == 3602
+    assert (
+        in_memory["datetime"]["min"] == "1969-12-31T23:59:58+00:00" and in_memory["datetime"]["range_seconds"] == 3602
+    )
     # the engine's histogram takes its bin count from approximate quartiles, and orders tied top values by value
     assert sum(in_memory["histogram"]["counts"]) == sum(engine["histogram"]["counts"]) == 4
     assert sorted(v["value"] for v in in_memory["top_values"]) == sorted(v["value"] for v in engine["top_values"])

@@ -1,4 +1,5 @@
 """Profiles through the API, checked against pandas and scipy on the same data."""
+
 from __future__ import annotations
 
 import io
@@ -11,7 +12,10 @@ from scipy import stats
 
 from tests.support.graphql import gql, ingest, register, wait_for_job
 
-PROFILE = "mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) { job { " "id } errors { code message field } } }"
+PROFILE = (
+    "mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) { job { "
+    "id } errors { code message field } } }"
+)
 READ = """query($id: ID!) { dataset(id: $id) { profile {
   rowCount columnCount missingCells missingCellsRatio duplicateRows memoryBytes generatedAt durationMs sampling
   columns { name semanticType dtype count nullCount nullRatio distinctCount isUnique
@@ -32,16 +36,18 @@ READ = """query($id: ID!) { dataset(id: $id) { profile {
 def real_looking_frame(rows: int = 2000, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     income = rng.lognormal(10, 0.8, rows)
-    frame = pd.DataFrame({
-        "when": pd.date_range("2024-01-01", periods=rows, freq="h"),
-        "region": rng.choice(["north", "south", "east", "west"], rows, p=[0.4, 0.3, 0.2, 0.1]),
-        "tier": rng.choice(["gold", "silver"], rows),
-        "income": income,
-        "spend": income * 0.3 + rng.normal(0, 500, rows),
-        "age": rng.integers(18, 90, rows).astype(float),
-        "visits": rng.poisson(0.5, rows),
-        "comment": [f"note number {i} about this customer" for i in range(rows)],
-    })
+    frame = pd.DataFrame(
+        {
+            "when": pd.date_range("2024-01-01", periods=rows, freq="h"),
+            "region": rng.choice(["north", "south", "east", "west"], rows, p=[0.4, 0.3, 0.2, 0.1]),
+            "tier": rng.choice(["gold", "silver"], rows),
+            "income": income,
+            "spend": income * 0.3 + rng.normal(0, 500, rows),
+            "age": rng.integers(18, 90, rows).astype(float),
+            "visits": rng.poisson(0.5, rows),
+            "comment": [f"note number {i} about this customer" for i in range(rows)],
+        }
+    )
     frame.loc[rng.random(rows) < 0.1, "age"] = np.nan
     frame.loc[rng.random(rows) < 0.05, ["age", "spend"]] = np.nan
     return frame
@@ -66,7 +72,9 @@ def profiled(client, token):
 
 
 def close(a, b, tolerance=1e-9):
-    return (a is None and (b is None or (isinstance(b, float) and math.isnan(b)))) or math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)
+    return (a is None and (b is None or (isinstance(b, float) and math.isnan(b)))) or math.isclose(
+        a, b, rel_tol=tolerance, abs_tol=tolerance
+    )
 
 
 def test_numeric_stats_match_pandas_and_scipy(profiled):
@@ -99,15 +107,20 @@ def test_correlations_match_pandas_and_scipy(profiled):
     assert set(numeric) == {"income", "spend", "age", "visits"}
     expected = frame[numeric].corr(method="pearson").to_numpy()
     assert np.allclose(np.array(pearson["values"], dtype=float), expected)
-    assert np.allclose(np.array(profile["spearman"]["values"], dtype=float), frame[numeric].corr(method="spearman").to_numpy())
+    assert np.allclose(
+        np.array(profile["spearman"]["values"], dtype=float), frame[numeric].corr(method="spearman").to_numpy()
+    )
     i, j = numeric.index("income"), numeric.index("spend")
     pair = frame[["income", "spend"]].dropna()
-    assert math.isclose(profile["kendall"]["values"][i][j], stats.kendalltau(pair.income, pair.spend).statistic, rel_tol=1e-9)
+    assert math.isclose(
+        profile["kendall"]["values"][i][j], stats.kendalltau(pair.income, pair.spend).statistic, rel_tol=1e-9
+    )
     assert set(profile["cramers"]["columns"]) == {"region", "tier"}
 
 
 def test_cramers_v_is_bias_corrected():
     from services.profiling.statistics import cramers_v
+
     rng = np.random.default_rng(0)
     a = rng.integers(0, 4, 5000)
     independent = rng.integers(0, 3, 5000)
@@ -134,8 +147,11 @@ def test_table_level_counts_missing_patterns_and_time_series(profiled):
     comment = next(c for c in profile["columns"] if c["name"] == "comment")
     assert comment["text"]["minLength"] == frame.comment.str.len().min()
     region = next(c for c in profile["columns"] if c["name"] == "region")
-    assert region["topValues"][0] == {"value": "north", "count": int((frame.region == "north").sum()),
-                                      "ratio": float((frame.region == "north").mean())}
+    assert region["topValues"][0] == {
+        "value": "north",
+        "count": int((frame.region == "north").sum()),
+        "ratio": float((frame.region == "north").mean()),
+    }
     assert profile["sampling"]["kendall_rows"] == len(frame)
 
 
@@ -143,25 +159,35 @@ def test_alerts_on_crafted_columns(client, token):
     rows = 400
     rng = np.random.default_rng(3)
     base = rng.normal(0, 1, rows)
-    frame = pd.DataFrame({
-        "constant": ["same"] * rows,
-        "mostly_missing": [None if i % 3 else float(i) for i in range(rows)],
-        "skewed": rng.exponential(1, rows) ** 3,
-        "zeros": [0] * 300 + list(range(1, 101)),
-        "imbalanced": ["a"] * 390 + ["b"] * 10,
-        "uniform": np.arange(rows, dtype=float) / 7.0,
-        "twin_a": base,
-        "twin_b": base * 2 + 0.001 * rng.normal(0, 1, rows),
-        "mixed": [str(i) if i % 2 else f"word{i}" for i in range(rows)],
-        "code": [f"id{i:05d}" for i in range(rows)],
-    })
+    frame = pd.DataFrame(
+        {
+            "constant": ["same"] * rows,
+            "mostly_missing": [None if i % 3 else float(i) for i in range(rows)],
+            "skewed": rng.exponential(1, rows) ** 3,
+            "zeros": [0] * 300 + list(range(1, 101)),
+            "imbalanced": ["a"] * 390 + ["b"] * 10,
+            "uniform": np.arange(rows, dtype=float) / 7.0,
+            "twin_a": base,
+            "twin_b": base * 2 + 0.001 * rng.normal(0, 1, rows),
+            "mixed": [str(i) if i % 2 else f"word{i}" for i in range(rows)],
+            "code": [f"id{i:05d}" for i in range(rows)],
+        }
+    )
     frame = pd.concat([frame, frame.iloc[:5]], ignore_index=True)
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "crafted.csv")
     alerts = run_profile(client, token, dataset["id"])["profile"]["alerts"]
     kinds = {(a["kind"], a["column"]) for a in alerts}
-    for expected in [("CONSTANT", "constant"), ("MISSING", "mostly_missing"), ("SKEWED", "skewed"), ("ZEROS", "zeros"),
-                     ("IMBALANCED", "imbalanced"), ("UNIFORM", "uniform"), ("MIXED_TYPES", "mixed"),
-                     ("OUTLIERS", "skewed"), ("DUPLICATES", None)]:
+    for expected in [
+        ("CONSTANT", "constant"),
+        ("MISSING", "mostly_missing"),
+        ("SKEWED", "skewed"),
+        ("ZEROS", "zeros"),
+        ("IMBALANCED", "imbalanced"),
+        ("UNIFORM", "uniform"),
+        ("MIXED_TYPES", "mixed"),
+        ("OUTLIERS", "skewed"),
+        ("DUPLICATES", None),
+    ]:
         assert expected in kinds, (expected, kinds)
     assert any(a["kind"] == "HIGH_CORRELATION" and set(a["columns"]) == {"twin_a", "twin_b"} for a in alerts)
     assert ("UNIQUE", "uniform") not in kinds  # the duplicated rows make it non-unique
@@ -182,9 +208,16 @@ def test_plots_serve_png_only_to_signed_links(profiled, client, token, settings)
     assert client.get(swapped).status_code == 403
     from schema.common import raw_id
     from services.files import sign_download
+
     path = histogram["url"].split("?")[0]
-    expired = sign_download(secret=settings.resolved_secret_key, owner_id="x", kind="plot", object_id=raw_id(dataset["id"], "Dataset"),
-                            fmt=path.rsplit("/", 1)[1], minutes=-1)
+    expired = sign_download(
+        secret=settings.resolved_secret_key,
+        owner_id="x",
+        kind="plot",
+        object_id=raw_id(dataset["id"], "Dataset"),
+        fmt=path.rsplit("/", 1)[1],
+        minutes=-1,
+    )
     assert client.get(f"{path}?token={expired}").status_code == 403
     assert client.get(path.rsplit("/", 1)[0] + "/..%2Fprofile.json?token=x").status_code in (403, 404)
 
@@ -195,8 +228,12 @@ def test_profile_is_private_and_refuses_bad_input(profiled, client, token):
     assert gql(client, READ, {"id": dataset["id"]}, other)["data"]["dataset"] is None
     refused = gql(client, PROFILE, {"id": dataset["id"], "plots": False}, other)["data"]["profileDataset"]
     assert refused["errors"][0]["code"] == "NOT_FOUND" and refused["job"] is None
-    bins = gql(client, 'mutation($id: ID!) { profileDataset(input: {datasetId: $id, bins: 0}) { errors { code field } } }',
-               {"id": dataset["id"]}, token)["data"]["profileDataset"]
+    bins = gql(
+        client,
+        "mutation($id: ID!) { profileDataset(input: {datasetId: $id, bins: 0}) { errors { code field } } }",
+        {"id": dataset["id"]},
+        token,
+    )["data"]["profileDataset"]
     assert bins["errors"] == [{"code": "INVALID_INPUT", "field": ["bins"]}]
 
 
@@ -211,6 +248,7 @@ def test_plots_are_drawn_on_first_request_and_replaced_by_the_next_profile(clien
     stored profile when first asked for, kept, and dropped when a new profile replaces the old one."""
     from schema.common import raw_id
     from services.files import plots_dir
+
     frame = real_looking_frame(300)
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "lazy.csv")
     folder = plots_dir(settings.resolved_data_dir, raw_id(dataset["id"], "Dataset"))

@@ -1,5 +1,6 @@
 """Unit tests of the profile's statistics (services.profiling.statistics) against pandas and scipy on small
 arrays, and of the stored-profile model the schema reads: no server, no job."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,14 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from services.profiling.statistics import (average_ranks, categorical_correlations, cramers_v, numeric_correlations,
-                                           time_series_hint, usual_step)
+from services.profiling.statistics import (
+    average_ranks,
+    categorical_correlations,
+    cramers_v,
+    numeric_correlations,
+    time_series_hint,
+    usual_step,
+)
 from services.profiling.stored import StoredProfile
 
 
@@ -57,19 +64,42 @@ def test_a_monotonic_datetime_column_is_a_time_series_with_its_gaps():
     seconds = np.array([0, 60, 120, 180, 600, 660], dtype=float)
     step = usual_step(seconds)
     assert step == 60
-    assert time_series_hint("at", seconds, "min", step) == {"column": "at", "frequency": "min", "monotonic": True,
-                                                           "gaps": 1}
+    assert time_series_hint("at", seconds, "min", step) == {
+        "column": "at",
+        "frequency": "min",
+        "monotonic": True,
+        "gaps": 1,
+    }
     assert time_series_hint("at", np.array([0.0, 60.0, 30.0]), None, 30) is None  # not monotonic
     assert usual_step(np.array([5.0, 5.0])) is None
 
 
 def test_a_stored_profile_keeps_what_the_api_does_not_read_and_refuses_a_wrong_shape():
-    stored = {"row_count": 2, "column_count": 1, "missing_cells": 0, "missing_cells_ratio": 0.0, "duplicate_rows": 0,
-              "memory_bytes": 16, "generated_at": "2024-01-01T00:00:00+00:00", "duration_ms": 1.5,
-              "missing_matrix": {"step": 1, "columns": [], "rows": []},
-              "columns": [{"name": "a", "semantic_type": "NUMERIC", "dtype": "int64", "count": 2, "null_count": 0,
-                           "null_ratio": 0.0, "distinct_count": 2, "is_unique": True, "top_values": [],
-                           "numeric": {"min": 1, "max": 2, "zeros": 0}}]}
+    stored = {
+        "row_count": 2,
+        "column_count": 1,
+        "missing_cells": 0,
+        "missing_cells_ratio": 0.0,
+        "duplicate_rows": 0,
+        "memory_bytes": 16,
+        "generated_at": "2024-01-01T00:00:00+00:00",
+        "duration_ms": 1.5,
+        "missing_matrix": {"step": 1, "columns": [], "rows": []},
+        "columns": [
+            {
+                "name": "a",
+                "semantic_type": "NUMERIC",
+                "dtype": "int64",
+                "count": 2,
+                "null_count": 0,
+                "null_ratio": 0.0,
+                "distinct_count": 2,
+                "is_unique": True,
+                "top_values": [],
+                "numeric": {"min": 1, "max": 2, "zeros": 0},
+            }
+        ],
+    }
     profile = StoredProfile.model_validate(stored)
     assert profile.columns[0].numeric.max == 2 and profile.alerts == [] and profile.time_series is None
     assert profile.stored() == stored  # written through the model, the file is what it was

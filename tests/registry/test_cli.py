@@ -1,4 +1,5 @@
 """`assay models register|alias|history` as a user runs them: a subprocess against a real server process."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,7 +38,11 @@ def test_register_alias_and_history_then_predict_by_alias(server, tmp_path: Path
     assert "registered version 1" in lines[-1] and "first cut" in lines[-1]
     as_json = cli.json("models", "history", "churn")
     assert [e["kind"] for e in (edge["node"] for edge in as_json["history"]["edges"])] == [
-        "ALIAS_SET", "REGISTERED", "ALIAS_SET", "REGISTERED"]
+        "ALIAS_SET",
+        "REGISTERED",
+        "ALIAS_SET",
+        "REGISTERED",
+    ]
 
     rows = tmp_path / "new.csv"
     rows.write_text("age,plan,monthly\n41,pro,90.5\n30,basic,6\n")

@@ -1,4 +1,5 @@
 """References that serve by name read one way only; names and aliases that could blur them are refused."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,14 +8,25 @@ from services.errors import ServiceError
 from services.registry.names import ModelReference, check_alias, check_name, check_tags, parse_reference
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("churn@champion", ModelReference("churn", alias="champion")),
-    ("churn/3", ModelReference("churn", version=3)),
-    ("team.churn-v2@staging_2", ModelReference("team.churn-v2", alias="staging_2")),
-    ("churn", None), ("churn@", None), ("@champion", None), ("churn/0", None), ("churn/-1", None),
-    ("churn/３", None), ("churn/1/2", None), ("churn@9", None), ("ch urn@champion", None), ("a@b@c", None),
-    ("churn/99999999999", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("churn@champion", ModelReference("churn", alias="champion")),
+        ("churn/3", ModelReference("churn", version=3)),
+        ("team.churn-v2@staging_2", ModelReference("team.churn-v2", alias="staging_2")),
+        ("churn", None),
+        ("churn@", None),
+        ("@champion", None),
+        ("churn/0", None),
+        ("churn/-1", None),
+        ("churn/３", None),
+        ("churn/1/2", None),
+        ("churn@9", None),
+        ("ch urn@champion", None),
+        ("a@b@c", None),
+        ("churn/99999999999", None),
+    ],
+)
 def test_parse_reference(text, expected):
     assert parse_reference(text) == expected
     if expected is not None:

@@ -1,11 +1,12 @@
 """The model registry through /graphql: register versions, move aliases, read who was champion when, serve
 by name, and the refusals (aliased deletes, signature changes, other users' names)."""
+
 from __future__ import annotations
 
 import asyncio
 import io
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import joblib
@@ -15,11 +16,12 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from schema.common import raw_id
-
 from tests.support.graphql import gql, ingest, register, wait_for_job
 from tests.support.settings import run_sql
 
-TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code } } }"""
+TRAIN = (
+    """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code } } }"""
+)
 REGISTER = """mutation($input: RegisterModelInput!) { registerModel(input: $input) {
   registeredModel { name description tags latestVersion }
   version { version reference allowSignatureChange comment model { id } }
@@ -50,8 +52,12 @@ def frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:
 
 
 def start_training(client, token, dataset_id, algorithm, **options) -> str:
-    payload = gql(client, TRAIN, {"input": {"datasetId": dataset_id, "target": "y", "algorithms": [algorithm],
-                                            "cvFolds": 2, **options}}, token)["data"]["trainModel"]
+    payload = gql(
+        client,
+        TRAIN,
+        {"input": {"datasetId": dataset_id, "target": "y", "algorithms": [algorithm], "cvFolds": 2, **options}},
+        token,
+    )["data"]["trainModel"]
     assert payload["errors"] == [], payload
     return payload
 
@@ -65,12 +71,15 @@ def train_all(client, token, dataset_id, *specs) -> list[str]:
 
 
 def registered(client, token, model_id, name="churn", **options) -> dict:
-    return gql(client, REGISTER, {"input": {"modelId": model_id, "name": name, **options}}, token)["data"]["registerModel"]
+    return gql(client, REGISTER, {"input": {"modelId": model_id, "name": name, **options}}, token)["data"][
+        "registerModel"
+    ]
 
 
 def alias(client, token, version, name="churn", alias_name="champion", **options) -> dict:
-    return gql(client, SET_ALIAS, {"input": {"name": name, "alias": alias_name, "version": version, **options}},
-               token)["data"]["setModelAlias"]
+    return gql(client, SET_ALIAS, {"input": {"name": name, "alias": alias_name, "version": version, **options}}, token)[
+        "data"
+    ]["setModelAlias"]
 
 
 def predicted(client, token, model) -> dict:
@@ -88,22 +97,38 @@ def test_register_move_champion_and_ask_who_was_champion_then(linear_and_forest,
     dataset, linear, forest = linear_and_forest
     first = registered(client, token, linear, description="Churn score", tags=["team-a", "churn"], comment="first cut")
     assert first["errors"] == [] and first["version"]["version"] == 1 and first["version"]["reference"] == "churn/1"
-    assert first["registeredModel"] == {"name": "churn", "description": "Churn score", "tags": ["team-a", "churn"],
-                                        "latestVersion": 1}
+    assert first["registeredModel"] == {
+        "name": "churn",
+        "description": "Churn score",
+        "tags": ["team-a", "churn"],
+        "latestVersion": 1,
+    }
     set_first = alias(client, token, 1, comment="ship it")
-    assert set_first["errors"] == [] and set_first["alias"] == {"alias": "champion", "version": 1,
-                                                                 "reference": "churn@champion"}
-    assert set_first["event"] == {"kind": "ALIAS_SET", "alias": "champion", "fromVersion": None, "toVersion": 1,
-                                  "comment": "ship it", "actorEmail": user["user"]["email"]}
+    assert set_first["errors"] == [] and set_first["alias"] == {
+        "alias": "champion",
+        "version": 1,
+        "reference": "churn@champion",
+    }
+    assert set_first["event"] == {
+        "kind": "ALIAS_SET",
+        "alias": "champion",
+        "fromVersion": None,
+        "toVersion": 1,
+        "comment": "ship it",
+        "actorEmail": user["user"]["email"],
+    }
     by_alias_v1 = predicted(client, token, "churn@champion")
     assert by_alias_v1["errors"] == [] and by_alias_v1 == predicted(client, token, linear)
 
     time.sleep(0.05)
-    while_v1 = datetime.now(timezone.utc).isoformat()
+    while_v1 = datetime.now(UTC).isoformat()
     time.sleep(0.05)
     second = registered(client, token, forest)
-    assert second["errors"] == [] and second["version"]["version"] == 2 and second["registeredModel"]["tags"] == [
-        "team-a", "churn"]  # kept when not given
+    assert (
+        second["errors"] == []
+        and second["version"]["version"] == 2
+        and second["registeredModel"]["tags"] == ["team-a", "churn"]
+    )  # kept when not given
     moved = alias(client, token, 2, comment="forest wins")
     assert moved["event"]["fromVersion"] == 1 and moved["event"]["toVersion"] == 2
     by_alias_v2 = predicted(client, token, "churn@champion")
@@ -111,8 +136,9 @@ def test_register_move_champion_and_ask_who_was_champion_then(linear_and_forest,
     assert predicted(client, token, "churn/1") == by_alias_v1  # a version number keeps serving its model
 
     shown = gql(client, REGISTERED, {"name": "churn", "at": while_v1}, token)["data"]["registeredModel"]
-    assert shown["latestVersion"] == 2 and shown["aliases"] == [{"alias": "champion", "version": 2,
-                                                                  "reference": "churn@champion"}]
+    assert shown["latestVersion"] == 2 and shown["aliases"] == [
+        {"alias": "champion", "version": 2, "reference": "churn@champion"}
+    ]
     assert shown["championThen"] == {"version": 1, "model": {"id": linear}} and shown["championNow"] == {"version": 2}
     versions = [edge["node"] for edge in shown["versions"]["edges"]]
     assert [(v["version"], v["aliases"]) for v in versions] == [(2, ["champion"]), (1, [])]
@@ -123,18 +149,25 @@ def test_register_move_champion_and_ask_who_was_champion_then(linear_and_forest,
     assert sorted(f["name"] for f in oldest["signature"]) == ["plan", "x1", "x2"]
     history = [edge["node"] for edge in shown["history"]["edges"]]
     assert [(h["kind"], h["alias"], h["fromVersion"], h["toVersion"], h["comment"]) for h in history] == [
-        ("ALIAS_SET", "champion", 1, 2, "forest wins"), ("REGISTERED", None, None, 2, None),
-        ("ALIAS_SET", "champion", None, 1, "ship it"), ("REGISTERED", None, None, 1, "first cut")]
+        ("ALIAS_SET", "champion", 1, 2, "forest wins"),
+        ("REGISTERED", None, None, 2, None),
+        ("ALIAS_SET", "champion", None, 1, "ship it"),
+        ("REGISTERED", None, None, 1, "first cut"),
+    ]
     assert {h["actorEmail"] for h in history} == {user["user"]["email"]}
     listed = gql(client, "{ registeredModels { totalCount edges { node { name latestVersion tags } } } }", token=token)
-    assert listed["data"]["registeredModels"] == {"totalCount": 1, "edges": [
-        {"node": {"name": "churn", "latestVersion": 2, "tags": ["team-a", "churn"]}}]}
+    assert listed["data"]["registeredModels"] == {
+        "totalCount": 1,
+        "edges": [{"node": {"name": "churn", "latestVersion": 2, "tags": ["team-a", "churn"]}}],
+    }
     before_anything = (datetime.fromisoformat(history[-1]["at"]) - timedelta(seconds=1)).isoformat()
     earlier = gql(client, REGISTERED, {"name": "churn", "at": before_anything}, token)["data"]["registeredModel"]
     assert earlier["championThen"] is None
 
     # deleting the alias: serving by it stops, history says so, and aliasAt knows it pointed nowhere after
-    deleted = gql(client, DELETE_ALIAS, {"input": {"name": "churn", "alias": "champion"}}, token)["data"]["deleteModelAlias"]
+    deleted = gql(client, DELETE_ALIAS, {"input": {"name": "churn", "alias": "champion"}}, token)["data"][
+        "deleteModelAlias"
+    ]
     assert deleted["errors"] == [] and deleted["alias"] is None
     assert deleted["event"] == {"kind": "ALIAS_DELETED", "alias": "champion", "fromVersion": 2, "toVersion": None}
     gone = predicted(client, token, "churn@champion")
@@ -148,50 +181,85 @@ def test_predict_dataset_and_export_by_reference(linear_and_forest, client, toke
     registered(client, token, linear)
     registered(client, token, forest)
     alias(client, token, 2)
-    started = gql(client, """mutation($d: ID!) { predictDataset(input: {modelId: "churn@champion", datasetId: $d}) {
-        dataset { id name } job { id } errors { code } } }""", {"d": dataset["id"]}, token)["data"]["predictDataset"]
+    started = gql(
+        client,
+        """mutation($d: ID!) { predictDataset(input: {modelId: "churn@champion", datasetId: $d}) {
+        dataset { id name } job { id } errors { code } } }""",
+        {"d": dataset["id"]},
+        token,
+    )["data"]["predictDataset"]
     assert started["errors"] == [] and "v2" in started["dataset"]["name"]  # the forest: the dataset's 2nd model
     assert wait_for_job(client, token, started["job"]["id"])["status"] == "SUCCEEDED"
 
-    exported = gql(client, """mutation { exportModel(input: {model: "churn@champion"}) { model { id } url
-        errors { code field } } }""", token=token)["data"]["exportModel"]
+    exported = gql(
+        client,
+        """mutation { exportModel(input: {model: "churn@champion"}) { model { id } url
+        errors { code field } } }""",
+        token=token,
+    )["data"]["exportModel"]
     assert exported["errors"] == [] and exported["model"]["id"] == forest
     pipeline = joblib.load(io.BytesIO(client.get(exported["url"]).content))
     assert type(pipeline[-1]).__name__ == "RandomForestRegressor"
-    by_number = gql(client, """mutation { exportModel(input: {model: "churn/1", format: SKOPS}) { model { id } url
-        errors { code } } }""", token=token)["data"]["exportModel"]
+    by_number = gql(
+        client,
+        """mutation { exportModel(input: {model: "churn/1", format: SKOPS}) { model { id } url
+        errors { code } } }""",
+        token=token,
+    )["data"]["exportModel"]
     assert by_number["model"]["id"] == linear and client.get(by_number["url"]).status_code == 200
-    for wrong, code in (("churn/9", "NOT_FOUND"), ("churn@staging", "NOT_FOUND"), ("churn@", "INVALID_INPUT"),
-                        ("churn/0", "INVALID_INPUT"), ("nobody@champion", "NOT_FOUND")):
-        answer = gql(client, """mutation($m: String!) { exportModel(input: {model: $m}) { url errors { code field } } }""",
-                     {"m": wrong}, token)["data"]["exportModel"]
+    for wrong, code in (
+        ("churn/9", "NOT_FOUND"),
+        ("churn@staging", "NOT_FOUND"),
+        ("churn@", "INVALID_INPUT"),
+        ("churn/0", "INVALID_INPUT"),
+        ("nobody@champion", "NOT_FOUND"),
+    ):
+        answer = gql(
+            client,
+            """mutation($m: String!) { exportModel(input: {model: $m}) { url errors { code field } } }""",
+            {"m": wrong},
+            token,
+        )["data"]["exportModel"]
         assert answer == {"url": None, "errors": [{"code": code, "field": ["model"]}]}, wrong
 
 
 def test_refusals_name_the_field_and_change_nothing(client, token, settings):
     dataset = ingest(client, token, frame().to_csv(index=False).encode(), "churn.csv")
-    full, narrow = train_all(client, token, dataset["id"], ("LINEAR_REGRESSION", {}),
-                             ("LINEAR_REGRESSION", {"features": ["x1", "plan"]}))
+    full, narrow = train_all(
+        client, token, dataset["id"], ("LINEAR_REGRESSION", {}), ("LINEAR_REGRESSION", {"features": ["x1", "plan"]})
+    )
     assert registered(client, token, full)["errors"] == []
     assert registered(client, token, full)["errors"] == [
-        {"code": "CONFLICT", "message": "This model is already churn/1", "field": ["modelId"]}]
+        {"code": "CONFLICT", "message": "This model is already churn/1", "field": ["modelId"]}
+    ]
     refused = registered(client, token, narrow)["errors"]
     assert refused[0]["code"] == "CONFLICT" and refused[0]["field"] == ["allowSignatureChange"]
     assert "removed x2" in refused[0]["message"]
-    count = gql(client, 'query { registeredModel(name: "churn") { latestVersion versions { totalCount } } }', token=token)
-    assert count["data"]["registeredModel"] == {"latestVersion": 1, "versions": {"totalCount": 1}}  # nothing half-written
+    count = gql(
+        client, 'query { registeredModel(name: "churn") { latestVersion versions { totalCount } } }', token=token
+    )
+    assert count["data"]["registeredModel"] == {
+        "latestVersion": 1,
+        "versions": {"totalCount": 1},
+    }  # nothing half-written
     allowed = registered(client, token, narrow, allowSignatureChange=True, comment="x2 dropped on purpose")
     assert allowed["errors"] == [] and allowed["version"]["version"] == 2
-    assert allowed["version"]["allowSignatureChange"] is True and allowed["version"]["comment"] == "x2 dropped on purpose"
+    assert (
+        allowed["version"]["allowSignatureChange"] is True and allowed["version"]["comment"] == "x2 dropped on purpose"
+    )
 
-    for bad_input, field in (({"name": "churn", "alias": "9lives", "version": 1}, "alias"),
-                             ({"name": "churn", "alias": "a@b", "version": 1}, "alias"),
-                             ({"name": "churn", "alias": "champion", "version": 0}, "version"),
-                             ({"name": "chu rn", "alias": "champion", "version": 1}, "name")):
+    for bad_input, field in (
+        ({"name": "churn", "alias": "9lives", "version": 1}, "alias"),
+        ({"name": "churn", "alias": "a@b", "version": 1}, "alias"),
+        ({"name": "churn", "alias": "champion", "version": 0}, "version"),
+        ({"name": "chu rn", "alias": "champion", "version": 1}, "name"),
+    ):
         errors = gql(client, SET_ALIAS, {"input": bad_input}, token)["data"]["setModelAlias"]["errors"]
         assert [(e["code"], e["field"]) for e in errors] == [("INVALID_INPUT", [field])], bad_input
-    for missing, field in (({"name": "churn", "alias": "champion", "version": 7}, "version"),
-                           ({"name": "nope", "alias": "champion", "version": 1}, "name")):
+    for missing, field in (
+        ({"name": "churn", "alias": "champion", "version": 7}, "version"),
+        ({"name": "nope", "alias": "champion", "version": 1}, "name"),
+    ):
         errors = gql(client, SET_ALIAS, {"input": missing}, token)["data"]["setModelAlias"]["errors"]
         assert [(e["code"], e["field"]) for e in errors] == [("NOT_FOUND", [field])], missing
     assert registered(client, token, full, name="bad/name")["errors"][0]["field"] == ["name"]
@@ -204,14 +272,21 @@ def test_refusals_name_the_field_and_change_nothing(client, token, settings):
     assert refused["errors"][0]["field"] == ["id"] and "churn@staging" in refused["errors"][0]["message"]
     with pytest.raises(IntegrityError):  # and the database itself refuses, should a delete race the check
         run_sql(settings, "DELETE FROM model WHERE id = :id", id=raw_id(full, "Model"))
-    dataset_gone = gql(client, """mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId errors { code field } } }""",
-                       {"id": dataset["id"]}, token)["data"]["deleteDataset"]  # its models would go with it
+    dataset_gone = gql(
+        client,
+        """mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId errors { code field } } }""",
+        {"id": dataset["id"]},
+        token,
+    )["data"]["deleteDataset"]  # its models would go with it
     assert dataset_gone == {"deletedId": None, "errors": [{"code": "CONFLICT", "field": ["id"]}]}
     assert predicted(client, token, "churn@staging")["errors"] == []  # still served
     alias(client, token, 2, alias_name="staging")
     assert gql(client, delete, {"id": full}, token)["data"]["deleteModel"]["errors"] == []
-    shown = gql(client, 'query { registeredModel(name: "churn") { latestVersion versions { edges { node { version } } } } }',
-                token=token)["data"]["registeredModel"]
+    shown = gql(
+        client,
+        'query { registeredModel(name: "churn") { latestVersion versions { edges { node { version } } } } }',
+        token=token,
+    )["data"]["registeredModel"]
     assert shown == {"latestVersion": 2, "versions": {"edges": [{"node": {"version": 2}}]}}
     assert registered(client, token, full)["errors"][0]["code"] == "NOT_FOUND"
     # numbers are never reused: the next version is 3 even though version 1 is gone
@@ -226,38 +301,58 @@ def test_names_and_models_are_per_user(linear_and_forest, client, token):
     alias(client, token, 1)
     other = register(client)["accessToken"]
     assert registered(client, other, linear)["errors"] == [
-        {"code": "NOT_FOUND", "message": "Model not found", "field": ["modelId"]}]
-    assert gql(client, 'query { registeredModel(name: "churn") { name } registeredModels { totalCount } }',
-               token=other)["data"] == {"registeredModel": None, "registeredModels": {"totalCount": 0}}
+        {"code": "NOT_FOUND", "message": "Model not found", "field": ["modelId"]}
+    ]
+    assert gql(
+        client, 'query { registeredModel(name: "churn") { name } registeredModels { totalCount } }', token=other
+    )["data"] == {"registeredModel": None, "registeredModels": {"totalCount": 0}}
     assert predicted(client, other, "churn@champion")["errors"][0]["code"] == "NOT_FOUND"
     assert predicted(client, other, "churn/1")["errors"][0]["code"] == "NOT_FOUND"
-    assert alias(client, other, 1)["errors"][0] == {"code": "NOT_FOUND", "message": "Registered model not found",
-                                                    "field": ["name"]}
-    exported = gql(client, 'mutation { exportModel(input: {model: "churn@champion"}) { url errors { code } } }',
-                   token=other)["data"]["exportModel"]
+    assert alias(client, other, 1)["errors"][0] == {
+        "code": "NOT_FOUND",
+        "message": "Registered model not found",
+        "field": ["name"],
+    }
+    exported = gql(
+        client, 'mutation { exportModel(input: {model: "churn@champion"}) { url errors { code } } }', token=other
+    )["data"]["exportModel"]
     assert exported == {"url": None, "errors": [{"code": "NOT_FOUND"}]}
     # the other user's own "churn" is theirs alone, numbered from 1
     dataset = ingest(client, other, frame(seed=1).to_csv(index=False).encode(), "mine.csv")
-    theirs, = train_all(client, other, dataset["id"], ("RIDGE", {}))
+    (theirs,) = train_all(client, other, dataset["id"], ("RIDGE", {}))
     assert registered(client, other, theirs)["version"]["version"] == 1
-    mine = gql(client, 'query { registeredModel(name: "churn") { versions { edges { node { model { id } } } } } }',
-               token=token)["data"]["registeredModel"]
+    mine = gql(
+        client, 'query { registeredModel(name: "churn") { versions { edges { node { model { id } } } } } }', token=token
+    )["data"]["registeredModel"]
     assert [e["node"]["model"]["id"] for e in mine["versions"]["edges"]] == [linear]
 
 
 def test_registrations_at_the_same_time_get_consecutive_numbers(client, token):
     """Four registrations of a new name at once, through /graphql on the running app: 1, 2, 3, 4, no error."""
     dataset = ingest(client, token, frame().to_csv(index=False).encode(), "churn.csv")
-    model_ids = train_all(client, token, dataset["id"], *[("RIDGE", {"seed": n}) for n in range(2)],
-                          *[("LINEAR_REGRESSION", {"seed": n}) for n in range(2)])
+    model_ids = train_all(
+        client,
+        token,
+        dataset["id"],
+        *[("RIDGE", {"seed": n}) for n in range(2)],
+        *[("LINEAR_REGRESSION", {"seed": n}) for n in range(2)],
+    )
 
     async def together() -> list[dict]:
         transport = httpx.ASGITransport(app=client.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            responses = await asyncio.gather(*(http.post("/graphql", headers={"authorization": f"Bearer {token}"}, json={
-                "query": REGISTER, "variables": {"input": {"modelId": model_id, "name": "rush"}}})
-                for model_id in model_ids))
+            responses = await asyncio.gather(
+                *(
+                    http.post(
+                        "/graphql",
+                        headers={"authorization": f"Bearer {token}"},
+                        json={"query": REGISTER, "variables": {"input": {"modelId": model_id, "name": "rush"}}},
+                    )
+                    for model_id in model_ids
+                )
+            )
         return [response.json()["data"]["registerModel"] for response in responses]
+
     answers = client.portal.call(together)
     assert [a["errors"] for a in answers] == [[]] * 4
     assert sorted(a["version"]["version"] for a in answers) == [1, 2, 3, 4]
@@ -282,10 +377,13 @@ def test_watchers_hear_alias_moves(linear_and_forest, client, token):
         alias(client, token, 1)
         alias(client, token, 2)
         heard = [socket.receive_json()["payload"]["data"]["registryEvents"] for _ in range(2)]
-    assert heard == [{"name": "churn", "kind": "ALIAS_SET", "alias": "champion", "fromVersion": None, "toVersion": 1},
-                     {"name": "churn", "kind": "ALIAS_SET", "alias": "champion", "fromVersion": 1, "toVersion": 2}]
+    assert heard == [
+        {"name": "churn", "kind": "ALIAS_SET", "alias": "champion", "fromVersion": None, "toVersion": 1},
+        {"name": "churn", "kind": "ALIAS_SET", "alias": "champion", "fromVersion": 1, "toVersion": 2},
+    ]
 
 
 def state_user(client, token) -> str:
     from schema.common import raw_id
+
     return raw_id(gql(client, "{ me { id } }", token=token)["data"]["me"]["id"], "User")

@@ -1,4 +1,5 @@
 """Serving by name costs what serving by id costs, and a move is seen by another replica on its next request."""
+
 from __future__ import annotations
 
 from starlette.testclient import TestClient
@@ -11,7 +12,7 @@ from tests.transport.test_sql_statements import client, counted_statements  # no
 
 def test_predict_by_alias_or_version_costs_the_statements_of_predict_by_id(client, token):  # noqa: F811 - the imported fixture, requested by name
     dataset = ingest(client, token, frame().to_csv(index=False).encode(), "churn.csv")
-    model_id, = train_all(client, token, dataset["id"], ("RIDGE", {}))
+    (model_id,) = train_all(client, token, dataset["id"], ("RIDGE", {}))
     registered(client, token, model_id)
     alias(client, token, 1)
     expected = predicted(client, token, model_id)  # loads the model into this process's cache

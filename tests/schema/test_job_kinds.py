@@ -1,6 +1,7 @@
 """The GraphQL JobKind enum and the job registry the server and workers assemble name the same kinds:
 a kind the registry runs but the schema lacks would make `Job.kind` raise for every such job. And what the
 GraphQL domains declare about kinds (what each makes, under which `Job` field) names real kinds and fields."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,7 +17,9 @@ def test_the_schema_declares_exactly_the_registered_job_kinds():
 
 
 def test_what_kinds_make_is_declared_for_registered_kinds_and_real_job_fields():
-    from schema.root import DOMAINS as GRAPHQL_DOMAINS, MADE
+    from schema.root import DOMAINS as GRAPHQL_DOMAINS
+    from schema.root import MADE
+
     registered = set(job_kinds())
     declared = [kind for domain in GRAPHQL_DOMAINS for kind in domain.makes]
     assert len(declared) == len(set(declared)), "a kind's products are declared by one domain"
@@ -28,6 +31,7 @@ def test_what_kinds_make_is_declared_for_registered_kinds_and_real_job_fields():
 
 def test_a_kind_declared_by_two_domains_is_refused(monkeypatch):
     import services.domains as domains
+
     twice = Domain(name="copycat", job_kinds={"INGEST": next(iter(DOMAINS)).job_kinds["INGEST"]})
     monkeypatch.setattr(domains, "DOMAINS", (*DOMAINS, twice))
     with pytest.raises(ValueError, match="INGEST"):

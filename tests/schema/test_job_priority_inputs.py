@@ -1,4 +1,5 @@
 """Every mutation that starts a job takes `priority`: a job kind added without it would silently run at NORMAL."""
+
 from __future__ import annotations
 
 from graphql import GraphQLInputObjectType, GraphQLNonNull, GraphQLObjectType

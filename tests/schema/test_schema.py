@@ -1,4 +1,5 @@
 """schema.graphql is what the code exports, and it uses the contract's names with the contract's types."""
+
 from __future__ import annotations
 
 import subprocess
@@ -24,8 +25,9 @@ def test_checked_in_schema_matches_the_code():
 def test_schema_covers_the_contract():
     """Every contract name, with the contract's type, via the shared checker when it sits beside the repository."""
     if CONTRACT_CHECK.exists():
-        result = subprocess.run([sys.executable, str(CONTRACT_CHECK), str(ROOT / "schema.graphql")],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, str(CONTRACT_CHECK), str(ROOT / "schema.graphql")], capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stdout + result.stderr
     # A clean clone (CI) has no ../shared: the snapshot kept in tests/schema/ is checked instead.
     missing = contract_differences(CONTRACT_SNAPSHOT.read_text(), (ROOT / "schema.graphql").read_text())
@@ -41,6 +43,7 @@ def test_the_contract_snapshot_is_current():
 
 def contract_differences(contract_sdl: str, schema_sdl: str) -> list[str]:
     """Fields, arguments, input fields and enum values of the contract absent from the schema or typed otherwise."""
+
     def members(sdl: str) -> dict[str, str]:
         found: dict[str, str] = {}
         for definition in parse(sdl).definitions:
@@ -57,5 +60,8 @@ def contract_differences(contract_sdl: str, schema_sdl: str) -> list[str]:
         return found
 
     ours = members(schema_sdl)
-    return [f"{key}: contract {kind}, schema {ours.get(key, 'missing')}"
-            for key, kind in members(contract_sdl).items() if ours.get(key) != kind]
+    return [
+        f"{key}: contract {kind}, schema {ours.get(key, 'missing')}"
+        for key, kind in members(contract_sdl).items()
+        if ours.get(key) != kind
+    ]

@@ -5,6 +5,7 @@ tests/schema/stored/before_typed_payloads.json holds a dataset's ingest info and
 trained model's details, the TRAIN job's timeline and pipeline check results exactly as the code before the
 models wrote them, with the /graphql answer that code gave for them.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from schema.common import raw_id, to_global_id
 from services import files
 from services.ingest.info import IngestInfo
 from services.modeling.details import ModelDetails
@@ -19,8 +21,6 @@ from services.pipelines.results import CheckResult
 from services.profiling.stored import StoredProfile
 from services.storage import db
 from services.storage.tables import Dataset, Job, Model
-
-from schema.common import raw_id, to_global_id
 from tests.support.graphql import gql
 
 STORED = json.loads((Path(__file__).parent / "stored" / "before_typed_payloads.json").read_text())
@@ -41,16 +41,50 @@ def _write_rows(settings, owner_id: str, *, ingest_info: dict, details: dict, ti
         engine = db.create_engine(settings.resolved_database_url)
         try:
             async with db.session_factory(engine)() as session:
-                session.add(Dataset(id=dataset_id, owner_id=owner_id, name="ragged.csv", file_name="ragged.csv",
-                                    size_bytes=1299, status="READY", row_count=61, column_count=4,
-                                    columns=STORED["columns"], ingest_info=ingest_info))
+                session.add(
+                    Dataset(
+                        id=dataset_id,
+                        owner_id=owner_id,
+                        name="ragged.csv",
+                        file_name="ragged.csv",
+                        size_bytes=1299,
+                        status="READY",
+                        row_count=61,
+                        column_count=4,
+                        columns=STORED["columns"],
+                        ingest_info=ingest_info,
+                    )
+                )
                 await session.flush()
-                session.add(Job(id=job_id, owner_id=owner_id, kind="TRAIN", status="SUCCEEDED", stage="save",
-                                progress=1.0, params={"model_id": model_id}, timeline=timeline, dataset_id=dataset_id))
+                session.add(
+                    Job(
+                        id=job_id,
+                        owner_id=owner_id,
+                        kind="TRAIN",
+                        status="SUCCEEDED",
+                        stage="save",
+                        progress=1.0,
+                        params={"model_id": model_id},
+                        timeline=timeline,
+                        dataset_id=dataset_id,
+                    )
+                )
                 await session.flush()
-                session.add(Model(id=model_id, owner_id=owner_id, dataset_id=dataset_id, name="ragged.csv → kind",
-                                  target="kind", task="CLASSIFICATION", algorithm="RANDOM_FOREST", status="READY",
-                                  job_id=job_id, training_seconds=10.5, details=details))
+                session.add(
+                    Model(
+                        id=model_id,
+                        owner_id=owner_id,
+                        dataset_id=dataset_id,
+                        name="ragged.csv → kind",
+                        target="kind",
+                        task="CLASSIFICATION",
+                        algorithm="RANDOM_FOREST",
+                        status="READY",
+                        job_id=job_id,
+                        training_seconds=10.5,
+                        details=details,
+                    )
+                )
                 await session.commit()
         finally:
             await engine.dispose()
@@ -61,8 +95,13 @@ def _write_rows(settings, owner_id: str, *, ingest_info: dict, details: dict, ti
 
 def test_rows_written_before_the_models_read_the_same_through_graphql(client, settings, user):
     owner_id = raw_id(user["user"]["id"], "User")
-    dataset_id = _write_rows(settings, owner_id, ingest_info=STORED["ingest_info"], details=STORED["model_details"],
-                             timeline=STORED["train_timeline"])
+    dataset_id = _write_rows(
+        settings,
+        owner_id,
+        ingest_info=STORED["ingest_info"],
+        details=STORED["model_details"],
+        timeline=STORED["train_timeline"],
+    )
     profile = files.profile_path(settings.resolved_data_dir, dataset_id)
     profile.parent.mkdir(parents=True, exist_ok=True)
     profile.write_text(json.dumps(STORED["profile"]))
@@ -74,25 +113,50 @@ def test_rows_written_before_the_models_read_the_same_through_graphql(client, se
     shown = answer["data"]["dataset"]
     assert shown["ingest"]["rejects"][0]["line"] == 63 and shown["ingest"]["paddedLines"] == 1
     model = shown["models"]["edges"][0]["node"]
-    assert model["leaderboard"] and model["features"] and next(t["stage"] for t in model["job"]["timeline"]) == "prepare"
+    assert (
+        model["leaderboard"] and model["features"] and next(t["stage"] for t in model["job"]["timeline"]) == "prepare"
+    )
     assert shown["profile"]["alerts"] and shown["profile"]["columns"][1]["numeric"]["mean"] is not None
 
 
 def test_rows_from_before_newer_keys_existed_still_load(client, settings, user):
     """Ingest info from before format, alerts and line counts; a model row whose details were never filled."""
     owner_id = raw_id(user["user"]["id"], "User")
-    dataset_id = _write_rows(settings, owner_id, timeline=[], details={},
-                             ingest_info={"encoding": "latin-1", "delimiter": ";", "has_header": True, "decimal": ",",
-                                          "skip_rows": 2})
+    dataset_id = _write_rows(
+        settings,
+        owner_id,
+        timeline=[],
+        details={},
+        ingest_info={"encoding": "latin-1", "delimiter": ";", "has_header": True, "decimal": ",", "skip_rows": 2},
+    )
     answer = gql(client, OLDER, {"id": to_global_id("Dataset", dataset_id)}, user["accessToken"])
     assert "errors" not in answer, answer["errors"]
     shown = answer["data"]["dataset"]
-    assert shown["ingest"] == {"encoding": "latin-1", "delimiter": ";", "decimal": ",", "skippedLines": 2,
-                               "format": None, "quoteChar": None, "paddedLines": 0, "rejectedLines": 0,
-                               "nulBytesRemoved": 0, "encodingConfidence": None, "alerts": [], "rejects": []}
+    assert shown["ingest"] == {
+        "encoding": "latin-1",
+        "delimiter": ";",
+        "decimal": ",",
+        "skippedLines": 2,
+        "format": None,
+        "quoteChar": None,
+        "paddedLines": 0,
+        "rejectedLines": 0,
+        "nulBytesRemoved": 0,
+        "encodingConfidence": None,
+        "alerts": [],
+        "rejects": [],
+    }
     assert shown["models"]["edges"][0]["node"] == {
-        "trainingRows": None, "sampled": None, "metrics": None, "cvScores": None, "confusionMatrix": None,
-        "featureImportances": [], "features": [], "classes": None, "leaderboard": []}
+        "trainingRows": None,
+        "sampled": None,
+        "metrics": None,
+        "cvScores": None,
+        "confusionMatrix": None,
+        "featureImportances": [],
+        "features": [],
+        "classes": None,
+        "leaderboard": [],
+    }
 
 
 def _same(model: Any, stored: Any) -> None:
@@ -104,12 +168,16 @@ def test_writing_through_the_models_stores_what_was_stored_before():
     _same(IngestInfo.model_validate(STORED["ingest_info"]).stored(), STORED["ingest_info"])
     _same(StoredProfile.model_validate(STORED["profile"]).stored(), STORED["profile"])
     _same(ModelDetails.model_validate(STORED["model_details"]).model_dump(exclude_unset=True), STORED["model_details"])
-    _same([CheckResult.model_validate(c).model_dump(exclude_unset=True) for c in STORED["pipeline_checks"]], STORED["pipeline_checks"])
+    _same(
+        [CheckResult.model_validate(c).model_dump(exclude_unset=True) for c in STORED["pipeline_checks"]],
+        STORED["pipeline_checks"],
+    )
 
 
 def test_a_misspelled_or_missing_required_key_is_an_error_not_a_silent_null():
     import pytest
     from pydantic import ValidationError
+
     with pytest.raises(ValidationError):
         StoredProfile.model_validate({k: v for k, v in STORED["profile"].items() if k != "row_count"})
     with pytest.raises(ValidationError):

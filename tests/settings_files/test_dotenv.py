@@ -1,4 +1,5 @@
 """`.env` and `.env.example`, as the seed's README uses them: `cp .env.example .env`, edit, `make run`."""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,8 +17,9 @@ LOGIN = """mutation($email: String!, $password: String!) {
 
 
 def test_env_example_lists_every_setting_with_its_default() -> None:
-    done = subprocess.run([sys.executable, "scripts/write_env_example.py", "--check"], cwd=ROOT, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [sys.executable, "scripts/write_env_example.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     text = (ROOT / ".env.example").read_text()
     assert "# ASSAY_JOB_MEMORY_MB=2048\n" in text and "# ASSAY_OPEN_REGISTRATION=true\n" in text
@@ -32,7 +34,8 @@ def test_the_server_reads_dot_env_from_its_directory_and_the_environment_wins(tm
         "ASSAY_OPEN_REGISTRATION=false\n"
         "ASSAY_ADMIN_EMAIL=ops@example.com\n"
         "ASSAY_ADMIN_PASSWORD=from the dot env file\n"
-        "ASSAY_PORT=1\n")  # the environment's port (LiveServer sets one) must win over this
+        "ASSAY_PORT=1\n"
+    )  # the environment's port (LiveServer sets one) must win over this
     server = LiveServer(tmp_path / "data", cwd=workdir).start()
     try:
         refused = server.gql(REGISTER, {"email": "someone@example.com", "password": "correct horse battery"})

@@ -1,4 +1,5 @@
 """Settings come in groups with unchanged ASSAY_* names, and secrets never show: not in a repr, a log, or an answer."""
+
 from __future__ import annotations
 
 import re
@@ -11,14 +12,22 @@ from tests.support.graphql import REGISTER
 from tests.support.live_server import LiveServer
 from tests.support.paths import ROOT
 
-SECRETS = {"secret_key": "sekrit-signing-key-0123456789abcdef0123456789", "admin_password": "admin-pass-7f3a9",
-           "smtp_password": "smtp-pass-c41d2", "metrics_token": "metrics-token-99e01"}
+SECRETS = {
+    "secret_key": "sekrit-signing-key-0123456789abcdef0123456789",
+    "admin_password": "admin-pass-7f3a9",
+    "smtp_password": "smtp-pass-c41d2",
+    "metrics_token": "metrics-token-99e01",
+}
 
 
 @pytest.mark.sqlite_only("about reading settings, not about the database")
 def test_secrets_are_hidden_in_repr_str_and_dumps_but_usable() -> None:
-    settings = Settings(_env_file=None, **SECRETS, database_url="postgresql+asyncpg://assay:db-pass-5b2@db/assay",
-                        redis_url="redis://:redis-pass-8c1@cache:6379/0")
+    settings = Settings(
+        _env_file=None,
+        **SECRETS,
+        database_url="postgresql+asyncpg://assay:db-pass-5b2@db/assay",
+        redis_url="redis://:redis-pass-8c1@cache:6379/0",
+    )
     shown = repr(settings) + str(settings)
     for value in [*SECRETS.values(), "db-pass-5b2", "redis-pass-8c1"]:  # a URL's password too, in the repr
         assert value not in shown
@@ -54,22 +63,31 @@ def test_the_reference_has_one_section_per_group_in_order() -> None:
     reference = (ROOT / "docs" / "configuration.md").read_text()
     sections = re.split(r"^## ", reference, flags=re.MULTILINE)[1:]
     assert [section.splitlines()[0] for section in sections] == [group.section for group in GROUPS]
-    for group, section in zip(GROUPS, sections):
+    for group, section in zip(GROUPS, sections, strict=False):
         assert re.findall(r"^\| `ASSAY_([A-Z0-9_]+)`", section, flags=re.MULTILINE) == [
-            name.upper() for name in group.model_fields]
+            name.upper() for name in group.model_fields
+        ]
     mail = sections[[group.section for group in GROUPS].index(MailSettings.section)]
     assert "`ASSAY_SMTP_PASSWORD` | unset |" in mail
 
 
 @pytest.mark.sqlite_only("about reading settings, not about the database")
 def test_a_running_server_uses_secrets_without_logging_or_answering_them(tmp_path: Path) -> None:
-    server = LiveServer(tmp_path / "data", ASSAY_LOG_LEVEL="DEBUG", ASSAY_ADMIN_EMAIL="root@example.com",
-                        ASSAY_ADMIN_PASSWORD=SECRETS["admin_password"], ASSAY_SMTP_PASSWORD=SECRETS["smtp_password"],
-                        ASSAY_SECRET_KEY=SECRETS["secret_key"], ASSAY_METRICS_TOKEN=SECRETS["metrics_token"]).start()
+    server = LiveServer(
+        tmp_path / "data",
+        ASSAY_LOG_LEVEL="DEBUG",
+        ASSAY_ADMIN_EMAIL="root@example.com",
+        ASSAY_ADMIN_PASSWORD=SECRETS["admin_password"],
+        ASSAY_SMTP_PASSWORD=SECRETS["smtp_password"],
+        ASSAY_SECRET_KEY=SECRETS["secret_key"],
+        ASSAY_METRICS_TOKEN=SECRETS["metrics_token"],
+    ).start()
     try:
-        login = server.gql("""mutation($email: String!, $password: String!) {
+        login = server.gql(
+            """mutation($email: String!, $password: String!) {
             login(input: {email: $email, password: $password}) { accessToken user { role } errors { code } } }""",
-                           {"email": "root@example.com", "password": SECRETS["admin_password"]})["data"]["login"]
+            {"email": "root@example.com", "password": SECRETS["admin_password"]},
+        )["data"]["login"]
         assert login["errors"] == [] and login["user"]["role"] == "ADMIN"  # the real password made the admin
         token = login["accessToken"]
         registered = server.gql(REGISTER, {"email": "someone@example.com", "password": "correct horse battery"})

@@ -1,11 +1,12 @@
 """`query(sql)` (seed 004's SQL query support): a user's own datasets as tables, read-only, limited."""
+
 from __future__ import annotations
 
 import pytest
 
-from services.storage.tables import Dataset
-from services.datasets import sql as sql_service
 from schema.common import raw_id
+from services.datasets import sql as sql_service
+from services.storage.tables import Dataset
 from tests.support.graphql import gql, ingest, register
 
 QUERY = """query($sql: String!, $limit: Int) { query(sql: $sql, limit: $limit) {
@@ -20,8 +21,12 @@ def ask(client, token, sql, limit=None):
 def test_a_user_queries_their_datasets_by_name_with_joins_and_aggregates(client, token):
     sales = ingest(client, token, SALES, "sales 2024.csv")
     ingest(client, token, b"region,manager\nnorth,Ada\nsouth,Grace\n", "regions.csv")
-    answer = ask(client, token, 'SELECT s.region, r.manager, sum(amount) AS total FROM "sales 2024.csv" s '
-                                'JOIN "regions.csv" r USING (region) GROUP BY ALL ORDER BY total DESC')
+    answer = ask(
+        client,
+        token,
+        'SELECT s.region, r.manager, sum(amount) AS total FROM "sales 2024.csv" s '
+        'JOIN "regions.csv" r USING (region) GROUP BY ALL ORDER BY total DESC',
+    )
     result = answer["data"]["query"]
     assert [c["name"] for c in result["columns"]] == ["region", "manager", "total"]
     assert result["columns"][2]["type"] == "DOUBLE"
@@ -36,23 +41,26 @@ def test_rows_are_limited_and_truncation_said(client, token):
     ingest(client, token, b"n\n" + b"".join(f"{i}\n".encode() for i in range(50)), "numbers.csv")
     result = ask(client, token, 'SELECT n FROM "numbers.csv" ORDER BY n', limit=10)["data"]["query"]
     assert len(result["rows"]) == 10 and result["truncated"] is True
-    negative = ask(client, token, 'SELECT 1', limit=-1)
+    negative = ask(client, token, "SELECT 1", limit=-1)
     assert negative["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
 
-@pytest.mark.parametrize(("sql", "code"), [
-    ("DROP VIEW \"sales.csv\"", "INVALID_INPUT"),
-    ("CREATE TABLE t AS SELECT 1", "INVALID_INPUT"),
-    ("SELECT 1; SELECT 2", "INVALID_INPUT"),
-    ("ATTACH '/tmp/other.db'", "INVALID_INPUT"),
-    ("INSTALL httpfs", "INVALID_INPUT"),
-    ("SELECT * FROM read_csv('/etc/passwd')", "FORBIDDEN"),
-    ("SELECT * FROM '/etc/passwd'", "INVALID_INPUT"),  # no file scans at all: an unknown table
-    ("COPY (SELECT 1) TO '/tmp/out.csv'", "INVALID_INPUT"),
-    ("SELEC 1", "PARSE_ERROR"),
-    ("SELECT nope FROM \"sales.csv\"", "INVALID_INPUT"),
-    ("", "INVALID_INPUT"),
-])
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ('DROP VIEW "sales.csv"', "INVALID_INPUT"),
+        ("CREATE TABLE t AS SELECT 1", "INVALID_INPUT"),
+        ("SELECT 1; SELECT 2", "INVALID_INPUT"),
+        ("ATTACH '/tmp/other.db'", "INVALID_INPUT"),
+        ("INSTALL httpfs", "INVALID_INPUT"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "FORBIDDEN"),
+        ("SELECT * FROM '/etc/passwd'", "INVALID_INPUT"),  # no file scans at all: an unknown table
+        ("COPY (SELECT 1) TO '/tmp/out.csv'", "INVALID_INPUT"),
+        ("SELEC 1", "PARSE_ERROR"),
+        ('SELECT nope FROM "sales.csv"', "INVALID_INPUT"),
+        ("", "INVALID_INPUT"),
+    ],
+)
 def test_anything_but_one_select_over_the_users_data_is_refused(client, token, sql, code):
     ingest(client, token, SALES, "sales.csv")
     answer = ask(client, token, sql)
@@ -86,7 +94,9 @@ def test_a_query_past_the_time_limit_is_stopped(tmp_path):
 
 
 def test_the_newest_version_of_a_shared_name_gets_the_plain_name():
-    older, newer = Dataset(id="a", owner_id="u", name="Sales", file_name="x"), Dataset(id="b", owner_id="u",
-                                                                                         name="sales", file_name="y")
+    older, newer = (
+        Dataset(id="a", owner_id="u", name="Sales", file_name="x"),
+        Dataset(id="b", owner_id="u", name="sales", file_name="y"),
+    )
     tables = sql_service.table_names([newer, older])
     assert [(t.name, t.dataset_id) for t in tables] == [("sales", "b"), ("b", "b"), ("a", "a")]

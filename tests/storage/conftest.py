@@ -1,7 +1,8 @@
 """An S3-speaking server (moto's server mode, its own process) shared by the storage tests."""
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -1,5 +1,6 @@
 """An ANALYZE job that asks a question with ASSAY_STORAGE_URL=s3://: what it did before asking is stored, the
 resumed job picks it up even with the cache lost, and its report is served from the bucket."""
+
 from __future__ import annotations
 
 import shutil
@@ -17,8 +18,12 @@ def test_a_question_then_the_answer_resumes_from_the_bucket_and_the_report_is_se
     settings = make_settings(tmp_path, storage_url=storage_url, analysis_model_budget_seconds=10)
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
-        dataset = ingest(client, token, ambiguous_frame().to_csv(index=False).encode(), "ambiguous.csv", expect="SUCCEEDED")
-        job_id = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"]}}, token)["data"]["analyzeDataset"]["job"]["id"]
+        dataset = ingest(
+            client, token, ambiguous_frame().to_csv(index=False).encode(), "ambiguous.csv", expect="SUCCEEDED"
+        )
+        job_id = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"]}}, token)["data"]["analyzeDataset"]["job"][
+            "id"
+        ]
         waiting = wait_for(client, token, job_id, ("NEEDS_INPUT", "SUCCEEDED", "FAILED"))
         assert waiting["status"] == "NEEDS_INPUT", waiting
         job_folder = f"analyses/{raw_id(job_id, 'Job')}/"

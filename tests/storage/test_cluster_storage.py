@@ -1,5 +1,6 @@
 """Two replicas and two Celery workers, each with its own data dir, sharing only PostgreSQL, Redis and an
 S3 server (moto's server mode, its own process): the bucket is the only place files are kept."""
+
 from __future__ import annotations
 
 import base64
@@ -22,19 +23,28 @@ from tests.support.cluster_client import ReplicaClient
 
 pytestmark = pytest.mark.slow
 
-TRAIN = "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code " "message } } }"
+TRAIN = (
+    "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code "
+    "message } } }"
+)
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code message } } }"
 PREDICT = """mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) {
   predictions { value } errors { code message } } }"""
-DOWNLOAD = 'query($id: ID!) { dataset(id: $id) { rowCount downloadUrl(format: PARQUET) profile { rowCount } } }'
+DOWNLOAD = "query($id: ID!) { dataset(id: $id) { rowCount downloadUrl(format: PARQUET) profile { rowCount } } }"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, s3_server):
     directory = tmp_path_factory.mktemp("cluster")
-    env = {**s3_server.environment, "ASSAY_STORAGE_URL": s3_server.new_prefix(), "ASSAY_STORAGE_PART_MB": "5",
-           "ASSAY_JOB_HEARTBEAT_SECONDS": "1", "ASSAY_JOB_CANCEL_GRACE_SECONDS": "1", "ASSAY_JOB_MAX_ATTEMPTS": "2",
-           "ASSAY_REQUESTS_PER_MINUTE": "100000"}
+    env = {
+        **s3_server.environment,
+        "ASSAY_STORAGE_URL": s3_server.new_prefix(),
+        "ASSAY_STORAGE_PART_MB": "5",
+        "ASSAY_JOB_HEARTBEAT_SECONDS": "1",
+        "ASSAY_JOB_CANCEL_GRACE_SECONDS": "1",
+        "ASSAY_JOB_MAX_ATTEMPTS": "2",
+        "ASSAY_REQUESTS_PER_MINUTE": "100000",
+    }
     with Cluster(directory, workers=2, worker_concurrency=1, env=env, separate_data_dirs=True) as running:
         running.storage_url = env["ASSAY_STORAGE_URL"]
         yield running
@@ -60,9 +70,15 @@ def test_upload_on_a_ingest_profile_train_on_workers_predict_and_download_on_b(c
     assert a.wait_for(token, upload["job"]["id"], ("SUCCEEDED", "FAILED"))["status"] == "SUCCEEDED"
     dataset_id = upload["dataset"]["id"]
     profiled = b.gql(PROFILE, {"id": dataset_id}, token)["data"]["profileDataset"]
-    assert profiled["errors"] == [] and b.wait_for(token, profiled["job"]["id"], ("SUCCEEDED", "FAILED"))["status"] == "SUCCEEDED"
-    trained = a.gql(TRAIN, {"input": {"datasetId": dataset_id, "target": "label", "algorithms": ["LOGISTIC_REGRESSION"],
-                                      "cvFolds": 2}}, token)["data"]["trainModel"]
+    assert (
+        profiled["errors"] == []
+        and b.wait_for(token, profiled["job"]["id"], ("SUCCEEDED", "FAILED"))["status"] == "SUCCEEDED"
+    )
+    trained = a.gql(
+        TRAIN,
+        {"input": {"datasetId": dataset_id, "target": "label", "algorithms": ["LOGISTIC_REGRESSION"], "cvFolds": 2}},
+        token,
+    )["data"]["trainModel"]
     assert trained["errors"] == [], trained
     assert a.wait_for(token, trained["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=180)["status"] == "SUCCEEDED"
 
@@ -77,11 +93,16 @@ def test_upload_on_a_ingest_profile_train_on_workers_predict_and_download_on_b(c
     assert pq.read_table(io.BytesIO(httpx.get(redirect.headers["location"]).content)).num_rows == 2_000
 
     keys = s3_server.keys(cluster.storage_url)
-    assert {f"datasets/{raw(dataset_id)}/data.parquet", f"datasets/{raw(dataset_id)}/profile.json",
-            f"models/{raw(trained['model']['id'])}/model.joblib"} <= set(keys)
+    assert {
+        f"datasets/{raw(dataset_id)}/data.parquet",
+        f"datasets/{raw(dataset_id)}/profile.json",
+        f"models/{raw(trained['model']['id'])}/model.joblib",
+    } <= set(keys)
     # Nothing went through a shared disk: the upload reached B's cache only as far as B needed it.
     replica_b_dir = cluster.directory / f"data-replica-{cluster.replicas[1].port}"
-    assert (cluster.directory / f"data-replica-{cluster.replicas[0].port}" / "datasets" / raw(dataset_id) / "original").exists()
+    assert (
+        cluster.directory / f"data-replica-{cluster.replicas[0].port}" / "datasets" / raw(dataset_id) / "original"
+    ).exists()
     assert not (replica_b_dir / "datasets" / raw(dataset_id) / "original").exists()
 
 
@@ -109,15 +130,21 @@ def test_a_worker_killed_mid_upload_leaves_no_partial_object_and_the_rerun_succe
     parquet_key = f"{prefix}/datasets/{dataset_id}/data.parquet"
     client = s3_server.client()
     deadline = time.monotonic() + 240
-    while not any(u["Key"] == parquet_key for u in client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", [])):
+    while not any(
+        u["Key"] == parquet_key for u in client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", [])
+    ):
         assert time.monotonic() < deadline, "the Parquet copy's multipart upload never started"
         time.sleep(0.02)
     os.killpg(runner.process.pid, signal.SIGKILL)  # the worker, its fork server and the job process: a crash
     runner.process.wait(10)
     cluster.members.remove(runner)
 
-    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix=parquet_key)  # nothing half-written is visible
-    assert parquet_key in [u["Key"] for u in client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", [])]
+    assert "Contents" not in client.list_objects_v2(
+        Bucket=bucket, Prefix=parquet_key
+    )  # nothing half-written is visible
+    assert parquet_key in [
+        u["Key"] for u in client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", [])
+    ]
     replacement = cluster.add_worker(runner.name + "b")
     job = b.wait_for(token, job_id, ("SUCCEEDED", "FAILED"), timeout=400)
     assert (job["status"], job["attempt"]) == ("SUCCEEDED", 2), job

@@ -1,12 +1,15 @@
 """compose.yaml's optional `s3` profile: MinIO and its bucket, and every replica and worker given the store's
 settings."""
+
 from __future__ import annotations
 
 from tests.deployment.test_compose import ASSAY, SERVICES
 
 
 def test_the_s3_profile_runs_minio_and_creates_the_bucket_of_the_storage_url():
-    assert SERVICES["minio"]["profiles"] == ["s3"] and SERVICES["minio"]["image"].startswith("${MINIO_IMAGE:-minio/minio:")
+    assert SERVICES["minio"]["profiles"] == ["s3"] and SERVICES["minio"]["image"].startswith(
+        "${MINIO_IMAGE:-minio/minio:"
+    )
     assert SERVICES["minio-bucket"]["profiles"] == ["s3"]
     assert SERVICES["minio-bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
     assert "mc mb --ignore-existing" in SERVICES["minio-bucket"]["command"][0]

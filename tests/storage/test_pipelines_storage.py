@@ -1,4 +1,5 @@
 """Pipeline outputs with ASSAY_STORAGE_URL=s3://: the new dataset version and the SQLite sink live in the bucket."""
+
 from __future__ import annotations
 
 import shutil
@@ -17,16 +18,28 @@ def test_a_pipeline_reads_a_stored_dataset_and_its_outputs_survive_the_cache(tmp
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
         owner = raw_id(gql(client, "{ me { id } }", token=token)["data"]["me"]["id"], "User")
-        source = ingest(client, token, b"city,people\nOslo,700\nLima,9000\nPerth,2100\n", "cities.csv", expect="SUCCEEDED")
+        source = ingest(
+            client, token, b"city,people\nOslo,700\nLima,9000\nPerth,2100\n", "cities.csv", expect="SUCCEEDED"
+        )
         shutil.rmtree(settings.resolved_data_dir / "datasets")  # the job fetches its source from the bucket
-        versioned = create(client, token, name="v", source={"dataset": {"datasetId": source["id"]}},
-                           sink={"dataset": {"name": "cities copy"}})
+        versioned = create(
+            client,
+            token,
+            name="v",
+            source={"dataset": {"datasetId": source["id"]}},
+            sink={"dataset": {"name": "cities copy"}},
+        )
         assert versioned["errors"] == [], versioned
         result = run(client, token, versioned["pipeline"]["id"])
         assert result["job"]["status"] == "SUCCEEDED", result["job"]
         output = raw_id(result["lastRun"]["dataset"]["id"], "Dataset")
-        tabled = create(client, token, name="t", source={"dataset": {"datasetId": source["id"]}},
-                        sink={"sqlite": {"table": "cities"}})
+        tabled = create(
+            client,
+            token,
+            name="t",
+            source={"dataset": {"datasetId": source["id"]}},
+            sink={"sqlite": {"table": "cities"}},
+        )
         assert run(client, token, tabled["pipeline"]["id"])["job"]["status"] == "SUCCEEDED"
 
         keys = s3_server.keys(storage_url)

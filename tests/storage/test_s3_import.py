@@ -1,4 +1,5 @@
 """importDataset from s3://: any bucket the server's credentials read, never Assay's own storage bucket."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,9 @@ def source_bucket(s3_server):
     return name
 
 
-def test_import_an_object_the_servers_credentials_read_and_refuse_the_storage_bucket(tmp_path, storage_url,
-                                                                                      source_bucket, s3_server):
+def test_import_an_object_the_servers_credentials_read_and_refuse_the_storage_bucket(
+    tmp_path, storage_url, source_bucket, s3_server
+):
     settings = make_settings(tmp_path, storage_url=storage_url)
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
@@ -51,4 +53,7 @@ def test_an_operator_can_narrow_the_buckets_imports_read(tmp_path, storage_url, 
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
         refused = gql(client, IMPORT, {"url": f"s3://{source_bucket}/2026/sales.csv"}, token)["data"]["importDataset"]
-        assert refused["errors"][0]["code"] == "INVALID_INPUT" and "ASSAY_IMPORT_S3_BUCKETS" in refused["errors"][0]["message"]
+        assert (
+            refused["errors"][0]["code"] == "INVALID_INPUT"
+            and "ASSAY_IMPORT_S3_BUCKETS" in refused["errors"][0]["message"]
+        )

@@ -1,4 +1,5 @@
 """One server with ASSAY_STORAGE_URL=s3://…: the bucket holds every file, the data dir is only a cache."""
+
 from __future__ import annotations
 
 import io
@@ -16,11 +17,11 @@ from tests.modeling.test_models import PREDICT, customers, train
 from tests.support.graphql import gql, ingest, register, wait_for_job
 from tests.support.settings import make_settings
 
-DOWNLOAD = 'query($id: ID!, $f: DataFormat) { dataset(id: $id) { downloadUrl(format: $f) } }'
-ROWS = 'query($id: ID!) { dataset(id: $id) { rowCount rows(offset: 0, limit: 3) { rows totalRows } } }'
+DOWNLOAD = "query($id: ID!, $f: DataFormat) { dataset(id: $id) { downloadUrl(format: $f) } }"
+ROWS = "query($id: ID!) { dataset(id: $id) { rowCount rows(offset: 0, limit: 3) { rows totalRows } } }"
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code message } } }"
-PROFILE_READ = 'query($id: ID!) { dataset(id: $id) { profile { rowCount columns { name } } } }'
-DELETE = 'mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId errors { code } } }'
+PROFILE_READ = "query($id: ID!) { dataset(id: $id) { profile { rowCount columns { name } } } }"
+DELETE = "mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId errors { code } } }"
 
 
 def lose_the_cache(settings) -> None:
@@ -36,8 +37,9 @@ def s3_client_and_settings(tmp_path, storage_url):
         yield client, settings
 
 
-def test_upload_profile_train_predict_download_with_the_bucket_as_the_only_store(s3_client_and_settings, s3_server,
-                                                                                  storage_url):
+def test_upload_profile_train_predict_download_with_the_bucket_as_the_only_store(
+    s3_client_and_settings, s3_server, storage_url
+):
     client, settings = s3_client_and_settings
     token = register(client)["accessToken"]
     frame = customers(300)
@@ -65,8 +67,10 @@ def test_upload_profile_train_predict_download_with_the_bucket_as_the_only_store
     raw_model = from_global_id(model["id"])[1]
     assert f"models/{raw_model}/model.joblib" in s3_server.keys(storage_url)
     lose_the_cache(settings)
-    rows_in = [{"age": 70, "plan": "pro", "usage": 3.5, "signup": "2024-02-01"},
-               {"age": 20, "plan": "basic", "usage": 1.0, "signup": "2023-05-01"}]
+    rows_in = [
+        {"age": 70, "plan": "pro", "usage": 3.5, "signup": "2024-02-01"},
+        {"age": 20, "plan": "basic", "usage": 1.0, "signup": "2023-05-01"},
+    ]
     predicted = gql(client, PREDICT, {"id": model["id"], "rows": rows_in}, token)["data"]["predict"]
     assert predicted["errors"] == [] and len(predicted["predictions"]) == 2
 
@@ -81,8 +85,9 @@ def test_upload_profile_train_predict_download_with_the_bucket_as_the_only_store
     assert redirect.status_code == 307  # the CSV export is written once and stored for every replica
     assert len(pd.read_csv(io.BytesIO(httpx.get(redirect.headers["location"]).content))) == 300
     assert client.get(url.replace("token=", "token=x"), follow_redirects=False).status_code == 403
-    model_url = gql(client, 'query($id: ID!) { model(id: $id) { exportUrl(format: JOBLIB) } }', {"id": model["id"]},
-                    token)["data"]["model"]["exportUrl"]
+    model_url = gql(
+        client, "query($id: ID!) { model(id: $id) { exportUrl(format: JOBLIB) } }", {"id": model["id"]}, token
+    )["data"]["model"]["exportUrl"]
     assert client.get(model_url, follow_redirects=False).status_code == 307
 
     deleted = gql(client, DELETE, {"id": dataset_id}, token)["data"]["deleteDataset"]

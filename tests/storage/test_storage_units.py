@@ -1,4 +1,5 @@
 """Pure logic of the object store: storage URLs, object keys, the ids a job's params name."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,6 +34,12 @@ def test_keys_are_the_data_dirs_relative_paths_under_the_prefix_and_nothing_outs
 
 def test_the_ids_a_jobs_params_name_anywhere_in_them():
     first, second, third = "0" * 32, "1" * 32, "2" * 32
-    params = {"dataset_id": first, "data_dir": "/srv/data", "columns": [{"name": "id"}],
-              "config": {"sources": [{"dataset": {"dataset_id": second}}]}, "ids": [third, first], "name": "x" * 32}
+    params = {
+        "dataset_id": first,
+        "data_dir": "/srv/data",
+        "columns": [{"name": "id"}],
+        "config": {"sources": [{"dataset": {"dataset_id": second}}]},
+        "ids": [third, first],
+        "name": "x" * 32,
+    }
     assert named_ids(params) == [first, second, third]

@@ -1,5 +1,6 @@
 """The maintenance sweep with an object store: orphan objects go, live ones stay, killed writers' uploads are
 aborted."""
+
 from __future__ import annotations
 
 import shutil
@@ -34,8 +35,11 @@ def test_a_maintenance_run_aborts_abandoned_uploads_and_keeps_live_and_young_obj
         assert wait_for_job(client, member, payload["job"]["id"])["status"] == "SUCCEEDED"
         live = raw_id(payload["dataset"]["id"], "Dataset")
         young_orphan = uuid.uuid4().hex  # may be a dataset being made: younger than the hour of grace
-        client_s3.put_object(Bucket=_key(storage_url, "")[0], Key=_key(storage_url, f"datasets/{young_orphan}/data.parquet")[1],
-                             Body=b"x")
+        client_s3.put_object(
+            Bucket=_key(storage_url, "")[0],
+            Key=_key(storage_url, f"datasets/{young_orphan}/data.parquet")[1],
+            Body=b"x",
+        )
         bucket, killed = _key(storage_url, f"models/{uuid.uuid4().hex}/model.joblib")
         client_s3.create_multipart_upload(Bucket=bucket, Key=killed)  # a writer killed mid-upload
 
@@ -53,14 +57,25 @@ def test_the_store_sweep_removes_objects_whose_row_is_gone(tmp_path, storage_url
     store = ObjectStore(storage_url, tmp_path)
     bucket, _ = _key(storage_url, "")
     known, orphan, orphan_report = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
-    for relative in (f"datasets/{known}/data.parquet", f"datasets/{orphan}/data.parquet", f"datasets/{orphan}/profile.json",
-                     f"reports/{orphan_report}.html", f"reports/{known}.html", f"comparisons/{orphan}/report.html"):
+    for relative in (
+        f"datasets/{known}/data.parquet",
+        f"datasets/{orphan}/data.parquet",
+        f"datasets/{orphan}/profile.json",
+        f"reports/{orphan_report}.html",
+        f"reports/{known}.html",
+        f"comparisons/{orphan}/report.html",
+    ):
         s3_server.client().put_object(Bucket=bucket, Key=_key(storage_url, relative)[1], Body=b"x")
     messages: list[tuple] = []
     context = JobContext(job_id="sweep", params={}, send=messages.append, is_cancelled=lambda: False)
     report = MaintenanceReport()
-    _sweep_store(context, store, {"datasets": {known}, "models": set(), "reports": {known}, "comparisons": set()},
-                 time.time() + 5, report)
+    _sweep_store(
+        context,
+        store,
+        {"datasets": {known}, "models": set(), "reports": {known}, "comparisons": set()},
+        time.time() + 5,
+        report,
+    )
     assert report.stored_orphans == 4
     assert s3_server.keys(storage_url) == sorted([f"datasets/{known}/data.parquet", f"reports/{known}.html"])
     assert any("Removed 4 orphan object(s)" in str(message) for message in messages)

@@ -1,10 +1,11 @@
 """A client of one replica of a cluster: GraphQL over HTTP, uploads, and jobEvents over WebSocket."""
+
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 from websockets.sync.client import connect
 
@@ -28,8 +29,10 @@ class ReplicaClient(GraphQLOverHTTP):
         return email, self.gql(query, {"e": email, "p": PASSWORD})["data"]["register"]["accessToken"]
 
     def login(self, email: str, password: str) -> dict:
-        query = ("mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) "
-                 "{ accessToken errors { code } } }")
+        query = (
+            "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) "
+            "{ accessToken errors { code } } }"
+        )
         return self.gql(query, {"e": email, "p": password})
 
     def events(self, token: str, job_id: str, *, after: int = 0, timeout: float = 120) -> Iterator[dict]:
@@ -38,8 +41,15 @@ class ReplicaClient(GraphQLOverHTTP):
         with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=30) as socket:
             socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
             assert json.loads(socket.recv(30))["type"] == "connection_ack"
-            socket.send(json.dumps({"id": "1", "type": "subscribe",
-                                    "payload": {"query": EVENTS, "variables": {"id": job_id, "after": after}}}))
+            socket.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {"query": EVENTS, "variables": {"id": job_id, "after": after}},
+                    }
+                )
+            )
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 message = json.loads(socket.recv(timeout))

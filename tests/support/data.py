@@ -1,4 +1,5 @@
 """Test data made on the fly."""
+
 from __future__ import annotations
 
 import zlib

@@ -6,6 +6,7 @@ network, so all traffic stays on 127.0.0.1); the base image is Debian bookworm m
 from the mirror this machine's apt uses; and whatever the engine made is unmounted and deleted
 when it stops.
 """
+
 from __future__ import annotations
 
 import os
@@ -98,10 +99,14 @@ class DockerEngine:
         self.log_path = root / "dockerd.log"  # set per storage driver tried: a reason names only its own errors
         self.process: subprocess.Popen | None = None
         self.storage_driver: str | None = None
-        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_BUILDKIT": "0",
-                    "DOCKER_CONFIG": str(root / "client")}  # not ~/.docker: no credential helpers, no contexts
+        self.env = {
+            **os.environ,
+            "DOCKER_HOST": f"unix://{self.socket}",
+            "DOCKER_BUILDKIT": "0",
+            "DOCKER_CONFIG": str(root / "client"),
+        }  # not ~/.docker: no credential helpers, no contexts
 
-    def start(self) -> "DockerEngine":
+    def start(self) -> DockerEngine:
         """The first storage driver dockerd accepts and that can run a container; else EngineUnavailable."""
         if not shutil.which("dockerd"):
             raise EngineUnavailable("dockerd is not installed")
@@ -118,8 +123,9 @@ class DockerEngine:
         raise EngineUnavailable("; ".join(reasons))
 
     def docker(self, *args: str, stdin: bytes | None = None, timeout: float = 600) -> str:
-        result = subprocess.run([_docker_client(), *args], env=self.env, input=stdin, capture_output=True,
-                                timeout=timeout)
+        result = subprocess.run(
+            [_docker_client(), *args], env=self.env, input=stdin, capture_output=True, timeout=timeout
+        )
         if result.returncode != 0:  # a build's step output goes to stdout, the step's failure to stderr
             output = (result.stdout[-4000:] + result.stderr[-2000:]).decode(errors="replace")
             raise RuntimeError(f"docker {' '.join(args[:3])} failed: {output}")
@@ -141,17 +147,27 @@ class DockerEngine:
     def _start_daemon(self, driver: str) -> None:
         state = self.root / driver
         self.log_path = self.root / f"dockerd-{driver}.log"
-        command = ["dockerd", "--bridge=none", "--iptables=false", "--ip6tables=false", f"--storage-driver={driver}",
-                   f"--data-root={state / 'data'}", f"--exec-root={state / 'exec'}", f"--pidfile={state / 'dockerd.pid'}",
-                   f"--host=unix://{self.socket}"]
+        command = [
+            "dockerd",
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+            f"--storage-driver={driver}",
+            f"--data-root={state / 'data'}",
+            f"--exec-root={state / 'exec'}",
+            f"--pidfile={state / 'dockerd.pid'}",
+            f"--host=unix://{self.socket}",
+        ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise EngineUnavailable(self._daemon_complaint())
-            if self.socket.exists() and subprocess.run([_docker_client(), "version"], env=self.env,
-                                                       capture_output=True).returncode == 0:
+            if (
+                self.socket.exists()
+                and subprocess.run([_docker_client(), "version"], env=self.env, capture_output=True).returncode == 0
+            ):
                 return
             time.sleep(0.3)
         raise EngineUnavailable(f"dockerd did not answer in 60 s: {self._daemon_complaint()}")
@@ -210,14 +226,17 @@ def build_base_image(engine: DockerEngine, tag: str, workdir: Path) -> None:
     try:
         result = subprocess.run(command, capture_output=True, timeout=900)
         if result.returncode != 0:
-            raise RuntimeError(f"debootstrap failed: {(result.stdout + result.stderr).decode(errors='replace')[-3000:]}")
+            raise RuntimeError(
+                f"debootstrap failed: {(result.stdout + result.stderr).decode(errors='replace')[-3000:]}"
+            )
         for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):  # downloaded .debs and indexes: not for the image
             for entry in (rootfs / cache).glob("*"):
                 if entry.is_file():
                     entry.unlink()
         tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run([_docker_client(), "import", "-", tag], env=engine.env, stdin=tar.stdout,
-                                  capture_output=True, timeout=600)
+        imported = subprocess.run(
+            [_docker_client(), "import", "-", tag], env=engine.env, stdin=tar.stdout, capture_output=True, timeout=600
+        )
         tar.stdout.close()
         if tar.wait() != 0 or imported.returncode != 0:
             raise RuntimeError(f"docker import failed: {imported.stderr.decode(errors='replace')}")
@@ -231,10 +250,13 @@ def check_host_python() -> None:
     decide what redis needs), so the wheelhouse is made by Debian's python3 on this machine: the image's."""
     if not DEBIAN_PYTHON.exists():
         raise EngineUnavailable(f"{DEBIAN_PYTHON} (Debian's python3, the image's) is missing")
-    version = subprocess.run([str(DEBIAN_PYTHON), "-c", "import sys; print(sys.version_info[:2])"],
-                             capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(
+        [str(DEBIAN_PYTHON), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
+    ).stdout.strip()
     if version != str(BOOKWORM_PYTHON):
-        raise EngineUnavailable(f"{DEBIAN_PYTHON} is {version}, not bookworm's {BOOKWORM_PYTHON}: its wheels would not fit")
+        raise EngineUnavailable(
+            f"{DEBIAN_PYTHON} is {version}, not bookworm's {BOOKWORM_PYTHON}: its wheels would not fit"
+        )
 
 
 def build_wheelhouse(dest: Path) -> None:

@@ -1,4 +1,5 @@
 """GraphQL through the in-process ASGI app (Starlette's TestClient): queries, users, uploads and jobs."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,9 @@ from starlette.testclient import TestClient
 PREFLIGHT = {"apollo-require-preflight": "true"}
 
 
-def gql(client: TestClient, query: str, variables: dict | None = None, token: str | None = None,
-        headers: dict | None = None) -> dict:
+def gql(
+    client: TestClient, query: str, variables: dict | None = None, token: str | None = None, headers: dict | None = None
+) -> dict:
     all_headers = {"authorization": f"Bearer {token}"} if token else {}
     all_headers.update(headers or {})
     response = client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers)
@@ -38,8 +40,16 @@ UPLOAD = """mutation($input: UploadDatasetInput!) {
     errors { code message field } } }"""
 
 
-def upload(client: TestClient, token: str, content: bytes, filename: str = "data.csv", *, name: str | None = None,
-           csv: dict | None = None, headers: dict | None = None) -> dict:
+def upload(
+    client: TestClient,
+    token: str,
+    content: bytes,
+    filename: str = "data.csv",
+    *,
+    name: str | None = None,
+    csv: dict | None = None,
+    headers: dict | None = None,
+) -> dict:
     """Send a file the way GraphQL multipart clients do (operations + map + file part)."""
     variables: dict[str, Any] = {"input": {"file": None}}
     if name is not None:
@@ -48,8 +58,12 @@ def upload(client: TestClient, token: str, content: bytes, filename: str = "data
         variables["input"]["csv"] = csv
     operations = json.dumps({"query": UPLOAD, "variables": variables})
     all_headers = {"authorization": f"Bearer {token}", **PREFLIGHT, **(headers or {})}
-    response = client.post("/graphql", data={"operations": operations, "map": json.dumps({"0": ["variables.input.file"]})},
-                           files={"0": (filename, content, "text/csv")}, headers=all_headers)
+    response = client.post(
+        "/graphql",
+        data={"operations": operations, "map": json.dumps({"0": ["variables.input.file"]})},
+        files={"0": (filename, content, "text/csv")},
+        headers=all_headers,
+    )
     return response.json()
 
 
@@ -73,8 +87,16 @@ DATASET = """query($id: ID!) { dataset(id: $id) { id name fileName status error 
   rows(offset: 0, limit: 5) { columns rows offset totalRows } } }"""
 
 
-def ingest(client: TestClient, token: str, content: bytes, filename: str = "data.csv", *, query: str = DATASET,
-           expect: str | None = None, **kwargs: Any) -> dict:
+def ingest(
+    client: TestClient,
+    token: str,
+    content: bytes,
+    filename: str = "data.csv",
+    *,
+    query: str = DATASET,
+    expect: str | None = None,
+    **kwargs: Any,
+) -> dict:
     """Upload, wait for the INGEST job (ending `expect`, when given), and return the dataset as `query` reads it."""
     result = upload(client, token, content, filename, **kwargs)
     payload = result["data"]["uploadDataset"]

@@ -3,15 +3,17 @@
 Each route is `path -> function(request) -> (status, headers, body)`, so a fake endpoint is one
 function and one line in the table; an unknown path gets the server's `fallback` (404 by default).
 """
+
 from __future__ import annotations
 
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 Response = tuple[int, dict[str, str], bytes]

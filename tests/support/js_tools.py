@@ -1,5 +1,6 @@
 """The pinned JS tooling in tests/js (graphql-http, graphql-codegen, TypeScript, playwright-core) and
 Debian's Chromium, installed when missing so a fresh CI machine runs the same tests."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,13 @@ def ensure_node_modules() -> Path:
         raise RuntimeError("npm is not installed: the GraphQL-over-HTTP, codegen and GraphiQL tests need Node.js")
     lock = hashlib.sha256((JS_DIR / "package-lock.json").read_bytes()).hexdigest()
     if not STAMP.exists() or STAMP.read_text() != lock:
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS_DIR, check=True,
-                       timeout=300, env={**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=JS_DIR,
+            check=True,
+            timeout=300,
+            env={**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"},
+        )
         STAMP.write_text(lock)
     return JS_DIR
 
@@ -38,11 +44,17 @@ def ensure_chromium() -> Path:
 
 
 def run_node(script: str, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["node", script, *args], cwd=JS_DIR, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        ["node", script, *args], cwd=JS_DIR, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env}
+    )
 
 
 def run_bin(name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """A tool from node_modules/.bin, without npx's registry look-ups."""
-    return subprocess.run([str(JS_DIR / "node_modules" / ".bin" / name), *args], cwd=JS_DIR, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [str(JS_DIR / "node_modules" / ".bin" / name), *args],
+        cwd=JS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,4 +1,5 @@
 """A real `python -m server` process on a data dir, for crash and shutdown tests."""
+
 from __future__ import annotations
 
 import os
@@ -21,25 +22,35 @@ class LiveServer(GraphQLOverHTTP):
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "ASSAY_DATA_DIR": str(data_dir), "ASSAY_PORT": str(self.port),
-                    "ASSAY_SECRET_KEY": "live-server-test-secret-key-long-enough", "ASSAY_JOB_HEARTBEAT_SECONDS": "0.5",
-                    **env}
+        self.env = {
+            **os.environ,
+            "ASSAY_DATA_DIR": str(data_dir),
+            "ASSAY_PORT": str(self.port),
+            "ASSAY_SECRET_KEY": "live-server-test-secret-key-long-enough",
+            "ASSAY_JOB_HEARTBEAT_SECONDS": "0.5",
+            **env,
+        }
         self.process: subprocess.Popen | None = None
         self.cwd = cwd  # where it starts, and so which ./.env it reads
         self.log_path = data_dir.parent / f"server-{self.port}.log"  # a file, not a pipe that could fill and block
 
-    def start(self, timeout: float = 120) -> "LiveServer":
+    def start(self, timeout: float = 120) -> LiveServer:
         """Start `python -m server` and wait for /health; a busy machine can take tens of seconds."""
         return self.launch().wait_healthy(timeout)
 
-    def launch(self, command: list[str] | None = None) -> "LiveServer":
+    def launch(self, command: list[str] | None = None) -> LiveServer:
         """Start the process (`python -m server`, or `command` running the same entry point) without waiting."""
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command or [sys.executable, "-m", "server"], cwd=self.cwd, env=self.env,
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command or [sys.executable, "-m", "server"],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return self
 
-    def wait_healthy(self, timeout: float = 120) -> "LiveServer":
+    def wait_healthy(self, timeout: float = 120) -> LiveServer:
         assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

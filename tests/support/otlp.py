@@ -3,6 +3,7 @@
 Point a process at it with OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint (the exporter posts protobuf
 ExportTraceServiceRequests to /v1/traces).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -11,8 +12,10 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (ExportTraceServiceRequest,
-                                                                      ExportTraceServiceResponse)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 
 @dataclass(frozen=True)
@@ -57,14 +60,22 @@ class OtlpReceiver:
     def _keep(self, request: ExportTraceServiceRequest) -> None:
         found = []
         for resource_spans in request.resource_spans:
-            service = next((a.value.string_value for a in resource_spans.resource.attributes
-                            if a.key == "service.name"), "")
+            service = next(
+                (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"), ""
+            )
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    attributes = tuple((a.key, a.value.string_value or str(a.value.int_value))
-                                       for a in span.attributes)
-                    found.append(ReceivedSpan(service, span.name, span.trace_id.hex(), span.span_id.hex(),
-                                              span.parent_span_id.hex(), attributes))
+                    attributes = tuple((a.key, a.value.string_value or str(a.value.int_value)) for a in span.attributes)
+                    found.append(
+                        ReceivedSpan(
+                            service,
+                            span.name,
+                            span.trace_id.hex(),
+                            span.span_id.hex(),
+                            span.parent_span_id.hex(),
+                            attributes,
+                        )
+                    )
         with self._lock:
             self.spans.extend(found)
 
@@ -80,7 +91,7 @@ class OtlpReceiver:
                 raise AssertionError(f"the expected spans never arrived; got {[(s.service, s.name) for s in spans]}")
             time.sleep(0.1)
 
-    def __enter__(self) -> "OtlpReceiver":
+    def __enter__(self) -> OtlpReceiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 

@@ -1,4 +1,5 @@
 """Where the repository and the tests' data live, so a test module can move between packages freely."""
+
 from __future__ import annotations
 
 from pathlib import Path

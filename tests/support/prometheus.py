@@ -2,6 +2,7 @@
 a free 127.0.0.1 port and a temp dir, stopped and removed afterwards. Installed from Debian's packages
 when missing and we are root (CI), like devtools/redis_local.py does for redis-server.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,11 @@ def ensure_prometheus() -> str:
         return found
     if shutil.which("apt-get") and os.geteuid() == 0:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for step in (["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"],
-                     ["apt-get", "update", "-q"],
-                     ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]):
+        for step in (
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"],
+            ["apt-get", "update", "-q"],
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"],
+        ):
             subprocess.run(step, env=env, check=False, capture_output=True)
             if shutil.which("prometheus"):
                 return shutil.which("prometheus")  # type: ignore[return-value]  # not None: checked on the line above
@@ -58,24 +61,35 @@ class LocalPrometheus:
     def config(self) -> dict:
         jobs = []
         for job in self.jobs:
-            entry: dict = {"job_name": job.name, "metrics_path": "/metrics",
-                           "static_configs": [{"targets": job.targets}]}
+            entry: dict = {
+                "job_name": job.name,
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": job.targets}],
+            }
             if job.bearer_token:
                 entry["authorization"] = {"type": "Bearer", "credentials": job.bearer_token}
             jobs.append(entry)
-        return {"global": {"scrape_interval": self.scrape_interval, "scrape_timeout": self.scrape_interval},
-                "scrape_configs": jobs}
+        return {
+            "global": {"scrape_interval": self.scrape_interval, "scrape_timeout": self.scrape_interval},
+            "scrape_configs": jobs,
+        }
 
-    def start(self) -> "LocalPrometheus":
+    def start(self) -> LocalPrometheus:
         binary = ensure_prometheus()
         config = self.directory / "prometheus.yml"
         config.write_text(json.dumps(self.config()))  # JSON is YAML
         self.log_path = self.directory / "prometheus.log"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [binary, f"--config.file={config}", f"--storage.tsdb.path={self.directory / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}"],
-                stdout=log, stderr=subprocess.STDOUT)
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={self.directory / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -141,7 +155,7 @@ class LocalPrometheus:
                 self.process.wait(timeout=10)
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def __enter__(self) -> "LocalPrometheus":
+    def __enter__(self) -> LocalPrometheus:
         return self.start()
 
     def __exit__(self, *_exc) -> None:

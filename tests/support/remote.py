@@ -1,5 +1,6 @@
 """GraphQL over real HTTP to a server on a port: what LiveServer (one process) and ReplicaClient (one
 replica of a cluster) both speak, kept in one place so an upload is sent the same way to either."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,10 @@ from typing import Any
 
 import httpx
 
-UPLOAD = ("mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
-          "{ dataset { id } job { id } errors { code message } } }")
+UPLOAD = (
+    "mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
+    "{ dataset { id } job { id } errors { code message } } }"
+)
 JOB = "query($id: ID!) { job(id: $id) { kind status error attempt logs(last: 100) { seq level message } } }"
 
 
@@ -23,16 +26,25 @@ class GraphQLOverHTTP:
 
     def gql(self, query: str, variables: dict | None = None, token: str | None = None) -> dict:
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        return httpx.post(f"{self.base}/graphql", json={"query": query, "variables": variables or {}},
-                          headers=headers, timeout=self.request_timeout).json()
+        return httpx.post(
+            f"{self.base}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=headers,
+            timeout=self.request_timeout,
+        ).json()
 
     def upload(self, token: str, content: bytes, filename: str = "data.csv") -> dict[str, Any]:
         """A GraphQL multipart upload; returns `uploadDataset`'s payload, which must have no errors."""
-        response = httpx.post(f"{self.base}/graphql", headers={"authorization": f"Bearer {token}",
-                                                                "apollo-require-preflight": "1"},
-                              data={"operations": json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}}),
-                                    "map": json.dumps({"0": ["variables.input.file"]})},
-                              files={"0": (filename, content, "text/csv")}, timeout=self.upload_timeout)
+        response = httpx.post(
+            f"{self.base}/graphql",
+            headers={"authorization": f"Bearer {token}", "apollo-require-preflight": "1"},
+            data={
+                "operations": json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}}),
+                "map": json.dumps({"0": ["variables.input.file"]}),
+            },
+            files={"0": (filename, content, "text/csv")},
+            timeout=self.upload_timeout,
+        )
         payload = response.json()["data"]["uploadDataset"]
         assert payload["errors"] == [], payload
         return payload

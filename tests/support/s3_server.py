@@ -2,6 +2,7 @@
 
 Not an in-process mock: the product talks HTTP to it with boto3, as it would to MinIO or AWS.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,11 @@ import time
 import uuid
 from pathlib import Path
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "assay-test", "AWS_SECRET_ACCESS_KEY": "assay-test-secret",
-               "AWS_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "assay-test",
+    "AWS_SECRET_ACCESS_KEY": "assay-test-secret",
+    "AWS_REGION": "us-east-1",
+}
 
 
 def free_port() -> int:
@@ -35,11 +39,15 @@ class LocalS3:
         """The standard AWS variables a process needs to reach this server."""
         return {**CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
 
-    def start(self) -> "LocalS3":
+    def start(self) -> LocalS3:
         log = (self.directory / "moto.log").open("wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                        stdout=log, stderr=subprocess.STDOUT, cwd=self.directory,
-                                        env={**os.environ, **self.environment})
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.directory,
+            env={**os.environ, **self.environment},
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -47,7 +55,9 @@ class LocalS3:
                     break
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"moto server exited: {(self.directory / 'moto.log').read_text()[-2000:]}") from None
+                    raise RuntimeError(
+                        f"moto server exited: {(self.directory / 'moto.log').read_text()[-2000:]}"
+                    ) from None
                 time.sleep(0.1)
         self.client().create_bucket(Bucket=self.bucket)
         return self
@@ -59,9 +69,14 @@ class LocalS3:
 
     def client(self):
         import boto3
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name=CREDENTIALS["AWS_REGION"],
-                            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=CREDENTIALS["AWS_REGION"],
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
 
     def new_prefix(self) -> str:
         """A storage URL of its own for one test: tests share the server, never each other's objects."""
@@ -70,7 +85,7 @@ class LocalS3:
     def keys(self, url: str) -> list[str]:
         prefix = url.split("/", 3)[3] + "/"
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        return sorted(item["Key"][len(prefix):] for page in pages for item in page.get("Contents", []))
+        return sorted(item["Key"][len(prefix) :] for page in pages for item in page.get("Contents", []))
 
     def incomplete_uploads(self, url: str) -> list[str]:
         prefix = url.split("/", 3)[3] + "/"

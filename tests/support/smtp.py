@@ -1,4 +1,5 @@
 """A real SMTP server process (aiosmtpd's own command) that keeps every mail it receives in a Maildir."""
+
 from __future__ import annotations
 
 import mailbox
@@ -17,8 +18,20 @@ class SmtpServer:
             self.port = probe.getsockname()[1]
         self.maildir = folder / "maildir"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}", "-c",
-             "aiosmtpd.handlers.Mailbox", str(self.maildir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                f"127.0.0.1:{self.port}",
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                str(self.maildir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -30,8 +43,12 @@ class SmtpServer:
         raise RuntimeError("the SMTP server did not start")
 
     def env(self) -> dict[str, str]:
-        return {"ASSAY_SMTP_HOST": "127.0.0.1", "ASSAY_SMTP_PORT": str(self.port), "ASSAY_SMTP_STARTTLS": "false",
-                "ASSAY_SMTP_FROM": "assay@example.com"}
+        return {
+            "ASSAY_SMTP_HOST": "127.0.0.1",
+            "ASSAY_SMTP_PORT": str(self.port),
+            "ASSAY_SMTP_STARTTLS": "false",
+            "ASSAY_SMTP_FROM": "assay@example.com",
+        }
 
     def mail_to(self, address: str, timeout: float = 30, count: int = 1) -> list[Message]:
         deadline = time.monotonic() + timeout

@@ -1,15 +1,16 @@
 """A real HTTPS webhook receiver on 127.0.0.1 (its own self-signed certificate, trusted through
 ASSAY_WEBHOOK_CA_FILE), recording every request; each path answers by a plan the test sets."""
+
 from __future__ import annotations
 
 import json
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 from tests.datasets.test_import_url import self_signed
 
@@ -61,7 +62,7 @@ class Receiver:
             time.sleep(0.05)
         raise AssertionError(f"{path}: {len(self.at(path))} of {count} deliveries within {timeout} s")
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -79,8 +80,9 @@ class Receiver:
             def do_POST(self) -> None:  # http.server's name
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with receiver._lock:
-                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                      body, time.monotonic()))
+                    receiver.received.append(
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+                    )
                     hit = sum(1 for r in receiver.received if r.path == self.path)
                 status = receiver.plans.get(self.path, lambda _: 200)(hit)
                 self.send_response(status)

@@ -1,6 +1,7 @@
 """Third-party clients against the real server on a port: graphql-http's audit suite, graphql-codegen's
 client preset compiled with `tsc --strict`, and GraphiQL in headless Chromium with the network cut off.
 The JS tools are pinned in tests/js/package-lock.json and installed with `npm ci` when missing."""
+
 from __future__ import annotations
 
 import json
@@ -42,10 +43,30 @@ def test_codegen_of_the_example_operations_compiles_strictly(js):
     generated = run_bin("graphql-codegen", "--config", "codegen.yml", timeout=180)
     assert generated.returncode == 0, generated.stdout[-3000:] + generated.stderr[-3000:]
     types = (JS_DIR / "generated" / "gql" / "graphql.ts").read_text()
-    for operation in ("Register", "Login", "UploadDataset", "JobEvents", "DatasetWithProfile", "TrainModel", "Predict",
-                      "CreateHttpPipeline", "RunPipeline", "GenerateReport", "RegisterModel", "SetModelAlias",
-                      "PredictByAlias", "ExportByAlias", "ChampionAt", "RegistryEvents", "PredictExplained",
-                      "SqlOverDatasets", "ImportByUrl", "MySessions", "ChangePassword", "VerifyEmail"):
+    for operation in (
+        "Register",
+        "Login",
+        "UploadDataset",
+        "JobEvents",
+        "DatasetWithProfile",
+        "TrainModel",
+        "Predict",
+        "CreateHttpPipeline",
+        "RunPipeline",
+        "GenerateReport",
+        "RegisterModel",
+        "SetModelAlias",
+        "PredictByAlias",
+        "ExportByAlias",
+        "ChampionAt",
+        "RegistryEvents",
+        "PredictExplained",
+        "SqlOverDatasets",
+        "ImportByUrl",
+        "MySessions",
+        "ChangePassword",
+        "VerifyEmail",
+    ):
         assert f"export const {operation}Document" in types, operation
     compiled = run_bin("tsc", "-p", "tsconfig.json")
     assert compiled.returncode == 0 and compiled.stdout == "", compiled.stdout[-3000:]
@@ -54,12 +75,21 @@ def test_codegen_of_the_example_operations_compiles_strictly(js):
 def test_graphiql_renders_offline_and_runs_a_typed_query_and_subscription(js, server, tmp_path):
     chromium = ensure_chromium()
     email = "browser@example.com"
-    token = server.gql('mutation($e: String!) { register(input: {email: $e, password: "a long password"}) '
-                       '{ accessToken } }', {"e": email})["data"]["register"]["accessToken"]
+    token = server.gql(
+        'mutation($e: String!) { register(input: {email: $e, password: "a long password"}) { accessToken } }',
+        {"e": email},
+    )["data"]["register"]["accessToken"]
     job_id = server.upload(token, b"a,b\n1,2\n", "small.csv")["job"]["id"]
     server.wait_for(token, job_id, ("SUCCEEDED",))
-    result = run_node("graphiql.mjs", server.base, timeout=150, CHROMIUM=str(chromium), ASSAY_TOKEN=token,
-                      ASSAY_JOB_ID=job_id, ASSAY_SCREENSHOT=str(tmp_path / "graphiql.png"))
+    result = run_node(
+        "graphiql.mjs",
+        server.base,
+        timeout=150,
+        CHROMIUM=str(chromium),
+        ASSAY_TOKEN=token,
+        ASSAY_JOB_ID=job_id,
+        ASSAY_SCREENSHOT=str(tmp_path / "graphiql.png"),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     page = json.loads(result.stdout.strip().splitlines()[-1])
     assert "error" not in page, {key: page.get(key) for key in ("error", "typed", "shown")}

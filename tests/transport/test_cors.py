@@ -3,6 +3,7 @@
 HTTP preflight and response headers through the app, the WebSocket's Origin check, the start-up refusal of
 '*', and headless Chromium: a page on a listed origin and one on an unlisted origin, each calling the API
 with fetch and opening its WebSocket."""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ PREFLIGHT = {"access-control-request-method": "POST", "access-control-request-he
 
 @pytest.fixture
 def cors_client(tmp_path):
-    with TestClient(create_app(make_settings(tmp_path, cors_origins=f"{FRONTEND}, https://app.example.com/"))) as client:
+    with TestClient(
+        create_app(make_settings(tmp_path, cors_origins=f"{FRONTEND}, https://app.example.com/"))
+    ) as client:
         yield client
 
 
@@ -45,9 +48,13 @@ def test_preflight_from_a_listed_origin_allows_post_with_the_graphql_headers(cor
 def test_an_unlisted_origin_gets_no_allow_origin(cors_client):
     preflight = cors_client.options("/graphql", headers={"origin": "http://evil.example", **PREFLIGHT})
     assert preflight.status_code == 400 and "access-control-allow-origin" not in preflight.headers
-    answer = cors_client.post("/graphql", json={"query": "{ health { status } }"}, headers={"origin": "http://evil.example"})
+    answer = cors_client.post(
+        "/graphql", json={"query": "{ health { status } }"}, headers={"origin": "http://evil.example"}
+    )
     assert "access-control-allow-origin" not in answer.headers
-    allowed = cors_client.get("/graphql?query={health{status}}", headers={"origin": FRONTEND, "accept": "application/json"})
+    allowed = cors_client.get(
+        "/graphql?query={health{status}}", headers={"origin": FRONTEND, "accept": "application/json"}
+    )
     assert allowed.headers["access-control-allow-origin"] == FRONTEND
 
 
@@ -64,19 +71,28 @@ def test_websocket_origin_is_checked_against_the_same_list(cors_client):
         with cors_client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"], headers=headers) as ws:
             ws.send_text(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
             assert json.loads(ws.receive_text())["type"] == "connection_ack"
-    with pytest.raises(WebSocketDisconnect) as refused, cors_client.websocket_connect(
-            "/graphql", subprotocols=["graphql-transport-ws"], headers={"origin": "http://evil.example"}):
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        cors_client.websocket_connect(
+            "/graphql", subprotocols=["graphql-transport-ws"], headers={"origin": "http://evil.example"}
+        ),
+    ):
         pass
     assert refused.value.code in (403, 1008) or "403" in str(refused.value)
 
 
 def test_uploads_keep_their_csrf_rule_for_listed_origins(cors_client):
     token = register(cors_client)["accessToken"]
-    operations = {"query": "mutation($f: Upload!) { uploadDataset(input: {file: $f}) { errors { code } } }",
-                  "variables": {"f": None}}
-    response = cors_client.post("/graphql", headers={"authorization": f"Bearer {token}", "origin": FRONTEND},
-                                data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.f"]})},
-                                files={"0": ("a.csv", b"a\n1\n", "text/csv")})
+    operations = {
+        "query": "mutation($f: Upload!) { uploadDataset(input: {file: $f}) { errors { code } } }",
+        "variables": {"f": None},
+    }
+    response = cors_client.post(
+        "/graphql",
+        headers={"authorization": f"Bearer {token}", "origin": FRONTEND},
+        data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.f"]})},
+        files={"0": ("a.csv", b"a\n1\n", "text/csv")},
+    )
     assert response.status_code == 400  # a simple cross-site form post without the preflight header
 
 
@@ -101,8 +117,10 @@ def test_a_page_on_a_listed_origin_calls_the_api_and_an_unlisted_one_cannot(tmp_
     server = LiveServer(tmp_path / "data", ASSAY_CORS_ORIGINS=f"http://127.0.0.1:{allowed_port}").start()
     try:
         email = "frontend@example.com"
-        token = server.gql('mutation($e: String!) { register(input: {email: $e, password: "a long password"}) '
-                           '{ accessToken } }', {"e": email})["data"]["register"]["accessToken"]
+        token = server.gql(
+            'mutation($e: String!) { register(input: {email: $e, password: "a long password"}) { accessToken } }',
+            {"e": email},
+        )["data"]["register"]["accessToken"]
         seen = {}
         for name, port in (("allowed", allowed_port), ("refused", refused_port)):
             result = run_node("cors.mjs", server.base, token, str(port), timeout=120, CHROMIUM=str(chromium))

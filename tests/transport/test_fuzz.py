@@ -4,6 +4,7 @@ Seeded (hypothesis derandomized, no example database) and bounded (FUZZ_EXAMPLES
 Each answer is judged by tests/transport/fuzz/harness.py; failures are collected per source, so one run
 names all of them, and the counts are printed at the end (run with -s to see them).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,14 @@ from tests.transport.fuzz.nasty import custom_scalars
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 KEEPS_FIXTURES_ALIVE = {"deleteDataset", "deleteModel", "deletePipeline"}  # in the hand-made corpus, with bad ids
-FUZZ = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 TALLY = Tally()
 
 
@@ -34,8 +41,10 @@ def server(tmp_path_factory):
     fuzz = FuzzServer(tmp_path_factory.mktemp("fuzz") / "data").start()
     yield fuzz
     fuzz.stop()
-    print(f"\nFuzz operations sent: {TALLY.sent}; distinct failures: "
-          f"{ {source: len(found) for source, found in TALLY.failures.items()} }")
+    print(
+        f"\nFuzz operations sent: {TALLY.sent}; distinct failures: "
+        f"{ {source: len(found) for source, found in TALLY.failures.items()} }"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +57,18 @@ def live_schema(server) -> graphql.GraphQLSchema:
 
 def _assert_clean(source: str) -> None:
     found = TALLY.failures.get(source, [])
-    assert not found, f"{len(found)} distinct failure(s) in {TALLY.sent.get(source)} {source} operations:\n" + "\n".join(found)
+    assert not found, (
+        f"{len(found)} distinct failure(s) in {TALLY.sent.get(source)} {source} operations:\n" + "\n".join(found)
+    )
 
 
 def test_generated_queries_and_mutations(server, live_schema):
     mutations = [name for name in live_schema.mutation_type.fields if name not in KEEPS_FIXTURES_ALIVE]
-    strategy = from_schema(live_schema, fields=list(live_schema.query_type.fields) + mutations,
-                           custom_scalars=custom_scalars(server.real_ids, server.foreign_ids))
+    strategy = from_schema(
+        live_schema,
+        fields=list(live_schema.query_type.fields) + mutations,
+        custom_scalars=custom_scalars(server.real_ids, server.foreign_ids),
+    )
 
     @FUZZ
     @given(document=strategy)
@@ -75,8 +89,9 @@ def test_generated_subscriptions(server, live_schema):
     def socket():
         if state["socket"] is None:
             state["socket"] = connect(url, subprotocols=["graphql-transport-ws"], open_timeout=10, max_size=None)
-            state["socket"].send(json.dumps({"type": "connection_init",
-                                             "payload": {"authorization": f"Bearer {server.token}"}}))
+            state["socket"].send(
+                json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {server.token}"}})
+            )
             assert json.loads(state["socket"].recv(timeout=10))["type"] == "connection_ack"
         return state["socket"]
 
@@ -115,7 +130,9 @@ def test_generated_subscriptions(server, live_schema):
 CASES = corpus.corpus()
 
 
-@pytest.mark.parametrize(("name", "request_kwargs"), [pytest.param(name, kwargs, id=name[:60]) for name, kwargs in CASES])
+@pytest.mark.parametrize(
+    ("name", "request_kwargs"), [pytest.param(name, kwargs, id=name[:60]) for name, kwargs in CASES]
+)
 def test_hand_made_corpus(server, name, request_kwargs):
     ids = {"dataset": server.real_ids[0], "model": server.real_ids[3], "foreign_dataset": server.foreign_ids[0]}
     answer = server.post(**corpus.fill(request_kwargs, ids))

@@ -1,5 +1,6 @@
 """GraphQL over HTTP: application/graphql-response+json with the spec's status codes, application/json as before,
 and GraphiQL served entirely from Assay (the browser run is in test_clients.py)."""
+
 from __future__ import annotations
 
 import base64
@@ -19,8 +20,11 @@ def post(client, body: dict, headers: dict | None = None):
 
 
 def test_request_errors_are_400_without_data_for_graphql_response_json(client):
-    for body in ({"query": "{"}, {"query": "{ noSuchField }"},
-                 {"query": "query($id: ID!) { dataset(id: $id) { id } }", "variables": {"id": None}}):
+    for body in (
+        {"query": "{"},
+        {"query": "{ noSuchField }"},
+        {"query": "query($id: ID!) { dataset(id: $id) { id } }", "variables": {"id": None}},
+    ):
         response = post(client, body, GRAPHQL_RESPONSE)
         assert response.status_code == 400, body
         assert response.headers["content-type"] == "application/graphql-response+json; charset=utf-8"
@@ -28,8 +32,12 @@ def test_request_errors_are_400_without_data_for_graphql_response_json(client):
 
 
 def test_application_json_keeps_200_with_null_data(client):
-    for accept in ({}, {"accept": "application/json"}, {"accept": "*/*"},
-                   {"accept": "application/json, application/graphql-response+json;q=0.9"}):
+    for accept in (
+        {},
+        {"accept": "application/json"},
+        {"accept": "*/*"},
+        {"accept": "application/json, application/graphql-response+json;q=0.9"},
+    ):
         response = post(client, {"query": "{"}, accept)
         assert response.status_code == 200 and response.headers["content-type"] == "application/json"
         assert response.json()["data"] is None and response.json()["errors"]
@@ -45,8 +53,11 @@ def test_executed_operations_are_200_with_either_media_type(client, token):
 
 
 def test_mutations_over_get_are_405_and_subscriptions_over_http_are_refused(client, token):
-    response = client.get("/graphql", params={"query": "mutation { deleteDataset(input: {id: \"x\"}) { deletedId } }"},
-                          headers={"authorization": f"Bearer {token}"})
+    response = client.get(
+        "/graphql",
+        params={"query": 'mutation { deleteDataset(input: {id: "x"}) { deletedId } }'},
+        headers={"authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 405 and response.headers["allow"] == "POST"
     assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
     subscription = post(client, {"query": "subscription { jobUpdates { id } }"}, {"authorization": f"Bearer {token}"})
@@ -56,7 +67,9 @@ def test_mutations_over_get_are_405_and_subscriptions_over_http_are_refused(clie
 
 def test_refusals_use_the_negotiated_media_type(client):
     response = client.post("/graphql", content=b"[[[", headers={"content-type": "application/json", **GRAPHQL_RESPONSE})
-    assert response.status_code == 400 and response.headers["content-type"].startswith("application/graphql-response+json")
+    assert response.status_code == 400 and response.headers["content-type"].startswith(
+        "application/graphql-response+json"
+    )
 
 
 def test_accept_header_preferences():

@@ -3,6 +3,7 @@
 Each test checks the library's side of the contract (the method or attribute overridden is still there, with the
 signature relied on, and still on the path that matters) and then the behaviour through the real app or client.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -36,6 +37,7 @@ def parameter_names(function) -> list[str]:
 
 
 # --- schema/fanout.py: SharedEventExecutor overrides graphql-core's per-event executor ---------------------------
+
 
 def gated_lines(ctx: JobContext) -> dict:
     """Test job body: say it waits, wait for the gate file, then log `lines` lines (every subscriber is live by
@@ -96,12 +98,14 @@ def test_subscribers_of_one_job_share_each_events_execution_and_encoding(tmp_pat
     gate = tmp_path / "gate"
     with TestClient(create_app(make_settings(tmp_path))) as client:
         state = client.app.state.assay
-        state.jobs.kinds["ANALYZE"] = JobKindSpec(work=f"{__name__}:gated_lines", on_success=_nothing,
-                                                  on_failure=_nothing)
+        state.jobs.kinds["ANALYZE"] = JobKindSpec(
+            work=f"{__name__}:gated_lines", on_success=_nothing, on_failure=_nothing
+        )
         user = register(client)
         token = user["accessToken"]
-        job_id = client.portal.call(_start_job, state, raw_id(user["user"]["id"], "User"), "ANALYZE",
-                                    {"gate": str(gate), "lines": lines})
+        job_id = client.portal.call(
+            _start_job, state, raw_id(user["user"]["id"], "User"), "ANALYZE", {"gate": str(gate), "lines": lines}
+        )
         global_id = to_global_id("Job", job_id)
         deadline = time.monotonic() + 60
         while not gql(client, JOB, {"id": global_id}, token)["data"]["job"]["logs"]:
@@ -110,11 +114,18 @@ def test_subscribers_of_one_job_share_each_events_execution_and_encoding(tmp_pat
         with ExitStack() as stack:
             sockets = []
             for _ in range(subscribers):
-                socket = stack.enter_context(client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]))
+                socket = stack.enter_context(
+                    client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"])
+                )
                 socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
                 assert socket.receive_json()["type"] == "connection_ack"
-                socket.send_json({"id": "1", "type": "subscribe",
-                                  "payload": {"query": SHARED_EVENTS, "variables": {"id": global_id}}})
+                socket.send_json(
+                    {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {"query": SHARED_EVENTS, "variables": {"id": global_id}},
+                    }
+                )
                 attached = _next_events(socket, until_status=True)  # the backlog, then where the job stands
                 assert attached[-1]["job"]["status"] == "RUNNING", attached
                 sockets.append(socket)
@@ -132,6 +143,7 @@ def test_subscribers_of_one_job_share_each_events_execution_and_encoding(tmp_pat
 
 
 # --- schema/root.py: FastMaskErrors overrides MaskErrors._process_result --------------------------------------
+
 
 def test_mask_errors_private_method_is_still_the_one_both_hooks_use():
     assert parameter_names(MaskErrors._process_result) == ["self", "result"]
@@ -162,7 +174,9 @@ def test_unexpected_errors_are_masked_over_http_and_websocket(client, token, set
     with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
         socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
         assert socket.receive_json()["type"] == "connection_ack"
-        socket.send_json({"id": "1", "type": "subscribe", "payload": {"query": BROKEN, "variables": {"id": dataset["id"]}}})
+        socket.send_json(
+            {"id": "1", "type": "subscribe", "payload": {"query": BROKEN, "variables": {"id": dataset["id"]}}}
+        )
         message = socket.receive_json()
     assert message["type"] == "next", message
     _assert_masked(message["payload"]["errors"])
@@ -170,6 +184,7 @@ def test_unexpected_errors_are_masked_over_http_and_websocket(client, token, set
 
 
 # --- services/pipelines/fetch.py: pinned_client replaces httpx's HTTPTransport._pool ----------------------------
+
 
 class _Answer(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
@@ -214,6 +229,7 @@ def test_a_pinned_client_refuses_a_disallowed_address_through_the_replaced_pool(
 
 
 # --- AppState.engine: the engine the sessions are bound to, without async_sessionmaker's .kw["bind"] -----------
+
 
 def test_app_state_engine_is_the_one_sessions_use_and_shutdown_disposes(tmp_path):
     with TestClient(create_app(make_settings(tmp_path))) as client:

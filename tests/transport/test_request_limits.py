@@ -1,5 +1,6 @@
 """Malformed requests and what one request may carry: every refusal a 400-class JSON GraphQL error, logged as a
 warning, checked before any parser runs. Each limit is pinned at its edge."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,9 @@ JSON = {"content-type": "application/json"}
 @pytest.fixture
 def small(tmp_path):
     """Limits small enough to cross cheaply: 64 KB bodies, depth 8, 12-character numbers, 1,000-character strings."""
-    settings = make_settings(tmp_path, max_request_mb=1 / 16, max_json_depth=8, max_number_length=12,
-                             max_string_length=1000)
+    settings = make_settings(
+        tmp_path, max_request_mb=1 / 16, max_json_depth=8, max_number_length=12, max_string_length=1000
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -82,9 +84,12 @@ def test_malformed_get_variables_are_refused(client):
 
 def _multipart(client, token, files_map: object, operations: object = None) -> object:
     operations = operations if operations is not None else {"query": UPLOAD, "variables": {"input": {"file": None}}}
-    return client.post("/graphql", data={"operations": json.dumps(operations), "map": json.dumps(files_map)},
-                       files={"0": ("a.csv", b"a,b\n1,2\n", "text/csv")},
-                       headers={"authorization": f"Bearer {token}", **PREFLIGHT})
+    return client.post(
+        "/graphql",
+        data={"operations": json.dumps(operations), "map": json.dumps(files_map)},
+        files={"0": ("a.csv", b"a,b\n1,2\n", "text/csv")},
+        headers={"authorization": f"Bearer {token}", **PREFLIGHT},
+    )
 
 
 BAD_MAPS = {
@@ -166,10 +171,16 @@ def test_string_length_limit_per_argument(tmp_path):
 
 def _check_string_limit(small):
     token = register(small)["accessToken"]
-    search = 'query($s: String) { datasets(search: $s) { totalCount } }'
+    search = "query($s: String) { datasets(search: $s) { totalCount } }"
     assert gql(small, search, {"s": "x" * 200}, token)["data"]["datasets"]["totalCount"] == 0
-    message = refusal(small.post("/graphql", json={"query": search, "variables": {"s": "x" * 201}},
-                                 headers={"authorization": f"Bearer {token}"}), codes=("INVALID_INPUT",))
+    message = refusal(
+        small.post(
+            "/graphql",
+            json={"query": search, "variables": {"s": "x" * 201}},
+            headers={"authorization": f"Bearer {token}"},
+        ),
+        codes=("INVALID_INPUT",),
+    )
     assert "variables.s" in message and "201 characters" in message
     inline = '{ datasets(search: "%s") { totalCount } }'
     assert gql(small, inline % ("x" * 200), token=token)["data"]["datasets"]["totalCount"] == 0
@@ -193,10 +204,23 @@ def test_an_unexpected_error_carries_an_id_in_the_answer_and_the_log(client, tok
 
 def test_websocket_messages_obey_the_same_limits(small):
     token = register(small)["accessToken"]
-    bad_messages = ['"x"', "[1]", "[" * 50 + "]" * 50, '{"type": 1}', '{"type": "subscribe", "id": "1", "payload": 3}',
-                    json.dumps({"type": "subscribe", "id": "1", "payload": {
-                        "query": "subscription($id: ID!) { jobEvents(jobId: $id) { kind } }",
-                        "variables": {"id": "x" * 1001}}})]
+    bad_messages = [
+        '"x"',
+        "[1]",
+        "[" * 50 + "]" * 50,
+        '{"type": 1}',
+        '{"type": "subscribe", "id": "1", "payload": 3}',
+        json.dumps(
+            {
+                "type": "subscribe",
+                "id": "1",
+                "payload": {
+                    "query": "subscription($id: ID!) { jobEvents(jobId: $id) { kind } }",
+                    "variables": {"id": "x" * 1001},
+                },
+            }
+        ),
+    ]
     for text in bad_messages:
         with small.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as socket:
             socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})

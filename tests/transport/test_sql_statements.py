@@ -3,12 +3,14 @@
 Rows are written straight into the app's database (finished jobs, so the engine runs none of them); the query
 goes through the real app over HTTP, and every statement the app's engine sends is counted.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -70,6 +72,7 @@ def counted_statements(client: TestClient) -> Iterator[list[str]]:
 
 def user_id(client: TestClient, token: str) -> str:
     from schema.common import raw_id
+
     return raw_id(gql(client, "{ me { id } }", token=token)["data"]["me"]["id"], "User")
 
 
@@ -81,27 +84,44 @@ def seed_jobs(client: TestClient, owner_id: str, count: int) -> dict[str, str]:
 
     async def write() -> None:
         async with state.sessions() as session:
-            config = {"source": {"kind": "dataset", "dataset_id": "x"}, "steps": [], "sink": {"kind": "dataset", "name": "out"}}
+            config = {
+                "source": {"kind": "dataset", "dataset_id": "x"},
+                "steps": [],
+                "sink": {"kind": "dataset", "name": "out"},
+            }
             pipeline = Pipeline(owner_id=owner_id, name="p", config=config)
             session.add(pipeline)
             start = utcnow()
             for n in range(count):
                 kind = ("TRAIN", "PREDICT", "PIPELINE", "REPORT")[n % 4]
                 dataset = Dataset(owner_id=owner_id, name=f"d{n}", file_name="d.csv", status="READY")
-                job = Job(owner_id=owner_id, kind=kind, status="SUCCEEDED", dataset_id=dataset.id,
-                          created_at=start + timedelta(milliseconds=n))
+                job = Job(
+                    owner_id=owner_id,
+                    kind=kind,
+                    status="SUCCEEDED",
+                    dataset_id=dataset.id,
+                    created_at=start + timedelta(milliseconds=n),
+                )
                 session.add_all([dataset, job])
                 await session.flush()
                 if kind in ("TRAIN", "PREDICT", "REPORT"):
-                    model = Model(owner_id=owner_id, dataset_id=dataset.id, name=f"m{n}", target="y",
-                                  task="REGRESSION", algorithm="RIDGE", status="READY",
-                                  job_id=job.id if kind == "TRAIN" else None)
+                    model = Model(
+                        owner_id=owner_id,
+                        dataset_id=dataset.id,
+                        name=f"m{n}",
+                        target="y",
+                        task="REGRESSION",
+                        algorithm="RIDGE",
+                        status="READY",
+                        job_id=job.id if kind == "TRAIN" else None,
+                    )
                     session.add(model)
                     if kind != "TRAIN":
                         job.params = {**job.params, "model_id": model.id}
                 if kind == "PIPELINE":
-                    run = PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, status="SUCCEEDED", job_id=job.id,
-                                      config=config)
+                    run = PipelineRun(
+                        pipeline_id=pipeline.id, owner_id=owner_id, status="SUCCEEDED", job_id=job.id, config=config
+                    )
                     session.add(run)
                     job.params = {"run_id": run.id}
                 if kind == "REPORT":
@@ -155,13 +175,21 @@ def test_links_to_another_users_objects_load_as_null(client: TestClient) -> None
 
     async def borrow() -> str:
         from sqlmodel import select
+
         async with state.sessions() as session:
             their_jobs = {j.kind: j for j in (await session.exec(select(Job).where(Job.owner_id == their_id))).all()}
-            params = {"model_id": their_jobs["PREDICT"].params["model_id"],
-                      "run_id": their_jobs["PIPELINE"].params["run_id"],
-                      "report_id": their_jobs["REPORT"].params["report_id"]}
-            job = Job(owner_id=my_id, kind="REPORT", status="SUCCEEDED", dataset_id=their_jobs["TRAIN"].dataset_id,
-                      params=params)
+            params = {
+                "model_id": their_jobs["PREDICT"].params["model_id"],
+                "run_id": their_jobs["PIPELINE"].params["run_id"],
+                "report_id": their_jobs["REPORT"].params["report_id"],
+            }
+            job = Job(
+                owner_id=my_id,
+                kind="REPORT",
+                status="SUCCEEDED",
+                dataset_id=their_jobs["TRAIN"].dataset_id,
+                params=params,
+            )
             piped = Job(owner_id=my_id, kind="PIPELINE", status="SUCCEEDED", params=params)
             session.add_all([job, piped])
             await session.commit()
@@ -188,7 +216,11 @@ def seed_pipelines(client: TestClient, owner_id: str, count: int, runs_each: int
     state = client.assay
 
     async def write() -> None:
-        config = {"source": {"kind": "dataset", "dataset_id": "x"}, "steps": [], "sink": {"kind": "dataset", "name": "o"}}
+        config = {
+            "source": {"kind": "dataset", "dataset_id": "x"},
+            "steps": [],
+            "sink": {"kind": "dataset", "name": "o"},
+        }
         async with state.sessions() as session:
             start = utcnow()
             for n in range(count):
@@ -198,10 +230,27 @@ def seed_pipelines(client: TestClient, owner_id: str, count: int, runs_each: int
                 for r in range(runs_each):
                     status = "FAILED" if r == runs_each - 1 else "SUCCEEDED"
                     began = start + timedelta(seconds=n * 10 + r)
-                    session.add(PipelineRun(pipeline_id=pipeline.id, owner_id=owner_id, status=status, config=config,
-                                            started_at=began, finished_at=began + timedelta(seconds=2), rows_out=10,
-                                            columns=[{"name": f"c{r}", "index": 0, "semantic_type": "NUMERIC",
-                                                      "dtype": "int64", "null_count": 0}], created_at=began))
+                    session.add(
+                        PipelineRun(
+                            pipeline_id=pipeline.id,
+                            owner_id=owner_id,
+                            status=status,
+                            config=config,
+                            started_at=began,
+                            finished_at=began + timedelta(seconds=2),
+                            rows_out=10,
+                            columns=[
+                                {
+                                    "name": f"c{r}",
+                                    "index": 0,
+                                    "semantic_type": "NUMERIC",
+                                    "dtype": "int64",
+                                    "null_count": 0,
+                                }
+                            ],
+                            created_at=began,
+                        )
+                    )
             await session.commit()
 
     client.portal.call(write)
@@ -239,12 +288,23 @@ def seed_datasets(client: TestClient, owner_id: str, count: int) -> None:
         async with state.sessions() as session:
             start = utcnow()
             for n in range(count):
-                parent = Dataset(owner_id=owner_id, name=f"d{n}", file_name="d.csv", status="READY",
-                                 created_at=start + timedelta(seconds=2 * n))
+                parent = Dataset(
+                    owner_id=owner_id,
+                    name=f"d{n}",
+                    file_name="d.csv",
+                    status="READY",
+                    created_at=start + timedelta(seconds=2 * n),
+                )
                 session.add(parent)
                 await session.flush()
-                child = Dataset(owner_id=owner_id, name=f"d{n}-v2", file_name="d.csv", status="READY",
-                                parent_id=parent.id, created_at=start + timedelta(seconds=2 * n + 1))
+                child = Dataset(
+                    owner_id=owner_id,
+                    name=f"d{n}-v2",
+                    file_name="d.csv",
+                    status="READY",
+                    parent_id=parent.id,
+                    created_at=start + timedelta(seconds=2 * n + 1),
+                )
                 report = Report(owner_id=owner_id, dataset_id=parent.id)
                 session.add_all([child, report])
                 await session.flush()
@@ -256,7 +316,9 @@ def seed_datasets(client: TestClient, owner_id: str, count: int) -> None:
     client.portal.call(write)
 
 
-def test_a_page_of_datasets_with_versions_and_reports_costs_the_same_statements_for_5_and_30(client: TestClient) -> None:
+def test_a_page_of_datasets_with_versions_and_reports_costs_the_same_statements_for_5_and_30(
+    client: TestClient,
+) -> None:
     counts = {}
     for size in (5, 30):
         token = register(client)["accessToken"]

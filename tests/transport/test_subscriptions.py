@@ -1,4 +1,5 @@
 """Live job events over both WebSocket protocols, with auth in connection_init."""
+
 from __future__ import annotations
 
 import time
@@ -41,7 +42,9 @@ def _collect_transport(socket, op_id="1"):
 def test_job_events_backlog_then_live_in_order_graphql_transport_ws(client, token):
     started = upload(client, token, b"a,b\n1,2\n3,4\n")["data"]["uploadDataset"]
     with transport_ws(client, token) as socket:
-        socket.send_json({"id": "1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": started["job"]["id"]}}})
+        socket.send_json(
+            {"id": "1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": started["job"]["id"]}}}
+        )
         events = _collect_transport(socket)
     logs = [e["log"]["seq"] for e in events if e["kind"] == "LOG"]
     assert logs == list(range(1, len(logs) + 1)) and len(logs) >= 4  # gapless, no repeats, in order
@@ -54,8 +57,13 @@ def test_resume_after_a_sequence_number(client, token):
     dataset = ingest(client, token, b"a,b\n1,2\n")
     total = len(dataset["job"]["logs"])
     with transport_ws(client, token) as socket:
-        socket.send_json({"id": "1", "type": "subscribe",
-                          "payload": {"query": EVENTS, "variables": {"id": dataset["job"]["id"], "after": 2}}})
+        socket.send_json(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": EVENTS, "variables": {"id": dataset["job"]["id"], "after": 2}},
+            }
+        )
         events = _collect_transport(socket)
     assert [e["log"]["seq"] for e in events if e["kind"] == "LOG"] == list(range(3, total + 1))
     assert events[-1] == {"kind": "STATUS", "job": events[-1]["job"], "log": None}
@@ -66,7 +74,9 @@ def test_legacy_graphql_ws_protocol(client, token):
     with client.websocket_connect("/graphql", subprotocols=["graphql-ws"]) as socket:
         socket.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
         assert socket.receive_json()["type"] == "connection_ack"
-        socket.send_json({"id": "7", "type": "start", "payload": {"query": EVENTS, "variables": {"id": started["job"]["id"]}}})
+        socket.send_json(
+            {"id": "7", "type": "start", "payload": {"query": EVENTS, "variables": {"id": started["job"]["id"]}}}
+        )
         events = []
         while True:
             message = socket.receive_json()
@@ -107,7 +117,9 @@ def test_another_users_job_is_refused_before_any_event(client, token):
     started = upload(client, token, b"a,b\n1,2\n")["data"]["uploadDataset"]
     other = register(client)["accessToken"]
     with transport_ws(client, other) as socket:
-        socket.send_json({"id": "1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": started["job"]["id"]}}})
+        socket.send_json(
+            {"id": "1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": started["job"]["id"]}}}
+        )
         message = socket.receive_json()
     assert message["type"] in ("error", "next")
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
@@ -136,7 +148,9 @@ def test_batched_job_events_carry_every_line_once(client, token):
     started = upload(client, token, b"a,b\n1,2\n3,4\n")["data"]["uploadDataset"]
     query = """subscription($id: ID!) { jobEvents(jobId: $id, batch: true) { kind job { status } logs { seq } } }"""
     with transport_ws(client, token) as socket:
-        socket.send_json({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": {"id": started["job"]["id"]}}})
+        socket.send_json(
+            {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": {"id": started["job"]["id"]}}}
+        )
         events = []
         while (message := socket.receive_json())["type"] == "next":
             events.append(message["payload"]["data"]["jobEvents"])
@@ -151,14 +165,26 @@ def test_subscribers_sharing_a_job_each_get_their_own_selection(client, token):
     job_id = started["job"]["id"]
     full = "subscription($id: ID!) { jobEvents(jobId: $id) { kind log { seq message } } }"
     lean = "subscription($id: ID!) { jobEvents(jobId: $id) { kind log { seq } } }"
-    toggled = ("subscription($id: ID!, $withMessage: Boolean!) { jobEvents(jobId: $id) "
-               "{ kind log { seq message @include(if: $withMessage) } } }")
-    operations = {"full1": (full, {}), "full2": (full, {}), "lean": (lean, {}),
-                  "with": (toggled, {"withMessage": True}), "without": (toggled, {"withMessage": False})}
+    toggled = (
+        "subscription($id: ID!, $withMessage: Boolean!) { jobEvents(jobId: $id) "
+        "{ kind log { seq message @include(if: $withMessage) } } }"
+    )
+    operations = {
+        "full1": (full, {}),
+        "full2": (full, {}),
+        "lean": (lean, {}),
+        "with": (toggled, {"withMessage": True}),
+        "without": (toggled, {"withMessage": False}),
+    }
     with transport_ws(client, token) as socket:
         for op_id, (query, variables) in operations.items():
-            socket.send_json({"id": op_id, "type": "subscribe",
-                              "payload": {"query": query, "variables": {"id": job_id, **variables}}})
+            socket.send_json(
+                {
+                    "id": op_id,
+                    "type": "subscribe",
+                    "payload": {"query": query, "variables": {"id": job_id, **variables}},
+                }
+            )
         events: dict[str, list] = {op_id: [] for op_id in operations}
         open_operations = set(operations)
         while open_operations:
@@ -182,9 +208,13 @@ def test_subscribers_sharing_a_job_each_get_their_own_selection(client, token):
 def test_a_subscriber_learns_where_a_running_job_stands_at_once(client, token, tmp_path):
     """Attaching to a job that is busy and quiet: the current status comes first, not after its next change."""
     from tests.support.data import slow_gzip
-    started = upload(client, token, slow_gzip(tmp_path / "slow.csv.gz", rows_millions=6), "slow.csv.gz")["data"]["uploadDataset"]
+
+    started = upload(client, token, slow_gzip(tmp_path / "slow.csv.gz", rows_millions=6), "slow.csv.gz")["data"][
+        "uploadDataset"
+    ]
     job_id = started["job"]["id"]
     from tests.support.graphql import JOB, gql
+
     deadline = time.monotonic() + 30
     while gql(client, JOB, {"id": job_id}, token)["data"]["job"]["status"] != "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.02)  # attach once it runs: its next status change is its end, seconds away

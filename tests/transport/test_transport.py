@@ -1,4 +1,5 @@
 """Transport-level limits and defaults, each pinned by a test."""
+
 from __future__ import annotations
 
 import json
@@ -26,20 +27,29 @@ def test_graphiql_is_served_to_browsers(client):
 
 def test_multipart_without_preflight_header_is_refused(client, token, settings):
     operations = json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}})
-    response = client.post("/graphql", data={"operations": operations, "map": json.dumps({"0": ["variables.input.file"]})},
-                           files={"0": ("a.csv", b"a,b\n1,2\n", "text/csv")}, headers={"authorization": f"Bearer {token}"})
+    response = client.post(
+        "/graphql",
+        data={"operations": operations, "map": json.dumps({"0": ["variables.input.file"]})},
+        files={"0": ("a.csv", b"a,b\n1,2\n", "text/csv")},
+        headers={"authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert "apollo-require-preflight" in response.json()["errors"][0]["message"]
     assert not (settings.resolved_data_dir / "datasets").exists()
     for header in ("apollo-require-preflight", "graphql-require-preflight", "x-apollo-operation-name"):
-        payload = upload(client, token, b"a,b\n1,2\n", headers={header: "1"} | {k: "" for k in PREFLIGHT if k != header})
+        payload = upload(
+            client, token, b"a,b\n1,2\n", headers={header: "1"} | {k: "" for k in PREFLIGHT if k != header}
+        )
         assert payload["data"]["uploadDataset"]["errors"] == [], header
 
 
 def _leftovers(data_dir: Path) -> list[Path]:
-    return [p for p in data_dir.rglob("*") if p.is_file() and p.name not in ("assay.db", "assay.db-wal", "assay.db-shm",
-                                                                               "secret.key")]
+    return [
+        p
+        for p in data_dir.rglob("*")
+        if p.is_file() and p.name not in ("assay.db", "assay.db-wal", "assay.db-shm", "secret.key")
+    ]
 
 
 def test_upload_over_the_limit_leaves_nothing(tmp_path):
@@ -64,16 +74,26 @@ def test_chunked_upload_over_the_limit_is_cut_off(tmp_path):
         operations = json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}})
 
         def body():
-            yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n"
-                   f"--{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n" '{"0": ["variables.input.file"]}\r\n'
-                   f"--{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"a.csv\"\r\n"
-                   f"Content-Type: text/csv\r\n\r\na,b\r\n").encode()
+            yield (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{operations}\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="map"\r\n\r\n'
+                '{"0": ["variables.input.file"]}\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="0"; filename="a.csv"\r\n'
+                f"Content-Type: text/csv\r\n\r\na,b\r\n"
+            ).encode()
             for _ in range(300):
                 yield b"1,2\r\n" * 2000
             yield f"\r\n--{boundary}--\r\n".encode()
 
-        response = client.post("/graphql", content=body(), headers={
-            "content-type": f"multipart/form-data; boundary={boundary}", "authorization": f"Bearer {token}", **PREFLIGHT})
+        response = client.post(
+            "/graphql",
+            content=body(),
+            headers={
+                "content-type": f"multipart/form-data; boundary={boundary}",
+                "authorization": f"Bearer {token}",
+                **PREFLIGHT,
+            },
+        )
         assert response.status_code == 413
         assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
         assert _leftovers(settings.resolved_data_dir) == []
@@ -112,8 +132,10 @@ def test_tokens_are_limited(client):
 def test_requests_per_user_are_rate_limited(tmp_path):
     with TestClient(create_app(make_settings(tmp_path, requests_per_minute=5))) as client:
         token = register(client)["accessToken"]
-        codes = [client.post("/graphql", json={"query": "{ me { id } }"}, headers={"authorization": f"Bearer {token}"})
-                 for _ in range(7)]
+        codes = [
+            client.post("/graphql", json={"query": "{ me { id } }"}, headers={"authorization": f"Bearer {token}"})
+            for _ in range(7)
+        ]
         assert [r.status_code for r in codes[:5]] == [200] * 5
         assert codes[5].status_code == 429
         assert codes[5].json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
@@ -125,10 +147,12 @@ def test_unexpected_errors_are_masked(client, token, settings, caplog):
     dataset = ingest(client, token, b"a\n1\n")
     parquet = settings.resolved_data_dir / "datasets" / raw_id(dataset["id"], "Dataset") / "data.parquet"
     parquet.unlink()  # the disk lost a file behind the server's back
-    result = gql(client, 'query($id: ID!) { dataset(id: $id) { name rows { rows } } }', {"id": dataset["id"]}, token)
+    result = gql(client, "query($id: ID!) { dataset(id: $id) { name rows { rows } } }", {"id": dataset["id"]}, token)
     assert result["errors"][0]["message"] == "Internal server error"
     assert "data.parquet" not in json.dumps(result)
-    assert any("data.parquet" in (record.exc_text or record.getMessage()) or record.exc_info for record in caplog.records)
+    assert any(
+        "data.parquet" in (record.exc_text or record.getMessage()) or record.exc_info for record in caplog.records
+    )
 
 
 def test_malformed_multipart_is_refused_and_leaves_nothing(tmp_path):
@@ -136,9 +160,18 @@ def test_malformed_multipart_is_refused_and_leaves_nothing(tmp_path):
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
         boundary = "assayboundary"
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"a.csv\"\r\n\r\n"
-                "a,b\r\n1,2\r\n--not-the-boundary").encode()  # the file part never ends
-        response = client.post("/graphql", content=body, headers={
-            "content-type": f"multipart/form-data; boundary={boundary}", "authorization": f"Bearer {token}", **PREFLIGHT})
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="0"; filename="a.csv"\r\n\r\n'
+            "a,b\r\n1,2\r\n--not-the-boundary"
+        ).encode()  # the file part never ends
+        response = client.post(
+            "/graphql",
+            content=body,
+            headers={
+                "content-type": f"multipart/form-data; boundary={boundary}",
+                "authorization": f"Bearer {token}",
+                **PREFLIGHT,
+            },
+        )
         assert response.status_code == 400
         assert _leftovers(settings.resolved_data_dir) == []

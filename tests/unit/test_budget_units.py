@@ -1,5 +1,6 @@
 """Pure pieces of staying within the job budget: pandas' sample drawn while streaming, pipeline checks on a
 Parquet file equal to the same checks on the table, and the need read from DuckDB's out-of-memory message."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,17 +19,20 @@ from services.pipelines.config import PipelineCheck
 def table() -> pa.Table:
     rng = np.random.default_rng(3)
     rows = 20_000
-    frame = pd.DataFrame({
-        "id": rng.integers(0, 15_000, rows).astype(float),
-        "amount": np.where(rng.random(rows) < 0.05, np.nan, rng.normal(10, 5, rows).round(2)),
-        "status": rng.choice(["paid", "lost", "refunded", None], rows),
-        "when": pd.date_range("2024-01-01", periods=rows, freq="h"),
-        "flag": rng.random(rows) < 0.5})
+    frame = pd.DataFrame(
+        {
+            "id": rng.integers(0, 15_000, rows).astype(float),
+            "amount": np.where(rng.random(rows) < 0.05, np.nan, rng.normal(10, 5, rows).round(2)),
+            "status": rng.choice(["paid", "lost", "refunded", None], rows),
+            "when": pd.date_range("2024-01-01", periods=rows, freq="h"),
+            "flag": rng.random(rows) < 0.5,
+        }
+    )
     frame.loc[::97, "id"] = np.nan
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-@pytest.mark.parametrize("size, batch", [(2000, 3000), (1000, 65_536), (50_000, 777)])
+@pytest.mark.parametrize(("size", "batch"), [(2000, 3000), (1000, 65_536), (50_000, 777)])
 def test_a_streamed_sample_is_the_rows_pandas_would_sample(tmp_path, table, size, batch):
     path = tmp_path / "t.parquet"
     pq.write_table(table, path, row_group_size=4096)
@@ -37,11 +41,14 @@ def test_a_streamed_sample_is_the_rows_pandas_would_sample(tmp_path, table, size
     pd.testing.assert_frame_equal(dataplane.sampled_frame(path, names, size, seed=0, batch_rows=batch), expected)
 
 
-CHECKS = [{"column": "id", "unique": True, "notNull": True, "onFail": "DROP_ROWS"},
-          {"column": "amount", "min": 0, "max": 20, "onFail": "DROP_ROWS"},
-          {"column": "status", "allowedValues": ["paid", "refunded"], "onFail": "WARN"},
-          {"column": "status", "pattern": "[a-z]+", "maxNullRatio": 0.5, "onFail": "WARN"},
-          {"column": "missing", "notNull": True, "onFail": "WARN"}, {"minRows": 10, "maxRows": 1_000_000}]
+CHECKS = [
+    {"column": "id", "unique": True, "notNull": True, "onFail": "DROP_ROWS"},
+    {"column": "amount", "min": 0, "max": 20, "onFail": "DROP_ROWS"},
+    {"column": "status", "allowedValues": ["paid", "refunded"], "onFail": "WARN"},
+    {"column": "status", "pattern": "[a-z]+", "maxNullRatio": 0.5, "onFail": "WARN"},
+    {"column": "missing", "notNull": True, "onFail": "WARN"},
+    {"minRows": 10, "maxRows": 1_000_000},
+]
 
 
 def test_checks_on_a_file_give_what_they_give_on_the_table(tmp_path, table):
@@ -51,8 +58,9 @@ def test_checks_on_a_file_give_what_they_give_on_the_table(tmp_path, table):
     path = tmp_path / "out.parquet"
     pq.write_table(table, path, row_group_size=3000)
     logged: list[str] = []
-    kept, results = run_checks(path, checks, types, lambda message, level: logged.append(message),
-                               scratch_dir=tmp_path / "scratch")
+    kept, results = run_checks(
+        path, checks, types, lambda message, level: logged.append(message), scratch_dir=tmp_path / "scratch"
+    )
     assert results == expected
     assert {(r["column"], r["rule"]): r["failing_rows"] for r in results}[("id", "unique")] > 0
     assert kept != path and pq.read_table(kept).equals(in_memory)

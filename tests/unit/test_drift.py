@@ -1,4 +1,5 @@
 """The drift statistics equal scipy's on the same values, and the method is chosen the way Evidently does."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,14 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from services.drift import (DriftMethod, choose_method, drift_share, drift_test, population_stability_index,
-                            valid_threshold)
+from services.drift import (
+    DriftMethod,
+    choose_method,
+    drift_share,
+    drift_test,
+    population_stability_index,
+    valid_threshold,
+)
 
 RNG = np.random.default_rng(7)
 

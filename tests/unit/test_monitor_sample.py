@@ -1,8 +1,9 @@
 """The window sample: bounded, uniform, and merged across writers exactly as if one writer saw everything."""
+
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -53,15 +54,15 @@ def test_the_arrow_sample_over_batches_is_bounded_and_keyed():
 
 
 def test_windows_start_on_multiples_of_their_length():
-    moment = datetime(2026, 12, 5, 20, 47, 13, tzinfo=timezone.utc)
-    assert window_start(moment, 60) == datetime(2026, 12, 5, 20, 0, tzinfo=timezone.utc)
-    assert window_start(moment, 15) == datetime(2026, 12, 5, 20, 45, tzinfo=timezone.utc)
-    assert window_start(moment, 0.1) == datetime(2026, 12, 5, 20, 47, 12, tzinfo=timezone.utc)
+    moment = datetime(2026, 12, 5, 20, 47, 13, tzinfo=UTC)
+    assert window_start(moment, 60) == datetime(2026, 12, 5, 20, 0, tzinfo=UTC)
+    assert window_start(moment, 15) == datetime(2026, 12, 5, 20, 45, tzinfo=UTC)
+    assert window_start(moment, 0.1) == datetime(2026, 12, 5, 20, 47, 12, tzinfo=UTC)
 
 
 def test_values_are_stored_as_json_can_hold_them():
     assert json_value(float("nan")) is None and json_value(float("inf")) is None
-    assert json_value(datetime(2026, 1, 1, tzinfo=timezone.utc)) == "2026-01-01T00:00:00+00:00"
+    assert json_value(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00+00:00"
     assert json_value(3) == 3 and json_value("a") == "a"
 
 
@@ -70,6 +71,7 @@ def test_a_sample_is_serialized_in_slices_to_the_same_json():
     import json
 
     from services.monitoring.sample import serialized
+
     items = [{KEY: i / 100, "in": {"x": i, "s": "é"}, "out": "a"} for i in range(123)]
     for rows in (items, items[:1], []):
         assert json.loads(asyncio.run(serialized(rows, slice_rows=50))) == rows

@@ -1,5 +1,6 @@
 """Accounts as seed 002 describes them: email verification through a real SMTP server, login history,
 sessions, password and email changes, and what admins do to accounts — all through /graphql."""
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,15 @@ def smtp(tmp_path):
 
 
 def mail_settings(tmp_path, smtp: SmtpServer, **overrides):
-    return make_settings(tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_starttls=False,
-                         smtp_from="assay@example.com", public_url="https://assay.example.com", **overrides)
+    return make_settings(
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_starttls=False,
+        smtp_from="assay@example.com",
+        public_url="https://assay.example.com",
+        **overrides,
+    )
 
 
 def token_in(mail) -> str:
@@ -76,6 +84,7 @@ def test_without_smtp_the_mail_is_logged_and_registration_works(client, caplog):
         if "nomail@example.com" in caplog.text:
             break
         import time
+
         time.sleep(0.1)
     assert "No ASSAY_SMTP_HOST" in caplog.text and "verifyEmail" in caplog.text
 
@@ -104,18 +113,33 @@ def test_sessions_are_listed_and_revoked_one_by_one(client):
     assert len(sessions) == 3 and [s["current"] for s in sessions].count(True) == 1
     assert next(s for s in sessions if s["current"])["userAgent"] == "laptop"
     phone_session = next(s for s in sessions if s["userAgent"] == "phone")["id"]
-    revoked = gql(client, 'mutation($id: ID!) { revokeSession(input: {id: $id}) { revoked errors { code } } }',
-                  {"id": phone_session}, laptop["accessToken"])["data"]["revokeSession"]
+    revoked = gql(
+        client,
+        "mutation($id: ID!) { revokeSession(input: {id: $id}) { revoked errors { code } } }",
+        {"id": phone_session},
+        laptop["accessToken"],
+    )["data"]["revokeSession"]
     assert revoked == {"revoked": 1, "errors": []}
-    assert gql(client, REFRESH, {"t": phone["refreshToken"]})["data"]["refreshToken"]["errors"][0]["code"] == "UNAUTHENTICATED"
+    assert (
+        gql(client, REFRESH, {"t": phone["refreshToken"]})["data"]["refreshToken"]["errors"][0]["code"]
+        == "UNAUTHENTICATED"
+    )
     assert gql(client, REFRESH, {"t": laptop["refreshToken"]})["data"]["refreshToken"]["errors"] == []
-    out = gql(client, 'mutation($t: String) { logout(input: {refreshToken: $t}) { revoked errors { code } } }',
-              {"t": first["refreshToken"]}, laptop["accessToken"])["data"]["logout"]
+    out = gql(
+        client,
+        "mutation($t: String) { logout(input: {refreshToken: $t}) { revoked errors { code } } }",
+        {"t": first["refreshToken"]},
+        laptop["accessToken"],
+    )["data"]["logout"]
     assert out == {"revoked": 1, "errors": []}
     assert len(gql(client, SESSIONS, token=laptop["accessToken"])["data"]["mySessions"]) == 1
     other = register(client)["accessToken"]  # another user's session id is not found
-    foreign = gql(client, 'mutation($id: ID!) { revokeSession(input: {id: $id}) { errors { code } } }',
-                  {"id": phone_session}, other)["data"]["revokeSession"]
+    foreign = gql(
+        client,
+        "mutation($id: ID!) { revokeSession(input: {id: $id}) { errors { code } } }",
+        {"id": phone_session},
+        other,
+    )["data"]["revokeSession"]
     assert foreign["errors"][0]["code"] == "NOT_FOUND"
 
 
@@ -129,11 +153,16 @@ def test_changing_the_password_ends_every_other_session_at_once(client):
     assert wrong["data"]["changePassword"]["errors"] == [{"code": "UNAUTHENTICATED", "field": ["currentPassword"]}]
     short = gql(client, change, {"c": PASSWORD, "n": "short"}, old["accessToken"])["data"]["changePassword"]
     assert short["errors"] == [{"code": "INVALID_INPUT", "field": ["newPassword"]}]
-    changed = gql(client, change, {"c": PASSWORD, "n": "a brand new password"}, old["accessToken"])["data"]["changePassword"]
+    changed = gql(client, change, {"c": PASSWORD, "n": "a brand new password"}, old["accessToken"])["data"][
+        "changePassword"
+    ]
     assert changed["errors"] == []
     for stale in (old["accessToken"], elsewhere["accessToken"]):  # access tokens from before stop now
         assert gql(client, ME, token=stale)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    assert gql(client, REFRESH, {"t": elsewhere["refreshToken"]})["data"]["refreshToken"]["errors"][0]["code"] == "UNAUTHENTICATED"
+    assert (
+        gql(client, REFRESH, {"t": elsewhere["refreshToken"]})["data"]["refreshToken"]["errors"][0]["code"]
+        == "UNAUTHENTICATED"
+    )
     assert gql(client, ME, token=changed["accessToken"])["data"]["me"]["email"] == email
     assert login(client, email)["errors"][0]["code"] == "UNAUTHENTICATED"
     assert login(client, email, "a brand new password")["errors"] == []
@@ -147,15 +176,21 @@ def test_changing_the_email_needs_the_password_and_a_new_verification(tmp_path, 
         change = """mutation($p: String!, $e: String!) { changeEmail(input: {password: $p, newEmail: $e}) {
           user { email emailVerified } errors { code field } } }"""
         assert gql(client, change, {"p": "wrong password", "e": "after@example.com"}, token)["data"]["changeEmail"][
-            "errors"] == [{"code": "UNAUTHENTICATED", "field": ["password"]}]
+            "errors"
+        ] == [{"code": "UNAUTHENTICATED", "field": ["password"]}]
         assert gql(client, change, {"p": PASSWORD, "e": "taken@example.com"}, token)["data"]["changeEmail"][
-            "errors"] == [{"code": "CONFLICT", "field": ["newEmail"]}]
+            "errors"
+        ] == [{"code": "CONFLICT", "field": ["newEmail"]}]
         changed = gql(client, change, {"p": PASSWORD, "e": "After@Example.com"}, token)["data"]["changeEmail"]
         assert changed == {"user": {"email": "after@example.com", "emailVerified": False}, "errors": []}
         old_link = token_in(smtp.mail_to("before@example.com")[0])  # a link to the old address no longer verifies
         assert gql(client, VERIFY, {"t": old_link})["data"]["verifyEmail"]["errors"][0]["code"] == "INVALID_INPUT"
-        assert gql(client, VERIFY, {"t": token_in(smtp.mail_to("after@example.com")[0])})["data"]["verifyEmail"][
-            "user"]["emailVerified"] is True
+        assert (
+            gql(client, VERIFY, {"t": token_in(smtp.mail_to("after@example.com")[0])})["data"]["verifyEmail"]["user"][
+                "emailVerified"
+            ]
+            is True
+        )
 
 
 def test_admins_list_accounts_change_roles_and_disable_on_every_replica_at_once(tmp_path):
@@ -165,22 +200,29 @@ def test_admins_list_accounts_change_roles_and_disable_on_every_replica_at_once(
         member = register(replica_a, "member@example.com")
         member_id = gql(replica_a, "{ me { id } }", token=member["accessToken"])["data"]["me"]["id"]
         users = gql(replica_a, '{ users(search: "member") { totalCount edges { node { email role } } } }', token=admin)
-        assert users["data"]["users"] == {"totalCount": 1, "edges": [{"node": {"email": "member@example.com",
-                                                                                 "role": "MEMBER"}}]}
-        assert gql(replica_a, "{ users { totalCount } }", token=member["accessToken"])["errors"][0]["extensions"][
-            "code"] == "FORBIDDEN"
+        assert users["data"]["users"] == {
+            "totalCount": 1,
+            "edges": [{"node": {"email": "member@example.com", "role": "MEMBER"}}],
+        }
+        assert (
+            gql(replica_a, "{ users { totalCount } }", token=member["accessToken"])["errors"][0]["extensions"]["code"]
+            == "FORBIDDEN"
+        )
         role = """mutation($id: ID!) { setUserRole(input: {userId: $id, role: ADMIN}) { user { role } errors {
         code } } }"""
         assert gql(replica_a, role, {"id": member_id}, admin)["data"]["setUserRole"]["user"]["role"] == "ADMIN"
         disable = """mutation($id: ID!, $d: Boolean!) { setUserDisabled(input: {userId: $id, disabled: $d}) {
           user { disabled } errors { code field } } }"""
         assert gql(replica_a, disable, {"id": member_id, "d": True}, admin)["data"]["setUserDisabled"]["user"] == {
-            "disabled": True}
+            "disabled": True
+        }
         # The other replica refuses the disabled account's token at its next request.
         assert gql(replica_b, ME, token=member["accessToken"])["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert login(replica_b, "member@example.com")["errors"][0]["code"] == "FORBIDDEN"
-        assert gql(replica_b, REFRESH, {"t": member["refreshToken"]})["data"]["refreshToken"]["errors"][0][
-            "code"] == "UNAUTHENTICATED"
+        assert (
+            gql(replica_b, REFRESH, {"t": member["refreshToken"]})["data"]["refreshToken"]["errors"][0]["code"]
+            == "UNAUTHENTICATED"
+        )
         admin_id = gql(replica_a, "{ me { id } }", token=admin)["data"]["me"]["id"]
         myself = gql(replica_a, disable, {"id": admin_id, "d": True}, admin)["data"]["setUserDisabled"]
         assert myself["errors"] == [{"code": "INVALID_INPUT", "field": ["userId"]}]

@@ -1,7 +1,8 @@
 """Accounts end to end: register, login, refresh rotation and replay, anonymous refusal, admin bootstrap."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from starlette.testclient import TestClient
@@ -38,7 +39,11 @@ def test_registration_errors(client):
     duplicate = gql(client, REGISTER, {"email": "dup@example.com", "password": "another password"})["data"]["register"]
     assert duplicate["errors"][0]["code"] == "CONFLICT" and duplicate["accessToken"] is None
     short = gql(client, REGISTER, {"email": "x@example.com", "password": "short"})["data"]["register"]
-    assert short["errors"][0] == {"code": "INVALID_INPUT", "message": short["errors"][0]["message"], "field": ["password"]}
+    assert short["errors"][0] == {
+        "code": "INVALID_INPUT",
+        "message": short["errors"][0]["message"],
+        "field": ["password"],
+    }
     bad_email = gql(client, REGISTER, {"email": "not-an-email", "password": "long enough pw"})["data"]["register"]
     assert bad_email["errors"][0]["field"] == ["email"]
 
@@ -72,7 +77,12 @@ def test_anonymous_access_is_refused_with_a_code(client):
     result = gql(client, "{ datasets { totalCount } }")
     assert result["data"] is None
     assert result["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    for query in ("{ me { id } }", '{ dataset(id: "x") { id } }', '{ node(id: "x") { id } }', "{ jobs { totalCount } }"):
+    for query in (
+        "{ me { id } }",
+        '{ dataset(id: "x") { id } }',
+        '{ node(id: "x") { id } }',
+        "{ jobs { totalCount } }",
+    ):
         assert gql(client, query)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", query
     mutation = gql(client, 'mutation { deleteDataset(input: {id: "x"}) { deletedId } }')
     assert mutation["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -82,11 +92,15 @@ def test_anonymous_access_is_refused_with_a_code(client):
 def test_tampered_expired_and_foreign_tokens_are_anonymous(client, settings):
     registered = register(client)
     user_id = jwt.decode(registered["accessToken"], options={"verify_signature": False})["sub"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     base = {"sub": user_id, "iss": "assay", "aud": "assay-api", "typ": "access", "iat": now}
     expired = jwt.encode({**base, "exp": now - timedelta(seconds=1)}, settings.resolved_secret_key, algorithm="HS256")
-    forged = jwt.encode({**base, "exp": now + timedelta(minutes=5)}, "another-secret-key-of-enough-length!!", algorithm="HS256")
-    wrong_audience = jwt.encode({**base, "aud": "other", "exp": now + timedelta(minutes=5)}, settings.resolved_secret_key, algorithm="HS256")
+    forged = jwt.encode(
+        {**base, "exp": now + timedelta(minutes=5)}, "another-secret-key-of-enough-length!!", algorithm="HS256"
+    )
+    wrong_audience = jwt.encode(
+        {**base, "aud": "other", "exp": now + timedelta(minutes=5)}, settings.resolved_secret_key, algorithm="HS256"
+    )
     unsigned = jwt.encode({**base, "exp": now + timedelta(minutes=5)}, None, algorithm="none")
     for token in (expired, forged, wrong_audience, unsigned, registered["refreshToken"]):
         assert gql(client, ME, token=token)["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -102,9 +116,12 @@ def test_admin_is_created_from_settings_and_sees_system(tmp_path):
     with TestClient(create_app(settings)) as client:
         admin = gql(client, LOGIN, {"email": "root@example.com", "password": "admin password 1"})["data"]["login"]
         assert admin["user"]["role"] == "ADMIN"
-        system = gql(client, "{ system { workers queuedJobs databaseUrl counts uptimeSeconds activeJobs { id } } }",
-                     token=admin["accessToken"])["data"]["system"]
-        assert system["workers"] == 2 and system["counts"]["user"] == 1 
+        system = gql(
+            client,
+            "{ system { workers queuedJobs databaseUrl counts uptimeSeconds activeJobs { id } } }",
+            token=admin["accessToken"],
+        )["data"]["system"]
+        assert system["workers"] == 2 and system["counts"]["user"] == 1
         assert system["databaseUrl"] == redacted_url(settings.resolved_database_url)
         member = register(client)
         denied = gql(client, "{ system { workers } }", token=member["accessToken"])
@@ -130,5 +147,7 @@ def test_failed_logins_are_rate_limited_per_address(tmp_path):
         register(client, "someone@example.com")
         for index in range(3):
             gql(client, LOGIN, {"email": f"guess{index}@example.com", "password": "wrong guess"})
-        blocked = gql(client, LOGIN, {"email": "someone@example.com", "password": "correct horse battery"})["data"]["login"]
+        blocked = gql(client, LOGIN, {"email": "someone@example.com", "password": "correct horse battery"})["data"][
+            "login"
+        ]
         assert blocked["errors"][0]["code"] == "RATE_LIMITED"

@@ -1,5 +1,6 @@
 """`assay webhooks` as a user runs it, against a real server process, delivering to the documented example verifier
 (examples/verify_webhook.py) running as its own receiver process: it accepts real deliveries and refuses forgeries."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,12 @@ pytestmark = pytest.mark.sqlite_only("the client is tested against one server; t
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    live = LiveServer(tmp_path_factory.mktemp("webhooks-cli") / "data", ASSAY_WEBHOOK_ALLOW_HTTP="true",
-                      ASSAY_ALLOWED_SOURCE_HOSTS="127.0.0.1", ASSAY_WEBHOOK_POLL_SECONDS="0.2")
+    live = LiveServer(
+        tmp_path_factory.mktemp("webhooks-cli") / "data",
+        ASSAY_WEBHOOK_ALLOW_HTTP="true",
+        ASSAY_ALLOWED_SOURCE_HOSTS="127.0.0.1",
+        ASSAY_WEBHOOK_POLL_SECONDS="0.2",
+    )
     try:
         yield live.start(timeout=90)
     finally:
@@ -33,8 +38,12 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 
 def verifier(secret: str, port: int) -> tuple[subprocess.Popen, Queue]:
-    process = subprocess.Popen([sys.executable, str(ROOT / "examples" / "verify_webhook.py"), "--secret", secret,
-                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "examples" / "verify_webhook.py"), "--secret", secret, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: Queue = Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     deadline = time.monotonic() + 20
@@ -50,8 +59,9 @@ def verifier(secret: str, port: int) -> tuple[subprocess.Popen, Queue]:
 def test_create_list_deliveries_delete_with_the_example_verifier_receiving(server, tmp_path: Path):
     cli: Cli = registered(server, tmp_path / "home")
     port = free_port()
-    made = cli.run("webhooks", "create", f"http://127.0.0.1:{port}/hook", "--event", "job_finished",
-                   "--job-kind", "INGEST")
+    made = cli.run(
+        "webhooks", "create", f"http://127.0.0.1:{port}/hook", "--event", "job_finished", "--job-kind", "INGEST"
+    )
     assert made.returncode == 0, made.stderr
     first, second = made.stdout.splitlines()
     hook_id = first.split()[2]
@@ -65,12 +75,17 @@ def test_create_list_deliveries_delete_with_the_example_verifier_receiving(serve
         try:
             event = json.loads(lines.get(timeout=30))
         except Empty:
-            raise AssertionError(f"the verifier printed nothing: {process.stderr.read() if process.poll() else ''}") from None
+            raise AssertionError(
+                f"the verifier printed nothing: {process.stderr.read() if process.poll() else ''}"
+            ) from None
         assert event["type"] == "JOB_FINISHED" and event["data"]["kind"] == "INGEST"
         assert event["data"]["status"] == "SUCCEEDED"
 
-        forged = httpx.post(f"http://127.0.0.1:{port}/hook", content=b'{"id":"msg_x"}', headers={
-            "webhook-id": "msg_x", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,AAAA"})
+        forged = httpx.post(
+            f"http://127.0.0.1:{port}/hook",
+            content=b'{"id":"msg_x"}',
+            headers={"webhook-id": "msg_x", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,AAAA"},
+        )
         assert forged.status_code == 400
     finally:
         process.terminate()

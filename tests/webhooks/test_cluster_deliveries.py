@@ -1,6 +1,7 @@
 """Webhooks in a real cluster (2 replicas, 2 Celery workers, Redis, a shared database): each event reaches each
 webhook once, not once per replica or worker; a worker killed mid-delivery lets its lease lapse and the other
 worker delivers it again with the same delivery id."""
+
 from __future__ import annotations
 
 import threading
@@ -30,12 +31,18 @@ def receiver(tmp_path_factory):
 @pytest.fixture(scope="module", params=["postgresql", "sqlite"])
 def cluster(request, tmp_path_factory, receiver):
     directory = tmp_path_factory.mktemp(f"cluster-{request.param}")
-    env = {"ASSAY_JOB_HEARTBEAT_SECONDS": "1", "ASSAY_REQUESTS_PER_MINUTE": "100000",
-           "ASSAY_ALLOWED_SOURCE_HOSTS": "127.0.0.1", "ASSAY_WEBHOOK_CA_FILE": str(receiver.cert),
-           "ASSAY_WEBHOOK_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS), "ASSAY_WEBHOOK_POLL_SECONDS": "0.2",
-           "ASSAY_WEBHOOK_BACKOFF_SECONDS": "0.5"}
-    with Cluster(directory, workers=2, worker_concurrency=1, env=env,
-                 use_postgres=request.param == "postgresql") as running:
+    env = {
+        "ASSAY_JOB_HEARTBEAT_SECONDS": "1",
+        "ASSAY_REQUESTS_PER_MINUTE": "100000",
+        "ASSAY_ALLOWED_SOURCE_HOSTS": "127.0.0.1",
+        "ASSAY_WEBHOOK_CA_FILE": str(receiver.cert),
+        "ASSAY_WEBHOOK_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
+        "ASSAY_WEBHOOK_POLL_SECONDS": "0.2",
+        "ASSAY_WEBHOOK_BACKOFF_SECONDS": "0.5",
+    }
+    with Cluster(
+        directory, workers=2, worker_concurrency=1, env=env, use_postgres=request.param == "postgresql"
+    ) as running:
         running.settings = make_settings(directory, database_url=running.database_url)
         yield running
 
@@ -81,8 +88,11 @@ def test_a_worker_killed_mid_delivery_lets_another_deliver_it_with_the_same_id(c
     try:
         finished_upload(client, token)
         [first] = receiver.wait_for(path, 1)
-        [(sender, attempts)] = run_sql(cluster.settings, "SELECT leased_by, attempts FROM webhook_delivery "
-                                                         "WHERE webhook_id = :id", id=hook_raw_id(hook))
+        [(sender, attempts)] = run_sql(
+            cluster.settings,
+            "SELECT leased_by, attempts FROM webhook_delivery WHERE webhook_id = :id",
+            id=hook_raw_id(hook),
+        )
         assert attempts == 1
         victim = next(member for member in cluster.worker_members if member.name == sender)
         victim.kill()  # SIGKILL while its request hangs: nothing of it records an outcome
@@ -95,14 +105,17 @@ def test_a_worker_killed_mid_delivery_lets_another_deliver_it_with_the_same_id(c
     deadline = time.monotonic() + 30
     while (logged := deliveries(client, token, hook))[0]["status"] == "PENDING" and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert logged == [{"deliveryId": first.headers["webhook-id"], "status": "DELIVERED", "attempts": 2,
-                       "responseCode": 200}]
-    [(resender,)] = run_sql(cluster.settings, "SELECT leased_by FROM webhook_delivery WHERE webhook_id = :id",
-                            id=hook_raw_id(hook))
+    assert logged == [
+        {"deliveryId": first.headers["webhook-id"], "status": "DELIVERED", "attempts": 2, "responseCode": 200}
+    ]
+    [(resender,)] = run_sql(
+        cluster.settings, "SELECT leased_by FROM webhook_delivery WHERE webhook_id = :id", id=hook_raw_id(hook)
+    )
     assert resender != sender
     cluster.add_worker(f"{sender}-again").wait_healthy()  # two workers again for the module's next test
 
 
 def hook_raw_id(global_id: str) -> str:
     from schema.common import raw_id
+
     return raw_id(global_id, "Webhook") or ""

@@ -1,5 +1,6 @@
 """The domains' own events reach webhooks: a pipeline run ending (with its failed checks), an alias moved and deleted.
 Plus the pure pieces: the signature against the Standard Webhooks test vector, ids as the API shows them, backoff."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,7 @@ from tests.pipelines.operations import create as create_pipeline
 from tests.pipelines.operations import run as run_pipeline
 from tests.registry.test_registry import alias, frame, registered, train_all
 from tests.support.graphql import gql, ingest
-from tests.webhooks.test_webhooks import (client, create, receiver, wait_settled,  # noqa: F401 - fixtures, requested by name
-                                          webhook_client)
+from tests.webhooks.test_webhooks import client, create, receiver, wait_settled, webhook_client  # noqa: F401 - fixtures, requested by name
 
 DELETE_ALIAS = """mutation($input: DeleteModelAliasInput!) { deleteModelAlias(input: $input) { errors { code } } }"""
 
@@ -31,8 +31,14 @@ def bodies(found: list[dict]) -> list[dict]:
 def test_a_pipeline_run_finishing_is_delivered_with_its_failed_checks(client, receiver, token):  # noqa: F811 - the imported fixture, requested by name
     hook = create(client, token, url=receiver.url("/runs"), events=["PIPELINE_RUN_FINISHED"])["webhook"]
     dataset = ingest(client, token, b"a,b\n1,x\n2,y\n", "small.csv", expect="SUCCEEDED")
-    made = create_pipeline(client, token, name="copy", source={"dataset": {"datasetId": dataset["id"]}},
-                           sink={"dataset": {"name": "copy"}}, checks=[{"minRows": 10}])
+    made = create_pipeline(
+        client,
+        token,
+        name="copy",
+        source={"dataset": {"datasetId": dataset["id"]}},
+        sink={"dataset": {"name": "copy"}},
+        checks=[{"minRows": 10}],
+    )
     assert made["errors"] == [], made
     result = run_pipeline(client, token, made["pipeline"]["id"])
     assert result["job"]["status"] == "FAILED"
@@ -54,9 +60,16 @@ def test_an_alias_moved_and_deleted_is_delivered(client, receiver, token):  # no
     deleted = gql(client, DELETE_ALIAS, {"input": {"name": "churn", "alias": "champion"}}, token)
     assert deleted["data"]["deleteModelAlias"]["errors"] == []
     moved, removed = bodies(wait_settled(client, token, hook["id"], count=2))
-    assert moved["data"] | {"eventId": None} == {"name": "churn", "alias": "champion", "reference": "churn@champion",
-                                                 "fromVersion": None, "toVersion": 1, "comment": "first",
-                                                 "actorEmail": moved["data"]["actorEmail"], "eventId": None}
+    assert moved["data"] | {"eventId": None} == {
+        "name": "churn",
+        "alias": "champion",
+        "reference": "churn@champion",
+        "fromVersion": None,
+        "toVersion": 1,
+        "comment": "first",
+        "actorEmail": moved["data"]["actorEmail"],
+        "eventId": None,
+    }
     assert removed["data"]["fromVersion"] == 1 and removed["data"]["toVersion"] is None
     # only the subscribed event: the training and ingest jobs that finished meanwhile are not sent here
     assert {r.event["type"] for r in receiver.at("/aliases")} == {"MODEL_ALIAS_MOVED"}
@@ -64,9 +77,15 @@ def test_an_alias_moved_and_deleted_is_delivered(client, receiver, token):  # no
 
 def test_the_signature_matches_the_standard_webhooks_test_vector():
     # from the Standard Webhooks specification's reference libraries
-    assert signature("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", message_id="msg_p5jXN8AQM9LWM0D4loKWxJek",
-                     timestamp=1614265330, body=b'{"test": 2432232314}') == \
-        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert (
+        signature(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            message_id="msg_p5jXN8AQM9LWM0D4loKWxJek",
+            timestamp=1614265330,
+            body=b'{"test": 2432232314}',
+        )
+        == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    )
 
 
 def test_event_ids_are_the_ids_the_api_shows():

@@ -1,13 +1,14 @@
 """Webhooks as a user sets them up through /graphql, with a real HTTPS receiver: jobs ending are delivered signed,
 failed deliveries are retried with the same delivery id, a hanging endpoint delays nothing else, bad input stores
 nothing, and nobody sees another user's webhooks."""
+
 from __future__ import annotations
 
 import itertools
 import threading
-from datetime import datetime, timedelta, timezone
 import time
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.testclient import TestClient
@@ -38,8 +39,14 @@ def receiver(tmp_path_factory) -> Iterator[Receiver]:
 
 
 def webhook_client(tmp_path, receiver: Receiver, **overrides) -> TestClient:
-    values = {"allowed_source_hosts": "127.0.0.1", "webhook_ca_file": str(receiver.cert), "webhook_backoff_seconds": 0.3,
-              "webhook_poll_seconds": 0.1, "webhook_timeout_seconds": 2, **overrides}
+    values = {
+        "allowed_source_hosts": "127.0.0.1",
+        "webhook_ca_file": str(receiver.cert),
+        "webhook_backoff_seconds": 0.3,
+        "webhook_poll_seconds": 0.1,
+        "webhook_timeout_seconds": 2,
+        **overrides,
+    }
     settings = make_settings(tmp_path, **values)
     client = TestClient(create_app(settings))
     client.settings = settings
@@ -147,10 +154,12 @@ def test_a_hanging_endpoint_delays_neither_jobs_nor_other_webhooks(client, recei
 
 
 def test_job_finished_is_narrowed_by_kind_and_status(client, receiver, token):
-    failed_only = create(client, token, url=receiver.url("/failed-only"), events=["JOB_FINISHED"],
-                         jobStatuses=["FAILED"])["webhook"]
-    profiles = create(client, token, url=receiver.url("/profiles"), events=["JOB_FINISHED"],
-                      jobKinds=["PROFILE"])["webhook"]
+    failed_only = create(
+        client, token, url=receiver.url("/failed-only"), events=["JOB_FINISHED"], jobStatuses=["FAILED"]
+    )["webhook"]
+    profiles = create(client, token, url=receiver.url("/profiles"), events=["JOB_FINISHED"], jobKinds=["PROFILE"])[
+        "webhook"
+    ]
     everything = create(client, token, url=receiver.url("/all"), events=["JOB_FINISHED"])["webhook"]
     ingest(client, token, CSV, expect="SUCCEEDED")
     ingest(client, token, b"a,b,c\n1,2,3\n4,5,6,7\n", "ragged.csv", csv={"onBadLines": "FAIL"}, expect="FAILED")
@@ -163,20 +172,26 @@ def test_job_finished_is_narrowed_by_kind_and_status(client, receiver, token):
 
 def json_of(delivery: dict) -> dict:
     import json
+
     return json.loads(delivery["body"])
 
 
-@pytest.mark.parametrize(("values", "field", "message"), [
-    ({"url": "http://127.0.0.1:9/x"}, ["url"], "must be https://"),
-    ({"url": "https://10.255.255.1/x"}, ["url"], "a non-public address; webhooks may not reach it"),
-    ({"url": "https://nowhere.invalid/x"}, ["url"], "Cannot resolve nowhere.invalid"),
-    ({"url": "ftp://example.com/x"}, ["url"], "must be http:// or https://"),
-    ({"events": []}, ["events"], "at least one event"),
-    ({"secret": "hunter2"}, ["secret"], "whsec_"),
-    ({"jobStatuses": ["RUNNING"]}, ["jobStatuses"], "a job finishes SUCCEEDED, FAILED or CANCELLED"),
-    ({"events": ["MODEL_ALIAS_MOVED"], "jobKinds": ["INGEST"]}, ["jobKinds"], "narrow JOB_FINISHED"),
-])
-def test_bad_input_is_a_typed_error_naming_the_field_and_stores_nothing(client, receiver, token, values, field, message):
+@pytest.mark.parametrize(
+    ("values", "field", "message"),
+    [
+        ({"url": "http://127.0.0.1:9/x"}, ["url"], "must be https://"),
+        ({"url": "https://10.255.255.1/x"}, ["url"], "a non-public address; webhooks may not reach it"),
+        ({"url": "https://nowhere.invalid/x"}, ["url"], "Cannot resolve nowhere.invalid"),
+        ({"url": "ftp://example.com/x"}, ["url"], "must be http:// or https://"),
+        ({"events": []}, ["events"], "at least one event"),
+        ({"secret": "hunter2"}, ["secret"], "whsec_"),
+        ({"jobStatuses": ["RUNNING"]}, ["jobStatuses"], "a job finishes SUCCEEDED, FAILED or CANCELLED"),
+        ({"events": ["MODEL_ALIAS_MOVED"], "jobKinds": ["INGEST"]}, ["jobKinds"], "narrow JOB_FINISHED"),
+    ],
+)
+def test_bad_input_is_a_typed_error_naming_the_field_and_stores_nothing(
+    client, receiver, token, values, field, message
+):
     made = create(client, token, **{"url": receiver.url("/bad"), "events": ["JOB_FINISHED"], **values})
     assert made["webhook"] is None and made["secret"] is None
     [error] = made["errors"]
@@ -194,11 +209,24 @@ def test_an_unknown_event_is_refused_by_the_schema(client, receiver, token):
 def test_update_rotate_pause_and_delete(client, receiver, token):
     made = create(client, token, url=receiver.url("/v1"), events=["JOB_FINISHED"])
     hook_id = made["webhook"]["id"]
-    moved = gql(client, UPDATE, {"input": {"id": hook_id, "url": receiver.url("/v2"), "rotateSecret": True,
-                                           "events": ["JOB_FINISHED", "MODEL_ALIAS_MOVED"]}}, token)["data"]["updateWebhook"]
+    moved = gql(
+        client,
+        UPDATE,
+        {
+            "input": {
+                "id": hook_id,
+                "url": receiver.url("/v2"),
+                "rotateSecret": True,
+                "events": ["JOB_FINISHED", "MODEL_ALIAS_MOVED"],
+            }
+        },
+        token,
+    )["data"]["updateWebhook"]
     assert moved["errors"] == [] and moved["webhook"]["url"].endswith("/v2")
     assert moved["secret"].startswith("whsec_") and moved["secret"] != made["secret"]
-    refused = gql(client, UPDATE, {"input": {"id": hook_id, "url": "https://10.0.0.1/"}}, token)["data"]["updateWebhook"]
+    refused = gql(client, UPDATE, {"input": {"id": hook_id, "url": "https://10.0.0.1/"}}, token)["data"][
+        "updateWebhook"
+    ]
     assert refused["errors"][0]["field"] == ["url"]
     assert gql(client, LIST, token=token)["data"]["webhooks"]["edges"][0]["node"]["url"].endswith("/v2")
 
@@ -219,10 +247,13 @@ def test_another_users_webhooks_and_deliveries_stay_invisible(client, receiver, 
     stranger = register(client)["accessToken"]
     assert gql(client, LIST, token=stranger)["data"]["webhooks"]["totalCount"] == 0
     assert gql(client, DELIVERIES, {"id": hook["id"]}, stranger)["data"]["webhook"] is None
-    for answer in (gql(client, UPDATE, {"input": {"id": hook["id"], "enabled": False}}, stranger)["data"]["updateWebhook"],
-                   gql(client, DELETE, {"id": hook["id"]}, stranger)["data"]["deleteWebhook"]):
+    for answer in (
+        gql(client, UPDATE, {"input": {"id": hook["id"], "enabled": False}}, stranger)["data"]["updateWebhook"],
+        gql(client, DELETE, {"id": hook["id"]}, stranger)["data"]["deleteWebhook"],
+    ):
         assert answer["webhook"] is None and answer["errors"] == [
-            {"code": "NOT_FOUND", "message": "Webhook not found", "field": ["id"]}]
+            {"code": "NOT_FOUND", "message": "Webhook not found", "field": ["id"]}
+        ]
     # the stranger's own job is never delivered to the owner's webhook
     ingest(client, stranger, CSV, expect="SUCCEEDED")
     time.sleep(0.5)
@@ -237,7 +268,9 @@ def test_the_address_rules_are_checked_again_at_each_delivery(tmp_path, receiver
         token = register(client, email="ops@example.com")["accessToken"]
         hook = create(client, token, url=receiver.url("/revoked"), events=["JOB_FINISHED"])["webhook"]
     with webhook_client(tmp_path, receiver, allowed_source_hosts="", webhook_retry_seconds=1) as client:
-        token = gql(client, LOGIN, {"e": "ops@example.com", "p": "correct horse battery"})["data"]["login"]["accessToken"]
+        token = gql(client, LOGIN, {"e": "ops@example.com", "p": "correct horse battery"})["data"]["login"][
+            "accessToken"
+        ]
         ingest(client, token, CSV, expect="SUCCEEDED")
         [logged] = wait_settled(client, token, hook["id"])
     assert logged["status"] == "FAILED" and logged["responseCode"] is None
@@ -257,10 +290,15 @@ def test_settled_deliveries_older_than_the_log_retention_are_deleted(tmp_path, r
         assert len(wait_settled(client, token, hook["id"], count=2)) == 2
         settings = client.settings
     # one of them happened 31 days ago (the retention is 30)
-    run_sql(settings, "UPDATE webhook_delivery SET created_at = :then WHERE id = "
-                      "(SELECT min(id) FROM webhook_delivery)", then=datetime.now(timezone.utc) - timedelta(days=31))
+    run_sql(
+        settings,
+        "UPDATE webhook_delivery SET created_at = :then WHERE id = (SELECT min(id) FROM webhook_delivery)",
+        then=datetime.now(UTC) - timedelta(days=31),
+    )
     with webhook_client(tmp_path, receiver) as client:  # a worker prunes when it starts, then hourly
-        token = gql(client, LOGIN, {"e": "old@example.com", "p": "correct horse battery"})["data"]["login"]["accessToken"]
+        token = gql(client, LOGIN, {"e": "old@example.com", "p": "correct horse battery"})["data"]["login"][
+            "accessToken"
+        ]
         deadline = time.monotonic() + 10
         while len(deliveries(client, token, hook["id"])) != 1 and time.monotonic() < deadline:
             time.sleep(0.1)

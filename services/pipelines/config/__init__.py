@@ -4,6 +4,7 @@ names the input field at fault; the stored form uses the Python names.
 
 Header values are secrets: they are kept out of the stored config (`stored_config`) and beside it
 (`secrets_of`), put back only to run (`from_stored`), and shown masked (`masked_headers`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ MASK = "•" * 8
 def _tagged(part: Any) -> Any:
     """A @oneOf part as the client sends it ({"http": {...}}) as a tagged one ({"kind": "http", ...})."""
     if isinstance(part, dict) and "kind" not in part and len(part) == 1:
-        (kind, spec), = part.items()
+        ((kind, spec),) = part.items()
         if isinstance(spec, dict):
             return {**spec, "kind": kind}
     return part
@@ -43,9 +44,12 @@ class PipelineConfig(Config):
     def _drift_needs_a_suite(cls, checks: list[PipelineCheck] | None) -> list[PipelineCheck] | None:
         for index, check in enumerate(checks or []):
             if check.drift is not None:
-                raise PydanticCustomError("refused", "A drift check needs a reference: save it in a check suite "
-                                          "(whose dataset is the reference) and name the suite by `suiteId`",
-                                          {"field": [str(index), "drift"]})
+                raise PydanticCustomError(
+                    "refused",
+                    "A drift check needs a reference: save it in a check suite "
+                    "(whose dataset is the reference) and name the suite by `suiteId`",
+                    {"field": [str(index), "drift"]},
+                )
         return checks
 
     @model_validator(mode="before")
@@ -139,8 +143,13 @@ def masked_headers(config: PipelineConfig) -> PipelineConfig:
     headers = getattr(config.source, "headers", None)
     if not headers:
         return config
-    return config.model_copy(update={"source": config.source.model_copy(
-        update={"headers": {name: masked(value) for name, value in headers.items()}})})
+    return config.model_copy(
+        update={
+            "source": config.source.model_copy(
+                update={"headers": {name: masked(value) for name, value in headers.items()}}
+            )
+        }
+    )
 
 
 def keep_masked_secrets(given: dict[str, Any], stored: PipelineConfig) -> dict[str, Any]:
@@ -151,8 +160,10 @@ def keep_masked_secrets(given: dict[str, Any], stored: PipelineConfig) -> dict[s
     kind, spec = next(iter(given.items())) if len(given) == 1 else (None, None)
     if kind != stored.source.kind or not isinstance(spec, dict) or not isinstance(spec.get("headers"), dict):
         return given
-    headers = {name: old[name] if name in old and value == masked(old[name]) else value
-               for name, value in spec["headers"].items()}
+    headers = {
+        name: old[name] if name in old and value == masked(old[name]) else value
+        for name, value in spec["headers"].items()
+    }
     return {kind: {**spec, "headers": headers}}
 
 
@@ -168,13 +179,20 @@ class PipelineLimits:
     import_dirs: str = ""  # where file sources may read (ASSAY_IMPORT_DIRS)
 
     def as_params(self) -> dict[str, Any]:
-        return {"allowed_hosts": self.allowed_hosts, "max_source_bytes": self.max_source_bytes,
-                "max_records": self.max_records, "max_decompressed_bytes": self.max_decompressed_bytes,
-                "import_dirs": self.import_dirs}
+        return {
+            "allowed_hosts": self.allowed_hosts,
+            "max_source_bytes": self.max_source_bytes,
+            "max_records": self.max_records,
+            "max_decompressed_bytes": self.max_decompressed_bytes,
+            "import_dirs": self.import_dirs,
+        }
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "PipelineLimits":
-        return cls(allowed_hosts=params["allowed_hosts"], max_source_bytes=int(params["max_source_bytes"]),
-                   max_records=int(params["max_records"]),
-                   max_decompressed_bytes=int(params.get("max_decompressed_bytes") or 2**32),
-                   import_dirs=params.get("import_dirs") or "")
+    def from_params(cls, params: dict[str, Any]) -> PipelineLimits:
+        return cls(
+            allowed_hosts=params["allowed_hosts"],
+            max_source_bytes=int(params["max_source_bytes"]),
+            max_records=int(params["max_records"]),
+            max_decompressed_bytes=int(params.get("max_decompressed_bytes") or 2**32),
+            import_dirs=params.get("import_dirs") or "",
+        )

@@ -1,5 +1,6 @@
 """What every part of a pipeline's config is built on: frozen models whose aliases are the clients'
 (GraphQL) names, and refusals raised inside validators that name the input field at fault."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,7 +24,9 @@ def refused(message: str, *field: str) -> PydanticCustomError:
 def names_to_values(cls: type, value: Any, info: ValidationInfo) -> Any:
     """A validator of both web sources: headers and query parameters are objects of names to text or
     numbers (they go on the wire as text)."""
-    if value is not None and not (isinstance(value, dict) and all(isinstance(v, (str, int, float)) for v in value.values())):
+    if value is not None and not (
+        isinstance(value, dict) and all(isinstance(v, (str, int, float)) for v in value.values())
+    ):
         raise refused(f"`{to_camel(info.field_name or '')}` must be an object of names to values")
     return value
 

@@ -1,5 +1,6 @@
 """A data check: rules on a column or the table (or a saved suite by id), and what a failure does.
 Shared by pipelines and check suites (services.checks)."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -23,14 +24,19 @@ class DriftRule(Config):
     threshold: float | None = None
 
     @model_validator(mode="after")
-    def _threshold_fits_method(self) -> "DriftRule":
+    def _threshold_fits_method(self) -> DriftRule:
         from services.drift import DriftMethod, valid_threshold
+
         if self.threshold is not None:
             methods = [DriftMethod(self.method)] if self.method else list(DriftMethod)
             if not any(valid_threshold(m, self.threshold) for m in methods) or (
-                    self.method is None and not 0 < self.threshold <= 1):
-                raise refused("`threshold` must be above 0 and at most 1 (a p-value or a bounded distance); "
-                              "PSI and WASSERSTEIN also take larger distances", "threshold")
+                self.method is None and not 0 < self.threshold <= 1
+            ):
+                raise refused(
+                    "`threshold` must be above 0 and at most 1 (a p-value or a bounded distance); "
+                    "PSI and WASSERSTEIN also take larger distances",
+                    "threshold",
+                )
         return self
 
 
@@ -45,8 +51,9 @@ class PipelineCheck(Config):
     min: float | None = None
     max: float | None = None
     pattern: str | None = None
-    allowed_values: list[str] | None = Field(default=None, min_length=1,
-                                             json_schema_extra={"refusal": "`allowedValues` cannot be empty"})
+    allowed_values: list[str] | None = Field(
+        default=None, min_length=1, json_schema_extra={"refusal": "`allowedValues` cannot be empty"}
+    )
     semantic_type: Literal["NUMERIC", "CATEGORICAL", "BOOLEAN", "DATETIME", "TEXT", "IDENTIFIER", "EMPTY"] | None = None
     min_rows: int | None = Field(default=None, ge=0)
     max_rows: int | None = Field(default=None, ge=0)
@@ -60,6 +67,7 @@ class PipelineCheck(Config):
         if pattern is not None:
             import pyarrow as pa
             import pyarrow.compute as pc
+
             try:
                 pc.match_substring_regex(pa.array([""]), pattern=pattern)
             except pa.ArrowInvalid as exc:
@@ -69,28 +77,37 @@ class PipelineCheck(Config):
     @property
     def rules(self) -> list[str]:
         """The rules this check sets, in a fixed order (a `False` flag sets nothing)."""
-        return [rule for rule in (*COLUMN_RULES, *TABLE_RULES) if getattr(self, rule) is not None
-                and getattr(self, rule) is not False]
+        return [
+            rule
+            for rule in (*COLUMN_RULES, *TABLE_RULES)
+            if getattr(self, rule) is not None and getattr(self, rule) is not False
+        ]
 
     @model_validator(mode="after")
-    def _can_be_evaluated(self) -> "PipelineCheck":
+    def _can_be_evaluated(self) -> PipelineCheck:
         rules = self.rules
         if self.suite_id is not None:
             if rules or self.column is not None:
                 raise refused("A check naming a `suiteId` takes no column or rules of its own", "suiteId")
             if self.on_fail == "DROP_ROWS":
-                raise refused("A suite fails the run or warns (FAIL_RUN or WARN): its table-wide checks single out "
-                              "no rows", "onFail")
+                raise refused(
+                    "A suite fails the run or warns (FAIL_RUN or WARN): its table-wide checks single out no rows",
+                    "onFail",
+                )
             return self
         if not rules:
-            raise refused("Give the check at least one rule (notNull, unique, min, max, pattern, allowedValues, "
-                          "semanticType, minRows, maxRows, maxNullRatio, drift) or a `suiteId`")
+            raise refused(
+                "Give the check at least one rule (notNull, unique, min, max, pattern, allowedValues, "
+                "semanticType, minRows, maxRows, maxNullRatio, drift) or a `suiteId`"
+            )
         if any(rule in COLUMN_RULES for rule in rules) and not (self.column or "").strip():
             raise refused("Name the `column` the check is about", "column")
         if self.on_fail == "DROP_ROWS" and not set(rules) <= set(ROW_RULES):
-            raise refused("DROP_ROWS needs rules that single out rows; semanticType, minRows, maxRows, maxNullRatio "
-                          "and drift cannot",
-                          "onFail")
+            raise refused(
+                "DROP_ROWS needs rules that single out rows; semanticType, minRows, maxRows, maxNullRatio "
+                "and drift cannot",
+                "onFail",
+            )
         if self.min is not None and self.max is not None and self.min > self.max:
             raise refused("`min` is above `max`", "min")
         return self

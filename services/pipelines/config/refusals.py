@@ -1,5 +1,6 @@
 """A validation error turned into an INVALID_INPUT that names the input field at fault and says its
 bounds in words ("must be between 1 and 10,000")."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -32,8 +33,11 @@ def _refusal(model: type[BaseModel], error: ErrorDetails) -> ServiceError:
         return invalid(error["msg"], [*path, *context.get("field", [])])
     info = _field_at(model, error["loc"])
     name = f"`{path[-1]}`" if path else "The config"
-    refusal = (info.json_schema_extra or {}).get("refusal") if info is not None and isinstance(
-        info.json_schema_extra, dict) else None
+    refusal = (
+        (info.json_schema_extra or {}).get("refusal")
+        if info is not None and isinstance(info.json_schema_extra, dict)
+        else None
+    )
     if refusal:
         return invalid(str(refusal), path)
     bounds = _bounds(info) if info is not None else {}
@@ -76,8 +80,14 @@ def _field_at(model: type[BaseModel], loc: tuple[Any, ...]) -> FieldInfo | None:
                 current = get_args(current)[0]
             continue
         if get_origin(current) is Union:
-            members = [m for m in get_args(current) if isinstance(m, type) and issubclass(m, BaseModel)
-                       and m.model_fields.get("kind") is not None and m.model_fields["kind"].default == part]
+            members = [
+                m
+                for m in get_args(current)
+                if isinstance(m, type)
+                and issubclass(m, BaseModel)
+                and m.model_fields.get("kind") is not None
+                and m.model_fields["kind"].default == part
+            ]
             if members:
                 current = members[0]
                 continue
@@ -102,5 +112,5 @@ def _unwrapped(annotation: Any) -> Any:
             if len(members) == 1:
                 annotation = members[0]
                 continue
-            return Union[tuple(members)]
+            return Union[tuple(members)]  # noqa: UP007 - a union built at run time from the members found
         return annotation

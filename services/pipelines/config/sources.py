@@ -1,7 +1,8 @@
 """Where a pipeline reads from: an HTTP API (paged), a scraped web page, a dataset, or a server file."""
+
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -48,17 +49,25 @@ class HttpSource(Config):
         return method  # as given: shown back as the client wrote it
 
     @model_validator(mode="after")
-    def _one_paging_style(self) -> "HttpSource":
+    def _one_paging_style(self) -> HttpSource:
         """One paging style at a time, with what it needs; JSON-only settings refused for CSV."""
-        styles = [name for name, used in (("nextPagePath", self.next_page_path),
-                                          ("cursorPath/cursorParam", self.cursor_path or self.cursor_param),
-                                          ("pageParam", self.page_param), ("offsetParam", self.offset_param)) if used]
+        styles = [
+            name
+            for name, used in (
+                ("nextPagePath", self.next_page_path),
+                ("cursorPath/cursorParam", self.cursor_path or self.cursor_param),
+                ("pageParam", self.page_param),
+                ("offsetParam", self.offset_param),
+            )
+            if used
+        ]
         if len(styles) > 1:
             raise refused(f"Page one way: {' and '.join(styles)} cannot be used together")
         if bool(self.cursor_path) != bool(self.cursor_param):
             missing = "cursorParam" if self.cursor_path else "cursorPath"
-            raise refused("A cursor needs both `cursorPath` (where each reply has it) and `cursorParam` (where it goes)",
-                          missing)
+            raise refused(
+                "A cursor needs both `cursorPath` (where each reply has it) and `cursorParam` (where it goes)", missing
+            )
         if self.first_page is not None and not self.page_param:
             raise refused("`firstPage` goes with `pageParam`", "firstPage")
         if self.format == "CSV":
@@ -93,6 +102,7 @@ class ScrapeField(Config):
 
 def _check_selector(selector: str) -> None:
     from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
     try:
         LexborHTMLParser("<p></p>").css(selector)
     except SelectolaxError as exc:
@@ -133,8 +143,9 @@ class DatasetSource(Config):
 
 class FileSource(Config):
     """A CSV file under one of the server's import directories (administrators only)."""
+
     kind: Literal["file"] = "file"
     path: str = Field(min_length=1, max_length=4096, json_schema_extra={"refusal": "`path` names a file"})
 
 
-Source = Annotated[Union[HttpSource, ScrapeSource, DatasetSource, FileSource], Field(discriminator="kind")]
+Source = Annotated[HttpSource | ScrapeSource | DatasetSource | FileSource, Field(discriminator="kind")]

@@ -1,4 +1,5 @@
 """A pipeline's preprocessing steps, as the config names them."""
+
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -7,8 +8,18 @@ from pydantic import Field
 
 from services.pipelines.config.base import Config
 
-StepKind = Literal["impute", "encode", "scale", "dropColumns", "renameColumns", "cast", "datetimeFeatures",
-                   "dropDuplicates", "clipOutliers", "derive"]
+StepKind = Literal[
+    "impute",
+    "encode",
+    "scale",
+    "dropColumns",
+    "renameColumns",
+    "cast",
+    "datetimeFeatures",
+    "dropDuplicates",
+    "clipOutliers",
+    "derive",
+]
 
 
 class PipelineStep(Config):

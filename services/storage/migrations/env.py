@@ -2,6 +2,7 @@
 
 On PostgreSQL the whole upgrade holds a transaction-scoped advisory lock, so replicas that start together
 against an empty database migrate once: the first one migrates, the others wait, then find it at head."""
+
 import asyncio
 import importlib
 import logging.config
@@ -36,8 +37,9 @@ configure_from_settings()
 
 
 def run_migrations(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(
+        connection=connection, target_metadata=target_metadata, render_as_batch=connection.dialect.name == "sqlite"
+    )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
@@ -45,8 +47,9 @@ def run_migrations(connection: Connection) -> None:
 
 
 async def run_async_migrations() -> None:
-    engine = async_engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.",
-                                      poolclass=pool.NullPool)
+    engine = async_engine_from_config(
+        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+    )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_migrations)

@@ -3,6 +3,7 @@
 Owed for any input, however malformed: no 5xx, no `INTERNAL` code or masked "Internal server
 error", an answer within 10 s, and no job that ends with "Internal error".
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,14 @@ from tests.support.live_server import LiveServer
 
 ANSWER_SECONDS = 10.0
 MASKED = "Internal server error"
-TABLE = ("row_id,when,city,temp,sold,label\n" + "".join(
-    f"{i},2024-01-{i % 28 + 1:02d}T0{i % 10}:00:00+01:00,{['Oslo', 'Rome', 'Lima'][i % 3]},{i * 0.7 - 5:.1f},"
-    f"{'true' if i % 2 else 'false'},{'yes' if i % 3 else 'no'}\n" for i in range(40))).encode()
+TABLE = (
+    "row_id,when,city,temp,sold,label\n"
+    + "".join(
+        f"{i},2024-01-{i % 28 + 1:02d}T0{i % 10}:00:00+01:00,{['Oslo', 'Rome', 'Lima'][i % 3]},{i * 0.7 - 5:.1f},"
+        f"{'true' if i % 2 else 'false'},{'yes' if i % 3 else 'no'}\n"
+        for i in range(40)
+    )
+).encode()
 
 
 @dataclass
@@ -67,14 +73,19 @@ class FuzzServer:
     """The live server, a fuzzing user with real objects, and another user whose ids are foreign."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.live = LiveServer(data_dir, ASSAY_REQUESTS_PER_MINUTE="1000000", ASSAY_ANALYSIS_MODEL_BUDGET_SECONDS="2",
-                               ASSAY_NEEDS_INPUT_TIMEOUT_SECONDS="5", ASSAY_LOGIN_FAILURES_PER_ADDRESS="1000000")
+        self.live = LiveServer(
+            data_dir,
+            ASSAY_REQUESTS_PER_MINUTE="1000000",
+            ASSAY_ANALYSIS_MODEL_BUDGET_SECONDS="2",
+            ASSAY_NEEDS_INPUT_TIMEOUT_SECONDS="5",
+            ASSAY_LOGIN_FAILURES_PER_ADDRESS="1000000",
+        )
         self.http = httpx.Client(base_url=self.live.base, timeout=ANSWER_SECONDS + 5)
         self.token = ""
         self.real_ids: list[str] = []
         self.foreign_ids: list[str] = []
 
-    def start(self) -> "FuzzServer":
+    def start(self) -> FuzzServer:
         try:
             self.live.start()
         except RuntimeError:  # a loaded CI machine can take longer than LiveServer's 30 s to import and migrate
@@ -99,8 +110,10 @@ class FuzzServer:
         self.live.terminate()
 
     def _register(self, email: str) -> str:
-        answer = self.live.gql('mutation($e: String!) { register(input: {email: $e, password: "fuzzing password"}) '
-                               '{ accessToken } }', {"e": email})
+        answer = self.live.gql(
+            'mutation($e: String!) { register(input: {email: $e, password: "fuzzing password"}) { accessToken } }',
+            {"e": email},
+        )
         return answer["data"]["register"]["accessToken"]
 
     def _objects(self, token: str, *, with_model: bool) -> list[str]:
@@ -108,27 +121,47 @@ class FuzzServer:
         self.live.wait_for(token, uploaded["job"]["id"], ("SUCCEEDED",))
         dataset = uploaded["dataset"]["id"]
         ids = [dataset, uploaded["job"]["id"]]
-        pipeline = self.live.gql('mutation($d: ID!) { createPipeline(input: {name: "p", source: {dataset: {datasetId: $d}}, '
-                                 'sink: {dataset: {name: "copy"}}}) { pipeline { id } } }', {"d": dataset}, token)
+        pipeline = self.live.gql(
+            'mutation($d: ID!) { createPipeline(input: {name: "p", source: {dataset: {datasetId: $d}}, '
+            'sink: {dataset: {name: "copy"}}}) { pipeline { id } } }',
+            {"d": dataset},
+            token,
+        )
         ids.append(pipeline["data"]["createPipeline"]["pipeline"]["id"])
         if with_model:
-            trained = self.live.gql('mutation($d: ID!) { trainModel(input: {datasetId: $d, target: "label", '
-                                    'algorithms: [LOGISTIC_REGRESSION]}) { model { id } job { id } } }', {"d": dataset}, token)
+            trained = self.live.gql(
+                'mutation($d: ID!) { trainModel(input: {datasetId: $d, target: "label", '
+                "algorithms: [LOGISTIC_REGRESSION]}) { model { id } job { id } } }",
+                {"d": dataset},
+                token,
+            )
             self.live.wait_for(token, trained["data"]["trainModel"]["job"]["id"], ("SUCCEEDED",), timeout=120)
             ids += [trained["data"]["trainModel"]["model"]["id"], trained["data"]["trainModel"]["job"]["id"]]
-            report = self.live.gql('mutation($d: ID!) { generateReport(input: {datasetId: $d}) { report { id } job { id } } }',
-                                   {"d": dataset}, token)
+            report = self.live.gql(
+                "mutation($d: ID!) { generateReport(input: {datasetId: $d}) { report { id } job { id } } }",
+                {"d": dataset},
+                token,
+            )
             ids += [report["data"]["generateReport"]["report"]["id"], report["data"]["generateReport"]["job"]["id"]]
         return ids
 
-    def post(self, *, json_body: Any = None, content: bytes | None = None, headers: dict | None = None,
-             files: Any = None, data: Any = None, token: bool = True) -> tuple[int, float, bytes]:
+    def post(
+        self,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: dict | None = None,
+        files: Any = None,
+        data: Any = None,
+        token: bool = True,
+    ) -> tuple[int, float, bytes]:
         all_headers = {"authorization": f"Bearer {self.token}"} if token else {}
         all_headers.update(headers or {})
         began = time.monotonic()
         try:
-            response = self.http.post("/graphql", json=json_body, content=content, headers=all_headers, files=files,
-                                      data=data)
+            response = self.http.post(
+                "/graphql", json=json_body, content=content, headers=all_headers, files=files, data=data
+            )
         except httpx.TimeoutException:
             return 599, time.monotonic() - began, b"timed out"
         return response.status_code, time.monotonic() - began, response.content
@@ -153,13 +186,16 @@ class FuzzServer:
                 break
             time.sleep(0.5)
         for job in waiting:  # a queue left by the fuzzing is cancelled, not waited out
-            self.live.gql('mutation($id: ID!) { cancelJob(input: {id: $id}) { errors { code } } }', {"id": job["id"]},
-                          self.token)
+            self.live.gql(
+                "mutation($id: ID!) { cancelJob(input: {id: $id}) { errors { code } } }", {"id": job["id"]}, self.token
+            )
         return [f"{j['kind']} {j['id']}: {j['error']}" for j in jobs if (j["error"] or "").startswith("Internal error")]
 
     def _all_jobs(self, pages: int = 20) -> list[dict]:
-        query = ('query($a: String) { jobs(first: 100, after: $a) { pageInfo { hasNextPage endCursor } '
-                 'edges { node { id kind status error } } } }')
+        query = (
+            "query($a: String) { jobs(first: 100, after: $a) { pageInfo { hasNextPage endCursor } "
+            "edges { node { id kind status error } } } }"
+        )
         jobs, after = [], None
         for _ in range(pages):
             page = self.live.gql(query, {"a": after}, self.token)["data"]["jobs"]

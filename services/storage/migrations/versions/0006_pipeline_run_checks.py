@@ -4,21 +4,21 @@ Revision ID: 6a1f0c2d9e47
 Revises: cacd4e689dc9
 Create Date: 2026-11-30 03:30:00
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '6a1f0c2d9e47'
-down_revision = 'cacd4e689dc9'
+revision = "6a1f0c2d9e47"
+down_revision = "cacd4e689dc9"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('pipeline_run', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('checks', sa.JSON(), nullable=False, server_default='[]'))
+    with op.batch_alter_table("pipeline_run", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("checks", sa.JSON(), nullable=False, server_default="[]"))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('pipeline_run', schema=None) as batch_op:
-        batch_op.drop_column('checks')
+    with op.batch_alter_table("pipeline_run", schema=None) as batch_op:
+        batch_op.drop_column("checks")

@@ -15,14 +15,14 @@ Revision ID: 8d4c2a7e1f35
 Revises: 7b2e41f0a9c3
 Create Date: 2026-12-02 06:00:00
 """
+
 from typing import Any
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '8d4c2a7e1f35'
-down_revision = '7b2e41f0a9c3'
+revision = "8d4c2a7e1f35"
+down_revision = "7b2e41f0a9c3"
 branch_labels = None
 depends_on = None
 
@@ -39,7 +39,7 @@ def _tagged(part: dict[str, Any]) -> dict[str, Any]:
     """{"http": {...}} -> {"kind": "http", ...}, unset (None) fields left out, as the typed dump leaves them."""
     if "kind" in part or len(part) != 1:
         return part  # already the new shape
-    (kind, spec), = part.items()
+    ((kind, spec),) = part.items()
     spec = {key: value for key, value in (spec or {}).items() if value is not None}
     if kind == "sqlite" and not spec.get("mode"):
         spec.pop("mode", None)  # "" ran as replace: now the default says so
@@ -53,7 +53,11 @@ def _new_config(old: dict[str, Any]) -> dict[str, Any]:
     the stored form did not (the schema rebuilt it for rows without one)."""
     if not old or "source" not in old:
         return old
-    new = {"source": _tagged(dict(old["source"])), "steps": list(old.get("steps") or []), "sink": _tagged(dict(old["sink"]))}
+    new = {
+        "source": _tagged(dict(old["source"])),
+        "steps": list(old.get("steps") or []),
+        "sink": _tagged(dict(old["sink"])),
+    }
     if old.get("checks") is not None:
         new["checks"] = [{key: value for key, value in check.items() if value is not None} for check in old["checks"]]
     return new
@@ -93,33 +97,45 @@ job = sa.table("job", sa.column("id", sa.String), sa.column("kind", sa.String), 
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('pipeline', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('secrets', sa.JSON(), nullable=False, server_default='{}'))
+    with op.batch_alter_table("pipeline", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("secrets", sa.JSON(), nullable=False, server_default="{}"))
     connection = op.get_bind()
     for row_id, config in connection.execute(sa.select(pipeline.c.id, pipeline.c.config)).all():
         stored, secrets = _split_headers(_new_config(config))
         connection.execute(pipeline.update().where(pipeline.c.id == row_id).values(config=stored, secrets=secrets))
     for row_id, config in connection.execute(sa.select(pipeline_run.c.id, pipeline_run.c.config)).all():
-        connection.execute(pipeline_run.update().where(pipeline_run.c.id == row_id).values(
-            config=_masked_config(_new_config(config))))
+        connection.execute(
+            pipeline_run.update().where(pipeline_run.c.id == row_id).values(config=_masked_config(_new_config(config)))
+        )
     for row_id, params in connection.execute(sa.select(job.c.id, job.c.params).where(job.c.kind == "PIPELINE")).all():
         if isinstance((params or {}).get("config"), dict):
-            connection.execute(job.update().where(job.c.id == row_id).values(
-                params={**params, "config": _new_config(params["config"])}))
+            connection.execute(
+                job.update()
+                .where(job.c.id == row_id)
+                .values(params={**params, "config": _new_config(params["config"])})
+            )
 
 
 def downgrade() -> None:
     """Back to the one-key parts, header values inside again (a run's stay masked: it never kept them)."""
     connection = op.get_bind()
-    for row_id, config, secrets in connection.execute(sa.select(pipeline.c.id, pipeline.c.config, pipeline.c.secrets)).all():
+    for row_id, config, secrets in connection.execute(
+        sa.select(pipeline.c.id, pipeline.c.config, pipeline.c.secrets)
+    ).all():
         kind = (config or {}).get("source", {}).get("kind")
-        connection.execute(pipeline.update().where(pipeline.c.id == row_id).values(
-            config=_old_config(config, (secrets or {}).get(kind))))
+        connection.execute(
+            pipeline.update()
+            .where(pipeline.c.id == row_id)
+            .values(config=_old_config(config, (secrets or {}).get(kind)))
+        )
     for row_id, config in connection.execute(sa.select(pipeline_run.c.id, pipeline_run.c.config)).all():
         connection.execute(pipeline_run.update().where(pipeline_run.c.id == row_id).values(config=_old_config(config)))
     for row_id, params in connection.execute(sa.select(job.c.id, job.c.params).where(job.c.kind == "PIPELINE")).all():
         if isinstance((params or {}).get("config"), dict):
-            connection.execute(job.update().where(job.c.id == row_id).values(
-                params={**params, "config": _old_config(params["config"])}))
-    with op.batch_alter_table('pipeline', schema=None) as batch_op:
-        batch_op.drop_column('secrets')
+            connection.execute(
+                job.update()
+                .where(job.c.id == row_id)
+                .values(params={**params, "config": _old_config(params["config"])})
+            )
+    with op.batch_alter_table("pipeline", schema=None) as batch_op:
+        batch_op.drop_column("secrets")

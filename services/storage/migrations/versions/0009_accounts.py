@@ -9,70 +9,71 @@ Revision ID: 6d8e035bb675
 Revises: 8d4c2a7e1f35
 Create Date: 2026-12-05 18:00:00
 """
-from alembic import op
+
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
-
-revision = '6d8e035bb675'
-down_revision = '8d4c2a7e1f35'
+revision = "6d8e035bb675"
+down_revision = "8d4c2a7e1f35"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('login_event',
-    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('user_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
-    sa.Column('success', sa.Boolean(), nullable=False),
-    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.ForeignKeyConstraint(['user_id'], ['user.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    op.create_table(
+        "login_event",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("user_agent", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
+        sa.Column("success", sa.Boolean(), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table('login_event', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_login_event_created_at'), ['created_at'], unique=False)
-        batch_op.create_index('ix_login_event_user_created', ['user_id', 'created_at'], unique=False)
+    with op.batch_alter_table("login_event", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_login_event_created_at"), ["created_at"], unique=False)
+        batch_op.create_index("ix_login_event_user_created", ["user_id", "created_at"], unique=False)
 
-    op.create_table('login_session',
-    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('user_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
-    sa.Column('revoked_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['user_id'], ['user.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    op.create_table(
+        "login_session",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("user_agent", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
+        sa.Column("revoked_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table('login_session', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_login_session_created_at'), ['created_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_login_session_user_id'), ['user_id'], unique=False)
+    with op.batch_alter_table("login_session", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_login_session_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_login_session_user_id"), ["user_id"], unique=False)
 
-    with op.batch_alter_table('user', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('email_verified_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('last_login_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('disabled_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('session_epoch', sa.Integer(), server_default='0', nullable=False))
-
+    with op.batch_alter_table("user", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("email_verified_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("last_login_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("disabled_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("session_epoch", sa.Integer(), server_default="0", nullable=False))
 
 
 def downgrade() -> None:
     # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+), never a batch copy of `user`: with foreign keys on,
     # dropping the old table in a copy-and-rename would cascade to every row that belongs to a user.
-    for column in ('session_epoch', 'disabled_at', 'last_login_at', 'email_verified_at'):
-        op.drop_column('user', column)
+    for column in ("session_epoch", "disabled_at", "last_login_at", "email_verified_at"):
+        op.drop_column("user", column)
 
-    with op.batch_alter_table('login_session', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_login_session_user_id'))
-        batch_op.drop_index(batch_op.f('ix_login_session_created_at'))
+    with op.batch_alter_table("login_session", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_login_session_user_id"))
+        batch_op.drop_index(batch_op.f("ix_login_session_created_at"))
 
-    op.drop_table('login_session')
-    with op.batch_alter_table('login_event', schema=None) as batch_op:
-        batch_op.drop_index('ix_login_event_user_created')
-        batch_op.drop_index(batch_op.f('ix_login_event_created_at'))
+    op.drop_table("login_session")
+    with op.batch_alter_table("login_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_event_user_created")
+        batch_op.drop_index(batch_op.f("ix_login_event_created_at"))
 
-    op.drop_table('login_event')
+    op.drop_table("login_event")

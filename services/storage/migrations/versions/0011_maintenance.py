@@ -6,24 +6,25 @@ Revision ID: 4b7f2d9c1e60
 Revises: 9e1a3c5b7d20
 Create Date: 2026-12-05 18:30:00
 """
-from alembic import op
+
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
-
-revision = '4b7f2d9c1e60'
-down_revision = '9e1a3c5b7d20'
+revision = "4b7f2d9c1e60"
+down_revision = "9e1a3c5b7d20"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('maintenance_schedule',
-    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('next_run_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('name')
+    op.create_table(
+        "maintenance_schedule",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("next_run_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table('maintenance_schedule')
+    op.drop_table("maintenance_schedule")

@@ -6,45 +6,46 @@ Revision ID: af8eff764dd0
 Revises: c3a428782634
 Create Date: 2026-12-05 20:45:00
 """
-from alembic import op
+
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
+from alembic import op
 
-
-revision = 'af8eff764dd0'
-down_revision = 'c3a428782634'
+revision = "af8eff764dd0"
+down_revision = "c3a428782634"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('comparison',
-    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.Column('owner_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('reference_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('current_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('job_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('drift_share', sa.Float(), nullable=False),
-    sa.Column('dataset_drift', sa.Boolean(), nullable=False),
-    sa.Column('drifted_count', sa.Integer(), nullable=False),
-    sa.Column('tested_count', sa.Integer(), nullable=False),
-    sa.Column('result', sa.JSON(), nullable=False),
-    sa.ForeignKeyConstraint(['current_id'], ['dataset.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['job_id'], ['job.id'], ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['owner_id'], ['user.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['reference_id'], ['dataset.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    op.create_table(
+        "comparison",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("reference_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("current_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("job_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("drift_share", sa.Float(), nullable=False),
+        sa.Column("dataset_drift", sa.Boolean(), nullable=False),
+        sa.Column("drifted_count", sa.Integer(), nullable=False),
+        sa.Column("tested_count", sa.Integer(), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["current_id"], ["dataset.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["job_id"], ["job.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["reference_id"], ["dataset.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table('comparison', schema=None) as batch_op:
-        batch_op.create_index('ix_comparison_owner_created', ['owner_id', 'created_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_comparison_created_at'), ['created_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_comparison_current_id'), ['current_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_comparison_job_id'), ['job_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_comparison_owner_id'), ['owner_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_comparison_reference_id'), ['reference_id'], unique=False)
+    with op.batch_alter_table("comparison", schema=None) as batch_op:
+        batch_op.create_index("ix_comparison_owner_created", ["owner_id", "created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_comparison_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_comparison_current_id"), ["current_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_comparison_job_id"), ["job_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_comparison_owner_id"), ["owner_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_comparison_reference_id"), ["reference_id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_table('comparison')
+    op.drop_table("comparison")
