@@ -39,6 +39,7 @@ def env_example() -> str:
     for group in GROUPS:  # one block per settings group, as in docs/configuration.md
         lines.append(f"\n# --- {group.section} ---\n")
         for name, field in group.model_fields.items():
+            # pydantic types the factory as maybe taking the validated data; none of ours does
             default = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
             lines.append(f"# ASSAY_{name.upper()}={render_value(default)}\n")
     return "".join(lines)

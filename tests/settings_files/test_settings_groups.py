@@ -45,6 +45,7 @@ def test_groups_read_the_same_variables_as_before(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ASSAY_SMTP_HOST", "mail.example.com")
     monkeypatch.setenv("ASSAY_SMTP_PASSWORD", "from-the-environment")
     monkeypatch.setenv("ASSAY_JOB_MEMORY_MB", "512")
+    # pydantic-settings' `_env_file` init argument is not in the generated signature
     alone, whole = MailSettings(_env_file=None), Settings(_env_file=None)  # type: ignore[call-arg]
     assert alone.smtp_host == whole.smtp_host == "mail.example.com" and whole.job_memory_mb == 512
     assert whole.smtp_password is not None and whole.smtp_password.get_secret_value() == "from-the-environment"
