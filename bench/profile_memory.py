@@ -1,0 +1,103 @@
+"""Where a profile's memory goes, query by query: the PROFILE body run in this process on a Parquet copy,
+unique memory (USS) read after every DuckDB query and Python phase, with the peak since the line before.
+
+Usage: .venv/bin/python bench/profile_memory.py BUDGET_MB   (the table: /tmp/mem/data, written by the 20M-row
+probe in bench/RESULTS.md; any dataset dir with a Parquet copy at datasets/d1/ works)
+"""
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, as the other benchmarks do
+import psutil
+
+import services.profiling.profile as prof
+from services import dataplane, files
+from services.ingest.columns import describe_parquet
+from services.jobs.context import JobContext
+
+budget = int(sys.argv[1])
+data_dir = Path("/tmp/mem/data")
+path = files.parquet_path(data_dir, "d1")
+me = psutil.Process()
+state = {"peak": 0}
+stop = False
+
+
+def sample():
+    while not stop:
+        state["peak"] = max(state["peak"], me.memory_full_info().uss)
+        time.sleep(0.03)
+
+
+threading.Thread(target=sample, daemon=True).start()
+began = time.time()
+
+
+def mark(what):
+    u = me.memory_full_info().uss
+    print(f"{time.time() - began:7.1f}s uss {u >> 20:5} MB window-peak {state['peak'] >> 20:5} MB | {what}", flush=True)
+    state["peak"] = u
+
+
+class Conn:
+    def __init__(self, c):
+        self._c = c
+
+    def execute(self, sql, *a, **k):
+        r = self._c.execute(sql, *a, **k)
+        return Res(r, " ".join(str(sql).split())[:150])
+
+    def __getattr__(self, n):
+        return getattr(self._c, n)
+
+
+class Res:
+    def __init__(self, r, sql):
+        self._r, self._sql = r, sql
+
+    def __getattr__(self, n):
+        f = getattr(self._r, n)
+        if (callable(f) and n.startswith("fetch")) or n in ("arrow", "df", "pl"):
+
+            def g(*a, **k):
+                out = f(*a, **k)
+                mark("SQL " + self._sql)
+                return out
+
+            return g
+        return f
+
+
+real_connect = dataplane.connect
+dataplane.connect = lambda **k: Conn(real_connect(**k))
+for name in ["row_order", "_correlation_sample", "profile_large_column", "profile_column"]:
+    fn = getattr(prof, name)
+
+    def wrap(fn=fn, name=name):
+        def w(*a, **k):
+            out = fn(*a, **k)
+            mark(f"PY {name} {a[0] if name == 'profile_column' else ''}")
+            return out
+
+        return w
+
+    setattr(prof, name, wrap())
+scratch = data_dir / "scratch"
+scratch.mkdir(exist_ok=True)
+columns = describe_parquet(path, memory_mb=budget, scratch_dir=scratch)
+from services.profiling.job import run_profile
+
+ctx = JobContext(
+    job_id="mem",
+    params={"dataset_id": "d1", "data_dir": str(data_dir), "columns": columns, "plots": False},
+    send=lambda m: mark(str(m)[:100]),
+    is_cancelled=lambda: False,
+    memory_mb=budget,
+    scratch_dir=scratch,
+)
+mark("start")
+run_profile(ctx)
+stop = True
