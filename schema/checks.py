@@ -249,9 +249,7 @@ class CheckSuite:
                 owner_id=ctx.user_id,
                 dataset_id=None,
                 suite_id=self.row.id,
-                first=20 if first is None else first,
-                after=after,
-                max_first=ctx.settings.max_page_size,
+                **ctx.page(first, after),
             )
         return ValidationConnection.from_page(page, Validation.from_row)
 

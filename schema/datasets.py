@@ -266,10 +266,8 @@ class Dataset(Node):
             page = await model_service.list_models(
                 session,
                 owner_id=context.user_id,
-                first=20 if first is None else first,
-                after=after,
                 dataset_id=self.row.id,
-                max_first=context.settings.max_page_size,
+                **context.page(first, after),
             )
         return ModelConnection.from_page(page, Model.from_row)
 
@@ -280,10 +278,8 @@ class Dataset(Node):
             page = await job_queries.list_jobs(
                 session,
                 owner_id=context.user_id,
-                first=20 if first is None else first,
-                after=after,
                 dataset_id=self.row.id,
-                max_first=context.settings.max_page_size,
+                **context.page(first, after),
             )
         return JobConnection.from_page(page, Job.from_row)
 

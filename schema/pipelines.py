@@ -370,9 +370,7 @@ class Pipeline(Node):
             page = await pipeline_service.list_runs(
                 session,
                 pipeline_id=self.row.id,
-                first=20 if first is None else first,
-                after=after,
-                max_first=info.context.settings.max_page_size,
+                **info.context.page(first, after),
             )
         return PipelineRunConnection.from_page(page, PipelineRun.from_row)
 

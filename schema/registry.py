@@ -158,9 +158,7 @@ class RegisteredModel:
             page = await registry_service.list_versions(
                 session,
                 registered_model_id=self.row.id,
-                first=20 if first is None else first,
-                after=after,
-                max_first=info.context.settings.max_page_size,
+                **info.context.page(first, after),
             )
         aliases = await _alias_names(info, self.row.id)
         return ModelVersionConnection.from_page(
@@ -191,10 +189,8 @@ class RegisteredModel:
             page = await registry_service.list_events(
                 session,
                 registered_model_id=self.row.id,
-                first=20 if first is None else first,
-                after=after,
                 alias=alias,
-                max_first=info.context.settings.max_page_size,
+                **info.context.page(first, after),
             )
         return RegistryEventConnection.from_page(page, lambda e: RegistryEvent.from_row(e, self.name))
 

@@ -116,9 +116,7 @@ class Webhook:
             page = await service.list_deliveries(
                 session,
                 webhook=self.row,
-                first=20 if first is None else first,
-                after=after,
-                max_first=ctx.settings.max_page_size,
+                **ctx.page(first, after),
                 status=status.value if status else None,
                 event=event.value if event else None,
             )
