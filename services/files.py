@@ -22,6 +22,8 @@ SAFE_PLOT_NAME = re.compile(r"^[a-z_]+(_\d+)?\.png$")  # the only names the plot
 
 # The data dir's folders of each kind of object, one entry per id (the maintenance sweep lists them).
 DATASETS, MODELS, REPORTS, COMPARISONS = "datasets", "models", "reports", "comparisons"
+# Inside a dataset's folder: the files EXPORT jobs wrote for download (no job reads them back).
+EXPORTS = "exports"
 
 
 def dataset_dir(data_dir: Path, dataset_id: str) -> Path:

@@ -50,7 +50,7 @@ class ExportResult(BaseModel):
 
 
 def export_path(data_dir: Path, dataset_id: str, job_id: str, fmt: ExportFormat) -> Path:
-    return files.dataset_dir(data_dir, dataset_id) / "exports" / f"{job_id}.{WRITERS[fmt][1]}"
+    return files.dataset_dir(data_dir, dataset_id) / files.EXPORTS / f"{job_id}.{WRITERS[fmt][1]}"
 
 
 async def start_export(

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from services import files
 from services.storage import objects
 
 ID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
@@ -89,7 +90,7 @@ class JobFiles:
         for prefix in self.prefixes:
             for stored in self.store.listing(prefix):
                 path = self.store.path(stored.key)
-                if path.parent.name == "exports":  # finished downloads (EXPORT jobs): no job reads them back
+                if path.parent.name == files.EXPORTS:  # finished downloads: no job reads them back
                     continue
                 if _wanted(path.name, self.params) and not objects.is_current(path, stored):
                     self.store.get(stored.key, path, stored)
