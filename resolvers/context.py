@@ -42,6 +42,7 @@ class AppState:
     recorder: Any = None  # services.monitoring.recorder.PredictionRecorder; None when ASSAY_MONITORING=off
     started_at: float = field(default_factory=time.monotonic)
     cache: AnswerCache = field(default_factory=NoCache)  # chart, rows and profile answers (services/cache.py)
+    metrics: Any = None  # server.metrics.Metrics: the shared schema's metrics extension counts on the app's own
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import strawberry
@@ -142,10 +143,15 @@ class AssaySchema(strawberry.Schema):
                 )
 
 
+@lru_cache(maxsize=8)
 def create_schema(
     *, max_depth: int = 10, max_aliases: int = 15, max_tokens: int = 2000, extensions: tuple[Any, ...] = ()
 ) -> strawberry.Schema:
-    """`extensions`: the server's own (metrics, tracing), run before the limits so refused operations are seen too."""
+    """`extensions`: the server's own (metrics, tracing), run before the limits so refused operations are seen too.
+
+    Cached by its arguments: building the schema takes most of a second, and a schema holds no per-app state
+    (its extensions are classes made per operation, which find the app through the context), so every app in a
+    process with the same limits shares one — a test suite creates an app per test."""
     # Parsing and validating a document is a fixed cost of every request (validating predict's took longer
     # than the whole of health), so both are cached by document text. The limiters' rule classes are made
     # once: made per request (as the limiters do), they would be a new cache key each time.

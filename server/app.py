@@ -25,7 +25,7 @@ from server.graphiql import ASSET_PREFIX, STATIC_DIR
 from server.graphql_view import AssayGraphQL
 from server.job_kinds import job_kinds, worker_preload
 from server.logs import RequestIds
-from server.metrics import Metrics, metrics_endpoint
+from server.metrics import Metrics, OperationMetrics, metrics_endpoint
 from server.request_limits import RequestLimits
 from server.routes import (
     download_comparison_plot,
@@ -70,6 +70,9 @@ def assay_version() -> str:
 def build_state(settings: Settings, observer: JobObserver | None = None) -> AppState:
     settings.check_deployment()
     objects.configure_from(settings.storage)  # this process's files: store or data dir
+    auth.configure_password_hashing(
+        time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
+    )
     engine = db.create_engine(
         settings.resolved_database_url,
         db.PoolSettings(
@@ -220,6 +223,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     metrics = Metrics(role="replica", kinds=job_kinds())
     observers = [metrics.job_observer(), *([telemetry.JobTracing()] if tracing else [])]
     state = build_state(settings, observer=JobObservers(*observers))
+    state.metrics = metrics
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -279,7 +283,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_depth=settings.max_query_depth,
             max_aliases=settings.max_aliases,
             max_tokens=settings.max_tokens,
-            extensions=(metrics.graphql_extension(), *(telemetry.graphql_extensions() if tracing else ())),
+            extensions=(OperationMetrics, *(telemetry.graphql_extensions() if tracing else ())),
         ),
         app=state,
         limits=RequestLimits.from_settings(settings),

@@ -104,6 +104,10 @@ class AuthSettings(_Group):
     """Failed logins allowed per client address in the window."""
     login_failure_window_seconds: float = 900
     """The window failed logins are counted in."""
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    """Argon2id passes per password hash; every sign-in pays it. Stored hashes keep their own cost."""
+    password_hash_memory_kib: int = Field(default=65536, ge=32)
+    """Argon2id memory per password hash, in KiB (64 MiB, the library's recommendation; at least 32)."""
 
 
 class MailSettings(_Group):

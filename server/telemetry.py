@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from services.jobs.observer import JobObserver, TraceCarrier
@@ -57,6 +58,7 @@ def flush_traces() -> None:
         _provider.force_flush(timeout_millis=5000)
 
 
+@cache  # the same class every call: the schema, built once per set of extensions, is shared (schema.root)
 def graphql_extensions() -> tuple[Any, ...]:
     """Strawberry's OpenTelemetry extension, minus what could carry secrets into a trace backend: the query
     text (a password may be written inline in it) and resolver argument values (inputs hold passwords and tokens)."""

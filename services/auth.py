@@ -31,6 +31,17 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
+def configure_password_hashing(*, time_cost: int, memory_kib: int) -> None:
+    """Set this process's argon2id cost for new hashes (a hash records its own cost, so older ones still verify).
+
+    Process-wide, as the hasher is: every app or worker in a process is built from the same settings."""
+    global _hasher, _DUMMY_HASH  # one hasher per process, replaced only when the cost changes
+    if (_hasher.time_cost, _hasher.memory_cost) == (time_cost, memory_kib):
+        return
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))  # unknown-email logins cost what a real one does
+
+
 @dataclass(frozen=True)
 class AccessClaims:
     user_id: str

@@ -24,9 +24,12 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "secret_key": "test-secret-key-that-is-long-enough-for-hs256",
         "max_concurrent_jobs": 2,
         "job_heartbeat_seconds": 0.5,
-        "job_retry_backoff_seconds": 0.05,
+        "job_retry_backoff_seconds": 0.05,  # a transiently failed job's re-run waits 50 ms, not 2 s
+        # Argon2id at its floor: a registration or sign-in otherwise costs ~0.3 s of CPU, a thousand times a run.
+        "password_hash_time_cost": 1,
+        "password_hash_memory_kib": 32,
         **overrides,
-    }  # a transiently failed job's re-run waits 50 ms, not 2 s
+    }
     if "data_dir" not in overrides and "database_url" not in overrides and not os.environ.get("ASSAY_DATABASE_URL"):
         _place_migrated_sqlite(values["data_dir"] / "assay.db")
     return Settings(_env_file=None, **values)  # a developer's .env must not change what a test sees
