@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from server.app import create_app
 from server.settings import Settings
 from services.jobs.context import JobContext
-from services.jobs.kinds import JobKindSpec
+from services.jobs.kinds import JobKindSpec, NoResult
 
 
 def emit_logs(ctx: JobContext) -> dict:
@@ -58,8 +58,12 @@ def main() -> None:
     settings = Settings(data_dir=Path(data_dir), port=port, requests_per_minute=10_000_000)
     app = create_app(settings)
     state = app.state.assay
-    state.jobs.kinds["ANALYZE"] = JobKindSpec(work="events_server:emit_logs", on_success=_nothing, on_failure=_nothing)
-    state.jobs.kinds["TRAIN"] = JobKindSpec(work="events_server:burn_cpu", on_success=_nothing, on_failure=_nothing)
+    state.jobs.kinds["ANALYZE"] = JobKindSpec(
+        work="events_server:emit_logs", on_success=_nothing, on_failure=_nothing, result=NoResult
+    )
+    state.jobs.kinds["TRAIN"] = JobKindSpec(
+        work="events_server:burn_cpu", on_success=_nothing, on_failure=_nothing, result=NoResult
+    )
 
     async def start_job(request: Request) -> JSONResponse:
         body = await request.json()

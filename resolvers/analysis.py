@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from resolvers.context import Context
 from resolvers.fields import mutation
+from resolvers.loaders import Loaders
 from schema.common import raw_id
 from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job, JobPayload
@@ -23,6 +25,7 @@ from schema.reports import (
 )
 from services.analysis import service
 from services.storage.tables import Job as JobRow
+from services.storage.tables import Report as ReportRow
 
 
 def _theme_defaults(ctx: Context) -> dict[str, str]:
@@ -128,6 +131,35 @@ async def _report_made(info: strawberry.Info, job: JobRow) -> Report | None:
     return report_type(info, row) if row else None
 
 
+def _report(loaders: Loaders) -> DataLoader[str | None, ReportRow | None]:
+    return loaders.by_id(ReportRow)
+
+
+def _report_for_job(loaders: Loaders) -> DataLoader[JobRow, ReportRow | None]:
+    """By job: the report a REPORT or ANALYZE job wrote."""
+
+    async def load_many(session: Any, jobs: list[JobRow]) -> dict[str, ReportRow]:
+        return await service.reports_for_jobs(
+            session, owner_id=loaders.context.user_id, jobs=jobs, data_dir=loaders.context.settings.resolved_data_dir
+        )
+
+    return loaders.batch(load_many, key=lambda job: job.id)
+
+
+def _dataset_reports(loaders: Loaders) -> DataLoader[str, list[ReportRow]]:
+    """By dataset id: its finished reports, newest first."""
+
+    async def load_many(session: Any, dataset_ids: list[str]) -> dict[str, list[ReportRow]]:
+        return await service.reports_of_datasets(
+            session,
+            owner_id=loaders.context.user_id,
+            dataset_ids=dataset_ids,
+            data_dir=loaders.context.settings.resolved_data_dir,
+        )
+
+    return loaders.batch(load_many, key=lambda dataset_id: dataset_id)
+
+
 # This domain's one declaration to the schema (schema/root.py lists them)
 GRAPHQL = GraphQLDomain(
     name="analysis",
@@ -136,4 +168,5 @@ GRAPHQL = GraphQLDomain(
         "REPORT": (Made(Report, _report_made, link="report"),),
         "ANALYZE": (Made(Analysis, _analysis_made, link="analysis"), Made(Report, _report_made, link="report")),
     },
+    loaders={"report": _report, "report_for_job": _report_for_job, "dataset_reports": _dataset_reports},
 )

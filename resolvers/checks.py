@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
+from resolvers.loaders import Loaders
 from schema.checks import (
     Check,
     CheckSuite,
@@ -25,6 +27,7 @@ from schema.datasets import Dataset, DeleteInput, DeletePayload
 from schema.domain import GraphQLDomain
 from schema.jobs import Job
 from services.checks import service
+from services.storage.tables import CheckSuite as CheckSuiteRow
 
 
 def _dataset_id(value: strawberry.ID | None) -> str | None:
@@ -138,5 +141,11 @@ class ChecksMutation:
         return ValidateDatasetPayload(validation=Validation.from_row(validation), job=Job.from_row(job))
 
 
+def _check_suite(loaders: Loaders) -> DataLoader[str | None, CheckSuiteRow | None]:
+    return loaders.by_id(CheckSuiteRow)
+
+
 # This domain's one declaration to the schema (schema/root.py lists them)
-GRAPHQL = GraphQLDomain(name="checks", query=ChecksQuery, mutation=ChecksMutation)
+GRAPHQL = GraphQLDomain(
+    name="checks", query=ChecksQuery, mutation=ChecksMutation, loaders={"check_suite": _check_suite}
+)

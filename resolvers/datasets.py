@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import strawberry
 from starlette.datastructures import UploadFile
+from strawberry.dataloader import DataLoader
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
+from resolvers.loaders import Loaders
 from schema.common import raw_id, to_global_id
 from schema.datasets import (
     CsvOptionsInput,
@@ -35,6 +37,7 @@ from services.datasets import imports as dataset_imports
 from services.datasets import service as dataset_service
 from services.datasets.expiry import expiry
 from services.errors import ServiceError, not_found
+from services.storage.tables import Dataset as DatasetRow
 from services.storage.tables import Job as JobRow
 
 
@@ -196,10 +199,24 @@ async def _dataset_made(info: strawberry.Info, job: JobRow) -> Dataset | None:
     return Dataset.from_row(row) if row else None
 
 
+def _dataset(loaders: Loaders) -> DataLoader[str | None, DatasetRow | None]:
+    return loaders.by_id(DatasetRow)
+
+
+def _dataset_children(loaders: Loaders) -> DataLoader[str, list[DatasetRow]]:
+    """By dataset id: the versions derived from it."""
+
+    async def load_many(session: Any, dataset_ids: list[str]) -> dict[str, list[DatasetRow]]:
+        return await dataset_service.children_of(session, owner_id=loaders.context.user_id, dataset_ids=dataset_ids)
+
+    return loaders.batch(load_many, key=lambda dataset_id: dataset_id)
+
+
 # This domain's one declaration to the schema (schema/root.py lists them)
 GRAPHQL = GraphQLDomain(
     name="datasets",
     query=DatasetsQuery,
     mutation=DatasetsMutation,
     makes={"INGEST": (Made(Dataset, _dataset_made),), "EXPORT": (Made(DatasetExport, export_made),)},
+    loaders={"dataset": _dataset, "dataset_children": _dataset_children},
 )

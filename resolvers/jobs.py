@@ -6,9 +6,11 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
+from resolvers.loaders import Loaders
 from resolvers.permissions import IsAuthenticated
 from schema.common import field_error, raw_id
 from schema.domain import GraphQLDomain
@@ -186,5 +188,11 @@ async def job_updates(ctx: Context) -> AsyncIterator[Job]:
                     yield event["job"]
 
 
+def _job(loaders: Loaders) -> DataLoader[str | None, Job | None]:
+    return loaders.by_id(Job)
+
+
 # This domain's one declaration to the schema (schema/root.py lists them)
-GRAPHQL = GraphQLDomain(name="jobs", query=JobsQuery, mutation=JobsMutation, subscription=JobsSubscription)
+GRAPHQL = GraphQLDomain(
+    name="jobs", query=JobsQuery, mutation=JobsMutation, subscription=JobsSubscription, loaders={"job": _job}
+)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
+from resolvers.loaders import Loaders
 from resolvers.registry import model_argument
 from schema.common import UserError, raw_id, to_global_id
 from schema.datasets import Dataset, DeleteInput, DeletePayload
@@ -29,6 +32,7 @@ from services.errors import not_found
 from services.modeling import service as models
 from services.modeling.spec import TrainingSpec
 from services.storage.tables import Job as JobRow
+from services.storage.tables import Model as ModelRow
 
 
 @strawberry.type
@@ -157,7 +161,24 @@ async def _model_made(info: strawberry.Info, job: JobRow) -> Model | None:
     return Model.from_row(row) if row else None
 
 
+def _model(loaders: Loaders) -> DataLoader[str | None, ModelRow | None]:
+    return loaders.by_id(ModelRow)
+
+
+def _model_for_job(loaders: Loaders) -> DataLoader[JobRow, ModelRow | None]:
+    """By job: the model a TRAIN job made."""
+
+    async def load_many(session: Any, jobs: list[JobRow]) -> dict[str, ModelRow]:
+        return await models.models_for_jobs(session, owner_id=loaders.context.user_id, jobs=jobs)
+
+    return loaders.batch(load_many, key=lambda job: job.id)
+
+
 # This domain's one declaration to the schema (schema/root.py lists them)
 GRAPHQL = GraphQLDomain(
-    name="models", query=ModelsQuery, mutation=ModelsMutation, makes={"TRAIN": (Made(Model, _model_made),)}
+    name="models",
+    query=ModelsQuery,
+    mutation=ModelsMutation,
+    makes={"TRAIN": (Made(Model, _model_made),)},
+    loaders={"model": _model, "model_for_job": _model_for_job},
 )

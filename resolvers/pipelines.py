@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from resolvers.context import Context
 from resolvers.fields import mutation, query
+from resolvers.loaders import Loaders
 from schema.common import UserError, raw_id, to_global_id
 from schema.config_shapes import as_plain, given_checks, given_part
 from schema.datasets import Column, Dataset, DeleteInput, DeletePayload, ImportDatasetPayload, Table
@@ -31,6 +33,7 @@ from services.pipelines.config import PipelineLimits, parse_source, parse_steps
 from services.pipelines.job import preview_source
 from services.pipelines.results import RunParams
 from services.storage.tables import Job as JobRow
+from services.storage.tables import PipelineRun as PipelineRunRow
 
 if TYPE_CHECKING:
     from server.settings import Settings
@@ -240,10 +243,46 @@ async def _run_made(info: strawberry.Info, job: JobRow) -> PipelineRun | None:
     return PipelineRun.from_row(row) if row else None
 
 
+def _pipeline_run(loaders: Loaders) -> DataLoader[str | None, PipelineRunRow | None]:
+    return loaders.by_id(PipelineRunRow)
+
+
+def _last_runs(loaders: Loaders, *, succeeded: bool) -> DataLoader[str, PipelineRunRow | None]:
+    async def load_many(session: Any, pipeline_ids: list[str]) -> dict[str, PipelineRunRow]:
+        return await service.last_runs(
+            session, owner_id=loaders.context.user_id, pipeline_ids=pipeline_ids, succeeded=succeeded
+        )
+
+    return loaders.batch(load_many, key=lambda pipeline_id: pipeline_id)
+
+
+def _last_run(loaders: Loaders) -> DataLoader[str, PipelineRunRow | None]:
+    """By pipeline id: its newest run."""
+    return _last_runs(loaders, succeeded=False)
+
+
+def _last_succeeded_run(loaders: Loaders) -> DataLoader[str, PipelineRunRow | None]:
+    """By pipeline id: its newest successful run (its output's columns and data)."""
+    return _last_runs(loaders, succeeded=True)
+
+
+def _pipeline_stats(loaders: Loaders) -> DataLoader[str, dict[str, Any]]:
+    async def load_many(session: Any, pipeline_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return await service.stats_of_pipelines(session, owner_id=loaders.context.user_id, pipeline_ids=pipeline_ids)
+
+    return loaders.batch(load_many, key=lambda pipeline_id: pipeline_id)
+
+
 # This domain's one declaration to the schema (schema/root.py lists them)
 GRAPHQL = GraphQLDomain(
     name="pipelines",
     query=PipelinesQuery,
     mutation=PipelinesMutation,
     makes={"PIPELINE": (Made(PipelineRun, _run_made, link="pipeline_run"),)},
+    loaders={
+        "pipeline_run": _pipeline_run,
+        "last_run": _last_run,
+        "last_succeeded_run": _last_succeeded_run,
+        "pipeline_stats": _pipeline_stats,
+    },
 )

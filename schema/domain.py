@@ -50,3 +50,20 @@ async def made(info: Any, row: JobRow, *, link: str | None = None) -> Any:
         if link is None or thing.link == link:
             return await thing.load(info, row)
     return None
+
+
+def loaders_of(domains: tuple[GraphQLDomain, ...]) -> dict[str, Callable[[Loaders], DataLoader]]:
+    """Every domain's loaders by name; a name declared twice (or one `Loaders` itself uses) is refused at start-up,
+    since `ctx.loaders.<name>` could reach only one of them."""
+    from resolvers.loaders import Loaders
+
+    loaders: dict[str, Callable[[Loaders], DataLoader]] = {}
+    owners: dict[str, str] = {}
+    for domain in domains:
+        for name, make in domain.loaders.items():
+            if name in owners:
+                raise ValueError(f"loader {name!r} declared by {owners[name]} and {domain.name}")
+            if name.startswith("_") or hasattr(Loaders, name) or name in Loaders.__annotations__:
+                raise ValueError(f"loader {name!r} of {domain.name} is a name Loaders itself uses")
+            loaders[name], owners[name] = make, domain.name
+    return loaders

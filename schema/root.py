@@ -39,7 +39,7 @@ from resolvers import (
     users,
     webhooks,
 )
-from schema.domain import GraphQLDomain, Made
+from schema.domain import GraphQLDomain, Made, loaders_of
 from schema.fanout import SharedEventExecutor
 
 # The list of GraphQL domains, each declared once in its resolvers/<domain>.py; the root types' fields follow its order.
@@ -74,7 +74,7 @@ Subscription = _root("Subscription", [d.subscription for d in DOMAINS])
 
 # By job kind, what it makes (Job.output and the kind's links: schema/domain.py), and the declared DataLoaders.
 MADE: dict[str, tuple[Made, ...]] = {kind: made for d in DOMAINS for kind, made in d.makes.items()}
-LOADERS = {name: make for d in DOMAINS for name, make in d.loaders.items()}
+LOADERS = loaders_of(DOMAINS)  # a name declared twice stops the server here
 # Job.output's type: every type a kind declares it makes, each once.
 if TYPE_CHECKING:
     JobOutput = Any  # to a type checker any of the declared types: the union exists only once domains are read

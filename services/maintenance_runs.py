@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.errors import invalid
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
+from services.maintenance_job import MaintenanceReport
 from services.pagination import Page, paginate
 from services.storage.tables import Job, MaintenanceSchedule, User, utcnow
 
@@ -42,6 +43,7 @@ JOB_KINDS = {
         queue="default",
         on_success=_nothing_to_finish,
         on_failure=_nothing_to_finish,
+        result=MaintenanceReport,
     )
 }
 DOMAIN = Domain(name="maintenance", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -80,3 +80,9 @@ class AnalysisResult(BaseModel):
     sampled_rows: int | None = None  # rows the model was fitted from when LARGE_FILE_MB made it sample
     notes: list[str] = Field(default_factory=list)
     failure: AnalysisFailure | None = None
+
+
+class ReportResult(BaseModel):
+    """The REPORT job's result: the report it wrote (the Report row was made with the job)."""
+
+    report_id: str

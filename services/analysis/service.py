@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.analysis.models import AnalysisResult
+from services.analysis.models import AnalysisResult, ReportResult
 from services.analysis.options import check_extension, resolve_options
 from services.datasets import DatasetStatus
 from services.datasets.service import get_dataset
@@ -335,12 +335,14 @@ JOB_KINDS = {  # in the order GraphQL's JobKind lists them
         queue="analysis",
         on_success=on_report_success,
         on_failure=on_report_failure,
+        result=ReportResult,
     ),
     "ANALYZE": JobKindSpec(
         work="services.analysis.job:run_analysis",
         queue="analysis",
         on_success=on_analysis_success,
         on_failure=on_analysis_failure,
+        result=AnalysisResult,
     ),
 }
 DOMAIN = Domain(name="analysis", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -348,3 +348,10 @@ def _line(result: CheckResult) -> tuple[str, str]:
     detail = f"{result.failing_rows:,} row(s) failing" if result.failing_rows else f"observed {result.observed}"
     shown = f" (e.g. {', '.join(map(str, result.examples))})" if result.examples else ""
     return f"Check failed: {subject}expected {result.expected}; {detail}{shown}", "WARNING"
+
+
+class ValidationResult(BaseModel):
+    """The VALIDATE job's result: a result per check rule, and the verdict."""
+
+    passed: bool
+    results: list[CheckResult]

@@ -11,6 +11,7 @@ from pydantic import Field
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.checks.evaluate import ValidationResult
 from services.checks.suggest import suggest_checks
 from services.datasets import DatasetStatus
 from services.datasets.service import get_dataset
@@ -324,6 +325,7 @@ JOB_KINDS = {
         on_start=on_validate_start,
         on_success=on_validate_success,
         on_failure=on_validate_failure,
+        result=ValidationResult,
     )
 }
 DOMAIN = Domain(name="checks", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

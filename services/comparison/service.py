@@ -248,6 +248,7 @@ JOB_KINDS = {
         queue="analysis",
         on_success=on_compare_success,
         on_failure=on_compare_failure,
+        result=ComparisonResult,
     )
 }
 DOMAIN = Domain(name="comparison", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -18,6 +18,7 @@ from services import files
 from services.datasets import DatasetStatus, exports
 from services.datasets.charts import build_chart
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
+from services.ingest.info import IngestResult
 from services.ingest.ragged import POLICIES
 from services.ingest.sniff import check_upload, read_text_head
 from services.jobs.engine import JobEngine
@@ -385,6 +386,7 @@ JOB_KINDS = {
         on_start=on_ingest_start,
         on_success=on_ingest_success,
         on_failure=on_ingest_failure,
+        result=IngestResult,
     )
 }
 DOMAIN = Domain(

@@ -49,3 +49,23 @@ class IngestInfo(StoredModel):
     def stored(self) -> dict[str, Any]:
         """The JSON column's value: only what was set, so a file's info reads as before (no nulls for a workbook)."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+class DatasetColumn(StoredModel):
+    """One column as a dataset keeps it (`Dataset.columns`): what ingest, preprocessing and prediction write."""
+
+    name: str
+    index: int
+    semantic_type: str
+    dtype: str
+    null_count: int | None = None
+
+
+class IngestResult(StoredModel):
+    """The INGEST job's result, as its success hook applies it to the dataset."""
+
+    row_count: int
+    column_count: int
+    columns: list[DatasetColumn]
+    ingest_info: IngestInfo
+    size_bytes: int | None = None  # known only at the end for an upload ingested while it arrived

@@ -26,14 +26,15 @@ class JobKindSpec:
     work: str  # "module:function" of the body; the module is preloaded by workers
     on_success: Finisher
     on_failure: Finisher  # also on cancel and timeout: removes partial outputs
+    # The pydantic model of what the body returns (stored in Job.result): declared by every kind (NoResult for one
+    # that returns nothing), so its readers and tests/jobs/test_result_models.py know the shape.
+    result: type[BaseModel]
     on_start: Finisher | None = None
     queue: str = "default"
     preload: tuple[str, ...] = ()  # more modules workers import once before any job (warm-ups)
     # Re-runs after a transient failure (services/jobs/retry.py: a lost connection, a source timing out),
     # with exponential backoff; 0 fails such a job at once like any other failure.
     max_retries: int = 2
-    # The pydantic model of what the body returns (stored in Job.result), for readers that want it typed.
-    result: type[BaseModel] | None = None
     # For a kind whose product is one file: where a SUCCEEDED job of it left it, served by /files/jobs/{id}
     # to its owner (server/routes.py), so a new file-making kind needs no route of its own.
     file: Callable[[Path, Job], JobFile | None] | None = None
@@ -41,6 +42,10 @@ class JobKindSpec:
     @property
     def module(self) -> str:
         return self.work.partition(":")[0]
+
+
+class NoResult(BaseModel):
+    """The result of a kind whose body returns nothing worth keeping: declared, so no kind's result is unknown."""
 
 
 @dataclass(frozen=True)

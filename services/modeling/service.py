@@ -479,6 +479,7 @@ JOB_KINDS = {
         queue="modeling",
         on_success=on_train_success,
         on_failure=on_train_failure,
+        result=TrainResult,
     ),
     # A prediction over a dataset is a new version of it, with the same life as a preprocessed one.
     "PREDICT": JobKindSpec(
@@ -487,6 +488,7 @@ JOB_KINDS = {
         on_start=preprocessing.on_preprocess_start,
         on_success=on_predict_success,
         on_failure=preprocessing.on_preprocess_failure,
+        result=preprocessing.VersionResult,
     ),
 }
 DOMAIN = Domain(name="modeling", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -526,6 +526,7 @@ JOB_KINDS = {
         on_start=on_run_start,
         on_success=on_run_success,
         on_failure=on_run_failure,
+        result=RunResult,
     )
 }
 DOMAIN = Domain(name="pipelines", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

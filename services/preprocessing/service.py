@@ -6,17 +6,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets import DatasetStatus
 from services.datasets.service import get_dataset
 from services.errors import conflict, not_found
+from services.ingest.info import DatasetColumn
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
 from services.names import derived_name, given_name
 from services.preprocessing.validate import validate_steps
 from services.storage.tables import Dataset, Job
+
+
+class RecipeStep(BaseModel):
+    """One step of a version's recipe (`Dataset.recipe`): what it was asked and what it learned."""
+
+    step: str
+    params: dict[str, Any]
+    fitted: dict[str, Any] | None = None
+
+
+class VersionResult(BaseModel):
+    """The PREPROCESS (and PREDICT) job's result: the new version, as its success hook applies it."""
+
+    row_count: int
+    column_count: int
+    columns: list[DatasetColumn]
+    recipe: list[RecipeStep]
 
 
 async def start_preprocess(
@@ -106,6 +125,7 @@ JOB_KINDS = {
         on_start=on_preprocess_start,
         on_success=on_preprocess_success,
         on_failure=on_preprocess_failure,
+        result=VersionResult,
     )
 }
 DOMAIN = Domain(name="preprocessing", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

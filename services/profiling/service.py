@@ -18,7 +18,7 @@ from services.errors import conflict, invalid, not_found
 from services.ingest.info import IngestInfo
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
-from services.profiling.stored import StoredProfile
+from services.profiling.stored import ProfileResult, StoredProfile
 from services.storage.tables import Dataset, Job, Profile
 
 MAX_BINS = 100
@@ -126,6 +126,7 @@ JOB_KINDS = {
         queue="analysis",
         on_success=on_profile_success,
         on_failure=on_profile_failure,
+        result=ProfileResult,
     )
 }
 DOMAIN = Domain(name="profiling", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

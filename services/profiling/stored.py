@@ -155,3 +155,11 @@ class StoredProfile(Stored):
     def stored(self) -> dict[str, Any]:
         """The file's content: what was set, extras included, as the job wrote it before the model existed."""
         return self.model_dump(exclude_unset=True)
+
+
+class ProfileResult(Stored):
+    """The PROFILE job's result (the profile itself is the file above): what the Profile row counts."""
+
+    duration_ms: float
+    alerts: int
+    plots: int
