@@ -93,7 +93,8 @@ class RecordPages:
         if self.spill.over(held):
             self.spill.write(self._raw_table(), held)
             self._tables = []
-            self._python = FlatColumns(self._names) if self._names is not None else None  # pages: Arrow again
+            # once in the Python pass, it stays there (as without spilling: `{}` is kept only by that pass)
+            self._python = FlatColumns(self._names) if self._python is not None else None
 
     def _raw_table(self) -> pa.Table:
         """The pages held as one table, flattened but not yet typed like an upload."""
