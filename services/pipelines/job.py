@@ -57,6 +57,7 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
     steps: list[tuple[str, dict[str, Any]]] = [(s.step, s.params) for s in config.steps]
     recipe: list[dict[str, Any]] = []
     rows: Rows  # the output so far: a table in memory, or (beyond the budget) a Parquet file read batch by batch
+    spill = Spill(ctx.scratch_dir or data_dir, ctx.memory_mb, f"pipeline-{ctx.job_id}", log)
     if isinstance(source, DatasetSource):
         path = files.parquet_path(data_dir, source.dataset_id)
         rows = pq.read_table(path) if fits_in_memory(path, ctx.memory_mb) else path
@@ -66,10 +67,10 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
             max_records=limits.max_records,
             max_decompressed_bytes=limits.max_decompressed_bytes,
             log=log,
+            spill=spill,
         )
     else:
-        scratch = ctx.scratch_dir or data_dir
-        rows = collect_table(source, limits, log, Spill(scratch, ctx.memory_mb, f"pipeline-{ctx.job_id}", log))
+        rows = collect_table(source, limits, log, spill)
     if isinstance(rows, pa.Table) and not fits_the_budget(rows.nbytes, ctx.memory_mb):
         rows = _spilled(ctx, rows)  # what was collected goes on from a scratch file, so nothing else copies it whole
     rows_in = shape_of(rows)[1]
@@ -287,7 +288,9 @@ def preview_source(
             max_records=limits.max_records,
             max_decompressed_bytes=limits.max_decompressed_bytes,
             log=log,
-        ).slice(0, max(rows, 1000))
+        )
+        assert isinstance(table, pa.Table)  # nothing spills without a Spill
+        table = table.slice(0, max(rows, 1000))
     else:
         collected = collect_table(source.model_copy(update={"max_pages": 1, "delay_seconds": 0}), limits, log)
         assert isinstance(collected, pa.Table)  # nothing spills without a Spill

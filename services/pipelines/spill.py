@@ -189,7 +189,9 @@ def _typed(table: pa.Table, types: dict[str, pa.DataType], formats: dict[str, st
             column = _without_null_tokens(table.column(name))
             fmt = formats.get(name)
             typed[name] = pc.strptime(column, format=fmt, unit="s", error_is_null=True) if fmt else column
-    return pa.table({name: typed.get(name, column) for name, column in zip(table.column_names, table.columns)})
+    return pa.table(
+        {name: typed.get(name, column) for name, column in zip(table.column_names, table.columns, strict=True)}
+    )
 
 
 NULL_TOKENS = pa.array(UPLOAD_DIALECT.null_values, pa.string())

@@ -25,9 +25,10 @@ from services.pipelines.job import collect_table
 from services.pipelines.records import RecordPages
 from services.pipelines.spill import Spill
 from tests.pipelines.operations import create, run
-from tests.support.graphql import register
+from tests.support.graphql import gql, register
 from tests.support.http_fixtures import Request, Response, json_reply, serve, text_reply
 from tests.support.settings import make_settings
+from tests.users.test_auth import LOGIN
 
 SMALL_MB = 8  # the job's share of it holds about five of these pages
 PAGES = 24
@@ -97,9 +98,7 @@ def collect_into_a_dataset(client: TestClient, url: str) -> tuple[dict, pd.DataF
 
 
 @pytest.mark.slow  # 36,000 records collected twice
-def test_a_paged_source_beyond_the_budget_spills_to_disk_and_stores_what_a_generous_budget_stores(
-    tmp_path, paged_api
-):
+def test_a_paged_source_beyond_the_budget_spills_to_disk_and_stores_what_a_generous_budget_stores(tmp_path, paged_api):
     with app(tmp_path, "small", SMALL_MB) as small:  # one app at a time: on PostgreSQL they share the database
         spilled, out_small, log_small = collect_into_a_dataset(small, f"{paged_api}/records")
         scratch_left = list(small.settings.scratch_dir.glob("*/*"))
@@ -153,7 +152,9 @@ def test_a_source_failing_after_it_spilled_leaves_no_scratch_file_and_says_why(t
 
     too_many = PER_PAGE * 10
     with pytest.raises(ServiceError) as refused:
-        collect_table(HttpSource.model_validate({**SOURCE, "url": f"{paged_api}/records"}), limits(too_many), print, spill)
+        collect_table(
+            HttpSource.model_validate({**SOURCE, "url": f"{paged_api}/records"}), limits(too_many), print, spill
+        )
     assert refused.value.code == ErrorCode.PAYLOAD_TOO_LARGE and f"{too_many:,}" in refused.value.message
     assert list(tmp_path.iterdir()) == []
 
@@ -217,3 +218,74 @@ def test_spilled_pages_are_typed_as_the_whole_table_would_be(tmp_path):
         "late": "bool",
         "empty": "string",  # `{}` as JSON text, from the page where the Python pass took over
     }
+
+
+ADMIN = {"email": "root@example.com", "password": "admin password 1"}
+
+
+def file_run(tmp_path: Path, name: str, memory_mb: int, folder: Path) -> tuple[dict, pd.DataFrame, str]:
+    settings = make_settings(
+        tmp_path / name,
+        admin_email=ADMIN["email"],
+        admin_password=ADMIN["password"],
+        import_dirs=str(folder),
+        job_memory_mb=memory_mb,
+    )
+    with TestClient(create_app(settings)) as client:
+        token = gql(client, LOGIN, ADMIN)["data"]["login"]["accessToken"]
+        created = create(
+            client, token, name="big file", source={"file": {"path": "big.csv"}}, sink={"dataset": {"name": "big"}}
+        )
+        assert created["errors"] == [], created
+        result = run(client, token, created["pipeline"]["id"])
+        log = "\n".join(entry["message"] for entry in result["job"]["logs"])
+        assert result["job"]["status"] == "SUCCEEDED", log
+        dataset_id = raw_id(result["lastRun"]["dataset"]["id"], "Dataset")
+        stored = pq.read_table(settings.resolved_data_dir / "datasets" / dataset_id / "data.parquet").to_pandas()
+        scratch_left = list(settings.scratch_dir.glob("*/*"))
+    assert scratch_left == []
+    return result, stored, log
+
+
+@pytest.mark.slow  # a 60,000-line file read twice
+def test_a_server_file_beyond_the_budget_is_read_chunk_by_chunk_into_what_a_generous_budget_reads(tmp_path):
+    folder = tmp_path / "imports"
+    folder.mkdir()
+    lines = ["id,amount,day,label"] + [
+        f"{n},{n * 0.5},2024-{1 + n % 12:02d}-{1 + n % 28:02d},{'NA' if n % 7 == 0 else f'item {n % 40}'}"
+        for n in range(60_000)
+    ]
+    (folder / "big.csv").write_text("\n".join(lines) + "\n")
+    streamed, out_small, log_small = file_run(tmp_path, "small", SMALL_MB, folder)
+    whole, out_large, log_large = file_run(tmp_path, "large", 2048, folder)
+    assert f"big.csv would not fit the job's share of {SPILL_LINE}" in log_small
+    assert "chunk by chunk" in log_small and "spilled to disk" not in log_large
+    assert streamed["outputSchema"] == whole["outputSchema"]
+    assert streamed["lastRun"]["rowsOut"] == 60_000 == whole["lastRun"]["rowsOut"]
+    pd.testing.assert_frame_equal(out_small, out_large)
+    assert out_small["label"].isna().sum() == len(range(0, 60_000, 7))
+
+
+def test_scraped_rows_beyond_the_budget_spill_and_keep_every_field(tmp_path):
+    """A scraped page gives its rows column by column; every field stays a column, even one no row filled."""
+
+    def scraped(spill: Spill | None) -> pa.Table | Path:
+        rows = RecordPages(spill, columns=["title", "price", "link"])
+        for page in range(30):
+            count = 300
+            rows.add_columns(
+                count,
+                {
+                    "title": [f"item {page}-{i}" for i in range(count)],
+                    "price": [f"{i}.5" if page < 25 else "sold out" for i in range(count)],  # text after all
+                    "link": [None] * count,
+                },
+            )
+        return rows.result()
+
+    whole = scraped(None)
+    on_disk = scraped(Spill(tmp_path, 1, "scrape", lambda message, level: None))
+    assert isinstance(whole, pa.Table) and isinstance(on_disk, Path)
+    read = pq.read_table(on_disk)
+    assert read.equals(whole) and read.num_rows == 9_000
+    assert [str(kind) for kind in read.schema.types] == ["string", "string", "null"]
