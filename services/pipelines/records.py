@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from services.ingest.detect import CsvDialect
-from services.ingest.parse import arrow_csv_options, clean_column_names, convert_datetime_strings, read_arrow_csv
+from services.ingest.parse import arrow_csv_options, clean_column_names, convert_datetime_strings
 
 if TYPE_CHECKING:
     from services.pipelines.spill import Spill
@@ -228,13 +228,16 @@ def _typed_text(names: list[str], columns: dict[str, Any]) -> dict[str, Any]:
 
 def read_back(columns: dict[str, Any], types: dict[str, pa.DataType] | None = None) -> pa.Table:
     """Through the CSV writer and the upload's reader, in memory: the dialect is ours, nothing to detect.
-    `types` fixes columns' types (a spilled table's, settled over all of it) instead of inferring them."""
+    `types` fixes columns' types (a spilled table's, settled over all of it) instead of inferring them.
+
+    Empty lines are rows here: a null in a lone column is written as one, and skipping it (as an upload's
+    reader does) would lose the row."""
     buffer = pa.BufferOutputStream()
     pacsv.write_csv(pa.table(columns), buffer)
-    if types is None:
-        return read_arrow_csv(pa.BufferReader(buffer.getvalue()), UPLOAD_DIALECT)
     read_options, parse_options, convert_options = arrow_csv_options(UPLOAD_DIALECT)
-    convert_options.column_types = types
+    parse_options.ignore_empty_lines = False
+    if types is not None:
+        convert_options.column_types = types
     return pacsv.read_csv(
         pa.BufferReader(buffer.getvalue()),
         read_options=read_options,

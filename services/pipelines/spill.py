@@ -178,14 +178,16 @@ def _parsing_formats(
 
 
 def _typed(table: pa.Table, types: dict[str, pa.DataType], formats: dict[str, str]) -> pa.Table:
-    others = {name: kind for name, kind in types.items() if not pa.types.is_string(kind)}
+    others = {name: kind for name, kind in types.items() if not (pa.types.is_string(kind) or pa.types.is_null(kind))}
     typed = (
         dict(zip(others, read_back({name: table.column(name) for name in others}, others).columns, strict=True))
         if others
         else {}
     )
     for name, kind in types.items():
-        if pa.types.is_string(kind):
+        if pa.types.is_null(kind):  # nothing but null tokens everywhere
+            typed[name] = pa.nulls(table.num_rows)
+        elif pa.types.is_string(kind):
             column = _without_null_tokens(table.column(name))
             fmt = formats.get(name)
             typed[name] = pc.strptime(column, format=fmt, unit="s", error_is_null=True) if fmt else column

@@ -289,3 +289,11 @@ def test_scraped_rows_beyond_the_budget_spill_and_keep_every_field(tmp_path):
     read = pq.read_table(on_disk)
     assert read.equals(whole) and read.num_rows == 9_000
     assert [str(kind) for kind in read.schema.types] == ["string", "string", "null"]
+
+
+def test_a_lone_text_column_with_nulls_keeps_every_row():
+    """A null in the only text column to type was written back as an empty line, which the reader skipped."""
+    gathered = RecordPages()
+    gathered.add([{"id": 1, "code": "7"}, {"id": 2, "code": None}, {"id": 3, "code": "9"}])
+    table = gathered.to_table()
+    assert table.column("code").type == pa.int64() and table.column("code").to_pylist() == [7, None, 9]
