@@ -18,7 +18,7 @@ from services.errors import ErrorCode, ServiceError
 from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.pipelines import camel_case
 from services.pipelines.config.sources import HttpSource
-from services.pipelines.fetch import Fetcher, Log, fetched_on_a_thread, paused_between_pages
+from services.pipelines.fetch import PENDING_BYTES, Fetcher, Log, fetched_on_a_thread, paused_between_pages
 from services.pipelines.records import RecordPages
 from services.pipelines.spill import Spill
 
@@ -55,7 +55,9 @@ def collect_http(
     """
     records_path = source.records_path
     collected = RecordPages(spill)
-    with fetched_on_a_thread(partial(_fetch_pages, source, fetcher)) as pages:
+    # pages waiting to be converted count against the budget too
+    pending = min(PENDING_BYTES, spill.share_bytes) if spill is not None else PENDING_BYTES
+    with fetched_on_a_thread(partial(_fetch_pages, source, fetcher), pending) as pages:
         for number, final_url, body in pages:
             if isinstance(body, CsvReply):
                 return _csv_table(
