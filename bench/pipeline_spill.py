@@ -104,7 +104,7 @@ def run_once(origin: str, memory_mb: int) -> dict:
         "store": stages.get("store", 0.0),
         "rows": job["pipeline"]["lastRun"]["rowsOut"],
         "schema": job["pipeline"]["outputSchema"],
-        "spilled": any("spilled to disk" in entry["message"] for entry in job["job"]["logs"]),
+        "spilled": any("spilled records on disk" in entry["message"] for entry in job["job"]["logs"]),  # near the end
         "peak": peak,
     }
 
