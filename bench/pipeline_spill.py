@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from calibrate import machine_line
-from harness import RssSampler, gql, register, running_server, wait_for_job_over_websocket
+from harness import RssSampler, gql, register, running_server
+from pipelines import run  # the same create-and-run as bench/pipelines.py
 
 PAGES = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 PER_PAGE = int(sys.argv[2]) if len(sys.argv) > 2 else 5_000
@@ -70,41 +70,22 @@ def run_once(origin: str, memory_mb: int) -> dict:
     with running_server(**env) as (base, process), RssSampler(process.pid) as rss:
         token = register(base)
         source = {"url": f"{origin}/api", "pageParam": "page", "recordsPath": "items", "maxPages": PAGES + 1}
-        created = gql(
-            base,
-            """mutation($input: CreatePipelineInput!) { createPipeline(input: $input) { pipeline { id }
-            errors { message } } }""",
-            {"input": {"name": "spill", "source": {"http": source}, "sink": {"parquet": {"name": "out"}}}},
-            token,
-        )
-        pipeline_id = created["data"]["createPipeline"]["pipeline"]["id"]
-        started = gql(
-            base, "mutation($id: ID!) { runPipeline(input: {id: $id}) { job { id } } }", {"id": pipeline_id}, token
-        )
-        job_id = started["data"]["runPipeline"]["job"]["id"]
-        began = time.perf_counter()
-        wait_for_job_over_websocket(base, token, job_id)
-        wall = time.perf_counter() - began
-        job = gql(
-            base,
-            "query($id: ID!) { job(id: $id) { status error timeline { stage durationMs } logs(last: 500) "
-            "{ message } } pipeline(id: $p) { lastRun { rowsOut } outputSchema { name dtype } } }".replace(
-                "query($id: ID!)", "query($id: ID!, $p: ID!)"
-            ),
-            {"id": job_id, "p": pipeline_id},
-            token,
-        )["data"]
+        ran = run(base, token, {"http": source}, {"parquet": {"name": "out"}})
         peak = rss.peak_workers
-    assert job["job"]["status"] == "SUCCEEDED", job["job"]
-    stages = {t["stage"]: t["durationMs"] / 1000 for t in job["job"]["timeline"]}
+        shown = gql(
+            base,
+            "{ pipelines(first: 1) { edges { node { lastRun { rowsOut } outputSchema { name dtype } } } } }",
+            None,
+            token,
+        )["data"]["pipelines"]["edges"][0]["node"]
     return {
         "budget": memory_mb,
-        "wall": wall,
-        "collect": stages.get("collect", 0.0),
-        "store": stages.get("store", 0.0),
-        "rows": job["pipeline"]["lastRun"]["rowsOut"],
-        "schema": job["pipeline"]["outputSchema"],
-        "spilled": any("spilled records on disk" in entry["message"] for entry in job["job"]["logs"]),  # near the end
+        "wall": ran["wall"],
+        "collect": ran["stages"].get("collect", 0.0),
+        "store": ran["stages"].get("store", 0.0),
+        "rows": shown["lastRun"]["rowsOut"],
+        "schema": shown["outputSchema"],
+        "spilled": any("spilled records on disk" in entry["message"] for entry in ran["logs"]),  # near the end
         "peak": peak,
     }
 
