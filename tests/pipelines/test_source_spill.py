@@ -136,6 +136,25 @@ def test_a_paged_source_beyond_the_budget_spills_to_disk_and_stores_what_a_gener
     assert scratch_left == []  # the segments and the typed copy went with the job
 
 
+def test_a_run_whose_source_breaks_after_spilling_fails_saying_why_and_leaves_nothing(tmp_path, paged_api):
+    with app(tmp_path, "small", SMALL_MB) as client:
+        token = register(client)["accessToken"]
+        created = create(
+            client,
+            token,
+            name="broken",
+            source={"http": {**SOURCE, "url": f"{paged_api}/broken"}},
+            sink={"dataset": {"name": "broken"}},
+        )
+        result = run(client, token, created["pipeline"]["id"])
+        scratch_left = list(client.settings.scratch_dir.glob("*/*"))
+        datasets = list((client.settings.resolved_data_dir / "datasets").glob("*/data.parquet"))
+    log = "\n".join(entry["message"] for entry in result["job"]["logs"])
+    assert result["job"]["status"] == "FAILED" and SPILL_LINE in log
+    assert "did not answer JSON" in result["job"]["error"] and "did not answer JSON" in result["lastRun"]["error"]
+    assert scratch_left == [] and datasets == []
+
+
 def limits(max_records: int = 1_000_000) -> PipelineLimits:
     return PipelineLimits(allowed_hosts="127.0.0.1", max_source_bytes=2**26, max_records=max_records)
 
