@@ -2,16 +2,18 @@
 
 While a source is collected, the pages held are measured against the job's share of its budget (the
 share the rest of the pipeline job uses, see `fits_the_budget`). Past it, they are written as one
-Parquet segment in the job's scratch dir and let go; collection goes on. Pages may gain columns or
-change a column's kind from one to the next, so each segment keeps the schema its own pages had.
+segment in the job's scratch dir (an Arrow IPC file) and let go; collection goes on. Pages may gain
+columns or change a column's kind from one to the next, so each segment keeps the schema its own pages had.
 
 When collection ends, the segments are read one at a time (each was once held in memory) into one
 scratch Parquet file typed as `typed_like_an_upload` types a table in memory: kinds unified across
 segments as `pa.concat_tables(promote_options="permissive")` unifies pages (a column mixing kinds is
 JSON text, as the Python pass makes it), text read back through the upload's CSV reader with one type
 per column for the whole file, and dates parsed with the format the column's first 2,000 values show.
-Where that can differ from typing the whole table at once: a text column whose segments read back as
-different kinds other than integers and floats is text (as the streamed ingest widens, see `wider`).
+Where that can differ from typing the whole table at once: a text column that reads back as dates in one
+segment and dates with times in another is text (as the streamed ingest widens, see `wider`), where the whole
+column reads as timestamps; and in a column mixing numbers with text, whole numbers that shared a segment with
+floats are written as floats ("1.0").
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class Spill:
         return not fits_the_budget(held_bytes, self.memory_mb)
 
     def write(self, table: pa.Table, held_bytes: int) -> None:
-        """One segment: the pages held so far, their lists and objects as JSON text (Parquet keeps no empty objects)."""
+        """One segment: the pages held so far, their lists and objects as JSON text (as typing makes them anyway)."""
         if not self.segments:
             self.log(
                 f"The records collected so far ({held_bytes / MB:,.1f} MB held) would not fit the job's share of "
