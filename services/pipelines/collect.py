@@ -18,8 +18,9 @@ from services.errors import ErrorCode, ServiceError
 from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.pipelines import camel_case
 from services.pipelines.config.sources import HttpSource
-from services.pipelines.fetch import Fetcher, Log, fetched_on_a_thread, paused_between_pages
+from services.pipelines.fetch import PENDING_BYTES, Fetcher, Log, fetched_on_a_thread, paused_between_pages
 from services.pipelines.records import RecordPages
+from services.pipelines.spill import Spill
 
 
 def dotted(value: Any, path: str | None) -> Any:
@@ -37,17 +38,26 @@ def dotted(value: Any, path: str | None) -> Any:
 
 
 def collect_http(
-    source: HttpSource, fetcher: Fetcher, *, max_records: int, log: Log, max_decompressed_bytes: int = 2**32
+    source: HttpSource,
+    fetcher: Fetcher,
+    *,
+    max_records: int,
+    log: Log,
+    max_decompressed_bytes: int = 2**32,
+    spill: Spill | None = None,
 ) -> RecordPages | CollectedTable:
     """Fetch pages on a thread while this one decodes and converts the pages already here.
 
     The fetching thread only finds the next page's URL (simdjson, without building the page's
     objects) and sends the next request at once, so decoding overlaps with the network wait.
-    A CSV reply is one page, read exactly as an upload is.
+    A CSV reply is one page, read exactly as an upload is. With `spill`, records beyond the job's
+    budget go to scratch as they arrive (services.pipelines.spill).
     """
     records_path = source.records_path
-    collected = RecordPages()
-    with fetched_on_a_thread(partial(_fetch_pages, source, fetcher)) as pages:
+    collected = RecordPages(spill)
+    # pages waiting to be converted count against the budget too
+    pending = min(PENDING_BYTES, spill.share_bytes) if spill is not None else PENDING_BYTES
+    with fetched_on_a_thread(partial(_fetch_pages, source, fetcher), pending) as pages:
         for number, final_url, body in pages:
             if isinstance(body, CsvReply):
                 return _csv_table(
@@ -81,6 +91,9 @@ class CollectedTable:
         self.table, self.rows = table, table.num_rows
 
     def to_table(self) -> pa.Table:
+        return self.table
+
+    def result(self) -> pa.Table:
         return self.table
 
 

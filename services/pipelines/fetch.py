@@ -186,13 +186,14 @@ class PageHandoff:
 
 @contextmanager
 def fetched_on_a_thread(
-    fetch_all: Callable[[Callable[[Any, int], None], threading.Event], None],
+    fetch_all: Callable[[Callable[[Any, int], None], threading.Event], None], pending_bytes: int = PENDING_BYTES
 ) -> Iterator[Iterator[Any]]:
     """The pages `fetch_all(put, stop)` puts, as they arrive from its thread; its failure is raised here.
 
-    Leaving the block stops the fetching and waits for the thread.
+    At most `pending_bytes` of pages wait (or one, when larger). Leaving the block stops the fetching and
+    waits for the thread.
     """
-    pages = PageHandoff(PENDING_BYTES)
+    pages = PageHandoff(pending_bytes)
     stop = threading.Event()
 
     def fetch() -> None:

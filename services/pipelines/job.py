@@ -26,11 +26,12 @@ from services.pipelines.config.sources import DatasetSource, FileSource, HttpSou
 from services.pipelines.config.steps import PipelineStep
 from services.pipelines.fetch import Fetcher
 from services.pipelines.local_files import import_path, read_local_csv
-from services.pipelines.records import FlatColumns, RecordPages
+from services.pipelines.records import RecordPages
 from services.pipelines.results import RunResult
 from services.pipelines.scrape import collect_scrape
+from services.pipelines.spill import Spill, fits_the_budget
 from services.pipelines.ssrf import parse_allow_list
-from services.preprocessing.engine import DESCRIBE_ROWS, PANDAS_COPIES, batch_rows, fits_in_memory
+from services.preprocessing.engine import DESCRIBE_ROWS, batch_rows, fits_in_memory
 from services.preprocessing.job import preprocess_table
 from services.preprocessing.steps import fit_recipe
 from services.preprocessing.validate import validate_steps
@@ -56,6 +57,7 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
     steps: list[tuple[str, dict[str, Any]]] = [(s.step, s.params) for s in config.steps]
     recipe: list[dict[str, Any]] = []
     rows: Rows  # the output so far: a table in memory, or (beyond the budget) a Parquet file read batch by batch
+    spill = Spill(ctx.scratch_dir or data_dir, ctx.memory_mb, f"pipeline-{ctx.job_id}", log)
     if isinstance(source, DatasetSource):
         path = files.parquet_path(data_dir, source.dataset_id)
         rows = pq.read_table(path) if fits_in_memory(path, ctx.memory_mb) else path
@@ -65,10 +67,11 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
             max_records=limits.max_records,
             max_decompressed_bytes=limits.max_decompressed_bytes,
             log=log,
+            spill=spill,
         )
     else:
-        rows = collect_table(source, limits, log)
-    if isinstance(rows, pa.Table) and rows.nbytes * PANDAS_COPIES > ctx.memory_mb * MB * 0.5:
+        rows = collect_table(source, limits, log, spill)
+    if isinstance(rows, pa.Table) and not fits_the_budget(rows.nbytes, ctx.memory_mb):
         rows = _spilled(ctx, rows)  # what was collected goes on from a scratch file, so nothing else copies it whole
     rows_in = shape_of(rows)[1]
     if isinstance(source, DatasetSource):
@@ -214,28 +217,42 @@ def _streamed_steps(
 
 
 def collect_table(
-    source: HttpSource | ScrapeSource, limits: PipelineLimits, log: Callable[[str, str], None]
-) -> pa.Table:
-    """An http or scrape source's records as a table typed like an upload (the collect stage, and previews)."""
+    source: HttpSource | ScrapeSource,
+    limits: PipelineLimits,
+    log: Callable[[str, str], None],
+    spill: Spill | None = None,
+) -> pa.Table | Path:
+    """An http or scrape source's records as a table typed like an upload (the collect stage, and previews);
+    with `spill`, records beyond the job's budget go to scratch and come back as a Parquet file typed the same way.
+    On failure nothing spilled is left."""
     began = time.perf_counter()
     fetcher = Fetcher(allow=parse_allow_list(limits.allowed_hosts), max_bytes=limits.max_source_bytes, log=log)
-    collected: RecordPages | CollectedTable | FlatColumns
-    if isinstance(source, HttpSource):
-        collected = collect_http(
-            source,
-            fetcher,
-            max_records=limits.max_records,
-            log=log,
-            max_decompressed_bytes=limits.max_decompressed_bytes,
-        )
-    else:
-        collected = collect_scrape(source, fetcher, max_records=limits.max_records, log=log)
-    fetched = time.perf_counter()
-    table = collected.to_table() if collected.rows else None
-    if table is None or table.num_columns == 0:
+    collected: RecordPages | CollectedTable
+    try:
+        if isinstance(source, HttpSource):
+            collected = collect_http(
+                source,
+                fetcher,
+                max_records=limits.max_records,
+                log=log,
+                max_decompressed_bytes=limits.max_decompressed_bytes,
+                spill=spill,
+            )
+        else:
+            collected = collect_scrape(source, fetcher, max_records=limits.max_records, log=log, spill=spill)
+        fetched = time.perf_counter()
+        table = collected.result() if collected.rows else None
+    finally:
+        if spill is not None:
+            spill.discard()  # the segments; a typed file was already made of them
+    names, rows = shape_of(table) if table is not None else ([], 0)
+    if not names:
+        if isinstance(table, Path):
+            table.unlink(missing_ok=True)
         raise ServiceError(ErrorCode.PARSE_ERROR, "The source gave no records")
+    assert table is not None
     log(
-        f"Collected {table.num_rows:,} rows x {table.num_columns} columns in {time.perf_counter() - began:.3f} s "
+        f"Collected {rows:,} rows x {len(names)} columns in {time.perf_counter() - began:.3f} s "
         f"({fetcher.waited:.3f} s of it waiting on the network, {time.perf_counter() - fetched:.3f} s typing "
         f"the columns)",
         "INFO",
@@ -271,9 +288,13 @@ def preview_source(
             max_records=limits.max_records,
             max_decompressed_bytes=limits.max_decompressed_bytes,
             log=log,
-        ).slice(0, max(rows, 1000))
+        )
+        assert isinstance(table, pa.Table)  # nothing spills without a Spill
+        table = table.slice(0, max(rows, 1000))
     else:
-        table = collect_table(source.model_copy(update={"max_pages": 1, "delay_seconds": 0}), limits, log)
+        collected = collect_table(source.model_copy(update={"max_pages": 1, "delay_seconds": 0}), limits, log)
+        assert isinstance(collected, pa.Table)  # nothing spills without a Spill
+        table = collected
     if steps:
         checked = validate_steps([(s.step, s.params) for s in steps], describe_columns(table))
         frame, _ = fit_recipe(table.to_pandas(), checked)

@@ -11,10 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from services.errors import ErrorCode, ServiceError, invalid
+from services.errors import ErrorCode, ServiceError, invalid, over_budget
+from services.ingest.detect import CsvDialect
+from services.pipelines.spill import Spill, fits_the_budget
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
+GZIP_RATIO = 6  # as the ingest guesses: how much a gzip text inflates
 
 
 def import_dirs(text: str) -> list[Path]:
@@ -46,14 +50,70 @@ def import_path(path: str, allowed: str, field: list[str]) -> Path:
 
 
 def read_local_csv(
-    path: Path, *, max_records: int, max_decompressed_bytes: int, log: Callable[[str, str], None]
-) -> pa.Table:
-    """The file through the upload's own detection and reader, so it is typed exactly like an upload."""
+    path: Path,
+    *,
+    max_records: int,
+    max_decompressed_bytes: int,
+    log: Callable[[str, str], None],
+    spill: Spill | None = None,
+) -> pa.Table | Path:
+    """The file through the upload's own detection and reader, so it is typed exactly like an upload.
+
+    With `spill`, a file whose text would not fit the job's share of its budget is parsed chunk by chunk
+    into a scratch Parquet file instead, as a large upload is (services.ingest.stream).
+    """
     from services.ingest.parse import detect_file_dialect, read_with_dialect
 
     dialect = detect_file_dialect(path, options={})
+    text_bytes = path.stat().st_size * (GZIP_RATIO if path.name.lower().endswith(".gz") else 1)
+    if spill is not None and not fits_the_budget(text_bytes, spill.memory_mb):
+        return _streamed(path, dialect, spill, max_records=max_records, max_decompressed_bytes=max_decompressed_bytes)
     table = read_with_dialect(path, dialect, max_decompressed=max_decompressed_bytes)
     if table.num_rows > max_records:
         raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
     log(f"Read {path.name}: encoding {dialect.encoding}, {table.num_rows:,} row(s)", "INFO")
     return table
+
+
+def _streamed(path: Path, dialect: CsvDialect, spill: Spill, *, max_records: int, max_decompressed_bytes: int) -> Path:
+    """Chunks parsed into scratch Parquet with the first chunk's types; when a later chunk disagrees, a first pass
+    over every chunk settles the types (dates failing too often stay text), as a large upload's ingest does."""
+    from services.ingest.chunks import NotSplittable
+    from services.ingest.stream import DatesNotParsed, NotStreamable, parse_and_write, survey_types
+
+    spill.folder.mkdir(parents=True, exist_ok=True)
+    target = spill.folder / f"{spill.prefix}-file.parquet"
+    spill.log(
+        f"{path.name} would not fit the job's share of its {spill.memory_mb:,} MB memory budget: the source "
+        "spilled to disk, read chunk by chunk into a scratch file",
+        "INFO",
+    )
+    widened = None
+    try:
+        for _ in range(4):
+            try:
+                parse_and_write(
+                    path, dialect, target, max_decompressed=max_decompressed_bytes, keep_bytes=0, widened=widened
+                )
+                break
+            except DatesNotParsed as dates:
+                widened = widened or survey_types(path, dialect, max_decompressed=max_decompressed_bytes)
+                widened.plain_text |= dates.names
+            except NotStreamable as reason:
+                if widened is not None:
+                    raise
+                spill.log(f"Types settled by a first pass over every chunk ({reason})", "INFO")
+                widened = survey_types(path, dialect, max_decompressed=max_decompressed_bytes)
+        else:
+            raise ServiceError(ErrorCode.PARSE_ERROR, "The date columns could not be settled in three passes")
+        rows = pq.ParquetFile(target).metadata.num_rows
+        if rows > max_records:
+            raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
+    except (NotSplittable, NotStreamable) as failed:
+        target.unlink(missing_ok=True)
+        raise over_budget(spill.memory_mb, f"{path.name} needs the whole-file reader ({failed}), which") from failed
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    spill.log(f"Read {path.name}: encoding {dialect.encoding}, {rows:,} row(s), chunk by chunk", "INFO")
+    return target

@@ -15,21 +15,26 @@ from w3lib.encoding import html_body_declared_encoding, http_content_type_encodi
 
 from services.errors import ErrorCode, ServiceError
 from services.pipelines.config.sources import ScrapeSource
-from services.pipelines.fetch import Fetcher, Log, fetched_on_a_thread, paused_between_pages
-from services.pipelines.records import FlatColumns
+from services.pipelines.fetch import PENDING_BYTES, Fetcher, Log, fetched_on_a_thread, paused_between_pages
+from services.pipelines.records import RecordPages
+from services.pipelines.spill import Spill
 
 
-def collect_scrape(source: ScrapeSource, fetcher: Fetcher, *, max_records: int, log: Log) -> FlatColumns:
+def collect_scrape(
+    source: ScrapeSource, fetcher: Fetcher, *, max_records: int, log: Log, spill: Spill | None = None
+) -> RecordPages:
     """Rows by a CSS selector, fields by selectors within each row; parsed with lexbor (selectolax).
 
     With `next_page_selector`, pages follow the link it selects (up to `max_pages`, never the same URL
     twice). A thread fetches and parses each page and requests the next one at once, while this one
-    selects the rows of the pages already parsed.
+    selects the rows of the pages already parsed. With `spill`, rows beyond the job's budget go to
+    scratch as they arrive (services.pipelines.spill).
     """
     fields = [field.model_dump() for field in source.fields]
-    columns = FlatColumns([f["name"] for f in fields])  # every field is a column, even when no row matched
+    columns = RecordPages(spill, columns=[f["name"] for f in fields])  # every field a column, even when no row matched
     page_count = 0
-    with fetched_on_a_thread(partial(_fetch_html_pages, source, fetcher, log)) as pages:
+    pending = min(PENDING_BYTES, spill.share_bytes) if spill is not None else PENDING_BYTES  # waiting pages count
+    with fetched_on_a_thread(partial(_fetch_html_pages, source, fetcher, log), pending) as pages:
         for page_count, final_url, document in pages:
             count, found = scraped_columns(document, source.row_selector, fields, final_url)
             if columns.rows + count > max_records:

@@ -91,7 +91,7 @@ def test_collected_rows_beyond_the_budget_are_checked_and_stored_as_with_a_gener
         out_large = stored(large, whole_shown["lastRun"]["dataset"]["id"])
     log = "\n".join(entry["message"] for entry in streamed["job"]["logs"])
     assert streamed["job"]["status"] == "SUCCEEDED", log
-    assert f"would not fit the {SMALL_MB:,} MB budget" in log and "scratch file" in log
+    assert f"its {SMALL_MB:,} MB memory budget: the source spilled to disk" in log and "scratch file" in log
     assert whole["job"]["status"] == "SUCCEEDED"
     assert "would not fit" not in "\n".join(entry["message"] for entry in whole["job"]["logs"])
     assert streamed_shown["lastRun"]["checks"] == whole_shown["lastRun"]["checks"]
