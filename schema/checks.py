@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -14,6 +14,7 @@ from schema.datasets import Dataset
 from schema.jobs import Job, JobPriority, priority_input
 from services import drift
 from services.checks import service as checks_service
+from services.checks.evaluate import CheckResult as StoredCheckResult
 from services.storage.tables import CheckSuite as SuiteRow
 from services.storage.tables import Validation as ValidationRow
 
@@ -299,28 +300,29 @@ class CheckOutcome:
     on_fail: CheckFailure = strawberry.field(description="WARN: a failure does not fail the verdict")
 
     @classmethod
-    def from_stored(cls, r: dict[str, Any]) -> CheckOutcome:
-        d = r.get("drift")
+    def from_stored(cls, stored: dict[str, Any]) -> CheckOutcome:
+        r = StoredCheckResult.model_validate(stored)  # the model the evaluation wrote it from
+        d = r.drift
         return cls(
-            column=r["column"],
-            rule=CheckRule(r["rule"]),
-            expected=r["expected"],
-            passed=r["passed"],
-            observed=r.get("observed"),
-            failing_rows=r.get("failing_rows", 0),
-            examples=r.get("examples") or [],
-            failing_sample=r.get("sample") or [],
-            on_fail=CheckFailure(r.get("on_fail", "FAIL_RUN")),
+            column=r.column,
+            rule=CheckRule(r.rule),
+            expected=r.expected,
+            passed=r.passed,
+            observed=r.observed,
+            failing_rows=r.failing_rows,
+            examples=r.examples,
+            failing_sample=cast("list[JSON]", r.sample),  # rows of JSON values, as stored
+            on_fail=CheckFailure(r.on_fail),
             drift=DriftFinding(
-                method=DriftMethod(d["method"]),
-                statistic=d["statistic"],
-                p_value=d["p_value"],
-                threshold=d["threshold"],
-                drifted=d["drifted"],
-                reference_count=d["reference_count"],
-                current_count=d["current_count"],
-                reference_rows=d["reference_rows"],
-                current_rows=d["current_rows"],
+                method=DriftMethod(d.method),
+                statistic=d.statistic,
+                p_value=d.p_value,
+                threshold=d.threshold,
+                drifted=d.drifted,
+                reference_count=d.reference_count,
+                current_count=d.current_count,
+                reference_rows=d.reference_rows,
+                current_rows=d.current_rows,
             )
             if d
             else None,

@@ -15,7 +15,7 @@ from services.domains import job_kinds as registered_kinds
 from services.jobs import queries
 from services.jobs import status as job_status
 from services.jobs.priority import Priority
-from services.jobs.recording import StageTime
+from services.jobs.recording import AttemptRecord, StageTime
 from services.jobs.telemetry import JobTelemetry as TelemetryRecord
 from services.storage.tables import Job as JobRow
 from services.storage.tables import JobLog
@@ -73,19 +73,17 @@ class JobAttempt:
     )
 
     @classmethod
-    def from_json(cls, entry: dict) -> JobAttempt:
-        def when(value: str | None) -> datetime | None:
-            return datetime.fromisoformat(value) if value else None
-
+    def from_json(cls, stored: dict) -> JobAttempt:
+        entry = AttemptRecord.model_validate(stored)  # the model the runner wrote it from
         return cls(
-            attempt=entry["attempt"],
-            started_at=when(entry.get("started_at")),
-            finished_at=when(entry.get("finished_at")),
-            outcome=entry["outcome"],
-            error=entry.get("error"),
-            transient=bool(entry.get("transient")),
-            retry_in_seconds=entry.get("retry_in_seconds"),
-            error_code=ErrorCode(entry["code"]) if entry.get("code") else None,
+            attempt=entry.attempt,
+            started_at=entry.started_at,
+            finished_at=entry.finished_at,
+            outcome=entry.outcome,
+            error=entry.error,
+            transient=entry.transient,
+            retry_in_seconds=entry.retry_in_seconds,
+            error_code=ErrorCode(entry.code) if entry.code else None,
         )
 
 
@@ -225,7 +223,7 @@ class Job(Node):
     def error_code(self) -> ErrorCode | None:
         if self.row.status != "FAILED" or not self.row.attempts:
             return None
-        code = self.row.attempts[-1].get("code")
+        code = AttemptRecord.model_validate(self.row.attempts[-1]).code
         return ErrorCode(code) if code else None
 
     @strawberry.field(

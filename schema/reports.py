@@ -365,8 +365,8 @@ def analysis_of(row: JobRowType) -> Analysis | None:
 
     options = AnalysisOptions.from_pydantic(options_of(row.params))
     result = row.result or {}
-    failure = result.get("failure")
-    if "target" not in result:
+    if "target" not in result:  # it failed (or has not ended): only where and why it stopped, if anything
+        failure = analysis_models.FailedAnalysis.model_validate(result).failure if result else None
         return Analysis(
             options=options,
             target=None,
@@ -374,7 +374,7 @@ def analysis_of(row: JobRowType) -> Analysis | None:
             auto_actions=[],
             sampled_rows=None,
             notes=[],
-            failure=AnalysisFailure.from_pydantic(analysis_models.AnalysisFailure(**failure)) if failure else None,
+            failure=AnalysisFailure.from_pydantic(failure) if failure else None,
             working_dataset_id=None,
         )
     done = analysis_models.AnalysisResult.model_validate(result)

@@ -57,6 +57,12 @@ class AnalysisFailure(BaseModel):
     limit_seconds: float | None = None
 
 
+class FailedAnalysis(BaseModel):
+    """What a failed ANALYZE job's result holds: where and why it stopped (services.analysis.service)."""
+
+    failure: AnalysisFailure | None = None
+
+
 class WorkingVersion(BaseModel):
     """The new dataset version auto-actions wrote, as the job found it (the row is settled when the job ends)."""
 

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.analysis.models import AnalysisResult, ReportResult
+from services.analysis.models import AnalysisResult, FailedAnalysis, ReportResult
 from services.analysis.options import check_extension, resolve_options
 from services.datasets import DatasetStatus
 from services.datasets.service import get_dataset
@@ -220,7 +220,7 @@ async def on_analysis_failure(session: AsyncSession, job: Job, details: Any) -> 
             await session.delete(version)
         files.remove_tree(files.dataset_dir(data_dir, version_id))
     if isinstance(details, dict) and details.get("failure"):
-        job.result = {"failure": details["failure"]}
+        job.result = FailedAnalysis(failure=details["failure"]).model_dump(mode="json")
         session.add(job)
 
 

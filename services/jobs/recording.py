@@ -28,6 +28,20 @@ class StageTime(BaseModel):
     duration_ms: float | None = None
 
 
+class AttemptRecord(BaseModel):
+    """One ended attempt of a job (`Job.attempts`, a JSON list): written by the runner, read by the schema."""
+
+    model_config = ConfigDict(extra="ignore")
+    attempt: int
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    outcome: str
+    error: str | None = None
+    transient: bool = False
+    retry_in_seconds: float | None = None
+    code: str | None = None  # the failure's ErrorCode (Job.errorCode)
+
+
 class LogRecorder:
     """Persists a running job's messages in batches and publishes them, in order, with gapless sequence numbers."""
 

@@ -28,7 +28,7 @@ from services.jobs.executor import JobSpec, ProcessExecutor, WorkerOutcome
 from services.jobs.kinds import JobKindSpec
 from services.jobs.observer import JobObserver, JobObservers, TraceCarrier, current_job_id
 from services.jobs.priority import parse as parse_priority
-from services.jobs.recording import LogRecorder, append_log, close_timeline
+from services.jobs.recording import AttemptRecord, LogRecorder, append_log, close_timeline
 from services.jobs.retry import backoff_seconds
 from services.jobs.status import ACTIVE, JobStatus
 from services.jobs.transitions import transition
@@ -472,14 +472,14 @@ async def finish_job(
 
 def ended_attempt(job: Job, outcome: str, **facts: Any) -> list[dict[str, Any]]:
     """The job's attempts with this one's end added: what `job.attempts` shows."""
-    entry = {
-        "attempt": job.attempt,
-        "started_at": job.started_at.isoformat() if job.started_at else None,
-        "finished_at": utcnow().isoformat(),
-        "outcome": str(outcome),
-        "error": facts.get("error"),
-        "transient": bool(facts.get("transient", False)),
-        "retry_in_seconds": facts.get("retry_in_seconds"),
-        "code": str(facts["code"]) if facts.get("code") else None,
-    }  # the failure's ErrorCode (Job.errorCode)
-    return [*(job.attempts or []), entry]
+    entry = AttemptRecord(
+        attempt=job.attempt,
+        started_at=job.started_at,
+        finished_at=utcnow(),
+        outcome=str(outcome),
+        error=facts.get("error"),
+        transient=bool(facts.get("transient", False)),
+        retry_in_seconds=facts.get("retry_in_seconds"),
+        code=str(facts["code"]) if facts.get("code") else None,
+    )
+    return [*(job.attempts or []), entry.model_dump(mode="json")]
