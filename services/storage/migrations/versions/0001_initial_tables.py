@@ -1,7 +1,5 @@
 """initial tables
 
-Revision ID: acf644338990
-Revises:
 Create Date: 2026-11-24 21:06:03.631835
 """
 
@@ -19,8 +17,6 @@ from services.storage.migrations.columns import (
 
 revision = "acf644338990"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """profiles
 
-Revision ID: 3b3a972ee9df
-Revises: acf644338990
 Create Date: 2026-11-24 21:52:45.615176
 """
 
@@ -13,8 +11,6 @@ from services.storage.migrations.columns import create_indexes, drop_table, owne
 
 revision = "3b3a972ee9df"
 down_revision = "acf644338990"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """models
 
-Revision ID: c8561e4b7423
-Revises: 3b3a972ee9df
 Create Date: 2026-11-24 22:22:07.295748
 """
 
@@ -13,8 +11,6 @@ from services.storage.migrations.columns import create_indexes, drop_table, owne
 
 revision = "c8561e4b7423"
 down_revision = "3b3a972ee9df"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

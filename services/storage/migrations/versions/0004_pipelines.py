@@ -1,7 +1,5 @@
 """pipelines
 
-Revision ID: 2837d2d3479c
-Revises: c8561e4b7423
 Create Date: 2026-11-24 22:31:00.887351
 """
 
@@ -19,8 +17,6 @@ from services.storage.migrations.columns import (
 
 revision = "2837d2d3479c"
 down_revision = "c8561e4b7423"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """reports
 
-Revision ID: cacd4e689dc9
-Revises: 2837d2d3479c
 Create Date: 2026-11-24 22:36:37.928074
 """
 
@@ -13,8 +11,6 @@ from services.storage.migrations.columns import create_indexes, drop_table, owne
 
 revision = "cacd4e689dc9"
 down_revision = "2837d2d3479c"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -5,8 +5,6 @@ moving it ends every other session at once). New tables: login_session (one per 
 share its id as their family) and login_event (the login history). Accounts made before this revision
 are unverified (NULL), which only matters where ASSAY_REQUIRE_VERIFIED_EMAIL is set.
 
-Revision ID: 6d8e035bb675
-Revises: 8d4c2a7e1f35
 Create Date: 2026-12-05 18:00:00
 """
 
@@ -18,8 +16,6 @@ from services.storage.migrations.columns import create_indexes, drop_table, reco
 
 revision = "6d8e035bb675"
 down_revision = "8d4c2a7e1f35"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -2,8 +2,6 @@
 
 Plain new tables, nothing converted: downgrade drops them (and with them the registry's history).
 
-Revision ID: 9e1a3c5b7d20
-Revises: 6d8e035bb675
 Create Date: 2026-12-05 17:30:00
 """
 
@@ -21,8 +19,6 @@ from services.storage.migrations.columns import (
 
 revision = "9e1a3c5b7d20"
 down_revision = "6d8e035bb675"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -2,8 +2,6 @@
 
 Plain new tables, nothing converted: downgrade drops them (and the validation history with them).
 
-Revision ID: 48d832d3abf8
-Revises: 4b7f2d9c1e60
 Create Date: 2026-12-05 20:30:15
 """
 
@@ -15,8 +13,6 @@ from services.storage.migrations.columns import create_indexes, drop_table, owne
 
 revision = "48d832d3abf8"
 down_revision = "4b7f2d9c1e60"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

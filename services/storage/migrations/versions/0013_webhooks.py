@@ -2,8 +2,6 @@
 
 Plain new tables: downgrade drops them (with any deliveries still queued).
 
-Revision ID: c3a428782634
-Revises: 48d832d3abf8
 Create Date: 2026-12-05 20:30:00
 """
 
@@ -21,8 +19,6 @@ from services.storage.migrations.columns import (
 
 revision = "c3a428782634"
 down_revision = "48d832d3abf8"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -2,8 +2,6 @@
 
 A plain new table: downgrade drops it (its reports and overlays under comparisons/ become orphans).
 
-Revision ID: af8eff764dd0
-Revises: c3a428782634
 Create Date: 2026-12-05 20:45:00
 """
 
@@ -15,8 +13,6 @@ from services.storage.migrations.columns import owned_record_columns, owner_key
 
 revision = "af8eff764dd0"
 down_revision = "c3a428782634"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

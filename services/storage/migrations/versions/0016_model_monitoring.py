@@ -2,8 +2,6 @@
 
 Plain new tables: downgrade drops them (recorded windows and alerts go with them).
 
-Revision ID: 3a2100ae4b11
-Revises: c42d40939862
 Create Date: 2026-12-05 20:30:29.288320
 """
 
@@ -15,8 +13,6 @@ from services.storage.migrations.columns import create_indexes, drop_table, owne
 
 revision = "3a2100ae4b11"
 down_revision = "c42d40939862"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
