@@ -18,8 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets import DatasetStatus
-from services.datasets.service import get_dataset
+from services.datasets.service import get_ready_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
@@ -43,11 +42,7 @@ async def start_training(
     session: AsyncSession, *, jobs: JobEngine, owner_id: str, data_dir: Path, spec: TrainingSpec
 ) -> tuple[Model, Job]:
     name = given_name(spec.name, field=["name"])
-    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=spec.dataset_id) if spec.dataset_id else None
-    if dataset is None:
-        raise not_found("Dataset", ["datasetId"])
-    if dataset.status != DatasetStatus.READY:
-        raise conflict(f"The dataset is {dataset.status}, not READY", ["datasetId"])
+    dataset = await get_ready_dataset(session, owner_id=owner_id, dataset_id=spec.dataset_id)
     names = {c["name"] for c in dataset.columns}
     target = spec.target
     if target not in names:
@@ -427,11 +422,7 @@ async def start_predict_dataset(
         raise not_found("Model", ["modelId"])
     if model.status != ModelStatus.READY:
         raise conflict(f"The model is {model.status}", ["modelId"])
-    source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
-    if source is None:
-        raise not_found("Dataset", ["datasetId"])
-    if source.status != DatasetStatus.READY:
-        raise conflict(f"The dataset is {source.status}, not READY", ["datasetId"])
+    source = await get_ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
     available = {c["name"] for c in source.columns}
     absent = [f["name"] for f in model.details["features"] if f["name"] not in available]
     if absent:
