@@ -32,21 +32,24 @@ def owner_key() -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE")
 
 
-def _indexes(table: str, columns: tuple[str, ...], composite: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
-    """ix_<table>_<column> for each column plus the composite ones by name, in name order (autogenerate's)."""
-    return sorted([(f"ix_{table}_{column}", [column]) for column in columns] + list(composite.items()))
+class TableIndexes:
+    """A new table's indexes, declared once for its migration's upgrade (`create`) and downgrade
+    (`drop_with_table`): ix_<table>_<column> for each of `columns` (those in `unique` unique), plus the composite
+    ones by name. Created in name order, as autogenerate wrote them (SQLite lists indexes in creation order)."""
 
+    def __init__(self, table: str, *columns: str, unique: tuple[str, ...] = (), **composite: list[str]) -> None:
+        self.table = table
+        self.unique = {f"ix_{table}_{column}" for column in unique}
+        self.indexes = sorted([(f"ix_{table}_{column}", [column]) for column in columns] + list(composite.items()))
 
-def create_indexes(table: str, *columns: str, unique: tuple[str, ...] = (), **composite: list[str]) -> None:
-    """Index `table` on each of `columns` (those in `unique` unique) and on each named composite column list."""
-    with op.batch_alter_table(table, schema=None) as batch_op:
-        for name, indexed in _indexes(table, columns, composite):
-            batch_op.create_index(name, indexed, unique=indexed[0] in unique and len(indexed) == 1)
+    def create(self) -> None:
+        with op.batch_alter_table(self.table, schema=None) as batch_op:
+            for name, indexed in self.indexes:
+                batch_op.create_index(name, indexed, unique=name in self.unique)
 
-
-def drop_table(table: str, *columns: str, **composite: list[str]) -> None:
-    """Undo create_table + create_indexes (called with the same arguments): its indexes, newest first, then it."""
-    with op.batch_alter_table(table, schema=None) as batch_op:
-        for name, _ in reversed(_indexes(table, columns, composite)):
-            batch_op.drop_index(name)
-    op.drop_table(table)
+    def drop_with_table(self) -> None:
+        """The indexes, newest first, then the table."""
+        with op.batch_alter_table(self.table, schema=None) as batch_op:
+            for name, _ in reversed(self.indexes):
+                batch_op.drop_index(name)
+        op.drop_table(self.table)

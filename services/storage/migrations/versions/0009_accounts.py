@@ -12,10 +12,13 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-from services.storage.migrations.columns import create_indexes, drop_table, record_columns
+from services.storage.migrations.columns import TableIndexes, record_columns
 
 revision = "6d8e035bb675"
 down_revision = "8d4c2a7e1f35"
+
+LOGIN_EVENT_INDEXES = TableIndexes("login_event", "created_at", ix_login_event_user_created=["user_id", "created_at"])
+LOGIN_SESSION_INDEXES = TableIndexes("login_session", "created_at", "user_id")
 
 
 def upgrade() -> None:
@@ -30,7 +33,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    create_indexes("login_event", "created_at", ix_login_event_user_created=["user_id", "created_at"])
+    LOGIN_EVENT_INDEXES.create()
 
     op.create_table(
         "login_session",
@@ -42,7 +45,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    create_indexes("login_session", "created_at", "user_id")
+    LOGIN_SESSION_INDEXES.create()
 
     with op.batch_alter_table("user", schema=None) as batch_op:
         batch_op.add_column(sa.Column("email_verified_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
@@ -57,5 +60,5 @@ def downgrade() -> None:
     for column in ("session_epoch", "disabled_at", "last_login_at", "email_verified_at"):
         op.drop_column("user", column)
 
-    drop_table("login_session", "created_at", "user_id")
-    drop_table("login_event", "created_at", ix_login_event_user_created=["user_id", "created_at"])
+    LOGIN_SESSION_INDEXES.drop_with_table()
+    LOGIN_EVENT_INDEXES.drop_with_table()

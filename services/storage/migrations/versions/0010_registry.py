@@ -9,16 +9,21 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-from services.storage.migrations.columns import (
-    create_indexes,
-    drop_table,
-    owned_record_columns,
-    owner_key,
-    record_columns,
-)
+from services.storage.migrations.columns import TableIndexes, owned_record_columns, owner_key, record_columns
 
 revision = "9e1a3c5b7d20"
 down_revision = "6d8e035bb675"
+
+REGISTERED_MODEL_INDEXES = TableIndexes("registered_model", "created_at", "owner_id")
+REGISTRY_EVENT_INDEXES = TableIndexes(
+    "registry_event",
+    "created_at",
+    "owner_id",
+    "registered_model_id",
+    ix_registry_event_alias_time=["registered_model_id", "alias", "created_at"],
+)
+MODEL_VERSION_INDEXES = TableIndexes("model_version", "created_at", "model_id", "owner_id", "registered_model_id")
+MODEL_ALIAS_INDEXES = TableIndexes("model_alias", "created_at", "model_version_id", "registered_model_id")
 
 
 def upgrade() -> None:
@@ -33,7 +38,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("owner_id", "name"),
     )
-    create_indexes("registered_model", "created_at", "owner_id")
+    REGISTERED_MODEL_INDEXES.create()
 
     op.create_table(
         "registry_event",
@@ -52,13 +57,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["registered_model_id"], ["registered_model.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    create_indexes(
-        "registry_event",
-        "created_at",
-        "owner_id",
-        "registered_model_id",
-        ix_registry_event_alias_time=["registered_model_id", "alias", "created_at"],
-    )
+    REGISTRY_EVENT_INDEXES.create()
 
     op.create_table(
         "model_version",
@@ -78,7 +77,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("registered_model_id", "version"),
     )
-    create_indexes("model_version", "created_at", "model_id", "owner_id", "registered_model_id")
+    MODEL_VERSION_INDEXES.create()
 
     op.create_table(
         "model_alias",
@@ -95,17 +94,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("registered_model_id", "alias"),
     )
-    create_indexes("model_alias", "created_at", "model_version_id", "registered_model_id")
+    MODEL_ALIAS_INDEXES.create()
 
 
 def downgrade() -> None:
-    drop_table("model_alias", "created_at", "model_version_id", "registered_model_id")
-    drop_table("model_version", "created_at", "model_id", "owner_id", "registered_model_id")
-    drop_table(
-        "registry_event",
-        "created_at",
-        "owner_id",
-        "registered_model_id",
-        ix_registry_event_alias_time=["registered_model_id", "alias", "created_at"],
-    )
-    drop_table("registered_model", "created_at", "owner_id")
+    MODEL_ALIAS_INDEXES.drop_with_table()
+    MODEL_VERSION_INDEXES.drop_with_table()
+    REGISTRY_EVENT_INDEXES.drop_with_table()
+    REGISTERED_MODEL_INDEXES.drop_with_table()

@@ -9,10 +9,22 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-from services.storage.migrations.columns import create_indexes, drop_table, owned_record_columns, owner_key
+from services.storage.migrations.columns import TableIndexes, owned_record_columns, owner_key
 
 revision = "48d832d3abf8"
 down_revision = "4b7f2d9c1e60"
+
+CHECK_SUITE_INDEXES = TableIndexes(
+    "check_suite", "created_at", "dataset_id", "owner_id", ix_check_suite_owner_created=["owner_id", "created_at"]
+)
+VALIDATION_INDEXES = TableIndexes(
+    "validation",
+    "created_at",
+    "dataset_id",
+    "owner_id",
+    "suite_id",
+    ix_validation_owner_created=["owner_id", "created_at"],
+)
 
 
 def upgrade() -> None:
@@ -26,9 +38,7 @@ def upgrade() -> None:
         owner_key(),
         sa.PrimaryKeyConstraint("id"),
     )
-    create_indexes(
-        "check_suite", "created_at", "dataset_id", "owner_id", ix_check_suite_owner_created=["owner_id", "created_at"]
-    )
+    CHECK_SUITE_INDEXES.create()
 
     op.create_table(
         "validation",
@@ -47,25 +57,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["suite_id"], ["check_suite.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
-    create_indexes(
-        "validation",
-        "created_at",
-        "dataset_id",
-        "owner_id",
-        "suite_id",
-        ix_validation_owner_created=["owner_id", "created_at"],
-    )
+    VALIDATION_INDEXES.create()
 
 
 def downgrade() -> None:
-    drop_table(
-        "validation",
-        "created_at",
-        "dataset_id",
-        "owner_id",
-        "suite_id",
-        ix_validation_owner_created=["owner_id", "created_at"],
-    )
-    drop_table(
-        "check_suite", "created_at", "dataset_id", "owner_id", ix_check_suite_owner_created=["owner_id", "created_at"]
-    )
+    VALIDATION_INDEXES.drop_with_table()
+    CHECK_SUITE_INDEXES.drop_with_table()

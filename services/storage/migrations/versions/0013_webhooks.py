@@ -9,16 +9,19 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-from services.storage.migrations.columns import (
-    create_indexes,
-    drop_table,
-    owned_record_columns,
-    owner_key,
-    record_columns,
-)
+from services.storage.migrations.columns import TableIndexes, owned_record_columns, owner_key, record_columns
 
 revision = "c3a428782634"
 down_revision = "48d832d3abf8"
+
+WEBHOOK_INDEXES = TableIndexes("webhook", "created_at", "owner_id")
+WEBHOOK_DELIVERY_INDEXES = TableIndexes(
+    "webhook_delivery",
+    "created_at",
+    "owner_id",
+    ix_webhook_delivery_due=["status", "next_attempt_at"],
+    ix_webhook_delivery_webhook_created=["webhook_id", "created_at"],
+)
 
 
 def upgrade() -> None:
@@ -35,7 +38,7 @@ def upgrade() -> None:
         owner_key(),
         sa.PrimaryKeyConstraint("id"),
     )
-    create_indexes("webhook", "created_at", "owner_id")
+    WEBHOOK_INDEXES.create()
 
     op.create_table(
         "webhook_delivery",
@@ -57,21 +60,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["webhook_id"], ["webhook.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    create_indexes(
-        "webhook_delivery",
-        "created_at",
-        "owner_id",
-        ix_webhook_delivery_due=["status", "next_attempt_at"],
-        ix_webhook_delivery_webhook_created=["webhook_id", "created_at"],
-    )
+    WEBHOOK_DELIVERY_INDEXES.create()
 
 
 def downgrade() -> None:
-    drop_table(
-        "webhook_delivery",
-        "created_at",
-        "owner_id",
-        ix_webhook_delivery_due=["status", "next_attempt_at"],
-        ix_webhook_delivery_webhook_created=["webhook_id", "created_at"],
-    )
-    drop_table("webhook", "created_at", "owner_id")
+    WEBHOOK_DELIVERY_INDEXES.drop_with_table()
+    WEBHOOK_INDEXES.drop_with_table()

@@ -9,10 +9,16 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-from services.storage.migrations.columns import create_indexes, drop_table, owned_record_columns, owner_key
+from services.storage.migrations.columns import TableIndexes, owned_record_columns, owner_key
 
 revision = "3a2100ae4b11"
 down_revision = "c42d40939862"
+
+MODEL_MONITOR_INDEXES = TableIndexes("model_monitor", "created_at", "owner_id")
+MONITOR_WINDOW_INDEXES = TableIndexes(
+    "monitor_window", "owner_id", "window_start", ix_monitor_window_model_start=["model_id", "window_start"]
+)
+MODEL_ALERT_INDEXES = TableIndexes("model_alert", "created_at", "monitor_id", "owner_id", "window_start")
 
 
 def upgrade() -> None:
@@ -29,7 +35,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("model_id"),
     )
-    create_indexes("model_monitor", "created_at", "owner_id")
+    MODEL_MONITOR_INDEXES.create()
 
     op.create_table(
         "monitor_window",
@@ -48,9 +54,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("model_id", "window_start", "writer"),
     )
-    create_indexes(
-        "monitor_window", "owner_id", "window_start", ix_monitor_window_model_start=["model_id", "window_start"]
-    )
+    MONITOR_WINDOW_INDEXES.create()
 
     op.create_table(
         "model_alert",
@@ -68,10 +72,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("monitor_id", "window_start"),
     )
-    create_indexes("model_alert", "created_at", "monitor_id", "owner_id", "window_start")
+    MODEL_ALERT_INDEXES.create()
 
 
 def downgrade() -> None:
-    drop_table("model_alert", "created_at", "monitor_id", "owner_id", "window_start")
-    drop_table("monitor_window", "owner_id", "window_start", ix_monitor_window_model_start=["model_id", "window_start"])
-    drop_table("model_monitor", "created_at", "owner_id")
+    MODEL_ALERT_INDEXES.drop_with_table()
+    MONITOR_WINDOW_INDEXES.drop_with_table()
+    MODEL_MONITOR_INDEXES.drop_with_table()
