@@ -213,7 +213,15 @@ async def _register_once(
             allow_signature_change and previous is not None and _signature_change(previous.signature, signature)
         ),
     )
-    event = _owner_event(owner, registered.id, RegistryEventKind.REGISTERED, to_version=number, comment=comment)
+    event = RegistryEvent(
+        registered_model_id=registered.id,
+        owner_id=owner.id,
+        actor_id=owner.id,
+        actor_email=owner.email,
+        kind=RegistryEventKind.REGISTERED,
+        to_version=number,
+        comment=comment,
+    )
     session.add_all([version, event])
     await session.commit()
     return Registration(registered, version, event)
@@ -242,15 +250,7 @@ async def set_alias(
         )
     else:
         pointer.model_version_id, pointer.version, pointer.updated_at = target.id, version, utcnow()
-    event = _owner_event(
-        owner,
-        registered_id,
-        RegistryEventKind.ALIAS_SET,
-        alias=alias,
-        from_version=before,
-        to_version=version,
-        comment=comment,
-    )
+    event = _alias_event(owner, registered_id, alias, before, version, comment)
     session.add_all([pointer, event])
     try:  # announcing reads the owner's webhooks: that flushes the writes above, which may meet the race below
         await announce_alias(session, event, name)
@@ -273,14 +273,7 @@ async def delete_alias(
     registered_id, pointer = await _find_alias(session, owner=owner, name=name, alias=alias, comment=comment)
     if pointer is None:
         raise not_found(f"Alias {alias} of {name}", ["alias"])
-    event = _owner_event(
-        owner,
-        registered_id,
-        RegistryEventKind.ALIAS_DELETED,
-        alias=alias,
-        from_version=pointer.version,
-        comment=comment,
-    )
+    event = _alias_event(owner, registered_id, alias, pointer.version, None, comment)
     await session.delete(pointer)
     session.add(event)
     await announce_alias(session, event, name)
@@ -307,26 +300,20 @@ async def _find_alias(
     return touched[0], pointer
 
 
-def _owner_event(
-    owner: User,
-    registered_model_id: str,
-    kind: RegistryEventKind,
-    *,
-    comment: str | None,
-    alias: str | None = None,
-    from_version: int | None = None,
-    to_version: int | None = None,
+def _alias_event(
+    owner: User, registered_id: str, alias: str, before: int | None, after: int | None, comment: str | None
 ) -> RegistryEvent:
-    """An event the owner caused: the actor's email is copied so the history still names them later."""
+    """The owner moved `alias` from version `before` to `after` (None: deleted it). The actor's email is copied
+    so the history still names them later."""
     return RegistryEvent(
-        registered_model_id=registered_model_id,
+        registered_model_id=registered_id,
         owner_id=owner.id,
         actor_id=owner.id,
         actor_email=owner.email,
-        kind=kind,
+        kind=RegistryEventKind.ALIAS_SET if after is not None else RegistryEventKind.ALIAS_DELETED,
         alias=alias,
-        from_version=from_version,
-        to_version=to_version,
+        from_version=before,
+        to_version=after,
         comment=comment,
     )
 
