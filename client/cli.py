@@ -8,6 +8,7 @@ import os
 import sys
 
 from client import commands as cmd
+from client import group_commands as groups
 from client.api import AssayClient, AssayError
 from client.follow import StoppedWatching
 
@@ -69,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parser = sub.add_parser(name, parents=[common], help=help_, description=help_)
         sub_parser.set_defaults(handler=handler)
         return sub_parser
+
+    def group(name: str, help_: str, description: str):
+        """A command with actions of its own (`assay models alias ...`); returns the function adding an action."""
+        group_parser = sub.add_parser(name, parents=[common], help=help_, description=description)
+        actions = group_parser.add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
+
+        def action(action_name: str, handler, action_help: str) -> argparse.ArgumentParser:
+            action_parser = actions.add_parser(action_name, parents=[common], help=action_help)
+            action_parser.set_defaults(handler=handler)
+            return action_parser
+
+        return action
 
     for name in ("login", "register"):
         p = command(name, cmd.login, "log in" if name == "login" else "create an account and log in")
@@ -163,15 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("cancel", cmd.cancel, "cancel a job")
     p.add_argument("job")
 
-    models = sub.add_parser(
+    models = group(
         "models",
-        parents=[common],
-        help="the model registry: register, alias, history",
-        description="Serve models by name: register versions, move aliases, read who moved what",
+        "the model registry: register, alias, history",
+        "Serve models by name: register versions, move aliases, read who moved what",
     )
-    models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
-    p = models_sub.add_parser("register", parents=[common], help="register a READY model as the next version of NAME")
-    p.set_defaults(handler=cmd.models_register)
+    p = models("register", groups.models_register, "register a READY model as the next version of NAME")
     p.add_argument("model", metavar="MODEL_ID")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--description")
@@ -182,54 +192,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept an input signature that differs from the previous version's (recorded)",
     )
     p.add_argument("--comment")
-    p = models_sub.add_parser("alias", parents=[common], help="point ALIAS of NAME at VERSION (e.g. champion)")
-    p.set_defaults(handler=cmd.models_alias)
+    p = models("alias", groups.models_alias, "point ALIAS of NAME at VERSION (e.g. champion)")
     p.add_argument("name", metavar="NAME")
     p.add_argument("alias", metavar="ALIAS")
     p.add_argument("version", metavar="VERSION", type=int)
     p.add_argument("--comment")
-    p = models_sub.add_parser("history", parents=[common], help="registrations and alias moves of NAME, newest first")
-    p.set_defaults(handler=cmd.models_history)
+    p = models("history", groups.models_history, "registrations and alias moves of NAME, newest first")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--first", type=int, default=20)
 
-    checks = sub.add_parser(
+    checks = group(
         "checks",
-        parents=[common],
-        help="check suites: suggest from a profile, save, run",
-        description="Draft data checks from a dataset's profile, save them as a suite, and validate datasets with it",
+        "check suites: suggest from a profile, save, run",
+        "Draft data checks from a dataset's profile, save them as a suite, and validate datasets with it",
     )
-    checks_sub = checks.add_subparsers(dest="checks_command", required=True, metavar="ACTION")
-    p = checks_sub.add_parser(
-        "suggest", parents=[common], help="draft checks from DATASET's profile (profile it first)"
-    )
-    p.set_defaults(handler=cmd.checks_suggest)
+    p = checks("suggest", groups.checks_suggest, "draft checks from DATASET's profile (profile it first)")
     p.add_argument("dataset", metavar="DATASET_ID")
     p.add_argument("-o", "--output", help="write the draft (JSON) to this file, to edit and `checks save`")
     p.add_argument("--save", metavar="NAME", help="save the draft as a suite named NAME at once")
-    p = checks_sub.add_parser("save", parents=[common], help="save the checks in FILE (JSON) as a suite for DATASET")
-    p.set_defaults(handler=cmd.checks_save)
+    p = checks("save", groups.checks_save, "save the checks in FILE (JSON) as a suite for DATASET")
     p.add_argument("dataset", metavar="DATASET_ID")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--name", required=True)
-    p = checks_sub.add_parser("run", parents=[common], help="validate DATASET with SUITE; exit 1 if it fails")
-    p.set_defaults(handler=cmd.checks_run)
+    p = checks("run", groups.checks_run, "validate DATASET with SUITE; exit 1 if it fails")
     p.add_argument("dataset", metavar="DATASET_ID")
     p.add_argument("suite", metavar="SUITE_ID")
 
-    hooks = sub.add_parser(
+    hooks = group(
         "webhooks",
-        parents=[common],
-        help="HTTPS endpoints told about events: list, create, delete, deliveries",
-        description="Signed JSON to your endpoints when jobs finish, pipeline "
+        "HTTPS endpoints told about events: list, create, delete, deliveries",
+        "Signed JSON to your endpoints when jobs finish, pipeline "
         "runs end, drift is found, validation fails or an alias moves (docs/webhooks.md)",
     )
-    hooks_sub = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
-    p = hooks_sub.add_parser("list", parents=[common], help="your webhooks, newest first")
-    p.set_defaults(handler=cmd.webhooks_list)
+    p = hooks("list", groups.webhooks_list, "your webhooks, newest first")
     p.add_argument("--first", type=int, default=20)
-    p = hooks_sub.add_parser("create", parents=[common], help="register URL for one or more --event")
-    p.set_defaults(handler=cmd.webhooks_create)
+    p = hooks("create", groups.webhooks_create, "register URL for one or more --event")
     p.add_argument("endpoint", metavar="URL")  # not `url`: that is the server's (--url)
     p.add_argument("--event", action="append", type=str.upper, required=True, choices=WEBHOOK_EVENTS)
     p.add_argument(
@@ -244,11 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--secret", help="whsec_... (default: one is made and printed once)")
     p.add_argument("--description")
-    p = hooks_sub.add_parser("delete", parents=[common], help="remove a webhook and its delivery log")
-    p.set_defaults(handler=cmd.webhooks_delete)
+    p = hooks("delete", groups.webhooks_delete, "remove a webhook and its delivery log")
     p.add_argument("id", metavar="WEBHOOK_ID")
-    p = hooks_sub.add_parser("deliveries", parents=[common], help="a webhook's delivery log, newest first")
-    p.set_defaults(handler=cmd.webhooks_deliveries)
+    p = hooks("deliveries", groups.webhooks_deliveries, "a webhook's delivery log, newest first")
     p.add_argument("id", metavar="WEBHOOK_ID")
     p.add_argument("--status", type=str.upper, choices=["PENDING", "DELIVERED", "FAILED"])
     p.add_argument("--first", type=int, default=20)

@@ -105,11 +105,30 @@ def _csv_options(args: Namespace) -> dict:
 def import_url(args: Namespace, client: AssayClient) -> int:
     """The server fetches the file: nothing passes through this machine; its INGEST log shows the download."""
     payload = client.import_url(args.file_url, name=args.name, csv=_csv_options(args) or None)
+    return _show_ingested(args, client, payload)
+
+
+def _show_ingested(args: Namespace, client: AssayClient, payload: dict[str, Any]) -> int:
+    """After an upload or import: follow its INGEST job, then show the dataset's columns."""
     finish_job(args, client, payload["job"])
     dataset = client.dataset(payload["dataset"]["id"])
     dataset.pop("profile", None)
     output(args, dataset, f"{render.dataset_heading(dataset)}\n\n{render.columns_table(dataset['columns'])}")
     return EXIT_OK
+
+
+def _byte_progress(args: Namespace, desc: str, total: int | None = None) -> tqdm:
+    """A transfer's progress in bytes, on stderr so --json output stays clean."""
+    return tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=desc,
+        file=sys.stderr,
+        disable=not show_progress(args),
+        leave=True,
+    )
 
 
 def upload(args: Namespace, client: AssayClient) -> int:
@@ -118,22 +137,9 @@ def upload(args: Namespace, client: AssayClient) -> int:
     if not path.is_file():
         raise AssayError(f"No such file: {path}", "INVALID_INPUT")
     client.access_token()  # not logged in: say so before drawing a progress bar
-    with tqdm(
-        total=path.stat().st_size,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc=f"Uploading {path.name}",
-        file=sys.stderr,
-        disable=not show_progress(args),
-        leave=True,
-    ) as bar:
+    with _byte_progress(args, f"Uploading {path.name}", total=path.stat().st_size) as bar:
         payload = client.upload(path, name=args.name, csv=csv_options or None, on_bytes=bar.update)
-    finish_job(args, client, payload["job"])
-    dataset = client.dataset(payload["dataset"]["id"])
-    dataset.pop("profile", None)
-    output(args, dataset, f"{render.dataset_heading(dataset)}\n\n{render.columns_table(dataset['columns'])}")
-    return EXIT_OK
+    return _show_ingested(args, client, payload)
 
 
 def datasets(args: Namespace, client: AssayClient) -> int:
@@ -333,14 +339,7 @@ def cancel(args: Namespace, client: AssayClient) -> int:
 def download(args: Namespace, client: AssayClient) -> int:
     url, suggested = client.download_link(args.id, args.format)
     destination = Path(args.output) if args.output else Path.cwd() / safe_name(suggested)
-    with tqdm(
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc=f"Downloading {destination.name}",
-        file=sys.stderr,
-        disable=not show_progress(args),
-    ) as bar:
+    with _byte_progress(args, f"Downloading {destination.name}") as bar:
         written = client.download(url, destination, on_bytes=bar.update)
     output(args, {"path": str(destination), "bytes": written}, f"Saved {destination} ({render.size(written)})")
     return EXIT_OK
@@ -350,107 +349,6 @@ def safe_name(name: str) -> str:
     """A dataset's name is the user's text: keep it to one plain file name in the current directory."""
     cleaned = re.sub(r"[^\w.-]+", "_", name).strip("._")
     return cleaned or "download"
-
-
-def models_register(args: Namespace, client: AssayClient) -> int:
-    payload = client.register_model(
-        args.model,
-        args.name,
-        description=args.description,
-        tags=args.tag,
-        allowSignatureChange=args.allow_signature_change,
-        comment=args.comment,
-    )
-    version = payload["version"]
-    output(
-        args,
-        payload,
-        f"Registered {version['reference']} (model {version['model']['id']})"
-        + (" with a changed input signature" if version["allowSignatureChange"] else ""),
-    )
-    return EXIT_OK
-
-
-def models_alias(args: Namespace, client: AssayClient) -> int:
-    payload = client.set_model_alias(args.name, args.alias, args.version, args.comment)
-    before = payload["event"]["fromVersion"]
-    output(
-        args,
-        payload,
-        f"{payload['alias']['reference']} -> version {payload['alias']['version']}"
-        + (f" (was {before})" if before is not None else " (new alias)"),
-    )
-    return EXIT_OK
-
-
-def models_history(args: Namespace, client: AssayClient) -> int:
-    shown = client.model_history(args.name, first=args.first)
-    events = [edge["node"] for edge in shown["history"]["edges"]]
-    aliases = ", ".join(f"{a['alias']} -> {a['version']}" for a in shown["aliases"]) or "none"
-    human = f"{shown['name']}: {shown['latestVersion']} version(s); aliases: {aliases}\n" + render.history_table(events)
-    output(args, shown, human)
-    return EXIT_OK
-
-
-def _check_input(check: dict) -> dict:
-    """A check as the server shows it, as createCheckSuite takes it: unset rules left out."""
-    given = {key: value for key, value in check.items() if value is not None}
-    if isinstance(given.get("drift"), dict):
-        given["drift"] = {key: value for key, value in given["drift"].items() if value is not None}
-    return given
-
-
-def checks_suggest(args: Namespace, client: AssayClient) -> int:
-    """Print (or write to --output) the draft checks, ready to edit; --save NAME saves them as a suite at once."""
-    draft = client.suggest_checks(args.dataset)
-    checks = [_check_input(check) for check in draft["checks"]]
-    if args.save:
-        suite = client.create_check_suite(args.dataset, args.save, checks)["suite"]
-        output(args, suite, f"Saved suite {suite['id']} ({suite['name']}) with {len(suite['checks'])} check(s)")
-        return EXIT_OK
-    text = json.dumps(checks, indent=2)
-    if args.output:
-        Path(args.output).write_text(text + "\n")
-        print(
-            f"Wrote {len(checks)} suggested check(s) to {args.output}; edit them, then "
-            f"`assay checks save {args.dataset} {args.output} --name NAME`",
-            file=sys.stderr,
-        )
-        return EXIT_OK
-    print(text)
-    return EXIT_OK
-
-
-def checks_save(args: Namespace, client: AssayClient) -> int:
-    checks = json.loads(Path(args.file).read_text())
-    suite = client.create_check_suite(args.dataset, args.name, checks)["suite"]
-    output(args, suite, f"Saved suite {suite['id']} ({suite['name']}) with {len(suite['checks'])} check(s)")
-    return EXIT_OK
-
-
-def checks_run(args: Namespace, client: AssayClient) -> int:
-    """Validate DATASET with SUITE, following the job's log; exit 1 when the verdict is FAILED (for scripts and CI)."""
-    started = client.validate_dataset(args.dataset, args.suite)
-    finish_job(args, client, started["job"])
-    validation = client.validation(started["validation"]["id"])
-    rows = (
-        [
-            r["column"] or "(table)",
-            r["rule"],
-            "pass" if r["passed"] else ("warn" if r["onFail"] == "WARN" else "FAIL"),
-            render.number(r["observed"]) if not isinstance(r["observed"], (dict, list)) else json.dumps(r["observed"]),
-            r["expected"],
-            ", ".join(map(str, r["examples"])),
-        ]
-        for r in validation["results"]
-    )
-    human = (
-        f"Validation {validation['id']}: {validation['status']} ({validation['failedCount']} of "
-        f"{len(validation['results'])} check(s) failed)\n"
-        + render.table(rows, ["column", "rule", "result", "observed", "expected", "examples"])
-    )
-    output(args, validation, human)
-    return EXIT_OK if validation["passed"] else EXIT_ERROR
 
 
 def compare(args: Namespace, client: AssayClient) -> int:
@@ -469,47 +367,4 @@ def compare(args: Namespace, client: AssayClient) -> int:
     if args.open and not webbrowser.open(comparison["reportUrl"]):
         print("Could not start a browser; open the link yourself.", file=sys.stderr)
     output(args, comparison, render.comparison_summary(comparison))
-    return EXIT_OK
-
-
-def webhooks_list(args: Namespace, client: AssayClient) -> int:
-    shown = client.webhooks(first=args.first)
-    output(args, shown, render.webhooks_table([edge["node"] for edge in shown["edges"]]))
-    return EXIT_OK
-
-
-def webhooks_create(args: Namespace, client: AssayClient) -> int:
-    options = {
-        key: value
-        for key, value in {
-            "secret": args.secret,
-            "jobKinds": args.job_kind,
-            "jobStatuses": args.job_status,
-            "description": args.description,
-        }.items()
-        if value is not None
-    }
-    payload = client.create_webhook(args.endpoint, args.event, **options)
-    human = f"Created webhook {payload['webhook']['id']} for {', '.join(payload['webhook']['events'])}"
-    if payload["secret"]:
-        human += f"\nSecret (shown once; verify deliveries with it): {payload['secret']}"
-    output(args, payload, human)
-    return EXIT_OK
-
-
-def webhooks_delete(args: Namespace, client: AssayClient) -> int:
-    payload = client.delete_webhook(args.id)
-    output(args, payload, f"Deleted webhook {payload['webhook']['id']} ({payload['webhook']['url']})")
-    return EXIT_OK
-
-
-def webhooks_deliveries(args: Namespace, client: AssayClient) -> int:
-    shown = client.webhook_deliveries(args.id, first=args.first, status=args.status)
-    log = shown["deliveries"]
-    output(
-        args,
-        shown,
-        f"{shown['url']}: {log['totalCount']} delivery(ies)\n"
-        + render.deliveries_table([edge["node"] for edge in log["edges"]]),
-    )
     return EXIT_OK

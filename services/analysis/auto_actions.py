@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from services import files
-from services.analysis.models import AutoAction
+from services.analysis.models import AutoAction, AutoActionKind
 from services.preprocessing.job import preprocess_table
 from services.preprocessing.validate import validate_steps
 
@@ -57,27 +57,24 @@ def plan_actions(profile: dict[str, Any], columns: list[dict[str, Any]], target:
         if name == target:
             continue
         if _id_like(stats, types.get(name)):
-            dropped.add(name)
-            actions.append(
-                AutoAction(
-                    kind="DROP_ID_COLUMN",
-                    columns=[name],
-                    reason=f"{name} is an identifier ({stats['distinct_count']:,} distinct values): "
-                    "it names rows, it cannot generalise",
-                    step={"step": "dropColumns", "params": {"columns": [name]}},
-                )
-            )
+            drop = AutoActionKind.DROP_ID_COLUMN
+            distinct = f"{stats['distinct_count']:,} distinct values"
+            reason = f"{name} is an identifier ({distinct}): it names rows, it cannot generalise"
         elif stats["distinct_count"] <= 1:
-            dropped.add(name)
-            actions.append(
-                AutoAction(
-                    kind="DROP_CONSTANT_COLUMN",
-                    columns=[name],
-                    reason=f"{name} holds {'one value' if stats['distinct_count'] else 'no value'} "
-                    "in every row: it cannot tell rows apart",
-                    step={"step": "dropColumns", "params": {"columns": [name]}},
-                )
+            drop = AutoActionKind.DROP_CONSTANT_COLUMN
+            held = "one value" if stats["distinct_count"] else "no value"
+            reason = f"{name} holds {held} in every row: it cannot tell rows apart"
+        else:
+            continue
+        dropped.add(name)
+        actions.append(
+            AutoAction(
+                kind=drop,
+                columns=[name],
+                reason=reason,
+                step={"step": "dropColumns", "params": {"columns": [name]}},
             )
+        )
     for stats in profile["columns"]:
         name, kind = stats["name"], types.get(stats["name"])
         if name == target or name in dropped or not stats["null_count"] or stats["null_ratio"] > FEW_NULLS:

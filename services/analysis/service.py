@@ -14,7 +14,7 @@ from services import files
 from services.analysis.models import AnalysisResult, FailedAnalysis, ReportResult
 from services.analysis.options import check_extension, resolve_options
 from services.datasets import DatasetStatus
-from services.datasets.service import get_dataset
+from services.datasets.service import get_ready_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
@@ -27,15 +27,6 @@ from services.reports.content import content_path
 from services.reports.theme import resolve_theme
 from services.storage.lookup import owned_by_ids
 from services.storage.tables import Dataset, Job, Model, Report, new_id
-
-
-async def _ready_dataset(session: AsyncSession, owner_id: str, dataset_id: str | None) -> Dataset:
-    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
-    if dataset is None:
-        raise not_found("Dataset", ["datasetId"])
-    if dataset.status != DatasetStatus.READY:
-        raise conflict(f"The dataset is {dataset.status}, not READY", ["datasetId"])
-    return dataset
 
 
 def model_summary(model: Model) -> dict[str, Any]:
@@ -65,7 +56,7 @@ async def start_analysis(
     options: dict[str, Any] | None = None,
 ) -> Job:
     """Everything is checked first: a refused request leaves no job and no new dataset version."""
-    dataset = await _ready_dataset(session, owner_id, dataset_id)
+    dataset = await get_ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
     chosen = resolve_options(option_defaults, options, ["options"])
     check_extension(dataset.file_name, chosen, ["datasetId"])
     if target is not None and target not in {c["name"] for c in dataset.columns}:
@@ -235,7 +226,7 @@ async def start_report(
     theme_defaults: dict[str, str],
     data_dir: Path,
 ) -> tuple[Report, Job]:
-    dataset = await _ready_dataset(session, owner_id, dataset_id)
+    dataset = await get_ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
     model = None
     if model_id is not None:
         model = await get_model(session, owner_id=owner_id, model_id=model_id)

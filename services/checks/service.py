@@ -13,8 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.checks.evaluate import ValidationResult
 from services.checks.suggest import suggest_checks
-from services.datasets import DatasetStatus
-from services.datasets.service import get_dataset
+from services.datasets.service import get_ready_dataset
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
@@ -84,21 +83,12 @@ def check_fits(checks: list[PipelineCheck], columns: list[dict[str, Any]], *, fi
             )
 
 
-async def _ready_dataset(session: AsyncSession, *, owner_id: str, dataset_id: str | None, field: str) -> Dataset:
-    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
-    if dataset is None:
-        raise not_found("Dataset", [field])
-    if dataset.status != DatasetStatus.READY:
-        raise conflict(f"The dataset is {dataset.status}; checks need it READY", [field])
-    return dataset
-
-
 async def suggest(
     session: AsyncSession, *, owner_id: str, dataset_id: str | None, data_dir: Path
 ) -> tuple[Dataset, list[PipelineCheck]]:
     """A draft suite from the dataset's stored profile (nothing is saved). Without a profile: a CONFLICT
     saying to profile first (profiling is a job; a suggestion answers at once)."""
-    dataset = await _ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id, field="datasetId")
+    dataset = await get_ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id, why="; checks need it READY")
     profile = load_profile(data_dir, dataset.id)
     if profile is None:
         raise conflict(
@@ -110,7 +100,7 @@ async def suggest(
 async def create_suite(
     session: AsyncSession, *, owner_id: str, dataset_id: str | None, name: str, checks: list[dict[str, Any]]
 ) -> CheckSuite:
-    dataset = await _ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id, field="datasetId")
+    dataset = await get_ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id, why="; checks need it READY")
     parsed = parse_checks(checks)
     check_fits(parsed, dataset.columns, field=["checks"])
     suite = CheckSuite(owner_id=owner_id, dataset_id=dataset.id, name=_name(name), checks=stored_checks(parsed))
@@ -204,7 +194,7 @@ async def start_validation(
     suite_id: str | None,
     data_dir: Path,
 ) -> tuple[Validation, Job]:
-    dataset = await _ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id, field="datasetId")
+    dataset = await get_ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id, why="; checks need it READY")
     suite = await require_suite(session, owner_id=owner_id, suite_id=suite_id, field="suiteId")
     check_fits(suite_checks(suite), dataset.columns, field=["datasetId"])
     params = await run_params(session, suite, field="suiteId")

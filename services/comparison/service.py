@@ -14,9 +14,8 @@ from services import drift, files
 from services.comparison.compute import kind_of
 from services.comparison.job import comparison_dir
 from services.comparison.models import ColumnKind, ComparisonResult
-from services.datasets import DatasetStatus
-from services.datasets.service import get_dataset
-from services.errors import conflict, invalid, not_found
+from services.datasets.service import get_ready_dataset
+from services.errors import invalid
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
 from services.pagination import Page, paginate
@@ -31,15 +30,6 @@ class TestRequest:
     column: str | None = None
     method: str | None = None
     threshold: float | None = None
-
-
-async def _ready(session: AsyncSession, owner_id: str, dataset_id: str | None, field: str) -> Dataset:
-    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
-    if dataset is None:
-        raise not_found("Dataset", [field])
-    if dataset.status != DatasetStatus.READY:
-        raise conflict(f"The dataset is {dataset.status}, not READY", [field])
-    return dataset
 
 
 def schema_difference(reference: list[dict[str, Any]], current: list[dict[str, Any]]) -> dict[str, Any]:
@@ -169,8 +159,8 @@ async def start_comparison(
     sample_rows: int,
     theme: dict[str, str],
 ) -> Job:
-    reference = await _ready(session, owner_id, reference_id, "referenceId")
-    current = await _ready(session, owner_id, current_id, "currentId")
+    reference = await get_ready_dataset(session, owner_id=owner_id, dataset_id=reference_id, field="referenceId")
+    current = await get_ready_dataset(session, owner_id=owner_id, dataset_id=current_id, field="currentId")
     planned = plan_columns(reference, current, columns, tests)
     job = await jobs.enqueue(
         session,

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets.service import display_name, validate_csv_options
+from services.datasets.service import display_name, ingest_params, validate_csv_options
 from services.errors import invalid
 from services.ingest.download import check_import_url
 from services.ingest.s3_import import check_s3_source, is_s3_url
@@ -77,12 +77,9 @@ async def import_from_url(
     )
     session.add(dataset)
     await session.flush()
-    params = {
-        "dataset_id": dataset.id,
-        "data_dir": str(data_dir),
-        "csv_options": options,
-        "max_decompressed_bytes": limits.max_decompressed_bytes,
-        "max_sheet_rows": limits.max_sheet_rows,
+    params = ingest_params(
+        dataset, data_dir, max_decompressed_bytes=limits.max_decompressed_bytes, max_sheet_rows=limits.max_sheet_rows
+    ) | {
         "import_url": url,
         "allowed_hosts": allow,
         "max_upload_bytes": limits.max_bytes,

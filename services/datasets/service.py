@@ -193,13 +193,9 @@ async def create_from_upload(
         await asyncio.to_thread(files.publish, files.original_path(data_dir, dataset.id))
         session.add(dataset)
         await session.flush()
-        params = {
-            "dataset_id": dataset.id,
-            "data_dir": str(data_dir),
-            "csv_options": options,
-            "max_decompressed_bytes": max_decompressed_bytes,
-            "max_sheet_rows": max_sheet_rows,
-        }
+        params = ingest_params(
+            dataset, data_dir, max_decompressed_bytes=max_decompressed_bytes, max_sheet_rows=max_sheet_rows
+        )
         if following:
             params |= {
                 "upload_state": str(files.upload_state_path(data_dir, dataset.id)),
@@ -215,6 +211,19 @@ async def create_from_upload(
         raise
     jobs.launch(job)
     return dataset, job
+
+
+def ingest_params(
+    dataset: Dataset, data_dir: Path, *, max_decompressed_bytes: int, max_sheet_rows: int
+) -> dict[str, Any]:
+    """What every INGEST job reads (services.ingest.job); an upload still arriving or a URL import adds its own."""
+    return {
+        "dataset_id": dataset.id,
+        "data_dir": str(data_dir),
+        "csv_options": dataset.csv_options,
+        "max_decompressed_bytes": max_decompressed_bytes,
+        "max_sheet_rows": max_sheet_rows,
+    }
 
 
 JUDGING_BYTES = 1024 * 1024  # enough of an upload still arriving to judge what it is (its text head, inflated)
@@ -272,6 +281,19 @@ async def on_ingest_start(session: AsyncSession, job: Job, _result: dict[str, An
 async def get_dataset(session: AsyncSession, *, owner_id: str, dataset_id: str) -> Dataset | None:
     dataset = await session.get(Dataset, dataset_id)
     return dataset if dataset is not None and dataset.owner_id == owner_id else None
+
+
+async def get_ready_dataset(
+    session: AsyncSession, *, owner_id: str, dataset_id: str | None, field: str = "datasetId", why: str = ", not READY"
+) -> Dataset:
+    """The owner's dataset for work that reads its rows: another user's is as absent as a missing one, and one
+    not READY (still ingesting, failed) is refused, `why` ending the message."""
+    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
+    if dataset is None:
+        raise not_found("Dataset", [field])
+    if dataset.status != DatasetStatus.READY:
+        raise conflict(f"The dataset is {dataset.status}{why}", [field])
+    return dataset
 
 
 async def list_datasets(

@@ -13,6 +13,8 @@ fails the job with a message saying so, and its partial files are removed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -190,23 +192,27 @@ def _read_text(
     budget = ctx.memory_mb * MB
     keep_bytes = int(max(0, budget - psutil.Process().memory_info().rss) * KEEP_SHARE)
     with files.atomic_output(files.parquet_path(data_dir, dataset_id)) as temporary:
+        # the chunked reader, as every pass calls it; each pass adds its own arguments
+        stream = partial(
+            parse_and_write,
+            source,
+            dialect,
+            temporary,
+            max_decompressed=max_decompressed,
+            ragged=ragged,
+            nuls=nuls,
+            keep_bytes=keep_bytes,
+        )
         try:
-            table, how = parse_and_write(
-                source,
-                dialect,
-                temporary,
-                max_decompressed=max_decompressed,
-                ragged=ragged,
-                nuls=nuls,
-                followed=followed,
-                keep_bytes=keep_bytes,
-                infer=lambda parsed: inferred.update(columns=describe_columns(parsed)),
+            table, how = stream(
+                followed=followed, infer=lambda parsed: inferred.update(columns=describe_columns(parsed))
             )
         except NotStreamable as reason:
             followed.wait_complete()
             ragged.clear()
             inferred.clear()
-            nuls = NulCount() if nuls is not None else None
+            if nuls is not None:
+                nuls.removed = 0
             needed = source.stat().st_size * (GZIP_RATIO if kind == GZIP else 1) * WHOLE_FILE_FACTOR
             if needed <= budget:
                 ctx.log(f"Reading the whole file at once ({reason})")
@@ -220,9 +226,7 @@ def _read_text(
                     f"The chunked reader stopped ({reason}); the file is too large to read at once within the "
                     f"{ctx.memory_mb:,} MB budget, so a first pass settles every column's type"
                 )
-                table, how = _read_widened(
-                    ctx, source, dialect, temporary, max_decompressed, ragged, nuls, keep_bytes, needed, reason
-                )
+                table, how = _read_widened(ctx, stream, source, dialect, max_decompressed, ragged, nuls, needed, reason)
         if table is not None:
             ctx.log(f"Parsed {table.num_rows:,} rows x {table.num_columns} columns {how}")
         else:
@@ -271,13 +275,12 @@ def _encoding_alerts(dialect: CsvDialect) -> list[dict[str, str]]:
 
 def _read_widened(
     ctx: JobContext,
+    stream: Callable[..., tuple[pa.Table | None, str]],
     source: Path,
     dialect: CsvDialect,
-    temporary: Path,
     max_decompressed: int,
     ragged: RaggedLines,
     nuls: NulCount | None,
-    keep_bytes: int,
     needed: int,
     reason: Exception,
 ) -> tuple[pa.Table | None, str]:
@@ -297,16 +300,7 @@ def _read_widened(
         if nuls is not None:
             nuls.removed = 0
         try:
-            table, how = parse_and_write(
-                source,
-                dialect,
-                temporary,
-                max_decompressed=max_decompressed,
-                ragged=ragged,
-                nuls=nuls,
-                keep_bytes=keep_bytes,
-                widened=widened,
-            )
+            table, how = stream(widened=widened)
             return table, f"{how}, with the types of a first pass"
         except DatesNotParsed as dates:
             ctx.log(f"Kept as text, their date format failing too often: {', '.join(sorted(dates.names))}")

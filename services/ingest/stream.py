@@ -50,6 +50,24 @@ _BYTE_SPLITTABLE = {"utf-8", "utf-8-sig", "cp1252", "latin-1", "ascii"}
 T = TypeVar("T")
 
 
+class KeptParts:
+    """The parsed parts (tables or record batches) kept in memory for the job's next steps, as long as they fit
+    `keep_bytes`; past it none are (`parts` None): the Parquet copy alone has the rows."""
+
+    def __init__(self, keep_bytes: int | None) -> None:
+        self.keep_bytes = keep_bytes
+        self.parts: list[pa.Table] | list[pa.RecordBatch] | None = []
+        self.nbytes = 0
+
+    def add(self, part: pa.Table | pa.RecordBatch) -> None:
+        if self.parts is None:
+            return
+        self.parts.append(part)
+        self.nbytes += part.nbytes
+        if self.keep_bytes is not None and self.nbytes > self.keep_bytes:
+            self.parts = None
+
+
 class NotStreamable(Exception):
     """This file needs the whole-file reader (a type changed after the first chunk, or no rows)."""
 
@@ -176,8 +194,7 @@ def _parse_in_chunks(
     read_options, _, convert_options = arrow_csv_options(dialect)
     newline = b"\r" if dialect.line_ending == "\r" else b"\n"
     delimiter, quote = dialect.delimiter.encode("ascii"), dialect.quote_char.encode("ascii")
-    tables: list[pa.Table] | None = []
-    kept, written = 0, 0
+    kept, written = KeptParts(keep_bytes), 0
     if widened is not None:
         convert_options.column_types = widened.types
 
@@ -248,15 +265,11 @@ def _parse_in_chunks(
         ):
 
             def keep(converted: tuple[pa.Table, dict[str, tuple[int, int]]]) -> None:
-                nonlocal tables, kept, written
+                nonlocal written
                 table, tally = converted
                 dates.count(tally)
                 written += 1
-                if tables is not None:
-                    tables.append(table)
-                    kept += table.nbytes
-                    if keep_bytes is not None and kept > keep_bytes:
-                        tables = None  # beyond what this job may hold: the Parquet copy alone has the rows
+                kept.add(table)
                 writer.add(table)
 
             keep(dates.convert(head.rename_columns(names)))
@@ -269,7 +282,7 @@ def _parse_in_chunks(
                 keep(in_flight.popleft().result())
             if dates.failing():
                 raise DatesNotParsed(dates.failing())
-            table = pa.concat_tables(tables) if tables is not None else None
+            table = pa.concat_tables(kept.parts) if kept.parts is not None else None
             inferred = None
             if table is not None:
                 ragged.check_most(table.num_rows)
@@ -370,8 +383,7 @@ def _parse_serially(
     """
     rows = ragged.collector()
     read_options, parse_options, convert_options = arrow_csv_options(dialect, rows.handler)
-    batches: list[pa.RecordBatch] | None = []
-    kept, count = 0, 0
+    kept, count = KeptParts(keep_bytes), 0
     dates: DatetimeColumns | None = None
     names: list[str] = []
     with open_text_bytes(path, max_decompressed, nuls, followed) as stream, ParquetBatchWriter(parquet_path) as writer:
@@ -388,11 +400,7 @@ def _parse_serially(
             batch, tally = dates.convert(batch)
             dates.count(tally)
             count += 1
-            if batches is not None:
-                batches.append(batch)
-                kept += batch.nbytes
-                if keep_bytes is not None and kept > keep_bytes:
-                    batches = None  # beyond what this job may hold: the Parquet copy alone has the rows
+            kept.add(batch)
             writer.add(batch)
     if rows.rows:
         raise NotStreamable("some lines have another number of fields than the header")
@@ -400,4 +408,4 @@ def _parse_serially(
         raise NotStreamable("no data rows")
     if dates is not None and dates.failing():
         raise DatesNotParsed(dates.failing())
-    return pa.Table.from_batches(batches) if batches is not None else None
+    return pa.Table.from_batches(kept.parts) if kept.parts is not None else None

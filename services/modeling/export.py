@@ -10,7 +10,7 @@ from services import files
 from services.errors import ErrorCode, ServiceError, invalid
 from services.modeling import ModelStatus
 from services.modeling.onnx_export import onnx_bytes
-from services.modeling.service import load_pipeline
+from services.modeling.predict import load_pipeline
 from services.storage.tables import Model
 
 # The project's own callables inside a pipeline; skops users pass these (plus skops' defaults) as trusted.

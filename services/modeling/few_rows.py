@@ -111,7 +111,7 @@ def _numeric(fitted: Any, columns: list[str]) -> Numeric | None:
 
 def prepared(plan: list[Numeric | Fitted], columns: dict[str, Any]) -> np.ndarray:
     """What the preparation step's transform gives for these columns (name -> typed values, as
-    services.modeling.service.checked_columns builds them)."""
+    services.modeling.predict.checked_columns builds them)."""
     blocks = []
     for part in plan:
         if isinstance(part, Numeric):

@@ -8,7 +8,6 @@ before anything is read, so a concurrent writer waits (busy timeout) instead of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -19,11 +18,43 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.errors import conflict, not_found
 from services.jobs.bus import EventBus
 from services.modeling import ModelStatus
-from services.pagination import Page, paginate
 from services.registry import RegistryEventKind
-from services.registry.names import ModelReference, check_alias, check_name, check_tags, check_text, check_version
+from services.registry.names import check_alias, check_name, check_tags, check_text, check_version
+from services.registry.queries import (
+    alias_at,
+    aliases_of,
+    get_event,
+    get_registered_model,
+    get_version,
+    list_events,
+    list_registered_models,
+    list_versions,
+    refuse_if_aliased,
+    resolve_model,
+)
 from services.storage.tables import Model, ModelAlias, ModelVersion, RegisteredModel, RegistryEvent, User, utcnow
 from services.webhooks.events import WebhookEvent, api_id, publish
+
+# The reads live in services/registry/queries.py; callers keep finding them here too.
+__all__ = [
+    "AliasChange",
+    "Registration",
+    "alias_at",
+    "aliases_of",
+    "announce_alias",
+    "delete_alias",
+    "get_event",
+    "get_registered_model",
+    "get_version",
+    "list_events",
+    "list_registered_models",
+    "list_versions",
+    "refuse_if_aliased",
+    "register_model",
+    "registry_channel",
+    "resolve_model",
+    "set_alias",
+]
 
 REGISTER_ATTEMPTS = 3  # a first registration of a new name can lose the race to create it once, then it retries
 
@@ -207,41 +238,19 @@ async def set_alias(
     bus: EventBus | None = None,
 ) -> AliasChange:
     """Point `alias` of `name` at `version` (wherever it pointed before), and record the move."""
-    check_name(name, ["name"])
-    check_alias(alias, ["alias"])
     check_version(version, ["version"])
-    check_text(comment, ["comment"])
-    touched = await _touch(session, owner_id=owner.id, name=name)
-    if touched is None:
-        raise not_found("Registered model", ["name"])
-    target = (
-        await session.exec(
-            select(ModelVersion).where(ModelVersion.registered_model_id == touched[0], ModelVersion.version == version)
-        )
-    ).first()
+    registered_id, pointer = await _find_alias(session, owner=owner, name=name, alias=alias, comment=comment)
+    target = await get_version(session, registered_model_id=registered_id, version=version)
     if target is None:
         raise not_found(f"Version {version} of {name}", ["version"])
-    pointer = (
-        await session.exec(
-            select(ModelAlias).where(ModelAlias.registered_model_id == touched[0], ModelAlias.alias == alias)
-        )
-    ).first()
     before = pointer.version if pointer else None
     if pointer is None:
-        pointer = ModelAlias(registered_model_id=touched[0], alias=alias, model_version_id=target.id, version=version)
+        pointer = ModelAlias(
+            registered_model_id=registered_id, alias=alias, model_version_id=target.id, version=version
+        )
     else:
         pointer.model_version_id, pointer.version, pointer.updated_at = target.id, version, utcnow()
-    event = RegistryEvent(
-        registered_model_id=touched[0],
-        owner_id=owner.id,
-        actor_id=owner.id,
-        actor_email=owner.email,
-        kind=RegistryEventKind.ALIAS_SET,
-        alias=alias,
-        from_version=before,
-        to_version=version,
-        comment=comment,
-    )
+    event = _alias_event(owner, registered_id, alias, before, version, comment)
     session.add_all([pointer, event])
     try:  # announcing reads the owner's webhooks: that flushes the writes above, which may meet the race below
         await announce_alias(session, event, name)
@@ -249,10 +258,7 @@ async def set_alias(
     except IntegrityError:  # the version's model was deleted between our read and this write
         await session.rollback()
         raise conflict(f"Version {version} of {name} was just deleted", ["version"]) from None
-    registered = await session.get(RegisteredModel, touched[0])
-    assert registered is not None
-    _publish(bus, event, name)
-    return AliasChange(registered, pointer, event)
+    return AliasChange(await _published(session, bus, event, name), pointer, event)
 
 
 async def delete_alias(
@@ -264,6 +270,22 @@ async def delete_alias(
     comment: str | None = None,
     bus: EventBus | None = None,
 ) -> AliasChange:
+    registered_id, pointer = await _find_alias(session, owner=owner, name=name, alias=alias, comment=comment)
+    if pointer is None:
+        raise not_found(f"Alias {alias} of {name}", ["alias"])
+    event = _alias_event(owner, registered_id, alias, pointer.version, None, comment)
+    await session.delete(pointer)
+    session.add(event)
+    await announce_alias(session, event, name)
+    await session.commit()
+    return AliasChange(await _published(session, bus, event, name), None, event)
+
+
+async def _find_alias(
+    session: AsyncSession, *, owner: User, name: str, alias: str, comment: str | None
+) -> tuple[str, ModelAlias | None]:
+    """The checks an alias change starts with; then the registered model's id (marked touched: see _touch) and
+    where the alias points now (None: nowhere yet)."""
     check_name(name, ["name"])
     check_alias(alias, ["alias"])
     check_text(comment, ["comment"])
@@ -275,26 +297,33 @@ async def delete_alias(
             select(ModelAlias).where(ModelAlias.registered_model_id == touched[0], ModelAlias.alias == alias)
         )
     ).first()
-    if pointer is None:
-        raise not_found(f"Alias {alias} of {name}", ["alias"])
-    event = RegistryEvent(
-        registered_model_id=touched[0],
+    return touched[0], pointer
+
+
+def _alias_event(
+    owner: User, registered_id: str, alias: str, before: int | None, after: int | None, comment: str | None
+) -> RegistryEvent:
+    """The owner moved `alias` from version `before` to `after` (None: deleted it). The actor's email is copied
+    so the history still names them later."""
+    return RegistryEvent(
+        registered_model_id=registered_id,
         owner_id=owner.id,
         actor_id=owner.id,
         actor_email=owner.email,
-        kind=RegistryEventKind.ALIAS_DELETED,
+        kind=RegistryEventKind.ALIAS_SET if after is not None else RegistryEventKind.ALIAS_DELETED,
         alias=alias,
-        from_version=pointer.version,
+        from_version=before,
+        to_version=after,
         comment=comment,
     )
-    await session.delete(pointer)
-    session.add(event)
-    await announce_alias(session, event, name)
-    await session.commit()
-    registered = await session.get(RegisteredModel, touched[0])
+
+
+async def _published(session: AsyncSession, bus: EventBus | None, event: RegistryEvent, name: str) -> RegisteredModel:
+    """After an alias change is committed: tell the watchers, and return the registered model as it now stands."""
+    registered = await session.get(RegisteredModel, event.registered_model_id)
     assert registered is not None
     _publish(bus, event, name)
-    return AliasChange(registered, None, event)
+    return registered
 
 
 async def announce_alias(session: AsyncSession, event: RegistryEvent, name: str) -> None:
@@ -320,140 +349,3 @@ def _publish(bus: EventBus | None, event: RegistryEvent, name: str) -> None:
     """After the commit: watchers reload the event by id, so the message carries no state of its own."""
     if bus is not None:
         bus.publish(registry_channel(event.owner_id), {"event_id": event.id, "name": name})
-
-
-async def get_registered_model(session: AsyncSession, *, owner_id: str, name: str) -> RegisteredModel | None:
-    return (
-        await session.exec(
-            select(RegisteredModel).where(RegisteredModel.owner_id == owner_id, RegisteredModel.name == name)
-        )
-    ).first()
-
-
-async def list_registered_models(
-    session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int
-) -> Page[RegisteredModel]:
-    return await paginate(
-        session,
-        RegisteredModel,
-        filters=[col(RegisteredModel.owner_id) == owner_id],
-        first=first,
-        after=after,
-        max_first=max_first,
-    )
-
-
-async def list_versions(
-    session: AsyncSession, *, registered_model_id: str, first: int, after: str | None, max_first: int
-) -> Page[ModelVersion]:
-    """Newest first: versions are made in number order, so creation order is number order."""
-    return await paginate(
-        session,
-        ModelVersion,
-        filters=[col(ModelVersion.registered_model_id) == registered_model_id],
-        first=first,
-        after=after,
-        max_first=max_first,
-    )
-
-
-async def get_version(session: AsyncSession, *, registered_model_id: str, version: int) -> ModelVersion | None:
-    return (
-        await session.exec(
-            select(ModelVersion).where(
-                ModelVersion.registered_model_id == registered_model_id, ModelVersion.version == version
-            )
-        )
-    ).first()
-
-
-async def aliases_of(session: AsyncSession, *, registered_model_id: str) -> list[ModelAlias]:
-    return list(
-        (
-            await session.exec(
-                select(ModelAlias)
-                .where(ModelAlias.registered_model_id == registered_model_id)
-                .order_by(col(ModelAlias.alias))
-            )
-        ).all()
-    )
-
-
-async def list_events(
-    session: AsyncSession,
-    *,
-    registered_model_id: str,
-    first: int,
-    after: str | None,
-    max_first: int,
-    alias: str | None = None,
-) -> Page[RegistryEvent]:
-    filters = [col(RegistryEvent.registered_model_id) == registered_model_id]
-    if alias is not None:
-        filters.append(col(RegistryEvent.alias) == alias)
-    return await paginate(session, RegistryEvent, filters=filters, first=first, after=after, max_first=max_first)
-
-
-async def get_event(session: AsyncSession, *, owner_id: str, event_id: str) -> RegistryEvent | None:
-    event = await session.get(RegistryEvent, event_id)
-    return event if event is not None and event.owner_id == owner_id else None
-
-
-async def alias_at(session: AsyncSession, *, registered_model_id: str, alias: str, at: datetime) -> int | None:
-    """The version `alias` pointed to at instant `at` (None: not set then). A time without a zone is UTC."""
-    check_alias(alias, ["alias"])
-    moment = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-    last = (
-        await session.exec(
-            select(RegistryEvent)
-            .where(
-                RegistryEvent.registered_model_id == registered_model_id,
-                RegistryEvent.alias == alias,
-                col(RegistryEvent.kind).in_([RegistryEventKind.ALIAS_SET, RegistryEventKind.ALIAS_DELETED]),
-                col(RegistryEvent.created_at) <= moment,
-            )
-            .order_by(col(RegistryEvent.created_at).desc(), col(RegistryEvent.id).desc())
-            .limit(1)
-        )
-    ).first()
-    return last.to_version if last is not None else None
-
-
-async def resolve_model(session: AsyncSession, *, owner_id: str, reference: ModelReference) -> Model | None:
-    """The model `churn@champion` or `churn/3` names right now, in one statement: a concurrent alias move
-    is either wholly before it or wholly after, and nothing is cached across requests, so every replica
-    sees a move on its next request."""
-    query = (
-        select(Model)
-        .join(ModelVersion, col(ModelVersion.model_id) == col(Model.id))
-        .join(RegisteredModel, col(RegisteredModel.id) == col(ModelVersion.registered_model_id))
-        .where(RegisteredModel.owner_id == owner_id, RegisteredModel.name == reference.name, Model.owner_id == owner_id)
-    )
-    if reference.alias is not None:
-        query = query.join(ModelAlias, col(ModelAlias.model_version_id) == col(ModelVersion.id)).where(
-            ModelAlias.alias == reference.alias
-        )
-    else:
-        query = query.where(ModelVersion.version == reference.version)
-    return (await session.exec(query)).first()
-
-
-async def refuse_if_aliased(
-    session: AsyncSession, *, model_ids: list[str], field: list[str], what: str = "this model"
-) -> None:
-    """Deleting a model an alias serves would break every caller of that alias: refuse, naming the alias.
-    (`what`: the thing being deleted, when it is a dataset whose models would go with it.)"""
-    if not model_ids:
-        return
-    row = (
-        await session.exec(
-            select(RegisteredModel.name, ModelAlias.alias, ModelAlias.version)
-            .join(ModelAlias, col(ModelAlias.registered_model_id) == col(RegisteredModel.id))
-            .join(ModelVersion, col(ModelVersion.id) == col(ModelAlias.model_version_id))
-            .where(col(ModelVersion.model_id).in_(model_ids))
-            .limit(1)
-        )
-    ).first()
-    if row is not None:
-        name, alias, version = row
-        raise conflict(f"{name}@{alias} points to {what} ({name}/{version}); move or delete the alias first", field)

@@ -225,22 +225,38 @@ def render_report(
     )
 
 
+def _model_heading(task: str, target: str, algorithm: str, version: int) -> str:
+    """The model part's opening, the same for the document's renderer (services/reports/render.py) and this one."""
+    return (
+        f"<h2>Model</h2><p>{escape(task.lower())} of <b>{escape(target)}</b> with "
+        f"<b>{escape(algorithm)}</b> (version {version}).</p>"
+    )
+
+
+def _leaderboard(rows: list[list[Any]]) -> str:
+    return "<h3>Leaderboard</h3>" + _table(
+        ["algorithm", "metric", "CV score", "std", "seconds per fit", "selected"], rows
+    )
+
+
+def _importances(features: list[str], importances: list[float], colour: str) -> str:
+    chart = _bars(features, importances, "Permutation importance", colour)
+    return "<h3>Feature importances</h3>" + _img(chart, "feature importances")
+
+
+def _signature(rows: list[list[Any]]) -> str:
+    return "<h3>Signature</h3>" + _table(["feature", "type", "required", "allowed values / range"], rows)
+
+
 def _model_section(model: dict[str, Any], colour: str) -> str:
     details = model["details"]
-    parts = [
-        (
-            f"<h2>Model</h2><p>{escape(model['task'].lower())} of <b>{escape(model['target'])}</b> with "
-            f"<b>{escape(model['algorithm'])}</b> (version {model['version']}).</p>"
-        )
-    ]
+    parts = [_model_heading(model["task"], model["target"], model["algorithm"], model["version"])]
     parts.append(
-        "<h3>Leaderboard</h3>"
-        + _table(
-            ["algorithm", "metric", "CV score", "std", "seconds per fit", "selected"],
+        _leaderboard(
             [
                 [c["algorithm"], c["metric"], c["score"], c["std"], c["fit_seconds"], "yes" if c["selected"] else ""]
                 for c in details["leaderboard"]
-            ],
+            ]
         )
     )
     metrics = {k: v for k, v in details["metrics"].items() if v is not None}
@@ -249,22 +265,9 @@ def _model_section(model: dict[str, Any], colour: str) -> str:
         parts.append("<h3>Confusion matrix</h3>" + _img(_confusion(details["confusion_matrix"]), "confusion matrix"))
     importances = details.get("feature_importances", [])[:15]
     if importances:
-        parts.append(
-            "<h3>Feature importances</h3>"
-            + _img(
-                _bars(
-                    [f["feature"] for f in importances],
-                    [f["importance"] for f in importances],
-                    "Permutation importance",
-                    colour,
-                ),
-                "feature importances",
-            )
-        )
+        parts.append(_importances([f["feature"] for f in importances], [f["importance"] for f in importances], colour))
     parts.append(
-        "<h3>Signature</h3>"
-        + _table(
-            ["feature", "type", "required", "allowed values / range"],
+        _signature(
             [
                 [
                     f["name"],
@@ -275,7 +278,7 @@ def _model_section(model: dict[str, Any], colour: str) -> str:
                     else (f"{_number(f['min'])} – {_number(f['max'])}" if f.get("min") is not None else ""),
                 ]
                 for f in details["features"]
-            ],
+            ]
         )
     )
     return "".join(parts)

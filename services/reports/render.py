@@ -14,7 +14,20 @@ from typing import Any
 from services import files
 from services.analysis.models import AutoAction, Finding
 from services.reports.content import ReportDocument, build_document, content_path
-from services.reports.html import _bars, _confusion, _heatmap, _histogram, _img, _png, _style, _table, render_report
+from services.reports.html import (
+    _confusion,
+    _heatmap,
+    _histogram,
+    _img,
+    _importances,
+    _leaderboard,
+    _model_heading,
+    _png,
+    _signature,
+    _style,
+    _table,
+    render_report,
+)
 
 
 def _alerts(document: ReportDocument) -> str:
@@ -68,20 +81,13 @@ def _columns(document: ReportDocument, colour: str) -> str:
 def _model(document: ReportDocument, colour: str) -> str:
     model = document.model
     assert model is not None
-    parts = [
-        (
-            f"<h2>Model</h2><p>{escape(model.task.lower())} of <b>{escape(model.target)}</b> with "
-            f"<b>{escape(model.algorithm)}</b> (version {model.version}).</p>"
-        )
-    ]
+    parts = [_model_heading(model.task, model.target, model.algorithm, model.version)]
     parts.append(
-        "<h3>Leaderboard</h3>"
-        + _table(
-            ["algorithm", "metric", "CV score", "std", "seconds per fit", "selected"],
+        _leaderboard(
             [
                 [c.algorithm, c.metric, c.score, c.std, c.fit_seconds, "yes" if c.selected else ""]
                 for c in model.leaderboard
-            ],
+            ]
         )
     )
     parts.append(
@@ -92,22 +98,10 @@ def _model(document: ReportDocument, colour: str) -> str:
             "<h3>Confusion matrix</h3>" + _img(_confusion(model.confusion_matrix.model_dump()), "confusion matrix")
         )
     if model.feature_importances:
-        parts.append(
-            "<h3>Feature importances</h3>"
-            + _img(
-                _bars(
-                    [f.feature for f in model.feature_importances],
-                    [f.importance for f in model.feature_importances],
-                    "Permutation importance",
-                    colour,
-                ),
-                "feature importances",
-            )
-        )
+        importances = model.feature_importances
+        parts.append(_importances([f.feature for f in importances], [f.importance for f in importances], colour))
     parts.append(
-        "<h3>Signature</h3>"
-        + _table(
-            ["feature", "type", "required", "allowed values / range"],
+        _signature(
             [
                 [
                     f.name,
@@ -118,7 +112,7 @@ def _model(document: ReportDocument, colour: str) -> str:
                     else (f"{f.min} – {f.max}" if f.min is not None else ""),
                 ]
                 for f in model.signature
-            ],
+            ]
         )
     )
     return "".join(parts)

@@ -486,7 +486,7 @@ def test_permutation_importance_takes_fewer_rows_for_a_slow_model():
 )
 def test_forest_predictions_for_a_few_rows_are_scikit_learns_to_the_bit(algorithm, task):
     from services.modeling.estimators import build_pipeline
-    from services.modeling.service import FOREST_DIRECT_ROWS, forest_aware
+    from services.modeling.predict import FOREST_DIRECT_ROWS, forest_aware
 
     frame = customers(300).dropna(subset=["churned"]).drop(columns=["customer_id", "constant"])
     target = frame.pop("churned") if task == "CLASSIFICATION" else frame.pop("usage").fillna(0)
@@ -529,7 +529,7 @@ def test_a_few_rows_are_prepared_and_predicted_as_scikit_learn_does_to_the_bit(a
     """services.modeling.few_rows applies the numeric part's arithmetic itself: same numbers, every algorithm."""
     from services.modeling import few_rows
     from services.modeling.estimators import build_pipeline
-    from services.modeling.service import _estimates, checked_columns
+    from services.modeling.predict import _estimates, checked_columns
 
     frame = customers(300).dropna(subset=["churned"]).drop(columns=["customer_id", "constant"])
     frame["vip"] = (frame["age"] > 60).astype(float)

@@ -1,7 +1,5 @@
 """pipeline run check results
 
-Revision ID: 6a1f0c2d9e47
-Revises: cacd4e689dc9
 Create Date: 2026-11-30 03:30:00
 """
 
@@ -10,8 +8,6 @@ from alembic import op
 
 revision = "6a1f0c2d9e47"
 down_revision = "cacd4e689dc9"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,5 @@
 """pipeline schedules and run triggers
 
-Revision ID: 7b2e41f0a9c3
-Revises: 6a1f0c2d9e47
 Create Date: 2026-11-30 04:10:00
 """
 
@@ -11,8 +9,6 @@ from alembic import op
 
 revision = "7b2e41f0a9c3"
 down_revision = "6a1f0c2d9e47"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -11,8 +11,6 @@ queued before the upgrade still runs after it.
 Written against plain JSON, not the app's models: this revision must keep meaning what it means
 when those models change.
 
-Revision ID: 8d4c2a7e1f35
-Revises: 7b2e41f0a9c3
 Create Date: 2026-12-02 06:00:00
 """
 
@@ -23,8 +21,6 @@ from alembic import op
 
 revision = "8d4c2a7e1f35"
 down_revision = "7b2e41f0a9c3"
-branch_labels = None
-depends_on = None
 
 WEB_KINDS = ("http", "scrape")
 MASK = "•" * 8

@@ -5,8 +5,6 @@ moving it ends every other session at once). New tables: login_session (one per 
 share its id as their family) and login_event (the login history). Accounts made before this revision
 are unverified (NULL), which only matters where ASSAY_REQUIRE_VERIFIED_EMAIL is set.
 
-Revision ID: 6d8e035bb675
-Revises: 8d4c2a7e1f35
 Create Date: 2026-12-05 18:00:00
 """
 
@@ -14,18 +12,19 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from services.storage.migrations.columns import TableIndexes, record_columns
+
 revision = "6d8e035bb675"
 down_revision = "8d4c2a7e1f35"
-branch_labels = None
-depends_on = None
+
+LOGIN_EVENT_INDEXES = TableIndexes("login_event", "created_at", ix_login_event_user_created=["user_id", "created_at"])
+LOGIN_SESSION_INDEXES = TableIndexes("login_session", "created_at", "user_id")
 
 
 def upgrade() -> None:
     op.create_table(
         "login_event",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        *record_columns(),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("user_agent", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
@@ -34,15 +33,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("login_event", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_login_event_created_at"), ["created_at"], unique=False)
-        batch_op.create_index("ix_login_event_user_created", ["user_id", "created_at"], unique=False)
+    LOGIN_EVENT_INDEXES.create()
 
     op.create_table(
         "login_session",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        *record_columns(),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("user_agent", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
@@ -50,9 +45,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("login_session", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_login_session_created_at"), ["created_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_login_session_user_id"), ["user_id"], unique=False)
+    LOGIN_SESSION_INDEXES.create()
 
     with op.batch_alter_table("user", schema=None) as batch_op:
         batch_op.add_column(sa.Column("email_verified_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
@@ -67,13 +60,5 @@ def downgrade() -> None:
     for column in ("session_epoch", "disabled_at", "last_login_at", "email_verified_at"):
         op.drop_column("user", column)
 
-    with op.batch_alter_table("login_session", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_login_session_user_id"))
-        batch_op.drop_index(batch_op.f("ix_login_session_created_at"))
-
-    op.drop_table("login_session")
-    with op.batch_alter_table("login_event", schema=None) as batch_op:
-        batch_op.drop_index("ix_login_event_user_created")
-        batch_op.drop_index(batch_op.f("ix_login_event_created_at"))
-
-    op.drop_table("login_event")
+    LOGIN_SESSION_INDEXES.drop_with_table()
+    LOGIN_EVENT_INDEXES.drop_with_table()

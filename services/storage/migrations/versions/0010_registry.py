@@ -2,8 +2,6 @@
 
 Plain new tables, nothing converted: downgrade drops them (and with them the registry's history).
 
-Revision ID: 9e1a3c5b7d20
-Revises: 6d8e035bb675
 Create Date: 2026-12-05 17:30:00
 """
 
@@ -11,36 +9,40 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from services.storage.migrations.columns import TableIndexes, owned_record_columns, owner_key, record_columns
+
 revision = "9e1a3c5b7d20"
 down_revision = "6d8e035bb675"
-branch_labels = None
-depends_on = None
+
+REGISTERED_MODEL_INDEXES = TableIndexes("registered_model", "created_at", "owner_id")
+REGISTRY_EVENT_INDEXES = TableIndexes(
+    "registry_event",
+    "created_at",
+    "owner_id",
+    "registered_model_id",
+    ix_registry_event_alias_time=["registered_model_id", "alias", "created_at"],
+)
+MODEL_VERSION_INDEXES = TableIndexes("model_version", "created_at", "model_id", "owner_id", "registered_model_id")
+MODEL_ALIAS_INDEXES = TableIndexes("model_alias", "created_at", "model_version_id", "registered_model_id")
 
 
 def upgrade() -> None:
     op.create_table(
         "registered_model",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        *owned_record_columns(),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
         sa.Column("tags", sa.JSON(), nullable=False),
         sa.Column("latest_version", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE"),
+        owner_key(),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("owner_id", "name"),
     )
-    with op.batch_alter_table("registered_model", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_registered_model_created_at"), ["created_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_registered_model_owner_id"), ["owner_id"], unique=False)
+    REGISTERED_MODEL_INDEXES.create()
 
     op.create_table(
         "registry_event",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        *record_columns(),
         sa.Column("registered_model_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("actor_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -51,25 +53,15 @@ def upgrade() -> None:
         sa.Column("to_version", sa.Integer(), nullable=True),
         sa.Column("comment", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
         sa.ForeignKeyConstraint(["actor_id"], ["user.id"], ondelete="SET NULL"),
-        sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE"),
+        owner_key(),
         sa.ForeignKeyConstraint(["registered_model_id"], ["registered_model.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("registry_event", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_registry_event_alias_time", ["registered_model_id", "alias", "created_at"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_registry_event_created_at"), ["created_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_registry_event_owner_id"), ["owner_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_registry_event_registered_model_id"), ["registered_model_id"], unique=False
-        )
+    REGISTRY_EVENT_INDEXES.create()
 
     op.create_table(
         "model_version",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        *record_columns(),
         sa.Column("registered_model_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -80,22 +72,16 @@ def upgrade() -> None:
         sa.Column("comment", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
         sa.ForeignKeyConstraint(["created_by_id"], ["user.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["model_id"], ["model.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE"),
+        owner_key(),
         sa.ForeignKeyConstraint(["registered_model_id"], ["registered_model.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("registered_model_id", "version"),
     )
-    with op.batch_alter_table("model_version", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_model_version_created_at"), ["created_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_model_version_model_id"), ["model_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_model_version_owner_id"), ["owner_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_model_version_registered_model_id"), ["registered_model_id"], unique=False)
+    MODEL_VERSION_INDEXES.create()
 
     op.create_table(
         "model_alias",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        *record_columns(),
         sa.Column("registered_model_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("alias", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("model_version_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -108,35 +94,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("registered_model_id", "alias"),
     )
-    with op.batch_alter_table("model_alias", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_model_alias_created_at"), ["created_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_model_alias_model_version_id"), ["model_version_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_model_alias_registered_model_id"), ["registered_model_id"], unique=False)
+    MODEL_ALIAS_INDEXES.create()
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("model_alias", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_model_alias_registered_model_id"))
-        batch_op.drop_index(batch_op.f("ix_model_alias_model_version_id"))
-        batch_op.drop_index(batch_op.f("ix_model_alias_created_at"))
-
-    op.drop_table("model_alias")
-    with op.batch_alter_table("model_version", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_model_version_registered_model_id"))
-        batch_op.drop_index(batch_op.f("ix_model_version_owner_id"))
-        batch_op.drop_index(batch_op.f("ix_model_version_model_id"))
-        batch_op.drop_index(batch_op.f("ix_model_version_created_at"))
-
-    op.drop_table("model_version")
-    with op.batch_alter_table("registry_event", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_registry_event_registered_model_id"))
-        batch_op.drop_index(batch_op.f("ix_registry_event_owner_id"))
-        batch_op.drop_index(batch_op.f("ix_registry_event_created_at"))
-        batch_op.drop_index("ix_registry_event_alias_time")
-
-    op.drop_table("registry_event")
-    with op.batch_alter_table("registered_model", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_registered_model_owner_id"))
-        batch_op.drop_index(batch_op.f("ix_registered_model_created_at"))
-
-    op.drop_table("registered_model")
+    MODEL_ALIAS_INDEXES.drop_with_table()
+    MODEL_VERSION_INDEXES.drop_with_table()
+    REGISTRY_EVENT_INDEXES.drop_with_table()
+    REGISTERED_MODEL_INDEXES.drop_with_table()

@@ -2,8 +2,6 @@
 
 A plain new table: downgrade drops it (the next tick after an upgrade recreates its row).
 
-Revision ID: 4b7f2d9c1e60
-Revises: 9e1a3c5b7d20
 Create Date: 2026-12-05 18:30:00
 """
 
@@ -13,8 +11,6 @@ from alembic import op
 
 revision = "4b7f2d9c1e60"
 down_revision = "9e1a3c5b7d20"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -2,8 +2,6 @@
 
 A plain new table: downgrade drops it (its reports and overlays under comparisons/ become orphans).
 
-Revision ID: af8eff764dd0
-Revises: c3a428782634
 Create Date: 2026-12-05 20:45:00
 """
 
@@ -11,19 +9,16 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from services.storage.migrations.columns import owned_record_columns, owner_key
+
 revision = "af8eff764dd0"
 down_revision = "c3a428782634"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     op.create_table(
         "comparison",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        *owned_record_columns(),
         sa.Column("reference_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("current_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("job_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -34,7 +29,7 @@ def upgrade() -> None:
         sa.Column("result", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["current_id"], ["dataset.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["job_id"], ["job.id"], ondelete="SET NULL"),
-        sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE"),
+        owner_key(),
         sa.ForeignKeyConstraint(["reference_id"], ["dataset.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )

@@ -3,8 +3,6 @@
 New nullable or defaulted columns only: existing jobs read as NORMAL priority with no retries, and
 existing datasets never expire. Downgrade drops them.
 
-Revision ID: c42d40939862
-Revises: af8eff764dd0
 Create Date: 2026-12-05 20:45:00
 """
 
@@ -14,8 +12,6 @@ from alembic import op
 
 revision = "c42d40939862"
 down_revision = "af8eff764dd0"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -2,8 +2,6 @@
 
 Plain new tables: downgrade drops them (recorded windows and alerts go with them).
 
-Revision ID: 3a2100ae4b11
-Revises: c42d40939862
 Create Date: 2026-12-05 20:30:29.288320
 """
 
@@ -11,32 +9,33 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from services.storage.migrations.columns import TableIndexes, owned_record_columns, owner_key
+
 revision = "3a2100ae4b11"
 down_revision = "c42d40939862"
-branch_labels = None
-depends_on = None
+
+MODEL_MONITOR_INDEXES = TableIndexes("model_monitor", "created_at", "owner_id")
+MONITOR_WINDOW_INDEXES = TableIndexes(
+    "monitor_window", "owner_id", "window_start", ix_monitor_window_model_start=["model_id", "window_start"]
+)
+MODEL_ALERT_INDEXES = TableIndexes("model_alert", "created_at", "monitor_id", "owner_id", "window_start")
 
 
 def upgrade() -> None:
     op.create_table(
         "model_monitor",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        *owned_record_columns(),
         sa.Column("model_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("drift_share_threshold", sa.Float(), nullable=True),
         sa.Column("method", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("threshold", sa.Float(), nullable=True),
         sa.Column("evaluated_through", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["model_id"], ["model.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE"),
+        owner_key(),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("model_id"),
     )
-    with op.batch_alter_table("model_monitor", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_model_monitor_created_at"), ["created_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_model_monitor_owner_id"), ["owner_id"], unique=False)
+    MODEL_MONITOR_INDEXES.create()
 
     op.create_table(
         "monitor_window",
@@ -51,21 +50,15 @@ def upgrade() -> None:
         sa.Column("sample", sa.Text(), nullable=False),
         sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["model_id"], ["model.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE"),
+        owner_key(),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("model_id", "window_start", "writer"),
     )
-    with op.batch_alter_table("monitor_window", schema=None) as batch_op:
-        batch_op.create_index("ix_monitor_window_model_start", ["model_id", "window_start"], unique=False)
-        batch_op.create_index(batch_op.f("ix_monitor_window_owner_id"), ["owner_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_monitor_window_window_start"), ["window_start"], unique=False)
+    MONITOR_WINDOW_INDEXES.create()
 
     op.create_table(
         "model_alert",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        *owned_record_columns(),
         sa.Column("monitor_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("model_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("window_start", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -75,33 +68,14 @@ def upgrade() -> None:
         sa.Column("drifted_features", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["model_id"], ["model.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["monitor_id"], ["model_monitor.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE"),
+        owner_key(),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("monitor_id", "window_start"),
     )
-    with op.batch_alter_table("model_alert", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_model_alert_created_at"), ["created_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_model_alert_monitor_id"), ["monitor_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_model_alert_owner_id"), ["owner_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_model_alert_window_start"), ["window_start"], unique=False)
+    MODEL_ALERT_INDEXES.create()
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("model_alert", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_model_alert_window_start"))
-        batch_op.drop_index(batch_op.f("ix_model_alert_owner_id"))
-        batch_op.drop_index(batch_op.f("ix_model_alert_monitor_id"))
-        batch_op.drop_index(batch_op.f("ix_model_alert_created_at"))
-
-    op.drop_table("model_alert")
-    with op.batch_alter_table("monitor_window", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_monitor_window_window_start"))
-        batch_op.drop_index(batch_op.f("ix_monitor_window_owner_id"))
-        batch_op.drop_index("ix_monitor_window_model_start")
-
-    op.drop_table("monitor_window")
-    with op.batch_alter_table("model_monitor", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_model_monitor_owner_id"))
-        batch_op.drop_index(batch_op.f("ix_model_monitor_created_at"))
-
-    op.drop_table("model_monitor")
+    MODEL_ALERT_INDEXES.drop_with_table()
+    MONITOR_WINDOW_INDEXES.drop_with_table()
+    MODEL_MONITOR_INDEXES.drop_with_table()
