@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, SemanticType, UserError, to_global_id
+from schema.common import Connection, SemanticType, UserError, fields_of, node_fields
 from schema.datasets import Dataset
 from schema.jobs import Job, JobPriority, priority_input
 from services import drift
@@ -174,21 +174,15 @@ class Check:
     def from_model(cls, check: Any) -> Check:
         drift = check.drift
         return cls(
-            column=check.column,
-            not_null=check.not_null,
-            unique=check.unique,
-            min=check.min,
-            max=check.max,
-            pattern=check.pattern,
-            allowed_values=check.allowed_values,
-            semantic_type=SemanticType(check.semantic_type) if check.semantic_type else None,
-            min_rows=check.min_rows,
-            max_rows=check.max_rows,
-            max_null_ratio=check.max_null_ratio,
-            drift=DriftRule(method=DriftMethod(drift.method) if drift.method else None, threshold=drift.threshold)
-            if drift
-            else None,
-            on_fail=CheckFailure(check.on_fail),
+            **fields_of(
+                cls,
+                check,
+                semantic_type=SemanticType(check.semantic_type) if check.semantic_type else None,
+                drift=DriftRule(method=DriftMethod(drift.method) if drift.method else None, threshold=drift.threshold)
+                if drift
+                else None,
+                on_fail=CheckFailure(check.on_fail),
+            )
         )
 
 
@@ -224,14 +218,7 @@ class CheckSuite:
 
     @classmethod
     def from_row(cls, row: SuiteRow) -> CheckSuite:
-        return cls(
-            id=to_global_id("CheckSuite", row.id),
-            name=row.name,
-            checks=_checks(row.checks),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            row=row,
-        )
+        return cls(**node_fields(cls, row, checks=_checks(row.checks)))
 
     @strawberry.field(description="The reference version (null once deleted: drift checks cannot run then)")
     async def dataset(self, info: strawberry.Info) -> Dataset | None:
@@ -344,14 +331,7 @@ class Validation:
     def from_row(cls, row: ValidationRow) -> Validation:
         passed = True if row.status == "PASSED" else False if row.status == "FAILED" else None
         return cls(
-            id=to_global_id("Validation", row.id),
-            status=ValidationStatus(row.status),
-            passed=passed,
-            checks=_checks(row.checks),
-            error=row.error,
-            created_at=row.created_at,
-            finished_at=row.finished_at,
-            row=row,
+            **node_fields(cls, row, status=ValidationStatus(row.status), passed=passed, checks=_checks(row.checks))
         )
 
     @strawberry.field(description="Each rule's result, in the suite's order")

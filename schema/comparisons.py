@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
-from schema.common import Connection, Node, UserError, signed_link, to_global_id
+from schema.common import Connection, Node, UserError, fields_of, signed_link, to_global_id
 from schema.jobs import JobPriority, priority_input
 from services import drift
 from services.comparison import models
@@ -208,36 +208,36 @@ def comparison_type(info: strawberry.Info, row: ComparisonRow) -> Comparison:
 
     columns = [
         ColumnComparison(
-            name=c.name,
-            kind=c.kind,
-            reference_dtype=c.reference_dtype,
-            current_dtype=c.current_dtype,
-            reference=ColumnStatistics.of(c.reference),
-            current=ColumnStatistics.of(c.current),
-            note=c.note,
-            drift=DriftTestResult(**c.drift.model_dump(exclude={"method"}), method=drift.DriftMethod(c.drift.method))
-            if c.drift
-            else None,
-            plot_url=link(f"/files/comparisons/{row.id}/{c.plot}", "comparison-plot", c.plot) if c.plot else None,
+            **fields_of(
+                ColumnComparison,
+                c,
+                reference=ColumnStatistics.of(c.reference),
+                current=ColumnStatistics.of(c.current),
+                drift=DriftTestResult(
+                    **c.drift.model_dump(exclude={"method"}), method=drift.DriftMethod(c.drift.method)
+                )
+                if c.drift
+                else None,
+                plot_url=link(f"/files/comparisons/{row.id}/{c.plot}", "comparison-plot", c.plot) if c.plot else None,
+            )
         )
         for c in found.columns
     ]
     schema = found.schema_difference
     return Comparison(
-        id=to_global_id("Comparison", row.id),
-        created_at=row.created_at,
-        drift_share=found.drift_share,
-        dataset_drift=found.dataset_drift,
-        share_threshold=found.share_threshold,
-        drifted_columns=found.drifted_columns,
-        tested_columns=found.tested_columns,
-        schema_difference=SchemaDifference(
-            added=[SchemaColumn(**c.model_dump()) for c in schema.added],
-            dropped=[SchemaColumn(**c.model_dump()) for c in schema.dropped],
-            type_changed=[ColumnTypeChange(**c.model_dump()) for c in schema.type_changed],
-        ),
-        columns=columns,
-        sampling=ComparisonSampling(**found.sampling.model_dump()),
-        report_url=link(f"/files/comparisons/{row.id}.html", "comparison", "HTML"),
-        row=row,
+        **fields_of(
+            Comparison,
+            found,
+            id=to_global_id("Comparison", row.id),
+            created_at=row.created_at,
+            schema_difference=SchemaDifference(
+                added=[SchemaColumn(**c.model_dump()) for c in schema.added],
+                dropped=[SchemaColumn(**c.model_dump()) for c in schema.dropped],
+                type_changed=[ColumnTypeChange(**c.model_dump()) for c in schema.type_changed],
+            ),
+            columns=columns,
+            sampling=ComparisonSampling(**found.sampling.model_dump()),
+            report_url=link(f"/files/comparisons/{row.id}.html", "comparison", "HTML"),
+            row=row,
+        )
     )

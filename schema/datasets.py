@@ -12,7 +12,16 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from schema.charts import Chart, ChartInput, ChartPoint, ChartType
-from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
+from schema.common import (
+    Connection,
+    Node,
+    SemanticType,
+    ServiceErrors,
+    UserError,
+    fields_of,
+    node_fields,
+    signed_link,
+)
 from schema.jobs import Job, JobConnection, JobPriority, priority_input
 from schema.profiles import Plot, PlotKind, Profile
 from services import datasets
@@ -163,18 +172,7 @@ class Dataset(Node):
 
     @classmethod
     def from_row(cls, row: DatasetRow) -> Dataset:
-        return cls(
-            id=to_global_id("Dataset", row.id),
-            name=row.name,
-            file_name=row.file_name,
-            size_bytes=float(row.size_bytes),
-            status=DatasetStatus(row.status),
-            error=row.error,
-            row_count=row.row_count,
-            column_count=row.column_count,
-            created_at=row.created_at,
-            row=row,
-        )
+        return cls(**node_fields(cls, row, size_bytes=float(row.size_bytes), status=DatasetStatus(row.status)))
 
     @strawberry.field
     def columns(self) -> list[Column]:
@@ -190,20 +188,13 @@ class Dataset(Node):
             return None
         info = StoredIngestInfo.model_validate(self.row.ingest_info)
         return IngestInfo(
-            encoding=info.encoding,
-            delimiter=info.delimiter,
-            has_header=info.has_header,
-            decimal=info.decimal,
-            skipped_lines=info.skip_rows,
-            format=FileFormat(info.format) if info.format else None,
-            quote_char=info.quote_char,
-            sheet=info.sheet,
-            padded_lines=info.padded_lines,
-            trimmed_lines=info.trimmed_lines,
-            rejected_lines=info.rejected_lines,
-            nul_bytes_removed=info.nul_bytes_removed,
-            encoding_confidence=info.encoding_confidence,
-            info=info,
+            **fields_of(
+                IngestInfo,
+                info,
+                skipped_lines=info.skip_rows,
+                format=FileFormat(info.format) if info.format else None,
+                info=info,
+            )
         )
 
     @strawberry.field(

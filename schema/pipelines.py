@@ -11,7 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from schema.checks import CheckFailure, CheckRule, PipelineCheckInput, PipelineCheckResult
-from schema.common import Connection, Node, ServiceErrors, to_global_id
+from schema.common import Connection, Node, ServiceErrors, fields_of, node_fields
 from schema.config_shapes import shown_config
 from schema.datasets import Column, Dataset, Table
 from schema.jobs import Job, JobPriority, priority_input
@@ -246,16 +246,7 @@ class PipelineRun(Node):
     @classmethod
     def from_row(cls, row: RunRow) -> PipelineRun:
         return cls(
-            id=to_global_id("PipelineRun", row.id),
-            status=RunStatus(row.status),
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            rows_in=row.rows_in,
-            rows_out=row.rows_out,
-            version=row.version,
-            error=row.error,
-            config=cast(JSON, shown_config(run_config(row))),
-            row=row,
+            **node_fields(cls, row, status=RunStatus(row.status), config=cast(JSON, shown_config(run_config(row))))
         )
 
     @strawberry.field
@@ -267,15 +258,7 @@ class PipelineRun(Node):
         checks = [CheckResult.model_validate(c) for c in self.row.checks or []]
         return [
             PipelineCheckResult(
-                column=c.column,
-                rule=CheckRule(c.rule),
-                expected=c.expected,
-                passed=c.passed,
-                failing_rows=c.failing_rows,
-                examples=c.examples,
-                on_fail=CheckFailure(c.on_fail),
-                observed=c.observed,
-                suite=c.suite,
+                **fields_of(PipelineCheckResult, c, rule=CheckRule(c.rule), on_fail=CheckFailure(c.on_fail))
             )
             for c in checks
         ]
@@ -340,13 +323,7 @@ class Pipeline(Node):
 
     @classmethod
     def from_row(cls, row: PipelineRow) -> Pipeline:
-        return cls(
-            id=to_global_id("Pipeline", row.id),
-            name=row.name,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            row=row,
-        )
+        return cls(**node_fields(cls, row))
 
     @strawberry.field(description="Null when the pipeline only runs when asked")
     def schedule(self) -> PipelineSchedule | None:
