@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, SemanticType, UserError, fields_of, node_fields
+from schema.common import Connection, SemanticType, UserError
+from schema.conversion import fields_of, loaded, node_fields
 from schema.datasets import Dataset
 from schema.jobs import Job, JobPriority, priority_input
 from services import drift
@@ -222,22 +223,16 @@ class CheckSuite:
 
     @strawberry.field(description="The reference version (null once deleted: drift checks cannot run then)")
     async def dataset(self, info: strawberry.Info) -> Dataset | None:
-        row = await info.context.loaders.dataset.load(self.row.dataset_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.dataset_id, Dataset.from_row)
 
     @strawberry.field(description="Runs of this suite, newest first")
     async def validations(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = None
     ) -> ValidationConnection:
         ctx = info.context
-        async with ctx.session() as session:
-            page = await checks_service.list_validations(
-                session,
-                owner_id=ctx.user_id,
-                dataset_id=None,
-                suite_id=self.row.id,
-                **ctx.page(first, after),
-            )
+        page = await ctx.owned(
+            checks_service.list_validations, dataset_id=None, suite_id=self.row.id, **ctx.page(first, after)
+        )
         return ValidationConnection.from_page(page, Validation.from_row)
 
 
@@ -344,18 +339,15 @@ class Validation:
 
     @strawberry.field
     async def dataset(self, info: strawberry.Info) -> Dataset | None:
-        row = await info.context.loaders.dataset.load(self.row.dataset_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.dataset_id, Dataset.from_row)
 
     @strawberry.field(description="Null once the suite is deleted")
     async def suite(self, info: strawberry.Info) -> CheckSuite | None:
-        row = await info.context.loaders.check_suite.load(self.row.suite_id)
-        return CheckSuite.from_row(row) if row else None
+        return await loaded(info.context.loaders.check_suite, self.row.suite_id, CheckSuite.from_row)
 
     @strawberry.field(description="The VALIDATE job, with its live log")
     async def job(self, info: strawberry.Info) -> Job | None:
-        row = await info.context.loaders.job.load(self.row.job_id)
-        return Job.from_row(row) if row else None
+        return await loaded(info.context.loaders.job, self.row.job_id, Job.from_row)
 
 
 CheckSuiteConnection = Connection[CheckSuite]

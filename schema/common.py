@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 from collections.abc import Callable
 from enum import Enum
 from typing import Any, Generic, TypeVar
@@ -11,8 +10,6 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import FieldExtension
-from strawberry.types.base import get_object_definition
-from strawberry.types.private import is_private
 
 from services import errors, files
 from services.errors import ServiceError
@@ -71,25 +68,6 @@ def raw_id(global_id: str, type_name: str) -> str | None:
     """The raw id inside a global id of `type_name`, else None."""
     decoded = from_global_id(global_id)
     return decoded[1] if decoded and decoded[0] == type_name else None
-
-
-@functools.cache
-def _plain_fields(cls: type) -> tuple[str, ...]:
-    """The Python names of `cls`'s fields that hold a value: no resolver, not private."""
-    definition = get_object_definition(cls, strict=True)
-    return tuple(f.python_name for f in definition.fields if f.base_resolver is None and not is_private(f.type))
-
-
-def fields_of(cls: type, source: object, **given: Any) -> dict[str, Any]:
-    """`cls`'s value fields read from `source`'s attributes of the same name (a table row, a stored model), with
-    `given` for those converted, renamed or computed: a type that shows a row names only what differs from it."""
-    return {name: getattr(source, name) for name in _plain_fields(cls) if name not in given} | given
-
-
-def node_fields(cls: type, row: Any, **given: Any) -> dict[str, Any]:
-    """fields_of for a Node shown from its row: the global id of the row's id under the type's name, the row kept."""
-    type_name = get_object_definition(cls, strict=True).name
-    return fields_of(cls, row, id=to_global_id(type_name, row.id), row=row, **given)
 
 
 NodeType = TypeVar("NodeType")

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
-from schema.common import Connection, Node, UserError, fields_of, signed_link, to_global_id
+from schema.common import Connection, Node, UserError, signed_link, to_global_id
+from schema.conversion import fields_of, loaded
 from schema.jobs import JobPriority, priority_input
 from services import drift
 from services.comparison import models
@@ -173,22 +174,19 @@ class Comparison(Node):
     async def reference(self, info: strawberry.Info) -> Annotated[Dataset, strawberry.lazy("schema.datasets")] | None:
         from schema.datasets import Dataset
 
-        row = await info.context.loaders.dataset.load(self.row.reference_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.reference_id, Dataset.from_row)
 
     @strawberry.field
     async def current(self, info: strawberry.Info) -> Annotated[Dataset, strawberry.lazy("schema.datasets")] | None:
         from schema.datasets import Dataset
 
-        row = await info.context.loaders.dataset.load(self.row.current_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.current_id, Dataset.from_row)
 
     @strawberry.field(description="The COMPARE job that made it, with its log")
     async def job(self, info: strawberry.Info) -> Annotated[Job, strawberry.lazy("schema.jobs")] | None:
         from schema.jobs import Job
 
-        row = await info.context.loaders.job.load(self.row.job_id)
-        return Job.from_row(row) if row else None
+        return await loaded(info.context.loaders.job, self.row.job_id, Job.from_row)
 
 
 ComparisonConnection = Connection[Comparison]

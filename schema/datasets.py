@@ -12,16 +12,8 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from schema.charts import Chart, ChartInput, ChartPoint, ChartType
-from schema.common import (
-    Connection,
-    Node,
-    SemanticType,
-    ServiceErrors,
-    UserError,
-    fields_of,
-    node_fields,
-    signed_link,
-)
+from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link
+from schema.conversion import fields_of, loaded, node_fields
 from schema.jobs import Job, JobConnection, JobPriority, priority_input
 from schema.profiles import Plot, PlotKind, Profile
 from services import datasets
@@ -226,8 +218,7 @@ class Dataset(Node):
 
     @strawberry.field(description="The version this one was derived from")
     async def parent(self, info: strawberry.Info) -> Dataset | None:
-        row = await info.context.loaders.dataset.load(self.row.parent_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.parent_id, Dataset.from_row)
 
     @strawberry.field(
         description="The steps that derived this version, with every fitted parameter "
@@ -253,25 +244,13 @@ class Dataset(Node):
         from schema.models import Model, ModelConnection
 
         context = info.context
-        async with context.session() as session:
-            page = await model_service.list_models(
-                session,
-                owner_id=context.user_id,
-                dataset_id=self.row.id,
-                **context.page(first, after),
-            )
+        page = await context.owned(model_service.list_models, dataset_id=self.row.id, **context.page(first, after))
         return ModelConnection.from_page(page, Model.from_row)
 
     @strawberry.field(description="Jobs that worked on this dataset, newest first", extensions=[ServiceErrors()])
     async def jobs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> JobConnection:
         context = info.context
-        async with context.session() as session:
-            page = await job_queries.list_jobs(
-                session,
-                owner_id=context.user_id,
-                dataset_id=self.row.id,
-                **context.page(first, after),
-            )
+        page = await context.owned(job_queries.list_jobs, dataset_id=self.row.id, **context.page(first, after))
         return JobConnection.from_page(page, Job.from_row)
 
     @strawberry.field(

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from schema.common import Connection, ErrorCode, Node, ServiceErrors, UserError, fields_of, node_fields
+from schema.common import Connection, ErrorCode, Node, ServiceErrors, UserError
+from schema.conversion import fields_of, loaded, node_fields
 from schema.domain import made
 from schema.fanout import SharedEvents
 from services.domains import job_kinds as registered_kinds
@@ -242,8 +243,7 @@ class Job(Node):
     async def dataset(self, info: strawberry.Info) -> Annotated[Dataset, strawberry.lazy("schema.datasets")] | None:
         from schema.datasets import Dataset
 
-        row = await info.context.loaders.dataset.load(self.row.dataset_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.dataset_id, Dataset.from_row)
 
     @strawberry.field(
         description="The model this job trains (TRAIN, ANALYZE once modeled), else the one it uses (PREDICT, REPORT)"
@@ -251,8 +251,7 @@ class Job(Node):
     async def model(self, info: strawberry.Info) -> Annotated[Model, strawberry.lazy("schema.models")] | None:
         from schema.models import Model
 
-        row = await info.context.loaders.model_for_job.load(self.row)
-        return Model.from_row(row) if row else None
+        return await loaded(info.context.loaders.model_for_job, self.row, Model.from_row)
 
     # What a job made comes from its kind's declaration (GraphQLDomain.makes in resolvers/<domain>.py).
     @strawberry.field(description="The pipeline run a PIPELINE job carries out")

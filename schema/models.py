@@ -12,7 +12,8 @@ import strawberry
 from strawberry.experimental import pydantic as from_model
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, fields_of, node_fields, signed_link
+from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link
+from schema.conversion import fields_of, loaded, node_fields
 from schema.jobs import Job, JobPriority, priority_input
 from services import modeling
 from services.modeling import details, export
@@ -215,8 +216,7 @@ class Model(Node):
 
     @strawberry.field
     async def job(self, info: strawberry.Info) -> Job | None:
-        row = await info.context.loaders.job.load(self.row.job_id)
-        return Job.from_row(row) if row else None
+        return await loaded(info.context.loaders.job, self.row.job_id, Job.from_row)
 
 
 ModelConnection = Connection[Model]

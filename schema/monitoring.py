@@ -8,7 +8,8 @@ from datetime import datetime
 import strawberry
 
 from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
-from schema.common import UserError, fields_of, to_global_id
+from schema.common import UserError, to_global_id
+from schema.conversion import fields_of
 from schema.models import Model
 from services import drift
 from services.monitoring.service import MonitorReport, WindowReport

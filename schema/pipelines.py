@@ -11,8 +11,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from schema.checks import CheckFailure, CheckRule, PipelineCheckInput, PipelineCheckResult
-from schema.common import Connection, Node, ServiceErrors, fields_of, node_fields
+from schema.common import Connection, Node, ServiceErrors
 from schema.config_shapes import shown_config
+from schema.conversion import fields_of, loaded, node_fields
 from schema.datasets import Column, Dataset, Table
 from schema.jobs import Job, JobPriority, priority_input
 from schema.preprocessing import PreprocessStepInput
@@ -276,13 +277,11 @@ class PipelineRun(Node):
 
     @strawberry.field(description="The output, when the sink makes a dataset")
     async def dataset(self, info: strawberry.Info) -> Dataset | None:
-        row = await info.context.loaders.dataset.load(self.row.dataset_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.dataset_id, Dataset.from_row)
 
     @strawberry.field
     async def job(self, info: strawberry.Info) -> Job | None:
-        row = await info.context.loaders.job.load(self.row.job_id)
-        return Job.from_row(row) if row else None
+        return await loaded(info.context.loaders.job, self.row.job_id, Job.from_row)
 
 
 PipelineRunConnection = Connection[PipelineRun]

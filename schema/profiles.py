@@ -8,7 +8,8 @@ from enum import Enum
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import SemanticType, ServiceErrors, fields_of
+from schema.common import SemanticType, ServiceErrors
+from schema.conversion import fields_of
 from schema.jobs import JobPriority, priority_input
 from services.pagination import checked_count
 from services.profiling import stored

@@ -6,7 +6,8 @@ from datetime import datetime
 
 import strawberry
 
-from schema.common import Connection, SemanticType, ServiceErrors, UserError, fields_of, node_fields, to_global_id
+from schema.common import Connection, SemanticType, ServiceErrors, UserError, to_global_id
+from schema.conversion import fields_of, loaded, node_fields
 from schema.models import Model, ModelFeature, ModelFormat
 from services import registry
 from services.registry import service as registry_service
@@ -43,8 +44,7 @@ class ModelVersion:
 
     @strawberry.field(description="The trained model (null once deleted)")
     async def model(self, info: strawberry.Info) -> Model | None:
-        row = await info.context.loaders.model.load(self.row.model_id)
-        return Model.from_row(row) if row else None
+        return await loaded(info.context.loaders.model, self.row.model_id, Model.from_row)
 
     @strawberry.field(description="The input signature as registered")
     def signature(self) -> list[ModelFeature]:

@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from pydantic import BaseModel
 from strawberry.experimental import pydantic as from_model
 
 from schema.common import Node, UserError, signed_link, to_global_id
+from schema.conversion import loaded
 from schema.jobs import JobPriority, priority_input
 from services.analysis import models as analysis_models
 from services.analysis.options import AnalysisOptions as AnalysisOptionsModel
@@ -112,8 +114,7 @@ class Report(Node):
     async def model(self, info: strawberry.Info) -> Annotated[Model, strawberry.lazy("schema.models")] | None:
         from schema.models import Model
 
-        row = await info.context.loaders.model.load(self.row.model_id)
-        return Model.from_row(row) if row else None
+        return await loaded(info.context.loaders.model, self.row.model_id, Model.from_row)
 
     @strawberry.field(
         description="The report as a typed document (the one its HTML was rendered from); null for a "
@@ -166,7 +167,7 @@ class CritiqueFinding:
 
 # The report document's parts, each one pydantic model of services/reports/content.py shown as it is; strawberry
 # finds each part's type by its model when ReportContent, which holds them, is declared below.
-_PARTS = {
+_PARTS: dict[str, type[BaseModel]] = {
     "ReportOverview": content.Overview,
     "ReportAlert": content.ReportAlert,
     "ReportTopValue": content.TopValue,

@@ -7,7 +7,8 @@ from enum import Enum
 
 import strawberry
 
-from schema.common import Connection, Node, UserError, fields_of, to_global_id
+from schema.common import Connection, Node, UserError, to_global_id
+from schema.conversion import fields_of
 from services.storage.tables import LoginEvent as LoginEventRow
 from services.storage.tables import LoginSession as LoginSessionRow
 from services.storage.tables import User as UserRow

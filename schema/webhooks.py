@@ -7,7 +7,8 @@ from enum import Enum
 
 import strawberry
 
-from schema.common import Connection, ServiceErrors, UserError, fields_of, node_fields, to_global_id
+from schema.common import Connection, ServiceErrors, UserError, to_global_id
+from schema.conversion import fields_of, node_fields
 from schema.jobs import JobKind, JobStatus
 from services.storage.tables import Webhook as WebhookRow
 from services.storage.tables import WebhookDelivery as DeliveryRow
