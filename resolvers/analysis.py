@@ -30,36 +30,12 @@ def _theme_defaults(ctx: Context) -> dict[str, str]:
 
 
 def _theme(theme: Any) -> dict | None:
-    if theme is None:
-        return None
-    return {
-        "primary": theme.primary,
-        "accent": theme.accent,
-        "background": theme.background,
-        "text": theme.text,
-        "font_family": theme.font_family,
-        "logo_url": theme.logo_url,
-        "surface": theme.surface,
-        "muted": theme.muted,
-        "ok": theme.ok,
-        "warn": theme.warn,
-        "error": theme.error,
-    }
+    """The input's colours and font by the same names, as the report services take them."""
+    return None if theme is None else strawberry.asdict(theme)
 
 
 def _options(input: AnalyzeDatasetInput) -> dict[str, Any]:
-    given = input.options
-    options = (
-        {}
-        if given is None
-        else {
-            "cv_folds": given.cv_folds,
-            "early_stop_sample": given.early_stop_sample,
-            "hgb_min_rows": given.hgb_min_rows,
-            "allowed_exts": given.allowed_exts,
-            "large_file_mb": given.large_file_mb,
-        }
-    )
+    options = {} if input.options is None else strawberry.asdict(input.options)
     return options | {"safe_auto_actions": input.safe_auto_actions}
 
 

@@ -61,18 +61,9 @@ def _expiry(ctx: Context, input: UploadDatasetInput | ImportDatasetInput) -> dat
 
 
 def _csv_options(csv: CsvOptionsInput | None) -> dict:
-    return (
-        {}
-        if csv is None
-        else {
-            "delimiter": csv.delimiter,
-            "encoding": csv.encoding,
-            "has_header": csv.has_header,
-            "na_values": csv.na_values,
-            "sheet": csv.sheet,
-            "on_bad_lines": csv.on_bad_lines.value if csv.on_bad_lines else None,
-        }
-    )
+    if csv is None:
+        return {}
+    return strawberry.asdict(csv) | {"on_bad_lines": csv.on_bad_lines.value if csv.on_bad_lines else None}
 
 
 @strawberry.type

@@ -258,15 +258,9 @@ class Dataset(Node):
         extensions=[ServiceErrors()],
     )
     async def chart(self, info: strawberry.Info, input: ChartInput) -> Chart:
-        spec = {
+        spec = strawberry.asdict(input) | {
             "type": input.type.value,
-            "x": input.x,
-            "y": input.y,
-            "group_by": input.group_by,
             "aggregate": input.aggregate.value if input.aggregate else None,
-            "bins": input.bins,
-            "limit": input.limit,
-            "top": input.top,
         }
         settings = info.context.settings
 
