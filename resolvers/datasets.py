@@ -14,22 +14,19 @@ from resolvers.context import Context
 from resolvers.fields import mutation, query
 from schema.common import raw_id, to_global_id
 from schema.conversion import loaded
+from schema.dataset_exports import DatasetExport, ExportDatasetInput, ExportDatasetPayload, export_made
 from schema.datasets import (
-    CsvOptionsInput,
     Dataset,
     DatasetConnection,
-    DatasetExport,
     DeleteInput,
     DeletePayload,
-    ExportDatasetInput,
-    ExportDatasetPayload,
     ImportDatasetInput,
     ImportDatasetPayload,
     UploadDatasetInput,
     UploadDatasetPayload,
-    export_made,
 )
 from schema.domain import GraphQLDomain, Made
+from schema.ingest import CsvOptionsInput
 from schema.jobs import Job
 from services.datasets import exports
 from services.datasets import imports as dataset_imports
