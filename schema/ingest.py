@@ -6,9 +6,11 @@ from __future__ import annotations
 from enum import Enum
 
 import strawberry
+from strawberry.experimental import pydantic as from_model
 
 from schema.common import ServiceErrors
 from schema.conversion import fields_of
+from services.ingest import info as stored
 from services.ingest.info import IngestInfo as StoredIngestInfo
 from services.pagination import checked_count
 
@@ -34,11 +36,13 @@ class FileFormat(Enum):
     PARQUET = "PARQUET"
 
 
-@strawberry.type(description="A line ingest did not load: its number in the file, its text, and why.")
+@from_model.type(
+    model=stored.RejectedLine,
+    all_fields=True,
+    description="A line ingest did not load: its number in the file, its text, and why.",
+)
 class RejectedLine:
-    line: int
-    text: str
-    reason: str
+    """The stored line as it is (services.ingest.info.RejectedLine)."""
 
 
 @strawberry.type(description="Something about how the file was read that the user should check.")
@@ -83,7 +87,7 @@ class IngestInfo:
     )
     def rejects(self, first: int | None = 10) -> list[RejectedLine]:
         first = checked_count(first, name="first", default=10, most=100)
-        return [RejectedLine(line=r.line, text=r.text, reason=r.reason) for r in self.info.rejects[:first]]
+        return [RejectedLine.from_pydantic(r) for r in self.info.rejects[:first]]
 
     @classmethod
     def from_stored(cls, info: StoredIngestInfo) -> IngestInfo:
