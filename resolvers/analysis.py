@@ -33,36 +33,12 @@ def _theme_defaults(ctx: Context) -> dict[str, str]:
 
 
 def _theme(theme: Any) -> dict | None:
-    if theme is None:
-        return None
-    return {
-        "primary": theme.primary,
-        "accent": theme.accent,
-        "background": theme.background,
-        "text": theme.text,
-        "font_family": theme.font_family,
-        "logo_url": theme.logo_url,
-        "surface": theme.surface,
-        "muted": theme.muted,
-        "ok": theme.ok,
-        "warn": theme.warn,
-        "error": theme.error,
-    }
+    """The input's colours and font by the same names, as the report services take them."""
+    return None if theme is None else strawberry.asdict(theme)
 
 
 def _options(input: AnalyzeDatasetInput) -> dict[str, Any]:
-    given = input.options
-    options = (
-        {}
-        if given is None
-        else {
-            "cv_folds": given.cv_folds,
-            "early_stop_sample": given.early_stop_sample,
-            "hgb_min_rows": given.hgb_min_rows,
-            "allowed_exts": given.allowed_exts,
-            "large_file_mb": given.large_file_mb,
-        }
-    )
+    options = {} if input.options is None else strawberry.asdict(input.options)
     return options | {"safe_auto_actions": input.safe_auto_actions}
 
 
@@ -75,50 +51,44 @@ class AnalysisMutation:
     async def analyze_dataset(self, info: strawberry.Info, input: AnalyzeDatasetInput) -> JobPayload:
         ctx: Context = info.context
         settings = ctx.settings
-        async with ctx.session() as session:
-            job = await service.start_analysis(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                dataset_id=raw_id(input.dataset_id, "Dataset"),
-                target=input.target,
-                theme=_theme(input.theme),
-                theme_defaults=_theme_defaults(ctx),
-                data_dir=settings.resolved_data_dir,
-                model_budget=settings.analysis_model_budget_seconds,
-                stage_limits=settings.analysis_stage_limits,
-                option_defaults=settings.analysis_defaults,
-                options=_options(input),
-            )
+        job = await ctx.owned(
+            service.start_analysis,
+            jobs=ctx.app.jobs,
+            dataset_id=raw_id(input.dataset_id, "Dataset"),
+            target=input.target,
+            theme=_theme(input.theme),
+            theme_defaults=_theme_defaults(ctx),
+            data_dir=settings.resolved_data_dir,
+            model_budget=settings.analysis_model_budget_seconds,
+            stage_limits=settings.analysis_stage_limits,
+            option_defaults=settings.analysis_defaults,
+            options=_options(input),
+        )
         return JobPayload(job=Job.from_row(job))
 
     @mutation(description="Answer a NEEDS_INPUT job; it resumes")
     async def answer_job(self, info: strawberry.Info, input: AnswerJobInput) -> JobPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            job = await service.answer_job(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                job_id=raw_id(input.job_id, "Job"),
-                answer=input.answer,
-            )
+        job = await ctx.owned(
+            service.answer_job,
+            jobs=ctx.app.jobs,
+            job_id=raw_id(input.job_id, "Job"),
+            answer=input.answer,
+        )
         return JobPayload(job=Job.from_row(job))
 
     @mutation(description="Write an HTML report in a REPORT job")
     async def generate_report(self, info: strawberry.Info, input: GenerateReportInput) -> ReportPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            report, job = await service.start_report(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                dataset_id=raw_id(input.dataset_id, "Dataset"),
-                model_id=raw_id(input.model_id, "Model") if input.model_id else None,
-                theme=_theme(input.theme),
-                theme_defaults=_theme_defaults(ctx),
-                data_dir=ctx.settings.resolved_data_dir,
-            )
+        report, job = await ctx.owned(
+            service.start_report,
+            jobs=ctx.app.jobs,
+            dataset_id=raw_id(input.dataset_id, "Dataset"),
+            model_id=raw_id(input.model_id, "Model") if input.model_id else None,
+            theme=_theme(input.theme),
+            theme_defaults=_theme_defaults(ctx),
+            data_dir=ctx.settings.resolved_data_dir,
+        )
         return ReportPayload(report=report_type(info, report), job=Job.from_row(job))
 
 

@@ -129,15 +129,13 @@ class ChecksMutation:
     )
     async def validate_dataset(self, info: strawberry.Info, input: ValidateDatasetInput) -> ValidateDatasetPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            validation, job = await service.start_validation(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                dataset_id=_dataset_id(input.dataset_id),
-                suite_id=raw_id(input.suite_id, "CheckSuite") or "",
-                data_dir=ctx.settings.resolved_data_dir,
-            )
+        validation, job = await ctx.owned(
+            service.start_validation,
+            jobs=ctx.app.jobs,
+            dataset_id=_dataset_id(input.dataset_id),
+            suite_id=raw_id(input.suite_id, "CheckSuite") or "",
+            data_dir=ctx.settings.resolved_data_dir,
+        )
         return ValidateDatasetPayload(validation=Validation.from_row(validation), job=Job.from_row(job))
 
 

@@ -15,22 +15,20 @@ from resolvers.context import Context
 from resolvers.fields import mutation, query
 from resolvers.loaders import Loaders
 from schema.common import raw_id, to_global_id
+from schema.conversion import loaded
+from schema.dataset_exports import DatasetExport, ExportDatasetInput, ExportDatasetPayload, export_made
 from schema.datasets import (
-    CsvOptionsInput,
     Dataset,
     DatasetConnection,
-    DatasetExport,
     DeleteInput,
     DeletePayload,
-    ExportDatasetInput,
-    ExportDatasetPayload,
     ImportDatasetInput,
     ImportDatasetPayload,
     UploadDatasetInput,
     UploadDatasetPayload,
-    export_made,
 )
 from schema.domain import GraphQLDomain, Made
+from schema.ingest import CsvOptionsInput
 from schema.jobs import Job
 from services.datasets import exports
 from services.datasets import imports as dataset_imports
@@ -63,18 +61,9 @@ def _expiry(ctx: Context, input: UploadDatasetInput | ImportDatasetInput) -> dat
 
 
 def _csv_options(csv: CsvOptionsInput | None) -> dict:
-    return (
-        {}
-        if csv is None
-        else {
-            "delimiter": csv.delimiter,
-            "encoding": csv.encoding,
-            "has_header": csv.has_header,
-            "na_values": csv.na_values,
-            "sheet": csv.sheet,
-            "on_bad_lines": csv.on_bad_lines.value if csv.on_bad_lines else None,
-        }
-    )
+    if csv is None:
+        return {}
+    return strawberry.asdict(csv) | {"on_bad_lines": csv.on_bad_lines.value if csv.on_bad_lines else None}
 
 
 @strawberry.type
@@ -89,8 +78,7 @@ class DatasetsQuery:
 
     @query()
     async def dataset(self, info: strawberry.Info, id: strawberry.ID) -> Dataset | None:
-        row = await info.context.loaders.dataset.load(raw_id(id, "Dataset"))
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, raw_id(id, "Dataset"), Dataset.from_row)
 
 
 class _ArrivingUpload(dataset_service.UploadArrival, Protocol):
@@ -113,24 +101,22 @@ class DatasetsMutation:
         options = _csv_options(input.csv)
         # still arriving (server.uploads): ingested as it lands
         arrival = cast(_ArrivingUpload, upload) if getattr(upload, "arriving", False) else None
-        async with ctx.session() as session:
-            dataset, job = await dataset_service.create_from_upload(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                source=upload.file,
-                file_name=upload.filename,
-                staged_path=getattr(upload, "staged_path", None),
-                arrival=arrival,
-                stall_seconds=settings.upload_stall_seconds,
-                name=input.name,
-                csv_options=options,
-                data_dir=settings.resolved_data_dir,
-                max_bytes=settings.max_upload_bytes,
-                max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024),
-                max_sheet_rows=settings.max_sheet_rows,
-                expires_at=_expiry(ctx, input),
-            )
+        dataset, job = await ctx.owned(
+            dataset_service.create_from_upload,
+            jobs=ctx.app.jobs,
+            source=upload.file,
+            file_name=upload.filename,
+            staged_path=getattr(upload, "staged_path", None),
+            arrival=arrival,
+            stall_seconds=settings.upload_stall_seconds,
+            name=input.name,
+            csv_options=options,
+            data_dir=settings.resolved_data_dir,
+            max_bytes=settings.max_upload_bytes,
+            max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024),
+            max_sheet_rows=settings.max_sheet_rows,
+            expires_at=_expiry(ctx, input),
+        )
         if arrival is not None:
 
             async def undo() -> None:  # the body never completed: the dataset and its job go
@@ -157,18 +143,16 @@ class DatasetsMutation:
             extra_ca_file=settings.import_ca_file or None,
             allowed_s3_buckets=settings.import_s3_buckets,
         )
-        async with ctx.session() as session:
-            dataset, job = await dataset_imports.import_from_url(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                url=input.url,
-                name=input.name,
-                csv_options=_csv_options(input.csv),
-                data_dir=settings.resolved_data_dir,
-                limits=limits,
-                expires_at=_expiry(ctx, input),
-            )
+        dataset, job = await ctx.owned(
+            dataset_imports.import_from_url,
+            jobs=ctx.app.jobs,
+            url=input.url,
+            name=input.name,
+            csv_options=_csv_options(input.csv),
+            data_dir=settings.resolved_data_dir,
+            limits=limits,
+            expires_at=_expiry(ctx, input),
+        )
         return ImportDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 
     @mutation(description="Delete a dataset, its files and jobs")
@@ -182,15 +166,13 @@ class DatasetsMutation:
     )
     async def export_dataset(self, info: strawberry.Info, input: ExportDatasetInput) -> ExportDatasetPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            job = await exports.start_export(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                dataset_id=raw_id(input.dataset_id, "Dataset"),
-                fmt=input.format.value,
-                data_dir=ctx.settings.resolved_data_dir,
-            )
+        job = await ctx.owned(
+            exports.start_export,
+            jobs=ctx.app.jobs,
+            dataset_id=raw_id(input.dataset_id, "Dataset"),
+            fmt=input.format.value,
+            data_dir=ctx.settings.resolved_data_dir,
+        )
         return ExportDatasetPayload(job=Job.from_row(job))
 
 

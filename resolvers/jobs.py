@@ -13,6 +13,7 @@ from resolvers.fields import mutation, query
 from resolvers.loaders import Loaders
 from resolvers.permissions import IsAuthenticated
 from schema.common import field_error, raw_id
+from schema.conversion import loaded
 from schema.domain import GraphQLDomain
 from schema.jobs import CancelJobInput, JobConnection, JobEvent, JobKind, JobPayload, JobStatus
 from schema.jobs import Job as JobType
@@ -53,8 +54,7 @@ class JobsQuery:
 
     @query()
     async def job(self, info: strawberry.Info, id: strawberry.ID) -> JobType | None:
-        row = await info.context.loaders.job.load(raw_id(id, "Job"))
-        return JobType.from_row(row) if row else None
+        return await loaded(info.context.loaders.job, raw_id(id, "Job"), JobType.from_row)
 
 
 @strawberry.type

@@ -7,6 +7,7 @@ import strawberry
 from resolvers.context import Context
 from resolvers.fields import mutation, query
 from schema.common import raw_id
+from schema.conversion import fields_of
 from schema.database import (
     InitializeDatabasePayload,
     JobDebug,
@@ -78,15 +79,13 @@ class MaintenanceMutation:
         _require_admin(ctx)
         settings = ctx.settings
         days = settings.log_retention_days if input.log_retention_days is None else input.log_retention_days
-        async with ctx.session() as session:
-            job = await maintenance_runs.start_maintenance(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                data_dir=settings.resolved_data_dir,
-                database_url=settings.resolved_database_url,
-                log_retention_days=days,
-            )
+        job = await ctx.owned(
+            maintenance_runs.start_maintenance,
+            jobs=ctx.app.jobs,
+            data_dir=settings.resolved_data_dir,
+            database_url=settings.resolved_database_url,
+            log_retention_days=days,
+        )
         return RunMaintenancePayload(job=JobType.from_row(job))
 
 
@@ -115,22 +114,14 @@ class MaintenanceQuery:
             found = await maintenance_debug.debug_job(
                 session, jobs=ctx.app.jobs, job_id=raw_id(id, "Job"), data_dir=ctx.settings.resolved_data_dir
             )
-        where = found.whereabouts
         return JobDebug(
-            job=JobType.from_row(found.job),
-            replica=where.replica,
-            running_here=where.running_here,
-            worker=where.worker,
-            pid=where.pid,
-            process_alive=where.process_alive,
-            waiting_for_slot=where.waiting_for_slot,
-            cancel_requested=where.cancel_requested,
-            subscribers_here=where.subscribers_here,
-            heartbeat_age_seconds=found.heartbeat_age_seconds,
-            files=[
-                JobStoredFile(name=f.name, object_id=f.object_id, path=f.path, exists=f.exists, size_bytes=f.size_bytes)
-                for f in found.files
-            ],
+            **fields_of(
+                JobDebug,
+                found.whereabouts,
+                job=JobType.from_row(found.job),
+                heartbeat_age_seconds=found.heartbeat_age_seconds,
+                files=[JobStoredFile(**fields_of(JobStoredFile, f)) for f in found.files],
+            )
         )
 
 

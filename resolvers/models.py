@@ -90,10 +90,9 @@ class ModelsMutation:
             seed=input.seed,
             name=input.name,
         )
-        async with ctx.session() as session:
-            model, job = await models.start_training(
-                session, jobs=ctx.app.jobs, owner_id=ctx.user_id, data_dir=ctx.settings.resolved_data_dir, spec=spec
-            )
+        model, job = await ctx.owned(
+            models.start_training, jobs=ctx.app.jobs, data_dir=ctx.settings.resolved_data_dir, spec=spec
+        )
         return TrainModelPayload(model=Model.from_row(model), job=Job.from_row(job))
 
     @mutation(description="Predict up to 1,000 raw rows at once, in the request (no job)")
@@ -132,18 +131,16 @@ class ModelsMutation:
     async def predict_dataset(self, info: strawberry.Info, input: PredictDatasetInput) -> PredictDatasetPayload:
         ctx: Context = info.context
         model_id, reference = model_argument(input.model_id)
-        async with ctx.session() as session:
-            version, job = await models.start_predict_dataset(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                model_id=model_id,
-                reference=reference,
-                dataset_id=raw_id(input.dataset_id, "Dataset"),
-                data_dir=ctx.settings.resolved_data_dir,
-                explain=bool(input.explain),
-                monitor=ctx.app.monitor_config.job_params() if ctx.app.recorder else None,
-            )
+        version, job = await ctx.owned(
+            models.start_predict_dataset,
+            jobs=ctx.app.jobs,
+            model_id=model_id,
+            reference=reference,
+            dataset_id=raw_id(input.dataset_id, "Dataset"),
+            data_dir=ctx.settings.resolved_data_dir,
+            explain=bool(input.explain),
+            monitor=ctx.app.monitor_config.job_params() if ctx.app.recorder else None,
+        )
         return PredictDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
 
     @mutation()

@@ -209,32 +209,28 @@ class PipelinesMutation:
 
         ctx: Context = info.context
         settings = ctx.settings
-        async with ctx.session() as session:
-            dataset, job = await import_pipeline_output(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                pipeline_id=raw_id(input.pipeline_id, "Pipeline"),
-                run_id=raw_id(input.run_id, "PipelineRun") if input.run_id else None,
-                name=input.name,
-                data_dir=settings.resolved_data_dir,
-                max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20),
-                max_sheet_rows=settings.max_sheet_rows,
-            )
+        dataset, job = await ctx.owned(
+            import_pipeline_output,
+            jobs=ctx.app.jobs,
+            pipeline_id=raw_id(input.pipeline_id, "Pipeline"),
+            run_id=raw_id(input.run_id, "PipelineRun") if input.run_id else None,
+            name=input.name,
+            data_dir=settings.resolved_data_dir,
+            max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20),
+            max_sheet_rows=settings.max_sheet_rows,
+        )
         return ImportDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 
     @mutation(description="Start a PIPELINE job: collect, process, store")
     async def run_pipeline(self, info: strawberry.Info, input: RunPipelineInput) -> RunPipelinePayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            run, job = await service.start_pipeline_run(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                pipeline_id=raw_id(input.id, "Pipeline"),
-                data_dir=ctx.settings.resolved_data_dir,
-                limits=pipeline_limits(ctx.settings),
-            )
+        run, job = await ctx.owned(
+            service.start_pipeline_run,
+            jobs=ctx.app.jobs,
+            pipeline_id=raw_id(input.id, "Pipeline"),
+            data_dir=ctx.settings.resolved_data_dir,
+            limits=pipeline_limits(ctx.settings),
+        )
         return RunPipelinePayload(run=PipelineRun.from_row(run), job=Job.from_row(job))
 
 

@@ -31,16 +31,14 @@ class PreprocessingMutation:
         self, info: strawberry.Info, input: PreprocessDatasetInput
     ) -> PreprocessDatasetPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            version, job = await preprocessing.start_preprocess(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                dataset_id=raw_id(input.dataset_id, "Dataset"),
-                steps=[step_to_params(step) for step in input.steps],
-                name=input.name,
-                data_dir=ctx.settings.resolved_data_dir,
-            )
+        version, job = await ctx.owned(
+            preprocessing.start_preprocess,
+            jobs=ctx.app.jobs,
+            dataset_id=raw_id(input.dataset_id, "Dataset"),
+            steps=[step_to_params(step) for step in input.steps],
+            name=input.name,
+            data_dir=ctx.settings.resolved_data_dir,
+        )
         return PreprocessDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
 
 

@@ -26,16 +26,14 @@ class ProfilesMutation:
     @mutation(description="Profile a READY dataset in a PROFILE job; the result is stored on the dataset")
     async def profile_dataset(self, info: strawberry.Info, input: ProfileDatasetInput) -> ProfileDatasetPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            dataset, job = await profiles.start_profile(
-                session,
-                jobs=ctx.app.jobs,
-                owner_id=ctx.user_id,
-                dataset_id=raw_id(input.dataset_id, "Dataset"),
-                data_dir=ctx.settings.resolved_data_dir,
-                plots=input.plots,
-                bins=input.bins,
-            )
+        dataset, job = await ctx.owned(
+            profiles.start_profile,
+            jobs=ctx.app.jobs,
+            dataset_id=raw_id(input.dataset_id, "Dataset"),
+            data_dir=ctx.settings.resolved_data_dir,
+            plots=input.plots,
+            bins=input.bins,
+        )
         return ProfileDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 
 

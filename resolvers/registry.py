@@ -68,11 +68,10 @@ class RegistryMutation:
     @mutation(description="Register one of your READY models as the next version (1, 2, 3 ...) of `name`")
     async def register_model(self, info: strawberry.Info, input: RegisterModelInput) -> RegisterModelPayload:
         ctx: Context = info.context
-        assert ctx.user is not None
         async with ctx.session() as session:
             done = await registry.register_model(
                 session,
-                owner=ctx.user,
+                owner=ctx.signed_in,
                 model_id=raw_id(input.model_id, "Model"),
                 name=input.name,
                 description=input.description,
@@ -89,11 +88,10 @@ class RegistryMutation:
     @mutation(description="Point an alias at a version (moving it if it pointed elsewhere); recorded in history")
     async def set_model_alias(self, info: strawberry.Info, input: SetModelAliasInput) -> ModelAliasPayload:
         ctx: Context = info.context
-        assert ctx.user is not None
         async with ctx.session() as session:
             done = await registry.set_alias(
                 session,
-                owner=ctx.user,
+                owner=ctx.signed_in,
                 name=input.name,
                 alias=input.alias,
                 version=input.version,
@@ -110,10 +108,9 @@ class RegistryMutation:
     @mutation(description="Remove an alias; predicting by it fails from then on. Recorded in history")
     async def delete_model_alias(self, info: strawberry.Info, input: DeleteModelAliasInput) -> ModelAliasPayload:
         ctx: Context = info.context
-        assert ctx.user is not None
         async with ctx.session() as session:
             done = await registry.delete_alias(
-                session, owner=ctx.user, name=input.name, alias=input.alias, comment=input.comment, bus=ctx.app.bus
+                session, owner=ctx.signed_in, name=input.name, alias=input.alias, comment=input.comment, bus=ctx.app.bus
             )
         return ModelAliasPayload(
             registered_model=RegisteredModel.from_row(done.registered_model),

@@ -17,6 +17,7 @@ from resolvers.fields import query
 from resolvers.permissions import IsAdmin, IsAuthenticated
 from schema.common import Node, from_global_id, to_global_id
 from schema.comparisons import comparison_type
+from schema.conversion import fields_of, loaded
 from schema.database import DatabaseInfo, DatabasePool, RedisInfo
 from schema.datasets import Dataset
 from schema.domain import GraphQLDomain
@@ -165,48 +166,38 @@ class SystemQuery:
     @strawberry.field(description="Open to everyone, for load balancers and dashboards")
     async def health(self, info: strawberry.Info) -> Health:
         report = await health(info.context.app)
-        return Health(
-            status=report.status,
-            version=report.version,
-            time=report.time,
-            active_jobs=report.active_jobs,
-            database=report.database,
-            redis=report.redis,
-        )
+        return Health(**fields_of(Health, report))
 
     @strawberry.field(permission_classes=[IsAuthenticated, IsAdmin], description="ADMIN only")
     async def system(self, info: strawberry.Info) -> SystemInfo | None:
         report = await system_info(info.context)
         return SystemInfo(
-            uptime_seconds=report.uptime_seconds,
-            active_jobs=[JobType.from_row(j) for j in report.active_jobs],
-            queued_jobs=report.queued_jobs,
-            workers=report.workers,
-            database_url=report.database_url,
-            database_size_bytes=report.database_size_bytes,
-            data_dir_size_bytes=report.data_dir_size_bytes,
-            counts=JSON(report.counts),
-            database=database_info(report),
-            redis=redis_info(report, info.context.settings.redis_url),
-            executor=report.executor,
-            queues=[
-                QueueDepth(
-                    name=q["name"],
-                    queued=q["queued"],
-                    running=q["running"],
-                    by_priority=[PriorityDepth(**p) for p in q["by_priority"]],
-                )
-                for q in report.queues
-            ],
-            live_workers=[
-                LiveWorker(
-                    name=w["name"],
-                    queues=w["queues"],
-                    concurrency=w["concurrency"],
-                    running_job_ids=[to_global_id("Job", j) for j in w["running"]],
-                )
-                for w in report.live_workers
-            ],
+            **fields_of(
+                SystemInfo,
+                report,
+                active_jobs=[JobType.from_row(j) for j in report.active_jobs],
+                counts=JSON(report.counts),
+                database=database_info(report),
+                redis=redis_info(report, info.context.settings.redis_url),
+                queues=[
+                    QueueDepth(
+                        name=q["name"],
+                        queued=q["queued"],
+                        running=q["running"],
+                        by_priority=[PriorityDepth(**p) for p in q["by_priority"]],
+                    )
+                    for q in report.queues
+                ],
+                live_workers=[
+                    LiveWorker(
+                        name=w["name"],
+                        queues=w["queues"],
+                        concurrency=w["concurrency"],
+                        running_job_ids=[to_global_id("Job", j) for j in w["running"]],
+                    )
+                    for w in report.live_workers
+                ],
+            )
         )
 
     @query(description="Any object of the caller's by global id")
@@ -218,27 +209,20 @@ class SystemQuery:
         context: Context = info.context
         loaders = context.loaders
         if type_name == "Dataset":
-            dataset = await loaders.dataset.load(object_id)
-            return Dataset.from_row(dataset) if dataset else None
+            return await loaded(loaders.dataset, object_id, Dataset.from_row)
         if type_name == "Job":
-            job = await loaders.job.load(object_id)
-            return JobType.from_row(job) if job else None
+            return await loaded(loaders.job, object_id, JobType.from_row)
         if type_name == "Model":
-            model = await loaders.model.load(object_id)
-            return Model.from_row(model) if model else None
+            return await loaded(loaders.model, object_id, Model.from_row)
         if type_name == "Pipeline":
-            async with context.session() as session:
-                pipeline = await pipeline_service.get_pipeline(session, owner_id=context.user_id, pipeline_id=object_id)
+            pipeline = await context.owned(pipeline_service.get_pipeline, pipeline_id=object_id)
             return Pipeline.from_row(pipeline) if pipeline else None
         if type_name == "PipelineRun":
-            run = await loaders.pipeline_run.load(object_id)
-            return PipelineRunType.from_row(run) if run else None
+            return await loaded(loaders.pipeline_run, object_id, PipelineRunType.from_row)
         if type_name == "Report":
-            report = await loaders.report.load(object_id)
-            return report_type(info, report) if report else None
+            return await loaded(loaders.report, object_id, lambda row: report_type(info, row))
         if type_name == "Comparison":
-            async with context.session() as session:
-                comparison = await get_comparison(session, owner_id=context.user_id, comparison_id=object_id)
+            comparison = await context.owned(get_comparison, comparison_id=object_id)
             return comparison_type(info, comparison) if comparison else None
         if type_name == "User" and object_id == context.user_id:
             return User.from_row(context.signed_in)

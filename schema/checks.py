@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, SemanticType, UserError, to_global_id
+from schema.common import Connection, SemanticType, UserError
+from schema.conversion import fields_of, loaded, node_fields
 from schema.datasets import Dataset
 from schema.jobs import Job, JobPriority, priority_input
 from services import drift
@@ -175,21 +176,15 @@ class Check:
     def from_model(cls, check: Any) -> Check:
         drift = check.drift
         return cls(
-            column=check.column,
-            not_null=check.not_null,
-            unique=check.unique,
-            min=check.min,
-            max=check.max,
-            pattern=check.pattern,
-            allowed_values=check.allowed_values,
-            semantic_type=SemanticType(check.semantic_type) if check.semantic_type else None,
-            min_rows=check.min_rows,
-            max_rows=check.max_rows,
-            max_null_ratio=check.max_null_ratio,
-            drift=DriftRule(method=DriftMethod(drift.method) if drift.method else None, threshold=drift.threshold)
-            if drift
-            else None,
-            on_fail=CheckFailure(check.on_fail),
+            **fields_of(
+                cls,
+                check,
+                semantic_type=SemanticType(check.semantic_type) if check.semantic_type else None,
+                drift=DriftRule(method=DriftMethod(drift.method) if drift.method else None, threshold=drift.threshold)
+                if drift
+                else None,
+                on_fail=CheckFailure(check.on_fail),
+            )
         )
 
 
@@ -225,33 +220,20 @@ class CheckSuite:
 
     @classmethod
     def from_row(cls, row: SuiteRow) -> CheckSuite:
-        return cls(
-            id=to_global_id("CheckSuite", row.id),
-            name=row.name,
-            checks=_checks(row.checks),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            row=row,
-        )
+        return cls(**node_fields(cls, row, checks=_checks(row.checks)))
 
     @strawberry.field(description="The reference version (null once deleted: drift checks cannot run then)")
     async def dataset(self, info: strawberry.Info) -> Dataset | None:
-        row = await info.context.loaders.dataset.load(self.row.dataset_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.dataset_id, Dataset.from_row)
 
     @strawberry.field(description="Runs of this suite, newest first")
     async def validations(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = None
     ) -> ValidationConnection:
         ctx = info.context
-        async with ctx.session() as session:
-            page = await checks_service.list_validations(
-                session,
-                owner_id=ctx.user_id,
-                dataset_id=None,
-                suite_id=self.row.id,
-                **ctx.page(first, after),
-            )
+        page = await ctx.owned(
+            checks_service.list_validations, dataset_id=None, suite_id=self.row.id, **ctx.page(first, after)
+        )
         return ValidationConnection.from_page(page, Validation.from_row)
 
 
@@ -346,14 +328,7 @@ class Validation:
     def from_row(cls, row: ValidationRow) -> Validation:
         passed = True if row.status == "PASSED" else False if row.status == "FAILED" else None
         return cls(
-            id=to_global_id("Validation", row.id),
-            status=ValidationStatus(row.status),
-            passed=passed,
-            checks=_checks(row.checks),
-            error=row.error,
-            created_at=row.created_at,
-            finished_at=row.finished_at,
-            row=row,
+            **node_fields(cls, row, status=ValidationStatus(row.status), passed=passed, checks=_checks(row.checks))
         )
 
     @strawberry.field(description="Each rule's result, in the suite's order")
@@ -366,18 +341,15 @@ class Validation:
 
     @strawberry.field
     async def dataset(self, info: strawberry.Info) -> Dataset | None:
-        row = await info.context.loaders.dataset.load(self.row.dataset_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.dataset_id, Dataset.from_row)
 
     @strawberry.field(description="Null once the suite is deleted")
     async def suite(self, info: strawberry.Info) -> CheckSuite | None:
-        row = await info.context.loaders.check_suite.load(self.row.suite_id)
-        return CheckSuite.from_row(row) if row else None
+        return await loaded(info.context.loaders.check_suite, self.row.suite_id, CheckSuite.from_row)
 
     @strawberry.field(description="The VALIDATE job, with its live log")
     async def job(self, info: strawberry.Info) -> Job | None:
-        row = await info.context.loaders.job.load(self.row.job_id)
-        return Job.from_row(row) if row else None
+        return await loaded(info.context.loaders.job, self.row.job_id, Job.from_row)
 
 
 CheckSuiteConnection = Connection[CheckSuite]

@@ -9,6 +9,7 @@ import strawberry
 
 from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
 from schema.common import Connection, Node, UserError, signed_link, to_global_id
+from schema.conversion import fields_of, loaded
 from schema.jobs import JobPriority, priority_input
 from services import drift
 from services.comparison import models
@@ -173,22 +174,19 @@ class Comparison(Node):
     async def reference(self, info: strawberry.Info) -> Annotated[Dataset, strawberry.lazy("schema.datasets")] | None:
         from schema.datasets import Dataset
 
-        row = await info.context.loaders.dataset.load(self.row.reference_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.reference_id, Dataset.from_row)
 
     @strawberry.field
     async def current(self, info: strawberry.Info) -> Annotated[Dataset, strawberry.lazy("schema.datasets")] | None:
         from schema.datasets import Dataset
 
-        row = await info.context.loaders.dataset.load(self.row.current_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.current_id, Dataset.from_row)
 
     @strawberry.field(description="The COMPARE job that made it, with its log")
     async def job(self, info: strawberry.Info) -> Annotated[Job, strawberry.lazy("schema.jobs")] | None:
         from schema.jobs import Job
 
-        row = await info.context.loaders.job.load(self.row.job_id)
-        return Job.from_row(row) if row else None
+        return await loaded(info.context.loaders.job, self.row.job_id, Job.from_row)
 
 
 ComparisonConnection = Connection[Comparison]
@@ -208,36 +206,36 @@ def comparison_type(info: strawberry.Info, row: ComparisonRow) -> Comparison:
 
     columns = [
         ColumnComparison(
-            name=c.name,
-            kind=c.kind,
-            reference_dtype=c.reference_dtype,
-            current_dtype=c.current_dtype,
-            reference=ColumnStatistics.of(c.reference),
-            current=ColumnStatistics.of(c.current),
-            note=c.note,
-            drift=DriftTestResult(**c.drift.model_dump(exclude={"method"}), method=drift.DriftMethod(c.drift.method))
-            if c.drift
-            else None,
-            plot_url=link(f"/files/comparisons/{row.id}/{c.plot}", "comparison-plot", c.plot) if c.plot else None,
+            **fields_of(
+                ColumnComparison,
+                c,
+                reference=ColumnStatistics.of(c.reference),
+                current=ColumnStatistics.of(c.current),
+                drift=DriftTestResult(
+                    **c.drift.model_dump(exclude={"method"}), method=drift.DriftMethod(c.drift.method)
+                )
+                if c.drift
+                else None,
+                plot_url=link(f"/files/comparisons/{row.id}/{c.plot}", "comparison-plot", c.plot) if c.plot else None,
+            )
         )
         for c in found.columns
     ]
     schema = found.schema_difference
     return Comparison(
-        id=to_global_id("Comparison", row.id),
-        created_at=row.created_at,
-        drift_share=found.drift_share,
-        dataset_drift=found.dataset_drift,
-        share_threshold=found.share_threshold,
-        drifted_columns=found.drifted_columns,
-        tested_columns=found.tested_columns,
-        schema_difference=SchemaDifference(
-            added=[SchemaColumn(**c.model_dump()) for c in schema.added],
-            dropped=[SchemaColumn(**c.model_dump()) for c in schema.dropped],
-            type_changed=[ColumnTypeChange(**c.model_dump()) for c in schema.type_changed],
-        ),
-        columns=columns,
-        sampling=ComparisonSampling(**found.sampling.model_dump()),
-        report_url=link(f"/files/comparisons/{row.id}.html", "comparison", "HTML"),
-        row=row,
+        **fields_of(
+            Comparison,
+            found,
+            id=to_global_id("Comparison", row.id),
+            created_at=row.created_at,
+            schema_difference=SchemaDifference(
+                added=[SchemaColumn(**c.model_dump()) for c in schema.added],
+                dropped=[SchemaColumn(**c.model_dump()) for c in schema.dropped],
+                type_changed=[ColumnTypeChange(**c.model_dump()) for c in schema.type_changed],
+            ),
+            columns=columns,
+            sampling=ComparisonSampling(**found.sampling.model_dump()),
+            report_url=link(f"/files/comparisons/{row.id}.html", "comparison", "HTML"),
+            row=row,
+        )
     )

@@ -12,23 +12,21 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from schema.charts import Chart, ChartInput, ChartPoint, ChartType
-from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
+from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link
+from schema.conversion import loaded, node_fields
+from schema.ingest import CsvOptionsInput, IngestInfo
 from schema.jobs import Job, JobConnection, JobPriority, priority_input
 from schema.profiles import Plot, PlotKind, Profile
 from services import datasets
 from services.cache import cached, dataset_key
-from services.datasets import exports
 from services.datasets import service as dataset_service
 from services.ingest.info import IngestInfo as StoredIngestInfo
 from services.jobs import queries as job_queries
-from services.jobs.status import JobStatus
 from services.modeling import service as model_service
-from services.pagination import checked_count
 from services.preprocessing import service as preprocessing_service
 from services.profiling import service as profile_service
 from services.profiling.stored import StoredProfile
 from services.storage.tables import Dataset as DatasetRow
-from services.storage.tables import Job as JobRow
 
 if TYPE_CHECKING:  # names in lazy annotations; strawberry.lazy imports them when the schema is built
     from schema.models import Model
@@ -45,27 +43,6 @@ class DataFormat(Enum):
     CSV = "CSV"
     PARQUET = "PARQUET"
     REJECTS = "REJECTS"  # the lines ingest rejected, as CSV (line, reason, text)
-
-
-@strawberry.enum(description="What to do with a line whose field count is not the header's")
-class BadLines(Enum):
-    PAD = strawberry.enum_value(
-        "PAD",
-        description="Default: pad short lines with nulls, drop extra fields that are "
-        "all empty, reject other long lines (kept, counted, downloadable)",
-    )
-    SKIP = strawberry.enum_value("SKIP", description="As PAD, but reject short lines too")
-    FAIL = strawberry.enum_value("FAIL", description="Fail the upload at the first such line")
-
-
-@strawberry.enum(description="What the uploaded file was read as")
-class FileFormat(Enum):
-    TEXT = "TEXT"
-    GZIP = "GZIP"
-    XLSX = "XLSX"
-    XLS = "XLS"
-    ODS = "ODS"
-    PARQUET = "PARQUET"
 
 
 @strawberry.type
@@ -96,58 +73,6 @@ class Table:
     total_rows: int
 
 
-@strawberry.type(description="A line ingest did not load: its number in the file, its text, and why.")
-class RejectedLine:
-    line: int
-    text: str
-    reason: str
-
-
-@strawberry.type(description="Something about how the file was read that the user should check.")
-class IngestAlert:
-    code: str = strawberry.field(description="ENCODING_UNCERTAIN: the detected encoding is a low-confidence guess")
-    message: str
-
-
-@strawberry.type(description="How the file was read: detected or given.")
-class IngestInfo:
-    encoding: str | None
-    delimiter: str | None
-    has_header: bool | None
-    decimal: str | None
-    skipped_lines: int | None = strawberry.field(
-        description="Lines above the header that were skipped: blank, "
-        "comment, or with another field count than the table"
-    )
-    format: FileFormat | None = None
-    quote_char: str | None = strawberry.field(default=None, description="Detected like the delimiter: \" or '")
-    sheet: str | None = strawberry.field(default=None, description="The workbook sheet that was read")
-    padded_lines: int = strawberry.field(default=0, description="Short lines padded with nulls")
-    trimmed_lines: int = strawberry.field(default=0, description="Long lines whose extra, empty fields were dropped")
-    rejected_lines: int = strawberry.field(
-        default=0, description="Lines not loaded; see `rejects` and `downloadUrl(format: REJECTS)`"
-    )
-    nul_bytes_removed: int = strawberry.field(default=0, description="Stray NUL bytes removed from the text")
-    encoding_confidence: float | None = strawberry.field(
-        default=None,
-        description="How sure encoding detection was, 0-1 (1: a byte-order mark or valid UTF-8); "
-        "null when the encoding was given or the file is not text",
-    )
-    info: strawberry.Private[StoredIngestInfo]
-
-    @strawberry.field(description="Warnings about how the file was read (e.g. an uncertain encoding)")
-    def alerts(self) -> list[IngestAlert]:
-        return [IngestAlert(code=a.code, message=a.message) for a in self.info.alerts]
-
-    @strawberry.field(
-        description="The first rejected lines (`first` 0-100; all of them in the download)",
-        extensions=[ServiceErrors()],
-    )
-    def rejects(self, first: int | None = 10) -> list[RejectedLine]:
-        first = checked_count(first, name="first", default=10, most=100)
-        return [RejectedLine(line=r.line, text=r.text, reason=r.reason) for r in self.info.rejects[:first]]
-
-
 @strawberry.type(description="An uploaded table and its versions.")
 class Dataset(Node):
     id: strawberry.ID
@@ -163,18 +88,7 @@ class Dataset(Node):
 
     @classmethod
     def from_row(cls, row: DatasetRow) -> Dataset:
-        return cls(
-            id=to_global_id("Dataset", row.id),
-            name=row.name,
-            file_name=row.file_name,
-            size_bytes=float(row.size_bytes),
-            status=DatasetStatus(row.status),
-            error=row.error,
-            row_count=row.row_count,
-            column_count=row.column_count,
-            created_at=row.created_at,
-            row=row,
-        )
+        return cls(**node_fields(cls, row, size_bytes=float(row.size_bytes), status=DatasetStatus(row.status)))
 
     @strawberry.field
     def columns(self) -> list[Column]:
@@ -186,24 +100,10 @@ class Dataset(Node):
 
     @strawberry.field
     def ingest(self) -> IngestInfo | None:
-        if not self.row.ingest_info:
-            return None
-        info = StoredIngestInfo.model_validate(self.row.ingest_info)
-        return IngestInfo(
-            encoding=info.encoding,
-            delimiter=info.delimiter,
-            has_header=info.has_header,
-            decimal=info.decimal,
-            skipped_lines=info.skip_rows,
-            format=FileFormat(info.format) if info.format else None,
-            quote_char=info.quote_char,
-            sheet=info.sheet,
-            padded_lines=info.padded_lines,
-            trimmed_lines=info.trimmed_lines,
-            rejected_lines=info.rejected_lines,
-            nul_bytes_removed=info.nul_bytes_removed,
-            encoding_confidence=info.encoding_confidence,
-            info=info,
+        return (
+            IngestInfo.from_stored(StoredIngestInfo.model_validate(self.row.ingest_info))
+            if self.row.ingest_info
+            else None
         )
 
     @strawberry.field(
@@ -235,8 +135,7 @@ class Dataset(Node):
 
     @strawberry.field(description="The version this one was derived from")
     async def parent(self, info: strawberry.Info) -> Dataset | None:
-        row = await info.context.loaders.dataset.load(self.row.parent_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.parent_id, Dataset.from_row)
 
     @strawberry.field(
         description="The steps that derived this version, with every fitted parameter "
@@ -262,25 +161,13 @@ class Dataset(Node):
         from schema.models import Model, ModelConnection
 
         context = info.context
-        async with context.session() as session:
-            page = await model_service.list_models(
-                session,
-                owner_id=context.user_id,
-                dataset_id=self.row.id,
-                **context.page(first, after),
-            )
+        page = await context.owned(model_service.list_models, dataset_id=self.row.id, **context.page(first, after))
         return ModelConnection.from_page(page, Model.from_row)
 
     @strawberry.field(description="Jobs that worked on this dataset, newest first", extensions=[ServiceErrors()])
     async def jobs(self, info: strawberry.Info, first: int | None = 20, after: str | None = None) -> JobConnection:
         context = info.context
-        async with context.session() as session:
-            page = await job_queries.list_jobs(
-                session,
-                owner_id=context.user_id,
-                dataset_id=self.row.id,
-                **context.page(first, after),
-            )
+        page = await context.owned(job_queries.list_jobs, dataset_id=self.row.id, **context.page(first, after))
         return JobConnection.from_page(page, Job.from_row)
 
     @strawberry.field(
@@ -288,15 +175,9 @@ class Dataset(Node):
         extensions=[ServiceErrors()],
     )
     async def chart(self, info: strawberry.Info, input: ChartInput) -> Chart:
-        spec = {
+        spec = strawberry.asdict(input) | {
             "type": input.type.value,
-            "x": input.x,
-            "y": input.y,
-            "group_by": input.group_by,
             "aggregate": input.aggregate.value if input.aggregate else None,
-            "bins": input.bins,
-            "limit": input.limit,
-            "top": input.top,
         }
         settings = info.context.settings
 
@@ -376,18 +257,6 @@ class Dataset(Node):
 DatasetConnection = Connection[Dataset]
 
 
-@strawberry.input
-class CsvOptionsInput:
-    delimiter: str | None = strawberry.field(default=None, description="Sniffed when absent")
-    encoding: str | None = strawberry.field(default=None, description="Detected when absent")
-    has_header: bool | None = strawberry.field(default=None, description="Detected when absent")
-    na_values: list[str] | None = strawberry.field(default=None, description="Replaces the default null tokens")
-    on_bad_lines: BadLines | None = strawberry.field(
-        default=None, description="Lines with another field count than the header (PAD when absent)"
-    )
-    sheet: str | None = strawberry.field(default=None, description="The workbook sheet to read (the first when absent)")
-
-
 TEMPORARY = (
     "A temporary dataset: deleted by the periodic clean-up once it expires, ASSAY_TEMPORARY_DATASET_HOURS "
     "after now unless `expiresAt` says when"
@@ -444,51 +313,3 @@ class DeleteInput:
 class DeletePayload:
     deleted_id: strawberry.ID | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-ExportFormat = exports.ExportFormat  # made a GraphQL enum in place below (mypy types the class)
-strawberry.enum(
-    ExportFormat,
-    name="DatasetExportFormat",
-    description="CSV (UTF-8, comma, a header line), PARQUET (zstd) or JSONL (one JSON object per line)",
-)
-
-
-@strawberry.input(description="Write a dataset version as one file in an EXPORT job, then download it")
-class ExportDatasetInput:
-    dataset_id: strawberry.ID = strawberry.field(description="One of your READY datasets")
-    format: ExportFormat = ExportFormat.CSV
-    priority: JobPriority = priority_input()
-
-
-@strawberry.type
-class ExportDatasetPayload:
-    job: Job | None = strawberry.field(
-        default=None,
-        description="The EXPORT job: once SUCCEEDED, its `output` is the DatasetExport with the download link",
-    )
-    errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.type(description="A dataset version written as one file by an EXPORT job")
-class DatasetExport:
-    format: ExportFormat
-    rows: int
-    bytes: int = strawberry.field(description="The file's size")
-    url: str = strawberry.field(
-        description="A signed link that expires (15 minutes by default); opens without a "
-        "header, for the job's owner only"
-    )
-
-
-async def export_made(info: strawberry.Info, job: JobRow) -> DatasetExport | None:
-    """A SUCCEEDED EXPORT job's file, with a fresh link (the job's output: resolvers/datasets.py declares it)."""
-    if job.status != JobStatus.SUCCEEDED or not job.result:
-        return None
-    done = exports.ExportResult.model_validate(job.result)
-    return DatasetExport(
-        format=done.format,
-        rows=done.rows,
-        bytes=done.bytes,
-        url=signed_link(info, f"/files/jobs/{job.id}", owner_id=job.owner_id, kind="job", object_id=job.id, fmt="FILE"),
-    )

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from schema.common import Connection, ErrorCode, Node, ServiceErrors, UserError, to_global_id
+from schema.common import Connection, ErrorCode, Node, ServiceErrors, UserError
+from schema.conversion import fields_of, loaded, node_fields
 from schema.domain import made
 from schema.fanout import SharedEvents
 from services.domains import job_kinds as registered_kinds
@@ -114,18 +115,14 @@ class JobTelemetry:
     def from_json(cls, data: dict) -> JobTelemetry:
         record = TelemetryRecord.model_validate(data)
         return cls(
-            status=JobStatus(record.status),
-            priority=Priority[record.priority],
-            attempts=record.attempt,
-            retries=record.retries,
-            queued_ms=record.queued_ms,
-            run_ms=record.run_ms,
-            total_ms=record.total_ms,
-            stages=[StageDuration(stage=s.stage, duration_ms=s.duration_ms) for s in record.stages],
-            tools=record.tools,
-            features=record.features,
-            warnings=record.warnings,
-            warning_count=record.warning_count,
+            **fields_of(
+                cls,
+                record,
+                status=JobStatus(record.status),
+                priority=Priority[record.priority],
+                attempts=record.attempt,
+                stages=[StageDuration(stage=s.stage, duration_ms=s.duration_ms) for s in record.stages],
+            )
         )
 
 
@@ -190,21 +187,13 @@ class Job(Node):
     @classmethod
     def from_row(cls, row: JobRow) -> Job:
         return cls(
-            id=to_global_id("Job", row.id),
-            kind=JobKind(row.kind),
-            status=JobStatus(row.status),
-            stage=row.stage,
-            progress=row.progress,
-            question=row.question,
-            choices=row.choices,
-            error=row.error,
-            attempt=row.attempt,
-            priority=Priority[row.priority or "NORMAL"],
-            created_at=row.created_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            heartbeat_at=row.heartbeat_at,
-            row=row,
+            **node_fields(
+                cls,
+                row,
+                kind=JobKind(row.kind),
+                status=JobStatus(row.status),
+                priority=Priority[row.priority or "NORMAL"],
+            )
         )
 
     @strawberry.field
@@ -252,8 +241,7 @@ class Job(Node):
     async def dataset(self, info: strawberry.Info) -> Annotated[Dataset, strawberry.lazy("schema.datasets")] | None:
         from schema.datasets import Dataset
 
-        row = await info.context.loaders.dataset.load(self.row.dataset_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.dataset_id, Dataset.from_row)
 
     @strawberry.field(
         description="The model this job trains (TRAIN, ANALYZE once modeled), else the one it uses (PREDICT, REPORT)"
@@ -261,8 +249,7 @@ class Job(Node):
     async def model(self, info: strawberry.Info) -> Annotated[Model, strawberry.lazy("schema.models")] | None:
         from schema.models import Model
 
-        row = await info.context.loaders.model_for_job.load(self.row)
-        return Model.from_row(row) if row else None
+        return await loaded(info.context.loaders.model_for_job, self.row, Model.from_row)
 
     # What a job made comes from its kind's declaration (GraphQLDomain.makes in resolvers/<domain>.py).
     @strawberry.field(description="The pipeline run a PIPELINE job carries out")

@@ -12,7 +12,8 @@ import strawberry
 from strawberry.experimental import pydantic as from_model
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link, to_global_id
+from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link
+from schema.conversion import fields_of, loaded, node_fields
 from schema.jobs import Job, JobPriority, priority_input
 from services import modeling
 from services.modeling import details, export
@@ -119,17 +120,9 @@ class Model(Node):
     @classmethod
     def from_row(cls, row: ModelRow) -> Model:
         return cls(
-            id=to_global_id("Model", row.id),
-            name=row.name,
-            version=row.version,
-            target=row.target,
-            task=Task(row.task),
-            algorithm=Algorithm(row.algorithm),
-            status=ModelStatus(row.status),
-            error=row.error,
-            training_seconds=row.training_seconds,
-            created_at=row.created_at,
-            row=row,
+            **node_fields(
+                cls, row, task=Task(row.task), algorithm=Algorithm(row.algorithm), status=ModelStatus(row.status)
+            )
         )
 
     @cached_property
@@ -188,14 +181,7 @@ class Model(Node):
     @strawberry.field(description="The input signature predict checks rows against")
     def features(self) -> list[ModelFeature]:
         return [
-            ModelFeature(
-                name=f.name,
-                semantic_type=SemanticType(f.semantic_type),
-                required=f.required,
-                allowed_values=f.allowed_values,
-                min=f.min,
-                max=f.max,
-            )
+            ModelFeature(**fields_of(ModelFeature, f, semantic_type=SemanticType(f.semantic_type)))
             for f in self.details.features
         ]
 
@@ -207,14 +193,12 @@ class Model(Node):
     def leaderboard(self) -> list[Candidate]:
         return [
             Candidate(
-                algorithm=Algorithm(c.algorithm),
-                params=None if c.params is None else JSON(c.params),
-                metric=c.metric,
-                score=c.score,
-                std=c.std,
-                fit_seconds=c.fit_seconds,
-                rows=c.rows,
-                selected=c.selected,
+                **fields_of(
+                    Candidate,
+                    c,
+                    algorithm=Algorithm(c.algorithm),
+                    params=None if c.params is None else JSON(c.params),
+                )
             )
             for c in self.details.leaderboard
         ]
@@ -232,8 +216,7 @@ class Model(Node):
 
     @strawberry.field
     async def job(self, info: strawberry.Info) -> Job | None:
-        row = await info.context.loaders.job.load(self.row.job_id)
-        return Job.from_row(row) if row else None
+        return await loaded(info.context.loaders.job, self.row.job_id, Job.from_row)
 
 
 ModelConnection = Connection[Model]

@@ -9,6 +9,7 @@ import strawberry
 
 from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
 from schema.common import UserError, to_global_id
+from schema.conversion import fields_of
 from schema.models import Model
 from services import drift
 from services.monitoring.service import MonitorReport, WindowReport
@@ -29,16 +30,7 @@ class FeatureDrift:
 
     @classmethod
     def from_test(cls, test: drift.DriftTest) -> FeatureDrift:
-        return cls(
-            column=test.column,
-            method=DriftMethod(test.method),
-            statistic=test.statistic,
-            p_value=test.p_value,
-            threshold=test.threshold,
-            drifted=test.drifted,
-            reference_count=test.reference_count,
-            current_count=test.current_count,
-        )
+        return cls(**fields_of(cls, test, method=DriftMethod(test.method)))
 
 
 @strawberry.type
@@ -66,13 +58,7 @@ class ModelAlert:
     @classmethod
     def from_row(cls, row: AlertRow) -> ModelAlert:
         return cls(
-            id=to_global_id("ModelAlert", row.id),
-            window_start=row.window_start,
-            window_end=row.window_end,
-            drift_share=row.drift_share,
-            drift_share_threshold=row.drift_share_threshold,
-            drifted_features=list(row.drifted_features),
-            created_at=row.created_at,
+            **fields_of(cls, row, id=to_global_id("ModelAlert", row.id), drifted_features=list(row.drifted_features))
         )
 
 
@@ -110,16 +96,14 @@ class MonitorWindow:
             else None
         )
         return cls(
-            start=report.start,
-            end=report.end,
-            request_count=report.request_count,
-            row_count=report.row_count,
-            sampled_rows=report.sampled_rows,
-            prediction_counts=counts,
-            prediction_quantiles=quantiles,
-            features=[FeatureDrift.from_test(t) for t in report.features],
-            drift_share=report.drift_share,
-            alert=ModelAlert.from_row(report.alert) if report.alert is not None else None,
+            **fields_of(
+                cls,
+                report,
+                prediction_counts=counts,
+                prediction_quantiles=quantiles,
+                features=[FeatureDrift.from_test(t) for t in report.features],
+                alert=ModelAlert.from_row(report.alert) if report.alert is not None else None,
+            )
         )
 
 
@@ -133,11 +117,7 @@ class MonitorSettings:
 
     @classmethod
     def from_row(cls, row: MonitorRow) -> MonitorSettings:
-        return cls(
-            drift_share_threshold=row.drift_share_threshold,
-            method=DriftMethod(row.method) if row.method else None,
-            threshold=row.threshold,
-        )
+        return cls(**fields_of(cls, row, method=DriftMethod(row.method) if row.method else None))
 
 
 @strawberry.type(description="What a served model saw, window by window, newest first")

@@ -11,8 +11,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from schema.checks import CheckFailure, CheckRule, PipelineCheckInput, PipelineCheckResult
-from schema.common import Connection, Node, ServiceErrors, to_global_id
+from schema.common import Connection, Node, ServiceErrors
 from schema.config_shapes import shown_config
+from schema.conversion import fields_of, loaded, node_fields
 from schema.datasets import Column, Dataset, Table
 from schema.jobs import Job, JobPriority, priority_input
 from schema.preprocessing import PreprocessStepInput
@@ -246,16 +247,7 @@ class PipelineRun(Node):
     @classmethod
     def from_row(cls, row: RunRow) -> PipelineRun:
         return cls(
-            id=to_global_id("PipelineRun", row.id),
-            status=RunStatus(row.status),
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            rows_in=row.rows_in,
-            rows_out=row.rows_out,
-            version=row.version,
-            error=row.error,
-            config=cast(JSON, shown_config(run_config(row))),
-            row=row,
+            **node_fields(cls, row, status=RunStatus(row.status), config=cast(JSON, shown_config(run_config(row))))
         )
 
     @strawberry.field
@@ -267,15 +259,7 @@ class PipelineRun(Node):
         checks = [CheckResult.model_validate(c) for c in self.row.checks or []]
         return [
             PipelineCheckResult(
-                column=c.column,
-                rule=CheckRule(c.rule),
-                expected=c.expected,
-                passed=c.passed,
-                failing_rows=c.failing_rows,
-                examples=c.examples,
-                on_fail=CheckFailure(c.on_fail),
-                observed=c.observed,
-                suite=c.suite,
+                **fields_of(PipelineCheckResult, c, rule=CheckRule(c.rule), on_fail=CheckFailure(c.on_fail))
             )
             for c in checks
         ]
@@ -293,13 +277,11 @@ class PipelineRun(Node):
 
     @strawberry.field(description="The output, when the sink makes a dataset")
     async def dataset(self, info: strawberry.Info) -> Dataset | None:
-        row = await info.context.loaders.dataset.load(self.row.dataset_id)
-        return Dataset.from_row(row) if row else None
+        return await loaded(info.context.loaders.dataset, self.row.dataset_id, Dataset.from_row)
 
     @strawberry.field
     async def job(self, info: strawberry.Info) -> Job | None:
-        row = await info.context.loaders.job.load(self.row.job_id)
-        return Job.from_row(row) if row else None
+        return await loaded(info.context.loaders.job, self.row.job_id, Job.from_row)
 
 
 PipelineRunConnection = Connection[PipelineRun]
@@ -340,13 +322,7 @@ class Pipeline(Node):
 
     @classmethod
     def from_row(cls, row: PipelineRow) -> Pipeline:
-        return cls(
-            id=to_global_id("Pipeline", row.id),
-            name=row.name,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            row=row,
-        )
+        return cls(**node_fields(cls, row))
 
     @strawberry.field(description="Null when the pipeline only runs when asked")
     def schedule(self) -> PipelineSchedule | None:

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from schema.common import SemanticType, ServiceErrors
+from schema.conversion import fields_of
 from schema.jobs import JobPriority, priority_input
 from services.pagination import checked_count
 from services.profiling import stored
@@ -205,28 +206,18 @@ class ColumnProfile:
     def from_stored(cls, data: stored.ColumnProfile) -> ColumnProfile:
         when, text, histogram = data.datetime, data.text, data.histogram
         return cls(
-            name=data.name,
-            semantic_type=SemanticType(data.semantic_type),
-            dtype=data.dtype,
-            count=data.count,
-            null_count=data.null_count,
-            null_ratio=data.null_ratio,
-            distinct_count=data.distinct_count,
-            is_unique=data.is_unique,
-            numeric=NumericStats(**data.numeric.figures()) if data.numeric else None,
-            datetime=DatetimeStats(
-                min=_when(when.min),
-                max=_when(when.max),
-                range_seconds=when.range_seconds,
-                inferred_frequency=when.inferred_frequency,
+            **fields_of(
+                cls,
+                data,
+                semantic_type=SemanticType(data.semantic_type),
+                numeric=NumericStats(**data.numeric.figures()) if data.numeric else None,
+                datetime=DatetimeStats(**fields_of(DatetimeStats, when, min=_when(when.min), max=_when(when.max)))
+                if when
+                else None,
+                text=TextStats(**fields_of(TextStats, text)) if text else None,
+                histogram=Histogram(edges=histogram.edges, counts=histogram.counts) if histogram else None,
+                top=data.top_values,
             )
-            if when
-            else None,
-            text=TextStats(min_length=text.min_length, max_length=text.max_length, mean_length=text.mean_length)
-            if text
-            else None,
-            histogram=Histogram(edges=histogram.edges, counts=histogram.counts) if histogram else None,
-            top=data.top_values,
         )
 
 
@@ -257,13 +248,7 @@ class Profile:
     def approximations(self) -> list[ApproximateFigure]:
         return [
             ApproximateFigure(
-                figure=ProfileFigure(a.figure),
-                column=a.column,
-                method=EstimateMethod(a.method),
-                rows=a.rows,
-                sample_rows=a.sample_rows,
-                error_bound=a.error_bound,
-                detail=a.detail,
+                **fields_of(ApproximateFigure, a, figure=ProfileFigure(a.figure), method=EstimateMethod(a.method))
             )
             for a in self.data.sampling.approximations
         ]
@@ -271,16 +256,13 @@ class Profile:
     @classmethod
     def from_stored(cls, data: stored.StoredProfile) -> Profile:
         return cls(
-            row_count=data.row_count,
-            column_count=data.column_count,
-            missing_cells=data.missing_cells,
-            missing_cells_ratio=data.missing_cells_ratio,
-            duplicate_rows=data.duplicate_rows,
-            memory_bytes=data.memory_bytes,
-            generated_at=datetime.fromisoformat(data.generated_at),
-            duration_ms=data.duration_ms,
-            sampling=JSON(data.sampling.as_stored()),
-            data=data,
+            **fields_of(
+                cls,
+                data,
+                generated_at=datetime.fromisoformat(data.generated_at),
+                sampling=JSON(data.sampling.as_stored()),
+                data=data,
+            )
         )
 
     @strawberry.field

@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 
 from schema.common import Connection, SemanticType, ServiceErrors, UserError, to_global_id
+from schema.conversion import fields_of, loaded, node_fields
 from schema.models import Model, ModelFeature, ModelFormat
 from services import registry
 from services.registry import service as registry_service
@@ -39,22 +40,11 @@ class ModelVersion:
 
     @classmethod
     def from_row(cls, row: VersionRow, name: str, aliases: list[str]) -> ModelVersion:
-        return cls(
-            id=to_global_id("ModelVersion", row.id),
-            name=name,
-            version=row.version,
-            reference=f"{name}/{row.version}",
-            aliases=aliases,
-            allow_signature_change=row.allow_signature_change,
-            comment=row.comment,
-            created_at=row.created_at,
-            row=row,
-        )
+        return cls(**node_fields(cls, row, name=name, reference=f"{name}/{row.version}", aliases=aliases))
 
     @strawberry.field(description="The trained model (null once deleted)")
     async def model(self, info: strawberry.Info) -> Model | None:
-        row = await info.context.loaders.model.load(self.row.model_id)
-        return Model.from_row(row) if row else None
+        return await loaded(info.context.loaders.model, self.row.model_id, Model.from_row)
 
     @strawberry.field(description="The input signature as registered")
     def signature(self) -> list[ModelFeature]:
@@ -100,15 +90,14 @@ class RegistryEvent:
     @classmethod
     def from_row(cls, row: EventRow, name: str) -> RegistryEvent:
         return cls(
-            id=to_global_id("RegistryEvent", row.id),
-            name=name,
-            kind=RegistryEventKind(row.kind),
-            alias=row.alias,
-            from_version=row.from_version,
-            to_version=row.to_version,
-            comment=row.comment,
-            actor_email=row.actor_email,
-            at=row.created_at,
+            **fields_of(
+                cls,
+                row,
+                id=to_global_id("RegistryEvent", row.id),
+                name=name,
+                kind=RegistryEventKind(row.kind),
+                at=row.created_at,
+            )
         )
 
 
@@ -139,16 +128,7 @@ class RegisteredModel:
 
     @classmethod
     def from_row(cls, row: RegisteredRow) -> RegisteredModel:
-        return cls(
-            id=to_global_id("RegisteredModel", row.id),
-            name=row.name,
-            description=row.description,
-            tags=list(row.tags or []),
-            latest_version=row.latest_version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            row=row,
-        )
+        return cls(**node_fields(cls, row, tags=list(row.tags or [])))
 
     @strawberry.field(description="Newest first")
     async def versions(

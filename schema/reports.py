@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from pydantic import BaseModel
 from strawberry.experimental import pydantic as from_model
 
 from schema.common import Node, UserError, signed_link, to_global_id
+from schema.conversion import loaded
 from schema.jobs import JobPriority, priority_input
 from services.analysis import models as analysis_models
 from services.analysis.options import AnalysisOptions as AnalysisOptionsModel
@@ -112,8 +114,7 @@ class Report(Node):
     async def model(self, info: strawberry.Info) -> Annotated[Model, strawberry.lazy("schema.models")] | None:
         from schema.models import Model
 
-        row = await info.context.loaders.model.load(self.row.model_id)
-        return Model.from_row(row) if row else None
+        return await loaded(info.context.loaders.model, self.row.model_id, Model.from_row)
 
     @strawberry.field(
         description="The report as a typed document (the one its HTML was rendered from); null for a "
@@ -164,114 +165,38 @@ class CritiqueFinding:
     pass
 
 
-@from_model.type(model=content.Overview, all_fields=True, name="ReportOverview")
-class ReportOverview:
-    pass
-
-
-@from_model.type(model=content.ReportAlert, all_fields=True, name="ReportAlert")
-class ReportAlert:
-    pass
-
-
-@from_model.type(model=content.TopValue, all_fields=True, name="ReportTopValue")
-class ReportTopValue:
-    pass
-
-
-@from_model.type(
-    model=content.Histogram,
-    all_fields=True,
-    name="ReportHistogram",
-    description="Bin edges (one more than the counts) and the count in each bin",
-)
-class ReportHistogram:
-    pass
-
-
-@from_model.type(model=content.ColumnSection, all_fields=True, name="ReportColumn")
-class ReportColumn:
-    pass
-
-
-@from_model.type(
-    model=content.Correlations,
-    all_fields=True,
-    name="ReportCorrelations",
-    description="`values[i][j]`: the correlation of columns i and j (null: not computable)",
-)
-class ReportCorrelations:
-    pass
-
-
-@from_model.type(model=content.MissingPattern, all_fields=True, name="ReportMissingPattern")
-class ReportMissingPattern:
-    pass
-
-
-@from_model.type(model=content.LeaderboardEntry, all_fields=True, name="ReportLeaderboardEntry")
-class ReportLeaderboardEntry:
-    pass
-
-
-@from_model.type(model=content.Metric, all_fields=True, name="ReportMetric")
-class ReportMetric:
-    pass
-
-
-@from_model.type(
-    model=content.ConfusionMatrix,
-    all_fields=True,
-    name="ReportConfusionMatrix",
-    description="`values[true][predicted]` over `labels`",
-)
-class ReportConfusionMatrix:
-    pass
-
-
-@from_model.type(model=content.FeatureImportance, all_fields=True, name="ReportFeatureImportance")
-class ReportFeatureImportance:
-    pass
-
-
-@from_model.type(model=content.SignatureFeature, all_fields=True, name="ReportSignatureFeature")
-class ReportSignatureFeature:
-    pass
-
-
-@from_model.type(model=content.ModelSection, all_fields=True, name="ReportModel")
-class ReportModel:
-    pass
-
-
-@from_model.type(model=content.Contribution, all_fields=True, name="ReportContribution")
-class ReportContribution:
-    pass
-
-
-@from_model.type(model=content.ExplainedRow, all_fields=True, name="ReportExplainedRow")
-class ReportExplainedRow:
-    pass
-
-
-@from_model.type(
-    model=content.WhySection,
-    all_fields=True,
-    name="ReportWhy",
-    description="Typical and extreme rows, each with the features that moved its prediction most",
-)
-class ReportWhy:
-    pass
-
-
-@from_model.type(model=content.Timing, all_fields=True, name="ReportTiming")
-class ReportTiming:
-    pass
-
-
-@from_model.type(model=content.AppliedAction, all_fields=True, name="ReportAutoAction")
-class ReportAutoAction:
-    pass
+# The report document's parts, each one pydantic model of services/reports/content.py shown as it is; strawberry
+# finds each part's type by its model when ReportContent, which holds them, is declared below.
+_PARTS: dict[str, type[BaseModel]] = {
+    "ReportOverview": content.Overview,
+    "ReportAlert": content.ReportAlert,
+    "ReportTopValue": content.TopValue,
+    "ReportHistogram": content.Histogram,
+    "ReportColumn": content.ColumnSection,
+    "ReportCorrelations": content.Correlations,
+    "ReportMissingPattern": content.MissingPattern,
+    "ReportLeaderboardEntry": content.LeaderboardEntry,
+    "ReportMetric": content.Metric,
+    "ReportConfusionMatrix": content.ConfusionMatrix,
+    "ReportFeatureImportance": content.FeatureImportance,
+    "ReportSignatureFeature": content.SignatureFeature,
+    "ReportModel": content.ModelSection,
+    "ReportContribution": content.Contribution,
+    "ReportExplainedRow": content.ExplainedRow,
+    "ReportWhy": content.WhySection,
+    "ReportTiming": content.Timing,
+    "ReportAutoAction": content.AppliedAction,
+}
+_PART_DESCRIPTIONS = {
+    "ReportHistogram": "Bin edges (one more than the counts) and the count in each bin",
+    "ReportCorrelations": "`values[i][j]`: the correlation of columns i and j (null: not computable)",
+    "ReportConfusionMatrix": "`values[true][predicted]` over `labels`",
+    "ReportWhy": "Typical and extreme rows, each with the features that moved its prediction most",
+}
+for _name, _model in _PARTS.items():
+    from_model.type(model=_model, all_fields=True, name=_name, description=_PART_DESCRIPTIONS.get(_name))(
+        type(_name, (), {})
+    )
 
 
 @from_model.type(

@@ -8,6 +8,7 @@ from enum import Enum
 import strawberry
 
 from schema.common import Connection, Node, UserError, to_global_id
+from schema.conversion import fields_of
 from services.storage.tables import LoginEvent as LoginEventRow
 from services.storage.tables import LoginSession as LoginSessionRow
 from services.storage.tables import User as UserRow
@@ -32,13 +33,14 @@ class User(Node):
     @classmethod
     def from_row(cls, row: UserRow) -> User:
         return cls(
-            id=to_global_id("User", row.id),
-            email=row.email,
-            role=Role(row.role),
-            created_at=row.created_at,
-            email_verified=row.email_verified_at is not None,
-            last_login_at=row.last_login_at,
-            disabled=row.disabled_at is not None,
+            **fields_of(
+                cls,
+                row,
+                id=to_global_id("User", row.id),
+                role=Role(row.role),
+                email_verified=row.email_verified_at is not None,
+                disabled=row.disabled_at is not None,
+            )
         )
 
 
@@ -57,12 +59,7 @@ class LoginSession:
     @classmethod
     def from_row(cls, row: LoginSessionRow, current_id: str | None) -> LoginSession:
         return cls(
-            id=strawberry.ID(row.id),
-            created_at=row.created_at,
-            last_used_at=row.updated_at,
-            address=row.address,
-            user_agent=row.user_agent,
-            current=row.id == current_id,
+            **fields_of(cls, row, id=strawberry.ID(row.id), last_used_at=row.updated_at, current=row.id == current_id)
         )
 
 
@@ -77,14 +74,7 @@ class LoginEvent(Node):
 
     @classmethod
     def from_row(cls, row: LoginEventRow) -> LoginEvent:
-        return cls(
-            id=to_global_id("LoginEvent", row.id),
-            at=row.created_at,
-            address=row.address,
-            user_agent=row.user_agent,
-            success=row.success,
-            reason=row.reason,
-        )
+        return cls(**fields_of(cls, row, id=to_global_id("LoginEvent", row.id), at=row.created_at))
 
 
 LoginEventConnection = Connection[LoginEvent]

@@ -8,6 +8,7 @@ from enum import Enum
 import strawberry
 
 from schema.common import Connection, ServiceErrors, UserError, to_global_id
+from schema.conversion import fields_of, node_fields
 from schema.jobs import JobKind, JobStatus
 from services.storage.tables import Webhook as WebhookRow
 from services.storage.tables import WebhookDelivery as DeliveryRow
@@ -52,17 +53,15 @@ class WebhookDelivery:
     def from_row(cls, row: DeliveryRow) -> WebhookDelivery:
         pending = row.status == service.DeliveryStatus.PENDING
         return cls(
-            id=to_global_id("WebhookDelivery", row.id),
-            delivery_id=row.id,
-            event=WebhookEvent(row.event),
-            status=WebhookDeliveryStatus(row.status),
-            attempts=row.attempts,
-            response_code=row.response_code,
-            last_error=row.last_error,
-            next_attempt_at=row.next_attempt_at if pending else None,
-            delivered_at=row.delivered_at,
-            created_at=row.created_at,
-            body=row.body,
+            **fields_of(
+                cls,
+                row,
+                id=to_global_id("WebhookDelivery", row.id),
+                delivery_id=row.id,
+                event=WebhookEvent(row.event),
+                status=WebhookDeliveryStatus(row.status),
+                next_attempt_at=row.next_attempt_at if pending else None,
+            )
         )
 
 
@@ -88,16 +87,13 @@ class Webhook:
     @classmethod
     def from_row(cls, row: WebhookRow) -> Webhook:
         return cls(
-            id=to_global_id("Webhook", row.id),
-            url=row.url,
-            events=[WebhookEvent(e) for e in row.events],
-            job_kinds=[JobKind(k) for k in row.job_kinds],
-            job_statuses=[JobStatus(s) for s in row.job_statuses],
-            enabled=row.enabled,
-            description=row.description,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            row=row,
+            **node_fields(
+                cls,
+                row,
+                events=[WebhookEvent(e) for e in row.events],
+                job_kinds=[JobKind(k) for k in row.job_kinds],
+                job_statuses=[JobStatus(s) for s in row.job_statuses],
+            )
         )
 
     @strawberry.field(
