@@ -1,10 +1,11 @@
 """Where a profile's memory goes, query by query: the PROFILE body run in this process on a Parquet copy,
 unique memory (USS) read after every DuckDB query and Python phase, with the peak since the line before.
 
-Usage: .venv/bin/python bench/profile_memory.py BUDGET_MB   (the table: /tmp/mem/data, written by the 20M-row
-probe in bench/RESULTS.md; any dataset dir with a Parquet copy at datasets/d1/ works)
+Usage: .venv/bin/python bench/profile_memory.py BUDGET_MB [DATA_DIR]   (default /tmp/mem/data: the table written by
+bench/memory_table.py; any dataset dir with a Parquet copy at datasets/d1/ works)
 """
 
+import json
 import sys
 import threading
 import time
@@ -19,16 +20,18 @@ from services.ingest.columns import describe_parquet
 from services.jobs.context import JobContext
 
 budget = int(sys.argv[1])
-data_dir = Path("/tmp/mem/data")
+data_dir = Path(sys.argv[2] if len(sys.argv) > 2 else "/tmp/mem/data")
 path = files.parquet_path(data_dir, "d1")
 me = psutil.Process()
-state = {"peak": 0}
+state = {"peak": 0, "peak_rss": 0, "top": 0, "top_rss": 0}
 stop = False
 
 
 def sample():
     while not stop:
-        state["peak"] = max(state["peak"], me.memory_full_info().uss)
+        info = me.memory_full_info()
+        state["peak"], state["peak_rss"] = max(state["peak"], info.uss), max(state["peak_rss"], info.rss)
+        state["top"], state["top_rss"] = max(state["top"], info.uss), max(state["top_rss"], info.rss)
         time.sleep(0.03)
 
 
@@ -37,9 +40,13 @@ began = time.time()
 
 
 def mark(what):
-    u = me.memory_full_info().uss
-    print(f"{time.time() - began:7.1f}s uss {u >> 20:5} MB window-peak {state['peak'] >> 20:5} MB | {what}", flush=True)
-    state["peak"] = u
+    info = me.memory_full_info()
+    print(
+        f"{time.time() - began:7.1f}s rss {info.rss >> 20:5} uss {info.uss >> 20:5} MB window-peak rss "
+        f"{state['peak_rss'] >> 20:5} uss {state['peak'] >> 20:5} MB | {what}",
+        flush=True,
+    )
+    state["peak"], state["peak_rss"] = info.uss, info.rss
 
 
 class Conn:
@@ -87,7 +94,12 @@ for name in ["row_order", "_correlation_sample", "profile_large_column", "profil
     setattr(prof, name, wrap())
 scratch = data_dir / "scratch"
 scratch.mkdir(exist_ok=True)
-columns = describe_parquet(path, memory_mb=budget, scratch_dir=scratch)
+described = data_dir / "columns.json"  # written by bench/memory_table.py
+columns = (
+    json.loads(described.read_text())
+    if described.exists()
+    else describe_parquet(path, memory_mb=budget, scratch_dir=scratch)
+)
 from services.profiling.job import run_profile
 
 ctx = JobContext(
@@ -101,3 +113,4 @@ ctx = JobContext(
 mark("start")
 run_profile(ctx)
 stop = True
+print(f"peak rss {state['top_rss'] >> 20} MB, uss {state['top'] >> 20} MB")
