@@ -6,15 +6,12 @@ Usage: .venv/bin/python bench/preprocess_memory.py BUDGET_MB [DATA_DIR]   (the t
 """
 
 import sys
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, as the other benchmarks do
-import psutil
-
 import services.preprocessing.engine as engine
 import services.preprocessing.job as job
+from bench.memory_probe import mark, summary
 from services import files
 
 STEPS = [  # bench/scale.py's steps, as the resolver hands them to the job
@@ -26,31 +23,6 @@ STEPS = [  # bench/scale.py's steps, as the resolver hands them to the job
 
 budget = int(sys.argv[1])
 data_dir = Path(sys.argv[2] if len(sys.argv) > 2 else "/tmp/mem/data")
-me = psutil.Process()
-state = {"peak": 0, "peak_rss": 0, "top": 0, "top_rss": 0}
-stop = False
-
-
-def sample() -> None:
-    while not stop:
-        info = me.memory_full_info()
-        state["peak"], state["peak_rss"] = max(state["peak"], info.uss), max(state["peak_rss"], info.rss)
-        state["top"], state["top_rss"] = max(state["top"], info.uss), max(state["top_rss"], info.rss)
-        time.sleep(0.03)
-
-
-threading.Thread(target=sample, daemon=True).start()
-began = time.time()
-
-
-def mark(what: str) -> None:
-    info = me.memory_full_info()
-    print(
-        f"{time.time() - began:7.1f}s rss {info.rss >> 20:5} uss {info.uss >> 20:5} MB window-peak rss "
-        f"{state['peak_rss'] >> 20:5} uss {state['peak'] >> 20:5} MB | {what}",
-        flush=True,
-    )
-    state["peak"], state["peak_rss"] = info.uss, info.rss
 
 
 for name in ["learn", "_gathered", "_moments", "_counts", "write_streamed"]:
@@ -80,6 +52,5 @@ result = job.preprocess_table(
     log=lambda line: mark("LOG " + line[:100]),
     stream=True,
 )
-stop = True
-print(f"peak rss {state['top_rss'] >> 20} MB, uss {state['top'] >> 20} MB; {result['row_count']:,} rows written")
+print(f"{summary()}; {result['row_count']:,} rows written")
 target.unlink()

@@ -7,14 +7,11 @@ bench/memory_table.py; any dataset dir with a Parquet copy at datasets/d1/ works
 
 import json
 import sys
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, as the other benchmarks do
-import psutil
-
 import services.profiling.profile as prof
+from bench.memory_probe import mark, summary
 from services import dataplane, files
 from services.ingest.columns import describe_parquet
 from services.jobs.context import JobContext
@@ -22,31 +19,6 @@ from services.jobs.context import JobContext
 budget = int(sys.argv[1])
 data_dir = Path(sys.argv[2] if len(sys.argv) > 2 else "/tmp/mem/data")
 path = files.parquet_path(data_dir, "d1")
-me = psutil.Process()
-state = {"peak": 0, "peak_rss": 0, "top": 0, "top_rss": 0}
-stop = False
-
-
-def sample():
-    while not stop:
-        info = me.memory_full_info()
-        state["peak"], state["peak_rss"] = max(state["peak"], info.uss), max(state["peak_rss"], info.rss)
-        state["top"], state["top_rss"] = max(state["top"], info.uss), max(state["top_rss"], info.rss)
-        time.sleep(0.03)
-
-
-threading.Thread(target=sample, daemon=True).start()
-began = time.time()
-
-
-def mark(what):
-    info = me.memory_full_info()
-    print(
-        f"{time.time() - began:7.1f}s rss {info.rss >> 20:5} uss {info.uss >> 20:5} MB window-peak rss "
-        f"{state['peak_rss'] >> 20:5} uss {state['peak'] >> 20:5} MB | {what}",
-        flush=True,
-    )
-    state["peak"], state["peak_rss"] = info.uss, info.rss
 
 
 class Conn:
@@ -112,5 +84,4 @@ ctx = JobContext(
 )
 mark("start")
 run_profile(ctx)
-stop = True
-print(f"peak rss {state['top_rss'] >> 20} MB, uss {state['top'] >> 20} MB")
+print(summary())
