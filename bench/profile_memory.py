@@ -1,45 +1,24 @@
 """Where a profile's memory goes, query by query: the PROFILE body run in this process on a Parquet copy,
 unique memory (USS) read after every DuckDB query and Python phase, with the peak since the line before.
 
-Usage: .venv/bin/python bench/profile_memory.py BUDGET_MB   (the table: /tmp/mem/data, written by the 20M-row
-probe in bench/RESULTS.md; any dataset dir with a Parquet copy at datasets/d1/ works)
+Usage: .venv/bin/python bench/profile_memory.py BUDGET_MB [DATA_DIR]   (default /tmp/mem/data: the table written by
+bench/memory_table.py; any dataset dir with a Parquet copy at datasets/d1/ works)
 """
 
+import json
 import sys
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, as the other benchmarks do
-import psutil
-
 import services.profiling.profile as prof
+from bench.memory_probe import mark, summary
 from services import dataplane, files
 from services.ingest.columns import describe_parquet
 from services.jobs.context import JobContext
 
 budget = int(sys.argv[1])
-data_dir = Path("/tmp/mem/data")
+data_dir = Path(sys.argv[2] if len(sys.argv) > 2 else "/tmp/mem/data")
 path = files.parquet_path(data_dir, "d1")
-me = psutil.Process()
-state = {"peak": 0}
-stop = False
-
-
-def sample():
-    while not stop:
-        state["peak"] = max(state["peak"], me.memory_full_info().uss)
-        time.sleep(0.03)
-
-
-threading.Thread(target=sample, daemon=True).start()
-began = time.time()
-
-
-def mark(what):
-    u = me.memory_full_info().uss
-    print(f"{time.time() - began:7.1f}s uss {u >> 20:5} MB window-peak {state['peak'] >> 20:5} MB | {what}", flush=True)
-    state["peak"] = u
 
 
 class Conn:
@@ -87,7 +66,12 @@ for name in ["row_order", "_correlation_sample", "profile_large_column", "profil
     setattr(prof, name, wrap())
 scratch = data_dir / "scratch"
 scratch.mkdir(exist_ok=True)
-columns = describe_parquet(path, memory_mb=budget, scratch_dir=scratch)
+described = data_dir / "columns.json"  # written by bench/memory_table.py
+columns = (
+    json.loads(described.read_text())
+    if described.exists()
+    else describe_parquet(path, memory_mb=budget, scratch_dir=scratch)
+)
 from services.profiling.job import run_profile
 
 ctx = JobContext(
@@ -100,4 +84,4 @@ ctx = JobContext(
 )
 mark("start")
 run_profile(ctx)
-stop = True
+print(summary())

@@ -83,7 +83,7 @@ def stream_frames(path: Path, fitted: list[Streamed], rows: int) -> Iterator[pd.
     """The source, batch by batch, read as the whole-table job reads it, through the steps fitted so far."""
     for step in fitted:
         step.start()
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+    for batch in dataplane.batches(pq.ParquetFile(path), batch_rows=rows):
         frame = pa.Table.from_batches([batch]).to_pandas()
         for step in fitted:
             frame = step.apply(frame)

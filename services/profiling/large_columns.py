@@ -67,12 +67,13 @@ def binned(expression: str, low: float, high: float, bins: int) -> str:
     norm = bins / (high - low)
     first = f"least(CAST(floor(({expression} - {low!r}) * {norm!r}) AS BIGINT), {bins - 1})"
     edge_list = _floats(edges.tolist())
-    # numpy then moves a value one bin down or up when floating point put it across an edge
-    # the aliases are not names a user's column could shadow (a column "x" made DuckDB bind the alias instead)
+    # numpy then moves a value one bin down or up when floating point put it across an edge. Written inline,
+    # not as a scalar subquery naming the value and its first bin once: DuckDB decorrelates such a subquery
+    # into a join on the column's distinct values, which held ~60 MB per million rows beyond its memory limit.
     return (
-        f"(SELECT CASE WHEN binned_x_ < {edge_list}[binned_i_ + 1] THEN binned_i_ - 1 "
-        f"WHEN binned_x_ >= {edge_list}[binned_i_ + 2] AND binned_i_ != {bins - 1} THEN binned_i_ + 1 "
-        f"ELSE binned_i_ END FROM (SELECT {expression} AS binned_x_, {first} AS binned_i_))"
+        f"CASE WHEN {expression} < {edge_list}[{first} + 1] THEN {first} - 1 "
+        f"WHEN {expression} >= {edge_list}[{first} + 2] AND {first} != {bins - 1} THEN {first} + 1 "
+        f"ELSE {first} END"
     )
 
 

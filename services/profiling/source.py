@@ -56,8 +56,7 @@ class ParquetSource:
         return pq.read_table(self.path, columns=names)
 
     def batches(self, names: list[str]) -> Iterator[pa.RecordBatch]:
-        batches: Iterator[pa.RecordBatch] = self.file.iter_batches(batch_size=BATCH_ROWS, columns=names)
-        return batches
+        return dataplane.batches(self.file, batch_rows=BATCH_ROWS, columns=names)
 
     def attach(self, connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(f"CREATE OR REPLACE VIEW profiled AS SELECT * FROM {dataplane.parquet_source(self.path)}")

@@ -108,7 +108,9 @@ def test_a_table_larger_than_the_budget_is_profiled_with_its_approximations_stat
     sampling = profile["sampling"]
     assert sampling["memory_mb"] == BUDGET_MB
     assert not {"reading", "amount", "customer", "visits"} & set(sampling["in_memory_columns"])
-    assert sampling["spilled_bytes"] > 0  # the engine went past its memory and spilled to the job's scratch dir
+    # reported; 0 here since duplicate rows are grouped by an 8-byte row hash, which fits the engine's 64 MB for
+    # 1M rows (the DISTINCT over whole rows it replaced spilled; spilling is proven by tests/checks and tests/sql)
+    assert isinstance(sampling["spilled_bytes"], int) and sampling["spilled_bytes"] >= 0
 
     # Spill files never outlive the job
     scratch = settings.scratch_dir

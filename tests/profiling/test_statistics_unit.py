@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import math
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
+from services import dataplane
 from services.profiling.statistics import (
     average_ranks,
     categorical_correlations,
     cramers_v,
+    duplicate_rows,
     numeric_correlations,
     time_series_hint,
     usual_step,
@@ -105,3 +109,34 @@ def test_a_stored_profile_keeps_what_the_api_does_not_read_and_refuses_a_wrong_s
     assert profile.stored() == stored  # written through the model, the file is what it was
     with pytest.raises(ValidationError):
         StoredProfile.model_validate({**stored, "columns": [{"name": "a"}]})
+
+
+def test_duplicate_rows_by_row_hash_count_what_distinct_counts():
+    """NaN equals NaN, null equals null and -0.0 equals 0.0, as DISTINCT says; rows sharing a hash are compared
+    whole, so the count is DISTINCT's own."""
+    rng = np.random.default_rng(3)
+    rows = 4000
+    numbers = rng.integers(0, 4, rows).astype(float)
+    numbers[rng.random(rows) < 0.1] = np.nan
+    numbers[rng.random(rows) < 0.1] = -0.0
+    table = pa.table(
+        {
+            "x": pa.array(numbers, mask=rng.random(rows) < 0.1),
+            "word": pa.array(rng.choice(["a", "b", "c", None], rows)),
+            "n": rng.integers(0, 20, rows),
+        }
+    )
+    connection = duckdb.connect()
+    connection.register("profiled", table)
+    distinct = connection.execute("SELECT count(*) FROM (SELECT DISTINCT * FROM profiled)").fetchall()[0][0]
+    assert duplicate_rows(connection, table.column_names, rows) == rows - distinct > 0
+    connection.register("profiled", pa.table({"i": np.arange(rows)}))
+    assert duplicate_rows(connection, ["i"], rows) == 0
+
+
+def test_parquet_batches_return_every_row_in_order_within_the_batch_size(tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"i": np.arange(1000), "s": [str(i) for i in range(1000)]}), path, row_group_size=300)
+    batches = list(dataplane.batches(pq.ParquetFile(path), batch_rows=128, columns=["i"]))
+    assert max(batch.num_rows for batch in batches) <= 128 and batches[0].schema.names == ["i"]
+    assert pa.Table.from_batches(batches).column("i").to_pylist() == list(range(1000))
