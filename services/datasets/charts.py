@@ -306,7 +306,7 @@ def _scatter(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bo
         else np.arange(count)
     )
     taken, seen = [], 0
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
+    for batch in dataplane.batches(parquet, batch_rows=BATCH_ROWS, columns=wanted):
         rows = np.flatnonzero(_valid(batch, [spec["x"], spec["y"]]))
         low, high = np.searchsorted(chosen, [seen, seen + rows.size])
         if high > low:

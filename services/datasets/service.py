@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services import files
+from services import dataplane, files
 from services.datasets import DatasetStatus, exports
 from services.datasets.charts import build_chart
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
@@ -394,7 +394,7 @@ def csv_export(data_dir: Path, dataset_id: str) -> Path:
         with files.atomic_output(target) as temporary:
             parquet = pq.ParquetFile(files.fetched(files.parquet_path(data_dir, dataset_id)))
             with pacsv.CSVWriter(str(temporary), parquet.schema_arrow) as writer:
-                for batch in parquet.iter_batches(batch_size=65536):
+                for batch in dataplane.batches(parquet, batch_rows=65536):
                     writer.write_batch(batch)
         files.publish(target)  # written once for every replica
     return target

@@ -67,7 +67,7 @@ def describe_parquet(path: Path, *, memory_mb: int, scratch_dir: Path | None) ->
     rows = metadata.num_rows
     non_null = _non_null_counts(parquet)
     tallies = [_Tally(field.type, non_null[index]) for index, field in enumerate(schema)]
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+    for batch in dataplane.batches(parquet, batch_rows=BATCH_ROWS):
         for tally, column in zip(tallies, batch.columns, strict=True):
             tally.add(column)
     engine: duckdb.DuckDBPyConnection | None = None
@@ -127,7 +127,7 @@ def _non_null_counts(parquet: pq.ParquetFile) -> list[int]:
 
 def _counted_non_null(parquet: pq.ParquetFile) -> list[int]:
     counts = [0] * parquet.metadata.num_columns
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+    for batch in dataplane.batches(parquet, batch_rows=BATCH_ROWS):
         for index, column in enumerate(batch.columns):
             counts[index] += len(column) - column.null_count
     return counts

@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from services import dataplane
+
 MIN_BATCH_ROWS = 1_000
 MAX_BATCH_ROWS = 100_000
 # A batch is held as Arrow, as pandas and as the pipeline's transformed matrix at once, with copies in between.
@@ -82,7 +84,7 @@ def scored_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Every row of `source`, scored, batch by batch; `on_batch(rows_done)` after each."""
     done = 0
-    for batch in pq.ParquetFile(source).iter_batches(batch_size=rows_per_batch):
+    for batch in dataplane.batches(pq.ParquetFile(source), batch_rows=rows_per_batch):
         yield score_batch(pipeline, task, features, batch, extra)
         done += batch.num_rows
         if on_batch is not None:

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from services import files
+from services import dataplane, files
 from services.drift import CATEGORICAL_METHODS, NUMERIC_METHODS, DriftMethod, DriftTest, drift_test
 from services.monitoring.sample import INPUTS, KEY, bottom_k_table
 
@@ -36,7 +36,7 @@ def _reference(path: str, _stamp: int, columns: tuple[str, ...], rows: int) -> p
     present = [name for name in columns if name in parquet.schema_arrow.names]
     rng = np.random.default_rng(SAMPLE_SEED)
     kept: pa.Table | None = None
-    for batch in parquet.iter_batches(columns=present, batch_size=READ_BATCH_ROWS):
+    for batch in dataplane.batches(parquet, columns=present, batch_rows=READ_BATCH_ROWS):
         kept = bottom_k_table(kept, pa.Table.from_batches([batch]), rows, rng)
     if kept is None:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in present})

@@ -161,7 +161,9 @@ def _column_batches(rows: Rows, column: str) -> Iterator[pa.Array | pa.ChunkedAr
     if isinstance(rows, pa.Table):
         yield rows.column(column)
         return
-    for batch in pq.ParquetFile(rows).iter_batches(batch_size=BATCH_ROWS, columns=[column]):
+    from services import dataplane
+
+    for batch in dataplane.batches(pq.ParquetFile(rows), batch_rows=BATCH_ROWS, columns=[column]):
         yield batch.column(0)
 
 
@@ -173,8 +175,10 @@ def _without(rows: Rows, dropped: npt.NDArray[np.bool_], scratch_dir: Path | Non
     folder.mkdir(parents=True, exist_ok=True)
     kept = folder / f"{rows.stem}-kept-{uuid.uuid4().hex[:8]}.parquet"
     start = 0
+    from services import dataplane
+
     with ParquetBatchWriter(kept) as writer:
-        for batch in pq.ParquetFile(rows).iter_batches(batch_size=BATCH_ROWS):
+        for batch in dataplane.batches(pq.ParquetFile(rows), batch_rows=BATCH_ROWS):
             end = start + batch.num_rows
             writer.add(batch.filter(pa.array(~dropped[start:end])))
             start = end

@@ -11,7 +11,7 @@ from typing import Any, TypeAlias
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from services import files
+from services import dataplane, files
 from services.errors import invalid
 from services.ingest.parquet import ParquetBatchWriter, write_parquet
 from services.values import json_rows, json_value
@@ -40,7 +40,7 @@ def batches_of(rows: Rows, columns: list[str] | None = None) -> Iterator[pa.Reco
     if isinstance(rows, pa.Table):
         yield from (rows.select(columns) if columns is not None else rows).to_batches(max_chunksize=BATCH_ROWS)
     else:
-        yield from pq.ParquetFile(rows).iter_batches(batch_size=BATCH_ROWS, columns=columns)
+        yield from dataplane.batches(pq.ParquetFile(rows), batch_rows=BATCH_ROWS, columns=columns)
 
 
 def write_parquet_version(data_dir: Path, pipeline_id: str, table: Rows) -> tuple[int, Path]:
