@@ -106,3 +106,21 @@ def ingest(
     dataset = gql(client, query, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
     dataset["job"] = job
     return dataset
+
+
+TRAIN = """mutation Train($input: TrainModelInput!) { trainModel(input: $input) {
+  model { id status task version } job { id } errors { code message field } } }"""
+
+
+def start_training(client: TestClient, token: str, dataset_id: str, **options: Any) -> dict:
+    """`trainModel`'s payload for the dataset and these input fields; refusals are the caller's to check."""
+    return gql(client, TRAIN, {"input": {"datasetId": dataset_id, **options}}, token)["data"]["trainModel"]
+
+
+def train_model(client: TestClient, token: str, dataset_id: str, **options: Any) -> dict:
+    """Train and wait for the job to succeed; returns `trainModel`'s payload (the model's id, the job's)."""
+    payload = start_training(client, token, dataset_id, **options)
+    assert payload["errors"] == [], payload
+    job = wait_for_job(client, token, payload["job"]["id"], timeout=180)
+    assert job["status"] == "SUCCEEDED", job
+    return payload
