@@ -71,14 +71,29 @@ JOB = """query($id: ID!) { job(id: $id) { id kind status stage progress error at
   timeline { stage durationMs } logs(last: 200) { seq level stage message } } }"""
 
 
-def wait_for_job(client: TestClient, token: str, job_id: str, timeout: float = 60) -> dict:
+def wait_for_status(
+    client: TestClient,
+    token: str,
+    job_id: str,
+    statuses: tuple[str, ...],
+    timeout: float = 60,
+    *,
+    query: str = JOB,
+    interval: float = 0.1,
+) -> dict:
+    """Poll the job (as `query` reads it) until its status is one of `statuses`."""
     deadline = time.monotonic() + timeout
+    job: dict = {}
     while time.monotonic() < deadline:
-        job = gql(client, JOB, {"id": job_id}, token)["data"]["job"]
-        if job["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        job = gql(client, query, {"id": job_id}, token)["data"]["job"]
+        if job["status"] in statuses:
             return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
+        time.sleep(interval)
+    raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout}s: {job}")
+
+
+def wait_for_job(client: TestClient, token: str, job_id: str, timeout: float = 60) -> dict:
+    return wait_for_status(client, token, job_id, ("SUCCEEDED", "FAILED", "CANCELLED"), timeout)
 
 
 DATASET = """query($id: ID!) { dataset(id: $id) { id name fileName status error rowCount columnCount sizeBytes
