@@ -13,36 +13,20 @@ import tempfile
 import time
 from pathlib import Path
 
+from devtools.local_server import debian_binary, free_port
+
+__all__ = ["LocalRedis", "RedisUnavailable", "ensure_redis_server", "free_port"]
+
 
 class RedisUnavailable(RuntimeError):
     pass
 
 
 def ensure_redis_server() -> str:
-    found = shutil.which("redis-server")
+    found = debian_binary("redis-server", "redis-server")
     if found:
         return found
-    if shutil.which("apt-get") and _is_root():
-        subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=False, capture_output=True)
-        if not shutil.which("redis-server"):  # an empty package list on a fresh machine
-            subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True)
-            subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=False, capture_output=True)
-        found = shutil.which("redis-server")
-        if found:
-            return found
     raise RedisUnavailable("redis-server is not installed: `sudo apt-get install redis-server` (Debian/Ubuntu)")
-
-
-def _is_root() -> bool:
-    import os
-
-    return os.geteuid() == 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class LocalRedis:

@@ -212,25 +212,25 @@ def test_generate_report_escapes_and_themes(client, token):
 
 
 @pytest.mark.parametrize(
-    ("theme", "field"),
+    ("part", "value"),
     [
-        ({"primary": "red; background: url(x)"}, ["theme", "primary"]),
-        ({"background": "#12"}, ["theme", "background"]),
-        ({"fontFamily": "Arial; } body { display:none"}, ["theme", "fontFamily"]),
-        ({"logoUrl": "javascript:alert(1)"}, ["theme", "logoUrl"]),
-        ({"text": "notacolour"}, ["theme", "text"]),
-        ({"primary": "rgb(99999999999999999999,0,0)"}, ["theme", "primary"]),  # matched the old pattern, failed the job
-        ({"accent": "rgb(256, 0, 0)"}, ["theme", "accent"]),
-        ({"background": "hsl(400, 10%, 10%)"}, ["theme", "background"]),
-        ({"text": "rgba(0, 0, 0, 1.5)"}, ["theme", "text"]),
-        ({"primary": "rgb(10%, 20, 30)"}, ["theme", "primary"]),
+        ("primary", "red; background: url(x)"),
+        ("background", "#12"),
+        ("fontFamily", "Arial; } body { display:none"),
+        ("logoUrl", "javascript:alert(1)"),
+        ("text", "notacolour"),
+        ("primary", "rgb(99999999999999999999,0,0)"),  # matched the old pattern, failed the job
+        ("accent", "rgb(256, 0, 0)"),
+        ("background", "hsl(400, 10%, 10%)"),
+        ("text", "rgba(0, 0, 0, 1.5)"),
+        ("primary", "rgb(10%, 20, 30)"),
     ],
 )
-def test_bad_themes_are_refused(client, token, theme, field):
+def test_bad_themes_are_refused(client, token, part, value):
     dataset = ingest(client, token, b"a,b\n1,2\n3,4\n")
-    payload = generate_report(client, token, dataset["id"], theme=theme)
+    payload = generate_report(client, token, dataset["id"], theme={part: value})
     assert payload["report"] is None and payload["errors"][0]["code"] == "INVALID_INPUT"
-    assert payload["errors"][0]["field"] == field
+    assert payload["errors"][0]["field"] == ["theme", part]
 
 
 def test_every_css_colour_form_draws_a_report(client, token):

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from tests.checks.operations import (
+    DELETE,
     SUGGEST,
     UPDATE,
     VALIDATION,
     as_input,
     create_suite,
+    march_and_broken_april,
     orders_csv,
     ready_dataset,
     validate,
@@ -74,14 +76,9 @@ def test_suggested_suite_passes_its_month_and_fails_a_broken_one(client, token):
 
 
 def test_edited_suite_warns_instead_of_failing_and_validations_outlive_it(client, token):
-    march = ready_dataset(client, token, orders_csv(), "march.csv")
-    april = ready_dataset(client, token, orders_csv(seed=8, broken=True), "april.csv", profiled=False)
-    suite = create_suite(
-        client,
-        token,
-        march,
-        [{"column": "status", "allowedValues": ["paid", "pending", "refunded"]}, {"column": "amount", "min": 0}],
-    )["suite"]
+    march, april = march_and_broken_april(client, token)
+    checks = [{"column": "status", "allowedValues": ["paid", "pending", "refunded"]}, {"column": "amount", "min": 0}]
+    suite = create_suite(client, token, march, checks)["suite"]
     assert validate(client, token, april, suite["id"])["passed"] is False
     edited = gql(
         client,
@@ -103,12 +100,7 @@ def test_edited_suite_warns_instead_of_failing_and_validations_outlive_it(client
     assert lenient["status"] == "PASSED" and lenient["failedCount"] == 1  # the WARN check failed, the verdict passed
     assert [r["passed"] for r in lenient["results"]] == [False, True]
 
-    deleted = gql(
-        client,
-        "mutation($id: ID!) { deleteCheckSuite(input: {id: $id}) { deletedId errors { code } } }",
-        {"id": suite["id"]},
-        token,
-    )["data"]["deleteCheckSuite"]
+    deleted = gql(client, DELETE, {"id": suite["id"]}, token)["data"]["deleteCheckSuite"]
     assert deleted == {"deletedId": suite["id"], "errors": []}
     kept = gql(client, VALIDATION, {"id": lenient["id"]}, token)["data"]["validation"]
     assert kept["suite"] is None and [c["column"] for c in kept["checks"]] == ["status", "amount"]

@@ -92,8 +92,11 @@ def wait_for_status(
     raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout}s: {job}")
 
 
+FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
 def wait_for_job(client: TestClient, token: str, job_id: str, timeout: float = 60) -> dict:
-    return wait_for_status(client, token, job_id, ("SUCCEEDED", "FAILED", "CANCELLED"), timeout)
+    return wait_for_status(client, token, job_id, FINISHED, timeout)
 
 
 DATASET = """query($id: ID!) { dataset(id: $id) { id name fileName status error rowCount columnCount sizeBytes

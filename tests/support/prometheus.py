@@ -6,7 +6,6 @@ when missing and we are root (CI), like devtools/redis_local.py does for redis-s
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from devtools.redis_local import free_port
+from devtools.local_server import debian_binary, free_port
 
 
 class PrometheusUnavailable(RuntimeError):
@@ -24,19 +23,9 @@ class PrometheusUnavailable(RuntimeError):
 
 
 def ensure_prometheus() -> str:
-    found = shutil.which("prometheus")
+    found = debian_binary("prometheus", "prometheus")
     if found:
         return found
-    if shutil.which("apt-get") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for step in (
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"],
-            ["apt-get", "update", "-q"],
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"],
-        ):
-            subprocess.run(step, env=env, check=False, capture_output=True)
-            if shutil.which("prometheus"):
-                return shutil.which("prometheus")  # type: ignore[return-value]  # not None: checked on the line above
     raise PrometheusUnavailable("prometheus is not installed: `sudo apt-get install prometheus` (Debian/Ubuntu)")
 
 
