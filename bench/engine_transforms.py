@@ -8,16 +8,12 @@ Usage: .venv/bin/python bench/engine_transforms.py [ROWS] [BUDGET_MB]
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.harness import run_watching_rss
 
 STEPS = [
     ("impute", {"strategy": "MEDIAN", "columns": ["measure_0", "measure_1"]}),
@@ -69,18 +65,6 @@ print(json.dumps({{"seconds": time.perf_counter() - began, "rows": rows}}))
 """
 
 
-def measured(code: str) -> tuple[dict, int]:
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    watched, peak = psutil.Process(process.pid), 0
-    while process.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.02)
-    return json.loads(process.stdout.read().strip().splitlines()[-1]), peak
-
-
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
     budget = int(sys.argv[2]) if len(sys.argv) > 2 else 256
@@ -104,7 +88,7 @@ def main() -> None:
             scratch=str(folder / "scratch"),
             stream=stream,
         )
-        result, peak = measured(code)
+        result, peak = run_watching_rss([sys.executable, "-c", code])
         print(f"{label:<34}{result['seconds']:>10.1f}{peak / 2**20:>14,.0f}")
     model = folder / "model.joblib"
     features = _train_small_model(source, model)
@@ -119,7 +103,7 @@ def main() -> None:
             budget=budget,
             stream=stream,
         )
-        result, peak = measured(code)
+        result, peak = run_watching_rss([sys.executable, "-c", code])
         assert result["rows"] == rows
         print(f"{label:<34}{result['seconds']:>10.1f}{peak / 2**20:>14,.0f}")
 

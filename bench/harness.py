@@ -73,6 +73,23 @@ class RssSampler:
         self._ask = lambda command: last  # type: ignore[method-assign]  # the server has gone: answer from the last report
 
 
+def run_watching_rss(command: list[str], interval: float = 0.02) -> tuple[dict, int]:
+    """Run a child that prints its result as its last line of JSON; return that result and the child's peak RSS
+    in bytes, sampled from outside (psutil on its pid) every `interval` seconds until it exits."""
+    import psutil
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    watched, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(interval)
+    out, _ = process.communicate()
+    return json.loads(out.strip().splitlines()[-1]), peak
+
+
 def wait_until_healthy(base: str, seconds: float = 120) -> None:  # (a loaded 2-core machine can take a minute)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
