@@ -29,12 +29,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.client import connect
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from calibrate import machine_line
+from harness import subscribed
 
 from devtools.cluster import Cluster, Member
 from devtools.redis_local import free_port
@@ -140,33 +139,10 @@ async def _watch(
 ) -> None:
     """One subscriber: acknowledged by the STATUS event the server sends once its bus subscription is
     live; from then on every LOG line logged after the source was released is a sample."""
-    async with connect(
-        base.replace("http", "ws") + "/graphql",
-        subprotocols=["graphql-transport-ws"],
-        max_size=None,
-        max_queue=None,
-        open_timeout=120,
-    ) as socket:
-        await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
-        await socket.recv()
-        await socket.send(
-            json.dumps(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": EVENTS, "variables": {"id": job_id, "batch": True}},
-                }
-            )
-        )
+    url = base.replace("http", "ws") + "/graphql"
+    async with subscribed(url, token, EVENTS, {"id": job_id, "batch": True}, open_timeout=120) as events:
         live = False
-        async for raw in socket:
-            now = time.time()  # before parsing, as bench/events.py
-            message = json.loads(raw)
-            if message["type"] != "next" or "errors" in message["payload"]:
-                if message["type"] != "complete":
-                    print("unexpected message:", message, file=sys.stderr)
-                return
-            event = message["payload"]["data"]["jobEvents"]
+        async for now, event in events:  # the arrival time taken before parsing, as bench/events.py
             if event["kind"] == "STATUS":
                 statuses.append(event["job"]["status"])
             if not live and event["kind"] == "STATUS":

@@ -9,9 +9,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -147,23 +148,22 @@ def gql(base: str, query: str, variables: dict | None = None, token: str | None 
     ).json()
 
 
-def register(base: str) -> str:
-    result = gql(
-        base,
-        'mutation { register(input: {email: "bench@example.com", password: "bench password"}) '
-        "{ accessToken errors { message } } }",
+def _bench_user(base: str, mutation: str) -> str:
+    """The bench user's access token from `register` or `login` (same input, same answer)."""
+    query = (
+        f'mutation {{ {mutation}(input: {{email: "bench@example.com", password: "bench password"}}) '
+        "{ accessToken errors { message } } }"
     )
-    return result["data"]["register"]["accessToken"]
+    return gql(base, query)["data"][mutation]["accessToken"]
+
+
+def register(base: str) -> str:
+    return _bench_user(base, "register")
 
 
 def login(base: str) -> str:
     """A fresh access token for the bench user: they expire after 15 minutes, and some benchmarks run longer."""
-    result = gql(
-        base,
-        'mutation { login(input: {email: "bench@example.com", password: "bench password"}) '
-        "{ accessToken errors { message } } }",
-    )
-    return result["data"]["login"]["accessToken"]
+    return _bench_user(base, "login")
 
 
 def wait_for_job_over_websocket(base: str, token: str, job_id: str, timeout: float = 600) -> dict:
@@ -191,6 +191,50 @@ def wait_for_job_over_websocket(base: str, token: str, job_id: str, timeout: flo
                 last = message["payload"]["data"]["jobEvents"]
             elif message["type"] in ("complete", "error"):
                 return last
+
+
+@asynccontextmanager
+async def subscribed(
+    url: str, token: str, query: str, variables: dict, **connect_options: Any
+) -> AsyncIterator[AsyncIterator[tuple[float, dict]]]:
+    """A graphql-transport-ws subscription, connected and subscribed: yields its events as (arrival time, the
+    payload's root field), the time taken before parsing. The stream ends at `complete`; anything else that
+    is not data (an error) is printed to stderr and ends it too."""
+    from websockets.asyncio.client import connect
+
+    options = {"subprotocols": ["graphql-transport-ws"], "max_size": None, "max_queue": None, **connect_options}
+    async with connect(url, **options) as socket:
+        await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+        await socket.recv()
+        subscribe = {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        await socket.send(json.dumps(subscribe))
+
+        async def events() -> AsyncIterator[tuple[float, dict]]:
+            async for raw in socket:
+                now = time.time()
+                message = json.loads(raw)
+                if message["type"] != "next" or "errors" in message["payload"]:
+                    if message["type"] != "complete":
+                        print("unexpected message:", message, file=sys.stderr)
+                    return
+                yield now, next(iter(message["payload"]["data"].values()))
+
+        yield events()
+
+
+def run_job(
+    base: str, token: str, mutation: str, variables: dict, query: str, timeout: float = 600
+) -> tuple[dict, float]:
+    """Start a job with `mutation` (its payload selects `job { id }`), follow it over the subscription until it
+    ends, and read it with `query` (`$id`: the job's). Returns that job, which must have succeeded, and the
+    wall time from the request to the job's end."""
+    began = time.perf_counter()
+    started = next(iter(gql(base, mutation, variables, token)["data"].values()))
+    wait_for_job_over_websocket(base, token, started["job"]["id"], timeout)
+    wall = time.perf_counter() - began
+    job = gql(base, query, {"id": started["job"]["id"]}, token)["data"]["job"]
+    assert job["status"] == "SUCCEEDED", job
+    return job, wall
 
 
 UPLOAD = (
