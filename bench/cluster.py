@@ -263,6 +263,16 @@ def fan_out_row(samples: dict) -> str:
     )
 
 
+def latencies(client: ReplicaClient, watch_base: str, subscribers: int, feed: PacedFeed) -> tuple[dict, str]:
+    """Parts 1 and 2 for a new user of `client`'s replica, watched through `watch_base`: the table's cells, and
+    the user's token."""
+    _, token = client.register()
+    delays = enqueue_to_running(client, token)
+    samples = asyncio.run(fan_out(watch_base, pipeline_starter(client, token, feed), token, subscribers, feed))
+    cells = {"enqueue": f"{statistics.median(delays):.1f} / {pct(delays, 0.9):.1f}", "fanout": fan_out_row(samples)}
+    return cells, token
+
+
 def main() -> None:
     subscribers = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     jobs = int(sys.argv[2]) if len(sys.argv) > 2 else 40
@@ -276,26 +286,13 @@ def main() -> None:
     try:
         local = local_server(work / "local")
         try:
-            client = ReplicaClient(local.base)
-            _, token = client.register()
-            delays = enqueue_to_running(client, token)
-            samples = asyncio.run(fan_out(local.base, pipeline_starter(client, token, feed), token, subscribers, feed))
-            rows["local"] = {
-                "enqueue": f"{statistics.median(delays):.1f} / {pct(delays, 0.9):.1f}",
-                "fanout": fan_out_row(samples),
-            }
+            rows["local"], _ = latencies(ReplicaClient(local.base), local.base, subscribers, feed)
         finally:
             local.stop()
 
         with Cluster(work / "cluster", workers=2, worker_concurrency=1, env=ENV) as cluster:
             a, b = (ReplicaClient(m.base) for m in cluster.replicas)
-            _, token = a.register()
-            delays = enqueue_to_running(a, token)
-            samples = asyncio.run(fan_out(b.base, pipeline_starter(a, token, feed), token, subscribers, feed))
-            rows["celery"] = {
-                "enqueue": f"{statistics.median(delays):.1f} / {pct(delays, 0.9):.1f}",
-                "fanout": fan_out_row(samples),
-            }
+            rows["celery"], token = latencies(a, b.base, subscribers, feed)
             content = medium_csv()
             two = throughput(cluster, a, token, jobs, content)
             second = cluster.worker_members[1]

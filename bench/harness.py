@@ -91,6 +91,14 @@ def run_watching_rss(command: list[str], interval: float = 0.02) -> tuple[dict, 
     return json.loads(out.strip().splitlines()[-1]), peak
 
 
+def print_table(intro: str, columns: list[str], rows: list[str]) -> None:
+    """A Markdown table of already formatted rows, under a paragraph saying what was measured."""
+    print(intro)
+    print("| " + " | ".join(columns) + " |")
+    print("|" + " --- |" * len(columns))
+    print("\n".join(rows))
+
+
 def wait_until_healthy(base: str, seconds: float = 120) -> None:  # (a loaded 2-core machine can take a minute)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
