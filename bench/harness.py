@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,12 +16,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+sys.path.insert(0, str(ROOT))  # the repository's packages (devtools), wherever the bench script is run from
+from devtools.local_server import free_port, is_healthy
 
 
 class RssSampler:
@@ -101,12 +96,7 @@ def print_table(intro: str, columns: list[str], rows: list[str]) -> None:
 
 def wait_until_healthy(base: str, seconds: float = 120) -> None:  # (a loaded 2-core machine can take a minute)
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+    while time.monotonic() < deadline and not is_healthy(base):
         time.sleep(0.1)
 
 

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -17,20 +19,29 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def debian_binary(binary: str, package: str) -> str | None:
+def debian_binary(binary: str, package: str, missing: type[Exception]) -> str:
     """The binary's path; when it is missing and we are root with apt-get (CI), its package is installed first
-    (after refreshing the package list, which is empty on a fresh machine). None when it is still missing."""
+    (after refreshing the package list, which is empty on a fresh machine). `missing` if it is still missing."""
     found = shutil.which(binary)
-    if found or not (shutil.which("apt-get") and os.geteuid() == 0):
-        return found
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
-    for step in (install, ["apt-get", "update", "-q"], install):
-        subprocess.run(step, env=env, check=False, capture_output=True)
-        found = shutil.which(binary)
-        if found:
-            return found
-    return None
+    if not found and shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+        for step in (install, ["apt-get", "update", "-q"], install):
+            subprocess.run(step, env=env, check=False, capture_output=True)
+            found = shutil.which(binary)
+            if found:
+                break
+    if not found:
+        raise missing(f"{binary} is not installed: `sudo apt-get install {package}` (Debian/Ubuntu)")
+    return found
+
+
+def is_healthy(base: str, timeout: float = 1) -> bool:
+    """Whether the server at `base` answers /health with 200 (False while it is not listening yet)."""
+    try:
+        return httpx.get(f"{base}/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def wait_until_listening(

@@ -23,10 +23,7 @@ class RedisUnavailable(RuntimeError):
 
 
 def ensure_redis_server() -> str:
-    found = debian_binary("redis-server", "redis-server")
-    if found:
-        return found
-    raise RedisUnavailable("redis-server is not installed: `sudo apt-get install redis-server` (Debian/Ubuntu)")
+    return debian_binary("redis-server", "redis-server", RedisUnavailable)
 
 
 class LocalRedis:

@@ -23,10 +23,7 @@ class PrometheusUnavailable(RuntimeError):
 
 
 def ensure_prometheus() -> str:
-    found = debian_binary("prometheus", "prometheus")
-    if found:
-        return found
-    raise PrometheusUnavailable("prometheus is not installed: `sudo apt-get install prometheus` (Debian/Ubuntu)")
+    return debian_binary("prometheus", "prometheus", PrometheusUnavailable)
 
 
 @dataclass
