@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.checks.operations import create_suite, march_and_broken_april, orders_csv, ready_dataset
-from tests.pipelines.operations import create, run
+from tests.pipelines.operations import create_from_dataset, run
 from tests.support.graphql import gql, register
 
 RUN_CHECKS = """query($id: ID!) { pipeline(id: $id) { config lastRun { status error rowsOut
@@ -12,8 +12,7 @@ RUN_CHECKS = """query($id: ID!) { pipeline(id: $id) { config lastRun { status er
 
 def checked_copy(client, token, dataset_id: str, name: str, checks: list[dict]) -> dict:
     """createPipeline's payload: the dataset, checked, into a Parquet file named as the pipeline."""
-    source, sink = {"dataset": {"datasetId": dataset_id}}, {"parquet": {"name": name}}
-    return create(client, token, name=name, source=source, sink=sink, checks=checks)
+    return create_from_dataset(client, token, dataset_id, name, {"parquet": {"name": name}}, checks=checks)
 
 
 def test_a_failing_suite_fails_the_run_or_only_warns_as_the_pipeline_says(client, token):
