@@ -15,7 +15,7 @@ from tests.checks.operations import (
     ready_dataset,
     validate,
 )
-from tests.support.graphql import gql, register
+from tests.support.graphql import delete_dataset, gql, register
 
 VALIDATIONS = """query($dataset: ID, $suite: ID) { validations(datasetId: $dataset, suiteId: $suite) {
   totalCount edges { node { id status passed } } } }"""
@@ -154,10 +154,7 @@ def test_deleting_the_reference_keeps_the_suite_but_its_drift_checks_cannot_run(
     ]
     assert validate(client, token, april, suite["id"])["status"] == "PASSED"
     mar_validation = validate(client, token, march, suite["id"])
-    deleted = gql(
-        client, "mutation($id: ID!) { deleteDataset(input: {id: $id}) { errors { code } } }", {"id": march}, token
-    )["data"]["deleteDataset"]
-    assert deleted["errors"] == []
+    assert delete_dataset(client, token, march)["errors"] == []
     shown = gql(
         client,
         "query($id: ID!) { checkSuite(id: $id) { dataset { id } checks { column } } }",

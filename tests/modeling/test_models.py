@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
-from tests.support.graphql import gql, ingest, register, start_training, wait_for_job
+from tests.support.graphql import delete_dataset, gql, ingest, register, start_training, wait_for_job
 
 MODEL = """query($id: ID!) { model(id: $id) { id name version target task algorithm status error trainingSeconds
   metrics { accuracy balancedAccuracy precision recall f1 rocAuc logLoss r2 mae rmse mape }
   cvMetric cvScores confusionMatrix { labels values } featureImportances(limit: 50) { feature importance }
   features { name semanticType required allowedValues min max } classes
-  leaderboard { algorithm params metric score std fitSeconds selected }
+  leaderboard { algorithm params metric score std fitSeconds rows selected }
   joblib: exportUrl(format: JOBLIB) skops: exportUrl(format: SKOPS) pickle: exportUrl(format: PICKLE)
   dataset { id } job { kind status } } }"""
 PREDICT = """mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) {
@@ -251,12 +251,7 @@ def test_large_data_is_compared_on_a_sample_then_the_best_two_on_more_rows(clien
         timeBudgetSeconds=60,
         algorithms=["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION"],
     )
-    board = gql(
-        client,
-        "query($id: ID!) { model(id: $id) { leaderboard { algorithm params score rows selected } } }",
-        {"id": model["id"]},
-        token,
-    )["data"]["model"]["leaderboard"]
+    board = model["leaderboard"]
     first, second = [c for c in board if c["rows"] == 20_000], [c for c in board if c["rows"] == 24_000]
     assert len(first) >= 2 and len(second) == 2 and len(board) == len(first) + 2
     best_two = sorted(first, key=lambda c: -c["score"])[:2]
@@ -432,13 +427,7 @@ def test_deleting_a_dataset_removes_its_models_files(churn, client, token, setti
     _, dataset, model, _ = churn
     models_dir = settings.resolved_data_dir / "models"
     assert any(models_dir.iterdir())
-    deleted = gql(
-        client,
-        "mutation($id: ID!) { deleteDataset(input: {id: $id}) { errors { code } } }",
-        {"id": dataset["id"]},
-        token,
-    )["data"]["deleteDataset"]
-    assert deleted["errors"] == []
+    assert delete_dataset(client, token, dataset["id"])["errors"] == []
     assert gql(client, MODEL, {"id": model["id"]}, token)["data"]["model"] is None
     assert not any(models_dir.iterdir())
 

@@ -126,6 +126,14 @@ def ingest(
     return dataset
 
 
+DELETE_DATASET = "mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId errors { code message field } } }"
+
+
+def delete_dataset(client: TestClient, token: str, dataset_id: str) -> dict:
+    """`deleteDataset`'s payload: the deleted id, or the errors that refused it."""
+    return gql(client, DELETE_DATASET, {"id": dataset_id}, token)["data"]["deleteDataset"]
+
+
 TRAIN = """mutation Train($input: TrainModelInput!) { trainModel(input: $input) {
   model { id status task version } job { id } errors { code message field } } }"""
 
