@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -44,19 +45,37 @@ def is_healthy(base: str, timeout: float = 1) -> bool:
         return False
 
 
-def wait_until_listening(
-    name: str, port: int, process: subprocess.Popen, timeout: float, log: Path | None = None
+def wait_until_ready(
+    name: str,
+    process: subprocess.Popen,
+    timeout: float,
+    ready: Callable[[], bool],
+    *,
+    log: Path | None = None,
+    error: type[Exception] = RuntimeError,
 ) -> None:
-    """Return once 127.0.0.1:`port` accepts a connection; RuntimeError if the process (the server called
-    `name`) ends first, with the tail of its log when given, or if the time runs out."""
+    """Return once `ready()` says the server called `name` is; `error` if the process ends first (with the tail of
+    its log, when given) or the time runs out (then the process is terminated: it must not outlive its caller)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:] if log is not None and log.exists() else ""
-            raise RuntimeError(f"{name} exited with code {process.returncode}:\n{tail}")
+            raise error(f"{name} exited with code {process.returncode}:\n{tail}")
+        if ready():
+            return
+        time.sleep(0.05)
+    process.terminate()
+    raise error(f"{name} was not ready within {timeout:g} s")
+
+
+def listening(port: int) -> Callable[[], bool]:
+    """A readiness check: 127.0.0.1:`port` accepts a connection."""
+
+    def check() -> bool:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+                return True
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{name} did not listen on port {port} within {timeout} s")
+            return False
+
+    return check

@@ -10,10 +10,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from devtools.local_server import debian_binary, free_port
+from devtools.local_server import debian_binary, free_port, wait_until_ready
 
 __all__ = ["LocalRedis", "RedisUnavailable", "ensure_redis_server", "free_port"]
 
@@ -62,19 +61,20 @@ class LocalRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RedisUnavailable(f"redis-server exited with code {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RedisUnavailable("redis-server did not answer within 20 s")
+        try:
+            wait_until_ready("redis-server", self.process, 20, self._answers_ping, error=RedisUnavailable)
+        except RedisUnavailable:
+            self.stop()  # and its directory
+            raise
+        return self
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from devtools.local_server import debian_binary, free_port
+from devtools.local_server import debian_binary, free_port, wait_until_ready
 
 
 class PrometheusUnavailable(RuntimeError):
@@ -76,18 +76,20 @@ class LocalPrometheus:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise PrometheusUnavailable(f"prometheus exited:\n{self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.base}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise PrometheusUnavailable("prometheus was not ready within 60 s")
+        try:
+            wait_until_ready(
+                "prometheus", self.process, 60, self._ready, log=self.log_path, error=PrometheusUnavailable
+            )
+        except PrometheusUnavailable:
+            self.stop()
+            raise
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.base}/-/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def query(self, promql: str) -> list[dict]:
         """An instant query through the HTTP API: the result vector (each with `metric` labels and `value`)."""

@@ -11,7 +11,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from devtools.local_server import free_port, wait_until_listening
+from devtools.local_server import free_port, listening, wait_until_ready
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "assay-test",
@@ -42,7 +42,7 @@ class LocalS3:
             cwd=self.directory,
             env={**os.environ, **self.environment},
         )
-        wait_until_listening("moto server", self.port, self.process, 30, log=self.directory / "moto.log")
+        wait_until_ready("moto server", self.process, 30, listening(self.port), log=self.directory / "moto.log")
         self.client().create_bucket(Bucket=self.bucket)
         return self
 

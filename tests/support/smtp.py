@@ -9,7 +9,7 @@ import time
 from email.message import Message
 from pathlib import Path
 
-from devtools.local_server import free_port, wait_until_listening
+from devtools.local_server import free_port, listening, wait_until_ready
 
 
 class SmtpServer:
@@ -31,11 +31,7 @@ class SmtpServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        try:
-            wait_until_listening("the SMTP server", self.port, self.process, 30)
-        except RuntimeError:
-            self.stop()
-            raise
+        wait_until_ready("the SMTP server", self.process, 30, listening(self.port))
 
     def env(self) -> dict[str, str]:
         return {
