@@ -23,6 +23,10 @@ ANSWER = (
 )
 STATE = """query($id: ID!) { job(id: $id) { status question choices error timeline { stage }
   report { id url model { target task } dataset { id } } logs(last: 200) { level message } } }"""
+# What a finished analysis leaves on its dataset: the report, the model, the profile.
+LEFT_ON_THE_DATASET = (
+    "query($id: ID!) { dataset(id: $id) { reports { id } models { totalCount } profile { rowCount } } }"
+)
 REPORT = """mutation($input: GenerateReportInput!) { generateReport(input: $input) {
   report { id url } job { id } errors { code message field } } }"""
 
@@ -109,12 +113,7 @@ def test_clear_target_path_with_report(fast_client):
     assert "Possible leakage: leaky" in html and "#112233" in html and "Georgia, 'Times New Roman', serif" in html
     assert html.count("data:image/png;base64,") >= 4
     assert not re.findall(r'(?:src|href)="(?!data:)', html)  # self-contained: no external URL at all
-    listed = gql(
-        client,
-        "query($id: ID!) { dataset(id: $id) { reports { id } models { totalCount } profile { rowCount } } }",
-        {"id": dataset["id"]},
-        token,
-    )["data"]["dataset"]
+    listed = gql(client, LEFT_ON_THE_DATASET, {"id": dataset["id"]}, token)["data"]["dataset"]
     assert (
         listed["reports"] == [{"id": report["id"]}]
         and listed["models"]["totalCount"] == 1

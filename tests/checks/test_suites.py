@@ -20,6 +20,7 @@ from tests.support.graphql import delete_dataset, gql, register
 VALIDATIONS = """query($dataset: ID, $suite: ID) { validations(datasetId: $dataset, suiteId: $suite) {
   totalCount edges { node { id status passed } } } }"""
 SUITES = "query { checkSuites { totalCount edges { node { id name } } } }"
+SUITE = "query($id: ID!) { checkSuite(id: $id) { name dataset { id } checks { column } } }"
 
 
 def test_suggested_suite_passes_its_month_and_fails_a_broken_one(client, token):
@@ -114,9 +115,7 @@ def test_another_user_sees_nothing_and_cannot_use_the_ids(client, token):
     other = register(client)["accessToken"]
     assert gql(client, SUITES, {}, other)["data"]["checkSuites"]["totalCount"] == 0
     assert gql(client, VALIDATIONS, {}, other)["data"]["validations"]["totalCount"] == 0
-    assert gql(client, "query($id: ID!) { checkSuite(id: $id) { id } }", {"id": suite["id"]}, other)["data"] == {
-        "checkSuite": None
-    }
+    assert gql(client, SUITE, {"id": suite["id"]}, other)["data"] == {"checkSuite": None}
     assert gql(client, VALIDATION, {"id": validation["id"]}, other)["data"] == {"validation": None}
     suggested = gql(client, SUGGEST, {"id": march}, other)
     assert suggested["errors"][0]["extensions"] == {"code": "NOT_FOUND", "field": ["datasetId"]}
@@ -140,9 +139,7 @@ def test_another_user_sees_nothing_and_cannot_use_the_ids(client, token):
         assert answer["errors"] == [
             {"code": "NOT_FOUND", "message": "Check suite not found", "field": ["id"]}
         ] or answer["errors"] == [{"code": "NOT_FOUND", "field": ["id"]}]
-    assert gql(client, "query($id: ID!) { checkSuite(id: $id) { name } }", {"id": suite["id"]}, token)["data"][
-        "checkSuite"
-    ] == {"name": "orders"}
+    assert gql(client, SUITE, {"id": suite["id"]}, token)["data"]["checkSuite"]["name"] == "orders"  # unchanged
     assert gql(client, VALIDATIONS, {}, other)["data"]["validations"]["totalCount"] == 0
 
 
@@ -155,13 +152,8 @@ def test_deleting_the_reference_keeps_the_suite_but_its_drift_checks_cannot_run(
     assert validate(client, token, april, suite["id"])["status"] == "PASSED"
     mar_validation = validate(client, token, march, suite["id"])
     assert delete_dataset(client, token, march)["errors"] == []
-    shown = gql(
-        client,
-        "query($id: ID!) { checkSuite(id: $id) { dataset { id } checks { column } } }",
-        {"id": suite["id"]},
-        token,
-    )["data"]["checkSuite"]
-    assert shown == {"dataset": None, "checks": [{"column": "amount"}, {"column": "amount"}]}
+    shown = gql(client, SUITE, {"id": suite["id"]}, token)["data"]["checkSuite"]
+    assert shown == {"name": "orders", "dataset": None, "checks": [{"column": "amount"}, {"column": "amount"}]}
     assert gql(client, VALIDATION, {"id": mar_validation["id"]}, token)["data"]["validation"] is None  # went with it
     refused = gql(
         client,
