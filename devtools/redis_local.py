@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from devtools.local_server import debian_binary, free_port, wait_until_ready
+from devtools.local_server import debian_binary, free_port, stop_process, wait_until_ready
 
 __all__ = ["LocalRedis", "RedisUnavailable", "ensure_redis_server", "free_port"]
 
@@ -77,12 +77,7 @@ class LocalRedis:
             return False
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
         if self._own_dir:
             shutil.rmtree(self.directory, ignore_errors=True)
 

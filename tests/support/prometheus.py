@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from devtools.local_server import debian_binary, free_port, wait_until_ready
+from devtools.local_server import debian_binary, free_port, stop_process, wait_until_ready
 
 
 class PrometheusUnavailable(RuntimeError):
@@ -134,13 +134,7 @@ class LocalPrometheus:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, timeout=15)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> LocalPrometheus:
