@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from calibrate import machine_line
 from datagen import write_mixed_csv
-from harness import gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
+from harness import register, run_job, running_server, upload_and_ingest
 
 ANALYZE = (
     "mutation($id: ID!, $target: String) { analyzeDataset(input: {datasetId: $id, target: $target}) "
@@ -32,12 +32,8 @@ BUDGET = 30
 
 
 def analyze(base: str, token: str, dataset_id: str, target: str | None) -> dict:
-    began = time.perf_counter()
-    job_id = gql(base, ANALYZE, {"id": dataset_id, "target": target}, token)["data"]["analyzeDataset"]["job"]["id"]
-    wait_for_job_over_websocket(base, token, job_id, timeout=1800)
-    job = gql(base, JOB, {"id": job_id}, token)["data"]["job"]
-    job["wall"] = time.perf_counter() - began
-    assert job["status"] == "SUCCEEDED", job
+    job, wall = run_job(base, token, ANALYZE, {"id": dataset_id, "target": target}, JOB, timeout=1800)
+    job["wall"] = wall
     return job
 
 

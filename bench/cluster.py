@@ -29,12 +29,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.client import connect
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from calibrate import machine_line
+from harness import subscribed
 
 from devtools.cluster import Cluster, Member
 from devtools.redis_local import free_port
@@ -140,33 +139,10 @@ async def _watch(
 ) -> None:
     """One subscriber: acknowledged by the STATUS event the server sends once its bus subscription is
     live; from then on every LOG line logged after the source was released is a sample."""
-    async with connect(
-        base.replace("http", "ws") + "/graphql",
-        subprotocols=["graphql-transport-ws"],
-        max_size=None,
-        max_queue=None,
-        open_timeout=120,
-    ) as socket:
-        await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
-        await socket.recv()
-        await socket.send(
-            json.dumps(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": EVENTS, "variables": {"id": job_id, "batch": True}},
-                }
-            )
-        )
+    url = base.replace("http", "ws") + "/graphql"
+    async with subscribed(url, token, EVENTS, {"id": job_id, "batch": True}, open_timeout=120) as events:
         live = False
-        async for raw in socket:
-            now = time.time()  # before parsing, as bench/events.py
-            message = json.loads(raw)
-            if message["type"] != "next" or "errors" in message["payload"]:
-                if message["type"] != "complete":
-                    print("unexpected message:", message, file=sys.stderr)
-                return
-            event = message["payload"]["data"]["jobEvents"]
+        async for now, event in events:  # the arrival time taken before parsing, as bench/events.py
             if event["kind"] == "STATUS":
                 statuses.append(event["job"]["status"])
             if not live and event["kind"] == "STATUS":
@@ -287,6 +263,16 @@ def fan_out_row(samples: dict) -> str:
     )
 
 
+def latencies(client: ReplicaClient, watch_base: str, subscribers: int, feed: PacedFeed) -> tuple[dict, str]:
+    """Parts 1 and 2 for a new user of `client`'s replica, watched through `watch_base`: the table's cells, and
+    the user's token."""
+    _, token = client.register()
+    delays = enqueue_to_running(client, token)
+    samples = asyncio.run(fan_out(watch_base, pipeline_starter(client, token, feed), token, subscribers, feed))
+    cells = {"enqueue": f"{statistics.median(delays):.1f} / {pct(delays, 0.9):.1f}", "fanout": fan_out_row(samples)}
+    return cells, token
+
+
 def main() -> None:
     subscribers = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     jobs = int(sys.argv[2]) if len(sys.argv) > 2 else 40
@@ -300,26 +286,13 @@ def main() -> None:
     try:
         local = local_server(work / "local")
         try:
-            client = ReplicaClient(local.base)
-            _, token = client.register()
-            delays = enqueue_to_running(client, token)
-            samples = asyncio.run(fan_out(local.base, pipeline_starter(client, token, feed), token, subscribers, feed))
-            rows["local"] = {
-                "enqueue": f"{statistics.median(delays):.1f} / {pct(delays, 0.9):.1f}",
-                "fanout": fan_out_row(samples),
-            }
+            rows["local"], _ = latencies(ReplicaClient(local.base), local.base, subscribers, feed)
         finally:
             local.stop()
 
         with Cluster(work / "cluster", workers=2, worker_concurrency=1, env=ENV) as cluster:
             a, b = (ReplicaClient(m.base) for m in cluster.replicas)
-            _, token = a.register()
-            delays = enqueue_to_running(a, token)
-            samples = asyncio.run(fan_out(b.base, pipeline_starter(a, token, feed), token, subscribers, feed))
-            rows["celery"] = {
-                "enqueue": f"{statistics.median(delays):.1f} / {pct(delays, 0.9):.1f}",
-                "fanout": fan_out_row(samples),
-            }
+            rows["celery"], token = latencies(a, b.base, subscribers, feed)
             content = medium_csv()
             two = throughput(cluster, a, token, jobs, content)
             second = cluster.worker_members[1]

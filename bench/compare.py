@@ -27,7 +27,7 @@ from scipy.spatial import distance
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from calibrate import machine_line
-from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
+from harness import RssSampler, register, run_job, running_server, upload_and_ingest
 
 NUMERIC, CATEGORICAL = [f"n{i}" for i in range(10)], ["plan", "region"]
 COMPARE = (
@@ -85,12 +85,7 @@ def anchor(reference: Path, current: Path) -> dict:
 
 def compare(base: str, token: str, reference_id: str, current_id: str, rss: RssSampler) -> dict:
     rss.reset()
-    began = time.perf_counter()
-    job_id = gql(base, COMPARE, {"r": reference_id, "c": current_id}, token)["data"]["compareDatasets"]["job"]["id"]
-    wait_for_job_over_websocket(base, token, job_id)
-    wall = time.perf_counter() - began
-    job = gql(base, RESULT, {"id": job_id}, token)["data"]["job"]
-    assert job["status"] == "SUCCEEDED", job
+    job, wall = run_job(base, token, COMPARE, {"r": reference_id, "c": current_id}, RESULT)
     cpu = next(float(m.group(1)) for log in job["logs"] if (m := CPU.search(log["message"])))
     return {
         "wall": wall,

@@ -8,16 +8,12 @@ Usage: .venv/bin/python bench/engine_transforms.py [ROWS] [BUDGET_MB]
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.harness import run_watching_rss
 
 STEPS = [
     ("impute", {"strategy": "MEDIAN", "columns": ["measure_0", "measure_1"]}),
@@ -69,18 +65,6 @@ print(json.dumps({{"seconds": time.perf_counter() - began, "rows": rows}}))
 """
 
 
-def measured(code: str) -> tuple[dict, int]:
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    watched, peak = psutil.Process(process.pid), 0
-    while process.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.02)
-    return json.loads(process.stdout.read().strip().splitlines()[-1]), peak
-
-
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
     budget = int(sys.argv[2]) if len(sys.argv) > 2 else 256
@@ -93,35 +77,27 @@ def main() -> None:
     pq.write_table(mixed_table(rows), source, row_group_size=128 * 1024)
     root = str(Path(__file__).resolve().parents[1])
     print(f"{rows:,} rows x 20 columns, Parquet {source.stat().st_size / 2**20:,.0f} MB; budget {budget} MB")
-    print(f"{'4-step preprocessing':<34}{'seconds':>10}{'peak RSS MB':>14}")
-    for label, stream in (("whole table (anchor)", False), (f"streamed, {budget} MB budget", True)):
-        code = CHILD.format(
-            root=root,
-            source=str(source),
-            target=str(folder / f"out-{stream}.parquet"),
-            steps=STEPS,
-            budget=budget,
-            scratch=str(folder / "scratch"),
-            stream=stream,
-        )
-        result, peak = measured(code)
-        print(f"{label:<34}{result['seconds']:>10.1f}{peak / 2**20:>14,.0f}")
+    common = {"root": root, "source": str(source), "budget": budget}
+    _both_ways("4-step preprocessing", CHILD, folder / "out", steps=STEPS, scratch=str(folder / "scratch"), **common)
     model = folder / "model.joblib"
     features = _train_small_model(source, model)
-    print(f"{'predictDataset (HGB, 6 features)':<34}{'seconds':>10}{'peak RSS MB':>14}")
-    for label, stream in (("whole table (anchor)", False), (f"streamed, {budget} MB budget", True)):
-        code = SCORE.format(
-            root=root,
-            source=str(source),
-            target=str(folder / f"scored-{stream}.parquet"),
-            model=str(model),
-            features=features,
-            budget=budget,
-            stream=stream,
-        )
-        result, peak = measured(code)
-        assert result["rows"] == rows
+    scored = _both_ways(
+        "predictDataset (HGB, 6 features)", SCORE, folder / "scored", model=str(model), features=features, **common
+    )
+    assert all(result["rows"] == rows for result in scored)
+
+
+def _both_ways(title: str, child: str, output: Path, **fields: object) -> list[dict]:
+    """Run the `child` program the whole-table way (the anchor) and streamed within the budget, each writing
+    `output`-{stream}.parquet; print a table row for each and return their results."""
+    print(f"{title:<34}{'seconds':>10}{'peak RSS MB':>14}")
+    results = []
+    for label, stream in (("whole table (anchor)", False), (f"streamed, {fields['budget']} MB budget", True)):
+        code = child.format(target=f"{output}-{stream}.parquet", stream=stream, **fields)
+        result, peak = run_watching_rss([sys.executable, "-c", code])
         print(f"{label:<34}{result['seconds']:>10.1f}{peak / 2**20:>14,.0f}")
+        results.append(result)
+    return results
 
 
 def _train_small_model(source: Path, model: Path) -> list[str]:

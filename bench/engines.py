@@ -8,19 +8,18 @@ kept) with the process's peak RSS sampled from outside with psutil. Both engines
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import pyarrow.parquet as pq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from calibrate import machine_line
 from datagen import mixed_table
+from harness import run_watching_rss
 
 NUMERIC = [f"measure_{i}" for i in range(4)] + [f"count_{i}" for i in range(4)] + ["score"]
 QS = [0.05, 0.25, 0.5, 0.75, 0.95]
@@ -120,17 +119,7 @@ def child(engine: str, task: str, path: str) -> None:
 
 
 def measure(engine: str, task: str, path: Path) -> dict:
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--child", engine, task, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    watched, peak = psutil.Process(process.pid), 0
-    while process.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.Error:
-            break
-        time.sleep(0.01)
-    result = json.loads(process.stdout.read().strip().splitlines()[-1])
+    result, peak = run_watching_rss([sys.executable, __file__, "--child", engine, task, str(path)], interval=0.01)
     return result | {"peak_mb": peak / MB}
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import sys
 import time
 from datetime import datetime
@@ -16,12 +15,11 @@ from pathlib import Path
 
 import httpx
 import jwt
-from websockets.asyncio.client import connect
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from calibrate import machine_line
-from harness import RssSampler, register, running_bench_server
+from harness import RssSampler, register, running_bench_server, subscribed
 
 from schema.common import to_global_id
 
@@ -41,28 +39,10 @@ async def subscriber(
     counts: list[int],
     frame_counts: list[int],
 ) -> None:
-    async with connect(url, subprotocols=["graphql-transport-ws"], max_size=None, max_queue=None) as socket:
-        await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
-        await socket.recv()
-        await socket.send(
-            json.dumps(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": QUERY, "variables": {"id": job_id, "batch": BATCH}},
-                }
-            )
-        )
+    async with subscribed(url, token, QUERY, {"id": job_id, "batch": BATCH}) as events:
         received = frames = 0
         ready.set()
-        async for raw in socket:
-            now = time.time()
-            message = json.loads(raw)
-            if message["type"] != "next" or "errors" in message["payload"]:
-                if message["type"] != "complete":
-                    print("unexpected message:", message, file=sys.stderr)
-                break
-            event = message["payload"]["data"]["jobEvents"]
+        async for now, event in events:
             frames += 1
             for log in event["logs"]:
                 received += 1

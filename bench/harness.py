@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+sys.path.insert(0, str(ROOT))  # the repository's packages (devtools), wherever the bench script is run from
+from devtools.local_server import free_port, is_healthy
 
 
 class RssSampler:
@@ -73,14 +69,34 @@ class RssSampler:
         self._ask = lambda command: last  # type: ignore[method-assign]  # the server has gone: answer from the last report
 
 
+def run_watching_rss(command: list[str], interval: float = 0.02) -> tuple[dict, int]:
+    """Run a child that prints its result as its last line of JSON; return that result and the child's peak RSS
+    in bytes, sampled from outside (psutil on its pid) every `interval` seconds until it exits."""
+    import psutil
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    watched, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(interval)
+    out, _ = process.communicate()
+    return json.loads(out.strip().splitlines()[-1]), peak
+
+
+def print_table(intro: str, columns: list[str], rows: list[str]) -> None:
+    """A Markdown table of already formatted rows, under a paragraph saying what was measured."""
+    print(intro)
+    print("| " + " | ".join(columns) + " |")
+    print("|" + " --- |" * len(columns))
+    print("\n".join(rows))
+
+
 def wait_until_healthy(base: str, seconds: float = 120) -> None:  # (a loaded 2-core machine can take a minute)
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+    while time.monotonic() < deadline and not is_healthy(base):
         time.sleep(0.1)
 
 
@@ -130,23 +146,22 @@ def gql(base: str, query: str, variables: dict | None = None, token: str | None 
     ).json()
 
 
-def register(base: str) -> str:
-    result = gql(
-        base,
-        'mutation { register(input: {email: "bench@example.com", password: "bench password"}) '
-        "{ accessToken errors { message } } }",
+def _bench_user(base: str, mutation: str) -> str:
+    """The bench user's access token from `register` or `login` (same input, same answer)."""
+    query = (
+        f'mutation {{ {mutation}(input: {{email: "bench@example.com", password: "bench password"}}) '
+        "{ accessToken errors { message } } }"
     )
-    return result["data"]["register"]["accessToken"]
+    return gql(base, query)["data"][mutation]["accessToken"]
+
+
+def register(base: str) -> str:
+    return _bench_user(base, "register")
 
 
 def login(base: str) -> str:
     """A fresh access token for the bench user: they expire after 15 minutes, and some benchmarks run longer."""
-    result = gql(
-        base,
-        'mutation { login(input: {email: "bench@example.com", password: "bench password"}) '
-        "{ accessToken errors { message } } }",
-    )
-    return result["data"]["login"]["accessToken"]
+    return _bench_user(base, "login")
 
 
 def wait_for_job_over_websocket(base: str, token: str, job_id: str, timeout: float = 600) -> dict:
@@ -174,6 +189,50 @@ def wait_for_job_over_websocket(base: str, token: str, job_id: str, timeout: flo
                 last = message["payload"]["data"]["jobEvents"]
             elif message["type"] in ("complete", "error"):
                 return last
+
+
+@asynccontextmanager
+async def subscribed(
+    url: str, token: str, query: str, variables: dict, **connect_options: Any
+) -> AsyncIterator[AsyncIterator[tuple[float, dict]]]:
+    """A graphql-transport-ws subscription, connected and subscribed: yields its events as (arrival time, the
+    payload's root field), the time taken before parsing. The stream ends at `complete`; anything else that
+    is not data (an error) is printed to stderr and ends it too."""
+    from websockets.asyncio.client import connect
+
+    options = {"subprotocols": ["graphql-transport-ws"], "max_size": None, "max_queue": None, **connect_options}
+    async with connect(url, **options) as socket:
+        await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+        await socket.recv()
+        subscribe = {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        await socket.send(json.dumps(subscribe))
+
+        async def events() -> AsyncIterator[tuple[float, dict]]:
+            async for raw in socket:
+                now = time.time()
+                message = json.loads(raw)
+                if message["type"] != "next" or "errors" in message["payload"]:
+                    if message["type"] != "complete":
+                        print("unexpected message:", message, file=sys.stderr)
+                    return
+                yield now, next(iter(message["payload"]["data"].values()))
+
+        yield events()
+
+
+def run_job(
+    base: str, token: str, mutation: str, variables: dict, query: str, timeout: float = 600
+) -> tuple[dict, float]:
+    """Start a job with `mutation` (its payload selects `job { id }`), follow it over the subscription until it
+    ends, and read it with `query` (`$id`: the job's). Returns that job, which must have succeeded, and the
+    wall time from the request to the job's end."""
+    began = time.perf_counter()
+    started = next(iter(gql(base, mutation, variables, token)["data"].values()))
+    wait_for_job_over_websocket(base, token, started["job"]["id"], timeout)
+    wall = time.perf_counter() - began
+    job = gql(base, query, {"id": started["job"]["id"]}, token)["data"]["job"]
+    assert job["status"] == "SUCCEEDED", job
+    return job, wall
 
 
 UPLOAD = (

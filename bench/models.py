@@ -38,7 +38,15 @@ from sklearn.preprocessing import StandardScaler
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from calibrate import machine_line
-from harness import gql, login, register, running_server, upload_and_ingest, wait_for_job_over_websocket
+from harness import (
+    gql,
+    login,
+    print_table,
+    register,
+    running_server,
+    upload_and_ingest,
+    wait_for_job_over_websocket,
+)
 
 FLAML_PYTHON = HERE / ".venv-flaml" / "bin" / "python"
 TRAIN = (
@@ -278,16 +286,21 @@ def main() -> None:
 def print_quality_table(lines: list[str]) -> None:
     print("\n" + machine_line())
     print("\n## Models: AUTO (60 s budget) against defaults and FLAML\n")
-    print(
+    print_table(
         "Scores are CV on the training split / held-out on the same 20%. On the 200,000-row sets AUTO's CV is on the "
-        "sample it compared candidates on, so its held-out score is the one that compares.\n"
+        "sample it compared candidates on, so its held-out score is the one that compares.\n",
+        [
+            "data",
+            "AUTO CV / held-out (winner)",
+            "AUTO wall",
+            "RandomForest",
+            "HGB",
+            "linear",
+            "FLAML 60 s CV / held-out",
+            "AUTO - best other: CV / held-out",
+        ],
+        lines,
     )
-    print(
-        "| data | AUTO CV / held-out (winner) | AUTO wall | RandomForest | HGB | linear | FLAML 60 s CV / held-out | "
-        "AUTO - best other: CV / held-out |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,27 @@ def percentiles(timings: list[float]) -> tuple[float, float]:
     return statistics.median(timings), timings[max(0, int(0.99 * len(timings)) - 1)]
 
 
+def timed_predict(client, model_id: str, rows: list[dict], headers: dict) -> float:
+    """One predict request through GraphQL (an httpx or Starlette test client), in milliseconds; it must succeed."""
+    began = time.perf_counter()
+    variables = {"id": model_id, "rows": rows}
+    answer = client.post("/graphql", json={"query": PREDICT, "variables": variables}, headers=headers).json()
+    elapsed = (time.perf_counter() - began) * 1000
+    assert not answer["data"]["predict"]["errors"], answer
+    return elapsed
+
+
+def ratio_row(size: int, timings: dict[str, list[float]]) -> str:
+    """The table row of one request size: p50 and p99 off and on, and their ratio (also shown as it comes)."""
+    (off50, off99), (on50, on99) = percentiles(timings["off"]), percentiles(timings["on"])
+    row = (
+        f"| {size} | {off50:.2f} ms | {off99:.2f} ms | {on50:.2f} ms | {on99:.2f} ms | "
+        f"**{on50 / off50:.2f}x** | <= 1.10x |"
+    )
+    print(row, file=sys.stderr, flush=True)
+    return row
+
+
 def main() -> None:
     rounds = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--rounds=")), 300)
     # --control: both servers with monitoring off, to see what the two-server set-up alone differs by
@@ -75,22 +96,10 @@ def main() -> None:
                             if index % 2
                             else (("off", client_off), ("on", client_on))
                         ):
-                            began = time.perf_counter()
-                            answer = client.post(
-                                "/graphql",
-                                json={"query": PREDICT, "variables": {"id": model_id, "rows": rows}},
-                                headers=headers,
-                            ).json()
-                            elapsed = (time.perf_counter() - began) * 1000
-                            assert not answer["data"]["predict"]["errors"], answer
+                            elapsed = timed_predict(client, model_id, rows, headers)
                             if index >= 20:  # the first 20 warm up (model load)
                                 timings[name].append(elapsed)
-                (off50, off99), (on50, on99) = percentiles(timings["off"]), percentiles(timings["on"])
-                lines.append(
-                    f"| {size} | {off50:.2f} ms | {off99:.2f} ms | {on50:.2f} ms | {on99:.2f} ms | "
-                    f"**{on50 / off50:.2f}x** | <= 1.10x |"
-                )
-                print(lines[-1], file=sys.stderr, flush=True)
+                lines.append(ratio_row(size, timings))
             time.sleep(3)  # one flush
             windows = gql(on, MONITOR, {"id": model_id}, token)["data"]["modelMonitor"]["windows"]
     recorded = windows[0] if windows else {}
@@ -156,22 +165,10 @@ def in_process(rounds: int) -> None:
             for index in range(rounds + 20):
                 for name in ("on", "off") if index % 2 else ("off", "on"):
                     state.recorder = recorder if name == "on" else None
-                    began = time.perf_counter()
-                    answer = client.post(
-                        "/graphql",
-                        json={"query": PREDICT, "variables": {"id": started["model"]["id"], "rows": rows}},
-                        headers=headers,
-                    ).json()
-                    elapsed = (time.perf_counter() - began) * 1000
-                    assert not answer["data"]["predict"]["errors"], answer
+                    elapsed = timed_predict(client, started["model"]["id"], rows, headers)
                     if index >= 20:
                         timings[name].append(elapsed)
-            (off50, off99), (on50, on99) = percentiles(timings["off"]), percentiles(timings["on"])
-            lines.append(
-                f"| {size} | {off50:.2f} ms | {off99:.2f} ms | {on50:.2f} ms | {on99:.2f} ms | "
-                f"**{on50 / off50:.2f}x** | <= 1.10x |"
-            )
-            print(lines[-1], file=sys.stderr, flush=True)
+            lines.append(ratio_row(size, timings))
         state.recorder = recorder
     print("\n" + machine_line())
     print(

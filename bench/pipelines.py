@@ -108,6 +108,13 @@ CHECKS = [
     {"column": "name", "pattern": "n[0-9]+"},
 ]
 
+# The three columns every HTML page here holds: one row per <tr class="r">.
+FIELDS = [
+    {"name": "name", "selector": "td.n"},
+    {"name": "price", "selector": "td.p"},
+    {"name": "link", "selector": "a", "attribute": "href"},
+]
+
 
 def _validate(stages: dict, rows: int) -> str:
     if "validate" not in stages:
@@ -146,37 +153,14 @@ def main() -> None:
             [{"dropDuplicates": {}}, {"impute": {"strategy": "MEDIAN"}}],
             CHECKS,
         )
-        html = run(
-            base,
-            token,
-            {
-                "scrape": {
-                    "url": f"{origin}/table.html",
-                    "rowSelector": "tr.r",
-                    "fields": [
-                        {"name": "name", "selector": "td.n"},
-                        {"name": "price", "selector": "td.p"},
-                        {"name": "link", "selector": "a", "attribute": "href"},
-                    ],
-                }
-            },
-            {"sqlite": {"table": "items"}},
-        )
-        slow_html = run(
-            base,
-            token,
-            {
-                "scrape": {
-                    "url": f"{origin}/slow-table.html",
-                    "rowSelector": "tr.r",
-                    "fields": [
-                        {"name": "name", "selector": "td.n"},
-                        {"name": "price", "selector": "td.p"},
-                        {"name": "link", "selector": "a", "attribute": "href"},
-                    ],
-                }
-            },
-            {"sqlite": {"table": "items"}},
+        html, slow_html = (  # the same table, from a prompt server and from a slow one
+            run(
+                base,
+                token,
+                {"scrape": {"url": url, "rowSelector": "tr.r", "fields": FIELDS}},
+                {"sqlite": {"table": "items"}},
+            )
+            for url in (f"{origin}/table.html", f"{origin}/slow-table.html")
         )
         listing = run(
             base,
@@ -187,11 +171,7 @@ def main() -> None:
                     "rowSelector": "tr.r",
                     "nextPageSelector": "a.next",
                     "maxPages": LISTING_PAGES,
-                    "fields": [
-                        {"name": "name", "selector": "td.n"},
-                        {"name": "price", "selector": "td.p"},
-                        {"name": "link", "selector": "a", "attribute": "href"},
-                    ],
+                    "fields": FIELDS,
                 }
             },
             {"parquet": {"name": "listing"}},

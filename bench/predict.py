@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # this checkout's services (the breakdown imports them), as the server's cwd does
 from calibrate import machine_line
-from harness import _serving, gql, register, upload_and_ingest, wait_for_job_over_websocket
+from harness import _serving, gql, print_table, register, upload_and_ingest, wait_for_job_over_websocket
 
 TRAIN = (
     "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } "
@@ -194,22 +194,29 @@ def main() -> None:
                     parts.append(breakdown(Path(scratch) / "data", model_id, row))
                     print(parts[-1], file=sys.stderr, flush=True)
     print("\n" + machine_line())
-    print(f"\nSingle-row predict, {rounds} requests each, alternating with health on one kept-alive connection:\n")
-    print("| task | algorithm | health p50 | predict p50 | predict p99 | predict / health (p50) | target |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    print("\n".join(lines))
+    print_table(
+        f"\nSingle-row predict, {rounds} requests each, alternating with health on one kept-alive connection:\n",
+        ["task", "algorithm", "health p50", "predict p50", "predict p99", "predict / health (p50)", "target"],
+        lines,
+    )
     if parts:
-        print(
+        print_table(
             "\nWhere a predict's own time goes (p50, in the bench process, on the models the server saved; CPU ms "
             "except the hop and the row read; `predict_rows` = row check + preparation + estimator + result; "
-            "a/b = before/after this change):\n"
+            "a/b = before/after this change):\n",
+            [
+                "task",
+                "algorithm",
+                "uncached parse + validate beyond health's (now cached)",
+                "model row read",
+                "thread hop",
+                "row check: DataFrame / columns",
+                "preparation: ColumnTransformer / few_rows",
+                "estimator",
+                "predict_rows",
+            ],
+            parts,
         )
-        print(
-            "| task | algorithm | uncached parse + validate beyond health's (now cached) | model row read | thread hop "
-            "| row check: DataFrame / columns | preparation: ColumnTransformer / few_rows | estimator | predict_rows |"
-        )
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        print("\n".join(parts))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from calibrate import machine_line
 from datagen import write_mixed_csv
-from harness import RssSampler, gql, register, running_server, upload_and_ingest, wait_for_job_over_websocket
+from harness import RssSampler, gql, register, run_job, running_server, upload_and_ingest
 
 PROFILE = (
     "mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) "
@@ -46,12 +46,7 @@ MB = 1024 * 1024
 
 def profile(base: str, token: str, dataset_id: str, plots: bool, rss: RssSampler) -> dict:
     rss.reset()
-    began = time.perf_counter()
-    job_id = gql(base, PROFILE, {"id": dataset_id, "plots": plots}, token)["data"]["profileDataset"]["job"]["id"]
-    wait_for_job_over_websocket(base, token, job_id)
-    wall = time.perf_counter() - began
-    job = gql(base, JOB, {"id": job_id}, token)["data"]["job"]
-    assert job["status"] == "SUCCEEDED", job
+    job, wall = run_job(base, token, PROFILE, {"id": dataset_id, "plots": plots}, JOB)
     stages = {t["stage"]: t["durationMs"] / 1000 for t in job["timeline"]}
     cpu = next((float(m.group(1)) for log in job["logs"] if (m := CPU.search(log["message"]))), None)
     drawing = None

@@ -72,9 +72,8 @@ def anchors(parquet: Path, budget: int, scratch: Path) -> dict[str, float]:
     return timed
 
 
-def run_job(
-    base: str, token: str, rss: RssSampler, query: str, variables: dict, field: str
-) -> tuple[dict, float, tuple]:
+def run_job(base: str, rss: RssSampler, query: str, variables: dict, field: str) -> tuple[dict, float, tuple]:
+    token = login(base)  # access tokens last 15 minutes; a step can take longer
     rss.reset()
     began = time.perf_counter()
     payload = gql(base, query, variables, token)["data"][field]
@@ -131,8 +130,7 @@ def main() -> None:
                 )
             )
 
-            token = login(base)  # access tokens last 15 minutes; a step can take longer
-            profiled, seconds, peak = run_job(base, token, rss, PROFILE, {"id": dataset_id}, "profileDataset")
+            profiled, seconds, peak = run_job(base, rss, PROFILE, {"id": dataset_id}, "profileDataset")
             results.append(("profile", str(profiled["status"]), seconds, peak, ""))
 
             token = login(base)  # access tokens last 15 minutes; a step can take longer
@@ -149,16 +147,13 @@ def main() -> None:
                 )
             )
 
-            token = login(base)  # access tokens last 15 minutes; a step can take longer
             pre, seconds, peak = run_job(
-                base, token, rss, PREPROCESS, {"input": {"datasetId": dataset_id, "steps": STEPS}}, "preprocessDataset"
+                base, rss, PREPROCESS, {"input": {"datasetId": dataset_id, "steps": STEPS}}, "preprocessDataset"
             )
             results.append(("preprocess (4 steps)", str(pre["status"]), seconds, peak, ""))
 
-            token = login(base)  # access tokens last 15 minutes; a step can take longer
             trained, seconds, peak = run_job(
                 base,
-                token,
                 rss,
                 TRAIN,
                 {"input": {"datasetId": dataset_id, "target": "flag_0", "features": FEATURES, "timeBudgetSeconds": 60}},
@@ -175,10 +170,8 @@ def main() -> None:
                 )
             )
 
-            token = login(base)  # access tokens last 15 minutes; a step can take longer
             scored, seconds, peak = run_job(
                 base,
-                token,
                 rss,
                 PREDICT,
                 {"input": {"modelId": trained["model"]["id"], "datasetId": dataset_id}},

@@ -8,20 +8,17 @@ Usage: .venv/bin/python bench/validation.py [ROWS] [BUDGET_MB]
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.harness import run_watching_rss
 
 CHECKS = [
     {"min_rows": 1000},
@@ -85,19 +82,6 @@ def make_table(path: Path, rows: int) -> int:
     return table.nbytes
 
 
-def measured(code: str) -> tuple[dict, int]:
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    watched, peak = psutil.Process(process.pid), 0
-    while process.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.Error:
-            break
-        time.sleep(0.02)
-    out, _ = process.communicate()
-    return json.loads(out.strip().splitlines()[-1]), peak
-
-
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     budget = int(sys.argv[2]) if len(sys.argv) > 2 else 128
@@ -111,12 +95,11 @@ def main() -> None:
             f"{rows:,} rows, {size / 2**20:.0f} MB in Arrow, {path.stat().st_size / 2**20:.0f} MB Parquet; "
             f"{len(CHECKS)} checks; DuckDB budget {budget} MB"
         )
-        engine, engine_peak = measured(
-            DUCKDB.format(
-                root=str(ROOT), budget=budget, scratch=str(Path(folder) / "scratch"), path=str(path), checks=CHECKS
-            )
+        duckdb = DUCKDB.format(
+            root=str(ROOT), budget=budget, scratch=str(Path(folder) / "scratch"), path=str(path), checks=CHECKS
         )
-        anchor, anchor_peak = measured(PANDAS.format(path=str(path)))
+        engine, engine_peak = run_watching_rss([sys.executable, "-c", duckdb])
+        anchor, anchor_peak = run_watching_rss([sys.executable, "-c", PANDAS.format(path=str(path))])
     print("| way | seconds | peak RSS | failed checks |")
     print("| --- | --- | --- | --- |")
     print(

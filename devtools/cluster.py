@@ -18,9 +18,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from devtools.redis_local import LocalRedis, free_port
+from devtools.local_server import free_port, is_healthy
+from devtools.redis_local import LocalRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,11 +61,8 @@ class Member:
                 if "ready:" in self.output():
                     return
             else:
-                try:
-                    if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
+                if is_healthy(self.base, timeout=2):
+                    return
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} did not become ready in {timeout:g} s:\n{self.output()[-3000:]}")
 

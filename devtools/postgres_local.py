@@ -14,12 +14,13 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from devtools.local_server import free_port
 
 SUPERUSER = "postgres"
 _DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -48,12 +49,6 @@ def find_binaries(install: bool = True) -> Path:
 def _installed_bin_dirs() -> list[Path]:
     dirs = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "postgres").exists()]
     return sorted(dirs, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class LocalPostgres:

@@ -10,8 +10,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
+
+from devtools.local_server import debian_binary, free_port, stop_process, wait_until_ready
+
+__all__ = ["LocalRedis", "RedisUnavailable", "ensure_redis_server", "free_port"]
 
 
 class RedisUnavailable(RuntimeError):
@@ -19,30 +22,7 @@ class RedisUnavailable(RuntimeError):
 
 
 def ensure_redis_server() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    if shutil.which("apt-get") and _is_root():
-        subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=False, capture_output=True)
-        if not shutil.which("redis-server"):  # an empty package list on a fresh machine
-            subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True)
-            subprocess.run(["apt-get", "install", "-y", "-q", "redis-server"], check=False, capture_output=True)
-        found = shutil.which("redis-server")
-        if found:
-            return found
-    raise RedisUnavailable("redis-server is not installed: `sudo apt-get install redis-server` (Debian/Ubuntu)")
-
-
-def _is_root() -> bool:
-    import os
-
-    return os.geteuid() == 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return debian_binary("redis-server", "redis-server", RedisUnavailable)
 
 
 class LocalRedis:
@@ -81,27 +61,23 @@ class LocalRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RedisUnavailable(f"redis-server exited with code {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RedisUnavailable("redis-server did not answer within 20 s")
+        try:
+            wait_until_ready("redis-server", self.process, 20, self._answers_ping, error=RedisUnavailable)
+        except RedisUnavailable:
+            self.stop()  # and its directory
+            raise
+        return self
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
         if self._own_dir:
             shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's Settings, even when another one is the installed (editable) copy
 
-from scripts.write_env_example import render_value
+from scripts.write_env_example import default_of, render_value, write_or_check
 from server.settings import GROUPS
 
 TARGET = ROOT / "docs" / "configuration.md"
@@ -48,9 +48,7 @@ def reference() -> str:
         for name, field in group.model_fields.items():
             if not field.description:
                 raise SystemExit(f"{group.__name__}.{name} has no description: add a docstring under the field")
-            factory = field.default_factory  # none of ours takes the validated data
-            default = factory() if factory is not None else field.default  # type: ignore[call-arg]
-            shown = render_value(default)
+            shown = render_value(default_of(field))
             parts.append(
                 f"| `ASSAY_{name.upper()}` | {f'`{cell(shown)}`' if shown else 'unset'} | {cell(field.description)} |\n"
             )
@@ -58,13 +56,7 @@ def reference() -> str:
 
 
 def main() -> int:
-    if "--check" in sys.argv:
-        if not TARGET.exists() or TARGET.read_text() != reference():
-            print("docs/configuration.md is stale: run python scripts/write_config_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(reference())
-    return 0
+    return write_or_check(TARGET, reference())
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's Settings, even when another one is the installed (editable) copy
 
+from pydantic.fields import FieldInfo
+
 from server.settings import GROUPS
 
 HEADER = """\
@@ -34,26 +36,33 @@ def render_value(value: object) -> str:
     return str(value)
 
 
+def default_of(field: FieldInfo) -> object:
+    # pydantic types the factory as maybe taking the validated data; none of ours does
+    return field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+
+
 def env_example() -> str:
     lines = [HEADER]
     for group in GROUPS:  # one block per settings group, as in docs/configuration.md
         lines.append(f"\n# --- {group.section} ---\n")
         for name, field in group.model_fields.items():
-            # pydantic types the factory as maybe taking the validated data; none of ours does
-            default = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
-            lines.append(f"# ASSAY_{name.upper()}={render_value(default)}\n")
+            lines.append(f"# ASSAY_{name.upper()}={render_value(default_of(field))}\n")
     return "".join(lines)
 
 
-def main() -> int:
-    path = ROOT / ".env.example"
-    if "--check" in sys.argv:
-        if not path.exists() or path.read_text() != env_example():
-            print(".env.example is stale: run python scripts/write_env_example.py", file=sys.stderr)
-            return 1
+def write_or_check(path: Path, text: str) -> int:
+    """Write the generated file; with --check, only tell (exit status 1) whether the one on disk is stale."""
+    if "--check" not in sys.argv:
+        path.write_text(text)
         return 0
-    path.write_text(env_example())
-    return 0
+    if path.exists() and path.read_text() == text:
+        return 0
+    print(f"{path.relative_to(ROOT)} is stale: run python {Path(sys.argv[0]).as_posix()}", file=sys.stderr)
+    return 1
+
+
+def main() -> int:
+    return write_or_check(ROOT / ".env.example", env_example())
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.settings import ConfigurationError
-from tests.support.graphql import gql, ingest, register, wait_for_job
+from tests.support.graphql import gql, ingest, register, wait_for_job, wait_for_status
 from tests.support.settings import make_settings
 
 ANALYZE = """mutation($input: AnalyzeDatasetInput!) { analyzeDataset(input: $input) {
@@ -23,6 +23,10 @@ ANSWER = (
 )
 STATE = """query($id: ID!) { job(id: $id) { status question choices error timeline { stage }
   report { id url model { target task } dataset { id } } logs(last: 200) { level message } } }"""
+# What a finished analysis leaves on its dataset: the report, the model, the profile.
+LEFT_ON_THE_DATASET = (
+    "query($id: ID!) { dataset(id: $id) { reports { id } models { totalCount } profile { rowCount } } }"
+)
 REPORT = """mutation($input: GenerateReportInput!) { generateReport(input: $input) {
   report { id url } job { id } errors { code message field } } }"""
 
@@ -44,13 +48,19 @@ def ambiguous_frame() -> pd.DataFrame:
 
 
 def wait_for(client, token, job_id, statuses, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = gql(client, STATE, {"id": job_id}, token)["data"]["job"]
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(job)
+    """The job as STATE reads it (question, report, logs) once its status is one of `statuses`."""
+    return wait_for_status(client, token, job_id, statuses, timeout, query=STATE)
+
+
+def analyze(client, token, dataset_id: str, **input_fields) -> dict:
+    """`analyzeDataset`'s payload for the dataset and these input fields."""
+    return gql(client, ANALYZE, {"input": {"datasetId": dataset_id, **input_fields}}, token)["data"]["analyzeDataset"]
+
+
+def generate_report(client, token, dataset_id: str, **input_fields) -> dict:
+    """`generateReport`'s payload for the dataset and these input fields."""
+    variables = {"input": {"datasetId": dataset_id, **input_fields}}
+    return gql(client, REPORT, variables, token)["data"]["generateReport"]
 
 
 @pytest.fixture
@@ -70,17 +80,8 @@ def test_clear_target_path_with_report(fast_client):
     client = fast_client
     token = register(client)["accessToken"]
     dataset = ingest(client, token, frame_with_label(leak=True).to_csv(index=False).encode(), "clear.csv")
-    started = gql(
-        client,
-        ANALYZE,
-        {
-            "input": {
-                "datasetId": dataset["id"],
-                "theme": {"primary": "#112233", "fontFamily": "Georgia, 'Times New Roman', serif"},
-            }
-        },
-        token,
-    )["data"]["analyzeDataset"]
+    theme = {"primary": "#112233", "fontFamily": "Georgia, 'Times New Roman', serif"}
+    started = analyze(client, token, dataset["id"], theme=theme)
     assert started["errors"] == []
     job = wait_for(client, token, started["job"]["id"], ("SUCCEEDED", "FAILED"))
     assert job["status"] == "SUCCEEDED", job
@@ -112,12 +113,7 @@ def test_clear_target_path_with_report(fast_client):
     assert "Possible leakage: leaky" in html and "#112233" in html and "Georgia, 'Times New Roman', serif" in html
     assert html.count("data:image/png;base64,") >= 4
     assert not re.findall(r'(?:src|href)="(?!data:)', html)  # self-contained: no external URL at all
-    listed = gql(
-        client,
-        "query($id: ID!) { dataset(id: $id) { reports { id } models { totalCount } profile { rowCount } } }",
-        {"id": dataset["id"]},
-        token,
-    )["data"]["dataset"]
+    listed = gql(client, LEFT_ON_THE_DATASET, {"id": dataset["id"]}, token)["data"]["dataset"]
     assert (
         listed["reports"] == [{"id": report["id"]}]
         and listed["models"]["totalCount"] == 1
@@ -131,7 +127,7 @@ def test_ambiguous_target_asks_and_resumes(fast_client):
     token = register(client)["accessToken"]
     frame = ambiguous_frame()
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "ambiguous.csv")
-    job_id = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"]}}, token)["data"]["analyzeDataset"]["job"]["id"]
+    job_id = analyze(client, token, dataset["id"])["job"]["id"]
     waiting = wait_for(client, token, job_id, ("NEEDS_INPUT", "SUCCEEDED", "FAILED"))
     assert waiting["status"] == "NEEDS_INPUT", waiting
     assert waiting["question"] == "Which column should the analysis predict?" and "kind" in waiting["choices"]
@@ -154,9 +150,7 @@ def test_waiting_too_long_ends_cancelled(tmp_path):
         token = register(client)["accessToken"]
         frame = ambiguous_frame()
         dataset = ingest(client, token, frame.to_csv(index=False).encode())
-        job_id = gql(client, ANALYZE, {"input": {"datasetId": dataset["id"]}}, token)["data"]["analyzeDataset"]["job"][
-            "id"
-        ]
+        job_id = analyze(client, token, dataset["id"])["job"]["id"]
         job = wait_for(client, token, job_id, ("CANCELLED", "SUCCEEDED", "FAILED"), timeout=60)
         assert job["status"] == "CANCELLED" and job["error"] == "No answer within 1 s"
 
@@ -202,17 +196,8 @@ def test_generate_report_escapes_and_themes(client, token):
         {"<script>alert(1)</script>": ["<b>x</b>", "y", "<img src=x onerror=alert(2)>"] * 5, "n": range(15)}
     )
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "evil.csv")
-    payload = gql(
-        client,
-        REPORT,
-        {
-            "input": {
-                "datasetId": dataset["id"],
-                "theme": {"accent": "rebeccapurple", "logoUrl": "https://example.com/logo.png"},
-            }
-        },
-        token,
-    )["data"]["generateReport"]
+    theme = {"accent": "rebeccapurple", "logoUrl": "https://example.com/logo.png"}
+    payload = generate_report(client, token, dataset["id"], theme=theme)
     assert payload["errors"] == []
     assert wait_for_job(client, token, payload["job"]["id"])["status"] == "SUCCEEDED"
     html = client.get(payload["report"]["url"]).text
@@ -226,27 +211,25 @@ def test_generate_report_escapes_and_themes(client, token):
 
 
 @pytest.mark.parametrize(
-    ("theme", "field"),
+    ("part", "value"),
     [
-        ({"primary": "red; background: url(x)"}, ["theme", "primary"]),
-        ({"background": "#12"}, ["theme", "background"]),
-        ({"fontFamily": "Arial; } body { display:none"}, ["theme", "fontFamily"]),
-        ({"logoUrl": "javascript:alert(1)"}, ["theme", "logoUrl"]),
-        ({"text": "notacolour"}, ["theme", "text"]),
-        ({"primary": "rgb(99999999999999999999,0,0)"}, ["theme", "primary"]),  # matched the old pattern, failed the job
-        ({"accent": "rgb(256, 0, 0)"}, ["theme", "accent"]),
-        ({"background": "hsl(400, 10%, 10%)"}, ["theme", "background"]),
-        ({"text": "rgba(0, 0, 0, 1.5)"}, ["theme", "text"]),
-        ({"primary": "rgb(10%, 20, 30)"}, ["theme", "primary"]),
+        ("primary", "red; background: url(x)"),
+        ("background", "#12"),
+        ("fontFamily", "Arial; } body { display:none"),
+        ("logoUrl", "javascript:alert(1)"),
+        ("text", "notacolour"),
+        ("primary", "rgb(99999999999999999999,0,0)"),  # matched the old pattern, failed the job
+        ("accent", "rgb(256, 0, 0)"),
+        ("background", "hsl(400, 10%, 10%)"),
+        ("text", "rgba(0, 0, 0, 1.5)"),
+        ("primary", "rgb(10%, 20, 30)"),
     ],
 )
-def test_bad_themes_are_refused(client, token, theme, field):
+def test_bad_themes_are_refused(client, token, part, value):
     dataset = ingest(client, token, b"a,b\n1,2\n3,4\n")
-    payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": theme}}, token)["data"][
-        "generateReport"
-    ]
+    payload = generate_report(client, token, dataset["id"], theme={part: value})
     assert payload["report"] is None and payload["errors"][0]["code"] == "INVALID_INPUT"
-    assert payload["errors"][0]["field"] == field
+    assert payload["errors"][0]["field"] == ["theme", part]
 
 
 def test_every_css_colour_form_draws_a_report(client, token):
@@ -259,9 +242,7 @@ def test_every_css_colour_form_draws_a_report(client, token):
         "background": "#fFf",
         "text": "rgba(0,0,0,0.8)",
     }
-    payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"], "theme": theme}}, token)["data"][
-        "generateReport"
-    ]
+    payload = generate_report(client, token, dataset["id"], theme=theme)
     assert payload["errors"] == []
     job = wait_for_job(client, token, payload["job"]["id"])
     assert job["status"] == "SUCCEEDED", job
@@ -276,24 +257,14 @@ def test_a_bad_report_colour_setting_stops_the_server_at_start_up(tmp_path):
 
 def test_reports_and_analyses_are_private(client, token):
     dataset = ingest(client, token, b"a,b\n1,2\n3,4\n")
-    payload = gql(client, REPORT, {"input": {"datasetId": dataset["id"]}}, token)["data"]["generateReport"]
+    payload = generate_report(client, token, dataset["id"])
     wait_for_job(client, token, payload["job"]["id"])
     other = register(client)["accessToken"]
     assert (
         gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": payload["report"]["id"]}, other)["data"]["node"]
         is None
     )
-    assert (
-        gql(client, REPORT, {"input": {"datasetId": dataset["id"]}}, other)["data"]["generateReport"]["errors"][0][
-            "code"
-        ]
-        == "NOT_FOUND"
-    )
-    assert (
-        gql(client, ANALYZE, {"input": {"datasetId": dataset["id"]}}, other)["data"]["analyzeDataset"]["errors"][0][
-            "code"
-        ]
-        == "NOT_FOUND"
-    )
+    assert generate_report(client, other, dataset["id"])["errors"][0]["code"] == "NOT_FOUND"
+    assert analyze(client, other, dataset["id"])["errors"][0]["code"] == "NOT_FOUND"
     url = payload["report"]["url"]
     assert client.get(url).status_code == 200 and client.get(url.replace("token=", "token=x")).status_code == 403

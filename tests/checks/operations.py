@@ -48,6 +48,13 @@ def ready_dataset(client, token, content: bytes, name: str = "orders.csv", *, pr
     return dataset["id"]
 
 
+def march_and_broken_april(client, token) -> tuple[str, str]:
+    """The ids of March's orders, profiled (a suite's reference), and of April's gone wrong (not profiled)."""
+    march = ready_dataset(client, token, orders_csv(), "march.csv")
+    april = ready_dataset(client, token, orders_csv(seed=8, broken=True), "april.csv", profiled=False)
+    return march, april
+
+
 def as_input(check: dict) -> dict:
     """A suggested check as createCheckSuite takes it: nulls left out."""
     given = {key: value for key, value in check.items() if value is not None and key != "drift"}

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-from tests.checks.operations import create_suite, orders_csv, ready_dataset
-from tests.pipelines.operations import create, run
+from tests.checks.operations import create_suite, march_and_broken_april, orders_csv, ready_dataset
+from tests.pipelines.operations import create_from_dataset, run
 from tests.support.graphql import gql, register
 
 RUN_CHECKS = """query($id: ID!) { pipeline(id: $id) { config lastRun { status error rowsOut
   checks { column rule passed observed onFail suite failingRows examples } } } }"""
 
 
+def checked_copy(client, token, dataset_id: str, name: str, checks: list[dict]) -> dict:
+    """createPipeline's payload: the dataset, checked, into a Parquet file named as the pipeline."""
+    return create_from_dataset(client, token, dataset_id, name, {"parquet": {"name": name}}, checks=checks)
+
+
 def test_a_failing_suite_fails_the_run_or_only_warns_as_the_pipeline_says(client, token):
-    march = ready_dataset(client, token, orders_csv(), "march.csv")
-    april = ready_dataset(client, token, orders_csv(seed=8, broken=True), "april.csv", profiled=False)
-    suite = create_suite(
-        client,
-        token,
-        march,
-        [{"column": "amount", "min": 0}, {"minRows": 10}, {"column": "amount", "drift": {"method": "KS"}}],
-        name="orders",
-    )["suite"]
-    strict = create(
-        client,
-        token,
-        name="april",
-        source={"dataset": {"datasetId": april}},
-        sink={"parquet": {"name": "april"}},
-        checks=[{"suiteId": suite["id"]}],
-    )
+    march, april = march_and_broken_april(client, token)
+    checks = [{"column": "amount", "min": 0}, {"minRows": 10}, {"column": "amount", "drift": {"method": "KS"}}]
+    suite = create_suite(client, token, march, checks, name="orders")["suite"]
+    strict = checked_copy(client, token, april, "april", [{"suiteId": suite["id"]}])
     assert strict["errors"] == [], strict
     assert strict["pipeline"]["config"]["checks"] == [{"suiteId": suite["id"], "onFail": "FAIL_RUN"}]
     failed = run(client, token, strict["pipeline"]["id"])
@@ -41,13 +33,12 @@ def test_a_failing_suite_fails_the_run_or_only_warns_as_the_pipeline_says(client
     ]
     assert shown["checks"][0]["observed"] == -5 and shown["checks"][0]["examples"] == [-5]
 
-    lenient = create(
+    lenient = checked_copy(
         client,
         token,
-        name="april-warn",
-        source={"dataset": {"datasetId": april}},
-        sink={"parquet": {"name": "april-warn"}},
-        checks=[{"suiteId": suite["id"], "onFail": "WARN"}, {"column": "channel", "maxNullRatio": 0.5}],
+        april,
+        "april-warn",
+        [{"suiteId": suite["id"], "onFail": "WARN"}, {"column": "channel", "maxNullRatio": 0.5}],
     )
     stored = run(client, token, lenient["pipeline"]["id"])
     assert stored["job"]["status"] == "SUCCEEDED" and stored["lastRun"]["rowsOut"] == 300
@@ -69,34 +60,13 @@ def test_a_pipeline_cannot_name_another_users_suite_or_drop_rows_by_a_suite(clie
     suite = create_suite(client, token, march, [{"column": "amount", "min": 0}])["suite"]
     other = register(client)["accessToken"]
     theirs = ready_dataset(client, other, orders_csv(), "theirs.csv", profiled=False)
-    refused = create(
-        client,
-        other,
-        name="p",
-        source={"dataset": {"datasetId": theirs}},
-        sink={"parquet": {"name": "p"}},
-        checks=[{"suiteId": suite["id"]}],
-    )
+    refused = checked_copy(client, other, theirs, "p", [{"suiteId": suite["id"]}])
     assert refused["pipeline"] is None
     assert [(e["code"], e["field"]) for e in refused["errors"]] == [("NOT_FOUND", ["checks", "0", "suiteId"])]
-    dropping = create(
-        client,
-        token,
-        name="p",
-        source={"dataset": {"datasetId": march}},
-        sink={"parquet": {"name": "p"}},
-        checks=[{"suiteId": suite["id"], "onFail": "DROP_ROWS"}],
-    )
+    dropping = checked_copy(client, token, march, "p", [{"suiteId": suite["id"], "onFail": "DROP_ROWS"}])
     assert [(e["code"], e["field"]) for e in dropping["errors"]] == [("INVALID_INPUT", ["checks", "0", "suiteId"])] or [
         (e["code"], e["field"]) for e in dropping["errors"]
     ] == [("INVALID_INPUT", ["checks", "0", "onFail"])]
-    inline_drift = create(
-        client,
-        token,
-        name="p",
-        source={"dataset": {"datasetId": march}},
-        sink={"parquet": {"name": "p"}},
-        checks=[{"column": "amount", "drift": {}}],
-    )
+    inline_drift = checked_copy(client, token, march, "p", [{"column": "amount", "drift": {}}])
     assert [(e["code"], e["field"]) for e in inline_drift["errors"]] == [("INVALID_INPUT", ["checks", "0", "drift"])]
     assert gql(client, "query { pipelines { totalCount } }", {}, token)["data"]["pipelines"]["totalCount"] == 0

@@ -4,20 +4,23 @@
 from __future__ import annotations
 
 from tests.checks.operations import (
+    DELETE,
     SUGGEST,
     UPDATE,
     VALIDATION,
     as_input,
     create_suite,
+    march_and_broken_april,
     orders_csv,
     ready_dataset,
     validate,
 )
-from tests.support.graphql import gql, register
+from tests.support.graphql import delete_dataset, gql, register
 
 VALIDATIONS = """query($dataset: ID, $suite: ID) { validations(datasetId: $dataset, suiteId: $suite) {
   totalCount edges { node { id status passed } } } }"""
 SUITES = "query { checkSuites { totalCount edges { node { id name } } } }"
+SUITE = "query($id: ID!) { checkSuite(id: $id) { name dataset { id } checks { column } } }"
 
 
 def test_suggested_suite_passes_its_month_and_fails_a_broken_one(client, token):
@@ -74,14 +77,9 @@ def test_suggested_suite_passes_its_month_and_fails_a_broken_one(client, token):
 
 
 def test_edited_suite_warns_instead_of_failing_and_validations_outlive_it(client, token):
-    march = ready_dataset(client, token, orders_csv(), "march.csv")
-    april = ready_dataset(client, token, orders_csv(seed=8, broken=True), "april.csv", profiled=False)
-    suite = create_suite(
-        client,
-        token,
-        march,
-        [{"column": "status", "allowedValues": ["paid", "pending", "refunded"]}, {"column": "amount", "min": 0}],
-    )["suite"]
+    march, april = march_and_broken_april(client, token)
+    checks = [{"column": "status", "allowedValues": ["paid", "pending", "refunded"]}, {"column": "amount", "min": 0}]
+    suite = create_suite(client, token, march, checks)["suite"]
     assert validate(client, token, april, suite["id"])["passed"] is False
     edited = gql(
         client,
@@ -103,12 +101,7 @@ def test_edited_suite_warns_instead_of_failing_and_validations_outlive_it(client
     assert lenient["status"] == "PASSED" and lenient["failedCount"] == 1  # the WARN check failed, the verdict passed
     assert [r["passed"] for r in lenient["results"]] == [False, True]
 
-    deleted = gql(
-        client,
-        "mutation($id: ID!) { deleteCheckSuite(input: {id: $id}) { deletedId errors { code } } }",
-        {"id": suite["id"]},
-        token,
-    )["data"]["deleteCheckSuite"]
+    deleted = gql(client, DELETE, {"id": suite["id"]}, token)["data"]["deleteCheckSuite"]
     assert deleted == {"deletedId": suite["id"], "errors": []}
     kept = gql(client, VALIDATION, {"id": lenient["id"]}, token)["data"]["validation"]
     assert kept["suite"] is None and [c["column"] for c in kept["checks"]] == ["status", "amount"]
@@ -122,9 +115,7 @@ def test_another_user_sees_nothing_and_cannot_use_the_ids(client, token):
     other = register(client)["accessToken"]
     assert gql(client, SUITES, {}, other)["data"]["checkSuites"]["totalCount"] == 0
     assert gql(client, VALIDATIONS, {}, other)["data"]["validations"]["totalCount"] == 0
-    assert gql(client, "query($id: ID!) { checkSuite(id: $id) { id } }", {"id": suite["id"]}, other)["data"] == {
-        "checkSuite": None
-    }
+    assert gql(client, SUITE, {"id": suite["id"]}, other)["data"] == {"checkSuite": None}
     assert gql(client, VALIDATION, {"id": validation["id"]}, other)["data"] == {"validation": None}
     suggested = gql(client, SUGGEST, {"id": march}, other)
     assert suggested["errors"][0]["extensions"] == {"code": "NOT_FOUND", "field": ["datasetId"]}
@@ -148,9 +139,8 @@ def test_another_user_sees_nothing_and_cannot_use_the_ids(client, token):
         assert answer["errors"] == [
             {"code": "NOT_FOUND", "message": "Check suite not found", "field": ["id"]}
         ] or answer["errors"] == [{"code": "NOT_FOUND", "field": ["id"]}]
-    assert gql(client, "query($id: ID!) { checkSuite(id: $id) { name } }", {"id": suite["id"]}, token)["data"][
-        "checkSuite"
-    ] == {"name": "orders"}
+    mine = gql(client, SUITE, {"id": suite["id"]}, token)["data"]["checkSuite"]
+    assert mine["name"] == "orders"  # their update changed nothing
     assert gql(client, VALIDATIONS, {}, other)["data"]["validations"]["totalCount"] == 0
 
 
@@ -162,17 +152,9 @@ def test_deleting_the_reference_keeps_the_suite_but_its_drift_checks_cannot_run(
     ]
     assert validate(client, token, april, suite["id"])["status"] == "PASSED"
     mar_validation = validate(client, token, march, suite["id"])
-    deleted = gql(
-        client, "mutation($id: ID!) { deleteDataset(input: {id: $id}) { errors { code } } }", {"id": march}, token
-    )["data"]["deleteDataset"]
-    assert deleted["errors"] == []
-    shown = gql(
-        client,
-        "query($id: ID!) { checkSuite(id: $id) { dataset { id } checks { column } } }",
-        {"id": suite["id"]},
-        token,
-    )["data"]["checkSuite"]
-    assert shown == {"dataset": None, "checks": [{"column": "amount"}, {"column": "amount"}]}
+    assert delete_dataset(client, token, march)["errors"] == []
+    shown = gql(client, SUITE, {"id": suite["id"]}, token)["data"]["checkSuite"]
+    assert shown == {"name": "orders", "dataset": None, "checks": [{"column": "amount"}, {"column": "amount"}]}
     assert gql(client, VALIDATION, {"id": mar_validation["id"]}, token)["data"]["validation"] is None  # went with it
     refused = gql(
         client,

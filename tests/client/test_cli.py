@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -113,6 +114,12 @@ def registered(server: LiveServer, home: Path) -> Cli:
 def cli(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     """One user for the module: registering costs an argon2 hash and a process start."""
     return registered(server, tmp_path_factory.mktemp("terminal"))
+
+
+def write_csv(path: Path, header: str, rows: int, row: Callable[[], str]) -> Path:
+    """A CSV file of the header and `rows` lines, each made by `row()`."""
+    path.write_text(header + "\n" + "".join(row() + "\n" for _ in range(rows)))
+    return path
 
 
 def write_churn(path: Path, rows: int = 200) -> Path:
@@ -275,13 +282,8 @@ def test_train_then_predict_a_csv_then_download(cli: Cli, tmp_path: Path):
 @pytest.mark.slow
 def test_watch_stops_on_ctrl_c_but_the_job_runs_on_until_cancelled(cli: Cli, tmp_path: Path):
     rng = random.Random(3)
-    numbers = tmp_path / "numbers.csv"
-    numbers.write_text(
-        "a,b,c,d\n"
-        + "".join(
-            f"{rng.gauss(0, 1):.3f},{rng.gauss(0, 1):.3f},{rng.gauss(0, 1):.3f},{rng.gauss(0, 1):.3f}\n"
-            for _ in range(3000)
-        )
+    numbers = write_csv(
+        tmp_path / "numbers.csv", "a,b,c,d", 3000, lambda: ",".join(f"{rng.gauss(0, 1):.3f}" for _ in range(4))
     )
     dataset = cli.json("upload", str(numbers))
     training = cli.popen("train", dataset["id"], "--target", "d", "--budget", "60")
@@ -319,13 +321,12 @@ def wait_for_running(cli: Cli, kind: str, timeout: float = 60) -> str:
 @pytest.mark.slow
 def test_analyze_asks_which_column_then_report_opens(cli: Cli, tmp_path: Path):
     rng = random.Random(5)
-    shop = tmp_path / "shop.csv"  # two equally plausible targets and no telling name: the job must ask
-    shop.write_text(
-        "colour,size,weight\n"
-        + "".join(
-            f"{rng.choice(['red', 'blue', 'green'])},{rng.choice(['S', 'M', 'L'])},{rng.uniform(1, 50):.2f}\n"
-            for _ in range(120)
-        )
+    # two equally plausible targets and no telling name: the job must ask
+    shop = write_csv(
+        tmp_path / "shop.csv",
+        "colour,size,weight",
+        120,
+        lambda: f"{rng.choice(['red', 'blue', 'green'])},{rng.choice(['S', 'M', 'L'])},{rng.uniform(1, 50):.2f}",
     )
     dataset = cli.json("upload", str(shop))
 

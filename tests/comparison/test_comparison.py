@@ -32,6 +32,8 @@ JOB = f"""query($id: ID!) {{ job(id: $id) {{ status error kind logs(last: 100) {
   comparison {{ {COMPARISON} }} }} }}"""
 PREPROCESS = """mutation($input: PreprocessDatasetInput!) { preprocessDataset(input: $input) {
   dataset { id } job { id } errors { code message field } } }"""
+READ_BACK = """query($d: ID, $id: ID!) { comparisons(first: 5, datasetId: $d) { totalCount edges { node { id } } }
+  comparison(id: $id) { id datasetDrift } node(id: $id) { ... on Comparison { testedColumns } } }"""
 
 
 def frames(rows: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -207,24 +209,12 @@ def test_report_and_overlays_download_through_signed_links(client, token, versio
     plot_url = column(comparison, "x")["plotUrl"]
     assert client.get(plot_url.replace("overlay_0.png", "overlay_1.png")).status_code == 403
     assert client.get(comparison["reportUrl"].split("?")[0]).status_code == 403
-    listed = gql(
-        client,
-        "query($d: ID) { comparisons(first: 5, datasetId: $d) { totalCount edges { node { id } } } }",
-        {"d": ref["id"]},
-        token,
-    )["data"]["comparisons"]
+    # The comparison read back three ways: listed under its reference dataset, by id, and as a node
+    read = gql(client, READ_BACK, {"d": ref["id"], "id": comparison["id"]}, token)["data"]
+    listed = read["comparisons"]
     assert listed["totalCount"] == 1 and listed["edges"][0]["node"]["id"] == comparison["id"]
-    again = gql(client, "query($id: ID!) { comparison(id: $id) { id datasetDrift } }", {"id": comparison["id"]}, token)[
-        "data"
-    ]["comparison"]
-    assert again == {"id": comparison["id"], "datasetDrift": comparison["datasetDrift"]}
-    node = gql(
-        client,
-        "query($id: ID!) { node(id: $id) { ... on Comparison { testedColumns } } }",
-        {"id": comparison["id"]},
-        token,
-    )["data"]["node"]
-    assert node == {"testedColumns": 4}
+    assert read["comparison"] == {"id": comparison["id"], "datasetDrift": comparison["datasetDrift"]}
+    assert read["node"] == {"testedColumns": 4}
 
 
 def test_a_dataset_against_its_preprocessed_child(client, token, versions):

@@ -44,13 +44,9 @@ def test_page_size_and_cursor_are_checked(client, token):
 
 def test_rows_paging_and_limit_cap(client, token):
     body = "n\n" + "".join(f"{i}\n" for i in range(200_000))
-    dataset = ingest(client, token, body.encode())
-    page = gql(
-        client,
-        "query($id: ID!) { dataset(id: $id) { rows(offset: 131070, limit: 4) { rows offset totalRows } } }",
-        {"id": dataset["id"]},
-        token,
-    )["data"]["dataset"]["rows"]
+    query = "query($id: ID!) { dataset(id: $id) { id rows(offset: 131070, limit: 4) { rows offset totalRows } } }"
+    dataset = ingest(client, token, body.encode(), query=query)
+    page = dataset["rows"]
     assert page == {"rows": [[131070], [131071], [131072], [131073]], "offset": 131070, "totalRows": 200_000}
     capped = gql(
         client, "query($id: ID!) { dataset(id: $id) { rows(limit: 5000) { totalRows } } }", {"id": dataset["id"]}, token
@@ -150,12 +146,10 @@ def test_another_users_dataset_behaves_like_a_missing_one(client, token):
 
 
 def test_dataset_lists_its_jobs(client, token):
-    dataset = ingest(client, token, b"a\n1\n")
-    jobs = gql(
-        client,
-        "query($id: ID!) { dataset(id: $id) { jobs { totalCount edges { node { kind status dataset { id } } } } } }",
-        {"id": dataset["id"]},
-        token,
-    )["data"]["dataset"]["jobs"]
+    query = (
+        "query($id: ID!) { dataset(id: $id) { id jobs { totalCount edges { node { kind status dataset { id } } } } } }"
+    )
+    dataset = ingest(client, token, b"a\n1\n", query=query)  # read once its INGEST job has finished
+    jobs = dataset["jobs"]
     assert jobs["totalCount"] == 1
     assert jobs["edges"][0]["node"] == {"kind": "INGEST", "status": "SUCCEEDED", "dataset": {"id": dataset["id"]}}

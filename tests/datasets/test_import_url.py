@@ -84,22 +84,22 @@ class Files(BaseHTTPRequestHandler):
                 self.wfile.write(b"1,2\n" * 2048)
             return None
         if self.path == "/stall.csv":
-            self.send_response(200)
-            self.send_header("content-length", str(len(ORDERS)))
-            self.end_headers()
-            self.wfile.write(ORDERS[:100])
-            self.wfile.flush()
+            self._send_start(ORDERS[:100])
             time.sleep(4)
             return None
         if self.path == "/cut.csv":
-            self.send_response(200)
-            self.send_header("content-length", str(len(ORDERS)))
-            self.end_headers()
-            self.wfile.write(ORDERS[:1000])
-            self.wfile.flush()
+            self._send_start(ORDERS[:1000])
             self.close_connection = True
             return None
         return self._send(404, b"no such file")
+
+    def _send_start(self, start: bytes) -> None:
+        """Announce all of ORDERS, send only its `start`: what comes next (a stall, a cut) is the caller's."""
+        self.send_response(200)
+        self.send_header("content-length", str(len(ORDERS)))
+        self.end_headers()
+        self.wfile.write(start)
+        self.wfile.flush()
 
     def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
         self.send_response(status)

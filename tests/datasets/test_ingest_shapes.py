@@ -104,21 +104,15 @@ def test_ragged_lines_are_padded_trimmed_or_rejected_and_kept(client, token, set
     assert rows == [["line", "reason", "text"], ["5", "4 fields where the header has 3", "9,x,y,z"]]
 
 
+PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code } } }"
+ALERTS = "query($id: ID!) { dataset(id: $id) { profile { alerts { kind message } } } }"
+
+
 def test_ragged_lines_raise_profile_alerts(client, token):
     dataset = ingest(client, token, RAGGED, "ragged.csv")
-    job = gql(
-        client,
-        "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code } } }",
-        {"id": dataset["id"]},
-        token,
-    )["data"]["profileDataset"]["job"]
+    job = gql(client, PROFILE, {"id": dataset["id"]}, token)["data"]["profileDataset"]["job"]
     assert wait_for_job(client, token, job["id"])["status"] == "SUCCEEDED"
-    alerts = gql(
-        client,
-        "query($id: ID!) { dataset(id: $id) { profile { alerts { kind message } } } }",
-        {"id": dataset["id"]},
-        token,
-    )["data"]["dataset"]["profile"]["alerts"]
+    alerts = gql(client, ALERTS, {"id": dataset["id"]}, token)["data"]["dataset"]["profile"]["alerts"]
     kinds = {a["kind"]: a["message"] for a in alerts}
     assert "1 line(s)" in kinds["REJECTED_LINES"] and "2 short line(s)" in kinds["PADDED_LINES"]
 

@@ -17,13 +17,12 @@ import redis
 from devtools.cluster import Cluster
 from devtools.redis_local import free_port
 from services.jobs.priority import broker_keys
-from tests.support.cluster_client import PASSWORD, ReplicaClient
+from tests.support.cluster_client import PASSWORD, ReplicaClient, worker_running
 from tests.support.data import slow_gzip
 
 pytestmark = pytest.mark.slow
 
 CANCEL = "mutation($id: ID!) { cancelJob(input: {id: $id}) { job { status } errors { code } } }"
-TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { job { id } errors { code message } } }"""
 
 
 @pytest.fixture(scope="module")
@@ -94,23 +93,10 @@ def test_sigkill_the_worker_running_a_training_job(cluster):
     _, token = a.register()
     upload = a.upload(token, _training_data())
     a.wait_for(token, upload["job"]["id"], ("SUCCEEDED",))
-    trained = a.gql(
-        TRAIN,
-        {
-            "input": {
-                "datasetId": upload["dataset"]["id"],
-                "target": "label",
-                "algorithms": ["RANDOM_FOREST"],
-                "cvFolds": 2,
-            }
-        },
-        token,
-    )["data"]["trainModel"]
-    assert trained["errors"] == [], trained
-    job_id = trained["job"]["id"]
+    job_id = a.train(token, upload["dataset"]["id"], "label", "RANDOM_FOREST")["job"]["id"]
     a.wait_for(token, job_id, ("RUNNING",))
     raw_id = _raw_job_id(a, token, job_id)
-    runner = _worker_running(cluster, raw_id)
+    runner = worker_running(cluster, raw_id)
     system = _system(b)  # the admin sees the job on its worker and the modeling queue busy
     assert {w["name"] for w in system["liveWorkers"]} >= {m.name for m in cluster.worker_members}
     assert job_id in next(w for w in system["liveWorkers"] if w["name"] == runner.name)["runningJobIds"]
@@ -143,49 +129,23 @@ def _raw_job_id(client: ReplicaClient, token: str, job_id: str) -> str:
     return base64.b64decode(job_id + "=" * (-len(job_id) % 4)).decode().split(":", 1)[1]
 
 
-def _worker_running(cluster: Cluster, raw_job_id: str):
-    client = redis.Redis.from_url(cluster.redis_url)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        for key in client.scan_iter("assay:worker:*"):
-            record = json.loads(client.get(key) or "{}")
-            if raw_job_id in record.get("running", []):
-                return next(m for m in cluster.worker_members if m.name == record["name"])
-        time.sleep(0.2)
-    raise AssertionError("no live worker reports running the job")
-
-
 def test_worker_health_check_sees_live_workers_only(cluster):
     """`python -m server.worker --health` (the compose file's worker health check) is 0 only for a live worker."""
     import os
     import subprocess
     import sys
 
-    env = {**os.environ, "ASSAY_REDIS_URL": cluster.redis_url}
+    def health(**environment: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "ASSAY_REDIS_URL": cluster.redis_url, **environment}
+        command = [sys.executable, "-m", "server.worker", "--health"]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+
     for worker in cluster.worker_members:
-        checked = subprocess.run(
-            [sys.executable, "-m", "server.worker", "--health"],
-            capture_output=True,
-            text=True,
-            env={**env, "ASSAY_WORKER_NAME": worker.name},
-            timeout=60,
-        )
+        checked = health(ASSAY_WORKER_NAME=worker.name)
         assert checked.returncode == 0, checked.stderr
-    missing = subprocess.run(
-        [sys.executable, "-m", "server.worker", "--health"],
-        capture_output=True,
-        text=True,
-        env={**env, "ASSAY_WORKER_NAME": "no-such-worker"},
-        timeout=60,
-    )
+    missing = health(ASSAY_WORKER_NAME="no-such-worker")
     assert missing.returncode == 1 and "no live worker record" in missing.stderr
-    unreachable = subprocess.run(
-        [sys.executable, "-m", "server.worker", "--health"],
-        capture_output=True,
-        text=True,
-        env={**env, "ASSAY_REDIS_URL": "redis://127.0.0.1:1/0"},
-        timeout=60,
-    )
+    unreachable = health(ASSAY_REDIS_URL="redis://127.0.0.1:1/0")
     assert unreachable.returncode == 1 and "Redis unreachable" in unreachable.stderr
 
 

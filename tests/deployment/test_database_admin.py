@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from devtools.postgres_local import free_port
+from devtools.local_server import free_port
 from server.app import create_app
 from services.maintenance import RESET_CONFIRMATION
 from services.storage import db

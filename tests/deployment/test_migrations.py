@@ -71,61 +71,49 @@ OLD_RUN = {
 SHOWN = """query($id: ID!) { pipeline(id: $id) { config runs { edges { node { config } } } } }"""
 
 
+def _camel(settings: dict) -> dict:
+    """A source's settings as the API spells them: its own keys in camelCase, values (like `params`) untouched."""
+    return {key.split("_")[0] + "".join(p.title() for p in key.split("_")[1:]): v for key, v in settings.items()}
+
+
+HTTP = {
+    "url": "http://127.0.0.1:9/api",
+    "method": "GET",
+    "params": {"page_size": 50},
+    "records_path": "data.items",
+    "max_pages": 3,
+    "retries": 3,
+    "timeout_seconds": 30,
+    "delay_seconds": 0,
+    "format": "AUTO",
+}
+SCRAPE = {
+    "url": "http://example.com/list.html",
+    "row_selector": "tr",
+    "fields": [{"name": "cell_text", "selector": "td"}, {"name": "link", "selector": "a", "attribute": "href"}],
+    "retries": 3,
+    "timeout_seconds": 30,
+    "delay_seconds": 0,
+}
+CHECK = {"column": "cell_text", "not_null": True, "on_fail": "DROP_ROWS"}
+SQLITE_SINK = {"sqlite": {"table": "t", "mode": "upsert", "key": ["id"]}}
+
+
 def _old_rows(dataset_id: str) -> dict[str, dict]:
     """Configs as 0007's code stored them: `given` kept (newer rows) or not (older ones)."""
-    http = {
-        "url": "http://127.0.0.1:9/api",
-        "method": "GET",
-        "headers": {"Authorization": SECRET, "X-Short": "abc"},
-        "params": {"page_size": 50},
-        "records_path": "data.items",
-        "max_pages": 3,
-        "retries": 3,
-        "timeout_seconds": 30,
-        "delay_seconds": 0,
-        "format": "AUTO",
-    }
-    given_http = {
-        "url": "http://127.0.0.1:9/api",
-        "method": "GET",
-        "headers": {"Authorization": SECRET, "X-Short": "abc"},
-        "params": {"page_size": 50},
-        "recordsPath": "data.items",
-        "maxPages": 3,
-        "retries": 3,
-        "timeoutSeconds": 30,
-        "delaySeconds": 0,
-        "format": "AUTO",
-    }
+    http = {**HTTP, "headers": {"Authorization": SECRET, "X-Short": "abc"}}
     return {
         "with_given": {
             "source": {"http": http},
             "steps": [],
-            "sink": {"sqlite": {"table": "t", "mode": "upsert", "key": ["id"]}},
-            "given": {
-                "source": {"http": given_http},
-                "steps": [],
-                "sink": {"sqlite": {"table": "t", "mode": "upsert", "key": ["id"]}},
-            },
+            "sink": SQLITE_SINK,
+            "given": {"source": {"http": _camel(http)}, "steps": [], "sink": SQLITE_SINK},
         },
         "without_given": {
-            "source": {
-                "scrape": {
-                    "url": "http://example.com/list.html",
-                    "row_selector": "tr",
-                    "fields": [
-                        {"name": "cell_text", "selector": "td"},
-                        {"name": "link", "selector": "a", "attribute": "href"},
-                    ],
-                    "headers": {"Cookie": "session=members-only-cookie"},
-                    "retries": 3,
-                    "timeout_seconds": 30,
-                    "delay_seconds": 0,
-                }
-            },
+            "source": {"scrape": {**SCRAPE, "headers": {"Cookie": "session=members-only-cookie"}}},
             "steps": [],
             "sink": {"parquet": {"name": "p"}},
-            "checks": [{"column": "cell_text", "not_null": True, "on_fail": "DROP_ROWS"}],
+            "checks": [CHECK],
         },
         "dataset": {
             "source": {"dataset": {"dataset_id": dataset_id}},
@@ -184,42 +172,14 @@ def test_pipelines_stored_before_typed_configs_are_converted_and_keep_their_secr
     assert "sekret" not in configs and "members-only" not in configs and "given" not in configs
     assert "sekret" not in runs  # a run's snapshot keeps header values masked
 
-    masked_http = {
-        "url": "http://127.0.0.1:9/api",
-        "method": "GET",
-        "headers": {"Authorization": "••••••••3456", "X-Short": "••••••••"},
-        "params": {"page_size": 50},
-        "recordsPath": "data.items",
-        "maxPages": 3,
-        "retries": 3,
-        "timeoutSeconds": 30,
-        "delaySeconds": 0,
-        "format": "AUTO",
-    }
+    masked_http = _camel({**HTTP, "headers": {"Authorization": "••••••••3456", "X-Short": "••••••••"}})
     expected = {
-        "with_given": {
-            "source": {"http": masked_http},
-            "steps": [],
-            "sink": {"sqlite": {"table": "t", "mode": "upsert", "key": ["id"]}},
-        },
+        "with_given": {"source": {"http": masked_http}, "steps": [], "sink": SQLITE_SINK},
         "without_given": {
-            "source": {
-                "scrape": {
-                    "url": "http://example.com/list.html",
-                    "rowSelector": "tr",
-                    "fields": [
-                        {"name": "cell_text", "selector": "td"},
-                        {"name": "link", "selector": "a", "attribute": "href"},
-                    ],
-                    "headers": {"Cookie": "••••••••okie"},
-                    "retries": 3,
-                    "timeoutSeconds": 30,
-                    "delaySeconds": 0,
-                }
-            },
+            "source": {"scrape": _camel({**SCRAPE, "headers": {"Cookie": "••••••••okie"}})},
             "steps": [],
             "sink": {"parquet": {"name": "p"}},
-            "checks": [{"column": "cell_text", "notNull": True, "onFail": "DROP_ROWS"}],
+            "checks": [_camel(CHECK)],
         },
         "dataset": {
             "source": {"dataset": {"datasetId": dataset["id"]}},

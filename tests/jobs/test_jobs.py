@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 
@@ -14,20 +15,15 @@ from server.app import create_app
 from services.jobs.engine import transition
 from services.storage import db
 from services.storage.tables import Job, User
+from tests.support import graphql
 from tests.support.graphql import DATASET, JOB, gql, register, upload, wait_for_job
 from tests.support.settings import make_settings
 
 CANCEL = "mutation($id: ID!) { cancelJob(input: {id: $id}) { job { id status error } errors { code message } } }"
 
 
-def wait_for_status(client, token, job_id, statuses, timeout=30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = gql(client, JOB, {"id": job_id}, token)["data"]["job"]
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"job never reached {statuses}: {job}")
+# Polled often: a short job may pass through RUNNING between two slower polls.
+wait_for_status = functools.partial(graphql.wait_for_status, timeout=30, interval=0.02)
 
 
 @pytest.fixture

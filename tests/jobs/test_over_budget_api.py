@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pipelines.operations import create, run
+from tests.pipelines.operations import create_from_dataset, run
 from tests.support.graphql import gql, ingest
 from tests.support.settings import make_settings
 
@@ -31,25 +31,14 @@ def test_a_query_beyond_its_memory_budget_is_over_budget_with_the_need(client, t
 
 def test_a_failed_job_carries_its_error_code(client, token):
     dataset = ingest(client, token, b"id,amount\n1,5\n2,-3\n", "orders.csv")
-    failing = create(
-        client,
-        token,
-        name="strict",
-        source={"dataset": {"datasetId": dataset["id"]}},
-        checks=[{"column": "amount", "min": 0}],
-        sink={"dataset": {"name": "out"}},
+    failing = create_from_dataset(
+        client, token, dataset["id"], "strict", {"dataset": {"name": "out"}}, checks=[{"column": "amount", "min": 0}]
     )
     result = run(client, token, failing["pipeline"]["id"])
     job = gql(client, JOB, {"id": result["job"]["id"]}, token)["data"]["job"]
     assert job["status"] == "FAILED" and job["errorCode"] == "INVALID_INPUT", job
     assert job["attempts"][-1] == {"outcome": "FAILED", "errorCode": "INVALID_INPUT"}
-    passing = create(
-        client,
-        token,
-        name="lenient",
-        source={"dataset": {"datasetId": dataset["id"]}},
-        sink={"dataset": {"name": "out"}},
-    )
+    passing = create_from_dataset(client, token, dataset["id"], "lenient", {"dataset": {"name": "out"}})
     result = run(client, token, passing["pipeline"]["id"])
     job = gql(client, JOB, {"id": result["job"]["id"]}, token)["data"]["job"]
     assert job["status"] == "SUCCEEDED" and job["errorCode"] is None and job["attempts"][-1]["errorCode"] is None

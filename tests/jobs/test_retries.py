@@ -17,12 +17,12 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from tests.datasets.test_import_url import ORDERS, self_signed
-from tests.support.graphql import gql, register, wait_for_job
+from tests.support.graphql import FINISHED, gql, register, wait_for_status
 from tests.support.settings import make_settings
 
 IMPORT = """mutation($input: ImportDatasetInput!) { importDataset(input: $input) {
   dataset { id status } job { id priority } errors { code message } } }"""
-JOB = """query($id: ID!) { job(id: $id) { status error attempt priority
+JOB = """query($id: ID!) { job(id: $id) { id status error attempt priority
   attempts { attempt outcome error transient retryInSeconds startedAt finishedAt }
   logs(last: 200) { level message }
   telemetry { status priority attempts retries totalMs runMs stages { stage durationMs } warnings warningCount
@@ -87,12 +87,16 @@ def start_import(client: TestClient, token: str, url: str) -> dict:
     return payload
 
 
+def imported(client: TestClient, token: str, url: str, timeout: float = 60) -> dict:
+    """Import from `url` and return the job, finished, as JOB reads it (its attempts and telemetry)."""
+    job_id = start_import(client, token, url)["job"]["id"]
+    return wait_for_status(client, token, job_id, FINISHED, timeout, query=JOB)
+
+
 def test_a_source_timing_out_once_is_retried_with_backoff_and_the_job_succeeds(importer):
     client, base = importer
     token = register(client)["accessToken"]
-    payload = start_import(client, token, f"{base}/flaky.csv")
-    wait_for_job(client, token, payload["job"]["id"])
-    job = gql(client, JOB, {"id": payload["job"]["id"]}, token)["data"]["job"]
+    job = imported(client, token, f"{base}/flaky.csv")
     assert job["status"] == "SUCCEEDED" and job["attempt"] == 2, job
     first, second = job["attempts"]
     assert first["attempt"] == 1 and first["outcome"] == "RETRYING" and first["transient"] is True
@@ -117,9 +121,7 @@ def test_a_source_timing_out_once_is_retried_with_backoff_and_the_job_succeeds(i
 def test_a_source_that_keeps_timing_out_fails_after_the_kinds_retries(importer):
     client, base = importer
     token = register(client)["accessToken"]
-    payload = start_import(client, token, f"{base}/down.csv")
-    wait_for_job(client, token, payload["job"]["id"], timeout=90)
-    job = gql(client, JOB, {"id": payload["job"]["id"]}, token)["data"]["job"]
+    job = imported(client, token, f"{base}/down.csv", timeout=90)
     assert job["status"] == "FAILED" and "sent nothing for 1 s" in job["error"]
     assert [a["outcome"] for a in job["attempts"]] == ["RETRYING", "RETRYING", "FAILED"]  # INGEST: max_retries 2
     assert job["attempt"] == 3 and FlakySource.hits["/down.csv"] == 3
@@ -130,12 +132,10 @@ def test_a_source_that_keeps_timing_out_fails_after_the_kinds_retries(importer):
 def test_a_failure_that_will_not_pass_fails_at_once(importer):
     client, base = importer
     token = register(client)["accessToken"]
-    payload = start_import(client, token, f"{base}/gone.csv")
-    wait_for_job(client, token, payload["job"]["id"])
-    job = gql(client, JOB, {"id": payload["job"]["id"]}, token)["data"]["job"]
+    job = imported(client, token, f"{base}/gone.csv")
     assert job["status"] == "FAILED" and "HTTP 404" in job["error"] and job["attempt"] == 1
     assert [(a["outcome"], a["transient"]) for a in job["attempts"]] == [("FAILED", False)]
     assert FlakySource.hits["/gone.csv"] == 1
     # another user sees neither the job nor its telemetry
     other = register(client)["accessToken"]
-    assert gql(client, JOB, {"id": payload["job"]["id"]}, other)["data"]["job"] is None
+    assert gql(client, JOB, {"id": job["id"]}, other)["data"]["job"] is None

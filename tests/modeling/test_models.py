@@ -11,15 +11,13 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
-from tests.support.graphql import gql, ingest, register, wait_for_job
+from tests.support.graphql import delete_dataset, gql, ingest, register, start_training, wait_for_job
 
-TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) {
-  model { id status task version } job { id } errors { code message field } } }"""
 MODEL = """query($id: ID!) { model(id: $id) { id name version target task algorithm status error trainingSeconds
   metrics { accuracy balancedAccuracy precision recall f1 rocAuc logLoss r2 mae rmse mape }
   cvMetric cvScores confusionMatrix { labels values } featureImportances(limit: 50) { feature importance }
   features { name semanticType required allowedValues min max } classes
-  leaderboard { algorithm params metric score std fitSeconds selected }
+  leaderboard { algorithm params metric score std fitSeconds rows selected }
   joblib: exportUrl(format: JOBLIB) skops: exportUrl(format: SKOPS) pickle: exportUrl(format: PICKLE)
   dataset { id } job { kind status } } }"""
 PREDICT = """mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) {
@@ -50,11 +48,20 @@ def customers(rows: int = 400, seed: int = 0) -> pd.DataFrame:
 
 
 def train(client, token, dataset_id, **options) -> tuple[dict, dict]:
-    payload = gql(client, TRAIN, {"input": {"datasetId": dataset_id, **options}}, token)["data"]["trainModel"]
+    payload = start_training(client, token, dataset_id, **options)
     assert payload["errors"] == [], payload
     job = wait_for_job(client, token, payload["job"]["id"], timeout=180)
     assert job["status"] == "SUCCEEDED", job
     return gql(client, MODEL, {"id": payload["model"]["id"]}, token)["data"]["model"], job
+
+
+def predict_frame(client, token, model_id: str, rows: pd.DataFrame) -> list[dict]:
+    """Predict the frame's rows through the API, sent as JSON (missing values as null, times as ISO text)."""
+    records = [
+        {k: (None if pd.isna(v) else (v.isoformat() if isinstance(v, pd.Timestamp) else v)) for k, v in row.items()}
+        for row in rows.to_dict("records")
+    ]
+    return gql(client, PREDICT, {"id": model_id, "rows": records}, token)["data"]["predict"]["predictions"]
 
 
 @pytest.fixture
@@ -136,21 +143,7 @@ def test_signature_check(churn, client, token, rows, field):
 def test_exports_load_back_and_predict_the_same(churn, client, token):
     frame, _, model, _ = churn
     rows = frame.drop(columns=["churned", "customer_id", "constant"]).head(5)
-    api = gql(
-        client,
-        PREDICT,
-        {
-            "id": model["id"],
-            "rows": [
-                {
-                    k: (None if pd.isna(v) else (v.isoformat() if isinstance(v, pd.Timestamp) else v))
-                    for k, v in row.items()
-                }
-                for row in rows.to_dict("records")
-            ],
-        },
-        token,
-    )["data"]["predict"]["predictions"]
+    api = predict_frame(client, token, model["id"], rows)
     pipeline = joblib.load(io.BytesIO(client.get(model["joblib"]).content))
     assert [str(v) for v in pipeline.predict(rows)] == [p["value"] for p in api]
     pickled = client.get(model["pickle"])  # seed 001's .pkl: plain pickle.load opens it
@@ -258,12 +251,7 @@ def test_large_data_is_compared_on_a_sample_then_the_best_two_on_more_rows(clien
         timeBudgetSeconds=60,
         algorithms=["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION"],
     )
-    board = gql(
-        client,
-        "query($id: ID!) { model(id: $id) { leaderboard { algorithm params score rows selected } } }",
-        {"id": model["id"]},
-        token,
-    )["data"]["model"]["leaderboard"]
+    board = model["leaderboard"]
     first, second = [c for c in board if c["rows"] == 20_000], [c for c in board if c["rows"] == 24_000]
     assert len(first) >= 2 and len(second) == 2 and len(board) == len(first) + 2
     best_two = sorted(first, key=lambda c: -c["score"])[:2]
@@ -294,27 +282,11 @@ def test_regression_and_task_detection(client, token):
     result = gql(client, PREDICT, {"id": model["id"], "rows": [row]}, token)["data"]["predict"]
     prediction = result["predictions"][0]
     assert isinstance(prediction["value"], float) and prediction["probabilities"] is None
-    detected = gql(
-        client,
-        TRAIN,
-        {"input": {"datasetId": dataset["id"], "target": "risk", "algorithms": ["RANDOM_FOREST"], "cvFolds": 2}},
-        token,
-    )["data"]["trainModel"]
+    detected = start_training(client, token, dataset["id"], target="risk", algorithms=["RANDOM_FOREST"], cvFolds=2)
     assert detected["model"]["task"] == "CLASSIFICATION"  # integers with few levels are classes
-    forced = gql(
-        client,
-        TRAIN,
-        {
-            "input": {
-                "datasetId": dataset["id"],
-                "target": "risk",
-                "task": "REGRESSION",
-                "algorithms": ["RIDGE"],
-                "cvFolds": 2,
-            }
-        },
-        token,
-    )["data"]["trainModel"]
+    forced = start_training(
+        client, token, dataset["id"], target="risk", task="REGRESSION", algorithms=["RIDGE"], cvFolds=2
+    )
     assert forced["model"]["task"] == "REGRESSION"  # the user may override detection
     for started in (detected, forced):
         assert wait_for_job(client, token, started["job"]["id"])["status"] == "SUCCEEDED"
@@ -334,7 +306,7 @@ def test_regression_and_task_detection(client, token):
 )
 def test_refusals_before_any_job(client, token, options, field, text):
     dataset = ingest(client, token, customers(60).to_csv(index=False).encode(), "small.csv")
-    payload = gql(client, TRAIN, {"input": {"datasetId": dataset["id"], **options}}, token)["data"]["trainModel"]
+    payload = start_training(client, token, dataset["id"], **options)
     assert payload["model"] is None and payload["job"] is None
     assert payload["errors"][0]["field"] == field and text in payload["errors"][0]["message"]
     assert gql(client, "{ jobs(kind: [TRAIN]) { totalCount } models { totalCount } }", token=token)["data"] == {
@@ -346,7 +318,7 @@ def test_refusals_before_any_job(client, token, options, field, text):
 def test_one_row_per_class_is_refused(client, token):
     frame = pd.DataFrame({"x": range(12), "y": ["a"] * 11 + ["b"]})
     dataset = ingest(client, token, frame.to_csv(index=False).encode())
-    payload = gql(client, TRAIN, {"input": {"datasetId": dataset["id"], "target": "y"}}, token)["data"]["trainModel"]
+    payload = start_training(client, token, dataset["id"], target="y")
     assert payload["errors"][0]["code"] == "INVALID_INPUT" and "single row" in payload["errors"][0]["message"]
 
 
@@ -455,13 +427,7 @@ def test_deleting_a_dataset_removes_its_models_files(churn, client, token, setti
     _, dataset, model, _ = churn
     models_dir = settings.resolved_data_dir / "models"
     assert any(models_dir.iterdir())
-    deleted = gql(
-        client,
-        "mutation($id: ID!) { deleteDataset(input: {id: $id}) { errors { code } } }",
-        {"id": dataset["id"]},
-        token,
-    )["data"]["deleteDataset"]
-    assert deleted["errors"] == []
+    assert delete_dataset(client, token, dataset["id"])["errors"] == []
     assert gql(client, MODEL, {"id": model["id"]}, token)["data"]["model"] is None
     assert not any(models_dir.iterdir())
 
@@ -566,21 +532,7 @@ def test_a_few_rows_are_prepared_and_predicted_as_scikit_learn_does_to_the_bit(a
 def test_predict_gives_the_exported_pipelines_probabilities_exactly(churn, client, token):
     frame, _, model, _ = churn
     rows = frame.drop(columns=["churned", "customer_id", "constant"]).head(3)
-    api = gql(
-        client,
-        PREDICT,
-        {
-            "id": model["id"],
-            "rows": [
-                {
-                    k: (None if pd.isna(v) else (v.isoformat() if isinstance(v, pd.Timestamp) else v))
-                    for k, v in row.items()
-                }
-                for row in rows.to_dict("records")
-            ],
-        },
-        token,
-    )["data"]["predict"]["predictions"]
+    api = predict_frame(client, token, model["id"], rows)
     pipeline = joblib.load(io.BytesIO(client.get(model["joblib"]).content))
     expected = pipeline.predict_proba(rows)
     assert [[p["probability"] for p in prediction["probabilities"]] for prediction in api] == expected.tolist()

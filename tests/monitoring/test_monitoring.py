@@ -14,11 +14,9 @@ import pandas as pd
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from tests.support.graphql import gql, ingest, register, wait_for_job
+from tests.support.graphql import gql, ingest, register, train_model, wait_for_job
 from tests.support.settings import make_settings, run_sql
 
-TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code
-message } } }"""
 PREDICT = """mutation($model: ID!, $rows: [JSON!]!) { predict(input: {modelId: $model, rows: $rows}) {
   predictions { value } errors { code message field } } }"""
 MONITOR = """query($model: ID!, $window: Float, $since: DateTime) {
@@ -48,15 +46,8 @@ def rows_of(data: pd.DataFrame) -> list[dict]:
 
 def trained(client, token) -> tuple[str, str]:
     dataset = ingest(client, token, frame().to_csv(index=False).encode(), "churn.csv")
-    started = gql(
-        client,
-        TRAIN,
-        {"input": {"datasetId": dataset["id"], "target": "churn", "algorithms": ["LOGISTIC_REGRESSION"], "cvFolds": 2}},
-        token,
-    )["data"]["trainModel"]
-    assert started["errors"] == [], started
-    assert wait_for_job(client, token, started["job"]["id"], timeout=180)["status"] == "SUCCEEDED"
-    return dataset["id"], started["model"]["id"]
+    model = train_model(client, token, dataset["id"], target="churn", algorithms=["LOGISTIC_REGRESSION"], cvFolds=2)
+    return dataset["id"], model["model"]["id"]
 
 
 def predicted(client, token, model, rows) -> list[str]:

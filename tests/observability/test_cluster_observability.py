@@ -25,9 +25,6 @@ from tests.support.prometheus import LocalPrometheus, ScrapeJob
 pytestmark = pytest.mark.slow
 
 TOKEN = "scrape-token-for-the-cluster-test"
-TRAIN = (
-    """mutation Train($input: TrainModelInput!) { trainModel(input: $input) { job { id } errors { code message } } }"""
-)
 DATASET = "query($id: ID!) { dataset(id: $id) { status } }"
 
 
@@ -53,27 +50,21 @@ def observed(tmp_path_factory):
                 yield cluster, prometheus, receiver
 
 
-def test_three_trainings_are_three_in_prometheus(observed):
-    cluster, prometheus, _ = observed
+def _iris_on_the_first_replica(cluster: Cluster) -> tuple[ReplicaClient, str, str]:
+    """A new user's client of the first replica, its token, and the id of its ingested iris dataset."""
     client = ReplicaClient(cluster.replicas[0].base)
     _, token = client.register()
     upload = client.upload(token, iris_csv(), "iris.csv")
     assert client.wait_for(token, upload["job"]["id"], ("SUCCEEDED", "FAILED"))["status"] == "SUCCEEDED"
+    return client, token, upload["dataset"]["id"]
+
+
+def test_three_trainings_are_three_in_prometheus(observed):
+    cluster, prometheus, _ = observed
+    client, token, dataset_id = _iris_on_the_first_replica(cluster)
     for _ in range(3):
-        payload = client.gql(
-            TRAIN,
-            {
-                "input": {
-                    "datasetId": upload["dataset"]["id"],
-                    "target": "target",
-                    "algorithms": ["LOGISTIC_REGRESSION"],
-                    "cvFolds": 2,
-                }
-            },
-            token,
-        )
-        assert payload["data"]["trainModel"]["errors"] == [], payload
-        job = client.wait_for(token, payload["data"]["trainModel"]["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=180)
+        job_id = client.train(token, dataset_id, "target", "LOGISTIC_REGRESSION")["job"]["id"]
+        job = client.wait_for(token, job_id, ("SUCCEEDED", "FAILED"), timeout=180)
         assert job["status"] == "SUCCEEDED", job
 
     assert prometheus.target_health() == {"assay-replicas": "up", "assay-workers": "up"}
@@ -101,23 +92,8 @@ def test_three_trainings_are_three_in_prometheus(observed):
 
 def test_a_training_request_and_its_stages_on_the_worker_are_one_trace(observed):
     cluster, _, receiver = observed
-    client = ReplicaClient(cluster.replicas[0].base)
-    _, token = client.register()
-    upload = client.upload(token, iris_csv(), "iris.csv")
-    assert client.wait_for(token, upload["job"]["id"], ("SUCCEEDED", "FAILED"))["status"] == "SUCCEEDED"
-    payload = client.gql(
-        TRAIN,
-        {
-            "input": {
-                "datasetId": upload["dataset"]["id"],
-                "target": "target",
-                "algorithms": ["LOGISTIC_REGRESSION"],
-                "cvFolds": 2,
-            }
-        },
-        token,
-    )
-    job_id = payload["data"]["trainModel"]["job"]["id"]
+    client, token, dataset_id = _iris_on_the_first_replica(cluster)
+    job_id = client.train(token, dataset_id, "target", "LOGISTIC_REGRESSION")["job"]["id"]
     assert client.wait_for(token, job_id, ("SUCCEEDED", "FAILED"), timeout=180)["status"] == "SUCCEEDED"
     spans = receiver.wait_for(lambda spans: job_trace(spans, "TRAIN", raw_id(job_id)) is not None)
     trace = assert_one_trace_from_request_to_stages(spans, "TRAIN", job_service="assay-worker", job_id=raw_id(job_id))

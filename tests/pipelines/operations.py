@@ -31,3 +31,8 @@ def run(client, token, pipeline_id) -> dict:
     result = gql(client, PIPELINE, {"id": pipeline_id}, token)["data"]["pipeline"]
     result["job"] = job
     return result
+
+
+def create_from_dataset(client, token, dataset_id: str, name: str, sink: dict, **input_) -> dict:
+    """createPipeline's payload for a pipeline named `name` reading one of the user's datasets into `sink`."""
+    return create(client, token, name=name, source={"dataset": {"datasetId": dataset_id}}, sink=sink, **input_)

@@ -41,7 +41,7 @@ def _write_rows(settings, owner_id: str, *, ingest_info: dict, details: dict, ti
         engine = db.create_engine(settings.resolved_database_url)
         try:
             async with db.session_factory(engine)() as session:
-                session.add(
+                rows = [
                     Dataset(
                         id=dataset_id,
                         owner_id=owner_id,
@@ -53,10 +53,7 @@ def _write_rows(settings, owner_id: str, *, ingest_info: dict, details: dict, ti
                         column_count=4,
                         columns=STORED["columns"],
                         ingest_info=ingest_info,
-                    )
-                )
-                await session.flush()
-                session.add(
+                    ),
                     Job(
                         id=job_id,
                         owner_id=owner_id,
@@ -67,10 +64,7 @@ def _write_rows(settings, owner_id: str, *, ingest_info: dict, details: dict, ti
                         params={"model_id": model_id},
                         timeline=timeline,
                         dataset_id=dataset_id,
-                    )
-                )
-                await session.flush()
-                session.add(
+                    ),
                     Model(
                         id=model_id,
                         owner_id=owner_id,
@@ -83,8 +77,11 @@ def _write_rows(settings, owner_id: str, *, ingest_info: dict, details: dict, ti
                         job_id=job_id,
                         training_seconds=10.5,
                         details=details,
-                    )
-                )
+                    ),
+                ]
+                for row in rows:  # in order: each row refers to the one before it
+                    session.add(row)
+                    await session.flush()
                 await session.commit()
         finally:
             await engine.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import signal
 import time
@@ -15,18 +14,13 @@ import httpx
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import redis
 
 from devtools.cluster import Cluster
 from services.storage.objects import ObjectStore
-from tests.support.cluster_client import ReplicaClient
+from tests.support.cluster_client import ReplicaClient, worker_running
 
 pytestmark = pytest.mark.slow
 
-TRAIN = (
-    "mutation($input: TrainModelInput!) { trainModel(input: $input) { model { id } job { id } errors { code "
-    "message } } }"
-)
 PROFILE = "mutation($id: ID!) { profileDataset(input: {datasetId: $id}) { job { id } errors { code message } } }"
 PREDICT = """mutation($id: ID!, $rows: [JSON!]!) { predict(input: {modelId: $id, rows: $rows}) {
   predictions { value } errors { code message } } }"""
@@ -74,12 +68,7 @@ def test_upload_on_a_ingest_profile_train_on_workers_predict_and_download_on_b(c
         profiled["errors"] == []
         and b.wait_for(token, profiled["job"]["id"], ("SUCCEEDED", "FAILED"))["status"] == "SUCCEEDED"
     )
-    trained = a.gql(
-        TRAIN,
-        {"input": {"datasetId": dataset_id, "target": "label", "algorithms": ["LOGISTIC_REGRESSION"], "cvFolds": 2}},
-        token,
-    )["data"]["trainModel"]
-    assert trained["errors"] == [], trained
+    trained = a.train(token, dataset_id, "label", "LOGISTIC_REGRESSION")
     assert a.wait_for(token, trained["job"]["id"], ("SUCCEEDED", "FAILED"), timeout=180)["status"] == "SUCCEEDED"
 
     # Replica B never saw any of these files: it reads them from the bucket.
@@ -106,18 +95,6 @@ def test_upload_on_a_ingest_profile_train_on_workers_predict_and_download_on_b(c
     assert not (replica_b_dir / "datasets" / raw(dataset_id) / "original").exists()
 
 
-def _worker_running(cluster: Cluster, raw_job_id: str):
-    client = redis.Redis.from_url(cluster.redis_url)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for key in client.scan_iter("assay:worker:*"):
-            record = json.loads(client.get(key) or "{}")
-            if raw_job_id in record.get("running", []):
-                return next(m for m in cluster.worker_members if m.name == record["name"])
-        time.sleep(0.05)
-    raise AssertionError("no live worker reports running the job")
-
-
 def test_a_worker_killed_mid_upload_leaves_no_partial_object_and_the_rerun_succeeds(cluster, s3_server):
     a, b = (ReplicaClient(member.base) for member in cluster.replicas[:2])
     a.upload_timeout = 300
@@ -125,7 +102,7 @@ def test_a_worker_killed_mid_upload_leaves_no_partial_object_and_the_rerun_succe
     upload = a.upload(token, table(450_000, columns=10, seed=1), "big.csv")  # ~45 MB of Parquet: 9 parts of 5 MB
     job_id, dataset_id = upload["job"]["id"], raw(upload["dataset"]["id"])
     a.wait_for(token, job_id, ("RUNNING",), timeout=120)
-    runner = _worker_running(cluster, raw(job_id))
+    runner = worker_running(cluster, raw(job_id), timeout=60)
     bucket, prefix = cluster.storage_url.removeprefix("s3://").split("/", 1)
     parquet_key = f"{prefix}/datasets/{dataset_id}/data.parquet"
     client = s3_server.client()

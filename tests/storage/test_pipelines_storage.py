@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from schema.common import raw_id
 from server.app import create_app
-from tests.pipelines.operations import PIPELINE, create, run
+from tests.pipelines.operations import PIPELINE, create_from_dataset, run
 from tests.support.graphql import gql, ingest, register
 from tests.support.settings import make_settings
 
@@ -22,24 +22,12 @@ def test_a_pipeline_reads_a_stored_dataset_and_its_outputs_survive_the_cache(tmp
             client, token, b"city,people\nOslo,700\nLima,9000\nPerth,2100\n", "cities.csv", expect="SUCCEEDED"
         )
         shutil.rmtree(settings.resolved_data_dir / "datasets")  # the job fetches its source from the bucket
-        versioned = create(
-            client,
-            token,
-            name="v",
-            source={"dataset": {"datasetId": source["id"]}},
-            sink={"dataset": {"name": "cities copy"}},
-        )
+        versioned = create_from_dataset(client, token, source["id"], "v", {"dataset": {"name": "cities copy"}})
         assert versioned["errors"] == [], versioned
         result = run(client, token, versioned["pipeline"]["id"])
         assert result["job"]["status"] == "SUCCEEDED", result["job"]
         output = raw_id(result["lastRun"]["dataset"]["id"], "Dataset")
-        tabled = create(
-            client,
-            token,
-            name="t",
-            source={"dataset": {"datasetId": source["id"]}},
-            sink={"sqlite": {"table": "cities"}},
-        )
+        tabled = create_from_dataset(client, token, source["id"], "t", {"sqlite": {"table": "cities"}})
         assert run(client, token, tabled["pipeline"]["id"])["job"]["status"] == "SUCCEEDED"
 
         keys = s3_server.keys(storage_url)

@@ -71,14 +71,32 @@ JOB = """query($id: ID!) { job(id: $id) { id kind status stage progress error at
   timeline { stage durationMs } logs(last: 200) { seq level stage message } } }"""
 
 
-def wait_for_job(client: TestClient, token: str, job_id: str, timeout: float = 60) -> dict:
+def wait_for_status(
+    client: TestClient,
+    token: str,
+    job_id: str,
+    statuses: tuple[str, ...],
+    timeout: float = 60,
+    *,
+    query: str = JOB,
+    interval: float = 0.1,
+) -> dict:
+    """Poll the job (as `query` reads it) until its status is one of `statuses`."""
     deadline = time.monotonic() + timeout
+    job: dict = {}
     while time.monotonic() < deadline:
-        job = gql(client, JOB, {"id": job_id}, token)["data"]["job"]
-        if job["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        job = gql(client, query, {"id": job_id}, token)["data"]["job"]
+        if job["status"] in statuses:
             return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish in {timeout}s: {job}")
+        time.sleep(interval)
+    raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout}s: {job}")
+
+
+FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+def wait_for_job(client: TestClient, token: str, job_id: str, timeout: float = 60) -> dict:
+    return wait_for_status(client, token, job_id, FINISHED, timeout)
 
 
 DATASET = """query($id: ID!) { dataset(id: $id) { id name fileName status error rowCount columnCount sizeBytes
@@ -106,3 +124,29 @@ def ingest(
     dataset = gql(client, query, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]
     dataset["job"] = job
     return dataset
+
+
+DELETE_DATASET = "mutation($id: ID!) { deleteDataset(input: {id: $id}) { deletedId errors { code message field } } }"
+
+
+def delete_dataset(client: TestClient, token: str, dataset_id: str) -> dict:
+    """`deleteDataset`'s payload: the deleted id, or the errors that refused it."""
+    return gql(client, DELETE_DATASET, {"id": dataset_id}, token)["data"]["deleteDataset"]
+
+
+TRAIN = """mutation Train($input: TrainModelInput!) { trainModel(input: $input) {
+  model { id status task version } job { id } errors { code message field } } }"""
+
+
+def start_training(client: TestClient, token: str, dataset_id: str, **options: Any) -> dict:
+    """`trainModel`'s payload for the dataset and these input fields; refusals are the caller's to check."""
+    return gql(client, TRAIN, {"input": {"datasetId": dataset_id, **options}}, token)["data"]["trainModel"]
+
+
+def train_model(client: TestClient, token: str, dataset_id: str, **options: Any) -> dict:
+    """Train and wait for the job to succeed; returns `trainModel`'s payload (the model's id, the job's)."""
+    payload = start_training(client, token, dataset_id, **options)
+    assert payload["errors"] == [], payload
+    job = wait_for_job(client, token, payload["job"]["id"], timeout=180)
+    assert job["status"] == "SUCCEEDED", job
+    return payload

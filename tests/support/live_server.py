@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
+from devtools.local_server import free_port, is_healthy
 from tests.support.paths import ROOT
 from tests.support.remote import GraphQLOverHTTP
 
 
 class LiveServer(GraphQLOverHTTP):
     def __init__(self, data_dir: Path, *, cwd: Path = ROOT, **env: str) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -54,13 +50,11 @@ class LiveServer(GraphQLOverHTTP):
         assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.1)
+            if is_healthy(self.base):
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
         if self.process.poll() is None:  # a server that never answered must not outlive the test
             self.process.kill()
             self.process.wait(timeout=10)

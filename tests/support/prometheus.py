@@ -6,7 +6,6 @@ when missing and we are root (CI), like devtools/redis_local.py does for redis-s
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from devtools.redis_local import free_port
+from devtools.local_server import debian_binary, free_port, stop_process, wait_until_ready
 
 
 class PrometheusUnavailable(RuntimeError):
@@ -24,20 +23,7 @@ class PrometheusUnavailable(RuntimeError):
 
 
 def ensure_prometheus() -> str:
-    found = shutil.which("prometheus")
-    if found:
-        return found
-    if shutil.which("apt-get") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for step in (
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"],
-            ["apt-get", "update", "-q"],
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"],
-        ):
-            subprocess.run(step, env=env, check=False, capture_output=True)
-            if shutil.which("prometheus"):
-                return shutil.which("prometheus")  # type: ignore[return-value]  # not None: checked on the line above
-    raise PrometheusUnavailable("prometheus is not installed: `sudo apt-get install prometheus` (Debian/Ubuntu)")
+    return debian_binary("prometheus", "prometheus", PrometheusUnavailable)
 
 
 @dataclass
@@ -90,18 +76,20 @@ class LocalPrometheus:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise PrometheusUnavailable(f"prometheus exited:\n{self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.base}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise PrometheusUnavailable("prometheus was not ready within 60 s")
+        try:
+            wait_until_ready(
+                "prometheus", self.process, 60, self._ready, log=self.log_path, error=PrometheusUnavailable
+            )
+        except PrometheusUnavailable:
+            self.stop()
+            raise
+        return self
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.base}/-/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def query(self, promql: str) -> list[dict]:
         """An instant query through the HTTP API: the result vector (each with `metric` labels and `value`)."""
@@ -146,13 +134,7 @@ class LocalPrometheus:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, timeout=15)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> LocalPrometheus:

@@ -6,24 +6,18 @@ Not an in-process mock: the product talks HTTP to it with boto3, as it would to 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
+
+from devtools.local_server import free_port, listening, wait_until_ready
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "assay-test",
     "AWS_SECRET_ACCESS_KEY": "assay-test-secret",
     "AWS_REGION": "us-east-1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class LocalS3:
@@ -48,17 +42,7 @@ class LocalS3:
             cwd=self.directory,
             env={**os.environ, **self.environment},
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"moto server exited: {(self.directory / 'moto.log').read_text()[-2000:]}"
-                    ) from None
-                time.sleep(0.1)
+        wait_until_ready("moto server", self.process, 30, listening(self.port), log=self.directory / "moto.log")
         self.client().create_bucket(Bucket=self.bucket)
         return self
 

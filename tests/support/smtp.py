@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import mailbox
-import socket
 import subprocess
 import sys
 import time
 from email.message import Message
 from pathlib import Path
 
+from devtools.local_server import free_port, listening, wait_until_ready
+
 
 class SmtpServer:
     def __init__(self, folder: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.maildir = folder / "maildir"
         self.process = subprocess.Popen(
             [
@@ -32,15 +31,7 @@ class SmtpServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("the SMTP server did not start")
+        wait_until_ready("the SMTP server", self.process, 30, listening(self.port))
 
     def env(self) -> dict[str, str]:
         return {

@@ -182,7 +182,7 @@ EXPORT = "query($id: ID!) { model(id: $id) { status exportUrl(format: %s) } }"
 
 
 def failed_model(world) -> str:
-    started = ask(world, TRAIN, {"i": {"datasetId": world["dataset"]["id"], "target": "label"}})["data"]["trainModel"]
+    started = train(world, target="label")
     ask(world, "mutation($id: ID!) { cancelJob(input: {id: $id}) { errors { code } } }", {"id": started["job"]["id"]})
     wait_for_job(world["client"], world["token"], started["job"]["id"])
     return started["model"]["id"]
@@ -206,17 +206,19 @@ def finished(world, job_id: str) -> dict:
     return job
 
 
+def preprocess(world, *steps: dict) -> dict:
+    """`preprocessDataset`'s payload: the world's table through these steps."""
+    variables = {"i": {"datasetId": world["dataset"]["id"], "steps": list(steps)}}
+    return ask(world, PREPROCESS, variables)["data"]["preprocessDataset"]
+
+
+def train(world, **input_fields) -> dict:
+    """`trainModel`'s payload for the world's table and these input fields."""
+    return ask(world, TRAIN, {"i": {"datasetId": world["dataset"]["id"], **input_fields}})["data"]["trainModel"]
+
+
 def test_datetime_features_of_zone_aware_times(world):
-    payload = ask(
-        world,
-        PREPROCESS,
-        {
-            "i": {
-                "datasetId": world["dataset"]["id"],
-                "steps": [{"datetimeFeatures": {"columns": ["when"], "parts": ["year", "hour", "epoch"]}}],
-            }
-        },
-    )["data"]["preprocessDataset"]
+    payload = preprocess(world, {"datetimeFeatures": {"columns": ["when"], "parts": ["year", "hour", "epoch"]}})
     assert finished(world, payload["job"]["id"])["status"] == "SUCCEEDED"
     table = ask(world, ROWS_OF, {"id": payload["dataset"]["id"]})["data"]["dataset"]["rows"]
     first = dict(zip(table["columns"], table["rows"][0], strict=True))
@@ -224,27 +226,12 @@ def test_datetime_features_of_zone_aware_times(world):
 
 
 def test_a_model_with_a_zone_aware_feature_trains(world):
-    payload = ask(
-        world,
-        TRAIN,
-        {
-            "i": {
-                "datasetId": world["dataset"]["id"],
-                "target": "label",
-                "features": ["when", "x"],
-                "algorithms": ["RANDOM_FOREST"],
-            }
-        },
-    )["data"]["trainModel"]
+    payload = train(world, target="label", features=["when", "x"], algorithms=["RANDOM_FOREST"])
     assert payload["errors"] == [] and finished(world, payload["job"]["id"])["status"] == "SUCCEEDED"
 
 
 def test_impute_mode_on_a_date_column(world):
-    payload = ask(
-        world,
-        PREPROCESS,
-        {"i": {"datasetId": world["dataset"]["id"], "steps": [{"impute": {"columns": ["day"], "strategy": "MODE"}}]}},
-    )["data"]["preprocessDataset"]
+    payload = preprocess(world, {"impute": {"columns": ["day"], "strategy": "MODE"}})
     assert payload["errors"] == [] and finished(world, payload["job"]["id"])["status"] == "SUCCEEDED"
     table = ask(world, ROWS_OF, {"id": payload["dataset"]["id"]})["data"]["dataset"]["rows"]
     assert None not in [row[table["columns"].index("day")] for row in table["rows"]]
@@ -291,8 +278,7 @@ JOB_COUNT = "{ jobs(first: 1) { totalCount } models(first: 1) { totalCount } }"
 )
 def test_train_model_checks_numbers_before_a_job(world, spec, field):
     before = ask(world, JOB_COUNT)["data"]
-    payload = ask(world, TRAIN, {"i": {"datasetId": world["dataset"]["id"], "target": "label", **spec}})
-    assert_user_error(payload["data"]["trainModel"], "INVALID_INPUT", field)
+    assert_user_error(train(world, target="label", **spec), "INVALID_INPUT", field)
     assert ask(world, JOB_COUNT)["data"] == before  # no job, no model row
 
 
@@ -330,23 +316,17 @@ def test_analyze_refuses_an_identifier_target_as_train_model_does(world):
     assert ask(world, JOB_COUNT)["data"] == before
 
 
+UNUSABLE_ENCODINGS = ("rot13", "base64", "zlib", "idna", "utf-16", "utf-32")
+
+
 @pytest.mark.parametrize(
-    ("csv", "field"),
-    [
-        ({"encoding": "rot13"}, ["csv", "encoding"]),
-        ({"encoding": "base64"}, ["csv", "encoding"]),
-        ({"encoding": "zlib"}, ["csv", "encoding"]),
-        ({"encoding": "idna"}, ["csv", "encoding"]),
-        ({"encoding": "utf-16"}, ["csv", "encoding"]),
-        ({"encoding": "utf-32"}, ["csv", "encoding"]),
-        ({"delimiter": "é"}, ["csv", "delimiter"]),
-        ({"delimiter": "\x00"}, ["csv", "delimiter"]),
-    ],
+    ("option", "value"),
+    [*(("encoding", name) for name in UNUSABLE_ENCODINGS), ("delimiter", "é"), ("delimiter", "\x00")],
 )
-def test_csv_options_ingest_cannot_use_are_refused_before_a_job(world, csv, field):
+def test_csv_options_ingest_cannot_use_are_refused_before_a_job(world, option, value):
     before = ask(world, "{ datasets(first: 1) { totalCount } jobs(first: 1) { totalCount } }")["data"]
-    payload = upload(world["client"], world["token"], b"a,b\n1,2\n3,4\n", csv=csv)["data"]["uploadDataset"]
-    assert_user_error(payload, "INVALID_INPUT", field)
+    payload = upload(world["client"], world["token"], b"a,b\n1,2\n3,4\n", csv={option: value})["data"]["uploadDataset"]
+    assert_user_error(payload, "INVALID_INPUT", ["csv", option])
     assert ask(world, "{ datasets(first: 1) { totalCount } jobs(first: 1) { totalCount } }")["data"] == before
     assert not any((world["data_dir"] / "uploads").glob("*")) if (world["data_dir"] / "uploads").exists() else True
 

@@ -15,7 +15,7 @@ from services.storage.tables import WebhookDelivery
 from services.webhooks.delivery import MAX_BACKOFF_SECONDS, retry_delay
 from services.webhooks.events import WebhookEvent, api_id, publish
 from services.webhooks.signing import signature
-from tests.pipelines.operations import create as create_pipeline
+from tests.pipelines.operations import create_from_dataset
 from tests.pipelines.operations import run as run_pipeline
 from tests.registry.test_registry import alias, frame, registered, train_all
 from tests.support.graphql import gql, ingest
@@ -31,13 +31,8 @@ def bodies(found: list[dict]) -> list[dict]:
 def test_a_pipeline_run_finishing_is_delivered_with_its_failed_checks(client, receiver, token):  # noqa: F811 - the imported fixture, requested by name
     hook = create(client, token, url=receiver.url("/runs"), events=["PIPELINE_RUN_FINISHED"])["webhook"]
     dataset = ingest(client, token, b"a,b\n1,x\n2,y\n", "small.csv", expect="SUCCEEDED")
-    made = create_pipeline(
-        client,
-        token,
-        name="copy",
-        source={"dataset": {"datasetId": dataset["id"]}},
-        sink={"dataset": {"name": "copy"}},
-        checks=[{"minRows": 10}],
+    made = create_from_dataset(
+        client, token, dataset["id"], "copy", {"dataset": {"name": "copy"}}, checks=[{"minRows": 10}]
     )
     assert made["errors"] == [], made
     result = run_pipeline(client, token, made["pipeline"]["id"])
