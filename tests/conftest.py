@@ -47,19 +47,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("ASSAY_TEST_DATABASES", ",".join(BACKENDS)),
         help="comma-separated database backends to run the suite on (sqlite,postgresql)",
     )
+    parser.addoption(
+        "--all-databases",
+        action="store_true",
+        default=bool(os.environ.get("ASSAY_TEST_ALL_DATABASES")),
+        help="run `one_database` tests on every backend too (the full matrix: about half again as long)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only(reason): the test is about SQLite itself; not run on PostgreSQL")
+    config.addinivalue_line(
+        "markers",
+        "one_database(reason): what the test checks does not depend on the database (computation, files, HTTP);"
+        " run on the first backend chosen only, unless --all-databases",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Tests with a data dir run once per backend; pure functions of their input run once."""
+    """Tests with a data dir run once per backend (`one_database` ones on the first); pure functions run once."""
     if "database_backend" not in metafunc.fixturenames:
         return
     chosen = [b for b in metafunc.config.getoption("databases").split(",") if b in BACKENDS] or ["sqlite"]
     if "tmp_path" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("sqlite_only"):
         chosen = ["sqlite"]
+    elif metafunc.definition.get_closest_marker("one_database") and not metafunc.config.getoption("all_databases"):
+        # Half the suite's time was these run a second time on PostgreSQL, re-testing training, parsing and
+        # drawing rather than storage; what they store goes through the paths the storage, job, registry and
+        # API tests run on both.
+        chosen = chosen[:1]
     metafunc.parametrize("database_backend", chosen, indirect=True)
 
 

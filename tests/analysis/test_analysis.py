@@ -15,6 +15,8 @@ from server.settings import ConfigurationError
 from tests.support.graphql import gql, ingest, register, wait_for_job, wait_for_status
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.one_database(reason="the analysis pipeline: target choice, training, reports")
+
 ANALYZE = """mutation($input: AnalyzeDatasetInput!) { analyzeDataset(input: $input) {
   job { id status } errors { code message field } } }"""
 ANSWER = (

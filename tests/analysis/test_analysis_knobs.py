@@ -16,6 +16,8 @@ from tests.analysis.test_analysis import ANALYZE, frame_with_label, wait_for
 from tests.support.graphql import gql, ingest, register
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.one_database(reason="what the analysis options change")
+
 ANALYSIS = """query($id: ID!) { job(id: $id) { status error stage timeline { stage durationMs }
   logs(last: 300) { level message }
   analysis { target sampledRows notes failure { stage code message limitSeconds }

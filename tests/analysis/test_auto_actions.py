@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
 from tests.analysis.test_analysis import ANALYZE, wait_for
 from tests.support.graphql import gql, ingest, register
 from tests.support.settings import make_settings
+
+pytestmark = pytest.mark.one_database(reason="the analysis auto-actions")
 
 ANALYSIS = """query($id: ID!) { job(id: $id) { status error
   analysis { autoActions { kind columns rows reason } notes failure { stage code }

@@ -15,6 +15,8 @@ from tests.analysis.test_analysis import ANALYZE, REPORT, wait_for
 from tests.support.graphql import gql, ingest, register, wait_for_job
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.one_database(reason="what reports say")
+
 CONTENT = """query($id: ID!) { job(id: $id) { status
   analysis { critique { kind severity message columns } }
   report { id url content { title renderer fallbackReason generatedAt

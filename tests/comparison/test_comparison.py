@@ -16,6 +16,8 @@ from server.app import create_app
 from tests.support.graphql import gql, ingest, register, wait_for_job
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.one_database(reason="comparing two datasets")
+
 COMPARE = """mutation($input: CompareDatasetsInput!) { compareDatasets(input: $input) {
   job { id kind status } errors { code message field } } }"""
 SIDE = (

@@ -8,6 +8,8 @@ import pytest
 
 from tests.support.graphql import gql, ingest, register
 
+pytestmark = pytest.mark.one_database(reason="charts aggregated by the engine")
+
 CHART = """query($id: ID!, $input: ChartInput!) { dataset(id: $id) { chart(input: $input) {
   type x y totalRows sampled points { x y x2 group } } } }"""
 

@@ -7,10 +7,13 @@ import io
 import json
 
 import pyarrow.parquet as pq
+import pytest
 
 from schema.common import raw_id, to_global_id
 from services import files
 from tests.support.graphql import gql, ingest, register, wait_for_job
+
+pytestmark = pytest.mark.one_database(reason="exported files")
 
 EXPORT = """mutation($i: ExportDatasetInput!) { exportDataset(input: $i) {
   job { id kind status } errors { code message field } } }"""

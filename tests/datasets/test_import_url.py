@@ -26,6 +26,8 @@ from services import files
 from tests.support.graphql import gql, register, wait_for_job
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.one_database(reason="fetching URLs")
+
 IMPORT = """mutation($input: ImportDatasetInput!) { importDataset(input: $input) {
   dataset { id name fileName status } job { id kind } errors { code message field } } }"""
 DATASET = "query($id: ID!) { dataset(id: $id) { status error rowCount columnCount sizeBytes fileName name } }"

@@ -20,6 +20,8 @@ from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.ingest.stream import NotStreamable, parse_and_write
 from tests.support.graphql import gql, ingest
 
+pytestmark = pytest.mark.one_database(reason="chunked uploads")
+
 LIMIT = 10**10
 
 

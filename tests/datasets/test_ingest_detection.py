@@ -14,6 +14,8 @@ from tests.corpus.make_corpus import OTHER_ENCODINGS
 from tests.support.data import CORPUS
 from tests.support.graphql import ingest
 
+pytestmark = pytest.mark.one_database(reason="detecting encodings, delimiters and types")
+
 DATASET = """query($id: ID!) { dataset(id: $id) { status error rowCount columnCount columns { name }
   ingest { encoding encodingConfidence alerts { code message } hasHeader skippedLines paddedLines trimmedLines
            rejectedLines rejects { line text reason } }

@@ -22,6 +22,8 @@ from tests.support.graphql import UPLOAD as UPLOAD_DOCUMENT
 from tests.support.graphql import gql, register, upload, wait_for_job
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.one_database(reason="disk space during ingest")
+
 DATASETS = "query { datasets { totalCount edges { node { status error } } } }"
 
 

@@ -17,6 +17,8 @@ from tests.support.graphql import gql, register, upload, wait_for_job
 from tests.support.graphql import ingest as upload_and_read
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.one_database(reason="parsing file shapes")
+
 DATASET = """query($id: ID!) { dataset(id: $id) { id status error rowCount columnCount
   columns { name semanticType dtype nullCount }
   ingest { format encoding delimiter quoteChar hasHeader skippedLines sheet paddedLines trimmedLines rejectedLines

@@ -21,6 +21,8 @@ from services.modeling.tasks import CLASSIFIERS, REGRESSORS
 from tests.support.graphql import gql, ingest, register, wait_for_job
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.one_database(reason="explanations computed from trained models")
+
 TRAIN = """mutation($input: TrainModelInput!) { trainModel(input: $input) {
   model { id } job { id } errors { code message field } } }"""
 MODEL = "query($id: ID!) { model(id: $id) { id algorithm classes features { name } } }"

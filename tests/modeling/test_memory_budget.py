@@ -16,7 +16,10 @@ from services.modeling.sampling import bytes_per_row, rows_within
 from tests.support.graphql import gql, ingest, wait_for_job
 from tests.support.settings import make_settings
 
-pytestmark = pytest.mark.slow  # large generated tables under a 64 MB budget (CI runs them)
+pytestmark = [
+    pytest.mark.slow,  # large generated tables under a 64 MB budget (CI runs them)
+    pytest.mark.one_database(reason="training within a memory budget"),
+]
 
 BUDGET_MB = 64
 ROWS = 150_000

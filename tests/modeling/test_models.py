@@ -13,6 +13,8 @@ from sklearn.datasets import load_diabetes, load_iris
 
 from tests.support.graphql import delete_dataset, gql, ingest, register, start_training, wait_for_job
 
+pytestmark = pytest.mark.one_database(reason="model search, training and evaluation")
+
 MODEL = """query($id: ID!) { model(id: $id) { id name version target task algorithm status error trainingSeconds
   metrics { accuracy balancedAccuracy precision recall f1 rocAuc logLoss r2 mae rmse mape }
   cvMetric cvScores confusionMatrix { labels values } featureImportances(limit: 50) { feature importance }

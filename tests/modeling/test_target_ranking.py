@@ -10,6 +10,8 @@ import pytest
 
 from tests.support.graphql import gql, ingest
 
+pytestmark = pytest.mark.one_database(reason="ranking target candidates")
+
 ANALYZE = """mutation($id: ID!) { analyzeDataset(input: {datasetId: $id}) { job { id } errors { code message } } }"""
 STATE = """query($id: ID!) { job(id: $id) { status choices logs(last: 50) { message } } }"""
 CANCEL = """mutation($id: ID!) { cancelJob(input: {id: $id}) { errors { code } } }"""

@@ -14,6 +14,8 @@ from tests.support.graphql import gql, register
 from tests.support.settings import make_settings
 from tests.users.test_auth import LOGIN
 
+pytestmark = pytest.mark.one_database(reason="reading server files")
+
 ADMIN = {"email": "root@example.com", "password": "admin password 1"}
 
 

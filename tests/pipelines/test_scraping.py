@@ -10,6 +10,8 @@ from tests.pipelines.fake_sources import SEEN
 from tests.pipelines.operations import create, run
 from tests.support.graphql import gql, register
 
+pytestmark = pytest.mark.one_database(reason="scraping web pages")
+
 
 def test_scrape_with_attributes_and_relative_links(
     open_client,

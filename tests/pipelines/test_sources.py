@@ -9,6 +9,8 @@ import pytest
 from tests.pipelines.operations import PREVIEW, create, run
 from tests.support.graphql import gql, ingest, register
 
+pytestmark = pytest.mark.one_database(reason="collecting from HTTP sources")
+
 
 def test_paged_json_api_flattened_into_a_dataset(open_client, source_server):
     client = open_client

@@ -12,6 +12,8 @@ import pytest
 from tests.pipelines.operations import PIPELINE, PREVIEW, RUN, create, run
 from tests.support.graphql import gql, ingest, register
 
+pytestmark = pytest.mark.one_database(reason="address and size rules of fetching")
+
 
 @pytest.mark.parametrize(
     "url",

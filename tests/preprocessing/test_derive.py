@@ -12,6 +12,8 @@ from tests.pipelines.operations import create, run
 from tests.preprocessing.test_preprocessing import RUN, VERSION, derive, result_frame, source_frame
 from tests.support.graphql import gql, ingest
 
+pytestmark = pytest.mark.one_database(reason="derived columns")
+
 
 def test_derived_columns_equal_pandas_and_feed_later_steps(client, token, settings, source):
     frame, dataset = source

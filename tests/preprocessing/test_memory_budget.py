@@ -14,7 +14,10 @@ from tests.pipelines.operations import create, run
 from tests.support.graphql import gql, ingest, wait_for_job
 from tests.support.settings import make_settings
 
-pytestmark = pytest.mark.slow  # large generated tables under a small budget (CI runs them)
+pytestmark = [
+    pytest.mark.slow,  # large generated tables under a small budget (CI runs them)
+    pytest.mark.one_database(reason="preprocessing within a memory budget"),
+]
 
 BUDGET_MB = 8
 ROWS = 40_000

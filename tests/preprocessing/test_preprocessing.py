@@ -14,6 +14,8 @@ from services.preprocessing.steps import apply_recipe
 from tests.support.graphql import DATASET, gql, ingest, register, wait_for_job
 from tests.support.settings import run_sql
 
+pytestmark = pytest.mark.one_database(reason="preprocessing steps and their numbers")
+
 RUN = """mutation($input: PreprocessDatasetInput!) { preprocessDataset(input: $input) {
   dataset { id name status } job { id } errors { code message field } } }"""
 VERSION = """query($id: ID!) { dataset(id: $id) { id name status error rowCount recipe

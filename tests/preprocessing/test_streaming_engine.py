@@ -14,6 +14,8 @@ from services.ingest.parquet import write_parquet
 from services.preprocessing.engine import batch_rows
 from services.preprocessing.job import preprocess_table
 
+pytestmark = pytest.mark.one_database(reason="the streaming preprocessing engine")
+
 ROWS = 5_000
 
 

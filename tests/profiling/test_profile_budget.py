@@ -15,7 +15,10 @@ import pytest
 from tests.support.graphql import gql, ingest, wait_for_job
 from tests.support.settings import make_settings
 
-pytestmark = pytest.mark.slow  # a 1,000,000-row table profiled twice (CI runs it)
+pytestmark = [
+    pytest.mark.slow,  # a 1,000,000-row table profiled twice (CI runs it)
+    pytest.mark.one_database(reason="profiling within a memory budget"),
+]
 
 BUDGET_MB = 64
 ROWS = 1_000_000  # (Parquet uploads are capped at 1,048,576 rows)

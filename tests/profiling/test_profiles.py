@@ -12,6 +12,8 @@ from scipy import stats
 
 from tests.support.graphql import gql, ingest, register, wait_for_job
 
+pytestmark = pytest.mark.one_database(reason="profile statistics")
+
 PROFILE = (
     "mutation($id: ID!, $plots: Boolean!) { profileDataset(input: {datasetId: $id, plots: $plots}) { job { "
     "id } errors { code message field } } }"

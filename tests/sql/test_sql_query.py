@@ -9,6 +9,8 @@ from services.datasets import sql as sql_service
 from services.storage.tables import Dataset
 from tests.support.graphql import gql, ingest, register
 
+pytestmark = pytest.mark.one_database(reason="SQL over datasets, run by DuckDB")
+
 QUERY = """query($sql: String!, $limit: Int) { query(sql: $sql, limit: $limit) {
   columns { name type } rows truncated elapsedMs tables { name datasetId } } }"""
 SALES = b"region,amount,day\nnorth,10.5,2024-01-02\nsouth,4,2024-01-03\nnorth,1.5,2024-01-04\n"
