@@ -46,6 +46,10 @@ class ServerBus(EventBus, Protocol):
 
     async def aclose(self) -> None: ...
 
+    def subscriber_count(self) -> int:
+        """Open subscriptions in this process: a shutdown waits for them to hear the end."""
+        ...
+
 
 def job_channel(job_id: str) -> str:
     return f"job:{job_id}"
