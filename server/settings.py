@@ -474,24 +474,6 @@ class ObservabilitySettings(_Group):
     """The worker's metrics port; 0 turns it off."""
 
 
-GROUPS: tuple[type[_Group], ...] = (
-    ServerSettings,
-    DatabaseSettings,
-    AuthSettings,
-    MailSettings,
-    RequestSettings,
-    StorageSettings,
-    JobSettings,
-    QuerySettings,
-    PipelineSettings,
-    AnalysisSettings,
-    ReportSettings,
-    WebhookSettings,
-    MonitoringSettings,
-    ObservabilitySettings,
-)
-"""In the order of docs/configuration.md."""
-
 # user:password@ in a database or Redis URL
 _URL_PASSWORD = re.compile(r"(://[^/:@]*:)[^/@]*@")
 
@@ -578,3 +560,7 @@ class Settings(
             finally:
                 candidate.unlink()
         return key_file.read_text().strip()
+
+
+GROUPS: tuple[type[_Group], ...] = tuple(base for base in Settings.__bases__ if issubclass(base, _Group))
+"""Settings' groups, in the order it lists them: the order of docs/configuration.md."""
