@@ -119,6 +119,16 @@ def _quantiles(ordered: np.ndarray, qs: list[float]) -> list[float]:
     return found
 
 
+def spread_and_shape(n: int, m2: float, m3: float, m4: float) -> tuple[float | None, float | None, float | None]:
+    """Sample std, bias-corrected skewness and excess kurtosis (pandas' definitions) from the central moments
+    m2, m3, m4 (each divided by n); None where n is too small or the values do not vary. One definition for
+    the in-memory and the engine's profile."""
+    std = math.sqrt(m2 * n / (n - 1)) if n > 1 else None
+    skewness = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5 if n > 2 and m2 > 0 else None
+    kurtosis = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / m2**2 - 3 * (n - 1)) if n > 3 and m2 > 0 else None
+    return std, skewness, kurtosis
+
+
 def numeric_stats(values: np.ndarray, ordered: np.ndarray) -> dict[str, Any]:
     """Matches pandas (sample std, bias-corrected skew and excess kurtosis) and scipy (MAD, scale 1).
 
@@ -141,14 +151,9 @@ def numeric_stats(values: np.ndarray, ordered: np.ndarray) -> dict[str, Any]:
     deviations = finite_ordered - mean
     squared = deviations * deviations
     m2 = float(squared.sum()) / n
-    std = math.sqrt(m2 * n / (n - 1)) if n > 1 else None
-    skewness = kurtosis = None
-    if n > 2 and m2 > 0:
-        m3 = float(np.dot(squared, deviations)) / n
-        skewness = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5
-    if n > 3 and m2 > 0:
-        m4 = float(np.dot(squared, squared)) / n
-        kurtosis = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / m2**2 - 3 * (n - 1))
+    m3 = float(np.dot(squared, deviations)) / n if n > 2 and m2 > 0 else 0.0  # not summed where unused
+    m4 = float(np.dot(squared, squared)) / n if n > 3 and m2 > 0 else 0.0
+    std, skewness, kurtosis = spread_and_shape(n, m2, m3, m4)
     iqr = q3 - q1
     below = np.searchsorted(finite_ordered, q1 - 1.5 * iqr, side="left")
     above = n - np.searchsorted(finite_ordered, q3 + 1.5 * iqr, side="right")

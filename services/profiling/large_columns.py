@@ -232,10 +232,7 @@ class LargeColumn:
             f"{q3 + 1.5 * iqr!r}), histogram({binned(v, low, high, chosen)}), "
             f"histogram({binned(v, low, high, 10)}) FROM profiled WHERE isfinite({v})"
         )
-        m2, m3, m4 = m2 / n, m3 / n, m4 / n
-        std = math.sqrt(m2 * n / (n - 1)) if n > 1 else None
-        skewness = math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2**1.5 if n > 2 and m2 > 0 else None
-        kurtosis = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * m4 / m2**2 - 3 * (n - 1)) if n > 3 and m2 > 0 else None
+        std, skewness, kurtosis = col_stats.spread_and_shape(n, m2 / n, m3 / n, m4 / n)
         stats |= {
             "min": float(low),
             "max": float(high),
