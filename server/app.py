@@ -25,7 +25,8 @@ from server.graphiql import ASSET_PREFIX, STATIC_DIR
 from server.graphql_view import AssayGraphQL
 from server.job_kinds import job_kinds, worker_preload
 from server.logs import RequestIds
-from server.metrics import Metrics, OperationMetrics, metrics_endpoint
+from server.metrics import Metrics, metrics_endpoint
+from server.operation_metrics import OperationMetrics
 from server.request_limits import RequestLimits
 from server.routes import (
     download_comparison_plot,
