@@ -200,7 +200,7 @@ def _unique_failures(rows: Rows, column: str, memory_mb: int, scratch_dir: Path 
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
     try:
         repeated = connection.execute(
-            f"SELECT file_row_number FROM (SELECT file_row_number, row_number() OVER (PARTITION BY {quoted} "
+            f"SELECT file_row_number FROM (SELECT file_row_number, row_number() OVER (PARTITION BY {quoted} "  # noqa: S608 — name quoted above, path ours
             f"ORDER BY file_row_number) AS seen FROM {dataplane.parquet_source(rows, row_numbers=True)} "
             f"WHERE {present}) WHERE seen > 1"
         ).fetchnumpy()["file_row_number"]

@@ -127,7 +127,7 @@ def _copy_output(kind: str, source: Path, table: str | None, target: Path) -> bo
         return True
     with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as connection:
         try:
-            cursor = connection.execute(f"SELECT * FROM {quoted(table or '')}")
+            cursor = connection.execute(f"SELECT * FROM {quoted(table or '')}")  # noqa: S608 — the table name quoted
         except sqlite3.OperationalError:  # the table was dropped or renamed since
             return False
         with target.open("w", newline="", encoding="utf-8") as out:

@@ -211,9 +211,9 @@ def read_output(
         return table.column_names, json_rows(table.slice(offset, limit)), table.num_rows
     if kind == "sqlite":
         with sqlite3.connect(files.fetched(sqlite_path(data_dir, owner_id))) as connection:
-            cursor = connection.execute(f'SELECT * FROM "{output["table"]}" LIMIT ? OFFSET ?', (limit, offset))
+            cursor = connection.execute(f"SELECT * FROM {quoted(output['table'])} LIMIT ? OFFSET ?", (limit, offset))
             names = [d[0] for d in cursor.description]
             rows = [[json_value(v) for v in row] for row in cursor.fetchall()]
-            total = connection.execute(f'SELECT COUNT(*) FROM "{output["table"]}"').fetchone()[0]
+            total = connection.execute(f"SELECT COUNT(*) FROM {quoted(output['table'])}").fetchone()[0]
         return names, rows, total
     return [], [], 0

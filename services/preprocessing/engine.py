@@ -417,7 +417,7 @@ def ordered_fill(
                 f"(__pos - {prev_p}) / ({next_p} - {prev_p}) END AS {name}"
             )
     query = (
-        f"SELECT * EXCLUDE (file_row_number, __pos) REPLACE ({', '.join(replaced)}) FROM ("
+        f"SELECT * EXCLUDE (file_row_number, __pos) REPLACE ({', '.join(replaced)}) FROM ("  # noqa: S608 — names via _quoted, path via _literal
         f"SELECT *, row_number() OVER (ORDER BY {position}) AS __pos "
         f"FROM read_parquet({_literal(source)}, file_row_number = true)) ORDER BY file_row_number"
     )
