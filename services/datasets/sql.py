@@ -11,6 +11,7 @@ when it expires), and at most `max_rows` rows come back.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -30,6 +31,10 @@ from services.errors import ErrorCode, ServiceError, invalid
 from services.storage.tables import Dataset
 
 MAX_SQL_CHARS = 20_000
+# What one answer's values may weigh: `max_rows` alone does not bound it (10,000 rows of a 1 MB string are 10 GB in
+# the server's memory, then in its JSON). Rows are fetched a few at a time and weighed as they come.
+MAX_RESULT_MB = 64
+FETCH_ROWS = 100  # the most fetched at once; fewer while rows are heavy, so a batch never overshoots by much
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,9 @@ async def queryable_datasets(session: AsyncSession, *, owner_id: str) -> list[Da
 
 def table_names(datasets: list[Dataset], id_alias: Callable[[str], str] = str) -> list[QueryTable]:
     """Each dataset by name (newest first wins; DuckDB's names are case-insensitive) and by `id_alias(id)`:
-    the id as the caller knows it (the API passes its global ids)."""
-    tables, taken = [], set()
+    the id as the caller knows it (the API passes its global ids). An id wins over a name spelled like it, which
+    would otherwise be a second view of that name and fail every query."""
+    tables, taken = [], {id_alias(dataset.id).lower() for dataset in datasets}
     for dataset in datasets:
         if dataset.name.lower() not in taken:
             taken.add(dataset.name.lower())
@@ -99,8 +105,9 @@ def run_query(
         raise invalid(f"`sql` is longer than {MAX_SQL_CHARS:,} characters", ["sql"])
     tables = table_names(datasets, id_alias)
     started = time.perf_counter()
-    # Its own spill dir: DuckDB names its temp files alike in every connection.
-    scratch_dir = scratch_root / f"sql-{uuid.uuid4().hex}" if scratch_root else None
+    # Its own spill dir, always: DuckDB names its temp files alike in every connection, and lets a query read its
+    # temp dir (the default, ./.tmp, would be shared with every other connection of the process).
+    scratch_dir = (scratch_root or Path(tempfile.gettempdir())) / f"sql-{uuid.uuid4().hex}"
     connection = _sandbox(tables, data_dir, limits.memory_mb, scratch_dir)
     try:
         statements = _parse(connection, sql)
@@ -111,7 +118,7 @@ def run_query(
         try:
             cursor = connection.execute(sql)
             columns = [QueryColumn(name, str(kind)) for name, kind, *_ in cursor.description]
-            fetched = cursor.fetchmany(limits.max_rows + 1)
+            fetched = _fetch(cursor, limits.max_rows + 1)
         except duckdb.InterruptException:
             raise ServiceError(
                 ErrorCode.INVALID_INPUT,
@@ -130,8 +137,7 @@ def run_query(
             timer.cancel()
     finally:
         connection.close()
-        if scratch_dir is not None:
-            shutil.rmtree(scratch_dir, ignore_errors=True)
+        shutil.rmtree(scratch_dir, ignore_errors=True)
     rows = [[values.json_value(cell) for cell in row] for row in fetched[: limits.max_rows]]
     return QueryResult(
         columns=columns,
@@ -142,9 +148,7 @@ def run_query(
     )
 
 
-def _sandbox(
-    tables: list[QueryTable], data_dir: Path, memory_mb: int, scratch_dir: Path | None
-) -> duckdb.DuckDBPyConnection:
+def _sandbox(tables: list[QueryTable], data_dir: Path, memory_mb: int, scratch_dir: Path) -> duckdb.DuckDBPyConnection:
     connection = connect(memory_mb=memory_mb, scratch_dir=scratch_dir, threads=2)
     # A user's ORDER BY must hold in what comes back: with insertion order off, DuckDB 2.0.1 was seen to
     # return ordered results out of order through execute() (issue 25's engine notes).
@@ -157,6 +161,36 @@ def _sandbox(
     connection.execute("SET enable_external_access = false")
     connection.execute("SET lock_configuration = true")
     return connection
+
+
+def _fetch(cursor: duckdb.DuckDBPyConnection, most: int) -> list[Any]:
+    """Up to `most` rows; PAYLOAD_TOO_LARGE as soon as their values pass MAX_RESULT_MB. The first row comes
+    alone; each next batch is as many rows as the room left holds at the weight seen so far (at most FETCH_ROWS)."""
+    fetched: list[Any] = []
+    size, room, step = 0, MAX_RESULT_MB * 2**20, 1
+    while len(fetched) < most and (batch := cursor.fetchmany(min(step, most - len(fetched)))):
+        size += sum(_weight(cell) for row in batch for cell in row)
+        if size > room:
+            raise ServiceError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"The result is larger than {MAX_RESULT_MB} MB: select fewer rows, fewer columns or shorter values",
+                ["sql"],
+            )
+        fetched += batch
+        step = max(1, min(FETCH_ROWS, (room - size) * len(fetched) // max(size, 1)))
+    return fetched
+
+
+def _weight(value: Any) -> int:
+    """About what a value weighs in memory and in JSON: text and bytes by their length, lists, maps and structs by
+    their parts, anything else as a number."""
+    if isinstance(value, (str, bytes)):
+        return len(value) + 8
+    if isinstance(value, (list, tuple)):
+        return 8 + sum(_weight(item) for item in value)
+    if isinstance(value, dict):
+        return 8 + sum(_weight(key) + _weight(item) for key, item in value.items())
+    return 16
 
 
 def _parse(connection: duckdb.DuckDBPyConnection, sql: str) -> list[duckdb.Statement]:
