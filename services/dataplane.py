@@ -68,6 +68,12 @@ def parquet_source(path: Path, *, row_numbers: bool = False) -> str:
     )
 
 
+def numbers_rows(path: Path) -> bool:
+    """Whether `parquet_source(path, row_numbers=True)` can add DuckDB's `file_row_number`: not when the file has a
+    column of that name (a user's column; DuckDB refuses the option then)."""
+    return "file_row_number" not in pq.read_schema(path).names
+
+
 def over_budget(
     memory_mb: int,
     what: str,

@@ -95,12 +95,14 @@ def evaluate_checks(
     reference: Reference | None = None,
     log: Callable[[str, str], None] = lambda message, level: None,
     checkpoint: Callable[[], None] = lambda: None,
+    row_numbers: bool = False,
 ) -> list[CheckResult]:
     """Every rule of every check on the table `source` (SQL), in order. `semantic_types`: the table's
-    columns as ingest typed them."""
+    columns as ingest typed them. `row_numbers`: `source` carries DuckDB's file_row_number (otherwise a column of
+    that name is the user's own)."""
     described = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-    types = {row[0]: str(row[1]).upper() for row in described if row[0] != ROW_NUMBER}
-    table = _Table(connection, source, types, has_row_numbers=any(row[0] == ROW_NUMBER for row in described))
+    types = {row[0]: str(row[1]).upper() for row in described if not (row_numbers and row[0] == ROW_NUMBER)}
+    table = _Table(connection, source, types, has_row_numbers=row_numbers)
     results = []
     for check in checks:
         for rule in check.rules:
@@ -142,7 +144,7 @@ class _Table:
         names = [d[0] for d in cursor.description]
         rows = [
             {
-                ("_row" if name == ROW_NUMBER else name): json_value(value)
+                ("_row" if self.has_row_numbers and name == ROW_NUMBER else name): json_value(value)
                 for name, value in zip(names, row, strict=True)
             }
             for row in cursor.fetchall()

@@ -33,6 +33,8 @@ def run_validation(ctx: JobContext) -> dict[str, Any]:
         ctx.progress(done / max(rules, 1))
         ctx.checkpoint()
 
+    dataset = files.parquet_path(data_dir, p["dataset_id"])
+    numbered = dataplane.numbers_rows(dataset)
     try:
         reference = (
             Reference(dataplane.parquet_source(files.parquet_path(data_dir, p["reference_id"])), p["reference_types"])
@@ -41,12 +43,13 @@ def run_validation(ctx: JobContext) -> dict[str, Any]:
         )
         results = evaluate_checks(
             connection,
-            dataplane.parquet_source(files.parquet_path(data_dir, p["dataset_id"]), row_numbers=True),
+            dataplane.parquet_source(dataset, row_numbers=numbered),
             checks,
             semantic_types=p["semantic_types"],
             reference=reference,
             log=ctx.log,
             checkpoint=checkpoint,
+            row_numbers=numbered,
         )
     except duckdb.OutOfMemoryException as exc:
         raise dataplane.over_budget(ctx.memory_mb, "Validating this dataset", exc) from exc

@@ -232,17 +232,21 @@ def _suite_results(
     checks = [PipelineCheck.model_validate(check) for check in suite["checks"]]
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
     try:
+        numbered = False
         if isinstance(rows, pa.Table):
             connection.register("run_output", rows)
             source = "run_output"
         else:  # scanned in place
-            source = dataplane.parquet_source(rows, row_numbers=True)
+            numbered = dataplane.numbers_rows(rows)
+            source = dataplane.parquet_source(rows, row_numbers=numbered)
         reference = None
         if suite["reference_id"] and data_dir is not None:
             reference = Reference(
                 dataplane.parquet_source(files.parquet_path(data_dir, suite["reference_id"])), suite["reference_types"]
             )
-        found = evaluate_checks(connection, source, checks, semantic_types=semantic_types, reference=reference)
+        found = evaluate_checks(
+            connection, source, checks, semantic_types=semantic_types, reference=reference, row_numbers=numbered
+        )
     finally:
         connection.close()
     results = []

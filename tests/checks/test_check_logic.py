@@ -117,7 +117,8 @@ def test_each_rule_reports_what_it_observed_and_a_sample_of_failing_rows(tmp_pat
         PipelineCheck(min_rows=5),
         PipelineCheck(column="gone", not_null=True),
     ]
-    results = {(r.column, r.rule): r for r in evaluate_checks(connection, source, checks, semantic_types={})}
+    found = evaluate_checks(connection, source, checks, semantic_types={}, row_numbers=True)
+    results = {(r.column, r.rule): r for r in found}
     unique = results[("id", "unique")]
     assert (unique.passed, unique.observed, unique.examples) == (False, 1, [2])
     assert sorted(row["_row"] for row in unique.sample) == [1, 2]

@@ -109,3 +109,24 @@ def test_a_pipeline_upserts_rows_keyed_by_a_hostile_column_into_sqlite_and_reads
         [["O'Brien", None, 3.0], ['say "hi"', "y", 2.5], ["'); DROP TABLE y; --", "z", 4.0]]
     )
     assert data["totalRows"] == 3
+
+
+def test_a_column_named_like_duckdbs_row_number_is_validated_as_the_users_own(client, token):
+    """DuckDB refuses to add its `file_row_number` beside a column of that name: a validation then checks the
+    user's column like any other (sample rows without `_row`), and a LINE chart is a typed refusal, not an
+    internal error."""
+    dataset = ingest(client, token, b"file_row_number,x,y\n1,1.0,2\n2,,3\n3,3.0,4\n", "rows.csv", expect="SUCCEEDED")
+    suite = create_suite(
+        client, token, dataset["id"], [{"column": "x", "notNull": True}, {"column": "file_row_number", "min": 2}]
+    )
+    validation = validate(client, token, dataset["id"], suite["suite"]["id"])
+    assert validation["job_status"] == "SUCCEEDED", validation
+    outcome = {(r["column"], r["rule"]): r for r in validation["results"]}
+    assert outcome[("x", "NOT_NULL")]["failingSample"] == [{"file_row_number": 2, "x": None, "y": 3}]
+    assert (outcome[("file_row_number", "MIN")]["observed"], outcome[("file_row_number", "MIN")]["examples"]) == (
+        1,
+        [1],
+    )
+    line = gql(client, CHART, {"id": dataset["id"], "input": {"type": "LINE", "x": "x", "y": "y"}}, token)
+    assert line["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+    assert "file_row_number" in line["errors"][0]["message"]
