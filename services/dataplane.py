@@ -74,6 +74,16 @@ def numbers_rows(path: Path) -> bool:
     return "file_row_number" not in pq.read_schema(path).names
 
 
+def require_row_numbers(path: Path, what: str, field: list[str] | None = None) -> None:
+    """INVALID_INPUT when work that keeps file order by DuckDB's row number meets a column of that name."""
+    if not numbers_rows(path):
+        raise errors.invalid(
+            f"{what} cannot read a dataset with a column named file_row_number (DuckDB's name for a row's position "
+            "in the file): rename that column first",
+            field,
+        )
+
+
 def over_budget(
     memory_mb: int,
     what: str,

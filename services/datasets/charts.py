@@ -326,8 +326,7 @@ def _line(source: Source, spec: dict[str, Any]) -> tuple[list[ChartPoint], bool]
     it fits the budget (the same points as ever); beyond it, DuckDB first keeps each x-bucket's first, last,
     lowest and highest point, and LTTB chooses among those."""
     x, y = spec["x"], spec["y"]
-    if not dataplane.numbers_rows(source.path):  # a LINE keeps file order by DuckDB's row number
-        raise invalid("A LINE chart cannot be drawn from a dataset with a column named file_row_number", ["input"])
+    dataplane.require_row_numbers(source.path, "A LINE chart", ["input"])  # ties keep file order
     where = f"{source.present(x)} AND {source.present(y)}"
     levels = _group_values(source, spec, where) if spec.get("group_by") else [None]
     per_series = max(3, spec["limit"] // max(1, len(levels)))

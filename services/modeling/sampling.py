@@ -142,6 +142,7 @@ def _sampled(
     memory_mb: int,
     log: Callable[[str], None],
 ) -> TrainingFrame:
+    dataplane.require_row_numbers(path, "Sampling the training rows")  # the draw hashes each row's position
     source = dataplane.parquet_source(path)
     label = _quoted(target)
     present = f"{label} IS NOT NULL" + (f" AND NOT isnan({label})" if _is_float(path, target) else "")

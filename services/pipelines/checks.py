@@ -193,6 +193,7 @@ def _unique_failures(rows: Rows, column: str, memory_mb: int, scratch_dir: Path 
         return np.asarray((series.duplicated(keep="first") & series.notna()).to_numpy(dtype=bool), dtype=np.bool_)
     from services import dataplane
 
+    dataplane.require_row_numbers(rows, f"Checking that {column} is unique")
     parquet = pq.ParquetFile(rows)
     kind = parquet.schema_arrow.field(column).type
     quoted = '"' + column.replace('"', '""') + '"'

@@ -389,6 +389,7 @@ def ordered_fill(
     both ends — computed by DuckDB's window functions, which sort and spill beyond the budget. The output
     keeps the source's row order."""
     strategy, columns, order = params["strategy"], list(params["columns"]), params.get("order_by")
+    dataplane.require_row_numbers(source, f"Filling with {strategy} in row order")
     position = f"{_quoted(order)} NULLS LAST, file_row_number" if order else "file_row_number"
     before = "(ORDER BY __pos ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     after = "(ORDER BY __pos ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)"
