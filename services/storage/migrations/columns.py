@@ -34,7 +34,7 @@ def owner_key() -> sa.ForeignKeyConstraint:
 
 
 def job_key() -> sa.ForeignKeyConstraint:
-    """The job that made a record: the record outlives it (jobs are swept, what they made stays)."""
+    """The job that made a record: deleting the job leaves what it made."""
     return sa.ForeignKeyConstraint(["job_id"], ["job.id"], ondelete="SET NULL")
 
 
@@ -61,14 +61,10 @@ class NewTable:
         """The table, keyed by `key` (CREATE TABLE writes the primary key first wherever it is given), then its
         indexes."""
         op.create_table(self.table, *columns_and_constraints, sa.PrimaryKeyConstraint(self.key))
-        self.create_indexes()
-
-    def create_indexes(self) -> None:
-        if not self.indexes:
-            return
-        with op.batch_alter_table(self.table, schema=None) as batch_op:
-            for name, indexed in self.indexes:
-                batch_op.create_index(name, indexed, unique=name in self.unique)
+        if self.indexes:
+            with op.batch_alter_table(self.table, schema=None) as batch_op:
+                for name, indexed in self.indexes:
+                    batch_op.create_index(name, indexed, unique=name in self.unique)
 
     def drop(self) -> None:
         """The indexes, newest first, then the table."""
