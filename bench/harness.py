@@ -18,6 +18,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the repository's packages (devtools), wherever the bench script is run from
 from devtools.local_server import free_port, is_healthy
+from tests.support import remote
 
 
 class RssSampler:
@@ -235,29 +236,13 @@ def run_job(
     return job, wall
 
 
-UPLOAD = (
-    "mutation($input: UploadDatasetInput!) { uploadDataset(input: $input) "
-    "{ dataset { id } job { id } errors { code message } } }"
-)
+UPLOAD = remote.UPLOAD  # bench/ingest*.py send it themselves, to time the request
 
 
 def upload_file(base: str, token: str, path: Path) -> dict:
     """Upload with the multipart spec (streamed from disk); returns the payload's dataset and job ids."""
-    import json
-
     with path.open("rb") as handle:
-        payload = httpx.post(
-            f"{base}/graphql",
-            headers={"authorization": f"Bearer {token}", "apollo-require-preflight": "1"},
-            data={
-                "operations": json.dumps({"query": UPLOAD, "variables": {"input": {"file": None}}}),
-                "map": json.dumps({"0": ["variables.input.file"]}),
-            },
-            files={"0": (path.name, handle, "text/csv")},
-            timeout=600,
-        ).json()["data"]["uploadDataset"]
-    assert not payload["errors"], payload
-    return payload
+        return remote.upload(base, token, handle, path.name, timeout=600)
 
 
 def upload_and_ingest(base: str, token: str, path: Path) -> str:

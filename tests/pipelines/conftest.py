@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from tests.pipelines.fake_sources import ROUTES
+from tests.pipelines.operations import Author
 from tests.support.http_fixtures import serve
 from tests.support.settings import make_settings
 
@@ -37,3 +38,9 @@ def scheduling_client(tmp_path):
     with TestClient(create_app(settings)) as client:
         client.settings = settings
         yield client
+
+
+@pytest.fixture
+def author(open_client) -> Author:
+    """A new user of open_client, making pipelines."""
+    return Author(open_client)

@@ -7,21 +7,12 @@ from __future__ import annotations
 import pytest
 
 from tests.pipelines.fake_sources import SEEN
-from tests.pipelines.operations import create, run
-from tests.support.graphql import gql, register
 
 pytestmark = pytest.mark.one_database(reason="scraping web pages")
 
 
-def test_scrape_with_attributes_and_relative_links(
-    open_client,
-    source_server,
-):
-    client = open_client
-    token = register(client)["accessToken"]
-    created = create(
-        client,
-        token,
+def test_scrape_with_attributes_and_relative_links(author, source_server):
+    result = author.create_and_run(
         name="shop",
         source={
             "scrape": {
@@ -38,7 +29,6 @@ def test_scrape_with_attributes_and_relative_links(
         steps=[{"scale": {"columns": ["price"], "strategy": "MINMAX"}}],
         sink={"sqlite": {"table": "products"}},
     )
-    result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     rows = result["data"]["rows"]
     assert rows[0][:2] == ["Item 1", f"{source_server}/p/1.html"] and rows[0][3] == f"{source_server}/img/1.png"
@@ -46,26 +36,16 @@ def test_scrape_with_attributes_and_relative_links(
     assert {c["name"]: c["semanticType"] for c in result["outputSchema"]}["price"] == "NUMERIC"
 
 
-def test_scrape_follows_next_page_links(open_client, source_server):
-    client = open_client
-    token = register(client)["accessToken"]
-    fields = [{"name": "cell", "selector": "td"}]
-    paged = create(
-        client,
-        token,
-        name="catalog",
-        source={
-            "scrape": {
-                "url": f"{source_server}/catalog/page1.html",
-                "rowSelector": "tr.row",
-                "fields": fields,
-                "nextPageSelector": "a.next",
-            }
-        },
-        sink={"parquet": {"name": "catalog"}},
-    )
+def test_scrape_follows_next_page_links(author, source_server):
+    page1 = {
+        "url": f"{source_server}/catalog/page1.html",
+        "rowSelector": "tr.row",
+        "fields": [{"name": "cell", "selector": "td"}],
+    }
+    catalog = {**page1, "nextPageSelector": "a.next"}
+    paged = author.create(name="catalog", source={"scrape": catalog}, sink={"parquet": {"name": "catalog"}})
     assert paged["errors"] == [] and paged["pipeline"]["config"]["source"]["scrape"]["nextPageSelector"] == "a.next"
-    result = run(client, token, paged["pipeline"]["id"])
+    result = author.run(paged["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     assert result["lastRun"]["rowsOut"] == 12  # 4 pages x 3 rows; the last page's "next" is no link
     assert [r[0] for r in result["data"]["rows"]] == ["1-0", "1-1", "1-2", "2-0", "2-1"]
@@ -73,28 +53,13 @@ def test_scrape_follows_next_page_links(open_client, source_server):
     assert f"Page 4: 3 row(s) from {source_server}/catalog/page4.html" in messages
     assert "Scraped 12 row(s) from 4 page(s)" in messages
 
-    capped = create(
-        client,
-        token,
-        name="capped",
-        source={
-            "scrape": {
-                "url": f"{source_server}/catalog/page1.html",
-                "rowSelector": "tr.row",
-                "fields": fields,
-                "nextPageSelector": "a.next",
-                "maxPages": 2,
-            }
-        },
-        sink={"parquet": {"name": "capped"}},
+    result = author.create_and_run(
+        name="capped", source={"scrape": {**catalog, "maxPages": 2}}, sink={"parquet": {"name": "capped"}}
     )
-    result = run(client, token, capped["pipeline"]["id"])
     assert result["lastRun"]["rowsOut"] == 6
     assert any("Stopped after 2 page(s) (maxPages); more follow from" in e["message"] for e in result["job"]["logs"])
 
-    looping = create(
-        client,
-        token,
+    result = author.create_and_run(
         name="loop",
         source={
             "scrape": {
@@ -106,34 +71,16 @@ def test_scrape_follows_next_page_links(open_client, source_server):
         },
         sink={"parquet": {"name": "loop"}},
     )
-    result = run(client, token, looping["pipeline"]["id"])
     assert [r[0] for r in result["data"]["rows"]] == ["/loop/a.html", "/loop/b.html"]
     assert any("leads back to" in e["message"] for e in result["job"]["logs"])
 
     for bad, field in (({"nextPageSelector": "a[["}, "nextPageSelector"), ({"maxPages": 0}, "maxPages")):
-        refused = create(
-            client,
-            token,
-            name="bad",
-            source={
-                "scrape": {
-                    "url": f"{source_server}/catalog/page1.html",
-                    "rowSelector": "tr.row",
-                    "fields": fields,
-                    **bad,
-                }
-            },
-            sink={"parquet": {"name": "bad"}},
-        )
-        assert refused["errors"][0]["code"] == "INVALID_INPUT" and refused["errors"][0]["field"][-1] == field
+        refused = author.refusal(name="bad", source={"scrape": {**page1, **bad}}, sink={"parquet": {"name": "bad"}})
+        assert refused["code"] == "INVALID_INPUT" and refused["field"][-1] == field
 
 
-def test_a_selector_that_does_not_parse_is_refused_when_saved(open_client, source_server):
-    client = open_client
-    token = register(client)["accessToken"]
-    created = create(
-        client,
-        token,
+def test_a_selector_that_does_not_parse_is_refused_when_saved(author, source_server):
+    refused = author.refusal(
         name="bad",
         source={
             "scrape": {
@@ -144,8 +91,8 @@ def test_a_selector_that_does_not_parse_is_refused_when_saved(open_client, sourc
         },
         sink={"parquet": {"name": "out"}},
     )
-    assert created["errors"][0]["code"] == "INVALID_INPUT"
-    assert created["errors"][0]["field"] == ["source", "scrape", "fields", "0", "selector"]
+    assert refused["code"] == "INVALID_INPUT"
+    assert refused["field"] == ["source", "scrape", "fields", "0", "selector"]
 
 
 @pytest.mark.parametrize(
@@ -249,9 +196,7 @@ def test_page_wide_field_selection_equals_asking_each_row(field_selectors):
             assert scraped_columns(document, row_selector, fields, page_url) == (len(rows), expected), page
 
 
-def test_scraped_pages_are_decoded_by_their_declared_charset(open_client, source_server):
-    client = open_client
-    token = register(client)["accessToken"]
+def test_scraped_pages_are_decoded_by_their_declared_charset(author, source_server):
     expected = {
         "header": ["Café crème", "€ 3,50"],
         "meta": ["Café crème", "€ 3,50"],
@@ -259,9 +204,7 @@ def test_scraped_pages_are_decoded_by_their_declared_charset(open_client, source
         "plain": ["Café crème", "€ 3,50"],
     }
     for name, values in expected.items():
-        created = create(
-            client,
-            token,
+        result = author.create_and_run(
             name=name,
             source={
                 "scrape": {
@@ -272,14 +215,11 @@ def test_scraped_pages_are_decoded_by_their_declared_charset(open_client, source
             },
             sink={"dataset": {"name": name}},
         )
-        result = run(client, token, created["pipeline"]["id"])
         assert result["job"]["status"] == "SUCCEEDED", result["job"]
         assert [row[0] for row in result["data"]["rows"]] == values, name
 
 
-def test_scrape_headers_masking_user_agent_and_polite_delay(open_client, source_server):
-    client = open_client
-    token = register(client)["accessToken"]
+def test_scrape_headers_masking_user_agent_and_polite_delay(author, source_server):
     SEEN.clear()
     source = {
         "scrape": {
@@ -291,11 +231,11 @@ def test_scrape_headers_masking_user_agent_and_polite_delay(open_client, source_
             "headers": {"Cookie": "session=members-only-cookie", "User-Agent": "my-research-bot/1.0"},
         }
     }
-    created = create(client, token, name="members", source=source, sink={"dataset": {"name": "m"}})
+    created = author.create(name="members", source=source, sink={"dataset": {"name": "m"}})
     assert created["errors"] == [], created
     shown = created["pipeline"]["config"]["source"]["scrape"]["headers"]
     assert shown == {"Cookie": "••••••••okie", "User-Agent": "••••••••/1.0"}
-    result = run(client, token, created["pipeline"]["id"])
+    result = author.run(created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     assert [row[0] for row in result["data"]["rows"]] == ["member 1", "member 2", "member 3"]
     times = [when for when, _, _ in SEEN]
@@ -303,31 +243,25 @@ def test_scrape_headers_masking_user_agent_and_polite_delay(open_client, source_
     assert {agent for _, agent, _ in SEEN} == {"my-research-bot/1.0"}
     # the echoed (masked) config sent back keeps the cookie
     echoed = created["pipeline"]["config"]["source"]
-    updated = gql(
-        client,
+    updated = author.gql(
         """mutation($id: ID!, $source: SourceInput!) { updatePipeline(input: {id: $id, source: $source})
         { errors { message } } }""",
         {"id": created["pipeline"]["id"], "source": echoed},
-        token,
     )
     assert updated["data"]["updatePipeline"]["errors"] == []
-    assert run(client, token, created["pipeline"]["id"])["job"]["status"] == "SUCCEEDED"
+    assert author.run(created["pipeline"]["id"])["job"]["status"] == "SUCCEEDED"
     # without a User-Agent of its own, a source says who is asking
     SEEN.clear()
-    plain = create(
-        client,
-        token,
+    plain = author.create(
         name="who",
         source={"http": {"url": f"{source_server}/who.json"}},
         sink={"dataset": {"name": "w"}},
     )
-    run(client, token, plain["pipeline"]["id"])
+    author.run(plain["pipeline"]["id"])
     assert SEEN[0][1] == "Assay data pipeline (httpx)"
-    refused = create(
-        client,
-        token,
+    refused = author.refusal(
         name="x",
         source={"scrape": {**source["scrape"], "delaySeconds": 61}},
         sink={"dataset": {"name": "x"}},
     )
-    assert refused["errors"][0]["field"] == ["source", "scrape", "delaySeconds"]
+    assert refused["field"] == ["source", "scrape", "delaySeconds"]

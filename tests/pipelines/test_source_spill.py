@@ -24,8 +24,8 @@ from services.pipelines.config.sources import HttpSource
 from services.pipelines.job import collect_table
 from services.pipelines.records import RecordPages
 from services.pipelines.spill import Spill
-from tests.pipelines.operations import create, run
-from tests.support.graphql import gql, register
+from tests.pipelines.operations import Author
+from tests.support.graphql import gql
 from tests.support.http_fixtures import Request, Response, json_reply, serve, text_reply
 from tests.support.settings import make_settings
 from tests.users.test_auth import LOGIN
@@ -84,12 +84,9 @@ SOURCE = {"url": "", "pageParam": "page", "recordsPath": "items", "maxPages": 10
 
 
 def collect_into_a_dataset(client: TestClient, url: str) -> tuple[dict, pd.DataFrame, str]:
-    token = register(client)["accessToken"]
-    created = create(
-        client, token, name="orders", source={"http": {**SOURCE, "url": url}}, sink={"dataset": {"name": "orders"}}
+    result = Author(client).create_and_run(
+        name="orders", source={"http": {**SOURCE, "url": url}}, sink={"dataset": {"name": "orders"}}
     )
-    assert created["errors"] == [], created
-    result = run(client, token, created["pipeline"]["id"])
     log = "\n".join(entry["message"] for entry in result["job"]["logs"])
     assert result["job"]["status"] == "SUCCEEDED", log
     dataset_id = raw_id(result["lastRun"]["dataset"]["id"], "Dataset")
@@ -138,15 +135,11 @@ def test_a_paged_source_beyond_the_budget_spills_to_disk_and_stores_what_a_gener
 
 def test_a_run_whose_source_breaks_after_spilling_fails_saying_why_and_leaves_nothing(tmp_path, paged_api):
     with app(tmp_path, "small", SMALL_MB) as client:
-        token = register(client)["accessToken"]
-        created = create(
-            client,
-            token,
+        result = Author(client).create_and_run(
             name="broken",
             source={"http": {**SOURCE, "url": f"{paged_api}/broken"}},
             sink={"dataset": {"name": "broken"}},
         )
-        result = run(client, token, created["pipeline"]["id"])
         scratch_left = list(client.settings.scratch_dir.glob("*/*"))
         datasets = list((client.settings.resolved_data_dir / "datasets").glob("*/data.parquet"))
     log = "\n".join(entry["message"] for entry in result["job"]["logs"])
@@ -251,12 +244,10 @@ def file_run(tmp_path: Path, name: str, memory_mb: int, folder: Path) -> tuple[d
         job_memory_mb=memory_mb,
     )
     with TestClient(create_app(settings)) as client:
-        token = gql(client, LOGIN, ADMIN)["data"]["login"]["accessToken"]
-        created = create(
-            client, token, name="big file", source={"file": {"path": "big.csv"}}, sink={"dataset": {"name": "big"}}
+        admin = Author(client, gql(client, LOGIN, ADMIN)["data"]["login"]["accessToken"])
+        result = admin.create_and_run(
+            name="big file", source={"file": {"path": "big.csv"}}, sink={"dataset": {"name": "big"}}
         )
-        assert created["errors"] == [], created
-        result = run(client, token, created["pipeline"]["id"])
         log = "\n".join(entry["message"] for entry in result["job"]["logs"])
         assert result["job"]["status"] == "SUCCEEDED", log
         dataset_id = raw_id(result["lastRun"]["dataset"]["id"], "Dataset")

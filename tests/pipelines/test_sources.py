@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pipelines.operations import PREVIEW, create, run
-from tests.support.graphql import gql, ingest, register
+from tests.pipelines.operations import PREVIEW
+from tests.support.graphql import ingest, register
 
 pytestmark = pytest.mark.one_database(reason="collecting from HTTP sources")
 
 
-def test_paged_json_api_flattened_into_a_dataset(open_client, source_server):
-    client = open_client
-    token = register(client)["accessToken"]
-    created = create(
-        client,
-        token,
+def test_paged_json_api_flattened_into_a_dataset(author, source_server):
+    result = author.create_and_run(
         name="users",
         source={
             "http": {
@@ -29,8 +25,6 @@ def test_paged_json_api_flattened_into_a_dataset(open_client, source_server):
         },
         sink={"dataset": {"name": "users"}},
     )
-    assert created["errors"] == []
-    result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     assert (
         result["lastRun"]["rowsIn"] == 12 and result["lastRun"]["rowsOut"] == 12 and result["lastRun"]["version"] == 1
@@ -46,7 +40,7 @@ def test_paged_json_api_flattened_into_a_dataset(open_client, source_server):
     stages = [t["stage"] for t in result["job"]["timeline"]]
     assert stages == ["collect", "process", "store"]
     assert sum("Page" in entry["message"] for entry in result["job"]["logs"]) == 4
-    again = run(client, token, created["pipeline"]["id"])
+    again = author.run(result["id"])
     assert (
         again["lastRun"]["version"] == 2
         and again["lastRun"]["dataset"]["parent"]["id"] == result["lastRun"]["dataset"]["id"]
@@ -55,18 +49,13 @@ def test_paged_json_api_flattened_into_a_dataset(open_client, source_server):
     assert again["stats"]["meanSeconds"] > 0
 
 
-def test_retries_on_503_and_429_with_retry_after(open_client, source_server):
-    client = open_client
-    token = register(client)["accessToken"]
+def test_retries_on_503_and_429_with_retry_after(author, source_server):
     for path in ("/flaky", "/limited"):
-        created = create(
-            client,
-            token,
+        result = author.create_and_run(
             name=path,
             source={"http": {"url": f"{source_server}{path}", "retries": 2}},
             sink={"parquet": {"name": "out"}},
         )
-        result = run(client, token, created["pipeline"]["id"])
         assert result["job"]["status"] == "SUCCEEDED", result["job"]
         warnings = [e["message"] for e in result["job"]["logs"] if e["level"] == "WARNING"]
         assert warnings and (
@@ -74,17 +63,12 @@ def test_retries_on_503_and_429_with_retry_after(open_client, source_server):
         )
 
 
-def test_uneven_records_are_flattened_and_typed_like_an_upload(open_client, source_server):
-    client = open_client
-    token = register(client)["accessToken"]
-    created = create(
-        client,
-        token,
+def test_uneven_records_are_flattened_and_typed_like_an_upload(author, source_server):
+    result = author.create_and_run(
         name="mixed",
         source={"http": {"url": f"{source_server}/api/mixed"}},
         sink={"dataset": {"name": "mixed"}},
     )
-    result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     types = {c["name"]: c["semanticType"] for c in result["outputSchema"]}
     assert list(types) == ["id", "tags", "when", "n", "flag", "label", "extra.x"]  # a key seen late still gets a column
@@ -96,25 +80,18 @@ def test_uneven_records_are_flattened_and_typed_like_an_upload(open_client, sour
     assert [r[6] for r in rows] == [None, 1]
 
 
-def test_an_empty_page_in_the_middle_adds_no_rows_or_columns(open_client, source_server):
-    client = open_client
-    token = register(client)["accessToken"]
-    created = create(
-        client,
-        token,
+def test_an_empty_page_in_the_middle_adds_no_rows_or_columns(author, source_server):
+    result = author.create_and_run(
         name="gappy",
         source={"http": {"url": f"{source_server}/api/gappy", "recordsPath": "items", "nextPagePath": "next"}},
         sink={"dataset": {"name": "g"}},
     )
-    result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     assert [c["name"] for c in result["outputSchema"]] == ["id", "name"]
     assert result["data"]["rows"] == [[1, "p1"], [3, "p3"]]
 
 
-def test_http_sources_that_answer_csv_are_read_as_uploads_are(open_client, source_server):
-    client = open_client
-    token = register(client)["accessToken"]
+def test_http_sources_that_answer_csv_are_read_as_uploads_are(author, source_server):
     cases = [
         (
             {"url": f"{source_server}/exports/prices.csv"},
@@ -125,16 +102,12 @@ def test_http_sources_that_answer_csv_are_read_as_uploads_are(open_client, sourc
         ({"url": f"{source_server}/download", "format": "CSV"}, ["id", "when"], [[1, "2024-01-05"]]),
     ]
     for source, columns, first_rows in cases:
-        created = create(
-            client,
-            token,
+        result = author.create_and_run(
             name="csv",
             source={"http": source},
             sink={"dataset": {"name": "csv"}},
             checks=[{"minRows": 2}],
         )
-        assert created["errors"] == [], created
-        result = run(client, token, created["pipeline"]["id"])
         assert result["job"]["status"] == "SUCCEEDED", result["job"]
         assert [c["name"] for c in result["outputSchema"]] == columns
         assert result["data"]["rows"][:1] == first_rows
@@ -142,23 +115,18 @@ def test_http_sources_that_answer_csv_are_read_as_uploads_are(open_client, sourc
     types = {c["name"]: c["semanticType"] for c in result["outputSchema"]}
     assert types["when"] == "DATETIME"
     # without format: CSV, a text/plain reply is JSON, and this one is not
-    plain = create(
-        client,
-        token,
+    failed = author.create_and_run(
         name="plain",
         source={"http": {"url": f"{source_server}/download"}},
         sink={"dataset": {"name": "p"}},
     )
-    failed = run(client, token, plain["pipeline"]["id"])
     assert failed["job"]["status"] == "FAILED" and "did not answer JSON" in failed["lastRun"]["error"]
-    refused = create(
-        client,
-        token,
+    refused = author.refusal(
         name="x",
         source={"http": {"url": f"{source_server}/download", "format": "CSV", "recordsPath": "items"}},
         sink={"dataset": {"name": "x"}},
     )
-    assert refused["errors"][0]["field"] == ["source", "http", "recordsPath"]
+    assert refused["field"] == ["source", "http", "recordsPath"]
 
 
 @pytest.mark.parametrize(
@@ -182,18 +150,12 @@ def test_http_sources_that_answer_csv_are_read_as_uploads_are(open_client, sourc
         },
     ],
 )
-def test_numbered_offset_and_cursor_paging(open_client, source_server, paging):
-    client = open_client
-    token = register(client)["accessToken"]
-    created = create(
-        client,
-        token,
+def test_numbered_offset_and_cursor_paging(author, source_server, paging):
+    result = author.create_and_run(
         name="paged",
         source={"http": {**paging, "url": f"{source_server}{paging['url']}"}},
         sink={"dataset": {"name": "paged"}},
     )
-    assert created["errors"] == [], created
-    result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
     expected = [3, 4, 5] if paging.get("firstPage") == 2 else [1, 2, 3, 4, 5]
     assert [row[0] for row in result["data"]["rows"]] == expected
@@ -216,24 +178,17 @@ def test_numbered_offset_and_cursor_paging(open_client, source_server, paging):
         ({"format": "CSV", "pageParam": "page"}, ["source", "http", "pageParam"]),
     ],
 )
-def test_paging_settings_are_checked(open_client, source_server, http, field):
-    client = open_client
-    token = register(client)["accessToken"]
-    refused = create(
-        client,
-        token,
+def test_paging_settings_are_checked(author, source_server, http, field):
+    refused = author.refusal(
         name="x",
         source={"http": {"url": f"{source_server}/paged/numbers", **http}},
         sink={"dataset": {"name": "x"}},
     )
-    assert refused["pipeline"] is None and refused["errors"][0]["field"] == field, refused
+    assert refused["field"] == field, refused
 
 
-def test_preview_shows_a_sources_first_page_typed_and_stores_nothing(open_client, source_server, tmp_path):
-    client = open_client
-    token = register(client)["accessToken"]
-    scraped = gql(
-        client,
+def test_preview_shows_a_sources_first_page_typed_and_stores_nothing(author, source_server, tmp_path):
+    scraped = author.gql(
         PREVIEW,
         {
             "input": {
@@ -251,7 +206,6 @@ def test_preview_shows_a_sources_first_page_typed_and_stores_nothing(open_client
                 },
             }
         },
-        token,
     )["data"]["previewSource"]
     assert scraped["errors"] == []
     preview = scraped["preview"]
@@ -261,8 +215,7 @@ def test_preview_shows_a_sources_first_page_typed_and_stores_nothing(open_client
         ["Item 2", 4.5, f"{source_server}/p/2.html"],
     ]
     assert preview["rows"]["totalRows"] == 5 and any("Page 1: 5 row(s)" in line for line in preview["log"])
-    paged = gql(
-        client,
+    paged = author.gql(
         PREVIEW,
         {
             "input": {
@@ -272,23 +225,20 @@ def test_preview_shows_a_sources_first_page_typed_and_stores_nothing(open_client
                 "steps": [{"dropColumns": {"columns": ["score"]}}],
             }
         },
-        token,
     )["data"]["previewSource"]
     assert paged["preview"]["rows"]["totalRows"] == 3  # the first page only
     assert paged["preview"]["rows"]["columns"] == ["id", "user.name", "user.address.city"]
-    wrong_path = gql(
-        client,
+    wrong_path = author.gql(
         PREVIEW,
         {"input": {"source": {"http": {"url": f"{source_server}/api/items", "recordsPath": "data.nothing"}}}},
-        token,
     )
     assert wrong_path["data"]["previewSource"]["errors"][0]["code"] == "PARSE_ERROR"
     # a dataset of someone else's is not found; nothing was saved by any preview
-    other = register(client)["accessToken"]
-    theirs = ingest(client, other, b"a,b\n1,2\n")
-    refused = gql(client, PREVIEW, {"input": {"source": {"dataset": {"datasetId": theirs["id"]}}}}, token)
+    other = register(author.client)["accessToken"]
+    theirs = ingest(author.client, other, b"a,b\n1,2\n")
+    refused = author.gql(PREVIEW, {"input": {"source": {"dataset": {"datasetId": theirs["id"]}}}})
     assert refused["data"]["previewSource"]["errors"][0]["code"] == "NOT_FOUND"
-    mine = ingest(client, token, b"a,b\n1,x\n2,y\n")
-    own = gql(client, PREVIEW, {"input": {"source": {"dataset": {"datasetId": mine["id"]}}, "rows": 1}}, token)
+    mine = ingest(author.client, author.token, b"a,b\n1,x\n2,y\n")
+    own = author.gql(PREVIEW, {"input": {"source": {"dataset": {"datasetId": mine["id"]}}, "rows": 1}})
     assert own["data"]["previewSource"]["preview"]["rows"]["rows"] == [[1, "x"]]
-    assert gql(client, "{ pipelines { totalCount } }", token=token)["data"]["pipelines"]["totalCount"] == 0
+    assert author.gql("{ pipelines { totalCount } }")["data"]["pipelines"]["totalCount"] == 0

@@ -9,8 +9,8 @@ import ssl
 
 import pytest
 
-from tests.pipelines.operations import PIPELINE, PREVIEW, RUN, create, run
-from tests.support.graphql import gql, ingest, register
+from tests.pipelines.operations import PIPELINE, PREVIEW, RUN, Author, create
+from tests.support.graphql import gql, ingest
 
 pytestmark = pytest.mark.one_database(reason="address and size rules of fetching")
 
@@ -31,40 +31,30 @@ def test_ssrf_refusals_without_the_allow_list(client, token, url):
     assert payload["errors"][0]["field"] == ["source", "http", "url"]
 
 
-def test_a_redirect_to_a_private_address_fails_the_run(open_client, source_server):
-    client = open_client
-    token = register(client)["accessToken"]
-    created = create(
-        client,
-        token,
+def test_a_redirect_to_a_private_address_fails_the_run(author, source_server):
+    result = author.create_and_run(
         name="sneaky",
         source={"http": {"url": f"{source_server}/to-private", "retries": 0}},
         sink={"parquet": {"name": "x"}},
     )
-    assert created["errors"] == []
-    result = run(client, token, created["pipeline"]["id"])
     assert result["job"]["status"] == "FAILED" and "10.255.255.1" in result["job"]["error"]
     assert result["lastRun"]["status"] == "FAILED" and result["stats"]["failed"] == 1
 
 
-def test_pipelines_are_private(open_client, source_server):
-    client = open_client
-    token = register(client)["accessToken"]
-    created = create(
-        client,
-        token,
+def test_pipelines_are_private(author, source_server):
+    created = author.create(
         name="mine",
         source={"http": {"url": f"{source_server}/api/items", "recordsPath": "data.items"}},
         sink={"parquet": {"name": "x"}},
     )
-    other = register(client)["accessToken"]
+    other = Author(author.client)
     pipeline_id = created["pipeline"]["id"]
-    assert gql(client, PIPELINE, {"id": pipeline_id}, other)["data"]["pipeline"] is None
-    assert gql(client, "{ pipelines { totalCount } }", token=other)["data"]["pipelines"]["totalCount"] == 0
-    assert gql(client, RUN, {"id": pipeline_id}, other)["data"]["runPipeline"]["errors"][0]["code"] == "NOT_FOUND"
-    dataset = ingest(client, token, b"a\n1\n")
-    stolen = create(
-        client, other, name="steal", source={"dataset": {"datasetId": dataset["id"]}}, sink={"parquet": {"name": "x"}}
+    assert other.gql(PIPELINE, {"id": pipeline_id})["data"]["pipeline"] is None
+    assert other.gql("{ pipelines { totalCount } }")["data"]["pipelines"]["totalCount"] == 0
+    assert other.gql(RUN, {"id": pipeline_id})["data"]["runPipeline"]["errors"][0]["code"] == "NOT_FOUND"
+    dataset = ingest(author.client, author.token, b"a\n1\n")
+    stolen = other.create(
+        name="steal", source={"dataset": {"datasetId": dataset["id"]}}, sink={"parquet": {"name": "x"}}
     )
     assert stolen["errors"][0]["code"] == "NOT_FOUND"
 

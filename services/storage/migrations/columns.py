@@ -1,4 +1,5 @@
-"""What the migrations' new tables share: the columns every stored record starts with, its owner, its indexes.
+"""What the migrations' new tables share: the columns every stored record starts with, its owner, its keys, its
+indexes.
 
 Autogenerate spelled these out again in every `op.create_table`; named once here, a migration shows only what
 is new in its tables. They emit the same DDL as the spelled-out calls, in the same order (SQLite keeps the
@@ -32,24 +33,43 @@ def owner_key() -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE")
 
 
-class TableIndexes:
-    """A new table's indexes, declared once for its migration's upgrade (`create`) and downgrade
-    (`drop_with_table`): ix_<table>_<column> for each of `columns` (those in `unique` unique), plus the composite
-    ones by name. Created in name order, as autogenerate wrote them (SQLite lists indexes in creation order)."""
+def job_key() -> sa.ForeignKeyConstraint:
+    """The job that made a record: deleting the job leaves what it made."""
+    return sa.ForeignKeyConstraint(["job_id"], ["job.id"], ondelete="SET NULL")
 
-    def __init__(self, table: str, *columns: str, unique: tuple[str, ...] = (), **composite: list[str]) -> None:
+
+def dataset_key(ondelete: str = "CASCADE") -> sa.ForeignKeyConstraint:
+    """The dataset a record is about: by default the record goes with it."""
+    return sa.ForeignKeyConstraint(["dataset_id"], ["dataset.id"], ondelete=ondelete)
+
+
+class NewTable:
+    """A table a migration creates, declared once for its upgrade (`create`) and downgrade (`drop`): its name, its
+    primary key (`key`), and its indexes: ix_<table>_<column> for each of `columns` (those in `unique` unique),
+    plus the composite ones by name. Indexes are created in name order, as autogenerate wrote them (SQLite lists
+    indexes in creation order)."""
+
+    def __init__(
+        self, table: str, *columns: str, key: str = "id", unique: tuple[str, ...] = (), **composite: list[str]
+    ) -> None:
         self.table = table
+        self.key = key
         self.unique = {f"ix_{table}_{column}" for column in unique}
         self.indexes = sorted([(f"ix_{table}_{column}", [column]) for column in columns] + list(composite.items()))
 
-    def create(self) -> None:
-        with op.batch_alter_table(self.table, schema=None) as batch_op:
-            for name, indexed in self.indexes:
-                batch_op.create_index(name, indexed, unique=name in self.unique)
+    def create(self, *columns_and_constraints: sa.schema.SchemaItem) -> None:
+        """The table, keyed by `key` (CREATE TABLE writes the primary key first wherever it is given), then its
+        indexes."""
+        op.create_table(self.table, *columns_and_constraints, sa.PrimaryKeyConstraint(self.key))
+        if self.indexes:
+            with op.batch_alter_table(self.table, schema=None) as batch_op:
+                for name, indexed in self.indexes:
+                    batch_op.create_index(name, indexed, unique=name in self.unique)
 
-    def drop_with_table(self) -> None:
+    def drop(self) -> None:
         """The indexes, newest first, then the table."""
-        with op.batch_alter_table(self.table, schema=None) as batch_op:
-            for name, _ in reversed(self.indexes):
-                batch_op.drop_index(name)
+        if self.indexes:
+            with op.batch_alter_table(self.table, schema=None) as batch_op:
+                for name, _ in reversed(self.indexes):
+                    batch_op.drop_index(name)
         op.drop_table(self.table)

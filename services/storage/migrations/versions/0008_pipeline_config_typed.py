@@ -14,6 +14,7 @@ when those models change.
 Create Date: 2026-12-02 06:00:00
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -92,6 +93,15 @@ pipeline_run = sa.table("pipeline_run", sa.column("id", sa.String), sa.column("c
 job = sa.table("job", sa.column("id", sa.String), sa.column("kind", sa.String), sa.column("params", sa.JSON))
 
 
+def _convert_queued_jobs(connection: sa.Connection, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """A PIPELINE job's params carry its whole config: converted like the pipeline's own, both ways."""
+    for row_id, params in connection.execute(sa.select(job.c.id, job.c.params).where(job.c.kind == "PIPELINE")).all():
+        if isinstance((params or {}).get("config"), dict):
+            connection.execute(
+                job.update().where(job.c.id == row_id).values(params={**params, "config": convert(params["config"])})
+            )
+
+
 def upgrade() -> None:
     with op.batch_alter_table("pipeline", schema=None) as batch_op:
         batch_op.add_column(sa.Column("secrets", sa.JSON(), nullable=False, server_default="{}"))
@@ -103,13 +113,7 @@ def upgrade() -> None:
         connection.execute(
             pipeline_run.update().where(pipeline_run.c.id == row_id).values(config=_masked_config(_new_config(config)))
         )
-    for row_id, params in connection.execute(sa.select(job.c.id, job.c.params).where(job.c.kind == "PIPELINE")).all():
-        if isinstance((params or {}).get("config"), dict):
-            connection.execute(
-                job.update()
-                .where(job.c.id == row_id)
-                .values(params={**params, "config": _new_config(params["config"])})
-            )
+    _convert_queued_jobs(connection, _new_config)
 
 
 def downgrade() -> None:
@@ -126,12 +130,6 @@ def downgrade() -> None:
         )
     for row_id, config in connection.execute(sa.select(pipeline_run.c.id, pipeline_run.c.config)).all():
         connection.execute(pipeline_run.update().where(pipeline_run.c.id == row_id).values(config=_old_config(config)))
-    for row_id, params in connection.execute(sa.select(job.c.id, job.c.params).where(job.c.kind == "PIPELINE")).all():
-        if isinstance((params or {}).get("config"), dict):
-            connection.execute(
-                job.update()
-                .where(job.c.id == row_id)
-                .values(params={**params, "config": _old_config(params["config"])})
-            )
+    _convert_queued_jobs(connection, _old_config)
     with op.batch_alter_table("pipeline", schema=None) as batch_op:
         batch_op.drop_column("secrets")

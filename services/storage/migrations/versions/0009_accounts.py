@@ -12,18 +12,17 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-from services.storage.migrations.columns import TableIndexes, record_columns
+from services.storage.migrations.columns import NewTable, record_columns
 
 revision = "6d8e035bb675"
 down_revision = "8d4c2a7e1f35"
 
-LOGIN_EVENT_INDEXES = TableIndexes("login_event", "created_at", ix_login_event_user_created=["user_id", "created_at"])
-LOGIN_SESSION_INDEXES = TableIndexes("login_session", "created_at", "user_id")
+LOGIN_EVENT = NewTable("login_event", "created_at", ix_login_event_user_created=["user_id", "created_at"])
+LOGIN_SESSION = NewTable("login_session", "created_at", "user_id")
 
 
 def upgrade() -> None:
-    op.create_table(
-        "login_event",
+    LOGIN_EVENT.create(
         *record_columns(),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
@@ -31,21 +30,16 @@ def upgrade() -> None:
         sa.Column("success", sa.Boolean(), nullable=False),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
     )
-    LOGIN_EVENT_INDEXES.create()
 
-    op.create_table(
-        "login_session",
+    LOGIN_SESSION.create(
         *record_columns(),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("user_agent", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
         sa.Column("revoked_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
     )
-    LOGIN_SESSION_INDEXES.create()
 
     with op.batch_alter_table("user", schema=None) as batch_op:
         batch_op.add_column(sa.Column("email_verified_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
@@ -60,5 +54,5 @@ def downgrade() -> None:
     for column in ("session_epoch", "disabled_at", "last_login_at", "email_verified_at"):
         op.drop_column("user", column)
 
-    LOGIN_SESSION_INDEXES.drop_with_table()
-    LOGIN_EVENT_INDEXES.drop_with_table()
+    LOGIN_SESSION.drop()
+    LOGIN_EVENT.drop()

@@ -7,41 +7,36 @@ Create Date: 2026-12-05 17:30:00
 
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
-from alembic import op
 
-from services.storage.migrations.columns import TableIndexes, owned_record_columns, owner_key, record_columns
+from services.storage.migrations.columns import NewTable, owned_record_columns, owner_key, record_columns
 
 revision = "9e1a3c5b7d20"
 down_revision = "6d8e035bb675"
 
-REGISTERED_MODEL_INDEXES = TableIndexes("registered_model", "created_at", "owner_id")
-REGISTRY_EVENT_INDEXES = TableIndexes(
+REGISTERED_MODEL = NewTable("registered_model", "created_at", "owner_id")
+REGISTRY_EVENT = NewTable(
     "registry_event",
     "created_at",
     "owner_id",
     "registered_model_id",
     ix_registry_event_alias_time=["registered_model_id", "alias", "created_at"],
 )
-MODEL_VERSION_INDEXES = TableIndexes("model_version", "created_at", "model_id", "owner_id", "registered_model_id")
-MODEL_ALIAS_INDEXES = TableIndexes("model_alias", "created_at", "model_version_id", "registered_model_id")
+MODEL_VERSION = NewTable("model_version", "created_at", "model_id", "owner_id", "registered_model_id")
+MODEL_ALIAS = NewTable("model_alias", "created_at", "model_version_id", "registered_model_id")
 
 
 def upgrade() -> None:
-    op.create_table(
-        "registered_model",
+    REGISTERED_MODEL.create(
         *owned_record_columns(),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
         sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
         sa.Column("tags", sa.JSON(), nullable=False),
         sa.Column("latest_version", sa.Integer(), nullable=False),
         owner_key(),
-        sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("owner_id", "name"),
     )
-    REGISTERED_MODEL_INDEXES.create()
 
-    op.create_table(
-        "registry_event",
+    REGISTRY_EVENT.create(
         *record_columns(),
         sa.Column("registered_model_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -55,12 +50,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["actor_id"], ["user.id"], ondelete="SET NULL"),
         owner_key(),
         sa.ForeignKeyConstraint(["registered_model_id"], ["registered_model.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
     )
-    REGISTRY_EVENT_INDEXES.create()
 
-    op.create_table(
-        "model_version",
+    MODEL_VERSION.create(
         *record_columns(),
         sa.Column("registered_model_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -74,13 +66,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["model_id"], ["model.id"], ondelete="CASCADE"),
         owner_key(),
         sa.ForeignKeyConstraint(["registered_model_id"], ["registered_model.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("registered_model_id", "version"),
     )
-    MODEL_VERSION_INDEXES.create()
 
-    op.create_table(
-        "model_alias",
+    MODEL_ALIAS.create(
         *record_columns(),
         sa.Column("registered_model_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("alias", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -91,14 +80,12 @@ def upgrade() -> None:
             ["model_version.id"],
         ),
         sa.ForeignKeyConstraint(["registered_model_id"], ["registered_model.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("registered_model_id", "alias"),
     )
-    MODEL_ALIAS_INDEXES.create()
 
 
 def downgrade() -> None:
-    MODEL_ALIAS_INDEXES.drop_with_table()
-    MODEL_VERSION_INDEXES.drop_with_table()
-    REGISTRY_EVENT_INDEXES.drop_with_table()
-    REGISTERED_MODEL_INDEXES.drop_with_table()
+    MODEL_ALIAS.drop()
+    MODEL_VERSION.drop()
+    REGISTRY_EVENT.drop()
+    REGISTERED_MODEL.drop()

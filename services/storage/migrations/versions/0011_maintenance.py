@@ -7,20 +7,21 @@ Create Date: 2026-12-05 18:30:00
 
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
-from alembic import op
+
+from services.storage.migrations.columns import NewTable
 
 revision = "4b7f2d9c1e60"
 down_revision = "9e1a3c5b7d20"
 
+MAINTENANCE_SCHEDULE = NewTable("maintenance_schedule", key="name")
+
 
 def upgrade() -> None:
-    op.create_table(
-        "maintenance_schedule",
+    MAINTENANCE_SCHEDULE.create(
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("next_run_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("name"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("maintenance_schedule")
+    MAINTENANCE_SCHEDULE.drop()

@@ -7,17 +7,16 @@ Create Date: 2026-12-05 20:30:15
 
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
-from alembic import op
 
-from services.storage.migrations.columns import TableIndexes, owned_record_columns, owner_key
+from services.storage.migrations.columns import NewTable, dataset_key, job_key, owned_record_columns, owner_key
 
 revision = "48d832d3abf8"
 down_revision = "4b7f2d9c1e60"
 
-CHECK_SUITE_INDEXES = TableIndexes(
+CHECK_SUITE = NewTable(
     "check_suite", "created_at", "dataset_id", "owner_id", ix_check_suite_owner_created=["owner_id", "created_at"]
 )
-VALIDATION_INDEXES = TableIndexes(
+VALIDATION = NewTable(
     "validation",
     "created_at",
     "dataset_id",
@@ -28,20 +27,16 @@ VALIDATION_INDEXES = TableIndexes(
 
 
 def upgrade() -> None:
-    op.create_table(
-        "check_suite",
+    CHECK_SUITE.create(
         *owned_record_columns(),
         sa.Column("dataset_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
         sa.Column("checks", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(["dataset_id"], ["dataset.id"], ondelete="SET NULL"),
+        dataset_key(ondelete="SET NULL"),
         owner_key(),
-        sa.PrimaryKeyConstraint("id"),
     )
-    CHECK_SUITE_INDEXES.create()
 
-    op.create_table(
-        "validation",
+    VALIDATION.create(
         *owned_record_columns(),
         sa.Column("dataset_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("suite_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -51,15 +46,13 @@ def upgrade() -> None:
         sa.Column("results", sa.JSON(), nullable=False),
         sa.Column("error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("finished_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["dataset_id"], ["dataset.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["job_id"], ["job.id"], ondelete="SET NULL"),
+        dataset_key(),
+        job_key(),
         owner_key(),
         sa.ForeignKeyConstraint(["suite_id"], ["check_suite.id"], ondelete="SET NULL"),
-        sa.PrimaryKeyConstraint("id"),
     )
-    VALIDATION_INDEXES.create()
 
 
 def downgrade() -> None:
-    VALIDATION_INDEXES.drop_with_table()
-    CHECK_SUITE_INDEXES.drop_with_table()
+    VALIDATION.drop()
+    CHECK_SUITE.drop()

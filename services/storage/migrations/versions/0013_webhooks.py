@@ -7,15 +7,14 @@ Create Date: 2026-12-05 20:30:00
 
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
-from alembic import op
 
-from services.storage.migrations.columns import TableIndexes, owned_record_columns, owner_key, record_columns
+from services.storage.migrations.columns import NewTable, owned_record_columns, owner_key, record_columns
 
 revision = "c3a428782634"
 down_revision = "48d832d3abf8"
 
-WEBHOOK_INDEXES = TableIndexes("webhook", "created_at", "owner_id")
-WEBHOOK_DELIVERY_INDEXES = TableIndexes(
+WEBHOOK = NewTable("webhook", "created_at", "owner_id")
+WEBHOOK_DELIVERY = NewTable(
     "webhook_delivery",
     "created_at",
     "owner_id",
@@ -25,8 +24,7 @@ WEBHOOK_DELIVERY_INDEXES = TableIndexes(
 
 
 def upgrade() -> None:
-    op.create_table(
-        "webhook",
+    WEBHOOK.create(
         *owned_record_columns(),
         sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
         sa.Column("events", sa.JSON(), nullable=False),
@@ -36,12 +34,9 @@ def upgrade() -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         owner_key(),
-        sa.PrimaryKeyConstraint("id"),
     )
-    WEBHOOK_INDEXES.create()
 
-    op.create_table(
-        "webhook_delivery",
+    WEBHOOK_DELIVERY.create(
         *record_columns(),
         sa.Column("webhook_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -58,11 +53,9 @@ def upgrade() -> None:
         sa.Column("delivered_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         owner_key(),
         sa.ForeignKeyConstraint(["webhook_id"], ["webhook.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
     )
-    WEBHOOK_DELIVERY_INDEXES.create()
 
 
 def downgrade() -> None:
-    WEBHOOK_DELIVERY_INDEXES.drop_with_table()
-    WEBHOOK_INDEXES.drop_with_table()
+    WEBHOOK_DELIVERY.drop()
+    WEBHOOK.drop()

@@ -9,15 +9,17 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-from services.storage.migrations.columns import owned_record_columns, owner_key
+from services.storage.migrations.columns import NewTable, job_key, owned_record_columns, owner_key
 
 revision = "af8eff764dd0"
 down_revision = "c3a428782634"
 
+# Its indexes were written out below in an order of their own, which SQLite keeps: not NewTable's.
+COMPARISON = NewTable("comparison")
+
 
 def upgrade() -> None:
-    op.create_table(
-        "comparison",
+    COMPARISON.create(
         *owned_record_columns(),
         sa.Column("reference_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("current_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -28,10 +30,9 @@ def upgrade() -> None:
         sa.Column("tested_count", sa.Integer(), nullable=False),
         sa.Column("result", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["current_id"], ["dataset.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["job_id"], ["job.id"], ondelete="SET NULL"),
+        job_key(),
         owner_key(),
         sa.ForeignKeyConstraint(["reference_id"], ["dataset.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("comparison", schema=None) as batch_op:
         batch_op.create_index("ix_comparison_owner_created", ["owner_id", "created_at"], unique=False)
@@ -43,4 +44,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("comparison")
+    COMPARISON.drop()

@@ -7,23 +7,21 @@ Create Date: 2026-12-05 20:30:29.288320
 
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
-from alembic import op
 
-from services.storage.migrations.columns import TableIndexes, owned_record_columns, owner_key
+from services.storage.migrations.columns import NewTable, owned_record_columns, owner_key
 
 revision = "3a2100ae4b11"
 down_revision = "c42d40939862"
 
-MODEL_MONITOR_INDEXES = TableIndexes("model_monitor", "created_at", "owner_id")
-MONITOR_WINDOW_INDEXES = TableIndexes(
+MODEL_MONITOR = NewTable("model_monitor", "created_at", "owner_id")
+MONITOR_WINDOW = NewTable(
     "monitor_window", "owner_id", "window_start", ix_monitor_window_model_start=["model_id", "window_start"]
 )
-MODEL_ALERT_INDEXES = TableIndexes("model_alert", "created_at", "monitor_id", "owner_id", "window_start")
+MODEL_ALERT = NewTable("model_alert", "created_at", "monitor_id", "owner_id", "window_start")
 
 
 def upgrade() -> None:
-    op.create_table(
-        "model_monitor",
+    MODEL_MONITOR.create(
         *owned_record_columns(),
         sa.Column("model_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("drift_share_threshold", sa.Float(), nullable=True),
@@ -32,13 +30,10 @@ def upgrade() -> None:
         sa.Column("evaluated_through", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["model_id"], ["model.id"], ondelete="CASCADE"),
         owner_key(),
-        sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("model_id"),
     )
-    MODEL_MONITOR_INDEXES.create()
 
-    op.create_table(
-        "monitor_window",
+    MONITOR_WINDOW.create(
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("model_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -51,13 +46,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["model_id"], ["model.id"], ondelete="CASCADE"),
         owner_key(),
-        sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("model_id", "window_start", "writer"),
     )
-    MONITOR_WINDOW_INDEXES.create()
 
-    op.create_table(
-        "model_alert",
+    MODEL_ALERT.create(
         *owned_record_columns(),
         sa.Column("monitor_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("model_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -69,13 +61,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["model_id"], ["model.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["monitor_id"], ["model_monitor.id"], ondelete="CASCADE"),
         owner_key(),
-        sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("monitor_id", "window_start"),
     )
-    MODEL_ALERT_INDEXES.create()
 
 
 def downgrade() -> None:
-    MODEL_ALERT_INDEXES.drop_with_table()
-    MONITOR_WINDOW_INDEXES.drop_with_table()
-    MODEL_MONITOR_INDEXES.drop_with_table()
+    MODEL_ALERT.drop()
+    MONITOR_WINDOW.drop()
+    MODEL_MONITOR.drop()
