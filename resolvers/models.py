@@ -11,7 +11,7 @@ from resolvers.context import Context
 from resolvers.fields import mutation, query
 from resolvers.loaders import Loaders
 from resolvers.registry import model_argument
-from schema.common import UserError, raw_id, to_global_id
+from schema.common import payload, raw_id, to_global_id
 from schema.conversion import loaded
 from schema.datasets import Dataset, DeleteInput, DeletePayload
 from schema.domain import GraphQLDomain, Made
@@ -35,11 +35,10 @@ from services.storage.tables import Job as JobRow
 from services.storage.tables import Model as ModelRow
 
 
-@strawberry.type
+@payload
 class PredictDatasetPayload:
     dataset: Dataset | None = strawberry.field(default=None, description="The input plus prediction columns")
     job: Job | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type

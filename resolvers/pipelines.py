@@ -11,7 +11,7 @@ from strawberry.dataloader import DataLoader
 from resolvers.context import Context
 from resolvers.fields import mutation, query
 from resolvers.loaders import Loaders
-from schema.common import UserError, raw_id, to_global_id
+from schema.common import payload, raw_id, to_global_id
 from schema.config_shapes import as_plain, given_checks, given_part
 from schema.conversion import loaded
 from schema.datasets import Column, Dataset, DeleteInput, DeletePayload, ImportDatasetPayload, Table
@@ -51,17 +51,15 @@ def pipeline_limits(settings: Settings) -> PipelineLimits:
     )
 
 
-@strawberry.type
+@payload
 class PipelinePayload:
     pipeline: Pipeline | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
+@payload
 class RunPipelinePayload:
     run: PipelineRun | None = None
     job: Job | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 def _steps(steps) -> list[dict] | None:
@@ -84,10 +82,9 @@ class SourcePreview:
     log: list[str] = strawberry.field(description="What collecting said: pages, warnings")
 
 
-@strawberry.type
+@payload
 class PreviewSourcePayload:
     preview: SourcePreview | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
