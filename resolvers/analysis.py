@@ -11,6 +11,7 @@ from resolvers.context import Context
 from resolvers.fields import mutation
 from resolvers.loaders import Loaders
 from schema.common import raw_id
+from schema.conversion import loaded
 from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job, JobPayload
 from schema.reports import (
@@ -97,8 +98,7 @@ async def _analysis_made(_info: strawberry.Info, job: JobRow) -> Analysis | None
 
 
 async def _report_made(info: strawberry.Info, job: JobRow) -> Report | None:
-    row = await info.context.loaders.report_for_job.load(job)
-    return report_type(info, row) if row else None
+    return await loaded(info.context.loaders.report_for_job, job, lambda row: report_type(info, row))
 
 
 def _report(loaders: Loaders) -> DataLoader[str | None, ReportRow | None]:
@@ -107,27 +107,14 @@ def _report(loaders: Loaders) -> DataLoader[str | None, ReportRow | None]:
 
 def _report_for_job(loaders: Loaders) -> DataLoader[JobRow, ReportRow | None]:
     """By job: the report a REPORT or ANALYZE job wrote."""
-
-    async def load_many(session: Any, jobs: list[JobRow]) -> dict[str, ReportRow]:
-        return await service.reports_for_jobs(
-            session, owner_id=loaders.context.user_id, jobs=jobs, data_dir=loaders.context.settings.resolved_data_dir
-        )
-
-    return loaders.batch(load_many, key=lambda job: job.id)
+    data_dir = loaders.context.settings.resolved_data_dir
+    return loaders.owned(service.reports_for_jobs, "jobs", key=lambda job: job.id, data_dir=data_dir)
 
 
 def _dataset_reports(loaders: Loaders) -> DataLoader[str, list[ReportRow]]:
     """By dataset id: its finished reports, newest first."""
-
-    async def load_many(session: Any, dataset_ids: list[str]) -> dict[str, list[ReportRow]]:
-        return await service.reports_of_datasets(
-            session,
-            owner_id=loaders.context.user_id,
-            dataset_ids=dataset_ids,
-            data_dir=loaders.context.settings.resolved_data_dir,
-        )
-
-    return loaders.batch(load_many, key=lambda dataset_id: dataset_id)
+    data_dir = loaders.context.settings.resolved_data_dir
+    return loaders.owned(service.reports_of_datasets, "dataset_ids", data_dir=data_dir)
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)

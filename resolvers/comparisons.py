@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from strawberry.dataloader import DataLoader
 
@@ -18,6 +16,7 @@ from schema.comparisons import (
     ComparisonConnection,
     comparison_type,
 )
+from schema.conversion import loaded
 from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job
 from services.comparison import service as comparisons
@@ -78,16 +77,11 @@ class ComparisonsMutation:
 
 def _comparison_for_job(loaders: Loaders) -> DataLoader[JobRow, ComparisonRow | None]:
     """By job: the comparison a COMPARE job stored."""
-
-    async def load_many(session: Any, jobs: list[JobRow]) -> dict[str, ComparisonRow]:
-        return await comparisons.comparisons_for_jobs(session, owner_id=loaders.context.user_id, jobs=jobs)
-
-    return loaders.batch(load_many, key=lambda job: job.id)
+    return loaders.owned(comparisons.comparisons_for_jobs, "jobs", key=lambda job: job.id)
 
 
 async def _comparison_made(info: strawberry.Info, job: JobRow) -> Comparison | None:
-    row = await info.context.loaders.comparison_for_job.load(job)
-    return comparison_type(info, row) if row else None
+    return await loaded(info.context.loaders.comparison_for_job, job, lambda row: comparison_type(info, row))
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)

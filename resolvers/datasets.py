@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 import strawberry
 from starlette.datastructures import UploadFile
@@ -177,8 +177,7 @@ class DatasetsMutation:
 
 
 async def _dataset_made(info: strawberry.Info, job: JobRow) -> Dataset | None:
-    row = await info.context.loaders.dataset.load(job.dataset_id)
-    return Dataset.from_row(row) if row else None
+    return await loaded(info.context.loaders.dataset, job.dataset_id, Dataset.from_row)
 
 
 def _dataset(loaders: Loaders) -> DataLoader[str | None, DatasetRow | None]:
@@ -187,11 +186,7 @@ def _dataset(loaders: Loaders) -> DataLoader[str | None, DatasetRow | None]:
 
 def _dataset_children(loaders: Loaders) -> DataLoader[str, list[DatasetRow]]:
     """By dataset id: the versions derived from it."""
-
-    async def load_many(session: Any, dataset_ids: list[str]) -> dict[str, list[DatasetRow]]:
-        return await dataset_service.children_of(session, owner_id=loaders.context.user_id, dataset_ids=dataset_ids)
-
-    return loaders.batch(load_many, key=lambda dataset_id: dataset_id)
+    return loaders.owned(dataset_service.children_of, "dataset_ids")
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)

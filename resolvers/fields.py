@@ -8,27 +8,30 @@ from typing import Any
 import strawberry
 from strawberry.extensions import FieldExtension
 
-from resolvers.permissions import IsAuthenticated, IsVerifiedWhereRequired
+from resolvers.permissions import IsAdmin, IsAuthenticated, IsVerifiedWhereRequired
 from schema.common import ServiceErrors
 from services.jobs.priority import requesting
 
 
-def _permissions(public: bool, unverified_ok: bool) -> list:
+def _permissions(public: bool, unverified_ok: bool, admin: bool) -> list:
+    if admin:  # administrators only; their own verification is not asked for
+        return [IsAuthenticated, IsAdmin]
     return [] if public else [IsAuthenticated] if unverified_ok else [IsAuthenticated, IsVerifiedWhereRequired]
 
 
-def query(*, public: bool = False, unverified_ok: bool = False, **options: Any) -> Any:
+def query(*, public: bool = False, unverified_ok: bool = False, admin: bool = False, **options: Any) -> Any:
     """A query field for signed-in callers (unless `public`; verified ones where that is required, unless
-    `unverified_ok`), with ServiceErrors."""
+    `unverified_ok`; administrators only with `admin`), with ServiceErrors."""
     return strawberry.field(
-        permission_classes=_permissions(public, unverified_ok), extensions=[ServiceErrors()], **options
+        permission_classes=_permissions(public, unverified_ok, admin), extensions=[ServiceErrors()], **options
     )
 
 
-def mutation(*, public: bool = False, unverified_ok: bool = False, **options: Any) -> Any:
-    """A mutation for signed-in callers (unless `public`; as `query` for verification), with ServiceErrors."""
+def mutation(*, public: bool = False, unverified_ok: bool = False, admin: bool = False, **options: Any) -> Any:
+    """A mutation for signed-in callers (unless `public`; as `query` for verification and `admin`), with
+    ServiceErrors."""
     return strawberry.mutation(
-        permission_classes=_permissions(public, unverified_ok),
+        permission_classes=_permissions(public, unverified_ok, admin),
         extensions=[ServiceErrors(), JobPriorityFromInput()],
         **options,
     )

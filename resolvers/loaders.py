@@ -50,10 +50,23 @@ class Loaders:
 
         return DataLoader(load_fn=load, cache=False)
 
+    def owned(
+        self,
+        call: Callable[..., Awaitable[dict[str, Any]]],
+        /,
+        batch: str,
+        *,
+        key: Callable[[Any], str] = lambda same: same,
+        **arguments: Any,
+    ) -> DataLoader:
+        """A loader answering a batch with one owned service call, as `Context.owned` makes a single one:
+        `call(session, owner_id=<the caller>, <batch>=<the keys>, **arguments)`, a dict by `key(k)`."""
+
+        async def load_many(session: Any, keys: list[Any]) -> dict[str, Any]:
+            return await call(session, owner_id=self.context.user_id, **{batch: keys}, **arguments)
+
+        return self.batch(load_many, key=key)
+
     def by_id(self, table: type) -> DataLoader:
         """By id: the caller's row of `table`, or None (missing, or another user's)."""
-
-        async def load_many(session: Any, ids: list[str | None]) -> dict[str, Any]:
-            return await owned_by_ids(session, table, owner_id=self.context.user_id, ids=ids)
-
-        return self.batch(load_many, key=lambda row_id: row_id)
+        return self.owned(owned_by_ids, "ids", table=table)

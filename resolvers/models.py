@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -12,7 +11,8 @@ from resolvers.context import Context
 from resolvers.fields import mutation, query
 from resolvers.loaders import Loaders
 from resolvers.registry import model_argument
-from schema.common import UserError, raw_id, to_global_id
+from schema.common import payload, raw_id, to_global_id
+from schema.conversion import loaded
 from schema.datasets import Dataset, DeleteInput, DeletePayload
 from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job
@@ -35,11 +35,10 @@ from services.storage.tables import Job as JobRow
 from services.storage.tables import Model as ModelRow
 
 
-@strawberry.type
+@payload
 class PredictDatasetPayload:
     dataset: Dataset | None = strawberry.field(default=None, description="The input plus prediction columns")
     job: Job | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -154,8 +153,7 @@ class ModelsMutation:
 
 
 async def _model_made(info: strawberry.Info, job: JobRow) -> Model | None:
-    row = await info.context.loaders.model_for_job.load(job)
-    return Model.from_row(row) if row else None
+    return await loaded(info.context.loaders.model_for_job, job, Model.from_row)
 
 
 def _model(loaders: Loaders) -> DataLoader[str | None, ModelRow | None]:
@@ -164,11 +162,7 @@ def _model(loaders: Loaders) -> DataLoader[str | None, ModelRow | None]:
 
 def _model_for_job(loaders: Loaders) -> DataLoader[JobRow, ModelRow | None]:
     """By job: the model a TRAIN job made."""
-
-    async def load_many(session: Any, jobs: list[JobRow]) -> dict[str, ModelRow]:
-        return await models.models_for_jobs(session, owner_id=loaders.context.user_id, jobs=jobs)
-
-    return loaders.batch(load_many, key=lambda job: job.id)
+    return loaders.owned(models.models_for_jobs, "jobs", key=lambda job: job.id)
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)

@@ -11,8 +11,9 @@ from strawberry.dataloader import DataLoader
 from resolvers.context import Context
 from resolvers.fields import mutation, query
 from resolvers.loaders import Loaders
-from schema.common import UserError, raw_id, to_global_id
+from schema.common import payload, raw_id, to_global_id
 from schema.config_shapes import as_plain, given_checks, given_part
+from schema.conversion import loaded
 from schema.datasets import Column, Dataset, DeleteInput, DeletePayload, ImportDatasetPayload, Table
 from schema.domain import GraphQLDomain, Made
 from schema.jobs import Job
@@ -50,17 +51,15 @@ def pipeline_limits(settings: Settings) -> PipelineLimits:
     )
 
 
-@strawberry.type
+@payload
 class PipelinePayload:
     pipeline: Pipeline | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
+@payload
 class RunPipelinePayload:
     run: PipelineRun | None = None
     job: Job | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 def _steps(steps) -> list[dict] | None:
@@ -83,10 +82,9 @@ class SourcePreview:
     log: list[str] = strawberry.field(description="What collecting said: pages, warnings")
 
 
-@strawberry.type
+@payload
 class PreviewSourcePayload:
     preview: SourcePreview | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -235,8 +233,9 @@ class PipelinesMutation:
 
 
 async def _run_made(info: strawberry.Info, job: JobRow) -> PipelineRun | None:
-    row = await info.context.loaders.pipeline_run.load(RunParams.model_validate(job.params).run_id)
-    return PipelineRun.from_row(row) if row else None
+    return await loaded(
+        info.context.loaders.pipeline_run, RunParams.model_validate(job.params).run_id, PipelineRun.from_row
+    )
 
 
 def _pipeline_run(loaders: Loaders) -> DataLoader[str | None, PipelineRunRow | None]:
@@ -244,12 +243,7 @@ def _pipeline_run(loaders: Loaders) -> DataLoader[str | None, PipelineRunRow | N
 
 
 def _last_runs(loaders: Loaders, *, succeeded: bool) -> DataLoader[str, PipelineRunRow | None]:
-    async def load_many(session: Any, pipeline_ids: list[str]) -> dict[str, PipelineRunRow]:
-        return await service.last_runs(
-            session, owner_id=loaders.context.user_id, pipeline_ids=pipeline_ids, succeeded=succeeded
-        )
-
-    return loaders.batch(load_many, key=lambda pipeline_id: pipeline_id)
+    return loaders.owned(service.last_runs, "pipeline_ids", succeeded=succeeded)
 
 
 def _last_run(loaders: Loaders) -> DataLoader[str, PipelineRunRow | None]:
@@ -263,10 +257,7 @@ def _last_succeeded_run(loaders: Loaders) -> DataLoader[str, PipelineRunRow | No
 
 
 def _pipeline_stats(loaders: Loaders) -> DataLoader[str, dict[str, Any]]:
-    async def load_many(session: Any, pipeline_ids: list[str]) -> dict[str, dict[str, Any]]:
-        return await service.stats_of_pipelines(session, owner_id=loaders.context.user_id, pipeline_ids=pipeline_ids)
-
-    return loaders.batch(load_many, key=lambda pipeline_id: pipeline_id)
+    return loaders.owned(service.stats_of_pipelines, "pipeline_ids")
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)

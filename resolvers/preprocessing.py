@@ -6,7 +6,7 @@ import strawberry
 
 from resolvers.context import Context
 from resolvers.fields import mutation
-from schema.common import UserError, raw_id
+from schema.common import payload, raw_id
 from schema.datasets import Dataset
 from schema.domain import GraphQLDomain
 from schema.jobs import Job
@@ -14,11 +14,10 @@ from schema.preprocessing import PreprocessDatasetInput, step_to_params
 from services.preprocessing import service as preprocessing
 
 
-@strawberry.type
+@payload
 class PreprocessDatasetPayload:
     dataset: Dataset | None = strawberry.field(default=None, description="The new version")
     job: Job | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type

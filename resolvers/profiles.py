@@ -6,7 +6,7 @@ import strawberry
 
 from resolvers.context import Context
 from resolvers.fields import mutation
-from schema.common import UserError, raw_id
+from schema.common import payload, raw_id
 from schema.datasets import Dataset
 from schema.domain import GraphQLDomain
 from schema.jobs import Job
@@ -14,11 +14,10 @@ from schema.profiles import ProfileDatasetInput
 from services.profiling import service as profiles
 
 
-@strawberry.type
+@payload
 class ProfileDatasetPayload:
     dataset: Dataset | None = None
     job: Job | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type

@@ -3,7 +3,8 @@ reference, and watch registry events."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import strawberry
 
@@ -32,6 +33,8 @@ from services.modeling import service as models
 from services.registry import service as registry
 from services.registry.names import ModelReference, parse_reference
 
+T = TypeVar("T")
+
 
 def model_argument(model: str, *, field: str = "modelId") -> tuple[str | None, ModelReference | None]:
     """(raw model id, None) or (None, reference): `model` is a Model id, 'name@alias' or 'name/version'."""
@@ -44,6 +47,12 @@ def model_argument(model: str, *, field: str = "modelId") -> tuple[str | None, M
             raise invalid(f"{model!r} is neither 'name@alias' nor 'name/version' (nor a model id)", [field])
         return None, None  # an id that is not a Model's: simply not found, as before
     return None, reference
+
+
+async def _as_owner(ctx: Context, change: Callable[..., Awaitable[T]], /, **arguments: Any) -> T:
+    """A registry change in a session of its own, made as the caller (history names them), announced on the bus."""
+    async with ctx.session() as session:
+        return await change(session, owner=ctx.signed_in, bus=ctx.app.bus, **arguments)
 
 
 @strawberry.type
@@ -68,18 +77,16 @@ class RegistryMutation:
     @mutation(description="Register one of your READY models as the next version (1, 2, 3 ...) of `name`")
     async def register_model(self, info: strawberry.Info, input: RegisterModelInput) -> RegisterModelPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            done = await registry.register_model(
-                session,
-                owner=ctx.signed_in,
-                model_id=raw_id(input.model_id, "Model"),
-                name=input.name,
-                description=input.description,
-                tags=input.tags,
-                allow_signature_change=bool(input.allow_signature_change),
-                comment=input.comment,
-                bus=ctx.app.bus,
-            )
+        done = await _as_owner(
+            ctx,
+            registry.register_model,
+            model_id=raw_id(input.model_id, "Model"),
+            name=input.name,
+            description=input.description,
+            tags=input.tags,
+            allow_signature_change=bool(input.allow_signature_change),
+            comment=input.comment,
+        )
         return RegisterModelPayload(
             registered_model=RegisteredModel.from_row(done.registered_model),
             version=ModelVersion.from_row(done.version, input.name, []),
@@ -88,16 +95,9 @@ class RegistryMutation:
     @mutation(description="Point an alias at a version (moving it if it pointed elsewhere); recorded in history")
     async def set_model_alias(self, info: strawberry.Info, input: SetModelAliasInput) -> ModelAliasPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            done = await registry.set_alias(
-                session,
-                owner=ctx.signed_in,
-                name=input.name,
-                alias=input.alias,
-                version=input.version,
-                comment=input.comment,
-                bus=ctx.app.bus,
-            )
+        done = await _as_owner(
+            ctx, registry.set_alias, name=input.name, alias=input.alias, version=input.version, comment=input.comment
+        )
         assert done.alias is not None
         return ModelAliasPayload(
             registered_model=RegisteredModel.from_row(done.registered_model),
@@ -108,10 +108,7 @@ class RegistryMutation:
     @mutation(description="Remove an alias; predicting by it fails from then on. Recorded in history")
     async def delete_model_alias(self, info: strawberry.Info, input: DeleteModelAliasInput) -> ModelAliasPayload:
         ctx: Context = info.context
-        async with ctx.session() as session:
-            done = await registry.delete_alias(
-                session, owner=ctx.signed_in, name=input.name, alias=input.alias, comment=input.comment, bus=ctx.app.bus
-            )
+        done = await _as_owner(ctx, registry.delete_alias, name=input.name, alias=input.alias, comment=input.comment)
         return ModelAliasPayload(
             registered_model=RegisteredModel.from_row(done.registered_model),
             event=RegistryEvent.from_row(done.event, input.name),

@@ -11,8 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from resolvers.context import AppState, Context
 from resolvers.fields import mutation, query
-from resolvers.permissions import IsAdmin, IsAuthenticated
-from schema.common import ServiceErrors, raw_id
+from schema.common import raw_id
 from schema.domain import GraphQLDomain
 from schema.users import (
     AuthPayload,
@@ -141,11 +140,7 @@ class UsersQuery:
             page = await accounts.login_history(session=session, user_id=ctx.user_id, **ctx.page(first, after))
         return LoginEventConnection.from_page(page, LoginEvent.from_row)
 
-    @strawberry.field(
-        description="ADMIN only. Every account, newest first; `search` matches the email",
-        permission_classes=[IsAuthenticated, IsAdmin],
-        extensions=[ServiceErrors()],
-    )
+    @query(admin=True, description="ADMIN only. Every account, newest first; `search` matches the email")
     async def users(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = None, search: str | None = None
     ) -> UserConnection:
@@ -279,11 +274,7 @@ class UsersMutation:
             await accounts.revoke_session(session=session, user_id=ctx.user_id, session_id=str(input.id))
         return RevokeSessionsPayload(revoked=1)
 
-    @strawberry.mutation(
-        description="ADMIN only. Make an account ADMIN or MEMBER (not your own)",
-        permission_classes=[IsAuthenticated, IsAdmin],
-        extensions=[ServiceErrors()],
-    )
+    @mutation(admin=True, description="ADMIN only. Make an account ADMIN or MEMBER (not your own)")
     async def set_user_role(self, info: strawberry.Info, input: SetUserRoleInput) -> UserPayload:
         ctx: Context = info.context
         async with ctx.session() as session:
@@ -292,11 +283,10 @@ class UsersMutation:
             )
         return UserPayload(user=User.from_row(user))
 
-    @strawberry.mutation(
+    @mutation(
+        admin=True,
         description="ADMIN only. Disable (or re-enable) an account: it cannot log in, and its "
         "tokens stop working on every replica at its next request",
-        permission_classes=[IsAuthenticated, IsAdmin],
-        extensions=[ServiceErrors()],
     )
     async def set_user_disabled(self, info: strawberry.Info, input: SetUserDisabledInput) -> UserPayload:
         ctx: Context = info.context

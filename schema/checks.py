@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.common import Connection, SemanticType, UserError
+from schema.common import Connection, SemanticType, payload
 from schema.conversion import fields_of, loaded, node_fields
 from schema.datasets import Dataset
 from schema.jobs import Job, JobPriority, priority_input
@@ -286,28 +286,14 @@ class CheckOutcome:
         r = StoredCheckResult.model_validate(stored)  # the model the evaluation wrote it from
         d = r.drift
         return cls(
-            column=r.column,
-            rule=CheckRule(r.rule),
-            expected=r.expected,
-            passed=r.passed,
-            observed=r.observed,
-            failing_rows=r.failing_rows,
-            examples=r.examples,
-            failing_sample=cast("list[JSON]", r.sample),  # rows of JSON values, as stored
-            on_fail=CheckFailure(r.on_fail),
-            drift=DriftFinding(
-                method=DriftMethod(d.method),
-                statistic=d.statistic,
-                p_value=d.p_value,
-                threshold=d.threshold,
-                drifted=d.drifted,
-                reference_count=d.reference_count,
-                current_count=d.current_count,
-                reference_rows=d.reference_rows,
-                current_rows=d.current_rows,
+            **fields_of(
+                cls,
+                r,
+                rule=CheckRule(r.rule),
+                failing_sample=cast("list[JSON]", r.sample),  # rows of JSON values, as stored
+                on_fail=CheckFailure(r.on_fail),
+                drift=DriftFinding(**fields_of(DriftFinding, d, method=DriftMethod(d.method))) if d else None,
             )
-            if d
-            else None,
         )
 
 
@@ -370,10 +356,9 @@ class UpdateCheckSuiteInput:
     checks: list[PipelineCheckInput] | None = strawberry.field(default=None, description="Replaces the checks")
 
 
-@strawberry.type
+@payload
 class CheckSuitePayload:
     suite: CheckSuite | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -383,8 +368,7 @@ class ValidateDatasetInput:
     priority: JobPriority = priority_input()
 
 
-@strawberry.type
+@payload
 class ValidateDatasetPayload:
     validation: Validation | None = None
     job: Job | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, dataclass_transform, overload
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import FieldExtension
+from strawberry.types.field import StrawberryField
 
 from services import errors, files
 from services.errors import ServiceError
@@ -35,6 +36,30 @@ class UserError:
     code: ErrorCode
     message: str
     field: list[str] | None = None
+
+
+PayloadType = TypeVar("PayloadType", bound=type)
+
+
+@overload
+@dataclass_transform(kw_only_default=True, field_specifiers=(strawberry.field, StrawberryField))
+def payload(cls: PayloadType, /) -> PayloadType: ...
+
+
+@overload
+def payload(*, description: str | None = None) -> Callable[[PayloadType], PayloadType]: ...
+
+
+def payload(cls: PayloadType | None = None, /, *, description: str | None = None) -> Any:
+    """A mutation's answer type (`@payload`): its own fields, then `errors: [UserError!]!`, empty on success and
+    filled by ServiceErrors on failure. The one mutation shape, declared here rather than in every payload."""
+
+    def make(cls: PayloadType) -> PayloadType:
+        cls.__annotations__["errors"] = list[UserError]  # last, after the fields the class declares
+        setattr(cls, "errors", strawberry.field(default_factory=list))  # noqa: B010 - mypy: the class declares no `errors`
+        return strawberry.type(cls, description=description)
+
+    return make if cls is None else make(cls)
 
 
 @strawberry.type

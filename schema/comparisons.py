@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
-from schema.common import Connection, Node, UserError, signed_link, to_global_id
+from schema.common import Connection, Node, payload, signed_link, to_global_id
 from schema.conversion import fields_of, loaded
 from schema.jobs import JobPriority, priority_input
 from services import drift
@@ -157,7 +157,6 @@ class ComparisonSampling:
 
 @strawberry.type(description="Two dataset versions compared by a COMPARE job")
 class Comparison(Node):
-    id: strawberry.ID
     created_at: datetime
     drift_share: float = strawberry.field(description="Drifted columns / tested columns")
     dataset_drift: bool = strawberry.field(description="The verdict: driftShare >= shareThreshold")
@@ -192,10 +191,9 @@ class Comparison(Node):
 ComparisonConnection = Connection[Comparison]
 
 
-@strawberry.type
+@payload
 class CompareDatasetsPayload:
     job: Annotated[Job, strawberry.lazy("schema.jobs")] | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 def comparison_type(info: strawberry.Info, row: ComparisonRow) -> Comparison:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from schema.common import UserError
+from schema.common import payload
 from schema.jobs import JobPriority, priority_input
 from services.maintenance import RESET_CONFIRMATION
 
@@ -42,11 +42,10 @@ class RedisInfo:
     connected_clients: int | None
 
 
-@strawberry.type
+@payload
 class InitializeDatabasePayload:
     previous_revision: str | None = strawberry.field(default=None, description="Null on an empty database")
     revision: str | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -54,11 +53,10 @@ class ResetDatabaseInput:
     confirmation: str = strawberry.field(description=f'Exactly "{RESET_CONFIRMATION}"')
 
 
-@strawberry.type
+@payload
 class ResetDatabasePayload:
     deleted_rows: int | None = strawberry.field(default=None, description="Rows deleted over all tables")
     deleted_files: int | None = strawberry.field(default=None, description="Files deleted from the data directory")
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -71,12 +69,11 @@ class RunMaintenanceInput:
     priority: JobPriority = priority_input()
 
 
-@strawberry.type
+@payload
 class RunMaintenancePayload:
     job: Annotated[Job, strawberry.lazy("schema.jobs")] | None = strawberry.field(
         default=None, description="The MAINTENANCE job: its log says what it removed (counts and bytes)"
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="A file a job reads or writes, and whether it is in the data directory")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.common import UserError, signed_link
+from schema.common import payload, signed_link
 from schema.jobs import Job, JobPriority, priority_input
 from services.datasets import exports
 from services.jobs.status import JobStatus
@@ -25,13 +25,12 @@ class ExportDatasetInput:
     priority: JobPriority = priority_input()
 
 
-@strawberry.type
+@payload
 class ExportDatasetPayload:
     job: Job | None = strawberry.field(
         default=None,
         description="The EXPORT job: once SUCCEEDED, its `output` is the DatasetExport with the download link",
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="A dataset version written as one file by an EXPORT job")

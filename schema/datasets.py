@@ -12,7 +12,7 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from schema.charts import Chart, ChartInput, ChartPoint, ChartType
-from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link
+from schema.common import Connection, Node, SemanticType, ServiceErrors, payload, signed_link
 from schema.conversion import loaded, node_fields
 from schema.ingest import CsvOptionsInput, IngestInfo
 from schema.jobs import Job, JobConnection, JobPriority, priority_input
@@ -75,7 +75,6 @@ class Table:
 
 @strawberry.type(description="An uploaded table and its versions.")
 class Dataset(Node):
-    id: strawberry.ID
     name: str
     file_name: str = strawberry.field(description="The uploaded file's base name, for display only")
     size_bytes: float
@@ -274,11 +273,10 @@ class UploadDatasetInput:
     expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
 
 
-@strawberry.type
+@payload
 class UploadDatasetPayload:
     dataset: Dataset | None = None
     job: Job | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input(description="A file to fetch from the web and ingest, as an upload would be")
@@ -295,13 +293,12 @@ class ImportDatasetInput:
     expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
 
 
-@strawberry.type
+@payload
 class ImportDatasetPayload:
     dataset: Dataset | None = None
     job: Job | None = strawberry.field(
         default=None, description="The INGEST job: its log shows the download, then the ingest"
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -309,7 +306,6 @@ class DeleteInput:
     id: strawberry.ID
 
 
-@strawberry.type
+@payload
 class DeletePayload:
     deleted_id: strawberry.ID | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from schema.common import Connection, ErrorCode, Node, ServiceErrors, UserError
+from schema.common import Connection, ErrorCode, Node, ServiceErrors, payload
 from schema.conversion import fields_of, loaded, node_fields
 from schema.domain import made
 from schema.fanout import SharedEvents
@@ -76,16 +76,7 @@ class JobAttempt:
     @classmethod
     def from_json(cls, stored: dict) -> JobAttempt:
         entry = AttemptRecord.model_validate(stored)  # the model the runner wrote it from
-        return cls(
-            attempt=entry.attempt,
-            started_at=entry.started_at,
-            finished_at=entry.finished_at,
-            outcome=entry.outcome,
-            error=entry.error,
-            transient=entry.transient,
-            retry_in_seconds=entry.retry_in_seconds,
-            error_code=ErrorCode(entry.code) if entry.code else None,
-        )
+        return cls(**fields_of(cls, entry, error_code=ErrorCode(entry.code) if entry.code else None))
 
 
 @strawberry.type(description="How long one stage of a finished job took")
@@ -164,7 +155,6 @@ class StageTiming:
 
 @strawberry.type(description="A long operation run in the background. Watch it with the `jobEvents` subscription.")
 class Job(Node):
-    id: strawberry.ID
     kind: JobKind
     status: JobStatus
     stage: str | None
@@ -317,10 +307,9 @@ class CancelJobInput:
     id: strawberry.ID
 
 
-@strawberry.type
+@payload
 class JobPayload:
     job: Job | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 def priority_input() -> Any:

@@ -12,7 +12,7 @@ import strawberry
 from strawberry.experimental import pydantic as from_model
 from strawberry.scalars import JSON
 
-from schema.common import Connection, Node, SemanticType, ServiceErrors, UserError, signed_link
+from schema.common import Connection, Node, SemanticType, ServiceErrors, payload, signed_link
 from schema.conversion import fields_of, loaded, node_fields
 from schema.jobs import Job, JobPriority, priority_input
 from services import modeling
@@ -105,7 +105,6 @@ class Candidate:
 
 @strawberry.type(description="A trained pipeline (preprocessing inside) and how well it does.")
 class Model(Node):
-    id: strawberry.ID
     name: str
     version: int = strawberry.field(description="n for the n-th model of this dataset and target")
     target: str
@@ -250,11 +249,10 @@ class TrainModelInput:
     priority: JobPriority = priority_input()
 
 
-@strawberry.type
+@payload
 class TrainModelPayload:
     model: Model | None = None
     job: Job | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 MODEL_REFERENCE = (
@@ -380,10 +378,9 @@ class Prediction:
     explanation: Explanation | None = strawberry.field(default=None, description="With explain: true")
 
 
-@strawberry.type
+@payload
 class PredictPayload:
     predictions: list[Prediction] = strawberry.field(default_factory=list)
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input

@@ -8,7 +8,7 @@ from datetime import datetime
 import strawberry
 
 from schema.checks import DriftMethod  # one GraphQL enum for the services' DriftMethod
-from schema.common import UserError, to_global_id
+from schema.common import payload, to_global_id
 from schema.conversion import fields_of
 from schema.models import Model
 from services import drift
@@ -149,8 +149,7 @@ class SetModelMonitorInput:
     threshold: float | None = strawberry.field(default=None, description="The method's threshold (needs `method`)")
 
 
-@strawberry.type
+@payload
 class SetModelMonitorPayload:
     model: Model | None = None
     settings: MonitorSettings | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)

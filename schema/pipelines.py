@@ -233,7 +233,6 @@ else:
 
 @strawberry.type
 class PipelineRun(Node):
-    id: strawberry.ID
     status: RunStatus
     started_at: datetime | None
     finished_at: datetime | None
@@ -314,7 +313,6 @@ class PipelineStats:
 
 @strawberry.type(description="A saved source -> steps -> sink; run it as often as you like")
 class Pipeline(Node):
-    id: strawberry.ID
     name: str
     created_at: datetime
     updated_at: datetime = strawberry.field(description="When the name or config last changed")

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from schema.common import Connection, SemanticType, ServiceErrors, UserError, to_global_id
+from schema.common import Connection, SemanticType, ServiceErrors, payload, to_global_id
 from schema.conversion import fields_of, loaded, node_fields
 from schema.models import Model, ModelFeature, ModelFormat
 from services import registry
@@ -209,11 +209,10 @@ class RegisterModelInput:
     comment: str | None = None
 
 
-@strawberry.type
+@payload
 class RegisterModelPayload:
     registered_model: RegisteredModel | None = None
     version: ModelVersion | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -231,12 +230,11 @@ class DeleteModelAliasInput:
     comment: str | None = None
 
 
-@strawberry.type
+@payload
 class ModelAliasPayload:
     registered_model: RegisteredModel | None = None
     alias: ModelAlias | None = strawberry.field(default=None, description="Null after a delete")
     event: RegistryEvent | None = strawberry.field(default=None, description="The move, as history records it")
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -245,8 +243,7 @@ class ExportModelInput:
     format: ModelFormat | None = ModelFormat.JOBLIB
 
 
-@strawberry.type
+@payload
 class ExportModelPayload:
     model: Model | None = strawberry.field(default=None, description="The model the reference named at this moment")
     url: str | None = strawberry.field(default=None, description="Signed and expiring, as Model.exportUrl")
-    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -9,7 +9,7 @@ import strawberry
 from pydantic import BaseModel
 from strawberry.experimental import pydantic as from_model
 
-from schema.common import Node, UserError, signed_link, to_global_id
+from schema.common import Node, payload, signed_link, to_global_id
 from schema.conversion import loaded
 from schema.jobs import JobPriority, priority_input
 from services.analysis import models as analysis_models
@@ -95,7 +95,6 @@ class GenerateReportInput:
 
 @strawberry.type(description="A self-contained HTML report; `url` is a signed link that expires")
 class Report(Node):
-    id: strawberry.ID
     url: str
     created_at: datetime
     row: strawberry.Private[ReportRow]
@@ -124,11 +123,10 @@ class Report(Node):
         return await report_content(info, self.row)
 
 
-@strawberry.type
+@payload
 class ReportPayload:
     report: Report | None = None
     job: Annotated[Job, strawberry.lazy("schema.jobs")] | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 def report_type(info: strawberry.Info, row: ReportRow) -> Report:

@@ -7,7 +7,7 @@ from enum import Enum
 
 import strawberry
 
-from schema.common import Connection, Node, UserError, to_global_id
+from schema.common import Connection, Node, payload, to_global_id
 from schema.conversion import fields_of
 from services.storage.tables import LoginEvent as LoginEventRow
 from services.storage.tables import LoginSession as LoginSessionRow
@@ -22,7 +22,6 @@ class Role(Enum):
 
 @strawberry.type
 class User(Node):
-    id: strawberry.ID
     email: str
     role: Role
     created_at: datetime
@@ -65,7 +64,6 @@ class LoginSession:
 
 @strawberry.type(description="A login attempt on the account")
 class LoginEvent(Node):
-    id: strawberry.ID
     at: datetime
     address: str | None
     user_agent: str | None
@@ -97,7 +95,7 @@ class RefreshTokenInput:
     refresh_token: str
 
 
-@strawberry.type(
+@payload(
     description="Tokens for a session: send the access token as 'Authorization: Bearer ...'. "
     "A refresh token works once; replaying it revokes the whole session."
 )
@@ -105,7 +103,6 @@ class AuthPayload:
     access_token: str | None = None
     refresh_token: str | None = None
     user: User | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -150,13 +147,11 @@ class SetUserDisabledInput:
     disabled: bool = True
 
 
-@strawberry.type
+@payload
 class UserPayload:
     user: User | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
+@payload
 class RevokeSessionsPayload:
     revoked: int = 0
-    errors: list[UserError] = strawberry.field(default_factory=list)

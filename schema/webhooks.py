@@ -7,7 +7,7 @@ from enum import Enum
 
 import strawberry
 
-from schema.common import Connection, ServiceErrors, UserError, to_global_id
+from schema.common import Connection, ServiceErrors, payload, to_global_id
 from schema.conversion import fields_of, node_fields
 from schema.jobs import JobKind, JobStatus
 from services.storage.tables import Webhook as WebhookRow
@@ -159,7 +159,7 @@ class DeleteWebhookInput:
     id: strawberry.ID
 
 
-@strawberry.type
+@payload
 class WebhookPayload:
     webhook: Webhook | None = None
     secret: str | None = strawberry.field(
@@ -169,4 +169,3 @@ class WebhookPayload:
             "it is never shown again"
         ),
     )
-    errors: list[UserError] = strawberry.field(default_factory=list)
