@@ -56,26 +56,33 @@ def read_local_csv(
     max_decompressed_bytes: int,
     log: Callable[[str, str], None],
     spill: Spill | None = None,
+    shown: str | None = None,
 ) -> pa.Table | Path:
     """The file through the upload's own detection and reader, so it is typed exactly like an upload.
 
     With `spill`, a file whose text would not fit the job's share of its budget is parsed chunk by chunk
-    into a scratch Parquet file instead, as a large upload is (services.ingest.stream).
+    into a scratch Parquet file instead, as a large upload is (services.ingest.stream). `shown`: how the
+    log names the file (a downloaded reply: its URL), its name by default.
     """
+    shown = shown or path.name
     from services.ingest.parse import detect_file_dialect, read_with_dialect
 
     dialect = detect_file_dialect(path, options={})
     text_bytes = path.stat().st_size * (GZIP_RATIO if path.name.lower().endswith(".gz") else 1)
     if spill is not None and not fits_the_budget(text_bytes, spill.memory_mb):
-        return _streamed(path, dialect, spill, max_records=max_records, max_decompressed_bytes=max_decompressed_bytes)
+        return _streamed(
+            path, dialect, spill, max_records=max_records, max_decompressed_bytes=max_decompressed_bytes, shown=shown
+        )
     table = read_with_dialect(path, dialect, max_decompressed=max_decompressed_bytes)
     if table.num_rows > max_records:
         raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
-    log(f"Read {path.name}: encoding {dialect.encoding}, {table.num_rows:,} row(s)", "INFO")
+    log(f"Read {shown}: encoding {dialect.encoding}, {table.num_rows:,} row(s)", "INFO")
     return table
 
 
-def _streamed(path: Path, dialect: CsvDialect, spill: Spill, *, max_records: int, max_decompressed_bytes: int) -> Path:
+def _streamed(
+    path: Path, dialect: CsvDialect, spill: Spill, *, max_records: int, max_decompressed_bytes: int, shown: str
+) -> Path:
     """Chunks parsed into scratch Parquet with the first chunk's types; when a later chunk disagrees, a first pass
     over every chunk settles the types (dates failing too often stay text), as a large upload's ingest does."""
     from services.ingest.chunks import NotSplittable
@@ -84,7 +91,7 @@ def _streamed(path: Path, dialect: CsvDialect, spill: Spill, *, max_records: int
     spill.folder.mkdir(parents=True, exist_ok=True)
     target = spill.folder / f"{spill.prefix}-file.parquet"
     spill.log(
-        f"{path.name} would not fit the job's share of its {spill.memory_mb:,} MB memory budget: the source "
+        f"{shown} would not fit the job's share of its {spill.memory_mb:,} MB memory budget: the source "
         "spilled to disk, read chunk by chunk into a scratch file",
         "INFO",
     )
@@ -111,9 +118,9 @@ def _streamed(path: Path, dialect: CsvDialect, spill: Spill, *, max_records: int
             raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
     except (NotSplittable, NotStreamable) as failed:
         target.unlink(missing_ok=True)
-        raise over_budget(spill.memory_mb, f"{path.name} needs the whole-file reader ({failed}), which") from failed
+        raise over_budget(spill.memory_mb, f"{shown} needs the whole-file reader ({failed}), which") from failed
     except BaseException:
         target.unlink(missing_ok=True)
         raise
-    spill.log(f"Read {path.name}: encoding {dialect.encoding}, {rows:,} row(s), chunk by chunk", "INFO")
+    spill.log(f"Read {shown}: encoding {dialect.encoding}, {rows:,} row(s), chunk by chunk", "INFO")
     return target

@@ -84,10 +84,13 @@ SOURCE = {"url": "", "pageParam": "page", "recordsPath": "items", "maxPages": 10
 
 
 def collect_into_a_dataset(client: TestClient, url: str) -> tuple[dict, pd.DataFrame, str]:
+    return collect_into_a_dataset_from(client, {**SOURCE, "url": url})
+
+
+def collect_into_a_dataset_from(client: TestClient, http: dict) -> tuple[dict, pd.DataFrame, str]:
+    """A new user's pipeline from the `http` source into a dataset, run: the pipeline, the stored rows, the log."""
     token = register(client)["accessToken"]
-    created = create(
-        client, token, name="orders", source={"http": {**SOURCE, "url": url}}, sink={"dataset": {"name": "orders"}}
-    )
+    created = create(client, token, name="orders", source={"http": http}, sink={"dataset": {"name": "orders"}})
     assert created["errors"] == [], created
     result = run(client, token, created["pipeline"]["id"])
     log = "\n".join(entry["message"] for entry in result["job"]["logs"])
