@@ -7,6 +7,7 @@ saved and again when a run opens the file, because the file system can change in
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 
 from services.errors import ErrorCode, ServiceError, invalid, over_budget
 from services.ingest.detect import CsvDialect
+from services.ingest.sniff import read_text_head
 from services.pipelines.spill import Spill, fits_the_budget
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
@@ -78,6 +80,47 @@ def read_local_csv(
         raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
     log(f"Read {shown}: encoding {dialect.encoding}, {table.num_rows:,} row(s)", "INFO")
     return table
+
+
+PREVIEW_BYTES = 2**20  # the text a preview starts from: ~10,000 rows of 100 bytes
+MAX_PREVIEW_BYTES = 16 * 2**20  # grown 4x at a time while it holds fewer lines than the preview's rows
+
+
+def read_local_csv_head(
+    path: Path, *, rows: int, max_decompressed_bytes: int, log: Callable[[str, str], None]
+) -> pa.Table:
+    """At most the file's first `rows`-and-some rows, typed as an upload's, from the first bytes of its text only
+    (a preview: a server file can be gigabytes). Types are those of the rows read."""
+    from services.ingest.parse import detect_file_dialect, read_with_dialect
+
+    size = PREVIEW_BYTES
+    while len(head := read_text_head(path, size)) == size and head.count(b"\n") <= rows and size < MAX_PREVIEW_BYTES:
+        size *= 4
+    dialect = detect_file_dialect(path, options={})
+    if len(head) < size or "16" in dialect.encoding or "32" in dialect.encoding:  # all of it, or no byte newlines
+        whole = read_local_csv(path, max_records=2**62, max_decompressed_bytes=max_decompressed_bytes, log=log)
+        assert isinstance(whole, pa.Table)  # nothing spills without a Spill
+        return whole.slice(0, rows)
+    newline = b"\n" if b"\n" in head else b"\r"
+    head = head[: head.rfind(newline) + 1]  # whole lines only
+    with tempfile.TemporaryDirectory(prefix="assay-preview-") as folder:
+        part = Path(folder) / "head.csv"
+        for attempt in range(3):  # the cut can fall inside a quoted value spanning lines: one line less then
+            if attempt:
+                head = head[: head.rfind(newline, 0, len(head) - 1) + 1]
+            part.write_bytes(head)
+            try:
+                table = read_with_dialect(part, dialect, max_decompressed=max_decompressed_bytes)
+                break
+            except ServiceError:
+                if attempt == 2:
+                    raise
+    log(
+        f"Read the first {len(head) / 2**20:,.1f} MB of {path.name}'s text for the preview "
+        f"({table.num_rows:,} rows; types from those rows)",
+        "INFO",
+    )
+    return table.slice(0, rows)
 
 
 def _streamed(
