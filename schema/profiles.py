@@ -65,6 +65,7 @@ class ProfileFigure(Enum):
     KENDALL = "KENDALL"
     SEMANTIC_TYPES = strawberry.enum_value("SEMANTIC_TYPES", description="Column types, inferred at ingest")
     MIXED_TYPES = strawberry.enum_value("MIXED_TYPES", description="The share of numeric-looking text values")
+    DUPLICATE_ROWS = strawberry.enum_value("DUPLICATE_ROWS", description="Rows equal to an earlier row")
 
 
 @strawberry.enum(description="How an approximate figure was computed")
@@ -74,6 +75,9 @@ class EstimateMethod(Enum):
     HYPERLOGLOG = strawberry.enum_value("HYPERLOGLOG", description="DuckDB's approx_count_distinct over every row")
     COLUMN_SUBSET = strawberry.enum_value(
         "COLUMN_SUBSET", description="Computed for some columns only (a wide table): `detail` says which"
+    )
+    ROW_HASH = strawberry.enum_value(
+        "ROW_HASH", description="Counted by a 64-bit hash of each row, rows sharing a hash not compared whole"
     )
 
 

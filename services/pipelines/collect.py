@@ -12,13 +12,16 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 import simdjson
 
 from services.errors import ErrorCode, ServiceError
 from services.ingest.parse import detect_file_dialect, read_with_dialect
+from services.ingest.sniff import is_gzip
 from services.pipelines import camel_case
 from services.pipelines.config.sources import HttpSource
 from services.pipelines.fetch import PENDING_BYTES, Fetcher, Log, fetched_on_a_thread, paused_between_pages
+from services.pipelines.local_files import read_local_csv
 from services.pipelines.records import RecordPages
 from services.pipelines.spill import Spill
 
@@ -51,49 +54,71 @@ def collect_http(
     The fetching thread only finds the next page's URL (simdjson, without building the page's
     objects) and sends the next request at once, so decoding overlaps with the network wait.
     A CSV reply is one page, read exactly as an upload is. With `spill`, records beyond the job's
-    budget go to scratch as they arrive (services.pipelines.spill).
+    budget go to scratch as they arrive (services.pipelines.spill), and a CSV reply is written to scratch
+    as it downloads, then read chunk by chunk when it would not fit the job's share of its budget.
     """
     records_path = source.records_path
     collected = RecordPages(spill)
     # pages waiting to be converted count against the budget too
     pending = min(PENDING_BYTES, spill.share_bytes) if spill is not None else PENDING_BYTES
-    with fetched_on_a_thread(partial(_fetch_pages, source, fetcher), pending) as pages:
-        for number, final_url, body in pages:
-            if isinstance(body, CsvReply):
-                return _csv_table(
-                    body.body,
-                    final_url,
-                    source,
-                    max_records=max_records,
-                    log=log,
-                    max_decompressed_bytes=max_decompressed_bytes,
-                )
-            found = dotted(orjson.loads(body), records_path)
-            if not isinstance(found, list):
-                raise ServiceError(
-                    ErrorCode.PARSE_ERROR, f"No list of records at {records_path or 'the top level'} of {final_url}"
-                )
-            collected.add(found)
-            log(f"Page {number}: {len(found):,} record(s) from {final_url}", "INFO")
-            if collected.rows > max_records:
-                raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
+    # With a spill, a CSV reply goes to scratch as it downloads, never whole in memory (removed once read)
+    reply_file = spill.folder / f"{spill.prefix}-reply.download" if spill is not None else None
+    if spill is not None:
+        spill.folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with fetched_on_a_thread(partial(_fetch_pages, source, fetcher, reply_file=reply_file), pending) as pages:
+            for number, final_url, body in pages:
+                if isinstance(body, CsvReply):
+                    return _csv_table(
+                        final_url,
+                        source,
+                        body.path if body.path is not None else body.body,
+                        max_records=max_records,
+                        log=log,
+                        max_decompressed_bytes=max_decompressed_bytes,
+                        spill=spill,
+                    )
+                _add_page(collected, body, final_url, number, records_path, max_records, log)
+    finally:
+        if reply_file is not None:
+            reply_file.unlink(missing_ok=True)
     return collected
+
+
+def _add_page(
+    collected: RecordPages,
+    body: bytes,
+    final_url: str,
+    number: int,
+    records_path: str | None,
+    max_records: int,
+    log: Log,
+) -> None:
+    found = dotted(orjson.loads(body), records_path)
+    if not isinstance(found, list):
+        raise ServiceError(
+            ErrorCode.PARSE_ERROR, f"No list of records at {records_path or 'the top level'} of {final_url}"
+        )
+    collected.add(found)
+    log(f"Page {number}: {len(found):,} record(s) from {final_url}", "INFO")
+    if collected.rows > max_records:
+        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
 
 
 class CsvReply(NamedTuple):
     body: bytes
+    path: Path | None = None  # where the body was written instead, as it downloaded
 
 
 class CollectedTable:
-    """A source that arrives as a whole typed table (a CSV reply), beside RecordPages' interface."""
+    """A source that arrives as a whole typed table (a CSV reply), beside RecordPages' interface: in memory, or a
+    scratch Parquet file when the reply would not fit the job's share of its budget."""
 
-    def __init__(self, table: pa.Table) -> None:
-        self.table, self.rows = table, table.num_rows
+    def __init__(self, table: pa.Table | Path) -> None:
+        self.table = table
+        self.rows = table.num_rows if isinstance(table, pa.Table) else pq.ParquetFile(table).metadata.num_rows
 
-    def to_table(self) -> pa.Table:
-        return self.table
-
-    def result(self) -> pa.Table:
+    def result(self) -> pa.Table | Path:
         return self.table
 
 
@@ -112,12 +137,36 @@ def is_csv_reply(source: HttpSource, content_type: str, url: str) -> bool:
 
 
 def _csv_table(
-    body: bytes, url: str, source: HttpSource, *, max_records: int, log: Log, max_decompressed_bytes: int
+    url: str,
+    source: HttpSource,
+    body: bytes | Path,
+    *,
+    max_records: int,
+    log: Log,
+    max_decompressed_bytes: int,
+    spill: Spill | None = None,
 ) -> CollectedTable:
-    """The reply through the upload's own detection and reader (it reads files: a temporary one here)."""
+    """The reply through the upload's own detection and reader (it reads files: a temporary one for a body in
+    memory); a reply on disk beyond the job's share of its budget is read chunk by chunk into scratch Parquet."""
     for name in ("records_path", "next_page_path"):
         if getattr(source, name):
             log(f"`{camel_case(name)}` applies to JSON replies; {url} answered CSV, read as one table", "WARNING")
+    if isinstance(body, Path):
+        path = body.rename(body.with_suffix(".csv.gz" if _gzipped(body) else ".csv"))  # the reader's size guess
+        try:
+            log(f"CSV from {url}: {path.stat().st_size / 2**20:,.1f} MB written to scratch as it arrived", "INFO")
+            return CollectedTable(
+                read_local_csv(
+                    path,
+                    max_records=max_records,
+                    max_decompressed_bytes=max_decompressed_bytes,
+                    log=log,
+                    spill=spill,
+                    shown=url,
+                )
+            )
+        finally:
+            path.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="assay-csv-") as folder:
         path = Path(folder) / "reply.csv"
         path.write_bytes(body)
@@ -134,8 +183,25 @@ def _csv_table(
     return CollectedTable(table)
 
 
-def _fetch_pages(source: HttpSource, fetcher: Fetcher, put: Callable[[Any, int], None], stop: threading.Event) -> None:
+def _gzipped(path: Path) -> bool:
+    with path.open("rb") as head:
+        return is_gzip(head.read(2))
+
+
+def _fetch_pages(
+    source: HttpSource,
+    fetcher: Fetcher,
+    put: Callable[[Any, int], None],
+    stop: threading.Event,
+    *,
+    reply_file: Path | None = None,
+) -> None:
+    """Pages as they arrive; a CSV reply written to `reply_file` as it downloads, when given."""
     paging = Paging(source)
+
+    def csv_to_disk(content_type: str, final_url: str) -> Path | None:
+        return reply_file if is_csv_reply(source, content_type, final_url) else None
+
     url: str | None = source.url
     params = paging.first_params()
     for page in range(source.pages):
@@ -148,9 +214,11 @@ def _fetch_pages(source: HttpSource, fetcher: Fetcher, put: Callable[[Any, int],
             params=params,
             retries=source.retries,
             timeout=float(source.timeout_seconds),
+            body_file=csv_to_disk if reply_file is not None else None,
         )
         if is_csv_reply(source, content_type, final_url):
-            put((page + 1, final_url, CsvReply(body)), len(body))
+            on_disk = reply_file if reply_file is not None and reply_file.exists() else None
+            put((page + 1, final_url, CsvReply(body, on_disk)), len(body))
             return
         url, params = paging.following(_parsed_json(body, final_url), url, final_url, params)
         put((page + 1, final_url, body), len(body))

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 # How a collecting function reports to its job's log: (message, level).
 Log = Callable[[str, str], None]
+# Where a reply's body goes instead of memory, decided from its (content type, final URL); None: memory.
+BodyFile = Callable[[str, str], Path | None]
 
 MAX_REDIRECTS = 5
 # Sites answer an unnamed client worse (or not at all); a source's own headers override this.
@@ -98,10 +101,13 @@ class Fetcher:
         params: dict[str, Any] | None = None,
         retries: int = 3,
         timeout: float = 30,
+        body_file: BodyFile | None = None,
     ) -> Fetched:
+        """The reply; when `body_file(content_type, final_url)` names a file, a successful reply's body is written
+        there as it arrives (within the same cap) and `Fetched.body` is empty."""
         for attempt in range(retries + 1):
             try:
-                fetched, status, retry_after = self._follow(url, method, headers, params, timeout)
+                fetched, status, retry_after = self._follow(url, method, headers, params, timeout, body_file)
             except httpx.TransportError as exc:
                 if attempt == retries:
                     raise invalid(f"Could not reach {url}: {exc}") from exc
@@ -129,7 +135,13 @@ class Fetcher:
         self.sleep(delay)
 
     def _follow(
-        self, url: str, method: str, headers: dict[str, str] | None, params: dict[str, Any] | None, timeout: float
+        self,
+        url: str,
+        method: str,
+        headers: dict[str, str] | None,
+        params: dict[str, Any] | None,
+        timeout: float,
+        body_file: BodyFile | None = None,
     ) -> tuple[Fetched, int, str | None]:
         for _ in range(MAX_REDIRECTS + 1):
             check_scheme(url)  # the addresses are vetted by the connection itself (PinnedBackend)
@@ -139,19 +151,28 @@ class Fetcher:
                     url = urljoin(url, response.headers["location"])
                     method, params = "GET", None
                     continue
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise ServiceError(
-                            ErrorCode.PAYLOAD_TOO_LARGE, f"{url} sent more than {self.max_bytes // 2**20} MB"
-                        )
-                    chunks.append(chunk)
+                content_type = response.headers.get("content-type", "")
+                target = body_file(content_type, str(response.url)) if body_file and response.is_success else None
+                if target is not None:
+                    with target.open("wb") as out:
+                        self._read_body(response, url, out.write)
+                    body = b""
+                else:
+                    chunks: list[bytes] = []
+                    self._read_body(response, url, chunks.append)
+                    body = b"".join(chunks)
                 self.waited += time.perf_counter() - began
-                fetched = Fetched(b"".join(chunks), str(response.url), response.headers.get("content-type", ""))
+                fetched = Fetched(body, str(response.url), content_type)
                 return fetched, response.status_code, response.headers.get("retry-after")
         raise invalid(f"More than {MAX_REDIRECTS} redirects from {url}")
+
+    def _read_body(self, response: httpx.Response, url: str, keep: Callable[[bytes], Any]) -> None:
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"{url} sent more than {self.max_bytes // 2**20} MB")
+            keep(chunk)
 
 
 PENDING_BYTES = 64 * 2**20  # fetched pages not yet converted; a short stall here must not stop the fetching

@@ -25,7 +25,7 @@ from services.pipelines.config.sinks import DatasetSink, ParquetSink, SqliteSink
 from services.pipelines.config.sources import DatasetSource, FileSource, HttpSource, ScrapeSource
 from services.pipelines.config.steps import PipelineStep
 from services.pipelines.fetch import Fetcher
-from services.pipelines.local_files import import_path, read_local_csv
+from services.pipelines.local_files import import_path, read_local_csv, read_local_csv_head
 from services.pipelines.records import RecordPages
 from services.pipelines.results import RunResult
 from services.pipelines.scrape import collect_scrape
@@ -283,14 +283,12 @@ def preview_source(
         )
         table = pa.Table.from_batches([next(batches)])
     elif isinstance(source, FileSource):
-        table = read_local_csv(
+        table = read_local_csv_head(
             import_path(source.path, limits.import_dirs, ["source", "file", "path"]),
-            max_records=limits.max_records,
+            rows=max(rows, 1000),
             max_decompressed_bytes=limits.max_decompressed_bytes,
             log=log,
         )
-        assert isinstance(table, pa.Table)  # nothing spills without a Spill
-        table = table.slice(0, max(rows, 1000))
     else:
         collected = collect_table(source.model_copy(update={"max_pages": 1, "delay_seconds": 0}), limits, log)
         assert isinstance(collected, pa.Table)  # nothing spills without a Spill

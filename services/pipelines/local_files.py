@@ -7,6 +7,7 @@ saved and again when a run opens the file, because the file system can change in
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 
 from services.errors import ErrorCode, ServiceError, invalid, over_budget
 from services.ingest.detect import CsvDialect
+from services.ingest.sniff import read_text_head
 from services.pipelines.spill import Spill, fits_the_budget
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
@@ -56,26 +58,74 @@ def read_local_csv(
     max_decompressed_bytes: int,
     log: Callable[[str, str], None],
     spill: Spill | None = None,
+    shown: str | None = None,
 ) -> pa.Table | Path:
     """The file through the upload's own detection and reader, so it is typed exactly like an upload.
 
     With `spill`, a file whose text would not fit the job's share of its budget is parsed chunk by chunk
-    into a scratch Parquet file instead, as a large upload is (services.ingest.stream).
+    into a scratch Parquet file instead, as a large upload is (services.ingest.stream). `shown`: how the
+    log names the file (a downloaded reply: its URL), its name by default.
     """
+    shown = shown or path.name
     from services.ingest.parse import detect_file_dialect, read_with_dialect
 
     dialect = detect_file_dialect(path, options={})
     text_bytes = path.stat().st_size * (GZIP_RATIO if path.name.lower().endswith(".gz") else 1)
     if spill is not None and not fits_the_budget(text_bytes, spill.memory_mb):
-        return _streamed(path, dialect, spill, max_records=max_records, max_decompressed_bytes=max_decompressed_bytes)
+        return _streamed(
+            path, dialect, spill, max_records=max_records, max_decompressed_bytes=max_decompressed_bytes, shown=shown
+        )
     table = read_with_dialect(path, dialect, max_decompressed=max_decompressed_bytes)
     if table.num_rows > max_records:
         raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
-    log(f"Read {path.name}: encoding {dialect.encoding}, {table.num_rows:,} row(s)", "INFO")
+    log(f"Read {shown}: encoding {dialect.encoding}, {table.num_rows:,} row(s)", "INFO")
     return table
 
 
-def _streamed(path: Path, dialect: CsvDialect, spill: Spill, *, max_records: int, max_decompressed_bytes: int) -> Path:
+PREVIEW_BYTES = 2**20  # the text a preview starts from: ~10,000 rows of 100 bytes
+MAX_PREVIEW_BYTES = 16 * 2**20  # grown 4x at a time while it holds fewer lines than the preview's rows
+
+
+def read_local_csv_head(
+    path: Path, *, rows: int, max_decompressed_bytes: int, log: Callable[[str, str], None]
+) -> pa.Table:
+    """At most the file's first `rows`-and-some rows, typed as an upload's, from the first bytes of its text only
+    (a preview: a server file can be gigabytes). Types are those of the rows read."""
+    from services.ingest.parse import detect_file_dialect, read_with_dialect
+
+    size = PREVIEW_BYTES
+    while len(head := read_text_head(path, size)) == size and head.count(b"\n") <= rows and size < MAX_PREVIEW_BYTES:
+        size *= 4
+    dialect = detect_file_dialect(path, options={})
+    if len(head) < size or "16" in dialect.encoding or "32" in dialect.encoding:  # all of it, or no byte newlines
+        whole = read_local_csv(path, max_records=2**62, max_decompressed_bytes=max_decompressed_bytes, log=log)
+        assert isinstance(whole, pa.Table)  # nothing spills without a Spill
+        return whole.slice(0, rows)
+    newline = b"\n" if b"\n" in head else b"\r"
+    head = head[: head.rfind(newline) + 1]  # whole lines only
+    with tempfile.TemporaryDirectory(prefix="assay-preview-") as folder:
+        part = Path(folder) / "head.csv"
+        for attempt in range(3):  # the cut can fall inside a quoted value spanning lines: one line less then
+            if attempt:
+                head = head[: head.rfind(newline, 0, len(head) - 1) + 1]
+            part.write_bytes(head)
+            try:
+                table = read_with_dialect(part, dialect, max_decompressed=max_decompressed_bytes)
+                break
+            except ServiceError:
+                if attempt == 2:
+                    raise
+    log(
+        f"Read the first {len(head) / 2**20:,.1f} MB of {path.name}'s text for the preview "
+        f"({table.num_rows:,} rows; types from those rows)",
+        "INFO",
+    )
+    return table.slice(0, rows)
+
+
+def _streamed(
+    path: Path, dialect: CsvDialect, spill: Spill, *, max_records: int, max_decompressed_bytes: int, shown: str
+) -> Path:
     """Chunks parsed into scratch Parquet with the first chunk's types; when a later chunk disagrees, a first pass
     over every chunk settles the types (dates failing too often stay text), as a large upload's ingest does."""
     from services.ingest.chunks import NotSplittable
@@ -84,7 +134,7 @@ def _streamed(path: Path, dialect: CsvDialect, spill: Spill, *, max_records: int
     spill.folder.mkdir(parents=True, exist_ok=True)
     target = spill.folder / f"{spill.prefix}-file.parquet"
     spill.log(
-        f"{path.name} would not fit the job's share of its {spill.memory_mb:,} MB memory budget: the source "
+        f"{shown} would not fit the job's share of its {spill.memory_mb:,} MB memory budget: the source "
         "spilled to disk, read chunk by chunk into a scratch file",
         "INFO",
     )
@@ -111,9 +161,9 @@ def _streamed(path: Path, dialect: CsvDialect, spill: Spill, *, max_records: int
             raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
     except (NotSplittable, NotStreamable) as failed:
         target.unlink(missing_ok=True)
-        raise over_budget(spill.memory_mb, f"{path.name} needs the whole-file reader ({failed}), which") from failed
+        raise over_budget(spill.memory_mb, f"{shown} needs the whole-file reader ({failed}), which") from failed
     except BaseException:
         target.unlink(missing_ok=True)
         raise
-    spill.log(f"Read {path.name}: encoding {dialect.encoding}, {rows:,} row(s), chunk by chunk", "INFO")
+    spill.log(f"Read {shown}: encoding {dialect.encoding}, {rows:,} row(s), chunk by chunk", "INFO")
     return target

@@ -34,6 +34,21 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def on_fewer_threads(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    """Run `sql`; if DuckDB runs out of memory, once more on one thread (its per-thread buffers halved)."""
+    try:
+        return connection.execute(sql).fetchall()
+    except duckdb.OutOfMemoryException:
+        threads = connection.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        if threads <= 1:
+            raise
+        connection.execute("SET threads = 1")
+        try:
+            return connection.execute(sql).fetchall()
+        finally:
+            connection.execute(f"SET threads = {int(threads)}")
+
+
 def approximation(
     figure: str,
     column: str | None,
@@ -107,18 +122,24 @@ class LargeColumn:
         self.approximations: list[dict[str, Any]] = []
 
     def one(self, sql: str) -> tuple[Any, ...]:
-        return self.connection.execute(sql).fetchall()[0]
+        return on_fewer_threads(self.connection, sql)[0]
 
     def levels(
         self, value: str, where: str, non_null: int, *, key_bytes: float, order: str = "n DESC, v"
     ) -> tuple[list[tuple[Any, int]], int, np.ndarray | None]:
         """Top values, distinct count and (when exact) every level's count."""
         estimate = min(non_null, int(self.one(f"SELECT approx_count_distinct({value}) FROM profiled WHERE {where}")[0]))
-        if estimate * (key_bytes + GROUP_BYTES) <= self.engine_bytes:
-            self.connection.execute(
-                f"CREATE OR REPLACE TEMP TABLE levels AS SELECT {value} AS v, count(*) AS n "
-                f"FROM profiled WHERE {where} GROUP BY v"
-            )
+        fits = estimate * (key_bytes + GROUP_BYTES) <= self.engine_bytes
+        if fits:
+            try:  # the estimate can be wrong: the scan's buffers of wide values share the engine's memory
+                on_fewer_threads(
+                    self.connection,
+                    f"CREATE OR REPLACE TEMP TABLE levels AS SELECT {value} AS v, count(*) AS n "
+                    f"FROM profiled WHERE {where} GROUP BY v",
+                )
+            except duckdb.OutOfMemoryException:
+                fits = False
+        if fits:
             distinct = self.one("SELECT count(*) FROM levels")[0]
             top = self.connection.sql(
                 f"SELECT v, n FROM levels ORDER BY {order} LIMIT {col_stats.TOP_VALUES_KEPT}"

@@ -312,7 +312,18 @@ def profile_source(
         has_key = any(
             p["is_unique"] and p["null_count"] == 0 and extras[p["name"]]["exact_distinct"] for p in column_profiles
         )
-        duplicates = 0 if has_key else table_stats.duplicate_rows(connection, names, rows)
+        duplicates, exact = (0, True) if has_key else table_stats.duplicate_rows(connection, names, rows)
+        if not exact:
+            approximations.append(
+                approximation(
+                    "DUPLICATE_ROWS",
+                    None,
+                    "ROW_HASH",
+                    rows=rows,
+                    detail="rows counted by their 64-bit hash: comparing rows that share one did not fit the "
+                    "engine's memory (two different rows sharing a hash is about rows²/2⁶⁵ likely)",
+                )
+            )
         numeric_names = [
             p["name"]
             for p in column_profiles

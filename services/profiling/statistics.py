@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats as scipy_stats
 
-from services.profiling.large_columns import ident
+from services.profiling.large_columns import ident, on_fewer_threads
 
 KENDALL_SAMPLE_ROWS = 5_000
 CORRELATION_SAMPLE_ROWS = 100_000  # correlations (and Cramér's V) above this many rows use a seeded sample
@@ -19,28 +19,45 @@ SPEARMAN_EXACT_ROWS = 50_000  # above this, pairs with missing values reuse each
 CRAMERS_MAX_LEVELS = 200
 
 
-def duplicate_rows(connection: duckdb.DuckDBPyConnection, names: list[str], rows: int) -> int:
-    """Rows equal to an earlier row, exactly (NaN equals NaN and null equals null, as in DISTINCT).
+def duplicate_rows(connection: duckdb.DuckDBPyConnection, names: list[str], rows: int) -> tuple[int, bool]:
+    """Rows equal to an earlier row (NaN equals NaN and null equals null, as in DISTINCT), and whether exact.
 
     The rows are grouped by DuckDB's 64-bit hash of the whole row, a spilling hash aggregation of 8-byte keys:
     a DISTINCT over the rows themselves held each distinct row (two text columns and eighteen others: ~1.3 GB
     beyond the engine's share at 20M rows). Rows whose hash is shared are then compared whole (a DISTINCT over
-    those rows only), so a hash collision never counts two different rows as duplicates."""
+    those rows only), so a hash collision never counts two different rows as duplicates. Each step that runs
+    out of memory is tried again on one thread (half the scan buffers and hash tables); when the whole-row
+    comparison still does not fit, the count by hash is returned as not exact (a collision of two different
+    rows is ~n²/2⁶⁵ likely: 1 in 10⁷ at 1M rows)."""
     if rows < 2 or not names:
-        return 0
+        return 0, True
     row_hash = "hash(" + ", ".join(ident(name) for name in names) + ")"
-    by_hash = f"SELECT {row_hash} AS h, count(*) AS n FROM profiled GROUP BY h"
-    singles, shared = connection.execute(
-        f"SELECT count(*) FILTER (n = 1), count(*) FILTER (n > 1) FROM ({by_hash})"
-    ).fetchall()[0]
-    if not shared:
-        return int(rows - singles)
-    columns = ", ".join(ident(name) for name in names)
-    among_shared = connection.execute(
-        f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM profiled "
-        f"WHERE {row_hash} IN (SELECT h FROM ({by_hash}) WHERE n > 1))"
-    ).fetchall()[0][0]
-    return int(rows - singles - among_shared)
+    # The hashes are stored first (8 bytes a row, spillable): aggregating them in the same pipeline as the scan
+    # of 20 columns ran out of DuckDB's 64 MB (1M x 20, a 100 MB budget) where each step alone fits.
+    try:
+        on_fewer_threads(connection, f"CREATE OR REPLACE TEMP TABLE row_hashes AS SELECT {row_hash} AS h FROM profiled")
+        on_fewer_threads(
+            connection,
+            "CREATE OR REPLACE TEMP TABLE shared_hashes AS SELECT h, count(*) AS n FROM row_hashes GROUP BY h "
+            "HAVING count(*) > 1",
+        )
+        connection.execute("DROP TABLE row_hashes")
+        shared, in_shared = connection.execute("SELECT count(*), coalesce(sum(n), 0) FROM shared_hashes").fetchall()[0]
+        if not shared:
+            return 0, True
+        columns = ", ".join(ident(name) for name in names)
+        try:
+            among_shared = on_fewer_threads(
+                connection,
+                f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM profiled "
+                f"WHERE {row_hash} IN (SELECT h FROM shared_hashes))",
+            )[0][0]
+        except duckdb.OutOfMemoryException:
+            return int(in_shared - shared), False
+        return int(in_shared - among_shared), True
+    finally:
+        connection.execute("DROP TABLE IF EXISTS row_hashes")
+        connection.execute("DROP TABLE IF EXISTS shared_hashes")
 
 
 def _clean_matrix(matrix: np.ndarray) -> list[list[float | None]]:

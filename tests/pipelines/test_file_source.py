@@ -3,6 +3,7 @@ symlink is followed before the check; members are refused; a saved pipeline rere
 
 from __future__ import annotations
 
+import gzip
 import os
 
 import pytest
@@ -98,3 +99,34 @@ def test_file_sources_are_off_without_import_directories(client, tmp_path):
     token = register(client)["accessToken"]
     refused = create(client, token, name="x", source={"file": {"path": str(tmp_path)}}, sink={"dataset": {"name": "x"}})
     assert refused["errors"][0]["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize("name", ["big.csv", "big.csv.gz"])
+def test_a_preview_of_a_large_server_file_reads_only_its_first_rows(admin_client, imports, name):
+    """8 MB of rows, then a broken line: reading the whole file would fail on it (as a run does); the preview reads
+    the first megabyte or so and shows the first rows, typed."""
+    client, token = admin_client
+    folder, _ = imports
+    rows = 200_000
+    text = "id,region,amount\n" + "".join(f"{i},region {i % 7},{i * 0.5}\n" for i in range(rows))
+    text += "1,2,3,4,5\n"  # five fields where the header has three
+    content = text.encode()
+    assert len(content) > 4 * 2**20
+    (folder / name).write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+    preview = gql(client, PREVIEW, {"input": {"source": {"file": {"path": name}}, "rows": 5}}, token)["data"][
+        "previewSource"
+    ]
+    assert preview["errors"] == [], preview
+    shown = preview["preview"]
+    assert shown["rows"]["rows"] == [[i, f"region {i % 7}", i * 0.5] for i in range(5)]
+    assert shown["rows"]["totalRows"] == 1000  # what a preview keeps, as for a small file
+    assert [(c["name"], c["dtype"]) for c in shown["columns"]] == [
+        ("id", "int64"),
+        ("region", "string"),
+        ("amount", "float64"),
+    ]
+    assert any("Read the first 1.0 MB of" in line and "for the preview" in line for line in shown["log"]), shown["log"]
+
+    created = create(client, token, name="big", source={"file": {"path": name}}, sink={"dataset": {"name": "big"}})
+    failed = run(client, token, created["pipeline"]["id"])  # a run reads every line
+    assert failed["job"]["status"] == "FAILED" and "has 5 fields where the header has 3" in failed["job"]["error"]

@@ -84,9 +84,12 @@ SOURCE = {"url": "", "pageParam": "page", "recordsPath": "items", "maxPages": 10
 
 
 def collect_into_a_dataset(client: TestClient, url: str) -> tuple[dict, pd.DataFrame, str]:
-    result = Author(client).create_and_run(
-        name="orders", source={"http": {**SOURCE, "url": url}}, sink={"dataset": {"name": "orders"}}
-    )
+    return collect_into_a_dataset_from(client, {**SOURCE, "url": url})
+
+
+def collect_into_a_dataset_from(client: TestClient, http: dict) -> tuple[dict, pd.DataFrame, str]:
+    """A new user's pipeline from the `http` source into a dataset, run: the pipeline, the stored rows, the log."""
+    result = Author(client).create_and_run(name="orders", source={"http": http}, sink={"dataset": {"name": "orders"}})
     log = "\n".join(entry["message"] for entry in result["job"]["logs"])
     assert result["job"]["status"] == "SUCCEEDED", log
     dataset_id = raw_id(result["lastRun"]["dataset"]["id"], "Dataset")

@@ -112,7 +112,7 @@ def test_a_table_larger_than_the_budget_is_profiled_with_its_approximations_stat
     assert sampling["memory_mb"] == BUDGET_MB
     assert not {"reading", "amount", "customer", "visits"} & set(sampling["in_memory_columns"])
     # reported; 0 here since duplicate rows are grouped by an 8-byte row hash, which fits the engine's 64 MB for
-    # 1M rows (the DISTINCT over whole rows it replaced spilled; spilling is proven by tests/checks and tests/sql)
+    # 1M rows (spilling is proven by tests/profiling/test_profile_spill.py, whose duplicated rows must be compared)
     assert isinstance(sampling["spilled_bytes"], int) and sampling["spilled_bytes"] >= 0
 
     # Spill files never outlive the job
