@@ -62,7 +62,7 @@ async def start_maintenance(
     """Queue a MAINTENANCE run owned by `owner_id` (an administrator) and launch it."""
     if not 1 <= log_retention_days <= MAX_RETENTION_DAYS:
         raise invalid(f"`logRetentionDays` must be between 1 and {MAX_RETENTION_DAYS}", ["logRetentionDays"])
-    job = await jobs.enqueue(
+    return await jobs.submit(
         session,
         owner_id=owner_id,
         kind=KIND,
@@ -73,9 +73,6 @@ async def start_maintenance(
             "grace_seconds": grace_seconds,
         },
     )
-    await session.commit()
-    jobs.launch(job)
-    return job
 
 
 async def claim_due_run(

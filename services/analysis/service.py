@@ -14,7 +14,7 @@ from services import files
 from services.analysis.models import AnalysisResult, FailedAnalysis, ReportResult
 from services.analysis.options import check_extension, resolve_options
 from services.datasets import DatasetStatus
-from services.datasets.service import get_ready_dataset
+from services.datasets.service import get_ready_dataset, new_version
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
@@ -75,19 +75,9 @@ async def start_analysis(
         )
     resolved = resolve_theme(theme, theme_defaults, ["theme"])
     earlier = await session.scalar(select(func.count()).select_from(Model).where(Model.dataset_id == dataset.id)) or 0
-    working_id = None
-    if chosen.safe_auto_actions:  # the fixes go to a new version, as preprocessDataset's do; settled when the job ends
-        version = Dataset(
-            owner_id=owner_id,
-            name=derived_name(f"{dataset.name} (auto-fixed)"),
-            file_name=dataset.file_name,
-            parent_id=dataset.id,
-            size_bytes=0,
-        )
-        session.add(version)
-        await session.flush()
-        working_id = version.id
-    job = await jobs.enqueue(
+    # The fixes go to a new version, as preprocessDataset's do; settled when the job ends.
+    working = new_version(dataset, derived_name(f"{dataset.name} (auto-fixed)")) if chosen.safe_auto_actions else None
+    return await jobs.submit(
         session,
         owner_id=owner_id,
         kind="ANALYZE",
@@ -106,12 +96,10 @@ async def start_analysis(
             "stage_limits": dict(stage_limits),
             "options": chosen.model_dump(mode="json"),
             "dataset_size_bytes": dataset.size_bytes,
-            "working_dataset_id": working_id,
+            "working_dataset_id": working.id if working else None,
         },
+        record=working,
     )
-    await session.commit()
-    jobs.launch(job)
-    return job
 
 
 async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, job_id: str | None, answer: str) -> Job:
@@ -236,9 +224,7 @@ async def start_report(
             raise conflict(f"The model is {model.status}", ["modelId"])
     resolved = resolve_theme(theme, theme_defaults, ["theme"])
     report = Report(owner_id=owner_id, dataset_id=dataset.id, model_id=model.id if model else None)
-    session.add(report)
-    await session.flush()
-    job = await jobs.enqueue(
+    job = await jobs.submit(
         session,
         owner_id=owner_id,
         kind="REPORT",
@@ -253,11 +239,8 @@ async def start_report(
             "model": model_summary(model) if model else None,
             "model_id": model.id if model else None,
         },
+        record=report,
     )
-    await session.flush()
-    report.job_id = job.id
-    await session.commit()
-    jobs.launch(job)
     return report, job
 
 

@@ -199,9 +199,7 @@ async def start_validation(
     check_fits(suite_checks(suite), dataset.columns, field=["datasetId"])
     params = await run_params(session, suite, field="suiteId")
     validation = Validation(owner_id=owner_id, dataset_id=dataset.id, suite_id=suite.id, checks=params["checks"])
-    session.add(validation)
-    await session.flush()
-    job = await jobs.enqueue(
+    job = await jobs.submit(
         session,
         owner_id=owner_id,
         kind="VALIDATE",
@@ -213,10 +211,8 @@ async def start_validation(
             "data_dir": str(data_dir),
             "semantic_types": _semantic_types(dataset),
         },
+        record=validation,
     )
-    validation.job_id = job.id
-    await session.commit()
-    jobs.launch(job)
     return validation, job
 
 

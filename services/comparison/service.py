@@ -162,7 +162,7 @@ async def start_comparison(
     reference = await get_ready_dataset(session, owner_id=owner_id, dataset_id=reference_id, field="referenceId")
     current = await get_ready_dataset(session, owner_id=owner_id, dataset_id=current_id, field="currentId")
     planned = plan_columns(reference, current, columns, tests)
-    job = await jobs.enqueue(
+    return await jobs.submit(
         session,
         owner_id=owner_id,
         kind="COMPARE",
@@ -180,9 +180,6 @@ async def start_comparison(
             "theme": theme,
         },
     )
-    await session.commit()
-    jobs.launch(job)
-    return job
 
 
 async def on_compare_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:

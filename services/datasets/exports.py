@@ -65,16 +65,13 @@ async def start_export(
         raise not_found("Dataset", ["datasetId"])
     if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}, not READY", ["datasetId"])
-    job = await jobs.enqueue(
+    return await jobs.submit(
         session,
         owner_id=owner_id,
         kind=KIND,
         dataset_id=dataset.id,
         params={"data_dir": str(data_dir), "dataset_id": dataset.id, "name": dataset.name, "format": fmt},
     )
-    await session.commit()
-    jobs.launch(job)
-    return job
 
 
 def run_export(ctx: JobContext) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -181,8 +183,7 @@ async def create_from_upload(
         csv_options=options,
         expires_at=expires_at,
     )
-    folder = files.dataset_dir(data_dir, dataset.id)
-    try:
+    async with discarded_on_failure(session, data_dir, dataset):
         if arrival is not None and objects.current() is not None:
             await arrival.wait_complete()  # a worker elsewhere reads the stored upload: it is stored whole
         following = await _judgeable(arrival)
@@ -201,16 +202,25 @@ async def create_from_upload(
                 "upload_state": str(files.upload_state_path(data_dir, dataset.id)),
                 "upload_stall_seconds": stall_seconds,
             }
+        # Not jobs.submit: the job may only start once the arrival reports where it follows the upload.
         job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params)
         await session.commit()
         if following and arrival is not None:  # following implies an arrival
             arrival.report_state_to(files.upload_state_path(data_dir, dataset.id))
-    except BaseException:
-        await session.rollback()
-        files.remove_tree(folder)
-        raise
     jobs.launch(job)
     return dataset, job
+
+
+@asynccontextmanager
+async def discarded_on_failure(session: AsyncSession, data_dir: Path, dataset: Dataset) -> AsyncIterator[None]:
+    """Whatever fails inside (a refusal, a dropped request, the database) leaves nothing of the new dataset: its
+    row is rolled back and its files are removed."""
+    try:
+        yield
+    except BaseException:
+        await session.rollback()
+        files.remove_tree(files.dataset_dir(data_dir, dataset.id))
+        raise
 
 
 def ingest_params(
@@ -294,6 +304,12 @@ async def get_ready_dataset(
     if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}{why}", [field])
     return dataset
+
+
+def new_version(source: Dataset, name: str) -> Dataset:
+    """A PENDING version of `source` (same owner and file name) that a job will write: a preprocessed copy, a
+    prediction, an analysis's auto-fixes."""
+    return Dataset(owner_id=source.owner_id, name=name, file_name=source.file_name, parent_id=source.id)
 
 
 async def list_datasets(

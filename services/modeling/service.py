@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets.service import get_ready_dataset
+from services.datasets.service import get_ready_dataset, new_version
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
@@ -87,19 +87,15 @@ async def start_training(
         algorithm=spec.algorithms[0] if len(spec.algorithms) == 1 else "AUTO",
         name=name or derived_name(f"{dataset.name} → {target}"),
     )
-    session.add(model)
-    await session.flush()
     job_spec = replace(spec, dataset_id=dataset.id, task=task)
-    job = await jobs.enqueue(
+    job = await jobs.submit(
         session,
         owner_id=owner_id,
         kind="TRAIN",
         dataset_id=dataset.id,
         params={"model_id": model.id, "data_dir": str(data_dir), "columns": dataset.columns, **job_spec.to_params()},
+        record=model,
     )
-    model.job_id = job.id
-    await session.commit()
-    jobs.launch(job)
     return model, job
 
 
@@ -215,15 +211,8 @@ async def start_predict_dataset(
         raise invalid(f"The dataset lacks the model's feature(s): {', '.join(absent)}", ["datasetId"])
     if explain:
         await asyncio.to_thread(check_explainable_in_bulk, data_dir, model)
-    version = Dataset(
-        owner_id=owner_id,
-        name=f"{source.name} + predictions ({model.name} v{model.version})"[:MAX_NAME],
-        file_name=source.file_name,
-        parent_id=source.id,
-    )
-    session.add(version)
-    await session.flush()
-    job = await jobs.enqueue(
+    version = new_version(source, f"{source.name} + predictions ({model.name} v{model.version})"[:MAX_NAME])
+    job = await jobs.submit(
         session,
         owner_id=owner_id,
         kind="PREDICT",
@@ -239,9 +228,8 @@ async def start_predict_dataset(
             **({"explain": True, "training_dataset_id": model.dataset_id} if explain else {}),
             **({"monitor": monitor} if monitor else {}),
         },
+        record=version,
     )
-    await session.commit()
-    jobs.launch(job)
     return version, job
 
 

@@ -344,13 +344,10 @@ async def start_pipeline_run(
         session.add(output)
         await session.flush()
         run.dataset_id = params["output_dataset_id"] = output.id
-    session.add(run)
-    await session.flush()
     params["run_id"] = run.id
-    job = await jobs.enqueue(session, owner_id=owner_id, kind="PIPELINE", dataset_id=run.dataset_id, params=params)
-    run.job_id = job.id
-    await session.commit()
-    jobs.launch(job)
+    job = await jobs.submit(
+        session, owner_id=owner_id, kind="PIPELINE", dataset_id=run.dataset_id, params=params, record=run
+    )
     return run, job
 
 
