@@ -25,7 +25,7 @@ from services.modeling.service import get_model
 from services.names import MAX_NAME, derived_name
 from services.reports.content import content_path
 from services.reports.theme import resolve_theme
-from services.storage.lookup import owned_by_ids
+from services.storage.lookup import owned, owned_by_ids
 from services.storage.tables import Dataset, Job, Model, Report, new_id
 
 
@@ -276,8 +276,7 @@ async def reports_of_datasets(
 
 
 async def get_report(session: AsyncSession, *, owner_id: str, report_id: str | None) -> Report | None:
-    report = await session.get(Report, report_id) if report_id else None
-    return report if report is not None and report.owner_id == owner_id else None
+    return await owned(session, Report, owner_id=owner_id, row_id=report_id)
 
 
 REPORTING_KINDS = ("ANALYZE", "REPORT")

@@ -23,6 +23,7 @@ from services.pipelines.config.base import Config
 from services.pipelines.config.checks import PipelineCheck
 from services.pipelines.config.refusals import parse_typed
 from services.profiling.service import load_profile
+from services.storage.lookup import owned
 from services.storage.tables import CheckSuite, Dataset, Job, Validation, utcnow
 from services.webhooks.events import WebhookEvent, publish
 
@@ -118,10 +119,7 @@ def _name(name: str) -> str:
 
 
 async def get_suite(session: AsyncSession, *, owner_id: str, suite_id: str | None) -> CheckSuite | None:
-    if not suite_id:
-        return None
-    suite = await session.get(CheckSuite, suite_id)
-    return suite if suite is not None and suite.owner_id == owner_id else None
+    return await owned(session, CheckSuite, owner_id=owner_id, row_id=suite_id)
 
 
 async def require_suite(session: AsyncSession, *, owner_id: str, suite_id: str | None, field: str = "id") -> CheckSuite:
@@ -260,10 +258,7 @@ async def on_validate_failure(session: AsyncSession, job: Job, _details: dict[st
 
 
 async def get_validation(session: AsyncSession, *, owner_id: str, validation_id: str | None) -> Validation | None:
-    if not validation_id:
-        return None
-    validation = await session.get(Validation, validation_id)
-    return validation if validation is not None and validation.owner_id == owner_id else None
+    return await owned(session, Validation, owner_id=owner_id, row_id=validation_id)
 
 
 async def list_validations(

@@ -30,6 +30,7 @@ from services.names import MAX_NAME, derived_name, given_name
 from services.pagination import Page, checked_count, contains, paginate
 from services.registry.service import refuse_if_aliased
 from services.storage import objects
+from services.storage.lookup import owned
 from services.storage.tables import Dataset, Job, Model, Report
 from services.values import json_rows
 
@@ -289,8 +290,7 @@ async def on_ingest_start(session: AsyncSession, job: Job, _result: dict[str, An
 
 
 async def get_dataset(session: AsyncSession, *, owner_id: str, dataset_id: str) -> Dataset | None:
-    dataset = await session.get(Dataset, dataset_id)
-    return dataset if dataset is not None and dataset.owner_id == owner_id else None
+    return await owned(session, Dataset, owner_id=owner_id, row_id=dataset_id)
 
 
 async def get_ready_dataset(

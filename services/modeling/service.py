@@ -35,6 +35,7 @@ from services.pagination import Page, paginate
 from services.preprocessing import service as preprocessing
 from services.registry.names import ModelReference
 from services.registry.service import refuse_if_aliased, resolve_model
+from services.storage.lookup import owned
 from services.storage.tables import Dataset, Job, Model
 
 
@@ -119,8 +120,7 @@ async def on_train_failure(session: AsyncSession, job: Job, _result: dict[str, A
 
 
 async def get_model(session: AsyncSession, *, owner_id: str, model_id: str | None) -> Model | None:
-    model = await session.get(Model, model_id) if model_id else None
-    return model if model is not None and model.owner_id == owner_id else None
+    return await owned(session, Model, owner_id=owner_id, row_id=model_id)
 
 
 async def find_model(

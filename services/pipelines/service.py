@@ -44,6 +44,7 @@ from services.pipelines.config.steps import PipelineStep
 from services.pipelines.local_files import import_path
 from services.pipelines.results import RunResult
 from services.pipelines.ssrf import check_url, parse_allow_list
+from services.storage.lookup import owned
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, User, utcnow
 from services.webhooks.events import WebhookEvent, api_id, publish
 
@@ -143,8 +144,7 @@ async def create_pipeline(
 
 
 async def get_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None) -> Pipeline | None:
-    pipeline = await session.get(Pipeline, pipeline_id) if pipeline_id else None
-    return pipeline if pipeline is not None and pipeline.owner_id == owner_id else None
+    return await owned(session, Pipeline, owner_id=owner_id, row_id=pipeline_id)
 
 
 async def require_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None) -> Pipeline:

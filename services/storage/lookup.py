@@ -1,4 +1,4 @@
-"""Many rows of one table by id in one query, scoped to an owner: the batch form of each service's `get_*`."""
+"""Rows by id scoped to an owner: one (each service's `get_*`), or many of one table in one query."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 Row = TypeVar("Row")
+
+
+async def owned(session: AsyncSession, table: type[Row], *, owner_id: str, row_id: str | None) -> Row | None:
+    """The owner's row with that id, or None: another owner's reads as absent, as a missing one does."""
+    row: Any = await session.get(table, row_id) if row_id else None
+    return row if row is not None and row.owner_id == owner_id else None
 
 
 async def owned_by_ids(

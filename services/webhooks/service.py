@@ -19,6 +19,7 @@ from services.errors import ServiceError, invalid, not_found
 from services.jobs.status import TERMINAL
 from services.pagination import Page, paginate
 from services.pipelines.ssrf import check_scheme, parse_allow_list, vetted_addresses
+from services.storage.lookup import owned
 from services.storage.tables import Webhook, WebhookDelivery, utcnow
 from services.webhooks.events import WebhookEvent
 from services.webhooks.signing import check_secret, new_secret
@@ -132,8 +133,7 @@ async def create_webhook(
 
 
 async def get_webhook(session: AsyncSession, *, owner_id: str, webhook_id: str | None) -> Webhook | None:
-    webhook = await session.get(Webhook, webhook_id) if webhook_id else None
-    return webhook if webhook is not None and webhook.owner_id == owner_id else None
+    return await owned(session, Webhook, owner_id=owner_id, row_id=webhook_id)
 
 
 async def _owned(session: AsyncSession, owner_id: str, webhook_id: str | None) -> Webhook:
