@@ -15,17 +15,17 @@ from services.analysis.models import AnalysisResult, FailedAnalysis, ReportResul
 from services.analysis.options import check_extension, resolve_options
 from services.datasets import DatasetStatus
 from services.datasets.service import get_ready_dataset, new_version
-from services.errors import conflict, invalid, not_found
+from services.errors import conflict, invalid
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
 from services.jobs.status import JobStatus
 from services.modeling import ModelStatus
 from services.modeling.checks import ANALYSIS_TEST_SIZE, check_target
-from services.modeling.service import get_model
+from services.modeling.service import get_ready_model
 from services.names import MAX_NAME, derived_name
 from services.reports.content import content_path
 from services.reports.theme import resolve_theme
-from services.storage.lookup import owned, owned_by_ids
+from services.storage.lookup import owned, owned_by_ids, require_owned
 from services.storage.tables import Dataset, Job, Model, Report, new_id
 
 
@@ -103,9 +103,7 @@ async def start_analysis(
 
 
 async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, job_id: str | None, answer: str) -> Job:
-    job = await session.get(Job, job_id) if job_id else None
-    if job is None or job.owner_id != owner_id:
-        raise not_found("Job", ["jobId"])
+    job = await require_owned(session, Job, owner_id=owner_id, row_id=job_id, what="Job", field=["jobId"])
     if job.status != JobStatus.NEEDS_INPUT:
         raise conflict(f"The job is {job.status}, not waiting for an answer", ["jobId"])
     if answer not in (job.choices or []):
@@ -215,13 +213,7 @@ async def start_report(
     data_dir: Path,
 ) -> tuple[Report, Job]:
     dataset = await get_ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
-    model = None
-    if model_id is not None:
-        model = await get_model(session, owner_id=owner_id, model_id=model_id)
-        if model is None:
-            raise not_found("Model", ["modelId"])
-        if model.status != ModelStatus.READY:
-            raise conflict(f"The model is {model.status}", ["modelId"])
+    model = await get_ready_model(session, owner_id=owner_id, model_id=model_id) if model_id is not None else None
     resolved = resolve_theme(theme, theme_defaults, ["theme"])
     report = Report(owner_id=owner_id, dataset_id=dataset.id, model_id=model.id if model else None)
     job = await jobs.submit(

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.checks.evaluate import ValidationResult
 from services.checks.suggest import suggest_checks
 from services.datasets.service import get_ready_dataset
-from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
+from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
 from services.names import MAX_NAME
@@ -23,7 +23,7 @@ from services.pipelines.config.base import Config
 from services.pipelines.config.checks import PipelineCheck
 from services.pipelines.config.refusals import parse_typed
 from services.profiling.service import load_profile
-from services.storage.lookup import owned
+from services.storage.lookup import owned, require_owned
 from services.storage.tables import CheckSuite, Dataset, Job, Validation, utcnow
 from services.webhooks.events import WebhookEvent, publish
 
@@ -123,10 +123,9 @@ async def get_suite(session: AsyncSession, *, owner_id: str, suite_id: str | Non
 
 
 async def require_suite(session: AsyncSession, *, owner_id: str, suite_id: str | None, field: str = "id") -> CheckSuite:
-    suite = await get_suite(session, owner_id=owner_id, suite_id=suite_id)
-    if suite is None:
-        raise not_found("Check suite", [field])
-    return suite
+    return await require_owned(
+        session, CheckSuite, owner_id=owner_id, row_id=suite_id, what="Check suite", field=[field]
+    )
 
 
 async def update_suite(

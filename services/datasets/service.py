@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services import dataplane, files
 from services.datasets import DatasetStatus, exports
 from services.datasets.charts import build_chart
-from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
+from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.ingest.info import IngestResult
 from services.ingest.ragged import POLICIES
 from services.ingest.sniff import check_upload, read_text_head
@@ -30,7 +30,7 @@ from services.names import MAX_NAME, derived_name, given_name
 from services.pagination import Page, checked_count, contains, paginate
 from services.registry.service import refuse_if_aliased
 from services.storage import objects
-from services.storage.lookup import owned
+from services.storage.lookup import owned, require_owned
 from services.storage.tables import Dataset, Job, Model, Report
 from services.values import json_rows
 
@@ -298,9 +298,7 @@ async def get_ready_dataset(
 ) -> Dataset:
     """The owner's dataset for work that reads its rows: another user's is as absent as a missing one, and one
     not READY (still ingesting, failed) is refused, `why` ending the message."""
-    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
-    if dataset is None:
-        raise not_found("Dataset", [field])
+    dataset = await require_owned(session, Dataset, owner_id=owner_id, row_id=dataset_id, what="Dataset", field=[field])
     if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}{why}", [field])
     return dataset
@@ -336,9 +334,7 @@ async def children_of(session: AsyncSession, *, owner_id: str, dataset_ids: list
 async def delete_dataset(
     session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str, data_dir: Path
 ) -> None:
-    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
-    if dataset is None:
-        raise not_found("Dataset", ["id"])
+    dataset = await require_owned(session, Dataset, owner_id=owner_id, row_id=dataset_id, what="Dataset", field=["id"])
     # Models and reports of this dataset go with it (rows by cascade): their files must go too.
     model_ids = (await session.exec(select(Model.id).where(Model.dataset_id == dataset_id))).all()
     await refuse_if_aliased(session, model_ids=list(model_ids), field=["id"], what="a model of this dataset")

@@ -35,7 +35,7 @@ from services.pagination import Page, paginate
 from services.preprocessing import service as preprocessing
 from services.registry.names import ModelReference
 from services.registry.service import refuse_if_aliased, resolve_model
-from services.storage.lookup import owned
+from services.storage.lookup import owned, require_owned
 from services.storage.tables import Dataset, Job, Model
 
 
@@ -132,6 +132,26 @@ async def find_model(
     return await get_model(session, owner_id=owner_id, model_id=model_id)
 
 
+async def require_model(
+    session: AsyncSession, *, owner_id: str, model_id: str | None, reference: ModelReference | None = None
+) -> Model:
+    """The caller's model (by id or 'name@alias': the version it resolves to now); anyone else's is NOT_FOUND."""
+    model = await find_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
+    if model is None:
+        raise not_found("Model", ["modelId"])
+    return model
+
+
+async def get_ready_model(
+    session: AsyncSession, *, owner_id: str, model_id: str | None, reference: ModelReference | None = None
+) -> Model:
+    """The caller's model for work that uses it: one still training or failed is refused."""
+    model = await require_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
+    if model.status != ModelStatus.READY:
+        raise conflict(f"The model is {model.status}", ["modelId"])
+    return model
+
+
 async def models_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[Job]) -> dict[str, Model]:
     """By job id, the model each job made (TRAIN, ANALYZE), else the one it worked with (PREDICT, REPORT), in one
     query; jobs without one are absent."""
@@ -171,9 +191,7 @@ async def list_models(
 async def delete_model(
     session: AsyncSession, *, owner_id: str, model_id: str | None, data_dir: Path, jobs: JobEngine
 ) -> None:
-    model = await get_model(session, owner_id=owner_id, model_id=model_id)
-    if model is None:
-        raise not_found("Model", ["id"])
+    model = await require_owned(session, Model, owner_id=owner_id, row_id=model_id, what="Model", field=["id"])
     await refuse_if_aliased(session, model_ids=[model.id], field=["id"])
     if model.status == ModelStatus.TRAINING and model.job_id:
         await jobs.cancel(model.job_id, reason="The model was deleted")
@@ -199,11 +217,7 @@ async def start_predict_dataset(
     monitor: dict[str, Any] | None = None,
 ) -> tuple[Dataset, Job]:
     """`monitor`: the window length and sample size the job records its rows with (None: monitoring is off)."""
-    model = await find_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
-    if model is None:
-        raise not_found("Model", ["modelId"])
-    if model.status != ModelStatus.READY:
-        raise conflict(f"The model is {model.status}", ["modelId"])
+    model = await get_ready_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
     source = await get_ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
     available = {c["name"] for c in source.columns}
     absent = [f["name"] for f in model.details["features"] if f["name"] not in available]

@@ -23,8 +23,8 @@ from services.errors import conflict, not_found
 from services.jobs.engine import JobEngine
 from services.names import MAX_NAME, given_name
 from services.pipelines import RunStatus
-from services.pipelines.service import get_pipeline
 from services.pipelines.sinks import parquet_dir, quoted, sqlite_path
+from services.storage.lookup import require_owned
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun
 
 EXPORT_BATCH_ROWS = 10_000
@@ -43,9 +43,9 @@ async def import_pipeline_output(
     max_sheet_rows: int,
 ) -> tuple[Dataset, Job]:
     """A PENDING dataset holding the run's output and its queued INGEST job; refusals come first."""
-    pipeline = await get_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
-    if pipeline is None:
-        raise not_found("Pipeline", ["pipelineId"])
+    pipeline = await require_owned(
+        session, Pipeline, owner_id=owner_id, row_id=pipeline_id, what="Pipeline", field=["pipelineId"]
+    )
     run = await _chosen_run(session, pipeline, run_id)
     kind = (run.output or {}).get("kind")
     if kind == "dataset" or run.dataset_id:

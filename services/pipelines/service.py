@@ -44,7 +44,7 @@ from services.pipelines.config.steps import PipelineStep
 from services.pipelines.local_files import import_path
 from services.pipelines.results import RunResult
 from services.pipelines.ssrf import check_url, parse_allow_list
-from services.storage.lookup import owned
+from services.storage.lookup import owned, require_owned
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, User, utcnow
 from services.webhooks.events import WebhookEvent, api_id, publish
 
@@ -148,10 +148,7 @@ async def get_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str
 
 
 async def require_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None) -> Pipeline:
-    pipeline = await get_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
-    if pipeline is None:
-        raise not_found("Pipeline", ["id"])
-    return pipeline
+    return await require_owned(session, Pipeline, owner_id=owner_id, row_id=pipeline_id, what="Pipeline", field=["id"])
 
 
 async def update_pipeline(
