@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NotRequired, Protocol, TypedDict, Unpack, runtime_checkable
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, col, select
@@ -60,6 +60,17 @@ class Executor(Protocol):
 
     async def live_workers(self) -> list[dict[str, Any]]:
         """[{"name", "queues", "concurrency", "running"}] for the admin's view."""
+
+
+class NewJob(TypedDict):
+    """A job to queue: its owner, kind and params, the dataset it works on, and its priority (else the one the
+    current operation asked for)."""
+
+    owner_id: str
+    kind: str
+    params: dict[str, Any]
+    dataset_id: NotRequired[str | None]
+    priority: NotRequired[Priority | None]
 
 
 @runtime_checkable
@@ -120,33 +131,22 @@ class JobEngine:
         return self.executor.active_job_ids
 
     # ------------------------------------------------------------------ API
-    async def enqueue(
-        self,
-        session: AsyncSession,
-        *,
-        owner_id: str,
-        kind: str,
-        params: dict[str, Any],
-        dataset_id: str | None = None,
-        priority: Priority | None = None,
-    ) -> Job:
+    async def enqueue(self, session: AsyncSession, **new: Unpack[NewJob]) -> Job:
         """Persist a QUEUED job (the caller commits, then calls `launch`). Without `priority`, the one the
         current operation asked for (services/jobs/priority.py: `requesting`), NORMAL by default."""
+        priority = new.get("priority")
         chosen = priority if priority is not None else requested.get()
-        job = Job(owner_id=owner_id, kind=kind, params=params, dataset_id=dataset_id, priority=chosen.name)
+        job = Job(
+            owner_id=new["owner_id"],
+            kind=new["kind"],
+            params=new["params"],
+            dataset_id=new.get("dataset_id"),
+            priority=chosen.name,
+        )
         session.add(job)
         return job
 
-    async def submit(
-        self,
-        session: AsyncSession,
-        *,
-        owner_id: str,
-        kind: str,
-        params: dict[str, Any],
-        dataset_id: str | None = None,
-        record: SQLModel | None = None,
-    ) -> Job:
+    async def submit(self, session: AsyncSession, *, record: SQLModel | None = None, **new: Unpack[NewJob]) -> Job:
         """Queue a job in the caller's transaction, commit it, and launch it: how a request starts any job.
 
         `record` is the row the job will fill in (a model, a validation, a new dataset version...): it is written
@@ -155,7 +155,7 @@ class JobEngine:
         if record is not None:
             session.add(record)
             await session.flush()
-        job = await self.enqueue(session, owner_id=owner_id, kind=kind, params=params, dataset_id=dataset_id)
+        job = await self.enqueue(session, **new)
         if isinstance(record, MadeByJob):
             await session.flush()  # the job's row first: the record's job_id refers to it
             record.job_id = job.id
