@@ -12,6 +12,7 @@ from resolvers.registry import model_argument
 from schema.domain import GraphQLDomain
 from schema.models import Model
 from schema.monitoring import ModelMonitor, MonitorSettings, SetModelMonitorInput, SetModelMonitorPayload
+from services.modeling.service import require_model
 from services.monitoring import service as monitoring
 
 
@@ -59,7 +60,7 @@ class MonitoringMutation:
                 threshold=input.threshold,
                 config=ctx.app.monitor_config,
             )
-            model = await monitoring.owned_model(session, owner_id=ctx.user_id, model_id=row.model_id, reference=None)
+            model = await require_model(session, owner_id=ctx.user_id, model_id=row.model_id, reference=None)
         return SetModelMonitorPayload(model=Model.from_row(model), settings=MonitorSettings.from_row(row))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,18 @@ class DriftTest:
     def score(self) -> float | None:
         """What is compared with the threshold: the p-value of a test, else the statistic."""
         return self.p_value if self.method in P_VALUE_METHODS else self.statistic
+
+    def figures(self) -> dict[str, Any]:
+        """The test's figures as a stored finding repeats them (a check's DriftFinding, a comparison's DriftResult)."""
+        return {
+            "method": self.method.value,
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "threshold": self.threshold,
+            "drifted": self.drifted,
+            "reference_count": self.reference_count,
+            "current_count": self.current_count,
+        }
 
 
 def choose_method(*, numeric: bool, reference_rows: int, distinct_values: int) -> DriftMethod:

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -33,18 +32,8 @@ SCHEDULE_NAME = "cleanup"
 MAX_RETENTION_DAYS = 3650
 
 
-async def _nothing_to_finish(_session: AsyncSession, _job: Job, _result: dict[str, Any] | None) -> None:
-    """A run's effects are its deletions, done as it goes: nothing to record or undo at its end."""
-
-
-JOB_KINDS = {
-    KIND: JobKindSpec(
-        work="services.maintenance_job:run_maintenance",
-        queue="default",
-        on_success=_nothing_to_finish,
-        on_failure=_nothing_to_finish,
-        result=MaintenanceReport,
-    )
+JOB_KINDS = {  # no end hooks: a run's effects are its deletions, done as it goes, nothing to record or undo at its end
+    KIND: JobKindSpec(work="services.maintenance_job:run_maintenance", queue="default", result=MaintenanceReport)
 }
 DOMAIN = Domain(name="maintenance", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)
 
@@ -62,7 +51,7 @@ async def start_maintenance(
     """Queue a MAINTENANCE run owned by `owner_id` (an administrator) and launch it."""
     if not 1 <= log_retention_days <= MAX_RETENTION_DAYS:
         raise invalid(f"`logRetentionDays` must be between 1 and {MAX_RETENTION_DAYS}", ["logRetentionDays"])
-    job = await jobs.enqueue(
+    return await jobs.submit(
         session,
         owner_id=owner_id,
         kind=KIND,
@@ -73,9 +62,6 @@ async def start_maintenance(
             "grace_seconds": grace_seconds,
         },
     )
-    await session.commit()
-    jobs.launch(job)
-    return job
 
 
 async def claim_due_run(

@@ -14,18 +14,18 @@ from services import files
 from services.analysis.models import AnalysisResult, FailedAnalysis, ReportResult
 from services.analysis.options import check_extension, resolve_options
 from services.datasets import DatasetStatus
-from services.datasets.service import get_ready_dataset
-from services.errors import conflict, invalid, not_found
+from services.datasets.service import get_ready_dataset, new_version
+from services.errors import conflict, invalid
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
 from services.jobs.status import JobStatus
 from services.modeling import ModelStatus
 from services.modeling.checks import ANALYSIS_TEST_SIZE, check_target
-from services.modeling.service import get_model
+from services.modeling.service import get_ready_model
 from services.names import MAX_NAME, derived_name
 from services.reports.content import content_path
 from services.reports.theme import resolve_theme
-from services.storage.lookup import owned_by_ids
+from services.storage.lookup import owned, owned_by_ids, require_owned
 from services.storage.tables import Dataset, Job, Model, Report, new_id
 
 
@@ -75,19 +75,9 @@ async def start_analysis(
         )
     resolved = resolve_theme(theme, theme_defaults, ["theme"])
     earlier = await session.scalar(select(func.count()).select_from(Model).where(Model.dataset_id == dataset.id)) or 0
-    working_id = None
-    if chosen.safe_auto_actions:  # the fixes go to a new version, as preprocessDataset's do; settled when the job ends
-        version = Dataset(
-            owner_id=owner_id,
-            name=derived_name(f"{dataset.name} (auto-fixed)"),
-            file_name=dataset.file_name,
-            parent_id=dataset.id,
-            size_bytes=0,
-        )
-        session.add(version)
-        await session.flush()
-        working_id = version.id
-    job = await jobs.enqueue(
+    # The fixes go to a new version, as preprocessDataset's do; settled when the job ends.
+    working = new_version(dataset, derived_name(f"{dataset.name} (auto-fixed)")) if chosen.safe_auto_actions else None
+    return await jobs.submit(
         session,
         owner_id=owner_id,
         kind="ANALYZE",
@@ -106,18 +96,14 @@ async def start_analysis(
             "stage_limits": dict(stage_limits),
             "options": chosen.model_dump(mode="json"),
             "dataset_size_bytes": dataset.size_bytes,
-            "working_dataset_id": working_id,
+            "working_dataset_id": working.id if working else None,
         },
+        record=working,
     )
-    await session.commit()
-    jobs.launch(job)
-    return job
 
 
 async def answer_job(session: AsyncSession, *, jobs: JobEngine, owner_id: str, job_id: str | None, answer: str) -> Job:
-    job = await session.get(Job, job_id) if job_id else None
-    if job is None or job.owner_id != owner_id:
-        raise not_found("Job", ["jobId"])
+    job = await require_owned(session, Job, owner_id=owner_id, row_id=job_id, what="Job", field=["jobId"])
     if job.status != JobStatus.NEEDS_INPUT:
         raise conflict(f"The job is {job.status}, not waiting for an answer", ["jobId"])
     if answer not in (job.choices or []):
@@ -227,18 +213,10 @@ async def start_report(
     data_dir: Path,
 ) -> tuple[Report, Job]:
     dataset = await get_ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
-    model = None
-    if model_id is not None:
-        model = await get_model(session, owner_id=owner_id, model_id=model_id)
-        if model is None:
-            raise not_found("Model", ["modelId"])
-        if model.status != ModelStatus.READY:
-            raise conflict(f"The model is {model.status}", ["modelId"])
+    model = await get_ready_model(session, owner_id=owner_id, model_id=model_id) if model_id is not None else None
     resolved = resolve_theme(theme, theme_defaults, ["theme"])
     report = Report(owner_id=owner_id, dataset_id=dataset.id, model_id=model.id if model else None)
-    session.add(report)
-    await session.flush()
-    job = await jobs.enqueue(
+    job = await jobs.submit(
         session,
         owner_id=owner_id,
         kind="REPORT",
@@ -253,16 +231,9 @@ async def start_report(
             "model": model_summary(model) if model else None,
             "model_id": model.id if model else None,
         },
+        record=report,
     )
-    await session.flush()
-    report.job_id = job.id
-    await session.commit()
-    jobs.launch(job)
     return report, job
-
-
-async def on_report_success(session: AsyncSession, job: Job, _result: Any) -> None:
-    """Nothing to record: the Report row was made with the job, and its file now exists."""
 
 
 async def on_report_failure(session: AsyncSession, job: Job, _result: Any) -> None:
@@ -293,8 +264,7 @@ async def reports_of_datasets(
 
 
 async def get_report(session: AsyncSession, *, owner_id: str, report_id: str | None) -> Report | None:
-    report = await session.get(Report, report_id) if report_id else None
-    return report if report is not None and report.owner_id == owner_id else None
+    return await owned(session, Report, owner_id=owner_id, row_id=report_id)
 
 
 REPORTING_KINDS = ("ANALYZE", "REPORT")
@@ -324,7 +294,7 @@ JOB_KINDS = {  # in the order GraphQL's JobKind lists them
     "REPORT": JobKindSpec(
         work="services.reports.job:run_report",
         queue="analysis",
-        on_success=on_report_success,
+        # no success hook: the Report row was made with the job, and its file now exists
         on_failure=on_report_failure,
         result=ReportResult,
     ),

@@ -17,7 +17,7 @@ import duckdb
 from pydantic import BaseModel, Field
 
 from services.drift import DriftMethod, drift_test
-from services.pipelines.config.checks import COLUMN_RULES, PipelineCheck
+from services.pipelines.config.checks import COLUMN_RULES, PipelineCheck, expected
 from services.values import json_value
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def _evaluate(
         return CheckResult(
             column=None,
             rule=rule,
-            expected=f"{'at least' if rule == 'min_rows' else 'at most'} {setting:,} rows",
+            expected=expected(rule, setting),
             passed=passed,
             observed=rows,
             examples=[] if passed else [rows],
@@ -177,7 +177,7 @@ def _evaluate(
         return CheckResult(
             column=column,
             rule=rule,
-            expected=f"a {setting} column",
+            expected=expected(rule, setting),
             passed=found == setting,
             observed=found,
             examples=[] if found == setting else [found],
@@ -197,7 +197,7 @@ def _evaluate(
             return CheckResult(
                 column=column,
                 rule=rule,
-                expected=f"a numeric column ({_expected(rule, setting)})",
+                expected=f"a numeric column ({expected(rule, setting)})",
                 passed=False,
                 observed=kind,
                 examples=[kind],
@@ -216,7 +216,7 @@ def _evaluate(
         result = CheckResult(
             column=column,
             rule=rule,
-            expected=f"at most {setting:.2%} missing",
+            expected=expected(rule, setting),
             passed=ratio <= setting,
             observed=round(ratio, 6),
             failing_rows=failing,
@@ -226,7 +226,7 @@ def _evaluate(
         result = CheckResult(
             column=column,
             rule=rule,
-            expected=_expected(rule, setting),
+            expected=expected(rule, setting),
             passed=failing == 0,
             observed=observed,
             failing_rows=failing,
@@ -244,7 +244,7 @@ def _unique(table: _Table, column: str) -> CheckResult:
     result = CheckResult(
         column=column,
         rule="unique",
-        expected="no repeated values",
+        expected=expected("unique", True),
         passed=repeated == 0,
         observed=repeated,
         failing_rows=repeated,
@@ -265,12 +265,12 @@ def _unique(table: _Table, column: str) -> CheckResult:
 def _drift(table: _Table, column: str, check: PipelineCheck, reference: Reference | None) -> CheckResult:
     rule = check.drift
     assert rule is not None
-    expected = f"no drift from the reference ({rule.method or 'method by column type and size'})"
+    expectation = f"no drift from the reference ({rule.method or 'method by column type and size'})"
     if reference is None:
         return CheckResult(
             column=column,
             rule="drift",
-            expected=expected,
+            expected=expectation,
             passed=False,
             observed="no reference dataset (it was deleted)",
         )
@@ -282,7 +282,7 @@ def _drift(table: _Table, column: str, check: PipelineCheck, reference: Referenc
         return CheckResult(
             column=column,
             rule="drift",
-            expected=expected,
+            expected=expectation,
             passed=False,
             observed="the reference dataset has no such column",
         )
@@ -296,18 +296,8 @@ def _drift(table: _Table, column: str, check: PipelineCheck, reference: Referenc
             threshold=rule.threshold,
         )
     except ValueError as exc:  # a numeric method on a categorical column
-        return CheckResult(column=column, rule="drift", expected=expected, passed=False, observed=str(exc))
-    finding = DriftFinding(
-        method=test.method.value,
-        statistic=test.statistic,
-        p_value=test.p_value,
-        threshold=test.threshold,
-        drifted=test.drifted,
-        reference_count=test.reference_count,
-        current_count=test.current_count,
-        reference_rows=reference_rows,
-        current_rows=current_rows,
-    )
+        return CheckResult(column=column, rule="drift", expected=expectation, passed=False, observed=str(exc))
+    finding = DriftFinding(**test.figures(), reference_rows=reference_rows, current_rows=current_rows)
     return CheckResult(
         column=column,
         rule="drift",
@@ -330,17 +320,6 @@ def _sample(connection: duckdb.DuckDBPyConnection, source: str, column: str, num
         picked = f"(SELECT v FROM {picked} USING SAMPLE reservoir({DRIFT_SAMPLE_ROWS} ROWS) REPEATABLE ({DRIFT_SEED}))"
     frame = connection.execute(f"SELECT v FROM {picked}").df()
     return frame["v"], total
-
-
-def _expected(rule: str, setting: Any) -> str:
-    described: dict[str, Callable[[], str]] = {
-        "not_null": lambda: "no missing values",
-        "min": lambda: f">= {setting:g}",
-        "max": lambda: f"<= {setting:g}",
-        "pattern": lambda: f"matches {setting}",
-        "allowed_values": lambda: "one of " + ", ".join(setting),
-    }
-    return described[rule]()
 
 
 def _line(result: CheckResult) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.checks.evaluate import ValidationResult
 from services.checks.suggest import suggest_checks
 from services.datasets.service import get_ready_dataset
-from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
+from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
 from services.names import MAX_NAME
@@ -23,6 +23,7 @@ from services.pipelines.config.base import Config
 from services.pipelines.config.checks import PipelineCheck
 from services.pipelines.config.refusals import parse_typed
 from services.profiling.service import load_profile
+from services.storage.lookup import owned, require_owned
 from services.storage.tables import CheckSuite, Dataset, Job, Validation, utcnow
 from services.webhooks.events import WebhookEvent, publish
 
@@ -118,17 +119,13 @@ def _name(name: str) -> str:
 
 
 async def get_suite(session: AsyncSession, *, owner_id: str, suite_id: str | None) -> CheckSuite | None:
-    if not suite_id:
-        return None
-    suite = await session.get(CheckSuite, suite_id)
-    return suite if suite is not None and suite.owner_id == owner_id else None
+    return await owned(session, CheckSuite, owner_id=owner_id, row_id=suite_id)
 
 
 async def require_suite(session: AsyncSession, *, owner_id: str, suite_id: str | None, field: str = "id") -> CheckSuite:
-    suite = await get_suite(session, owner_id=owner_id, suite_id=suite_id)
-    if suite is None:
-        raise not_found("Check suite", [field])
-    return suite
+    return await require_owned(
+        session, CheckSuite, owner_id=owner_id, row_id=suite_id, what="Check suite", field=[field]
+    )
 
 
 async def update_suite(
@@ -199,9 +196,7 @@ async def start_validation(
     check_fits(suite_checks(suite), dataset.columns, field=["datasetId"])
     params = await run_params(session, suite, field="suiteId")
     validation = Validation(owner_id=owner_id, dataset_id=dataset.id, suite_id=suite.id, checks=params["checks"])
-    session.add(validation)
-    await session.flush()
-    job = await jobs.enqueue(
+    job = await jobs.submit(
         session,
         owner_id=owner_id,
         kind="VALIDATE",
@@ -213,10 +208,8 @@ async def start_validation(
             "data_dir": str(data_dir),
             "semantic_types": _semantic_types(dataset),
         },
+        record=validation,
     )
-    validation.job_id = job.id
-    await session.commit()
-    jobs.launch(job)
     return validation, job
 
 
@@ -264,10 +257,7 @@ async def on_validate_failure(session: AsyncSession, job: Job, _details: dict[st
 
 
 async def get_validation(session: AsyncSession, *, owner_id: str, validation_id: str | None) -> Validation | None:
-    if not validation_id:
-        return None
-    validation = await session.get(Validation, validation_id)
-    return validation if validation is not None and validation.owner_id == owner_id else None
+    return await owned(session, Validation, owner_id=owner_id, row_id=validation_id)
 
 
 async def list_validations(

@@ -302,14 +302,4 @@ def _test(ref: Side, cur: Side, column: Planned, reference_stats: SideStatistics
         threshold=column.threshold,
         column=column.name,
     )
-    return DriftResult(
-        method=found.method.value,
-        statistic=found.statistic,
-        p_value=found.p_value,
-        threshold=found.threshold,
-        score=found.score,
-        drifted=found.drifted,
-        reference_count=found.reference_count,
-        current_count=found.current_count,
-        chosen_by="USER" if column.method else "DEFAULT",
-    )
+    return DriftResult(**found.figures(), score=found.score, chosen_by="USER" if column.method else "DEFAULT")

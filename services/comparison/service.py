@@ -19,7 +19,7 @@ from services.errors import invalid
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
 from services.pagination import Page, paginate
-from services.storage.lookup import owned_by_ids
+from services.storage.lookup import owned, owned_by_ids
 from services.storage.tables import Comparison, Dataset, Job, new_id
 
 
@@ -162,7 +162,7 @@ async def start_comparison(
     reference = await get_ready_dataset(session, owner_id=owner_id, dataset_id=reference_id, field="referenceId")
     current = await get_ready_dataset(session, owner_id=owner_id, dataset_id=current_id, field="currentId")
     planned = plan_columns(reference, current, columns, tests)
-    job = await jobs.enqueue(
+    return await jobs.submit(
         session,
         owner_id=owner_id,
         kind="COMPARE",
@@ -180,9 +180,6 @@ async def start_comparison(
             "theme": theme,
         },
     )
-    await session.commit()
-    jobs.launch(job)
-    return job
 
 
 async def on_compare_success(session: AsyncSession, job: Job, result: dict[str, Any] | None) -> None:
@@ -211,8 +208,7 @@ async def on_compare_failure(session: AsyncSession, job: Job, _result: Any) -> N
 
 
 async def get_comparison(session: AsyncSession, *, owner_id: str, comparison_id: str | None) -> Comparison | None:
-    row = await session.get(Comparison, comparison_id) if comparison_id else None
-    return row if row is not None and row.owner_id == owner_id else None
+    return await owned(session, Comparison, owner_id=owner_id, row_id=comparison_id)
 
 
 async def list_comparisons(

@@ -65,16 +65,13 @@ async def start_export(
         raise not_found("Dataset", ["datasetId"])
     if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}, not READY", ["datasetId"])
-    job = await jobs.enqueue(
+    return await jobs.submit(
         session,
         owner_id=owner_id,
         kind=KIND,
         dataset_id=dataset.id,
         params={"data_dir": str(data_dir), "dataset_id": dataset.id, "name": dataset.name, "format": fmt},
     )
-    await session.commit()
-    jobs.launch(job)
-    return job
 
 
 def run_export(ctx: JobContext) -> dict[str, Any]:
@@ -112,10 +109,6 @@ def exported_file(data_dir: Path, job: Job) -> JobFile | None:
     )
 
 
-async def _nothing_to_record(_session: AsyncSession, _job: Job, _result: dict[str, Any] | None) -> None:
-    """The file is the export; the job's result says what it holds."""
-
-
 async def on_export_failure(_session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
     """Failed, cancelled or lost: no file of it stays, whole or partial."""
     target = export_path(
@@ -130,7 +123,7 @@ JOB_KINDS = {
     KIND: JobKindSpec(
         work="services.datasets.exports:run_export",
         queue="default",
-        on_success=_nothing_to_record,
+        # no success hook: the file is the export, and the job's result says what it holds
         on_failure=on_export_failure,
         result=ExportResult,
         file=exported_file,

@@ -16,8 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services import files
-from services.datasets.service import display_name, ingest_params, validate_csv_options
+from services.datasets.service import discarded_on_failure, display_name, ingest_params, validate_csv_options
 from services.errors import invalid
 from services.ingest.download import check_import_url
 from services.ingest.s3_import import check_s3_source, is_s3_url
@@ -75,8 +74,6 @@ async def import_from_url(
         csv_options=options,
         expires_at=expires_at,
     )
-    session.add(dataset)
-    await session.flush()
     params = ingest_params(
         dataset, data_dir, max_decompressed_bytes=limits.max_decompressed_bytes, max_sheet_rows=limits.max_sheet_rows
     ) | {
@@ -86,12 +83,8 @@ async def import_from_url(
         "stall_seconds": limits.stall_seconds,
         "extra_ca_file": limits.extra_ca_file,
     }
-    try:
-        job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params)
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        files.remove_tree(files.dataset_dir(data_dir, dataset.id))
-        raise
-    jobs.launch(job)
+    async with discarded_on_failure(session, data_dir, dataset):
+        job = await jobs.submit(
+            session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params, record=dataset
+        )
     return dataset, job

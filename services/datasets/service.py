@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -17,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services import dataplane, files
 from services.datasets import DatasetStatus, exports
 from services.datasets.charts import build_chart
-from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
+from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.ingest.info import IngestResult
 from services.ingest.ragged import POLICIES
 from services.ingest.sniff import check_upload, read_text_head
@@ -28,6 +30,7 @@ from services.names import MAX_NAME, derived_name, given_name
 from services.pagination import Page, checked_count, contains, paginate
 from services.registry.service import refuse_if_aliased
 from services.storage import objects
+from services.storage.lookup import owned, require_owned
 from services.storage.tables import Dataset, Job, Model, Report
 from services.values import json_rows
 
@@ -181,8 +184,7 @@ async def create_from_upload(
         csv_options=options,
         expires_at=expires_at,
     )
-    folder = files.dataset_dir(data_dir, dataset.id)
-    try:
+    async with discarded_on_failure(session, data_dir, dataset):
         if arrival is not None and objects.current() is not None:
             await arrival.wait_complete()  # a worker elsewhere reads the stored upload: it is stored whole
         following = await _judgeable(arrival)
@@ -201,16 +203,25 @@ async def create_from_upload(
                 "upload_state": str(files.upload_state_path(data_dir, dataset.id)),
                 "upload_stall_seconds": stall_seconds,
             }
+        # Not jobs.submit: the job may only start once the arrival reports where it follows the upload.
         job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params)
         await session.commit()
         if following and arrival is not None:  # following implies an arrival
             arrival.report_state_to(files.upload_state_path(data_dir, dataset.id))
-    except BaseException:
-        await session.rollback()
-        files.remove_tree(folder)
-        raise
     jobs.launch(job)
     return dataset, job
+
+
+@asynccontextmanager
+async def discarded_on_failure(session: AsyncSession, data_dir: Path, dataset: Dataset) -> AsyncIterator[None]:
+    """Whatever fails inside (a refusal, a dropped request, the database) leaves nothing of the new dataset: its
+    row is rolled back and its files are removed."""
+    try:
+        yield
+    except BaseException:
+        await session.rollback()
+        files.remove_tree(files.dataset_dir(data_dir, dataset.id))
+        raise
 
 
 def ingest_params(
@@ -279,8 +290,7 @@ async def on_ingest_start(session: AsyncSession, job: Job, _result: dict[str, An
 
 
 async def get_dataset(session: AsyncSession, *, owner_id: str, dataset_id: str) -> Dataset | None:
-    dataset = await session.get(Dataset, dataset_id)
-    return dataset if dataset is not None and dataset.owner_id == owner_id else None
+    return await owned(session, Dataset, owner_id=owner_id, row_id=dataset_id)
 
 
 async def get_ready_dataset(
@@ -288,12 +298,16 @@ async def get_ready_dataset(
 ) -> Dataset:
     """The owner's dataset for work that reads its rows: another user's is as absent as a missing one, and one
     not READY (still ingesting, failed) is refused, `why` ending the message."""
-    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
-    if dataset is None:
-        raise not_found("Dataset", [field])
+    dataset = await require_owned(session, Dataset, owner_id=owner_id, row_id=dataset_id, what="Dataset", field=[field])
     if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}{why}", [field])
     return dataset
+
+
+def new_version(source: Dataset, name: str) -> Dataset:
+    """A PENDING version of `source` (same owner and file name) that a job will write: a preprocessed copy, a
+    prediction, an analysis's auto-fixes."""
+    return Dataset(owner_id=source.owner_id, name=name, file_name=source.file_name, parent_id=source.id)
 
 
 async def list_datasets(
@@ -320,9 +334,7 @@ async def children_of(session: AsyncSession, *, owner_id: str, dataset_ids: list
 async def delete_dataset(
     session: AsyncSession, *, jobs: JobEngine, owner_id: str, dataset_id: str, data_dir: Path
 ) -> None:
-    dataset = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
-    if dataset is None:
-        raise not_found("Dataset", ["id"])
+    dataset = await require_owned(session, Dataset, owner_id=owner_id, row_id=dataset_id, what="Dataset", field=["id"])
     # Models and reports of this dataset go with it (rows by cascade): their files must go too.
     model_ids = (await session.exec(select(Model.id).where(Model.dataset_id == dataset_id))).all()
     await refuse_if_aliased(session, model_ids=list(model_ids), field=["id"], what="a model of this dataset")

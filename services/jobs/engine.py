@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import logging
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict, Unpack, runtime_checkable
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.jobs.bus import EventBus
@@ -60,6 +60,24 @@ class Executor(Protocol):
 
     async def live_workers(self) -> list[dict[str, Any]]:
         """[{"name", "queues", "concurrency", "running"}] for the admin's view."""
+
+
+class NewJob(TypedDict):
+    """A job to queue: its owner, kind and params, the dataset it works on, and its priority (else the one the
+    current operation asked for)."""
+
+    owner_id: str
+    kind: str
+    params: dict[str, Any]
+    dataset_id: NotRequired[str | None]
+    priority: NotRequired[Priority | None]
+
+
+@runtime_checkable
+class MadeByJob(Protocol):
+    """A row that names the job that made it (a model, a validation, a report...), for `JobEngine.submit`."""
+
+    job_id: str | None
 
 
 class JobEngine:
@@ -113,21 +131,36 @@ class JobEngine:
         return self.executor.active_job_ids
 
     # ------------------------------------------------------------------ API
-    async def enqueue(
-        self,
-        session: AsyncSession,
-        *,
-        owner_id: str,
-        kind: str,
-        params: dict[str, Any],
-        dataset_id: str | None = None,
-        priority: Priority | None = None,
-    ) -> Job:
+    async def enqueue(self, session: AsyncSession, **new: Unpack[NewJob]) -> Job:
         """Persist a QUEUED job (the caller commits, then calls `launch`). Without `priority`, the one the
         current operation asked for (services/jobs/priority.py: `requesting`), NORMAL by default."""
+        priority = new.get("priority")
         chosen = priority if priority is not None else requested.get()
-        job = Job(owner_id=owner_id, kind=kind, params=params, dataset_id=dataset_id, priority=chosen.name)
+        job = Job(
+            owner_id=new["owner_id"],
+            kind=new["kind"],
+            params=new["params"],
+            dataset_id=new.get("dataset_id"),
+            priority=chosen.name,
+        )
         session.add(job)
+        return job
+
+    async def submit(self, session: AsyncSession, *, record: SQLModel | None = None, **new: Unpack[NewJob]) -> Job:
+        """Queue a job in the caller's transaction, commit it, and launch it: how a request starts any job.
+
+        `record` is the row the job will fill in (a model, a validation, a new dataset version...): it is written
+        before the job, so the job's params and `dataset_id` may name it, and one with a `job_id` keeps the job's
+        id in the same commit. Nothing is committed unless all of it is."""
+        if record is not None:
+            session.add(record)
+            await session.flush()
+        job = await self.enqueue(session, **new)
+        if isinstance(record, MadeByJob):
+            await session.flush()  # the job's row first: the record's job_id refers to it
+            record.job_id = job.id
+        await session.commit()
+        self.launch(job)
         return job
 
     def launch(self, job: Job) -> None:

@@ -19,16 +19,20 @@ Finisher = Callable[[AsyncSession, Job, dict[str, Any] | None], Awaitable[None]]
 QUEUES = ("ingest", "analysis", "modeling", "imputation", "default")
 
 
+async def nothing_to_settle(_session: AsyncSession, _job: Job, _result: dict[str, Any] | None) -> None:
+    """The end hook of a kind that leaves nothing to record or undo when its job ends."""
+
+
 @dataclass(frozen=True)
 class JobKindSpec:
     """How to run one kind of job: its body, and what its end means for the objects it touches."""
 
     work: str  # "module:function" of the body; the module is preloaded by workers
-    on_success: Finisher
-    on_failure: Finisher  # also on cancel and timeout: removes partial outputs
     # The pydantic model of what the body returns (stored in Job.result): declared by every kind (NoResult for one
     # that returns nothing), so its readers and tests/jobs/test_result_models.py know the shape.
     result: type[BaseModel]
+    on_success: Finisher = nothing_to_settle
+    on_failure: Finisher = nothing_to_settle  # also on cancel and timeout: removes partial outputs
     on_start: Finisher | None = None
     queue: str = "default"
     preload: tuple[str, ...] = ()  # more modules workers import once before any job (warm-ups)

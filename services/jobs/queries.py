@@ -8,12 +8,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.jobs.status import IN_FLIGHT, JobStatus
 from services.pagination import Page, checked_count, paginate
+from services.storage.lookup import owned
 from services.storage.tables import Job, JobLog
 
 
 async def get_job(session: AsyncSession, *, owner_id: str, job_id: str) -> Job | None:
-    job = await session.get(Job, job_id)
-    return job if job is not None and job.owner_id == owner_id else None
+    return await owned(session, Job, owner_id=owner_id, row_id=job_id)
 
 
 async def list_jobs(

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
-from services.datasets.service import get_ready_dataset
+from services.datasets.service import get_ready_dataset, new_version
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
@@ -35,6 +35,7 @@ from services.pagination import Page, paginate
 from services.preprocessing import service as preprocessing
 from services.registry.names import ModelReference
 from services.registry.service import refuse_if_aliased, resolve_model
+from services.storage.lookup import owned, require_owned
 from services.storage.tables import Dataset, Job, Model
 
 
@@ -87,19 +88,15 @@ async def start_training(
         algorithm=spec.algorithms[0] if len(spec.algorithms) == 1 else "AUTO",
         name=name or derived_name(f"{dataset.name} → {target}"),
     )
-    session.add(model)
-    await session.flush()
     job_spec = replace(spec, dataset_id=dataset.id, task=task)
-    job = await jobs.enqueue(
+    job = await jobs.submit(
         session,
         owner_id=owner_id,
         kind="TRAIN",
         dataset_id=dataset.id,
         params={"model_id": model.id, "data_dir": str(data_dir), "columns": dataset.columns, **job_spec.to_params()},
+        record=model,
     )
-    model.job_id = job.id
-    await session.commit()
-    jobs.launch(job)
     return model, job
 
 
@@ -123,8 +120,7 @@ async def on_train_failure(session: AsyncSession, job: Job, _result: dict[str, A
 
 
 async def get_model(session: AsyncSession, *, owner_id: str, model_id: str | None) -> Model | None:
-    model = await session.get(Model, model_id) if model_id else None
-    return model if model is not None and model.owner_id == owner_id else None
+    return await owned(session, Model, owner_id=owner_id, row_id=model_id)
 
 
 async def find_model(
@@ -134,6 +130,26 @@ async def find_model(
     if reference is not None:
         return await resolve_model(session, owner_id=owner_id, reference=reference)
     return await get_model(session, owner_id=owner_id, model_id=model_id)
+
+
+async def require_model(
+    session: AsyncSession, *, owner_id: str, model_id: str | None, reference: ModelReference | None = None
+) -> Model:
+    """The caller's model (by id or 'name@alias': the version it resolves to now); anyone else's is NOT_FOUND."""
+    model = await find_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
+    if model is None:
+        raise not_found("Model", ["modelId"])
+    return model
+
+
+async def get_ready_model(
+    session: AsyncSession, *, owner_id: str, model_id: str | None, reference: ModelReference | None = None
+) -> Model:
+    """The caller's model for work that uses it: one still training or failed is refused."""
+    model = await require_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
+    if model.status != ModelStatus.READY:
+        raise conflict(f"The model is {model.status}", ["modelId"])
+    return model
 
 
 async def models_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[Job]) -> dict[str, Model]:
@@ -175,9 +191,7 @@ async def list_models(
 async def delete_model(
     session: AsyncSession, *, owner_id: str, model_id: str | None, data_dir: Path, jobs: JobEngine
 ) -> None:
-    model = await get_model(session, owner_id=owner_id, model_id=model_id)
-    if model is None:
-        raise not_found("Model", ["id"])
+    model = await require_owned(session, Model, owner_id=owner_id, row_id=model_id, what="Model", field=["id"])
     await refuse_if_aliased(session, model_ids=[model.id], field=["id"])
     if model.status == ModelStatus.TRAINING and model.job_id:
         await jobs.cancel(model.job_id, reason="The model was deleted")
@@ -203,11 +217,7 @@ async def start_predict_dataset(
     monitor: dict[str, Any] | None = None,
 ) -> tuple[Dataset, Job]:
     """`monitor`: the window length and sample size the job records its rows with (None: monitoring is off)."""
-    model = await find_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
-    if model is None:
-        raise not_found("Model", ["modelId"])
-    if model.status != ModelStatus.READY:
-        raise conflict(f"The model is {model.status}", ["modelId"])
+    model = await get_ready_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
     source = await get_ready_dataset(session, owner_id=owner_id, dataset_id=dataset_id)
     available = {c["name"] for c in source.columns}
     absent = [f["name"] for f in model.details["features"] if f["name"] not in available]
@@ -215,15 +225,8 @@ async def start_predict_dataset(
         raise invalid(f"The dataset lacks the model's feature(s): {', '.join(absent)}", ["datasetId"])
     if explain:
         await asyncio.to_thread(check_explainable_in_bulk, data_dir, model)
-    version = Dataset(
-        owner_id=owner_id,
-        name=f"{source.name} + predictions ({model.name} v{model.version})"[:MAX_NAME],
-        file_name=source.file_name,
-        parent_id=source.id,
-    )
-    session.add(version)
-    await session.flush()
-    job = await jobs.enqueue(
+    version = new_version(source, f"{source.name} + predictions ({model.name} v{model.version})"[:MAX_NAME])
+    job = await jobs.submit(
         session,
         owner_id=owner_id,
         kind="PREDICT",
@@ -239,9 +242,8 @@ async def start_predict_dataset(
             **({"explain": True, "training_dataset_id": model.dataset_id} if explain else {}),
             **({"monitor": monitor} if monitor else {}),
         },
+        record=version,
     )
-    await session.commit()
-    jobs.launch(job)
     return version, job
 
 

@@ -27,9 +27,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.drift import DriftMethod, DriftTest, drift_share, valid_threshold
-from services.errors import conflict, invalid, not_found
+from services.errors import conflict, invalid
 from services.modeling import ModelStatus
-from services.modeling.service import find_model
+from services.modeling.service import require_model
 from services.monitoring.reference import feature_drift, reference_sample
 from services.monitoring.sample import OUTPUT, merge, window_length, window_start
 from services.registry.names import ModelReference
@@ -84,16 +84,6 @@ class MonitorReport:
     alerts: list[ModelAlert] = field(default_factory=list)
 
 
-async def owned_model(
-    session: AsyncSession, *, owner_id: str, model_id: str | None, reference: ModelReference | None
-) -> Model:
-    """The caller's model (by id or 'name@alias': the version it resolves to now); anyone else's is NOT_FOUND."""
-    model = await find_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
-    if model is None:
-        raise not_found("Model", ["modelId"])
-    return model
-
-
 async def set_monitor(
     session: AsyncSession,
     *,
@@ -114,7 +104,7 @@ async def set_monitor(
         raise invalid("A `threshold` needs the `method` it is for", ["threshold"])
     if threshold is not None and method is not None and not valid_threshold(method, threshold):
         raise invalid(f"{threshold} is not a threshold {method} can use", ["threshold"])
-    model = await owned_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
+    model = await require_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
     if model.status != ModelStatus.READY:
         raise invalid(f"The model is {model.status}: only a READY model serves predictions", ["modelId"])
     monitor = (await session.exec(select(ModelMonitor).where(ModelMonitor.model_id == model.id))).first()
@@ -153,7 +143,7 @@ async def read_monitor(
     ratio = minutes / config.window_minutes
     if not math.isfinite(ratio) or ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
         raise invalid(f"`window` is in minutes, a whole multiple of the recorded {config.window_minutes:g}", ["window"])
-    model = await owned_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
+    model = await require_model(session, owner_id=owner_id, model_id=model_id, reference=reference)
     monitor = (await session.exec(select(ModelMonitor).where(ModelMonitor.model_id == model.id))).first()
     now = utcnow()
     length = window_length(minutes)

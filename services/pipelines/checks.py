@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from services.errors import ErrorCode, ServiceError, invalid
 from services.ingest.parquet import ParquetBatchWriter
-from services.pipelines.config.checks import COLUMN_RULES, TABLE_RULES, PipelineCheck
+from services.pipelines.config.checks import COLUMN_RULES, TABLE_RULES, PipelineCheck, expected
 from services.values import json_value
 
 EXAMPLES = 5
@@ -82,7 +82,7 @@ def run_checks(
                 result = _result(
                     None,
                     rule,
-                    f"{'at least' if rule == 'min_rows' else 'at most'} {bound:,} rows",
+                    expected(rule, bound),
                     0,
                     [total] if failed else [],
                     action,
@@ -98,7 +98,7 @@ def run_checks(
                 result = _result(
                     column,
                     rule,
-                    f"at most {setting:.2%} missing",
+                    expected(rule, setting),
                     0,
                     [round(ratio, 6)] if ratio > setting else [],
                     action,
@@ -109,7 +109,7 @@ def run_checks(
                 result = _result(
                     column,
                     rule,
-                    f"a {setting} column",
+                    expected(rule, setting),
                     0,
                     [found] if found != setting else [],
                     action,
@@ -130,7 +130,7 @@ def run_checks(
                     if action == "DROP_ROWS":
                         dropped[start:end] |= batch_failing
                     start = end
-                result = _result(column, rule, _expected(rule, setting), count, examples, action)
+                result = _result(column, rule, expected(rule, setting), count, examples, action)
             results.append(result)
             _log(result, log)
     failed = [r for r in results if not r["passed"] and r["on_fail"] == "FAIL_RUN"]
@@ -313,18 +313,6 @@ def _examples(values: pa.Array | pa.ChunkedArray, failing: np.ndarray, examples:
         if len(examples) == EXAMPLES:
             break
     return looked
-
-
-def _expected(rule: str, setting: Any) -> str:
-    described: dict[str, Callable[[], str]] = {
-        "not_null": lambda: "no missing values",
-        "unique": lambda: "no repeated values",
-        "min": lambda: f">= {setting:g}",
-        "max": lambda: f"<= {setting:g}",
-        "pattern": lambda: f"matches {setting}",
-        "allowed_values": lambda: "one of " + ", ".join(setting),
-    }
-    return described[rule]()
 
 
 def _describe(result: dict[str, Any]) -> str:

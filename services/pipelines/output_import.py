@@ -18,12 +18,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.datasets.service import discarded_on_failure, ingest_params
 from services.errors import conflict, not_found
 from services.jobs.engine import JobEngine
 from services.names import MAX_NAME, given_name
 from services.pipelines import RunStatus
-from services.pipelines.service import get_pipeline
 from services.pipelines.sinks import parquet_dir, quoted, sqlite_path
+from services.storage.lookup import require_owned
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun
 
 EXPORT_BATCH_ROWS = 10_000
@@ -42,9 +43,9 @@ async def import_pipeline_output(
     max_sheet_rows: int,
 ) -> tuple[Dataset, Job]:
     """A PENDING dataset holding the run's output and its queued INGEST job; refusals come first."""
-    pipeline = await get_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
-    if pipeline is None:
-        raise not_found("Pipeline", ["pipelineId"])
+    pipeline = await require_owned(
+        session, Pipeline, owner_id=owner_id, row_id=pipeline_id, what="Pipeline", field=["pipelineId"]
+    )
     run = await _chosen_run(session, pipeline, run_id)
     kind = (run.output or {}).get("kind")
     if kind == "dataset" or run.dataset_id:
@@ -60,7 +61,7 @@ async def import_pipeline_output(
         owner_id=owner_id, name=given_name(name, field=["name"]) or file_name[:MAX_NAME], file_name=file_name[:MAX_NAME]
     )
     target = files.original_path(data_dir, dataset.id)
-    try:
+    async with discarded_on_failure(session, data_dir, dataset):
         found = await asyncio.to_thread(_copy_output, kind, source, run.output.get("table"), target)
         if not found:
             raise conflict(
@@ -69,22 +70,12 @@ async def import_pipeline_output(
             )
         dataset.size_bytes = target.stat().st_size
         await asyncio.to_thread(files.publish, target)
-        session.add(dataset)
-        await session.flush()
-        params = {
-            "dataset_id": dataset.id,
-            "data_dir": str(data_dir),
-            "csv_options": {},
-            "max_decompressed_bytes": max_decompressed_bytes,
-            "max_sheet_rows": max_sheet_rows,
-        }
-        job = await jobs.enqueue(session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params)
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        files.remove_tree(files.dataset_dir(data_dir, dataset.id))
-        raise
-    jobs.launch(job)
+        params = ingest_params(
+            dataset, data_dir, max_decompressed_bytes=max_decompressed_bytes, max_sheet_rows=max_sheet_rows
+        )
+        job = await jobs.submit(
+            session, owner_id=owner_id, kind="INGEST", dataset_id=dataset.id, params=params, record=dataset
+        )
     return dataset, job
 
 

@@ -44,6 +44,7 @@ from services.pipelines.config.steps import PipelineStep
 from services.pipelines.local_files import import_path
 from services.pipelines.results import RunResult
 from services.pipelines.ssrf import check_url, parse_allow_list
+from services.storage.lookup import owned, require_owned
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, User, utcnow
 from services.webhooks.events import WebhookEvent, api_id, publish
 
@@ -143,15 +144,11 @@ async def create_pipeline(
 
 
 async def get_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None) -> Pipeline | None:
-    pipeline = await session.get(Pipeline, pipeline_id) if pipeline_id else None
-    return pipeline if pipeline is not None and pipeline.owner_id == owner_id else None
+    return await owned(session, Pipeline, owner_id=owner_id, row_id=pipeline_id)
 
 
 async def require_pipeline(session: AsyncSession, *, owner_id: str, pipeline_id: str | None) -> Pipeline:
-    pipeline = await get_pipeline(session, owner_id=owner_id, pipeline_id=pipeline_id)
-    if pipeline is None:
-        raise not_found("Pipeline", ["id"])
-    return pipeline
+    return await require_owned(session, Pipeline, owner_id=owner_id, row_id=pipeline_id, what="Pipeline", field=["id"])
 
 
 async def update_pipeline(
@@ -344,13 +341,10 @@ async def start_pipeline_run(
         session.add(output)
         await session.flush()
         run.dataset_id = params["output_dataset_id"] = output.id
-    session.add(run)
-    await session.flush()
     params["run_id"] = run.id
-    job = await jobs.enqueue(session, owner_id=owner_id, kind="PIPELINE", dataset_id=run.dataset_id, params=params)
-    run.job_id = job.id
-    await session.commit()
-    jobs.launch(job)
+    job = await jobs.submit(
+        session, owner_id=owner_id, kind="PIPELINE", dataset_id=run.dataset_id, params=params, record=run
+    )
     return run, job
 
 

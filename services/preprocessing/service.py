@@ -11,8 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets import DatasetStatus
-from services.datasets.service import get_dataset
-from services.errors import conflict, not_found
+from services.datasets.service import get_ready_dataset, new_version
 from services.ingest.info import DatasetColumn
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
@@ -49,22 +48,12 @@ async def start_preprocess(
     data_dir: Path,
 ) -> tuple[Dataset, Job]:
     """Validate everything first: a refused request creates no dataset and no job."""
-    source = await get_dataset(session, owner_id=owner_id, dataset_id=dataset_id) if dataset_id else None
-    if source is None:
-        raise not_found("Dataset", ["datasetId"])
-    if source.status != DatasetStatus.READY:
-        raise conflict(f"The dataset is {source.status}; derive from a READY version", ["datasetId"])
-    checked = validate_steps(steps, source.columns)
-    version = Dataset(
-        owner_id=owner_id,
-        name=given_name(name, field=["name"]) or derived_name(f"{source.name} (cleaned)"),
-        file_name=source.file_name,
-        parent_id=source.id,
-        size_bytes=0,
+    source = await get_ready_dataset(
+        session, owner_id=owner_id, dataset_id=dataset_id, why="; derive from a READY version"
     )
-    session.add(version)
-    await session.flush()
-    job = await jobs.enqueue(
+    checked = validate_steps(steps, source.columns)
+    version = new_version(source, given_name(name, field=["name"]) or derived_name(f"{source.name} (cleaned)"))
+    job = await jobs.submit(
         session,
         owner_id=owner_id,
         kind="PREPROCESS",
@@ -75,9 +64,8 @@ async def start_preprocess(
             "data_dir": str(data_dir),
             "steps": [{"step": kind, "params": params} for kind, params in checked],
         },
+        record=version,
     )
-    await session.commit()
-    jobs.launch(job)
     return version, job
 
 

@@ -13,6 +13,7 @@ from services.errors import conflict
 from services.pagination import Page, paginate
 from services.registry import RegistryEventKind
 from services.registry.names import ModelReference, check_alias
+from services.storage.lookup import owned
 from services.storage.tables import Model, ModelAlias, ModelVersion, RegisteredModel, RegistryEvent
 
 
@@ -89,8 +90,7 @@ async def list_events(
 
 
 async def get_event(session: AsyncSession, *, owner_id: str, event_id: str) -> RegistryEvent | None:
-    event = await session.get(RegistryEvent, event_id)
-    return event if event is not None and event.owner_id == owner_id else None
+    return await owned(session, RegistryEvent, owner_id=owner_id, row_id=event_id)
 
 
 async def alias_at(session: AsyncSession, *, registered_model_id: str, alias: str, at: datetime) -> int | None:

@@ -15,10 +15,11 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.errors import ServiceError, invalid, not_found
+from services.errors import ServiceError, invalid
 from services.jobs.status import TERMINAL
 from services.pagination import Page, paginate
 from services.pipelines.ssrf import check_scheme, parse_allow_list, vetted_addresses
+from services.storage.lookup import owned, require_owned
 from services.storage.tables import Webhook, WebhookDelivery, utcnow
 from services.webhooks.events import WebhookEvent
 from services.webhooks.signing import check_secret, new_secret
@@ -132,15 +133,12 @@ async def create_webhook(
 
 
 async def get_webhook(session: AsyncSession, *, owner_id: str, webhook_id: str | None) -> Webhook | None:
-    webhook = await session.get(Webhook, webhook_id) if webhook_id else None
-    return webhook if webhook is not None and webhook.owner_id == owner_id else None
+    return await owned(session, Webhook, owner_id=owner_id, row_id=webhook_id)
 
 
 async def _owned(session: AsyncSession, owner_id: str, webhook_id: str | None) -> Webhook:
-    webhook = await get_webhook(session, owner_id=owner_id, webhook_id=webhook_id)
-    if webhook is None:  # another user's id reads as absent: nothing reveals it exists
-        raise not_found("Webhook", ["id"])
-    return webhook
+    # another user's id reads as absent: nothing reveals it exists
+    return await require_owned(session, Webhook, owner_id=owner_id, row_id=webhook_id, what="Webhook", field=["id"])
 
 
 async def update_webhook(

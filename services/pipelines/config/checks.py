@@ -3,7 +3,8 @@ Shared by pipelines and check suites (services.checks)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -111,3 +112,21 @@ class PipelineCheck(Config):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise refused("`min` is above `max`", "min")
         return self
+
+
+def expected(rule: str, setting: Any) -> str:
+    """What a rule expects, in the words of its check result: a pipeline run's checks and a suite's validation
+    say it alike (drift, which says its method, excepted)."""
+    described: dict[str, Callable[[], str]] = {
+        "not_null": lambda: "no missing values",
+        "unique": lambda: "no repeated values",
+        "min": lambda: f">= {setting:g}",
+        "max": lambda: f"<= {setting:g}",
+        "pattern": lambda: f"matches {setting}",
+        "allowed_values": lambda: "one of " + ", ".join(setting),
+        "semantic_type": lambda: f"a {setting} column",
+        "max_null_ratio": lambda: f"at most {setting:.2%} missing",
+        "min_rows": lambda: f"at least {setting:,} rows",
+        "max_rows": lambda: f"at most {setting:,} rows",
+    }
+    return described[rule]()
