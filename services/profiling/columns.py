@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any, TypedDict
 
@@ -203,33 +204,70 @@ def most_frequent(frequencies: np.ndarray, keep: int = TOP_VALUES_KEPT) -> np.nd
     return np.lexsort((np.arange(frequencies.size), -frequencies))
 
 
-def level_counts(column: pa.ChunkedArray, *, many: bool = False) -> tuple[pa.Array, np.ndarray]:
-    """Every level in first-seen order and its count, as pc.value_counts gives them. With `many` levels (free
-    text), encoding then counting the codes is a fifth faster than value_counts' own hash table; with few, slower."""
-    present = pc.drop_null(column)
-    if not many or len(present) == 0:
-        counts = pc.value_counts(present)
-        return counts.field("values"), counts.field("counts").to_numpy()
-    encoded = pc.dictionary_encode(present)  # one dictionary for every chunk, in first-seen order
-    levels = max((chunk.dictionary for chunk in encoded.chunks), key=len)
-    codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks])
-    return levels, np.bincount(codes, minlength=len(levels)).astype(np.int64, copy=False)
+def level_counts(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """Every level in first-seen order and its count, as pc.value_counts gives them."""
+    counts = pc.value_counts(pc.drop_null(column))
+    return counts.field("values"), counts.field("counts").to_numpy()
+
+
+def hashed_levels(present: pa.Array | pa.ChunkedArray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """level_counts of non-null values with mostly distinct levels (free text), from their 64-bit hashes: each
+    level as the row of its first occurrence, in first-seen order, and its count. Exact: one sort of the hashes
+    instead of a hash table of a million strings (a third of the time); only the rows whose hash is shared are
+    compared as strings, so equal hashes of different strings stay different levels.
+
+    The hash's low bits carry the row (the sort then keeps each run in row order); the rest of the hash, still
+    over 40 bits for the columns profiled in memory, tells the levels apart before the strings are compared."""
+    n = len(present)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    shift = np.uint64(max(1, (n - 1).bit_length()))
+    keys = hashes >> shift
+    keys <<= shift
+    keys |= np.arange(n, dtype=np.uint64)
+    keys.sort()
+    prefixes = keys >> shift
+    rows = (keys & ((np.uint64(1) << shift) - np.uint64(1))).view(np.int64)
+    same = prefixes[1:] == prefixes[:-1]
+    shared = np.zeros(n, dtype=bool)
+    shared[1:] = same
+    shared[:-1] |= same
+    counts = np.zeros(n, dtype=np.int64)  # by row: a level's count at the row where it first occurs
+    counts[rows[~shared]] = 1
+    if same.any():
+        compared = np.sort(rows[shared])
+        taken = pc.take(present, pa.array(compared))
+        encoded = pc.dictionary_encode(taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken)
+        codes = encoded.indices.to_numpy()  # codes number the levels in first-seen order
+        first = codes > np.r_[-1, np.maximum.accumulate(codes)[:-1]]
+        counts[compared[first]] = np.bincount(codes, minlength=len(encoded.dictionary))
+    first_rows = np.flatnonzero(counts)
+    return first_rows, counts[first_rows]
 
 
 def top_values(
-    column: pa.ChunkedArray, non_null: int, *, many: bool = False
+    column: pa.ChunkedArray, non_null: int, *, hashes: Callable[[pa.ChunkedArray], np.ndarray] | None = None
 ) -> tuple[list[dict[str, Any]], int, np.ndarray]:
-    """The most frequent values, the distinct count and every level's count, from one hash pass."""
-    levels, frequencies = level_counts(column, many=many)
-    if len(levels) == 0:
-        return [], 0, np.empty(0, dtype=np.int64)
-    order = most_frequent(frequencies)
-    values = levels.take(pa.array(order)).to_pylist()
+    """The most frequent values, the distinct count and every level's count, from one hash pass; or, given a
+    way to hash the values (for free text), from one sort of their hashes (hashed_levels)."""
+    if hashes is None:
+        levels, frequencies = level_counts(column)
+        if len(levels) == 0:
+            return [], 0, np.empty(0, dtype=np.int64)
+        order = most_frequent(frequencies)
+        values = levels.take(pa.array(order)).to_pylist()
+    else:
+        present = pc.drop_null(column)
+        first_rows, frequencies = hashed_levels(present, hashes(present))
+        if len(first_rows) == 0:
+            return [], 0, np.empty(0, dtype=np.int64)
+        order = most_frequent(frequencies)
+        values = pc.take(present, pa.array(first_rows[order])).to_pylist()
     top = [
         {"value": json_scalar(value), "count": int(frequencies[i]), "ratio": float(frequencies[i]) / non_null}
         for value, i in zip(values, order, strict=True)
     ]
-    return top, len(levels), frequencies
+    return top, len(frequencies), frequencies
 
 
 def numeric_levels(

@@ -63,9 +63,14 @@ def column_memory(arrow_type: pa.DataType, stored_bytes: int, rows: int) -> int:
 
 
 def profile_column(
-    name: str, column: pa.ChunkedArray, meta: dict[str, Any], bins: int | None
+    name: str,
+    column: pa.ChunkedArray,
+    meta: dict[str, Any],
+    bins: int | None,
+    hashes: Callable[[pa.ChunkedArray], np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The column's profile, exact, from its values in memory; and what the alert rules need beyond it."""
+    """The column's profile, exact, from its values in memory; and what the alert rules need beyond it.
+    `hashes` (value_hashes) makes free text's levels come from one sort of hashes instead of a hash table."""
     rows = len(column)
     semantic = meta["semantic_type"]
     arrow_type = column.type
@@ -90,7 +95,11 @@ def profile_column(
         unique = col_stats.unique_moment_levels(column, integers) if integers is not None else None
         many = semantic in ("TEXT", "IDENTIFIER") and _is_text(arrow_type)  # free text: mostly distinct values
         top, distinct, level_counts = (
-            unique if unique is not None else col_stats.top_values(column, count, many=many) if count else ([], 0, None)
+            unique
+            if unique is not None
+            else col_stats.top_values(column, count, hashes=hashes if many else None)
+            if count
+            else ([], 0, None)
         )
     profile = _column_profile(name, meta, rows, count, distinct, top, exact=True)
     if is_number:
@@ -139,6 +148,25 @@ def _level_counts(
 ) -> None:
     if semantic in ("CATEGORICAL", "BOOLEAN") and count and distinct <= 10_000 and level_counts is not None:
         extra["all_level_counts"] = level_counts.tolist()
+
+
+def value_hashes(connection: duckdb.DuckDBPyConnection) -> Callable[[pa.ChunkedArray], np.ndarray]:
+    """DuckDB's 64-bit hash of each value, in row order: a few times faster than Arrow's hash table builds its
+    levels. Each call has its own cursor (the columns' threads share the connection); the row number travels
+    with the hash because a parallel scan may return rows in any order."""
+
+    def hashes(values: pa.ChunkedArray) -> np.ndarray:
+        cursor = connection.cursor()
+        try:
+            cursor.register("hashed", pa.table({"i": np.arange(len(values), dtype=np.int64), "v": values}))
+            found = cursor.execute("SELECT i, hash(v) AS h FROM hashed").fetchnumpy()
+        finally:
+            cursor.close()
+        ordered = np.empty(len(values), dtype=np.uint64)
+        ordered[found["i"]] = found["h"]
+        return ordered
+
+    return hashes
 
 
 def _numeric_share(sample: pa.Array | pa.ChunkedArray) -> float:
@@ -264,10 +292,11 @@ def profile_source(
         results: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         with ThreadPoolExecutor(max_workers=THREADS) as pool:  # numpy and pyarrow release the GIL
             picks = correlation_rows(rows)
+            hashes = value_hashes(connection)
 
             def in_memory_column(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 column = source.column(name)
-                profile, extra = profile_column(name, column, meta_by_name[name], bins)
+                profile, extra = profile_column(name, column, meta_by_name[name], bins, hashes)
                 floats = extra.pop("floats", None)
                 categorical = meta_by_name[name]["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
                 if picks is not None and floats is not None and not categorical:

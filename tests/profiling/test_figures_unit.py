@@ -4,6 +4,7 @@ one sort of an all-unique time column against Arrow's hash kernel. Pure function
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,7 +13,7 @@ from scipy import stats
 
 from services.profiling.columns import (
     datetime_seconds,
-    level_counts,
+    hashed_levels,
     moment_integers,
     monotonic,
     numeric_stats,
@@ -20,6 +21,7 @@ from services.profiling.columns import (
     top_values,
     unique_moment_levels,
 )
+from services.profiling.profile import value_hashes
 from services.profiling.statistics import average_ranks
 
 
@@ -121,20 +123,39 @@ def test_sub_second_timestamps_are_floored_to_seconds_as_the_engine_does():
     assert datetime_seconds(days).tolist() == pc.cast(pc.cast(days, pa.timestamp("s")), pa.int64()).to_numpy().tolist()
 
 
-def test_counting_encoded_text_gives_value_counts_levels_in_the_same_order():
+def test_levels_from_sorted_hashes_are_value_counts_levels_in_the_same_order():
+    """hashed_levels against Arrow's hash table: the same levels in the same first-seen order with the same counts,
+    with a real hash (DuckDB's, as the profile uses), with no nulls, and with hashes that collide on purpose (all
+    equal, or only the string's length): colliding strings are compared, never merged."""
     rng = np.random.default_rng(5)
-    words = np.array([f"word {k}" for k in range(700)])
+    words = np.array([f"word {k}" for k in range(700)] + ["", "é", "a\x00b"])
     column = pa.chunked_array(
         [
-            pa.array(words[rng.integers(0, 700, 900)], mask=rng.random(900) < 0.1),
+            pa.array(words[rng.integers(0, len(words), 900)], mask=rng.random(900) < 0.1),
             pa.array([], pa.string()),
-            pa.array(words[rng.integers(0, 700, 400)]),
+            pa.array(words[rng.integers(0, len(words), 400)]),
+            pa.array([f"unique {k}" for k in range(300)], pa.string()),
         ]
     )
-    expected = pc.value_counts(pc.drop_null(column))
-    levels, counts = level_counts(column, many=True)
-    assert levels.equals(expected.field("values")) and counts.tolist() == expected.field("counts").to_pylist()
-    encoded, hashed = top_values(column, 1200, many=True), top_values(column, 1200)
-    assert encoded[:2] == hashed[:2] and np.array_equal(encoded[2], hashed[2])
+    connection = duckdb.connect()
+    present = pc.drop_null(column)
+    expected = pc.value_counts(present)
+    for hashes in (
+        value_hashes(connection)(present),
+        np.zeros(len(present), np.uint64),
+        pc.utf8_length(present).to_numpy().astype(np.uint64),
+        np.arange(len(present), dtype=np.uint64)[::-1].copy(),  # every hash distinct, the repeats missed
+    ):
+        first_rows, counts = hashed_levels(present, hashes.copy())
+        if len(np.unique(hashes)) == len(hashes):  # a hash telling equal strings apart is no hash: not used
+            continue
+        assert pc.take(present, pa.array(first_rows)).combine_chunks().equals(expected.field("values"))
+        assert counts.tolist() == expected.field("counts").to_pylist()
+    plain = top_values(column, 1300)
+    hashed = top_values(column, 1300, hashes=value_hashes(connection))
+    assert plain[:2] == hashed[:2] and np.array_equal(plain[2], hashed[2])
+    for many_ties in (pa.chunked_array([pa.array(words[rng.integers(0, 60, 5000)], pa.large_string())]),):
+        assert top_values(many_ties, 5000)[:2] == top_values(many_ties, 5000, hashes=value_hashes(connection))[:2]
     empty = pa.chunked_array([pa.array([None, None], pa.string())])
-    assert top_values(empty, 0, many=True)[:2] == ([], 0)
+    assert top_values(empty, 0, hashes=value_hashes(connection))[:2] == ([], 0)
+    assert hashed_levels(pa.array(["x"]), np.array([7], np.uint64))[1].tolist() == [1]
