@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
@@ -293,6 +293,13 @@ def profile_source(
         with ThreadPoolExecutor(max_workers=THREADS) as pool:  # numpy and pyarrow release the GIL
             picks = correlation_rows(rows)
             hashes = value_hashes(connection)
+            ranked = set(  # the first number columns the correlations may cover: ranked while in memory
+                [
+                    name
+                    for name in names
+                    if meta_by_name[name]["semantic_type"] == "NUMERIC" and _is_number(source.schema.field(name).type)
+                ][:MAX_CORRELATION_COLUMNS]
+            )
 
             def in_memory_column(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 column = source.column(name)
@@ -304,9 +311,18 @@ def profile_source(
                     extra["sample"] = pa.array(floats[picks])
                 elif _is_number(column.type) or categorical:
                     extra["sample"] = column if picks is None else column.take(picks)  # while it is in memory
+                if name in ranked and floats is not None and profile["count"] > 1:  # Spearman's, off the tail
+                    extra["ranks"] = table_stats.average_ranks(floats if picks is None else floats[picks])
                 return profile, extra
 
-            in_memory = {name: pool.submit(in_memory_column, name) for name in names if fits[name]}
+            # The costliest columns first, so that neither thread is left with a long one at the end.
+            cost = {
+                name: column_memory(source.schema.field(name).type, source.column_bytes(name), rows) for name in names
+            }
+            in_memory = {
+                name: pool.submit(in_memory_column, name)
+                for name in sorted((name for name in names if fits[name]), key=lambda name: -cost[name])
+            }
             # The columns held in memory finish before DuckDB starts on the large ones: their shares of the
             # budget (COLUMN_SHARE, ENGINE_SHARE) are each most of it, so together they would overrun it.
             # On two cores running both at once gained little time.
@@ -334,59 +350,24 @@ def profile_source(
                         if entry["down"] and entry["fall"]
                         else None
                     )
-        checkpoint()
-        column_profiles = [results[name][0] for name in names]
-        extras = {name: results[name][1] for name in names}
-        # A column without nulls whose values are all distinct means no two rows can be equal: skip hashing.
-        has_key = any(
-            p["is_unique"] and p["null_count"] == 0 and extras[p["name"]]["exact_distinct"] for p in column_profiles
-        )
-        duplicates = 0 if has_key else table_stats.duplicate_rows(connection, names, rows)
-        numeric_names = [
-            p["name"]
-            for p in column_profiles
-            if p["semantic_type"] == "NUMERIC" and p["numeric"] is not None and p["count"] > 1
-        ]
-        categorical_names = [
-            p["name"]
-            for p in column_profiles
-            if p["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
-            and 1 < p["distinct_count"] <= table_stats.CRAMERS_MAX_LEVELS
-        ]
-        # A wide table (10,000 sensor or gene columns) would need 10,000 x 10,000 matrices per method:
-        # correlations cover the first columns of each kind, saying so.
-        if len(numeric_names) > MAX_CORRELATION_COLUMNS or len(categorical_names) > MAX_CORRELATION_COLUMNS:
-            approximations.append(
-                approximation(
-                    "CORRELATIONS",
-                    None,
-                    "COLUMN_SUBSET",
-                    rows=rows,
-                    detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of "
-                    f"{len(numeric_names):,}) "
-                    f"and categorical (of {len(categorical_names):,}) columns in table order",
-                )
+            checkpoint()
+            column_profiles = [results[name][0] for name in names]
+            extras = {name: results[name][1] for name in names}
+            # A column without nulls whose values are all distinct means no two rows can be equal: skip hashing.
+            has_key = any(
+                p["is_unique"] and p["null_count"] == 0 and extras[p["name"]]["exact_distinct"] for p in column_profiles
             )
-            numeric_names = numeric_names[:MAX_CORRELATION_COLUMNS]
-            categorical_names = categorical_names[:MAX_CORRELATION_COLUMNS]
-        sample = _correlation_sample(source, extras, numeric_names + categorical_names, picks)
-        sampled = rows if picks is None else len(picks)
-        correlations = (
-            table_stats.numeric_correlations(
-                {name: col_stats.float_column(sample.column(name)) for name in numeric_names}
+            # With the table in memory, the engine's table-wide figures run beside the correlations; a table
+            # read from disk keeps the engine to itself (its queries over the whole file are the memory peak).
+            beside = (
+                pool.submit(_engine_figures, source, connection, has_key) if isinstance(source, ArrowSource) else None
             )
-            if len(numeric_names) > 1
-            else {}
-        )
-        if len(categorical_names) > 1:
-            correlations["CRAMERS_V"] = table_stats.categorical_correlations(
-                {name: sample.column(name) for name in categorical_names}
+            correlations, numeric_names, categorical_names, sampled = _correlations(
+                source, column_profiles, extras, picks, approximations, pool
             )
-        nulls = source.null_counts() or _null_counts(connection, names)
-        with_nulls = [name for name in names if nulls[name] > 0]
-        patterns = table_stats.missing_patterns(connection, with_nulls, rows)
-        step = max(1, rows // MISSING_MATRIX_ROWS)
-        matrix = source.rows_every(connection, with_nulls, step) if rows else []
+            duplicates, patterns, step, with_nulls, matrix = (
+                beside.result() if beside is not None else _engine_figures(source, connection, has_key)
+            )
     except duckdb.OutOfMemoryException as exc:
         raise dataplane.over_budget(memory_mb, "Profiling this dataset", exc) from exc
     finally:
@@ -451,6 +432,80 @@ def profile_source(
         "generated_at": datetime.now(UTC).isoformat(),
         "duration_ms": (time.perf_counter() - started) * 1000,
     }
+
+
+def _correlations(
+    source: ProfiledSource,
+    column_profiles: list[dict[str, Any]],
+    extras: dict[str, dict[str, Any]],
+    picks: np.ndarray | None,
+    approximations: list[dict[str, Any]],
+    pool: Executor,
+) -> tuple[dict[str, Any], list[str], list[str], int]:
+    """Pearson, Spearman, Kendall and Cramér's V on the sampled rows (Kendall and Cramér's V on the pool
+    meanwhile); the numeric and categorical columns they cover; the rows sampled."""
+    rows = source.rows
+    numeric_names = [
+        p["name"]
+        for p in column_profiles
+        if p["semantic_type"] == "NUMERIC" and p["numeric"] is not None and p["count"] > 1
+    ]
+    categorical_names = [
+        p["name"]
+        for p in column_profiles
+        if p["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
+        and 1 < p["distinct_count"] <= table_stats.CRAMERS_MAX_LEVELS
+    ]
+    # A wide table (10,000 sensor or gene columns) would need 10,000 x 10,000 matrices per method:
+    # correlations cover the first columns of each kind, saying so.
+    if len(numeric_names) > MAX_CORRELATION_COLUMNS or len(categorical_names) > MAX_CORRELATION_COLUMNS:
+        approximations.append(
+            approximation(
+                "CORRELATIONS",
+                None,
+                "COLUMN_SUBSET",
+                rows=rows,
+                detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of "
+                f"{len(numeric_names):,}) "
+                f"and categorical (of {len(categorical_names):,}) columns in table order",
+            )
+        )
+        numeric_names = numeric_names[:MAX_CORRELATION_COLUMNS]
+        categorical_names = categorical_names[:MAX_CORRELATION_COLUMNS]
+    sample = _correlation_sample(source, extras, numeric_names + categorical_names, picks)
+    cramers = (
+        pool.submit(table_stats.categorical_correlations, {name: sample.column(name) for name in categorical_names})
+        if len(categorical_names) > 1
+        else None
+    )
+    correlations = table_stats.numeric_correlations(
+        {name: col_stats.float_column(sample.column(name)) for name in numeric_names},
+        ranks={name: extras[name]["ranks"] for name in numeric_names if "ranks" in extras[name]},
+        pool=pool,
+    )
+    if cramers is not None:
+        correlations["CRAMERS_V"] = cramers.result()
+    return correlations, numeric_names, categorical_names, rows if picks is None else len(picks)
+
+
+def _engine_figures(
+    source: ProfiledSource, connection: duckdb.DuckDBPyConnection, has_key: bool
+) -> tuple[int, list[dict[str, Any]], int, list[str], list[list[bool]]]:
+    """Duplicate rows, missing-value patterns and the missing-values matrix, from the engine, on a cursor of
+    its own (so that it may run on the profile's pool, beside the correlations)."""
+    names, rows = source.names, source.rows
+    cursor = connection.cursor()
+    try:
+        source.attach(cursor)  # (a table registered on a connection is not seen by its cursors)
+        duplicates = 0 if has_key else table_stats.duplicate_rows(cursor, names, rows)
+        nulls = source.null_counts() or _null_counts(cursor, names)
+        with_nulls = [name for name in names if nulls[name] > 0]
+        patterns = table_stats.missing_patterns(cursor, with_nulls, rows)
+        step = max(1, rows // MISSING_MATRIX_ROWS)
+        matrix = source.rows_every(cursor, with_nulls, step) if rows else []
+    finally:
+        cursor.close()
+    return duplicates, patterns, step, with_nulls, matrix
 
 
 def _null_counts(connection: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
@@ -560,6 +615,9 @@ def _time_series(column_profiles: list[dict[str, Any]], extras: dict[str, dict[s
         seconds = extra.get("seconds")
         if seconds is not None:
             if seconds.size < 3:
+                continue
+            steps = np.diff(seconds)  # the usual step (a sort) only for a column monotonic in row order
+            if not (np.all(steps >= 0) or np.all(steps <= 0)):
                 continue
             hint = table_stats.time_series_hint(
                 profile["name"], seconds, profile["datetime"]["inferred_frequency"], table_stats.usual_step(seconds)
