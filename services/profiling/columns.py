@@ -245,17 +245,44 @@ def hashed_levels(present: pa.Array | pa.ChunkedArray, hashes: np.ndarray) -> tu
     return first_rows, counts[first_rows]
 
 
+def encoded_levels(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray] | None:
+    """level_counts of a dictionary-encoded column (a category read as codes), from one count per code instead of
+    hashing every string. None when the codes do not first occur in dictionary order (a dictionary not built in
+    row order): the caller then decodes the column."""
+    chunks = [chunk for chunk in column.unify_dictionaries().chunks if len(chunk)]
+    if not chunks or chunks[0].dictionary.null_count:
+        return None
+    dictionary = chunks[0].dictionary  # one dictionary for every chunk once unified
+    codes = np.concatenate([pc.drop_null(chunk.indices).to_numpy() for chunk in chunks]).astype(np.int64)
+    if codes.size == 0:
+        return None
+    counts = np.bincount(codes, minlength=len(dictionary))
+    firsts = codes[codes > np.r_[-1, np.maximum.accumulate(codes)[:-1]]]  # each code where it first occurs
+    used = int(np.count_nonzero(counts))
+    if firsts.size != used or not np.array_equal(firsts, np.arange(used)):
+        return None
+    levels = dictionary.slice(0, used)  # the codes used are 0..used-1, first seen in that order
+    if len(pc.unique(levels)) != used:
+        return None
+    return levels, counts[:used]
+
+
 def top_values(
-    column: pa.ChunkedArray, non_null: int, *, hashes: Callable[[pa.ChunkedArray], np.ndarray] | None = None
+    column: pa.ChunkedArray,
+    non_null: int,
+    *,
+    hashes: Callable[[pa.ChunkedArray], np.ndarray] | None = None,
+    levels: tuple[pa.Array, np.ndarray] | None = None,
 ) -> tuple[list[dict[str, Any]], int, np.ndarray]:
     """The most frequent values, the distinct count and every level's count, from one hash pass; or, given a
-    way to hash the values (for free text), from one sort of their hashes (hashed_levels)."""
+    way to hash the values (for free text), from one sort of their hashes (hashed_levels); or from the `levels`
+    and counts already found (encoded_levels)."""
     if hashes is None:
-        levels, frequencies = level_counts(column)
-        if len(levels) == 0:
+        found, frequencies = levels if levels is not None else level_counts(column)
+        if len(found) == 0:
             return [], 0, np.empty(0, dtype=np.int64)
         order = most_frequent(frequencies)
-        values = levels.take(pa.array(order)).to_pylist()
+        values = found.take(pa.array(order)).to_pylist()
     else:
         present = pc.drop_null(column)
         first_rows, frequencies = hashed_levels(present, hashes(present))
@@ -388,7 +415,20 @@ def datetime_stats(seconds: np.ndarray, bins: int | None) -> tuple[dict[str, Any
     return stats, histogram(ordered, bins, is_sorted=True)
 
 
-def text_stats(column: pa.ChunkedArray) -> dict[str, Any]:
+def text_stats(column: pa.ChunkedArray, levels: tuple[pa.Array, np.ndarray] | None = None) -> dict[str, Any]:
+    """Lengths in characters; from the `levels` and their counts when known (a category: a few lengths weighted
+    by counts instead of a million lengths; the mean is the same integer total over the same count)."""
+    if levels is not None:
+        found, counts = levels
+        sizes = pc.utf8_length(found).to_numpy().astype(np.int64)
+        if sizes.size == 0:
+            return {}
+        total = int(np.dot(sizes, counts))  # integers: exact, as Arrow's integer sum is
+        return {
+            "min_length": int(sizes.min()),
+            "max_length": int(sizes.max()),
+            "mean_length": total / int(counts.sum()),
+        }
     lengths = pc.utf8_length(pc.drop_null(column))
     if len(lengths) == 0:
         return {}

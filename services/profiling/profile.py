@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
@@ -68,12 +68,21 @@ def profile_column(
     meta: dict[str, Any],
     bins: int | None,
     hashes: Callable[[pa.ChunkedArray], np.ndarray] | None = None,
+    *,
+    encoded: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The column's profile, exact, from its values in memory; and what the alert rules need beyond it.
-    `hashes` (value_hashes) makes free text's levels come from one sort of hashes instead of a hash table."""
+    `hashes` (value_hashes) makes free text's levels come from one sort of hashes instead of a hash table;
+    `encoded`: a category column read as dictionary codes, whose levels are counted by code."""
     rows = len(column)
     semantic = meta["semantic_type"]
     arrow_type = column.type
+    levels = None
+    if encoded:
+        arrow_type = arrow_type.value_type
+        levels = col_stats.encoded_levels(column)
+        if levels is None:  # no codes, or not first seen in dictionary order: the values themselves
+            column = pc.cast(column, arrow_type)
     extra: dict[str, Any] = {
         "all_level_counts": None,
         "uniform_counts": None,
@@ -97,7 +106,7 @@ def profile_column(
         top, distinct, level_counts = (
             unique
             if unique is not None
-            else col_stats.top_values(column, count, hashes=hashes if many else None)
+            else col_stats.top_values(column, count, hashes=hashes if many else None, levels=levels)
             if count
             else ([], 0, None)
         )
@@ -113,10 +122,15 @@ def profile_column(
         seconds = col_stats.moment_seconds(integers, arrow_type)
         profile["datetime"], profile["histogram"] = col_stats.datetime_stats(seconds, bins)
         extra["seconds"] = seconds
+        steps = np.diff(seconds)  # the time-series hint's usual step (a sort), for a column in row order only
+        if seconds.size >= 3 and (np.all(steps >= 0) or np.all(steps <= 0)):
+            extra["usual_step"] = table_stats.usual_step(seconds)
     elif _is_text(arrow_type):
-        profile["text"] = col_stats.text_stats(column)
+        profile["text"] = col_stats.text_stats(column, levels)
         if count:
-            extra["numeric_share"] = _numeric_share(pc.drop_null(column).slice(0, MIXED_TYPES_ROWS))
+            extra["numeric_share"] = _numeric_share(
+                pc.cast(pc.drop_null(column).slice(0, MIXED_TYPES_ROWS), arrow_type)
+            )
     _level_counts(extra, semantic, count, distinct, level_counts)
     return profile, extra
 
@@ -303,7 +317,8 @@ def profile_source(
 
             def in_memory_column(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 column = source.column(name)
-                profile, extra = profile_column(name, column, meta_by_name[name], bins, hashes)
+                encoded = name in source.encoded
+                profile, extra = profile_column(name, column, meta_by_name[name], bins, hashes, encoded=encoded)
                 floats = extra.pop("floats", None)
                 categorical = meta_by_name[name]["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
                 if picks is not None and floats is not None and not categorical:
@@ -311,6 +326,8 @@ def profile_source(
                     extra["sample"] = pa.array(floats[picks])
                 elif _is_number(column.type) or categorical:
                     extra["sample"] = column if picks is None else column.take(picks)  # while it is in memory
+                    if encoded:  # the correlations read the values, as from a column read as values
+                        extra["sample"] = pc.cast(extra["sample"], column.type.value_type)
                 if name in ranked and floats is not None and profile["count"] > 1:  # Spearman's, off the tail
                     extra["ranks"] = table_stats.average_ranks(floats if picks is None else floats[picks])
                 return profile, extra
@@ -357,14 +374,32 @@ def profile_source(
             has_key = any(
                 p["is_unique"] and p["null_count"] == 0 and extras[p["name"]]["exact_distinct"] for p in column_profiles
             )
-            # With the table in memory, the engine's table-wide figures run beside the correlations; a table
-            # read from disk keeps the engine to itself (its queries over the whole file are the memory peak).
+            numeric_names, categorical_names, sample = _correlation_columns(
+                source, column_profiles, extras, picks, approximations
+            )
+            numbers = {name: col_stats.float_column(sample.column(name)) for name in numeric_names}
+            # Kendall (the longest) and Cramér's V on the pool while Pearson and Spearman run here; with the table
+            # in memory, the engine's table-wide figures beside them too (a table read from disk keeps the engine
+            # to itself: its queries over the whole file are the memory peak).
+            kendall = pool.submit(table_stats.kendall_matrix, numbers) if len(numbers) > 1 else None
+            cramers = (
+                pool.submit(
+                    table_stats.categorical_correlations, {name: sample.column(name) for name in categorical_names}
+                )
+                if len(categorical_names) > 1
+                else None
+            )
             beside = (
                 pool.submit(_engine_figures, source, connection, has_key) if isinstance(source, ArrowSource) else None
             )
-            correlations, numeric_names, categorical_names, sampled = _correlations(
-                source, column_profiles, extras, picks, approximations, pool
+            correlations = table_stats.numeric_correlations(
+                numbers,
+                ranks={name: extras[name]["ranks"] for name in numeric_names if "ranks" in extras[name]},
+                kendall=kendall,
             )
+            if cramers is not None:
+                correlations["CRAMERS_V"] = cramers.result()
+            sampled = rows if picks is None else len(picks)
             duplicates, patterns, step, with_nulls, matrix = (
                 beside.result() if beside is not None else _engine_figures(source, connection, has_key)
             )
@@ -434,16 +469,14 @@ def profile_source(
     }
 
 
-def _correlations(
+def _correlation_columns(
     source: ProfiledSource,
     column_profiles: list[dict[str, Any]],
     extras: dict[str, dict[str, Any]],
     picks: np.ndarray | None,
     approximations: list[dict[str, Any]],
-    pool: Executor,
-) -> tuple[dict[str, Any], list[str], list[str], int]:
-    """Pearson, Spearman, Kendall and Cramér's V on the sampled rows (Kendall and Cramér's V on the pool
-    meanwhile); the numeric and categorical columns they cover; the rows sampled."""
+) -> tuple[list[str], list[str], pa.Table]:
+    """The numeric and categorical columns the correlations cover, and their sampled rows."""
     rows = source.rows
     numeric_names = [
         p["name"]
@@ -472,20 +505,11 @@ def _correlations(
         )
         numeric_names = numeric_names[:MAX_CORRELATION_COLUMNS]
         categorical_names = categorical_names[:MAX_CORRELATION_COLUMNS]
-    sample = _correlation_sample(source, extras, numeric_names + categorical_names, picks)
-    cramers = (
-        pool.submit(table_stats.categorical_correlations, {name: sample.column(name) for name in categorical_names})
-        if len(categorical_names) > 1
-        else None
+    return (
+        numeric_names,
+        categorical_names,
+        _correlation_sample(source, extras, numeric_names + categorical_names, picks),
     )
-    correlations = table_stats.numeric_correlations(
-        {name: col_stats.float_column(sample.column(name)) for name in numeric_names},
-        ranks={name: extras[name]["ranks"] for name in numeric_names if "ranks" in extras[name]},
-        pool=pool,
-    )
-    if cramers is not None:
-        correlations["CRAMERS_V"] = cramers.result()
-    return correlations, numeric_names, categorical_names, rows if picks is None else len(picks)
 
 
 def _engine_figures(
@@ -616,11 +640,10 @@ def _time_series(column_profiles: list[dict[str, Any]], extras: dict[str, dict[s
         if seconds is not None:
             if seconds.size < 3:
                 continue
-            steps = np.diff(seconds)  # the usual step (a sort) only for a column monotonic in row order
-            if not (np.all(steps >= 0) or np.all(steps <= 0)):
+            if "usual_step" not in extra:  # not in row order: no hint
                 continue
             hint = table_stats.time_series_hint(
-                profile["name"], seconds, profile["datetime"]["inferred_frequency"], table_stats.usual_step(seconds)
+                profile["name"], seconds, profile["datetime"]["inferred_frequency"], extra["usual_step"]
             )
         elif "gaps" in extra and extra["row_order"]["values"] >= 3:
             order = extra["row_order"]
@@ -655,7 +678,17 @@ def profile_parquet(
     if source.memory_bytes * WHOLE_TABLE_COPIES <= memory_mb * MB * COLUMN_SHARE:
         # Known to fit: one read, not one per column. Reading a column re-parses the file's footer, whose
         # size grows with the column count, so a 10,000-column file read column by column took minutes.
-        source = ArrowSource(pq.read_table(path), memory_bytes=source.memory_bytes)
+        # Categories are read as dictionary codes: decoding a million strings, then hashing them back into
+        # a few levels, cost four times counting the codes.
+        semantic = {meta["name"]: meta["semantic_type"] for meta in column_meta}
+        encoded = [
+            field.name
+            for field in source.schema
+            if pa.types.is_string(field.type) and semantic.get(field.name) in ("CATEGORICAL", "BOOLEAN")
+        ]
+        source = ArrowSource(
+            pq.read_table(path, read_dictionary=encoded), memory_bytes=source.memory_bytes, encoded=encoded
+        )
     return profile_source(
         source, column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=scratch_dir, checkpoint=checkpoint
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import Executor
+from concurrent.futures import Future
 from typing import Any
 
 import duckdb
@@ -70,14 +70,14 @@ def numeric_correlations(
     seed: int = 0,
     *,
     ranks: dict[str, np.ndarray] | None = None,
-    pool: Executor | None = None,
+    kendall: Future[list[list[float | None]]] | None = None,
 ) -> dict[str, Any]:
     """Pearson and Spearman (Pearson of average ranks), pairwise complete as in pandas, on the rows given (all
     rows or the profile's bounded sample); Kendall's tau-b on a seeded sample of KENDALL_SAMPLE_ROWS of them.
-    `ranks`: average_ranks already computed for some columns; with a `pool`, Kendall runs on it meanwhile."""
+    `ranks`: average_ranks already computed for some columns; `kendall`: kendall_matrix(values, seed) running
+    meanwhile on a pool."""
     if len(values) < 2:
         return {}
-    kendall = pool.submit(kendall_matrix, values, seed) if pool is not None else None
     frame = pd.DataFrame(values)
     known = ranks or {}
     ranked = {name: known[name] if name in known else average_ranks(column) for name, column in values.items()}

@@ -13,11 +13,13 @@ from scipy import stats
 
 from services.profiling.columns import (
     datetime_seconds,
+    encoded_levels,
     hashed_levels,
     moment_integers,
     monotonic,
     numeric_stats,
     sorted_mad,
+    text_stats,
     top_values,
     unique_moment_levels,
 )
@@ -159,3 +161,32 @@ def test_levels_from_sorted_hashes_are_value_counts_levels_in_the_same_order():
     empty = pa.chunked_array([pa.array([None, None], pa.string())])
     assert top_values(empty, 0, hashes=value_hashes(connection))[:2] == ([], 0)
     assert hashed_levels(pa.array(["x"]), np.array([7], np.uint64))[1].tolist() == [1]
+
+
+def test_levels_counted_by_code_are_value_counts_levels_and_the_lengths_match():
+    """A category read as dictionary codes: the levels in first-seen order, their counts and the text lengths
+    are those of the decoded values; a dictionary not in first-seen order (or with a repeated or null entry) is
+    refused, so the profile decodes it instead."""
+    rng = np.random.default_rng(8)
+    words = np.array(["north", "south", "", "é-ñ", "west", "east 2"])
+    batches = [words[rng.integers(0, k, 700)] for k in (2, 6, 4)]
+    masks = [rng.random(700) < 0.2 for _ in batches]
+    column = pa.chunked_array(
+        [pa.array(values, mask=mask).dictionary_encode() for values, mask in zip(batches, masks, strict=True)]
+        + [pa.array([], pa.string()).dictionary_encode()]
+    )
+    decoded = pc.cast(column, pa.string())
+    expected = pc.value_counts(pc.drop_null(decoded))
+    levels, counts = encoded_levels(column)
+    assert levels.equals(expected.field("values")) and counts.tolist() == expected.field("counts").to_pylist()
+    non_null = len(decoded) - decoded.null_count
+    assert top_values(column, non_null, levels=(levels, counts))[:2] == top_values(decoded, non_null)[:2]
+    assert text_stats(column, (levels, counts)) == text_stats(decoded)
+    backwards = pa.DictionaryArray.from_arrays(pa.array([1, 0, 1], pa.int32()), pa.array(["b", "a"]))
+    repeated = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["a", "a"]))
+    null_entry = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["a", None]))
+    for refused in (backwards, repeated, null_entry, pa.array([None, None], pa.string()).dictionary_encode()):
+        assert encoded_levels(pa.chunked_array([refused])) is None
+    many = pa.chunked_array([pa.array([f"v{k}" for k in rng.integers(0, 3000, 20_000)]).dictionary_encode()])
+    levels, counts = encoded_levels(many)
+    assert text_stats(many, (levels, counts)) == text_stats(pc.cast(many, pa.string()))

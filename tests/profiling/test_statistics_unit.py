@@ -20,6 +20,7 @@ from services.profiling.statistics import (
     categorical_correlations,
     cramers_v,
     duplicate_rows,
+    kendall_matrix,
     numeric_correlations,
     time_series_hint,
     usual_step,
@@ -57,7 +58,8 @@ def test_ranks_given_and_kendall_on_a_pool_give_the_same_matrices_bit_for_bit():
         values["d"] = np.round(values["d"], 1)  # ties
         some_ranks = {name: average_ranks(values[name]) for name in ("a", "c")}
         with ThreadPoolExecutor(max_workers=2) as pool:
-            assert numeric_correlations(values, ranks=some_ranks, pool=pool) == numeric_correlations(values)
+            kendall = pool.submit(kendall_matrix, values)
+            assert numeric_correlations(values, ranks=some_ranks, kendall=kendall) == numeric_correlations(values)
 
 
 def test_one_numeric_column_has_no_correlations():
