@@ -288,11 +288,14 @@ def profile_source(
     memory_mb: int = 2048,
     scratch_dir: Path | None = None,
     checkpoint: Callable[[], None] = lambda: None,
+    connection: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, Any]:
+    """`connection`: the engine, when the caller started it already (it is closed here)."""
     started = time.perf_counter()
     meta_by_name = {meta["name"]: meta for meta in column_meta}
     names, rows = source.names, source.rows
-    connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
+    if connection is None:
+        connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
     spill = dataplane.SpillWatch(scratch_dir).__enter__()
     try:
         source.attach(connection)
@@ -675,6 +678,7 @@ def profile_parquet(
 ) -> dict[str, Any]:
     """Profile a Parquet file within `memory_mb`, spilling to `scratch_dir`."""
     source: ProfiledSource = ParquetSource(path)
+    connection = None
     if source.memory_bytes * WHOLE_TABLE_COPIES <= memory_mb * MB * COLUMN_SHARE:
         # Known to fit: one read, not one per column. Reading a column re-parses the file's footer, whose
         # size grows with the column count, so a 10,000-column file read column by column took minutes.
@@ -686,11 +690,22 @@ def profile_parquet(
             for field in source.schema
             if pa.types.is_string(field.type) and semantic.get(field.name) in ("CATEGORICAL", "BOOLEAN")
         ]
-        source = ArrowSource(
-            pq.read_table(path, read_dictionary=encoded), memory_bytes=source.memory_bytes, encoded=encoded
-        )
+        with ThreadPoolExecutor(max_workers=1) as reader:  # the engine starts while the file is read
+            table = reader.submit(pq.read_table, path, read_dictionary=encoded)
+            connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
+            try:
+                source = ArrowSource(table.result(), memory_bytes=source.memory_bytes, encoded=encoded)
+            except BaseException:
+                connection.close()
+                raise
     return profile_source(
-        source, column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=scratch_dir, checkpoint=checkpoint
+        source,
+        column_meta,
+        bins=bins,
+        memory_mb=memory_mb,
+        scratch_dir=scratch_dir,
+        checkpoint=checkpoint,
+        connection=connection,
     )
 
 
