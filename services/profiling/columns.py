@@ -302,9 +302,15 @@ def numeric_levels(
 ) -> tuple[list[dict[str, Any]], int, np.ndarray, np.ndarray]:
     """Top values, distinct count, every level's count and the sorted values, from one sort."""
     ordered = np.sort(values)
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size else np.empty(0, np.int64)
-    frequencies = np.diff(np.r_[starts, ordered.size])
-    uniques = ordered[starts]
+    change = np.empty(ordered.size, dtype=bool)  # where a new value starts (-0.0 is 0.0)
+    if ordered.size:
+        change[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=change[1:])
+    if change.all():  # every value distinct (a measurement, an id): no gather, no differences
+        frequencies, uniques = np.ones(ordered.size, dtype=np.int64), ordered
+    else:
+        starts = np.flatnonzero(change)
+        frequencies, uniques = np.diff(starts, append=ordered.size), ordered[starts]
     order = most_frequent(frequencies)
     top = [
         {

@@ -14,9 +14,12 @@ from scipy import stats
 from services.profiling.columns import (
     datetime_seconds,
     encoded_levels,
+    finite_or_none,
     hashed_levels,
     moment_integers,
     monotonic,
+    most_frequent,
+    numeric_levels,
     numeric_stats,
     sorted_mad,
     text_stats,
@@ -190,3 +193,17 @@ def test_levels_counted_by_code_are_value_counts_levels_and_the_lengths_match():
     many = pa.chunked_array([pa.array([f"v{k}" for k in rng.integers(0, 3000, 20_000)]).dictionary_encode()])
     levels, counts = encoded_levels(many)
     assert text_stats(many, (levels, counts)) == text_stats(pc.cast(many, pa.string()))
+
+
+def test_levels_of_numbers_from_one_sort_match_the_plain_computation():
+    """numeric_levels' all-distinct shortcut and in-place comparison give the plain way's levels and counts."""
+    for values in [*arrays(), np.empty(0), np.arange(5000.0)[::-1].copy()]:
+        ordered = np.sort(values)
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size else np.empty(0, np.int64)
+        frequencies = np.diff(np.r_[starts, ordered.size])
+        order = most_frequent(frequencies)
+        expected = [(finite_or_none(ordered[starts][i]), int(frequencies[i])) for i in order]
+        top, distinct, counts, found = numeric_levels(values, max(1, values.size), False)
+        assert [(entry["value"], entry["count"]) for entry in top] == expected and distinct == starts.size
+        assert counts.dtype == frequencies.dtype and np.array_equal(counts, frequencies)
+        assert np.array_equal(found, ordered)
