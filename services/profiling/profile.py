@@ -63,12 +63,26 @@ def column_memory(arrow_type: pa.DataType, stored_bytes: int, rows: int) -> int:
 
 
 def profile_column(
-    name: str, column: pa.ChunkedArray, meta: dict[str, Any], bins: int | None
+    name: str,
+    column: pa.ChunkedArray,
+    meta: dict[str, Any],
+    bins: int | None,
+    hashes: Callable[[pa.ChunkedArray], np.ndarray] | None = None,
+    *,
+    encoded: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The column's profile, exact, from its values in memory; and what the alert rules need beyond it."""
+    """The column's profile, exact, from its values in memory; and what the alert rules need beyond it.
+    `hashes` (value_hashes) makes free text's levels come from one sort of hashes instead of a hash table;
+    `encoded`: a category column read as dictionary codes, whose levels are counted by code."""
     rows = len(column)
     semantic = meta["semantic_type"]
     arrow_type = column.type
+    levels = None
+    if encoded:
+        arrow_type = arrow_type.value_type
+        levels = col_stats.encoded_levels(column)
+        if levels is None:  # no codes, or not first seen in dictionary order: the values themselves
+            column = pc.cast(column, arrow_type)
     extra: dict[str, Any] = {
         "all_level_counts": None,
         "uniform_counts": None,
@@ -90,7 +104,11 @@ def profile_column(
         unique = col_stats.unique_moment_levels(column, integers) if integers is not None else None
         many = semantic in ("TEXT", "IDENTIFIER") and _is_text(arrow_type)  # free text: mostly distinct values
         top, distinct, level_counts = (
-            unique if unique is not None else col_stats.top_values(column, count, many=many) if count else ([], 0, None)
+            unique
+            if unique is not None
+            else col_stats.top_values(column, count, hashes=hashes if many else None, levels=levels)
+            if count
+            else ([], 0, None)
         )
     profile = _column_profile(name, meta, rows, count, distinct, top, exact=True)
     if is_number:
@@ -104,10 +122,15 @@ def profile_column(
         seconds = col_stats.moment_seconds(integers, arrow_type)
         profile["datetime"], profile["histogram"] = col_stats.datetime_stats(seconds, bins)
         extra["seconds"] = seconds
+        steps = np.diff(seconds)  # the time-series hint's usual step (a sort), for a column in row order only
+        if seconds.size >= 3 and (np.all(steps >= 0) or np.all(steps <= 0)):
+            extra["usual_step"] = table_stats.usual_step(seconds)
     elif _is_text(arrow_type):
-        profile["text"] = col_stats.text_stats(column)
+        profile["text"] = col_stats.text_stats(column, levels)
         if count:
-            extra["numeric_share"] = _numeric_share(pc.drop_null(column).slice(0, MIXED_TYPES_ROWS))
+            extra["numeric_share"] = _numeric_share(
+                pc.cast(pc.drop_null(column).slice(0, MIXED_TYPES_ROWS), arrow_type)
+            )
     _level_counts(extra, semantic, count, distinct, level_counts)
     return profile, extra
 
@@ -139,6 +162,25 @@ def _level_counts(
 ) -> None:
     if semantic in ("CATEGORICAL", "BOOLEAN") and count and distinct <= 10_000 and level_counts is not None:
         extra["all_level_counts"] = level_counts.tolist()
+
+
+def value_hashes(connection: duckdb.DuckDBPyConnection) -> Callable[[pa.ChunkedArray], np.ndarray]:
+    """DuckDB's 64-bit hash of each value, in row order: a few times faster than Arrow's hash table builds its
+    levels. Each call has its own cursor (the columns' threads share the connection); the row number travels
+    with the hash because a parallel scan may return rows in any order."""
+
+    def hashes(values: pa.ChunkedArray) -> np.ndarray:
+        cursor = connection.cursor()
+        try:
+            cursor.register("hashed", pa.table({"i": np.arange(len(values), dtype=np.int64), "v": values}))
+            found = cursor.execute("SELECT i, hash(v) AS h FROM hashed").fetchnumpy()
+        finally:
+            cursor.close()
+        ordered = np.empty(len(values), dtype=np.uint64)
+        ordered[found["i"]] = found["h"]
+        return ordered
+
+    return hashes
 
 
 def _numeric_share(sample: pa.Array | pa.ChunkedArray) -> float:
@@ -246,11 +288,14 @@ def profile_source(
     memory_mb: int = 2048,
     scratch_dir: Path | None = None,
     checkpoint: Callable[[], None] = lambda: None,
+    connection: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, Any]:
+    """`connection`: the engine, when the caller started it already (it is closed here)."""
     started = time.perf_counter()
     meta_by_name = {meta["name"]: meta for meta in column_meta}
     names, rows = source.names, source.rows
-    connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
+    if connection is None:
+        connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
     spill = dataplane.SpillWatch(scratch_dir).__enter__()
     try:
         source.attach(connection)
@@ -264,10 +309,19 @@ def profile_source(
         results: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         with ThreadPoolExecutor(max_workers=THREADS) as pool:  # numpy and pyarrow release the GIL
             picks = correlation_rows(rows)
+            hashes = value_hashes(connection)
+            ranked = set(  # the first number columns the correlations may cover: ranked while in memory
+                [
+                    name
+                    for name in names
+                    if meta_by_name[name]["semantic_type"] == "NUMERIC" and _is_number(source.schema.field(name).type)
+                ][:MAX_CORRELATION_COLUMNS]
+            )
 
             def in_memory_column(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 column = source.column(name)
-                profile, extra = profile_column(name, column, meta_by_name[name], bins)
+                encoded = name in source.encoded
+                profile, extra = profile_column(name, column, meta_by_name[name], bins, hashes, encoded=encoded)
                 floats = extra.pop("floats", None)
                 categorical = meta_by_name[name]["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
                 if picks is not None and floats is not None and not categorical:
@@ -275,9 +329,20 @@ def profile_source(
                     extra["sample"] = pa.array(floats[picks])
                 elif _is_number(column.type) or categorical:
                     extra["sample"] = column if picks is None else column.take(picks)  # while it is in memory
+                    if encoded:  # the correlations read the values, as from a column read as values
+                        extra["sample"] = pc.cast(extra["sample"], column.type.value_type)
+                if name in ranked and floats is not None and profile["count"] > 1:  # Spearman's, off the tail
+                    extra["ranks"] = table_stats.average_ranks(floats if picks is None else floats[picks])
                 return profile, extra
 
-            in_memory = {name: pool.submit(in_memory_column, name) for name in names if fits[name]}
+            # The costliest columns first, so that neither thread is left with a long one at the end.
+            cost = {
+                name: column_memory(source.schema.field(name).type, source.column_bytes(name), rows) for name in names
+            }
+            in_memory = {
+                name: pool.submit(in_memory_column, name)
+                for name in sorted((name for name in names if fits[name]), key=lambda name: -cost[name])
+            }
             # The columns held in memory finish before DuckDB starts on the large ones: their shares of the
             # budget (COLUMN_SHARE, ENGINE_SHARE) are each most of it, so together they would overrun it.
             # On two cores running both at once gained little time.
@@ -305,70 +370,53 @@ def profile_source(
                         if entry["down"] and entry["fall"]
                         else None
                     )
-        checkpoint()
-        column_profiles = [results[name][0] for name in names]
-        extras = {name: results[name][1] for name in names}
-        # A column without nulls whose values are all distinct means no two rows can be equal: skip hashing.
-        has_key = any(
-            p["is_unique"] and p["null_count"] == 0 and extras[p["name"]]["exact_distinct"] for p in column_profiles
-        )
-        duplicates, exact = (0, True) if has_key else table_stats.duplicate_rows(connection, names, rows)
-        if not exact:
-            approximations.append(
-                approximation(
-                    "DUPLICATE_ROWS",
-                    None,
-                    "ROW_HASH",
-                    rows=rows,
-                    detail="rows counted by their 64-bit hash: comparing rows that share one did not fit the "
-                    "engine's memory (two different rows sharing a hash is about rows²/2⁶⁵ likely)",
+            checkpoint()
+            column_profiles = [results[name][0] for name in names]
+            extras = {name: results[name][1] for name in names}
+            # A column without nulls whose values are all distinct means no two rows can be equal: skip hashing.
+            has_key = any(
+                p["is_unique"] and p["null_count"] == 0 and extras[p["name"]]["exact_distinct"] for p in column_profiles
+            )
+            numeric_names, categorical_names, sample = _correlation_columns(
+                source, column_profiles, extras, picks, approximations
+            )
+            numbers = {name: col_stats.float_column(sample.column(name)) for name in numeric_names}
+            # Kendall (the longest) and Cramér's V on the pool while Pearson and Spearman run here; with the table
+            # in memory, the engine's table-wide figures beside them too (a table read from disk keeps the engine
+            # to itself: its queries over the whole file are the memory peak).
+            kendall = pool.submit(table_stats.kendall_matrix, numbers) if len(numbers) > 1 else None
+            cramers = (
+                pool.submit(
+                    table_stats.categorical_correlations, {name: sample.column(name) for name in categorical_names}
                 )
+                if len(categorical_names) > 1
+                else None
             )
-        numeric_names = [
-            p["name"]
-            for p in column_profiles
-            if p["semantic_type"] == "NUMERIC" and p["numeric"] is not None and p["count"] > 1
-        ]
-        categorical_names = [
-            p["name"]
-            for p in column_profiles
-            if p["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
-            and 1 < p["distinct_count"] <= table_stats.CRAMERS_MAX_LEVELS
-        ]
-        # A wide table (10,000 sensor or gene columns) would need 10,000 x 10,000 matrices per method:
-        # correlations cover the first columns of each kind, saying so.
-        if len(numeric_names) > MAX_CORRELATION_COLUMNS or len(categorical_names) > MAX_CORRELATION_COLUMNS:
-            approximations.append(
-                approximation(
-                    "CORRELATIONS",
-                    None,
-                    "COLUMN_SUBSET",
-                    rows=rows,
-                    detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of "
-                    f"{len(numeric_names):,}) "
-                    f"and categorical (of {len(categorical_names):,}) columns in table order",
+            beside = (
+                pool.submit(_engine_figures, source, connection, has_key) if isinstance(source, ArrowSource) else None
+            )
+            correlations = table_stats.numeric_correlations(
+                numbers,
+                ranks={name: extras[name]["ranks"] for name in numeric_names if "ranks" in extras[name]},
+                kendall=kendall,
+            )
+            if cramers is not None:
+                correlations["CRAMERS_V"] = cramers.result()
+            sampled = rows if picks is None else len(picks)
+            (duplicates, exact_duplicates), patterns, step, with_nulls, matrix = (
+                beside.result() if beside is not None else _engine_figures(source, connection, has_key)
+            )
+            if not exact_duplicates:
+                approximations.append(
+                    approximation(
+                        "DUPLICATE_ROWS",
+                        None,
+                        "ROW_HASH",
+                        rows=rows,
+                        detail="rows counted by their 64-bit hash: comparing rows that share one did not fit the "
+                        "engine's memory (two different rows sharing a hash is about rows²/2⁶⁵ likely)",
+                    )
                 )
-            )
-            numeric_names = numeric_names[:MAX_CORRELATION_COLUMNS]
-            categorical_names = categorical_names[:MAX_CORRELATION_COLUMNS]
-        sample = _correlation_sample(source, extras, numeric_names + categorical_names, picks)
-        sampled = rows if picks is None else len(picks)
-        correlations = (
-            table_stats.numeric_correlations(
-                {name: col_stats.float_column(sample.column(name)) for name in numeric_names}
-            )
-            if len(numeric_names) > 1
-            else {}
-        )
-        if len(categorical_names) > 1:
-            correlations["CRAMERS_V"] = table_stats.categorical_correlations(
-                {name: sample.column(name) for name in categorical_names}
-            )
-        nulls = source.null_counts() or _null_counts(connection, names)
-        with_nulls = [name for name in names if nulls[name] > 0]
-        patterns = table_stats.missing_patterns(connection, with_nulls, rows)
-        step = max(1, rows // MISSING_MATRIX_ROWS)
-        matrix = source.rows_every(connection, with_nulls, step) if rows else []
     except duckdb.OutOfMemoryException as exc:
         raise dataplane.over_budget(memory_mb, "Profiling this dataset", exc) from exc
     finally:
@@ -433,6 +481,69 @@ def profile_source(
         "generated_at": datetime.now(UTC).isoformat(),
         "duration_ms": (time.perf_counter() - started) * 1000,
     }
+
+
+def _correlation_columns(
+    source: ProfiledSource,
+    column_profiles: list[dict[str, Any]],
+    extras: dict[str, dict[str, Any]],
+    picks: np.ndarray | None,
+    approximations: list[dict[str, Any]],
+) -> tuple[list[str], list[str], pa.Table]:
+    """The numeric and categorical columns the correlations cover, and their sampled rows."""
+    rows = source.rows
+    numeric_names = [
+        p["name"]
+        for p in column_profiles
+        if p["semantic_type"] == "NUMERIC" and p["numeric"] is not None and p["count"] > 1
+    ]
+    categorical_names = [
+        p["name"]
+        for p in column_profiles
+        if p["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
+        and 1 < p["distinct_count"] <= table_stats.CRAMERS_MAX_LEVELS
+    ]
+    # A wide table (10,000 sensor or gene columns) would need 10,000 x 10,000 matrices per method:
+    # correlations cover the first columns of each kind, saying so.
+    if len(numeric_names) > MAX_CORRELATION_COLUMNS or len(categorical_names) > MAX_CORRELATION_COLUMNS:
+        approximations.append(
+            approximation(
+                "CORRELATIONS",
+                None,
+                "COLUMN_SUBSET",
+                rows=rows,
+                detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of "
+                f"{len(numeric_names):,}) "
+                f"and categorical (of {len(categorical_names):,}) columns in table order",
+            )
+        )
+        numeric_names = numeric_names[:MAX_CORRELATION_COLUMNS]
+        categorical_names = categorical_names[:MAX_CORRELATION_COLUMNS]
+    return (
+        numeric_names,
+        categorical_names,
+        _correlation_sample(source, extras, numeric_names + categorical_names, picks),
+    )
+
+
+def _engine_figures(
+    source: ProfiledSource, connection: duckdb.DuckDBPyConnection, has_key: bool
+) -> tuple[tuple[int, bool], list[dict[str, Any]], int, list[str], list[list[bool]]]:
+    """Duplicate rows (and whether counted exactly), missing-value patterns and the missing-values matrix, from
+    the engine, on a cursor of its own (so that it may run on the profile's pool, beside the correlations)."""
+    names, rows = source.names, source.rows
+    cursor = connection.cursor()
+    try:
+        source.attach(cursor)  # (a table registered on a connection is not seen by its cursors)
+        duplicates = (0, True) if has_key else table_stats.duplicate_rows(cursor, names, rows)
+        nulls = source.null_counts() or _null_counts(cursor, names)
+        with_nulls = [name for name in names if nulls[name] > 0]
+        patterns = table_stats.missing_patterns(cursor, with_nulls, rows)
+        step = max(1, rows // MISSING_MATRIX_ROWS)
+        matrix = source.rows_every(cursor, with_nulls, step) if rows else []
+    finally:
+        cursor.close()
+    return duplicates, patterns, step, with_nulls, matrix
 
 
 def _null_counts(connection: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
@@ -543,8 +654,10 @@ def _time_series(column_profiles: list[dict[str, Any]], extras: dict[str, dict[s
         if seconds is not None:
             if seconds.size < 3:
                 continue
+            if "usual_step" not in extra:  # not in row order: no hint
+                continue
             hint = table_stats.time_series_hint(
-                profile["name"], seconds, profile["datetime"]["inferred_frequency"], table_stats.usual_step(seconds)
+                profile["name"], seconds, profile["datetime"]["inferred_frequency"], extra["usual_step"]
             )
         elif "gaps" in extra and extra["row_order"]["values"] >= 3:
             order = extra["row_order"]
@@ -576,12 +689,34 @@ def profile_parquet(
 ) -> dict[str, Any]:
     """Profile a Parquet file within `memory_mb`, spilling to `scratch_dir`."""
     source: ProfiledSource = ParquetSource(path)
+    connection = None
     if source.memory_bytes * WHOLE_TABLE_COPIES <= memory_mb * MB * COLUMN_SHARE:
         # Known to fit: one read, not one per column. Reading a column re-parses the file's footer, whose
         # size grows with the column count, so a 10,000-column file read column by column took minutes.
-        source = ArrowSource(pq.read_table(path), memory_bytes=source.memory_bytes)
+        # Categories are read as dictionary codes: decoding a million strings, then hashing them back into
+        # a few levels, cost four times counting the codes.
+        semantic = {meta["name"]: meta["semantic_type"] for meta in column_meta}
+        encoded = [
+            field.name
+            for field in source.schema
+            if pa.types.is_string(field.type) and semantic.get(field.name) in ("CATEGORICAL", "BOOLEAN")
+        ]
+        with ThreadPoolExecutor(max_workers=1) as reader:  # the engine starts while the file is read
+            table = reader.submit(pq.read_table, path, read_dictionary=encoded)
+            connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
+            try:
+                source = ArrowSource(table.result(), memory_bytes=source.memory_bytes, encoded=encoded)
+            except BaseException:
+                connection.close()
+                raise
     return profile_source(
-        source, column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=scratch_dir, checkpoint=checkpoint
+        source,
+        column_meta,
+        bins=bins,
+        memory_mb=memory_mb,
+        scratch_dir=scratch_dir,
+        checkpoint=checkpoint,
+        connection=connection,
     )
 
 

@@ -3,7 +3,7 @@ table some caller already holds. Nothing here reads a whole table unless it was 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -24,6 +24,7 @@ class ParquetSource:
         self.schema = self.file.schema_arrow
         self.rows = self.file.metadata.num_rows
         self.names = self.schema.names
+        self.encoded: frozenset[str] = frozenset()  # read as values, never as dictionary codes
         self._index = {name: index for index, name in enumerate(self.names)}
 
     @property
@@ -81,9 +82,11 @@ class ParquetSource:
 
 
 class ArrowSource:
-    def __init__(self, table: pa.Table, *, memory_bytes: int | None = None) -> None:
-        """`memory_bytes`: the size to report, when the table was read from a Parquet file (its measure)."""
+    def __init__(self, table: pa.Table, *, memory_bytes: int | None = None, encoded: Iterable[str] = ()) -> None:
+        """`memory_bytes`: the size to report, when the table was read from a Parquet file (its measure);
+        `encoded`: string columns read as dictionary codes (categories), profiled as their values."""
         self.table = table
+        self.encoded = frozenset(encoded)
         self.schema = table.schema
         self.rows = table.num_rows
         self.names = table.column_names

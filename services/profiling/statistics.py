@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future
 from typing import Any
 
 import duckdb
@@ -81,19 +82,34 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def numeric_correlations(values: dict[str, np.ndarray], seed: int = 0) -> dict[str, Any]:
+def numeric_correlations(
+    values: dict[str, np.ndarray],
+    seed: int = 0,
+    *,
+    ranks: dict[str, np.ndarray] | None = None,
+    kendall: Future[list[list[float | None]]] | None = None,
+) -> dict[str, Any]:
     """Pearson and Spearman (Pearson of average ranks), pairwise complete as in pandas, on the rows given (all
-    rows or the profile's bounded sample); Kendall's tau-b on a seeded sample of KENDALL_SAMPLE_ROWS of them."""
+    rows or the profile's bounded sample); Kendall's tau-b on a seeded sample of KENDALL_SAMPLE_ROWS of them.
+    `ranks`: average_ranks already computed for some columns; `kendall`: kendall_matrix(values, seed) running
+    meanwhile on a pool."""
+    if len(values) < 2:
+        return {}
     frame = pd.DataFrame(values)
-    ranks = {name: average_ranks(column) for name, column in values.items()}
-    result: dict[str, Any] = {}
-    if frame.shape[1] < 2:
-        return result
-    result["PEARSON"] = _clean_matrix(frame.corr(method="pearson").to_numpy())
-    spearman = pd.DataFrame(ranks).corr(method="pearson").to_numpy().copy()
+    known = ranks or {}
+    ranked = {name: known[name] if name in known else average_ranks(column) for name, column in values.items()}
+    result: dict[str, Any] = {"PEARSON": _clean_matrix(frame.corr(method="pearson").to_numpy())}
+    spearman = pd.DataFrame(ranked).corr(method="pearson").to_numpy().copy()
     if len(frame) <= SPEARMAN_EXACT_ROWS:
         _rerank_incomplete_pairs(frame, spearman)
     result["SPEARMAN"] = _clean_matrix(spearman)
+    result["KENDALL"] = kendall.result() if kendall is not None else kendall_matrix(values, seed)
+    return result
+
+
+def kendall_matrix(values: dict[str, np.ndarray], seed: int = 0) -> list[list[float | None]]:
+    """Kendall's tau-b of every pair, on a seeded sample of KENDALL_SAMPLE_ROWS rows (pairwise complete)."""
+    frame = pd.DataFrame(values)  # its own frame: pandas may consolidate a frame's blocks while reading it
     sample = frame if len(frame) <= KENDALL_SAMPLE_ROWS else frame.sample(KENDALL_SAMPLE_ROWS, random_state=seed)
     k = frame.shape[1]
     kendall = np.eye(k)
@@ -108,8 +124,7 @@ def numeric_correlations(values: dict[str, np.ndarray], seed: int = 0) -> dict[s
                 else np.nan
             )
             kendall[i, j] = kendall[j, i] = tau
-    result["KENDALL"] = _clean_matrix(kendall)
-    return result
+    return _clean_matrix(kendall)
 
 
 def _rerank_incomplete_pairs(frame: pd.DataFrame, spearman: np.ndarray) -> None:

@@ -4,6 +4,7 @@ one sort of an all-unique time column against Arrow's hash kernel. Pure function
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -12,14 +13,20 @@ from scipy import stats
 
 from services.profiling.columns import (
     datetime_seconds,
-    level_counts,
+    encoded_levels,
+    finite_or_none,
+    hashed_levels,
     moment_integers,
     monotonic,
+    most_frequent,
+    numeric_levels,
     numeric_stats,
     sorted_mad,
+    text_stats,
     top_values,
     unique_moment_levels,
 )
+from services.profiling.profile import value_hashes
 from services.profiling.statistics import average_ranks
 
 
@@ -121,20 +128,82 @@ def test_sub_second_timestamps_are_floored_to_seconds_as_the_engine_does():
     assert datetime_seconds(days).tolist() == pc.cast(pc.cast(days, pa.timestamp("s")), pa.int64()).to_numpy().tolist()
 
 
-def test_counting_encoded_text_gives_value_counts_levels_in_the_same_order():
+def test_levels_from_sorted_hashes_are_value_counts_levels_in_the_same_order():
+    """hashed_levels against Arrow's hash table: the same levels in the same first-seen order with the same counts,
+    with a real hash (DuckDB's, as the profile uses), with no nulls, and with hashes that collide on purpose (all
+    equal, or only the string's length): colliding strings are compared, never merged."""
     rng = np.random.default_rng(5)
-    words = np.array([f"word {k}" for k in range(700)])
+    words = np.array([f"word {k}" for k in range(700)] + ["", "é", "a\x00b"])
     column = pa.chunked_array(
         [
-            pa.array(words[rng.integers(0, 700, 900)], mask=rng.random(900) < 0.1),
+            pa.array(words[rng.integers(0, len(words), 900)], mask=rng.random(900) < 0.1),
             pa.array([], pa.string()),
-            pa.array(words[rng.integers(0, 700, 400)]),
+            pa.array(words[rng.integers(0, len(words), 400)]),
+            pa.array([f"unique {k}" for k in range(300)], pa.string()),
         ]
     )
-    expected = pc.value_counts(pc.drop_null(column))
-    levels, counts = level_counts(column, many=True)
-    assert levels.equals(expected.field("values")) and counts.tolist() == expected.field("counts").to_pylist()
-    encoded, hashed = top_values(column, 1200, many=True), top_values(column, 1200)
-    assert encoded[:2] == hashed[:2] and np.array_equal(encoded[2], hashed[2])
+    connection = duckdb.connect()
+    present = pc.drop_null(column)
+    expected = pc.value_counts(present)
+    for hashes in (
+        value_hashes(connection)(present),
+        np.zeros(len(present), np.uint64),
+        pc.utf8_length(present).to_numpy().astype(np.uint64),
+        np.arange(len(present), dtype=np.uint64)[::-1].copy(),  # every hash distinct, the repeats missed
+    ):
+        first_rows, counts = hashed_levels(present, hashes.copy())
+        if len(np.unique(hashes)) == len(hashes):  # a hash telling equal strings apart is no hash: not used
+            continue
+        assert pc.take(present, pa.array(first_rows)).combine_chunks().equals(expected.field("values"))
+        assert counts.tolist() == expected.field("counts").to_pylist()
+    plain = top_values(column, 1300)
+    hashed = top_values(column, 1300, hashes=value_hashes(connection))
+    assert plain[:2] == hashed[:2] and np.array_equal(plain[2], hashed[2])
+    for many_ties in (pa.chunked_array([pa.array(words[rng.integers(0, 60, 5000)], pa.large_string())]),):
+        assert top_values(many_ties, 5000)[:2] == top_values(many_ties, 5000, hashes=value_hashes(connection))[:2]
     empty = pa.chunked_array([pa.array([None, None], pa.string())])
-    assert top_values(empty, 0, many=True)[:2] == ([], 0)
+    assert top_values(empty, 0, hashes=value_hashes(connection))[:2] == ([], 0)
+    assert hashed_levels(pa.array(["x"]), np.array([7], np.uint64))[1].tolist() == [1]
+
+
+def test_levels_counted_by_code_are_value_counts_levels_and_the_lengths_match():
+    """A category read as dictionary codes: the levels in first-seen order, their counts and the text lengths
+    are those of the decoded values; a dictionary not in first-seen order (or with a repeated or null entry) is
+    refused, so the profile decodes it instead."""
+    rng = np.random.default_rng(8)
+    words = np.array(["north", "south", "", "é-ñ", "west", "east 2"])
+    batches = [words[rng.integers(0, k, 700)] for k in (2, 6, 4)]
+    masks = [rng.random(700) < 0.2 for _ in batches]
+    column = pa.chunked_array(
+        [pa.array(values, mask=mask).dictionary_encode() for values, mask in zip(batches, masks, strict=True)]
+        + [pa.array([], pa.string()).dictionary_encode()]
+    )
+    decoded = pc.cast(column, pa.string())
+    expected = pc.value_counts(pc.drop_null(decoded))
+    levels, counts = encoded_levels(column)
+    assert levels.equals(expected.field("values")) and counts.tolist() == expected.field("counts").to_pylist()
+    non_null = len(decoded) - decoded.null_count
+    assert top_values(column, non_null, levels=(levels, counts))[:2] == top_values(decoded, non_null)[:2]
+    assert text_stats(column, (levels, counts)) == text_stats(decoded)
+    backwards = pa.DictionaryArray.from_arrays(pa.array([1, 0, 1], pa.int32()), pa.array(["b", "a"]))
+    repeated = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["a", "a"]))
+    null_entry = pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["a", None]))
+    for refused in (backwards, repeated, null_entry, pa.array([None, None], pa.string()).dictionary_encode()):
+        assert encoded_levels(pa.chunked_array([refused])) is None
+    many = pa.chunked_array([pa.array([f"v{k}" for k in rng.integers(0, 3000, 20_000)]).dictionary_encode()])
+    levels, counts = encoded_levels(many)
+    assert text_stats(many, (levels, counts)) == text_stats(pc.cast(many, pa.string()))
+
+
+def test_levels_of_numbers_from_one_sort_match_the_plain_computation():
+    """numeric_levels' all-distinct shortcut and in-place comparison give the plain way's levels and counts."""
+    for values in [*arrays(), np.empty(0), np.arange(5000.0)[::-1].copy()]:
+        ordered = np.sort(values)
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if ordered.size else np.empty(0, np.int64)
+        frequencies = np.diff(np.r_[starts, ordered.size])
+        order = most_frequent(frequencies)
+        expected = [(finite_or_none(ordered[starts][i]), int(frequencies[i])) for i in order]
+        top, distinct, counts, found = numeric_levels(values, max(1, values.size), False)
+        assert [(entry["value"], entry["count"]) for entry in top] == expected and distinct == starts.size
+        assert counts.dtype == frequencies.dtype and np.array_equal(counts, frequencies)
+        assert np.array_equal(found, ordered)

@@ -4,6 +4,7 @@ arrays, and of the stored-profile model the schema reads: no server, no job."""
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import numpy as np
@@ -19,6 +20,7 @@ from services.profiling.statistics import (
     categorical_correlations,
     cramers_v,
     duplicate_rows,
+    kendall_matrix,
     numeric_correlations,
     time_series_hint,
     usual_step,
@@ -43,6 +45,21 @@ def test_pearson_spearman_and_kendall_match_pandas_pairwise_complete():
     frame = pd.DataFrame({"a": a, "b": b, "c": c})
     for method in ("pearson", "spearman", "kendall"):
         assert np.allclose(np.array(result[method.upper()], dtype=float), frame.corr(method=method).to_numpy())
+
+
+def test_ranks_given_and_kendall_on_a_pool_give_the_same_matrices_bit_for_bit():
+    """The profile ranks each number column while it is in memory and runs Kendall beside Pearson and Spearman:
+    the matrices are those of the plain call, with missing values (the re-ranked pairs) and without."""
+    rng = np.random.default_rng(2)
+    for rows in (300, 60_000):
+        values = {name: rng.normal(size=rows) for name in "abcd"}
+        values["b"] = values["a"] * 2 + rng.normal(scale=0.5, size=rows)
+        values["c"][::7] = np.nan
+        values["d"] = np.round(values["d"], 1)  # ties
+        some_ranks = {name: average_ranks(values[name]) for name in ("a", "c")}
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            kendall = pool.submit(kendall_matrix, values)
+            assert numeric_correlations(values, ranks=some_ranks, kendall=kendall) == numeric_correlations(values)
 
 
 def test_one_numeric_column_has_no_correlations():
