@@ -10,11 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
-from starlette.testclient import TestClient
 
-from server.app import create_app
 from tests.support.graphql import delete_dataset, gql, ingest, register, start_training, wait_for_job
-from tests.support.settings import make_settings
+from tests.support.shared import shared_client
 
 pytestmark = pytest.mark.one_database(reason="model search, training and evaluation")
 
@@ -81,13 +79,8 @@ def churn(client, token):
 
 @pytest.fixture(scope="module")
 def churn_to_ask(tmp_path_factory):
-    """One user's trained churn model, for tests that only send it requests it refuses: the `churn` fixture would
-    train one again for each case. On SQLite whatever the backend: each PostgreSQL database lives for one test."""
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("ASSAY_DATABASE_URL", raising=False)
-        settings = make_settings(tmp_path_factory.mktemp("churn"))
-    with TestClient(create_app(settings)) as client:
-        token = register(client)["accessToken"]
+    """A trained churn model for tests that only send it rows it refuses (`churn` trains one per test)."""
+    with shared_client(tmp_path_factory) as (client, token):
         dataset = ingest(client, token, customers().to_csv(index=False).encode(), "churn.csv")
         model, _ = train(
             client,
