@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.support.graphql import gql, ingest, register
-from tests.support.shared import shared_client
+from tests.support.shared import shared_fixture
 
 pytestmark = pytest.mark.one_database(reason="charts aggregated by the engine")
 
@@ -20,11 +20,8 @@ def sales(client, token):
     return ingest_sales(client, token)
 
 
-@pytest.fixture(scope="module")
-def sales_to_ask(tmp_path_factory):
-    """The sales table for the refusal cases, which change nothing: one ingest for all of them."""
-    with shared_client(tmp_path_factory) as (client, token):
-        yield client, token, ingest_sales(client, token)[1]
+# The sales table for the refusal cases, which change nothing: one ingest for all of them.
+sales_to_ask = shared_fixture("sales_to_ask", lambda client, token: ingest_sales(client, token)[1])
 
 
 def ingest_sales(client, token):

@@ -12,7 +12,7 @@ import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
 from tests.support.graphql import delete_dataset, gql, ingest, register, start_training, wait_for_job
-from tests.support.shared import shared_client
+from tests.support.shared import shared_fixture
 
 pytestmark = pytest.mark.one_database(reason="model search, training and evaluation")
 
@@ -67,8 +67,7 @@ def predict_frame(client, token, model_id: str, rows: pd.DataFrame) -> list[dict
     return gql(client, PREDICT, {"id": model_id, "rows": records}, token)["data"]["predict"]["predictions"]
 
 
-@pytest.fixture
-def churn(client, token):
+def train_churn(client, token):
     frame = customers()
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "churn.csv")
     model, job = train(
@@ -77,20 +76,13 @@ def churn(client, token):
     return frame, dataset, model, job
 
 
-@pytest.fixture(scope="module")
-def churn_to_ask(tmp_path_factory):
-    """A trained churn model for tests that only send it rows it refuses (`churn` trains one per test)."""
-    with shared_client(tmp_path_factory) as (client, token):
-        dataset = ingest(client, token, customers().to_csv(index=False).encode(), "churn.csv")
-        model, _ = train(
-            client,
-            token,
-            dataset["id"],
-            target="churned",
-            algorithms=["RANDOM_FOREST", "LOGISTIC_REGRESSION"],
-            cvFolds=3,
-        )
-        yield client, token, model
+@pytest.fixture
+def churn(client, token):
+    return train_churn(client, token)
+
+
+# A trained churn model for tests that only send it rows it refuses (`churn` trains one per test).
+churn_to_ask = shared_fixture("churn_to_ask", lambda client, token: train_churn(client, token)[2])
 
 
 def test_binary_classification_end_to_end(churn, client, token):

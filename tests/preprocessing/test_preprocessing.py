@@ -13,7 +13,7 @@ from schema.common import raw_id
 from services.preprocessing.steps import apply_recipe
 from tests.support.graphql import DATASET, gql, ingest, register, wait_for_job
 from tests.support.settings import run_sql
-from tests.support.shared import shared_client
+from tests.support.shared import shared_fixture
 
 pytestmark = pytest.mark.one_database(reason="preprocessing steps and their numbers")
 
@@ -49,11 +49,11 @@ def source(client, token):
     return frame, dataset
 
 
-@pytest.fixture(scope="module")
-def source_to_refuse(tmp_path_factory):
-    """The shop table for the refusal cases, which must change nothing: one ingest for all of them."""
-    with shared_client(tmp_path_factory) as (client, token):
-        yield client, token, ingest(client, token, source_frame().to_csv(index=False).encode(), "shop.csv")
+# The shop table for the refusal cases, which must change nothing: one ingest for all of them.
+source_to_refuse = shared_fixture(
+    "source_to_refuse",
+    lambda client, token: ingest(client, token, source_frame().to_csv(index=False).encode(), "shop.csv"),
+)
 
 
 def derive(client, token, dataset_id, steps, name=None):

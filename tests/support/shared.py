@@ -7,7 +7,7 @@ cases. Only for tests that change nothing; anything that writes keeps the per-te
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,3 +28,14 @@ def shared_client(tmp_path_factory: pytest.TempPathFactory, **overrides: Any) ->
         settings = make_settings(tmp_path_factory.mktemp("shared"), **overrides)
     with TestClient(create_app(settings)) as client:
         yield client, register(client)["accessToken"]
+
+
+def shared_fixture(name: str, make: Callable[[TestClient, str], Any]) -> Any:
+    """A module-scoped fixture `name` giving (client, token, make(client, token)) on a shared_client."""
+
+    @pytest.fixture(scope="module", name=name)
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str, Any]]:
+        with shared_client(tmp_path_factory) as (client, token):
+            yield client, token, make(client, token)
+
+    return fixture
