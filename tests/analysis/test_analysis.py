@@ -67,7 +67,7 @@ def generate_report(client, token, dataset_id: str, **input_fields) -> dict:
 
 @pytest.fixture
 def fast_settings(tmp_path):
-    return make_settings(tmp_path, analysis_model_budget_seconds=10)
+    return make_settings(tmp_path)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ COUNTS = "query($id: ID!) { dataset(id: $id) { models { totalCount } reports { i
 
 @contextmanager
 def server(tmp_path, **overrides):
-    settings = make_settings(tmp_path, analysis_model_budget_seconds=10, **overrides)
+    settings = make_settings(tmp_path, **overrides)
     with TestClient(create_app(settings)) as client:
         client.settings = settings
         yield client, register(client)["accessToken"]
@@ -49,7 +49,7 @@ def analyze(client, token, dataset_id, **input_fields):
 def test_a_stage_over_its_limit_is_stopped_while_it_runs(tmp_path):
     """The model stage gets 1 s while its training budget is 10 s: it is stopped at about 1 s, not when it ends,
     and the analysis fails with TIMEOUT naming the stage, leaving no model, no report and no files of either."""
-    with server(tmp_path, analysis_model_timeout_seconds=1) as (client, token):
+    with server(tmp_path, analysis_model_budget_seconds=10, analysis_model_timeout_seconds=1) as (client, token):
         dataset = ingest(client, token, wide_frame(4000).to_csv(index=False).encode(), "wide.csv")
         started = analyze(client, token, dataset["id"], target="label")
         assert started["errors"] == []

@@ -42,7 +42,7 @@ def messy_frame(rows: int = 300) -> pd.DataFrame:
 
 
 def test_safe_auto_actions_fix_a_new_version_and_say_why(tmp_path):
-    settings = make_settings(tmp_path, analysis_model_budget_seconds=10)
+    settings = make_settings(tmp_path)
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
         dataset = ingest(client, token, messy_frame().to_csv(index=False).encode(), "messy.csv")
@@ -88,7 +88,7 @@ def test_safe_auto_actions_fix_a_new_version_and_say_why(tmp_path):
 
 
 def test_a_failed_analysis_leaves_no_fixed_version(tmp_path):
-    settings = make_settings(tmp_path, analysis_model_budget_seconds=10, analysis_model_timeout_seconds=0.5)
+    settings = make_settings(tmp_path, analysis_model_timeout_seconds=0.5)
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
         dataset = ingest(client, token, messy_frame().to_csv(index=False).encode(), "messy.csv")

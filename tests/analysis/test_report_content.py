@@ -49,7 +49,7 @@ def critique_frame(rows: int = 400) -> pd.DataFrame:
 
 
 def test_the_report_is_a_typed_document_with_the_critique(tmp_path):
-    settings = make_settings(tmp_path, analysis_model_budget_seconds=10)
+    settings = make_settings(tmp_path)
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
         dataset = ingest(client, token, critique_frame().to_csv(index=False).encode(), "critique.csv")

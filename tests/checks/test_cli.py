@@ -1,4 +1,4 @@
-"""`assay checks suggest|save|run` as a user runs them: a subprocess against a real server process."""
+"""`assay checks suggest|save|run` as a user runs them: a subprocess against a real server on a port."""
 
 from __future__ import annotations
 

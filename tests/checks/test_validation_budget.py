@@ -24,6 +24,7 @@ def settings(tmp_path):
     return make_settings(tmp_path, job_memory_mb=BUDGET_MB)
 
 
+@pytest.mark.slow  # a memory-budget run over a generated million-row table (docs/testing.md)
 def test_a_table_larger_than_the_budget_is_validated_exactly(client, token):
     rng = np.random.default_rng(5)
     customers = np.array(

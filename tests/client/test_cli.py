@@ -1,4 +1,5 @@
-"""The `assay` command as a user runs it: a subprocess against a real server process on a port."""
+"""The `assay` command as a user runs it: a subprocess against a real server on a port (served from a thread of the
+test process: tests/support/threaded_server.py)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ import pytest
 from graphql import build_schema, parse, validate
 
 from client import operations
-from tests.support.live_server import LiveServer
 from tests.support.paths import CORPUS, ROOT
+from tests.support.remote import GraphQLOverHTTP
+from tests.support.settings import make_settings
+from tests.support.threaded_server import ThreadedServer
 
 # The client is the subject here, and the module's one server runs on SQLite: a PostgreSQL pass would repeat it all.
 pytestmark = pytest.mark.sqlite_only("the client is tested against one server; the backends are tested elsewhere")
@@ -33,25 +36,24 @@ TOKEN_SECONDS = 12  # tokens expire within a test; the client refreshes in their
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    data_dir = tmp_path_factory.mktemp("cli") / "data"
-    live = LiveServer(
-        data_dir,
-        ASSAY_ACCESS_TOKEN_MINUTES=str(TOKEN_SECONDS / 60),
-        ASSAY_MAX_UPLOAD_MB="1",
-        ASSAY_ANALYSIS_MODEL_BUDGET_SECONDS="1",
-        ASSAY_JOB_CANCEL_GRACE_SECONDS="1",
+    settings = make_settings(
+        tmp_path_factory.mktemp("cli"),
+        access_token_minutes=TOKEN_SECONDS / 60,
+        max_upload_mb=1,
+        analysis_model_budget_seconds=1,
+        job_cancel_grace_seconds=1,
     )
+    live = ThreadedServer(settings).start()  # the client is the subject: a server on a port, not its own process
     try:
-        yield live.start(timeout=90)  # a busy machine starts it slowly
+        yield live
     finally:
-        if live.process is not None and live.process.poll() is None:
-            live.terminate()
+        live.stop()
 
 
 class Cli:
     """One user's terminal: their own config dir, the server's URL in ASSAY_URL."""
 
-    def __init__(self, server: LiveServer, home: Path) -> None:
+    def __init__(self, server: GraphQLOverHTTP, home: Path) -> None:
         self.server = server
         self.config_dir = home / "config"
         self.cwd = home
@@ -102,7 +104,7 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def registered(server: LiveServer, home: Path) -> Cli:
+def registered(server: GraphQLOverHTTP, home: Path) -> Cli:
     home.mkdir(parents=True, exist_ok=True)
     terminal = Cli(server, home)
     result = terminal.run("register", "--email", terminal.email, env={"ASSAY_PASSWORD": "correct horse battery"})
@@ -111,7 +113,7 @@ def registered(server: LiveServer, home: Path) -> Cli:
 
 
 @pytest.fixture(scope="module")
-def cli(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+def cli(server: GraphQLOverHTTP, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     """One user for the module: registering costs an argon2 hash and a process start."""
     return registered(server, tmp_path_factory.mktemp("terminal"))
 
@@ -142,7 +144,7 @@ def test_every_operation_is_valid_against_the_schema():
 
 
 @pytest.mark.slow  # CLI processes against a live server (54 s loaded)
-def test_register_keeps_tokens_private_and_login_needs_the_right_password(server: LiveServer, tmp_path: Path):
+def test_register_keeps_tokens_private_and_login_needs_the_right_password(server: GraphQLOverHTTP, tmp_path: Path):
     cli = registered(server, tmp_path)
     assert stat.S_IMODE((cli.config_dir / "credentials.json").stat().st_mode) == 0o600
     assert stat.S_IMODE(cli.config_dir.stat().st_mode) == 0o700
@@ -355,7 +357,7 @@ def test_analyze_asks_which_column_then_report_opens(cli: Cli, tmp_path: Path):
 
 
 @pytest.mark.slow  # CLI processes against a live server (11 s loaded)
-def test_another_users_ids_are_not_found(cli: Cli, server: LiveServer, tmp_path: Path):
+def test_another_users_ids_are_not_found(cli: Cli, server: GraphQLOverHTTP, tmp_path: Path):
     weather = tmp_path / "w.csv"
     weather.write_text("a,b\n1,2\n3,4\n")
     dataset = cli.json("upload", str(weather))

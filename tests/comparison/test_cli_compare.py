@@ -1,4 +1,4 @@
-"""`assay compare REFERENCE CURRENT` as a user runs it: a subprocess against a real server process."""
+"""`assay compare REFERENCE CURRENT` as a user runs it: a subprocess against a real server on a port."""
 
 from __future__ import annotations
 
@@ -9,20 +9,19 @@ import pytest
 
 from tests.client.test_cli import Cli, registered
 from tests.comparison.test_comparison import frames
-from tests.support.live_server import LiveServer
+from tests.support.settings import make_settings
+from tests.support.threaded_server import ThreadedServer
 
 pytestmark = pytest.mark.sqlite_only("the client is tested against one server; the backends are tested elsewhere")
 
 
 @pytest.fixture(scope="module")
 def terminal(tmp_path_factory: pytest.TempPathFactory):
-    live = LiveServer(tmp_path_factory.mktemp("compare-cli") / "data")
+    live = ThreadedServer(make_settings(tmp_path_factory.mktemp("compare-cli"))).start()
     try:
-        live.start(timeout=90)
         yield registered(live, tmp_path_factory.mktemp("home"))
     finally:
-        if live.process is not None and live.process.poll() is None:
-            live.terminate()
+        live.stop()
 
 
 def test_compare_prints_the_verdict_the_drifted_columns_and_the_report(terminal: Cli, tmp_path: Path):

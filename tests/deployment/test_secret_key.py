@@ -17,6 +17,7 @@ READ_KEY = (
 )
 
 
+@pytest.mark.slow  # eight processes importing the settings, started together: ~10 s of CPU (docs/testing.md)
 @pytest.mark.sqlite_only("a file in the data dir; no database involved")
 def test_processes_starting_together_generate_one_key(tmp_path, monkeypatch):
     monkeypatch.delenv("ASSAY_SECRET_KEY", raising=False)

@@ -27,6 +27,7 @@ def test_the_configuration_reference_is_generated_from_settings():
         assert f"`ASSAY_{name.upper()}`" in reference
 
 
+@pytest.mark.slow  # mkdocs builds the whole site (`make docs` does the same; CI runs both)
 @pytest.mark.sqlite_only("builds files; no database involved")
 def test_the_docs_site_builds_strictly(tmp_path):
     # mkdocs-material is in requirements.lock (the docs extra): a missing mkdocs is a broken install, not a skip

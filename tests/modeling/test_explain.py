@@ -296,7 +296,7 @@ def why_rows(html: str) -> list[tuple[str, int, str, float, float]]:
 @pytest.mark.slow  # a whole analysis, then explanations of its report (68 s loaded)
 def test_the_analysis_report_explains_typical_and_extreme_rows(tmp_path):
     frame = shop().drop(columns=["returned"])  # yes/no is ingested as BOOLEAN: predict would want true/false
-    settings = make_settings(tmp_path, analysis_model_budget_seconds=10)
+    settings = make_settings(tmp_path)
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
         dataset = ingest(client, token, frame.to_csv(index=False).encode(), "shop.csv")

@@ -12,6 +12,7 @@ import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
 from tests.support.graphql import delete_dataset, gql, ingest, register, start_training, wait_for_job
+from tests.support.shared import shared_fixture
 
 pytestmark = pytest.mark.one_database(reason="model search, training and evaluation")
 
@@ -66,14 +67,22 @@ def predict_frame(client, token, model_id: str, rows: pd.DataFrame) -> list[dict
     return gql(client, PREDICT, {"id": model_id, "rows": records}, token)["data"]["predict"]["predictions"]
 
 
-@pytest.fixture
-def churn(client, token):
+def train_churn(client, token):
     frame = customers()
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "churn.csv")
     model, job = train(
         client, token, dataset["id"], target="churned", algorithms=["RANDOM_FOREST", "LOGISTIC_REGRESSION"], cvFolds=3
     )
     return frame, dataset, model, job
+
+
+@pytest.fixture
+def churn(client, token):
+    return train_churn(client, token)
+
+
+# A trained churn model for tests that only send it rows it refuses (`churn` trains one per test).
+churn_to_ask = shared_fixture("churn_to_ask", lambda client, token: train_churn(client, token)[2])
 
 
 def test_binary_classification_end_to_end(churn, client, token):
@@ -135,8 +144,8 @@ def test_predict_raw_rows_with_probabilities(churn, client, token):
         (["just a string"], ["rows", "0"]),
     ],
 )
-def test_signature_check(churn, client, token, rows, field):
-    _, _, model, _ = churn
+def test_signature_check(churn_to_ask, rows, field):
+    client, token, model = churn_to_ask
     result = gql(client, PREDICT, {"id": model["id"], "rows": rows}, token)["data"]["predict"]
     assert result["predictions"] == [] and result["errors"][0]["code"] == "INVALID_INPUT"
     assert result["errors"][0]["field"] == field

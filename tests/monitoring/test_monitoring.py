@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
@@ -152,6 +153,7 @@ def wait_for_window_start(minutes: float, within: float = 0.5) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow  # waits for three nine-second windows to begin and close: ~40 s of wall time by design
 def test_drift_of_served_inputs_raises_one_alert_per_window_however_many_replicas(tmp_path):
     with contextlib.ExitStack() as stack:
         drift_and_alerts(tmp_path, stack)

@@ -26,11 +26,13 @@ def run_one_job(server: LiveServer) -> list[dict]:
     return [json.loads(line) for line in server.output().splitlines() if line.strip()]
 
 
+@pytest.mark.slow  # a `python -m server` process for its own log output: ~10 s of CPU to start (docs/testing.md)
 def test_warning_hides_info_lines(tmp_path):
     lines = run_one_job(LiveServer(tmp_path / "data", ASSAY_LOG_FORMAT="json", ASSAY_LOG_LEVEL="WARNING").start())
     assert all(line["level"] in ("WARNING", "ERROR", "CRITICAL") for line in lines), lines
 
 
+@pytest.mark.slow  # likewise
 def test_debug_shows_assay_debug_lines_from_the_server_and_the_job_process(tmp_path):
     lines = run_one_job(LiveServer(tmp_path / "data", ASSAY_LOG_FORMAT="json", ASSAY_LOG_LEVEL="DEBUG").start())
     debug = [line for line in lines if line["level"] == "DEBUG"]

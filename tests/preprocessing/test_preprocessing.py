@@ -13,6 +13,7 @@ from schema.common import raw_id
 from services.preprocessing.steps import apply_recipe
 from tests.support.graphql import DATASET, gql, ingest, register, wait_for_job
 from tests.support.settings import run_sql
+from tests.support.shared import shared_fixture
 
 pytestmark = pytest.mark.one_database(reason="preprocessing steps and their numbers")
 
@@ -46,6 +47,13 @@ def source(client, token):
     frame = source_frame()
     dataset = ingest(client, token, frame.to_csv(index=False).encode(), "shop.csv")
     return frame, dataset
+
+
+# The shop table for the refusal cases, which must change nothing: one ingest for all of them.
+source_to_refuse = shared_fixture(
+    "source_to_refuse",
+    lambda client, token: ingest(client, token, source_frame().to_csv(index=False).encode(), "shop.csv"),
+)
 
 
 def derive(client, token, dataset_id, steps, name=None):
@@ -282,8 +290,8 @@ def test_a_recipe_reapplied_to_new_rows_gives_the_same_numbers(client, token, so
         ),
     ],
 )
-def test_bad_steps_are_refused_up_front(client, token, source, steps, field):
-    _, dataset = source
+def test_bad_steps_are_refused_up_front(source_to_refuse, steps, field):
+    client, token, dataset = source_to_refuse
     payload = gql(client, RUN, {"input": {"datasetId": dataset["id"], "steps": steps}}, token)["data"][
         "preprocessDataset"
     ]

@@ -1,4 +1,4 @@
-"""`assay models register|alias|history` as a user runs them: a subprocess against a real server process."""
+"""`assay models register|alias|history` as a user runs them: a subprocess against a real server on a port."""
 
 from __future__ import annotations
 

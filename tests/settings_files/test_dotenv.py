@@ -25,6 +25,7 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
     assert "# ASSAY_JOB_MEMORY_MB=2048\n" in text and "# ASSAY_OPEN_REGISTRATION=true\n" in text
 
 
+@pytest.mark.slow  # a `python -m server` process in its own working directory (docs/testing.md)
 @pytest.mark.sqlite_only("about reading settings, not about the database")
 def test_the_server_reads_dot_env_from_its_directory_and_the_environment_wins(tmp_path: Path) -> None:
     workdir = tmp_path / "deploy"

@@ -72,6 +72,7 @@ def test_the_reference_has_one_section_per_group_in_order() -> None:
     assert "`ASSAY_SMTP_PASSWORD` | unset |" in mail
 
 
+@pytest.mark.slow  # a `python -m server` process for its own log output (docs/testing.md)
 @pytest.mark.sqlite_only("about reading settings, not about the database")
 def test_a_running_server_uses_secrets_without_logging_or_answering_them(tmp_path: Path) -> None:
     server = LiveServer(

@@ -15,7 +15,7 @@ from tests.support.settings import make_settings
 
 
 def test_a_question_then_the_answer_resumes_from_the_bucket_and_the_report_is_served(tmp_path, storage_url, s3_server):
-    settings = make_settings(tmp_path, storage_url=storage_url, analysis_model_budget_seconds=10)
+    settings = make_settings(tmp_path, storage_url=storage_url)
     with TestClient(create_app(settings)) as client:
         token = register(client)["accessToken"]
         dataset = ingest(

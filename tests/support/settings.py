@@ -28,6 +28,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         # Argon2id at its floor: a registration or sign-in otherwise costs ~0.3 s of CPU, a thousand times a run.
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 32,
+        # An analysis's model search tunes until its budget (30 s by default) is spent: a test needs a model, not
+        # the best one. Tests about the budget itself set their own.
+        "analysis_model_budget_seconds": 3,
         **overrides,
     }
     if "data_dir" not in overrides and "database_url" not in overrides and not os.environ.get("ASSAY_DATABASE_URL"):

@@ -1,4 +1,4 @@
-"""`assay webhooks` as a user runs it, against a real server process, delivering to the documented example verifier
+"""`assay webhooks` as a user runs it, against a real server on a port, delivering to the documented example verifier
 (examples/verify_webhook.py) running as its own receiver process: it accepts real deliveries and refuses forgeries."""
 
 from __future__ import annotations
@@ -16,25 +16,26 @@ import pytest
 
 from devtools.redis_local import free_port
 from tests.client.test_cli import Cli, registered
-from tests.support.live_server import LiveServer
 from tests.support.paths import ROOT
+from tests.support.settings import make_settings
+from tests.support.threaded_server import ThreadedServer
 
 pytestmark = pytest.mark.sqlite_only("the client is tested against one server; the backends are tested elsewhere")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    live = LiveServer(
-        tmp_path_factory.mktemp("webhooks-cli") / "data",
-        ASSAY_WEBHOOK_ALLOW_HTTP="true",
-        ASSAY_ALLOWED_SOURCE_HOSTS="127.0.0.1",
-        ASSAY_WEBHOOK_POLL_SECONDS="0.2",
+    settings = make_settings(
+        tmp_path_factory.mktemp("webhooks-cli"),
+        webhook_allow_http=True,
+        allowed_source_hosts="127.0.0.1",
+        webhook_poll_seconds=0.2,
     )
+    live = ThreadedServer(settings).start()  # the client and the verifier are the subjects: a server on a port
     try:
-        yield live.start(timeout=90)
+        yield live
     finally:
-        if live.process is not None and live.process.poll() is None:
-            live.terminate()
+        live.stop()
 
 
 def verifier(secret: str, port: int) -> tuple[subprocess.Popen, Queue]:
