@@ -10,6 +10,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 ROW_GROUP_SIZE = 128 * 1024  # small enough for cheap row previews, large enough to write fast
+# A row group is also bounded in bytes: the engine reads a column chunk whole, one per thread, so with 128k rows
+# of 200-character notes (27 MB a chunk) a small job budget cannot even scan the column (DuckDB at 64 MB).
+COLUMN_CHUNK_BYTES = 8 * 1024 * 1024
+ROW_GROUP_BYTES = 128 * 1024 * 1024  # the whole group (rows(offset, limit) reads every column): wide tables
+
+
+def rows_per_group(data: pa.Table | pa.RecordBatch) -> int:
+    """ROW_GROUP_SIZE rows, fewer when a column chunk or the whole group would exceed its byte bound.
+
+    Judged on `data` in memory (Arrow's sizes, about what a reader decodes); typical columns are far below the
+    bounds, so only long text and very wide tables get smaller groups."""
+    if data.num_rows == 0:
+        return ROW_GROUP_SIZE
+    widest = max((column.nbytes for column in data.columns), default=0)
+    limits = [ROW_GROUP_SIZE]
+    if widest:
+        limits.append(COLUMN_CHUNK_BYTES * data.num_rows // widest)
+    if data.nbytes:
+        limits.append(ROW_GROUP_BYTES * data.num_rows // data.nbytes)
+    return max(1, min(limits))
 
 
 def _string_columns(schema: pa.Schema) -> list[str]:
@@ -19,7 +39,11 @@ def _string_columns(schema: pa.Schema) -> list[str]:
 def write_parquet(table: pa.Table, path: Path) -> None:
     """Snappy, with dictionary encoding only for strings: numbers rarely repeat and it costs a third of the time."""
     pq.write_table(
-        table, path, row_group_size=ROW_GROUP_SIZE, compression="snappy", use_dictionary=_string_columns(table.schema)
+        table,
+        path,
+        row_group_size=rows_per_group(table),
+        compression="snappy",
+        use_dictionary=_string_columns(table.schema),
     )
 
 
@@ -27,7 +51,7 @@ QUEUED_BYTES = 48 * 1024 * 1024  # batches waiting for the writer: bounded by si
 
 
 class ParquetBatchWriter:
-    """Writes batches on a thread (Parquet encoding releases the GIL) in row groups of ROW_GROUP_SIZE rows.
+    """Writes batches on a thread (Parquet encoding releases the GIL) in row groups of `rows_per_group` rows.
 
     Used as a context manager: leaving it waits for the last row group; a failure on the thread
     is raised there. At most QUEUED_BYTES of batches wait (or one batch, when larger).
@@ -64,6 +88,7 @@ class ParquetBatchWriter:
     def _write_all(self) -> None:
         writer: pq.ParquetWriter | None = None
         pending: list[pa.RecordBatch] = []
+        group_rows = ROW_GROUP_SIZE  # judged again on each group written, from the rows it holds
         done = False
         try:
             while not done:
@@ -74,13 +99,18 @@ class ParquetBatchWriter:
                     with self._room:
                         self._queued -= batch.nbytes
                         self._room.notify_all()
-                if pending and (done or sum(b.num_rows for b in pending) >= ROW_GROUP_SIZE):
+                if pending and (
+                    done
+                    or sum(b.num_rows for b in pending) >= group_rows
+                    or sum(b.nbytes for b in pending) >= ROW_GROUP_BYTES
+                ):
                     table = pa.Table.from_batches(pending)
                     if writer is None:
                         writer = pq.ParquetWriter(
                             self.path, table.schema, compression="snappy", use_dictionary=_string_columns(table.schema)
                         )
-                    writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+                    group_rows = rows_per_group(table)
+                    writer.write_table(table, row_group_size=group_rows)
                     pending = []
         except BaseException as exc:  # noqa: BLE001 - raised on the caller's thread
             self._failure = exc

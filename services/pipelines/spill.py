@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from services.ingest.parquet import ROW_GROUP_SIZE
+from services.ingest.parquet import rows_per_group
 from services.ingest.parse import clean_column_names
 from services.ingest.stream import wider
 from services.ingest.types import datetime_format, few_enough_unparsed, unparsed_datetimes
@@ -240,7 +240,8 @@ class _TypedWriter:
             strings = [f.name for f in table.schema if pa.types.is_string(f.type)]
             self._writer = pq.ParquetWriter(self.path, table.schema, compression="snappy", use_dictionary=strings)
         assert self._schema is not None
-        self._writer.write_table(table.cast(self._schema), row_group_size=ROW_GROUP_SIZE)
+        typed = table.cast(self._schema)
+        self._writer.write_table(typed, row_group_size=rows_per_group(typed))
 
     def __exit__(self, *exc_info: object) -> None:
         if self._writer is not None:

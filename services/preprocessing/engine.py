@@ -337,7 +337,7 @@ def write_streamed(
     """Apply every fitted step batch by batch. Batches converted alone may type a column differently (integers
     in one, floats where another had a gap): each is kept as a part, then all are written with the types they
     share, as the whole frame would have had them. Returns the row count and the described columns."""
-    from services.ingest.parquet import ROW_GROUP_SIZE
+    from services.ingest.parquet import rows_per_group
     from services.ingest.types import describe_columns
 
     parts_dir.mkdir(parents=True, exist_ok=True)
@@ -370,7 +370,7 @@ def write_streamed(
             held = sum(t.num_rows for t in head)
             if held < described:
                 head.append(table.slice(0, described - held))
-            writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+            writer.write_table(table, row_group_size=rows_per_group(table))
             part.unlink()
     sample = pa.concat_tables(head) if head else schema.empty_table()
     columns = [{**column, "null_count": nulls[column["name"]]} for column in describe_columns(sample)]
