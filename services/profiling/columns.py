@@ -31,8 +31,10 @@ def finite_or_none(value: Any) -> float | None:
 
 
 def float_column(column: pa.ChunkedArray) -> npt.NDArray[np.float64]:
-    """Every row as float64, nulls as NaN, so arrays of different columns stay aligned by row."""
-    return np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    """Every row as float64, nulls as NaN, so arrays of different columns stay aligned by row. Unsafe on purpose:
+    integers past 2**53 (ids, counters) round to the nearest float, as numpy's astype does, where Arrow's safe
+    cast refused them and failed the whole profile."""
+    return np.asarray(pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def sorted_histogram(ordered: np.ndarray, bins: int, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:

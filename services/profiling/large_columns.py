@@ -209,8 +209,13 @@ class LargeColumn:
         )
         # count_if over no rows is NULL, not 0 (an empty table)
         non_null, n, zeros, negatives = (x or 0 for x in (non_null, n, zeros, negatives))
-        levels, distinct, all_counts = self.levels(v, present, non_null, key_bytes=8, order="n DESC, v")
         integer = pa.types.is_integer(self.type)
+        # integers are counted as themselves: past 2**53 neighbours share a double
+        levels, distinct, all_counts = (
+            self.levels(self.column, f"{self.column} IS NOT NULL", non_null, key_bytes=8, order="n DESC, v")
+            if integer
+            else self.levels(v, present, non_null, key_bytes=8, order="n DESC, v")
+        )
         top = self.top_list(
             levels,
             non_null,

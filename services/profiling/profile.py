@@ -62,6 +62,9 @@ def column_memory(arrow_type: pa.DataType, stored_bytes: int, rows: int) -> int:
     return 3 * stored_bytes + rows * 16  # a hash table of the levels beside the values
 
 
+FLOAT_EXACT_INTEGERS = 2**53  # beyond it, not every integer has a float of its own
+
+
 def profile_column(
     name: str,
     column: pa.ChunkedArray,
@@ -98,6 +101,9 @@ def profile_column(
         count = int(values.size)  # NaN counts as missing, as in pandas
         top, distinct, all_counts, ordered = col_stats.numeric_levels(values, count, pa.types.is_integer(arrow_type))
         level_counts: np.ndarray | None = all_counts if distinct <= len(top) else None
+        if pa.types.is_integer(arrow_type) and count and max(-ordered[0], ordered[-1]) > FLOAT_EXACT_INTEGERS:
+            # neighbours past 2**53 share a float: their levels are counted on the integers themselves
+            top, distinct, level_counts = col_stats.top_values(column, count)
     else:
         count = rows - column.null_count
         integers = col_stats.moment_integers(column) if _is_moment(arrow_type) else None
