@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -29,261 +29,24 @@ from services import dataplane
 from services.profiling import alerts as alert_rules
 from services.profiling import columns as col_stats
 from services.profiling import statistics as table_stats
+from services.profiling.column_profile import (
+    MIXED_TYPES_ROWS,
+    TYPE_INFERENCE_ROWS,
+    column_memory,
+    is_moment,
+    is_number,
+    profile_column,
+    profile_large_column,
+    row_order,
+    value_hashes,
+)
 from services.profiling.large_columns import LargeColumn, approximation, ident
 from services.profiling.source import ArrowSource, ParquetSource, ProfiledSource
 
 THREADS = min(2, os.cpu_count() or 1)
-NUMERIC_LIKE = r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$"
 COLUMN_SHARE = 0.5  # of the budget, for the columns held in memory at once (one per thread)
-BYTES_PER_NUMBER = 64  # a number column in memory: its float copy, sorted copy, deviations, steps...
 MISSING_MATRIX_ROWS = 500  # rows drawn in the missing-values plot
-TYPE_INFERENCE_ROWS, MIXED_TYPES_ROWS = 50_000, 10_000
 MB = 1024 * 1024
-
-
-def _is_number(arrow_type: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type))
-
-
-def _is_moment(arrow_type: pa.DataType) -> bool:
-    return bool(pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type))
-
-
-def _is_text(arrow_type: pa.DataType) -> bool:
-    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
-
-
-def column_memory(arrow_type: pa.DataType, stored_bytes: int, rows: int) -> int:
-    """What profiling one column in memory costs, from its decoded size and row count."""
-    if _is_number(arrow_type):
-        return stored_bytes + rows * BYTES_PER_NUMBER
-    if _is_moment(arrow_type):
-        return stored_bytes + rows * 40
-    return 3 * stored_bytes + rows * 16  # a hash table of the levels beside the values
-
-
-FLOAT_EXACT_INTEGERS = 2**53  # beyond it, not every integer has a float of its own
-
-
-def profile_column(
-    name: str,
-    column: pa.ChunkedArray,
-    meta: dict[str, Any],
-    bins: int | None,
-    hashes: Callable[[pa.ChunkedArray], np.ndarray] | None = None,
-    *,
-    encoded: bool = False,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The column's profile, exact, from its values in memory; and what the alert rules need beyond it.
-    `hashes` (value_hashes) makes free text's levels come from one sort of hashes instead of a hash table;
-    `encoded`: a category column read as dictionary codes, whose levels are counted by code."""
-    rows = len(column)
-    semantic = meta["semantic_type"]
-    arrow_type = column.type
-    levels = None
-    if encoded:
-        arrow_type = arrow_type.value_type
-        levels = col_stats.encoded_levels(column)
-        if levels is None:  # no codes, or not first seen in dictionary order: the values themselves
-            column = pc.cast(column, arrow_type)
-    extra: dict[str, Any] = {
-        "all_level_counts": None,
-        "uniform_counts": None,
-        "numeric_share": None,
-        "exact_distinct": True,
-    }
-    is_number = _is_number(arrow_type)
-    if is_number:
-        full = col_stats.float_column(column)
-        missing = np.isnan(full)
-        values = full[~missing] if missing.any() else full
-        extra["floats"] = full  # every row, NaN for null: the correlation sample is gathered from it
-        count = int(values.size)  # NaN counts as missing, as in pandas
-        top, distinct, all_counts, ordered = col_stats.numeric_levels(values, count, pa.types.is_integer(arrow_type))
-        level_counts: np.ndarray | None = all_counts if distinct <= len(top) else None
-        if pa.types.is_integer(arrow_type) and count and max(-ordered[0], ordered[-1]) > FLOAT_EXACT_INTEGERS:
-            # neighbours past 2**53 share a float: their levels are counted on the integers themselves
-            top, distinct, level_counts = col_stats.top_values(column, count)
-    else:
-        count = rows - column.null_count
-        integers = col_stats.moment_integers(column) if _is_moment(arrow_type) else None
-        unique = col_stats.unique_moment_levels(column, integers) if integers is not None else None
-        many = semantic in ("TEXT", "IDENTIFIER") and _is_text(arrow_type)  # free text: mostly distinct values
-        top, distinct, level_counts = (
-            unique
-            if unique is not None
-            else col_stats.top_values(column, count, hashes=hashes if many else None, levels=levels)
-            if count
-            else ([], 0, None)
-        )
-    profile = _column_profile(name, meta, rows, count, distinct, top, exact=True)
-    if is_number:
-        profile["numeric"] = col_stats.numeric_stats(values, ordered)
-        profile["histogram"] = col_stats.histogram(ordered, bins, profile["numeric"].get("iqr"), is_sorted=True)
-        finite = col_stats.finite_part(ordered)
-        if finite.size and finite[-1] > finite[0]:
-            extra["uniform_counts"] = col_stats.sorted_histogram(finite, 10, finite[0], finite[-1])[0].tolist()
-    elif _is_moment(arrow_type):
-        assert integers is not None  # read above for every date or time column
-        seconds = col_stats.moment_seconds(integers, arrow_type)
-        profile["datetime"], profile["histogram"] = col_stats.datetime_stats(seconds, bins)
-        extra["seconds"] = seconds
-        steps = np.diff(seconds)  # the time-series hint's usual step (a sort), for a column in row order only
-        if seconds.size >= 3 and (np.all(steps >= 0) or np.all(steps <= 0)):
-            extra["usual_step"] = table_stats.usual_step(seconds)
-    elif _is_text(arrow_type):
-        profile["text"] = col_stats.text_stats(column, levels)
-        if count:
-            extra["numeric_share"] = _numeric_share(
-                pc.cast(pc.drop_null(column).slice(0, MIXED_TYPES_ROWS), arrow_type)
-            )
-    _level_counts(extra, semantic, count, distinct, level_counts)
-    return profile, extra
-
-
-def _column_profile(
-    name: str, meta: dict[str, Any], rows: int, count: int, distinct: int, top: list[dict[str, Any]], *, exact: bool
-) -> dict[str, Any]:
-    nulls = rows - count
-    unique = count > 0 and (distinct == count if exact else distinct >= count)
-    return {
-        "name": name,
-        "semantic_type": meta["semantic_type"],
-        "dtype": meta["dtype"],
-        "count": count,
-        "null_count": nulls,
-        "null_ratio": nulls / rows if rows else 0.0,
-        "distinct_count": distinct,
-        "is_unique": unique,
-        "top_values": top,
-        "numeric": None,
-        "datetime": None,
-        "text": None,
-        "histogram": None,
-    }
-
-
-def _level_counts(
-    extra: dict[str, Any], semantic: str, count: int, distinct: int, level_counts: np.ndarray | None
-) -> None:
-    if semantic in ("CATEGORICAL", "BOOLEAN") and count and distinct <= 10_000 and level_counts is not None:
-        extra["all_level_counts"] = level_counts.tolist()
-
-
-def value_hashes(connection: duckdb.DuckDBPyConnection) -> Callable[[pa.ChunkedArray], np.ndarray]:
-    """DuckDB's 64-bit hash of each value, in row order: a few times faster than Arrow's hash table builds its
-    levels. Each call has its own cursor (the columns' threads share the connection); the row number travels
-    with the hash because a parallel scan may return rows in any order."""
-
-    def hashes(values: pa.ChunkedArray) -> np.ndarray:
-        cursor = connection.cursor()
-        try:
-            cursor.register("hashed", pa.table({"i": np.arange(len(values), dtype=np.int64), "v": values}))
-            found = cursor.execute("SELECT i, hash(v) AS h FROM hashed").fetchnumpy()
-        finally:
-            cursor.close()
-        ordered = np.empty(len(values), dtype=np.uint64)
-        ordered[found["i"]] = found["h"]
-        return ordered
-
-    return hashes
-
-
-def _numeric_share(sample: pa.Array | pa.ChunkedArray) -> float:
-    matching: int = pc.sum(pc.match_substring_regex(sample, NUMERIC_LIKE)).as_py()
-    return matching / len(sample)
-
-
-def profile_large_column(
-    large: LargeColumn, source: ProfiledSource, meta: dict[str, Any], bins: int | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The column's profile from DuckDB queries: for a column too large for its share of the budget."""
-    arrow_type = large.type
-    if _is_number(arrow_type):
-        found, extra = large.number(bins)
-    elif _is_moment(arrow_type):
-        found, extra = large.moment(bins)
-    elif _is_text(arrow_type):
-        found, extra = large.text()
-    else:
-        found, extra = large.other()
-    exact = not any(a["figure"] == "DISTINCT_COUNT" for a in large.approximations)
-    profile = _column_profile(
-        large.name, meta, source.rows, found["count"], found["distinct"], found["top"], exact=exact
-    )
-    for key in ("numeric", "datetime", "text", "histogram"):
-        profile[key] = found.get(key, profile[key])
-    extra = {"all_level_counts": None, "uniform_counts": None, "numeric_share": None, **extra, "exact_distinct": exact}
-    counts = extra.get("all_level_counts")
-    extra["all_level_counts"] = None
-    _level_counts(extra, meta["semantic_type"], profile["count"], profile["distinct_count"], counts)
-    if not exact:
-        large.approximations.append(
-            approximation(
-                "IS_UNIQUE",
-                large.name,
-                "HYPERLOGLOG",
-                rows=source.rows,
-                error_bound=None,
-                detail="unique when the estimated distinct count reaches the non-null count",
-            )
-        )
-    if _is_text(arrow_type) and profile["count"]:
-        extra["numeric_share"] = _numeric_share(_first_values(source, large.name, MIXED_TYPES_ROWS))
-    return profile, extra
-
-
-def _first_values(source: ProfiledSource, name: str, limit: int) -> pa.Array:
-    """The first `limit` non-null values in row order, reading only as many batches as needed."""
-    kept: list[pa.Array] = []
-    total = 0
-    for batch in source.batches([name]):
-        values = pc.drop_null(batch.column(0))
-        kept.append(values)
-        total += len(values)
-        if total >= limit:
-            break
-    return pa.concat_arrays(kept).slice(0, limit) if kept else pa.array([], pa.string())
-
-
-class RowOrder(TypedDict):
-    """How a column's values move in row order: `up`/`down` while never falling/rising, `rise`/`fall` once seen."""
-
-    last: Any  # the last value read (a float or datetime seconds), None before any
-    up: bool
-    down: bool
-    rise: bool
-    fall: bool
-    values: int
-
-
-def row_order(source: ProfiledSource, names: list[str]) -> dict[str, RowOrder]:
-    """Monotonicity of number and date columns in row order, streamed batch by batch (nulls skipped)."""
-    state: dict[str, RowOrder] = {
-        name: {"last": None, "up": True, "down": True, "rise": False, "fall": False, "values": 0} for name in names
-    }
-    if not names:
-        return state
-    for batch in source.batches(names):
-        for index, name in enumerate(names):
-            entry = state[name]
-            if not (entry["up"] or entry["down"]):
-                continue
-            column = batch.column(index)
-            if _is_moment(column.type):
-                values = col_stats.datetime_seconds(pa.chunked_array([column]))
-            else:
-                values = col_stats.float_column(pa.chunked_array([column]))
-                values = values[~np.isnan(values)]
-            if values.size == 0:
-                continue
-            steps = np.diff(values if entry["last"] is None else np.r_[entry["last"], values])
-            entry["up"] &= bool(np.all(steps >= 0))
-            entry["down"] &= bool(np.all(steps <= 0))
-            entry["rise"] |= bool(np.any(steps > 0))
-            entry["fall"] |= bool(np.any(steps < 0))
-            entry["last"], entry["values"] = values[-1], entry["values"] + values.size
-    return state
 
 
 def profile_source(
@@ -320,7 +83,7 @@ def profile_source(
                 [
                     name
                     for name in names
-                    if meta_by_name[name]["semantic_type"] == "NUMERIC" and _is_number(source.schema.field(name).type)
+                    if meta_by_name[name]["semantic_type"] == "NUMERIC" and is_number(source.schema.field(name).type)
                 ][:MAX_CORRELATION_COLUMNS]
             )
 
@@ -333,7 +96,7 @@ def profile_source(
                 if picks is not None and floats is not None and not categorical:
                     # a gather from the floats already made: what the correlations read, at a tenth of Arrow's take
                     extra["sample"] = pa.array(floats[picks])
-                elif _is_number(column.type) or categorical:
+                elif is_number(column.type) or categorical:
                     extra["sample"] = column if picks is None else column.take(picks)  # while it is in memory
                     if encoded:  # the correlations read the values, as from a column read as values
                         extra["sample"] = pc.cast(extra["sample"], column.type.value_type)
@@ -363,7 +126,7 @@ def profile_source(
             ordered = [
                 name
                 for name in large_names
-                if _is_number(source.schema.field(name).type) or _is_moment(source.schema.field(name).type)
+                if is_number(source.schema.field(name).type) or is_moment(source.schema.field(name).type)
             ]
             for name, entry in row_order(source, ordered).items():
                 results[name][1]["row_order"] = entry

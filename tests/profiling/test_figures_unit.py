@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import pytest
 from scipy import stats
 
+from services.profiling.column_profile import value_hashes
 from services.profiling.columns import (
     datetime_seconds,
     encoded_levels,
@@ -26,7 +27,6 @@ from services.profiling.columns import (
     top_values,
     unique_moment_levels,
 )
-from services.profiling.profile import value_hashes
 from services.profiling.statistics import average_ranks
 
 
