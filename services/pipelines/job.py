@@ -210,13 +210,18 @@ def _streamed_steps(
     return processed, result["recipe"]
 
 
+def file_source_path(source: FileSource, limits: PipelineLimits) -> Path:
+    """The file a source names, checked again against the import directories (the file system can change)."""
+    return import_path(source.path, limits.import_dirs, ["source", "file", "path"])
+
+
 def read_file_source(
     source: FileSource, limits: PipelineLimits, log: Callable[[str, str], None], spill: Spill | None = None
 ) -> pa.Table | Path:
     """A server-side file source, from the import directories only and within the limits (the collect stage, and
     previews); with `spill`, a file beyond the job's budget comes back as a Parquet file."""
     return read_local_csv(
-        import_path(source.path, limits.import_dirs, ["source", "file", "path"]),
+        file_source_path(source, limits),
         max_records=limits.max_records,
         max_decompressed_bytes=limits.max_decompressed_bytes,
         log=log,
@@ -292,7 +297,7 @@ def preview_source(
         table = pa.Table.from_batches([next(batches)])
     elif isinstance(source, FileSource):
         table = read_local_csv_head(
-            import_path(source.path, limits.import_dirs, ["source", "file", "path"]),
+            file_source_path(source, limits),
             rows=max(rows, 1000),
             max_decompressed_bytes=limits.max_decompressed_bytes,
             log=log,
