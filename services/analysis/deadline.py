@@ -34,6 +34,12 @@ class StageTimedOut(BaseException):
         self.stage, self.limit = stage, limit
 
 
+#: Once the limit has passed, the timer keeps firing this often until the stage lets go, because library code can
+#: turn the first raise into an error of its own (numpy's buffer-format parser wraps any exception in a ValueError,
+#: and scikit-learn's cross-validation then scores that fold NaN and carries on).
+REFIRE_SECONDS = 0.05
+
+
 @contextmanager
 def stage_deadline(stage: str, seconds: float) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
@@ -43,13 +49,29 @@ def stage_deadline(stage: str, seconds: float) -> Iterator[None]:
             raise StageTimedOut(stage, seconds)
         return
 
+    fired = armed = False
+
     def expire(_signum: int, _frame: FrameType | None) -> None:
-        raise StageTimedOut(stage, seconds)
+        nonlocal fired
+        if armed:
+            fired = True
+            raise StageTimedOut(stage, seconds)
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    armed = True
+    signal.setitimer(signal.ITIMER_REAL, seconds, REFIRE_SECONDS)
     try:
         yield
+    except StageTimedOut:
+        raise
+    except BaseException as error:
+        # An error raised while the limit had passed is the limit's doing, whatever the library called it.
+        if fired:
+            raise StageTimedOut(stage, seconds) from error
+        raise
     finally:
+        armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    if fired:  # the stage swallowed every raise and still finished: it ran over all the same
+        raise StageTimedOut(stage, seconds)

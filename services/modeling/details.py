@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class StoredModel(BaseModel):
@@ -79,6 +79,19 @@ class ModelDetails(StoredModel):
     training_rows: int | None = None
     labelled_rows: int | None = None
     sampled: bool | None = None
+
+    @field_validator("cv_scores", mode="before")
+    @classmethod
+    def _without_failed_folds(cls, scores: Any) -> Any:
+        """Servers before the search refused failed folds stored their NaN scores as nulls: leave them out."""
+        return [s for s in scores if s is not None] if isinstance(scores, list) else scores
+
+    @field_validator("leaderboard", mode="before")
+    @classmethod
+    def _without_unscored_candidates(cls, candidates: Any) -> Any:
+        if not isinstance(candidates, list):
+            return candidates
+        return [c for c in candidates if not (isinstance(c, dict) and c.get("score", 0) is None)]
 
 
 class TrainResult(ModelDetails):

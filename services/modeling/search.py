@@ -277,9 +277,16 @@ class CandidateSearch:
         metric, began = self.data.metric, time.perf_counter()
         pipeline = build_pipeline(algorithm, self.data.task, self.data.features, self.spec.seed, len(sample_x), variant)
         try:
-            scores = cross_val_score(pipeline, sample_x, sample_y, cv=self.folds, scoring=metric, n_jobs=1)
+            # "raise": a fold that fails fails the candidate; scikit-learn's default would score it NaN, and a NaN
+            # mean could win the leaderboard and be stored as a null score the model's details cannot load.
+            scores = cross_val_score(
+                pipeline, sample_x, sample_y, cv=self.folds, scoring=metric, n_jobs=1, error_score="raise"
+            )
         except ValueError as exc:
             self.ctx.log(f"{algorithm} failed: {exc}", "WARNING")
+            return
+        if not np.isfinite(scores).all():  # a metric undefined on some fold (one class only) scores it NaN
+            self.ctx.log(f"{algorithm}{describe_variant(variant)} left out: {metric} undefined on a fold", "WARNING")
             return
         seconds = (time.perf_counter() - began) / self.spec.cv_folds
         self.leaderboard.append(

@@ -25,6 +25,39 @@ def test_the_deadline_interrupts_a_stage_that_never_returns_by_itself():
     assert stopped.value.stage == "modeling" and time.monotonic() - began < 2
 
 
+def _library_call_that_wraps_every_error() -> None:
+    """Like numpy's buffer-format parser: whatever is raised inside comes out as a ValueError."""
+    try:
+        while True:
+            sum(range(10_000))
+    except BaseException as exc:
+        raise ValueError("not a valid PEP 3118 buffer format string") from exc
+
+
+def test_the_deadline_fires_again_when_a_library_turns_the_stop_into_its_own_error():
+    began = time.monotonic()
+    with pytest.raises(StageTimedOut), stage_deadline("modeling", 0.2):  # noqa: PT012 - the loop is the stage
+        with contextlib.suppress(ValueError):  # scikit-learn scores the failed fold NaN and goes on
+            _library_call_that_wraps_every_error()
+        while time.monotonic() - began < 5:  # bounded, so a broken deadline fails the test instead of hanging it
+            sum(range(10_000))
+    assert time.monotonic() - began < 2
+
+
+def test_an_error_raised_after_the_limit_is_reported_as_the_limit():
+    with pytest.raises(StageTimedOut) as stopped, stage_deadline("modeling", 0.2):
+        _library_call_that_wraps_every_error()
+    assert isinstance(stopped.value.__cause__, ValueError)
+
+
+def test_a_stage_that_swallows_the_stop_and_returns_still_ran_over():
+    with pytest.raises(StageTimedOut), stage_deadline("profile", 0.1):  # noqa: PT012 - the loop is the stage
+        finish = time.monotonic() + 0.5
+        while time.monotonic() < finish:
+            with contextlib.suppress(BaseException):
+                time.sleep(0.01)
+
+
 def test_a_stage_within_its_limit_is_left_alone():
     with stage_deadline("profile", 5):
         time.sleep(0.01)

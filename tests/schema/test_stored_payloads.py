@@ -171,6 +171,19 @@ def test_writing_through_the_models_stores_what_was_stored_before():
     )
 
 
+def test_details_stored_with_a_failed_folds_null_score_still_load():
+    """Before failed folds were refused, a fold's NaN score was stored as null and broke every read of the model."""
+    candidate = {"algorithm": "HGB", "metric": "f1_macro", "fit_seconds": 0.1, "selected": False}
+    details = ModelDetails.model_validate(
+        {
+            "cv_scores": [0.9, None, 0.8],
+            "leaderboard": [{**candidate, "score": None}, {**candidate, "algorithm": "LOGISTIC", "score": 0.85}],
+        }
+    )
+    assert details.cv_scores == [0.9, 0.8]
+    assert [c.algorithm for c in details.leaderboard] == ["LOGISTIC"]
+
+
 def test_a_misspelled_or_missing_required_key_is_an_error_not_a_silent_null():
     import pytest
     from pydantic import ValidationError
