@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 import simdjson
 
 from services.errors import ErrorCode, ServiceError
-from services.ingest.parse import detect_file_dialect, read_with_dialect
 from services.ingest.sniff import is_gzip
 from services.pipelines import camel_case
 from services.pipelines.config.sources import HttpSource
@@ -151,36 +150,26 @@ def _csv_table(
     for name in ("records_path", "next_page_path"):
         if getattr(source, name):
             log(f"`{camel_case(name)}` applies to JSON replies; {url} answered CSV, read as one table", "WARNING")
-    if isinstance(body, Path):
-        path = body.rename(body.with_suffix(".csv.gz" if _gzipped(body) else ".csv"))  # the reader's size guess
+    with tempfile.TemporaryDirectory(prefix="assay-csv-") as folder:
+        if isinstance(body, bytes):  # a small reply held in memory: the reader reads files
+            (reply := Path(folder) / "reply").write_bytes(body)
+            log(f"CSV from {url}: {len(body) / 2**20:,.1f} MB", "INFO")
+        else:
+            reply = body
+            log(f"CSV from {url}: {body.stat().st_size / 2**20:,.1f} MB written to scratch as it arrived", "INFO")
+        path = reply.rename(reply.with_suffix(".csv.gz" if _gzipped(reply) else ".csv"))  # the reader's size guess
         try:
-            log(f"CSV from {url}: {path.stat().st_size / 2**20:,.1f} MB written to scratch as it arrived", "INFO")
-            return CollectedTable(
-                read_local_csv(
-                    path,
-                    max_records=max_records,
-                    max_decompressed_bytes=max_decompressed_bytes,
-                    log=log,
-                    spill=spill,
-                    shown=url,
-                )
+            read = read_local_csv(
+                path,
+                max_records=max_records,
+                max_decompressed_bytes=max_decompressed_bytes,
+                log=log,
+                spill=spill,
+                shown=url,
             )
         finally:
             path.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix="assay-csv-") as folder:
-        path = Path(folder) / "reply.csv"
-        path.write_bytes(body)
-        dialect = detect_file_dialect(path, options={})
-        table = read_with_dialect(path, dialect, max_decompressed=max_decompressed_bytes)
-    if table.num_rows > max_records:
-        raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
-    delimiter = {"\t": "tab", "whitespace": "runs of spaces"}.get(dialect.delimiter, repr(dialect.delimiter))
-    log(
-        f"CSV from {url}: encoding {dialect.encoding}, delimiter {delimiter}, "
-        f"header {'yes' if dialect.has_header else 'no'}; {table.num_rows:,} row(s)",
-        "INFO",
-    )
-    return CollectedTable(table)
+    return CollectedTable(read)
 
 
 def _gzipped(path: Path) -> bool:

@@ -78,7 +78,12 @@ def read_local_csv(
     table = read_with_dialect(path, dialect, max_decompressed=max_decompressed_bytes)
     if table.num_rows > max_records:
         raise ServiceError(ErrorCode.PAYLOAD_TOO_LARGE, f"More than {max_records:,} records")
-    log(f"Read {shown}: encoding {dialect.encoding}, {table.num_rows:,} row(s)", "INFO")
+    delimiter = {"\t": "tab", "whitespace": "runs of spaces"}.get(dialect.delimiter, repr(dialect.delimiter))
+    log(
+        f"Read {shown}: encoding {dialect.encoding}, delimiter {delimiter}, "
+        f"header {'yes' if dialect.has_header else 'no'}; {table.num_rows:,} row(s)",
+        "INFO",
+    )
     return table
 
 

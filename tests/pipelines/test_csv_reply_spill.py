@@ -63,7 +63,7 @@ def test_a_csv_reply_beyond_the_budget_streams_to_disk_and_stores_what_a_generou
     assert f"its {SMALL_MB:,} MB memory budget: the source spilled to disk, read chunk by chunk" in log_small
     # written to scratch too, but read whole: it fits the share of a generous budget
     assert "spilled to disk" not in log_large, log_large
-    assert f"Read {csv_api}/orders.csv: encoding utf-8, {ROWS:,} row(s)\n" in log_large
+    assert f"Read {csv_api}/orders.csv: encoding utf-8, delimiter ',', header yes; {ROWS:,} row(s)\n" in log_large
     assert spilled["lastRun"]["rowsOut"] == ROWS == whole["lastRun"]["rowsOut"] == zipped["lastRun"]["rowsOut"]
     # The same columns and values; the chunked reader (the large upload's) keeps timestamps in ms, the whole-file
     # reader in s, as for uploads
