@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from functools import partial
 
 import joblib
 import numpy as np
@@ -67,11 +68,36 @@ def predict_frame(client, token, model_id: str, rows: pd.DataFrame) -> list[dict
     return gql(client, PREDICT, {"id": model_id, "rows": records}, token)["data"]["predict"]["predictions"]
 
 
+def ingest_and_train(client, token, frame: pd.DataFrame, filename: str, **options) -> tuple[dict, dict, dict]:
+    """Upload the frame as a CSV file and train on it (the job must succeed): the dataset, the model, the job."""
+    dataset = ingest(client, token, frame.to_csv(index=False).encode(), filename)
+    model, job = train(client, token, dataset["id"], **options)
+    return dataset, model, job
+
+
+@pytest.fixture
+def train_on(client, token):
+    """ingest_and_train as the test's user."""
+    return partial(ingest_and_train, client, token)
+
+
+def iris_frame() -> pd.DataFrame:
+    """scikit-learn's iris with plain column names and the species named."""
+    iris = load_iris(as_frame=True).frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+    iris["target"] = iris["target"].map(dict(enumerate(["setosa", "versicolor", "virginica"])))
+    return iris
+
+
 def train_churn(client, token):
     frame = customers()
-    dataset = ingest(client, token, frame.to_csv(index=False).encode(), "churn.csv")
-    model, job = train(
-        client, token, dataset["id"], target="churned", algorithms=["RANDOM_FOREST", "LOGISTIC_REGRESSION"], cvFolds=3
+    dataset, model, job = ingest_and_train(
+        client,
+        token,
+        frame,
+        "churn.csv",
+        target="churned",
+        algorithms=["RANDOM_FOREST", "LOGISTIC_REGRESSION"],
+        cvFolds=3,
     )
     return frame, dataset, model, job
 
@@ -181,15 +207,13 @@ def test_exports_load_back_and_predict_the_same(churn, client, token):
 
 @pytest.mark.slow  # ONNX conversion and runtime per algorithm (56 s loaded)
 @pytest.mark.parametrize("algorithm", ["HIST_GRADIENT_BOOSTING", "LOGISTIC_REGRESSION"])
-def test_onnx_export_predicts_what_the_api_predicts(client, token, algorithm):
+def test_onnx_export_predicts_what_the_api_predicts(client, token, train_on, algorithm):
     import onnxruntime
 
-    iris = load_iris(as_frame=True).frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
-    iris["target"] = iris["target"].map(dict(enumerate(["setosa", "versicolor", "virginica"])))
+    iris = iris_frame()
     iris["size"] = np.where(iris["sepal_length"] > 5.8, "big", "small")  # a category: a string input
     iris.loc[::7, "petal_width"] = np.nan
-    dataset = ingest(client, token, iris.to_csv(index=False).encode(), "iris.csv")
-    model, _ = train(client, token, dataset["id"], target="target", algorithms=[algorithm], cvFolds=2)
+    _, model, _ = train_on(iris, "iris.csv", target="target", algorithms=[algorithm], cvFolds=2)
     url = gql(client, "query($id: ID!) { model(id: $id) { exportUrl(format: ONNX) } }", {"id": model["id"]}, token)[
         "data"
     ]["model"]["exportUrl"]
@@ -214,11 +238,8 @@ def test_onnx_export_predicts_what_the_api_predicts(client, token, algorithm):
 
 
 @pytest.mark.slow  # a 60 s AUTO search over four algorithms: the development loop skips it, CI runs it
-def test_multiclass_with_auto_and_versions(client, token):
-    iris = load_iris(as_frame=True).frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
-    iris["target"] = iris["target"].map(dict(enumerate(["setosa", "versicolor", "virginica"])))
-    dataset = ingest(client, token, iris.to_csv(index=False).encode(), "iris.csv")
-    model, job = train(client, token, dataset["id"], target="target", cvFolds=3, timeBudgetSeconds=60)
+def test_multiclass_with_auto_and_versions(client, token, train_on):
+    dataset, model, job = train_on(iris_frame(), "iris.csv", target="target", cvFolds=3, timeBudgetSeconds=60)
     assert model["task"] == "CLASSIFICATION" and model["classes"] == ["setosa", "versicolor", "virginica"]
     assert {c["algorithm"] for c in model["leaderboard"]} == {
         "RANDOM_FOREST",
@@ -246,17 +267,15 @@ def test_multiclass_with_auto_and_versions(client, token):
 
 
 @pytest.mark.slow  # 30,000 rows compared twice within a 60 s budget
-def test_large_data_is_compared_on_a_sample_then_the_best_two_on_more_rows(client, token):
+def test_large_data_is_compared_on_a_sample_then_the_best_two_on_more_rows(train_on):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(30_000, 4))
     frame = pd.DataFrame(x, columns=["a", "b", "c", "d"]).assign(
         label=np.where(x[:, 0] * x[:, 1] + 0.5 * x[:, 2] + rng.normal(0, 0.3, 30_000) > 0, "yes", "no")
     )
-    dataset = ingest(client, token, frame.to_csv(index=False).encode(), "large.csv")
-    model, job = train(
-        client,
-        token,
-        dataset["id"],
+    _, model, job = train_on(
+        frame,
+        "large.csv",
         target="label",
         cvFolds=3,
         timeBudgetSeconds=60,
@@ -274,14 +293,12 @@ def test_large_data_is_compared_on_a_sample_then_the_best_two_on_more_rows(clien
     assert model["algorithm"] == "HIST_GRADIENT_BOOSTING" and model["metrics"]["accuracy"] > 0.85
 
 
-def test_regression_and_task_detection(client, token):
+def test_regression_and_task_detection(client, token, train_on):
     diabetes = load_diabetes(as_frame=True).frame
     diabetes["risk"] = pd.qcut(diabetes["target"], 3, labels=False)  # integers with three levels
-    dataset = ingest(client, token, diabetes.to_csv(index=False).encode(), "diabetes.csv")
-    model, _ = train(
-        client,
-        token,
-        dataset["id"],
+    dataset, model, _ = train_on(
+        diabetes,
+        "diabetes.csv",
         target="target",
         algorithms=["RIDGE", "HIST_GRADIENT_BOOSTING"],
         features=[c for c in diabetes.columns if c not in ("target", "risk")],

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import gzip
 import time
+from typing import Any
 
 from tests.support.http_fixtures import JSON, Request, Response, json_reply, text_reply
 
 # (when, User-Agent, Cookie) of each request to the routes that record who asked: the scraping tests
 # check the polite delay and the User-Agent sent. Tests clear it before they look.
 SEEN: list[tuple[float, str | None, str | None]] = []
+
+MEMBERS_COOKIE = "session=members-only-cookie"  # the sign-in /members.html asks for
 
 CAFE_PAGE = "<ul><li class=r>Café crème</li><li class=r>€ 3,50</li></ul>"
 JAPANESE_PAGE = "<ul><li class=r>東京</li><li class=r>大阪</li></ul>"
@@ -101,7 +104,7 @@ def download(request: Request) -> Response:  # neither type nor name says CSV: f
 def members(request: Request) -> Response:  # a page behind a cookie, that records who asked and when
     SEEN.append((time.monotonic(), request.headers.get("user-agent"), request.headers.get("cookie")))
     page = int(request.param("page", "1"))
-    if request.headers.get("cookie") != "session=members-only-cookie":
+    if request.headers.get("cookie") != MEMBERS_COOKIE:
         return text_reply(b"<p>sign in</p>", "text/html", 403)
     following = f'<a class="next" href="?page={page + 1}">next</a>' if page < 3 else ""
     return text_reply(f'<p class="m">member {page}</p>{following}', "text/html")
@@ -175,6 +178,31 @@ def charset_bogus(request: Request) -> Response:  # a charset label that is no t
 
 def charset_unnamed(request: Request) -> Response:
     return text_reply(CAFE_PAGE, "text/html")
+
+
+# Sources reading the pages above, as a pipeline's `source` input names them: `settings` add to or replace theirs.
+
+
+def items_api(base_url: str, **settings: Any) -> dict:
+    """/api/items: its records under data.items, four pages linked by the `next` of each."""
+    return {"http": {"url": f"{base_url}/api/items", "recordsPath": "data.items", "nextPagePath": "next", **settings}}
+
+
+def shop_scrape(base_url: str, fields: list[dict]) -> dict:
+    """/shop/list.html's five items (li.item, the page's other <li> is none), read into `fields`."""
+    return {"scrape": {"url": f"{base_url}/shop/list.html", "rowSelector": "li.item", "fields": fields}}
+
+
+def members_scrape(base_url: str, **settings: Any) -> dict:
+    """/members.html's member on each of its three pages (p.m, linked by a.next), signed in with MEMBERS_COOKIE."""
+    source = {
+        "url": f"{base_url}/members.html",
+        "rowSelector": "p.m",
+        "nextPageSelector": "a.next",
+        "fields": [{"name": "who", "selector": ""}],
+        "headers": {"Cookie": MEMBERS_COOKIE},
+    }
+    return {"scrape": {**source, **settings}}
 
 
 ROUTES = {

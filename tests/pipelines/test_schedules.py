@@ -6,24 +6,14 @@ from __future__ import annotations
 
 import time
 
+from tests.pipelines.fake_sources import members_scrape
 from tests.pipelines.operations import RUN, Author
 from tests.support.graphql import wait_for_job
 
 
 def test_a_second_run_while_one_is_active_is_a_conflict(author, source_server):
     slow = author.create(
-        name="slow",
-        source={
-            "scrape": {
-                "url": f"{source_server}/members.html",
-                "rowSelector": "p.m",
-                "nextPageSelector": "a.next",
-                "delaySeconds": 0.5,
-                "fields": [{"name": "who", "selector": ""}],
-                "headers": {"Cookie": "session=members-only-cookie"},
-            }
-        },
-        sink={"parquet": {"name": "m"}},
+        name="slow", source=members_scrape(source_server, delaySeconds=0.5), sink={"parquet": {"name": "m"}}
     )
     first = author.gql(RUN, {"id": slow["pipeline"]["id"]})["data"]["runPipeline"]
     assert first["errors"] == []

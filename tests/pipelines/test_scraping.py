@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pipelines.fake_sources import SEEN
+from tests.pipelines.fake_sources import MEMBERS_COOKIE, SEEN, members_scrape, shop_scrape
 
 pytestmark = pytest.mark.one_database(reason="scraping web pages")
 
@@ -14,18 +14,15 @@ pytestmark = pytest.mark.one_database(reason="scraping web pages")
 def test_scrape_with_attributes_and_relative_links(author, source_server):
     result = author.create_and_run(
         name="shop",
-        source={
-            "scrape": {
-                "url": f"{source_server}/shop/list.html",
-                "rowSelector": "li.item",
-                "fields": [
-                    {"name": "title", "selector": "a"},
-                    {"name": "link", "selector": "a", "attribute": "href"},
-                    {"name": "price", "selector": ".price"},
-                    {"name": "image", "selector": "img", "attribute": "src"},
-                ],
-            }
-        },
+        source=shop_scrape(
+            source_server,
+            [
+                {"name": "title", "selector": "a"},
+                {"name": "link", "selector": "a", "attribute": "href"},
+                {"name": "price", "selector": ".price"},
+                {"name": "image", "selector": "img", "attribute": "src"},
+            ],
+        ),
         steps=[{"scale": {"columns": ["price"], "strategy": "MINMAX"}}],
         sink={"sqlite": {"table": "products"}},
     )
@@ -82,13 +79,7 @@ def test_scrape_follows_next_page_links(author, source_server):
 def test_a_selector_that_does_not_parse_is_refused_when_saved(author, source_server):
     refused = author.refusal(
         name="bad",
-        source={
-            "scrape": {
-                "url": f"{source_server}/shop/list.html",
-                "rowSelector": "li.item",
-                "fields": [{"name": "title", "selector": "a["}],
-            }
-        },
+        source=shop_scrape(source_server, [{"name": "title", "selector": "a["}]),
         sink={"parquet": {"name": "out"}},
     )
     assert refused["code"] == "INVALID_INPUT"
@@ -221,16 +212,9 @@ def test_scraped_pages_are_decoded_by_their_declared_charset(author, source_serv
 
 def test_scrape_headers_masking_user_agent_and_polite_delay(author, source_server):
     SEEN.clear()
-    source = {
-        "scrape": {
-            "url": f"{source_server}/members.html",
-            "rowSelector": "p.m",
-            "nextPageSelector": "a.next",
-            "fields": [{"name": "who", "selector": ""}],
-            "delaySeconds": 0.3,
-            "headers": {"Cookie": "session=members-only-cookie", "User-Agent": "my-research-bot/1.0"},
-        }
-    }
+    source = members_scrape(
+        source_server, delaySeconds=0.3, headers={"Cookie": MEMBERS_COOKIE, "User-Agent": "my-research-bot/1.0"}
+    )
     created = author.create(name="members", source=source, sink={"dataset": {"name": "m"}})
     assert created["errors"] == [], created
     shown = created["pipeline"]["config"]["source"]["scrape"]["headers"]

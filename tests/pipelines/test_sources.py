@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.pipelines.fake_sources import items_api, shop_scrape
 from tests.pipelines.operations import PREVIEW
 from tests.support.graphql import ingest, register
 
@@ -15,14 +16,7 @@ pytestmark = pytest.mark.one_database(reason="collecting from HTTP sources")
 def test_paged_json_api_flattened_into_a_dataset(author, source_server):
     result = author.create_and_run(
         name="users",
-        source={
-            "http": {
-                "url": f"{source_server}/api/items",
-                "recordsPath": "data.items",
-                "nextPagePath": "next",
-                "maxPages": 10,
-            }
-        },
+        source=items_api(source_server, maxPages=10),
         sink={"dataset": {"name": "users"}},
     )
     assert result["job"]["status"] == "SUCCEEDED", result["job"]
@@ -193,17 +187,14 @@ def test_preview_shows_a_sources_first_page_typed_and_stores_nothing(author, sou
         {
             "input": {
                 "rows": 2,
-                "source": {
-                    "scrape": {
-                        "url": f"{source_server}/shop/list.html",
-                        "rowSelector": "li.item",
-                        "fields": [
-                            {"name": "title", "selector": "a"},
-                            {"name": "price", "selector": ".price"},
-                            {"name": "link", "selector": "a", "attribute": "href"},
-                        ],
-                    }
-                },
+                "source": shop_scrape(
+                    source_server,
+                    [
+                        {"name": "title", "selector": "a"},
+                        {"name": "price", "selector": ".price"},
+                        {"name": "link", "selector": "a", "attribute": "href"},
+                    ],
+                ),
             }
         },
     )["data"]["previewSource"]
@@ -219,9 +210,7 @@ def test_preview_shows_a_sources_first_page_typed_and_stores_nothing(author, sou
         PREVIEW,
         {
             "input": {
-                "source": {
-                    "http": {"url": f"{source_server}/api/items", "recordsPath": "data.items", "nextPagePath": "next"}
-                },
+                "source": items_api(source_server),
                 "steps": [{"dropColumns": {"columns": ["score"]}}],
             }
         },

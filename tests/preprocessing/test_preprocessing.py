@@ -71,11 +71,21 @@ def result_frame(settings, dataset_id) -> pd.DataFrame:
     ).to_pandas()
 
 
-def test_simple_imputations_match_pandas(client, token, settings, source):
+@pytest.fixture
+def derived(client, token, settings):
+    """derive(), whose job must succeed, then the new version's table: (payload, job, table)."""
+
+    def derive_and_read(dataset_id, steps, name=None) -> tuple[dict, dict, pd.DataFrame]:
+        payload, job = derive(client, token, dataset_id, steps, name)
+        assert job["status"] == "SUCCEEDED", job
+        return payload, job, result_frame(settings, payload["dataset"]["id"])
+
+    return derive_and_read
+
+
+def test_simple_imputations_match_pandas(client, token, derived, source):
     frame, dataset = source
-    payload, job = derive(
-        client,
-        token,
+    payload, job, result = derived(
         dataset["id"],
         [
             {"impute": {"columns": ["price"], "strategy": "MEAN"}},
@@ -83,8 +93,6 @@ def test_simple_imputations_match_pandas(client, token, settings, source):
             {"impute": {"columns": ["city"], "strategy": "MODE"}},
         ],
     )
-    assert job["status"] == "SUCCEEDED", job
-    result = result_frame(settings, payload["dataset"]["id"])
     assert np.allclose(result.price, frame.price.fillna(frame.price.mean()))
     assert np.allclose(result.qty, frame.qty.fillna(frame.qty.median()))
     assert (result.city == frame.city.fillna(frame.city.mode()[0])).all()
@@ -95,7 +103,7 @@ def test_simple_imputations_match_pandas(client, token, settings, source):
     assert version["recipe"][1]["fitted"]["fill"]["qty"] == frame.qty.median()
 
 
-def test_constant_ffill_bfill_interpolate_and_drop_rows(client, token, settings, source):
+def test_constant_ffill_bfill_interpolate_and_drop_rows(derived, source):
     frame, dataset = source
     cases = [
         ({"impute": {"columns": ["qty"], "strategy": "CONSTANT", "value": 0}}, lambda f: f.qty.fillna(0)),
@@ -107,36 +115,28 @@ def test_constant_ffill_bfill_interpolate_and_drop_rows(client, token, settings,
         ),
     ]
     for step, expected in cases:
-        payload, _job = derive(client, token, dataset["id"], [step])
+        _, _, result = derived(dataset["id"], [step])
         column = step["impute"]["columns"][0]
-        assert np.allclose(result_frame(settings, payload["dataset"]["id"])[column], expected(frame)), step
-    payload, _ = derive(
-        client, token, dataset["id"], [{"impute": {"columns": ["price", "qty"], "strategy": "DROP_ROWS"}}]
-    )
-    assert len(result_frame(settings, payload["dataset"]["id"])) == len(frame.dropna(subset=["price", "qty"]))
+        assert np.allclose(result[column], expected(frame)), step
+    _, _, result = derived(dataset["id"], [{"impute": {"columns": ["price", "qty"], "strategy": "DROP_ROWS"}}])
+    assert len(result) == len(frame.dropna(subset=["price", "qty"]))
 
 
-def test_knn_and_iterative_imputation(client, token, settings, source):
+def test_knn_and_iterative_imputation(client, token, derived, source):
     frame, dataset = source
-    payload, job = derive(client, token, dataset["id"], [{"impute": {"columns": ["price", "qty"], "strategy": "KNN"}}])
-    result = result_frame(settings, payload["dataset"]["id"])
+    _, _, result = derived(dataset["id"], [{"impute": {"columns": ["price", "qty"], "strategy": "KNN"}}])
     complete = frame[["price", "qty"]].dropna()
     expected = KNNImputer(n_neighbors=5).fit(complete).transform(frame[["price", "qty"]])
     assert np.allclose(result[["price", "qty"]].to_numpy(), expected)
-    payload, job = derive(
-        client, token, dataset["id"], [{"impute": {"columns": ["price", "qty"], "strategy": "ITERATIVE"}}]
-    )
-    result = result_frame(settings, payload["dataset"]["id"])
+    payload, job, result = derived(dataset["id"], [{"impute": {"columns": ["price", "qty"], "strategy": "ITERATIVE"}}])
     assert result[["price", "qty"]].notna().all().all() and job["status"] == "SUCCEEDED"
     recipe = gql(client, VERSION, {"id": payload["dataset"]["id"]}, token)["data"]["dataset"]["recipe"]
     assert recipe[0]["fitted"]["estimator"] == "IterativeImputer" and "_state" not in recipe[0]["fitted"]
 
 
-def test_encoders_scalers_and_the_rest(client, token, settings, source):
+def test_encoders_scalers_and_the_rest(client, token, derived, source):
     frame, dataset = source
-    payload, job = derive(
-        client,
-        token,
+    payload, _, result = derived(
         dataset["id"],
         [
             {"encode": {"columns": ["size"], "strategy": "ORDINAL"}},
@@ -150,8 +150,6 @@ def test_encoders_scalers_and_the_rest(client, token, settings, source):
         ],
         name="model-ready",
     )
-    assert job["status"] == "SUCCEEDED", job
-    result = result_frame(settings, payload["dataset"]["id"])
     levels = sorted(frame["size"].unique())
     assert (result.size_code == frame["size"].map({level: i for i, level in enumerate(levels)})).all()
     assert list(result.filter(like="city_").columns) == ["city_lima", "city_oslo", "city_rome", "city_other"]
@@ -167,7 +165,7 @@ def test_encoders_scalers_and_the_rest(client, token, settings, source):
     assert version["recipe"][2]["fitted"]["center"]["price"] == pytest.approx(frame.price.mean())
 
 
-def test_cast_duplicates_and_clipping(client, token, settings):
+def test_cast_duplicates_and_clipping(client, token, settings, derived):
     frame = pd.DataFrame(
         {
             "code": ["1", "2", "x", "4", "4"],
@@ -183,9 +181,7 @@ def test_cast_duplicates_and_clipping(client, token, settings):
         version["status"] == "FAILED"
         and not (settings.resolved_data_dir / "datasets" / raw_id(version["id"], "Dataset")).exists()
     )
-    payload, job = derive(
-        client,
-        token,
+    _, _, result = derived(
         dataset["id"],
         [
             {"cast": {"column": "code", "to": "NUMERIC", "onError": "NULL"}},
@@ -194,7 +190,6 @@ def test_cast_duplicates_and_clipping(client, token, settings):
             {"clipOutliers": {"columns": ["v"], "factor": 1.5}},
         ],
     )
-    result = result_frame(settings, payload["dataset"]["id"])
     assert result.code.tolist()[:2] == [1.0, 2.0] and pd.isna(result.code[2]) and len(result) == 4
     assert result.day[0] == pd.Timestamp("2024-02-01") and pd.isna(result.day[2])
     q1, q3 = frame.drop_duplicates().v.quantile([0.25, 0.75])

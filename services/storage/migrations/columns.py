@@ -5,7 +5,8 @@ Autogenerate spelled these out again in every `op.create_table`; named once here
 is new in its tables. They emit the same DDL as the spelled-out calls, in the same order (SQLite keeps the
 CREATE TABLE text as written): `alembic upgrade head` dumps the same schema on SQLite and PostgreSQL with them.
 Migrations that exist must never change what they create, so these never change either: a new shape is a new
-function."""
+function. Migrations import the module (`from services.storage.migrations import columns`) and name its parts as
+`columns.owner_key()`, as they name `sa.` and `op.`."""
 
 from typing import Any
 
@@ -23,14 +24,41 @@ def record_columns() -> list[sa.Column[Any]]:
     ]
 
 
+def reference_column(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    """Another row's id (ids are new_id() strings: AutoString without a length, as SQLModel maps the models' foreign
+    keys); the constraint on it is given apart, with the table's other constraints."""
+    return sa.Column(name, sqlmodel.sql.sqltypes.AutoString(), nullable=nullable)
+
+
 def owned_record_columns() -> list[sa.Column[Any]]:
     """The base record, then the user it belongs to (see owner_key)."""
-    return [*record_columns(), sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False)]
+    return [*record_columns(), reference_column("owner_id")]
+
+
+def user_record_columns(*, nullable: bool = False) -> list[sa.Column[Any]]:
+    """The base record, then the user it is about: a login, a session, a refresh token (see user_key). Not owned
+    data: the user never lists or names these rows, they record how the user signed in."""
+    return [*record_columns(), reference_column("user_id", nullable=nullable)]
+
+
+def status_column() -> sa.Column[Any]:
+    """Where a job, or what a job makes, is in its life (QUEUED, RUNNING, READY, FAILED ...): 16 characters."""
+    return sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False)
+
+
+def error_column() -> sa.Column[Any]:
+    """Why it failed, set only when it did."""
+    return sa.Column("error", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
 
 
 def owner_key() -> sa.ForeignKeyConstraint:
     """A user's rows go with the user."""
     return sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE")
+
+
+def user_key() -> sa.ForeignKeyConstraint:
+    """A user's logins, sessions and tokens go with the user."""
+    return sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE")
 
 
 def job_key() -> sa.ForeignKeyConstraint:
@@ -73,3 +101,10 @@ class NewTable:
                 for name, _ in reversed(self.indexes):
                     batch_op.drop_index(name)
         op.drop_table(self.table)
+
+
+def drop_new_tables(*tables: NewTable) -> None:
+    """The downgrade of a migration that created `tables` in this order: the newest first, so that no table is
+    dropped while a later one still refers to it."""
+    for table in reversed(tables):
+        table.drop()

@@ -12,33 +12,31 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-from services.storage.migrations.columns import NewTable, record_columns
+from services.storage.migrations import columns
 
 revision = "6d8e035bb675"
 down_revision = "8d4c2a7e1f35"
 
-LOGIN_EVENT = NewTable("login_event", "created_at", ix_login_event_user_created=["user_id", "created_at"])
-LOGIN_SESSION = NewTable("login_session", "created_at", "user_id")
+LOGIN_EVENT = columns.NewTable("login_event", "created_at", ix_login_event_user_created=["user_id", "created_at"])
+LOGIN_SESSION = columns.NewTable("login_session", "created_at", "user_id")
 
 
 def upgrade() -> None:
     LOGIN_EVENT.create(
-        *record_columns(),
-        sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        *columns.user_record_columns(nullable=True),
         sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("user_agent", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
         sa.Column("success", sa.Boolean(), nullable=False),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
+        columns.user_key(),
     )
 
     LOGIN_SESSION.create(
-        *record_columns(),
-        sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        *columns.user_record_columns(),
         sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("user_agent", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
         sa.Column("revoked_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
+        columns.user_key(),
     )
 
     with op.batch_alter_table("user", schema=None) as batch_op:
@@ -54,5 +52,4 @@ def downgrade() -> None:
     for column in ("session_epoch", "disabled_at", "last_login_at", "email_verified_at"):
         op.drop_column("user", column)
 
-    LOGIN_SESSION.drop()
-    LOGIN_EVENT.drop()
+    columns.drop_new_tables(LOGIN_EVENT, LOGIN_SESSION)

@@ -8,12 +8,12 @@ Create Date: 2026-12-05 18:30:00
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 
-from services.storage.migrations.columns import NewTable
+from services.storage.migrations import columns
 
 revision = "4b7f2d9c1e60"
 down_revision = "9e1a3c5b7d20"
 
-MAINTENANCE_SCHEDULE = NewTable("maintenance_schedule", key="name")
+MAINTENANCE_SCHEDULE = columns.NewTable("maintenance_schedule", key="name")
 
 
 def upgrade() -> None:

@@ -8,15 +8,15 @@ Create Date: 2026-12-05 20:30:15
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 
-from services.storage.migrations.columns import NewTable, dataset_key, job_key, owned_record_columns, owner_key
+from services.storage.migrations import columns
 
 revision = "48d832d3abf8"
 down_revision = "4b7f2d9c1e60"
 
-CHECK_SUITE = NewTable(
+CHECK_SUITE = columns.NewTable(
     "check_suite", "created_at", "dataset_id", "owner_id", ix_check_suite_owner_created=["owner_id", "created_at"]
 )
-VALIDATION = NewTable(
+VALIDATION = columns.NewTable(
     "validation",
     "created_at",
     "dataset_id",
@@ -28,31 +28,30 @@ VALIDATION = NewTable(
 
 def upgrade() -> None:
     CHECK_SUITE.create(
-        *owned_record_columns(),
-        sa.Column("dataset_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        *columns.owned_record_columns(),
+        columns.reference_column("dataset_id", nullable=True),
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
         sa.Column("checks", sa.JSON(), nullable=False),
-        dataset_key(ondelete="SET NULL"),
-        owner_key(),
+        columns.dataset_key(ondelete="SET NULL"),
+        columns.owner_key(),
     )
 
     VALIDATION.create(
-        *owned_record_columns(),
-        sa.Column("dataset_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("suite_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("job_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        *columns.owned_record_columns(),
+        columns.reference_column("dataset_id"),
+        columns.reference_column("suite_id", nullable=True),
+        columns.reference_column("job_id", nullable=True),
+        columns.status_column(),
         sa.Column("checks", sa.JSON(), nullable=False),
         sa.Column("results", sa.JSON(), nullable=False),
-        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        columns.error_column(),
         sa.Column("finished_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        dataset_key(),
-        job_key(),
-        owner_key(),
+        columns.dataset_key(),
+        columns.job_key(),
+        columns.owner_key(),
         sa.ForeignKeyConstraint(["suite_id"], ["check_suite.id"], ondelete="SET NULL"),
     )
 
 
 def downgrade() -> None:
-    VALIDATION.drop()
-    CHECK_SUITE.drop()
+    columns.drop_new_tables(CHECK_SUITE, VALIDATION)

@@ -8,13 +8,13 @@ Create Date: 2026-12-05 20:30:00
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 
-from services.storage.migrations.columns import NewTable, owned_record_columns, owner_key, record_columns
+from services.storage.migrations import columns
 
 revision = "c3a428782634"
 down_revision = "48d832d3abf8"
 
-WEBHOOK = NewTable("webhook", "created_at", "owner_id")
-WEBHOOK_DELIVERY = NewTable(
+WEBHOOK = columns.NewTable("webhook", "created_at", "owner_id")
+WEBHOOK_DELIVERY = columns.NewTable(
     "webhook_delivery",
     "created_at",
     "owner_id",
@@ -25,7 +25,7 @@ WEBHOOK_DELIVERY = NewTable(
 
 def upgrade() -> None:
     WEBHOOK.create(
-        *owned_record_columns(),
+        *columns.owned_record_columns(),
         sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
         sa.Column("events", sa.JSON(), nullable=False),
         sa.Column("job_kinds", sa.JSON(), nullable=False),
@@ -33,16 +33,16 @@ def upgrade() -> None:
         sa.Column("secret", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
-        owner_key(),
+        columns.owner_key(),
     )
 
     WEBHOOK_DELIVERY.create(
-        *record_columns(),
-        sa.Column("webhook_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("owner_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        *columns.record_columns(),
+        columns.reference_column("webhook_id"),
+        columns.reference_column("owner_id"),
         sa.Column("event", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("body", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        columns.status_column(),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("lease_until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
@@ -51,11 +51,10 @@ def upgrade() -> None:
         sa.Column("response_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
         sa.Column("delivered_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        owner_key(),
+        columns.owner_key(),
         sa.ForeignKeyConstraint(["webhook_id"], ["webhook.id"], ondelete="CASCADE"),
     )
 
 
 def downgrade() -> None:
-    WEBHOOK_DELIVERY.drop()
-    WEBHOOK.drop()
+    columns.drop_new_tables(WEBHOOK, WEBHOOK_DELIVERY)

@@ -6,32 +6,31 @@ Create Date: 2026-12-05 20:45:00
 """
 
 import sqlalchemy as sa
-import sqlmodel.sql.sqltypes
 from alembic import op
 
-from services.storage.migrations.columns import NewTable, job_key, owned_record_columns, owner_key
+from services.storage.migrations import columns
 
 revision = "af8eff764dd0"
 down_revision = "c3a428782634"
 
-# Its indexes were written out below in an order of their own, which SQLite keeps: not NewTable's.
-COMPARISON = NewTable("comparison")
+# Its indexes were written out below in an order of their own, which SQLite keeps: not columns.NewTable's.
+COMPARISON = columns.NewTable("comparison")
 
 
 def upgrade() -> None:
     COMPARISON.create(
-        *owned_record_columns(),
-        sa.Column("reference_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("current_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("job_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        *columns.owned_record_columns(),
+        columns.reference_column("reference_id"),
+        columns.reference_column("current_id"),
+        columns.reference_column("job_id", nullable=True),
         sa.Column("drift_share", sa.Float(), nullable=False),
         sa.Column("dataset_drift", sa.Boolean(), nullable=False),
         sa.Column("drifted_count", sa.Integer(), nullable=False),
         sa.Column("tested_count", sa.Integer(), nullable=False),
         sa.Column("result", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["current_id"], ["dataset.id"], ondelete="CASCADE"),
-        job_key(),
-        owner_key(),
+        columns.job_key(),
+        columns.owner_key(),
         sa.ForeignKeyConstraint(["reference_id"], ["dataset.id"], ondelete="CASCADE"),
     )
     with op.batch_alter_table("comparison", schema=None) as batch_op:
