@@ -1,6 +1,6 @@
-"""The groups `Settings` (server/settings.py) is made of: one class per group, so a reader finds what belongs
-together and docs/configuration.md has one section per group. `platform` holds what every domain stands on
-(listening, the database, accounts, requests, files, jobs, logs); `domains` holds each domain's own knobs."""
+"""Setting groups besides the platform's (those are in server/settings.py, with `Settings`, which inherits them
+all): `service` holds how the service meets people and operators, `domains` each data domain's own knobs. Here
+too is their common base: the ASSAY_ prefix, the `.env` file, and docstrings as descriptions."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Each domain's own settings: queries and comparisons, pipelines, analyses, report themes, webhooks and model
-monitoring."""
+"""Each data domain's own knobs: analyses and their reports' theme, queries and comparisons, model monitoring.
+(docs/configuration.md lists the groups in `Settings`' order, not this file's.)"""
 
 from __future__ import annotations
 
@@ -8,45 +8,6 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from server.setting_groups import SettingsGroup
-
-
-class QuerySettings(SettingsGroup):
-    """`query(sql)`, compareDatasets, and cached chart, rows and profile answers (docs/cache.md)."""
-
-    section: ClassVar[str] = "Queries, comparisons and the answer cache"
-
-    sql_max_rows: int = 10_000
-    """Rows one `query(sql)` may return."""
-    sql_timeout_seconds: float = 10
-    """A `query(sql)` running longer is interrupted."""
-    sql_memory_mb: int = 512
-    """DuckDB's memory for one `query(sql)`; it spills beyond."""
-    comparison_sample_rows: int = Field(default=100_000, ge=1000)
-    """compareDatasets: the most rows per side a drift test reads (a seeded sample beyond; statistics stay exact)."""
-    cache_ttl_seconds: float = 3600
-    """How long a cached chart, rows or profile answer is kept (docs/cache.md); 0 turns the cache off."""
-    cache_max_entries: int = 512
-    """In-process cache only: the least recently used answer goes first."""
-
-
-class PipelineSettings(SettingsGroup):
-    """What pipeline sources may reach and read, and how schedules run."""
-
-    section: ClassVar[str] = "Pipelines"
-
-    allowed_source_hosts: str = ""
-    """Comma-separated hosts or CIDRs pipelines may reach besides public addresses."""
-    import_dirs: str = ""
-    """Comma-separated server directories whose CSV files administrators may use as pipeline sources
-    (docs/pipeline-files.md)."""
-    max_source_mb: float = 100
-    """Largest HTTP response a pipeline source may read."""
-    max_source_records: int = 1_000_000
-    """Most records a pipeline source may return."""
-    min_schedule_seconds: int = 60
-    """The shortest interval a pipeline schedule may have."""
-    scheduler_tick_seconds: float = 15
-    """How often due scheduled pipelines are looked for."""
 
 
 class AnalysisSettings(SettingsGroup):
@@ -134,27 +95,23 @@ class ReportSettings(SettingsGroup):
         return theme
 
 
-class WebhookSettings(SettingsGroup):
-    """Deliveries (docs/webhooks.md), sent by the job workers; URLs follow ASSAY_ALLOWED_SOURCE_HOSTS like pipelines."""
+class QuerySettings(SettingsGroup):
+    """`query(sql)`, compareDatasets, and cached chart, rows and profile answers (docs/cache.md)."""
 
-    section: ClassVar[str] = "Webhooks"
+    section: ClassVar[str] = "Queries, comparisons and the answer cache"
 
-    webhook_retry_seconds: float = 86400
-    """A delivery not accepted within this long after its event is given up."""
-    webhook_backoff_seconds: float = 5
-    """The first retry's delay; each next one doubles (with jitter), up to an hour."""
-    webhook_timeout_seconds: float = 10
-    """One attempt's limit; a hanging endpoint holds one sending slot this long."""
-    webhook_concurrency: int = 16
-    """Deliveries one worker sends at once."""
-    webhook_poll_seconds: float = 1
-    """How often a worker looks for due deliveries."""
-    webhook_allow_http: bool = False
-    """Plain http:// endpoints (https only unless this is true)."""
-    webhook_ca_file: str = ""
-    """Extra CA certificates webhook deliveries trust (a private CA; tests' own)."""
-    webhook_max_per_user: int = 25
-    """The most webhooks one user may register."""
+    sql_max_rows: int = 10_000
+    """Rows one `query(sql)` may return."""
+    sql_timeout_seconds: float = 10
+    """A `query(sql)` running longer is interrupted."""
+    sql_memory_mb: int = 512
+    """DuckDB's memory for one `query(sql)`; it spills beyond."""
+    comparison_sample_rows: int = Field(default=100_000, ge=1000)
+    """compareDatasets: the most rows per side a drift test reads (a seeded sample beyond; statistics stay exact)."""
+    cache_ttl_seconds: float = 3600
+    """How long a cached chart, rows or profile answer is kept (docs/cache.md); 0 turns the cache off."""
+    cache_max_entries: int = 512
+    """In-process cache only: the least recently used answer goes first."""
 
 
 class MonitoringSettings(SettingsGroup):
