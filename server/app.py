@@ -23,7 +23,8 @@ from server import telemetry
 from server.cors import cors_middleware, parse_origins
 from server.graphiql import ASSET_PREFIX, STATIC_DIR
 from server.graphql_view import AssayGraphQL
-from server.job_kinds import job_kinds, worker_preload
+from server.job_kinds import job_kinds
+from server.job_options import process_options, runner_options
 from server.logs import RequestIds
 from server.metrics import Metrics, metrics_endpoint
 from server.operation_metrics import OperationMetrics
@@ -98,30 +99,9 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
     if settings.executor == "celery":
         executor = celery_executor(settings, kinds=kinds, bus=bus, client=redis_client, observer=observer)
     else:
-        pool = ProcessExecutor(
-            max_workers=settings.max_concurrent_jobs,
-            grace_seconds=settings.job_cancel_grace_seconds,
-            preload=worker_preload(kinds),
-            memory_mb=settings.job_memory_mb,
-            scratch_root=settings.scratch_dir,
-            log_level=settings.log_level,
-            log_format=settings.log_format,
-            storage=settings.storage,
-        )
+        pool = ProcessExecutor(max_workers=settings.max_concurrent_jobs, **process_options(settings, kinds))
         executor = LocalExecutor(
-            JobRunner(
-                sessions=sessions,
-                bus=bus,
-                pool=pool,
-                kinds=kinds,
-                timeout_for=settings.timeout_for,
-                heartbeat_seconds=settings.job_heartbeat_seconds,
-                max_result_bytes=round(settings.max_job_result_mb * 1048576),
-                max_log_chars=settings.max_log_line_chars,
-                telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl",
-                observer=observer,
-                retry_backoff=(settings.job_retry_backoff_seconds, settings.job_retry_backoff_max_seconds),
-            )
+            JobRunner(sessions=sessions, bus=bus, pool=pool, **runner_options(settings, kinds, observer))
         )
     jobs = JobEngine(
         sessions=sessions,
@@ -155,14 +135,8 @@ def build_state(settings: Settings, observer: JobObserver | None = None) -> AppS
         cache=create_cache(
             redis_client=redis_client, ttl=settings.cache_ttl_seconds, max_entries=settings.cache_max_entries
         ),
-        monitor_config=MonitorConfig(
-            data_dir=settings.resolved_data_dir,
-            window_minutes=settings.monitor_window_minutes,
-            reservoir_rows=settings.monitor_reservoir_rows,
-            reference_rows=settings.monitor_reference_rows,
-            retention_days=settings.monitor_retention_days,
-            flush_seconds=settings.monitor_flush_seconds,
-        ),
+        # every ASSAY_MONITOR_* setting is the MonitorConfig field of its name
+        monitor_config=MonitorConfig(data_dir=settings.resolved_data_dir, **settings.prefixed("monitor_")),
         recorder=PredictionRecorder(
             sessions=sessions,
             window_minutes=settings.monitor_window_minutes,

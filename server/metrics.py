@@ -14,8 +14,9 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+from collections.abc import Sequence
 from datetime import UTC
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -28,6 +29,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics import MetricWrapperBase
 from sqlalchemy import func, select
 from sqlmodel import col
 
@@ -51,6 +53,10 @@ OPERATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
 JOB_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
 MAX_OPERATION_NAMES = 200  # client-chosen names beyond this are counted as "(other)": bounded label sets
 SCRAPE_CHECK_SECONDS = 2.0
+# A count and its durations carry the same labels, so a dashboard can divide one by the other.
+OPERATION_LABELS = ("operation", "type")
+JOB_LABELS = ("kind", "status")
+Instrument = TypeVar("Instrument", bound=MetricWrapperBase)
 
 
 class Metrics:
@@ -62,72 +68,67 @@ class Metrics:
         self.registry = registry = CollectorRegistry()
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
-        self.operations = Counter(
-            "assay_graphql_operations",
-            "GraphQL operations executed, by name and type",
-            ["operation", "type"],
-            registry=registry,
+        instrument = self._instrument
+        self.operations = instrument(
+            Counter, "assay_graphql_operations", "GraphQL operations executed, by name and type", OPERATION_LABELS
         )
-        self.operation_seconds = Histogram(
+        self.operation_seconds = instrument(
+            Histogram,
             "assay_graphql_operation_duration_seconds",
             "Time from receiving a GraphQL operation to its result (a subscription: its whole life)",
-            ["operation", "type"],
+            OPERATION_LABELS,
             buckets=OPERATION_BUCKETS,
-            registry=registry,
         )
-        self.errors = Counter(
-            "assay_graphql_errors", "GraphQL errors returned, by extensions.code", ["code"], registry=registry
+        self.errors = instrument(
+            Counter, "assay_graphql_errors", "GraphQL errors returned, by extensions.code", ["code"]
         )
-        self.subscriptions = Gauge(
-            "assay_graphql_active_subscriptions", "GraphQL subscriptions open now", registry=registry
+        self.subscriptions = instrument(Gauge, "assay_graphql_active_subscriptions", "GraphQL subscriptions open now")
+        self.jobs_finished = instrument(
+            Counter, "assay_jobs_finished", "Jobs that reached a final status here, by kind and status", JOB_LABELS
         )
-        self.jobs_finished = Counter(
-            "assay_jobs_finished",
-            "Jobs that reached a final status here, by kind and status",
-            ["kind", "status"],
-            registry=registry,
-        )
-        self.job_seconds = Histogram(
+        self.job_seconds = instrument(
+            Histogram,
             "assay_job_duration_seconds",
             "Time a job ran, from RUNNING to its final status",
-            ["kind", "status"],
+            JOB_LABELS,
             buckets=JOB_BUCKETS,
-            registry=registry,
         )
-        self.queue_wait_seconds = Histogram(
+        self.queue_wait_seconds = instrument(
+            Histogram,
             "assay_job_queue_wait_seconds",
             "Time a job waited between being enqueued and starting to run",
             ["kind"],
             buckets=JOB_BUCKETS,
-            registry=registry,
         )
-        self.jobs_running_here = Gauge("assay_jobs_running", "Jobs this process drives now", registry=registry)
-        self.queue_depth = Gauge(
+        self.jobs_running_here = instrument(Gauge, "assay_jobs_running", "Jobs this process drives now")
+        self.queue_depth = instrument(
+            Gauge,
             "assay_job_queue_depth",
             "Jobs not yet ended, by queue and status (QUEUED, RUNNING, NEEDS_INPUT), from the database",
             ["queue", "status"],
-            registry=registry,
         )
-        self.db_pool_size = Gauge("assay_db_pool_size", "Connections the database pool keeps", registry=registry)
-        self.db_pool_checked_out = Gauge(
-            "assay_db_pool_checked_out", "Database connections in use now", registry=registry
-        )
-        self.db_pool_overflow = Gauge(
+        self.db_pool_size = instrument(Gauge, "assay_db_pool_size", "Connections the database pool keeps")
+        self.db_pool_checked_out = instrument(Gauge, "assay_db_pool_checked_out", "Database connections in use now")
+        self.db_pool_overflow = instrument(
+            Gauge,
             "assay_db_pool_overflow",
             "Connections open beyond the pool size (negative: pool slots not yet opened)",
-            registry=registry,
         )
         self.redis_up: Gauge | None = None  # created at the first scrape with Redis: absent without ASSAY_REDIS_URL
-        self.broker_messages = Gauge(
+        self.broker_messages = instrument(
+            Gauge,
             "assay_broker_queue_messages",
             "Job messages waiting in a Celery queue on Redis, not yet taken by a worker",
             ["queue"],
-            registry=registry,
         )
-        self.info = Gauge(
-            "assay_info", "Always 1; labels say what this process is", ["role", "version"], registry=registry
-        )
+        self.info = instrument(Gauge, "assay_info", "Always 1; labels say what this process is", ["role", "version"])
         self._names: set[str] = set()
+
+    def _instrument(
+        self, kind: type[Instrument], name: str, documentation: str, labels: Sequence[str] = (), **options: Any
+    ) -> Instrument:
+        """One of this process's instruments: in its own registry, never the global one."""
+        return kind(name, documentation, labels, registry=self.registry, **options)
 
     # ------------------------------------------------------------------ GraphQL
     def operation_label(self, name: str | None) -> str:
@@ -174,10 +175,8 @@ class Metrics:
                 gauge.set(method())
         if redis is not None:
             if self.redis_up is None:
-                self.redis_up = Gauge(
-                    "assay_redis_up",
-                    "1 when Redis answered a PING at this scrape, 0 when it did not",
-                    registry=self.registry,
+                self.redis_up = self._instrument(
+                    Gauge, "assay_redis_up", "1 when Redis answered a PING at this scrape, 0 when it did not"
                 )
             try:
                 await asyncio.wait_for(redis.ping(), SCRAPE_CHECK_SECONDS)

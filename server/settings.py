@@ -1,10 +1,13 @@
 """One Settings object, read once from ASSAY_* environment variables.
 
 The settings come in groups, one class each (mail, storage, jobs, ...), so a reader finds what belongs
-together and docs/configuration.md has one section per group. `Settings` inherits every group, so each
-variable keeps its flat name (`ASSAY_SMTP_HOST`, `settings.smtp_host`): deployments and call sites stay as
-they were, and a group can still be read alone (`MailSettings()`). Secrets are `SecretStr`: they print as
-`**********` in logs, reprs and errors, and code asks for them with `.get_secret_value()`."""
+together and docs/configuration.md has one section per group. Here are the groups of what every domain stands
+on: the database, accounts, requests, files, jobs, and what job workers fetch and send (pipeline sources,
+webhook deliveries); server/setting_groups/ holds the service's own (listening, mail, logs) and each data
+domain's. `Settings` inherits every group, so each variable keeps its flat name (`ASSAY_SMTP_HOST`,
+`settings.smtp_host`): deployments and call sites stay as they were, and a group can still be read alone
+(`MailSettings()`). Secrets are `SecretStr`: they print as `**********` in logs, reprs and errors, and code asks
+for them with `.get_secret_value()`."""
 
 from __future__ import annotations
 
@@ -16,7 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from server.setting_groups import SettingsGroup
+from server.setting_groups.domains import AnalysisSettings, MonitoringSettings, QuerySettings, ReportSettings
+from server.setting_groups.service import MailSettings, ObservabilitySettings, ServerSettings
 
 if TYPE_CHECKING:
     from services.storage.objects import StorageConfig
@@ -29,36 +35,7 @@ class ConfigurationError(ValueError):
 _INGEST_TIMEOUT: dict[str, float] = {"INGEST": 1800}
 
 
-class _Group(BaseSettings):
-    # A `.env` in the working directory is read too (the seed's `cp .env.example .env`); the environment wins.
-    model_config = SettingsConfigDict(
-        env_prefix="ASSAY_", extra="ignore", env_file=".env", env_file_encoding="utf-8", use_attribute_docstrings=True
-    )  # docstrings -> docs/configuration.md
-    section: ClassVar[str]
-    """The group's heading in docs/configuration.md and .env.example."""
-
-
-class ServerSettings(_Group):
-    """Where the server listens, how users and browsers reach it."""
-
-    section: ClassVar[str] = "Server"
-
-    host: str = "127.0.0.1"
-    """Where the server listens (`make run`, `python -m server`)."""
-    port: int = 8000
-    """The port the server listens on."""
-    public_url: str = ""
-    """How users reach this server, for links in mail; default `http://ASSAY_HOST:ASSAY_PORT`."""
-    cors_origins: str = ""
-    """Origins (`scheme://host[:port]`, comma-separated) whose pages may call the API from a browser; exact,
-    no `*`."""
-    # permessage-deflate costs CPU per socket per frame and cannot be shared between subscribers;
-    # off by default so one job's log reaches hundreds of watchers quickly. Turn on for slow links.
-    ws_compression: bool = False
-    """Offer permessage-deflate on WebSockets: CPU per socket per frame, worth it only on slow links."""
-
-
-class DatabaseSettings(_Group):
+class DatabaseSettings(SettingsGroup):
     """The metadata database and its connection pool."""
 
     section: ClassVar[str] = "Database"
@@ -77,7 +54,7 @@ class DatabaseSettings(_Group):
     """Whether the admin's `resetDatabase` may run (it deletes everything)."""
 
 
-class AuthSettings(_Group):
+class AuthSettings(SettingsGroup):
     """Tokens, the configured admin, registration and failed-login limits."""
 
     section: ClassVar[str] = "Accounts and sign-in"
@@ -110,26 +87,7 @@ class AuthSettings(_Group):
     """Argon2id memory per password hash, in KiB (64 MiB, the library's recommendation; at least 32)."""
 
 
-class MailSettings(_Group):
-    """Verification links. Without a host, `make run` logs the mail instead of sending it."""
-
-    section: ClassVar[str] = "Mail"
-
-    smtp_host: str | None = None
-    """Mail server for verification links; without one the mail is logged instead of sent."""
-    smtp_port: int = 587
-    """The mail server's port."""
-    smtp_username: str | None = None
-    """Mail server login, if it needs one."""
-    smtp_password: SecretStr | None = None
-    """Mail server password, if it needs one."""
-    smtp_from: str = "assay@localhost"
-    """The sender of Assay's mail."""
-    smtp_starttls: bool = True
-    """Upgrade the mail connection with STARTTLS."""
-
-
-class RequestSettings(_Group):
+class RequestSettings(SettingsGroup):
     """What one request may carry and ask for, and how many a user may send."""
 
     section: ClassVar[str] = "Requests"
@@ -157,7 +115,7 @@ class RequestSettings(_Group):
     """Requests per user per minute (`RATE_LIMITED`, HTTP 429 beyond)."""
 
 
-class StorageSettings(_Group):
+class StorageSettings(SettingsGroup):
     """The data dir, object storage (docs/object-storage.md), and what an upload or import may be."""
 
     section: ClassVar[str] = "Files and storage"
@@ -223,7 +181,7 @@ class StorageSettings(_Group):
         )
 
 
-class JobSettings(_Group):
+class JobSettings(SettingsGroup):
     """Where jobs run, what one may use, and how failures, retries and clean-up are handled (docs/jobs.md)."""
 
     section: ClassVar[str] = "Jobs and workers"
@@ -275,26 +233,7 @@ class JobSettings(_Group):
         return self.job_timeout_seconds.get(kind, self.job_default_timeout_seconds)
 
 
-class QuerySettings(_Group):
-    """`query(sql)`, compareDatasets, and cached chart, rows and profile answers (docs/cache.md)."""
-
-    section: ClassVar[str] = "Queries, comparisons and the answer cache"
-
-    sql_max_rows: int = 10_000
-    """Rows one `query(sql)` may return."""
-    sql_timeout_seconds: float = 10
-    """A `query(sql)` running longer is interrupted."""
-    sql_memory_mb: int = 512
-    """DuckDB's memory for one `query(sql)`; it spills beyond."""
-    comparison_sample_rows: int = Field(default=100_000, ge=1000)
-    """compareDatasets: the most rows per side a drift test reads (a seeded sample beyond; statistics stay exact)."""
-    cache_ttl_seconds: float = 3600
-    """How long a cached chart, rows or profile answer is kept (docs/cache.md); 0 turns the cache off."""
-    cache_max_entries: int = 512
-    """In-process cache only: the least recently used answer goes first."""
-
-
-class PipelineSettings(_Group):
+class PipelineSettings(SettingsGroup):
     """What pipeline sources may reach and read, and how schedules run."""
 
     section: ClassVar[str] = "Pipelines"
@@ -314,106 +253,7 @@ class PipelineSettings(_Group):
     """How often due scheduled pipelines are looked for."""
 
 
-class AnalysisSettings(_Group):
-    """Automated analyses (docs/analysis.md): stage time limits and the knobs analyzeDataset's `options` override."""
-
-    section: ClassVar[str] = "Analyses"
-
-    analysis_stage_timeout_seconds: float = 600
-    """Longest one stage of an automated analysis may take."""
-    analysis_model_budget_seconds: float = 30
-    """The modeling budget of an automated analysis."""
-    analysis_eda_timeout_seconds: float | None = None
-    """The EDA stages' time limit, enforced while they run (docs/analysis.md); unset:
-    ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
-    analysis_model_timeout_seconds: float | None = None
-    """The modeling stages' time limit, enforced while they run; unset: ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
-    analysis_report_timeout_seconds: float | None = None
-    """The report stages' time limit, enforced while they run; unset: ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
-    analysis_cv_folds: int = 5
-    """Cross-validation folds of an analysis's model search (analyzeDataset `options.cvFolds` overrides)."""
-    analysis_early_stop_sample: int = 20_000
-    """Candidates are compared on at most this many rows, then the winner fitted."""
-    analysis_hgb_min_rows: int = 0
-    """Gradient boosting is a candidate only from this many training rows."""
-    analysis_allowed_exts: str = ""
-    """Comma-separated extensions an analysis accepts (csv,parquet); empty: all."""
-    analysis_large_file_mb: float = 1024
-    """Above this stored size the analysis fits its model on a sample."""
-    analysis_safe_auto_actions: bool = False
-    """The default of analyzeDataset's safeAutoActions."""
-
-    @property
-    def analysis_defaults(self) -> dict[str, Any]:
-        """The ASSAY_ANALYSIS_* knobs, by analysis option (services/analysis/options.py)."""
-        return {
-            "cv_folds": self.analysis_cv_folds,
-            "early_stop_sample": self.analysis_early_stop_sample,
-            "hgb_min_rows": self.analysis_hgb_min_rows,
-            "allowed_exts": self.analysis_allowed_exts,
-            "large_file_mb": self.analysis_large_file_mb,
-            "safe_auto_actions": self.analysis_safe_auto_actions,
-        }
-
-    @property
-    def analysis_stage_limits(self) -> dict[str, float]:
-        """Seconds per stage group; each unset one is ASSAY_ANALYSIS_STAGE_TIMEOUT_SECONDS."""
-        default = self.analysis_stage_timeout_seconds
-        given = {
-            "eda": self.analysis_eda_timeout_seconds,
-            "model": self.analysis_model_timeout_seconds,
-            "report": self.analysis_report_timeout_seconds,
-        }
-        return {group: default if seconds is None else seconds for group, seconds in given.items()}
-
-
-class ReportSettings(_Group):
-    """The defaults of a report's theme; a report's own theme overrides them."""
-
-    section: ClassVar[str] = "Report theme"
-
-    report_primary: str = "#1f4e79"
-    """Report theme default: the primary colour."""
-    report_accent: str = "#e07b39"
-    """Report theme default: the accent colour."""
-    report_background: str = "#ffffff"
-    """Report theme default: the background colour."""
-    report_text: str = "#1a1a1a"
-    """Report theme default: the text colour."""
-    report_font_family: str = "Helvetica, Arial, sans-serif"
-    """Report theme default: the font family."""
-    report_surface: str = "#f6f8fa"
-    """Report theme default: the surface (panel) colour."""
-    report_muted: str = "#6a737d"
-    """Report theme default: the muted text colour."""
-    report_ok: str = "#2e7d32"
-    """Report theme default: the colour of passing findings."""
-    report_warn: str = "#b26a00"
-    """Report theme default: the colour of warnings."""
-    report_error: str = "#c62828"
-    """Report theme default: the colour of errors."""
-    report_logo_url: str = ""
-    """Report theme default: a logo shown in reports (http(s); empty: none)."""
-
-    @property
-    def report_theme(self) -> dict[str, str]:
-        """The ASSAY_REPORT_* defaults, by theme field."""
-        return {
-            "primary": self.report_primary,
-            "accent": self.report_accent,
-            "background": self.report_background,
-            "text": self.report_text,
-            "font_family": self.report_font_family,
-            "surface": self.report_surface,
-            "muted": self.report_muted,
-            "ok": self.report_ok,
-            "warn": self.report_warn,
-            "error": self.report_error,
-            **({"logo_url": self.report_logo_url} if self.report_logo_url else {}),
-        }
-
-
-class WebhookSettings(_Group):
+class WebhookSettings(SettingsGroup):
     """Deliveries (docs/webhooks.md), sent by the job workers; URLs follow ASSAY_ALLOWED_SOURCE_HOSTS like pipelines."""
 
     section: ClassVar[str] = "Webhooks"
@@ -434,44 +274,6 @@ class WebhookSettings(_Group):
     """Extra CA certificates webhook deliveries trust (a private CA; tests' own)."""
     webhook_max_per_user: int = 25
     """The most webhooks one user may register."""
-
-
-class MonitoringSettings(_Group):
-    """What predict and predictDataset record, per model and window (docs/monitoring.md)."""
-
-    section: ClassVar[str] = "Model monitoring"
-
-    monitoring: Literal["on", "off"] = "on"
-    """Record what predict and predictDataset serve, per model and window (docs/monitoring.md)."""
-    monitor_window_minutes: float = 60
-    """Length of one window; windows start on multiples of it (UTC epoch)."""
-    monitor_reservoir_rows: int = 500
-    """Rows sampled per window and writer (a uniform bottom-k sample)."""
-    monitor_retention_days: float = 30
-    """Older windows and their alerts are deleted."""
-    monitor_flush_seconds: float = 2
-    """How often a replica writes its recorded windows and judges closed ones."""
-    monitor_reference_rows: int = 5000
-    """Training rows sampled as the drift reference."""
-
-
-class ObservabilitySettings(_Group):
-    """Logs, and who may read `/metrics` (docs/observability.md)."""
-
-    section: ClassVar[str] = "Observability"
-
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    """Level of the server's, local job workers' and Celery workers' logs (DEBUG, INFO, WARNING, ERROR)."""
-    log_format: Literal["text", "json"] = "text"
-    """`text` for people, `json` (one object per line) for log collectors."""
-    metrics_allow: str = "127.0.0.1/32,::1/128"
-    """Comma-separated networks that may read `/metrics` without a token."""
-    metrics_token: SecretStr | None = None
-    """`Authorization: Bearer <token>` reads `/metrics` from anywhere."""
-    worker_metrics_host: str = "127.0.0.1"
-    """Where `python -m server.worker` serves its `/metrics`."""
-    worker_metrics_port: int = 9108
-    """The worker's metrics port; 0 turns it off."""
 
 
 # user:password@ in a database or Redis URL
@@ -562,5 +364,5 @@ class Settings(
         return key_file.read_text().strip()
 
 
-GROUPS: tuple[type[_Group], ...] = tuple(base for base in Settings.__bases__ if issubclass(base, _Group))
+GROUPS: tuple[type[SettingsGroup], ...] = tuple(base for base in Settings.__bases__ if issubclass(base, SettingsGroup))
 """Settings' groups, in the order it lists them: the order of docs/configuration.md."""

@@ -19,7 +19,8 @@ import sys
 from celery import signals
 
 from server import telemetry
-from server.job_kinds import job_kinds, worker_preload
+from server.job_kinds import job_kinds
+from server.job_options import process_options, runner_options
 from server.logs import configure_logging
 from server.metrics import Metrics, serve_worker_metrics
 from server.settings import Settings
@@ -92,21 +93,8 @@ def main() -> None:
             redis_url=settings.redis_url,
             queues=queues,
             concurrency=settings.worker_concurrency,
-            kinds=kinds,
-            preload=worker_preload(kinds),
-            timeout_for=settings.timeout_for,
-            heartbeat_seconds=settings.job_heartbeat_seconds,
-            grace_seconds=settings.job_cancel_grace_seconds,
-            max_result_bytes=round(settings.max_job_result_mb * 1048576),
-            max_log_chars=settings.max_log_line_chars,
-            memory_mb=settings.job_memory_mb,
-            scratch_root=settings.scratch_dir,
-            log_level=settings.log_level,
-            log_format=settings.log_format,
-            retry_backoff=(settings.job_retry_backoff_seconds, settings.job_retry_backoff_max_seconds),
-            storage=settings.storage,
-            telemetry_path=settings.resolved_data_dir / "telemetry" / "jobs.jsonl",
-            observer=observer,
+            **process_options(settings, kinds),
+            **runner_options(settings, kinds, observer),
         )
     )
     celery = create_celery(settings.redis_url)

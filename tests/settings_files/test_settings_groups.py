@@ -103,3 +103,27 @@ def test_a_running_server_uses_secrets_without_logging_or_answering_them(tmp_pat
     assert "someone@example.com" in logs  # without ASSAY_SMTP_HOST the verification mail went to the log
     for value in SECRETS.values():
         assert value not in logs and value not in answers
+
+
+@pytest.mark.sqlite_only("about reading settings, not about the database")
+def test_a_groups_settings_reach_its_service_under_the_options_names(tmp_path: Path) -> None:
+    from services.analysis.options import AnalysisOptions
+    from services.monitoring.service import MonitorConfig
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        monitor_window_minutes=5,
+        monitor_flush_seconds=0.5,
+        report_accent="teal",
+        analysis_cv_folds=3,
+        analysis_allowed_exts="csv",
+    )
+    monitor = MonitorConfig(data_dir=tmp_path, **settings.prefixed("monitor_"))
+    assert (monitor.window_minutes, monitor.flush_seconds, monitor.reservoir_rows) == (5, 0.5, 500)
+    assert settings.report_theme["accent"] == "teal" and settings.report_theme["font_family"].startswith("Helvetica")
+    assert "logo_url" not in settings.report_theme  # no logo unless one is set
+    with_logo = Settings(_env_file=None, report_logo_url="https://example.com/logo.png")  # type: ignore[call-arg]
+    assert with_logo.report_theme["logo_url"] == "https://example.com/logo.png"
+    defaults = AnalysisOptions(**settings.analysis_defaults)  # every option, none left out
+    assert (defaults.cv_folds, defaults.allowed_exts) == (3, ["csv"])
+    assert set(settings.analysis_defaults) == set(AnalysisOptions.model_fields)
