@@ -22,7 +22,7 @@ from services.errors import ErrorCode, ServiceError, conflict, invalid, not_foun
 from services.jobs.engine import JobEngine
 from services.jobs.kinds import Domain, JobKindSpec
 from services.names import MAX_NAME, given_name
-from services.pagination import Page, paginate
+from services.pagination import Listing
 from services.pipelines import ACTIVE_RUN_STATUSES, RunStatus
 from services.pipelines.config import (
     PipelineConfig,
@@ -439,25 +439,8 @@ async def announce_run(session: AsyncSession, run: PipelineRun) -> None:
     )
 
 
-async def list_pipelines(
-    session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int
-) -> Page[Pipeline]:
-    return await paginate(
-        session, Pipeline, filters=[col(Pipeline.owner_id) == owner_id], first=first, after=after, max_first=max_first
-    )
-
-
-async def list_runs(
-    session: AsyncSession, *, pipeline_id: str, first: int, after: str | None, max_first: int
-) -> Page[PipelineRun]:
-    return await paginate(
-        session,
-        PipelineRun,
-        filters=[col(PipelineRun.pipeline_id) == pipeline_id],
-        first=first,
-        after=after,
-        max_first=max_first,
-    )
+list_pipelines = Listing(Pipeline, "owner_id")
+list_runs = Listing(PipelineRun, "pipeline_id")
 
 
 async def last_runs(

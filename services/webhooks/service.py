@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import ServiceError, invalid
 from services.jobs.status import TERMINAL
-from services.pagination import Page, paginate
+from services.pagination import Listing, Page, paginate
 from services.pipelines.ssrf import check_scheme, parse_allow_list, vetted_addresses
 from services.storage.lookup import owned, require_owned
 from services.storage.tables import Webhook, WebhookDelivery, utcnow
@@ -192,12 +192,7 @@ async def delete_webhook(session: AsyncSession, *, owner_id: str, webhook_id: st
     return webhook
 
 
-async def list_webhooks(
-    session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int
-) -> Page[Webhook]:
-    return await paginate(
-        session, Webhook, filters=[col(Webhook.owner_id) == owner_id], first=first, after=after, max_first=max_first
-    )
+list_webhooks = Listing(Webhook, "owner_id")
 
 
 async def list_deliveries(
