@@ -47,9 +47,11 @@ _RATE_LIMITED = ServiceError(ErrorCode.RATE_LIMITED, "Too many failed logins; tr
 def _issue_args(ctx: Context) -> dict:
     settings = ctx.settings
     return {
-        "secret": settings.resolved_secret_key,
-        "access_minutes": settings.access_token_minutes,
-        "refresh_days": settings.refresh_token_days,
+        "policy": auth.TokenPolicy(
+            secret=settings.resolved_secret_key,
+            access_minutes=settings.access_token_minutes,
+            refresh_days=settings.refresh_token_days,
+        )
     }
 
 

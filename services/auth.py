@@ -50,6 +50,15 @@ class AccessClaims:
 
 
 @dataclass(frozen=True)
+class TokenPolicy:
+    """How the tokens a login or a refresh issues are signed and how long they last (the server's settings)."""
+
+    secret: str
+    access_minutes: float
+    refresh_days: float
+
+
+@dataclass(frozen=True)
 class TokenPair:
     access_token: str
     refresh_token: str
@@ -172,9 +181,7 @@ async def issue_tokens(
     *,
     session: AsyncSession,
     user: User,
-    secret: str,
-    access_minutes: float,
-    refresh_days: float,
+    policy: TokenPolicy,
     family_id: str | None = None,
     address: str | None = None,
     user_agent: str | None = None,
@@ -190,18 +197,18 @@ async def issue_tokens(
             user_id=user.id,
             family_id=family_id,
             token_hash=_hash_token(refresh),
-            expires_at=utcnow() + timedelta(days=refresh_days),
+            expires_at=utcnow() + timedelta(days=policy.refresh_days),
         )
     )
     await session.commit()
     return TokenPair(
-        create_access_token(user=user, secret=secret, minutes=access_minutes, session_id=family_id), refresh, user
+        create_access_token(user=user, secret=policy.secret, minutes=policy.access_minutes, session_id=family_id),
+        refresh,
+        user,
     )
 
 
-async def rotate_refresh_token(
-    *, session: AsyncSession, refresh_token: str, secret: str, access_minutes: float, refresh_days: float
-) -> TokenPair:
+async def rotate_refresh_token(*, session: AsyncSession, refresh_token: str, policy: TokenPolicy) -> TokenPair:
     """Swap a refresh token for a new pair; replaying a used one revokes its whole family."""
     rejected = ServiceError(ErrorCode.UNAUTHENTICATED, "Invalid or expired refresh token", ["refreshToken"])
     stored = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == _hash_token(refresh_token)))
@@ -223,14 +230,7 @@ async def rotate_refresh_token(
     if login is not None:  # its last use, for the sessions list (tokens issued before sessions have none)
         login.updated_at = utcnow()
         session.add(login)
-    return await issue_tokens(
-        session=session,
-        user=user,
-        secret=secret,
-        access_minutes=access_minutes,
-        refresh_days=refresh_days,
-        family_id=stored.family_id,
-    )
+    return await issue_tokens(session=session, user=user, policy=policy, family_id=stored.family_id)
 
 
 async def ensure_admin(*, session: AsyncSession, email: str, password: str) -> None:

@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,30 +30,22 @@ def dataset_dir(data_dir: Path, dataset_id: str) -> Path:
     return data_dir / DATASETS / dataset_id
 
 
-def original_path(data_dir: Path, dataset_id: str) -> Path:
-    return dataset_dir(data_dir, dataset_id) / "original"
+def _dataset_file(name: str) -> Callable[[Path, str], Path]:
+    """The path of `name` in a dataset's folder, from the data dir and the dataset's id."""
+
+    def path(data_dir: Path, dataset_id: str) -> Path:
+        return dataset_dir(data_dir, dataset_id) / name
+
+    return path
 
 
-def parquet_path(data_dir: Path, dataset_id: str) -> Path:
-    return dataset_dir(data_dir, dataset_id) / "data.parquet"
-
-
-def rejects_path(data_dir: Path, dataset_id: str) -> Path:
-    """The lines ingest rejected (line, reason, text), as CSV."""
-    return dataset_dir(data_dir, dataset_id) / "rejects.csv"
-
-
-def upload_state_path(data_dir: Path, dataset_id: str) -> Path:
-    """How an upload that was ingested while arriving ended (services.ingest.follow)."""
-    return dataset_dir(data_dir, dataset_id) / "upload.state"
-
-
-def csv_export_path(data_dir: Path, dataset_id: str) -> Path:
-    return dataset_dir(data_dir, dataset_id) / "export.csv"
-
-
-def profile_path(data_dir: Path, dataset_id: str) -> Path:
-    return dataset_dir(data_dir, dataset_id) / "profile.json"
+original_path = _dataset_file("original")
+parquet_path = _dataset_file("data.parquet")
+rejects_path = _dataset_file("rejects.csv")  # the lines ingest rejected (line, reason, text), as CSV
+upload_state_path = _dataset_file("upload.state")  # how an upload ingested while arriving ended (ingest.follow)
+csv_export_path = _dataset_file("export.csv")
+profile_path = _dataset_file("profile.json")
+plots_dir = _dataset_file("plots")
 
 
 def model_dir(data_dir: Path, model_id: str) -> Path:
@@ -66,10 +58,6 @@ def model_path(data_dir: Path, model_id: str) -> Path:
 
 def report_path(data_dir: Path, report_id: str) -> Path:
     return data_dir / REPORTS / f"{report_id}.html"
-
-
-def plots_dir(data_dir: Path, dataset_id: str) -> Path:
-    return dataset_dir(data_dir, dataset_id) / "plots"
 
 
 @contextmanager

@@ -102,3 +102,22 @@ async def paginate(
         has_previous=after is not None,
         total=total,
     )
+
+
+class Listing(Generic[T]):
+    """A list call declared once: one page of `table`'s rows, newest first, whose `by` column equals the caller's
+    value (the owner, or the parent they belong to: always required, so no call lists everyone's rows); each of
+    `narrowed_by` the caller gives (not None) narrows the page to rows whose column equals it. Called as
+    `(session, *, <by>=..., first=..., after=..., max_first=..., <narrowed_by>=...)`."""
+
+    def __init__(self, table: type[T], by: str, *narrowed_by: str) -> None:
+        self.table, self.by, self.narrowed_by = table, by, narrowed_by
+
+    async def __call__(
+        self, session: AsyncSession, *, first: int, after: str | None, max_first: int, **values: str | None
+    ) -> Page[T]:
+        if values.get(self.by) is None or values.keys() - {self.by, *self.narrowed_by}:
+            raise TypeError(f"Listing {self.table.__name__} takes {self.by}= and {self.narrowed_by}, not {[*values]}")
+        model: Any = self.table  # col() needs the class's columns
+        filters = [col(getattr(model, name)) == value for name, value in values.items() if value is not None]
+        return await paginate(session, self.table, filters=filters, first=first, after=after, max_first=max_first)

@@ -26,6 +26,7 @@ from services.profiling.large_columns import QUANTILES, histogram_from, ident
 
 HISTOGRAM_BINS = 30
 TOP_CATEGORIES = 10
+QUANTILE_FIELDS = ("p5", "q1", "median", "q3", "p95")  # SideStatistics' names for the QUANTILES, in their order
 SAMPLE_SEED = 7
 BYTES_PER_QUANTILE_VALUE = 24  # what quantile_cont holds per value (the double and its share of the list)
 MB = 1024 * 1024
@@ -125,23 +126,15 @@ class Side:
         stats = {}
         for index, name in enumerate(names):
             count, distinct, mean, std, low, high, quantiles = found[index * 7 : (index + 1) * 7]
-            p5, q1, median, q3, p95 = (float(q) for q in quantiles) if quantiles else (None,) * 5
-            stats[name] = SideStatistics(
-                rows=self.rows,
-                count=count,
-                nulls=self.rows - count,
-                null_ratio=(self.rows - count) / self.rows if self.rows else 0.0,
-                distinct=distinct,
+            stats[name] = self.side(
+                count,
+                distinct,
                 distinct_exact=index in few,
                 mean=_finite(mean),
                 std=_finite(std),
                 min=_finite(low),
-                p5=p5,
-                q1=q1,
-                median=median,
-                q3=q3,
-                p95=p95,
                 max=_finite(high),
+                **(dict(zip(QUANTILE_FIELDS, map(float, quantiles), strict=True)) if quantiles else {}),
             )
         return stats
 
@@ -152,13 +145,18 @@ class Side:
             f"SELECT {x} AS v, count(*) AS n FROM {self.view} WHERE {x} IS NOT NULL "
             f"GROUP BY v ORDER BY n DESC, v LIMIT {TOP_CATEGORIES}"
         ).fetchall()
+        return self.side(count, distinct, top=[CategoryCount(value=v, count=n, ratio=n / count) for v, n in top])
+
+    def side(self, count: int, distinct: int, **figures: Any) -> SideStatistics:
+        """One column on this side: its counts over the side's rows, then the figures of its kind."""
+        nulls = self.rows - count
         return SideStatistics(
             rows=self.rows,
             count=count,
-            nulls=self.rows - count,
-            null_ratio=(self.rows - count) / self.rows if self.rows else 0.0,
+            nulls=nulls,
+            null_ratio=nulls / self.rows if self.rows else 0.0,
             distinct=distinct,
-            top=[CategoryCount(value=v, count=n, ratio=n / count) for v, n in top],
+            **figures,
         )
 
     def histograms(self, ranges: dict[str, tuple[float, float]]) -> dict[str, Histogram]:

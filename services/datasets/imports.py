@@ -16,7 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.datasets.service import discarded_on_failure, display_name, ingest_params, validate_csv_options
+from services.datasets.service import discarded_on_failure, ingest_params
+from services.datasets.upload import display_name, validate_csv_options
 from services.errors import invalid
 from services.ingest.download import check_import_url
 from services.ingest.s3_import import check_s3_source, is_s3_url

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
-
-class StoredModel(BaseModel):
-    """Unknown keys are ignored (a newer worker may write more than this server reads)."""
-
-    model_config = ConfigDict(extra="ignore")
+from services.stored import StoredModel
 
 
 class IngestAlert(StoredModel):
@@ -43,8 +39,8 @@ class IngestInfo(StoredModel):
     padded_lines: int = 0
     trimmed_lines: int = 0
     rejected_lines: int = 0
-    rejects: list[RejectedLine] = []  # the first few; all of them in the rejects download
-    alerts: list[IngestAlert] = []
+    rejects: list[RejectedLine] = Field(default_factory=list)  # the first few; all of them in the rejects download
+    alerts: list[IngestAlert] = Field(default_factory=list)
 
     def stored(self) -> dict[str, Any]:
         """The JSON column's value: only what was set, so a file's info reads as before (no nulls for a workbook)."""

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import Field, field_validator
 
-
-class StoredModel(BaseModel):
-    """Unknown keys are ignored (a newer worker may write more than this server reads)."""
-
-    model_config = ConfigDict(extra="ignore")
+from services.stored import StoredModel
 
 
 class Metrics(StoredModel):
@@ -72,10 +68,10 @@ class ModelDetails(StoredModel):
     cv_metric: str | None = None
     cv_scores: list[float] | None = None
     confusion_matrix: ConfusionMatrix | None = None
-    feature_importances: list[FeatureImportance] = []
-    features: list[Feature] = []
+    feature_importances: list[FeatureImportance] = Field(default_factory=list)
+    features: list[Feature] = Field(default_factory=list)
     classes: list[str] | None = None
-    leaderboard: list[Candidate] = []
+    leaderboard: list[Candidate] = Field(default_factory=list)
     training_rows: int | None = None
     labelled_rows: int | None = None
     sampled: bool | None = None

@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 from services import files
 from services.errors import invalid
 from services.jobs.context import JobContext
-from services.modeling.sampling import read_training_frame
+from services.modeling.sampling import RowsRead, read_training_frame
 from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import detect_task
 
@@ -76,9 +76,7 @@ class PreparedData:
     x_test: pd.DataFrame
     y_train: pd.Series
     y_test: pd.Series
-    labelled_rows: int = 0
-    sampled: bool = False
-    bytes_per_row: float = 0.0
+    rows: RowsRead
 
     @property
     def metric(self) -> str:
@@ -151,17 +149,7 @@ def prepare_data(ctx: JobContext, spec: TrainingSpec, data_dir: Path, columns: l
     )
     ctx.log(
         f"Split: {len(x_train):,} training rows, {len(x_test):,} held out"
-        + (f" (a sample of {read.labelled_rows:,} labelled rows)" if read.sampled else "")
+        + (f" (a sample of {read.rows.labelled_rows:,} labelled rows)" if read.rows.sampled else "")
     )
     ctx.checkpoint()
-    return PreparedData(
-        task,
-        features,
-        x_train,
-        x_test,
-        y_train,
-        y_test,
-        labelled_rows=read.labelled_rows,
-        sampled=read.sampled,
-        bytes_per_row=read.bytes_per_row,
-    )
+    return PreparedData(task, features, x_train, x_test, y_train, y_test, read.rows)

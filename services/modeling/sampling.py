@@ -34,11 +34,18 @@ HASH_SCALE = 2**64
 
 
 @dataclass(frozen=True)
+class RowsRead:
+    """How the training rows were read: what the split and the training result report, and what sizes a forest."""
+
+    labelled_rows: int  # rows with a target in the whole dataset
+    sampled: bool  # the frame is a sample of them (the whole would not fit the budget)
+    bytes_per_row: float
+
+
+@dataclass(frozen=True)
 class TrainingFrame:
     frame: pd.DataFrame
-    labelled_rows: int  # rows with a target in the whole dataset
-    sampled: bool
-    bytes_per_row: float
+    rows: RowsRead
 
 
 def bytes_per_row(path: Path, names: list[str], columns: list[dict[str, Any]]) -> float:
@@ -108,7 +115,7 @@ def read_training_frame(
     if total <= fits:
         frame = pq.read_table(path, columns=names).to_pandas(date_as_object=False)
         labelled = frame[target].notna()
-        return TrainingFrame(frame, int(labelled.sum()), False, per_row)
+        return TrainingFrame(frame, RowsRead(int(labelled.sum()), False, per_row))
     connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
     connection.execute("SET preserve_insertion_order = true")  # ORDER BY kept on every Arrow path
     try:
@@ -176,7 +183,7 @@ def _sampled(
         f"The labelled rows ({labelled:,}) would need about {labelled * per_row / 2**20:,.0f} MB to train on, beyond "
         f"the {memory_mb:,} MB budget: training on a {'stratified ' if classify else ''}sample of {len(frame):,} rows"
     )
-    return TrainingFrame(frame, labelled, len(frame) < labelled, per_row)
+    return TrainingFrame(frame, RowsRead(labelled, len(frame) < labelled, per_row))
 
 
 def _threshold(rate: float) -> float:

@@ -31,7 +31,7 @@ from services.modeling.spec import TrainingSpec
 from services.modeling.tasks import CLASSIFIERS, REGRESSORS
 from services.monitoring.jobs import record_job_sample
 from services.names import MAX_NAME, derived_name, given_name
-from services.pagination import Page, paginate
+from services.pagination import Listing
 from services.preprocessing import service as preprocessing
 from services.registry.names import ModelReference
 from services.registry.service import refuse_if_aliased, resolve_model
@@ -173,19 +173,7 @@ async def models_for_jobs(session: AsyncSession, *, owner_id: str, jobs: list[Jo
     return {job_id: model for job_id, model in found.items() if model is not None}
 
 
-async def list_models(
-    session: AsyncSession,
-    *,
-    owner_id: str,
-    first: int,
-    after: str | None,
-    max_first: int,
-    dataset_id: str | None = None,
-) -> Page[Model]:
-    filters = [col(Model.owner_id) == owner_id]
-    if dataset_id:
-        filters.append(col(Model.dataset_id) == dataset_id)
-    return await paginate(session, Model, filters=filters, first=first, after=after, max_first=max_first)
+list_models = Listing(Model, "owner_id", "dataset_id")
 
 
 async def delete_model(

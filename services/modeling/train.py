@@ -29,7 +29,7 @@ def refit(ctx: JobContext, spec: TrainingSpec, data: PreparedData, best: Candida
     ctx.stage("refit")
     x_train, y_train = data.x_train, data.y_train
     if best.algorithm in FORESTS:
-        affordable = forest_rows_within(ctx.memory_mb, data.bytes_per_row)
+        affordable = forest_rows_within(ctx.memory_mb, data.rows.bytes_per_row)
         if len(x_train) > affordable:
             x_train, y_train = data.training_sample(affordable, spec.seed)
             ctx.log(
@@ -76,6 +76,6 @@ def train_model(ctx: JobContext, p: dict[str, Any]) -> dict[str, Any]:
         leaderboard=[c.entry(selected=c is best) for c in leaderboard],
         training_seconds=time.perf_counter() - started,
         training_rows=training_rows,
-        labelled_rows=data.labelled_rows,
-        sampled=data.sampled or training_rows < len(data.x_train),
+        labelled_rows=data.rows.labelled_rows,
+        sampled=data.rows.sampled or training_rows < len(data.x_train),
     ).model_dump(exclude_unset=True)

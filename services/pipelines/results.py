@@ -8,20 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
+
+from services.stored import StoredModel
 
 
-class Stored(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class RunParams(Stored):
+class RunParams(StoredModel):
     """The one param of a PIPELINE job that names what it carries out."""
 
     run_id: str | None = None
 
 
-class CheckResult(Stored):
+class CheckResult(StoredModel):
     """One check's outcome on a run's output (services.pipelines.checks)."""
 
     column: str | None = None
@@ -29,22 +27,22 @@ class CheckResult(Stored):
     expected: str
     passed: bool
     failing_rows: int
-    examples: list[Any] = []
+    examples: list[Any] = Field(default_factory=list)
     on_fail: str
     observed: Any = None  # what the rule measured (a suite's checks: null ratio, drift statistic ...)
     suite: str | None = None  # the check suite this result came from, when it came from one
 
 
-class RunResult(Stored):
+class RunResult(StoredModel):
     """The PIPELINE job's result, as the success hook applies it to the run and its dataset."""
 
     rows_in: int | None = None
     rows_out: int | None = None
     version: int | None = None
-    columns: list[dict[str, Any]] = []
-    output: dict[str, Any] = {}
+    columns: list[dict[str, Any]] = Field(default_factory=list)
+    output: dict[str, Any] = Field(default_factory=dict)
     recipe: Any = None
-    checks: list[CheckResult] = []
+    checks: list[CheckResult] = Field(default_factory=list)
     row_count: int | None = None
     column_count: int | None = None
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = Field(default_factory=dict)

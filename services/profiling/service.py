@@ -79,33 +79,32 @@ async def on_profile_failure(session: AsyncSession, job: Job, _result: dict[str,
     )
 
 
-def profile_version(data_dir: Path, dataset_id: str) -> int | None:
-    """The stored profile's version (its file's change time), or None when there is none: a new profile is a new key.
-    With an object store the local copy is brought up to date first (its time is set to the stored object's), so
-    every replica sees the same version, and one whose cache was lost still finds the profile."""
+def _stored_file(data_dir: Path, dataset_id: str) -> tuple[str, int] | None:
+    """The stored profile's local path and version (its file's change time), or None when there is none. With an
+    object store the local copy is brought up to date first (its time is set to the stored object's), so every
+    replica sees the same version, and one whose cache was lost still finds the profile."""
     try:
-        return files.fetched(files.profile_path(data_dir, dataset_id)).stat().st_mtime_ns
+        path = files.fetched(files.profile_path(data_dir, dataset_id))
+        return str(path), path.stat().st_mtime_ns
     except FileNotFoundError:
         return None
+
+
+def profile_version(data_dir: Path, dataset_id: str) -> int | None:
+    """The stored profile's version, or None when there is none: a new profile is a new key."""
+    stored = _stored_file(data_dir, dataset_id)
+    return stored[1] if stored else None
 
 
 def load_profile(data_dir: Path, dataset_id: str) -> dict[str, Any] | None:
-    path = files.fetched(files.profile_path(data_dir, dataset_id))
-    try:
-        stamp = path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return None
-    return _load(str(path), stamp)
+    stored = _stored_file(data_dir, dataset_id)
+    return _load(*stored) if stored else None
 
 
 def read_profile(data_dir: Path, dataset_id: str) -> StoredProfile | None:
     """The stored profile, typed (what the API reads); None until the PROFILE job has run."""
-    path = files.fetched(files.profile_path(data_dir, dataset_id))
-    try:
-        stamp = path.stat().st_mtime_ns
-    except FileNotFoundError:
-        return None
-    return _read(str(path), stamp)
+    stored = _stored_file(data_dir, dataset_id)
+    return _read(*stored) if stored else None
 
 
 @lru_cache(maxsize=32)

@@ -66,7 +66,10 @@ class ValueCount(Stored):
     ratio: float
 
 
-class ColumnProfile(Stored):
+class ColumnCounts(BaseModel):
+    """What a column's profile counts first, and a report's column section shows as the profile has it (a plain
+    BaseModel: each model built on it keeps its own config)."""
+
     name: str
     semantic_type: str
     dtype: str
@@ -74,6 +77,9 @@ class ColumnProfile(Stored):
     null_count: int
     null_ratio: float
     distinct_count: int
+
+
+class ColumnProfile(Stored, ColumnCounts):
     is_unique: bool
     top_values: list[ValueCount] = []
     numeric: NumericStats | None = None

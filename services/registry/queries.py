@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import conflict
-from services.pagination import Page, paginate
+from services.pagination import Listing
 from services.registry import RegistryEventKind
 from services.registry.names import ModelReference, check_alias
 from services.storage.lookup import owned
@@ -25,31 +25,9 @@ async def get_registered_model(session: AsyncSession, *, owner_id: str, name: st
     ).first()
 
 
-async def list_registered_models(
-    session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int
-) -> Page[RegisteredModel]:
-    return await paginate(
-        session,
-        RegisteredModel,
-        filters=[col(RegisteredModel.owner_id) == owner_id],
-        first=first,
-        after=after,
-        max_first=max_first,
-    )
-
-
-async def list_versions(
-    session: AsyncSession, *, registered_model_id: str, first: int, after: str | None, max_first: int
-) -> Page[ModelVersion]:
-    """Newest first: versions are made in number order, so creation order is number order."""
-    return await paginate(
-        session,
-        ModelVersion,
-        filters=[col(ModelVersion.registered_model_id) == registered_model_id],
-        first=first,
-        after=after,
-        max_first=max_first,
-    )
+list_registered_models = Listing(RegisteredModel, "owner_id")
+# Newest first: versions are made in number order, so creation order is number order.
+list_versions = Listing(ModelVersion, "registered_model_id")
 
 
 async def get_version(session: AsyncSession, *, registered_model_id: str, version: int) -> ModelVersion | None:
@@ -74,19 +52,7 @@ async def aliases_of(session: AsyncSession, *, registered_model_id: str) -> list
     )
 
 
-async def list_events(
-    session: AsyncSession,
-    *,
-    registered_model_id: str,
-    first: int,
-    after: str | None,
-    max_first: int,
-    alias: str | None = None,
-) -> Page[RegistryEvent]:
-    filters = [col(RegistryEvent.registered_model_id) == registered_model_id]
-    if alias is not None:
-        filters.append(col(RegistryEvent.alias) == alias)
-    return await paginate(session, RegistryEvent, filters=filters, first=first, after=after, max_first=max_first)
+list_events = Listing(RegistryEvent, "registered_model_id", "alias")
 
 
 async def get_event(session: AsyncSession, *, owner_id: str, event_id: str) -> RegistryEvent | None:

@@ -213,15 +213,7 @@ async def _register_once(
             allow_signature_change and previous is not None and _signature_change(previous.signature, signature)
         ),
     )
-    event = RegistryEvent(
-        registered_model_id=registered.id,
-        owner_id=owner.id,
-        actor_id=owner.id,
-        actor_email=owner.email,
-        kind=RegistryEventKind.REGISTERED,
-        to_version=number,
-        comment=comment,
-    )
+    event = _event(owner, registered.id, RegistryEventKind.REGISTERED, comment, to_version=number)
     session.add_all([version, event])
     await session.commit()
     return Registration(registered, version, event)
@@ -300,22 +292,28 @@ async def _find_alias(
     return touched[0], pointer
 
 
-def _alias_event(
-    owner: User, registered_id: str, alias: str, before: int | None, after: int | None, comment: str | None
+def _event(
+    owner: User, registered_id: str, kind: RegistryEventKind, comment: str | None, **change: Any
 ) -> RegistryEvent:
-    """The owner moved `alias` from version `before` to `after` (None: deleted it). The actor's email is copied
-    so the history still names them later."""
+    """What the owner did to a registered model, for its history. The actor's email is copied so the history
+    still names them later."""
     return RegistryEvent(
         registered_model_id=registered_id,
         owner_id=owner.id,
         actor_id=owner.id,
         actor_email=owner.email,
-        kind=RegistryEventKind.ALIAS_SET if after is not None else RegistryEventKind.ALIAS_DELETED,
-        alias=alias,
-        from_version=before,
-        to_version=after,
+        kind=kind,
         comment=comment,
+        **change,
     )
+
+
+def _alias_event(
+    owner: User, registered_id: str, alias: str, before: int | None, after: int | None, comment: str | None
+) -> RegistryEvent:
+    """The owner moved `alias` from version `before` to `after` (None: deleted it)."""
+    kind = RegistryEventKind.ALIAS_SET if after is not None else RegistryEventKind.ALIAS_DELETED
+    return _event(owner, registered_id, kind, comment, alias=alias, from_version=before, to_version=after)
 
 
 async def _published(session: AsyncSession, bus: EventBus | None, event: RegistryEvent, name: str) -> RegisteredModel:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services import files
 from services.analysis.models import AutoAction, AutoActionKind, Finding
+from services.profiling.stored import ColumnCounts
 
 MAX_COLUMN_SECTIONS = 40
 
@@ -57,14 +58,7 @@ class Histogram(Section):
     counts: list[int]
 
 
-class ColumnSection(Section):
-    name: str
-    semantic_type: str
-    dtype: str
-    count: int
-    null_count: int
-    null_ratio: float
-    distinct_count: int
+class ColumnSection(Section, ColumnCounts):
     mean: float | None = None
     std: float | None = None
     min: float | None = None
@@ -198,13 +192,7 @@ def _columns(profile: dict[str, Any]) -> list[dict[str, Any]]:
         numeric = column.get("numeric") or {}
         sections.append(
             {
-                "name": column["name"],
-                "semantic_type": column["semantic_type"],
-                "dtype": column["dtype"],
-                "count": column["count"],
-                "null_count": column["null_count"],
-                "null_ratio": column["null_ratio"],
-                "distinct_count": column["distinct_count"],
+                **{key: column[key] for key in ColumnCounts.model_fields},
                 **{key: numeric.get(key) for key in ("mean", "std", "min", "median", "max")},
                 "top_values": [
                     {"value": str(v["value"]), "count": v["count"]} for v in column.get("top_values", [])[:10]

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import ServiceError, invalid
 from services.jobs.status import TERMINAL
-from services.pagination import Page, paginate
+from services.pagination import Listing, Page, paginate
 from services.pipelines.ssrf import check_scheme, parse_allow_list, vetted_addresses
 from services.storage.lookup import owned, require_owned
 from services.storage.tables import Webhook, WebhookDelivery, utcnow
@@ -46,6 +46,10 @@ class Subscription:
     events: list[str]
     job_kinds: list[str]
     job_statuses: list[str]
+
+    def apply_to(self, webhook: Webhook) -> None:
+        """What the webhook is told about from now on (a new one, or an update's whole checked subscription)."""
+        webhook.events, webhook.job_kinds, webhook.job_statuses = self.events, self.job_kinds, self.job_statuses
 
 
 async def check_url(url: str, rules: UrlRules, field: list[str]) -> str:
@@ -118,15 +122,8 @@ async def create_webhook(
     count = await session.scalar(select(func.count()).select_from(Webhook).where(Webhook.owner_id == owner_id)) or 0
     if count >= max_per_user:
         raise invalid(f"You have {count} webhooks, the most one user may have; delete one first", ["url"])
-    webhook = Webhook(
-        owner_id=owner_id,
-        url=url,
-        events=subscription.events,
-        job_kinds=subscription.job_kinds,
-        job_statuses=subscription.job_statuses,
-        secret=secret,
-        description=description,
-    )
+    webhook = Webhook(owner_id=owner_id, url=url, secret=secret, description=description)
+    subscription.apply_to(webhook)
     session.add(webhook)
     await session.commit()
     return webhook
@@ -168,11 +165,7 @@ async def update_webhook(
     if url is not None:
         await check_url(url, rules, ["url"])
         webhook.url = url
-    webhook.events, webhook.job_kinds, webhook.job_statuses = (
-        subscription.events,
-        subscription.job_kinds,
-        subscription.job_statuses,
-    )
+    subscription.apply_to(webhook)
     webhook.description = new_description
     if enabled is not None:
         webhook.enabled = enabled
@@ -192,12 +185,7 @@ async def delete_webhook(session: AsyncSession, *, owner_id: str, webhook_id: st
     return webhook
 
 
-async def list_webhooks(
-    session: AsyncSession, *, owner_id: str, first: int, after: str | None, max_first: int
-) -> Page[Webhook]:
-    return await paginate(
-        session, Webhook, filters=[col(Webhook.owner_id) == owner_id], first=first, after=after, max_first=max_first
-    )
+list_webhooks = Listing(Webhook, "owner_id")
 
 
 async def list_deliveries(
