@@ -43,14 +43,12 @@ def _options(input: AnalyzeDatasetInput) -> dict[str, Any]:
     return options | {"safe_auto_actions": input.safe_auto_actions}
 
 
-@strawberry.type
 class AnalysisMutation:
     @mutation(
         description="Upload to insight in one call: an ANALYZE job profiles, finds the target (or asks "
         "with NEEDS_INPUT), trains with AUTO, writes a report and checks it"
     )
-    async def analyze_dataset(self, info: strawberry.Info, input: AnalyzeDatasetInput) -> JobPayload:
-        ctx: Context = info.context
+    async def analyze_dataset(self, ctx: Context, input: AnalyzeDatasetInput) -> JobPayload:
         settings = ctx.settings
         job = await ctx.owned(
             service.start_analysis,
@@ -68,8 +66,7 @@ class AnalysisMutation:
         return JobPayload(job=Job.from_row(job))
 
     @mutation(description="Answer a NEEDS_INPUT job; it resumes")
-    async def answer_job(self, info: strawberry.Info, input: AnswerJobInput) -> JobPayload:
-        ctx: Context = info.context
+    async def answer_job(self, ctx: Context, input: AnswerJobInput) -> JobPayload:
         job = await ctx.owned(
             service.answer_job,
             jobs=ctx.app.jobs,

@@ -66,13 +66,11 @@ def _csv_options(csv: CsvOptionsInput | None) -> dict:
     return strawberry.asdict(csv) | {"on_bad_lines": csv.on_bad_lines.value if csv.on_bad_lines else None}
 
 
-@strawberry.type
 class DatasetsQuery:
     @query(description="The caller's datasets, newest first")
     async def datasets(
-        self, info: strawberry.Info, first: int | None = 20, after: str | None = None, search: str | None = None
+        self, ctx: Context, first: int | None = 20, after: str | None = None, search: str | None = None
     ) -> DatasetConnection:
-        ctx: Context = info.context
         page = await ctx.owned(dataset_service.list_datasets, search=search, **ctx.page(first, after))
         return DatasetConnection.from_page(page, Dataset.from_row)
 
@@ -87,15 +85,13 @@ class _ArrivingUpload(dataset_service.UploadArrival, Protocol):
     def on_cut_off(self, action: Callable[[], Awaitable[None]]) -> None: ...
 
 
-@strawberry.type
 class DatasetsMutation:
     @mutation(
         description="Upload a CSV/TSV/TXT file (optionally gzipped), an .xlsx/.xls/.ods workbook or a "
         "Parquet file with the GraphQL multipart "
         "request spec; it is ingested by an INGEST job."
     )
-    async def upload_dataset(self, info: strawberry.Info, input: UploadDatasetInput) -> UploadDatasetPayload:
-        ctx: Context = info.context
+    async def upload_dataset(self, ctx: Context, input: UploadDatasetInput) -> UploadDatasetPayload:
         # strawberry declares Upload over bytes; over ASGI it is starlette's UploadFile (server.uploads.StagedUpload)
         settings, upload = ctx.settings, cast(UploadFile, input.file)
         options = _csv_options(input.csv)
@@ -131,8 +127,7 @@ class DatasetsMutation:
         "dataset and ingest it, in one INGEST job whose live log shows the download; the "
         "pipelines' rules on reachable hosts apply"
     )
-    async def import_dataset(self, info: strawberry.Info, input: ImportDatasetInput) -> ImportDatasetPayload:
-        ctx: Context = info.context
+    async def import_dataset(self, ctx: Context, input: ImportDatasetInput) -> ImportDatasetPayload:
         settings = ctx.settings
         limits = dataset_imports.ImportLimits(
             allowed_hosts=settings.allowed_source_hosts,
@@ -164,8 +159,7 @@ class DatasetsMutation:
         description="Write one of your READY datasets as a CSV, Parquet or JSON Lines file in an EXPORT job; "
         "once it SUCCEEDED, `job.output` is the DatasetExport with its download link"
     )
-    async def export_dataset(self, info: strawberry.Info, input: ExportDatasetInput) -> ExportDatasetPayload:
-        ctx: Context = info.context
+    async def export_dataset(self, ctx: Context, input: ExportDatasetInput) -> ExportDatasetPayload:
         job = await ctx.owned(
             exports.start_export,
             jobs=ctx.app.jobs,

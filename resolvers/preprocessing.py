@@ -20,16 +20,12 @@ class PreprocessDatasetPayload:
     job: Job | None = None
 
 
-@strawberry.type
 class PreprocessingMutation:
     @mutation(
         description="Derive a new dataset version by running the steps in a PREPROCESS job; the "
         "source is never changed. Bad steps are refused before anything is created."
     )
-    async def preprocess_dataset(
-        self, info: strawberry.Info, input: PreprocessDatasetInput
-    ) -> PreprocessDatasetPayload:
-        ctx: Context = info.context
+    async def preprocess_dataset(self, ctx: Context, input: PreprocessDatasetInput) -> PreprocessDatasetPayload:
         version, job = await ctx.owned(
             preprocessing.start_preprocess,
             jobs=ctx.app.jobs,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import strawberry
-
 from resolvers.context import Context
 from resolvers.fields import mutation
 from schema.common import payload, raw_id
@@ -20,11 +18,9 @@ class ProfileDatasetPayload:
     job: Job | None = None
 
 
-@strawberry.type
 class ProfilesMutation:
     @mutation(description="Profile a READY dataset in a PROFILE job; the result is stored on the dataset")
-    async def profile_dataset(self, info: strawberry.Info, input: ProfileDatasetInput) -> ProfileDatasetPayload:
-        ctx: Context = info.context
+    async def profile_dataset(self, ctx: Context, input: ProfileDatasetInput) -> ProfileDatasetPayload:
         dataset, job = await ctx.owned(
             profiles.start_profile,
             jobs=ctx.app.jobs,
