@@ -50,14 +50,12 @@ class AnalysisMutation:
     )
     async def analyze_dataset(self, ctx: Context, input: AnalyzeDatasetInput) -> JobPayload:
         settings = ctx.settings
-        job = await ctx.owned(
+        job = await ctx.with_jobs(
             service.start_analysis,
-            jobs=ctx.app.jobs,
             dataset_id=raw_id(input.dataset_id, "Dataset"),
             target=input.target,
             theme=_theme(input.theme),
             theme_defaults=_theme_defaults(ctx),
-            data_dir=settings.resolved_data_dir,
             model_budget=settings.analysis_model_budget_seconds,
             stage_limits=settings.analysis_stage_limits,
             option_defaults=settings.analysis_defaults,
@@ -78,14 +76,12 @@ class AnalysisMutation:
     @mutation(description="Write an HTML report in a REPORT job")
     async def generate_report(self, info: strawberry.Info, input: GenerateReportInput) -> ReportPayload:
         ctx: Context = info.context
-        report, job = await ctx.owned(
+        report, job = await ctx.with_jobs(
             service.start_report,
-            jobs=ctx.app.jobs,
             dataset_id=raw_id(input.dataset_id, "Dataset"),
             model_id=raw_id(input.model_id, "Model") if input.model_id else None,
             theme=_theme(input.theme),
             theme_defaults=_theme_defaults(ctx),
-            data_dir=ctx.settings.resolved_data_dir,
         )
         return ReportPayload(report=report_type(info, report), job=Job.from_row(job))
 

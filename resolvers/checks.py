@@ -6,7 +6,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from resolvers.context import Context
-from resolvers.fields import mutation, query
+from resolvers.fields import mutation, owned_node, query
 from resolvers.loaders import Loaders
 from schema.checks import (
     Check,
@@ -45,10 +45,7 @@ class ChecksQuery:
         )
         return CheckSuiteDraft(dataset=Dataset.from_row(dataset), checks=[Check.from_model(c) for c in checks])
 
-    @query(description="One of the caller's check suites")
-    async def check_suite(self, ctx: Context, id: strawberry.ID) -> CheckSuite | None:
-        row = await ctx.owned(service.get_suite, suite_id=raw_id(id, "CheckSuite"))
-        return CheckSuite.from_row(row) if row else None
+    check_suite = owned_node(service.get_suite, CheckSuite, "suite_id", description="One of the caller's check suites")
 
     @query(description="The caller's check suites, newest first; `datasetId` narrows to one reference dataset")
     async def check_suites(
@@ -61,10 +58,9 @@ class ChecksQuery:
         page = await ctx.owned(service.list_suites, dataset_id=_dataset_id(dataset_id), **ctx.page(first, after))
         return CheckSuiteConnection.from_page(page, CheckSuite.from_row)
 
-    @query(description="One of the caller's validations")
-    async def validation(self, ctx: Context, id: strawberry.ID) -> Validation | None:
-        row = await ctx.owned(service.get_validation, validation_id=raw_id(id, "Validation"))
-        return Validation.from_row(row) if row else None
+    validation = owned_node(
+        service.get_validation, Validation, "validation_id", description="One of the caller's validations"
+    )
 
     @query(description="The caller's validations, newest first; narrowed to a dataset and/or a suite if given")
     async def validations(
@@ -118,12 +114,10 @@ class ChecksMutation:
         "stores a result per check and the verdict"
     )
     async def validate_dataset(self, ctx: Context, input: ValidateDatasetInput) -> ValidateDatasetPayload:
-        validation, job = await ctx.owned(
+        validation, job = await ctx.with_jobs(
             service.start_validation,
-            jobs=ctx.app.jobs,
             dataset_id=_dataset_id(input.dataset_id),
             suite_id=raw_id(input.suite_id, "CheckSuite") or "",
-            data_dir=ctx.settings.resolved_data_dir,
         )
         return ValidateDatasetPayload(validation=Validation.from_row(validation), job=Job.from_row(job))
 

@@ -58,14 +58,12 @@ class ComparisonsMutation:
             comparisons.TestRequest(column=t.column, method=t.method.value if t.method else None, threshold=t.threshold)
             for t in input.tests or []
         ]
-        job = await ctx.owned(
+        job = await ctx.with_jobs(
             comparisons.start_comparison,
-            jobs=ctx.app.jobs,
             reference_id=raw_id(input.reference_id, "Dataset"),
             current_id=raw_id(input.current_id, "Dataset"),
             columns=input.columns,
             tests=tests,
-            data_dir=ctx.settings.resolved_data_dir,
             sample_rows=ctx.settings.comparison_sample_rows,
             theme=ctx.settings.report_theme,
         )

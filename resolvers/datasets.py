@@ -97,9 +97,8 @@ class DatasetsMutation:
         options = _csv_options(input.csv)
         # still arriving (server.uploads): ingested as it lands
         arrival = cast(_ArrivingUpload, upload) if getattr(upload, "arriving", False) else None
-        dataset, job = await ctx.owned(
+        dataset, job = await ctx.with_jobs(
             dataset_service.create_from_upload,
-            jobs=ctx.app.jobs,
             source=upload.file,
             file_name=upload.filename,
             staged_path=getattr(upload, "staged_path", None),
@@ -107,7 +106,6 @@ class DatasetsMutation:
             stall_seconds=settings.upload_stall_seconds,
             name=input.name,
             csv_options=options,
-            data_dir=settings.resolved_data_dir,
             max_bytes=settings.max_upload_bytes,
             max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024),
             max_sheet_rows=settings.max_sheet_rows,
@@ -138,13 +136,11 @@ class DatasetsMutation:
             extra_ca_file=settings.import_ca_file or None,
             allowed_s3_buckets=settings.import_s3_buckets,
         )
-        dataset, job = await ctx.owned(
+        dataset, job = await ctx.with_jobs(
             dataset_imports.import_from_url,
-            jobs=ctx.app.jobs,
             url=input.url,
             name=input.name,
             csv_options=_csv_options(input.csv),
-            data_dir=settings.resolved_data_dir,
             limits=limits,
             expires_at=_expiry(ctx, input),
         )
@@ -160,12 +156,10 @@ class DatasetsMutation:
         "once it SUCCEEDED, `job.output` is the DatasetExport with its download link"
     )
     async def export_dataset(self, ctx: Context, input: ExportDatasetInput) -> ExportDatasetPayload:
-        job = await ctx.owned(
+        job = await ctx.with_jobs(
             exports.start_export,
-            jobs=ctx.app.jobs,
             dataset_id=raw_id(input.dataset_id, "Dataset"),
             fmt=input.format.value,
-            data_dir=ctx.settings.resolved_data_dir,
         )
         return ExportDatasetPayload(job=Job.from_row(job))
 

@@ -65,7 +65,7 @@ def given_context(resolver: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def owned_node(
-    get: Callable[..., Awaitable[Any]], node: type, *, id_argument: str, description: str | None = None
+    get: Callable[..., Awaitable[Any]], node: type, id_argument: str, *, description: str | None = None
 ) -> Any:
     """A query `x(id: ID!): X`: the caller's `node` by its global id through the service's `get(session,
     owner_id=..., <id_argument>=<raw id>)`; null for a missing id and for another user's alike."""

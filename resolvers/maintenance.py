@@ -75,10 +75,8 @@ class MaintenanceMutation:
         _require_admin(ctx)
         settings = ctx.settings
         days = settings.log_retention_days if input.log_retention_days is None else input.log_retention_days
-        job = await ctx.owned(
+        job = await ctx.with_jobs(
             maintenance_runs.start_maintenance,
-            jobs=ctx.app.jobs,
-            data_dir=settings.resolved_data_dir,
             database_url=settings.resolved_database_url,
             log_retention_days=days,
         )

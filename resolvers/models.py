@@ -84,9 +84,7 @@ class ModelsMutation:
             seed=input.seed,
             name=input.name,
         )
-        model, job = await ctx.owned(
-            models.start_training, jobs=ctx.app.jobs, data_dir=ctx.settings.resolved_data_dir, spec=spec
-        )
+        model, job = await ctx.with_jobs(models.start_training, spec=spec)
         return TrainModelPayload(model=Model.from_row(model), job=Job.from_row(job))
 
     @mutation(description="Predict up to 1,000 raw rows at once, in the request (no job)")
@@ -123,13 +121,11 @@ class ModelsMutation:
     @mutation(description="Score a whole dataset in a PREDICT job; the result is a new dataset version")
     async def predict_dataset(self, ctx: Context, input: PredictDatasetInput) -> PredictDatasetPayload:
         model_id, reference = model_argument(input.model_id)
-        version, job = await ctx.owned(
+        version, job = await ctx.with_jobs(
             models.start_predict_dataset,
-            jobs=ctx.app.jobs,
             model_id=model_id,
             reference=reference,
             dataset_id=raw_id(input.dataset_id, "Dataset"),
-            data_dir=ctx.settings.resolved_data_dir,
             explain=bool(input.explain),
             monitor=ctx.app.monitor_config.job_params() if ctx.app.recorder else None,
         )
@@ -138,9 +134,7 @@ class ModelsMutation:
     @mutation()
     async def delete_model(self, ctx: Context, input: DeleteInput) -> DeletePayload:
         model_id = raw_id(input.id, "Model")
-        await ctx.owned(
-            models.delete_model, model_id=model_id, data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs
-        )
+        await ctx.with_jobs(models.delete_model, model_id=model_id)
         return DeletePayload(deleted_id=to_global_id("Model", model_id or ""))
 
 

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from resolvers.context import Context
-from resolvers.fields import mutation, query
+from resolvers.fields import mutation, owned_connection, owned_node
 from resolvers.loaders import Loaders
 from schema.common import payload, raw_id, to_global_id
 from schema.config_shapes import as_plain, given_checks, given_part
@@ -88,15 +88,13 @@ class PreviewSourcePayload:
 
 
 class PipelinesQuery:
-    @query(description="The caller's pipelines, newest first")
-    async def pipelines(self, ctx: Context, first: int | None = 20, after: str | None = None) -> PipelineConnection:
-        page = await ctx.owned(service.list_pipelines, **ctx.page(first, after))
-        return PipelineConnection.from_page(page, Pipeline.from_row)
-
-    @query()
-    async def pipeline(self, ctx: Context, id: strawberry.ID) -> Pipeline | None:
-        row = await ctx.owned(service.get_pipeline, pipeline_id=raw_id(id, "Pipeline"))
-        return Pipeline.from_row(row) if row else None
+    pipelines = owned_connection(
+        service.list_pipelines,
+        PipelineConnection,
+        Pipeline.from_row,
+        description="The caller's pipelines, newest first",
+    )
+    pipeline = owned_node(service.get_pipeline, Pipeline, "pipeline_id")
 
 
 class PipelinesMutation:
@@ -145,9 +143,7 @@ class PipelinesMutation:
     @mutation()
     async def delete_pipeline(self, ctx: Context, input: DeleteInput) -> DeletePayload:
         pipeline_id = raw_id(input.id, "Pipeline")
-        await ctx.owned(
-            service.delete_pipeline, pipeline_id=pipeline_id, data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs
-        )
+        await ctx.with_jobs(service.delete_pipeline, pipeline_id=pipeline_id)
         return DeletePayload(deleted_id=to_global_id("Pipeline", pipeline_id or ""))
 
     @mutation(
@@ -194,13 +190,11 @@ class PipelinesMutation:
         from services.pipelines.output_import import import_pipeline_output
 
         settings = ctx.settings
-        dataset, job = await ctx.owned(
+        dataset, job = await ctx.with_jobs(
             import_pipeline_output,
-            jobs=ctx.app.jobs,
             pipeline_id=raw_id(input.pipeline_id, "Pipeline"),
             run_id=raw_id(input.run_id, "PipelineRun") if input.run_id else None,
             name=input.name,
-            data_dir=settings.resolved_data_dir,
             max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20),
             max_sheet_rows=settings.max_sheet_rows,
         )
@@ -208,11 +202,9 @@ class PipelinesMutation:
 
     @mutation(description="Start a PIPELINE job: collect, process, store")
     async def run_pipeline(self, ctx: Context, input: RunPipelineInput) -> RunPipelinePayload:
-        run, job = await ctx.owned(
+        run, job = await ctx.with_jobs(
             service.start_pipeline_run,
-            jobs=ctx.app.jobs,
             pipeline_id=raw_id(input.id, "Pipeline"),
-            data_dir=ctx.settings.resolved_data_dir,
             limits=pipeline_limits(ctx.settings),
         )
         return RunPipelinePayload(run=PipelineRun.from_row(run), job=Job.from_row(job))

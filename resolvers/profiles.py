@@ -21,11 +21,9 @@ class ProfileDatasetPayload:
 class ProfilesMutation:
     @mutation(description="Profile a READY dataset in a PROFILE job; the result is stored on the dataset")
     async def profile_dataset(self, ctx: Context, input: ProfileDatasetInput) -> ProfileDatasetPayload:
-        dataset, job = await ctx.owned(
+        dataset, job = await ctx.with_jobs(
             profiles.start_profile,
-            jobs=ctx.app.jobs,
             dataset_id=raw_id(input.dataset_id, "Dataset"),
-            data_dir=ctx.settings.resolved_data_dir,
             plots=input.plots,
             bins=input.bins,
         )

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import strawberry
 
 from resolvers.context import Context
-from resolvers.fields import mutation, query
+from resolvers.fields import mutation, owned_connection, query
 from resolvers.permissions import IsAuthenticated
 from schema.common import field_error, raw_id
 from schema.domain import GraphQLDomain
@@ -56,12 +56,12 @@ async def _as_owner(ctx: Context, change: Callable[..., Awaitable[T]], /, **argu
 
 
 class RegistryQuery:
-    @query(description="The caller's registered models, newest first")
-    async def registered_models(
-        self, ctx: Context, first: int | None = 20, after: str | None = None
-    ) -> RegisteredModelConnection:
-        page = await ctx.owned(registry.list_registered_models, **ctx.page(first, after))
-        return RegisteredModelConnection.from_page(page, RegisteredModel.from_row)
+    registered_models = owned_connection(
+        registry.list_registered_models,
+        RegisteredModelConnection,
+        RegisteredModel.from_row,
+        description="The caller's registered models, newest first",
+    )
 
     @query(description="One of the caller's registered models by name (names are per user)")
     async def registered_model(self, ctx: Context, name: str) -> RegisteredModel | None:

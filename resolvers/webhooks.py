@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import strawberry
-
 from resolvers.context import Context
-from resolvers.fields import mutation, query
+from resolvers.fields import mutation, owned_connection, owned_node
 from schema.common import raw_id
 from schema.domain import GraphQLDomain
 from schema.webhooks import (
@@ -16,7 +14,7 @@ from schema.webhooks import (
     WebhookConnection,
     WebhookPayload,
 )
-from services.webhooks import service as webhooks
+from services.webhooks import service
 from services.webhooks.service import UrlRules
 
 
@@ -29,15 +27,12 @@ def _values(items: list | None) -> list[str] | None:
 
 
 class WebhooksQuery:
-    @query(description="The caller's webhooks, newest first")
-    async def webhooks(self, ctx: Context, first: int | None = 20, after: str | None = None) -> WebhookConnection:
-        page = await ctx.owned(webhooks.list_webhooks, **ctx.page(first, after))
-        return WebhookConnection.from_page(page, Webhook.from_row)
-
-    @query(description="One of the caller's webhooks (null for anyone else's)")
-    async def webhook(self, ctx: Context, id: strawberry.ID) -> Webhook | None:
-        row = await ctx.owned(webhooks.get_webhook, webhook_id=raw_id(id, "Webhook"))
-        return Webhook.from_row(row) if row else None
+    webhooks = owned_connection(
+        service.list_webhooks, WebhookConnection, Webhook.from_row, description="The caller's webhooks, newest first"
+    )
+    webhook = owned_node(
+        service.get_webhook, Webhook, "webhook_id", description="One of the caller's webhooks (null for anyone else's)"
+    )
 
 
 class WebhooksMutation:
@@ -47,7 +42,7 @@ class WebhooksMutation:
     )
     async def create_webhook(self, ctx: Context, input: CreateWebhookInput) -> WebhookPayload:
         row = await ctx.owned(
-            webhooks.create_webhook,
+            service.create_webhook,
             url=input.url,
             events=_values(input.events) or [],
             job_kinds=_values(input.job_kinds) or [],
@@ -63,7 +58,7 @@ class WebhooksMutation:
     @mutation(description="Change a webhook's URL, events or filters, pause it (enabled: false) or rotate its secret")
     async def update_webhook(self, ctx: Context, input: UpdateWebhookInput) -> WebhookPayload:
         row = await ctx.owned(
-            webhooks.update_webhook,
+            service.update_webhook,
             webhook_id=raw_id(input.id, "Webhook"),
             url=input.url,
             events=_values(input.events),
@@ -79,7 +74,7 @@ class WebhooksMutation:
 
     @mutation(description="Remove a webhook and its delivery log; queued deliveries are not sent")
     async def delete_webhook(self, ctx: Context, input: DeleteWebhookInput) -> WebhookPayload:
-        row = await ctx.owned(webhooks.delete_webhook, webhook_id=raw_id(input.id, "Webhook"))
+        row = await ctx.owned(service.delete_webhook, webhook_id=raw_id(input.id, "Webhook"))
         return WebhookPayload(webhook=Webhook.from_row(row))
 
 
