@@ -1,5 +1,6 @@
-"""How operations are declared: a ServiceError becomes the payload's `errors`, or a coded GraphQL error; a resolver
-takes the request's context as `ctx: Context`; the caller's object by id and the caller's list are one line each."""
+"""How operations are declared: a ServiceError becomes the payload's `errors`, or a coded GraphQL error; a
+resolver takes the request's context as `ctx: Context`; the caller's object by id and the caller's list are one
+declaration each."""
 
 from __future__ import annotations
 

@@ -71,6 +71,7 @@ def _root(name: str, parts: list[type | None]) -> type:
 
 
 def _operations(part: type) -> type:
+    """A class already decorated (as strawberry's own docs write it) is taken as it is."""
     return part if has_object_definition(part) else strawberry.type(part)
 
 
