@@ -43,23 +43,19 @@ def _options(input: AnalyzeDatasetInput) -> dict[str, Any]:
     return options | {"safe_auto_actions": input.safe_auto_actions}
 
 
-@strawberry.type
 class AnalysisMutation:
     @mutation(
         description="Upload to insight in one call: an ANALYZE job profiles, finds the target (or asks "
         "with NEEDS_INPUT), trains with AUTO, writes a report and checks it"
     )
-    async def analyze_dataset(self, info: strawberry.Info, input: AnalyzeDatasetInput) -> JobPayload:
-        ctx: Context = info.context
+    async def analyze_dataset(self, ctx: Context, input: AnalyzeDatasetInput) -> JobPayload:
         settings = ctx.settings
-        job = await ctx.owned(
+        job = await ctx.with_jobs(
             service.start_analysis,
-            jobs=ctx.app.jobs,
             dataset_id=raw_id(input.dataset_id, "Dataset"),
             target=input.target,
             theme=_theme(input.theme),
             theme_defaults=_theme_defaults(ctx),
-            data_dir=settings.resolved_data_dir,
             model_budget=settings.analysis_model_budget_seconds,
             stage_limits=settings.analysis_stage_limits,
             option_defaults=settings.analysis_defaults,
@@ -68,8 +64,7 @@ class AnalysisMutation:
         return JobPayload(job=Job.from_row(job))
 
     @mutation(description="Answer a NEEDS_INPUT job; it resumes")
-    async def answer_job(self, info: strawberry.Info, input: AnswerJobInput) -> JobPayload:
-        ctx: Context = info.context
+    async def answer_job(self, ctx: Context, input: AnswerJobInput) -> JobPayload:
         job = await ctx.owned(
             service.answer_job,
             jobs=ctx.app.jobs,
@@ -81,14 +76,12 @@ class AnalysisMutation:
     @mutation(description="Write an HTML report in a REPORT job")
     async def generate_report(self, info: strawberry.Info, input: GenerateReportInput) -> ReportPayload:
         ctx: Context = info.context
-        report, job = await ctx.owned(
+        report, job = await ctx.with_jobs(
             service.start_report,
-            jobs=ctx.app.jobs,
             dataset_id=raw_id(input.dataset_id, "Dataset"),
             model_id=raw_id(input.model_id, "Model") if input.model_id else None,
             theme=_theme(input.theme),
             theme_defaults=_theme_defaults(ctx),
-            data_dir=ctx.settings.resolved_data_dir,
         )
         return ReportPayload(report=report_type(info, report), job=Job.from_row(job))
 

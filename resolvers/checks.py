@@ -6,7 +6,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from resolvers.context import Context
-from resolvers.fields import mutation, query
+from resolvers.fields import mutation, owned_node, query
 from resolvers.loaders import Loaders
 from schema.checks import (
     Check,
@@ -34,53 +34,43 @@ def _dataset_id(value: strawberry.ID | None) -> str | None:
     return raw_id(value, "Dataset") or "" if value is not None else None
 
 
-@strawberry.type
 class ChecksQuery:
     @query(
         description="A draft check suite derived from the dataset's profile (a CONFLICT error until the dataset "
         "is profiled). Nothing is saved: edit the checks and pass them to createCheckSuite"
     )
-    async def suggest_checks(self, info: strawberry.Info, dataset_id: strawberry.ID) -> CheckSuiteDraft:
-        ctx: Context = info.context
+    async def suggest_checks(self, ctx: Context, dataset_id: strawberry.ID) -> CheckSuiteDraft:
         dataset, checks = await ctx.owned(
             service.suggest, dataset_id=_dataset_id(dataset_id), data_dir=ctx.settings.resolved_data_dir
         )
         return CheckSuiteDraft(dataset=Dataset.from_row(dataset), checks=[Check.from_model(c) for c in checks])
 
-    @query(description="One of the caller's check suites")
-    async def check_suite(self, info: strawberry.Info, id: strawberry.ID) -> CheckSuite | None:
-        ctx: Context = info.context
-        row = await ctx.owned(service.get_suite, suite_id=raw_id(id, "CheckSuite"))
-        return CheckSuite.from_row(row) if row else None
+    check_suite = owned_node(service.get_suite, CheckSuite, "suite_id", description="One of the caller's check suites")
 
     @query(description="The caller's check suites, newest first; `datasetId` narrows to one reference dataset")
     async def check_suites(
         self,
-        info: strawberry.Info,
+        ctx: Context,
         dataset_id: strawberry.ID | None = None,
         first: int | None = 20,
         after: str | None = None,
     ) -> CheckSuiteConnection:
-        ctx: Context = info.context
         page = await ctx.owned(service.list_suites, dataset_id=_dataset_id(dataset_id), **ctx.page(first, after))
         return CheckSuiteConnection.from_page(page, CheckSuite.from_row)
 
-    @query(description="One of the caller's validations")
-    async def validation(self, info: strawberry.Info, id: strawberry.ID) -> Validation | None:
-        ctx: Context = info.context
-        row = await ctx.owned(service.get_validation, validation_id=raw_id(id, "Validation"))
-        return Validation.from_row(row) if row else None
+    validation = owned_node(
+        service.get_validation, Validation, "validation_id", description="One of the caller's validations"
+    )
 
     @query(description="The caller's validations, newest first; narrowed to a dataset and/or a suite if given")
     async def validations(
         self,
-        info: strawberry.Info,
+        ctx: Context,
         dataset_id: strawberry.ID | None = None,
         suite_id: strawberry.ID | None = None,
         first: int | None = 20,
         after: str | None = None,
     ) -> ValidationConnection:
-        ctx: Context = info.context
         page = await ctx.owned(
             service.list_validations,
             dataset_id=_dataset_id(dataset_id),
@@ -90,14 +80,12 @@ class ChecksQuery:
         return ValidationConnection.from_page(page, Validation.from_row)
 
 
-@strawberry.type
 class ChecksMutation:
     @mutation(
         description="Save a check suite for a READY dataset (its reference); every column named must be one "
         "of the dataset's"
     )
-    async def create_check_suite(self, info: strawberry.Info, input: CreateCheckSuiteInput) -> CheckSuitePayload:
-        ctx: Context = info.context
+    async def create_check_suite(self, ctx: Context, input: CreateCheckSuiteInput) -> CheckSuitePayload:
         row = await ctx.owned(
             service.create_suite,
             dataset_id=_dataset_id(input.dataset_id),
@@ -107,8 +95,7 @@ class ChecksMutation:
         return CheckSuitePayload(suite=CheckSuite.from_row(row))
 
     @mutation(description="Rename a suite and/or replace its checks; past validations keep the checks they ran")
-    async def update_check_suite(self, info: strawberry.Info, input: UpdateCheckSuiteInput) -> CheckSuitePayload:
-        ctx: Context = info.context
+    async def update_check_suite(self, ctx: Context, input: UpdateCheckSuiteInput) -> CheckSuitePayload:
         row = await ctx.owned(
             service.update_suite,
             suite_id=raw_id(input.id, "CheckSuite"),
@@ -118,8 +105,7 @@ class ChecksMutation:
         return CheckSuitePayload(suite=CheckSuite.from_row(row))
 
     @mutation(description="Delete a suite; its validations stay (with the checks they ran)")
-    async def delete_check_suite(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
-        ctx: Context = info.context
+    async def delete_check_suite(self, ctx: Context, input: DeleteInput) -> DeletePayload:
         await ctx.owned(service.delete_suite, suite_id=raw_id(input.id, "CheckSuite"))
         return DeletePayload(deleted_id=input.id)
 
@@ -127,14 +113,11 @@ class ChecksMutation:
         description="Run a suite on a dataset in a VALIDATE job (live log as every job); the validation "
         "stores a result per check and the verdict"
     )
-    async def validate_dataset(self, info: strawberry.Info, input: ValidateDatasetInput) -> ValidateDatasetPayload:
-        ctx: Context = info.context
-        validation, job = await ctx.owned(
+    async def validate_dataset(self, ctx: Context, input: ValidateDatasetInput) -> ValidateDatasetPayload:
+        validation, job = await ctx.with_jobs(
             service.start_validation,
-            jobs=ctx.app.jobs,
             dataset_id=_dataset_id(input.dataset_id),
             suite_id=raw_id(input.suite_id, "CheckSuite") or "",
-            data_dir=ctx.settings.resolved_data_dir,
         )
         return ValidateDatasetPayload(validation=Validation.from_row(validation), job=Job.from_row(job))
 

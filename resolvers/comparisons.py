@@ -24,7 +24,6 @@ from services.storage.tables import Comparison as ComparisonRow
 from services.storage.tables import Job as JobRow
 
 
-@strawberry.type
 class ComparisonsQuery:
     @query(description="One of the caller's comparisons")
     async def comparison(self, info: strawberry.Info, id: strawberry.ID) -> Comparison | None:
@@ -49,26 +48,22 @@ class ComparisonsQuery:
         return ComparisonConnection.from_page(page, lambda row: comparison_type(info, row))
 
 
-@strawberry.type
 class ComparisonsMutation:
     @mutation(
         description="Compare two dataset versions in a COMPARE job: schema differences, per column both sides' "
         "statistics and a drift test, the drift share and a verdict, an HTML report and overlays"
     )
-    async def compare_datasets(self, info: strawberry.Info, input: CompareDatasetsInput) -> CompareDatasetsPayload:
-        ctx: Context = info.context
+    async def compare_datasets(self, ctx: Context, input: CompareDatasetsInput) -> CompareDatasetsPayload:
         tests = [
             comparisons.TestRequest(column=t.column, method=t.method.value if t.method else None, threshold=t.threshold)
             for t in input.tests or []
         ]
-        job = await ctx.owned(
+        job = await ctx.with_jobs(
             comparisons.start_comparison,
-            jobs=ctx.app.jobs,
             reference_id=raw_id(input.reference_id, "Dataset"),
             current_id=raw_id(input.current_id, "Dataset"),
             columns=input.columns,
             tests=tests,
-            data_dir=ctx.settings.resolved_data_dir,
             sample_rows=ctx.settings.comparison_sample_rows,
             theme=ctx.settings.report_theme,
         )

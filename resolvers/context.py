@@ -83,6 +83,11 @@ class Context:
         async with self.session() as session:
             return await call(session, owner_id=self.user_id, **arguments)
 
+    async def with_jobs(self, call: Callable[Concatenate[AsyncSession, ...], Awaitable[T]], /, **arguments: Any) -> T:
+        """An owned call to a service that starts or removes jobs: those take this server's job engine and data
+        directory, so a resolver passes only what the caller asked for."""
+        return await self.owned(call, jobs=self.app.jobs, data_dir=self.settings.resolved_data_dir, **arguments)
+
     def page(self, first: int | None, after: str | None) -> dict[str, Any]:
         """A connection's paging arguments as every service's list call takes them (20 by default, capped)."""
         return {"first": 20 if first is None else first, "after": after, "max_first": self.settings.max_page_size}

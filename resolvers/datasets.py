@@ -66,13 +66,11 @@ def _csv_options(csv: CsvOptionsInput | None) -> dict:
     return strawberry.asdict(csv) | {"on_bad_lines": csv.on_bad_lines.value if csv.on_bad_lines else None}
 
 
-@strawberry.type
 class DatasetsQuery:
     @query(description="The caller's datasets, newest first")
     async def datasets(
-        self, info: strawberry.Info, first: int | None = 20, after: str | None = None, search: str | None = None
+        self, ctx: Context, first: int | None = 20, after: str | None = None, search: str | None = None
     ) -> DatasetConnection:
-        ctx: Context = info.context
         page = await ctx.owned(dataset_service.list_datasets, search=search, **ctx.page(first, after))
         return DatasetConnection.from_page(page, Dataset.from_row)
 
@@ -87,23 +85,20 @@ class _ArrivingUpload(dataset_service.UploadArrival, Protocol):
     def on_cut_off(self, action: Callable[[], Awaitable[None]]) -> None: ...
 
 
-@strawberry.type
 class DatasetsMutation:
     @mutation(
         description="Upload a CSV/TSV/TXT file (optionally gzipped), an .xlsx/.xls/.ods workbook or a "
         "Parquet file with the GraphQL multipart "
         "request spec; it is ingested by an INGEST job."
     )
-    async def upload_dataset(self, info: strawberry.Info, input: UploadDatasetInput) -> UploadDatasetPayload:
-        ctx: Context = info.context
+    async def upload_dataset(self, ctx: Context, input: UploadDatasetInput) -> UploadDatasetPayload:
         # strawberry declares Upload over bytes; over ASGI it is starlette's UploadFile (server.uploads.StagedUpload)
         settings, upload = ctx.settings, cast(UploadFile, input.file)
         options = _csv_options(input.csv)
         # still arriving (server.uploads): ingested as it lands
         arrival = cast(_ArrivingUpload, upload) if getattr(upload, "arriving", False) else None
-        dataset, job = await ctx.owned(
+        dataset, job = await ctx.with_jobs(
             dataset_service.create_from_upload,
-            jobs=ctx.app.jobs,
             source=upload.file,
             file_name=upload.filename,
             staged_path=getattr(upload, "staged_path", None),
@@ -111,7 +106,6 @@ class DatasetsMutation:
             stall_seconds=settings.upload_stall_seconds,
             name=input.name,
             csv_options=options,
-            data_dir=settings.resolved_data_dir,
             max_bytes=settings.max_upload_bytes,
             max_decompressed_bytes=int(settings.max_decompressed_mb * 1024 * 1024),
             max_sheet_rows=settings.max_sheet_rows,
@@ -131,8 +125,7 @@ class DatasetsMutation:
         "dataset and ingest it, in one INGEST job whose live log shows the download; the "
         "pipelines' rules on reachable hosts apply"
     )
-    async def import_dataset(self, info: strawberry.Info, input: ImportDatasetInput) -> ImportDatasetPayload:
-        ctx: Context = info.context
+    async def import_dataset(self, ctx: Context, input: ImportDatasetInput) -> ImportDatasetPayload:
         settings = ctx.settings
         limits = dataset_imports.ImportLimits(
             allowed_hosts=settings.allowed_source_hosts,
@@ -143,13 +136,11 @@ class DatasetsMutation:
             extra_ca_file=settings.import_ca_file or None,
             allowed_s3_buckets=settings.import_s3_buckets,
         )
-        dataset, job = await ctx.owned(
+        dataset, job = await ctx.with_jobs(
             dataset_imports.import_from_url,
-            jobs=ctx.app.jobs,
             url=input.url,
             name=input.name,
             csv_options=_csv_options(input.csv),
-            data_dir=settings.resolved_data_dir,
             limits=limits,
             expires_at=_expiry(ctx, input),
         )
@@ -164,14 +155,11 @@ class DatasetsMutation:
         description="Write one of your READY datasets as a CSV, Parquet or JSON Lines file in an EXPORT job; "
         "once it SUCCEEDED, `job.output` is the DatasetExport with its download link"
     )
-    async def export_dataset(self, info: strawberry.Info, input: ExportDatasetInput) -> ExportDatasetPayload:
-        ctx: Context = info.context
-        job = await ctx.owned(
+    async def export_dataset(self, ctx: Context, input: ExportDatasetInput) -> ExportDatasetPayload:
+        job = await ctx.with_jobs(
             exports.start_export,
-            jobs=ctx.app.jobs,
             dataset_id=raw_id(input.dataset_id, "Dataset"),
             fmt=input.format.value,
-            data_dir=ctx.settings.resolved_data_dir,
         )
         return ExportDatasetPayload(job=Job.from_row(job))
 

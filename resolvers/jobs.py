@@ -32,18 +32,16 @@ async def _get(ctx: Context, job_id: str | None) -> Job | None:
         return await queries.get_job(session, owner_id=ctx.user_id, job_id=job_id)
 
 
-@strawberry.type
 class JobsQuery:
     @query(description="The caller's jobs, newest first")
     async def jobs(
         self,
-        info: strawberry.Info,
+        ctx: Context,
         first: int | None = 20,
         after: str | None = None,
         status: list[JobStatus] | None = None,
         kind: list[JobKind] | None = None,
     ) -> JobConnection:
-        ctx: Context = info.context
         page = await ctx.owned(
             queries.list_jobs,
             statuses=[s.value for s in status or []],
@@ -57,11 +55,9 @@ class JobsQuery:
         return await loaded(info.context.loaders.job, raw_id(id, "Job"), JobType.from_row)
 
 
-@strawberry.type
 class JobsMutation:
     @mutation(description="Stop a queued job at once, a running one within seconds")
-    async def cancel_job(self, info: strawberry.Info, input: CancelJobInput) -> JobPayload:
-        ctx: Context = info.context
+    async def cancel_job(self, ctx: Context, input: CancelJobInput) -> JobPayload:
         job = await _get(ctx, raw_id(input.id, "Job"))
         if job is None:
             raise not_found("Job", ["id"])
@@ -71,7 +67,6 @@ class JobsMutation:
         return JobPayload(job=JobType.from_row(await _get(ctx, job.id) or job))
 
 
-@strawberry.type
 class JobsSubscription:
     @strawberry.subscription(
         permission_classes=[IsAuthenticated],

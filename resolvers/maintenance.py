@@ -30,14 +30,12 @@ def _require_admin(ctx: Context) -> None:
         raise ServiceError(ErrorCode.FORBIDDEN, "Only administrators may do this")
 
 
-@strawberry.type
 class MaintenanceMutation:
     @mutation(
         description="ADMIN only. Migrate the database to the newest revision (a no-op when it is "
         "there); on PostgreSQL under the advisory lock replicas take at start-up"
     )
-    async def initialize_database(self, info: strawberry.Info) -> InitializeDatabasePayload:
-        ctx: Context = info.context
+    async def initialize_database(self, ctx: Context) -> InitializeDatabasePayload:
         _require_admin(ctx)
         result = await maintenance.initialize_database(
             engine=ctx.app.engine, database_url=ctx.settings.resolved_database_url
@@ -50,8 +48,7 @@ class MaintenanceMutation:
         f'every data file, then recreates the configured admin. `confirmation` must be "'
         f'{RESET_CONFIRMATION}".'
     )
-    async def reset_database(self, info: strawberry.Info, input: ResetDatabaseInput) -> ResetDatabasePayload:
-        ctx: Context = info.context
+    async def reset_database(self, ctx: Context, input: ResetDatabaseInput) -> ResetDatabasePayload:
         _require_admin(ctx)
         settings = ctx.settings
         result = await maintenance.reset_database(
@@ -74,30 +71,23 @@ class MaintenanceMutation:
         "refresh tokens, logs of jobs finished more than `logRetentionDays` ago, files no row "
         "refers to and temporary files older than an hour. Its log says what it removed."
     )
-    async def run_maintenance(self, info: strawberry.Info, input: RunMaintenanceInput) -> RunMaintenancePayload:
-        ctx: Context = info.context
+    async def run_maintenance(self, ctx: Context, input: RunMaintenanceInput) -> RunMaintenancePayload:
         _require_admin(ctx)
         settings = ctx.settings
         days = settings.log_retention_days if input.log_retention_days is None else input.log_retention_days
-        job = await ctx.owned(
+        job = await ctx.with_jobs(
             maintenance_runs.start_maintenance,
-            jobs=ctx.app.jobs,
-            data_dir=settings.resolved_data_dir,
             database_url=settings.resolved_database_url,
             log_retention_days=days,
         )
         return RunMaintenancePayload(job=JobType.from_row(job))
 
 
-@strawberry.type
 class MaintenanceQuery:
     @query(
         description="ADMIN only. Every MAINTENANCE job (periodic and on demand, whichever admin owns it), newest first"
     )
-    async def maintenance_runs(
-        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
-    ) -> JobConnection:
-        ctx: Context = info.context
+    async def maintenance_runs(self, ctx: Context, first: int | None = 20, after: str | None = None) -> JobConnection:
         _require_admin(ctx)
         async with ctx.session() as session:
             page = await maintenance_runs.list_runs(session, **ctx.page(first, after))
@@ -107,8 +97,7 @@ class MaintenanceQuery:
         description="ADMIN only. Any user's job as this replica sees it: where it runs (worker, process, alive), "
         "its heartbeat age, cancel flag and subscribers here, and whether its files exist"
     )
-    async def job_debug(self, info: strawberry.Info, id: strawberry.ID) -> JobDebug:
-        ctx: Context = info.context
+    async def job_debug(self, ctx: Context, id: strawberry.ID) -> JobDebug:
         _require_admin(ctx)
         async with ctx.session() as session:
             found = await maintenance_debug.debug_job(

@@ -41,17 +41,15 @@ class PredictDatasetPayload:
     job: Job | None = None
 
 
-@strawberry.type
 class ModelsQuery:
     @query(description="The caller's models, newest first")
     async def models(
         self,
-        info: strawberry.Info,
+        ctx: Context,
         first: int | None = 20,
         after: str | None = None,
         dataset_id: strawberry.ID | None = None,
     ) -> ModelConnection:
-        ctx: Context = info.context
         page = await ctx.owned(
             models.list_models,
             dataset_id=raw_id(dataset_id, "Dataset") if dataset_id else None,
@@ -62,8 +60,7 @@ class ModelsQuery:
     @query(
         description="By id, or by registry reference: 'churn@champion' (the model its alias points to now), 'churn/3'"
     )
-    async def model(self, info: strawberry.Info, id: strawberry.ID) -> Model | None:
-        ctx: Context = info.context
+    async def model(self, ctx: Context, id: strawberry.ID) -> Model | None:
         model_id, reference = model_argument(id, field="id")
         if reference is None:
             row = await ctx.loaders.model.load(model_id)
@@ -72,11 +69,9 @@ class ModelsQuery:
         return Model.from_row(row) if row else None
 
 
-@strawberry.type
 class ModelsMutation:
     @mutation(description="Train in a TRAIN job")
-    async def train_model(self, info: strawberry.Info, input: TrainModelInput) -> TrainModelPayload:
-        ctx: Context = info.context
+    async def train_model(self, ctx: Context, input: TrainModelInput) -> TrainModelPayload:
         spec = TrainingSpec.requested(
             dataset_id=raw_id(input.dataset_id, "Dataset"),
             target=input.target,
@@ -89,14 +84,11 @@ class ModelsMutation:
             seed=input.seed,
             name=input.name,
         )
-        model, job = await ctx.owned(
-            models.start_training, jobs=ctx.app.jobs, data_dir=ctx.settings.resolved_data_dir, spec=spec
-        )
+        model, job = await ctx.with_jobs(models.start_training, spec=spec)
         return TrainModelPayload(model=Model.from_row(model), job=Job.from_row(job))
 
     @mutation(description="Predict up to 1,000 raw rows at once, in the request (no job)")
-    async def predict(self, info: strawberry.Info, input: PredictInput) -> PredictPayload:
-        ctx: Context = info.context
+    async def predict(self, ctx: Context, input: PredictInput) -> PredictPayload:
         model_id, reference = model_argument(input.model_id)
         model = await ctx.owned(models.find_model, model_id=model_id, reference=reference)
         if model is None:
@@ -127,28 +119,22 @@ class ModelsMutation:
         )
 
     @mutation(description="Score a whole dataset in a PREDICT job; the result is a new dataset version")
-    async def predict_dataset(self, info: strawberry.Info, input: PredictDatasetInput) -> PredictDatasetPayload:
-        ctx: Context = info.context
+    async def predict_dataset(self, ctx: Context, input: PredictDatasetInput) -> PredictDatasetPayload:
         model_id, reference = model_argument(input.model_id)
-        version, job = await ctx.owned(
+        version, job = await ctx.with_jobs(
             models.start_predict_dataset,
-            jobs=ctx.app.jobs,
             model_id=model_id,
             reference=reference,
             dataset_id=raw_id(input.dataset_id, "Dataset"),
-            data_dir=ctx.settings.resolved_data_dir,
             explain=bool(input.explain),
             monitor=ctx.app.monitor_config.job_params() if ctx.app.recorder else None,
         )
         return PredictDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
 
     @mutation()
-    async def delete_model(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
-        ctx: Context = info.context
+    async def delete_model(self, ctx: Context, input: DeleteInput) -> DeletePayload:
         model_id = raw_id(input.id, "Model")
-        await ctx.owned(
-            models.delete_model, model_id=model_id, data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs
-        )
+        await ctx.with_jobs(models.delete_model, model_id=model_id)
         return DeletePayload(deleted_id=to_global_id("Model", model_id or ""))
 
 

@@ -16,18 +16,16 @@ from services.modeling.service import require_model
 from services.monitoring import service as monitoring
 
 
-@strawberry.type
 class MonitoringQuery:
     @query(
         description="What one of the caller's models served, per time window, newest first: counts, the "
         "predictions, and drift of the served inputs against its training data (at most 168 windows)"
     )
     async def model_monitor(
-        self, info: strawberry.Info, model_id: strawberry.ID, window: float | None = None, since: datetime | None = None
+        self, ctx: Context, model_id: strawberry.ID, window: float | None = None, since: datetime | None = None
     ) -> ModelMonitor:
         """`window`: minutes per answered window, a whole multiple of ASSAY_MONITOR_WINDOW_MINUTES (the default);
         `since`: the earliest window (default: the last 24)."""
-        ctx: Context = info.context
         model_id_raw, reference = model_argument(model_id)
         report = await ctx.owned(
             monitoring.read_monitor,
@@ -40,14 +38,12 @@ class MonitoringQuery:
         return ModelMonitor.from_report(report)
 
 
-@strawberry.type
 class MonitoringMutation:
     @mutation(
         description="Set a model's alerting rule: a closed window whose drift share reaches "
         "`driftShareThreshold` raises an alert (and a DRIFT_ALERT webhook event)"
     )
-    async def set_model_monitor(self, info: strawberry.Info, input: SetModelMonitorInput) -> SetModelMonitorPayload:
-        ctx: Context = info.context
+    async def set_model_monitor(self, ctx: Context, input: SetModelMonitorInput) -> SetModelMonitorPayload:
         model_id, reference = model_argument(input.model_id)
         async with ctx.session() as session:
             row = await monitoring.set_monitor(

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from resolvers.context import Context
-from resolvers.fields import mutation, query
+from resolvers.fields import mutation, owned_connection, owned_node
 from resolvers.loaders import Loaders
 from schema.common import payload, raw_id, to_global_id
 from schema.config_shapes import as_plain, given_checks, given_part
@@ -87,28 +87,19 @@ class PreviewSourcePayload:
     preview: SourcePreview | None = None
 
 
-@strawberry.type
 class PipelinesQuery:
-    @query(description="The caller's pipelines, newest first")
-    async def pipelines(
-        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
-    ) -> PipelineConnection:
-        ctx: Context = info.context
-        page = await ctx.owned(service.list_pipelines, **ctx.page(first, after))
-        return PipelineConnection.from_page(page, Pipeline.from_row)
-
-    @query()
-    async def pipeline(self, info: strawberry.Info, id: strawberry.ID) -> Pipeline | None:
-        ctx: Context = info.context
-        row = await ctx.owned(service.get_pipeline, pipeline_id=raw_id(id, "Pipeline"))
-        return Pipeline.from_row(row) if row else None
+    pipelines = owned_connection(
+        service.list_pipelines,
+        PipelineConnection,
+        Pipeline.from_row,
+        description="The caller's pipelines, newest first",
+    )
+    pipeline = owned_node(service.get_pipeline, Pipeline, "pipeline_id")
 
 
-@strawberry.type
 class PipelinesMutation:
     @mutation()
-    async def create_pipeline(self, info: strawberry.Info, input: CreatePipelineInput) -> PipelinePayload:
-        ctx: Context = info.context
+    async def create_pipeline(self, ctx: Context, input: CreatePipelineInput) -> PipelinePayload:
         config = {
             "source": given_part(input.source),
             "steps": _steps(input.steps) or [],
@@ -129,8 +120,7 @@ class PipelinesMutation:
         return PipelinePayload(pipeline=Pipeline.from_row(row))
 
     @mutation(description="Change the saved config; past runs keep theirs")
-    async def update_pipeline(self, info: strawberry.Info, input: UpdatePipelineInput) -> PipelinePayload:
-        ctx: Context = info.context
+    async def update_pipeline(self, ctx: Context, input: UpdatePipelineInput) -> PipelinePayload:
         changes = {
             "name": input.name,
             "source": given_part(input.source),
@@ -151,12 +141,9 @@ class PipelinesMutation:
         return PipelinePayload(pipeline=Pipeline.from_row(row))
 
     @mutation()
-    async def delete_pipeline(self, info: strawberry.Info, input: DeleteInput) -> DeletePayload:
-        ctx: Context = info.context
+    async def delete_pipeline(self, ctx: Context, input: DeleteInput) -> DeletePayload:
         pipeline_id = raw_id(input.id, "Pipeline")
-        await ctx.owned(
-            service.delete_pipeline, pipeline_id=pipeline_id, data_dir=ctx.settings.resolved_data_dir, jobs=ctx.app.jobs
-        )
+        await ctx.with_jobs(service.delete_pipeline, pipeline_id=pipeline_id)
         return DeletePayload(deleted_id=to_global_id("Pipeline", pipeline_id or ""))
 
     @mutation(
@@ -165,8 +152,7 @@ class PipelinesMutation:
             "for trying selectors, paths and steps. A mutation because it makes requests to the source"
         )
     )
-    async def preview_source(self, info: strawberry.Info, input: PreviewSourceInput) -> PreviewSourcePayload:
-        ctx: Context = info.context
+    async def preview_source(self, ctx: Context, input: PreviewSourceInput) -> PreviewSourcePayload:
         settings = ctx.settings
         rows = checked_count(input.rows, name="rows", default=20, least=1, most=settings.max_preview_rows)
         given = given_part(input.source)
@@ -200,33 +186,25 @@ class PipelinesMutation:
         description="Make a dataset of a pipeline run's Parquet or SQLite output (an INGEST job, as an upload "
         "gets): then profileDataset, chart, train or analyse it"
     )
-    async def import_pipeline_output(
-        self, info: strawberry.Info, input: ImportPipelineOutputInput
-    ) -> ImportDatasetPayload:
+    async def import_pipeline_output(self, ctx: Context, input: ImportPipelineOutputInput) -> ImportDatasetPayload:
         from services.pipelines.output_import import import_pipeline_output
 
-        ctx: Context = info.context
         settings = ctx.settings
-        dataset, job = await ctx.owned(
+        dataset, job = await ctx.with_jobs(
             import_pipeline_output,
-            jobs=ctx.app.jobs,
             pipeline_id=raw_id(input.pipeline_id, "Pipeline"),
             run_id=raw_id(input.run_id, "PipelineRun") if input.run_id else None,
             name=input.name,
-            data_dir=settings.resolved_data_dir,
             max_decompressed_bytes=int(settings.max_decompressed_mb * 2**20),
             max_sheet_rows=settings.max_sheet_rows,
         )
         return ImportDatasetPayload(dataset=Dataset.from_row(dataset), job=Job.from_row(job))
 
     @mutation(description="Start a PIPELINE job: collect, process, store")
-    async def run_pipeline(self, info: strawberry.Info, input: RunPipelineInput) -> RunPipelinePayload:
-        ctx: Context = info.context
-        run, job = await ctx.owned(
+    async def run_pipeline(self, ctx: Context, input: RunPipelineInput) -> RunPipelinePayload:
+        run, job = await ctx.with_jobs(
             service.start_pipeline_run,
-            jobs=ctx.app.jobs,
             pipeline_id=raw_id(input.id, "Pipeline"),
-            data_dir=ctx.settings.resolved_data_dir,
             limits=pipeline_limits(ctx.settings),
         )
         return RunPipelinePayload(run=PipelineRun.from_row(run), job=Job.from_row(job))

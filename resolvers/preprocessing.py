@@ -20,23 +20,17 @@ class PreprocessDatasetPayload:
     job: Job | None = None
 
 
-@strawberry.type
 class PreprocessingMutation:
     @mutation(
         description="Derive a new dataset version by running the steps in a PREPROCESS job; the "
         "source is never changed. Bad steps are refused before anything is created."
     )
-    async def preprocess_dataset(
-        self, info: strawberry.Info, input: PreprocessDatasetInput
-    ) -> PreprocessDatasetPayload:
-        ctx: Context = info.context
-        version, job = await ctx.owned(
+    async def preprocess_dataset(self, ctx: Context, input: PreprocessDatasetInput) -> PreprocessDatasetPayload:
+        version, job = await ctx.with_jobs(
             preprocessing.start_preprocess,
-            jobs=ctx.app.jobs,
             dataset_id=raw_id(input.dataset_id, "Dataset"),
             steps=[step_to_params(step) for step in input.steps],
             name=input.name,
-            data_dir=ctx.settings.resolved_data_dir,
         )
         return PreprocessDatasetPayload(dataset=Dataset.from_row(version), job=Job.from_row(job))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import strawberry
-
 from resolvers.context import Context
 from resolvers.fields import mutation
 from schema.common import payload, raw_id
@@ -20,16 +18,12 @@ class ProfileDatasetPayload:
     job: Job | None = None
 
 
-@strawberry.type
 class ProfilesMutation:
     @mutation(description="Profile a READY dataset in a PROFILE job; the result is stored on the dataset")
-    async def profile_dataset(self, info: strawberry.Info, input: ProfileDatasetInput) -> ProfileDatasetPayload:
-        ctx: Context = info.context
-        dataset, job = await ctx.owned(
+    async def profile_dataset(self, ctx: Context, input: ProfileDatasetInput) -> ProfileDatasetPayload:
+        dataset, job = await ctx.with_jobs(
             profiles.start_profile,
-            jobs=ctx.app.jobs,
             dataset_id=raw_id(input.dataset_id, "Dataset"),
-            data_dir=ctx.settings.resolved_data_dir,
             plots=input.plots,
             bins=input.bins,
         )

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import strawberry
 
 from resolvers.context import Context
-from resolvers.fields import mutation, query
+from resolvers.fields import mutation, owned_connection, query
 from resolvers.permissions import IsAuthenticated
 from schema.common import field_error, raw_id
 from schema.domain import GraphQLDomain
@@ -55,28 +55,23 @@ async def _as_owner(ctx: Context, change: Callable[..., Awaitable[T]], /, **argu
         return await change(session, owner=ctx.signed_in, bus=ctx.app.bus, **arguments)
 
 
-@strawberry.type
 class RegistryQuery:
-    @query(description="The caller's registered models, newest first")
-    async def registered_models(
-        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
-    ) -> RegisteredModelConnection:
-        ctx: Context = info.context
-        page = await ctx.owned(registry.list_registered_models, **ctx.page(first, after))
-        return RegisteredModelConnection.from_page(page, RegisteredModel.from_row)
+    registered_models = owned_connection(
+        registry.list_registered_models,
+        RegisteredModelConnection,
+        RegisteredModel.from_row,
+        description="The caller's registered models, newest first",
+    )
 
     @query(description="One of the caller's registered models by name (names are per user)")
-    async def registered_model(self, info: strawberry.Info, name: str) -> RegisteredModel | None:
-        ctx: Context = info.context
+    async def registered_model(self, ctx: Context, name: str) -> RegisteredModel | None:
         row = await ctx.owned(registry.get_registered_model, name=name)
         return RegisteredModel.from_row(row) if row else None
 
 
-@strawberry.type
 class RegistryMutation:
     @mutation(description="Register one of your READY models as the next version (1, 2, 3 ...) of `name`")
-    async def register_model(self, info: strawberry.Info, input: RegisterModelInput) -> RegisterModelPayload:
-        ctx: Context = info.context
+    async def register_model(self, ctx: Context, input: RegisterModelInput) -> RegisterModelPayload:
         done = await _as_owner(
             ctx,
             registry.register_model,
@@ -93,8 +88,7 @@ class RegistryMutation:
         )
 
     @mutation(description="Point an alias at a version (moving it if it pointed elsewhere); recorded in history")
-    async def set_model_alias(self, info: strawberry.Info, input: SetModelAliasInput) -> ModelAliasPayload:
-        ctx: Context = info.context
+    async def set_model_alias(self, ctx: Context, input: SetModelAliasInput) -> ModelAliasPayload:
         done = await _as_owner(
             ctx, registry.set_alias, name=input.name, alias=input.alias, version=input.version, comment=input.comment
         )
@@ -106,8 +100,7 @@ class RegistryMutation:
         )
 
     @mutation(description="Remove an alias; predicting by it fails from then on. Recorded in history")
-    async def delete_model_alias(self, info: strawberry.Info, input: DeleteModelAliasInput) -> ModelAliasPayload:
-        ctx: Context = info.context
+    async def delete_model_alias(self, ctx: Context, input: DeleteModelAliasInput) -> ModelAliasPayload:
         done = await _as_owner(ctx, registry.delete_alias, name=input.name, alias=input.alias, comment=input.comment)
         return ModelAliasPayload(
             registered_model=RegisteredModel.from_row(done.registered_model),
@@ -127,7 +120,6 @@ class RegistryMutation:
         return ExportModelPayload(model=Model.from_row(row), url=await export_link(info, row, input.format))
 
 
-@strawberry.type
 class RegistrySubscription:
     @strawberry.subscription(
         permission_classes=[IsAuthenticated],

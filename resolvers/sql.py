@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import strawberry
-
 from resolvers.context import Context
 from resolvers.fields import query
 from schema.common import to_global_id
@@ -15,7 +13,6 @@ from services.datasets import sql as sql_service
 from services.errors import invalid
 
 
-@strawberry.type
 class SqlQuery:
     @query(
         description="Run one read-only SELECT over your datasets (each a table by its name or id) with DuckDB. "
@@ -23,8 +20,7 @@ class SqlQuery:
         "time limit and returns at most `limit` rows. Errors: PARSE_ERROR, INVALID_INPUT (with "
         "DuckDB's message and position), FORBIDDEN."
     )
-    async def query(self, info: strawberry.Info, sql: str, limit: int | None = 100) -> SqlResult:
-        ctx: Context = info.context
+    async def query(self, ctx: Context, sql: str, limit: int | None = 100) -> SqlResult:
         settings = ctx.settings
         limit = 100 if limit is None else limit
         if limit < 0:

@@ -161,7 +161,6 @@ def redis_info(report: SystemReport, redis_url: str | None) -> RedisInfo | None:
     return RedisInfo(url=redacted_url(redis_url), **vars(report.redis))
 
 
-@strawberry.type
 class SystemQuery:
     @strawberry.field(description="Open to everyone, for load balancers and dashboards")
     async def health(self, info: strawberry.Info) -> Health:

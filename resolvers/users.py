@@ -114,7 +114,6 @@ def _send_verification(ctx: Context, user: UserRow) -> None:
     task.add_done_callback(_background.discard)
 
 
-@strawberry.type
 class UsersQuery:
     @query(description="The caller", unverified_ok=True)
     def me(self, info: strawberry.Info) -> User | None:
@@ -124,8 +123,7 @@ class UsersQuery:
         description="The caller's live sessions (logins whose refresh tokens still work), newest use first",
         unverified_ok=True,
     )
-    async def my_sessions(self, info: strawberry.Info) -> list[LoginSession]:
-        ctx: Context = info.context
+    async def my_sessions(self, ctx: Context) -> list[LoginSession]:
         async with ctx.session() as session:
             rows = await accounts.list_sessions(session=session, user_id=ctx.user_id)
         current = _current_session_id(ctx)
@@ -135,28 +133,24 @@ class UsersQuery:
         description="The caller's login attempts, newest first: time, address, user agent, success", unverified_ok=True
     )
     async def login_history(
-        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
+        self, ctx: Context, first: int | None = 20, after: str | None = None
     ) -> LoginEventConnection:
-        ctx: Context = info.context
         async with ctx.session() as session:
             page = await accounts.login_history(session=session, user_id=ctx.user_id, **ctx.page(first, after))
         return LoginEventConnection.from_page(page, LoginEvent.from_row)
 
     @query(admin=True, description="ADMIN only. Every account, newest first; `search` matches the email")
     async def users(
-        self, info: strawberry.Info, first: int | None = 20, after: str | None = None, search: str | None = None
+        self, ctx: Context, first: int | None = 20, after: str | None = None, search: str | None = None
     ) -> UserConnection:
-        ctx: Context = info.context
         async with ctx.session() as session:
             page = await accounts.list_users(session=session, search=search, **ctx.page(first, after))
         return UserConnection.from_page(page, User.from_row)
 
 
-@strawberry.type
 class UsersMutation:
     @mutation(public=True, description="Create an account and log in (when registration is open)")
-    async def register(self, info: strawberry.Info, input: RegisterInput) -> AuthPayload:
-        ctx: Context = info.context
+    async def register(self, ctx: Context, input: RegisterInput) -> AuthPayload:
         if not ctx.settings.open_registration:
             raise ServiceError(ErrorCode.FORBIDDEN, "Registration is closed on this server")
         async with ctx.session() as session:
@@ -166,9 +160,8 @@ class UsersMutation:
         return _auth_payload(tokens)
 
     @mutation(public=True)
-    async def login(self, info: strawberry.Info, input: LoginInput) -> AuthPayload:
+    async def login(self, ctx: Context, input: LoginInput) -> AuthPayload:
         # Same answer for an unknown email and a wrong password; failures are rate limited both ways.
-        ctx: Context = info.context
         account_key, address_key = auth.normalize_email(input.email), ctx.client_address
         by_account, by_address = ctx.app.login_failures_by_account, ctx.app.login_failures_by_address
         if await by_account.is_exceeded(account_key) or await by_address.is_exceeded(address_key):
@@ -204,8 +197,7 @@ class UsersMutation:
             )
 
     @mutation(public=True, description="Confirm an email address with the token its verification mail carried")
-    async def verify_email(self, info: strawberry.Info, input: VerifyEmailInput) -> UserPayload:
-        ctx: Context = info.context
+    async def verify_email(self, ctx: Context, input: VerifyEmailInput) -> UserPayload:
         async with ctx.session() as session:
             user = await accounts.verify_email(
                 session=session, token=input.token, secret=ctx.settings.resolved_secret_key
@@ -213,8 +205,7 @@ class UsersMutation:
         return UserPayload(user=User.from_row(user))
 
     @mutation(description="Send the verification mail again (to the account's current address)", unverified_ok=True)
-    async def resend_verification_email(self, info: strawberry.Info) -> UserPayload:
-        ctx: Context = info.context
+    async def resend_verification_email(self, ctx: Context) -> UserPayload:
         if ctx.signed_in.email_verified_at is None:
             _send_verification(ctx, ctx.signed_in)
         return UserPayload(user=User.from_row(ctx.signed_in))
@@ -223,8 +214,7 @@ class UsersMutation:
         description="Change the password: every other session ends at once; the answer carries new tokens for this one",
         unverified_ok=True,
     )
-    async def change_password(self, info: strawberry.Info, input: ChangePasswordInput) -> AuthPayload:
-        ctx: Context = info.context
+    async def change_password(self, ctx: Context, input: ChangePasswordInput) -> AuthPayload:
         async with ctx.session() as session:
             user = await _own_row(session, ctx)
             user = await accounts.change_password(
@@ -238,8 +228,7 @@ class UsersMutation:
         description="Change the email address; the new one must be verified again (a mail is sent to it)",
         unverified_ok=True,
     )
-    async def change_email(self, info: strawberry.Info, input: ChangeEmailInput) -> UserPayload:
-        ctx: Context = info.context
+    async def change_email(self, ctx: Context, input: ChangeEmailInput) -> UserPayload:
         async with ctx.session() as session:
             user = await _own_row(session, ctx)
             user = await accounts.change_email(
@@ -253,8 +242,7 @@ class UsersMutation:
         "once; its access tokens expire within ASSAY_ACCESS_TOKEN_MINUTES",
         unverified_ok=True,
     )
-    async def logout(self, info: strawberry.Info, input: LogoutInput | None = None) -> RevokeSessionsPayload:
-        ctx: Context = info.context
+    async def logout(self, ctx: Context, input: LogoutInput | None = None) -> RevokeSessionsPayload:
         async with ctx.session() as session:
             family = None
             if input is not None and input.refresh_token:
@@ -270,15 +258,13 @@ class UsersMutation:
         return RevokeSessionsPayload(revoked=revoked)
 
     @mutation(description="End one of the caller's sessions (from mySessions)", unverified_ok=True)
-    async def revoke_session(self, info: strawberry.Info, input: RevokeSessionInput) -> RevokeSessionsPayload:
-        ctx: Context = info.context
+    async def revoke_session(self, ctx: Context, input: RevokeSessionInput) -> RevokeSessionsPayload:
         async with ctx.session() as session:
             await accounts.revoke_session(session=session, user_id=ctx.user_id, session_id=str(input.id))
         return RevokeSessionsPayload(revoked=1)
 
     @mutation(admin=True, description="ADMIN only. Make an account ADMIN or MEMBER (not your own)")
-    async def set_user_role(self, info: strawberry.Info, input: SetUserRoleInput) -> UserPayload:
-        ctx: Context = info.context
+    async def set_user_role(self, ctx: Context, input: SetUserRoleInput) -> UserPayload:
         async with ctx.session() as session:
             user = await accounts.set_role(
                 session=session, actor=ctx.signed_in, user_id=raw_id(input.user_id, "User"), role=input.role.value
@@ -290,8 +276,7 @@ class UsersMutation:
         description="ADMIN only. Disable (or re-enable) an account: it cannot log in, and its "
         "tokens stop working on every replica at its next request",
     )
-    async def set_user_disabled(self, info: strawberry.Info, input: SetUserDisabledInput) -> UserPayload:
-        ctx: Context = info.context
+    async def set_user_disabled(self, ctx: Context, input: SetUserDisabledInput) -> UserPayload:
         async with ctx.session() as session:
             user = await accounts.set_disabled(
                 session=session, actor=ctx.signed_in, user_id=raw_id(input.user_id, "User"), disabled=input.disabled

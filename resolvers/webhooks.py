@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import strawberry
-
 from resolvers.context import Context
-from resolvers.fields import mutation, query
+from resolvers.fields import mutation, owned_connection, owned_node
 from schema.common import raw_id
 from schema.domain import GraphQLDomain
 from schema.webhooks import (
@@ -16,7 +14,7 @@ from schema.webhooks import (
     WebhookConnection,
     WebhookPayload,
 )
-from services.webhooks import service as webhooks
+from services.webhooks import service
 from services.webhooks.service import UrlRules
 
 
@@ -28,33 +26,23 @@ def _values(items: list | None) -> list[str] | None:
     return None if items is None else [item.value for item in items]
 
 
-@strawberry.type
 class WebhooksQuery:
-    @query(description="The caller's webhooks, newest first")
-    async def webhooks(
-        self, info: strawberry.Info, first: int | None = 20, after: str | None = None
-    ) -> WebhookConnection:
-        ctx: Context = info.context
-        page = await ctx.owned(webhooks.list_webhooks, **ctx.page(first, after))
-        return WebhookConnection.from_page(page, Webhook.from_row)
-
-    @query(description="One of the caller's webhooks (null for anyone else's)")
-    async def webhook(self, info: strawberry.Info, id: strawberry.ID) -> Webhook | None:
-        ctx: Context = info.context
-        row = await ctx.owned(webhooks.get_webhook, webhook_id=raw_id(id, "Webhook"))
-        return Webhook.from_row(row) if row else None
+    webhooks = owned_connection(
+        service.list_webhooks, WebhookConnection, Webhook.from_row, description="The caller's webhooks, newest first"
+    )
+    webhook = owned_node(
+        service.get_webhook, Webhook, "webhook_id", description="One of the caller's webhooks (null for anyone else's)"
+    )
 
 
-@strawberry.type
 class WebhooksMutation:
     @mutation(
         description="Register an endpoint for events; deliveries are signed JSON (docs/webhooks.md). Without a "
         "`secret` one is made and returned once"
     )
-    async def create_webhook(self, info: strawberry.Info, input: CreateWebhookInput) -> WebhookPayload:
-        ctx: Context = info.context
+    async def create_webhook(self, ctx: Context, input: CreateWebhookInput) -> WebhookPayload:
         row = await ctx.owned(
-            webhooks.create_webhook,
+            service.create_webhook,
             url=input.url,
             events=_values(input.events) or [],
             job_kinds=_values(input.job_kinds) or [],
@@ -68,10 +56,9 @@ class WebhooksMutation:
         return WebhookPayload(webhook=Webhook.from_row(row), secret=None if input.secret else row.secret)
 
     @mutation(description="Change a webhook's URL, events or filters, pause it (enabled: false) or rotate its secret")
-    async def update_webhook(self, info: strawberry.Info, input: UpdateWebhookInput) -> WebhookPayload:
-        ctx: Context = info.context
+    async def update_webhook(self, ctx: Context, input: UpdateWebhookInput) -> WebhookPayload:
         row = await ctx.owned(
-            webhooks.update_webhook,
+            service.update_webhook,
             webhook_id=raw_id(input.id, "Webhook"),
             url=input.url,
             events=_values(input.events),
@@ -86,9 +73,8 @@ class WebhooksMutation:
         return WebhookPayload(webhook=Webhook.from_row(row), secret=row.secret if input.rotate_secret else None)
 
     @mutation(description="Remove a webhook and its delivery log; queued deliveries are not sent")
-    async def delete_webhook(self, info: strawberry.Info, input: DeleteWebhookInput) -> WebhookPayload:
-        ctx: Context = info.context
-        row = await ctx.owned(webhooks.delete_webhook, webhook_id=raw_id(input.id, "Webhook"))
+    async def delete_webhook(self, ctx: Context, input: DeleteWebhookInput) -> WebhookPayload:
+        row = await ctx.owned(service.delete_webhook, webhook_id=raw_id(input.id, "Webhook"))
         return WebhookPayload(webhook=Webhook.from_row(row))
 
 

@@ -20,6 +20,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.base import has_object_definition
 
 from resolvers import (
     analysis,
@@ -64,8 +65,14 @@ DOMAINS: tuple[GraphQLDomain, ...] = (
 
 
 def _root(name: str, parts: list[type | None]) -> type:
-    """One root type whose fields are every domain's, in the list's order."""
-    return strawberry.type(type(name, tuple(part for part in parts if part is not None), {}))
+    """One root type whose fields are every domain's, in the list's order. A domain's classes are plain classes of
+    fields (resolvers/fields.py); each becomes a strawberry type here, so none can miss its decorator."""
+    return strawberry.type(type(name, tuple(_operations(part) for part in parts if part is not None), {}))
+
+
+def _operations(part: type) -> type:
+    """A class already decorated (as strawberry's own docs write it) is taken as it is."""
+    return part if has_object_definition(part) else strawberry.type(part)
 
 
 Query = _root("Query", [d.query for d in DOMAINS])
