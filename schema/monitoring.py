@@ -30,7 +30,7 @@ class FeatureDrift:
 
     @classmethod
     def from_test(cls, test: drift.DriftTest) -> FeatureDrift:
-        return cls(**fields_of(cls, test, method=DriftMethod(test.method)))
+        return cls(**fields_of(cls, test))
 
 
 @strawberry.type

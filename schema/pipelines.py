@@ -11,7 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from schema.checks import CheckFailure, CheckRule, PipelineCheckInput, PipelineCheckResult
-from schema.common import Connection, Node, ServiceErrors
+from schema.common import Connection, Node, ServiceErrors, listed
 from schema.config_shapes import shown_config
 from schema.conversion import fields_of, loaded, node_fields
 from schema.datasets import Column, Dataset, Table
@@ -340,12 +340,7 @@ class Pipeline(Node):
     async def runs(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = None
     ) -> PipelineRunConnection:
-        async with info.context.session() as session:
-            page = await pipeline_service.list_runs(
-                session,
-                pipeline_id=self.row.id,
-                **info.context.page(first, after),
-            )
+        page = await listed(info, pipeline_service.list_runs, first, after, pipeline_id=self.row.id)
         return PipelineRunConnection.from_page(page, PipelineRun.from_row)
 
     async def _last_run(self, info: strawberry.Info, *, succeeded: bool = False) -> RunRow | None:

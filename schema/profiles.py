@@ -213,7 +213,6 @@ class ColumnProfile:
             **fields_of(
                 cls,
                 data,
-                semantic_type=SemanticType(data.semantic_type),
                 numeric=NumericStats(**data.numeric.figures()) if data.numeric else None,
                 datetime=DatetimeStats(**fields_of(DatetimeStats, when, min=_when(when.min), max=_when(when.max)))
                 if when
@@ -250,12 +249,7 @@ class Profile:
         "its method and error bound; empty when the whole profile is exact"
     )
     def approximations(self) -> list[ApproximateFigure]:
-        return [
-            ApproximateFigure(
-                **fields_of(ApproximateFigure, a, figure=ProfileFigure(a.figure), method=EstimateMethod(a.method))
-            )
-            for a in self.data.sampling.approximations
-        ]
+        return [ApproximateFigure(**fields_of(ApproximateFigure, a)) for a in self.data.sampling.approximations]
 
     @classmethod
     def from_stored(cls, data: stored.StoredProfile) -> Profile:
@@ -302,10 +296,7 @@ class Profile:
 
     @strawberry.field
     def alerts(self) -> list[Alert]:
-        return [
-            Alert(kind=AlertKind(a.kind), column=a.column, columns=a.columns, message=a.message, value=a.value)
-            for a in self.data.alerts
-        ]
+        return [Alert(**fields_of(Alert, a)) for a in self.data.alerts]
 
     @strawberry.field(description="Set when a datetime column is monotonic in row order")
     def time_series(self) -> TimeSeriesHint | None:
