@@ -53,6 +53,22 @@ def fields_of(cls: type, source: object, **given: Any) -> dict[str, Any]:
     return {name: convert(getattr(source, name)) for name, convert in _plain_fields(cls) if name not in given} | given
 
 
+ShownType = TypeVar("ShownType", bound=type)
+
+
+def described(**descriptions: str) -> Callable[[ShownType], ShownType]:
+    """Field descriptions for a type generated from a stored model (above `@from_model.type`): strawberry takes a
+    generated field's description from the pydantic field, and the stored models leave explaining to the schema."""
+
+    def describe(cls: ShownType) -> ShownType:
+        fields = {f.python_name: f for f in get_object_definition(cls, strict=True).fields}
+        for name, description in descriptions.items():
+            fields[name].description = description  # a KeyError here: a description of no field
+        return cls
+
+    return describe
+
+
 def node_fields(cls: type, row: Any, **given: Any) -> dict[str, Any]:
     """fields_of for a Node shown from its row: the global id of the row's id under the type's name, the row kept."""
     type_name = get_object_definition(cls, strict=True).name
