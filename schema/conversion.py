@@ -56,14 +56,17 @@ def fields_of(cls: type, source: object, **given: Any) -> dict[str, Any]:
 ShownType = TypeVar("ShownType", bound=type)
 
 
-def described(**descriptions: str) -> Callable[[ShownType], ShownType]:
-    """Field descriptions for a type generated from a stored model (above `@from_model.type`): strawberry takes a
-    generated field's description from the pydantic field, and the stored models leave explaining to the schema."""
+def described(description: str | None = None, /, **fields: str) -> Callable[[ShownType], ShownType]:
+    """The descriptions of a type generated from a stored model (above `@from_model.type`), its own and its fields':
+    strawberry takes a generated field's description from the pydantic field, and the stored models leave explaining
+    to the schema."""
 
     def describe(cls: ShownType) -> ShownType:
-        fields = {f.python_name: f for f in get_object_definition(cls, strict=True).fields}
-        for name, description in descriptions.items():
-            fields[name].description = description  # a KeyError here: a description of no field
+        definition = get_object_definition(cls, strict=True)
+        definition.description = description or definition.description
+        by_name = {f.python_name: f for f in definition.fields}
+        for name, text in fields.items():
+            by_name[name].description = text  # a KeyError here: a description of no field
         return cls
 
     return describe

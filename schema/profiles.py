@@ -126,11 +126,8 @@ class TextStats:
     """The stored lengths as they are (services.profiling.stored.TextStats)."""
 
 
-@from_model.type(
-    model=stored.Histogram,
-    all_fields=True,
-    description="Bin edges (one more than counts). For datetimes the edges are epoch seconds.",
-)
+@described("Bin edges (one more than counts). For datetimes the edges are epoch seconds.")
+@from_model.type(model=stored.Histogram, all_fields=True)
 class Histogram:
     """The stored bins as they are (services.profiling.stored.Histogram)."""
 
@@ -149,11 +146,8 @@ class CorrelationMatrix:
     values: list[list[float | None]]
 
 
-@from_model.type(
-    model=stored.MissingPattern,
-    all_fields=True,
-    description="A set of columns that are missing together in `count` rows",
-)
+@described("A set of columns that are missing together in `count` rows")
+@from_model.type(model=stored.MissingPattern, all_fields=True)
 class MissingPattern:
     """The stored pattern as it is (services.profiling.stored.MissingPattern)."""
 
