@@ -158,9 +158,12 @@ def page_info(cursors: list[str], *, has_next: bool, has_previous: bool) -> Page
     )
 
 
+PageType = TypeVar("PageType")
+
+
 async def listed(
-    info: Any, call: Callable[..., Awaitable[Any]], first: int | None, after: str | None, **of: Any
-) -> Any:
+    info: Any, call: Callable[..., Awaitable[PageType]], first: int | None, after: str | None, **of: Any
+) -> PageType:
     """A page of what a node holds (a pipeline's runs, a webhook's deliveries) from the service's list call, in a
     session of its own; the node was read as the caller's, so `of` names it and no owner is needed."""
     context = info.context
