@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.checks import CheckFailure, CheckRule, PipelineCheckInput, PipelineCheckResult
+from schema.checks import PipelineCheckInput, PipelineCheckResult
 from schema.common import Connection, Node, ServiceErrors, listed
 from schema.config_shapes import shown_config
 from schema.conversion import fields_of, loaded, node_fields
@@ -245,9 +245,7 @@ class PipelineRun(Node):
 
     @classmethod
     def from_row(cls, row: RunRow) -> PipelineRun:
-        return cls(
-            **node_fields(cls, row, status=RunStatus(row.status), config=cast(JSON, shown_config(run_config(row))))
-        )
+        return cls(**node_fields(cls, row, config=cast(JSON, shown_config(run_config(row)))))
 
     @strawberry.field
     def trigger(self) -> RunTrigger:
@@ -256,12 +254,7 @@ class PipelineRun(Node):
     @strawberry.field(description="Each check rule's result, in the order configured (empty when there are none)")
     def checks(self) -> list[PipelineCheckResult]:
         checks = [CheckResult.model_validate(c) for c in self.row.checks or []]
-        return [
-            PipelineCheckResult(
-                **fields_of(PipelineCheckResult, c, rule=CheckRule(c.rule), on_fail=CheckFailure(c.on_fail))
-            )
-            for c in checks
-        ]
+        return [PipelineCheckResult(**fields_of(PipelineCheckResult, c)) for c in checks]
 
     @strawberry.field(
         description=(

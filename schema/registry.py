@@ -95,7 +95,6 @@ class RegistryEvent:
                 row,
                 id=to_global_id("RegistryEvent", row.id),
                 name=name,
-                kind=RegistryEventKind(row.kind),
                 at=row.created_at,
             )
         )
