@@ -179,11 +179,7 @@ class Check:
             **fields_of(
                 cls,
                 check,
-                semantic_type=SemanticType(check.semantic_type) if check.semantic_type else None,
-                drift=DriftRule(method=DriftMethod(drift.method) if drift.method else None, threshold=drift.threshold)
-                if drift
-                else None,
-                on_fail=CheckFailure(check.on_fail),
+                drift=DriftRule(**fields_of(DriftRule, drift)) if drift else None,
             )
         )
 
@@ -289,10 +285,8 @@ class CheckOutcome:
             **fields_of(
                 cls,
                 r,
-                rule=CheckRule(r.rule),
                 failing_sample=cast("list[JSON]", r.sample),  # rows of JSON values, as stored
-                on_fail=CheckFailure(r.on_fail),
-                drift=DriftFinding(**fields_of(DriftFinding, d, method=DriftMethod(d.method))) if d else None,
+                drift=DriftFinding(**fields_of(DriftFinding, d)) if d else None,
             )
         )
 
@@ -313,9 +307,7 @@ class Validation:
     @classmethod
     def from_row(cls, row: ValidationRow) -> Validation:
         passed = True if row.status == "PASSED" else False if row.status == "FAILED" else None
-        return cls(
-            **node_fields(cls, row, status=ValidationStatus(row.status), passed=passed, checks=_checks(row.checks))
-        )
+        return cls(**node_fields(cls, row, passed=passed, checks=_checks(row.checks)))
 
     @strawberry.field(description="Each rule's result, in the suite's order")
     def results(self, failed_only: bool = False) -> list[CheckOutcome]:

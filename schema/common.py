@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import copy
+import dataclasses
+import inspect
+from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Any, Generic, TypeVar, dataclass_transform, overload
+from typing import Any, Generic, TypeVar, dataclass_transform, get_type_hints, overload
 
 import strawberry
 from graphql import GraphQLError
@@ -41,6 +44,29 @@ class UserError:
 PayloadType = TypeVar("PayloadType", bound=type)
 
 
+def _append_field(cls: type, name: str, annotation: Any, default: Any = dataclasses.MISSING) -> None:
+    """Declare a field on `cls` after those it declares itself (its annotations keep their order)."""
+    cls.__annotations__[name] = annotation
+    if default is not dataclasses.MISSING:
+        setattr(cls, name, copy.copy(default))  # a field object of its own: strawberry fills in its owner
+
+
+InputType = TypeVar("InputType", bound=type)
+
+
+def fields_last(cls: InputType) -> InputType:
+    """Fields several inputs end with, declared once on a plain (not strawberry) base class, placed after the
+    input's own fields: a strawberry base would put them first and reorder the schema. Apply under
+    @strawberry.input; the base also tells readers and type checkers what the input carries."""
+    own = set(cls.__annotations__)
+    for base in (b for b in cls.__bases__ if not hasattr(b, "__strawberry_definition__")):
+        hints = get_type_hints(base, include_extras=True)
+        for name in inspect.get_annotations(base):
+            if name not in own:
+                _append_field(cls, name, hints[name], base.__dict__.get(name, dataclasses.MISSING))
+    return cls
+
+
 @overload
 @dataclass_transform(kw_only_default=True, field_specifiers=(strawberry.field, StrawberryField))
 def payload(cls: PayloadType, /) -> PayloadType: ...
@@ -55,8 +81,7 @@ def payload(cls: PayloadType | None = None, /, *, description: str | None = None
     filled by ServiceErrors on failure. The one mutation shape, declared here rather than in every payload."""
 
     def make(cls: PayloadType) -> PayloadType:
-        cls.__annotations__["errors"] = list[UserError]  # last, after the fields the class declares
-        setattr(cls, "errors", strawberry.field(default_factory=list))  # noqa: B010 - mypy: the class declares no `errors`
+        _append_field(cls, "errors", list[UserError], strawberry.field(default_factory=list))
         return strawberry.type(cls, description=description)
 
     return make if cls is None else make(cls)
@@ -131,6 +156,19 @@ def page_info(cursors: list[str], *, has_next: bool, has_previous: bool) -> Page
         start_cursor=cursors[0] if cursors else None,
         end_cursor=cursors[-1] if cursors else None,
     )
+
+
+PageType = TypeVar("PageType")
+
+
+async def listed(
+    info: Any, call: Callable[..., Awaitable[PageType]], first: int | None, after: str | None, **of: Any
+) -> PageType:
+    """A page of what a node holds (a pipeline's runs, a webhook's deliveries) from the service's list call, in a
+    session of its own; the node was read as the caller's, so `of` names it and no owner is needed."""
+    context = info.context
+    async with context.session() as session:
+        return await call(session, **of, **context.page(first, after))
 
 
 def user_error(exc: ServiceError) -> UserError:

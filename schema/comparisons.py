@@ -11,7 +11,6 @@ from schema.checks import DriftMethod  # one GraphQL enum for the services' Drif
 from schema.common import Connection, Node, payload, signed_link, to_global_id
 from schema.conversion import fields_of, loaded
 from schema.jobs import JobPriority, priority_input
-from services import drift
 from services.comparison import models
 from services.storage.tables import Comparison as ComparisonRow
 
@@ -209,11 +208,7 @@ def comparison_type(info: strawberry.Info, row: ComparisonRow) -> Comparison:
                 c,
                 reference=ColumnStatistics.of(c.reference),
                 current=ColumnStatistics.of(c.current),
-                drift=DriftTestResult(
-                    **c.drift.model_dump(exclude={"method"}), method=drift.DriftMethod(c.drift.method)
-                )
-                if c.drift
-                else None,
+                drift=DriftTestResult(**fields_of(DriftTestResult, c.drift)) if c.drift else None,
                 plot_url=link(f"/files/comparisons/{row.id}/{c.plot}", "comparison-plot", c.plot) if c.plot else None,
             )
         )

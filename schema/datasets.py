@@ -12,7 +12,7 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from schema.charts import Chart, ChartInput, ChartPoint, ChartType
-from schema.common import Connection, Node, SemanticType, ServiceErrors, payload, signed_link
+from schema.common import Connection, Node, SemanticType, ServiceErrors, fields_last, payload, signed_link
 from schema.conversion import loaded, node_fields
 from schema.ingest import CsvOptionsInput, IngestInfo
 from schema.jobs import Job, JobConnection, JobPriority, priority_input
@@ -87,7 +87,7 @@ class Dataset(Node):
 
     @classmethod
     def from_row(cls, row: DatasetRow) -> Dataset:
-        return cls(**node_fields(cls, row, size_bytes=float(row.size_bytes), status=DatasetStatus(row.status)))
+        return cls(**node_fields(cls, row, size_bytes=float(row.size_bytes)))
 
     @strawberry.field
     def columns(self) -> list[Column]:
@@ -263,14 +263,20 @@ TEMPORARY = (
 EXPIRES_AT = "When this dataset is deleted by the periodic clean-up (implies temporary); must be in the future"
 
 
-@strawberry.input
-class UploadDatasetInput:
-    file: Upload
-    name: str | None = None
+class NewDatasetOptions:
+    """What an upload and an import both end with: how to read the file, and the job's and the dataset's lifetime."""
+
     csv: CsvOptionsInput | None = None
     priority: JobPriority = priority_input()
     temporary: bool = strawberry.field(default=False, description=TEMPORARY)
     expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
+
+
+@strawberry.input
+@fields_last
+class UploadDatasetInput(NewDatasetOptions):
+    file: Upload
+    name: str | None = None
 
 
 @payload
@@ -280,17 +286,14 @@ class UploadDatasetPayload:
 
 
 @strawberry.input(description="A file to fetch from the web and ingest, as an upload would be")
-class ImportDatasetInput:
+@fields_last
+class ImportDatasetInput(NewDatasetOptions):
     url: str = strawberry.field(
         description="An https:// URL of a CSV/TSV/TXT (optionally gzipped), workbook or Parquet "
         "file, or an s3://bucket/key the server's credentials can read; fetched by the "
         "INGEST job, within the upload cap and the free disk"
     )
     name: str | None = strawberry.field(default=None, description="The file name in the URL when absent")
-    csv: CsvOptionsInput | None = None
-    priority: JobPriority = priority_input()
-    temporary: bool = strawberry.field(default=False, description=TEMPORARY)
-    expires_at: datetime | None = strawberry.field(default=None, description=EXPIRES_AT)
 
 
 @payload

@@ -96,7 +96,6 @@ class IngestInfo:
                 cls,
                 info,
                 skipped_lines=info.skip_rows,
-                format=FileFormat(info.format) if info.format else None,
                 info=info,
             )
         )

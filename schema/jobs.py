@@ -109,7 +109,6 @@ class JobTelemetry:
             **fields_of(
                 cls,
                 record,
-                status=JobStatus(record.status),
                 priority=Priority[record.priority],
                 attempts=record.attempt,
                 stages=[StageDuration(stage=s.stage, duration_ms=s.duration_ms) for s in record.stages],
@@ -180,8 +179,6 @@ class Job(Node):
             **node_fields(
                 cls,
                 row,
-                kind=JobKind(row.kind),
-                status=JobStatus(row.status),
                 priority=Priority[row.priority or "NORMAL"],
             )
         )

@@ -118,11 +118,7 @@ class Model(Node):
 
     @classmethod
     def from_row(cls, row: ModelRow) -> Model:
-        return cls(
-            **node_fields(
-                cls, row, task=Task(row.task), algorithm=Algorithm(row.algorithm), status=ModelStatus(row.status)
-            )
-        )
+        return cls(**node_fields(cls, row))
 
     @cached_property
     def details(self) -> ModelDetails:
@@ -179,10 +175,7 @@ class Model(Node):
 
     @strawberry.field(description="The input signature predict checks rows against")
     def features(self) -> list[ModelFeature]:
-        return [
-            ModelFeature(**fields_of(ModelFeature, f, semantic_type=SemanticType(f.semantic_type)))
-            for f in self.details.features
-        ]
+        return [ModelFeature(**fields_of(ModelFeature, f)) for f in self.details.features]
 
     @strawberry.field
     def classes(self) -> list[str] | None:
@@ -191,14 +184,7 @@ class Model(Node):
     @strawberry.field(description="Every candidate compared, with its cross-validation score")
     def leaderboard(self) -> list[Candidate]:
         return [
-            Candidate(
-                **fields_of(
-                    Candidate,
-                    c,
-                    algorithm=Algorithm(c.algorithm),
-                    params=None if c.params is None else JSON(c.params),
-                )
-            )
+            Candidate(**fields_of(Candidate, c, params=None if c.params is None else JSON(c.params)))
             for c in self.details.leaderboard
         ]
 

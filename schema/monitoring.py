@@ -30,7 +30,7 @@ class FeatureDrift:
 
     @classmethod
     def from_test(cls, test: drift.DriftTest) -> FeatureDrift:
-        return cls(**fields_of(cls, test, method=DriftMethod(test.method)))
+        return cls(**fields_of(cls, test))
 
 
 @strawberry.type
@@ -117,7 +117,7 @@ class MonitorSettings:
 
     @classmethod
     def from_row(cls, row: MonitorRow) -> MonitorSettings:
-        return cls(**fields_of(cls, row, method=DriftMethod(row.method) if row.method else None))
+        return cls(**fields_of(cls, row))
 
 
 @strawberry.type(description="What a served model saw, window by window, newest first")

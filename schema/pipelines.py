@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.checks import CheckFailure, CheckRule, PipelineCheckInput, PipelineCheckResult
-from schema.common import Connection, Node, ServiceErrors
+from schema.checks import PipelineCheckInput, PipelineCheckResult
+from schema.common import Connection, Node, ServiceErrors, listed
 from schema.config_shapes import shown_config
 from schema.conversion import fields_of, loaded, node_fields
 from schema.datasets import Column, Dataset, Table
@@ -245,9 +245,7 @@ class PipelineRun(Node):
 
     @classmethod
     def from_row(cls, row: RunRow) -> PipelineRun:
-        return cls(
-            **node_fields(cls, row, status=RunStatus(row.status), config=cast(JSON, shown_config(run_config(row))))
-        )
+        return cls(**node_fields(cls, row, config=cast(JSON, shown_config(run_config(row)))))
 
     @strawberry.field
     def trigger(self) -> RunTrigger:
@@ -256,12 +254,7 @@ class PipelineRun(Node):
     @strawberry.field(description="Each check rule's result, in the order configured (empty when there are none)")
     def checks(self) -> list[PipelineCheckResult]:
         checks = [CheckResult.model_validate(c) for c in self.row.checks or []]
-        return [
-            PipelineCheckResult(
-                **fields_of(PipelineCheckResult, c, rule=CheckRule(c.rule), on_fail=CheckFailure(c.on_fail))
-            )
-            for c in checks
-        ]
+        return [PipelineCheckResult(**fields_of(PipelineCheckResult, c)) for c in checks]
 
     @strawberry.field(
         description=(
@@ -340,12 +333,7 @@ class Pipeline(Node):
     async def runs(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = None
     ) -> PipelineRunConnection:
-        async with info.context.session() as session:
-            page = await pipeline_service.list_runs(
-                session,
-                pipeline_id=self.row.id,
-                **info.context.page(first, after),
-            )
+        page = await listed(info, pipeline_service.list_runs, first, after, pipeline_id=self.row.id)
         return PipelineRunConnection.from_page(page, PipelineRun.from_row)
 
     async def _last_run(self, info: strawberry.Info, *, succeeded: bool = False) -> RunRow | None:

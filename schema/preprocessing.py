@@ -7,6 +7,8 @@ from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.base import get_object_definition
+from strawberry.utils.str_converters import to_camel_case
 
 from schema.common import SemanticType
 from schema.jobs import JobPriority, priority_input
@@ -145,29 +147,16 @@ class PreprocessDatasetInput:
     priority: JobPriority = priority_input()
 
 
-STEP_FIELDS = {
-    "impute": "impute",
-    "encode": "encode",
-    "scale": "scale",
-    "drop_columns": "dropColumns",
-    "rename_columns": "renameColumns",
-    "cast": "cast",
-    "datetime_features": "datetimeFeatures",
-    "drop_duplicates": "dropDuplicates",
-    "clip_outliers": "clipOutliers",
-    "derive": "derive",
-}
-
-
 def step_to_params(step: PreprocessStepInput) -> tuple[str, dict[str, Any]]:
-    """(step kind, plain parameters) of the one field that is set."""
-    for attribute, kind in STEP_FIELDS.items():
-        value = getattr(step, attribute)
+    """(step kind, plain parameters) of the one field that is set; the kind is the field's GraphQL name
+    (dropColumns), so a step added to PreprocessStepInput needs nothing here."""
+    for field in get_object_definition(PreprocessStepInput, strict=True).fields:
+        value = getattr(step, field.python_name)
         if value is not None and value is not strawberry.UNSET:
             params: dict[str, Any] = {}
             for key, item in vars(value).items():
                 if item is strawberry.UNSET:
                     continue
                 params[key] = item.value if isinstance(item, Enum) else item
-            return kind, params
+            return to_camel_case(field.python_name), params
     raise ValueError("a oneOf input without a value")  # GraphQL validation makes this unreachable

@@ -6,10 +6,11 @@ from datetime import datetime
 from enum import Enum
 
 import strawberry
+from strawberry.experimental import pydantic as from_model
 from strawberry.scalars import JSON
 
 from schema.common import SemanticType, ServiceErrors
-from schema.conversion import fields_of
+from schema.conversion import described, fields_of
 from schema.jobs import JobPriority, priority_input
 from services.pagination import checked_count
 from services.profiling import stored
@@ -99,27 +100,17 @@ class ApproximateFigure:
     detail: str
 
 
-@strawberry.type
+@described(
+    std="Sample standard deviation (ddof=1), as pandas",
+    mad="Median absolute deviation (scale 1), as scipy",
+    skewness="Bias-corrected, as pandas",
+    kurtosis="Excess, bias-corrected, as pandas",
+    outliers="Values beyond 1.5 IQR from the quartiles",
+    monotonic='"increasing", "decreasing" or null',
+)
+@from_model.type(model=stored.NumericStats, all_fields=True)
 class NumericStats:
-    min: float | None = None
-    max: float | None = None
-    mean: float | None = None
-    std: float | None = strawberry.field(default=None, description="Sample standard deviation (ddof=1), as pandas")
-    p5: float | None = None
-    q1: float | None = None
-    median: float | None = None
-    q3: float | None = None
-    p95: float | None = None
-    iqr: float | None = None
-    mad: float | None = strawberry.field(default=None, description="Median absolute deviation (scale 1), as scipy")
-    skewness: float | None = strawberry.field(default=None, description="Bias-corrected, as pandas")
-    kurtosis: float | None = strawberry.field(default=None, description="Excess, bias-corrected, as pandas")
-    sum: float | None = None
-    zeros: int = 0
-    negatives: int = 0
-    infinite: int = 0
-    outliers: int = strawberry.field(default=0, description="Values beyond 1.5 IQR from the quartiles")
-    monotonic: str | None = strawberry.field(default=None, description='"increasing", "decreasing" or null')
+    """The stored figures' own fields (services.profiling.stored.NumericStats), so a new figure is declared once."""
 
 
 @strawberry.type
@@ -130,17 +121,15 @@ class DatetimeStats:
     inferred_frequency: str | None = strawberry.field(description="Pandas-style offset alias: s, min, h, D, W, M...")
 
 
-@strawberry.type
+@from_model.type(model=stored.TextStats, all_fields=True)
 class TextStats:
-    min_length: int | None
-    max_length: int | None
-    mean_length: float | None
+    """The stored lengths as they are (services.profiling.stored.TextStats)."""
 
 
-@strawberry.type(description="Bin edges (one more than counts). For datetimes the edges are epoch seconds.")
+@described("Bin edges (one more than counts). For datetimes the edges are epoch seconds.")
+@from_model.type(model=stored.Histogram, all_fields=True)
 class Histogram:
-    edges: list[float]
-    counts: list[int]
+    """The stored bins as they are (services.profiling.stored.Histogram)."""
 
 
 @strawberry.type
@@ -157,11 +146,10 @@ class CorrelationMatrix:
     values: list[list[float | None]]
 
 
-@strawberry.type(description="A set of columns that are missing together in `count` rows")
+@described("A set of columns that are missing together in `count` rows")
+@from_model.type(model=stored.MissingPattern, all_fields=True)
 class MissingPattern:
-    columns: list[str]
-    count: int
-    ratio: float
+    """The stored pattern as it is (services.profiling.stored.MissingPattern)."""
 
 
 @strawberry.type
@@ -173,12 +161,10 @@ class Alert:
     value: float | None
 
 
-@strawberry.type
+@described(gaps="Steps longer than 1.5x the usual step")
+@from_model.type(model=stored.TimeSeriesHint, all_fields=True)
 class TimeSeriesHint:
-    column: str
-    frequency: str | None
-    monotonic: bool
-    gaps: int = strawberry.field(description="Steps longer than 1.5x the usual step")
+    """The stored hint as it is (services.profiling.stored.TimeSeriesHint)."""
 
 
 @strawberry.type
@@ -213,13 +199,12 @@ class ColumnProfile:
             **fields_of(
                 cls,
                 data,
-                semantic_type=SemanticType(data.semantic_type),
-                numeric=NumericStats(**data.numeric.figures()) if data.numeric else None,
+                numeric=NumericStats.from_pydantic(data.numeric) if data.numeric else None,
                 datetime=DatetimeStats(**fields_of(DatetimeStats, when, min=_when(when.min), max=_when(when.max)))
                 if when
                 else None,
-                text=TextStats(**fields_of(TextStats, text)) if text else None,
-                histogram=Histogram(edges=histogram.edges, counts=histogram.counts) if histogram else None,
+                text=TextStats.from_pydantic(text) if text else None,
+                histogram=Histogram.from_pydantic(histogram) if histogram else None,
                 top=data.top_values,
             )
         )
@@ -250,12 +235,7 @@ class Profile:
         "its method and error bound; empty when the whole profile is exact"
     )
     def approximations(self) -> list[ApproximateFigure]:
-        return [
-            ApproximateFigure(
-                **fields_of(ApproximateFigure, a, figure=ProfileFigure(a.figure), method=EstimateMethod(a.method))
-            )
-            for a in self.data.sampling.approximations
-        ]
+        return [ApproximateFigure(**fields_of(ApproximateFigure, a)) for a in self.data.sampling.approximations]
 
     @classmethod
     def from_stored(cls, data: stored.StoredProfile) -> Profile:
@@ -296,25 +276,16 @@ class Profile:
     )
     def missing_patterns(self, limit: int | None = 10) -> list[MissingPattern]:
         limit = checked_count(limit, name="limit", default=10, most=50)
-        return [
-            MissingPattern(columns=p.columns, count=p.count, ratio=p.ratio) for p in self.data.missing_patterns[:limit]
-        ]
+        return [MissingPattern.from_pydantic(p) for p in self.data.missing_patterns[:limit]]
 
     @strawberry.field
     def alerts(self) -> list[Alert]:
-        return [
-            Alert(kind=AlertKind(a.kind), column=a.column, columns=a.columns, message=a.message, value=a.value)
-            for a in self.data.alerts
-        ]
+        return [Alert(**fields_of(Alert, a)) for a in self.data.alerts]
 
     @strawberry.field(description="Set when a datetime column is monotonic in row order")
     def time_series(self) -> TimeSeriesHint | None:
         hint = self.data.time_series
-        return (
-            TimeSeriesHint(column=hint.column, frequency=hint.frequency, monotonic=hint.monotonic, gaps=hint.gaps)
-            if hint
-            else None
-        )
+        return TimeSeriesHint.from_pydantic(hint) if hint else None
 
 
 @strawberry.type(description="A PNG drawn by the profile job; `url` is signed and expires, like download links.")

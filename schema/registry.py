@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from schema.common import Connection, SemanticType, ServiceErrors, payload, to_global_id
+from schema.common import Connection, SemanticType, ServiceErrors, listed, payload, to_global_id
 from schema.conversion import fields_of, loaded, node_fields
 from schema.models import Model, ModelFeature, ModelFormat
 from services import registry
@@ -95,7 +95,6 @@ class RegistryEvent:
                 row,
                 id=to_global_id("RegistryEvent", row.id),
                 name=name,
-                kind=RegistryEventKind(row.kind),
                 at=row.created_at,
             )
         )
@@ -134,12 +133,7 @@ class RegisteredModel:
     async def versions(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = None
     ) -> ModelVersionConnection:
-        async with info.context.session() as session:
-            page = await registry_service.list_versions(
-                session,
-                registered_model_id=self.row.id,
-                **info.context.page(first, after),
-            )
+        page = await listed(info, registry_service.list_versions, first, after, registered_model_id=self.row.id)
         aliases = await _alias_names(info, self.row.id)
         return ModelVersionConnection.from_page(
             page, lambda v: ModelVersion.from_row(v, self.name, aliases.get(v.id, []))
@@ -165,13 +159,9 @@ class RegisteredModel:
     async def history(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = None, alias: str | None = None
     ) -> RegistryEventConnection:
-        async with info.context.session() as session:
-            page = await registry_service.list_events(
-                session,
-                registered_model_id=self.row.id,
-                alias=alias,
-                **info.context.page(first, after),
-            )
+        page = await listed(
+            info, registry_service.list_events, first, after, registered_model_id=self.row.id, alias=alias
+        )
         return RegistryEventConnection.from_page(page, lambda e: RegistryEvent.from_row(e, self.name))
 
     @strawberry.field(

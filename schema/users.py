@@ -36,7 +36,6 @@ class User(Node):
                 cls,
                 row,
                 id=to_global_id("User", row.id),
-                role=Role(row.role),
                 email_verified=row.email_verified_at is not None,
                 disabled=row.disabled_at is not None,
             )

@@ -7,7 +7,7 @@ from enum import Enum
 
 import strawberry
 
-from schema.common import Connection, ServiceErrors, payload, to_global_id
+from schema.common import Connection, ServiceErrors, listed, payload, to_global_id
 from schema.conversion import fields_of, node_fields
 from schema.jobs import JobKind, JobStatus
 from services.storage.tables import Webhook as WebhookRow
@@ -58,8 +58,6 @@ class WebhookDelivery:
                 row,
                 id=to_global_id("WebhookDelivery", row.id),
                 delivery_id=row.id,
-                event=WebhookEvent(row.event),
-                status=WebhookDeliveryStatus(row.status),
                 next_attempt_at=row.next_attempt_at if pending else None,
             )
         )
@@ -86,15 +84,7 @@ class Webhook:
 
     @classmethod
     def from_row(cls, row: WebhookRow) -> Webhook:
-        return cls(
-            **node_fields(
-                cls,
-                row,
-                events=[WebhookEvent(e) for e in row.events],
-                job_kinds=[JobKind(k) for k in row.job_kinds],
-                job_statuses=[JobStatus(s) for s in row.job_statuses],
-            )
-        )
+        return cls(**node_fields(cls, row))
 
     @strawberry.field(
         description="Its delivery log, newest first; `status` and `event` narrow it", extensions=[ServiceErrors()]
@@ -107,15 +97,15 @@ class Webhook:
         status: WebhookDeliveryStatus | None = None,
         event: WebhookEvent | None = None,
     ) -> WebhookDeliveryConnection:
-        ctx = info.context
-        async with ctx.session() as session:
-            page = await service.list_deliveries(
-                session,
-                webhook=self.row,
-                **ctx.page(first, after),
-                status=status.value if status else None,
-                event=event.value if event else None,
-            )
+        page = await listed(
+            info,
+            service.list_deliveries,
+            first,
+            after,
+            webhook=self.row,
+            status=status.value if status else None,
+            event=event.value if event else None,
+        )
         return WebhookDeliveryConnection.from_page(page, WebhookDelivery.from_row)
 
 
