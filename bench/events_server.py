@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from server.app import create_app
 from server.settings import Settings
 from services.jobs.context import JobContext
-from services.jobs.kinds import JobKindSpec, NoResult
+from services.jobs.kinds import JobHooks, JobKindSpec, NoResult
 
 
 def emit_logs(ctx: JobContext) -> dict:
@@ -59,10 +59,10 @@ def main() -> None:
     app = create_app(settings)
     state = app.state.assay
     state.jobs.kinds["ANALYZE"] = JobKindSpec(
-        work="events_server:emit_logs", on_success=_nothing, on_failure=_nothing, result=NoResult
+        work="events_server:emit_logs", hooks=JobHooks(on_success=_nothing, on_failure=_nothing), result=NoResult
     )
     state.jobs.kinds["TRAIN"] = JobKindSpec(
-        work="events_server:burn_cpu", on_success=_nothing, on_failure=_nothing, result=NoResult
+        work="events_server:burn_cpu", hooks=JobHooks(on_success=_nothing, on_failure=_nothing), result=NoResult
     )
 
     async def start_job(request: Request) -> JSONResponse:

@@ -14,17 +14,18 @@ from services.pipelines import service as pipelines
 from services.preprocessing import service as preprocessing
 from services.profiling import service as profiling
 
-# In this order GraphQL's JobKind lists their kinds.
+# Each domain declares its kinds once (`JOB_KINDS` at the end of its service module); in this order GraphQL's
+# JobKind lists them.
 DOMAINS: tuple[Domain, ...] = (
-    datasets.DOMAIN,
-    profiling.DOMAIN,
-    preprocessing.DOMAIN,
-    modeling.DOMAIN,
-    pipelines.DOMAIN,
-    analysis.DOMAIN,
-    maintenance.DOMAIN,
-    checks.DOMAIN,
-    comparison.DOMAIN,
+    Domain(name="datasets", job_kinds=datasets.JOB_KINDS),
+    Domain(name="profiling", job_kinds=profiling.JOB_KINDS),
+    Domain(name="preprocessing", job_kinds=preprocessing.JOB_KINDS),
+    Domain(name="modeling", job_kinds=modeling.JOB_KINDS),
+    Domain(name="pipelines", job_kinds=pipelines.JOB_KINDS),
+    Domain(name="analysis", job_kinds=analysis.JOB_KINDS),
+    Domain(name="maintenance", job_kinds=maintenance.JOB_KINDS),
+    Domain(name="checks", job_kinds=checks.JOB_KINDS),
+    Domain(name="comparison", job_kinds=comparison.JOB_KINDS),
 )
 
 

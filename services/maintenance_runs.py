@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import invalid
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import Domain, JobKindSpec
+from services.jobs.kinds import JobKindSpec
 from services.maintenance_job import MaintenanceReport
 from services.pagination import Page, paginate
 from services.storage.tables import Job, MaintenanceSchedule, User, utcnow
@@ -32,10 +32,10 @@ SCHEDULE_NAME = "cleanup"
 MAX_RETENTION_DAYS = 3650
 
 
+# This domain's one declaration to the server and workers (services/domains.py lists it).
 JOB_KINDS = {  # no end hooks: a run's effects are its deletions, done as it goes, nothing to record or undo at its end
     KIND: JobKindSpec(work="services.maintenance_job:run_maintenance", queue="default", result=MaintenanceReport)
 }
-DOMAIN = Domain(name="maintenance", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)
 
 
 async def start_maintenance(

@@ -14,10 +14,11 @@ from services import files
 from services.analysis.models import AnalysisResult, FailedAnalysis, ReportResult
 from services.analysis.options import check_extension, resolve_options
 from services.datasets import DatasetStatus
+from services.datasets.dataset_jobs import submit_on_dataset
 from services.datasets.service import get_ready_dataset, new_version
 from services.errors import conflict, invalid
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import Domain, JobKindSpec
+from services.jobs.kinds import JobHooks, JobKindSpec
 from services.jobs.status import JobStatus
 from services.modeling import ModelStatus
 from services.modeling.checks import ANALYSIS_TEST_SIZE, check_target
@@ -77,28 +78,22 @@ async def start_analysis(
     earlier = await session.scalar(select(func.count()).select_from(Model).where(Model.dataset_id == dataset.id)) or 0
     # The fixes go to a new version, as preprocessDataset's do; settled when the job ends.
     working = new_version(dataset, derived_name(f"{dataset.name} (auto-fixed)")) if chosen.safe_auto_actions else None
-    return await jobs.submit(
-        session,
-        owner_id=owner_id,
-        kind="ANALYZE",
-        dataset_id=dataset.id,
-        params={
-            "model_version": earlier + 1,
-            "dataset_id": dataset.id,
-            "dataset_name": dataset.name,
-            "data_dir": str(data_dir),
-            "columns": dataset.columns,
-            "target": target,
-            "theme": resolved,
-            "model_id": new_id(),
-            "report_id": new_id(),
-            "model_budget_seconds": model_budget,
-            "stage_limits": dict(stage_limits),
-            "options": chosen.model_dump(mode="json"),
-            "dataset_size_bytes": dataset.size_bytes,
-            "working_dataset_id": working.id if working else None,
-        },
-        record=working,
+    params = {
+        "model_version": earlier + 1,
+        "dataset_name": dataset.name,
+        "columns": dataset.columns,
+        "target": target,
+        "theme": resolved,
+        "model_id": new_id(),
+        "report_id": new_id(),
+        "model_budget_seconds": model_budget,
+        "stage_limits": dict(stage_limits),
+        "options": chosen.model_dump(mode="json"),
+        "dataset_size_bytes": dataset.size_bytes,
+        "working_dataset_id": working.id if working else None,
+    }
+    return await submit_on_dataset(
+        session, jobs=jobs, kind="ANALYZE", dataset=dataset, data_dir=data_dir, params=params, record=working
     )
 
 
@@ -216,22 +211,16 @@ async def start_report(
     model = await get_ready_model(session, owner_id=owner_id, model_id=model_id) if model_id is not None else None
     resolved = resolve_theme(theme, theme_defaults, ["theme"])
     report = Report(owner_id=owner_id, dataset_id=dataset.id, model_id=model.id if model else None)
-    job = await jobs.submit(
-        session,
-        owner_id=owner_id,
-        kind="REPORT",
-        dataset_id=dataset.id,
-        params={
-            "dataset_id": dataset.id,
-            "dataset_name": dataset.name,
-            "data_dir": str(data_dir),
-            "columns": dataset.columns,
-            "report_id": report.id,
-            "theme": resolved,
-            "model": model_summary(model) if model else None,
-            "model_id": model.id if model else None,
-        },
-        record=report,
+    params = {
+        "dataset_name": dataset.name,
+        "columns": dataset.columns,
+        "report_id": report.id,
+        "theme": resolved,
+        "model": model_summary(model) if model else None,
+        "model_id": model.id if model else None,
+    }
+    job = await submit_on_dataset(
+        session, jobs=jobs, kind="REPORT", dataset=dataset, data_dir=data_dir, params=params, record=report
     )
     return report, job
 
@@ -290,20 +279,20 @@ def report_content(data_dir: Path, report: Report) -> str | None:
     return path.read_text(encoding="utf-8") if path.exists() else None
 
 
-JOB_KINDS = {  # in the order GraphQL's JobKind lists them
+# This domain's one declaration to the server and workers (services/domains.py lists it), in the order GraphQL's
+# JobKind lists them.
+JOB_KINDS = {
     "REPORT": JobKindSpec(
         work="services.reports.job:run_report",
         queue="analysis",
         # no success hook: the Report row was made with the job, and its file now exists
-        on_failure=on_report_failure,
+        hooks=JobHooks(on_failure=on_report_failure),
         result=ReportResult,
     ),
     "ANALYZE": JobKindSpec(
         work="services.analysis.job:run_analysis",
         queue="analysis",
-        on_success=on_analysis_success,
-        on_failure=on_analysis_failure,
+        hooks=JobHooks(on_success=on_analysis_success, on_failure=on_analysis_failure),
         result=AnalysisResult,
     ),
 }
-DOMAIN = Domain(name="analysis", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -13,10 +13,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.checks.evaluate import ValidationResult
 from services.checks.suggest import suggest_checks
+from services.datasets.dataset_jobs import submit_on_dataset
 from services.datasets.service import get_ready_dataset
 from services.errors import ErrorCode, ServiceError, conflict, invalid
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import Domain, JobKindSpec
+from services.jobs.kinds import JobHooks, JobKindSpec
 from services.names import MAX_NAME
 from services.pagination import Page, paginate
 from services.pipelines.config.base import Config
@@ -196,19 +197,9 @@ async def start_validation(
     check_fits(suite_checks(suite), dataset.columns, field=["datasetId"])
     params = await run_params(session, suite, field="suiteId")
     validation = Validation(owner_id=owner_id, dataset_id=dataset.id, suite_id=suite.id, checks=params["checks"])
-    job = await jobs.submit(
-        session,
-        owner_id=owner_id,
-        kind="VALIDATE",
-        dataset_id=dataset.id,
-        params={
-            **params,
-            "validation_id": validation.id,
-            "dataset_id": dataset.id,
-            "data_dir": str(data_dir),
-            "semantic_types": _semantic_types(dataset),
-        },
-        record=validation,
+    params |= {"validation_id": validation.id, "semantic_types": _semantic_types(dataset)}
+    job = await submit_on_dataset(
+        session, jobs=jobs, kind="VALIDATE", dataset=dataset, data_dir=data_dir, params=params, record=validation
     )
     return validation, job
 
@@ -298,14 +289,12 @@ async def pipeline_suites(
     return suites
 
 
+# This domain's one declaration to the server and workers (services/domains.py lists it).
 JOB_KINDS = {
     "VALIDATE": JobKindSpec(
         work="services.checks.job:run_validation",
         queue="analysis",
-        on_start=on_validate_start,
-        on_success=on_validate_success,
-        on_failure=on_validate_failure,
+        hooks=JobHooks(on_start=on_validate_start, on_success=on_validate_success, on_failure=on_validate_failure),
         result=ValidationResult,
     )
 }
-DOMAIN = Domain(name="checks", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -17,7 +17,7 @@ from services.comparison.models import ColumnKind, ComparisonResult
 from services.datasets.service import get_ready_dataset
 from services.errors import invalid
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import Domain, JobKindSpec
+from services.jobs.kinds import JobHooks, JobKindSpec
 from services.pagination import Page, paginate
 from services.storage.lookup import owned, owned_by_ids
 from services.storage.tables import Comparison, Dataset, Job, new_id
@@ -228,13 +228,12 @@ async def comparisons_for_jobs(session: AsyncSession, *, owner_id: str, jobs: li
     return {job_id: rows[comparison_id] for job_id, comparison_id in wanted.items() if comparison_id in rows}
 
 
+# This domain's one declaration to the server and workers (services/domains.py lists it).
 JOB_KINDS = {
     "COMPARE": JobKindSpec(
         work="services.comparison.job:run_comparison",
         queue="analysis",
-        on_success=on_compare_success,
-        on_failure=on_compare_failure,
+        hooks=JobHooks(on_success=on_compare_success, on_failure=on_compare_failure),
         result=ComparisonResult,
     )
 }
-DOMAIN = Domain(name="comparison", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

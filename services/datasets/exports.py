@@ -17,10 +17,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import dataplane, files
 from services.datasets import DatasetStatus
+from services.datasets.dataset_jobs import submit_on_dataset
 from services.errors import conflict, invalid, not_found
 from services.jobs.context import JobContext
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import JobFile, JobKindSpec
+from services.jobs.kinds import JobFile, JobHooks, JobKindSpec
 from services.storage.lookup import owned_by_ids
 from services.storage.tables import Dataset, Job
 
@@ -65,13 +66,8 @@ async def start_export(
         raise not_found("Dataset", ["datasetId"])
     if dataset.status != DatasetStatus.READY:
         raise conflict(f"The dataset is {dataset.status}, not READY", ["datasetId"])
-    return await jobs.submit(
-        session,
-        owner_id=owner_id,
-        kind=KIND,
-        dataset_id=dataset.id,
-        params={"data_dir": str(data_dir), "dataset_id": dataset.id, "name": dataset.name, "format": fmt},
-    )
+    params = {"name": dataset.name, "format": fmt}
+    return await submit_on_dataset(session, jobs=jobs, kind=KIND, dataset=dataset, data_dir=data_dir, params=params)
 
 
 def run_export(ctx: JobContext) -> dict[str, Any]:
@@ -124,7 +120,7 @@ JOB_KINDS = {
         work="services.datasets.exports:run_export",
         queue="default",
         # no success hook: the file is the export, and the job's result says what it holds
-        on_failure=on_export_failure,
+        hooks=JobHooks(on_failure=on_export_failure),
         result=ExportResult,
         file=exported_file,
     )

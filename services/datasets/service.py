@@ -25,7 +25,7 @@ from services.datasets.upload import check_options_fit_file, display_name, judge
 from services.errors import conflict, invalid
 from services.ingest.info import IngestResult
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import Domain, JobKindSpec
+from services.jobs.kinds import JobHooks, JobKindSpec
 from services.jobs.status import ACTIVE
 from services.names import MAX_NAME, derived_name, given_name
 from services.pagination import Page, checked_count, contains, paginate
@@ -272,17 +272,13 @@ def csv_export(data_dir: Path, dataset_id: str) -> Path:
     return target
 
 
-# This domain's job kinds; the server and worker entry points assemble every domain's.
+# This domain's one declaration to the server and workers (services/domains.py lists it).
 JOB_KINDS = {
     "INGEST": JobKindSpec(
         work="services.ingest.job:run_ingest",
         queue="ingest",
-        on_start=on_ingest_start,
-        on_success=on_ingest_success,
-        on_failure=on_ingest_failure,
+        hooks=JobHooks(on_start=on_ingest_start, on_success=on_ingest_success, on_failure=on_ingest_failure),
         result=IngestResult,
-    )
+    ),
+    **exports.JOB_KINDS,
 }
-DOMAIN = Domain(
-    name="datasets", job_kinds={**JOB_KINDS, **exports.JOB_KINDS}
-)  # this domain's one declaration (services/domains.py)

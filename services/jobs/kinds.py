@@ -24,6 +24,17 @@ async def nothing_to_settle(_session: AsyncSession, _job: Job, _result: dict[str
 
 
 @dataclass(frozen=True)
+class JobHooks:
+    """What a kind's job means for the objects it touches as it starts and ends, in one object: each hook runs in the
+    transaction that records the job's status, so the two are committed together. Kinds with the same life share
+    one (PREDICT's new version lives as PREPROCESS's does)."""
+
+    on_start: Finisher | None = None  # e.g. mark the row the job fills in RUNNING
+    on_success: Finisher = nothing_to_settle  # stores what the body returned
+    on_failure: Finisher = nothing_to_settle  # also on cancel, timeout and a lost worker: removes partial outputs
+
+
+@dataclass(frozen=True)
 class JobKindSpec:
     """How to run one kind of job: its body, and what its end means for the objects it touches."""
 
@@ -31,9 +42,7 @@ class JobKindSpec:
     # The pydantic model of what the body returns (stored in Job.result): declared by every kind (NoResult for one
     # that returns nothing), so its readers and tests/jobs/test_result_models.py know the shape.
     result: type[BaseModel]
-    on_success: Finisher = nothing_to_settle
-    on_failure: Finisher = nothing_to_settle  # also on cancel and timeout: removes partial outputs
-    on_start: Finisher | None = None
+    hooks: JobHooks = JobHooks()
     queue: str = "default"
     preload: tuple[str, ...] = ()  # more modules workers import once before any job (warm-ups)
     # Re-runs after a transient failure (services/jobs/retry.py: a lost connection, a source timing out),
@@ -63,8 +72,8 @@ class JobFile:
 
 @dataclass(frozen=True)
 class Domain:
-    """One domain's declaration to the server and workers: its job kinds. Each domain exports one (`DOMAIN` in its
-    service module); services/domains.py lists them, and everything else is assembled from that list."""
+    """One domain as the server and workers know it: its name and its job kinds (the `JOB_KINDS` its service module
+    declares). services/domains.py lists them, and everything else is assembled from that list."""
 
     name: str
     job_kinds: Mapping[str, JobKindSpec] = field(default_factory=dict)

@@ -224,7 +224,7 @@ class JobRunner:
             ):
                 return False
             self._first_started.setdefault(job.id, now)
-            on_start = self.kinds[job.kind].on_start
+            on_start = self.kinds[job.kind].hooks.on_start
             if on_start is not None:
                 await on_start(session, job, None)
             await session.commit()
@@ -465,7 +465,7 @@ async def finish_job(
     """Apply the kind's end hook in the same transaction as the final status, then announce it."""
     spec = kinds.get(job.kind)
     if spec is not None:
-        await (spec.on_success if success else spec.on_failure)(session, job, result)
+        await (spec.hooks.on_success if success else spec.hooks.on_failure)(session, job, result)
     await session.commit()
     publish_status(bus, job)
 

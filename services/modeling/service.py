@@ -13,10 +13,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
+from services.datasets.dataset_jobs import submit_on_dataset
 from services.datasets.service import get_ready_dataset, new_version
 from services.errors import conflict, invalid, not_found
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import Domain, JobKindSpec
+from services.jobs.kinds import JobHooks, JobKindSpec
 from services.modeling import ModelStatus
 from services.modeling.checks import check_numbers, check_target
 from services.modeling.details import TrainResult
@@ -89,13 +90,9 @@ async def start_training(
         name=name or derived_name(f"{dataset.name} → {target}"),
     )
     job_spec = replace(spec, dataset_id=dataset.id, task=task)
-    job = await jobs.submit(
-        session,
-        owner_id=owner_id,
-        kind="TRAIN",
-        dataset_id=dataset.id,
-        params={"model_id": model.id, "data_dir": str(data_dir), "columns": dataset.columns, **job_spec.to_params()},
-        record=model,
+    params = {"model_id": model.id, "columns": dataset.columns, **job_spec.to_params()}
+    job = await submit_on_dataset(
+        session, jobs=jobs, kind="TRAIN", dataset=dataset, data_dir=data_dir, params=params, record=model
     )
     return model, job
 
@@ -214,23 +211,17 @@ async def start_predict_dataset(
     if explain:
         await asyncio.to_thread(check_explainable_in_bulk, data_dir, model)
     version = new_version(source, f"{source.name} + predictions ({model.name} v{model.version})"[:MAX_NAME])
-    job = await jobs.submit(
-        session,
-        owner_id=owner_id,
-        kind="PREDICT",
-        dataset_id=version.id,
-        params={
-            "model_id": model.id,
-            "source_id": source.id,
-            "dataset_id": version.id,
-            "data_dir": str(data_dir),
-            "features": model.details["features"],
-            "task": model.task,
-            "columns": source.columns,
-            **({"explain": True, "training_dataset_id": model.dataset_id} if explain else {}),
-            **({"monitor": monitor} if monitor else {}),
-        },
-        record=version,
+    params = {
+        "model_id": model.id,
+        "source_id": source.id,
+        "features": model.details["features"],
+        "task": model.task,
+        "columns": source.columns,
+        **({"explain": True, "training_dataset_id": model.dataset_id} if explain else {}),
+        **({"monitor": monitor} if monitor else {}),
+    }
+    job = await submit_on_dataset(
+        session, jobs=jobs, kind="PREDICT", dataset=version, data_dir=data_dir, params=params, record=version
     )
     return version, job
 
@@ -240,22 +231,19 @@ async def on_predict_success(session: AsyncSession, job: Job, result: dict[str, 
     await record_job_sample(session, job)
 
 
+# This domain's one declaration to the server and workers (services/domains.py lists it).
 JOB_KINDS = {
     "TRAIN": JobKindSpec(
         work="services.modeling.job:run_train",
         queue="modeling",
-        on_success=on_train_success,
-        on_failure=on_train_failure,
+        hooks=JobHooks(on_success=on_train_success, on_failure=on_train_failure),
         result=TrainResult,
     ),
     # A prediction over a dataset is a new version of it, with the same life as a preprocessed one.
     "PREDICT": JobKindSpec(
         work="services.modeling.job:run_predict",
         queue="modeling",
-        on_start=preprocessing.on_preprocess_start,
-        on_success=on_predict_success,
-        on_failure=preprocessing.on_preprocess_failure,
+        hooks=replace(preprocessing.VERSION_HOOKS, on_success=on_predict_success),
         result=preprocessing.VersionResult,
     ),
 }
-DOMAIN = Domain(name="modeling", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -18,7 +18,7 @@ from services.checks.service import pipeline_suites
 from services.datasets.service import get_dataset
 from services.errors import ErrorCode, ServiceError, conflict, invalid, not_found
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import Domain, JobKindSpec
+from services.jobs.kinds import JobHooks, JobKindSpec
 from services.names import MAX_NAME, given_name
 from services.pagination import Listing
 from services.pipelines import ACTIVE_RUN_STATUSES
@@ -340,15 +340,13 @@ async def start_pipeline_run(
 list_pipelines = Listing(Pipeline, "owner_id")
 
 
+# This domain's one declaration to the server and workers (services/domains.py lists it).
 JOB_KINDS = {
     "PIPELINE": JobKindSpec(
         work="services.pipelines.job:run_pipeline",
         queue="default",
         preload=("services.pipelines.warm_up",),
-        on_start=on_run_start,
-        on_success=on_run_success,
-        on_failure=on_run_failure,
+        hooks=JobHooks(on_start=on_run_start, on_success=on_run_success, on_failure=on_run_failure),
         result=RunResult,
     )
 }
-DOMAIN = Domain(name="pipelines", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

@@ -11,10 +11,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets import DatasetStatus
+from services.datasets.dataset_jobs import submit_on_dataset
 from services.datasets.service import get_ready_dataset, new_version
 from services.ingest.info import DatasetColumn
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import Domain, JobKindSpec
+from services.jobs.kinds import JobHooks, JobKindSpec
 from services.names import derived_name, given_name
 from services.preprocessing.validate import validate_steps
 from services.storage.tables import Dataset, Job
@@ -53,18 +54,9 @@ async def start_preprocess(
     )
     checked = validate_steps(steps, source.columns)
     version = new_version(source, given_name(name, field=["name"]) or derived_name(f"{source.name} (cleaned)"))
-    job = await jobs.submit(
-        session,
-        owner_id=owner_id,
-        kind="PREPROCESS",
-        dataset_id=version.id,
-        params={
-            "source_id": source.id,
-            "dataset_id": version.id,
-            "data_dir": str(data_dir),
-            "steps": [{"step": kind, "params": params} for kind, params in checked],
-        },
-        record=version,
+    params = {"source_id": source.id, "steps": [{"step": kind, "params": params} for kind, params in checked]}
+    job = await submit_on_dataset(
+        session, jobs=jobs, kind="PREPROCESS", dataset=version, data_dir=data_dir, params=params, record=version
     )
     return version, job
 
@@ -97,6 +89,12 @@ async def on_preprocess_failure(session: AsyncSession, job: Job, _result: dict[s
     files.remove_tree(files.dataset_dir(files.job_data_dir(job.params), job.params["dataset_id"]))
 
 
+# The life of a new version a job writes (PREPROCESS; PREDICT too, with more to record on success).
+VERSION_HOOKS = JobHooks(
+    on_start=on_preprocess_start, on_success=on_preprocess_success, on_failure=on_preprocess_failure
+)
+
+
 def public_recipe(recipe: Any) -> Any:
     """The recipe as clients see it: private fitted state (keys starting with "_") left out."""
     if isinstance(recipe, dict):
@@ -106,14 +104,12 @@ def public_recipe(recipe: Any) -> Any:
     return recipe
 
 
+# This domain's one declaration to the server and workers (services/domains.py lists it).
 JOB_KINDS = {
     "PREPROCESS": JobKindSpec(
         work="services.preprocessing.job:run_preprocess",
         queue="imputation",
-        on_start=on_preprocess_start,
-        on_success=on_preprocess_success,
-        on_failure=on_preprocess_failure,
+        hooks=VERSION_HOOKS,
         result=VersionResult,
     )
 }
-DOMAIN = Domain(name="preprocessing", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

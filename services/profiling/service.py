@@ -13,11 +13,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services import files
 from services.datasets import DatasetStatus
+from services.datasets.dataset_jobs import submit_on_dataset
 from services.datasets.service import get_dataset
 from services.errors import conflict, invalid, not_found
 from services.ingest.info import IngestInfo
 from services.jobs.engine import JobEngine
-from services.jobs.kinds import Domain, JobKindSpec
+from services.jobs.kinds import JobHooks, JobKindSpec
 from services.profiling.stored import ProfileResult, StoredProfile
 from services.storage.tables import Dataset, Job, Profile
 
@@ -41,24 +42,14 @@ async def start_profile(
         raise conflict(f"The dataset is {dataset.status}; it can be profiled once READY", ["datasetId"])
     if bins is not None and not 1 <= bins <= MAX_BINS:
         raise invalid(f"`bins` must be between 1 and {MAX_BINS}", ["bins"])
-    job = await jobs.enqueue(
-        session,
-        owner_id=owner_id,
-        kind="PROFILE",
-        dataset_id=dataset.id,
-        params={
-            "dataset_id": dataset.id,
-            "data_dir": str(data_dir),
-            "columns": dataset.columns,
-            "plots": plots,
-            "bins": bins,
-            "ingest_info": IngestInfo.model_validate(dataset.ingest_info or {}).model_dump(
-                include={"rejected_lines", "padded_lines"}
-            ),
-        },
-    )
-    await session.commit()
-    jobs.launch(job)
+    ingest_info = IngestInfo.model_validate(dataset.ingest_info or {})
+    params = {
+        "columns": dataset.columns,
+        "plots": plots,
+        "bins": bins,
+        "ingest_info": ingest_info.model_dump(include={"rejected_lines", "padded_lines"}),
+    }
+    job = await submit_on_dataset(session, jobs=jobs, kind="PROFILE", dataset=dataset, data_dir=data_dir, params=params)
     return dataset, job
 
 
@@ -119,13 +110,12 @@ def _load(path: str, _stamp: int) -> dict[str, Any]:
     return parsed
 
 
+# This domain's one declaration to the server and workers (services/domains.py lists it).
 JOB_KINDS = {
     "PROFILE": JobKindSpec(
         work="services.profiling.job:run_profile",
         queue="analysis",
-        on_success=on_profile_success,
-        on_failure=on_profile_failure,
+        hooks=JobHooks(on_success=on_profile_success, on_failure=on_profile_failure),
         result=ProfileResult,
     )
 }
-DOMAIN = Domain(name="profiling", job_kinds=JOB_KINDS)  # this domain's one declaration (services/domains.py)

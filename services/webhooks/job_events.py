@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.jobs.kinds import Finisher, JobKindSpec
+from services.jobs.kinds import Finisher, JobHooks, JobKindSpec
 from services.storage.tables import Job
 from services.webhooks.events import WebhookEvent, api_id, publish
 
@@ -40,7 +40,8 @@ def _announcing(hook: Finisher) -> Finisher:
 
 def announce_job_endings(kinds: dict[str, JobKindSpec]) -> dict[str, JobKindSpec]:
     """`kinds` whose end hooks also queue JOB_FINISHED for the owner's webhooks."""
-    return {
-        name: replace(spec, on_success=_announcing(spec.on_success), on_failure=_announcing(spec.on_failure))
-        for name, spec in kinds.items()
-    }
+    return {name: replace(spec, hooks=_announcing_ends(spec.hooks)) for name, spec in kinds.items()}
+
+
+def _announcing_ends(hooks: JobHooks) -> JobHooks:
+    return replace(hooks, on_success=_announcing(hooks.on_success), on_failure=_announcing(hooks.on_failure))

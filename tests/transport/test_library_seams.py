@@ -26,7 +26,7 @@ from schema.common import raw_id, to_global_id
 from server.app import create_app
 from services.errors import ServiceError
 from services.jobs.context import JobContext
-from services.jobs.kinds import JobKindSpec, NoResult
+from services.jobs.kinds import JobHooks, JobKindSpec, NoResult
 from services.pipelines.fetch import pinned_client
 from tests.support.graphql import JOB, gql, ingest, register
 from tests.support.settings import make_settings
@@ -99,7 +99,7 @@ def test_subscribers_of_one_job_share_each_events_execution_and_encoding(tmp_pat
     with TestClient(create_app(make_settings(tmp_path))) as client:
         state = client.app.state.assay
         state.jobs.kinds["ANALYZE"] = JobKindSpec(
-            work=f"{__name__}:gated_lines", on_success=_nothing, on_failure=_nothing, result=NoResult
+            work=f"{__name__}:gated_lines", hooks=JobHooks(on_success=_nothing, on_failure=_nothing), result=NoResult
         )
         user = register(client)
         token = user["accessToken"]
