@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, as the other benchmarks do
+import services.profiling.correlation_sample as corr
 import services.profiling.profile as prof
 from bench.memory_probe import mark, summary
 from services import dataplane, files
@@ -52,8 +53,13 @@ class Res:
 
 real_connect = dataplane.connect
 dataplane.connect = lambda **k: Conn(real_connect(**k))
-for name in ["row_order", "_correlation_sample", "profile_large_column", "profile_column"]:
-    fn = getattr(prof, name)
+for module, name in [
+    (prof, "row_order"),
+    (corr, "_correlation_sample"),
+    (prof, "profile_large_column"),
+    (prof, "profile_column"),
+]:
+    fn = getattr(module, name)
 
     def wrap(fn=fn, name=name):
         def w(*a, **k):
@@ -63,7 +69,7 @@ for name in ["row_order", "_correlation_sample", "profile_large_column", "profil
 
         return w
 
-    setattr(prof, name, wrap())
+    setattr(module, name, wrap())
 scratch = data_dir / "scratch"
 scratch.mkdir(exist_ok=True)
 described = data_dir / "columns.json"  # written by bench/memory_table.py

@@ -25,7 +25,6 @@ import tempfile
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,6 +42,7 @@ from services.ingest.parquet import ParquetBatchWriter
 from services.ingest.parse import arrow_csv_options, clean_column_names, open_text_bytes, parse_options_for
 from services.ingest.ragged import FAIL, PAD, RaggedLines
 from services.ingest.sniff import NulCount
+from services.ingest.widening import SurveyedTypes, Widened
 
 PARSING_THREADS = 2
 # Encodings where a newline, a quote and the delimiters are single bytes that never occur inside another character.
@@ -78,15 +78,6 @@ class DatesNotParsed(NotStreamable):
     def __init__(self, names: set[str]) -> None:
         super().__init__("a date column has too many values its format does not parse")
         self.names = names
-
-
-@dataclass
-class Widened:
-    """For a file too large to read whole: the types a first pass over every chunk settled, fixed from the start,
-    and the columns that stay text rather than dates."""
-
-    types: dict[str, pa.DataType]
-    plain_text: set[str] = field(default_factory=set)
 
 
 def parse_and_write(
@@ -261,7 +252,7 @@ def _parse_in_chunks(
 
         with (
             ThreadPoolExecutor(PARSING_THREADS, thread_name_prefix="csv-chunk") as pool,
-            ParquetBatchWriter(parquet_path) if survey is None else _Surveyed(survey) as writer,
+            ParquetBatchWriter(parquet_path) if survey is None else SurveyedTypes(survey) as writer,
         ):
 
             def keep(converted: tuple[pa.Table, dict[str, tuple[int, int]]]) -> None:
@@ -332,38 +323,6 @@ def survey_types(
             )
         )
     return Widened(found)
-
-
-def wider(known: pa.DataType, seen: pa.DataType) -> pa.DataType:
-    """The narrowest of pyarrow's inferred types that holds both: null gives way, integers widen to floats,
-    anything else disagreeing is text (what pyarrow's reader infers when it sees the whole column)."""
-    if known == seen or pa.types.is_null(seen):
-        return known
-    if pa.types.is_null(known):
-        return seen
-    if {
-        pa.types.is_integer(known) or pa.types.is_floating(known),
-        pa.types.is_integer(seen) or pa.types.is_floating(seen),
-    } == {True}:
-        return pa.float64()
-    return pa.string()
-
-
-class _Surveyed:
-    """Stands in for the Parquet writer in a survey: widens the running types with each chunk's."""
-
-    def __init__(self, types: dict[str, pa.DataType]) -> None:
-        self.types = types  # by the file's own column names, as pyarrow's column_types wants them
-
-    def __enter__(self) -> _Surveyed:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        pass
-
-    def add(self, table: pa.Table) -> None:
-        for name, seen in zip(list(self.types), table.schema.types, strict=True):
-            self.types[name] = wider(self.types[name], seen)
 
 
 def _parse_serially(

@@ -10,21 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NotRequired, Protocol, TypedDict, Unpack, runtime_checkable
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.jobs.bus import EventBus
+from services.jobs.endings import JobRecords, ended_attempt
 from services.jobs.events import publish_status
 from services.jobs.kinds import JobKindSpec
 from services.jobs.priority import Priority, requested
 from services.jobs.recording import append_log, aware, close_timeline
-from services.jobs.runner import ended_attempt, finish_job
 from services.jobs.status import ACTIVE, TERMINAL, JobStatus
-from services.jobs.transitions import transition
+from services.jobs.transitions import transition, transition_noted
 from services.storage.tables import Job, utcnow
 
 __all__ = ["ACTIVE", "TERMINAL", "Executor", "JobEngine", "JobKindSpec", "JobStatus", "transition"]
@@ -80,29 +79,14 @@ class MadeByJob(Protocol):
     job_id: str | None
 
 
-class JobEngine:
-    def __init__(
-        self,
-        *,
-        sessions: async_sessionmaker[AsyncSession],
-        bus: EventBus,
-        executor: Executor,
-        kinds: dict[str, JobKindSpec],
-        heartbeat_seconds: float = 2.0,
-        max_attempts: int = 2,
-        needs_input_timeout: float = 86400,
-        resend_queued_after: float = 600,
-    ) -> None:
-        self.sessions = sessions
-        self.bus = bus
-        self.executor = executor
-        self.kinds = kinds
-        self.heartbeat_seconds = heartbeat_seconds
-        self.max_attempts = max_attempts
-        self.needs_input_timeout = needs_input_timeout
-        self.resend_queued_after = resend_queued_after
-        self._watch: asyncio.Task[None] | None = None
-        self._accepting = False
+@dataclass(eq=False, kw_only=True)
+class JobEngine(JobRecords):
+    executor: Executor
+    max_attempts: int = 2
+    needs_input_timeout: float = 86400
+    resend_queued_after: float = 600
+    _watch: asyncio.Task[None] | None = field(default=None, init=False)
+    _accepting: bool = field(default=False, init=False)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -187,7 +171,7 @@ class JobEngine:
                     from_statuses=(JobStatus.QUEUED, JobStatus.NEEDS_INPUT),
                     error=reason,
                 ):
-                    await finish_job(session, job, None, success=False, kinds=self.kinds, bus=self.bus)
+                    await self.finish(session, job, None, success=False)
                     return job
         return job
 
@@ -198,18 +182,17 @@ class JobEngine:
             if job is None:
                 return None
             params = {**job.params, "answer": answer}
-            if not await transition(
+            if not await transition_noted(
                 session,
                 job,
                 JobStatus.QUEUED,
+                ("INFO", f"Answered: {answer}"),
                 from_statuses=(JobStatus.NEEDS_INPUT,),
                 params=params,
                 question=None,
                 choices=None,
             ):
                 return None
-            await append_log(session, job, "INFO", f"Answered: {answer}")
-            await session.commit()
         self.launch(job)
         return job
 
@@ -225,7 +208,7 @@ class JobEngine:
                 if await transition(
                     session, job, JobStatus.CANCELLED, from_statuses=(JobStatus.NEEDS_INPUT,), error=reason
                 ):
-                    await finish_job(session, job, None, success=False, kinds=self.kinds, bus=self.bus)
+                    await self.finish(session, job, None, success=False)
 
     # ------------------------------------------------------------------ recovery
     async def _watch_loop(self) -> None:
@@ -325,4 +308,4 @@ class JobEngine:
             timeline=close_timeline(job.timeline),
             attempts=ended_attempt(job, "WORKER_LOST", error=reason),
         ):
-            await finish_job(session, job, None, success=False, kinds=self.kinds, bus=self.bus)
+            await self.finish(session, job, None, success=False)

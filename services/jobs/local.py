@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 from services.jobs.kinds import QUEUES
-from services.jobs.runner import JobRunner, finish_job
+from services.jobs.runner import JobRunner
 from services.jobs.status import JobStatus
 from services.jobs.transitions import transition
 from services.storage.tables import Job
@@ -46,7 +46,7 @@ class LocalExecutor:
             if job and await transition(
                 session, job, JobStatus.CANCELLED, from_statuses=(JobStatus.RUNNING,), error=reason
             ):
-                await finish_job(session, job, None, success=False, kinds=self.runner.kinds, bus=self.runner.bus)
+                await self.runner.finish(session, job, None, success=False)
 
     def announce_shutdown(self) -> None:
         self.runner.announce_hand_back()

@@ -9,29 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.errors import ErrorCode
 from services.jobs import telemetry
-from services.jobs.bus import EventBus
+from services.jobs.endings import JobRecords, checked_result, ended_attempt, hand_back, retry_later, wait_for_answer
 from services.jobs.events import publish_job_events, publish_status
-from services.jobs.executor import JobSpec, ProcessExecutor, WorkerOutcome
-from services.jobs.kinds import JobKindSpec
+from services.jobs.executor import ProcessExecutor, WorkerOutcome
 from services.jobs.observer import JobObserver, JobObservers, TraceCarrier, current_job_id
 from services.jobs.priority import parse as parse_priority
-from services.jobs.recording import AttemptRecord, LogRecorder, append_log, close_timeline
-from services.jobs.retry import backoff_seconds
+from services.jobs.recording import LogRecorder, close_timeline
 from services.jobs.status import ACTIVE, JobStatus
 from services.jobs.transitions import transition
+from services.jobs.worker_process import JobSpec
 from services.storage.tables import Job, JobLog, utcnow
 
 logger = logging.getLogger("assay.jobs")
@@ -40,46 +38,31 @@ CancelPoll = Callable[[list[str]], Awaitable[dict[str, str]]]
 BeatHook = Callable[[list[str]], Awaitable[None]]
 
 
-class JobRunner:
-    def __init__(
-        self,
-        *,
-        sessions: async_sessionmaker[AsyncSession],
-        bus: EventBus,
-        pool: ProcessExecutor,
-        kinds: dict[str, JobKindSpec],
-        timeout_for: Callable[[str], float],
-        heartbeat_seconds: float = 2.0,
-        telemetry_path: Path | None = None,
-        cancel_poll: CancelPoll | None = None,
-        on_beat: BeatHook | None = None,
-        max_result_bytes: int = 64 * 1024 * 1024,
-        max_log_chars: int = 16384,
-        observer: JobObserver | None = None,
-        retry_backoff: tuple[float, float] = (2.0, 60.0),
-    ) -> None:
-        self.sessions = sessions
-        self.bus = bus
-        self.pool = pool
-        self.kinds = kinds
-        self.timeout_for = timeout_for
-        self.heartbeat_seconds = heartbeat_seconds
-        self.telemetry_path = telemetry_path
-        self.cancel_poll = cancel_poll
-        self.on_beat = on_beat
-        self.max_result_bytes = max_result_bytes
-        self.max_log_chars = max_log_chars
+@dataclass(eq=False, kw_only=True)
+class JobRunner(JobRecords):
+    pool: ProcessExecutor
+    timeout_for: Callable[[str], float]
+    telemetry_path: Path | None = None
+    cancel_poll: CancelPoll | None = None
+    on_beat: BeatHook | None = None
+    max_result_bytes: int = 64 * 1024 * 1024
+    max_log_chars: int = 16384
+    observer: InitVar[JobObserver | None] = None
+    # (first wait, longest wait) in seconds before a transient failure's re-run
+    retry_backoff: tuple[float, float] = (2.0, 60.0)
+    observers: JobObservers = field(init=False)
+    _traces: dict[str, TraceCarrier] = field(default_factory=dict, init=False)
+    _driving: set[str] = field(default_factory=set, init=False)
+    _running_snapshots: dict[str, Job] = field(default_factory=dict, init=False)
+    _stop_reasons: dict[str, tuple[JobStatus, str]] = field(default_factory=dict, init=False)
+    _beat_task: asyncio.Task[None] | None = field(default=None, init=False)
+    _notes: dict[str, dict[str, list[str]]] = field(default_factory=dict, init=False)  # what bodies noted
+    _first_started: dict[str, Any] = field(default_factory=dict, init=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    def __post_init__(self, observer: JobObserver | None) -> None:
         # Metrics and traces (services/jobs/observer.py), wrapped so that an observer's failure never fails a job.
-        self.observer = observer if isinstance(observer, JobObservers) else JobObservers(*filter(None, [observer]))
-        self._traces: dict[str, TraceCarrier] = {}
-        self._driving: set[str] = set()
-        self._running_snapshots: dict[str, Job] = {}
-        self._stop_reasons: dict[str, tuple[JobStatus, str]] = {}
-        self._beat_task: asyncio.Task[None] | None = None
-        self.retry_backoff = retry_backoff  # (first wait, longest wait) in seconds before a transient failure's re-run
-        self._notes: dict[str, dict[str, list[str]]] = {}  # what each job's body noted for its telemetry
-        self._first_started: dict[str, Any] = {}
-        self._stopping = asyncio.Event()
+        self.observers = observer if isinstance(observer, JobObservers) else JobObservers(*filter(None, [observer]))
 
     async def start(self) -> None:
         self.pool.warm_up()
@@ -149,8 +132,8 @@ class JobRunner:
         if job_id in self._driving:
             return
         self._driving.add(job_id)
-        self._traces[job_id] = trace if trace is not None else self.observer.trace_carrier()
-        self.observer.follow_trace(self._traces[job_id])  # this task's log lines carry the request's trace id
+        self._traces[job_id] = trace if trace is not None else self.observers.trace_carrier()
+        self.observers.follow_trace(self._traces[job_id])  # this task's log lines carry the request's trace id
         current_job_id.set(job_id)
         try:
             async with self.sessions() as session:
@@ -231,30 +214,16 @@ class JobRunner:
         self._running_snapshots[job.id] = job
         logger.debug("job %s (%s): attempt %d started at %s priority", job.id, job.kind, job.attempt, job.priority)
         publish_status(self.bus, job)
-        self.observer.job_started(job)
+        self.observers.job_started(job)
         return True
 
     def _expire(self, job: Job) -> None:
         limit = self.timeout_for(job.kind)
         self.cancel(job.id, status=JobStatus.FAILED, reason=f"Timed out after {limit:g} s (the {job.kind} time limit)")
 
-    def _checked_result(self, outcome: WorkerOutcome) -> WorkerOutcome:
-        """A result too large to keep is refused with the limit named, never lost on its way."""
-        if outcome.status != "succeeded":
-            return outcome
-        size = len(json.dumps(outcome.result or {}, default=str))
-        if size > self.max_result_bytes:
-            return WorkerOutcome(
-                "failed",
-                code=ErrorCode.PAYLOAD_TOO_LARGE,
-                error=f"The job's result ({size / 1048576:.1f} MB) is over the "
-                f"{self.max_result_bytes / 1048576:.3g} MB limit",
-            )
-        return outcome
-
     async def _conclude(self, job: Job, outcome: WorkerOutcome) -> float | None:
         stop = self._stop_reasons.get(job.id)
-        outcome = self._checked_result(outcome)
+        outcome = checked_result(outcome, self.max_result_bytes)
         async with self.sessions() as session:
             fresh = await session.get(Job, job.id)  # afresh, as in _mark_running
             if fresh is None or fresh.attempt != job.attempt:
@@ -268,7 +237,7 @@ class JobRunner:
                 and spec is not None
                 and job.retries < spec.max_retries
             ):
-                return await self._retry_later(session, job, outcome, spec.max_retries)
+                return await retry_later(session, job, outcome, spec.max_retries, self.retry_backoff, self.bus)
             if outcome.status == "succeeded" and stop is None:
                 if await transition(
                     session,
@@ -291,32 +260,10 @@ class JobRunner:
                 else:
                     return None
             if outcome.status == "needs_input" and stop is None:
-                asked = outcome.result or {}  # the executor always sets the question and its choices
-                await transition(
-                    session,
-                    job,
-                    JobStatus.NEEDS_INPUT,
-                    from_statuses=(JobStatus.RUNNING,),
-                    question=asked["question"],
-                    choices=asked["choices"],
-                    timeline=close_timeline(job.timeline),
-                )
-                await append_log(session, job, "INFO", f"Waiting for an answer: {asked['question']}")
-                await session.commit()
-                publish_status(self.bus, job)
+                await wait_for_answer(session, job, outcome, self.bus)
                 return None
             if stop is not None and stop[0] == JobStatus.QUEUED:  # handed back at shutdown
-                await transition(
-                    session,
-                    job,
-                    JobStatus.QUEUED,
-                    from_statuses=(JobStatus.RUNNING,),
-                    error=None,
-                    started_at=None,
-                    timeline=close_timeline(job.timeline),
-                )
-                await session.commit()
-                publish_status(self.bus, job)
+                await hand_back(session, job, self.bus)
                 return None
             status, reason = stop or (
                 (JobStatus.CANCELLED, "Cancelled")
@@ -345,54 +292,13 @@ class JobRunner:
                 await self._finish(session, job, details, success=False)
         return None
 
-    async def _retry_later(
-        self, session: AsyncSession, job: Job, outcome: WorkerOutcome, max_retries: int
-    ) -> float | None:
-        """Back to QUEUED as the next attempt (so a stale broker message for this one does nothing), saying so."""
-        retry = job.retries + 1
-        delay = backoff_seconds(retry, base=self.retry_backoff[0], cap=self.retry_backoff[1])
-        attempts = ended_attempt(job, "RETRYING", error=outcome.error, transient=True, retry_in_seconds=round(delay, 3))
-        if not await transition(
-            session,
-            job,
-            JobStatus.QUEUED,
-            from_statuses=(JobStatus.RUNNING,),
-            error=None,
-            attempt=job.attempt + 1,
-            retries=retry,
-            started_at=None,
-            progress=0.0,
-            timeline=close_timeline(job.timeline),
-            attempts=attempts,
-        ):
-            return None
-        await append_log(
-            session,
-            job,
-            "WARNING",
-            f"Attempt {job.attempt - 1} failed with a transient error: "
-            f"{outcome.error}; retrying in {delay:.1f} s (retry {retry} of {max_retries})",
-        )
-        await session.commit()
-        publish_status(self.bus, job)
-        logger.warning(
-            "job %s (%s): transient failure, retry %d of %d in %.1f s: %s",
-            job.id,
-            job.kind,
-            retry,
-            max_retries,
-            delay,
-            outcome.error,
-        )
-        return delay
-
     async def _finish(self, session: AsyncSession, job: Job, result: dict[str, Any] | None, *, success: bool) -> None:
         record = await self._telemetry(session, job)
-        await finish_job(session, job, result, success=success, kinds=self.kinds, bus=self.bus)
+        await self.finish(session, job, result, success=success)
         self._write_telemetry(record)
         logger.info("job %s (%s, attempt %d) ended %s", job.id, job.kind, job.attempt, job.status)
         # Only after a won compare-and-set to a final status: each ending is observed exactly once.
-        self.observer.job_finished(job, trace=self._traces.get(job.id))
+        self.observers.job_finished(job, trace=self._traces.get(job.id))
 
     async def _telemetry(self, session: AsyncSession, job: Job) -> telemetry.JobTelemetry:
         """Kept on the job in the transaction that ends it (so `job.telemetry` and the status agree)."""
@@ -451,35 +357,3 @@ class JobRunner:
                     self.cancel(job_id, reason=reason)
         if self.on_beat is not None:
             await self.on_beat(running)
-
-
-async def finish_job(
-    session: AsyncSession,
-    job: Job,
-    result: dict[str, Any] | None,
-    *,
-    success: bool,
-    kinds: dict[str, JobKindSpec],
-    bus: EventBus,
-) -> None:
-    """Apply the kind's end hook in the same transaction as the final status, then announce it."""
-    spec = kinds.get(job.kind)
-    if spec is not None:
-        await (spec.hooks.on_success if success else spec.hooks.on_failure)(session, job, result)
-    await session.commit()
-    publish_status(bus, job)
-
-
-def ended_attempt(job: Job, outcome: str, **facts: Any) -> list[dict[str, Any]]:
-    """The job's attempts with this one's end added: what `job.attempts` shows."""
-    entry = AttemptRecord(
-        attempt=job.attempt,
-        started_at=job.started_at,
-        finished_at=utcnow(),
-        outcome=str(outcome),
-        error=facts.get("error"),
-        transient=bool(facts.get("transient", False)),
-        retry_in_seconds=facts.get("retry_in_seconds"),
-        code=str(facts["code"]) if facts.get("code") else None,
-    )
-    return [*(job.attempts or []), entry.model_dump(mode="json")]

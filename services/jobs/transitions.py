@@ -8,10 +8,11 @@ from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.jobs.recording import append_log
 from services.jobs.status import ACTIVE, TERMINAL, JobStatus
 from services.storage.tables import Job, utcnow
 
-__all__ = ["ACTIVE", "TERMINAL", "JobStatus", "transition"]
+__all__ = ["ACTIVE", "TERMINAL", "JobStatus", "transition", "transition_noted"]
 
 
 async def transition(
@@ -31,4 +32,21 @@ async def transition(
         return False
     await session.flush()
     await session.refresh(job)
+    return True
+
+
+async def transition_noted(
+    session: AsyncSession,
+    job: Job,
+    to_status: JobStatus,
+    note: tuple[str, str],
+    *,
+    from_statuses: tuple[JobStatus, ...],
+    **changes: Any,
+) -> bool:
+    """A transition that, when it wins, says so in the job's log (`note`: level and message), committed with it."""
+    if not await transition(session, job, to_status, from_statuses=from_statuses, **changes):
+        return False
+    await append_log(session, job, *note)
+    await session.commit()
     return True

@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 
 from services.ingest.parquet import rows_per_group
 from services.ingest.parse import clean_column_names
-from services.ingest.stream import wider
 from services.ingest.types import datetime_format, few_enough_unparsed, unparsed_datetimes
+from services.ingest.widening import wider
 from services.pipelines.fetch import Log
 from services.pipelines.records import ARROW_REFUSALS, UPLOAD_DIALECT, as_text, read_back, with_lists_as_text
 from services.preprocessing.engine import PANDAS_COPIES

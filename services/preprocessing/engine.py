@@ -12,7 +12,7 @@ rounding, for means and standard deviations summed batch by batch), so the outpu
 Steps that read across rows in order (forward / backward fill, interpolation) cannot go batch by batch: the
 table as it stands before such a step is written to scratch, and DuckDB fills it with window functions over
 the row order (sorting and spilling to the scratch dir beyond the budget), then the steps after it go on
-streaming from that copy (`ordered_fill`).
+streaming from that copy (`ordered_fill.py`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services import dataplane
-from services.preprocessing.steps import KNN_DONOR_ROWS, ONE_HOT_MAX_LEVELS, Step, _numeric, _plain, build_step
+from services.preprocessing.steps import KNN_DONOR_ROWS, ONE_HOT_MAX_LEVELS, Step, build_step, iterative_imputer
+from services.preprocessing.values import cast_column, numeric, plain
 
 WHOLE_TABLE = {"FFILL", "BFILL", "INTERPOLATE"}  # impute strategies that read across rows in order
 PANDAS_COPIES = 6  # a frame in pandas, with the copies steps make, against its Parquet bytes
@@ -124,9 +125,9 @@ def learn(step: Step, frames: Frames) -> dict[str, Any]:
     if kind == "impute":
         strategy = params["strategy"]
         if strategy == "MEAN":
-            return {"fill": {c: _plain(v) for c, v in _moments(frames, columns)["mean"].items()}}
+            return {"fill": {c: plain(v) for c, v in _moments(frames, columns)["mean"].items()}}
         if strategy == "MEDIAN":
-            return {"fill": {c: _plain(_quantile(v, 0.5)) for c, v in _gathered(frames, columns).items()}}
+            return {"fill": {c: plain(_quantile(v, 0.5)) for c, v in _gathered(frames, columns).items()}}
         if strategy == "MODE":
             return {"fill": _modes(frames, columns)}
         if strategy == "KNN":
@@ -143,8 +144,8 @@ def learn(step: Step, frames: Frames) -> dict[str, Any]:
         factor = float(params.get("factor", 1.5))
         bounds = {c: (_quantile(v, 0.25), _quantile(v, 0.75)) for c, v in gathered.items()}
         return {
-            "low": {c: _plain(q1 - factor * (q3 - q1)) for c, (q1, q3) in bounds.items()},
-            "high": {c: _plain(q3 + factor * (q3 - q1)) for c, (q1, q3) in bounds.items()},
+            "low": {c: plain(q1 - factor * (q3 - q1)) for c, (q1, q3) in bounds.items()},
+            "high": {c: plain(q3 + factor * (q3 - q1)) for c, (q1, q3) in bounds.items()},
         }
     if kind == "cast":
         return _cast_failures(step, frames)
@@ -157,7 +158,7 @@ def _moments(frames: Frames, columns: list[str]) -> dict[str, dict[str, float]]:
     mean = dict.fromkeys(columns, 0.0)
     squares = dict.fromkeys(columns, 0.0)
     for frame in frames():
-        values = _numeric(frame, columns)
+        values = numeric(frame, columns)
         for c in columns:
             present = values[c].dropna().to_numpy()
             if not present.size:
@@ -178,7 +179,7 @@ def _gathered(frames: Frames, columns: list[str]) -> dict[str, np.ndarray]:
     """Each column's present numbers (8 bytes a row): a median or quartile needs them all."""
     parts: dict[str, list[np.ndarray]] = {c: [] for c in columns}
     for frame in frames():
-        values = _numeric(frame, columns)
+        values = numeric(frame, columns)
         for c in columns:
             parts[c].append(values[c].dropna().to_numpy())
     return {c: np.concatenate(p) if p else np.array([], dtype=float) for c, p in parts.items()}
@@ -196,7 +197,7 @@ def _scale(frames: Frames, columns: list[str], strategy: str) -> dict[str, Any]:
         low = dict.fromkeys(columns, np.nan)
         high = dict.fromkeys(columns, np.nan)
         for frame in frames():
-            values = _numeric(frame, columns)
+            values = numeric(frame, columns)
             for c in columns:
                 low[c] = np.nanmin([low[c], values[c].min()])
                 high[c] = np.nanmax([high[c], values[c].max()])
@@ -206,7 +207,7 @@ def _scale(frames: Frames, columns: list[str], strategy: str) -> dict[str, Any]:
         center = {c: _quantile(v, 0.5) for c, v in gathered.items()}
         scale = {c: _quantile(v, 0.75) - _quantile(v, 0.25) for c, v in gathered.items()}
     scale = {c: (s if s > 0 else 1.0) for c, s in scale.items()}  # NaN is not > 0: 1.0, as Series.where did
-    return {"center": {c: _plain(v) for c, v in center.items()}, "scale": {c: _plain(v) for c, v in scale.items()}}
+    return {"center": {c: plain(v) for c, v in center.items()}, "scale": {c: plain(v) for c, v in scale.items()}}
 
 
 def _counts(frames: Frames, columns: list[str], as_text: bool) -> dict[str, dict[Any, int]]:
@@ -227,7 +228,7 @@ def _modes(frames: Frames, columns: list[str]) -> dict[str, Any]:
             fills[c] = None
             continue
         most = max(counts.values())
-        fills[c] = _plain(min(value for value, n in counts.items() if n == most))  # pandas' mode: the smallest
+        fills[c] = plain(min(value for value, n in counts.items() if n == most))  # pandas' mode: the smallest
     return fills
 
 
@@ -246,7 +247,7 @@ def _rows_at(frames: Frames, columns: list[str], positions: np.ndarray, complete
     """The numeric rows at these positions (sorted) among all rows, or among the complete ones."""
     taken, seen = [], 0
     for frame in frames():
-        values = _numeric(frame, columns)
+        values = numeric(frame, columns)
         if complete:
             values = values.dropna()
         low, high = np.searchsorted(positions, [seen, seen + len(values)])
@@ -257,7 +258,7 @@ def _rows_at(frames: Frames, columns: list[str], positions: np.ndarray, complete
 
 
 def _knn_donors(frames: Frames, columns: list[str]) -> dict[str, Any]:
-    complete = sum(len(_numeric(frame, columns).dropna()) for frame in frames())
+    complete = sum(len(numeric(frame, columns).dropna()) for frame in frames())
     size = min(complete, KNN_DONOR_ROWS)
     # DataFrame.sample(size, random_state=0) draws these positions; sort_index then puts them in row order
     positions = np.sort(np.random.RandomState(0).choice(complete, size=size, replace=False))
@@ -266,27 +267,19 @@ def _knn_donors(frames: Frames, columns: list[str]) -> dict[str, Any]:
 
 
 def _iterative(frames: Frames, columns: list[str]) -> dict[str, Any]:
-    from sklearn.experimental import enable_iterative_imputer  # noqa: F401 - importing it enables IterativeImputer
-    from sklearn.impute import IterativeImputer
-
-    from services.preprocessing.steps import _pickle
-
     total = sum(len(frame) for frame in frames())
     size = min(total, ITERATIVE_ROWS)
     drawn = np.random.RandomState(0).choice(total, size=size, replace=False)  # as DataFrame.sample draws them
     order = np.argsort(drawn, kind="stable")
     rows = _rows_at(frames, columns, drawn[order], complete=False)
     sample = rows.iloc[np.argsort(order, kind="stable")]  # back in the order they were drawn
-    imputer = IterativeImputer(random_state=0, max_iter=10).fit(sample)
-    return {"estimator": "IterativeImputer", "max_iter": 10, "fitted_rows": len(sample), "_state": _pickle(imputer)}
+    return iterative_imputer(sample)
 
 
 def _cast_failures(step: Step, frames: Frames) -> dict[str, Any]:
-    from services.preprocessing.steps import _cast
-
     column, failures, sample = step.params["column"], 0, list[Any]()
     for frame in frames():
-        converted = _cast(frame[column], step.params["to"], step.params.get("format"))
+        converted = cast_column(frame[column], step.params["to"], step.params.get("format"))
         failed = converted.isna() & frame[column].notna()
         failures += int(failed.sum())
         if len(sample) < 5:
@@ -379,60 +372,3 @@ def write_streamed(
 
 def is_ordered_fill(kind: str, params: dict[str, Any]) -> bool:
     return kind == "impute" and params.get("strategy") in WHOLE_TABLE
-
-
-def ordered_fill(
-    source: Path, target: Path, params: dict[str, Any], *, memory_mb: int, scratch_dir: Path | None
-) -> None:
-    """FFILL, BFILL or INTERPOLATE of `params["columns"]` as `Impute.apply` does it on a whole frame — rows
-    ordered by `order_by` (stable, nulls last) or as stored, linear interpolation over positions, filling
-    both ends — computed by DuckDB's window functions, which sort and spill beyond the budget. The output
-    keeps the source's row order."""
-    strategy, columns, order = params["strategy"], list(params["columns"]), params.get("order_by")
-    dataplane.require_row_numbers(source, f"Filling with {strategy} in row order")
-    position = f"{_quoted(order)} NULLS LAST, file_row_number" if order else "file_row_number"
-    before = "(ORDER BY __pos ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-    after = "(ORDER BY __pos ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)"
-    replaced = []
-    for column in columns:
-        name = _quoted(column)
-        if strategy == "FFILL":
-            replaced.append(f"last_value({name} IGNORE NULLS) OVER {before} AS {name}")
-        elif strategy == "BFILL":
-            replaced.append(f"first_value({name} IGNORE NULLS) OVER {after} AS {name}")
-        else:
-            value = f"TRY_CAST({name} AS DOUBLE)"
-            if_known = f"CASE WHEN isnan({value}) THEN NULL ELSE {value} END"
-            known_at = f"CASE WHEN {if_known} IS NOT NULL THEN __pos END"
-            prev_v, prev_p = (
-                f"last_value({if_known} IGNORE NULLS) OVER {before}",
-                f"last_value({known_at} IGNORE NULLS) OVER {before}",
-            )
-            next_v, next_p = (
-                f"first_value({if_known} IGNORE NULLS) OVER {after}",
-                f"first_value({known_at} IGNORE NULLS) OVER {after}",
-            )
-            replaced.append(
-                f"CASE WHEN {if_known} IS NOT NULL THEN {if_known} WHEN {prev_v} IS NULL THEN {next_v} "
-                f"WHEN {next_v} IS NULL THEN {prev_v} ELSE {prev_v} + ({next_v} - {prev_v}) * "
-                f"(__pos - {prev_p}) / ({next_p} - {prev_p}) END AS {name}"
-            )
-    query = (
-        f"SELECT * EXCLUDE (file_row_number, __pos) REPLACE ({', '.join(replaced)}) FROM ("  # noqa: S608 — names via _quoted, path via _literal
-        f"SELECT *, row_number() OVER (ORDER BY {position}) AS __pos "
-        f"FROM read_parquet({_literal(source)}, file_row_number = true)) ORDER BY file_row_number"
-    )
-    connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
-    try:
-        connection.execute("SET preserve_insertion_order = true")  # the ORDER BY must hold in the written file
-        connection.execute(f"COPY ({query}) TO {_literal(target)} (FORMAT parquet, COMPRESSION zstd)")
-    finally:
-        connection.close()
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"

@@ -26,9 +26,9 @@ from services.preprocessing.engine import (
     fit_streaming,
     fits_in_memory,
     is_ordered_fill,
-    ordered_fill,
     write_streamed,
 )
+from services.preprocessing.ordered_fill import ordered_fill
 from services.preprocessing.steps import Step, build_step, fit_recipe
 
 

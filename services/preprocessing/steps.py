@@ -8,20 +8,16 @@ Model training reuses these classes inside its pipelines.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from services.preprocessing.values import cast_column, fill_for, numeric, pickle_state, plain, unpickle_state
+
 KNN_DONOR_ROWS = 10_000  # KNN imputation looks for neighbours among this many complete rows
 ONE_HOT_MAX_LEVELS = 20  # more levels than this fold into "<column>_other"
-
-
-def _numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    numbers: pd.DataFrame = frame[columns].apply(pd.to_numeric, errors="coerce")
-    return numbers.astype(float)
 
 
 class Step(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # scikit-learn ships no type hints
@@ -67,35 +63,25 @@ class Impute(Step):
     def learn(self, frame: pd.DataFrame) -> dict[str, Any]:
         strategy, columns = self.params["strategy"], self.columns
         if strategy in ("MEAN", "MEDIAN"):
-            values = _numeric(frame, columns)
+            values = numeric(frame, columns)
             fills = values.mean() if strategy == "MEAN" else values.median()
-            return {"fill": {c: _plain(v) for c, v in fills.items()}}
+            return {"fill": {c: plain(v) for c, v in fills.items()}}
         if strategy == "MODE":
             return {
                 "fill": {
-                    c: _plain(frame[c].mode(dropna=True).iloc[0]) if frame[c].notna().any() else None for c in columns
+                    c: plain(frame[c].mode(dropna=True).iloc[0]) if frame[c].notna().any() else None for c in columns
                 }
             }
         if strategy == "CONSTANT":
             return {"fill": {c: self.params.get("value") for c in columns}}
         if strategy == "KNN":
-            complete = _numeric(frame, columns).dropna()
+            complete = numeric(frame, columns).dropna()
             # Sorted back into row order: neighbours tied on distance are then chosen as scikit-learn would.
             donors = complete.sample(min(len(complete), KNN_DONOR_ROWS), random_state=0).sort_index()
             return {"donors": donors.to_numpy().tolist(), "neighbours": 5}
         if strategy == "ITERATIVE":
-            from sklearn.experimental import enable_iterative_imputer  # noqa: F401 - importing it enables IterativeImputer
-            from sklearn.impute import IterativeImputer
-
-            values = _numeric(frame, columns)
-            sample = values.sample(min(len(values), 50_000), random_state=0)
-            imputer = IterativeImputer(random_state=0, max_iter=10).fit(sample)
-            return {
-                "estimator": "IterativeImputer",
-                "max_iter": 10,
-                "fitted_rows": len(sample),
-                "_state": _pickle(imputer),
-            }
+            values = numeric(frame, columns)
+            return iterative_imputer(values.sample(min(len(values), 50_000), random_state=0))
         return {}
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -103,20 +89,20 @@ class Impute(Step):
         if strategy in ("MEAN", "MEDIAN", "MODE", "CONSTANT"):
             for column, fill in self.learned["fill"].items():
                 if fill is not None:
-                    frame[column] = frame[column].fillna(_fill_for(frame[column], fill))
+                    frame[column] = frame[column].fillna(fill_for(frame[column], fill))
         elif strategy == "KNN":
             from sklearn.impute import KNNImputer
 
             donors = np.array(self.learned["donors"], dtype=np.float64).reshape(-1, len(columns))
-            values = _numeric(frame, columns)
+            values = numeric(frame, columns)
             missing = values.isna().any(axis=1).to_numpy()
             if missing.any() and len(donors):
                 imputer = KNNImputer(n_neighbors=min(self.learned["neighbours"], len(donors))).fit(donors)
                 values.loc[missing, :] = imputer.transform(values[missing].to_numpy())
             frame[columns] = values
         elif strategy == "ITERATIVE":
-            imputer = _unpickle(self.learned["_state"])
-            frame[columns] = imputer.transform(_numeric(frame, columns))
+            imputer = unpickle_state(self.learned["_state"])
+            frame[columns] = imputer.transform(numeric(frame, columns))
         elif strategy in ("FFILL", "BFILL", "INTERPOLATE"):
             order = self.params.get("order_by")
             ordered = frame.sort_values(order, kind="stable") if order else frame
@@ -136,6 +122,20 @@ class Impute(Step):
         elif strategy == "DROP_ROWS":
             frame = frame.dropna(subset=columns).reset_index(drop=True)
         return frame
+
+
+def iterative_imputer(sample: pd.DataFrame) -> dict[str, Any]:
+    """What ITERATIVE imputation learns: scikit-learn's IterativeImputer fitted on `sample`, its state kept."""
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401 - importing it enables IterativeImputer
+    from sklearn.impute import IterativeImputer
+
+    imputer = IterativeImputer(random_state=0, max_iter=10).fit(sample)
+    return {
+        "estimator": "IterativeImputer",
+        "max_iter": 10,
+        "fitted_rows": len(sample),
+        "_state": pickle_state(imputer),
+    }
 
 
 class Encode(Step):
@@ -175,7 +175,7 @@ class Scale(Step):
     kind = "scale"
 
     def learn(self, frame: pd.DataFrame) -> dict[str, Any]:
-        values = _numeric(frame, self.columns)
+        values = numeric(frame, self.columns)
         strategy = self.params["strategy"]
         if strategy == "STANDARD":
             center, scale = values.mean(), values.std(ddof=0)
@@ -184,7 +184,7 @@ class Scale(Step):
         else:
             center, scale = values.median(), values.quantile(0.75) - values.quantile(0.25)
         scale = scale.where(scale > 0, 1.0)
-        return {"center": {c: _plain(v) for c, v in center.items()}, "scale": {c: _plain(v) for c, v in scale.items()}}
+        return {"center": {c: plain(v) for c, v in center.items()}, "scale": {c: plain(v) for c, v in scale.items()}}
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         for column in self.columns:
@@ -212,14 +212,14 @@ class Cast(Step):
     kind = "cast"
 
     def learn(self, frame: pd.DataFrame) -> dict[str, Any]:
-        converted = _cast(frame[self.params["column"]], self.params["to"], self.params.get("format"))
+        converted = cast_column(frame[self.params["column"]], self.params["to"], self.params.get("format"))
         failed = converted.isna() & frame[self.params["column"]].notna()
         sample = frame[self.params["column"]][failed].astype(str).head(5).tolist()
         return {"failures": int(failed.sum()), "failure_sample": sample}
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         column = self.params["column"]
-        converted = _cast(frame[column], self.params["to"], self.params.get("format"))
+        converted = cast_column(frame[column], self.params["to"], self.params.get("format"))
         failed = converted.isna() & frame[column].notna()
         if failed.any() and self.params.get("on_error", "FAIL") == "FAIL":
             from services.errors import invalid
@@ -268,11 +268,11 @@ class ClipOutliers(Step):
     kind = "clipOutliers"
 
     def learn(self, frame: pd.DataFrame) -> dict[str, Any]:
-        values = _numeric(frame, self.columns)
+        values = numeric(frame, self.columns)
         q1, q3 = values.quantile(0.25), values.quantile(0.75)
         factor = float(self.params.get("factor", 1.5))
         low, high = q1 - factor * (q3 - q1), q3 + factor * (q3 - q1)
-        return {"low": {c: _plain(v) for c, v in low.items()}, "high": {c: _plain(v) for c, v in high.items()}}
+        return {"low": {c: plain(v) for c, v in low.items()}, "high": {c: plain(v) for c, v in high.items()}}
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         for column in self.columns:
@@ -341,76 +341,3 @@ def apply_recipe(frame: pd.DataFrame, recipe: list[dict[str, Any]]) -> pd.DataFr
     for entry in recipe:
         frame = build_step(entry["step"], entry["params"], entry["fitted"]).transform(frame)
     return frame
-
-
-def _cast(series: pd.Series, to: str, fmt: str | None) -> pd.Series:
-    if to == "NUMERIC":
-        return pd.to_numeric(series, errors="coerce")
-    if to == "DATETIME":
-        return pd.to_datetime(series, format=fmt, errors="coerce")
-    if to == "BOOLEAN":
-        mapping = {
-            "true": True,
-            "false": False,
-            "yes": True,
-            "no": False,
-            "1": True,
-            "0": False,
-            "t": True,
-            "f": False,
-            "y": True,
-            "n": False,
-            "1.0": True,
-            "0.0": False,
-        }
-        return series.astype("string").str.strip().str.lower().map(mapping).astype("boolean")
-    if to in ("CATEGORICAL", "TEXT", "IDENTIFIER"):
-        return series.astype("string")
-    if to == "EMPTY":
-        return pd.Series(pd.NA, index=series.index, dtype="string")
-    raise ValueError(to)
-
-
-def _fill_for(series: pd.Series, fill: Any) -> Any:
-    if pd.api.types.is_datetime64_any_dtype(series) and isinstance(fill, str):
-        return pd.Timestamp(fill)
-    if (
-        isinstance(fill, str)
-        and series.dtype == object
-        and isinstance(series.dropna().iloc[0] if series.notna().any() else None, date)
-    ):
-        return date.fromisoformat(fill[:10])  # a column of dates (Arrow date32) keeps date objects
-    return fill
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-safe scalar for the recipe."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, (pd.Timestamp, date)):  # datetime.date too: Arrow date32 columns hold them
-        return value.isoformat()
-    if isinstance(value, np.datetime64):
-        return pd.Timestamp(value).isoformat()
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def _pickle(estimator: Any) -> str:
-    """A fitted estimator's state for the stored recipe (a private key: the API never shows it and no
-    user input ever reaches _unpickle — recipes are only written by our own jobs)."""
-    import base64
-    import pickle
-
-    return base64.b64encode(pickle.dumps(estimator)).decode()
-
-
-def _unpickle(state: str) -> Any:
-    import base64
-    import pickle
-
-    return pickle.loads(base64.b64decode(state))  # noqa: S301 - written by our own job, never by a user

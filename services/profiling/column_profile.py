@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from services.profiling import columns as col_stats
+from services.profiling import datetime_columns as moments
 from services.profiling import statistics as table_stats
 from services.profiling.large_columns import LargeColumn, approximation
 from services.profiling.source import ProfiledSource
@@ -87,8 +88,8 @@ def profile_column(
             top, distinct, level_counts = col_stats.top_values(column, count)
     else:
         count = rows - column.null_count
-        integers = col_stats.moment_integers(column) if is_moment(arrow_type) else None
-        unique = col_stats.unique_moment_levels(column, integers) if integers is not None else None
+        integers = moments.moment_integers(column) if is_moment(arrow_type) else None
+        unique = moments.unique_moment_levels(column, integers) if integers is not None else None
         many = semantic in ("TEXT", "IDENTIFIER") and is_text(arrow_type)  # free text: mostly distinct values
         top, distinct, level_counts = (
             unique
@@ -106,8 +107,8 @@ def profile_column(
             extra["uniform_counts"] = col_stats.sorted_histogram(finite, 10, finite[0], finite[-1])[0].tolist()
     elif is_moment(arrow_type):
         assert integers is not None  # read above for every date or time column
-        seconds = col_stats.moment_seconds(integers, arrow_type)
-        profile["datetime"], profile["histogram"] = col_stats.datetime_stats(seconds, bins)
+        seconds = moments.moment_seconds(integers, arrow_type)
+        profile["datetime"], profile["histogram"] = moments.datetime_stats(seconds, bins)
         extra["seconds"] = seconds
         steps = np.diff(seconds)  # the time-series hint's usual step (a sort), for a column in row order only
         if seconds.size >= 3 and (np.all(steps >= 0) or np.all(steps <= 0)):
@@ -252,7 +253,7 @@ def row_order(source: ProfiledSource, names: list[str]) -> dict[str, RowOrder]:
                 continue
             column = batch.column(index)
             if is_moment(column.type):
-                values = col_stats.datetime_seconds(pa.chunked_array([column]))
+                values = moments.datetime_seconds(pa.chunked_array([column]))
             else:
                 values = col_stats.float_column(pa.chunked_array([column]))
                 values = values[~np.isnan(values)]

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from services.profiling import columns as col_stats
 from services.profiling.columns import Histogram
+from services.profiling.datetime_columns import frequency_name
 
 QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95]
 # Stated errors (measured in bench/engines.py and tests/profiling: see docs/data-engine.md)
@@ -239,7 +240,8 @@ class LargeColumn:
             f"SELECT fsum(pow({v} - {mean!r}, 2)), fsum(pow({v} - {mean!r}, 3)), fsum(pow({v} - {mean!r}, 4)), "
             f"approx_quantile({v}, {QUANTILES}) FROM profiled WHERE isfinite({v})"
         )
-        p5, q1, median, q3, p95 = (float(q) for q in quantiles)
+        quantiles = [float(q) for q in quantiles]
+        _, q1, median, q3, _ = quantiles
         iqr = q3 - q1
         self.approximations.append(
             approximation(
@@ -258,25 +260,8 @@ class LargeColumn:
             f"{q3 + 1.5 * iqr!r}), histogram({binned(v, low, high, chosen)}), "
             f"histogram({binned(v, low, high, 10)}) FROM profiled WHERE isfinite({v})"
         )
-        std, skewness, kurtosis = col_stats.spread_and_shape(n, m2 / n, m3 / n, m4 / n)
-        stats |= {
-            "min": float(low),
-            "max": float(high),
-            "mean": mean,
-            "std": std,
-            "p5": p5,
-            "q1": q1,
-            "median": median,
-            "q3": q3,
-            "p95": p95,
-            "iqr": float(iqr),
-            "mad": float(mad),
-            "skewness": skewness,
-            "kurtosis": kurtosis,
-            "sum": float(total),
-            "outliers": int(outliers),
-            "monotonic": None,
-        }
+        moments = (m2 / n, m3 / n, m4 / n)
+        stats |= col_stats.numeric_figures(n, (low, high), total, moments, quantiles, mad, int(outliers), None)
         if high > low:
             extra["uniform_counts"] = histogram_from(uniform, low, high, 10)["counts"]
         return {
@@ -312,7 +297,7 @@ class LargeColumn:
         step, most, steps = self.one("SELECT max_by(d, (n, -d)), max(n), sum(n) FROM steps")
         gaps = self.one(f"SELECT coalesce(sum(n), 0) FROM steps WHERE d > 1.5 * {float(step or 0)!r}")[0] if step else 0
         self.connection.execute("DROP TABLE steps")
-        frequency = col_stats.frequency_name(float(step), int(most), int(steps)) if step and non_null >= 3 else None
+        frequency = frequency_name(float(step), int(most), int(steps)) if step and non_null >= 3 else None
         stats = {
             "min": datetime.fromtimestamp(low, UTC).isoformat(),
             "max": datetime.fromtimestamp(high, UTC).isoformat(),

@@ -9,18 +9,17 @@ sample (correlations). Every approximation is listed in `sampling.approximations
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -40,6 +39,12 @@ from services.profiling.column_profile import (
     row_order,
     value_hashes,
 )
+from services.profiling.correlation_sample import (
+    MAX_CORRELATION_COLUMNS,
+    correlation_columns,
+    correlation_rows,
+    sampled_figures,
+)
 from services.profiling.large_columns import LargeColumn, approximation, ident
 from services.profiling.source import ArrowSource, ParquetSource, ProfiledSource
 
@@ -47,16 +52,23 @@ THREADS = min(2, os.cpu_count() or 1)
 COLUMN_SHARE = 0.5  # of the budget, for the columns held in memory at once (one per thread)
 MISSING_MATRIX_ROWS = 500  # rows drawn in the missing-values plot
 MB = 1024 * 1024
+WHOLE_TABLE_COPIES = 4  # decoded table + what profiling a column builds beside it, with room to spare
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """What a profile is computed with, handed from the entry points below to profile_source."""
+
+    bins: int | None  # histogram bins; None: chosen per column
+    memory_mb: int  # the job's memory budget
+    scratch_dir: Path | None  # where the engine spills
+    checkpoint: Callable[[], None]  # raises when the job is cancelled
 
 
 def profile_source(
     source: ProfiledSource,
     column_meta: list[dict[str, Any]],
-    *,
-    bins: int | None = None,
-    memory_mb: int = 2048,
-    scratch_dir: Path | None = None,
-    checkpoint: Callable[[], None] = lambda: None,
+    settings: ProfileSettings,
     connection: duckdb.DuckDBPyConnection | None = None,
 ) -> dict[str, Any]:
     """`connection`: the engine, when the caller started it already (it is closed here)."""
@@ -64,12 +76,12 @@ def profile_source(
     meta_by_name = {meta["name"]: meta for meta in column_meta}
     names, rows = source.names, source.rows
     if connection is None:
-        connection = dataplane.connect(memory_mb=memory_mb, scratch_dir=scratch_dir)
-    spill = dataplane.SpillWatch(scratch_dir).__enter__()
+        connection = dataplane.connect(memory_mb=settings.memory_mb, scratch_dir=settings.scratch_dir)
+    spill = dataplane.SpillWatch(settings.scratch_dir).__enter__()
     try:
         source.attach(connection)
-        engine_bytes = dataplane.engine_memory_mb(memory_mb) * MB
-        per_column = memory_mb * MB * COLUMN_SHARE / THREADS
+        engine_bytes = dataplane.engine_memory_mb(settings.memory_mb) * MB
+        per_column = settings.memory_mb * MB * COLUMN_SHARE / THREADS
         fits = {
             name: column_memory(source.schema.field(name).type, source.column_bytes(name), rows) <= per_column
             for name in names
@@ -90,7 +102,9 @@ def profile_source(
             def in_memory_column(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 column = source.column(name)
                 encoded = name in source.encoded
-                profile, extra = profile_column(name, column, meta_by_name[name], bins, hashes, encoded=encoded)
+                profile, extra = profile_column(
+                    name, column, meta_by_name[name], settings.bins, hashes, encoded=encoded
+                )
                 floats = extra.pop("floats", None)
                 categorical = meta_by_name[name]["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
                 if picks is not None and floats is not None and not categorical:
@@ -119,9 +133,9 @@ def profile_source(
                 results[name] = future.result()
             large_names = [name for name in names if not fits[name]]
             for name in large_names:  # DuckDB runs its own threads; one query at a time keeps it in its budget
-                checkpoint()
+                settings.checkpoint()
                 large = LargeColumn(connection, name, source.schema.field(name).type, rows, engine_bytes)
-                results[name] = profile_large_column(large, source, meta_by_name[name], bins)
+                results[name] = profile_large_column(large, source, meta_by_name[name], settings.bins)
                 approximations += large.approximations
             ordered = [
                 name
@@ -139,14 +153,14 @@ def profile_source(
                         if entry["down"] and entry["fall"]
                         else None
                     )
-            checkpoint()
+            settings.checkpoint()
             column_profiles = [results[name][0] for name in names]
             extras = {name: results[name][1] for name in names}
             # A column without nulls whose values are all distinct means no two rows can be equal: skip hashing.
             has_key = any(
                 p["is_unique"] and p["null_count"] == 0 and extras[p["name"]]["exact_distinct"] for p in column_profiles
             )
-            numeric_names, categorical_names, sample = _correlation_columns(
+            numeric_names, categorical_names, sample = correlation_columns(
                 source, column_profiles, extras, picks, approximations
             )
             numbers = {name: col_stats.float_column(sample.column(name)) for name in numeric_names}
@@ -187,7 +201,7 @@ def profile_source(
                     )
                 )
     except duckdb.OutOfMemoryException as exc:
-        raise dataplane.over_budget(memory_mb, "Profiling this dataset", exc) from exc
+        raise dataplane.over_budget(settings.memory_mb, "Profiling this dataset", exc) from exc
     finally:
         connection.close()
         spill.__exit__()
@@ -210,7 +224,7 @@ def profile_source(
         numeric_columns=numeric_names,
         categorical_columns=categorical_names,
     )
-    approximations += _sampled_figures(rows, sampled, numeric_names, categorical_names, column_profiles)
+    approximations += sampled_figures(rows, sampled, numeric_names, categorical_names, column_profiles)
     return {
         "row_count": rows,
         "column_count": len(names),
@@ -242,7 +256,7 @@ def profile_source(
             "type_inference_rows": TYPE_INFERENCE_ROWS,
             "mixed_types_rows": MIXED_TYPES_ROWS,
             "correlation_rows": sampled,
-            "memory_mb": memory_mb,
+            "memory_mb": settings.memory_mb,
             "spilled_bytes": spill.peak_bytes,
             "in_memory_columns": [name for name in names if fits[name]],
             "approximations": approximations,
@@ -250,49 +264,6 @@ def profile_source(
         "generated_at": datetime.now(UTC).isoformat(),
         "duration_ms": (time.perf_counter() - started) * 1000,
     }
-
-
-def _correlation_columns(
-    source: ProfiledSource,
-    column_profiles: list[dict[str, Any]],
-    extras: dict[str, dict[str, Any]],
-    picks: np.ndarray | None,
-    approximations: list[dict[str, Any]],
-) -> tuple[list[str], list[str], pa.Table]:
-    """The numeric and categorical columns the correlations cover, and their sampled rows."""
-    rows = source.rows
-    numeric_names = [
-        p["name"]
-        for p in column_profiles
-        if p["semantic_type"] == "NUMERIC" and p["numeric"] is not None and p["count"] > 1
-    ]
-    categorical_names = [
-        p["name"]
-        for p in column_profiles
-        if p["semantic_type"] in ("CATEGORICAL", "BOOLEAN")
-        and 1 < p["distinct_count"] <= table_stats.CRAMERS_MAX_LEVELS
-    ]
-    # A wide table (10,000 sensor or gene columns) would need 10,000 x 10,000 matrices per method:
-    # correlations cover the first columns of each kind, saying so.
-    if len(numeric_names) > MAX_CORRELATION_COLUMNS or len(categorical_names) > MAX_CORRELATION_COLUMNS:
-        approximations.append(
-            approximation(
-                "CORRELATIONS",
-                None,
-                "COLUMN_SUBSET",
-                rows=rows,
-                detail=f"correlations cover the first {MAX_CORRELATION_COLUMNS} numeric (of "
-                f"{len(numeric_names):,}) "
-                f"and categorical (of {len(categorical_names):,}) columns in table order",
-            )
-        )
-        numeric_names = numeric_names[:MAX_CORRELATION_COLUMNS]
-        categorical_names = categorical_names[:MAX_CORRELATION_COLUMNS]
-    return (
-        numeric_names,
-        categorical_names,
-        _correlation_sample(source, extras, numeric_names + categorical_names, picks),
-    )
 
 
 def _engine_figures(
@@ -320,100 +291,6 @@ def _null_counts(connection: duckdb.DuckDBPyConnection, names: list[str]) -> dic
         "SELECT " + ", ".join(f"count(*) - count({ident(name)})" for name in names) + " FROM profiled"
     ).fetchall()[0]
     return dict(zip(names, found, strict=True))
-
-
-WHOLE_TABLE_COPIES = 4  # decoded table + what profiling a column builds beside it, with room to spare
-MAX_CORRELATION_COLUMNS = 100  # per kind (numeric, categorical); beyond, the first ones, stated
-
-
-def correlation_rows(rows: int, seed: int = 42) -> np.ndarray | None:
-    """The rows correlations are computed on: all (None) up to CORRELATION_SAMPLE_ROWS, else that many, seeded."""
-    limit = table_stats.CORRELATION_SAMPLE_ROWS
-    if rows <= limit:
-        return None
-    return np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
-
-
-def _correlation_sample(
-    source: ProfiledSource, extras: dict[str, dict[str, Any]], names: list[str], picks: np.ndarray | None
-) -> pa.Table:
-    """The sampled rows of `names`: taken while each in-memory column was read, streamed for the others."""
-    streamed = [name for name in names if "sample" not in extras[name]]
-    columns = {name: extras[name]["sample"] for name in names if name not in streamed}
-    if streamed:
-        if picks is None:
-            columns |= {name: source.read(streamed).column(name) for name in streamed}
-        else:
-            taken: list[pa.Table] = []
-            start = 0
-            for batch in source.batches(streamed):  # only the sampled rows of each batch are kept
-                end = start + batch.num_rows
-                inside = picks[(picks >= start) & (picks < end)] - start
-                taken.append(pa.Table.from_batches([batch]).take(pa.array(inside)))
-                start = end
-            table = pa.concat_tables(taken)
-            columns |= {name: table.column(name) for name in streamed}
-    return pa.table({name: columns[name] for name in names}) if names else pa.table({})
-
-
-def _sampled_figures(
-    rows: int,
-    sample_rows: int,
-    numeric_names: list[str],
-    categorical_names: list[str],
-    column_profiles: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    found = []
-    if sample_rows < rows and (len(numeric_names) > 1 or len(categorical_names) > 1):
-        found.append(
-            approximation(
-                "CORRELATIONS",
-                None,
-                "SAMPLE",
-                rows=rows,
-                sample_rows=sample_rows,
-                error_bound=1.96 / math.sqrt(sample_rows),
-                detail="Pearson, Spearman and Cramér's V on a seeded uniform sample of rows; the bound is the 95% "
-                "interval of a correlation near 0",
-            )
-        )
-    kendall = min(sample_rows, table_stats.KENDALL_SAMPLE_ROWS)
-    if kendall < rows and len(numeric_names) > 1:
-        found.append(
-            approximation(
-                "KENDALL",
-                None,
-                "SAMPLE",
-                rows=rows,
-                sample_rows=kendall,
-                error_bound=1.96 * math.sqrt(2 * (2 * kendall + 5) / (9 * kendall * (kendall - 1))),
-                detail="Kendall's tau-b on a seeded sample; the bound is the 95% interval of a tau near 0",
-            )
-        )
-    if rows > TYPE_INFERENCE_ROWS:
-        found.append(
-            approximation(
-                "SEMANTIC_TYPES",
-                None,
-                "SAMPLE",
-                rows=rows,
-                sample_rows=TYPE_INFERENCE_ROWS,
-                detail="column types were inferred at ingest from the first rows",
-            )
-        )
-    found.extend(
-        approximation(
-            "MIXED_TYPES",
-            profile["name"],
-            "SAMPLE",
-            rows=rows,
-            sample_rows=MIXED_TYPES_ROWS,
-            detail="the share of numeric-looking values is taken from the first values",
-        )
-        for profile in column_profiles
-        if profile["text"] is not None and profile["count"] > MIXED_TYPES_ROWS
-    )
-    return found
 
 
 def _time_series(column_profiles: list[dict[str, Any]], extras: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -478,15 +355,7 @@ def profile_parquet(
             except BaseException:
                 connection.close()
                 raise
-    return profile_source(
-        source,
-        column_meta,
-        bins=bins,
-        memory_mb=memory_mb,
-        scratch_dir=scratch_dir,
-        checkpoint=checkpoint,
-        connection=connection,
-    )
+    return profile_source(source, column_meta, ProfileSettings(bins, memory_mb, scratch_dir, checkpoint), connection)
 
 
 def profile_table(
@@ -494,6 +363,5 @@ def profile_table(
 ) -> dict[str, Any]:
     """Profile an Arrow table a caller already holds in memory (DuckDB scans it without copying)."""
     with tempfile.TemporaryDirectory(prefix="assay-profile-") as scratch:
-        return profile_source(
-            ArrowSource(table), column_meta, bins=bins, memory_mb=memory_mb, scratch_dir=Path(scratch)
-        )
+        settings = ProfileSettings(bins, memory_mb, Path(scratch), checkpoint=lambda: None)
+        return profile_source(ArrowSource(table), column_meta, settings)

@@ -1,7 +1,7 @@
 """A job's files with an object store: inputs fetched into the local cache, outputs published on success.
 
 Job bodies keep reading and writing the data dir as they always did. Around the body (in the job's
-own process, services/jobs/executor.worker_main): the folders of every object the job's params name
+own process, services/jobs/worker_process.worker_main): the folders of every object the job's params name
 (datasets/<id>/, models/<id>/, reports/<id>.html, pipelines/<id>/, users/<id>/) are brought up to
 date from the store, and when the body succeeds — before the job can be marked SUCCEEDED — what it
 wrote there is uploaded and what it removed is deleted. A body that fails or a process that is

@@ -1,6 +1,6 @@
 """JOB_FINISHED for every job kind: each kind's end hooks, wrapped once where the registry is assembled.
 
-The hooks run in the transaction of the job's final compare-and-set (services.jobs.runner.finish_job),
+The hooks run in the transaction of the job's final compare-and-set (services.jobs.endings.JobRecords.finish),
 so the event is queued exactly when the ending commits, once per ending, whoever ends it (a worker, a
 cancel, recovery). services/jobs stays unaware of webhooks: the server and the worker wrap the kinds.
 """

@@ -12,7 +12,8 @@ import pytest
 import uvloop
 
 from services.jobs.context import JobContext
-from services.jobs.executor import JobSpec, ProcessExecutor
+from services.jobs.executor import ProcessExecutor
+from services.jobs.worker_process import JobSpec
 
 LOOPS = {"asyncio": asyncio.run, "uvloop": uvloop.run}
 

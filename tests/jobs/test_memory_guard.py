@@ -11,8 +11,9 @@ import numpy as np
 
 from services import dataplane, files
 from services.jobs.context import JobContext
-from services.jobs.executor import JobSpec, ProcessExecutor
+from services.jobs.executor import ProcessExecutor
 from services.jobs.memory_guard import hard_limit_mb
+from services.jobs.worker_process import JobSpec
 
 BUDGET_MB = 64
 

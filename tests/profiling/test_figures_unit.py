@@ -13,11 +13,9 @@ from scipy import stats
 
 from services.profiling.column_profile import value_hashes
 from services.profiling.columns import (
-    datetime_seconds,
     encoded_levels,
     finite_or_none,
     hashed_levels,
-    moment_integers,
     monotonic,
     most_frequent,
     numeric_levels,
@@ -25,8 +23,8 @@ from services.profiling.columns import (
     sorted_mad,
     text_stats,
     top_values,
-    unique_moment_levels,
 )
+from services.profiling.datetime_columns import datetime_seconds, moment_integers, unique_moment_levels
 from services.profiling.statistics import average_ranks
 
 

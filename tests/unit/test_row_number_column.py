@@ -12,7 +12,7 @@ from services.errors import ErrorCode, ServiceError
 from services.modeling.sampling import read_training_frame
 from services.pipelines.checks import run_checks
 from services.pipelines.config.checks import PipelineCheck
-from services.preprocessing.engine import ordered_fill
+from services.preprocessing.ordered_fill import ordered_fill
 
 
 @pytest.fixture
