@@ -7,7 +7,6 @@ import copy
 import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable
-from enum import Enum
 from typing import Any, Generic, TypeVar, dataclass_transform, get_type_hints, overload
 
 import strawberry
@@ -17,21 +16,15 @@ from strawberry.types.field import StrawberryField
 
 from services import errors, files
 from services.errors import ServiceError
+from services.ingest import types
 
 # The services' own enum, so a code a service raises is one the schema declares.
 ErrorCode = errors.ErrorCode  # made a GraphQL enum in place below (mypy types the class)
 strawberry.enum(ErrorCode, name="ErrorCode", description="Why an operation failed; shared by every payload's `errors`.")
 
 
-@strawberry.enum(description="What a column means, beyond how it is stored.")
-class SemanticType(Enum):
-    NUMERIC = "NUMERIC"
-    CATEGORICAL = "CATEGORICAL"
-    BOOLEAN = "BOOLEAN"
-    DATETIME = "DATETIME"
-    TEXT = "TEXT"
-    IDENTIFIER = "IDENTIFIER"
-    EMPTY = "EMPTY"
+SemanticType = types.SemanticType  # the services' enum, made a GraphQL enum in place (as ErrorCode)
+strawberry.enum(SemanticType, name="SemanticType", description="What a column means, beyond how it is stored.")
 
 
 @strawberry.type(description="A problem the caller can fix. `field` is the path to the input at fault.")

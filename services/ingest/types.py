@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, TypedDict
 
 import numpy as np
@@ -169,6 +170,18 @@ def _is_unique(facts: ColumnFacts) -> bool:
     if pa.types.is_integer(facts.type) and facts.null_count == 0 and facts.increasing():
         return True
     return facts.count_distinct() == facts.non_null
+
+
+class SemanticType(StrEnum):
+    """What `semantic_type` decides a column means; the stored columns keep the name, the schema shows this enum."""
+
+    NUMERIC = "NUMERIC"
+    CATEGORICAL = "CATEGORICAL"
+    BOOLEAN = "BOOLEAN"
+    DATETIME = "DATETIME"
+    TEXT = "TEXT"
+    IDENTIFIER = "IDENTIFIER"
+    EMPTY = "EMPTY"
 
 
 def semantic_type(name: str, column: pa.ChunkedArray | ColumnFacts) -> str:

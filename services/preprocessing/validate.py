@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from services.errors import invalid
+from services.ingest.types import SemanticType
 
 DATETIME_PARTS = ("year", "quarter", "month", "day", "weekday", "hour", "minute", "is_weekend", "epoch")
 
 NUMERIC_ONLY = {"MEAN", "MEDIAN", "KNN", "ITERATIVE", "INTERPOLATE"}
 NUMBERS = {"NUMERIC", "BOOLEAN"}
 ENCODABLE = {"CATEGORICAL", "BOOLEAN", "TEXT", "IDENTIFIER"}
-SEMANTIC_TYPES = {"NUMERIC", "CATEGORICAL", "BOOLEAN", "DATETIME", "TEXT", "IDENTIFIER", "EMPTY"}
+SEMANTIC_TYPES = {kind.value for kind in SemanticType}
 
 
 class _Columns:
