@@ -13,7 +13,7 @@ from schema.common import Connection, SemanticType, payload
 from schema.conversion import fields_of, loaded, node_fields
 from schema.datasets import Dataset
 from schema.jobs import Job, JobPriority, priority_input
-from services import drift
+from services import checks, drift
 from services.checks import service as checks_service
 from services.checks.evaluate import CheckResult as StoredCheckResult
 from services.storage.tables import CheckSuite as SuiteRow
@@ -233,13 +233,8 @@ class CheckSuite:
         return ValidationConnection.from_page(page, Validation.from_row)
 
 
-@strawberry.enum(description="Where a validation stands")
-class ValidationStatus(Enum):
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    PASSED = "PASSED"
-    FAILED = "FAILED"
-    ERROR = "ERROR"
+ValidationStatus = checks.ValidationStatus  # made a GraphQL enum in place (as DatasetStatus)
+strawberry.enum(ValidationStatus, name="ValidationStatus", description="Where a validation stands")
 
 
 @strawberry.type(description="A drift rule's test as run (statistics as scipy computes them)")
@@ -306,7 +301,7 @@ class Validation:
 
     @classmethod
     def from_row(cls, row: ValidationRow) -> Validation:
-        passed = True if row.status == "PASSED" else False if row.status == "FAILED" else None
+        passed = {ValidationStatus.PASSED: True, ValidationStatus.FAILED: False}.get(ValidationStatus(row.status))
         return cls(**node_fields(cls, row, passed=passed, checks=_checks(row.checks)))
 
     @strawberry.field(description="Each rule's result, in the suite's order")

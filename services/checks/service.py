@@ -11,6 +11,7 @@ from pydantic import Field
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.checks import ValidationStatus
 from services.checks.evaluate import ValidationResult
 from services.checks.suggest import suggest_checks
 from services.datasets.dataset_jobs import submit_on_dataset
@@ -207,7 +208,7 @@ async def start_validation(
 async def on_validate_start(session: AsyncSession, job: Job, _result: dict[str, Any] | None) -> None:
     validation = await session.get(Validation, job.params["validation_id"])
     if validation is not None:
-        validation.status = "RUNNING"
+        validation.status = ValidationStatus.RUNNING
         session.add(validation)
 
 
@@ -217,7 +218,7 @@ async def on_validate_success(session: AsyncSession, job: Job, result: dict[str,
     if validation is None or result is None:
         return
     validation.results, validation.finished_at = result["results"], utcnow()
-    validation.status = "PASSED" if result["passed"] else "FAILED"
+    validation.status = ValidationStatus.PASSED if result["passed"] else ValidationStatus.FAILED
     session.add(validation)
     if not result["passed"]:
         failed = [r for r in result["results"] if not r["passed"] and r["on_fail"] != "WARN"]
@@ -243,7 +244,7 @@ async def on_validate_success(session: AsyncSession, job: Job, result: dict[str,
 async def on_validate_failure(session: AsyncSession, job: Job, _details: dict[str, Any] | None) -> None:
     validation = await session.get(Validation, job.params["validation_id"])
     if validation is not None:
-        validation.status, validation.error, validation.finished_at = "ERROR", job.error, utcnow()
+        validation.status, validation.error, validation.finished_at = ValidationStatus.ERROR, job.error, utcnow()
         session.add(validation)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -13,7 +13,7 @@ from services.preprocessing.validate import SEMANTIC_TYPES
 COLUMNS = {
     "price": pa.chunked_array([[1.5, 2.25, 3.0]]),
     "flag": pa.chunked_array([[True, False, True]]),
-    "when": pa.chunked_array([[datetime(2026, 1, 1), datetime(2026, 1, 2)]]),
+    "when": pa.chunked_array([[datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)]]),
     "colour": pa.chunked_array([["red", "blue", "red", "green"] * 20]),
     "note": pa.chunked_array([["a sentence long enough to count as free text, not a level"] * 3]),
     "order_id": pa.chunked_array([list(range(100))]),
