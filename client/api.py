@@ -24,21 +24,13 @@ from gql.transport.websockets import WebsocketsTransport
 
 from client import operations as ops
 from client.credentials import CredentialStore
+from client.errors import AssayError, close_code, found, graphql_error, raise_user_errors
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 REFRESH_MARGIN_SECONDS = 10  # refresh this long before expiry (at most a fifth of the lifetime): requests take time
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 DATA_FORMATS = ("csv", "parquet")
 MODEL_FORMATS = ("joblib", "pickle", "skops", "onnx")
-
-
-class AssayError(Exception):
-    """One readable failure: `code` is the server's ErrorCode (or a client-side one such as UNREACHABLE)."""
-
-    def __init__(self, message: str, code: str = "INTERNAL", field: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.field = field
 
 
 def server_base(url: str | None) -> str:
@@ -381,39 +373,7 @@ class AssayClient:
                 await asyncio.sleep(0.5 * attempts)
 
 
-def close_code(error: BaseException) -> int | None:
-    """The WebSocket close code behind a gql transport error (gql wraps the websockets exception)."""
-    cause: BaseException | None = error
-    while cause is not None:
-        received = getattr(cause, "rcvd", None)
-        if received is not None:
-            return received.code
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def graphql_error(errors: list[Any]) -> AssayError:
-    first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
-    code = (first.get("extensions") or {}).get("code", "INTERNAL")
-    return AssayError(
-        first.get("message", "The server refused the request"), code, (first.get("extensions") or {}).get("field")
-    )
-
-
-def raise_user_errors(payload: dict) -> None:
-    if payload.get("errors"):
-        error = payload["errors"][0]
-        raise AssayError(error["message"], error["code"], error.get("field"))
-
-
 def with_suffix(name: str, suffix: str) -> str:
     """`sales.csv` as Parquet is `sales.parquet`, not `sales.csv.parquet`."""
     stem = re.sub(r"(\.(csv|tsv|txt|gz|parquet))+$", "", name, flags=re.IGNORECASE) or name
     return f"{stem}.{suffix}"
-
-
-def found(value: dict | None, what: str, node_id: str) -> dict:
-    """Another user's id reads as missing on the server; say so in the client's words."""
-    if value is None:
-        raise AssayError(f"No {what} with id {node_id}", "NOT_FOUND")
-    return value

@@ -9,7 +9,8 @@ import sys
 
 from client import commands as cmd
 from client import group_commands as groups
-from client.api import AssayClient, AssayError
+from client.api import AssayClient
+from client.errors import AssayError
 from client.follow import StoppedWatching
 
 EXIT_CODES = """exit codes:

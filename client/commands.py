@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 from client import operations as ops
 from client import render
-from client.api import AssayClient, AssayError
+from client.api import AssayClient
+from client.errors import AssayError
 from client.follow import Answerer, ask_choice, follow_job
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_JOB_FAILED, EXIT_JOB_CANCELLED, EXIT_UNREACHABLE = (

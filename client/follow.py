@@ -69,7 +69,7 @@ def format_log_line(line: dict) -> str:
 
 def ask_choice(job: dict, *, prompt_file: TextIO = sys.stderr) -> str:
     """Ask the job's question on the terminal; a number picks from the numbered choices."""
-    from client.api import AssayError
+    from client.errors import AssayError
 
     choices = job.get("choices") or []
     print(f"\n{job.get('question') or 'The job needs an answer.'}", file=prompt_file)
