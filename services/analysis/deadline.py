@@ -64,7 +64,7 @@ def stage_deadline(stage: str, seconds: float) -> Iterator[None]:
         yield
     except StageTimedOut:
         raise
-    except BaseException as error:
+    except Exception as error:  # not GeneratorExit, KeyboardInterrupt or SystemExit: those go on as they are
         # An error raised while the limit had passed is the limit's doing, whatever the library called it.
         if fired:
             raise StageTimedOut(stage, seconds) from error
