@@ -44,8 +44,9 @@ lint: $(STAMP)
 TEST_WORKERS ?= 2
 TEST_PARALLEL = -n $(TEST_WORKERS) --dist loadscope
 
+# Everything, as CI runs it; the 25 slowest tests are listed at the end, so a slow suite says where its time went.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(TEST_PARALLEL)
+	$(BIN)/python -m pytest -q --durations=25 $(TEST_PARALLEL)
 
 # The development loop: everything not marked slow, on SQLite only (docs/testing.md). CI runs `make test`.
 test-fast: $(STAMP)
