@@ -17,7 +17,7 @@ import numpy as np
 from services.ingest.follow import FollowedFile
 from services.ingest.parse import open_text_bytes
 from services.ingest.ragged import LineBase, count_newlines
-from services.ingest.sniff import NulCount, is_gzip
+from services.ingest.sniff import NulCount, is_gzip_file
 
 CHUNK_BYTES = 16 << 20
 
@@ -68,8 +68,7 @@ def text_chunks(
     A file still arriving is cut as its bytes land: each chunk waits only for its own.
     """
     followed.wait_for(2)
-    with path.open("rb") as raw:
-        gzipped = is_gzip(raw.read(2))
+    gzipped = is_gzip_file(path)
     if gzipped:
         with open_text_bytes(path, max_decompressed, followed=followed) as stream:
             yield _counted_chunks(row_aligned_chunks(stream, newline, size), newline)

@@ -16,7 +16,7 @@ from services.errors import ErrorCode, ServiceError
 from services.ingest.detect import WHITESPACE, WHITESPACE_FIELD, CsvDialect, detect_dialect
 from services.ingest.follow import FollowedFile
 from services.ingest.ragged import FAIL, LineBase, RaggedLines, RowHandler
-from services.ingest.sniff import CappedGzipReader, NulCount, NulFreeReader, is_gzip, read_text_head
+from services.ingest.sniff import CappedGzipReader, NulCount, NulFreeReader, is_gzip_file, read_text_head
 from services.ingest.types import parse_datetime_strings
 
 DETECTION_SAMPLE_BYTES = 1024 * 1024
@@ -33,8 +33,7 @@ def open_text_bytes(
     """
     if followed is not None:
         followed.wait_for(2)
-    with path.open("rb") as raw:
-        gzipped = is_gzip(raw.read(2))
+    gzipped = is_gzip_file(path)
     source = followed.open() if followed is not None and not followed.complete else None
     raw_stream: io.RawIOBase
     if gzipped:

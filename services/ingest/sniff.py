@@ -37,12 +37,16 @@ def is_gzip(head: bytes) -> bool:
     return head[:2] == b"\x1f\x8b"
 
 
+def is_gzip_file(path: Path) -> bool:
+    with path.open("rb") as raw:
+        return is_gzip(raw.read(2))
+
+
 def read_text_head(path: Path, size: int = SAMPLE_BYTES, followed: FollowedFile | None = None) -> bytes:
     """The first bytes of the text, decompressing gzip when needed (waiting for them if still arriving)."""
     if followed is not None:
         followed.wait_for(2)
-    with path.open("rb") as raw:
-        gzipped = is_gzip(raw.read(2))
+    gzipped = is_gzip_file(path)
     if not gzipped:
         if followed is not None:
             followed.wait_for(size)

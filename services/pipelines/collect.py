@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import simdjson
 
 from services.errors import ErrorCode, ServiceError
-from services.ingest.sniff import is_gzip
+from services.ingest.sniff import is_gzip_file
 from services.pipelines import camel_case
 from services.pipelines.config.sources import HttpSource
 from services.pipelines.fetch import PENDING_BYTES, Fetcher, Log, fetched_on_a_thread, paused_between_pages
@@ -157,7 +157,7 @@ def _csv_table(
         else:
             reply = body
             log(f"CSV from {url}: {body.stat().st_size / 2**20:,.1f} MB written to scratch as it arrived", "INFO")
-        path = reply.rename(reply.with_suffix(".csv.gz" if _gzipped(reply) else ".csv"))  # the reader's size guess
+        path = reply.rename(reply.with_suffix(".csv.gz" if is_gzip_file(reply) else ".csv"))  # the reader's size guess
         try:
             read = read_local_csv(
                 path,
@@ -170,11 +170,6 @@ def _csv_table(
         finally:
             path.unlink(missing_ok=True)
     return CollectedTable(read)
-
-
-def _gzipped(path: Path) -> bool:
-    with path.open("rb") as head:
-        return is_gzip(head.read(2))
 
 
 def _fetch_pages(
