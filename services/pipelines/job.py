@@ -62,7 +62,13 @@ def run_pipeline(ctx: JobContext) -> dict[str, Any]:
         path = files.parquet_path(data_dir, source.dataset_id)
         rows = pq.read_table(path) if fits_in_memory(path, ctx.memory_mb) else path
     elif isinstance(source, FileSource):
-        rows = read_file_source(source, limits, log, spill)
+        rows = read_local_csv(
+            file_source_path(source, limits),
+            max_records=limits.max_records,
+            max_decompressed_bytes=limits.max_decompressed_bytes,
+            log=log,
+            spill=spill,
+        )
     else:
         rows = collect_table(source, limits, log, spill)
     if isinstance(rows, pa.Table) and not fits_the_budget(rows.nbytes, ctx.memory_mb):
@@ -213,20 +219,6 @@ def _streamed_steps(
 def file_source_path(source: FileSource, limits: PipelineLimits) -> Path:
     """The file a source names, checked again against the import directories (the file system can change)."""
     return import_path(source.path, limits.import_dirs, ["source", "file", "path"])
-
-
-def read_file_source(
-    source: FileSource, limits: PipelineLimits, log: Callable[[str, str], None], spill: Spill | None = None
-) -> pa.Table | Path:
-    """A server-side file source, from the import directories only and within the limits (the collect stage, and
-    previews); with `spill`, a file beyond the job's budget comes back as a Parquet file."""
-    return read_local_csv(
-        file_source_path(source, limits),
-        max_records=limits.max_records,
-        max_decompressed_bytes=limits.max_decompressed_bytes,
-        log=log,
-        spill=spill,
-    )
 
 
 def collect_table(
