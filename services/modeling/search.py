@@ -282,7 +282,7 @@ class CandidateSearch:
             scores = cross_val_score(
                 pipeline, sample_x, sample_y, cv=self.folds, scoring=metric, n_jobs=1, error_score="raise"
             )
-        except ValueError as exc:
+        except Exception as exc:  # noqa: BLE001 - any fold's failure drops this candidate only (the stage's stop is a BaseException)
             self.ctx.log(f"{algorithm} failed: {exc}", "WARNING")
             return
         if not np.isfinite(scores).all():  # a metric undefined on some fold (one class only) scores it NaN
