@@ -70,7 +70,7 @@ def stage_deadline(stage: str, seconds: float) -> Iterator[None]:
             raise StageTimedOut(stage, seconds) from error
         raise
     finally:
-        armed = False
+        armed = False  # first, before any call: a handler runs only at a call or a loop's jump, so none can raise here
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     if fired:  # the stage swallowed every raise and still finished: it ran over all the same
