@@ -34,6 +34,7 @@ from services.datasets import exports
 from services.datasets import imports as dataset_imports
 from services.datasets import service as dataset_service
 from services.datasets.expiry import expiry
+from services.datasets.upload import UploadArrival
 from services.errors import ServiceError, not_found
 from services.storage.tables import Dataset as DatasetRow
 from services.storage.tables import Job as JobRow
@@ -42,14 +43,7 @@ from services.storage.tables import Job as JobRow
 async def _delete(ctx: Context, dataset_id: str | None) -> str:
     if dataset_id is None:
         raise not_found("Dataset", ["id"])
-    async with ctx.session() as session:
-        await dataset_service.delete_dataset(
-            session,
-            jobs=ctx.app.jobs,
-            owner_id=ctx.user_id,
-            dataset_id=dataset_id,
-            data_dir=ctx.settings.resolved_data_dir,
-        )
+    await ctx.with_jobs(dataset_service.delete_dataset, dataset_id=dataset_id)
     await ctx.app.cache.forget_dataset(dataset_id)  # on every replica: Redis keys go; in-process, this is the one
     return dataset_id
 
@@ -79,7 +73,7 @@ class DatasetsQuery:
         return await loaded(info.context.loaders.dataset, raw_id(id, "Dataset"), Dataset.from_row)
 
 
-class _ArrivingUpload(dataset_service.UploadArrival, Protocol):
+class _ArrivingUpload(UploadArrival, Protocol):
     """A StagedUpload whose bytes still arrive: the upload service follows it; we hear if the body is cut off."""
 
     def on_cut_off(self, action: Callable[[], Awaitable[None]]) -> None: ...

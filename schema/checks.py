@@ -301,7 +301,8 @@ class Validation:
 
     @classmethod
     def from_row(cls, row: ValidationRow) -> Validation:
-        passed = {ValidationStatus.PASSED: True, ValidationStatus.FAILED: False}.get(ValidationStatus(row.status))
+        outcomes: dict[str, bool] = {ValidationStatus.PASSED: True, ValidationStatus.FAILED: False}
+        passed = outcomes.get(row.status)
         return cls(**node_fields(cls, row, passed=passed, checks=_checks(row.checks)))
 
     @strawberry.field(description="Each rule's result, in the suite's order")

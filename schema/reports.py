@@ -278,8 +278,9 @@ class Analysis:
     ) -> Annotated[Dataset, strawberry.lazy("schema.datasets")] | None:
         from schema.datasets import Dataset
 
-        row = await info.context.loaders.dataset.load(self.working_dataset_id) if self.working_dataset_id else None
-        return Dataset.from_row(row) if row else None
+        if not self.working_dataset_id:
+            return None
+        return await loaded(info.context.loaders.dataset, self.working_dataset_id, Dataset.from_row)
 
 
 def analysis_of(row: JobRowType) -> Analysis | None:
