@@ -41,7 +41,7 @@ connection = dataplane.connect(memory_mb={budget}, scratch_dir=Path({scratch!r})
 source = dataplane.parquet_source(Path({path!r}), row_numbers=True)
 types = {{"customer": "IDENTIFIER", "amount": "NUMERIC", "tier": "CATEGORICAL", "note": "TEXT"}}
 results = evaluate_checks(connection, source, [PipelineCheck.model_validate(c) for c in {checks!r}],
-semantic_types=types,
+semantic_types=types, row_numbers=True,
                           reference=Reference(dataplane.parquet_source(Path({path!r})), types))
 print(json.dumps({{"seconds": time.perf_counter() - began, "failed": sum(not r.passed for r in results)}}))
 """
