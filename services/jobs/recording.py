@@ -7,31 +7,29 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.jobs.context import WorkerMessage
 from services.storage.tables import Job, JobLog, utcnow
+from services.stored import StoredModel
 
 logger = logging.getLogger("assay.jobs")
 
 
-class StageTime(BaseModel):
+class StageTime(StoredModel):
     """One entry of a job's stage timeline (`Job.timeline`, a JSON column): written here, read by the schema.
     Times are stored as the ISO strings they were written with; the open stage has no end yet."""
 
-    model_config = ConfigDict(extra="ignore")
     stage: str
     started_at: datetime
     finished_at: datetime | None = None
     duration_ms: float | None = None
 
 
-class AttemptRecord(BaseModel):
+class AttemptRecord(StoredModel):
     """One ended attempt of a job (`Job.attempts`, a JSON list): written by the runner, read by the schema."""
 
-    model_config = ConfigDict(extra="ignore")
     attempt: int
     started_at: datetime | None = None
     finished_at: datetime | None = None
