@@ -29,7 +29,7 @@ from schema.pipelines import (
 )
 from schema.preprocessing import PreprocessStepInput, step_to_params
 from services.pagination import checked_count
-from services.pipelines import service
+from services.pipelines import runs, service
 from services.pipelines.config import PipelineLimits, parse_source, parse_steps
 from services.pipelines.job import preview_source
 from services.pipelines.results import RunParams
@@ -221,7 +221,7 @@ def _pipeline_run(loaders: Loaders) -> DataLoader[str | None, PipelineRunRow | N
 
 
 def _last_runs(loaders: Loaders, *, succeeded: bool) -> DataLoader[str, PipelineRunRow | None]:
-    return loaders.owned(service.last_runs, "pipeline_ids", succeeded=succeeded)
+    return loaders.owned(runs.last_runs, "pipeline_ids", succeeded=succeeded)
 
 
 def _last_run(loaders: Loaders) -> DataLoader[str, PipelineRunRow | None]:
@@ -235,7 +235,7 @@ def _last_succeeded_run(loaders: Loaders) -> DataLoader[str, PipelineRunRow | No
 
 
 def _pipeline_stats(loaders: Loaders) -> DataLoader[str, dict[str, Any]]:
-    return loaders.owned(service.stats_of_pipelines, "pipeline_ids")
+    return loaders.owned(runs.stats_of_pipelines, "pipeline_ids")
 
 
 # This domain's one declaration to the schema (schema/root.py lists them)

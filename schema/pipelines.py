@@ -19,8 +19,7 @@ from schema.jobs import Job, JobPriority, priority_input
 from schema.preprocessing import PreprocessStepInput
 from services import pipelines
 from services.pagination import checked_count
-from services.pipelines import service as pipeline_service
-from services.pipelines import sinks
+from services.pipelines import runs, sinks
 from services.pipelines.results import CheckResult
 from services.pipelines.service import pipeline_config, run_config
 from services.storage.tables import Pipeline as PipelineRow
@@ -333,7 +332,7 @@ class Pipeline(Node):
     async def runs(
         self, info: strawberry.Info, first: int | None = 20, after: str | None = None
     ) -> PipelineRunConnection:
-        page = await listed(info, pipeline_service.list_runs, first, after, pipeline_id=self.row.id)
+        page = await listed(info, runs.list_runs, first, after, pipeline_id=self.row.id)
         return PipelineRunConnection.from_page(page, PipelineRun.from_row)
 
     async def _last_run(self, info: strawberry.Info, *, succeeded: bool = False) -> RunRow | None:

@@ -46,7 +46,7 @@ class StagedUpload(UploadFile):
     """An uploaded file already on disk in the data directory; `staged_path` may be renamed into place.
 
     While its bytes are still arriving it is also the `arrival` the upload service follows
-    (services.datasets.service.UploadArrival): how much is on disk, how it ended, where to say so.
+    (services.datasets.upload.UploadArrival): how much is on disk, how it ended, where to say so.
     """
 
     def __init__(self, *, file: BinaryIO, staged_path: Path, filename: str | None, headers: Headers) -> None:

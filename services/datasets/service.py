@@ -18,10 +18,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services import dataplane, files
 from services.datasets import DatasetStatus, exports
 from services.datasets.charts import build_chart
-from services.datasets.upload import (  # UploadArrival: the server's staged uploads and the resolvers name it here
-    UploadArrival as UploadArrival,
+from services.datasets.upload import (
+    UploadArrival,
+    check_options_fit_file,
+    display_name,
+    judgeable,
+    store_upload,
+    validate_csv_options,
 )
-from services.datasets.upload import check_options_fit_file, display_name, judgeable, store_upload, validate_csv_options
 from services.errors import conflict, invalid
 from services.ingest.info import IngestResult
 from services.jobs.engine import JobEngine

@@ -41,12 +41,7 @@ from services.pipelines.config.sources import DatasetSource, FileSource, HttpSou
 from services.pipelines.config.steps import PipelineStep
 from services.pipelines.local_files import import_path
 from services.pipelines.results import RunResult
-
-# A run's hooks and the reads over runs live in services/pipelines/runs.py; callers keep finding the reads here too.
 from services.pipelines.runs import last_output_dataset, on_run_failure, on_run_start, on_run_success
-from services.pipelines.runs import last_runs as last_runs
-from services.pipelines.runs import list_runs as list_runs
-from services.pipelines.runs import stats_of_pipelines as stats_of_pipelines
 from services.pipelines.ssrf import check_url, parse_allow_list
 from services.storage.lookup import owned, require_owned
 from services.storage.tables import Dataset, Job, Pipeline, PipelineRun, User, utcnow
